@@ -1,0 +1,15 @@
+# Turns schemas/<name>.avsc into a C array pd_schema_<name>[] (NUL-ended), in
+# ${PD_SCHEMAS_C}. Editing a schema re-runs CMake.
+set(PD_SCHEMA_NAMES release_deployed deploy_planned action_started
+                    action_finished registry_published)
+set(PD_SCHEMAS_C ${CMAKE_CURRENT_BINARY_DIR}/schemas_gen.c)
+set(_out "/* Generated from the schemas/ folder by cmake/EmbedSchemas.cmake. */\n")
+foreach(_n IN LISTS PD_SCHEMA_NAMES)
+  set(_f ${CMAKE_CURRENT_SOURCE_DIR}/schemas/${_n}.avsc)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${_f})
+  file(READ ${_f} _hex HEX)
+  string(REGEX REPLACE "(..)" "0x\\1," _bytes "${_hex}")
+  string(APPEND _out "const char pd_schema_${_n}[] = {${_bytes}0x00};\n")
+endforeach()
+file(WRITE ${PD_SCHEMAS_C}.tmp "${_out}")
+configure_file(${PD_SCHEMAS_C}.tmp ${PD_SCHEMAS_C} COPYONLY)

@@ -1,0 +1,47 @@
+/*
+ * log.h - the one log sink of postdeploy.
+ *
+ * Diagnostics go to stderr, data to stdout. pd_log() checks the level before
+ * it formats anything, so a debug line in a hot path costs one comparison when
+ * debug is off. librdkafka's own logs are routed here too (pd_log_rdkafka_cb),
+ * so an operator reads one stream.
+ */
+#ifndef PD_LOG_H
+#define PD_LOG_H
+
+#include <stdarg.h>
+
+/* Syslog numbering, the same librdkafka uses. */
+typedef enum pd_log_level_e {
+        PD_LOG_ERROR = 3,
+        PD_LOG_WARN  = 4,
+        PD_LOG_INFO  = 6,
+        PD_LOG_DEBUG = 7,
+} pd_log_level_t;
+
+/* The current level; lines above it are dropped unformatted. */
+extern int pd_log_level;
+
+#define pd_log(lvl, ...)                                                       \
+        do {                                                                   \
+                if ((int)(lvl) <= pd_log_level)                                \
+                        pd_log_write((lvl), __VA_ARGS__);                      \
+        } while (0)
+
+/* Writes one line "TIME LEVEL [prog] message" to stderr. Thread-safe. */
+void pd_log_write(int lvl, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+/* Sets the program name shown in every line (not copied: pass a literal). */
+void pd_log_set_program(const char *prog);
+
+/* Parses "error|warn|info|debug" into a level; returns -1 if unknown. */
+int pd_log_level_parse(const char *s);
+
+/* A librdkafka log_cb (rd_kafka_conf_set_log_cb) that forwards to pd_log.
+ * Runs on librdkafka's internal threads. */
+struct rd_kafka_s;
+void pd_log_rdkafka_cb(const struct rd_kafka_s *rk, int level, const char *fac,
+                       const char *buf);
+
+#endif
