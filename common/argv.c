@@ -1,0 +1,204 @@
+/*
+ * argv.c - see argv.h. An action's command never meets a shell, so the only
+ * shell behaviour we copy is quoting: it is what lets a config write an
+ * argument with blanks in it. Everything a shell would expand stays literal,
+ * which is why a tenant name or a release can never inject a word.
+ */
+#include "common/argv.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void pd_argv_errf(char *errstr, size_t errstr_size, const char *fmt,
+                         ...) __attribute__((format(printf, 3, 4)));
+
+static void pd_argv_errf(char *errstr, size_t errstr_size, const char *fmt,
+                         ...) {
+        va_list ap;
+
+        if (!errstr || !errstr_size)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(errstr, errstr_size, fmt, ap);
+        va_end(ap);
+}
+
+/* Drops what was appended to sv after its first cnt strings. */
+static void pd_argv_truncate(pd_strv_t *sv, size_t cnt) {
+        if (!cnt) {
+                pd_strv_clear(sv);
+                return;
+        }
+        while (sv->cnt > cnt)
+                free(sv->v[--sv->cnt]);
+        sv->v[cnt] = NULL;
+}
+
+int pd_argv_split(const char *line, pd_strv_t *out, char *errstr,
+                  size_t errstr_size) {
+        size_t cnt0 = out->cnt, len = 0;
+        const char *p = line;
+        int in_word = 0, err = -1;
+        char *word;
+
+        /* No word is longer than the line, so one buffer serves them all. */
+        if (!(word = malloc(strlen(line) + 1))) {
+                pd_argv_errf(errstr, errstr_size, "out of memory");
+                goto done;
+        }
+        for (; *p; p++) {
+                switch (*p) {
+                case ' ':
+                case '\t':
+                case '\n':
+                        if (in_word) {
+                                word[len] = '\0';
+                                if (pd_strv_add(out, word)) {
+                                        pd_argv_errf(errstr, errstr_size,
+                                                     "out of memory");
+                                        goto done;
+                                }
+                                in_word = 0;
+                                len = 0;
+                        }
+                        break;
+                case '\'':
+                        /* Everything up to the next quote, backslashes
+                         * included: a single quote cannot be escaped. */
+                        in_word = 1;
+                        for (p++; *p != '\''; p++) {
+                                if (!*p) {
+                                        pd_argv_errf(errstr, errstr_size,
+                                                     "unterminated single "
+                                                     "quote");
+                                        goto done;
+                                }
+                                word[len++] = *p;
+                        }
+                        break;
+                case '"':
+                        in_word = 1;
+                        for (p++; *p != '"'; p++) {
+                                if (!*p) {
+                                        pd_argv_errf(errstr, errstr_size,
+                                                     "unterminated double "
+                                                     "quote");
+                                        goto done;
+                                }
+                                /* Only these lose their backslash here;
+                                 * before anything else it stays. */
+                                if (*p == '\\' && p[1] &&
+                                    strchr("\"\\$`\n", p[1])) {
+                                        p++;
+                                        if (*p == '\n')
+                                                continue; /* joined line */
+                                }
+                                word[len++] = *p;
+                        }
+                        break;
+                case '\\':
+                        if (!p[1]) {
+                                pd_argv_errf(errstr, errstr_size,
+                                             "trailing backslash");
+                                goto done;
+                        }
+                        p++;
+                        /* Backslash-newline joins lines and is not a word
+                         * by itself. */
+                        if (*p == '\n')
+                                break;
+                        in_word = 1;
+                        word[len++] = *p;
+                        break;
+                default:
+                        in_word = 1;
+                        word[len++] = *p;
+                        break;
+                }
+        }
+        if (in_word) {
+                word[len] = '\0';
+                if (pd_strv_add(out, word)) {
+                        pd_argv_errf(errstr, errstr_size, "out of memory");
+                        goto done;
+                }
+        }
+        if (out->cnt == cnt0) {
+                pd_argv_errf(errstr, errstr_size, "empty command");
+                goto done;
+        }
+        err = 0;
+done:
+        /* All or nothing: a caller never sees half a command. */
+        if (err)
+                pd_argv_truncate(out, cnt0);
+        free(word);
+        return err;
+}
+
+/*
+ * Writes word with its placeholders replaced into dst, or only counts when
+ * dst is NULL. Returns the length. After a '{' that starts no known
+ * placeholder the scan goes on at the next character, so "{{tenant}}"
+ * becomes "{acme}".
+ */
+static size_t pd_argv_subst(const char *word, const pd_subst_t *vars,
+                            size_t vars_cnt, char *dst) {
+        size_t len = 0;
+
+        for (const char *p = word; *p;) {
+                const char *close;
+                size_t i = vars_cnt;
+
+                if (*p == '{' && (close = strchr(p + 1, '}'))) {
+                        size_t name_len = (size_t)(close - p - 1);
+
+                        for (i = 0; i < vars_cnt; i++)
+                                if (strlen(vars[i].name) == name_len &&
+                                    !strncmp(vars[i].name, p + 1, name_len))
+                                        break;
+                        if (i < vars_cnt) {
+                                size_t vlen = strlen(vars[i].value);
+
+                                if (dst)
+                                        memcpy(dst + len, vars[i].value, vlen);
+                                len += vlen;
+                                p = close + 1;
+                                continue;
+                        }
+                }
+                if (dst)
+                        dst[len] = *p;
+                len++;
+                p++;
+        }
+        if (dst)
+                dst[len] = '\0';
+        return len;
+}
+
+int pd_argv_expand(const pd_strv_t *in, const pd_subst_t *vars,
+                   size_t vars_cnt, pd_strv_t *out) {
+        size_t cnt0 = out->cnt;
+        char *word = NULL;
+        int err = -1;
+
+        for (size_t i = 0; i < in->cnt; i++) {
+                size_t len = pd_argv_subst(in->v[i], vars, vars_cnt, NULL);
+
+                if (!(word = malloc(len + 1)))
+                        goto done;
+                pd_argv_subst(in->v[i], vars, vars_cnt, word);
+                if (pd_strv_add(out, word))
+                        goto done;
+                free(word);
+                word = NULL;
+        }
+        err = 0;
+done:
+        if (err)
+                pd_argv_truncate(out, cnt0);
+        free(word);
+        return err;
+}

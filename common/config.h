@@ -1,0 +1,157 @@
+/*
+ * config.h - the INI configuration shared by the reactor and the CLI.
+ *
+ * One table (config.c: pd_config_keys[]) lists every key with its section,
+ * type, default and help text. The parser, `--help`, and docs/CONFIG.md are
+ * all generated from that table, so they cannot disagree.
+ *
+ * File format:
+ *   [kafka]              any librdkafka property, passed through untouched
+ *   [reactor]            group.id, state, default_tenant, workers, ...
+ *   [topics]             events, results, dlq, partitions
+ *   [cli]                tenants (used by the CLI's --all-tenants)
+ *   [action NAME]        one registered action; NAME must be unique
+ * Comments start with '#' or ';' at the start of a line or after
+ * whitespace. Values may not span lines. Every error names "file:line: ".
+ */
+#ifndef PD_CONFIG_H
+#define PD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum pd_policy_e {
+        PD_POLICY_ONCE = 0, /* runs until one success (default) */
+        PD_POLICY_ALWAYS,   /* runs on every matching deploy */
+} pd_policy_t;
+
+/* "once" / "always". */
+const char *pd_policy_name(pd_policy_t policy);
+
+/* A NULL-terminated vector of strings with its count. */
+typedef struct pd_strv_s {
+        char **v;   /* v[cnt] == NULL; owned */
+        size_t cnt;
+} pd_strv_t;
+
+/* Appends a copy of s. Returns 0, or -1 on allocation failure. */
+int pd_strv_add(pd_strv_t *sv, const char *s);
+/* Frees every string and the vector; leaves sv empty and reusable. */
+void pd_strv_clear(pd_strv_t *sv);
+/* Index of s in sv, or -1. */
+int pd_strv_find(const pd_strv_t *sv, const char *s);
+
+/* One registered action, from an [action NAME] section. */
+typedef struct pd_action_def_s {
+        char *name;             /* "core.reindex_search", validated */
+        char *run;              /* the command line as written */
+        pd_strv_t argv;         /* `run` split into words (see argv.h) */
+        int is_auto;            /* auto = true|false (default false) */
+        pd_policy_t policy;     /* policy = once|always */
+        char *description;      /* may be "" */
+        int64_t timeout_ms;     /* timeout = DURATION, 0 = none */
+        int retries;            /* retries = N (default 0) */
+        int64_t retry_backoff_ms; /* retry_backoff = DURATION (default 1s) */
+        char *workdir;          /* workdir = DIR, NULL = inherit */
+        pd_strv_t env;          /* env.NAME = VALUE, stored "NAME=VALUE" */
+        pd_strv_t after;        /* after = a, b (names of other actions) */
+        int line;               /* line of the section header */
+} pd_action_def_t;
+
+typedef struct pd_config_s {
+        char *path; /* file loaded last, NULL if none */
+
+        /* [kafka]: librdkafka properties in file order, name/value pairs. */
+        pd_strv_t kafka; /* kafka.v[2*i] = name, kafka.v[2*i+1] = value */
+
+        /* [reactor] */
+        char *group_id;          /* group.id (default "postdeploy") */
+        char *state_path;        /* state (default "postdeploy-state.db") */
+        int state_sync_full;     /* state_sync: 1 = SQLite synchronous=FULL,
+                                  * 0 = NORMAL (default false) */
+        char *log_dir;           /* log_dir: full action output, "" = none */
+        char *default_tenant;    /* default_tenant (default "default") */
+        char *reactor_name;      /* name (default "HOST:PID" at run time) */
+        int workers;             /* workers (default 4) */
+        int64_t shutdown_grace_ms; /* shutdown_grace (default 30s) */
+        int log_level;           /* log_level = error|warn|info|debug */
+
+        /* [topics] */
+        char *topic_events;      /* events  (default "postdeploy.events") */
+        char *topic_results;     /* results (default "postdeploy.results") */
+        char *topic_dlq;         /* dlq     (default "postdeploy.dlq") */
+        int partitions;          /* partitions for topics we create (default 6) */
+        int replication;         /* replication factor for them (default 1) */
+
+        /* [cli] */
+        pd_strv_t tenants;       /* tenants = a, b, c */
+
+        /* [action NAME] sections, in file order. */
+        pd_action_def_t *actions;
+        size_t action_cnt;
+} pd_config_t;
+
+/* Returns a config holding every default. Never NULL (aborts on OOM). */
+pd_config_t *pd_config_new(void);
+
+/* Frees conf and everything it owns. NULL is fine. */
+void pd_config_destroy(pd_config_t *conf);
+
+/*
+ * Reads an INI file into conf, on top of what conf already holds, then
+ * validates it (pd_config_validate). Returns 0, or -1 with
+ * "file:line: message" (or "file: message" for an unreadable file) in errstr.
+ * An action section that appears twice, an unknown section or key, a bad
+ * value, a `run` whose quotes do not close: each is an error. After an
+ * error conf holds part of the file: destroy it rather than use it.
+ *
+ * A value may be wrapped in double quotes to keep leading or trailing blanks
+ * or a " #" (the quotes cannot contain a '"'); `run` is the exception: its
+ * quotes are the shell's (argv.h), and a '#' or ';' inside them or after a
+ * backslash does not start a comment.
+ */
+int pd_config_load(pd_config_t *conf, const char *path, char *errstr,
+                   size_t errstr_size);
+
+/*
+ * Sets one key as if it stood in section `section` of a file (used for
+ * command line overrides; the "kafka" section takes any name, and section
+ * "action NAME" sets a key of an action already loaded). The value is taken
+ * literally: no comment stripping, no quotes. Returns 0 or -1 with a message
+ * in errstr (without "file:line: ").
+ */
+int pd_config_set(pd_config_t *conf, const char *section, const char *key,
+                  const char *value, char *errstr, size_t errstr_size);
+
+/*
+ * Cross-checks actions: `after` names must exist and form no cycle.
+ * Returns 0 or -1 with "file:line: message". Called by pd_config_load.
+ */
+int pd_config_validate(pd_config_t *conf, char *errstr, size_t errstr_size);
+
+/* Returns the action named `name`, or NULL. */
+const pd_action_def_t *pd_config_action(const pd_config_t *conf,
+                                        const char *name);
+
+/* Value of a [kafka] property, or NULL if not set. */
+const char *pd_config_kafka(const pd_config_t *conf, const char *name);
+
+/*
+ * Parses a duration: "500ms", "30s", "5m", "1h", or plain seconds ("30",
+ * "1.5"). Returns 0 and sets *msp, or -1 if s is not a duration.
+ */
+int pd_duration_parse(const char *s, int64_t *msp);
+
+/* Names valid for tenants: ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$. 1 if valid. */
+int pd_tenant_valid(const char *tenant);
+/* Names valid for actions: ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$. 1 if valid. */
+int pd_action_name_valid(const char *name);
+
+/*
+ * Prints the key table: fmt 't' a plain-text list for --help, 'm' a
+ * Markdown table for docs/CONFIG.md.
+ */
+void pd_config_print_keys(FILE *fp, int fmt);
+
+#endif
