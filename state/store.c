@@ -1,0 +1,660 @@
+/*
+ * store.c - the reactor's durable state in SQLite (see store.h).
+ *
+ * The file is opened in WAL mode so that readers never block the writer and
+ * a commit costs one append (plus an fsync with synchronous=FULL). The
+ * schema is versioned with PRAGMA user_version and migrated forward at open,
+ * inside one write transaction, so two processes opening a new file at once
+ * cannot both create it.
+ *
+ * The actions table is derived from runs by two triggers: inserting a run
+ * makes its (tenant, action) known, and giving a run its status moves the
+ * action's last_run_id forward and sets ever_succeeded on a success. Keeping
+ * that rule in the schema means a run and its action state can never be
+ * written apart, in or out of an explicit transaction.
+ *
+ * Every statement is prepared once at open and reset after each use, so the
+ * hot path parses no SQL.
+ */
+#include "state/store.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <sqlite3.h>
+
+/* Statuses are stored as integers: their values are part of the file
+ * format and must never change. */
+_Static_assert(PD_ST_SUCCEEDED == 0 && PD_ST_FAILED == 1 &&
+                       PD_ST_TIMED_OUT == 2 && PD_ST_INTERRUPTED == 3 &&
+                       PD_ST_SKIPPED == 4 && PD_ST_REJECTED == 5,
+               "pd_status_t values are stored on disk");
+
+/*
+ * Schema migrations: pd_store_migrations[v] takes a file from version v to
+ * v + 1. Append only; never edit a migration that has shipped.
+ */
+static const char *const pd_store_migrations[] = {
+        /* 0 -> 1 */
+        "CREATE TABLE runs ("
+        "        id             INTEGER PRIMARY KEY,"
+        "        tenant         TEXT NOT NULL,"
+        "        action         TEXT NOT NULL,"
+        "        release        TEXT,"
+        "        trigger_source TEXT,"
+        "        trigger_id     TEXT,"
+        "        attempt        INTEGER NOT NULL,"
+        "        status         INTEGER," /* pd_status_t, NULL: running */
+        "        exit_code      INTEGER,"
+        "        error          TEXT,"
+        "        output_tail    TEXT,"
+        "        started_at     INTEGER NOT NULL,"
+        "        finished_at    INTEGER,"
+        "        duration_ms    INTEGER"
+        ");"
+        /* A redelivered event looks up what its trigger already did. */
+        "CREATE INDEX runs_by_trigger ON runs (trigger_id, trigger_source);"
+        /* Partial: only the few runs in flight, for the running flag and
+         * for recovery after a crash. */
+        "CREATE INDEX runs_unfinished ON runs (tenant, action)"
+        "        WHERE status IS NULL;"
+        "CREATE TABLE actions ("
+        "        tenant         TEXT NOT NULL,"
+        "        action         TEXT NOT NULL,"
+        "        last_run_id    INTEGER REFERENCES runs (id),"
+        "        ever_succeeded INTEGER NOT NULL DEFAULT 0,"
+        "        PRIMARY KEY (tenant, action)"
+        ") WITHOUT ROWID;"
+        "CREATE TRIGGER runs_begin AFTER INSERT ON runs BEGIN"
+        "        INSERT INTO actions (tenant, action)"
+        "        VALUES (NEW.tenant, NEW.action)"
+        "        ON CONFLICT (tenant, action) DO NOTHING;"
+        "END;"
+        /* max() keeps last_run_id on the newest finished run even when an
+         * older run is ended late (recovery after a crash). */
+        "CREATE TRIGGER runs_end AFTER UPDATE OF status ON runs"
+        "        WHEN OLD.status IS NULL AND NEW.status IS NOT NULL BEGIN"
+        "        UPDATE actions SET"
+        "                last_run_id = max(coalesce(last_run_id, 0), NEW.id),"
+        "                ever_succeeded = ever_succeeded OR NEW.status = 0"
+        "        WHERE tenant = NEW.tenant AND action = NEW.action;"
+        "END;"
+        "CREATE TABLE events ("
+        "        source  TEXT NOT NULL,"
+        "        id      TEXT NOT NULL,"
+        "        tenant  TEXT,"
+        "        done_at INTEGER NOT NULL,"
+        "        PRIMARY KEY (source, id)"
+        ") WITHOUT ROWID;"
+        /* AUTOINCREMENT: a seq is never reused, so a late delivery report
+         * can never delete a newer record that took its number. */
+        "CREATE TABLE outbox ("
+        "        seq     INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "        topic   TEXT NOT NULL,"
+        "        key     TEXT,"
+        "        headers BLOB,"
+        "        value   BLOB"
+        ");",
+};
+#define PD_STORE_VERSION                                                       \
+        ((int)(sizeof(pd_store_migrations) / sizeof(pd_store_migrations[0])))
+
+enum {
+        PD_STMT_BEGIN,
+        PD_STMT_COMMIT,
+        PD_STMT_ROLLBACK,
+        PD_STMT_EVENT_DONE,
+        PD_STMT_EVENT_MARK,
+        PD_STMT_RUN_BEGIN,
+        PD_STMT_RUN_END,
+        PD_STMT_ACTION_STATE,
+        PD_STMT_TRIGGER_OUTCOME,
+        PD_STMT_RUN_NEXT_UNFINISHED,
+        PD_STMT_OUTBOX_ADD,
+        PD_STMT_OUTBOX_DEL,
+        PD_STMT_OUTBOX_NEXT,
+        PD_STMT__CNT
+};
+
+static const char *const pd_store_sql[PD_STMT__CNT] = {
+        /* IMMEDIATE takes the write lock up front: a busy store then fails
+         * at begin, where retrying is simple, not halfway through. */
+        [PD_STMT_BEGIN]    = "BEGIN IMMEDIATE",
+        [PD_STMT_COMMIT]   = "COMMIT",
+        [PD_STMT_ROLLBACK] = "ROLLBACK",
+        [PD_STMT_EVENT_DONE] =
+                "SELECT 1 FROM events WHERE source = ?1 AND id = ?2",
+        [PD_STMT_EVENT_MARK] =
+                "INSERT INTO events (source, id, tenant, done_at)"
+                " VALUES (?1, ?2, ?3, ?4)"
+                " ON CONFLICT (source, id) DO NOTHING",
+        [PD_STMT_RUN_BEGIN] =
+                "INSERT INTO runs (tenant, action, release, trigger_source,"
+                " trigger_id, attempt, started_at)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        [PD_STMT_RUN_END] =
+                "UPDATE runs SET status = ?2, exit_code = ?3, error = ?4,"
+                " output_tail = ?5, finished_at = ?6, duration_ms = ?7"
+                " WHERE id = ?1 AND status IS NULL",
+        [PD_STMT_ACTION_STATE] =
+                "SELECT a.ever_succeeded, r.status, r.attempt,"
+                " EXISTS (SELECT 1 FROM runs u WHERE u.tenant = a.tenant"
+                "         AND u.action = a.action AND u.status IS NULL)"
+                " FROM actions a LEFT JOIN runs r ON r.id = a.last_run_id"
+                " WHERE a.tenant = ?1 AND a.action = ?2",
+        [PD_STMT_TRIGGER_OUTCOME] =
+                "SELECT status FROM runs"
+                " WHERE trigger_id = ?4 AND trigger_source = ?3"
+                " AND tenant = ?1 AND action = ?2 AND status IS NOT NULL"
+                " ORDER BY id DESC LIMIT 1",
+        /* The iterations fetch one row at a time after the last key seen,
+         * so the callback may write to the same tables meanwhile. The
+         * partial index holds only the runs in flight; without INDEXED BY
+         * the planner would walk the whole history by rowid. */
+        [PD_STMT_RUN_NEXT_UNFINISHED] =
+                "SELECT id, tenant, action, release, trigger_source,"
+                " trigger_id, attempt, started_at"
+                " FROM runs INDEXED BY runs_unfinished"
+                " WHERE status IS NULL AND id > ?1 ORDER BY id LIMIT 1",
+        [PD_STMT_OUTBOX_ADD] =
+                "INSERT INTO outbox (topic, key, headers, value)"
+                " VALUES (?1, ?2, ?3, ?4)",
+        [PD_STMT_OUTBOX_DEL] = "DELETE FROM outbox WHERE seq = ?1",
+        [PD_STMT_OUTBOX_NEXT] =
+                "SELECT seq, topic, key, headers, value FROM outbox"
+                " WHERE seq > ?1 ORDER BY seq LIMIT 1",
+};
+
+struct pd_store_s {
+        sqlite3 *db;
+        sqlite3_stmt *stmt[PD_STMT__CNT];
+        int errcode;      /* primary SQLite code of the last error, 0 if
+                           * it did not come from SQLite */
+        char errmsg[512]; /* the last error, "" if none yet */
+};
+
+/* Records SQLite's message for rc as the last error. Returns -1. */
+static int pd_store_fail(pd_store_t *st, int rc) {
+        st->errcode = rc & 0xff;
+        snprintf(st->errmsg, sizeof(st->errmsg), "%s",
+                 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+        return -1;
+}
+
+/* Records an error of ours (never retriable). Returns -1. */
+static int pd_store_failf(pd_store_t *st, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+static int pd_store_failf(pd_store_t *st, const char *fmt, ...) {
+        va_list ap;
+
+        st->errcode = 0;
+        va_start(ap, fmt);
+        vsnprintf(st->errmsg, sizeof(st->errmsg), fmt, ap);
+        va_end(ap);
+        return -1;
+}
+
+/* Makes stmt ready for its next use. */
+static void pd_store_done(sqlite3_stmt *stmt) {
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);
+}
+
+/* Steps a statement that returns no rows, then resets it. */
+static int pd_store_exec(pd_store_t *st, sqlite3_stmt *stmt) {
+        int rc = sqlite3_step(stmt);
+
+        if (rc != SQLITE_DONE)
+                pd_store_fail(st, rc);
+        pd_store_done(stmt);
+        return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Binds a string, or NULL. The caller's string outlives the statement's
+ * use, so SQLite need not copy it. */
+static void pd_store_bind_str(sqlite3_stmt *stmt, int idx, const char *s) {
+        sqlite3_bind_text(stmt, idx, s, -1, SQLITE_STATIC);
+}
+
+static const char *pd_store_col_str(sqlite3_stmt *stmt, int idx) {
+        return (const char *)sqlite3_column_text(stmt, idx);
+}
+
+/*
+ * Creates the missing folders above the file at path, each 0700, the way
+ * `mkdir -p` would. Returns 0, or -1 with errstr.
+ */
+static int pd_store_mkparents(const char *path, char *errstr,
+                              size_t errstr_size) {
+        char *dir = strdup(path);
+        int ret   = -1;
+
+        if (!dir) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto out;
+        }
+        /* Skips a leading '/': the root always exists. */
+        for (char *p = strchr(dir + (*dir == '/'), '/'); p;
+             p = strchr(p + 1, '/')) {
+                *p = '\0';
+                if (mkdir(dir, 0700) && errno != EEXIST) {
+                        snprintf(errstr, errstr_size,
+                                 "cannot create folder %s: %s", dir,
+                                 strerror(errno));
+                        goto out;
+                }
+                *p = '/';
+        }
+        ret = 0;
+out:
+        free(dir);
+        return ret;
+}
+
+/* Runs one statement returning one row of one column, e.g. a PRAGMA.
+ * Copies a text result into buf or an integer into *intp. */
+static int pd_store_query1(pd_store_t *st, const char *sql, char *buf,
+                           size_t size, int *intp) {
+        sqlite3_stmt *stmt = NULL;
+        int rc;
+        int ret = -1;
+
+        rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+        if (rc != SQLITE_OK) {
+                pd_store_fail(st, rc);
+                goto out;
+        }
+        rc = sqlite3_step(stmt);
+        if (rc != SQLITE_ROW) {
+                if (rc == SQLITE_DONE)
+                        pd_store_failf(st, "%s: no result", sql);
+                else
+                        pd_store_fail(st, rc);
+                goto out;
+        }
+        if (buf) {
+                const char *s = pd_store_col_str(stmt, 0);
+
+                snprintf(buf, size, "%s", s ? s : "");
+        }
+        if (intp)
+                *intp = sqlite3_column_int(stmt, 0);
+        ret = 0;
+out:
+        sqlite3_finalize(stmt);
+        return ret;
+}
+
+/* Runs SQL text that returns no rows (one or several statements). */
+static int pd_store_exec_sql(pd_store_t *st, const char *sql) {
+        int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+
+        return rc == SQLITE_OK ? 0 : pd_store_fail(st, rc);
+}
+
+/*
+ * Brings the schema to PD_STORE_VERSION. The version is read inside the
+ * write transaction, so a concurrent opener waits and then finds the work
+ * done.
+ */
+static int pd_store_migrate(pd_store_t *st) {
+        char sql[64];
+        int version;
+        int ret = -1;
+
+        if (pd_store_exec_sql(st, "BEGIN IMMEDIATE"))
+                return -1;
+        if (pd_store_query1(st, "PRAGMA user_version", NULL, 0, &version))
+                goto out;
+        if (version > PD_STORE_VERSION) {
+                pd_store_failf(st,
+                               "schema version %d is newer than this "
+                               "postdeploy knows (%d); upgrade postdeploy",
+                               version, PD_STORE_VERSION);
+                goto out;
+        }
+        for (int v = version; v < PD_STORE_VERSION; v++)
+                if (pd_store_exec_sql(st, pd_store_migrations[v]))
+                        goto out;
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+                 PD_STORE_VERSION);
+        if (version < PD_STORE_VERSION && pd_store_exec_sql(st, sql))
+                goto out;
+        ret = pd_store_exec_sql(st, "COMMIT");
+out:
+        /* Keeps the first error: the rollback's own is of no interest. */
+        if (ret)
+                sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return ret;
+}
+
+/* Everything after sqlite3_open_v2: pragmas, schema, statements. */
+static int pd_store_setup(pd_store_t *st, const char *path, int sync_full) {
+        char mode[16];
+        int rc;
+
+        rc = sqlite3_extended_result_codes(st->db, 1);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_busy_timeout(st->db, 5000);
+        if (rc != SQLITE_OK)
+                return pd_store_fail(st, rc);
+        if (pd_store_query1(st, "PRAGMA journal_mode = WAL", mode,
+                            sizeof(mode), NULL))
+                return -1;
+        /* An in-memory database (tests) cannot be in WAL mode. */
+        if (strcmp(mode, "wal") && strcmp(path, ":memory:"))
+                return pd_store_failf(st, "cannot use WAL (journal mode %s)",
+                                      mode);
+        if (pd_store_exec_sql(st, sync_full ? "PRAGMA synchronous = FULL"
+                                            : "PRAGMA synchronous = NORMAL") ||
+            pd_store_exec_sql(st, "PRAGMA foreign_keys = ON") ||
+            pd_store_migrate(st))
+                return -1;
+        for (int i = 0; i < PD_STMT__CNT; i++) {
+                rc = sqlite3_prepare_v3(st->db, pd_store_sql[i], -1,
+                                        SQLITE_PREPARE_PERSISTENT,
+                                        &st->stmt[i], NULL);
+                if (rc != SQLITE_OK)
+                        return pd_store_fail(st, rc);
+        }
+        return 0;
+}
+
+pd_store_t *pd_store_open(const char *path, int sync_full, char *errstr,
+                          size_t errstr_size) {
+        pd_store_t *st = calloc(1, sizeof(*st));
+        mode_t old_umask;
+        int err = -1;
+        int rc;
+
+        if (!st) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto out;
+        }
+        if (pd_store_mkparents(path, errstr, errstr_size))
+                goto out;
+
+        /*
+         * umask 077 while SQLite creates files: the database, and its -wal
+         * and -shm files (created at the first access), hold tenants' data
+         * and must never be readable by others, whatever the caller's
+         * umask. umask is per process: open the store before starting
+         * threads that create files.
+         */
+        old_umask = umask(077);
+        rc        = sqlite3_open_v2(path, &st->db,
+                                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                            SQLITE_OPEN_NOMUTEX,
+                                    NULL);
+        err       = rc != SQLITE_OK ? pd_store_fail(st, rc)
+                                    : pd_store_setup(st, path, sync_full);
+        umask(old_umask);
+        if (err) {
+                int syserr = st->db ? sqlite3_system_errno(st->db) : 0;
+
+                if (syserr && st->errcode)
+                        snprintf(errstr, errstr_size, "%s: %s (%s)", path,
+                                 st->errmsg, strerror(syserr));
+                else
+                        snprintf(errstr, errstr_size, "%s: %s", path,
+                                 st->errmsg);
+        }
+out:
+        if (err) {
+                pd_store_close(st);
+                st = NULL;
+        }
+        return st;
+}
+
+void pd_store_close(pd_store_t *st) {
+        if (!st)
+                return;
+        for (int i = 0; i < PD_STMT__CNT; i++)
+                sqlite3_finalize(st->stmt[i]);
+        /* Rolls back an open transaction; the last connection to close
+         * checkpoints and removes the -wal file. */
+        sqlite3_close(st->db);
+        free(st);
+}
+
+const char *pd_store_errmsg(const pd_store_t *st) {
+        return st->errmsg;
+}
+
+int pd_store_retriable(const pd_store_t *st) {
+        switch (st->errcode) {
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+        case SQLITE_FULL:
+        case SQLITE_IOERR:
+        case SQLITE_READONLY:
+        case SQLITE_CANTOPEN:
+                return 1;
+        default:
+                return 0;
+        }
+}
+
+int pd_store_begin(pd_store_t *st) {
+        return pd_store_exec(st, st->stmt[PD_STMT_BEGIN]);
+}
+
+int pd_store_commit(pd_store_t *st) {
+        return pd_store_exec(st, st->stmt[PD_STMT_COMMIT]);
+}
+
+int pd_store_rollback(pd_store_t *st) {
+        return pd_store_exec(st, st->stmt[PD_STMT_ROLLBACK]);
+}
+
+/* ---- events ---- */
+
+int pd_store_event_done(pd_store_t *st, const char *source, const char *id,
+                        int *donep) {
+        sqlite3_stmt *stmt = st->stmt[PD_STMT_EVENT_DONE];
+        int rc;
+
+        pd_store_bind_str(stmt, 1, source);
+        pd_store_bind_str(stmt, 2, id);
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+                *donep = rc == SQLITE_ROW;
+        else
+                pd_store_fail(st, rc);
+        pd_store_done(stmt);
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int pd_store_event_mark(pd_store_t *st, const char *source, const char *id,
+                        const char *tenant, int64_t at_ms) {
+        sqlite3_stmt *stmt = st->stmt[PD_STMT_EVENT_MARK];
+
+        pd_store_bind_str(stmt, 1, source);
+        pd_store_bind_str(stmt, 2, id);
+        pd_store_bind_str(stmt, 3, tenant);
+        sqlite3_bind_int64(stmt, 4, at_ms);
+        return pd_store_exec(st, stmt);
+}
+
+/* ---- runs and action state ---- */
+
+int pd_store_run_begin(pd_store_t *st, pd_run_t *run) {
+        sqlite3_stmt *stmt = st->stmt[PD_STMT_RUN_BEGIN];
+
+        pd_store_bind_str(stmt, 1, run->tenant);
+        pd_store_bind_str(stmt, 2, run->action);
+        pd_store_bind_str(stmt, 3, run->release);
+        pd_store_bind_str(stmt, 4, run->trigger_source);
+        pd_store_bind_str(stmt, 5, run->trigger_id);
+        sqlite3_bind_int(stmt, 6, run->attempt);
+        sqlite3_bind_int64(stmt, 7, run->started_at);
+        if (pd_store_exec(st, stmt))
+                return -1;
+        /* The trigger's insert into actions does not change this: SQLite
+         * restores the rowid when a trigger ends. */
+        run->id = sqlite3_last_insert_rowid(st->db);
+        return 0;
+}
+
+int pd_store_run_end(pd_store_t *st, const pd_run_t *run) {
+        sqlite3_stmt *stmt = st->stmt[PD_STMT_RUN_END];
+
+        sqlite3_bind_int64(stmt, 1, run->id);
+        sqlite3_bind_int(stmt, 2, (int)run->status);
+        if (run->has_exit_code)
+                sqlite3_bind_int(stmt, 3, run->exit_code);
+        pd_store_bind_str(stmt, 4, run->error);
+        pd_store_bind_str(stmt, 5, run->output_tail);
+        sqlite3_bind_int64(stmt, 6, run->finished_at);
+        sqlite3_bind_int64(stmt, 7, run->duration_ms);
+        if (pd_store_exec(st, stmt))
+                return -1;
+        /* Ending a run twice would rewrite history: refuse it. */
+        if (sqlite3_changes(st->db) != 1)
+                return pd_store_failf(st,
+                                      "run %lld is unknown or already "
+                                      "finished",
+                                      (long long)run->id);
+        return 0;
+}
+
+int pd_store_action_state(pd_store_t *st, const char *tenant,
+                          const char *action, pd_action_state_t *as) {
+        sqlite3_stmt *stmt = st->stmt[PD_STMT_ACTION_STATE];
+        int rc;
+
+        memset(as, 0, sizeof(*as));
+        pd_store_bind_str(stmt, 1, tenant);
+        pd_store_bind_str(stmt, 2, action);
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW) {
+                as->known          = 1;
+                as->ever_succeeded = sqlite3_column_int(stmt, 0) != 0;
+                /* Both stay 0 until a run has finished. */
+                as->last_status  = (pd_status_t)sqlite3_column_int(stmt, 1);
+                as->last_attempt = sqlite3_column_int(stmt, 2);
+                as->running      = sqlite3_column_int(stmt, 3) != 0;
+        } else if (rc != SQLITE_DONE) {
+                pd_store_fail(st, rc);
+        }
+        pd_store_done(stmt);
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int pd_store_trigger_outcome(pd_store_t *st, const char *tenant,
+                             const char *action, const char *trigger_source,
+                             const char *trigger_id, int *foundp,
+                             pd_status_t *statusp) {
+        sqlite3_stmt *stmt = st->stmt[PD_STMT_TRIGGER_OUTCOME];
+        int rc;
+
+        pd_store_bind_str(stmt, 1, tenant);
+        pd_store_bind_str(stmt, 2, action);
+        pd_store_bind_str(stmt, 3, trigger_source);
+        pd_store_bind_str(stmt, 4, trigger_id);
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+                *foundp = rc == SQLITE_ROW;
+                if (*foundp)
+                        *statusp = (pd_status_t)sqlite3_column_int(stmt, 0);
+        } else {
+                pd_store_fail(st, rc);
+        }
+        pd_store_done(stmt);
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int pd_store_runs_unfinished(pd_store_t *st, pd_store_run_cb_t *cb,
+                             void *opaque) {
+        sqlite3_stmt *stmt = st->stmt[PD_STMT_RUN_NEXT_UNFINISHED];
+        int64_t last_id    = 0;
+        int ret            = 0;
+
+        while (!ret) {
+                pd_run_t run = {0};
+                int rc;
+
+                sqlite3_bind_int64(stmt, 1, last_id);
+                rc = sqlite3_step(stmt);
+                if (rc == SQLITE_ROW) {
+                        run.id             = sqlite3_column_int64(stmt, 0);
+                        run.tenant         = pd_store_col_str(stmt, 1);
+                        run.action         = pd_store_col_str(stmt, 2);
+                        run.release        = pd_store_col_str(stmt, 3);
+                        run.trigger_source = pd_store_col_str(stmt, 4);
+                        run.trigger_id     = pd_store_col_str(stmt, 5);
+                        run.attempt        = sqlite3_column_int(stmt, 6);
+                        run.started_at     = sqlite3_column_int64(stmt, 7);
+                        last_id            = run.id;
+                        ret                = cb(&run, opaque);
+                } else if (rc != SQLITE_DONE) {
+                        ret = pd_store_fail(st, rc);
+                }
+                pd_store_done(stmt);
+                if (rc == SQLITE_DONE)
+                        break;
+        }
+        return ret;
+}
+
+/* ---- outbox ---- */
+
+int pd_store_outbox_add(pd_store_t *st, pd_outbox_rec_t *rec) {
+        sqlite3_stmt *stmt = st->stmt[PD_STMT_OUTBOX_ADD];
+
+        pd_store_bind_str(stmt, 1, rec->topic);
+        pd_store_bind_str(stmt, 2, rec->key);
+        sqlite3_bind_blob64(stmt, 3, rec->headers, rec->headers_len,
+                            SQLITE_STATIC);
+        sqlite3_bind_blob64(stmt, 4, rec->value, rec->value_len,
+                            SQLITE_STATIC);
+        if (pd_store_exec(st, stmt))
+                return -1;
+        rec->seq = sqlite3_last_insert_rowid(st->db);
+        return 0;
+}
+
+int pd_store_outbox_del(pd_store_t *st, int64_t seq) {
+        sqlite3_stmt *stmt = st->stmt[PD_STMT_OUTBOX_DEL];
+
+        sqlite3_bind_int64(stmt, 1, seq);
+        return pd_store_exec(st, stmt);
+}
+
+int pd_store_outbox_foreach(pd_store_t *st, pd_store_outbox_cb_t *cb,
+                            void *opaque) {
+        sqlite3_stmt *stmt = st->stmt[PD_STMT_OUTBOX_NEXT];
+        int64_t last_seq   = 0;
+        int ret            = 0;
+
+        while (!ret) {
+                pd_outbox_rec_t rec = {0};
+                int rc;
+
+                sqlite3_bind_int64(stmt, 1, last_seq);
+                rc = sqlite3_step(stmt);
+                if (rc == SQLITE_ROW) {
+                        rec.seq         = sqlite3_column_int64(stmt, 0);
+                        rec.topic       = pd_store_col_str(stmt, 1);
+                        rec.key         = pd_store_col_str(stmt, 2);
+                        rec.headers     = sqlite3_column_blob(stmt, 3);
+                        rec.headers_len = (size_t)sqlite3_column_bytes(stmt, 3);
+                        rec.value       = sqlite3_column_blob(stmt, 4);
+                        rec.value_len   = (size_t)sqlite3_column_bytes(stmt, 4);
+                        last_seq        = rec.seq;
+                        ret             = cb(&rec, opaque);
+                } else if (rc != SQLITE_DONE) {
+                        ret = pd_store_fail(st, rc);
+                }
+                pd_store_done(stmt);
+                if (rc == SQLITE_DONE)
+                        break;
+        }
+        return ret;
+}

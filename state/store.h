@@ -1,0 +1,143 @@
+/*
+ * store.h - the reactor's durable state, in one SQLite file.
+ *
+ * What lives here:
+ *   runs     one row per attempt of an action for a tenant (the history);
+ *   actions  per (tenant, action): the last run and whether it ever
+ *            succeeded, which is what "pending" means;
+ *   events   the (ce_source, ce_id) of every event fully processed, so a
+ *            redelivered event runs nothing again;
+ *   outbox   result records not yet acknowledged by the broker; they are
+ *            written in the same transaction as the outcome they report and
+ *            deleted once delivered, so no result is ever lost.
+ *
+ * Everything is keyed by tenant, so a partition's state can later be rebuilt
+ * or moved on its own. The file is created 0600 (its folder 0700 if we make
+ * it), in WAL mode.
+ *
+ * A pd_store_t is NOT thread-safe: the caller serialises access (the reactor
+ * holds one mutex around its store calls). Every call returns 0 on success
+ * and -1 on error, with the message available from pd_store_errmsg(), and
+ * classifies busy/locked/full/readonly errors as retriable
+ * (pd_store_retriable()).
+ */
+#ifndef PD_STORE_H
+#define PD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "schemas/event.h" /* pd_status_t */
+
+typedef struct pd_store_s pd_store_t;
+
+/*
+ * Opens (creating if needed) the store at path. sync_full: 1 for
+ * synchronous=FULL (an fsync per commit), 0 for NORMAL (durable across a
+ * process crash; the last commits can be lost on power loss).
+ * Returns NULL with errstr on failure.
+ */
+pd_store_t *pd_store_open(const char *path, int sync_full, char *errstr,
+                          size_t errstr_size);
+void pd_store_close(pd_store_t *st);
+
+/* The last error's message, and whether it was retriable (busy, locked,
+ * disk full, I/O, read-only): then the caller backs off and tries again. */
+const char *pd_store_errmsg(const pd_store_t *st);
+int pd_store_retriable(const pd_store_t *st);
+
+/* Explicit transactions; calls outside one are each their own. */
+int pd_store_begin(pd_store_t *st);
+int pd_store_commit(pd_store_t *st);
+int pd_store_rollback(pd_store_t *st);
+
+/* ---- events (idempotency) ---- */
+
+/* Sets *donep to 1 if (source, id) was marked done, else 0. */
+int pd_store_event_done(pd_store_t *st, const char *source, const char *id,
+                        int *donep);
+/* Marks (source, id) done for tenant at time `at_ms`. Idempotent. */
+int pd_store_event_mark(pd_store_t *st, const char *source, const char *id,
+                        const char *tenant, int64_t at_ms);
+
+/* ---- runs and action state ---- */
+
+/* One attempt of an action. Strings are borrowed by the store calls. */
+typedef struct pd_run_s {
+        int64_t id;            /* set by pd_store_run_begin */
+        const char *tenant;
+        const char *action;
+        const char *release;
+        const char *trigger_source;
+        const char *trigger_id;
+        int32_t attempt;
+        int64_t started_at;    /* ms since epoch */
+        /* filled when finished: */
+        pd_status_t status;
+        int has_exit_code;
+        int32_t exit_code;
+        int64_t finished_at;
+        int64_t duration_ms;
+        const char *error;       /* NULL if none */
+        const char *output_tail; /* NULL if none */
+} pd_run_t;
+
+/* Inserts a run in state running; sets run->id. */
+int pd_store_run_begin(pd_store_t *st, pd_run_t *run);
+/* Records run->id's outcome and updates the (tenant, action) state. */
+int pd_store_run_end(pd_store_t *st, const pd_run_t *run);
+
+/* What the store knows of one (tenant, action). */
+typedef struct pd_action_state_s {
+        int known;          /* any run at all */
+        int ever_succeeded; /* pending = !ever_succeeded (and not skipped) */
+        int running;        /* a run without an outcome */
+        pd_status_t last_status; /* of the last finished run, if known */
+        int32_t last_attempt;
+} pd_action_state_t;
+
+int pd_store_action_state(pd_store_t *st, const char *tenant,
+                          const char *action, pd_action_state_t *as);
+
+/*
+ * If a run of (tenant, action) caused by trigger (source, id) finished,
+ * sets *foundp to 1 and *statusp to its last status; else *foundp = 0.
+ * Lets a redelivered event that was cut short skip what it already did.
+ */
+int pd_store_trigger_outcome(pd_store_t *st, const char *tenant,
+                             const char *action, const char *trigger_source,
+                             const char *trigger_id, int *foundp,
+                             pd_status_t *statusp);
+
+/*
+ * Calls cb for every run still marked running (left by a crash). The cb's
+ * run and strings are valid during the call only. Returns 0, -1 on error,
+ * or the first non-zero value cb returned.
+ */
+typedef int(pd_store_run_cb_t)(const pd_run_t *run, void *opaque);
+int pd_store_runs_unfinished(pd_store_t *st, pd_store_run_cb_t *cb,
+                             void *opaque);
+
+/* ---- outbox ---- */
+
+/* One record to produce. headers: name\0value\0 pairs, hdrs_len bytes. */
+typedef struct pd_outbox_rec_s {
+        int64_t seq;
+        const char *topic;
+        const char *key;
+        const void *headers;
+        size_t headers_len;
+        const void *value;
+        size_t value_len;
+} pd_outbox_rec_t;
+
+/* Appends rec; sets rec->seq. */
+int pd_store_outbox_add(pd_store_t *st, pd_outbox_rec_t *rec);
+/* Deletes the record seq (delivered). */
+int pd_store_outbox_del(pd_store_t *st, int64_t seq);
+/* Calls cb for every record in seq order (data valid during the call). */
+typedef int(pd_store_outbox_cb_t)(const pd_outbox_rec_t *rec, void *opaque);
+int pd_store_outbox_foreach(pd_store_t *st, pd_store_outbox_cb_t *cb,
+                            void *opaque);
+
+#endif

@@ -1,0 +1,774 @@
+/*
+ * test_store.c - the state store: what it keeps, across reopens and
+ * crashes, and how it reports errors. Every test gets a fresh temporary
+ * folder.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* nftw */
+#endif
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+
+#include "state/store.h"
+
+typedef struct fx_s {
+        char dir[PATH_MAX];  /* the test's own temporary folder */
+        char path[PATH_MAX + 16]; /* dir/state.db */
+        pd_store_t *st;
+} fx_t;
+
+static pd_store_t *open_sync(const char *path, int sync_full) {
+        char errstr[512] = "";
+        pd_store_t *st = pd_store_open(path, sync_full, errstr, sizeof(errstr));
+
+        if (!st)
+                fail_msg("pd_store_open(%s): %s", path, errstr);
+        return st;
+}
+
+static pd_store_t *open_ok(const char *path) {
+        return open_sync(path, 0);
+}
+
+static int setup(void **state) {
+        fx_t *fx = calloc(1, sizeof(*fx));
+        const char *tmp = getenv("TMPDIR");
+
+        assert_non_null(fx);
+        snprintf(fx->dir, sizeof(fx->dir), "%s/pd_test_store.XXXXXX",
+                 tmp && *tmp ? tmp : "/tmp");
+        assert_non_null(mkdtemp(fx->dir));
+        snprintf(fx->path, sizeof(fx->path), "%s/state.db", fx->dir);
+        *state = fx;
+        return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int type,
+                    struct FTW *ftw) {
+        (void)sb;
+        (void)type;
+        (void)ftw;
+        return remove(path);
+}
+
+static int teardown(void **state) {
+        fx_t *fx = *state;
+
+        pd_store_close(fx->st);
+        nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free(fx);
+        return 0;
+}
+
+static void assert_mode(const char *path, mode_t mode) {
+        struct stat sb;
+
+        if (stat(path, &sb))
+                fail_msg("stat(%s): %s", path, strerror(errno));
+        if ((sb.st_mode & 07777) != mode)
+                fail_msg("%s: mode %04o, expected %04o", path,
+                         (unsigned)(sb.st_mode & 07777), (unsigned)mode);
+}
+
+/* A run of (acme, core.reindex) caused by trigger (cli, trigger_id). */
+static pd_run_t run_of(const char *action, const char *trigger_id,
+                       int32_t attempt) {
+        pd_run_t run = {0};
+
+        run.tenant         = "acme";
+        run.action         = action;
+        run.release        = "4.2.0";
+        run.trigger_source = "postdeploy-cli/host";
+        run.trigger_id     = trigger_id;
+        run.attempt        = attempt;
+        run.started_at     = 1000 * attempt;
+        return run;
+}
+
+static void end_run(pd_store_t *st, pd_run_t *run, pd_status_t status) {
+        run->status        = status;
+        run->has_exit_code = status != PD_ST_SKIPPED;
+        run->exit_code     = status == PD_ST_SUCCEEDED ? 0 : 3;
+        run->finished_at   = run->started_at + 250;
+        run->duration_ms   = 250;
+        run->error         = status == PD_ST_SUCCEEDED ? NULL : "exited 3";
+        run->output_tail   = "done\n";
+        assert_int_equal(pd_store_run_end(st, run), 0);
+}
+
+static pd_action_state_t state_of(pd_store_t *st, const char *action) {
+        pd_action_state_t as;
+
+        assert_int_equal(pd_store_action_state(st, "acme", action, &as), 0);
+        return as;
+}
+
+/* ---- files ---- */
+
+static void test_open_creates_the_file_0600_in_folders_0700(void **state) {
+        fx_t *fx = *state;
+        char path[PATH_MAX + 32], file[PATH_MAX + 64];
+        sqlite3 *db;
+        sqlite3_stmt *stmt;
+
+        /* A permissive umask must not leak into the store's files. */
+        mode_t old = umask(022);
+        snprintf(path, sizeof(path), "%s/var/lib/pd/state.db", fx->dir);
+        fx->st = open_ok(path);
+        assert_int_equal(umask(old), 022); /* restored after open */
+
+        snprintf(file, sizeof(file), "%s/var", fx->dir);
+        assert_mode(file, 0700);
+        snprintf(file, sizeof(file), "%s/var/lib", fx->dir);
+        assert_mode(file, 0700);
+        snprintf(file, sizeof(file), "%s/var/lib/pd", fx->dir);
+        assert_mode(file, 0700);
+        assert_mode(path, 0600);
+        snprintf(file, sizeof(file), "%s-wal", path);
+        assert_mode(file, 0600);
+        snprintf(file, sizeof(file), "%s-shm", path);
+        assert_mode(file, 0600);
+
+        /* The last close removes the -wal file; a reopen makes it again,
+         * still private. */
+        pd_store_close(fx->st);
+        old    = umask(0);
+        fx->st = open_ok(path);
+        umask(old);
+        snprintf(file, sizeof(file), "%s-wal", path);
+        assert_mode(file, 0600);
+
+        /* And it is in WAL mode. */
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1,
+                                            &stmt, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(stmt, 0),
+                            "wal");
+        sqlite3_finalize(stmt);
+        sqlite3_close(db);
+}
+
+static void test_open_keeps_an_existing_folder_as_it_is(void **state) {
+        fx_t *fx = *state;
+
+        assert_int_equal(chmod(fx->dir, 0755), 0);
+        fx->st = open_ok(fx->path);
+        assert_mode(fx->dir, 0755);
+        assert_mode(fx->path, 0600);
+}
+
+static void test_open_says_why_it_failed(void **state) {
+        fx_t *fx = *state;
+        char path[PATH_MAX + 32];
+        char errstr[512] = "";
+        FILE *fp;
+
+        /* A regular file where a folder should be. */
+        snprintf(path, sizeof(path), "%s/file", fx->dir);
+        fp = fopen(path, "w");
+        assert_non_null(fp);
+        fclose(fp);
+        snprintf(path, sizeof(path), "%s/file/sub/state.db", fx->dir);
+        assert_null(pd_store_open(path, 0, errstr, sizeof(errstr)));
+        assert_non_null(strstr(errstr, "Not a directory"));
+        assert_non_null(strstr(errstr, "file/sub"));
+
+        snprintf(path, sizeof(path), "%s/file/state.db", fx->dir);
+        assert_null(pd_store_open(path, 1, errstr, sizeof(errstr)));
+        assert_non_null(strstr(errstr, path));
+}
+
+static void test_open_refuses_a_newer_schema(void **state) {
+        fx_t *fx = *state;
+        char errstr[512] = "";
+        sqlite3 *db;
+
+        pd_store_close(open_ok(fx->path));
+        assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL,
+                                      NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+
+        assert_null(pd_store_open(fx->path, 0, errstr, sizeof(errstr)));
+        assert_non_null(strstr(errstr, "schema version 99"));
+}
+
+static int outbox_count_cb(const pd_outbox_rec_t *rec, void *opaque) {
+        (void)rec;
+        (*(int *)opaque)++;
+        return 0;
+}
+
+static void test_reopen_keeps_everything(void **state) {
+        fx_t *fx            = *state;
+        pd_run_t run        = run_of("core.reindex", "t1", 1);
+        pd_outbox_rec_t rec = {0};
+        pd_action_state_t as;
+        int done = 0;
+        int cnt  = 0;
+
+        fx->st = open_ok(fx->path);
+        assert_int_equal(pd_store_begin(fx->st), 0);
+        assert_int_equal(pd_store_run_begin(fx->st, &run), 0);
+        end_run(fx->st, &run, PD_ST_SUCCEEDED);
+        assert_int_equal(
+                pd_store_event_mark(fx->st, "cli", "t1", "acme", 42), 0);
+        rec.topic     = "postdeploy.results";
+        rec.key       = "acme/core.reindex";
+        rec.value     = "v";
+        rec.value_len = 1;
+        assert_int_equal(pd_store_outbox_add(fx->st, &rec), 0);
+        assert_int_equal(pd_store_commit(fx->st), 0);
+        pd_store_close(fx->st);
+
+        fx->st = open_sync(fx->path, 1); /* the sync mode is no matter */
+        as     = state_of(fx->st, "core.reindex");
+        assert_true(as.known);
+        assert_false(as.running);
+        assert_true(as.ever_succeeded);
+        assert_int_equal(as.last_status, PD_ST_SUCCEEDED);
+        assert_int_equal(pd_store_event_done(fx->st, "cli", "t1", &done), 0);
+        assert_true(done);
+        assert_int_equal(pd_store_outbox_foreach(fx->st, outbox_count_cb,
+                                                 &cnt),
+                         0);
+        assert_int_equal(cnt, 1);
+}
+
+/* ---- events ---- */
+
+static void test_event_mark_is_idempotent(void **state) {
+        fx_t *fx = *state;
+        int done = -1;
+
+        fx->st = open_ok(fx->path);
+        assert_int_equal(pd_store_event_done(fx->st, "cli", "e1", &done), 0);
+        assert_false(done);
+
+        assert_int_equal(pd_store_event_mark(fx->st, "cli", "e1", "acme", 1),
+                         0);
+        assert_int_equal(pd_store_event_mark(fx->st, "cli", "e1", "acme", 2),
+                         0);
+        assert_int_equal(pd_store_event_done(fx->st, "cli", "e1", &done), 0);
+        assert_true(done);
+
+        /* An id is unique per source only. */
+        assert_int_equal(pd_store_event_done(fx->st, "ci", "e1", &done), 0);
+        assert_false(done);
+}
+
+/* ---- runs and action state ---- */
+
+static void test_action_unknown_until_its_first_run(void **state) {
+        fx_t *fx = *state;
+        pd_action_state_t as;
+
+        fx->st = open_ok(fx->path);
+        as     = state_of(fx->st, "core.reindex");
+        assert_false(as.known);
+        assert_false(as.ever_succeeded);
+        assert_false(as.running);
+}
+
+static void test_run_begin_makes_the_action_known_and_running(void **state) {
+        fx_t *fx     = *state;
+        pd_run_t run = run_of("core.reindex", "t1", 1);
+        pd_action_state_t as;
+
+        fx->st = open_ok(fx->path);
+        assert_int_equal(pd_store_run_begin(fx->st, &run), 0);
+        assert_true(run.id > 0);
+
+        as = state_of(fx->st, "core.reindex");
+        assert_true(as.known);
+        assert_true(as.running);
+        assert_false(as.ever_succeeded);
+        assert_int_equal(as.last_attempt, 0); /* nothing finished yet */
+
+        /* Another tenant's same action is another story. */
+        {
+                pd_action_state_t other;
+                assert_int_equal(pd_store_action_state(fx->st, "globex",
+                                                       "core.reindex", &other),
+                                 0);
+                assert_false(other.known);
+        }
+}
+
+static void test_run_end_records_the_outcome(void **state) {
+        fx_t *fx     = *state;
+        pd_run_t run = run_of("core.reindex", "t1", 1);
+        pd_action_state_t as;
+
+        fx->st = open_ok(fx->path);
+        assert_int_equal(pd_store_run_begin(fx->st, &run), 0);
+        end_run(fx->st, &run, PD_ST_FAILED);
+
+        as = state_of(fx->st, "core.reindex");
+        assert_true(as.known);
+        assert_false(as.running);
+        assert_false(as.ever_succeeded);
+        assert_int_equal(as.last_status, PD_ST_FAILED);
+        assert_int_equal(as.last_attempt, 1);
+
+        run = run_of("core.reindex", "t1", 2);
+        assert_int_equal(pd_store_run_begin(fx->st, &run), 0);
+        end_run(fx->st, &run, PD_ST_SUCCEEDED);
+        as = state_of(fx->st, "core.reindex");
+        assert_true(as.ever_succeeded);
+        assert_int_equal(as.last_status, PD_ST_SUCCEEDED);
+        assert_int_equal(as.last_attempt, 2);
+}
+
+static void test_success_is_remembered_after_a_later_failure(void **state) {
+        fx_t *fx     = *state;
+        pd_run_t run = run_of("core.reindex", "t1", 1);
+        pd_action_state_t as;
+
+        fx->st = open_ok(fx->path);
+        assert_int_equal(pd_store_run_begin(fx->st, &run), 0);
+        end_run(fx->st, &run, PD_ST_SUCCEEDED);
+        run = run_of("core.reindex", "t2", 1);
+        assert_int_equal(pd_store_run_begin(fx->st, &run), 0);
+        end_run(fx->st, &run, PD_ST_TIMED_OUT);
+
+        as = state_of(fx->st, "core.reindex");
+        assert_true(as.ever_succeeded);
+        assert_int_equal(as.last_status, PD_ST_TIMED_OUT);
+}
+
+static void test_only_success_counts_as_succeeded(void **state) {
+        fx_t *fx = *state;
+        const pd_status_t others[] = {PD_ST_FAILED, PD_ST_TIMED_OUT,
+                                      PD_ST_INTERRUPTED, PD_ST_SKIPPED,
+                                      PD_ST_REJECTED};
+
+        fx->st = open_ok(fx->path);
+        for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+                pd_run_t run = run_of("core.reindex", "t1", (int32_t)i + 1);
+                pd_action_state_t as;
+
+                assert_int_equal(pd_store_run_begin(fx->st, &run), 0);
+                end_run(fx->st, &run, others[i]);
+                as = state_of(fx->st, "core.reindex");
+                assert_false(as.ever_succeeded);
+                assert_int_equal(as.last_status, others[i]);
+        }
+}
+
+static void test_a_late_end_does_not_hide_a_newer_outcome(void **state) {
+        fx_t *fx       = *state;
+        pd_run_t older = run_of("core.reindex", "t1", 1);
+        pd_run_t newer = run_of("core.reindex", "t2", 2);
+        pd_action_state_t as;
+
+        /* Recovery may end a run left by a crash after a newer one. */
+        fx->st = open_ok(fx->path);
+        assert_int_equal(pd_store_run_begin(fx->st, &older), 0);
+        assert_int_equal(pd_store_run_begin(fx->st, &newer), 0);
+        end_run(fx->st, &newer, PD_ST_SUCCEEDED);
+        end_run(fx->st, &older, PD_ST_INTERRUPTED);
+
+        as = state_of(fx->st, "core.reindex");
+        assert_int_equal(as.last_status, PD_ST_SUCCEEDED);
+        assert_int_equal(as.last_attempt, 2);
+        assert_false(as.running);
+}
+
+static void test_a_run_ends_only_once(void **state) {
+        fx_t *fx     = *state;
+        pd_run_t run = run_of("core.reindex", "t1", 1);
+
+        fx->st = open_ok(fx->path);
+        assert_int_equal(pd_store_run_begin(fx->st, &run), 0);
+        end_run(fx->st, &run, PD_ST_FAILED);
+
+        run.status = PD_ST_SUCCEEDED;
+        assert_int_equal(pd_store_run_end(fx->st, &run), -1);
+        assert_false(pd_store_retriable(fx->st));
+        assert_non_null(strstr(pd_store_errmsg(fx->st), "already finished"));
+        assert_false(state_of(fx->st, "core.reindex").ever_succeeded);
+
+        run.id = 999;
+        assert_int_equal(pd_store_run_end(fx->st, &run), -1);
+}
+
+static void test_trigger_outcome_is_its_latest_finished_run(void **state) {
+        fx_t *fx     = *state;
+        pd_run_t run = run_of("core.reindex", "t1", 1);
+        pd_status_t status = PD_ST__CNT;
+        int found          = -1;
+
+        fx->st = open_ok(fx->path);
+        assert_int_equal(pd_store_trigger_outcome(fx->st, "acme",
+                                                  "core.reindex",
+                                                  "postdeploy-cli/host", "t1",
+                                                  &found, &status),
+                         0);
+        assert_false(found);
+
+        /* Running: not an outcome yet. */
+        assert_int_equal(pd_store_run_begin(fx->st, &run), 0);
+        assert_int_equal(pd_store_trigger_outcome(fx->st, "acme",
+                                                  "core.reindex",
+                                                  "postdeploy-cli/host", "t1",
+                                                  &found, &status),
+                         0);
+        assert_false(found);
+
+        end_run(fx->st, &run, PD_ST_FAILED);
+        run = run_of("core.reindex", "t1", 2);
+        assert_int_equal(pd_store_run_begin(fx->st, &run), 0);
+        assert_int_equal(pd_store_trigger_outcome(fx->st, "acme",
+                                                  "core.reindex",
+                                                  "postdeploy-cli/host", "t1",
+                                                  &found, &status),
+                         0);
+        assert_true(found);
+        assert_int_equal(status, PD_ST_FAILED);
+
+        end_run(fx->st, &run, PD_ST_SUCCEEDED);
+        assert_int_equal(pd_store_trigger_outcome(fx->st, "acme",
+                                                  "core.reindex",
+                                                  "postdeploy-cli/host", "t1",
+                                                  &found, &status),
+                         0);
+        assert_true(found);
+        assert_int_equal(status, PD_ST_SUCCEEDED);
+
+        /* Not another trigger's, source's, action's or tenant's. */
+        assert_int_equal(pd_store_trigger_outcome(fx->st, "acme",
+                                                  "core.reindex",
+                                                  "postdeploy-cli/host", "t2",
+                                                  &found, &status),
+                         0);
+        assert_false(found);
+        assert_int_equal(pd_store_trigger_outcome(fx->st, "acme",
+                                                  "core.reindex", "other",
+                                                  "t1", &found, &status),
+                         0);
+        assert_false(found);
+        assert_int_equal(pd_store_trigger_outcome(fx->st, "acme",
+                                                  "core.warm_cache",
+                                                  "postdeploy-cli/host", "t1",
+                                                  &found, &status),
+                         0);
+        assert_false(found);
+        assert_int_equal(pd_store_trigger_outcome(fx->st, "globex",
+                                                  "core.reindex",
+                                                  "postdeploy-cli/host", "t1",
+                                                  &found, &status),
+                         0);
+        assert_false(found);
+}
+
+/* ---- unfinished runs ---- */
+
+typedef struct seen_s {
+        pd_store_t *st;
+        int64_t ids[8];
+        char actions[8][64];
+        int32_t attempts[8];
+        int cnt;
+        int end_them; /* the callback ends each run as INTERRUPTED */
+        int stop_with;
+} seen_t;
+
+static int collect_cb(const pd_run_t *run, void *opaque) {
+        seen_t *seen = opaque;
+
+        assert_true(seen->cnt < 8);
+        assert_string_equal(run->tenant, "acme");
+        assert_string_equal(run->release, "4.2.0");
+        assert_string_equal(run->trigger_source, "postdeploy-cli/host");
+        assert_string_equal(run->trigger_id, "t1");
+        assert_int_equal(run->started_at, 1000 * run->attempt);
+        seen->ids[seen->cnt] = run->id;
+        snprintf(seen->actions[seen->cnt], sizeof(seen->actions[0]), "%s",
+                 run->action);
+        seen->attempts[seen->cnt] = run->attempt;
+        seen->cnt++;
+        if (seen->end_them) {
+                pd_run_t copy = *run;
+                copy.status   = PD_ST_INTERRUPTED;
+                copy.error    = "interrupted";
+                assert_int_equal(pd_store_run_end(seen->st, &copy), 0);
+        }
+        return seen->stop_with;
+}
+
+static void test_unfinished_runs_survive_a_crash(void **state) {
+        fx_t *fx       = *state;
+        pd_run_t a     = run_of("core.a", "t1", 1);
+        pd_run_t b     = run_of("core.b", "t1", 2);
+        pd_run_t c     = run_of("core.c", "t1", 3);
+        seen_t seen    = {0};
+        pd_action_state_t as;
+
+        fx->st = open_ok(fx->path);
+        assert_int_equal(pd_store_run_begin(fx->st, &a), 0);
+        assert_int_equal(pd_store_run_begin(fx->st, &b), 0);
+        assert_int_equal(pd_store_run_begin(fx->st, &c), 0);
+        end_run(fx->st, &b, PD_ST_SUCCEEDED);
+        /* The crash: the process goes away without ending a and c. */
+        pd_store_close(fx->st);
+
+        fx->st  = open_ok(fx->path);
+        seen.st = fx->st;
+        assert_true(state_of(fx->st, "core.a").running);
+        assert_int_equal(pd_store_runs_unfinished(fx->st, collect_cb, &seen),
+                         0);
+        assert_int_equal(seen.cnt, 2);
+        assert_int_equal(seen.ids[0], a.id);
+        assert_string_equal(seen.actions[0], "core.a");
+        assert_int_equal(seen.attempts[0], 1);
+        assert_int_equal(seen.ids[1], c.id);
+        assert_string_equal(seen.actions[1], "core.c");
+
+        /* Recovery ends them from inside the iteration. */
+        memset(&seen, 0, sizeof(seen));
+        seen.st       = fx->st;
+        seen.end_them = 1;
+        assert_int_equal(pd_store_runs_unfinished(fx->st, collect_cb, &seen),
+                         0);
+        assert_int_equal(seen.cnt, 2);
+        as = state_of(fx->st, "core.a");
+        assert_false(as.running);
+        assert_int_equal(as.last_status, PD_ST_INTERRUPTED);
+
+        memset(&seen, 0, sizeof(seen));
+        assert_int_equal(pd_store_runs_unfinished(fx->st, collect_cb, &seen),
+                         0);
+        assert_int_equal(seen.cnt, 0);
+}
+
+static void test_unfinished_runs_stop_at_the_callbacks_answer(void **state) {
+        fx_t *fx    = *state;
+        pd_run_t a  = run_of("core.a", "t1", 1);
+        pd_run_t b  = run_of("core.b", "t1", 2);
+        seen_t seen = {0};
+
+        fx->st = open_ok(fx->path);
+        assert_int_equal(pd_store_run_begin(fx->st, &a), 0);
+        assert_int_equal(pd_store_run_begin(fx->st, &b), 0);
+        seen.stop_with = 7;
+        assert_int_equal(pd_store_runs_unfinished(fx->st, collect_cb, &seen),
+                         7);
+        assert_int_equal(seen.cnt, 1);
+}
+
+/* ---- outbox ---- */
+
+typedef struct outbox_seen_s {
+        int64_t seqs[8];
+        char values[8][16];
+        size_t headers_len[8];
+        int cnt;
+} outbox_seen_t;
+
+static int outbox_cb(const pd_outbox_rec_t *rec, void *opaque) {
+        outbox_seen_t *seen = opaque;
+
+        assert_true(seen->cnt < 8);
+        assert_string_equal(rec->topic, "postdeploy.results");
+        assert_string_equal(rec->key, "acme/core.reindex");
+        assert_true(rec->value_len < sizeof(seen->values[0]));
+        if (rec->value_len) /* an empty value comes back as NULL */
+                memcpy(seen->values[seen->cnt], rec->value, rec->value_len);
+        seen->values[seen->cnt][rec->value_len] = '\0';
+        seen->headers_len[seen->cnt]            = rec->headers_len;
+        if (rec->headers_len)
+                assert_memory_equal(rec->headers, "ce_id\0e1\0", 9);
+        seen->seqs[seen->cnt++] = rec->seq;
+        return 0;
+}
+
+static int64_t outbox_add(pd_store_t *st, const char *value) {
+        pd_outbox_rec_t rec = {0};
+
+        rec.topic       = "postdeploy.results";
+        rec.key         = "acme/core.reindex";
+        rec.headers     = "ce_id\0e1\0";
+        rec.headers_len = 9;
+        rec.value       = value;
+        rec.value_len   = strlen(value);
+        assert_int_equal(pd_store_outbox_add(st, &rec), 0);
+        return rec.seq;
+}
+
+static void test_outbox_replays_in_order_until_deleted(void **state) {
+        fx_t *fx              = *state;
+        outbox_seen_t seen    = {0};
+        pd_outbox_rec_t empty = {0};
+        int64_t s1, s2, s3, s4;
+
+        fx->st = open_ok(fx->path);
+        s1     = outbox_add(fx->st, "one");
+        s2     = outbox_add(fx->st, "two");
+        s3     = outbox_add(fx->st, "three");
+        assert_true(s1 < s2 && s2 < s3);
+
+        assert_int_equal(pd_store_outbox_foreach(fx->st, outbox_cb, &seen),
+                         0);
+        assert_int_equal(seen.cnt, 3);
+        assert_int_equal(seen.seqs[0], s1);
+        assert_string_equal(seen.values[0], "one");
+        assert_string_equal(seen.values[1], "two");
+        assert_string_equal(seen.values[2], "three");
+        assert_int_equal(seen.headers_len[2], 9);
+
+        assert_int_equal(pd_store_outbox_del(fx->st, s2), 0);
+        assert_int_equal(pd_store_outbox_del(fx->st, s2), 0); /* again: ok */
+        memset(&seen, 0, sizeof(seen));
+        assert_int_equal(pd_store_outbox_foreach(fx->st, outbox_cb, &seen),
+                         0);
+        assert_int_equal(seen.cnt, 2);
+        assert_string_equal(seen.values[0], "one");
+        assert_string_equal(seen.values[1], "three");
+
+        /* A deleted seq is never handed out again. */
+        assert_int_equal(pd_store_outbox_del(fx->st, s3), 0);
+        s4 = outbox_add(fx->st, "four");
+        assert_true(s4 > s3);
+
+        /* No headers, empty value: both come back empty. */
+        empty.topic = "postdeploy.results";
+        empty.key   = "acme/core.reindex";
+        assert_int_equal(pd_store_outbox_add(fx->st, &empty), 0);
+        memset(&seen, 0, sizeof(seen));
+        assert_int_equal(pd_store_outbox_foreach(fx->st, outbox_cb, &seen),
+                         0);
+        assert_int_equal(seen.cnt, 3);
+        assert_int_equal(seen.headers_len[2], 0);
+        assert_string_equal(seen.values[2], "");
+}
+
+/* ---- transactions ---- */
+
+static void test_rollback_leaves_nothing(void **state) {
+        fx_t *fx           = *state;
+        pd_run_t run       = run_of("core.reindex", "t1", 1);
+        outbox_seen_t seen = {0};
+        int done           = -1;
+
+        fx->st = open_ok(fx->path);
+        assert_int_equal(pd_store_begin(fx->st), 0);
+        assert_int_equal(pd_store_run_begin(fx->st, &run), 0);
+        end_run(fx->st, &run, PD_ST_SUCCEEDED);
+        assert_int_equal(pd_store_event_mark(fx->st, "cli", "t1", "acme", 1),
+                         0);
+        outbox_add(fx->st, "one");
+        assert_int_equal(pd_store_rollback(fx->st), 0);
+
+        assert_false(state_of(fx->st, "core.reindex").known);
+        assert_int_equal(pd_store_event_done(fx->st, "cli", "t1", &done), 0);
+        assert_false(done);
+        assert_int_equal(pd_store_outbox_foreach(fx->st, outbox_cb, &seen),
+                         0);
+        assert_int_equal(seen.cnt, 0);
+}
+
+static void test_commit_without_begin_is_an_error(void **state) {
+        fx_t *fx = *state;
+
+        fx->st = open_ok(fx->path);
+        assert_int_equal(pd_store_commit(fx->st), -1);
+        assert_string_not_equal(pd_store_errmsg(fx->st), "");
+        assert_false(pd_store_retriable(fx->st));
+}
+
+/* ---- error classification ---- */
+
+static void test_disk_full_is_retriable(void **state) {
+        fx_t *fx            = *state;
+        size_t big          = 4 << 20;
+        char *value         = calloc(1, big);
+        pd_outbox_rec_t rec = {0};
+        struct rlimit saved, lim;
+        void (*old_handler)(int);
+
+        assert_non_null(value);
+        fx->st = open_ok(fx->path);
+
+        /* A file size limit makes the writes fail like a full disk, and
+         * only for this process. */
+        assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+        lim           = saved;
+        lim.rlim_cur  = 256 * 1024;
+        old_handler   = signal(SIGXFSZ, SIG_IGN);
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+
+        rec.topic     = "postdeploy.results";
+        rec.key       = "acme/core.reindex";
+        rec.value     = value;
+        rec.value_len = big;
+        assert_int_equal(pd_store_outbox_add(fx->st, &rec), -1);
+        assert_true(pd_store_retriable(fx->st));
+        assert_string_not_equal(pd_store_errmsg(fx->st), "");
+
+        /* Once space is back, the same call succeeds. */
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+        signal(SIGXFSZ, old_handler);
+        assert_int_equal(pd_store_outbox_add(fx->st, &rec), 0);
+        free(value);
+}
+
+static void test_a_constraint_error_is_not_retriable(void **state) {
+        fx_t *fx     = *state;
+        pd_run_t run = run_of("core.reindex", "t1", 1);
+
+        fx->st     = open_ok(fx->path);
+        run.tenant = NULL;
+        assert_int_equal(pd_store_run_begin(fx->st, &run), -1);
+        assert_false(pd_store_retriable(fx->st));
+        assert_non_null(strstr(pd_store_errmsg(fx->st), "NOT NULL"));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+                T(test_open_creates_the_file_0600_in_folders_0700),
+                T(test_open_keeps_an_existing_folder_as_it_is),
+                T(test_open_says_why_it_failed),
+                T(test_open_refuses_a_newer_schema),
+                T(test_reopen_keeps_everything),
+                T(test_event_mark_is_idempotent),
+                T(test_action_unknown_until_its_first_run),
+                T(test_run_begin_makes_the_action_known_and_running),
+                T(test_run_end_records_the_outcome),
+                T(test_success_is_remembered_after_a_later_failure),
+                T(test_only_success_counts_as_succeeded),
+                T(test_a_late_end_does_not_hide_a_newer_outcome),
+                T(test_a_run_ends_only_once),
+                T(test_trigger_outcome_is_its_latest_finished_run),
+                T(test_unfinished_runs_survive_a_crash),
+                T(test_unfinished_runs_stop_at_the_callbacks_answer),
+                T(test_outbox_replays_in_order_until_deleted),
+                T(test_rollback_leaves_nothing),
+                T(test_commit_without_begin_is_an_error),
+                T(test_disk_full_is_retriable),
+                T(test_a_constraint_error_is_not_retriable),
+#undef T
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
