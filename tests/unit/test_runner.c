@@ -1,0 +1,625 @@
+/*
+ * test_runner.c - the command runner: outcomes, output capture, timeouts
+ * and cancellation, and what the child starts with.
+ *
+ * The test process makes itself a child subreaper, so the processes a
+ * command leaves behind become its children when the command ends: a test
+ * can then wait for them and prove they were killed, without sleeping.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* nftw */
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "consumer/runner.h"
+
+extern char **environ;
+
+typedef struct fx_s {
+        char dir[PATH_MAX]; /* the test's own temporary folder */
+} fx_t;
+
+static int setup(void **state) {
+        fx_t *fx        = calloc(1, sizeof(*fx));
+        const char *tmp = getenv("TMPDIR");
+
+        assert_non_null(fx);
+        snprintf(fx->dir, sizeof(fx->dir), "%s/pd_test_runner.XXXXXX",
+                 tmp && *tmp ? tmp : "/tmp");
+        assert_non_null(mkdtemp(fx->dir));
+        *state = fx;
+        return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int type,
+                    struct FTW *ftw) {
+        (void)sb;
+        (void)type;
+        (void)ftw;
+        return remove(path);
+}
+
+static int teardown(void **state) {
+        fx_t *fx = *state;
+
+        nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free(fx);
+        return 0;
+}
+
+/* Runs argv with our environment and the given timeout. */
+static void run_argv(char *const *argv, int64_t timeout_ms,
+                     pd_runner_result_t *res) {
+        pd_runner_job_t job = {0};
+
+        job.argv       = argv;
+        job.envp       = environ;
+        job.timeout_ms = timeout_ms;
+        assert_int_equal(pd_runner_run(&job, res), 0);
+}
+
+/* Runs `sh -c script` (sh is just a program here, started from an argv),
+ * with $1 set to arg. */
+static void run_sh(const char *script, const char *arg, int64_t timeout_ms,
+                   pd_runner_result_t *res) {
+        char *argv[] = {"sh", "-c", (char *)script, "sh", (char *)arg, NULL};
+
+        if (!arg)
+                argv[3] = NULL;
+        run_argv(argv, timeout_ms, res);
+}
+
+static pid_t read_pid(const char *path) {
+        FILE *fp = fopen(path, "r");
+        long pid = 0;
+
+        if (!fp)
+                fail_msg("%s: %s", path, strerror(errno));
+        assert_int_equal(fscanf(fp, "%ld", &pid), 1);
+        fclose(fp);
+        return (pid_t)pid;
+}
+
+/* Waits for an orphan left by a command (ours as the subreaper) and checks
+ * that signal sig killed it and it is gone. A runner that let it live
+ * fails this when the orphan's `sleep 10` ends by itself. */
+static void assert_killed_and_gone(pid_t pid, int sig) {
+        int wstatus = 0;
+
+        assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+        assert_true(WIFSIGNALED(wstatus));
+        assert_int_equal(WTERMSIG(wstatus), sig);
+        assert_int_equal(kill(pid, 0), -1);
+        assert_int_equal(errno, ESRCH);
+}
+
+static void assert_mode(const char *path, mode_t mode) {
+        struct stat sb;
+
+        if (stat(path, &sb))
+                fail_msg("stat(%s): %s", path, strerror(errno));
+        if ((sb.st_mode & 07777) != mode)
+                fail_msg("%s: mode %04o, expected %04o", path,
+                         (unsigned)(sb.st_mode & 07777), (unsigned)mode);
+}
+
+/* What `seq 1 n` prints. The caller frees it. */
+static char *seq_output(int n, size_t *lenp) {
+        size_t size = (size_t)n * 8 + 1, len = 0;
+        char *buf   = malloc(size);
+
+        assert_non_null(buf);
+        for (int i = 1; i <= n; i++)
+                len += (size_t)snprintf(buf + len, size - len, "%d\n", i);
+        *lenp = len;
+        return buf;
+}
+
+/* ---- outcomes ---- */
+
+static void test_exit_0_is_succeeded(void **state) {
+        char *argv[] = {"true", NULL};
+        pd_runner_result_t res;
+
+        (void)state;
+        run_argv(argv, 0, &res);
+        assert_int_equal(res.status, PD_ST_SUCCEEDED);
+        assert_true(res.has_exit_code);
+        assert_int_equal(res.exit_code, 0);
+        assert_int_equal(res.term_signal, 0);
+        assert_string_equal(res.error, "");
+        assert_int_equal(res.tail_len, 0);
+        assert_string_equal(res.tail, "");
+        assert_int_equal(res.output_bytes, 0);
+}
+
+static void test_a_nonzero_exit_is_failed_with_its_status(void **state) {
+        pd_runner_result_t res;
+
+        (void)state;
+        run_sh("exit 3", NULL, 0, &res);
+        assert_int_equal(res.status, PD_ST_FAILED);
+        assert_true(res.has_exit_code);
+        assert_int_equal(res.exit_code, 3);
+        assert_string_equal(res.error, "exited with status 3");
+}
+
+static void test_a_death_by_signal_is_failed_with_the_signal(void **state) {
+        pd_runner_result_t res;
+
+        (void)state;
+        run_sh("kill -SEGV $$", NULL, 0, &res);
+        assert_int_equal(res.status, PD_ST_FAILED);
+        assert_false(res.has_exit_code);
+        assert_int_equal(res.term_signal, SIGSEGV);
+        assert_string_equal(res.error,
+                            "killed by signal 11 (Segmentation fault)");
+}
+
+static void test_a_missing_executable_is_127(void **state) {
+        char *argv[] = {"pd-no-such-program", "x", NULL};
+        pd_runner_result_t res;
+
+        (void)state;
+        run_argv(argv, 0, &res);
+        assert_int_equal(res.status, PD_ST_FAILED);
+        assert_true(res.has_exit_code);
+        assert_int_equal(res.exit_code, 127);
+        assert_string_equal(
+                res.error,
+                "cannot execute 'pd-no-such-program': No such file or "
+                "directory");
+}
+
+static void test_a_file_without_exec_permission_is_126(void **state) {
+        fx_t *fx = *state;
+        char path[PATH_MAX + 16];
+        char *argv[] = {path, NULL};
+        pd_runner_result_t res;
+        FILE *fp;
+
+        snprintf(path, sizeof(path), "%s/script", fx->dir);
+        fp = fopen(path, "w");
+        assert_non_null(fp);
+        fputs("#!/bin/sh\nexit 0\n", fp);
+        fclose(fp);
+        assert_int_equal(chmod(path, 0600), 0);
+
+        run_argv(argv, 0, &res);
+        assert_int_equal(res.status, PD_ST_FAILED);
+        assert_int_equal(res.exit_code, 126);
+        assert_non_null(strstr(res.error, "Permission denied"));
+}
+
+/* ---- output ---- */
+
+static void test_stdout_and_stderr_both_reach_the_tail(void **state) {
+        pd_runner_result_t res;
+
+        (void)state;
+        run_sh("echo out; echo err >&2; echo out again", NULL, 0, &res);
+        assert_int_equal(res.status, PD_ST_SUCCEEDED);
+        assert_string_equal(res.tail, "out\nerr\nout again\n");
+        assert_int_equal(res.tail_len, 18);
+        assert_int_equal(res.output_bytes, 18);
+}
+
+static void test_the_tail_keeps_the_last_bytes_of_a_large_output(void **state) {
+        char *argv[] = {"seq", "1", "1000000", NULL};
+        pd_runner_result_t res;
+        size_t len;
+        char *expected = seq_output(1000000, &len);
+
+        (void)state;
+        run_argv(argv, 0, &res);
+        assert_int_equal(res.status, PD_ST_SUCCEEDED);
+        assert_int_equal(res.output_bytes, len);
+        assert_int_equal(res.tail_len, PD_OUTPUT_TAIL_MAX);
+        assert_memory_equal(res.tail, expected + len - PD_OUTPUT_TAIL_MAX,
+                            PD_OUTPUT_TAIL_MAX);
+        assert_int_equal(res.tail[PD_OUTPUT_TAIL_MAX], '\0');
+        free(expected);
+}
+
+static void test_the_tail_does_not_start_inside_a_character(void **state) {
+        pd_runner_result_t res;
+
+        (void)state;
+        /* 4095 bytes after a 2-byte "é": the cut falls inside it. */
+        run_sh("printf '\\303\\251'; head -c 4095 /dev/zero | tr '\\0' x",
+               NULL, 0, &res);
+        assert_int_equal(res.output_bytes, 4097);
+        assert_int_equal(res.tail_len, 4095);
+        assert_int_equal(res.tail[0], 'x');
+}
+
+static void test_the_log_file_gets_everything_and_is_0600(void **state) {
+        fx_t *fx = *state;
+        char log_path[PATH_MAX + 32], folder[PATH_MAX + 32];
+        char *argv[]        = {"seq", "1", "100000", NULL};
+        pd_runner_job_t job = {0};
+        pd_runner_result_t res;
+        struct stat sb;
+        size_t len;
+        char *expected = seq_output(100000, &len);
+        char *content  = malloc(2 * len);
+        FILE *fp;
+
+        assert_non_null(content);
+        snprintf(log_path, sizeof(log_path), "%s/logs/acme/run.log", fx->dir);
+        job.argv     = argv;
+        job.envp     = environ;
+        job.log_path = log_path;
+        assert_int_equal(pd_runner_run(&job, &res), 0);
+        assert_int_equal(res.status, PD_ST_SUCCEEDED);
+        assert_int_equal(res.output_bytes, len);
+
+        assert_mode(log_path, 0600);
+        snprintf(folder, sizeof(folder), "%s/logs", fx->dir);
+        assert_mode(folder, 0700);
+        snprintf(folder, sizeof(folder), "%s/logs/acme", fx->dir);
+        assert_mode(folder, 0700);
+        assert_int_equal(stat(log_path, &sb), 0);
+        assert_int_equal(sb.st_size, len);
+
+        /* A second run appends. */
+        assert_int_equal(pd_runner_run(&job, &res), 0);
+        fp = fopen(log_path, "r");
+        assert_non_null(fp);
+        assert_int_equal(fread(content, 1, 2 * len, fp), 2 * len);
+        fclose(fp);
+        assert_memory_equal(content, expected, len);
+        assert_memory_equal(content + len, expected, len);
+        free(content);
+        free(expected);
+}
+
+/* ---- timeouts and cancellation ---- */
+
+static void test_a_timeout_kills_the_whole_group(void **state) {
+        fx_t *fx = *state;
+        char pid_path[PATH_MAX + 16];
+        pd_runner_result_t res;
+
+        snprintf(pid_path, sizeof(pid_path), "%s/pid", fx->dir);
+        run_sh("sleep 10 & echo $! > \"$1\"; wait", pid_path, 500, &res);
+        assert_int_equal(res.status, PD_ST_TIMED_OUT);
+        assert_string_equal(res.error, "timed out after 500ms");
+        assert_false(res.has_exit_code);
+        assert_int_equal(res.term_signal, SIGTERM);
+        /* SIGTERM was enough: no 2 s wait for SIGKILL, let alone 60 s. */
+        assert_true(res.duration_ms >= 500);
+        assert_true(res.duration_ms < 1900);
+        /* The grandchild got the same graceful SIGTERM as the leader. */
+        assert_killed_and_gone(read_pid(pid_path), SIGTERM);
+}
+
+static void test_a_timeout_applies_after_the_output_is_closed(void **state) {
+        pd_runner_result_t res;
+
+        (void)state;
+        run_sh("echo bye; exec >&- 2>&-; exec sleep 60", NULL, 300, &res);
+        assert_int_equal(res.status, PD_ST_TIMED_OUT);
+        assert_string_equal(res.tail, "bye\n");
+        assert_true(res.duration_ms < 1900);
+}
+
+static void test_a_timeout_in_whole_seconds_says_seconds(void **state) {
+        pd_runner_result_t res;
+
+        (void)state;
+        /* The child ignores nothing; SIGTERM ends it at once. */
+        run_sh("exec sleep 60", NULL, 1000, &res);
+        assert_int_equal(res.status, PD_ST_TIMED_OUT);
+        assert_string_equal(res.error, "timed out after 1s");
+}
+
+static void test_sigkill_follows_an_ignored_sigterm(void **state) {
+        pd_runner_result_t res;
+
+        (void)state;
+        /* An ignored signal stays ignored across exec. */
+        run_sh("trap '' TERM; exec sleep 60", NULL, 200, &res);
+        assert_int_equal(res.status, PD_ST_TIMED_OUT);
+        assert_int_equal(res.term_signal, SIGKILL);
+        assert_true(res.duration_ms >= 2200);
+        assert_true(res.duration_ms < 4000);
+}
+
+static void test_the_cancel_flag_interrupts_the_run(void **state) {
+        char *argv[]        = {"sleep", "60", NULL};
+        volatile int cancel = 1;
+        pd_runner_job_t job = {0};
+        pd_runner_result_t res;
+
+        (void)state;
+        job.argv   = argv;
+        job.envp   = environ;
+        job.cancel = &cancel;
+        assert_int_equal(pd_runner_run(&job, &res), 0);
+        assert_int_equal(res.status, PD_ST_INTERRUPTED);
+        assert_string_equal(res.error, "interrupted: reactor shutting down");
+        assert_int_equal(res.term_signal, SIGTERM);
+        assert_true(res.duration_ms < 1900);
+}
+
+static void test_background_processes_do_not_outlive_the_run(void **state) {
+        fx_t *fx = *state;
+        char pid_path[PATH_MAX + 16];
+        pd_runner_result_t res;
+
+        /* The leftover keeps the pipe open; the run must end anyway. */
+        snprintf(pid_path, sizeof(pid_path), "%s/pid", fx->dir);
+        run_sh("sleep 10 & echo $! > \"$1\"; echo done", pid_path, 0, &res);
+        assert_int_equal(res.status, PD_ST_SUCCEEDED);
+        assert_string_equal(res.tail, "done\n");
+        assert_true(res.duration_ms < 1900);
+        assert_killed_and_gone(read_pid(pid_path), SIGKILL);
+}
+
+/* ---- what the child starts with ---- */
+
+static void test_the_workdir_is_honoured(void **state) {
+        fx_t *fx       = *state;
+        char *argv[]   = {"pwd", NULL};
+        pd_runner_job_t job = {0};
+        pd_runner_result_t res;
+        char expected[PATH_MAX + 2];
+        char *real = realpath(fx->dir, NULL);
+
+        assert_non_null(real);
+        snprintf(expected, sizeof(expected), "%s\n", real);
+        free(real);
+        job.argv    = argv;
+        job.envp    = environ;
+        job.workdir = fx->dir;
+        assert_int_equal(pd_runner_run(&job, &res), 0);
+        assert_int_equal(res.status, PD_ST_SUCCEEDED);
+        assert_string_equal(res.tail, expected);
+}
+
+static void test_a_missing_workdir_is_named_in_the_error(void **state) {
+        fx_t *fx     = *state;
+        char *argv[] = {"pwd", NULL};
+        char dir[PATH_MAX + 16], expected[PATH_MAX + 128];
+        pd_runner_job_t job = {0};
+        pd_runner_result_t res;
+
+        snprintf(dir, sizeof(dir), "%s/nowhere", fx->dir);
+        snprintf(expected, sizeof(expected),
+                 "cannot enter workdir '%s': No such file or directory", dir);
+        job.argv    = argv;
+        job.envp    = environ;
+        job.workdir = dir;
+        assert_int_equal(pd_runner_run(&job, &res), 0);
+        assert_int_equal(res.status, PD_ST_FAILED);
+        assert_false(res.has_exit_code);
+        assert_string_equal(res.error, expected);
+}
+
+static void test_the_environment_is_exactly_envp(void **state) {
+        char *argv[]        = {"env", NULL};
+        char *envp[]        = {"PD_TEST=hello world", NULL};
+        pd_runner_job_t job = {0};
+        pd_runner_result_t res;
+
+        (void)state;
+        job.argv = argv;
+        job.envp = envp;
+        assert_int_equal(pd_runner_run(&job, &res), 0);
+        assert_int_equal(res.status, PD_ST_SUCCEEDED);
+        assert_string_equal(res.tail, "PD_TEST=hello world\n");
+}
+
+static void test_no_shell_interprets_the_argv(void **state) {
+        char *argv[] = {"echo", "$HOME;", "*", "`id`", "a b", NULL};
+        pd_runner_result_t res;
+
+        (void)state;
+        run_argv(argv, 0, &res);
+        assert_string_equal(res.tail, "$HOME; * `id` a b\n");
+}
+
+static void test_stdin_is_dev_null(void **state) {
+        char *argv[] = {"readlink", "/proc/self/fd/0", NULL};
+        pd_runner_result_t res;
+
+        (void)state;
+        run_argv(argv, 0, &res);
+        assert_string_equal(res.tail, "/dev/null\n");
+}
+
+/* The value of a "Name:\tvalue" line of /proc/PID/status. */
+static unsigned long long status_field(const char *status, const char *name,
+                                       int base) {
+        const char *p = strstr(status, name);
+
+        if (!p)
+                fail_msg("no %s in %s", name, status);
+        return strtoull(p + strlen(name), NULL, base);
+}
+
+static void test_the_child_leads_its_group_with_default_signals(void **state) {
+        char *argv[] = {"cat", "/proc/self/status", NULL};
+        pd_runner_result_t res;
+        sigset_t block, saved;
+        void (*old_pipe)(int);
+
+        (void)state;
+        /* What the reactor does to itself. */
+        old_pipe = signal(SIGPIPE, SIG_IGN);
+        sigemptyset(&block);
+        sigaddset(&block, SIGTERM);
+        sigaddset(&block, SIGINT);
+        assert_int_equal(pthread_sigmask(SIG_BLOCK, &block, &saved), 0);
+
+        run_argv(argv, 0, &res);
+
+        pthread_sigmask(SIG_SETMASK, &saved, NULL);
+        signal(SIGPIPE, old_pipe);
+        assert_int_equal(res.status, PD_ST_SUCCEEDED);
+        assert_int_equal(status_field(res.tail, "\nPid:", 10),
+                         status_field(res.tail, "\nNSpgid:", 10));
+        assert_int_equal(status_field(res.tail, "\nSigBlk:", 16), 0);
+        assert_int_equal(status_field(res.tail, "\nSigIgn:", 16) &
+                                 (1ULL << (SIGPIPE - 1)),
+                         0);
+}
+
+static void test_an_unopenable_log_is_a_runner_error(void **state) {
+        fx_t *fx = *state;
+        char log_path[PATH_MAX + 32];
+        char *argv[]        = {"true", NULL};
+        pd_runner_job_t job = {0};
+        pd_runner_result_t res;
+        FILE *fp;
+
+        /* Its folder is a regular file. */
+        snprintf(log_path, sizeof(log_path), "%s/file", fx->dir);
+        fp = fopen(log_path, "w");
+        assert_non_null(fp);
+        fclose(fp);
+        snprintf(log_path, sizeof(log_path), "%s/file/run.log", fx->dir);
+        job.argv     = argv;
+        job.envp     = environ;
+        job.log_path = log_path;
+        assert_int_equal(pd_runner_run(&job, &res), -1);
+        assert_int_equal(res.status, PD_ST_FAILED);
+        assert_non_null(strstr(res.error, "cannot open log file"));
+        assert_non_null(strstr(res.error, "Not a directory"));
+}
+
+static int count_fds(void) {
+        DIR *dir = opendir("/proc/self/fd");
+        int cnt  = 0;
+
+        assert_non_null(dir);
+        while (readdir(dir))
+                cnt++;
+        closedir(dir);
+        return cnt;
+}
+
+static void test_no_descriptor_is_left_open(void **state) {
+        fx_t *fx = *state;
+        char log_path[PATH_MAX + 32];
+        char *ok[]          = {"echo", "hi", NULL};
+        char *missing[]     = {"pd-no-such-program", NULL};
+        pd_runner_job_t job = {0};
+        pd_runner_result_t res;
+        int before = count_fds();
+
+        snprintf(log_path, sizeof(log_path), "%s/run.log", fx->dir);
+        job.envp     = environ;
+        job.log_path = log_path;
+        job.argv     = ok;
+        assert_int_equal(pd_runner_run(&job, &res), 0);
+        job.argv = missing;
+        assert_int_equal(pd_runner_run(&job, &res), 0);
+        job.argv       = ok;
+        job.workdir    = "/nonexistent";
+        assert_int_equal(pd_runner_run(&job, &res), 0);
+        run_sh("exec sleep 10", NULL, 100, &res);
+        assert_int_equal(count_fds(), before);
+}
+
+/* ---- threads ---- */
+
+typedef struct par_s {
+        pthread_t thread;
+        char word[16];
+        pd_runner_result_t res;
+        int ret;
+} par_t;
+
+static void *par_main(void *arg) {
+        par_t *p            = arg;
+        char *argv[]        = {"echo", p->word, NULL};
+        pd_runner_job_t job = {0};
+
+        job.argv = argv;
+        job.envp = environ;
+        p->ret   = pd_runner_run(&job, &p->res);
+        return NULL;
+}
+
+static void test_parallel_runs_keep_their_own_output(void **state) {
+        par_t par[8];
+        char expected[32];
+
+        (void)state;
+        for (int i = 0; i < 8; i++) {
+                snprintf(par[i].word, sizeof(par[i].word), "run-%d", i);
+                assert_int_equal(
+                        pthread_create(&par[i].thread, NULL, par_main, &par[i]),
+                        0);
+        }
+        for (int i = 0; i < 8; i++) {
+                pthread_join(par[i].thread, NULL);
+                snprintf(expected, sizeof(expected), "run-%d\n", i);
+                assert_int_equal(par[i].ret, 0);
+                assert_int_equal(par[i].res.status, PD_ST_SUCCEEDED);
+                assert_string_equal(par[i].res.tail, expected);
+        }
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+                T(test_exit_0_is_succeeded),
+                T(test_a_nonzero_exit_is_failed_with_its_status),
+                T(test_a_death_by_signal_is_failed_with_the_signal),
+                T(test_a_missing_executable_is_127),
+                T(test_a_file_without_exec_permission_is_126),
+                T(test_stdout_and_stderr_both_reach_the_tail),
+                T(test_the_tail_keeps_the_last_bytes_of_a_large_output),
+                T(test_the_tail_does_not_start_inside_a_character),
+                T(test_the_log_file_gets_everything_and_is_0600),
+                T(test_a_timeout_kills_the_whole_group),
+                T(test_a_timeout_applies_after_the_output_is_closed),
+                T(test_a_timeout_in_whole_seconds_says_seconds),
+                T(test_sigkill_follows_an_ignored_sigterm),
+                T(test_the_cancel_flag_interrupts_the_run),
+                T(test_background_processes_do_not_outlive_the_run),
+                T(test_the_workdir_is_honoured),
+                T(test_a_missing_workdir_is_named_in_the_error),
+                T(test_the_environment_is_exactly_envp),
+                T(test_no_shell_interprets_the_argv),
+                T(test_stdin_is_dev_null),
+                T(test_the_child_leads_its_group_with_default_signals),
+                T(test_an_unopenable_log_is_a_runner_error),
+                T(test_no_descriptor_is_left_open),
+                T(test_parallel_runs_keep_their_own_output),
+#undef T
+        };
+        struct rlimit no_core = {0, 0};
+
+        /* Orphans of the commands become ours, so tests can reap them. */
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) {
+                perror("prctl(PR_SET_CHILD_SUBREAPER)");
+                return 1;
+        }
+        /* The SIGSEGV test must not leave a core file behind. */
+        setrlimit(RLIMIT_CORE, &no_core);
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
