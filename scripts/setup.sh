@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# scripts/setup.sh — install everything a fresh Debian 12 machine needs to
+# build and test postdeploy: the C toolchain and -dev libraries, kcat and
+# sqlite3, a Java >= 17 runtime and Maven (for the real Kafka broker that
+# scripts/kafka.sh fetches), Python's venv (tests/interop/venv.sh), clang's
+# libFuzzer runtime and valgrind.
+#
+# Idempotent: it installs only what is missing, and runs `apt-get update`
+# only when something is. Non-interactive, quiet: the details go to a log
+# file, one summary line goes to stdout; on failure the log's tail is shown.
+#
+# Usage: scripts/setup.sh          (as root, or as a user with sudo)
+set -euo pipefail
+
+CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/postdeploy"
+LOG="$CACHE_DIR/setup.log"
+export DEBIAN_FRONTEND=noninteractive
+
+# Debian packages that must be installed, whatever the machine already has.
+BASE_PACKAGES=(
+  build-essential cmake pkg-config
+  librdkafka-dev libavro-dev libsqlite3-dev libcmocka-dev libjansson-dev
+  kcat sqlite3 curl ca-certificates
+  clang libclang-rt-14-dev valgrind
+)
+
+log() { printf '%s\n' "$*" >>"$LOG"; }
+die() {
+  echo "setup.sh: $*" >&2
+  if [[ -s "$LOG" ]]; then
+    echo "--- last lines of $LOG ---" >&2
+    tail -n 30 "$LOG" >&2
+  fi
+  exit 1
+}
+
+# Root runs apt directly; anyone else goes through sudo (if there is one).
+as_root() {
+  if [[ $EUID -eq 0 ]]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo -n DEBIAN_FRONTEND=noninteractive "$@"
+  else
+    die "need root (or sudo) to run: $*"
+  fi
+}
+
+# True when the Debian package is installed (any architecture).
+installed() {
+  dpkg-query -W -f='${db:Status-Status}\n' "$1" 2>/dev/null | grep -qx installed
+}
+
+# True when `java` is a runtime of version >= 17 (Kafka 4's broker needs it).
+java_ok() {
+  command -v java >/dev/null 2>&1 || return 1
+  local v
+  v=$(java -version 2>&1 | sed -n 's/.* version "\([0-9]*\).*/\1/p' | head -n1)
+  [[ -n "$v" && "$v" -ge 17 ]]
+}
+
+# True when the machine's python3 can make a virtual environment with pip
+# (Debian ships ensurepip in python3-venv; pyenv/other builds have it built in).
+venv_ok() {
+  command -v python3 >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' >/dev/null 2>&1
+}
+
+main() {
+  mkdir -p "$CACHE_DIR"
+  : >"$LOG"
+  log "setup.sh $(date -Is)"
+
+  command -v dpkg-query >/dev/null 2>&1 || die "this script expects Debian (dpkg/apt)"
+
+  local wanted=("${BASE_PACKAGES[@]}")
+  java_ok || wanted+=(default-jre-headless)
+  command -v mvn >/dev/null 2>&1 || wanted+=(maven)
+  if ! venv_ok; then
+    command -v python3 >/dev/null 2>&1 || wanted+=(python3)
+    wanted+=(python3-venv)
+  fi
+
+  local missing=() p
+  for p in "${wanted[@]}"; do
+    installed "$p" || missing+=("$p")
+  done
+
+  if ((${#missing[@]} == 0)); then
+    echo "setup.sh: all ${#wanted[@]} requirements already present (log: $LOG)"
+    return 0
+  fi
+
+  log "missing: ${missing[*]}"
+  # Wait for another apt/dpkg run rather than failing on its lock.
+  local apt_opts=(-q -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold)
+  as_root apt-get "${apt_opts[@]}" update </dev/null >>"$LOG" 2>&1 \
+    || die "apt-get update failed"
+  as_root apt-get "${apt_opts[@]}" install -y --no-install-recommends "${missing[@]}" \
+    </dev/null >>"$LOG" 2>&1 || die "apt-get install failed (${missing[*]})"
+
+  # Check what the packages were installed for.
+  java_ok || die "a Java >= 17 runtime is still missing after the install"
+  command -v mvn >/dev/null 2>&1 || die "mvn is still missing after the install"
+  venv_ok || die "python3 -m venv still does not work after the install"
+
+  echo "setup.sh: installed ${#missing[@]} package(s): ${missing[*]} (log: $LOG)"
+}
+
+main "$@"
