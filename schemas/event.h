@@ -1,0 +1,220 @@
+/*
+ * event.h - postdeploy's events and their wire format.
+ *
+ * Every record on postdeploy's topics is a CloudEvents 1.0 event in Kafka
+ * binary mode: the attributes are headers (ce_specversion, ce_id, ce_source,
+ * ce_type, ce_time, the extension ce_tenant) and the value is the data, with
+ * its format in the plain `content-type` header:
+ *   application/avro  Avro single-object encoding: C3 01, the 8-byte
+ *                     little-endian CRC-64-AVRO fingerprint of the schema's
+ *                     Parsing Canonical Form, then the Avro binary datum.
+ *   application/json  a JSON object with the same field names (accepted on
+ *                     input so that any Kafka client can trigger a deploy).
+ * The schemas are schemas/<type>.avsc; they are compiled into the binary.
+ *
+ * One struct, pd_event_t, carries every type: the fields a type does not
+ * have stay zero/NULL. The codec is driven by a table of (field name, kind,
+ * offset) so that Avro, JSON and the struct cannot drift apart.
+ */
+#ifndef PD_EVENT_H
+#define PD_EVENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "common/config.h" /* pd_strv_t */
+
+typedef enum pd_evtype_e {
+        PD_EVT_UNKNOWN = 0,
+        PD_EVT_RELEASE_DEPLOYED,   /* in:  "release.deployed" */
+        PD_EVT_DEPLOY_PLANNED,     /* out: "deploy.planned" */
+        PD_EVT_ACTION_STARTED,     /* out: "action.started" */
+        PD_EVT_ACTION_FINISHED,    /* out: "action.finished" */
+        PD_EVT_REGISTRY_PUBLISHED, /* out: "registry.published" */
+        PD_EVT__CNT
+} pd_evtype_t;
+
+/* "release.deployed" ... ; NULL for PD_EVT_UNKNOWN. */
+const char *pd_evtype_name(pd_evtype_t type);
+/* The type named by a ce_type value, PD_EVT_UNKNOWN if none. */
+pd_evtype_t pd_evtype_parse(const char *name);
+
+typedef enum pd_selection_e {
+        PD_SEL_AUTO = 0, /* pending auto actions */
+        PD_SEL_ALL,      /* pending auto and manual actions */
+        PD_SEL_ONE,      /* the named actions, whatever their state */
+} pd_selection_t;
+
+const char *pd_selection_name(pd_selection_t sel); /* "AUTO" ... */
+
+typedef enum pd_status_e {
+        PD_ST_SUCCEEDED = 0,
+        PD_ST_FAILED,
+        PD_ST_TIMED_OUT,
+        PD_ST_INTERRUPTED,
+        PD_ST_SKIPPED,
+        PD_ST_REJECTED,
+        PD_ST__CNT
+} pd_status_t;
+
+const char *pd_status_name(pd_status_t st); /* "SUCCEEDED" ... */
+/* Returns the status named s, or -1. */
+int pd_status_parse(const char *s);
+
+/* One entry of registry.published. */
+typedef struct pd_regentry_s {
+        char *id;          /* action name */
+        int is_auto;
+        char *policy;      /* "once" | "always" */
+        char *description;
+        pd_strv_t after;
+} pd_regentry_t;
+
+/* Largest output_tail carried by action.finished. */
+#define PD_OUTPUT_TAIL_MAX 4096
+
+/* Largest record value accepted or written (Avro or JSON). */
+#define PD_EVENT_VALUE_MAX (1024 * 1024)
+
+typedef struct pd_event_s {
+        pd_evtype_t type;
+
+        /* CloudEvents attributes (headers). Owned. */
+        char *ce_id;     /* unique per source */
+        char *ce_source; /* e.g. "postdeploy-cli/HOST" */
+        char *ce_time;   /* RFC 3339, e.g. "2026-11-25T14:00:00.123Z" */
+        char *tenant;    /* ce_tenant; NULL if the header was absent */
+
+        /* release.deployed */
+        char *release;
+        char *environment;
+        pd_selection_t selection;
+        pd_strv_t actions; /* the names, for ONE; also deploy.planned */
+        char *requested_by;
+        int64_t deployed_at; /* ms since the epoch */
+
+        /* action.started / action.finished (tenant is in the data too) */
+        char *action;
+        char *trigger_id; /* ce_id of the event that caused the run */
+        int32_t attempt;  /* 1, 2, ... */
+        int64_t started_at;
+        char *reactor;    /* who ran it */
+
+        /* action.finished */
+        pd_status_t status;
+        int has_exit_code;  /* exit_code is ["null","int"] */
+        int32_t exit_code;
+        int64_t duration_ms;
+        char *error;        /* NULL = null */
+        char *output_tail;  /* at most PD_OUTPUT_TAIL_MAX bytes; "" if none */
+        int64_t finished_at;
+        int retrying;       /* another attempt follows */
+
+        /* deploy.planned: tenant, release, trigger_id, reactor, actions */
+        int64_t planned_at;
+
+        /* registry.published */
+        pd_regentry_t *registry;
+        size_t registry_cnt;
+        int64_t published_at;
+} pd_event_t;
+
+/* Allocates a zeroed event of `type`. Never NULL (aborts on OOM). */
+pd_event_t *pd_event_new(pd_evtype_t type);
+/* Frees ev and every string it owns. NULL is fine. */
+void pd_event_destroy(pd_event_t *ev);
+
+/* Fills ce_id (random UUID v4), ce_time (now) and ce_source if they are
+ * NULL. */
+void pd_event_stamp(pd_event_t *ev, const char *source);
+
+/*
+ * Encodes ev's data as Avro single-object encoding into a malloc'ed buffer
+ * (*bufp, owned by the caller). Returns 0 or -1 with errstr.
+ * Avro strings are never null except exit_code/error's unions, so a NULL
+ * string member is written as "". Strings must be UTF-8 on the wire but
+ * program output need not be: a byte that is not part of a valid UTF-8
+ * sequence is written as '?'. A string longer than its bound (output_tail:
+ * PD_OUTPUT_TAIL_MAX) or a value over PD_EVENT_VALUE_MAX is an error.
+ */
+int pd_event_encode(const pd_event_t *ev, void **bufp, size_t *lenp,
+                    char *errstr, size_t errstr_size);
+
+/*
+ * Decodes a value of the given type and content type ("application/avro" or
+ * "application/json"; NULL means Avro) into ev's data fields (ev->type must
+ * be set). Returns 0 or -1 with a reason in errstr (bad magic, unknown
+ * fingerprint, a fingerprint of another type, truncated datum, missing
+ * JSON field, bad enum symbol, ...).
+ */
+int pd_event_decode(pd_event_t *ev, const char *content_type, const void *buf,
+                    size_t len, char *errstr, size_t errstr_size);
+
+/*
+ * Turns a consumed Kafka message into an event: reads and checks the
+ * CloudEvents headers (ce_specversion must be "1.0"; ce_id, ce_source,
+ * ce_type present; ce_tenant valid if present), then decodes the value.
+ * Returns a new event (caller destroys) or NULL with the reason in errstr;
+ * the reason is what the dead-letter topic records.
+ */
+pd_event_t *pd_event_from_message(const rd_kafka_message_t *rkm, char *errstr,
+                                  size_t errstr_size);
+
+/*
+ * What pd_event_from_message does once it has the message's parts: hdrs
+ * (NULL: no headers) and the value (NULL: none, e.g. a tombstone). Exposed
+ * because rd_kafka_message_headers() only works on messages that came from
+ * librdkafka, so this is what the header checks are tested through.
+ * Every header value must be printable ASCII of at most 256 bytes.
+ */
+pd_event_t *pd_event_from_parts(const rd_kafka_headers_t *hdrs,
+                                const void *value, size_t len, char *errstr,
+                                size_t errstr_size);
+
+/*
+ * Builds the headers for ev (ce_* attributes, ce_tenant when ev->tenant is
+ * set, content-type application/avro). The caller owns the result.
+ */
+rd_kafka_headers_t *pd_event_headers(const pd_event_t *ev);
+
+/*
+ * Stamps ev if needed, encodes it and produces it to `topic` with `key`
+ * (NULL: ev->tenant). `opaque` is passed to the delivery report.
+ * Returns RD_KAFKA_RESP_ERR_NO_ERROR or the produce error (errstr filled).
+ */
+rd_kafka_resp_err_t pd_event_produce(rd_kafka_t *rk, const char *topic,
+                                     const char *key, pd_event_t *ev,
+                                     void *opaque, char *errstr,
+                                     size_t errstr_size);
+
+/*
+ * Writes ev's data as one JSON object (the same field names as the Avro
+ * schema, plus "type" and the ce attributes). Returns a malloc'ed string.
+ */
+char *pd_event_to_json(const pd_event_t *ev);
+
+/*
+ * The CRC-64-AVRO fingerprint of the Parsing Canonical Form of the schema of
+ * `type`, and that canonical form (static storage).
+ */
+uint64_t pd_event_fingerprint(pd_evtype_t type);
+const char *pd_event_schema_canonical(pd_evtype_t type);
+
+/*
+ * The Parsing Canonical Form of any Avro schema text (exposed for tests).
+ * Returns a malloc'ed string, or NULL with errstr if the text is not a
+ * schema this implementation understands.
+ */
+char *pd_event_canonicalize(const char *schema, size_t len, char *errstr,
+                            size_t errstr_size);
+
+/* CRC-64-AVRO of any bytes (exposed for tests). */
+uint64_t pd_crc64_avro(const void *buf, size_t len);
+
+/* Milliseconds since the epoch, and its RFC 3339 form into buf. */
+int64_t pd_now_ms(void);
+void pd_time_format(int64_t ms, char *buf, size_t size);
+
+#endif
