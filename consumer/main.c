@@ -1,0 +1,324 @@
+/*
+ * main.c - `postdeploy-reactor`: the command line around pd_reactor_t.
+ *
+ * `--dev` starts an embedded Kafka-protocol broker (librdkafka's mock
+ * cluster) in this process, writes its address where the CLI looks by
+ * default, and keeps its state in a fresh file, so a new user can try
+ * everything without Kafka. Only main exits; signals only set a flag.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "common/config.h"
+#include "common/kafka.h"
+#include "common/log.h"
+#include "consumer/reactor.h"
+
+#define PD_EXIT_OK 0
+#define PD_EXIT_FAIL 1
+#define PD_EXIT_USAGE 2
+
+static volatile sig_atomic_t pd_stop;
+
+static void pd_on_signal(int sig) {
+        (void)sig;
+        pd_stop = 1;
+}
+
+static void pd_usage(FILE *fp) {
+        fprintf(fp,
+                "Usage: postdeploy-reactor -c FILE [options]\n"
+                "\n"
+                "Consumes release.deployed events, runs the selected actions "
+                "per tenant,\n"
+                "records every run in SQLite and publishes action.started / "
+                "action.finished.\n"
+                "\n"
+                "Options:\n"
+                "  -c, --config FILE     the INI configuration (required)\n"
+                "  -b, --brokers LIST    Kafka bootstrap servers (overrides "
+                "[kafka] bootstrap.servers\n"
+                "                        and $POSTDEPLOY_BROKERS)\n"
+                "  -X NAME=VALUE         set a librdkafka property "
+                "(repeatable)\n"
+                "  -s, --set SECTION.KEY=VALUE\n"
+                "                        override a config key, e.g. "
+                "reactor.workers=8\n"
+                "      --dev             run an embedded Kafka-protocol "
+                "broker (no Kafka needed);\n"
+                "                        its address is written to %s\n"
+                "      --check           validate the configuration and "
+                "exit\n"
+                "  -v, --verbose         log at debug level\n"
+                "  -h, --help            this help, with every config key\n"
+                "      --help-config-md  the config keys as a Markdown table\n"
+                "  -V, --version         print the version\n"
+                "\n"
+                "Exit status: 0 clean stop, 1 fatal error, 2 usage or "
+                "configuration error.\n"
+                "Signals: SIGTERM/SIGINT stop cleanly (running actions get "
+                "reactor.shutdown_grace).\n"
+                "\n"
+                "Configuration keys:\n",
+                "$XDG_CACHE_HOME/postdeploy/dev-brokers");
+        pd_config_print_keys(fp, 't');
+}
+
+/* Writes `text` to path (0600, folder 0700 created if missing). */
+static int pd_write_private(const char *path, const char *text) {
+        char dir[1024];
+        char *slash;
+        FILE *fp;
+        mode_t old;
+
+        snprintf(dir, sizeof(dir), "%s", path);
+        if ((slash = strrchr(dir, '/'))) {
+                *slash = '\0';
+                for (char *p = dir + 1; *p; p++)
+                        if (*p == '/') {
+                                *p = '\0';
+                                mkdir(dir, 0700);
+                                *p = '/';
+                        }
+                mkdir(dir, 0700);
+        }
+        old = umask(077);
+        fp  = fopen(path, "w");
+        umask(old);
+        if (!fp)
+                return -1;
+        fprintf(fp, "%s\n", text);
+        return fclose(fp) ? -1 : 0;
+}
+
+/* The embedded broker of --dev. */
+typedef struct pd_dev_s {
+        rd_kafka_t *rk;                /* owns the mock cluster */
+        rd_kafka_mock_cluster_t *mcluster;
+        char file[1024];
+} pd_dev_t;
+
+static int pd_dev_start(pd_dev_t *dev, pd_config_t *conf, char *errstr,
+                        size_t errstr_size) {
+        rd_kafka_conf_t *kconf = rd_kafka_conf_new();
+        const char *topics[]   = {conf->topic_events, conf->topic_results,
+                                  conf->topic_dlq};
+        char path[1024];
+
+        rd_kafka_conf_set_log_cb(kconf, pd_log_rdkafka_cb);
+        dev->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, errstr, errstr_size);
+        if (!dev->rk) {
+                rd_kafka_conf_destroy(kconf);
+                return -1;
+        }
+        dev->mcluster = rd_kafka_mock_cluster_new(dev->rk, 1);
+        if (!dev->mcluster) {
+                snprintf(errstr, errstr_size, "cannot start the mock cluster");
+                return -1;
+        }
+        for (int i = 0; i < 3; i++)
+                rd_kafka_mock_topic_create(dev->mcluster, topics[i],
+                                           conf->partitions, 1);
+
+        /* The dev broker forgets everything when it stops: so does the dev
+         * state, or the reactor would remember runs the report cannot see. */
+        pd_kafka_dev_file(dev->file, sizeof(dev->file));
+        snprintf(path, sizeof(path), "%.1000s", dev->file);
+        *strrchr(path, '/') = '\0';
+        strncat(path, "/dev-state.db", sizeof(path) - strlen(path) - 1);
+        for (int i = 0; i < 3; i++) {
+                static const char *const sfx[] = {"", "-wal", "-shm"};
+                char p[1100];
+                snprintf(p, sizeof(p), "%s%s", path, sfx[i]);
+                unlink(p);
+        }
+        if (pd_config_set(conf, "reactor", "state", path, errstr,
+                          errstr_size) ||
+            pd_config_set(conf, "kafka", "bootstrap.servers",
+                          rd_kafka_mock_cluster_bootstraps(dev->mcluster),
+                          errstr, errstr_size))
+                return -1;
+        return 0;
+}
+
+/* Publishes the dev broker's address once the reactor is ready. */
+static int pd_dev_announce(pd_dev_t *dev) {
+        const char *brokers = rd_kafka_mock_cluster_bootstraps(dev->mcluster);
+
+        if (pd_write_private(dev->file, brokers)) {
+                pd_log(PD_LOG_ERROR, "cannot write %s: %s", dev->file,
+                       strerror(errno));
+                return -1;
+        }
+        printf("postdeploy-reactor: dev broker on %s (written to %s)\n",
+               brokers, dev->file);
+        fflush(stdout);
+        return 0;
+}
+
+static void pd_dev_stop(pd_dev_t *dev) {
+        if (dev->mcluster) {
+                unlink(dev->file);
+                rd_kafka_mock_cluster_destroy(dev->mcluster);
+        }
+        if (dev->rk)
+                rd_kafka_destroy(dev->rk);
+}
+
+int main(int argc, char **argv) {
+        static const struct option longopts[] = {
+            {"config", required_argument, NULL, 'c'},
+            {"brokers", required_argument, NULL, 'b'},
+            {"set", required_argument, NULL, 's'},
+            {"dev", no_argument, NULL, 'D'},
+            {"check", no_argument, NULL, 'C'},
+            {"verbose", no_argument, NULL, 'v'},
+            {"help", no_argument, NULL, 'h'},
+            {"help-config-md", no_argument, NULL, 'M'},
+            {"version", no_argument, NULL, 'V'},
+            {NULL, 0, NULL, 0}};
+        pd_config_t *conf  = pd_config_new();
+        pd_strv_t overrides = {0}; /* section, key, value triples */
+        const char *path   = NULL;
+        pd_dev_t dev       = {0};
+        int dev_mode = 0, check = 0, verbose = 0, opt, ret = PD_EXIT_USAGE;
+        pd_reactor_t *r    = NULL;
+        char errstr[1024], brokers[1024];
+        struct sigaction sa;
+
+        pd_log_set_program("postdeploy-reactor");
+        while ((opt = getopt_long(argc, argv, "c:b:X:s:vhV", longopts,
+                                  NULL)) != -1) {
+                char *eq, *dot;
+                switch (opt) {
+                case 'c':
+                        path = optarg;
+                        break;
+                case 'b':
+                        pd_strv_add(&overrides, "kafka");
+                        pd_strv_add(&overrides, "bootstrap.servers");
+                        pd_strv_add(&overrides, optarg);
+                        break;
+                case 'X':
+                case 's':
+                        eq  = strchr(optarg, '=');
+                        dot = opt == 's' ? strchr(optarg, '.') : NULL;
+                        if (!eq || eq == optarg ||
+                            (opt == 's' && (!dot || dot > eq))) {
+                                fprintf(stderr,
+                                        "postdeploy-reactor: -%c wants %s, "
+                                        "got '%s'\n",
+                                        opt,
+                                        opt == 's' ? "SECTION.KEY=VALUE"
+                                                   : "NAME=VALUE",
+                                        optarg);
+                                goto done;
+                        }
+                        *eq = '\0';
+                        if (opt == 's') {
+                                *dot = '\0';
+                                pd_strv_add(&overrides, optarg);
+                                pd_strv_add(&overrides, dot + 1);
+                        } else {
+                                pd_strv_add(&overrides, "kafka");
+                                pd_strv_add(&overrides, optarg);
+                        }
+                        pd_strv_add(&overrides, eq + 1);
+                        break;
+                case 'D':
+                        dev_mode = 1;
+                        break;
+                case 'C':
+                        check = 1;
+                        break;
+                case 'v':
+                        verbose = 1;
+                        break;
+                case 'h':
+                        pd_usage(stdout);
+                        ret = PD_EXIT_OK;
+                        goto done;
+                case 'M':
+                        pd_config_print_keys(stdout, 'm');
+                        ret = PD_EXIT_OK;
+                        goto done;
+                case 'V':
+                        printf("postdeploy-reactor 0.1.0 (librdkafka %s)\n",
+                               rd_kafka_version_str());
+                        ret = PD_EXIT_OK;
+                        goto done;
+                default:
+                        fprintf(stderr, "Try 'postdeploy-reactor --help'.\n");
+                        goto done;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr,
+                        "postdeploy-reactor: unexpected argument '%s'\n"
+                        "Try 'postdeploy-reactor --help'.\n",
+                        argv[optind]);
+                goto done;
+        }
+        if (!path) {
+                fprintf(stderr, "postdeploy-reactor: -c FILE is required\n"
+                                "Try 'postdeploy-reactor --help'.\n");
+                goto done;
+        }
+        if (pd_config_load(conf, path, errstr, sizeof(errstr))) {
+                fprintf(stderr, "postdeploy-reactor: %s\n", errstr);
+                goto done;
+        }
+        for (size_t i = 0; i + 2 < overrides.cnt; i += 3) {
+                if (pd_config_set(conf, overrides.v[i], overrides.v[i + 1],
+                                  overrides.v[i + 2], errstr,
+                                  sizeof(errstr)) ||
+                    pd_config_validate(conf, errstr, sizeof(errstr))) {
+                        fprintf(stderr, "postdeploy-reactor: %s\n", errstr);
+                        goto done;
+                }
+        }
+        pd_log_level = verbose ? PD_LOG_DEBUG : conf->log_level;
+        if (check) {
+                printf("%s: OK, %zu action(s)\n", path, conf->action_cnt);
+                ret = PD_EXIT_OK;
+                goto done;
+        }
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = pd_on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        ret = PD_EXIT_FAIL;
+        if (dev_mode && pd_dev_start(&dev, conf, errstr, sizeof(errstr))) {
+                pd_log(PD_LOG_ERROR, "--dev: %s", errstr);
+                goto done;
+        }
+        pd_kafka_brokers(conf, 0, brokers, sizeof(brokers));
+        r = pd_reactor_new(conf, brokers, errstr, sizeof(errstr));
+        if (!r) {
+                pd_log(PD_LOG_ERROR, "%s", errstr);
+                goto done;
+        }
+        if (dev_mode && pd_dev_announce(&dev))
+                goto done;
+        ret = pd_reactor_run(r, &pd_stop) ? PD_EXIT_FAIL : PD_EXIT_OK;
+
+done:
+        pd_reactor_destroy(r);
+        pd_dev_stop(&dev);
+        pd_strv_clear(&overrides);
+        pd_config_destroy(conf);
+        return ret;
+}

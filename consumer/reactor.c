@@ -1,0 +1,1439 @@
+/*
+ * reactor.c - see reactor.h for what the reactor does and which thread does
+ * what. The shape of one event's life:
+ *
+ *   main thread: poll -> decode -> (bad: dead-letter through the outbox)
+ *                     -> (seen before: done) -> queue to the tenant's worker
+ *   worker:      plan (deploy.planned) -> for each action: started, run,
+ *                finished -> mark the event done
+ *   main thread: the worker's completion -> store the partition's offset
+ *                once every earlier event of that partition is done too
+ *
+ * Every store change and the result records it implies are written in one
+ * transaction (pd_reactor_txn); the records are produced after the commit
+ * and deleted from the outbox when the broker acknowledges them.
+ */
+#define _GNU_SOURCE /* pthread_timedjoin_np */
+#include "consumer/reactor.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "common/argv.h"
+#include "common/kafka.h"
+#include "common/log.h"
+#include "consumer/runner.h"
+#include "schemas/event.h"
+#include "state/store.h"
+
+extern char **environ;
+
+/* An event taken from a partition; also its place in the partition's list
+ * of events whose offsets are not stored yet. */
+typedef struct pd_job_s {
+        struct pd_job_s *next;      /* worker queue / done queue */
+        struct pd_job_s *pnext;     /* partition order */
+        pd_event_t *ev;             /* owned until the worker is done */
+        char *tenant;               /* resolved tenant, owned */
+        int32_t partition;
+        int64_t offset;
+        int done;
+} pd_job_t;
+
+/* Events of one partition, oldest first, whose offsets are not stored. */
+typedef struct pd_partq_s {
+        pd_job_t *head, *tail;
+} pd_partq_t;
+
+typedef struct pd_worker_s {
+        struct pd_reactor_s *r;
+        int idx;
+        pthread_t thread;
+        pd_job_t *head, *tail;      /* under r->lock */
+        volatile int cancel;        /* kills the running action */
+} pd_worker_t;
+
+/* A record written to the outbox in the current transaction, produced once
+ * the transaction commits. */
+typedef struct pd_outrec_s {
+        int64_t seq;
+        char *topic;
+        char *key;
+        void *headers;
+        size_t headers_len;
+        void *value;
+        size_t value_len;
+} pd_outrec_t;
+
+typedef struct pd_outq_s {
+        pd_outrec_t *recs;
+        size_t cnt, size;
+} pd_outq_t;
+
+struct pd_reactor_s {
+        const pd_config_t *conf;
+        char name[256];     /* the `reactor` field of what we publish */
+        char source[300];   /* ce_source of what we publish */
+        rd_kafka_t *consumer;
+        rd_kafka_t *producer;
+
+        pd_store_t *st;
+        pthread_mutex_t st_lock;    /* serialises every store call */
+
+        pthread_mutex_t lock;       /* worker queues, done queue, flags */
+        pthread_cond_t cond;        /* signalled on new work and stop */
+        pd_worker_t *workers;
+        int worker_cnt;
+        pd_job_t *done_head;        /* finished jobs for the main thread */
+        int draining;               /* workers: finish the job, take no more */
+        int fatal;                  /* a worker hit an unrecoverable error */
+
+        pthread_mutex_t dr_lock;    /* delivered outbox seqs */
+        int64_t *delivered;
+        size_t delivered_cnt, delivered_size;
+
+        pd_partq_t *partqs;         /* main thread only */
+        int32_t partq_cnt;
+        size_t inflight;
+};
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                       */
+
+static void *pd_xcalloc(size_t n, size_t size) {
+        void *p = calloc(n ? n : 1, size);
+        if (!p)
+                abort();
+        return p;
+}
+
+static char *pd_xstrdup(const char *s) {
+        char *p = strdup(s ? s : "");
+        if (!p)
+                abort();
+        return p;
+}
+
+static void pd_sleep_ms(int64_t ms) {
+        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+                ;
+}
+
+static uint32_t pd_hash(const char *s) {
+        uint32_t h = 2166136261u;
+        for (; *s; s++)
+                h = (h ^ (uint8_t)*s) * 16777619u;
+        return h;
+}
+
+/* ------------------------------------------------------------------ */
+/* Outbox                                                              */
+
+static void pd_outq_clear(pd_outq_t *oq) {
+        for (size_t i = 0; i < oq->cnt; i++) {
+                free(oq->recs[i].topic);
+                free(oq->recs[i].key);
+                free(oq->recs[i].headers);
+                free(oq->recs[i].value);
+        }
+        oq->cnt = 0;
+}
+
+static void pd_outq_destroy(pd_outq_t *oq) {
+        pd_outq_clear(oq);
+        free(oq->recs);
+        oq->recs = NULL;
+        oq->size = 0;
+}
+
+/* Serialises headers as name\0value\0 pairs (values are our own text). */
+static void *pd_headers_pack(const rd_kafka_headers_t *hdrs, size_t *lenp) {
+        const char *name;
+        const void *val;
+        size_t size, len = 0, i;
+        char *buf, *p;
+
+        for (i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &val, &size); i++)
+                len += strlen(name) + 1 + size + 1;
+        p = buf = pd_xcalloc(1, len + 1);
+        for (i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &val, &size);
+             i++) {
+                size_t nlen = strlen(name) + 1;
+                memcpy(p, name, nlen);
+                p += nlen;
+                if (size)
+                        memcpy(p, val, size);
+                p += size;
+                *p++ = '\0';
+        }
+        *lenp = len;
+        return buf;
+}
+
+static rd_kafka_headers_t *pd_headers_unpack(const void *buf, size_t len) {
+        rd_kafka_headers_t *hdrs = rd_kafka_headers_new(8);
+        const char *p = buf, *end = p + len;
+
+        while (p < end) {
+                const char *name = p;
+                const char *val  = name + strnlen(name, (size_t)(end - name)) + 1;
+                size_t vlen;
+
+                if (val >= end)
+                        break;
+                vlen = strnlen(val, (size_t)(end - val));
+                rd_kafka_header_add(hdrs, name, -1, val, (ssize_t)vlen);
+                p = val + vlen + 1;
+        }
+        return hdrs;
+}
+
+/* Adds a record to the outbox (inside the caller's transaction) and keeps
+ * a copy in oq for producing after the commit. Takes ownership of value and
+ * hdrs. Returns 0 or -1 (store error). */
+static int pd_outbox_put(pd_reactor_t *r, pd_outq_t *oq, const char *topic,
+                         const char *key, rd_kafka_headers_t *hdrs,
+                         void *value, size_t value_len) {
+        pd_outbox_rec_t rec = {0};
+        pd_outrec_t *o;
+
+        if (oq->cnt == oq->size) {
+                oq->size = oq->size ? oq->size * 2 : 8;
+                oq->recs = realloc(oq->recs, oq->size * sizeof(*oq->recs));
+                if (!oq->recs)
+                        abort();
+        }
+        o = &oq->recs[oq->cnt];
+        memset(o, 0, sizeof(*o));
+        o->topic     = pd_xstrdup(topic);
+        o->key       = key ? pd_xstrdup(key) : NULL;
+        o->headers   = pd_headers_pack(hdrs, &o->headers_len);
+        o->value     = value;
+        o->value_len = value_len;
+        rd_kafka_headers_destroy(hdrs);
+        oq->cnt++;
+
+        rec.topic       = o->topic;
+        rec.key         = o->key;
+        rec.headers     = o->headers;
+        rec.headers_len = o->headers_len;
+        rec.value       = o->value;
+        rec.value_len   = o->value_len;
+        if (pd_store_outbox_add(r->st, &rec))
+                return -1;
+        o->seq = rec.seq;
+        return 0;
+}
+
+/* Encodes ev (stamped as ours) into the outbox for the results topic. */
+static int pd_emit(pd_reactor_t *r, pd_outq_t *oq, pd_event_t *ev,
+                   const char *key) {
+        char errstr[256];
+        void *buf;
+        size_t len;
+
+        pd_event_stamp(ev, r->source);
+        if (pd_event_encode(ev, &buf, &len, errstr, sizeof(errstr))) {
+                /* Our own events always encode: a failure is a bug. */
+                pd_log(PD_LOG_ERROR, "cannot encode %s: %s",
+                       pd_evtype_name(ev->type), errstr);
+                abort();
+        }
+        return pd_outbox_put(r, oq, r->conf->topic_results,
+                             key ? key : ev->tenant, pd_event_headers(ev), buf,
+                             len);
+}
+
+/* Produces one outbox record; its delivery report deletes it. */
+static void pd_produce_rec(pd_reactor_t *r, int64_t seq, const char *topic,
+                           const char *key, const void *headers,
+                           size_t headers_len, const void *value,
+                           size_t value_len) {
+        rd_kafka_resp_err_t err;
+        rd_kafka_headers_t *hdrs;
+
+        for (;;) {
+                hdrs = pd_headers_unpack(headers, headers_len);
+                err  = rd_kafka_producev(
+                    r->producer, RD_KAFKA_V_TOPIC(topic),
+                    RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+                    RD_KAFKA_V_VALUE((void *)value, value_len),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                    RD_KAFKA_V_HEADERS(hdrs),
+                    RD_KAFKA_V_OPAQUE((void *)(intptr_t)seq), RD_KAFKA_V_END);
+                if (!err)
+                        return;
+                rd_kafka_headers_destroy(hdrs);
+                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                        /* It stays in the outbox and goes out on restart. */
+                        pd_log(PD_LOG_ERROR,
+                               "cannot produce to %s (outbox #%" PRId64
+                               "): %s",
+                               topic, seq, rd_kafka_err2str(err));
+                        return;
+                }
+                rd_kafka_poll(r->producer, 100);
+        }
+}
+
+static void pd_outq_produce(pd_reactor_t *r, pd_outq_t *oq) {
+        for (size_t i = 0; i < oq->cnt; i++) {
+                pd_outrec_t *o = &oq->recs[i];
+                pd_produce_rec(r, o->seq, o->topic, o->key, o->headers,
+                               o->headers_len, o->value, o->value_len);
+        }
+        pd_outq_clear(oq);
+}
+
+/* Producer delivery report (main thread, from rd_kafka_poll). */
+static void pd_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
+                     void *opaque) {
+        pd_reactor_t *r = opaque;
+        int64_t seq     = (int64_t)(intptr_t)rkm->_private;
+
+        (void)rk;
+        if (rkm->err) {
+                /* With message.timeout.ms=0 only permanent errors get here;
+                 * the record stays in the outbox for the next start. */
+                pd_log(PD_LOG_ERROR,
+                       "delivery to %s failed (outbox #%" PRId64 "): %s",
+                       rd_kafka_topic_name(rkm->rkt), seq,
+                       rd_kafka_err2str(rkm->err));
+                return;
+        }
+        pthread_mutex_lock(&r->dr_lock);
+        if (r->delivered_cnt == r->delivered_size) {
+                r->delivered_size = r->delivered_size ? r->delivered_size * 2
+                                                      : 256;
+                r->delivered = realloc(r->delivered, r->delivered_size *
+                                                         sizeof(*r->delivered));
+                if (!r->delivered)
+                        abort();
+        }
+        r->delivered[r->delivered_cnt++] = seq;
+        pthread_mutex_unlock(&r->dr_lock);
+}
+
+/* Deletes delivered records from the outbox, in one transaction. */
+static void pd_outbox_reap(pd_reactor_t *r) {
+        int64_t *seqs;
+        size_t cnt, i;
+
+        pthread_mutex_lock(&r->dr_lock);
+        seqs             = r->delivered;
+        cnt              = r->delivered_cnt;
+        r->delivered     = NULL;
+        r->delivered_cnt = r->delivered_size = 0;
+        pthread_mutex_unlock(&r->dr_lock);
+        if (!cnt)
+                return;
+
+        pthread_mutex_lock(&r->st_lock);
+        if (!pd_store_begin(r->st)) {
+                for (i = 0; i < cnt; i++)
+                        if (pd_store_outbox_del(r->st, seqs[i]))
+                                break;
+                if (i < cnt || pd_store_commit(r->st)) {
+                        /* Harmless: they are produced again on restart. */
+                        pd_log(PD_LOG_WARN, "cannot trim the outbox: %s",
+                               pd_store_errmsg(r->st));
+                        pd_store_rollback(r->st);
+                }
+        }
+        pthread_mutex_unlock(&r->st_lock);
+        free(seqs);
+}
+
+/* ------------------------------------------------------------------ */
+/* Transactions                                                        */
+
+typedef int(pd_txn_fn_t)(pd_reactor_t *r, pd_outq_t *oq, void *arg);
+
+/*
+ * Runs fn inside one store transaction and produces the records it put in
+ * the outbox once that commits. A retriable store error (busy, disk full,
+ * read-only) is retried with backoff until it clears, so nothing is
+ * acknowledged that was not recorded; any other error is fatal for the
+ * reactor. Returns 0, or -1 (fatal, or the reactor is stopping for good).
+ */
+static int pd_reactor_txn(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg) {
+        pd_outq_t oq   = {0};
+        int64_t backoff = 100;
+        int ret         = -1;
+
+        for (;;) {
+                int failed;
+
+                pthread_mutex_lock(&r->st_lock);
+                failed = pd_store_begin(r->st) || fn(r, &oq, arg) ||
+                         pd_store_commit(r->st);
+                if (failed) {
+                        int retriable = pd_store_retriable(r->st);
+                        char msg[512];
+
+                        snprintf(msg, sizeof(msg), "%s",
+                                 pd_store_errmsg(r->st));
+                        pd_store_rollback(r->st);
+                        pthread_mutex_unlock(&r->st_lock);
+                        pd_outq_clear(&oq);
+                        if (!retriable) {
+                                pd_log(PD_LOG_ERROR, "state store: %s", msg);
+                                pthread_mutex_lock(&r->lock);
+                                r->fatal = 1;
+                                pthread_mutex_unlock(&r->lock);
+                                break;
+                        }
+                        pd_log(PD_LOG_WARN,
+                               "state store: %s; retrying in %" PRId64 " ms",
+                               msg, backoff);
+                        pd_sleep_ms(backoff);
+                        if (backoff < 10000)
+                                backoff *= 2;
+                        continue;
+                }
+                pthread_mutex_unlock(&r->st_lock);
+                pd_outq_produce(r, &oq);
+                ret = 0;
+                break;
+        }
+        pd_outq_destroy(&oq);
+        return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Running one deploy event (worker threads)                           */
+
+/* One action of a plan. */
+typedef struct pd_step_s {
+        const pd_action_def_t *def; /* NULL for a rejected name */
+        const char *name;
+        int finished;               /* has a final outcome */
+        pd_status_t status;
+} pd_step_t;
+
+typedef struct pd_plan_s {
+        pd_job_t *job;
+        pd_step_t *steps;
+        size_t cnt;
+} pd_plan_t;
+
+/* Builds the list of actions the event selects for its tenant. Called
+ * with the store lock held. */
+static int pd_plan_build(pd_reactor_t *r, pd_plan_t *plan) {
+        const pd_event_t *ev = plan->job->ev;
+        const char *tenant   = plan->job->tenant;
+        const pd_config_t *conf = r->conf;
+        size_t i;
+
+        plan->steps = pd_xcalloc(conf->action_cnt + ev->actions.cnt + 1,
+                                 sizeof(*plan->steps));
+        plan->cnt   = 0;
+
+        if (ev->selection == PD_SEL_ONE) {
+                /* Unknown names first (rejected), then the named actions in
+                 * config order. */
+                for (i = 0; i < ev->actions.cnt; i++) {
+                        const char *name = ev->actions.v[i];
+                        int dup          = 0;
+                        if (pd_config_action(conf, name))
+                                continue;
+                        for (size_t j = 0; j < plan->cnt; j++)
+                                dup |= !strcmp(plan->steps[j].name, name);
+                        if (!dup)
+                                plan->steps[plan->cnt++].name = name;
+                }
+                for (i = 0; i < conf->action_cnt; i++)
+                        if (pd_strv_find(&ev->actions,
+                                         conf->actions[i].name) >= 0) {
+                                plan->steps[plan->cnt].def  = &conf->actions[i];
+                                plan->steps[plan->cnt].name = conf->actions[i].name;
+                                plan->cnt++;
+                        }
+        } else {
+                for (i = 0; i < conf->action_cnt; i++) {
+                        const pd_action_def_t *def = &conf->actions[i];
+                        pd_action_state_t as;
+
+                        if (ev->selection == PD_SEL_AUTO && !def->is_auto)
+                                continue;
+                        if (pd_store_action_state(r->st, tenant, def->name,
+                                                  &as))
+                                return -1;
+                        if (def->policy == PD_POLICY_ONCE && as.ever_succeeded)
+                                continue;
+                        plan->steps[plan->cnt].def  = def;
+                        plan->steps[plan->cnt].name = def->name;
+                        plan->cnt++;
+                }
+        }
+
+        /* A redelivered event that was cut short skips what it finished. */
+        for (i = 0; i < plan->cnt; i++) {
+                pd_step_t *step = &plan->steps[i];
+                int found       = 0;
+                pd_status_t status;
+
+                if (!step->def)
+                        continue;
+                if (pd_store_trigger_outcome(r->st, tenant, step->name,
+                                             ev->ce_source, ev->ce_id, &found,
+                                             &status))
+                        return -1;
+                if (found && status != PD_ST_INTERRUPTED) {
+                        step->finished = 1;
+                        step->status   = status;
+                }
+        }
+        return 0;
+}
+
+/* A finished/started event for step, pre-filled from the trigger. */
+static pd_event_t *pd_step_event(pd_reactor_t *r, const pd_plan_t *plan,
+                                 pd_evtype_t type, const char *action,
+                                 int32_t attempt, int64_t started_at) {
+        const pd_event_t *tev = plan->job->ev;
+        pd_event_t *ev        = pd_event_new(type);
+
+        ev->tenant     = pd_xstrdup(plan->job->tenant);
+        ev->action     = pd_xstrdup(action);
+        ev->release    = pd_xstrdup(tev->release);
+        ev->trigger_id = pd_xstrdup(tev->ce_id);
+        ev->reactor    = pd_xstrdup(r->name);
+        ev->attempt    = attempt;
+        ev->started_at = started_at;
+        if (type == PD_EVT_ACTION_FINISHED)
+                ev->output_tail = pd_xstrdup("");
+        return ev;
+}
+
+static void pd_result_key(char *buf, size_t size, const char *tenant,
+                          const char *action) {
+        snprintf(buf, size, "%s/%s", tenant, action);
+}
+
+/* Outcome of a step decided without running it (rejected, skipped). */
+typedef struct pd_verdict_s {
+        pd_plan_t *plan;
+        pd_step_t *step;
+        pd_status_t status;
+        const char *error;
+} pd_verdict_t;
+
+static int pd_txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        pd_verdict_t *v = arg;
+        pd_job_t *job   = v->plan->job;
+        int64_t now     = pd_now_ms();
+        pd_run_t run    = {0};
+        pd_event_t *ev;
+        char key[256];
+        int ret;
+
+        if (v->step->def) {
+                /* Skips are history too; rejected names have no action. */
+                run.tenant         = job->tenant;
+                run.action         = v->step->name;
+                run.release        = job->ev->release;
+                run.trigger_source = job->ev->ce_source;
+                run.trigger_id     = job->ev->ce_id;
+                run.attempt        = 1;
+                run.started_at     = now;
+                if (pd_store_run_begin(r->st, &run))
+                        return -1;
+                run.status      = v->status;
+                run.finished_at = now;
+                run.error       = v->error;
+                if (pd_store_run_end(r->st, &run))
+                        return -1;
+        }
+        ev = pd_step_event(r, v->plan, PD_EVT_ACTION_FINISHED, v->step->name,
+                           1, now);
+        ev->status      = v->status;
+        ev->error       = pd_xstrdup(v->error);
+        ev->finished_at = now;
+        pd_result_key(key, sizeof(key), job->tenant, v->step->name);
+        ret = pd_emit(r, oq, ev, key);
+        pd_event_destroy(ev);
+        return ret;
+}
+
+static int pd_txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        pd_plan_t *plan = arg;
+        pd_job_t *job   = plan->job;
+        pd_event_t *ev;
+        int ret;
+
+        free(plan->steps);
+        plan->steps = NULL;
+        if (pd_plan_build(r, plan))
+                return -1;
+        ev             = pd_event_new(PD_EVT_DEPLOY_PLANNED);
+        ev->tenant     = pd_xstrdup(job->tenant);
+        ev->release    = pd_xstrdup(job->ev->release);
+        ev->trigger_id = pd_xstrdup(job->ev->ce_id);
+        ev->reactor    = pd_xstrdup(r->name);
+        ev->planned_at = pd_now_ms();
+        for (size_t i = 0; i < plan->cnt; i++)
+                if (pd_strv_add(&ev->actions, plan->steps[i].name))
+                        abort();
+        ret = pd_emit(r, oq, ev, job->tenant);
+        pd_event_destroy(ev);
+        return ret;
+}
+
+/* One attempt of a command action: the store side. */
+typedef struct pd_attempt_s {
+        pd_plan_t *plan;
+        pd_step_t *step;
+        pd_run_t run;
+        const pd_runner_result_t *res; /* NULL when starting */
+        int retrying;
+} pd_attempt_t;
+
+static int pd_txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        pd_attempt_t *a = arg;
+        pd_event_t *ev;
+        char key[256];
+        int ret;
+
+        if (pd_store_run_begin(r->st, &a->run))
+                return -1;
+        ev = pd_step_event(r, a->plan, PD_EVT_ACTION_STARTED, a->step->name,
+                           a->run.attempt, a->run.started_at);
+        pd_result_key(key, sizeof(key), a->plan->job->tenant, a->step->name);
+        ret = pd_emit(r, oq, ev, key);
+        pd_event_destroy(ev);
+        return ret;
+}
+
+static int pd_txn_finished(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        pd_attempt_t *a                = arg;
+        const pd_runner_result_t *res  = a->res;
+        pd_event_t *ev;
+        char key[256];
+        int ret;
+
+        a->run.status        = res->status;
+        a->run.has_exit_code = res->has_exit_code;
+        a->run.exit_code     = res->exit_code;
+        a->run.finished_at   = pd_now_ms();
+        a->run.duration_ms   = res->duration_ms;
+        a->run.error         = *res->error ? res->error : NULL;
+        a->run.output_tail   = res->tail;
+        if (pd_store_run_end(r->st, &a->run))
+                return -1;
+
+        ev = pd_step_event(r, a->plan, PD_EVT_ACTION_FINISHED, a->step->name,
+                           a->run.attempt, a->run.started_at);
+        ev->status        = res->status;
+        ev->has_exit_code = res->has_exit_code;
+        ev->exit_code     = res->exit_code;
+        ev->duration_ms   = res->duration_ms;
+        ev->error         = *res->error ? pd_xstrdup(res->error) : NULL;
+        free(ev->output_tail);
+        ev->output_tail = pd_xstrdup(res->tail);
+        ev->finished_at = a->run.finished_at;
+        ev->retrying    = a->retrying;
+        pd_result_key(key, sizeof(key), a->plan->job->tenant, a->step->name);
+        ret = pd_emit(r, oq, ev, key);
+        pd_event_destroy(ev);
+        return ret;
+}
+
+static int pd_txn_event_done(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        pd_job_t *job = arg;
+        (void)oq;
+        return pd_store_event_mark(r->st, job->ev->ce_source, job->ev->ce_id,
+                                   job->tenant, pd_now_ms());
+}
+
+/* The child's environment: POSTDEPLOY_*, the action's env.*, then ours. */
+static void pd_step_env(const pd_job_t *job, const pd_action_def_t *def,
+                        int32_t attempt, pd_strv_t *env) {
+        char buf[1024];
+        char **e;
+
+#define PD_ENV_ADD(...)                                                        \
+        do {                                                                   \
+                snprintf(buf, sizeof(buf), __VA_ARGS__);                       \
+                if (pd_strv_add(env, buf))                                     \
+                        abort();                                               \
+        } while (0)
+        PD_ENV_ADD("POSTDEPLOY_TENANT=%s", job->tenant);
+        PD_ENV_ADD("POSTDEPLOY_RELEASE=%s", job->ev->release);
+        PD_ENV_ADD("POSTDEPLOY_ACTION=%s", def->name);
+        PD_ENV_ADD("POSTDEPLOY_EVENT_ID=%s", job->ev->ce_id);
+        PD_ENV_ADD("POSTDEPLOY_ENVIRONMENT=%s", job->ev->environment
+                                                     ? job->ev->environment
+                                                     : "");
+        PD_ENV_ADD("POSTDEPLOY_ATTEMPT=%d", (int)attempt);
+#undef PD_ENV_ADD
+        for (size_t i = 0; i < def->env.cnt; i++)
+                if (pd_strv_add(env, def->env.v[i]))
+                        abort();
+        for (e = environ; *e; e++) {
+                size_t nlen = strcspn(*e, "=");
+                int shadowed = 0;
+                for (size_t i = 0; i < env->cnt && !shadowed; i++)
+                        shadowed = !strncmp(env->v[i], *e, nlen) &&
+                                   env->v[i][nlen] == '=';
+                if (!shadowed && pd_strv_add(env, *e))
+                        abort();
+        }
+}
+
+/* Where the full output of a run goes, or NULL when log_dir is unset. */
+static const char *pd_step_log_path(pd_reactor_t *r, const pd_job_t *job,
+                                    const pd_attempt_t *a, char *buf,
+                                    size_t size) {
+        if (!r->conf->log_dir || !*r->conf->log_dir)
+                return NULL;
+        snprintf(buf, size, "%s/%s/%s/run-%" PRId64 ".log", r->conf->log_dir,
+                 job->tenant, a->step->name, a->run.id);
+        return buf;
+}
+
+/* Runs a command action with its retries. Returns 0, or -1 if the store
+ * failed for good. Sets step->status. */
+static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
+        pd_reactor_t *r            = w->r;
+        pd_job_t *job              = plan->job;
+        const pd_action_def_t *def = step->def;
+        int32_t max_attempts       = 1 + def->retries;
+        int64_t backoff            = def->retry_backoff_ms;
+        pd_subst_t vars[]          = {{"tenant", job->tenant},
+                                      {"release", job->ev->release},
+                                      {"action", def->name}};
+        pd_strv_t argv             = {0};
+        int ret                    = 0;
+
+        if (pd_argv_expand(&def->argv, vars, 3, &argv))
+                abort();
+
+        for (int32_t attempt = 1; attempt <= max_attempts; attempt++) {
+                pd_runner_result_t *res = pd_xcalloc(1, sizeof(*res));
+                pd_attempt_t a          = {plan, step, {0}, NULL, 0};
+                pd_strv_t env           = {0};
+                pd_runner_job_t rj      = {0};
+                char log_path[1024];
+
+                a.run.tenant         = job->tenant;
+                a.run.action         = def->name;
+                a.run.release        = job->ev->release;
+                a.run.trigger_source = job->ev->ce_source;
+                a.run.trigger_id     = job->ev->ce_id;
+                a.run.attempt        = attempt;
+                a.run.started_at     = pd_now_ms();
+                if (pd_reactor_txn(r, pd_txn_started, &a)) {
+                        free(res);
+                        ret = -1;
+                        break;
+                }
+
+                pd_step_env(job, def, attempt, &env);
+                rj.argv       = argv.v;
+                rj.envp       = env.v;
+                rj.workdir    = def->workdir;
+                rj.timeout_ms = def->timeout_ms;
+                rj.log_path   = pd_step_log_path(r, job, &a, log_path,
+                                                 sizeof(log_path));
+                rj.cancel     = &w->cancel;
+                if (pd_runner_run(&rj, res) && !*res->error)
+                        snprintf(res->error, sizeof(res->error),
+                                 "the runner failed");
+                pd_strv_clear(&env);
+
+                a.res      = res;
+                a.retrying = res->status != PD_ST_SUCCEEDED &&
+                             res->status != PD_ST_INTERRUPTED &&
+                             attempt < max_attempts;
+                pd_log(res->status == PD_ST_SUCCEEDED ? PD_LOG_INFO
+                                                      : PD_LOG_WARN,
+                       "%s %s attempt %d: %s%s%s (%" PRId64 " ms)",
+                       job->tenant, def->name, (int)attempt,
+                       pd_status_name(res->status), *res->error ? ": " : "",
+                       res->error, res->duration_ms);
+                if (pd_reactor_txn(r, pd_txn_finished, &a)) {
+                        free(res);
+                        ret = -1;
+                        break;
+                }
+                step->status   = res->status;
+                step->finished = 1;
+                free(res);
+                if (!a.retrying)
+                        break;
+                pd_sleep_ms(backoff);
+                backoff *= 2;
+        }
+        pd_strv_clear(&argv);
+        return ret;
+}
+
+/* The first dependency of step (within this plan) that did not succeed. */
+static const pd_step_t *pd_step_blocker(const pd_plan_t *plan,
+                                        const pd_step_t *step) {
+        for (size_t i = 0; i < step->def->after.cnt; i++)
+                for (size_t j = 0; j < plan->cnt; j++)
+                        if (plan->steps[j].def &&
+                            !strcmp(plan->steps[j].name,
+                                    step->def->after.v[i]) &&
+                            plan->steps[j].finished &&
+                            plan->steps[j].status != PD_ST_SUCCEEDED)
+                                return &plan->steps[j];
+        return NULL;
+}
+
+/* Processes one release.deployed for its tenant. Returns 0 when the event
+ * is done (its offset may be stored), -1 when it was cut short. */
+static int pd_job_process(pd_worker_t *w, pd_job_t *job) {
+        pd_reactor_t *r = w->r;
+        pd_plan_t plan  = {job, NULL, 0};
+        int ret         = -1;
+
+        if (pd_reactor_txn(r, pd_txn_plan, &plan))
+                goto done;
+        pd_log(PD_LOG_INFO, "%s: %s %s for release %s: %zu action(s)",
+               job->tenant, pd_selection_name(job->ev->selection),
+               job->ev->ce_id, job->ev->release, plan.cnt);
+
+        for (size_t i = 0; i < plan.cnt; i++) {
+                pd_step_t *step = &plan.steps[i];
+                const pd_step_t *blocker;
+                char reason[512];
+                pd_verdict_t v = {&plan, step, PD_ST_REJECTED, reason};
+                int stop;
+
+                if (step->finished)
+                        continue;
+                pthread_mutex_lock(&r->lock);
+                stop = r->draining || r->fatal;
+                pthread_mutex_unlock(&r->lock);
+                if (stop)
+                        goto done; /* redelivered after restart */
+
+                if (!step->def) {
+                        snprintf(reason, sizeof(reason),
+                                 "unknown action '%s'", step->name);
+                        if (pd_reactor_txn(r, pd_txn_verdict, &v))
+                                goto done;
+                        step->finished = 1;
+                        step->status   = PD_ST_REJECTED;
+                        continue;
+                }
+                if ((blocker = pd_step_blocker(&plan, step))) {
+                        snprintf(reason, sizeof(reason),
+                                 "dependency %s %s", blocker->name,
+                                 pd_status_name(blocker->status));
+                        v.status = PD_ST_SKIPPED;
+                        if (pd_reactor_txn(r, pd_txn_verdict, &v))
+                                goto done;
+                        step->finished = 1;
+                        step->status   = PD_ST_SKIPPED;
+                        continue;
+                }
+                if (pd_step_run(w, &plan, step))
+                        goto done;
+                if (step->status == PD_ST_INTERRUPTED)
+                        goto done;
+        }
+        ret = pd_reactor_txn(r, pd_txn_event_done, job);
+
+done:
+        free(plan.steps);
+        return ret;
+}
+
+static void *pd_worker_main(void *arg) {
+        pd_worker_t *w  = arg;
+        pd_reactor_t *r = w->r;
+
+        pthread_mutex_lock(&r->lock);
+        for (;;) {
+                pd_job_t *job;
+
+                while (!w->head && !r->draining)
+                        pthread_cond_wait(&r->cond, &r->lock);
+                if (r->draining)
+                        break;
+                job     = w->head;
+                w->head = job->next;
+                if (!w->head)
+                        w->tail = NULL;
+                pthread_mutex_unlock(&r->lock);
+
+                int ok = !pd_job_process(w, job);
+
+                pthread_mutex_lock(&r->lock);
+                if (ok) {
+                        /* Hand it back to the main thread to store the
+                         * offset. A job cut short is not: its offset must
+                         * not move past it. */
+                        pd_event_destroy(job->ev);
+                        job->ev      = NULL;
+                        job->next    = r->done_head;
+                        r->done_head = job;
+                }
+        }
+        pthread_mutex_unlock(&r->lock);
+        return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Main thread: dispatch and offsets                                   */
+
+static pd_partq_t *pd_partq(pd_reactor_t *r, int32_t partition) {
+        if (partition >= r->partq_cnt) {
+                int32_t cnt = partition + 16;
+                r->partqs   = realloc(r->partqs, (size_t)cnt * sizeof(*r->partqs));
+                if (!r->partqs)
+                        abort();
+                memset(r->partqs + r->partq_cnt, 0,
+                       (size_t)(cnt - r->partq_cnt) * sizeof(*r->partqs));
+                r->partq_cnt = cnt;
+        }
+        return &r->partqs[partition];
+}
+
+/* Tracks a consumed message in its partition's order. */
+static pd_job_t *pd_job_track(pd_reactor_t *r, const rd_kafka_message_t *rkm) {
+        pd_job_t *job   = pd_xcalloc(1, sizeof(*job));
+        pd_partq_t *pq  = pd_partq(r, rkm->partition);
+
+        job->partition = rkm->partition;
+        job->offset    = rkm->offset;
+        if (pq->tail)
+                pq->tail->pnext = job;
+        else
+                pq->head = job;
+        pq->tail = job;
+        r->inflight++;
+        return job;
+}
+
+/* Stores the offset of each partition's leading run of done events. */
+static void pd_offsets_advance(pd_reactor_t *r) {
+        rd_kafka_topic_partition_list_t *offsets = NULL;
+        pd_job_t *done;
+
+        pthread_mutex_lock(&r->lock);
+        done         = r->done_head;
+        r->done_head = NULL;
+        pthread_mutex_unlock(&r->lock);
+        for (; done; done = done->next)
+                done->done = 1;
+
+        for (int32_t p = 0; p < r->partq_cnt; p++) {
+                pd_partq_t *pq = &r->partqs[p];
+                int64_t next   = -1;
+
+                while (pq->head && pq->head->done) {
+                        pd_job_t *job = pq->head;
+                        pq->head      = job->pnext;
+                        next          = job->offset + 1;
+                        free(job->tenant);
+                        free(job);
+                        r->inflight--;
+                }
+                if (!pq->head)
+                        pq->tail = NULL;
+                if (next < 0)
+                        continue;
+                if (!offsets)
+                        offsets = rd_kafka_topic_partition_list_new(4);
+                rd_kafka_topic_partition_list_add(offsets,
+                                                  r->conf->topic_events, p)
+                    ->offset = next;
+        }
+        if (offsets) {
+                rd_kafka_resp_err_t err =
+                    rd_kafka_offsets_store(r->consumer, offsets);
+                if (err)
+                        pd_log(PD_LOG_DEBUG, "offsets_store: %s",
+                               rd_kafka_err2str(err));
+                rd_kafka_topic_partition_list_destroy(offsets);
+        }
+}
+
+/* A record that cannot be processed goes to the dead-letter topic with its
+ * key, value and headers, plus headers saying why and where from. */
+typedef struct pd_dead_s {
+        const rd_kafka_message_t *rkm;
+        const char *reason;
+} pd_dead_t;
+
+static int pd_txn_dead_letter(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        const pd_dead_t *d            = arg;
+        const rd_kafka_message_t *rkm = d->rkm;
+        rd_kafka_headers_t *orig      = NULL;
+        rd_kafka_headers_t *hdrs;
+        char buf[64], *key = NULL;
+        void *value = NULL;
+        int ret;
+
+        if (!rd_kafka_message_headers(rkm, &orig))
+                hdrs = rd_kafka_headers_copy(orig);
+        else
+                hdrs = rd_kafka_headers_new(6);
+        rd_kafka_header_add(hdrs, "postdeploy_error", -1, d->reason, -1);
+        rd_kafka_header_add(hdrs, "postdeploy_topic", -1,
+                            rd_kafka_topic_name(rkm->rkt), -1);
+        snprintf(buf, sizeof(buf), "%" PRId32, rkm->partition);
+        rd_kafka_header_add(hdrs, "postdeploy_partition", -1, buf, -1);
+        snprintf(buf, sizeof(buf), "%" PRId64, rkm->offset);
+        rd_kafka_header_add(hdrs, "postdeploy_offset", -1, buf, -1);
+        rd_kafka_header_add(hdrs, "postdeploy_reactor", -1, r->name, -1);
+
+        /* The outbox keeps keys as text: a binary key is kept up to its
+         * first NUL, the value whole. */
+        if (rkm->key) {
+                key = pd_xcalloc(1, rkm->key_len + 1);
+                memcpy(key, rkm->key, rkm->key_len);
+        }
+        value = pd_xcalloc(1, rkm->len + 1);
+        if (rkm->len)
+                memcpy(value, rkm->payload, rkm->len);
+        ret = pd_outbox_put(r, oq, r->conf->topic_dlq, key, hdrs, value,
+                            rkm->len);
+        free(key);
+        return ret;
+}
+
+/* Handles one consumed message (main thread). */
+static void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
+        pd_job_t *job = pd_job_track(r, rkm);
+        char errstr[512];
+        pd_event_t *ev;
+        int done = 0;
+
+        ev = pd_event_from_message(rkm, errstr, sizeof(errstr));
+        if (ev && ev->type != PD_EVT_RELEASE_DEPLOYED) {
+                snprintf(errstr, sizeof(errstr),
+                         "ce_type %s is not accepted on %s",
+                         pd_evtype_name(ev->type), r->conf->topic_events);
+                pd_event_destroy(ev);
+                ev = NULL;
+        }
+        if (!ev) {
+                pd_dead_t d = {rkm, errstr};
+                pd_log(PD_LOG_WARN,
+                       "%s [%" PRId32 "] @%" PRId64 ": %s: sent to %s",
+                       rd_kafka_topic_name(rkm->rkt), rkm->partition,
+                       rkm->offset, errstr, r->conf->topic_dlq);
+                if (!pd_reactor_txn(r, pd_txn_dead_letter, &d))
+                        job->done = 1;
+                return;
+        }
+
+        pthread_mutex_lock(&r->st_lock);
+        if (pd_store_event_done(r->st, ev->ce_source, ev->ce_id, &done))
+                done = 0; /* the worker's own transaction will retry */
+        pthread_mutex_unlock(&r->st_lock);
+        if (done) {
+                pd_log(PD_LOG_INFO, "event %s from %s seen before: skipped",
+                       ev->ce_id, ev->ce_source);
+                pd_event_destroy(ev);
+                job->done = 1;
+                return;
+        }
+
+        job->ev     = ev;
+        job->tenant = pd_xstrdup(ev->tenant ? ev->tenant
+                                            : r->conf->default_tenant);
+        {
+                pd_worker_t *w =
+                    &r->workers[pd_hash(job->tenant) % (uint32_t)r->worker_cnt];
+                pthread_mutex_lock(&r->lock);
+                if (w->tail)
+                        w->tail->next = job;
+                else
+                        w->head = job;
+                w->tail = job;
+                pthread_cond_broadcast(&r->cond);
+                pthread_mutex_unlock(&r->lock);
+        }
+}
+
+/* ------------------------------------------------------------------ */
+/* Start-up: recovery and registry                                      */
+
+/* Runs left running by a crash are recorded INTERRUPTED; the event that
+ * caused them was not marked done, so it is redelivered and re-run. */
+typedef struct pd_unfinished_s {
+        pd_run_t *runs;
+        char **strs;
+        size_t cnt;
+} pd_unfinished_t;
+
+static int pd_unfinished_collect(const pd_run_t *run, void *opaque) {
+        pd_unfinished_t *u = opaque;
+        pd_run_t *copy;
+
+        u->runs = realloc(u->runs, (u->cnt + 1) * sizeof(*u->runs));
+        if (!u->runs)
+                abort();
+        copy  = &u->runs[u->cnt++];
+        *copy = *run;
+        copy->tenant         = pd_xstrdup(run->tenant);
+        copy->action         = pd_xstrdup(run->action);
+        copy->release        = pd_xstrdup(run->release);
+        copy->trigger_source = pd_xstrdup(run->trigger_source);
+        copy->trigger_id     = pd_xstrdup(run->trigger_id);
+        return 0;
+}
+
+static int pd_txn_recover(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        pd_unfinished_t *u = arg;
+        int64_t now        = pd_now_ms();
+
+        for (size_t i = 0; i < u->cnt; i++) {
+                pd_run_t *run = &u->runs[i];
+                pd_event_t *ev;
+                char key[256];
+                int ret;
+
+                run->status      = PD_ST_INTERRUPTED;
+                run->finished_at = now;
+                run->duration_ms = now - run->started_at;
+                run->error       = "interrupted: the reactor stopped during "
+                                   "the run";
+                if (pd_store_run_end(r->st, run))
+                        return -1;
+                ev              = pd_event_new(PD_EVT_ACTION_FINISHED);
+                ev->tenant      = pd_xstrdup(run->tenant);
+                ev->action      = pd_xstrdup(run->action);
+                ev->release     = pd_xstrdup(run->release);
+                ev->trigger_id  = pd_xstrdup(run->trigger_id);
+                ev->reactor     = pd_xstrdup(r->name);
+                ev->attempt     = run->attempt;
+                ev->started_at  = run->started_at;
+                ev->status      = PD_ST_INTERRUPTED;
+                ev->duration_ms = run->duration_ms;
+                ev->error       = pd_xstrdup(run->error);
+                ev->output_tail = pd_xstrdup("");
+                ev->finished_at = now;
+                ev->retrying    = 1; /* the redelivered event re-runs it */
+                pd_result_key(key, sizeof(key), run->tenant, run->action);
+                ret = pd_emit(r, oq, ev, key);
+                pd_event_destroy(ev);
+                if (ret)
+                        return -1;
+                pd_log(PD_LOG_WARN, "%s %s: interrupted by the last stop",
+                       run->tenant, run->action);
+        }
+        return 0;
+}
+
+static int pd_txn_registry(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        const pd_config_t *conf = r->conf;
+        pd_event_t *ev          = pd_event_new(PD_EVT_REGISTRY_PUBLISHED);
+        int ret;
+
+        (void)arg;
+        ev->reactor      = pd_xstrdup(r->name);
+        ev->published_at = pd_now_ms();
+        ev->registry     = pd_xcalloc(conf->action_cnt, sizeof(*ev->registry));
+        ev->registry_cnt = conf->action_cnt;
+        for (size_t i = 0; i < conf->action_cnt; i++) {
+                const pd_action_def_t *def = &conf->actions[i];
+                pd_regentry_t *re          = &ev->registry[i];
+                re->id          = pd_xstrdup(def->name);
+                re->is_auto     = def->is_auto;
+                re->policy      = pd_xstrdup(pd_policy_name(def->policy));
+                re->description = pd_xstrdup(def->description);
+                for (size_t j = 0; j < def->after.cnt; j++)
+                        if (pd_strv_add(&re->after, def->after.v[j]))
+                                abort();
+        }
+        ret = pd_emit(r, oq, ev, "registry");
+        pd_event_destroy(ev);
+        return ret;
+}
+
+static int pd_outbox_replay_cb(const pd_outbox_rec_t *rec, void *opaque) {
+        pd_reactor_t *r = opaque;
+        pd_produce_rec(r, rec->seq, rec->topic, rec->key, rec->headers,
+                       rec->headers_len, rec->value, rec->value_len);
+        return 0;
+}
+
+static int pd_reactor_recover(pd_reactor_t *r, char *errstr,
+                              size_t errstr_size) {
+        pd_unfinished_t u = {0};
+        int ret;
+
+        /* First what the last run left unpublished, then what it left
+         * unfinished, so results keep their order per key. */
+        pthread_mutex_lock(&r->st_lock);
+        ret = pd_store_outbox_foreach(r->st, pd_outbox_replay_cb, r) ||
+              pd_store_runs_unfinished(r->st, pd_unfinished_collect, &u);
+        if (ret)
+                snprintf(errstr, errstr_size, "state store: %s",
+                         pd_store_errmsg(r->st));
+        pthread_mutex_unlock(&r->st_lock);
+        if (!ret && u.cnt)
+                ret = pd_reactor_txn(r, pd_txn_recover, &u);
+        if (!ret)
+                ret = pd_reactor_txn(r, pd_txn_registry, NULL);
+        for (size_t i = 0; i < u.cnt; i++) {
+                free((char *)u.runs[i].tenant);
+                free((char *)u.runs[i].action);
+                free((char *)u.runs[i].release);
+                free((char *)u.runs[i].trigger_source);
+                free((char *)u.runs[i].trigger_id);
+        }
+        free(u.runs);
+        if (ret && !*errstr)
+                snprintf(errstr, errstr_size, "cannot record recovery");
+        return ret ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Life cycle                                                           */
+
+pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
+                             char *errstr, size_t errstr_size) {
+        static const char *const producer_defaults[] = {
+            "enable.idempotence", "true",
+            "linger.ms", "5",
+            /* Deliveries are retried until they succeed: the outbox
+             * holds them meanwhile. */
+            "message.timeout.ms", "0",
+            NULL};
+        static const char *const consumer_defaults[] = {
+            "enable.auto.commit", "true",
+            "enable.auto.offset.store", "false",
+            "auto.offset.reset", "earliest",
+            "enable.partition.eof", "false",
+            NULL};
+        pd_reactor_t *r = pd_xcalloc(1, sizeof(*r));
+        rd_kafka_conf_t *kconf;
+        char host[200];
+
+        *errstr = '\0';
+        r->conf = conf;
+        pthread_mutex_init(&r->st_lock, NULL);
+        pthread_mutex_init(&r->lock, NULL);
+        pthread_cond_init(&r->cond, NULL);
+        pthread_mutex_init(&r->dr_lock, NULL);
+
+        if (conf->reactor_name && *conf->reactor_name) {
+                snprintf(r->name, sizeof(r->name), "%s", conf->reactor_name);
+        } else {
+                if (gethostname(host, sizeof(host)))
+                        snprintf(host, sizeof(host), "localhost");
+                host[sizeof(host) - 1] = '\0';
+                snprintf(r->name, sizeof(r->name), "%s:%d", host,
+                         (int)getpid());
+        }
+        snprintf(r->source, sizeof(r->source), "postdeploy-reactor/%s",
+                 r->name);
+
+        r->st = pd_store_open(conf->state_path, conf->state_sync_full, errstr,
+                              errstr_size);
+        if (!r->st)
+                goto err;
+
+        kconf = pd_kafka_conf(conf, producer_defaults, brokers, errstr,
+                              errstr_size);
+        if (!kconf)
+                goto err;
+        rd_kafka_conf_set_dr_msg_cb(kconf, pd_dr_cb);
+        rd_kafka_conf_set_opaque(kconf, r);
+        r->producer = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, errstr,
+                                   errstr_size);
+        if (!r->producer) {
+                rd_kafka_conf_destroy(kconf);
+                goto err;
+        }
+
+        kconf = pd_kafka_conf(conf, consumer_defaults, brokers, errstr,
+                              errstr_size);
+        if (!kconf)
+                goto err;
+        if (rd_kafka_conf_set(kconf, "group.id", conf->group_id, errstr,
+                              errstr_size) != RD_KAFKA_CONF_OK) {
+                rd_kafka_conf_destroy(kconf);
+                goto err;
+        }
+        r->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, errstr,
+                                   errstr_size);
+        if (!r->consumer) {
+                rd_kafka_conf_destroy(kconf);
+                goto err;
+        }
+        rd_kafka_poll_set_consumer(r->consumer);
+
+        if (pd_kafka_ping(r->producer, brokers, 10000, errstr, errstr_size) ||
+            pd_kafka_topics_ensure(r->producer, conf, 10000, errstr,
+                                   errstr_size))
+                goto err;
+        if (pd_reactor_recover(r, errstr, errstr_size))
+                goto err;
+
+        r->worker_cnt = conf->workers;
+        r->workers    = pd_xcalloc((size_t)r->worker_cnt, sizeof(*r->workers));
+        for (int i = 0; i < r->worker_cnt; i++) {
+                r->workers[i].r   = r;
+                r->workers[i].idx = i;
+                if (pthread_create(&r->workers[i].thread, NULL, pd_worker_main,
+                                   &r->workers[i])) {
+                        snprintf(errstr, errstr_size,
+                                 "cannot start worker threads");
+                        r->worker_cnt = i;
+                        goto err;
+                }
+        }
+        pd_log(PD_LOG_INFO,
+               "reactor %s: %zu action(s), %d worker(s), state %s, "
+               "brokers %s",
+               r->name, conf->action_cnt, r->worker_cnt, conf->state_path,
+               brokers);
+        return r;
+
+err:
+        pd_reactor_destroy(r);
+        return NULL;
+}
+
+/* Stops the workers: each finishes its current action within the grace
+ * period, after which running actions are interrupted. */
+static void pd_reactor_drain(pd_reactor_t *r) {
+        int64_t deadline = pd_now_ms() + r->conf->shutdown_grace_ms;
+        int cancelled    = 0;
+
+        pthread_mutex_lock(&r->lock);
+        r->draining = 1;
+        pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+
+        for (int i = 0; i < r->worker_cnt; i++) {
+                for (;;) {
+                        struct timespec ts;
+                        clock_gettime(CLOCK_REALTIME, &ts);
+                        ts.tv_nsec += 100000000L;
+                        if (ts.tv_nsec >= 1000000000L) {
+                                ts.tv_sec++;
+                                ts.tv_nsec -= 1000000000L;
+                        }
+                        if (!pthread_timedjoin_np(r->workers[i].thread, NULL,
+                                                  &ts))
+                                break;
+                        /* Keep results flowing while we wait. */
+                        rd_kafka_poll(r->producer, 0);
+                        if (!cancelled && pd_now_ms() >= deadline) {
+                                pd_log(PD_LOG_WARN,
+                                       "shutdown grace over: interrupting "
+                                       "running actions");
+                                for (int j = 0; j < r->worker_cnt; j++)
+                                        r->workers[j].cancel = 1;
+                                cancelled = 1;
+                        }
+                }
+        }
+        r->worker_cnt = 0;
+}
+
+int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
+        rd_kafka_topic_partition_list_t *topics;
+        rd_kafka_resp_err_t err;
+        int ret = 0;
+
+        topics = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(topics, r->conf->topic_events,
+                                          RD_KAFKA_PARTITION_UA);
+        err = rd_kafka_subscribe(r->consumer, topics);
+        rd_kafka_topic_partition_list_destroy(topics);
+        if (err) {
+                pd_log(PD_LOG_ERROR, "cannot subscribe to %s: %s",
+                       r->conf->topic_events, rd_kafka_err2str(err));
+                return -1;
+        }
+
+        while (!*stop) {
+                rd_kafka_message_t *rkm;
+                int fatal;
+
+                rkm = rd_kafka_consumer_poll(r->consumer, 50);
+                if (rkm) {
+                        if (!rkm->err)
+                                pd_reactor_dispatch(r, rkm);
+                        else if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                                pd_log(PD_LOG_WARN, "consumer: %s",
+                                       rd_kafka_message_errstr(rkm));
+                        rd_kafka_message_destroy(rkm);
+                }
+                rd_kafka_poll(r->producer, 0);
+                pd_outbox_reap(r);
+                pd_offsets_advance(r);
+
+                pthread_mutex_lock(&r->lock);
+                fatal = r->fatal;
+                pthread_mutex_unlock(&r->lock);
+                if (fatal) {
+                        ret = -1;
+                        break;
+                }
+        }
+
+        pd_log(PD_LOG_INFO, "stopping: %zu event(s) in flight", r->inflight);
+        pd_reactor_drain(r);
+        pd_offsets_advance(r);
+        rd_kafka_flush(r->producer, 10000);
+        pd_outbox_reap(r);
+        if ((err = rd_kafka_consumer_close(r->consumer)))
+                pd_log(PD_LOG_WARN, "consumer close: %s",
+                       rd_kafka_err2str(err));
+        pd_log(PD_LOG_INFO, "stopped");
+        return ret;
+}
+
+void pd_reactor_destroy(pd_reactor_t *r) {
+        if (!r)
+                return;
+        if (r->worker_cnt) {
+                pthread_mutex_lock(&r->lock);
+                r->draining = 1;
+                pthread_cond_broadcast(&r->cond);
+                pthread_mutex_unlock(&r->lock);
+                for (int i = 0; i < r->worker_cnt; i++) {
+                        r->workers[i].cancel = 1;
+                        pthread_join(r->workers[i].thread, NULL);
+                }
+        }
+        /* Every job is in its partition's list, whether queued, cut short
+         * or done: jobs never finished are simply redelivered. */
+        for (int32_t p = 0; p < r->partq_cnt; p++) {
+                pd_job_t *job = r->partqs[p].head, *next;
+                for (; job; job = next) {
+                        next = job->pnext;
+                        pd_event_destroy(job->ev);
+                        free(job->tenant);
+                        free(job);
+                }
+        }
+        free(r->partqs);
+        free(r->workers);
+        if (r->consumer)
+                rd_kafka_destroy(r->consumer);
+        if (r->producer)
+                rd_kafka_destroy(r->producer);
+        if (r->st)
+                pd_store_close(r->st);
+        free(r->delivered);
+        pthread_mutex_destroy(&r->st_lock);
+        pthread_mutex_destroy(&r->lock);
+        pthread_cond_destroy(&r->cond);
+        pthread_mutex_destroy(&r->dr_lock);
+        free(r);
+}

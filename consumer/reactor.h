@@ -1,0 +1,45 @@
+/*
+ * reactor.h - the postdeploy reactor: consumes release.deployed events,
+ * runs the selected actions per tenant, records every run and publishes the
+ * outcome.
+ *
+ * Threads: the caller's thread runs pd_reactor_run(), which polls the
+ * consumer, dispatches each event to the worker that owns its tenant (so one
+ * tenant's actions run in order and the same (tenant, action) never runs
+ * twice at once), serves delivery reports and stores offsets. `workers`
+ * worker threads run actions. Every record the reactor produces goes
+ * through the store's outbox first, in the same transaction as the outcome
+ * it reports, so nothing is acknowledged that is not durable and no result
+ * is lost.
+ */
+#ifndef PD_REACTOR_H
+#define PD_REACTOR_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include "common/config.h"
+
+typedef struct pd_reactor_s pd_reactor_t;
+
+/*
+ * Opens the store, creates the Kafka clients for `brokers`, makes sure the
+ * topics exist, recovers what a previous run left (unfinished runs,
+ * unpublished results) and publishes the registry. `conf` is borrowed and
+ * must outlive the reactor. Returns NULL with errstr on failure.
+ */
+pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
+                             char *errstr, size_t errstr_size);
+
+/*
+ * Runs until *stop becomes non-zero (set it from a signal handler), then
+ * shuts down cleanly: no new events, running actions get shutdown_grace to
+ * finish and are then interrupted, results are flushed, offsets committed,
+ * the group left. Returns 0 on a clean stop, -1 on a fatal error (logged).
+ */
+int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop);
+
+/* Frees the reactor; call after pd_reactor_run returned. */
+void pd_reactor_destroy(pd_reactor_t *r);
+
+#endif
