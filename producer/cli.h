@@ -1,0 +1,73 @@
+/*
+ * cli.h - what the `postdeploy` commands share: the options every command
+ * takes (-c, -b, -X), the exit codes CI relies on, and client set-up.
+ */
+#ifndef PD_CLI_H
+#define PD_CLI_H
+
+#include <getopt.h>
+#include <stdio.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "common/config.h"
+
+/* Exit codes: part of the contract with CI pipelines. */
+#define PD_EXIT_OK 0        /* every selected action succeeded */
+#define PD_EXIT_FAILED 1    /* an action failed, timed out or was rejected */
+#define PD_EXIT_USAGE 2     /* bad usage or configuration */
+#define PD_EXIT_TIMEOUT 3   /* --wait ran out of time */
+#define PD_EXIT_KAFKA 4     /* the broker could not be reached, or a publish
+                             * failed */
+
+typedef struct pd_cli_s {
+        const char *cmd;    /* "deploy", "report" */
+        pd_config_t *conf;  /* defaults, then -c FILE, then -b/-X */
+        const char *config_path;
+        pd_strv_t kafka_overrides; /* name, value pairs from -b and -X */
+        char brokers[1024]; /* resolved by pd_cli_finish */
+} pd_cli_t;
+
+/* The getopt_long entries and help text of the common options. */
+#define PD_CLI_COMMON_SHORTOPTS "c:b:X:h"
+#define PD_CLI_COMMON_LONGOPTS                                                 \
+        {"config", required_argument, NULL, 'c'},                              \
+            {"brokers", required_argument, NULL, 'b'},                         \
+            {"help", no_argument, NULL, 'h'}
+#define PD_CLI_COMMON_HELP                                                     \
+        "  -c, --config FILE    read [kafka], [topics] and [cli] from FILE\n"  \
+        "                       (default $POSTDEPLOY_CONFIG if set)\n"        \
+        "  -b, --brokers LIST   Kafka bootstrap servers (default "           \
+        "$POSTDEPLOY_BROKERS,\n"                                               \
+        "                       then the running dev reactor's, then "        \
+        "127.0.0.1:9092)\n"                                                    \
+        "  -X NAME=VALUE        set a librdkafka property (repeatable)\n"     \
+        "  -h, --help           this help\n"
+
+/*
+ * Handles a common option. Returns 1 if it was one (and it was fine), 0 if
+ * opt is not a common option, -1 on a bad value (message printed).
+ */
+int pd_cli_common_opt(pd_cli_t *cli, int opt, const char *arg);
+
+/*
+ * Loads the config file (-c or $POSTDEPLOY_CONFIG), applies -b/-X and
+ * resolves the brokers. Returns 0, or -1 with the error printed.
+ */
+int pd_cli_finish(pd_cli_t *cli);
+
+/*
+ * A Kafka client of `type` for the CLI, with `defaults` (NULL-terminated
+ * name/value list) under the user's properties. NULL with an error printed.
+ */
+rd_kafka_t *pd_cli_kafka(pd_cli_t *cli, rd_kafka_type_t type,
+                         const char *const *defaults);
+
+/* Prints "postdeploy CMD: " and the message to stderr. */
+void pd_cli_error(const pd_cli_t *cli, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+int pd_cmd_deploy(pd_cli_t *cli, int argc, char **argv);
+int pd_cmd_report(pd_cli_t *cli, int argc, char **argv);
+
+#endif

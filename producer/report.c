@@ -1,0 +1,648 @@
+/*
+ * report.c - `postdeploy report`: every action's state per tenant, read from
+ * the results topic rather than from any reactor's disk, so it works from
+ * any machine and with any number of reactors.
+ *
+ * Results are keyed tenant/action, so the newest record of a key is that
+ * action's state for that tenant (a compacted topic keeps exactly that).
+ * The newest registry.published says which actions exist, whether they are
+ * auto or manual, and so which never-run actions are pending.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "common/kafka.h"
+#include "common/log.h"
+#include "producer/cli.h"
+#include "schemas/event.h"
+
+/* The newest result of one (tenant, action). */
+typedef struct pd_entry_s {
+        char *key;        /* "tenant/action", owned */
+        pd_event_t *ev;   /* action.started or action.finished, owned */
+} pd_entry_t;
+
+/* Open addressing, linear probing; grows at 50% load. */
+typedef struct pd_map_s {
+        pd_entry_t *slots;
+        size_t size, cnt;
+} pd_map_t;
+
+static uint64_t pd_map_hash(const char *s) {
+        uint64_t h = 1469598103934665603ull;
+        for (; *s; s++)
+                h = (h ^ (uint8_t)*s) * 1099511628211ull;
+        return h;
+}
+
+static pd_entry_t *pd_map_slot(pd_map_t *m, const char *key) {
+        size_t i = pd_map_hash(key) & (m->size - 1);
+        while (m->slots[i].key && strcmp(m->slots[i].key, key))
+                i = (i + 1) & (m->size - 1);
+        return &m->slots[i];
+}
+
+/* Stores ev as the newest result of key; takes ownership of ev. */
+static void pd_map_put(pd_map_t *m, const char *key, pd_event_t *ev) {
+        pd_entry_t *e;
+
+        if (2 * (m->cnt + 1) > m->size) {
+                pd_map_t bigger = {calloc(m->size ? m->size * 2 : 1024,
+                                          sizeof(pd_entry_t)),
+                                   m->size ? m->size * 2 : 1024, m->cnt};
+                if (!bigger.slots)
+                        abort();
+                for (size_t i = 0; i < m->size; i++)
+                        if (m->slots[i].key)
+                                *pd_map_slot(&bigger, m->slots[i].key) =
+                                    m->slots[i];
+                free(m->slots);
+                *m = bigger;
+        }
+        e = pd_map_slot(m, key);
+        if (e->key) {
+                pd_event_destroy(e->ev);
+        } else {
+                e->key = strdup(key);
+                m->cnt++;
+        }
+        e->ev = ev;
+}
+
+static void pd_map_clear(pd_map_t *m) {
+        for (size_t i = 0; i < m->size; i++)
+                if (m->slots[i].key) {
+                        free(m->slots[i].key);
+                        pd_event_destroy(m->slots[i].ev);
+                }
+        free(m->slots);
+        memset(m, 0, sizeof(*m));
+}
+
+/* What the report shows for one (tenant, action). */
+typedef enum pd_state_e {
+        PD_STATE_PENDING,
+        PD_STATE_RUNNING,
+        PD_STATE_SUCCEEDED,
+        PD_STATE_FAILED,
+        PD_STATE_TIMED_OUT,
+        PD_STATE_INTERRUPTED,
+        PD_STATE_SKIPPED,
+        PD_STATE_UNAVAILABLE,
+} pd_state_t;
+
+static const char *pd_state_name(pd_state_t s) {
+        static const char *const names[] = {
+            "pending", "running",     "succeeded", "failed",
+            "timed_out", "interrupted", "skipped", "unavailable"};
+        return names[s];
+}
+
+typedef struct pd_row_s {
+        const char *tenant;
+        const char *action;
+        const pd_regentry_t *reg; /* NULL: not registered any more */
+        const pd_event_t *ev;     /* newest result, NULL: never ran */
+        pd_state_t state;
+} pd_row_t;
+
+static pd_state_t pd_row_state(const pd_row_t *row) {
+        if (!row->reg)
+                return PD_STATE_UNAVAILABLE;
+        if (!row->ev)
+                return PD_STATE_PENDING;
+        if (row->ev->type == PD_EVT_ACTION_STARTED)
+                return PD_STATE_RUNNING;
+        switch (row->ev->status) {
+        case PD_ST_SUCCEEDED:
+                return PD_STATE_SUCCEEDED;
+        case PD_ST_TIMED_OUT:
+                return PD_STATE_TIMED_OUT;
+        case PD_ST_INTERRUPTED:
+                return row->ev->retrying ? PD_STATE_RUNNING
+                                         : PD_STATE_INTERRUPTED;
+        case PD_ST_SKIPPED:
+                return PD_STATE_SKIPPED;
+        default:
+                return PD_STATE_FAILED;
+        }
+}
+
+typedef struct pd_report_s {
+        pd_cli_t *cli;
+        pd_map_t results;
+        pd_event_t *registry; /* newest registry.published */
+        pd_strv_t tenants;    /* to show, sorted */
+        pd_strv_t only;       /* --tenant filters */
+        pd_row_t *rows;
+        size_t row_cnt;
+} pd_report_t;
+
+static void pd_report_usage(FILE *fp) {
+        fprintf(fp,
+                "Usage: postdeploy report [--tenant T]... [--format "
+                "table|json] [options]\n"
+                "\n"
+                "Shows, per tenant: pending auto actions, pending manual "
+                "actions, running,\n"
+                "failed (with exit code, error and the end of the output) "
+                "and completed\n"
+                "(newest first). Read from the results topic, so it works "
+                "from any machine.\n"
+                "\n"
+                "Options:\n"
+                "  -t, --tenant T       only this tenant (repeatable); "
+                "default every tenant\n"
+                "                       seen in the results and listed in "
+                "[cli] tenants\n"
+                "  -f, --format F       table (default) or json: one array "
+                "with an object per\n"
+                "                       (tenant, action)\n"
+                "      --timeout D      how long to read (default 60s)\n"
+                PD_CLI_COMMON_HELP
+                "\n"
+                "Exit status: 0 shown; 2 usage or configuration error; 4 "
+                "Kafka unreachable.\n");
+}
+
+/* Reads the whole results topic, up to its end when we started. */
+static int pd_report_read(pd_report_t *rp, rd_kafka_t *rkc,
+                          int64_t timeout_ms) {
+        const char *topic = rp->cli->conf->topic_results;
+        rd_kafka_topic_partition_list_t *parts = NULL;
+        int64_t deadline = pd_now_ms() + timeout_ms;
+        pd_kafka_wm_t *wm = NULL;
+        size_t cnt = 0, left = 0;
+        rd_kafka_resp_err_t err;
+        char errstr[512];
+        int ret = PD_EXIT_KAFKA;
+
+        if (pd_kafka_watermarks(rkc, topic, 10000, &wm, &cnt, errstr,
+                                sizeof(errstr))) {
+                pd_cli_error(rp->cli, "%s (is %s right, and has a reactor "
+                                      "started?)",
+                             errstr, rp->cli->brokers);
+                return PD_EXIT_KAFKA;
+        }
+        parts = rd_kafka_topic_partition_list_new((int)cnt);
+        for (size_t i = 0; i < cnt; i++)
+                if (wm[i].hi > wm[i].lo) {
+                        rd_kafka_topic_partition_list_add(parts, topic,
+                                                          wm[i].partition)
+                            ->offset = wm[i].lo;
+                        left++;
+                }
+        if (!left) {
+                ret = 0;
+                goto done;
+        }
+        if ((err = rd_kafka_assign(rkc, parts))) {
+                pd_cli_error(rp->cli, "cannot read %s: %s", topic,
+                             rd_kafka_err2str(err));
+                goto done;
+        }
+        while (left) {
+                rd_kafka_message_t *rkm;
+                pd_event_t *ev;
+
+                if (pd_now_ms() > deadline) {
+                        pd_cli_error(rp->cli,
+                                     "timed out reading %s (%zu partition(s) "
+                                     "not read to the end)",
+                                     topic, left);
+                        goto done;
+                }
+                rkm = rd_kafka_consumer_poll(rkc, 500);
+                if (!rkm)
+                        continue;
+                if (rkm->err) {
+                        if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                                pd_log(PD_LOG_DEBUG, "results: %s",
+                                       rd_kafka_message_errstr(rkm));
+                        rd_kafka_message_destroy(rkm);
+                        continue;
+                }
+                for (size_t i = 0; i < cnt; i++)
+                        if (wm[i].partition == rkm->partition &&
+                            rkm->offset + 1 == wm[i].hi)
+                                left--;
+                ev = pd_event_from_message(rkm, errstr, sizeof(errstr));
+                if (!ev) {
+                        pd_log(PD_LOG_DEBUG, "skipping %s [%d] @%" PRId64
+                                             ": %s",
+                               topic, (int)rkm->partition, rkm->offset,
+                               errstr);
+                } else if (ev->type == PD_EVT_REGISTRY_PUBLISHED) {
+                        if (!rp->registry ||
+                            ev->published_at >= rp->registry->published_at) {
+                                pd_event_destroy(rp->registry);
+                                rp->registry = ev;
+                        } else {
+                                pd_event_destroy(ev);
+                        }
+                        ev = NULL;
+                } else if ((ev->type == PD_EVT_ACTION_STARTED ||
+                            ev->type == PD_EVT_ACTION_FINISHED) &&
+                           ev->tenant && ev->action) {
+                        char key[512];
+                        snprintf(key, sizeof(key), "%s/%s", ev->tenant,
+                                 ev->action);
+                        pd_map_put(&rp->results, key, ev);
+                        ev = NULL;
+                }
+                pd_event_destroy(ev);
+                rd_kafka_message_destroy(rkm);
+        }
+        ret = 0;
+
+done:
+        free(wm);
+        rd_kafka_topic_partition_list_destroy(parts);
+        return ret;
+}
+
+static int pd_cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static const pd_regentry_t *pd_report_reg(const pd_report_t *rp,
+                                          const char *action) {
+        for (size_t i = 0; rp->registry && i < rp->registry->registry_cnt; i++)
+                if (!strcmp(rp->registry->registry[i].id, action))
+                        return &rp->registry->registry[i];
+        return NULL;
+}
+
+static void pd_report_add_row(pd_report_t *rp, const char *tenant,
+                              const char *action, const pd_regentry_t *reg,
+                              const pd_event_t *ev) {
+        pd_row_t *row;
+
+        rp->rows = realloc(rp->rows, (rp->row_cnt + 1) * sizeof(*rp->rows));
+        if (!rp->rows)
+                abort();
+        row         = &rp->rows[rp->row_cnt++];
+        row->tenant = tenant;
+        row->action = action;
+        row->reg    = reg;
+        row->ev     = ev;
+        row->state  = pd_row_state(row);
+}
+
+/* One row per registered action of each tenant, then the unavailable ones
+ * (results of actions no longer registered). */
+static void pd_report_build(pd_report_t *rp) {
+        for (size_t i = 0; i < rp->results.size; i++) {
+                const pd_entry_t *e = &rp->results.slots[i];
+                if (e->key && pd_strv_find(&rp->tenants, e->ev->tenant) < 0 &&
+                    (!rp->only.cnt ||
+                     pd_strv_find(&rp->only, e->ev->tenant) >= 0))
+                        pd_strv_add(&rp->tenants, e->ev->tenant);
+        }
+        for (size_t i = 0; i < rp->only.cnt; i++)
+                if (pd_strv_find(&rp->tenants, rp->only.v[i]) < 0)
+                        pd_strv_add(&rp->tenants, rp->only.v[i]);
+        if (!rp->only.cnt)
+                for (size_t i = 0; i < rp->cli->conf->tenants.cnt; i++)
+                        if (pd_strv_find(&rp->tenants,
+                                         rp->cli->conf->tenants.v[i]) < 0)
+                                pd_strv_add(&rp->tenants,
+                                            rp->cli->conf->tenants.v[i]);
+        if (rp->tenants.cnt)
+                qsort(rp->tenants.v, rp->tenants.cnt, sizeof(char *),
+                      pd_cmp_str);
+
+        for (size_t t = 0; t < rp->tenants.cnt; t++) {
+                const char *tenant = rp->tenants.v[t];
+                char key[512];
+
+                for (size_t i = 0; rp->registry && i < rp->registry->registry_cnt;
+                     i++) {
+                        const pd_regentry_t *reg = &rp->registry->registry[i];
+                        pd_entry_t *e;
+                        snprintf(key, sizeof(key), "%s/%s", tenant, reg->id);
+                        e = rp->results.size ? pd_map_slot(&rp->results, key)
+                                             : NULL;
+                        pd_report_add_row(rp, tenant, reg->id, reg,
+                                          e && e->key ? e->ev : NULL);
+                }
+                for (size_t i = 0; i < rp->results.size; i++) {
+                        const pd_entry_t *e = &rp->results.slots[i];
+                        if (!e->key || strcmp(e->ev->tenant, tenant) ||
+                            pd_report_reg(rp, e->ev->action))
+                                continue;
+                        /* A name nobody ever registered was rejected: it
+                         * is no action, not even an unavailable one. */
+                        if (e->ev->type == PD_EVT_ACTION_FINISHED &&
+                            e->ev->status == PD_ST_REJECTED)
+                                continue;
+                        pd_report_add_row(rp, tenant, e->ev->action, NULL,
+                                          e->ev);
+                }
+        }
+}
+
+static char *pd_fmt_time(int64_t ms, char *buf, size_t size) {
+        if (ms <= 0)
+                snprintf(buf, size, "-");
+        else
+                pd_time_format(ms, buf, size);
+        return buf;
+}
+
+/* Newest first, for the completed section. */
+static int pd_cmp_row_newest(const void *a, const void *b) {
+        const pd_row_t *x = *(pd_row_t *const *)a, *y = *(pd_row_t *const *)b;
+        int64_t tx = x->ev ? x->ev->finished_at : 0;
+        int64_t ty = y->ev ? y->ev->finished_at : 0;
+        return tx < ty ? 1 : tx > ty ? -1 : strcmp(x->action, y->action);
+}
+
+static void pd_print_output_tail(const char *tail) {
+        const char *p = tail;
+        int lines     = 0;
+
+        if (!tail || !*tail)
+                return;
+        /* The last 10 lines are enough to see why; --format json has all. */
+        for (const char *q = tail + strlen(tail); q > tail; q--)
+                if (q[-1] == '\n' && q[0] && ++lines == 10) {
+                        p = q;
+                        break;
+                }
+        while (*p) {
+                size_t n = strcspn(p, "\n");
+                printf("        | %.*s\n", (int)n, p);
+                p += n + (p[n] == '\n');
+        }
+}
+
+static void pd_report_table_section(pd_report_t *rp, const char *tenant,
+                                    const char *title, int (*want)(const pd_row_t *),
+                                    int newest_first) {
+        pd_row_t **sel = calloc(rp->row_cnt + 1, sizeof(*sel));
+        size_t cnt     = 0;
+        char t1[40], t2[40];
+
+        for (size_t i = 0; i < rp->row_cnt; i++)
+                if (!strcmp(rp->rows[i].tenant, tenant) && want(&rp->rows[i]))
+                        sel[cnt++] = &rp->rows[i];
+        if (newest_first)
+                qsort(sel, cnt, sizeof(*sel), pd_cmp_row_newest);
+        printf("  %s (%zu)\n", title, cnt);
+        for (size_t i = 0; i < cnt; i++) {
+                const pd_row_t *row = sel[i];
+                const pd_event_t *ev = row->ev;
+
+                if (!ev) {
+                        printf("    %-32s %s\n", row->action,
+                               row->reg && row->reg->description
+                                   ? row->reg->description
+                                   : "");
+                        continue;
+                }
+                if (row->state == PD_STATE_RUNNING) {
+                        printf("    %-32s since %s, attempt %d, on %s "
+                               "(release %s)\n",
+                               row->action,
+                               pd_fmt_time(ev->started_at, t1, sizeof(t1)),
+                               (int)ev->attempt, ev->reactor, ev->release);
+                        continue;
+                }
+                printf("    %-32s %-11s %s  release %s, attempt %d, %" PRId64
+                       " ms",
+                       row->action, pd_state_name(row->state),
+                       pd_fmt_time(ev->finished_at, t2, sizeof(t2)),
+                       ev->release, (int)ev->attempt, ev->duration_ms);
+                if (ev->has_exit_code && ev->exit_code)
+                        printf(", exit %d", (int)ev->exit_code);
+                printf("\n");
+                if (row->state != PD_STATE_SUCCEEDED) {
+                        if (ev->error)
+                                printf("        error: %s\n", ev->error);
+                        pd_print_output_tail(ev->output_tail);
+                }
+        }
+        free(sel);
+}
+
+static int pd_want_pending_auto(const pd_row_t *r) {
+        return r->state == PD_STATE_PENDING && r->reg->is_auto;
+}
+static int pd_want_pending_manual(const pd_row_t *r) {
+        return r->state == PD_STATE_PENDING && !r->reg->is_auto;
+}
+static int pd_want_running(const pd_row_t *r) {
+        return r->state == PD_STATE_RUNNING;
+}
+static int pd_want_failed(const pd_row_t *r) {
+        return r->state == PD_STATE_FAILED || r->state == PD_STATE_TIMED_OUT ||
+               r->state == PD_STATE_INTERRUPTED;
+}
+static int pd_want_completed(const pd_row_t *r) {
+        return r->state == PD_STATE_SUCCEEDED || r->state == PD_STATE_SKIPPED;
+}
+static int pd_want_unavailable(const pd_row_t *r) {
+        return r->state == PD_STATE_UNAVAILABLE;
+}
+
+static void pd_report_table(pd_report_t *rp) {
+        if (!rp->registry)
+                printf("No registry.published on %s yet: has a reactor "
+                       "started?\n",
+                       rp->cli->conf->topic_results);
+        if (!rp->tenants.cnt) {
+                printf("No tenant has results yet (name one with "
+                       "--tenant T).\n");
+                return;
+        }
+        for (size_t t = 0; t < rp->tenants.cnt; t++) {
+                const char *tenant = rp->tenants.v[t];
+                printf("%sTenant %s\n", t ? "\n" : "", tenant);
+                pd_report_table_section(rp, tenant, "Pending auto",
+                                        pd_want_pending_auto, 0);
+                pd_report_table_section(rp, tenant, "Pending manual",
+                                        pd_want_pending_manual, 0);
+                pd_report_table_section(rp, tenant, "Running",
+                                        pd_want_running, 0);
+                pd_report_table_section(rp, tenant, "Failed", pd_want_failed,
+                                        0);
+                pd_report_table_section(rp, tenant, "Completed",
+                                        pd_want_completed, 1);
+                for (size_t i = 0; i < rp->row_cnt; i++)
+                        if (!strcmp(rp->rows[i].tenant, tenant) &&
+                            pd_want_unavailable(&rp->rows[i])) {
+                                pd_report_table_section(
+                                    rp, tenant, "Unavailable (no longer "
+                                                "registered)",
+                                    pd_want_unavailable, 1);
+                                break;
+                        }
+        }
+}
+
+static json_t *pd_json_time(int64_t ms) {
+        char buf[40];
+        if (ms <= 0)
+                return json_null();
+        pd_time_format(ms, buf, sizeof(buf));
+        return json_string(buf);
+}
+
+static void pd_report_json(pd_report_t *rp) {
+        json_t *arr = json_array();
+        char *text;
+
+        for (size_t i = 0; i < rp->row_cnt; i++) {
+                const pd_row_t *row  = &rp->rows[i];
+                const pd_event_t *ev = row->ev;
+                int finished = ev && ev->type == PD_EVT_ACTION_FINISHED;
+                json_t *o    = json_object();
+
+                json_object_set_new(o, "tenant", json_string(row->tenant));
+                json_object_set_new(o, "action", json_string(row->action));
+                json_object_set_new(o, "auto",
+                                    row->reg ? json_boolean(row->reg->is_auto)
+                                             : json_null());
+                json_object_set_new(o, "policy",
+                                    row->reg ? json_string(row->reg->policy)
+                                             : json_null());
+                json_object_set_new(o, "state",
+                                    json_string(pd_state_name(row->state)));
+                json_object_set_new(o, "release",
+                                    ev ? json_string(ev->release)
+                                       : json_null());
+                json_object_set_new(o, "attempt",
+                                    ev ? json_integer(ev->attempt)
+                                       : json_null());
+                json_object_set_new(o, "exit_code",
+                                    finished && ev->has_exit_code
+                                        ? json_integer(ev->exit_code)
+                                        : json_null());
+                json_object_set_new(o, "error",
+                                    finished && ev->error
+                                        ? json_string(ev->error)
+                                        : json_null());
+                json_object_set_new(o, "output_tail",
+                                    finished && ev->output_tail &&
+                                            *ev->output_tail
+                                        ? json_string(ev->output_tail)
+                                        : json_null());
+                json_object_set_new(o, "duration_ms",
+                                    finished ? json_integer(ev->duration_ms)
+                                             : json_null());
+                json_object_set_new(o, "started_at",
+                                    pd_json_time(ev ? ev->started_at : 0));
+                json_object_set_new(o, "finished_at",
+                                    pd_json_time(finished ? ev->finished_at
+                                                          : 0));
+                json_array_append_new(arr, o);
+        }
+        text = json_dumps(arr, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+        printf("%s\n", text);
+        free(text);
+        json_decref(arr);
+}
+
+int pd_cmd_report(pd_cli_t *cli, int argc, char **argv) {
+        static const struct option longopts[] = {
+            {"tenant", required_argument, NULL, 't'},
+            {"format", required_argument, NULL, 'f'},
+            {"timeout", required_argument, NULL, 'W'},
+            PD_CLI_COMMON_LONGOPTS,
+            {NULL, 0, NULL, 0}};
+        static const char *const consumer_defaults[] = {
+            "enable.auto.commit", "false",
+            "enable.partition.eof", "false",
+            "group.id", "postdeploy-cli-report", /* never joins nor commits */
+            "fetch.max.bytes", "104857600",
+            NULL};
+        pd_report_t rp   = {.cli = cli};
+        int json = 0, opt, r, ret = PD_EXIT_USAGE;
+        int64_t timeout_ms = 60000;
+        rd_kafka_t *rkc  = NULL;
+
+        optind = 1;
+        while ((opt = getopt_long(argc, argv, "t:f:" PD_CLI_COMMON_SHORTOPTS,
+                                  longopts, NULL)) != -1) {
+                switch (opt) {
+                case 't':
+                        if (!pd_tenant_valid(optarg)) {
+                                pd_cli_error(cli,
+                                             "'%s' is not a valid tenant "
+                                             "name",
+                                             optarg);
+                                goto done;
+                        }
+                        pd_strv_add(&rp.only, optarg);
+                        break;
+                case 'f':
+                        if (!strcmp(optarg, "json"))
+                                json = 1;
+                        else if (!strcmp(optarg, "table"))
+                                json = 0;
+                        else {
+                                pd_cli_error(cli,
+                                             "--format: 'table' or 'json', "
+                                             "not '%s'",
+                                             optarg);
+                                goto done;
+                        }
+                        break;
+                case 'W':
+                        if (pd_duration_parse(optarg, &timeout_ms) ||
+                            timeout_ms <= 0) {
+                                pd_cli_error(cli,
+                                             "--timeout: '%s' is not a "
+                                             "duration",
+                                             optarg);
+                                goto done;
+                        }
+                        break;
+                case 'h':
+                        pd_report_usage(stdout);
+                        ret = PD_EXIT_OK;
+                        goto done;
+                default:
+                        if ((r = pd_cli_common_opt(cli, opt, optarg)) == 1)
+                                break;
+                        if (!r)
+                                fprintf(stderr, "Try 'postdeploy report "
+                                                "--help'.\n");
+                        goto done;
+                }
+        }
+        if (optind < argc) {
+                pd_cli_error(cli, "unexpected argument '%s'", argv[optind]);
+                goto done;
+        }
+        if (pd_cli_finish(cli))
+                goto done;
+        rkc = pd_cli_kafka(cli, RD_KAFKA_CONSUMER, consumer_defaults);
+        if (!rkc)
+                goto done;
+        if ((ret = pd_report_read(&rp, rkc, timeout_ms)))
+                goto done;
+        pd_report_build(&rp);
+        if (json)
+                pd_report_json(&rp);
+        else
+                pd_report_table(&rp);
+        ret = PD_EXIT_OK;
+
+done:
+        if (rkc) {
+                rd_kafka_consumer_close(rkc);
+                rd_kafka_destroy(rkc);
+        }
+        pd_map_clear(&rp.results);
+        pd_event_destroy(rp.registry);
+        pd_strv_clear(&rp.tenants);
+        pd_strv_clear(&rp.only);
+        free(rp.rows);
+        return ret;
+}
