@@ -1,7 +1,8 @@
 # Turns schemas/<name>.avsc into a C array pd_schema_<name>[] (NUL-ended), in
 # ${PD_SCHEMAS_C}. Editing a schema re-runs CMake.
 set(PD_SCHEMA_NAMES release_deployed deploy_planned action_started
-                    action_finished registry_published)
+                    action_finished registry_published skip_requested
+                    reset_requested)
 set(PD_SCHEMAS_C ${CMAKE_CURRENT_BINARY_DIR}/schemas_gen.c)
 set(_out "/* Generated from the schemas/ folder by cmake/EmbedSchemas.cmake. */\n")
 foreach(_n IN LISTS PD_SCHEMA_NAMES)

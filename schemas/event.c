@@ -42,6 +42,8 @@ extern const char pd_schema_deploy_planned[];
 extern const char pd_schema_action_started[];
 extern const char pd_schema_action_finished[];
 extern const char pd_schema_registry_published[];
+extern const char pd_schema_skip_requested[];
+extern const char pd_schema_reset_requested[];
 
 /* Bounds on hostile input. A header longer than an attribute can sensibly
  * be, a string longer than any message we write, or an array longer than
@@ -143,6 +145,17 @@ static const pd_field_t pd_fields_registry_published[] = {
         {NULL, 0, 0, 0, 0},
 };
 
+/* actions.skip_requested and actions.reset_requested: the same fields, since
+ * both name the actions of one tenant (in ce_tenant) that they apply to. */
+static const pd_field_t pd_fields_actions_requested[] = {
+        PD_F("release", PD_FK_STRING, release),
+        PD_F("actions", PD_FK_STRV, actions),
+        PD_F("all_pending", PD_FK_BOOL, all_pending),
+        PD_F("requested_by", PD_FK_STRING, requested_by),
+        PD_F("requested_at", PD_FK_LONG, requested_at),
+        {NULL, 0, 0, 0, 0},
+};
+
 /* The items of registry_published's "actions": record RegisteredAction. */
 static const pd_field_t pd_fields_regentry[] = {
         {"id", PD_FK_STRING, offsetof(pd_regentry_t, id), 0, 0},
@@ -174,14 +187,24 @@ static const struct pd_evtype_info_s {
         [PD_EVT_REGISTRY_PUBLISHED] = {"registry.published",
                                        pd_schema_registry_published,
                                        pd_fields_registry_published},
+        [PD_EVT_SKIP_REQUESTED]     = {"actions.skip_requested",
+                                       pd_schema_skip_requested,
+                                       pd_fields_actions_requested},
+        [PD_EVT_RESET_REQUESTED]    = {"actions.reset_requested",
+                                       pd_schema_reset_requested,
+                                       pd_fields_actions_requested},
 };
 
 static const char *const pd_selection_names[] = {"AUTO", "ALL", "ONE"};
-static const char *const pd_status_names[PD_ST__CNT] = {
-        "SUCCEEDED", "FAILED", "TIMED_OUT",
-        "INTERRUPTED", "SKIPPED", "REJECTED"};
+static const char *const pd_status_names[] = {
+        "SUCCEEDED", "FAILED", "TIMED_OUT", "INTERRUPTED",
+        "SKIPPED", "REJECTED", "RESET"};
 
 #define PD_ARRAY_CNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A status added to event.h without its name here would be a NULL symbol. */
+_Static_assert(PD_ARRAY_CNT(pd_status_names) == PD_ST__CNT,
+               "pd_status_names must name every pd_status_t");
 
 /* What pthread_once computes from each schema; read-only afterwards, so
  * any thread may use it without a lock. */
@@ -521,7 +544,7 @@ uint64_t pd_crc64_avro(const void *buf, size_t len) {
         int j;
 
         /* The specification's table-driven loop, one bit at a time: it only
-         * ever runs over five short schemas, so the table is not worth its
+         * ever runs over a few short schemas, so the table is not worth its
          * initialisation. */
         for (i = 0; i < len; i++) {
                 fp ^= p[i];

@@ -33,6 +33,8 @@ typedef enum pd_evtype_e {
         PD_EVT_ACTION_STARTED,     /* out: "action.started" */
         PD_EVT_ACTION_FINISHED,    /* out: "action.finished" */
         PD_EVT_REGISTRY_PUBLISHED, /* out: "registry.published" */
+        PD_EVT_SKIP_REQUESTED,     /* in:  "actions.skip_requested" */
+        PD_EVT_RESET_REQUESTED,    /* in:  "actions.reset_requested" */
         PD_EVT__CNT
 } pd_evtype_t;
 
@@ -56,6 +58,7 @@ typedef enum pd_status_e {
         PD_ST_INTERRUPTED,
         PD_ST_SKIPPED,
         PD_ST_REJECTED,
+        PD_ST_RESET, /* history forgotten on request: pending again */
         PD_ST__CNT
 } pd_status_t;
 
@@ -71,6 +74,10 @@ typedef struct pd_regentry_s {
         char *description;
         pd_strv_t after;
 } pd_regentry_t;
+
+/* The key of registry.published on the results topic; it always goes to
+ * partition 0. No tenant/action key can equal it (it has no '/'). */
+#define PD_REGISTRY_KEY "registry"
 
 /* Largest output_tail carried by action.finished. */
 #define PD_OUTPUT_TAIL_MAX 4096
@@ -111,6 +118,11 @@ typedef struct pd_event_s {
         char *output_tail;  /* at most PD_OUTPUT_TAIL_MAX bytes; "" if none */
         int64_t finished_at;
         int retrying;       /* another attempt follows */
+
+        /* actions.skip_requested / actions.reset_requested: release,
+         * actions (the names), requested_by, and: */
+        int all_pending;      /* every pending action instead of names */
+        int64_t requested_at; /* ms since the epoch */
 
         /* deploy.planned: tenant, release, trigger_id, reactor, actions */
         int64_t planned_at;

@@ -16,7 +16,8 @@ import sys
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
 NAMES = ["release_deployed", "deploy_planned", "action_started",
-         "action_finished", "registry_published"]
+         "action_finished", "registry_published", "skip_requested",
+         "reset_requested"]
 
 
 def main():

@@ -50,6 +50,16 @@ DATA = {
              "description": "", "after": ["core.reindex_search", "x"]},
         ],
     },
+    "skip_requested": {
+        "release": "4.2.0",
+        "actions": ["core.reindex_search", "billing.fix_invoices"],
+        "all_pending": False, "requested_by": "ops/alice",
+        "requested_at": 1764079300000,
+    },
+    "reset_requested": {
+        "release": "", "actions": [], "all_pending": True,
+        "requested_by": "ops/bob", "requested_at": 1764079400000,
+    },
 }
 
 

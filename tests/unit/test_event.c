@@ -63,7 +63,7 @@ static const uint8_t fastavro_action_started[] = {
         0x34, 0x32, 0x34, 0x32,
 };
 static const uint8_t fastavro_action_finished[] = {
-        0xc3, 0x01, 0x29, 0x2b, 0x2a, 0x07, 0xb1, 0xc5, 0xa8, 0x45, 0x26, 0x63,
+        0xc3, 0x01, 0x76, 0xfe, 0xdc, 0xdb, 0xa0, 0x6f, 0x95, 0xe4, 0x26, 0x63,
         0x6f, 0x72, 0x65, 0x2e, 0x72, 0x65, 0x69, 0x6e, 0x64, 0x65, 0x78, 0x5f,
         0x73, 0x65, 0x61, 0x72, 0x63, 0x68, 0x08, 0x61, 0x63, 0x6d, 0x65, 0x0a,
         0x34, 0x2e, 0x32, 0x2e, 0x30, 0x48, 0x36, 0x66, 0x39, 0x62, 0x32, 0x63,
@@ -91,6 +91,20 @@ static const uint8_t fastavro_registry_published[] = {
         0x6c, 0x77, 0x61, 0x79, 0x73, 0x00, 0x04, 0x26, 0x63, 0x6f, 0x72, 0x65,
         0x2e, 0x72, 0x65, 0x69, 0x6e, 0x64, 0x65, 0x78, 0x5f, 0x73, 0x65, 0x61,
         0x72, 0x63, 0x68, 0x02, 0x78, 0x00, 0x00,
+};
+static const uint8_t fastavro_skip_requested[] = {
+        0xc3, 0x01, 0x52, 0xf9, 0x79, 0xb3, 0x34, 0x4d, 0xf7, 0x76, 0x0a, 0x34,
+        0x2e, 0x32, 0x2e, 0x30, 0x04, 0x26, 0x63, 0x6f, 0x72, 0x65, 0x2e, 0x72,
+        0x65, 0x69, 0x6e, 0x64, 0x65, 0x78, 0x5f, 0x73, 0x65, 0x61, 0x72, 0x63,
+        0x68, 0x28, 0x62, 0x69, 0x6c, 0x6c, 0x69, 0x6e, 0x67, 0x2e, 0x66, 0x69,
+        0x78, 0x5f, 0x69, 0x6e, 0x76, 0x6f, 0x69, 0x63, 0x65, 0x73, 0x00, 0x00,
+        0x12, 0x6f, 0x70, 0x73, 0x2f, 0x61, 0x6c, 0x69, 0x63, 0x65, 0xc0, 0xb6,
+        0x8f, 0xb5, 0xd7, 0x66,
+};
+static const uint8_t fastavro_reset_requested[] = {
+        0xc3, 0x01, 0xff, 0x4e, 0xd9, 0xb3, 0x63, 0xe9, 0x26, 0xda, 0x00, 0x00,
+        0x01, 0x0e, 0x6f, 0x70, 0x73, 0x2f, 0x62, 0x6f, 0x62, 0x80, 0xd1, 0x9b,
+        0xb5, 0xd7, 0x66,
 };
 
 /* The fingerprints and canonical forms fastavro computes for our schemas:
@@ -131,7 +145,7 @@ static const struct {
          "\"attempt\",\"type\":\"int\"},{\"name\":\"started_at\",\"type\":"
          "\"long\"},{\"name\":\"reactor\",\"type\":\"string\"}]}",
          fastavro_action_started, sizeof(fastavro_action_started)},
-        {PD_EVT_ACTION_FINISHED, UINT64_C(0x45a8c5b1072a2b29),
+        {PD_EVT_ACTION_FINISHED, UINT64_C(0xe4956fa0dbdcfe76),
          "{\"name\":\"io.postdeploy.ActionFinished\",\"type\":\"record\","
          "\"fields\":[{\"name\":\"action\",\"type\":\"string\"},{\"name\":"
          "\"tenant\",\"type\":\"string\"},{\"name\":\"release\",\"type\":"
@@ -140,7 +154,8 @@ static const struct {
          "\"long\"},{\"name\":\"reactor\",\"type\":\"string\"},{\"name\":"
          "\"status\",\"type\":{\"name\":\"io.postdeploy.Status\",\"type\":"
          "\"enum\",\"symbols\":[\"SUCCEEDED\",\"FAILED\",\"TIMED_OUT\","
-         "\"INTERRUPTED\",\"SKIPPED\",\"REJECTED\"]}},{\"name\":\"exit_code\","
+         "\"INTERRUPTED\",\"SKIPPED\",\"REJECTED\",\"RESET\"]}},{\"name\":"
+         "\"exit_code\","
          "\"type\":[\"null\",\"int\"]},{\"name\":\"duration_ms\",\"type\":"
          "\"long\"},{\"name\":\"error\",\"type\":[\"null\",\"string\"]},"
          "{\"name\":\"output_tail\",\"type\":\"string\"},{\"name\":"
@@ -158,6 +173,22 @@ static const struct {
          "\"description\",\"type\":\"string\"},{\"name\":\"after\",\"type\":"
          "{\"type\":\"array\",\"items\":\"string\"}}]}}}]}",
          fastavro_registry_published, sizeof(fastavro_registry_published)},
+        {PD_EVT_SKIP_REQUESTED, UINT64_C(0x76f74d34b379f952),
+         "{\"name\":\"io.postdeploy.SkipRequested\",\"type\":\"record\","
+         "\"fields\":[{\"name\":\"release\",\"type\":\"string\"},{\"name\":"
+         "\"actions\",\"type\":{\"type\":\"array\",\"items\":\"string\"}},"
+         "{\"name\":\"all_pending\",\"type\":\"boolean\"},{\"name\":"
+         "\"requested_by\",\"type\":\"string\"},{\"name\":\"requested_at\","
+         "\"type\":\"long\"}]}",
+         fastavro_skip_requested, sizeof(fastavro_skip_requested)},
+        {PD_EVT_RESET_REQUESTED, UINT64_C(0xda26e963b3d94eff),
+         "{\"name\":\"io.postdeploy.ResetRequested\",\"type\":\"record\","
+         "\"fields\":[{\"name\":\"release\",\"type\":\"string\"},{\"name\":"
+         "\"actions\",\"type\":{\"type\":\"array\",\"items\":\"string\"}},"
+         "{\"name\":\"all_pending\",\"type\":\"boolean\"},{\"name\":"
+         "\"requested_by\",\"type\":\"string\"},{\"name\":\"requested_at\","
+         "\"type\":\"long\"}]}",
+         fastavro_reset_requested, sizeof(fastavro_reset_requested)},
 };
 
 
@@ -235,6 +266,19 @@ static pd_event_t *make_event(pd_evtype_t type) {
                 ev->registry[1].description = dup("");
                 add(&ev->registry[1].after, "core.reindex_search");
                 add(&ev->registry[1].after, "x");
+                break;
+        case PD_EVT_SKIP_REQUESTED:
+                ev->release = dup("4.2.0");
+                add(&ev->actions, "core.reindex_search");
+                add(&ev->actions, "billing.fix_invoices");
+                ev->requested_by = dup("ops/alice");
+                ev->requested_at = INT64_C(1764079300000);
+                break;
+        case PD_EVT_RESET_REQUESTED:
+                ev->release      = dup("");
+                ev->all_pending  = 1;
+                ev->requested_by = dup("ops/bob");
+                ev->requested_at = INT64_C(1764079400000);
                 break;
         default:
                 fail();
@@ -676,6 +720,87 @@ static void test_registry_published_round_trips_through_avro(void **state) {
         pd_event_destroy(ev);
 }
 
+static void test_skip_and_reset_requests_round_trip_through_avro(
+        void **state) {
+        static const pd_evtype_t types[] = {PD_EVT_SKIP_REQUESTED,
+                                            PD_EVT_RESET_REQUESTED};
+        pd_event_t *ev;
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < ARRAY_CNT(types); i++) {
+                ev = make_event(types[i]);
+                assert_avro_round_trip(ev);
+                /* Names and all_pending alike, and the other way round. */
+                add(&ev->actions, "core.reindex_search");
+                ev->all_pending = !ev->all_pending;
+                assert_avro_round_trip(ev);
+                pd_strv_clear(&ev->actions);
+                ev->requested_at = INT64_MIN;
+                assert_avro_round_trip(ev);
+                ev->requested_at = INT64_MAX;
+                assert_avro_round_trip(ev);
+                pd_event_destroy(ev);
+        }
+}
+
+static void test_action_finished_carries_status_reset(void **state) {
+        pd_event_t *ev = make_event(PD_EVT_ACTION_FINISHED), *back;
+        char errstr[256], *json;
+        wbuf_t w = {0};
+
+        (void)state;
+        assert_int_equal(pd_status_parse("RESET"), PD_ST_RESET);
+        assert_string_equal(pd_status_name(PD_ST_RESET), "RESET");
+
+        /* A reset runs nothing: no exit code, no error. */
+        ev->status        = PD_ST_RESET;
+        ev->has_exit_code = 0;
+        free(ev->error);
+        ev->error    = NULL;
+        ev->retrying = 0;
+        assert_avro_round_trip(ev);
+        json = pd_event_to_json(ev);
+        assert_non_null(json);
+        assert_contains(json, "\"status\":\"RESET\"");
+        back = decode(ev->type, "application/json", json, strlen(json),
+                      errstr, sizeof(errstr));
+        if (!back)
+                fail_msg("%s: %s", json, errstr);
+        assert_int_equal(back->status, PD_ST_RESET);
+        assert_same_event(ev, back);
+        pd_event_destroy(back);
+        free(json);
+        pd_event_destroy(ev);
+
+        /* RESET is symbol 6 on the wire, and the last one. */
+        w_header(&w, PD_EVT_ACTION_FINISHED);
+        w_str(&w, "core.reindex_search");
+        w_str(&w, "acme");
+        w_str(&w, "4.2.0");
+        w_str(&w, TRIGGER);
+        w_long(&w, 1);
+        w_long(&w, 0);
+        w_str(&w, "reactor-1");
+        w_long(&w, 6);
+        w_long(&w, 0); /* exit_code: null */
+        w_long(&w, 0);
+        w_long(&w, 0); /* error: null */
+        w_str(&w, "");
+        w_long(&w, 0);
+        w_byte(&w, 0);
+        back = decode(PD_EVT_ACTION_FINISHED, NULL, w.b, w.n, errstr,
+                      sizeof(errstr));
+        if (!back)
+                fail_msg("%s", errstr);
+        assert_int_equal(back->status, PD_ST_RESET);
+        pd_event_destroy(back);
+        w.b[w.n - 7] = 7 << 1; /* the status byte: symbol 7 */
+        assert_decode_fails(PD_EVT_ACTION_FINISHED, NULL, w.b, w.n,
+                            "field 'status': symbol 7 does not exist");
+        w_free(&w);
+}
+
 static void test_encode_writes_null_strings_as_empty(void **state) {
         pd_event_t *ev = pd_event_new(PD_EVT_ACTION_STARTED), *back;
         char errstr[256];
@@ -852,6 +977,20 @@ static void test_avro_rejects_a_fingerprint_of_another_type(void **state) {
                             sizeof(fastavro_action_started),
                             "fingerprint is of action.started, ce_type says "
                             "release.deployed");
+        /* Skip and reset requests have the same fields; only the record's
+         * name tells them apart, and it is in the fingerprint. */
+        assert_true(pd_event_fingerprint(PD_EVT_SKIP_REQUESTED) !=
+                    pd_event_fingerprint(PD_EVT_RESET_REQUESTED));
+        assert_decode_fails(PD_EVT_RESET_REQUESTED, NULL,
+                            fastavro_skip_requested,
+                            sizeof(fastavro_skip_requested),
+                            "fingerprint is of actions.skip_requested, "
+                            "ce_type says actions.reset_requested");
+        assert_decode_fails(PD_EVT_SKIP_REQUESTED, NULL,
+                            fastavro_reset_requested,
+                            sizeof(fastavro_reset_requested),
+                            "fingerprint is of actions.reset_requested, "
+                            "ce_type says actions.skip_requested");
 }
 
 /* release.deployed with `release` written by the caller. */
@@ -1165,6 +1304,56 @@ static void test_json_fills_defaults_and_ignores_unknown_fields(
         pd_event_destroy(ev);
 }
 
+static void test_skip_and_reset_requests_decode_from_json(void **state) {
+        static const char skip[] =
+                "{\"release\":\"4.2.0\",\"actions\":[\"core.reindex_search\","
+                "\"billing.fix_invoices\"],\"all_pending\":false,"
+                "\"requested_by\":\"ops/alice\",\"requested_at\":"
+                "1764079300000}";
+        static const char reset[] = "{\"all_pending\":true,\"requested_by\":"
+                                    "\"ops/bob\",\"requested_at\":"
+                                    "1764079400000}";
+        static const pd_evtype_t types[] = {PD_EVT_SKIP_REQUESTED,
+                                            PD_EVT_RESET_REQUESTED};
+        pd_event_t *ev, *want;
+        char errstr[256];
+        size_t i;
+
+        (void)state;
+        ev = decode(PD_EVT_SKIP_REQUESTED, "application/json", skip,
+                    strlen(skip), errstr, sizeof(errstr));
+        if (!ev)
+                fail_msg("%s", errstr);
+        want = make_event(PD_EVT_SKIP_REQUESTED);
+        assert_same_event(ev, want);
+        pd_event_destroy(want);
+        pd_event_destroy(ev);
+
+        ev = decode(PD_EVT_RESET_REQUESTED, "application/json", reset,
+                    strlen(reset), errstr, sizeof(errstr));
+        if (!ev)
+                fail_msg("%s", errstr);
+        want = make_event(PD_EVT_RESET_REQUESTED);
+        assert_same_event(ev, want);
+        pd_event_destroy(want);
+        pd_event_destroy(ev);
+
+        /* Every field has a default, so {} decodes: whether a request
+         * names anything is for the reactor to judge. */
+        for (i = 0; i < ARRAY_CNT(types); i++) {
+                ev = decode(types[i], "application/json", "{}", 2, errstr,
+                            sizeof(errstr));
+                if (!ev)
+                        fail_msg("%s", errstr);
+                assert_string_equal(ev->release, "");
+                assert_int_equal(ev->actions.cnt, 0);
+                assert_int_equal(ev->all_pending, 0);
+                assert_string_equal(ev->requested_by, "");
+                assert_true(ev->requested_at == 0);
+                pd_event_destroy(ev);
+        }
+}
+
 static void test_every_type_round_trips_through_json(void **state) {
         char errstr[256], *json;
         pd_event_t *ev, *back;
@@ -1315,6 +1504,15 @@ static void test_json_rejects_bad_values_naming_the_field(void **state) {
                  "\"a\",\"auto\":1,\"policy\":\"once\",\"description\":\"\","
                  "\"after\":[]}]}",
                  "field 'actions[0].auto': must be a boolean, not an integer"},
+                {PD_EVT_SKIP_REQUESTED, "{\"all_pending\":1}",
+                 "field 'all_pending': must be a boolean, not an integer"},
+                {PD_EVT_SKIP_REQUESTED, "{\"actions\":[null]}",
+                 "field 'actions': item 0 must be a string, not null"},
+                {PD_EVT_RESET_REQUESTED, "{\"all_pending\":\"true\"}",
+                 "field 'all_pending': must be a boolean, not a string"},
+                {PD_EVT_RESET_REQUESTED,
+                 "{\"requested_at\":\"2025-11-25T14:00:00Z\"}",
+                 "field 'requested_at': must be an integer, not a string"},
         };
         size_t i;
 
@@ -1449,6 +1647,66 @@ static void test_from_parts_accepts_a_json_value(void **state) {
         assert_string_equal(ev->actions.v[0], "core.fix");
         pd_event_destroy(ev);
         rd_kafka_headers_destroy(hdrs);
+}
+
+static void test_from_parts_accepts_skip_and_reset_requests(void **state) {
+        static const char json[] = "{\"actions\":[\"core.fix\"]}";
+        static const struct {
+                const char *ce_type;
+                pd_evtype_t type;
+                const uint8_t *value;
+                size_t len;
+        } reqs[] = {
+                {"actions.skip_requested", PD_EVT_SKIP_REQUESTED,
+                 fastavro_skip_requested, sizeof(fastavro_skip_requested)},
+                {"actions.reset_requested", PD_EVT_RESET_REQUESTED,
+                 fastavro_reset_requested, sizeof(fastavro_reset_requested)},
+        };
+        rd_kafka_headers_t *hdrs;
+        pd_event_t *ev, *want;
+        char errstr[256];
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < ARRAY_CNT(reqs); i++) {
+                /* The tenant travels in ce_tenant, as for release.deployed. */
+                hdrs = valid_headers(reqs[i].ce_type);
+                set_header(hdrs, "ce_tenant", "acme", -1);
+                ev = pd_event_from_parts(hdrs, reqs[i].value, reqs[i].len,
+                                         errstr, sizeof(errstr));
+                if (!ev)
+                        fail_msg("%s: %s", reqs[i].ce_type, errstr);
+                assert_int_equal(ev->type, reqs[i].type);
+                assert_string_equal(ev->tenant, "acme");
+                assert_string_equal(ev->ce_id, TRIGGER);
+                want            = make_event(reqs[i].type);
+                want->tenant    = dup("acme");
+                want->ce_id     = dup(TRIGGER);
+                want->ce_source = dup("postdeploy-cli/ci-7");
+                want->ce_time   = dup("2025-11-25T14:00:00.123Z");
+                assert_same_event(ev, want);
+                pd_event_destroy(want);
+                pd_event_destroy(ev);
+
+                /* Any Kafka client may send one as JSON. */
+                set_header(hdrs, "content-type", "application/json", -1);
+                ev = pd_event_from_parts(hdrs, json, strlen(json), errstr,
+                                         sizeof(errstr));
+                if (!ev)
+                        fail_msg("%s: %s", reqs[i].ce_type, errstr);
+                assert_string_equal(ev->tenant, "acme");
+                assert_int_equal(ev->actions.cnt, 1);
+                assert_string_equal(ev->actions.v[0], "core.fix");
+                pd_event_destroy(ev);
+
+                /* A tenant that is no tenant name is refused. */
+                set_header(hdrs, "ce_tenant", "../acme", -1);
+                assert_null(pd_event_from_parts(hdrs, json, strlen(json),
+                                                errstr, sizeof(errstr)));
+                assert_string_equal(errstr,
+                                    "invalid tenant '../acme' in ce_tenant");
+                rd_kafka_headers_destroy(hdrs);
+        }
 }
 
 static void test_from_parts_rejects_bad_headers_naming_them(void **state) {
@@ -1872,6 +2130,12 @@ static void test_names_print_and_parse_back(void **state) {
                             "release.deployed");
         assert_string_equal(pd_evtype_name(PD_EVT_REGISTRY_PUBLISHED),
                             "registry.published");
+        assert_string_equal(pd_evtype_name(PD_EVT_SKIP_REQUESTED),
+                            "actions.skip_requested");
+        assert_string_equal(pd_evtype_name(PD_EVT_RESET_REQUESTED),
+                            "actions.reset_requested");
+        assert_int_equal(pd_evtype_parse("actions.reset_requested"),
+                         PD_EVT_RESET_REQUESTED);
         assert_null(pd_evtype_name(PD_EVT_UNKNOWN));
         assert_null(pd_evtype_name(PD_EVT__CNT));
         assert_int_equal(pd_evtype_parse("release"), PD_EVT_UNKNOWN);
@@ -1879,6 +2143,9 @@ static void test_names_print_and_parse_back(void **state) {
         for (t = 0; t < PD_ST__CNT; t++)
                 assert_int_equal(pd_status_parse(pd_status_name(t)), t);
         assert_string_equal(pd_status_name(PD_ST_TIMED_OUT), "TIMED_OUT");
+        assert_string_equal(pd_status_name(PD_ST_REJECTED), "REJECTED");
+        assert_int_equal(pd_status_parse("RESET"), PD_ST_RESET);
+        assert_int_equal(pd_status_parse("reset"), -1);
         assert_null(pd_status_name(PD_ST__CNT));
         assert_int_equal(pd_status_parse("failed"), -1);
 
@@ -1907,6 +2174,9 @@ int main(void) {
                 cmocka_unit_test(test_action_finished_round_trips_through_avro),
                 cmocka_unit_test(
                         test_registry_published_round_trips_through_avro),
+                cmocka_unit_test(
+                        test_skip_and_reset_requests_round_trip_through_avro),
+                cmocka_unit_test(test_action_finished_carries_status_reset),
                 cmocka_unit_test(test_encode_writes_null_strings_as_empty),
                 cmocka_unit_test(test_encode_replaces_bytes_that_are_not_utf8),
                 cmocka_unit_test(test_encode_refuses_what_the_contract_forbids),
@@ -1925,6 +2195,8 @@ int main(void) {
                 cmocka_unit_test(test_release_deployed_decodes_from_json),
                 cmocka_unit_test(
                         test_json_fills_defaults_and_ignores_unknown_fields),
+                cmocka_unit_test(
+                        test_skip_and_reset_requests_decode_from_json),
                 cmocka_unit_test(test_every_type_round_trips_through_json),
                 cmocka_unit_test(
                         test_to_json_writes_absent_exit_code_and_error_as_null),
@@ -1936,6 +2208,8 @@ int main(void) {
                 cmocka_unit_test(
                         test_from_parts_builds_event_from_headers_and_value),
                 cmocka_unit_test(test_from_parts_accepts_a_json_value),
+                cmocka_unit_test(
+                        test_from_parts_accepts_skip_and_reset_requests),
                 cmocka_unit_test(
                         test_from_parts_rejects_bad_headers_naming_them),
                 cmocka_unit_test(test_from_parts_rejects_bad_values),
