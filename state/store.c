@@ -113,6 +113,7 @@ enum {
         PD_STMT_RUN_BEGIN,
         PD_STMT_RUN_END,
         PD_STMT_ACTION_STATE,
+        PD_STMT_ACTION_SET_DONE,
         PD_STMT_TRIGGER_OUTCOME,
         PD_STMT_RUN_NEXT_UNFINISHED,
         PD_STMT_OUTBOX_ADD,
@@ -147,6 +148,11 @@ static const char *const pd_store_sql[PD_STMT__CNT] = {
                 "         AND u.action = a.action AND u.status IS NULL)"
                 " FROM actions a LEFT JOIN runs r ON r.id = a.last_run_id"
                 " WHERE a.tenant = ?1 AND a.action = ?2",
+        [PD_STMT_ACTION_SET_DONE] =
+                "INSERT INTO actions (tenant, action, ever_succeeded)"
+                " VALUES (?1, ?2, ?3)"
+                " ON CONFLICT (tenant, action) DO UPDATE SET"
+                " ever_succeeded = excluded.ever_succeeded",
         [PD_STMT_TRIGGER_OUTCOME] =
                 "SELECT status FROM runs"
                 " WHERE trigger_id = ?4 AND trigger_source = ?3"
@@ -545,6 +551,19 @@ int pd_store_action_state(pd_store_t *st, const char *tenant,
         }
         pd_store_done(stmt);
         return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int pd_store_action_set_done(pd_store_t *st, const char *tenant,
+                             const char *action, int done) {
+        sqlite3_stmt *stmt = st->stmt[PD_STMT_ACTION_SET_DONE];
+        int rc;
+
+        pd_store_bind_str(stmt, 1, tenant);
+        pd_store_bind_str(stmt, 2, action);
+        sqlite3_bind_int(stmt, 3, done ? 1 : 0);
+        rc = sqlite3_step(stmt);
+        pd_store_done(stmt);
+        return rc == SQLITE_DONE ? 0 : pd_store_fail(st, rc);
 }
 
 int pd_store_trigger_outcome(pd_store_t *st, const char *tenant,

@@ -87,10 +87,19 @@ int pd_store_run_begin(pd_store_t *st, pd_run_t *run);
 /* Records run->id's outcome and updates the (tenant, action) state. */
 int pd_store_run_end(pd_store_t *st, const pd_run_t *run);
 
+/*
+ * Marks (tenant, action) done (done = 1: a skip; it is no longer pending)
+ * or pending again (done = 0: a reset), whatever its runs say. History is
+ * kept either way.
+ */
+int pd_store_action_set_done(pd_store_t *st, const char *tenant,
+                             const char *action, int done);
+
 /* What the store knows of one (tenant, action). */
 typedef struct pd_action_state_s {
         int known;          /* any run at all */
-        int ever_succeeded; /* pending = !ever_succeeded (and not skipped) */
+        int ever_succeeded; /* done: succeeded or skipped since the last
+                             * reset; pending = !ever_succeeded */
         int running;        /* a run without an outcome */
         pd_status_t last_status; /* of the last finished run, if known */
         int32_t last_attempt;

@@ -375,6 +375,35 @@ static void test_only_success_counts_as_succeeded(void **state) {
         }
 }
 
+static void test_skip_marks_done_and_reset_makes_pending_again(void **state) {
+        fx_t *fx     = *state;
+        pd_run_t run = run_of("core.reindex", "t1", 1);
+        pd_action_state_t other;
+
+        fx->st = open_ok(fx->path);
+        /* Skipping an action that never ran makes it known and done. */
+        assert_int_equal(pd_store_action_set_done(fx->st, "acme", "core.new",
+                                                  1),
+                         0);
+        assert_true(state_of(fx->st, "core.new").known);
+        assert_true(state_of(fx->st, "core.new").ever_succeeded);
+
+        /* A reset forgets a success; the run history stays. */
+        assert_int_equal(pd_store_run_begin(fx->st, &run), 0);
+        end_run(fx->st, &run, PD_ST_SUCCEEDED);
+        assert_int_equal(pd_store_action_set_done(fx->st, "acme",
+                                                  "core.reindex", 0),
+                         0);
+        assert_false(state_of(fx->st, "core.reindex").ever_succeeded);
+        assert_int_equal(state_of(fx->st, "core.reindex").last_status,
+                         PD_ST_SUCCEEDED);
+        /* Only this tenant's state moved. */
+        assert_int_equal(pd_store_action_state(fx->st, "other", "core.new",
+                                               &other),
+                         0);
+        assert_false(other.known);
+}
+
 static void test_a_late_end_does_not_hide_a_newer_outcome(void **state) {
         fx_t *fx       = *state;
         pd_run_t older = run_of("core.reindex", "t1", 1);
@@ -757,6 +786,7 @@ int main(void) {
                 T(test_run_end_records_the_outcome),
                 T(test_success_is_remembered_after_a_later_failure),
                 T(test_only_success_counts_as_succeeded),
+                T(test_skip_marks_done_and_reset_makes_pending_again),
                 T(test_a_late_end_does_not_hide_a_newer_outcome),
                 T(test_a_run_ends_only_once),
                 T(test_trigger_outcome_is_its_latest_finished_run),
