@@ -101,6 +101,10 @@ static const pd_config_key_t pd_config_keys[] = {
         {"topics", "replication", PD_CONFIG_INT, "1", PD_C(replication), 1,
          100, "Replication factor of the topics postdeploy creates."},
 
+        {"reactor", "plugins", PD_CONFIG_LIST, "", PD_C(plugins), 0, 0,
+         "Plugins (.so) whose C actions to load, comma-separated; see "
+         "docs/PLUGINS.md."},
+
         {"cli", "tenants", PD_CONFIG_TENANTS, "", PD_C(tenants), 0, 0,
          "Tenants that --all-tenants selects, comma-separated."},
 
@@ -642,6 +646,7 @@ static void pd_action_def_clear(pd_action_def_t *act) {
         free(act->workdir);
         pd_strv_clear(&act->env);
         pd_strv_clear(&act->after);
+        free(act->plugin);
 }
 
 pd_config_t *pd_config_new(void) {
@@ -669,6 +674,7 @@ void pd_config_destroy(pd_config_t *conf) {
         free(conf->topic_results);
         free(conf->topic_dlq);
         pd_strv_clear(&conf->tenants);
+        pd_strv_clear(&conf->plugins);
         for (size_t i = 0; i < conf->action_cnt; i++)
                 pd_action_def_clear(&conf->actions[i]);
         free(conf->actions);
@@ -714,6 +720,34 @@ static pd_action_def_t *pd_config_action_add(pd_config_t *conf,
         act->name = copy;
         act->line = line;
         return pd_config_defaults(conf, act, "action") ? NULL : act;
+}
+
+pd_action_def_t *pd_config_action_new(pd_config_t *conf, const char *name,
+                                      char *errstr, size_t errstr_size) {
+        pd_action_def_t *act;
+
+        if (!pd_action_name_valid(name)) {
+                pd_config_errf(errstr, errstr_size,
+                               "invalid action name '%s'", name);
+                return NULL;
+        }
+        if ((act = (pd_action_def_t *)pd_config_action(conf, name))) {
+                if (act->plugin)
+                        pd_config_errf(errstr, errstr_size,
+                                       "action '%s' is also registered by "
+                                       "plugin %s",
+                                       name, act->plugin);
+                else
+                        pd_config_errf(errstr, errstr_size,
+                                       "action '%s' is also defined at "
+                                       "%s:%d",
+                                       name, conf->path ? conf->path : "config",
+                                       act->line);
+                return NULL;
+        }
+        if (!(act = pd_config_action_add(conf, name, 0)))
+                pd_config_errf(errstr, errstr_size, "out of memory");
+        return act;
 }
 
 int pd_config_set(pd_config_t *conf, const char *section, const char *key,
@@ -1062,7 +1096,7 @@ int pd_config_load(pd_config_t *conf, const char *path, char *errstr,
                                msg);
                 goto done;
         }
-        err = pd_config_validate(conf, errstr, errstr_size);
+        err = 0;
 done:
         pd_strv_clear(&p.seen);
         free(p.seen_lines);
@@ -1072,6 +1106,18 @@ done:
 }
 
 /* ---- validation ---- */
+
+/* Where an action was defined: "file:line", or "plugin PATH". */
+static const char *pd_config_where(const pd_config_t *conf,
+                                   const pd_action_def_t *act, char *buf,
+                                   size_t size) {
+        if (act->plugin)
+                snprintf(buf, size, "plugin %s", act->plugin);
+        else
+                snprintf(buf, size, "%s:%d",
+                         conf->path ? conf->path : "config", act->line);
+        return buf;
+}
 
 /*
  * Depth-first search from action i over `after` edges. stack holds the path
@@ -1093,14 +1139,14 @@ static int pd_config_cycle_visit(const pd_config_t *conf, size_t i,
                 if (state[j] == 1) {
                         /* The cycle is the path from j's place to here. */
                         size_t from = 0, off;
+                        char where[1100];
 
                         while (stack[from] != j)
                                 from++;
                         off = (size_t)snprintf(
-                                errstr, errstr_size,
-                                "%s:%d: dependency cycle: ",
-                                conf->path ? conf->path : "config",
-                                conf->actions[j].line);
+                                errstr, errstr_size, "%s: dependency cycle: ",
+                                pd_config_where(conf, &conf->actions[j], where,
+                                                sizeof(where)));
                         for (size_t k = from; k <= depth; k++) {
                                 if (off < errstr_size)
                                         off += (size_t)snprintf(
@@ -1123,7 +1169,7 @@ static int pd_config_cycle_visit(const pd_config_t *conf, size_t i,
 }
 
 int pd_config_validate(pd_config_t *conf, char *errstr, size_t errstr_size) {
-        const char *path = conf->path ? conf->path : "config";
+        char where[1100];
         unsigned char *state = NULL;
         size_t *stack = NULL;
         int err = -1;
@@ -1137,17 +1183,20 @@ int pd_config_validate(pd_config_t *conf, char *errstr, size_t errstr_size) {
 
                         if (!strcmp(dep, act->name)) {
                                 pd_config_errf(errstr, errstr_size,
-                                               "%s:%d: action '%s': after "
+                                               "%s: action '%s': after "
                                                "names the action itself",
-                                               path, act->line, act->name);
+                                               pd_config_where(conf, act, where,
+                                                               sizeof(where)),
+                                               act->name);
                                 goto done;
                         }
                         if (!pd_config_action(conf, dep)) {
                                 pd_config_errf(errstr, errstr_size,
-                                               "%s:%d: action '%s': after "
+                                               "%s: action '%s': after "
                                                "names unknown action '%s'",
-                                               path, act->line, act->name,
-                                               dep);
+                                               pd_config_where(conf, act, where,
+                                                               sizeof(where)),
+                                               act->name, dep);
                                 goto done;
                         }
                 }

@@ -56,7 +56,12 @@ typedef struct pd_action_def_s {
         char *workdir;          /* workdir = DIR, NULL = inherit */
         pd_strv_t env;          /* env.NAME = VALUE, stored "NAME=VALUE" */
         pd_strv_t after;        /* after = a, b (names of other actions) */
-        int line;               /* line of the section header */
+        int line;               /* line of the section header; 0 for a
+                                 * plugin's action */
+        char *plugin;           /* path of the plugin that registered it;
+                                 * NULL for an [action] section */
+        const void *plugin_action; /* that plugin's pd_plugin_action_t
+                                    * (not owned) */
 } pd_action_def_t;
 
 typedef struct pd_config_s {
@@ -76,6 +81,7 @@ typedef struct pd_config_s {
         int workers;             /* workers (default 4) */
         int64_t shutdown_grace_ms; /* shutdown_grace (default 30s) */
         int log_level;           /* log_level = error|warn|info|debug */
+        pd_strv_t plugins;       /* plugins = a.so, b.so */
 
         /* [topics] */
         char *topic_events;      /* events  (default "postdeploy.events") */
@@ -99,8 +105,9 @@ pd_config_t *pd_config_new(void);
 void pd_config_destroy(pd_config_t *conf);
 
 /*
- * Reads an INI file into conf, on top of what conf already holds, then
- * validates it (pd_config_validate). Returns 0, or -1 with
+ * Reads an INI file into conf, on top of what conf already holds. It does
+ * not cross-check actions: call pd_config_validate once every source is in
+ * (files, overrides, the actions plugins register). Returns 0, or -1 with
  * "file:line: message" (or "file: message" for an unreadable file) in errstr.
  * An action section that appears twice, an unknown section or key, a bad
  * value, a `run` whose quotes do not close: each is an error. After an
@@ -126,9 +133,18 @@ int pd_config_set(pd_config_t *conf, const char *section, const char *key,
 
 /*
  * Cross-checks actions: `after` names must exist and form no cycle.
- * Returns 0 or -1 with "file:line: message". Called by pd_config_load.
+ * Returns 0 or -1 with "file:line: message" ("plugin PATH: message" for a
+ * plugin's action).
  */
 int pd_config_validate(pd_config_t *conf, char *errstr, size_t errstr_size);
+
+/*
+ * Appends an action named `name` holding every default, for a source other
+ * than a file (a plugin). Returns it (valid until the next action is added),
+ * or NULL with errstr if the name is invalid or taken.
+ */
+pd_action_def_t *pd_config_action_new(pd_config_t *conf, const char *name,
+                                      char *errstr, size_t errstr_size);
 
 /* Returns the action named `name`, or NULL. */
 const pd_action_def_t *pd_config_action(const pd_config_t *conf,

@@ -21,6 +21,7 @@
 #include "common/config.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "consumer/plugin.h"
 #include "consumer/reactor.h"
 
 #define PD_EXIT_OK 0
@@ -174,6 +175,51 @@ static void pd_dev_stop(pd_dev_t *dev) {
                 rd_kafka_destroy(dev->rk);
 }
 
+/*
+ * Loads the plugins the config lists and registers their actions after the
+ * config's own, so config order stays run order. *plp owns them and must
+ * outlive every use of conf's actions. Returns 0 or -1 with errstr.
+ */
+static int pd_reactor_plugins_load(pd_config_t *conf, pd_plugins_t **plp,
+                                   char *errstr, size_t errstr_size) {
+        pd_plugins_t *pl;
+
+        *plp = NULL;
+        if (!conf->plugins.cnt)
+                return 0;
+        pl = pd_plugins_load((const char *const *)conf->plugins.v,
+                             conf->plugins.cnt, errstr, errstr_size);
+        if (!pl)
+                return -1;
+        *plp = pl;
+        for (size_t i = 0; i < pd_plugins_count(pl); i++) {
+                pd_policy_t policy;
+                const char *path;
+                const pd_plugin_action_t *act =
+                    pd_plugins_action(pl, i, &policy, &path);
+                pd_action_def_t *def;
+                char msg[512];
+
+                def = pd_config_action_new(conf, act->name, msg, sizeof(msg));
+                if (!def) {
+                        snprintf(errstr, errstr_size, "plugin %s: %s", path,
+                                 msg);
+                        return -1;
+                }
+                def->is_auto       = act->is_auto;
+                def->policy        = policy;
+                def->plugin_action = act;
+                free(def->description);
+                if (!(def->description = strdup(act->description)) ||
+                    !(def->plugin = strdup(path)))
+                        abort();
+                for (size_t j = 0; act->after && act->after[j]; j++)
+                        if (pd_strv_add(&def->after, act->after[j]))
+                                abort();
+        }
+        return 0;
+}
+
 int main(int argc, char **argv) {
         static const struct option longopts[] = {
             {"config", required_argument, NULL, 'c'},
@@ -192,6 +238,7 @@ int main(int argc, char **argv) {
         pd_dev_t dev       = {0};
         int dev_mode = 0, check = 0, verbose = 0, opt, ret = PD_EXIT_USAGE;
         pd_reactor_t *r    = NULL;
+        pd_plugins_t *plugins = NULL;
         char errstr[1024], brokers[1024];
         struct sigaction sa;
 
@@ -280,11 +327,15 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i + 2 < overrides.cnt; i += 3) {
                 if (pd_config_set(conf, overrides.v[i], overrides.v[i + 1],
                                   overrides.v[i + 2], errstr,
-                                  sizeof(errstr)) ||
-                    pd_config_validate(conf, errstr, sizeof(errstr))) {
+                                  sizeof(errstr))) {
                         fprintf(stderr, "postdeploy-reactor: %s\n", errstr);
                         goto done;
                 }
+        }
+        if (pd_reactor_plugins_load(conf, &plugins, errstr, sizeof(errstr)) ||
+            pd_config_validate(conf, errstr, sizeof(errstr))) {
+                fprintf(stderr, "postdeploy-reactor: %s\n", errstr);
+                goto done;
         }
         pd_log_level = verbose ? PD_LOG_DEBUG : conf->log_level;
         if (check) {
@@ -317,6 +368,7 @@ int main(int argc, char **argv) {
 
 done:
         pd_reactor_destroy(r);
+        pd_plugins_unload(plugins); /* after the workers are gone */
         pd_dev_stop(&dev);
         pd_strv_clear(&overrides);
         pd_config_destroy(conf);

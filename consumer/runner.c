@@ -23,6 +23,9 @@
  * Nothing here keeps static state, so several threads may run commands at
  * once; every descriptor is close-on-exec, so one run's pipe never leaks
  * into another's child.
+ *
+ * The output capture (pd_output_*) is public in runner.h because in-process
+ * plugin actions (plugin.c) keep their output the same way.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* pipe2, posix_spawn_file_actions_addchdir_np,
@@ -55,15 +58,16 @@ extern char **environ;
 #define PD_RUNNER_REAP_TICK_MS 10  /* exit checks without a pidfd */
 #define PD_RUNNER_KILL_GRACE_MS 2000 /* SIGTERM, then SIGKILL after this */
 
-/* Where the output goes: the log file and a ring of the last bytes. */
-typedef struct pd_output_s {
+/* Where the output goes: the log file and a ring of the last bytes
+ * (runner.h: pd_output_new). */
+struct pd_output_s {
         const char *log_path;
         int log_fd;       /* -1: no log, or given up after a write error */
         char ring[PD_OUTPUT_TAIL_MAX];
         size_t ring_start; /* oldest byte kept */
         size_t ring_len;
         uint64_t total;
-} pd_output_t;
+};
 
 static int64_t pd_runner_clock_ms(void) {
         struct timespec ts;
@@ -161,14 +165,14 @@ static void pd_output_keep(pd_output_t *out, const char *buf, size_t len) {
         }
 }
 
-static void pd_output_add(pd_output_t *out, const char *buf, size_t len) {
+void pd_output_add(pd_output_t *out, const char *buf, size_t len) {
         out->total += len;
         pd_output_log(out, buf, len);
         pd_output_keep(out, buf, len);
 }
 
 /* Copies the ring into res->tail in order. */
-static void pd_output_tail(const pd_output_t *out, pd_runner_result_t *res) {
+void pd_output_result(const pd_output_t *out, pd_runner_result_t *res) {
         const size_t max = sizeof(out->ring);
         size_t first     = out->ring_len < max - out->ring_start
                                    ? out->ring_len
@@ -187,6 +191,38 @@ static void pd_output_tail(const pd_output_t *out, pd_runner_result_t *res) {
         memmove(res->tail, res->tail + skip, res->tail_len - skip);
         res->tail_len -= skip;
         res->tail[res->tail_len] = '\0';
+        res->output_bytes        = out->total;
+}
+
+pd_output_t *pd_output_new(const char *log_path, char *errstr,
+                           size_t errstr_size) {
+        pd_output_t *out = calloc(1, sizeof(*out));
+
+        if (!out) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        out->log_path = log_path;
+        out->log_fd   = -1;
+        if (log_path) {
+                out->log_fd = pd_runner_open_log(log_path);
+                if (out->log_fd == -1) {
+                        snprintf(errstr, errstr_size,
+                                 "cannot open log file '%s': %s", log_path,
+                                 pd_runner_strerror(errno));
+                        free(out);
+                        return NULL;
+                }
+        }
+        return out;
+}
+
+void pd_output_destroy(pd_output_t *out) {
+        if (!out)
+                return;
+        if (out->log_fd != -1)
+                close(out->log_fd);
+        free(out);
 }
 
 /*
@@ -322,6 +358,19 @@ static int64_t pd_runner_min(int64_t a, int64_t b) {
         return a < b ? a : b;
 }
 
+void pd_runner_stop_error(pd_status_t stopped_as, int64_t timeout_ms,
+                          char *errstr, size_t errstr_size) {
+        if (stopped_as == PD_ST_INTERRUPTED)
+                snprintf(errstr, errstr_size,
+                         "interrupted: reactor shutting down");
+        else if (timeout_ms % 1000 == 0)
+                snprintf(errstr, errstr_size, "timed out after %llds",
+                         (long long)(timeout_ms / 1000));
+        else
+                snprintf(errstr, errstr_size, "timed out after %lldms",
+                         (long long)timeout_ms);
+}
+
 /* Fills status, error and exit fields from the wait status. */
 static void pd_runner_outcome(const pd_runner_job_t *job, int wstatus,
                               pd_status_t stopped_as,
@@ -334,18 +383,10 @@ static void pd_runner_outcome(const pd_runner_job_t *job, int wstatus,
         }
 
         res->status = stopped_as;
-        if (stopped_as == PD_ST_TIMED_OUT) {
-                if (job->timeout_ms % 1000 == 0)
-                        snprintf(res->error, sizeof(res->error),
-                                 "timed out after %llds",
-                                 (long long)(job->timeout_ms / 1000));
-                else
-                        snprintf(res->error, sizeof(res->error),
-                                 "timed out after %lldms",
-                                 (long long)job->timeout_ms);
-        } else if (stopped_as == PD_ST_INTERRUPTED) {
-                snprintf(res->error, sizeof(res->error),
-                         "interrupted: reactor shutting down");
+        if (stopped_as == PD_ST_TIMED_OUT ||
+            stopped_as == PD_ST_INTERRUPTED) {
+                pd_runner_stop_error(stopped_as, job->timeout_ms, res->error,
+                                     sizeof(res->error));
         } else if (res->has_exit_code && res->exit_code == 0) {
                 res->status = PD_ST_SUCCEEDED;
         } else if (res->has_exit_code) {
@@ -465,7 +506,7 @@ static int pd_runner_watch(const pd_runner_job_t *job, pid_t pid, int pidfd,
 
 int pd_runner_run(const pd_runner_job_t *job, pd_runner_result_t *res) {
         const int64_t start = pd_runner_clock_ms();
-        pd_output_t out;
+        pd_output_t *out    = NULL;
         int pipefd[2] = {-1, -1};
         int pidfd     = -1;
         char *buf     = NULL;
@@ -475,10 +516,7 @@ int pd_runner_run(const pd_runner_job_t *job, pd_runner_result_t *res) {
 
         assert(job->argv && job->argv[0]);
         memset(res, 0, sizeof(*res));
-        memset(&out, 0, sizeof(out));
-        res->status  = PD_ST_FAILED;
-        out.log_path = job->log_path;
-        out.log_fd   = -1;
+        res->status = PD_ST_FAILED;
 
         buf = malloc(PD_RUNNER_READ_SIZE);
         if (!buf) {
@@ -490,15 +528,9 @@ int pd_runner_run(const pd_runner_job_t *job, pd_runner_result_t *res) {
                          "cannot create a pipe: %s", pd_runner_strerror(errno));
                 goto out;
         }
-        if (job->log_path) {
-                out.log_fd = pd_runner_open_log(job->log_path);
-                if (out.log_fd == -1) {
-                        snprintf(res->error, sizeof(res->error),
-                                 "cannot open log file '%s': %s",
-                                 job->log_path, pd_runner_strerror(errno));
-                        goto out;
-                }
-        }
+        out = pd_output_new(job->log_path, res->error, sizeof(res->error));
+        if (!out)
+                goto out;
 
         err = pd_runner_spawn(job, pipefd[1], &pid);
         /* Only the child writes: our copy would hide its EOF. */
@@ -510,16 +542,14 @@ int pd_runner_run(const pd_runner_job_t *job, pd_runner_result_t *res) {
         }
 
         pidfd = pidfd_open(pid, 0);
-        ret   = pd_runner_watch(job, pid, pidfd, pipefd[0], buf, &out, start,
+        ret   = pd_runner_watch(job, pid, pidfd, pipefd[0], buf, out, start,
                                 res);
-        pd_output_tail(&out, res);
-        res->output_bytes = out.total;
+        pd_output_result(out, res);
 out:
         res->duration_ms = pd_runner_clock_ms() - start;
         if (pidfd != -1)
                 close(pidfd);
-        if (out.log_fd != -1)
-                close(out.log_fd);
+        pd_output_destroy(out);
         if (pipefd[0] != -1)
                 close(pipefd[0]);
         if (pipefd[1] != -1)

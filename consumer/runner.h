@@ -49,4 +49,44 @@ typedef struct pd_runner_result_s {
  */
 int pd_runner_run(const pd_runner_job_t *job, pd_runner_result_t *res);
 
+/*
+ * Output capture, the part of a run that command actions (above) and
+ * in-process plugin actions (plugin.h) share, so both keep output the same
+ * way: everything is appended to an optional log file, created 0600 in
+ * folders created 0700, and the last PD_OUTPUT_TAIL_MAX bytes are kept for
+ * the result. A log file that fails while writing is closed with a warning
+ * and the run goes on with the tail only.
+ *
+ * One handle belongs to one run; it is not locked, so a caller that feeds
+ * it from several threads serialises the calls itself.
+ */
+typedef struct pd_output_s pd_output_t;
+
+/*
+ * Returns a new capture writing to log_path (NULL: tail only; the string is
+ * not copied and must outlive the handle), or NULL with "cannot open log
+ * file '...': why" (or "out of memory") in errstr. The caller owns the
+ * handle and frees it with pd_output_destroy.
+ */
+pd_output_t *pd_output_new(const char *log_path, char *errstr,
+                           size_t errstr_size);
+
+/* Appends len bytes of output. */
+void pd_output_add(pd_output_t *out, const char *buf, size_t len);
+
+/* Sets res->tail, res->tail_len and res->output_bytes from what was added.
+ * A tail cut through a UTF-8 character starts after it. */
+void pd_output_result(const pd_output_t *out, pd_runner_result_t *res);
+
+/* Closes the log file and frees out. NULL is fine. */
+void pd_output_destroy(pd_output_t *out);
+
+/*
+ * Writes the error of a run the reactor stopped, the same for every kind of
+ * action: "timed out after 30s" (or "after 1500ms") for PD_ST_TIMED_OUT with
+ * timeout_ms, "interrupted: reactor shutting down" for PD_ST_INTERRUPTED.
+ */
+void pd_runner_stop_error(pd_status_t stopped_as, int64_t timeout_ms,
+                          char *errstr, size_t errstr_size);
+
 #endif

@@ -80,8 +80,10 @@ static int fx_load(fixture_t *fx, const char *text) {
         pd_config_destroy(fx->conf);
         fx->conf = pd_config_new();
         fx->errstr[0] = '\0';
-        return pd_config_load(fx->conf, path, fx->errstr,
-                              sizeof(fx->errstr));
+        /* What a program does: load every source, then cross-check. */
+        if (pd_config_load(fx->conf, path, fx->errstr, sizeof(fx->errstr)))
+                return -1;
+        return pd_config_validate(fx->conf, fx->errstr, sizeof(fx->errstr));
 }
 
 /* Asserts that loading text fails with "DIR/pd.conf:" + the rest. */
@@ -942,6 +944,58 @@ static void test_dependency_cycle_away_from_the_first_action(void **state) {
                         "3: dependency cycle: a -> b -> a");
 }
 
+static void test_load_leaves_cross_checks_to_validate(void **state) {
+        fixture_t *fx = *state;
+        const char *path = fx_write(fx, "pd.conf",
+                                    "[action a]\nrun = x\nafter = p.x\n");
+
+        /* A plugin loaded after the file may still register p.x. */
+        assert_int_equal(pd_config_load(fx->conf, path, fx->errstr,
+                                        sizeof(fx->errstr)),
+                         0);
+        assert_int_equal(pd_config_validate(fx->conf, fx->errstr,
+                                            sizeof(fx->errstr)),
+                         -1);
+        assert_non_null(pd_config_action_new(fx->conf, "p.x", fx->errstr,
+                                             sizeof(fx->errstr)));
+        assert_int_equal(pd_config_validate(fx->conf, fx->errstr,
+                                            sizeof(fx->errstr)),
+                         0);
+}
+
+static void test_action_new_refuses_a_taken_or_invalid_name(void **state) {
+        fixture_t *fx = *state;
+        char want[1024];
+
+        assert_int_equal(fx_load(fx, "[action a]\nrun = x\n"), 0);
+        assert_null(pd_config_action_new(fx->conf, "a", fx->errstr,
+                                         sizeof(fx->errstr)));
+        snprintf(want, sizeof(want),
+                 "action 'a' is also defined at %s/pd.conf:1", fx->dir);
+        assert_string_equal(fx->errstr, want);
+        assert_null(pd_config_action_new(fx->conf, "-x", fx->errstr,
+                                         sizeof(fx->errstr)));
+        assert_string_equal(fx->errstr, "invalid action name '-x'");
+}
+
+static void test_plugin_action_errors_name_the_plugin(void **state) {
+        fixture_t *fx = *state;
+        pd_action_def_t *act;
+
+        assert_int_equal(fx_load(fx, "[action a]\nrun = x\n"), 0);
+        act = pd_config_action_new(fx->conf, "p.y", fx->errstr,
+                                   sizeof(fx->errstr));
+        assert_non_null(act);
+        act->plugin = strdup("/x/p.so");
+        assert_int_equal(pd_strv_add(&act->after, "zz"), 0);
+        assert_int_equal(pd_config_validate(fx->conf, fx->errstr,
+                                            sizeof(fx->errstr)),
+                         -1);
+        assert_string_equal(fx->errstr,
+                            "plugin /x/p.so: action 'p.y': after names "
+                            "unknown action 'zz'");
+}
+
 static void test_after_forming_a_diamond_is_valid(void **state) {
         fixture_t *fx = *state;
 
@@ -1194,6 +1248,9 @@ int main(void) {
                 T(test_dependency_cycle_is_reported_with_its_path),
                 T(test_dependency_cycle_away_from_the_first_action),
                 T(test_after_forming_a_diamond_is_valid),
+                T(test_load_leaves_cross_checks_to_validate),
+                T(test_action_new_refuses_a_taken_or_invalid_name),
+                T(test_plugin_action_errors_name_the_plugin),
                 cmocka_unit_test(test_duration_parse_accepts_documented_forms),
                 cmocka_unit_test(test_duration_parse_rejects_everything_else),
                 cmocka_unit_test(test_tenant_name_validation_edges),
