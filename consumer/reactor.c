@@ -16,6 +16,7 @@
 #define _GNU_SOURCE /* pthread_timedjoin_np */
 #include "consumer/reactor.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -32,6 +33,7 @@
 #include "common/argv.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "consumer/plugin.h"
 #include "consumer/runner.h"
 #include "schemas/event.h"
 #include "state/store.h"
@@ -59,7 +61,7 @@ typedef struct pd_worker_s {
         struct pd_reactor_s *r;
         int idx;
         pthread_t thread;
-        pd_job_t *head, *tail;      /* under r->lock */
+        const char *tenant;         /* whose job it runs, under r->lock */
         volatile int cancel;        /* kills the running action */
 } pd_worker_t;
 
@@ -94,6 +96,8 @@ struct pd_reactor_s {
         pthread_cond_t cond;        /* signalled on new work and stop */
         pd_worker_t *workers;
         int worker_cnt;
+        pd_job_t *queue_head;       /* events waiting for a worker, in the */
+        pd_job_t *queue_tail;       /* order they were consumed */
         pd_job_t *done_head;        /* finished jobs for the main thread */
         int draining;               /* workers: finish the job, take no more */
         int fatal;                  /* a worker hit an unrecoverable error */
@@ -128,13 +132,6 @@ static void pd_sleep_ms(int64_t ms) {
         struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
         while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
                 ;
-}
-
-static uint32_t pd_hash(const char *s) {
-        uint32_t h = 2166136261u;
-        for (; *s; s++)
-                h = (h ^ (uint8_t)*s) * 16777619u;
-        return h;
 }
 
 /* ------------------------------------------------------------------ */
@@ -267,6 +264,11 @@ static void pd_produce_rec(pd_reactor_t *r, int64_t seq, const char *topic,
                 hdrs = pd_headers_unpack(headers, headers_len);
                 err  = rd_kafka_producev(
                     r->producer, RD_KAFKA_V_TOPIC(topic),
+                    /* The registry always goes to partition 0, so a
+                     * client finds it without reading every partition. */
+                    RD_KAFKA_V_PARTITION(key && !strcmp(key, PD_REGISTRY_KEY)
+                                             ? 0
+                                             : RD_KAFKA_PARTITION_UA),
                     RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
                     RD_KAFKA_V_VALUE((void *)value, value_len),
                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -428,19 +430,59 @@ typedef struct pd_plan_s {
         size_t cnt;
 } pd_plan_t;
 
-/* Builds the list of actions the event selects for its tenant. Called
- * with the store lock held. */
+/* Whether step i of plan must wait for a step not placed yet. */
+static int pd_plan_waits(const pd_plan_t *plan, const pd_step_t *steps,
+                         const int *placed, size_t i) {
+        const pd_action_def_t *def = steps[i].def;
+
+        for (size_t a = 0; def && a < def->after.cnt; a++)
+                for (size_t j = 0; j < plan->cnt; j++)
+                        if (!placed[j] && j != i && steps[j].def &&
+                            !strcmp(steps[j].name, def->after.v[a]))
+                                return 1;
+        return 0;
+}
+
+/*
+ * Puts every step after the steps it names in `after`, keeping config order
+ * otherwise: each round places the first step in config order whose
+ * dependencies are placed. The config has no cycles (pd_config_validate),
+ * so every round places one.
+ */
+static void pd_plan_order(pd_plan_t *plan) {
+        pd_step_t *sorted = pd_xcalloc(plan->cnt + 1, sizeof(*sorted));
+        int *placed       = pd_xcalloc(plan->cnt + 1, sizeof(*placed));
+
+        for (size_t n = 0; n < plan->cnt; n++) {
+                size_t i = 0;
+                while (i < plan->cnt &&
+                       (placed[i] || pd_plan_waits(plan, plan->steps, placed, i)))
+                        i++;
+                assert(i < plan->cnt);
+                placed[i] = 1;
+                sorted[n] = plan->steps[i];
+        }
+        memcpy(plan->steps, sorted, plan->cnt * sizeof(*sorted));
+        free(sorted);
+        free(placed);
+}
+
+/* Builds the list of actions the event selects for its tenant: the named
+ * ones (deploy --one, skip or reset by name), or those whose state fits
+ * (pending for a deploy or a skip, done for a reset). Called with the store
+ * lock held. */
 static int pd_plan_build(pd_reactor_t *r, pd_plan_t *plan) {
         const pd_event_t *ev = plan->job->ev;
         const char *tenant   = plan->job->tenant;
         const pd_config_t *conf = r->conf;
+        int deploy = ev->type == PD_EVT_RELEASE_DEPLOYED;
         size_t i;
 
         plan->steps = pd_xcalloc(conf->action_cnt + ev->actions.cnt + 1,
                                  sizeof(*plan->steps));
         plan->cnt   = 0;
 
-        if (ev->selection == PD_SEL_ONE) {
+        if (deploy ? ev->selection == PD_SEL_ONE : !ev->all_pending) {
                 /* Unknown names first (rejected), then the named actions in
                  * config order. */
                 for (i = 0; i < ev->actions.cnt; i++) {
@@ -464,19 +506,32 @@ static int pd_plan_build(pd_reactor_t *r, pd_plan_t *plan) {
                 for (i = 0; i < conf->action_cnt; i++) {
                         const pd_action_def_t *def = &conf->actions[i];
                         pd_action_state_t as;
+                        int take;
 
-                        if (ev->selection == PD_SEL_AUTO && !def->is_auto)
+                        if (deploy && ev->selection == PD_SEL_AUTO &&
+                            !def->is_auto)
                                 continue;
                         if (pd_store_action_state(r->st, tenant, def->name,
                                                   &as))
                                 return -1;
-                        if (def->policy == PD_POLICY_ONCE && as.ever_succeeded)
+                        if (ev->type == PD_EVT_RESET_REQUESTED)
+                                take = as.ever_succeeded;
+                        else if (ev->type == PD_EVT_SKIP_REQUESTED)
+                                /* An `always` action is never done. */
+                                take = def->policy == PD_POLICY_ONCE &&
+                                       !as.ever_succeeded;
+                        else
+                                take = def->policy == PD_POLICY_ALWAYS ||
+                                       !as.ever_succeeded;
+                        if (!take)
                                 continue;
                         plan->steps[plan->cnt].def  = def;
                         plan->steps[plan->cnt].name = def->name;
                         plan->cnt++;
                 }
         }
+
+        pd_plan_order(plan);
 
         /* A redelivered event that was cut short skips what it finished. */
         for (i = 0; i < plan->cnt; i++) {
@@ -528,6 +583,7 @@ typedef struct pd_verdict_s {
         pd_step_t *step;
         pd_status_t status;
         const char *error;
+        int set_done; /* -1: leave the state; 1: done (skip); 0: reset */
 } pd_verdict_t;
 
 static int pd_txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
@@ -554,6 +610,10 @@ static int pd_txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
                 run.finished_at = now;
                 run.error       = v->error;
                 if (pd_store_run_end(r->st, &run))
+                        return -1;
+                if (v->set_done >= 0 &&
+                    pd_store_action_set_done(r->st, job->tenant,
+                                             v->step->name, v->set_done))
                         return -1;
         }
         ev = pd_step_event(r, v->plan, PD_EVT_ACTION_FINISHED, v->step->name,
@@ -717,7 +777,7 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
         pd_strv_t argv             = {0};
         int ret                    = 0;
 
-        if (pd_argv_expand(&def->argv, vars, 3, &argv))
+        if (!def->plugin_action && pd_argv_expand(&def->argv, vars, 3, &argv))
                 abort();
 
         for (int32_t attempt = 1; attempt <= max_attempts; attempt++) {
@@ -740,18 +800,36 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                         break;
                 }
 
-                pd_step_env(job, def, attempt, &env);
-                rj.argv       = argv.v;
-                rj.envp       = env.v;
-                rj.workdir    = def->workdir;
-                rj.timeout_ms = def->timeout_ms;
-                rj.log_path   = pd_step_log_path(r, job, &a, log_path,
-                                                 sizeof(log_path));
-                rj.cancel     = &w->cancel;
-                if (pd_runner_run(&rj, res) && !*res->error)
-                        snprintf(res->error, sizeof(res->error),
-                                 "the runner failed");
-                pd_strv_clear(&env);
+                if (def->plugin_action) {
+                        /* In-process: a C action from a plugin. */
+                        pd_plugin_call_t call = {0};
+                        call.tenant      = job->tenant;
+                        call.release     = job->ev->release;
+                        call.event_id    = job->ev->ce_id;
+                        call.environment = job->ev->environment;
+                        call.attempt     = attempt;
+                        call.cancel      = &w->cancel;
+                        call.timeout_ms  = def->timeout_ms;
+                        call.log_path    = pd_step_log_path(r, job, &a, log_path,
+                                                            sizeof(log_path));
+                        if (pd_plugins_run(def->plugin_action, &call, res) &&
+                            !*res->error)
+                                snprintf(res->error, sizeof(res->error),
+                                         "the plugin runner failed");
+                } else {
+                        pd_step_env(job, def, attempt, &env);
+                        rj.argv       = argv.v;
+                        rj.envp       = env.v;
+                        rj.workdir    = def->workdir;
+                        rj.timeout_ms = def->timeout_ms;
+                        rj.log_path   = pd_step_log_path(r, job, &a, log_path,
+                                                         sizeof(log_path));
+                        rj.cancel     = &w->cancel;
+                        if (pd_runner_run(&rj, res) && !*res->error)
+                                snprintf(res->error, sizeof(res->error),
+                                         "the runner failed");
+                        pd_strv_clear(&env);
+                }
 
                 a.res      = res;
                 a.retrying = res->status != PD_ST_SUCCEEDED &&
@@ -803,15 +881,18 @@ static int pd_job_process(pd_worker_t *w, pd_job_t *job) {
 
         if (pd_reactor_txn(r, pd_txn_plan, &plan))
                 goto done;
-        pd_log(PD_LOG_INFO, "%s: %s %s for release %s: %zu action(s)",
-               job->tenant, pd_selection_name(job->ev->selection),
-               job->ev->ce_id, job->ev->release, plan.cnt);
+        pd_log(PD_LOG_INFO, "%s: %s %s %s: %zu action(s)", job->tenant,
+               pd_evtype_name(job->ev->type),
+               job->ev->type == PD_EVT_RELEASE_DEPLOYED
+                   ? pd_selection_name(job->ev->selection)
+                   : job->ev->all_pending ? "all" : "named",
+               job->ev->ce_id, plan.cnt);
 
         for (size_t i = 0; i < plan.cnt; i++) {
                 pd_step_t *step = &plan.steps[i];
                 const pd_step_t *blocker;
                 char reason[512];
-                pd_verdict_t v = {&plan, step, PD_ST_REJECTED, reason};
+                pd_verdict_t v = {&plan, step, PD_ST_REJECTED, reason, -1};
                 int stop;
 
                 if (step->finished)
@@ -829,6 +910,23 @@ static int pd_job_process(pd_worker_t *w, pd_job_t *job) {
                                 goto done;
                         step->finished = 1;
                         step->status   = PD_ST_REJECTED;
+                        continue;
+                }
+                if (job->ev->type != PD_EVT_RELEASE_DEPLOYED) {
+                        int skip = job->ev->type == PD_EVT_SKIP_REQUESTED;
+                        snprintf(reason, sizeof(reason),
+                                 "%s on request of %s",
+                                 skip ? "skipped" : "reset",
+                                 job->ev->requested_by &&
+                                         *job->ev->requested_by
+                                     ? job->ev->requested_by
+                                     : job->ev->ce_source);
+                        v.status   = skip ? PD_ST_SKIPPED : PD_ST_RESET;
+                        v.set_done = skip;
+                        if (pd_reactor_txn(r, pd_txn_verdict, &v))
+                                goto done;
+                        step->finished = 1;
+                        step->status   = v.status;
                         continue;
                 }
                 if ((blocker = pd_step_blocker(&plan, step))) {
@@ -854,27 +952,52 @@ done:
         return ret;
 }
 
+/*
+ * Takes the oldest queued job whose tenant no other worker is busy with, so
+ * a tenant's events run one at a time and in order, while a slow tenant
+ * never holds up the others. Called with r->lock held; NULL if none.
+ */
+static pd_job_t *pd_queue_take(pd_reactor_t *r) {
+        pd_job_t **pp = &r->queue_head, *prev = NULL;
+
+        for (; *pp; prev = *pp, pp = &(*pp)->next) {
+                pd_job_t *job = *pp;
+                int busy      = 0;
+
+                for (int i = 0; i < r->worker_cnt && !busy; i++)
+                        busy = r->workers[i].tenant &&
+                               !strcmp(r->workers[i].tenant, job->tenant);
+                if (busy)
+                        continue;
+                *pp = job->next;
+                if (r->queue_tail == job)
+                        r->queue_tail = prev;
+                job->next = NULL;
+                return job;
+        }
+        return NULL;
+}
+
 static void *pd_worker_main(void *arg) {
         pd_worker_t *w  = arg;
         pd_reactor_t *r = w->r;
 
         pthread_mutex_lock(&r->lock);
         for (;;) {
-                pd_job_t *job;
+                pd_job_t *job = NULL;
+                int ok;
 
-                while (!w->head && !r->draining)
+                while (!r->draining && !(job = pd_queue_take(r)))
                         pthread_cond_wait(&r->cond, &r->lock);
-                if (r->draining)
+                if (!job)
                         break;
-                job     = w->head;
-                w->head = job->next;
-                if (!w->head)
-                        w->tail = NULL;
+                w->tenant = job->tenant;
                 pthread_mutex_unlock(&r->lock);
 
-                int ok = !pd_job_process(w, job);
+                ok = !pd_job_process(w, job);
 
                 pthread_mutex_lock(&r->lock);
+                w->tenant = NULL;
                 if (ok) {
                         /* Hand it back to the main thread to store the
                          * offset. A job cut short is not: its offset must
@@ -884,6 +1007,8 @@ static void *pd_worker_main(void *arg) {
                         job->next    = r->done_head;
                         r->done_head = job;
                 }
+                /* The tenant is free: its next job may go now. */
+                pthread_cond_broadcast(&r->cond);
         }
         pthread_mutex_unlock(&r->lock);
         return NULL;
@@ -1017,7 +1142,9 @@ static void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
         int done = 0;
 
         ev = pd_event_from_message(rkm, errstr, sizeof(errstr));
-        if (ev && ev->type != PD_EVT_RELEASE_DEPLOYED) {
+        if (ev && ev->type != PD_EVT_RELEASE_DEPLOYED &&
+            ev->type != PD_EVT_SKIP_REQUESTED &&
+            ev->type != PD_EVT_RESET_REQUESTED) {
                 snprintf(errstr, sizeof(errstr),
                          "ce_type %s is not accepted on %s",
                          pd_evtype_name(ev->type), r->conf->topic_events);
@@ -1050,18 +1177,14 @@ static void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
         job->ev     = ev;
         job->tenant = pd_xstrdup(ev->tenant ? ev->tenant
                                             : r->conf->default_tenant);
-        {
-                pd_worker_t *w =
-                    &r->workers[pd_hash(job->tenant) % (uint32_t)r->worker_cnt];
-                pthread_mutex_lock(&r->lock);
-                if (w->tail)
-                        w->tail->next = job;
-                else
-                        w->head = job;
-                w->tail = job;
-                pthread_cond_broadcast(&r->cond);
-                pthread_mutex_unlock(&r->lock);
-        }
+        pthread_mutex_lock(&r->lock);
+        if (r->queue_tail)
+                r->queue_tail->next = job;
+        else
+                r->queue_head = job;
+        r->queue_tail = job;
+        pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->lock);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1155,7 +1278,7 @@ static int pd_txn_registry(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
                         if (pd_strv_add(&re->after, def->after.v[j]))
                                 abort();
         }
-        ret = pd_emit(r, oq, ev, "registry");
+        ret = pd_emit(r, oq, ev, PD_REGISTRY_KEY);
         pd_event_destroy(ev);
         return ret;
 }

@@ -4,10 +4,11 @@
  * outcome.
  *
  * Threads: the caller's thread runs pd_reactor_run(), which polls the
- * consumer, dispatches each event to the worker that owns its tenant (so one
- * tenant's actions run in order and the same (tenant, action) never runs
- * twice at once), serves delivery reports and stores offsets. `workers`
- * worker threads run actions. Every record the reactor produces goes
+ * consumer, queues each event, serves delivery reports and stores offsets.
+ * `workers` worker threads take the oldest queued event whose tenant no
+ * other worker is busy with: a tenant's actions run in order and the same
+ * (tenant, action) never runs twice at once, while a slow tenant holds up
+ * no other. Every record the reactor produces goes
  * through the store's outbox first, in the same transaction as the outcome
  * it reports, so nothing is acknowledged that is not durable and no result
  * is lost.
