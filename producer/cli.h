@@ -67,7 +67,11 @@ rd_kafka_t *pd_cli_kafka(pd_cli_t *cli, rd_kafka_type_t type,
 void pd_cli_error(const pd_cli_t *cli, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
 
+/* The commands; each returns the exit status. */
 int pd_cmd_deploy(pd_cli_t *cli, int argc, char **argv);
+int pd_cmd_skip(pd_cli_t *cli, int argc, char **argv);
+int pd_cmd_reset(pd_cli_t *cli, int argc, char **argv);
 int pd_cmd_report(pd_cli_t *cli, int argc, char **argv);
+int pd_cmd_actions(pd_cli_t *cli, int argc, char **argv);
 
 #endif

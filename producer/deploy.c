@@ -1,14 +1,17 @@
 /*
- * deploy.c - `postdeploy deploy`: publishes one release.deployed per tenant
- * and, with --wait, follows the results topic until every action the
- * reactors planned for those events has a final outcome.
+ * deploy.c - the commands that send requests to the reactors: `deploy`
+ * (release.deployed), `skip` (actions.skip_requested) and `reset`
+ * (actions.reset_requested). Each publishes one event per tenant and, with
+ * --wait, follows the results topic until every action the reactors planned
+ * for those events has a final outcome.
  *
  * The wait starts reading the results topic at its end offsets taken
  * *before* publishing, so no result can slip past, however fast the reactor.
- * What a reactor will run is only known to it (pending depends on its
+ * What a reactor will do is only known to it (pending depends on its
  * state): it says so in a deploy.planned per event, and each planned action
  * then ends with exactly one action.finished whose `retrying` is false.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +22,7 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "producer/cli.h"
+#include "producer/results.h"
 #include "schemas/event.h"
 
 /* One published event and what became of it. Results travel keyed by
@@ -43,37 +47,92 @@ typedef struct pd_deploy_s {
         size_t total, done, failed; /* over planned actions */
 } pd_deploy_t;
 
-static void pd_deploy_usage(FILE *fp) {
+/* What one command asks for, from its options. */
+typedef struct pd_request_s {
+        pd_evtype_t type;
+        int selections;           /* deploy: how many of --auto/--all/--one */
+        pd_selection_t selection; /* deploy */
+        int all;                  /* skip --all-pending, reset --all */
+        pd_strv_t names;
+        const char *release, *environment, *requested_by, *tenants_file;
+        pd_strv_t tenants;
+        int all_tenants, wait, no_check;
+        int64_t timeout_ms;
+} pd_request_t;
+
+static void pd_request_usage(pd_evtype_t type, FILE *fp) {
+        if (type == PD_EVT_RELEASE_DEPLOYED)
+                fprintf(fp,
+                        "Usage: postdeploy deploy (--auto | --all | --one "
+                        "NAME...) --release V [options]\n"
+                        "\n"
+                        "Publishes a release.deployed event per tenant; the "
+                        "reactors run the selected\n"
+                        "actions. Exactly one selection:\n"
+                        "      --auto            pending auto actions\n"
+                        "      --all             pending auto and manual "
+                        "actions\n"
+                        "      --one NAME...     the named actions, whatever "
+                        "their state (the way to\n"
+                        "                        re-run); repeatable, and "
+                        "any further arguments are names\n"
+                        "\n"
+                        "Options:\n"
+                        "  -r, --release V       the release deployed "
+                        "(required)\n"
+                        "  -e, --environment E   the environment (default "
+                        "$POSTDEPLOY_ENVIRONMENT or\n"
+                        "                        \"production\")\n");
+        else
+                fprintf(fp,
+                        "Usage: postdeploy %s (NAME... | %s) [options]\n"
+                        "\n"
+                        "%s\n"
+                        "Sent over Kafka like a deploy: auditable, and "
+                        "ordered with the tenant's deploys.\n"
+                        "\n"
+                        "Options:\n"
+                        "      %-18s%s\n"
+                        "  -r, --release V       recorded with the request "
+                        "(optional)\n",
+                        type == PD_EVT_SKIP_REQUESTED ? "skip" : "reset",
+                        type == PD_EVT_SKIP_REQUESTED ? "--all-pending"
+                                                      : "--all",
+                        type == PD_EVT_SKIP_REQUESTED
+                            ? "Records the named actions as done for each "
+                              "tenant without running them\n(e.g. a fresh "
+                              "environment that needs no backfill): they are "
+                              "no longer\npending, and the report shows "
+                              "them skipped."
+                            : "Forgets that the named actions ran for each "
+                              "tenant: they are pending again\nand run on "
+                              "the next deploy --auto (or --all). Their "
+                              "history is kept.",
+                        type == PD_EVT_SKIP_REQUESTED ? "--all-pending"
+                                                      : "--all",
+                        type == PD_EVT_SKIP_REQUESTED
+                            ? "every pending action (policy once) instead "
+                              "of names"
+                            : "every action that is not pending, instead "
+                              "of names");
         fprintf(fp,
-                "Usage: postdeploy deploy (--auto | --all | --one NAME...) "
-                "--release V [options]\n"
-                "\n"
-                "Publishes a release.deployed event per tenant; the reactors "
-                "run the selected\n"
-                "actions. Exactly one selection:\n"
-                "      --auto            pending auto actions\n"
-                "      --all             pending auto and manual actions\n"
-                "      --one NAME...     the named actions, whatever their "
-                "state (the way to\n"
-                "                        re-run); repeatable, and any "
-                "further arguments are names\n"
-                "\n"
-                "Options:\n"
-                "  -r, --release V       the release deployed (required)\n"
-                "  -e, --environment E   the environment (default "
-                "$POSTDEPLOY_ENVIRONMENT or\n"
-                "                        \"production\")\n"
-                "  -t, --tenant T        a tenant (repeatable); without it "
-                "the reactor's\n"
+                "  -t, --tenant T        a tenant (repeatable); without "
+                "any, the reactor's\n"
                 "                        default tenant\n"
                 "      --all-tenants     every tenant of [cli] tenants in "
                 "the config\n"
+                "      --tenants-file F  every tenant listed in F, one per "
+                "line ('#' comments)\n"
                 "      --requested-by W  who asks (default $USER@host)\n"
                 "  -w, --wait            wait until every selected action "
                 "has finished; the exit\n"
                 "                        status then says how they went\n"
-                "      --timeout D       how long --wait waits (default 30m; "
-                "500ms, 30s, 5m, 1h)\n" PD_CLI_COMMON_HELP
+                "      --timeout D       how long --wait waits (default "
+                "30m; 500ms, 30s, 5m, 1h)\n"
+                "      --no-check        send names the latest "
+                "registry.published does not know\n"
+                "                        (the reactor rejects the "
+                "unknown ones)\n" PD_CLI_COMMON_HELP
                 "\n"
                 "Exit status: 0 published (with --wait: every action "
                 "succeeded); 1 an action\n"
@@ -271,183 +330,332 @@ static int pd_deploy_wait(pd_deploy_t *d, rd_kafka_t *rkc,
         return d->failed ? PD_EXIT_FAILED : PD_EXIT_OK;
 }
 
-int pd_cmd_deploy(pd_cli_t *cli, int argc, char **argv) {
+/* Adds the tenants listed in path, one per line. Returns 0 or -1. */
+static int pd_tenants_file(pd_cli_t *cli, const char *path, pd_strv_t *out) {
+        char line[512];
+        int lineno = 0, ret = 0;
+        FILE *fp   = fopen(path, "r");
+
+        if (!fp) {
+                pd_cli_error(cli, "--tenants-file %s: %s", path,
+                             strerror(errno));
+                return -1;
+        }
+        while (fgets(line, sizeof(line), fp)) {
+                char *s = line, *e;
+
+                lineno++;
+                s[strcspn(s, "#\r\n")] = '\0';
+                while (*s == ' ' || *s == '\t')
+                        s++;
+                for (e = s + strlen(s); e > s && (e[-1] == ' ' ||
+                                                  e[-1] == '\t');)
+                        *--e = '\0';
+                if (!*s)
+                        continue;
+                if (!pd_tenant_valid(s)) {
+                        pd_cli_error(cli,
+                                     "%s:%d: '%s' is not a valid tenant "
+                                     "name",
+                                     path, lineno, s);
+                        ret = -1;
+                        break;
+                }
+                if (pd_strv_find(out, s) < 0)
+                        pd_strv_add(out, s);
+        }
+        fclose(fp);
+        return ret;
+}
+
+/* Refuses names the newest registry does not know, when there is one. */
+static int pd_request_check_names(pd_cli_t *cli, const pd_request_t *req,
+                                  rd_kafka_t *rkc) {
+        pd_event_t *reg = NULL;
+        int ret;
+
+        if (!req->names.cnt || req->no_check)
+                return 0;
+        if ((ret = pd_results_registry(cli, rkc, 30000, &reg)))
+                return ret;
+        if (!reg) {
+                fprintf(stderr,
+                        "postdeploy %s: warning: no reactor has published "
+                        "its registry yet; the names are not checked\n",
+                        cli->cmd);
+                return 0;
+        }
+        for (size_t i = 0; i < req->names.cnt && !ret; i++) {
+                size_t j;
+                for (j = 0; j < reg->registry_cnt; j++)
+                        if (!strcmp(reg->registry[j].id, req->names.v[i]))
+                                break;
+                if (j < reg->registry_cnt)
+                        continue;
+                pd_cli_error(cli,
+                             "unknown action '%s' (not in the registry "
+                             "reactor %s published; `postdeploy actions` "
+                             "lists them, --no-check sends it anyway)",
+                             req->names.v[i], reg->reactor);
+                ret = PD_EXIT_USAGE;
+        }
+        pd_event_destroy(reg);
+        return ret;
+}
+
+/* Parses the options of deploy, skip and reset into req. Returns -1 to go
+ * on, or the exit status to end with. */
+static int pd_request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
+                            char **argv) {
         static const struct option longopts[] = {
             {"auto", no_argument, NULL, 'A'},
             {"all", no_argument, NULL, 'L'},
+            {"all-pending", no_argument, NULL, 'P'},
             {"one", required_argument, NULL, 'O'},
             {"release", required_argument, NULL, 'r'},
             {"environment", required_argument, NULL, 'e'},
             {"tenant", required_argument, NULL, 't'},
             {"all-tenants", no_argument, NULL, 'T'},
+            {"tenants-file", required_argument, NULL, 'F'},
             {"requested-by", required_argument, NULL, 'R'},
             {"wait", no_argument, NULL, 'w'},
             {"timeout", required_argument, NULL, 'W'},
+            {"no-check", no_argument, NULL, 'N'},
             PD_CLI_COMMON_LONGOPTS,
             {NULL, 0, NULL, 0}};
+        int deploy = req->type == PD_EVT_RELEASE_DEPLOYED;
+        int opt, r;
+
+        optind = 1;
+        while ((opt = getopt_long(argc, argv,
+                                  "r:e:t:w" PD_CLI_COMMON_SHORTOPTS, longopts,
+                                  NULL)) != -1) {
+                switch (opt) {
+                case 'A':
+                case 'O':
+                case 'e':
+                        if (!deploy)
+                                goto only_deploy;
+                        if (opt == 'e') {
+                                req->environment = optarg;
+                                break;
+                        }
+                        if (opt == 'A') {
+                                req->selection = PD_SEL_AUTO;
+                                req->selections++;
+                                break;
+                        }
+                        if (req->selection != PD_SEL_ONE || !req->names.cnt)
+                                req->selections++;
+                        req->selection = PD_SEL_ONE;
+                        pd_strv_add(&req->names, optarg);
+                        break;
+                case 'L':
+                        if (deploy) {
+                                req->selection = PD_SEL_ALL;
+                                req->selections++;
+                        } else if (req->type == PD_EVT_RESET_REQUESTED) {
+                                req->all = 1;
+                        } else {
+                                pd_cli_error(cli, "--all: did you mean "
+                                                  "--all-pending?");
+                                return PD_EXIT_USAGE;
+                        }
+                        break;
+                case 'P':
+                        if (req->type != PD_EVT_SKIP_REQUESTED) {
+                                pd_cli_error(cli, "--all-pending is for "
+                                                  "`postdeploy skip`");
+                                return PD_EXIT_USAGE;
+                        }
+                        req->all = 1;
+                        break;
+                case 'r':
+                        req->release = optarg;
+                        break;
+                case 't':
+                        pd_strv_add(&req->tenants, optarg);
+                        break;
+                case 'T':
+                        req->all_tenants = 1;
+                        break;
+                case 'F':
+                        req->tenants_file = optarg;
+                        break;
+                case 'R':
+                        req->requested_by = optarg;
+                        break;
+                case 'w':
+                        req->wait = 1;
+                        break;
+                case 'N':
+                        req->no_check = 1;
+                        break;
+                case 'W':
+                        if (pd_duration_parse(optarg, &req->timeout_ms) ||
+                            req->timeout_ms <= 0) {
+                                pd_cli_error(cli,
+                                             "--timeout: '%s' is not a "
+                                             "duration (500ms, 30s, 5m, 1h)",
+                                             optarg);
+                                return PD_EXIT_USAGE;
+                        }
+                        break;
+                case 'h':
+                        pd_request_usage(req->type, stdout);
+                        return PD_EXIT_OK;
+                default:
+                        if ((r = pd_cli_common_opt(cli, opt, optarg)) == 1)
+                                break;
+                        if (!r)
+                                fprintf(stderr,
+                                        "Try 'postdeploy %s --help'.\n",
+                                        cli->cmd);
+                        return PD_EXIT_USAGE;
+                }
+        }
+        for (; optind < argc; optind++) {
+                if (deploy && (req->selection != PD_SEL_ONE ||
+                               !req->names.cnt)) {
+                        pd_cli_error(cli, "unexpected argument '%s'",
+                                     argv[optind]);
+                        return PD_EXIT_USAGE;
+                }
+                pd_strv_add(&req->names, argv[optind]);
+        }
+        if (deploy && req->selections != 1) {
+                pd_cli_error(cli, "give exactly one of --auto, --all or "
+                                  "--one NAME...\nTry 'postdeploy deploy "
+                                  "--help'.");
+                return PD_EXIT_USAGE;
+        }
+        if (!deploy && !req->all == !req->names.cnt) {
+                pd_cli_error(cli, "give action names or %s, not both nor "
+                                  "neither",
+                             req->type == PD_EVT_SKIP_REQUESTED
+                                 ? "--all-pending"
+                                 : "--all");
+                return PD_EXIT_USAGE;
+        }
+        if (deploy && (!req->release || !*req->release)) {
+                pd_cli_error(cli, "--release V is required");
+                return PD_EXIT_USAGE;
+        }
+        for (size_t i = 0; i < req->names.cnt; i++)
+                if (!pd_action_name_valid(req->names.v[i])) {
+                        pd_cli_error(cli, "'%s' is not a valid action name",
+                                     req->names.v[i]);
+                        return PD_EXIT_USAGE;
+                }
+        return -1;
+
+only_deploy:
+        pd_cli_error(cli, "%s is an option of `postdeploy deploy`",
+                     opt == 'A' ? "--auto" : opt == 'O' ? "--one"
+                                                        : "--environment");
+        return PD_EXIT_USAGE;
+}
+
+/* Settles the tenant list: --tenant, --all-tenants, --tenants-file. */
+static int pd_request_tenants(pd_cli_t *cli, pd_request_t *req) {
+        if (req->all_tenants) {
+                if (!cli->conf->tenants.cnt) {
+                        pd_cli_error(cli, "--all-tenants needs [cli] "
+                                          "tenants = ... in the config "
+                                          "(-c FILE)");
+                        return -1;
+                }
+                for (size_t i = 0; i < cli->conf->tenants.cnt; i++)
+                        if (pd_strv_find(&req->tenants,
+                                         cli->conf->tenants.v[i]) < 0)
+                                pd_strv_add(&req->tenants,
+                                            cli->conf->tenants.v[i]);
+        }
+        if (req->tenants_file &&
+            pd_tenants_file(cli, req->tenants_file, &req->tenants))
+                return -1;
+        if ((req->all_tenants || req->tenants_file) && !req->tenants.cnt) {
+                pd_cli_error(cli, "no tenants listed");
+                return -1;
+        }
+        for (size_t i = 0; i < req->tenants.cnt; i++)
+                if (!pd_tenant_valid(req->tenants.v[i])) {
+                        pd_cli_error(cli,
+                                     "'%s' is not a valid tenant name (1-63 "
+                                     "of A-Z a-z 0-9 _ . -, not starting "
+                                     "with . or -)",
+                                     req->tenants.v[i]);
+                        return -1;
+                }
+        return 0;
+}
+
+/* The event for one tenant (NULL: the reactor's default tenant). */
+static pd_event_t *pd_request_event(const pd_request_t *req,
+                                    const char *tenant, const char *who) {
+        pd_event_t *ev = pd_event_new(req->type);
+
+        ev->tenant       = tenant ? strdup(tenant) : NULL;
+        ev->release      = strdup(req->release ? req->release : "");
+        ev->requested_by = strdup(who);
+        for (size_t j = 0; j < req->names.cnt; j++)
+                pd_strv_add(&ev->actions, req->names.v[j]);
+        if (req->type == PD_EVT_RELEASE_DEPLOYED) {
+                ev->environment = strdup(req->environment);
+                ev->selection   = req->selection;
+                ev->deployed_at = pd_now_ms();
+        } else {
+                ev->all_pending  = req->all;
+                ev->requested_at = pd_now_ms();
+        }
+        return ev;
+}
+
+static int pd_request_send(pd_cli_t *cli, pd_request_t *req) {
         static const char *const producer_defaults[] = {
             "enable.idempotence", "true",
             "linger.ms", "0",
             /* Unreachable brokers fail the publish instead of hanging. */
             "message.timeout.ms", "15000",
             NULL};
-        static const char *const consumer_defaults[] = {
-            "enable.auto.commit", "false",
-            "enable.partition.eof", "false",
-            "group.id", "postdeploy-cli-wait", /* never joins nor commits */
-            NULL};
-        pd_deploy_t d      = {.cli = cli};
-        pd_strv_t names    = {0};
-        pd_strv_t tenants  = {0};
-        const char *release = NULL, *environment = NULL, *requested_by = NULL;
-        int selections = 0, wait = 0, all_tenants = 0, opt, r;
-        int ret = PD_EXIT_USAGE;
-        pd_selection_t selection = PD_SEL_AUTO;
-        int64_t timeout_ms = 30 * 60 * 1000;
+        pd_deploy_t d   = {.cli = cli};
         rd_kafka_t *rkp = NULL, *rkc = NULL;
+        rd_kafka_conf_t *kconf;
         char errstr[512], who[300], source[300], host[200];
+        int ret = PD_EXIT_USAGE;
 
-        optind = 1;
-        while ((opt = getopt_long(argc, argv, "r:e:t:w" PD_CLI_COMMON_SHORTOPTS,
-                                  longopts, NULL)) != -1) {
-                switch (opt) {
-                case 'A':
-                        selection = PD_SEL_AUTO;
-                        selections++;
-                        break;
-                case 'L':
-                        selection = PD_SEL_ALL;
-                        selections++;
-                        break;
-                case 'O':
-                        if (selection != PD_SEL_ONE || !names.cnt)
-                                selections++;
-                        selection = PD_SEL_ONE;
-                        pd_strv_add(&names, optarg);
-                        break;
-                case 'r':
-                        release = optarg;
-                        break;
-                case 'e':
-                        environment = optarg;
-                        break;
-                case 't':
-                        pd_strv_add(&tenants, optarg);
-                        break;
-                case 'T':
-                        all_tenants = 1;
-                        break;
-                case 'R':
-                        requested_by = optarg;
-                        break;
-                case 'w':
-                        wait = 1;
-                        break;
-                case 'W':
-                        if (pd_duration_parse(optarg, &timeout_ms) ||
-                            timeout_ms <= 0) {
-                                pd_cli_error(cli,
-                                             "--timeout: '%s' is not a "
-                                             "duration (500ms, 30s, 5m, 1h)",
-                                             optarg);
-                                goto done;
-                        }
-                        break;
-                case 'h':
-                        pd_deploy_usage(stdout);
-                        ret = PD_EXIT_OK;
-                        goto done;
-                default:
-                        if ((r = pd_cli_common_opt(cli, opt, optarg)) == 1)
-                                break;
-                        if (!r)
-                                fprintf(stderr, "Try 'postdeploy deploy "
-                                                "--help'.\n");
-                        goto done;
-                }
-        }
-        for (; optind < argc; optind++) {
-                if (selection != PD_SEL_ONE || !names.cnt) {
-                        pd_cli_error(cli, "unexpected argument '%s'",
-                                     argv[optind]);
-                        goto done;
-                }
-                pd_strv_add(&names, argv[optind]);
-        }
-        if (selections != 1) {
-                pd_cli_error(cli, "give exactly one of --auto, --all or "
-                                  "--one NAME...\nTry 'postdeploy deploy "
-                                  "--help'.");
+        if (pd_cli_finish(cli) || pd_request_tenants(cli, req))
                 goto done;
-        }
-        if (!release || !*release) {
-                pd_cli_error(cli, "--release V is required");
-                goto done;
-        }
-        for (size_t i = 0; i < names.cnt; i++)
-                if (!pd_action_name_valid(names.v[i])) {
-                        pd_cli_error(cli, "'%s' is not a valid action name",
-                                     names.v[i]);
-                        goto done;
-                }
-        if (pd_cli_finish(cli))
-                goto done;
-        if (all_tenants) {
-                if (!cli->conf->tenants.cnt) {
-                        pd_cli_error(cli, "--all-tenants needs [cli] "
-                                          "tenants = ... in the config "
-                                          "(-c FILE)");
-                        goto done;
-                }
-                for (size_t i = 0; i < cli->conf->tenants.cnt; i++)
-                        if (pd_strv_find(&tenants, cli->conf->tenants.v[i]) < 0)
-                                pd_strv_add(&tenants, cli->conf->tenants.v[i]);
-        }
-        for (size_t i = 0; i < tenants.cnt; i++)
-                if (!pd_tenant_valid(tenants.v[i])) {
-                        pd_cli_error(cli,
-                                     "'%s' is not a valid tenant name (1-63 "
-                                     "of A-Z a-z 0-9 _ . -, not starting "
-                                     "with . or -)",
-                                     tenants.v[i]);
-                        goto done;
-                }
-        if (!environment)
-                environment = getenv("POSTDEPLOY_ENVIRONMENT");
-        if (!environment || !*environment)
-                environment = "production";
+        if (!req->environment)
+                req->environment = getenv("POSTDEPLOY_ENVIRONMENT");
+        if (!req->environment || !*req->environment)
+                req->environment = "production";
         if (gethostname(host, sizeof(host)))
                 snprintf(host, sizeof(host), "localhost");
         host[sizeof(host) - 1] = '\0';
-        if (!requested_by) {
+        if (!req->requested_by) {
                 const char *user = getenv("USER");
                 snprintf(who, sizeof(who), "%s@%s", user ? user : "unknown",
                          host);
-                requested_by = who;
+                req->requested_by = who;
         }
         snprintf(source, sizeof(source), "postdeploy-cli/%s", host);
 
-        ret = PD_EXIT_KAFKA;
-        {
-                rd_kafka_conf_t *kconf;
-                kconf = pd_kafka_conf(cli->conf, producer_defaults,
-                                      cli->brokers, errstr, sizeof(errstr));
-                if (!kconf) {
-                        pd_cli_error(cli, "%s", errstr);
-                        ret = PD_EXIT_USAGE;
-                        goto done;
-                }
-                rd_kafka_conf_set_dr_msg_cb(kconf, pd_deploy_dr_cb);
-                rd_kafka_conf_set_opaque(kconf, &d);
-                rkp = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, errstr,
-                                   sizeof(errstr));
-                if (!rkp) {
-                        rd_kafka_conf_destroy(kconf);
-                        pd_cli_error(cli, "%s", errstr);
-                        ret = PD_EXIT_USAGE;
-                        goto done;
-                }
+        kconf = pd_kafka_conf(cli->conf, producer_defaults, cli->brokers,
+                              errstr, sizeof(errstr));
+        if (!kconf) {
+                pd_cli_error(cli, "%s", errstr);
+                goto done;
         }
+        rd_kafka_conf_set_dr_msg_cb(kconf, pd_deploy_dr_cb);
+        rd_kafka_conf_set_opaque(kconf, &d);
+        rkp = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, errstr, sizeof(errstr));
+        if (!rkp) {
+                rd_kafka_conf_destroy(kconf);
+                pd_cli_error(cli, "%s", errstr);
+                goto done;
+        }
+        ret = PD_EXIT_KAFKA;
         /* The topics are made here too, so that the first deploy can
          * come before the first reactor, with the right settings. */
         if (pd_kafka_ping(rkp, cli->brokers, 10000, errstr, sizeof(errstr)) ||
@@ -456,40 +664,38 @@ int pd_cmd_deploy(pd_cli_t *cli, int argc, char **argv) {
                 pd_cli_error(cli, "%s", errstr);
                 goto done;
         }
-        if (wait) {
-                rkc = pd_cli_kafka(cli, RD_KAFKA_CONSUMER, consumer_defaults);
-                if (!rkc || pd_deploy_follow(&d, rkc))
+        if (req->wait || (req->names.cnt && !req->no_check)) {
+                if (!(rkc = pd_results_consumer(cli)))
                         goto done;
+                if ((ret = pd_request_check_names(cli, req, rkc)))
+                        goto done;
+                ret = PD_EXIT_KAFKA;
         }
+        if (req->wait && pd_deploy_follow(&d, rkc))
+                goto done;
 
         /* One event per tenant: each is its own trigger, keyed by tenant so
          * a tenant's events stay in order. */
-        d.trigger_cnt = tenants.cnt ? tenants.cnt : 1;
+        d.trigger_cnt = req->tenants.cnt ? req->tenants.cnt : 1;
         d.triggers    = calloc(d.trigger_cnt, sizeof(*d.triggers));
         for (size_t i = 0; i < d.trigger_cnt; i++) {
-                pd_event_t *ev  = pd_event_new(PD_EVT_RELEASE_DEPLOYED);
-                const char *key = tenants.cnt ? tenants.v[i]
-                                              : cli->conf->default_tenant;
+                const char *tenant = req->tenants.cnt ? req->tenants.v[i]
+                                                      : NULL;
+                pd_event_t *ev = pd_request_event(req, tenant,
+                                                  req->requested_by);
                 rd_kafka_resp_err_t err;
 
-                ev->tenant       = tenants.cnt ? strdup(tenants.v[i]) : NULL;
-                ev->release      = strdup(release);
-                ev->environment  = strdup(environment);
-                ev->selection    = selection;
-                ev->requested_by = strdup(requested_by);
-                ev->deployed_at  = pd_now_ms();
-                for (size_t j = 0; j < names.cnt; j++)
-                        pd_strv_add(&ev->actions, names.v[j]);
                 pd_event_stamp(ev, source);
                 d.triggers[i].ce_id  = strdup(ev->ce_id);
-                d.triggers[i].tenant = ev->tenant ? strdup(ev->tenant) : NULL;
-                err = pd_event_produce(rkp, cli->conf->topic_events, key, ev,
-                                       NULL, errstr, sizeof(errstr));
+                d.triggers[i].tenant = tenant ? strdup(tenant) : NULL;
+                err = pd_event_produce(rkp, cli->conf->topic_events,
+                                       tenant ? tenant
+                                              : cli->conf->default_tenant,
+                                       ev, NULL, errstr, sizeof(errstr));
                 if (!err)
-                        printf("published %s %s for tenant %s (release %s)\n",
-                               pd_selection_name(selection), ev->ce_id,
-                               ev->tenant ? ev->tenant : "(default)",
-                               release);
+                        printf("published %s %s for tenant %s\n",
+                               pd_evtype_name(ev->type), ev->ce_id,
+                               tenant ? tenant : "(default)");
                 pd_event_destroy(ev);
                 if (err) {
                         pd_cli_error(cli, "cannot publish: %s", errstr);
@@ -504,12 +710,12 @@ int pd_cmd_deploy(pd_cli_t *cli, int argc, char **argv) {
                                                : "timed out");
                 goto done;
         }
-        if (!wait) {
+        if (!req->wait) {
                 ret = PD_EXIT_OK;
                 goto done;
         }
         d.tty = isatty(STDERR_FILENO);
-        ret   = pd_deploy_wait(&d, rkc, timeout_ms);
+        ret   = pd_deploy_wait(&d, rkc, req->timeout_ms);
 
 done:
         for (size_t i = 0; i < d.trigger_cnt; i++) {
@@ -526,7 +732,29 @@ done:
         }
         if (rkp)
                 rd_kafka_destroy(rkp);
-        pd_strv_clear(&names);
-        pd_strv_clear(&tenants);
         return ret;
+}
+
+static int pd_request_cmd(pd_cli_t *cli, pd_evtype_t type, int argc,
+                          char **argv) {
+        pd_request_t req = {.type = type, .timeout_ms = 30 * 60 * 1000};
+        int ret          = pd_request_parse(cli, &req, argc, argv);
+
+        if (ret < 0)
+                ret = pd_request_send(cli, &req);
+        pd_strv_clear(&req.names);
+        pd_strv_clear(&req.tenants);
+        return ret;
+}
+
+int pd_cmd_deploy(pd_cli_t *cli, int argc, char **argv) {
+        return pd_request_cmd(cli, PD_EVT_RELEASE_DEPLOYED, argc, argv);
+}
+
+int pd_cmd_skip(pd_cli_t *cli, int argc, char **argv) {
+        return pd_request_cmd(cli, PD_EVT_SKIP_REQUESTED, argc, argv);
+}
+
+int pd_cmd_reset(pd_cli_t *cli, int argc, char **argv) {
+        return pd_request_cmd(cli, PD_EVT_RESET_REQUESTED, argc, argv);
 }

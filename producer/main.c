@@ -21,8 +21,14 @@ static const struct {
     {"deploy", pd_cmd_deploy,
      "publish release.deployed: run the release's actions (--auto, --all, "
      "--one)"},
+    {"skip", pd_cmd_skip,
+     "record actions as done without running them (a fresh environment)"},
+    {"reset", pd_cmd_reset,
+     "forget that actions ran, so they are pending again"},
     {"report", pd_cmd_report,
      "show every action's state per tenant, read from the results topic"},
+    {"actions", pd_cmd_actions,
+     "list the registered actions (from the reactors' registry)"},
 };
 
 static void pd_usage(FILE *fp) {

@@ -18,6 +18,7 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "producer/cli.h"
+#include "producer/results.h"
 #include "schemas/event.h"
 
 /* The newest result of one (tenant, action). */
@@ -127,6 +128,8 @@ static pd_state_t pd_row_state(const pd_row_t *row) {
                                          : PD_STATE_INTERRUPTED;
         case PD_ST_SKIPPED:
                 return PD_STATE_SKIPPED;
+        case PD_ST_RESET:
+                return PD_STATE_PENDING;
         default:
                 return PD_STATE_FAILED;
         }
@@ -169,100 +172,27 @@ static void pd_report_usage(FILE *fp) {
                 "Kafka unreachable.\n");
 }
 
-/* Reads the whole results topic, up to its end when we started. */
-static int pd_report_read(pd_report_t *rp, rd_kafka_t *rkc,
-                          int64_t timeout_ms) {
-        const char *topic = rp->cli->conf->topic_results;
-        rd_kafka_topic_partition_list_t *parts = NULL;
-        int64_t deadline = pd_now_ms() + timeout_ms;
-        pd_kafka_wm_t *wm = NULL;
-        size_t cnt = 0, left = 0;
-        rd_kafka_resp_err_t err;
-        char errstr[512];
-        int ret = PD_EXIT_KAFKA;
+/* Keeps the newest result of each (tenant, action), and the newest
+ * registry. */
+static void pd_report_on_event(pd_event_t *ev, void *opaque) {
+        pd_report_t *rp = opaque;
+        char key[512];
 
-        if (pd_kafka_watermarks(rkc, topic, 10000, &wm, &cnt, errstr,
-                                sizeof(errstr))) {
-                pd_cli_error(rp->cli, "%s (is %s right, and has a reactor "
-                                      "started?)",
-                             errstr, rp->cli->brokers);
-                return PD_EXIT_KAFKA;
-        }
-        parts = rd_kafka_topic_partition_list_new((int)cnt);
-        for (size_t i = 0; i < cnt; i++)
-                if (wm[i].hi > wm[i].lo) {
-                        rd_kafka_topic_partition_list_add(parts, topic,
-                                                          wm[i].partition)
-                            ->offset = wm[i].lo;
-                        left++;
+        if (ev->type == PD_EVT_REGISTRY_PUBLISHED) {
+                if (!rp->registry ||
+                    ev->published_at >= rp->registry->published_at) {
+                        pd_event_destroy(rp->registry);
+                        rp->registry = ev;
+                        return;
                 }
-        if (!left) {
-                ret = 0;
-                goto done;
+        } else if ((ev->type == PD_EVT_ACTION_STARTED ||
+                    ev->type == PD_EVT_ACTION_FINISHED) &&
+                   ev->tenant && ev->action) {
+                snprintf(key, sizeof(key), "%s/%s", ev->tenant, ev->action);
+                pd_map_put(&rp->results, key, ev);
+                return;
         }
-        if ((err = rd_kafka_assign(rkc, parts))) {
-                pd_cli_error(rp->cli, "cannot read %s: %s", topic,
-                             rd_kafka_err2str(err));
-                goto done;
-        }
-        while (left) {
-                rd_kafka_message_t *rkm;
-                pd_event_t *ev;
-
-                if (pd_now_ms() > deadline) {
-                        pd_cli_error(rp->cli,
-                                     "timed out reading %s (%zu partition(s) "
-                                     "not read to the end)",
-                                     topic, left);
-                        goto done;
-                }
-                rkm = rd_kafka_consumer_poll(rkc, 500);
-                if (!rkm)
-                        continue;
-                if (rkm->err) {
-                        if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                                pd_log(PD_LOG_DEBUG, "results: %s",
-                                       rd_kafka_message_errstr(rkm));
-                        rd_kafka_message_destroy(rkm);
-                        continue;
-                }
-                for (size_t i = 0; i < cnt; i++)
-                        if (wm[i].partition == rkm->partition &&
-                            rkm->offset + 1 == wm[i].hi)
-                                left--;
-                ev = pd_event_from_message(rkm, errstr, sizeof(errstr));
-                if (!ev) {
-                        pd_log(PD_LOG_DEBUG, "skipping %s [%d] @%" PRId64
-                                             ": %s",
-                               topic, (int)rkm->partition, rkm->offset,
-                               errstr);
-                } else if (ev->type == PD_EVT_REGISTRY_PUBLISHED) {
-                        if (!rp->registry ||
-                            ev->published_at >= rp->registry->published_at) {
-                                pd_event_destroy(rp->registry);
-                                rp->registry = ev;
-                        } else {
-                                pd_event_destroy(ev);
-                        }
-                        ev = NULL;
-                } else if ((ev->type == PD_EVT_ACTION_STARTED ||
-                            ev->type == PD_EVT_ACTION_FINISHED) &&
-                           ev->tenant && ev->action) {
-                        char key[512];
-                        snprintf(key, sizeof(key), "%s/%s", ev->tenant,
-                                 ev->action);
-                        pd_map_put(&rp->results, key, ev);
-                        ev = NULL;
-                }
-                pd_event_destroy(ev);
-                rd_kafka_message_destroy(rkm);
-        }
-        ret = 0;
-
-done:
-        free(wm);
-        rd_kafka_topic_partition_list_destroy(parts);
-        return ret;
+        pd_event_destroy(ev);
 }
 
 static int pd_cmp_str(const void *a, const void *b) {
@@ -555,12 +485,6 @@ int pd_cmd_report(pd_cli_t *cli, int argc, char **argv) {
             {"timeout", required_argument, NULL, 'W'},
             PD_CLI_COMMON_LONGOPTS,
             {NULL, 0, NULL, 0}};
-        static const char *const consumer_defaults[] = {
-            "enable.auto.commit", "false",
-            "enable.partition.eof", "false",
-            "group.id", "postdeploy-cli-report", /* never joins nor commits */
-            "fetch.max.bytes", "104857600",
-            NULL};
         pd_report_t rp   = {.cli = cli};
         int json = 0, opt, r, ret = PD_EXIT_USAGE;
         int64_t timeout_ms = 60000;
@@ -622,10 +546,11 @@ int pd_cmd_report(pd_cli_t *cli, int argc, char **argv) {
         }
         if (pd_cli_finish(cli))
                 goto done;
-        rkc = pd_cli_kafka(cli, RD_KAFKA_CONSUMER, consumer_defaults);
+        rkc = pd_results_consumer(cli);
         if (!rkc)
                 goto done;
-        if ((ret = pd_report_read(&rp, rkc, timeout_ms)))
+        if ((ret = pd_results_scan(cli, rkc, 0, timeout_ms,
+                                   pd_report_on_event, &rp)))
                 goto done;
         pd_report_build(&rp);
         if (json)

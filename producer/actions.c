@@ -1,0 +1,149 @@
+/*
+ * actions.c - `postdeploy actions`: the registered actions, as the newest
+ * registry.published on the results topic says, so any machine can see what
+ * the reactors would run without their config.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "producer/cli.h"
+#include "producer/results.h"
+#include "schemas/event.h"
+
+static void pd_actions_usage(FILE *fp) {
+        fprintf(fp,
+                "Usage: postdeploy actions [--format table|json] [options]\n"
+                "\n"
+                "Lists the registered actions, in the order they run, with "
+                "auto or manual,\n"
+                "policy, dependencies and description, from the newest "
+                "registry.published.\n"
+                "\n"
+                "Options:\n"
+                "  -f, --format F       table (default) or json\n"
+                PD_CLI_COMMON_HELP
+                "\n"
+                "Exit status: 0 listed; 1 no reactor has published its "
+                "registry yet; 2 usage\n"
+                "or configuration error; 4 Kafka unreachable.\n");
+}
+
+static void pd_actions_table(const pd_event_t *reg) {
+        char when[40];
+
+        pd_time_format(reg->published_at, when, sizeof(when));
+        printf("%zu action(s), published by %s at %s\n\n",
+               reg->registry_cnt, reg->reactor, when);
+        printf("%-32s %-6s %-6s %-24s %s\n", "ACTION", "WHEN", "POLICY",
+               "AFTER", "DESCRIPTION");
+        for (size_t i = 0; i < reg->registry_cnt; i++) {
+                const pd_regentry_t *re = &reg->registry[i];
+                char after[256] = "-";
+                size_t off      = 0;
+
+                for (size_t j = 0; j < re->after.cnt && off < sizeof(after);
+                     j++)
+                        off += (size_t)snprintf(after + off,
+                                                sizeof(after) - off, "%s%s",
+                                                j ? "," : "",
+                                                re->after.v[j]);
+                printf("%-32s %-6s %-6s %-24s %s\n", re->id,
+                       re->is_auto ? "auto" : "manual", re->policy, after,
+                       re->description);
+        }
+}
+
+static void pd_actions_json(const pd_event_t *reg) {
+        json_t *arr = json_array();
+        char *text;
+
+        for (size_t i = 0; i < reg->registry_cnt; i++) {
+                const pd_regentry_t *re = &reg->registry[i];
+                json_t *o               = json_object();
+                json_t *after           = json_array();
+
+                for (size_t j = 0; j < re->after.cnt; j++)
+                        json_array_append_new(after,
+                                              json_string(re->after.v[j]));
+                json_object_set_new(o, "action", json_string(re->id));
+                json_object_set_new(o, "auto", json_boolean(re->is_auto));
+                json_object_set_new(o, "policy", json_string(re->policy));
+                json_object_set_new(o, "after", after);
+                json_object_set_new(o, "description",
+                                    json_string(re->description));
+                json_array_append_new(arr, o);
+        }
+        text = json_dumps(arr, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+        printf("%s\n", text);
+        free(text);
+        json_decref(arr);
+}
+
+int pd_cmd_actions(pd_cli_t *cli, int argc, char **argv) {
+        static const struct option longopts[] = {
+            {"format", required_argument, NULL, 'f'},
+            PD_CLI_COMMON_LONGOPTS,
+            {NULL, 0, NULL, 0}};
+        pd_event_t *reg = NULL;
+        rd_kafka_t *rkc = NULL;
+        int json = 0, opt, r, ret = PD_EXIT_USAGE;
+
+        optind = 1;
+        while ((opt = getopt_long(argc, argv, "f:" PD_CLI_COMMON_SHORTOPTS,
+                                  longopts, NULL)) != -1) {
+                switch (opt) {
+                case 'f':
+                        if (strcmp(optarg, "json") && strcmp(optarg, "table")) {
+                                pd_cli_error(cli,
+                                             "--format: 'table' or 'json', "
+                                             "not '%s'",
+                                             optarg);
+                                goto done;
+                        }
+                        json = !strcmp(optarg, "json");
+                        break;
+                case 'h':
+                        pd_actions_usage(stdout);
+                        ret = PD_EXIT_OK;
+                        goto done;
+                default:
+                        if ((r = pd_cli_common_opt(cli, opt, optarg)) == 1)
+                                break;
+                        if (!r)
+                                fprintf(stderr, "Try 'postdeploy actions "
+                                                "--help'.\n");
+                        goto done;
+                }
+        }
+        if (optind < argc) {
+                pd_cli_error(cli, "unexpected argument '%s'", argv[optind]);
+                goto done;
+        }
+        if (pd_cli_finish(cli) || !(rkc = pd_results_consumer(cli)))
+                goto done;
+        if ((ret = pd_results_registry(cli, rkc, 60000, &reg)))
+                goto done;
+        if (!reg) {
+                pd_cli_error(cli, "no reactor has published its registry on "
+                                  "%s yet",
+                             cli->conf->topic_results);
+                ret = PD_EXIT_FAILED;
+                goto done;
+        }
+        if (json)
+                pd_actions_json(reg);
+        else
+                pd_actions_table(reg);
+        ret = PD_EXIT_OK;
+
+done:
+        pd_event_destroy(reg);
+        if (rkc) {
+                rd_kafka_consumer_close(rkc);
+                rd_kafka_destroy(rkc);
+        }
+        return ret;
+}

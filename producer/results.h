@@ -1,0 +1,38 @@
+/*
+ * results.h - reading the results topic from the CLI: the whole topic up to
+ * the end it had when the read began (report), or only partition 0, where
+ * the registry lives (the registered actions).
+ */
+#ifndef PD_RESULTS_H
+#define PD_RESULTS_H
+
+#include <stdint.h>
+
+#include "producer/cli.h"
+#include "schemas/event.h"
+
+/* Called for each decodable event, in partition order; takes ownership. */
+typedef void(pd_results_cb_t)(pd_event_t *ev, void *opaque);
+
+/*
+ * Reads every partition of the results topic (only partition 0 when
+ * registry_only) from its first offset to the end it had when called,
+ * calling cb for each event. Records that do not decode are skipped (a
+ * debug line says why). Returns 0, or an exit code (PD_EXIT_KAFKA) with the
+ * error printed.
+ */
+int pd_results_scan(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
+                    int64_t timeout_ms, pd_results_cb_t *cb, void *opaque);
+
+/*
+ * The newest registry.published, in *regp (NULL if no reactor has published
+ * one yet; the caller destroys it). Returns 0 or an exit code.
+ */
+int pd_results_registry(pd_cli_t *cli, rd_kafka_t *rkc, int64_t timeout_ms,
+                        pd_event_t **regp);
+
+/* A consumer for pd_results_scan: assigns partitions itself, never joins a
+ * group nor commits. NULL with the error printed. */
+rd_kafka_t *pd_results_consumer(pd_cli_t *cli);
+
+#endif
