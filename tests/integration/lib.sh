@@ -112,3 +112,24 @@ pd_reactor_stop() {
 }
 
 pd_cli() { "$PD_BIN/postdeploy" "$@" -c "$T/postdeploy.ini"; }
+
+# pd_report: writes the JSON report to $T/report.json.
+pd_report() { pd_cli report --format json >"$T/report.json"; }
+
+# pd_state TENANT ACTION FIELD: a field of the last pd_report ("-" if the
+# row is missing).
+pd_state() {
+	python3 -c '
+import json, sys
+rows = json.load(open(sys.argv[1]))
+m = {(r["tenant"], r["action"]): r for r in rows}
+r = m.get((sys.argv[2], sys.argv[3]))
+print("-" if r is None else r[sys.argv[4]])' "$T/report.json" "$@"
+}
+
+# pd_rc VAR command...: runs command, output to $T/out, status into VAR.
+pd_rc() {
+	local __var=$1 __rc=0; shift
+	"$@" >"$T/out" 2>&1 || __rc=$?
+	printf -v "$__var" '%s' "$__rc"
+}

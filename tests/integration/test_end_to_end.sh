@@ -31,12 +31,8 @@ for t in acme globex; do
 done
 pd_check "deploy prints each finished action" grep -q "t.fail.*FAILED (exit 3)" "$T/deploy1.out"
 
-pd_cli report --format json >"$T/report.json"
-state() { python3 -c '
-import json, sys
-rows = json.load(open(sys.argv[1]))
-m = {(r["tenant"], r["action"]): r for r in rows}
-print(m[(sys.argv[2], sys.argv[3])][sys.argv[4]])' "$T/report.json" "$@"; }
+pd_report
+state() { pd_state "$@"; }
 for t in acme globex; do
 	pd_eq "json: $t t.ok succeeded" succeeded "$(state $t t.ok state)"
 	pd_eq "json: $t t.fail failed" failed "$(state $t t.fail state)"
@@ -74,7 +70,7 @@ for t in acme globex; do
 done
 pd_eq "acme: manual action still ran once" 1 "$(pd_lines "$T/markers/acme.manual")"
 
-pd_cli report --format json >"$T/report.json"
+pd_report
 pd_eq "json: acme t.manual succeeded after --one" succeeded "$(state acme t.manual state)"
 pd_eq "json: globex t.manual still pending" pending "$(state globex t.manual state)"
 pd_eq "json: t.fail shows the newest release" 1.0.2 "$(state acme t.fail release)"

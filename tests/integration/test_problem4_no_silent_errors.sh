@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Known problem 4: import errors in an action module were swallowed, and two
+# apps could register the same name with the later one silently winning.
+# Here every such mistake stops start-up with an error naming file:line (or
+# the plugin), and a missing executable is a recorded failure, not silence.
+source "$(dirname "$0")/lib.sh"
+pd_require_broker
+R=$PD_BIN/postdeploy-reactor
+expect_start_error() { # what pattern config-text
+	printf '%s' "$3" >"$T/bad.ini"
+	pd_rc rc "$R" -c "$T/bad.ini" --check
+	pd_eq "$1: refused (exit 2)" 2 "$rc"
+	pd_check "$1: says '$2'" grep -q -- "$2" "$T/out"
+}
+expect_start_error "duplicate action name" "bad.ini:3: action 'a.x' already defined at line 1" \
+	$'[action a.x]\nrun = /bin/true\n[action a.x]\nrun = /bin/false\n'
+expect_start_error "unterminated quote in run" "bad.ini:2: " \
+	$'[action a.x]\nrun = /bin/echo "oops\n'
+expect_start_error "after names an unknown action" "bad.ini:1: action 'a.x': after names unknown action 'a.y'" \
+	$'[action a.x]\nrun = /bin/true\nafter = a.y\n'
+expect_start_error "dependency cycle" "dependency cycle: a.x -> a.y -> a.x" \
+	$'[action a.x]\nrun = /bin/true\nafter = a.y\n[action a.y]\nrun = /bin/true\nafter = a.x\n'
+expect_start_error "unknown key" "bad.ini:2: " \
+	$'[action a.x]\nrnu = /bin/true\n'
+expect_start_error "plugin that cannot load" "plugin $T/missing.so" \
+	"$(printf '[reactor]\nplugins = %s/missing.so\n' "$T")"
+
+pd_config <<INI
+[action t.missing]
+run = $T/does-not-exist --flag
+auto = true
+INI
+pd_reactor_start
+pd_rc rc pd_cli deploy --auto --release 1 --tenant acme --wait --timeout 60s
+pd_eq "a missing executable fails the deploy" 1 "$rc"
+pd_report
+pd_eq "it is recorded failed" failed "$(pd_state acme t.missing state)"
+pd_eq "with exit code 127" 127 "$(pd_state acme t.missing exit_code)"
+pd_check "with an error naming the executable" grep -q "cannot execute '$T/does-not-exist'" "$T/report.json"
+pd_reactor_stop
+pd_done
