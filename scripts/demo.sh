@@ -11,14 +11,18 @@ cd "$ROOT"
 bash scripts/setup.sh
 mkdir -p build
 cmake -S . -B build >build/demo-cmake.log 2>&1 || { tail -n 40 build/demo-cmake.log; exit 1; }
-cmake --build build -j2 --target postdeploy postdeploy-reactor >build/demo-build.log 2>&1 ||
+cmake --build build -j2 --target postdeploy postdeploy-reactor postdeploy_example_plugin \
+	>build/demo-build.log 2>&1 ||
 	{ tail -n 60 build/demo-build.log; exit 1; }
 PD=build/postdeploy
 CONF=examples/postdeploy.ini
 
 fifo=$(mktemp -u)
 mkfifo "$fifo"
-build/postdeploy-reactor --dev -c "$CONF" >"$fifo" 2>build/demo-reactor.log &
+# The example plugin adds two C actions (example.count_orders, auto; and
+# example.close_books, manual) next to the config's command actions.
+build/postdeploy-reactor --dev -c "$CONF" -s reactor.plugins=build/libpostdeploy_example_plugin.so \
+	>"$fifo" 2>build/demo-reactor.log &
 reactor=$!
 trap 'kill -TERM $reactor 2>/dev/null; wait $reactor 2>/dev/null; rm -f "$fifo"' EXIT
 # The reactor prints one line once its broker is up and its address written.
@@ -38,6 +42,9 @@ echo "(exit status $rc: 1 means an action failed, which the example does on purp
 
 step postdeploy report -c $CONF
 "$PD" report -c "$CONF"
+
+step postdeploy actions -c $CONF
+"$PD" actions -c "$CONF"
 
 step postdeploy deploy --one core.fix_legacy_accounts --tenant acme --release 1.0.0 --wait -c $CONF
 "$PD" deploy --one core.fix_legacy_accounts --tenant acme --release 1.0.0 --wait --timeout 1m -c "$CONF"

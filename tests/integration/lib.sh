@@ -64,6 +64,9 @@ pd_config() {
 	cat >"$T/postdeploy.ini" <<INI
 [kafka]
 bootstrap.servers = $PD_BROKERS
+# A reactor killed by a test is noticed by the group after this long (the
+# broker's minimum), not after the default 45 s.
+session.timeout.ms = 6000
 [reactor]
 group.id = pdtest-$RUN_ID
 state = $T/state/state.db
