@@ -44,10 +44,16 @@ retry_backoff = 50ms
 run = /bin/sleep 30
 auto = false
 timeout = 200ms
+[action t.env]
+run = /bin/sh -c 'echo "\$GREETING from \$(pwd) for \$POSTDEPLOY_TENANT"'
+auto = false
+workdir = $T/wd
+env.GREETING = hello
 [action t.loud]
 run = /usr/bin/seq 1 200000
 auto = false
 INI
+mkdir -p "$T/wd"
 pd_reactor_start
 
 pd_rc rc pd_cli deploy --auto --release 1 --tenant acme --wait --timeout 60s
@@ -82,6 +88,12 @@ pd_check "its output tail ends with the last line" \
 log=$(ls "$T/logs/globex/t.loud/"*.log)
 pd_eq "the full output is in the log file" 200000 "$(wc -l <"$log" | tr -d ' ')"
 pd_eq "the log file is not world-readable" 600 "$(stat -c %a "$log")"
+
+pd_rc rc pd_cli deploy --one t.env --release 1 --tenant acme --wait --timeout 60s
+pd_eq "an action with env and workdir succeeds" 0 "$rc"
+pd_report
+pd_check "it ran in its workdir with its env and the tenant's context" \
+	grep -q "hello from $T/wd for acme" "$T/report.json"
 
 pd_cli report --tenant globex --format json >"$T/globex.json"
 pd_eq "the report works per tenant" globex \
