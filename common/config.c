@@ -539,6 +539,12 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
         case PD_CONFIG_PASS: {
                 pd_strv_t *kv = field;
 
+                /* A file cannot say "= x" with no name; -s kafka.=x can. */
+                if (!*key) {
+                        pd_config_errf(msg, msg_size,
+                                       "a property name is required");
+                        return -1;
+                }
                 /* A later value replaces an earlier one, as in librdkafka. */
                 for (size_t i = 0; i + 1 < kv->cnt; i += 2) {
                         if (strcmp(kv->v[i], key))

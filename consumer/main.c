@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "consumer/plugin.h"
 #include "consumer/reactor.h"
+#include "consumer/supervisor.h"
 
 #define PD_EXIT_OK 0
 #define PD_EXIT_FAIL 1
@@ -220,7 +221,62 @@ static int pd_reactor_plugins_load(pd_config_t *conf, pd_plugins_t **plp,
         return 0;
 }
 
+/*
+ * Splits -s SECTION.KEY into the section and the key. An action's name has
+ * dots of its own ("action core.reindex.timeout"), so for actions the
+ * longest loaded name that fits wins; elsewhere the first dot splits.
+ * Returns the key (inside `raw`) and fills `section`.
+ */
+static const char *pd_override_split(const pd_config_t *conf, const char *raw,
+                                     char *section, size_t size) {
+        const char *dot = strchr(raw, '.');
+        size_t best     = 0;
+
+        if (!strncmp(raw, "action ", 7)) {
+                for (size_t i = 0; i < conf->action_cnt; i++) {
+                        size_t n = strlen(conf->actions[i].name);
+                        if (n > best &&
+                            !strncmp(raw + 7, conf->actions[i].name, n) &&
+                            raw[7 + n] == '.')
+                                best = n;
+                }
+                if (best)
+                        dot = raw + 7 + best;
+        }
+        snprintf(section, size, "%.*s", (int)(dot - raw), raw);
+        return dot + 1;
+}
+
+/*
+ * `--supervisor DIR [--idle S]`: this binary as the supervisor of command
+ * actions (supervisor.h), which the reactor starts itself. Hidden from
+ * --help: nobody needs to type it.
+ */
+static int pd_supervisor_main(int argc, char **argv) {
+        char *end = NULL;
+        long idle = -1; /* the default */
+        int ok    = argc == 3;
+
+        if (argc == 5 && !strcmp(argv[3], "--idle")) {
+                errno = 0;
+                idle  = strtol(argv[4], &end, 10);
+                ok    = !errno && end != argv[4] && !*end && idle >= 0 &&
+                     idle <= 86400L * 365;
+        }
+        if (!ok) {
+                fprintf(stderr, "Usage: postdeploy-reactor --supervisor DIR "
+                                "[--idle SECONDS]\n");
+                return PD_EXIT_USAGE;
+        }
+        return pd_sup_main(argv[2], (int)idle);
+}
+
 int main(int argc, char **argv) {
+        /* Told apart before anything else: the supervisor reads no config
+         * and must not set up what the reactor does. */
+        if (argc >= 2 && !strcmp(argv[1], "--supervisor"))
+                return pd_supervisor_main(argc, argv);
+
         static const struct option longopts[] = {
             {"config", required_argument, NULL, 'c'},
             {"brokers", required_argument, NULL, 'b'},
@@ -271,14 +327,10 @@ int main(int argc, char **argv) {
                                 goto done;
                         }
                         *eq = '\0';
-                        if (opt == 's') {
-                                *dot = '\0';
-                                pd_strv_add(&overrides, optarg);
-                                pd_strv_add(&overrides, dot + 1);
-                        } else {
-                                pd_strv_add(&overrides, "kafka");
-                                pd_strv_add(&overrides, optarg);
-                        }
+                        /* -s is split into section and key once the config
+                         * is loaded: only then are action names known. */
+                        pd_strv_add(&overrides, opt == 's' ? "" : "kafka");
+                        pd_strv_add(&overrides, optarg);
                         pd_strv_add(&overrides, eq + 1);
                         break;
                 case 'D':
@@ -325,9 +377,17 @@ int main(int argc, char **argv) {
                 goto done;
         }
         for (size_t i = 0; i + 2 < overrides.cnt; i += 3) {
-                if (pd_config_set(conf, overrides.v[i], overrides.v[i + 1],
-                                  overrides.v[i + 2], errstr,
-                                  sizeof(errstr))) {
+                char section[300];
+                const char *key = overrides.v[i + 1];
+
+                if (!*overrides.v[i])
+                        key = pd_override_split(conf, key, section,
+                                                sizeof(section));
+                else
+                        snprintf(section, sizeof(section), "%s",
+                                 overrides.v[i]);
+                if (pd_config_set(conf, section, key, overrides.v[i + 2],
+                                  errstr, sizeof(errstr))) {
                         fprintf(stderr, "postdeploy-reactor: %s\n", errstr);
                         goto done;
                 }

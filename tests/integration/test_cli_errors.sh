@@ -27,6 +27,12 @@ expect "unreachable broker" 4 "cannot reach Kafka" \
 	"$PD_BIN/postdeploy" deploy --auto --release 1 -b 127.0.0.1:1 -X socket.connection.setup.timeout.ms=1000
 printf '[reactor]\nworkers = many\n' >"$T/bad.ini"
 expect "bad config value" 2 "bad.ini:2:" "$PD_BIN/postdeploy-reactor" -c "$T/bad.ini" --check
+expect "-s reaches an action whose name has dots" 0 "OK, 1 action" \
+	"$PD_BIN/postdeploy-reactor" -c "$T/postdeploy.ini" -s 'action t.ok.timeout=5m' --check
+expect "-s with a bad action value names it" 2 "action 't.ok': timeout" \
+	"$PD_BIN/postdeploy-reactor" -c "$T/postdeploy.ini" -s 'action t.ok.timeout=soon' --check
+expect "-s with an empty property name" 2 "a property name is required" \
+	"$PD_BIN/postdeploy-reactor" -c "$T/postdeploy.ini" -s 'kafka.=x' --check
 expect "wait with no reactor" 3 "timed out" pd_cli deploy --auto --release 1 --wait --timeout 2s
 expect "help documents --wait" 0 "--wait" "$PD_BIN/postdeploy" deploy --help
 pd_done
