@@ -19,7 +19,7 @@ export DEBIAN_FRONTEND=noninteractive
 # Debian packages that must be installed, whatever the machine already has.
 BASE_PACKAGES=(
   build-essential cmake pkg-config
-  librdkafka-dev libavro-dev libsqlite3-dev libcmocka-dev libjansson-dev
+  librdkafka-dev libavro-dev libsqlite3-dev libcmocka-dev libjansson-dev libssl-dev
   kcat sqlite3 curl ca-certificates
   clang libclang-rt-14-dev valgrind
 )
