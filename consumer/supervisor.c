@@ -1,0 +1,2071 @@
+/*
+ * supervisor.c - command actions that outlive a crash of the reactor
+ * (supervisor.h): the supervisor process, and the client the reactor's
+ * workers use to reach it.
+ *
+ * The supervisor. One thread, the loop, owns the listening socket, every
+ * connection and the table of runs; it never blocks on anything but poll().
+ * Each run gets a thread of its own that calls pd_runner_run (so a command
+ * runs exactly as it does in the reactor: its own process group, output
+ * tail and log, timeout, cancel), then writes the outcome to its .result
+ * file and hands the run back to the loop through a queue and an eventfd.
+ * The run threads are as many as the runs at once, that is at most the
+ * reactor's workers. They fsync their own files in parallel and share the
+ * folder's fsync: whoever renames while another thread syncs the folder is
+ * covered by the next sync, so results that finish together cost one.
+ *
+ * The one race that matters: a reactor commits a run, sends START and is
+ * killed; a new reactor asks STATUS of that run seconds later, while the
+ * START still sits unread in the dead connection (or the dead connection
+ * itself still waits in the listen backlog). Answering UNKNOWN then would
+ * record INTERRUPTED for a command that is about to run. So UNKNOWN is
+ * never answered straight away: the request is parked, the loop accepts
+ * every pending connection and reads every connection to its end or to
+ * EAGAIN, handles what it read, repeats until a pass finds nothing new,
+ * and only then answers. Data a process wrote before it died is in the
+ * socket by then, and Linux hands it out before it reports the end.
+ *
+ * The folder is held with a flock on DIR/supervisor/lock for the process's
+ * lifetime, so only one supervisor serves it, and a socket found there
+ * without the lock is a dead supervisor's and can be replaced. To exit when
+ * idle, the supervisor unlinks its socket first (new clients then start a
+ * new one, which retries until our lock is free), then accepts whatever
+ * reached the backlog in between; if something did, it binds again and
+ * serves on.
+ *
+ * The loop never waits for the disk: results are written by the run
+ * threads, and the files of forgotten runs are removed in a quiet second
+ * (an unlink waits for the journal that those fsyncs keep busy).
+ *
+ * The client sends one request at a time and reads its reply. A run whose
+ * START was sent whole is from then on only waited for, never sent again,
+ * whatever happens to the connection: that is what makes a run id start at
+ * most once even across a supervisor that died.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* accept4, close_range, SOCK_CLOEXEC, strerrordesc_np */
+#endif
+#include "consumer/supervisor.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+extern char **environ;
+
+#define PD_SUP_HDR 5                     /* u32 length, u8 type */
+/* DIR fits a socket path (108 bytes), so any path under it fits here. */
+#define PD_SUP_PATH_MAX 256
+#define PD_SUP_IDLE_DEFAULT_S 60
+#define PD_SUP_CONNECT_MS 10000          /* to reach or start one */
+#define PD_SUP_REPLY_MS 30000            /* for an answer due at once */
+#define PD_SUP_TICK_MS 100               /* how often cancel is seen */
+#define PD_SUP_QUIET_MS 1000             /* then forgotten files go */
+#define PD_SUP_FORGOTTEN_MAX 4096        /* ... or when this many wait */
+#define PD_SUP_RECONNECTS 3              /* per request */
+#define PD_SUP_READ_SIZE (64 * 1024)
+/* Input kept per connection: a whole frame and one read beyond it. */
+#define PD_SUP_IN_MAX (PD_SUP_HDR + PD_SUP_FRAME_MAX + PD_SUP_READ_SIZE)
+/* Replies a client leaves unread before it is dropped. */
+#define PD_SUP_OUT_MAX (8 * 1024 * 1024)
+
+/* What a request handler or a wait came to, besides the PD_SUP_* states. */
+enum {
+        PD_SUP_PARK   = -2, /* answer UNKNOWN only once everything is read */
+        PD_SUP_BROKEN = -3, /* the connection ended */
+};
+
+static int64_t pd_sup_clock_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t pd_sup_min(int64_t a, int64_t b) {
+        return a < b ? a : b;
+}
+
+/* strerror() may use a static buffer; this never does. */
+static const char *pd_sup_strerror(int err) {
+        const char *s = strerrordesc_np(err);
+
+        return s ? s : "Unknown error";
+}
+
+/*
+ * Returns path made absolute against the working folder, in buf ("." is
+ * the folder itself), or path as it is when it is absolute already or the
+ * result does not fit.
+ */
+static const char *pd_sup_abspath(const char *path, char *buf,
+                                  size_t size) {
+        size_t len;
+
+        if (*path == '/' || !getcwd(buf, size))
+                return path;
+        len = strlen(buf);
+        if (!strcmp(path, "."))
+                return buf;
+        if ((size_t)snprintf(buf + len, size - len, "/%s", path) >=
+            size - len)
+                return path;
+        return buf;
+}
+
+/* ------------------------------------------------------------------ */
+/* Frames                                                               */
+
+/* A growing byte buffer. An append that fails sets oom and the buffer is
+ * then unusable, so encoders check once at the end. */
+typedef struct pd_sup_buf_s {
+        char *p;
+        size_t len;
+        size_t size;
+        int oom;
+} pd_sup_buf_t;
+
+/* Makes room for n more bytes. Returns 0, or -1 (oom set). */
+static int pd_sup_buf_reserve(pd_sup_buf_t *b, size_t n) {
+        size_t size = b->size ? b->size : 256;
+        char *p;
+
+        if (b->oom)
+                return -1;
+        if (b->len + n <= b->size)
+                return 0;
+        while (size < b->len + n)
+                size *= 2;
+        p = realloc(b->p, size);
+        if (!p) {
+                b->oom = 1;
+                return -1;
+        }
+        b->p    = p;
+        b->size = size;
+        return 0;
+}
+
+static void pd_sup_buf_put(pd_sup_buf_t *b, const void *data, size_t n) {
+        if (pd_sup_buf_reserve(b, n))
+                return;
+        memcpy(b->p + b->len, data, n);
+        b->len += n;
+}
+
+static void pd_sup_buf_le(pd_sup_buf_t *b, uint64_t v, size_t n) {
+        unsigned char le[8];
+
+        for (size_t i = 0; i < n; i++)
+                le[i] = (unsigned char)(v >> (8 * i));
+        pd_sup_buf_put(b, le, n);
+}
+
+static void pd_sup_buf_u8(pd_sup_buf_t *b, unsigned v) {
+        pd_sup_buf_le(b, v, 1);
+}
+
+static void pd_sup_buf_u32(pd_sup_buf_t *b, uint32_t v) {
+        pd_sup_buf_le(b, v, 4);
+}
+
+static void pd_sup_buf_i64(pd_sup_buf_t *b, int64_t v) {
+        pd_sup_buf_le(b, (uint64_t)v, 8);
+}
+
+static void pd_sup_buf_str(pd_sup_buf_t *b, const char *s) {
+        pd_sup_buf_put(b, s ? s : "", strlen(s ? s : "") + 1);
+}
+
+static void pd_sup_buf_strv(pd_sup_buf_t *b, char *const *v) {
+        uint32_t n = 0;
+
+        while (v && v[n])
+                n++;
+        pd_sup_buf_u32(b, n);
+        for (uint32_t i = 0; i < n; i++)
+                pd_sup_buf_str(b, v[i]);
+}
+
+/* Drops the first n bytes. */
+static void pd_sup_buf_consume(pd_sup_buf_t *b, size_t n) {
+        if (!n)
+                return;
+        memmove(b->p, b->p + n, b->len - n);
+        b->len -= n;
+}
+
+static void pd_sup_buf_free(pd_sup_buf_t *b) {
+        free(b->p);
+        memset(b, 0, sizeof(*b));
+}
+
+static uint32_t pd_sup_le32(const void *p) {
+        const unsigned char *u = p;
+
+        return (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 |
+               (uint32_t)u[3] << 24;
+}
+
+/* Starts a frame of type in b; pd_sup_frame_end sets its length. Returns
+ * where the frame starts. */
+static size_t pd_sup_frame_begin(pd_sup_buf_t *b, unsigned type) {
+        size_t at = b->len;
+
+        pd_sup_buf_u32(b, 0);
+        pd_sup_buf_u8(b, type);
+        return at;
+}
+
+/* Returns 0, or -1 if the frame is over PD_SUP_FRAME_MAX or b is oom. */
+static int pd_sup_frame_end(pd_sup_buf_t *b, size_t at) {
+        size_t len;
+
+        if (b->oom)
+                return -1;
+        len = b->len - at - PD_SUP_HDR;
+        if (len > PD_SUP_FRAME_MAX)
+                return -1;
+        for (int i = 0; i < 4; i++)
+                b->p[at + (size_t)i] = (char)(unsigned char)(len >> (8 * i));
+        return 0;
+}
+
+/* Reads a payload; any read past its end sets bad and returns zeros. */
+typedef struct pd_sup_rd_s {
+        const char *p;
+        size_t len;
+        size_t off;
+        int bad;
+} pd_sup_rd_t;
+
+static const char *pd_sup_rd_bytes(pd_sup_rd_t *rd, size_t n) {
+        const char *p = rd->p + rd->off;
+
+        if (rd->bad || n > rd->len - rd->off) {
+                rd->bad = 1;
+                return NULL;
+        }
+        rd->off += n;
+        return p;
+}
+
+static uint64_t pd_sup_rd_le(pd_sup_rd_t *rd, size_t n) {
+        const unsigned char *p = (const unsigned char *)pd_sup_rd_bytes(rd, n);
+        uint64_t v             = 0;
+
+        for (size_t i = 0; p && i < n; i++)
+                v |= (uint64_t)p[i] << (8 * i);
+        return v;
+}
+
+static unsigned pd_sup_rd_u8(pd_sup_rd_t *rd) {
+        return (unsigned)pd_sup_rd_le(rd, 1);
+}
+
+static uint32_t pd_sup_rd_u32(pd_sup_rd_t *rd) {
+        return (uint32_t)pd_sup_rd_le(rd, 4);
+}
+
+static int32_t pd_sup_rd_i32(pd_sup_rd_t *rd) {
+        return (int32_t)pd_sup_rd_u32(rd);
+}
+
+static int64_t pd_sup_rd_i64(pd_sup_rd_t *rd) {
+        return (int64_t)pd_sup_rd_le(rd, 8);
+}
+
+/* A NUL-terminated string inside the payload, or NULL (bad set). */
+static const char *pd_sup_rd_str(pd_sup_rd_t *rd) {
+        const char *s = rd->p + rd->off;
+        const char *nul;
+
+        if (rd->bad)
+                return NULL;
+        nul = memchr(s, '\0', rd->len - rd->off);
+        if (!nul) {
+                rd->bad = 1;
+                return NULL;
+        }
+        rd->off += (size_t)(nul - s) + 1;
+        return s;
+}
+
+/* Appends a RESULT frame for run id to b. */
+static void pd_sup_result_put(pd_sup_buf_t *b, int64_t id, int runner_failed,
+                              const pd_runner_result_t *res) {
+        size_t at = pd_sup_frame_begin(b, PD_SUP_F_RESULT);
+
+        pd_sup_buf_i64(b, id);
+        pd_sup_buf_u8(b, runner_failed ? 1 : 0);
+        pd_sup_buf_u8(b, (unsigned)res->status);
+        pd_sup_buf_u8(b, res->has_exit_code ? 1 : 0);
+        pd_sup_buf_u32(b, (uint32_t)res->exit_code);
+        pd_sup_buf_u32(b, (uint32_t)res->term_signal);
+        pd_sup_buf_i64(b, res->duration_ms);
+        pd_sup_buf_str(b, res->error);
+        pd_sup_buf_u32(b, (uint32_t)res->tail_len);
+        pd_sup_buf_put(b, res->tail, res->tail_len);
+        pd_sup_buf_le(b, res->output_bytes, 8);
+        /* A result is a few KiB: it always fits. */
+        pd_sup_frame_end(b, at);
+}
+
+/* Decodes a RESULT payload after its id. Returns 0, or -1 if malformed. */
+static int pd_sup_result_get(pd_sup_rd_t *rd, int *runner_failed,
+                             pd_runner_result_t *res) {
+        const char *error, *tail;
+        unsigned status;
+        uint32_t tail_len;
+
+        memset(res, 0, sizeof(*res));
+        *runner_failed     = pd_sup_rd_u8(rd) != 0;
+        status             = pd_sup_rd_u8(rd);
+        res->has_exit_code = pd_sup_rd_u8(rd) != 0;
+        res->exit_code     = pd_sup_rd_i32(rd);
+        res->term_signal   = pd_sup_rd_i32(rd);
+        res->duration_ms   = pd_sup_rd_i64(rd);
+        error              = pd_sup_rd_str(rd);
+        tail_len           = pd_sup_rd_u32(rd);
+        if (rd->bad || tail_len > PD_OUTPUT_TAIL_MAX ||
+            status >= PD_ST__CNT)
+                return -1;
+        tail              = pd_sup_rd_bytes(rd, tail_len);
+        res->output_bytes = pd_sup_rd_le(rd, 8);
+        if (rd->bad || rd->off != rd->len)
+                return -1;
+        res->status = (pd_status_t)status;
+        snprintf(res->error, sizeof(res->error), "%s", error);
+        memcpy(res->tail, tail, tail_len);
+        res->tail[tail_len] = '\0';
+        res->tail_len       = tail_len;
+        return 0;
+}
+
+/* Where the socket of dir is. Returns 0, or -1 with errstr. */
+static int pd_sup_addr(const char *dir, struct sockaddr_un *sa, char *errstr,
+                       size_t errstr_size) {
+        memset(sa, 0, sizeof(*sa));
+        sa->sun_family = AF_UNIX;
+        if ((size_t)snprintf(sa->sun_path, sizeof(sa->sun_path),
+                             "%s/supervisor.sock",
+                             dir) >= sizeof(sa->sun_path)) {
+                snprintf(errstr, errstr_size,
+                         "state folder '%s' is too long for a Unix socket "
+                         "path (at most %zu bytes)",
+                         dir, sizeof(sa->sun_path) - 17);
+                return -1;
+        }
+        return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The supervisor: state                                                */
+
+typedef struct pd_sup_server_s pd_sup_server_t;
+
+/* One run, from its START until FORGET. */
+typedef struct pd_sup_run_s {
+        int64_t id;
+        int state;          /* PD_SUP_RUNNING or PD_SUP_FINISHED */
+        int durable;        /* its .result file is on disk */
+        int runner_failed;  /* pd_runner_run returned -1 */
+        volatile int cancel;
+        pthread_t thread;
+        pd_sup_server_t *srv;
+        /* While it runs: the START payload, which argv and envp point
+         * into, and the job made of them. */
+        char *start;
+        char **argv;
+        char **envp;
+        pd_runner_job_t job;
+        pd_runner_result_t res; /* set by its thread, read after the join */
+        struct pd_sup_run_s *done_next;
+} pd_sup_run_t;
+
+/* One client connection. */
+typedef struct pd_sup_conn_s {
+        int fd;
+        pd_sup_buf_t in;    /* bytes read, not yet handled */
+        pd_sup_buf_t out;   /* replies not yet written */
+        int64_t waiting;    /* run whose RESULT this connection awaits */
+        int has_waiting;
+        int eof;            /* the peer sent its last byte */
+        int hup;            /* ... and is gone (poll said so) */
+        int closing;        /* refused: close once out is written */
+        int dead;           /* close now */
+} pd_sup_conn_t;
+
+struct pd_sup_server_s {
+        char *dir;
+        char results[128];   /* DIR/supervisor (DIR < 108 bytes) */
+        struct sockaddr_un sa;
+        int64_t idle_ms;
+        int lock_fd;         /* flock held for the process's lifetime */
+        int listen_fd;       /* -1 once stopping */
+        int results_fd;      /* the folder, for fsync */
+        int event_fd;        /* run threads -> loop */
+        int signal_fd;
+        pd_sup_conn_t **conns;
+        size_t conn_cnt;
+        pd_sup_run_t **runs;
+        size_t run_cnt;
+        size_t running;
+        int stopping;
+        pthread_mutex_t lock;  /* guards done */
+        pd_sup_run_t *done;    /* runs whose thread has finished */
+        /* Result files of forgotten runs, removed in a quiet moment: an
+         * unlink waits for the file system's journal, which the results
+         * being fsynced keep busy, and every client waits for the loop. */
+        int64_t *forgotten;
+        size_t forgotten_cnt;
+        /* The shared folder fsync (pd_sup_sync_results). */
+        pthread_mutex_t sync_lock;
+        pthread_cond_t sync_cond;
+        uint64_t renamed;
+        uint64_t synced;
+        int syncing;
+};
+
+static pd_sup_run_t *pd_sup_find(pd_sup_server_t *srv, int64_t id) {
+        for (size_t i = 0; i < srv->run_cnt; i++)
+                if (srv->runs[i]->id == id)
+                        return srv->runs[i];
+        return NULL;
+}
+
+/* Frees the job of a run that no longer runs. */
+static void pd_sup_run_clear_job(pd_sup_run_t *run) {
+        free(run->start);
+        free(run->argv);
+        free(run->envp);
+        run->start = NULL;
+        run->argv  = NULL;
+        run->envp  = NULL;
+}
+
+static void pd_sup_run_destroy(pd_sup_run_t *run) {
+        pd_sup_run_clear_job(run);
+        free(run);
+}
+
+/* Adds run to the table (which then owns it). Returns 0, or -1. */
+static int pd_sup_run_add(pd_sup_server_t *srv, pd_sup_run_t *run) {
+        pd_sup_run_t **runs =
+                realloc(srv->runs, (srv->run_cnt + 1) * sizeof(*runs));
+
+        if (!runs)
+                return -1;
+        srv->runs                 = runs;
+        srv->runs[srv->run_cnt++] = run;
+        return 0;
+}
+
+static void pd_sup_run_remove(pd_sup_server_t *srv, pd_sup_run_t *run) {
+        for (size_t i = 0; i < srv->run_cnt; i++)
+                if (srv->runs[i] == run) {
+                        srv->runs[i] = srv->runs[--srv->run_cnt];
+                        break;
+                }
+        pd_sup_run_destroy(run);
+}
+
+/* ------------------------------------------------------------------ */
+/* The supervisor: durable outcomes                                     */
+
+static void pd_sup_result_path(const pd_sup_server_t *srv, int64_t id,
+                               const char *suffix, char *buf, size_t size) {
+        snprintf(buf, size, "%s/%" PRId64 ".result%s", srv->results, id,
+                 suffix);
+}
+
+/*
+ * Removes the result files of the runs forgotten so far. Not synced: the
+ * next fsync of the folder takes the removals along, and a file that
+ * comes back after a crash is never asked for again, so it only costs its
+ * bytes. The loop's thread.
+ */
+static void pd_sup_unlink_forgotten(pd_sup_server_t *srv) {
+        char path[PD_SUP_PATH_MAX];
+
+        for (size_t i = 0; i < srv->forgotten_cnt; i++) {
+                pd_sup_result_path(srv, srv->forgotten[i], "", path,
+                                   sizeof(path));
+                if (unlink(path) && errno != ENOENT)
+                        pd_log(PD_LOG_WARN, "%s: %s", path,
+                               pd_sup_strerror(errno));
+        }
+        free(srv->forgotten);
+        srv->forgotten     = NULL;
+        srv->forgotten_cnt = 0;
+}
+
+/*
+ * Makes every rename done so far durable with as few fsyncs of the folder
+ * as possible: a thread that finds a sync under way waits for it and, if
+ * its own rename came later, for the next one, which covers every rename
+ * made meanwhile. Returns 0, or -1 with errno. Any thread.
+ */
+static int pd_sup_sync_results(pd_sup_server_t *srv) {
+        uint64_t mine;
+        int ret = 0;
+
+        pthread_mutex_lock(&srv->sync_lock);
+        mine = ++srv->renamed;
+        while (srv->synced < mine) {
+                uint64_t upto;
+                int err = 0;
+
+                if (srv->syncing) {
+                        pthread_cond_wait(&srv->sync_cond, &srv->sync_lock);
+                        continue;
+                }
+                srv->syncing = 1;
+                upto         = srv->renamed;
+                pthread_mutex_unlock(&srv->sync_lock);
+                if (fsync(srv->results_fd))
+                        err = errno;
+                pthread_mutex_lock(&srv->sync_lock);
+                srv->syncing = 0;
+                if (!err && upto > srv->synced)
+                        srv->synced = upto;
+                pthread_cond_broadcast(&srv->sync_cond);
+                if (err) {
+                        errno = err;
+                        ret   = -1;
+                        break;
+                }
+        }
+        pthread_mutex_unlock(&srv->sync_lock);
+        return ret;
+}
+
+/*
+ * Writes run's outcome to DIR/supervisor/ID.result: a temporary file,
+ * fsynced, renamed, then the folder fsynced, so a crash leaves either no
+ * file or the whole one. Sets run->durable. A failure is logged and the
+ * outcome stays in memory only (the reactor still gets it; the supervisor
+ * then does not exit while idle). Runs on the run's thread.
+ */
+static void pd_sup_persist(pd_sup_server_t *srv, pd_sup_run_t *run) {
+        pd_sup_buf_t b = {0};
+        char tmp[PD_SUP_PATH_MAX], path[PD_SUP_PATH_MAX];
+        const char *what = "out of memory";
+        int fd           = -1;
+        size_t off       = 0;
+
+        pd_sup_result_put(&b, run->id, run->runner_failed, &run->res);
+        if (b.oom)
+                goto fail;
+        pd_sup_result_path(srv, run->id, ".tmp", tmp, sizeof(tmp));
+        pd_sup_result_path(srv, run->id, "", path, sizeof(path));
+        what = "open";
+        fd   = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd == -1)
+                goto fail_errno;
+        what = "write";
+        while (off < b.len) {
+                ssize_t n = write(fd, b.p + off, b.len - off);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        goto fail_errno;
+                off += (size_t)n;
+        }
+        what = "fsync";
+        if (fsync(fd))
+                goto fail_errno;
+        what = "close";
+        if (close(fd)) {
+                fd = -1;
+                goto fail_errno;
+        }
+        fd   = -1;
+        what = "rename";
+        if (rename(tmp, path))
+                goto fail_errno;
+        what = "fsync of the folder";
+        if (pd_sup_sync_results(srv))
+                goto fail_errno;
+        run->durable = 1;
+        pd_sup_buf_free(&b);
+        return;
+
+fail_errno:
+        pd_log(PD_LOG_ERROR,
+               "run %" PRId64 ": cannot save its outcome (%s: %s); it is "
+               "kept in memory only",
+               run->id, what, pd_sup_strerror(errno));
+        if (fd != -1)
+                close(fd);
+        unlink(tmp);
+        pd_sup_buf_free(&b);
+        return;
+fail:
+        pd_log(PD_LOG_ERROR, "run %" PRId64 ": cannot save its outcome: %s",
+               run->id, what);
+        pd_sup_buf_free(&b);
+}
+
+/* Reads a saved outcome into run. Returns 0, or -1 with why. */
+static int pd_sup_load_file(int fd, int64_t id, pd_sup_run_t *run,
+                            const char **why) {
+        /* A RESULT takes under 5 KiB: anything longer is not one. */
+        char buf[8192];
+        size_t len = 0;
+        pd_sup_rd_t rd;
+
+        *why = "cannot read it";
+        while (len < sizeof(buf)) {
+                ssize_t n = read(fd, buf + len, sizeof(buf) - len);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -1;
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+        }
+        *why = "not a RESULT frame";
+        if (len < PD_SUP_HDR || pd_sup_le32(buf) != len - PD_SUP_HDR ||
+            (unsigned char)buf[4] != PD_SUP_F_RESULT)
+                return -1;
+        rd   = (pd_sup_rd_t){buf + PD_SUP_HDR, len - PD_SUP_HDR, 0, 0};
+        *why = "another run's outcome";
+        if (pd_sup_rd_i64(&rd) != id)
+                return -1;
+        *why = "malformed";
+        return pd_sup_result_get(&rd, &run->runner_failed, &run->res);
+}
+
+/*
+ * Loads every DIR/supervisor/ID.result into the table and removes the
+ * temporary files a crash left. A file that cannot be read still names a
+ * run that happened: it is kept as FAILED, so that id is never started
+ * again. Returns 0, or -1 if the folder cannot be read.
+ */
+static int pd_sup_load(pd_sup_server_t *srv) {
+        DIR *d = opendir(srv->results);
+        struct dirent *de;
+
+        if (!d) {
+                pd_log(PD_LOG_ERROR, "%s: %s", srv->results,
+                       pd_sup_strerror(errno));
+                return -1;
+        }
+        while ((de = readdir(d))) {
+                const char *name = de->d_name;
+                size_t len       = strlen(name);
+                pd_sup_run_t *run;
+                const char *why;
+                char *end, canon[32];
+                long long id;
+                int fd;
+
+                if (len > 11 && !strcmp(name + len - 11, ".result.tmp")) {
+                        unlinkat(dirfd(d), name, 0);
+                        continue;
+                }
+                if (len <= 7 || strcmp(name + len - 7, ".result"))
+                        continue;
+                /* Only names we write: FORGET must find the file again. */
+                errno = 0;
+                id    = strtoll(name, &end, 10);
+                snprintf(canon, sizeof(canon), "%lld.result", id);
+                if (errno || end != name + len - 7 || strcmp(canon, name))
+                        continue;
+                if (pd_sup_find(srv, id))
+                        continue;
+                run = calloc(1, sizeof(*run));
+                if (!run) {
+                        closedir(d);
+                        return -1;
+                }
+                run->id      = id;
+                run->srv     = srv;
+                run->state   = PD_SUP_FINISHED;
+                run->durable = 1;
+                fd = openat(dirfd(d), name, O_RDONLY | O_CLOEXEC);
+                if (fd == -1 || pd_sup_load_file(fd, id, run, &why)) {
+                        if (fd == -1)
+                                why = pd_sup_strerror(errno);
+                        pd_log(PD_LOG_WARN,
+                               "%s/%s: %s; run %" PRId64 " is kept as "
+                               "FAILED",
+                               srv->results, name, why, (int64_t)id);
+                        memset(&run->res, 0, sizeof(run->res));
+                        run->res.status = PD_ST_FAILED;
+                        snprintf(run->res.error, sizeof(run->res.error),
+                                 "the supervisor lost this run's outcome: "
+                                 "its file is unreadable");
+                }
+                if (fd != -1)
+                        close(fd);
+                if (pd_sup_run_add(srv, run)) {
+                        free(run);
+                        closedir(d);
+                        return -1;
+                }
+        }
+        closedir(d);
+        return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The supervisor: connections                                          */
+
+/* Queues a reply frame with just the run id. */
+static void pd_sup_reply(pd_sup_conn_t *conn, unsigned type, int64_t id) {
+        size_t at = pd_sup_frame_begin(&conn->out, type);
+
+        pd_sup_buf_i64(&conn->out, id);
+        pd_sup_frame_end(&conn->out, at);
+}
+
+/* Queues what is known of run id: UNKNOWN, RUNNING or RESULT. */
+static void pd_sup_reply_state(pd_sup_conn_t *conn, int64_t id,
+                               const pd_sup_run_t *run) {
+        if (!run)
+                pd_sup_reply(conn, PD_SUP_F_UNKNOWN, id);
+        else if (run->state == PD_SUP_RUNNING)
+                pd_sup_reply(conn, PD_SUP_F_RUNNING, id);
+        else
+                pd_sup_result_put(&conn->out, id, run->runner_failed,
+                                  &run->res);
+}
+
+/* Answers ERROR and closes conn once that is written. */
+static void pd_sup_refuse(pd_sup_conn_t *conn, const char *why) {
+        size_t at = pd_sup_frame_begin(&conn->out, PD_SUP_F_ERROR);
+
+        pd_sup_buf_i64(&conn->out, 0);
+        pd_sup_buf_str(&conn->out, why);
+        pd_sup_frame_end(&conn->out, at);
+        pd_log(PD_LOG_WARN, "client refused: %s", why);
+        conn->closing = 1;
+}
+
+/* Writes what conn has queued, without blocking. */
+static void pd_sup_conn_flush(pd_sup_conn_t *conn) {
+        if (conn->out.oom || conn->out.len > PD_SUP_OUT_MAX) {
+                pd_log(PD_LOG_WARN, "dropping a client that does not read "
+                                    "its replies");
+                conn->dead = 1;
+                return;
+        }
+        while (conn->out.len && !conn->dead) {
+                ssize_t n = send(conn->fd, conn->out.p, conn->out.len,
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+                if (n > 0)
+                        pd_sup_buf_consume(&conn->out, (size_t)n);
+                else if (n < 0 && errno == EINTR)
+                        continue;
+                else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                        break;
+                else
+                        conn->dead = 1; /* EPIPE: the client is gone */
+        }
+}
+
+/*
+ * Reads what conn has now, without blocking, up to the end or EAGAIN.
+ * Returns 1 if it read anything or the end. A reset counts as the end:
+ * Linux reports it only after every byte the peer sent has been read.
+ */
+static int pd_sup_conn_read(pd_sup_server_t *srv, pd_sup_conn_t *conn) {
+        int got = 0;
+
+        if (conn->eof || conn->closing || conn->dead || srv->stopping)
+                return 0;
+        while (conn->in.len < PD_SUP_IN_MAX) {
+                size_t room = PD_SUP_IN_MAX - conn->in.len;
+                ssize_t n;
+
+                if (room > PD_SUP_READ_SIZE)
+                        room = PD_SUP_READ_SIZE;
+                if (pd_sup_buf_reserve(&conn->in, room)) {
+                        conn->dead = 1;
+                        return got;
+                }
+                n = read(conn->fd, conn->in.p + conn->in.len, room);
+                if (n > 0) {
+                        conn->in.len += (size_t)n;
+                        got = 1;
+                } else if (n < 0 && errno == EINTR) {
+                        continue;
+                } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                        break;
+                } else {
+                        conn->eof = 1;
+                        return 1;
+                }
+        }
+        return got;
+}
+
+/* Accepts every connection waiting in the backlog. Returns how many. */
+static int pd_sup_accept(pd_sup_server_t *srv) {
+        int got = 0;
+
+        while (srv->listen_fd != -1) {
+                int fd = accept4(srv->listen_fd, NULL, NULL,
+                                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+                pd_sup_conn_t **conns;
+                pd_sup_conn_t *conn;
+
+                if (fd == -1 && (errno == EINTR || errno == ECONNABORTED))
+                        continue;
+                if (fd == -1) {
+                        if (errno != EAGAIN && errno != EWOULDBLOCK)
+                                pd_log(PD_LOG_WARN, "accept: %s",
+                                       pd_sup_strerror(errno));
+                        break;
+                }
+                conn  = calloc(1, sizeof(*conn));
+                conns = realloc(srv->conns,
+                                (srv->conn_cnt + 1) * sizeof(*conns));
+                if (conns)
+                        srv->conns = conns;
+                if (!conn || !conns) {
+                        pd_log(PD_LOG_WARN, "out of memory for a client");
+                        free(conn);
+                        close(fd);
+                        break;
+                }
+                conn->fd                    = fd;
+                srv->conns[srv->conn_cnt++] = conn;
+                got++;
+        }
+        return got;
+}
+
+static void pd_sup_conn_destroy(pd_sup_conn_t *conn) {
+        close(conn->fd);
+        pd_sup_buf_free(&conn->in);
+        pd_sup_buf_free(&conn->out);
+        free(conn);
+}
+
+/* ------------------------------------------------------------------ */
+/* The supervisor: requests                                             */
+
+static void *pd_sup_run_main(void *arg) {
+        pd_sup_run_t *run    = arg;
+        pd_sup_server_t *srv = run->srv;
+        uint64_t one         = 1;
+
+        run->runner_failed = pd_runner_run(&run->job, &run->res) != 0;
+        pd_sup_persist(srv, run);
+        pthread_mutex_lock(&srv->lock);
+        run->done_next = srv->done;
+        srv->done      = run;
+        pthread_mutex_unlock(&srv->lock);
+        while (write(srv->event_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+                ;
+        return NULL;
+}
+
+/* Reads a string list of the START payload copy into a NULL-ended array
+ * pointing into it. Returns it, or NULL (rd->bad set when malformed). */
+static char **pd_sup_start_strv(pd_sup_rd_t *rd) {
+        uint32_t n = pd_sup_rd_u32(rd);
+        char **v;
+
+        /* Each string takes at least its NUL: a bigger count is a lie. */
+        if (rd->bad || n > rd->len - rd->off) {
+                rd->bad = 1;
+                return NULL;
+        }
+        v = calloc((size_t)n + 1, sizeof(*v));
+        if (!v)
+                return NULL;
+        for (uint32_t i = 0; i < n; i++)
+                v[i] = (char *)pd_sup_rd_str(rd);
+        if (rd->bad) {
+                free(v);
+                return NULL;
+        }
+        return v;
+}
+
+/* The run ended (or never started): tell whoever waits for it. */
+static void pd_sup_finish(pd_sup_server_t *srv, pd_sup_run_t *run) {
+        run->state = PD_SUP_FINISHED;
+        pd_sup_run_clear_job(run);
+        pd_log(PD_LOG_DEBUG, "run %" PRId64 ": %s%s%s", run->id,
+               pd_status_name(run->res.status), *run->res.error ? ": " : "",
+               run->res.error);
+        for (size_t i = 0; i < srv->conn_cnt; i++) {
+                pd_sup_conn_t *conn = srv->conns[i];
+
+                if (conn->has_waiting && conn->waiting == run->id) {
+                        conn->has_waiting = 0;
+                        pd_sup_reply_state(conn, run->id, run);
+                }
+        }
+}
+
+/* START: runs it unless the id is known, in which case the client gets
+ * its state and, if it runs, its RESULT later. */
+static void pd_sup_start(pd_sup_server_t *srv, pd_sup_conn_t *conn,
+                         int64_t id, const char *payload, size_t len) {
+        pd_sup_run_t *run = pd_sup_find(srv, id);
+        const char *workdir, *log_path;
+        pd_sup_rd_t rd;
+        int err;
+
+        if (run) {
+                pd_sup_reply_state(conn, id, run);
+                if (run->state == PD_SUP_RUNNING) {
+                        conn->waiting     = id;
+                        conn->has_waiting = 1;
+                }
+                return;
+        }
+        /* An id run again after FORGET: its old file goes now, not after
+         * the new one is written. */
+        for (size_t i = 0; i < srv->forgotten_cnt; i++)
+                if (srv->forgotten[i] == id) {
+                        pd_sup_unlink_forgotten(srv);
+                        break;
+                }
+        run = calloc(1, sizeof(*run));
+        if (!run || !(run->start = malloc(len)))
+                goto oom;
+        memcpy(run->start, payload, len);
+        rd                  = (pd_sup_rd_t){run->start, len, 8, 0};
+        run->id             = id;
+        run->srv            = srv;
+        run->state          = PD_SUP_RUNNING;
+        run->job.timeout_ms = pd_sup_rd_i64(&rd);
+        run->argv           = pd_sup_start_strv(&rd);
+        if (!run->argv && !rd.bad)
+                goto oom;
+        run->envp = pd_sup_start_strv(&rd);
+        if (!run->envp && !rd.bad)
+                goto oom;
+        workdir  = pd_sup_rd_str(&rd);
+        log_path = pd_sup_rd_str(&rd);
+        if (rd.bad || rd.off != len || !run->argv[0] || !*run->argv[0]) {
+                pd_sup_run_destroy(run);
+                pd_sup_refuse(conn, "malformed START");
+                return;
+        }
+        run->job.argv     = run->argv;
+        run->job.envp     = run->envp;
+        run->job.workdir  = *workdir ? workdir : NULL;
+        run->job.log_path = *log_path ? log_path : NULL;
+        run->job.cancel   = &run->cancel;
+        if (pd_sup_run_add(srv, run))
+                goto oom;
+
+        conn->waiting     = id;
+        conn->has_waiting = 1;
+        pd_sup_reply(conn, PD_SUP_F_STARTED, id);
+        err = pthread_create(&run->thread, NULL, pd_sup_run_main, run);
+        if (err) {
+                /* Like a spawn that failed for want of resources: the
+                 * runner's own failure, recorded as the run's outcome. */
+                run->res.status    = PD_ST_FAILED;
+                run->runner_failed = 1;
+                snprintf(run->res.error, sizeof(run->res.error),
+                         "the supervisor cannot start a thread: %s",
+                         pd_sup_strerror(err));
+                pd_sup_persist(srv, run);
+                pd_sup_finish(srv, run);
+                return;
+        }
+        srv->running++;
+        pd_log(PD_LOG_DEBUG, "run %" PRId64 ": %s started", id, run->argv[0]);
+        return;
+oom:
+        if (run)
+                pd_sup_run_destroy(run);
+        pd_sup_refuse(conn, "the supervisor is out of memory");
+}
+
+/* FORGET: the reactor has recorded the outcome. */
+static void pd_sup_forget_run(pd_sup_server_t *srv, pd_sup_conn_t *conn,
+                              int64_t id) {
+        pd_sup_run_t *run = pd_sup_find(srv, id);
+        char path[PD_SUP_PATH_MAX];
+
+        if (run && run->state == PD_SUP_RUNNING) {
+                pd_sup_reply(conn, PD_SUP_F_RUNNING, id);
+                return;
+        }
+        if (run && run->durable) {
+                int64_t *ids = NULL;
+
+                if (srv->forgotten_cnt < PD_SUP_FORGOTTEN_MAX)
+                        ids = realloc(srv->forgotten,
+                                      (srv->forgotten_cnt + 1) * sizeof(*ids));
+                if (ids) {
+                        srv->forgotten                       = ids;
+                        srv->forgotten[srv->forgotten_cnt++] = id;
+                } else {
+                        pd_sup_unlink_forgotten(srv);
+                        pd_sup_result_path(srv, id, "", path, sizeof(path));
+                        unlink(path);
+                }
+        }
+        if (run)
+                pd_sup_run_remove(srv, run);
+        pd_sup_reply(conn, PD_SUP_F_FORGOTTEN, id);
+}
+
+/*
+ * Handles one request frame. Returns 0 when it is done with, or
+ * PD_SUP_PARK for a STATUS or WAIT of an unknown run while settled is
+ * unset: that answer waits until every connection is read.
+ */
+static int pd_sup_handle(pd_sup_server_t *srv, pd_sup_conn_t *conn,
+                         unsigned type, const char *payload, size_t len,
+                         int settled) {
+        pd_sup_rd_t rd = {payload, len, 0, 0};
+        int64_t id     = pd_sup_rd_i64(&rd);
+        pd_sup_run_t *run;
+
+        if (rd.bad) {
+                pd_sup_refuse(conn, "frame too short");
+                return 0;
+        }
+        if (type != PD_SUP_F_START && len != 8) {
+                pd_sup_refuse(conn, "malformed request");
+                return 0;
+        }
+        run = pd_sup_find(srv, id);
+        switch (type) {
+        case PD_SUP_F_START:
+                pd_sup_start(srv, conn, id, payload, len);
+                break;
+        case PD_SUP_F_STATUS:
+        case PD_SUP_F_WAIT:
+                if (!run && !settled)
+                        return PD_SUP_PARK;
+                if (type == PD_SUP_F_WAIT && run &&
+                    run->state == PD_SUP_RUNNING) {
+                        conn->waiting     = id;
+                        conn->has_waiting = 1;
+                } else {
+                        pd_sup_reply_state(conn, id, run);
+                }
+                break;
+        case PD_SUP_F_CANCEL:
+                if (run && run->state == PD_SUP_RUNNING)
+                        run->cancel = 1;
+                break;
+        case PD_SUP_F_FORGET:
+                pd_sup_forget_run(srv, conn, id);
+                break;
+        default:
+                pd_sup_refuse(conn, "unknown request type");
+                break;
+        }
+        return 0;
+}
+
+/*
+ * Handles the complete frames conn holds, in order, until one is parked.
+ * With settled set, the first frame may answer UNKNOWN. Returns 1 if a
+ * frame is parked.
+ */
+static int pd_sup_conn_process(pd_sup_server_t *srv, pd_sup_conn_t *conn,
+                               int settled) {
+        while (!conn->closing && !conn->dead && !srv->stopping &&
+               conn->in.len >= PD_SUP_HDR) {
+                uint32_t len = pd_sup_le32(conn->in.p);
+
+                if (len > PD_SUP_FRAME_MAX) {
+                        char why[128];
+
+                        snprintf(why, sizeof(why),
+                                 "frame of %" PRIu32 " bytes is over the "
+                                 "limit of %d",
+                                 len, PD_SUP_FRAME_MAX);
+                        pd_sup_refuse(conn, why);
+                        break;
+                }
+                if (conn->in.len < PD_SUP_HDR + (size_t)len)
+                        break;
+                if (pd_sup_handle(srv, conn, (unsigned char)conn->in.p[4],
+                                  conn->in.p + PD_SUP_HDR, len,
+                                  settled) == PD_SUP_PARK)
+                        return 1;
+                pd_sup_buf_consume(&conn->in, PD_SUP_HDR + (size_t)len);
+                settled = 0;
+        }
+        return 0;
+}
+
+/* Handles what every connection holds. Returns how many are parked. */
+static size_t pd_sup_process_all(pd_sup_server_t *srv, int settled) {
+        size_t parked = 0;
+
+        /* conn_cnt is read each time: nothing here adds or removes. */
+        for (size_t i = 0; i < srv->conn_cnt; i++)
+                parked += (size_t)pd_sup_conn_process(srv, srv->conns[i],
+                                                      settled);
+        return parked;
+}
+
+/*
+ * Handles every request read so far. A STATUS or WAIT of an unknown run
+ * is answered only after a pass that accepted and read everything there
+ * was found nothing new: by then, a START that any process sent before
+ * this request (a killed reactor's, still unread in its connection or its
+ * connection still in the backlog) has been handled.
+ */
+static void pd_sup_process(pd_sup_server_t *srv) {
+        size_t parked = pd_sup_process_all(srv, 0);
+
+        while (parked) {
+                int progress;
+
+                do {
+                        progress = pd_sup_accept(srv) > 0;
+                        for (size_t i = 0; i < srv->conn_cnt; i++)
+                                progress |=
+                                        pd_sup_conn_read(srv, srv->conns[i]);
+                        pd_sup_process_all(srv, 0);
+                } while (progress);
+                /* Settled: what is still unknown is unknown. Each pass
+                 * answers at least one parked request, so this ends. */
+                parked = pd_sup_process_all(srv, 1);
+        }
+}
+
+/* ------------------------------------------------------------------ */
+/* The supervisor: the loop                                             */
+
+/* The run threads that finished: join them and pass their outcomes on. */
+static void pd_sup_reap(pd_sup_server_t *srv) {
+        pd_sup_run_t *run, *next;
+        uint64_t n;
+
+        while (read(srv->event_fd, &n, sizeof(n)) < 0 && errno == EINTR)
+                ;
+        pthread_mutex_lock(&srv->lock);
+        run       = srv->done;
+        srv->done = NULL;
+        pthread_mutex_unlock(&srv->lock);
+        for (; run; run = next) {
+                next = run->done_next;
+                pthread_join(run->thread, NULL);
+                srv->running--;
+                pd_sup_finish(srv, run);
+        }
+}
+
+/* Binds and listens at the socket path (which we hold the lock for, so
+ * what is there is a dead supervisor's). Returns the fd, or -1. */
+static int pd_sup_listen(pd_sup_server_t *srv, char *errstr,
+                         size_t errstr_size) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                        0);
+        mode_t old;
+        int err;
+
+        if (fd == -1) {
+                snprintf(errstr, errstr_size, "socket: %s",
+                         pd_sup_strerror(errno));
+                return -1;
+        }
+        if (unlink(srv->sa.sun_path) && errno != ENOENT) {
+                snprintf(errstr, errstr_size, "cannot remove %s: %s",
+                         srv->sa.sun_path, pd_sup_strerror(errno));
+                close(fd);
+                return -1;
+        }
+        /* Created 0600 (its x bits mean nothing): only our user may
+         * connect. */
+        old = umask(0177);
+        err = bind(fd, (const struct sockaddr *)&srv->sa, sizeof(srv->sa));
+        umask(old);
+        if (err || listen(fd, 128)) {
+                snprintf(errstr, errstr_size, "cannot listen at %s: %s",
+                         srv->sa.sun_path, pd_sup_strerror(errno));
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+/* Whether nothing would be lost if the supervisor exited now. */
+static int pd_sup_idle(const pd_sup_server_t *srv) {
+        if (srv->conn_cnt || srv->running)
+                return 0;
+        for (size_t i = 0; i < srv->run_cnt; i++)
+                if (!srv->runs[i]->durable)
+                        return 0;
+        return 1;
+}
+
+/* Idle long enough: returns 1 if the supervisor may exit, 0 if a client
+ * slipped in while the socket went away (it is then served, at a new
+ * socket). */
+static int pd_sup_idle_exit(pd_sup_server_t *srv) {
+        char errstr[256];
+
+        /* From here on a connect fails, and the client starts a new
+         * supervisor, which waits for our lock. */
+        unlink(srv->sa.sun_path);
+        if (!pd_sup_accept(srv))
+                return 1;
+        close(srv->listen_fd);
+        srv->listen_fd = pd_sup_listen(srv, errstr, sizeof(errstr));
+        if (srv->listen_fd == -1)
+                pd_log(PD_LOG_ERROR, "%s; serving the clients connected",
+                       errstr);
+        return 0;
+}
+
+/* SIGTERM/SIGINT: stop taking requests, cancel every run, and exit once
+ * they have ended (their outcomes saved as usual). */
+static void pd_sup_stop(pd_sup_server_t *srv) {
+        if (srv->stopping)
+                return;
+        srv->stopping = 1;
+        pd_log(PD_LOG_INFO, "stopping: %zu run(s) interrupted",
+               srv->running);
+        if (srv->listen_fd != -1) {
+                unlink(srv->sa.sun_path);
+                close(srv->listen_fd);
+                srv->listen_fd = -1;
+        }
+        for (size_t i = 0; i < srv->run_cnt; i++)
+                if (srv->runs[i]->state == PD_SUP_RUNNING)
+                        srv->runs[i]->cancel = 1;
+}
+
+/* Serves until idle, or stopped and every run has ended. */
+static void pd_sup_serve(pd_sup_server_t *srv) {
+        struct pollfd *pfd = NULL;
+        int64_t idle_since = -1;
+
+        for (;;) {
+                const size_t base = 3;
+                size_t cnt        = srv->conn_cnt;
+                int timeout       = -1;
+                struct pollfd *p;
+                int64_t now;
+                int n;
+
+                if (srv->stopping && !srv->running)
+                        break;
+                now = pd_sup_clock_ms();
+                if (!srv->stopping && pd_sup_idle(srv)) {
+                        if (idle_since < 0)
+                                idle_since = now;
+                        if (now - idle_since >= srv->idle_ms) {
+                                if (pd_sup_idle_exit(srv))
+                                        break;
+                                idle_since = -1;
+                                continue;
+                        }
+                        timeout = (int)pd_sup_min(
+                                idle_since + srv->idle_ms - now, 3600000);
+                } else {
+                        idle_since = -1;
+                }
+
+                /* Files of forgotten runs go after a quiet second. */
+                if (srv->forgotten_cnt &&
+                    (timeout < 0 || timeout > PD_SUP_QUIET_MS))
+                        timeout = PD_SUP_QUIET_MS;
+
+                p = realloc(pfd, (base + cnt) * sizeof(*pfd));
+                if (!p) {
+                        pd_log(PD_LOG_ERROR, "out of memory; retrying");
+                        poll(NULL, 0, PD_SUP_TICK_MS);
+                        continue;
+                }
+                pfd    = p;
+                pfd[0] = (struct pollfd){srv->signal_fd, POLLIN, 0};
+                pfd[1] = (struct pollfd){srv->event_fd, POLLIN, 0};
+                pfd[2] = (struct pollfd){srv->listen_fd, POLLIN, 0};
+                for (size_t i = 0; i < cnt; i++) {
+                        pd_sup_conn_t *conn = srv->conns[i];
+                        short ev            = 0;
+
+                        if (!conn->eof && !conn->closing && !srv->stopping)
+                                ev |= POLLIN;
+                        if (conn->out.len)
+                                ev |= POLLOUT;
+                        pfd[base + i] = (struct pollfd){conn->fd, ev, 0};
+                }
+                n = poll(pfd, base + cnt, timeout);
+                if (n < 0 && errno != EINTR) {
+                        pd_log(PD_LOG_ERROR, "poll: %s; retrying",
+                               pd_sup_strerror(errno));
+                        poll(NULL, 0, PD_SUP_TICK_MS);
+                        continue;
+                }
+                if (n == 0)
+                        pd_sup_unlink_forgotten(srv);
+                if (n <= 0)
+                        continue;
+
+                if (pfd[0].revents) {
+                        struct signalfd_siginfo si;
+
+                        if (read(srv->signal_fd, &si, sizeof(si)) > 0)
+                                pd_log(PD_LOG_INFO, "signal %u",
+                                       (unsigned)si.ssi_signo);
+                        pd_sup_stop(srv);
+                }
+                if (pfd[1].revents)
+                        pd_sup_reap(srv);
+                if (pfd[2].revents)
+                        pd_sup_accept(srv);
+                for (size_t i = 0; i < cnt; i++) {
+                        pd_sup_conn_t *conn = srv->conns[i];
+                        short rev           = pfd[base + i].revents;
+
+                        if (rev & (POLLIN | POLLHUP | POLLERR))
+                                pd_sup_conn_read(srv, conn);
+                        if (rev & (POLLHUP | POLLERR))
+                                conn->hup = 1;
+                }
+                /* Connections accepted above are read here, so a request
+                 * that came with its connection waits for no other poll. */
+                for (size_t i = cnt; i < srv->conn_cnt; i++)
+                        pd_sup_conn_read(srv, srv->conns[i]);
+
+                /* Handle before closing: a connection whose peer is gone
+                 * may still hold its last request. */
+                pd_sup_process(srv);
+                for (size_t i = srv->conn_cnt; i-- > 0;) {
+                        pd_sup_conn_t *conn = srv->conns[i];
+
+                        pd_sup_conn_flush(conn);
+                        if (conn->dead ||
+                            (conn->hup && (conn->eof || conn->closing ||
+                                           srv->stopping)) ||
+                            (!conn->out.len &&
+                             (conn->closing ||
+                              (conn->eof && !conn->has_waiting)))) {
+                                pd_sup_conn_destroy(conn);
+                                srv->conns[i] = srv->conns[--srv->conn_cnt];
+                        }
+                }
+        }
+        /* Last replies, best effort: a client that misses its RESULT asks
+         * the next supervisor, which reads it from the file. */
+        for (size_t i = 0; i < srv->conn_cnt; i++)
+                pd_sup_conn_flush(srv->conns[i]);
+        free(pfd);
+}
+
+/* ------------------------------------------------------------------ */
+/* The supervisor: life cycle                                           */
+
+static void pd_sup_server_destroy(pd_sup_server_t *srv) {
+        if (!srv)
+                return;
+        /* Only after an error: the loop itself ends with no run left. */
+        for (size_t i = 0; i < srv->run_cnt; i++)
+                if (srv->runs[i]->state == PD_SUP_RUNNING) {
+                        srv->runs[i]->cancel = 1;
+                        pthread_join(srv->runs[i]->thread, NULL);
+                }
+        for (size_t i = 0; i < srv->run_cnt; i++)
+                pd_sup_run_destroy(srv->runs[i]);
+        free(srv->runs);
+        pd_sup_unlink_forgotten(srv);
+        for (size_t i = 0; i < srv->conn_cnt; i++)
+                pd_sup_conn_destroy(srv->conns[i]);
+        free(srv->conns);
+        if (srv->listen_fd != -1) {
+                unlink(srv->sa.sun_path);
+                close(srv->listen_fd);
+        }
+        if (srv->event_fd != -1)
+                close(srv->event_fd);
+        if (srv->signal_fd != -1)
+                close(srv->signal_fd);
+        if (srv->results_fd != -1)
+                close(srv->results_fd);
+        if (srv->lock_fd != -1)
+                close(srv->lock_fd);
+        pthread_mutex_destroy(&srv->lock);
+        pthread_mutex_destroy(&srv->sync_lock);
+        pthread_cond_destroy(&srv->sync_cond);
+        free(srv->dir);
+        free(srv);
+}
+
+/*
+ * Takes dir: creates it and DIR/supervisor (0700) if missing, takes the
+ * lock and listens. Returns the server, or NULL with errstr, or NULL with
+ * *busy set when another supervisor holds dir.
+ */
+static pd_sup_server_t *pd_sup_server_new(const char *dir, int idle_s,
+                                          int *busy, char *errstr,
+                                          size_t errstr_size) {
+        pd_sup_server_t *srv = calloc(1, sizeof(*srv));
+        char path[PD_SUP_PATH_MAX];
+
+        *busy = 0;
+        if (!srv) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        srv->lock_fd = srv->listen_fd = srv->results_fd = -1;
+        srv->event_fd = srv->signal_fd = -1;
+        pthread_mutex_init(&srv->lock, NULL);
+        pthread_mutex_init(&srv->sync_lock, NULL);
+        pthread_cond_init(&srv->sync_cond, NULL);
+        srv->idle_ms = (int64_t)(idle_s < 0 ? PD_SUP_IDLE_DEFAULT_S : idle_s) *
+                       1000;
+        if (!(srv->dir = strdup(dir))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto fail;
+        }
+        if (pd_sup_addr(dir, &srv->sa, errstr, errstr_size))
+                goto fail;
+        snprintf(srv->results, sizeof(srv->results), "%s/supervisor", dir);
+        if ((mkdir(dir, 0700) && errno != EEXIST) ||
+            (mkdir(srv->results, 0700) && errno != EEXIST)) {
+                snprintf(errstr, errstr_size, "cannot create %s: %s",
+                         access(dir, F_OK) ? dir : srv->results,
+                         pd_sup_strerror(errno));
+                goto fail;
+        }
+        snprintf(path, sizeof(path), "%s/lock", srv->results);
+        srv->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (srv->lock_fd == -1) {
+                snprintf(errstr, errstr_size, "cannot open %s: %s", path,
+                         pd_sup_strerror(errno));
+                goto fail;
+        }
+        if (flock(srv->lock_fd, LOCK_EX | LOCK_NB)) {
+                if (errno == EWOULDBLOCK)
+                        *busy = 1;
+                snprintf(errstr, errstr_size, "cannot lock %s: %s", path,
+                         pd_sup_strerror(errno));
+                goto fail;
+        }
+        srv->results_fd = open(srv->results, O_RDONLY | O_DIRECTORY |
+                                                     O_CLOEXEC);
+        if (srv->results_fd == -1) {
+                snprintf(errstr, errstr_size, "cannot open %s: %s",
+                         srv->results, pd_sup_strerror(errno));
+                goto fail;
+        }
+        srv->listen_fd = pd_sup_listen(srv, errstr, errstr_size);
+        if (srv->listen_fd == -1)
+                goto fail;
+        return srv;
+fail:
+        pd_sup_server_destroy(srv);
+        return NULL;
+}
+
+/* In the serving process: the run table, the eventfd and the signals.
+ * Returns 0, or -1 (logged). */
+static int pd_sup_server_start(pd_sup_server_t *srv) {
+        sigset_t mask;
+
+        /* Blocked before any thread starts, so every thread inherits it
+         * and the signals reach the loop's signalfd only. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &mask, NULL);
+        srv->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        srv->event_fd  = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (srv->signal_fd == -1 || srv->event_fd == -1) {
+                pd_log(PD_LOG_ERROR, "signalfd/eventfd: %s",
+                       pd_sup_strerror(errno));
+                return -1;
+        }
+        return pd_sup_load(srv);
+}
+
+/* Points stdin at /dev/null and stdout, stderr at DIR/supervisor.log. */
+static int pd_sup_redirect(const char *dir) {
+        char path[PD_SUP_PATH_MAX];
+        int null_fd, log_fd, ret = 0;
+
+        snprintf(path, sizeof(path), "%s/supervisor.log", dir);
+        null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        log_fd  = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                       0600);
+        if (null_fd == -1 || log_fd == -1 ||
+            dup2(null_fd, STDIN_FILENO) == -1 ||
+            dup2(log_fd, STDOUT_FILENO) == -1 ||
+            dup2(log_fd, STDERR_FILENO) == -1)
+                ret = -1;
+        if (null_fd > STDERR_FILENO)
+                close(null_fd);
+        if (log_fd > STDERR_FILENO)
+                close(log_fd);
+        return ret;
+}
+
+/* Tells the starter (pd_sup_main's parent half) how starting went. */
+static void pd_sup_ready(int *ready_fd, unsigned char status) {
+        while (write(*ready_fd, &status, 1) < 0 && errno == EINTR)
+                ;
+        close(*ready_fd);
+        *ready_fd = -1;
+}
+
+int pd_sup_main(const char *dir, int idle_s) {
+        pd_sup_server_t *srv = NULL;
+        unsigned char status = 1;
+        char errstr[512], abs[PATH_MAX];
+        int ready[2], busy, ret = 1;
+        pid_t pid;
+
+        pd_log_set_program("postdeploy-supervisor");
+        dir = pd_sup_abspath(dir, abs, sizeof(abs)); /* before chdir("/") */
+        /* Whatever the starter left open (another client's connection to
+         * an older supervisor, say) must not be kept alive by us. */
+        close_range(STDERR_FILENO + 1, ~0U, 0);
+        signal(SIGPIPE, SIG_IGN);
+        signal(SIGHUP, SIG_IGN);
+        umask(077);
+
+        /* The child serves, detached in a session of its own; the parent
+         * returns once the child listens (or found another supervisor, or
+         * failed), which tells the client that started it when to
+         * connect. Forked first, so the process that listens is the one
+         * that serves (a client sees its pid as the socket's peer). */
+        if (pipe2(ready, O_CLOEXEC)) {
+                pd_log(PD_LOG_ERROR, "pipe: %s", pd_sup_strerror(errno));
+                return 1;
+        }
+        fflush(stdout);
+        fflush(stderr);
+        pid = fork();
+        if (pid == -1) {
+                pd_log(PD_LOG_ERROR, "fork: %s", pd_sup_strerror(errno));
+                close(ready[0]);
+                close(ready[1]);
+                return 1;
+        }
+        if (pid > 0) {
+                ssize_t n;
+
+                close(ready[1]);
+                while ((n = read(ready[0], &status, 1)) < 0 && errno == EINTR)
+                        ;
+                close(ready[0]);
+                return n == 1 ? status : 1;
+        }
+
+        close(ready[0]);
+        setsid();
+        /* Nothing here uses a relative path (clients send absolute ones),
+         * and a release folder we were started from may be deleted. */
+        if (chdir("/"))
+                pd_log(PD_LOG_WARN, "chdir /: %s", pd_sup_strerror(errno));
+        srv = pd_sup_server_new(dir, idle_s, &busy, errstr, sizeof(errstr));
+        if (!srv && busy) {
+                pd_sup_ready(&ready[1], 0); /* another one serves dir */
+                return 0;
+        }
+        if (!srv) {
+                pd_log(PD_LOG_ERROR, "%s", errstr);
+                pd_sup_ready(&ready[1], 1);
+                return 1;
+        }
+        if (!pd_sup_server_start(srv)) {
+                pd_sup_ready(&ready[1], 0);
+                if (pd_sup_redirect(dir))
+                        pd_log(PD_LOG_WARN, "cannot open %s/supervisor.log: %s",
+                               dir, pd_sup_strerror(errno));
+                pd_log(PD_LOG_INFO, "pid %ld serves %s (%zu result(s) kept, "
+                                    "idle exit after %" PRId64 " ms)",
+                       (long)getpid(), dir, srv->run_cnt, srv->idle_ms);
+                pd_sup_serve(srv);
+                pd_log(PD_LOG_INFO, "pid %ld exits", (long)getpid());
+                ret = 0;
+        } else {
+                pd_sup_ready(&ready[1], 1);
+        }
+        pd_sup_server_destroy(srv);
+        return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* The client                                                           */
+
+struct pd_sup_s {
+        int fd;            /* -1 while disconnected */
+        char *dir;
+        char *exe;
+        int idle_s;
+        pd_sup_buf_t in;   /* bytes read: the frame handed out, then more */
+        size_t handed;     /* size of the frame handed out, to drop */
+        char errstr[256];  /* why the last reconnect failed */
+};
+
+/* Starts a supervisor for sup->dir and waits until it listens (or finds
+ * one already there). Returns 0, or -1 with errstr. */
+static int pd_sup_spawn(pd_sup_t *sup, char *errstr, size_t errstr_size) {
+        char idle[16];
+        char *argv[] = {sup->exe, "--supervisor", sup->dir, "--idle", idle,
+                        NULL};
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        sigset_t mask, dflt;
+        int err, wstatus = 0;
+        pid_t pid;
+
+        snprintf(idle, sizeof(idle), "%d", sup->idle_s);
+        sigemptyset(&mask);
+        sigemptyset(&dflt);
+        sigaddset(&dflt, SIGPIPE);
+        sigaddset(&dflt, SIGTERM);
+        sigaddset(&dflt, SIGINT);
+        sigaddset(&dflt, SIGHUP);
+        sigaddset(&dflt, SIGCHLD);
+        err = posix_spawn_file_actions_init(&fa);
+        if (err)
+                goto out;
+        err = posix_spawnattr_init(&attr);
+        if (err) {
+                posix_spawn_file_actions_destroy(&fa);
+                goto out;
+        }
+        /* Its stderr stays ours until it listens, so a failure to start is
+         * in the reactor's log; after that it writes its own log. */
+        err = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null",
+                                               O_RDONLY, 0);
+        if (!err)
+                err = posix_spawnattr_setflags(
+                        &attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        if (!err)
+                err = posix_spawnattr_setsigmask(&attr, &mask);
+        if (!err)
+                err = posix_spawnattr_setsigdefault(&attr, &dflt);
+        if (!err)
+                err = posix_spawn(&pid, sup->exe, &fa, &attr, argv, environ);
+        posix_spawnattr_destroy(&attr);
+        posix_spawn_file_actions_destroy(&fa);
+out:
+        if (err) {
+                snprintf(errstr, errstr_size,
+                         "cannot start the supervisor '%s': %s", sup->exe,
+                         pd_sup_strerror(err));
+                return -1;
+        }
+        while (waitpid(pid, &wstatus, 0) == -1) {
+                if (errno != EINTR) {
+                        snprintf(errstr, errstr_size,
+                                 "cannot wait for the supervisor: %s",
+                                 pd_sup_strerror(errno));
+                        return -1;
+                }
+        }
+        if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus)) {
+                snprintf(errstr, errstr_size,
+                         "the supervisor '%s --supervisor %s' did not start "
+                         "(%s %d)",
+                         sup->exe, sup->dir,
+                         WIFEXITED(wstatus) ? "exit status" : "signal",
+                         WIFEXITED(wstatus) ? WEXITSTATUS(wstatus)
+                                            : WTERMSIG(wstatus));
+                return -1;
+        }
+        return 0;
+}
+
+/*
+ * Connects sup, starting a supervisor when none answers, for up to
+ * PD_SUP_CONNECT_MS: one that is still starting, or exiting while idle,
+ * is waited out. Returns 0, or -1 with errstr.
+ */
+static int pd_sup_dial(pd_sup_t *sup, char *errstr, size_t errstr_size) {
+        const int64_t deadline = pd_sup_clock_ms() + PD_SUP_CONNECT_MS;
+        struct sockaddr_un sa;
+        int nap_ms = 1;
+
+        if (pd_sup_addr(sup->dir, &sa, errstr, errstr_size))
+                return -1;
+        sup->in.len = 0;
+        sup->handed = 0;
+        for (int spawned = 0;; spawned = !spawned) {
+                int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                int err;
+
+                if (fd == -1) {
+                        snprintf(errstr, errstr_size, "socket: %s",
+                                 pd_sup_strerror(errno));
+                        return -1;
+                }
+                if (!connect(fd, (const struct sockaddr *)&sa, sizeof(sa))) {
+                        sup->fd = fd;
+                        return 0;
+                }
+                err = errno;
+                close(fd);
+                if (err != ENOENT && err != ECONNREFUSED && err != EAGAIN &&
+                    err != EINTR) {
+                        snprintf(errstr, errstr_size,
+                                 "cannot connect to %s: %s", sa.sun_path,
+                                 pd_sup_strerror(err));
+                        return -1;
+                }
+                if (pd_sup_clock_ms() >= deadline) {
+                        snprintf(errstr, errstr_size,
+                                 "no supervisor answers at %s (see "
+                                 "%s/supervisor.log)",
+                                 sa.sun_path, sup->dir);
+                        return -1;
+                }
+                if (spawned) {
+                        /* It found another one holding the folder, still
+                         * starting or on its way out: try again soon. */
+                        poll(NULL, 0, nap_ms);
+                        nap_ms = nap_ms < 100 ? nap_ms * 2 : 100;
+                } else if (pd_sup_spawn(sup, errstr, errstr_size)) {
+                        return -1;
+                }
+        }
+}
+
+static void pd_sup_hangup(pd_sup_t *sup) {
+        if (sup->fd != -1)
+                close(sup->fd);
+        sup->fd = -1;
+}
+
+pd_sup_t *pd_sup_connect(const char *dir, const char *exe, int idle_s,
+                         char *errstr, size_t errstr_size) {
+        pd_sup_t *sup = calloc(1, sizeof(*sup));
+        char abs[PATH_MAX];
+
+        if (sup)
+                sup->fd = -1;
+        /* The supervisor works from "/": it is told where DIR really is. */
+        dir = pd_sup_abspath(dir, abs, sizeof(abs));
+        if (!sup || !(sup->dir = strdup(dir)) ||
+            !(sup->exe = strdup(exe ? exe : "/proc/self/exe"))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto fail;
+        }
+        sup->idle_s = idle_s > 0 ? idle_s : PD_SUP_IDLE_DEFAULT_S;
+        if (pd_sup_dial(sup, errstr, errstr_size))
+                goto fail;
+        return sup;
+fail:
+        pd_sup_close(sup);
+        return NULL;
+}
+
+void pd_sup_close(pd_sup_t *sup) {
+        if (!sup)
+                return;
+        pd_sup_hangup(sup);
+        pd_sup_buf_free(&sup->in);
+        free(sup->dir);
+        free(sup->exe);
+        free(sup);
+}
+
+/* Sends len bytes. Returns 0, or PD_SUP_BROKEN if they did not all go. */
+static int pd_sup_send(pd_sup_t *sup, const char *p, size_t len) {
+        while (len) {
+                ssize_t n = send(sup->fd, p, len, MSG_NOSIGNAL);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return PD_SUP_BROKEN;
+                p += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
+/* Sends a request that is just a run id. */
+static int pd_sup_send_id(pd_sup_t *sup, unsigned type, int64_t id) {
+        pd_sup_buf_t b = {0};
+        size_t at      = pd_sup_frame_begin(&b, type);
+        int ret;
+
+        pd_sup_buf_i64(&b, id);
+        ret = pd_sup_frame_end(&b, at) ? -1 : pd_sup_send(sup, b.p, b.len);
+        pd_sup_buf_free(&b);
+        return ret;
+}
+
+/*
+ * Reads the next frame: its type and a reader over its payload, valid
+ * until the next call. Waits at most timeout_ms (< 0: for ever); while it
+ * waits, sends CANCEL for id once *cancel is set (*cancel_sent records
+ * that). Returns 0, PD_SUP_BROKEN when the connection ended or sent
+ * garbage, or -1 on timeout.
+ */
+static int pd_sup_recv(pd_sup_t *sup, int64_t id, volatile int *cancel,
+                       int *cancel_sent, int timeout_ms, unsigned *type,
+                       pd_sup_rd_t *rd) {
+        const int64_t deadline = pd_sup_clock_ms() + timeout_ms;
+
+        pd_sup_buf_consume(&sup->in, sup->handed);
+        sup->handed = 0;
+        for (;;) {
+                struct pollfd pfd = {sup->fd, POLLIN, 0};
+                int64_t wait      = PD_SUP_TICK_MS;
+                ssize_t n;
+
+                if (sup->in.len >= PD_SUP_HDR) {
+                        uint32_t len = pd_sup_le32(sup->in.p);
+
+                        if (len > PD_SUP_FRAME_MAX)
+                                return PD_SUP_BROKEN;
+                        if (sup->in.len >= PD_SUP_HDR + (size_t)len) {
+                                *type = (unsigned char)sup->in.p[4];
+                                *rd   = (pd_sup_rd_t){sup->in.p + PD_SUP_HDR,
+                                                    len, 0, 0};
+                                sup->handed = PD_SUP_HDR + (size_t)len;
+                                return 0;
+                        }
+                }
+                if (cancel && *cancel && !*cancel_sent) {
+                        if (pd_sup_send_id(sup, PD_SUP_F_CANCEL, id))
+                                return PD_SUP_BROKEN;
+                        *cancel_sent = 1;
+                }
+                if (timeout_ms >= 0) {
+                        int64_t left = deadline - pd_sup_clock_ms();
+
+                        if (left <= 0)
+                                return -1;
+                        if (left < wait)
+                                wait = left;
+                }
+                if (poll(&pfd, 1, (int)wait) <= 0)
+                        continue;
+                if (pd_sup_buf_reserve(&sup->in, 4096))
+                        return PD_SUP_BROKEN;
+                n = read(sup->fd, sup->in.p + sup->in.len,
+                         sup->in.size - sup->in.len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return PD_SUP_BROKEN;
+                sup->in.len += (size_t)n;
+        }
+}
+
+/*
+ * Reads replies about id until one settles it. With await set, STARTED and
+ * RUNNING mean "wait on" and the wait has no time limit. Returns a PD_SUP_*
+ * state (FINISHED with *res and *runner_failed), PD_SUP_BROKEN, or -1 with
+ * res->error.
+ */
+static int pd_sup_reply_get(pd_sup_t *sup, int64_t id, int await,
+                            volatile int *cancel, pd_runner_result_t *res,
+                            int *runner_failed) {
+        int cancel_sent = 0;
+
+        for (;;) {
+                const char *why;
+                pd_sup_rd_t rd;
+                unsigned type;
+                int r = pd_sup_recv(sup, id, cancel, &cancel_sent,
+                                    await ? -1 : PD_SUP_REPLY_MS, &type, &rd);
+
+                /* After a timeout or a refusal the conversation is lost:
+                 * the next request starts a new one. */
+                if (r == -1) {
+                        snprintf(res->error, sizeof(res->error),
+                                 "the supervisor of %s did not answer",
+                                 sup->dir);
+                        pd_sup_hangup(sup);
+                        return -1;
+                }
+                if (r)
+                        return r;
+                if (type == PD_SUP_F_ERROR) {
+                        pd_sup_rd_i64(&rd);
+                        why = pd_sup_rd_str(&rd);
+                        snprintf(res->error, sizeof(res->error),
+                                 "the supervisor refused: %s",
+                                 why ? why : "no reason given");
+                        pd_sup_hangup(sup);
+                        return -1;
+                }
+                if (pd_sup_rd_i64(&rd) != id || rd.bad)
+                        return PD_SUP_BROKEN; /* not our conversation */
+                switch (type) {
+                case PD_SUP_F_STARTED:
+                case PD_SUP_F_RUNNING:
+                        if (!await)
+                                return PD_SUP_RUNNING;
+                        break;
+                case PD_SUP_F_UNKNOWN:
+                        return PD_SUP_UNKNOWN;
+                case PD_SUP_F_FORGOTTEN:
+                        return PD_SUP_FINISHED; /* done with, too */
+                case PD_SUP_F_RESULT:
+                        if (pd_sup_result_get(&rd, runner_failed, res))
+                                return PD_SUP_BROKEN;
+                        return PD_SUP_FINISHED;
+                default:
+                        return PD_SUP_BROKEN;
+                }
+        }
+}
+
+/* Reconnects after a broken connection. Returns 0, or -1 with
+ * sup->errstr. */
+static int pd_sup_redial(pd_sup_t *sup) {
+        pd_sup_hangup(sup);
+        return pd_sup_dial(sup, sup->errstr, sizeof(sup->errstr));
+}
+
+/*
+ * Asks a one-id request (STATUS, WAIT, FORGET) and reads the answer,
+ * reconnecting if the connection breaks (each of them may be asked
+ * again). Returns as pd_sup_reply_get, never PD_SUP_BROKEN.
+ */
+static int pd_sup_ask(pd_sup_t *sup, unsigned type, int64_t id,
+                      volatile int *cancel, pd_runner_result_t *res,
+                      int *runner_failed) {
+        for (int tries = 0;; tries++) {
+                int r = PD_SUP_BROKEN;
+
+                if (sup->fd != -1 && !pd_sup_send_id(sup, type, id))
+                        r = pd_sup_reply_get(sup, id, type == PD_SUP_F_WAIT,
+                                             cancel, res, runner_failed);
+                if (r != PD_SUP_BROKEN)
+                        return r;
+                pd_sup_hangup(sup);
+                if (tries == PD_SUP_RECONNECTS || pd_sup_redial(sup)) {
+                        snprintf(res->error, sizeof(res->error),
+                                 "lost the supervisor: %s",
+                                 tries == PD_SUP_RECONNECTS
+                                         ? "the connection keeps breaking"
+                                         : sup->errstr);
+                        return -1;
+                }
+        }
+}
+
+int pd_sup_status(pd_sup_t *sup, int64_t run_id, pd_runner_result_t *res) {
+        int failed;
+
+        memset(res, 0, sizeof(*res));
+        return pd_sup_ask(sup, PD_SUP_F_STATUS, run_id, NULL, res, &failed);
+}
+
+int pd_sup_wait(pd_sup_t *sup, int64_t run_id, volatile int *cancel,
+                pd_runner_result_t *res) {
+        int failed;
+
+        memset(res, 0, sizeof(*res));
+        return pd_sup_ask(sup, PD_SUP_F_WAIT, run_id, cancel, res, &failed);
+}
+
+int pd_sup_forget(pd_sup_t *sup, int64_t run_id) {
+        pd_runner_result_t *res = calloc(1, sizeof(*res));
+        int failed, r;
+
+        if (!res)
+                return -1;
+        r = pd_sup_ask(sup, PD_SUP_F_FORGET, run_id, NULL, res, &failed);
+        free(res);
+        return r == PD_SUP_FINISHED ? 0 : -1;
+}
+
+int pd_sup_run(pd_sup_t *sup, int64_t run_id, const pd_runner_job_t *job,
+               pd_runner_result_t *res) {
+        pd_sup_buf_t b = {0};
+        char path[PATH_MAX];
+        size_t at;
+        int failed = 0, sent = 0, r = PD_SUP_BROKEN;
+
+        memset(res, 0, sizeof(*res));
+        res->status = PD_ST_FAILED;
+        at          = pd_sup_frame_begin(&b, PD_SUP_F_START);
+        pd_sup_buf_i64(&b, run_id);
+        pd_sup_buf_i64(&b, job->timeout_ms);
+        pd_sup_buf_strv(&b, job->argv);
+        pd_sup_buf_strv(&b, job->envp ? job->envp : environ);
+        /* The supervisor works from "/" and may outlive the reactor that
+         * started it: paths go as they mean to the reactor that sends
+         * them, and no workdir means this one's, as in pd_runner_run. */
+        pd_sup_buf_str(&b, pd_sup_abspath(job->workdir ? job->workdir : ".",
+                                          path, sizeof(path)));
+        pd_sup_buf_str(&b, job->log_path ? pd_sup_abspath(job->log_path, path,
+                                                          sizeof(path))
+                                         : "");
+        if (pd_sup_frame_end(&b, at)) {
+                snprintf(res->error, sizeof(res->error),
+                         "cannot start '%s': %s", job->argv[0],
+                         b.oom ? "out of memory"
+                               : "its arguments and environment are over "
+                                 "1 MiB");
+                pd_sup_buf_free(&b);
+                return -1;
+        }
+
+        /* Until the START is sent whole it can be sent again: a partial
+         * frame is never run. After that, only WAIT. */
+        for (int tries = 0; tries <= PD_SUP_RECONNECTS; tries++) {
+                if ((tries || sup->fd == -1) && pd_sup_redial(sup))
+                        break;
+                if (pd_sup_send(sup, b.p, b.len))
+                        continue;
+                sent = 1;
+                r = pd_sup_reply_get(sup, run_id, 1, job->cancel, res,
+                                     &failed);
+                break;
+        }
+        pd_sup_buf_free(&b);
+        if (!sent) {
+                snprintf(res->error, sizeof(res->error),
+                         "cannot start '%s': no supervisor: %s", job->argv[0],
+                         sup->errstr);
+                return -1;
+        }
+        if (r == PD_SUP_FINISHED)
+                return failed ? -1 : 0;
+        if (r == -1)
+                return -1; /* refused: it never started (res->error) */
+
+        /* The START went out whole, so it may be running: from now on it
+         * is only waited for, never sent again. */
+        pd_sup_hangup(sup);
+        r = pd_sup_ask(sup, PD_SUP_F_WAIT, run_id, job->cancel, res,
+                       &failed);
+        if (r == PD_SUP_FINISHED)
+                return failed ? -1 : 0;
+        /* Nobody saw how it ended: the supervisor was lost with it, or
+         * cannot be reached again (res->error says which). */
+        res->status = PD_ST_INTERRUPTED;
+        if (r == PD_SUP_UNKNOWN)
+                snprintf(res->error, sizeof(res->error),
+                         "interrupted: the supervisor was lost during the "
+                         "run");
+        return -1;
+}

@@ -1,0 +1,152 @@
+/*
+ * supervisor.h - command actions that outlive a crash of the reactor.
+ *
+ * One supervisor process per reactor state folder DIR spawns and reaps the
+ * reactor's command actions and keeps every exit status durable, the way a
+ * container runtime's shim does, so a reactor killed at any moment can be
+ * restarted and adopt its runs instead of starting them again. It is the
+ * reactor binary itself, run as `postdeploy-reactor --supervisor DIR`,
+ * detached in a session of its own; one process serves every run of the
+ * folder, so an action still costs one spawn, and results that finish
+ * together share their folder fsync.
+ *
+ * The reactor reaches it over the Unix stream socket DIR/supervisor.sock
+ * (0600; DIR is created 0700 when missing). Each run is named by the id of
+ * its row in the state store, committed before the run starts, and the
+ * supervisor starts a given id at most once. Ids must therefore never come
+ * back for one DIR: a state store created afresh (ids from 1 again) needs
+ * a DIR of its own, or it would be handed the old store's outcomes. A finished run's outcome is
+ * written to DIR/supervisor/ID.result (fsynced, file and folder) before
+ * anyone is told, and stays there until the reactor has recorded it and
+ * says FORGET; a supervisor started later (after an upgrade, say) loads
+ * those files. Running commands do not survive a restart of the machine:
+ * the supervisor then does not know their ids, and the reactor records
+ * them INTERRUPTED.
+ *
+ * The supervisor exits by itself once it has had, for idle seconds, no
+ * connection, no running command and no outcome that is not yet on disk.
+ * SIGTERM or SIGINT stops its commands (they end INTERRUPTED, recorded like
+ * any other outcome) and then the supervisor.
+ *
+ * A pd_sup_t is one connection, for one thread at a time: the reactor keeps
+ * one per worker. A broken connection is reconnected (starting a new
+ * supervisor if none answers) and the request asked again; a run that was
+ * already sent is never sent again, only waited for, so a command never
+ * runs twice for one id.
+ */
+#ifndef PD_SUPERVISOR_H
+#define PD_SUPERVISOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "consumer/runner.h"
+
+typedef struct pd_sup_s pd_sup_t;
+
+/*
+ * Connects to the supervisor of dir, starting one if none answers: exe is
+ * the binary started as `exe --supervisor DIR --idle S` (NULL: this
+ * process's own binary, /proc/self/exe), idle_s its idle time (<= 0: the
+ * default, 60 s). Tries for up to 10 s. Returns the handle, which the
+ * caller frees with pd_sup_close, or NULL with errstr. Strings are copied.
+ */
+pd_sup_t *pd_sup_connect(const char *dir, const char *exe, int idle_s,
+                         char *errstr, size_t errstr_size);
+
+/* Closes the connection and frees sup; NULL is fine. Runs go on. */
+void pd_sup_close(pd_sup_t *sup);
+
+/*
+ * Runs job under the supervisor as run_id, like pd_runner_run: blocks until
+ * the run has ended, fills *res and returns 0, or -1 with res->error when
+ * the runner or the supervisor failed. *job->cancel (may be NULL) is polled
+ * every 100 ms; once set, the run is cancelled (-> INTERRUPTED). job's
+ * strings are copied to the supervisor; job->envp NULL sends our environ.
+ * A run_id the supervisor already knows is not started again: its outcome
+ * is awaited. If the connection breaks, it is reconnected and the run
+ * awaited there; a run the supervisor lost (it was killed) comes back
+ * INTERRUPTED, with -1.
+ */
+int pd_sup_run(pd_sup_t *sup, int64_t run_id, const pd_runner_job_t *job,
+               pd_runner_result_t *res);
+
+enum { PD_SUP_UNKNOWN = 0, PD_SUP_RUNNING, PD_SUP_FINISHED };
+
+/*
+ * What the supervisor knows of run_id: PD_SUP_FINISHED with *res filled,
+ * PD_SUP_RUNNING, or PD_SUP_UNKNOWN (never started, already forgotten, or
+ * lost with the machine); -1 if the supervisor cannot be asked. UNKNOWN is
+ * only answered once every request sent before this one, on any connection
+ * (a crashed reactor's included), has been read, so a START that a dead
+ * reactor sent is never missed.
+ */
+int pd_sup_status(pd_sup_t *sup, int64_t run_id, pd_runner_result_t *res);
+
+/*
+ * Waits for run_id to finish: PD_SUP_FINISHED with *res, or PD_SUP_UNKNOWN
+ * (as pd_sup_status), or -1 on error. cancel as in pd_sup_run (may be NULL).
+ * This is how a restarted reactor adopts a run.
+ */
+int pd_sup_wait(pd_sup_t *sup, int64_t run_id, volatile int *cancel,
+                pd_runner_result_t *res);
+
+/*
+ * Tells the supervisor that the outcome of run_id is recorded: it drops it
+ * from memory at once and removes its file in its next quiet second (or
+ * when it exits); a file that survives a crash is never asked for again.
+ * Returns 0 (also for an unknown id), or -1 if the run is still running or
+ * the supervisor cannot be asked.
+ */
+int pd_sup_forget(pd_sup_t *sup, int64_t run_id);
+
+/*
+ * The supervisor process's main, for `postdeploy-reactor --supervisor DIR
+ * [--idle S]` (idle_s < 0: 60 s; 0: exit as soon as idle). It forks: the
+ * child detaches and serves, then returns its exit status from here when
+ * it ends; the parent returns 0 once the child listens, or finds another
+ * supervisor holding DIR, and non-zero (the reason on stderr) if it cannot
+ * start. Either way the caller returns the value from main.
+ */
+int pd_sup_main(const char *dir, int idle_s);
+
+/*
+ * The wire protocol, for tools and tests (the reactor uses the calls
+ * above). A frame is a little-endian u32 payload length (at most
+ * PD_SUP_FRAME_MAX), a u8 type, then the payload: integers little-endian,
+ * strings NUL-terminated, a string list as a u32 count then the strings.
+ * Every payload starts with the i64 run id. A client sends one request and
+ * reads its reply before the next; CANCEL has no reply and may be sent
+ * while a RESULT is awaited. A frame the supervisor cannot read is
+ * answered ERROR (id 0, then why, a string) and the connection closed.
+ *
+ *   START  id, i64 timeout_ms, list argv, list envp, workdir, log_path
+ *          (absolute; "" for none) -> STARTED or RUNNING, then RESULT when
+ *          it ends; or RESULT at once if it already ended
+ *   STATUS id -> UNKNOWN, RUNNING or RESULT
+ *   WAIT   id -> RESULT when it ends (at once if ended), or UNKNOWN
+ *   CANCEL id -> (nothing; the awaited RESULT says INTERRUPTED)
+ *   FORGET id -> FORGOTTEN, or RUNNING if it still runs
+ *   RESULT id, u8 runner_failed, u8 status, u8 has_exit_code,
+ *          i32 exit_code, i32 term_signal, i64 duration_ms, error,
+ *          u32 tail_len + tail bytes, u64 output_bytes
+ *
+ * DIR/supervisor/ID.result holds one RESULT frame.
+ */
+#define PD_SUP_FRAME_MAX (1024 * 1024)
+
+typedef enum pd_sup_frame_type_e {
+        PD_SUP_F_START     = 1,
+        PD_SUP_F_STATUS    = 2,
+        PD_SUP_F_WAIT      = 3,
+        PD_SUP_F_CANCEL    = 4,
+        PD_SUP_F_FORGET    = 5,
+        PD_SUP_F_STARTED   = 0x81,
+        PD_SUP_F_RUNNING   = 0x82,
+        PD_SUP_F_UNKNOWN   = 0x83,
+        PD_SUP_F_RESULT    = 0x84,
+        PD_SUP_F_FORGOTTEN = 0x85,
+        PD_SUP_F_ERROR     = 0x86,
+} pd_sup_frame_type_t;
+
+#endif
