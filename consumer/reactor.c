@@ -20,6 +20,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +37,7 @@
 #include "common/log.h"
 #include "consumer/plugin.h"
 #include "consumer/runner.h"
+#include "consumer/supervisor.h"
 #include "schemas/event.h"
 #include "state/store.h"
 
@@ -63,7 +66,18 @@ typedef struct pd_worker_s {
         pthread_t thread;
         const char *tenant;         /* whose job it runs, under r->lock */
         volatile int cancel;        /* kills the running action */
+        pd_sup_t *sup;              /* this worker's supervisor connection */
 } pd_worker_t;
+
+/* A command run a crashed reactor left to the supervisor, still going:
+ * the step of its redelivered event waits for it instead of starting it
+ * again. */
+typedef struct pd_adopt_s {
+        int64_t run_id;
+        int32_t attempt;
+        int64_t started_at;
+        char *tenant, *action, *trigger_source, *trigger_id;
+} pd_adopt_t;
 
 /* A record written to the outbox in the current transaction, produced once
  * the transaction commits. */
@@ -91,6 +105,10 @@ struct pd_reactor_s {
 
         pd_store_t *st;
         pthread_mutex_t st_lock;    /* serialises every store call */
+        char sup_dir[512];          /* the supervisor's folder */
+        pd_sup_t *sup;              /* the main thread's connection */
+        pd_adopt_t *adopt;          /* runs to adopt, under r->lock */
+        size_t adopt_cnt;
 
         pthread_mutex_t lock;       /* worker queues, done queue, flags */
         pthread_cond_t cond;        /* signalled on new work and stop */
@@ -132,6 +150,53 @@ static void pd_sleep_ms(int64_t ms) {
         struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
         while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
                 ;
+}
+
+/* ------------------------------------------------------------------ */
+/* Fault injection                                                     */
+
+/*
+ * The crash tests kill the reactor at named points of an event's life:
+ * PD_CRASH_AT=NAME[:N] makes it SIGKILL itself the N-th time (default the
+ * first) it passes point NAME. The environment is read once, so a point
+ * costs one pointer test when no test asks for it.
+ */
+static const char *pd_crash_at;
+static int pd_crash_nth = 1;
+static atomic_int pd_crash_hits;
+
+static void pd_crash_init(void) {
+        static char name[128];
+        const char *v = getenv("PD_CRASH_AT");
+        char *colon;
+
+        if (!v || !*v)
+                return;
+        snprintf(name, sizeof(name), "%s", v);
+        if ((colon = strchr(name, ':'))) {
+                *colon       = '\0';
+                pd_crash_nth = atoi(colon + 1) > 0 ? atoi(colon + 1) : 1;
+        }
+        pd_crash_at = name;
+}
+
+static void pd_crashpoint(const char *name) {
+        if (!pd_crash_at || strcmp(name, pd_crash_at))
+                return;
+        if (atomic_fetch_add(&pd_crash_hits, 1) + 1 != pd_crash_nth)
+                return;
+        pd_log(PD_LOG_WARN, "PD_CRASH_AT=%s: killing myself", name);
+        raise(SIGKILL);
+}
+
+/* pd_crashpoint("NAME.SUFFIX") for a transaction named NAME. */
+static void pd_crashpoint2(const char *name, const char *suffix) {
+        char point[160];
+
+        if (!pd_crash_at)
+                return;
+        snprintf(point, sizeof(point), "%s.%s", name, suffix);
+        pd_crashpoint(point);
 }
 
 /* ------------------------------------------------------------------ */
@@ -341,6 +406,7 @@ static void pd_outbox_reap(pd_reactor_t *r) {
         if (!cnt)
                 return;
 
+        pd_crashpoint("reap.before_delete");
         pthread_mutex_lock(&r->st_lock);
         if (!pd_store_begin(r->st)) {
                 for (i = 0; i < cnt; i++)
@@ -362,6 +428,11 @@ static void pd_outbox_reap(pd_reactor_t *r) {
 
 typedef int(pd_txn_fn_t)(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 
+/* Every transaction is named after its function, pd_txn_NAME, for the
+ * crash points NAME.before_commit, NAME.after_commit, NAME.after_produce. */
+#define pd_reactor_txn(r, fn, arg)                                             \
+        pd_reactor_txn_named((r), (fn), (arg), #fn + sizeof("pd_txn_") - 1)
+
 /*
  * Runs fn inside one store transaction and produces the records it put in
  * the outbox once that commits. A retriable store error (busy, disk full,
@@ -369,7 +440,8 @@ typedef int(pd_txn_fn_t)(pd_reactor_t *r, pd_outq_t *oq, void *arg);
  * acknowledged that was not recorded; any other error is fatal for the
  * reactor. Returns 0, or -1 (fatal, or the reactor is stopping for good).
  */
-static int pd_reactor_txn(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg) {
+static int pd_reactor_txn_named(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
+                                const char *name) {
         pd_outq_t oq   = {0};
         int64_t backoff = 100;
         int ret         = -1;
@@ -378,8 +450,11 @@ static int pd_reactor_txn(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg) {
                 int failed;
 
                 pthread_mutex_lock(&r->st_lock);
-                failed = pd_store_begin(r->st) || fn(r, &oq, arg) ||
-                         pd_store_commit(r->st);
+                failed = pd_store_begin(r->st) || fn(r, &oq, arg);
+                if (!failed) {
+                        pd_crashpoint2(name, "before_commit");
+                        failed = pd_store_commit(r->st);
+                }
                 if (failed) {
                         int retriable = pd_store_retriable(r->st);
                         char msg[512];
@@ -405,7 +480,9 @@ static int pd_reactor_txn(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg) {
                         continue;
                 }
                 pthread_mutex_unlock(&r->st_lock);
+                pd_crashpoint2(name, "after_commit");
                 pd_outq_produce(r, &oq);
+                pd_crashpoint2(name, "after_produce");
                 ret = 0;
                 break;
         }
@@ -765,6 +842,54 @@ static const char *pd_step_log_path(pd_reactor_t *r, const pd_job_t *job,
 
 /* Runs a command action with its retries. Returns 0, or -1 if the store
  * failed for good. Sets step->status. */
+/* Takes the run to adopt for this step, if a crashed reactor left one
+ * running under the supervisor. Returns 1 and fills *ad (caller frees its
+ * strings with pd_adopt_clear), or 0. */
+static int pd_adopt_take(pd_reactor_t *r, const pd_job_t *job,
+                         const char *action, pd_adopt_t *ad) {
+        int found = 0;
+
+        pthread_mutex_lock(&r->lock);
+        for (size_t i = 0; i < r->adopt_cnt && !found; i++) {
+                pd_adopt_t *x = &r->adopt[i];
+                if (strcmp(x->tenant, job->tenant) ||
+                    strcmp(x->action, action) ||
+                    strcmp(x->trigger_source, job->ev->ce_source) ||
+                    strcmp(x->trigger_id, job->ev->ce_id))
+                        continue;
+                *ad            = *x;
+                r->adopt[i]    = r->adopt[--r->adopt_cnt];
+                found          = 1;
+        }
+        pthread_mutex_unlock(&r->lock);
+        return found;
+}
+
+static void pd_adopt_clear(pd_adopt_t *ad) {
+        free(ad->tenant);
+        free(ad->action);
+        free(ad->trigger_source);
+        free(ad->trigger_id);
+}
+
+/* This worker's supervisor connection, made on first use. NULL (logged,
+ * and the reactor stops) if no supervisor can be reached. */
+static pd_sup_t *pd_worker_sup(pd_worker_t *w) {
+        char errstr[512];
+
+        if (!w->sup &&
+            !(w->sup = pd_sup_connect(w->r->sup_dir, NULL, 0, errstr,
+                                      sizeof(errstr)))) {
+                pd_log(PD_LOG_ERROR, "supervisor: %s", errstr);
+                pthread_mutex_lock(&w->r->lock);
+                w->r->fatal = 1;
+                pthread_mutex_unlock(&w->r->lock);
+        }
+        return w->sup;
+}
+
+/* Runs a command action with its retries. Returns 0, or -1 if the store
+ * or the supervisor failed for good. Sets step->status. */
 static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
         pd_reactor_t *r            = w->r;
         pd_job_t *job              = plan->job;
@@ -775,12 +900,21 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                                       {"release", job->ev->release},
                                       {"action", def->name}};
         pd_strv_t argv             = {0};
+        pd_adopt_t ad              = {0};
+        int adopting               = 0;
+        int32_t attempt            = 1;
         int ret                    = 0;
 
-        if (!def->plugin_action && pd_argv_expand(&def->argv, vars, 3, &argv))
-                abort();
+        if (!def->plugin_action) {
+                if (pd_argv_expand(&def->argv, vars, 3, &argv))
+                        abort();
+                if (!pd_worker_sup(w))
+                        return -1;
+                if ((adopting = pd_adopt_take(r, job, def->name, &ad)))
+                        attempt = ad.attempt;
+        }
 
-        for (int32_t attempt = 1; attempt <= max_attempts; attempt++) {
+        for (; attempt <= max_attempts; attempt++) {
                 pd_runner_result_t *res = pd_xcalloc(1, sizeof(*res));
                 pd_attempt_t a          = {plan, step, {0}, NULL, 0};
                 pd_strv_t env           = {0};
@@ -794,13 +928,30 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 a.run.trigger_id     = job->ev->ce_id;
                 a.run.attempt        = attempt;
                 a.run.started_at     = pd_now_ms();
-                if (pd_reactor_txn(r, pd_txn_started, &a)) {
+                if (adopting) {
+                        /* Its row and action.started are there already. */
+                        a.run.id         = ad.run_id;
+                        a.run.started_at = ad.started_at;
+                } else if (pd_reactor_txn(r, pd_txn_started, &a)) {
                         free(res);
                         ret = -1;
                         break;
                 }
 
-                if (def->plugin_action) {
+                pd_crashpoint("run.before_spawn");
+                if (adopting) {
+                        pd_log(PD_LOG_INFO, "%s %s: adopting run %" PRId64
+                                            " from before the restart",
+                               job->tenant, def->name, ad.run_id);
+                        if (pd_sup_wait(w->sup, ad.run_id, &w->cancel, res) ==
+                            PD_SUP_UNKNOWN) {
+                                res->status = PD_ST_INTERRUPTED;
+                                snprintf(res->error, sizeof(res->error),
+                                         "interrupted: the supervisor lost "
+                                         "the run");
+                        }
+                        adopting = 0;
+                } else if (def->plugin_action) {
                         /* In-process: a C action from a plugin. */
                         pd_plugin_call_t call = {0};
                         call.tenant      = job->tenant;
@@ -817,6 +968,8 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                                 snprintf(res->error, sizeof(res->error),
                                          "the plugin runner failed");
                 } else {
+                        /* Under the supervisor, so the run and its outcome
+                         * outlive a crash of ours. */
                         pd_step_env(job, def, attempt, &env);
                         rj.argv       = argv.v;
                         rj.envp       = env.v;
@@ -825,12 +978,14 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                         rj.log_path   = pd_step_log_path(r, job, &a, log_path,
                                                          sizeof(log_path));
                         rj.cancel     = &w->cancel;
-                        if (pd_runner_run(&rj, res) && !*res->error)
+                        if (pd_sup_run(w->sup, a.run.id, &rj, res) &&
+                            !*res->error)
                                 snprintf(res->error, sizeof(res->error),
                                          "the runner failed");
                         pd_strv_clear(&env);
                 }
 
+                pd_crashpoint("run.after_exit");
                 a.res      = res;
                 a.retrying = res->status != PD_ST_SUCCEEDED &&
                              res->status != PD_ST_INTERRUPTED &&
@@ -846,6 +1001,9 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                         ret = -1;
                         break;
                 }
+                /* Recorded: the supervisor may forget it. */
+                if (!def->plugin_action)
+                        pd_sup_forget(w->sup, a.run.id);
                 step->status   = res->status;
                 step->finished = 1;
                 free(res);
@@ -854,6 +1012,8 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 pd_sleep_ms(backoff);
                 backoff *= 2;
         }
+        if (ad.tenant) /* taken, whether or not it got to run */
+                pd_adopt_clear(&ad);
         pd_strv_clear(&argv);
         return ret;
 }
@@ -1011,6 +1171,8 @@ static void *pd_worker_main(void *arg) {
                 pthread_cond_broadcast(&r->cond);
         }
         pthread_mutex_unlock(&r->lock);
+        pd_sup_close(w->sup);
+        w->sup = NULL;
         return NULL;
 }
 
@@ -1081,8 +1243,10 @@ static void pd_offsets_advance(pd_reactor_t *r) {
                     ->offset = next;
         }
         if (offsets) {
-                rd_kafka_resp_err_t err =
-                    rd_kafka_offsets_store(r->consumer, offsets);
+                rd_kafka_resp_err_t err;
+
+                pd_crashpoint("offsets.before_store");
+                err = rd_kafka_offsets_store(r->consumer, offsets);
                 if (err)
                         pd_log(PD_LOG_DEBUG, "offsets_store: %s",
                                rd_kafka_err2str(err));
@@ -1141,6 +1305,7 @@ static void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
         pd_event_t *ev;
         int done = 0;
 
+        pd_crashpoint("dispatch.received");
         ev = pd_event_from_message(rkm, errstr, sizeof(errstr));
         if (ev && ev->type != PD_EVT_RELEASE_DEPLOYED &&
             ev->type != PD_EVT_SKIP_REQUESTED &&
@@ -1190,11 +1355,16 @@ static void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
 /* ------------------------------------------------------------------ */
 /* Start-up: recovery and registry                                      */
 
-/* Runs left running by a crash are recorded INTERRUPTED; the event that
- * caused them was not marked done, so it is redelivered and re-run. */
+/*
+ * Runs a previous reactor left without an outcome. Command runs live in the
+ * supervisor: one that finished meanwhile is recorded with its real outcome,
+ * one still going is adopted when its redelivered event reaches it. Only a
+ * run nobody knows (an in-process action, or the machine went down) is
+ * recorded INTERRUPTED; its event was not marked done, so it runs again.
+ */
 typedef struct pd_unfinished_s {
         pd_run_t *runs;
-        char **strs;
+        pd_runner_result_t **res; /* per run: the outcome, NULL: lost */
         size_t cnt;
 } pd_unfinished_t;
 
@@ -1203,10 +1373,12 @@ static int pd_unfinished_collect(const pd_run_t *run, void *opaque) {
         pd_run_t *copy;
 
         u->runs = realloc(u->runs, (u->cnt + 1) * sizeof(*u->runs));
-        if (!u->runs)
+        u->res  = realloc(u->res, (u->cnt + 1) * sizeof(*u->res));
+        if (!u->runs || !u->res)
                 abort();
-        copy  = &u->runs[u->cnt++];
-        *copy = *run;
+        u->res[u->cnt] = NULL;
+        copy           = &u->runs[u->cnt++];
+        *copy          = *run;
         copy->tenant         = pd_xstrdup(run->tenant);
         copy->action         = pd_xstrdup(run->action);
         copy->release        = pd_xstrdup(run->release);
@@ -1220,39 +1392,110 @@ static int pd_txn_recover(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         int64_t now        = pd_now_ms();
 
         for (size_t i = 0; i < u->cnt; i++) {
-                pd_run_t *run = &u->runs[i];
+                pd_run_t *run                = &u->runs[i];
+                const pd_runner_result_t *rs = u->res[i];
                 pd_event_t *ev;
                 char key[256];
                 int ret;
 
-                run->status      = PD_ST_INTERRUPTED;
+                if (!run->tenant)
+                        continue; /* adopted: still running */
+                if (rs) {
+                        run->status        = rs->status;
+                        run->has_exit_code = rs->has_exit_code;
+                        run->exit_code     = rs->exit_code;
+                        run->duration_ms   = rs->duration_ms;
+                        run->error         = *rs->error ? rs->error : NULL;
+                        run->output_tail   = rs->tail;
+                } else {
+                        run->status      = PD_ST_INTERRUPTED;
+                        run->duration_ms = now - run->started_at;
+                        run->error       = "interrupted: the reactor stopped "
+                                           "during the run";
+                }
                 run->finished_at = now;
-                run->duration_ms = now - run->started_at;
-                run->error       = "interrupted: the reactor stopped during "
-                                   "the run";
                 if (pd_store_run_end(r->st, run))
                         return -1;
-                ev              = pd_event_new(PD_EVT_ACTION_FINISHED);
-                ev->tenant      = pd_xstrdup(run->tenant);
-                ev->action      = pd_xstrdup(run->action);
-                ev->release     = pd_xstrdup(run->release);
-                ev->trigger_id  = pd_xstrdup(run->trigger_id);
-                ev->reactor     = pd_xstrdup(r->name);
-                ev->attempt     = run->attempt;
-                ev->started_at  = run->started_at;
-                ev->status      = PD_ST_INTERRUPTED;
-                ev->duration_ms = run->duration_ms;
-                ev->error       = pd_xstrdup(run->error);
-                ev->output_tail = pd_xstrdup("");
-                ev->finished_at = now;
-                ev->retrying    = 1; /* the redelivered event re-runs it */
+                ev                = pd_event_new(PD_EVT_ACTION_FINISHED);
+                ev->tenant        = pd_xstrdup(run->tenant);
+                ev->action        = pd_xstrdup(run->action);
+                ev->release       = pd_xstrdup(run->release);
+                ev->trigger_id    = pd_xstrdup(run->trigger_id);
+                ev->reactor       = pd_xstrdup(r->name);
+                ev->attempt       = run->attempt;
+                ev->started_at    = run->started_at;
+                ev->status        = run->status;
+                ev->has_exit_code = run->has_exit_code;
+                ev->exit_code     = run->exit_code;
+                ev->duration_ms   = run->duration_ms;
+                ev->error         = run->error ? pd_xstrdup(run->error) : NULL;
+                ev->output_tail   = pd_xstrdup(rs ? rs->tail : "");
+                ev->finished_at   = now;
+                /* Lost: the redelivered event runs it again. Finished: its
+                 * outcome is final, as trigger_outcome will say. */
+                ev->retrying = !rs;
                 pd_result_key(key, sizeof(key), run->tenant, run->action);
                 ret = pd_emit(r, oq, ev, key);
                 pd_event_destroy(ev);
                 if (ret)
                         return -1;
-                pd_log(PD_LOG_WARN, "%s %s: interrupted by the last stop",
-                       run->tenant, run->action);
+                pd_log(PD_LOG_WARN, "%s %s: %s", run->tenant, run->action,
+                       rs ? "finished under the supervisor while we were down"
+                          : "interrupted by the last stop");
+        }
+        return 0;
+}
+
+/* Asks the supervisor about every unfinished command run: fills u->res
+ * for the finished, moves the running to r->adopt. Returns 0 or -1. */
+static int pd_recover_ask(pd_reactor_t *r, pd_unfinished_t *u, char *errstr,
+                          size_t errstr_size) {
+        for (size_t i = 0; i < u->cnt; i++) {
+                pd_run_t *run = &u->runs[i];
+                const pd_action_def_t *def =
+                    pd_config_action(r->conf, run->action);
+                pd_runner_result_t *res;
+                int st;
+
+                if (def && def->plugin_action)
+                        continue; /* in-process: died with us */
+                res = pd_xcalloc(1, sizeof(*res));
+                st  = pd_sup_status(r->sup, run->id, res);
+                if (st < 0) {
+                        /* Guessing could run a command twice. */
+                        snprintf(errstr, errstr_size,
+                                 "supervisor: cannot learn what became of "
+                                 "run %" PRId64 ": %s",
+                                 run->id, res->error);
+                        free(res);
+                        return -1;
+                }
+                if (st == PD_SUP_FINISHED) {
+                        u->res[i] = res;
+                        continue;
+                }
+                free(res);
+                if (st == PD_SUP_RUNNING) {
+                        pd_adopt_t *ad;
+                        r->adopt = realloc(r->adopt, (r->adopt_cnt + 1) *
+                                                         sizeof(*r->adopt));
+                        if (!r->adopt)
+                                abort();
+                        ad                 = &r->adopt[r->adopt_cnt++];
+                        ad->run_id         = run->id;
+                        ad->attempt        = run->attempt;
+                        ad->started_at     = run->started_at;
+                        ad->tenant         = (char *)run->tenant;
+                        ad->action         = (char *)run->action;
+                        ad->trigger_source = (char *)run->trigger_source;
+                        ad->trigger_id     = (char *)run->trigger_id;
+                        free((char *)run->release);
+                        memset(run, 0, sizeof(*run)); /* handed over */
+                        pd_log(PD_LOG_INFO,
+                               "%s %s: still running under the supervisor; "
+                               "adopted when its event comes back",
+                               ad->tenant, ad->action);
+                }
         }
         return 0;
 }
@@ -1305,17 +1548,26 @@ static int pd_reactor_recover(pd_reactor_t *r, char *errstr,
                          pd_store_errmsg(r->st));
         pthread_mutex_unlock(&r->st_lock);
         if (!ret && u.cnt)
+                ret = pd_recover_ask(r, &u, errstr, errstr_size);
+        if (!ret && u.cnt)
                 ret = pd_reactor_txn(r, pd_txn_recover, &u);
-        if (!ret)
+        if (!ret) {
+                /* Recorded: the supervisor may forget those outcomes. */
+                for (size_t i = 0; i < u.cnt; i++)
+                        if (u.res[i])
+                                pd_sup_forget(r->sup, u.runs[i].id);
                 ret = pd_reactor_txn(r, pd_txn_registry, NULL);
+        }
         for (size_t i = 0; i < u.cnt; i++) {
                 free((char *)u.runs[i].tenant);
                 free((char *)u.runs[i].action);
                 free((char *)u.runs[i].release);
                 free((char *)u.runs[i].trigger_source);
                 free((char *)u.runs[i].trigger_id);
+                free(u.res[i]);
         }
         free(u.runs);
+        free(u.res);
         if (ret && !*errstr)
                 snprintf(errstr, errstr_size, "cannot record recovery");
         return ret ? -1 : 0;
@@ -1345,6 +1597,7 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
 
         *errstr = '\0';
         r->conf = conf;
+        pd_crash_init();
         pthread_mutex_init(&r->st_lock, NULL);
         pthread_mutex_init(&r->lock, NULL);
         pthread_cond_init(&r->cond, NULL);
@@ -1365,6 +1618,21 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
         r->st = pd_store_open(conf->state_path, conf->state_sync_full, errstr,
                               errstr_size);
         if (!r->st)
+                goto err;
+
+        /* The supervisor's folder sits beside the store and carries its id:
+         * a new store never meets the outcomes of an old one's run ids. */
+        {
+                char dir[400];
+                const char *slash = strrchr(conf->state_path, '/');
+                snprintf(dir, sizeof(dir), "%.*s",
+                         slash ? (int)(slash - conf->state_path) : 1,
+                         slash ? conf->state_path : ".");
+                snprintf(r->sup_dir, sizeof(r->sup_dir), "%s/supervisor-%s",
+                         *dir ? dir : "/", pd_store_id(r->st));
+        }
+        r->sup = pd_sup_connect(r->sup_dir, NULL, 0, errstr, errstr_size);
+        if (!r->sup)
                 goto err;
 
         kconf = pd_kafka_conf(conf, producer_defaults, brokers, errstr,
@@ -1547,6 +1815,10 @@ void pd_reactor_destroy(pd_reactor_t *r) {
         }
         free(r->partqs);
         free(r->workers);
+        for (size_t i = 0; i < r->adopt_cnt; i++)
+                pd_adopt_clear(&r->adopt[i]);
+        free(r->adopt);
+        pd_sup_close(r->sup);
         if (r->consumer)
                 rd_kafka_destroy(r->consumer);
         if (r->producer)

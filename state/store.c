@@ -100,6 +100,15 @@ static const char *const pd_store_migrations[] = {
         "        headers BLOB,"
         "        value   BLOB"
         ");",
+        /* 1 -> 2: an id of its own, so what lives beside the store (the
+         * supervisor's outcomes, keyed by run id) can never be mistaken
+         * for a new store's runs after the file was deleted. */
+        "CREATE TABLE meta ("
+        "        key   TEXT PRIMARY KEY,"
+        "        value TEXT NOT NULL"
+        ") WITHOUT ROWID;"
+        "INSERT INTO meta (key, value)"
+        "        VALUES ('store_id', lower(hex(randomblob(8))));",
 };
 #define PD_STORE_VERSION                                                       \
         ((int)(sizeof(pd_store_migrations) / sizeof(pd_store_migrations[0])))
@@ -178,6 +187,7 @@ static const char *const pd_store_sql[PD_STMT__CNT] = {
 
 struct pd_store_s {
         sqlite3 *db;
+        char id[40];      /* meta.store_id */
         sqlite3_stmt *stmt[PD_STMT__CNT];
         int errcode;      /* primary SQLite code of the last error, 0 if
                            * it did not come from SQLite */
@@ -359,7 +369,9 @@ static int pd_store_setup(pd_store_t *st, const char *path, int sync_full) {
         if (pd_store_exec_sql(st, sync_full ? "PRAGMA synchronous = FULL"
                                             : "PRAGMA synchronous = NORMAL") ||
             pd_store_exec_sql(st, "PRAGMA foreign_keys = ON") ||
-            pd_store_migrate(st))
+            pd_store_migrate(st) ||
+            pd_store_query1(st, "SELECT value FROM meta WHERE key = 'store_id'",
+                            st->id, sizeof(st->id), NULL))
                 return -1;
         for (int i = 0; i < PD_STMT__CNT; i++) {
                 rc = sqlite3_prepare_v3(st->db, pd_store_sql[i], -1,
@@ -551,6 +563,10 @@ int pd_store_action_state(pd_store_t *st, const char *tenant,
         }
         pd_store_done(stmt);
         return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+const char *pd_store_id(const pd_store_t *st) {
+        return st->id;
 }
 
 int pd_store_action_set_done(pd_store_t *st, const char *tenant,

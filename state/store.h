@@ -46,6 +46,10 @@ void pd_store_close(pd_store_t *st);
 const char *pd_store_errmsg(const pd_store_t *st);
 int pd_store_retriable(const pd_store_t *st);
 
+/* A random id made with the store (16 hex digits): what is kept beside the
+ * store under it cannot outlive the store unnoticed. */
+const char *pd_store_id(const pd_store_t *st);
+
 /* Explicit transactions; calls outside one are each their own. */
 int pd_store_begin(pd_store_t *st);
 int pd_store_commit(pd_store_t *st);

@@ -17,6 +17,9 @@ PD_FAILS=0
 PD_CHECKS=0
 
 pd_cleanup() {
+	# Background jobs are subshells that inherit this trap; only the test's
+	# own shell may clean up.
+	[ "$BASHPID" = "$$" ] || return 0
 	if [ -n "$PD_REACTOR_PID" ] && kill -0 "$PD_REACTOR_PID" 2>/dev/null; then
 		kill -KILL "$PD_REACTOR_PID" 2>/dev/null || true
 	fi

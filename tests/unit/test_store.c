@@ -375,6 +375,25 @@ static void test_only_success_counts_as_succeeded(void **state) {
         }
 }
 
+static void test_store_id_is_kept_and_unique(void **state) {
+        fx_t *fx = *state;
+        char id[40], other_path[PATH_MAX + 4200];
+        pd_store_t *other;
+
+        fx->st = open_ok(fx->path);
+        snprintf(id, sizeof(id), "%s", pd_store_id(fx->st));
+        assert_int_equal(strlen(id), 16);
+        pd_store_close(fx->st);
+        fx->st = open_ok(fx->path);
+        assert_string_equal(pd_store_id(fx->st), id);
+
+        /* A new file, even at the same place later, is another store. */
+        snprintf(other_path, sizeof(other_path), "%s.other", fx->path);
+        other = open_ok(other_path);
+        assert_string_not_equal(pd_store_id(other), id);
+        pd_store_close(other);
+}
+
 static void test_skip_marks_done_and_reset_makes_pending_again(void **state) {
         fx_t *fx     = *state;
         pd_run_t run = run_of("core.reindex", "t1", 1);
@@ -787,6 +806,7 @@ int main(void) {
                 T(test_success_is_remembered_after_a_later_failure),
                 T(test_only_success_counts_as_succeeded),
                 T(test_skip_marks_done_and_reset_makes_pending_again),
+                T(test_store_id_is_kept_and_unique),
                 T(test_a_late_end_does_not_hide_a_newer_outcome),
                 T(test_a_run_ends_only_once),
                 T(test_trigger_outcome_is_its_latest_finished_run),

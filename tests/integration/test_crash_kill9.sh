@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# kill -9 of the reactor at every point of an event's life, then a restart:
+# every event is processed, every command action with policy once completes
+# exactly once (the actions append to marker files as their last step), an
+# in-process action cut short is re-run, the deploy's --wait (started before
+# the crash) still ends with success, and nothing is lost.
+#
+# The points are named in consumer/reactor.c (pd_crashpoint): the reactor
+# SIGKILLs itself there when PD_CRASH_AT names it. "during_run" is a kill
+# from outside while an action runs. PD_CRASH_POINTS="a b" runs a subset.
+source "$(dirname "$0")/lib.sh"
+pd_require_broker
+PLUGIN=$PD_BUILD_DIR/libpostdeploy_example_plugin.so
+[ -f "$PLUGIN" ] || pd_die "the example plugin is not built: $PLUGIN"
+
+POINTS=${PD_CRASH_POINTS:-"
+dispatch.received
+registry.before_commit registry.after_commit registry.after_produce
+dead_letter.before_commit dead_letter.after_commit dead_letter.after_produce
+plan.before_commit plan.after_commit plan.after_produce
+started.before_commit started.after_commit started.after_produce
+run.before_spawn during_run run.after_exit
+finished.before_commit finished.after_commit finished.after_produce
+verdict.before_commit verdict.after_commit verdict.after_produce
+event_done.before_commit event_done.after_commit event_done.after_produce
+offsets.before_store reap.before_delete
+recover.before_commit recover.after_commit recover.after_produce
+"}
+
+# A world per point: its own topics, group, state, markers.
+one_point() {
+	local point=$1 dir=$T/$1 rc pid cli first second
+	mkdir -p "$dir/markers"
+	RUN_ID=$(date +%s)-$$-$RANDOM
+	cat >"$dir/act.sh" <<'SH'
+#!/bin/sh
+# act.sh NAME TENANT: the marker line is the last thing it does.
+if [ -p "$MARKERS/gate" ]; then echo started >"$MARKERS/started"; read _ <"$MARKERS/gate"; fi
+echo "$1" >>"$MARKERS/$2.$1"
+SH
+	chmod +x "$dir/act.sh"
+	cat >"$dir/pd.ini" <<INI
+[kafka]
+bootstrap.servers = $PD_BROKERS
+session.timeout.ms = 6000
+# Static membership: a restarted reactor takes its partitions back at once.
+group.instance.id = pdcrash-$RUN_ID
+[reactor]
+group.id = pdcrash-$RUN_ID
+state = $dir/state/state.db
+workers = 2
+shutdown_grace = 5s
+plugins = $PLUGIN
+[topics]
+events = pdcrash.$RUN_ID.events
+results = pdcrash.$RUN_ID.results
+dlq = pdcrash.$RUN_ID.dlq
+partitions = 2
+[action t.a]
+run = $dir/act.sh a {tenant}
+auto = true
+[action t.b]
+run = $dir/act.sh b {tenant}
+auto = true
+after = t.a
+INI
+	start() { # start [CRASH_POINT]
+		PD_CRASH_AT=${1:-} MARKERS=$dir/markers "$PD_BIN/postdeploy-reactor" -c "$dir/pd.ini" \
+			>>"$dir/reactor.log" 2>&1 &
+		pid=$!
+	}
+	# Waits for the reactor to die by its crash point: 137 is SIGKILL.
+	await_crash() {
+		local watchdog rc=0
+		(sleep 60; kill -TERM "$pid" 2>/dev/null) & watchdog=$!
+		wait "$pid" || rc=$?
+		kill "$watchdog" 2>/dev/null; wait "$watchdog" 2>/dev/null || true
+		[ "$rc" = 137 ] || { echo "FAIL - $point: the reactor did not crash there (status $rc)"; tail -5 "$dir/reactor.log"; return 1; }
+	}
+
+	first=$point second=
+	case $point in
+	recover.*) first=run.after_exit second=$point ;;
+	during_run) first= ; mkfifo "$dir/markers/gate" "$dir/markers/started" ;;
+	esac
+	start "$first"
+	# The poison record goes first: acme's deploy, behind it in the same
+	# partition, cannot finish before it has been dead-lettered.
+	"$PD_BIN/postdeploy" deploy --one t.nope --no-check --release 1 --tenant acme \
+		-c "$dir/pd.ini" >/dev/null 2>&1
+	printf 'poison' | kcat -P -b "$PD_BROKERS" -t "pdcrash.$RUN_ID.events" -k acme \
+		-H ce_specversion=1.0 -H ce_id=p1 -H ce_source=t -H ce_type=release.deployed
+	"$PD_BIN/postdeploy" deploy --auto --release 1 --tenant acme --tenant globex --wait \
+		--timeout 120s -c "$dir/pd.ini" >"$dir/cli.out" 2>&1 &
+	cli=$!
+	if [ "$point" = during_run ]; then
+		read -r -t 60 _ <"$dir/markers/started" || { echo "FAIL - during_run: no action started"; return 1; }
+		kill -KILL "$pid"; wait "$pid" 2>/dev/null || true
+		# The action goes on without its reactor and finishes; later runs
+		# find no gate.
+		echo go >"$dir/markers/gate"
+		rm -f "$dir/markers/gate"
+	else
+		await_crash || return 1
+	fi
+	if [ -n "$second" ]; then
+		start "$second"; await_crash || return 1
+	fi
+	start
+	rc=0; wait "$cli" || rc=$?
+	kill -TERM "$pid"; wait "$pid" || true
+
+	local bad=""
+	[ "$rc" = 0 ] || bad="$bad deploy--wait=$rc"
+	for t in acme globex; do
+		for a in a b; do
+			n=$(pd_lines "$dir/markers/$t.$a")
+			[ "$n" = 1 ] || bad="$bad $t.$a-ran-$n-times"
+		done
+	done
+	"$PD_BIN/postdeploy" report --format json -c "$dir/pd.ini" >"$dir/report.json" 2>/dev/null
+	for t in acme globex; do
+		for a in t.a t.b example.count_orders; do
+			st=$(T=$dir pd_state "$t" "$a" state)
+			[ "$st" = succeeded ] || bad="$bad $t/$a=$st"
+		done
+	done
+	n=$(kcat -C -b "$PD_BROKERS" -t "pdcrash.$RUN_ID.dlq" -o beginning -e -q -f '%h\n' 2>/dev/null | grep -c postdeploy_error || true)
+	[ "$n" -ge 1 ] || bad="$bad dead-letter-lost"
+	if [ -z "$bad" ]; then
+		echo "ok   - kill -9 at $point: all processed, each action exactly once"
+	else
+		echo "FAIL - kill -9 at $point:$bad"
+		tail -n 8 "$dir/reactor.log" "$dir/cli.out"
+		return 1
+	fi
+}
+
+for point in $POINTS; do
+	PD_CHECKS=$((PD_CHECKS + 1))
+	one_point "$point" || PD_FAILS=$((PD_FAILS + 1))
+done
+echo "$PD_CHECKS kill points"
+pd_done
