@@ -88,6 +88,14 @@ static const pd_config_key_t pd_config_keys[] = {
          "interrupts them."},
         {"reactor", "log_level", PD_CONFIG_LOG_LEVEL, "info",
          PD_C(log_level), 0, 0, "Lowest level of diagnostics written."},
+        {"reactor", "plugins", PD_CONFIG_LIST, "", PD_C(plugins), 0, 0,
+         "Plugins (.so) whose C actions to load, comma-separated; see "
+         "docs/PLUGINS.md."},
+        {"reactor", "signing_key", PD_CONFIG_STRING, NULL, PD_C(signing_key),
+         0, 0,
+         "File (mode 0600) with the HMAC key events must be signed with; "
+         "unsigned or badly signed events go to the dead-letter topic. "
+         "Unset: no signature needed. See docs/SIGNING.md."},
 
         {"topics", "events", PD_CONFIG_STRING, "postdeploy.events",
          PD_C(topic_events), 0, 0, "Topic the deploy requests arrive on."},
@@ -101,10 +109,9 @@ static const pd_config_key_t pd_config_keys[] = {
         {"topics", "replication", PD_CONFIG_INT, "1", PD_C(replication), 1,
          100, "Replication factor of the topics postdeploy creates."},
 
-        {"reactor", "plugins", PD_CONFIG_LIST, "", PD_C(plugins), 0, 0,
-         "Plugins (.so) whose C actions to load, comma-separated; see "
-         "docs/PLUGINS.md."},
-
+        {"cli", "signing_key", PD_CONFIG_STRING, NULL,
+         PD_C(cli_signing_key), 0, 0,
+         "File (mode 0600) with the HMAC key the CLI signs its events with."},
         {"cli", "tenants", PD_CONFIG_TENANTS, "", PD_C(tenants), 0, 0,
          "Tenants that --all-tenants selects, comma-separated."},
 
@@ -681,6 +688,8 @@ void pd_config_destroy(pd_config_t *conf) {
         free(conf->topic_dlq);
         pd_strv_clear(&conf->tenants);
         pd_strv_clear(&conf->plugins);
+        free(conf->signing_key);
+        free(conf->cli_signing_key);
         for (size_t i = 0; i < conf->action_cnt; i++)
                 pd_action_def_clear(&conf->actions[i]);
         free(conf->actions);

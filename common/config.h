@@ -82,6 +82,8 @@ typedef struct pd_config_s {
         int64_t shutdown_grace_ms; /* shutdown_grace (default 30s) */
         int log_level;           /* log_level = error|warn|info|debug */
         pd_strv_t plugins;       /* plugins = a.so, b.so */
+        char *signing_key;       /* signing_key = FILE: accept only events
+                                  * signed with it; NULL = unsigned ok */
 
         /* [topics] */
         char *topic_events;      /* events  (default "postdeploy.events") */
@@ -92,6 +94,7 @@ typedef struct pd_config_s {
 
         /* [cli] */
         pd_strv_t tenants;       /* tenants = a, b, c */
+        char *cli_signing_key;   /* signing_key = FILE: sign what we send */
 
         /* [action NAME] sections, in file order. */
         pd_action_def_t *actions;

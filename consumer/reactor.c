@@ -35,6 +35,7 @@
 #include "common/argv.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/sign.h"
 #include "consumer/plugin.h"
 #include "consumer/runner.h"
 #include "consumer/supervisor.h"
@@ -106,6 +107,8 @@ struct pd_reactor_s {
         pd_store_t *st;
         pthread_mutex_t st_lock;    /* serialises every store call */
         char sup_dir[512];          /* the supervisor's folder */
+        unsigned char *secret;      /* signing key; NULL: unsigned is fine */
+        size_t secret_len;
         pd_sup_t *sup;              /* the main thread's connection */
         pd_adopt_t *adopt;          /* runs to adopt, under r->lock */
         size_t adopt_cnt;
@@ -1298,6 +1301,22 @@ static int pd_txn_dead_letter(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         return ret;
 }
 
+/* With a signing key, only events signed with it get in: anyone who can
+ * write to the topic must not be able to trigger actions. Returns 0, or -1
+ * with the reason for the dead-letter topic. */
+static int pd_reactor_verify(pd_reactor_t *r, const rd_kafka_message_t *rkm,
+                             char *errstr, size_t errstr_size) {
+        rd_kafka_headers_t *hdrs = NULL;
+
+        if (!r->secret)
+                return 0;
+        if (rd_kafka_message_headers(rkm, &hdrs))
+                hdrs = NULL;
+        return pd_sign_verify(hdrs, rkm->key, rkm->key_len, rkm->payload,
+                              rkm->len, r->secret, r->secret_len, errstr,
+                              errstr_size);
+}
+
 /* Handles one consumed message (main thread). */
 static void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
         pd_job_t *job = pd_job_track(r, rkm);
@@ -1306,7 +1325,9 @@ static void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
         int done = 0;
 
         pd_crashpoint("dispatch.received");
-        ev = pd_event_from_message(rkm, errstr, sizeof(errstr));
+        ev = pd_reactor_verify(r, rkm, errstr, sizeof(errstr))
+                 ? NULL
+                 : pd_event_from_message(rkm, errstr, sizeof(errstr));
         if (ev && ev->type != PD_EVT_RELEASE_DEPLOYED &&
             ev->type != PD_EVT_SKIP_REQUESTED &&
             ev->type != PD_EVT_RESET_REQUESTED) {
@@ -1615,6 +1636,10 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
         snprintf(r->source, sizeof(r->source), "postdeploy-reactor/%s",
                  r->name);
 
+        if (conf->signing_key && *conf->signing_key &&
+            pd_sign_key_load(conf->signing_key, &r->secret, &r->secret_len,
+                             errstr, errstr_size))
+                goto err;
         r->st = pd_store_open(conf->state_path, conf->state_sync_full, errstr,
                               errstr_size);
         if (!r->st)
@@ -1819,6 +1844,7 @@ void pd_reactor_destroy(pd_reactor_t *r) {
                 pd_adopt_clear(&r->adopt[i]);
         free(r->adopt);
         pd_sup_close(r->sup);
+        pd_sign_key_free(r->secret, r->secret_len);
         if (r->consumer)
                 rd_kafka_destroy(r->consumer);
         if (r->producer)

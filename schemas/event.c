@@ -17,6 +17,8 @@
  */
 #include "schemas/event.h"
 
+#include "common/sign.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -2113,6 +2115,16 @@ rd_kafka_resp_err_t pd_event_produce(rd_kafka_t *rk, const char *topic,
                                      const char *key, pd_event_t *ev,
                                      void *opaque, char *errstr,
                                      size_t errstr_size) {
+        return pd_event_produce_signed(rk, topic, key, ev, NULL, 0, opaque,
+                                       errstr, errstr_size);
+}
+
+rd_kafka_resp_err_t pd_event_produce_signed(rd_kafka_t *rk, const char *topic,
+                                            const char *key, pd_event_t *ev,
+                                            const unsigned char *secret,
+                                            size_t secret_len, void *opaque,
+                                            char *errstr,
+                                            size_t errstr_size) {
         rd_kafka_headers_t *hdrs = NULL;
         rd_kafka_resp_err_t err;
         void *buf = NULL;
@@ -2126,6 +2138,12 @@ rd_kafka_resp_err_t pd_event_produce(rd_kafka_t *rk, const char *topic,
         hdrs = pd_event_headers(ev);
         if (!key)
                 key = ev->tenant;
+        if (secret && pd_sign_headers(hdrs, key, key ? strlen(key) : 0, buf,
+                                      len, secret, secret_len, errstr,
+                                      errstr_size)) {
+                err = RD_KAFKA_RESP_ERR__INVALID_ARG;
+                goto out;
+        }
         err = rd_kafka_producev(
                 rk, RD_KAFKA_V_TOPIC(topic),
                 RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),

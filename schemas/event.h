@@ -202,6 +202,17 @@ rd_kafka_resp_err_t pd_event_produce(rd_kafka_t *rk, const char *topic,
                                      size_t errstr_size);
 
 /*
+ * pd_event_produce, with a ce_signature header (common/sign.h) made with
+ * `secret` when it is not NULL.
+ */
+rd_kafka_resp_err_t pd_event_produce_signed(rd_kafka_t *rk, const char *topic,
+                                            const char *key, pd_event_t *ev,
+                                            const unsigned char *secret,
+                                            size_t secret_len, void *opaque,
+                                            char *errstr,
+                                            size_t errstr_size);
+
+/*
  * Writes ev's data as one JSON object (the same field names as the Avro
  * schema, plus "type" and the ce attributes). Returns a malloc'ed string.
  */
