@@ -91,6 +91,10 @@ static const pd_config_key_t pd_config_keys[] = {
         {"reactor", "plugins", PD_CONFIG_LIST, "", PD_C(plugins), 0, 0,
          "Plugins (.so) whose C actions to load, comma-separated; see "
          "docs/PLUGINS.md."},
+        {"reactor", "max_event_bytes", PD_CONFIG_INT, "1048576",
+         PD_C(max_event_bytes), 1024, 1048576,
+         "Largest event value accepted; a larger record goes to the "
+         "dead-letter topic unread."},
         {"reactor", "signing_key", PD_CONFIG_STRING, NULL, PD_C(signing_key),
          0, 0,
          "File (mode 0600) with the HMAC key events must be signed with; "

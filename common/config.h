@@ -82,6 +82,8 @@ typedef struct pd_config_s {
         int64_t shutdown_grace_ms; /* shutdown_grace (default 30s) */
         int log_level;           /* log_level = error|warn|info|debug */
         pd_strv_t plugins;       /* plugins = a.so, b.so */
+        int max_event_bytes;     /* max_event_bytes: larger records are
+                                  * dead-lettered unread */
         char *signing_key;       /* signing_key = FILE: accept only events
                                   * signed with it; NULL = unsigned ok */
 

@@ -875,13 +875,20 @@ static void pd_adopt_clear(pd_adopt_t *ad) {
         free(ad->trigger_id);
 }
 
+/* The binary that serves as supervisor: this one, unless a program that
+ * embeds the reactor (a test) names the real postdeploy-reactor. */
+static const char *pd_sup_exe(void) {
+        const char *exe = getenv("PD_SUPERVISOR_EXE");
+        return exe && *exe ? exe : NULL;
+}
+
 /* This worker's supervisor connection, made on first use. NULL (logged,
  * and the reactor stops) if no supervisor can be reached. */
 static pd_sup_t *pd_worker_sup(pd_worker_t *w) {
         char errstr[512];
 
         if (!w->sup &&
-            !(w->sup = pd_sup_connect(w->r->sup_dir, NULL, 0, errstr,
+            !(w->sup = pd_sup_connect(w->r->sup_dir, pd_sup_exe(), 0, errstr,
                                       sizeof(errstr)))) {
                 pd_log(PD_LOG_ERROR, "supervisor: %s", errstr);
                 pthread_mutex_lock(&w->r->lock);
@@ -1317,6 +1324,30 @@ static int pd_reactor_verify(pd_reactor_t *r, const rd_kafka_message_t *rkm,
                               errstr_size);
 }
 
+/* Whether the record's ce_type is one the events topic takes, checked
+ * before decoding so the reason says what is wrong, not what is missing. */
+static int pd_reactor_type_check(pd_reactor_t *r,
+                                 const rd_kafka_message_t *rkm, char *errstr,
+                                 size_t errstr_size) {
+        rd_kafka_headers_t *hdrs = NULL;
+        const void *val;
+        size_t size;
+        pd_evtype_t type;
+        char name[64];
+
+        if (rd_kafka_message_headers(rkm, &hdrs) ||
+            rd_kafka_header_get_last(hdrs, "ce_type", &val, &size) || !val)
+                return 0; /* the decoder names what is missing */
+        snprintf(name, sizeof(name), "%.*s", (int)size, (const char *)val);
+        type = pd_evtype_parse(name);
+        if (type == PD_EVT_UNKNOWN || type == PD_EVT_RELEASE_DEPLOYED ||
+            type == PD_EVT_SKIP_REQUESTED || type == PD_EVT_RESET_REQUESTED)
+                return 0;
+        snprintf(errstr, errstr_size, "ce_type %s is not accepted on %s",
+                 name, r->conf->topic_events);
+        return -1;
+}
+
 /* Handles one consumed message (main thread). */
 static void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
         pd_job_t *job = pd_job_track(r, rkm);
@@ -1325,17 +1356,16 @@ static void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
         int done = 0;
 
         pd_crashpoint("dispatch.received");
-        ev = pd_reactor_verify(r, rkm, errstr, sizeof(errstr))
-                 ? NULL
-                 : pd_event_from_message(rkm, errstr, sizeof(errstr));
-        if (ev && ev->type != PD_EVT_RELEASE_DEPLOYED &&
-            ev->type != PD_EVT_SKIP_REQUESTED &&
-            ev->type != PD_EVT_RESET_REQUESTED) {
+        if (rkm->len > (size_t)r->conf->max_event_bytes) {
                 snprintf(errstr, sizeof(errstr),
-                         "ce_type %s is not accepted on %s",
-                         pd_evtype_name(ev->type), r->conf->topic_events);
-                pd_event_destroy(ev);
+                         "record of %zu bytes is over max_event_bytes (%d)",
+                         rkm->len, r->conf->max_event_bytes);
                 ev = NULL;
+        } else if (pd_reactor_verify(r, rkm, errstr, sizeof(errstr)) ||
+                   pd_reactor_type_check(r, rkm, errstr, sizeof(errstr))) {
+                ev = NULL;
+        } else {
+                ev = pd_event_from_message(rkm, errstr, sizeof(errstr));
         }
         if (!ev) {
                 pd_dead_t d = {rkm, errstr};
@@ -1656,7 +1686,8 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
                 snprintf(r->sup_dir, sizeof(r->sup_dir), "%s/supervisor-%s",
                          *dir ? dir : "/", pd_store_id(r->st));
         }
-        r->sup = pd_sup_connect(r->sup_dir, NULL, 0, errstr, errstr_size);
+        r->sup = pd_sup_connect(r->sup_dir, pd_sup_exe(), 0, errstr,
+                                errstr_size);
         if (!r->sup)
                 goto err;
 
