@@ -102,8 +102,12 @@ SH
 	chmod +x "$T/act.sh"
 }
 
+# PD_REACTOR_WRAPPER (e.g. "valgrind --error-exitcode=99") runs the reactor
+# under a tool; its exit status then reaches pd_reactor_stop.
 pd_reactor_start() {
-	MARKERS=$T/markers "$PD_BIN/postdeploy-reactor" -c "$T/postdeploy.ini" "$@" \
+	# shellcheck disable=SC2086
+	MARKERS=$T/markers PD_SUPERVISOR_EXE=$PD_BIN/postdeploy-reactor \
+		${PD_REACTOR_WRAPPER:-} "$PD_BIN/postdeploy-reactor" -c "$T/postdeploy.ini" "$@" \
 		>>"$T/reactor.log" 2>&1 &
 	PD_REACTOR_PID=$!
 }
