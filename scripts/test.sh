@@ -9,6 +9,7 @@
 #                                       if this script started it
 #   5. ctest --test-dir build
 #   6. the same with ASan + UBSan in build-asan/ (skipped with --quick)
+#   7. every libFuzzer target, PD_FUZZ_SECONDS (30) each (skipped with --quick)
 #
 # Usage: scripts/test.sh [--quick]
 # Environment: PD_BROKERS (default 127.0.0.1:9092) is passed on to the tests.
@@ -188,6 +189,33 @@ main() {
   export ASAN_OPTIONS=detect_leaks=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   run_ctest build-asan "asan+ubsan"
+  run_fuzz
+}
+
+# run_fuzz: every libFuzzer target for a bounded time under ASan and UBSan,
+# starting from the committed corpus (PD_FUZZ_SECONDS each, default 30).
+run_fuzz() {
+  local t0=$SECONDS log="$ROOT/build-fuzz.log" line passed failed
+  say "fuzzing (${PD_FUZZ_SECONDS:-30}s per target) ..."
+  if bash "$ROOT/scripts/fuzz.sh" "${PD_FUZZ_SECONDS:-30}" >"$log" 2>&1; then
+    STATUS_FUZZ=0
+  else
+    STATUS_FUZZ=1
+    show_log "$log" 60
+  fi
+  grep -E '^fuzz_[a-z]+:|executions|execs' "$log" | tail -n 8 || true
+  line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n1 || true)
+  passed=$(grep -oE '[0-9]+ passed' <<<"${line:-0 passed}" | cut -d' ' -f1)
+  failed=$(grep -oE '[0-9]+ failed' <<<"${line:-0 failed, 1 failed}" | tail -n1 | cut -d' ' -f1)
+  ((STATUS_FUZZ == 0)) || ((failed > 0)) || failed=1
+  TOTAL_PASSED=$((TOTAL_PASSED + passed))
+  TOTAL_FAILED=$((TOTAL_FAILED + failed))
+  if ((STATUS_FUZZ == 0)); then
+    SUMMARY+=("fuzz: $passed targets clean ($((SECONDS - t0))s)")
+  else
+    SUMMARY+=("fuzz: FAILED, see build-fuzz.log ($((SECONDS - t0))s)")
+    STATUS=1
+  fi
 }
 
 main "$@"
