@@ -10,19 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void pd_argv_errf(char *errstr, size_t errstr_size, const char *fmt,
-                         ...) __attribute__((format(printf, 3, 4)));
-
-static void pd_argv_errf(char *errstr, size_t errstr_size, const char *fmt,
-                         ...) {
-        va_list ap;
-
-        if (!errstr || !errstr_size)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(errstr, errstr_size, fmt, ap);
-        va_end(ap);
-}
+#include "common/log.h"
 
 /* Drops what was appended to sv after its first cnt strings. */
 static void pd_argv_truncate(pd_strv_t *sv, size_t cnt) {
@@ -44,7 +32,7 @@ int pd_argv_split(const char *line, pd_strv_t *out, char *errstr,
 
         /* No word is longer than the line, so one buffer serves them all. */
         if (!(word = malloc(strlen(line) + 1))) {
-                pd_argv_errf(errstr, errstr_size, "out of memory");
+                pd_errf(errstr, errstr_size, "out of memory");
                 goto done;
         }
         for (; *p; p++) {
@@ -55,7 +43,7 @@ int pd_argv_split(const char *line, pd_strv_t *out, char *errstr,
                         if (in_word) {
                                 word[len] = '\0';
                                 if (pd_strv_add(out, word)) {
-                                        pd_argv_errf(errstr, errstr_size,
+                                        pd_errf(errstr, errstr_size,
                                                      "out of memory");
                                         goto done;
                                 }
@@ -69,7 +57,7 @@ int pd_argv_split(const char *line, pd_strv_t *out, char *errstr,
                         in_word = 1;
                         for (p++; *p != '\''; p++) {
                                 if (!*p) {
-                                        pd_argv_errf(errstr, errstr_size,
+                                        pd_errf(errstr, errstr_size,
                                                      "unterminated single "
                                                      "quote");
                                         goto done;
@@ -81,7 +69,7 @@ int pd_argv_split(const char *line, pd_strv_t *out, char *errstr,
                         in_word = 1;
                         for (p++; *p != '"'; p++) {
                                 if (!*p) {
-                                        pd_argv_errf(errstr, errstr_size,
+                                        pd_errf(errstr, errstr_size,
                                                      "unterminated double "
                                                      "quote");
                                         goto done;
@@ -99,7 +87,7 @@ int pd_argv_split(const char *line, pd_strv_t *out, char *errstr,
                         break;
                 case '\\':
                         if (!p[1]) {
-                                pd_argv_errf(errstr, errstr_size,
+                                pd_errf(errstr, errstr_size,
                                              "trailing backslash");
                                 goto done;
                         }
@@ -120,12 +108,12 @@ int pd_argv_split(const char *line, pd_strv_t *out, char *errstr,
         if (in_word) {
                 word[len] = '\0';
                 if (pd_strv_add(out, word)) {
-                        pd_argv_errf(errstr, errstr_size, "out of memory");
+                        pd_errf(errstr, errstr_size, "out of memory");
                         goto done;
                 }
         }
         if (out->cnt == cnt0) {
-                pd_argv_errf(errstr, errstr_size, "empty command");
+                pd_errf(errstr, errstr_size, "empty command");
                 goto done;
         }
         err = 0;

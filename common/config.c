@@ -158,20 +158,6 @@ typedef struct pd_config_parser_s {
         int *seen_lines;       /* ... and the lines they were set on */
 } pd_config_parser_t;
 
-static void pd_config_errf(char *errstr, size_t errstr_size, const char *fmt,
-                           ...) __attribute__((format(printf, 3, 4)));
-
-static void pd_config_errf(char *errstr, size_t errstr_size, const char *fmt,
-                           ...) {
-        va_list ap;
-
-        if (!errstr || !errstr_size)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(errstr, errstr_size, fmt, ap);
-        va_end(ap);
-}
-
 /* ---- small helpers ---- */
 
 const char *pd_policy_name(pd_policy_t policy) {
@@ -366,7 +352,7 @@ static int pd_config_list_parse(const char *value, int tenants,
 
         copy = strdup(value);
         if (!copy) {
-                pd_config_errf(msg, msg_size, "out of memory");
+                pd_errf(msg, msg_size, "out of memory");
                 goto done;
         }
         for (item = strtok_r(copy, ",", &save); item;
@@ -375,7 +361,7 @@ static int pd_config_list_parse(const char *value, int tenants,
                 if (!*item || pd_strv_find(&sv, item) >= 0)
                         continue;
                 if (tenants && !pd_tenant_valid(item)) {
-                        pd_config_errf(msg, msg_size,
+                        pd_errf(msg, msg_size,
                                        "'%s' is not a valid tenant name "
                                        "(letters, digits, '_', '.', '-', at "
                                        "most 63, not starting with '.' or "
@@ -384,7 +370,7 @@ static int pd_config_list_parse(const char *value, int tenants,
                         goto done;
                 }
                 if (pd_strv_add(&sv, item)) {
-                        pd_config_errf(msg, msg_size, "out of memory");
+                        pd_errf(msg, msg_size, "out of memory");
                         goto done;
                 }
         }
@@ -414,7 +400,7 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
         switch (ck->type) {
         case PD_CONFIG_TENANT:
                 if (!pd_tenant_valid(value)) {
-                        pd_config_errf(msg, msg_size,
+                        pd_errf(msg, msg_size,
                                        "expected a tenant name (letters, "
                                        "digits, '_', '.', '-', at most 63, "
                                        "not starting with '.' or '-')");
@@ -441,7 +427,7 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
                 l = strtol(value, &end, 10);
                 if (!((*value >= '0' && *value <= '9') || *value == '-') ||
                     *end || errno || l < ck->min || l > ck->max) {
-                        pd_config_errf(msg, msg_size,
+                        pd_errf(msg, msg_size,
                                        "expected an integer from %d to %d",
                                        ck->min, ck->max);
                         return -1;
@@ -460,13 +446,13 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
                                 return 0;
                         }
                 }
-                pd_config_errf(msg, msg_size,
+                pd_errf(msg, msg_size,
                                "expected true/false, yes/no, on/off or 1/0");
                 return -1;
         }
         case PD_CONFIG_DURATION:
                 if (pd_duration_parse(value, field)) {
-                        pd_config_errf(msg, msg_size,
+                        pd_errf(msg, msg_size,
                                        "expected a duration such as 500ms, "
                                        "30s, 5m, 1h or 1.5 (seconds)");
                         return -1;
@@ -483,7 +469,7 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
                 else if (!strcmp(value, "always"))
                         *(pd_policy_t *)field = PD_POLICY_ALWAYS;
                 else {
-                        pd_config_errf(msg, msg_size,
+                        pd_errf(msg, msg_size,
                                        "expected once or always");
                         return -1;
                 }
@@ -492,7 +478,7 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
                 int lvl = pd_log_level_parse(value);
 
                 if (lvl < 0) {
-                        pd_config_errf(msg, msg_size,
+                        pd_errf(msg, msg_size,
                                        "expected error, warn, info or debug");
                         return -1;
                 }
@@ -526,7 +512,7 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
                 size_t i;
 
                 if (!pd_config_env_name_valid(name)) {
-                        pd_config_errf(msg, msg_size,
+                        pd_errf(msg, msg_size,
                                        "invalid environment variable name "
                                        "'%s' (letters, digits and '_', not "
                                        "starting with a digit)",
@@ -552,7 +538,7 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
 
                 /* A file cannot say "= x" with no name; -s kafka.=x can. */
                 if (!*key) {
-                        pd_config_errf(msg, msg_size,
+                        pd_errf(msg, msg_size,
                                        "a property name is required");
                         return -1;
                 }
@@ -578,7 +564,7 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
         assert(!"unknown config type");
         return -1;
 oom:
-        pd_config_errf(msg, msg_size, "out of memory");
+        pd_errf(msg, msg_size, "out of memory");
         return -1;
 }
 
@@ -591,10 +577,10 @@ static void pd_config_value_error(const char *section,
                                   const char *msg, char *errstr,
                                   size_t errstr_size) {
         if (act)
-                pd_config_errf(errstr, errstr_size, "action '%s': %s: %s",
+                pd_errf(errstr, errstr_size, "action '%s': %s: %s",
                                act->name, key, msg);
         else
-                pd_config_errf(errstr, errstr_size, "%s.%s: %s", section, key,
+                pd_errf(errstr, errstr_size, "%s.%s: %s", section, key,
                                msg);
 }
 
@@ -622,11 +608,11 @@ static void pd_config_unknown_key(const char *section,
                                   const pd_action_def_t *act, const char *key,
                                   char *errstr, size_t errstr_size) {
         if (act)
-                pd_config_errf(errstr, errstr_size,
+                pd_errf(errstr, errstr_size,
                                "unknown key '%s' in [action %s]", key,
                                act->name);
         else
-                pd_config_errf(errstr, errstr_size,
+                pd_errf(errstr, errstr_size,
                                "unknown key '%s' in [%s]", key, section);
 }
 
@@ -746,18 +732,18 @@ pd_action_def_t *pd_config_action_new(pd_config_t *conf, const char *name,
         pd_action_def_t *act;
 
         if (!pd_action_name_valid(name)) {
-                pd_config_errf(errstr, errstr_size,
+                pd_errf(errstr, errstr_size,
                                "invalid action name '%s'", name);
                 return NULL;
         }
         if ((act = (pd_action_def_t *)pd_config_action(conf, name))) {
                 if (act->plugin)
-                        pd_config_errf(errstr, errstr_size,
+                        pd_errf(errstr, errstr_size,
                                        "action '%s' is also registered by "
                                        "plugin %s",
                                        name, act->plugin);
                 else
-                        pd_config_errf(errstr, errstr_size,
+                        pd_errf(errstr, errstr_size,
                                        "action '%s' is also defined at "
                                        "%s:%d",
                                        name, conf->path ? conf->path : "config",
@@ -765,7 +751,7 @@ pd_action_def_t *pd_config_action_new(pd_config_t *conf, const char *name,
                 return NULL;
         }
         if (!(act = pd_config_action_add(conf, name, 0)))
-                pd_config_errf(errstr, errstr_size, "out of memory");
+                pd_errf(errstr, errstr_size, "out of memory");
         return act;
 }
 
@@ -777,14 +763,14 @@ int pd_config_set(pd_config_t *conf, const char *section, const char *key,
         if (!strncmp(section, "action ", 7)) {
                 act = (pd_action_def_t *)pd_config_action(conf, section + 7);
                 if (!act) {
-                        pd_config_errf(errstr, errstr_size,
+                        pd_errf(errstr, errstr_size,
                                        "unknown action '%s'", section + 7);
                         return -1;
                 }
                 section = "action";
         } else if (!strcmp(section, "action") ||
                    !pd_config_section_known(section)) {
-                pd_config_errf(errstr, errstr_size, "unknown section [%s]",
+                pd_errf(errstr, errstr_size, "unknown section [%s]",
                                section);
                 return -1;
         }
@@ -818,7 +804,7 @@ static char *pd_config_value_clean(char *value, int shell, char *msg,
                         start++;
                 if (*start == '"') {
                         if (!(close = strchr(start + 1, '"'))) {
-                                pd_config_errf(msg, msg_size,
+                                pd_errf(msg, msg_size,
                                                "unterminated double quote");
                                 return NULL;
                         }
@@ -827,7 +813,7 @@ static char *pd_config_value_clean(char *value, int shell, char *msg,
                                 ;
                         if (*rest && !(rest > close + 1 &&
                                        (*rest == '#' || *rest == ';'))) {
-                                pd_config_errf(msg, msg_size,
+                                pd_errf(msg, msg_size,
                                                "unexpected text after the "
                                                "closing quote");
                                 return NULL;
@@ -877,7 +863,7 @@ static int pd_config_section_end(pd_config_parser_t *p, char *msg,
         /* Until plugins exist, a command is the only thing an action can
          * run: say so on the section's own line. */
         p->line = act->line;
-        pd_config_errf(msg, msg_size, "action '%s': run is required",
+        pd_errf(msg, msg_size, "action '%s': run is required",
                        act->name);
         return -1;
 }
@@ -893,13 +879,13 @@ static int pd_config_parse_section(pd_config_parser_t *p, char *s, char *msg,
                 return -1;
         p->section = NULL;
         if (!(close = strchr(s, ']'))) {
-                pd_config_errf(msg, msg_size, "expected ']' to close %s", s);
+                pd_errf(msg, msg_size, "expected ']' to close %s", s);
                 return -1;
         }
         for (rest = close + 1; pd_config_is_blank(*rest); rest++)
                 ;
         if (*rest && *rest != '#' && *rest != ';') {
-                pd_config_errf(msg, msg_size,
+                pd_errf(msg, msg_size,
                                "unexpected text after the section name");
                 return -1;
         }
@@ -915,17 +901,17 @@ static int pd_config_parse_section(pd_config_parser_t *p, char *s, char *msg,
                                 return 0;
                         }
                 }
-                pd_config_errf(msg, msg_size, "unknown section [%s]", s);
+                pd_errf(msg, msg_size, "unknown section [%s]", s);
                 return -1;
         }
         name = pd_config_trim(s + 6);
         if (!*name) {
-                pd_config_errf(msg, msg_size,
+                pd_errf(msg, msg_size,
                                "[action] needs a name: [action NAME]");
                 return -1;
         }
         if (!pd_action_name_valid(name)) {
-                pd_config_errf(msg, msg_size,
+                pd_errf(msg, msg_size,
                                "invalid action name '%s' (letters, digits, "
                                "'_', '.', '-', at most 128, not starting "
                                "with '.' or '-')",
@@ -934,19 +920,19 @@ static int pd_config_parse_section(pd_config_parser_t *p, char *s, char *msg,
         }
         if ((dup = pd_config_action(p->conf, name))) {
                 if ((size_t)(dup - p->conf->actions) >= p->first_action)
-                        pd_config_errf(msg, msg_size,
+                        pd_errf(msg, msg_size,
                                        "action '%s' already defined at line "
                                        "%d",
                                        name, dup->line);
                 else
-                        pd_config_errf(msg, msg_size,
+                        pd_errf(msg, msg_size,
                                        "action '%s' already defined at line "
                                        "%d of an earlier file",
                                        name, dup->line);
                 return -1;
         }
         if (!pd_config_action_add(p->conf, name, line)) {
-                pd_config_errf(msg, msg_size, "out of memory");
+                pd_errf(msg, msg_size, "out of memory");
                 return -1;
         }
         p->act_idx = p->conf->action_cnt - 1;
@@ -964,18 +950,18 @@ static int pd_config_parse_key(pd_config_parser_t *p, char *s, char *msg,
         int *lines;
 
         if (!(eq = strchr(s, '='))) {
-                pd_config_errf(msg, msg_size,
+                pd_errf(msg, msg_size,
                                "expected [section] or key = value");
                 return -1;
         }
         *eq = '\0';
         key = pd_config_trim(s);
         if (!*key) {
-                pd_config_errf(msg, msg_size, "missing key before '='");
+                pd_errf(msg, msg_size, "missing key before '='");
                 return -1;
         }
         if (!p->section) {
-                pd_config_errf(msg, msg_size, "key '%s' outside any section",
+                pd_errf(msg, msg_size, "key '%s' outside any section",
                                key);
                 return -1;
         }
@@ -998,7 +984,7 @@ static int pd_config_parse_key(pd_config_parser_t *p, char *s, char *msg,
                 int i = pd_strv_find(&p->seen, key);
 
                 if (i >= 0) {
-                        pd_config_errf(msg, msg_size,
+                        pd_errf(msg, msg_size,
                                        "action '%s': %s already set at line "
                                        "%d",
                                        act->name, key, p->seen_lines[i]);
@@ -1009,7 +995,7 @@ static int pd_config_parse_key(pd_config_parser_t *p, char *s, char *msg,
                 if (lines)
                         p->seen_lines = lines;
                 if (!lines || pd_strv_add(&p->seen, key)) {
-                        pd_config_errf(msg, msg_size, "out of memory");
+                        pd_errf(msg, msg_size, "out of memory");
                         return -1;
                 }
                 lines[p->seen.cnt - 1] = p->line;
@@ -1066,12 +1052,12 @@ int pd_config_load(pd_config_t *conf, const char *path, char *errstr,
         p.conf = conf;
         p.first_action = conf->action_cnt;
         if (!(fp = fopen(path, "r"))) {
-                pd_config_errf(errstr, errstr_size, "%s: %s", path,
+                pd_errf(errstr, errstr_size, "%s: %s", path,
                                strerror(errno));
                 goto done;
         }
         if (!(copy = strdup(path))) {
-                pd_config_errf(errstr, errstr_size, "%s: out of memory",
+                pd_errf(errstr, errstr_size, "%s: out of memory",
                                path);
                 goto done;
         }
@@ -1084,13 +1070,13 @@ int pd_config_load(pd_config_t *conf, const char *path, char *errstr,
                 p.line++;
                 if (len < 0) {
                         if (len == -2)
-                                pd_config_errf(errstr, errstr_size,
+                                pd_errf(errstr, errstr_size,
                                                "%s:%d: line longer than %d "
                                                "bytes",
                                                path, p.line,
                                                PD_CONFIG_LINE_MAX);
                         else
-                                pd_config_errf(errstr, errstr_size,
+                                pd_errf(errstr, errstr_size,
                                                "%s:%d: NUL byte in line",
                                                path, p.line);
                         goto done;
@@ -1099,19 +1085,19 @@ int pd_config_load(pd_config_t *conf, const char *path, char *errstr,
                 if (p.line == 1 && !strncmp(s, "\xef\xbb\xbf", 3))
                         s += 3;
                 if (pd_config_parse_line(&p, s, msg, sizeof(msg))) {
-                        pd_config_errf(errstr, errstr_size, "%s:%d: %s", path,
+                        pd_errf(errstr, errstr_size, "%s:%d: %s", path,
                                        p.line, msg);
                         goto done;
                 }
         }
         if (ferror(fp)) {
                 /* Reading a directory fails here, not in fopen. */
-                pd_config_errf(errstr, errstr_size, "%s: %s", path,
+                pd_errf(errstr, errstr_size, "%s: %s", path,
                                strerror(errno));
                 goto done;
         }
         if (pd_config_section_end(&p, msg, sizeof(msg))) {
-                pd_config_errf(errstr, errstr_size, "%s:%d: %s", path, p.line,
+                pd_errf(errstr, errstr_size, "%s:%d: %s", path, p.line,
                                msg);
                 goto done;
         }
@@ -1201,7 +1187,7 @@ int pd_config_validate(pd_config_t *conf, char *errstr, size_t errstr_size) {
                         const char *dep = act->after.v[a];
 
                         if (!strcmp(dep, act->name)) {
-                                pd_config_errf(errstr, errstr_size,
+                                pd_errf(errstr, errstr_size,
                                                "%s: action '%s': after "
                                                "names the action itself",
                                                pd_config_where(conf, act, where,
@@ -1210,7 +1196,7 @@ int pd_config_validate(pd_config_t *conf, char *errstr, size_t errstr_size) {
                                 goto done;
                         }
                         if (!pd_config_action(conf, dep)) {
-                                pd_config_errf(errstr, errstr_size,
+                                pd_errf(errstr, errstr_size,
                                                "%s: action '%s': after "
                                                "names unknown action '%s'",
                                                pd_config_where(conf, act, where,
@@ -1227,7 +1213,7 @@ int pd_config_validate(pd_config_t *conf, char *errstr, size_t errstr_size) {
         state = calloc(conf->action_cnt, sizeof(*state));
         stack = calloc(conf->action_cnt, sizeof(*stack));
         if (!state || !stack) {
-                pd_config_errf(errstr, errstr_size, "out of memory");
+                pd_errf(errstr, errstr_size, "out of memory");
                 goto done;
         }
         for (size_t i = 0; i < conf->action_cnt; i++)

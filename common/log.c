@@ -64,3 +64,14 @@ void pd_log_rdkafka_cb(const struct rd_kafka_s *rk, int level, const char *fac,
         (void)rk;
         pd_log(level, "kafka %s: %s", fac, buf);
 }
+
+int pd_errf(char *errstr, size_t errstr_size, const char *fmt, ...) {
+        va_list ap;
+
+        if (errstr && errstr_size) {
+                va_start(ap, fmt);
+                vsnprintf(errstr, errstr_size, fmt, ap);
+                va_end(ap);
+        }
+        return -1;
+}

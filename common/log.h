@@ -10,6 +10,7 @@
 #define PD_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 /* Syslog numbering, the same librdkafka uses. */
 typedef enum pd_log_level_e {
@@ -31,6 +32,14 @@ extern int pd_log_level;
 /* Writes one line "TIME LEVEL [prog] message" to stderr. Thread-safe. */
 void pd_log_write(int lvl, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
+
+/*
+ * Formats an error message into errstr (nothing if errstr is NULL or
+ * errstr_size 0) and returns -1, so an error path reads
+ * `return pd_errf(errstr, errstr_size, "...", ...);`.
+ */
+int pd_errf(char *errstr, size_t errstr_size, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 
 /* Sets the program name shown in every line (not copied: pass a literal). */
 void pd_log_set_program(const char *prog);

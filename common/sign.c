@@ -22,6 +22,8 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include "common/log.h"
+
 #define PD_SIGN_MAC_LEN 32 /* SHA-256 */
 #define PD_SIGN_HEX_LEN (2 * PD_SIGN_MAC_LEN)
 
@@ -30,21 +32,6 @@ static const char *const pd_sign_names[] = {
         "ce_specversion", "ce_id",     "ce_source",    "ce_type",
         "ce_time",        "ce_tenant", "content-type",
 };
-
-static int pd_sign_err(char *errstr, size_t errstr_size, const char *fmt,
-                       ...) __attribute__((format(printf, 3, 4)));
-
-static int pd_sign_err(char *errstr, size_t errstr_size, const char *fmt,
-                       ...) {
-        va_list ap;
-
-        if (errstr && errstr_size) {
-                va_start(ap, fmt);
-                vsnprintf(errstr, errstr_size, fmt, ap);
-                va_end(ap);
-        }
-        return -1;
-}
 
 /* A hostile value made fit for a message: at most 32 bytes, anything but
  * printable ASCII shown as '?'. buf must hold 33 bytes. */
@@ -79,27 +66,27 @@ int pd_sign_key_load(const char *path, unsigned char **keyp, size_t *lenp,
          * not hang the program in open(). */
         if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) ==
             -1) {
-                pd_sign_err(errstr, errstr_size,
+                pd_errf(errstr, errstr_size,
                             "cannot open signing key %s: %s", path,
                             strerror(errno));
                 goto done;
         }
         /* fstat, not stat: the checks are about the file that is read. */
         if (fstat(fd, &stt)) {
-                pd_sign_err(errstr, errstr_size,
+                pd_errf(errstr, errstr_size,
                             "cannot stat signing key %s: %s", path,
                             strerror(errno));
                 goto done;
         }
         if (!S_ISREG(stt.st_mode)) {
-                pd_sign_err(errstr, errstr_size,
+                pd_errf(errstr, errstr_size,
                             "signing key %s is not a regular file", path);
                 goto done;
         }
         /* Anyone who can read the key can sign; anyone who can write it can
          * make the reactor refuse every genuine event. */
         if (stt.st_mode & 077) {
-                pd_sign_err(errstr, errstr_size,
+                pd_errf(errstr, errstr_size,
                             "signing key %s is readable by others (chmod 600)",
                             path);
                 goto done;
@@ -108,7 +95,7 @@ int pd_sign_key_load(const char *path, unsigned char **keyp, size_t *lenp,
         /* One byte more than allowed tells "too large" from "just fits"
          * whatever st_size said. */
         if (!(buf = malloc(PD_SIGN_KEY_MAX + 1))) {
-                pd_sign_err(errstr, errstr_size, "out of memory");
+                pd_errf(errstr, errstr_size, "out of memory");
                 goto done;
         }
         while (len < PD_SIGN_KEY_MAX + 1) {
@@ -116,7 +103,7 @@ int pd_sign_key_load(const char *path, unsigned char **keyp, size_t *lenp,
                 if (r == -1 && errno == EINTR)
                         continue;
                 if (r == -1) {
-                        pd_sign_err(errstr, errstr_size,
+                        pd_errf(errstr, errstr_size,
                                     "cannot read signing key %s: %s", path,
                                     strerror(errno));
                         goto done;
@@ -126,7 +113,7 @@ int pd_sign_key_load(const char *path, unsigned char **keyp, size_t *lenp,
                 len += (size_t)r;
         }
         if (len > PD_SIGN_KEY_MAX) {
-                pd_sign_err(errstr, errstr_size,
+                pd_errf(errstr, errstr_size,
                             "signing key %s is larger than %d bytes", path,
                             PD_SIGN_KEY_MAX);
                 goto done;
@@ -136,12 +123,12 @@ int pd_sign_key_load(const char *path, unsigned char **keyp, size_t *lenp,
         while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
                 len--;
         if (!len) {
-                pd_sign_err(errstr, errstr_size, "signing key %s is empty",
+                pd_errf(errstr, errstr_size, "signing key %s is empty",
                             path);
                 goto done;
         }
         if (len < PD_SIGN_KEY_MIN) {
-                pd_sign_err(errstr, errstr_size,
+                pd_errf(errstr, errstr_size,
                             "signing key %s is shorter than %d bytes", path,
                             PD_SIGN_KEY_MIN);
                 goto done;
@@ -225,16 +212,16 @@ static int pd_sign_mac(const rd_kafka_headers_t *hdrs, const void *rkey,
                         continue;
                 if (!rd_kafka_header_get(hdrs, 1, pd_sign_names[i], &val,
                                          &size))
-                        return pd_sign_err(errstr, errstr_size,
+                        return pd_errf(errstr, errstr_size,
                                            "duplicate header %s",
                                            pd_sign_names[i]);
                 if (size && memchr(val, '\n', size))
-                        return pd_sign_err(errstr, errstr_size,
+                        return pd_errf(errstr, errstr_size,
                                            "header %s contains a newline",
                                            pd_sign_names[i]);
         }
         if (rkey && rkey_len && memchr(rkey, '\n', rkey_len))
-                return pd_sign_err(errstr, errstr_size,
+                return pd_errf(errstr, errstr_size,
                                    "record key contains a newline");
 
         if (!(hmac = EVP_MAC_fetch(NULL, "HMAC", NULL)) ||
@@ -262,7 +249,7 @@ static int pd_sign_mac(const rd_kafka_headers_t *hdrs, const void *rkey,
         err = 0;
 done:
         if (err)
-                pd_sign_err(errstr, errstr_size,
+                pd_errf(errstr, errstr_size,
                             "HMAC-SHA256 failed in OpenSSL");
         EVP_MAC_CTX_free(mctx);
         EVP_MAC_free(hmac);
@@ -294,7 +281,7 @@ int pd_sign_headers(rd_kafka_headers_t *hdrs, const void *rkey,
         *p  = '\0';
         err = rd_kafka_header_add(hdrs, PD_SIGN_HEADER, -1, sig, -1);
         if (err)
-                return pd_sign_err(errstr, errstr_size,
+                return pd_errf(errstr, errstr_size,
                                    "cannot add the " PD_SIGN_HEADER
                                    " header: %s",
                                    rd_kafka_err2str(err));
@@ -324,11 +311,11 @@ int pd_sign_verify(const rd_kafka_headers_t *hdrs, const void *rkey,
         char q[33];
 
         if (!hdrs || rd_kafka_header_get(hdrs, 0, PD_SIGN_HEADER, &val, &size))
-                return pd_sign_err(errstr, errstr_size,
+                return pd_errf(errstr, errstr_size,
                                    "unsigned event (no " PD_SIGN_HEADER
                                    " header)");
         if (!rd_kafka_header_get(hdrs, 1, PD_SIGN_HEADER, &dup, &dup_size))
-                return pd_sign_err(errstr, errstr_size,
+                return pd_errf(errstr, errstr_size,
                                    "duplicate header " PD_SIGN_HEADER);
 
         /* "scheme=hex"; with no '=' the whole value names the scheme. */
@@ -336,7 +323,7 @@ int pd_sign_verify(const rd_kafka_headers_t *hdrs, const void *rkey,
         eq  = size ? memchr(sig, '=', size) : NULL;
         if ((eq ? (size_t)(eq - sig) : size) != scheme_len ||
             memcmp(sig, PD_SIGN_SCHEME, scheme_len))
-                return pd_sign_err(
+                return pd_errf(
                         errstr, errstr_size,
                         "unsupported signature scheme '%s'",
                         pd_sign_quote(sig, eq ? (size_t)(eq - sig) : size, q));
@@ -358,11 +345,11 @@ int pd_sign_verify(const rd_kafka_headers_t *hdrs, const void *rkey,
                 return -1;
         /* Constant time: how many leading bytes matched must not leak. */
         if (CRYPTO_memcmp(want, got, PD_SIGN_MAC_LEN))
-                return pd_sign_err(errstr, errstr_size, "bad signature");
+                return pd_errf(errstr, errstr_size, "bad signature");
         return 0;
 
 malformed:
-        return pd_sign_err(errstr, errstr_size,
+        return pd_errf(errstr, errstr_size,
                            "malformed signature (%d hex digits expected "
                            "after '" PD_SIGN_SCHEME "=')",
                            PD_SIGN_HEX_LEN);

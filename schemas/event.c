@@ -233,19 +233,6 @@ typedef struct pd_codec_s {
  * Small helpers.
  */
 
-static int pd_err(char *errstr, size_t errstr_size, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-static int pd_err(char *errstr, size_t errstr_size, const char *fmt, ...) {
-        va_list ap;
-
-        if (errstr_size) {
-                va_start(ap, fmt);
-                vsnprintf(errstr, errstr_size, fmt, ap);
-                va_end(ap);
-        }
-        return -1;
-}
-
 /* Reports a problem with field f (inside the current registry entry, if
  * any) as "field 'name': message". Returns -1. */
 static int pd_field_err(pd_codec_t *cc, const pd_field_t *f, const char *fmt,
@@ -258,7 +245,7 @@ static int pd_field_err(pd_codec_t *cc, const pd_field_t *f, const char *fmt,
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        return pd_err(cc->errstr, cc->errstr_size, "field '%s%s': %s",
+        return pd_errf(cc->errstr, cc->errstr_size, "field '%s%s': %s",
                       cc->prefix, f->name, msg);
 }
 
@@ -576,7 +563,7 @@ static int pd_fullname(char *full, size_t size, const char *ns,
                     : snprintf(full, size, "%s", name);
 
         if (n < 0 || (size_t)n >= size)
-                return pd_err(errstr, errstr_size,
+                return pd_errf(errstr, errstr_size,
                               "name '%.64s...' is too long", name);
         return 0;
 }
@@ -625,13 +612,13 @@ static json_t *pd_pcf_fields(const json_t *fields, const char *full,
         size_t i;
 
         if (!json_is_array(fields)) {
-                pd_err(errstr, errstr_size, "record %s has no \"fields\" array",
+                pd_errf(errstr, errstr_size, "record %s has no \"fields\" array",
                        full);
                 goto fail;
         }
         json_array_foreach(fields, i, item) {
                 if (!json_is_string(json_object_get(item, "name"))) {
-                        pd_err(errstr, errstr_size,
+                        pd_errf(errstr, errstr_size,
                                "a field of %s has no string \"name\"", full);
                         goto fail;
                 }
@@ -662,7 +649,7 @@ static json_t *pd_pcf_named(const json_t *s, const char *type, const char *ns,
         char *end;
 
         if (!json_is_string(json_object_get(s, "name"))) {
-                pd_err(errstr, errstr_size, "a %s without a string \"name\"",
+                pd_errf(errstr, errstr_size, "a %s without a string \"name\"",
                        type);
                 goto fail;
         }
@@ -701,13 +688,13 @@ static json_t *pd_pcf_named(const json_t *s, const char *type, const char *ns,
         } else if (!strcmp(type, "enum")) {
                 sub = json_object_get(s, "symbols");
                 if (!json_is_array(sub)) {
-                        pd_err(errstr, errstr_size,
+                        pd_errf(errstr, errstr_size,
                                "enum %s has no \"symbols\" array", full);
                         goto fail;
                 }
                 json_array_foreach(sub, i, item) {
                         if (!json_is_string(item)) {
-                                pd_err(errstr, errstr_size,
+                                pd_errf(errstr, errstr_size,
                                        "enum %s has a symbol that is not a "
                                        "string",
                                        full);
@@ -725,7 +712,7 @@ static json_t *pd_pcf_named(const json_t *s, const char *type, const char *ns,
                                 n = -1;
                 }
                 if (n < 0) {
-                        pd_err(errstr, errstr_size,
+                        pd_errf(errstr, errstr_size,
                                "fixed %s has no valid \"size\"", full);
                         goto fail;
                 }
@@ -758,7 +745,7 @@ static json_t *pd_pcf(const json_t *s, const char *ns, json_t *seen,
                 return pd_pcf_union(s, ns, seen, errstr, errstr_size);
         if (!json_is_object(s) ||
             !json_is_string(json_object_get(s, "type"))) {
-                pd_err(errstr, errstr_size,
+                pd_errf(errstr, errstr_size,
                        "a schema is a type name, a union or an object with "
                        "a string \"type\"");
                 return NULL;
@@ -791,7 +778,7 @@ char *pd_event_canonicalize(const char *schema, size_t len, char *errstr,
         char *out = NULL;
 
         if (!(root = json_loadb(schema, len, JSON_DECODE_ANY, &jerr))) {
-                pd_err(errstr, errstr_size,
+                pd_errf(errstr, errstr_size,
                        "schema is not JSON: line %d column %d: %s", jerr.line,
                        jerr.column, jerr.text);
                 goto out;
@@ -803,7 +790,7 @@ char *pd_event_canonicalize(const char *schema, size_t len, char *errstr,
          * writes UTF-8 as is and escapes only what JSON requires. */
         if (!(out = json_dumps(pcf, JSON_COMPACT | JSON_ENCODE_ANY |
                                             JSON_PRESERVE_ORDER)))
-                pd_err(errstr, errstr_size, "out of memory");
+                pd_errf(errstr, errstr_size, "out of memory");
 out:
         json_decref(pcf);
         json_decref(seen);
@@ -837,12 +824,12 @@ static int pd_schema_check(avro_schema_t rec, const pd_field_t *fields,
         int ok;
 
         if (!is_avro_record(rec))
-                return pd_err(errstr, errstr_size, "not a record");
+                return pd_errf(errstr, errstr_size, "not a record");
         for (i = 0, f = fields; f->name; i++, f++) {
                 if (i >= avro_schema_record_size(rec) ||
                     strcmp(avro_schema_record_field_name(rec, (int)i),
                            f->name))
-                        return pd_err(errstr, errstr_size,
+                        return pd_errf(errstr, errstr_size,
                                       "field %zu should be '%s'", i + 1,
                                       f->name);
                 ft = avro_schema_record_field_get_by_index(rec, (int)i);
@@ -892,12 +879,12 @@ static int pd_schema_check(avro_schema_t rec, const pd_field_t *fields,
                         ok = 0;
                 }
                 if (!ok)
-                        return pd_err(errstr, errstr_size,
+                        return pd_errf(errstr, errstr_size,
                                       "field '%s' has the wrong type",
                                       f->name);
         }
         if (i != avro_schema_record_size(rec))
-                return pd_err(errstr, errstr_size,
+                return pd_errf(errstr, errstr_size,
                               "has %zu fields, the codec knows %zu",
                               avro_schema_record_size(rec), i);
         return 0;
@@ -914,24 +901,24 @@ static int pd_schema_load(pd_evtype_t type, char *errstr, size_t errstr_size) {
         int err = -1;
 
         if (avro_schema_from_json_length(ti->schema, len, &schema)) {
-                pd_err(errstr, errstr_size, "schema of %s: %s", ti->name,
+                pd_errf(errstr, errstr_size, "schema of %s: %s", ti->name,
                        avro_strerror());
                 goto out;
         }
         if (pd_schema_check(schema, ti->fields, why, sizeof(why))) {
-                pd_err(errstr, errstr_size,
+                pd_errf(errstr, errstr_size,
                        "schema of %s does not match the codec: %s", ti->name,
                        why);
                 goto out;
         }
         if (!(root = json_loadb(ti->schema, len, 0, &jerr))) {
-                pd_err(errstr, errstr_size, "schema of %s: %s", ti->name,
+                pd_errf(errstr, errstr_size, "schema of %s: %s", ti->name,
                        jerr.text);
                 goto out;
         }
         if (!(canonical = pd_event_canonicalize(ti->schema, len, why,
                                                 sizeof(why)))) {
-                pd_err(errstr, errstr_size, "schema of %s: %s", ti->name,
+                pd_errf(errstr, errstr_size, "schema of %s: %s", ti->name,
                        why);
                 goto out;
         }
@@ -961,7 +948,7 @@ static void pd_schemas_init(void) {
         for (t = PD_EVT_UNKNOWN + 1; t < PD_EVT__CNT; t++)
                 for (u = t + 1; u < PD_EVT__CNT; u++)
                         if (pd_schemas[t].fp == pd_schemas[u].fp)
-                                pd_err(pd_schemas_err, sizeof(pd_schemas_err),
+                                pd_errf(pd_schemas_err, sizeof(pd_schemas_err),
                                        "schemas of %s and %s have the same "
                                        "fingerprint",
                                        pd_evtypes[t].name, pd_evtypes[u].name);
@@ -971,7 +958,7 @@ static void pd_schemas_init(void) {
 static int pd_schemas_ready(char *errstr, size_t errstr_size) {
         pthread_once(&pd_schemas_once, pd_schemas_init);
         if (pd_schemas_err[0])
-                return pd_err(errstr, errstr_size, "%s", pd_schemas_err);
+                return pd_errf(errstr, errstr_size, "%s", pd_schemas_err);
         return 0;
 }
 
@@ -1084,7 +1071,7 @@ static int pd_w_bytes(pd_codec_t *cc, const void *p, size_t n) {
                 while (cap - cc->wlen < n)
                         cap *= 2;
                 if (!(nbuf = realloc(cc->wbuf, cap)))
-                        return pd_err(cc->errstr, cc->errstr_size,
+                        return pd_errf(cc->errstr, cc->errstr_size,
                                       "out of memory");
                 cc->wbuf = nbuf;
                 cc->wcap = cap;
@@ -1220,7 +1207,7 @@ int pd_event_encode(const pd_event_t *ev, void **bufp, size_t *lenp,
         if (pd_schemas_ready(errstr, errstr_size))
                 goto out;
         if (!pd_evtype_valid(ev->type)) {
-                pd_err(errstr, errstr_size, "cannot encode an event of type %d",
+                pd_errf(errstr, errstr_size, "cannot encode an event of type %d",
                        (int)ev->type);
                 goto out;
         }
@@ -1231,7 +1218,7 @@ int pd_event_encode(const pd_event_t *ev, void **bufp, size_t *lenp,
             pd_avro_write_record(&cc, pd_evtypes[ev->type].fields, ev))
                 goto out;
         if (cc.wlen > PD_EVENT_VALUE_MAX) {
-                pd_err(errstr, errstr_size,
+                pd_errf(errstr, errstr_size,
                        "%s is %zu bytes encoded, more than the %d accepted",
                        pd_evtypes[ev->type].name, cc.wlen, PD_EVENT_VALUE_MAX);
                 goto out;
@@ -1468,12 +1455,12 @@ static int pd_event_decode_avro(pd_event_t *ev, const uint8_t *buf,
         int i, t;
 
         if ((len >= 1 && buf[0] != 0xc3) || (len >= 2 && buf[1] != 0x01))
-                return pd_err(cc->errstr, cc->errstr_size,
+                return pd_errf(cc->errstr, cc->errstr_size,
                               "bad magic %02x %02x: not Avro single-object "
                               "encoding (C3 01)",
                               buf[0], len >= 2 ? buf[1] : 0);
         if (len < PD_SO_HDR_LEN)
-                return pd_err(cc->errstr, cc->errstr_size,
+                return pd_errf(cc->errstr, cc->errstr_size,
                               "truncated: %zu bytes, less than the %d of the "
                               "single-object header",
                               len, PD_SO_HDR_LEN);
@@ -1483,10 +1470,10 @@ static int pd_event_decode_avro(pd_event_t *ev, const uint8_t *buf,
                 if (pd_schemas[t].fp == fp)
                         break;
         if (t == PD_EVT__CNT)
-                return pd_err(cc->errstr, cc->errstr_size,
+                return pd_errf(cc->errstr, cc->errstr_size,
                               "unknown schema fingerprint 0x%016" PRIx64, fp);
         if (t != (int)ev->type)
-                return pd_err(cc->errstr, cc->errstr_size,
+                return pd_errf(cc->errstr, cc->errstr_size,
                               "fingerprint is of %s, ce_type says %s",
                               pd_evtypes[t].name, pd_evtypes[ev->type].name);
         cc->rp   = buf + PD_SO_HDR_LEN;
@@ -1494,7 +1481,7 @@ static int pd_event_decode_avro(pd_event_t *ev, const uint8_t *buf,
         if (pd_avro_read_record(cc, pd_evtypes[t].fields, ev))
                 return -1;
         if (cc->rp != cc->rend)
-                return pd_err(cc->errstr, cc->errstr_size,
+                return pd_errf(cc->errstr, cc->errstr_size,
                               "%zu trailing bytes after the %s datum",
                               (size_t)(cc->rend - cc->rp), pd_evtypes[t].name);
         return 0;
@@ -1668,7 +1655,7 @@ static int pd_json_read_field(pd_codec_t *cc, const pd_field_t *f,
                                  f->name, i);
                         (*cntp)++;
                         if (!json_is_object(item))
-                                err = pd_err(cc->errstr, cc->errstr_size,
+                                err = pd_errf(cc->errstr, cc->errstr_size,
                                              "field '%s[%zu]': must be an "
                                              "object, not %s",
                                              f->name, i,
@@ -1739,19 +1726,19 @@ static int pd_event_decode_json(pd_event_t *ev, const char *buf, size_t len,
         int err = -1;
 
         if (!pd_json_depth_ok(buf, len, PD_JSON_DEPTH_MAX)) {
-                pd_err(cc->errstr, cc->errstr_size,
+                pd_errf(cc->errstr, cc->errstr_size,
                        "JSON nested more than %d deep", PD_JSON_DEPTH_MAX);
                 goto out;
         }
         if (!(root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr))) {
-                pd_err(cc->errstr, cc->errstr_size,
+                pd_errf(cc->errstr, cc->errstr_size,
                        "invalid JSON at line %d column %d: %s", jerr.line,
                        jerr.column,
                        pd_quote(jerr.text, strlen(jerr.text), q, sizeof(q)));
                 goto out;
         }
         if (!json_is_object(root)) {
-                pd_err(cc->errstr, cc->errstr_size,
+                pd_errf(cc->errstr, cc->errstr_size,
                        "the JSON value is %s, not an object",
                        pd_json_typename(root));
                 goto out;
@@ -1903,7 +1890,7 @@ static int pd_content_type_parse(const char *ct, int *is_jsonp, char *errstr,
                 *is_jsonp = 1;
                 return 0;
         }
-        return pd_err(errstr, errstr_size,
+        return pd_errf(errstr, errstr_size,
                       "unsupported content-type '%s' (application/avro or "
                       "application/json)",
                       pd_quote(ct, strlen(ct), q, sizeof(q)));
@@ -1917,7 +1904,7 @@ int pd_event_decode(pd_event_t *ev, const char *content_type, const void *buf,
         if (pd_schemas_ready(errstr, errstr_size))
                 return -1;
         if (!pd_evtype_valid(ev->type))
-                return pd_err(errstr, errstr_size,
+                return pd_errf(errstr, errstr_size,
                               "cannot decode an event of type %d",
                               (int)ev->type);
         /* Whatever ev held before is replaced, not merged. */
@@ -1925,11 +1912,11 @@ int pd_event_decode(pd_event_t *ev, const char *content_type, const void *buf,
         if (pd_content_type_parse(content_type, &is_json, errstr, errstr_size))
                 goto out;
         if (!buf) {
-                pd_err(errstr, errstr_size, "no value");
+                pd_errf(errstr, errstr_size, "no value");
                 goto out;
         }
         if (len > PD_EVENT_VALUE_MAX) {
-                pd_err(errstr, errstr_size,
+                pd_errf(errstr, errstr_size,
                        "value is %zu bytes, more than the %d accepted", len,
                        PD_EVENT_VALUE_MAX);
                 goto out;
@@ -1967,19 +1954,19 @@ static int pd_hdr_get(const rd_kafka_headers_t *hdrs, const char *name,
         *presentp = 0;
         if (!hdrs || rd_kafka_header_get_last(hdrs, name, &val, &size)) {
                 if (required)
-                        return pd_err(errstr, errstr_size, "missing header %s",
+                        return pd_errf(errstr, errstr_size, "missing header %s",
                                       name);
                 return 0;
         }
         if (!val || !size)
-                return pd_err(errstr, errstr_size, "header %s is empty", name);
+                return pd_errf(errstr, errstr_size, "header %s is empty", name);
         if (size > PD_HDR_MAX)
-                return pd_err(errstr, errstr_size,
+                return pd_errf(errstr, errstr_size,
                               "header %s is %zu bytes, longer than %d", name,
                               size, PD_HDR_MAX);
         for (p = val, i = 0; i < size; i++)
                 if (p[i] < 0x20 || p[i] >= 0x7f)
-                        return pd_err(errstr, errstr_size,
+                        return pd_errf(errstr, errstr_size,
                                       "header %s is not printable ASCII",
                                       name);
         memcpy(buf, val, size);
@@ -2014,22 +2001,22 @@ pd_event_t *pd_event_from_parts(const rd_kafka_headers_t *hdrs,
                        errstr_size))
                 goto fail;
         if (strcmp(specversion, "1.0")) {
-                pd_err(errstr, errstr_size,
+                pd_errf(errstr, errstr_size,
                        "unsupported ce_specversion '%s' (1.0 expected)",
                        specversion);
                 goto fail;
         }
         if ((evtype = pd_evtype_parse(type)) == PD_EVT_UNKNOWN) {
-                pd_err(errstr, errstr_size, "unknown ce_type '%s'", type);
+                pd_errf(errstr, errstr_size, "unknown ce_type '%s'", type);
                 goto fail;
         }
         if (has_tenant && !pd_tenant_valid(tenant)) {
-                pd_err(errstr, errstr_size, "invalid tenant '%s' in ce_tenant",
+                pd_errf(errstr, errstr_size, "invalid tenant '%s' in ce_tenant",
                        tenant);
                 goto fail;
         }
         if (!value) {
-                pd_err(errstr, errstr_size, "message has no value");
+                pd_errf(errstr, errstr_size, "message has no value");
                 goto fail;
         }
 
@@ -2044,14 +2031,14 @@ pd_event_t *pd_event_from_parts(const rd_kafka_headers_t *hdrs,
                 if (!pd_tenant_valid(ev->tenant)) {
                         char q[80];
 
-                        pd_err(errstr, errstr_size,
+                        pd_errf(errstr, errstr_size,
                                "invalid tenant '%s' in the data",
                                pd_quote(ev->tenant, strlen(ev->tenant), q,
                                         sizeof(q)));
                         goto fail;
                 }
                 if (has_tenant && strcmp(ev->tenant, tenant)) {
-                        pd_err(errstr, errstr_size,
+                        pd_errf(errstr, errstr_size,
                                "tenant '%s' in the data, '%s' in ce_tenant",
                                ev->tenant, tenant);
                         goto fail;
@@ -2076,7 +2063,7 @@ pd_event_t *pd_event_from_message(const rd_kafka_message_t *rkm, char *errstr,
         rd_kafka_resp_err_t err;
 
         if (rkm->err) {
-                pd_err(errstr, errstr_size, "consume error: %s",
+                pd_errf(errstr, errstr_size, "consume error: %s",
                        rd_kafka_message_errstr(rkm));
                 return NULL;
         }
@@ -2084,7 +2071,7 @@ pd_event_t *pd_event_from_message(const rd_kafka_message_t *rkm, char *errstr,
         if (err == RD_KAFKA_RESP_ERR__NOENT) {
                 hdrs = NULL;
         } else if (err) {
-                pd_err(errstr, errstr_size, "cannot read the headers: %s",
+                pd_errf(errstr, errstr_size, "cannot read the headers: %s",
                        rd_kafka_err2str(err));
                 return NULL;
         }
@@ -2152,7 +2139,7 @@ rd_kafka_resp_err_t pd_event_produce_signed(rd_kafka_t *rk, const char *topic,
                 RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque),
                 RD_KAFKA_V_END);
         if (err) {
-                pd_err(errstr, errstr_size, "cannot produce %s to %s: %s",
+                pd_errf(errstr, errstr_size, "cannot produce %s to %s: %s",
                        pd_evtypes[ev->type].name, topic, rd_kafka_err2str(err));
                 goto out;
         }
