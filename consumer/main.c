@@ -30,10 +30,13 @@
 #define PD_EXIT_USAGE 2
 
 static volatile sig_atomic_t pd_stop;
+static volatile sig_atomic_t pd_reload;
 
 static void pd_on_signal(int sig) {
-        (void)sig;
-        pd_stop = 1;
+        if (sig == SIGHUP)
+                pd_reload = 1;
+        else
+                pd_stop = 1;
 }
 
 static void pd_usage(FILE *fp) {
@@ -68,7 +71,11 @@ static void pd_usage(FILE *fp) {
                 "Exit status: 0 clean stop, 1 fatal error, 2 usage or "
                 "configuration error.\n"
                 "Signals: SIGTERM/SIGINT stop cleanly (running actions get "
-                "reactor.shutdown_grace).\n"
+                "reactor.shutdown_grace);\n"
+                "SIGHUP reloads the config once running actions finish "
+                "(actions, plugins,\n"
+                "log level; Kafka, topics, state and workers change at the "
+                "next start).\n"
                 "\n"
                 "Configuration keys:\n",
                 "$XDG_CACHE_HOME/postdeploy/dev-brokers");
@@ -271,6 +278,83 @@ static int pd_supervisor_main(int argc, char **argv) {
         return pd_sup_main(argv[2], (int)idle);
 }
 
+/* The config in use, and one a reload has loaded but not swapped in yet:
+ * each with the plugins its actions come from. */
+typedef struct pd_main_s {
+        const char *path;
+        pd_strv_t overrides; /* section ("" for -s), key, value triples */
+        pd_config_t *conf;
+        pd_plugins_t *plugins;
+        pd_config_t *next;
+        pd_plugins_t *next_plugins;
+} pd_main_t;
+
+/*
+ * Reads the config file, applies the overrides, loads the plugins and
+ * validates: what start-up and every reload do. Returns the config and its
+ * plugins in *plp, or NULL with errstr.
+ */
+static pd_config_t *pd_main_load(pd_main_t *m, pd_plugins_t **plp,
+                                 char *errstr, size_t errstr_size) {
+        pd_config_t *conf = pd_config_new();
+        const pd_strv_t *ov = &m->overrides;
+
+        *plp = NULL;
+        if (pd_config_load(conf, m->path, errstr, errstr_size))
+                goto err;
+        for (size_t i = 0; i + 2 < ov->cnt; i += 3) {
+                char section[300];
+                const char *key = ov->v[i + 1];
+
+                if (!*ov->v[i])
+                        key = pd_override_split(conf, key, section,
+                                                sizeof(section));
+                else
+                        snprintf(section, sizeof(section), "%s", ov->v[i]);
+                if (pd_config_set(conf, section, key, ov->v[i + 2], errstr,
+                                  errstr_size))
+                        goto err;
+        }
+        if (pd_reactor_plugins_load(conf, plp, errstr, errstr_size) ||
+            pd_config_validate(conf, errstr, errstr_size))
+                goto err;
+        return conf;
+
+err:
+        pd_plugins_unload(*plp);
+        *plp = NULL;
+        pd_config_destroy(conf);
+        return NULL;
+}
+
+/* pd_reload_t.load: runs on the reactor's main thread. */
+static pd_config_t *pd_main_reload(void *opaque, char *errstr,
+                                   size_t errstr_size) {
+        pd_main_t *m = opaque;
+
+        m->next = pd_main_load(m, &m->next_plugins, errstr, errstr_size);
+        return m->next;
+}
+
+/* pd_reload_t.release: the reactor no longer uses `old`. */
+static void pd_main_release(void *opaque, const pd_config_t *old) {
+        pd_main_t *m = opaque;
+
+        if (old == m->conf) {
+                /* Swapped: the new config is the one in use now. */
+                pd_config_destroy(m->conf);
+                pd_plugins_unload(m->plugins);
+                m->conf    = m->next;
+                m->plugins = m->next_plugins;
+        } else {
+                /* Stopped before the swap: the new one was never used. */
+                pd_config_destroy(m->next);
+                pd_plugins_unload(m->next_plugins);
+        }
+        m->next         = NULL;
+        m->next_plugins = NULL;
+}
+
 int main(int argc, char **argv) {
         /* Told apart before anything else: the supervisor reads no config
          * and must not set up what the reactor does. */
@@ -288,13 +372,13 @@ int main(int argc, char **argv) {
             {"help-config-md", no_argument, NULL, 'M'},
             {"version", no_argument, NULL, 'V'},
             {NULL, 0, NULL, 0}};
-        pd_config_t *conf  = pd_config_new();
-        pd_strv_t overrides = {0}; /* section, key, value triples */
-        const char *path   = NULL;
+        pd_main_t m        = {0};
+        pd_config_t *conf  = NULL;
         pd_dev_t dev       = {0};
         int dev_mode = 0, check = 0, verbose = 0, opt, ret = PD_EXIT_USAGE;
         pd_reactor_t *r    = NULL;
-        pd_plugins_t *plugins = NULL;
+        pd_reload_t reload = {&pd_reload, pd_main_reload, pd_main_release,
+                              &m};
         char errstr[1024], brokers[1024];
         struct sigaction sa;
 
@@ -304,12 +388,12 @@ int main(int argc, char **argv) {
                 char *eq, *dot;
                 switch (opt) {
                 case 'c':
-                        path = optarg;
+                        m.path = optarg;
                         break;
                 case 'b':
-                        pd_strv_add(&overrides, "kafka");
-                        pd_strv_add(&overrides, "bootstrap.servers");
-                        pd_strv_add(&overrides, optarg);
+                        pd_strv_add(&m.overrides, "kafka");
+                        pd_strv_add(&m.overrides, "bootstrap.servers");
+                        pd_strv_add(&m.overrides, optarg);
                         break;
                 case 'X':
                 case 's':
@@ -329,9 +413,9 @@ int main(int argc, char **argv) {
                         *eq = '\0';
                         /* -s is split into section and key once the config
                          * is loaded: only then are action names known. */
-                        pd_strv_add(&overrides, opt == 's' ? "" : "kafka");
-                        pd_strv_add(&overrides, optarg);
-                        pd_strv_add(&overrides, eq + 1);
+                        pd_strv_add(&m.overrides, opt == 's' ? "" : "kafka");
+                        pd_strv_add(&m.overrides, optarg);
+                        pd_strv_add(&m.overrides, eq + 1);
                         break;
                 case 'D':
                         dev_mode = 1;
@@ -367,39 +451,19 @@ int main(int argc, char **argv) {
                         argv[optind]);
                 goto done;
         }
-        if (!path) {
+        if (!m.path) {
                 fprintf(stderr, "postdeploy-reactor: -c FILE is required\n"
                                 "Try 'postdeploy-reactor --help'.\n");
                 goto done;
         }
-        if (pd_config_load(conf, path, errstr, sizeof(errstr))) {
-                fprintf(stderr, "postdeploy-reactor: %s\n", errstr);
-                goto done;
-        }
-        for (size_t i = 0; i + 2 < overrides.cnt; i += 3) {
-                char section[300];
-                const char *key = overrides.v[i + 1];
-
-                if (!*overrides.v[i])
-                        key = pd_override_split(conf, key, section,
-                                                sizeof(section));
-                else
-                        snprintf(section, sizeof(section), "%s",
-                                 overrides.v[i]);
-                if (pd_config_set(conf, section, key, overrides.v[i + 2],
-                                  errstr, sizeof(errstr))) {
-                        fprintf(stderr, "postdeploy-reactor: %s\n", errstr);
-                        goto done;
-                }
-        }
-        if (pd_reactor_plugins_load(conf, &plugins, errstr, sizeof(errstr)) ||
-            pd_config_validate(conf, errstr, sizeof(errstr))) {
+        if (!(conf = m.conf = pd_main_load(&m, &m.plugins, errstr,
+                                           sizeof(errstr)))) {
                 fprintf(stderr, "postdeploy-reactor: %s\n", errstr);
                 goto done;
         }
         pd_log_level = verbose ? PD_LOG_DEBUG : conf->log_level;
         if (check) {
-                printf("%s: OK, %zu action(s)\n", path, conf->action_cnt);
+                printf("%s: OK, %zu action(s)\n", m.path, conf->action_cnt);
                 ret = PD_EXIT_OK;
                 goto done;
         }
@@ -409,12 +473,23 @@ int main(int argc, char **argv) {
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGHUP, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
 
         ret = PD_EXIT_FAIL;
-        if (dev_mode && pd_dev_start(&dev, conf, errstr, sizeof(errstr))) {
-                pd_log(PD_LOG_ERROR, "--dev: %s", errstr);
-                goto done;
+        if (dev_mode) {
+                if (pd_dev_start(&dev, conf, errstr, sizeof(errstr))) {
+                        pd_log(PD_LOG_ERROR, "--dev: %s", errstr);
+                        goto done;
+                }
+                /* A reload must find the dev broker and state too. */
+                pd_strv_add(&m.overrides, "reactor");
+                pd_strv_add(&m.overrides, "state");
+                pd_strv_add(&m.overrides, conf->state_path);
+                pd_strv_add(&m.overrides, "kafka");
+                pd_strv_add(&m.overrides, "bootstrap.servers");
+                pd_strv_add(&m.overrides,
+                            pd_config_kafka(conf, "bootstrap.servers"));
         }
         pd_kafka_brokers(conf, 0, brokers, sizeof(brokers));
         r = pd_reactor_new(conf, brokers, errstr, sizeof(errstr));
@@ -424,13 +499,14 @@ int main(int argc, char **argv) {
         }
         if (dev_mode && pd_dev_announce(&dev))
                 goto done;
+        pd_reactor_set_reload(r, &reload);
         ret = pd_reactor_run(r, &pd_stop) ? PD_EXIT_FAIL : PD_EXIT_OK;
 
 done:
         pd_reactor_destroy(r);
-        pd_plugins_unload(plugins); /* after the workers are gone */
+        pd_plugins_unload(m.plugins); /* after the workers are gone */
         pd_dev_stop(&dev);
-        pd_strv_clear(&overrides);
-        pd_config_destroy(conf);
+        pd_strv_clear(&m.overrides);
+        pd_config_destroy(m.conf);
         return ret;
 }

@@ -98,7 +98,7 @@ typedef struct pd_outq_s {
 } pd_outq_t;
 
 struct pd_reactor_s {
-        const pd_config_t *conf;
+        const pd_config_t *conf;    /* replaced only while no worker runs */
         char name[256];     /* the `reactor` field of what we publish */
         char source[300];   /* ce_source of what we publish */
         rd_kafka_t *consumer;
@@ -121,6 +121,9 @@ struct pd_reactor_s {
         pd_job_t *queue_tail;       /* order they were consumed */
         pd_job_t *done_head;        /* finished jobs for the main thread */
         int draining;               /* workers: finish the job, take no more */
+        int paused;                 /* workers: take no new job (reload) */
+        pd_reload_t reload;
+        pd_config_t *next_conf;     /* loaded, waiting for idle workers */
         int fatal;                  /* a worker hit an unrecoverable error */
 
         pthread_mutex_t dr_lock;    /* delivered outbox seqs */
@@ -1130,6 +1133,8 @@ done:
 static pd_job_t *pd_queue_take(pd_reactor_t *r) {
         pd_job_t **pp = &r->queue_head, *prev = NULL;
 
+        if (r->paused)
+                return NULL;
         for (; *pp; prev = *pp, pp = &(*pp)->next) {
                 pd_job_t *job = *pp;
                 int busy      = 0;
@@ -1791,6 +1796,105 @@ static void pd_reactor_drain(pd_reactor_t *r) {
         r->worker_cnt = 0;
 }
 
+void pd_reactor_set_reload(pd_reactor_t *r, const pd_reload_t *reload) {
+        if (reload)
+                r->reload = *reload;
+        else
+                memset(&r->reload, 0, sizeof(r->reload));
+}
+
+/* Keeps in next what only takes effect at start, warning when it changed. */
+static void pd_reload_keep(const pd_config_t *cur, pd_config_t *next) {
+#define PD_KEEP_STR(f, name)                                                   \
+        do {                                                                   \
+                if (strcmp(cur->f ? cur->f : "", next->f ? next->f : "")) {    \
+                        pd_log(PD_LOG_WARN,                                    \
+                               "reload: %s changes at the next start",         \
+                               name);                                          \
+                        free(next->f);                                         \
+                        next->f = cur->f ? pd_xstrdup(cur->f) : NULL;          \
+                }                                                              \
+        } while (0)
+#define PD_KEEP_INT(f, name)                                                   \
+        do {                                                                   \
+                if (cur->f != next->f) {                                       \
+                        pd_log(PD_LOG_WARN,                                    \
+                               "reload: %s changes at the next start",         \
+                               name);                                          \
+                        next->f = cur->f;                                      \
+                }                                                              \
+        } while (0)
+        PD_KEEP_STR(group_id, "reactor.group.id");
+        PD_KEEP_STR(state_path, "reactor.state");
+        PD_KEEP_STR(reactor_name, "reactor.name");
+        PD_KEEP_STR(signing_key, "reactor.signing_key");
+        PD_KEEP_STR(topic_events, "topics.events");
+        PD_KEEP_STR(topic_results, "topics.results");
+        PD_KEEP_STR(topic_dlq, "topics.dlq");
+        PD_KEEP_INT(workers, "reactor.workers");
+        PD_KEEP_INT(state_sync_full, "reactor.state_sync");
+#undef PD_KEEP_STR
+#undef PD_KEEP_INT
+        if (cur->kafka.cnt != next->kafka.cnt)
+                pd_log(PD_LOG_WARN, "reload: [kafka] changes at the next start");
+        else
+                for (size_t i = 0; i < cur->kafka.cnt; i++)
+                        if (strcmp(cur->kafka.v[i], next->kafka.v[i])) {
+                                pd_log(PD_LOG_WARN, "reload: [kafka] changes "
+                                                    "at the next start");
+                                break;
+                        }
+}
+
+/*
+ * Moves a reload on (main thread, once per loop): loads the new config when
+ * asked, then, once no worker runs an event, swaps it in.
+ */
+static void pd_reactor_reload_step(pd_reactor_t *r) {
+        const pd_config_t *old;
+        int idle = 1;
+        char errstr[1024] = "";
+
+        if (!r->next_conf) {
+                if (!r->reload.reload || !*r->reload.reload)
+                        return;
+                *r->reload.reload = 0;
+                pd_log(PD_LOG_INFO, "reloading the config");
+                r->next_conf = r->reload.load(r->reload.opaque, errstr,
+                                              sizeof(errstr));
+                if (!r->next_conf) {
+                        pd_log(PD_LOG_ERROR,
+                               "config reload failed, the running config "
+                               "stays: %s",
+                               errstr);
+                        return;
+                }
+                pd_reload_keep(r->conf, r->next_conf);
+                pthread_mutex_lock(&r->lock);
+                r->paused = 1;
+                pthread_mutex_unlock(&r->lock);
+        }
+        pthread_mutex_lock(&r->lock);
+        for (int i = 0; i < r->worker_cnt; i++)
+                idle &= !r->workers[i].tenant;
+        if (idle) {
+                old          = r->conf;
+                r->conf      = r->next_conf;
+                r->next_conf = NULL;
+                r->paused    = 0;
+                pthread_cond_broadcast(&r->cond);
+        }
+        pthread_mutex_unlock(&r->lock);
+        if (!idle)
+                return;
+        r->reload.release(r->reload.opaque, old);
+        pd_log_level = r->conf->log_level;
+        if (pd_reactor_txn(r, pd_txn_registry, NULL))
+                return;
+        pd_log(PD_LOG_INFO, "config reloaded: %zu action(s)",
+               r->conf->action_cnt);
+}
+
 int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
         rd_kafka_topic_partition_list_t *topics;
         rd_kafka_resp_err_t err;
@@ -1823,6 +1927,7 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
                 rd_kafka_poll(r->producer, 0);
                 pd_outbox_reap(r);
                 pd_offsets_advance(r);
+                pd_reactor_reload_step(r);
 
                 pthread_mutex_lock(&r->lock);
                 fatal = r->fatal;
@@ -1833,6 +1938,14 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
                 }
         }
 
+        if (r->next_conf) {
+                /* Stopping before the swap: the new config was never used. */
+                r->reload.release(r->reload.opaque, r->next_conf);
+                r->next_conf = NULL;
+                pthread_mutex_lock(&r->lock);
+                r->paused = 0;
+                pthread_mutex_unlock(&r->lock);
+        }
         pd_log(PD_LOG_INFO, "stopping: %zu event(s) in flight", r->inflight);
         pd_reactor_drain(r);
         pd_offsets_advance(r);

@@ -40,6 +40,26 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
  */
 int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop);
 
+/*
+ * Config reload (SIGHUP). When *reload becomes non-zero, pd_reactor_run asks
+ * load() for a new, validated config (NULL with errstr: the running one is
+ * kept and the error logged), stops handing out events, waits until no
+ * action runs, swaps the configs, republishes the registry and goes on.
+ * Settings that only take effect at start (the [kafka] section, group.id,
+ * state, name, workers, the topics, signing_key, state_sync) keep their
+ * running values, with a warning. Then release(old) is called for the
+ * config that was replaced. Both run on the caller's thread.
+ */
+typedef struct pd_reload_s {
+        volatile sig_atomic_t *reload;
+        pd_config_t *(*load)(void *opaque, char *errstr, size_t errstr_size);
+        void (*release)(void *opaque, const pd_config_t *old);
+        void *opaque;
+} pd_reload_t;
+
+/* Sets how to reload; reload may be NULL (no reloads). */
+void pd_reactor_set_reload(pd_reactor_t *r, const pd_reload_t *reload);
+
 /* Frees the reactor; call after pd_reactor_run returned. */
 void pd_reactor_destroy(pd_reactor_t *r);
 
