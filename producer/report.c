@@ -140,6 +140,8 @@ typedef struct pd_report_s {
         pd_map_t results;
         pd_event_t *registry; /* newest registry.published */
         pd_strv_t tenants;    /* to show, sorted */
+        size_t *tenant_rows;  /* rows of tenants.v[t]: [tenant_rows[t],
+                               * tenant_rows[t + 1]) */
         pd_strv_t only;       /* --tenant filters */
         pd_row_t *rows;
         size_t row_cnt;
@@ -199,6 +201,12 @@ static int pd_cmp_str(const void *a, const void *b) {
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Entries by key, "tenant/action": a tenant's entries end up together. */
+static int pd_cmp_entry(const void *a, const void *b) {
+        return strcmp((*(pd_entry_t *const *)a)->key,
+                      (*(pd_entry_t *const *)b)->key);
+}
+
 static const pd_regentry_t *pd_report_reg(const pd_report_t *rp,
                                           const char *action) {
         for (size_t i = 0; rp->registry && i < rp->registry->registry_cnt; i++)
@@ -223,57 +231,92 @@ static void pd_report_add_row(pd_report_t *rp, const char *tenant,
         row->state  = pd_row_state(row);
 }
 
-/* One row per registered action of each tenant, then the unavailable ones
- * (results of actions no longer registered). */
+/* Whether `tenant` is one to show. */
+static int pd_report_wants(const pd_report_t *rp, const char *tenant) {
+        return !rp->only.cnt || pd_strv_find(&rp->only, tenant) >= 0;
+}
+
+/*
+ * One row per registered action of each tenant, then its unavailable ones
+ * (results of actions no longer registered). One sort of the results by
+ * key groups each tenant's entries, so the whole build is O(n log n) in
+ * results, whatever the number of tenants.
+ */
 static void pd_report_build(pd_report_t *rp) {
-        for (size_t i = 0; i < rp->results.size; i++) {
-                const pd_entry_t *e = &rp->results.slots[i];
-                if (e->key && pd_strv_find(&rp->tenants, e->ev->tenant) < 0 &&
-                    (!rp->only.cnt ||
-                     pd_strv_find(&rp->only, e->ev->tenant) >= 0))
-                        pd_strv_add(&rp->tenants, e->ev->tenant);
-        }
-        for (size_t i = 0; i < rp->only.cnt; i++)
-                if (pd_strv_find(&rp->tenants, rp->only.v[i]) < 0)
-                        pd_strv_add(&rp->tenants, rp->only.v[i]);
-        if (!rp->only.cnt)
+        pd_entry_t **sorted = calloc(rp->results.cnt + 1, sizeof(*sorted));
+        size_t n = 0, e = 0;
+        pd_strv_t extra = {0};
+
+        if (!sorted)
+                abort();
+        for (size_t i = 0; i < rp->results.size; i++)
+                if (rp->results.slots[i].key &&
+                    pd_report_wants(rp, rp->results.slots[i].ev->tenant))
+                        sorted[n++] = &rp->results.slots[i];
+        qsort(sorted, n, sizeof(*sorted), pd_cmp_entry);
+        for (size_t i = 0; i < n; i++)
+                if (!rp->tenants.cnt ||
+                    strcmp(rp->tenants.v[rp->tenants.cnt - 1],
+                           sorted[i]->ev->tenant))
+                        pd_strv_add(&rp->tenants, sorted[i]->ev->tenant);
+
+        /* Tenants named, or listed in [cli], show even without results. */
+        if (rp->only.cnt)
+                for (size_t i = 0; i < rp->only.cnt; i++)
+                        pd_strv_add(&extra, rp->only.v[i]);
+        else
                 for (size_t i = 0; i < rp->cli->conf->tenants.cnt; i++)
-                        if (pd_strv_find(&rp->tenants,
-                                         rp->cli->conf->tenants.v[i]) < 0)
-                                pd_strv_add(&rp->tenants,
-                                            rp->cli->conf->tenants.v[i]);
-        if (rp->tenants.cnt)
+                        pd_strv_add(&extra, rp->cli->conf->tenants.v[i]);
+        if (extra.cnt) {
+                for (size_t i = 0; i < extra.cnt; i++)
+                        if (!bsearch(&extra.v[i], rp->tenants.v,
+                                     rp->tenants.cnt, sizeof(char *),
+                                     pd_cmp_str))
+                                pd_strv_add(&rp->tenants, extra.v[i]);
                 qsort(rp->tenants.v, rp->tenants.cnt, sizeof(char *),
                       pd_cmp_str);
+        }
+        pd_strv_clear(&extra);
 
+        rp->tenant_rows = calloc(rp->tenants.cnt + 1, sizeof(size_t));
+        if (!rp->tenant_rows)
+                abort();
         for (size_t t = 0; t < rp->tenants.cnt; t++) {
                 const char *tenant = rp->tenants.v[t];
+                size_t tlen        = strlen(tenant);
                 char key[512];
 
-                for (size_t i = 0; rp->registry && i < rp->registry->registry_cnt;
-                     i++) {
+                rp->tenant_rows[t] = rp->row_cnt;
+                for (size_t i = 0;
+                     rp->registry && i < rp->registry->registry_cnt; i++) {
                         const pd_regentry_t *reg = &rp->registry->registry[i];
-                        pd_entry_t *e;
+                        pd_entry_t *en;
                         snprintf(key, sizeof(key), "%s/%s", tenant, reg->id);
-                        e = rp->results.size ? pd_map_slot(&rp->results, key)
-                                             : NULL;
+                        en = rp->results.size ? pd_map_slot(&rp->results, key)
+                                              : NULL;
                         pd_report_add_row(rp, tenant, reg->id, reg,
-                                          e && e->key ? e->ev : NULL);
+                                          en && en->key ? en->ev : NULL);
                 }
-                for (size_t i = 0; i < rp->results.size; i++) {
-                        const pd_entry_t *e = &rp->results.slots[i];
-                        if (!e->key || strcmp(e->ev->tenant, tenant) ||
-                            pd_report_reg(rp, e->ev->action))
+                /* This tenant's entries, in the sorted run that starts at
+                 * e: those of no registered action are unavailable. */
+                while (e < n && strcmp(sorted[e]->ev->tenant, tenant) < 0)
+                        e++;
+                for (; e < n && !strncmp(sorted[e]->key, tenant, tlen) &&
+                       sorted[e]->key[tlen] == '/';
+                     e++) {
+                        const pd_event_t *ev = sorted[e]->ev;
+                        if (pd_report_reg(rp, ev->action))
                                 continue;
                         /* A name nobody ever registered was rejected: it
                          * is no action, not even an unavailable one. */
-                        if (e->ev->type == PD_EVT_ACTION_FINISHED &&
-                            e->ev->status == PD_ST_REJECTED)
+                        if (ev->type == PD_EVT_ACTION_FINISHED &&
+                            ev->status == PD_ST_REJECTED)
                                 continue;
-                        pd_report_add_row(rp, tenant, e->ev->action, NULL,
-                                          e->ev);
+                        pd_report_add_row(rp, tenant, ev->action, NULL, ev);
                 }
         }
+        rp->tenant_rows[rp->tenants.cnt] = rp->row_cnt;
+        free(sorted);
 }
 
 static char *pd_fmt_time(int64_t ms, char *buf, size_t size) {
@@ -311,15 +354,20 @@ static void pd_print_output_tail(const char *tail) {
         }
 }
 
-static void pd_report_table_section(pd_report_t *rp, const char *tenant,
-                                    const char *title, int (*want)(const pd_row_t *),
+/* Prints the rows of tenant t that `want` takes, under a title. */
+static void pd_report_table_section(pd_report_t *rp, size_t t,
+                                    const char *title,
+                                    int (*want)(const pd_row_t *),
                                     int newest_first) {
-        pd_row_t **sel = calloc(rp->row_cnt + 1, sizeof(*sel));
+        size_t from = rp->tenant_rows[t], to = rp->tenant_rows[t + 1];
+        pd_row_t **sel = calloc(to - from + 1, sizeof(*sel));
         size_t cnt     = 0;
         char t1[40], t2[40];
 
-        for (size_t i = 0; i < rp->row_cnt; i++)
-                if (!strcmp(rp->rows[i].tenant, tenant) && want(&rp->rows[i]))
+        if (!sel)
+                abort();
+        for (size_t i = from; i < to; i++)
+                if (want(&rp->rows[i]))
                         sel[cnt++] = &rp->rows[i];
         if (newest_first)
                 qsort(sel, cnt, sizeof(*sel), pd_cmp_row_newest);
@@ -391,24 +439,21 @@ static void pd_report_table(pd_report_t *rp) {
                 return;
         }
         for (size_t t = 0; t < rp->tenants.cnt; t++) {
-                const char *tenant = rp->tenants.v[t];
-                printf("%sTenant %s\n", t ? "\n" : "", tenant);
-                pd_report_table_section(rp, tenant, "Pending auto",
+                printf("%sTenant %s\n", t ? "\n" : "", rp->tenants.v[t]);
+                pd_report_table_section(rp, t, "Pending auto",
                                         pd_want_pending_auto, 0);
-                pd_report_table_section(rp, tenant, "Pending manual",
+                pd_report_table_section(rp, t, "Pending manual",
                                         pd_want_pending_manual, 0);
-                pd_report_table_section(rp, tenant, "Running",
-                                        pd_want_running, 0);
-                pd_report_table_section(rp, tenant, "Failed", pd_want_failed,
-                                        0);
-                pd_report_table_section(rp, tenant, "Completed",
+                pd_report_table_section(rp, t, "Running", pd_want_running, 0);
+                pd_report_table_section(rp, t, "Failed", pd_want_failed, 0);
+                pd_report_table_section(rp, t, "Completed",
                                         pd_want_completed, 1);
-                for (size_t i = 0; i < rp->row_cnt; i++)
-                        if (!strcmp(rp->rows[i].tenant, tenant) &&
-                            pd_want_unavailable(&rp->rows[i])) {
+                for (size_t i = rp->tenant_rows[t]; i < rp->tenant_rows[t + 1];
+                     i++)
+                        if (pd_want_unavailable(&rp->rows[i])) {
                                 pd_report_table_section(
-                                    rp, tenant, "Unavailable (no longer "
-                                                "registered)",
+                                    rp, t, "Unavailable (no longer "
+                                           "registered)",
                                     pd_want_unavailable, 1);
                                 break;
                         }
@@ -423,10 +468,10 @@ static json_t *pd_json_time(int64_t ms) {
         return json_string(buf);
 }
 
+/* Prints the rows as one JSON array, an object at a time: memory stays
+ * that of one row whatever the number of rows. */
 static void pd_report_json(pd_report_t *rp) {
-        json_t *arr = json_array();
-        char *text;
-
+        printf("[");
         for (size_t i = 0; i < rp->row_cnt; i++) {
                 const pd_row_t *row  = &rp->rows[i];
                 const pd_event_t *ev = row->ev;
@@ -470,12 +515,13 @@ static void pd_report_json(pd_report_t *rp) {
                 json_object_set_new(o, "finished_at",
                                     pd_json_time(finished ? ev->finished_at
                                                           : 0));
-                json_array_append_new(arr, o);
+                printf("%s\n  ", i ? "," : "");
+                json_dumpf(o, stdout,
+                           JSON_INDENT(2) | JSON_ENSURE_ASCII |
+                               JSON_PRESERVE_ORDER);
+                json_decref(o);
         }
-        text = json_dumps(arr, JSON_INDENT(2) | JSON_ENSURE_ASCII);
-        printf("%s\n", text);
-        free(text);
-        json_decref(arr);
+        printf("%s]\n", rp->row_cnt ? "\n" : "");
 }
 
 int pd_cmd_report(pd_cli_t *cli, int argc, char **argv) {
@@ -549,8 +595,8 @@ int pd_cmd_report(pd_cli_t *cli, int argc, char **argv) {
         rkc = pd_results_consumer(cli);
         if (!rkc)
                 goto done;
-        if ((ret = pd_results_scan(cli, rkc, 0, timeout_ms,
-                                   pd_report_on_event, &rp)))
+        if ((ret = pd_results_scan_latest(cli, rkc, timeout_ms,
+                                          pd_report_on_event, &rp)))
                 goto done;
         pd_report_build(&rp);
         if (json)
@@ -567,6 +613,7 @@ done:
         pd_map_clear(&rp.results);
         pd_event_destroy(rp.registry);
         pd_strv_clear(&rp.tenants);
+        free(rp.tenant_rows);
         pd_strv_clear(&rp.only);
         free(rp.rows);
         return ret;

@@ -25,6 +25,16 @@ int pd_results_scan(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                     int64_t timeout_ms, pd_results_cb_t *cb, void *opaque);
 
 /*
+ * Like pd_results_scan over every partition, but calls cb only for the
+ * newest record of each key (what a compacted topic keeps): records are
+ * kept undecoded while reading, so reading runs at the consumer's speed and
+ * memory holds one record per key, and only the winners are decoded.
+ */
+int pd_results_scan_latest(pd_cli_t *cli, rd_kafka_t *rkc,
+                           int64_t timeout_ms, pd_results_cb_t *cb,
+                           void *opaque);
+
+/*
  * The newest registry.published, in *regp (NULL if no reactor has published
  * one yet; the caller destroys it). Returns 0 or an exit code.
  */
