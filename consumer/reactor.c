@@ -1636,7 +1636,10 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
                              char *errstr, size_t errstr_size) {
         static const char *const producer_defaults[] = {
             "enable.idempotence", "true",
-            "linger.ms", "5",
+            /* Results are few and latency matters (publish-to-start);
+             * under load librdkafka batches behind the request in flight
+             * anyway. */
+            "linger.ms", "1",
             /* Deliveries are retried until they succeed: the outbox
              * holds them meanwhile. */
             "message.timeout.ms", "0",
