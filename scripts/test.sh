@@ -7,7 +7,7 @@
 #   4. a real Kafka broker              scripts/kafka.sh start, unless one already
 #                                       answers on PD_BROKERS; stopped at exit only
 #                                       if this script started it
-#   5. ctest --test-dir build
+#   5. ctest --test-dir build, then bench/run.sh --smoke
 #   6. the same with ASan + UBSan in build-asan/ (skipped with --quick)
 #   7. every libFuzzer target, PD_FUZZ_SECONDS (30) each (skipped with --quick)
 #
@@ -175,6 +175,7 @@ main() {
 
   ensure_broker
   run_ctest build "release"
+  run_bench_smoke
 
   if ((QUICK)); then
     SUMMARY+=("sanitizers: skipped (--quick)")
@@ -190,6 +191,22 @@ main() {
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   run_ctest build-asan "asan+ubsan"
   run_fuzz
+}
+
+# run_bench_smoke: the benchmarks at tiny sizes, to check they still run
+# (benchmarks are not tests: their figures are not judged here).
+run_bench_smoke() {
+  local t0=$SECONDS log="$ROOT/build-bench-smoke.log"
+  say "benchmarks, smoke mode ..."
+  if bash "$ROOT/bench/run.sh" --smoke >"$log" 2>&1; then
+    TOTAL_PASSED=$((TOTAL_PASSED + 1))
+    SUMMARY+=("bench --smoke: every benchmark ran ($((SECONDS - t0))s)")
+  else
+    show_log "$log" 40
+    TOTAL_FAILED=$((TOTAL_FAILED + 1))
+    SUMMARY+=("bench --smoke: FAILED, see build-bench-smoke.log")
+    STATUS=1
+  fi
 }
 
 # run_fuzz: every libFuzzer target for a bounded time under ASan and UBSan,
