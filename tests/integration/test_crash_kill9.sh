@@ -71,10 +71,11 @@ INI
 	}
 	# Waits for the reactor to die by its crash point: 137 is SIGKILL.
 	await_crash() {
-		local watchdog rc=0
-		(sleep 60; kill -TERM "$pid" 2>/dev/null) & watchdog=$!
+		local rc=0
+		# tail --pid returns when the reactor is gone; timeout bounds it. No
+		# watchdog subshell: a subshell killed here would run the EXIT trap.
+		timeout 60 tail --pid="$pid" -f /dev/null || kill -TERM "$pid" 2>/dev/null
 		wait "$pid" || rc=$?
-		kill "$watchdog" 2>/dev/null; wait "$watchdog" 2>/dev/null || true
 		[ "$rc" = 137 ] || { echo "FAIL - $point: the reactor did not crash there (status $rc)"; tail -5 "$dir/reactor.log"; return 1; }
 	}
 
