@@ -35,7 +35,9 @@ one_point() {
 	cat >"$dir/act.sh" <<'SH'
 #!/bin/sh
 # act.sh NAME TENANT: the marker line is the last thing it does.
-if [ -p "$MARKERS/gate" ]; then echo started >"$MARKERS/started"; read _ <"$MARKERS/gate"; fi
+# For during_run, acme's t.a alone waits at a gate, so that exactly one
+# action is running when the reactor is killed.
+if [ -p "$MARKERS/gate.$2.$1" ]; then echo started >"$MARKERS/started"; read _ <"$MARKERS/gate.$2.$1"; fi
 echo "$1" >>"$MARKERS/$2.$1"
 SH
 	chmod +x "$dir/act.sh"
@@ -82,7 +84,7 @@ INI
 	first=$point second=
 	case $point in
 	recover.*) first=run.after_exit second=$point ;;
-	during_run) first= ; mkfifo "$dir/markers/gate" "$dir/markers/started" ;;
+	during_run) first= ; mkfifo "$dir/markers/gate.acme.a" "$dir/markers/started" ;;
 	esac
 	start "$first"
 	# The poison record goes first: acme's deploy, behind it in the same
@@ -99,8 +101,8 @@ INI
 		kill -KILL "$pid"; wait "$pid" 2>/dev/null || true
 		# The action goes on without its reactor and finishes; later runs
 		# find no gate.
-		echo go >"$dir/markers/gate"
-		rm -f "$dir/markers/gate"
+		echo go >"$dir/markers/gate.acme.a"
+		rm -f "$dir/markers/gate.acme.a"
 	else
 		await_crash || return 1
 	fi
