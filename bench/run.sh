@@ -89,8 +89,10 @@ die() { echo "bench/run.sh: $*" >&2; exit 1; }
 
 cleanup() {
 	local pid
-	for pid in "${PIDS[@]:-}"; do
-		[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+	# Only jobs of this shell still running: a pid remembered from earlier
+	# may since belong to another program (pids are reused within minutes).
+	for pid in $(jobs -pr); do
+		kill -KILL "$pid" 2>/dev/null || true
 	done
 	PIDS=()
 	if [ "$KEEP" = 1 ]; then :; else rm -rf "$SROOT"; fi
