@@ -97,7 +97,7 @@ INI
 		--timeout 120s -c "$dir/pd.ini" >"$dir/cli.out" 2>&1 &
 	cli=$!
 	if [ "$point" = during_run ]; then
-		read -r -t 60 _ <"$dir/markers/started" || { echo "FAIL - during_run: no action started"; return 1; }
+		read -r -t 60 _ <>"$dir/markers/started" || { echo "FAIL - during_run: no action started"; return 1; }
 		kill -KILL "$pid"; wait "$pid" 2>/dev/null || true
 		# The action goes on without its reactor and finishes; later runs
 		# find no gate.

@@ -29,17 +29,18 @@ mkfifo "$T/markers/acme.started" "$T/markers/acme.release"
 pd_reactor_start
 
 pd_cli deploy --one t.block --tenant acme --release 1 >/dev/null
-read -r -t 60 _ <"$T/markers/acme.started" || pd_die "t.block never started"
+read -r -t 60 _ <>"$T/markers/acme.started" || pd_die "t.block never started"
 
 pd_rc rc pd_cli deploy --auto --release 1 --tenant globex --wait --timeout 60s
 pd_eq "another tenant deploys while acme's action runs" 0 "$rc"
 pd_eq "globex's action ran" 1 "$(pd_lines "$T/markers/globex.ok")"
 pd_eq "acme's action is still running" 0 "$(pd_lines "$T/markers/acme.block")"
 
-# A killed reactor (and its action: the machine went down) leaves a run
-# that never finished.
+# The machine goes down: the reactor, its action supervisor and the action
+# die at once, leaving a run that never finished.
 kill -KILL "$PD_REACTOR_PID"; wait "$PD_REACTOR_PID" 2>/dev/null || true
 PD_REACTOR_PID=
+pkill -KILL -f -- "--supervisor $T/state/" || true
 kill -KILL "$(cat "$T/markers/acme.block.pid")"
 pd_reactor_start
 
@@ -47,7 +48,7 @@ pd_rc rc pd_cli deploy --auto --release 2 --tenant initech --wait --timeout 60s
 pd_eq "after a crash mid-run, deploys still go through" 0 "$rc"
 
 # The event that was cut short is redelivered and t.block runs again.
-read -r -t 60 _ <"$T/markers/acme.started" || pd_die "t.block did not run again"
+read -r -t 60 _ <>"$T/markers/acme.started" || pd_die "t.block did not run again"
 echo go >"$T/markers/acme.release"
 pd_rc rc pd_cli deploy --one t.ok --tenant acme --release 2 --wait --timeout 60s
 pd_eq "acme's next deploy ran after its action finished" 0 "$rc"

@@ -28,7 +28,7 @@ pd_eq "before the reload" 0 "$rc"
 
 # A run in flight when SIGHUP arrives.
 pd_cli deploy --one t.block --release 1 --tenant acme >/dev/null
-read -r -t 60 _ <"$T/markers/acme.started" || pd_die "t.block never started"
+read -r -t 60 _ <>"$T/markers/acme.started" || pd_die "t.block never started"
 cat >>"$T/postdeploy.ini" <<INI
 [action t.new]
 run = $T/act.sh new {tenant} 0

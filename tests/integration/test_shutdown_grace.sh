@@ -23,14 +23,14 @@ pd_reactor_start
 
 # 1. The action outlasts the grace: interrupted, then re-run after restart.
 pd_cli deploy --auto --release 1 --tenant acme >/dev/null
-read -r -t 60 _ <"$T/markers/acme.started" || pd_die "t.block never started"
+read -r -t 60 _ <>"$T/markers/acme.started" || pd_die "t.block never started"
 rc=0; pd_reactor_stop || rc=$?
 pd_eq "SIGTERM during a run: exit 0" 0 "$rc"
 pd_check "it waited for the grace, then interrupted" grep -q "shutdown grace over: interrupting running actions" "$T/reactor.log"
 pd_report
 pd_eq "the run is recorded interrupted" interrupted "$(pd_state acme t.block state)"
 pd_reactor_start
-read -r -t 60 _ <"$T/markers/acme.started" || pd_die "t.block did not run again after the restart"
+read -r -t 60 _ <>"$T/markers/acme.started" || pd_die "t.block did not run again after the restart"
 echo go >"$T/markers/acme.release"
 pd_rc rc pd_cli deploy --auto --release 2 --tenant acme --wait --timeout 60s
 pd_eq "after the restart it ran again and succeeded" 1 "$(pd_lines "$T/markers/acme.block")"
@@ -39,7 +39,7 @@ pd_eq "report: succeeded" succeeded "$(pd_state acme t.block state)"
 
 # 2. The action finishes within the grace: its outcome is kept.
 pd_cli deploy --auto --release 3 --tenant globex >/dev/null
-read -r -t 60 _ <"$T/markers/globex.started" || pd_die "globex's t.block never started"
+read -r -t 60 _ <>"$T/markers/globex.started" || pd_die "globex's t.block never started"
 kill -TERM "$PD_REACTOR_PID"
 echo go >"$T/markers/globex.release"
 rc=0; wait "$PD_REACTOR_PID" || rc=$?; PD_REACTOR_PID=
