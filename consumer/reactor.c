@@ -103,6 +103,7 @@ struct pd_reactor_s {
         char source[300];   /* ce_source of what we publish */
         rd_kafka_t *consumer;
         rd_kafka_t *producer;
+        char brokers[512];  /* as given, for messages */
 
         pd_store_t *st;
         pthread_mutex_t st_lock;    /* serialises every store call */
@@ -1729,10 +1730,7 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
         }
         rd_kafka_poll_set_consumer(r->consumer);
 
-        if (pd_kafka_ping(r->producer, brokers, 10000, errstr, errstr_size) ||
-            pd_kafka_topics_ensure(r->producer, conf, 10000, errstr,
-                                   errstr_size))
-                goto err;
+        snprintf(r->brokers, sizeof(r->brokers), "%s", brokers);
         if (pd_reactor_recover(r, errstr, errstr_size))
                 goto err;
 
@@ -1898,11 +1896,54 @@ static void pd_reactor_reload_step(pd_reactor_t *r) {
                r->conf->action_cnt);
 }
 
+/*
+ * Waits until the broker answers and the topics exist (creating them as
+ * configured). A reactor is a service: started while Kafka is down (a
+ * machine boot, a broker restart), it waits for Kafka and says why, with
+ * a growing pause (1 s to 30 s) between attempts, until Kafka answers or
+ * it is asked to stop. Returns 0 when ready, -1 when stopped first.
+ */
+static int pd_reactor_await_kafka(pd_reactor_t *r,
+                                  volatile sig_atomic_t *stop) {
+        int64_t pause_ms = 1000;
+        int attempt      = 0;
+        char errstr[512];
+
+        while (!*stop) {
+                attempt++;
+                /* Short: a stop request waits for at most one attempt. */
+                if (!pd_kafka_ping(r->producer, r->brokers, 2000, errstr,
+                                   sizeof(errstr)) &&
+                    !pd_kafka_topics_ensure(r->producer, r->conf, 5000,
+                                            errstr, sizeof(errstr))) {
+                        if (attempt > 1)
+                                pd_log(PD_LOG_INFO,
+                                       "Kafka answers at %s (attempt %d)",
+                                       r->brokers, attempt);
+                        return 0;
+                }
+                pd_log(PD_LOG_WARN, "waiting for Kafka (attempt %d): %s; "
+                       "next attempt in %" PRId64 " s",
+                       attempt, errstr, pause_ms / 1000);
+                for (int64_t end = pd_now_ms() + pause_ms;
+                     !*stop && pd_now_ms() < end;)
+                        pd_sleep_ms(100);
+                if (pause_ms < 30000)
+                        pause_ms = pause_ms * 2 > 30000 ? 30000 : pause_ms * 2;
+        }
+        return -1;
+}
+
 int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
         rd_kafka_topic_partition_list_t *topics;
         rd_kafka_resp_err_t err;
         int ret = 0;
 
+        if (pd_reactor_await_kafka(r, stop)) {
+                pd_log(PD_LOG_INFO, "stopped before Kafka answered");
+                pd_reactor_drain(r);
+                return 0;
+        }
         topics = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(topics, r->conf->topic_events,
                                           RD_KAFKA_PARTITION_UA);
