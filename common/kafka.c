@@ -248,9 +248,15 @@ int pd_kafka_watermarks(rd_kafka_t *rk, const char *topic, int timeout_ms,
                 if (!err)
                         break;
                 if (!pd_kafka_err_transient(err) || pd_now_ms() >= deadline) {
+                        /* No answer at all is an outage, and says so
+                         * in the words the CLI uses for one. */
                         snprintf(errstr, errstr_size,
-                                 "cannot read the offsets of %s: %s", topic,
-                                 rd_kafka_err2str(err));
+                                 err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+                                         err == RD_KAFKA_RESP_ERR__TIMED_OUT
+                                     ? "cannot reach Kafka (reading the "
+                                       "offsets of %s): %s"
+                                     : "cannot read the offsets of %s: %s",
+                                 topic, rd_kafka_err2str(err));
                         goto done;
                 }
                 pd_log(PD_LOG_DEBUG, "offsets of %s: %s; retrying", topic,

@@ -25,6 +25,10 @@ expect "bad format" 2 "'table' or 'json'" pd_cli report --format xml
 expect "unknown command" 2 "unknown command" "$PD_BIN/postdeploy" frobnicate
 expect "unreachable broker" 4 "cannot reach Kafka" \
 	"$PD_BIN/postdeploy" deploy --auto --release 1 -b 127.0.0.1:1 -X socket.connection.setup.timeout.ms=1000
+expect "unreachable broker (report)" 4 "cannot reach Kafka" \
+	"$PD_BIN/postdeploy" report -b 127.0.0.1:1 -X socket.connection.setup.timeout.ms=1000
+expect "unreachable broker (actions)" 4 "cannot reach Kafka" \
+	"$PD_BIN/postdeploy" actions -b 127.0.0.1:1 -X socket.connection.setup.timeout.ms=1000
 printf '[reactor]\nworkers = many\n' >"$T/bad.ini"
 expect "bad config value" 2 "bad.ini:2:" "$PD_BIN/postdeploy-reactor" -c "$T/bad.ini" --check
 expect "-s reaches an action whose name has dots" 0 "OK, 1 action" \
