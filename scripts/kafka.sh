@@ -6,9 +6,11 @@
 #                             ${XDG_CACHE_HOME:-~/.cache}/postdeploy/kafka-<version>/libs
 #                             (once; later calls see the marker file and return)
 #   scripts/kafka.sh start    fresh storage, start in the background, wait until it answers
+#                             (PD_KAFKA_KEEP_DATA=1: keep the storage of the last start)
 #   scripts/kafka.sh stop     SIGTERM, up to 30 s, then SIGKILL
 #   scripts/kafka.sh status   exit 0 when a broker answers on the port
 #   scripts/kafka.sh topics … run Kafka's TopicCommand (kafka-topics.sh) against it
+#   scripts/kafka.sh groups … run Kafka's ConsumerGroupCommand (kafka-consumer-groups.sh)
 #
 # Environment (all optional):
 #   PD_KAFKA_VERSION          Kafka version to fetch and run (default below)
@@ -18,6 +20,9 @@
 #   PD_KAFKA_HEAP             JVM heap options            (default -Xms512m -Xmx512m)
 #   PD_KAFKA_EXTRA_PROPS      extra server.properties lines, appended as they are
 #   PD_KAFKA_START_TIMEOUT    seconds to wait for the broker to answer (default 90)
+#   PD_KAFKA_KEEP_DATA        1: `start` keeps the topics, records and committed offsets
+#                             of an already formatted data dir (a broker restart, as
+#                             the outage test does) instead of wiping and formatting it
 #   JAVA_HOME                 a Java >= 17 to use instead of the `java` on PATH
 set -euo pipefail
 
@@ -298,18 +303,29 @@ cmd_start() {
     die "controller port $HOST:$CONTROLLER_PORT is taken (set PD_KAFKA_CONTROLLER_PORT)"
   fi
 
-  # Fresh storage every start.
-  rm -rf "$DATA_DIR" "$LOG_DIR"
+  # Fresh storage every start, unless asked to keep a formatted one (its
+  # meta.properties is what formatting writes).
+  local keep=0
+  if [[ "${PD_KAFKA_KEEP_DATA:-0}" == 1 && -f "$DATA_DIR/meta.properties" ]]; then
+    keep=1
+  fi
+  if ((!keep)); then
+    rm -rf "$DATA_DIR" "$LOG_DIR"
+  fi
   mkdir -p "$DATA_DIR" "$LOG_DIR"
   : >"$RUN_DIR/kafka.out"
   write_config
 
-  local cluster_id
-  cluster_id=$(random_cluster_id)
-  if ! kafka_tool kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$PROPS" \
-      </dev/null >"$RUN_DIR/format.log" 2>&1; then
-    log_tail
-    die "formatting the storage failed"
+  if ((keep)); then
+    say "keeping the data in $DATA_DIR (PD_KAFKA_KEEP_DATA=1)"
+  else
+    local cluster_id
+    cluster_id=$(random_cluster_id)
+    if ! kafka_tool kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$PROPS" \
+        </dev/null >"$RUN_DIR/format.log" 2>&1; then
+      log_tail
+      die "formatting the storage failed"
+    fi
   fi
 
   trap abort_start EXIT
@@ -362,6 +378,14 @@ cmd_topics() {
     --bootstrap-server "$HOST:$PORT" "$@"
 }
 
+# Kafka's consumer group tool, e.g.: kafka.sh groups --describe --group g --offsets
+cmd_groups() {
+  cmd_fetch
+  check_java
+  kafka_tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+    --bootstrap-server "$HOST:$PORT" "$@"
+}
+
 usage() {
   sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//' >&2
   exit 2
@@ -376,6 +400,7 @@ main() {
     stop) cmd_stop ;;
     status) cmd_status ;;
     topics) cmd_topics "$@" ;;
+    groups) cmd_groups "$@" ;;
     *) usage ;;
   esac
 }
