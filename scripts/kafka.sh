@@ -16,6 +16,10 @@
 #   PD_KAFKA_VERSION          Kafka version to fetch and run (default below)
 #   PD_KAFKA_PORT             client listener port        (default 9092)
 #   PD_KAFKA_CONTROLLER_PORT  KRaft controller port       (default 9093)
+#   PD_KAFKA_SASL_PORT        a SASL_PLAINTEXT listener (mechanism PLAIN, user
+#                             "postdeploy", password $PD_KAFKA_SASL_PASSWORD, default
+#                             "postdeploy-test-secret") for tests of the SASL pass-through
+#                             (default: the client port + 2, so 9094)
 #   PD_KAFKA_DIR              run dir: config, data, logs, pid
 #   PD_KAFKA_HEAP             JVM heap options            (default -Xms512m -Xmx512m)
 #   PD_KAFKA_EXTRA_PROPS      extra server.properties lines, appended as they are
@@ -42,6 +46,8 @@ MARKER="$KAFKA_HOME/.complete"
 HOST=127.0.0.1
 PORT="${PD_KAFKA_PORT:-9092}"
 CONTROLLER_PORT="${PD_KAFKA_CONTROLLER_PORT:-9093}"
+SASL_PORT="${PD_KAFKA_SASL_PORT:-$((PORT + 2))}"
+SASL_PASSWORD="${PD_KAFKA_SASL_PASSWORD:-postdeploy-test-secret}"
 RUN_DIR="${PD_KAFKA_DIR:-$CACHE_DIR/kafka-run}"
 DATA_DIR="$RUN_DIR/data"
 LOG_DIR="$RUN_DIR/logs"
@@ -144,11 +150,15 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=$HOST:$CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
+listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT,SASL_PLAINTEXT://$HOST:$SASL_PORT
+advertised.listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT,SASL_PLAINTEXT://$HOST:$SASL_PORT
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+# Clients may also log in with SASL/PLAIN on the SASL_PLAINTEXT listener
+# (tests/integration/test_sasl.sh): one user, postdeploy.
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_postdeploy="$SASL_PASSWORD";
 log.dirs=$DATA_DIR
 num.partitions=3
 auto.create.topics.enable=true
@@ -301,6 +311,9 @@ cmd_start() {
   fi
   if port_open "$CONTROLLER_PORT"; then
     die "controller port $HOST:$CONTROLLER_PORT is taken (set PD_KAFKA_CONTROLLER_PORT)"
+  fi
+  if port_open "$SASL_PORT"; then
+    die "SASL port $HOST:$SASL_PORT is taken (set PD_KAFKA_SASL_PORT)"
   fi
 
   # Fresh storage every start, unless asked to keep a formatted one (its
