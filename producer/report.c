@@ -21,15 +21,82 @@
 #include "producer/results.h"
 #include "schemas/event.h"
 
-/* The newest result of one (tenant, action). */
-typedef struct pd_entry_s {
-        char *key;        /* "tenant/action", owned */
-        pd_event_t *ev;   /* action.started or action.finished, owned */
-} pd_entry_t;
+/*
+ * What the report keeps of the newest result of one (tenant, action): the
+ * fields it prints, in one allocation. A decoded event is several times
+ * larger, and there is one per (tenant, action): 100,000 in benchmark 5.
+ */
+typedef struct pd_result_s {
+        pd_evtype_t type; /* action.started or action.finished */
+        pd_status_t status;
+        int retrying;
+        int has_exit_code;
+        int32_t exit_code;
+        int32_t attempt;
+        int64_t started_at;
+        int64_t finished_at;
+        int64_t duration_ms;
+        /* The event's strings (NULL stays NULL), in str[] after key. */
+        const char *tenant, *action, *release, *reactor, *error,
+            *output_tail;
+        char key[]; /* "tenant/action" */
+} pd_result_t;
 
-/* Open addressing, linear probing; grows at 50% load. */
+/* Copies s to *pp and returns where it points (NULL if s is). */
+static const char *pd_result_str(char **pp, const char *s) {
+        size_t n;
+        char *d = *pp;
+
+        if (!s)
+                return NULL;
+        n = strlen(s) + 1;
+        memcpy(d, s, n);
+        *pp += n;
+        return d;
+}
+
+/* The result kept of ev (a started or finished action with a tenant and an
+ * action), keyed "tenant/action". Never NULL (aborts on OOM). */
+static pd_result_t *pd_result_new(const pd_event_t *ev) {
+        const char *strs[] = {ev->release, ev->reactor, ev->error,
+                              ev->output_tail};
+        size_t tlen = strlen(ev->tenant), alen = strlen(ev->action);
+        size_t size = tlen + 1 + alen + 1 + tlen + 1 + alen + 1;
+        pd_result_t *res;
+        char *p;
+
+        for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+                if (strs[i])
+                        size += strlen(strs[i]) + 1;
+        if (!(res = malloc(sizeof(*res) + size)))
+                abort();
+        res->type          = ev->type;
+        res->status        = ev->status;
+        res->retrying      = ev->retrying;
+        res->has_exit_code = ev->has_exit_code;
+        res->exit_code     = ev->exit_code;
+        res->attempt       = ev->attempt;
+        res->started_at    = ev->started_at;
+        res->finished_at   = ev->finished_at;
+        res->duration_ms   = ev->duration_ms;
+        p = res->key;
+        memcpy(p, ev->tenant, tlen);
+        p[tlen] = '/';
+        memcpy(p + tlen + 1, ev->action, alen + 1);
+        p += tlen + 1 + alen + 1;
+        res->tenant      = pd_result_str(&p, ev->tenant);
+        res->action      = pd_result_str(&p, ev->action);
+        res->release     = pd_result_str(&p, ev->release);
+        res->reactor     = pd_result_str(&p, ev->reactor);
+        res->error       = pd_result_str(&p, ev->error);
+        res->output_tail = pd_result_str(&p, ev->output_tail);
+        return res;
+}
+
+/* The newest result of each (tenant, action), by key. Open addressing,
+ * linear probing; grows at 50% load. */
 typedef struct pd_map_s {
-        pd_entry_t *slots;
+        pd_result_t **slots; /* NULL: a free slot */
         size_t size, cnt;
 } pd_map_t;
 
@@ -40,46 +107,46 @@ static uint64_t pd_map_hash(const char *s) {
         return h;
 }
 
-static pd_entry_t *pd_map_slot(pd_map_t *m, const char *key) {
+static pd_result_t **pd_map_slot(pd_map_t *m, const char *key) {
         size_t i = pd_map_hash(key) & (m->size - 1);
-        while (m->slots[i].key && strcmp(m->slots[i].key, key))
+        while (m->slots[i] && strcmp(m->slots[i]->key, key))
                 i = (i + 1) & (m->size - 1);
         return &m->slots[i];
 }
 
-/* Stores ev as the newest result of key; takes ownership of ev. */
-static void pd_map_put(pd_map_t *m, const char *key, pd_event_t *ev) {
-        pd_entry_t *e;
+/* The newest result of key, or NULL. */
+static const pd_result_t *pd_map_get(pd_map_t *m, const char *key) {
+        return m->size ? *pd_map_slot(m, key) : NULL;
+}
+
+/* Stores res as the newest result of its key; takes ownership of res. */
+static void pd_map_put(pd_map_t *m, pd_result_t *res) {
+        pd_result_t **e;
 
         if (2 * (m->cnt + 1) > m->size) {
                 pd_map_t bigger = {calloc(m->size ? m->size * 2 : 1024,
-                                          sizeof(pd_entry_t)),
+                                          sizeof(pd_result_t *)),
                                    m->size ? m->size * 2 : 1024, m->cnt};
                 if (!bigger.slots)
                         abort();
                 for (size_t i = 0; i < m->size; i++)
-                        if (m->slots[i].key)
-                                *pd_map_slot(&bigger, m->slots[i].key) =
+                        if (m->slots[i])
+                                *pd_map_slot(&bigger, m->slots[i]->key) =
                                     m->slots[i];
                 free(m->slots);
                 *m = bigger;
         }
-        e = pd_map_slot(m, key);
-        if (e->key) {
-                pd_event_destroy(e->ev);
-        } else {
-                e->key = strdup(key);
+        e = pd_map_slot(m, res->key);
+        if (*e)
+                free(*e);
+        else
                 m->cnt++;
-        }
-        e->ev = ev;
+        *e = res;
 }
 
 static void pd_map_clear(pd_map_t *m) {
         for (size_t i = 0; i < m->size; i++)
-                if (m->slots[i].key) {
-                        free(m->slots[i].key);
-                        pd_event_destroy(m->slots[i].ev);
-                }
+                free(m->slots[i]);
         free(m->slots);
         memset(m, 0, sizeof(*m));
 }
@@ -107,24 +174,24 @@ typedef struct pd_row_s {
         const char *tenant;
         const char *action;
         const pd_regentry_t *reg; /* NULL: not registered any more */
-        const pd_event_t *ev;     /* newest result, NULL: never ran */
+        const pd_result_t *res;   /* newest result, NULL: never ran */
         pd_state_t state;
 } pd_row_t;
 
 static pd_state_t pd_row_state(const pd_row_t *row) {
         if (!row->reg)
                 return PD_STATE_UNAVAILABLE;
-        if (!row->ev)
+        if (!row->res)
                 return PD_STATE_PENDING;
-        if (row->ev->type == PD_EVT_ACTION_STARTED)
+        if (row->res->type == PD_EVT_ACTION_STARTED)
                 return PD_STATE_RUNNING;
-        switch (row->ev->status) {
+        switch (row->res->status) {
         case PD_ST_SUCCEEDED:
                 return PD_STATE_SUCCEEDED;
         case PD_ST_TIMED_OUT:
                 return PD_STATE_TIMED_OUT;
         case PD_ST_INTERRUPTED:
-                return row->ev->retrying ? PD_STATE_RUNNING
+                return row->res->retrying ? PD_STATE_RUNNING
                                          : PD_STATE_INTERRUPTED;
         case PD_ST_SKIPPED:
                 return PD_STATE_SKIPPED;
@@ -178,7 +245,6 @@ static void pd_report_usage(FILE *fp) {
  * registry. */
 static void pd_report_on_event(pd_event_t *ev, void *opaque) {
         pd_report_t *rp = opaque;
-        char key[512];
 
         if (ev->type == PD_EVT_REGISTRY_PUBLISHED) {
                 if (!rp->registry ||
@@ -190,9 +256,7 @@ static void pd_report_on_event(pd_event_t *ev, void *opaque) {
         } else if ((ev->type == PD_EVT_ACTION_STARTED ||
                     ev->type == PD_EVT_ACTION_FINISHED) &&
                    ev->tenant && ev->action) {
-                snprintf(key, sizeof(key), "%s/%s", ev->tenant, ev->action);
-                pd_map_put(&rp->results, key, ev);
-                return;
+                pd_map_put(&rp->results, pd_result_new(ev));
         }
         pd_event_destroy(ev);
 }
@@ -201,10 +265,10 @@ static int pd_cmp_str(const void *a, const void *b) {
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Entries by key, "tenant/action": a tenant's entries end up together. */
-static int pd_cmp_entry(const void *a, const void *b) {
-        return strcmp((*(pd_entry_t *const *)a)->key,
-                      (*(pd_entry_t *const *)b)->key);
+/* Results by key, "tenant/action": a tenant's results end up together. */
+static int pd_cmp_result(const void *a, const void *b) {
+        return strcmp((*(pd_result_t *const *)a)->key,
+                      (*(pd_result_t *const *)b)->key);
 }
 
 static const pd_regentry_t *pd_report_reg(const pd_report_t *rp,
@@ -217,7 +281,7 @@ static const pd_regentry_t *pd_report_reg(const pd_report_t *rp,
 
 static void pd_report_add_row(pd_report_t *rp, const char *tenant,
                               const char *action, const pd_regentry_t *reg,
-                              const pd_event_t *ev) {
+                              const pd_result_t *res) {
         pd_row_t *row;
 
         rp->rows = realloc(rp->rows, (rp->row_cnt + 1) * sizeof(*rp->rows));
@@ -227,7 +291,7 @@ static void pd_report_add_row(pd_report_t *rp, const char *tenant,
         row->tenant = tenant;
         row->action = action;
         row->reg    = reg;
-        row->ev     = ev;
+        row->res    = res;
         row->state  = pd_row_state(row);
 }
 
@@ -243,22 +307,22 @@ static int pd_report_wants(const pd_report_t *rp, const char *tenant) {
  * results, whatever the number of tenants.
  */
 static void pd_report_build(pd_report_t *rp) {
-        pd_entry_t **sorted = calloc(rp->results.cnt + 1, sizeof(*sorted));
+        pd_result_t **sorted = calloc(rp->results.cnt + 1, sizeof(*sorted));
         size_t n = 0, e = 0;
         pd_strv_t extra = {0};
 
         if (!sorted)
                 abort();
         for (size_t i = 0; i < rp->results.size; i++)
-                if (rp->results.slots[i].key &&
-                    pd_report_wants(rp, rp->results.slots[i].ev->tenant))
-                        sorted[n++] = &rp->results.slots[i];
-        qsort(sorted, n, sizeof(*sorted), pd_cmp_entry);
+                if (rp->results.slots[i] &&
+                    pd_report_wants(rp, rp->results.slots[i]->tenant))
+                        sorted[n++] = rp->results.slots[i];
+        qsort(sorted, n, sizeof(*sorted), pd_cmp_result);
         for (size_t i = 0; i < n; i++)
                 if (!rp->tenants.cnt ||
                     strcmp(rp->tenants.v[rp->tenants.cnt - 1],
-                           sorted[i]->ev->tenant))
-                        pd_strv_add(&rp->tenants, sorted[i]->ev->tenant);
+                           sorted[i]->tenant))
+                        pd_strv_add(&rp->tenants, sorted[i]->tenant);
 
         /* Tenants named, or listed in [cli], show even without results. */
         if (rp->only.cnt)
@@ -290,29 +354,26 @@ static void pd_report_build(pd_report_t *rp) {
                 for (size_t i = 0;
                      rp->registry && i < rp->registry->registry_cnt; i++) {
                         const pd_regentry_t *reg = &rp->registry->registry[i];
-                        pd_entry_t *en;
                         snprintf(key, sizeof(key), "%s/%s", tenant, reg->id);
-                        en = rp->results.size ? pd_map_slot(&rp->results, key)
-                                              : NULL;
                         pd_report_add_row(rp, tenant, reg->id, reg,
-                                          en && en->key ? en->ev : NULL);
+                                          pd_map_get(&rp->results, key));
                 }
                 /* This tenant's entries, in the sorted run that starts at
                  * e: those of no registered action are unavailable. */
-                while (e < n && strcmp(sorted[e]->ev->tenant, tenant) < 0)
+                while (e < n && strcmp(sorted[e]->tenant, tenant) < 0)
                         e++;
                 for (; e < n && !strncmp(sorted[e]->key, tenant, tlen) &&
                        sorted[e]->key[tlen] == '/';
                      e++) {
-                        const pd_event_t *ev = sorted[e]->ev;
-                        if (pd_report_reg(rp, ev->action))
+                        const pd_result_t *res = sorted[e];
+                        if (pd_report_reg(rp, res->action))
                                 continue;
                         /* A name nobody ever registered was rejected: it
                          * is no action, not even an unavailable one. */
-                        if (ev->type == PD_EVT_ACTION_FINISHED &&
-                            ev->status == PD_ST_REJECTED)
+                        if (res->type == PD_EVT_ACTION_FINISHED &&
+                            res->status == PD_ST_REJECTED)
                                 continue;
-                        pd_report_add_row(rp, tenant, ev->action, NULL, ev);
+                        pd_report_add_row(rp, tenant, res->action, NULL, res);
                 }
         }
         rp->tenant_rows[rp->tenants.cnt] = rp->row_cnt;
@@ -330,8 +391,8 @@ static char *pd_fmt_time(int64_t ms, char *buf, size_t size) {
 /* Newest first, for the completed section. */
 static int pd_cmp_row_newest(const void *a, const void *b) {
         const pd_row_t *x = *(pd_row_t *const *)a, *y = *(pd_row_t *const *)b;
-        int64_t tx = x->ev ? x->ev->finished_at : 0;
-        int64_t ty = y->ev ? y->ev->finished_at : 0;
+        int64_t tx = x->res ? x->res->finished_at : 0;
+        int64_t ty = y->res ? y->res->finished_at : 0;
         return tx < ty ? 1 : tx > ty ? -1 : strcmp(x->action, y->action);
 }
 
@@ -374,9 +435,9 @@ static void pd_report_table_section(pd_report_t *rp, size_t t,
         printf("  %s (%zu)\n", title, cnt);
         for (size_t i = 0; i < cnt; i++) {
                 const pd_row_t *row = sel[i];
-                const pd_event_t *ev = row->ev;
+                const pd_result_t *res = row->res;
 
-                if (!ev) {
+                if (!res) {
                         printf("    %-32s %s\n", row->action,
                                row->reg && row->reg->description
                                    ? row->reg->description
@@ -387,22 +448,22 @@ static void pd_report_table_section(pd_report_t *rp, size_t t,
                         printf("    %-32s since %s, attempt %d, on %s "
                                "(release %s)\n",
                                row->action,
-                               pd_fmt_time(ev->started_at, t1, sizeof(t1)),
-                               (int)ev->attempt, ev->reactor, ev->release);
+                               pd_fmt_time(res->started_at, t1, sizeof(t1)),
+                               (int)res->attempt, res->reactor, res->release);
                         continue;
                 }
                 printf("    %-32s %-11s %s  release %s, attempt %d, %" PRId64
                        " ms",
                        row->action, pd_state_name(row->state),
-                       pd_fmt_time(ev->finished_at, t2, sizeof(t2)),
-                       ev->release, (int)ev->attempt, ev->duration_ms);
-                if (ev->has_exit_code && ev->exit_code)
-                        printf(", exit %d", (int)ev->exit_code);
+                       pd_fmt_time(res->finished_at, t2, sizeof(t2)),
+                       res->release, (int)res->attempt, res->duration_ms);
+                if (res->has_exit_code && res->exit_code)
+                        printf(", exit %d", (int)res->exit_code);
                 printf("\n");
                 if (row->state != PD_STATE_SUCCEEDED) {
-                        if (ev->error)
-                                printf("        error: %s\n", ev->error);
-                        pd_print_output_tail(ev->output_tail);
+                        if (res->error)
+                                printf("        error: %s\n", res->error);
+                        pd_print_output_tail(res->output_tail);
                 }
         }
         free(sel);
@@ -474,8 +535,8 @@ static void pd_report_json(pd_report_t *rp) {
         printf("[");
         for (size_t i = 0; i < rp->row_cnt; i++) {
                 const pd_row_t *row  = &rp->rows[i];
-                const pd_event_t *ev = row->ev;
-                int finished = ev && ev->type == PD_EVT_ACTION_FINISHED;
+                const pd_result_t *res = row->res;
+                int finished = res && res->type == PD_EVT_ACTION_FINISHED;
                 json_t *o    = json_object();
 
                 json_object_set_new(o, "tenant", json_string(row->tenant));
@@ -489,31 +550,31 @@ static void pd_report_json(pd_report_t *rp) {
                 json_object_set_new(o, "state",
                                     json_string(pd_state_name(row->state)));
                 json_object_set_new(o, "release",
-                                    ev ? json_string(ev->release)
+                                    res ? json_string(res->release)
                                        : json_null());
                 json_object_set_new(o, "attempt",
-                                    ev ? json_integer(ev->attempt)
+                                    res ? json_integer(res->attempt)
                                        : json_null());
                 json_object_set_new(o, "exit_code",
-                                    finished && ev->has_exit_code
-                                        ? json_integer(ev->exit_code)
+                                    finished && res->has_exit_code
+                                        ? json_integer(res->exit_code)
                                         : json_null());
                 json_object_set_new(o, "error",
-                                    finished && ev->error
-                                        ? json_string(ev->error)
+                                    finished && res->error
+                                        ? json_string(res->error)
                                         : json_null());
                 json_object_set_new(o, "output_tail",
-                                    finished && ev->output_tail &&
-                                            *ev->output_tail
-                                        ? json_string(ev->output_tail)
+                                    finished && res->output_tail &&
+                                            *res->output_tail
+                                        ? json_string(res->output_tail)
                                         : json_null());
                 json_object_set_new(o, "duration_ms",
-                                    finished ? json_integer(ev->duration_ms)
+                                    finished ? json_integer(res->duration_ms)
                                              : json_null());
                 json_object_set_new(o, "started_at",
-                                    pd_json_time(ev ? ev->started_at : 0));
+                                    pd_json_time(res ? res->started_at : 0));
                 json_object_set_new(o, "finished_at",
-                                    pd_json_time(finished ? ev->finished_at
+                                    pd_json_time(finished ? res->finished_at
                                                           : 0));
                 printf("%s\n  ", i ? "," : "");
                 json_dumpf(o, stdout,
