@@ -147,24 +147,30 @@ static int pd_results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                         goto done;
                 }
                 n = pd_results_next(rkc, rkqu, batch);
-                for (i = 0; i < n && left; i++) {
+                /* Each record is destroyed as soon as it is handled: the
+                 * chunks of its parsed headers are then reused by the
+                 * next record's (malloc's per-thread cache) rather than
+                 * piling up until the end of the batch. */
+                for (i = 0; i < n; i++) {
                         rd_kafka_message_t *rkm = batch[i];
 
-                        if (rkm->err) {
+                        if (!left) {
+                                /* Read to the end: the rest is not ours. */
+                        } else if (rkm->err) {
                                 if (rkm->err !=
                                     RD_KAFKA_RESP_ERR__PARTITION_EOF)
                                         pd_log(PD_LOG_DEBUG, "results: %s",
                                                rd_kafka_message_errstr(rkm));
-                                continue;
+                        } else {
+                                for (size_t p = 0; p < cnt; p++)
+                                        if (wm[p].partition ==
+                                                rkm->partition &&
+                                            rkm->offset + 1 == wm[p].hi)
+                                                left--;
+                                msg_cb(rkm, opaque);
                         }
-                        for (size_t p = 0; p < cnt; p++)
-                                if (wm[p].partition == rkm->partition &&
-                                    rkm->offset + 1 == wm[p].hi)
-                                        left--;
-                        msg_cb(rkm, opaque);
+                        rd_kafka_message_destroy(rkm);
                 }
-                for (i = 0; i < n; i++)
-                        rd_kafka_message_destroy(batch[i]);
                 if (left)
                         pd_results_wake(rkc, rkqu, &wk, n);
         }
@@ -283,6 +289,17 @@ static void pd_latest_grow(pd_latest_map_t *m) {
         *m = bigger;
 }
 
+/* The place of header `name` in pd_latest_hdr_names, PD_LATEST_HDR_CNT if
+ * it is not one a record keeps. */
+static size_t pd_latest_hdr_index(const char *name) {
+        size_t h;
+
+        for (h = 0; h < PD_LATEST_HDR_CNT; h++)
+                if (!strcmp(name, pd_latest_hdr_names[h]))
+                        break;
+        return h;
+}
+
 /* The values of the headers a record keeps, into val[] and len[] (-1: not
  * there); returns their total size. */
 static size_t pd_latest_hdrs(const rd_kafka_message_t *rkm,
@@ -299,13 +316,18 @@ static size_t pd_latest_hdrs(const rd_kafka_message_t *rkm,
         }
         if (rd_kafka_message_headers(rkm, &hdrs) || !hdrs)
                 return 0;
-        for (i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &v, &size); i++)
-                for (h = 0; h < PD_LATEST_HDR_CNT; h++)
-                        if (!strcmp(name, pd_latest_hdr_names[h])) {
-                                val[h] = v;
-                                len[h] = (int32_t)size;
-                                break;
-                        }
+        for (i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &v, &size); i++) {
+                /* pd_event_headers writes them in this order: try the
+                 * header's own place first. */
+                h = i < PD_LATEST_HDR_CNT &&
+                            !strcmp(name, pd_latest_hdr_names[i])
+                        ? i
+                        : pd_latest_hdr_index(name);
+                if (h < PD_LATEST_HDR_CNT) {
+                        val[h] = v;
+                        len[h] = (int32_t)size;
+                }
+        }
         for (h = 0; h < PD_LATEST_HDR_CNT; h++)
                 if (len[h] > 0)
                         total += (size_t)len[h];
