@@ -17,6 +17,14 @@ rd_kafka_t *pd_results_consumer(pd_cli_t *cli) {
             "enable.partition.eof", "false",
             "group.id", "postdeploy-cli", /* never joins nor commits */
             "fetch.max.bytes", "104857600",
+            /* A short queue: the report consumes more slowly than the
+             * fetcher, so what it holds is memory, not speed (see
+             * pd_results_wake). 20,000 records of benchmark 5 are ~10 MB
+             * with their buffers; one fetch adds at most 256 KB per
+             * partition. */
+            "queued.min.messages", "20000",
+            "queued.max.messages.kbytes", "16384",
+            "max.partition.fetch.bytes", "262144",
             NULL};
         return pd_cli_kafka(cli, RD_KAFKA_CONSUMER, defaults);
 }
@@ -55,28 +63,50 @@ static size_t pd_results_next(rd_kafka_t *rkc, rd_kafka_queue_t *rkqu,
  */
 typedef struct pd_results_wake_s {
         rd_kafka_topic_partition_list_t *parts; /* every partition read */
-        size_t low;   /* queue length under which to wake the fetcher */
-        size_t taken; /* records consumed since the last wake-up */
+        size_t max_msgs;  /* queued.min.messages */
+        size_t max_bytes; /* queued.max.messages.kbytes, in bytes */
+        size_t taken;     /* records consumed since the last wake-up */
+        size_t cnt;       /* records consumed, and their bytes: the */
+        size_t bytes;     /* average size turns bytes into records */
 } pd_results_wake_t;
 
-/* Half of the client's queued.min.messages. */
-static size_t pd_results_low_water(rd_kafka_t *rkc) {
+/* The client's setting `name` as a number (0 if it cannot be read). */
+static size_t pd_results_conf_num(rd_kafka_t *rkc, const char *name) {
         char buf[32];
         size_t size = sizeof(buf);
-        long v = 0;
+        long v;
 
-        if (rd_kafka_conf_get(rd_kafka_conf(rkc), "queued.min.messages", buf,
-                              &size) == RD_KAFKA_CONF_OK)
-                v = strtol(buf, NULL, 10);
-        return v > 1 ? (size_t)v / 2 : 1;
+        if (rd_kafka_conf_get(rd_kafka_conf(rkc), name, buf, &size) !=
+            RD_KAFKA_CONF_OK)
+                return 0;
+        v = strtol(buf, NULL, 10);
+        return v > 0 ? (size_t)v : 0;
 }
 
-/* Wakes the fetcher if the queue is low and it may have stopped: at most
- * once per `low` records, so an awake fetcher costs little. */
+static void pd_results_wake_init(pd_results_wake_t *wk, rd_kafka_t *rkc,
+                                 const rd_kafka_topic_partition_list_t *parts) {
+        if (!(wk->parts = rd_kafka_topic_partition_list_copy(parts)))
+                abort();
+        wk->max_msgs = pd_results_conf_num(rkc, "queued.min.messages");
+        wk->max_bytes =
+            pd_results_conf_num(rkc, "queued.max.messages.kbytes") * 1024;
+}
+
+/* Wakes the fetcher once the queue is down to half of whichever limit it
+ * reaches first; at most once per that many records, so a fetcher that
+ * was awake anyway costs one request per half queue. */
 static void pd_results_wake(rd_kafka_t *rkc, rd_kafka_queue_t *rkqu,
-                            pd_results_wake_t *wk, size_t taken) {
+                            pd_results_wake_t *wk, size_t taken,
+                            size_t bytes) {
+        size_t low = wk->max_msgs / 2, avg;
+
         wk->taken += taken;
-        if (wk->taken < wk->low || rd_kafka_queue_length(rkqu) >= wk->low)
+        wk->cnt += taken;
+        wk->bytes += bytes;
+        avg = wk->cnt && wk->bytes > wk->cnt ? wk->bytes / wk->cnt : 1;
+        if (wk->max_bytes / 2 / avg < low)
+                low = wk->max_bytes / 2 / avg;
+        if (wk->taken < low || rd_kafka_queue_length(rkqu) >= low)
                 return;
         wk->taken = 0;
         for (int i = 0; i < wk->parts->cnt; i++)
@@ -94,7 +124,7 @@ static int pd_results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
         rd_kafka_topic_partition_list_t *parts = NULL;
         rd_kafka_message_t **batch = NULL;
         rd_kafka_queue_t *rkqu = NULL;
-        pd_results_wake_t wk = {NULL, 0, 0};
+        pd_results_wake_t wk = {0};
         int64_t deadline = pd_now_ms() + timeout_ms;
         pd_kafka_wm_t *wm = NULL;
         size_t cnt = 0, left = 0;
@@ -132,12 +162,11 @@ static int pd_results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                 pd_cli_error(cli, "cannot read %s: no consumer queue", topic);
                 goto done;
         }
-        if (!(batch = malloc(PD_RESULTS_BATCH * sizeof(*batch))) ||
-            !(wk.parts = rd_kafka_topic_partition_list_copy(parts)))
+        if (!(batch = malloc(PD_RESULTS_BATCH * sizeof(*batch))))
                 abort();
-        wk.low = pd_results_low_water(rkc);
+        pd_results_wake_init(&wk, rkc, parts);
         while (left) {
-                size_t n, i;
+                size_t n, i, bytes = 0;
 
                 if (pd_now_ms() > deadline) {
                         pd_cli_error(cli,
@@ -167,12 +196,13 @@ static int pd_results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                                                 rkm->partition &&
                                             rkm->offset + 1 == wm[p].hi)
                                                 left--;
+                                bytes += rkm->len;
                                 msg_cb(rkm, opaque);
                         }
                         rd_kafka_message_destroy(rkm);
                 }
                 if (left)
-                        pd_results_wake(rkc, rkqu, &wk, n);
+                        pd_results_wake(rkc, rkqu, &wk, n, bytes);
         }
         ret = 0;
 
