@@ -19,10 +19,10 @@ rd_kafka_t *pd_results_consumer(pd_cli_t *cli) {
             "fetch.max.bytes", "104857600",
             /* A short queue: the report consumes more slowly than the
              * fetcher, so what it holds is memory, not speed (see
-             * pd_results_wake). 20,000 records of benchmark 5 are ~10 MB
+             * pd_results_wake). 10,000 records of benchmark 5 are ~5 MB
              * with their buffers; one fetch adds at most 256 KB per
              * partition. */
-            "queued.min.messages", "20000",
+            "queued.min.messages", "10000",
             "queued.max.messages.kbytes", "16384",
             "max.partition.fetch.bytes", "262144",
             NULL};
@@ -253,18 +253,33 @@ static const char *const pd_latest_hdr_names[] = {
 #define PD_LATEST_HDR_CNT                                                      \
         (sizeof(pd_latest_hdr_names) / sizeof(pd_latest_hdr_names[0]))
 
+/* Headers whose few values recur on every record (the spec version, the
+ * reactor that wrote it, the type, the content type) are kept once per
+ * value in the map, and each record refers to its value by number. */
+static const int pd_latest_hdr_shared[] = {1, 0, 1, 1, 0, 0, 1};
+#define PD_LATEST_HDR_TENANT 5 /* ce_tenant: the key's tenant, as a rule */
+#define PD_LATEST_SHARED_MAX 8 /* values kept per header */
+#define PD_LATEST_SHARED_LEN 256
+
+/* A record's hdr_len[] that is no length: the header is absent, or its
+ * value is the key up to its '/', or it is shared value n. */
+#define PD_LATEST_ABSENT -1
+#define PD_LATEST_KEY_TENANT -2
+#define PD_LATEST_SHARED(n) (-3 - (n))
+
 /*
  * The newest record of one key, undecoded, in one allocation: data[] holds
  * the key, the value of each header above that the record has (the last of
- * its name, as rd_kafka_header_get_last finds it) and the record's value,
- * one after the other. A newer record of the key is written over it when it
- * fits, so reading allocates nothing per record once every key is known.
+ * its name, as rd_kafka_header_get_last finds it) unless hdr_len[] names
+ * it otherwise, and the record's value, one after the other. A newer
+ * record of the key is written over it when it fits, so reading allocates
+ * nothing per record once every key is known.
  */
 typedef struct pd_latest_s {
-        uint32_t cap;                        /* bytes of data[] */
+        uint32_t cap;                       /* bytes of data[] */
         uint32_t key_len;
-        uint32_t len;                        /* the record's value */
-        int32_t hdr_len[PD_LATEST_HDR_CNT]; /* -1: no such header */
+        uint32_t len;                       /* the record's value */
+        int32_t hdr_len[PD_LATEST_HDR_CNT]; /* >= 0: in data[] */
         char data[];
 } pd_latest_t;
 
@@ -275,9 +290,16 @@ typedef struct pd_latest_slot_s {
         pd_latest_t *rec; /* NULL: a free slot */
 } pd_latest_slot_t;
 
+typedef struct pd_latest_shared_s {
+        char *v[PD_LATEST_SHARED_MAX];
+        size_t len[PD_LATEST_SHARED_MAX];
+        int cnt;
+} pd_latest_shared_t;
+
 typedef struct pd_latest_map_s {
         pd_latest_slot_t *slots;
         size_t size, cnt;
+        pd_latest_shared_t shared[PD_LATEST_HDR_CNT];
 } pd_latest_map_t;
 
 static uint64_t pd_latest_hash(const char *key, size_t key_len) {
@@ -303,11 +325,10 @@ static pd_latest_slot_t *pd_latest_slot(pd_latest_map_t *m, uint64_t h,
 
 /* Makes room for one more key. */
 static void pd_latest_grow(pd_latest_map_t *m) {
-        size_t size = m->size ? m->size * 2 : 4096;
-        pd_latest_map_t bigger = {calloc(size, sizeof(pd_latest_slot_t)),
-                                  size, m->cnt};
+        pd_latest_map_t bigger = {0};
 
-        if (!bigger.slots)
+        bigger.size = m->size ? m->size * 2 : 4096;
+        if (!(bigger.slots = calloc(bigger.size, sizeof(pd_latest_slot_t))))
                 abort();
         for (size_t i = 0; i < m->size; i++) {
                 pd_latest_slot_t *s = &m->slots[i];
@@ -316,7 +337,8 @@ static void pd_latest_grow(pd_latest_map_t *m) {
                                         s->rec->key_len) = *s;
         }
         free(m->slots);
-        *m = bigger;
+        m->slots = bigger.slots;
+        m->size  = bigger.size;
 }
 
 /* The place of header `name` in pd_latest_hdr_names, PD_LATEST_HDR_CNT if
@@ -331,21 +353,21 @@ static size_t pd_latest_hdr_index(const char *name) {
 }
 
 /* The values of the headers a record keeps, into val[] and len[] (-1: not
- * there); returns their total size. */
-static size_t pd_latest_hdrs(const rd_kafka_message_t *rkm,
+ * there). */
+static void pd_latest_hdrs(const rd_kafka_message_t *rkm,
                              const void *val[PD_LATEST_HDR_CNT],
                              int32_t len[PD_LATEST_HDR_CNT]) {
         rd_kafka_headers_t *hdrs = NULL;
         const char *name;
         const void *v;
-        size_t size, total = 0, i, h;
+        size_t size, i, h;
 
         for (h = 0; h < PD_LATEST_HDR_CNT; h++) {
                 val[h] = NULL;
                 len[h] = -1;
         }
         if (rd_kafka_message_headers(rkm, &hdrs) || !hdrs)
-                return 0;
+                return;
         for (i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &v, &size); i++) {
                 /* pd_event_headers writes them in this order: try the
                  * header's own place first. */
@@ -358,10 +380,32 @@ static size_t pd_latest_hdrs(const rd_kafka_message_t *rkm,
                         len[h] = (int32_t)size;
                 }
         }
-        for (h = 0; h < PD_LATEST_HDR_CNT; h++)
-                if (len[h] > 0)
-                        total += (size_t)len[h];
-        return total;
+}
+
+/* What a record keeps of header h's value v (len bytes): its hdr_len[]. */
+static int32_t pd_latest_code(pd_latest_map_t *m, size_t h, const void *v,
+                              int32_t len, const char *key, size_t key_len) {
+        pd_latest_shared_t *sh = &m->shared[h];
+        int n;
+
+        if (len < 0)
+                return PD_LATEST_ABSENT;
+        if (h == PD_LATEST_HDR_TENANT && (size_t)len < key_len &&
+            key[len] == '/' && !memcmp(key, v, (size_t)len))
+                return PD_LATEST_KEY_TENANT;
+        if (!pd_latest_hdr_shared[h] || len > PD_LATEST_SHARED_LEN)
+                return len;
+        for (n = 0; n < sh->cnt; n++)
+                if (sh->len[n] == (size_t)len && !memcmp(sh->v[n], v, len))
+                        return PD_LATEST_SHARED(n);
+        if (n == PD_LATEST_SHARED_MAX)
+                return len;
+        if (!(sh->v[n] = malloc((size_t)len + 1)))
+                abort();
+        memcpy(sh->v[n], v, (size_t)len);
+        sh->len[n] = (size_t)len;
+        sh->cnt++;
+        return PD_LATEST_SHARED(n);
 }
 
 /* Keeps rkm as the newest record of its key (records of a key are in one
@@ -378,8 +422,15 @@ static void pd_latest_put(const rd_kafka_message_t *rkm, void *opaque) {
 
         if (!rkm->key || !rkm->key_len || !rkm->payload)
                 return; /* not a result; tombstones keep nothing */
-        need = rkm->key_len + pd_latest_hdrs(rkm, hval, hlen) + rkm->len;
-        h    = pd_latest_hash(rkm->key, rkm->key_len);
+        pd_latest_hdrs(rkm, hval, hlen);
+        need = rkm->key_len + rkm->len;
+        for (size_t i = 0; i < PD_LATEST_HDR_CNT; i++) {
+                hlen[i] = pd_latest_code(m, i, hval[i], hlen[i], rkm->key,
+                                         rkm->key_len);
+                if (hlen[i] > 0)
+                        need += (size_t)hlen[i];
+        }
+        h = pd_latest_hash(rkm->key, rkm->key_len);
         if (2 * (m->cnt + 1) > m->size)
                 pd_latest_grow(m);
         s = pd_latest_slot(m, h, rkm->key, rkm->key_len);
@@ -413,18 +464,32 @@ static void pd_latest_put(const rd_kafka_message_t *rkm, void *opaque) {
 
 /* Decodes a kept record: its headers are rebuilt for pd_event_from_parts,
  * so a winner is checked exactly as a consumed record would be. */
-static pd_event_t *pd_latest_decode(const pd_latest_t *rec, char *errstr,
+static pd_event_t *pd_latest_decode(const pd_latest_map_t *m,
+                                    const pd_latest_t *rec, char *errstr,
                                     size_t errstr_size) {
         rd_kafka_headers_t *hdrs = rd_kafka_headers_new(PD_LATEST_HDR_CNT);
         const char *p = rec->data + rec->key_len;
         pd_event_t *ev;
 
-        for (size_t i = 0; i < PD_LATEST_HDR_CNT; i++)
-                if (rec->hdr_len[i] >= 0) {
-                        rd_kafka_header_add(hdrs, pd_latest_hdr_names[i], -1,
-                                            p, rec->hdr_len[i]);
-                        p += rec->hdr_len[i];
+        for (size_t i = 0; i < PD_LATEST_HDR_CNT; i++) {
+                const char *name = pd_latest_hdr_names[i];
+                int32_t code     = rec->hdr_len[i];
+
+                if (code >= 0) {
+                        rd_kafka_header_add(hdrs, name, -1, p, code);
+                        p += code;
+                } else if (code == PD_LATEST_KEY_TENANT) {
+                        rd_kafka_header_add(hdrs, name, -1, rec->data,
+                                            (ssize_t)(strchr(rec->data, '/') -
+                                                      rec->data));
+                } else if (code != PD_LATEST_ABSENT) {
+                        const pd_latest_shared_t *sh = &m->shared[i];
+                        int n = PD_LATEST_SHARED(0) - code;
+
+                        rd_kafka_header_add(hdrs, name, -1, sh->v[n],
+                                            (ssize_t)sh->len[n]);
                 }
+        }
         ev = pd_event_from_parts(hdrs, p, rec->len, errstr, errstr_size);
         rd_kafka_headers_destroy(hdrs);
         return ev;
@@ -446,12 +511,15 @@ int pd_results_scan_latest(pd_cli_t *cli, rd_kafka_t *rkc,
 
                 if (!rec)
                         continue;
-                if (!ret && (ev = pd_latest_decode(rec, errstr,
+                if (!ret && (ev = pd_latest_decode(&m, rec, errstr,
                                                    sizeof(errstr))))
                         cb(ev, opaque);
                 free(rec);
         }
         free(m.slots);
+        for (size_t h = 0; h < PD_LATEST_HDR_CNT; h++)
+                for (int n = 0; n < m.shared[h].cnt; n++)
+                        free(m.shared[h].v[n]);
         return ret;
 }
 
