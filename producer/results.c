@@ -376,7 +376,8 @@ static void pd_latest_hdrs(const rd_kafka_message_t *rkm,
                         ? i
                         : pd_latest_hdr_index(name);
                 if (h < PD_LATEST_HDR_CNT) {
-                        val[h] = v;
+                        /* A null value is as empty as "" to the decoder. */
+                        val[h] = v ? v : "";
                         len[h] = (int32_t)size;
                 }
         }
@@ -391,7 +392,8 @@ static int32_t pd_latest_code(pd_latest_map_t *m, size_t h, const void *v,
         if (len < 0)
                 return PD_LATEST_ABSENT;
         if (h == PD_LATEST_HDR_TENANT && (size_t)len < key_len &&
-            key[len] == '/' && !memcmp(key, v, (size_t)len))
+            key[len] == '/' && !memchr(key, '/', (size_t)len) &&
+            !memcmp(key, v, (size_t)len))
                 return PD_LATEST_KEY_TENANT;
         if (!pd_latest_hdr_shared[h] || len > PD_LATEST_SHARED_LEN)
                 return len;
@@ -479,9 +481,11 @@ static pd_event_t *pd_latest_decode(const pd_latest_map_t *m,
                         rd_kafka_header_add(hdrs, name, -1, p, code);
                         p += code;
                 } else if (code == PD_LATEST_KEY_TENANT) {
+                        const char *slash =
+                            memchr(rec->data, '/', rec->key_len);
+
                         rd_kafka_header_add(hdrs, name, -1, rec->data,
-                                            (ssize_t)(strchr(rec->data, '/') -
-                                                      rec->data));
+                                            slash - rec->data);
                 } else if (code != PD_LATEST_ABSENT) {
                         const pd_latest_shared_t *sh = &m->shared[i];
                         int n = PD_LATEST_SHARED(0) - code;
