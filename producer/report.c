@@ -529,10 +529,39 @@ static json_t *pd_json_time(int64_t ms) {
         return json_string(buf);
 }
 
+/* Output gathered into blocks: jansson hands a row over in many small
+ * pieces, and writing each with fwrite locked stdout every time. */
+typedef struct pd_out_s {
+        size_t len;
+        char buf[64 * 1024];
+} pd_out_t;
+
+static void pd_out_flush(pd_out_t *out) {
+        fwrite(out->buf, 1, out->len, stdout);
+        out->len = 0;
+}
+
+/* A json_dump_callback_t: appends s to out (opaque). */
+static int pd_out_add(const char *s, size_t n, void *opaque) {
+        pd_out_t *out = opaque;
+
+        if (out->len + n > sizeof(out->buf))
+                pd_out_flush(out);
+        if (n > sizeof(out->buf))
+                fwrite(s, 1, n, stdout);
+        else {
+                memcpy(out->buf + out->len, s, n);
+                out->len += n;
+        }
+        return 0;
+}
+
 /* Prints the rows as one JSON array, an object at a time: memory stays
  * that of one row whatever the number of rows. */
 static void pd_report_json(pd_report_t *rp) {
-        printf("[");
+        static pd_out_t out;
+
+        pd_out_add("[", 1, &out);
         for (size_t i = 0; i < rp->row_cnt; i++) {
                 const pd_row_t *row  = &rp->rows[i];
                 const pd_result_t *res = row->res;
@@ -576,13 +605,18 @@ static void pd_report_json(pd_report_t *rp) {
                 json_object_set_new(o, "finished_at",
                                     pd_json_time(finished ? res->finished_at
                                                           : 0));
-                printf("%s\n  ", i ? "," : "");
-                json_dumpf(o, stdout,
-                           JSON_INDENT(2) | JSON_ENSURE_ASCII |
-                               JSON_PRESERVE_ORDER);
+                if (i)
+                        pd_out_add(",", 1, &out);
+                pd_out_add("\n  ", 3, &out);
+                json_dump_callback(o, pd_out_add, &out,
+                                   JSON_INDENT(2) | JSON_ENSURE_ASCII |
+                                       JSON_PRESERVE_ORDER);
                 json_decref(o);
         }
-        printf("%s]\n", rp->row_cnt ? "\n" : "");
+        if (rp->row_cnt)
+                pd_out_add("\n", 1, &out);
+        pd_out_add("]\n", 2, &out);
+        pd_out_flush(&out);
 }
 
 int pd_cmd_report(pd_cli_t *cli, int argc, char **argv) {
