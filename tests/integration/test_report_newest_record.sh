@@ -36,10 +36,10 @@ started() { # TENANT ACTION ATTEMPT
 	printf '{"action":"%s","tenant":"%s","release":"1.0.%s","trigger_id":"t",' "$2" "$1" "$3"
 	printf '"attempt":%s,"started_at":%s,"reactor":"r1"}' "$3" "$NOW"
 }
-finished() { # TENANT ACTION ATTEMPT STATUS
+finished() { # TENANT ACTION ATTEMPT STATUS [OUTPUT_TAIL (JSON-escaped)]
 	printf '{"action":"%s","tenant":"%s","release":"1.0.%s","trigger_id":"t",' "$2" "$1" "$3"
 	printf '"attempt":%s,"started_at":%s,"reactor":"r1","status":"%s",' "$3" "$NOW" "$4"
-	printf '"exit_code":null,"duration_ms":5,"error":null,"output_tail":"",'
+	printf '"exit_code":null,"duration_ms":5,"error":null,"output_tail":"%s",' "${5:-}"
 	printf '"finished_at":%s,"retrying":false}' $((NOW + 1000 * $3))
 }
 
@@ -60,6 +60,10 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
 	put t3/a1 "$(finished t3 a1 "$i" FAILED)" ce_specversion=1.0 ce_id="i$i" \
 		ce_source="src/$i" ce_type=action.finished content-type=application/json
 done
+# Escapes as jansson writes them with JSON_ENSURE_ASCII, which the report
+# always printed: upper-case \uXXXX, surrogate pairs, '/' as is.
+put t4/a1 "$(finished t4 a1 1 FAILED '\u00e9 \ud83d\ude00 \u001b \"q\" a/b')" \
+	$(hdrs action.finished ce_tenant=t4)
 
 pd_report
 pd_eq "started then finished: the finished one" succeeded "$(pd_state t1 a1 state)"
@@ -69,4 +73,6 @@ pd_eq "ce_tenant other than the data's: not shown" pending "$(pd_state t2 a1 sta
 pd_eq "no ce_tenant: the data's tenant" running "$(pd_state t2 a2 state)"
 pd_eq "empty ce_id: not shown" pending "$(pd_state t2 a3 state)"
 pd_eq "ten sources: the newest record" 1.0.10 "$(pd_state t3 a1 release)"
+pd_check "JSON escapes as before" grep -qF \
+	'"output_tail": "\u00E9 \uD83D\uDE00 \u001B \"q\" a/b",' "$T/report.json"
 pd_done
