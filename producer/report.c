@@ -13,23 +13,88 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "common/kafka.h"
 #include "common/log.h"
 #include "producer/cli.h"
 #include "producer/results.h"
 #include "schemas/event.h"
 
-/* The newest result of one (tenant, action). */
-typedef struct pd_entry_s {
-        char *key;        /* "tenant/action", owned */
-        pd_event_t *ev;   /* action.started or action.finished, owned */
-} pd_entry_t;
+/*
+ * What the report keeps of the newest result of one (tenant, action): the
+ * fields it prints, in one allocation. A decoded event is several times
+ * larger, and there is one per (tenant, action): 100,000 in benchmark 5.
+ */
+typedef struct pd_result_s {
+        pd_evtype_t type; /* action.started or action.finished */
+        pd_status_t status;
+        int retrying;
+        int has_exit_code;
+        int32_t exit_code;
+        int32_t attempt;
+        int64_t started_at;
+        int64_t finished_at;
+        int64_t duration_ms;
+        /* The event's strings (NULL stays NULL), in str[] after key. */
+        const char *tenant, *action, *release, *reactor, *error,
+            *output_tail;
+        char key[]; /* "tenant/action" */
+} pd_result_t;
 
-/* Open addressing, linear probing; grows at 50% load. */
+/* Copies s to *pp and returns where it points (NULL if s is). */
+static const char *pd_result_str(char **pp, const char *s) {
+        size_t n;
+        char *d = *pp;
+
+        if (!s)
+                return NULL;
+        n = strlen(s) + 1;
+        memcpy(d, s, n);
+        *pp += n;
+        return d;
+}
+
+/* The result kept of ev (a started or finished action with a tenant and an
+ * action), keyed "tenant/action". Never NULL (aborts on OOM). */
+static pd_result_t *pd_result_new(const pd_event_t *ev) {
+        const char *strs[] = {ev->release, ev->reactor, ev->error,
+                              ev->output_tail};
+        size_t tlen = strlen(ev->tenant), alen = strlen(ev->action);
+        size_t size = tlen + 1 + alen + 1 + tlen + 1 + alen + 1;
+        pd_result_t *res;
+        char *p;
+
+        for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+                if (strs[i])
+                        size += strlen(strs[i]) + 1;
+        if (!(res = malloc(sizeof(*res) + size)))
+                abort();
+        res->type          = ev->type;
+        res->status        = ev->status;
+        res->retrying      = ev->retrying;
+        res->has_exit_code = ev->has_exit_code;
+        res->exit_code     = ev->exit_code;
+        res->attempt       = ev->attempt;
+        res->started_at    = ev->started_at;
+        res->finished_at   = ev->finished_at;
+        res->duration_ms   = ev->duration_ms;
+        p = res->key;
+        memcpy(p, ev->tenant, tlen);
+        p[tlen] = '/';
+        memcpy(p + tlen + 1, ev->action, alen + 1);
+        p += tlen + 1 + alen + 1;
+        res->tenant      = pd_result_str(&p, ev->tenant);
+        res->action      = pd_result_str(&p, ev->action);
+        res->release     = pd_result_str(&p, ev->release);
+        res->reactor     = pd_result_str(&p, ev->reactor);
+        res->error       = pd_result_str(&p, ev->error);
+        res->output_tail = pd_result_str(&p, ev->output_tail);
+        return res;
+}
+
+/* The newest result of each (tenant, action), by key. Open addressing,
+ * linear probing; grows at 50% load. */
 typedef struct pd_map_s {
-        pd_entry_t *slots;
+        pd_result_t **slots; /* NULL: a free slot */
         size_t size, cnt;
 } pd_map_t;
 
@@ -40,46 +105,46 @@ static uint64_t pd_map_hash(const char *s) {
         return h;
 }
 
-static pd_entry_t *pd_map_slot(pd_map_t *m, const char *key) {
+static pd_result_t **pd_map_slot(pd_map_t *m, const char *key) {
         size_t i = pd_map_hash(key) & (m->size - 1);
-        while (m->slots[i].key && strcmp(m->slots[i].key, key))
+        while (m->slots[i] && strcmp(m->slots[i]->key, key))
                 i = (i + 1) & (m->size - 1);
         return &m->slots[i];
 }
 
-/* Stores ev as the newest result of key; takes ownership of ev. */
-static void pd_map_put(pd_map_t *m, const char *key, pd_event_t *ev) {
-        pd_entry_t *e;
+/* The newest result of key, or NULL. */
+static const pd_result_t *pd_map_get(pd_map_t *m, const char *key) {
+        return m->size ? *pd_map_slot(m, key) : NULL;
+}
+
+/* Stores res as the newest result of its key; takes ownership of res. */
+static void pd_map_put(pd_map_t *m, pd_result_t *res) {
+        pd_result_t **e;
 
         if (2 * (m->cnt + 1) > m->size) {
                 pd_map_t bigger = {calloc(m->size ? m->size * 2 : 1024,
-                                          sizeof(pd_entry_t)),
+                                          sizeof(pd_result_t *)),
                                    m->size ? m->size * 2 : 1024, m->cnt};
                 if (!bigger.slots)
                         abort();
                 for (size_t i = 0; i < m->size; i++)
-                        if (m->slots[i].key)
-                                *pd_map_slot(&bigger, m->slots[i].key) =
+                        if (m->slots[i])
+                                *pd_map_slot(&bigger, m->slots[i]->key) =
                                     m->slots[i];
                 free(m->slots);
                 *m = bigger;
         }
-        e = pd_map_slot(m, key);
-        if (e->key) {
-                pd_event_destroy(e->ev);
-        } else {
-                e->key = strdup(key);
+        e = pd_map_slot(m, res->key);
+        if (*e)
+                free(*e);
+        else
                 m->cnt++;
-        }
-        e->ev = ev;
+        *e = res;
 }
 
 static void pd_map_clear(pd_map_t *m) {
         for (size_t i = 0; i < m->size; i++)
-                if (m->slots[i].key) {
-                        free(m->slots[i].key);
-                        pd_event_destroy(m->slots[i].ev);
-                }
+                free(m->slots[i]);
         free(m->slots);
         memset(m, 0, sizeof(*m));
 }
@@ -107,24 +172,24 @@ typedef struct pd_row_s {
         const char *tenant;
         const char *action;
         const pd_regentry_t *reg; /* NULL: not registered any more */
-        const pd_event_t *ev;     /* newest result, NULL: never ran */
+        const pd_result_t *res;   /* newest result, NULL: never ran */
         pd_state_t state;
 } pd_row_t;
 
 static pd_state_t pd_row_state(const pd_row_t *row) {
         if (!row->reg)
                 return PD_STATE_UNAVAILABLE;
-        if (!row->ev)
+        if (!row->res)
                 return PD_STATE_PENDING;
-        if (row->ev->type == PD_EVT_ACTION_STARTED)
+        if (row->res->type == PD_EVT_ACTION_STARTED)
                 return PD_STATE_RUNNING;
-        switch (row->ev->status) {
+        switch (row->res->status) {
         case PD_ST_SUCCEEDED:
                 return PD_STATE_SUCCEEDED;
         case PD_ST_TIMED_OUT:
                 return PD_STATE_TIMED_OUT;
         case PD_ST_INTERRUPTED:
-                return row->ev->retrying ? PD_STATE_RUNNING
+                return row->res->retrying ? PD_STATE_RUNNING
                                          : PD_STATE_INTERRUPTED;
         case PD_ST_SKIPPED:
                 return PD_STATE_SKIPPED;
@@ -178,7 +243,6 @@ static void pd_report_usage(FILE *fp) {
  * registry. */
 static void pd_report_on_event(pd_event_t *ev, void *opaque) {
         pd_report_t *rp = opaque;
-        char key[512];
 
         if (ev->type == PD_EVT_REGISTRY_PUBLISHED) {
                 if (!rp->registry ||
@@ -190,9 +254,7 @@ static void pd_report_on_event(pd_event_t *ev, void *opaque) {
         } else if ((ev->type == PD_EVT_ACTION_STARTED ||
                     ev->type == PD_EVT_ACTION_FINISHED) &&
                    ev->tenant && ev->action) {
-                snprintf(key, sizeof(key), "%s/%s", ev->tenant, ev->action);
-                pd_map_put(&rp->results, key, ev);
-                return;
+                pd_map_put(&rp->results, pd_result_new(ev));
         }
         pd_event_destroy(ev);
 }
@@ -201,10 +263,10 @@ static int pd_cmp_str(const void *a, const void *b) {
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Entries by key, "tenant/action": a tenant's entries end up together. */
-static int pd_cmp_entry(const void *a, const void *b) {
-        return strcmp((*(pd_entry_t *const *)a)->key,
-                      (*(pd_entry_t *const *)b)->key);
+/* Results by key, "tenant/action": a tenant's results end up together. */
+static int pd_cmp_result(const void *a, const void *b) {
+        return strcmp((*(pd_result_t *const *)a)->key,
+                      (*(pd_result_t *const *)b)->key);
 }
 
 static const pd_regentry_t *pd_report_reg(const pd_report_t *rp,
@@ -217,7 +279,7 @@ static const pd_regentry_t *pd_report_reg(const pd_report_t *rp,
 
 static void pd_report_add_row(pd_report_t *rp, const char *tenant,
                               const char *action, const pd_regentry_t *reg,
-                              const pd_event_t *ev) {
+                              const pd_result_t *res) {
         pd_row_t *row;
 
         rp->rows = realloc(rp->rows, (rp->row_cnt + 1) * sizeof(*rp->rows));
@@ -227,7 +289,7 @@ static void pd_report_add_row(pd_report_t *rp, const char *tenant,
         row->tenant = tenant;
         row->action = action;
         row->reg    = reg;
-        row->ev     = ev;
+        row->res    = res;
         row->state  = pd_row_state(row);
 }
 
@@ -243,22 +305,22 @@ static int pd_report_wants(const pd_report_t *rp, const char *tenant) {
  * results, whatever the number of tenants.
  */
 static void pd_report_build(pd_report_t *rp) {
-        pd_entry_t **sorted = calloc(rp->results.cnt + 1, sizeof(*sorted));
+        pd_result_t **sorted = calloc(rp->results.cnt + 1, sizeof(*sorted));
         size_t n = 0, e = 0;
         pd_strv_t extra = {0};
 
         if (!sorted)
                 abort();
         for (size_t i = 0; i < rp->results.size; i++)
-                if (rp->results.slots[i].key &&
-                    pd_report_wants(rp, rp->results.slots[i].ev->tenant))
-                        sorted[n++] = &rp->results.slots[i];
-        qsort(sorted, n, sizeof(*sorted), pd_cmp_entry);
+                if (rp->results.slots[i] &&
+                    pd_report_wants(rp, rp->results.slots[i]->tenant))
+                        sorted[n++] = rp->results.slots[i];
+        qsort(sorted, n, sizeof(*sorted), pd_cmp_result);
         for (size_t i = 0; i < n; i++)
                 if (!rp->tenants.cnt ||
                     strcmp(rp->tenants.v[rp->tenants.cnt - 1],
-                           sorted[i]->ev->tenant))
-                        pd_strv_add(&rp->tenants, sorted[i]->ev->tenant);
+                           sorted[i]->tenant))
+                        pd_strv_add(&rp->tenants, sorted[i]->tenant);
 
         /* Tenants named, or listed in [cli], show even without results. */
         if (rp->only.cnt)
@@ -290,29 +352,26 @@ static void pd_report_build(pd_report_t *rp) {
                 for (size_t i = 0;
                      rp->registry && i < rp->registry->registry_cnt; i++) {
                         const pd_regentry_t *reg = &rp->registry->registry[i];
-                        pd_entry_t *en;
                         snprintf(key, sizeof(key), "%s/%s", tenant, reg->id);
-                        en = rp->results.size ? pd_map_slot(&rp->results, key)
-                                              : NULL;
                         pd_report_add_row(rp, tenant, reg->id, reg,
-                                          en && en->key ? en->ev : NULL);
+                                          pd_map_get(&rp->results, key));
                 }
                 /* This tenant's entries, in the sorted run that starts at
                  * e: those of no registered action are unavailable. */
-                while (e < n && strcmp(sorted[e]->ev->tenant, tenant) < 0)
+                while (e < n && strcmp(sorted[e]->tenant, tenant) < 0)
                         e++;
                 for (; e < n && !strncmp(sorted[e]->key, tenant, tlen) &&
                        sorted[e]->key[tlen] == '/';
                      e++) {
-                        const pd_event_t *ev = sorted[e]->ev;
-                        if (pd_report_reg(rp, ev->action))
+                        const pd_result_t *res = sorted[e];
+                        if (pd_report_reg(rp, res->action))
                                 continue;
                         /* A name nobody ever registered was rejected: it
                          * is no action, not even an unavailable one. */
-                        if (ev->type == PD_EVT_ACTION_FINISHED &&
-                            ev->status == PD_ST_REJECTED)
+                        if (res->type == PD_EVT_ACTION_FINISHED &&
+                            res->status == PD_ST_REJECTED)
                                 continue;
-                        pd_report_add_row(rp, tenant, ev->action, NULL, ev);
+                        pd_report_add_row(rp, tenant, res->action, NULL, res);
                 }
         }
         rp->tenant_rows[rp->tenants.cnt] = rp->row_cnt;
@@ -330,8 +389,8 @@ static char *pd_fmt_time(int64_t ms, char *buf, size_t size) {
 /* Newest first, for the completed section. */
 static int pd_cmp_row_newest(const void *a, const void *b) {
         const pd_row_t *x = *(pd_row_t *const *)a, *y = *(pd_row_t *const *)b;
-        int64_t tx = x->ev ? x->ev->finished_at : 0;
-        int64_t ty = y->ev ? y->ev->finished_at : 0;
+        int64_t tx = x->res ? x->res->finished_at : 0;
+        int64_t ty = y->res ? y->res->finished_at : 0;
         return tx < ty ? 1 : tx > ty ? -1 : strcmp(x->action, y->action);
 }
 
@@ -374,9 +433,9 @@ static void pd_report_table_section(pd_report_t *rp, size_t t,
         printf("  %s (%zu)\n", title, cnt);
         for (size_t i = 0; i < cnt; i++) {
                 const pd_row_t *row = sel[i];
-                const pd_event_t *ev = row->ev;
+                const pd_result_t *res = row->res;
 
-                if (!ev) {
+                if (!res) {
                         printf("    %-32s %s\n", row->action,
                                row->reg && row->reg->description
                                    ? row->reg->description
@@ -387,22 +446,22 @@ static void pd_report_table_section(pd_report_t *rp, size_t t,
                         printf("    %-32s since %s, attempt %d, on %s "
                                "(release %s)\n",
                                row->action,
-                               pd_fmt_time(ev->started_at, t1, sizeof(t1)),
-                               (int)ev->attempt, ev->reactor, ev->release);
+                               pd_fmt_time(res->started_at, t1, sizeof(t1)),
+                               (int)res->attempt, res->reactor, res->release);
                         continue;
                 }
                 printf("    %-32s %-11s %s  release %s, attempt %d, %" PRId64
                        " ms",
                        row->action, pd_state_name(row->state),
-                       pd_fmt_time(ev->finished_at, t2, sizeof(t2)),
-                       ev->release, (int)ev->attempt, ev->duration_ms);
-                if (ev->has_exit_code && ev->exit_code)
-                        printf(", exit %d", (int)ev->exit_code);
+                       pd_fmt_time(res->finished_at, t2, sizeof(t2)),
+                       res->release, (int)res->attempt, res->duration_ms);
+                if (res->has_exit_code && res->exit_code)
+                        printf(", exit %d", (int)res->exit_code);
                 printf("\n");
                 if (row->state != PD_STATE_SUCCEEDED) {
-                        if (ev->error)
-                                printf("        error: %s\n", ev->error);
-                        pd_print_output_tail(ev->output_tail);
+                        if (res->error)
+                                printf("        error: %s\n", res->error);
+                        pd_print_output_tail(res->output_tail);
                 }
         }
         free(sel);
@@ -460,68 +519,195 @@ static void pd_report_table(pd_report_t *rp) {
         }
 }
 
-static json_t *pd_json_time(int64_t ms) {
+/*
+ * The JSON report is written here rather than through jansson: building and
+ * dumping a jansson object per row was a fifth of the report's CPU with
+ * 100,000 rows. The bytes are those jansson's json_dump_callback gives with
+ * JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER, which the report
+ * printed before: scripts may compare them.
+ */
+typedef struct pd_out_s {
+        size_t len;
+        char buf[64 * 1024];
+} pd_out_t;
+
+static void pd_out_flush(pd_out_t *out) {
+        fwrite(out->buf, 1, out->len, stdout);
+        out->len = 0;
+}
+
+/* Appends n bytes of s. */
+static void pd_out_add(pd_out_t *out, const char *s, size_t n) {
+        if (out->len + n > sizeof(out->buf))
+                pd_out_flush(out);
+        if (n > sizeof(out->buf)) {
+                fwrite(s, 1, n, stdout);
+                return;
+        }
+        memcpy(out->buf + out->len, s, n);
+        out->len += n;
+}
+
+static void pd_out_cstr(pd_out_t *out, const char *s) {
+        pd_out_add(out, s, strlen(s));
+}
+
+/* The code point of the UTF-8 sequence at s, and its length in *lenp.
+ * Strings here are valid UTF-8 (the decoder checks them); a byte that
+ * starts no sequence stands for itself. */
+static uint32_t pd_utf8_next(const unsigned char *s, size_t *lenp) {
+        size_t n = s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC0 ? 2 : 1;
+        uint32_t cp = n == 1 ? s[0] : s[0] & (0x3F >> (n - 1));
+
+        for (size_t i = 1; i < n; i++) {
+                if ((s[i] & 0xC0) != 0x80) {
+                        *lenp = 1;
+                        return s[0];
+                }
+                cp = (cp << 6) | (s[i] & 0x3F);
+        }
+        *lenp = n;
+        return cp;
+}
+
+/* Appends s as a JSON string, escaped as jansson escapes with
+ * JSON_ENSURE_ASCII: \\ \" \b \f \n \r \t, other control characters and
+ * everything past ASCII as \uXXXX (a surrogate pair past the BMP). */
+static void pd_out_str(pd_out_t *out, const char *s) {
+        const unsigned char *p = (const unsigned char *)s, *run = p;
+        char seq[16];
+
+        pd_out_add(out, "\"", 1);
+        while (*p) {
+                const char *text = seq;
+                size_t len;
+                uint32_t cp;
+
+                if (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
+                        p++;
+                        continue;
+                }
+                pd_out_add(out, (const char *)run, (size_t)(p - run));
+                cp = pd_utf8_next(p, &len);
+                switch (cp) {
+                case '\\': text = "\\\\"; break;
+                case '"': text = "\\\""; break;
+                case '\b': text = "\\b"; break;
+                case '\f': text = "\\f"; break;
+                case '\n': text = "\\n"; break;
+                case '\r': text = "\\r"; break;
+                case '\t': text = "\\t"; break;
+                default:
+                        if (cp < 0x10000)
+                                snprintf(seq, sizeof(seq), "\\u%04X",
+                                         (unsigned)cp);
+                        else
+                                snprintf(seq, sizeof(seq), "\\u%04X\\u%04X",
+                                         (unsigned)(0xD800 |
+                                                    ((cp - 0x10000) >> 10)),
+                                         (unsigned)(0xDC00 |
+                                                    ((cp - 0x10000) & 0x3FF)));
+                }
+                pd_out_cstr(out, text);
+                p += len;
+                run = p;
+        }
+        pd_out_add(out, (const char *)run, (size_t)(p - run));
+        pd_out_add(out, "\"", 1);
+}
+
+/* What a member of a row holds. */
+typedef enum pd_val_e {
+        PD_VAL_NULL,
+        PD_VAL_STR,  /* jansson leaves out a member whose string is NULL */
+        PD_VAL_INT,
+        PD_VAL_BOOL,
+        PD_VAL_TIME, /* ms since the epoch; null if <= 0 */
+} pd_val_t;
+
+/* Appends member `name` of a row object; *cntp counts those written. */
+static void pd_out_member(pd_out_t *out, size_t *cntp, const char *name,
+                          pd_val_t type, const char *str, int64_t num) {
         char buf[40];
-        if (ms <= 0)
-                return json_null();
-        pd_time_format(ms, buf, sizeof(buf));
-        return json_string(buf);
+
+        if (type == PD_VAL_TIME && num <= 0)
+                type = PD_VAL_NULL;
+        if (type == PD_VAL_STR && !str)
+                return;
+        pd_out_cstr(out, (*cntp)++ ? ",\n  \"" : "{\n  \"");
+        pd_out_cstr(out, name);
+        pd_out_add(out, "\": ", 3);
+        switch (type) {
+        case PD_VAL_NULL:
+                pd_out_add(out, "null", 4);
+                break;
+        case PD_VAL_STR:
+                pd_out_str(out, str);
+                break;
+        case PD_VAL_INT:
+                snprintf(buf, sizeof(buf), "%" PRId64, num);
+                pd_out_cstr(out, buf);
+                break;
+        case PD_VAL_BOOL:
+                pd_out_cstr(out, num ? "true" : "false");
+                break;
+        case PD_VAL_TIME:
+                pd_time_format(num, buf, sizeof(buf));
+                pd_out_str(out, buf);
+                break;
+        }
+}
+
+static void pd_report_json_row(pd_out_t *out, const pd_row_t *row) {
+        const pd_result_t *res = row->res;
+        int finished = res && res->type == PD_EVT_ACTION_FINISHED;
+        int has_exit = finished && res->has_exit_code;
+        int has_tail = finished && res->output_tail && *res->output_tail;
+        size_t cnt   = 0;
+
+        pd_out_member(out, &cnt, "tenant", PD_VAL_STR, row->tenant, 0);
+        pd_out_member(out, &cnt, "action", PD_VAL_STR, row->action, 0);
+        pd_out_member(out, &cnt, "auto", row->reg ? PD_VAL_BOOL : PD_VAL_NULL,
+                      NULL, row->reg && row->reg->is_auto);
+        pd_out_member(out, &cnt, "policy", row->reg ? PD_VAL_STR : PD_VAL_NULL,
+                      row->reg ? row->reg->policy : NULL, 0);
+        pd_out_member(out, &cnt, "state", PD_VAL_STR,
+                      pd_state_name(row->state), 0);
+        pd_out_member(out, &cnt, "release", res ? PD_VAL_STR : PD_VAL_NULL,
+                      res ? res->release : NULL, 0);
+        pd_out_member(out, &cnt, "attempt", res ? PD_VAL_INT : PD_VAL_NULL,
+                      NULL, res ? res->attempt : 0);
+        pd_out_member(out, &cnt, "exit_code",
+                      has_exit ? PD_VAL_INT : PD_VAL_NULL, NULL,
+                      has_exit ? res->exit_code : 0);
+        pd_out_member(out, &cnt, "error",
+                      finished && res->error ? PD_VAL_STR : PD_VAL_NULL,
+                      finished ? res->error : NULL, 0);
+        pd_out_member(out, &cnt, "output_tail",
+                      has_tail ? PD_VAL_STR : PD_VAL_NULL,
+                      has_tail ? res->output_tail : NULL, 0);
+        pd_out_member(out, &cnt, "duration_ms",
+                      finished ? PD_VAL_INT : PD_VAL_NULL, NULL,
+                      finished ? res->duration_ms : 0);
+        pd_out_member(out, &cnt, "started_at", PD_VAL_TIME, NULL,
+                      res ? res->started_at : 0);
+        pd_out_member(out, &cnt, "finished_at", PD_VAL_TIME, NULL,
+                      finished ? res->finished_at : 0);
+        pd_out_cstr(out, cnt ? "\n}" : "{}");
 }
 
 /* Prints the rows as one JSON array, an object at a time: memory stays
  * that of one row whatever the number of rows. */
 static void pd_report_json(pd_report_t *rp) {
-        printf("[");
-        for (size_t i = 0; i < rp->row_cnt; i++) {
-                const pd_row_t *row  = &rp->rows[i];
-                const pd_event_t *ev = row->ev;
-                int finished = ev && ev->type == PD_EVT_ACTION_FINISHED;
-                json_t *o    = json_object();
+        static pd_out_t out;
 
-                json_object_set_new(o, "tenant", json_string(row->tenant));
-                json_object_set_new(o, "action", json_string(row->action));
-                json_object_set_new(o, "auto",
-                                    row->reg ? json_boolean(row->reg->is_auto)
-                                             : json_null());
-                json_object_set_new(o, "policy",
-                                    row->reg ? json_string(row->reg->policy)
-                                             : json_null());
-                json_object_set_new(o, "state",
-                                    json_string(pd_state_name(row->state)));
-                json_object_set_new(o, "release",
-                                    ev ? json_string(ev->release)
-                                       : json_null());
-                json_object_set_new(o, "attempt",
-                                    ev ? json_integer(ev->attempt)
-                                       : json_null());
-                json_object_set_new(o, "exit_code",
-                                    finished && ev->has_exit_code
-                                        ? json_integer(ev->exit_code)
-                                        : json_null());
-                json_object_set_new(o, "error",
-                                    finished && ev->error
-                                        ? json_string(ev->error)
-                                        : json_null());
-                json_object_set_new(o, "output_tail",
-                                    finished && ev->output_tail &&
-                                            *ev->output_tail
-                                        ? json_string(ev->output_tail)
-                                        : json_null());
-                json_object_set_new(o, "duration_ms",
-                                    finished ? json_integer(ev->duration_ms)
-                                             : json_null());
-                json_object_set_new(o, "started_at",
-                                    pd_json_time(ev ? ev->started_at : 0));
-                json_object_set_new(o, "finished_at",
-                                    pd_json_time(finished ? ev->finished_at
-                                                          : 0));
-                printf("%s\n  ", i ? "," : "");
-                json_dumpf(o, stdout,
-                           JSON_INDENT(2) | JSON_ENSURE_ASCII |
-                               JSON_PRESERVE_ORDER);
-                json_decref(o);
+        pd_out_add(&out, "[", 1);
+        for (size_t i = 0; i < rp->row_cnt; i++) {
+                pd_out_cstr(&out, i ? ",\n  " : "\n  ");
+                pd_report_json_row(&out, &rp->rows[i]);
         }
-        printf("%s]\n", rp->row_cnt ? "\n" : "");
+        pd_out_cstr(&out, rp->row_cnt ? "\n]\n" : "]\n");
+        pd_out_flush(&out);
 }
 
 int pd_cmd_report(pd_cli_t *cli, int argc, char **argv) {

@@ -17,6 +17,14 @@ rd_kafka_t *pd_results_consumer(pd_cli_t *cli) {
             "enable.partition.eof", "false",
             "group.id", "postdeploy-cli", /* never joins nor commits */
             "fetch.max.bytes", "104857600",
+            /* A short queue: the report consumes more slowly than the
+             * fetcher, so what it holds is memory, not speed (see
+             * pd_results_wake). 10,000 records of benchmark 5 are ~5 MB
+             * with their buffers; one fetch adds at most 256 KB per
+             * partition. */
+            "queued.min.messages", "10000",
+            "queued.max.messages.kbytes", "16384",
+            "max.partition.fetch.bytes", "262144",
             NULL};
         return pd_cli_kafka(cli, RD_KAFKA_CONSUMER, defaults);
 }
@@ -25,6 +33,88 @@ rd_kafka_t *pd_results_consumer(pd_cli_t *cli) {
 typedef void(pd_results_msg_cb_t)(const rd_kafka_message_t *rkm,
                                   void *opaque);
 
+/* Records taken from the queue at once: one lock and one clock read per
+ * batch rather than per record. */
+#define PD_RESULTS_BATCH 1024
+
+/* The next records, up to PD_RESULTS_BATCH in batch: those already queued,
+ * or else the first to arrive within 500 ms. Returns how many (0: none). */
+static size_t pd_results_next(rd_kafka_t *rkc, rd_kafka_queue_t *rkqu,
+                              rd_kafka_message_t **batch) {
+        ssize_t n = rd_kafka_consume_batch_queue(rkqu, 0, batch,
+                                                 PD_RESULTS_BATCH);
+
+        if (n > 0)
+                return (size_t)n;
+        /* A batch with a timeout waits until it is full: wait for one. */
+        return (batch[0] = rd_kafka_consumer_poll(rkc, 500)) ? 1 : 0;
+}
+
+/*
+ * Keeping the fetcher awake. librdkafka 2.0.2 stops fetching while the
+ * consumer queue holds queued.min.messages (or queued.max.messages.kbytes),
+ * and its broker thread then sleeps until a response, an operation or 1 s
+ * (rd_kafka_max_block_ms; fetch.queue.backoff.ms in librdkafka 2.1,
+ * confluentinc/librdkafka#2879). The report parses every record's headers,
+ * so it consumes more slowly than a broker thread fetches, and would wait
+ * that second over and over. A ListOffsets request is an operation for the
+ * leaders' broker threads: sent once the queue is down to half the limit,
+ * it makes them fetch again before the queue runs dry.
+ */
+typedef struct pd_results_wake_s {
+        rd_kafka_topic_partition_list_t *parts; /* every partition read */
+        size_t max_msgs;  /* queued.min.messages */
+        size_t max_bytes; /* queued.max.messages.kbytes, in bytes */
+        size_t taken;     /* records consumed since the last wake-up */
+        size_t cnt;       /* records consumed, and their bytes: the */
+        size_t bytes;     /* average size turns bytes into records */
+} pd_results_wake_t;
+
+/* The client's setting `name` as a number (0 if it cannot be read). */
+static size_t pd_results_conf_num(rd_kafka_t *rkc, const char *name) {
+        char buf[32];
+        size_t size = sizeof(buf);
+        long v;
+
+        if (rd_kafka_conf_get(rd_kafka_conf(rkc), name, buf, &size) !=
+            RD_KAFKA_CONF_OK)
+                return 0;
+        v = strtol(buf, NULL, 10);
+        return v > 0 ? (size_t)v : 0;
+}
+
+static void pd_results_wake_init(pd_results_wake_t *wk, rd_kafka_t *rkc,
+                                 const rd_kafka_topic_partition_list_t *parts) {
+        if (!(wk->parts = rd_kafka_topic_partition_list_copy(parts)))
+                abort();
+        wk->max_msgs = pd_results_conf_num(rkc, "queued.min.messages");
+        wk->max_bytes =
+            pd_results_conf_num(rkc, "queued.max.messages.kbytes") * 1024;
+}
+
+/* Wakes the fetcher once the queue is down to half of whichever limit it
+ * reaches first; at most once per that many records, so a fetcher that
+ * was awake anyway costs one request per half queue. */
+static void pd_results_wake(rd_kafka_t *rkc, rd_kafka_queue_t *rkqu,
+                            pd_results_wake_t *wk, size_t taken,
+                            size_t bytes) {
+        size_t low = wk->max_msgs / 2, avg;
+
+        wk->taken += taken;
+        wk->cnt += taken;
+        wk->bytes += bytes;
+        avg = wk->cnt && wk->bytes > wk->cnt ? wk->bytes / wk->cnt : 1;
+        if (wk->max_bytes / 2 / avg < low)
+                low = wk->max_bytes / 2 / avg;
+        if (wk->taken < low || rd_kafka_queue_length(rkqu) >= low)
+                return;
+        wk->taken = 0;
+        for (int i = 0; i < wk->parts->cnt; i++)
+                wk->parts->elems[i].offset = RD_KAFKA_OFFSET_END;
+        /* Only the requests matter: their answers and errors do not. */
+        (void)rd_kafka_offsets_for_times(rkc, wk->parts, 1000);
+}
+
 /* Reads every partition (or partition 0) from its start to the end it had
  * when called, handing each record to msg_cb. */
 static int pd_results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
@@ -32,6 +122,9 @@ static int pd_results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                            void *opaque) {
         const char *topic = cli->conf->topic_results;
         rd_kafka_topic_partition_list_t *parts = NULL;
+        rd_kafka_message_t **batch = NULL;
+        rd_kafka_queue_t *rkqu = NULL;
+        pd_results_wake_t wk = {0};
         int64_t deadline = pd_now_ms() + timeout_ms;
         pd_kafka_wm_t *wm = NULL;
         size_t cnt = 0, left = 0;
@@ -65,8 +158,15 @@ static int pd_results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                              rd_kafka_err2str(err));
                 goto done;
         }
+        if (!(rkqu = rd_kafka_queue_get_consumer(rkc))) {
+                pd_cli_error(cli, "cannot read %s: no consumer queue", topic);
+                goto done;
+        }
+        if (!(batch = malloc(PD_RESULTS_BATCH * sizeof(*batch))))
+                abort();
+        pd_results_wake_init(&wk, rkc, parts);
         while (left) {
-                rd_kafka_message_t *rkm;
+                size_t n, i, bytes = 0;
 
                 if (pd_now_ms() > deadline) {
                         pd_cli_error(cli,
@@ -75,26 +175,43 @@ static int pd_results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                                      topic, left);
                         goto done;
                 }
-                rkm = rd_kafka_consumer_poll(rkc, 500);
-                if (!rkm)
-                        continue;
-                if (rkm->err) {
-                        if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                                pd_log(PD_LOG_DEBUG, "results: %s",
-                                       rd_kafka_message_errstr(rkm));
+                n = pd_results_next(rkc, rkqu, batch);
+                /* Each record is destroyed as soon as it is handled: the
+                 * chunks of its parsed headers are then reused by the
+                 * next record's (malloc's per-thread cache) rather than
+                 * piling up until the end of the batch. */
+                for (i = 0; i < n; i++) {
+                        rd_kafka_message_t *rkm = batch[i];
+
+                        if (!left) {
+                                /* Read to the end: the rest is not ours. */
+                        } else if (rkm->err) {
+                                if (rkm->err !=
+                                    RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                                        pd_log(PD_LOG_DEBUG, "results: %s",
+                                               rd_kafka_message_errstr(rkm));
+                        } else {
+                                for (size_t p = 0; p < cnt; p++)
+                                        if (wm[p].partition ==
+                                                rkm->partition &&
+                                            rkm->offset + 1 == wm[p].hi)
+                                                left--;
+                                bytes += rkm->len;
+                                msg_cb(rkm, opaque);
+                        }
                         rd_kafka_message_destroy(rkm);
-                        continue;
                 }
-                for (size_t i = 0; i < cnt; i++)
-                        if (wm[i].partition == rkm->partition &&
-                            rkm->offset + 1 == wm[i].hi)
-                                left--;
-                msg_cb(rkm, opaque);
-                rd_kafka_message_destroy(rkm);
+                if (left)
+                        pd_results_wake(rkc, rkqu, &wk, n, bytes);
         }
         ret = 0;
 
 done:
+        if (wk.parts)
+                rd_kafka_topic_partition_list_destroy(wk.parts);
+        free(batch);
+        if (rkqu)
+                rd_kafka_queue_destroy(rkqu);
         rd_kafka_assign(rkc, NULL);
         free(wm);
         rd_kafka_topic_partition_list_destroy(parts);
@@ -128,74 +245,258 @@ int pd_results_scan(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                                pd_results_decode, &d);
 }
 
-/* The newest record of one key, undecoded. */
+/* The headers pd_event_from_parts reads, in the order a record keeps
+ * their values. */
+static const char *const pd_latest_hdr_names[] = {
+    "ce_specversion", "ce_id",     "ce_source",   "ce_type",
+    "ce_time",        "ce_tenant", "content-type"};
+#define PD_LATEST_HDR_CNT                                                      \
+        (sizeof(pd_latest_hdr_names) / sizeof(pd_latest_hdr_names[0]))
+
+/* Headers whose few values recur on every record (the spec version, the
+ * reactor that wrote it, the type, the content type) are kept once per
+ * value in the map, and each record refers to its value by number. */
+static const int pd_latest_hdr_shared[] = {1, 0, 1, 1, 0, 0, 1};
+#define PD_LATEST_HDR_TENANT 5 /* ce_tenant: the key's tenant, as a rule */
+#define PD_LATEST_SHARED_MAX 8 /* values kept per header */
+#define PD_LATEST_SHARED_LEN 256
+
+/* A record's hdr_len[] that is no length: the header is absent, or its
+ * value is the key up to its '/', or it is shared value n. */
+#define PD_LATEST_ABSENT -1
+#define PD_LATEST_KEY_TENANT -2
+#define PD_LATEST_SHARED(n) (-3 - (n))
+
+/*
+ * The newest record of one key, undecoded, in one allocation: data[] holds
+ * the key, the value of each header above that the record has (the last of
+ * its name, as rd_kafka_header_get_last finds it) unless hdr_len[] names
+ * it otherwise, and the record's value, one after the other. A newer
+ * record of the key is written over it when it fits, so reading allocates
+ * nothing per record once every key is known.
+ */
 typedef struct pd_latest_s {
-        char *key;                 /* NULL: a free slot */
-        rd_kafka_headers_t *hdrs;  /* owned copy */
-        void *value;
-        size_t len;
+        uint32_t cap;                       /* bytes of data[] */
+        uint32_t key_len;
+        uint32_t len;                       /* the record's value */
+        int32_t hdr_len[PD_LATEST_HDR_CNT]; /* >= 0: in data[] */
+        char data[];
 } pd_latest_t;
 
+/* Open addressing, linear probing, grows at 50% load; the hash is kept so
+ * that neither a probe nor a rehash reads a record. */
+typedef struct pd_latest_slot_s {
+        uint64_t hash;
+        pd_latest_t *rec; /* NULL: a free slot */
+} pd_latest_slot_t;
+
+typedef struct pd_latest_shared_s {
+        char *v[PD_LATEST_SHARED_MAX];
+        size_t len[PD_LATEST_SHARED_MAX];
+        int cnt;
+} pd_latest_shared_t;
+
 typedef struct pd_latest_map_s {
-        pd_latest_t *slots;
+        pd_latest_slot_t *slots;
         size_t size, cnt;
+        pd_latest_shared_t shared[PD_LATEST_HDR_CNT];
 } pd_latest_map_t;
 
-static pd_latest_t *pd_latest_slot(pd_latest_map_t *m, const char *key,
-                                   size_t key_len) {
+static uint64_t pd_latest_hash(const char *key, size_t key_len) {
         uint64_t h = 1469598103934665603ull;
+
+        for (size_t i = 0; i < key_len; i++)
+                h = (h ^ (uint8_t)key[i]) * 1099511628211ull;
+        return h;
+}
+
+static pd_latest_slot_t *pd_latest_slot(pd_latest_map_t *m, uint64_t h,
+                                        const char *key, size_t key_len) {
         size_t i;
 
-        for (i = 0; i < key_len; i++)
-                h = (h ^ (uint8_t)key[i]) * 1099511628211ull;
         for (i = h & (m->size - 1);
-             m->slots[i].key && (strlen(m->slots[i].key) != key_len ||
-                                 memcmp(m->slots[i].key, key, key_len));
+             m->slots[i].rec &&
+             (m->slots[i].hash != h || m->slots[i].rec->key_len != key_len ||
+              memcmp(m->slots[i].rec->data, key, key_len));
              i = (i + 1) & (m->size - 1))
                 ;
         return &m->slots[i];
+}
+
+/* Makes room for one more key. */
+static void pd_latest_grow(pd_latest_map_t *m) {
+        pd_latest_map_t bigger = {0};
+
+        bigger.size = m->size ? m->size * 2 : 4096;
+        if (!(bigger.slots = calloc(bigger.size, sizeof(pd_latest_slot_t))))
+                abort();
+        for (size_t i = 0; i < m->size; i++) {
+                pd_latest_slot_t *s = &m->slots[i];
+                if (s->rec)
+                        *pd_latest_slot(&bigger, s->hash, s->rec->data,
+                                        s->rec->key_len) = *s;
+        }
+        free(m->slots);
+        m->slots = bigger.slots;
+        m->size  = bigger.size;
+}
+
+/* The place of header `name` in pd_latest_hdr_names, PD_LATEST_HDR_CNT if
+ * it is not one a record keeps. */
+static size_t pd_latest_hdr_index(const char *name) {
+        size_t h;
+
+        for (h = 0; h < PD_LATEST_HDR_CNT; h++)
+                if (!strcmp(name, pd_latest_hdr_names[h]))
+                        break;
+        return h;
+}
+
+/* The values of the headers a record keeps, into val[] and len[] (-1: not
+ * there). */
+static void pd_latest_hdrs(const rd_kafka_message_t *rkm,
+                             const void *val[PD_LATEST_HDR_CNT],
+                             int32_t len[PD_LATEST_HDR_CNT]) {
+        rd_kafka_headers_t *hdrs = NULL;
+        const char *name;
+        const void *v;
+        size_t size, i, h;
+
+        for (h = 0; h < PD_LATEST_HDR_CNT; h++) {
+                val[h] = NULL;
+                len[h] = -1;
+        }
+        if (rd_kafka_message_headers(rkm, &hdrs) || !hdrs)
+                return;
+        for (i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &v, &size); i++) {
+                /* pd_event_headers writes them in this order: try the
+                 * header's own place first. */
+                h = i < PD_LATEST_HDR_CNT &&
+                            !strcmp(name, pd_latest_hdr_names[i])
+                        ? i
+                        : pd_latest_hdr_index(name);
+                if (h < PD_LATEST_HDR_CNT) {
+                        /* A null value is as empty as "" to the decoder. */
+                        val[h] = v ? v : "";
+                        len[h] = (int32_t)size;
+                }
+        }
+}
+
+/* What a record keeps of header h's value v (len bytes): its hdr_len[]. */
+static int32_t pd_latest_code(pd_latest_map_t *m, size_t h, const void *v,
+                              int32_t len, const char *key, size_t key_len) {
+        pd_latest_shared_t *sh = &m->shared[h];
+        int n;
+
+        if (len < 0)
+                return PD_LATEST_ABSENT;
+        if (h == PD_LATEST_HDR_TENANT && (size_t)len < key_len &&
+            key[len] == '/' && !memchr(key, '/', (size_t)len) &&
+            !memcmp(key, v, (size_t)len))
+                return PD_LATEST_KEY_TENANT;
+        if (!pd_latest_hdr_shared[h] || len > PD_LATEST_SHARED_LEN)
+                return len;
+        for (n = 0; n < sh->cnt; n++)
+                if (sh->len[n] == (size_t)len && !memcmp(sh->v[n], v, len))
+                        return PD_LATEST_SHARED(n);
+        if (n == PD_LATEST_SHARED_MAX)
+                return len;
+        if (!(sh->v[n] = malloc((size_t)len + 1)))
+                abort();
+        memcpy(sh->v[n], v, (size_t)len);
+        sh->len[n] = (size_t)len;
+        sh->cnt++;
+        return PD_LATEST_SHARED(n);
 }
 
 /* Keeps rkm as the newest record of its key (records of a key are in one
  * partition, read in order, so the last one read is the newest). */
 static void pd_latest_put(const rd_kafka_message_t *rkm, void *opaque) {
         pd_latest_map_t *m = opaque;
-        rd_kafka_headers_t *hdrs = NULL;
-        pd_latest_t *e;
+        const void *hval[PD_LATEST_HDR_CNT];
+        int32_t hlen[PD_LATEST_HDR_CNT];
+        pd_latest_slot_t *s;
+        pd_latest_t *rec;
+        size_t need;
+        uint64_t h;
+        char *p;
 
         if (!rkm->key || !rkm->key_len || !rkm->payload)
                 return; /* not a result; tombstones keep nothing */
-        if (2 * (m->cnt + 1) > m->size) {
-                pd_latest_map_t bigger = {
-                    calloc(m->size ? m->size * 2 : 4096, sizeof(pd_latest_t)),
-                    m->size ? m->size * 2 : 4096, m->cnt};
-                if (!bigger.slots)
-                        abort();
-                for (size_t i = 0; i < m->size; i++)
-                        if (m->slots[i].key)
-                                *pd_latest_slot(&bigger, m->slots[i].key,
-                                                strlen(m->slots[i].key)) =
-                                    m->slots[i];
-                free(m->slots);
-                *m = bigger;
+        pd_latest_hdrs(rkm, hval, hlen);
+        need = rkm->key_len + rkm->len;
+        for (size_t i = 0; i < PD_LATEST_HDR_CNT; i++) {
+                hlen[i] = pd_latest_code(m, i, hval[i], hlen[i], rkm->key,
+                                         rkm->key_len);
+                if (hlen[i] > 0)
+                        need += (size_t)hlen[i];
         }
-        e = pd_latest_slot(m, rkm->key, rkm->key_len);
-        if (e->key) {
-                rd_kafka_headers_destroy(e->hdrs);
-                free(e->value);
-        } else {
-                if (!(e->key = strndup(rkm->key, rkm->key_len)))
+        h = pd_latest_hash(rkm->key, rkm->key_len);
+        if (2 * (m->cnt + 1) > m->size)
+                pd_latest_grow(m);
+        s = pd_latest_slot(m, h, rkm->key, rkm->key_len);
+        if (!s->rec || s->rec->cap < need) {
+                size_t cap = (need + 15) & ~(size_t)15;
+
+                if (!s->rec)
+                        m->cnt++;
+                free(s->rec);
+                if (!(rec = malloc(sizeof(*rec) + cap)))
                         abort();
-                m->cnt++;
+                rec->cap = (uint32_t)cap;
+                s->rec   = rec;
+                s->hash  = h;
         }
-        e->hdrs = rd_kafka_message_headers(rkm, &hdrs) || !hdrs
-                      ? rd_kafka_headers_new(0)
-                      : rd_kafka_headers_copy(hdrs);
-        e->len   = rkm->len;
-        e->value = malloc(rkm->len ? rkm->len : 1);
-        if (!e->value)
-                abort();
-        memcpy(e->value, rkm->payload, rkm->len);
+        rec          = s->rec;
+        rec->key_len = (uint32_t)rkm->key_len;
+        rec->len     = (uint32_t)rkm->len;
+        p            = rec->data;
+        memcpy(p, rkm->key, rkm->key_len);
+        p += rkm->key_len;
+        for (size_t i = 0; i < PD_LATEST_HDR_CNT; i++) {
+                rec->hdr_len[i] = hlen[i];
+                if (hlen[i] > 0) {
+                        memcpy(p, hval[i], (size_t)hlen[i]);
+                        p += hlen[i];
+                }
+        }
+        memcpy(p, rkm->payload, rkm->len);
+}
+
+/* Decodes a kept record: its headers are rebuilt for pd_event_from_parts,
+ * so a winner is checked exactly as a consumed record would be. */
+static pd_event_t *pd_latest_decode(const pd_latest_map_t *m,
+                                    const pd_latest_t *rec, char *errstr,
+                                    size_t errstr_size) {
+        rd_kafka_headers_t *hdrs = rd_kafka_headers_new(PD_LATEST_HDR_CNT);
+        const char *p = rec->data + rec->key_len;
+        pd_event_t *ev;
+
+        for (size_t i = 0; i < PD_LATEST_HDR_CNT; i++) {
+                const char *name = pd_latest_hdr_names[i];
+                int32_t code     = rec->hdr_len[i];
+
+                if (code >= 0) {
+                        rd_kafka_header_add(hdrs, name, -1, p, code);
+                        p += code;
+                } else if (code == PD_LATEST_KEY_TENANT) {
+                        const char *slash =
+                            memchr(rec->data, '/', rec->key_len);
+
+                        rd_kafka_header_add(hdrs, name, -1, rec->data,
+                                            slash - rec->data);
+                } else if (code != PD_LATEST_ABSENT) {
+                        const pd_latest_shared_t *sh = &m->shared[i];
+                        int n = PD_LATEST_SHARED(0) - code;
+
+                        rd_kafka_header_add(hdrs, name, -1, sh->v[n],
+                                            (ssize_t)sh->len[n]);
+                }
+        }
+        ev = pd_event_from_parts(hdrs, p, rec->len, errstr, errstr_size);
+        rd_kafka_headers_destroy(hdrs);
+        return ev;
 }
 
 int pd_results_scan_latest(pd_cli_t *cli, rd_kafka_t *rkc,
@@ -206,21 +507,23 @@ int pd_results_scan_latest(pd_cli_t *cli, rd_kafka_t *rkc,
         int ret;
 
         ret = pd_results_read(cli, rkc, 0, timeout_ms, pd_latest_put, &m);
+        /* Each record is freed once decoded: the caller's copies take the
+         * place of the records rather than adding to them. */
         for (size_t i = 0; i < m.size; i++) {
-                pd_latest_t *e = &m.slots[i];
+                pd_latest_t *rec = m.slots[i].rec;
                 pd_event_t *ev;
 
-                if (!e->key)
+                if (!rec)
                         continue;
-                if (!ret && (ev = pd_event_from_parts(e->hdrs, e->value,
-                                                      e->len, errstr,
-                                                      sizeof(errstr))))
+                if (!ret && (ev = pd_latest_decode(&m, rec, errstr,
+                                                   sizeof(errstr))))
                         cb(ev, opaque);
-                free(e->key);
-                rd_kafka_headers_destroy(e->hdrs);
-                free(e->value);
+                free(rec);
         }
         free(m.slots);
+        for (size_t h = 0; h < PD_LATEST_HDR_CNT; h++)
+                for (int n = 0; n < m.shared[h].cnt; n++)
+                        free(m.shared[h].v[n]);
         return ret;
 }
 
