@@ -117,6 +117,9 @@ enum {
         PD_STMT_BEGIN,
         PD_STMT_COMMIT,
         PD_STMT_ROLLBACK,
+        PD_STMT_SAVEPOINT,
+        PD_STMT_RELEASE,
+        PD_STMT_ROLLBACK_TO,
         PD_STMT_EVENT_DONE,
         PD_STMT_EVENT_MARK,
         PD_STMT_RUN_BEGIN,
@@ -137,6 +140,9 @@ static const char *const pd_store_sql[PD_STMT__CNT] = {
         [PD_STMT_BEGIN]    = "BEGIN IMMEDIATE",
         [PD_STMT_COMMIT]   = "COMMIT",
         [PD_STMT_ROLLBACK] = "ROLLBACK",
+        [PD_STMT_SAVEPOINT]   = "SAVEPOINT pd_part",
+        [PD_STMT_RELEASE]     = "RELEASE pd_part",
+        [PD_STMT_ROLLBACK_TO] = "ROLLBACK TO pd_part",
         [PD_STMT_EVENT_DONE] =
                 "SELECT 1 FROM events WHERE source = ?1 AND id = ?2",
         [PD_STMT_EVENT_MARK] =
@@ -469,6 +475,25 @@ int pd_store_commit(pd_store_t *st) {
 
 int pd_store_rollback(pd_store_t *st) {
         return pd_store_exec(st, st->stmt[PD_STMT_ROLLBACK]);
+}
+
+int pd_store_in_txn(pd_store_t *st) {
+        return !sqlite3_get_autocommit(st->db);
+}
+
+int pd_store_part_begin(pd_store_t *st) {
+        return pd_store_exec(st, st->stmt[PD_STMT_SAVEPOINT]);
+}
+
+int pd_store_part_end(pd_store_t *st) {
+        return pd_store_exec(st, st->stmt[PD_STMT_RELEASE]);
+}
+
+int pd_store_part_undo(pd_store_t *st) {
+        /* ROLLBACK TO keeps the savepoint open: release it too. */
+        int ret = pd_store_exec(st, st->stmt[PD_STMT_ROLLBACK_TO]);
+
+        return pd_store_exec(st, st->stmt[PD_STMT_RELEASE]) || ret ? -1 : 0;
 }
 
 /* ---- events ---- */

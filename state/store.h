@@ -54,6 +54,18 @@ const char *pd_store_id(const pd_store_t *st);
 int pd_store_begin(pd_store_t *st);
 int pd_store_commit(pd_store_t *st);
 int pd_store_rollback(pd_store_t *st);
+/* 1 while an explicit transaction is open. SQLite itself may roll one back
+ * on some errors (disk full, I/O): this tells whether it did. */
+int pd_store_in_txn(pd_store_t *st);
+
+/*
+ * Parts of an open transaction (a savepoint): several callers' changes can
+ * share one commit, and one caller's failed part is undone without undoing
+ * the others'. part_undo rolls the part back and closes it.
+ */
+int pd_store_part_begin(pd_store_t *st);
+int pd_store_part_end(pd_store_t *st);
+int pd_store_part_undo(pd_store_t *st);
 
 /* ---- events (idempotency) ---- */
 
