@@ -54,6 +54,7 @@ typedef struct pd_job_s {
         char *tenant;               /* resolved tenant, owned */
         int32_t partition;
         int64_t offset;
+        int64_t gen;                /* the batch that marks it done */
         int done;
 } pd_job_t;
 
@@ -114,6 +115,7 @@ struct pd_reactor_s {
         rd_kafka_t *producer;
 
         pd_store_t *st;
+        pd_store_t *ckpt_st;        /* the committer's, for checkpoints */
         pthread_mutex_t st_lock;    /* serialises every store call */
         /* Group commit (see "Transactions"); under st_lock: */
         int batch_open;             /* a store transaction is open */
@@ -558,6 +560,16 @@ static int pd_batch_sync(pd_reactor_t *r, int64_t gen) {
         return failed ? -1 : 0;
 }
 
+/* Whether batch gen is committed and its records produced (any thread). */
+static int pd_batch_produced(pd_reactor_t *r, int64_t gen) {
+        int64_t produced;
+
+        pthread_mutex_lock(&r->pr_lock);
+        produced = r->produced_gen;
+        pthread_mutex_unlock(&r->pr_lock);
+        return produced >= gen;
+}
+
 /* Commits whatever is open and waits for it: before a store is closed,
  * and when a decision rests on what was read (any thread). */
 static int pd_batch_flush(pd_reactor_t *r) {
@@ -566,21 +578,46 @@ static int pd_batch_flush(pd_reactor_t *r) {
                                               : r->batch_gen - 1);
 }
 
+/* How often the committer checkpoints the WAL while batches commit. */
+#define PD_CHECKPOINT_MS 200
+
+/* Copies the WAL back into the database through the committer's own
+ * handle, so no thread holding st_lock pays for it. */
+static void pd_committer_checkpoint(pd_reactor_t *r, int64_t *lastp) {
+        int64_t now = pd_now_ms();
+
+        if (!r->ckpt_st || now - *lastp < PD_CHECKPOINT_MS)
+                return;
+        *lastp = now;
+        if (pd_store_checkpoint(r->ckpt_st) &&
+            !pd_store_retriable(r->ckpt_st))
+                pd_log(PD_LOG_WARN, "state store checkpoint: %s",
+                       pd_store_errmsg(r->ckpt_st));
+}
+
 /* The committer thread: a batch nobody waits for commits within
- * PD_BATCH_MS of its opening, so results keep flowing. */
+ * PD_BATCH_MS of its opening, so results keep flowing; and the WAL is
+ * checkpointed from here. */
 static void *pd_committer_main(void *arg) {
-        pd_reactor_t *r = arg;
+        pd_reactor_t *r      = arg;
+        int64_t last_ckpt    = pd_now_ms();
 
         pthread_mutex_lock(&r->st_lock);
         while (!r->committer_stop) {
                 int64_t gen;
 
                 if (!r->batch_open) {
+                        pthread_mutex_unlock(&r->st_lock);
+                        pd_committer_checkpoint(r, &last_ckpt);
+                        pthread_mutex_lock(&r->st_lock);
+                        if (r->batch_open || r->committer_stop)
+                                continue;
                         pthread_cond_wait(&r->batch_cond, &r->st_lock);
                         continue;
                 }
                 gen = r->batch_gen;
                 pthread_mutex_unlock(&r->st_lock);
+                pd_committer_checkpoint(r, &last_ckpt);
                 pd_sleep_ms(PD_BATCH_MS);
                 pthread_mutex_lock(&r->st_lock);
                 if (r->batch_open && r->batch_gen == gen) {
@@ -598,11 +635,16 @@ typedef int(pd_txn_fn_t)(pd_reactor_t *r, pd_outq_t *oq, void *arg);
  * crash points NAME.before_commit, NAME.after_commit, NAME.after_produce
  * (passed when the batch holding it commits and is produced).
  * pd_reactor_txn returns once the change is in the open batch;
- * pd_reactor_txn_sync once it is committed and its records produced. */
+ * pd_reactor_txn_sync once it is committed and its records produced;
+ * pd_reactor_txn_gen like pd_reactor_txn, and sets *genp to the batch
+ * holding the change (durable once pd_batch_produced says so). */
+#define pd_txn_name(fn) (#fn + sizeof("pd_txn_") - 1)
 #define pd_reactor_txn(r, fn, arg)                                             \
-        pd_reactor_txn_named((r), (fn), (arg), #fn + sizeof("pd_txn_") - 1, 0)
+        pd_reactor_txn_named((r), (fn), (arg), pd_txn_name(fn), 0, NULL)
 #define pd_reactor_txn_sync(r, fn, arg)                                        \
-        pd_reactor_txn_named((r), (fn), (arg), #fn + sizeof("pd_txn_") - 1, 1)
+        pd_reactor_txn_named((r), (fn), (arg), pd_txn_name(fn), 1, NULL)
+#define pd_reactor_txn_gen(r, fn, arg, genp)                                   \
+        pd_reactor_txn_named((r), (fn), (arg), pd_txn_name(fn), 0, (genp))
 
 /* Rolls the whole batch back after SQLite lost part of it (st_lock held).
  * Returns 1 if no other part was in it, 0 if other parts were lost. */
@@ -636,7 +678,8 @@ static int pd_txn_undo(pd_reactor_t *r) {
  * (fatal, or the reactor is stopping for good).
  */
 static int pd_reactor_txn_named(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
-                                const char *name, int sync) {
+                                const char *name, int sync,
+                                int64_t *genp) {
         pd_outq_t oq    = {0};
         int64_t backoff = 100;
         int ret         = -1;
@@ -659,6 +702,8 @@ static int pd_reactor_txn_named(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
                 } else {
                         pd_outq_move(&r->batch.oq, &oq);
                         pd_batch_add_name(&r->batch, name);
+                        if (genp)
+                                *genp = r->batch_gen;
                         if (sync) {
                                 ret = pd_batch_sync(r, r->batch_gen);
                         } else {
@@ -698,13 +743,26 @@ typedef struct pd_reap_s {
         size_t cnt;
 } pd_reap_t;
 
+static int pd_seq_cmp(const void *a, const void *b) {
+        int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+        return x < y ? -1 : x > y;
+}
+
+/* Deletes the delivered seqs (sorted), one statement per run of
+ * consecutive seqs: records are delivered mostly in order. */
 static int pd_txn_reap(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         const pd_reap_t *rp = arg;
 
         (void)oq;
-        for (size_t i = 0; i < rp->cnt; i++)
-                if (pd_store_outbox_del(r->st, rp->seqs[i]))
+        for (size_t i = 0, j; i < rp->cnt; i = j) {
+                for (j = i + 1; j < rp->cnt && rp->seqs[j] <= rp->seqs[j - 1] + 1;
+                     j++)
+                        ;
+                if (pd_store_outbox_del_range(r->st, rp->seqs[i],
+                                              rp->seqs[j - 1]))
                         return -1;
+        }
         return 0;
 }
 
@@ -723,6 +781,7 @@ static void pd_outbox_reap(pd_reactor_t *r) {
         pthread_mutex_unlock(&r->dr_lock);
         if (!rp.cnt)
                 return;
+        qsort(seqs, rp.cnt, sizeof(*seqs), pd_seq_cmp);
 
         pd_crashpoint("reap.before_delete");
         pthread_mutex_lock(&r->st_lock);
@@ -1372,8 +1431,9 @@ static int pd_job_process(pd_worker_t *w, pd_job_t *job) {
                 if (step->status == PD_ST_INTERRUPTED)
                         goto done;
         }
-        /* Durable before the offset may move past it. */
-        ret = pd_reactor_txn_sync(r, pd_txn_event_done, job);
+        /* The main thread stores the offset once job->gen is durable; the
+         * worker goes on meanwhile. */
+        ret = pd_reactor_txn_gen(r, pd_txn_event_done, job, &job->gen);
 
 done:
         free(plan.steps);
@@ -1481,14 +1541,32 @@ static pd_job_t *pd_job_track(pd_reactor_t *r, const rd_kafka_message_t *rkm) {
 /* Stores the offset of each partition's leading run of done events. */
 static void pd_offsets_advance(pd_reactor_t *r) {
         rd_kafka_topic_partition_list_t *offsets = NULL;
-        pd_job_t *done;
+        pd_job_t *done, *dnext, *later = NULL;
 
         pthread_mutex_lock(&r->lock);
         done         = r->done_head;
         r->done_head = NULL;
         pthread_mutex_unlock(&r->lock);
-        for (; done; done = done->next)
-                done->done = 1;
+        /* Done means marked done in a batch that is durable. */
+        for (; done; done = dnext) {
+                dnext = done->next;
+                if (pd_batch_produced(r, done->gen)) {
+                        done->done = 1;
+                } else {
+                        done->next = later;
+                        later      = done;
+                }
+        }
+        if (later) {
+                pd_job_t *tail = later;
+
+                while (tail->next)
+                        tail = tail->next;
+                pthread_mutex_lock(&r->lock);
+                tail->next   = r->done_head;
+                r->done_head = later;
+                pthread_mutex_unlock(&r->lock);
+        }
 
         for (int32_t p = 0; p < r->partq_cnt; p++) {
                 pd_partq_t *pq = &r->partqs[p];
@@ -1945,6 +2023,23 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
                               errstr_size);
         if (!r->st)
                 goto err;
+        /* A handle of the committer's own checkpoints the WAL off the
+         * workers' path; without it, commits checkpoint as SQLite does by
+         * default. */
+        {
+                char ckerr[512];
+
+                r->ckpt_st = pd_store_open(conf->state_path,
+                                           conf->state_sync_full, ckerr,
+                                           sizeof(ckerr));
+                if (!r->ckpt_st)
+                        pd_log(PD_LOG_WARN, "checkpoints stay on commits: %s",
+                               ckerr);
+                else if (pd_store_checkpoints_manual(r->st)) {
+                        pd_store_close(r->ckpt_st);
+                        r->ckpt_st = NULL;
+                }
+        }
 
         /* The supervisor's folder sits beside the store and carries its id:
          * a new store never meets the outcomes of an old one's run ids. */
@@ -2250,6 +2345,8 @@ void pd_reactor_destroy(pd_reactor_t *r) {
                 pthread_mutex_unlock(&r->st_lock);
                 pthread_join(r->committer, NULL);
         }
+        pd_store_close(r->ckpt_st);
+        r->ckpt_st = NULL;
         /* Closing the store would roll the open batch back. */
         if (r->st)
                 pd_batch_flush(r);
