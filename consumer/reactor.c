@@ -63,6 +63,13 @@ typedef struct pd_partq_s {
         pd_job_t *head, *tail;
 } pd_partq_t;
 
+/* A finished command run the supervisor may forget once the batch that
+ * records its outcome is durable. */
+typedef struct pd_forget_s {
+        int64_t run_id;
+        int64_t gen;
+} pd_forget_t;
+
 typedef struct pd_worker_s {
         struct pd_reactor_s *r;
         int idx;
@@ -70,6 +77,8 @@ typedef struct pd_worker_s {
         const char *tenant;         /* whose job it runs, under r->lock */
         volatile int cancel;        /* kills the running action */
         pd_sup_t *sup;              /* this worker's supervisor connection */
+        pd_forget_t *forget;        /* runs to forget once durable */
+        size_t forget_cnt, forget_size;
 } pd_worker_t;
 
 /* A command run a crashed reactor left to the supervisor, still going:
@@ -123,6 +132,7 @@ struct pd_reactor_s {
         pd_batch_t batch;           /* what the open batch holds */
         pthread_cond_t batch_cond;  /* a batch opened, or stop */
         int committer_stop;
+        int committer_idle;         /* waits on batch_cond */
         int committer_started;
         pthread_t committer;
         /* Under pr_lock, held while a committed batch is produced: */
@@ -433,7 +443,7 @@ static void pd_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
  * batch commits when a caller needs its change durable before doing
  * something the world can see (spawning a command, letting the supervisor
  * forget an outcome, storing an offset: pd_reactor_txn_sync), or else
- * within PD_BATCH_MS, from the committer thread. Since batches commit in
+ * within 2 x PD_BATCH_MS, from the committer thread. Since batches commit in
  * order, what is durable after a crash is always a prefix of what was
  * done: a change is never durable without every change made before it.
  * One commit then writes the pages that many actions share instead of
@@ -490,7 +500,8 @@ static int pd_batch_open(pd_reactor_t *r) {
         if (pd_store_begin(r->st))
                 return -1;
         r->batch_open = 1;
-        pthread_cond_signal(&r->batch_cond);
+        if (r->committer_idle)
+                pthread_cond_signal(&r->batch_cond);
         return 0;
 }
 
@@ -538,26 +549,21 @@ static int pd_batch_commit(pd_reactor_t *r) {
         return 0;
 }
 
+static int pd_batch_wait(pd_reactor_t *r, int64_t gen);
+
 /*
  * Waits until batch gen is committed and its records produced, committing
  * it now if it is still open. Called with st_lock held, returns with it
  * released. Returns 0, or -1 if the batch was lost (the reactor stops).
  */
 static int pd_batch_sync(pd_reactor_t *r, int64_t gen) {
-        int failed;
-
         if (r->batch_open && r->batch_gen == gen) {
                 if (pd_batch_commit(r))
                         return -1;
         } else {
                 pthread_mutex_unlock(&r->st_lock);
         }
-        pthread_mutex_lock(&r->pr_lock);
-        while (r->produced_gen < gen && !r->batch_failed)
-                pthread_cond_wait(&r->pr_cond, &r->pr_lock);
-        failed = r->produced_gen < gen;
-        pthread_mutex_unlock(&r->pr_lock);
-        return failed ? -1 : 0;
+        return pd_batch_wait(r, gen);
 }
 
 /* Whether batch gen is committed and its records produced (any thread). */
@@ -568,6 +574,18 @@ static int pd_batch_produced(pd_reactor_t *r, int64_t gen) {
         produced = r->produced_gen;
         pthread_mutex_unlock(&r->pr_lock);
         return produced >= gen;
+}
+
+/* Waits until batch gen is committed and produced; -1 if it was lost. */
+static int pd_batch_wait(pd_reactor_t *r, int64_t gen) {
+        int failed;
+
+        pthread_mutex_lock(&r->pr_lock);
+        while (r->produced_gen < gen && !r->batch_failed)
+                pthread_cond_wait(&r->pr_cond, &r->pr_lock);
+        failed = r->produced_gen < gen;
+        pthread_mutex_unlock(&r->pr_lock);
+        return failed ? -1 : 0;
 }
 
 /* Commits whatever is open and waits for it: before a store is closed,
@@ -595,35 +613,39 @@ static void pd_committer_checkpoint(pd_reactor_t *r, int64_t *lastp) {
                        pd_store_errmsg(r->ckpt_st));
 }
 
-/* The committer thread: a batch nobody waits for commits within
- * PD_BATCH_MS of its opening, so results keep flowing; and the WAL is
- * checkpointed from here. */
+/* After this long without a batch the committer sleeps until one opens;
+ * meanwhile it ticks every PD_BATCH_MS and is never woken per batch. */
+#define PD_COMMITTER_IDLE_MS 100
+
+/* The committer thread: a batch nobody waits for commits within two ticks
+ * of PD_BATCH_MS, so results keep flowing; and the WAL is checkpointed
+ * from here. */
 static void *pd_committer_main(void *arg) {
-        pd_reactor_t *r      = arg;
-        int64_t last_ckpt    = pd_now_ms();
+        pd_reactor_t *r   = arg;
+        int64_t last_ckpt = pd_now_ms();
+        int64_t seen_gen  = 0; /* the batch open at the last tick */
+        int idle_ticks    = 0;
 
         pthread_mutex_lock(&r->st_lock);
         while (!r->committer_stop) {
-                int64_t gen;
-
-                if (!r->batch_open) {
-                        pthread_mutex_unlock(&r->st_lock);
-                        pd_committer_checkpoint(r, &last_ckpt);
+                if (r->batch_open && r->batch_gen == seen_gen) {
+                        pd_batch_commit(r); /* open for a whole tick */
                         pthread_mutex_lock(&r->st_lock);
-                        if (r->batch_open || r->committer_stop)
-                                continue;
+                }
+                seen_gen   = r->batch_open ? r->batch_gen : 0;
+                idle_ticks = seen_gen ? 0 : idle_ticks + 1;
+                if (idle_ticks * PD_BATCH_MS >= PD_COMMITTER_IDLE_MS &&
+                    !r->committer_stop) {
+                        r->committer_idle = 1;
                         pthread_cond_wait(&r->batch_cond, &r->st_lock);
+                        r->committer_idle = 0;
+                        idle_ticks        = 0;
                         continue;
                 }
-                gen = r->batch_gen;
                 pthread_mutex_unlock(&r->st_lock);
                 pd_committer_checkpoint(r, &last_ckpt);
                 pd_sleep_ms(PD_BATCH_MS);
                 pthread_mutex_lock(&r->st_lock);
-                if (r->batch_open && r->batch_gen == gen) {
-                        pd_batch_commit(r);
-                        pthread_mutex_lock(&r->st_lock);
-                }
         }
         pthread_mutex_unlock(&r->st_lock);
         return NULL;
@@ -1111,6 +1133,7 @@ static int pd_txn_event_done(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
 static void pd_step_env(const pd_job_t *job, const pd_action_def_t *def,
                         int32_t attempt, pd_strv_t *env) {
         char buf[1024];
+        size_t set;
         char **e;
 
 #define PD_ENV_ADD(...)                                                        \
@@ -1131,10 +1154,13 @@ static void pd_step_env(const pd_job_t *job, const pd_action_def_t *def,
         for (size_t i = 0; i < def->env.cnt; i++)
                 if (pd_strv_add(env, def->env.v[i]))
                         abort();
+        /* Ours only need checking against what was set above (environ's
+         * names are unique): linear in the environment, not quadratic. */
+        set = env->cnt;
         for (e = environ; *e; e++) {
                 size_t nlen = strcspn(*e, "=");
                 int shadowed = 0;
-                for (size_t i = 0; i < env->cnt && !shadowed; i++)
+                for (size_t i = 0; i < set && !shadowed; i++)
                         shadowed = !strncmp(env->v[i], *e, nlen) &&
                                    env->v[i][nlen] == '=';
                 if (!shadowed && pd_strv_add(env, *e))
@@ -1208,6 +1234,45 @@ static pd_sup_t *pd_worker_sup(pd_worker_t *w) {
         return w->sup;
 }
 
+/* Remembers that the supervisor may forget run_id once batch gen is
+ * durable. */
+static void pd_worker_forget_later(pd_worker_t *w, int64_t run_id,
+                                   int64_t gen) {
+        if (w->forget_cnt == w->forget_size) {
+                w->forget_size = w->forget_size ? w->forget_size * 2 : 16;
+                w->forget = realloc(w->forget,
+                                    w->forget_size * sizeof(*w->forget));
+                if (!w->forget)
+                        abort();
+        }
+        w->forget[w->forget_cnt].run_id = run_id;
+        w->forget[w->forget_cnt].gen    = gen;
+        w->forget_cnt++;
+}
+
+/*
+ * Tells the supervisor to forget the runs whose outcome is durable; with
+ * wait, waits for the last of them first (a lost batch forgets nothing).
+ * A run forgotten late only keeps its outcome file a little longer.
+ */
+static void pd_worker_forget(pd_worker_t *w, int wait) {
+        size_t i, kept = 0;
+
+        if (!w->forget_cnt)
+                return;
+        if (wait && pd_batch_wait(w->r, w->forget[w->forget_cnt - 1].gen)) {
+                w->forget_cnt = 0; /* not durable: the outcomes stay */
+                return;
+        }
+        for (i = 0; i < w->forget_cnt; i++) {
+                if (pd_batch_produced(w->r, w->forget[i].gen))
+                        pd_sup_forget(w->sup, w->forget[i].run_id);
+                else
+                        w->forget[kept++] = w->forget[i];
+        }
+        w->forget_cnt = kept;
+}
+
 /* Runs a command action with its retries. Returns 0, or -1 if the store
  * or the supervisor failed for good. Sets step->status. */
 static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
@@ -1240,6 +1305,7 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 pd_strv_t env           = {0};
                 pd_runner_job_t rj      = {0};
                 char log_path[1024];
+                int64_t gen;
 
                 a.run.tenant         = job->tenant;
                 a.run.action         = def->name;
@@ -1260,6 +1326,9 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                         break;
                 }
 
+                /* What finished before this start is durable now. */
+                if (!def->plugin_action)
+                        pd_worker_forget(w, 0);
                 pd_crashpoint("run.before_spawn");
                 if (adopting) {
                         pd_log(PD_LOG_INFO, "%s %s: adopting run %" PRId64
@@ -1318,18 +1387,14 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                        job->tenant, def->name, (int)attempt,
                        pd_status_name(res->status), *res->error ? ": " : "",
                        res->error, res->duration_ms);
-                /* A command's outcome must be durable before the
-                 * supervisor forgets it. */
-                if (def->plugin_action
-                        ? pd_reactor_txn(r, pd_txn_finished, &a)
-                        : pd_reactor_txn_sync(r, pd_txn_finished, &a)) {
+                if (pd_reactor_txn_gen(r, pd_txn_finished, &a, &gen)) {
                         free(res);
                         ret = -1;
                         break;
                 }
-                /* Recorded: the supervisor may forget it. */
+                /* The supervisor may forget it once that is durable. */
                 if (!def->plugin_action)
-                        pd_sup_forget(w->sup, a.run.id);
+                        pd_worker_forget_later(w, a.run.id, gen);
                 step->status   = res->status;
                 step->finished = 1;
                 free(res);
@@ -1477,8 +1542,16 @@ static void *pd_worker_main(void *arg) {
                 pd_job_t *job = NULL;
                 int ok;
 
-                while (!r->draining && !(job = pd_queue_take(r)))
+                while (!r->draining && !(job = pd_queue_take(r))) {
+                        if (w->forget_cnt) {
+                                /* Idle: settle with the supervisor first. */
+                                pthread_mutex_unlock(&r->lock);
+                                pd_worker_forget(w, 1);
+                                pthread_mutex_lock(&r->lock);
+                                continue;
+                        }
                         pthread_cond_wait(&r->cond, &r->lock);
+                }
                 if (!job)
                         break;
                 w->tenant = job->tenant;
@@ -1501,6 +1574,9 @@ static void *pd_worker_main(void *arg) {
                 pthread_cond_broadcast(&r->cond);
         }
         pthread_mutex_unlock(&r->lock);
+        pd_worker_forget(w, 1);
+        free(w->forget);
+        w->forget = NULL;
         pd_sup_close(w->sup);
         w->sup = NULL;
         return NULL;
