@@ -10,8 +10,9 @@
  *                once every earlier event of that partition is done too
  *
  * Every store change and the result records it implies are written in one
- * transaction (pd_reactor_txn); the records are produced after the commit
- * and deleted from the outbox when the broker acknowledges them.
+ * transaction part (pd_reactor_txn), and parts are committed in batches
+ * (group commit); the records are produced after their batch commits and
+ * deleted from the outbox when the broker acknowledges them.
  */
 #define _GNU_SOURCE /* pthread_timedjoin_np */
 #include "consumer/reactor.h"
@@ -53,6 +54,7 @@ typedef struct pd_job_s {
         char *tenant;               /* resolved tenant, owned */
         int32_t partition;
         int64_t offset;
+        int64_t gen;                /* the batch that marks it done */
         int done;
 } pd_job_t;
 
@@ -61,6 +63,13 @@ typedef struct pd_partq_s {
         pd_job_t *head, *tail;
 } pd_partq_t;
 
+/* A finished command run the supervisor may forget once the batch that
+ * records its outcome is durable. */
+typedef struct pd_forget_s {
+        int64_t run_id;
+        int64_t gen;
+} pd_forget_t;
+
 typedef struct pd_worker_s {
         struct pd_reactor_s *r;
         int idx;
@@ -68,6 +77,8 @@ typedef struct pd_worker_s {
         const char *tenant;         /* whose job it runs, under r->lock */
         volatile int cancel;        /* kills the running action */
         pd_sup_t *sup;              /* this worker's supervisor connection */
+        pd_forget_t *forget;        /* runs to forget once durable */
+        size_t forget_cnt, forget_size;
 } pd_worker_t;
 
 /* A command run a crashed reactor left to the supervisor, still going:
@@ -97,6 +108,14 @@ typedef struct pd_outq_s {
         size_t cnt, size;
 } pd_outq_t;
 
+/* Records a batch to produce once it commits, and the names of its parts
+ * for their crash points. Taken whole by the committing thread. */
+typedef struct pd_batch_s {
+        pd_outq_t oq;
+        const char **names;
+        size_t name_cnt, name_size;
+} pd_batch_t;
+
 struct pd_reactor_s {
         const pd_config_t *conf;    /* replaced only while no worker runs */
         char name[256];     /* the `reactor` field of what we publish */
@@ -106,7 +125,22 @@ struct pd_reactor_s {
         char brokers[512];  /* as given, for messages */
 
         pd_store_t *st;
+        pd_store_t *ckpt_st;        /* the committer's, for checkpoints */
         pthread_mutex_t st_lock;    /* serialises every store call */
+        /* Group commit (see "Transactions"); under st_lock: */
+        int batch_open;             /* a store transaction is open */
+        int64_t batch_gen;          /* the open (or next) batch's number */
+        pd_batch_t batch;           /* what the open batch holds */
+        pthread_cond_t batch_cond;  /* a batch opened, or stop */
+        int committer_stop;
+        int committer_idle;         /* waits on batch_cond */
+        int committer_started;
+        pthread_t committer;
+        /* Under pr_lock, held while a committed batch is produced: */
+        pthread_mutex_t pr_lock;
+        pthread_cond_t pr_cond;     /* produced_gen moved, or failed */
+        int64_t produced_gen;       /* last batch committed and produced */
+        int batch_failed;           /* a batch was lost: the reactor stops */
         char sup_dir[512];          /* the supervisor's folder */
         unsigned char *secret;      /* signing key; NULL: unsigned is fine */
         size_t secret_len;
@@ -399,102 +433,397 @@ static void pd_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         pthread_mutex_unlock(&r->dr_lock);
 }
 
-/* Deletes delivered records from the outbox, in one transaction. */
-static void pd_outbox_reap(pd_reactor_t *r) {
-        int64_t *seqs;
-        size_t cnt, i;
+/* ------------------------------------------------------------------ */
+/* Transactions: group commit                                          */
 
-        pthread_mutex_lock(&r->dr_lock);
-        seqs             = r->delivered;
-        cnt              = r->delivered_cnt;
-        r->delivered     = NULL;
-        r->delivered_cnt = r->delivered_size = 0;
-        pthread_mutex_unlock(&r->dr_lock);
-        if (!cnt)
-                return;
+/*
+ * Every change joins one open store transaction, the batch, as a part of
+ * its own (a savepoint), and batches commit one after the other. A change
+ * is durable when its batch commits; the records it put in the outbox are
+ * produced right after that commit, in commit order, and never before. A
+ * batch commits when a caller needs its change durable before doing
+ * something the world can see (spawning a command, letting the supervisor
+ * forget an outcome, storing an offset: pd_reactor_txn_sync), or else
+ * within 2 x PD_BATCH_MS, from the committer thread. Since batches commit in
+ * order, what is durable after a crash is always a prefix of what was
+ * done: a change is never durable without every change made before it.
+ * One commit then writes the pages that many actions share instead of
+ * writing them again for each action.
+ */
+#define PD_BATCH_MS 2
 
-        pd_crashpoint("reap.before_delete");
-        pthread_mutex_lock(&r->st_lock);
-        if (!pd_store_begin(r->st)) {
-                for (i = 0; i < cnt; i++)
-                        if (pd_store_outbox_del(r->st, seqs[i]))
-                                break;
-                if (i < cnt || pd_store_commit(r->st)) {
-                        /* Harmless: they are produced again on restart. */
-                        pd_log(PD_LOG_WARN, "cannot trim the outbox: %s",
-                               pd_store_errmsg(r->st));
-                        pd_store_rollback(r->st);
+static void pd_outq_move(pd_outq_t *dst, pd_outq_t *src) {
+        for (size_t i = 0; i < src->cnt; i++) {
+                if (dst->cnt == dst->size) {
+                        dst->size = dst->size ? dst->size * 2 : 64;
+                        dst->recs = realloc(dst->recs,
+                                            dst->size * sizeof(*dst->recs));
+                        if (!dst->recs)
+                                abort();
                 }
+                dst->recs[dst->cnt++] = src->recs[i];
         }
-        pthread_mutex_unlock(&r->st_lock);
-        free(seqs);
+        src->cnt = 0;
 }
 
-/* ------------------------------------------------------------------ */
-/* Transactions                                                        */
+static void pd_batch_add_name(pd_batch_t *b, const char *name) {
+        if (b->name_cnt == b->name_size) {
+                b->name_size = b->name_size ? b->name_size * 2 : 64;
+                b->names = realloc(b->names, b->name_size * sizeof(*b->names));
+                if (!b->names)
+                        abort();
+        }
+        b->names[b->name_cnt++] = name;
+}
+
+static void pd_batch_crashpoints(const pd_batch_t *b, const char *suffix) {
+        for (size_t i = 0; i < b->name_cnt; i++)
+                pd_crashpoint2(b->names[i], suffix);
+}
+
+/* Marks the reactor failed for good and wakes every waiter of a batch. */
+static void pd_batch_fail(pd_reactor_t *r, const char *msg) {
+        pd_log(PD_LOG_ERROR, "state store: %s", msg);
+        pthread_mutex_lock(&r->lock);
+        r->fatal = 1;
+        pthread_mutex_unlock(&r->lock);
+        pthread_mutex_lock(&r->pr_lock);
+        r->batch_failed = 1;
+        pthread_cond_broadcast(&r->pr_cond);
+        pthread_mutex_unlock(&r->pr_lock);
+}
+
+/* Opens the batch if none is (st_lock held). Returns 0 or -1 (store
+ * error: pd_store_errmsg, pd_store_retriable). */
+static int pd_batch_open(pd_reactor_t *r) {
+        if (r->batch_open)
+                return 0;
+        if (pd_store_begin(r->st))
+                return -1;
+        r->batch_open = 1;
+        if (r->committer_idle)
+                pthread_cond_signal(&r->batch_cond);
+        return 0;
+}
+
+/*
+ * Commits the open batch. Called with st_lock held, returns with it
+ * released: the next batch fills while this one's records are produced
+ * (under pr_lock, so batches are produced in commit order). A failed
+ * commit loses changes other threads were told were made: the reactor
+ * stops, and what was not durable is redone after the restart. Returns 0,
+ * or -1 after that.
+ */
+static int pd_batch_commit(pd_reactor_t *r) {
+        pd_batch_t b = r->batch;
+        int64_t gen  = r->batch_gen;
+        char msg[512];
+
+        assert(r->batch_open);
+        pd_batch_crashpoints(&b, "before_commit");
+        if (pd_store_commit(r->st)) {
+                snprintf(msg, sizeof(msg), "%s", pd_store_errmsg(r->st));
+                if (pd_store_in_txn(r->st))
+                        pd_store_rollback(r->st);
+                r->batch_open = 0;
+                memset(&r->batch, 0, sizeof(r->batch));
+                r->batch_gen++;
+                pthread_mutex_unlock(&r->st_lock);
+                pd_batch_fail(r, msg);
+                pd_outq_destroy(&b.oq);
+                free(b.names);
+                return -1;
+        }
+        r->batch_open = 0;
+        memset(&r->batch, 0, sizeof(r->batch));
+        r->batch_gen++;
+        pthread_mutex_lock(&r->pr_lock);
+        pthread_mutex_unlock(&r->st_lock);
+        pd_batch_crashpoints(&b, "after_commit");
+        pd_outq_produce(r, &b.oq);
+        pd_batch_crashpoints(&b, "after_produce");
+        r->produced_gen = gen;
+        pthread_cond_broadcast(&r->pr_cond);
+        pthread_mutex_unlock(&r->pr_lock);
+        pd_outq_destroy(&b.oq);
+        free(b.names);
+        return 0;
+}
+
+static int pd_batch_wait(pd_reactor_t *r, int64_t gen);
+
+/*
+ * Waits until batch gen is committed and its records produced, committing
+ * it now if it is still open. Called with st_lock held, returns with it
+ * released. Returns 0, or -1 if the batch was lost (the reactor stops).
+ */
+static int pd_batch_sync(pd_reactor_t *r, int64_t gen) {
+        if (r->batch_open && r->batch_gen == gen) {
+                if (pd_batch_commit(r))
+                        return -1;
+        } else {
+                pthread_mutex_unlock(&r->st_lock);
+        }
+        return pd_batch_wait(r, gen);
+}
+
+/* Whether batch gen is committed and its records produced (any thread). */
+static int pd_batch_produced(pd_reactor_t *r, int64_t gen) {
+        int64_t produced;
+
+        pthread_mutex_lock(&r->pr_lock);
+        produced = r->produced_gen;
+        pthread_mutex_unlock(&r->pr_lock);
+        return produced >= gen;
+}
+
+/* Waits until batch gen is committed and produced; -1 if it was lost. */
+static int pd_batch_wait(pd_reactor_t *r, int64_t gen) {
+        int failed;
+
+        pthread_mutex_lock(&r->pr_lock);
+        while (r->produced_gen < gen && !r->batch_failed)
+                pthread_cond_wait(&r->pr_cond, &r->pr_lock);
+        failed = r->produced_gen < gen;
+        pthread_mutex_unlock(&r->pr_lock);
+        return failed ? -1 : 0;
+}
+
+/* Commits whatever is open and waits for it: before a store is closed,
+ * and when a decision rests on what was read (any thread). */
+static int pd_batch_flush(pd_reactor_t *r) {
+        pthread_mutex_lock(&r->st_lock);
+        return pd_batch_sync(r, r->batch_open ? r->batch_gen
+                                              : r->batch_gen - 1);
+}
+
+/* How often the committer checkpoints the WAL while batches commit. */
+#define PD_CHECKPOINT_MS 200
+
+/* Copies the WAL back into the database through the committer's own
+ * handle, so no thread holding st_lock pays for it. */
+static void pd_committer_checkpoint(pd_reactor_t *r, int64_t *lastp) {
+        int64_t now = pd_now_ms();
+
+        if (!r->ckpt_st || now - *lastp < PD_CHECKPOINT_MS)
+                return;
+        *lastp = now;
+        if (pd_store_checkpoint(r->ckpt_st) &&
+            !pd_store_retriable(r->ckpt_st))
+                pd_log(PD_LOG_WARN, "state store checkpoint: %s",
+                       pd_store_errmsg(r->ckpt_st));
+}
+
+/* After this long without a batch the committer sleeps until one opens;
+ * meanwhile it ticks every PD_BATCH_MS and is never woken per batch. */
+#define PD_COMMITTER_IDLE_MS 100
+
+/* The committer thread: a batch nobody waits for commits within two ticks
+ * of PD_BATCH_MS, so results keep flowing; and the WAL is checkpointed
+ * from here. */
+static void *pd_committer_main(void *arg) {
+        pd_reactor_t *r   = arg;
+        int64_t last_ckpt = pd_now_ms();
+        int64_t seen_gen  = 0; /* the batch open at the last tick */
+        int idle_ticks    = 0;
+
+        pthread_mutex_lock(&r->st_lock);
+        while (!r->committer_stop) {
+                if (r->batch_open && r->batch_gen == seen_gen) {
+                        pd_batch_commit(r); /* open for a whole tick */
+                        pthread_mutex_lock(&r->st_lock);
+                }
+                seen_gen   = r->batch_open ? r->batch_gen : 0;
+                idle_ticks = seen_gen ? 0 : idle_ticks + 1;
+                if (idle_ticks * PD_BATCH_MS >= PD_COMMITTER_IDLE_MS &&
+                    !r->committer_stop) {
+                        r->committer_idle = 1;
+                        pthread_cond_wait(&r->batch_cond, &r->st_lock);
+                        r->committer_idle = 0;
+                        idle_ticks        = 0;
+                        continue;
+                }
+                pthread_mutex_unlock(&r->st_lock);
+                pd_committer_checkpoint(r, &last_ckpt);
+                pd_sleep_ms(PD_BATCH_MS);
+                pthread_mutex_lock(&r->st_lock);
+        }
+        pthread_mutex_unlock(&r->st_lock);
+        return NULL;
+}
 
 typedef int(pd_txn_fn_t)(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 
 /* Every transaction is named after its function, pd_txn_NAME, for the
- * crash points NAME.before_commit, NAME.after_commit, NAME.after_produce. */
+ * crash points NAME.before_commit, NAME.after_commit, NAME.after_produce
+ * (passed when the batch holding it commits and is produced).
+ * pd_reactor_txn returns once the change is in the open batch;
+ * pd_reactor_txn_sync once it is committed and its records produced;
+ * pd_reactor_txn_gen like pd_reactor_txn, and sets *genp to the batch
+ * holding the change (durable once pd_batch_produced says so). */
+#define pd_txn_name(fn) (#fn + sizeof("pd_txn_") - 1)
 #define pd_reactor_txn(r, fn, arg)                                             \
-        pd_reactor_txn_named((r), (fn), (arg), #fn + sizeof("pd_txn_") - 1)
+        pd_reactor_txn_named((r), (fn), (arg), pd_txn_name(fn), 0, NULL)
+#define pd_reactor_txn_sync(r, fn, arg)                                        \
+        pd_reactor_txn_named((r), (fn), (arg), pd_txn_name(fn), 1, NULL)
+#define pd_reactor_txn_gen(r, fn, arg, genp)                                   \
+        pd_reactor_txn_named((r), (fn), (arg), pd_txn_name(fn), 0, (genp))
+
+/* Rolls the whole batch back after SQLite lost part of it (st_lock held).
+ * Returns 1 if no other part was in it, 0 if other parts were lost. */
+static int pd_batch_drop(pd_reactor_t *r) {
+        int empty = r->batch.name_cnt == 0;
+
+        if (pd_store_in_txn(r->st))
+                pd_store_rollback(r->st);
+        r->batch_open = 0;
+        pd_outq_destroy(&r->batch.oq);
+        free(r->batch.names);
+        memset(&r->batch, 0, sizeof(r->batch));
+        return empty;
+}
+
+/* Undoes a failed part whose savepoint was opened (st_lock held).
+ * Returns 1 if every other part of the batch is intact, 0 if not. */
+static int pd_txn_undo(pd_reactor_t *r) {
+        if (pd_store_in_txn(r->st) && !pd_store_part_undo(r->st))
+                return 1;
+        /* SQLite rolled the whole transaction back (disk full, I/O). */
+        return pd_batch_drop(r);
+}
 
 /*
- * Runs fn inside one store transaction and produces the records it put in
- * the outbox once that commits. A retriable store error (busy, disk full,
+ * Runs fn as one part of the open batch; its outbox records are produced
+ * after the batch commits. A retriable store error (busy, disk full,
  * read-only) is retried with backoff until it clears, so nothing is
- * acknowledged that was not recorded; any other error is fatal for the
- * reactor. Returns 0, or -1 (fatal, or the reactor is stopping for good).
+ * acknowledged that was not recorded; any other error, or one that cost
+ * other parts of the batch, is fatal for the reactor. Returns 0, or -1
+ * (fatal, or the reactor is stopping for good).
  */
 static int pd_reactor_txn_named(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
-                                const char *name) {
-        pd_outq_t oq   = {0};
+                                const char *name, int sync,
+                                int64_t *genp) {
+        pd_outq_t oq    = {0};
         int64_t backoff = 100;
         int ret         = -1;
 
         for (;;) {
-                int failed;
+                int intact = 1, retriable;
+                char msg[512];
 
                 pthread_mutex_lock(&r->st_lock);
-                failed = pd_store_begin(r->st) || fn(r, &oq, arg);
-                if (!failed) {
-                        pd_crashpoint2(name, "before_commit");
-                        failed = pd_store_commit(r->st);
-                }
-                if (failed) {
-                        int retriable = pd_store_retriable(r->st);
-                        char msg[512];
-
+                if (pd_batch_open(r)) {
+                        /* Nothing open: nothing to undo. */
+                } else if (pd_store_part_begin(r->st)) {
+                        intact = pd_store_in_txn(r->st) || pd_batch_drop(r);
+                } else if (fn(r, &oq, arg) || pd_store_part_end(r->st)) {
                         snprintf(msg, sizeof(msg), "%s",
                                  pd_store_errmsg(r->st));
-                        pd_store_rollback(r->st);
-                        pthread_mutex_unlock(&r->st_lock);
-                        pd_outq_clear(&oq);
-                        if (!retriable) {
-                                pd_log(PD_LOG_ERROR, "state store: %s", msg);
-                                pthread_mutex_lock(&r->lock);
-                                r->fatal = 1;
-                                pthread_mutex_unlock(&r->lock);
-                                break;
+                        retriable = pd_store_retriable(r->st);
+                        intact    = pd_txn_undo(r);
+                        goto failed;
+                } else {
+                        pd_outq_move(&r->batch.oq, &oq);
+                        pd_batch_add_name(&r->batch, name);
+                        if (genp)
+                                *genp = r->batch_gen;
+                        if (sync) {
+                                ret = pd_batch_sync(r, r->batch_gen);
+                        } else {
+                                pthread_mutex_unlock(&r->st_lock);
+                                ret = 0;
                         }
-                        pd_log(PD_LOG_WARN,
-                               "state store: %s; retrying in %" PRId64 " ms",
-                               msg, backoff);
-                        pd_sleep_ms(backoff);
-                        if (backoff < 10000)
-                                backoff *= 2;
-                        continue;
+                        break;
                 }
-                pthread_mutex_unlock(&r->st_lock);
-                pd_crashpoint2(name, "after_commit");
-                pd_outq_produce(r, &oq);
-                pd_crashpoint2(name, "after_produce");
-                ret = 0;
-                break;
+                snprintf(msg, sizeof(msg), "%s", pd_store_errmsg(r->st));
+                retriable = pd_store_retriable(r->st);
+        failed:
+                pd_outq_clear(&oq);
+                /* The others' parts need not wait for our backoff. */
+                if (r->batch_open)
+                        pd_batch_commit(r);
+                else
+                        pthread_mutex_unlock(&r->st_lock);
+                if (!retriable || !intact) {
+                        pd_batch_fail(r, intact ? msg
+                                                : "a failed transaction lost "
+                                                  "others committed with it");
+                        break;
+                }
+                pd_log(PD_LOG_WARN,
+                       "state store: %s; retrying in %" PRId64 " ms", msg,
+                       backoff);
+                pd_sleep_ms(backoff);
+                if (backoff < 10000)
+                        backoff *= 2;
         }
         pd_outq_destroy(&oq);
         return ret;
+}
+
+typedef struct pd_reap_s {
+        const int64_t *seqs;
+        size_t cnt;
+} pd_reap_t;
+
+static int pd_seq_cmp(const void *a, const void *b) {
+        int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+        return x < y ? -1 : x > y;
+}
+
+/* Deletes the delivered seqs (sorted), one statement per run of
+ * consecutive seqs: records are delivered mostly in order. */
+static int pd_txn_reap(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        const pd_reap_t *rp = arg;
+
+        (void)oq;
+        for (size_t i = 0, j; i < rp->cnt; i = j) {
+                for (j = i + 1; j < rp->cnt && rp->seqs[j] <= rp->seqs[j - 1] + 1;
+                     j++)
+                        ;
+                if (pd_store_outbox_del_range(r->st, rp->seqs[i],
+                                              rp->seqs[j - 1]))
+                        return -1;
+        }
+        return 0;
+}
+
+/* Deletes delivered records from the outbox, in the open batch. Not
+ * retried: a record left behind is produced again on restart. */
+static void pd_outbox_reap(pd_reactor_t *r) {
+        pd_reap_t rp;
+        int64_t *seqs;
+
+        pthread_mutex_lock(&r->dr_lock);
+        seqs             = r->delivered;
+        rp.seqs          = seqs;
+        rp.cnt           = r->delivered_cnt;
+        r->delivered     = NULL;
+        r->delivered_cnt = r->delivered_size = 0;
+        pthread_mutex_unlock(&r->dr_lock);
+        if (!rp.cnt)
+                return;
+        qsort(seqs, rp.cnt, sizeof(*seqs), pd_seq_cmp);
+
+        pd_crashpoint("reap.before_delete");
+        pthread_mutex_lock(&r->st_lock);
+        if (pd_batch_open(r) || pd_store_part_begin(r->st)) {
+                pd_log(PD_LOG_WARN, "cannot trim the outbox: %s",
+                       pd_store_errmsg(r->st));
+        } else if (pd_txn_reap(r, NULL, &rp) || pd_store_part_end(r->st)) {
+                pd_log(PD_LOG_WARN, "cannot trim the outbox: %s",
+                       pd_store_errmsg(r->st));
+                if (!pd_txn_undo(r)) {
+                        pthread_mutex_unlock(&r->st_lock);
+                        pd_batch_fail(r, "a failed outbox trim lost "
+                                         "others committed with it");
+                        free(seqs);
+                        return;
+                }
+        }
+        pthread_mutex_unlock(&r->st_lock);
+        free(seqs);
 }
 
 /* ------------------------------------------------------------------ */
@@ -805,6 +1134,7 @@ static int pd_txn_event_done(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
 static void pd_step_env(const pd_job_t *job, const pd_action_def_t *def,
                         int32_t attempt, pd_strv_t *env) {
         char buf[1024];
+        size_t set;
         char **e;
 
 #define PD_ENV_ADD(...)                                                        \
@@ -825,10 +1155,13 @@ static void pd_step_env(const pd_job_t *job, const pd_action_def_t *def,
         for (size_t i = 0; i < def->env.cnt; i++)
                 if (pd_strv_add(env, def->env.v[i]))
                         abort();
+        /* Ours only need checking against what was set above (environ's
+         * names are unique): linear in the environment, not quadratic. */
+        set = env->cnt;
         for (e = environ; *e; e++) {
                 size_t nlen = strcspn(*e, "=");
                 int shadowed = 0;
-                for (size_t i = 0; i < env->cnt && !shadowed; i++)
+                for (size_t i = 0; i < set && !shadowed; i++)
                         shadowed = !strncmp(env->v[i], *e, nlen) &&
                                    env->v[i][nlen] == '=';
                 if (!shadowed && pd_strv_add(env, *e))
@@ -902,6 +1235,45 @@ static pd_sup_t *pd_worker_sup(pd_worker_t *w) {
         return w->sup;
 }
 
+/* Remembers that the supervisor may forget run_id once batch gen is
+ * durable. */
+static void pd_worker_forget_later(pd_worker_t *w, int64_t run_id,
+                                   int64_t gen) {
+        if (w->forget_cnt == w->forget_size) {
+                w->forget_size = w->forget_size ? w->forget_size * 2 : 16;
+                w->forget = realloc(w->forget,
+                                    w->forget_size * sizeof(*w->forget));
+                if (!w->forget)
+                        abort();
+        }
+        w->forget[w->forget_cnt].run_id = run_id;
+        w->forget[w->forget_cnt].gen    = gen;
+        w->forget_cnt++;
+}
+
+/*
+ * Tells the supervisor to forget the runs whose outcome is durable; with
+ * wait, waits for the last of them first (a lost batch forgets nothing).
+ * A run forgotten late only keeps its outcome file a little longer.
+ */
+static void pd_worker_forget(pd_worker_t *w, int wait) {
+        size_t i, kept = 0;
+
+        if (!w->forget_cnt)
+                return;
+        if (wait && pd_batch_wait(w->r, w->forget[w->forget_cnt - 1].gen)) {
+                w->forget_cnt = 0; /* not durable: the outcomes stay */
+                return;
+        }
+        for (i = 0; i < w->forget_cnt; i++) {
+                if (pd_batch_produced(w->r, w->forget[i].gen))
+                        pd_sup_forget(w->sup, w->forget[i].run_id);
+                else
+                        w->forget[kept++] = w->forget[i];
+        }
+        w->forget_cnt = kept;
+}
+
 /* Runs a command action with its retries. Returns 0, or -1 if the store
  * or the supervisor failed for good. Sets step->status. */
 static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
@@ -934,6 +1306,7 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 pd_strv_t env           = {0};
                 pd_runner_job_t rj      = {0};
                 char log_path[1024];
+                int64_t gen;
 
                 a.run.tenant         = job->tenant;
                 a.run.action         = def->name;
@@ -946,12 +1319,17 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                         /* Its row and action.started are there already. */
                         a.run.id         = ad.run_id;
                         a.run.started_at = ad.started_at;
-                } else if (pd_reactor_txn(r, pd_txn_started, &a)) {
+                } else if (def->plugin_action
+                               ? pd_reactor_txn(r, pd_txn_started, &a)
+                               : pd_reactor_txn_sync(r, pd_txn_started, &a)) {
                         free(res);
                         ret = -1;
                         break;
                 }
 
+                /* What finished before this start is durable now. */
+                if (!def->plugin_action)
+                        pd_worker_forget(w, 0);
                 pd_crashpoint("run.before_spawn");
                 if (adopting) {
                         pd_log(PD_LOG_INFO, "%s %s: adopting run %" PRId64
@@ -1010,14 +1388,14 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                        job->tenant, def->name, (int)attempt,
                        pd_status_name(res->status), *res->error ? ": " : "",
                        res->error, res->duration_ms);
-                if (pd_reactor_txn(r, pd_txn_finished, &a)) {
+                if (pd_reactor_txn_gen(r, pd_txn_finished, &a, &gen)) {
                         free(res);
                         ret = -1;
                         break;
                 }
-                /* Recorded: the supervisor may forget it. */
+                /* The supervisor may forget it once that is durable. */
                 if (!def->plugin_action)
-                        pd_sup_forget(w->sup, a.run.id);
+                        pd_worker_forget_later(w, a.run.id, gen);
                 step->status   = res->status;
                 step->finished = 1;
                 free(res);
@@ -1119,7 +1497,9 @@ static int pd_job_process(pd_worker_t *w, pd_job_t *job) {
                 if (step->status == PD_ST_INTERRUPTED)
                         goto done;
         }
-        ret = pd_reactor_txn(r, pd_txn_event_done, job);
+        /* The main thread stores the offset once job->gen is durable; the
+         * worker goes on meanwhile. */
+        ret = pd_reactor_txn_gen(r, pd_txn_event_done, job, &job->gen);
 
 done:
         free(plan.steps);
@@ -1163,8 +1543,16 @@ static void *pd_worker_main(void *arg) {
                 pd_job_t *job = NULL;
                 int ok;
 
-                while (!r->draining && !(job = pd_queue_take(r)))
+                while (!r->draining && !(job = pd_queue_take(r))) {
+                        if (w->forget_cnt) {
+                                /* Idle: settle with the supervisor first. */
+                                pthread_mutex_unlock(&r->lock);
+                                pd_worker_forget(w, 1);
+                                pthread_mutex_lock(&r->lock);
+                                continue;
+                        }
                         pthread_cond_wait(&r->cond, &r->lock);
+                }
                 if (!job)
                         break;
                 w->tenant = job->tenant;
@@ -1187,6 +1575,9 @@ static void *pd_worker_main(void *arg) {
                 pthread_cond_broadcast(&r->cond);
         }
         pthread_mutex_unlock(&r->lock);
+        pd_worker_forget(w, 1);
+        free(w->forget);
+        w->forget = NULL;
         pd_sup_close(w->sup);
         w->sup = NULL;
         return NULL;
@@ -1227,14 +1618,32 @@ static pd_job_t *pd_job_track(pd_reactor_t *r, const rd_kafka_message_t *rkm) {
 /* Stores the offset of each partition's leading run of done events. */
 static void pd_offsets_advance(pd_reactor_t *r) {
         rd_kafka_topic_partition_list_t *offsets = NULL;
-        pd_job_t *done;
+        pd_job_t *done, *dnext, *later = NULL;
 
         pthread_mutex_lock(&r->lock);
         done         = r->done_head;
         r->done_head = NULL;
         pthread_mutex_unlock(&r->lock);
-        for (; done; done = done->next)
-                done->done = 1;
+        /* Done means marked done in a batch that is durable. */
+        for (; done; done = dnext) {
+                dnext = done->next;
+                if (pd_batch_produced(r, done->gen)) {
+                        done->done = 1;
+                } else {
+                        done->next = later;
+                        later      = done;
+                }
+        }
+        if (later) {
+                pd_job_t *tail = later;
+
+                while (tail->next)
+                        tail = tail->next;
+                pthread_mutex_lock(&r->lock);
+                tail->next   = r->done_head;
+                r->done_head = later;
+                pthread_mutex_unlock(&r->lock);
+        }
 
         for (int32_t p = 0; p < r->partq_cnt; p++) {
                 pd_partq_t *pq = &r->partqs[p];
@@ -1379,7 +1788,7 @@ static void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
                        "%s [%" PRId32 "] @%" PRId64 ": %s: sent to %s",
                        rd_kafka_topic_name(rkm->rkt), rkm->partition,
                        rkm->offset, errstr, r->conf->topic_dlq);
-                if (!pd_reactor_txn(r, pd_txn_dead_letter, &d))
+                if (!pd_reactor_txn_sync(r, pd_txn_dead_letter, &d))
                         job->done = 1;
                 return;
         }
@@ -1388,6 +1797,10 @@ static void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
         if (pd_store_event_done(r->st, ev->ce_source, ev->ce_id, &done))
                 done = 0; /* the worker's own transaction will retry */
         pthread_mutex_unlock(&r->st_lock);
+        /* It may be marked done in the open batch: acknowledge it only
+         * once that is durable. */
+        if (done && pd_batch_flush(r))
+                done = 0;
         if (done) {
                 pd_log(PD_LOG_INFO, "event %s from %s seen before: skipped",
                        ev->ce_id, ev->ce_source);
@@ -1607,13 +2020,13 @@ static int pd_reactor_recover(pd_reactor_t *r, char *errstr,
         if (!ret && u.cnt)
                 ret = pd_recover_ask(r, &u, errstr, errstr_size);
         if (!ret && u.cnt)
-                ret = pd_reactor_txn(r, pd_txn_recover, &u);
+                ret = pd_reactor_txn_sync(r, pd_txn_recover, &u);
         if (!ret) {
                 /* Recorded: the supervisor may forget those outcomes. */
                 for (size_t i = 0; i < u.cnt; i++)
                         if (u.res[i])
                                 pd_sup_forget(r->sup, u.runs[i].id);
-                ret = pd_reactor_txn(r, pd_txn_registry, NULL);
+                ret = pd_reactor_txn_sync(r, pd_txn_registry, NULL);
         }
         for (size_t i = 0; i < u.cnt; i++) {
                 free((char *)u.runs[i].tenant);
@@ -1662,6 +2075,10 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
         pthread_mutex_init(&r->lock, NULL);
         pthread_cond_init(&r->cond, NULL);
         pthread_mutex_init(&r->dr_lock, NULL);
+        pthread_cond_init(&r->batch_cond, NULL);
+        pthread_mutex_init(&r->pr_lock, NULL);
+        pthread_cond_init(&r->pr_cond, NULL);
+        r->batch_gen = 1;
 
         if (conf->reactor_name && *conf->reactor_name) {
                 snprintf(r->name, sizeof(r->name), "%s", conf->reactor_name);
@@ -1683,6 +2100,23 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
                               errstr_size);
         if (!r->st)
                 goto err;
+        /* A handle of the committer's own checkpoints the WAL off the
+         * workers' path; without it, commits checkpoint as SQLite does by
+         * default. */
+        {
+                char ckerr[512];
+
+                r->ckpt_st = pd_store_open(conf->state_path,
+                                           conf->state_sync_full, ckerr,
+                                           sizeof(ckerr));
+                if (!r->ckpt_st)
+                        pd_log(PD_LOG_WARN, "checkpoints stay on commits: %s",
+                               ckerr);
+                else if (pd_store_checkpoints_manual(r->st)) {
+                        pd_store_close(r->ckpt_st);
+                        r->ckpt_st = NULL;
+                }
+        }
 
         /* The supervisor's folder sits beside the store and carries its id:
          * a new store never meets the outcomes of an old one's run ids. */
@@ -1731,6 +2165,11 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
         rd_kafka_poll_set_consumer(r->consumer);
 
         snprintf(r->brokers, sizeof(r->brokers), "%s", brokers);
+        if (pthread_create(&r->committer, NULL, pd_committer_main, r)) {
+                snprintf(errstr, errstr_size, "cannot start the committer");
+                goto err;
+        }
+        r->committer_started = 1;
         if (pd_reactor_recover(r, errstr, errstr_size))
                 goto err;
 
@@ -1890,7 +2329,7 @@ static void pd_reactor_reload_step(pd_reactor_t *r) {
                 return;
         r->reload.release(r->reload.opaque, old);
         pd_log_level = r->conf->log_level;
-        if (pd_reactor_txn(r, pd_txn_registry, NULL))
+        if (pd_reactor_txn_sync(r, pd_txn_registry, NULL))
                 return;
         pd_log(PD_LOG_INFO, "config reloaded: %zu action(s)",
                r->conf->action_cnt);
@@ -1942,6 +2381,7 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
         if (pd_reactor_await_kafka(r, stop)) {
                 pd_log(PD_LOG_INFO, "stopped before Kafka answered");
                 pd_reactor_drain(r);
+                pd_batch_flush(r); /* recovery's records wait in the outbox */
                 return 0;
         }
         topics = rd_kafka_topic_partition_list_new(1);
@@ -1992,6 +2432,7 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
         }
         pd_log(PD_LOG_INFO, "stopping: %zu event(s) in flight", r->inflight);
         pd_reactor_drain(r);
+        pd_batch_flush(r);
         pd_offsets_advance(r);
         rd_kafka_flush(r->producer, 10000);
         pd_outbox_reap(r);
@@ -2015,6 +2456,18 @@ void pd_reactor_destroy(pd_reactor_t *r) {
                         pthread_join(r->workers[i].thread, NULL);
                 }
         }
+        if (r->committer_started) {
+                pthread_mutex_lock(&r->st_lock);
+                r->committer_stop = 1;
+                pthread_cond_signal(&r->batch_cond);
+                pthread_mutex_unlock(&r->st_lock);
+                pthread_join(r->committer, NULL);
+        }
+        pd_store_close(r->ckpt_st);
+        r->ckpt_st = NULL;
+        /* Closing the store would roll the open batch back. */
+        if (r->st)
+                pd_batch_flush(r);
         /* Every job is in its partition's list, whether queued, cut short
          * or done: jobs never finished are simply redelivered. */
         for (int32_t p = 0; p < r->partq_cnt; p++) {
@@ -2044,5 +2497,8 @@ void pd_reactor_destroy(pd_reactor_t *r) {
         pthread_mutex_destroy(&r->lock);
         pthread_cond_destroy(&r->cond);
         pthread_mutex_destroy(&r->dr_lock);
+        pthread_cond_destroy(&r->batch_cond);
+        pthread_mutex_destroy(&r->pr_lock);
+        pthread_cond_destroy(&r->pr_cond);
         free(r);
 }

@@ -481,18 +481,42 @@ static void pd_random(void *buf, size_t n) {
         }
 }
 
+/*
+ * 16 random bytes for an id. Each thread draws them from a pool it refills
+ * with one getrandom() per 256 ids, instead of a system call per record (5%
+ * of the reactor's time in benchmark 1). The pool is refilled after a fork,
+ * so a child never hands out its parent's ids.
+ */
+static void pd_random_id(unsigned char *b) {
+        static _Thread_local unsigned char pool[4096];
+        static _Thread_local size_t used = sizeof(pool);
+        static _Thread_local pid_t owner;
+        pid_t pid = getpid();
+
+        if (used + 16 > sizeof(pool) || owner != pid) {
+                pd_random(pool, sizeof(pool));
+                used  = 0;
+                owner = pid;
+        }
+        memcpy(b, pool + used, 16);
+        used += 16;
+}
+
 /* A random (version 4) UUID, lowercase, into buf[37]. */
 static void pd_uuid4(char *buf) {
         unsigned char b[16];
 
-        pd_random(b, sizeof(b));
+        pd_random_id(b);
         b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
         b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-        snprintf(buf, 37,
-                 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-                 "%02x%02x%02x%02x%02x%02x",
-                 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
-                 b[10], b[11], b[12], b[13], b[14], b[15]);
+        /* 8-4-4-4-12 hex digits; by hand, as printf was most of its cost. */
+        for (int i = 0; i < 16; i++) {
+                if (i == 4 || i == 6 || i == 8 || i == 10)
+                        *buf++ = '-';
+                *buf++ = "0123456789abcdef"[b[i] >> 4];
+                *buf++ = "0123456789abcdef"[b[i] & 0x0f];
+        }
+        *buf = '\0';
 }
 
 void pd_event_stamp(pd_event_t *ev, const char *source) {

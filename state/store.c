@@ -109,6 +109,23 @@ static const char *const pd_store_migrations[] = {
         ") WITHOUT ROWID;"
         "INSERT INTO meta (key, value)"
         "        VALUES ('store_id', lower(hex(randomblob(8))));",
+        /* 2 -> 3: outbox.seq without AUTOINCREMENT, which wrote a page of
+         * sqlite_sequence at every insert. A seq may now be reused once
+         * its record is deleted, which is harmless: a record is deleted
+         * only after the one delivery report its produce gets, and a
+         * process never produces a seq twice. */
+        "CREATE TABLE outbox3 ("
+        "        seq     INTEGER PRIMARY KEY,"
+        "        topic   TEXT NOT NULL,"
+        "        key     TEXT,"
+        "        headers BLOB,"
+        "        value   BLOB"
+        ");"
+        "INSERT INTO outbox3 (seq, topic, key, headers, value)"
+        "        SELECT seq, topic, key, headers, value FROM outbox;"
+        "DROP TABLE outbox;"
+        "ALTER TABLE outbox3 RENAME TO outbox;"
+        "DELETE FROM sqlite_sequence WHERE name = 'outbox';",
 };
 #define PD_STORE_VERSION                                                       \
         ((int)(sizeof(pd_store_migrations) / sizeof(pd_store_migrations[0])))
@@ -117,6 +134,9 @@ enum {
         PD_STMT_BEGIN,
         PD_STMT_COMMIT,
         PD_STMT_ROLLBACK,
+        PD_STMT_SAVEPOINT,
+        PD_STMT_RELEASE,
+        PD_STMT_ROLLBACK_TO,
         PD_STMT_EVENT_DONE,
         PD_STMT_EVENT_MARK,
         PD_STMT_RUN_BEGIN,
@@ -127,6 +147,7 @@ enum {
         PD_STMT_RUN_NEXT_UNFINISHED,
         PD_STMT_OUTBOX_ADD,
         PD_STMT_OUTBOX_DEL,
+        PD_STMT_OUTBOX_DEL_RANGE,
         PD_STMT_OUTBOX_NEXT,
         PD_STMT__CNT
 };
@@ -137,6 +158,9 @@ static const char *const pd_store_sql[PD_STMT__CNT] = {
         [PD_STMT_BEGIN]    = "BEGIN IMMEDIATE",
         [PD_STMT_COMMIT]   = "COMMIT",
         [PD_STMT_ROLLBACK] = "ROLLBACK",
+        [PD_STMT_SAVEPOINT]   = "SAVEPOINT pd_part",
+        [PD_STMT_RELEASE]     = "RELEASE pd_part",
+        [PD_STMT_ROLLBACK_TO] = "ROLLBACK TO pd_part",
         [PD_STMT_EVENT_DONE] =
                 "SELECT 1 FROM events WHERE source = ?1 AND id = ?2",
         [PD_STMT_EVENT_MARK] =
@@ -180,6 +204,8 @@ static const char *const pd_store_sql[PD_STMT__CNT] = {
                 "INSERT INTO outbox (topic, key, headers, value)"
                 " VALUES (?1, ?2, ?3, ?4)",
         [PD_STMT_OUTBOX_DEL] = "DELETE FROM outbox WHERE seq = ?1",
+        [PD_STMT_OUTBOX_DEL_RANGE] =
+                "DELETE FROM outbox WHERE seq BETWEEN ?1 AND ?2",
         [PD_STMT_OUTBOX_NEXT] =
                 "SELECT seq, topic, key, headers, value FROM outbox"
                 " WHERE seq > ?1 ORDER BY seq LIMIT 1",
@@ -471,6 +497,25 @@ int pd_store_rollback(pd_store_t *st) {
         return pd_store_exec(st, st->stmt[PD_STMT_ROLLBACK]);
 }
 
+int pd_store_in_txn(pd_store_t *st) {
+        return !sqlite3_get_autocommit(st->db);
+}
+
+int pd_store_part_begin(pd_store_t *st) {
+        return pd_store_exec(st, st->stmt[PD_STMT_SAVEPOINT]);
+}
+
+int pd_store_part_end(pd_store_t *st) {
+        return pd_store_exec(st, st->stmt[PD_STMT_RELEASE]);
+}
+
+int pd_store_part_undo(pd_store_t *st) {
+        /* ROLLBACK TO keeps the savepoint open: release it too. */
+        int ret = pd_store_exec(st, st->stmt[PD_STMT_ROLLBACK_TO]);
+
+        return pd_store_exec(st, st->stmt[PD_STMT_RELEASE]) || ret ? -1 : 0;
+}
+
 /* ---- events ---- */
 
 int pd_store_event_done(pd_store_t *st, const char *source, const char *id,
@@ -660,6 +705,28 @@ int pd_store_outbox_del(pd_store_t *st, int64_t seq) {
 
         sqlite3_bind_int64(stmt, 1, seq);
         return pd_store_exec(st, stmt);
+}
+
+int pd_store_outbox_del_range(pd_store_t *st, int64_t first, int64_t last) {
+        sqlite3_stmt *stmt = st->stmt[PD_STMT_OUTBOX_DEL_RANGE];
+
+        sqlite3_bind_int64(stmt, 1, first);
+        sqlite3_bind_int64(stmt, 2, last);
+        return pd_store_exec(st, stmt);
+}
+
+int pd_store_checkpoints_manual(pd_store_t *st) {
+        int rc = sqlite3_wal_autocheckpoint(st->db, 0);
+
+        return rc == SQLITE_OK ? 0 : pd_store_fail(st, rc);
+}
+
+int pd_store_checkpoint(pd_store_t *st) {
+        int rc = sqlite3_wal_checkpoint_v2(st->db, NULL,
+                                           SQLITE_CHECKPOINT_PASSIVE, NULL,
+                                           NULL);
+
+        return rc == SQLITE_OK ? 0 : pd_store_fail(st, rc);
 }
 
 int pd_store_outbox_foreach(pd_store_t *st, pd_store_outbox_cb_t *cb,

@@ -54,6 +54,29 @@ const char *pd_store_id(const pd_store_t *st);
 int pd_store_begin(pd_store_t *st);
 int pd_store_commit(pd_store_t *st);
 int pd_store_rollback(pd_store_t *st);
+/* 1 while an explicit transaction is open. SQLite itself may roll one back
+ * on some errors (disk full, I/O): this tells whether it did. */
+int pd_store_in_txn(pd_store_t *st);
+
+/*
+ * Parts of an open transaction (a savepoint): several callers' changes can
+ * share one commit, and one caller's failed part is undone without undoing
+ * the others'. part_undo rolls the part back and closes it.
+ */
+int pd_store_part_begin(pd_store_t *st);
+int pd_store_part_end(pd_store_t *st);
+int pd_store_part_undo(pd_store_t *st);
+
+/*
+ * Checkpoints. By default a commit that grows the WAL past 1000 pages
+ * copies it back into the database, on the committing thread. After
+ * pd_store_checkpoints_manual that is left to pd_store_checkpoint (a
+ * PASSIVE checkpoint: it copies what no reader needs and never blocks a
+ * writer), which a second handle on the same file can run on a thread of
+ * its own while the first one writes.
+ */
+int pd_store_checkpoints_manual(pd_store_t *st);
+int pd_store_checkpoint(pd_store_t *st);
 
 /* ---- events (idempotency) ---- */
 
@@ -148,6 +171,8 @@ typedef struct pd_outbox_rec_s {
 int pd_store_outbox_add(pd_store_t *st, pd_outbox_rec_t *rec);
 /* Deletes the record seq (delivered). */
 int pd_store_outbox_del(pd_store_t *st, int64_t seq);
+/* Deletes the records first..last, every one of them delivered. */
+int pd_store_outbox_del_range(pd_store_t *st, int64_t first, int64_t last);
 /* Calls cb for every record in seq order (data valid during the call). */
 typedef int(pd_store_outbox_cb_t)(const pd_outbox_rec_t *rec, void *opaque);
 int pd_store_outbox_foreach(pd_store_t *st, pd_store_outbox_cb_t *cb,

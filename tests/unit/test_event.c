@@ -2072,6 +2072,22 @@ static void assert_uuid4(const char *id) {
         assert_non_null(strchr("89ab", id[19])); /* RFC 4122 variant */
 }
 
+/* Ids come from a per-thread pool of random bytes (256 ids a refill): they
+ * never repeat across refills. */
+static void test_stamped_ids_never_repeat(void **state) {
+        char ids[600][37];
+
+        (void)state;
+        for (int i = 0; i < 600; i++) {
+                pd_event_t *ev = pd_event_new(PD_EVT_RELEASE_DEPLOYED);
+                pd_event_stamp(ev, "t");
+                snprintf(ids[i], sizeof(ids[i]), "%s", ev->ce_id);
+                pd_event_destroy(ev);
+                for (int j = 0; j < i; j++)
+                        assert_string_not_equal(ids[i], ids[j]);
+        }
+}
+
 static void test_stamp_fills_only_what_is_missing(void **state) {
         pd_event_t *a = pd_event_new(PD_EVT_RELEASE_DEPLOYED);
         pd_event_t *b = pd_event_new(PD_EVT_RELEASE_DEPLOYED);
@@ -2219,6 +2235,7 @@ int main(void) {
                         test_produced_event_comes_back_through_from_message),
                 cmocka_unit_test(test_produce_failure_frees_what_it_made),
                 cmocka_unit_test(test_stamp_fills_only_what_is_missing),
+                cmocka_unit_test(test_stamped_ids_never_repeat),
                 cmocka_unit_test(
                         test_time_format_is_rfc3339_utc_with_milliseconds),
                 cmocka_unit_test(test_names_print_and_parse_back),

@@ -693,10 +693,12 @@ static void test_outbox_replays_in_order_until_deleted(void **state) {
         assert_string_equal(seen.values[0], "one");
         assert_string_equal(seen.values[1], "three");
 
-        /* A deleted seq is never handed out again. */
+        /* A new record comes after every record still there, so the
+         * outbox replays in the order records were added. (A deleted
+         * seq may be handed out again: its record was delivered.) */
         assert_int_equal(pd_store_outbox_del(fx->st, s3), 0);
         s4 = outbox_add(fx->st, "four");
-        assert_true(s4 > s3);
+        assert_true(s4 > s1);
 
         /* No headers, empty value: both come back empty. */
         empty.topic = "postdeploy.results";
@@ -708,6 +710,63 @@ static void test_outbox_replays_in_order_until_deleted(void **state) {
         assert_int_equal(seen.cnt, 3);
         assert_int_equal(seen.headers_len[2], 0);
         assert_string_equal(seen.values[2], "");
+}
+
+static void test_outbox_range_delete_keeps_the_rest(void **state) {
+        fx_t *fx           = *state;
+        outbox_seen_t seen = {0};
+        int64_t s[4];
+
+        fx->st = open_ok(fx->path);
+        for (int i = 0; i < 4; i++)
+                s[i] = outbox_add(fx->st, i == 3 ? "four" : "one");
+        assert_int_equal(pd_store_outbox_del_range(fx->st, s[0], s[2]), 0);
+        assert_int_equal(pd_store_outbox_foreach(fx->st, outbox_cb, &seen),
+                         0);
+        assert_int_equal(seen.cnt, 1);
+        assert_int_equal(seen.seqs[0], s[3]);
+        assert_string_equal(seen.values[0], "four");
+}
+
+/* ---- parts of a transaction (group commit) ---- */
+
+static void test_an_undone_part_leaves_the_others(void **state) {
+        fx_t *fx           = *state;
+        outbox_seen_t seen = {0};
+
+        fx->st = open_ok(fx->path);
+        assert_int_equal(pd_store_begin(fx->st), 0);
+        assert_int_equal(pd_store_in_txn(fx->st), 1);
+        assert_int_equal(pd_store_part_begin(fx->st), 0);
+        outbox_add(fx->st, "kept");
+        assert_int_equal(pd_store_part_end(fx->st), 0);
+        assert_int_equal(pd_store_part_begin(fx->st), 0);
+        outbox_add(fx->st, "undone");
+        assert_int_equal(pd_store_part_undo(fx->st), 0);
+        assert_int_equal(pd_store_in_txn(fx->st), 1);
+        assert_int_equal(pd_store_commit(fx->st), 0);
+        assert_int_equal(pd_store_in_txn(fx->st), 0);
+
+        assert_int_equal(pd_store_outbox_foreach(fx->st, outbox_cb, &seen),
+                         0);
+        assert_int_equal(seen.cnt, 1);
+        assert_string_equal(seen.values[0], "kept");
+}
+
+static void test_a_second_handle_checkpoints(void **state) {
+        fx_t *fx = *state;
+        char errstr[512];
+        pd_store_t *ck;
+
+        fx->st = open_ok(fx->path);
+        assert_int_equal(pd_store_checkpoints_manual(fx->st), 0);
+        ck = pd_store_open(fx->path, 0, errstr, sizeof(errstr));
+        assert_non_null(ck);
+        assert_int_equal(pd_store_begin(fx->st), 0);
+        outbox_add(fx->st, "one");
+        assert_int_equal(pd_store_commit(fx->st), 0);
+        assert_int_equal(pd_store_checkpoint(ck), 0);
+        pd_store_close(ck);
 }
 
 /* ---- transactions ---- */
@@ -813,6 +872,9 @@ int main(void) {
                 T(test_unfinished_runs_survive_a_crash),
                 T(test_unfinished_runs_stop_at_the_callbacks_answer),
                 T(test_outbox_replays_in_order_until_deleted),
+                T(test_outbox_range_delete_keeps_the_rest),
+                T(test_an_undone_part_leaves_the_others),
+                T(test_a_second_handle_checkpoints),
                 T(test_rollback_leaves_nothing),
                 T(test_commit_without_begin_is_an_error),
                 T(test_disk_full_is_retriable),
