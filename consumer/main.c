@@ -8,6 +8,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,7 @@
 #include "consumer/plugin.h"
 #include "consumer/reactor.h"
 #include "consumer/supervisor.h"
+#include "schemas/event.h" /* pd_now_ms */
 
 #define PD_EXIT_OK 0
 #define PD_EXIT_FAIL 1
@@ -355,6 +358,49 @@ static void pd_main_release(void *opaque, const pd_config_t *old) {
         m->next_plugins = NULL;
 }
 
+/*
+ * Runs the reactor until it stops. One whose state store lost a batch to a
+ * fault that may clear, a full disk or an I/O error (pd_reactor_run returns
+ * 1), is made again from what is durable, as a restart would make it: the
+ * process keeps running, retries with a pause growing from 1 s to 30 s
+ * while the store still fails, and resumes when the fault clears.
+ */
+static int pd_main_serve(pd_main_t *m, pd_reactor_t **rp,
+                         const pd_reload_t *reload, const char *brokers) {
+        int64_t pause_ms = 1000;
+        char errstr[512];
+
+        for (;;) {
+                int64_t began = pd_now_ms();
+                int rc;
+
+                pd_reactor_set_reload(*rp, reload);
+                rc = pd_reactor_run(*rp, &pd_stop);
+                if (rc != 1)
+                        return rc ? PD_EXIT_FAIL : PD_EXIT_OK;
+                pd_reactor_destroy(*rp);
+                *rp = NULL;
+                if (pd_now_ms() - began > 60000)
+                        pause_ms = 1000; /* it had been well for a while */
+                while (!*rp) {
+                        pd_log(PD_LOG_WARN,
+                               "state store fault: starting the reactor "
+                               "again in %" PRId64 " s",
+                               pause_ms / 1000);
+                        for (int64_t end = pd_now_ms() + pause_ms;
+                             !pd_stop && pd_now_ms() < end;)
+                                poll(NULL, 0, 100);
+                        if (pd_stop)
+                                return PD_EXIT_OK;
+                        pause_ms = pause_ms * 2 > 30000 ? 30000 : pause_ms * 2;
+                        *rp = pd_reactor_new(m->conf, brokers, errstr,
+                                             sizeof(errstr));
+                        if (!*rp)
+                                pd_log(PD_LOG_ERROR, "%s", errstr);
+                }
+        }
+}
+
 int main(int argc, char **argv) {
         /* Told apart before anything else: the supervisor reads no config
          * and must not set up what the reactor does. */
@@ -499,8 +545,7 @@ int main(int argc, char **argv) {
         }
         if (dev_mode && pd_dev_announce(&dev))
                 goto done;
-        pd_reactor_set_reload(r, &reload);
-        ret = pd_reactor_run(r, &pd_stop) ? PD_EXIT_FAIL : PD_EXIT_OK;
+        ret = pd_main_serve(&m, &r, &reload, brokers);
 
 done:
         pd_reactor_destroy(r);

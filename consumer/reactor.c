@@ -141,6 +141,9 @@ struct pd_reactor_s {
         pthread_cond_t pr_cond;     /* produced_gen moved, or failed */
         int64_t produced_gen;       /* last batch committed and produced */
         int batch_failed;           /* a batch was lost: the reactor stops */
+        int restart;                /* ... by a store fault that may clear
+                                     * (disk full, I/O): pd_reactor_run
+                                     * returns 1, to be made again */
         char sup_dir[512];          /* the supervisor's folder */
         unsigned char *secret;      /* signing key; NULL: unsigned is fine */
         size_t secret_len;
@@ -481,11 +484,19 @@ static void pd_batch_crashpoints(const pd_batch_t *b, const char *suffix) {
                 pd_crashpoint2(b->names[i], suffix);
 }
 
-/* Marks the reactor failed for good and wakes every waiter of a batch. */
-static void pd_batch_fail(pd_reactor_t *r, const char *msg) {
-        pd_log(PD_LOG_ERROR, "state store: %s", msg);
+/*
+ * Marks this reactor failed and wakes every waiter of a batch: a batch was
+ * lost, so what the reactor holds in memory is ahead of what is durable.
+ * may_clear: the store's error is one that can go away (disk full, I/O,
+ * locked); the reactor is then made again from the durable state, as a
+ * restart would, instead of exiting (pd_reactor_run returns 1).
+ */
+static void pd_batch_fail(pd_reactor_t *r, const char *msg, int may_clear) {
+        pd_log(PD_LOG_ERROR, "state store: %s%s", msg,
+               may_clear ? "; starting again from what is durable" : "");
         pthread_mutex_lock(&r->lock);
         r->fatal = 1;
+        r->restart |= may_clear;
         pthread_mutex_unlock(&r->lock);
         pthread_mutex_lock(&r->pr_lock);
         r->batch_failed = 1;
@@ -522,6 +533,8 @@ static int pd_batch_commit(pd_reactor_t *r) {
         assert(r->batch_open);
         pd_batch_crashpoints(&b, "before_commit");
         if (pd_store_commit(r->st)) {
+                int may_clear = pd_store_retriable(r->st);
+
                 snprintf(msg, sizeof(msg), "%s", pd_store_errmsg(r->st));
                 if (pd_store_in_txn(r->st))
                         pd_store_rollback(r->st);
@@ -529,7 +542,7 @@ static int pd_batch_commit(pd_reactor_t *r) {
                 memset(&r->batch, 0, sizeof(r->batch));
                 r->batch_gen++;
                 pthread_mutex_unlock(&r->st_lock);
-                pd_batch_fail(r, msg);
+                pd_batch_fail(r, msg, may_clear);
                 pd_outq_destroy(&b.oq);
                 free(b.names);
                 return -1;
@@ -745,9 +758,11 @@ static int pd_reactor_txn_named(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
                 else
                         pthread_mutex_unlock(&r->st_lock);
                 if (!retriable || !intact) {
-                        pd_batch_fail(r, intact ? msg
-                                                : "a failed transaction lost "
-                                                  "others committed with it");
+                        pd_batch_fail(r,
+                                      intact ? msg
+                                             : "a failed transaction lost "
+                                               "others committed with it",
+                                      retriable);
                         break;
                 }
                 pd_log(PD_LOG_WARN,
@@ -815,9 +830,13 @@ static void pd_outbox_reap(pd_reactor_t *r) {
                 pd_log(PD_LOG_WARN, "cannot trim the outbox: %s",
                        pd_store_errmsg(r->st));
                 if (!pd_txn_undo(r)) {
+                        int may_clear = pd_store_retriable(r->st);
+
                         pthread_mutex_unlock(&r->st_lock);
-                        pd_batch_fail(r, "a failed outbox trim lost "
-                                         "others committed with it");
+                        pd_batch_fail(r,
+                                      "a failed outbox trim lost others "
+                                      "committed with it",
+                                      may_clear);
                         free(seqs);
                         return;
                 }
@@ -2415,11 +2434,11 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
 
                 pthread_mutex_lock(&r->lock);
                 fatal = r->fatal;
+                if (fatal)
+                        ret = r->restart ? 1 : -1;
                 pthread_mutex_unlock(&r->lock);
-                if (fatal) {
-                        ret = -1;
+                if (fatal)
                         break;
-                }
         }
 
         if (r->next_conf) {

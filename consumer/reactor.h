@@ -36,7 +36,11 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
  * Runs until *stop becomes non-zero (set it from a signal handler), then
  * shuts down cleanly: no new events, running actions get shutdown_grace to
  * finish and are then interrupted, results are flushed, offsets committed,
- * the group left. Returns 0 on a clean stop, -1 on a fatal error (logged).
+ * the group left. Returns 0 on a clean stop, -1 on a fatal error (logged),
+ * 1 when the state store lost a batch to a fault that may clear (disk
+ * full, an I/O error): what the reactor holds in memory is then ahead of
+ * what is durable, so the caller destroys it and makes a new one, which
+ * recovers from the durable state as a restart does.
  */
 int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop);
 
