@@ -10,9 +10,18 @@
  * tail and log, timeout, cancel), then writes the outcome to its .result
  * file and hands the run back to the loop through a queue and an eventfd.
  * The run threads are as many as the runs at once, that is at most the
- * reactor's workers. They fsync their own files in parallel and share the
- * folder's fsync: whoever renames while another thread syncs the folder is
- * covered by the next sync, so results that finish together cost one.
+ * reactor's workers.
+ *
+ * Durability. A written file is in the page cache, which outlives a crash
+ * of the reactor and of the supervisor: that is all the reactor's crashes
+ * need, so the outcome is sent as soon as it is written. Only a crash of
+ * the machine needs the disk, and such a crash also loses every run still
+ * going; so one syncer thread fsyncs the files in groups (every file
+ * written during one pass goes in the next), off every reply, and the
+ * supervisor does not exit while idle until all are synced. A run that
+ * ends in the few milliseconds before the machine goes down, and that the
+ * reactor has not recorded durably either, is lost with it, as if it had
+ * been running: the reactor records it INTERRUPTED and runs it again.
  *
  * The one race that matters: a reactor commits a run, sends START and is
  * killed; a new reactor asks STATUS of that run seconds later, while the
@@ -34,8 +43,9 @@
  * serves on.
  *
  * The loop never waits for the disk: results are written by the run
- * threads, and the files of forgotten runs are removed in a quiet second
- * (an unlink waits for the journal that those fsyncs keep busy).
+ * threads and synced by the syncer, and the files of forgotten runs are
+ * removed in a quiet second (an unlink waits for the journal that those
+ * fsyncs keep busy).
  *
  * The client sends one request at a time and reads its reply. A run whose
  * START was sent whole is from then on only waited for, never sent again,
@@ -388,7 +398,8 @@ typedef struct pd_sup_server_s pd_sup_server_t;
 typedef struct pd_sup_run_s {
         int64_t id;
         int state;          /* PD_SUP_RUNNING or PD_SUP_FINISHED */
-        int durable;        /* its .result file is on disk */
+        int saved;          /* its .result file is written (synced to
+                             * disk by the syncer, pd_sup_syncer_main) */
         int runner_failed;  /* pd_runner_run returned -1 */
         volatile int cancel;
         pthread_t thread;
@@ -439,12 +450,19 @@ struct pd_sup_server_s {
          * being fsynced keep busy, and every client waits for the loop. */
         int64_t *forgotten;
         size_t forgotten_cnt;
-        /* The shared folder fsync (pd_sup_sync_results). */
+        /* Result files written but not yet synced, handed to the syncer
+         * thread (pd_sup_syncer_main) as open fds; guarded by sync_lock. */
         pthread_mutex_t sync_lock;
         pthread_cond_t sync_cond;
-        uint64_t renamed;
-        uint64_t synced;
-        int syncing;
+        pthread_t syncer;
+        int has_syncer;
+        int *sync_fds;
+        size_t sync_cnt;
+        size_t sync_size;
+        uint64_t saved;      /* result files written, */
+        uint64_t synced;     /* ... of which synced, with the folder */
+        int sync_failed;     /* a sync failed: never idle again */
+        int sync_stop;       /* sync what is queued, then end */
 };
 
 static pd_sup_run_t *pd_sup_find(pd_sup_server_t *srv, int64_t id) {
@@ -521,51 +539,121 @@ static void pd_sup_unlink_forgotten(pd_sup_server_t *srv) {
 }
 
 /*
- * Makes every rename done so far durable with as few fsyncs of the folder
- * as possible: a thread that finds a sync under way waits for it and, if
- * its own rename came later, for the next one, which covers every rename
- * made meanwhile. Returns 0, or -1 with errno. Any thread.
+ * The syncer: makes the result files durable in groups, off the path of
+ * every reply. It takes every file queued since its last pass, fdatasyncs
+ * each, then fsyncs the folder once for all their renames, and wakes the
+ * loop (which may then exit when idle). While it syncs, the next files
+ * queue up for the next pass: the runs that finish during one fsync share
+ * the next. A failure is logged, and the supervisor then never exits while
+ * idle (the outcomes stay in memory for the reactor). Its own thread.
  */
-static int pd_sup_sync_results(pd_sup_server_t *srv) {
-        uint64_t mine;
-        int ret = 0;
+static void *pd_sup_syncer_main(void *arg) {
+        pd_sup_server_t *srv = arg;
+        const uint64_t one   = 1;
 
         pthread_mutex_lock(&srv->sync_lock);
-        mine = ++srv->renamed;
-        while (srv->synced < mine) {
+        for (;;) {
+                int *fds;
+                size_t cnt;
                 uint64_t upto;
                 int err = 0;
 
-                if (srv->syncing) {
+                while (!srv->sync_cnt && !srv->sync_stop)
                         pthread_cond_wait(&srv->sync_cond, &srv->sync_lock);
-                        continue;
-                }
-                srv->syncing = 1;
-                upto         = srv->renamed;
+                if (!srv->sync_cnt)
+                        break; /* stopping, and everything is synced */
+                fds            = srv->sync_fds;
+                cnt            = srv->sync_cnt;
+                upto           = srv->saved;
+                srv->sync_fds  = NULL;
+                srv->sync_cnt  = 0;
+                srv->sync_size = 0;
                 pthread_mutex_unlock(&srv->sync_lock);
-                if (fsync(srv->results_fd))
-                        err = errno;
-                pthread_mutex_lock(&srv->sync_lock);
-                srv->syncing = 0;
-                if (!err && upto > srv->synced)
-                        srv->synced = upto;
-                pthread_cond_broadcast(&srv->sync_cond);
-                if (err) {
-                        errno = err;
-                        ret   = -1;
-                        break;
+
+                for (size_t i = 0; i < cnt; i++) {
+                        if (fdatasync(fds[i]) && !err)
+                                err = errno;
+                        close(fds[i]);
                 }
+                free(fds);
+                if (!err && fsync(srv->results_fd))
+                        err = errno;
+                if (err)
+                        pd_log(PD_LOG_ERROR,
+                               "cannot sync outcomes to %s: %s; they are "
+                               "kept in memory until the reactor has them",
+                               srv->results, pd_sup_strerror(err));
+
+                pthread_mutex_lock(&srv->sync_lock);
+                if (err)
+                        srv->sync_failed = 1;
+                else
+                        srv->synced = upto;
+                while (write(srv->event_fd, &one, sizeof(one)) < 0 &&
+                       errno == EINTR)
+                        ;
         }
         pthread_mutex_unlock(&srv->sync_lock);
+        return NULL;
+}
+
+/*
+ * Hands the written result file fd to the syncer, which closes it. If the
+ * queue cannot grow, syncs it here instead. Returns 0, or -1 with errno.
+ * Any thread.
+ */
+static int pd_sup_sync_queue(pd_sup_server_t *srv, int fd) {
+        int ret = 0;
+
+        pthread_mutex_lock(&srv->sync_lock);
+        if (srv->sync_cnt == srv->sync_size) {
+                size_t size = srv->sync_size ? srv->sync_size * 2 : 16;
+                int *fds    = realloc(srv->sync_fds, size * sizeof(*fds));
+
+                if (fds) {
+                        srv->sync_fds  = fds;
+                        srv->sync_size = size;
+                }
+        }
+        if (srv->sync_cnt < srv->sync_size) {
+                srv->sync_fds[srv->sync_cnt++] = fd;
+                srv->saved++;
+                pthread_cond_signal(&srv->sync_cond);
+                fd = -1;
+        }
+        pthread_mutex_unlock(&srv->sync_lock);
+        if (fd == -1)
+                return 0;
+        /* Out of memory: this one waits for the disk itself. */
+        if (fdatasync(fd) || fsync(srv->results_fd)) {
+                ret = -1;
+                pthread_mutex_lock(&srv->sync_lock);
+                srv->sync_failed = 1;
+                pthread_mutex_unlock(&srv->sync_lock);
+        }
+        close(fd);
         return ret;
+}
+
+/* Whether every result file written so far is on disk. Any thread. */
+static int pd_sup_all_synced(pd_sup_server_t *srv) {
+        int yes;
+
+        pthread_mutex_lock(&srv->sync_lock);
+        yes = srv->synced == srv->saved && !srv->sync_failed;
+        pthread_mutex_unlock(&srv->sync_lock);
+        return yes;
 }
 
 /*
  * Writes run's outcome to DIR/supervisor/ID.result: a temporary file,
- * fsynced, renamed, then the folder fsynced, so a crash leaves either no
- * file or the whole one. Sets run->durable. A failure is logged and the
- * outcome stays in memory only (the reactor still gets it; the supervisor
- * then does not exit while idle). Runs on the run's thread.
+ * renamed, so a crash of this process leaves either no file or the whole
+ * one, in the page cache, which outlives any process. The file then goes
+ * to the syncer (pd_sup_syncer_main); nobody waits for the disk, because
+ * only a crash of the machine needs it, and that loses the runs still
+ * going anyway (see supervisor.h). Sets run->saved. A failure is logged
+ * and the outcome stays in memory only (the reactor still gets it; the
+ * supervisor then does not exit while idle). Runs on the run's thread.
  */
 static void pd_sup_persist(pd_sup_server_t *srv, pd_sup_run_t *run) {
         pd_sup_buf_t b = {0};
@@ -593,23 +681,15 @@ static void pd_sup_persist(pd_sup_server_t *srv, pd_sup_run_t *run) {
                         goto fail_errno;
                 off += (size_t)n;
         }
-        what = "fsync";
-        if (fsync(fd))
-                goto fail_errno;
-        what = "close";
-        if (close(fd)) {
-                fd = -1;
-                goto fail_errno;
-        }
-        fd   = -1;
         what = "rename";
         if (rename(tmp, path))
                 goto fail_errno;
-        what = "fsync of the folder";
-        if (pd_sup_sync_results(srv))
-                goto fail_errno;
-        run->durable = 1;
+        run->saved = 1;
         pd_sup_buf_free(&b);
+        if (pd_sup_sync_queue(srv, fd)) /* closes fd */
+                pd_log(PD_LOG_ERROR,
+                       "run %" PRId64 ": cannot sync its outcome: %s",
+                       run->id, pd_sup_strerror(errno));
         return;
 
 fail_errno:
@@ -628,7 +708,12 @@ fail:
         pd_sup_buf_free(&b);
 }
 
-/* Reads a saved outcome into run. Returns 0, or -1 with why. */
+/*
+ * Reads a saved outcome into run. Returns 0; 1 if the file is empty or its
+ * frame cut short, which only a crash of the machine leaves (the file was
+ * renamed whole, but not yet synced: the outcome never reached the disk);
+ * or -1 with why.
+ */
 static int pd_sup_load_file(int fd, int64_t id, pd_sup_run_t *run,
                             const char **why) {
         /* A RESULT takes under 5 KiB: anything longer is not one. */
@@ -648,6 +733,11 @@ static int pd_sup_load_file(int fd, int64_t id, pd_sup_run_t *run,
                         break;
                 len += (size_t)n;
         }
+        if (!len || (len >= PD_SUP_HDR &&
+                     (unsigned char)buf[4] == PD_SUP_F_RESULT &&
+                     pd_sup_le32(buf) > len - PD_SUP_HDR &&
+                     len < sizeof(buf)))
+                return 1;
         *why = "not a RESULT frame";
         if (len < PD_SUP_HDR || pd_sup_le32(buf) != len - PD_SUP_HDR ||
             (unsigned char)buf[4] != PD_SUP_F_RESULT)
@@ -664,7 +754,10 @@ static int pd_sup_load_file(int fd, int64_t id, pd_sup_run_t *run,
  * Loads every DIR/supervisor/ID.result into the table and removes the
  * temporary files a crash left. A file that cannot be read still names a
  * run that happened: it is kept as FAILED, so that id is never started
- * again. Returns 0, or -1 if the folder cannot be read.
+ * again. A file that the machine's crash cut short is removed: its run is
+ * unknown, as a run the crash interrupted. The files go to the syncer: a
+ * supervisor that was killed may have left them unsynced. Returns 0, or -1
+ * if the folder cannot be read.
  */
 static int pd_sup_load(pd_sup_server_t *srv) {
         DIR *d = opendir(srv->results);
@@ -682,7 +775,7 @@ static int pd_sup_load(pd_sup_server_t *srv) {
                 const char *why;
                 char *end, canon[32];
                 long long id;
-                int fd;
+                int fd, r;
 
                 if (len > 11 && !strcmp(name + len - 11, ".result.tmp")) {
                         unlinkat(dirfd(d), name, 0);
@@ -703,12 +796,23 @@ static int pd_sup_load(pd_sup_server_t *srv) {
                         closedir(d);
                         return -1;
                 }
-                run->id      = id;
-                run->srv     = srv;
-                run->state   = PD_SUP_FINISHED;
-                run->durable = 1;
+                run->id    = id;
+                run->srv   = srv;
+                run->state = PD_SUP_FINISHED;
+                run->saved = 1;
                 fd = openat(dirfd(d), name, O_RDONLY | O_CLOEXEC);
-                if (fd == -1 || pd_sup_load_file(fd, id, run, &why)) {
+                r  = fd == -1 ? -1 : pd_sup_load_file(fd, id, run, &why);
+                if (r == 1) {
+                        pd_log(PD_LOG_WARN,
+                               "%s/%s: cut short by a crash of the machine; "
+                               "run %" PRId64 " is unknown",
+                               srv->results, name, (int64_t)id);
+                        close(fd);
+                        unlinkat(dirfd(d), name, 0);
+                        free(run);
+                        continue;
+                }
+                if (r) {
                         if (fd == -1)
                                 why = pd_sup_strerror(errno);
                         pd_log(PD_LOG_WARN,
@@ -722,7 +826,7 @@ static int pd_sup_load(pd_sup_server_t *srv) {
                                  "its file is unreadable");
                 }
                 if (fd != -1)
-                        close(fd);
+                        pd_sup_sync_queue(srv, fd); /* closes it */
                 if (pd_sup_run_add(srv, run)) {
                         free(run);
                         closedir(d);
@@ -1017,7 +1121,7 @@ static void pd_sup_forget_run(pd_sup_server_t *srv, pd_sup_conn_t *conn,
                 pd_sup_reply(conn, PD_SUP_F_RUNNING, id);
                 return;
         }
-        if (run && run->durable) {
+        if (run && run->saved) {
                 int64_t *ids = NULL;
 
                 if (srv->forgotten_cnt < PD_SUP_FORGOTTEN_MAX)
@@ -1215,13 +1319,13 @@ static int pd_sup_listen(pd_sup_server_t *srv, char *errstr,
 }
 
 /* Whether nothing would be lost if the supervisor exited now. */
-static int pd_sup_idle(const pd_sup_server_t *srv) {
+static int pd_sup_idle(pd_sup_server_t *srv) {
         if (srv->conn_cnt || srv->running)
                 return 0;
         for (size_t i = 0; i < srv->run_cnt; i++)
-                if (!srv->runs[i]->durable)
+                if (!srv->runs[i]->saved)
                         return 0;
-        return 1;
+        return pd_sup_all_synced(srv);
 }
 
 /* Idle long enough: returns 1 if the supervisor may exit, 0 if a client
@@ -1383,6 +1487,23 @@ static void pd_sup_serve(pd_sup_server_t *srv) {
 /* ------------------------------------------------------------------ */
 /* The supervisor: life cycle                                           */
 
+/* Lets the syncer sync what is queued and end; then closes whatever it did
+ * not take (it never started). */
+static void pd_sup_syncer_stop(pd_sup_server_t *srv) {
+        pthread_mutex_lock(&srv->sync_lock);
+        srv->sync_stop = 1;
+        pthread_cond_signal(&srv->sync_cond);
+        pthread_mutex_unlock(&srv->sync_lock);
+        if (srv->has_syncer)
+                pthread_join(srv->syncer, NULL);
+        srv->has_syncer = 0;
+        for (size_t i = 0; i < srv->sync_cnt; i++)
+                close(srv->sync_fds[i]);
+        free(srv->sync_fds);
+        srv->sync_fds = NULL;
+        srv->sync_cnt = srv->sync_size = 0;
+}
+
 static void pd_sup_server_destroy(pd_sup_server_t *srv) {
         if (!srv)
                 return;
@@ -1392,6 +1513,7 @@ static void pd_sup_server_destroy(pd_sup_server_t *srv) {
                         srv->runs[i]->cancel = 1;
                         pthread_join(srv->runs[i]->thread, NULL);
                 }
+        pd_sup_syncer_stop(srv);
         for (size_t i = 0; i < srv->run_cnt; i++)
                 pd_sup_run_destroy(srv->runs[i]);
         free(srv->runs);
@@ -1489,6 +1611,7 @@ fail:
  * Returns 0, or -1 (logged). */
 static int pd_sup_server_start(pd_sup_server_t *srv) {
         sigset_t mask;
+        int err;
 
         /* Blocked before any thread starts, so every thread inherits it
          * and the signals reach the loop's signalfd only. */
@@ -1503,6 +1626,13 @@ static int pd_sup_server_start(pd_sup_server_t *srv) {
                        pd_sup_strerror(errno));
                 return -1;
         }
+        err = pthread_create(&srv->syncer, NULL, pd_sup_syncer_main, srv);
+        if (err) {
+                pd_log(PD_LOG_ERROR, "cannot start the syncer thread: %s",
+                       pd_sup_strerror(err));
+                return -1;
+        }
+        srv->has_syncer = 1;
         return pd_sup_load(srv);
 }
 

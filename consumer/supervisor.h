@@ -8,7 +8,7 @@
  * reactor binary itself, run as `postdeploy-reactor --supervisor DIR`,
  * detached in a session of its own; one process serves every run of the
  * folder, so an action still costs one spawn, and results that finish
- * together share their folder fsync.
+ * together share their fsyncs, which no reply waits for.
  *
  * The reactor reaches it over the Unix stream socket DIR/supervisor.sock
  * (0600; DIR is created 0700 when missing). Each run is named by the id of
@@ -16,12 +16,17 @@
  * supervisor starts a given id at most once. Ids must therefore never come
  * back for one DIR: a state store created afresh (ids from 1 again) needs
  * a DIR of its own, or it would be handed the old store's outcomes. A finished run's outcome is
- * written to DIR/supervisor/ID.result (fsynced, file and folder) before
- * anyone is told, and stays there until the reactor has recorded it and
- * says FORGET; a supervisor started later (after an upgrade, say) loads
- * those files. Running commands do not survive a restart of the machine:
- * the supervisor then does not know their ids, and the reactor records
- * them INTERRUPTED.
+ * written to DIR/supervisor/ID.result before anyone is told, and stays
+ * there until the reactor has recorded it and says FORGET; a supervisor
+ * started later (after an upgrade, or a crash of the supervisor) loads
+ * those files. The written file outlives any process (the page cache); it
+ * reaches the disk a few milliseconds later, synced in groups with the
+ * outcomes that ended meanwhile, and the supervisor does not exit while
+ * idle before that. Running commands do not survive a restart of the
+ * machine: the supervisor then does not know their ids, and the reactor
+ * records them INTERRUPTED; so is a run that ended in those last
+ * milliseconds, unless the reactor had recorded its outcome durably
+ * (state_sync = true).
  *
  * The supervisor exits by itself once it has had, for idle seconds, no
  * connection, no running command and no outcome that is not yet on disk.
