@@ -90,8 +90,9 @@ extern char **environ;
 #define PD_SUP_CONNECT_MS 10000          /* to reach or start one */
 #define PD_SUP_REPLY_MS 30000            /* for an answer due at once */
 #define PD_SUP_TICK_MS 100               /* how often cancel is seen */
-#define PD_SUP_QUIET_MS 1000             /* then forgotten files go */
-#define PD_SUP_FORGOTTEN_MAX 4096        /* ... or when this many wait */
+#define PD_SUP_QUIET_MS 1000             /* then a long log is compacted */
+#define PD_SUP_LOG_COMPACT (1024 * 1024) /* ... if over this size, */
+#define PD_SUP_LOG_MAX (64 * 1024 * 1024) /* ... or at once over this */
 #define PD_SUP_RECONNECTS 3              /* per request */
 #define PD_SUP_READ_SIZE (64 * 1024)
 /* Input kept per connection: a whole frame and one read beyond it. */
@@ -398,8 +399,8 @@ typedef struct pd_sup_server_s pd_sup_server_t;
 typedef struct pd_sup_run_s {
         int64_t id;
         int state;          /* PD_SUP_RUNNING or PD_SUP_FINISHED */
-        int saved;          /* its .result file is written (synced to
-                             * disk by the syncer, pd_sup_syncer_main) */
+        int saved;          /* its outcome is in the log (on disk once
+                             * the syncer has synced it) */
         int runner_failed;  /* pd_runner_run returned -1 */
         volatile int cancel;
         pthread_t thread;
@@ -445,24 +446,21 @@ struct pd_sup_server_s {
         int stopping;
         pthread_mutex_t lock;  /* guards done */
         pd_sup_run_t *done;    /* runs whose thread has finished */
-        /* Result files of forgotten runs, removed in a quiet moment: an
-         * unlink waits for the file system's journal, which the results
-         * being fsynced keep busy, and every client waits for the loop. */
-        int64_t *forgotten;
-        size_t forgotten_cnt;
-        /* Result files written but not yet synced, handed to the syncer
-         * thread (pd_sup_syncer_main) as open fds; guarded by sync_lock. */
-        pthread_mutex_t sync_lock;
-        pthread_cond_t sync_cond;
+        /* The outcome log, DIR/supervisor/outcomes (pd_sup_log_write),
+         * and what the syncer (pd_sup_syncer_main) works from; guarded by
+         * log_lock. Counts are of outcomes appended. */
+        pthread_mutex_t log_lock;
+        pthread_cond_t log_cond;
+        int log_fd;
+        uint64_t log_bytes;  /* its size */
+        uint64_t saved;      /* outcomes appended, */
+        uint64_t sync_upto;  /* ... of which the syncer has taken on, */
+        uint64_t synced;     /* ... and of which are on disk */
+        int syncing;         /* the syncer is in fdatasync */
+        int sync_failed;     /* a sync failed: not idle until compacted */
+        int sync_stop;       /* sync what is appended, then end */
         pthread_t syncer;
         int has_syncer;
-        int *sync_fds;
-        size_t sync_cnt;
-        size_t sync_size;
-        uint64_t saved;      /* result files written, */
-        uint64_t synced;     /* ... of which synced, with the folder */
-        int sync_failed;     /* a sync failed: never idle again */
-        int sync_stop;       /* sync what is queued, then end */
 };
 
 static pd_sup_run_t *pd_sup_find(pd_sup_server_t *srv, int64_t id) {
@@ -511,209 +509,343 @@ static void pd_sup_run_remove(pd_sup_server_t *srv, pd_sup_run_t *run) {
 /* ------------------------------------------------------------------ */
 /* The supervisor: durable outcomes                                     */
 
-static void pd_sup_result_path(const pd_sup_server_t *srv, int64_t id,
-                               const char *suffix, char *buf, size_t size) {
-        snprintf(buf, size, "%s/%" PRId64 ".result%s", srv->results, id,
-                 suffix);
+/* FNV-1a: tells a record a crash cut short from a whole one. */
+static uint32_t pd_sup_checksum(const char *p, size_t len) {
+        uint32_t h = 2166136261u;
+
+        for (size_t i = 0; i < len; i++)
+                h = (h ^ (unsigned char)p[i]) * 16777619u;
+        return h;
 }
 
-/*
- * Removes the result files of the runs forgotten so far. Not synced: the
- * next fsync of the folder takes the removals along, and a file that
- * comes back after a crash is never asked for again, so it only costs its
- * bytes. The loop's thread.
- */
-static void pd_sup_unlink_forgotten(pd_sup_server_t *srv) {
-        char path[PD_SUP_PATH_MAX];
+/* Appends to b a RESULT record of the log for run, or a FORGOTTEN record
+ * for id when run is NULL: the frame, then its checksum. */
+static void pd_sup_log_record(pd_sup_buf_t *b, int64_t id,
+                              const pd_sup_run_t *run) {
+        size_t at = b->len;
 
-        for (size_t i = 0; i < srv->forgotten_cnt; i++) {
-                pd_sup_result_path(srv, srv->forgotten[i], "", path,
-                                   sizeof(path));
-                if (unlink(path) && errno != ENOENT)
-                        pd_log(PD_LOG_WARN, "%s: %s", path,
-                               pd_sup_strerror(errno));
+        if (run) {
+                pd_sup_result_put(b, id, run->runner_failed, &run->res);
+        } else {
+                size_t f = pd_sup_frame_begin(b, PD_SUP_F_FORGOTTEN);
+
+                pd_sup_buf_i64(b, id);
+                pd_sup_frame_end(b, f);
         }
-        free(srv->forgotten);
-        srv->forgotten     = NULL;
-        srv->forgotten_cnt = 0;
+        if (!b->oom)
+                pd_sup_buf_u32(b, pd_sup_checksum(b->p + at, b->len - at));
 }
 
 /*
- * The syncer: makes the result files durable in groups, off the path of
- * every reply. It takes every file queued since its last pass, fdatasyncs
- * each, then fsyncs the folder once for all their renames, and wakes the
- * loop (which may then exit when idle). While it syncs, the next files
- * queue up for the next pass: the runs that finish during one fsync share
- * the next. A failure is logged, and the supervisor then never exits while
- * idle (the outcomes stay in memory for the reactor). Its own thread.
+ * Appends len bytes of records to the log; with run set, they are run's
+ * outcome, which the syncer then makes durable, and run->saved is set.
+ * A write that fails is undone, so the log never holds a torn record
+ * before whole ones. Returns 0, or -1 with errno. Any thread.
+ */
+static int pd_sup_log_write(pd_sup_server_t *srv, const char *p, size_t len,
+                            pd_sup_run_t *run) {
+        size_t off = 0;
+        int ret    = 0;
+
+        pthread_mutex_lock(&srv->log_lock);
+        while (off < len) {
+                ssize_t n = write(srv->log_fd, p + off, len - off);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        int err = errno;
+
+                        if (off && ftruncate(srv->log_fd,
+                                             (off_t)srv->log_bytes))
+                                srv->sync_failed = 1; /* torn for good */
+                        errno = err;
+                        ret   = -1;
+                        break;
+                }
+                off += (size_t)n;
+        }
+        if (!ret) {
+                srv->log_bytes += len;
+                if (run) {
+                        run->saved = 1;
+                        srv->saved++;
+                        pthread_cond_signal(&srv->log_cond);
+                }
+        }
+        pthread_mutex_unlock(&srv->log_lock);
+        return ret;
+}
+
+/*
+ * The syncer: makes the log durable in groups, off the path of every
+ * reply. Each pass fdatasyncs the log once for every outcome appended
+ * before it; outcomes appended meanwhile go in the next pass. Then it wakes
+ * the loop, which may exit when idle. A failure is logged, and the
+ * supervisor then never exits while idle (the outcomes stay in memory for
+ * the reactor). Its own thread.
  */
 static void *pd_sup_syncer_main(void *arg) {
         pd_sup_server_t *srv = arg;
         const uint64_t one   = 1;
 
-        pthread_mutex_lock(&srv->sync_lock);
+        pthread_mutex_lock(&srv->log_lock);
         for (;;) {
-                int *fds;
-                size_t cnt;
                 uint64_t upto;
-                int err = 0;
+                int fd, err = 0;
 
-                while (!srv->sync_cnt && !srv->sync_stop)
-                        pthread_cond_wait(&srv->sync_cond, &srv->sync_lock);
-                if (!srv->sync_cnt)
-                        break; /* stopping, and everything is synced */
-                fds            = srv->sync_fds;
-                cnt            = srv->sync_cnt;
+                while (srv->saved == srv->sync_upto && !srv->sync_stop)
+                        pthread_cond_wait(&srv->log_cond, &srv->log_lock);
+                if (srv->saved == srv->sync_upto)
+                        break; /* stopping, and everything is tried */
                 upto           = srv->saved;
-                srv->sync_fds  = NULL;
-                srv->sync_cnt  = 0;
-                srv->sync_size = 0;
-                pthread_mutex_unlock(&srv->sync_lock);
+                fd             = srv->log_fd;
+                srv->sync_upto = upto;
+                srv->syncing   = 1;
+                pthread_mutex_unlock(&srv->log_lock);
 
-                for (size_t i = 0; i < cnt; i++) {
-                        if (fdatasync(fds[i]) && !err)
-                                err = errno;
-                        close(fds[i]);
-                }
-                free(fds);
-                if (!err && fsync(srv->results_fd))
+                if (fdatasync(fd))
                         err = errno;
                 if (err)
                         pd_log(PD_LOG_ERROR,
-                               "cannot sync outcomes to %s: %s; they are "
-                               "kept in memory until the reactor has them",
+                               "cannot sync the outcomes in %s: %s; they "
+                               "are kept in memory until the reactor has "
+                               "them",
                                srv->results, pd_sup_strerror(err));
 
-                pthread_mutex_lock(&srv->sync_lock);
+                pthread_mutex_lock(&srv->log_lock);
+                srv->syncing = 0;
                 if (err)
                         srv->sync_failed = 1;
-                else
+                else if (upto > srv->synced)
                         srv->synced = upto;
+                pthread_cond_broadcast(&srv->log_cond);
                 while (write(srv->event_fd, &one, sizeof(one)) < 0 &&
                        errno == EINTR)
                         ;
         }
-        pthread_mutex_unlock(&srv->sync_lock);
+        pthread_mutex_unlock(&srv->log_lock);
         return NULL;
 }
 
-/*
- * Hands the written result file fd to the syncer, which closes it. If the
- * queue cannot grow, syncs it here instead. Returns 0, or -1 with errno.
- * Any thread.
- */
-static int pd_sup_sync_queue(pd_sup_server_t *srv, int fd) {
-        int ret = 0;
+/* The log's size. Any thread. */
+static uint64_t pd_sup_log_size(pd_sup_server_t *srv) {
+        uint64_t size;
 
-        pthread_mutex_lock(&srv->sync_lock);
-        if (srv->sync_cnt == srv->sync_size) {
-                size_t size = srv->sync_size ? srv->sync_size * 2 : 16;
-                int *fds    = realloc(srv->sync_fds, size * sizeof(*fds));
-
-                if (fds) {
-                        srv->sync_fds  = fds;
-                        srv->sync_size = size;
-                }
-        }
-        if (srv->sync_cnt < srv->sync_size) {
-                srv->sync_fds[srv->sync_cnt++] = fd;
-                srv->saved++;
-                pthread_cond_signal(&srv->sync_cond);
-                fd = -1;
-        }
-        pthread_mutex_unlock(&srv->sync_lock);
-        if (fd == -1)
-                return 0;
-        /* Out of memory: this one waits for the disk itself. */
-        if (fdatasync(fd) || fsync(srv->results_fd)) {
-                ret = -1;
-                pthread_mutex_lock(&srv->sync_lock);
-                srv->sync_failed = 1;
-                pthread_mutex_unlock(&srv->sync_lock);
-        }
-        close(fd);
-        return ret;
+        pthread_mutex_lock(&srv->log_lock);
+        size = srv->log_bytes;
+        pthread_mutex_unlock(&srv->log_lock);
+        return size;
 }
 
-/* Whether every result file written so far is on disk. Any thread. */
+/* Whether every outcome appended so far is on disk. Any thread. */
 static int pd_sup_all_synced(pd_sup_server_t *srv) {
         int yes;
 
-        pthread_mutex_lock(&srv->sync_lock);
+        pthread_mutex_lock(&srv->log_lock);
         yes = srv->synced == srv->saved && !srv->sync_failed;
-        pthread_mutex_unlock(&srv->sync_lock);
+        pthread_mutex_unlock(&srv->log_lock);
         return yes;
 }
 
 /*
- * Writes run's outcome to DIR/supervisor/ID.result: a temporary file,
- * renamed, so a crash of this process leaves either no file or the whole
- * one, in the page cache, which outlives any process. The file then goes
- * to the syncer (pd_sup_syncer_main); nobody waits for the disk, because
- * only a crash of the machine needs it, and that loses the runs still
- * going anyway (see supervisor.h). Sets run->saved. A failure is logged
- * and the outcome stays in memory only (the reactor still gets it; the
- * supervisor then does not exit while idle). Runs on the run's thread.
+ * Appends run's outcome to the log, DIR/supervisor/outcomes. The append
+ * is in the page cache at once, which outlives any process; the syncer
+ * makes it durable soon after, and nobody waits for that: only a crash of
+ * the machine needs the disk, and it loses the runs still going anyway
+ * (supervisor.h). A failure is logged and the outcome stays in memory only
+ * (the reactor still gets it; the supervisor then does not exit while
+ * idle). Runs on the run's thread.
  */
 static void pd_sup_persist(pd_sup_server_t *srv, pd_sup_run_t *run) {
         pd_sup_buf_t b = {0};
+
+        pd_sup_log_record(&b, run->id, run);
+        if (b.oom)
+                pd_log(PD_LOG_ERROR,
+                       "run %" PRId64 ": cannot save its outcome: out of "
+                       "memory; it is kept in memory only",
+                       run->id);
+        else if (pd_sup_log_write(srv, b.p, b.len, run))
+                pd_log(PD_LOG_ERROR,
+                       "run %" PRId64 ": cannot save its outcome (%s/"
+                       "outcomes: %s); it is kept in memory only",
+                       run->id, srv->results, pd_sup_strerror(errno));
+        pd_sup_buf_free(&b);
+}
+
+/* Records that run id is forgotten, so a later supervisor does not load
+ * it again. Not synced: one that comes back after a crash of the machine
+ * is never asked for again, so it only costs its bytes. The loop's
+ * thread. */
+static void pd_sup_persist_forget(pd_sup_server_t *srv, int64_t id) {
+        pd_sup_buf_t b = {0};
+
+        pd_sup_log_record(&b, id, NULL);
+        if (!b.oom && pd_sup_log_write(srv, b.p, b.len, NULL))
+                pd_log(PD_LOG_WARN, "%s/outcomes: %s", srv->results,
+                       pd_sup_strerror(errno));
+        pd_sup_buf_free(&b);
+}
+
+/*
+ * Rewrites the log with only the outcomes not forgotten (those of the
+ * table, and those a run thread has appended but the loop not yet seen):
+ * a new file, synced, renamed over the log, the folder synced. Everything
+ * in it is then durable. Holds the log while it works, so it is done when
+ * the log has grown and the supervisor is quiet, at start and at exit.
+ * Returns 0, or -1 (logged; the old log stays). The loop's thread.
+ */
+static int pd_sup_log_compact(pd_sup_server_t *srv) {
+        pd_sup_buf_t b = {0};
         char tmp[PD_SUP_PATH_MAX], path[PD_SUP_PATH_MAX];
         const char *what = "out of memory";
-        int fd           = -1;
         size_t off       = 0;
+        int fd           = -1;
 
-        pd_sup_result_put(&b, run->id, run->runner_failed, &run->res);
+        snprintf(tmp, sizeof(tmp), "%s/outcomes.tmp", srv->results);
+        snprintf(path, sizeof(path), "%s/outcomes", srv->results);
+        pthread_mutex_lock(&srv->log_lock);
+        while (srv->syncing)
+                pthread_cond_wait(&srv->log_cond, &srv->log_lock);
+        for (size_t i = 0; i < srv->run_cnt; i++)
+                if (srv->runs[i]->saved)
+                        pd_sup_log_record(&b, srv->runs[i]->id, srv->runs[i]);
         if (b.oom)
                 goto fail;
-        pd_sup_result_path(srv, run->id, ".tmp", tmp, sizeof(tmp));
-        pd_sup_result_path(srv, run->id, "", path, sizeof(path));
-        what = "open";
-        fd   = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        what = "cannot write it";
+        fd   = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+                    0600);
         if (fd == -1)
-                goto fail_errno;
-        what = "write";
+                goto fail;
         while (off < b.len) {
                 ssize_t n = write(fd, b.p + off, b.len - off);
 
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0)
-                        goto fail_errno;
+                        goto fail;
                 off += (size_t)n;
         }
-        what = "rename";
-        if (rename(tmp, path))
-                goto fail_errno;
-        run->saved = 1;
+        if (fdatasync(fd) || rename(tmp, path) || fsync(srv->results_fd))
+                goto fail;
+        if (srv->log_fd != -1)
+                close(srv->log_fd);
+        srv->log_fd    = fd;
+        srv->log_bytes = b.len;
+        srv->synced = srv->sync_upto = srv->saved;
+        srv->sync_failed = 0;
+        pthread_cond_broadcast(&srv->log_cond);
+        pthread_mutex_unlock(&srv->log_lock);
         pd_sup_buf_free(&b);
-        if (pd_sup_sync_queue(srv, fd)) /* closes fd */
-                pd_log(PD_LOG_ERROR,
-                       "run %" PRId64 ": cannot sync its outcome: %s",
-                       run->id, pd_sup_strerror(errno));
-        return;
-
-fail_errno:
-        pd_log(PD_LOG_ERROR,
-               "run %" PRId64 ": cannot save its outcome (%s: %s); it is "
-               "kept in memory only",
-               run->id, what, pd_sup_strerror(errno));
-        if (fd != -1)
-                close(fd);
-        unlink(tmp);
-        pd_sup_buf_free(&b);
-        return;
+        return 0;
 fail:
-        pd_log(PD_LOG_ERROR, "run %" PRId64 ": cannot save its outcome: %s",
-               run->id, what);
+        pd_log(PD_LOG_ERROR, "cannot compact %s: %s%s%s", path, what,
+               fd != -1 ? ": " : "", fd != -1 ? pd_sup_strerror(errno) : "");
+        if (fd != -1) {
+                close(fd);
+                unlink(tmp);
+        }
+        pthread_mutex_unlock(&srv->log_lock);
         pd_sup_buf_free(&b);
+        return -1;
 }
 
 /*
- * Reads a saved outcome into run. Returns 0; 1 if the file is empty or its
- * frame cut short, which only a crash of the machine leaves (the file was
- * renamed whole, but not yet synced: the outcome never reached the disk);
- * or -1 with why.
+ * Applies one record of the log at p (avail bytes on): a RESULT adds or
+ * replaces its run in the table, a FORGOTTEN drops it. Returns the
+ * record's size, or 0 if it is cut short or damaged (the log ends there).
  */
+static size_t pd_sup_log_apply(pd_sup_server_t *srv, const char *p,
+                               size_t avail) {
+        pd_sup_run_t *run = NULL, *old;
+        pd_sup_rd_t rd;
+        size_t size;
+        unsigned type;
+        int64_t id;
+
+        if (avail < PD_SUP_HDR + 8 + 4)
+                return 0;
+        size = PD_SUP_HDR + (size_t)pd_sup_le32(p) + 4;
+        if (pd_sup_le32(p) > PD_SUP_FRAME_MAX || size > avail ||
+            pd_sup_le32(p + size - 4) != pd_sup_checksum(p, size - 4))
+                return 0;
+        type = (unsigned char)p[4];
+        rd   = (pd_sup_rd_t){p + PD_SUP_HDR, size - PD_SUP_HDR - 4, 0, 0};
+        id   = pd_sup_rd_i64(&rd);
+        if (type == PD_SUP_F_RESULT) {
+                run = calloc(1, sizeof(*run));
+                if (!run || pd_sup_result_get(&rd, &run->runner_failed,
+                                              &run->res)) {
+                        free(run);
+                        return 0;
+                }
+                run->id    = id;
+                run->srv   = srv;
+                run->state = PD_SUP_FINISHED;
+                run->saved = 1;
+        } else if (type != PD_SUP_F_FORGOTTEN || rd.off != rd.len) {
+                return 0;
+        }
+        if ((old = pd_sup_find(srv, id)))
+                pd_sup_run_remove(srv, old);
+        if (run && pd_sup_run_add(srv, run)) {
+                free(run);
+                return 0;
+        }
+        return size;
+}
+
+/*
+ * Opens the log and loads the outcomes it holds. A record that a crash of
+ * the machine cut short ends it: that outcome never reached the disk, and
+ * its run is unknown, as a run the crash interrupted. Returns 0, or -1
+ * (logged).
+ */
+static int pd_sup_log_load(pd_sup_server_t *srv) {
+        char path[PD_SUP_PATH_MAX];
+        struct stat sb;
+        char *data = NULL;
+        size_t len = 0, off = 0, n;
+        int ret    = -1;
+
+        snprintf(path, sizeof(path), "%s/outcomes", srv->results);
+        srv->log_fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC,
+                           0600);
+        if (srv->log_fd == -1 || fstat(srv->log_fd, &sb))
+                goto out;
+        len  = (size_t)sb.st_size;
+        data = malloc(len ? len : 1);
+        if (!data)
+                goto out;
+        while (off < len) {
+                ssize_t r = pread(srv->log_fd, data + off, len - off,
+                                  (off_t)off);
+
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0)
+                        goto out;
+                off += (size_t)r;
+        }
+        for (off = 0; off < len; off += n)
+                if (!(n = pd_sup_log_apply(srv, data + off, len - off)))
+                        break;
+        if (off < len)
+                pd_log(PD_LOG_WARN,
+                       "%s: the last %zu bytes are cut short (a crash of "
+                       "the machine): dropped",
+                       path, len - off);
+        ret = 0;
+out:
+        if (ret)
+                pd_log(PD_LOG_ERROR, "%s: %s", path, pd_sup_strerror(errno));
+        free(data);
+        return ret;
+}
+
+/* Reads an outcome file of an older supervisor into run. Returns 0, or -1
+ * with why. */
 static int pd_sup_load_file(int fd, int64_t id, pd_sup_run_t *run,
                             const char **why) {
         /* A RESULT takes under 5 KiB: anything longer is not one. */
@@ -733,11 +865,6 @@ static int pd_sup_load_file(int fd, int64_t id, pd_sup_run_t *run,
                         break;
                 len += (size_t)n;
         }
-        if (!len || (len >= PD_SUP_HDR &&
-                     (unsigned char)buf[4] == PD_SUP_F_RESULT &&
-                     pd_sup_le32(buf) > len - PD_SUP_HDR &&
-                     len < sizeof(buf)))
-                return 1;
         *why = "not a RESULT frame";
         if (len < PD_SUP_HDR || pd_sup_le32(buf) != len - PD_SUP_HDR ||
             (unsigned char)buf[4] != PD_SUP_F_RESULT)
@@ -750,16 +877,28 @@ static int pd_sup_load_file(int fd, int64_t id, pd_sup_run_t *run,
         return pd_sup_result_get(&rd, &run->runner_failed, &run->res);
 }
 
+/* Whether name is ID.result, as an older supervisor wrote it: sets *id. */
+static int pd_sup_legacy_name(const char *name, long long *id) {
+        size_t len = strlen(name);
+        char *end, canon[32];
+
+        if (len <= 7 || strcmp(name + len - 7, ".result"))
+                return 0;
+        errno = 0;
+        *id   = strtoll(name, &end, 10);
+        snprintf(canon, sizeof(canon), "%lld.result", *id);
+        return !errno && end == name + len - 7 && !strcmp(canon, name);
+}
+
 /*
- * Loads every DIR/supervisor/ID.result into the table and removes the
- * temporary files a crash left. A file that cannot be read still names a
- * run that happened: it is kept as FAILED, so that id is never started
- * again. A file that the machine's crash cut short is removed: its run is
- * unknown, as a run the crash interrupted. The files go to the syncer: a
- * supervisor that was killed may have left them unsynced. Returns 0, or -1
- * if the folder cannot be read.
+ * Loads the DIR/supervisor/ID.result files an older supervisor wrote (one
+ * per outcome) into the table, and removes the temporary files it left;
+ * with unlink_them set, removes the ID.result files instead (once the log
+ * holds them). A file that cannot be read still names a run that
+ * happened: it is kept as FAILED, so that id is never started again.
+ * Returns 0, or -1 if the folder cannot be read.
  */
-static int pd_sup_load(pd_sup_server_t *srv) {
+static int pd_sup_legacy(pd_sup_server_t *srv, int unlink_them) {
         DIR *d = opendir(srv->results);
         struct dirent *de;
 
@@ -773,22 +912,19 @@ static int pd_sup_load(pd_sup_server_t *srv) {
                 size_t len       = strlen(name);
                 pd_sup_run_t *run;
                 const char *why;
-                char *end, canon[32];
                 long long id;
-                int fd, r;
+                int fd;
 
                 if (len > 11 && !strcmp(name + len - 11, ".result.tmp")) {
                         unlinkat(dirfd(d), name, 0);
                         continue;
                 }
-                if (len <= 7 || strcmp(name + len - 7, ".result"))
+                if (!pd_sup_legacy_name(name, &id))
                         continue;
-                /* Only names we write: FORGET must find the file again. */
-                errno = 0;
-                id    = strtoll(name, &end, 10);
-                snprintf(canon, sizeof(canon), "%lld.result", id);
-                if (errno || end != name + len - 7 || strcmp(canon, name))
+                if (unlink_them) {
+                        unlinkat(dirfd(d), name, 0);
                         continue;
+                }
                 if (pd_sup_find(srv, id))
                         continue;
                 run = calloc(1, sizeof(*run));
@@ -801,18 +937,7 @@ static int pd_sup_load(pd_sup_server_t *srv) {
                 run->state = PD_SUP_FINISHED;
                 run->saved = 1;
                 fd = openat(dirfd(d), name, O_RDONLY | O_CLOEXEC);
-                r  = fd == -1 ? -1 : pd_sup_load_file(fd, id, run, &why);
-                if (r == 1) {
-                        pd_log(PD_LOG_WARN,
-                               "%s/%s: cut short by a crash of the machine; "
-                               "run %" PRId64 " is unknown",
-                               srv->results, name, (int64_t)id);
-                        close(fd);
-                        unlinkat(dirfd(d), name, 0);
-                        free(run);
-                        continue;
-                }
-                if (r) {
+                if (fd == -1 || pd_sup_load_file(fd, id, run, &why)) {
                         if (fd == -1)
                                 why = pd_sup_strerror(errno);
                         pd_log(PD_LOG_WARN,
@@ -826,7 +951,7 @@ static int pd_sup_load(pd_sup_server_t *srv) {
                                  "its file is unreadable");
                 }
                 if (fd != -1)
-                        pd_sup_sync_queue(srv, fd); /* closes it */
+                        close(fd);
                 if (pd_sup_run_add(srv, run)) {
                         free(run);
                         closedir(d);
@@ -835,6 +960,19 @@ static int pd_sup_load(pd_sup_server_t *srv) {
         }
         closedir(d);
         return 0;
+}
+
+/*
+ * Loads the outcomes kept: the log, and the files of an older supervisor.
+ * The log is then rewritten with what is not forgotten (synced, so a
+ * killed supervisor's unsynced appends are on disk now too), and the older
+ * files go. Returns 0, or -1 (logged).
+ */
+static int pd_sup_load(pd_sup_server_t *srv) {
+        if (pd_sup_log_load(srv) || pd_sup_legacy(srv, 0) ||
+            pd_sup_log_compact(srv))
+                return -1;
+        return pd_sup_legacy(srv, 1);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1049,13 +1187,6 @@ static void pd_sup_start(pd_sup_server_t *srv, pd_sup_conn_t *conn,
                 }
                 return;
         }
-        /* An id run again after FORGET: its old file goes now, not after
-         * the new one is written. */
-        for (size_t i = 0; i < srv->forgotten_cnt; i++)
-                if (srv->forgotten[i] == id) {
-                        pd_sup_unlink_forgotten(srv);
-                        break;
-                }
         run = calloc(1, sizeof(*run));
         if (!run || !(run->start = malloc(len)))
                 goto oom;
@@ -1115,27 +1246,13 @@ oom:
 static void pd_sup_forget_run(pd_sup_server_t *srv, pd_sup_conn_t *conn,
                               int64_t id) {
         pd_sup_run_t *run = pd_sup_find(srv, id);
-        char path[PD_SUP_PATH_MAX];
 
         if (run && run->state == PD_SUP_RUNNING) {
                 pd_sup_reply(conn, PD_SUP_F_RUNNING, id);
                 return;
         }
-        if (run && run->saved) {
-                int64_t *ids = NULL;
-
-                if (srv->forgotten_cnt < PD_SUP_FORGOTTEN_MAX)
-                        ids = realloc(srv->forgotten,
-                                      (srv->forgotten_cnt + 1) * sizeof(*ids));
-                if (ids) {
-                        srv->forgotten                       = ids;
-                        srv->forgotten[srv->forgotten_cnt++] = id;
-                } else {
-                        pd_sup_unlink_forgotten(srv);
-                        pd_sup_result_path(srv, id, "", path, sizeof(path));
-                        unlink(path);
-                }
-        }
+        if (run && run->saved)
+                pd_sup_persist_forget(srv, id);
         if (run)
                 pd_sup_run_remove(srv, run);
         pd_sup_reply(conn, PD_SUP_F_FORGOTTEN, id);
@@ -1282,6 +1399,9 @@ static void pd_sup_reap(pd_sup_server_t *srv) {
                 srv->running--;
                 pd_sup_finish(srv, run);
         }
+        /* Busy for so long that no quiet second came: now, then. */
+        if (pd_sup_log_size(srv) > PD_SUP_LOG_MAX)
+                pd_sup_log_compact(srv);
 }
 
 /* Binds and listens at the socket path (which we hold the lock for, so
@@ -1396,8 +1516,8 @@ static void pd_sup_serve(pd_sup_server_t *srv) {
                         idle_since = -1;
                 }
 
-                /* Files of forgotten runs go after a quiet second. */
-                if (srv->forgotten_cnt &&
+                /* A log grown long is compacted after a quiet second. */
+                if (pd_sup_log_size(srv) > PD_SUP_LOG_COMPACT &&
                     (timeout < 0 || timeout > PD_SUP_QUIET_MS))
                         timeout = PD_SUP_QUIET_MS;
 
@@ -1428,8 +1548,8 @@ static void pd_sup_serve(pd_sup_server_t *srv) {
                         poll(NULL, 0, PD_SUP_TICK_MS);
                         continue;
                 }
-                if (n == 0)
-                        pd_sup_unlink_forgotten(srv);
+                if (n == 0 && pd_sup_log_size(srv) > PD_SUP_LOG_COMPACT)
+                        pd_sup_log_compact(srv);
                 if (n <= 0)
                         continue;
 
@@ -1487,21 +1607,16 @@ static void pd_sup_serve(pd_sup_server_t *srv) {
 /* ------------------------------------------------------------------ */
 /* The supervisor: life cycle                                           */
 
-/* Lets the syncer sync what is queued and end; then closes whatever it did
- * not take (it never started). */
+/* Lets the syncer sync what is appended, and end. */
 static void pd_sup_syncer_stop(pd_sup_server_t *srv) {
-        pthread_mutex_lock(&srv->sync_lock);
+        if (!srv->has_syncer)
+                return;
+        pthread_mutex_lock(&srv->log_lock);
         srv->sync_stop = 1;
-        pthread_cond_signal(&srv->sync_cond);
-        pthread_mutex_unlock(&srv->sync_lock);
-        if (srv->has_syncer)
-                pthread_join(srv->syncer, NULL);
+        pthread_cond_broadcast(&srv->log_cond);
+        pthread_mutex_unlock(&srv->log_lock);
+        pthread_join(srv->syncer, NULL);
         srv->has_syncer = 0;
-        for (size_t i = 0; i < srv->sync_cnt; i++)
-                close(srv->sync_fds[i]);
-        free(srv->sync_fds);
-        srv->sync_fds = NULL;
-        srv->sync_cnt = srv->sync_size = 0;
 }
 
 static void pd_sup_server_destroy(pd_sup_server_t *srv) {
@@ -1517,7 +1632,8 @@ static void pd_sup_server_destroy(pd_sup_server_t *srv) {
         for (size_t i = 0; i < srv->run_cnt; i++)
                 pd_sup_run_destroy(srv->runs[i]);
         free(srv->runs);
-        pd_sup_unlink_forgotten(srv);
+        if (srv->log_fd != -1)
+                close(srv->log_fd);
         for (size_t i = 0; i < srv->conn_cnt; i++)
                 pd_sup_conn_destroy(srv->conns[i]);
         free(srv->conns);
@@ -1534,8 +1650,8 @@ static void pd_sup_server_destroy(pd_sup_server_t *srv) {
         if (srv->lock_fd != -1)
                 close(srv->lock_fd);
         pthread_mutex_destroy(&srv->lock);
-        pthread_mutex_destroy(&srv->sync_lock);
-        pthread_cond_destroy(&srv->sync_cond);
+        pthread_mutex_destroy(&srv->log_lock);
+        pthread_cond_destroy(&srv->log_cond);
         free(srv->dir);
         free(srv);
 }
@@ -1557,10 +1673,10 @@ static pd_sup_server_t *pd_sup_server_new(const char *dir, int idle_s,
                 return NULL;
         }
         srv->lock_fd = srv->listen_fd = srv->results_fd = -1;
-        srv->event_fd = srv->signal_fd = -1;
+        srv->event_fd = srv->signal_fd = srv->log_fd = -1;
         pthread_mutex_init(&srv->lock, NULL);
-        pthread_mutex_init(&srv->sync_lock, NULL);
-        pthread_cond_init(&srv->sync_cond, NULL);
+        pthread_mutex_init(&srv->log_lock, NULL);
+        pthread_cond_init(&srv->log_cond, NULL);
         srv->idle_ms = (int64_t)(idle_s < 0 ? PD_SUP_IDLE_DEFAULT_S : idle_s) *
                        1000;
         if (!(srv->dir = strdup(dir))) {
@@ -1734,6 +1850,8 @@ int pd_sup_main(const char *dir, int idle_s) {
                                     "idle exit after %" PRId64 " ms)",
                        (long)getpid(), dir, srv->run_cnt, srv->idle_ms);
                 pd_sup_serve(srv);
+                /* What a later supervisor loads: the outcomes kept. */
+                pd_sup_log_compact(srv);
                 pd_log(PD_LOG_INFO, "pid %ld exits", (long)getpid());
                 ret = 0;
         } else {
