@@ -91,6 +91,7 @@ extern char **environ;
 #define PD_SUP_REPLY_MS 30000            /* for an answer due at once */
 #define PD_SUP_TICK_MS 100               /* how often cancel is seen */
 #define PD_SUP_QUIET_MS 1000             /* then a long log is compacted */
+#define PD_SUP_SYNC_DELAY_MS 10          /* outcomes gather for a sync */
 #define PD_SUP_LOG_COMPACT (1024 * 1024) /* ... if over this size, */
 #define PD_SUP_LOG_MAX (64 * 1024 * 1024) /* ... or at once over this */
 #define PD_SUP_RECONNECTS 3              /* per request */
@@ -579,12 +580,34 @@ static int pd_sup_log_write(pd_sup_server_t *srv, const char *p, size_t len,
 
 /*
  * The syncer: makes the log durable in groups, off the path of every
- * reply. Each pass fdatasyncs the log once for every outcome appended
- * before it; outcomes appended meanwhile go in the next pass. Then it wakes
- * the loop, which may exit when idle. A failure is logged, and the
- * supervisor then never exits while idle (the outcomes stay in memory for
- * the reactor). Its own thread.
+ * reply. A pass starts PD_SUP_SYNC_DELAY_MS after the first outcome not
+ * yet synced, and fdatasyncs the log once for every outcome appended
+ * until then; outcomes appended meanwhile go in the next pass. An
+ * fdatasync costs the supervisor as much CPU as a run (this file system
+ * has no journal, so each also writes the inode; in a VM each write is an
+ * exit), and the runs of a worker come one after another, so without the
+ * delay a pass holds one or two. Then it wakes the loop, which may exit
+ * when idle. A failure is logged, and the supervisor then never exits
+ * while idle (the outcomes stay in memory for the reactor). Its own
+ * thread.
  */
+/* Waits PD_SUP_SYNC_DELAY_MS, or less if the supervisor stops, with
+ * log_lock held on entry and return, so more outcomes join the pass. */
+static void pd_sup_syncer_delay(pd_sup_server_t *srv) {
+        struct timespec until;
+
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += PD_SUP_SYNC_DELAY_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+        }
+        while (!srv->sync_stop &&
+               pthread_cond_timedwait(&srv->log_cond, &srv->log_lock,
+                                      &until) != ETIMEDOUT)
+                ;
+}
+
 static void *pd_sup_syncer_main(void *arg) {
         pd_sup_server_t *srv = arg;
         const uint64_t one   = 1;
@@ -598,6 +621,7 @@ static void *pd_sup_syncer_main(void *arg) {
                         pthread_cond_wait(&srv->log_cond, &srv->log_lock);
                 if (srv->saved == srv->sync_upto)
                         break; /* stopping, and everything is tried */
+                pd_sup_syncer_delay(srv);
                 upto           = srv->saved;
                 fd             = srv->log_fd;
                 srv->sync_upto = upto;
@@ -1666,6 +1690,7 @@ static pd_sup_server_t *pd_sup_server_new(const char *dir, int idle_s,
                                           size_t errstr_size) {
         pd_sup_server_t *srv = calloc(1, sizeof(*srv));
         char path[PD_SUP_PATH_MAX];
+        pthread_condattr_t cattr;
 
         *busy = 0;
         if (!srv) {
@@ -1676,7 +1701,11 @@ static pd_sup_server_t *pd_sup_server_new(const char *dir, int idle_s,
         srv->event_fd = srv->signal_fd = srv->log_fd = -1;
         pthread_mutex_init(&srv->lock, NULL);
         pthread_mutex_init(&srv->log_lock, NULL);
-        pthread_cond_init(&srv->log_cond, NULL);
+        /* The syncer's delay is measured on the monotonic clock. */
+        pthread_condattr_init(&cattr);
+        pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+        pthread_cond_init(&srv->log_cond, &cattr);
+        pthread_condattr_destroy(&cattr);
         srv->idle_ms = (int64_t)(idle_s < 0 ? PD_SUP_IDLE_DEFAULT_S : idle_s) *
                        1000;
         if (!(srv->dir = strdup(dir))) {
