@@ -7,18 +7,20 @@
  * connection and the table of runs; it never blocks on anything but poll().
  * Each run gets a thread of its own that calls pd_runner_run (so a command
  * runs exactly as it does in the reactor: its own process group, output
- * tail and log, timeout, cancel), then writes the outcome to its .result
- * file and hands the run back to the loop through a queue and an eventfd.
+ * tail and log, timeout, cancel), then appends the outcome to the log of
+ * outcomes and hands the run back to the loop through a queue and an eventfd.
  * The run threads are as many as the runs at once, that is at most the
  * reactor's workers.
  *
- * Durability. A written file is in the page cache, which outlives a crash
- * of the reactor and of the supervisor: that is all the reactor's crashes
- * need, so the outcome is sent as soon as it is written. Only a crash of
+ * Durability. An append is in the page cache, which outlives a crash of
+ * the reactor and of the supervisor: that is all the reactor's crashes
+ * need, so the outcome is sent as soon as it is appended. Only a crash of
  * the machine needs the disk, and such a crash also loses every run still
- * going; so one syncer thread fsyncs the files in groups (every file
- * written during one pass goes in the next), off every reply, and the
- * supervisor does not exit while idle until all are synced. A run that
+ * going; so one syncer thread fdatasyncs the log for groups of outcomes,
+ * off every reply, and the supervisor does not exit while idle until all
+ * are synced. One log, not a file per run: creating and removing a file
+ * per run cost the supervisor more CPU than the run itself (ext4 inode
+ * allocation). A run that
  * ends in the few milliseconds before the machine goes down, and that the
  * reactor has not recorded durably either, is lost with it, as if it had
  * been running: the reactor records it INTERRUPTED and runs it again.
@@ -42,10 +44,11 @@
  * reached the backlog in between; if something did, it binds again and
  * serves on.
  *
- * The loop never waits for the disk: results are written by the run
- * threads and synced by the syncer, and the files of forgotten runs are
- * removed in a quiet second (an unlink waits for the journal that those
- * fsyncs keep busy).
+ * The loop hardly waits for the disk: outcomes are appended by the run
+ * threads and synced by the syncer; the loop appends FORGOTTEN records
+ * (a write to the page cache), and rewrites the log without the forgotten
+ * outcomes only at start, at exit, and in a quiet second once it has
+ * grown past 1 MiB.
  *
  * The client sends one request at a time and reads its reply. A run whose
  * START was sent whole is from then on only waited for, never sent again,
@@ -723,9 +726,9 @@ static void pd_sup_persist_forget(pd_sup_server_t *srv, int64_t id) {
 static int pd_sup_log_compact(pd_sup_server_t *srv) {
         pd_sup_buf_t b = {0};
         char tmp[PD_SUP_PATH_MAX], path[PD_SUP_PATH_MAX];
-        const char *what = "out of memory";
-        size_t off       = 0;
-        int fd           = -1;
+        size_t off = 0;
+        int fd     = -1;
+        int synced;
 
         snprintf(tmp, sizeof(tmp), "%s/outcomes.tmp", srv->results);
         snprintf(path, sizeof(path), "%s/outcomes", srv->results);
@@ -735,11 +738,12 @@ static int pd_sup_log_compact(pd_sup_server_t *srv) {
         for (size_t i = 0; i < srv->run_cnt; i++)
                 if (srv->runs[i]->saved)
                         pd_sup_log_record(&b, srv->runs[i]->id, srv->runs[i]);
-        if (b.oom)
+        if (b.oom) {
+                errno = ENOMEM;
                 goto fail;
-        what = "cannot write it";
-        fd   = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
-                    0600);
+        }
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+                  0600);
         if (fd == -1)
                 goto fail;
         while (off < b.len) {
@@ -751,21 +755,27 @@ static int pd_sup_log_compact(pd_sup_server_t *srv) {
                         goto fail;
                 off += (size_t)n;
         }
-        if (fdatasync(fd) || rename(tmp, path) || fsync(srv->results_fd))
+        if (fdatasync(fd) || rename(tmp, path))
                 goto fail;
+        /* Renamed: from here on fd is the log, whatever happens. */
+        synced = !fsync(srv->results_fd);
+        if (!synced)
+                pd_log(PD_LOG_ERROR, "cannot sync %s: %s", srv->results,
+                       pd_sup_strerror(errno));
         if (srv->log_fd != -1)
                 close(srv->log_fd);
-        srv->log_fd    = fd;
-        srv->log_bytes = b.len;
-        srv->synced = srv->sync_upto = srv->saved;
-        srv->sync_failed = 0;
+        srv->log_fd      = fd;
+        srv->log_bytes   = b.len;
+        srv->sync_upto   = srv->saved;
+        srv->synced      = synced ? srv->saved : srv->synced;
+        srv->sync_failed = !synced;
         pthread_cond_broadcast(&srv->log_cond);
         pthread_mutex_unlock(&srv->log_lock);
         pd_sup_buf_free(&b);
         return 0;
 fail:
-        pd_log(PD_LOG_ERROR, "cannot compact %s: %s%s%s", path, what,
-               fd != -1 ? ": " : "", fd != -1 ? pd_sup_strerror(errno) : "");
+        pd_log(PD_LOG_ERROR, "cannot rewrite %s: %s", path,
+               pd_sup_strerror(errno));
         if (fd != -1) {
                 close(fd);
                 unlink(tmp);
@@ -990,13 +1000,15 @@ static int pd_sup_legacy(pd_sup_server_t *srv, int unlink_them) {
  * Loads the outcomes kept: the log, and the files of an older supervisor.
  * The log is then rewritten with what is not forgotten (synced, so a
  * killed supervisor's unsynced appends are on disk now too), and the older
- * files go. Returns 0, or -1 (logged).
+ * files go. If it cannot be rewritten (disk full, say), the old log and
+ * files serve on. Returns 0, or -1 (logged) if they cannot be read.
  */
 static int pd_sup_load(pd_sup_server_t *srv) {
-        if (pd_sup_log_load(srv) || pd_sup_legacy(srv, 0) ||
-            pd_sup_log_compact(srv))
+        if (pd_sup_log_load(srv) || pd_sup_legacy(srv, 0))
                 return -1;
-        return pd_sup_legacy(srv, 1);
+        if (!pd_sup_log_compact(srv))
+                pd_sup_legacy(srv, 1);
+        return 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -16,13 +16,12 @@
  * supervisor starts a given id at most once. Ids must therefore never come
  * back for one DIR: a state store created afresh (ids from 1 again) needs
  * a DIR of its own, or it would be handed the old store's outcomes. A finished run's outcome is
- * written to DIR/supervisor/ID.result before anyone is told, and stays
- * there until the reactor has recorded it and says FORGET; a supervisor
+ * appended to the log DIR/supervisor/outcomes before anyone is told, and
+ * kept until the reactor has recorded it and says FORGET; a supervisor
  * started later (after an upgrade, or a crash of the supervisor) loads
- * those files. The written file outlives any process (the page cache); it
- * reaches the disk a few milliseconds later, synced in groups with the
- * outcomes that ended meanwhile, and the supervisor does not exit while
- * idle before that. Running commands do not survive a restart of the
+ * it. The append outlives any process (the page cache); it reaches the
+ * disk some 10 ms later, synced in groups with the outcomes that ended
+ * meanwhile, and the supervisor does not exit while idle before that. Running commands do not survive a restart of the
  * machine: the supervisor then does not know their ids, and the reactor
  * records them INTERRUPTED; so is a run that ended in those last
  * milliseconds, unless the reactor had recorded its outcome durably
@@ -136,7 +135,12 @@ int pd_sup_main(const char *dir, int idle_s);
  *          i32 exit_code, i32 term_signal, i64 duration_ms, error,
  *          u32 tail_len + tail bytes, u64 output_bytes
  *
- * DIR/supervisor/ID.result holds one RESULT frame.
+ * DIR/supervisor/outcomes is a sequence of records: a RESULT frame (an
+ * outcome) or a FORGOTTEN frame (id only: that outcome is dropped), each
+ * followed by a u32 FNV-1a checksum of the frame. The first record that
+ * is cut short or fails its checksum ends the log. Older supervisors kept
+ * one RESULT frame per file, DIR/supervisor/ID.result: such files are
+ * loaded into the log and removed.
  */
 #define PD_SUP_FRAME_MAX (1024 * 1024)
 

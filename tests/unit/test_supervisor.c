@@ -602,7 +602,14 @@ static void test_restarted_supervisor_reports_finished_run(void **state) {
         reap(pid);
         snprintf(path, sizeof(path), "%s/supervisor.sock", fx->dir);
         assert_true(exists(path));
-        /* What a crash mid-write leaves, and a file gone bad. */
+        /* An outcome that a crash of the machine cut short ends the log
+         * (a RESULT of id 33 that never got past its first bytes). */
+        log_path(fx, path, sizeof(path));
+        assert_non_null(fp = fopen(path, "a"));
+        fwrite("\x40\x00\x00\x00\x84\x21\x00\x00", 1, 8, fp);
+        fclose(fp);
+        /* What an older supervisor left: a crash mid-write, and a file
+         * gone bad. */
         snprintf(tmp, sizeof(tmp), "%s/supervisor/31.result.tmp", fx->dir);
         snprintf(bad, sizeof(bad), "%s/supervisor/32.result", fx->dir);
         assert_non_null(fp = fopen(tmp, "w"));
@@ -620,6 +627,7 @@ static void test_restarted_supervisor_reports_finished_run(void **state) {
         assert_string_equal(res->tail, "x");
         assert_int_equal(res->output_bytes, 1);
         assert_false(exists(tmp));
+        assert_int_equal(pd_sup_status(sup, 33, res), PD_SUP_UNKNOWN);
         /* The unreadable one ran all the same: never started again. */
         assert_int_equal(pd_sup_status(sup, 32, res), PD_SUP_FINISHED);
         assert_int_equal(res->status, PD_ST_FAILED);
