@@ -1913,6 +1913,18 @@ struct pd_sup_s {
         pd_sup_buf_t in;   /* bytes read: the frame handed out, then more */
         size_t handed;     /* size of the frame handed out, to drop */
         char errstr[256];  /* why the last reconnect failed */
+        /* The run whose RESULT this handle read last: it has ended. */
+        int64_t ended_id;
+        int has_ended;
+        /* A FORGET that rides with the next request (pd_sup_forget). */
+        int64_t forget_id;
+        int forget;        /* PD_SUP_FORGET_* */
+};
+
+enum {
+        PD_SUP_FORGET_NONE,
+        PD_SUP_FORGET_HELD, /* to send before the next request */
+        PD_SUP_FORGET_SENT, /* sent: its reply comes first */
 };
 
 /* Starts a supervisor for sup->dir and waits until it listens (or finds
@@ -2044,6 +2056,9 @@ static void pd_sup_hangup(pd_sup_t *sup) {
         if (sup->fd != -1)
                 close(sup->fd);
         sup->fd = -1;
+        /* Unanswered, so maybe unread: asked again on the next one. */
+        if (sup->forget == PD_SUP_FORGET_SENT)
+                sup->forget = PD_SUP_FORGET_HELD;
 }
 
 pd_sup_t *pd_sup_connect(const char *dir, const char *exe, int idle_s,
@@ -2069,16 +2084,6 @@ fail:
         return NULL;
 }
 
-void pd_sup_close(pd_sup_t *sup) {
-        if (!sup)
-                return;
-        pd_sup_hangup(sup);
-        pd_sup_buf_free(&sup->in);
-        free(sup->dir);
-        free(sup->exe);
-        free(sup);
-}
-
 /* Sends len bytes. Returns 0, or PD_SUP_BROKEN if they did not all go. */
 static int pd_sup_send(pd_sup_t *sup, const char *p, size_t len) {
         while (len) {
@@ -2094,14 +2099,66 @@ static int pd_sup_send(pd_sup_t *sup, const char *p, size_t len) {
         return 0;
 }
 
-/* Sends a request that is just a run id. */
+/* Appends a frame that is just a run id to b. Returns 0, or -1 (oom). */
+static int pd_sup_put_id(pd_sup_buf_t *b, unsigned type, int64_t id) {
+        size_t at = pd_sup_frame_begin(b, type);
+
+        pd_sup_buf_i64(b, id);
+        return pd_sup_frame_end(b, at);
+}
+
+/* Sends a frame that is just a run id. */
 static int pd_sup_send_id(pd_sup_t *sup, unsigned type, int64_t id) {
         pd_sup_buf_t b = {0};
-        size_t at      = pd_sup_frame_begin(&b, type);
         int ret;
 
-        pd_sup_buf_i64(&b, id);
-        ret = pd_sup_frame_end(&b, at) ? -1 : pd_sup_send(sup, b.p, b.len);
+        ret = pd_sup_put_id(&b, type, id) ? -1 : pd_sup_send(sup, b.p, b.len);
+        pd_sup_buf_free(&b);
+        return ret;
+}
+
+void pd_sup_close(pd_sup_t *sup) {
+        if (!sup)
+                return;
+        /* The supervisor reads what a closed connection sent. */
+        if (sup->fd != -1 && sup->forget == PD_SUP_FORGET_HELD)
+                pd_sup_send_id(sup, PD_SUP_F_FORGET, sup->forget_id);
+        pd_sup_hangup(sup);
+        pd_sup_buf_free(&sup->in);
+        free(sup->dir);
+        free(sup->exe);
+        free(sup);
+}
+
+/*
+ * Sends the request frame(s) req, preceded by a held FORGET, in one send:
+ * the supervisor handles both in one pass, and no round trip is spent on
+ * the FORGET alone. Returns as pd_sup_send.
+ */
+static int pd_sup_send_req(pd_sup_t *sup, const pd_sup_buf_t *req) {
+        pd_sup_buf_t b = {0};
+        int ret;
+
+        if (sup->forget != PD_SUP_FORGET_HELD)
+                return pd_sup_send(sup, req->p, req->len);
+        if (pd_sup_put_id(&b, PD_SUP_F_FORGET, sup->forget_id)) {
+                pd_sup_buf_free(&b);
+                return -1;
+        }
+        pd_sup_buf_put(&b, req->p, req->len);
+        ret = b.oom ? -1 : pd_sup_send(sup, b.p, b.len);
+        if (!ret)
+                sup->forget = PD_SUP_FORGET_SENT;
+        pd_sup_buf_free(&b);
+        return ret;
+}
+
+/* Sends a request that is just a run id (with a held FORGET). */
+static int pd_sup_send_req_id(pd_sup_t *sup, unsigned type, int64_t id) {
+        pd_sup_buf_t b = {0};
+        int ret;
+
+        ret = pd_sup_put_id(&b, type, id) ? -1 : pd_sup_send_req(sup, &b);
         pd_sup_buf_free(&b);
         return ret;
 }
@@ -2165,6 +2222,17 @@ static int pd_sup_recv(pd_sup_t *sup, int64_t id, volatile int *cancel,
         }
 }
 
+/* Whether the frame is the reply to a FORGET sent before the request
+ * (it comes first); it then needs no more. */
+static int pd_sup_forgotten(pd_sup_t *sup, unsigned type, pd_sup_rd_t rd) {
+        if (sup->forget != PD_SUP_FORGET_SENT ||
+            (type != PD_SUP_F_FORGOTTEN && type != PD_SUP_F_RUNNING) ||
+            pd_sup_rd_i64(&rd) != sup->forget_id || rd.bad)
+                return 0;
+        sup->forget = PD_SUP_FORGET_NONE;
+        return 1;
+}
+
 /*
  * Reads replies about id until one settles it. With await set, STARTED and
  * RUNNING mean "wait on" and the wait has no time limit. Returns a PD_SUP_*
@@ -2194,6 +2262,8 @@ static int pd_sup_reply_get(pd_sup_t *sup, int64_t id, int await,
                 }
                 if (r)
                         return r;
+                if (pd_sup_forgotten(sup, type, rd))
+                        continue;
                 if (type == PD_SUP_F_ERROR) {
                         pd_sup_rd_i64(&rd);
                         why = pd_sup_rd_str(&rd);
@@ -2218,6 +2288,8 @@ static int pd_sup_reply_get(pd_sup_t *sup, int64_t id, int await,
                 case PD_SUP_F_RESULT:
                         if (pd_sup_result_get(&rd, runner_failed, res))
                                 return PD_SUP_BROKEN;
+                        sup->ended_id  = id;
+                        sup->has_ended = 1;
                         return PD_SUP_FINISHED;
                 default:
                         return PD_SUP_BROKEN;
@@ -2243,7 +2315,7 @@ static int pd_sup_ask(pd_sup_t *sup, unsigned type, int64_t id,
         for (int tries = 0;; tries++) {
                 int r = PD_SUP_BROKEN;
 
-                if (sup->fd != -1 && !pd_sup_send_id(sup, type, id))
+                if (sup->fd != -1 && !pd_sup_send_req_id(sup, type, id))
                         r = pd_sup_reply_get(sup, id, type == PD_SUP_F_WAIT,
                                              cancel, res, runner_failed);
                 if (r != PD_SUP_BROKEN)
@@ -2279,6 +2351,20 @@ int pd_sup_forget(pd_sup_t *sup, int64_t run_id) {
         pd_runner_result_t *res = calloc(1, sizeof(*res));
         int failed, r;
 
+        /* The run whose RESULT we read last has ended: its FORGET waits
+         * for the next request, which takes it along. */
+        if (sup->has_ended && sup->ended_id == run_id &&
+            sup->forget == PD_SUP_FORGET_NONE) {
+                sup->forget    = PD_SUP_FORGET_HELD;
+                sup->forget_id = run_id;
+                sup->has_ended = 0;
+                free(res);
+                return 0;
+        }
+        if (sup->forget != PD_SUP_FORGET_NONE && sup->forget_id == run_id) {
+                free(res);
+                return 0; /* on its way already */
+        }
         if (!res)
                 return -1;
         r = pd_sup_ask(sup, PD_SUP_F_FORGET, run_id, NULL, res, &failed);
@@ -2323,7 +2409,7 @@ int pd_sup_run(pd_sup_t *sup, int64_t run_id, const pd_runner_job_t *job,
         for (int tries = 0; tries <= PD_SUP_RECONNECTS; tries++) {
                 if ((tries || sup->fd == -1) && pd_sup_redial(sup))
                         break;
-                if (pd_sup_send(sup, b.p, b.len))
+                if (pd_sup_send_req(sup, &b))
                         continue;
                 sent = 1;
                 r = pd_sup_reply_get(sup, run_id, 1, job->cancel, res,

@@ -97,10 +97,12 @@ int pd_sup_wait(pd_sup_t *sup, int64_t run_id, volatile int *cancel,
 
 /*
  * Tells the supervisor that the outcome of run_id is recorded: it drops it
- * from memory at once and removes its file in its next quiet second (or
- * when it exits); a file that survives a crash is never asked for again.
- * Returns 0 (also for an unknown id), or -1 if the run is still running or
- * the supervisor cannot be asked.
+ * from memory and records that in its log; an outcome that survives a
+ * crash is never asked for again. Returns 0 (also for an unknown id), or
+ * -1 if the run is still running or the supervisor cannot be asked. The
+ * run whose outcome sup received last is known to have ended: its FORGET
+ * is not sent alone but with sup's next request (or by pd_sup_close), and
+ * 0 is returned at once, which saves a round trip per run.
  */
 int pd_sup_forget(pd_sup_t *sup, int64_t run_id);
 
@@ -120,8 +122,9 @@ int pd_sup_main(const char *dir, int idle_s);
  * PD_SUP_FRAME_MAX), a u8 type, then the payload: integers little-endian,
  * strings NUL-terminated, a string list as a u32 count then the strings.
  * Every payload starts with the i64 run id. A client sends one request and
- * reads its reply before the next; CANCEL has no reply and may be sent
- * while a RESULT is awaited. A frame the supervisor cannot read is
+ * reads its reply before the next, except that a FORGET may go just before
+ * another request (replies come in order); CANCEL has no reply and may be
+ * sent while a RESULT is awaited. A frame the supervisor cannot read is
  * answered ERROR (id 0, then why, a string) and the connection closed.
  *
  *   START  id, i64 timeout_ms, list argv, list envp, workdir, log_path
