@@ -573,8 +573,11 @@ static int pd_sup_log_write(pd_sup_server_t *srv, const char *p, size_t len,
                 srv->log_bytes += len;
                 if (run) {
                         run->saved = 1;
-                        srv->saved++;
-                        pthread_cond_signal(&srv->log_cond);
+                        /* Only the first outcome of a pass wakes the
+                         * syncer: for the next ones it is in its delay,
+                         * or syncing, and sees them after. */
+                        if (srv->saved++ == srv->sync_upto)
+                                pthread_cond_signal(&srv->log_cond);
                 }
         }
         pthread_mutex_unlock(&srv->log_lock);
