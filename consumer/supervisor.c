@@ -8,9 +8,9 @@
  * Each run gets a thread of its own that calls pd_runner_run (so a command
  * runs exactly as it does in the reactor: its own process group, output
  * tail and log, timeout, cancel), then appends the outcome to the log of
- * outcomes and hands the run back to the loop through a queue and an eventfd.
- * The run threads are as many as the runs at once, that is at most the
- * reactor's workers.
+ * outcomes and hands the run back to the loop through a queue and an
+ * eventfd. The run threads are as many as the runs at once, that is at
+ * most the reactor's workers.
  *
  * Durability. An append is in the page cache, which outlives a crash of
  * the reactor and of the supervisor: that is all the reactor's crashes
@@ -20,10 +20,10 @@
  * off every reply, and the supervisor does not exit while idle until all
  * are synced. One log, not a file per run: creating and removing a file
  * per run cost the supervisor more CPU than the run itself (ext4 inode
- * allocation). A run that
- * ends in the few milliseconds before the machine goes down, and that the
- * reactor has not recorded durably either, is lost with it, as if it had
- * been running: the reactor records it INTERRUPTED and runs it again.
+ * allocation). A run that ends in the few milliseconds before the machine
+ * goes down, and that the reactor has not recorded durably either, is
+ * lost with it, as if it had been running: the reactor records it
+ * INTERRUPTED and runs it again.
  *
  * The one race that matters: a reactor commits a run, sends START and is
  * killed; a new reactor asks STATUS of that run seconds later, while the

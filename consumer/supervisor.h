@@ -15,13 +15,15 @@
  * its row in the state store, committed before the run starts, and the
  * supervisor starts a given id at most once. Ids must therefore never come
  * back for one DIR: a state store created afresh (ids from 1 again) needs
- * a DIR of its own, or it would be handed the old store's outcomes. A finished run's outcome is
- * appended to the log DIR/supervisor/outcomes before anyone is told, and
- * kept until the reactor has recorded it and says FORGET; a supervisor
- * started later (after an upgrade, or a crash of the supervisor) loads
- * it. The append outlives any process (the page cache); it reaches the
- * disk some 10 ms later, synced in groups with the outcomes that ended
- * meanwhile, and the supervisor does not exit while idle before that. Running commands do not survive a restart of the
+ * a DIR of its own, or it would be handed the old store's outcomes.
+ *
+ * A finished run's outcome is appended to the log DIR/supervisor/outcomes
+ * before anyone is told, and kept until the reactor has recorded it and
+ * says FORGET; a supervisor started later (after an upgrade, or a crash of
+ * the supervisor) loads it. The append outlives any process (the page
+ * cache); it reaches the disk some 10 ms later, synced in groups with the
+ * outcomes that ended meanwhile, and the supervisor does not exit while
+ * idle before that. Running commands do not survive a restart of the
  * machine: the supervisor then does not know their ids, and the reactor
  * records them INTERRUPTED; so is a run that ended in those last
  * milliseconds, unless the reactor had recorded its outcome durably
