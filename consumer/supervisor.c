@@ -7,12 +7,23 @@
  * connection and the table of runs; it never blocks on anything but poll().
  * Each run gets a thread of its own that calls pd_runner_run (so a command
  * runs exactly as it does in the reactor: its own process group, output
- * tail and log, timeout, cancel), then writes the outcome to its .result
- * file and hands the run back to the loop through a queue and an eventfd.
- * The run threads are as many as the runs at once, that is at most the
- * reactor's workers. They fsync their own files in parallel and share the
- * folder's fsync: whoever renames while another thread syncs the folder is
- * covered by the next sync, so results that finish together cost one.
+ * tail and log, timeout, cancel), then appends the outcome to the log of
+ * outcomes and hands the run back to the loop through a queue and an
+ * eventfd. The run threads are as many as the runs at once, that is at
+ * most the reactor's workers.
+ *
+ * Durability. An append is in the page cache, which outlives a crash of
+ * the reactor and of the supervisor: that is all the reactor's crashes
+ * need, so the outcome is sent as soon as it is appended. Only a crash of
+ * the machine needs the disk, and such a crash also loses every run still
+ * going; so one syncer thread fdatasyncs the log for groups of outcomes,
+ * off every reply, and the supervisor does not exit while idle until all
+ * are synced. One log, not a file per run: creating and removing a file
+ * per run cost the supervisor more CPU than the run itself (ext4 inode
+ * allocation). A run that ends in the few milliseconds before the machine
+ * goes down, and that the reactor has not recorded durably either, is
+ * lost with it, as if it had been running: the reactor records it
+ * INTERRUPTED and runs it again.
  *
  * The one race that matters: a reactor commits a run, sends START and is
  * killed; a new reactor asks STATUS of that run seconds later, while the
@@ -33,9 +44,11 @@
  * reached the backlog in between; if something did, it binds again and
  * serves on.
  *
- * The loop never waits for the disk: results are written by the run
- * threads, and the files of forgotten runs are removed in a quiet second
- * (an unlink waits for the journal that those fsyncs keep busy).
+ * The loop hardly waits for the disk: outcomes are appended by the run
+ * threads and synced by the syncer; the loop appends FORGOTTEN records
+ * (a write to the page cache), and rewrites the log without the forgotten
+ * outcomes only at start, at exit, and in a quiet second once it has
+ * grown past 1 MiB.
  *
  * The client sends one request at a time and reads its reply. A run whose
  * START was sent whole is from then on only waited for, never sent again,
@@ -80,8 +93,10 @@ extern char **environ;
 #define PD_SUP_CONNECT_MS 10000          /* to reach or start one */
 #define PD_SUP_REPLY_MS 30000            /* for an answer due at once */
 #define PD_SUP_TICK_MS 100               /* how often cancel is seen */
-#define PD_SUP_QUIET_MS 1000             /* then forgotten files go */
-#define PD_SUP_FORGOTTEN_MAX 4096        /* ... or when this many wait */
+#define PD_SUP_QUIET_MS 1000             /* then a long log is compacted */
+#define PD_SUP_SYNC_DELAY_MS 10          /* outcomes gather for a sync */
+#define PD_SUP_LOG_COMPACT (1024 * 1024) /* ... if over this size, */
+#define PD_SUP_LOG_MAX (64 * 1024 * 1024) /* ... or at once over this */
 #define PD_SUP_RECONNECTS 3              /* per request */
 #define PD_SUP_READ_SIZE (64 * 1024)
 /* Input kept per connection: a whole frame and one read beyond it. */
@@ -388,7 +403,8 @@ typedef struct pd_sup_server_s pd_sup_server_t;
 typedef struct pd_sup_run_s {
         int64_t id;
         int state;          /* PD_SUP_RUNNING or PD_SUP_FINISHED */
-        int durable;        /* its .result file is on disk */
+        int saved;          /* its outcome is in the log (on disk once
+                             * the syncer has synced it) */
         int runner_failed;  /* pd_runner_run returned -1 */
         volatile int cancel;
         pthread_t thread;
@@ -434,17 +450,21 @@ struct pd_sup_server_s {
         int stopping;
         pthread_mutex_t lock;  /* guards done */
         pd_sup_run_t *done;    /* runs whose thread has finished */
-        /* Result files of forgotten runs, removed in a quiet moment: an
-         * unlink waits for the file system's journal, which the results
-         * being fsynced keep busy, and every client waits for the loop. */
-        int64_t *forgotten;
-        size_t forgotten_cnt;
-        /* The shared folder fsync (pd_sup_sync_results). */
-        pthread_mutex_t sync_lock;
-        pthread_cond_t sync_cond;
-        uint64_t renamed;
-        uint64_t synced;
-        int syncing;
+        /* The outcome log, DIR/supervisor/outcomes (pd_sup_log_write),
+         * and what the syncer (pd_sup_syncer_main) works from; guarded by
+         * log_lock. Counts are of outcomes appended. */
+        pthread_mutex_t log_lock;
+        pthread_cond_t log_cond;
+        int log_fd;
+        uint64_t log_bytes;  /* its size */
+        uint64_t saved;      /* outcomes appended, */
+        uint64_t sync_upto;  /* ... of which the syncer has taken on, */
+        uint64_t synced;     /* ... and of which are on disk */
+        int syncing;         /* the syncer is in fdatasync */
+        int sync_failed;     /* a sync failed: not idle until compacted */
+        int sync_stop;       /* sync what is appended, then end */
+        pthread_t syncer;
+        int has_syncer;
 };
 
 static pd_sup_run_t *pd_sup_find(pd_sup_server_t *srv, int64_t id) {
@@ -493,142 +513,376 @@ static void pd_sup_run_remove(pd_sup_server_t *srv, pd_sup_run_t *run) {
 /* ------------------------------------------------------------------ */
 /* The supervisor: durable outcomes                                     */
 
-static void pd_sup_result_path(const pd_sup_server_t *srv, int64_t id,
-                               const char *suffix, char *buf, size_t size) {
-        snprintf(buf, size, "%s/%" PRId64 ".result%s", srv->results, id,
-                 suffix);
+/* FNV-1a: tells a record a crash cut short from a whole one. */
+static uint32_t pd_sup_checksum(const char *p, size_t len) {
+        uint32_t h = 2166136261u;
+
+        for (size_t i = 0; i < len; i++)
+                h = (h ^ (unsigned char)p[i]) * 16777619u;
+        return h;
 }
 
-/*
- * Removes the result files of the runs forgotten so far. Not synced: the
- * next fsync of the folder takes the removals along, and a file that
- * comes back after a crash is never asked for again, so it only costs its
- * bytes. The loop's thread.
- */
-static void pd_sup_unlink_forgotten(pd_sup_server_t *srv) {
-        char path[PD_SUP_PATH_MAX];
+/* Appends to b a RESULT record of the log for run, or a FORGOTTEN record
+ * for id when run is NULL: the frame, then its checksum. */
+static void pd_sup_log_record(pd_sup_buf_t *b, int64_t id,
+                              const pd_sup_run_t *run) {
+        size_t at = b->len;
 
-        for (size_t i = 0; i < srv->forgotten_cnt; i++) {
-                pd_sup_result_path(srv, srv->forgotten[i], "", path,
-                                   sizeof(path));
-                if (unlink(path) && errno != ENOENT)
-                        pd_log(PD_LOG_WARN, "%s: %s", path,
-                               pd_sup_strerror(errno));
+        if (run) {
+                pd_sup_result_put(b, id, run->runner_failed, &run->res);
+        } else {
+                size_t f = pd_sup_frame_begin(b, PD_SUP_F_FORGOTTEN);
+
+                pd_sup_buf_i64(b, id);
+                pd_sup_frame_end(b, f);
         }
-        free(srv->forgotten);
-        srv->forgotten     = NULL;
-        srv->forgotten_cnt = 0;
+        if (!b->oom)
+                pd_sup_buf_u32(b, pd_sup_checksum(b->p + at, b->len - at));
 }
 
 /*
- * Makes every rename done so far durable with as few fsyncs of the folder
- * as possible: a thread that finds a sync under way waits for it and, if
- * its own rename came later, for the next one, which covers every rename
- * made meanwhile. Returns 0, or -1 with errno. Any thread.
+ * Appends len bytes of records to the log; with run set, they are run's
+ * outcome, which the syncer then makes durable, and run->saved is set.
+ * A write that fails is undone, so the log never holds a torn record
+ * before whole ones. Returns 0, or -1 with errno. Any thread.
  */
-static int pd_sup_sync_results(pd_sup_server_t *srv) {
-        uint64_t mine;
-        int ret = 0;
+static int pd_sup_log_write(pd_sup_server_t *srv, const char *p, size_t len,
+                            pd_sup_run_t *run) {
+        size_t off = 0;
+        int ret    = 0;
 
-        pthread_mutex_lock(&srv->sync_lock);
-        mine = ++srv->renamed;
-        while (srv->synced < mine) {
-                uint64_t upto;
-                int err = 0;
+        pthread_mutex_lock(&srv->log_lock);
+        while (off < len) {
+                ssize_t n = write(srv->log_fd, p + off, len - off);
 
-                if (srv->syncing) {
-                        pthread_cond_wait(&srv->sync_cond, &srv->sync_lock);
+                if (n < 0 && errno == EINTR)
                         continue;
-                }
-                srv->syncing = 1;
-                upto         = srv->renamed;
-                pthread_mutex_unlock(&srv->sync_lock);
-                if (fsync(srv->results_fd))
-                        err = errno;
-                pthread_mutex_lock(&srv->sync_lock);
-                srv->syncing = 0;
-                if (!err && upto > srv->synced)
-                        srv->synced = upto;
-                pthread_cond_broadcast(&srv->sync_cond);
-                if (err) {
+                if (n < 0) {
+                        int err = errno;
+
+                        if (off && ftruncate(srv->log_fd,
+                                             (off_t)srv->log_bytes))
+                                srv->sync_failed = 1; /* torn for good */
                         errno = err;
                         ret   = -1;
                         break;
                 }
+                off += (size_t)n;
         }
-        pthread_mutex_unlock(&srv->sync_lock);
+        if (!ret) {
+                srv->log_bytes += len;
+                if (run) {
+                        run->saved = 1;
+                        /* Only the first outcome of a pass wakes the
+                         * syncer: for the next ones it is in its delay,
+                         * or syncing, and sees them after. */
+                        if (srv->saved++ == srv->sync_upto)
+                                pthread_cond_signal(&srv->log_cond);
+                }
+        }
+        pthread_mutex_unlock(&srv->log_lock);
         return ret;
 }
 
 /*
- * Writes run's outcome to DIR/supervisor/ID.result: a temporary file,
- * fsynced, renamed, then the folder fsynced, so a crash leaves either no
- * file or the whole one. Sets run->durable. A failure is logged and the
- * outcome stays in memory only (the reactor still gets it; the supervisor
- * then does not exit while idle). Runs on the run's thread.
+ * The syncer: makes the log durable in groups, off the path of every
+ * reply. A pass starts PD_SUP_SYNC_DELAY_MS after the first outcome not
+ * yet synced, and fdatasyncs the log once for every outcome appended
+ * until then; outcomes appended meanwhile go in the next pass. An
+ * fdatasync costs the supervisor as much CPU as a run (this file system
+ * has no journal, so each also writes the inode; in a VM each write is an
+ * exit), and the runs of a worker come one after another, so without the
+ * delay a pass holds one or two. Then it wakes the loop, which may exit
+ * when idle. A failure is logged, and the supervisor then never exits
+ * while idle (the outcomes stay in memory for the reactor). Its own
+ * thread.
+ */
+/* Waits PD_SUP_SYNC_DELAY_MS, or less if the supervisor stops, with
+ * log_lock held on entry and return, so more outcomes join the pass. */
+static void pd_sup_syncer_delay(pd_sup_server_t *srv) {
+        struct timespec until;
+
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += PD_SUP_SYNC_DELAY_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+        }
+        while (!srv->sync_stop &&
+               pthread_cond_timedwait(&srv->log_cond, &srv->log_lock,
+                                      &until) != ETIMEDOUT)
+                ;
+}
+
+static void *pd_sup_syncer_main(void *arg) {
+        pd_sup_server_t *srv = arg;
+        const uint64_t one   = 1;
+
+        pthread_mutex_lock(&srv->log_lock);
+        for (;;) {
+                uint64_t upto;
+                int fd, err = 0;
+
+                while (srv->saved == srv->sync_upto && !srv->sync_stop)
+                        pthread_cond_wait(&srv->log_cond, &srv->log_lock);
+                if (srv->saved == srv->sync_upto)
+                        break; /* stopping, and everything is tried */
+                pd_sup_syncer_delay(srv);
+                upto           = srv->saved;
+                fd             = srv->log_fd;
+                srv->sync_upto = upto;
+                srv->syncing   = 1;
+                pthread_mutex_unlock(&srv->log_lock);
+
+                if (fdatasync(fd))
+                        err = errno;
+                if (err)
+                        pd_log(PD_LOG_ERROR,
+                               "cannot sync the outcomes in %s: %s; they "
+                               "are kept in memory until the reactor has "
+                               "them",
+                               srv->results, pd_sup_strerror(err));
+
+                pthread_mutex_lock(&srv->log_lock);
+                srv->syncing = 0;
+                if (err)
+                        srv->sync_failed = 1;
+                else if (upto > srv->synced)
+                        srv->synced = upto;
+                pthread_cond_broadcast(&srv->log_cond);
+                while (write(srv->event_fd, &one, sizeof(one)) < 0 &&
+                       errno == EINTR)
+                        ;
+        }
+        pthread_mutex_unlock(&srv->log_lock);
+        return NULL;
+}
+
+/* The log's size. Any thread. */
+static uint64_t pd_sup_log_size(pd_sup_server_t *srv) {
+        uint64_t size;
+
+        pthread_mutex_lock(&srv->log_lock);
+        size = srv->log_bytes;
+        pthread_mutex_unlock(&srv->log_lock);
+        return size;
+}
+
+/* Whether every outcome appended so far is on disk. Any thread. */
+static int pd_sup_all_synced(pd_sup_server_t *srv) {
+        int yes;
+
+        pthread_mutex_lock(&srv->log_lock);
+        yes = srv->synced == srv->saved && !srv->sync_failed;
+        pthread_mutex_unlock(&srv->log_lock);
+        return yes;
+}
+
+/*
+ * Appends run's outcome to the log, DIR/supervisor/outcomes. The append
+ * is in the page cache at once, which outlives any process; the syncer
+ * makes it durable soon after, and nobody waits for that: only a crash of
+ * the machine needs the disk, and it loses the runs still going anyway
+ * (supervisor.h). A failure is logged and the outcome stays in memory only
+ * (the reactor still gets it; the supervisor then does not exit while
+ * idle). Runs on the run's thread.
  */
 static void pd_sup_persist(pd_sup_server_t *srv, pd_sup_run_t *run) {
         pd_sup_buf_t b = {0};
-        char tmp[PD_SUP_PATH_MAX], path[PD_SUP_PATH_MAX];
-        const char *what = "out of memory";
-        int fd           = -1;
-        size_t off       = 0;
 
-        pd_sup_result_put(&b, run->id, run->runner_failed, &run->res);
+        pd_sup_log_record(&b, run->id, run);
         if (b.oom)
+                pd_log(PD_LOG_ERROR,
+                       "run %" PRId64 ": cannot save its outcome: out of "
+                       "memory; it is kept in memory only",
+                       run->id);
+        else if (pd_sup_log_write(srv, b.p, b.len, run))
+                pd_log(PD_LOG_ERROR,
+                       "run %" PRId64 ": cannot save its outcome (%s/"
+                       "outcomes: %s); it is kept in memory only",
+                       run->id, srv->results, pd_sup_strerror(errno));
+        pd_sup_buf_free(&b);
+}
+
+/* Records that run id is forgotten, so a later supervisor does not load
+ * it again. Not synced: one that comes back after a crash of the machine
+ * is never asked for again, so it only costs its bytes. The loop's
+ * thread. */
+static void pd_sup_persist_forget(pd_sup_server_t *srv, int64_t id) {
+        pd_sup_buf_t b = {0};
+
+        pd_sup_log_record(&b, id, NULL);
+        if (!b.oom && pd_sup_log_write(srv, b.p, b.len, NULL))
+                pd_log(PD_LOG_WARN, "%s/outcomes: %s", srv->results,
+                       pd_sup_strerror(errno));
+        pd_sup_buf_free(&b);
+}
+
+/*
+ * Rewrites the log with only the outcomes not forgotten (those of the
+ * table, and those a run thread has appended but the loop not yet seen):
+ * a new file, synced, renamed over the log, the folder synced. Everything
+ * in it is then durable. Holds the log while it works, so it is done when
+ * the log has grown and the supervisor is quiet, at start and at exit.
+ * Returns 0, or -1 (logged; the old log stays). The loop's thread.
+ */
+static int pd_sup_log_compact(pd_sup_server_t *srv) {
+        pd_sup_buf_t b = {0};
+        char tmp[PD_SUP_PATH_MAX], path[PD_SUP_PATH_MAX];
+        size_t off = 0;
+        int fd     = -1;
+        int synced;
+
+        snprintf(tmp, sizeof(tmp), "%s/outcomes.tmp", srv->results);
+        snprintf(path, sizeof(path), "%s/outcomes", srv->results);
+        pthread_mutex_lock(&srv->log_lock);
+        while (srv->syncing)
+                pthread_cond_wait(&srv->log_cond, &srv->log_lock);
+        for (size_t i = 0; i < srv->run_cnt; i++)
+                if (srv->runs[i]->saved)
+                        pd_sup_log_record(&b, srv->runs[i]->id, srv->runs[i]);
+        if (b.oom) {
+                errno = ENOMEM;
                 goto fail;
-        pd_sup_result_path(srv, run->id, ".tmp", tmp, sizeof(tmp));
-        pd_sup_result_path(srv, run->id, "", path, sizeof(path));
-        what = "open";
-        fd   = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        }
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+                  0600);
         if (fd == -1)
-                goto fail_errno;
-        what = "write";
+                goto fail;
         while (off < b.len) {
                 ssize_t n = write(fd, b.p + off, b.len - off);
 
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0)
-                        goto fail_errno;
+                        goto fail;
                 off += (size_t)n;
         }
-        what = "fsync";
-        if (fsync(fd))
-                goto fail_errno;
-        what = "close";
-        if (close(fd)) {
-                fd = -1;
-                goto fail_errno;
-        }
-        fd   = -1;
-        what = "rename";
-        if (rename(tmp, path))
-                goto fail_errno;
-        what = "fsync of the folder";
-        if (pd_sup_sync_results(srv))
-                goto fail_errno;
-        run->durable = 1;
+        if (fdatasync(fd) || rename(tmp, path))
+                goto fail;
+        /* Renamed: from here on fd is the log, whatever happens. */
+        synced = !fsync(srv->results_fd);
+        if (!synced)
+                pd_log(PD_LOG_ERROR, "cannot sync %s: %s", srv->results,
+                       pd_sup_strerror(errno));
+        if (srv->log_fd != -1)
+                close(srv->log_fd);
+        srv->log_fd      = fd;
+        srv->log_bytes   = b.len;
+        srv->sync_upto   = srv->saved;
+        srv->synced      = synced ? srv->saved : srv->synced;
+        srv->sync_failed = !synced;
+        pthread_cond_broadcast(&srv->log_cond);
+        pthread_mutex_unlock(&srv->log_lock);
         pd_sup_buf_free(&b);
-        return;
-
-fail_errno:
-        pd_log(PD_LOG_ERROR,
-               "run %" PRId64 ": cannot save its outcome (%s: %s); it is "
-               "kept in memory only",
-               run->id, what, pd_sup_strerror(errno));
-        if (fd != -1)
-                close(fd);
-        unlink(tmp);
-        pd_sup_buf_free(&b);
-        return;
+        return 0;
 fail:
-        pd_log(PD_LOG_ERROR, "run %" PRId64 ": cannot save its outcome: %s",
-               run->id, what);
+        pd_log(PD_LOG_ERROR, "cannot rewrite %s: %s", path,
+               pd_sup_strerror(errno));
+        if (fd != -1) {
+                close(fd);
+                unlink(tmp);
+        }
+        pthread_mutex_unlock(&srv->log_lock);
         pd_sup_buf_free(&b);
+        return -1;
 }
 
-/* Reads a saved outcome into run. Returns 0, or -1 with why. */
+/*
+ * Applies one record of the log at p (avail bytes on): a RESULT adds or
+ * replaces its run in the table, a FORGOTTEN drops it. Returns the
+ * record's size, or 0 if it is cut short or damaged (the log ends there).
+ */
+static size_t pd_sup_log_apply(pd_sup_server_t *srv, const char *p,
+                               size_t avail) {
+        pd_sup_run_t *run = NULL, *old;
+        pd_sup_rd_t rd;
+        size_t size;
+        unsigned type;
+        int64_t id;
+
+        if (avail < PD_SUP_HDR + 8 + 4)
+                return 0;
+        size = PD_SUP_HDR + (size_t)pd_sup_le32(p) + 4;
+        if (pd_sup_le32(p) > PD_SUP_FRAME_MAX || size > avail ||
+            pd_sup_le32(p + size - 4) != pd_sup_checksum(p, size - 4))
+                return 0;
+        type = (unsigned char)p[4];
+        rd   = (pd_sup_rd_t){p + PD_SUP_HDR, size - PD_SUP_HDR - 4, 0, 0};
+        id   = pd_sup_rd_i64(&rd);
+        if (type == PD_SUP_F_RESULT) {
+                run = calloc(1, sizeof(*run));
+                if (!run || pd_sup_result_get(&rd, &run->runner_failed,
+                                              &run->res)) {
+                        free(run);
+                        return 0;
+                }
+                run->id    = id;
+                run->srv   = srv;
+                run->state = PD_SUP_FINISHED;
+                run->saved = 1;
+        } else if (type != PD_SUP_F_FORGOTTEN || rd.off != rd.len) {
+                return 0;
+        }
+        if ((old = pd_sup_find(srv, id)))
+                pd_sup_run_remove(srv, old);
+        if (run && pd_sup_run_add(srv, run)) {
+                free(run);
+                return 0;
+        }
+        return size;
+}
+
+/*
+ * Opens the log and loads the outcomes it holds. A record that a crash of
+ * the machine cut short ends it: that outcome never reached the disk, and
+ * its run is unknown, as a run the crash interrupted. Returns 0, or -1
+ * (logged).
+ */
+static int pd_sup_log_load(pd_sup_server_t *srv) {
+        char path[PD_SUP_PATH_MAX];
+        struct stat sb;
+        char *data = NULL;
+        size_t len = 0, off = 0, n;
+        int ret    = -1;
+
+        snprintf(path, sizeof(path), "%s/outcomes", srv->results);
+        srv->log_fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC,
+                           0600);
+        if (srv->log_fd == -1 || fstat(srv->log_fd, &sb))
+                goto out;
+        len  = (size_t)sb.st_size;
+        data = malloc(len ? len : 1);
+        if (!data)
+                goto out;
+        while (off < len) {
+                ssize_t r = pread(srv->log_fd, data + off, len - off,
+                                  (off_t)off);
+
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0)
+                        goto out;
+                off += (size_t)r;
+        }
+        for (off = 0; off < len; off += n)
+                if (!(n = pd_sup_log_apply(srv, data + off, len - off)))
+                        break;
+        if (off < len)
+                pd_log(PD_LOG_WARN,
+                       "%s: the last %zu bytes are cut short (a crash of "
+                       "the machine): dropped",
+                       path, len - off);
+        ret = 0;
+out:
+        if (ret)
+                pd_log(PD_LOG_ERROR, "%s: %s", path, pd_sup_strerror(errno));
+        free(data);
+        return ret;
+}
+
+/* Reads an outcome file of an older supervisor into run. Returns 0, or -1
+ * with why. */
 static int pd_sup_load_file(int fd, int64_t id, pd_sup_run_t *run,
                             const char **why) {
         /* A RESULT takes under 5 KiB: anything longer is not one. */
@@ -660,13 +914,28 @@ static int pd_sup_load_file(int fd, int64_t id, pd_sup_run_t *run,
         return pd_sup_result_get(&rd, &run->runner_failed, &run->res);
 }
 
+/* Whether name is ID.result, as an older supervisor wrote it: sets *id. */
+static int pd_sup_legacy_name(const char *name, long long *id) {
+        size_t len = strlen(name);
+        char *end, canon[32];
+
+        if (len <= 7 || strcmp(name + len - 7, ".result"))
+                return 0;
+        errno = 0;
+        *id   = strtoll(name, &end, 10);
+        snprintf(canon, sizeof(canon), "%lld.result", *id);
+        return !errno && end == name + len - 7 && !strcmp(canon, name);
+}
+
 /*
- * Loads every DIR/supervisor/ID.result into the table and removes the
- * temporary files a crash left. A file that cannot be read still names a
- * run that happened: it is kept as FAILED, so that id is never started
- * again. Returns 0, or -1 if the folder cannot be read.
+ * Loads the DIR/supervisor/ID.result files an older supervisor wrote (one
+ * per outcome) into the table, and removes the temporary files it left;
+ * with unlink_them set, removes the ID.result files instead (once the log
+ * holds them). A file that cannot be read still names a run that
+ * happened: it is kept as FAILED, so that id is never started again.
+ * Returns 0, or -1 if the folder cannot be read.
  */
-static int pd_sup_load(pd_sup_server_t *srv) {
+static int pd_sup_legacy(pd_sup_server_t *srv, int unlink_them) {
         DIR *d = opendir(srv->results);
         struct dirent *de;
 
@@ -680,7 +949,6 @@ static int pd_sup_load(pd_sup_server_t *srv) {
                 size_t len       = strlen(name);
                 pd_sup_run_t *run;
                 const char *why;
-                char *end, canon[32];
                 long long id;
                 int fd;
 
@@ -688,14 +956,12 @@ static int pd_sup_load(pd_sup_server_t *srv) {
                         unlinkat(dirfd(d), name, 0);
                         continue;
                 }
-                if (len <= 7 || strcmp(name + len - 7, ".result"))
+                if (!pd_sup_legacy_name(name, &id))
                         continue;
-                /* Only names we write: FORGET must find the file again. */
-                errno = 0;
-                id    = strtoll(name, &end, 10);
-                snprintf(canon, sizeof(canon), "%lld.result", id);
-                if (errno || end != name + len - 7 || strcmp(canon, name))
+                if (unlink_them) {
+                        unlinkat(dirfd(d), name, 0);
                         continue;
+                }
                 if (pd_sup_find(srv, id))
                         continue;
                 run = calloc(1, sizeof(*run));
@@ -703,10 +969,10 @@ static int pd_sup_load(pd_sup_server_t *srv) {
                         closedir(d);
                         return -1;
                 }
-                run->id      = id;
-                run->srv     = srv;
-                run->state   = PD_SUP_FINISHED;
-                run->durable = 1;
+                run->id    = id;
+                run->srv   = srv;
+                run->state = PD_SUP_FINISHED;
+                run->saved = 1;
                 fd = openat(dirfd(d), name, O_RDONLY | O_CLOEXEC);
                 if (fd == -1 || pd_sup_load_file(fd, id, run, &why)) {
                         if (fd == -1)
@@ -730,6 +996,21 @@ static int pd_sup_load(pd_sup_server_t *srv) {
                 }
         }
         closedir(d);
+        return 0;
+}
+
+/*
+ * Loads the outcomes kept: the log, and the files of an older supervisor.
+ * The log is then rewritten with what is not forgotten (synced, so a
+ * killed supervisor's unsynced appends are on disk now too), and the older
+ * files go. If it cannot be rewritten (disk full, say), the old log and
+ * files serve on. Returns 0, or -1 (logged) if they cannot be read.
+ */
+static int pd_sup_load(pd_sup_server_t *srv) {
+        if (pd_sup_log_load(srv) || pd_sup_legacy(srv, 0))
+                return -1;
+        if (!pd_sup_log_compact(srv))
+                pd_sup_legacy(srv, 1);
         return 0;
 }
 
@@ -945,13 +1226,6 @@ static void pd_sup_start(pd_sup_server_t *srv, pd_sup_conn_t *conn,
                 }
                 return;
         }
-        /* An id run again after FORGET: its old file goes now, not after
-         * the new one is written. */
-        for (size_t i = 0; i < srv->forgotten_cnt; i++)
-                if (srv->forgotten[i] == id) {
-                        pd_sup_unlink_forgotten(srv);
-                        break;
-                }
         run = calloc(1, sizeof(*run));
         if (!run || !(run->start = malloc(len)))
                 goto oom;
@@ -1011,27 +1285,13 @@ oom:
 static void pd_sup_forget_run(pd_sup_server_t *srv, pd_sup_conn_t *conn,
                               int64_t id) {
         pd_sup_run_t *run = pd_sup_find(srv, id);
-        char path[PD_SUP_PATH_MAX];
 
         if (run && run->state == PD_SUP_RUNNING) {
                 pd_sup_reply(conn, PD_SUP_F_RUNNING, id);
                 return;
         }
-        if (run && run->durable) {
-                int64_t *ids = NULL;
-
-                if (srv->forgotten_cnt < PD_SUP_FORGOTTEN_MAX)
-                        ids = realloc(srv->forgotten,
-                                      (srv->forgotten_cnt + 1) * sizeof(*ids));
-                if (ids) {
-                        srv->forgotten                       = ids;
-                        srv->forgotten[srv->forgotten_cnt++] = id;
-                } else {
-                        pd_sup_unlink_forgotten(srv);
-                        pd_sup_result_path(srv, id, "", path, sizeof(path));
-                        unlink(path);
-                }
-        }
+        if (run && run->saved)
+                pd_sup_persist_forget(srv, id);
         if (run)
                 pd_sup_run_remove(srv, run);
         pd_sup_reply(conn, PD_SUP_F_FORGOTTEN, id);
@@ -1178,6 +1438,9 @@ static void pd_sup_reap(pd_sup_server_t *srv) {
                 srv->running--;
                 pd_sup_finish(srv, run);
         }
+        /* Busy for so long that no quiet second came: now, then. */
+        if (pd_sup_log_size(srv) > PD_SUP_LOG_MAX)
+                pd_sup_log_compact(srv);
 }
 
 /* Binds and listens at the socket path (which we hold the lock for, so
@@ -1215,13 +1478,13 @@ static int pd_sup_listen(pd_sup_server_t *srv, char *errstr,
 }
 
 /* Whether nothing would be lost if the supervisor exited now. */
-static int pd_sup_idle(const pd_sup_server_t *srv) {
+static int pd_sup_idle(pd_sup_server_t *srv) {
         if (srv->conn_cnt || srv->running)
                 return 0;
         for (size_t i = 0; i < srv->run_cnt; i++)
-                if (!srv->runs[i]->durable)
+                if (!srv->runs[i]->saved)
                         return 0;
-        return 1;
+        return pd_sup_all_synced(srv);
 }
 
 /* Idle long enough: returns 1 if the supervisor may exit, 0 if a client
@@ -1292,8 +1555,8 @@ static void pd_sup_serve(pd_sup_server_t *srv) {
                         idle_since = -1;
                 }
 
-                /* Files of forgotten runs go after a quiet second. */
-                if (srv->forgotten_cnt &&
+                /* A log grown long is compacted after a quiet second. */
+                if (pd_sup_log_size(srv) > PD_SUP_LOG_COMPACT &&
                     (timeout < 0 || timeout > PD_SUP_QUIET_MS))
                         timeout = PD_SUP_QUIET_MS;
 
@@ -1324,8 +1587,8 @@ static void pd_sup_serve(pd_sup_server_t *srv) {
                         poll(NULL, 0, PD_SUP_TICK_MS);
                         continue;
                 }
-                if (n == 0)
-                        pd_sup_unlink_forgotten(srv);
+                if (n == 0 && pd_sup_log_size(srv) > PD_SUP_LOG_COMPACT)
+                        pd_sup_log_compact(srv);
                 if (n <= 0)
                         continue;
 
@@ -1383,6 +1646,18 @@ static void pd_sup_serve(pd_sup_server_t *srv) {
 /* ------------------------------------------------------------------ */
 /* The supervisor: life cycle                                           */
 
+/* Lets the syncer sync what is appended, and end. */
+static void pd_sup_syncer_stop(pd_sup_server_t *srv) {
+        if (!srv->has_syncer)
+                return;
+        pthread_mutex_lock(&srv->log_lock);
+        srv->sync_stop = 1;
+        pthread_cond_broadcast(&srv->log_cond);
+        pthread_mutex_unlock(&srv->log_lock);
+        pthread_join(srv->syncer, NULL);
+        srv->has_syncer = 0;
+}
+
 static void pd_sup_server_destroy(pd_sup_server_t *srv) {
         if (!srv)
                 return;
@@ -1392,10 +1667,12 @@ static void pd_sup_server_destroy(pd_sup_server_t *srv) {
                         srv->runs[i]->cancel = 1;
                         pthread_join(srv->runs[i]->thread, NULL);
                 }
+        pd_sup_syncer_stop(srv);
         for (size_t i = 0; i < srv->run_cnt; i++)
                 pd_sup_run_destroy(srv->runs[i]);
         free(srv->runs);
-        pd_sup_unlink_forgotten(srv);
+        if (srv->log_fd != -1)
+                close(srv->log_fd);
         for (size_t i = 0; i < srv->conn_cnt; i++)
                 pd_sup_conn_destroy(srv->conns[i]);
         free(srv->conns);
@@ -1412,8 +1689,8 @@ static void pd_sup_server_destroy(pd_sup_server_t *srv) {
         if (srv->lock_fd != -1)
                 close(srv->lock_fd);
         pthread_mutex_destroy(&srv->lock);
-        pthread_mutex_destroy(&srv->sync_lock);
-        pthread_cond_destroy(&srv->sync_cond);
+        pthread_mutex_destroy(&srv->log_lock);
+        pthread_cond_destroy(&srv->log_cond);
         free(srv->dir);
         free(srv);
 }
@@ -1428,6 +1705,7 @@ static pd_sup_server_t *pd_sup_server_new(const char *dir, int idle_s,
                                           size_t errstr_size) {
         pd_sup_server_t *srv = calloc(1, sizeof(*srv));
         char path[PD_SUP_PATH_MAX];
+        pthread_condattr_t cattr;
 
         *busy = 0;
         if (!srv) {
@@ -1435,10 +1713,14 @@ static pd_sup_server_t *pd_sup_server_new(const char *dir, int idle_s,
                 return NULL;
         }
         srv->lock_fd = srv->listen_fd = srv->results_fd = -1;
-        srv->event_fd = srv->signal_fd = -1;
+        srv->event_fd = srv->signal_fd = srv->log_fd = -1;
         pthread_mutex_init(&srv->lock, NULL);
-        pthread_mutex_init(&srv->sync_lock, NULL);
-        pthread_cond_init(&srv->sync_cond, NULL);
+        pthread_mutex_init(&srv->log_lock, NULL);
+        /* The syncer's delay is measured on the monotonic clock. */
+        pthread_condattr_init(&cattr);
+        pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+        pthread_cond_init(&srv->log_cond, &cattr);
+        pthread_condattr_destroy(&cattr);
         srv->idle_ms = (int64_t)(idle_s < 0 ? PD_SUP_IDLE_DEFAULT_S : idle_s) *
                        1000;
         if (!(srv->dir = strdup(dir))) {
@@ -1489,6 +1771,7 @@ fail:
  * Returns 0, or -1 (logged). */
 static int pd_sup_server_start(pd_sup_server_t *srv) {
         sigset_t mask;
+        int err;
 
         /* Blocked before any thread starts, so every thread inherits it
          * and the signals reach the loop's signalfd only. */
@@ -1503,6 +1786,13 @@ static int pd_sup_server_start(pd_sup_server_t *srv) {
                        pd_sup_strerror(errno));
                 return -1;
         }
+        err = pthread_create(&srv->syncer, NULL, pd_sup_syncer_main, srv);
+        if (err) {
+                pd_log(PD_LOG_ERROR, "cannot start the syncer thread: %s",
+                       pd_sup_strerror(err));
+                return -1;
+        }
+        srv->has_syncer = 1;
         return pd_sup_load(srv);
 }
 
@@ -1604,6 +1894,8 @@ int pd_sup_main(const char *dir, int idle_s) {
                                     "idle exit after %" PRId64 " ms)",
                        (long)getpid(), dir, srv->run_cnt, srv->idle_ms);
                 pd_sup_serve(srv);
+                /* What a later supervisor loads: the outcomes kept. */
+                pd_sup_log_compact(srv);
                 pd_log(PD_LOG_INFO, "pid %ld exits", (long)getpid());
                 ret = 0;
         } else {
@@ -1624,6 +1916,18 @@ struct pd_sup_s {
         pd_sup_buf_t in;   /* bytes read: the frame handed out, then more */
         size_t handed;     /* size of the frame handed out, to drop */
         char errstr[256];  /* why the last reconnect failed */
+        /* The run whose RESULT this handle read last: it has ended. */
+        int64_t ended_id;
+        int has_ended;
+        /* A FORGET that rides with the next request (pd_sup_forget). */
+        int64_t forget_id;
+        int forget;        /* PD_SUP_FORGET_* */
+};
+
+enum {
+        PD_SUP_FORGET_NONE,
+        PD_SUP_FORGET_HELD, /* to send before the next request */
+        PD_SUP_FORGET_SENT, /* sent: its reply comes first */
 };
 
 /* Starts a supervisor for sup->dir and waits until it listens (or finds
@@ -1755,6 +2059,9 @@ static void pd_sup_hangup(pd_sup_t *sup) {
         if (sup->fd != -1)
                 close(sup->fd);
         sup->fd = -1;
+        /* Unanswered, so maybe unread: asked again on the next one. */
+        if (sup->forget == PD_SUP_FORGET_SENT)
+                sup->forget = PD_SUP_FORGET_HELD;
 }
 
 pd_sup_t *pd_sup_connect(const char *dir, const char *exe, int idle_s,
@@ -1780,16 +2087,6 @@ fail:
         return NULL;
 }
 
-void pd_sup_close(pd_sup_t *sup) {
-        if (!sup)
-                return;
-        pd_sup_hangup(sup);
-        pd_sup_buf_free(&sup->in);
-        free(sup->dir);
-        free(sup->exe);
-        free(sup);
-}
-
 /* Sends len bytes. Returns 0, or PD_SUP_BROKEN if they did not all go. */
 static int pd_sup_send(pd_sup_t *sup, const char *p, size_t len) {
         while (len) {
@@ -1805,14 +2102,66 @@ static int pd_sup_send(pd_sup_t *sup, const char *p, size_t len) {
         return 0;
 }
 
-/* Sends a request that is just a run id. */
+/* Appends a frame that is just a run id to b. Returns 0, or -1 (oom). */
+static int pd_sup_put_id(pd_sup_buf_t *b, unsigned type, int64_t id) {
+        size_t at = pd_sup_frame_begin(b, type);
+
+        pd_sup_buf_i64(b, id);
+        return pd_sup_frame_end(b, at);
+}
+
+/* Sends a frame that is just a run id. */
 static int pd_sup_send_id(pd_sup_t *sup, unsigned type, int64_t id) {
         pd_sup_buf_t b = {0};
-        size_t at      = pd_sup_frame_begin(&b, type);
         int ret;
 
-        pd_sup_buf_i64(&b, id);
-        ret = pd_sup_frame_end(&b, at) ? -1 : pd_sup_send(sup, b.p, b.len);
+        ret = pd_sup_put_id(&b, type, id) ? -1 : pd_sup_send(sup, b.p, b.len);
+        pd_sup_buf_free(&b);
+        return ret;
+}
+
+void pd_sup_close(pd_sup_t *sup) {
+        if (!sup)
+                return;
+        /* The supervisor reads what a closed connection sent. */
+        if (sup->fd != -1 && sup->forget == PD_SUP_FORGET_HELD)
+                pd_sup_send_id(sup, PD_SUP_F_FORGET, sup->forget_id);
+        pd_sup_hangup(sup);
+        pd_sup_buf_free(&sup->in);
+        free(sup->dir);
+        free(sup->exe);
+        free(sup);
+}
+
+/*
+ * Sends the request frame(s) req, preceded by a held FORGET, in one send:
+ * the supervisor handles both in one pass, and no round trip is spent on
+ * the FORGET alone. Returns as pd_sup_send.
+ */
+static int pd_sup_send_req(pd_sup_t *sup, const pd_sup_buf_t *req) {
+        pd_sup_buf_t b = {0};
+        int ret;
+
+        if (sup->forget != PD_SUP_FORGET_HELD)
+                return pd_sup_send(sup, req->p, req->len);
+        if (pd_sup_put_id(&b, PD_SUP_F_FORGET, sup->forget_id)) {
+                pd_sup_buf_free(&b);
+                return -1;
+        }
+        pd_sup_buf_put(&b, req->p, req->len);
+        ret = b.oom ? -1 : pd_sup_send(sup, b.p, b.len);
+        if (!ret)
+                sup->forget = PD_SUP_FORGET_SENT;
+        pd_sup_buf_free(&b);
+        return ret;
+}
+
+/* Sends a request that is just a run id (with a held FORGET). */
+static int pd_sup_send_req_id(pd_sup_t *sup, unsigned type, int64_t id) {
+        pd_sup_buf_t b = {0};
+        int ret;
+
+        ret = pd_sup_put_id(&b, type, id) ? -1 : pd_sup_send_req(sup, &b);
         pd_sup_buf_free(&b);
         return ret;
 }
@@ -1876,6 +2225,17 @@ static int pd_sup_recv(pd_sup_t *sup, int64_t id, volatile int *cancel,
         }
 }
 
+/* Whether the frame is the reply to a FORGET sent before the request
+ * (it comes first); it then needs no more. */
+static int pd_sup_forgotten(pd_sup_t *sup, unsigned type, pd_sup_rd_t rd) {
+        if (sup->forget != PD_SUP_FORGET_SENT ||
+            (type != PD_SUP_F_FORGOTTEN && type != PD_SUP_F_RUNNING) ||
+            pd_sup_rd_i64(&rd) != sup->forget_id || rd.bad)
+                return 0;
+        sup->forget = PD_SUP_FORGET_NONE;
+        return 1;
+}
+
 /*
  * Reads replies about id until one settles it. With await set, STARTED and
  * RUNNING mean "wait on" and the wait has no time limit. Returns a PD_SUP_*
@@ -1905,6 +2265,8 @@ static int pd_sup_reply_get(pd_sup_t *sup, int64_t id, int await,
                 }
                 if (r)
                         return r;
+                if (pd_sup_forgotten(sup, type, rd))
+                        continue;
                 if (type == PD_SUP_F_ERROR) {
                         pd_sup_rd_i64(&rd);
                         why = pd_sup_rd_str(&rd);
@@ -1929,6 +2291,8 @@ static int pd_sup_reply_get(pd_sup_t *sup, int64_t id, int await,
                 case PD_SUP_F_RESULT:
                         if (pd_sup_result_get(&rd, runner_failed, res))
                                 return PD_SUP_BROKEN;
+                        sup->ended_id  = id;
+                        sup->has_ended = 1;
                         return PD_SUP_FINISHED;
                 default:
                         return PD_SUP_BROKEN;
@@ -1954,7 +2318,7 @@ static int pd_sup_ask(pd_sup_t *sup, unsigned type, int64_t id,
         for (int tries = 0;; tries++) {
                 int r = PD_SUP_BROKEN;
 
-                if (sup->fd != -1 && !pd_sup_send_id(sup, type, id))
+                if (sup->fd != -1 && !pd_sup_send_req_id(sup, type, id))
                         r = pd_sup_reply_get(sup, id, type == PD_SUP_F_WAIT,
                                              cancel, res, runner_failed);
                 if (r != PD_SUP_BROKEN)
@@ -1990,6 +2354,20 @@ int pd_sup_forget(pd_sup_t *sup, int64_t run_id) {
         pd_runner_result_t *res = calloc(1, sizeof(*res));
         int failed, r;
 
+        /* The run whose RESULT we read last has ended: its FORGET waits
+         * for the next request, which takes it along. */
+        if (sup->has_ended && sup->ended_id == run_id &&
+            sup->forget == PD_SUP_FORGET_NONE) {
+                sup->forget    = PD_SUP_FORGET_HELD;
+                sup->forget_id = run_id;
+                sup->has_ended = 0;
+                free(res);
+                return 0;
+        }
+        if (sup->forget != PD_SUP_FORGET_NONE && sup->forget_id == run_id) {
+                free(res);
+                return 0; /* on its way already */
+        }
         if (!res)
                 return -1;
         r = pd_sup_ask(sup, PD_SUP_F_FORGET, run_id, NULL, res, &failed);
@@ -2034,7 +2412,7 @@ int pd_sup_run(pd_sup_t *sup, int64_t run_id, const pd_runner_job_t *job,
         for (int tries = 0; tries <= PD_SUP_RECONNECTS; tries++) {
                 if ((tries || sup->fd == -1) && pd_sup_redial(sup))
                         break;
-                if (pd_sup_send(sup, b.p, b.len))
+                if (pd_sup_send_req(sup, &b))
                         continue;
                 sent = 1;
                 r = pd_sup_reply_get(sup, run_id, 1, job->cancel, res,

@@ -8,20 +8,26 @@
  * reactor binary itself, run as `postdeploy-reactor --supervisor DIR`,
  * detached in a session of its own; one process serves every run of the
  * folder, so an action still costs one spawn, and results that finish
- * together share their folder fsync.
+ * together share their fsyncs, which no reply waits for.
  *
  * The reactor reaches it over the Unix stream socket DIR/supervisor.sock
  * (0600; DIR is created 0700 when missing). Each run is named by the id of
  * its row in the state store, committed before the run starts, and the
  * supervisor starts a given id at most once. Ids must therefore never come
  * back for one DIR: a state store created afresh (ids from 1 again) needs
- * a DIR of its own, or it would be handed the old store's outcomes. A finished run's outcome is
- * written to DIR/supervisor/ID.result (fsynced, file and folder) before
- * anyone is told, and stays there until the reactor has recorded it and
- * says FORGET; a supervisor started later (after an upgrade, say) loads
- * those files. Running commands do not survive a restart of the machine:
- * the supervisor then does not know their ids, and the reactor records
- * them INTERRUPTED.
+ * a DIR of its own, or it would be handed the old store's outcomes.
+ *
+ * A finished run's outcome is appended to the log DIR/supervisor/outcomes
+ * before anyone is told, and kept until the reactor has recorded it and
+ * says FORGET; a supervisor started later (after an upgrade, or a crash of
+ * the supervisor) loads it. The append outlives any process (the page
+ * cache); it reaches the disk some 10 ms later, synced in groups with the
+ * outcomes that ended meanwhile, and the supervisor does not exit while
+ * idle before that. Running commands do not survive a restart of the
+ * machine: the supervisor then does not know their ids, and the reactor
+ * records them INTERRUPTED; so is a run that ended in those last
+ * milliseconds, unless the reactor had recorded its outcome durably
+ * (state_sync = true).
  *
  * The supervisor exits by itself once it has had, for idle seconds, no
  * connection, no running command and no outcome that is not yet on disk.
@@ -93,10 +99,12 @@ int pd_sup_wait(pd_sup_t *sup, int64_t run_id, volatile int *cancel,
 
 /*
  * Tells the supervisor that the outcome of run_id is recorded: it drops it
- * from memory at once and removes its file in its next quiet second (or
- * when it exits); a file that survives a crash is never asked for again.
- * Returns 0 (also for an unknown id), or -1 if the run is still running or
- * the supervisor cannot be asked.
+ * from memory and records that in its log; an outcome that survives a
+ * crash is never asked for again. Returns 0 (also for an unknown id), or
+ * -1 if the run is still running or the supervisor cannot be asked. The
+ * run whose outcome sup received last is known to have ended: its FORGET
+ * is not sent alone but with sup's next request (or by pd_sup_close), and
+ * 0 is returned at once, which saves a round trip per run.
  */
 int pd_sup_forget(pd_sup_t *sup, int64_t run_id);
 
@@ -116,8 +124,9 @@ int pd_sup_main(const char *dir, int idle_s);
  * PD_SUP_FRAME_MAX), a u8 type, then the payload: integers little-endian,
  * strings NUL-terminated, a string list as a u32 count then the strings.
  * Every payload starts with the i64 run id. A client sends one request and
- * reads its reply before the next; CANCEL has no reply and may be sent
- * while a RESULT is awaited. A frame the supervisor cannot read is
+ * reads its reply before the next, except that a FORGET may go just before
+ * another request (replies come in order); CANCEL has no reply and may be
+ * sent while a RESULT is awaited. A frame the supervisor cannot read is
  * answered ERROR (id 0, then why, a string) and the connection closed.
  *
  *   START  id, i64 timeout_ms, list argv, list envp, workdir, log_path
@@ -131,7 +140,12 @@ int pd_sup_main(const char *dir, int idle_s);
  *          i32 exit_code, i32 term_signal, i64 duration_ms, error,
  *          u32 tail_len + tail bytes, u64 output_bytes
  *
- * DIR/supervisor/ID.result holds one RESULT frame.
+ * DIR/supervisor/outcomes is a sequence of records: a RESULT frame (an
+ * outcome) or a FORGOTTEN frame (id only: that outcome is dropped), each
+ * followed by a u32 FNV-1a checksum of the frame. The first record that
+ * is cut short or fails its checksum ends the log. Older supervisors kept
+ * one RESULT frame per file, DIR/supervisor/ID.result: such files are
+ * loaded into the log and removed.
  */
 #define PD_SUP_FRAME_MAX (1024 * 1024)
 
