@@ -522,9 +522,9 @@ static void pd_report_table(pd_report_t *rp) {
 /*
  * The JSON report is written here rather than through jansson: building and
  * dumping a jansson object per row was a fifth of the report's CPU with
- * 100,000 rows. The bytes are those jansson's json_dump_callback gives with
- * JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER, which the report
- * printed before: scripts may compare them.
+ * 100,000 rows. Strings are escaped as jansson's JSON_ENSURE_ASCII does
+ * (\uXXXX in upper case, surrogate pairs); the layout is an array indented
+ * by 2, each row's members by 4 (as Python's json.dumps(indent=2) writes).
  */
 typedef struct pd_out_s {
         size_t len;
@@ -634,7 +634,7 @@ static void pd_out_member(pd_out_t *out, size_t *cntp, const char *name,
                 type = PD_VAL_NULL;
         if (type == PD_VAL_STR && !str)
                 return;
-        pd_out_cstr(out, (*cntp)++ ? ",\n  \"" : "{\n  \"");
+        pd_out_cstr(out, (*cntp)++ ? ",\n    \"" : "{\n    \"");
         pd_out_cstr(out, name);
         pd_out_add(out, "\": ", 3);
         switch (type) {
@@ -693,7 +693,7 @@ static void pd_report_json_row(pd_out_t *out, const pd_row_t *row) {
                       res ? res->started_at : 0);
         pd_out_member(out, &cnt, "finished_at", PD_VAL_TIME, NULL,
                       finished ? res->finished_at : 0);
-        pd_out_cstr(out, cnt ? "\n}" : "{}");
+        pd_out_cstr(out, cnt ? "\n  }" : "{}");
 }
 
 /* Prints the rows as one JSON array, an object at a time: memory stays
