@@ -132,6 +132,11 @@ struct pd_reactor_s {
         int64_t batch_gen;          /* the open (or next) batch's number */
         pd_batch_t batch;           /* what the open batch holds */
         pthread_cond_t batch_cond;  /* a batch opened, or stop */
+        int lost;                   /* a batch was lost: what is in memory
+                                     * is ahead of the disk, so no later
+                                     * batch may commit (it would make the
+                                     * lost one look durable) until the
+                                     * reactor is made again */
         int committer_stop;
         int committer_idle;         /* waits on batch_cond */
         int committer_started;
@@ -203,7 +208,8 @@ static void pd_sleep_ms(int64_t ms) {
  * The crash tests kill the reactor at named points of an event's life:
  * PD_CRASH_AT=NAME[:N] makes it SIGKILL itself the N-th time (default the
  * first) it passes point NAME. The environment is read once, so a point
- * costs one pointer test when no test asks for it.
+ * costs one pointer test when no test asks for it. In-process tests hook
+ * every point instead (pd_reactor_set_fault_hook).
  */
 static const char *pd_crash_at;
 static int pd_crash_nth = 1;
@@ -224,7 +230,15 @@ static void pd_crash_init(void) {
         pd_crash_at = name;
 }
 
+static void (*pd_fault_hook)(const char *point);
+
+void pd_reactor_set_fault_hook(void (*hook)(const char *point)) {
+        pd_fault_hook = hook;
+}
+
 static void pd_crashpoint(const char *name) {
+        if (pd_fault_hook)
+                pd_fault_hook(name);
         if (!pd_crash_at || strcmp(name, pd_crash_at))
                 return;
         if (atomic_fetch_add(&pd_crash_hits, 1) + 1 != pd_crash_nth)
@@ -237,7 +251,7 @@ static void pd_crashpoint(const char *name) {
 static void pd_crashpoint2(const char *name, const char *suffix) {
         char point[160];
 
-        if (!pd_crash_at)
+        if (!pd_crash_at && !pd_fault_hook)
                 return;
         snprintf(point, sizeof(point), "%s.%s", name, suffix);
         pd_crashpoint(point);
@@ -521,9 +535,11 @@ static int pd_batch_open(pd_reactor_t *r) {
  * Commits the open batch. Called with st_lock held, returns with it
  * released: the next batch fills while this one's records are produced
  * (under pr_lock, so batches are produced in commit order). A failed
- * commit loses changes other threads were told were made: the reactor
- * stops, and what was not durable is redone after the restart. Returns 0,
- * or -1 after that.
+ * commit loses changes other threads were told were made: from then on no
+ * batch commits (r->lost), since a later one would make the lost one look
+ * durable to the offset gate, the supervisor's FORGET and the final flush;
+ * the reactor stops, and is made again from what is durable. Returns 0, or
+ * -1 after that.
  */
 static int pd_batch_commit(pd_reactor_t *r) {
         pd_batch_t b = r->batch;
@@ -532,10 +548,13 @@ static int pd_batch_commit(pd_reactor_t *r) {
 
         assert(r->batch_open);
         pd_batch_crashpoints(&b, "before_commit");
-        if (pd_store_commit(r->st)) {
-                int may_clear = pd_store_retriable(r->st);
+        if (r->lost || pd_store_commit(r->st)) {
+                int may_clear = r->lost || pd_store_retriable(r->st);
 
-                snprintf(msg, sizeof(msg), "%s", pd_store_errmsg(r->st));
+                snprintf(msg, sizeof(msg), "%s",
+                         r->lost ? "an earlier batch was lost"
+                                 : pd_store_errmsg(r->st));
+                r->lost = 1;
                 if (pd_store_in_txn(r->st))
                         pd_store_rollback(r->st);
                 r->batch_open = 0;
@@ -687,6 +706,7 @@ typedef int(pd_txn_fn_t)(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 static int pd_batch_drop(pd_reactor_t *r) {
         int empty = r->batch.name_cnt == 0;
 
+        r->lost |= !empty;
         if (pd_store_in_txn(r->st))
                 pd_store_rollback(r->st);
         r->batch_open = 0;
@@ -725,6 +745,11 @@ static int pd_reactor_txn_named(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
                 char msg[512];
 
                 pthread_mutex_lock(&r->st_lock);
+                if (r->lost) {
+                        /* Nothing more joins a batch that cannot commit. */
+                        pthread_mutex_unlock(&r->st_lock);
+                        break;
+                }
                 if (pd_batch_open(r)) {
                         /* Nothing open: nothing to undo. */
                 } else if (pd_store_part_begin(r->st)) {
@@ -823,7 +848,9 @@ static void pd_outbox_reap(pd_reactor_t *r) {
 
         pd_crashpoint("reap.before_delete");
         pthread_mutex_lock(&r->st_lock);
-        if (pd_batch_open(r) || pd_store_part_begin(r->st)) {
+        if (r->lost) {
+                /* Left in the outbox: produced again after the rebuild. */
+        } else if (pd_batch_open(r) || pd_store_part_begin(r->st)) {
                 pd_log(PD_LOG_WARN, "cannot trim the outbox: %s",
                        pd_store_errmsg(r->st));
         } else if (pd_txn_reap(r, NULL, &rp) || pd_store_part_end(r->st)) {

@@ -67,4 +67,14 @@ void pd_reactor_set_reload(pd_reactor_t *r, const pd_reload_t *reload);
 /* Frees the reactor; call after pd_reactor_run returned. */
 void pd_reactor_destroy(pd_reactor_t *r);
 
+/*
+ * For fault-injection tests: hook(point) is called at every named point of
+ * an event's life that PD_CRASH_AT can name ("event_done.before_commit",
+ * "run.before_spawn", ...), on the thread that passes it, so a test can
+ * inject a fault exactly there (an I/O error in the commit that follows,
+ * a dead supervisor). NULL (the default) turns it off. Process-wide; set
+ * it before pd_reactor_new.
+ */
+void pd_reactor_set_fault_hook(void (*hook)(const char *point));
+
 #endif

@@ -59,6 +59,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "consumer/plugin.h"
 #include "consumer/reactor.h"
 #include "consumer/supervisor.h"
 #include "schemas/event.h"
@@ -78,6 +79,7 @@ static const char *const actions[ACTION_CNT] = {"t.gate", "t.one", "t.two"};
 
 /* One action.finished read from the results topic. */
 typedef struct fx_result_s {
+        char *id; /* ce_id: a record the outbox sent again has the same */
         char *trigger_id, *tenant, *action;
         pd_status_t status;
         int retrying;
@@ -111,6 +113,9 @@ typedef struct fx_s {
         volatile sig_atomic_t stop;
         atomic_int running;  /* pd_reactor_run has not returned */
         int run_ret;
+
+        int inproc;          /* events also name t.inproc, in-process */
+        atomic_int rebuilds; /* in-process rebuilds after a store fault */
 
         fx_event_t events[EVENT_MAX];
         size_t event_cnt;
@@ -359,6 +364,8 @@ static const fx_event_t *publish(fx_t *fx, const char *tenant,
         ev->selection    = PD_SEL_ONE;
         for (int a = 0; a < ACTION_CNT; a++)
                 assert_int_equal(pd_strv_add(&ev->actions, actions[a]), 0);
+        if (fx->inproc)
+                assert_int_equal(pd_strv_add(&ev->actions, "t.inproc"), 0);
         ev->deployed_at  = pd_now_ms();
         if (pd_event_produce(fx->rkp, fx->conf->topic_events, NULL, ev, NULL,
                              errstr, sizeof(errstr)))
@@ -386,8 +393,18 @@ static void result_trace(const rd_kafka_message_t *rkm, const pd_event_t *ev) {
                 ev->retrying ? " (retrying)" : "");
 }
 
+/* Whether an action.finished with this ce_id was read already. */
+static int result_seen(const fx_t *fx, const char *id) {
+        for (size_t i = 0; i < fx->result_cnt; i++)
+                if (!strcmp(fx->results[i].id, id))
+                        return 1;
+        return 0;
+}
+
 /* Reads the results topic up to its current end, keeping every
- * action.finished. */
+ * action.finished once: a record the outbox sent again after a lost
+ * acknowledgement or a lost delete (at least once) is the same record,
+ * with the same ce_id. */
 static void results_read(fx_t *fx) {
         const char *topic = fx->conf->topic_results;
         int64_t hi[PARTITIONS], deadline = pd_now_ms() + WAIT_MS;
@@ -437,13 +454,15 @@ static void results_read(fx_t *fx) {
                 rd_kafka_message_destroy(rkm);
                 if (!ev)
                         fail_msg("undecodable result: %s", errstr);
-                if (ev->type == PD_EVT_ACTION_FINISHED) {
+                if (ev->type == PD_EVT_ACTION_FINISHED &&
+                    !result_seen(fx, ev->ce_id)) {
                         fx_result_t *res;
                         fx->results = realloc(fx->results,
                                               (fx->result_cnt + 1) *
                                                   sizeof(*fx->results));
                         assert_non_null(fx->results);
                         res             = &fx->results[fx->result_cnt++];
+                        res->id         = strdup(ev->ce_id);
                         res->trigger_id = strdup(ev->trigger_id);
                         res->tenant     = strdup(ev->tenant);
                         res->action     = strdup(ev->action);
@@ -583,10 +602,30 @@ static void wait_committed_at_end(fx_t *fx) {
 /* ------------------------------------------------------------------ */
 /* The reactor in a thread                                             */
 
+/*
+ * Runs the reactor as postdeploy-reactor's main does: one that lost a
+ * batch to a store fault that may clear (pd_reactor_run returns 1) is
+ * made again from what is durable, in the same process.
+ */
 static void *reactor_main(void *arg) {
         fx_t *fx = arg;
+        char errstr[512];
 
-        fx->run_ret = pd_reactor_run(fx->r, &fx->stop);
+        for (;;) {
+                fx->run_ret = pd_reactor_run(fx->r, &fx->stop);
+                if (fx->run_ret != 1 || fx->stop)
+                        break;
+                pd_reactor_destroy(fx->r);
+                while (!(fx->r = pd_reactor_new(
+                             fx->conf,
+                             rd_kafka_mock_cluster_bootstraps(fx->mcluster),
+                             errstr, sizeof(errstr))) &&
+                       !fx->stop)
+                        sleep_ms(100);
+                if (!fx->r)
+                        break;
+                atomic_fetch_add(&fx->rebuilds, 1);
+        }
         atomic_store(&fx->running, 0);
         return NULL;
 }
@@ -638,7 +677,30 @@ static int rm_entry(const char *path, const struct stat *sb, int type,
         return remove(path);
 }
 
-static int setup(void **state) {
+/* t.inproc: an in-process action, as a plugin's would be; it appends a
+ * line to its marker per run, as mark.sh does. */
+static char inproc_markers[96];
+
+static int inproc_run(const pd_action_ctx_t *ctx, char *errstr,
+                      size_t errstr_size) {
+        char path[256];
+        FILE *fp;
+
+        snprintf(path, sizeof(path), "%s/%s.t.inproc", inproc_markers,
+                 ctx->tenant);
+        if (!(fp = fopen(path, "a"))) {
+                snprintf(errstr, errstr_size, "%s: %s", path,
+                         strerror(errno));
+                return 1;
+        }
+        fprintf(fp, "t.inproc %s %s\n", ctx->tenant, ctx->event_id);
+        return fclose(fp) ? 1 : 0;
+}
+
+static const pd_plugin_action_t inproc_action = {
+    .name = "t.inproc", .is_auto = PD_AUTO, .fn = inproc_run};
+
+static int setup_with(void **state, int inproc) {
         fx_t *fx        = calloc(1, sizeof(*fx));
         const char *tmp = getenv("TMPDIR");
         char errstr[512], path[128], run[256];
@@ -740,6 +802,18 @@ static int setup(void **state) {
                 conf_set(conf, section, "auto", "true");
         }
         conf_set(conf, "action t.two", "after", "t.one");
+        if (inproc) {
+                pd_action_def_t *def = pd_config_action_new(
+                    conf, "t.inproc", errstr, sizeof(errstr));
+
+                if (!def)
+                        fail_msg("pd_config_action_new: %s", errstr);
+                def->is_auto       = 1;
+                def->plugin_action = &inproc_action;
+                fx->inproc         = 1;
+                snprintf(inproc_markers, sizeof(inproc_markers), "%s",
+                         fx->markers);
+        }
         if (pd_config_validate(conf, errstr, sizeof(errstr)))
                 fail_msg("pd_config_validate: %s", errstr);
 
@@ -753,6 +827,10 @@ static int setup(void **state) {
                                  0);
         *state = fx;
         return 0;
+}
+
+static int setup(void **state) {
+        return setup_with(state, 0);
 }
 
 /* The pid of the supervisor serving dir, or -1 if none answers. */
@@ -831,6 +909,7 @@ static int teardown(void **state) {
                 free(fx->events[i].tenant);
         }
         for (size_t i = 0; i < fx->result_cnt; i++) {
+                free(fx->results[i].id);
                 free(fx->results[i].trigger_id);
                 free(fx->results[i].tenant);
                 free(fx->results[i].action);
@@ -1104,6 +1183,224 @@ static void test_stop_while_waiting_for_kafka(void **state) {
                          0);
 }
 
+/* ------------------------------------------------------------------ */
+/* State store faults: one write of the WAL fails with EIO              */
+
+/*
+ * SQLite's unix VFS makes its system calls through a table that tests may
+ * replace (xSetSystemCall): the writes are wrapped, and the Nth write to a
+ * file ending in "-wal" after wal_fault_arm fails with EIO, once, exactly
+ * as a disk error would show. Only the reactor's store writes a WAL in
+ * this process.
+ */
+typedef ssize_t pd_pwrite_fn_t(int, const void *, size_t, off_t);
+typedef ssize_t pd_write_fn_t(int, const void *, size_t);
+
+static pd_pwrite_fn_t *real_pwrite, *real_pwrite64;
+static pd_write_fn_t *real_write;
+static atomic_int wal_armed;    /* writes are counted, and one fails */
+static atomic_int wal_writes;   /* WAL writes since armed */
+static atomic_int wal_fail_at;  /* the write that fails (1-based) */
+static atomic_int wal_failed;   /* it did */
+
+static int wal_fd(int fd) {
+        char link[64], path[PATH_MAX];
+        ssize_t n;
+
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        n = readlink(link, path, sizeof(path) - 1);
+        return n > 4 && !memcmp(path + n - 4, "-wal", 4);
+}
+
+/* Whether this write is the one that fails (errno is set then). */
+static int wal_write_fails(int fd) {
+        if (!atomic_load(&wal_armed) || !wal_fd(fd))
+                return 0;
+        if (atomic_fetch_add(&wal_writes, 1) + 1 != atomic_load(&wal_fail_at))
+                return 0;
+        atomic_store(&wal_failed, 1);
+        errno = EIO;
+        return 1;
+}
+
+static ssize_t eio_pwrite(int fd, const void *buf, size_t n, off_t off) {
+        return wal_write_fails(fd) ? -1 : real_pwrite(fd, buf, n, off);
+}
+
+static ssize_t eio_pwrite64(int fd, const void *buf, size_t n, off_t off) {
+        return wal_write_fails(fd) ? -1 : real_pwrite64(fd, buf, n, off);
+}
+
+static ssize_t eio_write(int fd, const void *buf, size_t n) {
+        return wal_write_fails(fd) ? -1 : real_write(fd, buf, n);
+}
+
+/* Puts the wrappers in SQLite's unix VFS, once per process. */
+static void wal_fault_install(void) {
+        sqlite3_vfs *vfs = sqlite3_vfs_find("unix");
+
+        assert_non_null(vfs);
+        if (real_write)
+                return;
+        real_pwrite   = (pd_pwrite_fn_t *)vfs->xGetSystemCall(vfs, "pwrite");
+        real_pwrite64 = (pd_pwrite_fn_t *)vfs->xGetSystemCall(vfs, "pwrite64");
+        real_write    = (pd_write_fn_t *)vfs->xGetSystemCall(vfs, "write");
+        assert_non_null(real_write);
+        if (real_pwrite)
+                assert_int_equal(vfs->xSetSystemCall(
+                                     vfs, "pwrite",
+                                     (sqlite3_syscall_ptr)eio_pwrite),
+                                 SQLITE_OK);
+        if (real_pwrite64)
+                assert_int_equal(vfs->xSetSystemCall(
+                                     vfs, "pwrite64",
+                                     (sqlite3_syscall_ptr)eio_pwrite64),
+                                 SQLITE_OK);
+        assert_int_equal(vfs->xSetSystemCall(vfs, "write",
+                                             (sqlite3_syscall_ptr)eio_write),
+                         SQLITE_OK);
+}
+
+/* From now on, the fail_at-th WAL write fails. */
+static void wal_fault_arm(int fail_at) {
+        atomic_store(&wal_writes, 0);
+        atomic_store(&wal_failed, 0);
+        atomic_store(&wal_fail_at, fail_at);
+        atomic_store(&wal_armed, 1);
+}
+
+static void wal_fault_disarm(void) {
+        atomic_store(&wal_armed, 0);
+}
+
+/* The reactor's fault hook: the nth time it passes wal_point, the next WAL
+ * write (the commit that follows) fails. */
+static const char *wal_point;
+static int wal_point_nth;
+static atomic_int wal_point_hits;
+
+static void wal_fault_hook(const char *point) {
+        if (wal_point && !strcmp(point, wal_point) &&
+            atomic_fetch_add(&wal_point_hits, 1) + 1 == wal_point_nth)
+                wal_fault_arm(1);
+}
+
+static void wait_wal_failed(const char *point) {
+        int64_t deadline = pd_now_ms() + WAIT_MS;
+
+        while (!atomic_load(&wal_failed)) {
+                if (pd_now_ms() > deadline)
+                        fail_msg("no WAL write failed at %s within %d ms",
+                                 point, WAIT_MS);
+                sleep_ms(5);
+        }
+}
+
+/*
+ * One run: acme's t.gate holds one worker; meanwhile globex and initech
+ * go through the other, and the commit that follows the nth pass of
+ * point fails on a WAL write with EIO, losing the batch and every part in
+ * it. Then acme's action goes on and is recorded (it must not commit a
+ * batch after the lost one), the reactor is made again, and everything
+ * settles. Throughout, once the group has committed an event's offset the
+ * event must be on disk: it will never be delivered again.
+ */
+static void wal_fault_run(const char *point, int nth) {
+        static const char *const tenants[] = {"globex", "initech"};
+        void *state = NULL;
+        int64_t deadline, committed[PARTITIONS];
+        fx_t *fx;
+        int up_fd;
+
+        setup_with(&state, 1);
+        fx             = state;
+        wal_point      = point;
+        wal_point_nth  = nth;
+        atomic_store(&wal_point_hits, 0);
+        up_fd = gate_arm(fx, "acme");
+        reactor_start(fx);
+        publish(fx, "acme", "1.0");
+        gate_wait_up(up_fd);
+        for (size_t t = 0; t < sizeof(tenants) / sizeof(*tenants); t++)
+                publish(fx, tenants[t], "1.0");
+        wait_wal_failed(point);
+        assert_int_equal(gate_release(fx, "acme", WAIT_MS), 0);
+
+        deadline = pd_now_ms() + WAIT_MS;
+        for (;;) {
+                int at_end = committed_at_end(fx, committed);
+
+                for (size_t i = 0; i < fx->event_cnt; i++) {
+                        const fx_event_t *e = &fx->events[i];
+
+                        if (committed[e->partition] > e->offset &&
+                            !event_done(fx, e))
+                                fail_msg("EIO after %s: %s's event [%d] @%" PRId64
+                                         " is committed (offset %" PRId64
+                                         ") but not recorded done",
+                                         point, e->tenant, (int)e->partition,
+                                         e->offset, committed[e->partition]);
+                }
+                if (at_end == PARTITIONS && all_events_done(fx) &&
+                    outbox_cnt(fx) == 0)
+                        break;
+                if (pd_now_ms() > deadline)
+                        fail_msg("EIO after %s: not settled within %d ms "
+                                 "(%d rebuild(s))",
+                                 point, WAIT_MS, atomic_load(&fx->rebuilds));
+                sleep_ms(50);
+        }
+        if (!atomic_load(&fx->rebuilds))
+                fail_msg("EIO after %s: the reactor was not made again", point);
+        assert_each_action_once(fx);
+        for (size_t i = 0; i < fx->event_cnt; i++) {
+                const fx_event_t *e = &fx->events[i];
+                int succeeded       = 0;
+
+                for (size_t j = 0; j < fx->result_cnt; j++)
+                        succeeded += !strcmp(fx->results[j].trigger_id, e->id) &&
+                                     !strcmp(fx->results[j].action,
+                                             "t.inproc") &&
+                                     fx->results[j].status == PD_ST_SUCCEEDED;
+                if (succeeded != 1)
+                        fail_msg("EIO after %s: %s t.inproc has %d SUCCEEDED; "
+                                 "want 1",
+                                 point, e->tenant, succeeded);
+        }
+        assert_reactor_running(fx);
+        wal_fault_disarm();
+        wal_point = NULL;
+        close(up_fd);
+        teardown(&state);
+}
+
+/*
+ * One EIO on a write of the WAL loses the batch being committed, with
+ * the parts of every worker in it. No later batch may then commit: it
+ * would make the lost one look durable, and the offset gate, the
+ * supervisor's FORGET and the final flush would trust outcomes that are
+ * gone. Tried at the commit after each kind of part, command and
+ * in-process actions alike.
+ */
+static void test_wal_write_error_commits_no_offset_past_a_lost_batch(
+    void **state) {
+        static const struct {
+                const char *point;
+                int nth;
+        } at[] = {
+            {"event_done.before_commit", 1}, {"event_done.before_commit", 2},
+            {"finished.before_commit", 2},   {"finished.before_commit", 5},
+            {"started.before_commit", 3},    {"plan.before_commit", 2},
+        };
+
+        (void)state;
+        wal_fault_install();
+        pd_reactor_set_fault_hook(wal_fault_hook);
+        for (size_t i = 0; i < sizeof(at) / sizeof(*at); i++)
+                wal_fault_run(at[i].point, at[i].nth);
+        pd_reactor_set_fault_hook(NULL);
+}
+
 int main(int argc, char **argv) {
         /* The reactor starts its supervisor as `/proc/self/exe
          * --supervisor DIR --idle S`: this binary, which serves it as
@@ -1131,6 +1428,8 @@ int main(int argc, char **argv) {
                 test_broker_down_at_start_waits_for_it, setup, teardown),
             cmocka_unit_test_setup_teardown(test_stop_while_waiting_for_kafka,
                                             setup, teardown),
+            cmocka_unit_test(
+                test_wal_write_error_commits_no_offset_past_a_lost_batch),
         };
 
         if (getenv("PD_TEST_FILTER"))
