@@ -86,6 +86,11 @@ static const pd_config_key_t pd_config_keys[] = {
          PD_C(shutdown_grace_ms), 0, 0,
          "How long a shutdown waits for running actions before it "
          "interrupts them."},
+        {"reactor", "supervisor_timeout", PD_CONFIG_DURATION, "30s",
+         PD_C(supervisor_timeout_ms), 0, 0,
+         "How long the supervisor of command actions may answer nothing "
+         "before it is taken for hung: it is killed and started again, and "
+         "the runs it had are recorded INTERRUPTED and run again."},
         {"reactor", "log_level", PD_CONFIG_LOG_LEVEL, "info",
          PD_C(log_level), 0, 0, "Lowest level of diagnostics written."},
         {"reactor", "plugins", PD_CONFIG_LIST, "", PD_C(plugins), 0, 0,

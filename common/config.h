@@ -80,6 +80,7 @@ typedef struct pd_config_s {
         char *reactor_name;      /* name (default "HOST:PID" at run time) */
         int workers;             /* workers (default 4) */
         int64_t shutdown_grace_ms; /* shutdown_grace (default 30s) */
+        int64_t supervisor_timeout_ms; /* supervisor_timeout (30s) */
         int log_level;           /* log_level = error|warn|info|debug */
         pd_strv_t plugins;       /* plugins = a.so, b.so */
         int max_event_bytes;     /* max_event_bytes: larger records are

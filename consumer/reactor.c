@@ -1277,6 +1277,8 @@ static pd_sup_t *pd_worker_sup(pd_worker_t *w) {
                 pthread_mutex_lock(&w->r->lock);
                 w->r->fatal = 1;
                 pthread_mutex_unlock(&w->r->lock);
+        } else {
+                pd_sup_set_timeout(w->sup, w->r->conf->supervisor_timeout_ms);
         }
         return w->sup;
 }
@@ -1320,6 +1322,10 @@ static void pd_worker_forget(pd_worker_t *w, int wait) {
         w->forget_cnt = kept;
 }
 
+/* How often a run its supervisor lost is started again within one event
+ * before it is left INTERRUPTED (and pending, for the next deploy). */
+#define PD_LOST_RUNS_MAX 3
+
 /* Runs a command action with its retries. Returns 0, or -1 if the store
  * or the supervisor failed for good. Sets step->status. */
 static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
@@ -1334,6 +1340,7 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
         pd_strv_t argv             = {0};
         pd_adopt_t ad              = {0};
         int adopting               = 0;
+        int lost_runs              = 0;
         int32_t attempt            = 1;
         int ret                    = 0;
 
@@ -1424,10 +1431,20 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 }
 
                 pd_crashpoint("run.after_exit");
-                a.res      = res;
-                a.retrying = res->status != PD_ST_SUCCEEDED &&
-                             res->status != PD_ST_INTERRUPTED &&
-                             attempt < max_attempts;
+                a.res = res;
+                if (res->status == PD_ST_INTERRUPTED && !w->cancel &&
+                    !def->plugin_action && lost_runs < PD_LOST_RUNS_MAX) {
+                        /* Not by us: its supervisor died (or hung and was
+                         * killed) and a new one stopped what was left. It
+                         * runs again, and that costs none of its retries. */
+                        lost_runs++;
+                        max_attempts++;
+                        a.retrying = 1;
+                } else {
+                        a.retrying = res->status != PD_ST_SUCCEEDED &&
+                                     res->status != PD_ST_INTERRUPTED &&
+                                     attempt < max_attempts;
+                }
                 pd_log(res->status == PD_ST_SUCCEEDED ? PD_LOG_INFO
                                                       : PD_LOG_WARN,
                        "%s %s attempt %d: %s%s%s (%" PRId64 " ms)",
@@ -1540,7 +1557,9 @@ static int pd_job_process(pd_worker_t *w, pd_job_t *job) {
                 }
                 if (pd_step_run(w, &plan, step))
                         goto done;
-                if (step->status == PD_ST_INTERRUPTED)
+                /* Cut short by our stop: the event is redelivered. Any
+                 * other interruption is an outcome like a failure. */
+                if (step->status == PD_ST_INTERRUPTED && w->cancel)
                         goto done;
         }
         /* The main thread stores the offset once job->gen is durable; the
@@ -2179,6 +2198,7 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
                                 errstr_size);
         if (!r->sup)
                 goto err;
+        pd_sup_set_timeout(r->sup, conf->supervisor_timeout_ms);
 
         kconf = pd_kafka_conf(conf, producer_defaults, brokers, errstr,
                               errstr_size);

@@ -541,6 +541,8 @@ int pd_runner_run(const pd_runner_job_t *job, pd_runner_result_t *res) {
                 goto out;
         }
 
+        if (job->spawned)
+                job->spawned(job->opaque, (int)pid);
         pidfd = pidfd_open(pid, 0);
         ret   = pd_runner_watch(job, pid, pidfd, pipefd[0], buf, out, start,
                                 res);

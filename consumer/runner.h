@@ -25,6 +25,10 @@ typedef struct pd_runner_job_s {
         int64_t timeout_ms;    /* 0: none */
         const char *log_path;  /* NULL: output kept as tail only */
         volatile int *cancel;  /* set non-zero to kill the run (may be NULL) */
+        /* Called on the calling thread once the command runs, with its pid,
+         * which is also its process group (may be NULL). */
+        void (*spawned)(void *opaque, int pid);
+        void *opaque;
 } pd_runner_job_t;
 
 typedef struct pd_runner_result_s {

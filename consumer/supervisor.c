@@ -91,7 +91,7 @@ extern char **environ;
 #define PD_SUP_PATH_MAX 256
 #define PD_SUP_IDLE_DEFAULT_S 60
 #define PD_SUP_CONNECT_MS 10000          /* to reach or start one */
-#define PD_SUP_REPLY_MS 30000            /* for an answer due at once */
+#define PD_SUP_HANG_MS 30000             /* silent this long: hung */
 #define PD_SUP_TICK_MS 100               /* how often cancel is seen */
 #define PD_SUP_QUIET_MS 1000             /* then a long log is compacted */
 #define PD_SUP_SYNC_DELAY_MS 10          /* outcomes gather for a sync */
@@ -406,6 +406,10 @@ typedef struct pd_sup_run_s {
         int saved;          /* its outcome is in the log (on disk once
                              * the syncer has synced it) */
         int runner_failed;  /* pd_runner_run returned -1 */
+        int orphan;         /* loaded from a STARTED record: a dead
+                             * supervisor's run, maybe still going */
+        int pid;            /* its process (and group) once spawned, */
+        uint64_t pstart;    /* ... and when that process started */
         volatile int cancel;
         pthread_t thread;
         pd_sup_server_t *srv;
@@ -536,6 +540,20 @@ static void pd_sup_log_record(pd_sup_buf_t *b, int64_t id,
                 pd_sup_buf_i64(b, id);
                 pd_sup_frame_end(b, f);
         }
+        if (!b->oom)
+                pd_sup_buf_u32(b, pd_sup_checksum(b->p + at, b->len - at));
+}
+
+/* Appends to b a STARTED record of the log: run's process, so a
+ * supervisor that finds the log of a dead one can stop what it left. */
+static void pd_sup_log_started(pd_sup_buf_t *b, const pd_sup_run_t *run) {
+        size_t at = b->len;
+        size_t f  = pd_sup_frame_begin(b, PD_SUP_F_STARTED);
+
+        pd_sup_buf_i64(b, run->id);
+        pd_sup_buf_u32(b, (uint32_t)run->pid);
+        pd_sup_buf_le(b, run->pstart, 8);
+        pd_sup_frame_end(b, f);
         if (!b->oom)
                 pd_sup_buf_u32(b, pd_sup_checksum(b->p + at, b->len - at));
 }
@@ -738,9 +756,14 @@ static int pd_sup_log_compact(pd_sup_server_t *srv) {
         pthread_mutex_lock(&srv->log_lock);
         while (srv->syncing)
                 pthread_cond_wait(&srv->log_cond, &srv->log_lock);
-        for (size_t i = 0; i < srv->run_cnt; i++)
-                if (srv->runs[i]->saved)
-                        pd_sup_log_record(&b, srv->runs[i]->id, srv->runs[i]);
+        for (size_t i = 0; i < srv->run_cnt; i++) {
+                const pd_sup_run_t *run = srv->runs[i];
+
+                if (run->saved)
+                        pd_sup_log_record(&b, run->id, run);
+                else if (run->pid > 0) /* runs: set under log_lock */
+                        pd_sup_log_started(&b, run);
+        }
         if (b.oom) {
                 errno = ENOMEM;
                 goto fail;
@@ -821,6 +844,19 @@ static size_t pd_sup_log_apply(pd_sup_server_t *srv, const char *p,
                 run->srv   = srv;
                 run->state = PD_SUP_FINISHED;
                 run->saved = 1;
+        } else if (type == PD_SUP_F_STARTED) {
+                if (!(run = calloc(1, sizeof(*run))))
+                        return 0;
+                run->id     = id;
+                run->srv    = srv;
+                run->state  = PD_SUP_RUNNING;
+                run->orphan = 1;
+                run->pid    = (int)pd_sup_rd_u32(&rd);
+                run->pstart = pd_sup_rd_le(&rd, 8);
+                if (rd.bad || rd.off != rd.len || run->pid <= 0) {
+                        free(run);
+                        return 0;
+                }
         } else if (type != PD_SUP_F_FORGOTTEN || rd.off != rd.len) {
                 return 0;
         }
@@ -1006,9 +1042,90 @@ static int pd_sup_legacy(pd_sup_server_t *srv, int unlink_them) {
  * files go. If it cannot be rewritten (disk full, say), the old log and
  * files serve on. Returns 0, or -1 (logged) if they cannot be read.
  */
+/*
+ * The state of process pid (R, S, Z, ...: field 3 of /proc/PID/stat) and
+ * when it started, in clock ticks after boot (field 22). Returns 0, or -1
+ * if there is no such process.
+ */
+static int pd_sup_proc_stat(int pid, char *state, uint64_t *start) {
+        char path[64], buf[1024];
+        const char *p;
+        ssize_t n;
+        int fd;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+                return -1;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+                return -1;
+        buf[n] = '\0';
+        /* The name in parentheses may hold anything: count from its end. */
+        if (!(p = strrchr(buf, ')')) || p[1] != ' ')
+                return -1;
+        *state = p[2];
+        for (int field = 2; field < 22 && p; field++)
+                p = strchr(p + 1, ' ');
+        if (!p)
+                return -1;
+        *start = strtoull(p + 1, NULL, 10);
+        return 0;
+}
+
+/*
+ * A run the log says started but not how it ended was a dead supervisor's
+ * (killed, or hung and killed by a client). Its command may still run,
+ * reparented, its output going nowhere and its exit status out of reach:
+ * its process group is killed, so it can never run beside the new run the
+ * reactor starts, and the run ends INTERRUPTED. A process of that pid
+ * that started at another time is somebody else's and is left alone. The
+ * loop's thread, at start.
+ */
+static void pd_sup_orphans_stop(pd_sup_server_t *srv) {
+        for (size_t i = 0; i < srv->run_cnt; i++) {
+                pd_sup_run_t *run = srv->runs[i];
+                uint64_t start;
+                char state;
+                int alive;
+
+                if (!run->orphan)
+                        continue;
+                alive = !pd_sup_proc_stat(run->pid, &state, &start);
+                if (!alive || start == run->pstart) {
+                        /* No process has that pid: any group of that id is
+                         * still the run's (Linux hands out no pid that a
+                         * group or session still uses). */
+                        kill(-run->pid, SIGKILL);
+                        /* Dead before the reactor may start it again. */
+                        for (int t = 0; t < 200 && alive && state != 'Z';
+                             t++) {
+                                poll(NULL, 0, 5);
+                                alive = !pd_sup_proc_stat(run->pid, &state,
+                                                          &start);
+                        }
+                }
+                pd_log(PD_LOG_WARN,
+                       "run %" PRId64 ": the supervisor that ran it died; "
+                       "%s",
+                       run->id,
+                       alive && start != run->pstart
+                           ? "its process is gone"
+                           : "its processes were killed");
+                run->orphan           = 0;
+                run->state            = PD_SUP_FINISHED;
+                run->res.status       = PD_ST_INTERRUPTED;
+                run->res.has_exit_code = 0;
+                snprintf(run->res.error, sizeof(run->res.error),
+                         "interrupted: the supervisor running it died");
+                pd_sup_persist(srv, run);
+        }
+}
+
 static int pd_sup_load(pd_sup_server_t *srv) {
         if (pd_sup_log_load(srv) || pd_sup_legacy(srv, 0))
                 return -1;
+        pd_sup_orphans_stop(srv);
         if (!pd_sup_log_compact(srv))
                 pd_sup_legacy(srv, 1);
         return 0;
@@ -1153,11 +1270,35 @@ static void pd_sup_conn_destroy(pd_sup_conn_t *conn) {
 /* ------------------------------------------------------------------ */
 /* The supervisor: requests                                             */
 
+/* The run's command started: its pid goes to the log (not synced: only
+ * a dead supervisor's successor needs it, and a crash of the machine
+ * takes the process too). The run's thread. */
+static void pd_sup_spawned(void *opaque, int pid) {
+        pd_sup_run_t *run    = opaque;
+        pd_sup_server_t *srv = run->srv;
+        pd_sup_buf_t b       = {0};
+
+        char state;
+
+        pthread_mutex_lock(&srv->log_lock);
+        run->pid = pid;
+        if (pd_sup_proc_stat(pid, &state, &run->pstart))
+                run->pstart = 0;
+        pthread_mutex_unlock(&srv->log_lock);
+        pd_sup_log_started(&b, run);
+        if (!b.oom && pd_sup_log_write(srv, b.p, b.len, NULL))
+                pd_log(PD_LOG_WARN, "%s/outcomes: %s", srv->results,
+                       pd_sup_strerror(errno));
+        pd_sup_buf_free(&b);
+}
+
 static void *pd_sup_run_main(void *arg) {
         pd_sup_run_t *run    = arg;
         pd_sup_server_t *srv = run->srv;
         uint64_t one         = 1;
 
+        run->job.spawned   = pd_sup_spawned;
+        run->job.opaque    = run;
         run->runner_failed = pd_runner_run(&run->job, &run->res) != 0;
         pd_sup_persist(srv, run);
         pthread_mutex_lock(&srv->lock);
@@ -1340,6 +1481,9 @@ static int pd_sup_handle(pd_sup_server_t *srv, pd_sup_conn_t *conn,
                 break;
         case PD_SUP_F_FORGET:
                 pd_sup_forget_run(srv, conn, id);
+                break;
+        case PD_SUP_F_PING:
+                pd_sup_reply(conn, PD_SUP_F_PONG, id);
                 break;
         default:
                 pd_sup_refuse(conn, "unknown request type");
@@ -1922,6 +2066,7 @@ struct pd_sup_s {
         /* A FORGET that rides with the next request (pd_sup_forget). */
         int64_t forget_id;
         int forget;        /* PD_SUP_FORGET_* */
+        int64_t hang_ms;   /* silent this long: taken for hung */
 };
 
 enum {
@@ -2064,6 +2209,10 @@ static void pd_sup_hangup(pd_sup_t *sup) {
                 sup->forget = PD_SUP_FORGET_HELD;
 }
 
+void pd_sup_set_timeout(pd_sup_t *sup, int64_t ms) {
+        sup->hang_ms = ms >= 300 ? ms : 300;
+}
+
 pd_sup_t *pd_sup_connect(const char *dir, const char *exe, int idle_s,
                          char *errstr, size_t errstr_size) {
         pd_sup_t *sup = calloc(1, sizeof(*sup));
@@ -2078,7 +2227,8 @@ pd_sup_t *pd_sup_connect(const char *dir, const char *exe, int idle_s,
                 snprintf(errstr, errstr_size, "out of memory");
                 goto fail;
         }
-        sup->idle_s = idle_s > 0 ? idle_s : PD_SUP_IDLE_DEFAULT_S;
+        sup->idle_s  = idle_s > 0 ? idle_s : PD_SUP_IDLE_DEFAULT_S;
+        sup->hang_ms = PD_SUP_HANG_MS;
         if (pd_sup_dial(sup, errstr, errstr_size))
                 goto fail;
         return sup;
@@ -2173,16 +2323,49 @@ static int pd_sup_send_req_id(pd_sup_t *sup, unsigned type, int64_t id) {
  * that). Returns 0, PD_SUP_BROKEN when the connection ended or sent
  * garbage, or -1 on timeout.
  */
+/*
+ * The supervisor at the other end answered nothing, not even a PING, for
+ * sup->hang_ms: it is hung (stopped, or stuck). It is killed, so that the
+ * next connection starts a new one, which stops the runs it left and
+ * reports them INTERRUPTED. Returns PD_SUP_BROKEN.
+ */
+static int pd_sup_hung(pd_sup_t *sup) {
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+
+        if (!getsockopt(sup->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) &&
+            cred.pid > 0) {
+                pd_log(PD_LOG_ERROR,
+                       "the supervisor of %s (pid %ld) answered nothing for "
+                       "%" PRId64 " ms: killing it and starting another",
+                       sup->dir, (long)cred.pid, sup->hang_ms);
+                kill(cred.pid, SIGKILL);
+        }
+        pd_sup_hangup(sup);
+        return PD_SUP_BROKEN;
+}
+
+/*
+ * Reads the next frame of the conversation about id into *type and *rd
+ * (valid until the next call), sending CANCEL once *cancel is set. PONGs
+ * are taken here; while a wait has no time limit (timeout_ms < 0), a
+ * supervisor silent for a third of hang_ms is sent a PING, and one silent
+ * for hang_ms is taken for hung. Returns 0, -1 on a timeout, or
+ * PD_SUP_BROKEN.
+ */
 static int pd_sup_recv(pd_sup_t *sup, int64_t id, volatile int *cancel,
                        int *cancel_sent, int timeout_ms, unsigned *type,
                        pd_sup_rd_t *rd) {
         const int64_t deadline = pd_sup_clock_ms() + timeout_ms;
+        int64_t heard          = pd_sup_clock_ms();
+        int pinged             = 0;
 
         pd_sup_buf_consume(&sup->in, sup->handed);
         sup->handed = 0;
         for (;;) {
                 struct pollfd pfd = {sup->fd, POLLIN, 0};
                 int64_t wait      = PD_SUP_TICK_MS;
+                int64_t now;
                 ssize_t n;
 
                 if (sup->in.len >= PD_SUP_HDR) {
@@ -2190,6 +2373,12 @@ static int pd_sup_recv(pd_sup_t *sup, int64_t id, volatile int *cancel,
 
                         if (len > PD_SUP_FRAME_MAX)
                                 return PD_SUP_BROKEN;
+                        if (sup->in.len >= PD_SUP_HDR + (size_t)len &&
+                            (unsigned char)sup->in.p[4] == PD_SUP_F_PONG) {
+                                pd_sup_buf_consume(&sup->in,
+                                                   PD_SUP_HDR + (size_t)len);
+                                continue;
+                        }
                         if (sup->in.len >= PD_SUP_HDR + (size_t)len) {
                                 *type = (unsigned char)sup->in.p[4];
                                 *rd   = (pd_sup_rd_t){sup->in.p + PD_SUP_HDR,
@@ -2203,13 +2392,20 @@ static int pd_sup_recv(pd_sup_t *sup, int64_t id, volatile int *cancel,
                                 return PD_SUP_BROKEN;
                         *cancel_sent = 1;
                 }
+                now = pd_sup_clock_ms();
                 if (timeout_ms >= 0) {
-                        int64_t left = deadline - pd_sup_clock_ms();
+                        int64_t left = deadline - now;
 
                         if (left <= 0)
                                 return -1;
                         if (left < wait)
                                 wait = left;
+                } else if (now - heard >= sup->hang_ms) {
+                        return pd_sup_hung(sup);
+                } else if (!pinged && now - heard >= sup->hang_ms / 3) {
+                        if (pd_sup_send_id(sup, PD_SUP_F_PING, id))
+                                return PD_SUP_BROKEN;
+                        pinged = 1;
                 }
                 if (poll(&pfd, 1, (int)wait) <= 0)
                         continue;
@@ -2222,6 +2418,8 @@ static int pd_sup_recv(pd_sup_t *sup, int64_t id, volatile int *cancel,
                 if (n <= 0)
                         return PD_SUP_BROKEN;
                 sup->in.len += (size_t)n;
+                heard  = pd_sup_clock_ms();
+                pinged = 0;
         }
 }
 
@@ -2250,17 +2448,19 @@ static int pd_sup_reply_get(pd_sup_t *sup, int64_t id, int await,
         for (;;) {
                 const char *why;
                 pd_sup_rd_t rd;
-                unsigned type;
+                unsigned type = 0;
                 int r = pd_sup_recv(sup, id, cancel, &cancel_sent,
-                                    await ? -1 : PD_SUP_REPLY_MS, &type, &rd);
+                                    await ? -1 : (int)sup->hang_ms, &type,
+                                    &rd);
 
                 /* After a timeout or a refusal the conversation is lost:
                  * the next request starts a new one. */
                 if (r == -1) {
                         snprintf(res->error, sizeof(res->error),
-                                 "the supervisor of %s did not answer",
-                                 sup->dir);
-                        pd_sup_hangup(sup);
+                                 "the supervisor of %s did not answer "
+                                 "within %" PRId64 " ms",
+                                 sup->dir, sup->hang_ms);
+                        pd_sup_hung(sup);
                         return -1;
                 }
                 if (r)

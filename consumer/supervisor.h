@@ -60,6 +60,16 @@ typedef struct pd_sup_s pd_sup_t;
 pd_sup_t *pd_sup_connect(const char *dir, const char *exe, int idle_s,
                          char *errstr, size_t errstr_size);
 
+/*
+ * How long the supervisor may answer nothing before it is taken for hung
+ * (default 30 s, at least 300 ms): a request due at once (STATUS, FORGET)
+ * gets that long; while a run is awaited, a silent supervisor is sent a
+ * PING after a third of it. A hung supervisor is killed (SIGKILL), and the
+ * next request starts a new one, which kills the process groups of the
+ * runs the old one left and reports them INTERRUPTED.
+ */
+void pd_sup_set_timeout(pd_sup_t *sup, int64_t ms);
+
 /* Closes the connection and frees sup; NULL is fine. Runs go on. */
 void pd_sup_close(pd_sup_t *sup);
 
@@ -136,13 +146,20 @@ int pd_sup_main(const char *dir, int idle_s);
  *   WAIT   id -> RESULT when it ends (at once if ended), or UNKNOWN
  *   CANCEL id -> (nothing; the awaited RESULT says INTERRUPTED)
  *   FORGET id -> FORGOTTEN, or RUNNING if it still runs
+ *   PING   id -> PONG (may be sent while a RESULT is awaited: a client
+ *          takes PONGs wherever they come, and a silent supervisor for
+ *          a hung one)
  *   RESULT id, u8 runner_failed, u8 status, u8 has_exit_code,
  *          i32 exit_code, i32 term_signal, i64 duration_ms, error,
  *          u32 tail_len + tail bytes, u64 output_bytes
  *
- * DIR/supervisor/outcomes is a sequence of records: a RESULT frame (an
- * outcome) or a FORGOTTEN frame (id only: that outcome is dropped), each
- * followed by a u32 FNV-1a checksum of the frame. The first record that
+ * DIR/supervisor/outcomes is a sequence of records: a STARTED frame (id,
+ * u32 pid, u64 the process's start time in clock ticks after boot: the
+ * command runs), a RESULT frame (an outcome) or a FORGOTTEN frame (id
+ * only: that outcome is dropped), each followed by a u32 FNV-1a checksum
+ * of the frame. A run whose last record is STARTED was a dead supervisor's:
+ * its successor kills that process group (unless the pid now belongs to a
+ * process started at another time) and records the run INTERRUPTED. The first record that
  * is cut short or fails its checksum ends the log. Older supervisors kept
  * one RESULT frame per file, DIR/supervisor/ID.result: such files are
  * loaded into the log and removed.
@@ -155,12 +172,14 @@ typedef enum pd_sup_frame_type_e {
         PD_SUP_F_WAIT      = 3,
         PD_SUP_F_CANCEL    = 4,
         PD_SUP_F_FORGET    = 5,
+        PD_SUP_F_PING      = 6,
         PD_SUP_F_STARTED   = 0x81,
         PD_SUP_F_RUNNING   = 0x82,
         PD_SUP_F_UNKNOWN   = 0x83,
         PD_SUP_F_RESULT    = 0x84,
         PD_SUP_F_FORGOTTEN = 0x85,
         PD_SUP_F_ERROR     = 0x86,
+        PD_SUP_F_PONG      = 0x87,
 } pd_sup_frame_type_t;
 
 #endif

@@ -732,7 +732,7 @@ static int setup_with(void **state, int inproc) {
                    "#!/bin/sh\n"
                    "# gate.sh TENANT: one line per run; then, if the test\n"
                    "# armed the gate, says so and waits to be let go.\n"
-                   "echo \"t.gate $1 $POSTDEPLOY_RELEASE\" >>\"%s/$1.t.gate\"\n"
+                   "echo \"t.gate $1 $POSTDEPLOY_RELEASE $$\" >>\"%s/$1.t.gate\"\n"
                    "if [ -p \"%s/$1.go\" ]; then\n"
                    "        echo up >\"%s/$1.up\"\n"
                    "        read line <\"%s/$1.go\"\n"
@@ -1401,6 +1401,160 @@ static void test_wal_write_error_commits_no_offset_past_a_lost_batch(
         pd_reactor_set_fault_hook(NULL);
 }
 
+/* ------------------------------------------------------------------ */
+/* The supervisor dies, or hangs, during a run                          */
+
+/* The pid of the supervisor serving the fixture's state, or fails. */
+static pid_t supervisor_pid(fx_t *fx) {
+        char pattern[128];
+        glob_t g;
+        pid_t pid = -1;
+
+        snprintf(pattern, sizeof(pattern), "%s/supervisor-*", fx->base);
+        if (!glob(pattern, GLOB_ONLYDIR, NULL, &g)) {
+                for (size_t i = 0; i < g.gl_pathc && pid <= 0; i++)
+                        pid = serving_pid(g.gl_pathv[i]);
+                globfree(&g);
+        }
+        if (pid <= 0)
+                fail_msg("no supervisor serves %s", fx->base);
+        return pid;
+}
+
+/* The pid gate.sh wrote on line n (from 1) of tenant's t.gate marker. */
+static pid_t gate_pid(fx_t *fx, const char *tenant, int n) {
+        char path[256], line[256];
+        FILE *fp;
+        pid_t pid = -1;
+
+        snprintf(path, sizeof(path), "%s/%s.t.gate", fx->markers, tenant);
+        assert_non_null(fp = fopen(path, "r"));
+        for (int i = 1; fgets(line, sizeof(line), fp); i++)
+                if (i == n && strrchr(line, ' '))
+                        pid = (pid_t)atol(strrchr(line, ' ') + 1);
+        fclose(fp);
+        assert_true(pid > 0);
+        return pid;
+}
+
+/* Whether process pid has ended (gone, or a zombie not yet reaped: the
+ * test is the subreaper of everything the supervisor leaves). */
+static int proc_ended(pid_t pid) {
+        char path[64], buf[512];
+        const char *p;
+        FILE *fp;
+        size_t n;
+
+        snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+        if (!(fp = fopen(path, "r")))
+                return 1;
+        n = fread(buf, 1, sizeof(buf) - 1, fp);
+        fclose(fp);
+        buf[n] = '\0';
+        p      = strrchr(buf, ')');
+        return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+}
+
+/* Waits for t.gate of an armed tenant to say it runs, again. */
+static int gate_rearm(fx_t *fx, const char *tenant) {
+        char up[128];
+        int fd;
+
+        gate_path(fx, tenant, "up", up, sizeof(up));
+        fd = open(up, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        assert_true(fd != -1);
+        return fd;
+}
+
+/*
+ * acme's t.gate runs under the supervisor when the supervisor is sent sig
+ * alone: SIGKILL (it dies), or SIGSTOP (it hangs; with supervisor_timeout
+ * = 1s the worker must take it for hung and kill it). A new supervisor
+ * must kill the command the old one left, and the reactor record the run
+ * INTERRUPTED and start it again (never beside the old one), then go on:
+ * later events of the same partition run and their offsets are committed.
+ */
+static void supervisor_lost_during_a_run(fx_t *fx, int sig) {
+        int up_fd = gate_arm(fx, "acme");
+        const fx_event_t *first;
+        pid_t sup, orphan;
+        int interrupted = 0;
+
+        if (sig == SIGSTOP)
+                conf_set(fx->conf, "reactor", "supervisor_timeout", "1s");
+        reactor_start(fx);
+        first = publish(fx, "acme", "1.0");
+        gate_wait_up(up_fd);
+        sup   = supervisor_pid(fx);
+        up_fd = gate_rearm(fx, "acme");
+        assert_int_equal(kill(sup, sig), 0);
+
+        /* The run again, by a new supervisor, once the old command is
+         * dead. */
+        gate_wait_up(up_fd);
+        orphan = gate_pid(fx, "acme", 1);
+        if (!proc_ended(orphan))
+                fail_msg("the first run of acme t.gate (pid %ld) still runs "
+                         "beside the second",
+                         (long)orphan);
+        assert_true(supervisor_pid(fx) != sup);
+        if (!proc_ended(sup))
+                fail_msg("the old supervisor (pid %ld) was not killed",
+                         (long)sup);
+        assert_int_equal(gate_release(fx, "acme", WAIT_MS), 0);
+
+        /* Nothing is frozen: the partition goes on. */
+        publish(fx, "acme", "1.1");
+        publish(fx, "globex", "1.0");
+        wait_settled(fx);
+        wait_committed_at_end(fx);
+        assert_reactor_running(fx);
+
+        results_read(fx);
+        for (size_t i = 0; i < fx->event_cnt; i++)
+                for (int a = 0; a < ACTION_CNT; a++) {
+                        int final = 0, succeeded = 0;
+
+                        for (size_t j = 0; j < fx->result_cnt; j++) {
+                                const fx_result_t *res = &fx->results[j];
+
+                                if (strcmp(res->trigger_id, fx->events[i].id) ||
+                                    strcmp(res->action, actions[a]))
+                                        continue;
+                                if (res->retrying) {
+                                        interrupted +=
+                                            res->status == PD_ST_INTERRUPTED;
+                                        continue;
+                                }
+                                final++;
+                                succeeded += res->status == PD_ST_SUCCEEDED;
+                        }
+                        if (final != 1 || succeeded != 1)
+                                fail_msg("%s %s (event %zu): %d final, %d "
+                                         "SUCCEEDED; want 1",
+                                         fx->events[i].tenant, actions[a], i,
+                                         final, succeeded);
+                }
+        /* The lost run is on record, and was the only one. */
+        assert_int_equal(interrupted, 1);
+        (void)first;
+        assert_int_equal(marker_lines(fx, "acme", "t.gate"), 3);
+        assert_int_equal(marker_lines(fx, "acme", "t.one"), 2);
+        assert_int_equal(marker_lines(fx, "acme", "t.two"), 2);
+        assert_int_equal(marker_lines(fx, "globex", "t.gate"), 1);
+        assert_int_equal(reactor_stop(fx), 0);
+}
+
+static void test_supervisor_killed_during_a_run_is_replaced_and_the_run_redone(
+    void **state) {
+        supervisor_lost_during_a_run(*state, SIGKILL);
+}
+
+static void test_supervisor_hung_during_a_run_is_killed_and_the_run_redone(
+    void **state) {
+        supervisor_lost_during_a_run(*state, SIGSTOP);
+}
+
 int main(int argc, char **argv) {
         /* The reactor starts its supervisor as `/proc/self/exe
          * --supervisor DIR --idle S`: this binary, which serves it as
@@ -1430,6 +1584,12 @@ int main(int argc, char **argv) {
                                             setup, teardown),
             cmocka_unit_test(
                 test_wal_write_error_commits_no_offset_past_a_lost_batch),
+            cmocka_unit_test_setup_teardown(
+                test_supervisor_killed_during_a_run_is_replaced_and_the_run_redone,
+                setup, teardown),
+            cmocka_unit_test_setup_teardown(
+                test_supervisor_hung_during_a_run_is_killed_and_the_run_redone,
+                setup, teardown),
         };
 
         if (getenv("PD_TEST_FILTER"))
