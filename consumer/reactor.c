@@ -66,7 +66,7 @@ typedef struct pd_partq_s {
 /* A finished command run the supervisor may forget once the batch that
  * records its outcome is durable. */
 typedef struct pd_forget_s {
-        int64_t run_id;
+        int64_t sup_id;             /* the run's name at the supervisor */
         int64_t gen;
 } pd_forget_t;
 
@@ -86,6 +86,7 @@ typedef struct pd_worker_s {
  * again. */
 typedef struct pd_adopt_s {
         int64_t run_id;
+        int64_t sup_id;
         int32_t attempt;
         int64_t started_at;
         char *tenant, *action, *trigger_source, *trigger_id;
@@ -1283,9 +1284,9 @@ static pd_sup_t *pd_worker_sup(pd_worker_t *w) {
         return w->sup;
 }
 
-/* Remembers that the supervisor may forget run_id once batch gen is
+/* Remembers that the supervisor may forget sup_id once batch gen is
  * durable. */
-static void pd_worker_forget_later(pd_worker_t *w, int64_t run_id,
+static void pd_worker_forget_later(pd_worker_t *w, int64_t sup_id,
                                    int64_t gen) {
         if (w->forget_cnt == w->forget_size) {
                 w->forget_size = w->forget_size ? w->forget_size * 2 : 16;
@@ -1294,7 +1295,7 @@ static void pd_worker_forget_later(pd_worker_t *w, int64_t run_id,
                 if (!w->forget)
                         abort();
         }
-        w->forget[w->forget_cnt].run_id = run_id;
+        w->forget[w->forget_cnt].sup_id = sup_id;
         w->forget[w->forget_cnt].gen    = gen;
         w->forget_cnt++;
 }
@@ -1315,7 +1316,7 @@ static void pd_worker_forget(pd_worker_t *w, int wait) {
         }
         for (i = 0; i < w->forget_cnt; i++) {
                 if (pd_batch_produced(w->r, w->forget[i].gen))
-                        pd_sup_forget(w->sup, w->forget[i].run_id);
+                        pd_sup_forget(w->sup, w->forget[i].sup_id);
                 else
                         w->forget[kept++] = w->forget[i];
         }
@@ -1368,9 +1369,12 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 a.run.trigger_id     = job->ev->ce_id;
                 a.run.attempt        = attempt;
                 a.run.started_at     = pd_now_ms();
+                a.run.sup_id         = def->plugin_action ? 0
+                                                          : pd_random_id63();
                 if (adopting) {
                         /* Its row and action.started are there already. */
                         a.run.id         = ad.run_id;
+                        a.run.sup_id     = ad.sup_id;
                         a.run.started_at = ad.started_at;
                 } else if (def->plugin_action
                                ? pd_reactor_txn(r, pd_txn_started, &a)
@@ -1388,7 +1392,7 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                         pd_log(PD_LOG_INFO, "%s %s: adopting run %" PRId64
                                             " from before the restart",
                                job->tenant, def->name, ad.run_id);
-                        if (pd_sup_wait(w->sup, ad.run_id, &w->cancel, res) ==
+                        if (pd_sup_wait(w->sup, ad.sup_id, &w->cancel, res) ==
                             PD_SUP_UNKNOWN) {
                                 res->status = PD_ST_INTERRUPTED;
                                 snprintf(res->error, sizeof(res->error),
@@ -1423,7 +1427,7 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                         rj.log_path   = pd_step_log_path(r, job, &a, log_path,
                                                          sizeof(log_path));
                         rj.cancel     = &w->cancel;
-                        if (pd_sup_run(w->sup, a.run.id, &rj, res) &&
+                        if (pd_sup_run(w->sup, a.run.sup_id, &rj, res) &&
                             !*res->error)
                                 snprintf(res->error, sizeof(res->error),
                                          "the runner failed");
@@ -1458,7 +1462,7 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 }
                 /* The supervisor may forget it once that is durable. */
                 if (!def->plugin_action)
-                        pd_worker_forget_later(w, a.run.id, gen);
+                        pd_worker_forget_later(w, a.run.sup_id, gen);
                 step->status   = res->status;
                 step->finished = 1;
                 free(res);
@@ -1995,7 +1999,7 @@ static int pd_recover_ask(pd_reactor_t *r, pd_unfinished_t *u, char *errstr,
                 if (def && def->plugin_action)
                         continue; /* in-process: died with us */
                 res = pd_xcalloc(1, sizeof(*res));
-                st  = pd_sup_status(r->sup, run->id, res);
+                st  = pd_sup_status(r->sup, run->sup_id, res);
                 if (st < 0) {
                         /* Guessing could run a command twice. */
                         snprintf(errstr, errstr_size,
@@ -2018,6 +2022,7 @@ static int pd_recover_ask(pd_reactor_t *r, pd_unfinished_t *u, char *errstr,
                                 abort();
                         ad                 = &r->adopt[r->adopt_cnt++];
                         ad->run_id         = run->id;
+                        ad->sup_id         = run->sup_id;
                         ad->attempt        = run->attempt;
                         ad->started_at     = run->started_at;
                         ad->tenant         = (char *)run->tenant;
@@ -2090,7 +2095,7 @@ static int pd_reactor_recover(pd_reactor_t *r, char *errstr,
                 /* Recorded: the supervisor may forget those outcomes. */
                 for (size_t i = 0; i < u.cnt; i++)
                         if (u.res[i])
-                                pd_sup_forget(r->sup, u.runs[i].id);
+                                pd_sup_forget(r->sup, u.runs[i].sup_id);
                 ret = pd_reactor_txn_sync(r, pd_txn_registry, NULL);
         }
         for (size_t i = 0; i < u.cnt; i++) {

@@ -126,6 +126,12 @@ static const char *const pd_store_migrations[] = {
         "DROP TABLE outbox;"
         "ALTER TABLE outbox3 RENAME TO outbox;"
         "DELETE FROM sqlite_sequence WHERE name = 'outbox';",
+        /* 3 -> 4: the run's name at the supervisor, random, so it never
+         * comes back: a rowid can, after a power loss took the last
+         * commits (state_sync = false), and the supervisor would then
+         * answer a new run with the outcome of the lost one. Rows from
+         * before keep their id as that name. */
+        "ALTER TABLE runs ADD COLUMN sup_id INTEGER;",
 };
 #define PD_STORE_VERSION                                                       \
         ((int)(sizeof(pd_store_migrations) / sizeof(pd_store_migrations[0])))
@@ -169,8 +175,8 @@ static const char *const pd_store_sql[PD_STMT__CNT] = {
                 " ON CONFLICT (source, id) DO NOTHING",
         [PD_STMT_RUN_BEGIN] =
                 "INSERT INTO runs (tenant, action, release, trigger_source,"
-                " trigger_id, attempt, started_at)"
-                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                " trigger_id, attempt, started_at, sup_id)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         [PD_STMT_RUN_END] =
                 "UPDATE runs SET status = ?2, exit_code = ?3, error = ?4,"
                 " output_tail = ?5, finished_at = ?6, duration_ms = ?7"
@@ -197,7 +203,7 @@ static const char *const pd_store_sql[PD_STMT__CNT] = {
          * the planner would walk the whole history by rowid. */
         [PD_STMT_RUN_NEXT_UNFINISHED] =
                 "SELECT id, tenant, action, release, trigger_source,"
-                " trigger_id, attempt, started_at"
+                " trigger_id, attempt, started_at, coalesce(sup_id, id)"
                 " FROM runs INDEXED BY runs_unfinished"
                 " WHERE status IS NULL AND id > ?1 ORDER BY id LIMIT 1",
         [PD_STMT_OUTBOX_ADD] =
@@ -557,6 +563,8 @@ int pd_store_run_begin(pd_store_t *st, pd_run_t *run) {
         pd_store_bind_str(stmt, 5, run->trigger_id);
         sqlite3_bind_int(stmt, 6, run->attempt);
         sqlite3_bind_int64(stmt, 7, run->started_at);
+        if (run->sup_id)
+                sqlite3_bind_int64(stmt, 8, run->sup_id);
         if (pd_store_exec(st, stmt))
                 return -1;
         /* The trigger's insert into actions does not change this: SQLite
@@ -671,6 +679,7 @@ int pd_store_runs_unfinished(pd_store_t *st, pd_store_run_cb_t *cb,
                         run.trigger_id     = pd_store_col_str(stmt, 5);
                         run.attempt        = sqlite3_column_int(stmt, 6);
                         run.started_at     = sqlite3_column_int64(stmt, 7);
+                        run.sup_id         = sqlite3_column_int64(stmt, 8);
                         last_id            = run.id;
                         ret                = cb(&run, opaque);
                 } else if (rc != SQLITE_DONE) {

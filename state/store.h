@@ -92,6 +92,10 @@ int pd_store_event_mark(pd_store_t *st, const char *source, const char *id,
 /* One attempt of an action. Strings are borrowed by the store calls. */
 typedef struct pd_run_s {
         int64_t id;            /* set by pd_store_run_begin */
+        /* The run's name at the supervisor: set by the caller to a random
+         * value that never comes back, where a rowid can (0: none);
+         * pd_store_runs_unfinished gives id for rows that have none. */
+        int64_t sup_id;
         const char *tenant;
         const char *action;
         const char *release;

@@ -63,6 +63,7 @@
 #include "consumer/reactor.h"
 #include "consumer/supervisor.h"
 #include "schemas/event.h"
+#include "state/store.h"
 
 /* Kafka protocol request types (rdkafka_protocol.h is not installed). */
 #define PD_APIKEY_PRODUCE      0
@@ -1555,6 +1556,47 @@ static void test_supervisor_hung_during_a_run_is_killed_and_the_run_redone(
         supervisor_lost_during_a_run(*state, SIGSTOP);
 }
 
+/*
+ * After a power loss with state_sync = false, the store's last commits are
+ * gone and the rowids of their runs are handed out again, while the
+ * supervisor, whose log reached the disk, still holds the outcomes of the
+ * runs that had those rowids. Made here by giving the supervisor of a new
+ * store finished runs under the first rowids the store will hand out (a
+ * FAILED exit 7 each), before the reactor starts: a new run must run, not
+ * be answered with the outcome of the old one.
+ */
+static void test_a_rowid_that_comes_back_is_not_an_old_run(void **state) {
+        fx_t *fx = *state;
+        char errstr[512], dir[160];
+        pd_store_t *st = pd_store_open(fx->state, 0, errstr, sizeof(errstr));
+        char *argv[]   = {"/bin/sh", "-c", "exit 7", NULL};
+        pd_runner_job_t job = {.argv = argv};
+        pd_runner_result_t *res = calloc(1, sizeof(*res));
+        pd_sup_t *sup;
+
+        if (!st)
+                fail_msg("pd_store_open: %s", errstr);
+        snprintf(dir, sizeof(dir), "%s/supervisor-%s", fx->base,
+                 pd_store_id(st));
+        pd_store_close(st);
+        sup = pd_sup_connect(dir, NULL, 0, errstr, sizeof(errstr));
+        if (!sup)
+                fail_msg("pd_sup_connect: %s", errstr);
+        for (int64_t id = 1; id <= 2 * ACTION_CNT; id++) {
+                assert_int_equal(pd_sup_run(sup, id, &job, res), 0);
+                assert_int_equal(res->exit_code, 7);
+        }
+        pd_sup_close(sup);
+        free(res);
+
+        reactor_start(fx);
+        publish(fx, "acme", "1.0");
+        publish(fx, "globex", "1.0");
+        wait_settled(fx);
+        assert_each_action_once(fx);
+        assert_int_equal(reactor_stop(fx), 0);
+}
+
 int main(int argc, char **argv) {
         /* The reactor starts its supervisor as `/proc/self/exe
          * --supervisor DIR --idle S`: this binary, which serves it as
@@ -1590,6 +1632,9 @@ int main(int argc, char **argv) {
             cmocka_unit_test_setup_teardown(
                 test_supervisor_hung_during_a_run_is_killed_and_the_run_redone,
                 setup, teardown),
+            cmocka_unit_test_setup_teardown(
+                test_a_rowid_that_comes_back_is_not_an_old_run, setup,
+                teardown),
         };
 
         if (getenv("PD_TEST_FILTER"))
