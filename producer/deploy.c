@@ -542,6 +542,15 @@ static int pd_request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
                 pd_cli_error(cli, "--release V is required");
                 return PD_EXIT_USAGE;
         }
+        /* The reactor dead-letters such a release; refusing it here tells
+         * the pipeline at once instead. */
+        if (req->release && (deploy || *req->release) &&
+            !pd_release_valid(req->release)) {
+                pd_cli_error(cli, "'%s' is not a valid release (" PD_RELEASE_RULE
+                                  ")",
+                             req->release);
+                return PD_EXIT_USAGE;
+        }
         for (size_t i = 0; i < req->names.cnt; i++)
                 if (!pd_action_name_valid(req->names.v[i])) {
                         pd_cli_error(cli, "'%s' is not a valid action name",
