@@ -720,7 +720,10 @@ static int pd_request_send(pd_cli_t *cli, pd_request_t *req) {
                         goto done;
                 }
         }
-        fflush(stdout);
+        /* A failed flush drops what it could not write, and errno with it:
+         * the reason must be kept now for the message at exit. */
+        if (fflush(stdout))
+                pd_cli_out_error(errno);
         if (rd_kafka_flush(rkp, 20000) || d.delivery_failed) {
                 pd_cli_error(cli, "publish to %s failed: %s",
                              cli->conf->topic_events,
