@@ -80,7 +80,9 @@ static void pd_request_usage(pd_evtype_t type, FILE *fp) {
                         "\n"
                         "Options:\n"
                         "  -r, --release V       the release deployed "
-                        "(required)\n"
+                        "(required): 1-128 of A-Z a-z\n"
+                        "                        0-9 _ . + ~ -, starting "
+                        "with a letter or digit\n"
                         "  -e, --environment E   the environment (default "
                         "$POSTDEPLOY_ENVIRONMENT or\n"
                         "                        \"production\")\n");
@@ -137,10 +139,11 @@ static void pd_request_usage(pd_evtype_t type, FILE *fp) {
                 "\n"
                 "Exit status: 0 published (with --wait: every action "
                 "succeeded); 1 an action\n"
-                "failed, timed out or was rejected; 2 usage or "
-                "configuration error; 3 --wait\n"
-                "timed out; 4 Kafka could not be reached or the publish "
-                "failed.\n");
+                "failed, timed out or was rejected, or the output could "
+                "not be written; 2 usage\n"
+                "or configuration error; 3 --wait timed out; 4 Kafka "
+                "could not be reached or\n"
+                "the publish failed.\n");
 }
 
 static void pd_deploy_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,

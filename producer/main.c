@@ -41,10 +41,10 @@ static void pd_usage(FILE *fp) {
         fprintf(fp,
                 "\nRun 'postdeploy COMMAND --help' for a command's options.\n"
                 "\nExit status: 0 success; 1 an action failed, timed out or "
-                "was rejected;\n"
-                "2 usage or configuration error; 3 --wait timed out; 4 "
-                "Kafka unreachable\n"
-                "or a publish failed.\n");
+                "was rejected, or the\n"
+                "output could not be written; 2 usage or configuration "
+                "error; 3 --wait timed\n"
+                "out; 4 Kafka unreachable or a publish failed.\n");
 }
 
 void pd_cli_error(const pd_cli_t *cli, const char *fmt, ...) {

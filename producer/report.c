@@ -236,8 +236,9 @@ static void pd_report_usage(FILE *fp) {
                 "      --timeout D      how long to read (default 60s)\n"
                 PD_CLI_COMMON_HELP
                 "\n"
-                "Exit status: 0 shown; 2 usage or configuration error; 4 "
-                "Kafka unreachable.\n");
+                "Exit status: 0 shown; 1 the output could not be written; "
+                "2 usage or\n"
+                "configuration error; 4 Kafka unreachable.\n");
 }
 
 /* Keeps the newest result of each (tenant, action), and the newest
