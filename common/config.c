@@ -262,6 +262,30 @@ int pd_action_name_valid(const char *name) {
         return pd_config_name_valid(name, 128);
 }
 
+/*
+ * A release is substituted whole into an action's argv words, so its first
+ * byte decides whether a program reads it as an option: only a letter or a
+ * digit may start it. '+' and '~' are for semver build metadata and Debian
+ * versions; blanks, quotes, '/' and ':' have no place in a version.
+ */
+int pd_release_valid(const char *release) {
+        size_t i;
+
+        if (!release)
+                return 0;
+        for (i = 0; release[i]; i++) {
+                char c    = release[i];
+                int alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                            (c >= '0' && c <= '9');
+
+                if (i == 128)
+                        return 0;
+                if (!alnum && (i == 0 || !strchr("_.+~-", c)))
+                        return 0;
+        }
+        return i > 0;
+}
+
 /* POSIX portable environment names: [A-Za-z_][A-Za-z0-9_]*. */
 static int pd_config_env_name_valid(const char *s) {
         for (size_t i = 0; s[i]; i++) {

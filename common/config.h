@@ -169,6 +169,13 @@ int pd_duration_parse(const char *s, int64_t *msp);
 int pd_tenant_valid(const char *tenant);
 /* Names valid for actions: ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$. 1 if valid. */
 int pd_action_name_valid(const char *name);
+/* Releases: ^[A-Za-z0-9][A-Za-z0-9_.+~-]{0,127}$, so 1.2.3+build.4 and
+ * v4.2.0-rc.1 pass and nothing that a program would read as an option
+ * (`--delete`) does. 1 if valid. */
+int pd_release_valid(const char *release);
+/* The rule above, in words, for error messages. */
+#define PD_RELEASE_RULE                                                        \
+        "1-128 of A-Z a-z 0-9 _ . + ~ -, starting with a letter or digit"
 
 /*
  * Prints the key table: fmt 't' a plain-text list for --help, 'm' a

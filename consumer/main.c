@@ -189,17 +189,20 @@ static void pd_dev_stop(pd_dev_t *dev) {
 /*
  * Loads the plugins the config lists and registers their actions after the
  * config's own, so config order stays run order. *plp owns them and must
- * outlive every use of conf's actions. Returns 0 or -1 with errstr.
+ * outlive every use of conf's actions; running is the set in use during a
+ * reload (NULL at start-up). Returns 0 or -1 with errstr.
  */
-static int pd_reactor_plugins_load(pd_config_t *conf, pd_plugins_t **plp,
-                                   char *errstr, size_t errstr_size) {
+static int pd_reactor_plugins_load(pd_config_t *conf,
+                                   const pd_plugins_t *running,
+                                   pd_plugins_t **plp, char *errstr,
+                                   size_t errstr_size) {
         pd_plugins_t *pl;
 
         *plp = NULL;
         if (!conf->plugins.cnt)
                 return 0;
         pl = pd_plugins_load((const char *const *)conf->plugins.v,
-                             conf->plugins.cnt, errstr, errstr_size);
+                             conf->plugins.cnt, running, errstr, errstr_size);
         if (!pl)
                 return -1;
         *plp = pl;
@@ -318,7 +321,8 @@ static pd_config_t *pd_main_load(pd_main_t *m, pd_plugins_t **plp,
                                   errstr_size))
                         goto err;
         }
-        if (pd_reactor_plugins_load(conf, plp, errstr, errstr_size) ||
+        if (pd_reactor_plugins_load(conf, m->plugins, plp, errstr,
+                                    errstr_size) ||
             pd_config_validate(conf, errstr, errstr_size))
                 goto err;
         return conf;

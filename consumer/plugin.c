@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "common/log.h"
@@ -35,9 +36,18 @@
 /* Lines up to this long are formatted without a heap allocation. */
 #define PD_PLUGINS_LINE_MAX 512
 
+/* Which file a library's code was read from. */
+typedef struct pd_plugin_file_s {
+        int known; /* 0: the file could not be looked at */
+        dev_t dev;
+        ino_t ino;
+        struct timespec mtime;
+} pd_plugin_file_t;
+
 typedef struct pd_plugin_lib_s {
         char *path;   /* as given to pd_plugins_load */
         void *handle; /* from dlopen; NULL if it failed */
+        pd_plugin_file_t file; /* where the code in handle came from */
 } pd_plugin_lib_t;
 
 /* One registered action: the copy callers see and the memory it uses. */
@@ -238,11 +248,42 @@ static int pd_plugins_add(pd_plugin_registry_t *reg,
 }
 
 /*
+ * Notes which file lib's code came from. dlopen matches a path it has open
+ * by name, so a reload that lists it again gets the running code back even
+ * if the file was rebuilt since: that code's file stays the reference, and
+ * a changed file is said, since nothing else would tell the operator that
+ * the new code is not running.
+ */
+static void pd_plugins_identify(pd_plugin_lib_t *lib,
+                                const pd_plugins_t *running) {
+        const pd_plugin_lib_t *old = NULL;
+        pd_plugin_file_t now       = {0};
+        struct stat st;
+
+        if (!stat(lib->path, &st))
+                now = (pd_plugin_file_t){1, st.st_dev, st.st_ino, st.st_mtim};
+        for (size_t i = 0; running && i < running->lib_cnt && !old; i++)
+                if (running->libs[i].handle == lib->handle)
+                        old = &running->libs[i];
+        lib->file = old ? old->file : now;
+        if (old && old->file.known && now.known &&
+            (now.dev != old->file.dev || now.ino != old->file.ino ||
+             now.mtime.tv_sec != old->file.mtime.tv_sec ||
+             now.mtime.tv_nsec != old->file.mtime.tv_nsec))
+                pd_log(PD_LOG_WARN,
+                       "plugin %s: the file changed since it was loaded, "
+                       "but a reload keeps the code already loaded; "
+                       "restart the reactor to run the new code",
+                       lib->path);
+}
+
+/*
  * Loads the plugin at path into the next slot of pl->libs and runs its
  * init. Returns 0, or -1 with "plugin PATH: why" in errstr; what was
  * opened and registered stays in pl for pd_plugins_unload to undo.
  */
-static int pd_plugins_open(pd_plugins_t *pl, const char *path, char *errstr,
+static int pd_plugins_open(pd_plugins_t *pl, const char *path,
+                           const pd_plugins_t *running, char *errstr,
                            size_t errstr_size) {
         pd_plugin_lib_t *lib     = &pl->libs[pl->lib_cnt];
         pd_plugins_loader_t ld   = {pl, pl->lib_cnt, errstr, errstr_size, 0};
@@ -277,6 +318,7 @@ static int pd_plugins_open(pd_plugins_t *pl, const char *path, char *errstr,
                          path, why ? why : "unknown error");
                 return -1;
         }
+        pd_plugins_identify(lib, running);
         /* The same file twice (or through a link) is one library: its
          * init would register every action twice. */
         for (size_t i = 0; i + 1 < pl->lib_cnt; i++) {
@@ -327,7 +369,8 @@ static int pd_plugins_open(pd_plugins_t *pl, const char *path, char *errstr,
 }
 
 pd_plugins_t *pd_plugins_load(const char *const *paths, size_t cnt,
-                              char *errstr, size_t errstr_size) {
+                              const pd_plugins_t *running, char *errstr,
+                              size_t errstr_size) {
         pd_plugins_t *pl = calloc(1, sizeof(*pl));
 
         if (!pl || !(pl->libs = calloc(cnt ? cnt : 1, sizeof(*pl->libs)))) {
@@ -335,7 +378,8 @@ pd_plugins_t *pd_plugins_load(const char *const *paths, size_t cnt,
                 goto fail;
         }
         for (size_t i = 0; i < cnt; i++)
-                if (pd_plugins_open(pl, paths[i], errstr, errstr_size))
+                if (pd_plugins_open(pl, paths[i], running, errstr,
+                                    errstr_size))
                         goto fail;
         return pl;
 fail:

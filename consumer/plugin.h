@@ -56,9 +56,16 @@ typedef struct pd_plugin_call_s {
  * Names are checked against each other only: the caller checks them
  * against the configuration's [action] sections, and `after` names exist
  * and form no cycle.
+ *
+ * running is the set in use when a reload loads this one (NULL at
+ * start-up). A path it has open is not read again: dlopen hands back the
+ * library already loaded, whatever the file holds now, and runs its init
+ * again. If the file changed since (mtime or inode), a warning says the
+ * new code needs a restart.
  */
 pd_plugins_t *pd_plugins_load(const char *const *paths, size_t cnt,
-                              char *errstr, size_t errstr_size);
+                              const pd_plugins_t *running, char *errstr,
+                              size_t errstr_size);
 
 /* Number of actions registered by all the plugins. */
 size_t pd_plugins_count(const pd_plugins_t *pl);

@@ -1177,28 +1177,37 @@ static int pd_txn_event_done(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
                                    job->tenant, pd_now_ms());
 }
 
+/* Appends NAME=value to env, the value whole whatever its length: the
+ * environment must say what argv says. */
+static void pd_env_add(pd_strv_t *env, const char *name, const char *value) {
+        size_t nlen = strlen(name), vlen = strlen(value);
+        char *s     = malloc(nlen + 1 + vlen + 1);
+
+        if (!s)
+                abort();
+        memcpy(s, name, nlen);
+        s[nlen] = '=';
+        memcpy(s + nlen + 1, value, vlen + 1);
+        if (pd_strv_add(env, s))
+                abort();
+        free(s);
+}
+
 /* The child's environment: POSTDEPLOY_*, the action's env.*, then ours. */
 static void pd_step_env(const pd_job_t *job, const pd_action_def_t *def,
                         int32_t attempt, pd_strv_t *env) {
-        char buf[1024];
+        char num[16];
         size_t set;
         char **e;
 
-#define PD_ENV_ADD(...)                                                        \
-        do {                                                                   \
-                snprintf(buf, sizeof(buf), __VA_ARGS__);                       \
-                if (pd_strv_add(env, buf))                                     \
-                        abort();                                               \
-        } while (0)
-        PD_ENV_ADD("POSTDEPLOY_TENANT=%s", job->tenant);
-        PD_ENV_ADD("POSTDEPLOY_RELEASE=%s", job->ev->release);
-        PD_ENV_ADD("POSTDEPLOY_ACTION=%s", def->name);
-        PD_ENV_ADD("POSTDEPLOY_EVENT_ID=%s", job->ev->ce_id);
-        PD_ENV_ADD("POSTDEPLOY_ENVIRONMENT=%s", job->ev->environment
-                                                     ? job->ev->environment
-                                                     : "");
-        PD_ENV_ADD("POSTDEPLOY_ATTEMPT=%d", (int)attempt);
-#undef PD_ENV_ADD
+        snprintf(num, sizeof(num), "%d", (int)attempt);
+        pd_env_add(env, "POSTDEPLOY_TENANT", job->tenant);
+        pd_env_add(env, "POSTDEPLOY_RELEASE", job->ev->release);
+        pd_env_add(env, "POSTDEPLOY_ACTION", def->name);
+        pd_env_add(env, "POSTDEPLOY_EVENT_ID", job->ev->ce_id);
+        pd_env_add(env, "POSTDEPLOY_ENVIRONMENT",
+                   job->ev->environment ? job->ev->environment : "");
+        pd_env_add(env, "POSTDEPLOY_ATTEMPT", num);
         for (size_t i = 0; i < def->env.cnt; i++)
                 if (pd_strv_add(env, def->env.v[i]))
                         abort();

@@ -27,8 +27,10 @@ static void pd_actions_usage(FILE *fp) {
                 PD_CLI_COMMON_HELP
                 "\n"
                 "Exit status: 0 listed; 1 no reactor has published its "
-                "registry yet; 2 usage\n"
-                "or configuration error; 4 Kafka unreachable.\n");
+                "registry yet, or the\n"
+                "output could not be written; 2 usage or configuration "
+                "error; 4 Kafka\n"
+                "unreachable.\n");
 }
 
 static void pd_actions_table(const pd_event_t *reg) {

@@ -67,6 +67,11 @@ rd_kafka_t *pd_cli_kafka(pd_cli_t *cli, rd_kafka_type_t type,
 void pd_cli_error(const pd_cli_t *cli, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
 
+/* Records that writing stdout failed with errno err, for the message main
+ * prints when the command ends: stdio keeps only a flag, and a write whose
+ * buffer it dropped leaves nothing for the final fclose to report. */
+void pd_cli_out_error(int err);
+
 /* The commands; each returns the exit status. */
 int pd_cmd_deploy(pd_cli_t *cli, int argc, char **argv);
 int pd_cmd_skip(pd_cli_t *cli, int argc, char **argv);

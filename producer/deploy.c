@@ -80,7 +80,9 @@ static void pd_request_usage(pd_evtype_t type, FILE *fp) {
                         "\n"
                         "Options:\n"
                         "  -r, --release V       the release deployed "
-                        "(required)\n"
+                        "(required): 1-128 of A-Z a-z\n"
+                        "                        0-9 _ . + ~ -, starting "
+                        "with a letter or digit\n"
                         "  -e, --environment E   the environment (default "
                         "$POSTDEPLOY_ENVIRONMENT or\n"
                         "                        \"production\")\n");
@@ -137,10 +139,11 @@ static void pd_request_usage(pd_evtype_t type, FILE *fp) {
                 "\n"
                 "Exit status: 0 published (with --wait: every action "
                 "succeeded); 1 an action\n"
-                "failed, timed out or was rejected; 2 usage or "
-                "configuration error; 3 --wait\n"
-                "timed out; 4 Kafka could not be reached or the publish "
-                "failed.\n");
+                "failed, timed out or was rejected, or the output could "
+                "not be written; 2 usage\n"
+                "or configuration error; 3 --wait timed out; 4 Kafka "
+                "could not be reached or\n"
+                "the publish failed.\n");
 }
 
 static void pd_deploy_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
@@ -542,6 +545,15 @@ static int pd_request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
                 pd_cli_error(cli, "--release V is required");
                 return PD_EXIT_USAGE;
         }
+        /* The reactor dead-letters such a release; refusing it here tells
+         * the pipeline at once instead. */
+        if (req->release && (deploy || *req->release) &&
+            !pd_release_valid(req->release)) {
+                pd_cli_error(cli, "'%s' is not a valid release (" PD_RELEASE_RULE
+                                  ")",
+                             req->release);
+                return PD_EXIT_USAGE;
+        }
         for (size_t i = 0; i < req->names.cnt; i++)
                 if (!pd_action_name_valid(req->names.v[i])) {
                         pd_cli_error(cli, "'%s' is not a valid action name",
@@ -711,7 +723,10 @@ static int pd_request_send(pd_cli_t *cli, pd_request_t *req) {
                         goto done;
                 }
         }
-        fflush(stdout);
+        /* A failed flush drops what it could not write, and errno with it:
+         * the reason must be kept now for the message at exit. */
+        if (fflush(stdout))
+                pd_cli_out_error(errno);
         if (rd_kafka_flush(rkp, 20000) || d.delivery_failed) {
                 pd_cli_error(cli, "publish to %s failed: %s",
                              cli->conf->topic_events,

@@ -4,6 +4,7 @@
  * Each command lives in its own file; this one dispatches and holds what
  * they share (cli.h).
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,10 +41,10 @@ static void pd_usage(FILE *fp) {
         fprintf(fp,
                 "\nRun 'postdeploy COMMAND --help' for a command's options.\n"
                 "\nExit status: 0 success; 1 an action failed, timed out or "
-                "was rejected;\n"
-                "2 usage or configuration error; 3 --wait timed out; 4 "
-                "Kafka unreachable\n"
-                "or a publish failed.\n");
+                "was rejected, or the\n"
+                "output could not be written; 2 usage or configuration "
+                "error; 3 --wait timed\n"
+                "out; 4 Kafka unreachable or a publish failed.\n");
 }
 
 void pd_cli_error(const pd_cli_t *cli, const char *fmt, ...) {
@@ -54,6 +55,40 @@ void pd_cli_error(const pd_cli_t *cli, const char *fmt, ...) {
         vfprintf(stderr, fmt, ap);
         va_end(ap);
         fputc('\n', stderr);
+}
+
+/* stdio keeps only a flag when a write fails, and by the time a command
+ * ends the reason (errno) is long gone: the first one is kept here. */
+static int pd_cli_out_errno;
+
+void pd_cli_out_error(int err) {
+        if (!pd_cli_out_errno)
+                pd_cli_out_errno = err;
+}
+
+/*
+ * Output that did not reach stdout (a full disk, an I/O error) must
+ * not end in exit 0: a pipeline would take a report it never got for an
+ * empty one. Flushes and closes stdout; a failed write, now or earlier, is
+ * said on stderr and makes a successful command exit 1. Returns ret or
+ * PD_EXIT_FAILED.
+ */
+static int pd_cli_exit(int ret) {
+        int failed = ferror(stdout);
+
+        errno = 0;
+        if (fclose(stdout)) {
+                failed = 1;
+                pd_cli_out_error(errno);
+        }
+        if (!failed && !pd_cli_out_errno)
+                return ret;
+        if (pd_cli_out_errno)
+                fprintf(stderr, "postdeploy: cannot write output: %s\n",
+                        strerror(pd_cli_out_errno));
+        else
+                fprintf(stderr, "postdeploy: cannot write output\n");
+        return ret == PD_EXIT_OK ? PD_EXIT_FAILED : ret;
 }
 
 int pd_cli_common_opt(pd_cli_t *cli, int opt, const char *arg) {
@@ -136,11 +171,11 @@ int main(int argc, char **argv) {
         pd_log_level = PD_LOG_ERROR; /* librdkafka's chatter stays quiet */
         if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
                 pd_usage(argc < 2 ? stderr : stdout);
-                return argc < 2 ? PD_EXIT_USAGE : PD_EXIT_OK;
+                return pd_cli_exit(argc < 2 ? PD_EXIT_USAGE : PD_EXIT_OK);
         }
         if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
                 printf("postdeploy 0.1.0\n");
-                return PD_EXIT_OK;
+                return pd_cli_exit(PD_EXIT_OK);
         }
         for (size_t i = 0; i < sizeof(pd_commands) / sizeof(pd_commands[0]);
              i++) {
@@ -151,7 +186,7 @@ int main(int argc, char **argv) {
                 ret      = pd_commands[i].fn(&cli, argc - 1, argv + 1);
                 pd_config_destroy(cli.conf);
                 pd_strv_clear(&cli.kafka_overrides);
-                return ret;
+                return pd_cli_exit(ret);
         }
         fprintf(stderr, "postdeploy: unknown command '%s'\n", argv[1]);
         pd_usage(stderr);

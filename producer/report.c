@@ -8,6 +8,7 @@
  * The newest registry.published says which actions exist, whether they are
  * auto or manual, and so which never-run actions are pending.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,8 +236,9 @@ static void pd_report_usage(FILE *fp) {
                 "      --timeout D      how long to read (default 60s)\n"
                 PD_CLI_COMMON_HELP
                 "\n"
-                "Exit status: 0 shown; 2 usage or configuration error; 4 "
-                "Kafka unreachable.\n");
+                "Exit status: 0 shown; 1 the output could not be written; "
+                "2 usage or\n"
+                "configuration error; 4 Kafka unreachable.\n");
 }
 
 /* Keeps the newest result of each (tenant, action), and the newest
@@ -528,20 +530,33 @@ static void pd_report_table(pd_report_t *rp) {
  */
 typedef struct pd_out_s {
         size_t len;
+        int failed; /* a write failed: the rest is not worth formatting */
         char buf[64 * 1024];
 } pd_out_t;
 
+/* Writes n bytes of s to stdout, unless a write failed already. */
+static void pd_out_write(pd_out_t *out, const char *s, size_t n) {
+        if (out->failed || !n)
+                return;
+        if (fwrite(s, 1, n, stdout) != n) {
+                pd_cli_out_error(errno);
+                out->failed = 1;
+        }
+}
+
 static void pd_out_flush(pd_out_t *out) {
-        fwrite(out->buf, 1, out->len, stdout);
+        pd_out_write(out, out->buf, out->len);
         out->len = 0;
 }
 
 /* Appends n bytes of s. */
 static void pd_out_add(pd_out_t *out, const char *s, size_t n) {
+        if (out->failed)
+                return;
         if (out->len + n > sizeof(out->buf))
                 pd_out_flush(out);
         if (n > sizeof(out->buf)) {
-                fwrite(s, 1, n, stdout);
+                pd_out_write(out, s, n);
                 return;
         }
         memcpy(out->buf + out->len, s, n);

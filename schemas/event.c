@@ -2060,6 +2060,27 @@ pd_event_t *pd_event_from_parts(const rd_kafka_headers_t *hdrs,
                             errstr_size))
                 goto fail;
 
+        /* A release becomes a word of an action's argv: one that is no
+         * version (`--delete`) is refused here, before anything runs. The
+         * requests on the events topic are checked; skip and reset may
+         * leave it empty. Results only repeat a checked trigger's release,
+         * and a report must still read those written before the rule. */
+        if ((evtype == PD_EVT_RELEASE_DEPLOYED ||
+             ((evtype == PD_EVT_SKIP_REQUESTED ||
+               evtype == PD_EVT_RESET_REQUESTED) &&
+              ev->release && *ev->release)) &&
+            !pd_release_valid(ev->release)) {
+                char q[80];
+
+                pd_errf(errstr, errstr_size,
+                        "invalid release '%s': a release is " PD_RELEASE_RULE,
+                        ev->release ? pd_quote(ev->release,
+                                               strlen(ev->release), q,
+                                               sizeof(q))
+                                    : "");
+                goto fail;
+        }
+
         /* The results types carry the tenant in their data too; the two
          * must not tell different stories. */
         if (ev->tenant) {

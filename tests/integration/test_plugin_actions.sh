@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # C actions from a plugin: loaded at start-up, listed in the registry, run
 # in-process with the tenant's context, their log lines captured like a
-# command's output; a name clash with the config stops start-up.
+# command's output; a SIGHUP after the plugin's file changed says that the
+# loaded code stays; a name clash with the config stops start-up.
 source "$(dirname "$0")/lib.sh"
 pd_require_broker
-PLUGIN=$PD_BUILD_DIR/libpostdeploy_example_plugin.so
-[ -f "$PLUGIN" ] || pd_die "the example plugin is not built: $PLUGIN"
+BUILT=$PD_BUILD_DIR/libpostdeploy_example_plugin.so
+[ -f "$BUILT" ] || pd_die "the example plugin is not built: $BUILT"
+PLUGIN=$T/plugin.so # a copy this test can replace
+cp "$BUILT" "$PLUGIN"
 pd_action_script
 pd_config <<INI
 [action t.cmd]
@@ -33,6 +36,22 @@ pd_check "report: its error message" grep -q "ledger of tenant 'acme' is locked 
 
 pd_cli actions --format json >"$T/actions.json"
 pd_check "the registry lists the plugin's actions" grep -q '"action": "example.close_books"' "$T/actions.json"
+
+# dlopen hands a reload the library it has open: new code needs a restart,
+# and a reload after the file changed says so.
+WARNING="plugin $PLUGIN: the file changed since it was loaded, but a reload keeps the code already loaded; restart the reactor to run the new code"
+kill -HUP "$PD_REACTOR_PID"
+timeout 60 grep -m1 "config reloaded" <(tail -n +1 -f "$T/reactor.log") >/dev/null
+pd_eq "a reload with the file unchanged is done" 0 "$?"
+pd_check "and says nothing about the plugin" bash -c "! grep -qF 'the file changed' '$T/reactor.log'"
+cp "$BUILT" "$PLUGIN.new" && mv "$PLUGIN.new" "$PLUGIN" # as a rebuild replaces it
+kill -HUP "$PD_REACTOR_PID"
+# (Not >/dev/null: GNU grep then stops at the first match.)
+timeout 60 grep -m2 "config reloaded" <(tail -n +1 -f "$T/reactor.log") >"$T/reloads"
+pd_eq "a reload after the file was replaced is done" 0 "$?"
+pd_check "and warns that the loaded code stays" grep -qF "$WARNING" "$T/reactor.log"
+pd_rc rc pd_cli deploy --auto --release 5.1 --tenant globex --wait --timeout 60s
+pd_eq "the plugin's action still runs after the reloads" 0 "$rc"
 pd_reactor_stop
 
 # A config action with a plugin action's name stops start-up.

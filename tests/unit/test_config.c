@@ -1106,6 +1106,33 @@ static void test_action_name_validation_edges(void **state) {
         assert_int_equal(pd_action_name_valid("a/b"), 0);
 }
 
+static void test_release_is_a_version_never_an_option(void **state) {
+        static const char *const good[] = {
+                "4.2.0", "1.2.3+build.4", "v4.2.0-rc.1", "1.0~beta1",
+                "2025.11.25_1", "0", "a", "R"};
+        static const char *const bad[] = {
+                "--delete", "-rf", "-", "+1", "~1", ".1", "_1", "",
+                "1.0 beta", "1;rm", "1/2", "1:2.0", "$(x)", "1\n",
+                "\xc3\xa9"};
+        char release[140];
+
+        (void)state;
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+                if (!pd_release_valid(good[i]))
+                        fail_msg("'%s' refused", good[i]);
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                if (pd_release_valid(bad[i]))
+                        fail_msg("'%s' accepted", bad[i]);
+        assert_int_equal(pd_release_valid(NULL), 0);
+
+        memset(release, '1', sizeof(release));
+        release[128] = '\0';
+        assert_int_equal(pd_release_valid(release), 1);
+        release[128] = '1';
+        release[129] = '\0';
+        assert_int_equal(pd_release_valid(release), 0);
+}
+
 /* ---- helpers ---- */
 
 static void test_strv_adds_finds_and_clears(void **state) {
@@ -1258,6 +1285,7 @@ int main(void) {
                 cmocka_unit_test(test_duration_parse_rejects_everything_else),
                 cmocka_unit_test(test_tenant_name_validation_edges),
                 cmocka_unit_test(test_action_name_validation_edges),
+                cmocka_unit_test(test_release_is_a_version_never_an_option),
                 cmocka_unit_test(test_strv_adds_finds_and_clears),
                 cmocka_unit_test(test_policy_names),
                 cmocka_unit_test(test_destroy_accepts_null),

@@ -1871,6 +1871,88 @@ static void test_from_parts_checks_the_tenant_in_the_data(void **state) {
         rd_kafka_headers_destroy(hdrs);
 }
 
+/* A release lands in an action's argv, so one that reads as an option is
+ * refused whether it comes as Avro or JSON; a version passes. */
+static void test_from_parts_refuses_a_release_that_is_no_version(
+        void **state) {
+        static const char *const types[] = {"release.deployed",
+                                            "actions.skip_requested",
+                                            "actions.reset_requested"};
+        static const pd_evtype_t evtypes[] = {PD_EVT_RELEASE_DEPLOYED,
+                                              PD_EVT_SKIP_REQUESTED,
+                                              PD_EVT_RESET_REQUESTED};
+        static const char rule[] = "a release is 1-128 of A-Z a-z 0-9 _ . + "
+                                   "~ -, starting with a letter or digit";
+        static const char json_bad[] =
+                "{\"release\":\"--delete\",\"selection\":\"AUTO\","
+                "\"actions\":[\"core.fix\"]}";
+        char errstr[256], want[256];
+        pd_event_t *ev, *back;
+        size_t len;
+        void *buf;
+
+        (void)state;
+        for (size_t i = 0; i < ARRAY_CNT(types); i++) {
+                rd_kafka_headers_t *hdrs = valid_headers(types[i]);
+
+                ev = make_event(evtypes[i]);
+                free(ev->release);
+                ev->release = dup("--delete");
+                assert_int_equal(pd_event_encode(ev, &buf, &len, errstr,
+                                                 sizeof(errstr)),
+                                 0);
+                assert_null(pd_event_from_parts(hdrs, buf, len, errstr,
+                                                 sizeof(errstr)));
+                snprintf(want, sizeof(want), "invalid release '--delete': %s",
+                         rule);
+                assert_string_equal(errstr, want);
+                free(buf);
+
+                set_header(hdrs, "content-type", "application/json", -1);
+                assert_null(pd_event_from_parts(hdrs, json_bad,
+                                                strlen(json_bad), errstr,
+                                                sizeof(errstr)));
+                assert_string_equal(errstr, want);
+                rd_kafka_header_remove(hdrs, "content-type");
+
+                /* Semver with build metadata, a tag with a pre-release. */
+                free(ev->release);
+                ev->release = dup("1.2.3+build.4");
+                assert_int_equal(pd_event_encode(ev, &buf, &len, errstr,
+                                                 sizeof(errstr)),
+                                 0);
+                back = pd_event_from_parts(hdrs, buf, len, errstr,
+                                           sizeof(errstr));
+                if (!back)
+                        fail_msg("%s: %s", types[i], errstr);
+                assert_string_equal(back->release, "1.2.3+build.4");
+                pd_event_destroy(back);
+                free(buf);
+
+                /* Only a deploy must name its release. */
+                free(ev->release);
+                ev->release = dup("");
+                assert_int_equal(pd_event_encode(ev, &buf, &len, errstr,
+                                                 sizeof(errstr)),
+                                 0);
+                back = pd_event_from_parts(hdrs, buf, len, errstr,
+                                           sizeof(errstr));
+                if (evtypes[i] == PD_EVT_RELEASE_DEPLOYED) {
+                        assert_null(back);
+                        snprintf(want, sizeof(want), "invalid release '': %s",
+                                 rule);
+                        assert_string_equal(errstr, want);
+                } else {
+                        if (!back)
+                                fail_msg("%s: %s", types[i], errstr);
+                        pd_event_destroy(back);
+                }
+                free(buf);
+                pd_event_destroy(ev);
+                rd_kafka_headers_destroy(hdrs);
+        }
+}
+
 static const char *header_value(rd_kafka_headers_t *hdrs, const char *name) {
         const void *val;
         size_t size;
@@ -2230,6 +2312,8 @@ int main(void) {
                         test_from_parts_rejects_bad_headers_naming_them),
                 cmocka_unit_test(test_from_parts_rejects_bad_values),
                 cmocka_unit_test(test_from_parts_checks_the_tenant_in_the_data),
+                cmocka_unit_test(
+                    test_from_parts_refuses_a_release_that_is_no_version),
                 cmocka_unit_test(test_headers_and_value_round_trip_every_type),
                 cmocka_unit_test(
                         test_produced_event_comes_back_through_from_message),

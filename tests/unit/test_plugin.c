@@ -102,7 +102,7 @@ static pd_plugins_t *load(fx_t *fx, char *errstr, size_t errstr_size, ...) {
         }
         va_end(ap);
         errstr[0] = '\0';
-        fx->pl    = pd_plugins_load(paths, cnt, errstr, errstr_size);
+        fx->pl    = pd_plugins_load(paths, cnt, NULL, errstr, errstr_size);
         return fx->pl;
 }
 
@@ -122,7 +122,8 @@ static void assert_refused(fx_t *fx, const char *expected, ...) {
                 cnt++;
         }
         va_end(ap);
-        assert_null(pd_plugins_load(paths, cnt, errstr, sizeof(errstr)));
+        assert_null(
+            pd_plugins_load(paths, cnt, NULL, errstr, sizeof(errstr)));
         assert_string_equal(errstr, expected);
         for (size_t i = 0; i < cnt; i++)
                 if (is_loaded(paths[i]))
@@ -273,7 +274,7 @@ static void test_no_paths_is_an_empty_set(void **state) {
         fx_t *fx = *state;
         char errstr[512];
 
-        fx->pl = pd_plugins_load(NULL, 0, errstr, sizeof(errstr));
+        fx->pl = pd_plugins_load(NULL, 0, NULL, errstr, sizeof(errstr));
         assert_non_null(fx->pl);
         assert_int_equal(pd_plugins_count(fx->pl), 0);
         assert_null(pd_plugins_find(fx->pl, "good.hello"));
@@ -311,7 +312,7 @@ static void test_example_plugin_loads_and_runs(void **state) {
         pd_policy_t policy;
         char errstr[512];
 
-        fx->pl = pd_plugins_load(paths, 1, errstr, sizeof(errstr));
+        fx->pl = pd_plugins_load(paths, 1, NULL, errstr, sizeof(errstr));
         if (!fx->pl)
                 fail_msg("%s", errstr);
         assert_int_equal(pd_plugins_count(fx->pl), 2);
@@ -354,7 +355,7 @@ static void test_unresolved_symbol_cannot_load(void **state) {
 
         /* RTLD_NOW: refused at start-up, not when the action first runs. */
         paths[0] = fixture(fx, 0, "undefined");
-        assert_null(pd_plugins_load(paths, 1, errstr, sizeof(errstr)));
+        assert_null(pd_plugins_load(paths, 1, NULL, errstr, sizeof(errstr)));
         assert_non_null(strstr(errstr, ": cannot load: "));
         assert_non_null(strstr(errstr, "undefined symbol: "
                                        "pd_reactor_internal_function"));
@@ -366,7 +367,7 @@ static void test_name_without_slash_is_refused(void **state) {
         const char *paths[]  = {"libc.so.6"};
 
         (void)state;
-        assert_null(pd_plugins_load(paths, 1, errstr, sizeof(errstr)));
+        assert_null(pd_plugins_load(paths, 1, NULL, errstr, sizeof(errstr)));
         assert_string_equal(errstr, "plugin libc.so.6: not a path (write "
                                     "./libc.so.6 for a file in the current "
                                     "folder)");
@@ -507,6 +508,89 @@ static void test_good_plugins_before_a_bad_one_are_unloaded(void **state) {
                  "plugin %s: init failed (returned 3)",
                  fixture(fx, 2, "init_fails"));
         assert_refused(fx, expected, "good", "other", "init_fails", NULL);
+}
+
+/* ---- reloading ---- */
+
+/* Copies the file at from to to, through a new file renamed over it (as
+ * `install` and most build tools replace a library). */
+static void replace_file(const char *from, const char *to) {
+        char tmp[PATH_MAX + 8], buf[65536];
+        FILE *in, *out;
+        size_t n;
+
+        snprintf(tmp, sizeof(tmp), "%s.new", to);
+        assert_non_null(in = fopen(from, "rb"));
+        assert_non_null(out = fopen(tmp, "wb"));
+        while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+                assert_int_equal(fwrite(buf, 1, n, out), n);
+        assert_int_equal(fclose(in), 0);
+        assert_int_equal(fclose(out), 0);
+        assert_int_equal(rename(tmp, to), 0);
+}
+
+/* Loads path as a reload would, with running in use; returns the set and
+ * what was logged meanwhile in logged. */
+static pd_plugins_t *reload(const char *path, const pd_plugins_t *running,
+                            char *logged, size_t size) {
+        char errstr[512];
+        pd_plugins_t *pl;
+        FILE *log = tmpfile();
+        int saved;
+        size_t n;
+
+        assert_non_null(log);
+        fflush(stderr);
+        assert_true((saved = dup(2)) >= 0);
+        assert_true(dup2(fileno(log), 2) >= 0);
+        pl = pd_plugins_load(&path, 1, running, errstr, sizeof(errstr));
+        fflush(stderr);
+        dup2(saved, 2);
+        close(saved);
+        rewind(log);
+        n         = fread(logged, 1, size - 1, log);
+        logged[n] = '\0';
+        fclose(log);
+        if (!pl)
+                fail_msg("%s", errstr);
+        return pl;
+}
+
+static void test_reload_of_a_changed_plugin_keeps_its_code_and_says_so(
+        void **state) {
+        fx_t *fx = *state;
+        char path[PATH_MAX + 16], logged[4096], want[PATH_MAX + 64];
+        pd_plugins_t *next;
+
+        snprintf(path, sizeof(path), "%s/plugin.so", fx->dir);
+        replace_file(fixture(fx, 0, "good"), path);
+        fx->pl = reload(path, NULL, logged, sizeof(logged));
+        snprintf(want, sizeof(want), "plugin %s: the file changed", path);
+
+        /* The same file again: nothing to say. */
+        next = reload(path, fx->pl, logged, sizeof(logged));
+        assert_null(strstr(logged, want));
+        pd_plugins_unload(next);
+
+        /* Another plugin's code in its place: dlopen still hands back the
+         * library loaded from the old file, so the operator is told. */
+        replace_file(fixture(fx, 1, "other"), path);
+        next = reload(path, fx->pl, logged, sizeof(logged));
+        if (!strstr(logged, want))
+                fail_msg("no warning; logged: '%s'", logged);
+        assert_non_null(strstr(logged, "restart the reactor"));
+        assert_non_null(pd_plugins_find(next, "good.hello"));
+        assert_null(pd_plugins_find(next, "other.task"));
+
+        /* The loaded code's file stays the reference: a reload after that
+         * one still says it. */
+        {
+                pd_plugins_t *again = reload(path, next, logged,
+                                             sizeof(logged));
+                assert_non_null(strstr(logged, want));
+                pd_plugins_unload(again);
+        }
+        pd_plugins_unload(next);
 }
 
 /* ---- running ---- */
@@ -884,6 +968,7 @@ int main(void) {
                 T(test_action_after_itself_is_refused),
                 T(test_same_plugin_listed_twice_is_refused),
                 T(test_good_plugins_before_a_bad_one_are_unloaded),
+                T(test_reload_of_a_changed_plugin_keeps_its_code_and_says_so),
                 T(test_success_is_succeeded_without_exit_code),
                 T(test_context_carries_the_call),
                 T(test_environment_left_out_reads_empty),
