@@ -87,6 +87,9 @@ typedef struct pd_config_s {
                                   * dead-lettered unread */
         char *signing_key;       /* signing_key = FILE: accept only events
                                   * signed with it; NULL = unsigned ok */
+        int64_t max_event_age_ms; /* max_event_age (default 24h): older
+                                   * signed events are dead-lettered; 0 =
+                                   * no check */
 
         /* [topics] */
         char *topic_events;      /* events  (default "postdeploy.events") */

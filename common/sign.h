@@ -37,6 +37,7 @@
 #define PD_SIGN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -99,5 +100,30 @@ int pd_sign_verify(const rd_kafka_headers_t *hdrs, const void *rkey,
                    size_t rkey_len, const void *value, size_t len,
                    const unsigned char *secret, size_t secret_len,
                    char *errstr, size_t errstr_size);
+
+/* How far ahead of the verifier's clock a ce_time may be: producers'
+ * clocks drift a little, a time further ahead is a forged or broken one. */
+#define PD_SIGN_MAX_SKEW_MS (5 * 60 * 1000)
+
+/*
+ * Checks that a signed event is fresh. A signature proves who wrote an
+ * event, not when it may be used: without this check a copy of a genuine
+ * event from last month verifies, and a reactor started on an empty state
+ * database would act on it. ce_time is in the signed string, so it cannot
+ * be moved without breaking the signature; call this after
+ * pd_sign_verify().
+ * hdrs are the record's headers (NULL: none); ce_time must be an RFC 3339
+ * time ("2026-11-25T14:00:00.123Z", or with an offset such as "+02:00") no
+ * more than max_age_ms before now_ms and no more than PD_SIGN_MAX_SKEW_MS
+ * after it. max_age_ms 0 turns the check off (returns 0).
+ * Returns 0, or -1 with the reason in errstr, which is what the dead-letter
+ * topic records:
+ *   "no ce_time header (max_event_age needs one)"
+ *   "unreadable ce_time 'VALUE' (RFC 3339 expected)"
+ *   "event too old: ce_time VALUE is N s old, over max_event_age (M s)"
+ *   "ce_time VALUE is N s in the future (over 300 s of clock skew)"
+ */
+int pd_sign_check_age(const rd_kafka_headers_t *hdrs, int64_t now_ms,
+                      int64_t max_age_ms, char *errstr, size_t errstr_size);
 
 #endif

@@ -357,9 +357,15 @@ static int pd_outbox_put(pd_reactor_t *r, pd_outq_t *oq, const char *topic,
         return 0;
 }
 
-/* Encodes ev (stamped as ours) into the outbox for the results topic. */
+/* Encodes ev (stamped as ours) into the outbox for the results topic.
+ * With a signing key it is signed here, before the outbox keeps its
+ * headers: results are what `deploy --wait` and `report` believe, so
+ * writing to the results topic must not be enough to forge a SUCCEEDED.
+ * A record produced again after a restart is the stored one, signature
+ * included. */
 static int pd_emit(pd_reactor_t *r, pd_outq_t *oq, pd_event_t *ev,
                    const char *key) {
+        rd_kafka_headers_t *hdrs;
         char errstr[256];
         void *buf;
         size_t len;
@@ -371,8 +377,20 @@ static int pd_emit(pd_reactor_t *r, pd_outq_t *oq, pd_event_t *ev,
                        pd_evtype_name(ev->type), errstr);
                 abort();
         }
-        return pd_outbox_put(r, oq, r->conf->topic_results,
-                             key ? key : ev->tenant, pd_event_headers(ev), buf,
+        if (!key)
+                key = ev->tenant;
+        hdrs = pd_event_headers(ev);
+        /* Our headers and keys never hold a newline: only OpenSSL can
+         * fail, and an unsigned result would be refused by every CLI. */
+        if (r->secret &&
+            pd_sign_headers(hdrs, key, key ? strlen(key) : 0, buf, len,
+                            r->secret, r->secret_len, errstr,
+                            sizeof(errstr))) {
+                pd_log(PD_LOG_ERROR, "cannot sign %s: %s",
+                       pd_evtype_name(ev->type), errstr);
+                abort();
+        }
+        return pd_outbox_put(r, oq, r->conf->topic_results, key, hdrs, buf,
                              len);
 }
 
@@ -1802,8 +1820,11 @@ static int pd_txn_dead_letter(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
 }
 
 /* With a signing key, only events signed with it get in: anyone who can
- * write to the topic must not be able to trigger actions. Returns 0, or -1
- * with the reason for the dead-letter topic. */
+ * write to the topic must not be able to trigger actions. Nor can a signed
+ * event older than max_event_age: a copy of last month's event verifies,
+ * and the state that would skip it as seen may be gone (a new reactor, a
+ * fresh database). Returns 0, or -1 with the reason for the dead-letter
+ * topic. */
 static int pd_reactor_verify(pd_reactor_t *r, const rd_kafka_message_t *rkm,
                              char *errstr, size_t errstr_size) {
         rd_kafka_headers_t *hdrs = NULL;
@@ -1812,9 +1833,12 @@ static int pd_reactor_verify(pd_reactor_t *r, const rd_kafka_message_t *rkm,
                 return 0;
         if (rd_kafka_message_headers(rkm, &hdrs))
                 hdrs = NULL;
-        return pd_sign_verify(hdrs, rkm->key, rkm->key_len, rkm->payload,
-                              rkm->len, r->secret, r->secret_len, errstr,
-                              errstr_size);
+        if (pd_sign_verify(hdrs, rkm->key, rkm->key_len, rkm->payload,
+                           rkm->len, r->secret, r->secret_len, errstr,
+                           errstr_size))
+                return -1;
+        return pd_sign_check_age(hdrs, pd_now_ms(), r->conf->max_event_age_ms,
+                                 errstr, errstr_size);
 }
 
 /* Whether the record's ce_type is one the events topic takes, checked

@@ -26,6 +26,12 @@ typedef struct pd_cli_s {
         const char *config_path;
         pd_strv_t kafka_overrides; /* name, value pairs from -b and -X */
         char brokers[1024]; /* resolved by pd_cli_finish */
+        /* [cli] signing_key, loaded by pd_cli_finish (main frees it): signs
+         * what the CLI publishes and checks what it reads from the results
+         * topic. NULL: neither. */
+        unsigned char *secret;
+        size_t secret_len;
+        size_t rejected; /* result records refused (pd_results_check) */
 } pd_cli_t;
 
 /* The getopt_long entries and help text of the common options. */
@@ -51,8 +57,9 @@ typedef struct pd_cli_s {
 int pd_cli_common_opt(pd_cli_t *cli, int opt, const char *arg);
 
 /*
- * Loads the config file (-c or $POSTDEPLOY_CONFIG), applies -b/-X and
- * resolves the brokers. Returns 0, or -1 with the error printed.
+ * Loads the config file (-c or $POSTDEPLOY_CONFIG), applies -b/-X,
+ * resolves the brokers and loads [cli] signing_key into cli->secret.
+ * Returns 0, or -1 with the error printed.
  */
 int pd_cli_finish(pd_cli_t *cli);
 

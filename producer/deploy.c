@@ -322,6 +322,11 @@ static int pd_deploy_wait(pd_deploy_t *d, rd_kafka_t *rkc,
                         rd_kafka_message_destroy(rkm);
                         continue;
                 }
+                /* A forged SUCCEEDED must not end the wait with 0. */
+                if (pd_results_check(d->cli, rkm)) {
+                        rd_kafka_message_destroy(rkm);
+                        continue;
+                }
                 ev = pd_event_from_message(rkm, errstr, sizeof(errstr));
                 rd_kafka_message_destroy(rkm);
                 if (ev)
@@ -633,20 +638,12 @@ static int pd_request_send(pd_cli_t *cli, pd_request_t *req) {
             NULL};
         pd_deploy_t d   = {.cli = cli};
         rd_kafka_t *rkp = NULL, *rkc = NULL;
-        unsigned char *secret = NULL;
-        size_t secret_len     = 0;
         rd_kafka_conf_t *kconf;
         char errstr[512], who[300], source[300], host[200];
         int ret = PD_EXIT_USAGE;
 
         if (pd_cli_finish(cli) || pd_request_tenants(cli, req))
                 goto done;
-        if (cli->conf->cli_signing_key && *cli->conf->cli_signing_key &&
-            pd_sign_key_load(cli->conf->cli_signing_key, &secret, &secret_len,
-                             errstr, sizeof(errstr))) {
-                pd_cli_error(cli, "%s", errstr);
-                goto done;
-        }
         if (!req->environment)
                 req->environment = getenv("POSTDEPLOY_ENVIRONMENT");
         if (!req->environment || !*req->environment)
@@ -711,8 +708,8 @@ static int pd_request_send(pd_cli_t *cli, pd_request_t *req) {
                 d.triggers[i].tenant = tenant ? strdup(tenant) : NULL;
                 err = pd_event_produce_signed(
                     rkp, cli->conf->topic_events,
-                    tenant ? tenant : cli->conf->default_tenant, ev, secret,
-                    secret_len, NULL, errstr, sizeof(errstr));
+                    tenant ? tenant : cli->conf->default_tenant, ev,
+                    cli->secret, cli->secret_len, NULL, errstr, sizeof(errstr));
                 if (!err)
                         printf("published %s %s for tenant %s\n",
                                pd_evtype_name(ev->type), ev->ce_id,
@@ -756,7 +753,6 @@ done:
         }
         if (rkp)
                 rd_kafka_destroy(rkp);
-        pd_sign_key_free(secret, secret_len);
         return ret;
 }
 

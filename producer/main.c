@@ -12,6 +12,7 @@
 
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/sign.h"
 #include "producer/cli.h"
 
 static const struct {
@@ -140,6 +141,12 @@ int pd_cli_finish(pd_cli_t *cli) {
                         return -1;
                 }
         pd_kafka_brokers(cli->conf, 1, cli->brokers, sizeof(cli->brokers));
+        if (cli->conf->cli_signing_key && *cli->conf->cli_signing_key &&
+            pd_sign_key_load(cli->conf->cli_signing_key, &cli->secret,
+                             &cli->secret_len, errstr, sizeof(errstr))) {
+                pd_cli_error(cli, "%s", errstr);
+                return -1;
+        }
         return 0;
 }
 
@@ -184,6 +191,17 @@ int main(int argc, char **argv) {
                 cli.cmd  = pd_commands[i].name;
                 cli.conf = pd_config_new();
                 ret      = pd_commands[i].fn(&cli, argc - 1, argv + 1);
+                /* Whatever the command, a forged result it saw and
+                 * ignored is said once more at the end, where CI logs
+                 * are read. */
+                if (cli.rejected)
+                        fprintf(stderr,
+                                "postdeploy %s: warning: %zu record(s) on %s "
+                                "rejected: not signed with [cli] "
+                                "signing_key; not counted\n",
+                                cli.cmd, cli.rejected,
+                                cli.conf->topic_results);
+                pd_sign_key_free(cli.secret, cli.secret_len);
                 pd_config_destroy(cli.conf);
                 pd_strv_clear(&cli.kafka_overrides);
                 return pd_cli_exit(ret);

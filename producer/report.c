@@ -804,6 +804,12 @@ int pd_cmd_report(pd_cli_t *cli, int argc, char **argv) {
                 pd_report_json(&rp);
         else
                 pd_report_table(&rp);
+        /* In the table, not only on stderr: whoever reads the report must
+         * know that someone wrote records the reactors did not sign. */
+        if (!json && cli->rejected)
+                printf("\n%zu record(s) on %s rejected (not signed with "
+                       "[cli] signing_key): not in this report\n",
+                       cli->rejected, cli->conf->topic_results);
         ret = PD_EXIT_OK;
 
 done:

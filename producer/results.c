@@ -5,11 +5,13 @@
 
 #include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/sign.h"
 
 rd_kafka_t *pd_results_consumer(pd_cli_t *cli) {
         static const char *const defaults[] = {
@@ -27,6 +29,37 @@ rd_kafka_t *pd_results_consumer(pd_cli_t *cli) {
             "max.partition.fetch.bytes", "262144",
             NULL};
         return pd_cli_kafka(cli, RD_KAFKA_CONSUMER, defaults);
+}
+
+/* Warnings printed one per refused record; past that many only the count
+ * grows, so a flood of forged records does not bury the output. */
+#define PD_RESULTS_WARN_MAX 20
+
+int pd_results_check(pd_cli_t *cli, const rd_kafka_message_t *rkm) {
+        rd_kafka_headers_t *hdrs = NULL;
+        char errstr[256];
+
+        if (!cli->secret || !rkm->payload)
+                return 0;
+        if (rd_kafka_message_headers(rkm, &hdrs))
+                hdrs = NULL;
+        if (!pd_sign_verify(hdrs, rkm->key, rkm->key_len, rkm->payload,
+                            rkm->len, cli->secret, cli->secret_len, errstr,
+                            sizeof(errstr)))
+                return 0;
+        if (cli->rejected < PD_RESULTS_WARN_MAX)
+                fprintf(stderr,
+                        "postdeploy %s: warning: rejected %s [%" PRId32
+                        "] @%" PRId64 ": %s (not counted)\n",
+                        cli->cmd, rd_kafka_topic_name(rkm->rkt),
+                        rkm->partition, rkm->offset, errstr);
+        else if (cli->rejected == PD_RESULTS_WARN_MAX)
+                fprintf(stderr,
+                        "postdeploy %s: warning: more rejected records: "
+                        "counted, not shown\n",
+                        cli->cmd);
+        cli->rejected++;
+        return -1;
 }
 
 /* What to do with each consumed record. */
@@ -197,7 +230,8 @@ static int pd_results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                                             rkm->offset + 1 == wm[p].hi)
                                                 left--;
                                 bytes += rkm->len;
-                                msg_cb(rkm, opaque);
+                                if (!pd_results_check(cli, rkm))
+                                        msg_cb(rkm, opaque);
                         }
                         rd_kafka_message_destroy(rkm);
                 }

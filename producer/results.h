@@ -18,7 +18,7 @@ typedef void(pd_results_cb_t)(pd_event_t *ev, void *opaque);
  * Reads every partition of the results topic (only partition 0 when
  * registry_only) from its first offset to the end it had when called,
  * calling cb for each event. Records that do not decode are skipped (a
- * debug line says why). Returns 0, or an exit code (PD_EXIT_KAFKA) with the
+ * debug line says why), and so are those pd_results_check refuses. Returns 0, or an exit code (PD_EXIT_KAFKA) with the
  * error printed.
  */
 int pd_results_scan(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
@@ -43,6 +43,16 @@ int pd_results_scan_latest(pd_cli_t *cli, rd_kafka_t *rkc,
  */
 int pd_results_registry(pd_cli_t *cli, rd_kafka_t *rkc, int64_t timeout_ms,
                         pd_event_t **regp);
+
+/*
+ * With a key in cli->secret, whether rkm is a result a reactor signed with
+ * it: 0 if so (or if there is no key). Otherwise -1, after a warning on
+ * stderr naming the record (partition, offset) and why it is refused, and
+ * one more in cli->rejected; the caller then ignores the record. Records
+ * without a value (tombstones) carry nothing to trust and are not checked.
+ * Every reader below calls it for each record it reads.
+ */
+int pd_results_check(pd_cli_t *cli, const rd_kafka_message_t *rkm);
 
 /* A consumer for pd_results_scan: assigns partitions itself, never joins a
  * group nor commits. NULL with the error printed. */

@@ -731,6 +731,178 @@ static void test_loaded_key_signs_the_known_answer(void **state) {
         assert_int_equal(unlink(path), 0);
 }
 
+/*
+ * Freshness: ce_time of a signed event against max_event_age.
+ */
+
+/* 2026-11-25T14:00:00.123Z, the ce_time of full_hdrs, in ms since the
+ * epoch (computed with Python's datetime, not with the code under test). */
+#define FULL_TIME_MS INT64_C(1795615200123)
+#define HOUR_MS INT64_C(3600000)
+#define DAY_MS (24 * HOUR_MS)
+
+/* pd_sign_check_age of the headers {ce_time: time} (NULL: no ce_time). */
+static int age_check(const char *time, int64_t now_ms, int64_t max_age_ms,
+                     char *errstr, size_t errstr_size) {
+        rd_kafka_headers_t *hdrs = rd_kafka_headers_new(2);
+        int ret;
+
+        if (time)
+                assert_int_equal(
+                        rd_kafka_header_add(hdrs, "ce_time", -1, time, -1), 0);
+        ret = pd_sign_check_age(hdrs, now_ms, max_age_ms, errstr,
+                                errstr_size);
+        rd_kafka_headers_destroy(hdrs);
+        return ret;
+}
+
+static void test_event_within_max_age_is_fresh(void **state) {
+        rd_kafka_headers_t *hdrs = full_build();
+        char errstr[256] = "";
+
+        (void)state;
+        assert_int_equal(pd_sign_check_age(hdrs, FULL_TIME_MS + HOUR_MS,
+                                           DAY_MS, errstr, sizeof(errstr)),
+                         0);
+        /* Exactly max_event_age old is still in. */
+        assert_int_equal(pd_sign_check_age(hdrs, FULL_TIME_MS + DAY_MS,
+                                           DAY_MS, errstr, sizeof(errstr)),
+                         0);
+        rd_kafka_headers_destroy(hdrs);
+}
+
+static void test_event_older_than_max_age_is_refused(void **state) {
+        rd_kafka_headers_t *hdrs = full_build();
+        char errstr[256] = "";
+
+        (void)state;
+        assert_int_equal(pd_sign_check_age(hdrs, FULL_TIME_MS + DAY_MS + 1,
+                                           DAY_MS, errstr, sizeof(errstr)),
+                         -1);
+        assert_string_equal(errstr, "event too old: ce_time "
+                                    "2026-11-25T14:00:00.123Z is 86400 s "
+                                    "old, over max_event_age (86400 s)");
+        assert_int_equal(pd_sign_check_age(hdrs, FULL_TIME_MS + 2 * DAY_MS,
+                                           DAY_MS, errstr, sizeof(errstr)),
+                         -1);
+        assert_string_equal(errstr, "event too old: ce_time "
+                                    "2026-11-25T14:00:00.123Z is 172800 s "
+                                    "old, over max_event_age (86400 s)");
+        rd_kafka_headers_destroy(hdrs);
+}
+
+static void test_event_more_than_5_minutes_ahead_is_refused(void **state) {
+        char errstr[256] = "";
+
+        (void)state;
+        assert_int_equal(age_check("2026-11-25T14:00:00.123Z",
+                                   FULL_TIME_MS - PD_SIGN_MAX_SKEW_MS, DAY_MS,
+                                   errstr, sizeof(errstr)),
+                         0);
+        assert_int_equal(age_check("2026-11-25T14:00:00.123Z",
+                                   FULL_TIME_MS - PD_SIGN_MAX_SKEW_MS - 1,
+                                   DAY_MS, errstr, sizeof(errstr)),
+                         -1);
+        assert_string_equal(errstr, "ce_time 2026-11-25T14:00:00.123Z is "
+                                    "300 s in the future (over 300 s of "
+                                    "clock skew)");
+}
+
+static void test_age_check_reads_offsets_and_fractions(void **state) {
+        static const char *const same[] = {
+                "2026-11-25T14:00:00.123Z",
+                "2026-11-25t14:00:00.123z",
+                "2026-11-25T16:00:00.123+02:00",
+                "2026-11-25T09:30:00.123-04:30",
+                "2026-11-25T14:00:00.123999999Z",
+        };
+        char errstr[256] = "";
+
+        (void)state;
+        /* now is 1 ms past max_age after FULL_TIME_MS: each spelling of that
+         * instant is refused, and 1 ms later it is in. */
+        for (size_t i = 0; i < ARRAY_CNT(same); i++) {
+                assert_int_equal(age_check(same[i], FULL_TIME_MS + 1001, 1000,
+                                           errstr, sizeof(errstr)),
+                                 -1);
+                assert_non_null(strstr(errstr, "event too old"));
+                assert_int_equal(age_check(same[i], FULL_TIME_MS + 1000, 1000,
+                                           errstr, sizeof(errstr)),
+                                 0);
+        }
+        /* No fraction: .000 (1 ms old is in, 2 ms is out); a leap day;
+         * before 1970. */
+        assert_int_equal(age_check("2026-11-25T14:00:00Z", FULL_TIME_MS - 122,
+                                   1, errstr, sizeof(errstr)),
+                         0);
+        assert_int_equal(age_check("2026-11-25T14:00:00Z", FULL_TIME_MS - 121,
+                                   1, errstr, sizeof(errstr)),
+                         -1);
+        assert_int_equal(age_check("2024-02-29T23:59:59.999Z",
+                                   INT64_C(1709251199999), 1, errstr,
+                                   sizeof(errstr)),
+                         0);
+        assert_int_equal(age_check("1969-12-31T23:00:00Z", -HOUR_MS, 1,
+                                   errstr, sizeof(errstr)),
+                         0);
+}
+
+static void test_unreadable_ce_time_is_refused(void **state) {
+        static const char *const bad[] = {
+                "",
+                "yesterday",
+                "1795615200123",
+                "2026-11-25T14:00:00",       /* no offset */
+                "2026-11-25 14:00:00Z",      /* space, not T */
+                "2026-11-25T14:00:00.Z",     /* a dot without digits */
+                "2026-11-25T14:00:00Z ",     /* anything after */
+                "2026-11-25T24:00:00Z",
+                "2026-13-01T00:00:00Z",
+                "2026-02-29T00:00:00Z",      /* not a leap year */
+                "2026-04-31T00:00:00Z",
+                "2026-11-25T14:00:00+2:00",
+                "26-11-25T14:00:00Z",
+        };
+        char errstr[256] = "", want[256];
+
+        (void)state;
+        for (size_t i = 0; i < ARRAY_CNT(bad); i++) {
+                assert_int_equal(age_check(bad[i], FULL_TIME_MS, DAY_MS,
+                                           errstr, sizeof(errstr)),
+                                 -1);
+                snprintf(want, sizeof(want),
+                         "unreadable ce_time '%s' (RFC 3339 expected)",
+                         bad[i]);
+                assert_string_equal(errstr, want);
+        }
+}
+
+static void test_missing_ce_time_is_refused_when_age_is_checked(void **state) {
+        char errstr[256] = "";
+
+        (void)state;
+        assert_int_equal(age_check(NULL, FULL_TIME_MS, DAY_MS, errstr,
+                                   sizeof(errstr)),
+                         -1);
+        assert_string_equal(errstr,
+                            "no ce_time header (max_event_age needs one)");
+        assert_int_equal(pd_sign_check_age(NULL, FULL_TIME_MS, DAY_MS, errstr,
+                                           sizeof(errstr)),
+                         -1);
+}
+
+static void test_max_age_0_checks_nothing(void **state) {
+        char errstr[256] = "";
+
+        (void)state;
+        assert_int_equal(age_check(NULL, FULL_TIME_MS, 0, errstr,
+                                   sizeof(errstr)),
+                         0);
+        assert_int_equal(age_check("1970-01-01T00:00:00Z", FULL_TIME_MS, 0,
+                                   errstr, sizeof(errstr)),
+                         0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_signature_matches_the_known_answer),
@@ -766,6 +938,15 @@ int main(void) {
                 cmocka_unit_test(test_missing_key_file_is_refused),
                 cmocka_unit_test(test_key_that_is_a_directory_is_refused),
                 cmocka_unit_test(test_loaded_key_signs_the_known_answer),
+                cmocka_unit_test(test_event_within_max_age_is_fresh),
+                cmocka_unit_test(test_event_older_than_max_age_is_refused),
+                cmocka_unit_test(
+                        test_event_more_than_5_minutes_ahead_is_refused),
+                cmocka_unit_test(test_age_check_reads_offsets_and_fractions),
+                cmocka_unit_test(test_unreadable_ce_time_is_refused),
+                cmocka_unit_test(
+                        test_missing_ce_time_is_refused_when_age_is_checked),
+                cmocka_unit_test(test_max_age_0_checks_nothing),
         };
 
         return cmocka_run_group_tests(tests, setup_tmpdir, teardown_tmpdir);
