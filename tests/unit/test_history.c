@@ -435,6 +435,45 @@ static void test_removed_fields_of_every_type_are_skipped(void **state) {
                           "field 'raw': truncated datum");
 }
 
+static void test_a_removed_recursive_field_is_skipped_to_a_bound(
+        void **state) {
+        /* A removed field of a recursive type: a hostile value nests it
+         * as deep as its bytes allow, and skipping it must not follow. */
+        static const char writer[] = REC(
+                "ReleaseDeployed",
+                FIELD("release", "\"string\"") ","
+                FIELD("selection",
+                      "{\"type\":\"enum\",\"name\":\"Selection\","
+                      "\"symbols\":[\"AUTO\"]}") ","
+                FIELD("tree",
+                      "{\"type\":\"record\",\"name\":\"Node\","
+                      "\"fields\":[{\"name\":\"next\","
+                      "\"type\":[\"null\",\"Node\"]}]}"));
+        wbuf_t w = {0};
+        pd_event_t *ev;
+        int i;
+
+        (void)state;
+        /* Ten deep is an ordinary value. */
+        w_str(&w, "4.2.0");
+        w_long(&w, 0);
+        for (i = 0; i < 10; i++)
+                w_long(&w, 1);
+        w_long(&w, 0);
+        ev = must_read_as(PD_EVT_RELEASE_DEPLOYED, writer, &w);
+        assert_string_equal(ev->release, "4.2.0");
+        pd_event_destroy(ev);
+        /* A thousand deep is refused, not recursed into. */
+        w.n = 0;
+        w_str(&w, "4.2.0");
+        w_long(&w, 0);
+        for (i = 0; i < 1000; i++)
+                w_long(&w, 1);
+        w_long(&w, 0);
+        assert_read_fails(PD_EVT_RELEASE_DEPLOYED, writer, &w,
+                          "field 'tree': nested more than 32 deep");
+}
+
 static void test_enum_symbols_are_matched_by_name(void **state) {
         /* The writer's Selection has another order and a symbol more. */
         static const char writer[] = REC(
@@ -620,6 +659,8 @@ int main(void) {
                 cmocka_unit_test(
                         test_a_field_added_without_a_default_cannot_be_read),
                 cmocka_unit_test(test_removed_fields_of_every_type_are_skipped),
+                cmocka_unit_test(
+                        test_a_removed_recursive_field_is_skipped_to_a_bound),
                 cmocka_unit_test(test_enum_symbols_are_matched_by_name),
                 cmocka_unit_test(test_types_resolve_as_avro_says),
                 cmocka_unit_test(test_registry_items_resolve_field_by_field),
