@@ -14,6 +14,10 @@
  *
  * libavro-c 1.11 has no Parsing Canonical Form nor fingerprint, so both are
  * computed here from the Avro specification.
+ *
+ * The field tables are the current schemas. A value written with an older
+ * released one is read by schemas/history.c, which resolves it field by
+ * field through the readers exported in schemas/codec.h.
  */
 #include "schemas/event.h"
 #include "schemas/codec.h"
