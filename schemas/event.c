@@ -1453,7 +1453,7 @@ static int pd_event_decode_avro(pd_event_t *ev, const uint8_t *buf,
         const pd_history_t *old = NULL;
         pd_evtype_t otype;
         uint64_t fp = 0;
-        char known[160];
+        char known[256];
         int i, t;
 
         if ((len >= 1 && buf[0] != 0xc3) || (len >= 2 && buf[1] != 0x01))

@@ -128,6 +128,7 @@ const char *pd_history_known(pd_evtype_t type, char *buf, size_t size) {
         int w;
 
         buf[0] = '\0';
+        pd_event_fingerprint(type); /* loads the schemas, once */
         for (i = PD_VERSIONS_CNT; i-- > 0 && n < size;) {
                 if (pd_versions[i].type != type)
                         continue;
@@ -144,6 +145,7 @@ const char *pd_history_known(pd_evtype_t type, char *buf, size_t size) {
 int pd_history_accepts(pd_evtype_t type, uint64_t fp) {
         size_t i;
 
+        pd_event_fingerprint(type); /* loads the schemas, once */
         for (i = 0; i < PD_VERSIONS_CNT; i++)
                 if (pd_versions[i].type == type && pd_history[i].fp == fp)
                         return 1;

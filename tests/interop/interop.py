@@ -31,16 +31,23 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 SCHEMAS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "schemas")
 
 
+def fingerprint_of(parsed):
+    canonical = fastavro.schema.to_parsing_canonical_form(parsed)
+    # fastavro gives the fingerprint's bytes in wire (little-endian) order.
+    return int.from_bytes(bytes.fromhex(fastavro.schema.fingerprint(canonical, "CRC-64-AVRO")), "little")
+
+
 def load_schemas():
-    """Fingerprint -> (name, parsed schema) for every schemas/*.avsc."""
+    """Fingerprint -> (name, parsed schema) for every schemas/*.avsc and
+    every older released one, schemas/history/NAME.vN.avsc: records an
+    older reactor wrote may still be on the results topic."""
     by_fp = {}
-    for path in sorted(glob.glob(os.path.join(SCHEMAS, "*.avsc"))):
+    paths = glob.glob(os.path.join(SCHEMAS, "*.avsc")) + \
+        glob.glob(os.path.join(SCHEMAS, "history", "*.avsc"))
+    for path in sorted(paths):
         with open(path) as f:
             parsed = fastavro.parse_schema(json.load(f))
-        canonical = fastavro.schema.to_parsing_canonical_form(parsed)
-        # fastavro gives the fingerprint's bytes in wire (little-endian) order.
-        fp = int.from_bytes(bytes.fromhex(fastavro.schema.fingerprint(canonical, "CRC-64-AVRO")), "little")
-        by_fp[fp] = (os.path.basename(path)[:-5], parsed)
+        by_fp[fingerprint_of(parsed)] = (os.path.basename(path).split(".")[0], parsed)
     return by_fp
 
 
@@ -56,11 +63,6 @@ def decode_single_object(by_fp, value):
     (fp,) = struct.unpack("<Q", value[2:10])
     name, schema = by_fp[fp]
     return name, fastavro.schemaless_reader(io.BytesIO(value[10:]), schema)
-
-
-def fingerprint_of(parsed):
-    canonical = fastavro.schema.to_parsing_canonical_form(parsed)
-    return int.from_bytes(bytes.fromhex(fastavro.schema.fingerprint(canonical, "CRC-64-AVRO")), "little")
 
 
 def produce(brokers, topic, key, ce_type, tenant, value):
