@@ -204,7 +204,7 @@ static int pd_rstep_enum(pd_rstep_t *st, const json_t *rtype, char *errstr,
         int to_default = -1;
 
         syms = pd_codec_enum_symbols(st->f->kind, &nsyms);
-        if (strcmp(avro_schema_name(st->ws),
+        if (strcmp(pd_unqualified(avro_schema_name(st->ws)),
                    pd_unqualified(json_string_value(
                            json_object_get(rtype, "name")))))
                 return pd_errf(errstr, errstr_size,
@@ -304,7 +304,8 @@ static pd_rplan_t *pd_rplan_build(avro_schema_t wrec, const pd_field_t *rfields,
         size_t i, j, wcnt, rcnt = 0;
 
         if (!is_avro_record(wrec) ||
-            strcmp(avro_schema_name(wrec), pd_unqualified(rname))) {
+            strcmp(pd_unqualified(avro_schema_name(wrec)),
+                   pd_unqualified(rname))) {
                 pd_errf(errstr, errstr_size, "not a record %s",
                         pd_unqualified(rname));
                 return NULL;
@@ -479,8 +480,14 @@ static int pd_skip(pd_codec_t *cc, const pd_field_t *wf, avro_schema_t ws,
                 return pd_skip_bytes(cc, wf, 1);
         case AVRO_INT32:
         case AVRO_INT64:
-        case AVRO_ENUM:
                 return pd_codec_read_long(cc, wf, &v);
+        case AVRO_ENUM:
+                if (pd_codec_read_long(cc, wf, &v))
+                        return -1;
+                if (v < 0 || v >= avro_schema_enum_number_of_symbols(ws))
+                        return pd_rerr(cc, wf,
+                                       "symbol %" PRId64 " does not exist", v);
+                return 0;
         case AVRO_FLOAT:
                 return pd_skip_bytes(cc, wf, 4);
         case AVRO_DOUBLE:

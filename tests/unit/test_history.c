@@ -392,6 +392,7 @@ static void test_removed_fields_of_every_type_are_skipped(void **state) {
                                                  9, 10, 11, 12, 13, 14, 15, 16};
         wbuf_t w = {0};
         pd_event_t *ev;
+        size_t at_kind;
 
         (void)state;
         w_str(&w, "host-1");
@@ -416,6 +417,7 @@ static void test_removed_fields_of_every_type_are_skipped(void **state) {
         w_raw(&w, "\0\0\x80\x3f", 4);
         w_byte(&w, 1);
         w_long(&w, 3);
+        at_kind = w.n;
         w_long(&w, 1);
         w_long(&w, 1764079201000);
         w_str(&w, "raw");
@@ -429,10 +431,16 @@ static void test_removed_fields_of_every_type_are_skipped(void **state) {
         assert_string_equal(ev->reactor, "reactor-1");
         pd_event_destroy(ev);
 
-        /* A skipped field is bounded like a read one. */
+        /* A skipped field is checked and bounded like a read one. */
         w.n -= 4; /* "raw" cut short */
         assert_read_fails(PD_EVT_ACTION_STARTED, writer, &w,
                           "field 'raw': truncated datum");
+        w.n = at_kind; /* "kind" with a symbol it lacks */
+        w_long(&w, 2);
+        w_long(&w, 1764079201000);
+        w_str(&w, "raw");
+        assert_read_fails(PD_EVT_ACTION_STARTED, writer, &w,
+                          "field 'kind': symbol 2 does not exist");
 }
 
 static void test_a_removed_recursive_field_is_skipped_to_a_bound(
