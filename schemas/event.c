@@ -14,8 +14,14 @@
  *
  * libavro-c 1.11 has no Parsing Canonical Form nor fingerprint, so both are
  * computed here from the Avro specification.
+ *
+ * The field tables are the current schemas. A value written with an older
+ * released one is read by schemas/history.c, which resolves it field by
+ * field through the readers exported in schemas/codec.h.
  */
 #include "schemas/event.h"
+#include "schemas/codec.h"
+#include "schemas/history.h"
 
 #include "common/sign.h"
 
@@ -60,30 +66,6 @@ extern const char pd_schema_reset_requested[];
 
 /* CRC-64-AVRO's initial value, from the specification. */
 #define PD_CRC64_EMPTY UINT64_C(0xc15d213aa4d7a795)
-
-typedef enum pd_fkind_e {
-        PD_FK_STRING,    /* char *, never null on the wire */
-        PD_FK_NSTRING,   /* char *, ["null","string"]: NULL is null */
-        PD_FK_INT,       /* int32_t */
-        PD_FK_NINT,      /* int32_t, ["null","int"], presence flag at aux */
-        PD_FK_LONG,      /* int64_t */
-        PD_FK_BOOL,      /* int */
-        PD_FK_SELECTION, /* pd_selection_t, enum Selection */
-        PD_FK_STATUS,    /* pd_status_t, enum Status */
-        PD_FK_STRV,      /* pd_strv_t, array<string> */
-        PD_FK_REGISTRY,  /* pd_regentry_t *, count at aux,
-                          * array<RegisteredAction> */
-} pd_fkind_t;
-
-/* One field of a record, in schema order. */
-typedef struct pd_field_s {
-        const char *name; /* as in the .avsc and the JSON */
-        pd_fkind_t kind;
-        size_t off;       /* the member */
-        size_t aux;       /* PD_FK_NINT: the int presence flag;
-                           * PD_FK_REGISTRY: the size_t count */
-        size_t max;       /* strings: the longest accepted, 0: PD_STR_MAX */
-} pd_field_t;
 
 #define PD_F(name, kind, member)                                               \
         { name, kind, offsetof(pd_event_t, member), 0, 0 }
@@ -217,16 +199,6 @@ static struct {
 } pd_schemas[PD_EVT__CNT];
 static char pd_schemas_err[512]; /* non-empty if a schema is unusable */
 static pthread_once_t pd_schemas_once = PTHREAD_ONCE_INIT;
-
-/* The state of one encode or decode. */
-typedef struct pd_codec_s {
-        const uint8_t *rp, *rend; /* Avro reader */
-        uint8_t *wbuf;            /* Avro writer, malloc'ed */
-        size_t wlen, wcap;
-        char prefix[48];          /* "actions[3]." inside a registry entry */
-        char *errstr;
-        size_t errstr_size;
-} pd_codec_t;
 
 
 /*
@@ -987,6 +959,9 @@ static void pd_schemas_init(void) {
                                        "schemas of %s and %s have the same "
                                        "fingerprint",
                                        pd_evtypes[t].name, pd_evtypes[u].name);
+        /* The older released schemas resolve against these. */
+        if (!pd_schemas_err[0])
+                pd_history_load(pd_schemas_err, sizeof(pd_schemas_err));
 }
 
 /* Returns 0 once the schemas are loaded, -1 with errstr if they cannot be. */
@@ -1486,7 +1461,10 @@ static int pd_avro_read_record(pd_codec_t *cc, const pd_field_t *fields,
 
 static int pd_event_decode_avro(pd_event_t *ev, const uint8_t *buf,
                                 size_t len, pd_codec_t *cc) {
+        const pd_history_t *old = NULL;
+        pd_evtype_t otype;
         uint64_t fp = 0;
+        char known[256];
         int i, t;
 
         if ((len >= 1 && buf[0] != 0xc3) || (len >= 2 && buf[1] != 0x01))
@@ -1504,16 +1482,24 @@ static int pd_event_decode_avro(pd_event_t *ev, const uint8_t *buf,
         for (t = PD_EVT_UNKNOWN + 1; t < PD_EVT__CNT; t++)
                 if (pd_schemas[t].fp == fp)
                         break;
+        /* Not the current schema: perhaps an older one still on a topic. */
+        if (t == PD_EVT__CNT && (old = pd_history_find(fp, &otype)))
+                t = (int)otype;
         if (t == PD_EVT__CNT)
                 return pd_errf(cc->errstr, cc->errstr_size,
-                              "unknown schema fingerprint 0x%016" PRIx64, fp);
+                              "unknown writer schema fingerprint 0x%016" PRIx64
+                              "; known for %s: %s",
+                              fp, pd_evtypes[ev->type].name,
+                              pd_history_known(ev->type, known,
+                                               sizeof(known)));
         if (t != (int)ev->type)
                 return pd_errf(cc->errstr, cc->errstr_size,
                               "fingerprint is of %s, ce_type says %s",
                               pd_evtypes[t].name, pd_evtypes[ev->type].name);
         cc->rp   = buf + PD_SO_HDR_LEN;
         cc->rend = buf + len;
-        if (pd_avro_read_record(cc, pd_evtypes[t].fields, ev))
+        if (old ? pd_history_read(cc, old, ev)
+                : pd_avro_read_record(cc, pd_evtypes[t].fields, ev))
                 return -1;
         if (cc->rp != cc->rend)
                 return pd_errf(cc->errstr, cc->errstr_size,
@@ -2208,4 +2194,52 @@ out:
                 rd_kafka_headers_destroy(hdrs);
         free(buf);
         return err;
+}
+
+
+/*
+ * What schemas/history.c reads with (schemas/codec.h).
+ */
+
+const pd_field_t *pd_codec_fields(pd_evtype_t type) {
+        return pd_evtype_valid(type) ? pd_evtypes[type].fields : NULL;
+}
+
+const pd_field_t *pd_codec_regentry_fields(void) {
+        return pd_fields_regentry;
+}
+
+const char *pd_codec_schema_text(pd_evtype_t type) {
+        return pd_evtype_valid(type) ? pd_evtypes[type].schema : NULL;
+}
+
+const json_t *pd_codec_schema_json(pd_evtype_t type) {
+        return pd_evtype_valid(type) ? pd_schemas[type].root : NULL;
+}
+
+const char *const *pd_codec_enum_symbols(pd_fkind_t kind, size_t *cntp) {
+        return pd_enum_symbols(kind, cntp);
+}
+
+void pd_codec_enum_set(const pd_field_t *f, void *p, int v) {
+        pd_enum_set(f, p, v);
+}
+
+int pd_codec_read_field(pd_codec_t *cc, const pd_field_t *f, void *base) {
+        return pd_avro_read_field(cc, f, base);
+}
+
+int pd_codec_read_long(pd_codec_t *cc, const pd_field_t *f, int64_t *vp) {
+        return pd_r_long(cc, f, vp);
+}
+
+int pd_codec_read_block(pd_codec_t *cc, const pd_field_t *f, size_t *totalp,
+                        size_t *cntp) {
+        return pd_r_block(cc, f, totalp, cntp);
+}
+
+int pd_codec_json_read_field(pd_codec_t *cc, const pd_field_t *f,
+                             const json_t *sfield, const json_t *v,
+                             void *base) {
+        return pd_json_read_field(cc, f, sfield, v, base);
 }

@@ -161,9 +161,11 @@ int pd_event_encode(const pd_event_t *ev, void **bufp, size_t *lenp,
 /*
  * Decodes a value of the given type and content type ("application/avro" or
  * "application/json"; NULL means Avro) into ev's data fields (ev->type must
- * be set). Returns 0 or -1 with a reason in errstr (bad magic, unknown
- * fingerprint, a fingerprint of another type, truncated datum, missing
- * JSON field, bad enum symbol, ...).
+ * be set). An Avro value written with an older released schema of the type
+ * (schemas/history.h) is resolved to the current one. Returns 0 or -1 with
+ * a reason in errstr (bad magic, "unknown writer schema fingerprint 0x...;
+ * known for TYPE: ...", a fingerprint of another type, truncated datum,
+ * missing JSON field, bad enum symbol, ...).
  */
 int pd_event_decode(pd_event_t *ev, const char *content_type, const void *buf,
                     size_t len, char *errstr, size_t errstr_size);

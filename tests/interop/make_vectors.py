@@ -2,11 +2,14 @@
 """Writes, with fastavro and only the .avsc files, one single-object encoded
 value per event type, as the C array literals pasted into
 tests/unit/test_event.c (test_decodes_values_written_by_fastavro and
-test_encoding_is_byte_identical_to_fastavro). Re-run it and paste its output
-there if a schema changes.
+test_encoding_is_byte_identical_to_fastavro), then the same data written
+with every older released schema in schemas/history/ (<type>.v<N>.avsc), as
+fastavro_history_<type>_v<N> (test_decodes_values_written_with_old_schemas).
+Re-run it and paste its output there if a schema changes.
 
 Usage: make_vectors.py [SCHEMAS_DIR]   (needs `pip install fastavro`)
 """
+import glob
 import io
 import json
 import os
@@ -63,21 +66,28 @@ DATA = {
 }
 
 
+def vector(cname, path, datum):
+    with open(path) as f:
+        schema = parse_schema(json.load(f))
+    fp = fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO")
+    out = io.BytesIO()
+    out.write(b"\xc3\x01" + bytes.fromhex(fp))  # single-object header
+    schemaless_writer(out, schema, datum)
+    b = out.getvalue()
+    print(f"static const uint8_t {cname}[] = {{")
+    for i in range(0, len(b), 12):
+        print("        " + " ".join(f"0x{x:02x}," for x in b[i:i + 12]))
+    print("};")
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     d = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "..", "schemas")
     for name, datum in DATA.items():
-        with open(os.path.join(d, name + ".avsc")) as f:
-            schema = parse_schema(json.load(f))
-        fp = fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO")
-        out = io.BytesIO()
-        out.write(b"\xc3\x01" + bytes.fromhex(fp))  # single-object header
-        schemaless_writer(out, schema, datum)
-        b = out.getvalue()
-        print(f"static const uint8_t fastavro_{name}[] = {{")
-        for i in range(0, len(b), 12):
-            print("        " + " ".join(f"0x{x:02x}," for x in b[i:i + 12]))
-        print("};")
+        vector(f"fastavro_{name}", os.path.join(d, name + ".avsc"), datum)
+    for path in sorted(glob.glob(os.path.join(d, "history", "*.avsc"))):
+        name, version = os.path.basename(path)[:-len(".avsc")].split(".")
+        vector(f"fastavro_history_{name}_{version}", path, DATA[name])
 
 
 if __name__ == "__main__":

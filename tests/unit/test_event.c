@@ -23,6 +23,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "schemas/event.h"
+#include "schemas/history.h"
 
 #define ARRAY_CNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -105,6 +106,26 @@ static const uint8_t fastavro_reset_requested[] = {
         0xc3, 0x01, 0xff, 0x4e, 0xd9, 0xb3, 0x63, 0xe9, 0x26, 0xda, 0x00, 0x00,
         0x01, 0x0e, 0x6f, 0x70, 0x73, 0x2f, 0x62, 0x6f, 0x62, 0x80, 0xd1, 0x9b,
         0xb5, 0xd7, 0x66,
+};
+
+/* The same action.finished data written by fastavro with the schema
+ * released before status RESET was added,
+ * schemas/history/action_finished.v1.avsc (make_vectors.py). */
+static const uint8_t fastavro_history_action_finished_v1[] = {
+        0xc3, 0x01, 0x29, 0x2b, 0x2a, 0x07, 0xb1, 0xc5, 0xa8, 0x45, 0x26, 0x63,
+        0x6f, 0x72, 0x65, 0x2e, 0x72, 0x65, 0x69, 0x6e, 0x64, 0x65, 0x78, 0x5f,
+        0x73, 0x65, 0x61, 0x72, 0x63, 0x68, 0x08, 0x61, 0x63, 0x6d, 0x65, 0x0a,
+        0x34, 0x2e, 0x32, 0x2e, 0x30, 0x48, 0x36, 0x66, 0x39, 0x62, 0x32, 0x63,
+        0x31, 0x65, 0x2d, 0x33, 0x64, 0x34, 0x61, 0x2d, 0x34, 0x62, 0x35, 0x63,
+        0x2d, 0x38, 0x64, 0x36, 0x65, 0x2d, 0x37, 0x66, 0x38, 0x30, 0x39, 0x31,
+        0x61, 0x32, 0x62, 0x33, 0x63, 0x34, 0x04, 0xd0, 0xab, 0x83, 0xb5, 0xd7,
+        0x66, 0x1c, 0x72, 0x65, 0x61, 0x63, 0x74, 0x6f, 0x72, 0x2d, 0x31, 0x3a,
+        0x34, 0x32, 0x34, 0x32, 0x02, 0x02, 0x05, 0x80, 0x80, 0x80, 0x80, 0x80,
+        0x40, 0x02, 0x1a, 0x65, 0x78, 0x69, 0x74, 0x20, 0x63, 0x6f, 0x64, 0x65,
+        0x20, 0x32, 0x35, 0x33, 0x40, 0x63, 0x61, 0x66, 0xc3, 0xa9, 0x20, 0xe2,
+        0x9c, 0x93, 0x20, 0xf0, 0x9f, 0x9a, 0x80, 0x0a, 0x56, 0x61, 0x6c, 0x75,
+        0x65, 0x45, 0x72, 0x72, 0x6f, 0x72, 0x3a, 0x20, 0x62, 0x6f, 0x6f, 0x6d,
+        0x0a, 0x01, 0x01,
 };
 
 /* The fingerprints and canonical forms fastavro computes for our schemas:
@@ -967,7 +988,148 @@ static void test_avro_rejects_an_unknown_fingerprint(void **state) {
         memcpy(buf, fastavro_action_started, sizeof(buf));
         buf[9] ^= 0x01;
         assert_decode_fails(PD_EVT_ACTION_STARTED, NULL, buf, sizeof(buf),
-                            "unknown schema fingerprint 0x8ec98c2e2ae22142");
+                            "unknown writer schema fingerprint "
+                            "0x8ec98c2e2ae22142; known for action.started: "
+                            "0x8fc98c2e2ae22142 (v1)");
+}
+
+
+/*
+ * Schema evolution: a mixed fleet, where older and newer writers share the
+ * topics.
+ */
+
+/* The fingerprint of a released version of a type's schema (0: none). */
+static uint64_t released_fp(pd_evtype_t type, int version) {
+        const pd_schema_version_t *v;
+        size_t i, cnt;
+
+        v = pd_history_versions(&cnt);
+        for (i = 0; i < cnt; i++)
+                if (v[i].type == type && v[i].version == version)
+                        return v[i].fp;
+        return 0;
+}
+
+/* An action.finished value with fingerprint fp and status symbol index
+ * `status` (of whichever enum the writer had). */
+static void w_finished_as(wbuf_t *w, uint64_t fp, int64_t status) {
+        int i;
+
+        w_byte(w, 0xc3);
+        w_byte(w, 0x01);
+        for (i = 0; i < 8; i++)
+                w_byte(w, (uint8_t)(fp >> (8 * i)));
+        w_str(w, "core.reindex_search");
+        w_str(w, "acme");
+        w_str(w, "4.2.0");
+        w_str(w, TRIGGER);
+        w_long(w, 1);
+        w_long(w, 1764079201000);
+        w_str(w, "reactor-1");
+        w_long(w, status);
+        w_long(w, 1); /* exit_code: int */
+        w_long(w, 7);
+        w_long(w, 12);
+        w_long(w, 0); /* error: null */
+        w_str(w, "");
+        w_long(w, 1764079202000);
+        w_byte(w, 0);
+}
+
+static void test_decodes_values_written_with_old_schemas(void **state) {
+        char errstr[256];
+        pd_event_t *ev, *want;
+
+        (void)state;
+        /* Before RESET, action.finished had another fingerprint: a result
+         * an older reactor wrote (fastavro, from the old .avsc alone) is
+         * still read, as the same event. */
+        assert_true(released_fp(PD_EVT_ACTION_FINISHED, 1) !=
+                    pd_event_fingerprint(PD_EVT_ACTION_FINISHED));
+        ev = decode(PD_EVT_ACTION_FINISHED, "application/avro",
+                    fastavro_history_action_finished_v1,
+                    sizeof(fastavro_history_action_finished_v1), errstr,
+                    sizeof(errstr));
+        if (!ev)
+                fail_msg("%s", errstr);
+        want = make_event(PD_EVT_ACTION_FINISHED);
+        assert_same_event(ev, want);
+        pd_event_destroy(want);
+        pd_event_destroy(ev);
+}
+
+static void test_old_status_symbols_keep_their_meaning(void **state) {
+        uint64_t v1 = released_fp(PD_EVT_ACTION_FINISHED, 1);
+        char errstr[256];
+        pd_event_t *ev;
+        wbuf_t w = {0};
+        int st;
+
+        (void)state;
+        assert_true(v1 != 0);
+        /* Every symbol v1 had is read as the status of that name. */
+        for (st = PD_ST_SUCCEEDED; st <= PD_ST_REJECTED; st++) {
+                w_finished_as(&w, v1, st);
+                ev = decode(PD_EVT_ACTION_FINISHED, NULL, w.b, w.n, errstr,
+                            sizeof(errstr));
+                if (!ev)
+                        fail_msg("%s: %s", pd_status_name(st), errstr);
+                assert_int_equal(ev->status, st);
+                assert_int_equal(ev->exit_code, 7);
+                pd_event_destroy(ev);
+                w_free(&w);
+        }
+        /* v1 had six symbols: index 6 (RESET today) is read with the
+         * writer's enum, where it does not exist. */
+        w_finished_as(&w, v1, PD_ST_RESET);
+        assert_decode_fails(PD_EVT_ACTION_FINISHED, NULL, w.b, w.n,
+                            "field 'status': symbol 6 does not exist");
+        w_free(&w);
+}
+
+static void test_a_newer_writer_schema_is_refused_naming_the_known(
+        void **state) {
+        /* A writer one version ahead: action.finished with a field this
+         * build has never heard of. */
+        static const char newer[] =
+                "{\"type\":\"record\",\"name\":\"ActionFinished\","
+                "\"namespace\":\"io.postdeploy\",\"fields\":["
+                "{\"name\":\"action\",\"type\":\"string\"},"
+                "{\"name\":\"host\",\"type\":\"string\","
+                "\"default\":\"\"}]}";
+        char errstr[256], want[256];
+        char *canonical;
+        uint64_t fp;
+        wbuf_t w = {0};
+
+        (void)state;
+        canonical = pd_event_canonicalize(newer, strlen(newer), errstr,
+                                          sizeof(errstr));
+        assert_non_null(canonical);
+        fp = pd_crc64_avro(canonical, strlen(canonical));
+        free(canonical);
+        w_finished_as(&w, fp, PD_ST_SUCCEEDED);
+        snprintf(want, sizeof(want),
+                 "unknown writer schema fingerprint 0x%016" PRIx64
+                 "; known for action.finished: 0x%016" PRIx64
+                 " (v2), 0x%016" PRIx64 " (v1)",
+                 fp, pd_event_fingerprint(PD_EVT_ACTION_FINISHED),
+                 released_fp(PD_EVT_ACTION_FINISHED, 1));
+        assert_decode_fails(PD_EVT_ACTION_FINISHED, NULL, w.b, w.n, want);
+        w_free(&w);
+}
+
+static void test_an_old_fingerprint_of_another_type_is_refused(void **state) {
+        wbuf_t w = {0};
+
+        (void)state;
+        w_finished_as(&w, released_fp(PD_EVT_ACTION_FINISHED, 1),
+                      PD_ST_FAILED);
+        assert_decode_fails(PD_EVT_ACTION_STARTED, NULL, w.b, w.n,
+                            "fingerprint is of action.finished, ce_type "
+                            "says action.started");
+        w_free(&w);
 }
 
 static void test_avro_rejects_a_fingerprint_of_another_type(void **state) {
@@ -2285,6 +2447,12 @@ int main(void) {
                 cmocka_unit_test(test_avro_rejects_an_unknown_fingerprint),
                 cmocka_unit_test(
                         test_avro_rejects_a_fingerprint_of_another_type),
+                cmocka_unit_test(test_decodes_values_written_with_old_schemas),
+                cmocka_unit_test(test_old_status_symbols_keep_their_meaning),
+                cmocka_unit_test(
+                        test_a_newer_writer_schema_is_refused_naming_the_known),
+                cmocka_unit_test(
+                        test_an_old_fingerprint_of_another_type_is_refused),
                 cmocka_unit_test(test_avro_rejects_hostile_strings),
                 cmocka_unit_test(test_avro_rejects_hostile_numbers),
                 cmocka_unit_test(test_avro_bounds_output_tail_to_4_kib),
