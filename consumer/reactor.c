@@ -1459,6 +1459,9 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                         rj.envp       = env.v;
                         rj.workdir    = def->workdir;
                         rj.timeout_ms = def->timeout_ms;
+                        /* None: the supervisor's starter's, ours. */
+                        rj.has_umask  = def->umask >= 0;
+                        rj.umask      = (unsigned)def->umask;
                         rj.log_path   = pd_step_log_path(r, job, &a, log_path,
                                                          sizeof(log_path));
                         rj.cancel     = &w->cancel;

@@ -25,6 +25,8 @@ typedef struct pd_runner_job_s {
         int64_t timeout_ms;    /* 0: none */
         const char *log_path;  /* NULL: output kept as tail only */
         volatile int *cancel;  /* set non-zero to kill the run (may be NULL) */
+        int has_umask;         /* 0: the child inherits this process's */
+        unsigned umask;        /* the child's umask, 0..0777 */
 } pd_runner_job_t;
 
 typedef struct pd_runner_result_s {

@@ -446,6 +446,8 @@ struct pd_sup_server_s {
         int lock_fd;         /* flock held for the process's lifetime */
         int listen_fd;       /* -1 once stopping */
         int results_fd;      /* the folder, for fsync */
+        unsigned umask;      /* of commands whose START names none: the
+                              * one the supervisor was started with */
         int event_fd;        /* run threads -> loop */
         int signal_fd;
         pd_sup_conn_t **conns;
@@ -1273,7 +1275,12 @@ static void pd_sup_start(pd_sup_server_t *srv, pd_sup_conn_t *conn,
                 goto oom;
         workdir  = pd_sup_rd_str(&rd);
         log_path = pd_sup_rd_str(&rd);
-        if (rd.bad || rd.off != len || !run->argv[0] || !*run->argv[0]) {
+        /* A START without a umask (an older reactor's, or an action that
+         * names none) gets the one our starter had. */
+        run->job.has_umask = 1;
+        run->job.umask     = rd.off < len ? pd_sup_rd_u32(&rd) : srv->umask;
+        if (rd.bad || rd.off != len || !run->argv[0] || !*run->argv[0] ||
+            run->job.umask > 0777) {
                 pd_sup_run_destroy(run);
                 pd_sup_refuse(conn, "malformed START");
                 return;
@@ -1861,6 +1868,7 @@ int pd_sup_main(const char *dir, int idle_s) {
         unsigned char status = 1;
         char errstr[512], abs[PATH_MAX];
         int ready[2], busy, ret = 1;
+        mode_t started_umask;
         pid_t pid;
 
         pd_log_set_program("postdeploy-supervisor");
@@ -1870,7 +1878,9 @@ int pd_sup_main(const char *dir, int idle_s) {
         close_range(STDERR_FILENO + 1, ~0U, 0);
         signal(SIGPIPE, SIG_IGN);
         signal(SIGHUP, SIG_IGN);
-        umask(077);
+        /* Our files are private; the commands get their starter's umask
+         * back (pd_sup_start), which is what the operator set. */
+        started_umask = umask(077);
 
         /* The child serves, detached in a session of its own; the parent
          * returns once the child listens (or found another supervisor, or
@@ -1916,6 +1926,7 @@ int pd_sup_main(const char *dir, int idle_s) {
                 pd_sup_ready(&ready[1], 1);
                 return 1;
         }
+        srv->umask = (unsigned)started_umask;
         if (!pd_sup_server_start(srv)) {
                 pd_sup_ready(&ready[1], 0);
                 if (pd_sup_redirect(dir))
@@ -2428,6 +2439,10 @@ int pd_sup_run(pd_sup_t *sup, int64_t run_id, const pd_runner_job_t *job,
         pd_sup_buf_str(&b, job->log_path ? pd_sup_abspath(job->log_path, path,
                                                           sizeof(path))
                                          : "");
+        /* Only when the job has one: a supervisor older than the umask
+         * field, still serving after an upgrade, reads the rest. */
+        if (job->has_umask)
+                pd_sup_buf_u32(&b, job->umask);
         if (pd_sup_frame_end(&b, at)) {
                 snprintf(res->error, sizeof(res->error),
                          "cannot start '%s': %s", job->argv[0],

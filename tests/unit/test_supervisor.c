@@ -865,6 +865,47 @@ static void test_unread_start_of_a_dead_client_is_never_unknown(
 
 /* ---- files, life cycle, bad input ---- */
 
+/* Runs, as run id, a command that creates fx->base/NAME and prints its
+ * mode, with umask mask when has_umask; returns the mode it printed. */
+static unsigned created_mode(fx_t *fx, pd_sup_t *sup, int64_t id,
+                             const char *name, int has_umask, unsigned mask) {
+        pd_runner_result_t *res = calloc(1, sizeof(*res));
+        char path[256];
+        char *argv[] = {"sh", "-c", ": > \"$1\"; stat -c %a \"$1\"", "sh",
+                        path, NULL};
+        pd_runner_job_t job = {0};
+        unsigned mode;
+
+        snprintf(path, sizeof(path), "%s/%s", fx->base, name);
+        job.argv      = argv;
+        job.envp      = environ;
+        job.has_umask = has_umask;
+        job.umask     = mask;
+        assert_int_equal(pd_sup_run(sup, id, &job, res), 0);
+        assert_int_equal(res->status, PD_ST_SUCCEEDED);
+        mode = (unsigned)strtoul(res->tail, NULL, 8);
+        free(res);
+        return mode;
+}
+
+static void test_commands_get_the_starters_umask_or_their_own(void **state) {
+        fx_t *fx   = *state;
+        mode_t old = umask(022); /* the operator's, as the reactor has it */
+        pd_sup_t *sup;
+
+        start_supervisor(fx, IDLE_LONG);
+        umask(old);
+        sup = client(fx);
+        /* Not the supervisor's own 077: files an action writes for the
+         * application are readable by it. */
+        assert_int_equal(created_mode(fx, sup, 1, "default", 0, 0), 0644);
+        assert_int_equal(created_mode(fx, sup, 2, "private", 1, 077), 0600);
+        assert_int_equal(created_mode(fx, sup, 3, "group", 1, 007), 0660);
+        /* The supervisor's own files stay private meanwhile. */
+        assert_mode(fx->dir, S_IFDIR, 0700);
+        pd_sup_close(sup);
+}
+
 static void test_socket_folder_and_files_are_private(void **state) {
         fx_t *fx = *state;
         pd_runner_result_t *res = calloc(1, sizeof(*res));
@@ -1117,6 +1158,9 @@ int main(void) {
                 test_run_reports_exit_code_tail_and_log, setup, teardown),
             cmocka_unit_test_setup_teardown(test_log_stays_bounded_while_busy,
                                             setup, teardown),
+            cmocka_unit_test_setup_teardown(
+                    test_commands_get_the_starters_umask_or_their_own, setup,
+                    teardown),
             cmocka_unit_test_setup_teardown(test_same_run_id_twice_runs_once,
                                             setup, teardown),
             cmocka_unit_test_setup_teardown(
