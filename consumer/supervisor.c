@@ -677,16 +677,22 @@ static void *pd_sup_syncer_main(void *arg) {
 /*
  * Whether the log should be rewritten now: the bytes of forgotten
  * outcomes in it are over PD_SUP_LOG_COMPACT and, unless the supervisor is
- * quiet, more than half of it. Any thread.
+ * quiet, more than half of it. In a quiet second a log over that size
+ * whose sync failed is rewritten too, which is how a failed sync is
+ * tried again. Any thread.
  */
 static int pd_sup_log_bloated(pd_sup_server_t *srv, int quiet) {
         uint64_t dead, live;
+        int failed;
 
         pthread_mutex_lock(&srv->log_lock);
-        live = srv->live_bytes;
-        dead = srv->log_bytes - live;
+        live   = srv->live_bytes;
+        dead   = srv->log_bytes - live;
+        failed = srv->sync_failed && srv->log_bytes > PD_SUP_LOG_COMPACT;
         pthread_mutex_unlock(&srv->log_lock);
-        return dead > PD_SUP_LOG_COMPACT && (quiet || dead > live);
+        if (quiet)
+                return dead > PD_SUP_LOG_COMPACT || failed;
+        return dead > PD_SUP_LOG_COMPACT && dead > live;
 }
 
 /* Whether every outcome appended so far is on disk. Any thread. */
