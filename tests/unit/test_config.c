@@ -218,6 +218,7 @@ static void test_every_key_is_read_from_a_full_file(void **state) {
                             "name = reactor-1\n"
                             "workers = 16\n"
                             "shutdown_grace = 1m\n"
+                            "keep_runs = 7d\n"
                             "log_level = debug\n"
                             "[topics]\n"
                             "events = ev\n"
@@ -240,6 +241,7 @@ static void test_every_key_is_read_from_a_full_file(void **state) {
                             "retries = 2\n"
                             "retry_backoff = 250ms\n"
                             "workdir = /srv/app\n"
+                            "umask = 0027\n"
                             "after = core.migrate, core.reindex\n"
                             "env.MODE = fast\n"
                             "env.LEVEL = 3\n"),
@@ -255,6 +257,7 @@ static void test_every_key_is_read_from_a_full_file(void **state) {
         assert_string_equal(conf->reactor_name, "reactor-1");
         assert_int_equal(conf->workers, 16);
         assert_int_equal(conf->shutdown_grace_ms, 60000);
+        assert_int_equal(conf->keep_runs_ms, 7LL * 86400000);
         assert_int_equal(conf->log_level, PD_LOG_DEBUG);
         assert_string_equal(conf->topic_events, "ev");
         assert_string_equal(conf->topic_results, "res");
@@ -268,7 +271,7 @@ static void test_every_key_is_read_from_a_full_file(void **state) {
         assert_string_equal(conf->actions[2].name, "core.fix");
         act = pd_config_action(conf, "core.fix");
         assert_ptr_equal(act, &conf->actions[2]);
-        assert_int_equal(act->line, 26);
+        assert_int_equal(act->line, 27);
         assert_string_equal(act->run, "/usr/bin/fix --tenant {tenant}");
         assert_strv(&act->argv, argv, 3);
         assert_int_equal(act->is_auto, 1);
@@ -278,6 +281,7 @@ static void test_every_key_is_read_from_a_full_file(void **state) {
         assert_int_equal(act->retries, 2);
         assert_int_equal(act->retry_backoff_ms, 250);
         assert_string_equal(act->workdir, "/srv/app");
+        assert_int_equal(act->umask, 0027);
         assert_strv(&act->after, after, 2);
         assert_strv(&act->env, env, 2);
         assert_null(pd_config_action(conf, "core.missing"));
