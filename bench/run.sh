@@ -60,6 +60,7 @@ if [ "$SMOKE" = 1 ]; then
 	B4_DEPLOYS=1         # benchmark 4: timed deploys per run
 	B5_TENANTS=10        # benchmark 5: tenants x 10 actions x 10 events
 	B6_TENANTS=100       # benchmark 6: tenants x 10 (tenant, action) states
+	B6_HISTORY=20000     # ... and runs over a year, for the retention row
 else
 	: "${RUNS:=3}"
 	B1_TENANTS=1000
@@ -68,6 +69,7 @@ else
 	B4_DEPLOYS=3
 	B5_TENANTS=10000
 	B6_TENANTS=10000
+	B6_HISTORY=1000000
 fi
 B1_ACTIONS=10
 B3_RATE=100
@@ -357,6 +359,17 @@ bench_6() {
 	sed "s/^group.id = .*/&-floor/; s/^results = .*/&-floor/" "$w/cfg.ini" >"$w/floor.ini"
 	"$BIN/bench_floor_kafka" -c "$w/floor.ini" -a 1 -n $((B6_TENANTS + 1)) >"$w/floor.out"
 	fig b6.floor.rss "$(val peak_rss_kb "$w/floor.out")"
+	# Retention: a year of runs, keep_runs = 90d against 0, written and
+	# pruned as the reactor would. No broker involved, same every run:
+	# measured once.
+	if [ "$1" = 1 ]; then
+		for k in 0 90; do
+			"$BIN/bench_seed_store" -s "$w/history-$k.db" -n 1000 -a 10 \
+				-H "$B6_HISTORY" -d 365 -k "$k" >"$w/history-$k.out"
+		done
+		fig b6.history.on "$(val db_bytes "$w/history-90.out")"
+		fig b6.history.off "$(val db_bytes "$w/history-0.out")"
+	fi
 }
 
 # ---- run them ---------------------------------------------------------------
@@ -461,6 +474,11 @@ ratio() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (a == "" || b == "" || b
 		row 6b "SQLite file (+ WAL) after that run" "$(awk -v v="$x" 'BEGIN { printf "%.1f MiB", v / 1048576 }')" \
 			"$(awk -v v="$fl" 'BEGIN { printf "%.1f MiB", v / 1048576 }') (tenant, action, succeeded) table" \
 			"$(ratio "$x" "$fl" '%.1f×')" - -
+		x=$(med b6.history.on) fl=$(med b6.history.off)
+		row 6c "SQLite file after $B6_HISTORY runs over a year, \`keep_runs = 90d\`" \
+			"$(awk -v v="$x" 'BEGIN { printf "%.1f MiB", v / 1048576 }')" \
+			"$(awk -v v="$fl" 'BEGIN { printf "%.1f MiB", v / 1048576 }') with \`keep_runs = 0\`" \
+			"$(ratio "$x" "$fl" '%.2f×')" - -
 	fi
 } >"$OUT/table.md"
 

@@ -34,13 +34,15 @@ typedef enum pd_config_type_e {
         PD_CONFIG_TENANT,    /* a string that must be a valid tenant name */
         PD_CONFIG_INT,       /* within [min, max] */
         PD_CONFIG_BOOL,
-        PD_CONFIG_DURATION,  /* stored in milliseconds */
+        PD_CONFIG_DURATION,  /* stored in milliseconds; min > 0: 0 or at
+                              * least min seconds */
         PD_CONFIG_LIST,      /* comma-separated, into a pd_strv_t */
         PD_CONFIG_TENANTS,   /* a list of valid tenant names */
         PD_CONFIG_POLICY,
         PD_CONFIG_LOG_LEVEL,
         PD_CONFIG_COMMAND,   /* `run`: kept as written and split into argv */
         PD_CONFIG_ENV,       /* env.NAME = VALUE, stored "NAME=VALUE" */
+        PD_CONFIG_UMASK,     /* octal 0..0777 into an int; "" = -1 */
         PD_CONFIG_PASS,      /* [kafka]: any name, stored as a pair */
 } pd_config_type_t;
 
@@ -91,6 +93,12 @@ static const pd_config_key_t pd_config_keys[] = {
          "How long the supervisor of command actions may answer nothing "
          "before it is taken for hung: it is killed and started again, and "
          "the runs it had are recorded INTERRUPTED and run again."},
+        {"reactor", "keep_runs", PD_CONFIG_DURATION, "90d",
+         PD_C(keep_runs_ms), 3600, 0,
+         "History kept in the state store: older runs (but each action's "
+         "last finished one) and older records of processed events are "
+         "deleted, so an event redelivered after this long runs again; "
+         "0 keeps everything."},
         {"reactor", "log_level", PD_CONFIG_LOG_LEVEL, "info",
          PD_C(log_level), 0, 0, "Lowest level of diagnostics written."},
         {"reactor", "plugins", PD_CONFIG_LIST, "", PD_C(plugins), 0, 0,
@@ -148,6 +156,10 @@ static const pd_config_key_t pd_config_keys[] = {
          PD_A(retry_backoff_ms), 0, 0, "Wait before each retry."},
         {"action", "workdir", PD_CONFIG_STRING, NULL, PD_A(workdir), 0, 0,
          "Working directory of the command; unset means the reactor's."},
+        {"action", "umask", PD_CONFIG_UMASK, "", PD_A(umask), 0, 0,
+         "File mode mask of the command, in octal (0022: files it creates "
+         "are readable by all); empty means the umask the reactor was "
+         "started with."},
         {"action", "after", PD_CONFIG_LIST, "", PD_A(after), 0, 0,
          "Actions that must succeed first, comma-separated; a failed one "
          "skips this action."},
@@ -308,7 +320,7 @@ int pd_duration_parse(const char *s, int64_t *msp) {
                 const char *suffix;
                 int64_t ms;
         } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
-                     {"", 1000}};
+                     {"d", 86400000}, {"", 1000}};
         int64_t whole = 0, frac = 0, frac_div = 1, mult = 0;
         const char *p = s;
 
@@ -340,7 +352,7 @@ int pd_duration_parse(const char *s, int64_t *msp) {
         }
         if (!mult)
                 return -1;
-        /* frac < frac_div <= 1e9 and mult <= 3.6e6: frac * mult fits. */
+        /* frac < frac_div <= 1e9 and mult <= 8.64e7: frac * mult fits. */
         frac = frac * mult / frac_div;
         if (whole > (INT64_MAX - frac) / mult)
                 return -1;
@@ -484,14 +496,42 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
                                "expected true/false, yes/no, on/off or 1/0");
                 return -1;
         }
-        case PD_CONFIG_DURATION:
-                if (pd_duration_parse(value, field)) {
+        case PD_CONFIG_DURATION: {
+                int64_t ms;
+
+                if (pd_duration_parse(value, &ms)) {
                         pd_errf(msg, msg_size,
                                        "expected a duration such as 500ms, "
                                        "30s, 5m, 1h or 1.5 (seconds)");
                         return -1;
                 }
+                if (ms && ms < (int64_t)ck->min * 1000) {
+                        pd_errf(msg, msg_size,
+                                "expected 0 or at least %ds", ck->min);
+                        return -1;
+                }
+                *(int64_t *)field = ms;
                 return 0;
+        }
+        case PD_CONFIG_UMASK: {
+                char *end;
+                long l;
+
+                /* Octal only, as umask(1) writes it: "22" is 022. */
+                errno = 0;
+                l     = strtol(value, &end, 8);
+                if (!*value) {
+                        l = -1;
+                } else if (*value < '0' || *value > '7' || *end || errno ||
+                           l > 0777) {
+                        pd_errf(msg, msg_size,
+                                "expected an octal mode mask from 0000 to "
+                                "0777, such as 0022");
+                        return -1;
+                }
+                *(int *)field = (int)l;
+                return 0;
+        }
         case PD_CONFIG_LIST:
         case PD_CONFIG_TENANTS:
                 return pd_config_list_parse(value,
@@ -1280,7 +1320,12 @@ static const char *pd_config_type_desc(const pd_config_key_t *ck, char *buf,
         case PD_CONFIG_BOOL:
                 return "bool";
         case PD_CONFIG_DURATION:
-                return "duration";
+                if (!ck->min)
+                        return "duration";
+                snprintf(buf, size, "duration, 0 or >= %ds", ck->min);
+                return buf;
+        case PD_CONFIG_UMASK:
+                return "octal";
         case PD_CONFIG_LIST:
                 return "list";
         case PD_CONFIG_TENANTS:

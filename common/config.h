@@ -54,6 +54,7 @@ typedef struct pd_action_def_s {
         int retries;            /* retries = N (default 0) */
         int64_t retry_backoff_ms; /* retry_backoff = DURATION (default 1s) */
         char *workdir;          /* workdir = DIR, NULL = inherit */
+        int umask;              /* umask = 0022, -1 = the reactor's */
         pd_strv_t env;          /* env.NAME = VALUE, stored "NAME=VALUE" */
         pd_strv_t after;        /* after = a, b (names of other actions) */
         int line;               /* line of the section header; 0 for a
@@ -81,6 +82,8 @@ typedef struct pd_config_s {
         int workers;             /* workers (default 4) */
         int64_t shutdown_grace_ms; /* shutdown_grace (default 30s) */
         int64_t supervisor_timeout_ms; /* supervisor_timeout (30s) */
+        int64_t keep_runs_ms;    /* keep_runs: history older than this is
+                                  * pruned (default 90d, 0 = never) */
         int log_level;           /* log_level = error|warn|info|debug */
         pd_strv_t plugins;       /* plugins = a.so, b.so */
         int max_event_bytes;     /* max_event_bytes: larger records are
@@ -163,7 +166,7 @@ const pd_action_def_t *pd_config_action(const pd_config_t *conf,
 const char *pd_config_kafka(const pd_config_t *conf, const char *name);
 
 /*
- * Parses a duration: "500ms", "30s", "5m", "1h", or plain seconds ("30",
+ * Parses a duration: "500ms", "30s", "5m", "1h", "90d", or plain seconds ("30",
  * "1.5"). Returns 0 and sets *msp, or -1 if s is not a duration.
  */
 int pd_duration_parse(const char *s, int64_t *msp);

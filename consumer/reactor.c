@@ -150,6 +150,7 @@ struct pd_reactor_s {
         int restart;                /* ... by a store fault that may clear
                                      * (disk full, I/O): pd_reactor_run
                                      * returns 1, to be made again */
+        int64_t keep_runs_ms;       /* retention; 0: keep everything */
         char sup_dir[512];          /* the supervisor's folder */
         unsigned char *secret;      /* signing key; NULL: unsigned is fine */
         size_t secret_len;
@@ -665,17 +666,20 @@ static void pd_committer_checkpoint(pd_reactor_t *r, int64_t *lastp) {
                        pd_store_errmsg(r->ckpt_st));
 }
 
+static void pd_committer_prune(pd_reactor_t *r, int64_t *nextp);
+
 /* After this long without a batch the committer sleeps until one opens;
  * meanwhile it ticks every PD_BATCH_MS and is never woken per batch. */
 #define PD_COMMITTER_IDLE_MS 100
 
 /* The committer thread: a batch nobody waits for commits within two ticks
- * of PD_BATCH_MS, so results keep flowing; and the WAL is checkpointed
- * from here. */
+ * of PD_BATCH_MS, so results keep flowing; and the WAL is checkpointed and
+ * the history pruned from here. */
 static void *pd_committer_main(void *arg) {
         pd_reactor_t *r   = arg;
-        int64_t last_ckpt = pd_now_ms();
-        int64_t seen_gen  = 0; /* the batch open at the last tick */
+        int64_t last_ckpt  = pd_now_ms();
+        int64_t next_prune = 0; /* at once: a start may find a backlog */
+        int64_t seen_gen   = 0; /* the batch open at the last tick */
         int idle_ticks    = 0;
 
         pthread_mutex_lock(&r->st_lock);
@@ -696,6 +700,7 @@ static void *pd_committer_main(void *arg) {
                 }
                 pthread_mutex_unlock(&r->st_lock);
                 pd_committer_checkpoint(r, &last_ckpt);
+                pd_committer_prune(r, &next_prune);
                 pd_sleep_ms(PD_BATCH_MS);
                 pthread_mutex_lock(&r->st_lock);
         }
@@ -848,6 +853,46 @@ static int pd_txn_reap(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         return 0;
 }
 
+/*
+ * Runs fn once, as a part of the open batch, for housekeeping that is as
+ * good done later (trimming the outbox, pruning history): a failure is
+ * logged ("cannot WHAT: why") and its part undone, never retried. If
+ * SQLite rolled the whole batch back with it, the reactor fails as for any
+ * lost batch. Any thread, st_lock not held. Returns 0, or -1.
+ */
+static int pd_reactor_txn_try(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
+                              const char *what) {
+        char msg[512];
+        int ret = -1;
+
+        pthread_mutex_lock(&r->st_lock);
+        if (r->lost) {
+                /* Left for after the rebuild: nothing joins a batch that
+                 * cannot commit. */
+        } else if (pd_batch_open(r) || pd_store_part_begin(r->st)) {
+                pd_log(PD_LOG_WARN, "cannot %s: %s", what,
+                       pd_store_errmsg(r->st));
+        } else if (fn(r, NULL, arg) || pd_store_part_end(r->st)) {
+                pd_log(PD_LOG_WARN, "cannot %s: %s", what,
+                       pd_store_errmsg(r->st));
+                if (!pd_txn_undo(r)) {
+                        int may_clear = pd_store_retriable(r->st);
+
+                        pthread_mutex_unlock(&r->st_lock);
+                        snprintf(msg, sizeof(msg),
+                                 "failing to %s lost others committed "
+                                 "with it",
+                                 what);
+                        pd_batch_fail(r, msg, may_clear);
+                        return -1;
+                }
+        } else {
+                ret = 0;
+        }
+        pthread_mutex_unlock(&r->st_lock);
+        return ret;
+}
+
 /* Deletes delivered records from the outbox, in the open batch. Not
  * retried: a record left behind is produced again on restart. */
 static void pd_outbox_reap(pd_reactor_t *r) {
@@ -866,29 +911,58 @@ static void pd_outbox_reap(pd_reactor_t *r) {
         qsort(seqs, rp.cnt, sizeof(*seqs), pd_seq_cmp);
 
         pd_crashpoint("reap.before_delete");
-        pthread_mutex_lock(&r->st_lock);
-        if (r->lost) {
-                /* Left in the outbox: produced again after the rebuild. */
-        } else if (pd_batch_open(r) || pd_store_part_begin(r->st)) {
-                pd_log(PD_LOG_WARN, "cannot trim the outbox: %s",
-                       pd_store_errmsg(r->st));
-        } else if (pd_txn_reap(r, NULL, &rp) || pd_store_part_end(r->st)) {
-                pd_log(PD_LOG_WARN, "cannot trim the outbox: %s",
-                       pd_store_errmsg(r->st));
-                if (!pd_txn_undo(r)) {
-                        int may_clear = pd_store_retriable(r->st);
-
-                        pthread_mutex_unlock(&r->st_lock);
-                        pd_batch_fail(r,
-                                      "a failed outbox trim lost others "
-                                      "committed with it",
-                                      may_clear);
-                        free(seqs);
-                        return;
-                }
-        }
-        pthread_mutex_unlock(&r->st_lock);
+        pd_reactor_txn_try(r, pd_txn_reap, &rp, "trim the outbox");
         free(seqs);
+}
+
+/*
+ * Retention (reactor.keep_runs). The committer prunes the history every
+ * PD_PRUNE_MS, PD_PRUNE_ROWS rows of each table at a time, as a part of
+ * the open batch, so a pruned row is gone exactly when the batch commits
+ * and never holds up a worker for more than one slice. While slices come
+ * back full (a long backlog, say the first start with retention on), the
+ * next one follows PD_PRUNE_BACKLOG_MS later instead: under
+ * PD_COMMITTER_IDLE_MS, so the committer stays awake through a backlog
+ * even when no event comes. An idle committer prunes nothing, and needs
+ * not: nothing is added meanwhile, and what aged goes at the next batch.
+ */
+#define PD_PRUNE_MS 5000
+#define PD_PRUNE_BACKLOG_MS 50
+#define PD_PRUNE_ROWS 500
+
+typedef struct pd_prune_s {
+        int64_t before_ms;
+        int deleted;
+} pd_prune_t;
+
+static int pd_txn_prune(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        pd_prune_t *pr = arg;
+
+        (void)oq;
+        return pd_store_prune(r->st, pr->before_ms, PD_PRUNE_ROWS,
+                              &pr->deleted);
+}
+
+/* One slice of pruning if one is due (the committer's thread). */
+static void pd_committer_prune(pd_reactor_t *r, int64_t *nextp) {
+        int64_t now = pd_now_ms();
+        pd_prune_t pr;
+
+        if (!r->keep_runs_ms || now < *nextp)
+                return;
+        pr.before_ms = now - r->keep_runs_ms;
+        pr.deleted   = 0;
+        if (pd_reactor_txn_try(r, pd_txn_prune, &pr, "prune the history")) {
+                *nextp = now + PD_PRUNE_MS;
+                return;
+        }
+        if (pr.deleted)
+                pd_log(PD_LOG_DEBUG,
+                       "state store: pruned %d row(s) older than %" PRId64
+                       " ms",
+                       pr.deleted, r->keep_runs_ms);
+        *nextp = now + (pr.deleted >= PD_PRUNE_ROWS ? PD_PRUNE_BACKLOG_MS
+                                                     : PD_PRUNE_MS);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1451,6 +1525,9 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                         rj.envp       = env.v;
                         rj.workdir    = def->workdir;
                         rj.timeout_ms = def->timeout_ms;
+                        /* None: the supervisor's starter's, ours. */
+                        rj.has_umask  = def->umask >= 0;
+                        rj.umask      = (unsigned)def->umask;
                         rj.log_path   = pd_step_log_path(r, job, &a, log_path,
                                                          sizeof(log_path));
                         rj.cancel     = &w->cancel;
@@ -2199,6 +2276,7 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
             pd_sign_key_load(conf->signing_key, &r->secret, &r->secret_len,
                              errstr, errstr_size))
                 goto err;
+        r->keep_runs_ms = conf->keep_runs_ms;
         r->st = pd_store_open(conf->state_path, conf->state_sync_full, errstr,
                               errstr_size);
         if (!r->st)
@@ -2377,6 +2455,7 @@ static void pd_reload_keep(const pd_config_t *cur, pd_config_t *next) {
         PD_KEEP_STR(topic_dlq, "topics.dlq");
         PD_KEEP_INT(workers, "reactor.workers");
         PD_KEEP_INT(state_sync_full, "reactor.state_sync");
+        PD_KEEP_INT(keep_runs_ms, "reactor.keep_runs");
 #undef PD_KEEP_STR
 #undef PD_KEEP_INT
         if (cur->kafka.cnt != next->kafka.cnt)

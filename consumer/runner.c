@@ -20,9 +20,9 @@
  * action's background processes do not outlive it, and the pipe they hold
  * cannot keep the run open.
  *
- * Nothing here keeps static state, so several threads may run commands at
- * once; every descriptor is close-on-exec, so one run's pipe never leaks
- * into another's child.
+ * Nothing here keeps static state but the umask lock (below), so several
+ * threads may run commands at once; every descriptor is close-on-exec, so
+ * one run's pipe never leaks into another's child.
  *
  * The output capture (pd_output_*) is public in runner.h because in-process
  * plugin actions (plugin.c) keep their output the same way.
@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -226,6 +227,17 @@ void pd_output_destroy(pd_output_t *out) {
 }
 
 /*
+ * A job's own umask. posix_spawn has no attribute for it, and the umask is
+ * the process's, not the thread's: it is set around the spawn, under this
+ * lock so that two runs never hand each other theirs. A child takes its
+ * parent's umask when it is cloned and posix_spawn returns only once it
+ * has exec'd, so the process holds the job's umask for that long only.
+ * Whatever else the process creates meanwhile is created with an explicit
+ * mode of 0600 or 0700, which a looser umask does not widen.
+ */
+static pthread_mutex_t pd_runner_umask_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
  * Starts job's command with its stdout and stderr on out_fd.
  * Returns 0 with *pidp, or the errno value of the failure (a failed exec
  * included: glibc reports it from the child).
@@ -235,6 +247,7 @@ static int pd_runner_spawn(const pd_runner_job_t *job, int out_fd,
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t attr;
         sigset_t mask, dflt;
+        mode_t old_umask = 0;
         int err;
 
         err = posix_spawn_file_actions_init(&fa);
@@ -278,9 +291,17 @@ static int pd_runner_spawn(const pd_runner_job_t *job, int out_fd,
         if (!err)
                 err = posix_spawnattr_setsigdefault(&attr, &dflt);
 
+        if (job->has_umask) {
+                pthread_mutex_lock(&pd_runner_umask_lock);
+                old_umask = umask((mode_t)(job->umask & 0777));
+        }
         if (!err)
                 err = posix_spawnp(pidp, job->argv[0], &fa, &attr, job->argv,
                                    job->envp ? job->envp : environ);
+        if (job->has_umask) {
+                umask(old_umask);
+                pthread_mutex_unlock(&pd_runner_umask_lock);
+        }
 
         posix_spawnattr_destroy(&attr);
 out_fa:

@@ -29,6 +29,8 @@ typedef struct pd_runner_job_s {
          * which is also its process group (may be NULL). */
         void (*spawned)(void *opaque, int pid);
         void *opaque;
+        int has_umask;         /* 0: the child inherits this process's */
+        unsigned umask;        /* the child's umask, 0..0777 */
 } pd_runner_job_t;
 
 typedef struct pd_runner_result_s {

@@ -47,8 +47,11 @@
  * The loop hardly waits for the disk: outcomes are appended by the run
  * threads and synced by the syncer; the loop appends FORGOTTEN records
  * (a write to the page cache), and rewrites the log without the forgotten
- * outcomes only at start, at exit, and in a quiet second once it has
- * grown past 1 MiB.
+ * outcomes at start, at exit, in a quiet second once they take over
+ * 1 MiB of it, and at once when they also take more than half of it. So
+ * however busy, the log stays under twice what is kept, or what is kept
+ * plus 1 MiB, and each rewrite is paid for by as many bytes appended
+ * since the last one.
  *
  * The client sends one request at a time and reads its reply. A run whose
  * START was sent whole is from then on only waited for, never sent again,
@@ -95,8 +98,10 @@ extern char **environ;
 #define PD_SUP_TICK_MS 100               /* how often cancel is seen */
 #define PD_SUP_QUIET_MS 1000             /* then a long log is compacted */
 #define PD_SUP_SYNC_DELAY_MS 10          /* outcomes gather for a sync */
-#define PD_SUP_LOG_COMPACT (1024 * 1024) /* ... if over this size, */
-#define PD_SUP_LOG_MAX (64 * 1024 * 1024) /* ... or at once over this */
+/* Bytes of forgotten outcomes (and FORGOTTEN records) in the log past
+ * which it is rewritten in a quiet second, or at once if they are also
+ * more than half of it. */
+#define PD_SUP_LOG_COMPACT (1024 * 1024)
 #define PD_SUP_RECONNECTS 3              /* per request */
 #define PD_SUP_READ_SIZE (64 * 1024)
 /* Input kept per connection: a whole frame and one read beyond it. */
@@ -405,6 +410,7 @@ typedef struct pd_sup_run_s {
         int state;          /* PD_SUP_RUNNING or PD_SUP_FINISHED */
         int saved;          /* its outcome is in the log (on disk once
                              * the syncer has synced it) */
+        size_t log_len;     /* bytes of its record in the log, once saved */
         int runner_failed;  /* pd_runner_run returned -1 */
         int orphan;         /* loaded from a STARTED record: a dead
                              * supervisor's run, maybe still going */
@@ -444,6 +450,8 @@ struct pd_sup_server_s {
         int lock_fd;         /* flock held for the process's lifetime */
         int listen_fd;       /* -1 once stopping */
         int results_fd;      /* the folder, for fsync */
+        unsigned umask;      /* of commands whose START names none: the
+                              * one the supervisor was started with */
         int event_fd;        /* run threads -> loop */
         int signal_fd;
         pd_sup_conn_t **conns;
@@ -460,7 +468,8 @@ struct pd_sup_server_s {
         pthread_mutex_t log_lock;
         pthread_cond_t log_cond;
         int log_fd;
-        uint64_t log_bytes;  /* its size */
+        uint64_t log_bytes;  /* its size, */
+        uint64_t live_bytes; /* ... of which outcomes not forgotten */
         uint64_t saved;      /* outcomes appended, */
         uint64_t sync_upto;  /* ... of which the syncer has taken on, */
         uint64_t synced;     /* ... and of which are on disk */
@@ -506,6 +515,11 @@ static int pd_sup_run_add(pd_sup_server_t *srv, pd_sup_run_t *run) {
 }
 
 static void pd_sup_run_remove(pd_sup_server_t *srv, pd_sup_run_t *run) {
+        if (run->saved) {
+                pthread_mutex_lock(&srv->log_lock);
+                srv->live_bytes -= run->log_len;
+                pthread_mutex_unlock(&srv->log_lock);
+        }
         for (size_t i = 0; i < srv->run_cnt; i++)
                 if (srv->runs[i] == run) {
                         srv->runs[i] = srv->runs[--srv->run_cnt];
@@ -590,7 +604,9 @@ static int pd_sup_log_write(pd_sup_server_t *srv, const char *p, size_t len,
         if (!ret) {
                 srv->log_bytes += len;
                 if (run) {
-                        run->saved = 1;
+                        run->saved   = 1;
+                        run->log_len = len;
+                        srv->live_bytes += len;
                         /* Only the first outcome of a pass wakes the
                          * syncer: for the next ones it is in its delay,
                          * or syncing, and sees them after. */
@@ -676,14 +692,25 @@ static void *pd_sup_syncer_main(void *arg) {
         return NULL;
 }
 
-/* The log's size. Any thread. */
-static uint64_t pd_sup_log_size(pd_sup_server_t *srv) {
-        uint64_t size;
+/*
+ * Whether the log should be rewritten now: the bytes of forgotten
+ * outcomes in it are over PD_SUP_LOG_COMPACT and, unless the supervisor is
+ * quiet, more than half of it. In a quiet second a log over that size
+ * whose sync failed is rewritten too, which is how a failed sync is
+ * tried again. Any thread.
+ */
+static int pd_sup_log_bloated(pd_sup_server_t *srv, int quiet) {
+        uint64_t dead, live;
+        int failed;
 
         pthread_mutex_lock(&srv->log_lock);
-        size = srv->log_bytes;
+        live   = srv->live_bytes;
+        dead   = srv->log_bytes - live;
+        failed = srv->sync_failed && srv->log_bytes > PD_SUP_LOG_COMPACT;
         pthread_mutex_unlock(&srv->log_lock);
-        return size;
+        if (quiet)
+                return dead > PD_SUP_LOG_COMPACT || failed;
+        return dead > PD_SUP_LOG_COMPACT && dead > live;
 }
 
 /* Whether every outcome appended so far is on disk. Any thread. */
@@ -741,7 +768,8 @@ static void pd_sup_persist_forget(pd_sup_server_t *srv, int64_t id) {
  * table, and those a run thread has appended but the loop not yet seen):
  * a new file, synced, renamed over the log, the folder synced. Everything
  * in it is then durable. Holds the log while it works, so it is done when
- * the log has grown and the supervisor is quiet, at start and at exit.
+ * the log has grown and the supervisor is quiet (or the log is mostly
+ * forgotten outcomes: pd_sup_log_bloated), at start and at exit.
  * Returns 0, or -1 (logged; the old log stays). The loop's thread.
  */
 static int pd_sup_log_compact(pd_sup_server_t *srv) {
@@ -757,12 +785,15 @@ static int pd_sup_log_compact(pd_sup_server_t *srv) {
         while (srv->syncing)
                 pthread_cond_wait(&srv->log_cond, &srv->log_lock);
         for (size_t i = 0; i < srv->run_cnt; i++) {
-                const pd_sup_run_t *run = srv->runs[i];
+                pd_sup_run_t *run = srv->runs[i];
+                size_t at         = b.len;
 
-                if (run->saved)
+                if (run->saved) {
                         pd_sup_log_record(&b, run->id, run);
-                else if (run->pid > 0) /* runs: set under log_lock */
+                        run->log_len = b.len - at; /* an older file's, too */
+                } else if (run->pid > 0) { /* runs: set under log_lock */
                         pd_sup_log_started(&b, run);
+                }
         }
         if (b.oom) {
                 errno = ENOMEM;
@@ -792,6 +823,7 @@ static int pd_sup_log_compact(pd_sup_server_t *srv) {
                 close(srv->log_fd);
         srv->log_fd      = fd;
         srv->log_bytes   = b.len;
+        srv->live_bytes  = b.len;
         srv->sync_upto   = srv->saved;
         srv->synced      = synced ? srv->saved : srv->synced;
         srv->sync_failed = !synced;
@@ -840,10 +872,11 @@ static size_t pd_sup_log_apply(pd_sup_server_t *srv, const char *p,
                         free(run);
                         return 0;
                 }
-                run->id    = id;
-                run->srv   = srv;
-                run->state = PD_SUP_FINISHED;
-                run->saved = 1;
+                run->id      = id;
+                run->srv     = srv;
+                run->state   = PD_SUP_FINISHED;
+                run->saved   = 1;
+                run->log_len = size;
         } else if (type == PD_SUP_F_STARTED) {
                 if (!(run = calloc(1, sizeof(*run))))
                         return 0;
@@ -866,6 +899,8 @@ static size_t pd_sup_log_apply(pd_sup_server_t *srv, const char *p,
                 free(run);
                 return 0;
         }
+        if (run)
+                srv->live_bytes += size; /* at start: no other thread */
         return size;
 }
 
@@ -1384,7 +1419,12 @@ static void pd_sup_start(pd_sup_server_t *srv, pd_sup_conn_t *conn,
                 goto oom;
         workdir  = pd_sup_rd_str(&rd);
         log_path = pd_sup_rd_str(&rd);
-        if (rd.bad || rd.off != len || !run->argv[0] || !*run->argv[0]) {
+        /* A START without a umask (an older reactor's, or an action that
+         * names none) gets the one our starter had. */
+        run->job.has_umask = 1;
+        run->job.umask     = rd.off < len ? pd_sup_rd_u32(&rd) : srv->umask;
+        if (rd.bad || rd.off != len || !run->argv[0] || !*run->argv[0] ||
+            run->job.umask > 0777) {
                 pd_sup_run_destroy(run);
                 pd_sup_refuse(conn, "malformed START");
                 return;
@@ -1582,9 +1622,6 @@ static void pd_sup_reap(pd_sup_server_t *srv) {
                 srv->running--;
                 pd_sup_finish(srv, run);
         }
-        /* Busy for so long that no quiet second came: now, then. */
-        if (pd_sup_log_size(srv) > PD_SUP_LOG_MAX)
-                pd_sup_log_compact(srv);
 }
 
 /* Binds and listens at the socket path (which we hold the lock for, so
@@ -1700,7 +1737,7 @@ static void pd_sup_serve(pd_sup_server_t *srv) {
                 }
 
                 /* A log grown long is compacted after a quiet second. */
-                if (pd_sup_log_size(srv) > PD_SUP_LOG_COMPACT &&
+                if (pd_sup_log_bloated(srv, 1) &&
                     (timeout < 0 || timeout > PD_SUP_QUIET_MS))
                         timeout = PD_SUP_QUIET_MS;
 
@@ -1731,7 +1768,7 @@ static void pd_sup_serve(pd_sup_server_t *srv) {
                         poll(NULL, 0, PD_SUP_TICK_MS);
                         continue;
                 }
-                if (n == 0 && pd_sup_log_size(srv) > PD_SUP_LOG_COMPACT)
+                if (n == 0 && pd_sup_log_bloated(srv, 1))
                         pd_sup_log_compact(srv);
                 if (n <= 0)
                         continue;
@@ -1765,6 +1802,10 @@ static void pd_sup_serve(pd_sup_server_t *srv) {
                 /* Handle before closing: a connection whose peer is gone
                  * may still hold its last request. */
                 pd_sup_process(srv);
+                /* Busy for so long that no quiet second comes, and mostly
+                 * forgotten: now, then. */
+                if (pd_sup_log_bloated(srv, 0))
+                        pd_sup_log_compact(srv);
                 for (size_t i = srv->conn_cnt; i-- > 0;) {
                         pd_sup_conn_t *conn = srv->conns[i];
 
@@ -1974,6 +2015,7 @@ int pd_sup_main(const char *dir, int idle_s) {
         unsigned char status = 1;
         char errstr[512], abs[PATH_MAX];
         int ready[2], busy, ret = 1;
+        mode_t started_umask;
         pid_t pid;
 
         pd_log_set_program("postdeploy-supervisor");
@@ -1983,7 +2025,9 @@ int pd_sup_main(const char *dir, int idle_s) {
         close_range(STDERR_FILENO + 1, ~0U, 0);
         signal(SIGPIPE, SIG_IGN);
         signal(SIGHUP, SIG_IGN);
-        umask(077);
+        /* Our files are private; the commands get their starter's umask
+         * back (pd_sup_start), which is what the operator set. */
+        started_umask = umask(077);
 
         /* The child serves, detached in a session of its own; the parent
          * returns once the child listens (or found another supervisor, or
@@ -2029,6 +2073,7 @@ int pd_sup_main(const char *dir, int idle_s) {
                 pd_sup_ready(&ready[1], 1);
                 return 1;
         }
+        srv->umask = (unsigned)started_umask;
         if (!pd_sup_server_start(srv)) {
                 pd_sup_ready(&ready[1], 0);
                 if (pd_sup_redirect(dir))
@@ -2597,6 +2642,10 @@ int pd_sup_run(pd_sup_t *sup, int64_t run_id, const pd_runner_job_t *job,
         pd_sup_buf_str(&b, job->log_path ? pd_sup_abspath(job->log_path, path,
                                                           sizeof(path))
                                          : "");
+        /* Only when the job has one: a supervisor older than the umask
+         * field, still serving after an upgrade, reads the rest. */
+        if (job->has_umask)
+                pd_sup_buf_u32(&b, job->umask);
         if (pd_sup_frame_end(&b, at)) {
                 snprintf(res->error, sizeof(res->error),
                          "cannot start '%s': %s", job->argv[0],

@@ -79,6 +79,8 @@ void pd_sup_close(pd_sup_t *sup);
  * the runner or the supervisor failed. *job->cancel (may be NULL) is polled
  * every 100 ms; once set, the run is cancelled (-> INTERRUPTED). job's
  * strings are copied to the supervisor; job->envp NULL sends our environ.
+ * Without job->has_umask the command gets the umask the supervisor was
+ * started with (that of the reactor that started it).
  * A run_id the supervisor already knows is not started again: its outcome
  * is awaited. If the connection breaks, it is reconnected and the run
  * awaited there; a run the supervisor lost (it was killed) comes back
@@ -140,8 +142,10 @@ int pd_sup_main(const char *dir, int idle_s);
  * answered ERROR (id 0, then why, a string) and the connection closed.
  *
  *   START  id, i64 timeout_ms, list argv, list envp, workdir, log_path
- *          (absolute; "" for none) -> STARTED or RUNNING, then RESULT when
- *          it ends; or RESULT at once if it already ended
+ *          (absolute; "" for none), optionally u32 umask (0..0777; absent:
+ *          the umask the supervisor was started with, its starter's)
+ *          -> STARTED or RUNNING, then RESULT when it ends; or RESULT at
+ *          once if it already ended
  *   STATUS id -> UNKNOWN, RUNNING or RESULT
  *   WAIT   id -> RESULT when it ends (at once if ended), or UNKNOWN
  *   CANCEL id -> (nothing; the awaited RESULT says INTERRUPTED)

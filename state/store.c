@@ -132,6 +132,15 @@ static const char *const pd_store_migrations[] = {
          * answer a new run with the outcome of the lost one. Rows from
          * before keep their id as that name. */
         "ALTER TABLE runs ADD COLUMN sup_id INTEGER;",
+        /* 4 -> 5: retention (pd_store_prune). Both tables are walked
+         * oldest first, a bounded slice at a time, so the pass costs the
+         * rows it deletes, not the history it keeps. actions.last_run_id
+         * is a foreign key into runs: without its index every deleted run
+         * would scan actions to check nothing points at it. */
+        "CREATE INDEX runs_by_finished ON runs (finished_at)"
+        "        WHERE status IS NOT NULL;"
+        "CREATE INDEX events_by_done ON events (done_at);"
+        "CREATE INDEX actions_by_last_run ON actions (last_run_id);",
 };
 #define PD_STORE_VERSION                                                       \
         ((int)(sizeof(pd_store_migrations) / sizeof(pd_store_migrations[0])))
@@ -155,6 +164,8 @@ enum {
         PD_STMT_OUTBOX_DEL,
         PD_STMT_OUTBOX_DEL_RANGE,
         PD_STMT_OUTBOX_NEXT,
+        PD_STMT_PRUNE_RUNS,
+        PD_STMT_PRUNE_EVENTS,
         PD_STMT__CNT
 };
 
@@ -215,6 +226,21 @@ static const char *const pd_store_sql[PD_STMT__CNT] = {
         [PD_STMT_OUTBOX_NEXT] =
                 "SELECT seq, topic, key, headers, value FROM outbox"
                 " WHERE seq > ?1 ORDER BY seq LIMIT 1",
+        /* What "pending" is made of must survive: the actions table
+         * (ever_succeeded), the run its last_run_id names (the last
+         * status and attempt), and every run without a status (the
+         * running flag, recovery after a crash). */
+        [PD_STMT_PRUNE_RUNS] =
+                "DELETE FROM runs WHERE id IN ("
+                " SELECT r.id FROM runs r INDEXED BY runs_by_finished"
+                " WHERE r.status IS NOT NULL AND r.finished_at < ?1"
+                " AND r.id IS NOT (SELECT a.last_run_id FROM actions a"
+                "   WHERE a.tenant = r.tenant AND a.action = r.action)"
+                " ORDER BY r.finished_at LIMIT ?2)",
+        [PD_STMT_PRUNE_EVENTS] =
+                "DELETE FROM events WHERE (source, id) IN ("
+                " SELECT source, id FROM events INDEXED BY events_by_done"
+                " WHERE done_at < ?1 ORDER BY done_at LIMIT ?2)",
 };
 
 struct pd_store_s {
@@ -690,6 +716,31 @@ int pd_store_runs_unfinished(pd_store_t *st, pd_store_run_cb_t *cb,
                         break;
         }
         return ret;
+}
+
+/* ---- retention ---- */
+
+/* Deletes up to limit rows of stmt's table older than before_ms; adds the
+ * count to *deletedp. */
+static int pd_store_prune_one(pd_store_t *st, sqlite3_stmt *stmt,
+                              int64_t before_ms, int limit, int *deletedp) {
+        sqlite3_bind_int64(stmt, 1, before_ms);
+        sqlite3_bind_int(stmt, 2, limit);
+        if (pd_store_exec(st, stmt))
+                return -1;
+        *deletedp += sqlite3_changes(st->db);
+        return 0;
+}
+
+int pd_store_prune(pd_store_t *st, int64_t before_ms, int limit,
+                   int *deletedp) {
+        *deletedp = 0;
+        if (pd_store_prune_one(st, st->stmt[PD_STMT_PRUNE_RUNS], before_ms,
+                               limit, deletedp) ||
+            pd_store_prune_one(st, st->stmt[PD_STMT_PRUNE_EVENTS], before_ms,
+                               limit, deletedp))
+                return -1;
+        return 0;
 }
 
 /* ---- outbox ---- */

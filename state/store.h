@@ -6,7 +6,8 @@
  *   actions  per (tenant, action): the last run and whether it ever
  *            succeeded, which is what "pending" means;
  *   events   the (ce_source, ce_id) of every event fully processed, so a
- *            redelivered event runs nothing again;
+ *            redelivered event runs nothing again (within the retention
+ *            window: pd_store_prune);
  *   outbox   result records not yet acknowledged by the broker; they are
  *            written in the same transaction as the outcome they report and
  *            deleted once delivered, so no result is ever lost.
@@ -157,6 +158,26 @@ int pd_store_trigger_outcome(pd_store_t *st, const char *tenant,
 typedef int(pd_store_run_cb_t)(const pd_run_t *run, void *opaque);
 int pd_store_runs_unfinished(pd_store_t *st, pd_store_run_cb_t *cb,
                              void *opaque);
+
+/* ---- retention ---- */
+
+/*
+ * Deletes history older than before_ms (ms since epoch), at most limit rows
+ * of each table, oldest first, so a caller can prune a long history in
+ * small steps between other work:
+ *   runs    finished before before_ms, except each (tenant, action)'s
+ *           newest finished run; unfinished runs are never deleted. The
+ *           actions table (what is pending) is not touched, so every
+ *           pd_store_action_state answer is the same before and after.
+ *   events  done before before_ms: a redelivery of such an event is no
+ *           longer recognised and runs its actions again (the dedupe
+ *           window is the retention).
+ * Sets *deletedp to the rows deleted (runs and events together); a pass
+ * that deletes fewer than limit of each left nothing older behind.
+ * Returns 0, or -1 on error.
+ */
+int pd_store_prune(pd_store_t *st, int64_t before_ms, int limit,
+                   int *deletedp);
 
 /* ---- outbox ---- */
 

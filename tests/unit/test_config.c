@@ -120,6 +120,7 @@ static void test_new_config_holds_every_default(void **state) {
         assert_null(conf->reactor_name);
         assert_int_equal(conf->workers, 4);
         assert_int_equal(conf->shutdown_grace_ms, 30000);
+        assert_int_equal(conf->keep_runs_ms, 90LL * 86400000);
         assert_int_equal(conf->log_level, PD_LOG_INFO);
         assert_string_equal(conf->topic_events, "postdeploy.events");
         assert_string_equal(conf->topic_results, "postdeploy.results");
@@ -148,9 +149,50 @@ static void test_action_gets_defaults_for_keys_not_written(void **state) {
         assert_int_equal(act->retries, 0);
         assert_int_equal(act->retry_backoff_ms, 1000);
         assert_null(act->workdir);
+        assert_int_equal(act->umask, -1); /* the reactor's own */
         assert_int_equal(act->env.cnt, 0);
         assert_int_equal(act->after.cnt, 0);
         assert_int_equal(act->line, 1);
+}
+
+static void test_umask_is_octal_and_at_most_0777(void **state) {
+        fixture_t *fx = *state;
+
+        assert_int_equal(fx_load(fx, "[action a]\nrun = x\numask = 0022\n"
+                                     "[action b]\nrun = x\numask = 77\n"
+                                     "[action c]\nrun = x\numask = 0\n"),
+                         0);
+        assert_int_equal(pd_config_action(fx->conf, "a")->umask, 0022);
+        assert_int_equal(pd_config_action(fx->conf, "b")->umask, 0077);
+        assert_int_equal(pd_config_action(fx->conf, "c")->umask, 0);
+        fx_expect_error(fx, "[action a]\nrun = x\numask = 0888\n",
+                        "3: action 'a': umask: expected an octal mode mask "
+                        "from 0000 to 0777, such as 0022");
+        fx_expect_error(fx, "[action a]\nrun = x\numask = 01000\n",
+                        "3: action 'a': umask: expected an octal mode mask "
+                        "from 0000 to 0777, such as 0022");
+        fx_expect_error(fx, "[action a]\nrun = x\numask = -22\n",
+                        "3: action 'a': umask: expected an octal mode mask "
+                        "from 0000 to 0777, such as 0022");
+        fx_expect_error(fx, "[action a]\nrun = x\numask = 0x12\n",
+                        "3: action 'a': umask: expected an octal mode mask "
+                        "from 0000 to 0777, such as 0022");
+}
+
+static void test_keep_runs_is_days_or_0_never_under_an_hour(void **state) {
+        fixture_t *fx = *state;
+
+        assert_int_equal(fx_load(fx, "[reactor]\nkeep_runs = 30d\n"), 0);
+        assert_int_equal(fx->conf->keep_runs_ms, 30LL * 86400000);
+        assert_int_equal(fx_load(fx, "[reactor]\nkeep_runs = 0\n"), 0);
+        assert_int_equal(fx->conf->keep_runs_ms, 0);
+        assert_int_equal(fx_load(fx, "[reactor]\nkeep_runs = 1h\n"), 0);
+        assert_int_equal(fx->conf->keep_runs_ms, 3600000);
+        /* Shorter than the time a processed event may wait for its
+         * offset to be committed: its redelivery would run again. */
+        fx_expect_error(fx, "[reactor]\nkeep_runs = 59m\n",
+                        "2: reactor.keep_runs: expected 0 or at least "
+                        "3600s");
 }
 
 static void test_every_key_is_read_from_a_full_file(void **state) {
@@ -176,6 +218,7 @@ static void test_every_key_is_read_from_a_full_file(void **state) {
                             "name = reactor-1\n"
                             "workers = 16\n"
                             "shutdown_grace = 1m\n"
+                            "keep_runs = 7d\n"
                             "log_level = debug\n"
                             "[topics]\n"
                             "events = ev\n"
@@ -198,6 +241,7 @@ static void test_every_key_is_read_from_a_full_file(void **state) {
                             "retries = 2\n"
                             "retry_backoff = 250ms\n"
                             "workdir = /srv/app\n"
+                            "umask = 0027\n"
                             "after = core.migrate, core.reindex\n"
                             "env.MODE = fast\n"
                             "env.LEVEL = 3\n"),
@@ -213,6 +257,7 @@ static void test_every_key_is_read_from_a_full_file(void **state) {
         assert_string_equal(conf->reactor_name, "reactor-1");
         assert_int_equal(conf->workers, 16);
         assert_int_equal(conf->shutdown_grace_ms, 60000);
+        assert_int_equal(conf->keep_runs_ms, 7LL * 86400000);
         assert_int_equal(conf->log_level, PD_LOG_DEBUG);
         assert_string_equal(conf->topic_events, "ev");
         assert_string_equal(conf->topic_results, "res");
@@ -226,7 +271,7 @@ static void test_every_key_is_read_from_a_full_file(void **state) {
         assert_string_equal(conf->actions[2].name, "core.fix");
         act = pd_config_action(conf, "core.fix");
         assert_ptr_equal(act, &conf->actions[2]);
-        assert_int_equal(act->line, 26);
+        assert_int_equal(act->line, 27);
         assert_string_equal(act->run, "/usr/bin/fix --tenant {tenant}");
         assert_strv(&act->argv, argv, 3);
         assert_int_equal(act->is_auto, 1);
@@ -236,6 +281,7 @@ static void test_every_key_is_read_from_a_full_file(void **state) {
         assert_int_equal(act->retries, 2);
         assert_int_equal(act->retry_backoff_ms, 250);
         assert_string_equal(act->workdir, "/srv/app");
+        assert_int_equal(act->umask, 0027);
         assert_strv(&act->after, after, 2);
         assert_strv(&act->env, env, 2);
         assert_null(pd_config_action(conf, "core.missing"));
@@ -1021,6 +1067,8 @@ static void test_duration_parse_accepts_documented_forms(void **state) {
                 {"30s", 30000},
                 {"5m", 300000},
                 {"1h", 3600000},
+                {"90d", 7776000000},
+                {"1.5d", 129600000},
                 {"1.5", 1500},
                 {"30", 30000},
                 {"1.5s", 1500},
@@ -1282,6 +1330,12 @@ int main(void) {
                 T(test_action_new_refuses_a_taken_or_invalid_name),
                 T(test_plugin_action_errors_name_the_plugin),
                 cmocka_unit_test(test_duration_parse_accepts_documented_forms),
+                cmocka_unit_test_setup_teardown(
+                        test_umask_is_octal_and_at_most_0777, fx_setup,
+                        fx_teardown),
+                cmocka_unit_test_setup_teardown(
+                        test_keep_runs_is_days_or_0_never_under_an_hour,
+                        fx_setup, fx_teardown),
                 cmocka_unit_test(test_duration_parse_rejects_everything_else),
                 cmocka_unit_test(test_tenant_name_validation_edges),
                 cmocka_unit_test(test_action_name_validation_edges),

@@ -398,6 +398,39 @@ static void test_the_workdir_is_honoured(void **state) {
         assert_string_equal(res.tail, expected);
 }
 
+/* Runs a command that creates fx->dir/NAME and prints its mode, with the
+ * job's umask when has_umask; returns the mode it printed. */
+static unsigned created_mode(fx_t *fx, const char *name, int has_umask,
+                             unsigned mask) {
+        char path[PATH_MAX + 16];
+        char *argv[] = {"sh", "-c", ": > \"$1\"; stat -c %a \"$1\"", "sh",
+                        path, NULL};
+        pd_runner_job_t job = {0};
+        pd_runner_result_t res;
+
+        snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
+        job.argv      = argv;
+        job.envp      = environ;
+        job.has_umask = has_umask;
+        job.umask     = mask;
+        assert_int_equal(pd_runner_run(&job, &res), 0);
+        assert_int_equal(res.status, PD_ST_SUCCEEDED);
+        return (unsigned)strtoul(res.tail, NULL, 8);
+}
+
+static void test_the_command_gets_the_jobs_umask(void **state) {
+        fx_t *fx       = *state;
+        mode_t ours    = umask(077);
+
+        /* Ours (077, as the supervisor's) without one; the job's with. */
+        assert_int_equal(created_mode(fx, "inherited", 0, 0), 0600);
+        assert_int_equal(created_mode(fx, "shared", 1, 022), 0644);
+        assert_int_equal(created_mode(fx, "private", 1, 077), 0600);
+        assert_int_equal(created_mode(fx, "open", 1, 0), 0666);
+        /* ... and ours is left as it was. */
+        assert_int_equal(umask(ours), 077);
+}
+
 static void test_a_missing_workdir_is_named_in_the_error(void **state) {
         fx_t *fx     = *state;
         char *argv[] = {"pwd", NULL};
@@ -602,6 +635,7 @@ int main(void) {
                 T(test_the_cancel_flag_interrupts_the_run),
                 T(test_background_processes_do_not_outlive_the_run),
                 T(test_the_workdir_is_honoured),
+                T(test_the_command_gets_the_jobs_umask),
                 T(test_a_missing_workdir_is_named_in_the_error),
                 T(test_the_environment_is_exactly_envp),
                 T(test_no_shell_interprets_the_argv),

@@ -850,6 +850,173 @@ static void test_a_constraint_error_is_not_retriable(void **state) {
         assert_non_null(strstr(pd_store_errmsg(fx->st), "NOT NULL"));
 }
 
+/* ---- retention ---- */
+
+/* A finished run of action in tenant acme, begun and ended at at_ms. */
+static pd_run_t old_run(pd_store_t *st, const char *action,
+                        const char *trigger_id, int64_t at_ms,
+                        pd_status_t status) {
+        pd_run_t run = run_of(action, trigger_id, 1);
+
+        run.started_at = at_ms;
+        assert_int_equal(pd_store_run_begin(st, &run), 0);
+        end_run(st, &run, status);
+        return run;
+}
+
+/* Whether a finished run of (acme, action) caused by trigger_id is kept. */
+static int has_trigger(pd_store_t *st, const char *action,
+                       const char *trigger_id) {
+        pd_status_t status;
+        int found = -1;
+
+        assert_int_equal(pd_store_trigger_outcome(st, "acme", action,
+                                                  "postdeploy-cli/host",
+                                                  trigger_id, &found,
+                                                  &status),
+                         0);
+        return found;
+}
+
+static int event_is_done(pd_store_t *st, const char *id) {
+        int done = -1;
+
+        assert_int_equal(pd_store_event_done(st, "src", id, &done), 0);
+        return done;
+}
+
+static int first_unfinished_cb(const pd_run_t *run, void *opaque) {
+        int64_t *idp = opaque;
+
+        assert_int_equal(*idp, 0); /* only one */
+        *idp = run->id;
+        return 0;
+}
+
+static void assert_same_state(pd_action_state_t a, pd_action_state_t b) {
+        assert_int_equal(a.known, b.known);
+        assert_int_equal(a.ever_succeeded, b.ever_succeeded);
+        assert_int_equal(a.running, b.running);
+        assert_int_equal(a.last_status, b.last_status);
+        assert_int_equal(a.last_attempt, b.last_attempt);
+}
+
+static void test_prune_keeps_what_pending_is_made_of(void **state) {
+        static const char *const actions[] = {
+                "core.reindex", "core.backfill", "core.skipped",
+                "core.reset",   "core.recent",   "core.never"};
+        const int64_t cutoff = 1000000;
+        pd_action_state_t before[6];
+        pd_run_t stuck, run;
+        int64_t unfinished = 0;
+        fx_t *fx           = *state;
+        int deleted        = -1;
+
+        fx->st = open_ok(fx->path);
+        /* Succeeded once long ago, failed since: done, last FAILED. */
+        old_run(fx->st, "core.reindex", "r1", 1000, PD_ST_SUCCEEDED);
+        old_run(fx->st, "core.reindex", "r2", 2000, PD_ST_FAILED);
+        old_run(fx->st, "core.reindex", "r3", 3000, PD_ST_FAILED);
+        /* Never succeeded, and a run left unfinished by a crash. */
+        old_run(fx->st, "core.backfill", "b1", 1000, PD_ST_FAILED);
+        old_run(fx->st, "core.backfill", "b2", 2000, PD_ST_TIMED_OUT);
+        stuck            = run_of("core.backfill", "b3", 3);
+        stuck.started_at = 4000;
+        assert_int_equal(pd_store_run_begin(fx->st, &stuck), 0);
+        /* Skipped after a failure; succeeded, then reset. */
+        old_run(fx->st, "core.skipped", "s1", 1000, PD_ST_FAILED);
+        assert_int_equal(pd_store_action_set_done(fx->st, "acme",
+                                                  "core.skipped", 1),
+                         0);
+        old_run(fx->st, "core.reset", "x1", 1000, PD_ST_SUCCEEDED);
+        old_run(fx->st, "core.reset", "x2", 2000, PD_ST_SUCCEEDED);
+        assert_int_equal(pd_store_action_set_done(fx->st, "acme",
+                                                  "core.reset", 0),
+                         0);
+        /* Old and new runs: only the old go. */
+        old_run(fx->st, "core.recent", "n1", 1000, PD_ST_FAILED);
+        old_run(fx->st, "core.recent", "n2", cutoff + 1, PD_ST_FAILED);
+        old_run(fx->st, "core.recent", "n3", cutoff + 2, PD_ST_SUCCEEDED);
+        assert_int_equal(pd_store_event_mark(fx->st, "src", "old", "acme",
+                                             cutoff - 1),
+                         0);
+        assert_int_equal(pd_store_event_mark(fx->st, "src", "new", "acme",
+                                             cutoff),
+                         0);
+        for (int i = 0; i < 6; i++)
+                before[i] = state_of(fx->st, actions[i]);
+
+        assert_int_equal(pd_store_prune(fx->st, cutoff, 100, &deleted), 0);
+        /* r1, r2, b1, x1, n1 and the old event. */
+        assert_int_equal(deleted, 6);
+        for (int i = 0; i < 6; i++)
+                assert_same_state(state_of(fx->st, actions[i]), before[i]);
+        assert_false(has_trigger(fx->st, "core.reindex", "r1"));
+        assert_false(has_trigger(fx->st, "core.reindex", "r2"));
+        assert_true(has_trigger(fx->st, "core.reindex", "r3")); /* newest */
+        assert_false(has_trigger(fx->st, "core.backfill", "b1"));
+        assert_true(has_trigger(fx->st, "core.backfill", "b2"));
+        assert_true(has_trigger(fx->st, "core.skipped", "s1"));
+        assert_false(has_trigger(fx->st, "core.reset", "x1"));
+        assert_true(has_trigger(fx->st, "core.reset", "x2"));
+        assert_false(has_trigger(fx->st, "core.recent", "n1"));
+        assert_true(has_trigger(fx->st, "core.recent", "n2"));
+        assert_true(has_trigger(fx->st, "core.recent", "n3"));
+        assert_false(event_is_done(fx->st, "old"));
+        assert_true(event_is_done(fx->st, "new"));
+        /* The run a crash left is still there to recover. */
+        assert_int_equal(pd_store_runs_unfinished(fx->st, first_unfinished_cb,
+                                                  &unfinished),
+                         0);
+        assert_int_equal(unfinished, stuck.id);
+
+        /* Nothing is left to prune, and the history goes on as before. */
+        assert_int_equal(pd_store_prune(fx->st, cutoff, 100, &deleted), 0);
+        assert_int_equal(deleted, 0);
+        end_run(fx->st, &stuck, PD_ST_SUCCEEDED);
+        assert_true(state_of(fx->st, "core.backfill").ever_succeeded);
+        run = old_run(fx->st, "core.reindex", "r4", cutoff + 3, PD_ST_FAILED);
+        assert_int_equal(state_of(fx->st, "core.reindex").last_attempt,
+                         run.attempt);
+}
+
+static void test_prune_goes_oldest_first_a_slice_at_a_time(void **state) {
+        fx_t *fx    = *state;
+        int deleted = -1;
+        char id[16];
+
+        fx->st = open_ok(fx->path);
+        /* Inserted newest first: the order is the age, not the row id. So
+         * t0, the oldest by its times, is the run ended last: the newest
+         * finished run of the action, which is never pruned. */
+        for (int i = 9; i >= 0; i--) {
+                snprintf(id, sizeof(id), "t%d", i);
+                old_run(fx->st, "core.reindex", id, 1000 * (i + 1),
+                        PD_ST_SUCCEEDED);
+                assert_int_equal(pd_store_event_mark(fx->st, "src", id,
+                                                     "acme", 1000 * (i + 1)),
+                                 0);
+        }
+        assert_int_equal(pd_store_prune(fx->st, 100000, 3, &deleted), 0);
+        assert_int_equal(deleted, 6); /* 3 runs, 3 events */
+        for (int i = 0; i < 10; i++) {
+                snprintf(id, sizeof(id), "t%d", i);
+                assert_int_equal(has_trigger(fx->st, "core.reindex", id),
+                                 i == 0 || i >= 4);
+                assert_int_equal(event_is_done(fx->st, id), i >= 3);
+        }
+        for (int pass = 0; pass < 2; pass++) {
+                assert_int_equal(pd_store_prune(fx->st, 100000, 3, &deleted),
+                                 0);
+                assert_int_equal(deleted, 6);
+        }
+        assert_int_equal(pd_store_prune(fx->st, 100000, 3, &deleted), 0);
+        assert_int_equal(deleted, 1); /* the last event; t0's run stays */
+        assert_true(has_trigger(fx->st, "core.reindex", "t0"));
+        assert_int_equal(pd_store_prune(fx->st, 100000, 3, &deleted), 0);
+        assert_int_equal(deleted, 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -879,6 +1046,8 @@ int main(void) {
                 T(test_commit_without_begin_is_an_error),
                 T(test_disk_full_is_retriable),
                 T(test_a_constraint_error_is_not_retriable),
+                T(test_prune_keeps_what_pending_is_made_of),
+                T(test_prune_goes_oldest_first_a_slice_at_a_time),
 #undef T
         };
 

@@ -593,6 +593,52 @@ static void test_forget_outlives_a_restart(void **state) {
         free(res);
 }
 
+static void test_log_stays_bounded_while_busy(void **state) {
+        fx_t *fx = *state;
+        pd_runner_result_t *res = calloc(1, sizeof(*res));
+        /* Runs back to back leave no quiet second to compact in. Each
+         * outcome carries a 4000-byte tail: 800 of them write over 3 MiB. */
+        const char *script = "printf '%4000s' \"$1\"";
+        off_t size, peak = 0;
+        char path[256];
+        pd_sup_t *sup;
+        pid_t pid;
+
+        pid = start_supervisor(fx, IDLE_LONG);
+        sup = client(fx);
+        log_path(fx, path, sizeof(path));
+        /* One outcome the reactor has not recorded yet: kept throughout. */
+        assert_int_equal(run_sh(sup, 1, script, "kept", "", 0, NULL, res), 0);
+        for (int64_t id = 2; id < 802; id++) {
+                assert_int_equal(run_sh(sup, id, script, "gone", "", 0, NULL,
+                                        res),
+                                 0);
+                assert_int_equal(res->tail_len, 4000);
+                assert_int_equal(pd_sup_forget(sup, id), 0);
+                size = size_of(path);
+                if (size > peak)
+                        peak = size;
+        }
+        /* The forgotten outcomes went while busy: never much over 1 MiB
+         * of them (the rest would be 3 MiB). */
+        if (peak > 1024 * 1024 + 64 * 1024)
+                fail_msg("the log grew to %lld bytes", (long long)peak);
+        pd_sup_close(sup);
+
+        /* What the rewrites kept is durable and whole. */
+        kill(pid, SIGKILL);
+        reap(pid);
+        start_supervisor(fx, IDLE_LONG);
+        sup = client(fx);
+        assert_int_equal(pd_sup_status(sup, 1, res), PD_SUP_FINISHED);
+        assert_int_equal(res->tail_len, 4000);
+        assert_memory_equal(res->tail + 3996, "kept", 4);
+        assert_int_equal(pd_sup_status(sup, 2, res), PD_SUP_UNKNOWN);
+        assert_int_equal(pd_sup_status(sup, 700, res), PD_SUP_UNKNOWN);
+        pd_sup_close(sup);
+        free(res);
+}
+
 static void test_restarted_supervisor_reports_finished_run(void **state) {
         fx_t *fx = *state;
         pd_runner_result_t *res = calloc(1, sizeof(*res));
@@ -818,6 +864,47 @@ static void test_unread_start_of_a_dead_client_is_never_unknown(
 }
 
 /* ---- files, life cycle, bad input ---- */
+
+/* Runs, as run id, a command that creates fx->base/NAME and prints its
+ * mode, with umask mask when has_umask; returns the mode it printed. */
+static unsigned created_mode(fx_t *fx, pd_sup_t *sup, int64_t id,
+                             const char *name, int has_umask, unsigned mask) {
+        pd_runner_result_t *res = calloc(1, sizeof(*res));
+        char path[256];
+        char *argv[] = {"sh", "-c", ": > \"$1\"; stat -c %a \"$1\"", "sh",
+                        path, NULL};
+        pd_runner_job_t job = {0};
+        unsigned mode;
+
+        snprintf(path, sizeof(path), "%s/%s", fx->base, name);
+        job.argv      = argv;
+        job.envp      = environ;
+        job.has_umask = has_umask;
+        job.umask     = mask;
+        assert_int_equal(pd_sup_run(sup, id, &job, res), 0);
+        assert_int_equal(res->status, PD_ST_SUCCEEDED);
+        mode = (unsigned)strtoul(res->tail, NULL, 8);
+        free(res);
+        return mode;
+}
+
+static void test_commands_get_the_starters_umask_or_their_own(void **state) {
+        fx_t *fx   = *state;
+        mode_t old = umask(022); /* the operator's, as the reactor has it */
+        pd_sup_t *sup;
+
+        start_supervisor(fx, IDLE_LONG);
+        umask(old);
+        sup = client(fx);
+        /* Not the supervisor's own 077: files an action writes for the
+         * application are readable by it. */
+        assert_int_equal(created_mode(fx, sup, 1, "default", 0, 0), 0644);
+        assert_int_equal(created_mode(fx, sup, 2, "private", 1, 077), 0600);
+        assert_int_equal(created_mode(fx, sup, 3, "group", 1, 007), 0660);
+        /* The supervisor's own files stay private meanwhile. */
+        assert_mode(fx->dir, S_IFDIR, 0700);
+        pd_sup_close(sup);
+}
 
 static void test_socket_folder_and_files_are_private(void **state) {
         fx_t *fx = *state;
@@ -1074,6 +1161,11 @@ int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(
                 test_run_reports_exit_code_tail_and_log, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_log_stays_bounded_while_busy,
+                                            setup, teardown),
+            cmocka_unit_test_setup_teardown(
+                    test_commands_get_the_starters_umask_or_their_own, setup,
+                    teardown),
             cmocka_unit_test_setup_teardown(test_same_run_id_twice_runs_once,
                                             setup, teardown),
             cmocka_unit_test_setup_teardown(
