@@ -263,10 +263,17 @@ static void gate_wait_up(int fd) {
         struct pollfd pfd = {fd, POLLIN, 0};
         char buf[16];
 
+        ssize_t n;
+
         if (poll(&pfd, 1, WAIT_MS) != 1)
                 fail_msg("the gated action did not start within %d ms",
                          WAIT_MS);
-        assert_true(read(fd, buf, sizeof(buf)) > 0);
+        n = read(fd, buf, sizeof(buf));
+        if (n <= 0)
+                fail_msg("the gate's FIFO said it was ready, but read "
+                         "returned %zd (%s), poll events %#x",
+                         n, n ? strerror(errno) : "end of file",
+                         (unsigned)pfd.revents);
         close(fd);
 }
 
