@@ -2045,7 +2045,7 @@ static int pd_txn_recover(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
                 const pd_runner_result_t *rs = u->res[i];
                 pd_event_t *ev;
                 char key[256];
-                int ret;
+                int ret, lost;
 
                 if (!run->tenant)
                         continue; /* adopted: still running */
@@ -2080,17 +2080,20 @@ static int pd_txn_recover(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
                 ev->error         = run->error ? pd_xstrdup(run->error) : NULL;
                 ev->output_tail   = pd_xstrdup(rs ? rs->tail : "");
                 ev->finished_at   = now;
-                /* Lost: the redelivered event runs it again. Finished: its
-                 * outcome is final, as trigger_outcome will say. */
-                ev->retrying = !rs;
+                /* Lost, or interrupted under a supervisor that died or
+                 * stopped: the redelivered event runs it again. Finished:
+                 * its outcome is final, as trigger_outcome will say. */
+                lost         = !rs || rs->status == PD_ST_INTERRUPTED;
+                ev->retrying = lost;
                 pd_result_key(key, sizeof(key), run->tenant, run->action);
                 ret = pd_emit(r, oq, ev, key);
                 pd_event_destroy(ev);
                 if (ret)
                         return -1;
                 pd_log(PD_LOG_WARN, "%s %s: %s", run->tenant, run->action,
-                       rs ? "finished under the supervisor while we were down"
-                          : "interrupted by the last stop");
+                       lost ? "interrupted by the last stop"
+                            : "finished under the supervisor while we were "
+                              "down");
         }
         return 0;
 }
