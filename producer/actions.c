@@ -11,6 +11,7 @@
 
 #include "producer/cli.h"
 #include "producer/results.h"
+#include "producer/term.h"
 #include "schemas/event.h"
 
 static void pd_actions_usage(FILE *fp) {
@@ -33,17 +34,21 @@ static void pd_actions_usage(FILE *fp) {
                 "unreachable.\n");
 }
 
+/* Every string in the table came from an event: it is shown with its
+ * control characters escaped, so a description cannot drive the terminal
+ * (the JSON keeps the exact text). */
 static void pd_actions_table(const pd_event_t *reg) {
-        char when[40];
+        char when[40], *reactor = pd_term_escape_dup(reg->reactor);
 
         pd_time_format(reg->published_at, when, sizeof(when));
         printf("%zu action(s), published by %s at %s\n\n",
-               reg->registry_cnt, reg->reactor, when);
+               reg->registry_cnt, reactor ? reactor : "", when);
+        free(reactor);
         printf("%-32s %-6s %-6s %-24s %s\n", "ACTION", "WHEN", "POLICY",
                "AFTER", "DESCRIPTION");
         for (size_t i = 0; i < reg->registry_cnt; i++) {
                 const pd_regentry_t *re = &reg->registry[i];
-                char after[256] = "-";
+                char after[256] = "-", *id, *policy, *after_e, *desc;
                 size_t off      = 0;
 
                 for (size_t j = 0; j < re->after.cnt && off < sizeof(after);
@@ -52,9 +57,18 @@ static void pd_actions_table(const pd_event_t *reg) {
                                                 sizeof(after) - off, "%s%s",
                                                 j ? "," : "",
                                                 re->after.v[j]);
-                printf("%-32s %-6s %-6s %-24s %s\n", re->id,
-                       re->is_auto ? "auto" : "manual", re->policy, after,
-                       re->description);
+                id      = pd_term_escape_dup(re->id ? re->id : "");
+                policy  = pd_term_escape_dup(re->policy ? re->policy : "");
+                after_e = pd_term_escape_dup(after);
+                desc = pd_term_escape_dup(re->description ? re->description
+                                                          : "");
+                printf("%-32s %-6s %-6s %-24s %s\n", id,
+                       re->is_auto ? "auto" : "manual", policy, after_e,
+                       desc);
+                free(id);
+                free(policy);
+                free(after_e);
+                free(desc);
         }
 }
 

@@ -24,6 +24,7 @@
 #include "common/sign.h"
 #include "producer/cli.h"
 #include "producer/results.h"
+#include "producer/term.h"
 #include "schemas/event.h"
 
 /* One published event and what became of it. Results travel keyed by
@@ -240,8 +241,11 @@ static void pd_deploy_say(pd_deploy_t *d, const char *fmt, ...) {
         pd_deploy_progress(d);
 }
 
+/* Everything printed here that came from an event goes through
+ * pd_term_escape: an action's error must not drive the terminal. */
 static void pd_deploy_on_event(pd_deploy_t *d, const pd_event_t *ev) {
         pd_trigger_t *t = pd_deploy_trigger(d, ev->trigger_id);
+        char *release   = NULL;
 
         if (!t)
                 return;
@@ -252,10 +256,18 @@ static void pd_deploy_on_event(pd_deploy_t *d, const pd_event_t *ev) {
                 for (size_t i = 0; i < ev->actions.cnt; i++)
                         pd_strv_add(&t->actions, ev->actions.v[i]);
                 pd_deploy_count(d);
-                pd_deploy_say(d, "%s: %zu action(s) to run for release %s\n",
-                              ev->tenant, t->actions.cnt, ev->release);
+                /* skip and reset run nothing, and may name no release. */
+                release = pd_term_escape_dup(ev->release);
+                pd_deploy_say(d, "%s: %zu action(s) to %s%s%s\n", ev->tenant,
+                              t->actions.cnt,
+                              strcmp(d->cli->cmd, "deploy") ? d->cli->cmd
+                                                            : "run",
+                              release && *release ? " for release " : "",
+                              release ? release : "");
         } else if (ev->type == PD_EVT_ACTION_FINISHED) {
                 char detail[64] = "";
+                char *action = pd_term_escape_dup(ev->action);
+                char *error  = pd_term_escape_dup(ev->error);
 
                 if (ev->has_exit_code && ev->exit_code)
                         snprintf(detail, sizeof(detail), " (exit %d)",
@@ -271,12 +283,15 @@ static void pd_deploy_on_event(pd_deploy_t *d, const pd_event_t *ev) {
                         pd_deploy_count(d);
                 }
                 pd_deploy_say(d, "%s: %-30s %s%s in %" PRId64 " ms%s%s%s\n",
-                              ev->tenant, ev->action,
+                              ev->tenant, action ? action : "",
                               pd_status_name(ev->status), detail,
-                              ev->duration_ms, ev->error ? ": " : "",
-                              ev->error ? ev->error : "",
+                              ev->duration_ms, error ? ": " : "",
+                              error ? error : "",
                               ev->retrying ? " (will retry)" : "");
+                free(action);
+                free(error);
         }
+        free(release);
 }
 
 static int pd_deploy_complete(const pd_deploy_t *d) {
@@ -395,17 +410,22 @@ static int pd_request_check_names(pd_cli_t *cli, const pd_request_t *req,
                 return 0;
         }
         for (size_t i = 0; i < req->names.cnt && !ret; i++) {
+                char *reactor;
                 size_t j;
                 for (j = 0; j < reg->registry_cnt; j++)
                         if (!strcmp(reg->registry[j].id, req->names.v[i]))
                                 break;
                 if (j < reg->registry_cnt)
                         continue;
+                /* The reactor's name came from an event. */
+                reactor = pd_term_escape_dup(reg->reactor ? reg->reactor
+                                                          : "");
                 pd_cli_error(cli,
                              "unknown action '%s' (not in the registry "
                              "reactor %s published; `postdeploy actions` "
                              "lists them, --no-check sends it anyway)",
-                             req->names.v[i], reg->reactor);
+                             req->names.v[i], reactor);
+                free(reactor);
                 ret = PD_EXIT_USAGE;
         }
         pd_event_destroy(reg);

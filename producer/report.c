@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "producer/cli.h"
 #include "producer/results.h"
+#include "producer/term.h"
 #include "schemas/event.h"
 
 /*
@@ -177,6 +178,30 @@ typedef struct pd_row_s {
         pd_state_t state;
 } pd_row_t;
 
+/*
+ * Whether res records a step the reactor left out because a dependency did
+ * not succeed. Its status is SKIPPED, as a skip on request is, but only the
+ * requested skip marks the action done (pd_txn_verdict's set_done in
+ * consumer/reactor.c); this one leaves it pending, and the next deploy plans
+ * it again. The reactor's reason tells them apart: "dependency NAME STATUS"
+ * here, "skipped on request of WHO" for a requested skip
+ * (pd_job_process).
+ */
+static int pd_result_dependency_skipped(const pd_result_t *res) {
+        return res->type == PD_EVT_ACTION_FINISHED &&
+               res->status == PD_ST_SKIPPED && res->error &&
+               !strncmp(res->error, "dependency ", 11);
+}
+
+/* Whether res records a request (skip, reset) rather than a run: no
+ * attempt nor duration to show, and its error is the request's reason. */
+static int pd_result_is_verdict(const pd_result_t *res) {
+        return res->type == PD_EVT_ACTION_FINISHED &&
+               (res->status == PD_ST_SKIPPED || res->status == PD_ST_RESET);
+}
+
+/* The state the reactor holds the action in, as far as the newest result
+ * tells: what it will do on the next deploy. */
 static pd_state_t pd_row_state(const pd_row_t *row) {
         if (!row->reg)
                 return PD_STATE_UNAVAILABLE;
@@ -193,7 +218,9 @@ static pd_state_t pd_row_state(const pd_row_t *row) {
                 return row->res->retrying ? PD_STATE_RUNNING
                                          : PD_STATE_INTERRUPTED;
         case PD_ST_SKIPPED:
-                return PD_STATE_SKIPPED;
+                return pd_result_dependency_skipped(row->res)
+                           ? PD_STATE_PENDING
+                           : PD_STATE_SKIPPED;
         case PD_ST_RESET:
                 return PD_STATE_PENDING;
         default:
@@ -209,6 +236,7 @@ typedef struct pd_report_s {
         size_t *tenant_rows;  /* rows of tenants.v[t]: [tenant_rows[t],
                                * tenant_rows[t + 1]) */
         pd_strv_t only;       /* --tenant filters */
+        pd_strv_t missing;    /* of those, the ones without results */
         pd_row_t *rows;
         size_t row_cnt;
 } pd_report_t;
@@ -224,6 +252,13 @@ static void pd_report_usage(FILE *fp) {
                 "and completed\n"
                 "(newest first). Read from the results topic, so it works "
                 "from any machine.\n"
+                "Pending is what the reactor runs on the next deploy: "
+                "never run, reset, or\n"
+                "left out because a dependency failed (with the reason). "
+                "Text that came from\n"
+                "an event or an action's output is shown with control "
+                "characters escaped\n"
+                "(\\x1b); --format json keeps it exact.\n"
                 "\n"
                 "Options:\n"
                 "  -t, --tenant T       only this tenant (repeatable); "
@@ -236,9 +271,12 @@ static void pd_report_usage(FILE *fp) {
                 "      --timeout D      how long to read (default 60s)\n"
                 PD_CLI_COMMON_HELP
                 "\n"
-                "Exit status: 0 shown; 1 the output could not be written; "
-                "2 usage or\n"
-                "configuration error; 4 Kafka unreachable.\n");
+                "Exit status: 0 shown; 1 a tenant named with --tenant has "
+                "no results (said on\n"
+                "stderr with the tenants that have; the others are "
+                "shown), or the output could\n"
+                "not be written; 2 usage or configuration error; 4 Kafka "
+                "unreachable.\n");
 }
 
 /* Keeps the newest result of each (tenant, action), and the newest
@@ -324,13 +362,20 @@ static void pd_report_build(pd_report_t *rp) {
                            sorted[i]->tenant))
                         pd_strv_add(&rp->tenants, sorted[i]->tenant);
 
-        /* Tenants named, or listed in [cli], show even without results. */
-        if (rp->only.cnt)
+        /* Tenants listed in [cli] show even without results: nothing ran
+         * there yet, so everything is pending. A tenant named with --tenant
+         * that has no results is more likely a typo than a fresh tenant:
+         * it is set aside for pd_report_say_missing instead of being shown
+         * as all pending. */
+        if (rp->only.cnt) {
                 for (size_t i = 0; i < rp->only.cnt; i++)
-                        pd_strv_add(&extra, rp->only.v[i]);
-        else
+                        if (pd_strv_find(&rp->tenants, rp->only.v[i]) < 0 &&
+                            pd_strv_find(&rp->missing, rp->only.v[i]) < 0)
+                                pd_strv_add(&rp->missing, rp->only.v[i]);
+        } else {
                 for (size_t i = 0; i < rp->cli->conf->tenants.cnt; i++)
                         pd_strv_add(&extra, rp->cli->conf->tenants.v[i]);
+        }
         if (extra.cnt) {
                 for (size_t i = 0; i < extra.cnt; i++)
                         if (!bsearch(&extra.v[i], rp->tenants.v,
@@ -396,6 +441,36 @@ static int pd_cmp_row_newest(const void *a, const void *b) {
         return tx < ty ? 1 : tx > ty ? -1 : strcmp(x->action, y->action);
 }
 
+/* Writes the n bytes at s to stdout with control characters made visible:
+ * everything the table shows that came from an event or an action's
+ * output goes through here (or pd_print_text). */
+static void pd_print_escaped(const char *s, size_t n) {
+        if (pd_term_escape(s, n, stdout))
+                pd_cli_out_error(errno);
+}
+
+static void pd_print_text(const char *s) {
+        if (s)
+                pd_print_escaped(s, strlen(s));
+}
+
+/* s escaped, then blanks up to width columns (at least one). */
+static void pd_print_column(const char *s, int width) {
+        size_t n = strlen(s);
+
+        pd_print_escaped(s, n);
+        printf("%*s", n < (size_t)width ? width - (int)n + 1 : 1, "");
+}
+
+/* ", release R" when the result names one: a skip or a reset may carry
+ * none, and "release ," tells nothing. */
+static void pd_print_release(const pd_result_t *res, const char *sep) {
+        if (!res->release || !*res->release)
+                return;
+        printf("%srelease ", sep);
+        pd_print_text(res->release);
+}
+
 static void pd_print_output_tail(const char *tail) {
         const char *p = tail;
         int lines     = 0;
@@ -410,8 +485,75 @@ static void pd_print_output_tail(const char *tail) {
                 }
         while (*p) {
                 size_t n = strcspn(p, "\n");
-                printf("        | %.*s\n", (int)n, p);
+                printf("        | ");
+                pd_print_escaped(p, n);
+                printf("\n");
                 p += n + (p[n] == '\n');
+        }
+}
+
+/* Prints one row of a section. */
+static void pd_report_table_row(const pd_row_t *row) {
+        const pd_result_t *res = row->res;
+        const char *desc = row->reg ? row->reg->description : NULL;
+        char t1[40];
+
+        printf("    ");
+        if (row->state == PD_STATE_PENDING) {
+                /* Never ran, reset, or left out for a failed dependency:
+                 * the reason says which. */
+                pd_print_column(row->action, 32);
+                pd_print_text(desc);
+                printf("\n");
+                if (res && res->error) {
+                        printf("        reason: ");
+                        pd_print_text(res->error);
+                        printf(" (%s",
+                               pd_fmt_time(res->finished_at, t1, sizeof(t1)));
+                        pd_print_release(res, ", ");
+                        printf(")\n");
+                }
+                return;
+        }
+        if (row->state == PD_STATE_RUNNING) {
+                pd_print_column(row->action, 32);
+                printf("since %s, attempt %d, on ",
+                       pd_fmt_time(res->started_at, t1, sizeof(t1)),
+                       (int)res->attempt);
+                pd_print_text(res->reactor);
+                pd_print_release(res, " (");
+                printf("%s\n", res->release && *res->release ? ")" : "");
+                return;
+        }
+        pd_print_column(row->action, 32);
+        printf("%-11s %s", pd_state_name(row->state),
+               pd_fmt_time(res->finished_at, t1, sizeof(t1)));
+        if (pd_result_is_verdict(res)) {
+                /* A request was recorded, nothing ran: no attempt, no
+                 * duration, and its error is the request's reason. */
+                pd_print_release(res, "  ");
+                printf("\n");
+                if (res->error) {
+                        printf("        reason: ");
+                        pd_print_text(res->error);
+                        printf("\n");
+                }
+                return;
+        }
+        pd_print_release(res, "  ");
+        printf("%sattempt %d, %" PRId64 " ms",
+               res->release && *res->release ? ", " : "  ", (int)res->attempt,
+               res->duration_ms);
+        if (res->has_exit_code && res->exit_code)
+                printf(", exit %d", (int)res->exit_code);
+        printf("\n");
+        if (row->state != PD_STATE_SUCCEEDED) {
+                if (res->error) {
+                        printf("        error: ");
+                        pd_print_text(res->error);
+                        printf("\n");
+                }
+                pd_print_output_tail(res->output_tail);
         }
 }
 
@@ -423,7 +565,6 @@ static void pd_report_table_section(pd_report_t *rp, size_t t,
         size_t from = rp->tenant_rows[t], to = rp->tenant_rows[t + 1];
         pd_row_t **sel = calloc(to - from + 1, sizeof(*sel));
         size_t cnt     = 0;
-        char t1[40], t2[40];
 
         if (!sel)
                 abort();
@@ -433,39 +574,8 @@ static void pd_report_table_section(pd_report_t *rp, size_t t,
         if (newest_first)
                 qsort(sel, cnt, sizeof(*sel), pd_cmp_row_newest);
         printf("  %s (%zu)\n", title, cnt);
-        for (size_t i = 0; i < cnt; i++) {
-                const pd_row_t *row = sel[i];
-                const pd_result_t *res = row->res;
-
-                if (!res) {
-                        printf("    %-32s %s\n", row->action,
-                               row->reg && row->reg->description
-                                   ? row->reg->description
-                                   : "");
-                        continue;
-                }
-                if (row->state == PD_STATE_RUNNING) {
-                        printf("    %-32s since %s, attempt %d, on %s "
-                               "(release %s)\n",
-                               row->action,
-                               pd_fmt_time(res->started_at, t1, sizeof(t1)),
-                               (int)res->attempt, res->reactor, res->release);
-                        continue;
-                }
-                printf("    %-32s %-11s %s  release %s, attempt %d, %" PRId64
-                       " ms",
-                       row->action, pd_state_name(row->state),
-                       pd_fmt_time(res->finished_at, t2, sizeof(t2)),
-                       res->release, (int)res->attempt, res->duration_ms);
-                if (res->has_exit_code && res->exit_code)
-                        printf(", exit %d", (int)res->exit_code);
-                printf("\n");
-                if (row->state != PD_STATE_SUCCEEDED) {
-                        if (res->error)
-                                printf("        error: %s\n", res->error);
-                        pd_print_output_tail(res->output_tail);
-                }
-        }
+        for (size_t i = 0; i < cnt; i++)
+                pd_report_table_row(sel[i]);
         free(sel);
 }
 
@@ -489,14 +599,53 @@ static int pd_want_unavailable(const pd_row_t *r) {
         return r->state == PD_STATE_UNAVAILABLE;
 }
 
+/*
+ * Says on stderr which tenants named with --tenant have no results, with
+ * the tenants that have (the first ten), so a typo is seen as one. Returns
+ * whether there were any.
+ */
+static int pd_report_say_missing(pd_report_t *rp) {
+        const char **known;
+        size_t cnt = 0, shown = 0;
+
+        if (!rp->missing.cnt)
+                return 0;
+        if (!(known = calloc(rp->results.cnt + 1, sizeof(*known))))
+                abort();
+        for (size_t i = 0; i < rp->results.size; i++)
+                if (rp->results.slots[i])
+                        known[cnt++] = rp->results.slots[i]->tenant;
+        qsort(known, cnt, sizeof(*known), pd_cmp_str);
+        for (size_t i = 0; i < cnt; i++)
+                if (!shown || strcmp(known[shown - 1], known[i]))
+                        known[shown++] = known[i];
+        for (size_t m = 0; m < rp->missing.cnt; m++) {
+                fprintf(stderr,
+                        "postdeploy report: no results for tenant '%s' (",
+                        rp->missing.v[m]);
+                if (!shown)
+                        fprintf(stderr, "no tenant has results yet");
+                for (size_t i = 0; i < shown && i < 10; i++)
+                        fprintf(stderr, "%s%s", i ? ", " : "known tenants: ",
+                                known[i]);
+                if (shown > 10)
+                        fprintf(stderr, ", ... %zu more", shown - 10);
+                fprintf(stderr, ")\n");
+        }
+        free(known);
+        return 1;
+}
+
 static void pd_report_table(pd_report_t *rp) {
         if (!rp->registry)
                 printf("No registry.published on %s yet: has a reactor "
                        "started?\n",
                        rp->cli->conf->topic_results);
         if (!rp->tenants.cnt) {
-                printf("No tenant has results yet (name one with "
-                       "--tenant T).\n");
+                /* Tenants named but not found are said on stderr. */
+                if (!rp->missing.cnt)
+                        printf("No tenant has results yet (name one with "
+                               "--tenant T).\n");
                 return;
         }
         for (size_t t = 0; t < rp->tenants.cnt; t++) {
@@ -678,6 +827,7 @@ static void pd_report_json_row(pd_out_t *out, const pd_row_t *row) {
         int finished = res && res->type == PD_EVT_ACTION_FINISHED;
         int has_exit = finished && res->has_exit_code;
         int has_tail = finished && res->output_tail && *res->output_tail;
+        int has_release = res && res->release && *res->release;
         size_t cnt   = 0;
 
         pd_out_member(out, &cnt, "tenant", PD_VAL_STR, row->tenant, 0);
@@ -688,8 +838,11 @@ static void pd_report_json_row(pd_out_t *out, const pd_row_t *row) {
                       row->reg ? row->reg->policy : NULL, 0);
         pd_out_member(out, &cnt, "state", PD_VAL_STR,
                       pd_state_name(row->state), 0);
-        pd_out_member(out, &cnt, "release", res ? PD_VAL_STR : PD_VAL_NULL,
-                      res ? res->release : NULL, 0);
+        /* null whenever there is no release, never "": a skip or a reset
+         * may carry none, like a never-run action. */
+        pd_out_member(out, &cnt, "release", has_release ? PD_VAL_STR
+                                                        : PD_VAL_NULL,
+                      has_release ? res->release : NULL, 0);
         pd_out_member(out, &cnt, "attempt", res ? PD_VAL_INT : PD_VAL_NULL,
                       NULL, res ? res->attempt : 0);
         pd_out_member(out, &cnt, "exit_code",
@@ -810,7 +963,7 @@ int pd_cmd_report(pd_cli_t *cli, int argc, char **argv) {
                 printf("\n%zu record(s) on %s rejected (not signed with "
                        "[cli] signing_key): not in this report\n",
                        cli->rejected, cli->conf->topic_results);
-        ret = PD_EXIT_OK;
+        ret = pd_report_say_missing(&rp) ? PD_EXIT_FAILED : PD_EXIT_OK;
 
 done:
         if (rkc) {
@@ -822,6 +975,7 @@ done:
         pd_strv_clear(&rp.tenants);
         free(rp.tenant_rows);
         pd_strv_clear(&rp.only);
+        pd_strv_clear(&rp.missing);
         free(rp.rows);
         return ret;
 }

@@ -12,6 +12,7 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/sign.h"
+#include "producer/term.h"
 
 rd_kafka_t *pd_results_consumer(pd_cli_t *cli) {
         static const char *const defaults[] = {
@@ -263,12 +264,18 @@ static void pd_results_decode(const rd_kafka_message_t *rkm, void *opaque) {
         char errstr[512];
         pd_event_t *ev = pd_event_from_message(rkm, errstr, sizeof(errstr));
 
-        if (ev)
+        char *why;
+
+        if (ev) {
                 d->cb(ev, d->opaque);
-        else
-                pd_log(PD_LOG_DEBUG, "skipping %s [%d] @%" PRId64 ": %s",
-                       rd_kafka_topic_name(rkm->rkt), (int)rkm->partition,
-                       rkm->offset, errstr);
+                return;
+        }
+        /* The reason may quote a header as it came (an unknown ce_type). */
+        why = pd_term_escape_dup(errstr);
+        pd_log(PD_LOG_DEBUG, "skipping %s [%d] @%" PRId64 ": %s",
+               rd_kafka_topic_name(rkm->rkt), (int)rkm->partition,
+               rkm->offset, why);
+        free(why);
 }
 
 int pd_results_scan(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
