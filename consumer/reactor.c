@@ -1900,9 +1900,9 @@ static void pd_offsets_advance(pd_reactor_t *r) {
                  * a warning, but once per kind of error, not per event. */
                 if (err && err != r->offsets_err)
                         pd_log(PD_LOG_WARN,
-                               "offsets_store: %s (the events stay "
-                               "uncommitted and come again after a "
-                               "restart; said once until it changes)",
+                               "offsets_store: %s; those events may come "
+                               "again after a restart (said once until the "
+                               "error changes)",
                                rd_kafka_err2str(err));
                 else if (!err && r->offsets_err)
                         pd_log(PD_LOG_INFO, "offsets_store works again");
