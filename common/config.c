@@ -336,8 +336,10 @@ const char *pd_duration_format(int64_t ms, char *buf, size_t size) {
 int64_t pd_action_backoff_ms(const pd_action_def_t *def, int32_t retry) {
         int64_t backoff = def->retry_backoff_ms;
 
-        /* Doubled by shifting only while it stays under the cap, so
-         * retries = 100 cannot overflow. */
+        if (backoff <= 0)
+                return 0;
+        /* Doubled only while under the cap, so retries = 100 cannot
+         * overflow: at most 42 doublings from 1 ms. */
         for (int32_t n = 1; n < retry && backoff < PD_RETRY_BACKOFF_MAX_MS;
              n++)
                 backoff *= 2;

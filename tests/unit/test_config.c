@@ -831,6 +831,7 @@ static void test_backoff_doubles_per_retry_up_to_an_hour(void **state) {
         assert_int_equal(pd_action_backoff_ms(&def, 13), 3600000);
         def.retry_backoff_ms = 0;
         assert_int_equal(pd_action_backoff_ms(&def, 100), 0);
+        assert_int_equal(pd_action_backoff_ms(&def, INT32_MAX), 0);
 }
 
 static void test_backoff_never_overflows_with_a_hundred_retries(
