@@ -1078,19 +1078,28 @@ static int pd_plan_build(pd_reactor_t *r, pd_plan_t *plan) {
 
         pd_plan_order(plan);
 
-        /* A redelivered event that was cut short skips what it finished. */
+        /* A redelivered event that was cut short skips what it finished:
+         * not a run interrupted, nor a failure that still had retries left
+         * (a crash, or a stop that could not record it, came during the
+         * backoff: the retry that was promised runs now). */
         for (i = 0; i < plan->cnt; i++) {
                 pd_step_t *step = &plan->steps[i];
                 int found       = 0;
+                int32_t attempt = 0;
                 pd_status_t status;
+                int retry_due;
 
                 if (!step->def)
                         continue;
                 if (pd_store_trigger_outcome(r->st, tenant, step->name,
                                              ev->ce_source, ev->ce_id, &found,
-                                             &status))
+                                             &status, &attempt))
                         return -1;
-                if (found && status != PD_ST_INTERRUPTED) {
+                retry_due = found &&
+                            (status == PD_ST_FAILED ||
+                             status == PD_ST_TIMED_OUT) &&
+                            attempt < 1 + step->def->retries;
+                if (found && status != PD_ST_INTERRUPTED && !retry_due) {
                         step->finished = 1;
                         step->status   = status;
                 }

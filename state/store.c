@@ -188,7 +188,7 @@ static const char *const pd_store_sql[PD_STMT__CNT] = {
                 " ON CONFLICT (tenant, action) DO UPDATE SET"
                 " ever_succeeded = excluded.ever_succeeded",
         [PD_STMT_TRIGGER_OUTCOME] =
-                "SELECT status FROM runs"
+                "SELECT status, attempt FROM runs"
                 " WHERE trigger_id = ?4 AND trigger_source = ?3"
                 " AND tenant = ?1 AND action = ?2 AND status IS NOT NULL"
                 " ORDER BY id DESC LIMIT 1",
@@ -668,7 +668,7 @@ int pd_store_action_set_done(pd_store_t *st, const char *tenant,
 int pd_store_trigger_outcome(pd_store_t *st, const char *tenant,
                              const char *action, const char *trigger_source,
                              const char *trigger_id, int *foundp,
-                             pd_status_t *statusp) {
+                             pd_status_t *statusp, int32_t *attemptp) {
         sqlite3_stmt *stmt = st->stmt[PD_STMT_TRIGGER_OUTCOME];
         int rc;
 
@@ -681,6 +681,8 @@ int pd_store_trigger_outcome(pd_store_t *st, const char *tenant,
                 *foundp = rc == SQLITE_ROW;
                 if (*foundp)
                         *statusp = (pd_status_t)sqlite3_column_int(stmt, 0);
+                if (*foundp && attemptp)
+                        *attemptp = sqlite3_column_int(stmt, 1);
         } else {
                 pd_store_fail(st, rc);
         }

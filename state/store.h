@@ -147,13 +147,14 @@ int pd_store_action_state(pd_store_t *st, const char *tenant,
 
 /*
  * If a run of (tenant, action) caused by trigger (source, id) finished,
- * sets *foundp to 1 and *statusp to its last status; else *foundp = 0.
- * Lets a redelivered event that was cut short skip what it already did.
+ * sets *foundp to 1, *statusp to its last status and *attemptp (unless
+ * NULL) to that run's attempt; else *foundp = 0. Lets a redelivered event
+ * that was cut short skip what it already did.
  */
 int pd_store_trigger_outcome(pd_store_t *st, const char *tenant,
                              const char *action, const char *trigger_source,
                              const char *trigger_id, int *foundp,
-                             pd_status_t *statusp);
+                             pd_status_t *statusp, int32_t *attemptp);
 
 /*
  * Calls cb for every run still marked running (left by a crash). The cb's

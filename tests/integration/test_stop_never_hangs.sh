@@ -124,4 +124,36 @@ rc=0; wait "$cli" || rc=$?
 pd_eq "after the lock goes and a restart, the waiting deploy completes" 0 "$rc"
 pd_eq "initech's t.ok ran once" 1 "$(pd_lines "$T/markers/initech.ok")"
 pd_reactor_stop
+
+# 4. Both: SIGTERM during a 60 s backoff while the store is locked, so the
+# interruption cannot be recorded. The failure before it said "will retry";
+# the next start must keep that promise, or `deploy --wait` waits forever.
+sed -i "s|^retry_backoff = .*|retry_backoff = 60s|" "$T/postdeploy.ini"
+pd_reactor_start
+pd_cli deploy --auto --release 5 --tenant umbrella --wait --timeout 90s >"$T/deploy5.out" 2>&1 &
+cli=$!
+# Published, so its batch is committed before the lock is taken.
+timeout 60 grep -m1 -q "t.flaky .*(will retry)" <(tail --pid=$$ -n +1 -f "$T/deploy5.out") ||
+	pd_die "the first failure of umbrella's t.flaky never arrived"
+mkfifo "$T/sql2.in" "$T/sql2.out"
+sqlite3 "$T/state/state.db" <"$T/sql2.in" >"$T/sql2.out" 2>&1 &
+sqlpid=$!
+exec 5>"$T/sql2.in" 6<"$T/sql2.out"
+printf '.timeout 10000\nBEGIN EXCLUSIVE;\n.print locked\n' >&5
+read -r -t 30 line <&6 || true
+pd_eq "the database is locked by another process" locked "$line"
+pd_stop_timed TERM
+pd_eq "SIGTERM in a backoff with the store locked: exit 0" 0 "$stop_rc"
+pd_check "it stopped within shutdown_grace + 1 s ($stop_ms ms)" [ "$stop_ms" -lt 3000 ]
+printf 'COMMIT;\n.quit\n' >&5
+exec 5>&- 6<&-
+wait "$sqlpid" || true
+pd_reactor_start
+t0=$(now_ms)
+rc=0; wait "$cli" || rc=$?
+pd_eq "after a restart the waiting deploy succeeds instead of waiting out its timeout" 0 "$rc"
+pd_check "soon after the restart ($(($(now_ms) - t0)) ms)" [ $(($(now_ms) - t0)) -lt 30000 ]
+pd_eq "the promised retry ran at the next start, for the same deploy" \
+	"release 5 attempt 1,release 5 attempt 1" "$(paste -sd, "$T/markers/umbrella.flaky")"
+pd_reactor_stop
 pd_done
