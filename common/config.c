@@ -17,6 +17,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -34,8 +35,8 @@ typedef enum pd_config_type_e {
         PD_CONFIG_TENANT,    /* a string that must be a valid tenant name */
         PD_CONFIG_INT,       /* within [min, max] */
         PD_CONFIG_BOOL,
-        PD_CONFIG_DURATION,  /* stored in milliseconds; min > 0: 0 or at
-                              * least min seconds */
+        PD_CONFIG_DURATION,  /* stored in milliseconds, within [min, max];
+                              * a negative min, -m: 0 (off) or [m, max] */
         PD_CONFIG_LIST,      /* comma-separated, into a pd_strv_t */
         PD_CONFIG_TENANTS,   /* a list of valid tenant names */
         PD_CONFIG_POLICY,
@@ -52,7 +53,7 @@ typedef struct pd_config_key_s {
         pd_config_type_t type;
         const char *def;     /* as written in a file; NULL leaves it unset */
         size_t offset;       /* in pd_config_t, or pd_action_def_t */
-        int min, max;        /* PD_CONFIG_INT only */
+        int64_t min, max;    /* PD_CONFIG_INT; PD_CONFIG_DURATION in ms */
         const char *help;
 } pd_config_key_t;
 
@@ -85,16 +86,17 @@ static const pd_config_key_t pd_config_keys[] = {
         {"reactor", "workers", PD_CONFIG_INT, "4", PD_C(workers), 1, 256,
          "How many actions this reactor runs at once."},
         {"reactor", "shutdown_grace", PD_CONFIG_DURATION, "30s",
-         PD_C(shutdown_grace_ms), 0, 0,
-         "How long a shutdown waits for running actions before it "
-         "interrupts them."},
+         PD_C(shutdown_grace_ms), 0, PD_SHUTDOWN_GRACE_MAX_MS,
+         "How long a stop (SIGTERM, SIGINT) waits for running actions "
+         "before it interrupts them; the reactor exits within about a "
+         "second after that."},
         {"reactor", "supervisor_timeout", PD_CONFIG_DURATION, "30s",
-         PD_C(supervisor_timeout_ms), 0, 0,
+         PD_C(supervisor_timeout_ms), 1000, 3600 * 1000LL,
          "How long the supervisor of command actions may answer nothing "
          "before it is taken for hung: it is killed and started again, and "
          "the runs it had are recorded INTERRUPTED and run again."},
         {"reactor", "keep_runs", PD_CONFIG_DURATION, "90d",
-         PD_C(keep_runs_ms), 3600, 0,
+         PD_C(keep_runs_ms), -3600 * 1000LL, 3650 * 86400 * 1000LL,
          "History kept in the state store: older runs (but each action's "
          "last finished one) and older records of processed events are "
          "deleted, so an event redelivered after this long runs again; "
@@ -148,12 +150,15 @@ static const pd_config_key_t pd_config_keys[] = {
          "deploy."},
         {"action", "description", PD_CONFIG_STRING, "", PD_A(description), 0,
          0, "One line shown in reports."},
-        {"action", "timeout", PD_CONFIG_DURATION, "0", PD_A(timeout_ms), 0, 0,
+        {"action", "timeout", PD_CONFIG_DURATION, "0", PD_A(timeout_ms), 0,
+         PD_TIMEOUT_MAX_MS,
          "A run still going after this long is killed; 0 means no limit."},
         {"action", "retries", PD_CONFIG_INT, "0", PD_A(retries), 0, 100,
          "Further attempts after a failed one."},
         {"action", "retry_backoff", PD_CONFIG_DURATION, "1s",
-         PD_A(retry_backoff_ms), 0, 0, "Wait before each retry."},
+         PD_A(retry_backoff_ms), 0, PD_RETRY_BACKOFF_MAX_MS,
+         "Wait before the first retry; it doubles before each further "
+         "retry, up to 1h. A stop or a reload cuts it short."},
         {"action", "workdir", PD_CONFIG_STRING, NULL, PD_A(workdir), 0, 0,
          "Working directory of the command; unset means the reactor's."},
         {"action", "umask", PD_CONFIG_UMASK, "", PD_A(umask), 0, 0,
@@ -360,6 +365,34 @@ int pd_duration_parse(const char *s, int64_t *msp) {
         return 0;
 }
 
+const char *pd_duration_format(int64_t ms, char *buf, size_t size) {
+        if (!ms)
+                snprintf(buf, size, "0");
+        else if (ms % 3600000 == 0)
+                snprintf(buf, size, "%" PRId64 "h", ms / 3600000);
+        else if (ms % 60000 == 0)
+                snprintf(buf, size, "%" PRId64 "m", ms / 60000);
+        else if (ms % 1000 == 0)
+                snprintf(buf, size, "%" PRId64 "s", ms / 1000);
+        else
+                snprintf(buf, size, "%" PRId64 "ms", ms);
+        return buf;
+}
+
+int64_t pd_action_backoff_ms(const pd_action_def_t *def, int32_t retry) {
+        int64_t backoff = def->retry_backoff_ms;
+
+        if (backoff <= 0)
+                return 0;
+        /* Doubled only while under the cap, so retries = 100 cannot
+         * overflow: at most 42 doublings from 1 ms. */
+        for (int32_t n = 1; n < retry && backoff < PD_RETRY_BACKOFF_MAX_MS;
+             n++)
+                backoff *= 2;
+        return backoff < PD_RETRY_BACKOFF_MAX_MS ? backoff
+                                                 : PD_RETRY_BACKOFF_MAX_MS;
+}
+
 /* ---- the table ---- */
 
 static int pd_config_section_known(const char *section) {
@@ -474,7 +507,8 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
                 if (!((*value >= '0' && *value <= '9') || *value == '-') ||
                     *end || errno || l < ck->min || l > ck->max) {
                         pd_errf(msg, msg_size,
-                                       "expected an integer from %d to %d",
+                                       "expected an integer from %" PRId64
+                                       " to %" PRId64,
                                        ck->min, ck->max);
                         return -1;
                 }
@@ -497,6 +531,8 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
                 return -1;
         }
         case PD_CONFIG_DURATION: {
+                char lo[32], hi[32];
+                int64_t min = ck->min < 0 ? -ck->min : ck->min;
                 int64_t ms;
 
                 if (pd_duration_parse(value, &ms)) {
@@ -505,9 +541,15 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
                                        "30s, 5m, 1h or 1.5 (seconds)");
                         return -1;
                 }
-                if (ms && ms < (int64_t)ck->min * 1000) {
+                /* A bound keeps deadlines and doubled backoffs far from
+                 * overflow, and catches "shutdown_grace = 30000" meant as
+                 * milliseconds. */
+                if ((ms || ck->min >= 0) && (ms < min || ms > ck->max)) {
                         pd_errf(msg, msg_size,
-                                "expected 0 or at least %ds", ck->min);
+                                "expected %sa duration from %s to %s",
+                                ck->min < 0 ? "0 or " : "",
+                                pd_duration_format(min, lo, sizeof(lo)),
+                                pd_duration_format(ck->max, hi, sizeof(hi)));
                         return -1;
                 }
                 *(int64_t *)field = ms;
@@ -1315,15 +1357,21 @@ static const char *pd_config_type_desc(const pd_config_key_t *ck, char *buf,
         case PD_CONFIG_TENANT:
                 return "tenant";
         case PD_CONFIG_INT:
-                snprintf(buf, size, "integer %d..%d", ck->min, ck->max);
+                snprintf(buf, size, "integer %" PRId64 "..%" PRId64, ck->min,
+                         ck->max);
                 return buf;
         case PD_CONFIG_BOOL:
                 return "bool";
-        case PD_CONFIG_DURATION:
-                if (!ck->min)
-                        return "duration";
-                snprintf(buf, size, "duration, 0 or >= %ds", ck->min);
+        case PD_CONFIG_DURATION: {
+                char lo[32], hi[32];
+
+                snprintf(buf, size, "duration %s%s..%s",
+                         ck->min < 0 ? "0 or " : "",
+                         pd_duration_format(ck->min < 0 ? -ck->min : ck->min,
+                                            lo, sizeof(lo)),
+                         pd_duration_format(ck->max, hi, sizeof(hi)));
                 return buf;
+        }
         case PD_CONFIG_UMASK:
                 return "octal";
         case PD_CONFIG_LIST:

@@ -166,6 +166,26 @@ const pd_action_def_t *pd_config_action(const pd_config_t *conf,
 const char *pd_config_kafka(const pd_config_t *conf, const char *name);
 
 /*
+ * Upper bounds of durations (milliseconds); a larger value is a config
+ * error naming file:line. The wait before a retry doubles up to
+ * PD_RETRY_BACKOFF_MAX_MS and stays there.
+ */
+#define PD_SHUTDOWN_GRACE_MAX_MS (3600 * 1000LL)      /* 1h */
+#define PD_RETRY_BACKOFF_MAX_MS  (3600 * 1000LL)      /* 1h */
+#define PD_TIMEOUT_MAX_MS        (7 * 24 * 3600 * 1000LL) /* 168h */
+
+/*
+ * The wait before retry number `retry` (1 = the first retry) of def:
+ * retry_backoff * 2^(retry-1), at most PD_RETRY_BACKOFF_MAX_MS. Never
+ * overflows, whatever retries says.
+ */
+int64_t pd_action_backoff_ms(const pd_action_def_t *def, int32_t retry);
+
+/* Writes ms the way a config would say it ("1h", "90s", "250ms") into buf
+ * and returns buf. */
+const char *pd_duration_format(int64_t ms, char *buf, size_t size);
+
+/*
  * Parses a duration: "500ms", "30s", "5m", "1h", "90d", or plain seconds ("30",
  * "1.5"). Returns 0 and sets *msp, or -1 if s is not a duration.
  */

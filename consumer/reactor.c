@@ -170,6 +170,13 @@ struct pd_reactor_s {
         pd_reload_t reload;
         pd_config_t *next_conf;     /* loaded, waiting for idle workers */
         int fatal;                  /* a worker hit an unrecoverable error */
+        volatile sig_atomic_t *stop; /* pd_reactor_run's: a stop is asked */
+        /* When a stop must be over (shutdown_grace after it was first
+         * seen), 0 before; any thread, lock-free (see pd_reactor_deadline).
+         */
+        _Atomic int64_t stop_deadline;
+        _Atomic int64_t grace_ms;   /* the config's shutdown_grace */
+        rd_kafka_resp_err_t offsets_err; /* last offsets_store error */
 
         pthread_mutex_t dr_lock;    /* delivered outbox seqs */
         int64_t *delivered;
@@ -201,6 +208,70 @@ static void pd_sleep_ms(int64_t ms) {
         struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
         while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
                 ;
+}
+
+/* pthread_cond_timedwait for at most ms (the conds use CLOCK_REALTIME). */
+static void pd_cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *lock,
+                            int64_t ms) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += (time_t)(ms / 1000);
+        ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(cond, lock, &ts);
+}
+
+/* How often a waiting thread looks at the stop flag, which a signal
+ * handler sets and so cannot signal a condition variable. */
+#define PD_STOP_POLL_MS 100
+
+/*
+ * The time by which a stop must be over: shutdown_grace after whichever
+ * thread first saw the stop flag (or after pd_reactor_deadline_set), 0
+ * while no stop is asked. Lock-free, for the store's busy handler.
+ */
+static int64_t pd_reactor_deadline(pd_reactor_t *r) {
+        int64_t d = atomic_load(&r->stop_deadline);
+
+        if (!d && r->stop && *r->stop) {
+                int64_t want = pd_now_ms() + atomic_load(&r->grace_ms);
+
+                d = atomic_compare_exchange_strong(&r->stop_deadline, &d, want)
+                        ? want
+                        : atomic_load(&r->stop_deadline);
+        }
+        return d;
+}
+
+/* Starts the grace now unless a stop already started it; returns the
+ * deadline. For a stop without the flag (a fatal error). */
+static int64_t pd_reactor_deadline_set(pd_reactor_t *r) {
+        int64_t d = pd_reactor_deadline(r), want;
+
+        if (d)
+                return d;
+        want = pd_now_ms() + atomic_load(&r->grace_ms);
+        return atomic_compare_exchange_strong(&r->stop_deadline, &d, want)
+                   ? want
+                   : d;
+}
+
+/* Whether the grace of a stop is over: whoever still waits to retry
+ * something must give up now. */
+static int pd_reactor_grace_over(pd_reactor_t *r) {
+        int64_t d = pd_reactor_deadline(r);
+
+        return d && pd_now_ms() >= d;
+}
+
+/* pd_store_set_give_up's callback: a statement waiting for another
+ * process's lock stops waiting once the grace is over. */
+static int pd_reactor_store_give_up(void *opaque) {
+        return pd_reactor_grace_over(opaque);
 }
 
 /* ------------------------------------------------------------------ */
@@ -531,6 +602,7 @@ static void pd_batch_fail(pd_reactor_t *r, const char *msg, int may_clear) {
         pthread_mutex_lock(&r->lock);
         r->fatal = 1;
         r->restart |= may_clear;
+        pthread_cond_broadcast(&r->cond); /* wakes waits that must end */
         pthread_mutex_unlock(&r->lock);
         pthread_mutex_lock(&r->pr_lock);
         r->batch_failed = 1;
@@ -749,13 +821,45 @@ static int pd_txn_undo(pd_reactor_t *r) {
         return pd_batch_drop(r);
 }
 
+/* Whether a transaction that keeps failing should stop retrying: the
+ * reactor failed (it is made again from what is durable), or a stop's
+ * grace is over. */
+static int pd_reactor_txn_give_up(pd_reactor_t *r) {
+        int fatal;
+
+        pthread_mutex_lock(&r->lock);
+        fatal = r->fatal;
+        pthread_mutex_unlock(&r->lock);
+        return fatal || pd_reactor_grace_over(r);
+}
+
+/* Waits ms before a transaction's next try, less if it must give up. */
+static void pd_reactor_txn_nap(pd_reactor_t *r, int64_t ms) {
+        int64_t end = pd_now_ms() + ms, left;
+
+        pthread_mutex_lock(&r->lock);
+        while (!r->fatal && (left = end - pd_now_ms()) > 0) {
+                int64_t d = pd_reactor_deadline(r);
+
+                if (d && d - pd_now_ms() < left)
+                        left = d - pd_now_ms();
+                if (left <= 0)
+                        break;
+                pd_cond_wait_ms(&r->cond, &r->lock,
+                                left < PD_STOP_POLL_MS ? left
+                                                       : PD_STOP_POLL_MS);
+        }
+        pthread_mutex_unlock(&r->lock);
+}
+
 /*
  * Runs fn as one part of the open batch; its outbox records are produced
  * after the batch commits. A retriable store error (busy, disk full,
  * read-only) is retried with backoff until it clears, so nothing is
- * acknowledged that was not recorded; any other error, or one that cost
- * other parts of the batch, is fatal for the reactor. Returns 0, or -1
- * (fatal, or the reactor is stopping for good).
+ * acknowledged that was not recorded, or until the reactor fails or a
+ * stop's grace is over; any other error, or one that cost other parts of
+ * the batch, is fatal for the reactor. Returns 0, or -1 (fatal, or the
+ * reactor is stopping).
  */
 static int pd_reactor_txn_named(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
                                 const char *name, int sync,
@@ -814,10 +918,19 @@ static int pd_reactor_txn_named(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
                                       retriable);
                         break;
                 }
+                if (pd_reactor_txn_give_up(r)) {
+                        /* Nothing was recorded: the event is not
+                         * acknowledged and comes again after a restart. */
+                        pd_log(PD_LOG_WARN,
+                               "state store: %s; giving up: the reactor is "
+                               "stopping",
+                               msg);
+                        break;
+                }
                 pd_log(PD_LOG_WARN,
                        "state store: %s; retrying in %" PRId64 " ms", msg,
                        backoff);
-                pd_sleep_ms(backoff);
+                pd_reactor_txn_nap(r, backoff);
                 if (backoff < 10000)
                         backoff *= 2;
         }
@@ -1085,19 +1198,28 @@ static int pd_plan_build(pd_reactor_t *r, pd_plan_t *plan) {
 
         pd_plan_order(plan);
 
-        /* A redelivered event that was cut short skips what it finished. */
+        /* A redelivered event that was cut short skips what it finished:
+         * not a run interrupted, nor a failure that still had retries left
+         * (a crash, or a stop that could not record it, came during the
+         * backoff: the retry that was promised runs now). */
         for (i = 0; i < plan->cnt; i++) {
                 pd_step_t *step = &plan->steps[i];
                 int found       = 0;
+                int32_t attempt = 0;
                 pd_status_t status;
+                int retry_due;
 
                 if (!step->def)
                         continue;
                 if (pd_store_trigger_outcome(r->st, tenant, step->name,
                                              ev->ce_source, ev->ce_id, &found,
-                                             &status))
+                                             &status, &attempt))
                         return -1;
-                if (found && status != PD_ST_INTERRUPTED) {
+                retry_due = found &&
+                            (status == PD_ST_FAILED ||
+                             status == PD_ST_TIMED_OUT) &&
+                            attempt < 1 + step->def->retries;
+                if (found && status != PD_ST_INTERRUPTED && !retry_due) {
                         step->finished = 1;
                         step->status   = status;
                 }
@@ -1136,6 +1258,8 @@ typedef struct pd_verdict_s {
         pd_status_t status;
         const char *error;
         int set_done; /* -1: leave the state; 1: done (skip); 0: reset */
+        int32_t attempt; /* 0 means 1 */
+        int retrying;    /* the action is not done with: more will come */
 } pd_verdict_t;
 
 static int pd_txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
@@ -1154,7 +1278,7 @@ static int pd_txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
                 run.release        = job->ev->release;
                 run.trigger_source = job->ev->ce_source;
                 run.trigger_id     = job->ev->ce_id;
-                run.attempt        = 1;
+                run.attempt        = v->attempt ? v->attempt : 1;
                 run.started_at     = now;
                 if (pd_store_run_begin(r->st, &run))
                         return -1;
@@ -1169,7 +1293,8 @@ static int pd_txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
                         return -1;
         }
         ev = pd_step_event(r, v->plan, PD_EVT_ACTION_FINISHED, v->step->name,
-                           1, now);
+                           v->attempt ? v->attempt : 1, now);
+        ev->retrying    = v->retrying;
         ev->status      = v->status;
         ev->error       = pd_xstrdup(v->error);
         ev->finished_at = now;
@@ -1428,14 +1553,96 @@ static void pd_worker_forget(pd_worker_t *w, int wait) {
  * before it is left INTERRUPTED (and pending, for the next deploy). */
 #define PD_LOST_RUNS_MAX 3
 
-/* Runs a command action with its retries. Returns 0, or -1 if the store
- * or the supervisor failed for good. Sets step->status. */
+/* Whether the worker's reactor is stopping (or failed), so that what it
+ * cut short is to be done again after the next start. */
+static int pd_worker_stopping(pd_worker_t *w) {
+        pd_reactor_t *r = w->r;
+        int stopping;
+
+        pthread_mutex_lock(&r->lock);
+        stopping = r->draining || r->fatal || w->cancel ||
+                   (r->stop && *r->stop);
+        pthread_mutex_unlock(&r->lock);
+        return stopping;
+}
+
+/* Why a worker's wait ended before its time. */
+#define PD_NAP_STOP   1 /* the reactor stops (or failed) */
+#define PD_NAP_RELOAD 2 /* a reload waits for the workers to be idle */
+
+/*
+ * Waits ms, the backoff before a retry, unless the reactor stops, fails
+ * or wants to reload first: none of them should wait out a backoff of
+ * minutes. Returns 0 after the whole wait, else PD_NAP_STOP or
+ * PD_NAP_RELOAD.
+ */
+static int pd_worker_nap(pd_worker_t *w, int64_t ms) {
+        pd_reactor_t *r = w->r;
+        int64_t end     = pd_now_ms() + ms, left;
+        int why         = 0;
+
+        pthread_mutex_lock(&r->lock);
+        for (;;) {
+                if (r->draining || r->fatal || w->cancel ||
+                    (r->stop && *r->stop)) {
+                        why = PD_NAP_STOP;
+                        break;
+                }
+                if (r->paused) {
+                        why = PD_NAP_RELOAD;
+                        break;
+                }
+                if ((left = end - pd_now_ms()) <= 0)
+                        break;
+                pd_cond_wait_ms(&r->cond, &r->lock,
+                                left < PD_STOP_POLL_MS ? left
+                                                       : PD_STOP_POLL_MS);
+        }
+        pthread_mutex_unlock(&r->lock);
+        return why;
+}
+
+/*
+ * Records that retry `attempt` of step was not started because a stop or
+ * a reload cut its backoff short: action.finished INTERRUPTED with the
+ * reason, and a run row saying so, so that the event, when it runs again,
+ * runs the action again instead of taking the failure before as final.
+ * A stop publishes it as final (retrying false), as it does an action it
+ * interrupts: `deploy --wait` ends, and the next start runs it again. A
+ * reload runs the event again at once under the new config, so the record
+ * says more will come. Returns 0 (a stop), 1 (a reload: run the job again
+ * once the config is swapped) or -1 (the store failed or gave up).
+ */
+static int pd_step_cut(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step,
+                       int32_t attempt, int32_t max_attempts, int why) {
+        char reason[256];
+        pd_verdict_t v = {plan, step, PD_ST_INTERRUPTED, reason, -1, attempt,
+                          why == PD_NAP_RELOAD};
+
+        snprintf(reason, sizeof(reason),
+                 "retry %d of %d not started: %s", (int)attempt - 1,
+                 (int)max_attempts - 1,
+                 why == PD_NAP_RELOAD
+                     ? "the config is reloaded; the action runs again under "
+                       "the new one"
+                     : "the reactor is stopping; the action runs again at its "
+                       "next start");
+        pd_log(PD_LOG_WARN, "%s %s: %s", plan->job->tenant, step->name,
+               reason);
+        if (pd_reactor_txn(w->r, pd_txn_verdict, &v))
+                return -1;
+        step->status = PD_ST_INTERRUPTED;
+        return why == PD_NAP_RELOAD;
+}
+
+/* Runs a command action with its retries. Returns 0, 1 when a reload cut
+ * a backoff short (the job runs again after the reload), or -1 if the
+ * store or the supervisor failed for good. Sets step->status. */
 static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
         pd_reactor_t *r            = w->r;
         pd_job_t *job              = plan->job;
         const pd_action_def_t *def = step->def;
         int32_t max_attempts       = 1 + def->retries;
-        int64_t backoff            = def->retry_backoff_ms;
         pd_subst_t vars[]          = {{"tenant", job->tenant},
                                       {"release", job->ev->release},
                                       {"action", def->name}};
@@ -1445,6 +1652,8 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
         int lost_runs              = 0;
         int32_t attempt            = 1;
         int ret                    = 0;
+        int64_t backoff;
+        int cut;
 
         if (!def->plugin_action) {
                 if (pd_argv_expand(&def->argv, vars, 3, &argv))
@@ -1572,8 +1781,16 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 free(res);
                 if (!a.retrying)
                         break;
-                pd_sleep_ms(backoff);
-                backoff *= 2;
+                backoff = pd_action_backoff_ms(def, attempt);
+                pd_log(PD_LOG_INFO,
+                       "%s %s: retry %d of %d in %" PRId64 " ms",
+                       job->tenant, def->name, (int)attempt, (int)def->retries,
+                       backoff);
+                if ((cut = pd_worker_nap(w, backoff))) {
+                        ret = pd_step_cut(w, plan, step, attempt + 1,
+                                          max_attempts, cut);
+                        break;
+                }
         }
         if (ad.tenant) /* taken, whether or not it got to run */
                 pd_adopt_clear(&ad);
@@ -1596,7 +1813,8 @@ static const pd_step_t *pd_step_blocker(const pd_plan_t *plan,
 }
 
 /* Processes one release.deployed for its tenant. Returns 0 when the event
- * is done (its offset may be stored), -1 when it was cut short. */
+ * is done (its offset may be stored), -1 when it was cut short, 1 when a
+ * reload cut it short and it goes back to the queue. */
 static int pd_job_process(pd_worker_t *w, pd_job_t *job) {
         pd_reactor_t *r = w->r;
         pd_plan_t plan  = {job, NULL, 0};
@@ -1615,7 +1833,8 @@ static int pd_job_process(pd_worker_t *w, pd_job_t *job) {
                 pd_step_t *step = &plan.steps[i];
                 const pd_step_t *blocker;
                 char reason[512];
-                pd_verdict_t v = {&plan, step, PD_ST_REJECTED, reason, -1};
+                pd_verdict_t v = {&plan, step, PD_ST_REJECTED, reason, -1,
+                                  1, 0};
                 int stop;
 
                 if (step->finished)
@@ -1663,11 +1882,13 @@ static int pd_job_process(pd_worker_t *w, pd_job_t *job) {
                         step->status   = PD_ST_SKIPPED;
                         continue;
                 }
-                if (pd_step_run(w, &plan, step))
-                        goto done;
+                if ((ret = pd_step_run(w, &plan, step)))
+                        goto done; /* -1 failed, 1 runs again */
+                ret = -1;
                 /* Cut short by our stop: the event is redelivered. Any
-                 * other interruption is an outcome like a failure. */
-                if (step->status == PD_ST_INTERRUPTED && w->cancel)
+                 * other interruption (a run its supervisor lost, again and
+                 * again) is an outcome like a failure. */
+                if (step->status == PD_ST_INTERRUPTED && pd_worker_stopping(w))
                         goto done;
         }
         /* The main thread stores the offset once job->gen is durable; the
@@ -1714,7 +1935,7 @@ static void *pd_worker_main(void *arg) {
         pthread_mutex_lock(&r->lock);
         for (;;) {
                 pd_job_t *job = NULL;
-                int ok;
+                int rc;
 
                 while (!r->draining && !(job = pd_queue_take(r))) {
                         if (w->forget_cnt) {
@@ -1731,11 +1952,18 @@ static void *pd_worker_main(void *arg) {
                 w->tenant = job->tenant;
                 pthread_mutex_unlock(&r->lock);
 
-                ok = !pd_job_process(w, job);
+                rc = pd_job_process(w, job);
 
                 pthread_mutex_lock(&r->lock);
                 w->tenant = NULL;
-                if (ok) {
+                if (rc > 0) {
+                        /* First in line again, ahead of its tenant's later
+                         * events: it runs once the new config is in. */
+                        job->next     = r->queue_head;
+                        r->queue_head = job;
+                        if (!r->queue_tail)
+                                r->queue_tail = job;
+                } else if (!rc) {
                         /* Hand it back to the main thread to store the
                          * offset. A job cut short is not: its offset must
                          * not move past it. */
@@ -1845,9 +2073,17 @@ static void pd_offsets_advance(pd_reactor_t *r) {
 
                 pd_crashpoint("offsets.before_store");
                 err = rd_kafka_offsets_store(r->consumer, offsets);
-                if (err)
-                        pd_log(PD_LOG_DEBUG, "offsets_store: %s",
+                /* An offset not stored is an event that comes again: worth
+                 * a warning, but once per kind of error, not per event. */
+                if (err && err != r->offsets_err)
+                        pd_log(PD_LOG_WARN,
+                               "offsets_store: %s; those events may come "
+                               "again after a restart (said once until the "
+                               "error changes)",
                                rd_kafka_err2str(err));
+                else if (!err && r->offsets_err)
+                        pd_log(PD_LOG_INFO, "offsets_store works again");
+                r->offsets_err = err;
                 rd_kafka_topic_partition_list_destroy(offsets);
         }
 }
@@ -2253,6 +2489,7 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
 
         *errstr = '\0';
         r->conf = conf;
+        atomic_store(&r->grace_ms, conf->shutdown_grace_ms);
         pd_crash_init();
         pthread_mutex_init(&r->st_lock, NULL);
         pthread_mutex_init(&r->lock, NULL);
@@ -2284,6 +2521,7 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
                               errstr_size);
         if (!r->st)
                 goto err;
+        pd_store_set_give_up(r->st, pd_reactor_store_give_up, r);
         /* A handle of the committer's own checkpoints the WAL off the
          * workers' path; without it, commits checkpoint as SQLite does by
          * default. */
@@ -2384,9 +2622,10 @@ err:
 }
 
 /* Stops the workers: each finishes its current action within the grace
- * period, after which running actions are interrupted. */
+ * period (counted from when the stop was first seen), after which running
+ * actions are interrupted; a worker waiting to retry stops at once. */
 static void pd_reactor_drain(pd_reactor_t *r) {
-        int64_t deadline = pd_now_ms() + r->conf->shutdown_grace_ms;
+        int64_t deadline = pd_reactor_deadline_set(r);
         int cancelled    = 0;
 
         pthread_mutex_lock(&r->lock);
@@ -2412,8 +2651,11 @@ static void pd_reactor_drain(pd_reactor_t *r) {
                                 pd_log(PD_LOG_WARN,
                                        "shutdown grace over: interrupting "
                                        "running actions");
+                                pthread_mutex_lock(&r->lock);
                                 for (int j = 0; j < r->worker_cnt; j++)
                                         r->workers[j].cancel = 1;
+                                pthread_cond_broadcast(&r->cond);
+                                pthread_mutex_unlock(&r->lock);
                                 cancelled = 1;
                         }
                 }
@@ -2498,6 +2740,8 @@ static void pd_reactor_reload_step(pd_reactor_t *r) {
                 pd_reload_keep(r->conf, r->next_conf);
                 pthread_mutex_lock(&r->lock);
                 r->paused = 1;
+                /* A worker waiting out a retry backoff gives way. */
+                pthread_cond_broadcast(&r->cond);
                 pthread_mutex_unlock(&r->lock);
         }
         pthread_mutex_lock(&r->lock);
@@ -2515,6 +2759,7 @@ static void pd_reactor_reload_step(pd_reactor_t *r) {
                 return;
         r->reload.release(r->reload.opaque, old);
         pd_log_level = r->conf->log_level;
+        atomic_store(&r->grace_ms, r->conf->shutdown_grace_ms);
         if (pd_reactor_txn_sync(r, pd_txn_registry, NULL))
                 return;
         pd_log(PD_LOG_INFO, "config reloaded: %zu action(s)",
@@ -2562,8 +2807,10 @@ static int pd_reactor_await_kafka(pd_reactor_t *r,
 int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
         rd_kafka_topic_partition_list_t *topics;
         rd_kafka_resp_err_t err;
+        int64_t flush_ms;
         int ret = 0;
 
+        r->stop = stop;
         if (pd_reactor_await_kafka(r, stop)) {
                 pd_log(PD_LOG_INFO, "stopped before Kafka answered");
                 pd_reactor_drain(r);
@@ -2620,7 +2867,12 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
         pd_reactor_drain(r);
         pd_batch_flush(r);
         pd_offsets_advance(r);
-        rd_kafka_flush(r->producer, 10000);
+        /* Within a second past the grace: what is not delivered by then
+         * waits in the outbox for the next start. */
+        flush_ms = pd_reactor_deadline(r) + 700 - pd_now_ms();
+        rd_kafka_flush(r->producer, (int)(flush_ms < 300 ? 300
+                                          : flush_ms > 10000 ? 10000
+                                                             : flush_ms));
         pd_outbox_reap(r);
         if ((err = rd_kafka_consumer_close(r->consumer)))
                 pd_log(PD_LOG_WARN, "consumer close: %s",

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -204,7 +205,7 @@ static const char *const pd_store_sql[PD_STMT__CNT] = {
                 " ON CONFLICT (tenant, action) DO UPDATE SET"
                 " ever_succeeded = excluded.ever_succeeded",
         [PD_STMT_TRIGGER_OUTCOME] =
-                "SELECT status FROM runs"
+                "SELECT status, attempt FROM runs"
                 " WHERE trigger_id = ?4 AND trigger_source = ?3"
                 " AND tenant = ?1 AND action = ?2 AND status IS NOT NULL"
                 " ORDER BY id DESC LIMIT 1",
@@ -250,7 +251,44 @@ struct pd_store_s {
         int errcode;      /* primary SQLite code of the last error, 0 if
                            * it did not come from SQLite */
         char errmsg[512]; /* the last error, "" if none yet */
+        int (*give_up)(void *opaque); /* see pd_store_set_give_up */
+        void *give_up_opaque;
+        struct timespec busy_since;   /* when the current wait began */
 };
+
+/* How long a statement waits for another connection's lock before it
+ * fails with SQLITE_BUSY, and how often the wait asks whether to give up. */
+#define PD_STORE_BUSY_MS      5000
+#define PD_STORE_BUSY_STEP_MS 10
+
+/*
+ * SQLite's busy handler (the thread of the statement that waits): what
+ * sqlite3_busy_timeout(5000) did, in short steps, so that a caller who is
+ * stopping learns of it within one step instead of after 5 s.
+ */
+static int pd_store_busy(void *arg, int count) {
+        pd_store_t *st = arg;
+        struct timespec now;
+        int64_t waited;
+
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (count == 0)
+                st->busy_since = now;
+        waited = (int64_t)(now.tv_sec - st->busy_since.tv_sec) * 1000 +
+                 (now.tv_nsec - st->busy_since.tv_nsec) / 1000000;
+        if (waited >= PD_STORE_BUSY_MS)
+                return 0;
+        if (st->give_up && st->give_up(st->give_up_opaque))
+                return 0;
+        sqlite3_sleep(PD_STORE_BUSY_STEP_MS);
+        return 1;
+}
+
+void pd_store_set_give_up(pd_store_t *st, int (*give_up)(void *opaque),
+                          void *opaque) {
+        st->give_up        = give_up;
+        st->give_up_opaque = opaque;
+}
 
 /* Records SQLite's message for rc as the last error. Returns -1. */
 static int pd_store_fail(pd_store_t *st, int rc) {
@@ -414,7 +452,7 @@ static int pd_store_setup(pd_store_t *st, const char *path, int sync_full) {
 
         rc = sqlite3_extended_result_codes(st->db, 1);
         if (rc == SQLITE_OK)
-                rc = sqlite3_busy_timeout(st->db, 5000);
+                rc = sqlite3_busy_handler(st->db, pd_store_busy, st);
         if (rc != SQLITE_OK)
                 return pd_store_fail(st, rc);
         if (pd_store_query1(st, "PRAGMA journal_mode = WAL", mode,
@@ -664,7 +702,7 @@ int pd_store_action_set_done(pd_store_t *st, const char *tenant,
 int pd_store_trigger_outcome(pd_store_t *st, const char *tenant,
                              const char *action, const char *trigger_source,
                              const char *trigger_id, int *foundp,
-                             pd_status_t *statusp) {
+                             pd_status_t *statusp, int32_t *attemptp) {
         sqlite3_stmt *stmt = st->stmt[PD_STMT_TRIGGER_OUTCOME];
         int rc;
 
@@ -677,6 +715,8 @@ int pd_store_trigger_outcome(pd_store_t *st, const char *tenant,
                 *foundp = rc == SQLITE_ROW;
                 if (*foundp)
                         *statusp = (pd_status_t)sqlite3_column_int(stmt, 0);
+                if (*foundp && attemptp)
+                        *attemptp = sqlite3_column_int(stmt, 1);
         } else {
                 pd_store_fail(st, rc);
         }

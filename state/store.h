@@ -47,6 +47,16 @@ void pd_store_close(pd_store_t *st);
 const char *pd_store_errmsg(const pd_store_t *st);
 int pd_store_retriable(const pd_store_t *st);
 
+/*
+ * A statement that meets another connection's lock waits for it up to 5 s
+ * before failing retriable (busy). give_up, if set, is asked every 10 ms
+ * of that wait, on the waiting thread: when it returns non-zero the
+ * statement fails at once, so a caller that is stopping is not held up.
+ * It must not call into the store.
+ */
+void pd_store_set_give_up(pd_store_t *st, int (*give_up)(void *opaque),
+                          void *opaque);
+
 /* A random id made with the store (16 hex digits): what is kept beside the
  * store under it cannot outlive the store unnoticed. */
 const char *pd_store_id(const pd_store_t *st);
@@ -142,13 +152,14 @@ int pd_store_action_state(pd_store_t *st, const char *tenant,
 
 /*
  * If a run of (tenant, action) caused by trigger (source, id) finished,
- * sets *foundp to 1 and *statusp to its last status; else *foundp = 0.
- * Lets a redelivered event that was cut short skip what it already did.
+ * sets *foundp to 1, *statusp to its last status and *attemptp (unless
+ * NULL) to that run's attempt; else *foundp = 0. Lets a redelivered event
+ * that was cut short skip what it already did.
  */
 int pd_store_trigger_outcome(pd_store_t *st, const char *tenant,
                              const char *action, const char *trigger_source,
                              const char *trigger_id, int *foundp,
-                             pd_status_t *statusp);
+                             pd_status_t *statusp, int32_t *attemptp);
 
 /*
  * Calls cb for every run still marked running (left by a crash). The cb's

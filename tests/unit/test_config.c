@@ -191,8 +191,8 @@ static void test_keep_runs_is_days_or_0_never_under_an_hour(void **state) {
         /* Shorter than the time a processed event may wait for its
          * offset to be committed: its redelivery would run again. */
         fx_expect_error(fx, "[reactor]\nkeep_runs = 59m\n",
-                        "2: reactor.keep_runs: expected 0 or at least "
-                        "3600s");
+                        "2: reactor.keep_runs: expected 0 or a duration "
+                        "from 1h to 87600h");
 }
 
 static void test_every_key_is_read_from_a_full_file(void **state) {
@@ -815,6 +815,91 @@ static void test_bad_duration_lists_accepted_forms(void **state) {
                         "500ms, 30s, 5m, 1h or 1.5 (seconds)");
 }
 
+/* Bounds keep deadlines and doubled backoffs far from overflow and catch
+ * milliseconds written as seconds. */
+static void test_duration_over_its_bound_names_key_and_range(void **state) {
+        fixture_t *fx = *state;
+
+        fx_expect_error(fx, "[reactor]\nshutdown_grace = 30000\n",
+                        "2: reactor.shutdown_grace: expected a duration from "
+                        "0 to 1h");
+        fx_expect_error(fx, "[reactor]\nshutdown_grace = 3600001ms\n",
+                        "2: reactor.shutdown_grace: expected a duration from "
+                        "0 to 1h");
+        fx_expect_error(fx, "[action a]\nrun = x\nretry_backoff = 61m\n",
+                        "3: action 'a': retry_backoff: expected a duration "
+                        "from 0 to 1h");
+        fx_expect_error(fx, "[action a]\nrun = x\ntimeout = 169h\n",
+                        "3: action 'a': timeout: expected a duration from 0 "
+                        "to 168h");
+        /* Far past INT64_MAX milliseconds is still the same error. */
+        fx_expect_error(fx, "[action a]\nrun = x\ntimeout = "
+                            "9999999999999999999h\n",
+                        "3: action 'a': timeout: expected a duration such as "
+                        "500ms, 30s, 5m, 1h or 1.5 (seconds)");
+}
+
+static void test_duration_at_its_bound_is_accepted(void **state) {
+        fixture_t *fx = *state;
+
+        assert_int_equal(fx_load(fx, "[reactor]\nshutdown_grace = 1h\n"
+                                     "[action a]\nrun = x\n"
+                                     "retry_backoff = 60m\ntimeout = 168h\n"),
+                         0);
+        assert_int_equal(fx->conf->shutdown_grace_ms, 3600000);
+        assert_int_equal(fx->conf->actions[0].retry_backoff_ms, 3600000);
+        assert_int_equal(fx->conf->actions[0].timeout_ms,
+                         7LL * 24 * 3600 * 1000);
+}
+
+static void test_set_duration_over_its_bound_keeps_the_old_value(
+    void **state) {
+        fixture_t *fx = *state;
+
+        assert_int_equal(pd_config_set(fx->conf, "reactor", "shutdown_grace",
+                                       "2h", fx->errstr, sizeof(fx->errstr)),
+                         -1);
+        assert_string_equal(fx->errstr, "reactor.shutdown_grace: expected a "
+                                        "duration from 0 to 1h");
+        assert_int_equal(fx->conf->shutdown_grace_ms, 30000);
+}
+
+/* The wait before retry n is retry_backoff * 2^(n-1), capped at 1h. */
+static void test_backoff_doubles_per_retry_up_to_an_hour(void **state) {
+        pd_action_def_t def = {0};
+
+        (void)state;
+        def.retry_backoff_ms = 1000;
+        assert_int_equal(pd_action_backoff_ms(&def, 1), 1000);
+        assert_int_equal(pd_action_backoff_ms(&def, 2), 2000);
+        assert_int_equal(pd_action_backoff_ms(&def, 3), 4000);
+        assert_int_equal(pd_action_backoff_ms(&def, 12), 2048000);
+        assert_int_equal(pd_action_backoff_ms(&def, 13), 3600000);
+        def.retry_backoff_ms = 0;
+        assert_int_equal(pd_action_backoff_ms(&def, 100), 0);
+        assert_int_equal(pd_action_backoff_ms(&def, INT32_MAX), 0);
+}
+
+static void test_backoff_never_overflows_with_a_hundred_retries(
+    void **state) {
+        pd_action_def_t def = {0};
+
+        (void)state;
+        def.retry_backoff_ms = PD_RETRY_BACKOFF_MAX_MS; /* the largest */
+        def.retries          = 100;
+        for (int32_t n = 1; n <= def.retries; n++)
+                assert_int_equal(pd_action_backoff_ms(&def, n), 3600000);
+        def.retry_backoff_ms = 1;
+        for (int32_t n = 1; n <= def.retries; n++) {
+                int64_t b = pd_action_backoff_ms(&def, n);
+                assert_true(b > 0);
+                assert_true(b <= 3600000);
+                assert_true(b >= pd_action_backoff_ms(&def, n > 1 ? n - 1 : 1));
+        }
+        assert_int_equal(pd_action_backoff_ms(&def, 100), 3600000);
+        assert_int_equal(pd_action_backoff_ms(&def, INT32_MAX), 3600000);
+}
+
 static void test_bad_policy_lists_accepted_forms(void **state) {
         fixture_t *fx = *state;
 
@@ -1309,6 +1394,12 @@ int main(void) {
                 T(test_int_out_of_range_names_key_and_range),
                 T(test_bad_bool_lists_accepted_forms),
                 T(test_bad_duration_lists_accepted_forms),
+                T(test_duration_over_its_bound_names_key_and_range),
+                T(test_duration_at_its_bound_is_accepted),
+                T(test_set_duration_over_its_bound_keeps_the_old_value),
+                cmocka_unit_test(test_backoff_doubles_per_retry_up_to_an_hour),
+                cmocka_unit_test(
+                    test_backoff_never_overflows_with_a_hundred_retries),
                 T(test_bad_policy_lists_accepted_forms),
                 T(test_bad_log_level_lists_accepted_forms),
                 T(test_invalid_tenant_names_are_rejected),

@@ -464,13 +464,14 @@ static void test_trigger_outcome_is_its_latest_finished_run(void **state) {
         fx_t *fx     = *state;
         pd_run_t run = run_of("core.reindex", "t1", 1);
         pd_status_t status = PD_ST__CNT;
+        int32_t attempt    = -1;
         int found          = -1;
 
         fx->st = open_ok(fx->path);
         assert_int_equal(pd_store_trigger_outcome(fx->st, "acme",
                                                   "core.reindex",
                                                   "postdeploy-cli/host", "t1",
-                                                  &found, &status),
+                                                  &found, &status, NULL),
                          0);
         assert_false(found);
 
@@ -479,7 +480,7 @@ static void test_trigger_outcome_is_its_latest_finished_run(void **state) {
         assert_int_equal(pd_store_trigger_outcome(fx->st, "acme",
                                                   "core.reindex",
                                                   "postdeploy-cli/host", "t1",
-                                                  &found, &status),
+                                                  &found, &status, NULL),
                          0);
         assert_false(found);
 
@@ -489,16 +490,24 @@ static void test_trigger_outcome_is_its_latest_finished_run(void **state) {
         assert_int_equal(pd_store_trigger_outcome(fx->st, "acme",
                                                   "core.reindex",
                                                   "postdeploy-cli/host", "t1",
-                                                  &found, &status),
+                                                  &found, &status, NULL),
                          0);
         assert_true(found);
         assert_int_equal(status, PD_ST_FAILED);
+        /* And which attempt it was: a failure with retries left was cut
+         * short, not final. */
+        assert_int_equal(pd_store_trigger_outcome(fx->st, "acme",
+                                                  "core.reindex",
+                                                  "postdeploy-cli/host", "t1",
+                                                  &found, &status, &attempt),
+                         0);
+        assert_int_equal(attempt, 1);
 
         end_run(fx->st, &run, PD_ST_SUCCEEDED);
         assert_int_equal(pd_store_trigger_outcome(fx->st, "acme",
                                                   "core.reindex",
                                                   "postdeploy-cli/host", "t1",
-                                                  &found, &status),
+                                                  &found, &status, NULL),
                          0);
         assert_true(found);
         assert_int_equal(status, PD_ST_SUCCEEDED);
@@ -507,24 +516,24 @@ static void test_trigger_outcome_is_its_latest_finished_run(void **state) {
         assert_int_equal(pd_store_trigger_outcome(fx->st, "acme",
                                                   "core.reindex",
                                                   "postdeploy-cli/host", "t2",
-                                                  &found, &status),
+                                                  &found, &status, NULL),
                          0);
         assert_false(found);
         assert_int_equal(pd_store_trigger_outcome(fx->st, "acme",
                                                   "core.reindex", "other",
-                                                  "t1", &found, &status),
+                                                  "t1", &found, &status, NULL),
                          0);
         assert_false(found);
         assert_int_equal(pd_store_trigger_outcome(fx->st, "acme",
                                                   "core.warm_cache",
                                                   "postdeploy-cli/host", "t1",
-                                                  &found, &status),
+                                                  &found, &status, NULL),
                          0);
         assert_false(found);
         assert_int_equal(pd_store_trigger_outcome(fx->st, "globex",
                                                   "core.reindex",
                                                   "postdeploy-cli/host", "t1",
-                                                  &found, &status),
+                                                  &found, &status, NULL),
                          0);
         assert_false(found);
 }
@@ -868,12 +877,13 @@ static pd_run_t old_run(pd_store_t *st, const char *action,
 static int has_trigger(pd_store_t *st, const char *action,
                        const char *trigger_id) {
         pd_status_t status;
+        int32_t attempt;
         int found = -1;
 
         assert_int_equal(pd_store_trigger_outcome(st, "acme", action,
                                                   "postdeploy-cli/host",
                                                   trigger_id, &found,
-                                                  &status),
+                                                  &status, &attempt),
                          0);
         return found;
 }
