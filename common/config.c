@@ -116,7 +116,7 @@ static const pd_config_key_t pd_config_keys[] = {
          "unsigned or badly signed events go to the dead-letter topic. "
          "Unset: no signature needed. See docs/SIGNING.md."},
         {"reactor", "max_event_age", PD_CONFIG_DURATION, "24h",
-         PD_C(max_event_age_ms), 0, 0,
+         PD_C(max_event_age_ms), 0, 3650 * 86400 * 1000LL,
          "With signing_key: a signed event whose ce_time is older than this, "
          "or more than 5 minutes ahead, goes to the dead-letter topic, so a "
          "copy of an old event is not run again. 0: no age check."},
