@@ -6,6 +6,7 @@
 #define PD_CLI_H
 
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <librdkafka/rdkafka.h>
@@ -93,6 +94,12 @@ int pd_cli_near(const char *a, const char *b);
  * the exit status after a one-line message that says what to check.
  */
 int pd_cli_connect(pd_cli_t *cli, rd_kafka_t *rk, int create);
+
+/* Makes pd_cli_connect wait at most timeout_ms (a command's --timeout)
+ * rather than 10 s, but at least 1 s: a healthy broker answers in
+ * milliseconds, yet not in none, and a wait that ran out is for the
+ * command to report, not an unreachable broker. */
+void pd_cli_connect_within(pd_cli_t *cli, int64_t timeout_ms);
 
 /*
  * Loads the config file (-c or $POSTDEPLOY_CONFIG), applies -b/-X,

@@ -700,8 +700,8 @@ static int pd_request_send(pd_cli_t *cli, pd_request_t *req) {
 
         /* A --wait shorter than the wait for a first answer would be
          * ignored while no broker answers. */
-        if (req->wait && req->timeout_ms < 10000)
-                cli->connect_ms = (int)req->timeout_ms;
+        if (req->wait)
+                pd_cli_connect_within(cli, req->timeout_ms);
         if (pd_cli_finish(cli) || pd_request_tenants(cli, req))
                 goto done;
         if (!req->environment)

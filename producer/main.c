@@ -342,6 +342,12 @@ int pd_cli_connect(pd_cli_t *cli, rd_kafka_t *rk, int create) {
         return ret;
 }
 
+void pd_cli_connect_within(pd_cli_t *cli, int64_t timeout_ms) {
+        cli->connect_ms = timeout_ms < 1000    ? 1000
+                          : timeout_ms < 10000 ? (int)timeout_ms
+                                               : 10000;
+}
+
 rd_kafka_t *pd_cli_kafka(pd_cli_t *cli, rd_kafka_type_t type,
                          const char *const *defaults) {
         char errstr[512];

@@ -791,8 +791,7 @@ int pd_cmd_report(pd_cli_t *cli, int argc, char **argv) {
                 pd_cli_error(cli, "unexpected argument '%s'", argv[optind]);
                 goto done;
         }
-        if (timeout_ms < 10000)
-                cli->connect_ms = (int)timeout_ms;
+        pd_cli_connect_within(cli, timeout_ms);
         if (pd_cli_finish(cli))
                 goto done;
         rkc = pd_results_consumer(cli);
