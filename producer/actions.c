@@ -96,7 +96,6 @@ int pd_cmd_actions(pd_cli_t *cli, int argc, char **argv) {
         int json = 0, names = 0, opt, ret = PD_EXIT_USAGE;
 
         optind = 1;
-        opterr = 0;
         while ((opt = getopt_long(argc, argv, ":f:" PD_CLI_COMMON_SHORTOPTS,
                                   longopts, NULL)) != -1) {
                 if (pd_cli_swallowed(cli, argv))

@@ -472,7 +472,6 @@ static int pd_request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
         int opt;
 
         optind = 1;
-        opterr = 0;
         while ((opt = getopt_long(argc, argv,
                                   ":r:e:t:w" PD_CLI_COMMON_SHORTOPTS, longopts,
                                   NULL)) != -1) {

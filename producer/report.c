@@ -738,7 +738,6 @@ int pd_cmd_report(pd_cli_t *cli, int argc, char **argv) {
         rd_kafka_t *rkc  = NULL;
 
         optind = 1;
-        opterr = 0;
         while ((opt = getopt_long(argc, argv, ":t:f:" PD_CLI_COMMON_SHORTOPTS,
                                   longopts, NULL)) != -1) {
                 if (pd_cli_swallowed(cli, argv))

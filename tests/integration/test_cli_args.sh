@@ -139,7 +139,7 @@ pd_eq "deploy with a results topic the broker lacks: exit 2" 2 "$rc"
 pd_check "names the topic and where its name came from" grep -qF \
 	"topic 'pdtest.$RUN_ID.typo-results' does not exist on the broker (from [topics] results in $T/typo.ini)" "$T/out"
 pd_check "and does not create it beside the reactors' topics" bash -c \
-	"! kcat -b '$PD_BROKERS' -L -m 10 | grep -q 'typo-results'"
+	"! kcat -b '$PD_BROKERS' -L -m 10 | grep -q 'pdtest.$RUN_ID.typo-results'"
 rc=0; "$P" report -c "$T/typo.ini" >"$T/out" 2>&1 || rc=$?
 pd_eq "report from it: exit 2" 2 "$rc"
 pd_check "report names it too" grep -qF "topic 'pdtest.$RUN_ID.typo-results' does not exist" "$T/out"
