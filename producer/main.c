@@ -326,7 +326,9 @@ int pd_cli_connect(pd_cli_t *cli, rd_kafka_t *rk, int create) {
         results = pd_kafka_topic_exists(md, cli->conf->topic_results);
         rd_kafka_metadata_destroy(md);
         if (create && !events && !results) {
-                if (pd_kafka_topics_ensure(rk, cli->conf, cli->connect_ms,
+                /* The broker has answered: its time to create topics is
+                 * no part of the wait for an answer. */
+                if (pd_kafka_topics_ensure(rk, cli->conf, 10000,
                                            errstr, sizeof(errstr))) {
                         pd_cli_error(cli, "%s", errstr);
                         return PD_EXIT_KAFKA;
@@ -425,6 +427,10 @@ int main(int argc, char **argv) {
                         fprintf(stderr, "postdeploy help: one COMMAND at "
                                         "most\n");
                         return PD_EXIT_USAGE;
+                }
+                if (!strcmp(argv[2], "help")) {
+                        pd_usage(stdout);
+                        return pd_cli_exit(PD_EXIT_OK);
                 }
                 if (pd_command_find(argv[2]) < 0)
                         return pd_command_unknown(argv[2]);

@@ -64,6 +64,8 @@ pd_eq "help exits 0" 0 "$rc"
 for c in deploy skip reset report actions help; do
 	pd_check "help lists $c" grep -qE "^  $c " "$T/help"
 done
+rc=0; "$P" help help >"$T/help2" 2>&1 || rc=$?
+pd_eq "help help is help" "0 same" "$rc $(cmp -s "$T/help" "$T/help2" && echo same)"
 
 # --- Typos: "did you mean" ------------------------------------------------
 expect "a mistyped command" 2 "unknown command 'deplyo'; did you mean 'deploy'?" "$P" deplyo
