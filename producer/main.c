@@ -171,7 +171,8 @@ int pd_cli_near(const char *a, const char *b) {
         size_t row[128], diag, up;
         int max;
 
-        if (la >= sizeof(row) || lb >= sizeof(row))
+        if (la >= sizeof(row) / sizeof(row[0]) ||
+            lb >= sizeof(row) / sizeof(row[0]))
                 return -1;
         /* Levenshtein distance, one row at a time. */
         for (j = 0; j <= lb; j++)
