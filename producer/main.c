@@ -168,7 +168,7 @@ int pd_cli_swallowed(pd_cli_t *cli, char **argv) {
 
 int pd_cli_near(const char *a, const char *b) {
         size_t la = strlen(a), lb = strlen(b), i, j;
-        size_t row[128], diag, up;
+        size_t row[130], diag, up; /* names are at most 128 */
         int max;
 
         if (la >= sizeof(row) / sizeof(row[0]) ||
