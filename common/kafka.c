@@ -22,32 +22,45 @@ const char *pd_kafka_dev_file(char *buf, size_t size) {
         return buf;
 }
 
-const char *pd_kafka_brokers(const pd_config_t *conf, int use_dev_file,
-                             char *buf, size_t size) {
+pd_brokers_from_t pd_kafka_brokers_source(const pd_config_t *conf,
+                                          int use_dev_file, char *buf,
+                                          size_t size, long *dev_pid) {
         const char *v;
-        char path[1024];
+        char path[1024], line[64];
         FILE *fp;
 
+        if (dev_pid)
+                *dev_pid = 0;
         if ((v = pd_config_kafka(conf, "bootstrap.servers")) ||
             (v = pd_config_kafka(conf, "metadata.broker.list"))) {
                 snprintf(buf, size, "%s", v);
-                return buf;
+                return PD_BROKERS_FROM_CONFIG;
         }
         if ((v = getenv("POSTDEPLOY_BROKERS")) && *v) {
                 snprintf(buf, size, "%s", v);
-                return buf;
+                return PD_BROKERS_FROM_ENV;
         }
         if (use_dev_file &&
             (fp = fopen(pd_kafka_dev_file(path, sizeof(path)), "r"))) {
                 int ok = fgets(buf, (int)size, fp) != NULL;
+                /* A second line, when there is one, is the pid of the
+                 * reactor that wrote the file. */
+                if (ok && dev_pid && fgets(line, sizeof(line), fp))
+                        *dev_pid = strtol(line, NULL, 10);
                 fclose(fp);
                 if (ok) {
                         buf[strcspn(buf, "\r\n")] = '\0';
                         if (*buf)
-                                return buf;
+                                return PD_BROKERS_FROM_DEV_FILE;
                 }
         }
         snprintf(buf, size, "127.0.0.1:9092");
+        return PD_BROKERS_FROM_DEFAULT;
+}
+
+const char *pd_kafka_brokers(const pd_config_t *conf, int use_dev_file,
+                             char *buf, size_t size) {
+        pd_kafka_brokers_source(conf, use_dev_file, buf, size, NULL);
         return buf;
 }
 
@@ -107,8 +120,8 @@ int pd_kafka_ping(rd_kafka_t *rk, const char *brokers, int timeout_ms,
  * auto.create.topics.enable, asking for a single topic can create it, with
  * the broker's defaults instead of ours.
  */
-static int pd_kafka_topic_exists(const struct rd_kafka_metadata *md,
-                                 const char *topic) {
+int pd_kafka_topic_exists(const struct rd_kafka_metadata *md,
+                          const char *topic) {
         for (int i = 0; i < md->topic_cnt; i++)
                 if (!strcmp(md->topics[i].topic, topic))
                         return !md->topics[i].err &&

@@ -25,6 +25,23 @@
 const char *pd_kafka_brokers(const pd_config_t *conf, int use_dev_file,
                              char *buf, size_t size);
 
+/* Where pd_kafka_brokers_source found the broker list. */
+typedef enum pd_brokers_from_e {
+        PD_BROKERS_FROM_CONFIG,   /* [kafka] bootstrap.servers (-b, -X, file) */
+        PD_BROKERS_FROM_ENV,      /* $POSTDEPLOY_BROKERS */
+        PD_BROKERS_FROM_DEV_FILE, /* pd_kafka_dev_file() */
+        PD_BROKERS_FROM_DEFAULT,  /* 127.0.0.1:9092 */
+} pd_brokers_from_t;
+
+/*
+ * pd_kafka_brokers, also saying where the list came from, so that a
+ * message about brokers that do not answer can name it. *dev_pid (if
+ * dev_pid is not NULL) is the pid on the dev file's second line, or 0.
+ */
+pd_brokers_from_t pd_kafka_brokers_source(const pd_config_t *conf,
+                                          int use_dev_file, char *buf,
+                                          size_t size, long *dev_pid);
+
 /* Where `postdeploy-reactor --dev` writes its broker address:
  * $XDG_CACHE_HOME/postdeploy/dev-brokers (or ~/.cache/...). Returns buf. */
 const char *pd_kafka_dev_file(char *buf, size_t size);
@@ -48,6 +65,12 @@ rd_kafka_conf_t *pd_kafka_conf(const pd_config_t *conf,
  */
 int pd_kafka_topics_ensure(rd_kafka_t *rk, const pd_config_t *conf,
                            int timeout_ms, char *errstr, size_t errstr_size);
+
+/* Whether `topic` is in md (a metadata answer for all topics) with at
+ * least one partition. */
+struct rd_kafka_metadata;
+int pd_kafka_topic_exists(const struct rd_kafka_metadata *md,
+                          const char *topic);
 
 /*
  * Checks that a broker answers within timeout_ms (a metadata request).

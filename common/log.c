@@ -4,6 +4,7 @@
  */
 #include "common/log.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -59,10 +60,49 @@ void pd_log_write(int lvl, const char *fmt, ...) {
                 msg);
 }
 
+/* The newest error librdkafka logged, for a one-line message that says
+ * why a broker did not answer when its log lines are not shown. */
+static pthread_mutex_t pd_log_rdkafka_lock = PTHREAD_MUTEX_INITIALIZER;
+static char pd_log_rdkafka_err[512];
+
 void pd_log_rdkafka_cb(const struct rd_kafka_s *rk, int level, const char *fac,
                        const char *buf) {
         (void)rk;
         pd_log(level, "kafka %s: %s", fac, buf);
+        if (level > PD_LOG_ERROR)
+                return;
+        /* A FAIL line says what went wrong with a connection ("Connection
+         * refused", "Authentication failed"); the ERROR line that follows
+         * only counts brokers down, so it never replaces one. */
+        pthread_mutex_lock(&pd_log_rdkafka_lock);
+        if (!strcmp(fac, "FAIL") || !*pd_log_rdkafka_err)
+                snprintf(pd_log_rdkafka_err, sizeof(pd_log_rdkafka_err), "%s",
+                         buf);
+        pthread_mutex_unlock(&pd_log_rdkafka_lock);
+}
+
+const char *pd_log_rdkafka_last(char *buf, size_t size) {
+        const char *s;
+        size_t n;
+
+        pthread_mutex_lock(&pd_log_rdkafka_lock);
+        s = pd_log_rdkafka_err;
+        /* "[thrd:HOST/bootstrap]: HOST/bootstrap: Connect to ... failed:
+         * Connection refused (after 0ms in state CONNECT)": the thread and
+         * the state say nothing to a user. */
+        if (!strncmp(s, "[thrd:", 6) && strstr(s, "]: "))
+                s = strstr(s, "]: ") + 3;
+        /* "HOST:PORT/bootstrap: " (or ".../ID: "): the message says
+         * which brokers already. */
+        if (strstr(s, ": ") && memchr(s, '/', (size_t)(strstr(s, ": ") - s)) &&
+            !memchr(s, ' ', (size_t)(strstr(s, ": ") - s)))
+                s = strstr(s, ": ") + 2;
+        n = strlen(s);
+        if (strstr(s, " (after "))
+                n = (size_t)(strstr(s, " (after ") - s);
+        snprintf(buf, size, "%.*s", (int)n, s);
+        pthread_mutex_unlock(&pd_log_rdkafka_lock);
+        return buf;
 }
 
 int pd_errf(char *errstr, size_t errstr_size, const char *fmt, ...) {

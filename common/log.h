@@ -53,4 +53,9 @@ struct rd_kafka_s;
 void pd_log_rdkafka_cb(const struct rd_kafka_s *rk, int level, const char *fac,
                        const char *buf);
 
+/* The newest error pd_log_rdkafka_cb saw, whether or not the level let it
+ * be printed, without librdkafka's thread and state decorations, into buf
+ * ("" if none). Returns buf. Thread-safe. */
+const char *pd_log_rdkafka_last(char *buf, size_t size);
+
 #endif

@@ -16,7 +16,7 @@
 
 static void pd_actions_usage(FILE *fp) {
         fprintf(fp,
-                "Usage: postdeploy actions [--format table|json] [options]\n"
+                "Usage: postdeploy actions [--format table|json|names] [options]\n"
                 "\n"
                 "Lists the registered actions, in the order they run, with "
                 "auto or manual,\n"
@@ -24,7 +24,9 @@ static void pd_actions_usage(FILE *fp) {
                 "registry.published.\n"
                 "\n"
                 "Options:\n"
-                "  -f, --format F       table (default) or json\n"
+                "  -f, --format F       table (default), json, or names: "
+                "one name per line\n"
+                "                       (what shell completion reads)\n"
                 PD_CLI_COMMON_HELP
                 "\n"
                 "Exit status: 0 listed; 1 no reactor has published its "
@@ -105,17 +107,22 @@ int pd_cmd_actions(pd_cli_t *cli, int argc, char **argv) {
             {NULL, 0, NULL, 0}};
         pd_event_t *reg = NULL;
         rd_kafka_t *rkc = NULL;
-        int json = 0, opt, r, ret = PD_EXIT_USAGE;
+        int json = 0, names = 0, opt, ret = PD_EXIT_USAGE;
 
         optind = 1;
-        while ((opt = getopt_long(argc, argv, "f:" PD_CLI_COMMON_SHORTOPTS,
+        while ((opt = getopt_long(argc, argv, ":f:" PD_CLI_COMMON_SHORTOPTS,
                                   longopts, NULL)) != -1) {
+                if (pd_cli_swallowed(cli, argv))
+                        goto done;
                 switch (opt) {
                 case 'f':
-                        if (strcmp(optarg, "json") && strcmp(optarg, "table")) {
+                        if (!strcmp(optarg, "names"))
+                                names = 1;
+                        else if (strcmp(optarg, "json") &&
+                                 strcmp(optarg, "table")) {
                                 pd_cli_error(cli,
-                                             "--format: 'table' or 'json', "
-                                             "not '%s'",
+                                             "--format: 'table', 'json' or "
+                                             "'names', not '%s'",
                                              optarg);
                                 goto done;
                         }
@@ -126,19 +133,17 @@ int pd_cmd_actions(pd_cli_t *cli, int argc, char **argv) {
                         ret = PD_EXIT_OK;
                         goto done;
                 default:
-                        if ((r = pd_cli_common_opt(cli, opt, optarg)) == 1)
-                                break;
-                        if (!r)
-                                fprintf(stderr, "Try 'postdeploy actions "
-                                                "--help'.\n");
-                        goto done;
+                        if (pd_cli_common_opt(cli, opt, optarg, argv) != 1)
+                                goto done;
+                        break;
                 }
         }
         if (optind < argc) {
                 pd_cli_error(cli, "unexpected argument '%s'", argv[optind]);
                 goto done;
         }
-        if (pd_cli_finish(cli) || !(rkc = pd_results_consumer(cli)))
+        if (pd_cli_finish(cli) || !(rkc = pd_results_consumer(cli)) ||
+            (ret = pd_cli_connect(cli, rkc, 0)))
                 goto done;
         if ((ret = pd_results_registry(cli, rkc, 60000, &reg)))
                 goto done;
@@ -149,7 +154,10 @@ int pd_cmd_actions(pd_cli_t *cli, int argc, char **argv) {
                 ret = PD_EXIT_FAILED;
                 goto done;
         }
-        if (json)
+        if (names)
+                for (size_t i = 0; i < reg->registry_cnt; i++)
+                        printf("%s\n", reg->registry[i].id);
+        else if (json)
                 pd_actions_json(reg);
         else
                 pd_actions_table(reg);

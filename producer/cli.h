@@ -6,6 +6,7 @@
 #define PD_CLI_H
 
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <librdkafka/rdkafka.h>
@@ -26,6 +27,15 @@ typedef struct pd_cli_s {
         const char *config_path;
         pd_strv_t kafka_overrides; /* name, value pairs from -b and -X */
         char brokers[1024]; /* resolved by pd_cli_finish */
+        /* Where the brokers came from, for the message when none answers:
+         * the option that set them ("-b", "-X bootstrap.servers"; NULL:
+         * not an option), and what pd_kafka_brokers_source said. */
+        const char *brokers_opt;
+        int brokers_from;   /* pd_brokers_from_t */
+        long dev_pid;       /* the dev file's reactor, 0 if unknown */
+        /* How long to wait for a broker's first answer: 10 s, or less
+         * when a command's --timeout is shorter. */
+        int connect_ms;
         /* [cli] signing_key, loaded by pd_cli_finish (main frees it): signs
          * what the CLI publishes and checks what it reads from the results
          * topic. NULL: neither. */
@@ -35,10 +45,13 @@ typedef struct pd_cli_s {
 } pd_cli_t;
 
 /* The getopt_long entries and help text of the common options. */
-#define PD_CLI_COMMON_SHORTOPTS "c:b:X:h"
+/* Commands put ':' first in their short options, so that getopt leaves
+ * the messages to pd_cli_common_opt, which says which command failed. */
+#define PD_CLI_COMMON_SHORTOPTS "c:b:X:vh"
 #define PD_CLI_COMMON_LONGOPTS                                                 \
         {"config", required_argument, NULL, 'c'},                              \
             {"brokers", required_argument, NULL, 'b'},                         \
+            {"verbose", no_argument, NULL, 'v'},                               \
             {"help", no_argument, NULL, 'h'}
 #define PD_CLI_COMMON_HELP                                                     \
         "  -c, --config FILE    read [kafka], [topics] and [cli] from FILE\n"  \
@@ -48,13 +61,45 @@ typedef struct pd_cli_s {
         "                       then the running dev reactor's, then "        \
         "127.0.0.1:9092)\n"                                                    \
         "  -X NAME=VALUE        set a librdkafka property (repeatable)\n"     \
+        "  -v, --verbose        print librdkafka's own log lines too\n"       \
         "  -h, --help           this help\n"
 
 /*
- * Handles a common option. Returns 1 if it was one (and it was fine), 0 if
- * opt is not a common option, -1 on a bad value (message printed).
+ * Handles a common option, and getopt's complaints ('?': an unknown
+ * option, ':' a missing value) in the command's name. Returns 1 if it was
+ * a common option and it was fine, -1 otherwise, with the message and a
+ * "Try 'postdeploy CMD --help'." printed. argv is the command's.
  */
-int pd_cli_common_opt(pd_cli_t *cli, int opt, const char *arg);
+int pd_cli_common_opt(pd_cli_t *cli, int opt, const char *arg, char **argv);
+
+/*
+ * Whether the option getopt just returned took the next argument as its
+ * value although that is an option itself (`--one --release 1`,
+ * `--release -c x.ini`): 1 after a message naming both, else 0. A value
+ * that starts with '-' can still be given as --name=VALUE.
+ */
+int pd_cli_swallowed(pd_cli_t *cli, char **argv);
+
+/* The edit distance of a and b if it is small enough for b to be what a
+ * user who typed a meant, else -1 (for "did you mean"). */
+int pd_cli_near(const char *a, const char *b);
+
+/*
+ * Checks that a broker answers within cli->connect_ms and that the topics
+ * of [topics] the command uses exist: the results topic, and with
+ * `create` (deploy, skip, reset) the events topic as well. With create,
+ * topics that are all missing are created (a first deploy can come before
+ * the first reactor); one missing while the other is there means this
+ * [topics] is not the reactors', and nothing is created. Returns 0, or
+ * the exit status after a one-line message that says what to check.
+ */
+int pd_cli_connect(pd_cli_t *cli, rd_kafka_t *rk, int create);
+
+/* Makes pd_cli_connect wait at most timeout_ms (a command's --timeout)
+ * rather than 10 s, but at least 1 s: a healthy broker answers in
+ * milliseconds, yet not in none, and a wait that ran out is for the
+ * command to report, not an unreachable broker. */
+void pd_cli_connect_within(pd_cli_t *cli, int64_t timeout_ms);
 
 /*
  * Loads the config file (-c or $POSTDEPLOY_CONFIG), applies -b/-X,

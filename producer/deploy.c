@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,7 @@ typedef struct pd_request_s {
         pd_strv_t tenants;
         int all_tenants, wait, no_check;
         int64_t timeout_ms;
+        const char *timeout; /* --timeout as given, NULL if not */
 } pd_request_t;
 
 static void pd_request_usage(pd_evtype_t type, FILE *fp) {
@@ -120,31 +122,47 @@ static void pd_request_usage(pd_evtype_t type, FILE *fp) {
                             : "every action that is not pending, instead "
                               "of names");
         fprintf(fp,
-                "  -t, --tenant T        a tenant (repeatable); without "
-                "any, the reactor's\n"
-                "                        default tenant\n"
+                "  -t, --tenant T        a tenant (repeatable; once each); "
+                "without any, the\n"
+                "                        reactor's default tenant\n"
                 "      --all-tenants     every tenant of [cli] tenants in "
                 "the config\n"
                 "      --tenants-file F  every tenant listed in F, one per "
                 "line ('#' comments)\n"
-                "      --requested-by W  who asks (default $USER@host)\n"
-                "  -w, --wait            wait until every selected action "
-                "has finished; the exit\n"
-                "                        status then says how they went\n"
+                "      --requested-by W  who asks (default $USER@host, or "
+                "the account's name)\n"
+                "  -w, --wait            %s\n"
                 "      --timeout D       how long --wait waits (default "
-                "30m; 500ms, 30s, 5m, 1h)\n"
+                "30m; 500ms, 30s, 5m, 1h);\n"
+                "                        also the longest wait for a "
+                "broker's first answer\n"
                 "      --no-check        send names the latest "
                 "registry.published does not know\n"
                 "                        (the reactor rejects the "
                 "unknown ones)\n" PD_CLI_COMMON_HELP
                 "\n"
-                "Exit status: 0 published (with --wait: every action "
-                "succeeded); 1 an action\n"
-                "failed, timed out or was rejected, or the output could "
-                "not be written; 2 usage\n"
-                "or configuration error; 3 --wait timed out; 4 Kafka "
-                "could not be reached or\n"
-                "the publish failed.\n");
+                "Exit status: 0 published (with --wait: %s);\n"
+                "1 %s,\n"
+                "or the output could not be written; 2 usage or "
+                "configuration error; 3 --wait\n"
+                "timed out; 4 Kafka could not be reached or the publish "
+                "failed.\n",
+                type == PD_EVT_RELEASE_DEPLOYED
+                    ? "wait until every selected action has finished; the "
+                      "exit\n                        status then says how "
+                      "they went"
+                    : type == PD_EVT_SKIP_REQUESTED
+                          ? "wait until the reactors have recorded the "
+                            "skips"
+                          : "wait until the reactors have forgotten the "
+                            "runs",
+                type == PD_EVT_RELEASE_DEPLOYED ? "every action succeeded"
+                : type == PD_EVT_SKIP_REQUESTED ? "every action recorded "
+                                                  "skipped"
+                                                : "every action reset",
+                type == PD_EVT_RELEASE_DEPLOYED
+                    ? "an action failed, timed out or was rejected"
+                    : "an action was rejected (unknown to the reactor)");
 }
 
 static void pd_deploy_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
@@ -410,22 +428,42 @@ static int pd_request_check_names(pd_cli_t *cli, const pd_request_t *req,
                 return 0;
         }
         for (size_t i = 0; i < req->names.cnt && !ret; i++) {
-                char *reactor;
+                const char *near = NULL;
+                int near_d = 99, d;
+                char *reactor, *near_text;
                 size_t j;
+
                 for (j = 0; j < reg->registry_cnt; j++)
                         if (!strcmp(reg->registry[j].id, req->names.v[i]))
                                 break;
                 if (j < reg->registry_cnt)
                         continue;
-                /* The reactor's name came from an event. */
-                reactor = pd_term_escape_dup(reg->reactor ? reg->reactor
-                                                          : "");
-                pd_cli_error(cli,
-                             "unknown action '%s' (not in the registry "
-                             "reactor %s published; `postdeploy actions` "
-                             "lists them, --no-check sends it anyway)",
-                             req->names.v[i], reactor);
+                for (j = 0; j < reg->registry_cnt; j++) {
+                        d = pd_cli_near(req->names.v[i], reg->registry[j].id);
+                        if (d >= 0 && d < near_d) {
+                                near   = reg->registry[j].id;
+                                near_d = d;
+                        }
+                }
+                /* The names in the registry came from an event. */
+                reactor   = pd_term_escape_dup(reg->reactor ? reg->reactor
+                                                            : "");
+                near_text = pd_term_escape_dup(near ? near : "");
+                if (near)
+                        pd_cli_error(cli,
+                                     "unknown action '%s'; did you mean "
+                                     "'%s'? (`postdeploy actions` lists "
+                                     "them, --no-check sends it anyway)",
+                                     req->names.v[i], near_text);
+                else
+                        pd_cli_error(cli,
+                                     "unknown action '%s' (not in the "
+                                     "registry reactor %s published; "
+                                     "`postdeploy actions` lists them, "
+                                     "--no-check sends it anyway)",
+                                     req->names.v[i], reactor);
                 free(reactor);
+                free(near_text);
                 ret = PD_EXIT_USAGE;
         }
         pd_event_destroy(reg);
@@ -453,12 +491,14 @@ static int pd_request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
             PD_CLI_COMMON_LONGOPTS,
             {NULL, 0, NULL, 0}};
         int deploy = req->type == PD_EVT_RELEASE_DEPLOYED;
-        int opt, r;
+        int opt;
 
         optind = 1;
         while ((opt = getopt_long(argc, argv,
-                                  "r:e:t:w" PD_CLI_COMMON_SHORTOPTS, longopts,
+                                  ":r:e:t:w" PD_CLI_COMMON_SHORTOPTS, longopts,
                                   NULL)) != -1) {
+                if (pd_cli_swallowed(cli, argv))
+                        return PD_EXIT_USAGE;
                 switch (opt) {
                 case 'A':
                 case 'O':
@@ -466,6 +506,12 @@ static int pd_request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
                         if (!deploy)
                                 goto only_deploy;
                         if (opt == 'e') {
+                                if (!*optarg) {
+                                        pd_cli_error(cli,
+                                                     "--environment wants a "
+                                                     "name, not ''");
+                                        return PD_EXIT_USAGE;
+                                }
                                 req->environment = optarg;
                                 break;
                         }
@@ -503,7 +549,10 @@ static int pd_request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
                         req->release = optarg;
                         break;
                 case 't':
-                        pd_strv_add(&req->tenants, optarg);
+                        /* Twice the same tenant is one deploy, as in a
+                         * tenants file or [cli] tenants. */
+                        if (pd_strv_find(&req->tenants, optarg) < 0)
+                                pd_strv_add(&req->tenants, optarg);
                         break;
                 case 'T':
                         req->all_tenants = 1;
@@ -512,6 +561,11 @@ static int pd_request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
                         req->tenants_file = optarg;
                         break;
                 case 'R':
+                        if (!*optarg) {
+                                pd_cli_error(cli, "--requested-by wants a "
+                                                  "name, not ''");
+                                return PD_EXIT_USAGE;
+                        }
                         req->requested_by = optarg;
                         break;
                 case 'w':
@@ -529,18 +583,15 @@ static int pd_request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
                                              optarg);
                                 return PD_EXIT_USAGE;
                         }
+                        req->timeout = optarg;
                         break;
                 case 'h':
                         pd_request_usage(req->type, stdout);
                         return PD_EXIT_OK;
                 default:
-                        if ((r = pd_cli_common_opt(cli, opt, optarg)) == 1)
-                                break;
-                        if (!r)
-                                fprintf(stderr,
-                                        "Try 'postdeploy %s --help'.\n",
-                                        cli->cmd);
-                        return PD_EXIT_USAGE;
+                        if (pd_cli_common_opt(cli, opt, optarg, argv) != 1)
+                                return PD_EXIT_USAGE;
+                        break;
                 }
         }
         for (; optind < argc; optind++) {
@@ -564,6 +615,12 @@ static int pd_request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
                              req->type == PD_EVT_SKIP_REQUESTED
                                  ? "--all-pending"
                                  : "--all");
+                return PD_EXIT_USAGE;
+        }
+        if (req->timeout && !req->wait) {
+                pd_cli_error(cli, "--timeout %s is how long --wait waits: "
+                                  "add --wait, or drop --timeout",
+                             req->timeout);
                 return PD_EXIT_USAGE;
         }
         if (deploy && (!req->release || !*req->release)) {
@@ -662,6 +719,10 @@ static int pd_request_send(pd_cli_t *cli, pd_request_t *req) {
         char errstr[512], who[300], source[300], host[200];
         int ret = PD_EXIT_USAGE;
 
+        /* A --wait shorter than the wait for a first answer would be
+         * ignored while no broker answers. */
+        if (req->wait)
+                pd_cli_connect_within(cli, req->timeout_ms);
         if (pd_cli_finish(cli) || pd_request_tenants(cli, req))
                 goto done;
         if (!req->environment)
@@ -673,8 +734,14 @@ static int pd_request_send(pd_cli_t *cli, pd_request_t *req) {
         host[sizeof(host) - 1] = '\0';
         if (!req->requested_by) {
                 const char *user = getenv("USER");
-                snprintf(who, sizeof(who), "%s@%s", user ? user : "unknown",
-                         host);
+                struct passwd *pw;
+
+                /* cron and some CI runners leave $USER unset: the account
+                 * still has a name. */
+                if ((!user || !*user) && (pw = getpwuid(getuid())))
+                        user = pw->pw_name;
+                snprintf(who, sizeof(who), "%s@%s",
+                         user && *user ? user : "unknown", host);
                 req->requested_by = who;
         }
         snprintf(source, sizeof(source), "postdeploy-cli/%s", host);
@@ -693,15 +760,11 @@ static int pd_request_send(pd_cli_t *cli, pd_request_t *req) {
                 pd_cli_error(cli, "%s", errstr);
                 goto done;
         }
-        ret = PD_EXIT_KAFKA;
         /* The topics are made here too, so that the first deploy can
          * come before the first reactor, with the right settings. */
-        if (pd_kafka_ping(rkp, cli->brokers, 10000, errstr, sizeof(errstr)) ||
-            pd_kafka_topics_ensure(rkp, cli->conf, 10000, errstr,
-                                   sizeof(errstr))) {
-                pd_cli_error(cli, "%s", errstr);
+        if ((ret = pd_cli_connect(cli, rkp, 1)))
                 goto done;
-        }
+        ret = PD_EXIT_KAFKA;
         if (req->wait || (req->names.cnt && !req->no_check)) {
                 if (!(rkc = pd_results_consumer(cli)))
                         goto done;

@@ -5,6 +5,7 @@
  * they share (cli.h).
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,15 +33,19 @@ static const struct {
     {"actions", pd_cmd_actions,
      "list the registered actions (from the reactors' registry)"},
 };
+#define PD_COMMAND_CNT (sizeof(pd_commands) / sizeof(pd_commands[0]))
 
 static void pd_usage(FILE *fp) {
         fprintf(fp, "Usage: postdeploy COMMAND [options]\n\nCommands:\n");
-        for (size_t i = 0; i < sizeof(pd_commands) / sizeof(pd_commands[0]);
-             i++)
+        for (size_t i = 0; i < PD_COMMAND_CNT; i++)
                 fprintf(fp, "  %-8s %s\n", pd_commands[i].name,
                         pd_commands[i].summary);
+        fprintf(fp, "  %-8s %s\n", "help",
+                "this list, or with a COMMAND its options");
         fprintf(fp,
-                "\nRun 'postdeploy COMMAND --help' for a command's options.\n"
+                "\nRun 'postdeploy help COMMAND' (or 'postdeploy COMMAND "
+                "--help') for a command's\noptions; -V, --version the "
+                "version.\n"
                 "\nExit status: 0 success; 1 an action failed, timed out or "
                 "was rejected, or the\n"
                 "output could not be written; 2 usage or configuration "
@@ -92,7 +97,7 @@ static int pd_cli_exit(int ret) {
         return ret == PD_EXIT_OK ? PD_EXIT_FAILED : ret;
 }
 
-int pd_cli_common_opt(pd_cli_t *cli, int opt, const char *arg) {
+int pd_cli_common_opt(pd_cli_t *cli, int opt, const char *arg, char **argv) {
         const char *eq;
 
         switch (opt) {
@@ -100,26 +105,96 @@ int pd_cli_common_opt(pd_cli_t *cli, int opt, const char *arg) {
                 cli->config_path = arg;
                 return 1;
         case 'b':
+                /* An empty list would leave librdkafka nothing to try and
+                 * the user a 10 s wait for a message about Kafka. */
+                if (!arg[strspn(arg, " \t,")]) {
+                        pd_cli_error(cli, "-b wants HOST:PORT[,HOST:PORT...], "
+                                          "got '%s'",
+                                     arg);
+                        break;
+                }
                 pd_strv_add(&cli->kafka_overrides, "bootstrap.servers");
                 pd_strv_add(&cli->kafka_overrides, arg);
+                cli->brokers_opt = "-b";
                 return 1;
         case 'X':
                 eq = strchr(arg, '=');
                 if (!eq || eq == arg) {
                         pd_cli_error(cli, "-X wants NAME=VALUE, got '%s'",
                                      arg);
-                        return -1;
+                        break;
                 }
                 {
                         char *name = strndup(arg, (size_t)(eq - arg));
                         pd_strv_add(&cli->kafka_overrides, name);
                         pd_strv_add(&cli->kafka_overrides, eq + 1);
+                        if (!strcmp(name, "bootstrap.servers") ||
+                            !strcmp(name, "metadata.broker.list"))
+                                cli->brokers_opt = "-X bootstrap.servers";
                         free(name);
                 }
                 return 1;
+        case 'v':
+                pd_log_level = PD_LOG_DEBUG;
+                return 1;
+        case ':':
+                pd_cli_error(cli, "%s needs a value", argv[optind - 1]);
+                break;
         default:
-                return 0;
+                /* optopt names an unknown short option; an unknown long
+                 * one is only in argv. */
+                if (optopt && optopt != '?')
+                        pd_cli_error(cli, "unknown option '-%c'", optopt);
+                else
+                        pd_cli_error(cli, "unknown option '%s'",
+                                     argv[optind - 1]);
+                break;
         }
+        fprintf(stderr, "Try 'postdeploy %s --help'.\n", cli->cmd);
+        return -1;
+}
+
+int pd_cli_swallowed(pd_cli_t *cli, char **argv) {
+        /* Only a value in its own argument can have been meant as an
+         * option: `--release=-x` says what it means. */
+        if (!optarg || optind < 2 || optarg != argv[optind - 1] ||
+            optarg[0] != '-' || !optarg[1])
+                return 0;
+        pd_cli_error(cli, "%s needs a value, not the option '%s'",
+                     argv[optind - 2], optarg);
+        fprintf(stderr, "Try 'postdeploy %s --help'.\n", cli->cmd);
+        return 1;
+}
+
+int pd_cli_near(const char *a, const char *b) {
+        size_t la = strlen(a), lb = strlen(b), i, j;
+        size_t row[130], diag, up; /* names are at most 128 */
+        int max;
+
+        if (la >= sizeof(row) / sizeof(row[0]) ||
+            lb >= sizeof(row) / sizeof(row[0]))
+                return -1;
+        /* Levenshtein distance, one row at a time. */
+        for (j = 0; j <= lb; j++)
+                row[j] = j;
+        for (i = 1; i <= la; i++) {
+                diag   = row[0];
+                row[0] = i;
+                for (j = 1; j <= lb; j++) {
+                        up     = row[j];
+                        row[j] = diag + (a[i - 1] != b[j - 1]);
+                        if (up + 1 < row[j])
+                                row[j] = up + 1;
+                        if (row[j - 1] + 1 < row[j])
+                                row[j] = row[j - 1] + 1;
+                        diag = up;
+                }
+        }
+        /* A third of the word may be wrong, and at least 1, at most 3:
+         * "dpl" is no "deploy", "deplyo" is. */
+        max = (int)(la / 3);
+        max = max < 1 ? 1 : max > 3 ? 3 : max;
+        return row[lb] <= (size_t)max ? (int)row[lb] : -1;
 }
 
 int pd_cli_finish(pd_cli_t *cli) {
@@ -140,7 +215,10 @@ int pd_cli_finish(pd_cli_t *cli) {
                         pd_cli_error(cli, "%s", errstr);
                         return -1;
                 }
-        pd_kafka_brokers(cli->conf, 1, cli->brokers, sizeof(cli->brokers));
+        cli->brokers_from = pd_kafka_brokers_source(
+            cli->conf, 1, cli->brokers, sizeof(cli->brokers), &cli->dev_pid);
+        if (!cli->connect_ms)
+                cli->connect_ms = 10000;
         if (cli->conf->cli_signing_key && *cli->conf->cli_signing_key &&
             pd_sign_key_load(cli->conf->cli_signing_key, &cli->secret,
                              &cli->secret_len, errstr, sizeof(errstr))) {
@@ -148,6 +226,129 @@ int pd_cli_finish(pd_cli_t *cli) {
                 return -1;
         }
         return 0;
+}
+
+/* Says that no broker answered, where the list came from and what to
+ * check, in one line: librdkafka's own lines are not shown (unless -v). */
+static void pd_cli_unreachable(const pd_cli_t *cli, rd_kafka_resp_err_t err) {
+        char from[1200], why[512], file[1024];
+        const char *home = getenv("HOME"), *path = cli->config_path;
+        const char *hint = "is a broker running there? try -b HOST:PORT";
+
+        if (!path && getenv("POSTDEPLOY_CONFIG") && *getenv("POSTDEPLOY_CONFIG"))
+                path = getenv("POSTDEPLOY_CONFIG");
+        pd_log_rdkafka_last(why, sizeof(why));
+        if (!*why)
+                snprintf(why, sizeof(why), "%s", rd_kafka_err2str(err));
+        switch (cli->brokers_from) {
+        case PD_BROKERS_FROM_CONFIG:
+                if (cli->brokers_opt)
+                        snprintf(from, sizeof(from), "from %s",
+                                 cli->brokers_opt);
+                else
+                        snprintf(from, sizeof(from),
+                                 "from [kafka] bootstrap.servers in %s",
+                                 path ? path : "the config");
+                break;
+        case PD_BROKERS_FROM_ENV:
+                snprintf(from, sizeof(from), "from $POSTDEPLOY_BROKERS");
+                break;
+        case PD_BROKERS_FROM_DEV_FILE:
+                pd_kafka_dev_file(file, sizeof(file));
+                /* ~ for $HOME: the path as a user would type it. */
+                if (home && *home && !strncmp(file, home, strlen(home)) &&
+                    file[strlen(home)] == '/') {
+                        memmove(file + 1, file + strlen(home),
+                                strlen(file + strlen(home)) + 1);
+                        file[0] = '~';
+                }
+                if (cli->dev_pid > 0 && kill((pid_t)cli->dev_pid, 0) &&
+                    errno == ESRCH)
+                        snprintf(from, sizeof(from),
+                                 "from %s, written by a reactor that is gone "
+                                 "(pid %ld)",
+                                 file, cli->dev_pid);
+                else if (cli->dev_pid > 0)
+                        snprintf(from, sizeof(from),
+                                 "from %s, written by the dev reactor pid %ld",
+                                 file, cli->dev_pid);
+                else
+                        snprintf(from, sizeof(from),
+                                 "from %s, written by a `postdeploy-reactor "
+                                 "--dev` that seems to be gone",
+                                 file);
+                hint = "start `postdeploy-reactor --dev` again, remove that "
+                       "file, or try -b HOST:PORT";
+                break;
+        default:
+                snprintf(from, sizeof(from),
+                         "the default: no -b, [kafka] bootstrap.servers, "
+                         "$POSTDEPLOY_BROKERS nor dev reactor");
+                break;
+        }
+        pd_cli_error(cli, "cannot reach Kafka at %s (%s): %s: %s",
+                     cli->brokers, from, why, hint);
+}
+
+/* Says that a topic of [topics] is not on the broker, and where its name
+ * came from. */
+static void pd_cli_no_topic(const pd_cli_t *cli, const char *key,
+                            const char *topic) {
+        const char *path = cli->config_path;
+
+        if (!path && getenv("POSTDEPLOY_CONFIG") && *getenv("POSTDEPLOY_CONFIG"))
+                path = getenv("POSTDEPLOY_CONFIG");
+        if (path)
+                pd_cli_error(cli,
+                             "topic '%s' does not exist on the broker (from "
+                             "[topics] %s in %s): is that the reactors' "
+                             "[topics]?",
+                             topic, key, path);
+        else
+                pd_cli_error(cli,
+                             "topic '%s' does not exist on the broker (the "
+                             "default [topics] %s; no -c FILE): do the "
+                             "reactors use other [topics]?",
+                             topic, key);
+}
+
+int pd_cli_connect(pd_cli_t *cli, rd_kafka_t *rk, int create) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err;
+        char errstr[512];
+        int events, results, ret = PD_EXIT_USAGE;
+
+        err = rd_kafka_metadata(rk, 1, NULL, &md, cli->connect_ms);
+        if (err) {
+                pd_cli_unreachable(cli, err);
+                return PD_EXIT_KAFKA;
+        }
+        events  = pd_kafka_topic_exists(md, cli->conf->topic_events);
+        results = pd_kafka_topic_exists(md, cli->conf->topic_results);
+        rd_kafka_metadata_destroy(md);
+        if (create && !events && !results) {
+                /* The broker has answered: its time to create topics is
+                 * no part of the wait for an answer. */
+                if (pd_kafka_topics_ensure(rk, cli->conf, 10000,
+                                           errstr, sizeof(errstr))) {
+                        pd_cli_error(cli, "%s", errstr);
+                        return PD_EXIT_KAFKA;
+                }
+                ret = 0;
+        } else if (!results) {
+                pd_cli_no_topic(cli, "results", cli->conf->topic_results);
+        } else if (create && !events) {
+                pd_cli_no_topic(cli, "events", cli->conf->topic_events);
+        } else {
+                ret = 0;
+        }
+        return ret;
+}
+
+void pd_cli_connect_within(pd_cli_t *cli, int64_t timeout_ms) {
+        cli->connect_ms = timeout_ms < 1000    ? 1000
+                          : timeout_ms < 10000 ? (int)timeout_ms
+                                               : 10000;
 }
 
 rd_kafka_t *pd_cli_kafka(pd_cli_t *cli, rd_kafka_type_t type,
@@ -170,12 +371,45 @@ rd_kafka_t *pd_cli_kafka(pd_cli_t *cli, rd_kafka_type_t type,
         return rk;
 }
 
+/* The command called name, or NULL. */
+static int pd_command_find(const char *name) {
+        for (size_t i = 0; i < PD_COMMAND_CNT; i++)
+                if (!strcmp(name, pd_commands[i].name))
+                        return (int)i;
+        return -1;
+}
+
+/* "unknown command" with the nearest one, if a typo is likely. */
+static int pd_command_unknown(const char *name) {
+        int best = -1, best_d = 99;
+
+        for (size_t i = 0; i < PD_COMMAND_CNT; i++) {
+                int d = pd_cli_near(name, pd_commands[i].name);
+                if (d >= 0 && d < best_d) {
+                        best   = (int)i;
+                        best_d = d;
+                }
+        }
+        if (best >= 0)
+                fprintf(stderr,
+                        "postdeploy: unknown command '%s'; did you mean "
+                        "'%s'?\n",
+                        name, pd_commands[best].name);
+        else
+                fprintf(stderr, "postdeploy: unknown command '%s'\n", name);
+        fprintf(stderr, "Try 'postdeploy help'.\n");
+        return PD_EXIT_USAGE;
+}
+
 int main(int argc, char **argv) {
         pd_cli_t cli = {0};
-        int ret;
+        char *help_argv[4];
+        int ret, i;
 
         pd_log_set_program("postdeploy");
-        pd_log_level = PD_LOG_ERROR; /* librdkafka's chatter stays quiet */
+        /* librdkafka's own lines stay quiet: each failure ends in one
+         * message of ours that says what to check (-v shows them). */
+        pd_log_level = -1;
         if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
                 pd_usage(argc < 2 ? stderr : stdout);
                 return pd_cli_exit(argc < 2 ? PD_EXIT_USAGE : PD_EXIT_OK);
@@ -184,29 +418,45 @@ int main(int argc, char **argv) {
                 printf("postdeploy 0.1.0\n");
                 return pd_cli_exit(PD_EXIT_OK);
         }
-        for (size_t i = 0; i < sizeof(pd_commands) / sizeof(pd_commands[0]);
-             i++) {
-                if (strcmp(argv[1], pd_commands[i].name))
-                        continue;
-                cli.cmd  = pd_commands[i].name;
-                cli.conf = pd_config_new();
-                ret      = pd_commands[i].fn(&cli, argc - 1, argv + 1);
-                /* Whatever the command, a forged result it saw and
-                 * ignored is said once more at the end, where CI logs
-                 * are read. */
-                if (cli.rejected)
-                        fprintf(stderr,
-                                "postdeploy %s: warning: %zu record(s) on %s "
-                                "rejected: not signed with [cli] "
-                                "signing_key; not counted\n",
-                                cli.cmd, cli.rejected,
-                                cli.conf->topic_results);
-                pd_sign_key_free(cli.secret, cli.secret_len);
-                pd_config_destroy(cli.conf);
-                pd_strv_clear(&cli.kafka_overrides);
-                return pd_cli_exit(ret);
+        /* `postdeploy help deploy` is `postdeploy deploy --help`. */
+        if (!strcmp(argv[1], "help")) {
+                if (argc == 2) {
+                        pd_usage(stdout);
+                        return pd_cli_exit(PD_EXIT_OK);
+                }
+                if (argc > 3) {
+                        fprintf(stderr, "postdeploy help: one COMMAND at "
+                                        "most\n");
+                        return PD_EXIT_USAGE;
+                }
+                if (!strcmp(argv[2], "help")) {
+                        pd_usage(stdout);
+                        return pd_cli_exit(PD_EXIT_OK);
+                }
+                if (pd_command_find(argv[2]) < 0)
+                        return pd_command_unknown(argv[2]);
+                help_argv[0] = argv[0];
+                help_argv[1] = argv[2];
+                help_argv[2] = "--help";
+                help_argv[3] = NULL;
+                argc         = 3;
+                argv         = help_argv;
         }
-        fprintf(stderr, "postdeploy: unknown command '%s'\n", argv[1]);
-        pd_usage(stderr);
-        return PD_EXIT_USAGE;
+        if ((i = pd_command_find(argv[1])) < 0)
+                return pd_command_unknown(argv[1]);
+        cli.cmd  = pd_commands[i].name;
+        cli.conf = pd_config_new();
+        ret      = pd_commands[i].fn(&cli, argc - 1, argv + 1);
+        /* Whatever the command, a forged result it saw and ignored is said
+         * once more at the end, where CI logs are read. */
+        if (cli.rejected)
+                fprintf(stderr,
+                        "postdeploy %s: warning: %zu record(s) on %s "
+                        "rejected: not signed with [cli] signing_key; not "
+                        "counted\n",
+                        cli.cmd, cli.rejected, cli.conf->topic_results);
+        pd_sign_key_free(cli.secret, cli.secret_len);
+        pd_config_destroy(cli.conf);
+        pd_strv_clear(&cli.kafka_overrides);
+        return pd_cli_exit(ret);
 }

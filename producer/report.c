@@ -886,13 +886,15 @@ int pd_cmd_report(pd_cli_t *cli, int argc, char **argv) {
             PD_CLI_COMMON_LONGOPTS,
             {NULL, 0, NULL, 0}};
         pd_report_t rp   = {.cli = cli};
-        int json = 0, opt, r, ret = PD_EXIT_USAGE;
+        int json = 0, opt, ret = PD_EXIT_USAGE;
         int64_t timeout_ms = 60000;
         rd_kafka_t *rkc  = NULL;
 
         optind = 1;
-        while ((opt = getopt_long(argc, argv, "t:f:" PD_CLI_COMMON_SHORTOPTS,
+        while ((opt = getopt_long(argc, argv, ":t:f:" PD_CLI_COMMON_SHORTOPTS,
                                   longopts, NULL)) != -1) {
+                if (pd_cli_swallowed(cli, argv))
+                        goto done;
                 switch (opt) {
                 case 't':
                         if (!pd_tenant_valid(optarg)) {
@@ -932,22 +934,20 @@ int pd_cmd_report(pd_cli_t *cli, int argc, char **argv) {
                         ret = PD_EXIT_OK;
                         goto done;
                 default:
-                        if ((r = pd_cli_common_opt(cli, opt, optarg)) == 1)
-                                break;
-                        if (!r)
-                                fprintf(stderr, "Try 'postdeploy report "
-                                                "--help'.\n");
-                        goto done;
+                        if (pd_cli_common_opt(cli, opt, optarg, argv) != 1)
+                                goto done;
+                        break;
                 }
         }
         if (optind < argc) {
                 pd_cli_error(cli, "unexpected argument '%s'", argv[optind]);
                 goto done;
         }
+        pd_cli_connect_within(cli, timeout_ms);
         if (pd_cli_finish(cli))
                 goto done;
         rkc = pd_results_consumer(cli);
-        if (!rkc)
+        if (!rkc || (ret = pd_cli_connect(cli, rkc, 0)))
                 goto done;
         if ((ret = pd_results_scan_latest(cli, rkc, timeout_ms,
                                           pd_report_on_event, &rp)))

@@ -32,6 +32,10 @@ RULE="a release is 1-128 of A-Z a-z 0-9 _ . + ~ -, starting with a letter or dig
 # The CLI refuses before it publishes anything.
 pd_rc rc pd_cli deploy --auto --release --delete --tenant acme
 pd_eq "deploy --release --delete exits 2" 2 "$rc"
+pd_check "it says --release took an option for its value" \
+	grep -q "\--release needs a value, not the option '--delete'" "$T/out"
+pd_rc rc pd_cli deploy --auto --release=--delete --tenant acme
+pd_eq "deploy --release=--delete exits 2" 2 "$rc"
 pd_check "it says the release is not valid, and the rule" \
 	grep -q "'--delete' is not a valid release (1-128 of" "$T/out"
 pd_rc rc pd_cli deploy --auto --release=-rf --tenant acme
