@@ -68,6 +68,7 @@ typedef struct pd_deploy_s {
         char delivery_error[256];
         int live;  /* a status line redrawn in place on stderr */
         int color; /* failures in red on stdout */
+        size_t tenant_width; /* of the longest tenant, to align actions */
         size_t total, done, failed; /* over planned actions */
         pd_wait_run_t *running;
         size_t running_cnt;
@@ -170,7 +171,10 @@ static void pd_request_usage(pd_evtype_t type, FILE *fp) {
                 "not be written; 2 usage\n"
                 "or configuration error; 3 --wait timed out; 4 Kafka "
                 "could not be reached or\n"
-                "the publish failed.\n");
+                "the publish failed; 130 --wait interrupted (Ctrl-C; 143 "
+                "for SIGTERM). A wait\n"
+                "that ends early stops nothing: the actions keep running "
+                "on the reactors.\n");
 }
 
 static void pd_deploy_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
@@ -272,12 +276,13 @@ static void pd_wait_duration(int64_t ms, char *buf, size_t size) {
                          ms / 3600000, ms % 3600000 / 60000);
 }
 
-/* Writes an action's name padded to a column, so statuses line up. */
-static void pd_wait_name(FILE *fp, const char *name) {
+/* Writes s and then spaces up to width columns, so that what follows
+ * lines up from one line to the next. */
+static void pd_wait_column(FILE *fp, const char *s, long width) {
         long at = ftell(fp), len;
 
-        pd_wait_text(fp, name);
-        for (len = ftell(fp) - at; len < 30; len++)
+        pd_wait_text(fp, s);
+        for (len = ftell(fp) - at; len < width; len++)
                 fputc(' ', fp);
 }
 
@@ -290,18 +295,21 @@ static char *pd_wait_line_new(const pd_deploy_t *d, const pd_event_t *ev) {
         if (!fp)
                 abort();
         pd_wait_text(fp, ev->tenant ? ev->tenant : "");
-        fputs(": ", fp);
+        fputc(':', fp);
+        for (size_t n = strlen(ev->tenant ? ev->tenant : "");
+             n <= d->tenant_width; n++)
+                fputc(' ', fp);
         if (ev->type == PD_EVT_DEPLOY_PLANNED) {
                 fprintf(fp, "%zu action(s) to run for release ",
                         ev->actions.cnt);
                 pd_wait_text(fp, ev->release ? ev->release : "");
         } else if (ev->type == PD_EVT_ACTION_STARTED) {
-                pd_wait_name(fp, ev->action);
+                pd_wait_column(fp, ev->action, 30);
                 fprintf(fp, " started (attempt %" PRId32 ")", ev->attempt);
         } else {
                 int red = d->color && pd_status_is_failure(ev->status);
 
-                pd_wait_name(fp, ev->action);
+                pd_wait_column(fp, ev->action, 30);
                 fprintf(fp, " %s%s%s", red ? "\033[1;31m" : "",
                         pd_status_name(ev->status), red ? "\033[0m" : "");
                 if (ev->has_exit_code && ev->exit_code)
@@ -564,9 +572,8 @@ static void pd_wait_left_behind(const pd_deploy_t *d) {
                         d->triggers[i].finished.cnt <
                             d->triggers[i].actions.cnt;
         fprintf(stderr,
-                "postdeploy %s: the actions keep running on the reactors: "
-                "this command only waited for them. See where they stand "
-                "with:\n  postdeploy report",
+                "postdeploy %s: the actions keep running on the reactors; "
+                "see them with:\n  postdeploy report",
                 cli->cmd);
         for (size_t i = 0; open <= PD_WAIT_REPORT_TENANTS &&
                            i < d->trigger_cnt;
@@ -613,6 +620,13 @@ static void pd_wait_looks(pd_deploy_t *d) {
         const char *beat     = getenv("PD_WAIT_HEARTBEAT_MS");
         int capable          = term && *term && strcmp(term, "dumb");
 
+        for (size_t i = 0; i < d->trigger_cnt; i++) {
+                const char *t = d->triggers[i].tenant
+                                    ? d->triggers[i].tenant
+                                    : d->cli->conf->default_tenant;
+                if (t && strlen(t) > d->tenant_width)
+                        d->tenant_width = strlen(t);
+        }
         d->live  = capable && isatty(STDERR_FILENO);
         d->color = capable && isatty(STDOUT_FILENO) &&
                    !(no_color && *no_color);

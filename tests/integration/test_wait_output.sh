@@ -54,7 +54,7 @@ python3 - "$T/order.out" >"$T/order.check" <<'PY' || true
 import re, sys
 seen = {}
 for line in open(sys.argv[1]):
-    m = re.match(r"^(tenant\d+): (\S+)(?: +(started|SUCCEEDED))?", line)
+    m = re.match(r"^(tenant\d+): +(\S+)(?: +(started|SUCCEEDED))?", line)
     if not m:
         continue
     t, what, verb = m.group(1), m.group(2), m.group(3)
@@ -134,6 +134,26 @@ pd_check "the command names the tenant still running" \
 	grep -qx "  postdeploy report --tenant globex -c $T/postdeploy.ini" "$T/out"
 read -r _ <"$T/markers/started"
 echo go >"$T/markers/release"
+
+# --- SIGTERM (a CI job cancelled) says the same, with 143 ---
+"$PD_BIN/postdeploy" deploy --one t.gated --release 7 --tenant globex --wait --timeout 60s \
+	-c "$T/postdeploy.ini" >"$T/term.out" 2>"$T/term.err" &
+cli=$!
+read -r _ <"$T/markers/started"
+for _ in $(seq 1 300); do grep -q "t.gated .*started" "$T/term.out" && break; sleep 0.1; done
+kill -TERM "$cli"
+rc=0; wait "$cli" || rc=$?
+pd_eq "SIGTERM exits 143" 143 "$rc"
+pd_check "it says why it stopped waiting, and that the actions go on" \
+	bash -c "grep -q 'interrupted (Terminated) while waiting' '$T/term.err' &&
+		grep -q 'the actions keep running on the reactors' '$T/term.err'"
+echo go >"$T/markers/release"
+
+# --- the exit status of Ctrl-C is in the help ---
+pd_check "deploy --help names Ctrl-C's exit status" \
+	bash -c "'$PD_BIN/postdeploy' deploy --help | grep -q '130 --wait interrupted (Ctrl-C'"
+pd_check "postdeploy --help names it too" \
+	bash -c "'$PD_BIN/postdeploy' --help | grep -q '130 --wait interrupted (Ctrl-C)'"
 
 pd_reactor_stop
 pd_done
