@@ -684,9 +684,10 @@ static int pd_deploy_wait(pd_deploy_t *d, rd_kafka_t *rkc,
                         goto done;
                 }
                 /* Without a terminal nothing redraws a status line: a
-                 * plain one now and then shows a CI job's log that the
-                 * wait is alive while a long action runs. */
-                if (!d->live && d->running_cnt &&
+                 * plain one after a quiet spell shows a CI job's log that
+                 * the wait is alive, whether an action runs long or the
+                 * reactors have not planned yet. */
+                if (!d->live &&
                     pd_now_ms() - d->quiet_since >= d->heartbeat_ms) {
                         pd_wait_status(d, stderr);
                         fputc('\n', stderr);

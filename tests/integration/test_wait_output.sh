@@ -132,6 +132,13 @@ pd_check "it says the actions keep running, and how to see them" \
 	grep -q "the actions keep running on the reactors" "$T/out"
 pd_check "the command names the tenant still running" \
 	grep -qx "  postdeploy report --tenant globex -c $T/postdeploy.ini" "$T/out"
+# globex's next event waits behind the gated action: no plan comes, and a
+# wait without a terminal still says it is alive.
+pd_rc rc env PD_WAIT_HEARTBEAT_MS=300 "$PD_BIN/postdeploy" deploy --one t.fail --release 6 \
+	--tenant globex --wait --timeout 1s -c "$T/postdeploy.ini"
+pd_eq "waiting for a plan that does not come times out" 3 "$rc"
+pd_check "meanwhile a plain line says what it waits for" \
+	grep -q "^\[0/0 done\] waiting for the plan of 1 tenant(s)$" "$T/out"
 read -r _ <"$T/markers/started"
 echo go >"$T/markers/release"
 
