@@ -10,11 +10,16 @@
  * What a reactor will do is only known to it (pending depends on its
  * state): it says so in a deploy.planned per event, and each planned action
  * then ends with exactly one action.finished whose `retrying` is false.
+ *
+ * What the wait prints is for a person (or a CI log): each tenant's plan,
+ * then a line per start and per outcome, in the order they happened, which
+ * is not the order they arrive in; a status line on a terminal, a plain
+ * one after a quiet minute elsewhere; and, when it ends early (Ctrl-C, the
+ * timeout), that the actions go on and how to see them.
  */
 #include <errno.h>
-#include <signal.h>
 #include <inttypes.h>
-#include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,7 +291,7 @@ static void pd_wait_column(FILE *fp, const char *s, long width) {
                 fputc(' ', fp);
 }
 
-/* The line ev makes (malloc'd), or NULL for an event that makes none. */
+/* The line ev makes, '\n' included; the caller frees it. */
 static char *pd_wait_line_new(const pd_deploy_t *d, const pd_event_t *ev) {
         char *text = NULL, dur[32];
         size_t size;
@@ -392,7 +397,7 @@ static void pd_wait_progress(const pd_deploy_t *d) {
         fflush(stderr);
 }
 
-/* Prints one finished line on stdout, keeping the status line intact. */
+/* Prints one line on stdout, keeping the status line intact. */
 static void pd_wait_print(pd_deploy_t *d, const char *text) {
         if (d->live)
                 fputs("\r\033[K", stderr);
