@@ -50,7 +50,8 @@ static void pd_usage(FILE *fp) {
                 "was rejected, or the\n"
                 "output could not be written; 2 usage or configuration "
                 "error; 3 --wait timed\n"
-                "out; 4 Kafka unreachable or a publish failed.\n");
+                "out; 4 Kafka unreachable or a publish failed; 130 --wait "
+                "interrupted (Ctrl-C).\n");
 }
 
 void pd_cli_error(const pd_cli_t *cli, const char *fmt, ...) {
