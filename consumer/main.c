@@ -323,7 +323,8 @@ static pd_config_t *pd_main_load(pd_main_t *m, pd_plugins_t **plp,
         }
         if (pd_reactor_plugins_load(conf, m->plugins, plp, errstr,
                                     errstr_size) ||
-            pd_config_validate(conf, errstr, errstr_size))
+            pd_config_validate(conf, errstr, errstr_size) ||
+            pd_reactor_kafka_check(conf, errstr, errstr_size))
                 goto err;
         return conf;
 
