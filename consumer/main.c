@@ -28,6 +28,7 @@
 #include "common/config.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/version.h"
 #include "consumer/plugin.h"
 #include "consumer/reactor.h"
 #include "consumer/supervisor.h"
@@ -608,8 +609,7 @@ int main(int argc, char **argv) {
                         ret = PD_EXIT_OK;
                         goto done;
                 case 'V':
-                        printf("postdeploy-reactor 0.1.0 (librdkafka %s)\n",
-                               rd_kafka_version_str());
+                        pd_version_print(stdout, "postdeploy-reactor");
                         ret = PD_EXIT_OK;
                         goto done;
                 default:
