@@ -148,9 +148,10 @@ static int pd_dev_rm(const char *path, const struct stat *st, int flag,
 }
 
 /*
- * Removes the supervisor-* folders of earlier dev stores (a fresh store
- * each start, each with a folder of its own, would pile them up), their
- * supervisors stopped first: the dev store that knew their runs is gone.
+ * Stops the supervisor of every supervisor-* folder in the dev folder and
+ * removes the folder: at stop our own, at start what a dev reactor killed
+ * with -9 left. Each dev start makes a fresh store, and with it a folder
+ * of its own, so nothing in them is needed again, and they would pile up.
  * Logs what it could not remove.
  */
 static void pd_dev_sweep(pd_dev_t *dev) {
@@ -179,7 +180,7 @@ static void pd_dev_sweep(pd_dev_t *dev) {
  */
 static int pd_dev_lock(pd_dev_t *dev, char *errstr, size_t errstr_size) {
         char path[1100], pid[32] = "";
-        ssize_t n;
+        int err;
 
         pd_kafka_dev_file(dev->file, sizeof(dev->file));
         snprintf(dev->dir, sizeof(dev->dir), "%s", dev->file);
@@ -189,11 +190,9 @@ static int pd_dev_lock(pd_dev_t *dev, char *errstr, size_t errstr_size) {
         /* Close-on-exec: a supervisor or an action that outlived us must
          * not keep the folder locked. */
         dev->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (dev->lock_fd == -1) {
-                pd_errf(errstr, errstr_size, "cannot open %s: %s", path,
-                         strerror(errno));
-                return -1;
-        }
+        if (dev->lock_fd == -1)
+                return pd_errf(errstr, errstr_size, "cannot open %s: %s",
+                               path, strerror(errno));
         if (!flock(dev->lock_fd, LOCK_EX | LOCK_NB)) {
                 snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
                 if (ftruncate(dev->lock_fd, 0) ||
@@ -202,23 +201,22 @@ static int pd_dev_lock(pd_dev_t *dev, char *errstr, size_t errstr_size) {
                                strerror(errno));
                 return 0;
         }
-        n = errno == EWOULDBLOCK
-                ? pread(dev->lock_fd, pid, sizeof(pid) - 1, 0)
-                : -1;
-        pid[n > 0 ? strcspn(pid, "\n") : 0] = '\0';
-        if (*pid)
-                pd_errf(errstr, errstr_size,
-                         "another dev reactor (pid %s) is running: it owns "
-                         "%s (its broker address, its state); stop it first "
-                         "(kill %s), or run this one without --dev",
-                         pid, dev->dir, pid);
-        else
-                pd_errf(errstr, errstr_size, "cannot lock %s: %s", path,
-                         errno == EWOULDBLOCK ? "another dev reactor holds it"
-                                              : strerror(errno));
+        err = errno;
+        /* The holder writes its pid right after it locks: an empty file
+         * is one that is just starting. */
+        if (err == EWOULDBLOCK &&
+            pread(dev->lock_fd, pid, sizeof(pid) - 1, 0) > 0)
+                pid[strcspn(pid, "\n")] = '\0';
         close(dev->lock_fd);
         dev->lock_fd = -1;
-        return -1;
+        if (err != EWOULDBLOCK)
+                return pd_errf(errstr, errstr_size, "cannot lock %s: %s",
+                               path, strerror(err));
+        return pd_errf(errstr, errstr_size,
+                       "another dev reactor (pid %s) is running: it owns %s "
+                       "(its broker address, its state); stop it first "
+                       "(kill %s), or run this one without --dev",
+                       *pid ? pid : "?", dev->dir, *pid ? pid : "PID");
 }
 
 static int pd_dev_start(pd_dev_t *dev, pd_config_t *conf, char *errstr,
