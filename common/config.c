@@ -24,6 +24,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <librdkafka/rdkafka.h>
+
 #include "common/argv.h"
 #include "common/log.h"
 
@@ -465,6 +467,25 @@ done:
 }
 
 /*
+ * Asks librdkafka itself whether it takes `name = value`, on a conf made for
+ * the question and thrown away: a typo such as `bootstrap.server` is then
+ * an error naming its file:line at --check and at start-up, before anything
+ * exists on disk, instead of when the Kafka clients are made. The client
+ * type plays no part here (one property table serves producers and
+ * consumers alike), so one conf answers for every client built from the
+ * section. Returns 0, or -1 with librdkafka's message in msg.
+ */
+static int pd_config_kafka_check(const char *name, const char *value,
+                                 char *msg, size_t msg_size) {
+        rd_kafka_conf_t *kconf = rd_kafka_conf_new();
+        rd_kafka_conf_res_t res;
+
+        res = rd_kafka_conf_set(kconf, name, value, msg, msg_size);
+        rd_kafka_conf_destroy(kconf);
+        return res == RD_KAFKA_CONF_OK ? 0 : -1;
+}
+
+/*
  * Stores value into the field ck describes inside base (a pd_config_t, or a
  * pd_action_def_t for section "action"). key is the name as written, which
  * only matters for env.NAME and [kafka]. Returns 0, or -1 with a message
@@ -658,6 +679,8 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
                                        "a property name is required");
                         return -1;
                 }
+                if (pd_config_kafka_check(key, value, msg, msg_size))
+                        return -1;
                 /* A later value replaces an earlier one, as in librdkafka. */
                 for (size_t i = 0; i + 1 < kv->cnt; i += 2) {
                         if (strcmp(kv->v[i], key))

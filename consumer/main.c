@@ -6,7 +6,11 @@
  * default, and keeps its state in a fresh file, so a new user can try
  * everything without Kafka. Only main exits; signals only set a flag.
  */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -14,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +28,7 @@
 #include "common/config.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/version.h"
 #include "consumer/plugin.h"
 #include "consumer/reactor.h"
 #include "consumer/supervisor.h"
@@ -87,24 +93,30 @@ static void pd_usage(FILE *fp) {
         pd_config_print_keys(fp, 't');
 }
 
-/* Writes `text` to path (0600, folder 0700 created if missing). */
-static int pd_write_private(const char *path, const char *text) {
+/* Creates every missing folder of path's parent, 0700. */
+static void pd_mkdir_parents(const char *path) {
         char dir[1024];
         char *slash;
+
+        snprintf(dir, sizeof(dir), "%s", path);
+        if (!(slash = strrchr(dir, '/')))
+                return;
+        *slash = '\0';
+        for (char *p = dir + 1; *p; p++)
+                if (*p == '/') {
+                        *p = '\0';
+                        mkdir(dir, 0700);
+                        *p = '/';
+                }
+        mkdir(dir, 0700);
+}
+
+/* Writes `text` to path (0600, folder 0700 created if missing). */
+static int pd_write_private(const char *path, const char *text) {
         FILE *fp;
         mode_t old;
 
-        snprintf(dir, sizeof(dir), "%s", path);
-        if ((slash = strrchr(dir, '/'))) {
-                *slash = '\0';
-                for (char *p = dir + 1; *p; p++)
-                        if (*p == '/') {
-                                *p = '\0';
-                                mkdir(dir, 0700);
-                                *p = '/';
-                        }
-                mkdir(dir, 0700);
-        }
+        pd_mkdir_parents(path);
         old = umask(077);
         fp  = fopen(path, "w");
         umask(old);
@@ -114,20 +126,112 @@ static int pd_write_private(const char *path, const char *text) {
         return fclose(fp) ? -1 : 0;
 }
 
-/* The embedded broker of --dev. */
+/*
+ * The embedded broker of --dev, and the dev folder (beside the address
+ * file, in the user's cache) that one dev reactor at a time owns: its
+ * address file, its state, its supervisor's folder. Ownership is a flock
+ * on dev.lock held for the process's life, so a reactor killed with -9
+ * hands it on by itself.
+ */
 typedef struct pd_dev_s {
         rd_kafka_t *rk;                /* owns the mock cluster */
         rd_kafka_mock_cluster_t *mcluster;
+        int lock_fd;                   /* -1 until the folder is ours */
+        int announced;                 /* the address file is ours */
         char file[1024];
+        char dir[1024];
 } pd_dev_t;
+
+/* nftw callback: removes each entry, the folders' contents first. */
+static int pd_dev_rm(const char *path, const struct stat *st, int flag,
+                     struct FTW *ftw) {
+        (void)st, (void)flag, (void)ftw;
+        return remove(path) && errno != ENOENT ? -1 : 0;
+}
+
+/*
+ * Stops the supervisor of every supervisor-* folder in the dev folder and
+ * removes the folder: at stop our own, at start what a dev reactor killed
+ * with -9 left. Each dev start makes a fresh store, and with it a folder
+ * of its own, so nothing in them is needed again, and they would pile up.
+ * Logs what it could not remove.
+ */
+static void pd_dev_sweep(pd_dev_t *dev) {
+        DIR *d = opendir(dev->dir);
+        struct dirent *de;
+        char path[2100], errstr[512];
+
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                if (strncmp(de->d_name, "supervisor-", 11))
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", dev->dir, de->d_name);
+                if (pd_sup_shutdown(path, 10000, errstr, sizeof(errstr)))
+                        pd_log(PD_LOG_WARN, "--dev: %s", errstr);
+                else if (nftw(path, pd_dev_rm, 16, FTW_DEPTH | FTW_PHYS))
+                        pd_log(PD_LOG_WARN, "--dev: cannot remove %s: %s",
+                               path, strerror(errno));
+        }
+        closedir(d);
+}
+
+/*
+ * Makes the dev folder ours, or says which process has it. Returns 0, or
+ * -1 with errstr.
+ */
+static int pd_dev_lock(pd_dev_t *dev, char *errstr, size_t errstr_size) {
+        char path[1100], pid[32] = "";
+        int err;
+
+        pd_kafka_dev_file(dev->file, sizeof(dev->file));
+        snprintf(dev->dir, sizeof(dev->dir), "%s", dev->file);
+        *strrchr(dev->dir, '/') = '\0';
+        snprintf(path, sizeof(path), "%s/dev.lock", dev->dir);
+        pd_mkdir_parents(path);
+        /* Close-on-exec: a supervisor or an action that outlived us must
+         * not keep the folder locked. */
+        dev->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (dev->lock_fd == -1)
+                return pd_errf(errstr, errstr_size, "cannot open %s: %s",
+                               path, strerror(errno));
+        if (!flock(dev->lock_fd, LOCK_EX | LOCK_NB)) {
+                snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+                if (ftruncate(dev->lock_fd, 0) ||
+                    pwrite(dev->lock_fd, pid, strlen(pid), 0) < 0)
+                        pd_log(PD_LOG_WARN, "cannot write %s: %s", path,
+                               strerror(errno));
+                return 0;
+        }
+        err = errno;
+        /* The holder writes its pid right after it locks: an empty file
+         * is one that is just starting. */
+        if (err == EWOULDBLOCK &&
+            pread(dev->lock_fd, pid, sizeof(pid) - 1, 0) > 0)
+                pid[strcspn(pid, "\n")] = '\0';
+        close(dev->lock_fd);
+        dev->lock_fd = -1;
+        if (err != EWOULDBLOCK)
+                return pd_errf(errstr, errstr_size, "cannot lock %s: %s",
+                               path, strerror(err));
+        return pd_errf(errstr, errstr_size,
+                       "another dev reactor (pid %s) is running: it owns %s "
+                       "(its broker address, its state); stop it first "
+                       "(kill %s), or run this one without --dev",
+                       *pid ? pid : "?", dev->dir, *pid ? pid : "PID");
+}
 
 static int pd_dev_start(pd_dev_t *dev, pd_config_t *conf, char *errstr,
                         size_t errstr_size) {
-        rd_kafka_conf_t *kconf = rd_kafka_conf_new();
+        rd_kafka_conf_t *kconf;
         const char *topics[]   = {conf->topic_events, conf->topic_results,
                                   conf->topic_dlq};
-        char path[1024];
+        char path[1100];
 
+        if (pd_dev_lock(dev, errstr, errstr_size))
+                return -1;
+        pd_dev_sweep(dev);
+        kconf = rd_kafka_conf_new();
         rd_kafka_conf_set_log_cb(kconf, pd_log_rdkafka_cb);
         dev->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, errstr, errstr_size);
         if (!dev->rk) {
@@ -145,13 +249,10 @@ static int pd_dev_start(pd_dev_t *dev, pd_config_t *conf, char *errstr,
 
         /* The dev broker forgets everything when it stops: so does the dev
          * state, or the reactor would remember runs the report cannot see. */
-        pd_kafka_dev_file(dev->file, sizeof(dev->file));
-        snprintf(path, sizeof(path), "%.1000s", dev->file);
-        *strrchr(path, '/') = '\0';
-        strncat(path, "/dev-state.db", sizeof(path) - strlen(path) - 1);
+        snprintf(path, sizeof(path), "%s/dev-state.db", dev->dir);
         for (int i = 0; i < 3; i++) {
                 static const char *const sfx[] = {"", "-wal", "-shm"};
-                char p[1100];
+                char p[1200];
                 snprintf(p, sizeof(p), "%s%s", path, sfx[i]);
                 unlink(p);
         }
@@ -173,19 +274,39 @@ static int pd_dev_announce(pd_dev_t *dev) {
                        strerror(errno));
                 return -1;
         }
+        dev->announced = 1;
         printf("postdeploy-reactor: dev broker on %s (written to %s)\n",
                brokers, dev->file);
         fflush(stdout);
         return 0;
 }
 
+/* After the reactor is gone: the address file goes if it is still ours,
+ * the supervisor and its folder go, and the folder is free again. */
 static void pd_dev_stop(pd_dev_t *dev) {
-        if (dev->mcluster) {
-                unlink(dev->file);
-                rd_kafka_mock_cluster_destroy(dev->mcluster);
+        if (dev->announced) {
+                const char *brokers =
+                    rd_kafka_mock_cluster_bootstraps(dev->mcluster);
+                char line[1024] = "";
+                FILE *fp = fopen(dev->file, "r");
+
+                if (fp) {
+                        if (!fgets(line, sizeof(line), fp))
+                                *line = '\0';
+                        fclose(fp);
+                        line[strcspn(line, "\n")] = '\0';
+                        if (!strcmp(line, brokers))
+                                unlink(dev->file);
+                }
         }
+        if (dev->mcluster)
+                rd_kafka_mock_cluster_destroy(dev->mcluster);
         if (dev->rk)
                 rd_kafka_destroy(dev->rk);
+        if (dev->lock_fd != -1) {
+                pd_dev_sweep(dev);
+                close(dev->lock_fd);
+        }
 }
 
 /*
@@ -325,7 +446,8 @@ static pd_config_t *pd_main_load(pd_main_t *m, pd_plugins_t **plp,
         }
         if (pd_reactor_plugins_load(conf, m->plugins, plp, errstr,
                                     errstr_size) ||
-            pd_config_validate(conf, errstr, errstr_size))
+            pd_config_validate(conf, errstr, errstr_size) ||
+            pd_reactor_kafka_check(conf, errstr, errstr_size))
                 goto err;
         return conf;
 
@@ -426,7 +548,7 @@ int main(int argc, char **argv) {
             {NULL, 0, NULL, 0}};
         pd_main_t m        = {0};
         pd_config_t *conf  = NULL;
-        pd_dev_t dev       = {0};
+        pd_dev_t dev       = {.lock_fd = -1};
         int dev_mode = 0, check = 0, verbose = 0, opt, ret = PD_EXIT_USAGE;
         pd_reactor_t *r    = NULL;
         pd_reload_t reload = {&pd_reload, pd_main_reload, pd_main_release,
@@ -487,8 +609,7 @@ int main(int argc, char **argv) {
                         ret = PD_EXIT_OK;
                         goto done;
                 case 'V':
-                        printf("postdeploy-reactor 0.1.0 (librdkafka %s)\n",
-                               rd_kafka_version_str());
+                        pd_version_print(stdout, "postdeploy-reactor");
                         ret = PD_EXIT_OK;
                         goto done;
                 default:

@@ -2465,8 +2465,21 @@ static int pd_reactor_recover(pd_reactor_t *r, char *errstr,
 /* ------------------------------------------------------------------ */
 /* Life cycle                                                           */
 
-pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
-                             char *errstr, size_t errstr_size) {
+static void pd_reactor_log_nothing(const rd_kafka_t *rk, int level,
+                                   const char *fac, const char *buf) {
+        (void)rk, (void)level, (void)fac, (void)buf;
+}
+
+/*
+ * Makes the reactor's producer or consumer: postdeploy's defaults for it,
+ * then the [kafka] section, then `brokers`. The producer's delivery reports
+ * go to pd_dr_cb with `r` as opaque (NULL: no reports are expected). Returns
+ * the client, or NULL with librdkafka's message in errstr.
+ */
+static rd_kafka_t *pd_reactor_client(const pd_config_t *conf,
+                                     rd_kafka_type_t type,
+                                     const char *brokers, pd_reactor_t *r,
+                                     char *errstr, size_t errstr_size) {
         static const char *const producer_defaults[] = {
             "enable.idempotence", "true",
             /* Results are few and latency matters (publish-to-start);
@@ -2483,8 +2496,59 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
             "auto.offset.reset", "earliest",
             "enable.partition.eof", "false",
             NULL};
-        pd_reactor_t *r = pd_xcalloc(1, sizeof(*r));
         rd_kafka_conf_t *kconf;
+        rd_kafka_t *rk;
+
+        kconf = pd_kafka_conf(conf,
+                              type == RD_KAFKA_PRODUCER ? producer_defaults
+                                                        : consumer_defaults,
+                              brokers, errstr, errstr_size);
+        if (!kconf)
+                return NULL;
+        if (type == RD_KAFKA_PRODUCER) {
+                rd_kafka_conf_set_dr_msg_cb(kconf, pd_dr_cb);
+                rd_kafka_conf_set_opaque(kconf, r);
+        } else if (rd_kafka_conf_set(kconf, "group.id", conf->group_id, errstr,
+                                     errstr_size) != RD_KAFKA_CONF_OK) {
+                rd_kafka_conf_destroy(kconf);
+                return NULL;
+        }
+        if (!r) /* a check: "no bootstrap.servers" is what it asked for */
+                rd_kafka_conf_set_log_cb(kconf, pd_reactor_log_nothing);
+        rk = rd_kafka_new(type, kconf, errstr, errstr_size);
+        if (!rk)
+                rd_kafka_conf_destroy(kconf);
+        return rk;
+}
+
+int pd_reactor_kafka_check(const pd_config_t *conf, char *errstr,
+                           size_t errstr_size) {
+        static const rd_kafka_type_t types[] = {RD_KAFKA_PRODUCER,
+                                                RD_KAFKA_CONSUMER};
+        char msg[512];
+
+        for (size_t i = 0; i < 2; i++) {
+                /* No broker list: the client is made and checked, and
+                 * never connects. */
+                rd_kafka_t *rk = pd_reactor_client(conf, types[i], "", NULL,
+                                                   msg, sizeof(msg));
+                if (!rk) {
+                        snprintf(errstr, errstr_size,
+                                 "%s: [kafka] for the %s: %s",
+                                 conf->path ? conf->path : "config",
+                                 types[i] == RD_KAFKA_PRODUCER ? "producer"
+                                                               : "consumer",
+                                 msg);
+                        return -1;
+                }
+                rd_kafka_destroy(rk);
+        }
+        return 0;
+}
+
+pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
+                             char *errstr, size_t errstr_size) {
+        pd_reactor_t *r = pd_xcalloc(1, sizeof(*r));
         char host[200];
 
         *errstr = '\0';
@@ -2511,6 +2575,18 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
         }
         snprintf(r->source, sizeof(r->source), "postdeploy-reactor/%s",
                  r->name);
+
+        /* The Kafka clients first: a setting librdkafka refuses then
+         * leaves nothing behind on disk, no store, no supervisor folder. */
+        r->producer = pd_reactor_client(conf, RD_KAFKA_PRODUCER, brokers, r,
+                                        errstr, errstr_size);
+        if (!r->producer)
+                goto err;
+        r->consumer = pd_reactor_client(conf, RD_KAFKA_CONSUMER, brokers, r,
+                                        errstr, errstr_size);
+        if (!r->consumer)
+                goto err;
+        rd_kafka_poll_set_consumer(r->consumer);
 
         if (conf->signing_key && *conf->signing_key &&
             pd_sign_key_load(conf->signing_key, &r->secret, &r->secret_len,
@@ -2556,36 +2632,6 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
         if (!r->sup)
                 goto err;
         pd_sup_set_timeout(r->sup, conf->supervisor_timeout_ms);
-
-        kconf = pd_kafka_conf(conf, producer_defaults, brokers, errstr,
-                              errstr_size);
-        if (!kconf)
-                goto err;
-        rd_kafka_conf_set_dr_msg_cb(kconf, pd_dr_cb);
-        rd_kafka_conf_set_opaque(kconf, r);
-        r->producer = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, errstr,
-                                   errstr_size);
-        if (!r->producer) {
-                rd_kafka_conf_destroy(kconf);
-                goto err;
-        }
-
-        kconf = pd_kafka_conf(conf, consumer_defaults, brokers, errstr,
-                              errstr_size);
-        if (!kconf)
-                goto err;
-        if (rd_kafka_conf_set(kconf, "group.id", conf->group_id, errstr,
-                              errstr_size) != RD_KAFKA_CONF_OK) {
-                rd_kafka_conf_destroy(kconf);
-                goto err;
-        }
-        r->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, errstr,
-                                   errstr_size);
-        if (!r->consumer) {
-                rd_kafka_conf_destroy(kconf);
-                goto err;
-        }
-        rd_kafka_poll_set_consumer(r->consumer);
 
         snprintf(r->brokers, sizeof(r->brokers), "%s", brokers);
         if (pthread_create(&r->committer, NULL, pd_committer_main, r)) {

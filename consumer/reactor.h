@@ -33,6 +33,17 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
                              char *errstr, size_t errstr_size);
 
 /*
+ * Makes the producer and the consumer pd_reactor_new would make from conf,
+ * with no broker list so that they never connect, and destroys them: what
+ * librdkafka refuses only across properties (`acks` below `all` with the
+ * idempotence the reactor sets) is then a configuration error at --check
+ * and before start-up creates anything. Returns 0, or -1 with
+ * "FILE: [kafka] for the producer: librdkafka's message" in errstr.
+ */
+int pd_reactor_kafka_check(const pd_config_t *conf, char *errstr,
+                           size_t errstr_size);
+
+/*
  * Runs until *stop becomes non-zero (set it from a signal handler), then
  * shuts down cleanly: no new events, running actions get shutdown_grace to
  * finish and are then interrupted, results are flushed, offsets committed,

@@ -77,6 +77,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -2019,6 +2020,9 @@ int pd_sup_main(const char *dir, int idle_s) {
         pid_t pid;
 
         pd_log_set_program("postdeploy-supervisor");
+        /* Started as /proc/self/exe, the kernel would name us "exe" in ps
+         * and top; the name says what we are (15 bytes at most). */
+        prctl(PR_SET_NAME, "pd-supervisor", 0, 0, 0);
         dir = pd_sup_abspath(dir, abs, sizeof(abs)); /* before chdir("/") */
         /* Whatever the starter left open (another client's connection to
          * an older supervisor, say) must not be kept alive by us. */
@@ -2124,8 +2128,10 @@ enum {
  * one already there). Returns 0, or -1 with errstr. */
 static int pd_sup_spawn(pd_sup_t *sup, char *errstr, size_t errstr_size) {
         char idle[16];
-        char *argv[] = {sup->exe, "--supervisor", sup->dir, "--idle", idle,
-                        NULL};
+        /* argv[0] is what `ps -o args` shows: the binary's path (often
+         * /proc/self/exe) would not say which process this is. */
+        char *argv[] = {"postdeploy-supervisor", "--supervisor", sup->dir,
+                        "--idle", idle, NULL};
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t attr;
         sigset_t mask, dflt;
@@ -2312,6 +2318,70 @@ static int pd_sup_send_id(pd_sup_t *sup, unsigned type, int64_t id) {
 
         ret = pd_sup_put_id(&b, type, id) ? -1 : pd_sup_send(sup, b.p, b.len);
         pd_sup_buf_free(&b);
+        return ret;
+}
+
+/*
+ * Sends sig to the supervisor that listens at sa, whose pid the kernel
+ * tells the peer of a connection. Returns 0, or -1 if none answers.
+ */
+static int pd_sup_signal(const struct sockaddr_un *sa, int sig) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        int ret = -1;
+
+        if (fd == -1)
+                return -1;
+        if (!connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) &&
+            !getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) &&
+            cred.pid > 0 && !kill(cred.pid, sig))
+                ret = 0;
+        close(fd);
+        return ret;
+}
+
+int pd_sup_shutdown(const char *dir, int64_t timeout_ms, char *errstr,
+                    size_t errstr_size) {
+        const int64_t deadline = pd_sup_clock_ms() + timeout_ms;
+        char path[PD_SUP_PATH_MAX];
+        struct sockaddr_un sa;
+        int fd, signalled = 0, ret = -1;
+
+        if (pd_sup_addr(dir, &sa, errstr, errstr_size))
+                return -1;
+        snprintf(path, sizeof(path), "%s/supervisor/lock", dir);
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd == -1) {
+                if (errno == ENOENT) /* no supervisor ever served dir */
+                        return 0;
+                snprintf(errstr, errstr_size, "cannot open %s: %s", path,
+                         pd_sup_strerror(errno));
+                return -1;
+        }
+        /* The supervisor holds its lock for as long as it lives: once we
+         * get it, it is gone, and with it every command it ran. */
+        while (flock(fd, LOCK_EX | LOCK_NB)) {
+                if (errno != EWOULDBLOCK && errno != EINTR) {
+                        snprintf(errstr, errstr_size, "cannot lock %s: %s",
+                                 path, pd_sup_strerror(errno));
+                        goto done;
+                }
+                if (pd_sup_clock_ms() >= deadline) {
+                        snprintf(errstr, errstr_size,
+                                 "the supervisor of %s is still there after "
+                                 "%" PRId64 " ms",
+                                 dir, timeout_ms);
+                        goto done;
+                }
+                /* No answer yet: one that is starting, or exiting. */
+                if (!signalled)
+                        signalled = !pd_sup_signal(&sa, SIGTERM);
+                poll(NULL, 0, 20);
+        }
+        ret = 0;
+done:
+        close(fd);
         return ret;
 }
 

@@ -70,6 +70,15 @@ pd_sup_t *pd_sup_connect(const char *dir, const char *exe, int idle_s,
  */
 void pd_sup_set_timeout(pd_sup_t *sup, int64_t ms);
 
+/*
+ * Stops the supervisor of dir, if one runs (SIGTERM: its commands end
+ * INTERRUPTED), and waits until it has exited, for at most timeout_ms.
+ * Returns 0 once no supervisor serves dir (also when none ever did), or
+ * -1 with errstr. For a reactor that will not need dir again (--dev).
+ */
+int pd_sup_shutdown(const char *dir, int64_t timeout_ms, char *errstr,
+                    size_t errstr_size);
+
 /* Closes the connection and frees sup; NULL is fine. Runs go on. */
 void pd_sup_close(pd_sup_t *sup);
 

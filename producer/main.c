@@ -14,6 +14,7 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/sign.h"
+#include "common/version.h"
 #include "producer/cli.h"
 
 static const struct {
@@ -416,7 +417,7 @@ int main(int argc, char **argv) {
                 return pd_cli_exit(argc < 2 ? PD_EXIT_USAGE : PD_EXIT_OK);
         }
         if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
-                printf("postdeploy 0.1.0\n");
+                pd_version_print(stdout, "postdeploy");
                 return pd_cli_exit(PD_EXIT_OK);
         }
         /* `postdeploy help deploy` is `postdeploy deploy --help`. */

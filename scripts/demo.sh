@@ -8,27 +8,33 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-bash scripts/setup.sh
-mkdir -p build
-cmake -S . -B build >build/demo-cmake.log 2>&1 || { tail -n 40 build/demo-cmake.log; exit 1; }
-cmake --build build -j2 --target postdeploy postdeploy-reactor postdeploy_example_plugin \
-	>build/demo-build.log 2>&1 ||
-	{ tail -n 60 build/demo-build.log; exit 1; }
-PD=build/postdeploy
+# Only what building and running needs: no test tools, fuzzing toolchain,
+# Java or Python. Its own build folder, configured without the tests and
+# benchmarks (which would ask for cmocka and valgrind), so build/ keeps the
+# configuration scripts/test.sh gives it.
+bash scripts/setup.sh --demo
+B=build-demo
+mkdir -p $B
+cmake -S . -B $B -DPD_TESTS=OFF -DPD_BENCH=OFF >$B/demo-cmake.log 2>&1 ||
+	{ tail -n 40 $B/demo-cmake.log; exit 1; }
+cmake --build $B -j2 --target postdeploy postdeploy-reactor postdeploy_example_plugin \
+	>$B/demo-build.log 2>&1 ||
+	{ tail -n 60 $B/demo-build.log; exit 1; }
+PD=$B/postdeploy
 CONF=examples/postdeploy.ini
 
 fifo=$(mktemp -u)
 mkfifo "$fifo"
 # The example plugin adds two C actions (example.count_orders, auto; and
 # example.close_books, manual) next to the config's command actions.
-build/postdeploy-reactor --dev -c "$CONF" -s reactor.plugins=build/libpostdeploy_example_plugin.so \
-	>"$fifo" 2>build/demo-reactor.log &
+$B/postdeploy-reactor --dev -c "$CONF" -s reactor.plugins=$B/libpostdeploy_example_plugin.so \
+	>"$fifo" 2>$B/demo-reactor.log &
 reactor=$!
 trap 'kill -TERM $reactor 2>/dev/null; wait $reactor 2>/dev/null; rm -f "$fifo"' EXIT
 # The reactor prints one line once its broker is up and its address written.
 if ! read -r -t 60 ready <"$fifo"; then
 	echo "the reactor did not start; its log:" >&2
-	tail -n 30 build/demo-reactor.log >&2
+	tail -n 30 $B/demo-reactor.log >&2
 	exit 1
 fi
 echo "$ready"
@@ -52,4 +58,4 @@ step postdeploy deploy --one core.fix_legacy_accounts --tenant acme --release 1.
 step postdeploy report --tenant acme --format json -c $CONF
 "$PD" report --tenant acme --format json -c "$CONF"
 echo
-echo "The reactor's log is in build/demo-reactor.log."
+echo "The reactor's log is in $B/demo-reactor.log."

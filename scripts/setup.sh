@@ -1,25 +1,37 @@
 #!/usr/bin/env bash
-# scripts/setup.sh — install everything a fresh Debian 12 machine needs to
-# build and test postdeploy: the C toolchain and -dev libraries, kcat and
-# sqlite3, a Java >= 17 runtime and Maven (for the real Kafka broker that
-# scripts/kafka.sh fetches), Python's venv (tests/interop/venv.sh), clang's
-# libFuzzer runtime and valgrind.
+# scripts/setup.sh — install what a fresh Debian 12 machine needs for
+# postdeploy. Two sets:
+#
+#   (default)  everything to build and test it (scripts/test.sh, CI): the C
+#              toolchain and -dev libraries, cmocka, kcat and sqlite3, a Java
+#              >= 17 runtime and Maven (for the real Kafka broker that
+#              scripts/kafka.sh fetches), Python's venv (tests/interop/venv.sh),
+#              clang's libFuzzer runtime and valgrind.
+#   --demo     only what building and running the programs needs (the C
+#              toolchain, cmake, pkg-config and the libraries' -dev
+#              packages): what scripts/demo.sh uses, with its embedded broker.
 #
 # Idempotent: it installs only what is missing, and runs `apt-get update`
 # only when something is. Non-interactive, quiet: the details go to a log
 # file, one summary line goes to stdout; on failure the log's tail is shown.
 #
-# Usage: scripts/setup.sh          (as root, or as a user with sudo)
+# Usage: scripts/setup.sh [--demo] [--list]    (as root, or with sudo)
+#   --list   print the requirements of the set, one a line, and install
+#            nothing
 set -euo pipefail
 
 CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/postdeploy"
 LOG="$CACHE_DIR/setup.log"
 export DEBIAN_FRONTEND=noninteractive
 
-# Debian packages that must be installed, whatever the machine already has.
-BASE_PACKAGES=(
+# Debian packages that building and running the programs needs.
+BUILD_PACKAGES=(
   build-essential cmake pkg-config
-  librdkafka-dev libavro-dev libsqlite3-dev libcmocka-dev libjansson-dev libssl-dev
+  librdkafka-dev libavro-dev libsqlite3-dev libjansson-dev libssl-dev
+)
+# And what the tests, the fuzzers and the real broker's download add.
+TEST_PACKAGES=(
+  libcmocka-dev
   kcat sqlite3 curl ca-certificates
   clang libclang-rt-14-dev valgrind
 )
@@ -65,18 +77,35 @@ venv_ok() {
 }
 
 main() {
+  local demo=0 list=0 a
+  for a in "$@"; do
+    case $a in
+      --demo) demo=1 ;;
+      --list) list=1 ;;
+      *) echo "setup.sh: unknown option '$a' (usage: scripts/setup.sh [--demo] [--list])" >&2; exit 2 ;;
+    esac
+  done
+  if ((list)); then
+    printf '%s\n' "${BUILD_PACKAGES[@]}"
+    ((demo)) || printf '%s\n' "${TEST_PACKAGES[@]}" default-jre-headless maven python3-venv
+    return 0
+  fi
+
   mkdir -p "$CACHE_DIR"
   : >"$LOG"
-  log "setup.sh $(date -Is)"
+  log "setup.sh $* $(date -Is)"
 
   command -v dpkg-query >/dev/null 2>&1 || die "this script expects Debian (dpkg/apt)"
 
-  local wanted=("${BASE_PACKAGES[@]}")
-  java_ok || wanted+=(default-jre-headless)
-  command -v mvn >/dev/null 2>&1 || wanted+=(maven)
-  if ! venv_ok; then
-    command -v python3 >/dev/null 2>&1 || wanted+=(python3)
-    wanted+=(python3-venv)
+  local wanted=("${BUILD_PACKAGES[@]}")
+  if ((!demo)); then
+    wanted+=("${TEST_PACKAGES[@]}")
+    java_ok || wanted+=(default-jre-headless)
+    command -v mvn >/dev/null 2>&1 || wanted+=(maven)
+    if ! venv_ok; then
+      command -v python3 >/dev/null 2>&1 || wanted+=(python3)
+      wanted+=(python3-venv)
+    fi
   fi
 
   local missing=() p
@@ -98,9 +127,11 @@ main() {
     </dev/null >>"$LOG" 2>&1 || die "apt-get install failed (${missing[*]})"
 
   # Check what the packages were installed for.
-  java_ok || die "a Java >= 17 runtime is still missing after the install"
-  command -v mvn >/dev/null 2>&1 || die "mvn is still missing after the install"
-  venv_ok || die "python3 -m venv still does not work after the install"
+  if ((!demo)); then
+    java_ok || die "a Java >= 17 runtime is still missing after the install"
+    command -v mvn >/dev/null 2>&1 || die "mvn is still missing after the install"
+    venv_ok || die "python3 -m venv still does not work after the install"
+  fi
 
   echo "setup.sh: installed ${#missing[@]} package(s): ${missing[*]} (log: $LOG)"
 }

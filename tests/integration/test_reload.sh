@@ -61,4 +61,8 @@ pd_rc rc "$PD_BIN/postdeploy" deploy --one t.new --release 3 --tenant globex --w
 pd_eq "the running config still works" 0 "$rc"
 rc=0; pd_reactor_stop || rc=$?
 pd_eq "and it stops cleanly" 0 "$rc"
+# Counted once the reactor has stopped, so no later copy can be missed: one
+# SIGHUP, one error, whatever logger would repeat it.
+pd_eq "the failed reload is logged once" 1 "$(grep -c 'config reload failed' "$T/reactor.log")"
+pd_eq "its reason appears once in the log" 1 "$(grep -c 'unterminated double quote' "$T/reactor.log")"
 pd_done

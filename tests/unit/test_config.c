@@ -528,6 +528,23 @@ static void test_kafka_duplicate_key_replaces_earlier_value(void **state) {
         assert_strv(&fx->conf->kafka, want, 4);
 }
 
+static void test_kafka_property_librdkafka_refuses_is_an_error_at_its_line(
+    void **state) {
+        fixture_t *fx = *state;
+
+        fx_expect_error(fx,
+                        "[kafka]\n"
+                        "client.id = pd\n"
+                        "bootstrap.server = b1:9092\n",
+                        "3: kafka.bootstrap.server: No such configuration "
+                        "property: \"bootstrap.server\"");
+        assert_int_equal(pd_config_set(fx->conf, "kafka", "linger.ms",
+                                       "soon", fx->errstr,
+                                       sizeof(fx->errstr)),
+                         -1);
+        assert_non_null(strstr(fx->errstr, "kafka.linger.ms: "));
+}
+
 /* ---- overrides ---- */
 
 static void test_set_overrides_a_loaded_value(void **state) {
@@ -1375,6 +1392,7 @@ int main(void) {
                 T(test_line_of_exactly_4096_bytes_is_accepted),
                 T(test_kafka_properties_pass_through_in_file_order),
                 T(test_kafka_duplicate_key_replaces_earlier_value),
+                T(test_kafka_property_librdkafka_refuses_is_an_error_at_its_line),
                 T(test_set_overrides_a_loaded_value),
                 T(test_set_takes_the_value_literally),
                 T(test_set_error_has_no_file_and_line),
