@@ -11,44 +11,20 @@
 
 #include "producer/term.h"
 
+#include "common/utf8.h"
+
 /*
  * The length of the printable character at s (n bytes left): 1 for ASCII
  * 0x20..0x7e, 2..4 for a well-formed UTF-8 sequence that is not a C1
- * control; 0 if s starts something to escape. The second byte's range rules
- * out overlong forms, surrogates and code points past U+10FFFF, as the
- * event decoder's check does.
+ * control; 0 if s starts something to escape.
  */
 static size_t pd_term_printable(const unsigned char *s, size_t n) {
-        unsigned char lo = 0x80, hi = 0xbf;
-        size_t len;
+        size_t len = pd_utf8_seq(s, n);
 
-        if (s[0] < 0x80)
+        if (len == 1)
                 return s[0] >= 0x20 && s[0] < 0x7f;
-        if (s[0] >= 0xc2 && s[0] <= 0xdf)
-                len = 2;
-        else if (s[0] >= 0xe0 && s[0] <= 0xef)
-                len = 3;
-        else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-                len = 4;
-        else
-                return 0;
-        if (n < len)
-                return 0;
-        if (s[0] == 0xc2)
-                lo = 0xa0; /* U+0080..U+009F: the C1 controls (CSI, OSC) */
-        else if (s[0] == 0xe0)
-                lo = 0xa0;
-        else if (s[0] == 0xed)
-                hi = 0x9f;
-        else if (s[0] == 0xf0)
-                lo = 0x90;
-        else if (s[0] == 0xf4)
-                hi = 0x8f;
-        if (s[1] < lo || s[1] > hi)
-                return 0;
-        for (size_t i = 2; i < len; i++)
-                if (s[i] < 0x80 || s[i] > 0xbf)
-                        return 0;
+        if (len == 2 && s[0] == 0xc2 && s[1] < 0xa0)
+                return 0; /* U+0080..U+009F: the C1 controls (CSI, OSC) */
         return len;
 }
 

@@ -42,6 +42,7 @@
 #include <jansson.h>
 
 #include "common/log.h"
+#include "common/utf8.h"
 
 /* The schema texts, compiled in from schemas/<name>.avsc by
  * cmake/EmbedSchemas.cmake. */
@@ -260,41 +261,6 @@ static int pd_evtype_valid(pd_evtype_t type) {
  * UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing past
  * U+10FFFF).
  */
-
-/* Length of the valid UTF-8 sequence at s, or 0 if there is none. */
-static size_t pd_utf8_seq(const unsigned char *s, size_t n) {
-        unsigned char lo = 0x80, hi = 0xbf;
-        size_t len, i;
-
-        if (s[0] < 0x80)
-                return 1;
-        if (s[0] >= 0xc2 && s[0] <= 0xdf)
-                len = 2;
-        else if (s[0] >= 0xe0 && s[0] <= 0xef)
-                len = 3;
-        else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-                len = 4;
-        else
-                return 0;
-        if (n < len)
-                return 0;
-        /* The second byte's range is what rules out overlong forms,
-         * surrogates and code points past U+10FFFF. */
-        if (s[0] == 0xe0)
-                lo = 0xa0;
-        else if (s[0] == 0xed)
-                hi = 0x9f;
-        else if (s[0] == 0xf0)
-                lo = 0x90;
-        else if (s[0] == 0xf4)
-                hi = 0x8f;
-        if (s[1] < lo || s[1] > hi)
-                return 0;
-        for (i = 2; i < len; i++)
-                if (s[i] < 0x80 || s[i] > 0xbf)
-                        return 0;
-        return len;
-}
 
 static int pd_utf8_valid(const void *buf, size_t n) {
         const unsigned char *s = buf;
