@@ -144,6 +144,14 @@ unit_get() { sed -n "s/^$1=//p" "$UNIT" | head -n 1; }
 exec_start=$(unit_get ExecStart)
 unit_user=$(unit_get User)
 workdir=$(unit_get WorkingDirectory)
+# Enabled before its config is written, the unit fails at once and says
+# why.
+rc=0
+# shellcheck disable=SC2086
+setpriv --reuid="$unit_user" --regid="$unit_user" --init-groups $exec_start \
+	>"$T/noconf.out" 2>&1 || rc=$?
+pd_eq "without its config the reactor exits 2" 2 "$rc"
+pd_check "... naming the file" grep -qF "$CONF: No such file or directory" "$T/noconf.out"
 mkdir -p /etc/postdeploy "/var/lib/$(unit_get StateDirectory)"
 chown "$unit_user:$unit_user" "/var/lib/$(unit_get StateDirectory)"
 chmod "$(unit_get StateDirectoryMode)" "/var/lib/$(unit_get StateDirectory)"
