@@ -6,7 +6,9 @@
 #              toolchain and -dev libraries, cmocka, kcat and sqlite3, a Java
 #              >= 17 runtime and Maven (for the real Kafka broker that
 #              scripts/kafka.sh fetches), Python's venv (tests/interop/venv.sh),
-#              clang's libFuzzer runtime and valgrind.
+#              clang's libFuzzer runtime and valgrind; for the package test
+#              (tests/integration/test_package.sh) systemd-analyze, man and
+#              groff, col.
 #   --demo     only what building and running the programs needs (the C
 #              toolchain, cmake, pkg-config and the libraries' -dev
 #              packages): what scripts/demo.sh uses, with its embedded broker.
@@ -34,6 +36,7 @@ TEST_PACKAGES=(
   libcmocka-dev
   kcat sqlite3 curl ca-certificates
   clang libclang-rt-14-dev valgrind
+  systemd man-db groff-base bsdextrautils
 )
 
 log() { printf '%s\n' "$*" >>"$LOG"; }

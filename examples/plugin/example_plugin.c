@@ -1,9 +1,10 @@
 /*
  * example_plugin.c - two in-process actions, as a plugin author writes them.
  *
- * Build it alone (the header is installed with postdeploy):
- *   cc -shared -fPIC -I/usr/local/include -o libpostdeploy_example_plugin.so \
- *      example_plugin.c
+ * Build it alone (the header and postdeploy-plugin.pc are installed with
+ * postdeploy):
+ *   cc -shared -fPIC $(pkg-config --cflags postdeploy-plugin) \
+ *      -o libpostdeploy_example_plugin.so example_plugin.c
  * and list it in the reactor's config:
  *   [reactor]
  *   plugins = /path/to/libpostdeploy_example_plugin.so
