@@ -43,6 +43,7 @@ typedef enum pd_config_type_e {
         PD_CONFIG_TENANTS,   /* a list of valid tenant names */
         PD_CONFIG_POLICY,
         PD_CONFIG_LOG_LEVEL,
+        PD_CONFIG_LOG_FORMAT,
         PD_CONFIG_COMMAND,   /* `run`: kept as written and split into argv */
         PD_CONFIG_ENV,       /* env.NAME = VALUE, stored "NAME=VALUE" */
         PD_CONFIG_UMASK,     /* octal 0..0777 into an int; "" = -1 */
@@ -105,6 +106,13 @@ static const pd_config_key_t pd_config_keys[] = {
          "0 keeps everything."},
         {"reactor", "log_level", PD_CONFIG_LOG_LEVEL, "info",
          PD_C(log_level), 0, 0, "Lowest level of diagnostics written."},
+        {"reactor", "log_format", PD_CONFIG_LOG_FORMAT, "text",
+         PD_C(log_format), 0, 0,
+         "text: lines for people; json: one JSON object per line (time, "
+         "level, program, message, and tenant, action, event_id, attempt, "
+         "status, duration_ms, run_id where known) for Loki or "
+         "Elasticsearch, librdkafka's and the supervisor's lines included. "
+         "A reload keeps the format the reactor started with."},
         {"reactor", "plugins", PD_CONFIG_LIST, "", PD_C(plugins), 0, 0,
          "Plugins (.so) whose C actions to load, comma-separated; see "
          "docs/PLUGINS.md."},
@@ -620,6 +628,16 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
                         return -1;
                 }
                 *(int *)field = lvl;
+                return 0;
+        }
+        case PD_CONFIG_LOG_FORMAT: {
+                int fmt = pd_log_format_parse(value);
+
+                if (fmt < 0) {
+                        pd_errf(msg, msg_size, "expected text or json");
+                        return -1;
+                }
+                *(int *)field = fmt;
                 return 0;
         }
         case PD_CONFIG_COMMAND: {
@@ -1405,6 +1423,8 @@ static const char *pd_config_type_desc(const pd_config_key_t *ck, char *buf,
                 return "once|always";
         case PD_CONFIG_LOG_LEVEL:
                 return "error|warn|info|debug";
+        case PD_CONFIG_LOG_FORMAT:
+                return "text|json";
         case PD_CONFIG_COMMAND:
                 return "command";
         }

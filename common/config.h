@@ -85,6 +85,8 @@ typedef struct pd_config_s {
         int64_t keep_runs_ms;    /* keep_runs: history older than this is
                                   * pruned (default 90d, 0 = never) */
         int log_level;           /* log_level = error|warn|info|debug */
+        int log_format;          /* log_format = text|json
+                                  * (pd_log_format_t) */
         pd_strv_t plugins;       /* plugins = a.so, b.so */
         int max_event_bytes;     /* max_event_bytes: larger records are
                                   * dead-lettered unread */

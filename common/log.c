@@ -1,16 +1,20 @@
 /*
- * log.c - see log.h. One fprintf per line under stdio's own lock, so lines
- * from librdkafka's threads and ours never interleave.
+ * log.c - see log.h. Each line is formatted whole, text or JSON, and written
+ * with one fwrite under stdio's own lock, so lines from librdkafka's threads
+ * and ours never interleave.
  */
 #include "common/log.h"
 
+#include <assert.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-int pd_log_level = PD_LOG_INFO;
+int pd_log_level  = PD_LOG_INFO;
+int pd_log_format = PD_LOG_FORMAT_TEXT;
 static const char *pd_log_prog = "postdeploy";
 
 void pd_log_set_program(const char *prog) {
@@ -41,23 +45,238 @@ int pd_log_level_parse(const char *s) {
         return -1;
 }
 
-void pd_log_write(int lvl, const char *fmt, ...) {
-        char msg[2048];
-        char ts[32];
+int pd_log_format_parse(const char *s) {
+        if (!strcasecmp(s, "text"))
+                return PD_LOG_FORMAT_TEXT;
+        if (!strcasecmp(s, "json"))
+                return PD_LOG_FORMAT_JSON;
+        return -1;
+}
+
+const char *pd_log_format_name(int fmt) {
+        return fmt == PD_LOG_FORMAT_JSON ? "json" : "text";
+}
+
+/*
+ * A JSON line being built in a fixed buffer. PD_LOG_JSON_TAIL bytes stay
+ * free for what closes the line (a string's quote, '}', '\n', NUL), so a
+ * line cut short is still one whole object: a log shipper drops a line it
+ * cannot parse, and a long message is better cut than lost.
+ */
+#define PD_LOG_JSON_TAIL 4
+
+typedef struct pd_log_json_s {
+        char *buf;
+        size_t size, len;
+        int full; /* something did not fit: what follows is left out */
+} pd_log_json_t;
+
+static int pd_log_json_fits(pd_log_json_t *j, size_t n) {
+        if (!j->full && j->len + n + PD_LOG_JSON_TAIL <= j->size)
+                return 1;
+        j->full = 1;
+        return 0;
+}
+
+static void pd_log_json_raw(pd_log_json_t *j, const char *s, size_t n) {
+        if (!pd_log_json_fits(j, n))
+                return;
+        memcpy(j->buf + j->len, s, n);
+        j->len += n;
+}
+
+/* The length of the valid UTF-8 sequence at s (n bytes left), 0 if none:
+ * a log shipper refuses a line that is not UTF-8, and an action's error or
+ * a hostile event can put any byte into a message. */
+static size_t pd_log_utf8_len(const unsigned char *s, size_t n) {
+        size_t len;
+        unsigned char lo = 0x80, hi = 0xbf;
+
+        if (s[0] >= 0xc2 && s[0] <= 0xdf)
+                len = 2;
+        else if (s[0] >= 0xe0 && s[0] <= 0xef)
+                len = 3;
+        else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+                len = 4;
+        else
+                return 0;
+        if (n < len)
+                return 0;
+        /* Overlong forms, UTF-16 surrogates and code points past U+10FFFF
+         * are refused by their second byte. */
+        if (s[0] == 0xe0)
+                lo = 0xa0;
+        else if (s[0] == 0xed)
+                hi = 0x9f;
+        else if (s[0] == 0xf0)
+                lo = 0x90;
+        else if (s[0] == 0xf4)
+                hi = 0x8f;
+        if (s[1] < lo || s[1] > hi)
+                return 0;
+        for (size_t i = 2; i < len; i++)
+                if (s[i] < 0x80 || s[i] > 0xbf)
+                        return 0;
+        return len;
+}
+
+/* Appends s as a JSON string; bytes that are not UTF-8 become U+FFFD. Cut
+ * short at a character, never inside one, if it does not fit. */
+static void pd_log_json_str(pd_log_json_t *j, const char *s) {
+        const unsigned char *p = (const unsigned char *)s;
+        size_t n = strlen(s);
+        char esc[8];
+
+        if (!pd_log_json_fits(j, 2))
+                return;
+        j->buf[j->len++] = '"';
+        while (n) {
+                const char *unit = esc;
+                size_t ulen = 2, adv = 1;
+
+                switch (*p) {
+                case '"': esc[0] = '\\'; esc[1] = '"'; break;
+                case '\\': esc[0] = '\\'; esc[1] = '\\'; break;
+                case '\n': esc[0] = '\\'; esc[1] = 'n'; break;
+                case '\r': esc[0] = '\\'; esc[1] = 'r'; break;
+                case '\t': esc[0] = '\\'; esc[1] = 't'; break;
+                default:
+                        if (*p < 0x20) {
+                                ulen = (size_t)snprintf(esc, sizeof(esc),
+                                                        "\\u%04x", *p);
+                        } else if (*p < 0x80) {
+                                unit = (const char *)p;
+                                ulen = 1;
+                        } else if ((adv = pd_log_utf8_len(p, n))) {
+                                unit = (const char *)p;
+                                ulen = adv;
+                        } else {
+                                unit = "\\ufffd";
+                                ulen = 6;
+                                adv  = 1;
+                        }
+                }
+                /* The closing quote has its byte in the tail. */
+                if (j->len + ulen + PD_LOG_JSON_TAIL > j->size) {
+                        j->full = 1;
+                        break;
+                }
+                memcpy(j->buf + j->len, unit, ulen);
+                j->len += ulen;
+                p += adv;
+                n -= adv;
+        }
+        j->buf[j->len++] = '"';
+}
+
+/* Appends ,"name":"value" if all of it but a long value fits. */
+static void pd_log_json_field(pd_log_json_t *j, const char *name,
+                              const char *value) {
+        char key[32];
+        int n = snprintf(key, sizeof(key), ",\"%s\":", name);
+
+        if (!value || !pd_log_json_fits(j, (size_t)n + 2))
+                return;
+        pd_log_json_raw(j, key, (size_t)n);
+        pd_log_json_str(j, value);
+}
+
+static void pd_log_json_int(pd_log_json_t *j, const char *name, int64_t v) {
+        char f[64];
+        int n = snprintf(f, sizeof(f), ",\"%s\":%" PRId64, name, v);
+
+        pd_log_json_raw(j, f, (size_t)n);
+}
+
+static size_t pd_log_json_line(char *buf, size_t size, const char *ts,
+                               int lvl, const pd_log_fields_t *f,
+                               const char *msg) {
+        static const char *const names[] = {"error", "warn", "info",
+                                             "debug"};
+        pd_log_json_t j = {buf, size, 0, 0};
+
+        assert(size > 64);
+        pd_log_json_raw(&j, "{\"time\":", 8);
+        pd_log_json_str(&j, ts);
+        pd_log_json_field(&j, "level",
+                          names[lvl <= PD_LOG_ERROR  ? 0
+                                : lvl <= PD_LOG_WARN ? 1
+                                : lvl <= PD_LOG_INFO ? 2
+                                                     : 3]);
+        pd_log_json_field(&j, "program", pd_log_prog);
+        pd_log_json_field(&j, "message", msg);
+        if (f) {
+                pd_log_json_field(&j, "tenant", f->tenant);
+                pd_log_json_field(&j, "action", f->action);
+                pd_log_json_field(&j, "event_id", f->event_id);
+                if (f->attempt > 0)
+                        pd_log_json_int(&j, "attempt", f->attempt);
+                pd_log_json_field(&j, "status", f->status);
+                if (f->has_duration)
+                        pd_log_json_int(&j, "duration_ms", f->duration_ms);
+                if (f->run_id > 0)
+                        pd_log_json_int(&j, "run_id", f->run_id);
+                pd_log_json_field(&j, "reason", f->reason);
+        }
+        /* The tail kept room for these. */
+        j.buf[j.len++] = '}';
+        j.buf[j.len++] = '\n';
+        j.buf[j.len]   = '\0';
+        return j.len;
+}
+
+size_t pd_log_format_line(char *buf, size_t size, int lvl,
+                          const pd_log_fields_t *fields, const char *msg) {
+        char ts[48], date[32];
         struct timespec now;
         struct tm tm;
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
+        int n;
 
         clock_gettime(CLOCK_REALTIME, &now);
         gmtime_r(&now.tv_sec, &tm);
-        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-        fprintf(stderr, "%s.%03ldZ %-5s [%s] %s\n", ts,
-                now.tv_nsec / 1000000, pd_log_level_name(lvl), pd_log_prog,
-                msg);
+        strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(ts, sizeof(ts), "%s.%03ldZ", date, now.tv_nsec / 1000000);
+        if (pd_log_format == PD_LOG_FORMAT_JSON)
+                return pd_log_json_line(buf, size, ts, lvl, fields, msg);
+        n = snprintf(buf, size, "%s %-5s [%s] %s\n", ts,
+                     pd_log_level_name(lvl), pd_log_prog, msg);
+        if (n < 0)
+                return 0;
+        if ((size_t)n >= size) { /* cut short: it still ends the line */
+                buf[size - 2] = '\n';
+                return size - 1;
+        }
+        return (size_t)n;
+}
+
+static void pd_log_vwrite(int lvl, const pd_log_fields_t *fields,
+                          const char *fmt, va_list ap) {
+        /* Every byte of msg may take 6 escaped (\u001f), plus the fields. */
+        char msg[2048], line[16384];
+        size_t n;
+
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        n = pd_log_format_line(line, sizeof(line), lvl, fields, msg);
+        /* One write per line, so lines from librdkafka's threads and ours
+         * never interleave. */
+        fwrite(line, 1, n, stderr);
+}
+
+void pd_log_write(int lvl, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        pd_log_vwrite(lvl, NULL, fmt, ap);
+        va_end(ap);
+}
+
+void pd_log_write_fields(int lvl, const pd_log_fields_t *fields,
+                         const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        pd_log_vwrite(lvl, fields, fmt, ap);
+        va_end(ap);
 }
 
 /* The newest error librdkafka logged, for a one-line message that says

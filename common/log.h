@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Syslog numbering, the same librdkafka uses. */
 typedef enum pd_log_level_e {
@@ -29,9 +30,62 @@ extern int pd_log_level;
                         pd_log_write((lvl), __VA_ARGS__);                      \
         } while (0)
 
-/* Writes one line "TIME LEVEL [prog] message" to stderr. Thread-safe. */
+/* Writes one line "TIME LEVEL [prog] message" to stderr (or, with
+ * PD_LOG_FORMAT_JSON, one JSON object). Thread-safe. */
 void pd_log_write(int lvl, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
+
+/* How lines are written: text for people (the default), or one JSON object
+ * per line for Loki or Elasticsearch to index. */
+typedef enum pd_log_format_e {
+        PD_LOG_FORMAT_TEXT,
+        PD_LOG_FORMAT_JSON,
+} pd_log_format_t;
+
+/* The current format, for every line of this process. */
+extern int pd_log_format;
+
+/* Parses "text|json"; returns -1 if unknown. */
+int pd_log_format_parse(const char *s);
+
+/* "text" or "json", as pd_log_format_parse reads it. */
+const char *pd_log_format_name(int fmt);
+
+/*
+ * What a line is about, for a JSON line's fields: a NULL string, attempt 0
+ * or run_id 0 (neither starts below 1) and has_duration 0 leave a field
+ * out. Text lines do not show them: their message says it already.
+ */
+typedef struct pd_log_fields_s {
+        const char *tenant;
+        const char *action;
+        const char *event_id;
+        const char *status;
+        const char *reason;      /* why a record was refused, or failed */
+        int attempt;
+        int has_duration;
+        int64_t duration_ms;
+        int64_t run_id;
+} pd_log_fields_t;
+
+/* pd_log with fields (NULL for none); the level is checked first, too. */
+#define pd_logf(lvl, fields, ...)                                              \
+        do {                                                                   \
+                if ((int)(lvl) <= pd_log_level)                                \
+                        pd_log_write_fields((lvl), (fields), __VA_ARGS__);     \
+        } while (0)
+
+void pd_log_write_fields(int lvl, const pd_log_fields_t *fields,
+                         const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/*
+ * Formats one line, newline included, into buf as the current format says,
+ * truncated to fit (a JSON line stays a whole object). Returns its length.
+ * For tests; pd_log_write_fields writes what this formats.
+ */
+size_t pd_log_format_line(char *buf, size_t size, int lvl,
+                          const pd_log_fields_t *fields, const char *msg);
 
 /*
  * Formats an error message into errstr (nothing if errstr is NULL or

@@ -384,24 +384,33 @@ static const char *pd_override_split(const pd_config_t *conf, const char *raw,
 }
 
 /*
- * `--supervisor DIR [--idle S]`: this binary as the supervisor of command
- * actions (supervisor.h), which the reactor starts itself. Hidden from
- * --help: nobody needs to type it.
+ * `--supervisor DIR [--idle S] [--log-format text|json]`: this binary as the
+ * supervisor of command actions (supervisor.h), which the reactor starts
+ * itself with its own log format, so the supervisor's log reads like the
+ * reactor's. Hidden from --help: nobody needs to type it.
  */
 static int pd_supervisor_main(int argc, char **argv) {
         char *end = NULL;
         long idle = -1; /* the default */
-        int ok    = argc == 3;
+        int ok    = argc >= 3 && argc % 2 == 1;
 
-        if (argc == 5 && !strcmp(argv[3], "--idle")) {
-                errno = 0;
-                idle  = strtol(argv[4], &end, 10);
-                ok    = !errno && end != argv[4] && !*end && idle >= 0 &&
-                     idle <= 86400L * 365;
+        for (int i = 3; ok && i + 1 < argc; i += 2) {
+                if (!strcmp(argv[i], "--idle")) {
+                        errno = 0;
+                        idle  = strtol(argv[i + 1], &end, 10);
+                        ok    = !errno && end != argv[i + 1] && !*end &&
+                             idle >= 0 && idle <= 86400L * 365;
+                } else if (!strcmp(argv[i], "--log-format")) {
+                        pd_log_format = pd_log_format_parse(argv[i + 1]);
+                        ok            = pd_log_format >= 0;
+                } else {
+                        ok = 0;
+                }
         }
         if (!ok) {
+                pd_log_format = PD_LOG_FORMAT_TEXT;
                 fprintf(stderr, "Usage: postdeploy-reactor --supervisor DIR "
-                                "[--idle SECONDS]\n");
+                                "[--idle SECONDS] [--log-format text|json]\n");
                 return PD_EXIT_USAGE;
         }
         return pd_sup_main(argv[2], (int)idle);
@@ -634,7 +643,8 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "postdeploy-reactor: %s\n", errstr);
                 goto done;
         }
-        pd_log_level = verbose ? PD_LOG_DEBUG : conf->log_level;
+        pd_log_level  = verbose ? PD_LOG_DEBUG : conf->log_level;
+        pd_log_format = conf->log_format;
         if (check) {
                 printf("%s: OK, %zu action(s)\n", m.path, conf->action_cnt);
                 ret = PD_EXIT_OK;

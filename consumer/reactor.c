@@ -597,8 +597,9 @@ static void pd_batch_crashpoints(const pd_batch_t *b, const char *suffix) {
  * restart would, instead of exiting (pd_reactor_run returns 1).
  */
 static void pd_batch_fail(pd_reactor_t *r, const char *msg, int may_clear) {
-        pd_log(PD_LOG_ERROR, "state store: %s%s", msg,
-               may_clear ? "; starting again from what is durable" : "");
+        pd_logf(PD_LOG_ERROR, (&(pd_log_fields_t){.reason = msg}),
+                "state store: %s%s", msg,
+                may_clear ? "; starting again from what is durable" : "");
         pthread_mutex_lock(&r->lock);
         r->fatal = 1;
         r->restart |= may_clear;
@@ -1762,12 +1763,22 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                                      res->status != PD_ST_INTERRUPTED &&
                                      attempt < max_attempts;
                 }
-                pd_log(res->status == PD_ST_SUCCEEDED ? PD_LOG_INFO
-                                                      : PD_LOG_WARN,
-                       "%s %s attempt %d: %s%s%s (%" PRId64 " ms)",
-                       job->tenant, def->name, (int)attempt,
-                       pd_status_name(res->status), *res->error ? ": " : "",
-                       res->error, res->duration_ms);
+                pd_logf(res->status == PD_ST_SUCCEEDED ? PD_LOG_INFO
+                                                       : PD_LOG_WARN,
+                        (&(pd_log_fields_t){
+                            .tenant       = job->tenant,
+                            .action       = def->name,
+                            .event_id     = job->ev->ce_id,
+                            .attempt      = (int)attempt,
+                            .status       = pd_status_name(res->status),
+                            .reason       = *res->error ? res->error : NULL,
+                            .has_duration = 1,
+                            .duration_ms  = res->duration_ms,
+                            .run_id       = a.run.id}),
+                        "%s %s attempt %d: %s%s%s (%" PRId64 " ms)",
+                        job->tenant, def->name, (int)attempt,
+                        pd_status_name(res->status), *res->error ? ": " : "",
+                        res->error, res->duration_ms);
                 if (pd_reactor_txn_gen(r, pd_txn_finished, &a, &gen)) {
                         free(res);
                         ret = -1;
@@ -1822,12 +1833,15 @@ static int pd_job_process(pd_worker_t *w, pd_job_t *job) {
 
         if (pd_reactor_txn(r, pd_txn_plan, &plan))
                 goto done;
-        pd_log(PD_LOG_INFO, "%s: %s %s %s: %zu action(s)", job->tenant,
-               pd_evtype_name(job->ev->type),
-               job->ev->type == PD_EVT_RELEASE_DEPLOYED
-                   ? pd_selection_name(job->ev->selection)
-                   : job->ev->all_pending ? "all" : "named",
-               job->ev->ce_id, plan.cnt);
+        pd_logf(PD_LOG_INFO,
+                (&(pd_log_fields_t){.tenant   = job->tenant,
+                                    .event_id = job->ev->ce_id}),
+                "%s: %s %s %s: %zu action(s)", job->tenant,
+                pd_evtype_name(job->ev->type),
+                job->ev->type == PD_EVT_RELEASE_DEPLOYED
+                    ? pd_selection_name(job->ev->selection)
+                    : job->ev->all_pending ? "all" : "named",
+                job->ev->ce_id, plan.cnt);
 
         for (size_t i = 0; i < plan.cnt; i++) {
                 pd_step_t *step = &plan.steps[i];
@@ -2199,10 +2213,12 @@ static void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
         }
         if (!ev) {
                 pd_dead_t d = {rkm, errstr};
-                pd_log(PD_LOG_WARN,
-                       "%s [%" PRId32 "] @%" PRId64 ": %s: sent to %s",
-                       rd_kafka_topic_name(rkm->rkt), rkm->partition,
-                       rkm->offset, errstr, r->conf->topic_dlq);
+                pd_logf(PD_LOG_WARN,
+                        (&(pd_log_fields_t){.status = "dead_letter",
+                                            .reason = errstr}),
+                        "%s [%" PRId32 "] @%" PRId64 ": %s: sent to %s",
+                        rd_kafka_topic_name(rkm->rkt), rkm->partition,
+                        rkm->offset, errstr, r->conf->topic_dlq);
                 if (!pd_reactor_txn_sync(r, pd_txn_dead_letter, &d))
                         job->done = 1;
                 return;

@@ -2129,9 +2129,11 @@ enum {
 static int pd_sup_spawn(pd_sup_t *sup, char *errstr, size_t errstr_size) {
         char idle[16];
         /* argv[0] is what `ps -o args` shows: the binary's path (often
-         * /proc/self/exe) would not say which process this is. */
+         * /proc/self/exe) would not say which process this is. Its log
+         * lines are in our format, so one shipper reads both. */
         char *argv[] = {"postdeploy-supervisor", "--supervisor", sup->dir,
-                        "--idle", idle, NULL};
+                        "--idle", idle, "--log-format",
+                        (char *)pd_log_format_name(pd_log_format), NULL};
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t attr;
         sigset_t mask, dflt;

@@ -8,7 +8,8 @@
 #              scripts/kafka.sh fetches), Python's venv (tests/interop/venv.sh),
 #              clang's libFuzzer runtime and valgrind; for the package test
 #              (tests/integration/test_package.sh) systemd-analyze, man and
-#              groff, col.
+#              groff, col; the linters of the CI recipes (yamllint,
+#              shellcheck; actionlint through Go, where Go is installed).
 #   --demo     only what building and running the programs needs (the C
 #              toolchain, cmake, pkg-config and the libraries' -dev
 #              packages): what scripts/demo.sh uses, with its embedded broker.
@@ -37,7 +38,13 @@ TEST_PACKAGES=(
   kcat sqlite3 curl ca-certificates
   clang libclang-rt-14-dev valgrind
   systemd man-db groff-base bsdextrautils
+  yamllint python3-yaml shellcheck
 )
+# GitHub Actions' linter is a Go program, not a Debian package: where Go is
+# installed, the full set adds it from the Go module proxy (a pinned
+# version, into $(go env GOPATH)/bin, where tests/check_ci_recipes.sh
+# looks). Without Go the recipes are linted by yamllint and shellcheck only.
+ACTIONLINT_MODULE=github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 
 log() { printf '%s\n' "$*" >>"$LOG"; }
 die() {
@@ -79,6 +86,20 @@ venv_ok() {
   command -v python3 >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' >/dev/null 2>&1
 }
 
+actionlint_ok() {
+  command -v actionlint >/dev/null 2>&1 || [[ -x "$(go env GOPATH)/bin/actionlint" ]]
+}
+
+# Installs actionlint if Go is here and it is not; says nothing otherwise.
+install_actionlint() {
+  command -v go >/dev/null 2>&1 || return 0
+  actionlint_ok && return 0
+  log "go install $ACTIONLINT_MODULE"
+  go install "$ACTIONLINT_MODULE" </dev/null >>"$LOG" 2>&1 \
+    || die "go install $ACTIONLINT_MODULE failed"
+  echo "setup.sh: installed actionlint with Go into $(go env GOPATH)/bin (log: $LOG)"
+}
+
 main() {
   local demo=0 list=0 a
   for a in "$@"; do
@@ -118,6 +139,7 @@ main() {
 
   if ((${#missing[@]} == 0)); then
     echo "setup.sh: all ${#wanted[@]} requirements already present (log: $LOG)"
+    ((demo)) || install_actionlint
     return 0
   fi
 
@@ -134,6 +156,7 @@ main() {
     java_ok || die "a Java >= 17 runtime is still missing after the install"
     command -v mvn >/dev/null 2>&1 || die "mvn is still missing after the install"
     venv_ok || die "python3 -m venv still does not work after the install"
+    install_actionlint
   fi
 
   echo "setup.sh: installed ${#missing[@]} package(s): ${missing[*]} (log: $LOG)"

@@ -10,7 +10,7 @@ bash "$S/setup.sh" --list >"$T/full.list"
 for p in build-essential cmake pkg-config librdkafka-dev libavro-dev libsqlite3-dev libjansson-dev libssl-dev; do
 	pd_check "the demo installs $p" grep -qx "$p" "$T/demo.list"
 done
-for p in clang libclang-rt-14-dev valgrind default-jre-headless maven python3-venv libcmocka-dev kcat; do
+for p in clang libclang-rt-14-dev valgrind default-jre-headless maven python3-venv libcmocka-dev kcat yamllint shellcheck; do
 	pd_check "the demo does not install $p" bash -c "! grep -qx '$p' '$T/demo.list'"
 	pd_check "scripts/test.sh (CI) installs $p" grep -qx "$p" "$T/full.list"
 done

@@ -1620,9 +1620,9 @@ static void test_a_rowid_that_comes_back_is_not_an_old_run(void **state) {
 
 int main(int argc, char **argv) {
         /* The reactor starts its supervisor as `/proc/self/exe
-         * --supervisor DIR --idle S`: this binary, which serves it as
-         * postdeploy-reactor does. */
-        if (argc == 5 && !strcmp(argv[1], "--supervisor") &&
+         * --supervisor DIR --idle S --log-format F`: this binary, which
+         * serves it as postdeploy-reactor does. */
+        if (argc >= 5 && !strcmp(argv[1], "--supervisor") &&
             !strcmp(argv[3], "--idle"))
                 return pd_sup_main(argv[2], atoi(argv[4]));
 
