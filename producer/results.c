@@ -286,6 +286,56 @@ int pd_results_scan(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                                pd_results_decode, &d);
 }
 
+int pd_results_follow(pd_cli_t *cli, rd_kafka_t *rkc,
+                      volatile sig_atomic_t *stop, pd_results_cb_t *cb,
+                      void *opaque) {
+        const char *topic = cli->conf->topic_results;
+        rd_kafka_topic_partition_list_t *parts = NULL;
+        pd_results_dec_t d = {cb, opaque};
+        pd_kafka_wm_t *wm  = NULL;
+        size_t cnt         = 0;
+        rd_kafka_resp_err_t err;
+        char errstr[512];
+
+        if (pd_kafka_watermarks(rkc, topic, 10000, &wm, &cnt, errstr,
+                                sizeof(errstr))) {
+                pd_cli_error(cli, "%s (are the brokers %s right?)", errstr,
+                             cli->brokers);
+                return PD_EXIT_KAFKA;
+        }
+        parts = rd_kafka_topic_partition_list_new((int)cnt);
+        for (size_t i = 0; i < cnt; i++)
+                rd_kafka_topic_partition_list_add(parts, topic,
+                                                  wm[i].partition)
+                    ->offset = RD_KAFKA_OFFSET_BEGINNING;
+        free(wm);
+        err = rd_kafka_assign(rkc, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+        if (err) {
+                pd_cli_error(cli, "cannot read %s: %s", topic,
+                             rd_kafka_err2str(err));
+                return PD_EXIT_KAFKA;
+        }
+        while (!*stop) {
+                rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rkc, 200);
+
+                if (!rkm)
+                        continue;
+                /* A broker gone for a while is librdkafka's to retry:
+                 * the page shows what it has until then. */
+                if (rkm->err) {
+                        if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                                pd_log(PD_LOG_DEBUG, "results: %s",
+                                       rd_kafka_message_errstr(rkm));
+                } else if (!pd_results_check(cli, rkm)) {
+                        pd_results_decode(rkm, &d);
+                }
+                rd_kafka_message_destroy(rkm);
+        }
+        rd_kafka_assign(rkc, NULL);
+        return 0;
+}
+
 /* The headers pd_event_from_parts reads, in the order a record keeps
  * their values. */
 static const char *const pd_latest_hdr_names[] = {

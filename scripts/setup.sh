@@ -6,7 +6,8 @@
 #              toolchain and -dev libraries, cmocka, kcat and sqlite3, a Java
 #              >= 17 runtime and Maven (for the real Kafka broker that
 #              scripts/kafka.sh fetches), Python's venv (tests/interop/venv.sh),
-#              clang's libFuzzer runtime and valgrind.
+#              clang's libFuzzer runtime and valgrind, headless Chromium
+#              (the status page's test).
 #   --demo     only what building and running the programs needs (the C
 #              toolchain, cmake, pkg-config and the libraries' -dev
 #              packages): what scripts/demo.sh uses, with its embedded broker.
@@ -28,12 +29,14 @@ export DEBIAN_FRONTEND=noninteractive
 BUILD_PACKAGES=(
   build-essential cmake pkg-config
   librdkafka-dev libavro-dev libsqlite3-dev libjansson-dev libssl-dev
+  libmicrohttpd-dev
 )
 # And what the tests, the fuzzers and the real broker's download add.
 TEST_PACKAGES=(
   libcmocka-dev
   kcat sqlite3 curl ca-certificates
   clang libclang-rt-14-dev valgrind
+  chromium
 )
 
 log() { printf '%s\n' "$*" >>"$LOG"; }
