@@ -31,8 +31,12 @@
 #include "producer/results.h"
 
 typedef struct pd_serve_s {
-        pthread_mutex_t lock; /* guards rp */
+        pthread_mutex_t lock; /* guards rp and loaded */
         pd_report_t *rp;
+        /* The topic is read up to the end it had at the start. Until
+         * then the JSON answers 503: a half-read history would show as
+         * pending what the report calls done. */
+        int loaded;
 } pd_serve_t;
 
 /* SIGINT or SIGTERM: stop following, close the server, exit 0. */
@@ -49,6 +53,15 @@ static void pd_serve_on_event(pd_event_t *ev, void *opaque) {
 
         pthread_mutex_lock(&sv->lock);
         pd_report_add(sv->rp, ev);
+        pthread_mutex_unlock(&sv->lock);
+}
+
+/* Runs on the following thread. */
+static void pd_serve_on_loaded(void *opaque) {
+        pd_serve_t *sv = opaque;
+
+        pthread_mutex_lock(&sv->lock);
+        sv->loaded = 1;
         pthread_mutex_unlock(&sv->lock);
 }
 
@@ -146,9 +159,13 @@ static void pd_html_escape(FILE *fp, const char *s) {
         "  for (;;) {\n"                                                       \
         "    try {\n"                                                          \
         "      const res = await fetch(url, {cache: 'no-store'});\n"           \
-        "      render(res.status === 404 ? null : await res.json());\n"        \
-        "      status('live, updated ' + new Date().toLocaleTimeString(), 0);" \
-        "\n"                                                                   \
+        "      if (res.status === 503) {\n"                                    \
+        "        status('reading the results topic...', 0);\n"                \
+        "      } else {\n"                                                     \
+        "        render(res.status === 404 ? null : await res.json());\n"      \
+        "        status('live, updated ' + new Date().toLocaleTimeString(), " \
+        "0);\n"                                                                \
+        "      }\n"                                                            \
         "    } catch (e) {\n"                                                  \
         "      status('cannot reach the server: retrying', 1);\n"              \
         "    }\n"                                                              \
@@ -295,21 +312,24 @@ static char *pd_serve_tenant_page(const char *tenant, size_t *lenp) {
 }
 
 /* The JSON rows of every tenant (tenant NULL) or one, in a malloc'ed
- * buffer; NULL if that tenant has none. */
+ * buffer, and the HTTP status in *codep: 200; 404 (NULL) if that tenant
+ * has none; 503 (NULL) while the history is still being read. */
 static char *pd_serve_json(pd_serve_t *sv, const char *tenant,
-                           size_t *lenp) {
+                           size_t *lenp, unsigned int *codep) {
         char *buf = NULL;
         FILE *fp  = open_memstream(&buf, lenp);
-        int err;
+        int err   = 0;
 
         if (!fp)
                 abort();
         pthread_mutex_lock(&sv->lock);
-        err = pd_report_json_write(sv->rp, tenant, fp);
+        if (sv->loaded)
+                err = pd_report_json_write(sv->rp, tenant, fp);
+        *codep = !sv->loaded ? 503 : err ? 404 : 200;
         pthread_mutex_unlock(&sv->lock);
         if (fclose(fp) || err > 0)
                 abort(); /* only memory can fail a memory stream */
-        if (err) {
+        if (*codep != 200) {
                 free(buf);
                 return NULL;
         }
@@ -366,10 +386,13 @@ static enum MHD_Result pd_serve_on_request(void *cls,
         static const char html[] = "text/html; charset=utf-8";
         static char not_found[]  = "not found\n";
         static char no_tenant[]  = "[]\n";
+        static char loading[]    = "{\"error\": \"still reading the "
+                                   "results topic\"}\n";
         static char not_allowed[] = "only GET\n";
         pd_serve_t *sv = cls;
         char *name, *body;
         size_t len = 0;
+        unsigned int code;
 
         (void)version;
         (void)upload_data;
@@ -384,20 +407,25 @@ static enum MHD_Result pd_serve_on_request(void *cls,
                                       sizeof(pd_page_index) - 1,
                                       MHD_RESPMEM_PERSISTENT);
         if (!strcmp(url, "/api/report.json")) {
-                body = pd_serve_json(sv, NULL, &len);
-                return pd_serve_reply(conn, 200, json, body, len,
-                                      MHD_RESPMEM_MUST_FREE);
-        }
-        if ((name = pd_serve_route(url, "/api/tenant/", ".json"))) {
-                body = pd_serve_json(sv, name, &len);
+                body = pd_serve_json(sv, NULL, &len, &code);
+        } else if ((name = pd_serve_route(url, "/api/tenant/", ".json"))) {
+                body = pd_serve_json(sv, name, &len, &code);
                 free(name);
-                if (!body)
-                        return pd_serve_reply(conn, 404, json, no_tenant,
-                                              strlen(no_tenant),
-                                              MHD_RESPMEM_PERSISTENT);
+        } else {
+                body = NULL;
+                code = 0;
+        }
+        if (code == 200)
                 return pd_serve_reply(conn, 200, json, body, len,
                                       MHD_RESPMEM_MUST_FREE);
-        }
+        if (code == 404)
+                return pd_serve_reply(conn, 404, json, no_tenant,
+                                      strlen(no_tenant),
+                                      MHD_RESPMEM_PERSISTENT);
+        if (code == 503)
+                return pd_serve_reply(conn, 503, json, loading,
+                                      strlen(loading),
+                                      MHD_RESPMEM_PERSISTENT);
         if ((name = pd_serve_route(url, "/tenant/", ""))) {
                 body = pd_serve_tenant_page(name, &len);
                 free(name);
@@ -568,7 +596,7 @@ int pd_cmd_serve(pd_cli_t *cli, int argc, char **argv) {
                cli->conf->topic_results);
         fflush(stdout);
         ret = pd_results_follow(cli, rkc, &pd_serve_stop, pd_serve_on_event,
-                                &sv);
+                                pd_serve_on_loaded, &sv);
 
 done:
         if (d)

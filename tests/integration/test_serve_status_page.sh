@@ -4,8 +4,10 @@
 # output, one succeeding) and after it, the page rendered by headless
 # Chromium shows each action in the report's section, the exit code, the
 # error and the output tail as text (no injected script element), and
-# /api/report.json has exactly the rows of `report --format json`. The
-# tenant of a URL is escaped; a port in use is a configuration error.
+# /api/report.json has exactly the rows of `report --format json`; a serve
+# started later answers 503 until it has read the history, never half of
+# it. The tenant of a URL is escaped; a port in use is a configuration
+# error.
 # PD_SCREENSHOTS=DIR keeps the two screenshots there (docs/ has them).
 source "$(dirname "$0")/lib.sh"
 pd_require_broker
@@ -51,11 +53,15 @@ until pd_cli actions --format names 2>/dev/null | grep -q app.warm_cache; do
 	[ $SECONDS -lt $deadline ] || pd_die "the reactor published no registry"
 	sleep 0.2
 done
+# 50,000 records that are no result (both readers skip them) make the
+# history long enough that a serve started later is seen reading it.
+seq 50000 | kcat -P -b "$PD_BROKERS" -t "pdtest.$RUN_ID.results" -k junk/x
 # Port 0: the system picks a free one, and serve prints its URL once the
 # server answers.
 exec 3< <(exec "$PD_BIN/postdeploy" serve --listen 127.0.0.1:0 -c "$T/postdeploy.ini" 2>"$T/serve.err")
 SERVE_PID=$!
-trap 'kill -TERM $SERVE_PID 2>/dev/null || true; pd_cleanup' EXIT
+SERVE2_PID=
+trap 'kill -TERM $SERVE_PID $SERVE2_PID 2>/dev/null || true; pd_cleanup' EXIT
 read -r -t 30 -u 3 line || pd_die "serve printed no URL: $(cat "$T/serve.err")"
 URL=$(sed -n 's|^postdeploy serve: \(http://[^ ]*\) .*|\1|p' <<<"$line")
 [ -n "$URL" ] || pd_die "serve said: $line"
@@ -150,6 +156,37 @@ a, b = (json.load(open(f)) for f in sys.argv[1:3])
 key = lambda r: (r["tenant"], r["action"])
 sys.exit(0 if sorted(a, key=key) == sorted(b, key=key) and len(a) == 8 else 1)' \
 	"$T/report.json" "$T/served.json"
+
+# A serve started now reads that history first: until it has, the JSON
+# answers 503 rather than half of it (asked at once, before it is read).
+exec 4< <(exec "$PD_BIN/postdeploy" serve --listen 127.0.0.1:0 -c "$T/postdeploy.ini" 2>"$T/serve2.err")
+SERVE2_PID=$!
+read -r -t 30 -u 4 line || pd_die "the second serve printed no URL: $(cat "$T/serve2.err")"
+URL2=$(sed -n 's|^postdeploy serve: \(http://[^ ]*\) .*|\1|p' <<<"$line")
+code=$(curl -s -o "$T/first.json" -w '%{http_code}' "${URL2}api/report.json")
+same_as_report() {
+	python3 -c '
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+key = lambda r: (r["tenant"], r["action"])
+sys.exit(0 if sorted(a, key=key) == sorted(b, key=key) else 1)' "$T/report.json" "$1"
+}
+if [ "$code" = 503 ]; then
+	pd_check "a fresh serve's first answer: 503, still reading" grep -q "still reading" "$T/first.json"
+else
+	pd_check "a fresh serve's first answer ($code): the whole report, not part" same_as_report "$T/first.json"
+fi
+await_ready() {
+	local deadline=$((SECONDS + 30))
+	until curl -sf "${URL2}api/report.json" >"$T/second.json"; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.1
+	done
+}
+ready_is_report() { await_ready && same_as_report "$T/second.json"; }
+pd_check "then the whole report" ready_is_report
+kill -TERM "$SERVE2_PID"
+wait "$SERVE2_PID" || true
 
 # (b) The rendered page says what the report says.
 chrome --dump-dom "${URL}tenant/acme" >"$T/done.html"
