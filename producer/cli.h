@@ -130,5 +130,6 @@ int pd_cmd_skip(pd_cli_t *cli, int argc, char **argv);
 int pd_cmd_reset(pd_cli_t *cli, int argc, char **argv);
 int pd_cmd_report(pd_cli_t *cli, int argc, char **argv);
 int pd_cmd_actions(pd_cli_t *cli, int argc, char **argv);
+int pd_cmd_serve(pd_cli_t *cli, int argc, char **argv);
 
 #endif

@@ -33,6 +33,8 @@ static const struct {
      "show every action's state per tenant, read from the results topic"},
     {"actions", pd_cmd_actions,
      "list the registered actions (from the reactors' registry)"},
+    {"serve", pd_cmd_serve,
+     "serve a live status page and the report as JSON over HTTP"},
 };
 #define PD_COMMAND_CNT (sizeof(pd_commands) / sizeof(pd_commands[0]))
 

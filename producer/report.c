@@ -17,6 +17,7 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "producer/cli.h"
+#include "producer/report.h"
 #include "producer/results.h"
 #include "producer/term.h"
 #include "schemas/event.h"
@@ -279,10 +280,7 @@ static void pd_report_usage(FILE *fp) {
                 "unreachable.\n");
 }
 
-/* Keeps the newest result of each (tenant, action), and the newest
- * registry. */
-static void pd_report_on_event(pd_event_t *ev, void *opaque) {
-        pd_report_t *rp = opaque;
+void pd_report_add(pd_report_t *rp, pd_event_t *ev) {
 
         if (ev->type == PD_EVT_REGISTRY_PUBLISHED) {
                 if (!rp->registry ||
@@ -297,6 +295,12 @@ static void pd_report_on_event(pd_event_t *ev, void *opaque) {
                 pd_map_put(&rp->results, pd_result_new(ev));
         }
         pd_event_destroy(ev);
+}
+
+/* Keeps the newest result of each (tenant, action), and the newest
+ * registry. */
+static void pd_report_on_event(pd_event_t *ev, void *opaque) {
+        pd_report_add(opaque, ev);
 }
 
 static int pd_cmp_str(const void *a, const void *b) {
@@ -678,17 +682,19 @@ static void pd_report_table(pd_report_t *rp) {
  * by 2, each row's members by 4 (as Python's json.dumps(indent=2) writes).
  */
 typedef struct pd_out_s {
+        FILE *fp; /* stdout for `report`, a page's buffer for `serve` */
         size_t len;
         int failed; /* a write failed: the rest is not worth formatting */
         char buf[64 * 1024];
 } pd_out_t;
 
-/* Writes n bytes of s to stdout, unless a write failed already. */
+/* Writes n bytes of s to out->fp, unless a write failed already. */
 static void pd_out_write(pd_out_t *out, const char *s, size_t n) {
         if (out->failed || !n)
                 return;
-        if (fwrite(s, 1, n, stdout) != n) {
-                pd_cli_out_error(errno);
+        if (fwrite(s, 1, n, out->fp) != n) {
+                if (out->fp == stdout)
+                        pd_cli_out_error(errno);
                 out->failed = 1;
         }
 }
@@ -864,18 +870,82 @@ static void pd_report_json_row(pd_out_t *out, const pd_row_t *row) {
         pd_out_cstr(out, cnt ? "\n  }" : "{}");
 }
 
-/* Prints the rows as one JSON array, an object at a time: memory stays
- * that of one row whatever the number of rows. */
-static void pd_report_json(pd_report_t *rp) {
+/* Writes rows [from, to) to fp as one JSON array, an object at a time:
+ * memory stays that of one row whatever the number of rows. Returns 0, or
+ * 1 if a write failed. One caller at a time (the buffer is static: 64 KB
+ * is not for the stack); `serve` holds its lock. */
+static int pd_report_json(pd_report_t *rp, size_t from, size_t to, FILE *fp) {
         static pd_out_t out;
 
+        out.fp     = fp;
+        out.failed = 0;
+        out.len    = 0;
         pd_out_add(&out, "[", 1);
-        for (size_t i = 0; i < rp->row_cnt; i++) {
-                pd_out_cstr(&out, i ? ",\n  " : "\n  ");
+        for (size_t i = from; i < to; i++) {
+                pd_out_cstr(&out, i > from ? ",\n  " : "\n  ");
                 pd_report_json_row(&out, &rp->rows[i]);
         }
-        pd_out_cstr(&out, rp->row_cnt ? "\n]\n" : "]\n");
+        pd_out_cstr(&out, to > from ? "\n]\n" : "]\n");
         pd_out_flush(&out);
+        return out.failed;
+}
+
+/* Forgets the rows pd_report_build made, keeping the results: the next
+ * build starts from them again. */
+static void pd_report_unbuild(pd_report_t *rp) {
+        pd_strv_clear(&rp->tenants);
+        free(rp->tenant_rows);
+        rp->tenant_rows = NULL;
+        pd_strv_clear(&rp->missing);
+        free(rp->rows);
+        rp->rows    = NULL;
+        rp->row_cnt = 0;
+}
+
+static void pd_report_clear(pd_report_t *rp) {
+        pd_report_unbuild(rp);
+        pd_map_clear(&rp->results);
+        pd_event_destroy(rp->registry);
+        rp->registry = NULL;
+        pd_strv_clear(&rp->only);
+}
+
+pd_report_t *pd_report_new(pd_cli_t *cli) {
+        pd_report_t *rp = calloc(1, sizeof(*rp));
+
+        if (!rp)
+                abort();
+        rp->cli = cli;
+        return rp;
+}
+
+void pd_report_destroy(pd_report_t *rp) {
+        if (!rp)
+                return;
+        pd_report_clear(rp);
+        free(rp);
+}
+
+int pd_report_json_write(pd_report_t *rp, const char *tenant, FILE *fp) {
+        size_t from = 0, to, t;
+        int ret = -1;
+
+        pd_report_build(rp);
+        to = rp->row_cnt;
+        if (tenant) {
+                for (t = 0; t < rp->tenants.cnt; t++)
+                        if (!strcmp(rp->tenants.v[t], tenant))
+                                break;
+                if (t == rp->tenants.cnt)
+                        goto done;
+                from = rp->tenant_rows[t];
+                to   = rp->tenant_rows[t + 1];
+        }
+        ret = pd_report_json(rp, from, to, fp);
+
+done:
+        pd_report_unbuild(rp);
+        return ret;
 }
 
 int pd_cmd_report(pd_cli_t *cli, int argc, char **argv) {
@@ -954,7 +1024,7 @@ int pd_cmd_report(pd_cli_t *cli, int argc, char **argv) {
                 goto done;
         pd_report_build(&rp);
         if (json)
-                pd_report_json(&rp);
+                pd_report_json(&rp, 0, rp.row_cnt, stdout);
         else
                 pd_report_table(&rp);
         /* In the table, not only on stderr: whoever reads the report must
@@ -970,12 +1040,6 @@ done:
                 rd_kafka_consumer_close(rkc);
                 rd_kafka_destroy(rkc);
         }
-        pd_map_clear(&rp.results);
-        pd_event_destroy(rp.registry);
-        pd_strv_clear(&rp.tenants);
-        free(rp.tenant_rows);
-        pd_strv_clear(&rp.only);
-        pd_strv_clear(&rp.missing);
-        free(rp.rows);
+        pd_report_clear(&rp);
         return ret;
 }

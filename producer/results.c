@@ -286,6 +286,77 @@ int pd_results_scan(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                                pd_results_decode, &d);
 }
 
+int pd_results_follow(pd_cli_t *cli, rd_kafka_t *rkc,
+                      volatile sig_atomic_t *stop, pd_results_cb_t *cb,
+                      void (*caught_up)(void *opaque), void *opaque) {
+        const char *topic = cli->conf->topic_results;
+        rd_kafka_topic_partition_list_t *parts = NULL;
+        pd_results_dec_t d = {cb, opaque};
+        pd_kafka_wm_t *wm  = NULL;
+        size_t cnt = 0, left = 0;
+        rd_kafka_resp_err_t err;
+        char errstr[512];
+        int ret = PD_EXIT_KAFKA;
+
+        if (pd_kafka_watermarks(rkc, topic, 10000, &wm, &cnt, errstr,
+                                sizeof(errstr))) {
+                pd_cli_error(cli, "%s (are the brokers %s right?)", errstr,
+                             cli->brokers);
+                return PD_EXIT_KAFKA;
+        }
+        parts = rd_kafka_topic_partition_list_new((int)cnt);
+        for (size_t i = 0; i < cnt; i++) {
+                rd_kafka_topic_partition_list_add(parts, topic,
+                                                  wm[i].partition)
+                    ->offset = RD_KAFKA_OFFSET_BEGINNING;
+                if (wm[i].hi > wm[i].lo)
+                        left++;
+        }
+        err = rd_kafka_assign(rkc, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+        if (err) {
+                pd_cli_error(cli, "cannot read %s: %s", topic,
+                             rd_kafka_err2str(err));
+                goto done;
+        }
+        if (!left && caught_up)
+                caught_up(opaque);
+        while (!*stop) {
+                rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rkc, 200);
+
+                if (!rkm)
+                        continue;
+                int last = 0;
+
+                if (!rkm)
+                        continue;
+                /* The last record a partition had at the start: once
+                 * every partition has given its, the history is read. */
+                for (size_t p = 0; left && !rkm->err && p < cnt; p++)
+                        if (wm[p].partition == rkm->partition &&
+                            rkm->offset + 1 == wm[p].hi)
+                                last = !--left;
+                /* A broker gone for a while is librdkafka's to retry:
+                 * the page shows what it has until then. */
+                if (rkm->err) {
+                        if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                                pd_log(PD_LOG_DEBUG, "results: %s",
+                                       rd_kafka_message_errstr(rkm));
+                } else if (!pd_results_check(cli, rkm)) {
+                        pd_results_decode(rkm, &d);
+                }
+                rd_kafka_message_destroy(rkm);
+                if (last && caught_up)
+                        caught_up(opaque);
+        }
+        rd_kafka_assign(rkc, NULL);
+        ret = 0;
+
+done:
+        free(wm);
+        return ret;
+}
+
 /* The headers pd_event_from_parts reads, in the order a record keeps
  * their values. */
 static const char *const pd_latest_hdr_names[] = {

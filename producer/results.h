@@ -6,6 +6,7 @@
 #ifndef PD_RESULTS_H
 #define PD_RESULTS_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "producer/cli.h"
@@ -36,6 +37,20 @@ int pd_results_scan(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
 int pd_results_scan_latest(pd_cli_t *cli, rd_kafka_t *rkc,
                            int64_t timeout_ms, pd_results_cb_t *cb,
                            void *opaque);
+
+/*
+ * Reads every partition of the results topic from its start, then each
+ * record as it arrives, until *stop is set (polled every 200 ms), calling
+ * cb for each event in partition order, as pd_results_scan does; records
+ * that do not decode or that pd_results_check refuses are skipped. Once
+ * every partition is read to the end it had when called, caught_up (if not
+ * NULL) is called, once. The partitions are those the topic has when
+ * called. Both callbacks run on the calling thread. Returns 0 once
+ * stopped, or an exit code with the error printed.
+ */
+int pd_results_follow(pd_cli_t *cli, rd_kafka_t *rkc,
+                      volatile sig_atomic_t *stop, pd_results_cb_t *cb,
+                      void (*caught_up)(void *opaque), void *opaque);
 
 /*
  * The newest registry.published, in *regp (NULL if no reactor has published

@@ -9,7 +9,8 @@
 #              clang's libFuzzer runtime and valgrind; for the package test
 #              (tests/integration/test_package.sh) systemd-analyze, man and
 #              groff, col; the linters of the CI recipes (yamllint,
-#              shellcheck; actionlint through Go, where Go is installed).
+#              shellcheck; actionlint through Go, where Go is installed);
+#              headless Chromium (the status page's test).
 #   --demo     only what building and running the programs needs (the C
 #              toolchain, cmake, pkg-config and the libraries' -dev
 #              packages): what scripts/demo.sh uses, with its embedded broker.
@@ -31,6 +32,7 @@ export DEBIAN_FRONTEND=noninteractive
 BUILD_PACKAGES=(
   build-essential cmake pkg-config
   librdkafka-dev libavro-dev libsqlite3-dev libjansson-dev libssl-dev
+  libmicrohttpd-dev
 )
 # And what the tests, the fuzzers and the real broker's download add.
 TEST_PACKAGES=(
@@ -39,6 +41,7 @@ TEST_PACKAGES=(
   clang libclang-rt-14-dev valgrind
   systemd man-db groff-base bsdextrautils
   yamllint python3-yaml shellcheck
+  chromium
 )
 # GitHub Actions' linter is a Go program, not a Debian package: where Go is
 # installed, the full set adds it from the Go module proxy (a pinned

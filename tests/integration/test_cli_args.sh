@@ -29,11 +29,12 @@ declare -A OPTS=(
 	[reset]="--all --release --tenant --all-tenants --tenants-file --requested-by --wait --timeout --no-check"
 	[report]="--tenant --format --timeout"
 	[actions]="--format"
+	[serve]="--listen"
 )
 COMMON="--config --brokers --verbose --help"
 # The lists above are the programs' own: each long option in the sources is
 # in one of them, so an option added without help text fails here.
-for f in deploy report actions; do
+for f in deploy report actions serve; do
 	case $f in deploy) cmds="deploy skip reset" ;; *) cmds=$f ;; esac
 	listed=" $COMMON"
 	for c in $cmds; do listed+=" ${OPTS[$c]}"; done
@@ -61,7 +62,7 @@ pd_check "reset --help describes reset" grep -q "Forgets that the named actions 
 pd_check "reset --help's --wait is about resets" grep -q "wait until the reactors have forgotten" "$T/help.reset"
 rc=0; "$P" help >"$T/help" 2>&1 || rc=$?
 pd_eq "help exits 0" 0 "$rc"
-for c in deploy skip reset report actions help; do
+for c in deploy skip reset report actions serve help; do
 	pd_check "help lists $c" grep -qE "^  $c " "$T/help"
 done
 rc=0; "$P" help help >"$T/help2" 2>&1 || rc=$?
