@@ -5,6 +5,7 @@
  * they share (cli.h).
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -322,14 +323,22 @@ int pd_cli_connect(pd_cli_t *cli, rd_kafka_t *rk, int create) {
         char errstr[512];
         int events, results, ret = PD_EXIT_USAGE;
 
-        err = rd_kafka_metadata(rk, 1, NULL, &md, cli->connect_ms);
-        if (err) {
-                pd_cli_unreachable(cli, err);
-                return PD_EXIT_KAFKA;
+        /* One topic without the other is most often a reactor creating
+         * them this very moment: asked again for up to 3 s before it is
+         * taken for [topics] that differ from the reactors'. */
+        for (int tries = 0;; tries++) {
+                err = rd_kafka_metadata(rk, 1, NULL, &md, cli->connect_ms);
+                if (err) {
+                        pd_cli_unreachable(cli, err);
+                        return PD_EXIT_KAFKA;
+                }
+                events  = pd_kafka_topic_exists(md, cli->conf->topic_events);
+                results = pd_kafka_topic_exists(md, cli->conf->topic_results);
+                rd_kafka_metadata_destroy(md);
+                if (events == results || tries == 15)
+                        break;
+                poll(NULL, 0, 200);
         }
-        events  = pd_kafka_topic_exists(md, cli->conf->topic_events);
-        results = pd_kafka_topic_exists(md, cli->conf->topic_results);
-        rd_kafka_metadata_destroy(md);
         if (create && !events && !results) {
                 /* The broker has answered: its time to create topics is
                  * no part of the wait for an answer. */

@@ -13,6 +13,7 @@ printf '[action t.ok]\nrun = /bin/true\nauto = true\n' >"$T/dev.ini"
 DEV_PID=
 
 dev_start() { # dev_start LOG: starts a dev reactor, waits until it is ready
+	: >"$1" # there before tail looks, whoever runs first
 	"$R" -c "$T/dev.ini" --dev >"$1" 2>&1 &
 	DEV_PID=$!
 	PD_REACTOR_PID=$DEV_PID # killed at exit if a check fails early
