@@ -37,6 +37,7 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/sign.h"
+#include "consumer/metrics.h"
 #include "consumer/plugin.h"
 #include "consumer/runner.h"
 #include "consumer/supervisor.h"
@@ -488,8 +489,10 @@ static void pd_produce_rec(pd_reactor_t *r, int64_t seq, const char *topic,
                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                     RD_KAFKA_V_HEADERS(hdrs),
                     RD_KAFKA_V_OPAQUE((void *)(intptr_t)seq), RD_KAFKA_V_END);
-                if (!err)
+                if (!err) {
+                        pd_metrics_outbox_add(1);
                         return;
+                }
                 rd_kafka_headers_destroy(hdrs);
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                         /* It stays in the outbox and goes out on restart. */
@@ -528,6 +531,7 @@ static void pd_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                        rd_kafka_err2str(rkm->err));
                 return;
         }
+        pd_metrics_outbox_add(-1);
         pthread_mutex_lock(&r->dr_lock);
         if (r->delivered_cnt == r->delivered_size) {
                 r->delivered_size = r->delivered_size ? r->delivered_size * 2
@@ -599,6 +603,7 @@ static void pd_batch_crashpoints(const pd_batch_t *b, const char *suffix) {
 static void pd_batch_fail(pd_reactor_t *r, const char *msg, int may_clear) {
         pd_log(PD_LOG_ERROR, "state store: %s%s", msg,
                may_clear ? "; starting again from what is durable" : "");
+        pd_metrics_cond_set(PD_METRICS_STORE_OK, 0);
         pthread_mutex_lock(&r->lock);
         r->fatal = 1;
         r->restart |= may_clear;
@@ -636,10 +641,12 @@ static int pd_batch_open(pd_reactor_t *r) {
 static int pd_batch_commit(pd_reactor_t *r) {
         pd_batch_t b = r->batch;
         int64_t gen  = r->batch_gen;
+        double began;
         char msg[512];
 
         assert(r->batch_open);
         pd_batch_crashpoints(&b, "before_commit");
+        began = pd_metrics_clock();
         if (r->lost || pd_store_commit(r->st)) {
                 int may_clear = r->lost || pd_store_retriable(r->st);
 
@@ -658,6 +665,8 @@ static int pd_batch_commit(pd_reactor_t *r) {
                 free(b.names);
                 return -1;
         }
+        pd_metrics_commit_observe(pd_metrics_clock() - began);
+        pd_metrics_cond_set(PD_METRICS_STORE_OK, 1);
         r->batch_open = 0;
         memset(&r->batch, 0, sizeof(r->batch));
         r->batch_gen++;
@@ -927,6 +936,7 @@ static int pd_reactor_txn_named(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
                                msg);
                         break;
                 }
+                pd_metrics_cond_set(PD_METRICS_STORE_OK, 0);
                 pd_log(PD_LOG_WARN,
                        "state store: %s; retrying in %" PRId64 " ms", msg,
                        backoff);
@@ -1698,6 +1708,7 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 if (!def->plugin_action)
                         pd_worker_forget(w, 0);
                 pd_crashpoint("run.before_spawn");
+                pd_metrics_running_add(1);
                 if (adopting) {
                         pd_log(PD_LOG_INFO, "%s %s: adopting run %" PRId64
                                             " from before the restart",
@@ -1747,6 +1758,7 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                         pd_strv_clear(&env);
                 }
 
+                pd_metrics_running_add(-1);
                 pd_crashpoint("run.after_exit");
                 a.res = res;
                 if (res->status == PD_ST_INTERRUPTED && !w->cancel &&
@@ -1773,6 +1785,8 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                         ret = -1;
                         break;
                 }
+                pd_metrics_action_done(def->name, pd_status_name(res->status),
+                                       res->duration_ms);
                 /* The supervisor may forget it once that is durable. */
                 if (!def->plugin_action)
                         pd_worker_forget_later(w, a.run.sup_id, gen);
@@ -1894,6 +1908,8 @@ static int pd_job_process(pd_worker_t *w, pd_job_t *job) {
         /* The main thread stores the offset once job->gen is durable; the
          * worker goes on meanwhile. */
         ret = pd_reactor_txn_gen(r, pd_txn_event_done, job, &job->gen);
+        if (!ret)
+                pd_metrics_event(PD_METRICS_PROCESSED);
 
 done:
         free(plan.steps);
@@ -2181,6 +2197,7 @@ static int pd_reactor_type_check(pd_reactor_t *r,
 /* Handles one consumed message (main thread). */
 static void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
         pd_job_t *job = pd_job_track(r, rkm);
+        pd_metrics_dlq_t why = PD_METRICS_DLQ_INVALID;
         char errstr[512];
         pd_event_t *ev;
         int done = 0;
@@ -2190,10 +2207,14 @@ static void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
                 snprintf(errstr, sizeof(errstr),
                          "record of %zu bytes is over max_event_bytes (%d)",
                          rkm->len, r->conf->max_event_bytes);
-                ev = NULL;
-        } else if (pd_reactor_verify(r, rkm, errstr, sizeof(errstr)) ||
-                   pd_reactor_type_check(r, rkm, errstr, sizeof(errstr))) {
-                ev = NULL;
+                ev  = NULL;
+                why = PD_METRICS_DLQ_TOO_LARGE;
+        } else if (pd_reactor_verify(r, rkm, errstr, sizeof(errstr))) {
+                ev  = NULL;
+                why = PD_METRICS_DLQ_SIGNATURE;
+        } else if (pd_reactor_type_check(r, rkm, errstr, sizeof(errstr))) {
+                ev  = NULL;
+                why = PD_METRICS_DLQ_WRONG_TYPE;
         } else {
                 ev = pd_event_from_message(rkm, errstr, sizeof(errstr));
         }
@@ -2203,8 +2224,10 @@ static void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
                        "%s [%" PRId32 "] @%" PRId64 ": %s: sent to %s",
                        rd_kafka_topic_name(rkm->rkt), rkm->partition,
                        rkm->offset, errstr, r->conf->topic_dlq);
-                if (!pd_reactor_txn_sync(r, pd_txn_dead_letter, &d))
+                if (!pd_reactor_txn_sync(r, pd_txn_dead_letter, &d)) {
+                        pd_metrics_dead_letter(why);
                         job->done = 1;
+                }
                 return;
         }
 
@@ -2219,6 +2242,7 @@ static void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
         if (done) {
                 pd_log(PD_LOG_INFO, "event %s from %s seen before: skipped",
                        ev->ce_id, ev->ce_source);
+                pd_metrics_event(PD_METRICS_DUPLICATE);
                 pd_event_destroy(ev);
                 job->done = 1;
                 return;
@@ -2512,6 +2536,8 @@ static rd_kafka_t *pd_reactor_client(const pd_config_t *conf,
                                      errstr_size) != RD_KAFKA_CONF_OK) {
                 rd_kafka_conf_destroy(kconf);
                 return NULL;
+        } else if (r) {
+                pd_metrics_kafka_conf(kconf); /* lag, rebalances, joined */
         }
         if (!r) /* a check: "no bootstrap.servers" is what it asked for */
                 rd_kafka_conf_set_log_cb(kconf, pd_reactor_log_nothing);
@@ -2639,8 +2665,11 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
                 goto err;
         }
         r->committer_started = 1;
+        pd_metrics_outbox_set(0); /* what it holds is produced again */
         if (pd_reactor_recover(r, errstr, errstr_size))
                 goto err;
+        pd_metrics_cond_set(PD_METRICS_RESTORED, 1);
+        pd_metrics_cond_set(PD_METRICS_STORE_OK, 1);
 
         r->worker_cnt = conf->workers;
         r->workers    = pd_xcalloc((size_t)r->worker_cnt, sizeof(*r->workers));
@@ -2741,6 +2770,7 @@ static void pd_reload_keep(const pd_config_t *cur, pd_config_t *next) {
         PD_KEEP_STR(state_path, "reactor.state");
         PD_KEEP_STR(reactor_name, "reactor.name");
         PD_KEEP_STR(signing_key, "reactor.signing_key");
+        PD_KEEP_STR(http, "reactor.http");
         PD_KEEP_STR(topic_events, "topics.events");
         PD_KEEP_STR(topic_results, "topics.results");
         PD_KEEP_STR(topic_dlq, "topics.dlq");
@@ -2836,14 +2866,18 @@ static int pd_reactor_await_kafka(pd_reactor_t *r,
                                 pd_log(PD_LOG_INFO,
                                        "Kafka answers at %s (attempt %d)",
                                        r->brokers, attempt);
+                        pd_metrics_cond_set(PD_METRICS_BROKER_OK, 1);
                         return 0;
                 }
+                pd_metrics_cond_set(PD_METRICS_BROKER_OK, 0);
                 pd_log(PD_LOG_WARN, "waiting for Kafka (attempt %d): %s; "
                        "next attempt in %" PRId64 " s",
                        attempt, errstr, pause_ms / 1000);
                 for (int64_t end = pd_now_ms() + pause_ms;
-                     !*stop && pd_now_ms() < end;)
+                     !*stop && pd_now_ms() < end;) {
+                        pd_metrics_tick();
                         pd_sleep_ms(100);
+                }
                 if (pause_ms < 30000)
                         pause_ms = pause_ms * 2 > 30000 ? 30000 : pause_ms * 2;
         }
@@ -2878,6 +2912,7 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
                 rd_kafka_message_t *rkm;
                 int fatal;
 
+                pd_metrics_tick();
                 rkm = rd_kafka_consumer_poll(r->consumer, 50);
                 if (rkm) {
                         if (!rkm->err)
@@ -2930,6 +2965,7 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
 void pd_reactor_destroy(pd_reactor_t *r) {
         if (!r)
                 return;
+        pd_metrics_kafka_reset(); /* not ready until a new one says so */
         if (r->worker_cnt) {
                 pthread_mutex_lock(&r->lock);
                 r->draining = 1;

@@ -6,7 +6,9 @@
 #              toolchain and -dev libraries, cmocka, kcat and sqlite3, a Java
 #              >= 17 runtime and Maven (for the real Kafka broker that
 #              scripts/kafka.sh fetches), Python's venv (tests/interop/venv.sh),
-#              clang's libFuzzer runtime and valgrind.
+#              clang's libFuzzer runtime and valgrind, libmicrohttpd (the
+#              reactor's /metrics, which the --demo build leaves out) and
+#              Prometheus (promtool and a real server scrape it in tests).
 #   --demo     only what building and running the programs needs (the C
 #              toolchain, cmake, pkg-config and the libraries' -dev
 #              packages): what scripts/demo.sh uses, with its embedded broker.
@@ -33,6 +35,7 @@ BUILD_PACKAGES=(
 TEST_PACKAGES=(
   libcmocka-dev
   kcat sqlite3 curl ca-certificates
+  libmicrohttpd-dev prometheus
   clang libclang-rt-14-dev valgrind
 )
 
