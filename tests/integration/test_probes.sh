@@ -48,16 +48,20 @@ exec 5>"$T/sql.in" 6<"$T/sql.out"
 printf 'BEGIN EXCLUSIVE;\n.print locked\n' >&5
 read -r -t 30 line <&6 || true
 pd_eq "the database is locked by another process" locked "$line"
+t0=$(date +%s%N)
 pd_cli deploy --auto --release 2 --tenant globex --wait --timeout 120s >"$T/deploy.out" 2>&1 &
 cli=$!
 pd_eq "not ready while the store is locked" 503 "$(pd_await_http "$URL/readyz" 503)"
+echo "#    /readyz said 503 $(( ($(date +%s%N) - t0) / 1000000 )) ms after the deploy was sent"
 pd_eq "... and says why" "state store not writable" "$(cat "$T/body")"
 pd_eq "alive meanwhile" 200 "$(pd_await_http "$URL/livez" 200)"
 
 printf 'COMMIT;\n.quit\n' >&5
 exec 5>&- 6<&-
 wait "$sqlpid" || true
+t0=$(date +%s%N)
 pd_eq "ready again once the lock goes" 200 "$(pd_await_http "$URL/readyz" 200)"
+echo "#    /readyz said 200 again $(( ($(date +%s%N) - t0) / 1000000 )) ms after the lock went"
 rc=0; wait "$cli" || rc=$?
 pd_eq "the deploy held up by the lock completes" 0 "$rc"
 rc=0; pd_reactor_stop || rc=$?
@@ -78,6 +82,7 @@ pd_eq "the reactor without a broker says it waits for Kafka" 0 "$?"
 pd_eq "alive without a broker" 200 "$(pd_await_http "http://127.0.0.1:$PORT2/livez" 200)"
 pd_eq "not ready without a broker" 503 "$(pd_await_http "http://127.0.0.1:$PORT2/readyz" 503)"
 pd_eq "... and says why" "broker unreachable" "$(cat "$T/body")"
+echo "#    scraping /metrics took $(curl -s -o /dev/null -w '%{time_total}' "http://127.0.0.1:$PORT2/metrics") s"
 rc=0; pd_reactor_stop || rc=$?
 pd_eq "the reactor without a broker stops cleanly" 0 "$rc"
 pd_done
