@@ -47,11 +47,12 @@ static enum MHD_Result pd_http_reply(struct MHD_Connection *conn,
 /* A probe's answer: 200 "ok", or 503 and the reason, one line. */
 static enum MHD_Result pd_http_probe(struct MHD_Connection *conn, int err,
                                      const char *reason) {
-        char *body = malloc(strlen(reason) + 2);
+        const char *text = err ? reason : "ok";
+        char *body       = malloc(strlen(text) + 2);
 
         if (!body)
                 return MHD_NO;
-        sprintf(body, "%s\n", err ? reason : "ok");
+        sprintf(body, "%s\n", text);
         return pd_http_reply(conn, err ? MHD_HTTP_SERVICE_UNAVAILABLE
                                        : MHD_HTTP_OK,
                              "text/plain; charset=utf-8", body);
