@@ -11,8 +11,10 @@
 
 typedef struct pd_http_s pd_http_t;
 
-/* How long the poll loop may not turn before /livez says 503. */
-#define PD_HTTP_LIVE_MS 5000
+/* How long the poll loop may not turn before /livez says 503: more than
+ * the 5 s SQLite may wait on a locked store inside one turn, so a store
+ * held by another process makes the reactor unready, not dead. */
+#define PD_HTTP_LIVE_MS 10000
 
 /*
  * Listens on `addr` ("HOST:PORT", "[V6]:PORT") and starts serving; counting

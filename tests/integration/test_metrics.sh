@@ -24,10 +24,12 @@ pd_metric() {
 }
 pd_scrape() { curl -fsS "$URL/metrics" >"$T/metrics.txt"; }
 # pd_await_metric SERIES VALUE: scrapes until the series has the value
-# (results are recorded after `--wait` saw them), for at most 30 s.
+# (results are recorded after `--wait` saw them; a reactor starts), for at
+# most 30 s.
 pd_await_metric() {
 	local end=$((SECONDS + 30))
-	while pd_scrape && [ "$(pd_metric "$1")" != "$2" ] && [ $SECONDS -lt $end ]; do
+	# A scrape that fails (a reactor still starting) is tried again.
+	until { pd_scrape && [ "$(pd_metric "$1")" = "$2" ]; } || [ $SECONDS -ge $end ]; do
 		sleep 0.2
 	done
 }
@@ -128,4 +130,15 @@ pd_eq "the first reactor still runs" 0 "$?"
 
 rc=0; pd_reactor_stop || rc=$?
 pd_eq "the reactor stops cleanly" 0 "$rc"
+
+# The same event again: a new group reads the topic from the start with the
+# same state, so the deploy is redelivered and runs nothing.
+sed -i "s|^group.id = .*|group.id = pdtest-$RUN_ID-again|" "$T/postdeploy.ini"
+pd_reactor_start
+pd_await_metric 'postdeploy_events_total{outcome="duplicate"}' 1
+pd_eq "a redelivered event is counted as a duplicate" 1 "$(pd_metric 'postdeploy_events_total{outcome="duplicate"}')"
+pd_eq "... not as processed" 0 "$(pd_metric 'postdeploy_events_total{outcome="processed"}')"
+pd_eq "... and nothing ran again" 1 "$(pd_lines "$T/markers/acme.ok")"
+rc=0; pd_reactor_stop || rc=$?
+pd_eq "the reactor stops cleanly again" 0 "$rc"
 pd_done
