@@ -130,6 +130,10 @@ static const pd_config_key_t pd_config_keys[] = {
          "With signing_key: a signed event whose ce_time is older than this, "
          "or more than 5 minutes ahead, goes to the dead-letter topic, so a "
          "copy of an old event is not run again. 0: no age check."},
+        {"reactor", "http", PD_CONFIG_STRING, "", PD_C(http), 0, 0,
+         "HOST:PORT to serve /metrics (Prometheus), /livez and /readyz on, "
+         "e.g. 127.0.0.1:9464; empty: off. An address that is taken stops "
+         "the start (exit 2). See \"Metrics and probes\"."},
 
         {"topics", "events", PD_CONFIG_STRING, "postdeploy.events",
          PD_C(topic_events), 0, 0, "Topic the deploy requests arrive on."},
@@ -830,6 +834,7 @@ void pd_config_destroy(pd_config_t *conf) {
         free(conf->log_dir);
         free(conf->default_tenant);
         free(conf->reactor_name);
+        free(conf->http);
         free(conf->topic_events);
         free(conf->topic_results);
         free(conf->topic_dlq);

@@ -95,6 +95,8 @@ typedef struct pd_config_s {
         int64_t max_event_age_ms; /* max_event_age (default 24h): older
                                    * signed events are dead-lettered; 0 =
                                    * no check */
+        char *http;              /* http = HOST:PORT of /metrics, /livez,
+                                  * /readyz; "" = off (default) */
 
         /* [topics] */
         char *topic_events;      /* events  (default "postdeploy.events") */

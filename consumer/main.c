@@ -29,6 +29,8 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/version.h"
+#include "consumer/http.h"
+#include "consumer/metrics.h"
 #include "consumer/plugin.h"
 #include "consumer/reactor.h"
 #include "consumer/supervisor.h"
@@ -525,8 +527,10 @@ static int pd_main_serve(pd_main_t *m, pd_reactor_t **rp,
                                "again in %" PRId64 " s",
                                pause_ms / 1000);
                         for (int64_t end = pd_now_ms() + pause_ms;
-                             !pd_stop && pd_now_ms() < end;)
+                             !pd_stop && pd_now_ms() < end;) {
+                                pd_metrics_tick(); /* alive, not ready */
                                 poll(NULL, 0, 100);
+                        }
                         if (pd_stop)
                                 return PD_EXIT_OK;
                         pause_ms = pause_ms * 2 > 30000 ? 30000 : pause_ms * 2;
@@ -560,6 +564,7 @@ int main(int argc, char **argv) {
         pd_dev_t dev       = {.lock_fd = -1};
         int dev_mode = 0, check = 0, verbose = 0, opt, ret = PD_EXIT_USAGE;
         pd_reactor_t *r    = NULL;
+        pd_http_t *http    = NULL;
         pd_reload_t reload = {&pd_reload, pd_main_reload, pd_main_release,
                               &m};
         char errstr[1024], brokers[1024];
@@ -659,6 +664,15 @@ int main(int argc, char **argv) {
         sigaction(SIGHUP, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
 
+        /* Before the reactor: the probes answer (503) while it starts, and
+         * an address that is taken is a configuration error. */
+        if (conf->http && *conf->http &&
+            !(http = pd_http_new(conf->http, errstr, sizeof(errstr)))) {
+                fprintf(stderr, "postdeploy-reactor: %s: [reactor] http: %s\n",
+                        m.path, errstr);
+                goto done;
+        }
+
         ret = PD_EXIT_FAIL;
         if (dev_mode) {
                 if (pd_dev_start(&dev, conf, errstr, sizeof(errstr))) {
@@ -686,6 +700,7 @@ int main(int argc, char **argv) {
 
 done:
         pd_reactor_destroy(r);
+        pd_http_destroy(http);
         pd_plugins_unload(m.plugins); /* after the workers are gone */
         pd_dev_stop(&dev);
         pd_strv_clear(&m.overrides);

@@ -37,6 +37,7 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/sign.h"
+#include "consumer/metrics.h"
 #include "consumer/plugin.h"
 #include "consumer/runner.h"
 #include "consumer/supervisor.h"
@@ -488,8 +489,10 @@ static void pd_produce_rec(pd_reactor_t *r, int64_t seq, const char *topic,
                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                     RD_KAFKA_V_HEADERS(hdrs),
                     RD_KAFKA_V_OPAQUE((void *)(intptr_t)seq), RD_KAFKA_V_END);
-                if (!err)
+                if (!err) {
+                        pd_metrics_outbox_add(1);
                         return;
+                }
                 rd_kafka_headers_destroy(hdrs);
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                         /* It stays in the outbox and goes out on restart. */
@@ -528,6 +531,7 @@ static void pd_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                        rd_kafka_err2str(rkm->err));
                 return;
         }
+        pd_metrics_outbox_add(-1);
         pthread_mutex_lock(&r->dr_lock);
         if (r->delivered_cnt == r->delivered_size) {
                 r->delivered_size = r->delivered_size ? r->delivered_size * 2
@@ -600,6 +604,7 @@ static void pd_batch_fail(pd_reactor_t *r, const char *msg, int may_clear) {
         pd_logf(PD_LOG_ERROR, (&(pd_log_fields_t){.reason = msg}),
                 "state store: %s%s", msg,
                 may_clear ? "; starting again from what is durable" : "");
+        pd_metrics_cond_set(PD_METRICS_STORE_OK, 0);
         pthread_mutex_lock(&r->lock);
         r->fatal = 1;
         r->restart |= may_clear;
@@ -637,10 +642,12 @@ static int pd_batch_open(pd_reactor_t *r) {
 static int pd_batch_commit(pd_reactor_t *r) {
         pd_batch_t b = r->batch;
         int64_t gen  = r->batch_gen;
+        double began;
         char msg[512];
 
         assert(r->batch_open);
         pd_batch_crashpoints(&b, "before_commit");
+        began = pd_metrics_clock();
         if (r->lost || pd_store_commit(r->st)) {
                 int may_clear = r->lost || pd_store_retriable(r->st);
 
@@ -659,6 +666,8 @@ static int pd_batch_commit(pd_reactor_t *r) {
                 free(b.names);
                 return -1;
         }
+        pd_metrics_commit_observe(pd_metrics_clock() - began);
+        pd_metrics_cond_set(PD_METRICS_STORE_OK, 1);
         r->batch_open = 0;
         memset(&r->batch, 0, sizeof(r->batch));
         r->batch_gen++;
@@ -928,6 +937,7 @@ static int pd_reactor_txn_named(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
                                msg);
                         break;
                 }
+                pd_metrics_cond_set(PD_METRICS_STORE_OK, 0);
                 pd_log(PD_LOG_WARN,
                        "state store: %s; retrying in %" PRId64 " ms", msg,
                        backoff);
@@ -1699,6 +1709,7 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 if (!def->plugin_action)
                         pd_worker_forget(w, 0);
                 pd_crashpoint("run.before_spawn");
+                pd_metrics_running_add(1);
                 if (adopting) {
                         pd_log(PD_LOG_INFO, "%s %s: adopting run %" PRId64
                                             " from before the restart",
@@ -1748,6 +1759,7 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                         pd_strv_clear(&env);
                 }
 
+                pd_metrics_running_add(-1);
                 pd_crashpoint("run.after_exit");
                 a.res = res;
                 if (res->status == PD_ST_INTERRUPTED && !w->cancel &&
@@ -1784,6 +1796,8 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                         ret = -1;
                         break;
                 }
+                pd_metrics_action_done(def->name, pd_status_name(res->status),
+                                       res->duration_ms);
                 /* The supervisor may forget it once that is durable. */
                 if (!def->plugin_action)
                         pd_worker_forget_later(w, a.run.sup_id, gen);
@@ -1908,6 +1922,8 @@ static int pd_job_process(pd_worker_t *w, pd_job_t *job) {
         /* The main thread stores the offset once job->gen is durable; the
          * worker goes on meanwhile. */
         ret = pd_reactor_txn_gen(r, pd_txn_event_done, job, &job->gen);
+        if (!ret)
+                pd_metrics_event(PD_METRICS_PROCESSED);
 
 done:
         free(plan.steps);
@@ -2195,6 +2211,7 @@ static int pd_reactor_type_check(pd_reactor_t *r,
 /* Handles one consumed message (main thread). */
 static void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
         pd_job_t *job = pd_job_track(r, rkm);
+        pd_metrics_dlq_t why = PD_METRICS_DLQ_INVALID;
         char errstr[512];
         pd_event_t *ev;
         int done = 0;
@@ -2204,10 +2221,14 @@ static void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
                 snprintf(errstr, sizeof(errstr),
                          "record of %zu bytes is over max_event_bytes (%d)",
                          rkm->len, r->conf->max_event_bytes);
-                ev = NULL;
-        } else if (pd_reactor_verify(r, rkm, errstr, sizeof(errstr)) ||
-                   pd_reactor_type_check(r, rkm, errstr, sizeof(errstr))) {
-                ev = NULL;
+                ev  = NULL;
+                why = PD_METRICS_DLQ_TOO_LARGE;
+        } else if (pd_reactor_verify(r, rkm, errstr, sizeof(errstr))) {
+                ev  = NULL;
+                why = PD_METRICS_DLQ_SIGNATURE;
+        } else if (pd_reactor_type_check(r, rkm, errstr, sizeof(errstr))) {
+                ev  = NULL;
+                why = PD_METRICS_DLQ_WRONG_TYPE;
         } else {
                 ev = pd_event_from_message(rkm, errstr, sizeof(errstr));
         }
@@ -2219,8 +2240,10 @@ static void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
                         "%s [%" PRId32 "] @%" PRId64 ": %s: sent to %s",
                         rd_kafka_topic_name(rkm->rkt), rkm->partition,
                         rkm->offset, errstr, r->conf->topic_dlq);
-                if (!pd_reactor_txn_sync(r, pd_txn_dead_letter, &d))
+                if (!pd_reactor_txn_sync(r, pd_txn_dead_letter, &d)) {
+                        pd_metrics_dead_letter(why);
                         job->done = 1;
+                }
                 return;
         }
 
@@ -2235,6 +2258,7 @@ static void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
         if (done) {
                 pd_log(PD_LOG_INFO, "event %s from %s seen before: skipped",
                        ev->ce_id, ev->ce_source);
+                pd_metrics_event(PD_METRICS_DUPLICATE);
                 pd_event_destroy(ev);
                 job->done = 1;
                 return;
@@ -2528,6 +2552,8 @@ static rd_kafka_t *pd_reactor_client(const pd_config_t *conf,
                                      errstr_size) != RD_KAFKA_CONF_OK) {
                 rd_kafka_conf_destroy(kconf);
                 return NULL;
+        } else if (r) {
+                pd_metrics_kafka_conf(kconf); /* lag, rebalances, joined */
         }
         if (!r) /* a check: "no bootstrap.servers" is what it asked for */
                 rd_kafka_conf_set_log_cb(kconf, pd_reactor_log_nothing);
@@ -2655,8 +2681,11 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
                 goto err;
         }
         r->committer_started = 1;
+        pd_metrics_outbox_set(0); /* what it holds is produced again */
         if (pd_reactor_recover(r, errstr, errstr_size))
                 goto err;
+        pd_metrics_cond_set(PD_METRICS_RESTORED, 1);
+        pd_metrics_cond_set(PD_METRICS_STORE_OK, 1);
 
         r->worker_cnt = conf->workers;
         r->workers    = pd_xcalloc((size_t)r->worker_cnt, sizeof(*r->workers));
@@ -2757,6 +2786,7 @@ static void pd_reload_keep(const pd_config_t *cur, pd_config_t *next) {
         PD_KEEP_STR(state_path, "reactor.state");
         PD_KEEP_STR(reactor_name, "reactor.name");
         PD_KEEP_STR(signing_key, "reactor.signing_key");
+        PD_KEEP_STR(http, "reactor.http");
         PD_KEEP_STR(topic_events, "topics.events");
         PD_KEEP_STR(topic_results, "topics.results");
         PD_KEEP_STR(topic_dlq, "topics.dlq");
@@ -2852,14 +2882,18 @@ static int pd_reactor_await_kafka(pd_reactor_t *r,
                                 pd_log(PD_LOG_INFO,
                                        "Kafka answers at %s (attempt %d)",
                                        r->brokers, attempt);
+                        pd_metrics_cond_set(PD_METRICS_BROKER_OK, 1);
                         return 0;
                 }
+                pd_metrics_cond_set(PD_METRICS_BROKER_OK, 0);
                 pd_log(PD_LOG_WARN, "waiting for Kafka (attempt %d): %s; "
                        "next attempt in %" PRId64 " s",
                        attempt, errstr, pause_ms / 1000);
                 for (int64_t end = pd_now_ms() + pause_ms;
-                     !*stop && pd_now_ms() < end;)
+                     !*stop && pd_now_ms() < end;) {
+                        pd_metrics_tick();
                         pd_sleep_ms(100);
+                }
                 if (pause_ms < 30000)
                         pause_ms = pause_ms * 2 > 30000 ? 30000 : pause_ms * 2;
         }
@@ -2894,6 +2928,7 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
                 rd_kafka_message_t *rkm;
                 int fatal;
 
+                pd_metrics_tick();
                 rkm = rd_kafka_consumer_poll(r->consumer, 50);
                 if (rkm) {
                         if (!rkm->err)
@@ -2946,6 +2981,7 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
 void pd_reactor_destroy(pd_reactor_t *r) {
         if (!r)
                 return;
+        pd_metrics_kafka_reset(); /* not ready until a new one says so */
         if (r->worker_cnt) {
                 pthread_mutex_lock(&r->lock);
                 r->draining = 1;

@@ -10,7 +10,8 @@
 #              (tests/integration/test_package.sh) systemd-analyze, man and
 #              groff, col; the linters of the CI recipes (yamllint,
 #              shellcheck; actionlint through Go, where Go is installed);
-#              headless Chromium (the status page's test).
+#              headless Chromium (the status page's test); Prometheus
+#              (promtool and a real server scrape the reactor in tests).
 #   --demo     only what building and running the programs needs (the C
 #              toolchain, cmake, pkg-config and the libraries' -dev
 #              packages): what scripts/demo.sh uses, with its embedded broker.
@@ -38,6 +39,7 @@ BUILD_PACKAGES=(
 TEST_PACKAGES=(
   libcmocka-dev
   kcat sqlite3 curl ca-certificates
+  prometheus
   clang libclang-rt-14-dev valgrind
   systemd man-db groff-base bsdextrautils
   yamllint python3-yaml shellcheck
