@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "common/clock.h"
 #include "common/kafka.h"
 #include "common/log.h"
 #include "schemas/event.h"

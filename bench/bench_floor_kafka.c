@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "schemas/event.h"
 

@@ -35,6 +35,7 @@
 #include <sqlite3.h>
 
 #include "bench/bench.h"
+#include "common/clock.h"
 #include "state/store.h"
 
 #define PD_SEED_BATCH 1000

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/log.h"
-#include "schemas/event.h" /* pd_now_ms */
 
 const char *pd_kafka_dev_file(char *buf, size_t size) {
         const char *cache = getenv("XDG_CACHE_HOME");

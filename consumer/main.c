@@ -25,6 +25,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/kafka.h"
 #include "common/log.h"
@@ -34,7 +35,7 @@
 #include "consumer/plugin.h"
 #include "consumer/reactor.h"
 #include "consumer/supervisor.h"
-#include "schemas/event.h" /* pd_now_ms */
+#include "schemas/event.h"
 
 #define PD_EXIT_OK 0
 #define PD_EXIT_FAIL 1

@@ -34,8 +34,10 @@
 #include <librdkafka/rdkafka.h>
 
 #include "common/argv.h"
+#include "common/clock.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/random.h"
 #include "common/sign.h"
 #include "consumer/metrics.h"
 #include "consumer/plugin.h"

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "common/clock.h"
 #include "producer/cli.h"
 #include "producer/results.h"
 #include "producer/term.h"

@@ -41,7 +41,9 @@
 #include <avro.h>
 #include <jansson.h>
 
+#include "common/clock.h"
 #include "common/log.h"
+#include "common/random.h"
 #include "common/utf8.h"
 
 /* The schema texts, compiled in from schemas/<name>.avsc by
@@ -350,123 +352,8 @@ static void pd_enum_set(const pd_field_t *f, void *p, int v) {
 
 
 /*
- * Time and identity.
+ * Stamping.
  */
-
-int64_t pd_now_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void pd_time_format(int64_t ms, char *buf, size_t size) {
-        int64_t sec = ms / 1000, frac = ms % 1000;
-        time_t t;
-        struct tm tm;
-        char day[32];
-
-        if (!size)
-                return;
-        /* Floor division, so that times before 1970 read correctly. */
-        if (frac < 0) {
-                frac += 1000;
-                sec--;
-        }
-        t = (time_t)sec;
-        if (!gmtime_r(&t, &tm) ||
-            !strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm)) {
-                buf[0] = '\0';
-                return;
-        }
-        snprintf(buf, size, "%s.%03dZ", day, (int)frac);
-}
-
-/* Fills buf with n random bytes; there is no sensible way on without them,
- * since event ids must not collide. */
-static void pd_random(void *buf, size_t n) {
-        unsigned char *p = buf;
-        ssize_t r;
-        int fd;
-
-        while (n > 0) {
-                r = getrandom(p, n, 0);
-                if (r < 0 && errno == EINTR)
-                        continue;
-                if (r <= 0)
-                        break;
-                p += r;
-                n -= (size_t)r;
-        }
-        if (n == 0)
-                return;
-        /* Kernels before 3.17 have no getrandom(). */
-        fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-        while (fd != -1 && n > 0) {
-                r = read(fd, p, n);
-                if (r < 0 && errno == EINTR)
-                        continue;
-                if (r <= 0)
-                        break;
-                p += r;
-                n -= (size_t)r;
-        }
-        if (fd != -1)
-                close(fd);
-        if (n > 0) {
-                pd_log(PD_LOG_ERROR, "event: no random bytes for event ids");
-                abort();
-        }
-}
-
-/*
- * 16 random bytes for an id. Each thread draws them from a pool it refills
- * with one getrandom() per 256 ids, instead of a system call per record (5%
- * of the reactor's time in benchmark 1). The pool is refilled after a fork,
- * so a child never hands out its parent's ids.
- */
-static void pd_random_id(unsigned char *b) {
-        static _Thread_local unsigned char pool[4096];
-        static _Thread_local size_t used = sizeof(pool);
-        static _Thread_local pid_t owner;
-        pid_t pid = getpid();
-
-        if (used + 16 > sizeof(pool) || owner != pid) {
-                pd_random(pool, sizeof(pool));
-                used  = 0;
-                owner = pid;
-        }
-        memcpy(b, pool + used, 16);
-        used += 16;
-}
-
-int64_t pd_random_id63(void) {
-        unsigned char b[16];
-        uint64_t v = 0;
-
-        pd_random_id(b);
-        for (int i = 0; i < 8; i++)
-                v = v << 8 | b[i];
-        v >>= 1;
-        return v ? (int64_t)v : 1;
-}
-
-/* A random (version 4) UUID, lowercase, into buf[37]. */
-static void pd_uuid4(char *buf) {
-        unsigned char b[16];
-
-        pd_random_id(b);
-        b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
-        b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-        /* 8-4-4-4-12 hex digits; by hand, as printf was most of its cost. */
-        for (int i = 0; i < 16; i++) {
-                if (i == 4 || i == 6 || i == 8 || i == 10)
-                        *buf++ = '-';
-                *buf++ = "0123456789abcdef"[b[i] >> 4];
-                *buf++ = "0123456789abcdef"[b[i] & 0x0f];
-        }
-        *buf = '\0';
-}
 
 void pd_event_stamp(pd_event_t *ev, const char *source) {
         char buf[320];

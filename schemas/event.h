@@ -138,10 +138,6 @@ pd_event_t *pd_event_new(pd_evtype_t type);
 /* Frees ev and every string it owns. NULL is fine. */
 void pd_event_destroy(pd_event_t *ev);
 
-/* A random number in 1..2^63-1, from the pool event ids come from: a name
- * that never comes back (a run's at the supervisor). Any thread. */
-int64_t pd_random_id63(void);
-
 /* Fills ce_id (random UUID v4), ce_time (now) and ce_source if they are
  * NULL. */
 void pd_event_stamp(pd_event_t *ev, const char *source);
@@ -241,9 +237,5 @@ char *pd_event_canonicalize(const char *schema, size_t len, char *errstr,
 
 /* CRC-64-AVRO of any bytes (exposed for tests). */
 uint64_t pd_crc64_avro(const void *buf, size_t len);
-
-/* Milliseconds since the epoch, and its RFC 3339 form into buf. */
-int64_t pd_now_ms(void);
-void pd_time_format(int64_t ms, char *buf, size_t size);
 
 #endif

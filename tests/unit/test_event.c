@@ -22,6 +22,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "common/clock.h"
 #include "schemas/event.h"
 #include "schemas/history.h"
 

@@ -57,6 +57,7 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <sqlite3.h>
 
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "consumer/plugin.h"
