@@ -22,6 +22,7 @@
 #include "common/clock.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "schemas/cloudevents.h"
 #include "schemas/event.h"
 
 static int pd_fill_failed;

@@ -27,6 +27,7 @@
 #include "bench/bench.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "schemas/cloudevents.h"
 #include "schemas/event.h"
 
 static volatile sig_atomic_t pd_stop;

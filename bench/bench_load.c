@@ -50,6 +50,7 @@
 #include "common/clock.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "schemas/cloudevents.h"
 #include "schemas/event.h"
 
 typedef enum pd_mode_e {

@@ -43,6 +43,7 @@
 #include "consumer/plugin.h"
 #include "consumer/runner.h"
 #include "consumer/supervisor.h"
+#include "schemas/cloudevents.h"
 #include "schemas/event.h"
 #include "state/store.h"
 

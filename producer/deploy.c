@@ -35,6 +35,7 @@
 #include "producer/cli.h"
 #include "producer/results.h"
 #include "producer/term.h"
+#include "schemas/cloudevents.h"
 #include "schemas/event.h"
 
 /* A line of --wait's output that waits for its turn: the lines of one

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/sign.h"
 #include "producer/term.h"
+#include "schemas/cloudevents.h"
 
 rd_kafka_t *pd_results_consumer(pd_cli_t *cli) {
         static const char *const defaults[] = {

@@ -15,14 +15,15 @@
  * One struct, pd_event_t, carries every type: the fields a type does not
  * have stay zero/NULL. The codec is driven by a table of (field name, kind,
  * offset) so that Avro, JSON and the struct cannot drift apart.
+ *
+ * Reading events from and producing them to Kafka is schemas/cloudevents.h;
+ * this header does not include librdkafka's.
  */
 #ifndef PD_EVENT_H
 #define PD_EVENT_H
 
 #include <stddef.h>
 #include <stdint.h>
-
-#include <librdkafka/rdkafka.h>
 
 #include "common/config.h" /* pd_strv_t */
 
@@ -165,54 +166,6 @@ int pd_event_encode(const pd_event_t *ev, void **bufp, size_t *lenp,
  */
 int pd_event_decode(pd_event_t *ev, const char *content_type, const void *buf,
                     size_t len, char *errstr, size_t errstr_size);
-
-/*
- * Turns a consumed Kafka message into an event: reads and checks the
- * CloudEvents headers (ce_specversion must be "1.0"; ce_id, ce_source,
- * ce_type present; ce_tenant valid if present), then decodes the value.
- * Returns a new event (caller destroys) or NULL with the reason in errstr;
- * the reason is what the dead-letter topic records.
- */
-pd_event_t *pd_event_from_message(const rd_kafka_message_t *rkm, char *errstr,
-                                  size_t errstr_size);
-
-/*
- * What pd_event_from_message does once it has the message's parts: hdrs
- * (NULL: no headers) and the value (NULL: none, e.g. a tombstone). Exposed
- * because rd_kafka_message_headers() only works on messages that came from
- * librdkafka, so this is what the header checks are tested through.
- * Every header value must be printable ASCII of at most 256 bytes.
- */
-pd_event_t *pd_event_from_parts(const rd_kafka_headers_t *hdrs,
-                                const void *value, size_t len, char *errstr,
-                                size_t errstr_size);
-
-/*
- * Builds the headers for ev (ce_* attributes, ce_tenant when ev->tenant is
- * set, content-type application/avro). The caller owns the result.
- */
-rd_kafka_headers_t *pd_event_headers(const pd_event_t *ev);
-
-/*
- * Stamps ev if needed, encodes it and produces it to `topic` with `key`
- * (NULL: ev->tenant). `opaque` is passed to the delivery report.
- * Returns RD_KAFKA_RESP_ERR_NO_ERROR or the produce error (errstr filled).
- */
-rd_kafka_resp_err_t pd_event_produce(rd_kafka_t *rk, const char *topic,
-                                     const char *key, pd_event_t *ev,
-                                     void *opaque, char *errstr,
-                                     size_t errstr_size);
-
-/*
- * pd_event_produce, with a ce_signature header (common/sign.h) made with
- * `secret` when it is not NULL.
- */
-rd_kafka_resp_err_t pd_event_produce_signed(rd_kafka_t *rk, const char *topic,
-                                            const char *key, pd_event_t *ev,
-                                            const unsigned char *secret,
-                                            size_t secret_len, void *opaque,
-                                            char *errstr,
-                                            size_t errstr_size);
 
 /*
  * Writes ev's data as one JSON object (the same field names as the Avro

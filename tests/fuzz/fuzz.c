@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "schemas/cloudevents.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
         (void)argc;

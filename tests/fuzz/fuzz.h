@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "schemas/cloudevents.h"
 #include "schemas/event.h"
 
 /* libFuzzer's entry points; C has no header for them. */

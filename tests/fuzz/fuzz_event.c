@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "schemas/cloudevents.h"
 #include "schemas/event.h"
 #include "tests/fuzz/fuzz.h"
 

@@ -23,6 +23,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "common/clock.h"
+#include "schemas/cloudevents.h"
 #include "schemas/event.h"
 #include "schemas/history.h"
 

@@ -63,6 +63,7 @@
 #include "consumer/plugin.h"
 #include "consumer/reactor.h"
 #include "consumer/supervisor.h"
+#include "schemas/cloudevents.h"
 #include "schemas/event.h"
 #include "state/store.h"
 

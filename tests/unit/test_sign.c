@@ -25,6 +25,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "common/sign.h"
+#include "schemas/cloudevents.h"
 #include "schemas/event.h"
 
 #define ARRAY_CNT(a) (sizeof(a) / sizeof((a)[0]))
