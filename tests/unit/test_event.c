@@ -2360,6 +2360,41 @@ static void test_stamp_fills_only_what_is_missing(void **state) {
         pd_event_destroy(b);
 }
 
+/* ce_time is written by pd_event_stamp and read back by the age check of
+ * signed events (common/sign.c): both go through common/clock.c, and what
+ * one writes the other must read as the same instant, leap days and times
+ * before 1970 included. */
+static void test_ce_time_reads_back_as_the_instant_it_was_written(
+        void **state) {
+        static const int64_t instants[] = {
+                0,
+                -1,
+                INT64_C(1764079200123),
+                INT64_C(951782400007),     /* 2000-02-29 */
+                INT64_C(-2203891200001),   /* 1900-02-28, no 29th then */
+                INT64_C(253402300799999),  /* 9999-12-31 */
+        };
+        pd_event_t *ev = pd_event_new(PD_EVT_RELEASE_DEPLOYED);
+        char buf[64];
+        int64_t ms, before, after;
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < sizeof(instants) / sizeof(instants[0]); i++) {
+                pd_time_format(instants[i], buf, sizeof(buf));
+                ms = 42;
+                assert_int_equal(pd_time_parse(buf, strlen(buf), &ms), 0);
+                assert_int_equal(ms, instants[i]);
+        }
+        before = pd_now_ms();
+        pd_event_stamp(ev, "test");
+        after = pd_now_ms();
+        assert_int_equal(
+                pd_time_parse(ev->ce_time, strlen(ev->ce_time), &ms), 0);
+        assert_true(ms >= before && ms <= after);
+        pd_event_destroy(ev);
+}
+
 static void test_time_format_is_rfc3339_utc_with_milliseconds(void **state) {
         char buf[64];
         int64_t before, after;
@@ -2492,6 +2527,8 @@ int main(void) {
                 cmocka_unit_test(test_stamped_ids_never_repeat),
                 cmocka_unit_test(
                         test_time_format_is_rfc3339_utc_with_milliseconds),
+                cmocka_unit_test(
+                        test_ce_time_reads_back_as_the_instant_it_was_written),
                 cmocka_unit_test(test_names_print_and_parse_back),
         };
 
