@@ -1,6 +1,6 @@
 /*
- * codec.h - what schemas/event.c shares with schemas/history.c, and nobody
- * else: the field tables that drive the Avro and JSON codecs, the state of
+ * codec.h - what the event codec (schemas/event.c, avro.c, json.c) shares
+ * with schemas/history.c, and nobody else: the field tables that drive the Avro and JSON codecs, the state of
  * one decode, and the readers history.c builds schema resolution from.
  * Not part of the event API (schemas/event.h is); its layouts may change
  * whenever the codec does.
@@ -71,7 +71,7 @@ void pd_codec_enum_set(const pd_field_t *f, void *p, int v);
  *   read_long:  a zig-zag varint (int, long, enum index, union branch,
  *               lengths).
  *   read_block: the item count of an array or map block (0: the end), as
- *               pd_r_block in event.c; *totalp counts the items so far.
+ *               pd_r_block in avro.c; *totalp counts the items so far.
  */
 int pd_codec_read_field(pd_codec_t *cc, const pd_field_t *f, void *base);
 int pd_codec_read_long(pd_codec_t *cc, const pd_field_t *f, int64_t *vp);
@@ -86,7 +86,7 @@ int pd_codec_json_read_field(pd_codec_t *cc, const pd_field_t *f,
                              void *base);
 
 /*
- * Schema resolution (schemas/history.c), for event.c's decoder.
+ * Schema resolution (schemas/history.c), for avro.c's decoder.
  *   load: builds the resolution of every older released schema against
  *         the current ones; runs once, after event.c has loaded those.
  *         Returns 0 or -1 with errstr (a history schema the current one

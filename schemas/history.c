@@ -11,7 +11,7 @@
  *
  * Resolution is done here rather than with libavro-c's resolved readers so
  * that an old value is read by the same bounded readers as a current one
- * (event.c: hostile input). At load, each older writer schema is matched
+ * (avro.c: hostile input). At load, each older writer schema is matched
  * field by field, by name, against the current (reader's) field table,
  * giving a plan: in the writer's order, which reader field each writer
  * field fills, how its enum symbols map by name, or that it is skipped;
@@ -546,7 +546,7 @@ static int pd_skip(pd_codec_t *cc, const pd_field_t *wf, avro_schema_t ws,
 static int pd_rplan_read(pd_codec_t *cc, const pd_rplan_t *plan, void *base);
 
 /* registry.published's actions, each item read with its own plan; as in
- * event.c, each entry is counted before it is filled so that a failure
+ * avro.c, each entry is counted before it is filled so that a failure
  * frees what it got. */
 static int pd_rstep_read_registry(pd_codec_t *cc, const pd_rstep_t *st,
                                   void *base) {
