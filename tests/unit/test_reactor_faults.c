@@ -1445,6 +1445,33 @@ static pid_t supervisor_pid(fx_t *fx) {
         return pid;
 }
 
+/* Waits until the supervisor has logged a record (the first run's
+ * STARTED): a kill between its spawn and that append would leave the
+ * command unknown to the next supervisor. */
+static void wait_run_logged(fx_t *fx) {
+        char pattern[128];
+        int64_t deadline = pd_now_ms() + WAIT_MS;
+
+        snprintf(pattern, sizeof(pattern), "%s/supervisor-*/supervisor/outcomes",
+                 fx->base);
+        for (;;) {
+                struct stat sb;
+                glob_t g;
+                int logged = 0;
+
+                if (!glob(pattern, 0, NULL, &g)) {
+                        logged = !stat(g.gl_pathv[0], &sb) && sb.st_size > 0;
+                        globfree(&g);
+                }
+                if (logged)
+                        return;
+                if (pd_now_ms() > deadline)
+                        fail_msg("the supervisor logged no run within %d ms",
+                                 WAIT_MS);
+                sleep_ms(5);
+        }
+}
+
 /* The pid gate.sh wrote on line n (from 1) of tenant's t.gate marker. */
 static pid_t gate_pid(fx_t *fx, const char *tenant, int n) {
         char path[256], line[256];
@@ -1511,6 +1538,7 @@ static void supervisor_lost_during_a_run(fx_t *fx, int sig) {
         gate_wait_up(up_fd);
         sup   = supervisor_pid(fx);
         up_fd = gate_rearm(fx, "acme");
+        wait_run_logged(fx);
         assert_int_equal(kill(sup, sig), 0);
 
         /* The run again, by a new supervisor, once the old command is

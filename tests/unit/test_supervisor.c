@@ -1137,6 +1137,18 @@ static void test_run_whose_supervisor_died_is_killed_and_interrupted(void **stat
         buf[n] = '\0';
         close(fd);
         orphan = (pid_t)atol(buf);
+        /* The command runs; killed once its STARTED record is in the log
+         * (a kill between spawn and that append leaves it unknown). */
+        {
+                char log[PATH_MAX];
+                struct stat sb;
+                int tries = 0;
+
+                snprintf(log, sizeof(log), "%s/supervisor/outcomes", fx->dir);
+                while ((stat(log, &sb) || sb.st_size == 0) && tries++ < 500)
+                        poll(NULL, 0, 10);
+                assert_true(sb.st_size > 0);
+        }
 
         /* The connection breaks; the client starts a new supervisor, which
          * finds the run started in the log but not ended: it kills what the
