@@ -251,6 +251,74 @@ static int pd_step_cut(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step,
         return why == PD_NAP_RELOAD;
 }
 
+/* One kind of run each: the step's attempt a, its outcome into res. */
+
+/* Waits for a run a crashed reactor left to the supervisor (adopted). */
+static void pd_run_adopted(pd_worker_t *w, const pd_job_t *job,
+                           const pd_adopt_t *ad, pd_runner_result_t *res) {
+        pd_log(PD_LOG_INFO, "%s %s: adopting run %" PRId64
+                            " from before the restart",
+               job->tenant, ad->action, ad->run_id);
+        if (pd_sup_wait(w->sup, ad->sup_id, &w->cancel, res) ==
+            PD_SUP_UNKNOWN) {
+                res->status = PD_ST_INTERRUPTED;
+                snprintf(res->error, sizeof(res->error),
+                         "interrupted: the supervisor lost "
+                         "the run");
+        }
+}
+
+/* In-process: a C action from a plugin. */
+static void pd_run_plugin(pd_worker_t *w, const pd_attempt_t *a,
+                          pd_runner_result_t *res) {
+        const pd_job_t *job        = a->plan->job;
+        const pd_action_def_t *def = a->step->def;
+        pd_plugin_call_t call      = {0};
+        char log_path[1024];
+
+        call.tenant      = job->tenant;
+        call.release     = job->ev->release;
+        call.event_id    = job->ev->ce_id;
+        call.environment = job->ev->environment;
+        call.attempt     = a->run.attempt;
+        call.cancel      = &w->cancel;
+        call.timeout_ms  = def->timeout_ms;
+        call.log_path    = pd_step_log_path(w->r, job, a, log_path,
+                                            sizeof(log_path));
+        if (pd_plugins_run(def->plugin_action, &call, res) &&
+            !*res->error)
+                snprintf(res->error, sizeof(res->error),
+                         "the plugin runner failed");
+}
+
+/* Under the supervisor, so the run and its outcome outlive a crash of
+ * ours. argv: the action's command line, expanded. */
+static void pd_run_command(pd_worker_t *w, const pd_attempt_t *a,
+                           const pd_strv_t *argv, pd_runner_result_t *res) {
+        const pd_job_t *job        = a->plan->job;
+        const pd_action_def_t *def = a->step->def;
+        pd_strv_t env              = {0};
+        pd_runner_job_t rj         = {0};
+        char log_path[1024];
+
+        pd_step_env(job, def, a->run.attempt, &env);
+        rj.argv       = argv->v;
+        rj.envp       = env.v;
+        rj.workdir    = def->workdir;
+        rj.timeout_ms = def->timeout_ms;
+        /* None: the supervisor's starter's, ours. */
+        rj.has_umask  = def->umask >= 0;
+        rj.umask      = (unsigned)def->umask;
+        rj.log_path   = pd_step_log_path(w->r, job, a, log_path,
+                                         sizeof(log_path));
+        rj.cancel     = &w->cancel;
+        if (pd_sup_run(w->sup, a->run.sup_id, &rj, res) &&
+            !*res->error)
+                snprintf(res->error, sizeof(res->error),
+                         "the runner failed");
+        pd_strv_clear(&env);
+}
+
 /* Runs a command action with its retries. Returns 0, 1 when a reload cut
  * a backoff short (the job runs again after the reload), or -1 if the
  * store or the supervisor failed for good. Sets step->status. */
@@ -283,9 +351,6 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
         for (; attempt <= max_attempts; attempt++) {
                 pd_runner_result_t *res = pd_xcalloc(1, sizeof(*res));
                 pd_attempt_t a          = {plan, step, {0}, NULL, 0};
-                pd_strv_t env           = {0};
-                pd_runner_job_t rj      = {0};
-                char log_path[1024];
                 int64_t gen;
 
                 a.run.tenant         = job->tenant;
@@ -316,52 +381,12 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 pd_crashpoint("run.before_spawn");
                 pd_metrics_running_add(1);
                 if (adopting) {
-                        pd_log(PD_LOG_INFO, "%s %s: adopting run %" PRId64
-                                            " from before the restart",
-                               job->tenant, def->name, ad.run_id);
-                        if (pd_sup_wait(w->sup, ad.sup_id, &w->cancel, res) ==
-                            PD_SUP_UNKNOWN) {
-                                res->status = PD_ST_INTERRUPTED;
-                                snprintf(res->error, sizeof(res->error),
-                                         "interrupted: the supervisor lost "
-                                         "the run");
-                        }
+                        pd_run_adopted(w, job, &ad, res);
                         adopting = 0;
                 } else if (def->plugin_action) {
-                        /* In-process: a C action from a plugin. */
-                        pd_plugin_call_t call = {0};
-                        call.tenant      = job->tenant;
-                        call.release     = job->ev->release;
-                        call.event_id    = job->ev->ce_id;
-                        call.environment = job->ev->environment;
-                        call.attempt     = attempt;
-                        call.cancel      = &w->cancel;
-                        call.timeout_ms  = def->timeout_ms;
-                        call.log_path    = pd_step_log_path(r, job, &a, log_path,
-                                                            sizeof(log_path));
-                        if (pd_plugins_run(def->plugin_action, &call, res) &&
-                            !*res->error)
-                                snprintf(res->error, sizeof(res->error),
-                                         "the plugin runner failed");
+                        pd_run_plugin(w, &a, res);
                 } else {
-                        /* Under the supervisor, so the run and its outcome
-                         * outlive a crash of ours. */
-                        pd_step_env(job, def, attempt, &env);
-                        rj.argv       = argv.v;
-                        rj.envp       = env.v;
-                        rj.workdir    = def->workdir;
-                        rj.timeout_ms = def->timeout_ms;
-                        /* None: the supervisor's starter's, ours. */
-                        rj.has_umask  = def->umask >= 0;
-                        rj.umask      = (unsigned)def->umask;
-                        rj.log_path   = pd_step_log_path(r, job, &a, log_path,
-                                                         sizeof(log_path));
-                        rj.cancel     = &w->cancel;
-                        if (pd_sup_run(w->sup, a.run.sup_id, &rj, res) &&
-                            !*res->error)
-                                snprintf(res->error, sizeof(res->error),
-                                         "the runner failed");
-                        pd_strv_clear(&env);
+                        pd_run_command(w, &a, &argv, res);
                 }
 
                 pd_metrics_running_add(-1);
