@@ -30,7 +30,7 @@ static int pd_plan_waits(const pd_plan_t *plan, const pd_step_t *steps,
  * dependencies are placed. The config has no cycles (pd_config_validate),
  * so every round places one.
  */
-static void pd_plan_order(pd_plan_t *plan) {
+void pd_plan_order(pd_plan_t *plan) {
         pd_step_t *sorted = pd_xcalloc(plan->cnt + 1, sizeof(*sorted));
         int *placed       = pd_xcalloc(plan->cnt + 1, sizeof(*placed));
 
@@ -46,6 +46,57 @@ static void pd_plan_order(pd_plan_t *plan) {
         memcpy(plan->steps, sorted, plan->cnt * sizeof(*sorted));
         free(sorted);
         free(placed);
+}
+
+/* The steps of an event that names its actions (deploy --one, skip or
+ * reset by name): unknown names first (rejected, def NULL), then the
+ * named actions in config order. plan->steps has room for them all. */
+void pd_plan_named(const pd_config_t *conf, const pd_event_t *ev,
+                   pd_plan_t *plan) {
+        size_t i;
+
+        for (i = 0; i < ev->actions.cnt; i++) {
+                const char *name = ev->actions.v[i];
+                int dup          = 0;
+                if (pd_config_action(conf, name))
+                        continue;
+                for (size_t j = 0; j < plan->cnt; j++)
+                        dup |= !strcmp(plan->steps[j].name, name);
+                if (!dup)
+                        plan->steps[plan->cnt++].name = name;
+        }
+        for (i = 0; i < conf->action_cnt; i++)
+                if (pd_strv_find(&ev->actions,
+                                 conf->actions[i].name) >= 0) {
+                        plan->steps[plan->cnt].def  = &conf->actions[i];
+                        plan->steps[plan->cnt].name = conf->actions[i].name;
+                        plan->cnt++;
+                }
+}
+
+/* Whether an event that selects by state (a deploy, a skip or a reset of
+ * every pending or done action) takes def, whose state is *as. */
+int pd_plan_takes(const pd_action_def_t *def, pd_evtype_t type,
+                  const pd_action_state_t *as) {
+        if (type == PD_EVT_RESET_REQUESTED)
+                return as->ever_succeeded;
+        if (type == PD_EVT_SKIP_REQUESTED)
+                /* An `always` action is never done. */
+                return def->policy == PD_POLICY_ONCE && !as->ever_succeeded;
+        return def->policy == PD_POLICY_ALWAYS || !as->ever_succeeded;
+}
+
+/* Whether a redelivered event already finished the step of def, given
+ * the outcome its trigger left (found: there is one): not a run
+ * interrupted, nor a failure that still had retries left. */
+int pd_plan_finished(const pd_action_def_t *def, int found,
+                     pd_status_t status, int32_t attempt) {
+        int retry_due = found &&
+                        (status == PD_ST_FAILED ||
+                         status == PD_ST_TIMED_OUT) &&
+                        attempt < 1 + def->retries;
+
+        return found && status != PD_ST_INTERRUPTED && !retry_due;
 }
 
 /* Builds the list of actions the event selects for its tenant: the named
@@ -64,30 +115,11 @@ int pd_plan_build(pd_reactor_t *r, pd_plan_t *plan) {
         plan->cnt   = 0;
 
         if (deploy ? ev->selection == PD_SEL_ONE : !ev->all_pending) {
-                /* Unknown names first (rejected), then the named actions in
-                 * config order. */
-                for (i = 0; i < ev->actions.cnt; i++) {
-                        const char *name = ev->actions.v[i];
-                        int dup          = 0;
-                        if (pd_config_action(conf, name))
-                                continue;
-                        for (size_t j = 0; j < plan->cnt; j++)
-                                dup |= !strcmp(plan->steps[j].name, name);
-                        if (!dup)
-                                plan->steps[plan->cnt++].name = name;
-                }
-                for (i = 0; i < conf->action_cnt; i++)
-                        if (pd_strv_find(&ev->actions,
-                                         conf->actions[i].name) >= 0) {
-                                plan->steps[plan->cnt].def  = &conf->actions[i];
-                                plan->steps[plan->cnt].name = conf->actions[i].name;
-                                plan->cnt++;
-                        }
+                pd_plan_named(conf, ev, plan);
         } else {
                 for (i = 0; i < conf->action_cnt; i++) {
                         const pd_action_def_t *def = &conf->actions[i];
                         pd_action_state_t as;
-                        int take;
 
                         if (deploy && ev->selection == PD_SEL_AUTO &&
                             !def->is_auto)
@@ -95,16 +127,7 @@ int pd_plan_build(pd_reactor_t *r, pd_plan_t *plan) {
                         if (pd_store_action_state(r->st, tenant, def->name,
                                                   &as))
                                 return -1;
-                        if (ev->type == PD_EVT_RESET_REQUESTED)
-                                take = as.ever_succeeded;
-                        else if (ev->type == PD_EVT_SKIP_REQUESTED)
-                                /* An `always` action is never done. */
-                                take = def->policy == PD_POLICY_ONCE &&
-                                       !as.ever_succeeded;
-                        else
-                                take = def->policy == PD_POLICY_ALWAYS ||
-                                       !as.ever_succeeded;
-                        if (!take)
+                        if (!pd_plan_takes(def, ev->type, &as))
                                 continue;
                         plan->steps[plan->cnt].def  = def;
                         plan->steps[plan->cnt].name = def->name;
@@ -123,7 +146,6 @@ int pd_plan_build(pd_reactor_t *r, pd_plan_t *plan) {
                 int found       = 0;
                 int32_t attempt = 0;
                 pd_status_t status;
-                int retry_due;
 
                 if (!step->def)
                         continue;
@@ -131,11 +153,7 @@ int pd_plan_build(pd_reactor_t *r, pd_plan_t *plan) {
                                              ev->ce_source, ev->ce_id, &found,
                                              &status, &attempt))
                         return -1;
-                retry_due = found &&
-                            (status == PD_ST_FAILED ||
-                             status == PD_ST_TIMED_OUT) &&
-                            attempt < 1 + step->def->retries;
-                if (found && status != PD_ST_INTERRUPTED && !retry_due) {
+                if (pd_plan_finished(step->def, found, status, attempt)) {
                         step->finished = 1;
                         step->status   = status;
                 }

@@ -269,6 +269,13 @@ int pd_reactor_txn_try(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
                        const char *what);
 
 /* plan.c */
+void pd_plan_named(const pd_config_t *conf, const pd_event_t *ev,
+                   pd_plan_t *plan);
+int pd_plan_takes(const pd_action_def_t *def, pd_evtype_t type,
+                  const pd_action_state_t *as);
+int pd_plan_finished(const pd_action_def_t *def, int found,
+                     pd_status_t status, int32_t attempt);
+void pd_plan_order(pd_plan_t *plan);
 int pd_plan_build(pd_reactor_t *r, pd_plan_t *plan);
 
 /* record.c */
