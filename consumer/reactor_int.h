@@ -281,6 +281,8 @@ int pd_plan_build(pd_reactor_t *r, pd_plan_t *plan);
 /* record.c */
 void pd_result_key(char *buf, size_t size, const char *tenant,
                    const char *action);
+int pd_emit_finished(pd_reactor_t *r, pd_outq_t *oq, const pd_run_t *run,
+                     const char *tail, int retrying);
 int pd_txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 int pd_txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 int pd_txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg);

@@ -32,29 +32,61 @@ void pd_result_key(char *buf, size_t size, const char *tenant,
         snprintf(buf, size, "%s/%s", tenant, action);
 }
 
+/*
+ * Puts the action.finished record of run (its outcome filled in) in the
+ * outbox, keyed by tenant/action. Every path that ends an action builds it
+ * here (a run, a decision without one, recovery), so they all say the
+ * same thing the same way. tail: the end of the output ("" for none);
+ * retrying: more attempts of the action will come. Returns 0 or -1.
+ */
+int pd_emit_finished(pd_reactor_t *r, pd_outq_t *oq, const pd_run_t *run,
+                     const char *tail, int retrying) {
+        pd_event_t *ev = pd_event_new(PD_EVT_ACTION_FINISHED);
+        char key[256];
+        int ret;
+
+        ev->tenant        = pd_xstrdup(run->tenant);
+        ev->action        = pd_xstrdup(run->action);
+        ev->release       = pd_xstrdup(run->release);
+        ev->trigger_id    = pd_xstrdup(run->trigger_id);
+        ev->reactor       = pd_xstrdup(r->name);
+        ev->attempt       = run->attempt;
+        ev->started_at    = run->started_at;
+        ev->status        = run->status;
+        ev->has_exit_code = run->has_exit_code;
+        ev->exit_code     = run->exit_code;
+        ev->duration_ms   = run->duration_ms;
+        ev->error         = run->error ? pd_xstrdup(run->error) : NULL;
+        ev->output_tail   = pd_xstrdup(tail);
+        ev->finished_at   = run->finished_at;
+        ev->retrying      = retrying;
+        pd_result_key(key, sizeof(key), run->tenant, run->action);
+        ret = pd_emit(r, oq, ev, key);
+        pd_event_destroy(ev);
+        return ret;
+}
+
 int pd_txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         pd_verdict_t *v = arg;
         pd_job_t *job   = v->plan->job;
         int64_t now     = pd_now_ms();
         pd_run_t run    = {0};
-        pd_event_t *ev;
-        char key[256];
-        int ret;
 
+        /* The run the record tells of, stored unless the name is rejected
+         * (skips are history too; rejected names have no action). */
+        run.tenant         = job->tenant;
+        run.action         = v->step->name;
+        run.release        = job->ev->release;
+        run.trigger_source = job->ev->ce_source;
+        run.trigger_id     = job->ev->ce_id;
+        run.attempt        = v->attempt ? v->attempt : 1;
+        run.started_at     = now;
+        run.status         = v->status;
+        run.finished_at    = now;
+        run.error          = v->error;
         if (v->step->def) {
-                /* Skips are history too; rejected names have no action. */
-                run.tenant         = job->tenant;
-                run.action         = v->step->name;
-                run.release        = job->ev->release;
-                run.trigger_source = job->ev->ce_source;
-                run.trigger_id     = job->ev->ce_id;
-                run.attempt        = v->attempt ? v->attempt : 1;
-                run.started_at     = now;
                 if (pd_store_run_begin(r->st, &run))
                         return -1;
-                run.status      = v->status;
-                run.finished_at = now;
-                run.error       = v->error;
                 if (pd_store_run_end(r->st, &run))
                         return -1;
                 if (v->set_done >= 0 &&
@@ -62,16 +94,7 @@ int pd_txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
                                              v->step->name, v->set_done))
                         return -1;
         }
-        ev = pd_step_event(r, v->plan, PD_EVT_ACTION_FINISHED, v->step->name,
-                           v->attempt ? v->attempt : 1, now);
-        ev->retrying    = v->retrying;
-        ev->status      = v->status;
-        ev->error       = pd_xstrdup(v->error);
-        ev->finished_at = now;
-        pd_result_key(key, sizeof(key), job->tenant, v->step->name);
-        ret = pd_emit(r, oq, ev, key);
-        pd_event_destroy(ev);
-        return ret;
+        return pd_emit_finished(r, oq, &run, "", v->retrying);
 }
 
 int pd_txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
@@ -117,9 +140,6 @@ int pd_txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
 int pd_txn_finished(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         pd_attempt_t *a                = arg;
         const pd_runner_result_t *res  = a->res;
-        pd_event_t *ev;
-        char key[256];
-        int ret;
 
         a->run.status        = res->status;
         a->run.has_exit_code = res->has_exit_code;
@@ -131,21 +151,7 @@ int pd_txn_finished(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         if (pd_store_run_end(r->st, &a->run))
                 return -1;
 
-        ev = pd_step_event(r, a->plan, PD_EVT_ACTION_FINISHED, a->step->name,
-                           a->run.attempt, a->run.started_at);
-        ev->status        = res->status;
-        ev->has_exit_code = res->has_exit_code;
-        ev->exit_code     = res->exit_code;
-        ev->duration_ms   = res->duration_ms;
-        ev->error         = *res->error ? pd_xstrdup(res->error) : NULL;
-        free(ev->output_tail);
-        ev->output_tail = pd_xstrdup(res->tail);
-        ev->finished_at = a->run.finished_at;
-        ev->retrying    = a->retrying;
-        pd_result_key(key, sizeof(key), a->plan->job->tenant, a->step->name);
-        ret = pd_emit(r, oq, ev, key);
-        pd_event_destroy(ev);
-        return ret;
+        return pd_emit_finished(r, oq, &a->run, res->tail, a->retrying);
 }
 
 int pd_txn_event_done(pd_reactor_t *r, pd_outq_t *oq, void *arg) {

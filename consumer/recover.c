@@ -49,9 +49,7 @@ static int pd_txn_recover(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         for (size_t i = 0; i < u->cnt; i++) {
                 pd_run_t *run                = &u->runs[i];
                 const pd_runner_result_t *rs = u->res[i];
-                pd_event_t *ev;
-                char key[256];
-                int ret, lost;
+                int lost;
 
                 if (!run->tenant)
                         continue; /* adopted: still running */
@@ -71,30 +69,11 @@ static int pd_txn_recover(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
                 run->finished_at = now;
                 if (pd_store_run_end(r->st, run))
                         return -1;
-                ev                = pd_event_new(PD_EVT_ACTION_FINISHED);
-                ev->tenant        = pd_xstrdup(run->tenant);
-                ev->action        = pd_xstrdup(run->action);
-                ev->release       = pd_xstrdup(run->release);
-                ev->trigger_id    = pd_xstrdup(run->trigger_id);
-                ev->reactor       = pd_xstrdup(r->name);
-                ev->attempt       = run->attempt;
-                ev->started_at    = run->started_at;
-                ev->status        = run->status;
-                ev->has_exit_code = run->has_exit_code;
-                ev->exit_code     = run->exit_code;
-                ev->duration_ms   = run->duration_ms;
-                ev->error         = run->error ? pd_xstrdup(run->error) : NULL;
-                ev->output_tail   = pd_xstrdup(rs ? rs->tail : "");
-                ev->finished_at   = now;
                 /* Lost, or interrupted under a supervisor that died or
                  * stopped: the redelivered event runs it again. Finished:
                  * its outcome is final, as trigger_outcome will say. */
-                lost         = !rs || rs->status == PD_ST_INTERRUPTED;
-                ev->retrying = lost;
-                pd_result_key(key, sizeof(key), run->tenant, run->action);
-                ret = pd_emit(r, oq, ev, key);
-                pd_event_destroy(ev);
-                if (ret)
+                lost = !rs || rs->status == PD_ST_INTERRUPTED;
+                if (pd_emit_finished(r, oq, run, rs ? rs->tail : "", lost))
                         return -1;
                 pd_log(PD_LOG_WARN, "%s %s: %s", run->tenant, run->action,
                        lost ? "interrupted by the last stop"
