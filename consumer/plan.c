@@ -2,14 +2,12 @@
  * plan.c - which actions an event runs for its tenant, and in which order:
  * the named ones or those whose state fits the event, put after the
  * actions they name in `after` and in config order otherwise; and which
- * of them a redelivered event already finished. Pure logic except the
- * store reads pd_plan_build makes through its callers' store.
+ * of them a redelivered event already finished. Pure logic, unit-tested
+ * in tests/unit/test_plan.c, but for pd_plan_build, which reads each
+ * action's state and the trigger's outcomes from the store.
  */
 
 #include "consumer/reactor_int.h"
-
-/* ------------------------------------------------------------------ */
-/* Running one deploy event (worker threads)                           */
 
 /* Whether step i of plan must wait for a step not placed yet. */
 static int pd_plan_waits(const pd_plan_t *plan, const pd_step_t *steps,

@@ -10,6 +10,9 @@
 
 extern char **environ;
 
+/* ------------------------------------------------------------------ */
+/* Running one deploy event (worker threads)                           */
+
 /* Appends NAME=value to env, the value whole whatever its length: the
  * environment must say what argv says. */
 static void pd_env_add(pd_strv_t *env, const char *name, const char *value) {
