@@ -202,20 +202,6 @@ const char *pd_quote(const void *s, size_t len, char *buf, size_t size) {
         return buf;
 }
 
-/* pd_event_new promises never to return NULL, and stamping has no error
- * path, so running out of memory there is fatal. */
-void *pd_xalloc(void *p) {
-        if (!p) {
-                pd_log(PD_LOG_ERROR, "event: out of memory");
-                abort();
-        }
-        return p;
-}
-
-char *pd_xstrdup(const char *s) {
-        return pd_xalloc(strdup(s));
-}
-
 int pd_evtype_valid(pd_evtype_t type) {
         return type > PD_EVT_UNKNOWN && type < PD_EVT__CNT;
 }

@@ -16,6 +16,7 @@
 
 #include "schemas/codec.h"
 #include "schemas/event.h"
+#include "common/xalloc.h"
 
 /* Bounds on hostile input. A header longer than an attribute can sensibly
  * be, a string longer than any message we write, or an array longer than
@@ -61,10 +62,6 @@ int pd_field_err(pd_codec_t *cc, const pd_field_t *f, const char *fmt, ...)
  * for an error message; returns buf. */
 const char *pd_quote(const void *s, size_t len, char *buf, size_t size);
 
-/* Allocation where running out of memory is fatal (aborts): p itself, or a
- * copy of s. */
-void *pd_xalloc(void *p);
-char *pd_xstrdup(const char *s);
 
 /* Whether type is a real event type (not UNKNOWN, not past the end). */
 int pd_evtype_valid(pd_evtype_t type);

@@ -5,7 +5,8 @@
 # in-process action cut short is re-run, the deploy's --wait (started before
 # the crash) still ends with success, and nothing is lost.
 #
-# The points are named in consumer/reactor.c (pd_crashpoint): the reactor
+# The points are passed in consumer/txn.c, worker.c, dispatch.c and
+# outbox.c (pd_crashpoint, consumer/fault.c): the reactor
 # SIGKILLs itself there when PD_CRASH_AT names it. "during_run" is a kill
 # from outside while an action runs. PD_CRASH_POINTS="a b" runs a subset.
 source "$(dirname "$0")/lib.sh"

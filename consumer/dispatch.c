@@ -1,0 +1,271 @@
+/*
+ * dispatch.c - the main thread's side of an event: a consumed message is
+ * verified, decoded and queued to a worker (or dead-lettered through the
+ * outbox with why), tracked in its partition's order, and its offset is
+ * stored once it and every earlier event of its partition are durably done.
+ */
+
+#include "consumer/reactor_int.h"
+
+/* ------------------------------------------------------------------ */
+/* Main thread: dispatch and offsets                                   */
+
+static pd_partq_t *pd_partq(pd_reactor_t *r, int32_t partition) {
+        if (partition >= r->partq_cnt) {
+                int32_t cnt = partition + 16;
+                r->partqs   = realloc(r->partqs, (size_t)cnt * sizeof(*r->partqs));
+                if (!r->partqs)
+                        abort();
+                memset(r->partqs + r->partq_cnt, 0,
+                       (size_t)(cnt - r->partq_cnt) * sizeof(*r->partqs));
+                r->partq_cnt = cnt;
+        }
+        return &r->partqs[partition];
+}
+
+/* Tracks a consumed message in its partition's order. */
+static pd_job_t *pd_job_track(pd_reactor_t *r, const rd_kafka_message_t *rkm) {
+        pd_job_t *job   = pd_xcalloc(1, sizeof(*job));
+        pd_partq_t *pq  = pd_partq(r, rkm->partition);
+
+        job->partition = rkm->partition;
+        job->offset    = rkm->offset;
+        if (pq->tail)
+                pq->tail->pnext = job;
+        else
+                pq->head = job;
+        pq->tail = job;
+        r->inflight++;
+        return job;
+}
+
+/* Stores the offset of each partition's leading run of done events. */
+void pd_offsets_advance(pd_reactor_t *r) {
+        rd_kafka_topic_partition_list_t *offsets = NULL;
+        pd_job_t *done, *dnext, *later = NULL;
+
+        pthread_mutex_lock(&r->lock);
+        done         = r->done_head;
+        r->done_head = NULL;
+        pthread_mutex_unlock(&r->lock);
+        /* Done means marked done in a batch that is durable. */
+        for (; done; done = dnext) {
+                dnext = done->next;
+                if (pd_batch_produced(r, done->gen)) {
+                        done->done = 1;
+                } else {
+                        done->next = later;
+                        later      = done;
+                }
+        }
+        if (later) {
+                pd_job_t *tail = later;
+
+                while (tail->next)
+                        tail = tail->next;
+                pthread_mutex_lock(&r->lock);
+                tail->next   = r->done_head;
+                r->done_head = later;
+                pthread_mutex_unlock(&r->lock);
+        }
+
+        for (int32_t p = 0; p < r->partq_cnt; p++) {
+                pd_partq_t *pq = &r->partqs[p];
+                int64_t next   = -1;
+
+                while (pq->head && pq->head->done) {
+                        pd_job_t *job = pq->head;
+                        pq->head      = job->pnext;
+                        next          = job->offset + 1;
+                        free(job->tenant);
+                        free(job);
+                        r->inflight--;
+                }
+                if (!pq->head)
+                        pq->tail = NULL;
+                if (next < 0)
+                        continue;
+                if (!offsets)
+                        offsets = rd_kafka_topic_partition_list_new(4);
+                rd_kafka_topic_partition_list_add(offsets,
+                                                  r->conf->topic_events, p)
+                    ->offset = next;
+        }
+        if (offsets) {
+                rd_kafka_resp_err_t err;
+
+                pd_crashpoint("offsets.before_store");
+                err = rd_kafka_offsets_store(r->consumer, offsets);
+                /* An offset not stored is an event that comes again: worth
+                 * a warning, but once per kind of error, not per event. */
+                if (err && err != r->offsets_err)
+                        pd_log(PD_LOG_WARN,
+                               "offsets_store: %s; those events may come "
+                               "again after a restart (said once until the "
+                               "error changes)",
+                               rd_kafka_err2str(err));
+                else if (!err && r->offsets_err)
+                        pd_log(PD_LOG_INFO, "offsets_store works again");
+                r->offsets_err = err;
+                rd_kafka_topic_partition_list_destroy(offsets);
+        }
+}
+
+/* A record that cannot be processed goes to the dead-letter topic with its
+ * key, value and headers, plus headers saying why and where from. */
+typedef struct pd_dead_s {
+        const rd_kafka_message_t *rkm;
+        const char *reason;
+} pd_dead_t;
+
+static int pd_txn_dead_letter(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        const pd_dead_t *d            = arg;
+        const rd_kafka_message_t *rkm = d->rkm;
+        rd_kafka_headers_t *orig      = NULL;
+        rd_kafka_headers_t *hdrs;
+        char buf[64], *key = NULL;
+        void *value = NULL;
+        int ret;
+
+        if (!rd_kafka_message_headers(rkm, &orig))
+                hdrs = rd_kafka_headers_copy(orig);
+        else
+                hdrs = rd_kafka_headers_new(6);
+        rd_kafka_header_add(hdrs, "postdeploy_error", -1, d->reason, -1);
+        rd_kafka_header_add(hdrs, "postdeploy_topic", -1,
+                            rd_kafka_topic_name(rkm->rkt), -1);
+        snprintf(buf, sizeof(buf), "%" PRId32, rkm->partition);
+        rd_kafka_header_add(hdrs, "postdeploy_partition", -1, buf, -1);
+        snprintf(buf, sizeof(buf), "%" PRId64, rkm->offset);
+        rd_kafka_header_add(hdrs, "postdeploy_offset", -1, buf, -1);
+        rd_kafka_header_add(hdrs, "postdeploy_reactor", -1, r->name, -1);
+
+        /* The outbox keeps keys as text: a binary key is kept up to its
+         * first NUL, the value whole. */
+        if (rkm->key) {
+                key = pd_xcalloc(1, rkm->key_len + 1);
+                memcpy(key, rkm->key, rkm->key_len);
+        }
+        value = pd_xcalloc(1, rkm->len + 1);
+        if (rkm->len)
+                memcpy(value, rkm->payload, rkm->len);
+        ret = pd_outbox_put(r, oq, r->conf->topic_dlq, key, hdrs, value,
+                            rkm->len);
+        free(key);
+        return ret;
+}
+
+/* With a signing key, only events signed with it get in: anyone who can
+ * write to the topic must not be able to trigger actions. Nor can a signed
+ * event older than max_event_age: a copy of last month's event verifies,
+ * and the state that would skip it as seen may be gone (a new reactor, a
+ * fresh database). Returns 0, or -1 with the reason for the dead-letter
+ * topic. */
+static int pd_reactor_verify(pd_reactor_t *r, const rd_kafka_message_t *rkm,
+                             char *errstr, size_t errstr_size) {
+        rd_kafka_headers_t *hdrs = NULL;
+
+        if (!r->secret)
+                return 0;
+        if (rd_kafka_message_headers(rkm, &hdrs))
+                hdrs = NULL;
+        if (pd_sign_verify(hdrs, rkm->key, rkm->key_len, rkm->payload,
+                           rkm->len, r->secret, r->secret_len, errstr,
+                           errstr_size))
+                return -1;
+        return pd_sign_check_age(hdrs, pd_now_ms(), r->conf->max_event_age_ms,
+                                 errstr, errstr_size);
+}
+
+/* Whether the record's ce_type is one the events topic takes, checked
+ * before decoding so the reason says what is wrong, not what is missing. */
+static int pd_reactor_type_check(pd_reactor_t *r,
+                                 const rd_kafka_message_t *rkm, char *errstr,
+                                 size_t errstr_size) {
+        rd_kafka_headers_t *hdrs = NULL;
+        const void *val;
+        size_t size;
+        pd_evtype_t type;
+        char name[64];
+
+        if (rd_kafka_message_headers(rkm, &hdrs) ||
+            rd_kafka_header_get_last(hdrs, "ce_type", &val, &size) || !val)
+                return 0; /* the decoder names what is missing */
+        snprintf(name, sizeof(name), "%.*s", (int)size, (const char *)val);
+        type = pd_evtype_parse(name);
+        if (type == PD_EVT_UNKNOWN || type == PD_EVT_RELEASE_DEPLOYED ||
+            type == PD_EVT_SKIP_REQUESTED || type == PD_EVT_RESET_REQUESTED)
+                return 0;
+        snprintf(errstr, errstr_size, "ce_type %s is not accepted on %s",
+                 name, r->conf->topic_events);
+        return -1;
+}
+
+/* Handles one consumed message (main thread). */
+void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
+        pd_job_t *job = pd_job_track(r, rkm);
+        pd_metrics_dlq_t why = PD_METRICS_DLQ_INVALID;
+        char errstr[512];
+        pd_event_t *ev;
+        int done = 0;
+
+        pd_crashpoint("dispatch.received");
+        if (rkm->len > (size_t)r->conf->max_event_bytes) {
+                snprintf(errstr, sizeof(errstr),
+                         "record of %zu bytes is over max_event_bytes (%d)",
+                         rkm->len, r->conf->max_event_bytes);
+                ev  = NULL;
+                why = PD_METRICS_DLQ_TOO_LARGE;
+        } else if (pd_reactor_verify(r, rkm, errstr, sizeof(errstr))) {
+                ev  = NULL;
+                why = PD_METRICS_DLQ_SIGNATURE;
+        } else if (pd_reactor_type_check(r, rkm, errstr, sizeof(errstr))) {
+                ev  = NULL;
+                why = PD_METRICS_DLQ_WRONG_TYPE;
+        } else {
+                ev = pd_event_from_message(rkm, errstr, sizeof(errstr));
+        }
+        if (!ev) {
+                pd_dead_t d = {rkm, errstr};
+                pd_logf(PD_LOG_WARN,
+                        (&(pd_log_fields_t){.status = "dead_letter",
+                                            .reason = errstr}),
+                        "%s [%" PRId32 "] @%" PRId64 ": %s: sent to %s",
+                        rd_kafka_topic_name(rkm->rkt), rkm->partition,
+                        rkm->offset, errstr, r->conf->topic_dlq);
+                if (!pd_reactor_txn_sync(r, pd_txn_dead_letter, &d)) {
+                        pd_metrics_dead_letter(why);
+                        job->done = 1;
+                }
+                return;
+        }
+
+        pthread_mutex_lock(&r->st_lock);
+        if (pd_store_event_done(r->st, ev->ce_source, ev->ce_id, &done))
+                done = 0; /* the worker's own transaction will retry */
+        pthread_mutex_unlock(&r->st_lock);
+        /* It may be marked done in the open batch: acknowledge it only
+         * once that is durable. */
+        if (done && pd_batch_flush(r))
+                done = 0;
+        if (done) {
+                pd_log(PD_LOG_INFO, "event %s from %s seen before: skipped",
+                       ev->ce_id, ev->ce_source);
+                pd_metrics_event(PD_METRICS_DUPLICATE);
+                pd_event_destroy(ev);
+                job->done = 1;
+                return;
+        }
+
+        job->ev     = ev;
+        job->tenant = pd_xstrdup(ev->tenant ? ev->tenant
+                                            : r->conf->default_tenant);
+        pthread_mutex_lock(&r->lock);
+        if (r->queue_tail)
+                r->queue_tail->next = job;
+        else
+                r->queue_head = job;
+        r->queue_tail = job;
+        pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+}

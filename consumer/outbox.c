@@ -1,0 +1,274 @@
+/*
+ * outbox.c - the outbox: the result records a transaction writes to the
+ * store, produced once their batch commits (pd_outq_produce), and deleted
+ * from the store when the broker acknowledges them (pd_dr_cb collects the
+ * delivered seqs, pd_outbox_reap trims them). A record is never produced
+ * before the change that implies it is durable, and one left behind by a
+ * crash is produced again at the next start.
+ */
+
+#include "consumer/reactor_int.h"
+
+/* ------------------------------------------------------------------ */
+/* Outbox                                                              */
+
+void pd_outq_clear(pd_outq_t *oq) {
+        for (size_t i = 0; i < oq->cnt; i++) {
+                free(oq->recs[i].topic);
+                free(oq->recs[i].key);
+                free(oq->recs[i].headers);
+                free(oq->recs[i].value);
+        }
+        oq->cnt = 0;
+}
+
+void pd_outq_destroy(pd_outq_t *oq) {
+        pd_outq_clear(oq);
+        free(oq->recs);
+        oq->recs = NULL;
+        oq->size = 0;
+}
+
+/* Serialises headers as name\0value\0 pairs (values are our own text). */
+static void *pd_headers_pack(const rd_kafka_headers_t *hdrs, size_t *lenp) {
+        const char *name;
+        const void *val;
+        size_t size, len = 0, i;
+        char *buf, *p;
+
+        for (i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &val, &size); i++)
+                len += strlen(name) + 1 + size + 1;
+        p = buf = pd_xcalloc(1, len + 1);
+        for (i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &val, &size);
+             i++) {
+                size_t nlen = strlen(name) + 1;
+                memcpy(p, name, nlen);
+                p += nlen;
+                if (size)
+                        memcpy(p, val, size);
+                p += size;
+                *p++ = '\0';
+        }
+        *lenp = len;
+        return buf;
+}
+
+static rd_kafka_headers_t *pd_headers_unpack(const void *buf, size_t len) {
+        rd_kafka_headers_t *hdrs = rd_kafka_headers_new(8);
+        const char *p = buf, *end = p + len;
+
+        while (p < end) {
+                const char *name = p;
+                const char *val  = name + strnlen(name, (size_t)(end - name)) + 1;
+                size_t vlen;
+
+                if (val >= end)
+                        break;
+                vlen = strnlen(val, (size_t)(end - val));
+                rd_kafka_header_add(hdrs, name, -1, val, (ssize_t)vlen);
+                p = val + vlen + 1;
+        }
+        return hdrs;
+}
+
+/* Adds a record to the outbox (inside the caller's transaction) and keeps
+ * a copy in oq for producing after the commit. Takes ownership of value and
+ * hdrs. Returns 0 or -1 (store error). */
+int pd_outbox_put(pd_reactor_t *r, pd_outq_t *oq, const char *topic,
+                  const char *key, rd_kafka_headers_t *hdrs,
+                  void *value, size_t value_len) {
+        pd_outbox_rec_t rec = {0};
+        pd_outrec_t *o;
+
+        if (oq->cnt == oq->size) {
+                oq->size = oq->size ? oq->size * 2 : 8;
+                oq->recs = realloc(oq->recs, oq->size * sizeof(*oq->recs));
+                if (!oq->recs)
+                        abort();
+        }
+        o = &oq->recs[oq->cnt];
+        memset(o, 0, sizeof(*o));
+        o->topic     = pd_xstrdup(topic);
+        o->key       = key ? pd_xstrdup(key) : NULL;
+        o->headers   = pd_headers_pack(hdrs, &o->headers_len);
+        o->value     = value;
+        o->value_len = value_len;
+        rd_kafka_headers_destroy(hdrs);
+        oq->cnt++;
+
+        rec.topic       = o->topic;
+        rec.key         = o->key;
+        rec.headers     = o->headers;
+        rec.headers_len = o->headers_len;
+        rec.value       = o->value;
+        rec.value_len   = o->value_len;
+        if (pd_store_outbox_add(r->st, &rec))
+                return -1;
+        o->seq = rec.seq;
+        return 0;
+}
+
+/* Encodes ev (stamped as ours) into the outbox for the results topic.
+ * With a signing key it is signed here, before the outbox keeps its
+ * headers: results are what `deploy --wait` and `report` believe, so
+ * writing to the results topic must not be enough to forge a SUCCEEDED.
+ * A record produced again after a restart is the stored one, signature
+ * included. */
+int pd_emit(pd_reactor_t *r, pd_outq_t *oq, pd_event_t *ev,
+            const char *key) {
+        rd_kafka_headers_t *hdrs;
+        char errstr[256];
+        void *buf;
+        size_t len;
+
+        pd_event_stamp(ev, r->source);
+        if (pd_event_encode(ev, &buf, &len, errstr, sizeof(errstr))) {
+                /* Our own events always encode: a failure is a bug. */
+                pd_log(PD_LOG_ERROR, "cannot encode %s: %s",
+                       pd_evtype_name(ev->type), errstr);
+                abort();
+        }
+        if (!key)
+                key = ev->tenant;
+        hdrs = pd_event_headers(ev);
+        /* Our headers and keys never hold a newline: only OpenSSL can
+         * fail, and an unsigned result would be refused by every CLI. */
+        if (r->secret &&
+            pd_sign_headers(hdrs, key, key ? strlen(key) : 0, buf, len,
+                            r->secret, r->secret_len, errstr,
+                            sizeof(errstr))) {
+                pd_log(PD_LOG_ERROR, "cannot sign %s: %s",
+                       pd_evtype_name(ev->type), errstr);
+                abort();
+        }
+        return pd_outbox_put(r, oq, r->conf->topic_results, key, hdrs, buf,
+                             len);
+}
+
+/* Produces one outbox record; its delivery report deletes it. */
+void pd_produce_rec(pd_reactor_t *r, int64_t seq, const char *topic,
+                    const char *key, const void *headers,
+                    size_t headers_len, const void *value,
+                    size_t value_len) {
+        rd_kafka_resp_err_t err;
+        rd_kafka_headers_t *hdrs;
+
+        for (;;) {
+                hdrs = pd_headers_unpack(headers, headers_len);
+                err  = rd_kafka_producev(
+                    r->producer, RD_KAFKA_V_TOPIC(topic),
+                    /* The registry always goes to partition 0, so a
+                     * client finds it without reading every partition. */
+                    RD_KAFKA_V_PARTITION(key && !strcmp(key, PD_REGISTRY_KEY)
+                                             ? 0
+                                             : RD_KAFKA_PARTITION_UA),
+                    RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+                    RD_KAFKA_V_VALUE((void *)value, value_len),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                    RD_KAFKA_V_HEADERS(hdrs),
+                    RD_KAFKA_V_OPAQUE((void *)(intptr_t)seq), RD_KAFKA_V_END);
+                if (!err) {
+                        pd_metrics_outbox_add(1);
+                        return;
+                }
+                rd_kafka_headers_destroy(hdrs);
+                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                        /* It stays in the outbox and goes out on restart. */
+                        pd_log(PD_LOG_ERROR,
+                               "cannot produce to %s (outbox #%" PRId64
+                               "): %s",
+                               topic, seq, rd_kafka_err2str(err));
+                        return;
+                }
+                rd_kafka_poll(r->producer, 100);
+        }
+}
+
+void pd_outq_produce(pd_reactor_t *r, pd_outq_t *oq) {
+        for (size_t i = 0; i < oq->cnt; i++) {
+                pd_outrec_t *o = &oq->recs[i];
+                pd_produce_rec(r, o->seq, o->topic, o->key, o->headers,
+                               o->headers_len, o->value, o->value_len);
+        }
+        pd_outq_clear(oq);
+}
+
+/* Producer delivery report (main thread, from rd_kafka_poll). */
+void pd_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
+              void *opaque) {
+        pd_reactor_t *r = opaque;
+        int64_t seq     = (int64_t)(intptr_t)rkm->_private;
+
+        (void)rk;
+        if (rkm->err) {
+                /* With message.timeout.ms=0 only permanent errors get here;
+                 * the record stays in the outbox for the next start. */
+                pd_log(PD_LOG_ERROR,
+                       "delivery to %s failed (outbox #%" PRId64 "): %s",
+                       rd_kafka_topic_name(rkm->rkt), seq,
+                       rd_kafka_err2str(rkm->err));
+                return;
+        }
+        pd_metrics_outbox_add(-1);
+        pthread_mutex_lock(&r->dr_lock);
+        if (r->delivered_cnt == r->delivered_size) {
+                r->delivered_size = r->delivered_size ? r->delivered_size * 2
+                                                      : 256;
+                r->delivered = realloc(r->delivered, r->delivered_size *
+                                                         sizeof(*r->delivered));
+                if (!r->delivered)
+                        abort();
+        }
+        r->delivered[r->delivered_cnt++] = seq;
+        pthread_mutex_unlock(&r->dr_lock);
+}
+
+typedef struct pd_reap_s {
+        const int64_t *seqs;
+        size_t cnt;
+} pd_reap_t;
+
+static int pd_seq_cmp(const void *a, const void *b) {
+        int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+        return x < y ? -1 : x > y;
+}
+
+/* Deletes the delivered seqs (sorted), one statement per run of
+ * consecutive seqs: records are delivered mostly in order. */
+static int pd_txn_reap(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        const pd_reap_t *rp = arg;
+
+        (void)oq;
+        for (size_t i = 0, j; i < rp->cnt; i = j) {
+                for (j = i + 1; j < rp->cnt && rp->seqs[j] <= rp->seqs[j - 1] + 1;
+                     j++)
+                        ;
+                if (pd_store_outbox_del_range(r->st, rp->seqs[i],
+                                              rp->seqs[j - 1]))
+                        return -1;
+        }
+        return 0;
+}
+
+/* Deletes delivered records from the outbox, in the open batch. Not
+ * retried: a record left behind is produced again on restart. */
+void pd_outbox_reap(pd_reactor_t *r) {
+        pd_reap_t rp;
+        int64_t *seqs;
+
+        pthread_mutex_lock(&r->dr_lock);
+        seqs             = r->delivered;
+        rp.seqs          = seqs;
+        rp.cnt           = r->delivered_cnt;
+        r->delivered     = NULL;
+        r->delivered_cnt = r->delivered_size = 0;
+        pthread_mutex_unlock(&r->dr_lock);
+        if (!rp.cnt)
+                return;
+        qsort(seqs, rp.cnt, sizeof(*seqs), pd_seq_cmp);
+
+        pd_crashpoint("reap.before_delete");
+        pd_reactor_txn_try(r, pd_txn_reap, &rp, "trim the outbox");
+        free(seqs);
+}

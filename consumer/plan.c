@@ -1,0 +1,160 @@
+/*
+ * plan.c - which actions an event runs for its tenant, and in which order:
+ * the named ones or those whose state fits the event, put after the
+ * actions they name in `after` and in config order otherwise; and which
+ * of them a redelivered event already finished. Pure logic, unit-tested
+ * in tests/unit/test_plan.c, but for pd_plan_build, which reads each
+ * action's state and the trigger's outcomes from the store.
+ */
+
+#include "consumer/reactor_int.h"
+
+/* Whether step i of plan must wait for a step not placed yet. */
+static int pd_plan_waits(const pd_plan_t *plan, const pd_step_t *steps,
+                         const int *placed, size_t i) {
+        const pd_action_def_t *def = steps[i].def;
+
+        for (size_t a = 0; def && a < def->after.cnt; a++)
+                for (size_t j = 0; j < plan->cnt; j++)
+                        if (!placed[j] && j != i && steps[j].def &&
+                            !strcmp(steps[j].name, def->after.v[a]))
+                                return 1;
+        return 0;
+}
+
+/*
+ * Puts every step after the steps it names in `after`, keeping config order
+ * otherwise: each round places the first step in config order whose
+ * dependencies are placed. The config has no cycles (pd_config_validate),
+ * so every round places one.
+ */
+void pd_plan_order(pd_plan_t *plan) {
+        pd_step_t *sorted = pd_xcalloc(plan->cnt + 1, sizeof(*sorted));
+        int *placed       = pd_xcalloc(plan->cnt + 1, sizeof(*placed));
+
+        for (size_t n = 0; n < plan->cnt; n++) {
+                size_t i = 0;
+                while (i < plan->cnt &&
+                       (placed[i] || pd_plan_waits(plan, plan->steps, placed, i)))
+                        i++;
+                assert(i < plan->cnt);
+                placed[i] = 1;
+                sorted[n] = plan->steps[i];
+        }
+        memcpy(plan->steps, sorted, plan->cnt * sizeof(*sorted));
+        free(sorted);
+        free(placed);
+}
+
+/* The steps of an event that names its actions (deploy --one, skip or
+ * reset by name): unknown names first (rejected, def NULL), then the
+ * named actions in config order. plan->steps has room for them all. */
+void pd_plan_named(const pd_config_t *conf, const pd_event_t *ev,
+                   pd_plan_t *plan) {
+        size_t i;
+
+        for (i = 0; i < ev->actions.cnt; i++) {
+                const char *name = ev->actions.v[i];
+                int dup          = 0;
+                if (pd_config_action(conf, name))
+                        continue;
+                for (size_t j = 0; j < plan->cnt; j++)
+                        dup |= !strcmp(plan->steps[j].name, name);
+                if (!dup)
+                        plan->steps[plan->cnt++].name = name;
+        }
+        for (i = 0; i < conf->action_cnt; i++)
+                if (pd_strv_find(&ev->actions,
+                                 conf->actions[i].name) >= 0) {
+                        plan->steps[plan->cnt].def  = &conf->actions[i];
+                        plan->steps[plan->cnt].name = conf->actions[i].name;
+                        plan->cnt++;
+                }
+}
+
+/* Whether an event that selects by state (a deploy, a skip or a reset of
+ * every pending or done action) takes def, whose state is *as. */
+int pd_plan_takes(const pd_action_def_t *def, pd_evtype_t type,
+                  const pd_action_state_t *as) {
+        if (type == PD_EVT_RESET_REQUESTED)
+                return as->ever_succeeded;
+        if (type == PD_EVT_SKIP_REQUESTED)
+                /* An `always` action is never done. */
+                return def->policy == PD_POLICY_ONCE && !as->ever_succeeded;
+        return def->policy == PD_POLICY_ALWAYS || !as->ever_succeeded;
+}
+
+/* Whether a redelivered event already finished the step of def, given
+ * the outcome its trigger left (found: there is one): not a run
+ * interrupted, nor a failure that still had retries left. */
+int pd_plan_finished(const pd_action_def_t *def, int found,
+                     pd_status_t status, int32_t attempt) {
+        int retry_due = found &&
+                        (status == PD_ST_FAILED ||
+                         status == PD_ST_TIMED_OUT) &&
+                        attempt < 1 + def->retries;
+
+        return found && status != PD_ST_INTERRUPTED && !retry_due;
+}
+
+/* Builds the list of actions the event selects for its tenant: the named
+ * ones (deploy --one, skip or reset by name), or those whose state fits
+ * (pending for a deploy or a skip, done for a reset). Called with the store
+ * lock held. */
+int pd_plan_build(pd_reactor_t *r, pd_plan_t *plan) {
+        const pd_event_t *ev = plan->job->ev;
+        const char *tenant   = plan->job->tenant;
+        const pd_config_t *conf = r->conf;
+        int deploy = ev->type == PD_EVT_RELEASE_DEPLOYED;
+        size_t i;
+
+        plan->steps = pd_xcalloc(conf->action_cnt + ev->actions.cnt + 1,
+                                 sizeof(*plan->steps));
+        plan->cnt   = 0;
+
+        if (deploy ? ev->selection == PD_SEL_ONE : !ev->all_pending) {
+                pd_plan_named(conf, ev, plan);
+        } else {
+                for (i = 0; i < conf->action_cnt; i++) {
+                        const pd_action_def_t *def = &conf->actions[i];
+                        pd_action_state_t as;
+
+                        if (deploy && ev->selection == PD_SEL_AUTO &&
+                            !def->is_auto)
+                                continue;
+                        if (pd_store_action_state(r->st, tenant, def->name,
+                                                  &as))
+                                return -1;
+                        if (!pd_plan_takes(def, ev->type, &as))
+                                continue;
+                        plan->steps[plan->cnt].def  = def;
+                        plan->steps[plan->cnt].name = def->name;
+                        plan->cnt++;
+                }
+        }
+
+        pd_plan_order(plan);
+
+        /* A redelivered event that was cut short skips what it finished:
+         * not a run interrupted, nor a failure that still had retries left
+         * (a crash, or a stop that could not record it, came during the
+         * backoff: the retry that was promised runs now). */
+        for (i = 0; i < plan->cnt; i++) {
+                pd_step_t *step = &plan->steps[i];
+                int found       = 0;
+                int32_t attempt = 0;
+                pd_status_t status;
+
+                if (!step->def)
+                        continue;
+                if (pd_store_trigger_outcome(r->st, tenant, step->name,
+                                             ev->ce_source, ev->ce_id, &found,
+                                             &status, &attempt))
+                        return -1;
+                if (pd_plan_finished(step->def, found, status, attempt)) {
+                        step->finished = 1;
+                        step->status   = status;
+                }
+        }
+        return 0;
+}

@@ -1,0 +1,162 @@
+/*
+ * record.c - the transaction parts that record an event's progress: the
+ * plan (deploy.planned), an action started, an action finished or decided
+ * without running (action.finished, built in one place for every path:
+ * pd_finished_event), and the event marked done. Each writes its store
+ * rows and the result record that says so in one part (pd_reactor_txn).
+ */
+
+#include "consumer/reactor_int.h"
+
+/* A finished/started event for step, pre-filled from the trigger. */
+static pd_event_t *pd_step_event(pd_reactor_t *r, const pd_plan_t *plan,
+                                 pd_evtype_t type, const char *action,
+                                 int32_t attempt, int64_t started_at) {
+        const pd_event_t *tev = plan->job->ev;
+        pd_event_t *ev        = pd_event_new(type);
+
+        ev->tenant     = pd_xstrdup(plan->job->tenant);
+        ev->action     = pd_xstrdup(action);
+        ev->release    = pd_xstrdup(tev->release);
+        ev->trigger_id = pd_xstrdup(tev->ce_id);
+        ev->reactor    = pd_xstrdup(r->name);
+        ev->attempt    = attempt;
+        ev->started_at = started_at;
+        if (type == PD_EVT_ACTION_FINISHED)
+                ev->output_tail = pd_xstrdup("");
+        return ev;
+}
+
+void pd_result_key(char *buf, size_t size, const char *tenant,
+                   const char *action) {
+        snprintf(buf, size, "%s/%s", tenant, action);
+}
+
+/*
+ * Puts the action.finished record of run (its outcome filled in) in the
+ * outbox, keyed by tenant/action. Every path that ends an action builds it
+ * here (a run, a decision without one, recovery), so they all say the
+ * same thing the same way. tail: the end of the output ("" for none);
+ * retrying: more attempts of the action will come. Returns 0 or -1.
+ */
+int pd_emit_finished(pd_reactor_t *r, pd_outq_t *oq, const pd_run_t *run,
+                     const char *tail, int retrying) {
+        pd_event_t *ev = pd_event_new(PD_EVT_ACTION_FINISHED);
+        char key[256];
+        int ret;
+
+        ev->tenant        = pd_xstrdup(run->tenant);
+        ev->action        = pd_xstrdup(run->action);
+        ev->release       = pd_xstrdup(run->release);
+        ev->trigger_id    = pd_xstrdup(run->trigger_id);
+        ev->reactor       = pd_xstrdup(r->name);
+        ev->attempt       = run->attempt;
+        ev->started_at    = run->started_at;
+        ev->status        = run->status;
+        ev->has_exit_code = run->has_exit_code;
+        ev->exit_code     = run->exit_code;
+        ev->duration_ms   = run->duration_ms;
+        ev->error         = run->error ? pd_xstrdup(run->error) : NULL;
+        ev->output_tail   = pd_xstrdup(tail);
+        ev->finished_at   = run->finished_at;
+        ev->retrying      = retrying;
+        pd_result_key(key, sizeof(key), run->tenant, run->action);
+        ret = pd_emit(r, oq, ev, key);
+        pd_event_destroy(ev);
+        return ret;
+}
+
+int pd_txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        pd_verdict_t *v = arg;
+        pd_job_t *job   = v->plan->job;
+        int64_t now     = pd_now_ms();
+        pd_run_t run    = {0};
+
+        /* The run the record tells of, stored unless the name is rejected
+         * (skips are history too; rejected names have no action). */
+        run.tenant         = job->tenant;
+        run.action         = v->step->name;
+        run.release        = job->ev->release;
+        run.trigger_source = job->ev->ce_source;
+        run.trigger_id     = job->ev->ce_id;
+        run.attempt        = v->attempt ? v->attempt : 1;
+        run.started_at     = now;
+        run.status         = v->status;
+        run.finished_at    = now;
+        run.error          = v->error;
+        if (v->step->def) {
+                if (pd_store_run_begin(r->st, &run))
+                        return -1;
+                if (pd_store_run_end(r->st, &run))
+                        return -1;
+                if (v->set_done >= 0 &&
+                    pd_store_action_set_done(r->st, job->tenant,
+                                             v->step->name, v->set_done))
+                        return -1;
+        }
+        return pd_emit_finished(r, oq, &run, "", v->retrying);
+}
+
+int pd_txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        pd_plan_t *plan = arg;
+        pd_job_t *job   = plan->job;
+        pd_event_t *ev;
+        int ret;
+
+        free(plan->steps);
+        plan->steps = NULL;
+        if (pd_plan_build(r, plan))
+                return -1;
+        ev             = pd_event_new(PD_EVT_DEPLOY_PLANNED);
+        ev->tenant     = pd_xstrdup(job->tenant);
+        ev->release    = pd_xstrdup(job->ev->release);
+        ev->trigger_id = pd_xstrdup(job->ev->ce_id);
+        ev->reactor    = pd_xstrdup(r->name);
+        ev->planned_at = pd_now_ms();
+        for (size_t i = 0; i < plan->cnt; i++)
+                if (pd_strv_add(&ev->actions, plan->steps[i].name))
+                        abort();
+        ret = pd_emit(r, oq, ev, job->tenant);
+        pd_event_destroy(ev);
+        return ret;
+}
+
+int pd_txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        pd_attempt_t *a = arg;
+        pd_event_t *ev;
+        char key[256];
+        int ret;
+
+        if (pd_store_run_begin(r->st, &a->run))
+                return -1;
+        ev = pd_step_event(r, a->plan, PD_EVT_ACTION_STARTED, a->step->name,
+                           a->run.attempt, a->run.started_at);
+        pd_result_key(key, sizeof(key), a->plan->job->tenant, a->step->name);
+        ret = pd_emit(r, oq, ev, key);
+        pd_event_destroy(ev);
+        return ret;
+}
+
+int pd_txn_finished(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        pd_attempt_t *a                = arg;
+        const pd_runner_result_t *res  = a->res;
+
+        a->run.status        = res->status;
+        a->run.has_exit_code = res->has_exit_code;
+        a->run.exit_code     = res->exit_code;
+        a->run.finished_at   = pd_now_ms();
+        a->run.duration_ms   = res->duration_ms;
+        a->run.error         = *res->error ? res->error : NULL;
+        a->run.output_tail   = res->tail;
+        if (pd_store_run_end(r->st, &a->run))
+                return -1;
+
+        return pd_emit_finished(r, oq, &a->run, res->tail, a->retrying);
+}
+
+int pd_txn_event_done(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        pd_job_t *job = arg;
+        (void)oq;
+        return pd_store_event_mark(r->st, job->ev->ce_source, job->ev->ce_id,
+                                   job->tenant, pd_now_ms());
+}

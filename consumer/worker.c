@@ -1,0 +1,648 @@
+/*
+ * worker.c - the worker threads: each takes an event off the queue, plans
+ * it and runs its actions in order, one function per kind of run (a run a
+ * crashed reactor left to the supervisor is adopted, an in-process plugin
+ * action, a command under the supervisor), with the retries, the backoff
+ * a stop or reload cuts short, and the crash points of each step.
+ */
+
+#include "consumer/reactor_int.h"
+
+extern char **environ;
+
+/* ------------------------------------------------------------------ */
+/* Running one deploy event (worker threads)                           */
+
+/* Appends NAME=value to env, the value whole whatever its length: the
+ * environment must say what argv says. */
+static void pd_env_add(pd_strv_t *env, const char *name, const char *value) {
+        size_t nlen = strlen(name), vlen = strlen(value);
+        char *s     = malloc(nlen + 1 + vlen + 1);
+
+        if (!s)
+                abort();
+        memcpy(s, name, nlen);
+        s[nlen] = '=';
+        memcpy(s + nlen + 1, value, vlen + 1);
+        if (pd_strv_add(env, s))
+                abort();
+        free(s);
+}
+
+/* The child's environment: POSTDEPLOY_*, the action's env.*, then ours. */
+static void pd_step_env(const pd_job_t *job, const pd_action_def_t *def,
+                        int32_t attempt, pd_strv_t *env) {
+        char num[16];
+        size_t set;
+        char **e;
+
+        snprintf(num, sizeof(num), "%d", (int)attempt);
+        pd_env_add(env, "POSTDEPLOY_TENANT", job->tenant);
+        pd_env_add(env, "POSTDEPLOY_RELEASE", job->ev->release);
+        pd_env_add(env, "POSTDEPLOY_ACTION", def->name);
+        pd_env_add(env, "POSTDEPLOY_EVENT_ID", job->ev->ce_id);
+        pd_env_add(env, "POSTDEPLOY_ENVIRONMENT",
+                   job->ev->environment ? job->ev->environment : "");
+        pd_env_add(env, "POSTDEPLOY_ATTEMPT", num);
+        for (size_t i = 0; i < def->env.cnt; i++)
+                if (pd_strv_add(env, def->env.v[i]))
+                        abort();
+        /* Ours only need checking against what was set above (environ's
+         * names are unique): linear in the environment, not quadratic. */
+        set = env->cnt;
+        for (e = environ; *e; e++) {
+                size_t nlen = strcspn(*e, "=");
+                int shadowed = 0;
+                for (size_t i = 0; i < set && !shadowed; i++)
+                        shadowed = !strncmp(env->v[i], *e, nlen) &&
+                                   env->v[i][nlen] == '=';
+                if (!shadowed && pd_strv_add(env, *e))
+                        abort();
+        }
+}
+
+/* Where the full output of a run goes, or NULL when log_dir is unset. */
+static const char *pd_step_log_path(pd_reactor_t *r, const pd_job_t *job,
+                                    const pd_attempt_t *a, char *buf,
+                                    size_t size) {
+        if (!r->conf->log_dir || !*r->conf->log_dir)
+                return NULL;
+        snprintf(buf, size, "%s/%s/%s/run-%" PRId64 ".log", r->conf->log_dir,
+                 job->tenant, a->step->name, a->run.id);
+        return buf;
+}
+
+/* Runs a command action with its retries. Returns 0, or -1 if the store
+ * failed for good. Sets step->status. */
+/* Takes the run to adopt for this step, if a crashed reactor left one
+ * running under the supervisor. Returns 1 and fills *ad (caller frees its
+ * strings with pd_adopt_clear), or 0. */
+static int pd_adopt_take(pd_reactor_t *r, const pd_job_t *job,
+                         const char *action, pd_adopt_t *ad) {
+        int found = 0;
+
+        pthread_mutex_lock(&r->lock);
+        for (size_t i = 0; i < r->adopt_cnt && !found; i++) {
+                pd_adopt_t *x = &r->adopt[i];
+                if (strcmp(x->tenant, job->tenant) ||
+                    strcmp(x->action, action) ||
+                    strcmp(x->trigger_source, job->ev->ce_source) ||
+                    strcmp(x->trigger_id, job->ev->ce_id))
+                        continue;
+                *ad            = *x;
+                r->adopt[i]    = r->adopt[--r->adopt_cnt];
+                found          = 1;
+        }
+        pthread_mutex_unlock(&r->lock);
+        return found;
+}
+
+void pd_adopt_clear(pd_adopt_t *ad) {
+        free(ad->tenant);
+        free(ad->action);
+        free(ad->trigger_source);
+        free(ad->trigger_id);
+}
+
+/* The binary that serves as supervisor: this one, unless a program that
+ * embeds the reactor (a test) names the real postdeploy-reactor. */
+const char *pd_sup_exe(void) {
+        const char *exe = getenv("PD_SUPERVISOR_EXE");
+        return exe && *exe ? exe : NULL;
+}
+
+/* This worker's supervisor connection, made on first use. NULL (logged,
+ * and the reactor stops) if no supervisor can be reached. */
+static pd_sup_t *pd_worker_sup(pd_worker_t *w) {
+        char errstr[512];
+
+        if (!w->sup &&
+            !(w->sup = pd_sup_connect(w->r->sup_dir, pd_sup_exe(), 0, errstr,
+                                      sizeof(errstr)))) {
+                pd_log(PD_LOG_ERROR, "supervisor: %s", errstr);
+                pthread_mutex_lock(&w->r->lock);
+                w->r->fatal = 1;
+                pthread_mutex_unlock(&w->r->lock);
+        } else {
+                pd_sup_set_timeout(w->sup, w->r->conf->supervisor_timeout_ms);
+        }
+        return w->sup;
+}
+
+/* Remembers that the supervisor may forget sup_id once batch gen is
+ * durable. */
+static void pd_worker_forget_later(pd_worker_t *w, int64_t sup_id,
+                                   int64_t gen) {
+        if (w->forget_cnt == w->forget_size) {
+                w->forget_size = w->forget_size ? w->forget_size * 2 : 16;
+                w->forget = realloc(w->forget,
+                                    w->forget_size * sizeof(*w->forget));
+                if (!w->forget)
+                        abort();
+        }
+        w->forget[w->forget_cnt].sup_id = sup_id;
+        w->forget[w->forget_cnt].gen    = gen;
+        w->forget_cnt++;
+}
+
+/*
+ * Tells the supervisor to forget the runs whose outcome is durable; with
+ * wait, waits for the last of them first (a lost batch forgets nothing).
+ * A run forgotten late only keeps its outcome file a little longer.
+ */
+static void pd_worker_forget(pd_worker_t *w, int wait) {
+        size_t i, kept = 0;
+
+        if (!w->forget_cnt)
+                return;
+        if (wait && pd_batch_wait(w->r, w->forget[w->forget_cnt - 1].gen)) {
+                w->forget_cnt = 0; /* not durable: the outcomes stay */
+                return;
+        }
+        for (i = 0; i < w->forget_cnt; i++) {
+                if (pd_batch_produced(w->r, w->forget[i].gen))
+                        pd_sup_forget(w->sup, w->forget[i].sup_id);
+                else
+                        w->forget[kept++] = w->forget[i];
+        }
+        w->forget_cnt = kept;
+}
+
+/* How often a run its supervisor lost is started again within one event
+ * before it is left INTERRUPTED (and pending, for the next deploy). */
+#define PD_LOST_RUNS_MAX 3
+
+/* Whether the worker's reactor is stopping (or failed), so that what it
+ * cut short is to be done again after the next start. */
+static int pd_worker_stopping(pd_worker_t *w) {
+        pd_reactor_t *r = w->r;
+        int stopping;
+
+        pthread_mutex_lock(&r->lock);
+        stopping = r->draining || r->fatal || w->cancel ||
+                   (r->stop && *r->stop);
+        pthread_mutex_unlock(&r->lock);
+        return stopping;
+}
+
+/* Why a worker's wait ended before its time. */
+#define PD_NAP_STOP   1 /* the reactor stops (or failed) */
+#define PD_NAP_RELOAD 2 /* a reload waits for the workers to be idle */
+
+/*
+ * Waits ms, the backoff before a retry, unless the reactor stops, fails
+ * or wants to reload first: none of them should wait out a backoff of
+ * minutes. Returns 0 after the whole wait, else PD_NAP_STOP or
+ * PD_NAP_RELOAD.
+ */
+static int pd_worker_nap(pd_worker_t *w, int64_t ms) {
+        pd_reactor_t *r = w->r;
+        int64_t end     = pd_now_ms() + ms, left;
+        int why         = 0;
+
+        pthread_mutex_lock(&r->lock);
+        for (;;) {
+                if (r->draining || r->fatal || w->cancel ||
+                    (r->stop && *r->stop)) {
+                        why = PD_NAP_STOP;
+                        break;
+                }
+                if (r->paused) {
+                        why = PD_NAP_RELOAD;
+                        break;
+                }
+                if ((left = end - pd_now_ms()) <= 0)
+                        break;
+                pd_cond_wait_ms(&r->cond, &r->lock,
+                                left < PD_STOP_POLL_MS ? left
+                                                       : PD_STOP_POLL_MS);
+        }
+        pthread_mutex_unlock(&r->lock);
+        return why;
+}
+
+/*
+ * Records that retry `attempt` of step was not started because a stop or
+ * a reload cut its backoff short: action.finished INTERRUPTED with the
+ * reason, and a run row saying so, so that the event, when it runs again,
+ * runs the action again instead of taking the failure before as final.
+ * A stop publishes it as final (retrying false), as it does an action it
+ * interrupts: `deploy --wait` ends, and the next start runs it again. A
+ * reload runs the event again at once under the new config, so the record
+ * says more will come. Returns 0 (a stop), 1 (a reload: run the job again
+ * once the config is swapped) or -1 (the store failed or gave up).
+ */
+static int pd_step_cut(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step,
+                       int32_t attempt, int32_t max_attempts, int why) {
+        char reason[256];
+        pd_verdict_t v = {plan, step, PD_ST_INTERRUPTED, reason, -1, attempt,
+                          why == PD_NAP_RELOAD};
+
+        snprintf(reason, sizeof(reason),
+                 "retry %d of %d not started: %s", (int)attempt - 1,
+                 (int)max_attempts - 1,
+                 why == PD_NAP_RELOAD
+                     ? "the config is reloaded; the action runs again under "
+                       "the new one"
+                     : "the reactor is stopping; the action runs again at its "
+                       "next start");
+        pd_log(PD_LOG_WARN, "%s %s: %s", plan->job->tenant, step->name,
+               reason);
+        if (pd_reactor_txn(w->r, pd_txn_verdict, &v))
+                return -1;
+        step->status = PD_ST_INTERRUPTED;
+        return why == PD_NAP_RELOAD;
+}
+
+/* One kind of run each: the step's attempt a, its outcome into res. */
+
+/* Waits for a run a crashed reactor left to the supervisor (adopted). */
+static void pd_run_adopted(pd_worker_t *w, const pd_job_t *job,
+                           const pd_adopt_t *ad, pd_runner_result_t *res) {
+        pd_log(PD_LOG_INFO, "%s %s: adopting run %" PRId64
+                            " from before the restart",
+               job->tenant, ad->action, ad->run_id);
+        if (pd_sup_wait(w->sup, ad->sup_id, &w->cancel, res) ==
+            PD_SUP_UNKNOWN) {
+                res->status = PD_ST_INTERRUPTED;
+                snprintf(res->error, sizeof(res->error),
+                         "interrupted: the supervisor lost "
+                         "the run");
+        }
+}
+
+/* In-process: a C action from a plugin. */
+static void pd_run_plugin(pd_worker_t *w, const pd_attempt_t *a,
+                          pd_runner_result_t *res) {
+        const pd_job_t *job        = a->plan->job;
+        const pd_action_def_t *def = a->step->def;
+        pd_plugin_call_t call      = {0};
+        char log_path[1024];
+
+        call.tenant      = job->tenant;
+        call.release     = job->ev->release;
+        call.event_id    = job->ev->ce_id;
+        call.environment = job->ev->environment;
+        call.attempt     = a->run.attempt;
+        call.cancel      = &w->cancel;
+        call.timeout_ms  = def->timeout_ms;
+        call.log_path    = pd_step_log_path(w->r, job, a, log_path,
+                                            sizeof(log_path));
+        if (pd_plugins_run(def->plugin_action, &call, res) &&
+            !*res->error)
+                snprintf(res->error, sizeof(res->error),
+                         "the plugin runner failed");
+}
+
+/* Under the supervisor, so the run and its outcome outlive a crash of
+ * ours. argv: the action's command line, expanded. */
+static void pd_run_command(pd_worker_t *w, const pd_attempt_t *a,
+                           const pd_strv_t *argv, pd_runner_result_t *res) {
+        const pd_job_t *job        = a->plan->job;
+        const pd_action_def_t *def = a->step->def;
+        pd_strv_t env              = {0};
+        pd_runner_job_t rj         = {0};
+        char log_path[1024];
+
+        pd_step_env(job, def, a->run.attempt, &env);
+        rj.argv       = argv->v;
+        rj.envp       = env.v;
+        rj.workdir    = def->workdir;
+        rj.timeout_ms = def->timeout_ms;
+        /* None: the supervisor's starter's, ours. */
+        rj.has_umask  = def->umask >= 0;
+        rj.umask      = (unsigned)def->umask;
+        rj.log_path   = pd_step_log_path(w->r, job, a, log_path,
+                                         sizeof(log_path));
+        rj.cancel     = &w->cancel;
+        if (pd_sup_run(w->sup, a->run.sup_id, &rj, res) &&
+            !*res->error)
+                snprintf(res->error, sizeof(res->error),
+                         "the runner failed");
+        pd_strv_clear(&env);
+}
+
+/* Runs a command action with its retries. Returns 0, 1 when a reload cut
+ * a backoff short (the job runs again after the reload), or -1 if the
+ * store or the supervisor failed for good. Sets step->status. */
+static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
+        pd_reactor_t *r            = w->r;
+        pd_job_t *job              = plan->job;
+        const pd_action_def_t *def = step->def;
+        int32_t max_attempts       = 1 + def->retries;
+        pd_subst_t vars[]          = {{"tenant", job->tenant},
+                                      {"release", job->ev->release},
+                                      {"action", def->name}};
+        pd_strv_t argv             = {0};
+        pd_adopt_t ad              = {0};
+        int adopting               = 0;
+        int lost_runs              = 0;
+        int32_t attempt            = 1;
+        int ret                    = 0;
+        int64_t backoff;
+        int cut;
+
+        if (!def->plugin_action) {
+                if (pd_argv_expand(&def->argv, vars, 3, &argv))
+                        abort();
+                if (!pd_worker_sup(w))
+                        return -1;
+                if ((adopting = pd_adopt_take(r, job, def->name, &ad)))
+                        attempt = ad.attempt;
+        }
+
+        for (; attempt <= max_attempts; attempt++) {
+                pd_runner_result_t *res = pd_xcalloc(1, sizeof(*res));
+                pd_attempt_t a          = {plan, step, {0}, NULL, 0};
+                int64_t gen;
+
+                a.run.tenant         = job->tenant;
+                a.run.action         = def->name;
+                a.run.release        = job->ev->release;
+                a.run.trigger_source = job->ev->ce_source;
+                a.run.trigger_id     = job->ev->ce_id;
+                a.run.attempt        = attempt;
+                a.run.started_at     = pd_now_ms();
+                a.run.sup_id         = def->plugin_action ? 0
+                                                          : pd_random_id63();
+                if (adopting) {
+                        /* Its row and action.started are there already. */
+                        a.run.id         = ad.run_id;
+                        a.run.sup_id     = ad.sup_id;
+                        a.run.started_at = ad.started_at;
+                } else if (def->plugin_action
+                               ? pd_reactor_txn(r, pd_txn_started, &a)
+                               : pd_reactor_txn_sync(r, pd_txn_started, &a)) {
+                        free(res);
+                        ret = -1;
+                        break;
+                }
+
+                /* What finished before this start is durable now. */
+                if (!def->plugin_action)
+                        pd_worker_forget(w, 0);
+                pd_crashpoint("run.before_spawn");
+                pd_metrics_running_add(1);
+                if (adopting) {
+                        pd_run_adopted(w, job, &ad, res);
+                        adopting = 0;
+                } else if (def->plugin_action) {
+                        pd_run_plugin(w, &a, res);
+                } else {
+                        pd_run_command(w, &a, &argv, res);
+                }
+
+                pd_metrics_running_add(-1);
+                pd_crashpoint("run.after_exit");
+                a.res = res;
+                if (res->status == PD_ST_INTERRUPTED && !w->cancel &&
+                    !def->plugin_action && lost_runs < PD_LOST_RUNS_MAX) {
+                        /* Not by us: its supervisor died (or hung and was
+                         * killed) and a new one stopped what was left. It
+                         * runs again, and that costs none of its retries. */
+                        lost_runs++;
+                        max_attempts++;
+                        a.retrying = 1;
+                } else {
+                        a.retrying = res->status != PD_ST_SUCCEEDED &&
+                                     res->status != PD_ST_INTERRUPTED &&
+                                     attempt < max_attempts;
+                }
+                pd_logf(res->status == PD_ST_SUCCEEDED ? PD_LOG_INFO
+                                                       : PD_LOG_WARN,
+                        (&(pd_log_fields_t){
+                            .tenant       = job->tenant,
+                            .action       = def->name,
+                            .event_id     = job->ev->ce_id,
+                            .attempt      = (int)attempt,
+                            .status       = pd_status_name(res->status),
+                            .reason       = *res->error ? res->error : NULL,
+                            .has_duration = 1,
+                            .duration_ms  = res->duration_ms,
+                            .run_id       = a.run.id}),
+                        "%s %s attempt %d: %s%s%s (%" PRId64 " ms)",
+                        job->tenant, def->name, (int)attempt,
+                        pd_status_name(res->status), *res->error ? ": " : "",
+                        res->error, res->duration_ms);
+                if (pd_reactor_txn_gen(r, pd_txn_finished, &a, &gen)) {
+                        free(res);
+                        ret = -1;
+                        break;
+                }
+                pd_metrics_action_done(def->name, pd_status_name(res->status),
+                                       res->duration_ms);
+                /* The supervisor may forget it once that is durable. */
+                if (!def->plugin_action)
+                        pd_worker_forget_later(w, a.run.sup_id, gen);
+                step->status   = res->status;
+                step->finished = 1;
+                free(res);
+                if (!a.retrying)
+                        break;
+                backoff = pd_action_backoff_ms(def, attempt);
+                pd_log(PD_LOG_INFO,
+                       "%s %s: retry %d of %d in %" PRId64 " ms",
+                       job->tenant, def->name, (int)attempt, (int)def->retries,
+                       backoff);
+                if ((cut = pd_worker_nap(w, backoff))) {
+                        ret = pd_step_cut(w, plan, step, attempt + 1,
+                                          max_attempts, cut);
+                        break;
+                }
+        }
+        if (ad.tenant) /* taken, whether or not it got to run */
+                pd_adopt_clear(&ad);
+        pd_strv_clear(&argv);
+        return ret;
+}
+
+/* The first dependency of step (within this plan) that did not succeed. */
+static const pd_step_t *pd_step_blocker(const pd_plan_t *plan,
+                                        const pd_step_t *step) {
+        for (size_t i = 0; i < step->def->after.cnt; i++)
+                for (size_t j = 0; j < plan->cnt; j++)
+                        if (plan->steps[j].def &&
+                            !strcmp(plan->steps[j].name,
+                                    step->def->after.v[i]) &&
+                            plan->steps[j].finished &&
+                            plan->steps[j].status != PD_ST_SUCCEEDED)
+                                return &plan->steps[j];
+        return NULL;
+}
+
+/* Processes one release.deployed for its tenant. Returns 0 when the event
+ * is done (its offset may be stored), -1 when it was cut short, 1 when a
+ * reload cut it short and it goes back to the queue. */
+static int pd_job_process(pd_worker_t *w, pd_job_t *job) {
+        pd_reactor_t *r = w->r;
+        pd_plan_t plan  = {job, NULL, 0};
+        int ret         = -1;
+
+        if (pd_reactor_txn(r, pd_txn_plan, &plan))
+                goto done;
+        pd_logf(PD_LOG_INFO,
+                (&(pd_log_fields_t){.tenant   = job->tenant,
+                                    .event_id = job->ev->ce_id}),
+                "%s: %s %s %s: %zu action(s)", job->tenant,
+                pd_evtype_name(job->ev->type),
+                job->ev->type == PD_EVT_RELEASE_DEPLOYED
+                    ? pd_selection_name(job->ev->selection)
+                    : job->ev->all_pending ? "all" : "named",
+                job->ev->ce_id, plan.cnt);
+
+        for (size_t i = 0; i < plan.cnt; i++) {
+                pd_step_t *step = &plan.steps[i];
+                const pd_step_t *blocker;
+                char reason[512];
+                pd_verdict_t v = {&plan, step, PD_ST_REJECTED, reason, -1,
+                                  1, 0};
+                int stop;
+
+                if (step->finished)
+                        continue;
+                pthread_mutex_lock(&r->lock);
+                stop = r->draining || r->fatal;
+                pthread_mutex_unlock(&r->lock);
+                if (stop)
+                        goto done; /* redelivered after restart */
+
+                if (!step->def) {
+                        snprintf(reason, sizeof(reason),
+                                 "unknown action '%s'", step->name);
+                        if (pd_reactor_txn(r, pd_txn_verdict, &v))
+                                goto done;
+                        step->finished = 1;
+                        step->status   = PD_ST_REJECTED;
+                        continue;
+                }
+                if (job->ev->type != PD_EVT_RELEASE_DEPLOYED) {
+                        int skip = job->ev->type == PD_EVT_SKIP_REQUESTED;
+                        snprintf(reason, sizeof(reason),
+                                 "%s on request of %s",
+                                 skip ? "skipped" : "reset",
+                                 job->ev->requested_by &&
+                                         *job->ev->requested_by
+                                     ? job->ev->requested_by
+                                     : job->ev->ce_source);
+                        v.status   = skip ? PD_ST_SKIPPED : PD_ST_RESET;
+                        v.set_done = skip;
+                        if (pd_reactor_txn(r, pd_txn_verdict, &v))
+                                goto done;
+                        step->finished = 1;
+                        step->status   = v.status;
+                        continue;
+                }
+                if ((blocker = pd_step_blocker(&plan, step))) {
+                        snprintf(reason, sizeof(reason),
+                                 "dependency %s %s", blocker->name,
+                                 pd_status_name(blocker->status));
+                        v.status = PD_ST_SKIPPED;
+                        if (pd_reactor_txn(r, pd_txn_verdict, &v))
+                                goto done;
+                        step->finished = 1;
+                        step->status   = PD_ST_SKIPPED;
+                        continue;
+                }
+                if ((ret = pd_step_run(w, &plan, step)))
+                        goto done; /* -1 failed, 1 runs again */
+                ret = -1;
+                /* Cut short by our stop: the event is redelivered. Any
+                 * other interruption (a run its supervisor lost, again and
+                 * again) is an outcome like a failure. */
+                if (step->status == PD_ST_INTERRUPTED && pd_worker_stopping(w))
+                        goto done;
+        }
+        /* The main thread stores the offset once job->gen is durable; the
+         * worker goes on meanwhile. */
+        ret = pd_reactor_txn_gen(r, pd_txn_event_done, job, &job->gen);
+        if (!ret)
+                pd_metrics_event(PD_METRICS_PROCESSED);
+
+done:
+        free(plan.steps);
+        return ret;
+}
+
+/*
+ * Takes the oldest queued job whose tenant no other worker is busy with, so
+ * a tenant's events run one at a time and in order, while a slow tenant
+ * never holds up the others. Called with r->lock held; NULL if none.
+ */
+static pd_job_t *pd_queue_take(pd_reactor_t *r) {
+        pd_job_t **pp = &r->queue_head, *prev = NULL;
+
+        if (r->paused)
+                return NULL;
+        for (; *pp; prev = *pp, pp = &(*pp)->next) {
+                pd_job_t *job = *pp;
+                int busy      = 0;
+
+                for (int i = 0; i < r->worker_cnt && !busy; i++)
+                        busy = r->workers[i].tenant &&
+                               !strcmp(r->workers[i].tenant, job->tenant);
+                if (busy)
+                        continue;
+                *pp = job->next;
+                if (r->queue_tail == job)
+                        r->queue_tail = prev;
+                job->next = NULL;
+                return job;
+        }
+        return NULL;
+}
+
+void *pd_worker_main(void *arg) {
+        pd_worker_t *w  = arg;
+        pd_reactor_t *r = w->r;
+
+        pthread_mutex_lock(&r->lock);
+        for (;;) {
+                pd_job_t *job = NULL;
+                int rc;
+
+                while (!r->draining && !(job = pd_queue_take(r))) {
+                        if (w->forget_cnt) {
+                                /* Idle: settle with the supervisor first. */
+                                pthread_mutex_unlock(&r->lock);
+                                pd_worker_forget(w, 1);
+                                pthread_mutex_lock(&r->lock);
+                                continue;
+                        }
+                        pthread_cond_wait(&r->cond, &r->lock);
+                }
+                if (!job)
+                        break;
+                w->tenant = job->tenant;
+                pthread_mutex_unlock(&r->lock);
+
+                rc = pd_job_process(w, job);
+
+                pthread_mutex_lock(&r->lock);
+                w->tenant = NULL;
+                if (rc > 0) {
+                        /* First in line again, ahead of its tenant's later
+                         * events: it runs once the new config is in. */
+                        job->next     = r->queue_head;
+                        r->queue_head = job;
+                        if (!r->queue_tail)
+                                r->queue_tail = job;
+                } else if (!rc) {
+                        /* Hand it back to the main thread to store the
+                         * offset. A job cut short is not: its offset must
+                         * not move past it. */
+                        pd_event_destroy(job->ev);
+                        job->ev      = NULL;
+                        job->next    = r->done_head;
+                        r->done_head = job;
+                }
+                /* The tenant is free: its next job may go now. */
+                pthread_cond_broadcast(&r->cond);
+        }
+        pthread_mutex_unlock(&r->lock);
+        pd_worker_forget(w, 1);
+        free(w->forget);
+        w->forget = NULL;
+        pd_sup_close(w->sup);
+        w->sup = NULL;
+        return NULL;
+}

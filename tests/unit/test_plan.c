@@ -1,0 +1,207 @@
+/*
+ * test_plan.c - which actions an event runs, and in which order, without a
+ * store or a broker (consumer/plan.c): steps keep config order except that
+ * a step comes after the steps it names in `after`; an event that names its
+ * actions rejects unknown names first, once each; a deploy takes pending
+ * `once` actions and every `always` action, a skip only pending `once`
+ * actions, a reset only done ones; and a redelivered event skips what it
+ * finished, but not a run interrupted nor a failure with retries left.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "consumer/reactor_int.h"
+
+/* An action named name, once, no retries, running after the names in
+ * after (a NULL-terminated list, or NULL). */
+static void def_init(pd_action_def_t *def, const char *name,
+                     const char *const *after) {
+        memset(def, 0, sizeof(*def));
+        def->name = strdup(name);
+        for (; after && *after; after++)
+                assert_int_equal(pd_strv_add(&def->after, *after), 0);
+}
+
+static void def_clear(pd_action_def_t *def) {
+        free(def->name);
+        pd_strv_clear(&def->after);
+}
+
+/* The names of plan's steps, comma-separated, into buf. */
+static const char *plan_names(const pd_plan_t *plan, char *buf,
+                              size_t size) {
+        buf[0] = '\0';
+        for (size_t i = 0; i < plan->cnt; i++) {
+                if (i)
+                        strncat(buf, ",", size - strlen(buf) - 1);
+                strncat(buf, plan->steps[i].name, size - strlen(buf) - 1);
+        }
+        return buf;
+}
+
+/* Orders the steps of defs (in that order) and returns their names. */
+static const char *order_of(pd_action_def_t *defs, size_t cnt, char *buf,
+                            size_t size) {
+        pd_step_t steps[8] = {{0}};
+        pd_plan_t plan     = {NULL, steps, cnt};
+
+        for (size_t i = 0; i < cnt; i++) {
+                steps[i].def  = &defs[i];
+                steps[i].name = defs[i].name;
+        }
+        pd_plan_order(&plan);
+        return plan_names(&plan, buf, size);
+}
+
+static void test_steps_without_after_keep_config_order(void **state) {
+        pd_action_def_t defs[3];
+        char buf[256];
+
+        (void)state;
+        def_init(&defs[0], "a", NULL);
+        def_init(&defs[1], "b", NULL);
+        def_init(&defs[2], "c", NULL);
+        assert_string_equal(order_of(defs, 3, buf, sizeof(buf)), "a,b,c");
+        for (int i = 0; i < 3; i++)
+                def_clear(&defs[i]);
+}
+
+static void test_a_step_comes_after_what_it_names(void **state) {
+        static const char *const after_c[] = {"c", NULL};
+        pd_action_def_t defs[3];
+        char buf[256];
+
+        (void)state;
+        def_init(&defs[0], "a", after_c);
+        def_init(&defs[1], "b", NULL);
+        def_init(&defs[2], "c", NULL);
+        /* b is the first whose dependencies are placed, then c, then a. */
+        assert_string_equal(order_of(defs, 3, buf, sizeof(buf)), "b,c,a");
+        for (int i = 0; i < 3; i++)
+                def_clear(&defs[i]);
+}
+
+static void test_a_chain_of_after_runs_backwards(void **state) {
+        static const char *const after_b[] = {"b", NULL};
+        static const char *const after_c[] = {"c", NULL};
+        pd_action_def_t defs[3];
+        char buf[256];
+
+        (void)state;
+        def_init(&defs[0], "a", after_b);
+        def_init(&defs[1], "b", after_c);
+        def_init(&defs[2], "c", NULL);
+        assert_string_equal(order_of(defs, 3, buf, sizeof(buf)), "c,b,a");
+        for (int i = 0; i < 3; i++)
+                def_clear(&defs[i]);
+}
+
+static void test_after_an_action_outside_the_plan_does_not_wait(void **state) {
+        static const char *const after_x[] = {"x", NULL};
+        pd_action_def_t defs[2];
+        char buf[256];
+
+        (void)state;
+        def_init(&defs[0], "a", after_x);
+        def_init(&defs[1], "b", NULL);
+        assert_string_equal(order_of(defs, 2, buf, sizeof(buf)), "a,b");
+        for (int i = 0; i < 2; i++)
+                def_clear(&defs[i]);
+}
+
+static void test_named_actions_reject_unknown_names_first_once_each(
+    void **state) {
+        pd_action_def_t defs[3];
+        pd_config_t conf = {0};
+        pd_event_t *ev   = pd_event_new(PD_EVT_RELEASE_DEPLOYED);
+        pd_step_t steps[8] = {{0}};
+        pd_plan_t plan     = {NULL, steps, 0};
+        char buf[256];
+
+        (void)state;
+        def_init(&defs[0], "a", NULL);
+        def_init(&defs[1], "b", NULL);
+        def_init(&defs[2], "c", NULL);
+        conf.actions    = defs;
+        conf.action_cnt = 3;
+        ev->selection   = PD_SEL_ONE;
+        assert_int_equal(pd_strv_add(&ev->actions, "zzz"), 0);
+        assert_int_equal(pd_strv_add(&ev->actions, "c"), 0);
+        assert_int_equal(pd_strv_add(&ev->actions, "a"), 0);
+        assert_int_equal(pd_strv_add(&ev->actions, "zzz"), 0);
+
+        pd_plan_named(&conf, ev, &plan);
+        /* The unknown name once, without an action; then config order. */
+        assert_string_equal(plan_names(&plan, buf, sizeof(buf)), "zzz,a,c");
+        assert_null(plan.steps[0].def);
+        assert_ptr_equal(plan.steps[1].def, &defs[0]);
+        assert_ptr_equal(plan.steps[2].def, &defs[2]);
+
+        pd_event_destroy(ev);
+        for (int i = 0; i < 3; i++)
+                def_clear(&defs[i]);
+}
+
+static void test_which_actions_an_event_takes_by_state(void **state) {
+        pd_action_def_t once = {0}, always = {0};
+        pd_action_state_t pending = {0}, done = {0};
+
+        (void)state;
+        once.policy         = PD_POLICY_ONCE;
+        always.policy       = PD_POLICY_ALWAYS;
+        done.ever_succeeded = 1;
+
+        /* A deploy: pending once actions, and always actions even done. */
+        assert_true(pd_plan_takes(&once, PD_EVT_RELEASE_DEPLOYED, &pending));
+        assert_false(pd_plan_takes(&once, PD_EVT_RELEASE_DEPLOYED, &done));
+        assert_true(pd_plan_takes(&always, PD_EVT_RELEASE_DEPLOYED, &done));
+        /* A skip: only pending once actions; an always one is never done. */
+        assert_true(pd_plan_takes(&once, PD_EVT_SKIP_REQUESTED, &pending));
+        assert_false(pd_plan_takes(&once, PD_EVT_SKIP_REQUESTED, &done));
+        assert_false(pd_plan_takes(&always, PD_EVT_SKIP_REQUESTED, &pending));
+        /* A reset: only what is done. */
+        assert_true(pd_plan_takes(&once, PD_EVT_RESET_REQUESTED, &done));
+        assert_false(pd_plan_takes(&once, PD_EVT_RESET_REQUESTED, &pending));
+}
+
+static void test_a_redelivered_event_skips_only_what_it_finished(
+    void **state) {
+        pd_action_def_t def = {0};
+
+        (void)state;
+        def.retries = 2; /* three attempts */
+
+        assert_false(pd_plan_finished(&def, 0, PD_ST_SUCCEEDED, 0));
+        assert_true(pd_plan_finished(&def, 1, PD_ST_SUCCEEDED, 1));
+        assert_true(pd_plan_finished(&def, 1, PD_ST_SKIPPED, 1));
+        /* An interrupted run runs again. */
+        assert_false(pd_plan_finished(&def, 1, PD_ST_INTERRUPTED, 1));
+        /* A failure with retries left: the promised retry runs now. */
+        assert_false(pd_plan_finished(&def, 1, PD_ST_FAILED, 2));
+        assert_false(pd_plan_finished(&def, 1, PD_ST_TIMED_OUT, 1));
+        /* The last attempt's failure is final. */
+        assert_true(pd_plan_finished(&def, 1, PD_ST_FAILED, 3));
+        assert_true(pd_plan_finished(&def, 1, PD_ST_TIMED_OUT, 3));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_steps_without_after_keep_config_order),
+            cmocka_unit_test(test_a_step_comes_after_what_it_names),
+            cmocka_unit_test(test_a_chain_of_after_runs_backwards),
+            cmocka_unit_test(
+                test_after_an_action_outside_the_plan_does_not_wait),
+            cmocka_unit_test(
+                test_named_actions_reject_unknown_names_first_once_each),
+            cmocka_unit_test(test_which_actions_an_event_takes_by_state),
+            cmocka_unit_test(
+                test_a_redelivered_event_skips_only_what_it_finished),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
