@@ -2136,18 +2136,10 @@ static int pd_sup_spawn(pd_sup_t *sup, char *errstr, size_t errstr_size) {
                         (char *)pd_log_format_name(pd_log_format), NULL};
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t attr;
-        sigset_t mask, dflt;
         int err, wstatus = 0;
         pid_t pid;
 
         snprintf(idle, sizeof(idle), "%d", sup->idle_s);
-        sigemptyset(&mask);
-        sigemptyset(&dflt);
-        sigaddset(&dflt, SIGPIPE);
-        sigaddset(&dflt, SIGTERM);
-        sigaddset(&dflt, SIGINT);
-        sigaddset(&dflt, SIGHUP);
-        sigaddset(&dflt, SIGCHLD);
         err = posix_spawn_file_actions_init(&fa);
         if (err)
                 goto out;
@@ -2160,13 +2152,10 @@ static int pd_sup_spawn(pd_sup_t *sup, char *errstr, size_t errstr_size) {
          * in the reactor's log; after that it writes its own log. */
         err = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null",
                                                O_RDONLY, 0);
+        /* Our signal set-up is not the supervisor's; it stays in our
+         * process group until it detaches (setsid). */
         if (!err)
-                err = posix_spawnattr_setflags(
-                        &attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-        if (!err)
-                err = posix_spawnattr_setsigmask(&attr, &mask);
-        if (!err)
-                err = posix_spawnattr_setsigdefault(&attr, &dflt);
+                err = pd_spawnattr_child(&attr, 0);
         if (!err)
                 err = posix_spawn(&pid, sup->exe, &fa, &attr, argv, environ);
         posix_spawnattr_destroy(&attr);
