@@ -63,7 +63,6 @@
 #endif
 #include "consumer/supervisor.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -953,131 +952,6 @@ out:
         return ret;
 }
 
-/* Reads an outcome file of an older supervisor into run. Returns 0, or -1
- * with why. */
-static int pd_sup_load_file(int fd, int64_t id, pd_sup_run_t *run,
-                            const char **why) {
-        /* A RESULT takes under 5 KiB: anything longer is not one. */
-        char buf[8192];
-        size_t len = 0;
-        pd_sup_rd_t rd;
-
-        *why = "cannot read it";
-        while (len < sizeof(buf)) {
-                ssize_t n = read(fd, buf + len, sizeof(buf) - len);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -1;
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
-        *why = "not a RESULT frame";
-        if (len < PD_SUP_HDR || pd_sup_le32(buf) != len - PD_SUP_HDR ||
-            (unsigned char)buf[4] != PD_SUP_F_RESULT)
-                return -1;
-        rd   = (pd_sup_rd_t){buf + PD_SUP_HDR, len - PD_SUP_HDR, 0, 0};
-        *why = "another run's outcome";
-        if (pd_sup_rd_i64(&rd) != id)
-                return -1;
-        *why = "malformed";
-        return pd_sup_result_get(&rd, &run->runner_failed, &run->res);
-}
-
-/* Whether name is ID.result, as an older supervisor wrote it: sets *id. */
-static int pd_sup_legacy_name(const char *name, long long *id) {
-        size_t len = strlen(name);
-        char *end, canon[32];
-
-        if (len <= 7 || strcmp(name + len - 7, ".result"))
-                return 0;
-        errno = 0;
-        *id   = strtoll(name, &end, 10);
-        snprintf(canon, sizeof(canon), "%lld.result", *id);
-        return !errno && end == name + len - 7 && !strcmp(canon, name);
-}
-
-/*
- * Loads the DIR/supervisor/ID.result files an older supervisor wrote (one
- * per outcome) into the table, and removes the temporary files it left;
- * with unlink_them set, removes the ID.result files instead (once the log
- * holds them). A file that cannot be read still names a run that
- * happened: it is kept as FAILED, so that id is never started again.
- * Returns 0, or -1 if the folder cannot be read.
- */
-static int pd_sup_legacy(pd_sup_server_t *srv, int unlink_them) {
-        DIR *d = opendir(srv->results);
-        struct dirent *de;
-
-        if (!d) {
-                pd_log(PD_LOG_ERROR, "%s: %s", srv->results,
-                       pd_sup_strerror(errno));
-                return -1;
-        }
-        while ((de = readdir(d))) {
-                const char *name = de->d_name;
-                size_t len       = strlen(name);
-                pd_sup_run_t *run;
-                const char *why;
-                long long id;
-                int fd;
-
-                if (len > 11 && !strcmp(name + len - 11, ".result.tmp")) {
-                        unlinkat(dirfd(d), name, 0);
-                        continue;
-                }
-                if (!pd_sup_legacy_name(name, &id))
-                        continue;
-                if (unlink_them) {
-                        unlinkat(dirfd(d), name, 0);
-                        continue;
-                }
-                if (pd_sup_find(srv, id))
-                        continue;
-                run = calloc(1, sizeof(*run));
-                if (!run) {
-                        closedir(d);
-                        return -1;
-                }
-                run->id    = id;
-                run->srv   = srv;
-                run->state = PD_SUP_FINISHED;
-                run->saved = 1;
-                fd = openat(dirfd(d), name, O_RDONLY | O_CLOEXEC);
-                if (fd == -1 || pd_sup_load_file(fd, id, run, &why)) {
-                        if (fd == -1)
-                                why = pd_sup_strerror(errno);
-                        pd_log(PD_LOG_WARN,
-                               "%s/%s: %s; run %" PRId64 " is kept as "
-                               "FAILED",
-                               srv->results, name, why, (int64_t)id);
-                        memset(&run->res, 0, sizeof(run->res));
-                        run->res.status = PD_ST_FAILED;
-                        snprintf(run->res.error, sizeof(run->res.error),
-                                 "the supervisor lost this run's outcome: "
-                                 "its file is unreadable");
-                }
-                if (fd != -1)
-                        close(fd);
-                if (pd_sup_run_add(srv, run)) {
-                        free(run);
-                        closedir(d);
-                        return -1;
-                }
-        }
-        closedir(d);
-        return 0;
-}
-
-/*
- * Loads the outcomes kept: the log, and the files of an older supervisor.
- * The log is then rewritten with what is not forgotten (synced, so a
- * killed supervisor's unsynced appends are on disk now too), and the older
- * files go. If it cannot be rewritten (disk full, say), the old log and
- * files serve on. Returns 0, or -1 (logged) if they cannot be read.
- */
 /*
  * The state of process pid (R, S, Z, ...: field 3 of /proc/PID/stat) and
  * when it started, in clock ticks after boot (field 22). Returns 0, or -1
@@ -1158,12 +1032,17 @@ static void pd_sup_orphans_stop(pd_sup_server_t *srv) {
         }
 }
 
+/*
+ * Loads the outcomes kept in the log, which is then rewritten with what is
+ * not forgotten (synced, so a killed supervisor's unsynced appends are on
+ * disk now too). If it cannot be rewritten (disk full, say), the old log
+ * serves on. Returns 0, or -1 (logged) if it cannot be read.
+ */
 static int pd_sup_load(pd_sup_server_t *srv) {
-        if (pd_sup_log_load(srv) || pd_sup_legacy(srv, 0))
+        if (pd_sup_log_load(srv))
                 return -1;
         pd_sup_orphans_stop(srv);
-        if (!pd_sup_log_compact(srv))
-                pd_sup_legacy(srv, 1);
+        pd_sup_log_compact(srv);
         return 0;
 }
 
