@@ -39,6 +39,10 @@
  * supervisor if none answers) and the request asked again; a run that was
  * already sent is never sent again, only waited for, so a command never
  * runs twice for one id.
+ *
+ * The code is in consumer/supervisor/: proto.c (the wire protocol below),
+ * outlog.c (the outcome log), server.c (runs, connections, requests),
+ * loop.c (the loop and pd_sup_main), client.c (the calls below).
  */
 #ifndef PD_SUPERVISOR_H
 #define PD_SUPERVISOR_H
