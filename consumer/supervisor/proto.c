@@ -9,7 +9,6 @@
 #endif
 #include "consumer/supervisor/proto.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
