@@ -237,6 +237,30 @@ void pd_output_destroy(pd_output_t *out) {
  */
 static pthread_mutex_t pd_runner_umask_lock = PTHREAD_MUTEX_INITIALIZER;
 
+int pd_spawnattr_child(posix_spawnattr_t *attr, int new_group) {
+        sigset_t mask, dflt;
+        short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+        int err;
+
+        sigemptyset(&mask);
+        sigemptyset(&dflt);
+        sigaddset(&dflt, SIGPIPE);
+        sigaddset(&dflt, SIGTERM);
+        sigaddset(&dflt, SIGINT);
+        sigaddset(&dflt, SIGHUP);
+        sigaddset(&dflt, SIGCHLD);
+        if (new_group)
+                flags |= POSIX_SPAWN_SETPGROUP;
+        err = posix_spawnattr_setflags(attr, flags);
+        if (!err && new_group)
+                err = posix_spawnattr_setpgroup(attr, 0);
+        if (!err)
+                err = posix_spawnattr_setsigmask(attr, &mask);
+        if (!err)
+                err = posix_spawnattr_setsigdefault(attr, &dflt);
+        return err;
+}
+
 /*
  * Starts job's command with its stdout and stderr on out_fd.
  * Returns 0 with *pidp, or the errno value of the failure (a failed exec
@@ -246,7 +270,6 @@ static int pd_runner_spawn(const pd_runner_job_t *job, int out_fd,
                            pid_t *pidp) {
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t attr;
-        sigset_t mask, dflt;
         mode_t old_umask = 0;
         int err;
 
@@ -273,23 +296,8 @@ static int pd_runner_spawn(const pd_runner_job_t *job, int out_fd,
         /* The reactor blocks and handles signals for itself (and ignores
          * SIGPIPE); none of that may leak into the command. Group 0: the
          * child leads a new group, so one kill reaches all it starts. */
-        sigemptyset(&mask);
-        sigemptyset(&dflt);
-        sigaddset(&dflt, SIGPIPE);
-        sigaddset(&dflt, SIGTERM);
-        sigaddset(&dflt, SIGINT);
-        sigaddset(&dflt, SIGHUP);
-        sigaddset(&dflt, SIGCHLD);
         if (!err)
-                err = posix_spawnattr_setflags(
-                        &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                       POSIX_SPAWN_SETSIGDEF);
-        if (!err)
-                err = posix_spawnattr_setpgroup(&attr, 0);
-        if (!err)
-                err = posix_spawnattr_setsigmask(&attr, &mask);
-        if (!err)
-                err = posix_spawnattr_setsigdefault(&attr, &dflt);
+                err = pd_spawnattr_child(&attr, 1);
 
         if (job->has_umask) {
                 pthread_mutex_lock(&pd_runner_umask_lock);

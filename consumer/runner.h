@@ -14,6 +14,7 @@
 #ifndef PD_RUNNER_H
 #define PD_RUNNER_H
 
+#include <spawn.h>
 #include <stdint.h>
 
 #include "schemas/event.h" /* pd_status_t, PD_OUTPUT_TAIL_MAX */
@@ -94,5 +95,15 @@ void pd_output_destroy(pd_output_t *out);
  */
 void pd_runner_stop_error(pd_status_t stopped_as, int64_t timeout_ms,
                           char *errstr, size_t errstr_size);
+
+/*
+ * Sets attr up for a child of a process that blocks and handles signals
+ * for itself (and ignores SIGPIPE): no signal blocked, and SIGPIPE,
+ * SIGTERM, SIGINT, SIGHUP and SIGCHLD back to their defaults, so none of
+ * that leaks into the child. With new_group, the child also leads a new
+ * process group (group 0), so one kill reaches all it starts. attr is
+ * initialised by the caller. Returns 0, or the errno value of the failure.
+ */
+int pd_spawnattr_child(posix_spawnattr_t *attr, int new_group);
 
 #endif

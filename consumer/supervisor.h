@@ -39,6 +39,10 @@
  * supervisor if none answers) and the request asked again; a run that was
  * already sent is never sent again, only waited for, so a command never
  * runs twice for one id.
+ *
+ * The code is in consumer/supervisor/: proto.c (the wire protocol below),
+ * outlog.c (the outcome log), server.c (runs, connections, requests),
+ * loop.c (the loop and pd_sup_main), client.c (the calls below).
  */
 #ifndef PD_SUPERVISOR_H
 #define PD_SUPERVISOR_H
@@ -173,9 +177,7 @@ int pd_sup_main(const char *dir, int idle_s);
  * of the frame. A run whose last record is STARTED was a dead supervisor's:
  * its successor kills that process group (unless the pid now belongs to a
  * process started at another time) and records the run INTERRUPTED. The first record that
- * is cut short or fails its checksum ends the log. Older supervisors kept
- * one RESULT frame per file, DIR/supervisor/ID.result: such files are
- * loaded into the log and removed.
+ * is cut short or fails its checksum ends the log.
  */
 #define PD_SUP_FRAME_MAX (1024 * 1024)
 

@@ -1,0 +1,696 @@
+/*
+ * client.c - the client of the supervisor, what the reactor's
+ * workers call (consumer/supervisor.h): connecting (starting a supervisor
+ * when none answers), START/STATUS/WAIT/FORGET with the held FORGET that
+ * saves a round trip, PINGs to a silent supervisor and killing a hung one,
+ * reconnecting after a broken connection, and pd_sup_shutdown.
+ *
+ * The client sends one request at a time and reads its reply. A run whose
+ * START was sent whole is from then on only waited for, never sent again,
+ * whatever happens to the connection: that is what makes a run id start at
+ * most once even across a supervisor that died.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* SOCK_CLOEXEC, strerrordesc_np */
+#endif
+#include "consumer/supervisor/sup_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+extern char **environ;
+
+/* ------------------------------------------------------------------ */
+/* The client                                                           */
+
+struct pd_sup_s {
+        int fd;            /* -1 while disconnected */
+        char *dir;
+        char *exe;
+        int idle_s;
+        pd_sup_buf_t in;   /* bytes read: the frame handed out, then more */
+        size_t handed;     /* size of the frame handed out, to drop */
+        char errstr[256];  /* why the last reconnect failed */
+        /* The run whose RESULT this handle read last: it has ended. */
+        int64_t ended_id;
+        int has_ended;
+        /* A FORGET that rides with the next request (pd_sup_forget). */
+        int64_t forget_id;
+        int forget;        /* PD_SUP_FORGET_* */
+        int64_t hang_ms;   /* silent this long: taken for hung */
+};
+
+enum {
+        PD_SUP_FORGET_NONE,
+        PD_SUP_FORGET_HELD, /* to send before the next request */
+        PD_SUP_FORGET_SENT, /* sent: its reply comes first */
+};
+
+/* Starts a supervisor for sup->dir and waits until it listens (or finds
+ * one already there). Returns 0, or -1 with errstr. */
+static int pd_sup_spawn(pd_sup_t *sup, char *errstr, size_t errstr_size) {
+        char idle[16];
+        /* argv[0] is what `ps -o args` shows: the binary's path (often
+         * /proc/self/exe) would not say which process this is. Its log
+         * lines are in our format, so one shipper reads both. */
+        char *argv[] = {"postdeploy-supervisor", "--supervisor", sup->dir,
+                        "--idle", idle, "--log-format",
+                        (char *)pd_log_format_name(pd_log_format), NULL};
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        int err, wstatus = 0;
+        pid_t pid;
+
+        snprintf(idle, sizeof(idle), "%d", sup->idle_s);
+        err = posix_spawn_file_actions_init(&fa);
+        if (err)
+                goto out;
+        err = posix_spawnattr_init(&attr);
+        if (err) {
+                posix_spawn_file_actions_destroy(&fa);
+                goto out;
+        }
+        /* Its stderr stays ours until it listens, so a failure to start is
+         * in the reactor's log; after that it writes its own log. */
+        err = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null",
+                                               O_RDONLY, 0);
+        /* Our signal set-up is not the supervisor's; it stays in our
+         * process group until it detaches (setsid). */
+        if (!err)
+                err = pd_spawnattr_child(&attr, 0);
+        if (!err)
+                err = posix_spawn(&pid, sup->exe, &fa, &attr, argv, environ);
+        posix_spawnattr_destroy(&attr);
+        posix_spawn_file_actions_destroy(&fa);
+out:
+        if (err) {
+                snprintf(errstr, errstr_size,
+                         "cannot start the supervisor '%s': %s", sup->exe,
+                         pd_sup_strerror(err));
+                return -1;
+        }
+        while (waitpid(pid, &wstatus, 0) == -1) {
+                if (errno != EINTR) {
+                        snprintf(errstr, errstr_size,
+                                 "cannot wait for the supervisor: %s",
+                                 pd_sup_strerror(errno));
+                        return -1;
+                }
+        }
+        if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus)) {
+                snprintf(errstr, errstr_size,
+                         "the supervisor '%s --supervisor %s' did not start "
+                         "(%s %d)",
+                         sup->exe, sup->dir,
+                         WIFEXITED(wstatus) ? "exit status" : "signal",
+                         WIFEXITED(wstatus) ? WEXITSTATUS(wstatus)
+                                            : WTERMSIG(wstatus));
+                return -1;
+        }
+        return 0;
+}
+
+/*
+ * Connects sup, starting a supervisor when none answers, for up to
+ * PD_SUP_CONNECT_MS: one that is still starting, or exiting while idle,
+ * is waited out. Returns 0, or -1 with errstr.
+ */
+static int pd_sup_dial(pd_sup_t *sup, char *errstr, size_t errstr_size) {
+        const int64_t deadline = pd_sup_clock_ms() + PD_SUP_CONNECT_MS;
+        struct sockaddr_un sa;
+        int nap_ms = 1;
+
+        if (pd_sup_addr(sup->dir, &sa, errstr, errstr_size))
+                return -1;
+        sup->in.len = 0;
+        sup->handed = 0;
+        for (int spawned = 0;; spawned = !spawned) {
+                int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                int err;
+
+                if (fd == -1) {
+                        snprintf(errstr, errstr_size, "socket: %s",
+                                 pd_sup_strerror(errno));
+                        return -1;
+                }
+                if (!connect(fd, (const struct sockaddr *)&sa, sizeof(sa))) {
+                        sup->fd = fd;
+                        return 0;
+                }
+                err = errno;
+                close(fd);
+                if (err != ENOENT && err != ECONNREFUSED && err != EAGAIN &&
+                    err != EINTR) {
+                        snprintf(errstr, errstr_size,
+                                 "cannot connect to %s: %s", sa.sun_path,
+                                 pd_sup_strerror(err));
+                        return -1;
+                }
+                if (pd_sup_clock_ms() >= deadline) {
+                        snprintf(errstr, errstr_size,
+                                 "no supervisor answers at %s (see "
+                                 "%s/supervisor.log)",
+                                 sa.sun_path, sup->dir);
+                        return -1;
+                }
+                if (spawned) {
+                        /* It found another one holding the folder, still
+                         * starting or on its way out: try again soon. */
+                        poll(NULL, 0, nap_ms);
+                        nap_ms = nap_ms < 100 ? nap_ms * 2 : 100;
+                } else if (pd_sup_spawn(sup, errstr, errstr_size)) {
+                        return -1;
+                }
+        }
+}
+
+static void pd_sup_hangup(pd_sup_t *sup) {
+        if (sup->fd != -1)
+                close(sup->fd);
+        sup->fd = -1;
+        /* Unanswered, so maybe unread: asked again on the next one. */
+        if (sup->forget == PD_SUP_FORGET_SENT)
+                sup->forget = PD_SUP_FORGET_HELD;
+}
+
+void pd_sup_set_timeout(pd_sup_t *sup, int64_t ms) {
+        sup->hang_ms = ms >= 300 ? ms : 300;
+}
+
+pd_sup_t *pd_sup_connect(const char *dir, const char *exe, int idle_s,
+                         char *errstr, size_t errstr_size) {
+        pd_sup_t *sup = calloc(1, sizeof(*sup));
+        char abs[PATH_MAX];
+
+        if (sup)
+                sup->fd = -1;
+        /* The supervisor works from "/": it is told where DIR really is. */
+        dir = pd_sup_abspath(dir, abs, sizeof(abs));
+        if (!sup || !(sup->dir = strdup(dir)) ||
+            !(sup->exe = strdup(exe ? exe : "/proc/self/exe"))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto fail;
+        }
+        sup->idle_s  = idle_s > 0 ? idle_s : PD_SUP_IDLE_DEFAULT_S;
+        sup->hang_ms = PD_SUP_HANG_MS;
+        if (pd_sup_dial(sup, errstr, errstr_size))
+                goto fail;
+        return sup;
+fail:
+        pd_sup_close(sup);
+        return NULL;
+}
+
+/* Sends len bytes. Returns 0, or PD_SUP_BROKEN if they did not all go. */
+static int pd_sup_send(pd_sup_t *sup, const char *p, size_t len) {
+        while (len) {
+                ssize_t n = send(sup->fd, p, len, MSG_NOSIGNAL);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return PD_SUP_BROKEN;
+                p += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
+/* Appends a frame that is just a run id to b. Returns 0, or -1 (oom). */
+static int pd_sup_put_id(pd_sup_buf_t *b, unsigned type, int64_t id) {
+        size_t at = pd_sup_frame_begin(b, type);
+
+        pd_sup_buf_i64(b, id);
+        return pd_sup_frame_end(b, at);
+}
+
+/* Sends a frame that is just a run id. */
+static int pd_sup_send_id(pd_sup_t *sup, unsigned type, int64_t id) {
+        pd_sup_buf_t b = {0};
+        int ret;
+
+        ret = pd_sup_put_id(&b, type, id) ? -1 : pd_sup_send(sup, b.p, b.len);
+        pd_sup_buf_free(&b);
+        return ret;
+}
+
+/*
+ * Sends sig to the supervisor that listens at sa, whose pid the kernel
+ * tells the peer of a connection. Returns 0, or -1 if none answers.
+ */
+static int pd_sup_signal(const struct sockaddr_un *sa, int sig) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        int ret = -1;
+
+        if (fd == -1)
+                return -1;
+        if (!connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) &&
+            !getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) &&
+            cred.pid > 0 && !kill(cred.pid, sig))
+                ret = 0;
+        close(fd);
+        return ret;
+}
+
+int pd_sup_shutdown(const char *dir, int64_t timeout_ms, char *errstr,
+                    size_t errstr_size) {
+        const int64_t deadline = pd_sup_clock_ms() + timeout_ms;
+        char path[PD_SUP_PATH_MAX];
+        struct sockaddr_un sa;
+        int fd, signalled = 0, ret = -1;
+
+        if (pd_sup_addr(dir, &sa, errstr, errstr_size))
+                return -1;
+        snprintf(path, sizeof(path), "%s/supervisor/lock", dir);
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd == -1) {
+                if (errno == ENOENT) /* no supervisor ever served dir */
+                        return 0;
+                snprintf(errstr, errstr_size, "cannot open %s: %s", path,
+                         pd_sup_strerror(errno));
+                return -1;
+        }
+        /* The supervisor holds its lock for as long as it lives: once we
+         * get it, it is gone, and with it every command it ran. */
+        while (flock(fd, LOCK_EX | LOCK_NB)) {
+                if (errno != EWOULDBLOCK && errno != EINTR) {
+                        snprintf(errstr, errstr_size, "cannot lock %s: %s",
+                                 path, pd_sup_strerror(errno));
+                        goto done;
+                }
+                if (pd_sup_clock_ms() >= deadline) {
+                        snprintf(errstr, errstr_size,
+                                 "the supervisor of %s is still there after "
+                                 "%" PRId64 " ms",
+                                 dir, timeout_ms);
+                        goto done;
+                }
+                /* No answer yet: one that is starting, or exiting. */
+                if (!signalled)
+                        signalled = !pd_sup_signal(&sa, SIGTERM);
+                poll(NULL, 0, 20);
+        }
+        ret = 0;
+done:
+        close(fd);
+        return ret;
+}
+
+void pd_sup_close(pd_sup_t *sup) {
+        if (!sup)
+                return;
+        /* The supervisor reads what a closed connection sent. */
+        if (sup->fd != -1 && sup->forget == PD_SUP_FORGET_HELD)
+                pd_sup_send_id(sup, PD_SUP_F_FORGET, sup->forget_id);
+        pd_sup_hangup(sup);
+        pd_sup_buf_free(&sup->in);
+        free(sup->dir);
+        free(sup->exe);
+        free(sup);
+}
+
+/*
+ * Sends the request frame(s) req, preceded by a held FORGET, in one send:
+ * the supervisor handles both in one pass, and no round trip is spent on
+ * the FORGET alone. Returns as pd_sup_send.
+ */
+static int pd_sup_send_req(pd_sup_t *sup, const pd_sup_buf_t *req) {
+        pd_sup_buf_t b = {0};
+        int ret;
+
+        if (sup->forget != PD_SUP_FORGET_HELD)
+                return pd_sup_send(sup, req->p, req->len);
+        if (pd_sup_put_id(&b, PD_SUP_F_FORGET, sup->forget_id)) {
+                pd_sup_buf_free(&b);
+                return -1;
+        }
+        pd_sup_buf_put(&b, req->p, req->len);
+        ret = b.oom ? -1 : pd_sup_send(sup, b.p, b.len);
+        if (!ret)
+                sup->forget = PD_SUP_FORGET_SENT;
+        pd_sup_buf_free(&b);
+        return ret;
+}
+
+/* Sends a request that is just a run id (with a held FORGET). */
+static int pd_sup_send_req_id(pd_sup_t *sup, unsigned type, int64_t id) {
+        pd_sup_buf_t b = {0};
+        int ret;
+
+        ret = pd_sup_put_id(&b, type, id) ? -1 : pd_sup_send_req(sup, &b);
+        pd_sup_buf_free(&b);
+        return ret;
+}
+
+/*
+ * Reads the next frame: its type and a reader over its payload, valid
+ * until the next call. Waits at most timeout_ms (< 0: for ever); while it
+ * waits, sends CANCEL for id once *cancel is set (*cancel_sent records
+ * that). Returns 0, PD_SUP_BROKEN when the connection ended or sent
+ * garbage, or -1 on timeout.
+ */
+/*
+ * The supervisor at the other end answered nothing, not even a PING, for
+ * sup->hang_ms: it is hung (stopped, or stuck). It is killed, so that the
+ * next connection starts a new one, which stops the runs it left and
+ * reports them INTERRUPTED. Returns PD_SUP_BROKEN.
+ */
+static int pd_sup_hung(pd_sup_t *sup) {
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+
+        if (!getsockopt(sup->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) &&
+            cred.pid > 0) {
+                pd_log(PD_LOG_ERROR,
+                       "the supervisor of %s (pid %ld) answered nothing for "
+                       "%" PRId64 " ms: killing it and starting another",
+                       sup->dir, (long)cred.pid, sup->hang_ms);
+                kill(cred.pid, SIGKILL);
+        }
+        pd_sup_hangup(sup);
+        return PD_SUP_BROKEN;
+}
+
+/*
+ * Reads the next frame of the conversation about id into *type and *rd
+ * (valid until the next call), sending CANCEL once *cancel is set. PONGs
+ * are taken here; while a wait has no time limit (timeout_ms < 0), a
+ * supervisor silent for a third of hang_ms is sent a PING, and one silent
+ * for hang_ms is taken for hung. Returns 0, -1 on a timeout, or
+ * PD_SUP_BROKEN.
+ */
+static int pd_sup_recv(pd_sup_t *sup, int64_t id, volatile int *cancel,
+                       int *cancel_sent, int timeout_ms, unsigned *type,
+                       pd_sup_rd_t *rd) {
+        const int64_t deadline = pd_sup_clock_ms() + timeout_ms;
+        int64_t heard          = pd_sup_clock_ms();
+        int pinged             = 0;
+
+        pd_sup_buf_consume(&sup->in, sup->handed);
+        sup->handed = 0;
+        for (;;) {
+                struct pollfd pfd = {sup->fd, POLLIN, 0};
+                int64_t wait      = PD_SUP_TICK_MS;
+                int64_t now;
+                ssize_t n;
+
+                if (sup->in.len >= PD_SUP_HDR) {
+                        uint32_t len = pd_sup_le32(sup->in.p);
+
+                        if (len > PD_SUP_FRAME_MAX)
+                                return PD_SUP_BROKEN;
+                        if (sup->in.len >= PD_SUP_HDR + (size_t)len &&
+                            (unsigned char)sup->in.p[4] == PD_SUP_F_PONG) {
+                                pd_sup_buf_consume(&sup->in,
+                                                   PD_SUP_HDR + (size_t)len);
+                                continue;
+                        }
+                        if (sup->in.len >= PD_SUP_HDR + (size_t)len) {
+                                *type = (unsigned char)sup->in.p[4];
+                                *rd   = (pd_sup_rd_t){sup->in.p + PD_SUP_HDR,
+                                                    len, 0, 0};
+                                sup->handed = PD_SUP_HDR + (size_t)len;
+                                return 0;
+                        }
+                }
+                if (cancel && *cancel && !*cancel_sent) {
+                        if (pd_sup_send_id(sup, PD_SUP_F_CANCEL, id))
+                                return PD_SUP_BROKEN;
+                        *cancel_sent = 1;
+                }
+                now = pd_sup_clock_ms();
+                if (timeout_ms >= 0) {
+                        int64_t left = deadline - now;
+
+                        if (left <= 0)
+                                return -1;
+                        if (left < wait)
+                                wait = left;
+                } else if (now - heard >= sup->hang_ms) {
+                        return pd_sup_hung(sup);
+                } else if (!pinged && now - heard >= sup->hang_ms / 3) {
+                        if (pd_sup_send_id(sup, PD_SUP_F_PING, id))
+                                return PD_SUP_BROKEN;
+                        pinged = 1;
+                }
+                if (poll(&pfd, 1, (int)wait) <= 0)
+                        continue;
+                if (pd_sup_buf_reserve(&sup->in, 4096))
+                        return PD_SUP_BROKEN;
+                n = read(sup->fd, sup->in.p + sup->in.len,
+                         sup->in.size - sup->in.len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return PD_SUP_BROKEN;
+                sup->in.len += (size_t)n;
+                heard  = pd_sup_clock_ms();
+                pinged = 0;
+        }
+}
+
+/* Whether the frame is the reply to a FORGET sent before the request
+ * (it comes first); it then needs no more. */
+static int pd_sup_forgotten(pd_sup_t *sup, unsigned type, pd_sup_rd_t rd) {
+        if (sup->forget != PD_SUP_FORGET_SENT ||
+            (type != PD_SUP_F_FORGOTTEN && type != PD_SUP_F_RUNNING) ||
+            pd_sup_rd_i64(&rd) != sup->forget_id || rd.bad)
+                return 0;
+        sup->forget = PD_SUP_FORGET_NONE;
+        return 1;
+}
+
+/*
+ * Reads replies about id until one settles it. With await set, STARTED and
+ * RUNNING mean "wait on" and the wait has no time limit. Returns a PD_SUP_*
+ * state (FINISHED with *res and *runner_failed), PD_SUP_BROKEN, or -1 with
+ * res->error.
+ */
+static int pd_sup_reply_get(pd_sup_t *sup, int64_t id, int await,
+                            volatile int *cancel, pd_runner_result_t *res,
+                            int *runner_failed) {
+        int cancel_sent = 0;
+
+        for (;;) {
+                const char *why;
+                pd_sup_rd_t rd;
+                unsigned type = 0;
+                int r = pd_sup_recv(sup, id, cancel, &cancel_sent,
+                                    await ? -1 : (int)sup->hang_ms, &type,
+                                    &rd);
+
+                /* After a timeout or a refusal the conversation is lost:
+                 * the next request starts a new one. */
+                if (r == -1) {
+                        snprintf(res->error, sizeof(res->error),
+                                 "the supervisor of %s did not answer "
+                                 "within %" PRId64 " ms",
+                                 sup->dir, sup->hang_ms);
+                        pd_sup_hung(sup);
+                        return -1;
+                }
+                if (r)
+                        return r;
+                if (pd_sup_forgotten(sup, type, rd))
+                        continue;
+                if (type == PD_SUP_F_ERROR) {
+                        pd_sup_rd_i64(&rd);
+                        why = pd_sup_rd_str(&rd);
+                        snprintf(res->error, sizeof(res->error),
+                                 "the supervisor refused: %s",
+                                 why ? why : "no reason given");
+                        pd_sup_hangup(sup);
+                        return -1;
+                }
+                if (pd_sup_rd_i64(&rd) != id || rd.bad)
+                        return PD_SUP_BROKEN; /* not our conversation */
+                switch (type) {
+                case PD_SUP_F_STARTED:
+                case PD_SUP_F_RUNNING:
+                        if (!await)
+                                return PD_SUP_RUNNING;
+                        break;
+                case PD_SUP_F_UNKNOWN:
+                        return PD_SUP_UNKNOWN;
+                case PD_SUP_F_FORGOTTEN:
+                        return PD_SUP_FINISHED; /* done with, too */
+                case PD_SUP_F_RESULT:
+                        if (pd_sup_result_get(&rd, runner_failed, res))
+                                return PD_SUP_BROKEN;
+                        sup->ended_id  = id;
+                        sup->has_ended = 1;
+                        return PD_SUP_FINISHED;
+                default:
+                        return PD_SUP_BROKEN;
+                }
+        }
+}
+
+/* Reconnects after a broken connection. Returns 0, or -1 with
+ * sup->errstr. */
+static int pd_sup_redial(pd_sup_t *sup) {
+        pd_sup_hangup(sup);
+        return pd_sup_dial(sup, sup->errstr, sizeof(sup->errstr));
+}
+
+/*
+ * Asks a one-id request (STATUS, WAIT, FORGET) and reads the answer,
+ * reconnecting if the connection breaks (each of them may be asked
+ * again). Returns as pd_sup_reply_get, never PD_SUP_BROKEN.
+ */
+static int pd_sup_ask(pd_sup_t *sup, unsigned type, int64_t id,
+                      volatile int *cancel, pd_runner_result_t *res,
+                      int *runner_failed) {
+        for (int tries = 0;; tries++) {
+                int r = PD_SUP_BROKEN;
+
+                if (sup->fd != -1 && !pd_sup_send_req_id(sup, type, id))
+                        r = pd_sup_reply_get(sup, id, type == PD_SUP_F_WAIT,
+                                             cancel, res, runner_failed);
+                if (r != PD_SUP_BROKEN)
+                        return r;
+                pd_sup_hangup(sup);
+                if (tries == PD_SUP_RECONNECTS || pd_sup_redial(sup)) {
+                        snprintf(res->error, sizeof(res->error),
+                                 "lost the supervisor: %s",
+                                 tries == PD_SUP_RECONNECTS
+                                         ? "the connection keeps breaking"
+                                         : sup->errstr);
+                        return -1;
+                }
+        }
+}
+
+int pd_sup_status(pd_sup_t *sup, int64_t run_id, pd_runner_result_t *res) {
+        int failed;
+
+        memset(res, 0, sizeof(*res));
+        return pd_sup_ask(sup, PD_SUP_F_STATUS, run_id, NULL, res, &failed);
+}
+
+int pd_sup_wait(pd_sup_t *sup, int64_t run_id, volatile int *cancel,
+                pd_runner_result_t *res) {
+        int failed;
+
+        memset(res, 0, sizeof(*res));
+        return pd_sup_ask(sup, PD_SUP_F_WAIT, run_id, cancel, res, &failed);
+}
+
+int pd_sup_forget(pd_sup_t *sup, int64_t run_id) {
+        pd_runner_result_t *res = calloc(1, sizeof(*res));
+        int failed, r;
+
+        /* The run whose RESULT we read last has ended: its FORGET waits
+         * for the next request, which takes it along. */
+        if (sup->has_ended && sup->ended_id == run_id &&
+            sup->forget == PD_SUP_FORGET_NONE) {
+                sup->forget    = PD_SUP_FORGET_HELD;
+                sup->forget_id = run_id;
+                sup->has_ended = 0;
+                free(res);
+                return 0;
+        }
+        if (sup->forget != PD_SUP_FORGET_NONE && sup->forget_id == run_id) {
+                free(res);
+                return 0; /* on its way already */
+        }
+        if (!res)
+                return -1;
+        r = pd_sup_ask(sup, PD_SUP_F_FORGET, run_id, NULL, res, &failed);
+        free(res);
+        return r == PD_SUP_FINISHED ? 0 : -1;
+}
+
+int pd_sup_run(pd_sup_t *sup, int64_t run_id, const pd_runner_job_t *job,
+               pd_runner_result_t *res) {
+        pd_sup_buf_t b = {0};
+        char path[PATH_MAX];
+        size_t at;
+        int failed = 0, sent = 0, r = PD_SUP_BROKEN;
+
+        memset(res, 0, sizeof(*res));
+        res->status = PD_ST_FAILED;
+        at          = pd_sup_frame_begin(&b, PD_SUP_F_START);
+        pd_sup_buf_i64(&b, run_id);
+        pd_sup_buf_i64(&b, job->timeout_ms);
+        pd_sup_buf_strv(&b, job->argv);
+        pd_sup_buf_strv(&b, job->envp ? job->envp : environ);
+        /* The supervisor works from "/" and may outlive the reactor that
+         * started it: paths go as they mean to the reactor that sends
+         * them, and no workdir means this one's, as in pd_runner_run. */
+        pd_sup_buf_str(&b, pd_sup_abspath(job->workdir ? job->workdir : ".",
+                                          path, sizeof(path)));
+        pd_sup_buf_str(&b, job->log_path ? pd_sup_abspath(job->log_path, path,
+                                                          sizeof(path))
+                                         : "");
+        /* Only when the job has one: a supervisor older than the umask
+         * field, still serving after an upgrade, reads the rest. */
+        if (job->has_umask)
+                pd_sup_buf_u32(&b, job->umask);
+        if (pd_sup_frame_end(&b, at)) {
+                snprintf(res->error, sizeof(res->error),
+                         "cannot start '%s': %s", job->argv[0],
+                         b.oom ? "out of memory"
+                               : "its arguments and environment are over "
+                                 "1 MiB");
+                pd_sup_buf_free(&b);
+                return -1;
+        }
+
+        /* Until the START is sent whole it can be sent again: a partial
+         * frame is never run. After that, only WAIT. */
+        for (int tries = 0; tries <= PD_SUP_RECONNECTS; tries++) {
+                if ((tries || sup->fd == -1) && pd_sup_redial(sup))
+                        break;
+                if (pd_sup_send_req(sup, &b))
+                        continue;
+                sent = 1;
+                r = pd_sup_reply_get(sup, run_id, 1, job->cancel, res,
+                                     &failed);
+                break;
+        }
+        pd_sup_buf_free(&b);
+        if (!sent) {
+                snprintf(res->error, sizeof(res->error),
+                         "cannot start '%s': no supervisor: %s", job->argv[0],
+                         sup->errstr);
+                return -1;
+        }
+        if (r == PD_SUP_FINISHED)
+                return failed ? -1 : 0;
+        if (r == -1)
+                return -1; /* refused: it never started (res->error) */
+
+        /* The START went out whole, so it may be running: from now on it
+         * is only waited for, never sent again. */
+        pd_sup_hangup(sup);
+        r = pd_sup_ask(sup, PD_SUP_F_WAIT, run_id, job->cancel, res,
+                       &failed);
+        if (r == PD_SUP_FINISHED)
+                return failed ? -1 : 0;
+        /* Nobody saw how it ended: the supervisor was lost with it, or
+         * cannot be reached again (res->error says which). */
+        res->status = PD_ST_INTERRUPTED;
+        if (r == PD_SUP_UNKNOWN)
+                snprintf(res->error, sizeof(res->error),
+                         "interrupted: the supervisor was lost during the "
+                         "run");
+        return -1;
+}

@@ -1,0 +1,624 @@
+/*
+ * server.c - the supervisor's run table, its client connections
+ * and the requests they carry (START, STATUS, WAIT, CANCEL, FORGET, PING),
+ * the thread each run gets, and the runs a dead supervisor left (orphans),
+ * which are stopped at start.
+ *
+ * The supervisor. One thread, the loop, owns the listening socket, every
+ * connection and the table of runs; it never blocks on anything but poll().
+ * Each run gets a thread of its own that calls pd_runner_run (so a command
+ * runs exactly as it does in the reactor: its own process group, output
+ * tail and log, timeout, cancel), then appends the outcome to the log of
+ * outcomes and hands the run back to the loop through a queue and an
+ * eventfd. The run threads are as many as the runs at once, that is at
+ * most the reactor's workers.
+ *
+ * The one race that matters: a reactor commits a run, sends START and is
+ * killed; a new reactor asks STATUS of that run seconds later, while the
+ * START still sits unread in the dead connection (or the dead connection
+ * itself still waits in the listen backlog). Answering UNKNOWN then would
+ * record INTERRUPTED for a command that is about to run. So UNKNOWN is
+ * never answered straight away: the request is parked, the loop accepts
+ * every pending connection and reads every connection to its end or to
+ * EAGAIN, handles what it read, repeats until a pass finds nothing new,
+ * and only then answers. Data a process wrote before it died is in the
+ * socket by then, and Linux hands it out before it reports the end.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* accept4, SOCK_CLOEXEC */
+#endif
+#include "consumer/supervisor/sup_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+/* ------------------------------------------------------------------ */
+/* The supervisor: the run table                                        */
+
+pd_sup_run_t *pd_sup_find(pd_sup_server_t *srv, int64_t id) {
+        for (size_t i = 0; i < srv->run_cnt; i++)
+                if (srv->runs[i]->id == id)
+                        return srv->runs[i];
+        return NULL;
+}
+
+/* Frees the job of a run that no longer runs. */
+static void pd_sup_run_clear_job(pd_sup_run_t *run) {
+        free(run->start);
+        free(run->argv);
+        free(run->envp);
+        run->start = NULL;
+        run->argv  = NULL;
+        run->envp  = NULL;
+}
+
+void pd_sup_run_destroy(pd_sup_run_t *run) {
+        pd_sup_run_clear_job(run);
+        free(run);
+}
+
+/* Adds run to the table (which then owns it). Returns 0, or -1. */
+int pd_sup_run_add(pd_sup_server_t *srv, pd_sup_run_t *run) {
+        pd_sup_run_t **runs =
+                realloc(srv->runs, (srv->run_cnt + 1) * sizeof(*runs));
+
+        if (!runs)
+                return -1;
+        srv->runs                 = runs;
+        srv->runs[srv->run_cnt++] = run;
+        return 0;
+}
+
+void pd_sup_run_remove(pd_sup_server_t *srv, pd_sup_run_t *run) {
+        if (run->saved) {
+                pthread_mutex_lock(&srv->log_lock);
+                srv->live_bytes -= run->log_len;
+                pthread_mutex_unlock(&srv->log_lock);
+        }
+        for (size_t i = 0; i < srv->run_cnt; i++)
+                if (srv->runs[i] == run) {
+                        srv->runs[i] = srv->runs[--srv->run_cnt];
+                        break;
+                }
+        pd_sup_run_destroy(run);
+}
+
+/*
+ * The state of process pid (R, S, Z, ...: field 3 of /proc/PID/stat) and
+ * when it started, in clock ticks after boot (field 22). Returns 0, or -1
+ * if there is no such process.
+ */
+static int pd_sup_proc_stat(int pid, char *state, uint64_t *start) {
+        char path[64], buf[1024];
+        const char *p;
+        ssize_t n;
+        int fd;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+                return -1;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+                return -1;
+        buf[n] = '\0';
+        /* The name in parentheses may hold anything: count from its end. */
+        if (!(p = strrchr(buf, ')')) || p[1] != ' ')
+                return -1;
+        *state = p[2];
+        for (int field = 2; field < 22 && p; field++)
+                p = strchr(p + 1, ' ');
+        if (!p)
+                return -1;
+        *start = strtoull(p + 1, NULL, 10);
+        return 0;
+}
+
+/*
+ * A run the log says started but not how it ended was a dead supervisor's
+ * (killed, or hung and killed by a client). Its command may still run,
+ * reparented, its output going nowhere and its exit status out of reach:
+ * its process group is killed, so it can never run beside the new run the
+ * reactor starts, and the run ends INTERRUPTED. A process of that pid
+ * that started at another time is somebody else's and is left alone. The
+ * loop's thread, at start.
+ */
+static void pd_sup_orphans_stop(pd_sup_server_t *srv) {
+        for (size_t i = 0; i < srv->run_cnt; i++) {
+                pd_sup_run_t *run = srv->runs[i];
+                uint64_t start;
+                char state;
+                int alive;
+
+                if (!run->orphan)
+                        continue;
+                alive = !pd_sup_proc_stat(run->pid, &state, &start);
+                if (!alive || start == run->pstart) {
+                        /* No process has that pid: any group of that id is
+                         * still the run's (Linux hands out no pid that a
+                         * group or session still uses). */
+                        kill(-run->pid, SIGKILL);
+                        /* Dead before the reactor may start it again. */
+                        for (int t = 0; t < 200 && alive && state != 'Z';
+                             t++) {
+                                poll(NULL, 0, 5);
+                                alive = !pd_sup_proc_stat(run->pid, &state,
+                                                          &start);
+                        }
+                }
+                pd_log(PD_LOG_WARN,
+                       "run %" PRId64 ": the supervisor that ran it died; "
+                       "%s",
+                       run->id,
+                       alive && start != run->pstart
+                           ? "its process is gone"
+                           : "its processes were killed");
+                run->orphan           = 0;
+                run->state            = PD_SUP_FINISHED;
+                run->res.status       = PD_ST_INTERRUPTED;
+                run->res.has_exit_code = 0;
+                snprintf(run->res.error, sizeof(run->res.error),
+                         "interrupted: the supervisor running it died");
+                pd_sup_persist(srv, run);
+        }
+}
+
+/*
+ * Loads the outcomes kept in the log, which is then rewritten with what is
+ * not forgotten (synced, so a killed supervisor's unsynced appends are on
+ * disk now too). If it cannot be rewritten (disk full, say), the old log
+ * serves on. Returns 0, or -1 (logged) if it cannot be read.
+ */
+int pd_sup_load(pd_sup_server_t *srv) {
+        if (pd_sup_log_load(srv))
+                return -1;
+        pd_sup_orphans_stop(srv);
+        pd_sup_log_compact(srv);
+        return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The supervisor: connections                                          */
+
+/* Queues a reply frame with just the run id. */
+static void pd_sup_reply(pd_sup_conn_t *conn, unsigned type, int64_t id) {
+        size_t at = pd_sup_frame_begin(&conn->out, type);
+
+        pd_sup_buf_i64(&conn->out, id);
+        pd_sup_frame_end(&conn->out, at);
+}
+
+/* Queues what is known of run id: UNKNOWN, RUNNING or RESULT. */
+static void pd_sup_reply_state(pd_sup_conn_t *conn, int64_t id,
+                               const pd_sup_run_t *run) {
+        if (!run)
+                pd_sup_reply(conn, PD_SUP_F_UNKNOWN, id);
+        else if (run->state == PD_SUP_RUNNING)
+                pd_sup_reply(conn, PD_SUP_F_RUNNING, id);
+        else
+                pd_sup_result_put(&conn->out, id, run->runner_failed,
+                                  &run->res);
+}
+
+/* Answers ERROR and closes conn once that is written. */
+static void pd_sup_refuse(pd_sup_conn_t *conn, const char *why) {
+        size_t at = pd_sup_frame_begin(&conn->out, PD_SUP_F_ERROR);
+
+        pd_sup_buf_i64(&conn->out, 0);
+        pd_sup_buf_str(&conn->out, why);
+        pd_sup_frame_end(&conn->out, at);
+        pd_log(PD_LOG_WARN, "client refused: %s", why);
+        conn->closing = 1;
+}
+
+/* Writes what conn has queued, without blocking. */
+void pd_sup_conn_flush(pd_sup_conn_t *conn) {
+        if (conn->out.oom || conn->out.len > PD_SUP_OUT_MAX) {
+                pd_log(PD_LOG_WARN, "dropping a client that does not read "
+                                    "its replies");
+                conn->dead = 1;
+                return;
+        }
+        while (conn->out.len && !conn->dead) {
+                ssize_t n = send(conn->fd, conn->out.p, conn->out.len,
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+                if (n > 0)
+                        pd_sup_buf_consume(&conn->out, (size_t)n);
+                else if (n < 0 && errno == EINTR)
+                        continue;
+                else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                        break;
+                else
+                        conn->dead = 1; /* EPIPE: the client is gone */
+        }
+}
+
+/*
+ * Reads what conn has now, without blocking, up to the end or EAGAIN.
+ * Returns 1 if it read anything or the end. A reset counts as the end:
+ * Linux reports it only after every byte the peer sent has been read.
+ */
+int pd_sup_conn_read(pd_sup_server_t *srv, pd_sup_conn_t *conn) {
+        int got = 0;
+
+        if (conn->eof || conn->closing || conn->dead || srv->stopping)
+                return 0;
+        while (conn->in.len < PD_SUP_IN_MAX) {
+                size_t room = PD_SUP_IN_MAX - conn->in.len;
+                ssize_t n;
+
+                if (room > PD_SUP_READ_SIZE)
+                        room = PD_SUP_READ_SIZE;
+                if (pd_sup_buf_reserve(&conn->in, room)) {
+                        conn->dead = 1;
+                        return got;
+                }
+                n = read(conn->fd, conn->in.p + conn->in.len, room);
+                if (n > 0) {
+                        conn->in.len += (size_t)n;
+                        got = 1;
+                } else if (n < 0 && errno == EINTR) {
+                        continue;
+                } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                        break;
+                } else {
+                        conn->eof = 1;
+                        return 1;
+                }
+        }
+        return got;
+}
+
+/* Accepts every connection waiting in the backlog. Returns how many. */
+int pd_sup_accept(pd_sup_server_t *srv) {
+        int got = 0;
+
+        while (srv->listen_fd != -1) {
+                int fd = accept4(srv->listen_fd, NULL, NULL,
+                                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+                pd_sup_conn_t **conns;
+                pd_sup_conn_t *conn;
+
+                if (fd == -1 && (errno == EINTR || errno == ECONNABORTED))
+                        continue;
+                if (fd == -1) {
+                        if (errno != EAGAIN && errno != EWOULDBLOCK)
+                                pd_log(PD_LOG_WARN, "accept: %s",
+                                       pd_sup_strerror(errno));
+                        break;
+                }
+                conn  = calloc(1, sizeof(*conn));
+                conns = realloc(srv->conns,
+                                (srv->conn_cnt + 1) * sizeof(*conns));
+                if (conns)
+                        srv->conns = conns;
+                if (!conn || !conns) {
+                        pd_log(PD_LOG_WARN, "out of memory for a client");
+                        free(conn);
+                        close(fd);
+                        break;
+                }
+                conn->fd                    = fd;
+                srv->conns[srv->conn_cnt++] = conn;
+                got++;
+        }
+        return got;
+}
+
+void pd_sup_conn_destroy(pd_sup_conn_t *conn) {
+        close(conn->fd);
+        pd_sup_buf_free(&conn->in);
+        pd_sup_buf_free(&conn->out);
+        free(conn);
+}
+
+/* ------------------------------------------------------------------ */
+/* The supervisor: requests                                             */
+
+/* The run's command started: its pid goes to the log (not synced: only
+ * a dead supervisor's successor needs it, and a crash of the machine
+ * takes the process too). The run's thread. */
+static void pd_sup_spawned(void *opaque, int pid) {
+        pd_sup_run_t *run    = opaque;
+        pd_sup_server_t *srv = run->srv;
+        pd_sup_buf_t b       = {0};
+
+        char state;
+
+        pthread_mutex_lock(&srv->log_lock);
+        run->pid = pid;
+        if (pd_sup_proc_stat(pid, &state, &run->pstart))
+                run->pstart = 0;
+        pthread_mutex_unlock(&srv->log_lock);
+        pd_sup_log_started(&b, run);
+        if (!b.oom && pd_sup_log_write(srv, b.p, b.len, NULL))
+                pd_log(PD_LOG_WARN, "%s/outcomes: %s", srv->results,
+                       pd_sup_strerror(errno));
+        pd_sup_buf_free(&b);
+}
+
+static void *pd_sup_run_main(void *arg) {
+        pd_sup_run_t *run    = arg;
+        pd_sup_server_t *srv = run->srv;
+        uint64_t one         = 1;
+
+        run->job.spawned   = pd_sup_spawned;
+        run->job.opaque    = run;
+        run->runner_failed = pd_runner_run(&run->job, &run->res) != 0;
+        pd_sup_persist(srv, run);
+        pthread_mutex_lock(&srv->lock);
+        run->done_next = srv->done;
+        srv->done      = run;
+        pthread_mutex_unlock(&srv->lock);
+        while (write(srv->event_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+                ;
+        return NULL;
+}
+
+/* Reads a string list of the START payload copy into a NULL-ended array
+ * pointing into it. Returns it, or NULL (rd->bad set when malformed). */
+static char **pd_sup_start_strv(pd_sup_rd_t *rd) {
+        uint32_t n = pd_sup_rd_u32(rd);
+        char **v;
+
+        /* Each string takes at least its NUL: a bigger count is a lie. */
+        if (rd->bad || n > rd->len - rd->off) {
+                rd->bad = 1;
+                return NULL;
+        }
+        v = calloc((size_t)n + 1, sizeof(*v));
+        if (!v)
+                return NULL;
+        for (uint32_t i = 0; i < n; i++)
+                v[i] = (char *)pd_sup_rd_str(rd);
+        if (rd->bad) {
+                free(v);
+                return NULL;
+        }
+        return v;
+}
+
+/* The run ended (or never started): tell whoever waits for it. */
+void pd_sup_finish(pd_sup_server_t *srv, pd_sup_run_t *run) {
+        run->state = PD_SUP_FINISHED;
+        pd_sup_run_clear_job(run);
+        pd_log(PD_LOG_DEBUG, "run %" PRId64 ": %s%s%s", run->id,
+               pd_status_name(run->res.status), *run->res.error ? ": " : "",
+               run->res.error);
+        for (size_t i = 0; i < srv->conn_cnt; i++) {
+                pd_sup_conn_t *conn = srv->conns[i];
+
+                if (conn->has_waiting && conn->waiting == run->id) {
+                        conn->has_waiting = 0;
+                        pd_sup_reply_state(conn, run->id, run);
+                }
+        }
+}
+
+/* START: runs it unless the id is known, in which case the client gets
+ * its state and, if it runs, its RESULT later. */
+static void pd_sup_start(pd_sup_server_t *srv, pd_sup_conn_t *conn,
+                         int64_t id, const char *payload, size_t len) {
+        pd_sup_run_t *run = pd_sup_find(srv, id);
+        const char *workdir, *log_path;
+        pd_sup_rd_t rd;
+        int err;
+
+        if (run) {
+                pd_sup_reply_state(conn, id, run);
+                if (run->state == PD_SUP_RUNNING) {
+                        conn->waiting     = id;
+                        conn->has_waiting = 1;
+                }
+                return;
+        }
+        run = calloc(1, sizeof(*run));
+        if (!run || !(run->start = malloc(len)))
+                goto oom;
+        memcpy(run->start, payload, len);
+        rd                  = (pd_sup_rd_t){run->start, len, 8, 0};
+        run->id             = id;
+        run->srv            = srv;
+        run->state          = PD_SUP_RUNNING;
+        run->job.timeout_ms = pd_sup_rd_i64(&rd);
+        run->argv           = pd_sup_start_strv(&rd);
+        if (!run->argv && !rd.bad)
+                goto oom;
+        run->envp = pd_sup_start_strv(&rd);
+        if (!run->envp && !rd.bad)
+                goto oom;
+        workdir  = pd_sup_rd_str(&rd);
+        log_path = pd_sup_rd_str(&rd);
+        /* A START without a umask (an older reactor's, or an action that
+         * names none) gets the one our starter had. */
+        run->job.has_umask = 1;
+        run->job.umask     = rd.off < len ? pd_sup_rd_u32(&rd) : srv->umask;
+        if (rd.bad || rd.off != len || !run->argv[0] || !*run->argv[0] ||
+            run->job.umask > 0777) {
+                pd_sup_run_destroy(run);
+                pd_sup_refuse(conn, "malformed START");
+                return;
+        }
+        run->job.argv     = run->argv;
+        run->job.envp     = run->envp;
+        run->job.workdir  = *workdir ? workdir : NULL;
+        run->job.log_path = *log_path ? log_path : NULL;
+        run->job.cancel   = &run->cancel;
+        if (pd_sup_run_add(srv, run))
+                goto oom;
+
+        conn->waiting     = id;
+        conn->has_waiting = 1;
+        pd_sup_reply(conn, PD_SUP_F_STARTED, id);
+        err = pthread_create(&run->thread, NULL, pd_sup_run_main, run);
+        if (err) {
+                /* Like a spawn that failed for want of resources: the
+                 * runner's own failure, recorded as the run's outcome. */
+                run->res.status    = PD_ST_FAILED;
+                run->runner_failed = 1;
+                snprintf(run->res.error, sizeof(run->res.error),
+                         "the supervisor cannot start a thread: %s",
+                         pd_sup_strerror(err));
+                pd_sup_persist(srv, run);
+                pd_sup_finish(srv, run);
+                return;
+        }
+        srv->running++;
+        pd_log(PD_LOG_DEBUG, "run %" PRId64 ": %s started", id, run->argv[0]);
+        return;
+oom:
+        if (run)
+                pd_sup_run_destroy(run);
+        pd_sup_refuse(conn, "the supervisor is out of memory");
+}
+
+/* FORGET: the reactor has recorded the outcome. */
+static void pd_sup_forget_run(pd_sup_server_t *srv, pd_sup_conn_t *conn,
+                              int64_t id) {
+        pd_sup_run_t *run = pd_sup_find(srv, id);
+
+        if (run && run->state == PD_SUP_RUNNING) {
+                pd_sup_reply(conn, PD_SUP_F_RUNNING, id);
+                return;
+        }
+        if (run && run->saved)
+                pd_sup_persist_forget(srv, id);
+        if (run)
+                pd_sup_run_remove(srv, run);
+        pd_sup_reply(conn, PD_SUP_F_FORGOTTEN, id);
+}
+
+/*
+ * Handles one request frame. Returns 0 when it is done with, or
+ * PD_SUP_PARK for a STATUS or WAIT of an unknown run while settled is
+ * unset: that answer waits until every connection is read.
+ */
+static int pd_sup_handle(pd_sup_server_t *srv, pd_sup_conn_t *conn,
+                         unsigned type, const char *payload, size_t len,
+                         int settled) {
+        pd_sup_rd_t rd = {payload, len, 0, 0};
+        int64_t id     = pd_sup_rd_i64(&rd);
+        pd_sup_run_t *run;
+
+        if (rd.bad) {
+                pd_sup_refuse(conn, "frame too short");
+                return 0;
+        }
+        if (type != PD_SUP_F_START && len != 8) {
+                pd_sup_refuse(conn, "malformed request");
+                return 0;
+        }
+        run = pd_sup_find(srv, id);
+        switch (type) {
+        case PD_SUP_F_START:
+                pd_sup_start(srv, conn, id, payload, len);
+                break;
+        case PD_SUP_F_STATUS:
+        case PD_SUP_F_WAIT:
+                if (!run && !settled)
+                        return PD_SUP_PARK;
+                if (type == PD_SUP_F_WAIT && run &&
+                    run->state == PD_SUP_RUNNING) {
+                        conn->waiting     = id;
+                        conn->has_waiting = 1;
+                } else {
+                        pd_sup_reply_state(conn, id, run);
+                }
+                break;
+        case PD_SUP_F_CANCEL:
+                if (run && run->state == PD_SUP_RUNNING)
+                        run->cancel = 1;
+                break;
+        case PD_SUP_F_FORGET:
+                pd_sup_forget_run(srv, conn, id);
+                break;
+        case PD_SUP_F_PING:
+                pd_sup_reply(conn, PD_SUP_F_PONG, id);
+                break;
+        default:
+                pd_sup_refuse(conn, "unknown request type");
+                break;
+        }
+        return 0;
+}
+
+/*
+ * Handles the complete frames conn holds, in order, until one is parked.
+ * With settled set, the first frame may answer UNKNOWN. Returns 1 if a
+ * frame is parked.
+ */
+static int pd_sup_conn_process(pd_sup_server_t *srv, pd_sup_conn_t *conn,
+                               int settled) {
+        while (!conn->closing && !conn->dead && !srv->stopping &&
+               conn->in.len >= PD_SUP_HDR) {
+                uint32_t len = pd_sup_le32(conn->in.p);
+
+                if (len > PD_SUP_FRAME_MAX) {
+                        char why[128];
+
+                        snprintf(why, sizeof(why),
+                                 "frame of %" PRIu32 " bytes is over the "
+                                 "limit of %d",
+                                 len, PD_SUP_FRAME_MAX);
+                        pd_sup_refuse(conn, why);
+                        break;
+                }
+                if (conn->in.len < PD_SUP_HDR + (size_t)len)
+                        break;
+                if (pd_sup_handle(srv, conn, (unsigned char)conn->in.p[4],
+                                  conn->in.p + PD_SUP_HDR, len,
+                                  settled) == PD_SUP_PARK)
+                        return 1;
+                pd_sup_buf_consume(&conn->in, PD_SUP_HDR + (size_t)len);
+                settled = 0;
+        }
+        return 0;
+}
+
+/* Handles what every connection holds. Returns how many are parked. */
+static size_t pd_sup_process_all(pd_sup_server_t *srv, int settled) {
+        size_t parked = 0;
+
+        /* conn_cnt is read each time: nothing here adds or removes. */
+        for (size_t i = 0; i < srv->conn_cnt; i++)
+                parked += (size_t)pd_sup_conn_process(srv, srv->conns[i],
+                                                      settled);
+        return parked;
+}
+
+/*
+ * Handles every request read so far. A STATUS or WAIT of an unknown run
+ * is answered only after a pass that accepted and read everything there
+ * was found nothing new: by then, a START that any process sent before
+ * this request (a killed reactor's, still unread in its connection or its
+ * connection still in the backlog) has been handled.
+ */
+void pd_sup_process(pd_sup_server_t *srv) {
+        size_t parked = pd_sup_process_all(srv, 0);
+
+        while (parked) {
+                int progress;
+
+                do {
+                        progress = pd_sup_accept(srv) > 0;
+                        for (size_t i = 0; i < srv->conn_cnt; i++)
+                                progress |=
+                                        pd_sup_conn_read(srv, srv->conns[i]);
+                        pd_sup_process_all(srv, 0);
+                } while (progress);
+                /* Settled: what is still unknown is unknown. Each pass
+                 * answers at least one parked request, so this ends. */
+                parked = pd_sup_process_all(srv, 1);
+        }
+}
