@@ -10,7 +10,8 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
-      librdkafka-dev libavro-dev libsqlite3-dev libjansson-dev \
+      librdkafka-dev libavro-dev libsqlite3-dev libjansson-dev libssl-dev \
+      libmicrohttpd-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -24,7 +25,8 @@ FROM debian:bookworm-slim AS runtime
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      librdkafka1 libavro23 libsqlite3-0 libjansson4 ca-certificates \
+      librdkafka1 libavro23 libsqlite3-0 libjansson4 libssl3 libmicrohttpd12 \
+      ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /var/lib/postdeploy --create-home --shell /usr/sbin/nologin postdeploy
 COPY --from=build /out/usr/local/ /usr/local/

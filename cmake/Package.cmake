@@ -70,7 +70,7 @@ set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 # The runtime libraries of what pd_core links (checked with apt-cache
 # policy on Debian 12).
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-  "librdkafka1, libavro23, libsqlite3-0, libjansson4, libssl3, libc6, passwd")
+  "librdkafka1, libavro23, libsqlite3-0, libjansson4, libssl3, libmicrohttpd12, libc6, passwd")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
   ${CMAKE_CURRENT_BINARY_DIR}/debian/postinst
   ${CMAKE_CURRENT_SOURCE_DIR}/packaging/debian/prerm

@@ -56,8 +56,21 @@ nice -n 10 cmake --build "$T/build" -j2 --target postdeploy postdeploy-reactor p
 deb=$(ls "$T"/build/postdeploy_*_*.deb)
 echo "built $deb"
 pd_eq "the .deb depends on the runtime libraries" \
-	"librdkafka1, libavro23, libsqlite3-0, libjansson4, libssl3, libc6, passwd" \
+	"librdkafka1, libavro23, libsqlite3-0, libjansson4, libssl3, libmicrohttpd12, libc6, passwd" \
 	"$(dpkg-deb -f "$deb" Depends)"
+# Every library the programs link directly comes from a package the .deb
+# depends on, so a library added to the build cannot be forgotten there.
+depends=$(dpkg-deb -f "$deb" Depends)
+for lib in $(dpkg-deb -x "$deb" "$T/unpacked" && readelf -d "$T/unpacked/usr/bin/postdeploy" \
+	"$T/unpacked/usr/sbin/postdeploy-reactor" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | sort -u); do
+	path=$(ldconfig -p | awk -v l="$lib" '$1 == l { print $NF; exit }')
+	# dpkg knows a file by the path its package ships it at: /lib or
+	# /usr/lib, whichever it is on a merged /usr.
+	pkg=$( { dpkg -S "$path" || dpkg -S "$(readlink -f "$path")"; } 2>/dev/null |
+		head -n 1 | cut -d: -f1)
+	pd_check "$lib comes from ${pkg:-no package}, a dependency of the .deb" \
+		bash -c '[ -n "$1" ] && grep -qw -- "$1" <<<"$2"' _ "$pkg" "$depends"
+done
 
 # 2. Install it as an operator would.
 if ! dpkg -i "$deb" >"$T/dpkg.log" 2>&1; then
