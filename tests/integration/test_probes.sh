@@ -73,6 +73,7 @@ PORT2=$(pd_free_port)
 sed -e "s|^bootstrap.servers = .*|bootstrap.servers = $NOBROKER|" \
 	-e "s|^http = .*|http = 127.0.0.1:$PORT2|" \
 	-e "s|^state = .*|state = $T/state2/state.db|" "$T/postdeploy.ini" >"$T/nobroker.ini"
+: >"$T/nobroker.log" # there before tail looks, whoever runs first
 MARKERS=$T/markers PD_SUPERVISOR_EXE=$PD_BIN/postdeploy-reactor \
 	"$PD_BIN/postdeploy-reactor" -c "$T/nobroker.ini" >"$T/nobroker.log" 2>&1 &
 PD_REACTOR_PID=$!
