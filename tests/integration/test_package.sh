@@ -63,11 +63,11 @@ pd_eq "the .deb depends on the runtime libraries" \
 depends=$(dpkg-deb -f "$deb" Depends)
 for lib in $(dpkg-deb -x "$deb" "$T/unpacked" && readelf -d "$T/unpacked/usr/bin/postdeploy" \
 	"$T/unpacked/usr/sbin/postdeploy-reactor" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | sort -u); do
-	path=$(ldconfig -p | awk -v l="$lib" '$1 == l { print $NF; exit }')
+	path=$(ldconfig -p | awk -v l="$lib" '$1 == l && !p { p = $NF } END { print p }')
 	# dpkg knows a file by the path its package ships it at: /lib or
 	# /usr/lib, whichever it is on a merged /usr.
-	pkg=$( { dpkg -S "$path" || dpkg -S "$(readlink -f "$path")"; } 2>/dev/null |
-		head -n 1 | cut -d: -f1)
+	pkg=$( { dpkg -S "$path" || dpkg -S "$(readlink -f "$path")" || true; } 2>/dev/null |
+		awk -F: 'NR == 1 { print $1 }')
 	pd_check "$lib comes from ${pkg:-no package}, a dependency of the .deb" \
 		bash -c '[ -n "$1" ] && grep -qw -- "$1" <<<"$2"' _ "$pkg" "$depends"
 done
