@@ -309,9 +309,17 @@ static int pd_cmp_str(const void *a, const void *b) {
 }
 
 /* Results by key, "tenant/action": a tenant's results end up together. */
+/* By tenant, then action: the order of rp->tenants (pd_cmp_str). A sort by
+ * the "tenant/action" key is not that order ("a-b/x" comes before "a/y"),
+ * and the rows of tenant "a" beside "a-b" went missing. */
 static int pd_cmp_result(const void *a, const void *b) {
-        return strcmp((*(pd_result_t *const *)a)->key,
-                      (*(pd_result_t *const *)b)->key);
+        const pd_result_t *x = *(pd_result_t *const *)a;
+        const pd_result_t *y = *(pd_result_t *const *)b;
+        int c                = strcmp(x->tenant, y->tenant);
+
+        return c ? c
+                 : strcmp(x->action ? x->action : "",
+                          y->action ? y->action : "");
 }
 
 static const pd_regentry_t *pd_report_reg(const pd_report_t *rp,

@@ -15,7 +15,10 @@ auto = true
 INI
 cp "$T/postdeploy.ini" "$T/full.ini"
 pd_reactor_start
-pd_rc rc pd_cli deploy --auto --release 1 --tenant acme --wait --timeout 60s
+# Tenants "a" and "a-b" too: "a-b/…" sorts before "a/…" by key, not by
+# tenant, which once lost the rows of "a".
+pd_rc rc pd_cli deploy --auto --release 1 --tenant acme --tenant a --tenant a-b \
+	--wait --timeout 60s
 pd_eq "both actions run" 0 "$rc"
 pd_reactor_stop
 
@@ -26,11 +29,14 @@ p = sys.argv[1]
 s = open(p).read()
 open(p, "w").write(re.sub(r"\[action t\.b\][^\[]*", "", s))
 PY
+printf '[cli]\ntenants = acme, a, a-b\n' >>"$T/postdeploy.ini"
 pd_reactor_start
 pd_rc rc pd_cli deploy --auto --release 2 --tenant acme --wait --timeout 60s
 pd_report
 pd_eq "removed: t.b is unavailable" unavailable "$(pd_state acme t.b state)"
 pd_eq "removed: t.a still succeeded" succeeded "$(pd_state acme t.a state)"
+pd_eq "removed: tenant a's t.b is unavailable too" unavailable "$(pd_state a t.b state)"
+pd_eq "removed: tenant a-b's t.b is unavailable too" unavailable "$(pd_state a-b t.b state)"
 pd_cli report --tenant acme >"$T/report.txt"
 pd_check "table lists it as no longer registered" grep -q "Unavailable (no longer registered) (1)" "$T/report.txt"
 pd_reactor_stop
