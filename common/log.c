@@ -4,6 +4,7 @@
  * and ours never interleave.
  */
 #include "common/log.h"
+#include "common/utf8.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -85,41 +86,6 @@ static void pd_log_json_raw(pd_log_json_t *j, const char *s, size_t n) {
         j->len += n;
 }
 
-/* The length of the valid UTF-8 sequence at s (n bytes left), 0 if none:
- * a log shipper refuses a line that is not UTF-8, and an action's error or
- * a hostile event can put any byte into a message. */
-static size_t pd_log_utf8_len(const unsigned char *s, size_t n) {
-        size_t len;
-        unsigned char lo = 0x80, hi = 0xbf;
-
-        if (s[0] >= 0xc2 && s[0] <= 0xdf)
-                len = 2;
-        else if (s[0] >= 0xe0 && s[0] <= 0xef)
-                len = 3;
-        else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-                len = 4;
-        else
-                return 0;
-        if (n < len)
-                return 0;
-        /* Overlong forms, UTF-16 surrogates and code points past U+10FFFF
-         * are refused by their second byte. */
-        if (s[0] == 0xe0)
-                lo = 0xa0;
-        else if (s[0] == 0xed)
-                hi = 0x9f;
-        else if (s[0] == 0xf0)
-                lo = 0x90;
-        else if (s[0] == 0xf4)
-                hi = 0x8f;
-        if (s[1] < lo || s[1] > hi)
-                return 0;
-        for (size_t i = 2; i < len; i++)
-                if (s[i] < 0x80 || s[i] > 0xbf)
-                        return 0;
-        return len;
-}
-
 /* Appends s as a JSON string; bytes that are not UTF-8 become U+FFFD. Cut
  * short at a character, never inside one, if it does not fit. */
 static void pd_log_json_str(pd_log_json_t *j, const char *s) {
@@ -147,7 +113,10 @@ static void pd_log_json_str(pd_log_json_t *j, const char *s) {
                         } else if (*p < 0x80) {
                                 unit = (const char *)p;
                                 ulen = 1;
-                        } else if ((adv = pd_log_utf8_len(p, n))) {
+                        } else if ((adv = pd_utf8_seq(p, n))) {
+                                /* A log shipper refuses a line that is
+                                 * not UTF-8; an action's error or a
+                                 * hostile event can hold any byte. */
                                 unit = (const char *)p;
                                 ulen = adv;
                         } else {
