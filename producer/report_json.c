@@ -29,14 +29,18 @@ typedef struct pd_out_s {
 } pd_out_t;
 
 /* Writes n bytes of s to out->fp, unless a write failed already. */
+/* Notes that a write to out->fp failed, with errno set by it. */
+static void pd_out_failed(pd_out_t *out) {
+        if (out->fp == stdout)
+                pd_cli_out_error(errno);
+        out->failed = 1;
+}
+
 static void pd_out_write(pd_out_t *out, const char *s, size_t n) {
         if (out->failed || !n)
                 return;
-        if (fwrite(s, 1, n, out->fp) != n) {
-                if (out->fp == stdout)
-                        pd_cli_out_error(errno);
-                out->failed = 1;
-        }
+        if (fwrite(s, 1, n, out->fp) != n)
+                pd_out_failed(out);
 }
 
 static void pd_out_flush(pd_out_t *out) {
@@ -224,6 +228,10 @@ int pd_report_json(pd_report_t *rp, size_t from, size_t to, FILE *fp) {
         }
         pd_out_cstr(&out, to > from ? "\n]\n" : "]\n");
         pd_out_flush(&out);
+        /* What fits in fp's own buffer fails only when it is flushed: a
+         * report smaller than that on a full disk would pass as written. */
+        if (!out.failed && fflush(fp))
+                pd_out_failed(&out);
         return out.failed;
 }
 
