@@ -16,8 +16,9 @@
 
 /*
  * The JSON report is written here rather than through jansson: building and
- * dumping a jansson object per row was a fifth of the report's CPU with
- * 100,000 rows. Strings are escaped as jansson's JSON_ENSURE_ASCII does
+ * dumping a jansson object per row takes 440 ms for 100,000 rows (335 ms
+ * without re-indenting it into the array) where this takes 70 ms, for the
+ * same bytes (measured against `cmp`, docs/RELIABILITY.md). Strings are escaped as jansson's JSON_ENSURE_ASCII does
  * (\uXXXX in upper case, surrogate pairs); the layout is an array indented
  * by 2, each row's members by 4 (as Python's json.dumps(indent=2) writes).
  */
