@@ -8,9 +8,7 @@
  * How the wait follows and shows the results is wait.c's.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +16,6 @@
 
 #include "common/clock.h"
 #include "common/kafka.h"
-#include "common/sign.h"
 #include "producer/cli.h"
 #include "producer/results.h"
 #include "producer/term.h"

@@ -63,6 +63,7 @@ typedef struct pd_wait_run_s {
         int64_t since; /* when this CLI saw it start */
 } pd_wait_run_t;
 
+/* The wait of one command: its published events and what is shown. */
 struct pd_deploy_s {
         pd_cli_t *cli;
         pd_trigger_t *triggers;

@@ -12,6 +12,7 @@
 
 #include "producer/cli.h"
 
+/* The wait of one deploy (or skip, reset): the name it had in deploy.c. */
 typedef struct pd_deploy_s pd_deploy_t;
 
 /*
