@@ -124,6 +124,14 @@ void pd_cli_error(const pd_cli_t *cli, const char *fmt, ...)
  * buffer it dropped leaves nothing for the final fclose to report. */
 void pd_cli_out_error(int err);
 
+/*
+ * Flushes and closes stdout as a command ends: output that did not reach
+ * it (now or earlier, pd_cli_out_error) is said on stderr ("cannot write
+ * output: ...") and turns a successful ret into PD_EXIT_FAILED. Returns
+ * the exit status. For main only: stdout is closed after it.
+ */
+int pd_cli_exit(int ret);
+
 /* The commands; each returns the exit status. */
 int pd_cmd_deploy(pd_cli_t *cli, int argc, char **argv);
 int pd_cmd_skip(pd_cli_t *cli, int argc, char **argv);

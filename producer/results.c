@@ -288,75 +288,114 @@ int pd_results_scan(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                                pd_results_decode, &d);
 }
 
-int pd_results_follow(pd_cli_t *cli, rd_kafka_t *rkc,
-                      volatile sig_atomic_t *stop, pd_results_cb_t *cb,
-                      void (*caught_up)(void *opaque), void *opaque) {
+/* A follow: the partitions assigned, and how far each had to be read to
+ * have read what it held when the follow began. */
+struct pd_results_follow_s {
+        pd_cli_t *cli;
+        rd_kafka_t *rkc;
+        pd_kafka_wm_t *wm;
+        size_t cnt;  /* partitions */
+        size_t left; /* of those, not read yet to the end they had */
+};
+
+pd_results_follow_t *pd_results_follow_new(pd_cli_t *cli, rd_kafka_t *rkc,
+                                           int from_end) {
         const char *topic = cli->conf->topic_results;
         rd_kafka_topic_partition_list_t *parts = NULL;
-        pd_results_dec_t d = {cb, opaque};
-        pd_kafka_wm_t *wm  = NULL;
-        size_t cnt = 0, left = 0;
+        pd_results_follow_t *f = calloc(1, sizeof(*f));
         rd_kafka_resp_err_t err;
         char errstr[512];
-        int ret = PD_EXIT_KAFKA;
 
-        if (pd_kafka_watermarks(rkc, topic, 10000, &wm, &cnt, errstr,
+        if (!f)
+                abort();
+        f->cli = cli;
+        f->rkc = rkc;
+        if (pd_kafka_watermarks(rkc, topic, 10000, &f->wm, &f->cnt, errstr,
                                 sizeof(errstr))) {
                 pd_cli_error(cli, "%s (are the brokers %s right?)", errstr,
                              cli->brokers);
-                return PD_EXIT_KAFKA;
+                free(f);
+                return NULL;
         }
-        parts = rd_kafka_topic_partition_list_new((int)cnt);
-        for (size_t i = 0; i < cnt; i++) {
+        parts = rd_kafka_topic_partition_list_new((int)f->cnt);
+        for (size_t i = 0; i < f->cnt; i++) {
+                /* From the end: what was there before is not waited for. */
                 rd_kafka_topic_partition_list_add(parts, topic,
-                                                  wm[i].partition)
-                    ->offset = RD_KAFKA_OFFSET_BEGINNING;
-                if (wm[i].hi > wm[i].lo)
-                        left++;
+                                                  f->wm[i].partition)
+                    ->offset = from_end ? f->wm[i].hi
+                                        : RD_KAFKA_OFFSET_BEGINNING;
+                if (!from_end && f->wm[i].hi > f->wm[i].lo)
+                        f->left++;
         }
         err = rd_kafka_assign(rkc, parts);
         rd_kafka_topic_partition_list_destroy(parts);
         if (err) {
                 pd_cli_error(cli, "cannot read %s: %s", topic,
                              rd_kafka_err2str(err));
-                goto done;
+                free(f->wm);
+                free(f);
+                return NULL;
         }
-        if (!left && caught_up)
+        return f;
+}
+
+int pd_results_follow_caught_up(const pd_results_follow_t *f) {
+        return !f->left;
+}
+
+int pd_results_follow_poll(pd_results_follow_t *f, int timeout_ms,
+                           pd_results_cb_t *cb, void *opaque) {
+        pd_results_dec_t d = {cb, opaque};
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(f->rkc, timeout_ms);
+
+        if (!rkm)
+                return 0;
+        /* The last record a partition had at the start: once every
+         * partition has given its, the history is read. */
+        for (size_t p = 0; f->left && !rkm->err && p < f->cnt; p++)
+                if (f->wm[p].partition == rkm->partition &&
+                    rkm->offset + 1 == f->wm[p].hi)
+                        f->left--;
+        /* A broker gone for a while is librdkafka's to retry: the
+         * follower shows what it has until then. */
+        if (rkm->err) {
+                if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        pd_log(PD_LOG_DEBUG, "results: %s",
+                               rd_kafka_message_errstr(rkm));
+        } else if (!pd_results_check(f->cli, rkm)) {
+                /* A forged SUCCEEDED must not end a wait with 0. */
+                pd_results_decode(rkm, &d);
+        }
+        rd_kafka_message_destroy(rkm);
+        return 1;
+}
+
+void pd_results_follow_destroy(pd_results_follow_t *f) {
+        if (!f)
+                return;
+        rd_kafka_assign(f->rkc, NULL);
+        free(f->wm);
+        free(f);
+}
+
+int pd_results_follow(pd_cli_t *cli, rd_kafka_t *rkc,
+                      volatile sig_atomic_t *stop, pd_results_cb_t *cb,
+                      void (*caught_up)(void *opaque), void *opaque) {
+        pd_results_follow_t *f = pd_results_follow_new(cli, rkc, 0);
+        int read;
+
+        if (!f)
+                return PD_EXIT_KAFKA;
+        if ((read = pd_results_follow_caught_up(f)) && caught_up)
                 caught_up(opaque);
         while (!*stop) {
-                rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rkc, 200);
-
-                if (!rkm)
-                        continue;
-                int last = 0;
-
-                if (!rkm)
-                        continue;
-                /* The last record a partition had at the start: once
-                 * every partition has given its, the history is read. */
-                for (size_t p = 0; left && !rkm->err && p < cnt; p++)
-                        if (wm[p].partition == rkm->partition &&
-                            rkm->offset + 1 == wm[p].hi)
-                                last = !--left;
-                /* A broker gone for a while is librdkafka's to retry:
-                 * the page shows what it has until then. */
-                if (rkm->err) {
-                        if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                                pd_log(PD_LOG_DEBUG, "results: %s",
-                                       rd_kafka_message_errstr(rkm));
-                } else if (!pd_results_check(cli, rkm)) {
-                        pd_results_decode(rkm, &d);
-                }
-                rd_kafka_message_destroy(rkm);
-                if (last && caught_up)
+                pd_results_follow_poll(f, 200, cb, opaque);
+                if (!read && (read = pd_results_follow_caught_up(f)) &&
+                    caught_up)
                         caught_up(opaque);
         }
-        rd_kafka_assign(rkc, NULL);
-        ret = 0;
-
-done:
-        free(wm);
-        return ret;
+        pd_results_follow_destroy(f);
+        return 0;
 }
 
 /* The headers pd_event_from_parts reads, in the order a record keeps
