@@ -6,6 +6,7 @@
  * commands and their unit tests link.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include "common/log.h"
 #include "common/sign.h"
 #include "producer/cli.h"
+#include "producer/results.h"
 
 void pd_cli_error(const pd_cli_t *cli, const char *fmt, ...) {
         va_list ap;
@@ -191,6 +193,26 @@ int pd_cli_finish(pd_cli_t *cli) {
                 return -1;
         }
         return 0;
+}
+
+int pd_cli_no_operands(pd_cli_t *cli, int argc, char **argv) {
+        if (optind >= argc)
+                return 0;
+        pd_cli_error(cli, "unexpected argument '%s'", argv[optind]);
+        return -1;
+}
+
+rd_kafka_t *pd_cli_results_open(pd_cli_t *cli, int *retp) {
+        rd_kafka_t *rkc;
+
+        *retp = PD_EXIT_USAGE;
+        if (pd_cli_finish(cli) || !(rkc = pd_results_consumer(cli)))
+                return NULL;
+        if ((*retp = pd_cli_connect(cli, rkc, 0))) {
+                rd_kafka_destroy(rkc);
+                return NULL;
+        }
+        return rkc;
 }
 
 /* Says that no broker answered, where the list came from and what to

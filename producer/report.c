@@ -329,15 +329,10 @@ int pd_cmd_report(pd_cli_t *cli, int argc, char **argv) {
                         break;
                 }
         }
-        if (optind < argc) {
-                pd_cli_error(cli, "unexpected argument '%s'", argv[optind]);
+        if (pd_cli_no_operands(cli, argc, argv))
                 goto done;
-        }
         pd_cli_connect_within(cli, timeout_ms);
-        if (pd_cli_finish(cli))
-                goto done;
-        rkc = pd_results_consumer(cli);
-        if (!rkc || (ret = pd_cli_connect(cli, rkc, 0)))
+        if (!(rkc = pd_cli_results_open(cli, &ret)))
                 goto done;
         if ((ret = pd_results_scan_latest(cli, rkc, timeout_ms,
                                           pd_report_on_event, rp)))

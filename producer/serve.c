@@ -573,14 +573,8 @@ int pd_cmd_serve(pd_cli_t *cli, int argc, char **argv) {
                         break;
                 }
         }
-        if (optind < argc) {
-                pd_cli_error(cli, "unexpected argument '%s'", argv[optind]);
-                goto done;
-        }
-        if (pd_cli_finish(cli))
-                goto done;
-        rkc = pd_results_consumer(cli);
-        if (!rkc || (ret = pd_cli_connect(cli, rkc, 0)))
+        if (pd_cli_no_operands(cli, argc, argv) ||
+            !(rkc = pd_cli_results_open(cli, &ret)))
                 goto done;
         sv.rp = pd_report_new(cli);
         if (!(d = pd_serve_listen(cli, listen_addr, &sv, where,
