@@ -28,6 +28,8 @@
 
 #include "common/argv.h"
 #include "common/log.h"
+#include "common/strerror.h"
+#include "common/xalloc.h"
 
 /* Longest line we accept, newline excluded. */
 #define PD_CONFIG_LINE_MAX 4096
@@ -197,57 +199,13 @@ typedef struct pd_config_parser_s {
         size_t first_action;   /* actions before this index came earlier */
         pd_strv_t seen;        /* keys of the current action section ... */
         int *seen_lines;       /* ... and the lines they were set on */
+        size_t seen_cap;       /* room in seen_lines */
 } pd_config_parser_t;
 
 /* ---- small helpers ---- */
 
 const char *pd_policy_name(pd_policy_t policy) {
         return policy == PD_POLICY_ALWAYS ? "always" : "once";
-}
-
-int pd_strv_add(pd_strv_t *sv, const char *s) {
-        char **v;
-        char *copy;
-
-        copy = strdup(s);
-        if (!copy)
-                return -1;
-        /* Room for the new string and the NULL that ends the vector. */
-        v = realloc(sv->v, (sv->cnt + 2) * sizeof(*v));
-        if (!v) {
-                free(copy);
-                return -1;
-        }
-        v[sv->cnt++] = copy;
-        v[sv->cnt] = NULL;
-        sv->v = v;
-        return 0;
-}
-
-void pd_strv_clear(pd_strv_t *sv) {
-        for (size_t i = 0; i < sv->cnt; i++)
-                free(sv->v[i]);
-        free(sv->v);
-        sv->v = NULL;
-        sv->cnt = 0;
-}
-
-int pd_strv_find(const pd_strv_t *sv, const char *s) {
-        for (size_t i = 0; i < sv->cnt; i++)
-                if (!strcmp(sv->v[i], s))
-                        return (int)i;
-        return -1;
-}
-
-/* Replaces sv->v[i] with a copy of s. Returns 0 or -1 on OOM. */
-static int pd_strv_replace(pd_strv_t *sv, size_t i, const char *s) {
-        char *copy = strdup(s);
-
-        if (!copy)
-                return -1;
-        free(sv->v[i]);
-        sv->v[i] = copy;
-        return 0;
 }
 
 static int pd_config_is_blank(char c) {
@@ -439,15 +397,11 @@ static const pd_config_key_t *pd_config_key_find(const char *section,
  */
 static int pd_config_list_parse(const char *value, int tenants,
                                 pd_strv_t *svp, char *msg, size_t msg_size) {
-        pd_strv_t sv = {NULL, 0};
+        pd_strv_t sv = {0};
         char *copy, *item, *save = NULL;
         int err = -1;
 
-        copy = strdup(value);
-        if (!copy) {
-                pd_errf(msg, msg_size, "out of memory");
-                goto done;
-        }
+        copy = pd_xstrdup(value);
         for (item = strtok_r(copy, ",", &save); item;
              item = strtok_r(NULL, ",", &save)) {
                 item = pd_config_trim(item);
@@ -462,15 +416,11 @@ static int pd_config_list_parse(const char *value, int tenants,
                                        item);
                         goto done;
                 }
-                if (pd_strv_add(&sv, item)) {
-                        pd_errf(msg, msg_size, "out of memory");
-                        goto done;
-                }
+                pd_strv_add(&sv, item);
         }
         pd_strv_clear(svp);
         *svp = sv;
-        sv.v = NULL;
-        sv.cnt = 0;
+        memset(&sv, 0, sizeof(sv)); /* *svp owns it now */
         err = 0;
 done:
         pd_strv_clear(&sv);
@@ -524,8 +474,8 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
                 char *copy = NULL;
 
                 /* An empty value resets a key whose default is "unset". */
-                if ((*value || ck->def) && !(copy = strdup(value)))
-                        goto oom;
+                if (*value || ck->def)
+                        copy = pd_xstrdup(value);
                 free(*sp);
                 *sp = copy;
                 return 0;
@@ -647,17 +597,12 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
         case PD_CONFIG_COMMAND: {
                 /* Only actions have commands: the words go next to `run`. */
                 pd_action_def_t *act = base;
-                pd_strv_t argv = {NULL, 0};
-                char *copy;
+                pd_strv_t argv = {0};
 
                 if (pd_argv_split(value, &argv, msg, msg_size))
                         return -1;
-                if (!(copy = strdup(value))) {
-                        pd_strv_clear(&argv);
-                        goto oom;
-                }
                 free(act->run);
-                act->run = copy;
+                act->run = pd_xstrdup(value);
                 pd_strv_clear(&act->argv);
                 act->argv = argv;
                 return 0;
@@ -667,7 +612,6 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
                 const char *name = key + 4; /* after "env." */
                 size_t name_len = strlen(name), pair_size;
                 char *pair;
-                int err = 0;
                 size_t i;
 
                 if (!pd_config_env_name_valid(name)) {
@@ -679,17 +623,16 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
                         return -1;
                 }
                 pair_size = name_len + strlen(value) + 2;
-                if (!(pair = malloc(pair_size)))
-                        goto oom;
+                pair = pd_xmalloc(pair_size);
                 snprintf(pair, pair_size, "%s=%s", name, value);
                 for (i = 0; i < env->cnt; i++)
                         if (!strncmp(env->v[i], pair, name_len + 1))
                                 break;
-                err = i < env->cnt ? pd_strv_replace(env, i, pair)
-                                   : pd_strv_add(env, pair);
+                if (i < env->cnt)
+                        pd_strv_set(env, i, pair);
+                else
+                        pd_strv_add(env, pair);
                 free(pair);
-                if (err)
-                        goto oom;
                 return 0;
         }
         case PD_CONFIG_PASS: {
@@ -707,25 +650,15 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
                 for (size_t i = 0; i + 1 < kv->cnt; i += 2) {
                         if (strcmp(kv->v[i], key))
                                 continue;
-                        if (pd_strv_replace(kv, i + 1, value))
-                                goto oom;
+                        pd_strv_set(kv, i + 1, value);
                         return 0;
                 }
-                if (pd_strv_add(kv, key))
-                        goto oom;
-                if (pd_strv_add(kv, value)) {
-                        /* Never leave a name without its value. */
-                        free(kv->v[--kv->cnt]);
-                        kv->v[kv->cnt] = NULL;
-                        goto oom;
-                }
+                pd_strv_add(kv, key);
+                pd_strv_add(kv, value);
                 return 0;
         }
         }
         assert(!"unknown config type");
-        return -1;
-oom:
-        pd_errf(msg, msg_size, "out of memory");
         return -1;
 }
 
@@ -779,11 +712,11 @@ static void pd_config_unknown_key(const char *section,
 
 /*
  * Sets every key of `section` that has a default to that default, parsed
- * like any value. Returns 0, or -1 on OOM: a default that does not parse is
- * a bug in the table, hence the assert.
+ * like any value. A default that does not parse is a bug in the table,
+ * hence the assert.
  */
-static int pd_config_defaults(pd_config_t *conf, pd_action_def_t *act,
-                              const char *section) {
+static void pd_config_defaults(pd_config_t *conf, pd_action_def_t *act,
+                               const char *section) {
         char errstr[512];
 
         for (size_t i = 0; i < PD_CONFIG_KEY_CNT; i++) {
@@ -792,12 +725,9 @@ static int pd_config_defaults(pd_config_t *conf, pd_action_def_t *act,
                 if (!ck->def || strcmp(ck->section, section))
                         continue;
                 if (pd_config_assign(conf, act, ck, ck->name, ck->def, errstr,
-                                     sizeof(errstr))) {
-                        assert(strstr(errstr, "out of memory"));
-                        return -1;
-                }
+                                     sizeof(errstr)))
+                        assert(!"a default in pd_config_keys does not parse");
         }
-        return 0;
 }
 
 /* ---- config objects ---- */
@@ -814,13 +744,11 @@ static void pd_action_def_clear(pd_action_def_t *act) {
 }
 
 pd_config_t *pd_config_new(void) {
-        pd_config_t *conf = calloc(1, sizeof(*conf));
+        pd_config_t *conf = pd_xcalloc(1, sizeof(*conf));
 
-        /* The header promises never NULL: callers need not check. */
-        if (!conf || pd_config_defaults(conf, NULL, "reactor") ||
-            pd_config_defaults(conf, NULL, "topics") ||
-            pd_config_defaults(conf, NULL, "cli"))
-                abort();
+        pd_config_defaults(conf, NULL, "reactor");
+        pd_config_defaults(conf, NULL, "topics");
+        pd_config_defaults(conf, NULL, "cli");
         return conf;
 }
 
@@ -864,29 +792,21 @@ const char *pd_config_kafka(const pd_config_t *conf, const char *name) {
 }
 
 /*
- * Appends a new action with its defaults. Returns it, or NULL on OOM (the
- * action may then be half set up; pd_config_destroy still frees it). The
- * array may move: pointers into conf->actions do not survive this call.
+ * Appends a new action with its defaults and returns it. The array may
+ * move: pointers into conf->actions do not survive this call.
  */
 static pd_action_def_t *pd_config_action_add(pd_config_t *conf,
                                              const char *name, int line) {
-        pd_action_def_t *actions, *act;
-        char *copy;
+        pd_action_def_t *act;
 
-        if (!(copy = strdup(name)))
-                return NULL;
-        actions = realloc(conf->actions,
-                          (conf->action_cnt + 1) * sizeof(*actions));
-        if (!actions) {
-                free(copy);
-                return NULL;
-        }
-        conf->actions = actions;
-        act = &actions[conf->action_cnt++];
+        conf->actions = pd_xgrow(conf->actions, &conf->action_cap,
+                                 conf->action_cnt + 1, sizeof(*act));
+        act = &conf->actions[conf->action_cnt++];
         memset(act, 0, sizeof(*act));
-        act->name = copy;
+        act->name = pd_xstrdup(name);
         act->line = line;
-        return pd_config_defaults(conf, act, "action") ? NULL : act;
+        pd_config_defaults(conf, act, "action");
+        return act;
 }
 
 pd_action_def_t *pd_config_action_new(pd_config_t *conf, const char *name,
@@ -912,9 +832,7 @@ pd_action_def_t *pd_config_action_new(pd_config_t *conf, const char *name,
                                        act->line);
                 return NULL;
         }
-        if (!(act = pd_config_action_add(conf, name, 0)))
-                pd_errf(errstr, errstr_size, "out of memory");
-        return act;
+        return pd_config_action_add(conf, name, 0);
 }
 
 int pd_config_set(pd_config_t *conf, const char *section, const char *key,
@@ -1093,10 +1011,7 @@ static int pd_config_parse_section(pd_config_parser_t *p, char *s, char *msg,
                                        name, dup->line);
                 return -1;
         }
-        if (!pd_config_action_add(p->conf, name, line)) {
-                pd_errf(msg, msg_size, "out of memory");
-                return -1;
-        }
+        pd_config_action_add(p->conf, name, line);
         p->act_idx = p->conf->action_cnt - 1;
         p->section = "action";
         return 0;
@@ -1109,7 +1024,6 @@ static int pd_config_parse_key(pd_config_parser_t *p, char *s, char *msg,
         pd_action_def_t *act = NULL;
         char *eq, *key, *value;
         char inner[256];
-        int *lines;
 
         if (!(eq = strchr(s, '='))) {
                 pd_errf(msg, msg_size,
@@ -1152,15 +1066,11 @@ static int pd_config_parse_key(pd_config_parser_t *p, char *s, char *msg,
                                        act->name, key, p->seen_lines[i]);
                         return -1;
                 }
-                lines = realloc(p->seen_lines,
-                                (p->seen.cnt + 1) * sizeof(*lines));
-                if (lines)
-                        p->seen_lines = lines;
-                if (!lines || pd_strv_add(&p->seen, key)) {
-                        pd_errf(msg, msg_size, "out of memory");
-                        return -1;
-                }
-                lines[p->seen.cnt - 1] = p->line;
+                p->seen_lines = pd_xgrow(p->seen_lines, &p->seen_cap,
+                                         p->seen.cnt + 1,
+                                         sizeof(*p->seen_lines));
+                p->seen_lines[p->seen.cnt] = p->line;
+                pd_strv_add(&p->seen, key);
         }
         return pd_config_assign(p->conf, act, ck, key, value, msg, msg_size);
 }
@@ -1208,23 +1118,17 @@ int pd_config_load(pd_config_t *conf, const char *path, char *errstr,
         char line[PD_CONFIG_LINE_MAX + 1];
         char msg[1024];
         FILE *fp;
-        char *copy;
         int len, err = -1;
 
         p.conf = conf;
         p.first_action = conf->action_cnt;
         if (!(fp = fopen(path, "r"))) {
                 pd_errf(errstr, errstr_size, "%s: %s", path,
-                               strerror(errno));
-                goto done;
-        }
-        if (!(copy = strdup(path))) {
-                pd_errf(errstr, errstr_size, "%s: out of memory",
-                               path);
+                               pd_strerror(errno));
                 goto done;
         }
         free(conf->path);
-        conf->path = copy;
+        conf->path = pd_xstrdup(path);
 
         while ((len = pd_config_read_line(fp, line)) != -1) {
                 char *s = line;
@@ -1255,7 +1159,7 @@ int pd_config_load(pd_config_t *conf, const char *path, char *errstr,
         if (ferror(fp)) {
                 /* Reading a directory fails here, not in fopen. */
                 pd_errf(errstr, errstr_size, "%s: %s", path,
-                               strerror(errno));
+                               pd_strerror(errno));
                 goto done;
         }
         if (pd_config_section_end(&p, msg, sizeof(msg))) {
@@ -1372,12 +1276,8 @@ int pd_config_validate(pd_config_t *conf, char *errstr, size_t errstr_size) {
                 err = 0;
                 goto done;
         }
-        state = calloc(conf->action_cnt, sizeof(*state));
-        stack = calloc(conf->action_cnt, sizeof(*stack));
-        if (!state || !stack) {
-                pd_errf(errstr, errstr_size, "out of memory");
-                goto done;
-        }
+        state = pd_xcalloc(conf->action_cnt, sizeof(*state));
+        stack = pd_xcalloc(conf->action_cnt, sizeof(*stack));
         for (size_t i = 0; i < conf->action_cnt; i++)
                 if (!state[i] && pd_config_cycle_visit(conf, i, state, stack,
                                                        0, errstr,

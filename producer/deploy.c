@@ -31,6 +31,8 @@
 #include "common/clock.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/strerror.h"
+#include "common/xalloc.h"
 #include "common/sign.h"
 #include "producer/cli.h"
 #include "producer/results.h"
@@ -483,15 +485,14 @@ static void pd_wait_running(pd_deploy_t *d, const pd_event_t *ev) {
                     !strcmp(d->running[i].action, ev->action))
                         break;
         if (ev->type == PD_EVT_ACTION_STARTED && i == d->running_cnt) {
-                d->running = realloc(d->running, (d->running_cnt + 1) *
-                                                     sizeof(*d->running));
-                if (!d->running)
-                        abort();
+                d->running = pd_xrealloc(d->running, (d->running_cnt + 1) *
+                                                         sizeof(*d->running));
                 /* This machine's clock, not the reactor's started_at: two
                  * machines' clocks need not agree, and an elapsed time
                  * must never run backwards or jump by their skew. */
                 d->running[d->running_cnt++] = (pd_wait_run_t){
-                    strdup(ev->tenant), strdup(ev->action), pd_now_ms()};
+                    pd_xstrdup(ev->tenant), pd_xstrdup(ev->action),
+                    pd_now_ms()};
         } else if (ev->type == PD_EVT_ACTION_FINISHED &&
                    i < d->running_cnt) {
                 free(d->running[i].tenant);
@@ -513,7 +514,7 @@ static void pd_deploy_on_event(pd_deploy_t *d, const pd_event_t *ev) {
                         return;
                 t->planned = 1;
                 if (!t->tenant)
-                        t->tenant = strdup(ev->tenant);
+                        t->tenant = pd_xstrdup(ev->tenant);
                 for (size_t i = 0; i < ev->actions.cnt; i++)
                         pd_strv_add(&t->actions, ev->actions.v[i]);
                 t->plan_line = pd_wait_line_new(d, ev);
@@ -529,19 +530,15 @@ static void pd_deploy_on_event(pd_deploy_t *d, const pd_event_t *ev) {
         pd_wait_running(d, ev);
         if (ev->type == PD_EVT_ACTION_FINISHED && !ev->retrying &&
             pd_strv_find(&t->finished, ev->action) < 0) {
-                t->status = realloc(t->status,
-                                    (t->finished.cnt + 1) * sizeof(*t->status));
-                if (!t->status)
-                        abort();
+                t->status = pd_xrealloc(t->status, (t->finished.cnt + 1) *
+                                                       sizeof(*t->status));
                 t->status[t->finished.cnt] = ev->status;
                 pd_strv_add(&t->finished, ev->action);
                 pd_deploy_count(d);
         }
-        t->lines = realloc(t->lines, (t->line_cnt + 1) * sizeof(*t->lines));
-        if (!t->lines)
-                abort();
+        t->lines  = pd_xrealloc(t->lines, (t->line_cnt + 1) * sizeof(*t->lines));
         l         = &t->lines[t->line_cnt++];
-        l->action = strdup(ev->action);
+        l->action = pd_xstrdup(ev->action);
         l->text   = pd_wait_line_new(d, ev);
         pd_wait_flush(d, t, 0);
         pd_wait_progress(d);
@@ -766,7 +763,7 @@ static int pd_tenants_file(pd_cli_t *cli, const char *path, pd_strv_t *out) {
 
         if (!fp) {
                 pd_cli_error(cli, "--tenants-file %s: %s", path,
-                             strerror(errno));
+                             pd_strerror(errno));
                 return -1;
         }
         while (fgets(line, sizeof(line), fp)) {
@@ -1076,13 +1073,13 @@ static pd_event_t *pd_request_event(const pd_request_t *req,
                                     const char *tenant, const char *who) {
         pd_event_t *ev = pd_event_new(req->type);
 
-        ev->tenant       = tenant ? strdup(tenant) : NULL;
-        ev->release      = strdup(req->release ? req->release : "");
-        ev->requested_by = strdup(who);
+        ev->tenant       = tenant ? pd_xstrdup(tenant) : NULL;
+        ev->release      = pd_xstrdup(req->release);
+        ev->requested_by = pd_xstrdup(who);
         for (size_t j = 0; j < req->names.cnt; j++)
                 pd_strv_add(&ev->actions, req->names.v[j]);
         if (req->type == PD_EVT_RELEASE_DEPLOYED) {
-                ev->environment = strdup(req->environment);
+                ev->environment = pd_xstrdup(req->environment);
                 ev->selection   = req->selection;
                 ev->deployed_at = pd_now_ms();
         } else {
@@ -1164,7 +1161,7 @@ static int pd_request_send(pd_cli_t *cli, pd_request_t *req) {
         /* One event per tenant: each is its own trigger, keyed by tenant so
          * a tenant's events stay in order. */
         d.trigger_cnt = req->tenants.cnt ? req->tenants.cnt : 1;
-        d.triggers    = calloc(d.trigger_cnt, sizeof(*d.triggers));
+        d.triggers    = pd_xcalloc(d.trigger_cnt, sizeof(*d.triggers));
         for (size_t i = 0; i < d.trigger_cnt; i++) {
                 const char *tenant = req->tenants.cnt ? req->tenants.v[i]
                                                       : NULL;
@@ -1173,8 +1170,8 @@ static int pd_request_send(pd_cli_t *cli, pd_request_t *req) {
                 rd_kafka_resp_err_t err;
 
                 pd_event_stamp(ev, source);
-                d.triggers[i].ce_id  = strdup(ev->ce_id);
-                d.triggers[i].tenant = tenant ? strdup(tenant) : NULL;
+                d.triggers[i].ce_id  = pd_xstrdup(ev->ce_id);
+                d.triggers[i].tenant = tenant ? pd_xstrdup(tenant) : NULL;
                 err = pd_event_produce_signed(
                     rkp, cli->conf->topic_events,
                     tenant ? tenant : cli->conf->default_tenant, ev,

@@ -17,6 +17,8 @@
 #include "common/clock.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/map.h"
+#include "common/xalloc.h"
 #include "producer/cli.h"
 #include "producer/report.h"
 #include "producer/results.h"
@@ -70,8 +72,7 @@ static pd_result_t *pd_result_new(const pd_event_t *ev) {
         for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
                 if (strs[i])
                         size += strlen(strs[i]) + 1;
-        if (!(res = malloc(sizeof(*res) + size)))
-                abort();
+        res = pd_xmalloc(sizeof(*res) + size);
         res->type          = ev->type;
         res->status        = ev->status;
         res->retrying      = ev->retrying;
@@ -93,64 +94,6 @@ static pd_result_t *pd_result_new(const pd_event_t *ev) {
         res->error       = pd_result_str(&p, ev->error);
         res->output_tail = pd_result_str(&p, ev->output_tail);
         return res;
-}
-
-/* The newest result of each (tenant, action), by key. Open addressing,
- * linear probing; grows at 50% load. */
-typedef struct pd_map_s {
-        pd_result_t **slots; /* NULL: a free slot */
-        size_t size, cnt;
-} pd_map_t;
-
-static uint64_t pd_map_hash(const char *s) {
-        uint64_t h = 1469598103934665603ull;
-        for (; *s; s++)
-                h = (h ^ (uint8_t)*s) * 1099511628211ull;
-        return h;
-}
-
-static pd_result_t **pd_map_slot(pd_map_t *m, const char *key) {
-        size_t i = pd_map_hash(key) & (m->size - 1);
-        while (m->slots[i] && strcmp(m->slots[i]->key, key))
-                i = (i + 1) & (m->size - 1);
-        return &m->slots[i];
-}
-
-/* The newest result of key, or NULL. */
-static const pd_result_t *pd_map_get(pd_map_t *m, const char *key) {
-        return m->size ? *pd_map_slot(m, key) : NULL;
-}
-
-/* Stores res as the newest result of its key; takes ownership of res. */
-static void pd_map_put(pd_map_t *m, pd_result_t *res) {
-        pd_result_t **e;
-
-        if (2 * (m->cnt + 1) > m->size) {
-                pd_map_t bigger = {calloc(m->size ? m->size * 2 : 1024,
-                                          sizeof(pd_result_t *)),
-                                   m->size ? m->size * 2 : 1024, m->cnt};
-                if (!bigger.slots)
-                        abort();
-                for (size_t i = 0; i < m->size; i++)
-                        if (m->slots[i])
-                                *pd_map_slot(&bigger, m->slots[i]->key) =
-                                    m->slots[i];
-                free(m->slots);
-                *m = bigger;
-        }
-        e = pd_map_slot(m, res->key);
-        if (*e)
-                free(*e);
-        else
-                m->cnt++;
-        *e = res;
-}
-
-static void pd_map_clear(pd_map_t *m) {
-        for (size_t i = 0; i < m->size; i++)
-                free(m->slots[i]);
-        free(m->slots);
-        memset(m, 0, sizeof(*m));
 }
 
 /* What the report shows for one (tenant, action). */
@@ -232,7 +175,8 @@ static pd_state_t pd_row_state(const pd_row_t *row) {
 
 typedef struct pd_report_s {
         pd_cli_t *cli;
-        pd_map_t results;
+        pd_map_t *results;    /* key "tenant/action": its newest
+                               * pd_result_t; NULL until the first */
         pd_event_t *registry; /* newest registry.published */
         pd_strv_t tenants;    /* to show, sorted */
         size_t *tenant_rows;  /* rows of tenants.v[t]: [tenant_rows[t],
@@ -241,6 +185,7 @@ typedef struct pd_report_s {
         pd_strv_t missing;    /* of those, the ones without results */
         pd_row_t *rows;
         size_t row_cnt;
+        size_t row_cap;       /* room in rows */
 } pd_report_t;
 
 static void pd_report_usage(FILE *fp) {
@@ -293,7 +238,14 @@ void pd_report_add(pd_report_t *rp, pd_event_t *ev) {
         } else if ((ev->type == PD_EVT_ACTION_STARTED ||
                     ev->type == PD_EVT_ACTION_FINISHED) &&
                    ev->tenant && ev->action) {
-                pd_map_put(&rp->results, pd_result_new(ev));
+                pd_result_t *res = pd_result_new(ev);
+                void **vp;
+
+                if (!rp->results)
+                        rp->results = pd_map_new();
+                vp = pd_map_put(rp->results, res->key, strlen(res->key));
+                free(*vp);
+                *vp = res;
         }
         pd_event_destroy(ev);
 }
@@ -335,9 +287,8 @@ static void pd_report_add_row(pd_report_t *rp, const char *tenant,
                               const pd_result_t *res) {
         pd_row_t *row;
 
-        rp->rows = realloc(rp->rows, (rp->row_cnt + 1) * sizeof(*rp->rows));
-        if (!rp->rows)
-                abort();
+        rp->rows = pd_xgrow(rp->rows, &rp->row_cap, rp->row_cnt + 1,
+                            sizeof(*rp->rows));
         row         = &rp->rows[rp->row_cnt++];
         row->tenant = tenant;
         row->action = action;
@@ -358,16 +309,15 @@ static int pd_report_wants(const pd_report_t *rp, const char *tenant) {
  * results, whatever the number of tenants.
  */
 static void pd_report_build(pd_report_t *rp) {
-        pd_result_t **sorted = calloc(rp->results.cnt + 1, sizeof(*sorted));
-        size_t n = 0, e = 0;
+        pd_result_t **sorted =
+                pd_xcalloc(pd_map_count(rp->results) + 1, sizeof(*sorted));
+        size_t n = 0, e = 0, it = 0;
         pd_strv_t extra = {0};
+        void *v;
 
-        if (!sorted)
-                abort();
-        for (size_t i = 0; i < rp->results.size; i++)
-                if (rp->results.slots[i] &&
-                    pd_report_wants(rp, rp->results.slots[i]->tenant))
-                        sorted[n++] = rp->results.slots[i];
+        while (pd_map_next(rp->results, &it, NULL, NULL, &v))
+                if (pd_report_wants(rp, ((pd_result_t *)v)->tenant))
+                        sorted[n++] = v;
         qsort(sorted, n, sizeof(*sorted), pd_cmp_result);
         for (size_t i = 0; i < n; i++)
                 if (!rp->tenants.cnt ||
@@ -400,9 +350,7 @@ static void pd_report_build(pd_report_t *rp) {
         }
         pd_strv_clear(&extra);
 
-        rp->tenant_rows = calloc(rp->tenants.cnt + 1, sizeof(size_t));
-        if (!rp->tenant_rows)
-                abort();
+        rp->tenant_rows = pd_xcalloc(rp->tenants.cnt + 1, sizeof(size_t));
         for (size_t t = 0; t < rp->tenants.cnt; t++) {
                 const char *tenant = rp->tenants.v[t];
                 size_t tlen        = strlen(tenant);
@@ -414,7 +362,7 @@ static void pd_report_build(pd_report_t *rp) {
                         const pd_regentry_t *reg = &rp->registry->registry[i];
                         snprintf(key, sizeof(key), "%s/%s", tenant, reg->id);
                         pd_report_add_row(rp, tenant, reg->id, reg,
-                                          pd_map_get(&rp->results, key));
+                                          pd_map_get(rp->results, key, strlen(key)));
                 }
                 /* This tenant's entries, in the sorted run that starts at
                  * e: those of no registered action are unavailable. */
@@ -576,11 +524,9 @@ static void pd_report_table_section(pd_report_t *rp, size_t t,
                                     int (*want)(const pd_row_t *),
                                     int newest_first) {
         size_t from = rp->tenant_rows[t], to = rp->tenant_rows[t + 1];
-        pd_row_t **sel = calloc(to - from + 1, sizeof(*sel));
+        pd_row_t **sel = pd_xcalloc(to - from + 1, sizeof(*sel));
         size_t cnt     = 0;
 
-        if (!sel)
-                abort();
         for (size_t i = from; i < to; i++)
                 if (want(&rp->rows[i]))
                         sel[cnt++] = &rp->rows[i];
@@ -619,15 +565,14 @@ static int pd_want_unavailable(const pd_row_t *r) {
  */
 static int pd_report_say_missing(pd_report_t *rp) {
         const char **known;
-        size_t cnt = 0, shown = 0;
+        size_t cnt = 0, shown = 0, it = 0;
+        void *res;
 
         if (!rp->missing.cnt)
                 return 0;
-        if (!(known = calloc(rp->results.cnt + 1, sizeof(*known))))
-                abort();
-        for (size_t i = 0; i < rp->results.size; i++)
-                if (rp->results.slots[i])
-                        known[cnt++] = rp->results.slots[i]->tenant;
+        known = pd_xcalloc(pd_map_count(rp->results) + 1, sizeof(*known));
+        while (pd_map_next(rp->results, &it, NULL, NULL, &res))
+                known[cnt++] = ((pd_result_t *)res)->tenant;
         qsort(known, cnt, sizeof(*known), pd_cmp_str);
         for (size_t i = 0; i < cnt; i++)
                 if (!shown || strcmp(known[shown - 1], known[i]))
@@ -909,21 +854,21 @@ static void pd_report_unbuild(pd_report_t *rp) {
         free(rp->rows);
         rp->rows    = NULL;
         rp->row_cnt = 0;
+        rp->row_cap = 0;
 }
 
 static void pd_report_clear(pd_report_t *rp) {
         pd_report_unbuild(rp);
-        pd_map_clear(&rp->results);
+        pd_map_destroy(rp->results, free);
+        rp->results = NULL;
         pd_event_destroy(rp->registry);
         rp->registry = NULL;
         pd_strv_clear(&rp->only);
 }
 
 pd_report_t *pd_report_new(pd_cli_t *cli) {
-        pd_report_t *rp = calloc(1, sizeof(*rp));
+        pd_report_t *rp = pd_xcalloc(1, sizeof(*rp));
 
-        if (!rp)
-                abort();
         rp->cli = cli;
         return rp;
 }

@@ -26,6 +26,8 @@
 #include <microhttpd.h>
 
 #include "common/log.h"
+#include "common/strerror.h"
+#include "common/xalloc.h"
 #include "producer/cli.h"
 #include "producer/report.h"
 #include "producer/results.h"
@@ -370,7 +372,7 @@ static char *pd_serve_route(const char *url, const char *prefix,
             strcmp(url + ul - sl, suffix) ||
             memchr(url + pl, '/', ul - pl - sl))
                 return NULL;
-        return strndup(url + pl, ul - pl - sl);
+        return pd_xstrndup(url + pl, ul - pl - sl);
 }
 
 /* Runs on libmicrohttpd's thread; url comes percent-decoded. */
@@ -490,7 +492,7 @@ static struct MHD_Daemon *pd_serve_listen(pd_cli_t *cli, const char *addr,
                 /* An address in use is the usual reason, and errno says
                  * so; libmicrohttpd has no message of its own to give. */
                 pd_cli_error(cli, "cannot listen on %s: %s", addr,
-                             errno ? strerror(errno) : "libmicrohttpd failed");
+                             errno ? pd_strerror(errno) : "libmicrohttpd failed");
                 return NULL;
         }
         info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);
