@@ -23,6 +23,7 @@
 
 #include <jansson.h>
 
+#include "common/clock.h"
 #include "common/xalloc.h"
 
 /* Actions run from a fraction of a second to an hour. */
@@ -72,12 +73,6 @@ static atomic_llong pd_m_running;
 static atomic_llong pd_m_outbox;
 static atomic_llong pd_m_tick_ms;
 static atomic_int pd_m_cond[PD_METRICS_COND_CNT];
-
-static int64_t pd_m_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 double pd_metrics_clock(void) {
         struct timespec ts;
@@ -172,7 +167,7 @@ void pd_metrics_commit_observe(double seconds) {
 }
 
 void pd_metrics_tick(void) {
-        atomic_store(&pd_m_tick_ms, pd_m_now_ms());
+        atomic_store(&pd_m_tick_ms, pd_mono_ms());
 }
 
 void pd_metrics_cond_set(pd_metrics_cond_t cond, int ok) {
@@ -406,7 +401,7 @@ int pd_metrics_live(int64_t now_ms, int64_t max_ms, char *reason,
         int64_t tick = atomic_load(&pd_m_tick_ms);
 
         if (!now_ms)
-                now_ms = pd_m_now_ms();
+                now_ms = pd_mono_ms();
         if (tick && now_ms - tick <= max_ms)
                 return 0;
         if (!tick)

@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 
@@ -89,13 +90,6 @@ typedef struct pd_plugin_run_s {
 
 /* `after` of an action that has none, so callers never see NULL. */
 static const char *const pd_plugins_no_after[] = {NULL};
-
-static int64_t pd_plugins_clock_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- loading ---- */
 
@@ -413,7 +407,7 @@ static int pd_plugins_cancelled(const pd_action_ctx_t *ctx) {
         const pd_plugin_run_t *run = ctx->_private;
 
         return (run->call->cancel && *run->call->cancel) ||
-               pd_plugins_clock_ms() >= run->deadline;
+               pd_mono_ms() >= run->deadline;
 }
 
 /* ctx->log: formats one line into the run's output, '\n' added if
@@ -464,7 +458,7 @@ static void pd_plugins_outcome(const pd_plugin_run_t *run, int rc,
                 res->status = PD_ST_INTERRUPTED;
                 pd_runner_stop_error(res->status, call->timeout_ms,
                                      res->error, sizeof(res->error));
-        } else if (pd_plugins_clock_ms() >= run->deadline) {
+        } else if (pd_mono_ms() >= run->deadline) {
                 res->status = PD_ST_TIMED_OUT;
                 pd_runner_stop_error(res->status, call->timeout_ms,
                                      res->error, sizeof(res->error));
@@ -480,7 +474,7 @@ static void pd_plugins_outcome(const pd_plugin_run_t *run, int rc,
 
 int pd_plugins_run(const pd_plugin_action_t *act, const pd_plugin_call_t *call,
                    pd_runner_result_t *res) {
-        const int64_t start = pd_plugins_clock_ms();
+        const int64_t start = pd_mono_ms();
         pd_plugin_run_t run = {call, INT64_MAX, NULL,
                                PTHREAD_MUTEX_INITIALIZER};
         pd_action_ctx_t ctx;
@@ -522,7 +516,7 @@ int pd_plugins_run(const pd_plugin_action_t *act, const pd_plugin_call_t *call,
         pd_output_result(run.out, res);
         ret = 0;
 out:
-        res->duration_ms = pd_plugins_clock_ms() - start;
+        res->duration_ms = pd_mono_ms() - start;
         pd_output_destroy(run.out);
         pthread_mutex_destroy(&run.lock);
         return ret;

@@ -50,6 +50,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/strerror.h"
 #include "common/xalloc.h"
@@ -71,13 +72,6 @@ struct pd_output_s {
         size_t ring_len;
         uint64_t total;
 };
-
-static int64_t pd_runner_clock_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
  * Creates the missing folders above the file at path, each 0700.
@@ -443,7 +437,7 @@ static int pd_runner_watch(const pd_runner_job_t *job, pid_t pid, int pidfd,
 
         while (!exited) {
                 struct pollfd pfd[2];
-                int64_t now  = pd_runner_clock_ms();
+                int64_t now  = pd_mono_ms();
                 int64_t wait = PD_RUNNER_TICK_MS;
                 nfds_t nfds  = 0;
                 int n;
@@ -494,8 +488,8 @@ static int pd_runner_watch(const pd_runner_job_t *job, pid_t pid, int pidfd,
         /* What was written before the exit is still in the pipe. Read only
          * what is there now, for one tick at most: a process that escaped
          * the group may keep the pipe open forever. */
-        for (int64_t until = pd_runner_clock_ms() + PD_RUNNER_TICK_MS;
-             out_open && pd_runner_clock_ms() < until;) {
+        for (int64_t until = pd_mono_ms() + PD_RUNNER_TICK_MS;
+             out_open && pd_mono_ms() < until;) {
                 struct pollfd pfd = {out_fd, POLLIN, 0};
                 int n             = poll(&pfd, 1, 0);
 
@@ -523,7 +517,7 @@ static int pd_runner_watch(const pd_runner_job_t *job, pid_t pid, int pidfd,
 }
 
 int pd_runner_run(const pd_runner_job_t *job, pd_runner_result_t *res) {
-        const int64_t start = pd_runner_clock_ms();
+        const int64_t start = pd_mono_ms();
         pd_output_t *out    = NULL;
         int pipefd[2] = {-1, -1};
         int pidfd     = -1;
@@ -562,7 +556,7 @@ int pd_runner_run(const pd_runner_job_t *job, pd_runner_result_t *res) {
                                 res);
         pd_output_result(out, res);
 out:
-        res->duration_ms = pd_runner_clock_ms() - start;
+        res->duration_ms = pd_mono_ms() - start;
         if (pidfd != -1)
                 close(pidfd);
         pd_output_destroy(out);

@@ -131,7 +131,7 @@ out:
  * is waited out. Returns 0, or -1 with errstr.
  */
 static int pd_sup_dial(pd_sup_t *sup, char *errstr, size_t errstr_size) {
-        const int64_t deadline = pd_sup_clock_ms() + PD_SUP_CONNECT_MS;
+        const int64_t deadline = pd_mono_ms() + PD_SUP_CONNECT_MS;
         struct sockaddr_un sa;
         int nap_ms = 1;
 
@@ -161,7 +161,7 @@ static int pd_sup_dial(pd_sup_t *sup, char *errstr, size_t errstr_size) {
                                  pd_strerror(err));
                         return -1;
                 }
-                if (pd_sup_clock_ms() >= deadline) {
+                if (pd_mono_ms() >= deadline) {
                         snprintf(errstr, errstr_size,
                                  "no supervisor answers at %s (see "
                                  "%s/supervisor.log)",
@@ -268,7 +268,7 @@ static int pd_sup_signal(const struct sockaddr_un *sa, int sig) {
 
 int pd_sup_shutdown(const char *dir, int64_t timeout_ms, char *errstr,
                     size_t errstr_size) {
-        const int64_t deadline = pd_sup_clock_ms() + timeout_ms;
+        const int64_t deadline = pd_mono_ms() + timeout_ms;
         char path[PD_SUP_PATH_MAX];
         struct sockaddr_un sa;
         int fd, signalled = 0, ret = -1;
@@ -292,7 +292,7 @@ int pd_sup_shutdown(const char *dir, int64_t timeout_ms, char *errstr,
                                  path, pd_strerror(errno));
                         goto done;
                 }
-                if (pd_sup_clock_ms() >= deadline) {
+                if (pd_mono_ms() >= deadline) {
                         snprintf(errstr, errstr_size,
                                  "the supervisor of %s is still there after "
                                  "%" PRId64 " ms",
@@ -396,8 +396,8 @@ static int pd_sup_hung(pd_sup_t *sup) {
 static int pd_sup_recv(pd_sup_t *sup, int64_t id, volatile int *cancel,
                        int *cancel_sent, int timeout_ms, unsigned *type,
                        pd_sup_rd_t *rd) {
-        const int64_t deadline = pd_sup_clock_ms() + timeout_ms;
-        int64_t heard          = pd_sup_clock_ms();
+        const int64_t deadline = pd_mono_ms() + timeout_ms;
+        int64_t heard          = pd_mono_ms();
         int pinged             = 0;
 
         pd_sup_buf_consume(&sup->in, sup->handed);
@@ -432,7 +432,7 @@ static int pd_sup_recv(pd_sup_t *sup, int64_t id, volatile int *cancel,
                                 return PD_SUP_BROKEN;
                         *cancel_sent = 1;
                 }
-                now = pd_sup_clock_ms();
+                now = pd_mono_ms();
                 if (timeout_ms >= 0) {
                         int64_t left = deadline - now;
 
@@ -457,7 +457,7 @@ static int pd_sup_recv(pd_sup_t *sup, int64_t id, volatile int *cancel,
                 if (n <= 0)
                         return PD_SUP_BROKEN;
                 sup->in.len += (size_t)n;
-                heard  = pd_sup_clock_ms();
+                heard  = pd_mono_ms();
                 pinged = 0;
         }
 }

@@ -154,7 +154,7 @@ static void pd_sup_serve(pd_sup_server_t *srv) {
 
                 if (srv->stopping && !srv->running)
                         break;
-                now = pd_sup_clock_ms();
+                now = pd_mono_ms();
                 if (!srv->stopping && pd_sup_idle(srv)) {
                         if (idle_since < 0)
                                 idle_since = now;

@@ -13,13 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-int64_t pd_sup_clock_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int64_t pd_sup_min(int64_t a, int64_t b) {
         return a < b ? a : b;
 }

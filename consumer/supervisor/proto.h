@@ -3,8 +3,8 @@
  * described in consumer/supervisor.h), for the server and the client:
  * a growing byte buffer that frames are encoded into, a reader that
  * decodes a payload without ever reading past it, the RESULT frame both
- * sides and the outcome log share, and the few small helpers (clock,
- * paths) every piece of the supervisor uses; with them, common/'s
+ * sides and the outcome log share, and the few small helpers (paths,
+ * min) every piece of the supervisor uses; with them, common/'s clock,
  * allocation and strerror. Private to consumer/supervisor/.
  */
 #ifndef PD_SUP_PROTO_H
@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/un.h>
 
+#include "common/clock.h"
 #include "common/strerror.h"
 #include "common/xalloc.h"
 #include "consumer/supervisor.h"
@@ -36,7 +37,6 @@ typedef struct pd_sup_rd_s {
 } pd_sup_rd_t;
 
 /* Defined in proto.c, where each says what it does. */
-int64_t pd_sup_clock_ms(void);
 int64_t pd_sup_min(int64_t a, int64_t b);
 const char *pd_sup_abspath(const char *path, char *buf,
                            size_t size);
