@@ -1,9 +1,10 @@
 /*
  * config.h - the INI configuration shared by the reactor and the CLI.
  *
- * One table (config.c: pd_config_keys[]) lists every key with its section,
- * type, default and help text. The parser, `--help`, and docs/CONFIG.md are
- * all generated from that table, so they cannot disagree.
+ * One table (config_keys.c: pd_config_keys[]) lists every key with its
+ * section, type, default and help text. The parser, `--help`, and
+ * docs/CONFIG.md are all generated from that table, so they cannot
+ * disagree.
  *
  * File format:
  *   [kafka]              any librdkafka property, passed through untouched
