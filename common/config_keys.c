@@ -144,7 +144,6 @@ const pd_config_key_t pd_config_keys[] = {
          "Sets the environment variable NAME for the command."},
 };
 
-
 const size_t pd_config_key_cnt =
         sizeof(pd_config_keys) / sizeof(pd_config_keys[0]);
 
