@@ -318,10 +318,8 @@ static void pd_wait_column(FILE *fp, const char *s, long width) {
 static char *pd_wait_line_new(const pd_deploy_t *d, const pd_event_t *ev) {
         char *text = NULL, dur[32];
         size_t size;
-        FILE *fp = open_memstream(&text, &size);
+        FILE *fp = pd_xalloc(open_memstream(&text, &size));
 
-        if (!fp)
-                abort();
         pd_wait_text(fp, ev->tenant ? ev->tenant : "");
         fputc(':', fp);
         for (size_t n = strlen(ev->tenant ? ev->tenant : "");

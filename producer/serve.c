@@ -297,10 +297,8 @@ static const char pd_page_tenant_4[] =
 /* The tenant page of `tenant`, in a malloc'ed buffer (*lenp bytes). */
 static char *pd_serve_tenant_page(const char *tenant, size_t *lenp) {
         char *buf = NULL;
-        FILE *fp  = open_memstream(&buf, lenp);
+        FILE *fp  = pd_xalloc(open_memstream(&buf, lenp));
 
-        if (!fp)
-                abort();
         fputs(pd_page_tenant_1, fp);
         pd_html_escape(fp, tenant);
         fputs(pd_page_tenant_2, fp);
@@ -319,11 +317,9 @@ static char *pd_serve_tenant_page(const char *tenant, size_t *lenp) {
 static char *pd_serve_json(pd_serve_t *sv, const char *tenant,
                            size_t *lenp, unsigned int *codep) {
         char *buf = NULL;
-        FILE *fp  = open_memstream(&buf, lenp);
+        FILE *fp  = pd_xalloc(open_memstream(&buf, lenp));
         int err   = 0;
 
-        if (!fp)
-                abort();
         pthread_mutex_lock(&sv->lock);
         if (sv->loaded)
                 err = pd_report_json_write(sv->rp, tenant, fp);
