@@ -17,6 +17,8 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/sign.h"
+#include "common/strerror.h"
+#include "common/xalloc.h"
 #include "producer/cli.h"
 #include "producer/results.h"
 
@@ -58,7 +60,7 @@ int pd_cli_exit(int ret) {
                 return ret;
         if (pd_cli_out_errno)
                 fprintf(stderr, "postdeploy: cannot write output: %s\n",
-                        strerror(pd_cli_out_errno));
+                        pd_strerror(pd_cli_out_errno));
         else
                 fprintf(stderr, "postdeploy: cannot write output\n");
         return ret == PD_EXIT_OK ? PD_EXIT_FAILED : ret;
@@ -92,7 +94,7 @@ int pd_cli_common_opt(pd_cli_t *cli, int opt, const char *arg, char **argv) {
                         break;
                 }
                 {
-                        char *name = strndup(arg, (size_t)(eq - arg));
+                        char *name = pd_xstrndup(arg, (size_t)(eq - arg));
                         pd_strv_add(&cli->kafka_overrides, name);
                         pd_strv_add(&cli->kafka_overrides, eq + 1);
                         if (!strcmp(name, "bootstrap.servers") ||

@@ -16,6 +16,8 @@
 
 #include "common/clock.h"
 #include "common/kafka.h"
+#include "common/strerror.h"
+#include "common/xalloc.h"
 #include "producer/cli.h"
 #include "producer/results.h"
 #include "producer/term.h"
@@ -165,7 +167,7 @@ static int pd_tenants_file(pd_cli_t *cli, const char *path, pd_strv_t *out) {
 
         if (!fp) {
                 pd_cli_error(cli, "--tenants-file %s: %s", path,
-                             strerror(errno));
+                             pd_strerror(errno));
                 return -1;
         }
         while (fgets(line, sizeof(line), fp)) {
@@ -475,13 +477,13 @@ static pd_event_t *pd_request_event(const pd_request_t *req,
                                     const char *tenant, const char *who) {
         pd_event_t *ev = pd_event_new(req->type);
 
-        ev->tenant       = tenant ? strdup(tenant) : NULL;
-        ev->release      = strdup(req->release ? req->release : "");
-        ev->requested_by = strdup(who);
+        ev->tenant       = tenant ? pd_xstrdup(tenant) : NULL;
+        ev->release      = pd_xstrdup(req->release);
+        ev->requested_by = pd_xstrdup(who);
         for (size_t j = 0; j < req->names.cnt; j++)
                 pd_strv_add(&ev->actions, req->names.v[j]);
         if (req->type == PD_EVT_RELEASE_DEPLOYED) {
-                ev->environment = strdup(req->environment);
+                ev->environment = pd_xstrdup(req->environment);
                 ev->selection   = req->selection;
                 ev->deployed_at = pd_now_ms();
         } else {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/xalloc.h"
 #include "producer/cli.h"
 #include "producer/report_model.h"
 #include "producer/results.h"
@@ -219,15 +220,14 @@ static void pd_report_table_section(const pd_report_t *rp, size_t t,
  */
 static int pd_report_say_missing(pd_report_t *rp) {
         const char **known;
-        size_t cnt = 0, shown = 0;
+        size_t cnt = 0, shown = 0, it = 0;
+        void *res;
 
         if (!rp->missing.cnt)
                 return 0;
-        if (!(known = calloc(rp->results.cnt + 1, sizeof(*known))))
-                abort();
-        for (size_t i = 0; i < rp->results.size; i++)
-                if (rp->results.slots[i])
-                        known[cnt++] = rp->results.slots[i]->tenant;
+        known = pd_xcalloc(pd_map_count(rp->results) + 1, sizeof(*known));
+        while (pd_map_next(rp->results, &it, NULL, NULL, &res))
+                known[cnt++] = ((pd_result_t *)res)->tenant;
         qsort(known, cnt, sizeof(*known), pd_cmp_str);
         for (size_t i = 0; i < cnt; i++)
                 if (!shown || strcmp(known[shown - 1], known[i]))

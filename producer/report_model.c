@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/xalloc.h"
 #include "producer/cli.h"
 
 /* Copies s to *pp and returns where it points (NULL if s is). */
@@ -40,8 +41,7 @@ static pd_result_t *pd_result_new(const pd_event_t *ev) {
         for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
                 if (strs[i])
                         size += strlen(strs[i]) + 1;
-        if (!(res = malloc(sizeof(*res) + size)))
-                abort();
+        res = pd_xmalloc(sizeof(*res) + size);
         res->type          = ev->type;
         res->status        = ev->status;
         res->retrying      = ev->retrying;
@@ -63,57 +63,6 @@ static pd_result_t *pd_result_new(const pd_event_t *ev) {
         res->error       = pd_result_str(&p, ev->error);
         res->output_tail = pd_result_str(&p, ev->output_tail);
         return res;
-}
-
-static uint64_t pd_map_hash(const char *s) {
-        uint64_t h = 1469598103934665603ull;
-        for (; *s; s++)
-                h = (h ^ (uint8_t)*s) * 1099511628211ull;
-        return h;
-}
-
-static pd_result_t **pd_map_slot(pd_map_t *m, const char *key) {
-        size_t i = pd_map_hash(key) & (m->size - 1);
-        while (m->slots[i] && strcmp(m->slots[i]->key, key))
-                i = (i + 1) & (m->size - 1);
-        return &m->slots[i];
-}
-
-/* The newest result of key, or NULL. */
-static const pd_result_t *pd_map_get(pd_map_t *m, const char *key) {
-        return m->size ? *pd_map_slot(m, key) : NULL;
-}
-
-/* Stores res as the newest result of its key; takes ownership of res. */
-static void pd_map_put(pd_map_t *m, pd_result_t *res) {
-        pd_result_t **e;
-
-        if (2 * (m->cnt + 1) > m->size) {
-                pd_map_t bigger = {calloc(m->size ? m->size * 2 : 1024,
-                                          sizeof(pd_result_t *)),
-                                   m->size ? m->size * 2 : 1024, m->cnt};
-                if (!bigger.slots)
-                        abort();
-                for (size_t i = 0; i < m->size; i++)
-                        if (m->slots[i])
-                                *pd_map_slot(&bigger, m->slots[i]->key) =
-                                    m->slots[i];
-                free(m->slots);
-                *m = bigger;
-        }
-        e = pd_map_slot(m, res->key);
-        if (*e)
-                free(*e);
-        else
-                m->cnt++;
-        *e = res;
-}
-
-static void pd_map_clear(pd_map_t *m) {
-        for (size_t i = 0; i < m->size; i++)
-                free(m->slots[i]);
-        free(m->slots);
-        memset(m, 0, sizeof(*m));
 }
 
 const char *pd_state_name(pd_state_t s) {
@@ -183,7 +132,14 @@ void pd_report_add(pd_report_t *rp, pd_event_t *ev) {
         } else if ((ev->type == PD_EVT_ACTION_STARTED ||
                     ev->type == PD_EVT_ACTION_FINISHED) &&
                    ev->tenant && ev->action) {
-                pd_map_put(&rp->results, pd_result_new(ev));
+                pd_result_t *res = pd_result_new(ev);
+                void **vp;
+
+                if (!rp->results)
+                        rp->results = pd_map_new();
+                vp = pd_map_put(rp->results, res->key, strlen(res->key));
+                free(*vp);
+                *vp = res;
         }
         pd_event_destroy(ev);
 }
@@ -223,9 +179,8 @@ static void pd_report_add_row(pd_report_t *rp, const char *tenant,
                               const pd_result_t *res) {
         pd_row_t *row;
 
-        rp->rows = realloc(rp->rows, (rp->row_cnt + 1) * sizeof(*rp->rows));
-        if (!rp->rows)
-                abort();
+        rp->rows = pd_xgrow(rp->rows, &rp->row_cap, rp->row_cnt + 1,
+                            sizeof(*rp->rows));
         row         = &rp->rows[rp->row_cnt++];
         row->tenant = tenant;
         row->action = action;
@@ -246,16 +201,15 @@ static int pd_report_wants(const pd_report_t *rp, const char *tenant) {
  * results, whatever the number of tenants.
  */
 void pd_report_build(pd_report_t *rp) {
-        pd_result_t **sorted = calloc(rp->results.cnt + 1, sizeof(*sorted));
-        size_t n = 0, e = 0;
+        pd_result_t **sorted =
+            pd_xcalloc(pd_map_count(rp->results) + 1, sizeof(*sorted));
+        size_t n = 0, e = 0, it = 0;
         pd_strv_t extra = {0};
+        void *v;
 
-        if (!sorted)
-                abort();
-        for (size_t i = 0; i < rp->results.size; i++)
-                if (rp->results.slots[i] &&
-                    pd_report_wants(rp, rp->results.slots[i]->tenant))
-                        sorted[n++] = rp->results.slots[i];
+        while (pd_map_next(rp->results, &it, NULL, NULL, &v))
+                if (pd_report_wants(rp, ((pd_result_t *)v)->tenant))
+                        sorted[n++] = v;
         qsort(sorted, n, sizeof(*sorted), pd_cmp_result);
         for (size_t i = 0; i < n; i++)
                 if (!rp->tenants.cnt ||
@@ -288,9 +242,7 @@ void pd_report_build(pd_report_t *rp) {
         }
         pd_strv_clear(&extra);
 
-        rp->tenant_rows = calloc(rp->tenants.cnt + 1, sizeof(size_t));
-        if (!rp->tenant_rows)
-                abort();
+        rp->tenant_rows = pd_xcalloc(rp->tenants.cnt + 1, sizeof(size_t));
         for (size_t t = 0; t < rp->tenants.cnt; t++) {
                 const char *tenant = rp->tenants.v[t];
                 size_t tlen        = strlen(tenant);
@@ -302,7 +254,7 @@ void pd_report_build(pd_report_t *rp) {
                         const pd_regentry_t *reg = &rp->registry->registry[i];
                         snprintf(key, sizeof(key), "%s/%s", tenant, reg->id);
                         pd_report_add_row(rp, tenant, reg->id, reg,
-                                          pd_map_get(&rp->results, key));
+                                          pd_map_get(rp->results, key, strlen(key)));
                 }
                 /* This tenant's entries, in the sorted run that starts at
                  * e: those of no registered action are unavailable. */
@@ -357,11 +309,9 @@ pd_section_t pd_row_section(const pd_row_t *row) {
 size_t pd_report_section_rows(const pd_report_t *rp, size_t t,
                               pd_section_t section, const pd_row_t ***rowsp) {
         size_t from = rp->tenant_rows[t], to = rp->tenant_rows[t + 1];
-        const pd_row_t **sel = calloc(to - from + 1, sizeof(*sel));
+        const pd_row_t **sel = pd_xcalloc(to - from + 1, sizeof(*sel));
         size_t cnt           = 0;
 
-        if (!sel)
-                abort();
         for (size_t i = from; i < to; i++)
                 if (pd_row_section(&rp->rows[i]) == section)
                         sel[cnt++] = &rp->rows[i];
@@ -383,21 +333,21 @@ void pd_report_unbuild(pd_report_t *rp) {
         free(rp->rows);
         rp->rows    = NULL;
         rp->row_cnt = 0;
+        rp->row_cap = 0;
 }
 
 static void pd_report_clear(pd_report_t *rp) {
         pd_report_unbuild(rp);
-        pd_map_clear(&rp->results);
+        pd_map_destroy(rp->results, free);
+        rp->results = NULL;
         pd_event_destroy(rp->registry);
         rp->registry = NULL;
         pd_strv_clear(&rp->only);
 }
 
 pd_report_t *pd_report_new(pd_cli_t *cli) {
-        pd_report_t *rp = calloc(1, sizeof(*rp));
+        pd_report_t *rp = pd_xcalloc(1, sizeof(*rp));
 
-        if (!rp)
-                abort();
         rp->cli = cli;
         return rp;
 }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/map.h"
 #include "producer/report.h"
 #include "schemas/event.h"
 
@@ -36,13 +37,6 @@ typedef struct pd_result_s {
         char key[]; /* "tenant/action" */
 } pd_result_t;
 
-
-/* The newest result of each (tenant, action), by key. Open addressing,
- * linear probing; grows at 50% load. */
-typedef struct pd_map_s {
-        pd_result_t **slots; /* NULL: a free slot */
-        size_t size, cnt;
-} pd_map_t;
 
 /* What the report shows for one (tenant, action). */
 typedef enum pd_state_e {
@@ -88,7 +82,8 @@ int pd_result_is_verdict(const pd_result_t *res);
 /* The model; its layout is shared with the printers. */
 struct pd_report_s {
         pd_cli_t *cli;        /* [cli] tenants, and topic_results to show */
-        pd_map_t results;
+        pd_map_t *results;    /* key "tenant/action": its newest
+                               * pd_result_t; NULL until the first */
         pd_event_t *registry; /* newest registry.published */
         pd_strv_t tenants;    /* to show, sorted */
         size_t *tenant_rows;  /* rows of tenants.v[t]: [tenant_rows[t],
@@ -97,6 +92,7 @@ struct pd_report_s {
         pd_strv_t missing;    /* of those, the ones without results */
         pd_row_t *rows;
         size_t row_cnt;
+        size_t row_cap;       /* room in rows */
 };
 
 /* Shows only `tenant` (repeatable: each adds one); a tenant named so that

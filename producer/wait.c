@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/xalloc.h"
 #include "common/log.h"
 #include "producer/results.h"
 #include "producer/term.h"
@@ -151,10 +152,8 @@ static void pd_wait_column(FILE *fp, const char *s, long width) {
 static char *pd_wait_line_new(const pd_deploy_t *d, const pd_event_t *ev) {
         char *text = NULL, dur[32];
         size_t size;
-        FILE *fp = open_memstream(&text, &size);
+        FILE *fp = pd_xalloc(open_memstream(&text, &size));
 
-        if (!fp)
-                abort();
         pd_wait_text(fp, ev->tenant ? ev->tenant : "");
         fputc(':', fp);
         for (size_t n = strlen(ev->tenant ? ev->tenant : "");
@@ -318,15 +317,14 @@ static void pd_wait_running(pd_deploy_t *d, const pd_event_t *ev) {
                     !strcmp(d->running[i].action, ev->action))
                         break;
         if (ev->type == PD_EVT_ACTION_STARTED && i == d->running_cnt) {
-                d->running = realloc(d->running, (d->running_cnt + 1) *
-                                                     sizeof(*d->running));
-                if (!d->running)
-                        abort();
+                d->running = pd_xrealloc(d->running, (d->running_cnt + 1) *
+                                                         sizeof(*d->running));
                 /* This machine's clock, not the reactor's started_at: two
                  * machines' clocks need not agree, and an elapsed time
                  * must never run backwards or jump by their skew. */
                 d->running[d->running_cnt++] = (pd_wait_run_t){
-                    strdup(ev->tenant), strdup(ev->action), pd_now_ms()};
+                    pd_xstrdup(ev->tenant), pd_xstrdup(ev->action),
+                    pd_now_ms()};
         } else if (ev->type == PD_EVT_ACTION_FINISHED &&
                    i < d->running_cnt) {
                 free(d->running[i].tenant);
@@ -348,7 +346,7 @@ static void pd_deploy_on_event(pd_deploy_t *d, const pd_event_t *ev) {
                         return;
                 t->planned = 1;
                 if (!t->tenant)
-                        t->tenant = strdup(ev->tenant);
+                        t->tenant = pd_xstrdup(ev->tenant);
                 for (size_t i = 0; i < ev->actions.cnt; i++)
                         pd_strv_add(&t->actions, ev->actions.v[i]);
                 t->plan_line = pd_wait_line_new(d, ev);
@@ -364,19 +362,15 @@ static void pd_deploy_on_event(pd_deploy_t *d, const pd_event_t *ev) {
         pd_wait_running(d, ev);
         if (ev->type == PD_EVT_ACTION_FINISHED && !ev->retrying &&
             pd_strv_find(&t->finished, ev->action) < 0) {
-                t->status = realloc(t->status,
-                                    (t->finished.cnt + 1) * sizeof(*t->status));
-                if (!t->status)
-                        abort();
+                t->status = pd_xrealloc(t->status, (t->finished.cnt + 1) *
+                                                       sizeof(*t->status));
                 t->status[t->finished.cnt] = ev->status;
                 pd_strv_add(&t->finished, ev->action);
                 pd_deploy_count(d);
         }
-        t->lines = realloc(t->lines, (t->line_cnt + 1) * sizeof(*t->lines));
-        if (!t->lines)
-                abort();
+        t->lines  = pd_xrealloc(t->lines, (t->line_cnt + 1) * sizeof(*t->lines));
         l         = &t->lines[t->line_cnt++];
-        l->action = strdup(ev->action);
+        l->action = pd_xstrdup(ev->action);
         l->text   = pd_wait_line_new(d, ev);
         pd_wait_flush(d, t, 0);
         pd_wait_progress(d);
@@ -579,10 +573,8 @@ done:
 }
 
 pd_deploy_t *pd_wait_new(pd_cli_t *cli, rd_kafka_t *rkc) {
-        pd_deploy_t *d = calloc(1, sizeof(*d));
+        pd_deploy_t *d = pd_xcalloc(1, sizeof(*d));
 
-        if (!d)
-                abort();
         d->cli = cli;
         if (!(d->follow = pd_results_follow_new(cli, rkc, 1))) {
                 free(d);
@@ -594,14 +586,12 @@ pd_deploy_t *pd_wait_new(pd_cli_t *cli, rd_kafka_t *rkc) {
 void pd_wait_trigger(pd_deploy_t *d, const char *tenant, const char *ce_id) {
         pd_trigger_t *t;
 
-        d->triggers = realloc(d->triggers,
-                              (d->trigger_cnt + 1) * sizeof(*d->triggers));
-        if (!d->triggers)
-                abort();
+        d->triggers = pd_xrealloc(d->triggers,
+                                  (d->trigger_cnt + 1) * sizeof(*d->triggers));
         t = &d->triggers[d->trigger_cnt++];
         memset(t, 0, sizeof(*t));
-        t->ce_id  = strdup(ce_id);
-        t->tenant = tenant ? strdup(tenant) : NULL;
+        t->ce_id  = pd_xstrdup(ce_id);
+        t->tenant = tenant ? pd_xstrdup(tenant) : NULL;
 }
 
 int pd_wait_run(pd_deploy_t *d, int64_t timeout_ms) {

@@ -518,7 +518,7 @@ const char *pd_event_schema_canonical(pd_evtype_t type) {
  */
 
 pd_event_t *pd_event_new(pd_evtype_t type) {
-        pd_event_t *ev = pd_xalloc(calloc(1, sizeof(*ev)));
+        pd_event_t *ev = pd_xcalloc(1, sizeof(*ev));
 
         ev->type = type;
         return ev;

@@ -36,6 +36,7 @@
 #include <jansson.h>
 
 #include "common/log.h"
+#include "common/xalloc.h"
 #include "schemas/codec.h"
 
 /* The schema texts, compiled in by cmake/EmbedSchemas.cmake: the current
@@ -215,8 +216,7 @@ static int pd_rstep_enum(pd_rstep_t *st, const json_t *rtype, char *errstr,
                 if (!strcmp(dflt, syms[j]))
                         to_default = (int)j;
         st->sym_cnt = (size_t)avro_schema_enum_number_of_symbols(st->ws);
-        if (!(st->symmap = calloc(st->sym_cnt ? st->sym_cnt : 1, sizeof(int))))
-                return pd_errf(errstr, errstr_size, "out of memory");
+        st->symmap  = pd_xcalloc(st->sym_cnt, sizeof(int));
         for (i = 0; i < st->sym_cnt; i++) {
                 st->symmap[i] = to_default;
                 for (j = 0; j < nsyms; j++)
@@ -313,14 +313,10 @@ static pd_rplan_t *pd_rplan_build(avro_schema_t wrec, const pd_field_t *rfields,
         for (f = rfields; f->name; f++)
                 rcnt++;
         wcnt = avro_schema_record_size(wrec);
-        if (!(plan = calloc(1, sizeof(*plan))) ||
-            !(plan->steps = calloc(wcnt ? wcnt : 1, sizeof(*plan->steps))) ||
-            !(plan->fill = calloc(rcnt ? rcnt : 1, sizeof(*plan->fill))) ||
-            !(plan->fill_sfield =
-                      calloc(rcnt ? rcnt : 1, sizeof(*plan->fill_sfield)))) {
-                pd_errf(errstr, errstr_size, "out of memory");
-                goto fail;
-        }
+        plan              = pd_xcalloc(1, sizeof(*plan));
+        plan->steps       = pd_xcalloc(wcnt, sizeof(*plan->steps));
+        plan->fill        = pd_xcalloc(rcnt, sizeof(*plan->fill));
+        plan->fill_sfield = pd_xcalloc(rcnt, sizeof(*plan->fill_sfield));
         for (i = 0; i < wcnt; i++) {
                 st          = &plan->steps[plan->step_cnt++];
                 st->wf.name = avro_schema_record_field_name(wrec, (int)i);
@@ -562,8 +558,7 @@ static int pd_rstep_read_registry(pd_codec_t *cc, const pd_rstep_t *st,
                         return -1;
                 if (!cnt)
                         return 0;
-                if (!(nreg = realloc(*regp, (*cntp + cnt) * sizeof(*nreg))))
-                        return pd_rerr(cc, f, "out of memory");
+                nreg = pd_xrealloc(*regp, (*cntp + cnt) * sizeof(*nreg));
                 memset(nreg + *cntp, 0, cnt * sizeof(*nreg));
                 *regp = nreg;
                 for (i = 0; !err && i < cnt; i++) {

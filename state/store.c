@@ -29,6 +29,9 @@
 
 #include <sqlite3.h>
 
+#include "common/strerror.h"
+#include "common/xalloc.h"
+
 /* Statuses are stored as integers: their values are part of the file
  * format and must never change. */
 _Static_assert(PD_ST_SUCCEEDED == 0 && PD_ST_FAILED == 1 &&
@@ -343,13 +346,9 @@ static const char *pd_store_col_str(sqlite3_stmt *stmt, int idx) {
  */
 static int pd_store_mkparents(const char *path, char *errstr,
                               size_t errstr_size) {
-        char *dir = strdup(path);
+        char *dir = pd_xstrdup(path);
         int ret   = -1;
 
-        if (!dir) {
-                snprintf(errstr, errstr_size, "out of memory");
-                goto out;
-        }
         /* Skips a leading '/': the root always exists. */
         for (char *p = strchr(dir + (*dir == '/'), '/'); p;
              p = strchr(p + 1, '/')) {
@@ -357,7 +356,7 @@ static int pd_store_mkparents(const char *path, char *errstr,
                 if (mkdir(dir, 0700) && errno != EEXIST) {
                         snprintf(errstr, errstr_size,
                                  "cannot create folder %s: %s", dir,
-                                 strerror(errno));
+                                 pd_strerror(errno));
                         goto out;
                 }
                 *p = '/';
@@ -481,15 +480,11 @@ static int pd_store_setup(pd_store_t *st, const char *path, int sync_full) {
 
 pd_store_t *pd_store_open(const char *path, int sync_full, char *errstr,
                           size_t errstr_size) {
-        pd_store_t *st = calloc(1, sizeof(*st));
+        pd_store_t *st = pd_xcalloc(1, sizeof(*st));
         mode_t old_umask;
         int err = -1;
         int rc;
 
-        if (!st) {
-                snprintf(errstr, errstr_size, "out of memory");
-                goto out;
-        }
         if (pd_store_mkparents(path, errstr, errstr_size))
                 goto out;
 
@@ -513,7 +508,7 @@ pd_store_t *pd_store_open(const char *path, int sync_full, char *errstr,
 
                 if (syserr && st->errcode)
                         snprintf(errstr, errstr_size, "%s: %s (%s)", path,
-                                 st->errmsg, strerror(syserr));
+                                 st->errmsg, pd_strerror(syserr));
                 else
                         snprintf(errstr, errstr_size, "%s: %s", path,
                                  st->errmsg);

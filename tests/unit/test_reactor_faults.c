@@ -387,9 +387,9 @@ static const fx_event_t *publish(fx_t *fx, const char *tenant,
         ev->requested_by = strdup("test_reactor_faults");
         ev->selection    = PD_SEL_ONE;
         for (int a = 0; a < ACTION_CNT; a++)
-                assert_int_equal(pd_strv_add(&ev->actions, actions[a]), 0);
+                pd_strv_add(&ev->actions, actions[a]);
         if (fx->inproc)
-                assert_int_equal(pd_strv_add(&ev->actions, "t.inproc"), 0);
+                pd_strv_add(&ev->actions, "t.inproc");
         ev->deployed_at  = pd_now_ms();
         if (pd_event_produce(fx->rkp, fx->conf->topic_events, NULL, ev, NULL,
                              errstr, sizeof(errstr)))
