@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "fixture.h"
+
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,11 +36,7 @@ static int fx_setup(void **state) {
 
         if (!fx)
                 return -1;
-        snprintf(fx->dir, sizeof(fx->dir), "/tmp/pd_test_config.XXXXXX");
-        if (!mkdtemp(fx->dir)) {
-                free(fx);
-                return -1;
-        }
+        pd_test_tmpdir(fx->dir, sizeof(fx->dir), "test_config", 0);
         fx->conf = pd_config_new();
         *state = fx;
         return 0;
@@ -47,10 +45,8 @@ static int fx_setup(void **state) {
 static int fx_teardown(void **state) {
         fixture_t *fx = *state;
 
-        for (size_t i = 0; i < fx->files.cnt; i++)
-                unlink(fx->files.v[i]);
         pd_strv_clear(&fx->files);
-        rmdir(fx->dir);
+        pd_test_rmtree(fx->dir);
         pd_config_destroy(fx->conf);
         free(fx);
         return 0;
