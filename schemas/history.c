@@ -180,13 +180,6 @@ static const char *pd_unqualified(const char *name) {
         return dot ? dot + 1 : name ? name : "";
 }
 
-/* Whether s is ["null", <type>]. */
-static int pd_nullable(avro_schema_t s, avro_type_t type) {
-        return is_avro_union(s) && avro_schema_union_size(s) == 2 &&
-               is_avro_null(avro_schema_union_branch(s, 0)) &&
-               avro_typeof(avro_schema_union_branch(s, 1)) == type;
-}
-
 static pd_rplan_t *pd_rplan_build(avro_schema_t wrec, const pd_field_t *rfields,
                                   const json_t *rtype, char *errstr,
                                   size_t errstr_size);
@@ -239,35 +232,11 @@ static int pd_rstep_match(pd_rstep_t *st, const json_t *sfield, char *errstr,
         int ok = 0;
 
         switch (st->f->kind) {
-        case PD_FK_STRING:
-                ok = is_avro_string(ws);
-                break;
-        case PD_FK_NSTRING:
-                ok = pd_nullable(ws, AVRO_STRING);
-                break;
-        case PD_FK_INT:
-                ok = is_avro_int32(ws);
-                break;
-        case PD_FK_NINT:
-                ok = pd_nullable(ws, AVRO_INT32);
-                break;
-        case PD_FK_LONG:
-                /* Avro promotes int to long, and both are the same
-                 * zig-zag varint on the wire. */
-                ok = is_avro_int64(ws) || is_avro_int32(ws);
-                break;
-        case PD_FK_BOOL:
-                ok = is_avro_boolean(ws);
-                break;
         case PD_FK_SELECTION:
         case PD_FK_STATUS:
                 if (!is_avro_enum(ws))
                         break;
                 return pd_rstep_enum(st, rtype, errstr, errstr_size);
-        case PD_FK_STRV:
-                ok = is_avro_array(ws) &&
-                     is_avro_string(avro_schema_array_items(ws));
-                break;
         case PD_FK_REGISTRY:
                 if (!is_avro_array(ws))
                         break;
@@ -277,7 +246,9 @@ static int pd_rstep_match(pd_rstep_t *st, const json_t *sfield, char *errstr,
                                            rtype, errstr, errstr_size);
                 return st->items ? 0 : -1;
         default:
-                ok = 0;
+                /* Avro promotes int to long: the same zig-zag varint on
+                 * the wire. */
+                ok = pd_codec_type_fits(ws, st->f->kind, 1) == 1;
         }
         if (!ok)
                 return pd_errf(errstr, errstr_size,

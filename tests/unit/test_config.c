@@ -3,7 +3,7 @@
  * comments, overrides, [kafka] pass-through, and every error with the
  * "file:line: " that points a reader at the mistake.
  *
- * Each test writes its files into a fresh mkdtemp folder that the teardown
+ * Each test writes its files into a fresh folder (fixture.c) that the teardown
  * removes again.
  */
 #include <stdarg.h>
@@ -11,6 +11,8 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "fixture.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -34,11 +36,7 @@ static int fx_setup(void **state) {
 
         if (!fx)
                 return -1;
-        snprintf(fx->dir, sizeof(fx->dir), "/tmp/pd_test_config.XXXXXX");
-        if (!mkdtemp(fx->dir)) {
-                free(fx);
-                return -1;
-        }
+        pd_test_tmpdir(fx->dir, sizeof(fx->dir), "test_config", 0);
         fx->conf = pd_config_new();
         *state = fx;
         return 0;
@@ -47,10 +45,8 @@ static int fx_setup(void **state) {
 static int fx_teardown(void **state) {
         fixture_t *fx = *state;
 
-        for (size_t i = 0; i < fx->files.cnt; i++)
-                unlink(fx->files.v[i]);
         pd_strv_clear(&fx->files);
-        rmdir(fx->dir);
+        pd_test_rmtree(fx->dir);
         pd_config_destroy(fx->conf);
         free(fx);
         return 0;
