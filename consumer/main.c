@@ -29,6 +29,7 @@
 #include "common/config.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/path.h"
 #include "common/strerror.h"
 #include "common/version.h"
 #include "common/xalloc.h"
@@ -98,30 +99,12 @@ static void pd_usage(FILE *fp) {
         pd_config_print_keys(fp, 't');
 }
 
-/* Creates every missing folder of path's parent, 0700. */
-static void pd_mkdir_parents(const char *path) {
-        char dir[1024];
-        char *slash;
-
-        snprintf(dir, sizeof(dir), "%s", path);
-        if (!(slash = strrchr(dir, '/')))
-                return;
-        *slash = '\0';
-        for (char *p = dir + 1; *p; p++)
-                if (*p == '/') {
-                        *p = '\0';
-                        mkdir(dir, 0700);
-                        *p = '/';
-                }
-        mkdir(dir, 0700);
-}
-
 /* Writes `text` to path (0600, folder 0700 created if missing). */
 static int pd_write_private(const char *path, const char *text) {
         FILE *fp;
         mode_t old;
 
-        pd_mkdir_parents(path);
+        (void)pd_mkparents(path, NULL, 0); /* fopen says what failed */
         old = umask(077);
         fp  = fopen(path, "w");
         umask(old);
@@ -193,7 +176,7 @@ static int pd_dev_lock(pd_dev_t *dev, char *errstr, size_t errstr_size) {
         snprintf(dev->dir, sizeof(dev->dir), "%s", dev->file);
         *strrchr(dev->dir, '/') = '\0';
         snprintf(path, sizeof(path), "%s/dev.lock", dev->dir);
-        pd_mkdir_parents(path);
+        (void)pd_mkparents(path, NULL, 0); /* open says what failed */
         /* Close-on-exec: a supervisor or an action that outlived us must
          * not keep the folder locked. */
         dev->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);

@@ -52,6 +52,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/path.h"
 #include "common/strerror.h"
 #include "common/xalloc.h"
 
@@ -73,35 +74,13 @@ struct pd_output_s {
         uint64_t total;
 };
 
-/*
- * Creates the missing folders above the file at path, each 0700.
- * Returns 0, or -1 with errno set.
- */
-static int pd_runner_mkparents(const char *path) {
-        char *dir = pd_xstrdup(path);
-        int ret   = -1;
-
-        /* Skips a leading '/': the root always exists. */
-        for (char *p = strchr(dir + (*dir == '/'), '/'); p;
-             p = strchr(p + 1, '/')) {
-                *p = '\0';
-                if (mkdir(dir, 0700) && errno != EEXIST)
-                        goto out;
-                *p = '/';
-        }
-        ret = 0;
-out:
-        free(dir);
-        return ret;
-}
-
 /* Opens the log file for appending, creating it 0600 and its folders 0700
  * when missing. Returns the fd, or -1 with errno set. */
 static int pd_runner_open_log(const char *path) {
         const int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY;
         int fd          = open(path, flags, 0600);
 
-        if (fd == -1 && errno == ENOENT && !pd_runner_mkparents(path))
+        if (fd == -1 && errno == ENOENT && !pd_mkparents(path, NULL, 0))
                 fd = open(path, flags, 0600);
         return fd;
 }

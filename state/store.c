@@ -29,6 +29,7 @@
 
 #include <sqlite3.h>
 
+#include "common/path.h"
 #include "common/strerror.h"
 #include "common/xalloc.h"
 
@@ -346,25 +347,13 @@ static const char *pd_store_col_str(sqlite3_stmt *stmt, int idx) {
  */
 static int pd_store_mkparents(const char *path, char *errstr,
                               size_t errstr_size) {
-        char *dir = pd_xstrdup(path);
-        int ret   = -1;
+        char dir[4096];
 
-        /* Skips a leading '/': the root always exists. */
-        for (char *p = strchr(dir + (*dir == '/'), '/'); p;
-             p = strchr(p + 1, '/')) {
-                *p = '\0';
-                if (mkdir(dir, 0700) && errno != EEXIST) {
-                        snprintf(errstr, errstr_size,
-                                 "cannot create folder %s: %s", dir,
-                                 pd_strerror(errno));
-                        goto out;
-                }
-                *p = '/';
-        }
-        ret = 0;
-out:
-        free(dir);
-        return ret;
+        if (!pd_mkparents(path, dir, sizeof(dir)))
+                return 0;
+        snprintf(errstr, errstr_size, "cannot create folder %s: %s", dir,
+                 pd_strerror(errno));
+        return -1;
 }
 
 /* Runs one statement returning one row of one column, e.g. a PRAGMA.

@@ -9,15 +9,19 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "fixture.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/map.h"
+#include "common/path.h"
 #include "common/strerror.h"
 #include "common/strv.h"
 #include "common/xalloc.h"
@@ -350,6 +354,51 @@ static void test_null_map_reads_as_empty(void **state) {
         pd_map_destroy(NULL, free);
 }
 
+static void assert_private_folder(const char *path) {
+        struct stat sb;
+
+        assert_int_equal(stat(path, &sb), 0);
+        assert_true(S_ISDIR(sb.st_mode));
+        assert_int_equal(sb.st_mode & 077, 0);
+}
+
+static void test_mkparents_makes_each_missing_folder_private(void **state) {
+        char dir[256], path[512], part[512];
+        mode_t old = umask(0);
+
+        (void)state;
+        pd_test_tmpdir(dir, sizeof(dir), "test_common", 0);
+        snprintf(path, sizeof(path), "%s/a//b/c/state.db", dir);
+        assert_int_equal(pd_mkparents(path, NULL, 0), 0);
+        umask(old);
+        snprintf(part, sizeof(part), "%s/a", dir);
+        assert_private_folder(part);
+        snprintf(part, sizeof(part), "%s/a/b/c", dir);
+        assert_private_folder(part);
+        /* The file itself is not made, and a second call changes nothing. */
+        assert_int_equal(access(path, F_OK), -1);
+        assert_int_equal(pd_mkparents(path, NULL, 0), 0);
+        pd_test_rmtree(dir);
+}
+
+static void test_mkparents_names_the_folder_it_could_not_make(void **state) {
+        char dir[256], path[512], failed[512] = "", file[512];
+        FILE *fp;
+
+        (void)state;
+        pd_test_tmpdir(dir, sizeof(dir), "test_common", 0);
+        snprintf(file, sizeof(file), "%s/plain", dir);
+        assert_non_null(fp = fopen(file, "w"));
+        assert_int_equal(fclose(fp), 0);
+        /* A regular file where a folder should be. */
+        snprintf(path, sizeof(path), "%s/plain/sub/state.db", dir);
+        assert_int_equal(pd_mkparents(path, failed, sizeof(failed)), -1);
+        assert_int_equal(errno, ENOTDIR);
+        snprintf(file, sizeof(file), "%s/plain/sub", dir);
+        assert_string_equal(failed, file);
+        pd_test_rmtree(dir);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_out_of_memory_aborts_with_a_message),
@@ -367,6 +416,8 @@ int main(void) {
                 cmocka_unit_test(test_map_grows_and_loses_nothing),
                 cmocka_unit_test(test_map_frees_values_it_is_told_to),
                 cmocka_unit_test(test_null_map_reads_as_empty),
+                cmocka_unit_test(test_mkparents_makes_each_missing_folder_private),
+                cmocka_unit_test(test_mkparents_names_the_folder_it_could_not_make),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
