@@ -55,6 +55,11 @@ typedef struct pd_codec_s {
 const pd_field_t *pd_codec_fields(pd_evtype_t type);
 const pd_field_t *pd_codec_regentry_fields(void);
 
+/* Reports a problem with field f (inside the current registry entry, if
+ * any) as "field 'name': message". Returns -1. */
+int pd_field_err(pd_codec_t *cc, const pd_field_t *f, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
 /* Whether an Avro type s carries values of a scalar kind or array<string>:
  * 1 or 0; -1 for the kinds whose match needs more than the type (the
  * enums' symbols, the registry's items). With promote, an int is also read

@@ -406,26 +406,11 @@ const pd_history_t *pd_history_find(uint64_t fp, pd_evtype_t *typep) {
  * Reading with a plan.
  */
 
-/* "field 'NAME': message", as event.c words it. Returns -1. */
-static int pd_rerr(pd_codec_t *cc, const pd_field_t *wf, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-static int pd_rerr(pd_codec_t *cc, const pd_field_t *wf, const char *fmt,
-                   ...) {
-        char msg[256];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        return pd_errf(cc->errstr, cc->errstr_size, "field '%s%s': %s",
-                       cc->prefix, wf->name, msg);
-}
-
 static int pd_skip_bytes(pd_codec_t *cc, const pd_field_t *wf, int64_t n) {
         if (n < 0)
-                return pd_rerr(cc, wf, "negative length");
+                return pd_field_err(cc, wf, "negative length");
         if ((uint64_t)n > (uint64_t)(cc->rend - cc->rp))
-                return pd_rerr(cc, wf, "truncated datum");
+                return pd_field_err(cc, wf, "truncated datum");
         cc->rp += n;
         return 0;
 }
@@ -438,7 +423,7 @@ static int pd_skip(pd_codec_t *cc, const pd_field_t *wf, avro_schema_t ws,
         int64_t v;
 
         if (depth > PD_SKIP_DEPTH_MAX)
-                return pd_rerr(cc, wf, "nested more than %d deep",
+                return pd_field_err(cc, wf, "nested more than %d deep",
                                PD_SKIP_DEPTH_MAX);
         switch (avro_typeof(ws)) {
         case AVRO_NULL:
@@ -452,7 +437,7 @@ static int pd_skip(pd_codec_t *cc, const pd_field_t *wf, avro_schema_t ws,
                 if (pd_codec_read_long(cc, wf, &v))
                         return -1;
                 if (v < 0 || v >= avro_schema_enum_number_of_symbols(ws))
-                        return pd_rerr(cc, wf,
+                        return pd_field_err(cc, wf,
                                        "symbol %" PRId64 " does not exist", v);
                 return 0;
         case AVRO_FLOAT:
@@ -490,7 +475,7 @@ static int pd_skip(pd_codec_t *cc, const pd_field_t *wf, avro_schema_t ws,
                 if (pd_codec_read_long(cc, wf, &v))
                         return -1;
                 if (v < 0 || (uint64_t)v >= avro_schema_union_size(ws))
-                        return pd_rerr(cc, wf,
+                        return pd_field_err(cc, wf,
                                        "union branch %" PRId64 " does not exist",
                                        v);
                 return pd_skip(cc, wf, avro_schema_union_branch(ws, (int)v),
@@ -506,7 +491,7 @@ static int pd_skip(pd_codec_t *cc, const pd_field_t *wf, avro_schema_t ws,
         case AVRO_LINK:
                 return pd_skip(cc, wf, avro_schema_link_target(ws), depth + 1);
         default:
-                return pd_rerr(cc, wf, "cannot skip a value of this type");
+                return pd_field_err(cc, wf, "cannot skip a value of this type");
         }
 }
 
@@ -553,10 +538,10 @@ static int pd_rstep_read(pd_codec_t *cc, const pd_rstep_t *st, void *base) {
                 if (pd_codec_read_long(cc, st->f, &v))
                         return -1;
                 if (v < 0 || (uint64_t)v >= st->sym_cnt)
-                        return pd_rerr(cc, st->f,
+                        return pd_field_err(cc, st->f,
                                        "symbol %" PRId64 " does not exist", v);
                 if (st->symmap[v] < 0)
-                        return pd_rerr(cc, st->f,
+                        return pd_field_err(cc, st->f,
                                        "symbol '%s' of the writer's schema is "
                                        "not in the reader's",
                                        avro_schema_enum_get(st->ws, (int)v));
