@@ -71,22 +71,30 @@ static rd_kafka_headers_t *pd_headers_unpack(const void *buf, size_t len) {
         return hdrs;
 }
 
-/* Adds a record to the outbox (inside the caller's transaction) and keeps
- * a copy in oq for producing after the commit. Takes ownership of value and
- * hdrs. Returns 0 or -1 (store error). */
-int pd_outbox_put(pd_reactor_t *r, pd_outq_t *oq, const char *topic,
-                  const char *key, rd_kafka_headers_t *hdrs,
-                  void *value, size_t value_len) {
-        pd_outbox_rec_t rec = {0};
-        pd_outrec_t *o;
-
+static pd_outrec_t *pd_outq_slot(pd_outq_t *oq) {
         if (oq->cnt == oq->size) {
                 oq->size = oq->size ? oq->size * 2 : 8;
                 oq->recs = realloc(oq->recs, oq->size * sizeof(*oq->recs));
                 if (!oq->recs)
                         abort();
         }
-        o = &oq->recs[oq->cnt];
+        return &oq->recs[oq->cnt++];
+}
+
+/* Frees what o holds and empties it. */
+void pd_outrec_clear(pd_outrec_t *o) {
+        free(o->topic);
+        free(o->key);
+        free(o->headers);
+        free(o->value);
+        memset(o, 0, sizeof(*o));
+}
+
+/* Fills o with a record for topic (no store, no lock). Takes ownership of
+ * value and hdrs. */
+static void pd_outrec_fill(pd_outrec_t *o, const char *topic,
+                           const char *key, rd_kafka_headers_t *hdrs,
+                           void *value, size_t value_len) {
         memset(o, 0, sizeof(*o));
         o->topic     = pd_xstrdup(topic);
         o->key       = key ? pd_xstrdup(key) : NULL;
@@ -94,28 +102,50 @@ int pd_outbox_put(pd_reactor_t *r, pd_outq_t *oq, const char *topic,
         o->value     = value;
         o->value_len = value_len;
         rd_kafka_headers_destroy(hdrs);
-        oq->cnt++;
+}
 
-        rec.topic       = o->topic;
-        rec.key         = o->key;
-        rec.headers     = o->headers;
-        rec.headers_len = o->headers_len;
-        rec.value       = o->value;
-        rec.value_len   = o->value_len;
+/* Adds o to the outbox (inside the caller's transaction) and hands it to
+ * oq, for producing after the commit: o is emptied either way. Returns 0
+ * or -1 (store error). */
+int pd_outbox_put_rec(pd_reactor_t *r, pd_outq_t *oq, pd_outrec_t *o) {
+        pd_outrec_t *q      = pd_outq_slot(oq);
+        pd_outbox_rec_t rec = {0};
+
+        *q = *o;
+        memset(o, 0, sizeof(*o));
+        rec.topic       = q->topic;
+        rec.key         = q->key;
+        rec.headers     = q->headers;
+        rec.headers_len = q->headers_len;
+        rec.value       = q->value;
+        rec.value_len   = q->value_len;
         if (pd_store_outbox_add(r->st, &rec))
                 return -1;
-        o->seq = rec.seq;
+        q->seq = rec.seq;
         return 0;
 }
 
-/* Encodes ev (stamped as ours) into the outbox for the results topic.
+/* Adds a record to the outbox (inside the caller's transaction) and keeps
+ * a copy in oq for producing after the commit. Takes ownership of value and
+ * hdrs. Returns 0 or -1 (store error). */
+int pd_outbox_put(pd_reactor_t *r, pd_outq_t *oq, const char *topic,
+                  const char *key, rd_kafka_headers_t *hdrs,
+                  void *value, size_t value_len) {
+        pd_outrec_t o;
+
+        pd_outrec_fill(&o, topic, key, hdrs, value, value_len);
+        return pd_outbox_put_rec(r, oq, &o);
+}
+
+/* Encodes ev (stamped as ours) into o, a record for the results topic.
  * With a signing key it is signed here, before the outbox keeps its
  * headers: results are what `deploy --wait` and `report` believe, so
  * writing to the results topic must not be enough to forge a SUCCEEDED.
  * A record produced again after a restart is the stored one, signature
- * included. */
-int pd_emit(pd_reactor_t *r, pd_outq_t *oq, pd_event_t *ev,
-            const char *key) {
+ * included. Touches no store: workers call it before they take the store
+ * lock, so encoding and signing never hold up another thread's commit. */
+void pd_emit_encode(pd_reactor_t *r, pd_event_t *ev, const char *key,
+                    pd_outrec_t *o) {
         rd_kafka_headers_t *hdrs;
         char errstr[256];
         void *buf;
@@ -141,8 +171,16 @@ int pd_emit(pd_reactor_t *r, pd_outq_t *oq, pd_event_t *ev,
                        pd_evtype_name(ev->type), errstr);
                 abort();
         }
-        return pd_outbox_put(r, oq, r->conf->topic_results, key, hdrs, buf,
-                             len);
+        pd_outrec_fill(o, r->conf->topic_results, key, hdrs, buf, len);
+}
+
+/* Encodes ev into the outbox for the results topic (pd_emit_encode). */
+int pd_emit(pd_reactor_t *r, pd_outq_t *oq, pd_event_t *ev,
+            const char *key) {
+        pd_outrec_t o;
+
+        pd_emit_encode(r, ev, key, &o);
+        return pd_outbox_put_rec(r, oq, &o);
 }
 
 /* Produces one outbox record; its delivery report deletes it. */

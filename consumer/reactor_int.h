@@ -237,6 +237,9 @@ typedef struct pd_attempt_s {
         pd_run_t run;
         const pd_runner_result_t *res; /* NULL when starting */
         int retrying;
+        pd_outrec_t out;    /* its action.finished, encoded before the
+                             * store lock is taken (pd_attempt_finish);
+                             * emptied once it is in the outbox */
 } pd_attempt_t;
 
 /* fault.c */
@@ -250,6 +253,10 @@ void pd_outq_destroy(pd_outq_t *oq);
 int pd_outbox_put(pd_reactor_t *r, pd_outq_t *oq, const char *topic,
                   const char *key, rd_kafka_headers_t *hdrs,
                   void *value, size_t value_len);
+void pd_outrec_clear(pd_outrec_t *o);
+int pd_outbox_put_rec(pd_reactor_t *r, pd_outq_t *oq, pd_outrec_t *o);
+void pd_emit_encode(pd_reactor_t *r, pd_event_t *ev, const char *key,
+                    pd_outrec_t *o);
 int pd_emit(pd_reactor_t *r, pd_outq_t *oq, pd_event_t *ev,
             const char *key);
 void pd_produce_rec(pd_reactor_t *r, int64_t seq, const char *topic,
@@ -285,8 +292,11 @@ int pd_plan_build(pd_reactor_t *r, pd_plan_t *plan);
 /* record.c */
 void pd_result_key(char *buf, size_t size, const char *tenant,
                    const char *action);
+void pd_finished_encode(pd_reactor_t *r, const pd_run_t *run,
+                        const char *tail, int retrying, pd_outrec_t *o);
 int pd_emit_finished(pd_reactor_t *r, pd_outq_t *oq, const pd_run_t *run,
                      const char *tail, int retrying);
+void pd_attempt_finish(pd_reactor_t *r, pd_attempt_t *a);
 int pd_txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 int pd_txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 int pd_txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg);

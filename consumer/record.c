@@ -33,17 +33,16 @@ void pd_result_key(char *buf, size_t size, const char *tenant,
 }
 
 /*
- * Puts the action.finished record of run (its outcome filled in) in the
- * outbox, keyed by tenant/action. Every path that ends an action builds it
+ * Encodes the action.finished record of run (its outcome filled in) into
+ * o, keyed by tenant/action. Every path that ends an action builds it
  * here (a run, a decision without one, recovery), so they all say the
  * same thing the same way. tail: the end of the output ("" for none);
- * retrying: more attempts of the action will come. Returns 0 or -1.
+ * retrying: more attempts of the action will come. Touches no store.
  */
-int pd_emit_finished(pd_reactor_t *r, pd_outq_t *oq, const pd_run_t *run,
-                     const char *tail, int retrying) {
+void pd_finished_encode(pd_reactor_t *r, const pd_run_t *run,
+                        const char *tail, int retrying, pd_outrec_t *o) {
         pd_event_t *ev = pd_event_new(PD_EVT_ACTION_FINISHED);
         char key[256];
-        int ret;
 
         ev->tenant        = pd_xstrdup(run->tenant);
         ev->action        = pd_xstrdup(run->action);
@@ -61,9 +60,18 @@ int pd_emit_finished(pd_reactor_t *r, pd_outq_t *oq, const pd_run_t *run,
         ev->finished_at   = run->finished_at;
         ev->retrying      = retrying;
         pd_result_key(key, sizeof(key), run->tenant, run->action);
-        ret = pd_emit(r, oq, ev, key);
+        pd_emit_encode(r, ev, key, o);
         pd_event_destroy(ev);
-        return ret;
+}
+
+/* Puts the action.finished record of run in the outbox
+ * (pd_finished_encode). Returns 0 or -1. */
+int pd_emit_finished(pd_reactor_t *r, pd_outq_t *oq, const pd_run_t *run,
+                     const char *tail, int retrying) {
+        pd_outrec_t o;
+
+        pd_finished_encode(r, run, tail, retrying, &o);
+        return pd_outbox_put_rec(r, oq, &o);
 }
 
 int pd_txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
@@ -137,9 +145,13 @@ int pd_txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         return ret;
 }
 
-int pd_txn_finished(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
-        pd_attempt_t *a                = arg;
-        const pd_runner_result_t *res  = a->res;
+/*
+ * Fills a finished attempt's run from its result and encodes its
+ * action.finished record into a->out: the worker calls it before
+ * pd_txn_finished, so the encoding is done before the store lock is taken.
+ */
+void pd_attempt_finish(pd_reactor_t *r, pd_attempt_t *a) {
+        const pd_runner_result_t *res = a->res;
 
         a->run.status        = res->status;
         a->run.has_exit_code = res->has_exit_code;
@@ -148,10 +160,20 @@ int pd_txn_finished(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         a->run.duration_ms   = res->duration_ms;
         a->run.error         = *res->error ? res->error : NULL;
         a->run.output_tail   = res->tail;
+        pd_finished_encode(r, &a->run, res->tail, a->retrying, &a->out);
+}
+
+int pd_txn_finished(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        pd_attempt_t *a = arg;
+
         if (pd_store_run_end(r->st, &a->run))
                 return -1;
-
-        return pd_emit_finished(r, oq, &a->run, res->tail, a->retrying);
+        /* A retry after a store error: the first try's record went with
+         * the part that was undone. */
+        if (!a->out.value)
+                pd_finished_encode(r, &a->run, a->res->tail, a->retrying,
+                                   &a->out);
+        return pd_outbox_put_rec(r, oq, &a->out);
 }
 
 int pd_txn_event_done(pd_reactor_t *r, pd_outq_t *oq, void *arg) {

@@ -353,7 +353,7 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
 
         for (; attempt <= max_attempts; attempt++) {
                 pd_runner_result_t *res = pd_xcalloc(1, sizeof(*res));
-                pd_attempt_t a          = {plan, step, {0}, NULL, 0};
+                pd_attempt_t a          = {plan, step, {0}, NULL, 0, {0}};
                 int64_t gen;
 
                 a.run.tenant         = job->tenant;
@@ -424,7 +424,10 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                         job->tenant, def->name, (int)attempt,
                         pd_status_name(res->status), *res->error ? ": " : "",
                         res->error, res->duration_ms);
-                if (pd_reactor_txn_gen(r, pd_txn_finished, &a, &gen)) {
+                pd_attempt_finish(r, &a);
+                ret = pd_reactor_txn_gen(r, pd_txn_finished, &a, &gen);
+                pd_outrec_clear(&a.out);
+                if (ret) {
                         free(res);
                         ret = -1;
                         break;
