@@ -206,7 +206,8 @@ void pd_produce_rec(pd_reactor_t *r, int64_t seq, const char *topic,
                     RD_KAFKA_V_HEADERS(hdrs),
                     RD_KAFKA_V_OPAQUE((void *)(intptr_t)seq), RD_KAFKA_V_END);
                 if (!err) {
-                        pd_metrics_outbox_add(1);
+                        if (seq != PD_OUTBOX_NONE)
+                                pd_metrics_outbox_add(1);
                         return;
                 }
                 rd_kafka_headers_destroy(hdrs);
@@ -247,6 +248,8 @@ void pd_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                        rd_kafka_err2str(rkm->err));
                 return;
         }
+        if (seq == PD_OUTBOX_NONE)
+                return; /* not in the outbox */
         pd_metrics_outbox_add(-1);
         pthread_mutex_lock(&r->dr_lock);
         if (r->delivered_cnt == r->delivered_size) {

@@ -101,6 +101,11 @@ typedef struct pd_outrec_s {
         size_t value_len;
 } pd_outrec_t;
 
+/* The seq of a record produced without the outbox (an in-process
+ * action.started): its delivery report deletes nothing. Outbox seqs are
+ * rowids, from 1. */
+#define PD_OUTBOX_NONE 0
+
 typedef struct pd_outq_s {
         pd_outrec_t *recs;
         size_t cnt, size;
@@ -237,6 +242,8 @@ typedef struct pd_attempt_s {
         pd_run_t run;
         const pd_runner_result_t *res; /* NULL when starting */
         int retrying;
+        int whole;          /* in-process: its run is written whole,
+                             * at its end (pd_attempt_start_whole) */
         pd_outrec_t out;    /* its action.finished, encoded before the
                              * store lock is taken (pd_attempt_finish);
                              * emptied once it is in the outbox */
@@ -296,6 +303,7 @@ void pd_finished_encode(pd_reactor_t *r, const pd_run_t *run,
                         const char *tail, int retrying, pd_outrec_t *o);
 int pd_emit_finished(pd_reactor_t *r, pd_outq_t *oq, const pd_run_t *run,
                      const char *tail, int retrying);
+void pd_attempt_start_whole(pd_reactor_t *r, pd_attempt_t *a);
 void pd_attempt_finish(pd_reactor_t *r, pd_attempt_t *a);
 int pd_txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 int pd_txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg);

@@ -146,6 +146,33 @@ int pd_txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
 }
 
 /*
+ * Starts an in-process attempt: its run is written whole when it is over
+ * (pd_txn_finished), so nothing is stored before it runs, and its
+ * action.started goes straight to the producer, not through the outbox.
+ * A crash while it runs leaves nothing behind in the store: the event,
+ * whose offset was not stored, comes back and runs it again, and no
+ * INTERRUPTED is recorded for the run that was cut short. The record only
+ * informs (an action.finished always follows, from this run or its
+ * re-run), so one a crash loses costs nothing. Any thread, no lock.
+ */
+void pd_attempt_start_whole(pd_reactor_t *r, pd_attempt_t *a) {
+        pd_event_t *ev;
+        pd_outrec_t o;
+        char key[256];
+
+        a->whole  = 1;
+        a->run.id = pd_store_run_id_next(r->st);
+        ev = pd_step_event(r, a->plan, PD_EVT_ACTION_STARTED, a->step->name,
+                           a->run.attempt, a->run.started_at);
+        pd_result_key(key, sizeof(key), a->plan->job->tenant, a->step->name);
+        pd_emit_encode(r, ev, key, &o);
+        pd_event_destroy(ev);
+        pd_produce_rec(r, PD_OUTBOX_NONE, o.topic, o.key, o.headers,
+                       o.headers_len, o.value, o.value_len);
+        pd_outrec_clear(&o);
+}
+
+/*
  * Fills a finished attempt's run from its result and encodes its
  * action.finished record into a->out: the worker calls it before
  * pd_txn_finished, so the encoding is done before the store lock is taken.
@@ -166,7 +193,8 @@ void pd_attempt_finish(pd_reactor_t *r, pd_attempt_t *a) {
 int pd_txn_finished(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         pd_attempt_t *a = arg;
 
-        if (pd_store_run_end(r->st, &a->run))
+        if (a->whole ? pd_store_run_record(r->st, &a->run)
+                     : pd_store_run_end(r->st, &a->run))
                 return -1;
         /* A retry after a store error: the first try's record went with
          * the part that was undone. */

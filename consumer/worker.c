@@ -353,7 +353,7 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
 
         for (; attempt <= max_attempts; attempt++) {
                 pd_runner_result_t *res = pd_xcalloc(1, sizeof(*res));
-                pd_attempt_t a          = {plan, step, {0}, NULL, 0, {0}};
+                pd_attempt_t a          = {plan, step, {0}, NULL, 0, 0, {0}};
                 int64_t gen;
 
                 a.run.tenant         = job->tenant;
@@ -370,9 +370,9 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                         a.run.id         = ad.run_id;
                         a.run.sup_id     = ad.sup_id;
                         a.run.started_at = ad.started_at;
-                } else if (def->plugin_action
-                               ? pd_reactor_txn(r, pd_txn_started, &a)
-                               : pd_reactor_txn_sync(r, pd_txn_started, &a)) {
+                } else if (def->plugin_action) {
+                        pd_attempt_start_whole(r, &a);
+                } else if (pd_reactor_txn_sync(r, pd_txn_started, &a)) {
                         free(res);
                         ret = -1;
                         break;
