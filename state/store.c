@@ -20,6 +20,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -504,8 +505,26 @@ static int pd_store_setup(pd_store_t *st, const char *path, int sync_full) {
         return 0;
 }
 
+/*
+ * Every change is a savepoint inside the open batch (consumer/txn.c), and
+ * SQLite copies each page a savepoint changes into a sub-journal, in
+ * memory up to 64 KiB, then in a temporary file that stays until the batch
+ * commits: after one large part (the outbox trimmed by range) every later
+ * part of the batch wrote each page it touched to that file, 3.5 pwrite
+ * calls per in-process action. A 4 MiB bound keeps them in memory.
+ * Process-wide, and only before SQLite initialises: the first store
+ * opened sets it.
+ */
+#define PD_STORE_SUBJOURNAL_BYTES (4 << 20)
+
+static void pd_store_config_once(void) {
+        sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL,
+                       PD_STORE_SUBJOURNAL_BYTES);
+}
+
 pd_store_t *pd_store_open(const char *path, int sync_full, char *errstr,
                           size_t errstr_size) {
+        static pthread_once_t config_once = PTHREAD_ONCE_INIT;
         pd_store_t *st = calloc(1, sizeof(*st));
         mode_t old_umask;
         int err = -1;
@@ -517,6 +536,7 @@ pd_store_t *pd_store_open(const char *path, int sync_full, char *errstr,
         }
         if (pd_store_mkparents(path, errstr, errstr_size))
                 goto out;
+        pthread_once(&config_once, pd_store_config_once);
 
         /*
          * umask 077 while SQLite creates files: the database, and its -wal
