@@ -137,41 +137,87 @@ int pd_outbox_put(pd_reactor_t *r, pd_outq_t *oq, const char *topic,
         return pd_outbox_put_rec(r, oq, &o);
 }
 
-/* Encodes ev (stamped as ours) into o, a record for the results topic.
- * With a signing key it is signed here, before the outbox keeps its
- * headers: results are what `deploy --wait` and `report` believe, so
- * writing to the results topic must not be enough to forge a SUCCEEDED.
- * A record produced again after a restart is the stored one, signature
- * included. Touches no store: workers call it before they take the store
- * lock, so encoding and signing never hold up another thread's commit. */
-void pd_emit_encode(pd_reactor_t *r, pd_event_t *ev, const char *key,
-                    pd_outrec_t *o) {
+/* Stamps ev as ours and encodes it: returns its headers (the caller
+ * destroys them) and sets *bufp (the caller frees it), *lenp, and *keyp
+ * when NULL (the tenant). With a signing key it is signed here, before the
+ * outbox keeps its headers: results are what `deploy --wait` and `report`
+ * believe, so writing to the results topic must not be enough to forge a
+ * SUCCEEDED. A record produced again after a restart is the stored one,
+ * signature included. Touches no store. */
+static rd_kafka_headers_t *pd_emit_seal(pd_reactor_t *r, pd_event_t *ev,
+                                        const char **keyp, void **bufp,
+                                        size_t *lenp) {
         rd_kafka_headers_t *hdrs;
+        const char *key;
         char errstr[256];
-        void *buf;
-        size_t len;
 
         pd_event_stamp(ev, r->source);
-        if (pd_event_encode(ev, &buf, &len, errstr, sizeof(errstr))) {
+        if (pd_event_encode(ev, bufp, lenp, errstr, sizeof(errstr))) {
                 /* Our own events always encode: a failure is a bug. */
                 pd_log(PD_LOG_ERROR, "cannot encode %s: %s",
                        pd_evtype_name(ev->type), errstr);
                 abort();
         }
-        if (!key)
-                key = ev->tenant;
+        if (!*keyp)
+                *keyp = ev->tenant;
+        key  = *keyp;
         hdrs = pd_event_headers(ev);
         /* Our headers and keys never hold a newline: only OpenSSL can
          * fail, and an unsigned result would be refused by every CLI. */
         if (r->secret &&
-            pd_sign_headers(hdrs, key, key ? strlen(key) : 0, buf, len,
+            pd_sign_headers(hdrs, key, key ? strlen(key) : 0, *bufp, *lenp,
                             r->secret, r->secret_len, errstr,
                             sizeof(errstr))) {
                 pd_log(PD_LOG_ERROR, "cannot sign %s: %s",
                        pd_evtype_name(ev->type), errstr);
                 abort();
         }
+        return hdrs;
+}
+
+/* Encodes ev (pd_emit_seal) into o, a record for the results topic.
+ * Workers call it before they take the store lock, so encoding and
+ * signing never hold up another thread's part or a commit. */
+void pd_emit_encode(pd_reactor_t *r, pd_event_t *ev, const char *key,
+                    pd_outrec_t *o) {
+        rd_kafka_headers_t *hdrs;
+        void *buf;
+        size_t len;
+
+        hdrs = pd_emit_seal(r, ev, &key, &buf, &len);
         pd_outrec_fill(o, r->conf->topic_results, key, hdrs, buf, len);
+}
+
+/* Produces ev to the results topic without the outbox: a record that only
+ * informs (an in-process action.started), which a crash may lose. Any
+ * thread, no lock. */
+void pd_emit_direct(pd_reactor_t *r, pd_event_t *ev, const char *key) {
+        rd_kafka_headers_t *hdrs;
+        rd_kafka_resp_err_t err;
+        void *buf;
+        size_t len;
+
+        hdrs = pd_emit_seal(r, ev, &key, &buf, &len);
+        for (;;) {
+                err = rd_kafka_producev(
+                    r->producer, RD_KAFKA_V_TOPIC(r->conf->topic_results),
+                    RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+                    RD_KAFKA_V_VALUE(buf, len),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                    RD_KAFKA_V_HEADERS(hdrs),
+                    RD_KAFKA_V_OPAQUE((void *)(intptr_t)PD_OUTBOX_NONE),
+                    RD_KAFKA_V_END);
+                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                        break;
+                rd_kafka_poll(r->producer, 100);
+        }
+        if (!err)
+                return; /* librdkafka owns hdrs and buf now */
+        pd_log(PD_LOG_WARN, "cannot produce %s to %s: %s",
+               pd_evtype_name(ev->type), r->conf->topic_results,
+               rd_kafka_err2str(err));
+        rd_kafka_headers_destroy(hdrs);
+        free(buf);
 }
 
 /* Encodes ev into the outbox for the results topic (pd_emit_encode). */

@@ -266,6 +266,7 @@ void pd_emit_encode(pd_reactor_t *r, pd_event_t *ev, const char *key,
                     pd_outrec_t *o);
 int pd_emit(pd_reactor_t *r, pd_outq_t *oq, pd_event_t *ev,
             const char *key);
+void pd_emit_direct(pd_reactor_t *r, pd_event_t *ev, const char *key);
 void pd_produce_rec(pd_reactor_t *r, int64_t seq, const char *topic,
                     const char *key, const void *headers,
                     size_t headers_len, const void *value,

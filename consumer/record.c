@@ -157,7 +157,6 @@ int pd_txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
  */
 void pd_attempt_start_whole(pd_reactor_t *r, pd_attempt_t *a) {
         pd_event_t *ev;
-        pd_outrec_t o;
         char key[256];
 
         a->whole  = 1;
@@ -165,11 +164,8 @@ void pd_attempt_start_whole(pd_reactor_t *r, pd_attempt_t *a) {
         ev = pd_step_event(r, a->plan, PD_EVT_ACTION_STARTED, a->step->name,
                            a->run.attempt, a->run.started_at);
         pd_result_key(key, sizeof(key), a->plan->job->tenant, a->step->name);
-        pd_emit_encode(r, ev, key, &o);
+        pd_emit_direct(r, ev, key);
         pd_event_destroy(ev);
-        pd_produce_rec(r, PD_OUTBOX_NONE, o.topic, o.key, o.headers,
-                       o.headers_len, o.value, o.value_len);
-        pd_outrec_clear(&o);
 }
 
 /*
