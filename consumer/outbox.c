@@ -71,7 +71,7 @@ static rd_kafka_headers_t *pd_headers_unpack(const void *buf, size_t len) {
         return hdrs;
 }
 
-static pd_outrec_t *pd_outq_slot(pd_outq_t *oq) {
+pd_outrec_t *pd_outq_slot(pd_outq_t *oq) {
         if (oq->cnt == oq->size) {
                 oq->size = oq->size ? oq->size * 2 : 8;
                 oq->recs = realloc(oq->recs, oq->size * sizeof(*oq->recs));
@@ -186,38 +186,6 @@ void pd_emit_encode(pd_reactor_t *r, pd_event_t *ev, const char *key,
 
         hdrs = pd_emit_seal(r, ev, &key, &buf, &len);
         pd_outrec_fill(o, r->conf->topic_results, key, hdrs, buf, len);
-}
-
-/* Produces ev to the results topic without the outbox: a record that only
- * informs (an in-process action.started), which a crash may lose. Any
- * thread, no lock. */
-void pd_emit_direct(pd_reactor_t *r, pd_event_t *ev, const char *key) {
-        rd_kafka_headers_t *hdrs;
-        rd_kafka_resp_err_t err;
-        void *buf;
-        size_t len;
-
-        hdrs = pd_emit_seal(r, ev, &key, &buf, &len);
-        for (;;) {
-                err = rd_kafka_producev(
-                    r->producer, RD_KAFKA_V_TOPIC(r->conf->topic_results),
-                    RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-                    RD_KAFKA_V_VALUE(buf, len),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                    RD_KAFKA_V_HEADERS(hdrs),
-                    RD_KAFKA_V_OPAQUE((void *)(intptr_t)PD_OUTBOX_NONE),
-                    RD_KAFKA_V_END);
-                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                        break;
-                rd_kafka_poll(r->producer, 100);
-        }
-        if (!err)
-                return; /* librdkafka owns hdrs and buf now */
-        pd_log(PD_LOG_WARN, "cannot produce %s to %s: %s",
-               pd_evtype_name(ev->type), r->conf->topic_results,
-               rd_kafka_err2str(err));
-        rd_kafka_headers_destroy(hdrs);
-        free(buf);
 }
 
 /* Encodes ev into the outbox for the results topic (pd_emit_encode). */

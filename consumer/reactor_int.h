@@ -261,12 +261,12 @@ int pd_outbox_put(pd_reactor_t *r, pd_outq_t *oq, const char *topic,
                   const char *key, rd_kafka_headers_t *hdrs,
                   void *value, size_t value_len);
 void pd_outrec_clear(pd_outrec_t *o);
+pd_outrec_t *pd_outq_slot(pd_outq_t *oq);
 int pd_outbox_put_rec(pd_reactor_t *r, pd_outq_t *oq, pd_outrec_t *o);
 void pd_emit_encode(pd_reactor_t *r, pd_event_t *ev, const char *key,
                     pd_outrec_t *o);
 int pd_emit(pd_reactor_t *r, pd_outq_t *oq, pd_event_t *ev,
             const char *key);
-void pd_emit_direct(pd_reactor_t *r, pd_event_t *ev, const char *key);
 void pd_produce_rec(pd_reactor_t *r, int64_t seq, const char *topic,
                     const char *key, const void *headers,
                     size_t headers_len, const void *value,
@@ -280,6 +280,7 @@ void pd_outbox_reap(pd_reactor_t *r);
 int pd_batch_produced(pd_reactor_t *r, int64_t gen);
 int pd_batch_wait(pd_reactor_t *r, int64_t gen);
 int pd_batch_flush(pd_reactor_t *r);
+void pd_batch_add_unstored(pd_reactor_t *r, pd_outrec_t *o);
 void *pd_committer_main(void *arg);
 int pd_reactor_txn_named(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
                          const char *name, int sync,

@@ -148,15 +148,18 @@ int pd_txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
 /*
  * Starts an in-process attempt: its run is written whole when it is over
  * (pd_txn_finished), so nothing is stored before it runs, and its
- * action.started goes straight to the producer, not through the outbox.
+ * action.started is not put in the outbox: it is produced with the open
+ * batch once that commits (pd_batch_add_unstored).
  * A crash while it runs leaves nothing behind in the store: the event,
  * whose offset was not stored, comes back and runs it again, and no
  * INTERRUPTED is recorded for the run that was cut short. The record only
  * informs (an action.finished always follows, from this run or its
- * re-run), so one a crash loses costs nothing. Any thread, no lock.
+ * re-run), so one a crash loses costs nothing. Any thread, st_lock not
+ * held.
  */
 void pd_attempt_start_whole(pd_reactor_t *r, pd_attempt_t *a) {
         pd_event_t *ev;
+        pd_outrec_t o;
         char key[256];
 
         a->whole  = 1;
@@ -164,8 +167,9 @@ void pd_attempt_start_whole(pd_reactor_t *r, pd_attempt_t *a) {
         ev = pd_step_event(r, a->plan, PD_EVT_ACTION_STARTED, a->step->name,
                            a->run.attempt, a->run.started_at);
         pd_result_key(key, sizeof(key), a->plan->job->tenant, a->step->name);
-        pd_emit_direct(r, ev, key);
+        pd_emit_encode(r, ev, key, &o);
         pd_event_destroy(ev);
+        pd_batch_add_unstored(r, &o);
 }
 
 /*
