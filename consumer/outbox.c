@@ -71,7 +71,7 @@ static rd_kafka_headers_t *pd_headers_unpack(const void *buf, size_t len) {
         return hdrs;
 }
 
-pd_outrec_t *pd_outq_slot(pd_outq_t *oq) {
+static pd_outrec_t *pd_outq_slot(pd_outq_t *oq) {
         if (oq->cnt == oq->size) {
                 oq->size = oq->size ? oq->size * 2 : 8;
                 oq->recs = realloc(oq->recs, oq->size * sizeof(*oq->recs));
@@ -102,6 +102,17 @@ static void pd_outrec_fill(pd_outrec_t *o, const char *topic,
         o->value     = value;
         o->value_len = value_len;
         rd_kafka_headers_destroy(hdrs);
+}
+
+/* Hands o, a record that only informs (an in-process action.started), to
+ * oq without an outbox row: it is produced with the batch once that
+ * commits, in order, but a crash may lose it. o is emptied. */
+void pd_outq_put_unstored(pd_outq_t *oq, pd_outrec_t *o) {
+        pd_outrec_t *q = pd_outq_slot(oq);
+
+        *q     = *o;
+        q->seq = PD_OUTBOX_NONE;
+        memset(o, 0, sizeof(*o));
 }
 
 /* Adds o to the outbox (inside the caller's transaction) and hands it to

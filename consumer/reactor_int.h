@@ -261,7 +261,7 @@ int pd_outbox_put(pd_reactor_t *r, pd_outq_t *oq, const char *topic,
                   const char *key, rd_kafka_headers_t *hdrs,
                   void *value, size_t value_len);
 void pd_outrec_clear(pd_outrec_t *o);
-pd_outrec_t *pd_outq_slot(pd_outq_t *oq);
+void pd_outq_put_unstored(pd_outq_t *oq, pd_outrec_t *o);
 int pd_outbox_put_rec(pd_reactor_t *r, pd_outq_t *oq, pd_outrec_t *o);
 void pd_emit_encode(pd_reactor_t *r, pd_event_t *ev, const char *key,
                     pd_outrec_t *o);
@@ -280,7 +280,6 @@ void pd_outbox_reap(pd_reactor_t *r);
 int pd_batch_produced(pd_reactor_t *r, int64_t gen);
 int pd_batch_wait(pd_reactor_t *r, int64_t gen);
 int pd_batch_flush(pd_reactor_t *r);
-void pd_batch_add_unstored(pd_reactor_t *r, pd_outrec_t *o);
 void *pd_committer_main(void *arg);
 int pd_reactor_txn_named(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
                          const char *name, int sync,
@@ -305,7 +304,7 @@ void pd_finished_encode(pd_reactor_t *r, const pd_run_t *run,
                         const char *tail, int retrying, pd_outrec_t *o);
 int pd_emit_finished(pd_reactor_t *r, pd_outq_t *oq, const pd_run_t *run,
                      const char *tail, int retrying);
-void pd_attempt_start_whole(pd_reactor_t *r, pd_attempt_t *a);
+int pd_attempt_start_whole(pd_reactor_t *r, pd_attempt_t *a);
 void pd_attempt_finish(pd_reactor_t *r, pd_attempt_t *a);
 int pd_txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 int pd_txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg);

@@ -145,31 +145,55 @@ int pd_txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         return ret;
 }
 
-/*
- * Starts an in-process attempt: its run is written whole when it is over
- * (pd_txn_finished), so nothing is stored before it runs, and its
- * action.started is not put in the outbox: it is produced with the open
- * batch once that commits (pd_batch_add_unstored).
- * A crash while it runs leaves nothing behind in the store: the event,
- * whose offset was not stored, comes back and runs it again, and no
- * INTERRUPTED is recorded for the run that was cut short. The record only
- * informs (an action.finished always follows, from this run or its
- * re-run), so one a crash loses costs nothing. Any thread, st_lock not
- * held.
- */
-void pd_attempt_start_whole(pd_reactor_t *r, pd_attempt_t *a) {
+/* Encodes the action.started record of attempt a into o (no lock). */
+static void pd_started_encode(pd_reactor_t *r, const pd_attempt_t *a,
+                              pd_outrec_t *o) {
         pd_event_t *ev;
-        pd_outrec_t o;
         char key[256];
 
-        a->whole  = 1;
-        a->run.id = pd_store_run_id_next(r->st);
         ev = pd_step_event(r, a->plan, PD_EVT_ACTION_STARTED, a->step->name,
                            a->run.attempt, a->run.started_at);
         pd_result_key(key, sizeof(key), a->plan->job->tenant, a->step->name);
-        pd_emit_encode(r, ev, key, &o);
+        pd_emit_encode(r, ev, key, o);
         pd_event_destroy(ev);
-        pd_batch_add_unstored(r, &o);
+}
+
+/* The start of an in-process attempt: no row, only its action.started,
+ * encoded beforehand into a->out, with no outbox row. */
+static int pd_txn_started_whole(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        pd_attempt_t *a = arg;
+
+        /* A retry: the first try's record went with the undone part. */
+        if (!a->out.value)
+                pd_started_encode(r, a, &a->out);
+        pd_outq_put_unstored(oq, &a->out);
+        return 0;
+}
+
+/*
+ * Starts an in-process attempt: its run is written whole when it is over
+ * (pd_txn_finished), so nothing is stored before it runs, and its
+ * action.started has no outbox row: it joins the open batch as a part of
+ * its own (crash points started.*, as a command's start) and is produced
+ * once that commits. A crash while it runs leaves nothing behind in the
+ * store: the event, whose offset was not stored, comes back and runs it
+ * again, and no INTERRUPTED is recorded for the run that was cut short.
+ * The record only informs (an action.finished always follows, from this
+ * run or its re-run), so one a crash loses costs nothing. Like every part
+ * it waits while the store cannot be written, so nothing new runs then.
+ * Returns 0, or -1 (the reactor failed or is stopping).
+ */
+int pd_attempt_start_whole(pd_reactor_t *r, pd_attempt_t *a) {
+        int ret;
+
+        a->whole  = 1;
+        a->run.id = pd_store_run_id_next(r->st);
+        pd_started_encode(r, a, &a->out);
+        /* Named as pd_txn_started, whose crash points it shares. */
+        ret = pd_reactor_txn_named(r, pd_txn_started_whole, a, "started", 0,
+                                   NULL);
+        pd_outrec_clear(&a->out); /* left by a failure */
+        return ret;
 }
 
 /*

@@ -149,29 +149,6 @@ static int pd_batch_commit(pd_reactor_t *r) {
 }
 
 /*
- * Hands o, a record that is not stored (an in-process action.started), to
- * the open batch, opening one if none is, so that it is produced with the
- * batch's records once it commits: in order, before any later result of
- * the same action, and in the same produce calls as the rest (producing
- * each one at once from its worker doubled the producer's per-record work
- * in small requests). o is emptied. Any thread, st_lock not held. If no
- * batch can take it (the reactor is failing) the record is dropped: it
- * only informs.
- */
-void pd_batch_add_unstored(pd_reactor_t *r, pd_outrec_t *o) {
-        pthread_mutex_lock(&r->st_lock);
-        if (!r->lost && !pd_batch_open(r)) {
-                pd_outrec_t *q = pd_outq_slot(&r->batch.oq);
-
-                *q     = *o;
-                q->seq = PD_OUTBOX_NONE;
-                memset(o, 0, sizeof(*o));
-        }
-        pthread_mutex_unlock(&r->st_lock);
-        pd_outrec_clear(o);
-}
-
-/*
  * Waits until batch gen is committed and its records produced, committing
  * it now if it is still open. Called with st_lock held, returns with it
  * released. Returns 0, or -1 if the batch was lost (the reactor stops).

@@ -370,9 +370,9 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                         a.run.id         = ad.run_id;
                         a.run.sup_id     = ad.sup_id;
                         a.run.started_at = ad.started_at;
-                } else if (def->plugin_action) {
-                        pd_attempt_start_whole(r, &a);
-                } else if (pd_reactor_txn_sync(r, pd_txn_started, &a)) {
+                } else if (def->plugin_action
+                               ? pd_attempt_start_whole(r, &a)
+                               : pd_reactor_txn_sync(r, pd_txn_started, &a)) {
                         free(res);
                         ret = -1;
                         break;
