@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A crash while an in-process (plugin) action runs: nothing of that run
 # was stored before it ran (its row is written whole with its outcome, its
-# action.started goes straight to the producer), so no INTERRUPTED is ever
+# action.started has no outbox row), so no INTERRUPTED is ever
 # recorded for it; the event comes back after the restart and the action
 # runs again, once more, and succeeds. The deploy's --wait, started before
 # the crash, ends with success. (Before, the started row was committed
