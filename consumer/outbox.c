@@ -72,12 +72,8 @@ static rd_kafka_headers_t *pd_headers_unpack(const void *buf, size_t len) {
 }
 
 static pd_outrec_t *pd_outq_slot(pd_outq_t *oq) {
-        if (oq->cnt == oq->size) {
-                oq->size = oq->size ? oq->size * 2 : 8;
-                oq->recs = realloc(oq->recs, oq->size * sizeof(*oq->recs));
-                if (!oq->recs)
-                        abort();
-        }
+        oq->recs = pd_xgrow(oq->recs, &oq->size, oq->cnt + 1,
+                            sizeof(*oq->recs));
         return &oq->recs[oq->cnt++];
 }
 
@@ -277,14 +273,8 @@ void pd_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                 return; /* not in the outbox */
         pd_metrics_outbox_add(-1);
         pthread_mutex_lock(&r->dr_lock);
-        if (r->delivered_cnt == r->delivered_size) {
-                r->delivered_size = r->delivered_size ? r->delivered_size * 2
-                                                      : 256;
-                r->delivered = realloc(r->delivered, r->delivered_size *
-                                                         sizeof(*r->delivered));
-                if (!r->delivered)
-                        abort();
-        }
+        r->delivered = pd_xgrow(r->delivered, &r->delivered_size,
+                                r->delivered_cnt + 1, sizeof(*r->delivered));
         r->delivered[r->delivered_cnt++] = seq;
         pthread_mutex_unlock(&r->dr_lock);
 }

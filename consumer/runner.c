@@ -29,7 +29,7 @@
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* pipe2, posix_spawn_file_actions_addchdir_np,
-                       pidfd_open, sigdescr_np, strerrordesc_np */
+                       pidfd_open, sigdescr_np */
 #endif
 #include "consumer/runner.h"
 
@@ -50,7 +50,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
+#include "common/path.h"
+#include "common/strerror.h"
+#include "common/xalloc.h"
 
 extern char **environ;
 
@@ -70,51 +74,13 @@ struct pd_output_s {
         uint64_t total;
 };
 
-static int64_t pd_runner_clock_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* strerror() may use a static buffer; this never does. */
-static const char *pd_runner_strerror(int err) {
-        const char *s = strerrordesc_np(err);
-
-        return s ? s : "Unknown error";
-}
-
-/*
- * Creates the missing folders above the file at path, each 0700.
- * Returns 0, or -1 with errno set.
- */
-static int pd_runner_mkparents(const char *path) {
-        char *dir = strdup(path);
-        int ret   = -1;
-
-        if (!dir)
-                goto out;
-        /* Skips a leading '/': the root always exists. */
-        for (char *p = strchr(dir + (*dir == '/'), '/'); p;
-             p = strchr(p + 1, '/')) {
-                *p = '\0';
-                if (mkdir(dir, 0700) && errno != EEXIST)
-                        goto out;
-                *p = '/';
-        }
-        ret = 0;
-out:
-        free(dir);
-        return ret;
-}
-
 /* Opens the log file for appending, creating it 0600 and its folders 0700
  * when missing. Returns the fd, or -1 with errno set. */
 static int pd_runner_open_log(const char *path) {
         const int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY;
         int fd          = open(path, flags, 0600);
 
-        if (fd == -1 && errno == ENOENT && !pd_runner_mkparents(path))
+        if (fd == -1 && errno == ENOENT && !pd_mkparents(path, NULL, 0))
                 fd = open(path, flags, 0600);
         return fd;
 }
@@ -130,7 +96,7 @@ static void pd_output_log(pd_output_t *out, const char *buf, size_t len) {
                         pd_log(PD_LOG_WARN,
                                "%s: %s; the rest of this run's output is "
                                "not logged",
-                               out->log_path, pd_runner_strerror(errno));
+                               out->log_path, pd_strerror(errno));
                         close(out->log_fd);
                         out->log_fd = -1;
                         break;
@@ -197,12 +163,8 @@ void pd_output_result(const pd_output_t *out, pd_runner_result_t *res) {
 
 pd_output_t *pd_output_new(const char *log_path, char *errstr,
                            size_t errstr_size) {
-        pd_output_t *out = calloc(1, sizeof(*out));
+        pd_output_t *out = pd_xcalloc(1, sizeof(*out));
 
-        if (!out) {
-                snprintf(errstr, errstr_size, "out of memory");
-                return NULL;
-        }
         out->log_path = log_path;
         out->log_fd   = -1;
         if (log_path) {
@@ -210,7 +172,7 @@ pd_output_t *pd_output_new(const char *log_path, char *errstr,
                 if (out->log_fd == -1) {
                         snprintf(errstr, errstr_size,
                                  "cannot open log file '%s': %s", log_path,
-                                 pd_runner_strerror(errno));
+                                 pd_strerror(errno));
                         free(out);
                         return NULL;
                 }
@@ -345,7 +307,7 @@ static int pd_runner_not_started(const pd_runner_job_t *job, int err,
         case ENFILE:
                 snprintf(res->error, sizeof(res->error),
                          "cannot start '%s': %s", job->argv[0],
-                         pd_runner_strerror(err));
+                         pd_strerror(err));
                 return -1;
         }
         /* The chdir happens in the child, and its error looks like the
@@ -353,14 +315,14 @@ static int pd_runner_not_started(const pd_runner_job_t *job, int err,
         if (job->workdir && (dir_err = pd_runner_workdir_error(job->workdir))) {
                 snprintf(res->error, sizeof(res->error),
                          "cannot enter workdir '%s': %s", job->workdir,
-                         pd_runner_strerror(dir_err));
+                         pd_strerror(dir_err));
                 return 0;
         }
         /* The shell's codes: 127 not found, 126 found but not runnable. */
         res->has_exit_code = 1;
         res->exit_code     = err == ENOENT ? 127 : 126;
         snprintf(res->error, sizeof(res->error), "cannot execute '%s': %s",
-                 job->argv[0], pd_runner_strerror(err));
+                 job->argv[0], pd_strerror(err));
         return 0;
 }
 
@@ -454,7 +416,7 @@ static int pd_runner_watch(const pd_runner_job_t *job, pid_t pid, int pidfd,
 
         while (!exited) {
                 struct pollfd pfd[2];
-                int64_t now  = pd_runner_clock_ms();
+                int64_t now  = pd_mono_ms();
                 int64_t wait = PD_RUNNER_TICK_MS;
                 nfds_t nfds  = 0;
                 int n;
@@ -486,7 +448,7 @@ static int pd_runner_watch(const pd_runner_job_t *job, pid_t pid, int pidfd,
                 n = poll(pfd, nfds, (int)(wait > 0 ? wait : 0));
                 if (n < 0 && errno != EINTR) {
                         snprintf(res->error, sizeof(res->error), "poll: %s",
-                                 pd_runner_strerror(errno));
+                                 pd_strerror(errno));
                         ret = -1;
                         break;
                 }
@@ -505,8 +467,8 @@ static int pd_runner_watch(const pd_runner_job_t *job, pid_t pid, int pidfd,
         /* What was written before the exit is still in the pipe. Read only
          * what is there now, for one tick at most: a process that escaped
          * the group may keep the pipe open forever. */
-        for (int64_t until = pd_runner_clock_ms() + PD_RUNNER_TICK_MS;
-             out_open && pd_runner_clock_ms() < until;) {
+        for (int64_t until = pd_mono_ms() + PD_RUNNER_TICK_MS;
+             out_open && pd_mono_ms() < until;) {
                 struct pollfd pfd = {out_fd, POLLIN, 0};
                 int n             = poll(&pfd, 1, 0);
 
@@ -523,7 +485,7 @@ static int pd_runner_watch(const pd_runner_job_t *job, pid_t pid, int pidfd,
                          * waits for any child. Both must not happen. */
                         snprintf(res->error, sizeof(res->error),
                                  "cannot wait for '%s': %s", job->argv[0],
-                                 pd_runner_strerror(errno));
+                                 pd_strerror(errno));
                         res->status = PD_ST_FAILED;
                         return -1;
                 }
@@ -534,7 +496,7 @@ static int pd_runner_watch(const pd_runner_job_t *job, pid_t pid, int pidfd,
 }
 
 int pd_runner_run(const pd_runner_job_t *job, pd_runner_result_t *res) {
-        const int64_t start = pd_runner_clock_ms();
+        const int64_t start = pd_mono_ms();
         pd_output_t *out    = NULL;
         int pipefd[2] = {-1, -1};
         int pidfd     = -1;
@@ -547,14 +509,10 @@ int pd_runner_run(const pd_runner_job_t *job, pd_runner_result_t *res) {
         memset(res, 0, sizeof(*res));
         res->status = PD_ST_FAILED;
 
-        buf = malloc(PD_RUNNER_READ_SIZE);
-        if (!buf) {
-                snprintf(res->error, sizeof(res->error), "out of memory");
-                goto out;
-        }
+        buf = pd_xmalloc(PD_RUNNER_READ_SIZE);
         if (pipe2(pipefd, O_CLOEXEC)) {
                 snprintf(res->error, sizeof(res->error),
-                         "cannot create a pipe: %s", pd_runner_strerror(errno));
+                         "cannot create a pipe: %s", pd_strerror(errno));
                 goto out;
         }
         out = pd_output_new(job->log_path, res->error, sizeof(res->error));
@@ -577,7 +535,7 @@ int pd_runner_run(const pd_runner_job_t *job, pd_runner_result_t *res) {
                                 res);
         pd_output_result(out, res);
 out:
-        res->duration_ms = pd_runner_clock_ms() - start;
+        res->duration_ms = pd_mono_ms() - start;
         if (pidfd != -1)
                 close(pidfd);
         pd_output_destroy(out);
