@@ -3,15 +3,15 @@
  * plan (deploy.planned), an action started, an action finished or decided
  * without running (action.finished, built in one place for every path:
  * pd_finished_event), and the event marked done. Each writes its store
- * rows and the result record that says so in one part (pd_reactor_txn).
+ * rows and the result record that says so in one part (pd__reactor_txn).
  */
 
 #include "consumer/reactor_int.h"
 
 /* A finished/started event for step, pre-filled from the trigger. */
-static pd_event_t *pd_step_event(pd_reactor_t *r, const pd_plan_t *plan,
-                                 pd_evtype_t type, const char *action,
-                                 int32_t attempt, int64_t started_at) {
+static pd_event_t *step_event(pd_reactor_t *r, const pd_plan_t *plan,
+                              pd_evtype_t type, const char *action,
+                              int32_t attempt, int64_t started_at) {
         const pd_event_t *tev = plan->job->ev;
         pd_event_t *ev        = pd_event_new(type);
 
@@ -27,8 +27,8 @@ static pd_event_t *pd_step_event(pd_reactor_t *r, const pd_plan_t *plan,
         return ev;
 }
 
-void pd_result_key(char *buf, size_t size, const char *tenant,
-                   const char *action) {
+void pd__result_key(char *buf, size_t size, const char *tenant,
+                    const char *action) {
         snprintf(buf, size, "%s/%s", tenant, action);
 }
 
@@ -39,8 +39,8 @@ void pd_result_key(char *buf, size_t size, const char *tenant,
  * same thing the same way. tail: the end of the output ("" for none);
  * retrying: more attempts of the action will come. Touches no store.
  */
-void pd_finished_encode(pd_reactor_t *r, const pd_run_t *run,
-                        const char *tail, int retrying, pd_outrec_t *o) {
+void pd__finished_encode(pd_reactor_t *r, const pd_run_t *run, const char *tail,
+                         int retrying, pd_outrec_t *o) {
         pd_event_t *ev = pd_event_new(PD_EVT_ACTION_FINISHED);
         char key[256];
 
@@ -59,22 +59,22 @@ void pd_finished_encode(pd_reactor_t *r, const pd_run_t *run,
         ev->output_tail   = pd_xstrdup(tail);
         ev->finished_at   = run->finished_at;
         ev->retrying      = retrying;
-        pd_result_key(key, sizeof(key), run->tenant, run->action);
-        pd_emit_encode(r, ev, key, o);
+        pd__result_key(key, sizeof(key), run->tenant, run->action);
+        pd__emit_encode(r, ev, key, o);
         pd_event_destroy(ev);
 }
 
 /* Puts the action.finished record of run in the outbox
- * (pd_finished_encode). Returns 0 or -1. */
-int pd_emit_finished(pd_reactor_t *r, pd_outq_t *oq, const pd_run_t *run,
-                     const char *tail, int retrying) {
+ * (pd__finished_encode). Returns 0 or -1. */
+int pd__emit_finished(pd_reactor_t *r, pd_outq_t *oq, const pd_run_t *run,
+                      const char *tail, int retrying) {
         pd_outrec_t o;
 
-        pd_finished_encode(r, run, tail, retrying, &o);
-        return pd_outbox_put_rec(r, oq, &o);
+        pd__finished_encode(r, run, tail, retrying, &o);
+        return pd__outbox_put_rec(r, oq, &o);
 }
 
-int pd_txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+int pd__txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         pd_verdict_t *v = arg;
         pd_job_t *job   = v->plan->job;
         int64_t now     = pd_now_ms();
@@ -98,14 +98,14 @@ int pd_txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
                 if (pd_store_run_end(r->st, &run))
                         return -1;
                 if (v->set_done >= 0 &&
-                    pd_store_action_set_done(r->st, job->tenant,
-                                             v->step->name, v->set_done))
+                    pd_store_action_set_done(r->st, job->tenant, v->step->name,
+                                             v->set_done))
                         return -1;
         }
-        return pd_emit_finished(r, oq, &run, "", v->retrying);
+        return pd__emit_finished(r, oq, &run, "", v->retrying);
 }
 
-int pd_txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+int pd__txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         pd_plan_t *plan = arg;
         pd_job_t *job   = plan->job;
         pd_event_t *ev;
@@ -113,7 +113,7 @@ int pd_txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
 
         free(plan->steps);
         plan->steps = NULL;
-        if (pd_plan_build(r, plan))
+        if (pd__plan_build(r, plan))
                 return -1;
         ev             = pd_event_new(PD_EVT_DEPLOY_PLANNED);
         ev->tenant     = pd_xstrdup(job->tenant);
@@ -123,12 +123,12 @@ int pd_txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         ev->planned_at = pd_now_ms();
         for (size_t i = 0; i < plan->cnt; i++)
                 pd_strv_add(&ev->actions, plan->steps[i].name);
-        ret = pd_emit(r, oq, ev, job->tenant);
+        ret = pd__emit(r, oq, ev, job->tenant);
         pd_event_destroy(ev);
         return ret;
 }
 
-int pd_txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+int pd__txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         pd_attempt_t *a = arg;
         pd_event_t *ev;
         char key[256];
@@ -136,42 +136,42 @@ int pd_txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
 
         if (pd_store_run_begin(r->st, &a->run))
                 return -1;
-        ev = pd_step_event(r, a->plan, PD_EVT_ACTION_STARTED, a->step->name,
-                           a->run.attempt, a->run.started_at);
-        pd_result_key(key, sizeof(key), a->plan->job->tenant, a->step->name);
-        ret = pd_emit(r, oq, ev, key);
+        ev = step_event(r, a->plan, PD_EVT_ACTION_STARTED, a->step->name,
+                        a->run.attempt, a->run.started_at);
+        pd__result_key(key, sizeof(key), a->plan->job->tenant, a->step->name);
+        ret = pd__emit(r, oq, ev, key);
         pd_event_destroy(ev);
         return ret;
 }
 
 /* Encodes the action.started record of attempt a into o (no lock). */
-static void pd_started_encode(pd_reactor_t *r, const pd_attempt_t *a,
-                              pd_outrec_t *o) {
+static void started_encode(pd_reactor_t *r, const pd_attempt_t *a,
+                           pd_outrec_t *o) {
         pd_event_t *ev;
         char key[256];
 
-        ev = pd_step_event(r, a->plan, PD_EVT_ACTION_STARTED, a->step->name,
-                           a->run.attempt, a->run.started_at);
-        pd_result_key(key, sizeof(key), a->plan->job->tenant, a->step->name);
-        pd_emit_encode(r, ev, key, o);
+        ev = step_event(r, a->plan, PD_EVT_ACTION_STARTED, a->step->name,
+                        a->run.attempt, a->run.started_at);
+        pd__result_key(key, sizeof(key), a->plan->job->tenant, a->step->name);
+        pd__emit_encode(r, ev, key, o);
         pd_event_destroy(ev);
 }
 
 /* The start of an in-process attempt: no row, only its action.started,
  * encoded beforehand into a->out, with no outbox row. */
-static int pd_txn_started_whole(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+static int txn_started_whole(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         pd_attempt_t *a = arg;
 
         /* A retry: the first try's record went with the undone part. */
         if (!a->out.value)
-                pd_started_encode(r, a, &a->out);
-        pd_outq_put_unstored(oq, &a->out);
+                started_encode(r, a, &a->out);
+        pd__outq_put_unstored(oq, &a->out);
         return 0;
 }
 
 /*
  * Starts an in-process attempt: its run is written whole when it is over
- * (pd_txn_finished), so nothing is stored before it runs, and its
+ * (pd__txn_finished), so nothing is stored before it runs, and its
  * action.started has no outbox row: it joins the open batch as a part of
  * its own (crash points started.*, as a command's start) and is produced
  * once that commits. A crash while it runs leaves nothing behind in the
@@ -182,25 +182,25 @@ static int pd_txn_started_whole(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
  * it waits while the store cannot be written, so nothing new runs then.
  * Returns 0, or -1 (the reactor failed or is stopping).
  */
-int pd_attempt_start_whole(pd_reactor_t *r, pd_attempt_t *a) {
+int pd__attempt_start_whole(pd_reactor_t *r, pd_attempt_t *a) {
         int ret;
 
         a->whole  = 1;
         a->run.id = pd_store_run_id_next(r->st);
-        pd_started_encode(r, a, &a->out);
-        /* Named as pd_txn_started, whose crash points it shares. */
-        ret = pd_reactor_txn_named(r, pd_txn_started_whole, a, "started", 0,
-                                   NULL);
-        pd_outrec_clear(&a->out); /* left by a failure */
+        started_encode(r, a, &a->out);
+        /* Named as pd__txn_started, whose crash points it shares. */
+        ret =
+            pd__reactor_txn_named(r, txn_started_whole, a, "started", 0, NULL);
+        pd__outrec_clear(&a->out); /* left by a failure */
         return ret;
 }
 
 /*
  * Fills a finished attempt's run from its result and encodes its
  * action.finished record into a->out: the worker calls it before
- * pd_txn_finished, so the encoding is done before the store lock is taken.
+ * pd__txn_finished, so the encoding is done before the store lock is taken.
  */
-void pd_attempt_finish(pd_reactor_t *r, pd_attempt_t *a) {
+void pd__attempt_finish(pd_reactor_t *r, pd_attempt_t *a) {
         const pd_runner_result_t *res = a->res;
 
         a->run.status        = res->status;
@@ -210,10 +210,10 @@ void pd_attempt_finish(pd_reactor_t *r, pd_attempt_t *a) {
         a->run.duration_ms   = res->duration_ms;
         a->run.error         = *res->error ? res->error : NULL;
         a->run.output_tail   = res->tail;
-        pd_finished_encode(r, &a->run, res->tail, a->retrying, &a->out);
+        pd__finished_encode(r, &a->run, res->tail, a->retrying, &a->out);
 }
 
-int pd_txn_finished(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+int pd__txn_finished(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         pd_attempt_t *a = arg;
 
         if (a->whole ? pd_store_run_record(r->st, &a->run)
@@ -222,12 +222,12 @@ int pd_txn_finished(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         /* A retry after a store error: the first try's record went with
          * the part that was undone. */
         if (!a->out.value)
-                pd_finished_encode(r, &a->run, a->res->tail, a->retrying,
-                                   &a->out);
-        return pd_outbox_put_rec(r, oq, &a->out);
+                pd__finished_encode(r, &a->run, a->res->tail, a->retrying,
+                                    &a->out);
+        return pd__outbox_put_rec(r, oq, &a->out);
 }
 
-int pd_txn_event_done(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+int pd__txn_event_done(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         pd_job_t *job = arg;
         (void)oq;
         return pd_store_event_mark(r->st, job->ev->ce_source, job->ev->ce_id,

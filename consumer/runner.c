@@ -28,8 +28,8 @@
  * plugin actions (plugin.c) keep their output the same way.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* pipe2, posix_spawn_file_actions_addchdir_np,
-                       pidfd_open, sigdescr_np */
+#define _GNU_SOURCE    /* pipe2, posix_spawn_file_actions_addchdir_np,         \
+                          pidfd_open, sigdescr_np */
 #endif
 #include "consumer/runner.h"
 
@@ -58,16 +58,16 @@
 
 extern char **environ;
 
-#define PD_RUNNER_READ_SIZE (64 * 1024)
-#define PD_RUNNER_TICK_MS 100      /* how often the cancel flag is seen */
-#define PD_RUNNER_REAP_TICK_MS 10  /* exit checks without a pidfd */
+#define PD_RUNNER_READ_SIZE     (64 * 1024)
+#define PD_RUNNER_TICK_MS       100  /* how often the cancel flag is seen */
+#define PD_RUNNER_REAP_TICK_MS  10   /* exit checks without a pidfd */
 #define PD_RUNNER_KILL_GRACE_MS 2000 /* SIGTERM, then SIGKILL after this */
 
 /* Where the output goes: the log file and a ring of the last bytes
  * (runner.h: pd_output_new). */
 struct pd_output_s {
         const char *log_path;
-        int log_fd;       /* -1: no log, or given up after a write error */
+        int log_fd; /* -1: no log, or given up after a write error */
         char ring[PD_OUTPUT_TAIL_MAX];
         size_t ring_start; /* oldest byte kept */
         size_t ring_len;
@@ -76,7 +76,7 @@ struct pd_output_s {
 
 /* Opens the log file for appending, creating it 0600 and its folders 0700
  * when missing. Returns the fd, or -1 with errno set. */
-static int pd_runner_open_log(const char *path) {
+static int runner_open_log(const char *path) {
         const int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY;
         int fd          = open(path, flags, 0600);
 
@@ -86,7 +86,7 @@ static int pd_runner_open_log(const char *path) {
 }
 
 /* Appends to the log; a failing log is dropped (the run goes on). */
-static void pd_output_log(pd_output_t *out, const char *buf, size_t len) {
+static void output_log(pd_output_t *out, const char *buf, size_t len) {
         while (len > 0 && out->log_fd != -1) {
                 ssize_t n = write(out->log_fd, buf, len);
 
@@ -108,7 +108,7 @@ static void pd_output_log(pd_output_t *out, const char *buf, size_t len) {
 
 /* Keeps the last bytes in the ring: constant work per byte, whatever the
  * size of the reads. */
-static void pd_output_keep(pd_output_t *out, const char *buf, size_t len) {
+static void output_keep(pd_output_t *out, const char *buf, size_t len) {
         const size_t max = sizeof(out->ring);
         size_t end, first;
 
@@ -125,7 +125,7 @@ static void pd_output_keep(pd_output_t *out, const char *buf, size_t len) {
         if (out->ring_len + len > max) {
                 /* The bytes written over were the oldest. */
                 out->ring_start =
-                        (out->ring_start + out->ring_len + len - max) % max;
+                    (out->ring_start + out->ring_len + len - max) % max;
                 out->ring_len = max;
         } else {
                 out->ring_len += len;
@@ -134,16 +134,16 @@ static void pd_output_keep(pd_output_t *out, const char *buf, size_t len) {
 
 void pd_output_add(pd_output_t *out, const char *buf, size_t len) {
         out->total += len;
-        pd_output_log(out, buf, len);
-        pd_output_keep(out, buf, len);
+        output_log(out, buf, len);
+        output_keep(out, buf, len);
 }
 
 /* Copies the ring into res->tail in order. */
 void pd_output_result(const pd_output_t *out, pd_runner_result_t *res) {
         const size_t max = sizeof(out->ring);
         size_t first     = out->ring_len < max - out->ring_start
-                                   ? out->ring_len
-                                   : max - out->ring_start;
+                               ? out->ring_len
+                               : max - out->ring_start;
         size_t skip      = 0;
 
         memcpy(res->tail, out->ring + out->ring_start, first);
@@ -168,7 +168,7 @@ pd_output_t *pd_output_new(const char *log_path, char *errstr,
         out->log_path = log_path;
         out->log_fd   = -1;
         if (log_path) {
-                out->log_fd = pd_runner_open_log(log_path);
+                out->log_fd = runner_open_log(log_path);
                 if (out->log_fd == -1) {
                         snprintf(errstr, errstr_size,
                                  "cannot open log file '%s': %s", log_path,
@@ -197,7 +197,7 @@ void pd_output_destroy(pd_output_t *out) {
  * Whatever else the process creates meanwhile is created with an explicit
  * mode of 0600 or 0700, which a looser umask does not widen.
  */
-static pthread_mutex_t pd_runner_umask_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t runner_umask_lock = PTHREAD_MUTEX_INITIALIZER;
 
 int pd_spawnattr_child(posix_spawnattr_t *attr, int new_group) {
         sigset_t mask, dflt;
@@ -228,8 +228,7 @@ int pd_spawnattr_child(posix_spawnattr_t *attr, int new_group) {
  * Returns 0 with *pidp, or the errno value of the failure (a failed exec
  * included: glibc reports it from the child).
  */
-static int pd_runner_spawn(const pd_runner_job_t *job, int out_fd,
-                           pid_t *pidp) {
+static int runner_spawn(const pd_runner_job_t *job, int out_fd, pid_t *pidp) {
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t attr;
         mode_t old_umask = 0;
@@ -249,9 +248,8 @@ static int pd_runner_spawn(const pd_runner_job_t *job, int out_fd,
                 err = posix_spawn_file_actions_adddup2(&fa, out_fd,
                                                        STDERR_FILENO);
         if (!err)
-                err = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO,
-                                                       "/dev/null", O_RDONLY,
-                                                       0);
+                err = posix_spawn_file_actions_addopen(
+                    &fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
         if (!err && job->workdir)
                 err = posix_spawn_file_actions_addchdir_np(&fa, job->workdir);
 
@@ -262,7 +260,7 @@ static int pd_runner_spawn(const pd_runner_job_t *job, int out_fd,
                 err = pd_spawnattr_child(&attr, 1);
 
         if (job->has_umask) {
-                pthread_mutex_lock(&pd_runner_umask_lock);
+                pthread_mutex_lock(&runner_umask_lock);
                 old_umask = umask((mode_t)(job->umask & 0777));
         }
         if (!err)
@@ -270,7 +268,7 @@ static int pd_runner_spawn(const pd_runner_job_t *job, int out_fd,
                                    job->envp ? job->envp : environ);
         if (job->has_umask) {
                 umask(old_umask);
-                pthread_mutex_unlock(&pd_runner_umask_lock);
+                pthread_mutex_unlock(&runner_umask_lock);
         }
 
         posix_spawnattr_destroy(&attr);
@@ -280,7 +278,7 @@ out_fa:
 }
 
 /* Why dir cannot be the working folder, as an errno value; 0 if it can. */
-static int pd_runner_workdir_error(const char *dir) {
+static int runner_workdir_error(const char *dir) {
         struct stat sb;
 
         if (stat(dir, &sb))
@@ -295,8 +293,8 @@ static int pd_runner_workdir_error(const char *dir) {
  * Returns 0 when that is the command's outcome, -1 when the runner itself
  * is short of resources.
  */
-static int pd_runner_not_started(const pd_runner_job_t *job, int err,
-                                 pd_runner_result_t *res) {
+static int runner_not_started(const pd_runner_job_t *job, int err,
+                              pd_runner_result_t *res) {
         int dir_err;
 
         res->status = PD_ST_FAILED;
@@ -312,7 +310,7 @@ static int pd_runner_not_started(const pd_runner_job_t *job, int err,
         }
         /* The chdir happens in the child, and its error looks like the
          * exec's: ask the folder itself which one failed. */
-        if (job->workdir && (dir_err = pd_runner_workdir_error(job->workdir))) {
+        if (job->workdir && (dir_err = runner_workdir_error(job->workdir))) {
                 snprintf(res->error, sizeof(res->error),
                          "cannot enter workdir '%s': %s", job->workdir,
                          pd_strerror(dir_err));
@@ -327,7 +325,7 @@ static int pd_runner_not_started(const pd_runner_job_t *job, int err,
 }
 
 /* Whether pid has exited, without reaping it (the fallback to pidfds). */
-static int pd_runner_exited(pid_t pid) {
+static int runner_exited(pid_t pid) {
         siginfo_t si;
 
         memset(&si, 0, sizeof(si));
@@ -337,7 +335,7 @@ static int pd_runner_exited(pid_t pid) {
 }
 
 /* Reads what the pipe has now. Returns 0 while it stays open. */
-static int pd_runner_read(int fd, char *buf, pd_output_t *out) {
+static int runner_read(int fd, char *buf, pd_output_t *out) {
         ssize_t n = read(fd, buf, PD_RUNNER_READ_SIZE);
 
         if (n > 0)
@@ -345,7 +343,7 @@ static int pd_runner_read(int fd, char *buf, pd_output_t *out) {
         return n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN);
 }
 
-static int64_t pd_runner_min(int64_t a, int64_t b) {
+static int64_t runner_min(int64_t a, int64_t b) {
         return a < b ? a : b;
 }
 
@@ -363,9 +361,8 @@ void pd_runner_stop_error(pd_status_t stopped_as, int64_t timeout_ms,
 }
 
 /* Fills status, error and exit fields from the wait status. */
-static void pd_runner_outcome(const pd_runner_job_t *job, int wstatus,
-                              pd_status_t stopped_as,
-                              pd_runner_result_t *res) {
+static void runner_outcome(const pd_runner_job_t *job, int wstatus,
+                           pd_status_t stopped_as, pd_runner_result_t *res) {
         if (WIFEXITED(wstatus)) {
                 res->has_exit_code = 1;
                 res->exit_code     = WEXITSTATUS(wstatus);
@@ -374,8 +371,7 @@ static void pd_runner_outcome(const pd_runner_job_t *job, int wstatus,
         }
 
         res->status = stopped_as;
-        if (stopped_as == PD_ST_TIMED_OUT ||
-            stopped_as == PD_ST_INTERRUPTED) {
+        if (stopped_as == PD_ST_TIMED_OUT || stopped_as == PD_ST_INTERRUPTED) {
                 pd_runner_stop_error(stopped_as, job->timeout_ms, res->error,
                                      sizeof(res->error));
         } else if (res->has_exit_code && res->exit_code == 0) {
@@ -400,11 +396,11 @@ static void pd_runner_outcome(const pd_runner_job_t *job, int wstatus,
  * cancel flag. pidfd may be -1. Returns 0 with the outcome in res, or -1
  * with res->error if watching failed (the group is then killed and reaped).
  */
-static int pd_runner_watch(const pd_runner_job_t *job, pid_t pid, int pidfd,
-                           int out_fd, char *buf, pd_output_t *out,
-                           int64_t start, pd_runner_result_t *res) {
-        const int64_t deadline = job->timeout_ms > 0 ? start + job->timeout_ms
-                                                     : INT64_MAX;
+static int runner_watch(const pd_runner_job_t *job, pid_t pid, int pidfd,
+                        int out_fd, char *buf, pd_output_t *out, int64_t start,
+                        pd_runner_result_t *res) {
+        const int64_t deadline =
+            job->timeout_ms > 0 ? start + job->timeout_ms : INT64_MAX;
         /* PD_ST_SUCCEEDED: not stopped by us (any other outcome is the
          * child's own). */
         pd_status_t stopped_as = PD_ST_SUCCEEDED;
@@ -436,10 +432,10 @@ static int pd_runner_watch(const pd_runner_job_t *job, pid_t pid, int pidfd,
                 }
 
                 if (stopped_as == PD_ST_SUCCEEDED)
-                        wait = pd_runner_min(wait, deadline - now);
-                wait = pd_runner_min(wait, kill_at - now);
+                        wait = runner_min(wait, deadline - now);
+                wait = runner_min(wait, kill_at - now);
                 if (pidfd == -1)
-                        wait = pd_runner_min(wait, PD_RUNNER_REAP_TICK_MS);
+                        wait = runner_min(wait, PD_RUNNER_REAP_TICK_MS);
 
                 if (out_open)
                         pfd[nfds++] = (struct pollfd){out_fd, POLLIN, 0};
@@ -453,11 +449,11 @@ static int pd_runner_watch(const pd_runner_job_t *job, pid_t pid, int pidfd,
                         break;
                 }
                 if (n > 0 && out_open && pfd[0].revents)
-                        out_open = !pd_runner_read(out_fd, buf, out);
+                        out_open = !runner_read(out_fd, buf, out);
                 if (pidfd != -1)
                         exited = n > 0 && pfd[nfds - 1].revents;
                 else
-                        exited = pd_runner_exited(pid);
+                        exited = runner_exited(pid);
         }
 
         /* The child is gone but not reaped, so its group id is still ours
@@ -475,7 +471,7 @@ static int pd_runner_watch(const pd_runner_job_t *job, pid_t pid, int pidfd,
                 if (n == 0 || (n < 0 && errno != EINTR))
                         break;
                 if (n > 0)
-                        out_open = !pd_runner_read(out_fd, buf, out);
+                        out_open = !runner_read(out_fd, buf, out);
         }
 
         while (waitpid(pid, &wstatus, 0) == -1) {
@@ -491,18 +487,18 @@ static int pd_runner_watch(const pd_runner_job_t *job, pid_t pid, int pidfd,
                 }
         }
         if (!ret)
-                pd_runner_outcome(job, wstatus, stopped_as, res);
+                runner_outcome(job, wstatus, stopped_as, res);
         return ret;
 }
 
 int pd_runner_run(const pd_runner_job_t *job, pd_runner_result_t *res) {
         const int64_t start = pd_mono_ms();
         pd_output_t *out    = NULL;
-        int pipefd[2] = {-1, -1};
-        int pidfd     = -1;
-        char *buf     = NULL;
-        pid_t pid     = -1;
-        int ret = -1;
+        int pipefd[2]       = {-1, -1};
+        int pidfd           = -1;
+        char *buf           = NULL;
+        pid_t pid           = -1;
+        int ret             = -1;
         int err;
 
         assert(job->argv && job->argv[0]);
@@ -519,20 +515,19 @@ int pd_runner_run(const pd_runner_job_t *job, pd_runner_result_t *res) {
         if (!out)
                 goto out;
 
-        err = pd_runner_spawn(job, pipefd[1], &pid);
+        err = runner_spawn(job, pipefd[1], &pid);
         /* Only the child writes: our copy would hide its EOF. */
         close(pipefd[1]);
         pipefd[1] = -1;
         if (err) {
-                ret = pd_runner_not_started(job, err, res);
+                ret = runner_not_started(job, err, res);
                 goto out;
         }
 
         if (job->spawned)
                 job->spawned(job->opaque, (int)pid);
         pidfd = pidfd_open(pid, 0);
-        ret   = pd_runner_watch(job, pid, pidfd, pipefd[0], buf, out, start,
-                                res);
+        ret   = runner_watch(job, pid, pidfd, pipefd[0], buf, out, start, res);
         pd_output_result(out, res);
 out:
         res->duration_ms = pd_mono_ms() - start;
