@@ -72,18 +72,26 @@ static rd_kafka_headers_t *headers_unpack(const void *buf, size_t len) {
         return hdrs;
 }
 
-/* Adds a record to the outbox (inside the caller's transaction) and keeps
- * a copy in oq for producing after the commit. Takes ownership of value and
- * hdrs. Returns 0 or -1 (store error). */
-int pd__outbox_put(pd_reactor_t *r, pd_outq_t *oq, const char *topic,
-                   const char *key, rd_kafka_headers_t *hdrs, void *value,
-                   size_t value_len) {
-        pd_outbox_rec_t rec = {0};
-        pd_outrec_t *o;
-
+static pd_outrec_t *outq_slot(pd_outq_t *oq) {
         oq->recs =
             pd_xgrow(oq->recs, &oq->size, oq->cnt + 1, sizeof(*oq->recs));
-        o = &oq->recs[oq->cnt];
+        return &oq->recs[oq->cnt++];
+}
+
+/* Frees what o holds and empties it. */
+void pd__outrec_clear(pd_outrec_t *o) {
+        free(o->topic);
+        free(o->key);
+        free(o->headers);
+        free(o->value);
+        memset(o, 0, sizeof(*o));
+}
+
+/* Fills o with a record for topic (no store, no lock). Takes ownership of
+ * value and hdrs. */
+static void outrec_fill(pd_outrec_t *o, const char *topic, const char *key,
+                        rd_kafka_headers_t *hdrs, void *value,
+                        size_t value_len) {
         memset(o, 0, sizeof(*o));
         o->topic     = pd_xstrdup(topic);
         o->key       = key ? pd_xstrdup(key) : NULL;
@@ -91,53 +99,108 @@ int pd__outbox_put(pd_reactor_t *r, pd_outq_t *oq, const char *topic,
         o->value     = value;
         o->value_len = value_len;
         rd_kafka_headers_destroy(hdrs);
-        oq->cnt++;
+}
 
-        rec.topic       = o->topic;
-        rec.key         = o->key;
-        rec.headers     = o->headers;
-        rec.headers_len = o->headers_len;
-        rec.value       = o->value;
-        rec.value_len   = o->value_len;
+/* Hands o, a record that only informs (an in-process action.started), to
+ * oq without an outbox row: it is produced with the batch once that
+ * commits, in order, but a crash may lose it. o is emptied. */
+void pd__outq_put_unstored(pd_outq_t *oq, pd_outrec_t *o) {
+        pd_outrec_t *q = outq_slot(oq);
+
+        *q     = *o;
+        q->seq = PD_OUTBOX_NONE;
+        memset(o, 0, sizeof(*o));
+}
+
+/* Adds o to the outbox (inside the caller's transaction) and hands it to
+ * oq, for producing after the commit: o is emptied either way. Returns 0
+ * or -1 (store error). */
+int pd__outbox_put_rec(pd_reactor_t *r, pd_outq_t *oq, pd_outrec_t *o) {
+        pd_outrec_t *q      = outq_slot(oq);
+        pd_outbox_rec_t rec = {0};
+
+        *q = *o;
+        memset(o, 0, sizeof(*o));
+        rec.topic       = q->topic;
+        rec.key         = q->key;
+        rec.headers     = q->headers;
+        rec.headers_len = q->headers_len;
+        rec.value       = q->value;
+        rec.value_len   = q->value_len;
         if (pd_store_outbox_add(r->st, &rec))
                 return -1;
-        o->seq = rec.seq;
+        q->seq = rec.seq;
         return 0;
 }
 
-/* Encodes ev (stamped as ours) into the outbox for the results topic.
- * With a signing key it is signed here, before the outbox keeps its
- * headers: results are what `deploy --wait` and `report` believe, so
- * writing to the results topic must not be enough to forge a SUCCEEDED.
- * A record produced again after a restart is the stored one, signature
- * included. */
-int pd__emit(pd_reactor_t *r, pd_outq_t *oq, pd_event_t *ev, const char *key) {
+/* Adds a record to the outbox (inside the caller's transaction) and keeps
+ * a copy in oq for producing after the commit. Takes ownership of value and
+ * hdrs. Returns 0 or -1 (store error). */
+int pd__outbox_put(pd_reactor_t *r, pd_outq_t *oq, const char *topic,
+                   const char *key, rd_kafka_headers_t *hdrs, void *value,
+                   size_t value_len) {
+        pd_outrec_t o;
+
+        outrec_fill(&o, topic, key, hdrs, value, value_len);
+        return pd__outbox_put_rec(r, oq, &o);
+}
+
+/* Stamps ev as ours and encodes it: returns its headers (the caller
+ * destroys them) and sets *bufp (the caller frees it), *lenp, and *keyp
+ * when NULL (the tenant). With a signing key it is signed here, before the
+ * outbox keeps its headers: results are what `deploy --wait` and `report`
+ * believe, so writing to the results topic must not be enough to forge a
+ * SUCCEEDED. A record produced again after a restart is the stored one,
+ * signature included. Touches no store. */
+static rd_kafka_headers_t *emit_seal(pd_reactor_t *r, pd_event_t *ev,
+                                     const char **keyp, void **bufp,
+                                     size_t *lenp) {
         rd_kafka_headers_t *hdrs;
+        const char *key;
         char errstr[256];
-        void *buf;
-        size_t len;
 
         pd_event_stamp(ev, r->source);
-        if (pd_event_encode(ev, &buf, &len, errstr, sizeof(errstr))) {
+        if (pd_event_encode(ev, bufp, lenp, errstr, sizeof(errstr))) {
                 /* Our own events always encode: a failure is a bug. */
                 pd_log(PD_LOG_ERROR, "cannot encode %s: %s",
                        pd_evtype_name(ev->type), errstr);
                 abort();
         }
-        if (!key)
-                key = ev->tenant;
+        if (!*keyp)
+                *keyp = ev->tenant;
+        key  = *keyp;
         hdrs = pd_event_headers(ev);
         /* Our headers and keys never hold a newline: only OpenSSL can
          * fail, and an unsigned result would be refused by every CLI. */
         if (r->secret &&
-            pd_sign_headers(hdrs, key, key ? strlen(key) : 0, buf, len,
+            pd_sign_headers(hdrs, key, key ? strlen(key) : 0, *bufp, *lenp,
                             r->secret, r->secret_len, errstr, sizeof(errstr))) {
                 pd_log(PD_LOG_ERROR, "cannot sign %s: %s",
                        pd_evtype_name(ev->type), errstr);
                 abort();
         }
-        return pd__outbox_put(r, oq, r->conf->topic_results, key, hdrs, buf,
-                              len);
+        return hdrs;
+}
+
+/* Encodes ev (emit_seal) into o, a record for the results topic.
+ * Workers call it before they take the store lock, so encoding and
+ * signing never hold up another thread's part or a commit. */
+void pd__emit_encode(pd_reactor_t *r, pd_event_t *ev, const char *key,
+                     pd_outrec_t *o) {
+        rd_kafka_headers_t *hdrs;
+        void *buf;
+        size_t len;
+
+        hdrs = emit_seal(r, ev, &key, &buf, &len);
+        outrec_fill(o, r->conf->topic_results, key, hdrs, buf, len);
+}
+
+/* Encodes ev into the outbox for the results topic (pd__emit_encode). */
+int pd__emit(pd_reactor_t *r, pd_outq_t *oq, pd_event_t *ev, const char *key) {
+        pd_outrec_t o;
+
+        pd__emit_encode(r, ev, key, &o);
+        return pd__outbox_put_rec(r, oq, &o);
 }
 
 /* Produces one outbox record; its delivery report deletes it. */
@@ -162,7 +225,8 @@ void pd__produce_rec(pd_reactor_t *r, int64_t seq, const char *topic,
                      RD_KAFKA_V_HEADERS(hdrs),
                      RD_KAFKA_V_OPAQUE((void *)(intptr_t)seq), RD_KAFKA_V_END);
                 if (!err) {
-                        pd_metrics_outbox_add(1);
+                        if (seq != PD_OUTBOX_NONE)
+                                pd_metrics_outbox_add(1);
                         return;
                 }
                 rd_kafka_headers_destroy(hdrs);
@@ -201,6 +265,8 @@ void pd__dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque) {
                        rd_kafka_err2str(rkm->err));
                 return;
         }
+        if (seq == PD_OUTBOX_NONE)
+                return; /* not in the outbox */
         pd_metrics_outbox_add(-1);
         pthread_mutex_lock(&r->dr_lock);
         r->delivered = pd_xgrow(r->delivered, &r->delivered_size,

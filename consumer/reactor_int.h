@@ -101,6 +101,11 @@ typedef struct pd_outrec_s {
         size_t value_len;
 } pd_outrec_t;
 
+/* The seq of a record produced without the outbox (an in-process
+ * action.started): its delivery report deletes nothing. Outbox seqs are
+ * rowids, from 1. */
+#define PD_OUTBOX_NONE 0
+
 typedef struct pd_outq_s {
         pd_outrec_t *recs;
         size_t cnt, size;
@@ -245,6 +250,11 @@ typedef struct pd_attempt_s {
         pd_run_t run;
         const pd_runner_result_t *res; /* NULL when starting */
         int retrying;
+        int whole;       /* in-process: its run is written whole,
+                          * at its end (pd__attempt_start_whole) */
+        pd_outrec_t out; /* its action.finished, encoded before the
+                          * store lock is taken (pd__attempt_finish);
+                          * emptied once it is in the outbox */
 } pd_attempt_t;
 
 /* fault.c */
@@ -258,6 +268,11 @@ void pd__outq_destroy(pd_outq_t *oq);
 int pd__outbox_put(pd_reactor_t *r, pd_outq_t *oq, const char *topic,
                    const char *key, rd_kafka_headers_t *hdrs, void *value,
                    size_t value_len);
+void pd__outrec_clear(pd_outrec_t *o);
+void pd__outq_put_unstored(pd_outq_t *oq, pd_outrec_t *o);
+int pd__outbox_put_rec(pd_reactor_t *r, pd_outq_t *oq, pd_outrec_t *o);
+void pd__emit_encode(pd_reactor_t *r, pd_event_t *ev, const char *key,
+                     pd_outrec_t *o);
 int pd__emit(pd_reactor_t *r, pd_outq_t *oq, pd_event_t *ev, const char *key);
 void pd__produce_rec(pd_reactor_t *r, int64_t seq, const char *topic,
                      const char *key, const void *headers, size_t headers_len,
@@ -289,8 +304,12 @@ int pd__plan_build(pd_reactor_t *r, pd_plan_t *plan);
 /* record.c */
 void pd__result_key(char *buf, size_t size, const char *tenant,
                     const char *action);
+void pd__finished_encode(pd_reactor_t *r, const pd_run_t *run, const char *tail,
+                         int retrying, pd_outrec_t *o);
 int pd__emit_finished(pd_reactor_t *r, pd_outq_t *oq, const pd_run_t *run,
                       const char *tail, int retrying);
+int pd__attempt_start_whole(pd_reactor_t *r, pd_attempt_t *a);
+void pd__attempt_finish(pd_reactor_t *r, pd_attempt_t *a);
 int pd__txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 int pd__txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 int pd__txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg);

@@ -33,17 +33,16 @@ void pd__result_key(char *buf, size_t size, const char *tenant,
 }
 
 /*
- * Puts the action.finished record of run (its outcome filled in) in the
- * outbox, keyed by tenant/action. Every path that ends an action builds it
+ * Encodes the action.finished record of run (its outcome filled in) into
+ * o, keyed by tenant/action. Every path that ends an action builds it
  * here (a run, a decision without one, recovery), so they all say the
  * same thing the same way. tail: the end of the output ("" for none);
- * retrying: more attempts of the action will come. Returns 0 or -1.
+ * retrying: more attempts of the action will come. Touches no store.
  */
-int pd__emit_finished(pd_reactor_t *r, pd_outq_t *oq, const pd_run_t *run,
-                      const char *tail, int retrying) {
+void pd__finished_encode(pd_reactor_t *r, const pd_run_t *run, const char *tail,
+                         int retrying, pd_outrec_t *o) {
         pd_event_t *ev = pd_event_new(PD_EVT_ACTION_FINISHED);
         char key[256];
-        int ret;
 
         ev->tenant        = pd_xstrdup(run->tenant);
         ev->action        = pd_xstrdup(run->action);
@@ -61,9 +60,18 @@ int pd__emit_finished(pd_reactor_t *r, pd_outq_t *oq, const pd_run_t *run,
         ev->finished_at   = run->finished_at;
         ev->retrying      = retrying;
         pd__result_key(key, sizeof(key), run->tenant, run->action);
-        ret = pd__emit(r, oq, ev, key);
+        pd__emit_encode(r, ev, key, o);
         pd_event_destroy(ev);
-        return ret;
+}
+
+/* Puts the action.finished record of run in the outbox
+ * (pd__finished_encode). Returns 0 or -1. */
+int pd__emit_finished(pd_reactor_t *r, pd_outq_t *oq, const pd_run_t *run,
+                      const char *tail, int retrying) {
+        pd_outrec_t o;
+
+        pd__finished_encode(r, run, tail, retrying, &o);
+        return pd__outbox_put_rec(r, oq, &o);
 }
 
 int pd__txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
@@ -136,8 +144,63 @@ int pd__txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         return ret;
 }
 
-int pd__txn_finished(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
-        pd_attempt_t *a               = arg;
+/* Encodes the action.started record of attempt a into o (no lock). */
+static void started_encode(pd_reactor_t *r, const pd_attempt_t *a,
+                           pd_outrec_t *o) {
+        pd_event_t *ev;
+        char key[256];
+
+        ev = step_event(r, a->plan, PD_EVT_ACTION_STARTED, a->step->name,
+                        a->run.attempt, a->run.started_at);
+        pd__result_key(key, sizeof(key), a->plan->job->tenant, a->step->name);
+        pd__emit_encode(r, ev, key, o);
+        pd_event_destroy(ev);
+}
+
+/* The start of an in-process attempt: no row, only its action.started,
+ * encoded beforehand into a->out, with no outbox row. */
+static int txn_started_whole(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        pd_attempt_t *a = arg;
+
+        /* A retry: the first try's record went with the undone part. */
+        if (!a->out.value)
+                started_encode(r, a, &a->out);
+        pd__outq_put_unstored(oq, &a->out);
+        return 0;
+}
+
+/*
+ * Starts an in-process attempt: its run is written whole when it is over
+ * (pd__txn_finished), so nothing is stored before it runs, and its
+ * action.started has no outbox row: it joins the open batch as a part of
+ * its own (crash points started.*, as a command's start) and is produced
+ * once that commits. A crash while it runs leaves nothing behind in the
+ * store: the event, whose offset was not stored, comes back and runs it
+ * again, and no INTERRUPTED is recorded for the run that was cut short.
+ * The record only informs (an action.finished always follows, from this
+ * run or its re-run), so one a crash loses costs nothing. Like every part
+ * it waits while the store cannot be written, so nothing new runs then.
+ * Returns 0, or -1 (the reactor failed or is stopping).
+ */
+int pd__attempt_start_whole(pd_reactor_t *r, pd_attempt_t *a) {
+        int ret;
+
+        a->whole  = 1;
+        a->run.id = pd_store_run_id_next(r->st);
+        started_encode(r, a, &a->out);
+        /* Named as pd__txn_started, whose crash points it shares. */
+        ret =
+            pd__reactor_txn_named(r, txn_started_whole, a, "started", 0, NULL);
+        pd__outrec_clear(&a->out); /* left by a failure */
+        return ret;
+}
+
+/*
+ * Fills a finished attempt's run from its result and encodes its
+ * action.finished record into a->out: the worker calls it before
+ * pd__txn_finished, so the encoding is done before the store lock is taken.
+ */
+void pd__attempt_finish(pd_reactor_t *r, pd_attempt_t *a) {
         const pd_runner_result_t *res = a->res;
 
         a->run.status        = res->status;
@@ -147,10 +210,21 @@ int pd__txn_finished(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         a->run.duration_ms   = res->duration_ms;
         a->run.error         = *res->error ? res->error : NULL;
         a->run.output_tail   = res->tail;
-        if (pd_store_run_end(r->st, &a->run))
-                return -1;
+        pd__finished_encode(r, &a->run, res->tail, a->retrying, &a->out);
+}
 
-        return pd__emit_finished(r, oq, &a->run, res->tail, a->retrying);
+int pd__txn_finished(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        pd_attempt_t *a = arg;
+
+        if (a->whole ? pd_store_run_record(r->st, &a->run)
+                     : pd_store_run_end(r->st, &a->run))
+                return -1;
+        /* A retry after a store error: the first try's record went with
+         * the part that was undone. */
+        if (!a->out.value)
+                pd__finished_encode(r, &a->run, a->res->tail, a->retrying,
+                                    &a->out);
+        return pd__outbox_put_rec(r, oq, &a->out);
 }
 
 int pd__txn_event_done(pd_reactor_t *r, pd_outq_t *oq, void *arg) {

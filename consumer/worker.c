@@ -334,7 +334,7 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
 
         for (; attempt <= max_attempts; attempt++) {
                 pd_runner_result_t *res = pd_xcalloc(1, sizeof(*res));
-                pd_attempt_t a          = {plan, step, {0}, NULL, 0};
+                pd_attempt_t a          = {plan, step, {0}, NULL, 0, 0, {0}};
                 int64_t gen;
 
                 a.run.tenant         = job->tenant;
@@ -351,7 +351,7 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                         a.run.sup_id     = ad.sup_id;
                         a.run.started_at = ad.started_at;
                 } else if (def->plugin_action
-                               ? pd__reactor_txn(r, pd__txn_started, &a)
+                               ? pd__attempt_start_whole(r, &a)
                                : pd__reactor_txn_sync(r, pd__txn_started, &a)) {
                         free(res);
                         ret = -1;
@@ -403,7 +403,10 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                     "%s %s attempt %d: %s%s%s (%" PRId64 " ms)", job->tenant,
                     def->name, (int)attempt, pd_status_name(res->status),
                     *res->error ? ": " : "", res->error, res->duration_ms);
-                if (pd__reactor_txn_gen(r, pd__txn_finished, &a, &gen)) {
+                pd__attempt_finish(r, &a);
+                ret = pd__reactor_txn_gen(r, pd__txn_finished, &a, &gen);
+                pd__outrec_clear(&a.out);
+                if (ret) {
                         free(res);
                         ret = -1;
                         break;

@@ -18,8 +18,11 @@
  */
 #include "state/store.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +164,8 @@ enum {
         PD_STMT_EVENT_MARK,
         PD_STMT_RUN_BEGIN,
         PD_STMT_RUN_END,
+        PD_STMT_RUN_RECORD,
+        PD_STMT_ACTION_FINISHED,
         PD_STMT_ACTION_STATE,
         PD_STMT_ACTION_SET_DONE,
         PD_STMT_TRIGGER_OUTCOME,
@@ -190,8 +195,22 @@ static const char *const store_sql[PD_STMT__CNT] = {
         " ON CONFLICT (source, id) DO NOTHING",
     [PD_STMT_RUN_BEGIN] =
         "INSERT INTO runs (tenant, action, release, trigger_source,"
-        " trigger_id, attempt, started_at, sup_id)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        " trigger_id, attempt, started_at, sup_id, id)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    /* A run written whole once it is over; its runs_begin trigger
+     * adds the action, and PD_STMT_ACTION_FINISHED does what runs_end
+     * does for an update. */
+    [PD_STMT_RUN_RECORD] =
+        "INSERT INTO runs (tenant, action, release, trigger_source,"
+        " trigger_id, attempt, started_at, sup_id, id, status,"
+        " exit_code, error, output_tail, finished_at, duration_ms)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+        " ?13, ?14, ?15)",
+    [PD_STMT_ACTION_FINISHED] =
+        "UPDATE actions SET"
+        " last_run_id = max(coalesce(last_run_id, 0), ?3),"
+        " ever_succeeded = ever_succeeded OR ?4 = 0"
+        " WHERE tenant = ?1 AND action = ?2",
     [PD_STMT_RUN_END] =
         "UPDATE runs SET status = ?2, exit_code = ?3, error = ?4,"
         " output_tail = ?5, finished_at = ?6, duration_ms = ?7"
@@ -257,6 +276,10 @@ struct pd_store_s {
         int (*give_up)(void *opaque); /* see pd_store_set_give_up */
         void *give_up_opaque;
         struct timespec busy_since; /* when the current wait began */
+        /* The last run id handed out (pd_store_run_id_next): a run written
+         * whole at its end has its id, and names its log, before it runs,
+         * so every run takes its id from here, never from the rowid. */
+        _Atomic int64_t last_run_id;
 };
 
 /* How long a statement waits for another connection's lock before it
@@ -433,7 +456,7 @@ out:
 
 /* Everything after sqlite3_open_v2: pragmas, schema, statements. */
 static int store_setup(pd_store_t *st, const char *path, int sync_full) {
-        char mode[16];
+        char mode[16], num[32];
         int rc;
 
         rc = sqlite3_extended_result_codes(st->db, 1);
@@ -453,8 +476,11 @@ static int store_setup(pd_store_t *st, const char *path, int sync_full) {
             store_exec_sql(st, "PRAGMA foreign_keys = ON") ||
             store_migrate(st) ||
             store_query1(st, "SELECT value FROM meta WHERE key = 'store_id'",
-                         st->id, sizeof(st->id), NULL))
+                         st->id, sizeof(st->id), NULL) ||
+            store_query1(st, "SELECT coalesce(max(id), 0) FROM runs", num,
+                         sizeof(num), NULL))
                 return -1;
+        atomic_store(&st->last_run_id, strtoll(num, NULL, 10));
         for (int i = 0; i < PD_STMT__CNT; i++) {
                 rc = sqlite3_prepare_v3(st->db, store_sql[i], -1,
                                         SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
@@ -465,15 +491,33 @@ static int store_setup(pd_store_t *st, const char *path, int sync_full) {
         return 0;
 }
 
+/*
+ * Every change is a savepoint inside the open batch (consumer/txn.c), and
+ * SQLite copies each page a savepoint changes into a sub-journal, in
+ * memory up to 64 KiB, then in a temporary file that stays until the batch
+ * commits: after one large part (the outbox trimmed by range) every later
+ * part of the batch wrote each page it touched to that file, 3.5 pwrite
+ * calls per in-process action. A 4 MiB bound keeps them in memory.
+ * Process-wide, and only before SQLite initialises: the first store
+ * opened sets it.
+ */
+#define PD_STORE_SUBJOURNAL_BYTES (4 << 20)
+
+static void store_config_once(void) {
+        sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, PD_STORE_SUBJOURNAL_BYTES);
+}
+
 pd_store_t *pd_store_open(const char *path, int sync_full, char *errstr,
                           size_t errstr_size) {
-        pd_store_t *st = pd_xcalloc(1, sizeof(*st));
+        static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+        pd_store_t *st                    = pd_xcalloc(1, sizeof(*st));
         mode_t old_umask;
         int err = -1;
         int rc;
 
         if (store_mkparents(path, errstr, errstr_size))
                 goto out;
+        pthread_once(&config_once, store_config_once);
 
         /*
          * umask 077 while SQLite creates files: the database, and its -wal
@@ -611,12 +655,44 @@ int pd_store_run_begin(pd_store_t *st, pd_run_t *run) {
         sqlite3_bind_int64(stmt, 7, run->started_at);
         if (run->sup_id)
                 sqlite3_bind_int64(stmt, 8, run->sup_id);
+        run->id = pd_store_run_id_next(st);
+        sqlite3_bind_int64(stmt, 9, run->id);
+        return store_exec(st, stmt);
+}
+
+int64_t pd_store_run_id_next(pd_store_t *st) {
+        return atomic_fetch_add(&st->last_run_id, 1) + 1;
+}
+
+int pd_store_run_record(pd_store_t *st, const pd_run_t *run) {
+        sqlite3_stmt *stmt = st->stmt[PD_STMT_RUN_RECORD];
+
+        assert(run->id);
+        store_bind_str(stmt, 1, run->tenant);
+        store_bind_str(stmt, 2, run->action);
+        store_bind_str(stmt, 3, run->release);
+        store_bind_str(stmt, 4, run->trigger_source);
+        store_bind_str(stmt, 5, run->trigger_id);
+        sqlite3_bind_int(stmt, 6, run->attempt);
+        sqlite3_bind_int64(stmt, 7, run->started_at);
+        if (run->sup_id)
+                sqlite3_bind_int64(stmt, 8, run->sup_id);
+        sqlite3_bind_int64(stmt, 9, run->id);
+        sqlite3_bind_int(stmt, 10, (int)run->status);
+        if (run->has_exit_code)
+                sqlite3_bind_int(stmt, 11, run->exit_code);
+        store_bind_str(stmt, 12, run->error);
+        store_bind_str(stmt, 13, run->output_tail);
+        sqlite3_bind_int64(stmt, 14, run->finished_at);
+        sqlite3_bind_int64(stmt, 15, run->duration_ms);
         if (store_exec(st, stmt))
                 return -1;
-        /* The trigger's insert into actions does not change this: SQLite
-         * restores the rowid when a trigger ends. */
-        run->id = sqlite3_last_insert_rowid(st->db);
-        return 0;
+        stmt = st->stmt[PD_STMT_ACTION_FINISHED];
+        store_bind_str(stmt, 1, run->tenant);
+        store_bind_str(stmt, 2, run->action);
+        sqlite3_bind_int64(stmt, 3, run->id);
+        sqlite3_bind_int(stmt, 4, (int)run->status);
+        return store_exec(st, stmt);
 }
 
 int pd_store_run_end(pd_store_t *st, const pd_run_t *run) {

@@ -124,8 +124,15 @@ typedef struct pd_run_s {
         const char *output_tail; /* NULL if none */
 } pd_run_t;
 
-/* Inserts a run in state running; sets run->id. */
+/* Inserts a run in state running; sets run->id (pd_store_run_id_next). */
 int pd_store_run_begin(pd_store_t *st, pd_run_t *run);
+/* A new run id, never handed out before by this handle nor found in the
+ * file when it was opened. Any thread, no transaction needed. */
+int64_t pd_store_run_id_next(pd_store_t *st);
+/* Inserts a run that is over, whole (run->id from pd_store_run_id_next,
+ * its outcome filled in), and updates the (tenant, action) state as
+ * pd_store_run_end does: one row instead of a row and its update. */
+int pd_store_run_record(pd_store_t *st, const pd_run_t *run);
 /* Records run->id's outcome and updates the (tenant, action) state. */
 int pd_store_run_end(pd_store_t *st, const pd_run_t *run);
 

@@ -425,6 +425,55 @@ static void test_a_late_end_does_not_hide_a_newer_outcome(void **state) {
         assert_false(as.running);
 }
 
+/* An in-process run is written once, whole, when it is over: it must
+ * count exactly as a run begun and ended does. */
+static void test_a_run_recorded_whole_counts_as_begun_and_ended(void **state) {
+        fx_t *fx       = *state;
+        pd_run_t run   = run_of("core.reindex", "t1", 1);
+        pd_run_t later = run_of("core.reindex", "t2", 2);
+        pd_action_state_t as;
+        pd_status_t status = PD_ST_SUCCEEDED;
+        int32_t attempt    = 0;
+        int found          = 0;
+
+        fx->st          = open_ok(fx->path);
+        run.id          = pd_store_run_id_next(fx->st);
+        run.status      = PD_ST_FAILED;
+        run.finished_at = run.started_at + 5;
+        run.error       = "ledger locked";
+        assert_int_equal(pd_store_run_record(fx->st, &run), 0);
+        as = state_of(fx->st, "core.reindex");
+        assert_true(as.known);
+        assert_false(as.running);
+        assert_false(as.ever_succeeded);
+        assert_int_equal(as.last_status, PD_ST_FAILED);
+        assert_int_equal(as.last_attempt, 1);
+        assert_int_equal(pd_store_trigger_outcome(
+                             fx->st, "acme", "core.reindex", run.trigger_source,
+                             "t1", &found, &status, &attempt),
+                         0);
+        assert_true(found);
+        assert_int_equal(status, PD_ST_FAILED);
+
+        /* A command's run begun meanwhile takes the next id, not the one
+         * handed out before. */
+        later.id = pd_store_run_id_next(fx->st);
+        run      = run_of("core.other", "t2", 1);
+        assert_int_equal(pd_store_run_begin(fx->st, &run), 0);
+        assert_true(run.id > later.id);
+        later.status = PD_ST_SUCCEEDED;
+        assert_int_equal(pd_store_run_record(fx->st, &later), 0);
+        as = state_of(fx->st, "core.reindex");
+        assert_true(as.ever_succeeded);
+        assert_int_equal(as.last_status, PD_ST_SUCCEEDED);
+        assert_int_equal(as.last_attempt, 2);
+
+        /* Reopened, ids go on after the highest in the file. */
+        pd_store_close(fx->st);
+        fx->st = open_ok(fx->path);
+        assert_int_equal(pd_store_run_id_next(fx->st), run.id + 1);
+}
+
 static void test_a_run_ends_only_once(void **state) {
         fx_t *fx     = *state;
         pd_run_t run = run_of("core.reindex", "t1", 1);
@@ -1017,6 +1066,7 @@ int main(void) {
             T(test_store_id_is_kept_and_unique),
             T(test_a_late_end_does_not_hide_a_newer_outcome),
             T(test_a_run_ends_only_once),
+            T(test_a_run_recorded_whole_counts_as_begun_and_ended),
             T(test_trigger_outcome_is_its_latest_finished_run),
             T(test_unfinished_runs_survive_a_crash),
             T(test_unfinished_runs_stop_at_the_callbacks_answer),
