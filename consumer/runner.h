@@ -29,6 +29,9 @@ typedef struct pd_runner_job_s {
         /* Called on the calling thread once the command runs, with its pid,
          * which is also its process group (may be NULL). */
         void (*spawned)(void *opaque, int pid);
+        /* pd_sup_run only: called once its START has gone out whole, from
+         * when the run may be going (may be NULL). */
+        void (*sent)(void *opaque);
         void *opaque;
         int has_umask;         /* 0: the child inherits this process's */
         unsigned umask;        /* the child's umask, 0..0777 */

@@ -8,7 +8,43 @@
 
 #include "consumer/reactor_int.h"
 
+#include <openssl/evp.h>
+
 extern char **environ;
+
+/*
+ * The name of a command run at the supervisor: a hash of its trigger,
+ * tenant, action and its place among the trigger's runs of that action
+ * (1 for the first). The run's row is not committed before the START goes
+ * out, so a crash may lose it; the redelivered event then starts the same
+ * place again, under the same name, and the supervisor, which knows that
+ * name until the reactor has durably recorded the outcome (FORGET), hands
+ * back the run it has instead of starting another. A row that did become
+ * durable counts, so a run after it gets a new place and a new name.
+ */
+static int64_t pd_run_sup_id(const pd_job_t *job, const char *action,
+                             int64_t place) {
+        const char *parts[] = {job->ev->ce_source, job->ev->ce_id,
+                               job->tenant, action};
+        unsigned char md[EVP_MAX_MD_SIZE], le[8];
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        uint64_t v      = 0;
+        int ok          = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+
+        for (size_t i = 0; ok && i < sizeof(parts) / sizeof(*parts); i++)
+                ok = EVP_DigestUpdate(ctx, parts[i], strlen(parts[i]) + 1);
+        for (int i = 0; i < 8; i++)
+                le[i] = (unsigned char)((uint64_t)place >> (8 * i));
+        ok = ok && EVP_DigestUpdate(ctx, le, sizeof(le)) &&
+             EVP_DigestFinal_ex(ctx, md, NULL);
+        EVP_MD_CTX_free(ctx);
+        if (!ok)
+                abort(); /* SHA-256 is always there; only memory can fail */
+        for (int i = 0; i < 8; i++)
+                v = v << 8 | md[i];
+        v >>= 1;
+        return v ? (int64_t)v : 1;
+}
 
 /* ------------------------------------------------------------------ */
 /* Running one deploy event (worker threads)                           */
@@ -296,6 +332,12 @@ static void pd_run_plugin(pd_worker_t *w, const pd_attempt_t *a,
 
 /* Under the supervisor, so the run and its outcome outlive a crash of
  * ours. argv: the action's command line, expanded. */
+/* The START is out, its run's row maybe not yet committed. */
+static void pd_run_sent(void *opaque) {
+        (void)opaque;
+        pd_crashpoint("run.after_start");
+}
+
 static void pd_run_command(pd_worker_t *w, const pd_attempt_t *a,
                            const pd_strv_t *argv, pd_runner_result_t *res) {
         const pd_job_t *job        = a->plan->job;
@@ -315,6 +357,7 @@ static void pd_run_command(pd_worker_t *w, const pd_attempt_t *a,
         rj.log_path   = pd_step_log_path(w->r, job, a, log_path,
                                          sizeof(log_path));
         rj.cancel     = &w->cancel;
+        rj.sent       = pd_run_sent;
         if (pd_sup_run(w->sup, a->run.sup_id, &rj, res) &&
             !*res->error)
                 snprintf(res->error, sizeof(res->error),
@@ -363,22 +406,27 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 a.run.trigger_id     = job->ev->ce_id;
                 a.run.attempt        = attempt;
                 a.run.started_at     = pd_now_ms();
-                a.run.sup_id         = def->plugin_action ? 0
-                                                          : pd_random_id63();
+                a.run.sup_id         = def->plugin_action
+                                           ? 0
+                                           : pd_run_sup_id(job, def->name,
+                                                           step->runs + 1);
                 if (adopting) {
                         /* Its row and action.started are there already. */
                         a.run.id         = ad.run_id;
                         a.run.sup_id     = ad.sup_id;
                         a.run.started_at = ad.started_at;
-                } else if (def->plugin_action
-                               ? pd_reactor_txn(r, pd_txn_started, &a)
-                               : pd_reactor_txn_sync(r, pd_txn_started, &a)) {
+                } else if (pd_reactor_txn(r, pd_txn_started, &a)) {
+                        /* A command's row need not be durable before its
+                         * START: its name finds it again (pd_run_sup_id). */
                         free(res);
                         ret = -1;
                         break;
                 }
+                if (!adopting && !def->plugin_action)
+                        step->runs++;
 
-                /* What finished before this start is durable now. */
+                /* What finished before and is durable now: its FORGET
+                 * goes out with this START. */
                 if (!def->plugin_action)
                         pd_worker_forget(w, 0);
                 pd_crashpoint("run.before_spawn");
@@ -605,6 +653,8 @@ void *pd_worker_main(void *arg) {
                                 /* Idle: settle with the supervisor first. */
                                 pthread_mutex_unlock(&r->lock);
                                 pd_worker_forget(w, 1);
+                                if (w->sup)
+                                        pd_sup_forget_flush(w->sup);
                                 pthread_mutex_lock(&r->lock);
                                 continue;
                         }
