@@ -1,9 +1,10 @@
 /*
  * runner.c - runs one command action and reports how it went (runner.h).
  *
- * The child is started with posix_spawnp from an argv, in a process group of
- * its own, with the signal mask emptied and the signals the reactor handles
- * or ignores set back to their defaults, so it starts as if from a shell.
+ * The child is started from an argv as posix_spawnp would (a vfork-like
+ * clone, then a PATH search), in a process group of its own, with the
+ * signal mask emptied and the signals the reactor handles or ignores set
+ * back to their defaults, so it starts as if from a shell.
  * Its stdin is /dev/null; stdout and stderr share one pipe.
  *
  * How it is watched: one poll() over the output pipe and a pidfd of the
@@ -20,16 +21,16 @@
  * action's background processes do not outlive it, and the pipe they hold
  * cannot keep the run open.
  *
- * Nothing here keeps static state but the umask lock (below), so several
- * threads may run commands at once; every descriptor is close-on-exec, so
- * one run's pipe never leaks into another's child.
+ * Nothing here keeps static state but the set of signals to reset (read
+ * once), so several threads may run commands at once; every descriptor is
+ * close-on-exec, so one run's pipe never leaks into another's child.
  *
  * The output capture (pd_output_*) is public in runner.h because in-process
  * plugin actions (plugin.c) keep their output the same way.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* pipe2, posix_spawn_file_actions_addchdir_np,
-                       pidfd_open, sigdescr_np, strerrordesc_np */
+#define _GNU_SOURCE /* clone, pipe2, pidfd_open, sigdescr_np,
+                       strchrnul, strerrordesc_np */
 #endif
 #include "consumer/runner.h"
 
@@ -38,6 +39,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -226,17 +228,6 @@ void pd_output_destroy(pd_output_t *out) {
         free(out);
 }
 
-/*
- * A job's own umask. posix_spawn has no attribute for it, and the umask is
- * the process's, not the thread's: it is set around the spawn, under this
- * lock so that two runs never hand each other theirs. A child takes its
- * parent's umask when it is cloned and posix_spawn returns only once it
- * has exec'd, so the process holds the job's umask for that long only.
- * Whatever else the process creates meanwhile is created with an explicit
- * mode of 0600 or 0700, which a looser umask does not widen.
- */
-static pthread_mutex_t pd_runner_umask_lock = PTHREAD_MUTEX_INITIALIZER;
-
 int pd_spawnattr_child(posix_spawnattr_t *attr, int new_group) {
         sigset_t mask, dflt;
         short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
@@ -262,58 +253,176 @@ int pd_spawnattr_child(posix_spawnattr_t *attr, int new_group) {
 }
 
 /*
+ * The child is started with clone(CLONE_VM | CLONE_VFORK), as glibc's
+ * posix_spawn does, but without its reset of every one of the 64 signals
+ * (a sigaction call to read each, in every child, whatever the attributes
+ * say): only the signals this process ever changed are set back to their
+ * default, and which those are is read once. The caller's thread waits
+ * until the child has exec'd or failed, and the child shares our memory
+ * until then, so it only makes system calls and writes its error into
+ * pd_child_t.
+ */
+
+/* Signals the child sets back to SIG_DFL: those the reactor and the
+ * supervisor handle or ignore, and any other that has a handler when the
+ * first command starts (a handler would run in our memory). Handlers are
+ * installed at start, before any run. */
+static sigset_t pd_runner_dflt;
+static pthread_once_t pd_runner_dflt_once = PTHREAD_ONCE_INIT;
+
+static void pd_runner_dflt_init(void) {
+        sigemptyset(&pd_runner_dflt);
+        sigaddset(&pd_runner_dflt, SIGPIPE);
+        sigaddset(&pd_runner_dflt, SIGTERM);
+        sigaddset(&pd_runner_dflt, SIGINT);
+        sigaddset(&pd_runner_dflt, SIGHUP);
+        sigaddset(&pd_runner_dflt, SIGCHLD);
+        for (int sig = 1; sig < SIGRTMIN; sig++) {
+                struct sigaction sa;
+
+                if (!sigaction(sig, NULL, &sa) && sa.sa_handler != SIG_DFL)
+                        sigaddset(&pd_runner_dflt, sig);
+        }
+        for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++) {
+                struct sigaction sa;
+
+                if (!sigaction(sig, NULL, &sa) && sa.sa_handler != SIG_DFL)
+                        sigaddset(&pd_runner_dflt, sig);
+        }
+}
+
+/* The child's stack: execve needs little, the PATH search a path. */
+#define PD_CHILD_STACK (64 * 1024)
+
+typedef struct pd_child_s {
+        const pd_runner_job_t *job;
+        int out_fd;
+        const char *path;  /* PATH to search a name without '/' in */
+        int err;           /* set by the child when it cannot exec */
+} pd_child_t;
+
+/* execve of file, searched in path as posix_spawnp does (no /bin/sh for
+ * a file without a #! line). Returns the errno value to report. */
+static int pd_child_exec(const char *file, char *const argv[],
+                         char *const envp[], const char *path) {
+        size_t flen = strlen(file);
+        int eacces  = 0;
+        char buf[4096];
+
+        if (strchr(file, '/')) {
+                execve(file, argv, envp);
+                return errno;
+        }
+        for (const char *p = path;; p++) {
+                const char *end = strchrnul(p, ':');
+                size_t dlen     = (size_t)(end - p);
+
+                if (dlen + 1 + flen < sizeof(buf)) {
+                        memcpy(buf, p, dlen);
+                        if (dlen)
+                                buf[dlen++] = '/'; /* empty: this folder */
+                        memcpy(buf + dlen, file, flen + 1);
+                        execve(buf, argv, envp);
+                        switch (errno) {
+                        case EACCES:
+                                eacces = 1;
+                                break;
+                        case ENOENT:
+                        case ENOTDIR:
+                        case ESTALE:
+                        case ENODEV:
+                        case ETIMEDOUT:
+                                break;
+                        default:
+                                return errno;
+                        }
+                }
+                if (!*end)
+                        break;
+                p = end;
+        }
+        return eacces ? EACCES : ENOENT;
+}
+
+/* The child, until exec: every signal is blocked when it starts. */
+static int pd_runner_child(void *arg) {
+        pd_child_t *c              = arg;
+        const pd_runner_job_t *job = c->job;
+        struct sigaction sa;
+        sigset_t none;
+        int fd;
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = SIG_DFL;
+        for (int sig = 1; sig <= SIGRTMAX; sig++)
+                if (sigismember(&pd_runner_dflt, sig) == 1)
+                        sigaction(sig, &sa, NULL);
+        /* Group 0: the child leads a new group, so one kill reaches all it
+         * starts. */
+        if (setpgid(0, 0))
+                goto fail;
+        /* Duplicated before stdin is opened: if out_fd happens to be 0, it
+         * must be copied before /dev/null takes its place. dup2 onto
+         * itself would keep close-on-exec. */
+        for (fd = STDOUT_FILENO; fd <= STDERR_FILENO; fd++)
+                if (c->out_fd == fd ? fcntl(fd, F_SETFD, 0)
+                                    : dup2(c->out_fd, fd) == -1)
+                        goto fail;
+        if ((fd = open("/dev/null", O_RDONLY)) == -1)
+                goto fail;
+        if (fd != STDIN_FILENO && (dup2(fd, STDIN_FILENO) == -1 || close(fd)))
+                goto fail;
+        if (job->workdir && chdir(job->workdir))
+                goto fail;
+        /* Not shared with us (no CLONE_FS): no lock, no window. */
+        if (job->has_umask)
+                umask((mode_t)(job->umask & 0777));
+        sigemptyset(&none);
+        if (sigprocmask(SIG_SETMASK, &none, NULL))
+                goto fail;
+        c->err = pd_child_exec(job->argv[0], job->argv,
+                               job->envp ? job->envp : environ, c->path);
+        _exit(127);
+fail:
+        c->err = errno;
+        _exit(127);
+}
+
+/*
  * Starts job's command with its stdout and stderr on out_fd.
  * Returns 0 with *pidp, or the errno value of the failure (a failed exec
- * included: glibc reports it from the child).
+ * included, which the child reports).
  */
 static int pd_runner_spawn(const pd_runner_job_t *job, int out_fd,
                            pid_t *pidp) {
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t attr;
-        mode_t old_umask = 0;
-        int err;
+        char *stack = malloc(PD_CHILD_STACK);
+        const char *path = getenv("PATH");
+        pd_child_t c = {job, out_fd, path ? path : "/bin:/usr/bin", 0};
+        sigset_t all, old;
+        pid_t pid;
+        int err = 0;
 
-        err = posix_spawn_file_actions_init(&fa);
-        if (err)
-                return err;
-        err = posix_spawnattr_init(&attr);
-        if (err)
-                goto out_fa;
-
-        /* Duplicated before stdin is opened: if out_fd happens to be 0, it
-         * must be copied before /dev/null takes its place. */
-        err = posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
-        if (!err)
-                err = posix_spawn_file_actions_adddup2(&fa, out_fd,
-                                                       STDERR_FILENO);
-        if (!err)
-                err = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO,
-                                                       "/dev/null", O_RDONLY,
-                                                       0);
-        if (!err && job->workdir)
-                err = posix_spawn_file_actions_addchdir_np(&fa, job->workdir);
-
-        /* The reactor blocks and handles signals for itself (and ignores
-         * SIGPIPE); none of that may leak into the command. Group 0: the
-         * child leads a new group, so one kill reaches all it starts. */
-        if (!err)
-                err = pd_spawnattr_child(&attr, 1);
-
-        if (job->has_umask) {
-                pthread_mutex_lock(&pd_runner_umask_lock);
-                old_umask = umask((mode_t)(job->umask & 0777));
+        if (!stack)
+                return ENOMEM;
+        pthread_once(&pd_runner_dflt_once, pd_runner_dflt_init);
+        /* No handler of ours may run in the child, which shares our
+         * memory: it unblocks only once they are all reset. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pid = clone(pd_runner_child, stack + PD_CHILD_STACK,
+                    CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
+        if (pid == -1)
+                err = errno;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        free(stack);
+        if (!err && c.err) {
+                /* It exited without exec: reaped here, never seen. */
+                err = c.err;
+                while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+                        ;
         }
         if (!err)
-                err = posix_spawnp(pidp, job->argv[0], &fa, &attr, job->argv,
-                                   job->envp ? job->envp : environ);
-        if (job->has_umask) {
-                umask(old_umask);
-                pthread_mutex_unlock(&pd_runner_umask_lock);
-        }
-
-        posix_spawnattr_destroy(&attr);
-out_fa:
-        posix_spawn_file_actions_destroy(&fa);
+                *pidp = pid;
         return err;
 }
 
