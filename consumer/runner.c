@@ -541,91 +541,191 @@ static void pd_runner_outcome(const pd_runner_job_t *job, int wstatus,
         }
 }
 
-/*
- * Watches the started child pid until it has exited and is reaped,
- * collecting its output from out_fd and enforcing the timeout and the
- * cancel flag. pidfd may be -1. Returns 0 with the outcome in res, or -1
- * with res->error if watching failed (the group is then killed and reaped).
- */
-static int pd_runner_watch(const pd_runner_job_t *job, pid_t pid, int pidfd,
-                           int out_fd, char *buf, pd_output_t *out,
-                           int64_t start, pd_runner_result_t *res) {
-        const int64_t deadline = job->timeout_ms > 0 ? start + job->timeout_ms
-                                                     : INT64_MAX;
+/* A command started and watched (runner.h: pd_runner_start). */
+struct pd_runner_s {
+        const pd_runner_job_t *job;
+        int64_t start;
+        int64_t deadline;
         /* PD_ST_SUCCEEDED: not stopped by us (any other outcome is the
          * child's own). */
-        pd_status_t stopped_as = PD_ST_SUCCEEDED;
-        int64_t kill_at        = INT64_MAX; /* SIGKILL after SIGTERM */
-        int out_open           = 1;
-        int exited             = 0;
-        int wstatus            = 0;
-        int ret                = 0;
+        pd_status_t stopped_as;
+        int64_t kill_at;   /* SIGKILL after SIGTERM */
+        pd_output_t *out;
+        char *buf;
+        int out_fd;        /* the pipe's read end */
+        int out_open;
+        int pidfd;         /* -1: exit checked every 10 ms instead */
+        pid_t pid;
+        int exited;
+        int failed;        /* watching failed: res->error says why */
+        char error[512];
+};
 
-        while (!exited) {
-                struct pollfd pfd[2];
-                int64_t now  = pd_runner_clock_ms();
-                int64_t wait = PD_RUNNER_TICK_MS;
-                nfds_t nfds  = 0;
-                int n;
+static void pd_runner_free(pd_runner_t *rn) {
+        if (rn->pidfd != -1)
+                close(rn->pidfd);
+        pd_output_destroy(rn->out);
+        if (rn->out_fd != -1)
+                close(rn->out_fd);
+        free(rn->buf);
+        free(rn);
+}
 
-                if (stopped_as == PD_ST_SUCCEEDED) {
-                        if (job->cancel && *job->cancel)
-                                stopped_as = PD_ST_INTERRUPTED;
-                        else if (now >= deadline)
-                                stopped_as = PD_ST_TIMED_OUT;
-                        if (stopped_as != PD_ST_SUCCEEDED) {
-                                kill(-pid, SIGTERM);
-                                kill_at = now + PD_RUNNER_KILL_GRACE_MS;
-                        }
-                } else if (now >= kill_at) {
-                        kill(-pid, SIGKILL);
-                        kill_at = INT64_MAX;
+pd_runner_t *pd_runner_start(const pd_runner_job_t *job,
+                             pd_runner_result_t *res, int *failed) {
+        pd_runner_t *rn = calloc(1, sizeof(*rn));
+        int pipefd[2]   = {-1, -1};
+        int err;
+
+        assert(job->argv && job->argv[0]);
+        memset(res, 0, sizeof(*res));
+        res->status = PD_ST_FAILED;
+        *failed     = 1;
+        if (!rn || !(rn->buf = malloc(PD_RUNNER_READ_SIZE))) {
+                snprintf(res->error, sizeof(res->error), "out of memory");
+                free(rn);
+                return NULL;
+        }
+        rn->job        = job;
+        rn->start      = pd_runner_clock_ms();
+        rn->deadline   = job->timeout_ms > 0 ? rn->start + job->timeout_ms
+                                             : INT64_MAX;
+        rn->stopped_as = PD_ST_SUCCEEDED;
+        rn->kill_at    = INT64_MAX;
+        rn->out_fd     = -1;
+        rn->pidfd      = -1;
+        if (pipe2(pipefd, O_CLOEXEC)) {
+                snprintf(res->error, sizeof(res->error),
+                         "cannot create a pipe: %s", pd_runner_strerror(errno));
+                goto fail;
+        }
+        rn->out_fd   = pipefd[0];
+        rn->out_open = 1;
+        rn->out = pd_output_new(job->log_path, res->error, sizeof(res->error));
+        if (!rn->out) {
+                close(pipefd[1]);
+                goto fail;
+        }
+        err = pd_runner_spawn(job, pipefd[1], &rn->pid);
+        /* Only the child writes: our copy would hide its EOF. */
+        close(pipefd[1]);
+        if (err) {
+                *failed = pd_runner_not_started(job, err, res) != 0;
+                goto fail;
+        }
+        if (job->spawned)
+                job->spawned(job->opaque, (int)rn->pid);
+        rn->pidfd = pidfd_open(rn->pid, 0);
+        *failed   = 0;
+        return rn;
+fail:
+        res->duration_ms = pd_runner_clock_ms() - rn->start;
+        pd_runner_free(rn);
+        return NULL;
+}
+
+int pd_runner_prepare(pd_runner_t *rn, struct pollfd *pfd, int64_t *wait) {
+        const pd_runner_job_t *job = rn->job;
+        int64_t now                = pd_runner_clock_ms();
+        int64_t w                  = PD_RUNNER_TICK_MS;
+        int nfds                   = 0;
+
+        if (rn->stopped_as == PD_ST_SUCCEEDED) {
+                if (job->cancel && *job->cancel)
+                        rn->stopped_as = PD_ST_INTERRUPTED;
+                else if (now >= rn->deadline)
+                        rn->stopped_as = PD_ST_TIMED_OUT;
+                if (rn->stopped_as != PD_ST_SUCCEEDED) {
+                        kill(-rn->pid, SIGTERM);
+                        rn->kill_at = now + PD_RUNNER_KILL_GRACE_MS;
                 }
-
-                if (stopped_as == PD_ST_SUCCEEDED)
-                        wait = pd_runner_min(wait, deadline - now);
-                wait = pd_runner_min(wait, kill_at - now);
-                if (pidfd == -1)
-                        wait = pd_runner_min(wait, PD_RUNNER_REAP_TICK_MS);
-
-                if (out_open)
-                        pfd[nfds++] = (struct pollfd){out_fd, POLLIN, 0};
-                if (pidfd != -1)
-                        pfd[nfds++] = (struct pollfd){pidfd, POLLIN, 0};
-                n = poll(pfd, nfds, (int)(wait > 0 ? wait : 0));
-                if (n < 0 && errno != EINTR) {
-                        snprintf(res->error, sizeof(res->error), "poll: %s",
-                                 pd_runner_strerror(errno));
-                        ret = -1;
-                        break;
-                }
-                if (n > 0 && out_open && pfd[0].revents)
-                        out_open = !pd_runner_read(out_fd, buf, out);
-                if (pidfd != -1)
-                        exited = n > 0 && pfd[nfds - 1].revents;
-                else
-                        exited = pd_runner_exited(pid);
+        } else if (now >= rn->kill_at) {
+                kill(-rn->pid, SIGKILL);
+                rn->kill_at = INT64_MAX;
         }
 
+        if (rn->stopped_as == PD_ST_SUCCEEDED)
+                w = pd_runner_min(w, rn->deadline - now);
+        w = pd_runner_min(w, rn->kill_at - now);
+        if (rn->pidfd == -1)
+                w = pd_runner_min(w, PD_RUNNER_REAP_TICK_MS);
+        if (w < 0)
+                w = 0;
+        if (w < *wait || *wait < 0)
+                *wait = w;
+
+        if (rn->out_open)
+                pfd[nfds++] = (struct pollfd){rn->out_fd, POLLIN, 0};
+        if (rn->pidfd != -1)
+                pfd[nfds++] = (struct pollfd){rn->pidfd, POLLIN, 0};
+        return nfds;
+}
+
+int pd_runner_handle(pd_runner_t *rn, const struct pollfd *pfd, int nfds) {
+        if (nfds && rn->out_open && pfd[0].revents)
+                rn->out_open = !pd_runner_read(rn->out_fd, rn->buf, rn->out);
+        if (rn->pidfd != -1)
+                rn->exited = nfds && pfd[nfds - 1].revents;
+        else
+                rn->exited = pd_runner_exited(rn->pid);
+        return rn->exited;
+}
+
+/*
+ * Watches the started child until it has exited, collecting its output
+ * and enforcing the timeout and the cancel flag, with a poll of its own.
+ */
+static void pd_runner_watch(pd_runner_t *rn) {
+        while (!rn->exited) {
+                struct pollfd pfd[2];
+                int64_t wait = -1;
+                int nfds     = pd_runner_prepare(rn, pfd, &wait);
+                int n        = poll(pfd, (nfds_t)nfds, (int)wait);
+
+                if (n < 0 && errno != EINTR) {
+                        snprintf(rn->error, sizeof(rn->error), "poll: %s",
+                                 pd_runner_strerror(errno));
+                        rn->failed = 1;
+                        break;
+                }
+                if (n < 0)
+                        continue;
+                pd_runner_handle(rn, pfd, nfds);
+        }
+}
+
+int pd_runner_finish(pd_runner_t *rn, pd_runner_result_t *res) {
+        const pd_runner_job_t *job = rn->job;
+        int wstatus                = 0;
+        int ret;
+
+        if (!rn->exited && !rn->failed)
+                pd_runner_watch(rn);
+        ret = rn->failed ? -1 : 0;
+        if (ret)
+                snprintf(res->error, sizeof(res->error), "%s", rn->error);
+
         /* The child is gone but not reaped, so its group id is still ours
-         * to signal: what it left behind goes now. */
-        kill(-pid, SIGKILL);
+         * to signal: what it left behind goes now. (After a failed watch
+         * it is killed, as a command is by a timeout.) */
+        kill(-rn->pid, SIGKILL);
 
         /* What was written before the exit is still in the pipe. Read only
          * what is there now, for one tick at most: a process that escaped
          * the group may keep the pipe open forever. */
         for (int64_t until = pd_runner_clock_ms() + PD_RUNNER_TICK_MS;
-             out_open && pd_runner_clock_ms() < until;) {
-                struct pollfd pfd = {out_fd, POLLIN, 0};
+             rn->out_open && pd_runner_clock_ms() < until;) {
+                struct pollfd pfd = {rn->out_fd, POLLIN, 0};
                 int n             = poll(&pfd, 1, 0);
 
                 if (n == 0 || (n < 0 && errno != EINTR))
                         break;
                 if (n > 0)
-                        out_open = !pd_runner_read(out_fd, buf, out);
+                        rn->out_open = !pd_runner_read(rn->out_fd, rn->buf,
+                                                       rn->out);
         }
 
-        while (waitpid(pid, &wstatus, 0) == -1) {
+        while (waitpid(rn->pid, &wstatus, 0) == -1) {
                 if (errno != EINTR) {
                         /* ECHILD: the process ignores SIGCHLD (children
                          * are then reaped by the kernel) or another thread
@@ -634,66 +734,24 @@ static int pd_runner_watch(const pd_runner_job_t *job, pid_t pid, int pidfd,
                                  "cannot wait for '%s': %s", job->argv[0],
                                  pd_runner_strerror(errno));
                         res->status = PD_ST_FAILED;
-                        return -1;
+                        ret         = -1;
+                        goto out;
                 }
         }
         if (!ret)
-                pd_runner_outcome(job, wstatus, stopped_as, res);
+                pd_runner_outcome(job, wstatus, rn->stopped_as, res);
+out:
+        pd_output_result(rn->out, res);
+        res->duration_ms = pd_runner_clock_ms() - rn->start;
+        pd_runner_free(rn);
         return ret;
 }
 
 int pd_runner_run(const pd_runner_job_t *job, pd_runner_result_t *res) {
-        const int64_t start = pd_runner_clock_ms();
-        pd_output_t *out    = NULL;
-        int pipefd[2] = {-1, -1};
-        int pidfd     = -1;
-        char *buf     = NULL;
-        pid_t pid     = -1;
-        int ret = -1;
-        int err;
+        int failed;
+        pd_runner_t *rn = pd_runner_start(job, res, &failed);
 
-        assert(job->argv && job->argv[0]);
-        memset(res, 0, sizeof(*res));
-        res->status = PD_ST_FAILED;
-
-        buf = malloc(PD_RUNNER_READ_SIZE);
-        if (!buf) {
-                snprintf(res->error, sizeof(res->error), "out of memory");
-                goto out;
-        }
-        if (pipe2(pipefd, O_CLOEXEC)) {
-                snprintf(res->error, sizeof(res->error),
-                         "cannot create a pipe: %s", pd_runner_strerror(errno));
-                goto out;
-        }
-        out = pd_output_new(job->log_path, res->error, sizeof(res->error));
-        if (!out)
-                goto out;
-
-        err = pd_runner_spawn(job, pipefd[1], &pid);
-        /* Only the child writes: our copy would hide its EOF. */
-        close(pipefd[1]);
-        pipefd[1] = -1;
-        if (err) {
-                ret = pd_runner_not_started(job, err, res);
-                goto out;
-        }
-
-        if (job->spawned)
-                job->spawned(job->opaque, (int)pid);
-        pidfd = pidfd_open(pid, 0);
-        ret   = pd_runner_watch(job, pid, pidfd, pipefd[0], buf, out, start,
-                                res);
-        pd_output_result(out, res);
-out:
-        res->duration_ms = pd_runner_clock_ms() - start;
-        if (pidfd != -1)
-                close(pidfd);
-        pd_output_destroy(out);
-        if (pipefd[0] != -1)
-                close(pipefd[0]);
-        if (pipefd[1] != -1)
-                close(pipefd[1]);
-        free(buf);
-        return ret;
+        if (!rn)
+                return failed ? -1 : 0;
+        return pd_runner_finish(rn, res);
 }

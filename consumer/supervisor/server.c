@@ -1,17 +1,18 @@
 /*
  * server.c - the supervisor's run table, its client connections
  * and the requests they carry (START, STATUS, WAIT, CANCEL, FORGET, PING),
- * the thread each run gets, and the runs a dead supervisor left (orphans),
- * which are stopped at start.
+ * the runs the loop watches, and the runs a dead supervisor left
+ * (orphans), which are stopped at start.
  *
  * The supervisor. One thread, the loop, owns the listening socket, every
- * connection and the table of runs; it never blocks on anything but poll().
- * Each run gets a thread of its own that calls pd_runner_run (so a command
- * runs exactly as it does in the reactor: its own process group, output
- * tail and log, timeout, cancel), then appends the outcome to the log of
- * outcomes and hands the run back to the loop through a queue and an
- * eventfd. The run threads are as many as the runs at once, that is at
- * most the reactor's workers.
+ * connection and the table of runs; it never blocks on anything but poll()
+ * (and a spawn, until the child has exec'd). A START starts its command
+ * there with pd_runner_start (its own process group, output tail and log,
+ * timeout, cancel: runner.c), and the loop polls every run's output pipe
+ * and pidfd beside the connections; when a command exits, its outcome is
+ * appended to the log of outcomes and the waiting client is answered. No
+ * thread per run: a run used to cost a thread's creation, its wake-ups and
+ * an eventfd round to the loop.
  *
  * The one race that matters: a reactor commits a run, sends START and is
  * killed; a new reactor asks STATUS of that run seconds later, while the
@@ -328,7 +329,7 @@ void pd_sup_conn_destroy(pd_sup_conn_t *conn) {
 
 /* The run's command started: its pid goes to the log (not synced: only
  * a dead supervisor's successor needs it, and a crash of the machine
- * takes the process too). The run's thread. */
+ * takes the process too). The loop's thread. */
 static void pd_sup_spawned(void *opaque, int pid) {
         pd_sup_run_t *run    = opaque;
         pd_sup_server_t *srv = run->srv;
@@ -346,24 +347,6 @@ static void pd_sup_spawned(void *opaque, int pid) {
                 pd_log(PD_LOG_WARN, "%s/outcomes: %s", srv->results,
                        pd_sup_strerror(errno));
         pd_sup_buf_free(&b);
-}
-
-static void *pd_sup_run_main(void *arg) {
-        pd_sup_run_t *run    = arg;
-        pd_sup_server_t *srv = run->srv;
-        uint64_t one         = 1;
-
-        run->job.spawned   = pd_sup_spawned;
-        run->job.opaque    = run;
-        run->runner_failed = pd_runner_run(&run->job, &run->res) != 0;
-        pd_sup_persist(srv, run);
-        pthread_mutex_lock(&srv->lock);
-        run->done_next = srv->done;
-        srv->done      = run;
-        pthread_mutex_unlock(&srv->lock);
-        while (write(srv->event_fd, &one, sizeof(one)) < 0 && errno == EINTR)
-                ;
-        return NULL;
 }
 
 /* Reads a string list of the START payload copy into a NULL-ended array
@@ -413,7 +396,7 @@ static void pd_sup_start(pd_sup_server_t *srv, pd_sup_conn_t *conn,
         pd_sup_run_t *run = pd_sup_find(srv, id);
         const char *workdir, *log_path;
         pd_sup_rd_t rd;
-        int err;
+        int failed;
 
         if (run) {
                 pd_sup_reply_state(conn, id, run);
@@ -461,15 +444,14 @@ static void pd_sup_start(pd_sup_server_t *srv, pd_sup_conn_t *conn,
         conn->waiting     = id;
         conn->has_waiting = 1;
         pd_sup_reply(conn, PD_SUP_F_STARTED, id);
-        err = pthread_create(&run->thread, NULL, pd_sup_run_main, run);
-        if (err) {
-                /* Like a spawn that failed for want of resources: the
-                 * runner's own failure, recorded as the run's outcome. */
-                run->res.status    = PD_ST_FAILED;
-                run->runner_failed = 1;
-                snprintf(run->res.error, sizeof(run->res.error),
-                         "the supervisor cannot start a thread: %s",
-                         pd_sup_strerror(err));
+        /* Started here, on the loop's thread, and watched by the loop
+         * (pd_sup_runs_poll): no thread per run. */
+        run->job.spawned = pd_sup_spawned;
+        run->job.opaque  = run;
+        run->rn          = pd_runner_start(&run->job, &run->res, &failed);
+        if (!run->rn) {
+                /* It could not be started: that is its outcome. */
+                run->runner_failed = failed;
                 pd_sup_persist(srv, run);
                 pd_sup_finish(srv, run);
                 return;
@@ -620,5 +602,74 @@ void pd_sup_process(pd_sup_server_t *srv) {
                 /* Settled: what is still unknown is unknown. Each pass
                  * answers at least one parked request, so this ends. */
                 parked = pd_sup_process_all(srv, 1);
+        }
+}
+
+/* ------------------------------------------------------------------ */
+/* The supervisor: watching the runs                                   */
+
+/* A run's command has exited (or is given up on): its outcome is saved,
+ * then whoever waits is told. */
+static void pd_sup_run_end(pd_sup_server_t *srv, pd_sup_run_t *run) {
+        run->runner_failed = pd_runner_finish(run->rn, &run->res) != 0;
+        run->rn            = NULL;
+        pd_sup_persist(srv, run);
+        srv->running--;
+        pd_sup_finish(srv, run);
+}
+
+size_t pd_sup_runs_prepare(pd_sup_server_t *srv, struct pollfd *pfd,
+                           pd_sup_run_t **owner, int *timeout) {
+        int64_t wait = *timeout;
+        size_t n     = 0;
+
+        for (size_t i = 0; i < srv->run_cnt; i++) {
+                pd_sup_run_t *run = srv->runs[i];
+                int k;
+
+                if (!run->rn)
+                        continue;
+                k = pd_runner_prepare(run->rn, pfd + n, &wait);
+                for (int j = 0; j < k; j++)
+                        owner[n + (size_t)j] = run;
+                /* A run with nothing to poll still needs handling. */
+                if (!k) {
+                        pfd[n]   = (struct pollfd){-1, 0, 0};
+                        owner[n] = run;
+                        k        = 1;
+                }
+                n += (size_t)k;
+        }
+        *timeout = (int)wait;
+        return n;
+}
+
+void pd_sup_runs_handle(pd_sup_server_t *srv, struct pollfd *pfd,
+                        pd_sup_run_t **owner, size_t n) {
+        /* A run's entries are next to each other; a running run is never
+         * removed before this (FORGET refuses it). */
+        for (size_t i = 0; i < n;) {
+                pd_sup_run_t *run = owner[i];
+                size_t k          = 1;
+
+                while (i + k < n && owner[i + k] == run)
+                        k++;
+                if (pfd[i].fd == -1)
+                        k = 0; /* nothing polled: the exit is checked */
+                if (pd_runner_handle(run->rn, pfd + i, (int)k))
+                        pd_sup_run_end(srv, run);
+                i += k ? k : 1;
+        }
+}
+
+void pd_sup_runs_end_all(pd_sup_server_t *srv) {
+        for (size_t i = 0; i < srv->run_cnt; i++) {
+                pd_sup_run_t *run = srv->runs[i];
+
+                if (!run->rn)
+                        continue;
+                run->cancel = 1;
+                /* Watches it until it exits (SIGTERM, then SIGKILL). */
+                pd_sup_run_end(srv, run);
         }
 }
