@@ -57,7 +57,11 @@ typedef struct pd_sup_run_s {
         int orphan;         /* loaded from a STARTED record: a dead
                              * supervisor's run, maybe still going */
         int pid;            /* its process (and group) once spawned, */
-        uint64_t pstart;    /* ... and when that process started */
+        /* ... and when that process started, in clock ticks after boot
+         * (field 22 of /proc/PID/stat): the first tick it may have, and
+         * above bit 48 how many more (pd_sup_pstart_window); records of
+         * older supervisors have the exact tick. */
+        uint64_t pstart;
         volatile int cancel;
         pd_runner_t *rn;    /* while it runs: watched by the loop */
         pd_sup_server_t *srv;
