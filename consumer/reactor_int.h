@@ -211,8 +211,9 @@ typedef struct pd_step_s {
         const char *name;
         int finished;               /* has a final outcome */
         pd_status_t status;
-        /* Runs its trigger had of it when planned, plus those started
-         * since: the next one's place, which names it at the supervisor. */
+        /* Commands its trigger started of it when planned, plus those
+         * started since: the next one's place, which names it at the
+         * supervisor (pd_store_trigger_runs). */
         int64_t runs;
 } pd_step_t;
 

@@ -213,7 +213,7 @@ static const char *const pd_store_sql[PD_STMT__CNT] = {
         [PD_STMT_TRIGGER_RUNS] =
                 "SELECT count(*) FROM runs"
                 " WHERE trigger_id = ?4 AND trigger_source = ?3"
-                " AND tenant = ?1 AND action = ?2",
+                " AND tenant = ?1 AND action = ?2 AND sup_id IS NOT NULL",
         /* The iterations fetch one row at a time after the last key seen,
          * so the callback may write to the same tables meanwhile. The
          * partial index holds only the runs in flight; without INDEXED BY

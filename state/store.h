@@ -165,9 +165,12 @@ int pd_store_trigger_outcome(pd_store_t *st, const char *tenant,
 
 /*
  * Sets *countp to how many runs of (tenant, action) trigger (source, id)
- * has, finished or not. A command's name at the supervisor is made from
- * it (consumer/worker.c), so a run whose row a crash lost gets the same
- * name again when its event comes back.
+ * has that were started under a supervisor (sup_id set), finished or not;
+ * verdicts (rejected, skipped, a cut backoff) do not count. A command's
+ * name at the supervisor is made from it (consumer/worker.c), so a run
+ * whose row a crash lost gets the same name again when its event comes
+ * back: the rows of started commands are a prefix of the STARTs sent, in
+ * order, whatever else was lost with them.
  */
 int pd_store_trigger_runs(pd_store_t *st, const char *tenant,
                           const char *action, const char *trigger_source,
