@@ -12,8 +12,8 @@ extern char **environ;
 
 /*
  * The name of a command run at the supervisor: a hash of its trigger,
- * tenant, action and its place among the trigger's runs of that action
- * (1 for the first). The run's row is not committed before the START goes
+ * tenant, action and its place among the commands the trigger started for
+ * that action (1 for the first; pd_store_trigger_runs). The run's row is not committed before the START goes
  * out, so a crash may lose it; the redelivered event then starts the same
  * place again, under the same name, and the supervisor, which knows that
  * name until the reactor has durably recorded the outcome (FORGET), hands
