@@ -11,17 +11,7 @@
 #include <string.h>
 
 #include "common/log.h"
-
-/* Drops what was appended to sv after its first cnt strings. */
-static void pd_argv_truncate(pd_strv_t *sv, size_t cnt) {
-        if (!cnt) {
-                pd_strv_clear(sv);
-                return;
-        }
-        while (sv->cnt > cnt)
-                free(sv->v[--sv->cnt]);
-        sv->v[cnt] = NULL;
-}
+#include "common/xalloc.h"
 
 int pd_argv_split(const char *line, pd_strv_t *out, char *errstr,
                   size_t errstr_size) {
@@ -31,10 +21,7 @@ int pd_argv_split(const char *line, pd_strv_t *out, char *errstr,
         char *word;
 
         /* No word is longer than the line, so one buffer serves them all. */
-        if (!(word = malloc(strlen(line) + 1))) {
-                pd_errf(errstr, errstr_size, "out of memory");
-                goto done;
-        }
+        word = pd_xmalloc(strlen(line) + 1);
         for (; *p; p++) {
                 switch (*p) {
                 case ' ':
@@ -42,11 +29,7 @@ int pd_argv_split(const char *line, pd_strv_t *out, char *errstr,
                 case '\n':
                         if (in_word) {
                                 word[len] = '\0';
-                                if (pd_strv_add(out, word)) {
-                                        pd_errf(errstr, errstr_size,
-                                                     "out of memory");
-                                        goto done;
-                                }
+                                pd_strv_add(out, word);
                                 in_word = 0;
                                 len = 0;
                         }
@@ -107,10 +90,7 @@ int pd_argv_split(const char *line, pd_strv_t *out, char *errstr,
         }
         if (in_word) {
                 word[len] = '\0';
-                if (pd_strv_add(out, word)) {
-                        pd_errf(errstr, errstr_size, "out of memory");
-                        goto done;
-                }
+                pd_strv_add(out, word);
         }
         if (out->cnt == cnt0) {
                 pd_errf(errstr, errstr_size, "empty command");
@@ -120,7 +100,7 @@ int pd_argv_split(const char *line, pd_strv_t *out, char *errstr,
 done:
         /* All or nothing: a caller never sees half a command. */
         if (err)
-                pd_argv_truncate(out, cnt0);
+                pd_strv_truncate(out, cnt0);
         free(word);
         return err;
 }
@@ -166,27 +146,14 @@ static size_t pd_argv_subst(const char *word, const pd_subst_t *vars,
         return len;
 }
 
-int pd_argv_expand(const pd_strv_t *in, const pd_subst_t *vars,
-                   size_t vars_cnt, pd_strv_t *out) {
-        size_t cnt0 = out->cnt;
-        char *word = NULL;
-        int err = -1;
-
+void pd_argv_expand(const pd_strv_t *in, const pd_subst_t *vars,
+                    size_t vars_cnt, pd_strv_t *out) {
         for (size_t i = 0; i < in->cnt; i++) {
                 size_t len = pd_argv_subst(in->v[i], vars, vars_cnt, NULL);
+                char *word = pd_xmalloc(len + 1);
 
-                if (!(word = malloc(len + 1)))
-                        goto done;
                 pd_argv_subst(in->v[i], vars, vars_cnt, word);
-                if (pd_strv_add(out, word))
-                        goto done;
+                pd_strv_add(out, word);
                 free(word);
-                word = NULL;
         }
-        err = 0;
-done:
-        if (err)
-                pd_argv_truncate(out, cnt0);
-        free(word);
-        return err;
 }

@@ -13,7 +13,7 @@
 #ifndef PD_ARGV_H
 #define PD_ARGV_H
 
-#include "common/config.h"
+#include "common/strv.h"
 
 /*
  * Splits `line` into words appended to *out. Returns 0, or -1 with a message
@@ -31,9 +31,9 @@ typedef struct pd_subst_s {
 /*
  * Appends to *out a copy of each word of `in` with every {name} of `vars`
  * (vars_cnt entries) replaced. Unknown {...} are left as they are.
- * Returns 0, or -1 on allocation failure.
+ * Never fails (aborts on OOM).
  */
-int pd_argv_expand(const pd_strv_t *in, const pd_subst_t *vars,
+void pd_argv_expand(const pd_strv_t *in, const pd_subst_t *vars,
                    size_t vars_cnt, pd_strv_t *out);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * clock.c - wall-clock time in milliseconds and its RFC 3339 form, the
+ * clock.c - the monotonic clock for measuring time (pd_mono_ms), and
+ * wall-clock time in milliseconds and its RFC 3339 form, the
  * ce_time of CloudEvents: written by schemas/event.c when it stamps an event
  * and read by common/sign.c when it checks an event's age. One formatter and
  * one parser, so the two cannot disagree about what a ce_time is.
@@ -13,6 +14,13 @@ int64_t pd_now_ms(void) {
         struct timespec ts;
 
         clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t pd_mono_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 

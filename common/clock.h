@@ -1,6 +1,7 @@
 /*
- * clock.h - wall-clock time for events: now in milliseconds since the epoch,
- * and the RFC 3339 text of ce_time both ways.
+ * clock.h - the two clocks: wall-clock time for events (now in milliseconds
+ * since the epoch, and the RFC 3339 text of ce_time both ways) and the
+ * monotonic clock for measuring time.
  */
 #ifndef PD_CLOCK_H
 #define PD_CLOCK_H
@@ -8,8 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Milliseconds since the epoch (CLOCK_REALTIME). */
+/* Milliseconds since the epoch (CLOCK_REALTIME): for what is recorded or
+ * shown. */
 int64_t pd_now_ms(void);
+
+/* Milliseconds on CLOCK_MONOTONIC, which no clock change moves: for
+ * deadlines, timeouts and durations. Only differences mean anything. */
+int64_t pd_mono_ms(void);
 
 /* RFC 3339 in UTC with milliseconds, "2024-05-01T12:00:00.000Z", into buf
  * (32 bytes are enough); buf is "" if ms cannot be formatted. */

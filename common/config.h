@@ -1,9 +1,10 @@
 /*
  * config.h - the INI configuration shared by the reactor and the CLI.
  *
- * One table (config.c: pd_config_keys[]) lists every key with its section,
- * type, default and help text. The parser, `--help`, and docs/CONFIG.md are
- * all generated from that table, so they cannot disagree.
+ * One table (config_keys.c: pd_config_keys[]) lists every key with its
+ * section, type, default and help text. The parser, `--help`, and
+ * docs/CONFIG.md are all generated from that table, so they cannot
+ * disagree.
  *
  * File format:
  *   [kafka]              any librdkafka property, passed through untouched
@@ -21,6 +22,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "common/strv.h"
+
 typedef enum pd_policy_e {
         PD_POLICY_ONCE = 0, /* runs until one success (default) */
         PD_POLICY_ALWAYS,   /* runs on every matching deploy */
@@ -28,19 +31,6 @@ typedef enum pd_policy_e {
 
 /* "once" / "always". */
 const char *pd_policy_name(pd_policy_t policy);
-
-/* A NULL-terminated vector of strings with its count. */
-typedef struct pd_strv_s {
-        char **v;   /* v[cnt] == NULL; owned */
-        size_t cnt;
-} pd_strv_t;
-
-/* Appends a copy of s. Returns 0, or -1 on allocation failure. */
-int pd_strv_add(pd_strv_t *sv, const char *s);
-/* Frees every string and the vector; leaves sv empty and reusable. */
-void pd_strv_clear(pd_strv_t *sv);
-/* Index of s in sv, or -1. */
-int pd_strv_find(const pd_strv_t *sv, const char *s);
 
 /* One registered action, from an [action NAME] section. */
 typedef struct pd_action_def_s {
@@ -112,6 +102,7 @@ typedef struct pd_config_s {
         /* [action NAME] sections, in file order. */
         pd_action_def_t *actions;
         size_t action_cnt;
+        size_t action_cap;       /* room in actions (pd_xgrow) */
 } pd_config_t;
 
 /* Returns a config holding every default. Never NULL (aborts on OOM). */

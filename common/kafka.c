@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/xalloc.h"
 
 const char *pd_kafka_dev_file(char *buf, size_t size) {
         const char *cache = getenv("XDG_CACHE_HOME");
@@ -247,9 +248,7 @@ int pd_kafka_watermarks(rd_kafka_t *rk, const char *topic, int timeout_ms,
                 if (!err) {
                         cnt = md->topics[0].partition_cnt;
                         free(wm);
-                        wm = calloc((size_t)cnt + 1, sizeof(*wm));
-                        if (!wm)
-                                abort();
+                        wm = pd_xcalloc((size_t)cnt + 1, sizeof(*wm));
                         for (int i = 0; i < cnt && !err; i++) {
                                 wm[i].partition =
                                     md->topics[0].partitions[i].id;

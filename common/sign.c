@@ -25,6 +25,8 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/strerror.h"
+#include "common/xalloc.h"
 
 #define PD_SIGN_MAC_LEN 32 /* SHA-256 */
 #define PD_SIGN_HEX_LEN (2 * PD_SIGN_MAC_LEN)
@@ -70,14 +72,14 @@ int pd_sign_key_load(const char *path, unsigned char **keyp, size_t *lenp,
             -1) {
                 pd_errf(errstr, errstr_size,
                             "cannot open signing key %s: %s", path,
-                            strerror(errno));
+                            pd_strerror(errno));
                 goto done;
         }
         /* fstat, not stat: the checks are about the file that is read. */
         if (fstat(fd, &stt)) {
                 pd_errf(errstr, errstr_size,
                             "cannot stat signing key %s: %s", path,
-                            strerror(errno));
+                            pd_strerror(errno));
                 goto done;
         }
         if (!S_ISREG(stt.st_mode)) {
@@ -96,10 +98,7 @@ int pd_sign_key_load(const char *path, unsigned char **keyp, size_t *lenp,
 
         /* One byte more than allowed tells "too large" from "just fits"
          * whatever st_size said. */
-        if (!(buf = malloc(PD_SIGN_KEY_MAX + 1))) {
-                pd_errf(errstr, errstr_size, "out of memory");
-                goto done;
-        }
+        buf = pd_xmalloc(PD_SIGN_KEY_MAX + 1);
         while (len < PD_SIGN_KEY_MAX + 1) {
                 r = read(fd, buf + len, PD_SIGN_KEY_MAX + 1 - len);
                 if (r == -1 && errno == EINTR)
@@ -107,7 +106,7 @@ int pd_sign_key_load(const char *path, unsigned char **keyp, size_t *lenp,
                 if (r == -1) {
                         pd_errf(errstr, errstr_size,
                                     "cannot read signing key %s: %s", path,
-                                    strerror(errno));
+                                    pd_strerror(errno));
                         goto done;
                 }
                 if (r == 0)

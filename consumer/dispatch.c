@@ -13,9 +13,8 @@
 static pd_partq_t *pd_partq(pd_reactor_t *r, int32_t partition) {
         if (partition >= r->partq_cnt) {
                 int32_t cnt = partition + 16;
-                r->partqs   = realloc(r->partqs, (size_t)cnt * sizeof(*r->partqs));
-                if (!r->partqs)
-                        abort();
+                r->partqs   = pd_xrealloc(r->partqs,
+                                          (size_t)cnt * sizeof(*r->partqs));
                 memset(r->partqs + r->partq_cnt, 0,
                        (size_t)(cnt - r->partq_cnt) * sizeof(*r->partqs));
                 r->partq_cnt = cnt;

@@ -19,6 +19,8 @@
 
 #include <microhttpd.h>
 
+#include "common/strerror.h"
+#include "common/xalloc.h"
 #include "consumer/metrics.h"
 
 struct pd_http_s {
@@ -48,10 +50,8 @@ static enum MHD_Result pd_http_reply(struct MHD_Connection *conn,
 static enum MHD_Result pd_http_probe(struct MHD_Connection *conn, int err,
                                      const char *reason) {
         const char *text = err ? reason : "ok";
-        char *body       = malloc(strlen(text) + 2);
+        char *body       = pd_xmalloc(strlen(text) + 2);
 
-        if (!body)
-                return MHD_NO;
         sprintf(body, "%s\n", text);
         return pd_http_reply(conn, err ? MHD_HTTP_SERVICE_UNAVAILABLE
                                        : MHD_HTTP_OK,
@@ -70,7 +70,7 @@ static enum MHD_Result pd_http_handle(void *cls, struct MHD_Connection *conn,
         (void)cls, (void)version, (void)upload_data, (void)req_cls;
         if (strcmp(method, "GET") && strcmp(method, "HEAD"))
                 return pd_http_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-                                     "text/plain", strdup("GET only\n"));
+                                     "text/plain", pd_xstrdup("GET only\n"));
         if (*upload_data_size)
                 return MHD_NO;
         if (!strcmp(url, "/metrics"))
@@ -88,7 +88,7 @@ static enum MHD_Result pd_http_handle(void *cls, struct MHD_Connection *conn,
                 return pd_http_probe(
                     conn, pd_metrics_ready(reason, sizeof(reason)), reason);
         return pd_http_reply(conn, MHD_HTTP_NOT_FOUND, "text/plain",
-                             strdup("not found: try /metrics, /livez, "
+                             pd_xstrdup("not found: try /metrics, /livez, "
                                     "/readyz\n"));
 }
 
@@ -128,7 +128,7 @@ static int pd_http_listen(const char *addr, char *errstr,
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
             bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 64)) {
                 snprintf(errstr, errstr_size, "cannot listen on %s: %s",
-                         name, strerror(errno));
+                         name, pd_strerror(errno));
                 if (fd >= 0)
                         close(fd);
                 fd = -1;
@@ -138,10 +138,8 @@ static int pd_http_listen(const char *addr, char *errstr,
 }
 
 pd_http_t *pd_http_new(const char *addr, char *errstr, size_t errstr_size) {
-        pd_http_t *http = calloc(1, sizeof(*http));
+        pd_http_t *http = pd_xcalloc(1, sizeof(*http));
 
-        if (!http)
-                abort();
         if ((http->fd = pd_http_listen(addr, errstr, errstr_size)) < 0)
                 goto err;
         http->daemon = MHD_start_daemon(

@@ -29,7 +29,10 @@
 #include "common/config.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/path.h"
+#include "common/strerror.h"
 #include "common/version.h"
+#include "common/xalloc.h"
 #include "consumer/http.h"
 #include "consumer/metrics.h"
 #include "consumer/plugin.h"
@@ -96,30 +99,12 @@ static void pd_usage(FILE *fp) {
         pd_config_print_keys(fp, 't');
 }
 
-/* Creates every missing folder of path's parent, 0700. */
-static void pd_mkdir_parents(const char *path) {
-        char dir[1024];
-        char *slash;
-
-        snprintf(dir, sizeof(dir), "%s", path);
-        if (!(slash = strrchr(dir, '/')))
-                return;
-        *slash = '\0';
-        for (char *p = dir + 1; *p; p++)
-                if (*p == '/') {
-                        *p = '\0';
-                        mkdir(dir, 0700);
-                        *p = '/';
-                }
-        mkdir(dir, 0700);
-}
-
 /* Writes `text` to path (0600, folder 0700 created if missing). */
 static int pd_write_private(const char *path, const char *text) {
         FILE *fp;
         mode_t old;
 
-        pd_mkdir_parents(path);
+        (void)pd_mkparents(path, NULL, 0); /* fopen says what failed */
         old = umask(077);
         fp  = fopen(path, "w");
         umask(old);
@@ -174,7 +159,7 @@ static void pd_dev_sweep(pd_dev_t *dev) {
                         pd_log(PD_LOG_WARN, "--dev: %s", errstr);
                 else if (nftw(path, pd_dev_rm, 16, FTW_DEPTH | FTW_PHYS))
                         pd_log(PD_LOG_WARN, "--dev: cannot remove %s: %s",
-                               path, strerror(errno));
+                               path, pd_strerror(errno));
         }
         closedir(d);
 }
@@ -191,19 +176,19 @@ static int pd_dev_lock(pd_dev_t *dev, char *errstr, size_t errstr_size) {
         snprintf(dev->dir, sizeof(dev->dir), "%s", dev->file);
         *strrchr(dev->dir, '/') = '\0';
         snprintf(path, sizeof(path), "%s/dev.lock", dev->dir);
-        pd_mkdir_parents(path);
+        (void)pd_mkparents(path, NULL, 0); /* open says what failed */
         /* Close-on-exec: a supervisor or an action that outlived us must
          * not keep the folder locked. */
         dev->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (dev->lock_fd == -1)
                 return pd_errf(errstr, errstr_size, "cannot open %s: %s",
-                               path, strerror(errno));
+                               path, pd_strerror(errno));
         if (!flock(dev->lock_fd, LOCK_EX | LOCK_NB)) {
                 snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
                 if (ftruncate(dev->lock_fd, 0) ||
                     pwrite(dev->lock_fd, pid, strlen(pid), 0) < 0)
                         pd_log(PD_LOG_WARN, "cannot write %s: %s", path,
-                               strerror(errno));
+                               pd_strerror(errno));
                 return 0;
         }
         err = errno;
@@ -216,7 +201,7 @@ static int pd_dev_lock(pd_dev_t *dev, char *errstr, size_t errstr_size) {
         dev->lock_fd = -1;
         if (err != EWOULDBLOCK)
                 return pd_errf(errstr, errstr_size, "cannot lock %s: %s",
-                               path, strerror(err));
+                               path, pd_strerror(err));
         return pd_errf(errstr, errstr_size,
                        "another dev reactor (pid %s) is running: it owns %s "
                        "(its broker address, its state); stop it first "
@@ -274,7 +259,7 @@ static int pd_dev_announce(pd_dev_t *dev) {
 
         if (pd_write_private(dev->file, brokers)) {
                 pd_log(PD_LOG_ERROR, "cannot write %s: %s", dev->file,
-                       strerror(errno));
+                       pd_strerror(errno));
                 return -1;
         }
         dev->announced = 1;
@@ -350,12 +335,10 @@ static int pd_reactor_plugins_load(pd_config_t *conf,
                 def->policy        = policy;
                 def->plugin_action = act;
                 free(def->description);
-                if (!(def->description = strdup(act->description)) ||
-                    !(def->plugin = strdup(path)))
-                        abort();
+                def->description = pd_xstrdup(act->description);
+                def->plugin      = pd_xstrdup(path);
                 for (size_t j = 0; act->after && act->after[j]; j++)
-                        if (pd_strv_add(&def->after, act->after[j]))
-                                abort();
+                        pd_strv_add(&def->after, act->after[j]);
         }
         return 0;
 }

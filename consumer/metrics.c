@@ -23,6 +23,9 @@
 
 #include <jansson.h>
 
+#include "common/clock.h"
+#include "common/xalloc.h"
+
 /* Actions run from a fraction of a second to an hour. */
 static const double pd_action_buckets[] = {0.1, 0.5, 1,   5,    10,  30,
                                            60,  300, 900, 1800, 3600};
@@ -55,6 +58,7 @@ static const char *const pd_dlq_names[PD_METRICS_DLQ_CNT] = {
 static pthread_mutex_t pd_m_lock = PTHREAD_MUTEX_INITIALIZER;
 static pd_action_m_t *pd_m_actions; /* under pd_m_lock */
 static size_t pd_m_action_cnt;
+static size_t pd_m_action_cap; /* room in pd_m_actions */
 static uint64_t pd_m_events[PD_METRICS_OUTCOME_CNT];
 static uint64_t pd_m_dlq[PD_METRICS_DLQ_CNT];
 static pd_hist_t pd_m_commit;
@@ -69,12 +73,6 @@ static atomic_llong pd_m_running;
 static atomic_llong pd_m_outbox;
 static atomic_llong pd_m_tick_ms;
 static atomic_int pd_m_cond[PD_METRICS_COND_CNT];
-
-static int64_t pd_m_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 double pd_metrics_clock(void) {
         struct timespec ts;
@@ -109,15 +107,13 @@ static pd_action_m_t *pd_action_row(const char *action, const char *status) {
                             : !m->status))
                         return m;
         }
-        m = realloc(pd_m_actions, (pd_m_action_cnt + 1) * sizeof(*m));
-        if (!m)
-                abort();
-        pd_m_actions = m;
+        pd_m_actions = pd_xgrow(pd_m_actions, &pd_m_action_cap,
+                                pd_m_action_cnt + 1, sizeof(*m));
         m            = &pd_m_actions[pd_m_action_cnt++];
         memset(m, 0, sizeof(*m));
-        if (!(m->action = strdup(action)) ||
-            (status && !(m->status = strdup(status))))
-                abort();
+        m->action = pd_xstrdup(action);
+        if (status)
+                m->status = pd_xstrdup(status);
         return m;
 }
 
@@ -171,7 +167,7 @@ void pd_metrics_commit_observe(double seconds) {
 }
 
 void pd_metrics_tick(void) {
-        atomic_store(&pd_m_tick_ms, pd_m_now_ms());
+        atomic_store(&pd_m_tick_ms, pd_mono_ms());
 }
 
 void pd_metrics_cond_set(pd_metrics_cond_t cond, int ok) {
@@ -269,9 +265,7 @@ static void pd_buf_printf(pd_buf_t *b, const char *fmt, ...) {
                         abort();
                 if ((size_t)n < b->size - b->len)
                         break;
-                b->size = (b->size + (size_t)n + 1) * 2;
-                if (!(b->p = realloc(b->p, b->size)))
-                        abort();
+                b->p = pd_xgrow(b->p, &b->size, b->len + (size_t)n + 1, 1);
         }
         b->len += (size_t)n;
 }
@@ -332,10 +326,8 @@ static void pd_buf_hist(pd_buf_t *b, const char *name, const char *action,
 }
 
 char *pd_metrics_render(void) {
-        pd_buf_t b = {malloc(4096), 0, 4096};
+        pd_buf_t b = {pd_xmalloc(4096), 0, 4096};
 
-        if (!b.p)
-                abort();
         b.p[0] = '\0';
         pthread_mutex_lock(&pd_m_lock);
         pd_buf_head(&b, "postdeploy_actions_total", "counter",
@@ -409,7 +401,7 @@ int pd_metrics_live(int64_t now_ms, int64_t max_ms, char *reason,
         int64_t tick = atomic_load(&pd_m_tick_ms);
 
         if (!now_ms)
-                now_ms = pd_m_now_ms();
+                now_ms = pd_mono_ms();
         if (tick && now_ms - tick <= max_ms)
                 return 0;
         if (!tick)

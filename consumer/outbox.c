@@ -80,12 +80,8 @@ int pd_outbox_put(pd_reactor_t *r, pd_outq_t *oq, const char *topic,
         pd_outbox_rec_t rec = {0};
         pd_outrec_t *o;
 
-        if (oq->cnt == oq->size) {
-                oq->size = oq->size ? oq->size * 2 : 8;
-                oq->recs = realloc(oq->recs, oq->size * sizeof(*oq->recs));
-                if (!oq->recs)
-                        abort();
-        }
+        oq->recs = pd_xgrow(oq->recs, &oq->size, oq->cnt + 1,
+                            sizeof(*oq->recs));
         o = &oq->recs[oq->cnt];
         memset(o, 0, sizeof(*o));
         o->topic     = pd_xstrdup(topic);
@@ -211,14 +207,8 @@ void pd_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         }
         pd_metrics_outbox_add(-1);
         pthread_mutex_lock(&r->dr_lock);
-        if (r->delivered_cnt == r->delivered_size) {
-                r->delivered_size = r->delivered_size ? r->delivered_size * 2
-                                                      : 256;
-                r->delivered = realloc(r->delivered, r->delivered_size *
-                                                         sizeof(*r->delivered));
-                if (!r->delivered)
-                        abort();
-        }
+        r->delivered = pd_xgrow(r->delivered, &r->delivered_size,
+                                r->delivered_cnt + 1, sizeof(*r->delivered));
         r->delivered[r->delivered_cnt++] = seq;
         pthread_mutex_unlock(&r->dr_lock);
 }

@@ -31,7 +31,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
+#include "common/xalloc.h"
 
 /* Lines up to this long are formatted without a heap allocation. */
 #define PD_PLUGINS_LINE_MAX 512
@@ -65,6 +67,7 @@ struct pd_plugins_s {
         size_t lib_cnt;
         pd_plugin_entry_t *entries;
         size_t cnt;
+        size_t entry_cap; /* room in entries */
 };
 
 /* What the registry's add callback works on while one init runs. */
@@ -87,13 +90,6 @@ typedef struct pd_plugin_run_s {
 
 /* `after` of an action that has none, so callers never see NULL. */
 static const char *const pd_plugins_no_after[] = {NULL};
-
-static int64_t pd_plugins_clock_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- loading ---- */
 
@@ -177,28 +173,21 @@ static int pd_plugins_check(const pd_plugins_t *pl, size_t lib,
         return 0;
 }
 
-/* Appends a copy of act to pl. Returns 0, or -1 when out of memory
- * (pl is then unchanged). */
-static int pd_plugins_copy(pd_plugins_t *pl, size_t lib,
-                           const pd_plugin_action_t *act,
-                           pd_policy_t policy) {
-        pd_plugin_entry_t *entries, *e;
+/* Appends a copy of act to pl. */
+static void pd_plugins_copy(pd_plugins_t *pl, size_t lib,
+                            const pd_plugin_action_t *act,
+                            pd_policy_t policy) {
+        pd_plugin_entry_t *e;
 
-        entries = realloc(pl->entries, (pl->cnt + 1) * sizeof(*entries));
-        if (!entries)
-                return -1;
-        pl->entries = entries;
-        e           = &entries[pl->cnt];
+        pl->entries = pd_xgrow(pl->entries, &pl->entry_cap, pl->cnt + 1,
+                               sizeof(*pl->entries));
+        e           = &pl->entries[pl->cnt];
         memset(e, 0, sizeof(*e));
 
-        e->name        = strdup(act->name);
-        e->description = strdup(act->description ? act->description
-                                                    : "");
-        if (!e->name || !e->description)
-                goto fail;
+        e->name        = pd_xstrdup(act->name);
+        e->description = pd_xstrdup(act->description);
         for (size_t i = 0; act->after && act->after[i]; i++)
-                if (pd_strv_add(&e->after, act->after[i]))
-                        goto fail;
+                pd_strv_add(&e->after, act->after[i]);
 
         e->policy          = policy;
         e->lib             = lib;
@@ -213,10 +202,6 @@ static int pd_plugins_copy(pd_plugins_t *pl, size_t lib,
         e->act.fn     = act->fn;
         e->act.opaque = act->opaque;
         pl->cnt++;
-        return 0;
-fail:
-        pd_plugins_entry_clear(e);
-        return -1;
 }
 
 /* pd_plugin_registry_t.add: runs on the loading thread, inside init. */
@@ -238,12 +223,7 @@ static int pd_plugins_add(pd_plugin_registry_t *reg,
                 ld->failed = 1;
                 return -1;
         }
-        if (pd_plugins_copy(ld->pl, ld->lib, act, policy)) {
-                snprintf(ld->errstr, ld->errstr_size,
-                         "plugin %s: out of memory", path);
-                ld->failed = 1;
-                return -1;
-        }
+        pd_plugins_copy(ld->pl, ld->lib, act, policy);
         return 0;
 }
 
@@ -303,12 +283,7 @@ static int pd_plugins_open(pd_plugins_t *pl, const char *path,
                          path, path);
                 return -1;
         }
-        lib->path = strdup(path);
-        if (!lib->path) {
-                snprintf(errstr, errstr_size, "plugin %s: out of memory",
-                         path);
-                return -1;
-        }
+        lib->path = pd_xstrdup(path);
         pl->lib_cnt++;
 
         lib->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -371,12 +346,9 @@ static int pd_plugins_open(pd_plugins_t *pl, const char *path,
 pd_plugins_t *pd_plugins_load(const char *const *paths, size_t cnt,
                               const pd_plugins_t *running, char *errstr,
                               size_t errstr_size) {
-        pd_plugins_t *pl = calloc(1, sizeof(*pl));
+        pd_plugins_t *pl = pd_xcalloc(1, sizeof(*pl));
 
-        if (!pl || !(pl->libs = calloc(cnt ? cnt : 1, sizeof(*pl->libs)))) {
-                snprintf(errstr, errstr_size, "out of memory");
-                goto fail;
-        }
+        pl->libs = pd_xcalloc(cnt, sizeof(*pl->libs));
         for (size_t i = 0; i < cnt; i++)
                 if (pd_plugins_open(pl, paths[i], running, errstr,
                                     errstr_size))
@@ -435,7 +407,7 @@ static int pd_plugins_cancelled(const pd_action_ctx_t *ctx) {
         const pd_plugin_run_t *run = ctx->_private;
 
         return (run->call->cancel && *run->call->cancel) ||
-               pd_plugins_clock_ms() >= run->deadline;
+               pd_mono_ms() >= run->deadline;
 }
 
 /* ctx->log: formats one line into the run's output, '\n' added if
@@ -460,9 +432,7 @@ static void pd_plugins_log(const pd_action_ctx_t *ctx, const char *fmt, ...) {
         len = (size_t)n;
         /* Room for the text, a '\n' and the NUL. */
         if (len + 2 > sizeof(stack)) {
-                line = malloc(len + 2);
-                if (!line)
-                        return;
+                line = pd_xmalloc(len + 2);
                 va_start(ap, fmt);
                 vsnprintf(line, len + 1, fmt, ap);
                 va_end(ap);
@@ -488,7 +458,7 @@ static void pd_plugins_outcome(const pd_plugin_run_t *run, int rc,
                 res->status = PD_ST_INTERRUPTED;
                 pd_runner_stop_error(res->status, call->timeout_ms,
                                      res->error, sizeof(res->error));
-        } else if (pd_plugins_clock_ms() >= run->deadline) {
+        } else if (pd_mono_ms() >= run->deadline) {
                 res->status = PD_ST_TIMED_OUT;
                 pd_runner_stop_error(res->status, call->timeout_ms,
                                      res->error, sizeof(res->error));
@@ -504,7 +474,7 @@ static void pd_plugins_outcome(const pd_plugin_run_t *run, int rc,
 
 int pd_plugins_run(const pd_plugin_action_t *act, const pd_plugin_call_t *call,
                    pd_runner_result_t *res) {
-        const int64_t start = pd_plugins_clock_ms();
+        const int64_t start = pd_mono_ms();
         pd_plugin_run_t run = {call, INT64_MAX, NULL,
                                PTHREAD_MUTEX_INITIALIZER};
         pd_action_ctx_t ctx;
@@ -546,7 +516,7 @@ int pd_plugins_run(const pd_plugin_action_t *act, const pd_plugin_call_t *call,
         pd_output_result(run.out, res);
         ret = 0;
 out:
-        res->duration_ms = pd_plugins_clock_ms() - start;
+        res->duration_ms = pd_mono_ms() - start;
         pd_output_destroy(run.out);
         pthread_mutex_destroy(&run.lock);
         return ret;

@@ -114,8 +114,7 @@ int pd_txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         ev->reactor    = pd_xstrdup(r->name);
         ev->planned_at = pd_now_ms();
         for (size_t i = 0; i < plan->cnt; i++)
-                if (pd_strv_add(&ev->actions, plan->steps[i].name))
-                        abort();
+                pd_strv_add(&ev->actions, plan->steps[i].name);
         ret = pd_emit(r, oq, ev, job->tenant);
         pd_event_destroy(ev);
         return ret;

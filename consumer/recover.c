@@ -21,16 +21,16 @@ typedef struct pd_unfinished_s {
         pd_run_t *runs;
         pd_runner_result_t **res; /* per run: the outcome, NULL: lost */
         size_t cnt;
+        size_t runs_cap, res_cap; /* room in runs, in res */
 } pd_unfinished_t;
 
 static int pd_unfinished_collect(const pd_run_t *run, void *opaque) {
         pd_unfinished_t *u = opaque;
         pd_run_t *copy;
 
-        u->runs = realloc(u->runs, (u->cnt + 1) * sizeof(*u->runs));
-        u->res  = realloc(u->res, (u->cnt + 1) * sizeof(*u->res));
-        if (!u->runs || !u->res)
-                abort();
+        u->runs = pd_xgrow(u->runs, &u->runs_cap, u->cnt + 1,
+                           sizeof(*u->runs));
+        u->res  = pd_xgrow(u->res, &u->res_cap, u->cnt + 1, sizeof(*u->res));
         u->res[u->cnt] = NULL;
         copy           = &u->runs[u->cnt++];
         *copy          = *run;
@@ -114,10 +114,8 @@ static int pd_recover_ask(pd_reactor_t *r, pd_unfinished_t *u, char *errstr,
                 free(res);
                 if (st == PD_SUP_RUNNING) {
                         pd_adopt_t *ad;
-                        r->adopt = realloc(r->adopt, (r->adopt_cnt + 1) *
-                                                         sizeof(*r->adopt));
-                        if (!r->adopt)
-                                abort();
+                        r->adopt = pd_xrealloc(r->adopt, (r->adopt_cnt + 1) *
+                                                             sizeof(*r->adopt));
                         ad                 = &r->adopt[r->adopt_cnt++];
                         ad->run_id         = run->id;
                         ad->sup_id         = run->sup_id;
@@ -156,8 +154,7 @@ int pd_txn_registry(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
                 re->policy      = pd_xstrdup(pd_policy_name(def->policy));
                 re->description = pd_xstrdup(def->description);
                 for (size_t j = 0; j < def->after.cnt; j++)
-                        if (pd_strv_add(&re->after, def->after.v[j]))
-                                abort();
+                        pd_strv_add(&re->after, def->after.v[j]);
         }
         ret = pd_emit(r, oq, ev, PD_REGISTRY_KEY);
         pd_event_destroy(ev);

@@ -52,7 +52,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
+#include "common/path.h"
+#include "common/strerror.h"
+#include "common/xalloc.h"
 
 extern char **environ;
 
@@ -72,51 +76,13 @@ struct pd_output_s {
         uint64_t total;
 };
 
-static int64_t pd_runner_clock_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* strerror() may use a static buffer; this never does. */
-static const char *pd_runner_strerror(int err) {
-        const char *s = strerrordesc_np(err);
-
-        return s ? s : "Unknown error";
-}
-
-/*
- * Creates the missing folders above the file at path, each 0700.
- * Returns 0, or -1 with errno set.
- */
-static int pd_runner_mkparents(const char *path) {
-        char *dir = strdup(path);
-        int ret   = -1;
-
-        if (!dir)
-                goto out;
-        /* Skips a leading '/': the root always exists. */
-        for (char *p = strchr(dir + (*dir == '/'), '/'); p;
-             p = strchr(p + 1, '/')) {
-                *p = '\0';
-                if (mkdir(dir, 0700) && errno != EEXIST)
-                        goto out;
-                *p = '/';
-        }
-        ret = 0;
-out:
-        free(dir);
-        return ret;
-}
-
 /* Opens the log file for appending, creating it 0600 and its folders 0700
  * when missing. Returns the fd, or -1 with errno set. */
 static int pd_runner_open_log(const char *path) {
         const int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY;
         int fd          = open(path, flags, 0600);
 
-        if (fd == -1 && errno == ENOENT && !pd_runner_mkparents(path))
+        if (fd == -1 && errno == ENOENT && !pd_mkparents(path, NULL, 0))
                 fd = open(path, flags, 0600);
         return fd;
 }
@@ -132,7 +98,7 @@ static void pd_output_log(pd_output_t *out, const char *buf, size_t len) {
                         pd_log(PD_LOG_WARN,
                                "%s: %s; the rest of this run's output is "
                                "not logged",
-                               out->log_path, pd_runner_strerror(errno));
+                               out->log_path, pd_strerror(errno));
                         close(out->log_fd);
                         out->log_fd = -1;
                         break;
@@ -199,12 +165,8 @@ void pd_output_result(const pd_output_t *out, pd_runner_result_t *res) {
 
 pd_output_t *pd_output_new(const char *log_path, char *errstr,
                            size_t errstr_size) {
-        pd_output_t *out = calloc(1, sizeof(*out));
+        pd_output_t *out = pd_xcalloc(1, sizeof(*out));
 
-        if (!out) {
-                snprintf(errstr, errstr_size, "out of memory");
-                return NULL;
-        }
         out->log_path = log_path;
         out->log_fd   = -1;
         if (log_path) {
@@ -212,7 +174,7 @@ pd_output_t *pd_output_new(const char *log_path, char *errstr,
                 if (out->log_fd == -1) {
                         snprintf(errstr, errstr_size,
                                  "cannot open log file '%s': %s", log_path,
-                                 pd_runner_strerror(errno));
+                                 pd_strerror(errno));
                         free(out);
                         return NULL;
                 }
@@ -395,15 +357,13 @@ fail:
  */
 static int pd_runner_spawn(const pd_runner_job_t *job, int out_fd,
                            pid_t *pidp) {
-        char *stack = malloc(PD_CHILD_STACK);
+        char *stack = pd_xmalloc(PD_CHILD_STACK);
         const char *path = getenv("PATH");
         pd_child_t c = {job, out_fd, path ? path : "/bin:/usr/bin", 0};
         sigset_t all, old;
         pid_t pid;
         int err = 0;
 
-        if (!stack)
-                return ENOMEM;
         pthread_once(&pd_runner_dflt_once, pd_runner_dflt_init);
         /* No handler of ours may run in the child, which shares our
          * memory: it unblocks only once they are all reset. */
@@ -454,7 +414,7 @@ static int pd_runner_not_started(const pd_runner_job_t *job, int err,
         case ENFILE:
                 snprintf(res->error, sizeof(res->error),
                          "cannot start '%s': %s", job->argv[0],
-                         pd_runner_strerror(err));
+                         pd_strerror(err));
                 return -1;
         }
         /* The chdir happens in the child, and its error looks like the
@@ -462,14 +422,14 @@ static int pd_runner_not_started(const pd_runner_job_t *job, int err,
         if (job->workdir && (dir_err = pd_runner_workdir_error(job->workdir))) {
                 snprintf(res->error, sizeof(res->error),
                          "cannot enter workdir '%s': %s", job->workdir,
-                         pd_runner_strerror(dir_err));
+                         pd_strerror(dir_err));
                 return 0;
         }
         /* The shell's codes: 127 not found, 126 found but not runnable. */
         res->has_exit_code = 1;
         res->exit_code     = err == ENOENT ? 127 : 126;
         snprintf(res->error, sizeof(res->error), "cannot execute '%s': %s",
-                 job->argv[0], pd_runner_strerror(err));
+                 job->argv[0], pd_strerror(err));
         return 0;
 }
 
@@ -573,7 +533,7 @@ static void pd_runner_free(pd_runner_t *rn) {
 
 pd_runner_t *pd_runner_start(const pd_runner_job_t *job,
                              pd_runner_result_t *res, int *failed) {
-        pd_runner_t *rn = calloc(1, sizeof(*rn));
+        pd_runner_t *rn = pd_xcalloc(1, sizeof(*rn));
         int pipefd[2]   = {-1, -1};
         int err;
 
@@ -581,13 +541,9 @@ pd_runner_t *pd_runner_start(const pd_runner_job_t *job,
         memset(res, 0, sizeof(*res));
         res->status = PD_ST_FAILED;
         *failed     = 1;
-        if (!rn || !(rn->buf = malloc(PD_RUNNER_READ_SIZE))) {
-                snprintf(res->error, sizeof(res->error), "out of memory");
-                free(rn);
-                return NULL;
-        }
+        rn->buf = pd_xmalloc(PD_RUNNER_READ_SIZE);
         rn->job        = job;
-        rn->start      = pd_runner_clock_ms();
+        rn->start      = pd_mono_ms();
         rn->deadline   = job->timeout_ms > 0 ? rn->start + job->timeout_ms
                                              : INT64_MAX;
         rn->stopped_as = PD_ST_SUCCEEDED;
@@ -596,7 +552,7 @@ pd_runner_t *pd_runner_start(const pd_runner_job_t *job,
         rn->pidfd      = -1;
         if (pipe2(pipefd, O_CLOEXEC)) {
                 snprintf(res->error, sizeof(res->error),
-                         "cannot create a pipe: %s", pd_runner_strerror(errno));
+                         "cannot create a pipe: %s", pd_strerror(errno));
                 goto fail;
         }
         rn->out_fd   = pipefd[0];
@@ -619,14 +575,14 @@ pd_runner_t *pd_runner_start(const pd_runner_job_t *job,
         *failed   = 0;
         return rn;
 fail:
-        res->duration_ms = pd_runner_clock_ms() - rn->start;
+        res->duration_ms = pd_mono_ms() - rn->start;
         pd_runner_free(rn);
         return NULL;
 }
 
 int pd_runner_prepare(pd_runner_t *rn, struct pollfd *pfd, int64_t *wait) {
         const pd_runner_job_t *job = rn->job;
-        int64_t now                = pd_runner_clock_ms();
+        int64_t now                = pd_mono_ms();
         int64_t w                  = PD_RUNNER_TICK_MS;
         int nfds                   = 0;
 
@@ -684,7 +640,7 @@ static void pd_runner_watch(pd_runner_t *rn) {
 
                 if (n < 0 && errno != EINTR) {
                         snprintf(rn->error, sizeof(rn->error), "poll: %s",
-                                 pd_runner_strerror(errno));
+                                 pd_strerror(errno));
                         rn->failed = 1;
                         break;
                 }
@@ -713,8 +669,8 @@ int pd_runner_finish(pd_runner_t *rn, pd_runner_result_t *res) {
         /* What was written before the exit is still in the pipe. Read only
          * what is there now, for one tick at most: a process that escaped
          * the group may keep the pipe open forever. */
-        for (int64_t until = pd_runner_clock_ms() + PD_RUNNER_TICK_MS;
-             rn->out_open && pd_runner_clock_ms() < until;) {
+        for (int64_t until = pd_mono_ms() + PD_RUNNER_TICK_MS;
+             rn->out_open && pd_mono_ms() < until;) {
                 struct pollfd pfd = {rn->out_fd, POLLIN, 0};
                 int n             = poll(&pfd, 1, 0);
 
@@ -732,7 +688,7 @@ int pd_runner_finish(pd_runner_t *rn, pd_runner_result_t *res) {
                          * waits for any child. Both must not happen. */
                         snprintf(res->error, sizeof(res->error),
                                  "cannot wait for '%s': %s", job->argv[0],
-                                 pd_runner_strerror(errno));
+                                 pd_strerror(errno));
                         res->status = PD_ST_FAILED;
                         ret         = -1;
                         goto out;
@@ -742,7 +698,7 @@ int pd_runner_finish(pd_runner_t *rn, pd_runner_result_t *res) {
                 pd_runner_outcome(job, wstatus, rn->stopped_as, res);
 out:
         pd_output_result(rn->out, res);
-        res->duration_ms = pd_runner_clock_ms() - rn->start;
+        res->duration_ms = pd_mono_ms() - rn->start;
         pd_runner_free(rn);
         return ret;
 }

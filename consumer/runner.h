@@ -104,7 +104,7 @@ typedef struct pd_output_s pd_output_t;
 /*
  * Returns a new capture writing to log_path (NULL: tail only; the string is
  * not copied and must outlive the handle), or NULL with "cannot open log
- * file '...': why" (or "out of memory") in errstr. The caller owns the
+ * file '...': why" in errstr. The caller owns the
  * handle and frees it with pd_output_destroy.
  */
 pd_output_t *pd_output_new(const char *log_path, char *errstr,

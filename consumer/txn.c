@@ -30,25 +30,16 @@
 
 static void pd_outq_move(pd_outq_t *dst, pd_outq_t *src) {
         for (size_t i = 0; i < src->cnt; i++) {
-                if (dst->cnt == dst->size) {
-                        dst->size = dst->size ? dst->size * 2 : 64;
-                        dst->recs = realloc(dst->recs,
-                                            dst->size * sizeof(*dst->recs));
-                        if (!dst->recs)
-                                abort();
-                }
+                dst->recs = pd_xgrow(dst->recs, &dst->size, dst->cnt + 1,
+                                     sizeof(*dst->recs));
                 dst->recs[dst->cnt++] = src->recs[i];
         }
         src->cnt = 0;
 }
 
 static void pd_batch_add_name(pd_batch_t *b, const char *name) {
-        if (b->name_cnt == b->name_size) {
-                b->name_size = b->name_size ? b->name_size * 2 : 64;
-                b->names = realloc(b->names, b->name_size * sizeof(*b->names));
-                if (!b->names)
-                        abort();
-        }
+        b->names = pd_xgrow(b->names, &b->name_size, b->name_cnt + 1,
+                            sizeof(*b->names));
         b->names[b->name_cnt++] = name;
 }
 

@@ -58,15 +58,12 @@ static int64_t pd_run_sup_id(const pd_job_t *job, const char *action,
  * environment must say what argv says. */
 static void pd_env_add(pd_strv_t *env, const char *name, const char *value) {
         size_t nlen = strlen(name), vlen = strlen(value);
-        char *s     = malloc(nlen + 1 + vlen + 1);
+        char *s     = pd_xmalloc(nlen + 1 + vlen + 1);
 
-        if (!s)
-                abort();
         memcpy(s, name, nlen);
         s[nlen] = '=';
         memcpy(s + nlen + 1, value, vlen + 1);
-        if (pd_strv_add(env, s))
-                abort();
+        pd_strv_add(env, s);
         free(s);
 }
 
@@ -86,8 +83,7 @@ static void pd_step_env(const pd_job_t *job, const pd_action_def_t *def,
                    job->ev->environment ? job->ev->environment : "");
         pd_env_add(env, "POSTDEPLOY_ATTEMPT", num);
         for (size_t i = 0; i < def->env.cnt; i++)
-                if (pd_strv_add(env, def->env.v[i]))
-                        abort();
+                pd_strv_add(env, def->env.v[i]);
         /* Ours only need checking against what was set above (environ's
          * names are unique): linear in the environment, not quadratic. */
         set = env->cnt;
@@ -97,8 +93,8 @@ static void pd_step_env(const pd_job_t *job, const pd_action_def_t *def,
                 for (size_t i = 0; i < set && !shadowed; i++)
                         shadowed = !strncmp(env->v[i], *e, nlen) &&
                                    env->v[i][nlen] == '=';
-                if (!shadowed && pd_strv_add(env, *e))
-                        abort();
+                if (!shadowed)
+                        pd_strv_add(env, *e);
         }
 }
 
@@ -174,13 +170,8 @@ static pd_sup_t *pd_worker_sup(pd_worker_t *w) {
  * durable. */
 static void pd_worker_forget_later(pd_worker_t *w, int64_t sup_id,
                                    int64_t gen) {
-        if (w->forget_cnt == w->forget_size) {
-                w->forget_size = w->forget_size ? w->forget_size * 2 : 16;
-                w->forget = realloc(w->forget,
-                                    w->forget_size * sizeof(*w->forget));
-                if (!w->forget)
-                        abort();
-        }
+        w->forget = pd_xgrow(w->forget, &w->forget_size, w->forget_cnt + 1,
+                             sizeof(*w->forget));
         w->forget[w->forget_cnt].sup_id = sup_id;
         w->forget[w->forget_cnt].gen    = gen;
         w->forget_cnt++;
@@ -391,8 +382,7 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
         int cut;
 
         if (!def->plugin_action) {
-                if (pd_argv_expand(&def->argv, vars, 3, &argv))
-                        abort();
+                pd_argv_expand(&def->argv, vars, 3, &argv);
                 if (!pd_worker_sup(w))
                         return -1;
                 if ((adopting = pd_adopt_take(r, job, def->name, &ad)))

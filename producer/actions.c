@@ -139,12 +139,8 @@ int pd_cmd_actions(pd_cli_t *cli, int argc, char **argv) {
                         break;
                 }
         }
-        if (optind < argc) {
-                pd_cli_error(cli, "unexpected argument '%s'", argv[optind]);
-                goto done;
-        }
-        if (pd_cli_finish(cli) || !(rkc = pd_results_consumer(cli)) ||
-            (ret = pd_cli_connect(cli, rkc, 0)))
+        if (pd_cli_no_operands(cli, argc, argv) ||
+            !(rkc = pd_cli_results_open(cli, &ret)))
                 goto done;
         if ((ret = pd_results_registry(cli, rkc, 60000, &reg)))
                 goto done;

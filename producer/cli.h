@@ -108,6 +108,18 @@ void pd_cli_connect_within(pd_cli_t *cli, int64_t timeout_ms);
  */
 int pd_cli_finish(pd_cli_t *cli);
 
+/* After getopt: 0, or -1 with a usage error printed when an operand is
+ * left over (the reading commands take none). */
+int pd_cli_no_operands(pd_cli_t *cli, int argc, char **argv);
+
+/*
+ * What every reading command does after its options: pd_cli_finish, then a
+ * results consumer (pd_results_consumer) connected to the brokers. The
+ * consumer, or NULL with the error printed and *retp set to the exit
+ * status (usage, or Kafka unreachable).
+ */
+rd_kafka_t *pd_cli_results_open(pd_cli_t *cli, int *retp);
+
 /*
  * A Kafka client of `type` for the CLI, with `defaults` (NULL-terminated
  * name/value list) under the user's properties. NULL with an error printed.
@@ -123,6 +135,14 @@ void pd_cli_error(const pd_cli_t *cli, const char *fmt, ...)
  * prints when the command ends: stdio keeps only a flag, and a write whose
  * buffer it dropped leaves nothing for the final fclose to report. */
 void pd_cli_out_error(int err);
+
+/*
+ * Flushes and closes stdout as a command ends: output that did not reach
+ * it (now or earlier, pd_cli_out_error) is said on stderr ("cannot write
+ * output: ...") and turns a successful ret into PD_EXIT_FAILED. Returns
+ * the exit status. For main only: stdout is closed after it.
+ */
+int pd_cli_exit(int ret);
 
 /* The commands; each returns the exit status. */
 int pd_cmd_deploy(pd_cli_t *cli, int argc, char **argv);

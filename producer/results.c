@@ -12,6 +12,8 @@
 #include "common/clock.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/map.h"
+#include "common/xalloc.h"
 #include "common/sign.h"
 #include "producer/term.h"
 #include "schemas/cloudevents.h"
@@ -121,8 +123,7 @@ static size_t pd_results_conf_num(rd_kafka_t *rkc, const char *name) {
 
 static void pd_results_wake_init(pd_results_wake_t *wk, rd_kafka_t *rkc,
                                  const rd_kafka_topic_partition_list_t *parts) {
-        if (!(wk->parts = rd_kafka_topic_partition_list_copy(parts)))
-                abort();
+        wk->parts = pd_xalloc(rd_kafka_topic_partition_list_copy(parts));
         wk->max_msgs = pd_results_conf_num(rkc, "queued.min.messages");
         wk->max_bytes =
             pd_results_conf_num(rkc, "queued.max.messages.kbytes") * 1024;
@@ -198,8 +199,7 @@ static int pd_results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                 pd_cli_error(cli, "cannot read %s: no consumer queue", topic);
                 goto done;
         }
-        if (!(batch = malloc(PD_RESULTS_BATCH * sizeof(*batch))))
-                abort();
+        batch = pd_xmalloc(PD_RESULTS_BATCH * sizeof(*batch));
         pd_results_wake_init(&wk, rkc, parts);
         while (left) {
                 size_t n, i, bytes = 0;
@@ -288,75 +288,112 @@ int pd_results_scan(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                                pd_results_decode, &d);
 }
 
-int pd_results_follow(pd_cli_t *cli, rd_kafka_t *rkc,
-                      volatile sig_atomic_t *stop, pd_results_cb_t *cb,
-                      void (*caught_up)(void *opaque), void *opaque) {
+/* A follow: the partitions assigned, and how far each had to be read to
+ * have read what it held when the follow began. */
+struct pd_results_follow_s {
+        pd_cli_t *cli;
+        rd_kafka_t *rkc;
+        pd_kafka_wm_t *wm;
+        size_t cnt;  /* partitions */
+        size_t left; /* of those, not read yet to the end they had */
+};
+
+pd_results_follow_t *pd_results_follow_new(pd_cli_t *cli, rd_kafka_t *rkc,
+                                           int from_end) {
         const char *topic = cli->conf->topic_results;
         rd_kafka_topic_partition_list_t *parts = NULL;
-        pd_results_dec_t d = {cb, opaque};
-        pd_kafka_wm_t *wm  = NULL;
-        size_t cnt = 0, left = 0;
+        pd_results_follow_t *f = pd_xcalloc(1, sizeof(*f));
         rd_kafka_resp_err_t err;
         char errstr[512];
-        int ret = PD_EXIT_KAFKA;
 
-        if (pd_kafka_watermarks(rkc, topic, 10000, &wm, &cnt, errstr,
+        f->cli = cli;
+        f->rkc = rkc;
+        if (pd_kafka_watermarks(rkc, topic, 10000, &f->wm, &f->cnt, errstr,
                                 sizeof(errstr))) {
                 pd_cli_error(cli, "%s (are the brokers %s right?)", errstr,
                              cli->brokers);
-                return PD_EXIT_KAFKA;
+                free(f);
+                return NULL;
         }
-        parts = rd_kafka_topic_partition_list_new((int)cnt);
-        for (size_t i = 0; i < cnt; i++) {
+        parts = rd_kafka_topic_partition_list_new((int)f->cnt);
+        for (size_t i = 0; i < f->cnt; i++) {
+                /* From the end: what was there before is not waited for. */
                 rd_kafka_topic_partition_list_add(parts, topic,
-                                                  wm[i].partition)
-                    ->offset = RD_KAFKA_OFFSET_BEGINNING;
-                if (wm[i].hi > wm[i].lo)
-                        left++;
+                                                  f->wm[i].partition)
+                    ->offset = from_end ? f->wm[i].hi
+                                        : RD_KAFKA_OFFSET_BEGINNING;
+                if (!from_end && f->wm[i].hi > f->wm[i].lo)
+                        f->left++;
         }
         err = rd_kafka_assign(rkc, parts);
         rd_kafka_topic_partition_list_destroy(parts);
         if (err) {
                 pd_cli_error(cli, "cannot read %s: %s", topic,
                              rd_kafka_err2str(err));
-                goto done;
+                free(f->wm);
+                free(f);
+                return NULL;
         }
-        if (!left && caught_up)
+        return f;
+}
+
+int pd_results_follow_caught_up(const pd_results_follow_t *f) {
+        return !f->left;
+}
+
+int pd_results_follow_poll(pd_results_follow_t *f, int timeout_ms,
+                           pd_results_cb_t *cb, void *opaque) {
+        pd_results_dec_t d = {cb, opaque};
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(f->rkc, timeout_ms);
+
+        if (!rkm)
+                return 0;
+        /* The last record a partition had at the start: once every
+         * partition has given its, the history is read. */
+        for (size_t p = 0; f->left && !rkm->err && p < f->cnt; p++)
+                if (f->wm[p].partition == rkm->partition &&
+                    rkm->offset + 1 == f->wm[p].hi)
+                        f->left--;
+        /* A broker gone for a while is librdkafka's to retry: the
+         * follower shows what it has until then. */
+        if (rkm->err) {
+                if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        pd_log(PD_LOG_DEBUG, "results: %s",
+                               rd_kafka_message_errstr(rkm));
+        } else if (!pd_results_check(f->cli, rkm)) {
+                /* A forged SUCCEEDED must not end a wait with 0. */
+                pd_results_decode(rkm, &d);
+        }
+        rd_kafka_message_destroy(rkm);
+        return 1;
+}
+
+void pd_results_follow_destroy(pd_results_follow_t *f) {
+        if (!f)
+                return;
+        rd_kafka_assign(f->rkc, NULL);
+        free(f->wm);
+        free(f);
+}
+
+int pd_results_follow(pd_cli_t *cli, rd_kafka_t *rkc,
+                      volatile sig_atomic_t *stop, pd_results_cb_t *cb,
+                      void (*caught_up)(void *opaque), void *opaque) {
+        pd_results_follow_t *f = pd_results_follow_new(cli, rkc, 0);
+        int read;
+
+        if (!f)
+                return PD_EXIT_KAFKA;
+        if ((read = pd_results_follow_caught_up(f)) && caught_up)
                 caught_up(opaque);
         while (!*stop) {
-                rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rkc, 200);
-
-                if (!rkm)
-                        continue;
-                int last = 0;
-
-                if (!rkm)
-                        continue;
-                /* The last record a partition had at the start: once
-                 * every partition has given its, the history is read. */
-                for (size_t p = 0; left && !rkm->err && p < cnt; p++)
-                        if (wm[p].partition == rkm->partition &&
-                            rkm->offset + 1 == wm[p].hi)
-                                last = !--left;
-                /* A broker gone for a while is librdkafka's to retry:
-                 * the page shows what it has until then. */
-                if (rkm->err) {
-                        if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                                pd_log(PD_LOG_DEBUG, "results: %s",
-                                       rd_kafka_message_errstr(rkm));
-                } else if (!pd_results_check(cli, rkm)) {
-                        pd_results_decode(rkm, &d);
-                }
-                rd_kafka_message_destroy(rkm);
-                if (last && caught_up)
+                pd_results_follow_poll(f, 200, cb, opaque);
+                if (!read && (read = pd_results_follow_caught_up(f)) &&
+                    caught_up)
                         caught_up(opaque);
         }
-        rd_kafka_assign(rkc, NULL);
-        ret = 0;
-
-done:
-        free(wm);
-        return ret;
+        pd_results_follow_destroy(f);
+        return 0;
 }
 
 /* The headers pd_event_from_parts reads, in the order a record keeps
@@ -397,13 +434,6 @@ typedef struct pd_latest_s {
         char data[];
 } pd_latest_t;
 
-/* Open addressing, linear probing, grows at 50% load; the hash is kept so
- * that neither a probe nor a rehash reads a record. */
-typedef struct pd_latest_slot_s {
-        uint64_t hash;
-        pd_latest_t *rec; /* NULL: a free slot */
-} pd_latest_slot_t;
-
 typedef struct pd_latest_shared_s {
         char *v[PD_LATEST_SHARED_MAX];
         size_t len[PD_LATEST_SHARED_MAX];
@@ -411,49 +441,9 @@ typedef struct pd_latest_shared_s {
 } pd_latest_shared_t;
 
 typedef struct pd_latest_map_s {
-        pd_latest_slot_t *slots;
-        size_t size, cnt;
+        pd_map_t *recs; /* record key -> its newest pd_latest_t */
         pd_latest_shared_t shared[PD_LATEST_HDR_CNT];
 } pd_latest_map_t;
-
-static uint64_t pd_latest_hash(const char *key, size_t key_len) {
-        uint64_t h = 1469598103934665603ull;
-
-        for (size_t i = 0; i < key_len; i++)
-                h = (h ^ (uint8_t)key[i]) * 1099511628211ull;
-        return h;
-}
-
-static pd_latest_slot_t *pd_latest_slot(pd_latest_map_t *m, uint64_t h,
-                                        const char *key, size_t key_len) {
-        size_t i;
-
-        for (i = h & (m->size - 1);
-             m->slots[i].rec &&
-             (m->slots[i].hash != h || m->slots[i].rec->key_len != key_len ||
-              memcmp(m->slots[i].rec->data, key, key_len));
-             i = (i + 1) & (m->size - 1))
-                ;
-        return &m->slots[i];
-}
-
-/* Makes room for one more key. */
-static void pd_latest_grow(pd_latest_map_t *m) {
-        pd_latest_map_t bigger = {0};
-
-        bigger.size = m->size ? m->size * 2 : 4096;
-        if (!(bigger.slots = calloc(bigger.size, sizeof(pd_latest_slot_t))))
-                abort();
-        for (size_t i = 0; i < m->size; i++) {
-                pd_latest_slot_t *s = &m->slots[i];
-                if (s->rec)
-                        *pd_latest_slot(&bigger, s->hash, s->rec->data,
-                                        s->rec->key_len) = *s;
-        }
-        free(m->slots);
-        m->slots = bigger.slots;
-        m->size  = bigger.size;
-}
 
 /* The place of header `name` in pd_latest_hdr_names, PD_LATEST_HDR_CNT if
  * it is not one a record keeps. */
@@ -516,8 +506,7 @@ static int32_t pd_latest_code(pd_latest_map_t *m, size_t h, const void *v,
                         return PD_LATEST_SHARED(n);
         if (n == PD_LATEST_SHARED_MAX)
                 return len;
-        if (!(sh->v[n] = malloc((size_t)len + 1)))
-                abort();
+        sh->v[n] = pd_xmalloc((size_t)len + 1);
         memcpy(sh->v[n], v, (size_t)len);
         sh->len[n] = (size_t)len;
         sh->cnt++;
@@ -530,10 +519,9 @@ static void pd_latest_put(const rd_kafka_message_t *rkm, void *opaque) {
         pd_latest_map_t *m = opaque;
         const void *hval[PD_LATEST_HDR_CNT];
         int32_t hlen[PD_LATEST_HDR_CNT];
-        pd_latest_slot_t *s;
         pd_latest_t *rec;
         size_t need;
-        uint64_t h;
+        void **vp;
         char *p;
 
         if (!rkm->key || !rkm->key_len || !rkm->payload)
@@ -546,23 +534,16 @@ static void pd_latest_put(const rd_kafka_message_t *rkm, void *opaque) {
                 if (hlen[i] > 0)
                         need += (size_t)hlen[i];
         }
-        h = pd_latest_hash(rkm->key, rkm->key_len);
-        if (2 * (m->cnt + 1) > m->size)
-                pd_latest_grow(m);
-        s = pd_latest_slot(m, h, rkm->key, rkm->key_len);
-        if (!s->rec || s->rec->cap < need) {
+        vp  = pd_map_put(m->recs, rkm->key, rkm->key_len);
+        rec = *vp;
+        if (!rec || rec->cap < need) {
                 size_t cap = (need + 15) & ~(size_t)15;
 
-                if (!s->rec)
-                        m->cnt++;
-                free(s->rec);
-                if (!(rec = malloc(sizeof(*rec) + cap)))
-                        abort();
+                free(rec);
+                rec      = pd_xmalloc(sizeof(*rec) + cap);
                 rec->cap = (uint32_t)cap;
-                s->rec   = rec;
-                s->hash  = h;
+                *vp      = rec;
         }
-        rec          = s->rec;
         rec->key_len = (uint32_t)rkm->key_len;
         rec->len     = (uint32_t)rkm->len;
         p            = rec->data;
@@ -616,25 +597,24 @@ static pd_event_t *pd_latest_decode(const pd_latest_map_t *m,
 int pd_results_scan_latest(pd_cli_t *cli, rd_kafka_t *rkc,
                            int64_t timeout_ms, pd_results_cb_t *cb,
                            void *opaque) {
-        pd_latest_map_t m = {0};
+        pd_latest_map_t m = {.recs = pd_map_new()};
         char errstr[512];
+        size_t it = 0;
+        void *rec;
         int ret;
 
         ret = pd_results_read(cli, rkc, 0, timeout_ms, pd_latest_put, &m);
         /* Each record is freed once decoded: the caller's copies take the
          * place of the records rather than adding to them. */
-        for (size_t i = 0; i < m.size; i++) {
-                pd_latest_t *rec = m.slots[i].rec;
+        while (pd_map_next(m.recs, &it, NULL, NULL, &rec)) {
                 pd_event_t *ev;
 
-                if (!rec)
-                        continue;
                 if (!ret && (ev = pd_latest_decode(&m, rec, errstr,
                                                    sizeof(errstr))))
                         cb(ev, opaque);
                 free(rec);
         }
-        free(m.slots);
+        pd_map_destroy(m.recs, NULL);
         for (size_t h = 0; h < PD_LATEST_HDR_CNT; h++)
                 for (int n = 0; n < m.shared[h].cnt; n++)
                         free(m.shared[h].v[n]);

@@ -1,7 +1,8 @@
 /*
- * results.h - reading the results topic from the CLI: the whole topic up to
- * the end it had when the read began (report), or only partition 0, where
- * the registry lives (the registered actions).
+ * results.h - every read of the results topic by the CLI: the whole topic up
+ * to the end it had when the read began (report), its newest record per key
+ * (report), only partition 0, where the registry lives (the registered
+ * actions), or followed as records arrive (serve, deploy --wait).
  */
 #ifndef PD_RESULTS_H
 #define PD_RESULTS_H
@@ -51,6 +52,30 @@ int pd_results_scan_latest(pd_cli_t *cli, rd_kafka_t *rkc,
 int pd_results_follow(pd_cli_t *cli, rd_kafka_t *rkc,
                       volatile sig_atomic_t *stop, pd_results_cb_t *cb,
                       void (*caught_up)(void *opaque), void *opaque);
+
+/*
+ * A follow of the results topic, for a caller that runs its own loop
+ * (`deploy --wait`: a deadline, a status line, signals). _new assigns
+ * every partition the topic has when called: from its start, or with
+ * from_end from its end then, so that only records written after the call
+ * are read (a wait takes it before publishing, so no result slips past).
+ * NULL with the error printed. _destroy unassigns. One thread.
+ */
+typedef struct pd_results_follow_s pd_results_follow_t;
+pd_results_follow_t *pd_results_follow_new(pd_cli_t *cli, rd_kafka_t *rkc,
+                                           int from_end);
+void pd_results_follow_destroy(pd_results_follow_t *f);
+
+/* Waits up to timeout_ms for the next record and hands its event to cb
+ * (which takes ownership), as pd_results_scan does: records that do not
+ * decode or that pd_results_check refuses are skipped. Returns 1 if a
+ * record (or a consumer error) came, 0 if nothing did. */
+int pd_results_follow_poll(pd_results_follow_t *f, int timeout_ms,
+                           pd_results_cb_t *cb, void *opaque);
+
+/* Whether every partition has been read to the end it had when the follow
+ * began (at once with from_end). */
+int pd_results_follow_caught_up(const pd_results_follow_t *f);
 
 /*
  * The newest registry.published, in *regp (NULL if no reactor has published

@@ -26,6 +26,8 @@
 #include <microhttpd.h>
 
 #include "common/log.h"
+#include "common/strerror.h"
+#include "common/xalloc.h"
 #include "producer/cli.h"
 #include "producer/report.h"
 #include "producer/results.h"
@@ -295,10 +297,8 @@ static const char pd_page_tenant_4[] =
 /* The tenant page of `tenant`, in a malloc'ed buffer (*lenp bytes). */
 static char *pd_serve_tenant_page(const char *tenant, size_t *lenp) {
         char *buf = NULL;
-        FILE *fp  = open_memstream(&buf, lenp);
+        FILE *fp  = pd_xalloc(open_memstream(&buf, lenp));
 
-        if (!fp)
-                abort();
         fputs(pd_page_tenant_1, fp);
         pd_html_escape(fp, tenant);
         fputs(pd_page_tenant_2, fp);
@@ -317,11 +317,9 @@ static char *pd_serve_tenant_page(const char *tenant, size_t *lenp) {
 static char *pd_serve_json(pd_serve_t *sv, const char *tenant,
                            size_t *lenp, unsigned int *codep) {
         char *buf = NULL;
-        FILE *fp  = open_memstream(&buf, lenp);
+        FILE *fp  = pd_xalloc(open_memstream(&buf, lenp));
         int err   = 0;
 
-        if (!fp)
-                abort();
         pthread_mutex_lock(&sv->lock);
         if (sv->loaded)
                 err = pd_report_json_write(sv->rp, tenant, fp);
@@ -370,7 +368,7 @@ static char *pd_serve_route(const char *url, const char *prefix,
             strcmp(url + ul - sl, suffix) ||
             memchr(url + pl, '/', ul - pl - sl))
                 return NULL;
-        return strndup(url + pl, ul - pl - sl);
+        return pd_xstrndup(url + pl, ul - pl - sl);
 }
 
 /* Runs on libmicrohttpd's thread; url comes percent-decoded. */
@@ -490,7 +488,7 @@ static struct MHD_Daemon *pd_serve_listen(pd_cli_t *cli, const char *addr,
                 /* An address in use is the usual reason, and errno says
                  * so; libmicrohttpd has no message of its own to give. */
                 pd_cli_error(cli, "cannot listen on %s: %s", addr,
-                             errno ? strerror(errno) : "libmicrohttpd failed");
+                             errno ? pd_strerror(errno) : "libmicrohttpd failed");
                 return NULL;
         }
         info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);
@@ -573,14 +571,8 @@ int pd_cmd_serve(pd_cli_t *cli, int argc, char **argv) {
                         break;
                 }
         }
-        if (optind < argc) {
-                pd_cli_error(cli, "unexpected argument '%s'", argv[optind]);
-                goto done;
-        }
-        if (pd_cli_finish(cli))
-                goto done;
-        rkc = pd_results_consumer(cli);
-        if (!rkc || (ret = pd_cli_connect(cli, rkc, 0)))
+        if (pd_cli_no_operands(cli, argc, argv) ||
+            !(rkc = pd_cli_results_open(cli, &ret)))
                 goto done;
         sv.rp = pd_report_new(cli);
         if (!(d = pd_serve_listen(cli, listen_addr, &sv, where,

@@ -12,6 +12,7 @@
 #include "producer/term.h"
 
 #include "common/utf8.h"
+#include "common/xalloc.h"
 
 /*
  * The length of the printable character at s (n bytes left): 1 for ASCII
@@ -67,8 +68,7 @@ char *pd_term_escape_dup(const char *s) {
 
         if (!s)
                 return NULL;
-        if (!(fp = open_memstream(&buf, &size)))
-                abort();
+        fp = pd_xalloc(open_memstream(&buf, &size));
         if (pd_term_escape(s, strlen(s), fp) || fclose(fp))
                 abort();
         return buf;

@@ -33,18 +33,7 @@
  */
 
 static int pd_w_bytes(pd_codec_t *cc, const void *p, size_t n) {
-        if (cc->wcap - cc->wlen < n) {
-                size_t cap = cc->wcap ? cc->wcap : 256;
-                uint8_t *nbuf;
-
-                while (cap - cc->wlen < n)
-                        cap *= 2;
-                if (!(nbuf = realloc(cc->wbuf, cap)))
-                        return pd_errf(cc->errstr, cc->errstr_size,
-                                      "out of memory");
-                cc->wbuf = nbuf;
-                cc->wcap = cap;
-        }
+        cc->wbuf = pd_xgrow(cc->wbuf, &cc->wcap, cc->wlen + n, 1);
         memcpy(cc->wbuf + cc->wlen, p, n);
         cc->wlen += n;
         return 0;
@@ -272,8 +261,7 @@ static int pd_r_string(pd_codec_t *cc, const pd_field_t *f, char **sp) {
                 return pd_field_err(cc, f, "contains a NUL byte");
         if (!pd_utf8_valid(cc->rp, (size_t)len))
                 return pd_field_err(cc, f, "not valid UTF-8");
-        if (!(s = malloc((size_t)len + 1)))
-                return pd_field_err(cc, f, "out of memory");
+        s = pd_xmalloc((size_t)len + 1);
         memcpy(s, cc->rp, (size_t)len);
         s[len]  = '\0';
         cc->rp += len;
@@ -366,11 +354,7 @@ static int pd_avro_read_field(pd_codec_t *cc, const pd_field_t *f,
                         for (i = 0; i < cnt; i++) {
                                 if (pd_r_string(cc, f, &s))
                                         return -1;
-                                if (pd_strv_add((pd_strv_t *)p, s)) {
-                                        free(s);
-                                        return pd_field_err(cc, f,
-                                                            "out of memory");
-                                }
+                                pd_strv_add((pd_strv_t *)p, s);
                                 free(s);
                         }
                 }
@@ -385,9 +369,8 @@ static int pd_avro_read_field(pd_codec_t *cc, const pd_field_t *f,
                                 return -1;
                         if (!cnt)
                                 return 0;
-                        if (!(nreg = realloc(*regp,
-                                             (*cntp + cnt) * sizeof(*nreg))))
-                                return pd_field_err(cc, f, "out of memory");
+                        nreg = pd_xrealloc(*regp,
+                                           (*cntp + cnt) * sizeof(*nreg));
                         memset(nreg + *cntp, 0, cnt * sizeof(*nreg));
                         *regp = nreg;
                         /* Count each entry before filling it, so that a

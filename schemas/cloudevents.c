@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/config.h" /* pd_tenant_valid, pd_release_valid */
 #include "common/log.h"
 #include "common/sign.h"
 

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <avro.h>
 #include <jansson.h>
 
 #include "schemas/event.h"
@@ -53,6 +54,17 @@ typedef struct pd_codec_s {
  * of registry.published's items (record RegisteredAction). */
 const pd_field_t *pd_codec_fields(pd_evtype_t type);
 const pd_field_t *pd_codec_regentry_fields(void);
+
+/* Reports a problem with field f (inside the current registry entry, if
+ * any) as "field 'name': message". Returns -1. */
+int pd_field_err(pd_codec_t *cc, const pd_field_t *f, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* Whether an Avro type s carries values of a scalar kind or array<string>:
+ * 1 or 0; -1 for the kinds whose match needs more than the type (the
+ * enums' symbols, the registry's items). With promote, an int is also read
+ * as a long (Avro's promotion, as schema resolution allows). */
+int pd_codec_type_fits(avro_schema_t s, pd_fkind_t kind, int promote);
 
 /* The current .avsc text of a type, and its parsed JSON (static storage;
  * the JSON is only valid once the schemas are loaded). */

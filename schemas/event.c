@@ -341,6 +341,28 @@ static int pd_avro_nullable(avro_schema_t s, avro_type_t type) {
                avro_typeof(avro_schema_union_branch(s, 1)) == type;
 }
 
+int pd_codec_type_fits(avro_schema_t s, pd_fkind_t kind, int promote) {
+        switch (kind) {
+        case PD_FK_STRING:
+                return is_avro_string(s);
+        case PD_FK_NSTRING:
+                return pd_avro_nullable(s, AVRO_STRING);
+        case PD_FK_INT:
+                return is_avro_int32(s);
+        case PD_FK_NINT:
+                return pd_avro_nullable(s, AVRO_INT32);
+        case PD_FK_LONG:
+                return is_avro_int64(s) || (promote && is_avro_int32(s));
+        case PD_FK_BOOL:
+                return is_avro_boolean(s);
+        case PD_FK_STRV:
+                return is_avro_array(s) &&
+                       is_avro_string(avro_schema_array_items(s));
+        default:
+                return -1;
+        }
+}
+
 /*
  * Checks that record schema rec has exactly the fields of the table, in
  * order, with Avro types that match their kinds. Returns 0 or -1 with
@@ -365,24 +387,6 @@ static int pd_schema_check(avro_schema_t rec, const pd_field_t *fields,
                                       f->name);
                 ft = avro_schema_record_field_get_by_index(rec, (int)i);
                 switch (f->kind) {
-                case PD_FK_STRING:
-                        ok = is_avro_string(ft);
-                        break;
-                case PD_FK_NSTRING:
-                        ok = pd_avro_nullable(ft, AVRO_STRING);
-                        break;
-                case PD_FK_INT:
-                        ok = is_avro_int32(ft);
-                        break;
-                case PD_FK_NINT:
-                        ok = pd_avro_nullable(ft, AVRO_INT32);
-                        break;
-                case PD_FK_LONG:
-                        ok = is_avro_int64(ft);
-                        break;
-                case PD_FK_BOOL:
-                        ok = is_avro_boolean(ft);
-                        break;
                 case PD_FK_SELECTION:
                 case PD_FK_STATUS:
                         syms = pd_enum_symbols(f->kind, &nsyms);
@@ -392,10 +396,6 @@ static int pd_schema_check(avro_schema_t rec, const pd_field_t *fields,
                         for (j = 0; ok && j < nsyms; j++)
                                 ok = !strcmp(avro_schema_enum_get(ft, (int)j),
                                              syms[j]);
-                        break;
-                case PD_FK_STRV:
-                        ok = is_avro_array(ft) &&
-                             is_avro_string(avro_schema_array_items(ft));
                         break;
                 case PD_FK_REGISTRY:
                         ok = is_avro_array(ft);
@@ -407,7 +407,7 @@ static int pd_schema_check(avro_schema_t rec, const pd_field_t *fields,
                         }
                         break;
                 default:
-                        ok = 0;
+                        ok = pd_codec_type_fits(ft, f->kind, 0) == 1;
                 }
                 if (!ok)
                         return pd_errf(errstr, errstr_size,
@@ -518,7 +518,7 @@ const char *pd_event_schema_canonical(pd_evtype_t type) {
  */
 
 pd_event_t *pd_event_new(pd_evtype_t type) {
-        pd_event_t *ev = pd_xalloc(calloc(1, sizeof(*ev)));
+        pd_event_t *ev = pd_xcalloc(1, sizeof(*ev));
 
         ev->type = type;
         return ev;

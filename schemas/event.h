@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/config.h" /* pd_strv_t */
+#include "common/strv.h"
 
 typedef enum pd_evtype_e {
         PD_EVT_UNKNOWN = 0,

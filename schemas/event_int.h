@@ -53,11 +53,6 @@ extern struct pd_schema_s pd_schemas[PD_EVT__CNT];
 /* Returns 0 once the schemas are loaded, -1 with errstr if they cannot be. */
 int pd_schemas_ready(char *errstr, size_t errstr_size);
 
-/* Reports a problem with field f (inside the current registry entry, if
- * any) as "field 'name': message". Returns -1. */
-int pd_field_err(pd_codec_t *cc, const pd_field_t *f, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
 /* At most 64 bytes of untrusted text, non-printable bytes as '?', into buf
  * for an error message; returns buf. */
 const char *pd_quote(const void *s, size_t len, char *buf, size_t size);

@@ -36,6 +36,7 @@
 #include <jansson.h>
 
 #include "common/log.h"
+#include "common/xalloc.h"
 #include "schemas/codec.h"
 
 /* The schema texts, compiled in by cmake/EmbedSchemas.cmake: the current
@@ -179,13 +180,6 @@ static const char *pd_unqualified(const char *name) {
         return dot ? dot + 1 : name ? name : "";
 }
 
-/* Whether s is ["null", <type>]. */
-static int pd_nullable(avro_schema_t s, avro_type_t type) {
-        return is_avro_union(s) && avro_schema_union_size(s) == 2 &&
-               is_avro_null(avro_schema_union_branch(s, 0)) &&
-               avro_typeof(avro_schema_union_branch(s, 1)) == type;
-}
-
 static pd_rplan_t *pd_rplan_build(avro_schema_t wrec, const pd_field_t *rfields,
                                   const json_t *rtype, char *errstr,
                                   size_t errstr_size);
@@ -215,8 +209,7 @@ static int pd_rstep_enum(pd_rstep_t *st, const json_t *rtype, char *errstr,
                 if (!strcmp(dflt, syms[j]))
                         to_default = (int)j;
         st->sym_cnt = (size_t)avro_schema_enum_number_of_symbols(st->ws);
-        if (!(st->symmap = calloc(st->sym_cnt ? st->sym_cnt : 1, sizeof(int))))
-                return pd_errf(errstr, errstr_size, "out of memory");
+        st->symmap  = pd_xcalloc(st->sym_cnt, sizeof(int));
         for (i = 0; i < st->sym_cnt; i++) {
                 st->symmap[i] = to_default;
                 for (j = 0; j < nsyms; j++)
@@ -239,35 +232,11 @@ static int pd_rstep_match(pd_rstep_t *st, const json_t *sfield, char *errstr,
         int ok = 0;
 
         switch (st->f->kind) {
-        case PD_FK_STRING:
-                ok = is_avro_string(ws);
-                break;
-        case PD_FK_NSTRING:
-                ok = pd_nullable(ws, AVRO_STRING);
-                break;
-        case PD_FK_INT:
-                ok = is_avro_int32(ws);
-                break;
-        case PD_FK_NINT:
-                ok = pd_nullable(ws, AVRO_INT32);
-                break;
-        case PD_FK_LONG:
-                /* Avro promotes int to long, and both are the same
-                 * zig-zag varint on the wire. */
-                ok = is_avro_int64(ws) || is_avro_int32(ws);
-                break;
-        case PD_FK_BOOL:
-                ok = is_avro_boolean(ws);
-                break;
         case PD_FK_SELECTION:
         case PD_FK_STATUS:
                 if (!is_avro_enum(ws))
                         break;
                 return pd_rstep_enum(st, rtype, errstr, errstr_size);
-        case PD_FK_STRV:
-                ok = is_avro_array(ws) &&
-                     is_avro_string(avro_schema_array_items(ws));
-                break;
         case PD_FK_REGISTRY:
                 if (!is_avro_array(ws))
                         break;
@@ -277,7 +246,9 @@ static int pd_rstep_match(pd_rstep_t *st, const json_t *sfield, char *errstr,
                                            rtype, errstr, errstr_size);
                 return st->items ? 0 : -1;
         default:
-                ok = 0;
+                /* Avro promotes int to long: the same zig-zag varint on
+                 * the wire. */
+                ok = pd_codec_type_fits(ws, st->f->kind, 1) == 1;
         }
         if (!ok)
                 return pd_errf(errstr, errstr_size,
@@ -313,14 +284,10 @@ static pd_rplan_t *pd_rplan_build(avro_schema_t wrec, const pd_field_t *rfields,
         for (f = rfields; f->name; f++)
                 rcnt++;
         wcnt = avro_schema_record_size(wrec);
-        if (!(plan = calloc(1, sizeof(*plan))) ||
-            !(plan->steps = calloc(wcnt ? wcnt : 1, sizeof(*plan->steps))) ||
-            !(plan->fill = calloc(rcnt ? rcnt : 1, sizeof(*plan->fill))) ||
-            !(plan->fill_sfield =
-                      calloc(rcnt ? rcnt : 1, sizeof(*plan->fill_sfield)))) {
-                pd_errf(errstr, errstr_size, "out of memory");
-                goto fail;
-        }
+        plan              = pd_xcalloc(1, sizeof(*plan));
+        plan->steps       = pd_xcalloc(wcnt, sizeof(*plan->steps));
+        plan->fill        = pd_xcalloc(rcnt, sizeof(*plan->fill));
+        plan->fill_sfield = pd_xcalloc(rcnt, sizeof(*plan->fill_sfield));
         for (i = 0; i < wcnt; i++) {
                 st          = &plan->steps[plan->step_cnt++];
                 st->wf.name = avro_schema_record_field_name(wrec, (int)i);
@@ -439,26 +406,11 @@ const pd_history_t *pd_history_find(uint64_t fp, pd_evtype_t *typep) {
  * Reading with a plan.
  */
 
-/* "field 'NAME': message", as event.c words it. Returns -1. */
-static int pd_rerr(pd_codec_t *cc, const pd_field_t *wf, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-static int pd_rerr(pd_codec_t *cc, const pd_field_t *wf, const char *fmt,
-                   ...) {
-        char msg[256];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        return pd_errf(cc->errstr, cc->errstr_size, "field '%s%s': %s",
-                       cc->prefix, wf->name, msg);
-}
-
 static int pd_skip_bytes(pd_codec_t *cc, const pd_field_t *wf, int64_t n) {
         if (n < 0)
-                return pd_rerr(cc, wf, "negative length");
+                return pd_field_err(cc, wf, "negative length");
         if ((uint64_t)n > (uint64_t)(cc->rend - cc->rp))
-                return pd_rerr(cc, wf, "truncated datum");
+                return pd_field_err(cc, wf, "truncated datum");
         cc->rp += n;
         return 0;
 }
@@ -471,7 +423,7 @@ static int pd_skip(pd_codec_t *cc, const pd_field_t *wf, avro_schema_t ws,
         int64_t v;
 
         if (depth > PD_SKIP_DEPTH_MAX)
-                return pd_rerr(cc, wf, "nested more than %d deep",
+                return pd_field_err(cc, wf, "nested more than %d deep",
                                PD_SKIP_DEPTH_MAX);
         switch (avro_typeof(ws)) {
         case AVRO_NULL:
@@ -485,7 +437,7 @@ static int pd_skip(pd_codec_t *cc, const pd_field_t *wf, avro_schema_t ws,
                 if (pd_codec_read_long(cc, wf, &v))
                         return -1;
                 if (v < 0 || v >= avro_schema_enum_number_of_symbols(ws))
-                        return pd_rerr(cc, wf,
+                        return pd_field_err(cc, wf,
                                        "symbol %" PRId64 " does not exist", v);
                 return 0;
         case AVRO_FLOAT:
@@ -523,7 +475,7 @@ static int pd_skip(pd_codec_t *cc, const pd_field_t *wf, avro_schema_t ws,
                 if (pd_codec_read_long(cc, wf, &v))
                         return -1;
                 if (v < 0 || (uint64_t)v >= avro_schema_union_size(ws))
-                        return pd_rerr(cc, wf,
+                        return pd_field_err(cc, wf,
                                        "union branch %" PRId64 " does not exist",
                                        v);
                 return pd_skip(cc, wf, avro_schema_union_branch(ws, (int)v),
@@ -539,7 +491,7 @@ static int pd_skip(pd_codec_t *cc, const pd_field_t *wf, avro_schema_t ws,
         case AVRO_LINK:
                 return pd_skip(cc, wf, avro_schema_link_target(ws), depth + 1);
         default:
-                return pd_rerr(cc, wf, "cannot skip a value of this type");
+                return pd_field_err(cc, wf, "cannot skip a value of this type");
         }
 }
 
@@ -562,8 +514,7 @@ static int pd_rstep_read_registry(pd_codec_t *cc, const pd_rstep_t *st,
                         return -1;
                 if (!cnt)
                         return 0;
-                if (!(nreg = realloc(*regp, (*cntp + cnt) * sizeof(*nreg))))
-                        return pd_rerr(cc, f, "out of memory");
+                nreg = pd_xrealloc(*regp, (*cntp + cnt) * sizeof(*nreg));
                 memset(nreg + *cntp, 0, cnt * sizeof(*nreg));
                 *regp = nreg;
                 for (i = 0; !err && i < cnt; i++) {
@@ -587,10 +538,10 @@ static int pd_rstep_read(pd_codec_t *cc, const pd_rstep_t *st, void *base) {
                 if (pd_codec_read_long(cc, st->f, &v))
                         return -1;
                 if (v < 0 || (uint64_t)v >= st->sym_cnt)
-                        return pd_rerr(cc, st->f,
+                        return pd_field_err(cc, st->f,
                                        "symbol %" PRId64 " does not exist", v);
                 if (st->symmap[v] < 0)
-                        return pd_rerr(cc, st->f,
+                        return pd_field_err(cc, st->f,
                                        "symbol '%s' of the writer's schema is "
                                        "not in the reader's",
                                        avro_schema_enum_get(st->ws, (int)v));

@@ -62,8 +62,7 @@ static int pd_json_string(pd_codec_t *cc, const pd_field_t *f,
                                     max);
         if (strlen(json_string_value(v)) != len)
                 return pd_field_err(cc, f, "contains a NUL byte");
-        if (!(*sp = strdup(json_string_value(v))))
-                return pd_field_err(cc, f, "out of memory");
+        *sp = pd_xstrdup(json_string_value(v));
         return 0;
 }
 
@@ -153,10 +152,7 @@ static int pd_json_read_field(pd_codec_t *cc, const pd_field_t *f,
                                         i, pd_json_typename(item));
                         if (pd_json_string(cc, f, item, &s))
                                 return -1;
-                        if (pd_strv_add((pd_strv_t *)p, s)) {
-                                free(s);
-                                return pd_field_err(cc, f, "out of memory");
-                        }
+                        pd_strv_add((pd_strv_t *)p, s);
                         free(s);
                 }
                 return 0;
@@ -176,8 +172,7 @@ static int pd_json_read_field(pd_codec_t *cc, const pd_field_t *f,
                                             PD_ARRAY_MAX);
                 if (!json_array_size(v))
                         return 0;
-                if (!(*regp = calloc(json_array_size(v), sizeof(**regp))))
-                        return pd_field_err(cc, f, "out of memory");
+                *regp = pd_xcalloc(json_array_size(v), sizeof(**regp));
                 json_array_foreach(v, i, item) {
                         snprintf(cc->prefix, sizeof(cc->prefix), "%s[%zu].",
                                  f->name, i);
@@ -287,8 +282,9 @@ static json_t *pd_json_str(const char *s) {
 
         if (!s)
                 s = "";
-        if ((j = json_string(s)) || !(copy = strdup(s)))
+        if ((j = json_string(s)))
                 return j;
+        copy = pd_xstrdup(s);
         pd_utf8_scrub(copy, strlen(copy));
         j = json_string(copy);
         free(copy);

@@ -288,9 +288,8 @@ char *pd_event_canonicalize(const char *schema, size_t len, char *errstr,
                 goto out;
         /* [WHITESPACE] is JSON_COMPACT; [STRINGS] holds because jansson
          * writes UTF-8 as is and escapes only what JSON requires. */
-        if (!(out = json_dumps(pcf, JSON_COMPACT | JSON_ENCODE_ANY |
-                                            JSON_PRESERVE_ORDER)))
-                pd_errf(errstr, errstr_size, "out of memory");
+        out = pd_xalloc(json_dumps(pcf, JSON_COMPACT | JSON_ENCODE_ANY |
+                                                JSON_PRESERVE_ORDER));
 out:
         json_decref(pcf);
         json_decref(seen);

@@ -42,7 +42,7 @@ TEST_PACKAGES=(
   prometheus
   clang libclang-rt-14-dev valgrind
   systemd man-db groff-base bsdextrautils
-  yamllint python3-yaml shellcheck
+  yamllint python3-yaml shellcheck clang-format
   chromium
 )
 # GitHub Actions' linter is a Go program, not a Debian package: where Go is

@@ -29,6 +29,10 @@
 
 #include <sqlite3.h>
 
+#include "common/path.h"
+#include "common/strerror.h"
+#include "common/xalloc.h"
+
 /* Statuses are stored as integers: their values are part of the file
  * format and must never change. */
 _Static_assert(PD_ST_SUCCEEDED == 0 && PD_ST_FAILED == 1 &&
@@ -348,29 +352,13 @@ static const char *pd_store_col_str(sqlite3_stmt *stmt, int idx) {
  */
 static int pd_store_mkparents(const char *path, char *errstr,
                               size_t errstr_size) {
-        char *dir = strdup(path);
-        int ret   = -1;
+        char dir[4096];
 
-        if (!dir) {
-                snprintf(errstr, errstr_size, "out of memory");
-                goto out;
-        }
-        /* Skips a leading '/': the root always exists. */
-        for (char *p = strchr(dir + (*dir == '/'), '/'); p;
-             p = strchr(p + 1, '/')) {
-                *p = '\0';
-                if (mkdir(dir, 0700) && errno != EEXIST) {
-                        snprintf(errstr, errstr_size,
-                                 "cannot create folder %s: %s", dir,
-                                 strerror(errno));
-                        goto out;
-                }
-                *p = '/';
-        }
-        ret = 0;
-out:
-        free(dir);
-        return ret;
+        if (!pd_mkparents(path, dir, sizeof(dir)))
+                return 0;
+        snprintf(errstr, errstr_size, "cannot create folder %s: %s", dir,
+                 pd_strerror(errno));
+        return -1;
 }
 
 /* Runs one statement returning one row of one column, e.g. a PRAGMA.
@@ -486,15 +474,11 @@ static int pd_store_setup(pd_store_t *st, const char *path, int sync_full) {
 
 pd_store_t *pd_store_open(const char *path, int sync_full, char *errstr,
                           size_t errstr_size) {
-        pd_store_t *st = calloc(1, sizeof(*st));
+        pd_store_t *st = pd_xcalloc(1, sizeof(*st));
         mode_t old_umask;
         int err = -1;
         int rc;
 
-        if (!st) {
-                snprintf(errstr, errstr_size, "out of memory");
-                goto out;
-        }
         if (pd_store_mkparents(path, errstr, errstr_size))
                 goto out;
 
@@ -518,7 +502,7 @@ pd_store_t *pd_store_open(const char *path, int sync_full, char *errstr,
 
                 if (syserr && st->errcode)
                         snprintf(errstr, errstr_size, "%s: %s (%s)", path,
-                                 st->errmsg, strerror(syserr));
+                                 st->errmsg, pd_strerror(syserr));
                 else
                         snprintf(errstr, errstr_size, "%s: %s", path,
                                  st->errmsg);

@@ -11,7 +11,7 @@
  * most once even across a supervisor that died.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* SOCK_CLOEXEC, strerrordesc_np */
+#define _GNU_SOURCE /* SOCK_CLOEXEC */
 #endif
 #include "consumer/supervisor/sup_int.h"
 
@@ -109,14 +109,14 @@ out:
         if (err) {
                 snprintf(errstr, errstr_size,
                          "cannot start the supervisor '%s': %s", sup->exe,
-                         pd_sup_strerror(err));
+                         pd_strerror(err));
                 return -1;
         }
         while (waitpid(pid, &wstatus, 0) == -1) {
                 if (errno != EINTR) {
                         snprintf(errstr, errstr_size,
                                  "cannot wait for the supervisor: %s",
-                                 pd_sup_strerror(errno));
+                                 pd_strerror(errno));
                         return -1;
                 }
         }
@@ -139,7 +139,7 @@ out:
  * is waited out. Returns 0, or -1 with errstr.
  */
 static int pd_sup_dial(pd_sup_t *sup, char *errstr, size_t errstr_size) {
-        const int64_t deadline = pd_sup_clock_ms() + PD_SUP_CONNECT_MS;
+        const int64_t deadline = pd_mono_ms() + PD_SUP_CONNECT_MS;
         struct sockaddr_un sa;
         int nap_ms = 1;
 
@@ -153,7 +153,7 @@ static int pd_sup_dial(pd_sup_t *sup, char *errstr, size_t errstr_size) {
 
                 if (fd == -1) {
                         snprintf(errstr, errstr_size, "socket: %s",
-                                 pd_sup_strerror(errno));
+                                 pd_strerror(errno));
                         return -1;
                 }
                 if (!connect(fd, (const struct sockaddr *)&sa, sizeof(sa))) {
@@ -166,10 +166,10 @@ static int pd_sup_dial(pd_sup_t *sup, char *errstr, size_t errstr_size) {
                     err != EINTR) {
                         snprintf(errstr, errstr_size,
                                  "cannot connect to %s: %s", sa.sun_path,
-                                 pd_sup_strerror(err));
+                                 pd_strerror(err));
                         return -1;
                 }
-                if (pd_sup_clock_ms() >= deadline) {
+                if (pd_mono_ms() >= deadline) {
                         snprintf(errstr, errstr_size,
                                  "no supervisor answers at %s (see "
                                  "%s/supervisor.log)",
@@ -208,18 +208,14 @@ void pd_sup_set_timeout(pd_sup_t *sup, int64_t ms) {
 
 pd_sup_t *pd_sup_connect(const char *dir, const char *exe, int idle_s,
                          char *errstr, size_t errstr_size) {
-        pd_sup_t *sup = calloc(1, sizeof(*sup));
+        pd_sup_t *sup = pd_xcalloc(1, sizeof(*sup));
         char abs[PATH_MAX];
 
-        if (sup)
-                sup->fd = -1;
+        sup->fd = -1;
         /* The supervisor works from "/": it is told where DIR really is. */
-        dir = pd_sup_abspath(dir, abs, sizeof(abs));
-        if (!sup || !(sup->dir = strdup(dir)) ||
-            !(sup->exe = strdup(exe ? exe : "/proc/self/exe"))) {
-                snprintf(errstr, errstr_size, "out of memory");
-                goto fail;
-        }
+        dir      = pd_sup_abspath(dir, abs, sizeof(abs));
+        sup->dir = pd_xstrdup(dir);
+        sup->exe = pd_xstrdup(exe ? exe : "/proc/self/exe");
         sup->idle_s  = idle_s > 0 ? idle_s : PD_SUP_IDLE_DEFAULT_S;
         sup->hang_ms = PD_SUP_HANG_MS;
         if (pd_sup_dial(sup, errstr, errstr_size))
@@ -245,7 +241,8 @@ static int pd_sup_send(pd_sup_t *sup, const char *p, size_t len) {
         return 0;
 }
 
-/* Appends a frame that is just a run id to b. Returns 0, or -1 (oom). */
+/* Appends a frame that is just a run id to b. Returns 0 (or -1 if the
+ * frame were too long, which an id never is). */
 static int pd_sup_put_id(pd_sup_buf_t *b, unsigned type, int64_t id) {
         size_t at = pd_sup_frame_begin(b, type);
 
@@ -315,7 +312,7 @@ static int pd_sup_signal(const struct sockaddr_un *sa, int sig) {
 
 int pd_sup_shutdown(const char *dir, int64_t timeout_ms, char *errstr,
                     size_t errstr_size) {
-        const int64_t deadline = pd_sup_clock_ms() + timeout_ms;
+        const int64_t deadline = pd_mono_ms() + timeout_ms;
         char path[PD_SUP_PATH_MAX];
         struct sockaddr_un sa;
         int fd, signalled = 0, ret = -1;
@@ -328,7 +325,7 @@ int pd_sup_shutdown(const char *dir, int64_t timeout_ms, char *errstr,
                 if (errno == ENOENT) /* no supervisor ever served dir */
                         return 0;
                 snprintf(errstr, errstr_size, "cannot open %s: %s", path,
-                         pd_sup_strerror(errno));
+                         pd_strerror(errno));
                 return -1;
         }
         /* The supervisor holds its lock for as long as it lives: once we
@@ -336,10 +333,10 @@ int pd_sup_shutdown(const char *dir, int64_t timeout_ms, char *errstr,
         while (flock(fd, LOCK_EX | LOCK_NB)) {
                 if (errno != EWOULDBLOCK && errno != EINTR) {
                         snprintf(errstr, errstr_size, "cannot lock %s: %s",
-                                 path, pd_sup_strerror(errno));
+                                 path, pd_strerror(errno));
                         goto done;
                 }
-                if (pd_sup_clock_ms() >= deadline) {
+                if (pd_mono_ms() >= deadline) {
                         snprintf(errstr, errstr_size,
                                  "the supervisor of %s is still there after "
                                  "%" PRId64 " ms",
@@ -392,7 +389,7 @@ static int pd_sup_send_req(pd_sup_t *sup, const pd_sup_buf_t *req) {
         }
         if (req->len)
                 pd_sup_buf_put(&b, req->p, req->len);
-        ret = b.oom ? -1 : pd_sup_send(sup, b.p, b.len);
+        ret = pd_sup_send(sup, b.p, b.len);
         if (!ret) {
                 sup->forget       = PD_SUP_FORGET_SENT;
                 sup->forget_acked = 0;
@@ -451,8 +448,8 @@ static int pd_sup_hung(pd_sup_t *sup) {
 static int pd_sup_recv(pd_sup_t *sup, int64_t id, volatile int *cancel,
                        int *cancel_sent, int timeout_ms, unsigned *type,
                        pd_sup_rd_t *rd) {
-        const int64_t deadline = pd_sup_clock_ms() + timeout_ms;
-        int64_t heard          = pd_sup_clock_ms();
+        const int64_t deadline = pd_mono_ms() + timeout_ms;
+        int64_t heard          = pd_mono_ms();
         int pinged             = 0;
 
         pd_sup_buf_consume(&sup->in, sup->handed);
@@ -487,7 +484,7 @@ static int pd_sup_recv(pd_sup_t *sup, int64_t id, volatile int *cancel,
                                 return PD_SUP_BROKEN;
                         *cancel_sent = 1;
                 }
-                now = pd_sup_clock_ms();
+                now = pd_mono_ms();
                 if (timeout_ms >= 0) {
                         int64_t left = deadline - now;
 
@@ -504,8 +501,7 @@ static int pd_sup_recv(pd_sup_t *sup, int64_t id, volatile int *cancel,
                 }
                 if (poll(&pfd, 1, (int)wait) <= 0)
                         continue;
-                if (pd_sup_buf_reserve(&sup->in, 4096))
-                        return PD_SUP_BROKEN;
+                pd_sup_buf_reserve(&sup->in, 4096);
                 n = read(sup->fd, sup->in.p + sup->in.len,
                          sup->in.size - sup->in.len);
                 if (n < 0 && errno == EINTR)
@@ -513,7 +509,7 @@ static int pd_sup_recv(pd_sup_t *sup, int64_t id, volatile int *cancel,
                 if (n <= 0)
                         return PD_SUP_BROKEN;
                 sup->in.len += (size_t)n;
-                heard  = pd_sup_clock_ms();
+                heard  = pd_mono_ms();
                 pinged = 0;
         }
 }
@@ -650,7 +646,7 @@ int pd_sup_wait(pd_sup_t *sup, int64_t run_id, volatile int *cancel,
 }
 
 int pd_sup_forget(pd_sup_t *sup, int64_t run_id) {
-        pd_runner_result_t *res = calloc(1, sizeof(*res));
+        pd_runner_result_t *res = pd_xcalloc(1, sizeof(*res));
         int failed, r;
 
         for (size_t i = 0; i < sup->forget_cnt; i++)
@@ -725,10 +721,9 @@ int pd_sup_run(pd_sup_t *sup, int64_t run_id, const pd_runner_job_t *job,
                 pd_sup_buf_u32(&b, job->umask);
         if (pd_sup_frame_end(&b, at)) {
                 snprintf(res->error, sizeof(res->error),
-                         "cannot start '%s': %s", job->argv[0],
-                         b.oom ? "out of memory"
-                               : "its arguments and environment are over "
-                                 "1 MiB");
+                         "cannot start '%s': its arguments and environment "
+                         "are over 1 MiB",
+                         job->argv[0]);
                 pd_sup_buf_free(&b);
                 return -1;
         }

@@ -58,12 +58,12 @@ static int pd_sup_listen(pd_sup_server_t *srv, char *errstr,
 
         if (fd == -1) {
                 snprintf(errstr, errstr_size, "socket: %s",
-                         pd_sup_strerror(errno));
+                         pd_strerror(errno));
                 return -1;
         }
         if (unlink(srv->sa.sun_path) && errno != ENOENT) {
                 snprintf(errstr, errstr_size, "cannot remove %s: %s",
-                         srv->sa.sun_path, pd_sup_strerror(errno));
+                         srv->sa.sun_path, pd_strerror(errno));
                 close(fd);
                 return -1;
         }
@@ -74,7 +74,7 @@ static int pd_sup_listen(pd_sup_server_t *srv, char *errstr,
         umask(old);
         if (err || listen(fd, 128)) {
                 snprintf(errstr, errstr_size, "cannot listen at %s: %s",
-                         srv->sa.sun_path, pd_sup_strerror(errno));
+                         srv->sa.sun_path, pd_strerror(errno));
                 close(fd);
                 return -1;
         }
@@ -132,6 +132,7 @@ static void pd_sup_stop(pd_sup_server_t *srv) {
 static void pd_sup_serve(pd_sup_server_t *srv) {
         struct pollfd *pfd   = NULL;
         pd_sup_run_t **owner = NULL;
+        size_t pfd_cap = 0, owner_cap = 0;
         int64_t idle_since   = -1;
 
         for (;;) {
@@ -139,14 +140,12 @@ static void pd_sup_serve(pd_sup_server_t *srv) {
                 size_t cnt        = srv->conn_cnt;
                 size_t rcnt;
                 int timeout       = -1;
-                struct pollfd *p;
-                pd_sup_run_t **o;
                 int64_t now;
                 int n;
 
                 if (srv->stopping && !srv->running)
                         break;
-                now = pd_sup_clock_ms();
+                now = pd_mono_ms();
                 if (!srv->stopping && pd_sup_idle(srv)) {
                         if (idle_since < 0)
                                 idle_since = now;
@@ -168,18 +167,11 @@ static void pd_sup_serve(pd_sup_server_t *srv) {
                         timeout = PD_SUP_QUIET_MS;
 
                 /* Each run polls its output and its pidfd at most. */
-                p = realloc(pfd, (base + cnt + 2 * srv->run_cnt + 1) *
-                                     sizeof(*pfd));
-                if (p)
-                        pfd = p;
-                o = realloc(owner, (2 * srv->run_cnt + 1) * sizeof(*owner));
-                if (o)
-                        owner = o;
-                if (!p || !o) {
-                        pd_log(PD_LOG_ERROR, "out of memory; retrying");
-                        poll(NULL, 0, PD_SUP_TICK_MS);
-                        continue;
-                }
+                pfd   = pd_xgrow(pfd, &pfd_cap,
+                                 base + cnt + 2 * srv->run_cnt + 1,
+                                 sizeof(*pfd));
+                owner = pd_xgrow(owner, &owner_cap, 2 * srv->run_cnt + 1,
+                                 sizeof(*owner));
                 pfd[0] = (struct pollfd){srv->signal_fd, POLLIN, 0};
                 pfd[1] = (struct pollfd){srv->event_fd, POLLIN, 0};
                 pfd[2] = (struct pollfd){srv->listen_fd, POLLIN, 0};
@@ -198,7 +190,7 @@ static void pd_sup_serve(pd_sup_server_t *srv) {
                 n = poll(pfd, base + cnt + rcnt, timeout);
                 if (n < 0 && errno != EINTR) {
                         pd_log(PD_LOG_ERROR, "poll: %s; retrying",
-                               pd_sup_strerror(errno));
+                               pd_strerror(errno));
                         poll(NULL, 0, PD_SUP_TICK_MS);
                         continue;
                 }
@@ -309,15 +301,11 @@ static void pd_sup_server_destroy(pd_sup_server_t *srv) {
 static pd_sup_server_t *pd_sup_server_new(const char *dir, int idle_s,
                                           int *busy, char *errstr,
                                           size_t errstr_size) {
-        pd_sup_server_t *srv = calloc(1, sizeof(*srv));
+        pd_sup_server_t *srv = pd_xcalloc(1, sizeof(*srv));
         char path[PD_SUP_PATH_MAX];
         pthread_condattr_t cattr;
 
         *busy = 0;
-        if (!srv) {
-                snprintf(errstr, errstr_size, "out of memory");
-                return NULL;
-        }
         srv->lock_fd = srv->listen_fd = srv->results_fd = -1;
         srv->event_fd = srv->signal_fd = srv->log_fd = -1;
         pthread_mutex_init(&srv->log_lock, NULL);
@@ -328,10 +316,7 @@ static pd_sup_server_t *pd_sup_server_new(const char *dir, int idle_s,
         pthread_condattr_destroy(&cattr);
         srv->idle_ms = (int64_t)(idle_s < 0 ? PD_SUP_IDLE_DEFAULT_S : idle_s) *
                        1000;
-        if (!(srv->dir = strdup(dir))) {
-                snprintf(errstr, errstr_size, "out of memory");
-                goto fail;
-        }
+        srv->dir = pd_xstrdup(dir);
         if (pd_sup_addr(dir, &srv->sa, errstr, errstr_size))
                 goto fail;
         snprintf(srv->results, sizeof(srv->results), "%s/supervisor", dir);
@@ -339,28 +324,28 @@ static pd_sup_server_t *pd_sup_server_new(const char *dir, int idle_s,
             (mkdir(srv->results, 0700) && errno != EEXIST)) {
                 snprintf(errstr, errstr_size, "cannot create %s: %s",
                          access(dir, F_OK) ? dir : srv->results,
-                         pd_sup_strerror(errno));
+                         pd_strerror(errno));
                 goto fail;
         }
         snprintf(path, sizeof(path), "%s/lock", srv->results);
         srv->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (srv->lock_fd == -1) {
                 snprintf(errstr, errstr_size, "cannot open %s: %s", path,
-                         pd_sup_strerror(errno));
+                         pd_strerror(errno));
                 goto fail;
         }
         if (flock(srv->lock_fd, LOCK_EX | LOCK_NB)) {
                 if (errno == EWOULDBLOCK)
                         *busy = 1;
                 snprintf(errstr, errstr_size, "cannot lock %s: %s", path,
-                         pd_sup_strerror(errno));
+                         pd_strerror(errno));
                 goto fail;
         }
         srv->results_fd = open(srv->results, O_RDONLY | O_DIRECTORY |
                                                      O_CLOEXEC);
         if (srv->results_fd == -1) {
                 snprintf(errstr, errstr_size, "cannot open %s: %s",
-                         srv->results, pd_sup_strerror(errno));
+                         srv->results, pd_strerror(errno));
                 goto fail;
         }
         srv->listen_fd = pd_sup_listen(srv, errstr, errstr_size);
@@ -388,13 +373,13 @@ static int pd_sup_server_start(pd_sup_server_t *srv) {
         srv->event_fd  = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (srv->signal_fd == -1 || srv->event_fd == -1) {
                 pd_log(PD_LOG_ERROR, "signalfd/eventfd: %s",
-                       pd_sup_strerror(errno));
+                       pd_strerror(errno));
                 return -1;
         }
         err = pthread_create(&srv->syncer, NULL, pd_sup_syncer_main, srv);
         if (err) {
                 pd_log(PD_LOG_ERROR, "cannot start the syncer thread: %s",
-                       pd_sup_strerror(err));
+                       pd_strerror(err));
                 return -1;
         }
         srv->has_syncer = 1;
@@ -458,14 +443,14 @@ int pd_sup_main(const char *dir, int idle_s) {
          * connect. Forked first, so the process that listens is the one
          * that serves (a client sees its pid as the socket's peer). */
         if (pipe2(ready, O_CLOEXEC)) {
-                pd_log(PD_LOG_ERROR, "pipe: %s", pd_sup_strerror(errno));
+                pd_log(PD_LOG_ERROR, "pipe: %s", pd_strerror(errno));
                 return 1;
         }
         fflush(stdout);
         fflush(stderr);
         pid = fork();
         if (pid == -1) {
-                pd_log(PD_LOG_ERROR, "fork: %s", pd_sup_strerror(errno));
+                pd_log(PD_LOG_ERROR, "fork: %s", pd_strerror(errno));
                 close(ready[0]);
                 close(ready[1]);
                 return 1;
@@ -485,7 +470,7 @@ int pd_sup_main(const char *dir, int idle_s) {
         /* Nothing here uses a relative path (clients send absolute ones),
          * and a release folder we were started from may be deleted. */
         if (chdir("/"))
-                pd_log(PD_LOG_WARN, "chdir /: %s", pd_sup_strerror(errno));
+                pd_log(PD_LOG_WARN, "chdir /: %s", pd_strerror(errno));
         srv = pd_sup_server_new(dir, idle_s, &busy, errstr, sizeof(errstr));
         if (!srv && busy) {
                 pd_sup_ready(&ready[1], 0); /* another one serves dir */
@@ -501,7 +486,7 @@ int pd_sup_main(const char *dir, int idle_s) {
                 pd_sup_ready(&ready[1], 0);
                 if (pd_sup_redirect(dir))
                         pd_log(PD_LOG_WARN, "cannot open %s/supervisor.log: %s",
-                               dir, pd_sup_strerror(errno));
+                               dir, pd_strerror(errno));
                 pd_log(PD_LOG_INFO, "pid %ld serves %s (%zu result(s) kept, "
                                     "idle exit after %" PRId64 " ms)",
                        (long)getpid(), dir, srv->run_cnt, srv->idle_ms);

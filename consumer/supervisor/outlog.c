@@ -27,9 +27,6 @@
  * plus 1 MiB, and each rewrite is paid for by as many bytes appended
  * since the last one.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* strerrordesc_np */
-#endif
 #include "consumer/supervisor/sup_int.h"
 
 #include <errno.h>
@@ -70,8 +67,7 @@ static void pd_sup_log_record(pd_sup_buf_t *b, int64_t id,
                 pd_sup_buf_i64(b, id);
                 pd_sup_frame_end(b, f);
         }
-        if (!b->oom)
-                pd_sup_buf_u32(b, pd_sup_checksum(b->p + at, b->len - at));
+        pd_sup_buf_u32(b, pd_sup_checksum(b->p + at, b->len - at));
 }
 
 /* Appends to b a STARTED record of the log: run's process, so a
@@ -84,8 +80,7 @@ void pd_sup_log_started(pd_sup_buf_t *b, const pd_sup_run_t *run) {
         pd_sup_buf_u32(b, (uint32_t)run->pid);
         pd_sup_buf_le(b, run->pstart, 8);
         pd_sup_frame_end(b, f);
-        if (!b->oom)
-                pd_sup_buf_u32(b, pd_sup_checksum(b->p + at, b->len - at));
+        pd_sup_buf_u32(b, pd_sup_checksum(b->p + at, b->len - at));
 }
 
 /*
@@ -191,7 +186,7 @@ void *pd_sup_syncer_main(void *arg) {
                                "cannot sync the outcomes in %s: %s; they "
                                "are kept in memory until the reactor has "
                                "them",
-                               srv->results, pd_sup_strerror(err));
+                               srv->results, pd_strerror(err));
 
                 pthread_mutex_lock(&srv->log_lock);
                 srv->syncing = 0;
@@ -252,16 +247,11 @@ void pd_sup_persist(pd_sup_server_t *srv, pd_sup_run_t *run) {
         pd_sup_buf_t b = {0};
 
         pd_sup_log_record(&b, run->id, run);
-        if (b.oom)
-                pd_log(PD_LOG_ERROR,
-                       "run %" PRId64 ": cannot save its outcome: out of "
-                       "memory; it is kept in memory only",
-                       run->id);
-        else if (pd_sup_log_write(srv, b.p, b.len, run))
+        if (pd_sup_log_write(srv, b.p, b.len, run))
                 pd_log(PD_LOG_ERROR,
                        "run %" PRId64 ": cannot save its outcome (%s/"
                        "outcomes: %s); it is kept in memory only",
-                       run->id, srv->results, pd_sup_strerror(errno));
+                       run->id, srv->results, pd_strerror(errno));
         pd_sup_buf_free(&b);
 }
 
@@ -273,9 +263,9 @@ void pd_sup_persist_forget(pd_sup_server_t *srv, int64_t id) {
         pd_sup_buf_t b = {0};
 
         pd_sup_log_record(&b, id, NULL);
-        if (!b.oom && pd_sup_log_write(srv, b.p, b.len, NULL))
+        if (pd_sup_log_write(srv, b.p, b.len, NULL))
                 pd_log(PD_LOG_WARN, "%s/outcomes: %s", srv->results,
-                       pd_sup_strerror(errno));
+                       pd_strerror(errno));
         pd_sup_buf_free(&b);
 }
 
@@ -311,10 +301,6 @@ int pd_sup_log_compact(pd_sup_server_t *srv) {
                         pd_sup_log_started(&b, run);
                 }
         }
-        if (b.oom) {
-                errno = ENOMEM;
-                goto fail;
-        }
         fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
                   0600);
         if (fd == -1)
@@ -334,7 +320,7 @@ int pd_sup_log_compact(pd_sup_server_t *srv) {
         synced = !fsync(srv->results_fd);
         if (!synced)
                 pd_log(PD_LOG_ERROR, "cannot sync %s: %s", srv->results,
-                       pd_sup_strerror(errno));
+                       pd_strerror(errno));
         if (srv->log_fd != -1)
                 close(srv->log_fd);
         srv->log_fd      = fd;
@@ -349,7 +335,7 @@ int pd_sup_log_compact(pd_sup_server_t *srv) {
         return 0;
 fail:
         pd_log(PD_LOG_ERROR, "cannot rewrite %s: %s", path,
-               pd_sup_strerror(errno));
+               pd_strerror(errno));
         if (fd != -1) {
                 close(fd);
                 unlink(tmp);
@@ -382,9 +368,9 @@ static size_t pd_sup_log_apply(pd_sup_server_t *srv, const char *p,
         rd   = (pd_sup_rd_t){p + PD_SUP_HDR, size - PD_SUP_HDR - 4, 0, 0};
         id   = pd_sup_rd_i64(&rd);
         if (type == PD_SUP_F_RESULT) {
-                run = calloc(1, sizeof(*run));
-                if (!run || pd_sup_result_get(&rd, &run->runner_failed,
-                                              &run->res)) {
+                run = pd_xcalloc(1, sizeof(*run));
+                if (pd_sup_result_get(&rd, &run->runner_failed,
+                                      &run->res)) {
                         free(run);
                         return 0;
                 }
@@ -394,8 +380,7 @@ static size_t pd_sup_log_apply(pd_sup_server_t *srv, const char *p,
                 run->saved   = 1;
                 run->log_len = size;
         } else if (type == PD_SUP_F_STARTED) {
-                if (!(run = calloc(1, sizeof(*run))))
-                        return 0;
+                run = pd_xcalloc(1, sizeof(*run));
                 run->id     = id;
                 run->srv    = srv;
                 run->state  = PD_SUP_RUNNING;
@@ -411,12 +396,10 @@ static size_t pd_sup_log_apply(pd_sup_server_t *srv, const char *p,
         }
         if ((old = pd_sup_find(srv, id)))
                 pd_sup_run_remove(srv, old);
-        if (run && pd_sup_run_add(srv, run)) {
-                free(run);
-                return 0;
-        }
-        if (run)
+        if (run) {
+                pd_sup_run_add(srv, run);
                 srv->live_bytes += size; /* at start: no other thread */
+        }
         return size;
 }
 
@@ -439,9 +422,7 @@ int pd_sup_log_load(pd_sup_server_t *srv) {
         if (srv->log_fd == -1 || fstat(srv->log_fd, &sb))
                 goto out;
         len  = (size_t)sb.st_size;
-        data = malloc(len ? len : 1);
-        if (!data)
-                goto out;
+        data = pd_xmalloc(len);
         while (off < len) {
                 ssize_t r = pread(srv->log_fd, data + off, len - off,
                                   (off_t)off);
@@ -463,7 +444,7 @@ int pd_sup_log_load(pd_sup_server_t *srv) {
         ret = 0;
 out:
         if (ret)
-                pd_log(PD_LOG_ERROR, "%s: %s", path, pd_sup_strerror(errno));
+                pd_log(PD_LOG_ERROR, "%s: %s", path, pd_strerror(errno));
         free(data);
         return ret;
 }

@@ -4,9 +4,6 @@
  * the socket's address, and the small helpers the server and the client
  * share.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* strerrordesc_np */
-#endif
 #include "consumer/supervisor/proto.h"
 
 #include <stdio.h>
@@ -16,22 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-int64_t pd_sup_clock_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int64_t pd_sup_min(int64_t a, int64_t b) {
         return a < b ? a : b;
-}
-
-/* strerror() may use a static buffer; this never does. */
-const char *pd_sup_strerror(int err) {
-        const char *s = strerrordesc_np(err);
-
-        return s ? s : "Unknown error";
 }
 
 /*
@@ -57,30 +40,13 @@ const char *pd_sup_abspath(const char *path, char *buf,
 /* ------------------------------------------------------------------ */
 /* Frames                                                               */
 
-/* Makes room for n more bytes. Returns 0, or -1 (oom set). */
-int pd_sup_buf_reserve(pd_sup_buf_t *b, size_t n) {
-        size_t size = b->size ? b->size : 256;
-        char *p;
-
-        if (b->oom)
-                return -1;
-        if (b->len + n <= b->size)
-                return 0;
-        while (size < b->len + n)
-                size *= 2;
-        p = realloc(b->p, size);
-        if (!p) {
-                b->oom = 1;
-                return -1;
-        }
-        b->p    = p;
-        b->size = size;
-        return 0;
+/* Makes room for n more bytes. */
+void pd_sup_buf_reserve(pd_sup_buf_t *b, size_t n) {
+        b->p = pd_xgrow(b->p, &b->size, b->len + n, 1);
 }
 
 void pd_sup_buf_put(pd_sup_buf_t *b, const void *data, size_t n) {
-        if (pd_sup_buf_reserve(b, n))
-                return;
+        pd_sup_buf_reserve(b, n);
         memcpy(b->p + b->len, data, n);
         b->len += n;
 }
@@ -149,12 +115,10 @@ size_t pd_sup_frame_begin(pd_sup_buf_t *b, unsigned type) {
         return at;
 }
 
-/* Returns 0, or -1 if the frame is over PD_SUP_FRAME_MAX or b is oom. */
+/* Returns 0, or -1 if the frame is over PD_SUP_FRAME_MAX. */
 int pd_sup_frame_end(pd_sup_buf_t *b, size_t at) {
         size_t len;
 
-        if (b->oom)
-                return -1;
         len = b->len - at - PD_SUP_HDR;
         if (len > PD_SUP_FRAME_MAX)
                 return -1;

@@ -3,9 +3,9 @@
  * described in consumer/supervisor.h), for the server and the client:
  * a growing byte buffer that frames are encoded into, a reader that
  * decodes a payload without ever reading past it, the RESULT frame both
- * sides and the outcome log share, and the few small helpers (clock,
- * strerror, paths) every piece of the supervisor uses. Private to
- * consumer/supervisor/.
+ * sides and the outcome log share, and the few small helpers (paths,
+ * min) every piece of the supervisor uses; with them, common/'s clock,
+ * allocation and strerror. Private to consumer/supervisor/.
  */
 #ifndef PD_SUP_PROTO_H
 #define PD_SUP_PROTO_H
@@ -14,17 +14,18 @@
 #include <stdint.h>
 #include <sys/un.h>
 
+#include "common/clock.h"
+#include "common/strerror.h"
+#include "common/xalloc.h"
 #include "consumer/supervisor.h"
 
 #define PD_SUP_HDR 5                     /* u32 length, u8 type */
 
-/* A growing byte buffer. An append that fails sets oom and the buffer is
- * then unusable, so encoders check once at the end. */
+/* A growing byte buffer (appends never fail: common/xalloc.h). */
 typedef struct pd_sup_buf_s {
         char *p;
         size_t len;
         size_t size;
-        int oom;
 } pd_sup_buf_t;
 
 /* Reads a payload; any read past its end sets bad and returns zeros. */
@@ -36,12 +37,10 @@ typedef struct pd_sup_rd_s {
 } pd_sup_rd_t;
 
 /* Defined in proto.c, where each says what it does. */
-int64_t pd_sup_clock_ms(void);
 int64_t pd_sup_min(int64_t a, int64_t b);
-const char *pd_sup_strerror(int err);
 const char *pd_sup_abspath(const char *path, char *buf,
                            size_t size);
-int pd_sup_buf_reserve(pd_sup_buf_t *b, size_t n);
+void pd_sup_buf_reserve(pd_sup_buf_t *b, size_t n);
 void pd_sup_buf_put(pd_sup_buf_t *b, const void *data, size_t n);
 void pd_sup_buf_le(pd_sup_buf_t *b, uint64_t v, size_t n);
 void pd_sup_buf_u32(pd_sup_buf_t *b, uint32_t v);

@@ -69,16 +69,11 @@ void pd_sup_run_destroy(pd_sup_run_t *run) {
         free(run);
 }
 
-/* Adds run to the table (which then owns it). Returns 0, or -1. */
-int pd_sup_run_add(pd_sup_server_t *srv, pd_sup_run_t *run) {
-        pd_sup_run_t **runs =
-                realloc(srv->runs, (srv->run_cnt + 1) * sizeof(*runs));
-
-        if (!runs)
-                return -1;
-        srv->runs                 = runs;
+/* Adds run to the table (which then owns it). */
+void pd_sup_run_add(pd_sup_server_t *srv, pd_sup_run_t *run) {
+        srv->runs = pd_xgrow(srv->runs, &srv->run_cap, srv->run_cnt + 1,
+                             sizeof(*srv->runs));
         srv->runs[srv->run_cnt++] = run;
-        return 0;
 }
 
 void pd_sup_run_remove(pd_sup_server_t *srv, pd_sup_run_t *run) {
@@ -258,7 +253,7 @@ static void pd_sup_refuse(pd_sup_conn_t *conn, const char *why) {
 
 /* Writes what conn has queued, without blocking. */
 void pd_sup_conn_flush(pd_sup_conn_t *conn) {
-        if (conn->out.oom || conn->out.len > PD_SUP_OUT_MAX) {
+        if (conn->out.len > PD_SUP_OUT_MAX) {
                 pd_log(PD_LOG_WARN, "dropping a client that does not read "
                                     "its replies");
                 conn->dead = 1;
@@ -295,10 +290,7 @@ int pd_sup_conn_read(pd_sup_server_t *srv, pd_sup_conn_t *conn) {
 
                 if (room > PD_SUP_READ_SIZE)
                         room = PD_SUP_READ_SIZE;
-                if (pd_sup_buf_reserve(&conn->in, room)) {
-                        conn->dead = 1;
-                        return got;
-                }
+                pd_sup_buf_reserve(&conn->in, room);
                 n = read(conn->fd, conn->in.p + conn->in.len, room);
                 if (n > 0) {
                         conn->in.len += (size_t)n;
@@ -322,7 +314,6 @@ int pd_sup_accept(pd_sup_server_t *srv) {
         while (srv->listen_fd != -1) {
                 int fd = accept4(srv->listen_fd, NULL, NULL,
                                  SOCK_NONBLOCK | SOCK_CLOEXEC);
-                pd_sup_conn_t **conns;
                 pd_sup_conn_t *conn;
 
                 if (fd == -1 && (errno == EINTR || errno == ECONNABORTED))
@@ -330,20 +321,12 @@ int pd_sup_accept(pd_sup_server_t *srv) {
                 if (fd == -1) {
                         if (errno != EAGAIN && errno != EWOULDBLOCK)
                                 pd_log(PD_LOG_WARN, "accept: %s",
-                                       pd_sup_strerror(errno));
+                                       pd_strerror(errno));
                         break;
                 }
-                conn  = calloc(1, sizeof(*conn));
-                conns = realloc(srv->conns,
-                                (srv->conn_cnt + 1) * sizeof(*conns));
-                if (conns)
-                        srv->conns = conns;
-                if (!conn || !conns) {
-                        pd_log(PD_LOG_WARN, "out of memory for a client");
-                        free(conn);
-                        close(fd);
-                        break;
-                }
+                conn       = pd_xcalloc(1, sizeof(*conn));
+                srv->conns = pd_xgrow(srv->conns, &srv->conn_cap,
+                                      srv->conn_cnt + 1, sizeof(*srv->conns));
                 conn->fd                    = fd;
                 srv->conns[srv->conn_cnt++] = conn;
                 got++;
@@ -375,9 +358,9 @@ static void pd_sup_spawned(void *opaque, int pid) {
         run->pstart = pd_sup_pstart_window(run->pstart,
                                            pd_sup_boot_ticks());
         pd_sup_log_started(&b, run);
-        if (!b.oom && pd_sup_log_write(srv, b.p, b.len, NULL))
+        if (pd_sup_log_write(srv, b.p, b.len, NULL))
                 pd_log(PD_LOG_WARN, "%s/outcomes: %s", srv->results,
-                       pd_sup_strerror(errno));
+                       pd_strerror(errno));
         pd_sup_buf_free(&b);
 }
 
@@ -392,9 +375,7 @@ static char **pd_sup_start_strv(pd_sup_rd_t *rd) {
                 rd->bad = 1;
                 return NULL;
         }
-        v = calloc((size_t)n + 1, sizeof(*v));
-        if (!v)
-                return NULL;
+        v = pd_xcalloc((size_t)n + 1, sizeof(*v));
         for (uint32_t i = 0; i < n; i++)
                 v[i] = (char *)pd_sup_rd_str(rd);
         if (rd->bad) {
@@ -438,9 +419,8 @@ static void pd_sup_start(pd_sup_server_t *srv, pd_sup_conn_t *conn,
                 }
                 return;
         }
-        run = calloc(1, sizeof(*run));
-        if (!run || !(run->start = malloc(len)))
-                goto oom;
+        run        = pd_xcalloc(1, sizeof(*run));
+        run->start = pd_xmalloc(len);
         memcpy(run->start, payload, len);
         rd                  = (pd_sup_rd_t){run->start, len, 8, 0};
         run->id             = id;
@@ -448,11 +428,7 @@ static void pd_sup_start(pd_sup_server_t *srv, pd_sup_conn_t *conn,
         run->state          = PD_SUP_RUNNING;
         run->job.timeout_ms = pd_sup_rd_i64(&rd);
         run->argv           = pd_sup_start_strv(&rd);
-        if (!run->argv && !rd.bad)
-                goto oom;
-        run->envp = pd_sup_start_strv(&rd);
-        if (!run->envp && !rd.bad)
-                goto oom;
+        run->envp           = pd_sup_start_strv(&rd);
         workdir  = pd_sup_rd_str(&rd);
         log_path = pd_sup_rd_str(&rd);
         /* A START without a umask (an older reactor's, or an action that
@@ -470,8 +446,7 @@ static void pd_sup_start(pd_sup_server_t *srv, pd_sup_conn_t *conn,
         run->job.workdir  = *workdir ? workdir : NULL;
         run->job.log_path = *log_path ? log_path : NULL;
         run->job.cancel   = &run->cancel;
-        if (pd_sup_run_add(srv, run))
-                goto oom;
+        pd_sup_run_add(srv, run);
 
         conn->waiting     = id;
         conn->has_waiting = 1;
@@ -491,11 +466,6 @@ static void pd_sup_start(pd_sup_server_t *srv, pd_sup_conn_t *conn,
         }
         srv->running++;
         pd_log(PD_LOG_DEBUG, "run %" PRId64 ": %s started", id, run->argv[0]);
-        return;
-oom:
-        if (run)
-                pd_sup_run_destroy(run);
-        pd_sup_refuse(conn, "the supervisor is out of memory");
 }
 
 /* FORGET: the reactor has recorded the outcome. */

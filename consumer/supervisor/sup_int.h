@@ -101,8 +101,10 @@ struct pd_sup_server_s {
         int signal_fd;
         pd_sup_conn_t **conns;
         size_t conn_cnt;
+        size_t conn_cap; /* room in conns */
         pd_sup_run_t **runs;
         size_t run_cnt;
+        size_t run_cap; /* room in runs */
         size_t running;
         int stopping;
         /* The outcome log, DIR/supervisor/outcomes (pd_sup_log_write),
@@ -139,7 +141,7 @@ void pd_sup_syncer_stop(pd_sup_server_t *srv);
 /* server.c: the run table, connections and requests. */
 pd_sup_run_t *pd_sup_find(pd_sup_server_t *srv, int64_t id);
 void pd_sup_run_destroy(pd_sup_run_t *run);
-int pd_sup_run_add(pd_sup_server_t *srv, pd_sup_run_t *run);
+void pd_sup_run_add(pd_sup_server_t *srv, pd_sup_run_t *run);
 void pd_sup_run_remove(pd_sup_server_t *srv, pd_sup_run_t *run);
 int pd_sup_load(pd_sup_server_t *srv);
 void pd_sup_conn_flush(pd_sup_conn_t *conn);

@@ -16,7 +16,7 @@
 /* Splits line and asserts the words are exactly want[0..cnt). */
 static void assert_split(const char *line, const char *const *want,
                          size_t cnt) {
-        pd_strv_t out = {NULL, 0};
+        pd_strv_t out = {0};
         char errstr[256] = "";
 
         assert_int_equal(pd_argv_split(line, &out, errstr, sizeof(errstr)),
@@ -31,7 +31,7 @@ static void assert_split(const char *line, const char *const *want,
 
 /* Asserts that splitting line fails with exactly msg and adds nothing. */
 static void assert_split_fails(const char *line, const char *msg) {
-        pd_strv_t out = {NULL, 0};
+        pd_strv_t out = {0};
         char errstr[256] = "";
 
         assert_int_equal(pd_argv_split(line, &out, errstr, sizeof(errstr)),
@@ -136,11 +136,11 @@ static void test_line_without_words_is_an_empty_command(void **state) {
 }
 
 static void test_split_appends_to_existing_words(void **state) {
-        pd_strv_t out = {NULL, 0};
+        pd_strv_t out = {0};
         char errstr[128];
 
         (void)state;
-        assert_int_equal(pd_strv_add(&out, "first"), 0);
+        pd_strv_add(&out, "first");
         assert_int_equal(pd_argv_split("a b", &out, errstr, sizeof(errstr)),
                          0);
         assert_int_equal(out.cnt, 3);
@@ -150,11 +150,11 @@ static void test_split_appends_to_existing_words(void **state) {
 }
 
 static void test_failed_split_leaves_existing_words_alone(void **state) {
-        pd_strv_t out = {NULL, 0};
+        pd_strv_t out = {0};
         char errstr[128];
 
         (void)state;
-        assert_int_equal(pd_strv_add(&out, "first"), 0);
+        pd_strv_add(&out, "first");
         assert_int_equal(pd_argv_split("a b 'c", &out, errstr,
                                        sizeof(errstr)),
                          -1);
@@ -170,12 +170,12 @@ static void test_failed_split_leaves_existing_words_alone(void **state) {
 static void assert_expand(const char *line, const pd_subst_t *vars,
                           size_t vars_cnt, const char *const *want,
                           size_t cnt) {
-        pd_strv_t words = {NULL, 0}, out = {NULL, 0};
+        pd_strv_t words = {0}, out = {0};
         char errstr[128];
 
         assert_int_equal(pd_argv_split(line, &words, errstr, sizeof(errstr)),
                          0);
-        assert_int_equal(pd_argv_expand(&words, vars, vars_cnt, &out), 0);
+        pd_argv_expand(&words, vars, vars_cnt, &out);
         assert_int_equal(out.cnt, cnt);
         for (size_t i = 0; i < cnt; i++)
                 assert_string_equal(out.v[i], want[i]);
@@ -234,14 +234,14 @@ static void test_unknown_placeholders_are_kept(void **state) {
 }
 
 static void test_expand_with_no_vars_copies_words(void **state) {
-        pd_strv_t words = {NULL, 0}, out = {NULL, 0};
+        pd_strv_t words = {0}, out = {0};
         char errstr[128];
 
         (void)state;
         assert_int_equal(pd_argv_split("a {tenant}", &words, errstr,
                                        sizeof(errstr)),
                          0);
-        assert_int_equal(pd_argv_expand(&words, NULL, 0, &out), 0);
+        pd_argv_expand(&words, NULL, 0, &out);
         assert_int_equal(out.cnt, 2);
         assert_string_equal(out.v[1], "{tenant}");
         pd_strv_clear(&words);
@@ -249,15 +249,15 @@ static void test_expand_with_no_vars_copies_words(void **state) {
 }
 
 static void test_expand_appends_to_existing_words(void **state) {
-        pd_strv_t words = {NULL, 0}, out = {NULL, 0};
+        pd_strv_t words = {0}, out = {0};
         char errstr[128];
 
         (void)state;
-        assert_int_equal(pd_strv_add(&out, "env"), 0);
+        pd_strv_add(&out, "env");
         assert_int_equal(pd_argv_split("t={tenant}", &words, errstr,
                                        sizeof(errstr)),
                          0);
-        assert_int_equal(pd_argv_expand(&words, deploy_vars, 3, &out), 0);
+        pd_argv_expand(&words, deploy_vars, 3, &out);
         assert_int_equal(out.cnt, 2);
         assert_string_equal(out.v[0], "env");
         assert_string_equal(out.v[1], "t=acme");

@@ -9,12 +9,8 @@
  * plugin is still mapped after a failed load or an unload is asked of the
  * dynamic loader itself (dlopen with RTLD_NOLOAD).
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* nftw */
-#endif
 #include <dlfcn.h>
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,6 +26,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "fixture.h"
+
 #include "consumer/plugin.h"
 
 #ifndef PD_TEST_PLUGIN_DIR
@@ -43,30 +41,20 @@ typedef struct fx_s {
 } fx_t;
 
 static int setup(void **state) {
-        fx_t *fx        = calloc(1, sizeof(*fx));
-        const char *tmp = getenv("TMPDIR");
+        fx_t *fx = calloc(1, sizeof(*fx));
 
         assert_non_null(fx);
-        snprintf(fx->dir, sizeof(fx->dir), "%s/pd_test_plugin.XXXXXX",
-                 tmp && *tmp ? tmp : "/tmp");
-        assert_non_null(mkdtemp(fx->dir));
+        pd_test_tmpdir(fx->dir, sizeof(fx->dir), "test_plugin", 0);
         *state = fx;
         return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int type,
-                    struct FTW *ftw) {
-        (void)sb;
-        (void)type;
-        (void)ftw;
-        return remove(path);
-}
 
 static int teardown(void **state) {
         fx_t *fx = *state;
 
         pd_plugins_unload(fx->pl);
-        nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        pd_test_rmtree(fx->dir);
         free(fx);
         return 0;
 }

@@ -6,12 +6,8 @@
  * command leaves behind become its children when the command ends: a test
  * can then wait for them and prove they were killed, without sleeping.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* nftw */
-#endif
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -31,6 +27,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "fixture.h"
+
 #include "consumer/runner.h"
 
 extern char **environ;
@@ -40,29 +38,19 @@ typedef struct fx_s {
 } fx_t;
 
 static int setup(void **state) {
-        fx_t *fx        = calloc(1, sizeof(*fx));
-        const char *tmp = getenv("TMPDIR");
+        fx_t *fx = calloc(1, sizeof(*fx));
 
         assert_non_null(fx);
-        snprintf(fx->dir, sizeof(fx->dir), "%s/pd_test_runner.XXXXXX",
-                 tmp && *tmp ? tmp : "/tmp");
-        assert_non_null(mkdtemp(fx->dir));
+        pd_test_tmpdir(fx->dir, sizeof(fx->dir), "test_runner", 0);
         *state = fx;
         return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int type,
-                    struct FTW *ftw) {
-        (void)sb;
-        (void)type;
-        (void)ftw;
-        return remove(path);
-}
 
 static int teardown(void **state) {
         fx_t *fx = *state;
 
-        nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        pd_test_rmtree(fx->dir);
         free(fx);
         return 0;
 }

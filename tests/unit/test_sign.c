@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "fixture.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -540,16 +542,18 @@ static void test_two_signatures_are_refused(void **state) {
 
 /* ---- key files ---- */
 
-static char tmpdir[] = "/tmp/test_sign.XXXXXX";
+static char tmpdir[256];
 
 static int setup_tmpdir(void **state) {
         (void)state;
-        return mkdtemp(tmpdir) ? 0 : -1;
+        pd_test_tmpdir(tmpdir, sizeof(tmpdir), "test_sign", 0);
+        return 0;
 }
 
 static int teardown_tmpdir(void **state) {
         (void)state;
-        return rmdir(tmpdir);
+        pd_test_rmtree(tmpdir);
+        return 0;
 }
 
 /* Writes len bytes of data to tmpdir/name with the given mode (set with

@@ -3,11 +3,7 @@
  * crashes, and how it reports errors. Every test gets a fresh temporary
  * folder.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* nftw */
-#endif
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +18,8 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "fixture.h"
 
 #include <sqlite3.h>
 
@@ -48,30 +46,20 @@ static pd_store_t *open_ok(const char *path) {
 
 static int setup(void **state) {
         fx_t *fx = calloc(1, sizeof(*fx));
-        const char *tmp = getenv("TMPDIR");
 
         assert_non_null(fx);
-        snprintf(fx->dir, sizeof(fx->dir), "%s/pd_test_store.XXXXXX",
-                 tmp && *tmp ? tmp : "/tmp");
-        assert_non_null(mkdtemp(fx->dir));
+        pd_test_tmpdir(fx->dir, sizeof(fx->dir), "test_store", 0);
         snprintf(fx->path, sizeof(fx->path), "%s/state.db", fx->dir);
         *state = fx;
         return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int type,
-                    struct FTW *ftw) {
-        (void)sb;
-        (void)type;
-        (void)ftw;
-        return remove(path);
-}
 
 static int teardown(void **state) {
         fx_t *fx = *state;
 
         pd_store_close(fx->st);
-        nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        pd_test_rmtree(fx->dir);
         free(fx);
         return 0;
 }

@@ -19,11 +19,10 @@
  * test sleeps to wait for something.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* nftw, SO_PEERCRED, struct ucred */
+#define _GNU_SOURCE /* SO_PEERCRED, struct ucred */
 #endif
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -46,6 +45,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "fixture.h"
+
 #include "consumer/supervisor.h"
 
 extern char **environ;
@@ -63,14 +64,11 @@ typedef struct fx_s {
 } fx_t;
 
 static int setup(void **state) {
-        fx_t *fx        = calloc(1, sizeof(*fx));
-        const char *tmp = getenv("TMPDIR");
+        fx_t *fx = calloc(1, sizeof(*fx));
 
         assert_non_null(fx);
-        if (!tmp || !*tmp || strlen(tmp) > 40)
-                tmp = "/tmp";
-        snprintf(fx->base, sizeof(fx->base), "%s/pd_test_sup.XXXXXX", tmp);
-        assert_non_null(mkdtemp(fx->base));
+        /* Short: the supervisor's socket path must fit sun_path. */
+        pd_test_tmpdir(fx->base, sizeof(fx->base), "test_sup", 40);
         snprintf(fx->dir, sizeof(fx->dir), "%s/state", fx->base);
         snprintf(fx->go, sizeof(fx->go), "%s/go", fx->base);
         snprintf(fx->up, sizeof(fx->up), "%s/up", fx->base);
@@ -81,13 +79,6 @@ static int setup(void **state) {
         return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int type,
-                    struct FTW *ftw) {
-        (void)sb;
-        (void)type;
-        (void)ftw;
-        return remove(path);
-}
 
 /* The pid of the process serving dir, or -1 if none answers. */
 static pid_t serving_pid(const char *dir) {
@@ -135,7 +126,7 @@ static int teardown(void **state) {
         }
         while (waitpid(-1, NULL, WNOHANG) > 0)
                 ;
-        nftw(fx->base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        pd_test_rmtree(fx->base);
         free(fx);
         assert_exit_0(wstatus, "supervisor");
         return 0;
