@@ -14,18 +14,20 @@
 
 /* consumer/reactor.c, pd_reactor_new(): producer_defaults. */
 const char *const pd_bench_reactor_producer_defaults[] = {
-        "enable.idempotence", "true",
-        "linger.ms", "1",
-        "message.timeout.ms", "0",
-        NULL};
+    "enable.idempotence", "true", "linger.ms", "1",
+    "message.timeout.ms", "0",    NULL};
 
 /* consumer/reactor.c, pd_reactor_new(): consumer_defaults. */
 const char *const pd_bench_reactor_consumer_defaults[] = {
-        "enable.auto.commit", "true",
-        "enable.auto.offset.store", "false",
-        "auto.offset.reset", "earliest",
-        "enable.partition.eof", "false",
-        NULL};
+    "enable.auto.commit",
+    "true",
+    "enable.auto.offset.store",
+    "false",
+    "auto.offset.reset",
+    "earliest",
+    "enable.partition.eof",
+    "false",
+    NULL};
 
 int64_t pd_bench_now_us(void) {
         struct timespec ts;
@@ -56,9 +58,8 @@ pd_config_t *pd_bench_config(const char *path, char *errstr,
         return conf;
 }
 
-static int pd_bench_conf_set(rd_kafka_conf_t *kconf,
-                             const char *const *props, char *errstr,
-                             size_t errstr_size) {
+static int bench_conf_set(rd_kafka_conf_t *kconf, const char *const *props,
+                          char *errstr, size_t errstr_size) {
         for (size_t i = 0; props && props[i]; i += 2)
                 if (rd_kafka_conf_set(kconf, props[i], props[i + 1], errstr,
                                       errstr_size) != RD_KAFKA_CONF_OK)
@@ -66,13 +67,11 @@ static int pd_bench_conf_set(rd_kafka_conf_t *kconf,
         return 0;
 }
 
-rd_kafka_t *pd_bench_client(const pd_config_t *conf, rd_kafka_type_t type,
-                            const char *const *defaults,
-                            const char *const *extra,
-                            void (*dr_cb)(rd_kafka_t *rk,
-                                          const rd_kafka_message_t *rkm,
-                                          void *opaque),
-                            void *opaque, char *errstr, size_t errstr_size) {
+rd_kafka_t *pd_bench_client(
+    const pd_config_t *conf, rd_kafka_type_t type, const char *const *defaults,
+    const char *const *extra,
+    void (*dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque),
+    void *opaque, char *errstr, size_t errstr_size) {
         char brokers[1024];
         rd_kafka_conf_t *kconf;
         rd_kafka_t *rk;
@@ -81,7 +80,7 @@ rd_kafka_t *pd_bench_client(const pd_config_t *conf, rd_kafka_type_t type,
         kconf = pd_kafka_conf(conf, defaults, brokers, errstr, errstr_size);
         if (!kconf)
                 return NULL;
-        if (pd_bench_conf_set(kconf, extra, errstr, errstr_size)) {
+        if (bench_conf_set(kconf, extra, errstr, errstr_size)) {
                 rd_kafka_conf_destroy(kconf);
                 return NULL;
         }
@@ -122,8 +121,8 @@ int pd_bench_partition_cnt(rd_kafka_t *rk, const char *topic, char *errstr,
                         break;
                 if (pd_bench_now_us() > deadline) {
                         snprintf(errstr, errstr_size,
-                                 "%s: no leader for every partition: %s",
-                                 topic, rd_kafka_err2str(err));
+                                 "%s: no leader for every partition: %s", topic,
+                                 rd_kafka_err2str(err));
                         break;
                 }
                 rd_kafka_poll(rk, 100);
@@ -142,8 +141,7 @@ int pd_bench_follow_end(rd_kafka_t *rkc, const char *topic, char *errstr,
          * then every end offset in one ListOffsets request per broker:
          * offsets_for_times with RD_KAFKA_OFFSET_END as the timestamp
          * asks for the latest offsets. */
-        if ((cnt = pd_bench_partition_cnt(rkc, topic, errstr,
-                                          errstr_size)) < 0)
+        if ((cnt = pd_bench_partition_cnt(rkc, topic, errstr, errstr_size)) < 0)
                 return -1;
         parts = rd_kafka_topic_partition_list_new(cnt);
         for (int i = 0; i < cnt; i++)
@@ -175,7 +173,7 @@ int pd_bench_follow_end(rd_kafka_t *rkc, const char *topic, char *errstr,
         return 0;
 }
 
-static int pd_bench_cmp_i64(const void *a, const void *b) {
+static int bench_cmp_i64(const void *a, const void *b) {
         int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
         return x < y ? -1 : x > y;
 }
@@ -185,7 +183,7 @@ double pd_bench_quantile(int64_t *v, size_t cnt, double q) {
 
         if (!cnt)
                 return 0;
-        qsort(v, cnt, sizeof(*v), pd_bench_cmp_i64);
+        qsort(v, cnt, sizeof(*v), bench_cmp_i64);
         /* Nearest rank: the smallest value with at least q of the samples
          * at or below it. */
         rank = (size_t)(q * (double)cnt + 0.999999);

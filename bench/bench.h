@@ -46,13 +46,11 @@ pd_config_t *pd_bench_config(const char *path, char *errstr,
  * NULL), and the config's brokers. dr_cb is set for producers when not
  * NULL; opaque is the client's opaque. Returns NULL with errstr.
  */
-rd_kafka_t *pd_bench_client(const pd_config_t *conf, rd_kafka_type_t type,
-                            const char *const *defaults,
-                            const char *const *extra,
-                            void (*dr_cb)(rd_kafka_t *rk,
-                                          const rd_kafka_message_t *rkm,
-                                          void *opaque),
-                            void *opaque, char *errstr, size_t errstr_size);
+rd_kafka_t *pd_bench_client(
+    const pd_config_t *conf, rd_kafka_type_t type, const char *const *defaults,
+    const char *const *extra,
+    void (*dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque),
+    void *opaque, char *errstr, size_t errstr_size);
 
 /*
  * The number of partitions of `topic` once each has a leader (waits up to

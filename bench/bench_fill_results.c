@@ -25,21 +25,21 @@
 #include "schemas/cloudevents.h"
 #include "schemas/event.h"
 
-static int pd_fill_failed;
+static int fill_failed;
 
-static void pd_fill_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
-                          void *opaque) {
+static void fill_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
+                       void *opaque) {
         (void)rk;
         (void)opaque;
-        if (rkm->err && !pd_fill_failed) {
+        if (rkm->err && !fill_failed) {
                 fprintf(stderr, "bench_fill_results: delivery: %s\n",
                         rd_kafka_err2str(rkm->err));
-                pd_fill_failed = 1;
+                fill_failed = 1;
         }
 }
 
-static int pd_fill_produce(rd_kafka_t *rkp, const char *topic,
-                           const char *key, pd_event_t *ev) {
+static int fill_produce(rd_kafka_t *rkp, const char *topic, const char *key,
+                        pd_event_t *ev) {
         char errstr[256];
         rd_kafka_resp_err_t err;
 
@@ -53,8 +53,7 @@ static int pd_fill_produce(rd_kafka_t *rkp, const char *topic,
         return err ? -1 : 0;
 }
 
-static int pd_fill_registry(rd_kafka_t *rkp, const char *topic,
-                            long actions) {
+static int fill_registry(rd_kafka_t *rkp, const char *topic, long actions) {
         pd_event_t *ev = pd_event_new(PD_EVT_REGISTRY_PUBLISHED);
         int ret;
 
@@ -72,17 +71,21 @@ static int pd_fill_registry(rd_kafka_t *rkp, const char *topic,
                 ev->registry[a].policy      = strdup("once");
                 ev->registry[a].description = strdup("benchmark action");
         }
-        ret = pd_fill_produce(rkp, topic, "registry", ev);
+        ret = fill_produce(rkp, topic, "registry", ev);
         pd_event_destroy(ev);
         return ret;
 }
 
 int main(int argc, char **argv) {
         static const char *const producer_defaults[] = {
-            "linger.ms", "100",
-            "batch.size", "1000000",
-            "queue.buffering.max.messages", "1000000",
-            "queue.buffering.max.kbytes", "1048576",
+            "linger.ms",
+            "100",
+            "batch.size",
+            "1000000",
+            "queue.buffering.max.messages",
+            "1000000",
+            "queue.buffering.max.kbytes",
+            "1048576",
             NULL};
         const char *path = NULL;
         long tenants = 100, actions = 10, events = 10, records = 0;
@@ -90,7 +93,7 @@ int main(int argc, char **argv) {
         rd_kafka_t *rkp   = NULL;
         char errstr[512]  = "";
         int64_t t0, now_ms = pd_now_ms();
-        int opt, ret = 1;
+        int opt, ret       = 1;
 
         while ((opt = getopt(argc, argv, "c:n:a:e:")) != -1) {
                 switch (opt) {
@@ -119,15 +122,14 @@ int main(int argc, char **argv) {
         pd_log_level = PD_LOG_ERROR;
         if (!(conf = pd_bench_config(path, errstr, sizeof(errstr))))
                 goto done;
-        rkp = pd_bench_client(conf, RD_KAFKA_PRODUCER, producer_defaults,
-                              NULL, pd_fill_dr_cb, NULL, errstr,
-                              sizeof(errstr));
-        if (!rkp || pd_kafka_topics_ensure(rkp, conf, 10000, errstr,
-                                           sizeof(errstr)))
+        rkp = pd_bench_client(conf, RD_KAFKA_PRODUCER, producer_defaults, NULL,
+                              fill_dr_cb, NULL, errstr, sizeof(errstr));
+        if (!rkp ||
+            pd_kafka_topics_ensure(rkp, conf, 10000, errstr, sizeof(errstr)))
                 goto done;
 
         t0 = pd_bench_now_us();
-        if (pd_fill_registry(rkp, conf->topic_results, actions))
+        if (fill_registry(rkp, conf->topic_results, actions))
                 goto done;
         records++;
         for (long round = 0; round < events / 2; round++)
@@ -158,8 +160,7 @@ int main(int argc, char **argv) {
                                         ev->trigger_id = strdup(trigger);
                                         ev->reactor    = strdup("bench-fill");
                                         ev->attempt    = (int32_t)round + 1;
-                                        ev->started_at =
-                                            now_ms + round * 1000;
+                                        ev->started_at = now_ms + round * 1000;
                                         if (fin) {
                                                 ev->finished_at =
                                                     ev->started_at + 7;
@@ -182,16 +183,15 @@ int main(int argc, char **argv) {
                                                             "row 811\n"
                                                           : "");
                                         }
-                                        r = pd_fill_produce(
-                                            rkp, conf->topic_results, key,
-                                            ev);
+                                        r = fill_produce(
+                                            rkp, conf->topic_results, key, ev);
                                         pd_event_destroy(ev);
                                         if (r)
                                                 goto done;
                                         records++;
                                 }
                         }
-        if (rd_kafka_flush(rkp, 120000) || pd_fill_failed) {
+        if (rd_kafka_flush(rkp, 120000) || fill_failed) {
                 snprintf(errstr, sizeof(errstr), "flush failed");
                 goto done;
         }
@@ -208,7 +208,8 @@ done:
         return ret;
 
 usage:
-        fprintf(stderr, "Usage: bench_fill_results -c CONFIG -n TENANTS -a "
-                        "ACTIONS -e EVENTS (even)\n");
+        fprintf(stderr,
+                "Usage: bench_fill_results -c CONFIG -n TENANTS -a "
+                "ACTIONS -e EVENTS (even)\n");
         return 2;
 }

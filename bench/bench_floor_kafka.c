@@ -30,32 +30,32 @@
 #include "schemas/cloudevents.h"
 #include "schemas/event.h"
 
-static volatile sig_atomic_t pd_stop;
+static volatile sig_atomic_t stop;
 
-static void pd_on_signal(int sig) {
+static void on_signal(int sig) {
         (void)sig;
-        pd_stop = 1;
+        stop = 1;
 }
 
 /* An action.finished as the reactor writes it for a no-op action: the
  * floor sends its bytes, so both sides put records of one size on the
  * wire. The caller owns *valuep and *hdrsp. */
-static int pd_floor_template(void **valuep, size_t *lenp,
-                             rd_kafka_headers_t **hdrsp) {
+static int floor_template(void **valuep, size_t *lenp,
+                          rd_kafka_headers_t **hdrsp) {
         pd_event_t *ev = pd_event_new(PD_EVT_ACTION_FINISHED);
         char errstr[256];
         int ret;
 
-        ev->tenant      = strdup("t000000");
-        ev->action      = strdup("bench.a0");
-        ev->release     = strdup("1.0.0");
-        ev->trigger_id  = strdup("00000000-0000-4000-8000-000000000000");
-        ev->reactor     = strdup("bench-floor:00000");
-        ev->attempt     = 1;
-        ev->started_at  = pd_now_ms();
-        ev->finished_at = ev->started_at;
-        ev->output_tail = strdup("");
-        ev->status      = PD_ST_SUCCEEDED;
+        ev->tenant        = strdup("t000000");
+        ev->action        = strdup("bench.a0");
+        ev->release       = strdup("1.0.0");
+        ev->trigger_id    = strdup("00000000-0000-4000-8000-000000000000");
+        ev->reactor       = strdup("bench-floor:00000");
+        ev->attempt       = 1;
+        ev->started_at    = pd_now_ms();
+        ev->finished_at   = ev->started_at;
+        ev->output_tail   = strdup("");
+        ev->status        = PD_ST_SUCCEEDED;
         ev->has_exit_code = 1;
         pd_event_stamp(ev, "postdeploy-reactor/bench-floor:00000");
         ret = pd_event_encode(ev, valuep, lenp, errstr, sizeof(errstr));
@@ -67,17 +67,17 @@ static int pd_floor_template(void **valuep, size_t *lenp,
         return ret;
 }
 
-static void pd_floor_produce(rd_kafka_t *rkp, const char *topic,
-                             const char *key, const void *value, size_t len,
-                             const rd_kafka_headers_t *hdrs) {
+static void floor_produce(rd_kafka_t *rkp, const char *topic, const char *key,
+                          const void *value, size_t len,
+                          const rd_kafka_headers_t *hdrs) {
         for (;;) {
                 rd_kafka_headers_t *copy = rd_kafka_headers_copy(hdrs);
-                rd_kafka_resp_err_t err  = rd_kafka_producev(
-                    rkp, RD_KAFKA_V_TOPIC(topic),
-                    RD_KAFKA_V_KEY(key, strlen(key)),
-                    RD_KAFKA_V_VALUE((void *)value, len),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                    RD_KAFKA_V_HEADERS(copy), RD_KAFKA_V_END);
+                rd_kafka_resp_err_t err =
+                    rd_kafka_producev(rkp, RD_KAFKA_V_TOPIC(topic),
+                                      RD_KAFKA_V_KEY(key, strlen(key)),
+                                      RD_KAFKA_V_VALUE((void *)value, len),
+                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                      RD_KAFKA_V_HEADERS(copy), RD_KAFKA_V_END);
 
                 if (!err)
                         return;
@@ -98,10 +98,10 @@ int main(int argc, char **argv) {
         rd_kafka_t *rkc = NULL, *rkp = NULL;
         rd_kafka_topic_partition_list_t *topics;
         rd_kafka_headers_t *hdrs = NULL;
-        const char *group[] = {"group.id", NULL, NULL};
-        void *value = NULL;
-        size_t len  = 0;
-        char errstr[512] = "";
+        const char *group[]      = {"group.id", NULL, NULL};
+        void *value              = NULL;
+        size_t len               = 0;
+        char errstr[512]         = "";
         int opt, ret = 1;
 
         while ((opt = getopt(argc, argv, "c:a:n:")) != -1) {
@@ -124,21 +124,20 @@ int main(int argc, char **argv) {
         if (!path)
                 goto usage;
         pd_log_level = PD_LOG_ERROR;
-        signal(SIGINT, pd_on_signal);
-        signal(SIGTERM, pd_on_signal);
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
 
         if (!(conf = pd_bench_config(path, errstr, sizeof(errstr))) ||
-            pd_floor_template(&value, &len, &hdrs))
+            floor_template(&value, &len, &hdrs))
                 goto done;
         group[1] = conf->group_id;
-        rkp = pd_bench_client(conf, RD_KAFKA_PRODUCER,
-                              pd_bench_reactor_producer_defaults, NULL, NULL,
-                              NULL, errstr, sizeof(errstr));
+        rkp      = pd_bench_client(conf, RD_KAFKA_PRODUCER,
+                                   pd_bench_reactor_producer_defaults, NULL, NULL,
+                                   NULL, errstr, sizeof(errstr));
         if (rkp)
                 rkc = pd_bench_client(conf, RD_KAFKA_CONSUMER,
-                                      pd_bench_reactor_consumer_defaults,
-                                      group, NULL, NULL, errstr,
-                                      sizeof(errstr));
+                                      pd_bench_reactor_consumer_defaults, group,
+                                      NULL, NULL, errstr, sizeof(errstr));
         if (!rkp || !rkc)
                 goto done;
         rd_kafka_poll_set_consumer(rkc);
@@ -154,7 +153,7 @@ int main(int argc, char **argv) {
 
         /* The reactor's loop: poll 50 ms, serve the producer, store the
          * offset of what is done. */
-        while (!pd_stop && (!events || seen < events)) {
+        while (!stop && (!events || seen < events)) {
                 rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rkc, 50);
                 rd_kafka_headers_t *mh;
                 const void *id;
@@ -173,8 +172,8 @@ int main(int argc, char **argv) {
                                 char key[320];
                                 snprintf(key, sizeof(key), "%.*s/%ld",
                                          (int)id_len, (const char *)id, i);
-                                pd_floor_produce(rkp, conf->topic_results,
-                                                 key, value, len, hdrs);
+                                floor_produce(rkp, conf->topic_results, key,
+                                              value, len, hdrs);
                                 records++;
                         }
                 }

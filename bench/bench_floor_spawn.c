@@ -26,7 +26,7 @@ typedef struct pd_spawner_s {
         int failed;
 } pd_spawner_t;
 
-static void *pd_spawner_main(void *arg) {
+static void *spawner_main(void *arg) {
         pd_spawner_t *sp = arg;
 
         for (long i = 0; i < sp->count; i++) {
@@ -71,7 +71,7 @@ int main(int argc, char **argv) {
         for (long i = 0; i < workers; i++) {
                 sps[i].count = total / workers + (i < total % workers);
                 sps[i].argv  = optind < argc ? argv + optind : true_argv;
-                if (pthread_create(&sps[i].thread, NULL, pd_spawner_main,
+                if (pthread_create(&sps[i].thread, NULL, spawner_main,
                                    &sps[i])) {
                         fprintf(stderr, "bench_floor_spawn: no thread\n");
                         return 1;
@@ -88,11 +88,13 @@ int main(int argc, char **argv) {
                 return 1;
         }
         printf("spawns=%ld\nseconds=%.3f\nrate=%.1f\n", total,
-               (double)(t1 - t0) / 1e6, (double)total * 1e6 / (double)(t1 - t0));
+               (double)(t1 - t0) / 1e6,
+               (double)total * 1e6 / (double)(t1 - t0));
         return 0;
 
 usage:
-        fprintf(stderr,
-                "Usage: bench_floor_spawn -w WORKERS -n TOTAL [-- COMMAND...]\n");
+        fprintf(
+            stderr,
+            "Usage: bench_floor_spawn -w WORKERS -n TOTAL [-- COMMAND...]\n");
         return 2;
 }

@@ -84,30 +84,29 @@ typedef struct pd_load_s {
         pd_trig_t *trigs; /* events + 1, [0] = warm-up */
         long completed;   /* timed events complete */
         char source[64];
-        int failed;       /* a publish failed */
+        int failed; /* a publish failed */
 } pd_load_t;
 
 /* Publishes event i. The send time is taken right before the produce. */
-static int pd_load_publish(pd_load_t *ld, long i, const char *tenant) {
+static int load_publish(pd_load_t *ld, long i, const char *tenant) {
         pd_event_t *ev = pd_event_new(PD_EVT_RELEASE_DEPLOYED);
         char id[64], errstr[256];
         rd_kafka_resp_err_t err;
 
         snprintf(id, sizeof(id), "bench-%d-%ld", (int)getpid(), i);
-        ev->ce_id        = strdup(id);
-        ev->ce_source    = strdup(ld->source);
-        ev->tenant       = strdup(tenant);
-        ev->release      = strdup("1.0.0");
-        ev->environment  = strdup("bench");
-        ev->selection    = PD_SEL_AUTO;
-        ev->requested_by = strdup("bench_load");
-        ev->deployed_at  = pd_now_ms();
+        ev->ce_id                 = strdup(id);
+        ev->ce_source             = strdup(ld->source);
+        ev->tenant                = strdup(tenant);
+        ev->release               = strdup("1.0.0");
+        ev->environment           = strdup("bench");
+        ev->selection             = PD_SEL_AUTO;
+        ev->requested_by          = strdup("bench_load");
+        ev->deployed_at           = pd_now_ms();
         ld->trigs[i].sent_wall_ms = ev->deployed_at;
         ld->trigs[i].sent_us      = pd_bench_now_us();
         for (;;) {
-                err = pd_event_produce(ld->rkp, ld->conf->topic_events,
-                                       tenant, ev, NULL, errstr,
-                                       sizeof(errstr));
+                err = pd_event_produce(ld->rkp, ld->conf->topic_events, tenant,
+                                       ev, NULL, errstr, sizeof(errstr));
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                         break;
                 rd_kafka_poll(ld->rkp, 10);
@@ -122,7 +121,7 @@ static int pd_load_publish(pd_load_t *ld, long i, const char *tenant) {
         return 0;
 }
 
-static long pd_load_index(const pd_load_t *ld, const char *id, size_t len) {
+static long load_index(const pd_load_t *ld, const char *id, size_t len) {
         char buf[64];
         const char *dash;
         long i;
@@ -137,7 +136,7 @@ static long pd_load_index(const pd_load_t *ld, const char *id, size_t len) {
         return i;
 }
 
-static void pd_load_check_done(pd_load_t *ld, long i, int64_t now) {
+static void load_check_done(pd_load_t *ld, long i, int64_t now) {
         pd_trig_t *t = &ld->trigs[i];
 
         if (t->done_us || t->planned < 0 || t->finished < t->planned)
@@ -148,8 +147,8 @@ static void pd_load_check_done(pd_load_t *ld, long i, int64_t now) {
 }
 
 /* Accounts one results record received at `now`. */
-static void pd_load_record(pd_load_t *ld, const rd_kafka_message_t *rkm,
-                           int64_t now) {
+static void load_record(pd_load_t *ld, const rd_kafka_message_t *rkm,
+                        int64_t now) {
         char errstr[256];
         pd_event_t *ev;
         pd_trig_t *t;
@@ -161,9 +160,9 @@ static void pd_load_record(pd_load_t *ld, const rd_kafka_message_t *rkm,
                 if (!rkm->key)
                         return;
                 slash = memchr(rkm->key, '/', rkm->key_len);
-                i = pd_load_index(ld, rkm->key,
-                                  slash ? (size_t)(slash - (const char *)rkm->key)
-                                        : rkm->key_len);
+                i     = load_index(ld, rkm->key,
+                               slash ? (size_t)(slash - (const char *)rkm->key)
+                                         : rkm->key_len);
                 if (i < 0)
                         return;
                 t = &ld->trigs[i];
@@ -171,13 +170,13 @@ static void pd_load_record(pd_load_t *ld, const rd_kafka_message_t *rkm,
                         t->first_us = now;
                 t->planned = ld->actions;
                 t->finished++;
-                pd_load_check_done(ld, i, now);
+                load_check_done(ld, i, now);
                 return;
         }
         if (!(ev = pd_event_from_message(rkm, errstr, sizeof(errstr))))
                 return;
         i = ev->trigger_id
-                ? pd_load_index(ld, ev->trigger_id, strlen(ev->trigger_id))
+                ? load_index(ld, ev->trigger_id, strlen(ev->trigger_id))
                 : -1;
         if (i >= 0) {
                 t = &ld->trigs[i];
@@ -201,15 +200,15 @@ static void pd_load_record(pd_load_t *ld, const rd_kafka_message_t *rkm,
                 default:
                         break;
                 }
-                pd_load_check_done(ld, i, now);
+                load_check_done(ld, i, now);
         }
         pd_event_destroy(ev);
 }
 
 /* Reads results until `until()` holds or the deadline passes. Returns 0,
  * or -1 on timeout. */
-static int pd_load_follow(pd_load_t *ld, int (*until)(const pd_load_t *ld),
-                          int64_t deadline_us) {
+static int load_follow(pd_load_t *ld, int (*until)(const pd_load_t *ld),
+                       int64_t deadline_us) {
         while (!until(ld)) {
                 rd_kafka_message_t *rkm;
 
@@ -219,17 +218,17 @@ static int pd_load_follow(pd_load_t *ld, int (*until)(const pd_load_t *ld),
                 if (!rkm)
                         continue;
                 if (!rkm->err)
-                        pd_load_record(ld, rkm, pd_bench_now_us());
+                        load_record(ld, rkm, pd_bench_now_us());
                 rd_kafka_message_destroy(rkm);
         }
         return 0;
 }
 
-static int pd_load_warm(const pd_load_t *ld) {
+static int load_warm(const pd_load_t *ld) {
         return ld->trigs[0].done_us != 0;
 }
 
-static int pd_load_all(const pd_load_t *ld) {
+static int load_all(const pd_load_t *ld) {
         return ld->completed == ld->events;
 }
 
@@ -239,28 +238,31 @@ typedef struct pd_sender_s {
         int64_t t0;
 } pd_sender_t;
 
-static void *pd_sender_main(void *arg) {
-        pd_sender_t *s  = arg;
-        pd_load_t *ld   = s->ld;
+static void *sender_main(void *arg) {
+        pd_sender_t *s = arg;
+        pd_load_t *ld  = s->ld;
         char tenant[64];
 
         for (long i = 1; i <= ld->events; i++) {
                 pd_bench_sleep_until(s->t0 + (i - 1) * 1000000 / ld->rate);
                 snprintf(tenant, sizeof(tenant), "%s%06ld", ld->prefix, i);
-                if (pd_load_publish(ld, i, tenant))
+                if (load_publish(ld, i, tenant))
                         break;
         }
         rd_kafka_flush(ld->rkp, 10000);
         return NULL;
 }
 
-static void pd_load_print_lat(const char *name, int64_t *v, size_t cnt) {
-        printf("%s_p50_ms=%.2f\n", name, pd_bench_quantile(v, cnt, 0.50) / 1000.0);
-        printf("%s_p99_ms=%.2f\n", name, pd_bench_quantile(v, cnt, 0.99) / 1000.0);
-        printf("%s_max_ms=%.2f\n", name, pd_bench_quantile(v, cnt, 1.0) / 1000.0);
+static void load_print_lat(const char *name, int64_t *v, size_t cnt) {
+        printf("%s_p50_ms=%.2f\n", name,
+               pd_bench_quantile(v, cnt, 0.50) / 1000.0);
+        printf("%s_p99_ms=%.2f\n", name,
+               pd_bench_quantile(v, cnt, 0.99) / 1000.0);
+        printf("%s_max_ms=%.2f\n", name,
+               pd_bench_quantile(v, cnt, 1.0) / 1000.0);
 }
 
-static void pd_load_trace(const pd_load_t *ld) {
+static void load_trace(const pd_load_t *ld) {
         int64_t t0 = ld->trigs[1].sent_us;
         FILE *fp   = fopen(ld->trace, "w");
 
@@ -279,11 +281,11 @@ static void pd_load_trace(const pd_load_t *ld) {
 }
 
 /* Prints the figures of the mode; returns 0 when every event completed. */
-static int pd_load_report(pd_load_t *ld) {
+static int load_report(pd_load_t *ld) {
         long lost = ld->events - ld->completed;
 
         if (ld->trace)
-                pd_load_trace(ld);
+                load_trace(ld);
         printf("events=%ld\nlost=%ld\n", ld->events - ld->warm, lost);
         if (ld->mode == PD_MODE_BURST) {
                 int64_t first = ld->trigs[1].sent_us, last = 0;
@@ -296,13 +298,15 @@ static int pd_load_report(pd_load_t *ld) {
                 }
                 printf("actions=%ld\nseconds=%.3f\nrate=%.1f\n", actions,
                        (double)(last - first) / 1e6,
-                       last > first ? (double)actions * 1e6 /
-                                          (double)(last - first)
-                                    : 0.0);
+                       last > first
+                           ? (double)actions * 1e6 / (double)(last - first)
+                           : 0.0);
         } else if (ld->mode == PD_MODE_STEADY) {
-                int64_t *start  = calloc((size_t)ld->events + 1, sizeof(int64_t));
-                int64_t *fin    = calloc((size_t)ld->events + 1, sizeof(int64_t));
-                int64_t *pickup = calloc((size_t)ld->events + 1, sizeof(int64_t));
+                int64_t *start =
+                    calloc((size_t)ld->events + 1, sizeof(int64_t));
+                int64_t *fin = calloc((size_t)ld->events + 1, sizeof(int64_t));
+                int64_t *pickup =
+                    calloc((size_t)ld->events + 1, sizeof(int64_t));
                 size_t cnt = 0, pcnt = 0;
 
                 if (!start || !fin || !pickup)
@@ -323,10 +327,10 @@ static int pd_load_report(pd_load_t *ld) {
                                  (double)(ld->trigs[ld->events].sent_us -
                                           ld->trigs[1].sent_us)
                            : 0.0);
-                pd_load_print_lat("start", start, cnt);
-                pd_load_print_lat("finish", fin, cnt);
+                load_print_lat("start", start, cnt);
+                load_print_lat("finish", fin, cnt);
                 if (pcnt)
-                        pd_load_print_lat("pickup", pickup, pcnt);
+                        load_print_lat("pickup", pickup, pcnt);
                 free(start);
                 free(fin);
                 free(pickup);
@@ -336,13 +340,13 @@ static int pd_load_report(pd_load_t *ld) {
 
 /* Reads the results topic from its start to the end offsets it has now,
  * the way `postdeploy report` does, without decoding. */
-static int pd_load_drain(pd_load_t *ld, char *errstr, size_t errstr_size) {
+static int load_drain(pd_load_t *ld, char *errstr, size_t errstr_size) {
         const char *topic = ld->conf->topic_results;
         rd_kafka_topic_partition_list_t *parts;
         rd_kafka_resp_err_t err;
         pd_kafka_wm_t *wm;
         size_t cnt, left = 0;
-        long records = 0;
+        long records  = 0;
         int64_t bytes = 0;
 
         if (pd_kafka_watermarks(ld->rkc, topic, 10000, &wm, &cnt, errstr,
@@ -391,11 +395,20 @@ int main(int argc, char **argv) {
             "enable.idempotence", "true", "linger.ms", "0", NULL};
         static const char *const consumer_defaults[] = {
             /* The CLI's (producer/report.c, deploy.c). */
-            "enable.auto.commit", "false", "enable.partition.eof", "false",
-            "group.id", "bench-follow", "fetch.max.bytes", "104857600",
+            "enable.auto.commit",
+            "false",
+            "enable.partition.eof",
+            "false",
+            "group.id",
+            "bench-follow",
+            "fetch.max.bytes",
+            "104857600",
             NULL};
-        pd_load_t ld     = {.events = 1, .actions = 1, .rate = 100,
-                            .prefix = "t", .tenant = "ci",
+        pd_load_t ld     = {.events     = 1,
+                            .actions    = 1,
+                            .rate       = 100,
+                            .prefix     = "t",
+                            .tenant     = "ci",
                             .timeout_us = 300 * 1000000LL};
         const char *path = NULL, *mode = "burst";
         char errstr[512] = "";
@@ -481,7 +494,7 @@ int main(int argc, char **argv) {
                                          consumer_defaults, NULL, NULL, NULL,
                                          errstr, sizeof(errstr));
         if (ld.mode == PD_MODE_DRAIN) {
-                if (ld.rkc && !pd_load_drain(&ld, errstr, sizeof(errstr)))
+                if (ld.rkc && !load_drain(&ld, errstr, sizeof(errstr)))
                         ret = 0;
                 goto done;
         }
@@ -493,9 +506,9 @@ int main(int argc, char **argv) {
                 goto done;
 
         if (ld.mode == PD_MODE_ONCE) {
-                if (pd_load_publish(&ld, 1, ld.tenant) ||
-                    pd_load_follow(&ld, pd_load_all,
-                                   pd_bench_now_us() + ld.timeout_us)) {
+                if (load_publish(&ld, 1, ld.tenant) ||
+                    load_follow(&ld, load_all,
+                                pd_bench_now_us() + ld.timeout_us)) {
                         snprintf(errstr, sizeof(errstr),
                                  "the event did not complete");
                         goto done;
@@ -505,9 +518,8 @@ int main(int argc, char **argv) {
         }
 
         /* Warm-up: the group has formed and every client is connected. */
-        if (pd_load_publish(&ld, 0, "warmup") ||
-            pd_load_follow(&ld, pd_load_warm,
-                           pd_bench_now_us() + 120 * 1000000LL)) {
+        if (load_publish(&ld, 0, "warmup") ||
+            load_follow(&ld, load_warm, pd_bench_now_us() + 120 * 1000000LL)) {
                 snprintf(errstr, sizeof(errstr),
                          "the warm-up event did not complete in 120 s: is "
                          "the reactor (or the floor) running?");
@@ -520,30 +532,29 @@ int main(int argc, char **argv) {
                 for (long i = 1; i <= ld.events; i++) {
                         snprintf(tenant, sizeof(tenant), "%s%06ld", ld.prefix,
                                  i);
-                        if (pd_load_publish(&ld, i, tenant))
+                        if (load_publish(&ld, i, tenant))
                                 goto done;
                 }
                 rd_kafka_flush(ld.rkp, 10000);
-                pd_load_follow(&ld, pd_load_all,
-                               pd_bench_now_us() + ld.timeout_us);
+                load_follow(&ld, load_all, pd_bench_now_us() + ld.timeout_us);
         } else {
                 pd_sender_t s = {&ld, pd_bench_now_us() + 10000};
                 pthread_t thread;
 
-                if (pthread_create(&thread, NULL, pd_sender_main, &s)) {
+                if (pthread_create(&thread, NULL, sender_main, &s)) {
                         snprintf(errstr, sizeof(errstr), "no thread");
                         goto done;
                 }
                 /* Only this thread reads results; the sender only writes
                  * send times, which are read once it has been joined. */
-                pd_load_follow(&ld, pd_load_all,
-                               s.t0 + ld.events * 1000000LL / ld.rate +
-                                   ld.timeout_us);
+                load_follow(
+                    &ld, load_all,
+                    s.t0 + ld.events * 1000000LL / ld.rate + ld.timeout_us);
                 pthread_join(thread, NULL);
         }
         if (ld.failed)
                 goto done;
-        ret = pd_load_report(&ld) ? 1 : 0;
+        ret = load_report(&ld) ? 1 : 0;
         if (ret)
                 snprintf(errstr, sizeof(errstr), "%ld event(s) not complete",
                          ld.events - ld.completed);

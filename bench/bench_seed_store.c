@@ -38,12 +38,12 @@
 #include "common/clock.h"
 #include "state/store.h"
 
-#define PD_SEED_BATCH 1000
+#define PD_SEED_BATCH      1000
 #define PD_SEED_PRUNE_ROWS 500 /* as the reactor's PD_PRUNE_ROWS */
-#define PD_DAY_MS 86400000LL
+#define PD_DAY_MS          86400000LL
 
 /* Prints name=N for one number SQL gives. */
-static void pd_seed_print1(sqlite3 *db, const char *name, const char *sql) {
+static void seed_print1(sqlite3 *db, const char *name, const char *sql) {
         sqlite3_stmt *stmt = NULL;
 
         if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK &&
@@ -54,17 +54,16 @@ static void pd_seed_print1(sqlite3 *db, const char *name, const char *sql) {
 }
 
 /* The history mode (-H): see the top of the file. */
-static int pd_seed_history(pd_store_t *st, const char *path, long tenants,
-                           long actions, long runs, long days,
-                           long keep_days) {
+static int seed_history(pd_store_t *st, const char *path, long tenants,
+                        long actions, long runs, long days, long keep_days) {
         const int64_t span = days * PD_DAY_MS, now = pd_now_ms();
         static const char tail[] =
-                "reindexed 1234 documents in 3 shards; 0 errors; cache "
-                "warmed; done in 2.1 s; exit 0 ............\n";
+            "reindexed 1234 documents in 3 shards; 0 errors; cache "
+            "warmed; done in 2.1 s; exit 0 ............\n";
         int64_t slice_us = 0, slice_max_us = 0, slices = 0;
         sqlite3 *db = NULL;
         struct stat sb;
-        int ret     = -1;
+        int ret = -1;
 
         for (long i = 0; i < runs; i++) {
                 long state = i % (tenants * actions);
@@ -103,7 +102,7 @@ static int pd_seed_history(pd_store_t *st, const char *path, long tenants,
                         if (pd_store_prune(st, at - keep_days * PD_DAY_MS,
                                            PD_SEED_PRUNE_ROWS, &deleted))
                                 goto fail;
-                        t0 = pd_bench_now_us() - t0;
+                        t0           = pd_bench_now_us() - t0;
                         slice_max_us = t0 > slice_max_us ? t0 : slice_max_us;
                         slice_us += t0;
                         slices++;
@@ -121,15 +120,16 @@ static int pd_seed_history(pd_store_t *st, const char *path, long tenants,
                         sqlite3_errmsg(db));
                 goto out;
         }
-        pd_seed_print1(db, "runs", "SELECT count(*) FROM runs");
-        pd_seed_print1(db, "events", "SELECT count(*) FROM events");
-        pd_seed_print1(db, "free_pages", "PRAGMA freelist_count");
+        seed_print1(db, "runs", "SELECT count(*) FROM runs");
+        seed_print1(db, "events", "SELECT count(*) FROM events");
+        seed_print1(db, "free_pages", "PRAGMA freelist_count");
         printf("db_bytes=%lld\n", (long long)sb.st_size);
         if (slices)
-                printf("prune_slices=%lld\nprune_slice_us_avg=%lld\n"
-                       "prune_slice_us_max=%lld\n",
-                       (long long)slices, (long long)(slice_us / slices),
-                       (long long)slice_max_us);
+                printf(
+                    "prune_slices=%lld\nprune_slice_us_avg=%lld\n"
+                    "prune_slice_us_max=%lld\n",
+                    (long long)slices, (long long)(slice_us / slices),
+                    (long long)slice_max_us);
         ret = 0;
 out:
         sqlite3_close(db);
@@ -140,8 +140,8 @@ fail:
         return -1;
 }
 
-static int pd_seed_floor(const char *path, long tenants, long actions) {
-        sqlite3 *db = NULL;
+static int seed_floor(const char *path, long tenants, long actions) {
+        sqlite3 *db        = NULL;
         sqlite3_stmt *stmt = NULL;
         int rc;
 
@@ -229,8 +229,7 @@ int main(int argc, char **argv) {
                 return 1;
         }
         if (runs) {
-                if (pd_seed_history(st, path, tenants, actions, runs, days,
-                                    keep))
+                if (seed_history(st, path, tenants, actions, runs, days, keep))
                         return 1;
                 printf("seconds=%.3f\n",
                        (double)(pd_bench_now_us() - t0) / 1e6);
@@ -272,7 +271,7 @@ int main(int argc, char **argv) {
                                 goto fail;
         }
         pd_store_close(st);
-        if (floor_path && pd_seed_floor(floor_path, tenants, actions))
+        if (floor_path && seed_floor(floor_path, tenants, actions))
                 return 1;
         printf("states=%ld\nseconds=%.3f\n", tenants * actions,
                (double)(pd_bench_now_us() - t0) / 1e6);
@@ -284,9 +283,10 @@ fail:
         return 1;
 
 usage:
-        fprintf(stderr, "Usage: bench_seed_store -s STATE -n TENANTS -a "
-                        "ACTIONS [-f FLOOR]\n"
-                        "       bench_seed_store -s STATE -n TENANTS -a "
-                        "ACTIONS -H RUNS [-d DAYS] [-k DAYS]\n");
+        fprintf(stderr,
+                "Usage: bench_seed_store -s STATE -n TENANTS -a "
+                "ACTIONS [-f FLOOR]\n"
+                "       bench_seed_store -s STATE -n TENANTS -a "
+                "ACTIONS -H RUNS [-d DAYS] [-k DAYS]\n");
         return 2;
 }

@@ -24,7 +24,7 @@
 
 extern char **environ;
 
-static int64_t pd_timeit_now_us(void) {
+static int64_t timeit_now_us(void) {
         struct timespec ts;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -49,9 +49,9 @@ int main(int argc, char **argv) {
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out,
                                          O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        t0  = pd_timeit_now_us();
-        err = posix_spawnp(&pid, argv[optind], &fa, NULL, argv + optind,
-                           environ);
+        t0 = timeit_now_us();
+        err =
+            posix_spawnp(&pid, argv[optind], &fa, NULL, argv + optind, environ);
         posix_spawn_file_actions_destroy(&fa);
         if (err) {
                 fprintf(stderr, "bench_timeit: cannot start %s\n",
@@ -62,15 +62,16 @@ int main(int argc, char **argv) {
                 perror("bench_timeit: wait4");
                 return 127;
         }
-        t1 = pd_timeit_now_us();
-        printf("wall_ms=%.3f\nuser_ms=%.3f\nsys_ms=%.3f\nmaxrss_kb=%ld\n"
-               "status=%d\n",
-               (double)(t1 - t0) / 1000.0,
-               (double)ru.ru_utime.tv_sec * 1000.0 +
-                   (double)ru.ru_utime.tv_usec / 1000.0,
-               (double)ru.ru_stime.tv_sec * 1000.0 +
-                   (double)ru.ru_stime.tv_usec / 1000.0,
-               ru.ru_maxrss, WIFEXITED(status) ? WEXITSTATUS(status) : 128);
+        t1 = timeit_now_us();
+        printf(
+            "wall_ms=%.3f\nuser_ms=%.3f\nsys_ms=%.3f\nmaxrss_kb=%ld\n"
+            "status=%d\n",
+            (double)(t1 - t0) / 1000.0,
+            (double)ru.ru_utime.tv_sec * 1000.0 +
+                (double)ru.ru_utime.tv_usec / 1000.0,
+            (double)ru.ru_stime.tv_sec * 1000.0 +
+                (double)ru.ru_stime.tv_usec / 1000.0,
+            ru.ru_maxrss, WIFEXITED(status) ? WEXITSTATUS(status) : 128);
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 
 usage:

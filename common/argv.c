@@ -31,7 +31,7 @@ int pd_argv_split(const char *line, pd_strv_t *out, char *errstr,
                                 word[len] = '\0';
                                 pd_strv_add(out, word);
                                 in_word = 0;
-                                len = 0;
+                                len     = 0;
                         }
                         break;
                 case '\'':
@@ -41,8 +41,8 @@ int pd_argv_split(const char *line, pd_strv_t *out, char *errstr,
                         for (p++; *p != '\''; p++) {
                                 if (!*p) {
                                         pd_errf(errstr, errstr_size,
-                                                     "unterminated single "
-                                                     "quote");
+                                                "unterminated single "
+                                                "quote");
                                         goto done;
                                 }
                                 word[len++] = *p;
@@ -53,8 +53,8 @@ int pd_argv_split(const char *line, pd_strv_t *out, char *errstr,
                         for (p++; *p != '"'; p++) {
                                 if (!*p) {
                                         pd_errf(errstr, errstr_size,
-                                                     "unterminated double "
-                                                     "quote");
+                                                "unterminated double "
+                                                "quote");
                                         goto done;
                                 }
                                 /* Only these lose their backslash here;
@@ -71,7 +71,7 @@ int pd_argv_split(const char *line, pd_strv_t *out, char *errstr,
                 case '\\':
                         if (!p[1]) {
                                 pd_errf(errstr, errstr_size,
-                                             "trailing backslash");
+                                        "trailing backslash");
                                 goto done;
                         }
                         p++;
@@ -79,11 +79,11 @@ int pd_argv_split(const char *line, pd_strv_t *out, char *errstr,
                          * by itself. */
                         if (*p == '\n')
                                 break;
-                        in_word = 1;
+                        in_word     = 1;
                         word[len++] = *p;
                         break;
                 default:
-                        in_word = 1;
+                        in_word     = 1;
                         word[len++] = *p;
                         break;
                 }
@@ -111,8 +111,8 @@ done:
  * placeholder the scan goes on at the next character, so "{{tenant}}"
  * becomes "{acme}".
  */
-static size_t pd_argv_subst(const char *word, const pd_subst_t *vars,
-                            size_t vars_cnt, char *dst) {
+static size_t argv_subst(const char *word, const pd_subst_t *vars,
+                         size_t vars_cnt, char *dst) {
         size_t len = 0;
 
         for (const char *p = word; *p;) {
@@ -149,10 +149,10 @@ static size_t pd_argv_subst(const char *word, const pd_subst_t *vars,
 void pd_argv_expand(const pd_strv_t *in, const pd_subst_t *vars,
                     size_t vars_cnt, pd_strv_t *out) {
         for (size_t i = 0; i < in->cnt; i++) {
-                size_t len = pd_argv_subst(in->v[i], vars, vars_cnt, NULL);
+                size_t len = argv_subst(in->v[i], vars, vars_cnt, NULL);
                 char *word = pd_xmalloc(len + 1);
 
-                pd_argv_subst(in->v[i], vars, vars_cnt, word);
+                argv_subst(in->v[i], vars, vars_cnt, word);
                 pd_strv_add(out, word);
                 free(word);
         }

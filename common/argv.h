@@ -24,7 +24,7 @@ int pd_argv_split(const char *line, pd_strv_t *out, char *errstr,
 
 /* One placeholder: "{name}" in a word is replaced by value. */
 typedef struct pd_subst_s {
-        const char *name;  /* without braces, e.g. "tenant" */
+        const char *name; /* without braces, e.g. "tenant" */
         const char *value;
 } pd_subst_t;
 
@@ -34,6 +34,6 @@ typedef struct pd_subst_s {
  * Never fails (aborts on OOM).
  */
 void pd_argv_expand(const pd_strv_t *in, const pd_subst_t *vars,
-                   size_t vars_cnt, pd_strv_t *out);
+                    size_t vars_cnt, pd_strv_t *out);
 
 #endif

@@ -49,7 +49,7 @@ void pd_time_format(int64_t ms, char *buf, size_t size) {
 /* Days from 1970-01-01 to y-m-d, proleptic Gregorian (the days_from_civil
  * of Howard Hinnant's date algorithms): timegm() is neither C11 nor
  * POSIX. */
-static int64_t pd_clock_days(int64_t y, int m, int d) {
+static int64_t clock_days(int64_t y, int m, int d) {
         int64_t era, yoe, doy, doe;
 
         y -= m <= 2;
@@ -62,7 +62,7 @@ static int64_t pd_clock_days(int64_t y, int m, int d) {
 
 /* Reads exactly n digits at *pp, then the separator sep unless it is 0.
  * Returns the number, or -1 if the text is not that. */
-static int pd_clock_field(const char **pp, const char *end, int n, char sep) {
+static int clock_field(const char **pp, const char *end, int n, char sep) {
         int v = 0;
 
         for (; n; n--, (*pp)++) {
@@ -84,16 +84,15 @@ int pd_time_parse(const char *s, size_t len, int64_t *msp) {
         const char *p = s, *end = s + len;
         int y, mo, d, h, mi, sec, ms = 0, scale = 100, off = 0;
 
-        if ((y = pd_clock_field(&p, end, 4, '-')) < 0 ||
-            (mo = pd_clock_field(&p, end, 2, '-')) < 1 || mo > 12 ||
-            (d = pd_clock_field(&p, end, 2, 0)) < 1 || d > mdays[mo - 1] ||
-            (mo == 2 && d == 29 &&
-             (y % 4 || (y % 100 == 0 && y % 400))) ||
+        if ((y = clock_field(&p, end, 4, '-')) < 0 ||
+            (mo = clock_field(&p, end, 2, '-')) < 1 || mo > 12 ||
+            (d = clock_field(&p, end, 2, 0)) < 1 || d > mdays[mo - 1] ||
+            (mo == 2 && d == 29 && (y % 4 || (y % 100 == 0 && y % 400))) ||
             p >= end || (*p != 'T' && *p != 't') ||
-            (p++, (h = pd_clock_field(&p, end, 2, ':')) < 0) || h > 23 ||
-            (mi = pd_clock_field(&p, end, 2, ':')) < 0 || mi > 59 ||
+            (p++, (h = clock_field(&p, end, 2, ':')) < 0) || h > 23 ||
+            (mi = clock_field(&p, end, 2, ':')) < 0 || mi > 59 ||
             /* 60: a leap second. */
-            (sec = pd_clock_field(&p, end, 2, 0)) < 0 || sec > 60)
+            (sec = clock_field(&p, end, 2, 0)) < 0 || sec > 60)
                 return -1;
         if (p < end && *p == '.') {
                 if (++p >= end || *p < '0' || *p > '9')
@@ -106,8 +105,8 @@ int pd_time_parse(const char *s, size_t len, int64_t *msp) {
         } else if (p < end && (*p == '+' || *p == '-')) {
                 int sign = *p++ == '-' ? -1 : 1, oh, om;
 
-                if ((oh = pd_clock_field(&p, end, 2, ':')) < 0 || oh > 23 ||
-                    (om = pd_clock_field(&p, end, 2, 0)) < 0 || om > 59)
+                if ((oh = clock_field(&p, end, 2, ':')) < 0 || oh > 23 ||
+                    (om = clock_field(&p, end, 2, 0)) < 0 || om > 59)
                         return -1;
                 off = sign * (oh * 60 + om);
         } else {
@@ -115,7 +114,7 @@ int pd_time_parse(const char *s, size_t len, int64_t *msp) {
         }
         if (p != end)
                 return -1;
-        *msp = ((pd_clock_days(y, mo, d) * 24 + h) * 60 + mi - off) * 60000 +
+        *msp = ((clock_days(y, mo, d) * 24 + h) * 60 + mi - off) * 60000 +
                (int64_t)sec * 1000 + ms;
         return 0;
 }

@@ -17,7 +17,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 
-static void pd_action_def_clear(pd_action_def_t *act) {
+static void action_def_clear(pd_action_def_t *act) {
         free(act->name);
         free(act->run);
         pd_strv_clear(&act->argv);
@@ -31,9 +31,9 @@ static void pd_action_def_clear(pd_action_def_t *act) {
 pd_config_t *pd_config_new(void) {
         pd_config_t *conf = pd_xcalloc(1, sizeof(*conf));
 
-        pd_config_defaults(conf, NULL, "reactor");
-        pd_config_defaults(conf, NULL, "topics");
-        pd_config_defaults(conf, NULL, "cli");
+        pd__config_defaults(conf, NULL, "reactor");
+        pd__config_defaults(conf, NULL, "topics");
+        pd__config_defaults(conf, NULL, "cli");
         return conf;
 }
 
@@ -56,7 +56,7 @@ void pd_config_destroy(pd_config_t *conf) {
         free(conf->signing_key);
         free(conf->cli_signing_key);
         for (size_t i = 0; i < conf->action_cnt; i++)
-                pd_action_def_clear(&conf->actions[i]);
+                action_def_clear(&conf->actions[i]);
         free(conf->actions);
         free(conf);
 }
@@ -80,17 +80,17 @@ const char *pd_config_kafka(const pd_config_t *conf, const char *name) {
  * Appends a new action with its defaults and returns it. The array may
  * move: pointers into conf->actions do not survive this call.
  */
-pd_action_def_t *pd_config_action_add(pd_config_t *conf, const char *name,
-                                      int line) {
+pd_action_def_t *pd__config_action_add(pd_config_t *conf, const char *name,
+                                       int line) {
         pd_action_def_t *act;
 
         conf->actions = pd_xgrow(conf->actions, &conf->action_cap,
                                  conf->action_cnt + 1, sizeof(*act));
-        act = &conf->actions[conf->action_cnt++];
+        act           = &conf->actions[conf->action_cnt++];
         memset(act, 0, sizeof(*act));
         act->name = pd_xstrdup(name);
         act->line = line;
-        pd_config_defaults(conf, act, "action");
+        pd__config_defaults(conf, act, "action");
         return act;
 }
 
@@ -99,25 +99,24 @@ pd_action_def_t *pd_config_action_new(pd_config_t *conf, const char *name,
         pd_action_def_t *act;
 
         if (!pd_action_name_valid(name)) {
-                pd_errf(errstr, errstr_size,
-                               "invalid action name '%s'", name);
+                pd_errf(errstr, errstr_size, "invalid action name '%s'", name);
                 return NULL;
         }
         if ((act = (pd_action_def_t *)pd_config_action(conf, name))) {
                 if (act->plugin)
                         pd_errf(errstr, errstr_size,
-                                       "action '%s' is also registered by "
-                                       "plugin %s",
-                                       name, act->plugin);
+                                "action '%s' is also registered by "
+                                "plugin %s",
+                                name, act->plugin);
                 else
                         pd_errf(errstr, errstr_size,
-                                       "action '%s' is also defined at "
-                                       "%s:%d",
-                                       name, conf->path ? conf->path : "config",
-                                       act->line);
+                                "action '%s' is also defined at "
+                                "%s:%d",
+                                name, conf->path ? conf->path : "config",
+                                act->line);
                 return NULL;
         }
-        return pd_config_action_add(conf, name, 0);
+        return pd__config_action_add(conf, name, 0);
 }
 
 int pd_config_set(pd_config_t *conf, const char *section, const char *key,
@@ -128,36 +127,35 @@ int pd_config_set(pd_config_t *conf, const char *section, const char *key,
         if (!strncmp(section, "action ", 7)) {
                 act = (pd_action_def_t *)pd_config_action(conf, section + 7);
                 if (!act) {
-                        pd_errf(errstr, errstr_size,
-                                       "unknown action '%s'", section + 7);
+                        pd_errf(errstr, errstr_size, "unknown action '%s'",
+                                section + 7);
                         return -1;
                 }
                 section = "action";
         } else if (!strcmp(section, "action") ||
-                   !pd_config_section_known(section)) {
-                pd_errf(errstr, errstr_size, "unknown section [%s]",
-                               section);
+                   !pd__config_section_known(section)) {
+                pd_errf(errstr, errstr_size, "unknown section [%s]", section);
                 return -1;
         }
-        if (!(ck = pd_config_key_find(section, key))) {
-                pd_config_unknown_key(section, act, key, errstr, errstr_size);
+        if (!(ck = pd__config_key_find(section, key))) {
+                pd__config_unknown_key(section, act, key, errstr, errstr_size);
                 return -1;
         }
-        return pd_config_assign(conf, act, ck, key, value, errstr,
-                                errstr_size);
+        return pd__config_assign(conf, act, ck, key, value, errstr,
+                                 errstr_size);
 }
 
 /* ---- validation ---- */
 
 /* Where an action was defined: "file:line", or "plugin PATH". */
-static const char *pd_config_where(const pd_config_t *conf,
-                                   const pd_action_def_t *act, char *buf,
-                                   size_t size) {
+static const char *config_where(const pd_config_t *conf,
+                                const pd_action_def_t *act, char *buf,
+                                size_t size) {
         if (act->plugin)
                 snprintf(buf, size, "plugin %s", act->plugin);
         else
-                snprintf(buf, size, "%s:%d",
-                         conf->path ? conf->path : "config", act->line);
+                snprintf(buf, size, "%s:%d", conf->path ? conf->path : "config",
+                         act->line);
         return buf;
 }
 
@@ -166,13 +164,12 @@ static const char *pd_config_where(const pd_config_t *conf,
  * from the search's root; state[] is 0 unvisited, 1 on the path, 2 done.
  * Returns 0, or -1 with "dependency cycle: a -> b -> a" in errstr.
  */
-static int pd_config_cycle_visit(const pd_config_t *conf, size_t i,
-                                 unsigned char *state, size_t *stack,
-                                 size_t depth, char *errstr,
-                                 size_t errstr_size) {
+static int config_cycle_visit(const pd_config_t *conf, size_t i,
+                              unsigned char *state, size_t *stack, size_t depth,
+                              char *errstr, size_t errstr_size) {
         const pd_action_def_t *act = &conf->actions[i];
 
-        state[i] = 1;
+        state[i]     = 1;
         stack[depth] = i;
         for (size_t a = 0; a < act->after.cnt; a++) {
                 size_t j = (size_t)(pd_config_action(conf, act->after.v[a]) -
@@ -186,15 +183,15 @@ static int pd_config_cycle_visit(const pd_config_t *conf, size_t i,
                         while (stack[from] != j)
                                 from++;
                         off = (size_t)snprintf(
-                                errstr, errstr_size, "%s: dependency cycle: ",
-                                pd_config_where(conf, &conf->actions[j], where,
-                                                sizeof(where)));
+                            errstr, errstr_size, "%s: dependency cycle: ",
+                            config_where(conf, &conf->actions[j], where,
+                                         sizeof(where)));
                         for (size_t k = from; k <= depth; k++) {
                                 if (off < errstr_size)
                                         off += (size_t)snprintf(
-                                                errstr + off,
-                                                errstr_size - off, "%s -> ",
-                                                conf->actions[stack[k]].name);
+                                            errstr + off, errstr_size - off,
+                                            "%s -> ",
+                                            conf->actions[stack[k]].name);
                         }
                         if (off < errstr_size)
                                 snprintf(errstr + off, errstr_size - off, "%s",
@@ -202,8 +199,8 @@ static int pd_config_cycle_visit(const pd_config_t *conf, size_t i,
                         return -1;
                 }
                 if (state[j] == 0 &&
-                    pd_config_cycle_visit(conf, j, state, stack, depth + 1,
-                                          errstr, errstr_size))
+                    config_cycle_visit(conf, j, state, stack, depth + 1, errstr,
+                                       errstr_size))
                         return -1;
         }
         state[i] = 2;
@@ -213,8 +210,8 @@ static int pd_config_cycle_visit(const pd_config_t *conf, size_t i,
 int pd_config_validate(pd_config_t *conf, char *errstr, size_t errstr_size) {
         char where[1100];
         unsigned char *state = NULL;
-        size_t *stack = NULL;
-        int err = -1;
+        size_t *stack        = NULL;
+        int err              = -1;
 
         /* Names first, so the cycle search only meets known actions. */
         for (size_t i = 0; i < conf->action_cnt; i++) {
@@ -225,20 +222,20 @@ int pd_config_validate(pd_config_t *conf, char *errstr, size_t errstr_size) {
 
                         if (!strcmp(dep, act->name)) {
                                 pd_errf(errstr, errstr_size,
-                                               "%s: action '%s': after "
-                                               "names the action itself",
-                                               pd_config_where(conf, act, where,
-                                                               sizeof(where)),
-                                               act->name);
+                                        "%s: action '%s': after "
+                                        "names the action itself",
+                                        config_where(conf, act, where,
+                                                     sizeof(where)),
+                                        act->name);
                                 goto done;
                         }
                         if (!pd_config_action(conf, dep)) {
                                 pd_errf(errstr, errstr_size,
-                                               "%s: action '%s': after "
-                                               "names unknown action '%s'",
-                                               pd_config_where(conf, act, where,
-                                                               sizeof(where)),
-                                               act->name, dep);
+                                        "%s: action '%s': after "
+                                        "names unknown action '%s'",
+                                        config_where(conf, act, where,
+                                                     sizeof(where)),
+                                        act->name, dep);
                                 goto done;
                         }
                 }
@@ -250,9 +247,8 @@ int pd_config_validate(pd_config_t *conf, char *errstr, size_t errstr_size) {
         state = pd_xcalloc(conf->action_cnt, sizeof(*state));
         stack = pd_xcalloc(conf->action_cnt, sizeof(*stack));
         for (size_t i = 0; i < conf->action_cnt; i++)
-                if (!state[i] && pd_config_cycle_visit(conf, i, state, stack,
-                                                       0, errstr,
-                                                       errstr_size))
+                if (!state[i] && config_cycle_visit(conf, i, state, stack, 0,
+                                                    errstr, errstr_size))
                         goto done;
         err = 0;
 done:
@@ -260,4 +256,3 @@ done:
         free(state);
         return err;
 }
-

@@ -34,23 +34,23 @@ const char *pd_policy_name(pd_policy_t policy);
 
 /* One registered action, from an [action NAME] section. */
 typedef struct pd_action_def_s {
-        char *name;             /* "core.reindex_search", validated */
-        char *run;              /* the command line as written */
-        pd_strv_t argv;         /* `run` split into words (see argv.h) */
-        int is_auto;            /* auto = true|false (default false) */
-        pd_policy_t policy;     /* policy = once|always */
-        char *description;      /* may be "" */
-        int64_t timeout_ms;     /* timeout = DURATION, 0 = none */
-        int retries;            /* retries = N (default 0) */
-        int64_t retry_backoff_ms; /* retry_backoff = DURATION (default 1s) */
-        char *workdir;          /* workdir = DIR, NULL = inherit */
-        int umask;              /* umask = 0022, -1 = the reactor's */
-        pd_strv_t env;          /* env.NAME = VALUE, stored "NAME=VALUE" */
-        pd_strv_t after;        /* after = a, b (names of other actions) */
-        int line;               /* line of the section header; 0 for a
-                                 * plugin's action */
-        char *plugin;           /* path of the plugin that registered it;
-                                 * NULL for an [action] section */
+        char *name;                /* "core.reindex_search", validated */
+        char *run;                 /* the command line as written */
+        pd_strv_t argv;            /* `run` split into words (see argv.h) */
+        int is_auto;               /* auto = true|false (default false) */
+        pd_policy_t policy;        /* policy = once|always */
+        char *description;         /* may be "" */
+        int64_t timeout_ms;        /* timeout = DURATION, 0 = none */
+        int retries;               /* retries = N (default 0) */
+        int64_t retry_backoff_ms;  /* retry_backoff = DURATION (default 1s) */
+        char *workdir;             /* workdir = DIR, NULL = inherit */
+        int umask;                 /* umask = 0022, -1 = the reactor's */
+        pd_strv_t env;             /* env.NAME = VALUE, stored "NAME=VALUE" */
+        pd_strv_t after;           /* after = a, b (names of other actions) */
+        int line;                  /* line of the section header; 0 for a
+                                    * plugin's action */
+        char *plugin;              /* path of the plugin that registered it;
+                                    * NULL for an [action] section */
         const void *plugin_action; /* that plugin's pd_plugin_action_t
                                     * (not owned) */
 } pd_action_def_t;
@@ -62,47 +62,47 @@ typedef struct pd_config_s {
         pd_strv_t kafka; /* kafka.v[2*i] = name, kafka.v[2*i+1] = value */
 
         /* [reactor] */
-        char *group_id;          /* group.id (default "postdeploy") */
-        char *state_path;        /* state (default "postdeploy-state.db") */
-        int state_sync_full;     /* state_sync: 1 = SQLite synchronous=FULL,
-                                  * 0 = NORMAL (default false) */
-        char *log_dir;           /* log_dir: full action output, "" = none */
-        char *default_tenant;    /* default_tenant (default "default") */
-        char *reactor_name;      /* name (default "HOST:PID" at run time) */
-        int workers;             /* workers (default 4) */
+        char *group_id;            /* group.id (default "postdeploy") */
+        char *state_path;          /* state (default "postdeploy-state.db") */
+        int state_sync_full;       /* state_sync: 1 = SQLite synchronous=FULL,
+                                    * 0 = NORMAL (default false) */
+        char *log_dir;             /* log_dir: full action output, "" = none */
+        char *default_tenant;      /* default_tenant (default "default") */
+        char *reactor_name;        /* name (default "HOST:PID" at run time) */
+        int workers;               /* workers (default 4) */
         int64_t shutdown_grace_ms; /* shutdown_grace (default 30s) */
         int64_t supervisor_timeout_ms; /* supervisor_timeout (30s) */
-        int64_t keep_runs_ms;    /* keep_runs: history older than this is
-                                  * pruned (default 90d, 0 = never) */
-        int log_level;           /* log_level = error|warn|info|debug */
-        int log_format;          /* log_format = text|json
-                                  * (pd_log_format_t) */
-        pd_strv_t plugins;       /* plugins = a.so, b.so */
-        int max_event_bytes;     /* max_event_bytes: larger records are
-                                  * dead-lettered unread */
-        char *signing_key;       /* signing_key = FILE: accept only events
-                                  * signed with it; NULL = unsigned ok */
-        int64_t max_event_age_ms; /* max_event_age (default 24h): older
-                                   * signed events are dead-lettered; 0 =
-                                   * no check */
-        char *http;              /* http = HOST:PORT of /metrics, /livez,
-                                  * /readyz; "" = off (default) */
+        int64_t keep_runs_ms;          /* keep_runs: history older than this is
+                                        * pruned (default 90d, 0 = never) */
+        int log_level;                 /* log_level = error|warn|info|debug */
+        int log_format;                /* log_format = text|json
+                                        * (pd_log_format_t) */
+        pd_strv_t plugins;             /* plugins = a.so, b.so */
+        int max_event_bytes;           /* max_event_bytes: larger records are
+                                        * dead-lettered unread */
+        char *signing_key;             /* signing_key = FILE: accept only events
+                                        * signed with it; NULL = unsigned ok */
+        int64_t max_event_age_ms;      /* max_event_age (default 24h): older
+                                        * signed events are dead-lettered; 0 =
+                                        * no check */
+        char *http;                    /* http = HOST:PORT of /metrics, /livez,
+                                        * /readyz; "" = off (default) */
 
         /* [topics] */
-        char *topic_events;      /* events  (default "postdeploy.events") */
-        char *topic_results;     /* results (default "postdeploy.results") */
-        char *topic_dlq;         /* dlq     (default "postdeploy.dlq") */
-        int partitions;          /* partitions for topics we create (default 6) */
-        int replication;         /* replication factor for them (default 1) */
+        char *topic_events;  /* events  (default "postdeploy.events") */
+        char *topic_results; /* results (default "postdeploy.results") */
+        char *topic_dlq;     /* dlq     (default "postdeploy.dlq") */
+        int partitions;      /* partitions for topics we create (default 6) */
+        int replication;     /* replication factor for them (default 1) */
 
         /* [cli] */
-        pd_strv_t tenants;       /* tenants = a, b, c */
-        char *cli_signing_key;   /* signing_key = FILE: sign what we send */
+        pd_strv_t tenants;     /* tenants = a, b, c */
+        char *cli_signing_key; /* signing_key = FILE: sign what we send */
 
         /* [action NAME] sections, in file order. */
         pd_action_def_t *actions;
         size_t action_cnt;
-        size_t action_cap;       /* room in actions (pd_xgrow) */
+        size_t action_cap; /* room in actions (pd_xgrow) */
 } pd_config_t;
 
 /* Returns a config holding every default. Never NULL (aborts on OOM). */
@@ -165,8 +165,8 @@ const char *pd_config_kafka(const pd_config_t *conf, const char *name);
  * error naming file:line. The wait before a retry doubles up to
  * PD_RETRY_BACKOFF_MAX_MS and stays there.
  */
-#define PD_SHUTDOWN_GRACE_MAX_MS (3600 * 1000LL)      /* 1h */
-#define PD_RETRY_BACKOFF_MAX_MS  (3600 * 1000LL)      /* 1h */
+#define PD_SHUTDOWN_GRACE_MAX_MS (3600 * 1000LL)          /* 1h */
+#define PD_RETRY_BACKOFF_MAX_MS  (3600 * 1000LL)          /* 1h */
 #define PD_TIMEOUT_MAX_MS        (7 * 24 * 3600 * 1000LL) /* 168h */
 
 /*

@@ -26,12 +26,12 @@
 typedef struct pd_config_parser_s {
         pd_config_t *conf;
         int line;
-        const char *section;   /* a pd_config_keys[] section, NULL before one */
-        size_t act_idx;        /* current action, valid if section is "action" */
-        size_t first_action;   /* actions before this index came earlier */
-        pd_strv_t seen;        /* keys of the current action section ... */
-        int *seen_lines;       /* ... and the lines they were set on */
-        size_t seen_cap;       /* room in seen_lines */
+        const char *section; /* a pd_config_keys[] section, NULL before one */
+        size_t act_idx;      /* current action, valid if section is "action" */
+        size_t first_action; /* actions before this index came earlier */
+        pd_strv_t seen;      /* keys of the current action section ... */
+        int *seen_lines;     /* ... and the lines they were set on */
+        size_t seen_cap;     /* room in seen_lines */
 } pd_config_parser_t;
 
 /*
@@ -41,31 +41,31 @@ typedef struct pd_config_parser_s {
  * not, since it belongs to the command. Without `shell`, a value that
  * starts with '"' runs to the next '"', blanks and '#' included.
  */
-static char *pd_config_value_clean(char *value, int shell, char *msg,
-                                   size_t msg_size) {
-        char quote = 0;
+static char *config_value_clean(char *value, int shell, char *msg,
+                                size_t msg_size) {
+        char quote      = 0;
         int after_blank = 0;
         char *p;
 
         if (!shell) {
                 char *start = value, *close, *rest;
 
-                while (pd_config_is_blank(*start))
+                while (pd__config_is_blank(*start))
                         start++;
                 if (*start == '"') {
                         if (!(close = strchr(start + 1, '"'))) {
                                 pd_errf(msg, msg_size,
-                                               "unterminated double quote");
+                                        "unterminated double quote");
                                 return NULL;
                         }
-                        for (rest = close + 1; pd_config_is_blank(*rest);
+                        for (rest = close + 1; pd__config_is_blank(*rest);
                              rest++)
                                 ;
                         if (*rest && !(rest > close + 1 &&
                                        (*rest == '#' || *rest == ';'))) {
                                 pd_errf(msg, msg_size,
-                                               "unexpected text after the "
-                                               "closing quote");
+                                        "unexpected text after the "
+                                        "closing quote");
                                 return NULL;
                         }
                         *close = '\0';
@@ -83,16 +83,16 @@ static char *pd_config_value_clean(char *value, int shell, char *msg,
                         if (*p == '"')
                                 quote = 0;
                 } else if (shell && (*p == '\'' || *p == '"')) {
-                        quote = *p;
+                        quote       = *p;
                         after_blank = 0;
                 } else if ((*p == '#' || *p == ';') && after_blank) {
                         *p = '\0';
                         break;
                 } else {
-                        after_blank = pd_config_is_blank(*p);
+                        after_blank = pd__config_is_blank(*p);
                 }
         }
-        return pd_config_trim(value);
+        return pd__config_trim(value);
 }
 
 /*
@@ -100,8 +100,8 @@ static char *pd_config_value_clean(char *value, int shell, char *msg,
  * without `run`, and moves p->line back to that action's header, which is
  * the line to report (parsing stops at the first error).
  */
-static int pd_config_section_end(pd_config_parser_t *p, char *msg,
-                                 size_t msg_size) {
+static int config_section_end(pd_config_parser_t *p, char *msg,
+                              size_t msg_size) {
         const pd_action_def_t *act;
 
         pd_strv_clear(&p->seen);
@@ -113,36 +113,34 @@ static int pd_config_section_end(pd_config_parser_t *p, char *msg,
         /* Until plugins exist, a command is the only thing an action can
          * run: say so on the section's own line. */
         p->line = act->line;
-        pd_errf(msg, msg_size, "action '%s': run is required",
-                       act->name);
+        pd_errf(msg, msg_size, "action '%s': run is required", act->name);
         return -1;
 }
 
 /* Handles "[section]" or "[action NAME]" (the line starts at '['). */
-static int pd_config_parse_section(pd_config_parser_t *p, char *s, char *msg,
-                                   size_t msg_size) {
+static int config_parse_section(pd_config_parser_t *p, char *s, char *msg,
+                                size_t msg_size) {
         const pd_action_def_t *dup;
         char *close, *rest, *name;
         int line = p->line;
 
-        if (pd_config_section_end(p, msg, msg_size))
+        if (config_section_end(p, msg, msg_size))
                 return -1;
         p->section = NULL;
         if (!(close = strchr(s, ']'))) {
                 pd_errf(msg, msg_size, "expected ']' to close %s", s);
                 return -1;
         }
-        for (rest = close + 1; pd_config_is_blank(*rest); rest++)
+        for (rest = close + 1; pd__config_is_blank(*rest); rest++)
                 ;
         if (*rest && *rest != '#' && *rest != ';') {
                 pd_errf(msg, msg_size,
-                               "unexpected text after the section name");
+                        "unexpected text after the section name");
                 return -1;
         }
         *close = '\0';
-        s = pd_config_trim(s + 1);
-        if (strncmp(s, "action", 6) ||
-            (s[6] && !pd_config_is_blank(s[6]))) {
+        s      = pd__config_trim(s + 1);
+        if (strncmp(s, "action", 6) || (s[6] && !pd__config_is_blank(s[6]))) {
                 for (size_t i = 0; i < PD_CONFIG_KEY_CNT; i++) {
                         /* Point at the table's string: it outlives s. */
                         if (strcmp(pd_config_keys[i].section, "action") &&
@@ -154,74 +152,70 @@ static int pd_config_parse_section(pd_config_parser_t *p, char *s, char *msg,
                 pd_errf(msg, msg_size, "unknown section [%s]", s);
                 return -1;
         }
-        name = pd_config_trim(s + 6);
+        name = pd__config_trim(s + 6);
         if (!*name) {
-                pd_errf(msg, msg_size,
-                               "[action] needs a name: [action NAME]");
+                pd_errf(msg, msg_size, "[action] needs a name: [action NAME]");
                 return -1;
         }
         if (!pd_action_name_valid(name)) {
                 pd_errf(msg, msg_size,
-                               "invalid action name '%s' (letters, digits, "
-                               "'_', '.', '-', at most 128, not starting "
-                               "with '.' or '-')",
-                               name);
+                        "invalid action name '%s' (letters, digits, "
+                        "'_', '.', '-', at most 128, not starting "
+                        "with '.' or '-')",
+                        name);
                 return -1;
         }
         if ((dup = pd_config_action(p->conf, name))) {
                 if ((size_t)(dup - p->conf->actions) >= p->first_action)
                         pd_errf(msg, msg_size,
-                                       "action '%s' already defined at line "
-                                       "%d",
-                                       name, dup->line);
+                                "action '%s' already defined at line "
+                                "%d",
+                                name, dup->line);
                 else
                         pd_errf(msg, msg_size,
-                                       "action '%s' already defined at line "
-                                       "%d of an earlier file",
-                                       name, dup->line);
+                                "action '%s' already defined at line "
+                                "%d of an earlier file",
+                                name, dup->line);
                 return -1;
         }
-        pd_config_action_add(p->conf, name, line);
+        pd__config_action_add(p->conf, name, line);
         p->act_idx = p->conf->action_cnt - 1;
         p->section = "action";
         return 0;
 }
 
 /* Handles "key = value". */
-static int pd_config_parse_key(pd_config_parser_t *p, char *s, char *msg,
-                               size_t msg_size) {
+static int config_parse_key(pd_config_parser_t *p, char *s, char *msg,
+                            size_t msg_size) {
         const pd_config_key_t *ck;
         pd_action_def_t *act = NULL;
         char *eq, *key, *value;
         char inner[256];
 
         if (!(eq = strchr(s, '='))) {
-                pd_errf(msg, msg_size,
-                               "expected [section] or key = value");
+                pd_errf(msg, msg_size, "expected [section] or key = value");
                 return -1;
         }
         *eq = '\0';
-        key = pd_config_trim(s);
+        key = pd__config_trim(s);
         if (!*key) {
                 pd_errf(msg, msg_size, "missing key before '='");
                 return -1;
         }
         if (!p->section) {
-                pd_errf(msg, msg_size, "key '%s' outside any section",
-                               key);
+                pd_errf(msg, msg_size, "key '%s' outside any section", key);
                 return -1;
         }
         if (!strcmp(p->section, "action"))
                 act = &p->conf->actions[p->act_idx];
-        if (!(ck = pd_config_key_find(p->section, key))) {
-                pd_config_unknown_key(p->section, act, key, msg, msg_size);
+        if (!(ck = pd__config_key_find(p->section, key))) {
+                pd__config_unknown_key(p->section, act, key, msg, msg_size);
                 return -1;
         }
-        if (!(value = pd_config_value_clean(eq + 1,
-                                            ck->type == PD_CONFIG_COMMAND,
-                                            inner, sizeof(inner)))) {
-                pd_config_value_error(p->section, act, key, inner, msg,
-                                      msg_size);
+        if (!(value = config_value_clean(eq + 1, ck->type == PD_CONFIG_COMMAND,
+                                         inner, sizeof(inner)))) {
+                pd__config_value_error(p->section, act, key, inner, msg,
+                                       msg_size);
                 return -1;
         }
         if (act) {
@@ -231,31 +225,31 @@ static int pd_config_parse_key(pd_config_parser_t *p, char *s, char *msg,
 
                 if (i >= 0) {
                         pd_errf(msg, msg_size,
-                                       "action '%s': %s already set at line "
-                                       "%d",
-                                       act->name, key, p->seen_lines[i]);
+                                "action '%s': %s already set at line "
+                                "%d",
+                                act->name, key, p->seen_lines[i]);
                         return -1;
                 }
-                p->seen_lines = pd_xgrow(p->seen_lines, &p->seen_cap,
-                                         p->seen.cnt + 1,
-                                         sizeof(*p->seen_lines));
+                p->seen_lines =
+                    pd_xgrow(p->seen_lines, &p->seen_cap, p->seen.cnt + 1,
+                             sizeof(*p->seen_lines));
                 p->seen_lines[p->seen.cnt] = p->line;
                 pd_strv_add(&p->seen, key);
         }
-        return pd_config_assign(p->conf, act, ck, key, value, msg, msg_size);
+        return pd__config_assign(p->conf, act, ck, key, value, msg, msg_size);
 }
 
-static int pd_config_parse_line(pd_config_parser_t *p, char *line, char *msg,
-                                size_t msg_size) {
+static int config_parse_line(pd_config_parser_t *p, char *line, char *msg,
+                             size_t msg_size) {
         char *s = line;
 
-        while (pd_config_is_blank(*s))
+        while (pd__config_is_blank(*s))
                 s++;
         if (!*s || *s == '#' || *s == ';')
                 return 0;
         if (*s == '[')
-                return pd_config_parse_section(p, s, msg, msg_size);
-        return pd_config_parse_key(p, s, msg, msg_size);
+                return config_parse_section(p, s, msg, msg_size);
+        return config_parse_key(p, s, msg, msg_size);
 }
 
 /*
@@ -264,7 +258,7 @@ static int pd_config_parse_line(pd_config_parser_t *p, char *line, char *msg,
  * it is too long, -3 when it holds a NUL byte (which C strings cannot
  * carry, so the rest of the line would silently vanish).
  */
-static int pd_config_read_line(FILE *fp, char *buf) {
+static int config_read_line(FILE *fp, char *buf) {
         int c, len = 0;
 
         while ((c = getc(fp)) != EOF && c != '\n') {
@@ -290,51 +284,49 @@ int pd_config_load(pd_config_t *conf, const char *path, char *errstr,
         FILE *fp;
         int len, err = -1;
 
-        p.conf = conf;
+        p.conf         = conf;
         p.first_action = conf->action_cnt;
         if (!(fp = fopen(path, "r"))) {
                 pd_errf(errstr, errstr_size, "%s: %s", path,
-                               pd_strerror(errno));
+                        pd_strerror(errno));
                 goto done;
         }
         free(conf->path);
         conf->path = pd_xstrdup(path);
 
-        while ((len = pd_config_read_line(fp, line)) != -1) {
+        while ((len = config_read_line(fp, line)) != -1) {
                 char *s = line;
 
                 p.line++;
                 if (len < 0) {
                         if (len == -2)
                                 pd_errf(errstr, errstr_size,
-                                               "%s:%d: line longer than %d "
-                                               "bytes",
-                                               path, p.line,
-                                               PD_CONFIG_LINE_MAX);
+                                        "%s:%d: line longer than %d "
+                                        "bytes",
+                                        path, p.line, PD_CONFIG_LINE_MAX);
                         else
                                 pd_errf(errstr, errstr_size,
-                                               "%s:%d: NUL byte in line",
-                                               path, p.line);
+                                        "%s:%d: NUL byte in line", path,
+                                        p.line);
                         goto done;
                 }
                 /* Editors on some systems start files with a UTF-8 BOM. */
                 if (p.line == 1 && !strncmp(s, "\xef\xbb\xbf", 3))
                         s += 3;
-                if (pd_config_parse_line(&p, s, msg, sizeof(msg))) {
-                        pd_errf(errstr, errstr_size, "%s:%d: %s", path,
-                                       p.line, msg);
+                if (config_parse_line(&p, s, msg, sizeof(msg))) {
+                        pd_errf(errstr, errstr_size, "%s:%d: %s", path, p.line,
+                                msg);
                         goto done;
                 }
         }
         if (ferror(fp)) {
                 /* Reading a directory fails here, not in fopen. */
                 pd_errf(errstr, errstr_size, "%s: %s", path,
-                               pd_strerror(errno));
+                        pd_strerror(errno));
                 goto done;
         }
-        if (pd_config_section_end(&p, msg, sizeof(msg))) {
-                pd_errf(errstr, errstr_size, "%s:%d: %s", path, p.line,
-                               msg);
+        if (config_section_end(&p, msg, sizeof(msg))) {
+                pd_errf(errstr, errstr_size, "%s:%d: %s", path, p.line, msg);
                 goto done;
         }
         err = 0;
@@ -345,4 +337,3 @@ done:
                 fclose(fp);
         return err;
 }
-

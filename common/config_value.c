@@ -3,7 +3,7 @@
  * actions, releases, environment variables), durations, lists, commands
  * (split into argv by argv.c), and the [kafka] pass-through, which
  * librdkafka itself checks. Each error says which forms are accepted;
- * pd_config_assign adds which key it was.
+ * pd__config_assign adds which key it was.
  */
 #include "common/config_int.h"
 
@@ -26,18 +26,18 @@ const char *pd_policy_name(pd_policy_t policy) {
         return policy == PD_POLICY_ALWAYS ? "always" : "once";
 }
 
-int pd_config_is_blank(char c) {
+int pd__config_is_blank(char c) {
         return c == ' ' || c == '\t';
 }
 
 /* Trims blanks from both ends of s, in place. */
-char *pd_config_trim(char *s) {
+char *pd__config_trim(char *s) {
         char *end;
 
-        while (pd_config_is_blank(*s))
+        while (pd__config_is_blank(*s))
                 s++;
         end = s + strlen(s);
-        while (end > s && pd_config_is_blank(end[-1]))
+        while (end > s && pd__config_is_blank(end[-1]))
                 end--;
         *end = '\0';
         return s;
@@ -48,13 +48,13 @@ char *pd_config_trim(char *s) {
  * ASCII whatever the locale, since these names end up in Kafka keys, file
  * names and SQL rows.
  */
-static int pd_config_name_valid(const char *s, size_t max) {
+static int config_name_valid(const char *s, size_t max) {
         size_t i;
 
         if (!s)
                 return 0;
         for (i = 0; s[i]; i++) {
-                char c = s[i];
+                char c   = s[i];
                 int word = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
                            (c >= '0' && c <= '9') || c == '_';
 
@@ -67,11 +67,11 @@ static int pd_config_name_valid(const char *s, size_t max) {
 }
 
 int pd_tenant_valid(const char *tenant) {
-        return pd_config_name_valid(tenant, 63);
+        return config_name_valid(tenant, 63);
 }
 
 int pd_action_name_valid(const char *name) {
-        return pd_config_name_valid(name, 128);
+        return config_name_valid(name, 128);
 }
 
 /*
@@ -99,7 +99,7 @@ int pd_release_valid(const char *release) {
 }
 
 /* POSIX portable environment names: [A-Za-z_][A-Za-z0-9_]*. */
-static int pd_config_env_name_valid(const char *s) {
+static int config_env_name_valid(const char *s) {
         for (size_t i = 0; s[i]; i++) {
                 char c = s[i];
 
@@ -114,8 +114,8 @@ int pd_duration_parse(const char *s, int64_t *msp) {
         static const struct {
                 const char *suffix;
                 int64_t ms;
-        } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
-                     {"d", 86400000}, {"", 1000}};
+        } units[]     = {{"ms", 1},      {"s", 1000},     {"m", 60000},
+                         {"h", 3600000}, {"d", 86400000}, {"", 1000}};
         int64_t whole = 0, frac = 0, frac_div = 1, mult = 0;
         const char *p = s;
 
@@ -176,8 +176,7 @@ int64_t pd_action_backoff_ms(const pd_action_def_t *def, int32_t retry) {
                 return 0;
         /* Doubled only while under the cap, so retries = 100 cannot
          * overflow: at most 42 doublings from 1 ms. */
-        for (int32_t n = 1; n < retry && backoff < PD_RETRY_BACKOFF_MAX_MS;
-             n++)
+        for (int32_t n = 1; n < retry && backoff < PD_RETRY_BACKOFF_MAX_MS; n++)
                 backoff *= 2;
         return backoff < PD_RETRY_BACKOFF_MAX_MS ? backoff
                                                  : PD_RETRY_BACKOFF_MAX_MS;
@@ -188,8 +187,8 @@ int64_t pd_action_backoff_ms(const pd_action_def_t *def, int32_t retry) {
  * and repeats dropped (so "a, b," is a, b). With `tenants` every item must
  * be a tenant name. On error *svp is left as it was.
  */
-static int pd_config_list_parse(const char *value, int tenants,
-                                pd_strv_t *svp, char *msg, size_t msg_size) {
+static int config_list_parse(const char *value, int tenants, pd_strv_t *svp,
+                             char *msg, size_t msg_size) {
         pd_strv_t sv = {0};
         char *copy, *item, *save = NULL;
         int err = -1;
@@ -197,16 +196,16 @@ static int pd_config_list_parse(const char *value, int tenants,
         copy = pd_xstrdup(value);
         for (item = strtok_r(copy, ",", &save); item;
              item = strtok_r(NULL, ",", &save)) {
-                item = pd_config_trim(item);
+                item = pd__config_trim(item);
                 if (!*item || pd_strv_find(&sv, item) >= 0)
                         continue;
                 if (tenants && !pd_tenant_valid(item)) {
                         pd_errf(msg, msg_size,
-                                       "'%s' is not a valid tenant name "
-                                       "(letters, digits, '_', '.', '-', at "
-                                       "most 63, not starting with '.' or "
-                                       "'-')",
-                                       item);
+                                "'%s' is not a valid tenant name "
+                                "(letters, digits, '_', '.', '-', at "
+                                "most 63, not starting with '.' or "
+                                "'-')",
+                                item);
                         goto done;
                 }
                 pd_strv_add(&sv, item);
@@ -230,8 +229,8 @@ done:
  * consumers alike), so one conf answers for every client built from the
  * section. Returns 0, or -1 with librdkafka's message in msg.
  */
-static int pd_config_kafka_check(const char *name, const char *value,
-                                 char *msg, size_t msg_size) {
+static int config_kafka_check(const char *name, const char *value, char *msg,
+                              size_t msg_size) {
         rd_kafka_conf_t *kconf = rd_kafka_conf_new();
         rd_kafka_conf_res_t res;
 
@@ -247,23 +246,22 @@ static int pd_config_kafka_check(const char *name, const char *value,
  * that names the accepted forms but not the key (the caller adds that).
  * On error the field keeps its previous value.
  */
-static int pd_config_apply(const pd_config_key_t *ck, void *base,
-                           const char *key, const char *value, char *msg,
-                           size_t msg_size) {
+static int config_apply(const pd_config_key_t *ck, void *base, const char *key,
+                        const char *value, char *msg, size_t msg_size) {
         void *field = (char *)base + ck->offset;
 
         switch (ck->type) {
         case PD_CONFIG_TENANT:
                 if (!pd_tenant_valid(value)) {
                         pd_errf(msg, msg_size,
-                                       "expected a tenant name (letters, "
-                                       "digits, '_', '.', '-', at most 63, "
-                                       "not starting with '.' or '-')");
+                                "expected a tenant name (letters, "
+                                "digits, '_', '.', '-', at most 63, "
+                                "not starting with '.' or '-')");
                         return -1;
                 }
                 /* fall through */
         case PD_CONFIG_STRING: {
-                char **sp = field;
+                char **sp  = field;
                 char *copy = NULL;
 
                 /* An empty value resets a key whose default is "unset". */
@@ -279,13 +277,13 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
 
                 /* strtol alone would also take " 5" and "+5". */
                 errno = 0;
-                l = strtol(value, &end, 10);
+                l     = strtol(value, &end, 10);
                 if (!((*value >= '0' && *value <= '9') || *value == '-') ||
                     *end || errno || l < ck->min || l > ck->max) {
                         pd_errf(msg, msg_size,
-                                       "expected an integer from %" PRId64
-                                       " to %" PRId64,
-                                       ck->min, ck->max);
+                                "expected an integer from %" PRId64
+                                " to %" PRId64,
+                                ck->min, ck->max);
                         return -1;
                 }
                 *(int *)field = (int)l;
@@ -293,7 +291,7 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
         }
         case PD_CONFIG_BOOL: {
                 static const char *const truths[] = {"true", "yes", "on", "1"};
-                static const char *const lies[] = {"false", "no", "off", "0"};
+                static const char *const lies[]   = {"false", "no", "off", "0"};
 
                 for (size_t i = 0; i < 4; i++) {
                         if (!strcasecmp(value, truths[i]) ||
@@ -303,7 +301,7 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
                         }
                 }
                 pd_errf(msg, msg_size,
-                               "expected true/false, yes/no, on/off or 1/0");
+                        "expected true/false, yes/no, on/off or 1/0");
                 return -1;
         }
         case PD_CONFIG_DURATION: {
@@ -313,8 +311,8 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
 
                 if (pd_duration_parse(value, &ms)) {
                         pd_errf(msg, msg_size,
-                                       "expected a duration such as 500ms, "
-                                       "30s, 5m, 1h or 1.5 (seconds)");
+                                "expected a duration such as 500ms, "
+                                "30s, 5m, 1h or 1.5 (seconds)");
                         return -1;
                 }
                 /* A bound keeps deadlines and doubled backoffs far from
@@ -352,17 +350,15 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
         }
         case PD_CONFIG_LIST:
         case PD_CONFIG_TENANTS:
-                return pd_config_list_parse(value,
-                                            ck->type == PD_CONFIG_TENANTS,
-                                            field, msg, msg_size);
+                return config_list_parse(value, ck->type == PD_CONFIG_TENANTS,
+                                         field, msg, msg_size);
         case PD_CONFIG_POLICY:
                 if (!strcmp(value, "once"))
                         *(pd_policy_t *)field = PD_POLICY_ONCE;
                 else if (!strcmp(value, "always"))
                         *(pd_policy_t *)field = PD_POLICY_ALWAYS;
                 else {
-                        pd_errf(msg, msg_size,
-                                       "expected once or always");
+                        pd_errf(msg, msg_size, "expected once or always");
                         return -1;
                 }
                 return 0;
@@ -371,7 +367,7 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
 
                 if (lvl < 0) {
                         pd_errf(msg, msg_size,
-                                       "expected error, warn, info or debug");
+                                "expected error, warn, info or debug");
                         return -1;
                 }
                 *(int *)field = lvl;
@@ -390,7 +386,7 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
         case PD_CONFIG_COMMAND: {
                 /* Only actions have commands: the words go next to `run`. */
                 pd_action_def_t *act = base;
-                pd_strv_t argv = {0};
+                pd_strv_t argv       = {0};
 
                 if (pd_argv_split(value, &argv, msg, msg_size))
                         return -1;
@@ -401,22 +397,22 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
                 return 0;
         }
         case PD_CONFIG_ENV: {
-                pd_strv_t *env = field;
+                pd_strv_t *env   = field;
                 const char *name = key + 4; /* after "env." */
-                size_t name_len = strlen(name), pair_size;
+                size_t name_len  = strlen(name), pair_size;
                 char *pair;
                 size_t i;
 
-                if (!pd_config_env_name_valid(name)) {
+                if (!config_env_name_valid(name)) {
                         pd_errf(msg, msg_size,
-                                       "invalid environment variable name "
-                                       "'%s' (letters, digits and '_', not "
-                                       "starting with a digit)",
-                                       name);
+                                "invalid environment variable name "
+                                "'%s' (letters, digits and '_', not "
+                                "starting with a digit)",
+                                name);
                         return -1;
                 }
                 pair_size = name_len + strlen(value) + 2;
-                pair = pd_xmalloc(pair_size);
+                pair      = pd_xmalloc(pair_size);
                 snprintf(pair, pair_size, "%s=%s", name, value);
                 for (i = 0; i < env->cnt; i++)
                         if (!strncmp(env->v[i], pair, name_len + 1))
@@ -433,11 +429,10 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
 
                 /* A file cannot say "= x" with no name; -s kafka.=x can. */
                 if (!*key) {
-                        pd_errf(msg, msg_size,
-                                       "a property name is required");
+                        pd_errf(msg, msg_size, "a property name is required");
                         return -1;
                 }
-                if (pd_config_kafka_check(key, value, msg, msg_size))
+                if (config_kafka_check(key, value, msg, msg_size))
                         return -1;
                 /* A later value replaces an earlier one, as in librdkafka. */
                 for (size_t i = 0; i + 1 < kv->cnt; i += 2) {
@@ -459,15 +454,14 @@ static int pd_config_apply(const pd_config_key_t *ck, void *base,
  * Writes msg about one value into errstr, naming the key the way a reader
  * finds it: "reactor.workers: msg" or "action 'x': retries: msg".
  */
-void pd_config_value_error(const char *section, const pd_action_def_t *act,
-                           const char *key, const char *msg, char *errstr,
-                           size_t errstr_size) {
+void pd__config_value_error(const char *section, const pd_action_def_t *act,
+                            const char *key, const char *msg, char *errstr,
+                            size_t errstr_size) {
         if (act)
-                pd_errf(errstr, errstr_size, "action '%s': %s: %s",
-                               act->name, key, msg);
+                pd_errf(errstr, errstr_size, "action '%s': %s: %s", act->name,
+                        key, msg);
         else
-                pd_errf(errstr, errstr_size, "%s.%s: %s", section, key,
-                               msg);
+                pd_errf(errstr, errstr_size, "%s.%s: %s", section, key, msg);
 }
 
 /*
@@ -476,28 +470,25 @@ void pd_config_value_error(const char *section, const pd_action_def_t *act,
  * defaults. Returns 0, or -1 with e.g. "reactor.workers: expected ..." in
  * errstr.
  */
-int pd_config_assign(pd_config_t *conf, pd_action_def_t *act,
-                     const pd_config_key_t *ck, const char *key,
-                     const char *value, char *errstr, size_t errstr_size) {
+int pd__config_assign(pd_config_t *conf, pd_action_def_t *act,
+                      const pd_config_key_t *ck, const char *key,
+                      const char *value, char *errstr, size_t errstr_size) {
         char msg[512];
 
-        if (!pd_config_apply(ck, act ? (void *)act : (void *)conf, key, value,
-                             msg, sizeof(msg)))
+        if (!config_apply(ck, act ? (void *)act : (void *)conf, key, value, msg,
+                          sizeof(msg)))
                 return 0;
-        pd_config_value_error(ck->section, act, key, msg, errstr, errstr_size);
+        pd__config_value_error(ck->section, act, key, msg, errstr, errstr_size);
         return -1;
 }
 
 /* "unknown key 'k' in [section]", the same for files and overrides. */
-void pd_config_unknown_key(const char *section, const pd_action_def_t *act,
-                           const char *key, char *errstr,
-                           size_t errstr_size) {
+void pd__config_unknown_key(const char *section, const pd_action_def_t *act,
+                            const char *key, char *errstr, size_t errstr_size) {
         if (act)
-                pd_errf(errstr, errstr_size,
-                               "unknown key '%s' in [action %s]", key,
-                               act->name);
+                pd_errf(errstr, errstr_size, "unknown key '%s' in [action %s]",
+                        key, act->name);
         else
-                pd_errf(errstr, errstr_size,
-                               "unknown key '%s' in [%s]", key, section);
+                pd_errf(errstr, errstr_size, "unknown key '%s' in [%s]", key,
+                        section);
 }
-

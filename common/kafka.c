@@ -66,9 +66,8 @@ const char *pd_kafka_brokers(const pd_config_t *conf, int use_dev_file,
 }
 
 rd_kafka_conf_t *pd_kafka_conf(const pd_config_t *conf,
-                               const char *const *defaults,
-                               const char *brokers, char *errstr,
-                               size_t errstr_size) {
+                               const char *const *defaults, const char *brokers,
+                               char *errstr, size_t errstr_size) {
         rd_kafka_conf_t *kconf = rd_kafka_conf_new();
         size_t i;
 
@@ -135,9 +134,9 @@ int pd_kafka_topics_ensure(rd_kafka_t *rk, const pd_config_t *conf,
         const char *topics[] = {conf->topic_events, conf->topic_results,
                                 conf->topic_dlq};
         rd_kafka_NewTopic_t *newt[3];
-        size_t newt_cnt = 0, i;
-        rd_kafka_queue_t *rkqu = NULL;
-        rd_kafka_event_t *rkev = NULL;
+        size_t newt_cnt                    = 0, i;
+        rd_kafka_queue_t *rkqu             = NULL;
+        rd_kafka_event_t *rkev             = NULL;
         const struct rd_kafka_metadata *md = NULL;
         rd_kafka_resp_err_t err;
         int ret = -1;
@@ -191,7 +190,8 @@ int pd_kafka_topics_ensure(rd_kafka_t *rk, const pd_config_t *conf,
 
                 for (i = 0; i < cnt; i++) {
                         err = rd_kafka_topic_result_error(tres[i]);
-                        if (err && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+                        if (err &&
+                            err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
                                 snprintf(errstr, errstr_size,
                                          "cannot create topic %s: %s",
                                          rd_kafka_topic_result_name(tres[i]),
@@ -217,7 +217,7 @@ done:
         return ret;
 }
 
-static int pd_kafka_err_transient(rd_kafka_resp_err_t err) {
+static int kafka_err_transient(rd_kafka_resp_err_t err) {
         return err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
                err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
                err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
@@ -231,8 +231,8 @@ int pd_kafka_watermarks(rd_kafka_t *rk, const char *topic, int timeout_ms,
                         size_t errstr_size) {
         rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
         const struct rd_kafka_metadata *md = NULL;
-        int64_t deadline = pd_now_ms() + timeout_ms;
-        pd_kafka_wm_t *wm = NULL;
+        int64_t deadline                   = pd_now_ms() + timeout_ms;
+        pd_kafka_wm_t *wm                  = NULL;
         rd_kafka_resp_err_t err;
         int backoff = 50, ret = -1, cnt = 0;
 
@@ -259,7 +259,7 @@ int pd_kafka_watermarks(rd_kafka_t *rk, const char *topic, int timeout_ms,
                 }
                 if (!err)
                         break;
-                if (!pd_kafka_err_transient(err) || pd_now_ms() >= deadline) {
+                if (!kafka_err_transient(err) || pd_now_ms() >= deadline) {
                         /* No answer at all is an outage, and says so
                          * in the words the CLI uses for one. */
                         snprintf(errstr, errstr_size,

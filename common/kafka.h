@@ -53,9 +53,8 @@ const char *pd_kafka_dev_file(char *buf, size_t size);
  * Returns NULL with errstr naming the bad property.
  */
 rd_kafka_conf_t *pd_kafka_conf(const pd_config_t *conf,
-                               const char *const *defaults,
-                               const char *brokers, char *errstr,
-                               size_t errstr_size);
+                               const char *const *defaults, const char *brokers,
+                               char *errstr, size_t errstr_size);
 
 /*
  * Creates each topic that does not exist yet: events and dlq with

@@ -14,15 +14,15 @@
 #include <strings.h>
 #include <time.h>
 
-int pd_log_level  = PD_LOG_INFO;
-int pd_log_format = PD_LOG_FORMAT_TEXT;
-static const char *pd_log_prog = "postdeploy";
+int pd_log_level            = PD_LOG_INFO;
+int pd_log_format           = PD_LOG_FORMAT_TEXT;
+static const char *log_prog = "postdeploy";
 
 void pd_log_set_program(const char *prog) {
-        pd_log_prog = prog;
+        log_prog = prog;
 }
 
-static const char *pd_log_level_name(int lvl) {
+static const char *log_level_name(int lvl) {
         if (lvl <= PD_LOG_ERROR)
                 return "ERROR";
         if (lvl <= PD_LOG_WARN)
@@ -72,15 +72,15 @@ typedef struct pd_log_json_s {
         int full; /* something did not fit: what follows is left out */
 } pd_log_json_t;
 
-static int pd_log_json_fits(pd_log_json_t *j, size_t n) {
+static int log_json_fits(pd_log_json_t *j, size_t n) {
         if (!j->full && j->len + n + PD_LOG_JSON_TAIL <= j->size)
                 return 1;
         j->full = 1;
         return 0;
 }
 
-static void pd_log_json_raw(pd_log_json_t *j, const char *s, size_t n) {
-        if (!pd_log_json_fits(j, n))
+static void log_json_raw(pd_log_json_t *j, const char *s, size_t n) {
+        if (!log_json_fits(j, n))
                 return;
         memcpy(j->buf + j->len, s, n);
         j->len += n;
@@ -88,12 +88,12 @@ static void pd_log_json_raw(pd_log_json_t *j, const char *s, size_t n) {
 
 /* Appends s as a JSON string; bytes that are not UTF-8 become U+FFFD. Cut
  * short at a character, never inside one, if it does not fit. */
-static void pd_log_json_str(pd_log_json_t *j, const char *s) {
+static void log_json_str(pd_log_json_t *j, const char *s) {
         const unsigned char *p = (const unsigned char *)s;
-        size_t n = strlen(s);
+        size_t n               = strlen(s);
         char esc[8];
 
-        if (!pd_log_json_fits(j, 2))
+        if (!log_json_fits(j, 2))
                 return;
         j->buf[j->len++] = '"';
         while (n) {
@@ -101,11 +101,26 @@ static void pd_log_json_str(pd_log_json_t *j, const char *s) {
                 size_t ulen = 2, adv = 1;
 
                 switch (*p) {
-                case '"': esc[0] = '\\'; esc[1] = '"'; break;
-                case '\\': esc[0] = '\\'; esc[1] = '\\'; break;
-                case '\n': esc[0] = '\\'; esc[1] = 'n'; break;
-                case '\r': esc[0] = '\\'; esc[1] = 'r'; break;
-                case '\t': esc[0] = '\\'; esc[1] = 't'; break;
+                case '"':
+                        esc[0] = '\\';
+                        esc[1] = '"';
+                        break;
+                case '\\':
+                        esc[0] = '\\';
+                        esc[1] = '\\';
+                        break;
+                case '\n':
+                        esc[0] = '\\';
+                        esc[1] = 'n';
+                        break;
+                case '\r':
+                        esc[0] = '\\';
+                        esc[1] = 'r';
+                        break;
+                case '\t':
+                        esc[0] = '\\';
+                        esc[1] = 't';
+                        break;
                 default:
                         if (*p < 0x20) {
                                 ulen = (size_t)snprintf(esc, sizeof(esc),
@@ -139,53 +154,51 @@ static void pd_log_json_str(pd_log_json_t *j, const char *s) {
 }
 
 /* Appends ,"name":"value" if all of it but a long value fits. */
-static void pd_log_json_field(pd_log_json_t *j, const char *name,
-                              const char *value) {
+static void log_json_field(pd_log_json_t *j, const char *name,
+                           const char *value) {
         char key[32];
         int n = snprintf(key, sizeof(key), ",\"%s\":", name);
 
-        if (!value || !pd_log_json_fits(j, (size_t)n + 2))
+        if (!value || !log_json_fits(j, (size_t)n + 2))
                 return;
-        pd_log_json_raw(j, key, (size_t)n);
-        pd_log_json_str(j, value);
+        log_json_raw(j, key, (size_t)n);
+        log_json_str(j, value);
 }
 
-static void pd_log_json_int(pd_log_json_t *j, const char *name, int64_t v) {
+static void log_json_int(pd_log_json_t *j, const char *name, int64_t v) {
         char f[64];
         int n = snprintf(f, sizeof(f), ",\"%s\":%" PRId64, name, v);
 
-        pd_log_json_raw(j, f, (size_t)n);
+        log_json_raw(j, f, (size_t)n);
 }
 
-static size_t pd_log_json_line(char *buf, size_t size, const char *ts,
-                               int lvl, const pd_log_fields_t *f,
-                               const char *msg) {
-        static const char *const names[] = {"error", "warn", "info",
-                                             "debug"};
-        pd_log_json_t j = {buf, size, 0, 0};
+static size_t log_json_line(char *buf, size_t size, const char *ts, int lvl,
+                            const pd_log_fields_t *f, const char *msg) {
+        static const char *const names[] = {"error", "warn", "info", "debug"};
+        pd_log_json_t j                  = {buf, size, 0, 0};
 
         assert(size > 64);
-        pd_log_json_raw(&j, "{\"time\":", 8);
-        pd_log_json_str(&j, ts);
-        pd_log_json_field(&j, "level",
-                          names[lvl <= PD_LOG_ERROR  ? 0
-                                : lvl <= PD_LOG_WARN ? 1
-                                : lvl <= PD_LOG_INFO ? 2
-                                                     : 3]);
-        pd_log_json_field(&j, "program", pd_log_prog);
-        pd_log_json_field(&j, "message", msg);
+        log_json_raw(&j, "{\"time\":", 8);
+        log_json_str(&j, ts);
+        log_json_field(&j, "level",
+                       names[lvl <= PD_LOG_ERROR  ? 0
+                             : lvl <= PD_LOG_WARN ? 1
+                             : lvl <= PD_LOG_INFO ? 2
+                                                  : 3]);
+        log_json_field(&j, "program", log_prog);
+        log_json_field(&j, "message", msg);
         if (f) {
-                pd_log_json_field(&j, "tenant", f->tenant);
-                pd_log_json_field(&j, "action", f->action);
-                pd_log_json_field(&j, "event_id", f->event_id);
+                log_json_field(&j, "tenant", f->tenant);
+                log_json_field(&j, "action", f->action);
+                log_json_field(&j, "event_id", f->event_id);
                 if (f->attempt > 0)
-                        pd_log_json_int(&j, "attempt", f->attempt);
-                pd_log_json_field(&j, "status", f->status);
+                        log_json_int(&j, "attempt", f->attempt);
+                log_json_field(&j, "status", f->status);
                 if (f->has_duration)
-                        pd_log_json_int(&j, "duration_ms", f->duration_ms);
+                        log_json_int(&j, "duration_ms", f->duration_ms);
                 if (f->run_id > 0)
-                        pd_log_json_int(&j, "run_id", f->run_id);
-                pd_log_json_field(&j, "reason", f->reason);
+                        log_json_int(&j, "run_id", f->run_id);
+                log_json_field(&j, "reason", f->reason);
         }
         /* The tail kept room for these. */
         j.buf[j.len++] = '}';
@@ -206,9 +219,9 @@ size_t pd_log_format_line(char *buf, size_t size, int lvl,
         strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
         snprintf(ts, sizeof(ts), "%s.%03ldZ", date, now.tv_nsec / 1000000);
         if (pd_log_format == PD_LOG_FORMAT_JSON)
-                return pd_log_json_line(buf, size, ts, lvl, fields, msg);
-        n = snprintf(buf, size, "%s %-5s [%s] %s\n", ts,
-                     pd_log_level_name(lvl), pd_log_prog, msg);
+                return log_json_line(buf, size, ts, lvl, fields, msg);
+        n = snprintf(buf, size, "%s %-5s [%s] %s\n", ts, log_level_name(lvl),
+                     log_prog, msg);
         if (n < 0)
                 return 0;
         if ((size_t)n >= size) { /* cut short: it still ends the line */
@@ -218,8 +231,8 @@ size_t pd_log_format_line(char *buf, size_t size, int lvl,
         return (size_t)n;
 }
 
-static void pd_log_vwrite(int lvl, const pd_log_fields_t *fields,
-                          const char *fmt, va_list ap) {
+static void log_vwrite(int lvl, const pd_log_fields_t *fields, const char *fmt,
+                       va_list ap) {
         /* Every byte of msg may take 6 escaped (\u001f), plus the fields. */
         char msg[2048], line[16384];
         size_t n;
@@ -235,7 +248,7 @@ void pd_log_write(int lvl, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        pd_log_vwrite(lvl, NULL, fmt, ap);
+        log_vwrite(lvl, NULL, fmt, ap);
         va_end(ap);
 }
 
@@ -244,14 +257,14 @@ void pd_log_write_fields(int lvl, const pd_log_fields_t *fields,
         va_list ap;
 
         va_start(ap, fmt);
-        pd_log_vwrite(lvl, fields, fmt, ap);
+        log_vwrite(lvl, fields, fmt, ap);
         va_end(ap);
 }
 
 /* The newest error librdkafka logged, for a one-line message that says
  * why a broker did not answer when its log lines are not shown. */
-static pthread_mutex_t pd_log_rdkafka_lock = PTHREAD_MUTEX_INITIALIZER;
-static char pd_log_rdkafka_err[512];
+static pthread_mutex_t log_rdkafka_lock = PTHREAD_MUTEX_INITIALIZER;
+static char log_rdkafka_err[512];
 
 void pd_log_rdkafka_cb(const struct rd_kafka_s *rk, int level, const char *fac,
                        const char *buf) {
@@ -262,19 +275,18 @@ void pd_log_rdkafka_cb(const struct rd_kafka_s *rk, int level, const char *fac,
         /* A FAIL line says what went wrong with a connection ("Connection
          * refused", "Authentication failed"); the ERROR line that follows
          * only counts brokers down, so it never replaces one. */
-        pthread_mutex_lock(&pd_log_rdkafka_lock);
-        if (!strcmp(fac, "FAIL") || !*pd_log_rdkafka_err)
-                snprintf(pd_log_rdkafka_err, sizeof(pd_log_rdkafka_err), "%s",
-                         buf);
-        pthread_mutex_unlock(&pd_log_rdkafka_lock);
+        pthread_mutex_lock(&log_rdkafka_lock);
+        if (!strcmp(fac, "FAIL") || !*log_rdkafka_err)
+                snprintf(log_rdkafka_err, sizeof(log_rdkafka_err), "%s", buf);
+        pthread_mutex_unlock(&log_rdkafka_lock);
 }
 
 const char *pd_log_rdkafka_last(char *buf, size_t size) {
         const char *s;
         size_t n;
 
-        pthread_mutex_lock(&pd_log_rdkafka_lock);
-        s = pd_log_rdkafka_err;
+        pthread_mutex_lock(&log_rdkafka_lock);
+        s = log_rdkafka_err;
         /* "[thrd:HOST/bootstrap]: HOST/bootstrap: Connect to ... failed:
          * Connection refused (after 0ms in state CONNECT)": the thread and
          * the state say nothing to a user. */
@@ -289,7 +301,7 @@ const char *pd_log_rdkafka_last(char *buf, size_t size) {
         if (strstr(s, " (after "))
                 n = (size_t)(strstr(s, " (after ") - s);
         snprintf(buf, size, "%.*s", (int)n, s);
-        pthread_mutex_unlock(&pd_log_rdkafka_lock);
+        pthread_mutex_unlock(&log_rdkafka_lock);
         return buf;
 }
 

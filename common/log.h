@@ -33,7 +33,7 @@ extern int pd_log_level;
 /* Writes one line "TIME LEVEL [prog] message" to stderr (or, with
  * PD_LOG_FORMAT_JSON, one JSON object). Thread-safe. */
 void pd_log_write(int lvl, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* How lines are written: text for people (the default), or one JSON object
  * per line for Loki or Elasticsearch to index. */
@@ -61,7 +61,7 @@ typedef struct pd_log_fields_s {
         const char *action;
         const char *event_id;
         const char *status;
-        const char *reason;      /* why a record was refused, or failed */
+        const char *reason; /* why a record was refused, or failed */
         int attempt;
         int has_duration;
         int64_t duration_ms;
@@ -77,7 +77,7 @@ typedef struct pd_log_fields_s {
 
 void pd_log_write_fields(int lvl, const pd_log_fields_t *fields,
                          const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /*
  * Formats one line, newline included, into buf as the current format says,
@@ -93,7 +93,7 @@ size_t pd_log_format_line(char *buf, size_t size, int lvl,
  * `return pd_errf(errstr, errstr_size, "...", ...);`.
  */
 int pd_errf(char *errstr, size_t errstr_size, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Sets the program name shown in every line (not copied: pass a literal). */
 void pd_log_set_program(const char *prog);

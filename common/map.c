@@ -37,15 +37,14 @@ pd_map_t *pd_map_new(void) {
 }
 
 /* The slot holding key, or the free slot where it would go. size > 0. */
-static pd_map_slot_t *pd_map_find(const pd_map_t *m, uint64_t h,
-                                  const char *key, size_t len) {
+static pd_map_slot_t *map_find(const pd_map_t *m, uint64_t h, const char *key,
+                               size_t len) {
         size_t mask = m->size - 1, i;
 
         for (i = h & mask; m->slots[i].key; i = (i + 1) & mask) {
                 const pd_map_slot_t *s = &m->slots[i];
 
-                if (s->hash == h && s->len == len &&
-                    !memcmp(s->key, key, len))
+                if (s->hash == h && s->len == len && !memcmp(s->key, key, len))
                         break;
         }
         return &m->slots[i];
@@ -53,7 +52,7 @@ static pd_map_slot_t *pd_map_find(const pd_map_t *m, uint64_t h,
 
 /* Doubles the slots, moving every entry (no key is read: the hash is
  * kept). */
-static void pd_map_grow(pd_map_t *m) {
+static void map_grow(pd_map_t *m) {
         pd_map_t bigger = {0};
 
         bigger.size  = m->size ? m->size * 2 : PD_MAP_MIN_SIZE;
@@ -77,7 +76,7 @@ static void pd_map_grow(pd_map_t *m) {
 void *pd_map_get(const pd_map_t *m, const char *key, size_t len) {
         if (!m || !m->cnt)
                 return NULL;
-        return pd_map_find(m, pd_map_hash(key, len), key, len)->value;
+        return map_find(m, pd_map_hash(key, len), key, len)->value;
 }
 
 void **pd_map_put(pd_map_t *m, const char *key, size_t len) {
@@ -86,8 +85,8 @@ void **pd_map_put(pd_map_t *m, const char *key, size_t len) {
 
         /* At most half full: grow before this key could pass that. */
         if (2 * (m->cnt + 1) > m->size)
-                pd_map_grow(m);
-        s = pd_map_find(m, h, key, len);
+                map_grow(m);
+        s = map_find(m, h, key, len);
         if (!s->key) {
                 s->hash = h;
                 s->key  = pd_xmalloc(len + 1);

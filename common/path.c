@@ -17,7 +17,7 @@ int pd_mkparents(const char *path, char *failed, size_t failed_size) {
 
         /* Skips a leading '/': the root always exists. */
         for (char *p = strchr(dir + (*dir == '/'), '/'); p;
-             p = strchr(p + 1, '/')) {
+             p       = strchr(p + 1, '/')) {
                 *p = '\0';
                 if (p > dir && p[-1] != '/' && mkdir(dir, 0700) &&
                     errno != EEXIST) {

@@ -57,7 +57,7 @@ void pd_random(void *buf, size_t n) {
  * of the reactor's time in benchmark 1). The pool is refilled after a fork,
  * so a child never hands out its parent's ids.
  */
-static void pd_random_id(unsigned char *b) {
+static void random_id(unsigned char *b) {
         static _Thread_local unsigned char pool[4096];
         static _Thread_local size_t used = sizeof(pool);
         static _Thread_local pid_t owner;
@@ -76,7 +76,7 @@ int64_t pd_random_id63(void) {
         unsigned char b[16];
         uint64_t v = 0;
 
-        pd_random_id(b);
+        random_id(b);
         for (int i = 0; i < 8; i++)
                 v = v << 8 | b[i];
         v >>= 1;
@@ -87,7 +87,7 @@ int64_t pd_random_id63(void) {
 void pd_uuid4(char *buf) {
         unsigned char b[16];
 
-        pd_random_id(b);
+        random_id(b);
         b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
         b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
         /* 8-4-4-4-12 hex digits; by hand, as printf was most of its cost. */

@@ -32,14 +32,14 @@
 #define PD_SIGN_HEX_LEN (2 * PD_SIGN_MAC_LEN)
 
 /* The signed headers, in the order they are signed (see sign.h). */
-static const char *const pd_sign_names[] = {
-        "ce_specversion", "ce_id",     "ce_source",    "ce_type",
-        "ce_time",        "ce_tenant", "content-type",
+static const char *const sign_names[] = {
+    "ce_specversion", "ce_id",     "ce_source",    "ce_type",
+    "ce_time",        "ce_tenant", "content-type",
 };
 
 /* A hostile value made fit for a message: at most 32 bytes, anything but
  * printable ASCII shown as '?'. buf must hold 33 bytes. */
-static const char *pd_sign_quote(const void *s, size_t len, char buf[33]) {
+static const char *sign_quote(const void *s, size_t len, char buf[33]) {
         const unsigned char *p = s;
         size_t i;
 
@@ -59,7 +59,7 @@ static const char *pd_sign_quote(const void *s, size_t len, char buf[33]) {
 int pd_sign_key_load(const char *path, unsigned char **keyp, size_t *lenp,
                      char *errstr, size_t errstr_size) {
         unsigned char *buf = NULL;
-        size_t len = 0;
+        size_t len         = 0;
         struct stat stt;
         ssize_t r;
         int fd, err = -1;
@@ -70,29 +70,27 @@ int pd_sign_key_load(const char *path, unsigned char **keyp, size_t *lenp,
          * not hang the program in open(). */
         if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) ==
             -1) {
-                pd_errf(errstr, errstr_size,
-                            "cannot open signing key %s: %s", path,
-                            pd_strerror(errno));
+                pd_errf(errstr, errstr_size, "cannot open signing key %s: %s",
+                        path, pd_strerror(errno));
                 goto done;
         }
         /* fstat, not stat: the checks are about the file that is read. */
         if (fstat(fd, &stt)) {
-                pd_errf(errstr, errstr_size,
-                            "cannot stat signing key %s: %s", path,
-                            pd_strerror(errno));
+                pd_errf(errstr, errstr_size, "cannot stat signing key %s: %s",
+                        path, pd_strerror(errno));
                 goto done;
         }
         if (!S_ISREG(stt.st_mode)) {
                 pd_errf(errstr, errstr_size,
-                            "signing key %s is not a regular file", path);
+                        "signing key %s is not a regular file", path);
                 goto done;
         }
         /* Anyone who can read the key can sign; anyone who can write it can
          * make the reactor refuse every genuine event. */
         if (stt.st_mode & 077) {
                 pd_errf(errstr, errstr_size,
-                            "signing key %s is readable by others (chmod 600)",
-                            path);
+                        "signing key %s is readable by others (chmod 600)",
+                        path);
                 goto done;
         }
 
@@ -105,8 +103,8 @@ int pd_sign_key_load(const char *path, unsigned char **keyp, size_t *lenp,
                         continue;
                 if (r == -1) {
                         pd_errf(errstr, errstr_size,
-                                    "cannot read signing key %s: %s", path,
-                                    pd_strerror(errno));
+                                "cannot read signing key %s: %s", path,
+                                pd_strerror(errno));
                         goto done;
                 }
                 if (r == 0)
@@ -115,8 +113,8 @@ int pd_sign_key_load(const char *path, unsigned char **keyp, size_t *lenp,
         }
         if (len > PD_SIGN_KEY_MAX) {
                 pd_errf(errstr, errstr_size,
-                            "signing key %s is larger than %d bytes", path,
-                            PD_SIGN_KEY_MAX);
+                        "signing key %s is larger than %d bytes", path,
+                        PD_SIGN_KEY_MAX);
                 goto done;
         }
         /* Editors and `echo` end files with a newline that nobody means as
@@ -124,14 +122,13 @@ int pd_sign_key_load(const char *path, unsigned char **keyp, size_t *lenp,
         while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
                 len--;
         if (!len) {
-                pd_errf(errstr, errstr_size, "signing key %s is empty",
-                            path);
+                pd_errf(errstr, errstr_size, "signing key %s is empty", path);
                 goto done;
         }
         if (len < PD_SIGN_KEY_MIN) {
                 pd_errf(errstr, errstr_size,
-                            "signing key %s is shorter than %d bytes", path,
-                            PD_SIGN_KEY_MIN);
+                        "signing key %s is shorter than %d bytes", path,
+                        PD_SIGN_KEY_MIN);
                 goto done;
         }
 
@@ -164,8 +161,8 @@ void pd_sign_key_free(unsigned char *key, size_t len) {
  */
 
 /* Feeds one header of the signed string: "name=value\n" or "name\n". */
-static int pd_sign_update_field(EVP_MAC_CTX *mctx, const char *name,
-                                int present, const void *val, size_t size) {
+static int sign_update_field(EVP_MAC_CTX *mctx, const char *name, int present,
+                             const void *val, size_t size) {
         if (!EVP_MAC_update(mctx, (const unsigned char *)name, strlen(name)))
                 return -1;
         if (present) {
@@ -184,20 +181,19 @@ static int pd_sign_update_field(EVP_MAC_CTX *mctx, const char *name,
  * mac. Returns 0, or -1 with errstr if the headers or the key are not in a
  * shape that can be signed unambiguously, or if OpenSSL fails.
  */
-static int pd_sign_mac(const rd_kafka_headers_t *hdrs, const void *rkey,
-                       size_t rkey_len, const void *value, size_t len,
-                       const unsigned char *secret, size_t secret_len,
-                       unsigned char mac[PD_SIGN_MAC_LEN], char *errstr,
-                       size_t errstr_size) {
+static int sign_mac(const rd_kafka_headers_t *hdrs, const void *rkey,
+                    size_t rkey_len, const void *value, size_t len,
+                    const unsigned char *secret, size_t secret_len,
+                    unsigned char mac[PD_SIGN_MAC_LEN], char *errstr,
+                    size_t errstr_size) {
         /* OSSL_PARAM wants a char *, even for a value it only reads. */
-        char digest[] = "SHA256";
+        char digest[]       = "SHA256";
         OSSL_PARAM params[] = {
-                OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest,
-                                                 0),
-                OSSL_PARAM_construct_end(),
+            OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+            OSSL_PARAM_construct_end(),
         };
-        EVP_MAC *hmac      = NULL;
-        EVP_MAC_CTX *mctx  = NULL;
+        EVP_MAC *hmac     = NULL;
+        EVP_MAC_CTX *mctx = NULL;
         const void *val;
         size_t size, i, outl = 0;
         int err = -1;
@@ -206,41 +202,35 @@ static int pd_sign_mac(const rd_kafka_headers_t *hdrs, const void *rkey,
 
         /* The shape first: a signature must never be computed, or
          * accepted, over headers that could be read two ways. */
-        for (i = 0; i < sizeof(pd_sign_names) / sizeof(pd_sign_names[0]);
-             i++) {
-                if (!hdrs || rd_kafka_header_get(hdrs, 0, pd_sign_names[i],
-                                                 &val, &size))
+        for (i = 0; i < sizeof(sign_names) / sizeof(sign_names[0]); i++) {
+                if (!hdrs ||
+                    rd_kafka_header_get(hdrs, 0, sign_names[i], &val, &size))
                         continue;
-                if (!rd_kafka_header_get(hdrs, 1, pd_sign_names[i], &val,
-                                         &size))
+                if (!rd_kafka_header_get(hdrs, 1, sign_names[i], &val, &size))
                         return pd_errf(errstr, errstr_size,
-                                           "duplicate header %s",
-                                           pd_sign_names[i]);
+                                       "duplicate header %s", sign_names[i]);
                 if (size && memchr(val, '\n', size))
                         return pd_errf(errstr, errstr_size,
-                                           "header %s contains a newline",
-                                           pd_sign_names[i]);
+                                       "header %s contains a newline",
+                                       sign_names[i]);
         }
         if (rkey && rkey_len && memchr(rkey, '\n', rkey_len))
                 return pd_errf(errstr, errstr_size,
-                                   "record key contains a newline");
+                               "record key contains a newline");
 
         if (!(hmac = EVP_MAC_fetch(NULL, "HMAC", NULL)) ||
             !(mctx = EVP_MAC_CTX_new(hmac)) ||
             !EVP_MAC_init(mctx, secret, secret_len, params))
                 goto done;
-        for (i = 0; i < sizeof(pd_sign_names) / sizeof(pd_sign_names[0]);
-             i++) {
+        for (i = 0; i < sizeof(sign_names) / sizeof(sign_names[0]); i++) {
                 int present = hdrs && !rd_kafka_header_get(
-                                              hdrs, 0, pd_sign_names[i], &val,
-                                              &size);
+                                          hdrs, 0, sign_names[i], &val, &size);
 
-                if (pd_sign_update_field(mctx, pd_sign_names[i], present,
-                                         present ? val : NULL,
-                                         present ? size : 0))
+                if (sign_update_field(mctx, sign_names[i], present,
+                                      present ? val : NULL, present ? size : 0))
                         goto done;
         }
-        if (pd_sign_update_field(mctx, "key", rkey != NULL, rkey, rkey_len))
+        if (sign_update_field(mctx, "key", rkey != NULL, rkey, rkey_len))
                 goto done;
         if (len && !EVP_MAC_update(mctx, value, len))
                 goto done;
@@ -250,17 +240,15 @@ static int pd_sign_mac(const rd_kafka_headers_t *hdrs, const void *rkey,
         err = 0;
 done:
         if (err)
-                pd_errf(errstr, errstr_size,
-                            "HMAC-SHA256 failed in OpenSSL");
+                pd_errf(errstr, errstr_size, "HMAC-SHA256 failed in OpenSSL");
         EVP_MAC_CTX_free(mctx);
         EVP_MAC_free(hmac);
         return err;
 }
 
-int pd_sign_headers(rd_kafka_headers_t *hdrs, const void *rkey,
-                    size_t rkey_len, const void *value, size_t len,
-                    const unsigned char *secret, size_t secret_len,
-                    char *errstr, size_t errstr_size) {
+int pd_sign_headers(rd_kafka_headers_t *hdrs, const void *rkey, size_t rkey_len,
+                    const void *value, size_t len, const unsigned char *secret,
+                    size_t secret_len, char *errstr, size_t errstr_size) {
         static const char hex[] = "0123456789abcdef";
         unsigned char mac[PD_SIGN_MAC_LEN];
         char sig[sizeof(PD_SIGN_SCHEME "=") + PD_SIGN_HEX_LEN];
@@ -271,8 +259,8 @@ int pd_sign_headers(rd_kafka_headers_t *hdrs, const void *rkey,
         /* A stale signature from an earlier attempt must not travel next
          * to the new one: the verifier refuses two. */
         rd_kafka_header_remove(hdrs, PD_SIGN_HEADER);
-        if (pd_sign_mac(hdrs, rkey, rkey_len, value, len, secret, secret_len,
-                        mac, errstr, errstr_size))
+        if (sign_mac(hdrs, rkey, rkey_len, value, len, secret, secret_len, mac,
+                     errstr, errstr_size))
                 return -1;
         p = sig + strlen(strcpy(sig, PD_SIGN_SCHEME "="));
         for (i = 0; i < PD_SIGN_MAC_LEN; i++) {
@@ -283,14 +271,13 @@ int pd_sign_headers(rd_kafka_headers_t *hdrs, const void *rkey,
         err = rd_kafka_header_add(hdrs, PD_SIGN_HEADER, -1, sig, -1);
         if (err)
                 return pd_errf(errstr, errstr_size,
-                                   "cannot add the " PD_SIGN_HEADER
-                                   " header: %s",
-                                   rd_kafka_err2str(err));
+                               "cannot add the " PD_SIGN_HEADER " header: %s",
+                               rd_kafka_err2str(err));
         return 0;
 }
 
 /* The value of one hex digit, either case, or -1. */
-static int pd_sign_hexval(unsigned char c) {
+static int sign_hexval(unsigned char c) {
         if (c >= '0' && c <= '9')
                 return c - '0';
         if (c >= 'a' && c <= 'f')
@@ -302,22 +289,21 @@ static int pd_sign_hexval(unsigned char c) {
 
 int pd_sign_verify(const rd_kafka_headers_t *hdrs, const void *rkey,
                    size_t rkey_len, const void *value, size_t len,
-                   const unsigned char *secret, size_t secret_len,
-                   char *errstr, size_t errstr_size) {
+                   const unsigned char *secret, size_t secret_len, char *errstr,
+                   size_t errstr_size) {
         static const size_t scheme_len = sizeof(PD_SIGN_SCHEME) - 1;
         unsigned char want[PD_SIGN_MAC_LEN], got[PD_SIGN_MAC_LEN];
         const unsigned char *sig, *eq;
         const void *val = NULL, *dup;
-        size_t size = 0, dup_size, i;
+        size_t size     = 0, dup_size, i;
         char q[33];
 
         if (!hdrs || rd_kafka_header_get(hdrs, 0, PD_SIGN_HEADER, &val, &size))
                 return pd_errf(errstr, errstr_size,
-                                   "unsigned event (no " PD_SIGN_HEADER
-                                   " header)");
+                               "unsigned event (no " PD_SIGN_HEADER " header)");
         if (!rd_kafka_header_get(hdrs, 1, PD_SIGN_HEADER, &dup, &dup_size))
                 return pd_errf(errstr, errstr_size,
-                                   "duplicate header " PD_SIGN_HEADER);
+                               "duplicate header " PD_SIGN_HEADER);
 
         /* "scheme=hex"; with no '=' the whole value names the scheme. */
         sig = size ? val : (const unsigned char *)"";
@@ -325,24 +311,23 @@ int pd_sign_verify(const rd_kafka_headers_t *hdrs, const void *rkey,
         if ((eq ? (size_t)(eq - sig) : size) != scheme_len ||
             memcmp(sig, PD_SIGN_SCHEME, scheme_len))
                 return pd_errf(
-                        errstr, errstr_size,
-                        "unsupported signature scheme '%s'",
-                        pd_sign_quote(sig, eq ? (size_t)(eq - sig) : size, q));
+                    errstr, errstr_size, "unsupported signature scheme '%s'",
+                    sign_quote(sig, eq ? (size_t)(eq - sig) : size, q));
         /* Either case of hex: the case carries no information, and some
          * libraries (Java's, .NET's) print upper case. */
         if (!eq || size - scheme_len - 1 != PD_SIGN_HEX_LEN)
                 goto malformed;
         for (i = 0; i < PD_SIGN_MAC_LEN; i++) {
-                int hi = pd_sign_hexval(eq[1 + 2 * i]);
-                int lo = pd_sign_hexval(eq[2 + 2 * i]);
+                int hi = sign_hexval(eq[1 + 2 * i]);
+                int lo = sign_hexval(eq[2 + 2 * i]);
 
                 if (hi == -1 || lo == -1)
                         goto malformed;
                 got[i] = (unsigned char)(hi << 4 | lo);
         }
 
-        if (pd_sign_mac(hdrs, rkey, rkey_len, value, len, secret, secret_len,
-                        want, errstr, errstr_size))
+        if (sign_mac(hdrs, rkey, rkey_len, value, len, secret, secret_len, want,
+                     errstr, errstr_size))
                 return -1;
         /* Constant time: how many leading bytes matched must not leak. */
         if (CRYPTO_memcmp(want, got, PD_SIGN_MAC_LEN))
@@ -351,9 +336,9 @@ int pd_sign_verify(const rd_kafka_headers_t *hdrs, const void *rkey,
 
 malformed:
         return pd_errf(errstr, errstr_size,
-                           "malformed signature (%d hex digits expected "
-                           "after '" PD_SIGN_SCHEME "=')",
-                           PD_SIGN_HEX_LEN);
+                       "malformed signature (%d hex digits expected "
+                       "after '" PD_SIGN_SCHEME "=')",
+                       PD_SIGN_HEX_LEN);
 }
 
 
@@ -373,7 +358,7 @@ int pd_sign_check_age(const rd_kafka_headers_t *hdrs, int64_t now_ms,
         if (!hdrs || rd_kafka_header_get(hdrs, 0, "ce_time", &val, &size))
                 return pd_errf(errstr, errstr_size,
                                "no ce_time header (max_event_age needs one)");
-        pd_sign_quote(size ? val : "", size, q);
+        sign_quote(size ? val : "", size, q);
         if (!size || pd_time_parse(val, size, &t))
                 return pd_errf(errstr, errstr_size,
                                "unreadable ce_time '%s' (RFC 3339 expected)",

@@ -77,10 +77,9 @@ void pd_sign_key_free(unsigned char *key, size_t len);
  * twice, a newline in a signed header or the key, OpenSSL failing); hdrs
  * is then left without a ce_signature.
  */
-int pd_sign_headers(rd_kafka_headers_t *hdrs, const void *rkey,
-                    size_t rkey_len, const void *value, size_t len,
-                    const unsigned char *secret, size_t secret_len,
-                    char *errstr, size_t errstr_size);
+int pd_sign_headers(rd_kafka_headers_t *hdrs, const void *rkey, size_t rkey_len,
+                    const void *value, size_t len, const unsigned char *secret,
+                    size_t secret_len, char *errstr, size_t errstr_size);
 
 /*
  * Checks the signature of a consumed record: hdrs are its headers (NULL:
@@ -98,8 +97,8 @@ int pd_sign_headers(rd_kafka_headers_t *hdrs, const void *rkey,
  */
 int pd_sign_verify(const rd_kafka_headers_t *hdrs, const void *rkey,
                    size_t rkey_len, const void *value, size_t len,
-                   const unsigned char *secret, size_t secret_len,
-                   char *errstr, size_t errstr_size);
+                   const unsigned char *secret, size_t secret_len, char *errstr,
+                   size_t errstr_size);
 
 /* How far ahead of the verifier's clock a ce_time may be: producers'
  * clocks drift a little, a time further ahead is a forged or broken one. */

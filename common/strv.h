@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 typedef struct pd_strv_s {
-        char **v;   /* v[cnt] == NULL once anything was added; owned */
+        char **v; /* v[cnt] == NULL once anything was added; owned */
         size_t cnt;
         size_t cap; /* slots in v, the NULL's included (pd_xgrow) */
 } pd_strv_t;

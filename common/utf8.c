@@ -36,4 +36,3 @@ size_t pd_utf8_seq(const unsigned char *s, size_t n) {
                         return 0;
         return len;
 }
-

@@ -10,11 +10,11 @@
 /* ------------------------------------------------------------------ */
 /* Main thread: dispatch and offsets                                   */
 
-static pd_partq_t *pd_partq(pd_reactor_t *r, int32_t partition) {
+static pd_partq_t *partq(pd_reactor_t *r, int32_t partition) {
         if (partition >= r->partq_cnt) {
                 int32_t cnt = partition + 16;
-                r->partqs   = pd_xrealloc(r->partqs,
-                                          (size_t)cnt * sizeof(*r->partqs));
+                r->partqs =
+                    pd_xrealloc(r->partqs, (size_t)cnt * sizeof(*r->partqs));
                 memset(r->partqs + r->partq_cnt, 0,
                        (size_t)(cnt - r->partq_cnt) * sizeof(*r->partqs));
                 r->partq_cnt = cnt;
@@ -23,9 +23,9 @@ static pd_partq_t *pd_partq(pd_reactor_t *r, int32_t partition) {
 }
 
 /* Tracks a consumed message in its partition's order. */
-static pd_job_t *pd_job_track(pd_reactor_t *r, const rd_kafka_message_t *rkm) {
-        pd_job_t *job   = pd_xcalloc(1, sizeof(*job));
-        pd_partq_t *pq  = pd_partq(r, rkm->partition);
+static pd_job_t *job_track(pd_reactor_t *r, const rd_kafka_message_t *rkm) {
+        pd_job_t *job  = pd_xcalloc(1, sizeof(*job));
+        pd_partq_t *pq = partq(r, rkm->partition);
 
         job->partition = rkm->partition;
         job->offset    = rkm->offset;
@@ -39,7 +39,7 @@ static pd_job_t *pd_job_track(pd_reactor_t *r, const rd_kafka_message_t *rkm) {
 }
 
 /* Stores the offset of each partition's leading run of done events. */
-void pd_offsets_advance(pd_reactor_t *r) {
+void pd__offsets_advance(pd_reactor_t *r) {
         rd_kafka_topic_partition_list_t *offsets = NULL;
         pd_job_t *done, *dnext, *later = NULL;
 
@@ -50,7 +50,7 @@ void pd_offsets_advance(pd_reactor_t *r) {
         /* Done means marked done in a batch that is durable. */
         for (; done; done = dnext) {
                 dnext = done->next;
-                if (pd_batch_produced(r, done->gen)) {
+                if (pd__batch_produced(r, done->gen)) {
                         done->done = 1;
                 } else {
                         done->next = later;
@@ -93,7 +93,7 @@ void pd_offsets_advance(pd_reactor_t *r) {
         if (offsets) {
                 rd_kafka_resp_err_t err;
 
-                pd_crashpoint("offsets.before_store");
+                pd__crashpoint("offsets.before_store");
                 err = rd_kafka_offsets_store(r->consumer, offsets);
                 /* An offset not stored is an event that comes again: worth
                  * a warning, but once per kind of error, not per event. */
@@ -117,7 +117,7 @@ typedef struct pd_dead_s {
         const char *reason;
 } pd_dead_t;
 
-static int pd_txn_dead_letter(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+static int txn_dead_letter(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         const pd_dead_t *d            = arg;
         const rd_kafka_message_t *rkm = d->rkm;
         rd_kafka_headers_t *orig      = NULL;
@@ -148,8 +148,8 @@ static int pd_txn_dead_letter(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         value = pd_xcalloc(1, rkm->len + 1);
         if (rkm->len)
                 memcpy(value, rkm->payload, rkm->len);
-        ret = pd_outbox_put(r, oq, r->conf->topic_dlq, key, hdrs, value,
-                            rkm->len);
+        ret = pd__outbox_put(r, oq, r->conf->topic_dlq, key, hdrs, value,
+                             rkm->len);
         free(key);
         return ret;
 }
@@ -160,17 +160,16 @@ static int pd_txn_dead_letter(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
  * and the state that would skip it as seen may be gone (a new reactor, a
  * fresh database). Returns 0, or -1 with the reason for the dead-letter
  * topic. */
-static int pd_reactor_verify(pd_reactor_t *r, const rd_kafka_message_t *rkm,
-                             char *errstr, size_t errstr_size) {
+static int reactor_verify(pd_reactor_t *r, const rd_kafka_message_t *rkm,
+                          char *errstr, size_t errstr_size) {
         rd_kafka_headers_t *hdrs = NULL;
 
         if (!r->secret)
                 return 0;
         if (rd_kafka_message_headers(rkm, &hdrs))
                 hdrs = NULL;
-        if (pd_sign_verify(hdrs, rkm->key, rkm->key_len, rkm->payload,
-                           rkm->len, r->secret, r->secret_len, errstr,
-                           errstr_size))
+        if (pd_sign_verify(hdrs, rkm->key, rkm->key_len, rkm->payload, rkm->len,
+                           r->secret, r->secret_len, errstr, errstr_size))
                 return -1;
         return pd_sign_check_age(hdrs, pd_now_ms(), r->conf->max_event_age_ms,
                                  errstr, errstr_size);
@@ -178,9 +177,8 @@ static int pd_reactor_verify(pd_reactor_t *r, const rd_kafka_message_t *rkm,
 
 /* Whether the record's ce_type is one the events topic takes, checked
  * before decoding so the reason says what is wrong, not what is missing. */
-static int pd_reactor_type_check(pd_reactor_t *r,
-                                 const rd_kafka_message_t *rkm, char *errstr,
-                                 size_t errstr_size) {
+static int reactor_type_check(pd_reactor_t *r, const rd_kafka_message_t *rkm,
+                              char *errstr, size_t errstr_size) {
         rd_kafka_headers_t *hdrs = NULL;
         const void *val;
         size_t size;
@@ -195,30 +193,30 @@ static int pd_reactor_type_check(pd_reactor_t *r,
         if (type == PD_EVT_UNKNOWN || type == PD_EVT_RELEASE_DEPLOYED ||
             type == PD_EVT_SKIP_REQUESTED || type == PD_EVT_RESET_REQUESTED)
                 return 0;
-        snprintf(errstr, errstr_size, "ce_type %s is not accepted on %s",
-                 name, r->conf->topic_events);
+        snprintf(errstr, errstr_size, "ce_type %s is not accepted on %s", name,
+                 r->conf->topic_events);
         return -1;
 }
 
 /* Handles one consumed message (main thread). */
-void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
-        pd_job_t *job = pd_job_track(r, rkm);
+void pd__reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
+        pd_job_t *job        = job_track(r, rkm);
         pd_metrics_dlq_t why = PD_METRICS_DLQ_INVALID;
         char errstr[512];
         pd_event_t *ev;
         int done = 0;
 
-        pd_crashpoint("dispatch.received");
+        pd__crashpoint("dispatch.received");
         if (rkm->len > (size_t)r->conf->max_event_bytes) {
                 snprintf(errstr, sizeof(errstr),
                          "record of %zu bytes is over max_event_bytes (%d)",
                          rkm->len, r->conf->max_event_bytes);
                 ev  = NULL;
                 why = PD_METRICS_DLQ_TOO_LARGE;
-        } else if (pd_reactor_verify(r, rkm, errstr, sizeof(errstr))) {
+        } else if (reactor_verify(r, rkm, errstr, sizeof(errstr))) {
                 ev  = NULL;
                 why = PD_METRICS_DLQ_SIGNATURE;
-        } else if (pd_reactor_type_check(r, rkm, errstr, sizeof(errstr))) {
+        } else if (reactor_type_check(r, rkm, errstr, sizeof(errstr))) {
                 ev  = NULL;
                 why = PD_METRICS_DLQ_WRONG_TYPE;
         } else {
@@ -232,7 +230,7 @@ void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
                         "%s [%" PRId32 "] @%" PRId64 ": %s: sent to %s",
                         rd_kafka_topic_name(rkm->rkt), rkm->partition,
                         rkm->offset, errstr, r->conf->topic_dlq);
-                if (!pd_reactor_txn_sync(r, pd_txn_dead_letter, &d)) {
+                if (!pd__reactor_txn_sync(r, txn_dead_letter, &d)) {
                         pd_metrics_dead_letter(why);
                         job->done = 1;
                 }
@@ -245,7 +243,7 @@ void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
         pthread_mutex_unlock(&r->st_lock);
         /* It may be marked done in the open batch: acknowledge it only
          * once that is durable. */
-        if (done && pd_batch_flush(r))
+        if (done && pd__batch_flush(r))
                 done = 0;
         if (done) {
                 pd_log(PD_LOG_INFO, "event %s from %s seen before: skipped",
@@ -256,9 +254,9 @@ void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
                 return;
         }
 
-        job->ev     = ev;
-        job->tenant = pd_xstrdup(ev->tenant ? ev->tenant
-                                            : r->conf->default_tenant);
+        job->ev = ev;
+        job->tenant =
+            pd_xstrdup(ev->tenant ? ev->tenant : r->conf->default_tenant);
         pthread_mutex_lock(&r->lock);
         if (r->queue_tail)
                 r->queue_tail->next = job;

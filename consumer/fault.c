@@ -16,11 +16,11 @@
  * costs one pointer test when no test asks for it. In-process tests hook
  * every point instead (pd_reactor_set_fault_hook).
  */
-static const char *pd_crash_at;
-static int pd_crash_nth = 1;
-static atomic_int pd_crash_hits;
+static const char *crash_at;
+static int crash_nth = 1;
+static atomic_int crash_hits;
 
-void pd_crash_init(void) {
+void pd__crash_init(void) {
         static char name[128];
         const char *v = getenv("PD_CRASH_AT");
         char *colon;
@@ -29,10 +29,10 @@ void pd_crash_init(void) {
                 return;
         snprintf(name, sizeof(name), "%s", v);
         if ((colon = strchr(name, ':'))) {
-                *colon       = '\0';
-                pd_crash_nth = atoi(colon + 1) > 0 ? atoi(colon + 1) : 1;
+                *colon    = '\0';
+                crash_nth = atoi(colon + 1) > 0 ? atoi(colon + 1) : 1;
         }
-        pd_crash_at = name;
+        crash_at = name;
 }
 
 static void (*pd_fault_hook)(const char *point);
@@ -41,23 +41,23 @@ void pd_reactor_set_fault_hook(void (*hook)(const char *point)) {
         pd_fault_hook = hook;
 }
 
-void pd_crashpoint(const char *name) {
+void pd__crashpoint(const char *name) {
         if (pd_fault_hook)
                 pd_fault_hook(name);
-        if (!pd_crash_at || strcmp(name, pd_crash_at))
+        if (!crash_at || strcmp(name, crash_at))
                 return;
-        if (atomic_fetch_add(&pd_crash_hits, 1) + 1 != pd_crash_nth)
+        if (atomic_fetch_add(&crash_hits, 1) + 1 != crash_nth)
                 return;
         pd_log(PD_LOG_WARN, "PD_CRASH_AT=%s: killing myself", name);
         raise(SIGKILL);
 }
 
-/* pd_crashpoint("NAME.SUFFIX") for a transaction named NAME. */
-void pd_crashpoint2(const char *name, const char *suffix) {
+/* pd__crashpoint("NAME.SUFFIX") for a transaction named NAME. */
+void pd__crashpoint2(const char *name, const char *suffix) {
         char point[160];
 
-        if (!pd_crash_at && !pd_fault_hook)
+        if (!crash_at && !pd_fault_hook)
                 return;
         snprintf(point, sizeof(point), "%s.%s", name, suffix);
-        pd_crashpoint(point);
+        pd__crashpoint(point);
 }

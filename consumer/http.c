@@ -28,9 +28,9 @@ struct pd_http_s {
         int fd;
 };
 
-static enum MHD_Result pd_http_reply(struct MHD_Connection *conn,
-                                     unsigned int code, const char *type,
-                                     char *body) {
+static enum MHD_Result http_reply(struct MHD_Connection *conn,
+                                  unsigned int code, const char *type,
+                                  char *body) {
         struct MHD_Response *resp;
         enum MHD_Result ret;
 
@@ -47,54 +47,50 @@ static enum MHD_Result pd_http_reply(struct MHD_Connection *conn,
 }
 
 /* A probe's answer: 200 "ok", or 503 and the reason, one line. */
-static enum MHD_Result pd_http_probe(struct MHD_Connection *conn, int err,
-                                     const char *reason) {
+static enum MHD_Result http_probe(struct MHD_Connection *conn, int err,
+                                  const char *reason) {
         const char *text = err ? reason : "ok";
         char *body       = pd_xmalloc(strlen(text) + 2);
 
         sprintf(body, "%s\n", text);
-        return pd_http_reply(conn, err ? MHD_HTTP_SERVICE_UNAVAILABLE
-                                       : MHD_HTTP_OK,
-                             "text/plain; charset=utf-8", body);
+        return http_reply(conn,
+                          err ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK,
+                          "text/plain; charset=utf-8", body);
 }
 
 /* libmicrohttpd's request handler (its thread). */
-static enum MHD_Result pd_http_handle(void *cls, struct MHD_Connection *conn,
-                                      const char *url, const char *method,
-                                      const char *version,
-                                      const char *upload_data,
-                                      size_t *upload_data_size,
-                                      void **req_cls) {
+static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn,
+                                   const char *url, const char *method,
+                                   const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **req_cls) {
         char reason[256] = "";
 
         (void)cls, (void)version, (void)upload_data, (void)req_cls;
         if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-                return pd_http_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-                                     "text/plain", pd_xstrdup("GET only\n"));
+                return http_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                  "text/plain", pd_xstrdup("GET only\n"));
         if (*upload_data_size)
                 return MHD_NO;
         if (!strcmp(url, "/metrics"))
-                return pd_http_reply(conn, MHD_HTTP_OK,
-                                     "text/plain; version=0.0.4; "
-                                     "charset=utf-8",
-                                     pd_metrics_render());
+                return http_reply(conn, MHD_HTTP_OK,
+                                  "text/plain; version=0.0.4; "
+                                  "charset=utf-8",
+                                  pd_metrics_render());
         if (!strcmp(url, "/livez"))
-                return pd_http_probe(
+                return http_probe(
                     conn,
-                    pd_metrics_live(0, PD_HTTP_LIVE_MS, reason,
-                                    sizeof(reason)),
+                    pd_metrics_live(0, PD_HTTP_LIVE_MS, reason, sizeof(reason)),
                     reason);
         if (!strcmp(url, "/readyz"))
-                return pd_http_probe(
+                return http_probe(
                     conn, pd_metrics_ready(reason, sizeof(reason)), reason);
-        return pd_http_reply(conn, MHD_HTTP_NOT_FOUND, "text/plain",
-                             pd_xstrdup("not found: try /metrics, /livez, "
-                                    "/readyz\n"));
+        return http_reply(conn, MHD_HTTP_NOT_FOUND, "text/plain",
+                          pd_xstrdup("not found: try /metrics, /livez, "
+                                     "/readyz\n"));
 }
 
 /* Binds and listens on addr; returns the socket, or -1 with errstr. */
-static int pd_http_listen(const char *addr, char *errstr,
-                          size_t errstr_size) {
+static int http_listen(const char *addr, char *errstr, size_t errstr_size) {
         struct addrinfo hints = {0}, *ai = NULL;
         const char *name = addr; /* as written, for messages */
         char host[256];
@@ -117,8 +113,8 @@ static int pd_http_listen(const char *addr, char *errstr,
         hints.ai_socktype = SOCK_STREAM;
         hints.ai_flags    = AI_PASSIVE | AI_NUMERICSERV;
         if ((rc = getaddrinfo(host, colon + 1, &hints, &ai))) {
-                snprintf(errstr, errstr_size, "cannot listen on %s: %s",
-                         name, gai_strerror(rc));
+                snprintf(errstr, errstr_size, "cannot listen on %s: %s", name,
+                         gai_strerror(rc));
                 return -1;
         }
         fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -127,8 +123,8 @@ static int pd_http_listen(const char *addr, char *errstr,
         if (fd < 0 ||
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
             bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 64)) {
-                snprintf(errstr, errstr_size, "cannot listen on %s: %s",
-                         name, pd_strerror(errno));
+                snprintf(errstr, errstr_size, "cannot listen on %s: %s", name,
+                         pd_strerror(errno));
                 if (fd >= 0)
                         close(fd);
                 fd = -1;
@@ -140,11 +136,11 @@ static int pd_http_listen(const char *addr, char *errstr,
 pd_http_t *pd_http_new(const char *addr, char *errstr, size_t errstr_size) {
         pd_http_t *http = pd_xcalloc(1, sizeof(*http));
 
-        if ((http->fd = pd_http_listen(addr, errstr, errstr_size)) < 0)
+        if ((http->fd = http_listen(addr, errstr, errstr_size)) < 0)
                 goto err;
         http->daemon = MHD_start_daemon(
-            MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
-            NULL, pd_http_handle, NULL, MHD_OPTION_LISTEN_SOCKET, http->fd,
+            MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+            http_handle, NULL, MHD_OPTION_LISTEN_SOCKET, http->fd,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10, MHD_OPTION_END);
         if (!http->daemon) {
                 snprintf(errstr, errstr_size,

@@ -40,21 +40,21 @@
 #include "consumer/supervisor.h"
 #include "schemas/event.h"
 
-#define PD_EXIT_OK 0
-#define PD_EXIT_FAIL 1
+#define PD_EXIT_OK    0
+#define PD_EXIT_FAIL  1
 #define PD_EXIT_USAGE 2
 
-static volatile sig_atomic_t pd_stop;
-static volatile sig_atomic_t pd_reload;
+static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reload_requested;
 
-static void pd_on_signal(int sig) {
+static void on_signal(int sig) {
         if (sig == SIGHUP)
-                pd_reload = 1;
+                reload_requested = 1;
         else
-                pd_stop = 1;
+                stop_requested = 1;
 }
 
-static void pd_usage(FILE *fp) {
+static void print_usage(FILE *fp) {
         fprintf(fp,
                 "Usage: postdeploy-reactor -c FILE [options]\n"
                 "\n"
@@ -100,7 +100,7 @@ static void pd_usage(FILE *fp) {
 }
 
 /* Writes `text` to path (0600, folder 0700 created if missing). */
-static int pd_write_private(const char *path, const char *text) {
+static int write_private(const char *path, const char *text) {
         FILE *fp;
         mode_t old;
 
@@ -122,17 +122,17 @@ static int pd_write_private(const char *path, const char *text) {
  * hands it on by itself.
  */
 typedef struct pd_dev_s {
-        rd_kafka_t *rk;                /* owns the mock cluster */
+        rd_kafka_t *rk; /* owns the mock cluster */
         rd_kafka_mock_cluster_t *mcluster;
-        int lock_fd;                   /* -1 until the folder is ours */
-        int announced;                 /* the address file is ours */
+        int lock_fd;   /* -1 until the folder is ours */
+        int announced; /* the address file is ours */
         char file[1024];
         char dir[1024];
 } pd_dev_t;
 
 /* nftw callback: removes each entry, the folders' contents first. */
-static int pd_dev_rm(const char *path, const struct stat *st, int flag,
-                     struct FTW *ftw) {
+static int dev_rm(const char *path, const struct stat *st, int flag,
+                  struct FTW *ftw) {
         (void)st, (void)flag, (void)ftw;
         return remove(path) && errno != ENOENT ? -1 : 0;
 }
@@ -144,7 +144,7 @@ static int pd_dev_rm(const char *path, const struct stat *st, int flag,
  * of its own, so nothing in them is needed again, and they would pile up.
  * Logs what it could not remove.
  */
-static void pd_dev_sweep(pd_dev_t *dev) {
+static void dev_sweep(pd_dev_t *dev) {
         DIR *d = opendir(dev->dir);
         struct dirent *de;
         char path[2100], errstr[512];
@@ -157,9 +157,9 @@ static void pd_dev_sweep(pd_dev_t *dev) {
                 snprintf(path, sizeof(path), "%s/%s", dev->dir, de->d_name);
                 if (pd_sup_shutdown(path, 10000, errstr, sizeof(errstr)))
                         pd_log(PD_LOG_WARN, "--dev: %s", errstr);
-                else if (nftw(path, pd_dev_rm, 16, FTW_DEPTH | FTW_PHYS))
-                        pd_log(PD_LOG_WARN, "--dev: cannot remove %s: %s",
-                               path, pd_strerror(errno));
+                else if (nftw(path, dev_rm, 16, FTW_DEPTH | FTW_PHYS))
+                        pd_log(PD_LOG_WARN, "--dev: cannot remove %s: %s", path,
+                               pd_strerror(errno));
         }
         closedir(d);
 }
@@ -168,7 +168,7 @@ static void pd_dev_sweep(pd_dev_t *dev) {
  * Makes the dev folder ours, or says which process has it. Returns 0, or
  * -1 with errstr.
  */
-static int pd_dev_lock(pd_dev_t *dev, char *errstr, size_t errstr_size) {
+static int dev_lock(pd_dev_t *dev, char *errstr, size_t errstr_size) {
         char path[1100], pid[32] = "";
         int err;
 
@@ -181,8 +181,8 @@ static int pd_dev_lock(pd_dev_t *dev, char *errstr, size_t errstr_size) {
          * not keep the folder locked. */
         dev->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (dev->lock_fd == -1)
-                return pd_errf(errstr, errstr_size, "cannot open %s: %s",
-                               path, pd_strerror(errno));
+                return pd_errf(errstr, errstr_size, "cannot open %s: %s", path,
+                               pd_strerror(errno));
         if (!flock(dev->lock_fd, LOCK_EX | LOCK_NB)) {
                 snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
                 if (ftruncate(dev->lock_fd, 0) ||
@@ -200,8 +200,8 @@ static int pd_dev_lock(pd_dev_t *dev, char *errstr, size_t errstr_size) {
         close(dev->lock_fd);
         dev->lock_fd = -1;
         if (err != EWOULDBLOCK)
-                return pd_errf(errstr, errstr_size, "cannot lock %s: %s",
-                               path, pd_strerror(err));
+                return pd_errf(errstr, errstr_size, "cannot lock %s: %s", path,
+                               pd_strerror(err));
         return pd_errf(errstr, errstr_size,
                        "another dev reactor (pid %s) is running: it owns %s "
                        "(its broker address, its state); stop it first "
@@ -209,16 +209,16 @@ static int pd_dev_lock(pd_dev_t *dev, char *errstr, size_t errstr_size) {
                        *pid ? pid : "?", dev->dir, *pid ? pid : "PID");
 }
 
-static int pd_dev_start(pd_dev_t *dev, pd_config_t *conf, char *errstr,
-                        size_t errstr_size) {
+static int dev_start(pd_dev_t *dev, pd_config_t *conf, char *errstr,
+                     size_t errstr_size) {
         rd_kafka_conf_t *kconf;
-        const char *topics[]   = {conf->topic_events, conf->topic_results,
-                                  conf->topic_dlq};
+        const char *topics[] = {conf->topic_events, conf->topic_results,
+                                conf->topic_dlq};
         char path[1100];
 
-        if (pd_dev_lock(dev, errstr, errstr_size))
+        if (dev_lock(dev, errstr, errstr_size))
                 return -1;
-        pd_dev_sweep(dev);
+        dev_sweep(dev);
         kconf = rd_kafka_conf_new();
         rd_kafka_conf_set_log_cb(kconf, pd_log_rdkafka_cb);
         dev->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, errstr, errstr_size);
@@ -254,10 +254,10 @@ static int pd_dev_start(pd_dev_t *dev, pd_config_t *conf, char *errstr,
 }
 
 /* Publishes the dev broker's address once the reactor is ready. */
-static int pd_dev_announce(pd_dev_t *dev) {
+static int dev_announce(pd_dev_t *dev) {
         const char *brokers = rd_kafka_mock_cluster_bootstraps(dev->mcluster);
 
-        if (pd_write_private(dev->file, brokers)) {
+        if (write_private(dev->file, brokers)) {
                 pd_log(PD_LOG_ERROR, "cannot write %s: %s", dev->file,
                        pd_strerror(errno));
                 return -1;
@@ -271,12 +271,12 @@ static int pd_dev_announce(pd_dev_t *dev) {
 
 /* After the reactor is gone: the address file goes if it is still ours,
  * the supervisor and its folder go, and the folder is free again. */
-static void pd_dev_stop(pd_dev_t *dev) {
+static void dev_stop(pd_dev_t *dev) {
         if (dev->announced) {
                 const char *brokers =
                     rd_kafka_mock_cluster_bootstraps(dev->mcluster);
                 char line[1024] = "";
-                FILE *fp = fopen(dev->file, "r");
+                FILE *fp        = fopen(dev->file, "r");
 
                 if (fp) {
                         if (!fgets(line, sizeof(line), fp))
@@ -292,7 +292,7 @@ static void pd_dev_stop(pd_dev_t *dev) {
         if (dev->rk)
                 rd_kafka_destroy(dev->rk);
         if (dev->lock_fd != -1) {
-                pd_dev_sweep(dev);
+                dev_sweep(dev);
                 close(dev->lock_fd);
         }
 }
@@ -303,10 +303,9 @@ static void pd_dev_stop(pd_dev_t *dev) {
  * outlive every use of conf's actions; running is the set in use during a
  * reload (NULL at start-up). Returns 0 or -1 with errstr.
  */
-static int pd_reactor_plugins_load(pd_config_t *conf,
-                                   const pd_plugins_t *running,
-                                   pd_plugins_t **plp, char *errstr,
-                                   size_t errstr_size) {
+static int reactor_plugins_load(pd_config_t *conf, const pd_plugins_t *running,
+                                pd_plugins_t **plp, char *errstr,
+                                size_t errstr_size) {
         pd_plugins_t *pl;
 
         *plp = NULL;
@@ -349,8 +348,8 @@ static int pd_reactor_plugins_load(pd_config_t *conf,
  * longest loaded name that fits wins; elsewhere the first dot splits.
  * Returns the key (inside `raw`) and fills `section`.
  */
-static const char *pd_override_split(const pd_config_t *conf, const char *raw,
-                                     char *section, size_t size) {
+static const char *override_split(const pd_config_t *conf, const char *raw,
+                                  char *section, size_t size) {
         const char *dot = strchr(raw, '.');
         size_t best     = 0;
 
@@ -375,7 +374,7 @@ static const char *pd_override_split(const pd_config_t *conf, const char *raw,
  * itself with its own log format, so the supervisor's log reads like the
  * reactor's. Hidden from --help: nobody needs to type it.
  */
-static int pd_supervisor_main(int argc, char **argv) {
+static int supervisor_main(int argc, char **argv) {
         char *end = NULL;
         long idle = -1; /* the default */
         int ok    = argc >= 3 && argc % 2 == 1;
@@ -395,8 +394,9 @@ static int pd_supervisor_main(int argc, char **argv) {
         }
         if (!ok) {
                 pd_log_format = PD_LOG_FORMAT_TEXT;
-                fprintf(stderr, "Usage: postdeploy-reactor --supervisor DIR "
-                                "[--idle SECONDS] [--log-format text|json]\n");
+                fprintf(stderr,
+                        "Usage: postdeploy-reactor --supervisor DIR "
+                        "[--idle SECONDS] [--log-format text|json]\n");
                 return PD_EXIT_USAGE;
         }
         return pd_sup_main(argv[2], (int)idle);
@@ -418,9 +418,9 @@ typedef struct pd_main_s {
  * validates: what start-up and every reload do. Returns the config and its
  * plugins in *plp, or NULL with errstr.
  */
-static pd_config_t *pd_main_load(pd_main_t *m, pd_plugins_t **plp,
-                                 char *errstr, size_t errstr_size) {
-        pd_config_t *conf = pd_config_new();
+static pd_config_t *main_load(pd_main_t *m, pd_plugins_t **plp, char *errstr,
+                              size_t errstr_size) {
+        pd_config_t *conf   = pd_config_new();
         const pd_strv_t *ov = &m->overrides;
 
         *plp = NULL;
@@ -431,16 +431,15 @@ static pd_config_t *pd_main_load(pd_main_t *m, pd_plugins_t **plp,
                 const char *key = ov->v[i + 1];
 
                 if (!*ov->v[i])
-                        key = pd_override_split(conf, key, section,
-                                                sizeof(section));
+                        key =
+                            override_split(conf, key, section, sizeof(section));
                 else
                         snprintf(section, sizeof(section), "%s", ov->v[i]);
                 if (pd_config_set(conf, section, key, ov->v[i + 2], errstr,
                                   errstr_size))
                         goto err;
         }
-        if (pd_reactor_plugins_load(conf, m->plugins, plp, errstr,
-                                    errstr_size) ||
+        if (reactor_plugins_load(conf, m->plugins, plp, errstr, errstr_size) ||
             pd_config_validate(conf, errstr, errstr_size) ||
             pd_reactor_kafka_check(conf, errstr, errstr_size))
                 goto err;
@@ -454,16 +453,16 @@ err:
 }
 
 /* pd_reload_t.load: runs on the reactor's main thread. */
-static pd_config_t *pd_main_reload(void *opaque, char *errstr,
-                                   size_t errstr_size) {
+static pd_config_t *main_reload(void *opaque, char *errstr,
+                                size_t errstr_size) {
         pd_main_t *m = opaque;
 
-        m->next = pd_main_load(m, &m->next_plugins, errstr, errstr_size);
+        m->next = main_load(m, &m->next_plugins, errstr, errstr_size);
         return m->next;
 }
 
 /* pd_reload_t.release: the reactor no longer uses `old`. */
-static void pd_main_release(void *opaque, const pd_config_t *old) {
+static void main_release(void *opaque, const pd_config_t *old) {
         pd_main_t *m = opaque;
 
         if (old == m->conf) {
@@ -488,8 +487,8 @@ static void pd_main_release(void *opaque, const pd_config_t *old) {
  * process keeps running, retries with a pause growing from 1 s to 30 s
  * while the store still fails, and resumes when the fault clears.
  */
-static int pd_main_serve(pd_main_t *m, pd_reactor_t **rp,
-                         const pd_reload_t *reload, const char *brokers) {
+static int main_serve(pd_main_t *m, pd_reactor_t **rp,
+                      const pd_reload_t *reload, const char *brokers) {
         int64_t pause_ms = 1000;
         char errstr[512];
 
@@ -498,7 +497,7 @@ static int pd_main_serve(pd_main_t *m, pd_reactor_t **rp,
                 int rc;
 
                 pd_reactor_set_reload(*rp, reload);
-                rc = pd_reactor_run(*rp, &pd_stop);
+                rc = pd_reactor_run(*rp, &stop_requested);
                 if (rc != 1)
                         return rc ? PD_EXIT_FAIL : PD_EXIT_OK;
                 pd_reactor_destroy(*rp);
@@ -511,15 +510,15 @@ static int pd_main_serve(pd_main_t *m, pd_reactor_t **rp,
                                "again in %" PRId64 " s",
                                pause_ms / 1000);
                         for (int64_t end = pd_now_ms() + pause_ms;
-                             !pd_stop && pd_now_ms() < end;) {
+                             !stop_requested && pd_now_ms() < end;) {
                                 pd_metrics_tick(); /* alive, not ready */
                                 poll(NULL, 0, 100);
                         }
-                        if (pd_stop)
+                        if (stop_requested)
                                 return PD_EXIT_OK;
                         pause_ms = pause_ms * 2 > 30000 ? 30000 : pause_ms * 2;
-                        *rp = pd_reactor_new(m->conf, brokers, errstr,
-                                             sizeof(errstr));
+                        *rp      = pd_reactor_new(m->conf, brokers, errstr,
+                                                  sizeof(errstr));
                         if (!*rp)
                                 pd_log(PD_LOG_ERROR, "%s", errstr);
                 }
@@ -530,7 +529,7 @@ int main(int argc, char **argv) {
         /* Told apart before anything else: the supervisor reads no config
          * and must not set up what the reactor does. */
         if (argc >= 2 && !strcmp(argv[1], "--supervisor"))
-                return pd_supervisor_main(argc, argv);
+                return supervisor_main(argc, argv);
 
         static const struct option longopts[] = {
             {"config", required_argument, NULL, 'c'},
@@ -543,20 +542,19 @@ int main(int argc, char **argv) {
             {"help-config-md", no_argument, NULL, 'M'},
             {"version", no_argument, NULL, 'V'},
             {NULL, 0, NULL, 0}};
-        pd_main_t m        = {0};
-        pd_config_t *conf  = NULL;
-        pd_dev_t dev       = {.lock_fd = -1};
+        pd_main_t m       = {0};
+        pd_config_t *conf = NULL;
+        pd_dev_t dev      = {.lock_fd = -1};
         int dev_mode = 0, check = 0, verbose = 0, opt, ret = PD_EXIT_USAGE;
         pd_reactor_t *r    = NULL;
         pd_http_t *http    = NULL;
-        pd_reload_t reload = {&pd_reload, pd_main_reload, pd_main_release,
-                              &m};
+        pd_reload_t reload = {&reload_requested, main_reload, main_release, &m};
         char errstr[1024], brokers[1024];
         struct sigaction sa;
 
         pd_log_set_program("postdeploy-reactor");
-        while ((opt = getopt_long(argc, argv, "c:b:X:s:vhV", longopts,
-                                  NULL)) != -1) {
+        while ((opt = getopt_long(argc, argv, "c:b:X:s:vhV", longopts, NULL)) !=
+               -1) {
                 char *eq, *dot;
                 switch (opt) {
                 case 'c':
@@ -599,7 +597,7 @@ int main(int argc, char **argv) {
                         verbose = 1;
                         break;
                 case 'h':
-                        pd_usage(stdout);
+                        print_usage(stdout);
                         ret = PD_EXIT_OK;
                         goto done;
                 case 'M':
@@ -623,12 +621,13 @@ int main(int argc, char **argv) {
                 goto done;
         }
         if (!m.path) {
-                fprintf(stderr, "postdeploy-reactor: -c FILE is required\n"
-                                "Try 'postdeploy-reactor --help'.\n");
+                fprintf(stderr,
+                        "postdeploy-reactor: -c FILE is required\n"
+                        "Try 'postdeploy-reactor --help'.\n");
                 goto done;
         }
-        if (!(conf = m.conf = pd_main_load(&m, &m.plugins, errstr,
-                                           sizeof(errstr)))) {
+        if (!(conf = m.conf =
+                  main_load(&m, &m.plugins, errstr, sizeof(errstr)))) {
                 fprintf(stderr, "postdeploy-reactor: %s\n", errstr);
                 goto done;
         }
@@ -641,7 +640,7 @@ int main(int argc, char **argv) {
         }
 
         memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = pd_on_signal;
+        sa.sa_handler = on_signal;
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
@@ -659,7 +658,7 @@ int main(int argc, char **argv) {
 
         ret = PD_EXIT_FAIL;
         if (dev_mode) {
-                if (pd_dev_start(&dev, conf, errstr, sizeof(errstr))) {
+                if (dev_start(&dev, conf, errstr, sizeof(errstr))) {
                         pd_log(PD_LOG_ERROR, "--dev: %s", errstr);
                         goto done;
                 }
@@ -678,15 +677,15 @@ int main(int argc, char **argv) {
                 pd_log(PD_LOG_ERROR, "%s", errstr);
                 goto done;
         }
-        if (dev_mode && pd_dev_announce(&dev))
+        if (dev_mode && dev_announce(&dev))
                 goto done;
-        ret = pd_main_serve(&m, &r, &reload, brokers);
+        ret = main_serve(&m, &r, &reload, brokers);
 
 done:
         pd_reactor_destroy(r);
         pd_http_destroy(http);
         pd_plugins_unload(m.plugins); /* after the workers are gone */
-        pd_dev_stop(&dev);
+        dev_stop(&dev);
         pd_strv_clear(&m.overrides);
         pd_config_destroy(m.conf);
         return ret;

@@ -27,15 +27,14 @@
 #include "common/xalloc.h"
 
 /* Actions run from a fraction of a second to an hour. */
-static const double pd_action_buckets[] = {0.1, 0.5, 1,   5,    10,  30,
-                                           60,  300, 900, 1800, 3600};
-#define PD_ACTION_BUCKETS (sizeof(pd_action_buckets) / sizeof(double))
+static const double action_buckets[] = {0.1, 0.5, 1,   5,    10,  30,
+                                        60,  300, 900, 1800, 3600};
+#define PD_ACTION_BUCKETS (sizeof(action_buckets) / sizeof(double))
 /* A batch commit is a WAL append, an fsync with state_sync. */
-static const double pd_commit_buckets[] = {0.0005, 0.001, 0.0025, 0.005,
-                                           0.01,   0.025, 0.05,   0.1,
-                                           0.25,   0.5,   1,      2.5};
-#define PD_COMMIT_BUCKETS (sizeof(pd_commit_buckets) / sizeof(double))
-#define PD_BUCKETS_MAX 16
+static const double commit_buckets[] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+#define PD_COMMIT_BUCKETS (sizeof(commit_buckets) / sizeof(double))
+#define PD_BUCKETS_MAX    16
 
 typedef struct pd_hist_s {
         uint64_t counts[PD_BUCKETS_MAX]; /* per bucket, not cumulative */
@@ -50,29 +49,29 @@ typedef struct pd_action_m_s {
         pd_hist_t hist;
 } pd_action_m_t;
 
-static const char *const pd_outcome_names[PD_METRICS_OUTCOME_CNT] = {
+static const char *const outcome_names[PD_METRICS_OUTCOME_CNT] = {
     "processed", "duplicate", "dead_lettered"};
-static const char *const pd_dlq_names[PD_METRICS_DLQ_CNT] = {
+static const char *const dlq_names[PD_METRICS_DLQ_CNT] = {
     "too_large", "signature", "wrong_type", "invalid_event"};
 
-static pthread_mutex_t pd_m_lock = PTHREAD_MUTEX_INITIALIZER;
-static pd_action_m_t *pd_m_actions; /* under pd_m_lock */
-static size_t pd_m_action_cnt;
-static size_t pd_m_action_cap; /* room in pd_m_actions */
-static uint64_t pd_m_events[PD_METRICS_OUTCOME_CNT];
-static uint64_t pd_m_dlq[PD_METRICS_DLQ_CNT];
-static pd_hist_t pd_m_commit;
-static int64_t pd_m_lag = -1;        /* -1: not known yet */
-static uint64_t pd_m_rebalances;
-static int64_t pd_m_rebalance_last;  /* the current client's count */
-static int pd_m_joined;              /* group up with an assignment */
-static int pd_m_have_stats;
+static pthread_mutex_t m_lock = PTHREAD_MUTEX_INITIALIZER;
+static pd_action_m_t *m_actions; /* under m_lock */
+static size_t m_action_cnt;
+static size_t m_action_cap; /* room in m_actions */
+static uint64_t m_events[PD_METRICS_OUTCOME_CNT];
+static uint64_t m_dlq[PD_METRICS_DLQ_CNT];
+static pd_hist_t m_commit;
+static int64_t m_lag = -1; /* -1: not known yet */
+static uint64_t m_rebalances;
+static int64_t m_rebalance_last; /* the current client's count */
+static int m_joined;             /* group up with an assignment */
+static int m_have_stats;
 
-static atomic_int pd_m_enabled;
-static atomic_llong pd_m_running;
-static atomic_llong pd_m_outbox;
-static atomic_llong pd_m_tick_ms;
-static atomic_int pd_m_cond[PD_METRICS_COND_CNT];
+static atomic_int m_enabled;
+static atomic_llong m_running;
+static atomic_llong m_outbox;
+static atomic_llong m_tick_ms;
+static atomic_int m_cond[PD_METRICS_COND_CNT];
 
 double pd_metrics_clock(void) {
         struct timespec ts;
@@ -81,11 +80,11 @@ double pd_metrics_clock(void) {
 }
 
 void pd_metrics_enable(void) {
-        atomic_store(&pd_m_enabled, 1);
+        atomic_store(&m_enabled, 1);
 }
 
-static void pd_hist_observe(pd_hist_t *h, const double *bounds, size_t n,
-                            double v) {
+static void hist_observe(pd_hist_t *h, const double *bounds, size_t n,
+                         double v) {
         size_t i = 0;
 
         while (i < n && v > bounds[i])
@@ -96,20 +95,20 @@ static void pd_hist_observe(pd_hist_t *h, const double *bounds, size_t n,
 }
 
 /* The row for (action, status), made if new; status NULL is the action's
- * histogram. Under pd_m_lock. */
-static pd_action_m_t *pd_action_row(const char *action, const char *status) {
+ * histogram. Under m_lock. */
+static pd_action_m_t *action_row(const char *action, const char *status) {
         pd_action_m_t *m;
 
-        for (size_t i = 0; i < pd_m_action_cnt; i++) {
-                m = &pd_m_actions[i];
+        for (size_t i = 0; i < m_action_cnt; i++) {
+                m = &m_actions[i];
                 if (!strcmp(m->action, action) &&
                     (status ? m->status && !strcmp(m->status, status)
                             : !m->status))
                         return m;
         }
-        pd_m_actions = pd_xgrow(pd_m_actions, &pd_m_action_cap,
-                                pd_m_action_cnt + 1, sizeof(*m));
-        m            = &pd_m_actions[pd_m_action_cnt++];
+        m_actions =
+            pd_xgrow(m_actions, &m_action_cap, m_action_cnt + 1, sizeof(*m));
+        m = &m_actions[m_action_cnt++];
         memset(m, 0, sizeof(*m));
         m->action = pd_xstrdup(action);
         if (status)
@@ -126,68 +125,66 @@ void pd_metrics_action_done(const char *action, const char *status,
         for (i = 0; status[i] && i < sizeof(lower) - 1; i++)
                 lower[i] = (char)tolower((unsigned char)status[i]);
         lower[i] = '\0';
-        pthread_mutex_lock(&pd_m_lock);
-        pd_action_row(action, lower)->count++;
-        pd_hist_observe(&pd_action_row(action, NULL)->hist,
-                        pd_action_buckets, PD_ACTION_BUCKETS,
-                        (double)duration_ms / 1000.0);
-        pthread_mutex_unlock(&pd_m_lock);
+        pthread_mutex_lock(&m_lock);
+        action_row(action, lower)->count++;
+        hist_observe(&action_row(action, NULL)->hist, action_buckets,
+                     PD_ACTION_BUCKETS, (double)duration_ms / 1000.0);
+        pthread_mutex_unlock(&m_lock);
 }
 
 void pd_metrics_running_add(int delta) {
-        atomic_fetch_add(&pd_m_running, delta);
+        atomic_fetch_add(&m_running, delta);
 }
 
 void pd_metrics_event(pd_metrics_outcome_t outcome) {
-        pthread_mutex_lock(&pd_m_lock);
-        pd_m_events[outcome]++;
-        pthread_mutex_unlock(&pd_m_lock);
+        pthread_mutex_lock(&m_lock);
+        m_events[outcome]++;
+        pthread_mutex_unlock(&m_lock);
 }
 
 void pd_metrics_dead_letter(pd_metrics_dlq_t reason) {
-        pthread_mutex_lock(&pd_m_lock);
-        pd_m_dlq[reason]++;
-        pd_m_events[PD_METRICS_DEAD_LETTERED]++;
-        pthread_mutex_unlock(&pd_m_lock);
+        pthread_mutex_lock(&m_lock);
+        m_dlq[reason]++;
+        m_events[PD_METRICS_DEAD_LETTERED]++;
+        pthread_mutex_unlock(&m_lock);
 }
 
 void pd_metrics_outbox_add(int64_t delta) {
-        atomic_fetch_add(&pd_m_outbox, delta);
+        atomic_fetch_add(&m_outbox, delta);
 }
 
 void pd_metrics_outbox_set(int64_t n) {
-        atomic_store(&pd_m_outbox, n);
+        atomic_store(&m_outbox, n);
 }
 
 void pd_metrics_commit_observe(double seconds) {
-        pthread_mutex_lock(&pd_m_lock);
-        pd_hist_observe(&pd_m_commit, pd_commit_buckets, PD_COMMIT_BUCKETS,
-                        seconds);
-        pthread_mutex_unlock(&pd_m_lock);
+        pthread_mutex_lock(&m_lock);
+        hist_observe(&m_commit, commit_buckets, PD_COMMIT_BUCKETS, seconds);
+        pthread_mutex_unlock(&m_lock);
 }
 
 void pd_metrics_tick(void) {
-        atomic_store(&pd_m_tick_ms, pd_mono_ms());
+        atomic_store(&m_tick_ms, pd_mono_ms());
 }
 
 void pd_metrics_cond_set(pd_metrics_cond_t cond, int ok) {
-        atomic_store(&pd_m_cond[cond], ok);
+        atomic_store(&m_cond[cond], ok);
 }
 
 void pd_metrics_kafka_reset(void) {
-        pthread_mutex_lock(&pd_m_lock);
-        pd_m_joined          = 0;
-        pd_m_have_stats      = 0;
-        pd_m_lag             = -1;
-        pd_m_rebalance_last  = 0;
-        pthread_mutex_unlock(&pd_m_lock);
+        pthread_mutex_lock(&m_lock);
+        m_joined         = 0;
+        m_have_stats     = 0;
+        m_lag            = -1;
+        m_rebalance_last = 0;
+        pthread_mutex_unlock(&m_lock);
         pd_metrics_cond_set(PD_METRICS_RESTORED, 0);
 }
 
 void pd_metrics_kafka_conf(rd_kafka_conf_t *kconf) {
         char errstr[256];
 
-        if (!atomic_load(&pd_m_enabled))
+        if (!atomic_load(&m_enabled))
                 return;
         /* Once a second: /readyz follows a join or a lost broker within
          * that; the statistics of one consumer cost next to nothing. */
@@ -227,20 +224,19 @@ int pd_metrics_stats_cb(rd_kafka_t *rk, char *json, size_t json_len,
         cgrp  = json_object_get(root, "cgrp");
         state = json_string_value(json_object_get(cgrp, "state"));
         cnt   = json_integer_value(json_object_get(cgrp, "rebalance_cnt"));
-        joined = state && !strcmp(state, "up") &&
-                 json_integer_value(json_object_get(cgrp, "assignment_size")) >
-                     0;
+        joined =
+            state && !strcmp(state, "up") &&
+            json_integer_value(json_object_get(cgrp, "assignment_size")) > 0;
 
-        pthread_mutex_lock(&pd_m_lock);
-        pd_m_lag = lag;
+        pthread_mutex_lock(&m_lock);
+        m_lag = lag;
         /* Per client; a new client (a reactor made again) starts at 0. */
-        pd_m_rebalances += (uint64_t)(cnt >= pd_m_rebalance_last
-                                          ? cnt - pd_m_rebalance_last
-                                          : cnt);
-        pd_m_rebalance_last = cnt;
-        pd_m_joined         = joined;
-        pd_m_have_stats     = 1;
-        pthread_mutex_unlock(&pd_m_lock);
+        m_rebalances +=
+            (uint64_t)(cnt >= m_rebalance_last ? cnt - m_rebalance_last : cnt);
+        m_rebalance_last = cnt;
+        m_joined         = joined;
+        m_have_stats     = 1;
+        pthread_mutex_unlock(&m_lock);
         pd_metrics_cond_set(PD_METRICS_BROKER_OK, up);
         json_decref(root);
         return 0;
@@ -253,7 +249,7 @@ typedef struct pd_buf_s {
         size_t len, size;
 } pd_buf_t;
 
-static void pd_buf_printf(pd_buf_t *b, const char *fmt, ...) {
+static void buf_printf(pd_buf_t *b, const char *fmt, ...) {
         va_list ap;
         int n;
 
@@ -272,125 +268,123 @@ static void pd_buf_printf(pd_buf_t *b, const char *fmt, ...) {
 
 /* A label value as the exposition format wants it: \, " and newline
  * escaped. */
-static void pd_buf_label(pd_buf_t *b, const char *v) {
+static void buf_label(pd_buf_t *b, const char *v) {
         for (; *v; v++) {
                 if (*v == '\\')
-                        pd_buf_printf(b, "\\\\");
+                        buf_printf(b, "\\\\");
                 else if (*v == '"')
-                        pd_buf_printf(b, "\\\"");
+                        buf_printf(b, "\\\"");
                 else if (*v == '\n')
-                        pd_buf_printf(b, "\\n");
+                        buf_printf(b, "\\n");
                 else
-                        pd_buf_printf(b, "%c", *v);
+                        buf_printf(b, "%c", *v);
         }
 }
 
-static void pd_buf_head(pd_buf_t *b, const char *name, const char *type,
-                        const char *help) {
-        pd_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
-                      type);
+static void buf_head(pd_buf_t *b, const char *name, const char *type,
+                     const char *help) {
+        buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* One histogram's series; `action` NULL for one without labels. */
-static void pd_buf_hist(pd_buf_t *b, const char *name, const char *action,
-                        const pd_hist_t *h, const double *bounds, size_t n) {
+static void buf_hist(pd_buf_t *b, const char *name, const char *action,
+                     const pd_hist_t *h, const double *bounds, size_t n) {
         uint64_t cum = 0;
 
         for (size_t i = 0; i <= n; i++) {
                 cum += h->counts[i];
-                pd_buf_printf(b, "%s_bucket{", name);
+                buf_printf(b, "%s_bucket{", name);
                 if (action) {
-                        pd_buf_printf(b, "action=\"");
-                        pd_buf_label(b, action);
-                        pd_buf_printf(b, "\",");
+                        buf_printf(b, "action=\"");
+                        buf_label(b, action);
+                        buf_printf(b, "\",");
                 }
                 if (i < n)
-                        pd_buf_printf(b, "le=\"%g\"} %" PRIu64 "\n",
-                                      bounds[i], cum);
+                        buf_printf(b, "le=\"%g\"} %" PRIu64 "\n", bounds[i],
+                                   cum);
                 else
-                        pd_buf_printf(b, "le=\"+Inf\"} %" PRIu64 "\n", cum);
+                        buf_printf(b, "le=\"+Inf\"} %" PRIu64 "\n", cum);
         }
-        pd_buf_printf(b, "%s_sum", name);
+        buf_printf(b, "%s_sum", name);
         if (action) {
-                pd_buf_printf(b, "{action=\"");
-                pd_buf_label(b, action);
-                pd_buf_printf(b, "\"}");
+                buf_printf(b, "{action=\"");
+                buf_label(b, action);
+                buf_printf(b, "\"}");
         }
-        pd_buf_printf(b, " %.17g\n%s_count", h->sum, name);
+        buf_printf(b, " %.17g\n%s_count", h->sum, name);
         if (action) {
-                pd_buf_printf(b, "{action=\"");
-                pd_buf_label(b, action);
-                pd_buf_printf(b, "\"}");
+                buf_printf(b, "{action=\"");
+                buf_label(b, action);
+                buf_printf(b, "\"}");
         }
-        pd_buf_printf(b, " %" PRIu64 "\n", h->count);
+        buf_printf(b, " %" PRIu64 "\n", h->count);
 }
 
 char *pd_metrics_render(void) {
         pd_buf_t b = {pd_xmalloc(4096), 0, 4096};
 
         b.p[0] = '\0';
-        pthread_mutex_lock(&pd_m_lock);
-        pd_buf_head(&b, "postdeploy_actions_total", "counter",
-                    "Attempts of actions finished, by action and status.");
-        for (size_t i = 0; i < pd_m_action_cnt; i++) {
-                const pd_action_m_t *m = &pd_m_actions[i];
+        pthread_mutex_lock(&m_lock);
+        buf_head(&b, "postdeploy_actions_total", "counter",
+                 "Attempts of actions finished, by action and status.");
+        for (size_t i = 0; i < m_action_cnt; i++) {
+                const pd_action_m_t *m = &m_actions[i];
                 if (!m->status)
                         continue;
-                pd_buf_printf(&b, "postdeploy_actions_total{action=\"");
-                pd_buf_label(&b, m->action);
-                pd_buf_printf(&b, "\",status=\"");
-                pd_buf_label(&b, m->status);
-                pd_buf_printf(&b, "\"} %" PRIu64 "\n", m->count);
+                buf_printf(&b, "postdeploy_actions_total{action=\"");
+                buf_label(&b, m->action);
+                buf_printf(&b, "\",status=\"");
+                buf_label(&b, m->status);
+                buf_printf(&b, "\"} %" PRIu64 "\n", m->count);
         }
-        pd_buf_head(&b, "postdeploy_action_duration_seconds", "histogram",
-                    "How long attempts of actions ran, by action.");
-        for (size_t i = 0; i < pd_m_action_cnt; i++) {
-                const pd_action_m_t *m = &pd_m_actions[i];
+        buf_head(&b, "postdeploy_action_duration_seconds", "histogram",
+                 "How long attempts of actions ran, by action.");
+        for (size_t i = 0; i < m_action_cnt; i++) {
+                const pd_action_m_t *m = &m_actions[i];
                 if (!m->status)
-                        pd_buf_hist(&b, "postdeploy_action_duration_seconds",
-                                    m->action, &m->hist, pd_action_buckets,
-                                    PD_ACTION_BUCKETS);
+                        buf_hist(&b, "postdeploy_action_duration_seconds",
+                                 m->action, &m->hist, action_buckets,
+                                 PD_ACTION_BUCKETS);
         }
-        pd_buf_head(&b, "postdeploy_actions_running", "gauge",
-                    "Actions running now.");
-        pd_buf_printf(&b, "postdeploy_actions_running %lld\n",
-                      (long long)atomic_load(&pd_m_running));
-        pd_buf_head(&b, "postdeploy_events_total", "counter",
-                    "Records consumed from the events topic, by outcome.");
+        buf_head(&b, "postdeploy_actions_running", "gauge",
+                 "Actions running now.");
+        buf_printf(&b, "postdeploy_actions_running %lld\n",
+                   (long long)atomic_load(&m_running));
+        buf_head(&b, "postdeploy_events_total", "counter",
+                 "Records consumed from the events topic, by outcome.");
         for (size_t i = 0; i < PD_METRICS_OUTCOME_CNT; i++)
-                pd_buf_printf(&b,
-                              "postdeploy_events_total{outcome=\"%s\"} "
-                              "%" PRIu64 "\n",
-                              pd_outcome_names[i], pd_m_events[i]);
-        pd_buf_head(&b, "postdeploy_dead_letters_total", "counter",
-                    "Records sent to the dead-letter topic, by class of "
-                    "reason.");
+                buf_printf(&b,
+                           "postdeploy_events_total{outcome=\"%s\"} "
+                           "%" PRIu64 "\n",
+                           outcome_names[i], m_events[i]);
+        buf_head(&b, "postdeploy_dead_letters_total", "counter",
+                 "Records sent to the dead-letter topic, by class of "
+                 "reason.");
         for (size_t i = 0; i < PD_METRICS_DLQ_CNT; i++)
-                pd_buf_printf(&b,
-                              "postdeploy_dead_letters_total{reason=\"%s\"} "
-                              "%" PRIu64 "\n",
-                              pd_dlq_names[i], pd_m_dlq[i]);
-        pd_buf_head(&b, "postdeploy_outbox_records", "gauge",
-                    "Result records produced and not yet acknowledged by "
-                    "the broker.");
-        pd_buf_printf(&b, "postdeploy_outbox_records %lld\n",
-                      (long long)atomic_load(&pd_m_outbox));
-        pd_buf_head(&b, "postdeploy_consumer_lag_records", "gauge",
-                    "Records of the events topic not yet consumed, summed "
-                    "over this reactor's partitions (librdkafka statistics).");
-        if (pd_m_lag >= 0)
-                pd_buf_printf(&b, "postdeploy_consumer_lag_records %" PRId64
-                                  "\n",
-                              pd_m_lag);
-        pd_buf_head(&b, "postdeploy_consumer_rebalances_total", "counter",
-                    "Consumer group rebalances this process took part in.");
-        pd_buf_printf(&b, "postdeploy_consumer_rebalances_total %" PRIu64 "\n",
-                      pd_m_rebalances);
-        pd_buf_head(&b, "postdeploy_state_commit_seconds", "histogram",
-                    "How long a batch commit of the state store took.");
-        pd_buf_hist(&b, "postdeploy_state_commit_seconds", NULL, &pd_m_commit,
-                    pd_commit_buckets, PD_COMMIT_BUCKETS);
-        pthread_mutex_unlock(&pd_m_lock);
+                buf_printf(&b,
+                           "postdeploy_dead_letters_total{reason=\"%s\"} "
+                           "%" PRIu64 "\n",
+                           dlq_names[i], m_dlq[i]);
+        buf_head(&b, "postdeploy_outbox_records", "gauge",
+                 "Result records produced and not yet acknowledged by "
+                 "the broker.");
+        buf_printf(&b, "postdeploy_outbox_records %lld\n",
+                   (long long)atomic_load(&m_outbox));
+        buf_head(&b, "postdeploy_consumer_lag_records", "gauge",
+                 "Records of the events topic not yet consumed, summed "
+                 "over this reactor's partitions (librdkafka statistics).");
+        if (m_lag >= 0)
+                buf_printf(&b, "postdeploy_consumer_lag_records %" PRId64 "\n",
+                           m_lag);
+        buf_head(&b, "postdeploy_consumer_rebalances_total", "counter",
+                 "Consumer group rebalances this process took part in.");
+        buf_printf(&b, "postdeploy_consumer_rebalances_total %" PRIu64 "\n",
+                   m_rebalances);
+        buf_head(&b, "postdeploy_state_commit_seconds", "histogram",
+                 "How long a batch commit of the state store took.");
+        buf_hist(&b, "postdeploy_state_commit_seconds", NULL, &m_commit,
+                 commit_buckets, PD_COMMIT_BUCKETS);
+        pthread_mutex_unlock(&m_lock);
         return b.p;
 }
 
@@ -398,7 +392,7 @@ char *pd_metrics_render(void) {
 
 int pd_metrics_live(int64_t now_ms, int64_t max_ms, char *reason,
                     size_t reason_size) {
-        int64_t tick = atomic_load(&pd_m_tick_ms);
+        int64_t tick = atomic_load(&m_tick_ms);
 
         if (!now_ms)
                 now_ms = pd_mono_ms();
@@ -416,15 +410,15 @@ int pd_metrics_live(int64_t now_ms, int64_t max_ms, char *reason,
 int pd_metrics_ready(char *reason, size_t reason_size) {
         int joined, have_stats;
 
-        pthread_mutex_lock(&pd_m_lock);
-        joined     = pd_m_joined;
-        have_stats = pd_m_have_stats;
-        pthread_mutex_unlock(&pd_m_lock);
-        if (!atomic_load(&pd_m_cond[PD_METRICS_RESTORED]))
+        pthread_mutex_lock(&m_lock);
+        joined     = m_joined;
+        have_stats = m_have_stats;
+        pthread_mutex_unlock(&m_lock);
+        if (!atomic_load(&m_cond[PD_METRICS_RESTORED]))
                 snprintf(reason, reason_size, "state not restored yet");
-        else if (!atomic_load(&pd_m_cond[PD_METRICS_STORE_OK]))
+        else if (!atomic_load(&m_cond[PD_METRICS_STORE_OK]))
                 snprintf(reason, reason_size, "state store not writable");
-        else if (!atomic_load(&pd_m_cond[PD_METRICS_BROKER_OK]))
+        else if (!atomic_load(&m_cond[PD_METRICS_BROKER_OK]))
                 snprintf(reason, reason_size, "broker unreachable");
         else if (!joined)
                 snprintf(reason, reason_size,
@@ -437,23 +431,23 @@ int pd_metrics_ready(char *reason, size_t reason_size) {
 }
 
 void pd_metrics_reset(void) {
-        pthread_mutex_lock(&pd_m_lock);
-        for (size_t i = 0; i < pd_m_action_cnt; i++) {
-                free(pd_m_actions[i].action);
-                free(pd_m_actions[i].status);
+        pthread_mutex_lock(&m_lock);
+        for (size_t i = 0; i < m_action_cnt; i++) {
+                free(m_actions[i].action);
+                free(m_actions[i].status);
         }
-        free(pd_m_actions);
-        pd_m_actions    = NULL;
-        pd_m_action_cnt = 0;
-        memset(pd_m_events, 0, sizeof(pd_m_events));
-        memset(pd_m_dlq, 0, sizeof(pd_m_dlq));
-        memset(&pd_m_commit, 0, sizeof(pd_m_commit));
-        pd_m_rebalances = 0;
-        pthread_mutex_unlock(&pd_m_lock);
+        free(m_actions);
+        m_actions    = NULL;
+        m_action_cnt = 0;
+        memset(m_events, 0, sizeof(m_events));
+        memset(m_dlq, 0, sizeof(m_dlq));
+        memset(&m_commit, 0, sizeof(m_commit));
+        m_rebalances = 0;
+        pthread_mutex_unlock(&m_lock);
         pd_metrics_kafka_reset();
-        atomic_store(&pd_m_running, 0);
-        atomic_store(&pd_m_outbox, 0);
-        atomic_store(&pd_m_tick_ms, 0);
+        atomic_store(&m_running, 0);
+        atomic_store(&m_outbox, 0);
+        atomic_store(&m_tick_ms, 0);
         for (int i = 0; i < PD_METRICS_COND_CNT; i++)
-                atomic_store(&pd_m_cond[i], 0);
+                atomic_store(&m_cond[i], 0);
 }

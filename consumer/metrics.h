@@ -26,20 +26,20 @@ typedef enum pd_metrics_outcome_e {
 /* postdeploy_dead_letters_total{reason}: classes of reasons, a bounded set
  * (the free text of the reason is in the record's postdeploy_error). */
 typedef enum pd_metrics_dlq_e {
-        PD_METRICS_DLQ_TOO_LARGE,   /* over max_event_bytes */
-        PD_METRICS_DLQ_SIGNATURE,   /* unsigned, badly signed, too old */
-        PD_METRICS_DLQ_WRONG_TYPE,  /* a ce_type the topic does not take */
-        PD_METRICS_DLQ_INVALID,     /* undecodable or invalid event */
+        PD_METRICS_DLQ_TOO_LARGE,  /* over max_event_bytes */
+        PD_METRICS_DLQ_SIGNATURE,  /* unsigned, badly signed, too old */
+        PD_METRICS_DLQ_WRONG_TYPE, /* a ce_type the topic does not take */
+        PD_METRICS_DLQ_INVALID,    /* undecodable or invalid event */
         PD_METRICS_DLQ_CNT
 } pd_metrics_dlq_t;
 
 /* Conditions /readyz needs besides what the consumer's statistics say. */
 typedef enum pd_metrics_cond_e {
-        PD_METRICS_RESTORED,   /* state restored: recovery done */
-        PD_METRICS_STORE_OK,   /* the store commits (no lost batch, no
-                                * store-fault retry going on) */
-        PD_METRICS_BROKER_OK,  /* a broker answers; also set from the
-                                * consumer's statistics */
+        PD_METRICS_RESTORED,  /* state restored: recovery done */
+        PD_METRICS_STORE_OK,  /* the store commits (no lost batch, no
+                               * store-fault retry going on) */
+        PD_METRICS_BROKER_OK, /* a broker answers; also set from the
+                               * consumer's statistics */
         PD_METRICS_COND_CNT
 } pd_metrics_cond_t;
 

@@ -1,8 +1,8 @@
 /*
  * outbox.c - the outbox: the result records a transaction writes to the
- * store, produced once their batch commits (pd_outq_produce), and deleted
- * from the store when the broker acknowledges them (pd_dr_cb collects the
- * delivered seqs, pd_outbox_reap trims them). A record is never produced
+ * store, produced once their batch commits (pd__outq_produce), and deleted
+ * from the store when the broker acknowledges them (pd__dr_cb collects the
+ * delivered seqs, pd__outbox_reap trims them). A record is never produced
  * before the change that implies it is durable, and one left behind by a
  * crash is produced again at the next start.
  */
@@ -12,7 +12,7 @@
 /* ------------------------------------------------------------------ */
 /* Outbox                                                              */
 
-void pd_outq_clear(pd_outq_t *oq) {
+void pd__outq_clear(pd_outq_t *oq) {
         for (size_t i = 0; i < oq->cnt; i++) {
                 free(oq->recs[i].topic);
                 free(oq->recs[i].key);
@@ -22,15 +22,15 @@ void pd_outq_clear(pd_outq_t *oq) {
         oq->cnt = 0;
 }
 
-void pd_outq_destroy(pd_outq_t *oq) {
-        pd_outq_clear(oq);
+void pd__outq_destroy(pd_outq_t *oq) {
+        pd__outq_clear(oq);
         free(oq->recs);
         oq->recs = NULL;
         oq->size = 0;
 }
 
 /* Serialises headers as name\0value\0 pairs (values are our own text). */
-static void *pd_headers_pack(const rd_kafka_headers_t *hdrs, size_t *lenp) {
+static void *headers_pack(const rd_kafka_headers_t *hdrs, size_t *lenp) {
         const char *name;
         const void *val;
         size_t size, len = 0, i;
@@ -53,13 +53,14 @@ static void *pd_headers_pack(const rd_kafka_headers_t *hdrs, size_t *lenp) {
         return buf;
 }
 
-static rd_kafka_headers_t *pd_headers_unpack(const void *buf, size_t len) {
+static rd_kafka_headers_t *headers_unpack(const void *buf, size_t len) {
         rd_kafka_headers_t *hdrs = rd_kafka_headers_new(8);
         const char *p = buf, *end = p + len;
 
         while (p < end) {
                 const char *name = p;
-                const char *val  = name + strnlen(name, (size_t)(end - name)) + 1;
+                const char *val =
+                    name + strnlen(name, (size_t)(end - name)) + 1;
                 size_t vlen;
 
                 if (val >= end)
@@ -74,19 +75,19 @@ static rd_kafka_headers_t *pd_headers_unpack(const void *buf, size_t len) {
 /* Adds a record to the outbox (inside the caller's transaction) and keeps
  * a copy in oq for producing after the commit. Takes ownership of value and
  * hdrs. Returns 0 or -1 (store error). */
-int pd_outbox_put(pd_reactor_t *r, pd_outq_t *oq, const char *topic,
-                  const char *key, rd_kafka_headers_t *hdrs,
-                  void *value, size_t value_len) {
+int pd__outbox_put(pd_reactor_t *r, pd_outq_t *oq, const char *topic,
+                   const char *key, rd_kafka_headers_t *hdrs, void *value,
+                   size_t value_len) {
         pd_outbox_rec_t rec = {0};
         pd_outrec_t *o;
 
-        oq->recs = pd_xgrow(oq->recs, &oq->size, oq->cnt + 1,
-                            sizeof(*oq->recs));
+        oq->recs =
+            pd_xgrow(oq->recs, &oq->size, oq->cnt + 1, sizeof(*oq->recs));
         o = &oq->recs[oq->cnt];
         memset(o, 0, sizeof(*o));
         o->topic     = pd_xstrdup(topic);
         o->key       = key ? pd_xstrdup(key) : NULL;
-        o->headers   = pd_headers_pack(hdrs, &o->headers_len);
+        o->headers   = headers_pack(hdrs, &o->headers_len);
         o->value     = value;
         o->value_len = value_len;
         rd_kafka_headers_destroy(hdrs);
@@ -110,8 +111,7 @@ int pd_outbox_put(pd_reactor_t *r, pd_outq_t *oq, const char *topic,
  * writing to the results topic must not be enough to forge a SUCCEEDED.
  * A record produced again after a restart is the stored one, signature
  * included. */
-int pd_emit(pd_reactor_t *r, pd_outq_t *oq, pd_event_t *ev,
-            const char *key) {
+int pd__emit(pd_reactor_t *r, pd_outq_t *oq, pd_event_t *ev, const char *key) {
         rd_kafka_headers_t *hdrs;
         char errstr[256];
         void *buf;
@@ -131,38 +131,36 @@ int pd_emit(pd_reactor_t *r, pd_outq_t *oq, pd_event_t *ev,
          * fail, and an unsigned result would be refused by every CLI. */
         if (r->secret &&
             pd_sign_headers(hdrs, key, key ? strlen(key) : 0, buf, len,
-                            r->secret, r->secret_len, errstr,
-                            sizeof(errstr))) {
+                            r->secret, r->secret_len, errstr, sizeof(errstr))) {
                 pd_log(PD_LOG_ERROR, "cannot sign %s: %s",
                        pd_evtype_name(ev->type), errstr);
                 abort();
         }
-        return pd_outbox_put(r, oq, r->conf->topic_results, key, hdrs, buf,
-                             len);
+        return pd__outbox_put(r, oq, r->conf->topic_results, key, hdrs, buf,
+                              len);
 }
 
 /* Produces one outbox record; its delivery report deletes it. */
-void pd_produce_rec(pd_reactor_t *r, int64_t seq, const char *topic,
-                    const char *key, const void *headers,
-                    size_t headers_len, const void *value,
-                    size_t value_len) {
+void pd__produce_rec(pd_reactor_t *r, int64_t seq, const char *topic,
+                     const char *key, const void *headers, size_t headers_len,
+                     const void *value, size_t value_len) {
         rd_kafka_resp_err_t err;
         rd_kafka_headers_t *hdrs;
 
         for (;;) {
-                hdrs = pd_headers_unpack(headers, headers_len);
+                hdrs = headers_unpack(headers, headers_len);
                 err  = rd_kafka_producev(
-                    r->producer, RD_KAFKA_V_TOPIC(topic),
-                    /* The registry always goes to partition 0, so a
-                     * client finds it without reading every partition. */
-                    RD_KAFKA_V_PARTITION(key && !strcmp(key, PD_REGISTRY_KEY)
-                                             ? 0
-                                             : RD_KAFKA_PARTITION_UA),
-                    RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-                    RD_KAFKA_V_VALUE((void *)value, value_len),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                    RD_KAFKA_V_HEADERS(hdrs),
-                    RD_KAFKA_V_OPAQUE((void *)(intptr_t)seq), RD_KAFKA_V_END);
+                     r->producer, RD_KAFKA_V_TOPIC(topic),
+                     /* The registry always goes to partition 0, so a
+                      * client finds it without reading every partition. */
+                     RD_KAFKA_V_PARTITION(key && !strcmp(key, PD_REGISTRY_KEY)
+                                              ? 0
+                                              : RD_KAFKA_PARTITION_UA),
+                     RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+                     RD_KAFKA_V_VALUE((void *)value, value_len),
+                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                     RD_KAFKA_V_HEADERS(hdrs),
+                     RD_KAFKA_V_OPAQUE((void *)(intptr_t)seq), RD_KAFKA_V_END);
                 if (!err) {
                         pd_metrics_outbox_add(1);
                         return;
@@ -171,8 +169,7 @@ void pd_produce_rec(pd_reactor_t *r, int64_t seq, const char *topic,
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                         /* It stays in the outbox and goes out on restart. */
                         pd_log(PD_LOG_ERROR,
-                               "cannot produce to %s (outbox #%" PRId64
-                               "): %s",
+                               "cannot produce to %s (outbox #%" PRId64 "): %s",
                                topic, seq, rd_kafka_err2str(err));
                         return;
                 }
@@ -180,18 +177,17 @@ void pd_produce_rec(pd_reactor_t *r, int64_t seq, const char *topic,
         }
 }
 
-void pd_outq_produce(pd_reactor_t *r, pd_outq_t *oq) {
+void pd__outq_produce(pd_reactor_t *r, pd_outq_t *oq) {
         for (size_t i = 0; i < oq->cnt; i++) {
                 pd_outrec_t *o = &oq->recs[i];
-                pd_produce_rec(r, o->seq, o->topic, o->key, o->headers,
-                               o->headers_len, o->value, o->value_len);
+                pd__produce_rec(r, o->seq, o->topic, o->key, o->headers,
+                                o->headers_len, o->value, o->value_len);
         }
-        pd_outq_clear(oq);
+        pd__outq_clear(oq);
 }
 
 /* Producer delivery report (main thread, from rd_kafka_poll). */
-void pd_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
-              void *opaque) {
+void pd__dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque) {
         pd_reactor_t *r = opaque;
         int64_t seq     = (int64_t)(intptr_t)rkm->_private;
 
@@ -218,7 +214,7 @@ typedef struct pd_reap_s {
         size_t cnt;
 } pd_reap_t;
 
-static int pd_seq_cmp(const void *a, const void *b) {
+static int seq_cmp(const void *a, const void *b) {
         int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
 
         return x < y ? -1 : x > y;
@@ -226,13 +222,13 @@ static int pd_seq_cmp(const void *a, const void *b) {
 
 /* Deletes the delivered seqs (sorted), one statement per run of
  * consecutive seqs: records are delivered mostly in order. */
-static int pd_txn_reap(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+static int txn_reap(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         const pd_reap_t *rp = arg;
 
         (void)oq;
         for (size_t i = 0, j; i < rp->cnt; i = j) {
-                for (j = i + 1; j < rp->cnt && rp->seqs[j] <= rp->seqs[j - 1] + 1;
-                     j++)
+                for (j = i + 1;
+                     j < rp->cnt && rp->seqs[j] <= rp->seqs[j - 1] + 1; j++)
                         ;
                 if (pd_store_outbox_del_range(r->st, rp->seqs[i],
                                               rp->seqs[j - 1]))
@@ -243,7 +239,7 @@ static int pd_txn_reap(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
 
 /* Deletes delivered records from the outbox, in the open batch. Not
  * retried: a record left behind is produced again on restart. */
-void pd_outbox_reap(pd_reactor_t *r) {
+void pd__outbox_reap(pd_reactor_t *r) {
         pd_reap_t rp;
         int64_t *seqs;
 
@@ -256,9 +252,9 @@ void pd_outbox_reap(pd_reactor_t *r) {
         pthread_mutex_unlock(&r->dr_lock);
         if (!rp.cnt)
                 return;
-        qsort(seqs, rp.cnt, sizeof(*seqs), pd_seq_cmp);
+        qsort(seqs, rp.cnt, sizeof(*seqs), seq_cmp);
 
-        pd_crashpoint("reap.before_delete");
-        pd_reactor_txn_try(r, pd_txn_reap, &rp, "trim the outbox");
+        pd__crashpoint("reap.before_delete");
+        pd__reactor_txn_try(r, txn_reap, &rp, "trim the outbox");
         free(seqs);
 }

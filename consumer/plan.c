@@ -3,15 +3,15 @@
  * the named ones or those whose state fits the event, put after the
  * actions they name in `after` and in config order otherwise; and which
  * of them a redelivered event already finished. Pure logic, unit-tested
- * in tests/unit/test_plan.c, but for pd_plan_build, which reads each
+ * in tests/unit/test_plan.c, but for pd__plan_build, which reads each
  * action's state and the trigger's outcomes from the store.
  */
 
 #include "consumer/reactor_int.h"
 
 /* Whether step i of plan must wait for a step not placed yet. */
-static int pd_plan_waits(const pd_plan_t *plan, const pd_step_t *steps,
-                         const int *placed, size_t i) {
+static int plan_waits(const pd_plan_t *plan, const pd_step_t *steps,
+                      const int *placed, size_t i) {
         const pd_action_def_t *def = steps[i].def;
 
         for (size_t a = 0; def && a < def->after.cnt; a++)
@@ -28,14 +28,14 @@ static int pd_plan_waits(const pd_plan_t *plan, const pd_step_t *steps,
  * dependencies are placed. The config has no cycles (pd_config_validate),
  * so every round places one.
  */
-void pd_plan_order(pd_plan_t *plan) {
+void pd__plan_order(pd_plan_t *plan) {
         pd_step_t *sorted = pd_xcalloc(plan->cnt + 1, sizeof(*sorted));
         int *placed       = pd_xcalloc(plan->cnt + 1, sizeof(*placed));
 
         for (size_t n = 0; n < plan->cnt; n++) {
                 size_t i = 0;
                 while (i < plan->cnt &&
-                       (placed[i] || pd_plan_waits(plan, plan->steps, placed, i)))
+                       (placed[i] || plan_waits(plan, plan->steps, placed, i)))
                         i++;
                 assert(i < plan->cnt);
                 placed[i] = 1;
@@ -49,8 +49,8 @@ void pd_plan_order(pd_plan_t *plan) {
 /* The steps of an event that names its actions (deploy --one, skip or
  * reset by name): unknown names first (rejected, def NULL), then the
  * named actions in config order. plan->steps has room for them all. */
-void pd_plan_named(const pd_config_t *conf, const pd_event_t *ev,
-                   pd_plan_t *plan) {
+void pd__plan_named(const pd_config_t *conf, const pd_event_t *ev,
+                    pd_plan_t *plan) {
         size_t i;
 
         for (i = 0; i < ev->actions.cnt; i++) {
@@ -64,8 +64,7 @@ void pd_plan_named(const pd_config_t *conf, const pd_event_t *ev,
                         plan->steps[plan->cnt++].name = name;
         }
         for (i = 0; i < conf->action_cnt; i++)
-                if (pd_strv_find(&ev->actions,
-                                 conf->actions[i].name) >= 0) {
+                if (pd_strv_find(&ev->actions, conf->actions[i].name) >= 0) {
                         plan->steps[plan->cnt].def  = &conf->actions[i];
                         plan->steps[plan->cnt].name = conf->actions[i].name;
                         plan->cnt++;
@@ -74,8 +73,8 @@ void pd_plan_named(const pd_config_t *conf, const pd_event_t *ev,
 
 /* Whether an event that selects by state (a deploy, a skip or a reset of
  * every pending or done action) takes def, whose state is *as. */
-int pd_plan_takes(const pd_action_def_t *def, pd_evtype_t type,
-                  const pd_action_state_t *as) {
+int pd__plan_takes(const pd_action_def_t *def, pd_evtype_t type,
+                   const pd_action_state_t *as) {
         if (type == PD_EVT_RESET_REQUESTED)
                 return as->ever_succeeded;
         if (type == PD_EVT_SKIP_REQUESTED)
@@ -87,11 +86,10 @@ int pd_plan_takes(const pd_action_def_t *def, pd_evtype_t type,
 /* Whether a redelivered event already finished the step of def, given
  * the outcome its trigger left (found: there is one): not a run
  * interrupted, nor a failure that still had retries left. */
-int pd_plan_finished(const pd_action_def_t *def, int found,
-                     pd_status_t status, int32_t attempt) {
+int pd__plan_finished(const pd_action_def_t *def, int found, pd_status_t status,
+                      int32_t attempt) {
         int retry_due = found &&
-                        (status == PD_ST_FAILED ||
-                         status == PD_ST_TIMED_OUT) &&
+                        (status == PD_ST_FAILED || status == PD_ST_TIMED_OUT) &&
                         attempt < 1 + def->retries;
 
         return found && status != PD_ST_INTERRUPTED && !retry_due;
@@ -101,11 +99,11 @@ int pd_plan_finished(const pd_action_def_t *def, int found,
  * ones (deploy --one, skip or reset by name), or those whose state fits
  * (pending for a deploy or a skip, done for a reset). Called with the store
  * lock held. */
-int pd_plan_build(pd_reactor_t *r, pd_plan_t *plan) {
-        const pd_event_t *ev = plan->job->ev;
-        const char *tenant   = plan->job->tenant;
+int pd__plan_build(pd_reactor_t *r, pd_plan_t *plan) {
+        const pd_event_t *ev    = plan->job->ev;
+        const char *tenant      = plan->job->tenant;
         const pd_config_t *conf = r->conf;
-        int deploy = ev->type == PD_EVT_RELEASE_DEPLOYED;
+        int deploy              = ev->type == PD_EVT_RELEASE_DEPLOYED;
         size_t i;
 
         plan->steps = pd_xcalloc(conf->action_cnt + ev->actions.cnt + 1,
@@ -113,7 +111,7 @@ int pd_plan_build(pd_reactor_t *r, pd_plan_t *plan) {
         plan->cnt   = 0;
 
         if (deploy ? ev->selection == PD_SEL_ONE : !ev->all_pending) {
-                pd_plan_named(conf, ev, plan);
+                pd__plan_named(conf, ev, plan);
         } else {
                 for (i = 0; i < conf->action_cnt; i++) {
                         const pd_action_def_t *def = &conf->actions[i];
@@ -125,7 +123,7 @@ int pd_plan_build(pd_reactor_t *r, pd_plan_t *plan) {
                         if (pd_store_action_state(r->st, tenant, def->name,
                                                   &as))
                                 return -1;
-                        if (!pd_plan_takes(def, ev->type, &as))
+                        if (!pd__plan_takes(def, ev->type, &as))
                                 continue;
                         plan->steps[plan->cnt].def  = def;
                         plan->steps[plan->cnt].name = def->name;
@@ -133,7 +131,7 @@ int pd_plan_build(pd_reactor_t *r, pd_plan_t *plan) {
                 }
         }
 
-        pd_plan_order(plan);
+        pd__plan_order(plan);
 
         /* A redelivered event that was cut short skips what it finished:
          * not a run interrupted, nor a failure that still had retries left
@@ -151,7 +149,7 @@ int pd_plan_build(pd_reactor_t *r, pd_plan_t *plan) {
                                              ev->ce_source, ev->ce_id, &found,
                                              &status, &attempt))
                         return -1;
-                if (pd_plan_finished(step->def, found, status, attempt)) {
+                if (pd__plan_finished(step->def, found, status, attempt)) {
                         step->finished = 1;
                         step->status   = status;
                 }

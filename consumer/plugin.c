@@ -47,8 +47,8 @@ typedef struct pd_plugin_file_s {
 } pd_plugin_file_t;
 
 typedef struct pd_plugin_lib_s {
-        char *path;   /* as given to pd_plugins_load */
-        void *handle; /* from dlopen; NULL if it failed */
+        char *path;            /* as given to pd_plugins_load */
+        void *handle;          /* from dlopen; NULL if it failed */
         pd_plugin_file_t file; /* where the code in handle came from */
 } pd_plugin_lib_t;
 
@@ -56,7 +56,7 @@ typedef struct pd_plugin_lib_s {
 typedef struct pd_plugin_entry_s {
         pd_plugin_action_t act; /* strings point at the fields below */
         pd_policy_t policy;
-        size_t lib;             /* index in pd_plugins_t.libs */
+        size_t lib; /* index in pd_plugins_t.libs */
         char *name;
         char *description;
         pd_strv_t after;
@@ -73,35 +73,35 @@ struct pd_plugins_s {
 /* What the registry's add callback works on while one init runs. */
 typedef struct pd_plugins_loader_s {
         pd_plugins_t *pl;
-        size_t lib;        /* the plugin whose init is running */
-        char *errstr;      /* the first refusal, for pd_plugins_load */
+        size_t lib;   /* the plugin whose init is running */
+        char *errstr; /* the first refusal, for pd_plugins_load */
         size_t errstr_size;
-        int failed;        /* an action was refused: the plugin is */
+        int failed; /* an action was refused: the plugin is */
 } pd_plugins_loader_t;
 
 /* The state of one pd_plugins_run, behind ctx->_private. */
 typedef struct pd_plugin_run_s {
         const pd_plugin_call_t *call;
-        int64_t deadline;      /* monotonic ms; INT64_MAX: no timeout */
+        int64_t deadline; /* monotonic ms; INT64_MAX: no timeout */
         pd_output_t *out;
-        pthread_mutex_t lock;  /* ctx->log may be called from threads the
-                                * action starts */
+        pthread_mutex_t lock; /* ctx->log may be called from threads the
+                               * action starts */
 } pd_plugin_run_t;
 
 /* `after` of an action that has none, so callers never see NULL. */
-static const char *const pd_plugins_no_after[] = {NULL};
+static const char *const plugins_no_after[] = {NULL};
 
 /* ---- loading ---- */
 
-static void pd_plugins_entry_clear(pd_plugin_entry_t *e) {
+static void plugins_entry_clear(pd_plugin_entry_t *e) {
         free(e->name);
         free(e->description);
         pd_strv_clear(&e->after);
 }
 
 /* The entry called name, or NULL. */
-static const pd_plugin_entry_t *pd_plugins_lookup(const pd_plugins_t *pl,
-                                                  const char *name) {
+static const pd_plugin_entry_t *plugins_lookup(const pd_plugins_t *pl,
+                                               const char *name) {
         for (size_t i = 0; i < pl->cnt; i++)
                 if (!strcmp(pl->entries[i].name, name))
                         return &pl->entries[i];
@@ -112,14 +112,15 @@ static const pd_plugin_entry_t *pd_plugins_lookup(const pd_plugins_t *pl,
  * Checks an action a plugin registers, against the rules and the actions
  * registered so far. Returns 0 with *policyp set, or -1 with why in msg.
  */
-static int pd_plugins_check(const pd_plugins_t *pl, size_t lib,
-                            const pd_plugin_action_t *act,
-                            pd_policy_t *policyp, char *msg, size_t msg_size) {
+static int plugins_check(const pd_plugins_t *pl, size_t lib,
+                         const pd_plugin_action_t *act, pd_policy_t *policyp,
+                         char *msg, size_t msg_size) {
         const pd_plugin_entry_t *other;
 
         if (!act || !act->name) {
-                snprintf(msg, msg_size, "an action was registered without "
-                                        "a name");
+                snprintf(msg, msg_size,
+                         "an action was registered without "
+                         "a name");
                 return -1;
         }
         if (!pd_action_name_valid(act->name)) {
@@ -158,7 +159,7 @@ static int pd_plugins_check(const pd_plugins_t *pl, size_t lib,
                         return -1;
                 }
         }
-        other = pd_plugins_lookup(pl, act->name);
+        other = plugins_lookup(pl, act->name);
         if (other && other->lib == lib) {
                 snprintf(msg, msg_size, "action '%s' registered twice",
                          act->name);
@@ -166,17 +167,16 @@ static int pd_plugins_check(const pd_plugins_t *pl, size_t lib,
         }
         if (other) {
                 snprintf(msg, msg_size,
-                         "action '%s' registered twice (also by %s)",
-                         act->name, pl->libs[other->lib].path);
+                         "action '%s' registered twice (also by %s)", act->name,
+                         pl->libs[other->lib].path);
                 return -1;
         }
         return 0;
 }
 
 /* Appends a copy of act to pl. */
-static void pd_plugins_copy(pd_plugins_t *pl, size_t lib,
-                            const pd_plugin_action_t *act,
-                            pd_policy_t policy) {
+static void plugins_copy(pd_plugins_t *pl, size_t lib,
+                         const pd_plugin_action_t *act, pd_policy_t policy) {
         pd_plugin_entry_t *e;
 
         pl->entries = pd_xgrow(pl->entries, &pl->entry_cap, pl->cnt + 1,
@@ -197,16 +197,16 @@ static void pd_plugins_copy(pd_plugins_t *pl, size_t lib,
         e->act.description = e->description;
         /* pd_strv_t holds char **; the public struct promises the strings
          * are not written through it. */
-        e->act.after  = e->after.cnt ? (const char *const *)e->after.v
-                                     : pd_plugins_no_after;
+        e->act.after =
+            e->after.cnt ? (const char *const *)e->after.v : plugins_no_after;
         e->act.fn     = act->fn;
         e->act.opaque = act->opaque;
         pl->cnt++;
 }
 
 /* pd_plugin_registry_t.add: runs on the loading thread, inside init. */
-static int pd_plugins_add(pd_plugin_registry_t *reg,
-                          const pd_plugin_action_t *act) {
+static int plugins_add(pd_plugin_registry_t *reg,
+                       const pd_plugin_action_t *act) {
         pd_plugins_loader_t *ld = reg->_private;
         const char *path        = ld->pl->libs[ld->lib].path;
         pd_policy_t policy      = PD_POLICY_ONCE;
@@ -216,14 +216,13 @@ static int pd_plugins_add(pd_plugin_registry_t *reg,
          * after it, the plugin is refused. */
         if (ld->failed)
                 return -1;
-        if (pd_plugins_check(ld->pl, ld->lib, act, &policy, msg,
-                             sizeof(msg))) {
+        if (plugins_check(ld->pl, ld->lib, act, &policy, msg, sizeof(msg))) {
                 snprintf(ld->errstr, ld->errstr_size, "plugin %s: %s", path,
                          msg);
                 ld->failed = 1;
                 return -1;
         }
-        pd_plugins_copy(ld->pl, ld->lib, act, policy);
+        plugins_copy(ld->pl, ld->lib, act, policy);
         return 0;
 }
 
@@ -234,8 +233,8 @@ static int pd_plugins_add(pd_plugin_registry_t *reg,
  * a changed file is said, since nothing else would tell the operator that
  * the new code is not running.
  */
-static void pd_plugins_identify(pd_plugin_lib_t *lib,
-                                const pd_plugins_t *running) {
+static void plugins_identify(pd_plugin_lib_t *lib,
+                             const pd_plugins_t *running) {
         const pd_plugin_lib_t *old = NULL;
         pd_plugin_file_t now       = {0};
         struct stat st;
@@ -262,12 +261,12 @@ static void pd_plugins_identify(pd_plugin_lib_t *lib,
  * init. Returns 0, or -1 with "plugin PATH: why" in errstr; what was
  * opened and registered stays in pl for pd_plugins_unload to undo.
  */
-static int pd_plugins_open(pd_plugins_t *pl, const char *path,
-                           const pd_plugins_t *running, char *errstr,
-                           size_t errstr_size) {
+static int plugins_open(pd_plugins_t *pl, const char *path,
+                        const pd_plugins_t *running, char *errstr,
+                        size_t errstr_size) {
         pd_plugin_lib_t *lib     = &pl->libs[pl->lib_cnt];
         pd_plugins_loader_t ld   = {pl, pl->lib_cnt, errstr, errstr_size, 0};
-        pd_plugin_registry_t reg = {PD_PLUGIN_ABI, pd_plugins_add, &ld};
+        pd_plugin_registry_t reg = {PD_PLUGIN_ABI, plugins_add, &ld};
         const size_t registered  = pl->cnt;
         pd_plugin_init_fn_t *init;
         const char *why;
@@ -293,7 +292,7 @@ static int pd_plugins_open(pd_plugins_t *pl, const char *path,
                          path, why ? why : "unknown error");
                 return -1;
         }
-        pd_plugins_identify(lib, running);
+        plugins_identify(lib, running);
         /* The same file twice (or through a link) is one library: its
          * init would register every action twice. */
         for (size_t i = 0; i + 1 < pl->lib_cnt; i++) {
@@ -307,8 +306,8 @@ static int pd_plugins_open(pd_plugins_t *pl, const char *path,
 
         /* POSIX lets dlsym's object pointer convert to a function
          * pointer. */
-        init = (pd_plugin_init_fn_t *)dlsym(lib->handle,
-                                            "postdeploy_plugin_init");
+        init =
+            (pd_plugin_init_fn_t *)dlsym(lib->handle, "postdeploy_plugin_init");
         if (!init) {
                 snprintf(errstr, errstr_size,
                          "plugin %s: no postdeploy_plugin_init", path);
@@ -350,8 +349,7 @@ pd_plugins_t *pd_plugins_load(const char *const *paths, size_t cnt,
 
         pl->libs = pd_xcalloc(cnt, sizeof(*pl->libs));
         for (size_t i = 0; i < cnt; i++)
-                if (pd_plugins_open(pl, paths[i], running, errstr,
-                                    errstr_size))
+                if (plugins_open(pl, paths[i], running, errstr, errstr_size))
                         goto fail;
         return pl;
 fail:
@@ -379,7 +377,7 @@ const pd_plugin_action_t *pd_plugins_action(const pd_plugins_t *pl, size_t i,
 
 const pd_plugin_action_t *pd_plugins_find(const pd_plugins_t *pl,
                                           const char *name) {
-        const pd_plugin_entry_t *e = pd_plugins_lookup(pl, name);
+        const pd_plugin_entry_t *e = plugins_lookup(pl, name);
 
         return e ? &e->act : NULL;
 }
@@ -388,7 +386,7 @@ void pd_plugins_unload(pd_plugins_t *pl) {
         if (!pl)
                 return;
         for (size_t i = 0; i < pl->cnt; i++)
-                pd_plugins_entry_clear(&pl->entries[i]);
+                plugins_entry_clear(&pl->entries[i]);
         free(pl->entries);
         /* In reverse: a plugin loaded later may use one loaded before. */
         for (size_t i = pl->lib_cnt; i-- > 0;) {
@@ -403,7 +401,7 @@ void pd_plugins_unload(pd_plugins_t *pl) {
 /* ---- running ---- */
 
 /* ctx->cancelled: a shutdown, or the deadline passed. */
-static int pd_plugins_cancelled(const pd_action_ctx_t *ctx) {
+static int plugins_cancelled(const pd_action_ctx_t *ctx) {
         const pd_plugin_run_t *run = ctx->_private;
 
         return (run->call->cancel && *run->call->cancel) ||
@@ -413,10 +411,10 @@ static int pd_plugins_cancelled(const pd_action_ctx_t *ctx) {
 /* ctx->log: formats one line into the run's output, '\n' added if
  * missing. A line that cannot be formatted or allocated is dropped: the
  * action's work matters more than its output. */
-static void pd_plugins_log(const pd_action_ctx_t *ctx, const char *fmt, ...)
-        PD_PLUGIN_PRINTF(2, 3);
+static void plugins_log(const pd_action_ctx_t *ctx, const char *fmt, ...)
+    PD_PLUGIN_PRINTF(2, 3);
 
-static void pd_plugins_log(const pd_action_ctx_t *ctx, const char *fmt, ...) {
+static void plugins_log(const pd_action_ctx_t *ctx, const char *fmt, ...) {
         pd_plugin_run_t *run = ctx->_private;
         char stack[PD_PLUGINS_LINE_MAX];
         char *line = stack;
@@ -448,20 +446,20 @@ static void pd_plugins_log(const pd_action_ctx_t *ctx, const char *fmt, ...) {
 }
 
 /* Fills res->status and res->error from what the function returned. */
-static void pd_plugins_outcome(const pd_plugin_run_t *run, int rc,
-                               const char *msg, pd_runner_result_t *res) {
+static void plugins_outcome(const pd_plugin_run_t *run, int rc, const char *msg,
+                            pd_runner_result_t *res) {
         const pd_plugin_call_t *call = run->call;
 
         if (rc == 0) {
                 res->status = PD_ST_SUCCEEDED;
         } else if (call->cancel && *call->cancel) {
                 res->status = PD_ST_INTERRUPTED;
-                pd_runner_stop_error(res->status, call->timeout_ms,
-                                     res->error, sizeof(res->error));
+                pd_runner_stop_error(res->status, call->timeout_ms, res->error,
+                                     sizeof(res->error));
         } else if (pd_mono_ms() >= run->deadline) {
                 res->status = PD_ST_TIMED_OUT;
-                pd_runner_stop_error(res->status, call->timeout_ms,
-                                     res->error, sizeof(res->error));
+                pd_runner_stop_error(res->status, call->timeout_ms, res->error,
+                                     sizeof(res->error));
         } else {
                 res->status = PD_ST_FAILED;
                 if (*msg)
@@ -488,8 +486,7 @@ int pd_plugins_run(const pd_plugin_action_t *act, const pd_plugin_call_t *call,
         if (call->timeout_ms > 0)
                 run.deadline = start + call->timeout_ms;
 
-        run.out = pd_output_new(call->log_path, res->error,
-                                sizeof(res->error));
+        run.out = pd_output_new(call->log_path, res->error, sizeof(res->error));
         if (!run.out)
                 goto out;
 
@@ -502,8 +499,8 @@ int pd_plugins_run(const pd_plugin_action_t *act, const pd_plugin_call_t *call,
         ctx.event_id    = call->event_id;
         ctx.attempt     = call->attempt;
         ctx.opaque      = act->opaque;
-        ctx.log         = pd_plugins_log;
-        ctx.cancelled   = pd_plugins_cancelled;
+        ctx.log         = plugins_log;
+        ctx.cancelled   = plugins_cancelled;
         ctx._private    = &run;
 
         msg[0] = '\0';
@@ -512,7 +509,7 @@ int pd_plugins_run(const pd_plugin_action_t *act, const pd_plugin_call_t *call,
          * string. */
         msg[sizeof(msg) - 1] = '\0';
 
-        pd_plugins_outcome(&run, rc, msg, res);
+        plugins_outcome(&run, rc, msg, res);
         pd_output_result(run.out, res);
         ret = 0;
 out:

@@ -23,9 +23,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/config.h"      /* pd_policy_t */
-#include "consumer/runner.h"    /* pd_runner_result_t */
-#include "postdeploy/plugin.h"  /* the public plugin ABI */
+#include "common/config.h"     /* pd_policy_t */
+#include "consumer/runner.h"   /* pd_runner_result_t */
+#include "postdeploy/plugin.h" /* the public plugin ABI */
 
 typedef struct pd_plugins_s pd_plugins_t;
 

@@ -12,7 +12,7 @@
  *                once every earlier event of that partition is done too
  *
  * Every store change and the result records it implies are written in one
- * transaction part (pd_reactor_txn), and parts are committed in batches
+ * transaction part (pd__reactor_txn), and parts are committed in batches
  * (group commit); the records are produced after their batch commits and
  * deleted from the outbox when the broker acknowledges them.
  *
@@ -30,15 +30,14 @@
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                       */
 
-void pd_sleep_ms(int64_t ms) {
+void pd__sleep_ms(int64_t ms) {
         struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
         while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
                 ;
 }
 
 /* pthread_cond_timedwait for at most ms (the conds use CLOCK_REALTIME). */
-void pd_cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *lock,
-                     int64_t ms) {
+void pd__cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t ms) {
         struct timespec ts;
 
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -53,10 +52,10 @@ void pd_cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *lock,
 
 /*
  * The time by which a stop must be over: shutdown_grace after whichever
- * thread first saw the stop flag (or after pd_reactor_deadline_set), 0
+ * thread first saw the stop flag (or after reactor_deadline_set), 0
  * while no stop is asked. Lock-free, for the store's busy handler.
  */
-int64_t pd_reactor_deadline(pd_reactor_t *r) {
+int64_t pd__reactor_deadline(pd_reactor_t *r) {
         int64_t d = atomic_load(&r->stop_deadline);
 
         if (!d && r->stop && *r->stop) {
@@ -71,8 +70,8 @@ int64_t pd_reactor_deadline(pd_reactor_t *r) {
 
 /* Starts the grace now unless a stop already started it; returns the
  * deadline. For a stop without the flag (a fatal error). */
-static int64_t pd_reactor_deadline_set(pd_reactor_t *r) {
-        int64_t d = pd_reactor_deadline(r), want;
+static int64_t reactor_deadline_set(pd_reactor_t *r) {
+        int64_t d = pd__reactor_deadline(r), want;
 
         if (d)
                 return d;
@@ -84,36 +83,35 @@ static int64_t pd_reactor_deadline_set(pd_reactor_t *r) {
 
 /* Whether the grace of a stop is over: whoever still waits to retry
  * something must give up now. */
-int pd_reactor_grace_over(pd_reactor_t *r) {
-        int64_t d = pd_reactor_deadline(r);
+int pd__reactor_grace_over(pd_reactor_t *r) {
+        int64_t d = pd__reactor_deadline(r);
 
         return d && pd_now_ms() >= d;
 }
 
 /* pd_store_set_give_up's callback: a statement waiting for another
  * process's lock stops waiting once the grace is over. */
-static int pd_reactor_store_give_up(void *opaque) {
-        return pd_reactor_grace_over(opaque);
+static int reactor_store_give_up(void *opaque) {
+        return pd__reactor_grace_over(opaque);
 }
 
 /* ------------------------------------------------------------------ */
 /* Life cycle                                                           */
 
-static void pd_reactor_log_nothing(const rd_kafka_t *rk, int level,
-                                   const char *fac, const char *buf) {
+static void reactor_log_nothing(const rd_kafka_t *rk, int level,
+                                const char *fac, const char *buf) {
         (void)rk, (void)level, (void)fac, (void)buf;
 }
 
 /*
  * Makes the reactor's producer or consumer: postdeploy's defaults for it,
  * then the [kafka] section, then `brokers`. The producer's delivery reports
- * go to pd_dr_cb with `r` as opaque (NULL: no reports are expected). Returns
+ * go to pd__dr_cb with `r` as opaque (NULL: no reports are expected). Returns
  * the client, or NULL with librdkafka's message in errstr.
  */
-static rd_kafka_t *pd_reactor_client(const pd_config_t *conf,
-                                     rd_kafka_type_t type,
-                                     const char *brokers, pd_reactor_t *r,
-                                     char *errstr, size_t errstr_size) {
+static rd_kafka_t *reactor_client(const pd_config_t *conf, rd_kafka_type_t type,
+                                  const char *brokers, pd_reactor_t *r,
+                                  char *errstr, size_t errstr_size) {
         static const char *const producer_defaults[] = {
             "enable.idempotence", "true",
             /* Results are few and latency matters (publish-to-start);
@@ -122,25 +120,28 @@ static rd_kafka_t *pd_reactor_client(const pd_config_t *conf,
             "linger.ms", "1",
             /* Deliveries are retried until they succeed: the outbox
              * holds them meanwhile. */
-            "message.timeout.ms", "0",
-            NULL};
+            "message.timeout.ms", "0", NULL};
         static const char *const consumer_defaults[] = {
-            "enable.auto.commit", "true",
-            "enable.auto.offset.store", "false",
-            "auto.offset.reset", "earliest",
-            "enable.partition.eof", "false",
+            "enable.auto.commit",
+            "true",
+            "enable.auto.offset.store",
+            "false",
+            "auto.offset.reset",
+            "earliest",
+            "enable.partition.eof",
+            "false",
             NULL};
         rd_kafka_conf_t *kconf;
         rd_kafka_t *rk;
 
-        kconf = pd_kafka_conf(conf,
-                              type == RD_KAFKA_PRODUCER ? producer_defaults
-                                                        : consumer_defaults,
-                              brokers, errstr, errstr_size);
+        kconf = pd_kafka_conf(
+            conf,
+            type == RD_KAFKA_PRODUCER ? producer_defaults : consumer_defaults,
+            brokers, errstr, errstr_size);
         if (!kconf)
                 return NULL;
         if (type == RD_KAFKA_PRODUCER) {
-                rd_kafka_conf_set_dr_msg_cb(kconf, pd_dr_cb);
+                rd_kafka_conf_set_dr_msg_cb(kconf, pd__dr_cb);
                 rd_kafka_conf_set_opaque(kconf, r);
         } else if (rd_kafka_conf_set(kconf, "group.id", conf->group_id, errstr,
                                      errstr_size) != RD_KAFKA_CONF_OK) {
@@ -150,7 +151,7 @@ static rd_kafka_t *pd_reactor_client(const pd_config_t *conf,
                 pd_metrics_kafka_conf(kconf); /* lag, rebalances, joined */
         }
         if (!r) /* a check: "no bootstrap.servers" is what it asked for */
-                rd_kafka_conf_set_log_cb(kconf, pd_reactor_log_nothing);
+                rd_kafka_conf_set_log_cb(kconf, reactor_log_nothing);
         rk = rd_kafka_new(type, kconf, errstr, errstr_size);
         if (!rk)
                 rd_kafka_conf_destroy(kconf);
@@ -166,8 +167,8 @@ int pd_reactor_kafka_check(const pd_config_t *conf, char *errstr,
         for (size_t i = 0; i < 2; i++) {
                 /* No broker list: the client is made and checked, and
                  * never connects. */
-                rd_kafka_t *rk = pd_reactor_client(conf, types[i], "", NULL,
-                                                   msg, sizeof(msg));
+                rd_kafka_t *rk =
+                    reactor_client(conf, types[i], "", NULL, msg, sizeof(msg));
                 if (!rk) {
                         snprintf(errstr, errstr_size,
                                  "%s: [kafka] for the %s: %s",
@@ -190,7 +191,7 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
         *errstr = '\0';
         r->conf = conf;
         atomic_store(&r->grace_ms, conf->shutdown_grace_ms);
-        pd_crash_init();
+        pd__crash_init();
         pthread_mutex_init(&r->st_lock, NULL);
         pthread_mutex_init(&r->lock, NULL);
         pthread_cond_init(&r->cond, NULL);
@@ -214,12 +215,12 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
 
         /* The Kafka clients first: a setting librdkafka refuses then
          * leaves nothing behind on disk, no store, no supervisor folder. */
-        r->producer = pd_reactor_client(conf, RD_KAFKA_PRODUCER, brokers, r,
-                                        errstr, errstr_size);
+        r->producer = reactor_client(conf, RD_KAFKA_PRODUCER, brokers, r,
+                                     errstr, errstr_size);
         if (!r->producer)
                 goto err;
-        r->consumer = pd_reactor_client(conf, RD_KAFKA_CONSUMER, brokers, r,
-                                        errstr, errstr_size);
+        r->consumer = reactor_client(conf, RD_KAFKA_CONSUMER, brokers, r,
+                                     errstr, errstr_size);
         if (!r->consumer)
                 goto err;
         rd_kafka_poll_set_consumer(r->consumer);
@@ -233,16 +234,16 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
                               errstr_size);
         if (!r->st)
                 goto err;
-        pd_store_set_give_up(r->st, pd_reactor_store_give_up, r);
+        pd_store_set_give_up(r->st, reactor_store_give_up, r);
         /* A handle of the committer's own checkpoints the WAL off the
          * workers' path; without it, commits checkpoint as SQLite does by
          * default. */
         {
                 char ckerr[512];
 
-                r->ckpt_st = pd_store_open(conf->state_path,
-                                           conf->state_sync_full, ckerr,
-                                           sizeof(ckerr));
+                r->ckpt_st =
+                    pd_store_open(conf->state_path, conf->state_sync_full,
+                                  ckerr, sizeof(ckerr));
                 if (!r->ckpt_st)
                         pd_log(PD_LOG_WARN, "checkpoints stay on commits: %s",
                                ckerr);
@@ -263,20 +264,20 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
                 snprintf(r->sup_dir, sizeof(r->sup_dir), "%s/supervisor-%s",
                          *dir ? dir : "/", pd_store_id(r->st));
         }
-        r->sup = pd_sup_connect(r->sup_dir, pd_sup_exe(), 0, errstr,
-                                errstr_size);
+        r->sup =
+            pd_sup_connect(r->sup_dir, pd__sup_exe(), 0, errstr, errstr_size);
         if (!r->sup)
                 goto err;
         pd_sup_set_timeout(r->sup, conf->supervisor_timeout_ms);
 
         snprintf(r->brokers, sizeof(r->brokers), "%s", brokers);
-        if (pthread_create(&r->committer, NULL, pd_committer_main, r)) {
+        if (pthread_create(&r->committer, NULL, pd__committer_main, r)) {
                 snprintf(errstr, errstr_size, "cannot start the committer");
                 goto err;
         }
         r->committer_started = 1;
         pd_metrics_outbox_set(0); /* what it holds is produced again */
-        if (pd_reactor_recover(r, errstr, errstr_size))
+        if (pd__reactor_recover(r, errstr, errstr_size))
                 goto err;
         pd_metrics_cond_set(PD_METRICS_RESTORED, 1);
         pd_metrics_cond_set(PD_METRICS_STORE_OK, 1);
@@ -286,7 +287,7 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
         for (int i = 0; i < r->worker_cnt; i++) {
                 r->workers[i].r   = r;
                 r->workers[i].idx = i;
-                if (pthread_create(&r->workers[i].thread, NULL, pd_worker_main,
+                if (pthread_create(&r->workers[i].thread, NULL, pd__worker_main,
                                    &r->workers[i])) {
                         snprintf(errstr, errstr_size,
                                  "cannot start worker threads");
@@ -309,8 +310,8 @@ err:
 /* Stops the workers: each finishes its current action within the grace
  * period (counted from when the stop was first seen), after which running
  * actions are interrupted; a worker waiting to retry stops at once. */
-static void pd_reactor_drain(pd_reactor_t *r) {
-        int64_t deadline = pd_reactor_deadline_set(r);
+static void reactor_drain(pd_reactor_t *r) {
+        int64_t deadline = reactor_deadline_set(r);
         int cancelled    = 0;
 
         pthread_mutex_lock(&r->lock);
@@ -356,13 +357,12 @@ void pd_reactor_set_reload(pd_reactor_t *r, const pd_reload_t *reload) {
 }
 
 /* Keeps in next what only takes effect at start, warning when it changed. */
-static void pd_reload_keep(const pd_config_t *cur, pd_config_t *next) {
+static void reload_keep(const pd_config_t *cur, pd_config_t *next) {
 #define PD_KEEP_STR(f, name)                                                   \
         do {                                                                   \
                 if (strcmp(cur->f ? cur->f : "", next->f ? next->f : "")) {    \
                         pd_log(PD_LOG_WARN,                                    \
-                               "reload: %s changes at the next start",         \
-                               name);                                          \
+                               "reload: %s changes at the next start", name);  \
                         free(next->f);                                         \
                         next->f = cur->f ? pd_xstrdup(cur->f) : NULL;          \
                 }                                                              \
@@ -371,8 +371,7 @@ static void pd_reload_keep(const pd_config_t *cur, pd_config_t *next) {
         do {                                                                   \
                 if (cur->f != next->f) {                                       \
                         pd_log(PD_LOG_WARN,                                    \
-                               "reload: %s changes at the next start",         \
-                               name);                                          \
+                               "reload: %s changes at the next start", name);  \
                         next->f = cur->f;                                      \
                 }                                                              \
         } while (0)
@@ -390,12 +389,14 @@ static void pd_reload_keep(const pd_config_t *cur, pd_config_t *next) {
 #undef PD_KEEP_STR
 #undef PD_KEEP_INT
         if (cur->kafka.cnt != next->kafka.cnt)
-                pd_log(PD_LOG_WARN, "reload: [kafka] changes at the next start");
+                pd_log(PD_LOG_WARN,
+                       "reload: [kafka] changes at the next start");
         else
                 for (size_t i = 0; i < cur->kafka.cnt; i++)
                         if (strcmp(cur->kafka.v[i], next->kafka.v[i])) {
-                                pd_log(PD_LOG_WARN, "reload: [kafka] changes "
-                                                    "at the next start");
+                                pd_log(PD_LOG_WARN,
+                                       "reload: [kafka] changes "
+                                       "at the next start");
                                 break;
                         }
 }
@@ -404,9 +405,9 @@ static void pd_reload_keep(const pd_config_t *cur, pd_config_t *next) {
  * Moves a reload on (main thread, once per loop): loads the new config when
  * asked, then, once no worker runs an event, swaps it in.
  */
-static void pd_reactor_reload_step(pd_reactor_t *r) {
+static void reactor_reload_step(pd_reactor_t *r) {
         const pd_config_t *old;
-        int idle = 1;
+        int idle          = 1;
         char errstr[1024] = "";
 
         if (!r->next_conf) {
@@ -414,8 +415,8 @@ static void pd_reactor_reload_step(pd_reactor_t *r) {
                         return;
                 *r->reload.reload = 0;
                 pd_log(PD_LOG_INFO, "reloading the config");
-                r->next_conf = r->reload.load(r->reload.opaque, errstr,
-                                              sizeof(errstr));
+                r->next_conf =
+                    r->reload.load(r->reload.opaque, errstr, sizeof(errstr));
                 if (!r->next_conf) {
                         pd_log(PD_LOG_ERROR,
                                "config reload failed, the running config "
@@ -423,7 +424,7 @@ static void pd_reactor_reload_step(pd_reactor_t *r) {
                                errstr);
                         return;
                 }
-                pd_reload_keep(r->conf, r->next_conf);
+                reload_keep(r->conf, r->next_conf);
                 pthread_mutex_lock(&r->lock);
                 r->paused = 1;
                 /* A worker waiting out a retry backoff gives way. */
@@ -446,7 +447,7 @@ static void pd_reactor_reload_step(pd_reactor_t *r) {
         r->reload.release(r->reload.opaque, old);
         pd_log_level = r->conf->log_level;
         atomic_store(&r->grace_ms, r->conf->shutdown_grace_ms);
-        if (pd_reactor_txn_sync(r, pd_txn_registry, NULL))
+        if (pd__reactor_txn_sync(r, pd__txn_registry, NULL))
                 return;
         pd_log(PD_LOG_INFO, "config reloaded: %zu action(s)",
                r->conf->action_cnt);
@@ -459,8 +460,7 @@ static void pd_reactor_reload_step(pd_reactor_t *r) {
  * a growing pause (1 s to 30 s) between attempts, until Kafka answers or
  * it is asked to stop. Returns 0 when ready, -1 when stopped first.
  */
-static int pd_reactor_await_kafka(pd_reactor_t *r,
-                                  volatile sig_atomic_t *stop) {
+static int reactor_await_kafka(pd_reactor_t *r, volatile sig_atomic_t *stop) {
         int64_t pause_ms = 1000;
         int attempt      = 0;
         char errstr[512];
@@ -470,8 +470,8 @@ static int pd_reactor_await_kafka(pd_reactor_t *r,
                 /* Short: a stop request waits for at most one attempt. */
                 if (!pd_kafka_ping(r->producer, r->brokers, 2000, errstr,
                                    sizeof(errstr)) &&
-                    !pd_kafka_topics_ensure(r->producer, r->conf, 5000,
-                                            errstr, sizeof(errstr))) {
+                    !pd_kafka_topics_ensure(r->producer, r->conf, 5000, errstr,
+                                            sizeof(errstr))) {
                         if (attempt > 1)
                                 pd_log(PD_LOG_INFO,
                                        "Kafka answers at %s (attempt %d)",
@@ -480,13 +480,14 @@ static int pd_reactor_await_kafka(pd_reactor_t *r,
                         return 0;
                 }
                 pd_metrics_cond_set(PD_METRICS_BROKER_OK, 0);
-                pd_log(PD_LOG_WARN, "waiting for Kafka (attempt %d): %s; "
+                pd_log(PD_LOG_WARN,
+                       "waiting for Kafka (attempt %d): %s; "
                        "next attempt in %" PRId64 " s",
                        attempt, errstr, pause_ms / 1000);
                 for (int64_t end = pd_now_ms() + pause_ms;
                      !*stop && pd_now_ms() < end;) {
                         pd_metrics_tick();
-                        pd_sleep_ms(100);
+                        pd__sleep_ms(100);
                 }
                 if (pause_ms < 30000)
                         pause_ms = pause_ms * 2 > 30000 ? 30000 : pause_ms * 2;
@@ -501,10 +502,10 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
         int ret = 0;
 
         r->stop = stop;
-        if (pd_reactor_await_kafka(r, stop)) {
+        if (reactor_await_kafka(r, stop)) {
                 pd_log(PD_LOG_INFO, "stopped before Kafka answered");
-                pd_reactor_drain(r);
-                pd_batch_flush(r); /* recovery's records wait in the outbox */
+                reactor_drain(r);
+                pd__batch_flush(r); /* recovery's records wait in the outbox */
                 return 0;
         }
         topics = rd_kafka_topic_partition_list_new(1);
@@ -526,16 +527,16 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
                 rkm = rd_kafka_consumer_poll(r->consumer, 50);
                 if (rkm) {
                         if (!rkm->err)
-                                pd_reactor_dispatch(r, rkm);
+                                pd__reactor_dispatch(r, rkm);
                         else if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                                 pd_log(PD_LOG_WARN, "consumer: %s",
                                        rd_kafka_message_errstr(rkm));
                         rd_kafka_message_destroy(rkm);
                 }
                 rd_kafka_poll(r->producer, 0);
-                pd_outbox_reap(r);
-                pd_offsets_advance(r);
-                pd_reactor_reload_step(r);
+                pd__outbox_reap(r);
+                pd__offsets_advance(r);
+                reactor_reload_step(r);
 
                 pthread_mutex_lock(&r->lock);
                 fatal = r->fatal;
@@ -555,16 +556,16 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
                 pthread_mutex_unlock(&r->lock);
         }
         pd_log(PD_LOG_INFO, "stopping: %zu event(s) in flight", r->inflight);
-        pd_reactor_drain(r);
-        pd_batch_flush(r);
-        pd_offsets_advance(r);
+        reactor_drain(r);
+        pd__batch_flush(r);
+        pd__offsets_advance(r);
         /* Within a second past the grace: what is not delivered by then
          * waits in the outbox for the next start. */
-        flush_ms = pd_reactor_deadline(r) + 700 - pd_now_ms();
-        rd_kafka_flush(r->producer, (int)(flush_ms < 300 ? 300
+        flush_ms = pd__reactor_deadline(r) + 700 - pd_now_ms();
+        rd_kafka_flush(r->producer, (int)(flush_ms < 300     ? 300
                                           : flush_ms > 10000 ? 10000
                                                              : flush_ms));
-        pd_outbox_reap(r);
+        pd__outbox_reap(r);
         if ((err = rd_kafka_consumer_close(r->consumer)))
                 pd_log(PD_LOG_WARN, "consumer close: %s",
                        rd_kafka_err2str(err));
@@ -597,7 +598,7 @@ void pd_reactor_destroy(pd_reactor_t *r) {
         r->ckpt_st = NULL;
         /* Closing the store would roll the open batch back. */
         if (r->st)
-                pd_batch_flush(r);
+                pd__batch_flush(r);
         /* Every job is in its partition's list, whether queued, cut short
          * or done: jobs never finished are simply redelivered. */
         for (int32_t p = 0; p < r->partq_cnt; p++) {
@@ -612,7 +613,7 @@ void pd_reactor_destroy(pd_reactor_t *r) {
         free(r->partqs);
         free(r->workers);
         for (size_t i = 0; i < r->adopt_cnt; i++)
-                pd_adopt_clear(&r->adopt[i]);
+                pd__adopt_clear(&r->adopt[i]);
         free(r->adopt);
         pd_sup_close(r->sup);
         pd_sign_key_free(r->secret, r->secret_len);

@@ -45,13 +45,13 @@
 /* An event taken from a partition; also its place in the partition's list
  * of events whose offsets are not stored yet. */
 typedef struct pd_job_s {
-        struct pd_job_s *next;      /* worker queue / done queue */
-        struct pd_job_s *pnext;     /* partition order */
-        pd_event_t *ev;             /* owned until the worker is done */
-        char *tenant;               /* resolved tenant, owned */
+        struct pd_job_s *next;  /* worker queue / done queue */
+        struct pd_job_s *pnext; /* partition order */
+        pd_event_t *ev;         /* owned until the worker is done */
+        char *tenant;           /* resolved tenant, owned */
         int32_t partition;
         int64_t offset;
-        int64_t gen;                /* the batch that marks it done */
+        int64_t gen; /* the batch that marks it done */
         int done;
 } pd_job_t;
 
@@ -63,7 +63,7 @@ typedef struct pd_partq_s {
 /* A finished command run the supervisor may forget once the batch that
  * records its outcome is durable. */
 typedef struct pd_forget_s {
-        int64_t sup_id;             /* the run's name at the supervisor */
+        int64_t sup_id; /* the run's name at the supervisor */
         int64_t gen;
 } pd_forget_t;
 
@@ -71,10 +71,10 @@ typedef struct pd_worker_s {
         struct pd_reactor_s *r;
         int idx;
         pthread_t thread;
-        const char *tenant;         /* whose job it runs, under r->lock */
-        volatile int cancel;        /* kills the running action */
-        pd_sup_t *sup;              /* this worker's supervisor connection */
-        pd_forget_t *forget;        /* runs to forget once durable */
+        const char *tenant;  /* whose job it runs, under r->lock */
+        volatile int cancel; /* kills the running action */
+        pd_sup_t *sup;       /* this worker's supervisor connection */
+        pd_forget_t *forget; /* runs to forget once durable */
         size_t forget_cnt, forget_size;
 } pd_worker_t;
 
@@ -115,71 +115,71 @@ typedef struct pd_batch_s {
 } pd_batch_t;
 
 struct pd_reactor_s {
-        const pd_config_t *conf;    /* replaced only while no worker runs */
-        char name[256];     /* the `reactor` field of what we publish */
-        char source[300];   /* ce_source of what we publish */
+        const pd_config_t *conf; /* replaced only while no worker runs */
+        char name[256];          /* the `reactor` field of what we publish */
+        char source[300];        /* ce_source of what we publish */
         rd_kafka_t *consumer;
         rd_kafka_t *producer;
-        char brokers[512];  /* as given, for messages */
+        char brokers[512]; /* as given, for messages */
 
         pd_store_t *st;
-        pd_store_t *ckpt_st;        /* the committer's, for checkpoints */
-        pthread_mutex_t st_lock;    /* serialises every store call */
+        pd_store_t *ckpt_st;     /* the committer's, for checkpoints */
+        pthread_mutex_t st_lock; /* serialises every store call */
         /* Group commit (see "Transactions"); under st_lock: */
-        int batch_open;             /* a store transaction is open */
-        int64_t batch_gen;          /* the open (or next) batch's number */
-        pd_batch_t batch;           /* what the open batch holds */
-        pthread_cond_t batch_cond;  /* a batch opened, or stop */
-        int lost;                   /* a batch was lost: what is in memory
-                                     * is ahead of the disk, so no later
-                                     * batch may commit (it would make the
-                                     * lost one look durable) until the
-                                     * reactor is made again */
+        int batch_open;            /* a store transaction is open */
+        int64_t batch_gen;         /* the open (or next) batch's number */
+        pd_batch_t batch;          /* what the open batch holds */
+        pthread_cond_t batch_cond; /* a batch opened, or stop */
+        int lost;                  /* a batch was lost: what is in memory
+                                    * is ahead of the disk, so no later
+                                    * batch may commit (it would make the
+                                    * lost one look durable) until the
+                                    * reactor is made again */
         int committer_stop;
-        int committer_idle;         /* waits on batch_cond */
+        int committer_idle; /* waits on batch_cond */
         int committer_started;
         pthread_t committer;
         /* Under pr_lock, held while a committed batch is produced: */
         pthread_mutex_t pr_lock;
-        pthread_cond_t pr_cond;     /* produced_gen moved, or failed */
-        int64_t produced_gen;       /* last batch committed and produced */
-        int batch_failed;           /* a batch was lost: the reactor stops */
-        int restart;                /* ... by a store fault that may clear
-                                     * (disk full, I/O): pd_reactor_run
-                                     * returns 1, to be made again */
-        int64_t keep_runs_ms;       /* retention; 0: keep everything */
-        char sup_dir[512];          /* the supervisor's folder */
-        unsigned char *secret;      /* signing key; NULL: unsigned is fine */
+        pthread_cond_t pr_cond; /* produced_gen moved, or failed */
+        int64_t produced_gen;   /* last batch committed and produced */
+        int batch_failed;       /* a batch was lost: the reactor stops */
+        int restart;            /* ... by a store fault that may clear
+                                 * (disk full, I/O): pd_reactor_run
+                                 * returns 1, to be made again */
+        int64_t keep_runs_ms;   /* retention; 0: keep everything */
+        char sup_dir[512];      /* the supervisor's folder */
+        unsigned char *secret;  /* signing key; NULL: unsigned is fine */
         size_t secret_len;
-        pd_sup_t *sup;              /* the main thread's connection */
-        pd_adopt_t *adopt;          /* runs to adopt, under r->lock */
+        pd_sup_t *sup;     /* the main thread's connection */
+        pd_adopt_t *adopt; /* runs to adopt, under r->lock */
         size_t adopt_cnt;
 
-        pthread_mutex_t lock;       /* worker queues, done queue, flags */
-        pthread_cond_t cond;        /* signalled on new work and stop */
+        pthread_mutex_t lock; /* worker queues, done queue, flags */
+        pthread_cond_t cond;  /* signalled on new work and stop */
         pd_worker_t *workers;
         int worker_cnt;
-        pd_job_t *queue_head;       /* events waiting for a worker, in the */
-        pd_job_t *queue_tail;       /* order they were consumed */
-        pd_job_t *done_head;        /* finished jobs for the main thread */
-        int draining;               /* workers: finish the job, take no more */
-        int paused;                 /* workers: take no new job (reload) */
+        pd_job_t *queue_head; /* events waiting for a worker, in the */
+        pd_job_t *queue_tail; /* order they were consumed */
+        pd_job_t *done_head;  /* finished jobs for the main thread */
+        int draining;         /* workers: finish the job, take no more */
+        int paused;           /* workers: take no new job (reload) */
         pd_reload_t reload;
-        pd_config_t *next_conf;     /* loaded, waiting for idle workers */
-        int fatal;                  /* a worker hit an unrecoverable error */
+        pd_config_t *next_conf;      /* loaded, waiting for idle workers */
+        int fatal;                   /* a worker hit an unrecoverable error */
         volatile sig_atomic_t *stop; /* pd_reactor_run's: a stop is asked */
         /* When a stop must be over (shutdown_grace after it was first
-         * seen), 0 before; any thread, lock-free (see pd_reactor_deadline).
+         * seen), 0 before; any thread, lock-free (see pd__reactor_deadline).
          */
         _Atomic int64_t stop_deadline;
-        _Atomic int64_t grace_ms;   /* the config's shutdown_grace */
+        _Atomic int64_t grace_ms;        /* the config's shutdown_grace */
         rd_kafka_resp_err_t offsets_err; /* last offsets_store error */
 
-        pthread_mutex_t dr_lock;    /* delivered outbox seqs */
+        pthread_mutex_t dr_lock; /* delivered outbox seqs */
         int64_t *delivered;
         size_t delivered_cnt, delivered_size;
 
-        pd_partq_t *partqs;         /* main thread only */
+        pd_partq_t *partqs; /* main thread only */
         int32_t partq_cnt;
         size_t inflight;
 };
@@ -190,26 +190,34 @@ struct pd_reactor_s {
 
 typedef int(pd_txn_fn_t)(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 
-/* Every transaction is named after its function, pd_txn_NAME, for the
- * crash points NAME.before_commit, NAME.after_commit, NAME.after_produce
- * (passed when the batch holding it commits and is produced).
- * pd_reactor_txn returns once the change is in the open batch;
- * pd_reactor_txn_sync once it is committed and its records produced;
- * pd_reactor_txn_gen like pd_reactor_txn, and sets *genp to the batch
- * holding the change (durable once pd_batch_produced says so). */
-#define pd_txn_name(fn) (#fn + sizeof("pd_txn_") - 1)
-#define pd_reactor_txn(r, fn, arg)                                             \
-        pd_reactor_txn_named((r), (fn), (arg), pd_txn_name(fn), 0, NULL)
-#define pd_reactor_txn_sync(r, fn, arg)                                        \
-        pd_reactor_txn_named((r), (fn), (arg), pd_txn_name(fn), 1, NULL)
-#define pd_reactor_txn_gen(r, fn, arg, genp)                                   \
-        pd_reactor_txn_named((r), (fn), (arg), pd_txn_name(fn), 0, (genp))
+/* "pd__txn_event_done" or "txn_event_done" -> "event_done". */
+static inline const char *pd__txn_strip(const char *fn_name) {
+        const char *name = strstr(fn_name, "txn_");
+
+        return name ? name + 4 : fn_name;
+}
+
+/* Every transaction is named after its function, pd__txn_NAME (shared by
+ * the reactor's files) or txn_NAME (one file's own), for the crash points
+ * NAME.before_commit, NAME.after_commit, NAME.after_produce (passed when
+ * the batch holding it commits and is produced).
+ * pd__reactor_txn returns once the change is in the open batch;
+ * pd__reactor_txn_sync once it is committed and its records produced;
+ * pd__reactor_txn_gen like pd__reactor_txn, and sets *genp to the batch
+ * holding the change (durable once pd__batch_produced says so). */
+#define pd__txn_name(fn) pd__txn_strip(#fn)
+#define pd__reactor_txn(r, fn, arg)                                            \
+        pd__reactor_txn_named((r), (fn), (arg), pd__txn_name(fn), 0, NULL)
+#define pd__reactor_txn_sync(r, fn, arg)                                       \
+        pd__reactor_txn_named((r), (fn), (arg), pd__txn_name(fn), 1, NULL)
+#define pd__reactor_txn_gen(r, fn, arg, genp)                                  \
+        pd__reactor_txn_named((r), (fn), (arg), pd__txn_name(fn), 0, (genp))
 
 /* One action of a plan. */
 typedef struct pd_step_s {
         const pd_action_def_t *def; /* NULL for a rejected name */
         const char *name;
-        int finished;               /* has a final outcome */
+        int finished; /* has a final outcome */
         pd_status_t status;
         /* Commands its trigger started of it when planned, plus those
          * started since: the next one's place, which names it at the
@@ -229,7 +237,7 @@ typedef struct pd_verdict_s {
         pd_step_t *step;
         pd_status_t status;
         const char *error;
-        int set_done; /* -1: leave the state; 1: done (skip); 0: reset */
+        int set_done;    /* -1: leave the state; 1: done (skip); 0: reset */
         int32_t attempt; /* 0 means 1 */
         int retrying;    /* the action is not done with: more will come */
 } pd_verdict_t;
@@ -244,78 +252,72 @@ typedef struct pd_attempt_s {
 } pd_attempt_t;
 
 /* fault.c */
-void pd_crash_init(void);
-void pd_crashpoint(const char *name);
-void pd_crashpoint2(const char *name, const char *suffix);
+void pd__crash_init(void);
+void pd__crashpoint(const char *name);
+void pd__crashpoint2(const char *name, const char *suffix);
 
 /* outbox.c */
-void pd_outq_clear(pd_outq_t *oq);
-void pd_outq_destroy(pd_outq_t *oq);
-int pd_outbox_put(pd_reactor_t *r, pd_outq_t *oq, const char *topic,
-                  const char *key, rd_kafka_headers_t *hdrs,
-                  void *value, size_t value_len);
-int pd_emit(pd_reactor_t *r, pd_outq_t *oq, pd_event_t *ev,
-            const char *key);
-void pd_produce_rec(pd_reactor_t *r, int64_t seq, const char *topic,
-                    const char *key, const void *headers,
-                    size_t headers_len, const void *value,
-                    size_t value_len);
-void pd_outq_produce(pd_reactor_t *r, pd_outq_t *oq);
-void pd_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
-              void *opaque);
-void pd_outbox_reap(pd_reactor_t *r);
+void pd__outq_clear(pd_outq_t *oq);
+void pd__outq_destroy(pd_outq_t *oq);
+int pd__outbox_put(pd_reactor_t *r, pd_outq_t *oq, const char *topic,
+                   const char *key, rd_kafka_headers_t *hdrs, void *value,
+                   size_t value_len);
+int pd__emit(pd_reactor_t *r, pd_outq_t *oq, pd_event_t *ev, const char *key);
+void pd__produce_rec(pd_reactor_t *r, int64_t seq, const char *topic,
+                     const char *key, const void *headers, size_t headers_len,
+                     const void *value, size_t value_len);
+void pd__outq_produce(pd_reactor_t *r, pd_outq_t *oq);
+void pd__dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque);
+void pd__outbox_reap(pd_reactor_t *r);
 
 /* txn.c */
-int pd_batch_produced(pd_reactor_t *r, int64_t gen);
-int pd_batch_wait(pd_reactor_t *r, int64_t gen);
-int pd_batch_flush(pd_reactor_t *r);
-void *pd_committer_main(void *arg);
-int pd_reactor_txn_named(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
-                         const char *name, int sync,
-                         int64_t *genp);
-int pd_reactor_txn_try(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
-                       const char *what);
+int pd__batch_produced(pd_reactor_t *r, int64_t gen);
+int pd__batch_wait(pd_reactor_t *r, int64_t gen);
+int pd__batch_flush(pd_reactor_t *r);
+void *pd__committer_main(void *arg);
+int pd__reactor_txn_named(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
+                          const char *name, int sync, int64_t *genp);
+int pd__reactor_txn_try(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
+                        const char *what);
 
 /* plan.c */
-void pd_plan_named(const pd_config_t *conf, const pd_event_t *ev,
-                   pd_plan_t *plan);
-int pd_plan_takes(const pd_action_def_t *def, pd_evtype_t type,
-                  const pd_action_state_t *as);
-int pd_plan_finished(const pd_action_def_t *def, int found,
-                     pd_status_t status, int32_t attempt);
-void pd_plan_order(pd_plan_t *plan);
-int pd_plan_build(pd_reactor_t *r, pd_plan_t *plan);
+void pd__plan_named(const pd_config_t *conf, const pd_event_t *ev,
+                    pd_plan_t *plan);
+int pd__plan_takes(const pd_action_def_t *def, pd_evtype_t type,
+                   const pd_action_state_t *as);
+int pd__plan_finished(const pd_action_def_t *def, int found, pd_status_t status,
+                      int32_t attempt);
+void pd__plan_order(pd_plan_t *plan);
+int pd__plan_build(pd_reactor_t *r, pd_plan_t *plan);
 
 /* record.c */
-void pd_result_key(char *buf, size_t size, const char *tenant,
-                   const char *action);
-int pd_emit_finished(pd_reactor_t *r, pd_outq_t *oq, const pd_run_t *run,
-                     const char *tail, int retrying);
-int pd_txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg);
-int pd_txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg);
-int pd_txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg);
-int pd_txn_finished(pd_reactor_t *r, pd_outq_t *oq, void *arg);
-int pd_txn_event_done(pd_reactor_t *r, pd_outq_t *oq, void *arg);
+void pd__result_key(char *buf, size_t size, const char *tenant,
+                    const char *action);
+int pd__emit_finished(pd_reactor_t *r, pd_outq_t *oq, const pd_run_t *run,
+                      const char *tail, int retrying);
+int pd__txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg);
+int pd__txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg);
+int pd__txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg);
+int pd__txn_finished(pd_reactor_t *r, pd_outq_t *oq, void *arg);
+int pd__txn_event_done(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 
 /* worker.c */
-void pd_adopt_clear(pd_adopt_t *ad);
-const char *pd_sup_exe(void);
-void *pd_worker_main(void *arg);
+void pd__adopt_clear(pd_adopt_t *ad);
+const char *pd__sup_exe(void);
+void *pd__worker_main(void *arg);
 
 /* dispatch.c */
-void pd_offsets_advance(pd_reactor_t *r);
-void pd_reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm);
+void pd__offsets_advance(pd_reactor_t *r);
+void pd__reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm);
 
 /* recover.c */
-int pd_txn_registry(pd_reactor_t *r, pd_outq_t *oq, void *arg);
-int pd_reactor_recover(pd_reactor_t *r, char *errstr,
-                       size_t errstr_size);
+int pd__txn_registry(pd_reactor_t *r, pd_outq_t *oq, void *arg);
+int pd__reactor_recover(pd_reactor_t *r, char *errstr, size_t errstr_size);
 
 /* reactor.c */
-void pd_sleep_ms(int64_t ms);
-void pd_cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *lock,
-                     int64_t ms);
-int64_t pd_reactor_deadline(pd_reactor_t *r);
-int pd_reactor_grace_over(pd_reactor_t *r);
+void pd__sleep_ms(int64_t ms);
+void pd__cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t ms);
+int64_t pd__reactor_deadline(pd_reactor_t *r);
+int pd__reactor_grace_over(pd_reactor_t *r);
 
 #endif /* PD_REACTOR_INT_H */

@@ -3,15 +3,15 @@
  * plan (deploy.planned), an action started, an action finished or decided
  * without running (action.finished, built in one place for every path:
  * pd_finished_event), and the event marked done. Each writes its store
- * rows and the result record that says so in one part (pd_reactor_txn).
+ * rows and the result record that says so in one part (pd__reactor_txn).
  */
 
 #include "consumer/reactor_int.h"
 
 /* A finished/started event for step, pre-filled from the trigger. */
-static pd_event_t *pd_step_event(pd_reactor_t *r, const pd_plan_t *plan,
-                                 pd_evtype_t type, const char *action,
-                                 int32_t attempt, int64_t started_at) {
+static pd_event_t *step_event(pd_reactor_t *r, const pd_plan_t *plan,
+                              pd_evtype_t type, const char *action,
+                              int32_t attempt, int64_t started_at) {
         const pd_event_t *tev = plan->job->ev;
         pd_event_t *ev        = pd_event_new(type);
 
@@ -27,8 +27,8 @@ static pd_event_t *pd_step_event(pd_reactor_t *r, const pd_plan_t *plan,
         return ev;
 }
 
-void pd_result_key(char *buf, size_t size, const char *tenant,
-                   const char *action) {
+void pd__result_key(char *buf, size_t size, const char *tenant,
+                    const char *action) {
         snprintf(buf, size, "%s/%s", tenant, action);
 }
 
@@ -39,8 +39,8 @@ void pd_result_key(char *buf, size_t size, const char *tenant,
  * same thing the same way. tail: the end of the output ("" for none);
  * retrying: more attempts of the action will come. Returns 0 or -1.
  */
-int pd_emit_finished(pd_reactor_t *r, pd_outq_t *oq, const pd_run_t *run,
-                     const char *tail, int retrying) {
+int pd__emit_finished(pd_reactor_t *r, pd_outq_t *oq, const pd_run_t *run,
+                      const char *tail, int retrying) {
         pd_event_t *ev = pd_event_new(PD_EVT_ACTION_FINISHED);
         char key[256];
         int ret;
@@ -60,13 +60,13 @@ int pd_emit_finished(pd_reactor_t *r, pd_outq_t *oq, const pd_run_t *run,
         ev->output_tail   = pd_xstrdup(tail);
         ev->finished_at   = run->finished_at;
         ev->retrying      = retrying;
-        pd_result_key(key, sizeof(key), run->tenant, run->action);
-        ret = pd_emit(r, oq, ev, key);
+        pd__result_key(key, sizeof(key), run->tenant, run->action);
+        ret = pd__emit(r, oq, ev, key);
         pd_event_destroy(ev);
         return ret;
 }
 
-int pd_txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+int pd__txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         pd_verdict_t *v = arg;
         pd_job_t *job   = v->plan->job;
         int64_t now     = pd_now_ms();
@@ -90,14 +90,14 @@ int pd_txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
                 if (pd_store_run_end(r->st, &run))
                         return -1;
                 if (v->set_done >= 0 &&
-                    pd_store_action_set_done(r->st, job->tenant,
-                                             v->step->name, v->set_done))
+                    pd_store_action_set_done(r->st, job->tenant, v->step->name,
+                                             v->set_done))
                         return -1;
         }
-        return pd_emit_finished(r, oq, &run, "", v->retrying);
+        return pd__emit_finished(r, oq, &run, "", v->retrying);
 }
 
-int pd_txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+int pd__txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         pd_plan_t *plan = arg;
         pd_job_t *job   = plan->job;
         pd_event_t *ev;
@@ -105,7 +105,7 @@ int pd_txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
 
         free(plan->steps);
         plan->steps = NULL;
-        if (pd_plan_build(r, plan))
+        if (pd__plan_build(r, plan))
                 return -1;
         ev             = pd_event_new(PD_EVT_DEPLOY_PLANNED);
         ev->tenant     = pd_xstrdup(job->tenant);
@@ -115,12 +115,12 @@ int pd_txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         ev->planned_at = pd_now_ms();
         for (size_t i = 0; i < plan->cnt; i++)
                 pd_strv_add(&ev->actions, plan->steps[i].name);
-        ret = pd_emit(r, oq, ev, job->tenant);
+        ret = pd__emit(r, oq, ev, job->tenant);
         pd_event_destroy(ev);
         return ret;
 }
 
-int pd_txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+int pd__txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         pd_attempt_t *a = arg;
         pd_event_t *ev;
         char key[256];
@@ -128,17 +128,17 @@ int pd_txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
 
         if (pd_store_run_begin(r->st, &a->run))
                 return -1;
-        ev = pd_step_event(r, a->plan, PD_EVT_ACTION_STARTED, a->step->name,
-                           a->run.attempt, a->run.started_at);
-        pd_result_key(key, sizeof(key), a->plan->job->tenant, a->step->name);
-        ret = pd_emit(r, oq, ev, key);
+        ev = step_event(r, a->plan, PD_EVT_ACTION_STARTED, a->step->name,
+                        a->run.attempt, a->run.started_at);
+        pd__result_key(key, sizeof(key), a->plan->job->tenant, a->step->name);
+        ret = pd__emit(r, oq, ev, key);
         pd_event_destroy(ev);
         return ret;
 }
 
-int pd_txn_finished(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
-        pd_attempt_t *a                = arg;
-        const pd_runner_result_t *res  = a->res;
+int pd__txn_finished(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        pd_attempt_t *a               = arg;
+        const pd_runner_result_t *res = a->res;
 
         a->run.status        = res->status;
         a->run.has_exit_code = res->has_exit_code;
@@ -150,10 +150,10 @@ int pd_txn_finished(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         if (pd_store_run_end(r->st, &a->run))
                 return -1;
 
-        return pd_emit_finished(r, oq, &a->run, res->tail, a->retrying);
+        return pd__emit_finished(r, oq, &a->run, res->tail, a->retrying);
 }
 
-int pd_txn_event_done(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+int pd__txn_event_done(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         pd_job_t *job = arg;
         (void)oq;
         return pd_store_event_mark(r->st, job->ev->ce_source, job->ev->ce_id,

@@ -24,16 +24,15 @@ typedef struct pd_unfinished_s {
         size_t runs_cap, res_cap; /* room in runs, in res */
 } pd_unfinished_t;
 
-static int pd_unfinished_collect(const pd_run_t *run, void *opaque) {
+static int unfinished_collect(const pd_run_t *run, void *opaque) {
         pd_unfinished_t *u = opaque;
         pd_run_t *copy;
 
-        u->runs = pd_xgrow(u->runs, &u->runs_cap, u->cnt + 1,
-                           sizeof(*u->runs));
+        u->runs = pd_xgrow(u->runs, &u->runs_cap, u->cnt + 1, sizeof(*u->runs));
         u->res  = pd_xgrow(u->res, &u->res_cap, u->cnt + 1, sizeof(*u->res));
-        u->res[u->cnt] = NULL;
-        copy           = &u->runs[u->cnt++];
-        *copy          = *run;
+        u->res[u->cnt]       = NULL;
+        copy                 = &u->runs[u->cnt++];
+        *copy                = *run;
         copy->tenant         = pd_xstrdup(run->tenant);
         copy->action         = pd_xstrdup(run->action);
         copy->release        = pd_xstrdup(run->release);
@@ -42,7 +41,7 @@ static int pd_unfinished_collect(const pd_run_t *run, void *opaque) {
         return 0;
 }
 
-static int pd_txn_recover(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+static int txn_recover(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         pd_unfinished_t *u = arg;
         int64_t now        = pd_now_ms();
 
@@ -63,8 +62,9 @@ static int pd_txn_recover(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
                 } else {
                         run->status      = PD_ST_INTERRUPTED;
                         run->duration_ms = now - run->started_at;
-                        run->error       = "interrupted: the reactor stopped "
-                                           "during the run";
+                        run->error =
+                            "interrupted: the reactor stopped "
+                            "during the run";
                 }
                 run->finished_at = now;
                 if (pd_store_run_end(r->st, run))
@@ -73,7 +73,7 @@ static int pd_txn_recover(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
                  * stopped: the redelivered event runs it again. Finished:
                  * its outcome is final, as trigger_outcome will say. */
                 lost = !rs || rs->status == PD_ST_INTERRUPTED;
-                if (pd_emit_finished(r, oq, run, rs ? rs->tail : "", lost))
+                if (pd__emit_finished(r, oq, run, rs ? rs->tail : "", lost))
                         return -1;
                 pd_log(PD_LOG_WARN, "%s %s: %s", run->tenant, run->action,
                        lost ? "interrupted by the last stop"
@@ -85,8 +85,8 @@ static int pd_txn_recover(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
 
 /* Asks the supervisor about every unfinished command run: fills u->res
  * for the finished, moves the running to r->adopt. Returns 0 or -1. */
-static int pd_recover_ask(pd_reactor_t *r, pd_unfinished_t *u, char *errstr,
-                          size_t errstr_size) {
+static int recover_ask(pd_reactor_t *r, pd_unfinished_t *u, char *errstr,
+                       size_t errstr_size) {
         for (size_t i = 0; i < u->cnt; i++) {
                 pd_run_t *run = &u->runs[i];
                 const pd_action_def_t *def =
@@ -114,8 +114,8 @@ static int pd_recover_ask(pd_reactor_t *r, pd_unfinished_t *u, char *errstr,
                 free(res);
                 if (st == PD_SUP_RUNNING) {
                         pd_adopt_t *ad;
-                        r->adopt = pd_xrealloc(r->adopt, (r->adopt_cnt + 1) *
-                                                             sizeof(*r->adopt));
+                        r->adopt = pd_xrealloc(
+                            r->adopt, (r->adopt_cnt + 1) * sizeof(*r->adopt));
                         ad                 = &r->adopt[r->adopt_cnt++];
                         ad->run_id         = run->id;
                         ad->sup_id         = run->sup_id;
@@ -136,7 +136,7 @@ static int pd_recover_ask(pd_reactor_t *r, pd_unfinished_t *u, char *errstr,
         return 0;
 }
 
-int pd_txn_registry(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+int pd__txn_registry(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         const pd_config_t *conf = r->conf;
         pd_event_t *ev          = pd_event_new(PD_EVT_REGISTRY_PUBLISHED);
         int ret;
@@ -149,49 +149,48 @@ int pd_txn_registry(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         for (size_t i = 0; i < conf->action_cnt; i++) {
                 const pd_action_def_t *def = &conf->actions[i];
                 pd_regentry_t *re          = &ev->registry[i];
-                re->id          = pd_xstrdup(def->name);
-                re->is_auto     = def->is_auto;
+                re->id                     = pd_xstrdup(def->name);
+                re->is_auto                = def->is_auto;
                 re->policy      = pd_xstrdup(pd_policy_name(def->policy));
                 re->description = pd_xstrdup(def->description);
                 for (size_t j = 0; j < def->after.cnt; j++)
                         pd_strv_add(&re->after, def->after.v[j]);
         }
-        ret = pd_emit(r, oq, ev, PD_REGISTRY_KEY);
+        ret = pd__emit(r, oq, ev, PD_REGISTRY_KEY);
         pd_event_destroy(ev);
         return ret;
 }
 
-static int pd_outbox_replay_cb(const pd_outbox_rec_t *rec, void *opaque) {
+static int outbox_replay_cb(const pd_outbox_rec_t *rec, void *opaque) {
         pd_reactor_t *r = opaque;
-        pd_produce_rec(r, rec->seq, rec->topic, rec->key, rec->headers,
-                       rec->headers_len, rec->value, rec->value_len);
+        pd__produce_rec(r, rec->seq, rec->topic, rec->key, rec->headers,
+                        rec->headers_len, rec->value, rec->value_len);
         return 0;
 }
 
-int pd_reactor_recover(pd_reactor_t *r, char *errstr,
-                       size_t errstr_size) {
+int pd__reactor_recover(pd_reactor_t *r, char *errstr, size_t errstr_size) {
         pd_unfinished_t u = {0};
         int ret;
 
         /* First what the last run left unpublished, then what it left
          * unfinished, so results keep their order per key. */
         pthread_mutex_lock(&r->st_lock);
-        ret = pd_store_outbox_foreach(r->st, pd_outbox_replay_cb, r) ||
-              pd_store_runs_unfinished(r->st, pd_unfinished_collect, &u);
+        ret = pd_store_outbox_foreach(r->st, outbox_replay_cb, r) ||
+              pd_store_runs_unfinished(r->st, unfinished_collect, &u);
         if (ret)
                 snprintf(errstr, errstr_size, "state store: %s",
                          pd_store_errmsg(r->st));
         pthread_mutex_unlock(&r->st_lock);
         if (!ret && u.cnt)
-                ret = pd_recover_ask(r, &u, errstr, errstr_size);
+                ret = recover_ask(r, &u, errstr, errstr_size);
         if (!ret && u.cnt)
-                ret = pd_reactor_txn_sync(r, pd_txn_recover, &u);
+                ret = pd__reactor_txn_sync(r, txn_recover, &u);
         if (!ret) {
                 /* Recorded: the supervisor may forget those outcomes. */
                 for (size_t i = 0; i < u.cnt; i++)
                         if (u.res[i])
                                 pd_sup_forget(r->sup, u.runs[i].sup_id);
-                ret = pd_reactor_txn_sync(r, pd_txn_registry, NULL);
+                ret = pd__reactor_txn_sync(r, pd__txn_registry, NULL);
         }
         for (size_t i = 0; i < u.cnt; i++) {
                 free((char *)u.runs[i].tenant);

@@ -29,8 +29,8 @@
  * plugin actions (plugin.c) keep their output the same way.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* clone, pipe2, pidfd_open, sigdescr_np,
-                       strchrnul, strerrordesc_np */
+#define _GNU_SOURCE    /* clone, pipe2, pidfd_open, sigdescr_np,               \
+                          strchrnul, strerrordesc_np */
 #endif
 #include "consumer/runner.h"
 
@@ -60,16 +60,16 @@
 
 extern char **environ;
 
-#define PD_RUNNER_READ_SIZE (64 * 1024)
-#define PD_RUNNER_TICK_MS 100      /* how often the cancel flag is seen */
-#define PD_RUNNER_REAP_TICK_MS 10  /* exit checks without a pidfd */
+#define PD_RUNNER_READ_SIZE     (64 * 1024)
+#define PD_RUNNER_TICK_MS       100  /* how often the cancel flag is seen */
+#define PD_RUNNER_REAP_TICK_MS  10   /* exit checks without a pidfd */
 #define PD_RUNNER_KILL_GRACE_MS 2000 /* SIGTERM, then SIGKILL after this */
 
 /* Where the output goes: the log file and a ring of the last bytes
  * (runner.h: pd_output_new). */
 struct pd_output_s {
         const char *log_path;
-        int log_fd;       /* -1: no log, or given up after a write error */
+        int log_fd; /* -1: no log, or given up after a write error */
         char ring[PD_OUTPUT_TAIL_MAX];
         size_t ring_start; /* oldest byte kept */
         size_t ring_len;
@@ -78,7 +78,7 @@ struct pd_output_s {
 
 /* Opens the log file for appending, creating it 0600 and its folders 0700
  * when missing. Returns the fd, or -1 with errno set. */
-static int pd_runner_open_log(const char *path) {
+static int runner_open_log(const char *path) {
         const int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY;
         int fd          = open(path, flags, 0600);
 
@@ -88,7 +88,7 @@ static int pd_runner_open_log(const char *path) {
 }
 
 /* Appends to the log; a failing log is dropped (the run goes on). */
-static void pd_output_log(pd_output_t *out, const char *buf, size_t len) {
+static void output_log(pd_output_t *out, const char *buf, size_t len) {
         while (len > 0 && out->log_fd != -1) {
                 ssize_t n = write(out->log_fd, buf, len);
 
@@ -110,7 +110,7 @@ static void pd_output_log(pd_output_t *out, const char *buf, size_t len) {
 
 /* Keeps the last bytes in the ring: constant work per byte, whatever the
  * size of the reads. */
-static void pd_output_keep(pd_output_t *out, const char *buf, size_t len) {
+static void output_keep(pd_output_t *out, const char *buf, size_t len) {
         const size_t max = sizeof(out->ring);
         size_t end, first;
 
@@ -127,7 +127,7 @@ static void pd_output_keep(pd_output_t *out, const char *buf, size_t len) {
         if (out->ring_len + len > max) {
                 /* The bytes written over were the oldest. */
                 out->ring_start =
-                        (out->ring_start + out->ring_len + len - max) % max;
+                    (out->ring_start + out->ring_len + len - max) % max;
                 out->ring_len = max;
         } else {
                 out->ring_len += len;
@@ -136,16 +136,16 @@ static void pd_output_keep(pd_output_t *out, const char *buf, size_t len) {
 
 void pd_output_add(pd_output_t *out, const char *buf, size_t len) {
         out->total += len;
-        pd_output_log(out, buf, len);
-        pd_output_keep(out, buf, len);
+        output_log(out, buf, len);
+        output_keep(out, buf, len);
 }
 
 /* Copies the ring into res->tail in order. */
 void pd_output_result(const pd_output_t *out, pd_runner_result_t *res) {
         const size_t max = sizeof(out->ring);
         size_t first     = out->ring_len < max - out->ring_start
-                                   ? out->ring_len
-                                   : max - out->ring_start;
+                               ? out->ring_len
+                               : max - out->ring_start;
         size_t skip      = 0;
 
         memcpy(res->tail, out->ring + out->ring_start, first);
@@ -170,7 +170,7 @@ pd_output_t *pd_output_new(const char *log_path, char *errstr,
         out->log_path = log_path;
         out->log_fd   = -1;
         if (log_path) {
-                out->log_fd = pd_runner_open_log(log_path);
+                out->log_fd = runner_open_log(log_path);
                 if (out->log_fd == -1) {
                         snprintf(errstr, errstr_size,
                                  "cannot open log file '%s': %s", log_path,
@@ -229,27 +229,27 @@ int pd_spawnattr_child(posix_spawnattr_t *attr, int new_group) {
  * supervisor handle or ignore, and any other that has a handler when the
  * first command starts (a handler would run in our memory). Handlers are
  * installed at start, before any run. */
-static sigset_t pd_runner_dflt;
-static pthread_once_t pd_runner_dflt_once = PTHREAD_ONCE_INIT;
+static sigset_t runner_dflt;
+static pthread_once_t runner_dflt_once = PTHREAD_ONCE_INIT;
 
-static void pd_runner_dflt_init(void) {
-        sigemptyset(&pd_runner_dflt);
-        sigaddset(&pd_runner_dflt, SIGPIPE);
-        sigaddset(&pd_runner_dflt, SIGTERM);
-        sigaddset(&pd_runner_dflt, SIGINT);
-        sigaddset(&pd_runner_dflt, SIGHUP);
-        sigaddset(&pd_runner_dflt, SIGCHLD);
+static void runner_dflt_init(void) {
+        sigemptyset(&runner_dflt);
+        sigaddset(&runner_dflt, SIGPIPE);
+        sigaddset(&runner_dflt, SIGTERM);
+        sigaddset(&runner_dflt, SIGINT);
+        sigaddset(&runner_dflt, SIGHUP);
+        sigaddset(&runner_dflt, SIGCHLD);
         for (int sig = 1; sig < SIGRTMIN; sig++) {
                 struct sigaction sa;
 
                 if (!sigaction(sig, NULL, &sa) && sa.sa_handler != SIG_DFL)
-                        sigaddset(&pd_runner_dflt, sig);
+                        sigaddset(&runner_dflt, sig);
         }
         for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++) {
                 struct sigaction sa;
 
                 if (!sigaction(sig, NULL, &sa) && sa.sa_handler != SIG_DFL)
-                        sigaddset(&pd_runner_dflt, sig);
+                        sigaddset(&runner_dflt, sig);
         }
 }
 
@@ -259,14 +259,14 @@ static void pd_runner_dflt_init(void) {
 typedef struct pd_child_s {
         const pd_runner_job_t *job;
         int out_fd;
-        const char *path;  /* PATH to search a name without '/' in */
-        int err;           /* set by the child when it cannot exec */
+        const char *path; /* PATH to search a name without '/' in */
+        int err;          /* set by the child when it cannot exec */
 } pd_child_t;
 
 /* execve of file, searched in path as posix_spawnp does (no /bin/sh for
  * a file without a #! line). Returns the errno value to report. */
-static int pd_child_exec(const char *file, char *const argv[],
-                         char *const envp[], const char *path) {
+static int child_exec(const char *file, char *const argv[], char *const envp[],
+                      const char *path) {
         size_t flen = strlen(file);
         int eacces  = 0;
         char buf[4096];
@@ -307,7 +307,7 @@ static int pd_child_exec(const char *file, char *const argv[],
 }
 
 /* The child, until exec: every signal is blocked when it starts. */
-static int pd_runner_child(void *arg) {
+static int runner_child(void *arg) {
         pd_child_t *c              = arg;
         const pd_runner_job_t *job = c->job;
         struct sigaction sa;
@@ -317,7 +317,7 @@ static int pd_runner_child(void *arg) {
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = SIG_DFL;
         for (int sig = 1; sig <= SIGRTMAX; sig++)
-                if (sigismember(&pd_runner_dflt, sig) == 1)
+                if (sigismember(&runner_dflt, sig) == 1)
                         sigaction(sig, &sa, NULL);
         /* Group 0: the child leads a new group, so one kill reaches all it
          * starts. */
@@ -342,8 +342,8 @@ static int pd_runner_child(void *arg) {
         sigemptyset(&none);
         if (sigprocmask(SIG_SETMASK, &none, NULL))
                 goto fail;
-        c->err = pd_child_exec(job->argv[0], job->argv,
-                               job->envp ? job->envp : environ, c->path);
+        c->err = child_exec(job->argv[0], job->argv,
+                            job->envp ? job->envp : environ, c->path);
         _exit(127);
 fail:
         c->err = errno;
@@ -355,21 +355,20 @@ fail:
  * Returns 0 with *pidp, or the errno value of the failure (a failed exec
  * included, which the child reports).
  */
-static int pd_runner_spawn(const pd_runner_job_t *job, int out_fd,
-                           pid_t *pidp) {
-        char *stack = pd_xmalloc(PD_CHILD_STACK);
+static int runner_spawn(const pd_runner_job_t *job, int out_fd, pid_t *pidp) {
+        char *stack      = pd_xmalloc(PD_CHILD_STACK);
         const char *path = getenv("PATH");
-        pd_child_t c = {job, out_fd, path ? path : "/bin:/usr/bin", 0};
+        pd_child_t c     = {job, out_fd, path ? path : "/bin:/usr/bin", 0};
         sigset_t all, old;
         pid_t pid;
         int err = 0;
 
-        pthread_once(&pd_runner_dflt_once, pd_runner_dflt_init);
+        pthread_once(&runner_dflt_once, runner_dflt_init);
         /* No handler of ours may run in the child, which shares our
          * memory: it unblocks only once they are all reset. */
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
-        pid = clone(pd_runner_child, stack + PD_CHILD_STACK,
+        pid = clone(runner_child, stack + PD_CHILD_STACK,
                     CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
         if (pid == -1)
                 err = errno;
@@ -387,7 +386,7 @@ static int pd_runner_spawn(const pd_runner_job_t *job, int out_fd,
 }
 
 /* Why dir cannot be the working folder, as an errno value; 0 if it can. */
-static int pd_runner_workdir_error(const char *dir) {
+static int runner_workdir_error(const char *dir) {
         struct stat sb;
 
         if (stat(dir, &sb))
@@ -402,8 +401,8 @@ static int pd_runner_workdir_error(const char *dir) {
  * Returns 0 when that is the command's outcome, -1 when the runner itself
  * is short of resources.
  */
-static int pd_runner_not_started(const pd_runner_job_t *job, int err,
-                                 pd_runner_result_t *res) {
+static int runner_not_started(const pd_runner_job_t *job, int err,
+                              pd_runner_result_t *res) {
         int dir_err;
 
         res->status = PD_ST_FAILED;
@@ -419,7 +418,7 @@ static int pd_runner_not_started(const pd_runner_job_t *job, int err,
         }
         /* The chdir happens in the child, and its error looks like the
          * exec's: ask the folder itself which one failed. */
-        if (job->workdir && (dir_err = pd_runner_workdir_error(job->workdir))) {
+        if (job->workdir && (dir_err = runner_workdir_error(job->workdir))) {
                 snprintf(res->error, sizeof(res->error),
                          "cannot enter workdir '%s': %s", job->workdir,
                          pd_strerror(dir_err));
@@ -434,7 +433,7 @@ static int pd_runner_not_started(const pd_runner_job_t *job, int err,
 }
 
 /* Whether pid has exited, without reaping it (the fallback to pidfds). */
-static int pd_runner_exited(pid_t pid) {
+static int runner_exited(pid_t pid) {
         siginfo_t si;
 
         memset(&si, 0, sizeof(si));
@@ -444,7 +443,7 @@ static int pd_runner_exited(pid_t pid) {
 }
 
 /* Reads what the pipe has now. Returns 0 while it stays open. */
-static int pd_runner_read(int fd, char *buf, pd_output_t *out) {
+static int runner_read(int fd, char *buf, pd_output_t *out) {
         ssize_t n = read(fd, buf, PD_RUNNER_READ_SIZE);
 
         if (n > 0)
@@ -452,7 +451,7 @@ static int pd_runner_read(int fd, char *buf, pd_output_t *out) {
         return n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN);
 }
 
-static int64_t pd_runner_min(int64_t a, int64_t b) {
+static int64_t runner_min(int64_t a, int64_t b) {
         return a < b ? a : b;
 }
 
@@ -470,9 +469,8 @@ void pd_runner_stop_error(pd_status_t stopped_as, int64_t timeout_ms,
 }
 
 /* Fills status, error and exit fields from the wait status. */
-static void pd_runner_outcome(const pd_runner_job_t *job, int wstatus,
-                              pd_status_t stopped_as,
-                              pd_runner_result_t *res) {
+static void runner_outcome(const pd_runner_job_t *job, int wstatus,
+                           pd_status_t stopped_as, pd_runner_result_t *res) {
         if (WIFEXITED(wstatus)) {
                 res->has_exit_code = 1;
                 res->exit_code     = WEXITSTATUS(wstatus);
@@ -481,8 +479,7 @@ static void pd_runner_outcome(const pd_runner_job_t *job, int wstatus,
         }
 
         res->status = stopped_as;
-        if (stopped_as == PD_ST_TIMED_OUT ||
-            stopped_as == PD_ST_INTERRUPTED) {
+        if (stopped_as == PD_ST_TIMED_OUT || stopped_as == PD_ST_INTERRUPTED) {
                 pd_runner_stop_error(stopped_as, job->timeout_ms, res->error,
                                      sizeof(res->error));
         } else if (res->has_exit_code && res->exit_code == 0) {
@@ -509,19 +506,19 @@ struct pd_runner_s {
         /* PD_ST_SUCCEEDED: not stopped by us (any other outcome is the
          * child's own). */
         pd_status_t stopped_as;
-        int64_t kill_at;   /* SIGKILL after SIGTERM */
+        int64_t kill_at; /* SIGKILL after SIGTERM */
         pd_output_t *out;
         char *buf;
-        int out_fd;        /* the pipe's read end */
+        int out_fd; /* the pipe's read end */
         int out_open;
-        int pidfd;         /* -1: exit checked every 10 ms instead */
+        int pidfd; /* -1: exit checked every 10 ms instead */
         pid_t pid;
         int exited;
-        int failed;        /* watching failed: res->error says why */
+        int failed; /* watching failed: res->error says why */
         char error[512];
 };
 
-static void pd_runner_free(pd_runner_t *rn) {
+static void runner_free(pd_runner_t *rn) {
         if (rn->pidfd != -1)
                 close(rn->pidfd);
         pd_output_destroy(rn->out);
@@ -541,11 +538,11 @@ pd_runner_t *pd_runner_start(const pd_runner_job_t *job,
         memset(res, 0, sizeof(*res));
         res->status = PD_ST_FAILED;
         *failed     = 1;
-        rn->buf = pd_xmalloc(PD_RUNNER_READ_SIZE);
-        rn->job        = job;
-        rn->start      = pd_mono_ms();
-        rn->deadline   = job->timeout_ms > 0 ? rn->start + job->timeout_ms
-                                             : INT64_MAX;
+        rn->buf     = pd_xmalloc(PD_RUNNER_READ_SIZE);
+        rn->job     = job;
+        rn->start   = pd_mono_ms();
+        rn->deadline =
+            job->timeout_ms > 0 ? rn->start + job->timeout_ms : INT64_MAX;
         rn->stopped_as = PD_ST_SUCCEEDED;
         rn->kill_at    = INT64_MAX;
         rn->out_fd     = -1;
@@ -562,11 +559,11 @@ pd_runner_t *pd_runner_start(const pd_runner_job_t *job,
                 close(pipefd[1]);
                 goto fail;
         }
-        err = pd_runner_spawn(job, pipefd[1], &rn->pid);
+        err = runner_spawn(job, pipefd[1], &rn->pid);
         /* Only the child writes: our copy would hide its EOF. */
         close(pipefd[1]);
         if (err) {
-                *failed = pd_runner_not_started(job, err, res) != 0;
+                *failed = runner_not_started(job, err, res) != 0;
                 goto fail;
         }
         if (job->spawned)
@@ -576,7 +573,7 @@ pd_runner_t *pd_runner_start(const pd_runner_job_t *job,
         return rn;
 fail:
         res->duration_ms = pd_mono_ms() - rn->start;
-        pd_runner_free(rn);
+        runner_free(rn);
         return NULL;
 }
 
@@ -601,10 +598,10 @@ int pd_runner_prepare(pd_runner_t *rn, struct pollfd *pfd, int64_t *wait) {
         }
 
         if (rn->stopped_as == PD_ST_SUCCEEDED)
-                w = pd_runner_min(w, rn->deadline - now);
-        w = pd_runner_min(w, rn->kill_at - now);
+                w = runner_min(w, rn->deadline - now);
+        w = runner_min(w, rn->kill_at - now);
         if (rn->pidfd == -1)
-                w = pd_runner_min(w, PD_RUNNER_REAP_TICK_MS);
+                w = runner_min(w, PD_RUNNER_REAP_TICK_MS);
         if (w < 0)
                 w = 0;
         if (w < *wait || *wait < 0)
@@ -619,11 +616,11 @@ int pd_runner_prepare(pd_runner_t *rn, struct pollfd *pfd, int64_t *wait) {
 
 int pd_runner_handle(pd_runner_t *rn, const struct pollfd *pfd, int nfds) {
         if (nfds && rn->out_open && pfd[0].revents)
-                rn->out_open = !pd_runner_read(rn->out_fd, rn->buf, rn->out);
+                rn->out_open = !runner_read(rn->out_fd, rn->buf, rn->out);
         if (rn->pidfd != -1)
                 rn->exited = nfds && pfd[nfds - 1].revents;
         else
-                rn->exited = pd_runner_exited(rn->pid);
+                rn->exited = runner_exited(rn->pid);
         return rn->exited;
 }
 
@@ -631,7 +628,7 @@ int pd_runner_handle(pd_runner_t *rn, const struct pollfd *pfd, int nfds) {
  * Watches the started child until it has exited, collecting its output
  * and enforcing the timeout and the cancel flag, with a poll of its own.
  */
-static void pd_runner_watch(pd_runner_t *rn) {
+static void runner_watch(pd_runner_t *rn) {
         while (!rn->exited) {
                 struct pollfd pfd[2];
                 int64_t wait = -1;
@@ -656,7 +653,7 @@ int pd_runner_finish(pd_runner_t *rn, pd_runner_result_t *res) {
         int ret;
 
         if (!rn->exited && !rn->failed)
-                pd_runner_watch(rn);
+                runner_watch(rn);
         ret = rn->failed ? -1 : 0;
         if (ret)
                 snprintf(res->error, sizeof(res->error), "%s", rn->error);
@@ -677,8 +674,8 @@ int pd_runner_finish(pd_runner_t *rn, pd_runner_result_t *res) {
                 if (n == 0 || (n < 0 && errno != EINTR))
                         break;
                 if (n > 0)
-                        rn->out_open = !pd_runner_read(rn->out_fd, rn->buf,
-                                                       rn->out);
+                        rn->out_open =
+                            !runner_read(rn->out_fd, rn->buf, rn->out);
         }
 
         while (waitpid(rn->pid, &wstatus, 0) == -1) {
@@ -695,11 +692,11 @@ int pd_runner_finish(pd_runner_t *rn, pd_runner_result_t *res) {
                 }
         }
         if (!ret)
-                pd_runner_outcome(job, wstatus, rn->stopped_as, res);
+                runner_outcome(job, wstatus, rn->stopped_as, res);
 out:
         pd_output_result(rn->out, res);
         res->duration_ms = pd_mono_ms() - rn->start;
-        pd_runner_free(rn);
+        runner_free(rn);
         return ret;
 }
 

@@ -20,12 +20,12 @@
 #include "schemas/event.h" /* pd_status_t, PD_OUTPUT_TAIL_MAX */
 
 typedef struct pd_runner_job_s {
-        char *const *argv;     /* argv[0] is a path or a name found in PATH */
-        char *const *envp;     /* full environment for the child */
-        const char *workdir;   /* NULL: the reactor's */
-        int64_t timeout_ms;    /* 0: none */
-        const char *log_path;  /* NULL: output kept as tail only */
-        volatile int *cancel;  /* set non-zero to kill the run (may be NULL) */
+        char *const *argv;    /* argv[0] is a path or a name found in PATH */
+        char *const *envp;    /* full environment for the child */
+        const char *workdir;  /* NULL: the reactor's */
+        int64_t timeout_ms;   /* 0: none */
+        const char *log_path; /* NULL: output kept as tail only */
+        volatile int *cancel; /* set non-zero to kill the run (may be NULL) */
         /* Called on the calling thread once the command runs, with its pid,
          * which is also its process group (may be NULL). */
         void (*spawned)(void *opaque, int pid);
@@ -33,17 +33,17 @@ typedef struct pd_runner_job_s {
          * when the run may be going (may be NULL). */
         void (*sent)(void *opaque);
         void *opaque;
-        int has_umask;         /* 0: the child inherits this process's */
-        unsigned umask;        /* the child's umask, 0..0777 */
+        int has_umask;  /* 0: the child inherits this process's */
+        unsigned umask; /* the child's umask, 0..0777 */
 } pd_runner_job_t;
 
 typedef struct pd_runner_result_s {
-        pd_status_t status;    /* SUCCEEDED, FAILED, TIMED_OUT, INTERRUPTED */
-        int has_exit_code;     /* 0 when killed by a signal or never started */
+        pd_status_t status; /* SUCCEEDED, FAILED, TIMED_OUT, INTERRUPTED */
+        int has_exit_code;  /* 0 when killed by a signal or never started */
         int exit_code;
-        int term_signal;       /* signal that ended it, 0 if none */
+        int term_signal; /* signal that ended it, 0 if none */
         int64_t duration_ms;
-        char error[512];       /* "" on success; else why, in a sentence */
+        char error[512]; /* "" on success; else why, in a sentence */
         char tail[PD_OUTPUT_TAIL_MAX + 1]; /* last output bytes, NUL-ended */
         size_t tail_len;
         uint64_t output_bytes; /* everything it printed */

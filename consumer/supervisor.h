@@ -182,8 +182,8 @@ int pd_sup_main(const char *dir, int idle_s);
  * only: that outcome is dropped), each followed by a u32 FNV-1a checksum
  * of the frame. A run whose last record is STARTED was a dead supervisor's:
  * its successor kills that process group (unless the pid now belongs to a
- * process started at another time) and records the run INTERRUPTED. The first record that
- * is cut short or fails its checksum ends the log.
+ * process started at another time) and records the run INTERRUPTED. The first
+ * record that is cut short or fails its checksum ends the log.
  */
 #define PD_SUP_FRAME_MAX (1024 * 1024)
 

@@ -3,7 +3,7 @@
  * part (savepoint) of the open batch; batches commit in order, from the
  * caller that needs its change durable or from the committer thread, which
  * also checkpoints the WAL and prunes the history (reactor.keep_runs).
- * pd_reactor_txn_named retries a retriable store error; a lost batch sets
+ * pd__reactor_txn_named retries a retriable store error; a lost batch sets
  * r->lost and fails the reactor so it is made again from what is durable.
  */
 
@@ -19,7 +19,7 @@
  * produced right after that commit, in commit order, and never before. A
  * batch commits when a caller needs its change durable before doing
  * something the world can see (spawning a command, letting the supervisor
- * forget an outcome, storing an offset: pd_reactor_txn_sync), or else
+ * forget an outcome, storing an offset: pd__reactor_txn_sync), or else
  * within 2 x PD_BATCH_MS, from the committer thread. Since batches commit in
  * order, what is durable after a crash is always a prefix of what was
  * done: a change is never durable without every change made before it.
@@ -28,7 +28,7 @@
  */
 #define PD_BATCH_MS 2
 
-static void pd_outq_move(pd_outq_t *dst, pd_outq_t *src) {
+static void outq_move(pd_outq_t *dst, pd_outq_t *src) {
         for (size_t i = 0; i < src->cnt; i++) {
                 dst->recs = pd_xgrow(dst->recs, &dst->size, dst->cnt + 1,
                                      sizeof(*dst->recs));
@@ -37,15 +37,15 @@ static void pd_outq_move(pd_outq_t *dst, pd_outq_t *src) {
         src->cnt = 0;
 }
 
-static void pd_batch_add_name(pd_batch_t *b, const char *name) {
+static void batch_add_name(pd_batch_t *b, const char *name) {
         b->names = pd_xgrow(b->names, &b->name_size, b->name_cnt + 1,
                             sizeof(*b->names));
         b->names[b->name_cnt++] = name;
 }
 
-static void pd_batch_crashpoints(const pd_batch_t *b, const char *suffix) {
+static void batch_crashpoints(const pd_batch_t *b, const char *suffix) {
         for (size_t i = 0; i < b->name_cnt; i++)
-                pd_crashpoint2(b->names[i], suffix);
+                pd__crashpoint2(b->names[i], suffix);
 }
 
 /*
@@ -55,7 +55,7 @@ static void pd_batch_crashpoints(const pd_batch_t *b, const char *suffix) {
  * locked); the reactor is then made again from the durable state, as a
  * restart would, instead of exiting (pd_reactor_run returns 1).
  */
-static void pd_batch_fail(pd_reactor_t *r, const char *msg, int may_clear) {
+static void batch_fail(pd_reactor_t *r, const char *msg, int may_clear) {
         pd_logf(PD_LOG_ERROR, (&(pd_log_fields_t){.reason = msg}),
                 "state store: %s%s", msg,
                 may_clear ? "; starting again from what is durable" : "");
@@ -73,7 +73,7 @@ static void pd_batch_fail(pd_reactor_t *r, const char *msg, int may_clear) {
 
 /* Opens the batch if none is (st_lock held). Returns 0 or -1 (store
  * error: pd_store_errmsg, pd_store_retriable). */
-static int pd_batch_open(pd_reactor_t *r) {
+static int batch_begin(pd_reactor_t *r) {
         if (r->batch_open)
                 return 0;
         if (pd_store_begin(r->st))
@@ -94,14 +94,14 @@ static int pd_batch_open(pd_reactor_t *r) {
  * the reactor stops, and is made again from what is durable. Returns 0, or
  * -1 after that.
  */
-static int pd_batch_commit(pd_reactor_t *r) {
+static int batch_commit(pd_reactor_t *r) {
         pd_batch_t b = r->batch;
         int64_t gen  = r->batch_gen;
         double began;
         char msg[512];
 
         assert(r->batch_open);
-        pd_batch_crashpoints(&b, "before_commit");
+        batch_crashpoints(&b, "before_commit");
         began = pd_metrics_clock();
         if (r->lost || pd_store_commit(r->st)) {
                 int may_clear = r->lost || pd_store_retriable(r->st);
@@ -116,8 +116,8 @@ static int pd_batch_commit(pd_reactor_t *r) {
                 memset(&r->batch, 0, sizeof(r->batch));
                 r->batch_gen++;
                 pthread_mutex_unlock(&r->st_lock);
-                pd_batch_fail(r, msg, may_clear);
-                pd_outq_destroy(&b.oq);
+                batch_fail(r, msg, may_clear);
+                pd__outq_destroy(&b.oq);
                 free(b.names);
                 return -1;
         }
@@ -128,13 +128,13 @@ static int pd_batch_commit(pd_reactor_t *r) {
         r->batch_gen++;
         pthread_mutex_lock(&r->pr_lock);
         pthread_mutex_unlock(&r->st_lock);
-        pd_batch_crashpoints(&b, "after_commit");
-        pd_outq_produce(r, &b.oq);
-        pd_batch_crashpoints(&b, "after_produce");
+        batch_crashpoints(&b, "after_commit");
+        pd__outq_produce(r, &b.oq);
+        batch_crashpoints(&b, "after_produce");
         r->produced_gen = gen;
         pthread_cond_broadcast(&r->pr_cond);
         pthread_mutex_unlock(&r->pr_lock);
-        pd_outq_destroy(&b.oq);
+        pd__outq_destroy(&b.oq);
         free(b.names);
         return 0;
 }
@@ -144,18 +144,18 @@ static int pd_batch_commit(pd_reactor_t *r) {
  * it now if it is still open. Called with st_lock held, returns with it
  * released. Returns 0, or -1 if the batch was lost (the reactor stops).
  */
-static int pd_batch_sync(pd_reactor_t *r, int64_t gen) {
+static int batch_sync(pd_reactor_t *r, int64_t gen) {
         if (r->batch_open && r->batch_gen == gen) {
-                if (pd_batch_commit(r))
+                if (batch_commit(r))
                         return -1;
         } else {
                 pthread_mutex_unlock(&r->st_lock);
         }
-        return pd_batch_wait(r, gen);
+        return pd__batch_wait(r, gen);
 }
 
 /* Whether batch gen is committed and its records produced (any thread). */
-int pd_batch_produced(pd_reactor_t *r, int64_t gen) {
+int pd__batch_produced(pd_reactor_t *r, int64_t gen) {
         int64_t produced;
 
         pthread_mutex_lock(&r->pr_lock);
@@ -165,7 +165,7 @@ int pd_batch_produced(pd_reactor_t *r, int64_t gen) {
 }
 
 /* Waits until batch gen is committed and produced; -1 if it was lost. */
-int pd_batch_wait(pd_reactor_t *r, int64_t gen) {
+int pd__batch_wait(pd_reactor_t *r, int64_t gen) {
         int failed;
 
         pthread_mutex_lock(&r->pr_lock);
@@ -178,10 +178,9 @@ int pd_batch_wait(pd_reactor_t *r, int64_t gen) {
 
 /* Commits whatever is open and waits for it: before a store is closed,
  * and when a decision rests on what was read (any thread). */
-int pd_batch_flush(pd_reactor_t *r) {
+int pd__batch_flush(pd_reactor_t *r) {
         pthread_mutex_lock(&r->st_lock);
-        return pd_batch_sync(r, r->batch_open ? r->batch_gen
-                                              : r->batch_gen - 1);
+        return batch_sync(r, r->batch_open ? r->batch_gen : r->batch_gen - 1);
 }
 
 /* How often the committer checkpoints the WAL while batches commit. */
@@ -189,19 +188,18 @@ int pd_batch_flush(pd_reactor_t *r) {
 
 /* Copies the WAL back into the database through the committer's own
  * handle, so no thread holding st_lock pays for it. */
-static void pd_committer_checkpoint(pd_reactor_t *r, int64_t *lastp) {
+static void committer_checkpoint(pd_reactor_t *r, int64_t *lastp) {
         int64_t now = pd_now_ms();
 
         if (!r->ckpt_st || now - *lastp < PD_CHECKPOINT_MS)
                 return;
         *lastp = now;
-        if (pd_store_checkpoint(r->ckpt_st) &&
-            !pd_store_retriable(r->ckpt_st))
+        if (pd_store_checkpoint(r->ckpt_st) && !pd_store_retriable(r->ckpt_st))
                 pd_log(PD_LOG_WARN, "state store checkpoint: %s",
                        pd_store_errmsg(r->ckpt_st));
 }
 
-static void pd_committer_prune(pd_reactor_t *r, int64_t *nextp);
+static void committer_prune(pd_reactor_t *r, int64_t *nextp);
 
 /* After this long without a batch the committer sleeps until one opens;
  * meanwhile it ticks every PD_BATCH_MS and is never woken per batch. */
@@ -210,17 +208,17 @@ static void pd_committer_prune(pd_reactor_t *r, int64_t *nextp);
 /* The committer thread: a batch nobody waits for commits within two ticks
  * of PD_BATCH_MS, so results keep flowing; and the WAL is checkpointed and
  * the history pruned from here. */
-void *pd_committer_main(void *arg) {
-        pd_reactor_t *r   = arg;
+void *pd__committer_main(void *arg) {
+        pd_reactor_t *r    = arg;
         int64_t last_ckpt  = pd_now_ms();
         int64_t next_prune = 0; /* at once: a start may find a backlog */
         int64_t seen_gen   = 0; /* the batch open at the last tick */
-        int idle_ticks    = 0;
+        int idle_ticks     = 0;
 
         pthread_mutex_lock(&r->st_lock);
         while (!r->committer_stop) {
                 if (r->batch_open && r->batch_gen == seen_gen) {
-                        pd_batch_commit(r); /* open for a whole tick */
+                        batch_commit(r); /* open for a whole tick */
                         pthread_mutex_lock(&r->st_lock);
                 }
                 seen_gen   = r->batch_open ? r->batch_gen : 0;
@@ -234,9 +232,9 @@ void *pd_committer_main(void *arg) {
                         continue;
                 }
                 pthread_mutex_unlock(&r->st_lock);
-                pd_committer_checkpoint(r, &last_ckpt);
-                pd_committer_prune(r, &next_prune);
-                pd_sleep_ms(PD_BATCH_MS);
+                committer_checkpoint(r, &last_ckpt);
+                committer_prune(r, &next_prune);
+                pd__sleep_ms(PD_BATCH_MS);
                 pthread_mutex_lock(&r->st_lock);
         }
         pthread_mutex_unlock(&r->st_lock);
@@ -245,14 +243,14 @@ void *pd_committer_main(void *arg) {
 
 /* Rolls the whole batch back after SQLite lost part of it (st_lock held).
  * Returns 1 if no other part was in it, 0 if other parts were lost. */
-static int pd_batch_drop(pd_reactor_t *r) {
+static int batch_drop(pd_reactor_t *r) {
         int empty = r->batch.name_cnt == 0;
 
         r->lost |= !empty;
         if (pd_store_in_txn(r->st))
                 pd_store_rollback(r->st);
         r->batch_open = 0;
-        pd_outq_destroy(&r->batch.oq);
+        pd__outq_destroy(&r->batch.oq);
         free(r->batch.names);
         memset(&r->batch, 0, sizeof(r->batch));
         return empty;
@@ -260,40 +258,40 @@ static int pd_batch_drop(pd_reactor_t *r) {
 
 /* Undoes a failed part whose savepoint was opened (st_lock held).
  * Returns 1 if every other part of the batch is intact, 0 if not. */
-static int pd_txn_undo(pd_reactor_t *r) {
+static int txn_undo(pd_reactor_t *r) {
         if (pd_store_in_txn(r->st) && !pd_store_part_undo(r->st))
                 return 1;
         /* SQLite rolled the whole transaction back (disk full, I/O). */
-        return pd_batch_drop(r);
+        return batch_drop(r);
 }
 
 /* Whether a transaction that keeps failing should stop retrying: the
  * reactor failed (it is made again from what is durable), or a stop's
  * grace is over. */
-static int pd_reactor_txn_give_up(pd_reactor_t *r) {
+static int reactor_txn_give_up(pd_reactor_t *r) {
         int fatal;
 
         pthread_mutex_lock(&r->lock);
         fatal = r->fatal;
         pthread_mutex_unlock(&r->lock);
-        return fatal || pd_reactor_grace_over(r);
+        return fatal || pd__reactor_grace_over(r);
 }
 
 /* Waits ms before a transaction's next try, less if it must give up. */
-static void pd_reactor_txn_nap(pd_reactor_t *r, int64_t ms) {
+static void reactor_txn_nap(pd_reactor_t *r, int64_t ms) {
         int64_t end = pd_now_ms() + ms, left;
 
         pthread_mutex_lock(&r->lock);
         while (!r->fatal && (left = end - pd_now_ms()) > 0) {
-                int64_t d = pd_reactor_deadline(r);
+                int64_t d = pd__reactor_deadline(r);
 
                 if (d && d - pd_now_ms() < left)
                         left = d - pd_now_ms();
                 if (left <= 0)
                         break;
-                pd_cond_wait_ms(&r->cond, &r->lock,
-                                left < PD_STOP_POLL_MS ? left
-                                                       : PD_STOP_POLL_MS);
+                pd__cond_wait_ms(
+                    &r->cond, &r->lock,
+                    left < PD_STOP_POLL_MS ? left : PD_STOP_POLL_MS);
         }
         pthread_mutex_unlock(&r->lock);
 }
@@ -307,9 +305,8 @@ static void pd_reactor_txn_nap(pd_reactor_t *r, int64_t ms) {
  * the batch, is fatal for the reactor. Returns 0, or -1 (fatal, or the
  * reactor is stopping).
  */
-int pd_reactor_txn_named(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
-                         const char *name, int sync,
-                         int64_t *genp) {
+int pd__reactor_txn_named(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
+                          const char *name, int sync, int64_t *genp) {
         pd_outq_t oq    = {0};
         int64_t backoff = 100;
         int ret         = -1;
@@ -324,23 +321,23 @@ int pd_reactor_txn_named(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
                         pthread_mutex_unlock(&r->st_lock);
                         break;
                 }
-                if (pd_batch_open(r)) {
+                if (batch_begin(r)) {
                         /* Nothing open: nothing to undo. */
                 } else if (pd_store_part_begin(r->st)) {
-                        intact = pd_store_in_txn(r->st) || pd_batch_drop(r);
+                        intact = pd_store_in_txn(r->st) || batch_drop(r);
                 } else if (fn(r, &oq, arg) || pd_store_part_end(r->st)) {
                         snprintf(msg, sizeof(msg), "%s",
                                  pd_store_errmsg(r->st));
                         retriable = pd_store_retriable(r->st);
-                        intact    = pd_txn_undo(r);
+                        intact    = txn_undo(r);
                         goto failed;
                 } else {
-                        pd_outq_move(&r->batch.oq, &oq);
-                        pd_batch_add_name(&r->batch, name);
+                        outq_move(&r->batch.oq, &oq);
+                        batch_add_name(&r->batch, name);
                         if (genp)
                                 *genp = r->batch_gen;
                         if (sync) {
-                                ret = pd_batch_sync(r, r->batch_gen);
+                                ret = batch_sync(r, r->batch_gen);
                         } else {
                                 pthread_mutex_unlock(&r->st_lock);
                                 ret = 0;
@@ -350,21 +347,21 @@ int pd_reactor_txn_named(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
                 snprintf(msg, sizeof(msg), "%s", pd_store_errmsg(r->st));
                 retriable = pd_store_retriable(r->st);
         failed:
-                pd_outq_clear(&oq);
+                pd__outq_clear(&oq);
                 /* The others' parts need not wait for our backoff. */
                 if (r->batch_open)
-                        pd_batch_commit(r);
+                        batch_commit(r);
                 else
                         pthread_mutex_unlock(&r->st_lock);
                 if (!retriable || !intact) {
-                        pd_batch_fail(r,
-                                      intact ? msg
-                                             : "a failed transaction lost "
-                                               "others committed with it",
-                                      retriable);
+                        batch_fail(r,
+                                   intact ? msg
+                                          : "a failed transaction lost "
+                                            "others committed with it",
+                                   retriable);
                         break;
                 }
-                if (pd_reactor_txn_give_up(r)) {
+                if (reactor_txn_give_up(r)) {
                         /* Nothing was recorded: the event is not
                          * acknowledged and comes again after a restart. */
                         pd_log(PD_LOG_WARN,
@@ -377,11 +374,11 @@ int pd_reactor_txn_named(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
                 pd_log(PD_LOG_WARN,
                        "state store: %s; retrying in %" PRId64 " ms", msg,
                        backoff);
-                pd_reactor_txn_nap(r, backoff);
+                reactor_txn_nap(r, backoff);
                 if (backoff < 10000)
                         backoff *= 2;
         }
-        pd_outq_destroy(&oq);
+        pd__outq_destroy(&oq);
         return ret;
 }
 
@@ -392,8 +389,8 @@ int pd_reactor_txn_named(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
  * SQLite rolled the whole batch back with it, the reactor fails as for any
  * lost batch. Any thread, st_lock not held. Returns 0, or -1.
  */
-int pd_reactor_txn_try(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
-                       const char *what) {
+int pd__reactor_txn_try(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
+                        const char *what) {
         char msg[512];
         int ret = -1;
 
@@ -401,13 +398,13 @@ int pd_reactor_txn_try(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
         if (r->lost) {
                 /* Left for after the rebuild: nothing joins a batch that
                  * cannot commit. */
-        } else if (pd_batch_open(r) || pd_store_part_begin(r->st)) {
+        } else if (batch_begin(r) || pd_store_part_begin(r->st)) {
                 pd_log(PD_LOG_WARN, "cannot %s: %s", what,
                        pd_store_errmsg(r->st));
         } else if (fn(r, NULL, arg) || pd_store_part_end(r->st)) {
                 pd_log(PD_LOG_WARN, "cannot %s: %s", what,
                        pd_store_errmsg(r->st));
-                if (!pd_txn_undo(r)) {
+                if (!txn_undo(r)) {
                         int may_clear = pd_store_retriable(r->st);
 
                         pthread_mutex_unlock(&r->st_lock);
@@ -415,7 +412,7 @@ int pd_reactor_txn_try(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
                                  "failing to %s lost others committed "
                                  "with it",
                                  what);
-                        pd_batch_fail(r, msg, may_clear);
+                        batch_fail(r, msg, may_clear);
                         return -1;
                 }
         } else {
@@ -436,16 +433,16 @@ int pd_reactor_txn_try(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
  * even when no event comes. An idle committer prunes nothing, and needs
  * not: nothing is added meanwhile, and what aged goes at the next batch.
  */
-#define PD_PRUNE_MS 5000
+#define PD_PRUNE_MS         5000
 #define PD_PRUNE_BACKLOG_MS 50
-#define PD_PRUNE_ROWS 500
+#define PD_PRUNE_ROWS       500
 
 typedef struct pd_prune_s {
         int64_t before_ms;
         int deleted;
 } pd_prune_t;
 
-static int pd_txn_prune(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+static int txn_prune(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         pd_prune_t *pr = arg;
 
         (void)oq;
@@ -454,7 +451,7 @@ static int pd_txn_prune(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
 }
 
 /* One slice of pruning if one is due (the committer's thread). */
-static void pd_committer_prune(pd_reactor_t *r, int64_t *nextp) {
+static void committer_prune(pd_reactor_t *r, int64_t *nextp) {
         int64_t now = pd_now_ms();
         pd_prune_t pr;
 
@@ -462,7 +459,7 @@ static void pd_committer_prune(pd_reactor_t *r, int64_t *nextp) {
                 return;
         pr.before_ms = now - r->keep_runs_ms;
         pr.deleted   = 0;
-        if (pd_reactor_txn_try(r, pd_txn_prune, &pr, "prune the history")) {
+        if (pd__reactor_txn_try(r, txn_prune, &pr, "prune the history")) {
                 *nextp = now + PD_PRUNE_MS;
                 return;
         }
@@ -472,5 +469,5 @@ static void pd_committer_prune(pd_reactor_t *r, int64_t *nextp) {
                        " ms",
                        pr.deleted, r->keep_runs_ms);
         *nextp = now + (pr.deleted >= PD_PRUNE_ROWS ? PD_PRUNE_BACKLOG_MS
-                                                     : PD_PRUNE_MS);
+                                                    : PD_PRUNE_MS);
 }

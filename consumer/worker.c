@@ -13,12 +13,13 @@ extern char **environ;
 /*
  * The name of a command run at the supervisor: a hash of its trigger,
  * tenant, action and its place among the commands the trigger started for
- * that action (1 for the first; pd_store_trigger_runs). The run's row is not committed before the START goes
- * out, so a crash may lose it; the redelivered event then starts the same
- * place again, under the same name, and the supervisor, which knows that
- * name until the reactor has durably recorded the outcome (FORGET), hands
- * back the run it has instead of starting another. A row that did become
- * durable counts, so a run after it gets a new place and a new name.
+ * that action (1 for the first; pd_store_trigger_runs). The run's row is not
+ * committed before the START goes out, so a crash may lose it; the redelivered
+ * event then starts the same place again, under the same name, and the
+ * supervisor, which knows that name until the reactor has durably recorded the
+ * outcome (FORGET), hands back the run it has instead of starting another. A
+ * row that did become durable counts, so a run after it gets a new place and a
+ * new name.
  *
  * FNV-1a over the parts (each with its NUL, so "ab","c" is not "a","bc")
  * and the place, then splitmix64's finaliser so that names of nearby
@@ -26,10 +27,10 @@ extern char **environ;
  * few runs a supervisor holds. (SHA-256 through EVP cost 4% of the
  * reactor's CPU in benchmark 2.)
  */
-static int64_t pd_run_sup_id(const pd_job_t *job, const char *action,
-                             int64_t place) {
-        const char *parts[] = {job->ev->ce_source, job->ev->ce_id,
-                               job->tenant, action};
+static int64_t run_sup_id(const pd_job_t *job, const char *action,
+                          int64_t place) {
+        const char *parts[] = {job->ev->ce_source, job->ev->ce_id, job->tenant,
+                               action};
         uint64_t h          = 0xcbf29ce484222325ULL;
 
         for (size_t i = 0; i < sizeof(parts) / sizeof(*parts); i++) {
@@ -56,9 +57,9 @@ static int64_t pd_run_sup_id(const pd_job_t *job, const char *action,
 
 /* Appends NAME=value to env, the value whole whatever its length: the
  * environment must say what argv says. */
-static void pd_env_add(pd_strv_t *env, const char *name, const char *value) {
+static void env_add(pd_strv_t *env, const char *name, const char *value) {
         size_t nlen = strlen(name), vlen = strlen(value);
-        char *s     = pd_xmalloc(nlen + 1 + vlen + 1);
+        char *s = pd_xmalloc(nlen + 1 + vlen + 1);
 
         memcpy(s, name, nlen);
         s[nlen] = '=';
@@ -68,27 +69,27 @@ static void pd_env_add(pd_strv_t *env, const char *name, const char *value) {
 }
 
 /* The child's environment: POSTDEPLOY_*, the action's env.*, then ours. */
-static void pd_step_env(const pd_job_t *job, const pd_action_def_t *def,
-                        int32_t attempt, pd_strv_t *env) {
+static void step_env(const pd_job_t *job, const pd_action_def_t *def,
+                     int32_t attempt, pd_strv_t *env) {
         char num[16];
         size_t set;
         char **e;
 
         snprintf(num, sizeof(num), "%d", (int)attempt);
-        pd_env_add(env, "POSTDEPLOY_TENANT", job->tenant);
-        pd_env_add(env, "POSTDEPLOY_RELEASE", job->ev->release);
-        pd_env_add(env, "POSTDEPLOY_ACTION", def->name);
-        pd_env_add(env, "POSTDEPLOY_EVENT_ID", job->ev->ce_id);
-        pd_env_add(env, "POSTDEPLOY_ENVIRONMENT",
-                   job->ev->environment ? job->ev->environment : "");
-        pd_env_add(env, "POSTDEPLOY_ATTEMPT", num);
+        env_add(env, "POSTDEPLOY_TENANT", job->tenant);
+        env_add(env, "POSTDEPLOY_RELEASE", job->ev->release);
+        env_add(env, "POSTDEPLOY_ACTION", def->name);
+        env_add(env, "POSTDEPLOY_EVENT_ID", job->ev->ce_id);
+        env_add(env, "POSTDEPLOY_ENVIRONMENT",
+                job->ev->environment ? job->ev->environment : "");
+        env_add(env, "POSTDEPLOY_ATTEMPT", num);
         for (size_t i = 0; i < def->env.cnt; i++)
                 pd_strv_add(env, def->env.v[i]);
         /* Ours only need checking against what was set above (environ's
          * names are unique): linear in the environment, not quadratic. */
         set = env->cnt;
         for (e = environ; *e; e++) {
-                size_t nlen = strcspn(*e, "=");
+                size_t nlen  = strcspn(*e, "=");
                 int shadowed = 0;
                 for (size_t i = 0; i < set && !shadowed; i++)
                         shadowed = !strncmp(env->v[i], *e, nlen) &&
@@ -99,9 +100,9 @@ static void pd_step_env(const pd_job_t *job, const pd_action_def_t *def,
 }
 
 /* Where the full output of a run goes, or NULL when log_dir is unset. */
-static const char *pd_step_log_path(pd_reactor_t *r, const pd_job_t *job,
-                                    const pd_attempt_t *a, char *buf,
-                                    size_t size) {
+static const char *step_log_path(pd_reactor_t *r, const pd_job_t *job,
+                                 const pd_attempt_t *a, char *buf,
+                                 size_t size) {
         if (!r->conf->log_dir || !*r->conf->log_dir)
                 return NULL;
         snprintf(buf, size, "%s/%s/%s/run-%" PRId64 ".log", r->conf->log_dir,
@@ -113,9 +114,9 @@ static const char *pd_step_log_path(pd_reactor_t *r, const pd_job_t *job,
  * failed for good. Sets step->status. */
 /* Takes the run to adopt for this step, if a crashed reactor left one
  * running under the supervisor. Returns 1 and fills *ad (caller frees its
- * strings with pd_adopt_clear), or 0. */
-static int pd_adopt_take(pd_reactor_t *r, const pd_job_t *job,
-                         const char *action, pd_adopt_t *ad) {
+ * strings with pd__adopt_clear), or 0. */
+static int adopt_take(pd_reactor_t *r, const pd_job_t *job, const char *action,
+                      pd_adopt_t *ad) {
         int found = 0;
 
         pthread_mutex_lock(&r->lock);
@@ -126,15 +127,15 @@ static int pd_adopt_take(pd_reactor_t *r, const pd_job_t *job,
                     strcmp(x->trigger_source, job->ev->ce_source) ||
                     strcmp(x->trigger_id, job->ev->ce_id))
                         continue;
-                *ad            = *x;
-                r->adopt[i]    = r->adopt[--r->adopt_cnt];
-                found          = 1;
+                *ad         = *x;
+                r->adopt[i] = r->adopt[--r->adopt_cnt];
+                found       = 1;
         }
         pthread_mutex_unlock(&r->lock);
         return found;
 }
 
-void pd_adopt_clear(pd_adopt_t *ad) {
+void pd__adopt_clear(pd_adopt_t *ad) {
         free(ad->tenant);
         free(ad->action);
         free(ad->trigger_source);
@@ -143,19 +144,18 @@ void pd_adopt_clear(pd_adopt_t *ad) {
 
 /* The binary that serves as supervisor: this one, unless a program that
  * embeds the reactor (a test) names the real postdeploy-reactor. */
-const char *pd_sup_exe(void) {
+const char *pd__sup_exe(void) {
         const char *exe = getenv("PD_SUPERVISOR_EXE");
         return exe && *exe ? exe : NULL;
 }
 
 /* This worker's supervisor connection, made on first use. NULL (logged,
  * and the reactor stops) if no supervisor can be reached. */
-static pd_sup_t *pd_worker_sup(pd_worker_t *w) {
+static pd_sup_t *worker_sup(pd_worker_t *w) {
         char errstr[512];
 
-        if (!w->sup &&
-            !(w->sup = pd_sup_connect(w->r->sup_dir, pd_sup_exe(), 0, errstr,
-                                      sizeof(errstr)))) {
+        if (!w->sup && !(w->sup = pd_sup_connect(w->r->sup_dir, pd__sup_exe(),
+                                                 0, errstr, sizeof(errstr)))) {
                 pd_log(PD_LOG_ERROR, "supervisor: %s", errstr);
                 pthread_mutex_lock(&w->r->lock);
                 w->r->fatal = 1;
@@ -168,8 +168,7 @@ static pd_sup_t *pd_worker_sup(pd_worker_t *w) {
 
 /* Remembers that the supervisor may forget sup_id once batch gen is
  * durable. */
-static void pd_worker_forget_later(pd_worker_t *w, int64_t sup_id,
-                                   int64_t gen) {
+static void worker_forget_later(pd_worker_t *w, int64_t sup_id, int64_t gen) {
         w->forget = pd_xgrow(w->forget, &w->forget_size, w->forget_cnt + 1,
                              sizeof(*w->forget));
         w->forget[w->forget_cnt].sup_id = sup_id;
@@ -182,17 +181,17 @@ static void pd_worker_forget_later(pd_worker_t *w, int64_t sup_id,
  * wait, waits for the last of them first (a lost batch forgets nothing).
  * A run forgotten late only keeps its outcome file a little longer.
  */
-static void pd_worker_forget(pd_worker_t *w, int wait) {
+static void worker_forget(pd_worker_t *w, int wait) {
         size_t i, kept = 0;
 
         if (!w->forget_cnt)
                 return;
-        if (wait && pd_batch_wait(w->r, w->forget[w->forget_cnt - 1].gen)) {
+        if (wait && pd__batch_wait(w->r, w->forget[w->forget_cnt - 1].gen)) {
                 w->forget_cnt = 0; /* not durable: the outcomes stay */
                 return;
         }
         for (i = 0; i < w->forget_cnt; i++) {
-                if (pd_batch_produced(w->r, w->forget[i].gen))
+                if (pd__batch_produced(w->r, w->forget[i].gen))
                         pd_sup_forget(w->sup, w->forget[i].sup_id);
                 else
                         w->forget[kept++] = w->forget[i];
@@ -206,13 +205,13 @@ static void pd_worker_forget(pd_worker_t *w, int wait) {
 
 /* Whether the worker's reactor is stopping (or failed), so that what it
  * cut short is to be done again after the next start. */
-static int pd_worker_stopping(pd_worker_t *w) {
+static int worker_stopping(pd_worker_t *w) {
         pd_reactor_t *r = w->r;
         int stopping;
 
         pthread_mutex_lock(&r->lock);
-        stopping = r->draining || r->fatal || w->cancel ||
-                   (r->stop && *r->stop);
+        stopping =
+            r->draining || r->fatal || w->cancel || (r->stop && *r->stop);
         pthread_mutex_unlock(&r->lock);
         return stopping;
 }
@@ -227,7 +226,7 @@ static int pd_worker_stopping(pd_worker_t *w) {
  * minutes. Returns 0 after the whole wait, else PD_NAP_STOP or
  * PD_NAP_RELOAD.
  */
-static int pd_worker_nap(pd_worker_t *w, int64_t ms) {
+static int worker_nap(pd_worker_t *w, int64_t ms) {
         pd_reactor_t *r = w->r;
         int64_t end     = pd_now_ms() + ms, left;
         int why         = 0;
@@ -245,9 +244,9 @@ static int pd_worker_nap(pd_worker_t *w, int64_t ms) {
                 }
                 if ((left = end - pd_now_ms()) <= 0)
                         break;
-                pd_cond_wait_ms(&r->cond, &r->lock,
-                                left < PD_STOP_POLL_MS ? left
-                                                       : PD_STOP_POLL_MS);
+                pd__cond_wait_ms(
+                    &r->cond, &r->lock,
+                    left < PD_STOP_POLL_MS ? left : PD_STOP_POLL_MS);
         }
         pthread_mutex_unlock(&r->lock);
         return why;
@@ -264,23 +263,21 @@ static int pd_worker_nap(pd_worker_t *w, int64_t ms) {
  * says more will come. Returns 0 (a stop), 1 (a reload: run the job again
  * once the config is swapped) or -1 (the store failed or gave up).
  */
-static int pd_step_cut(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step,
-                       int32_t attempt, int32_t max_attempts, int why) {
+static int step_cut(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step,
+                    int32_t attempt, int32_t max_attempts, int why) {
         char reason[256];
-        pd_verdict_t v = {plan, step, PD_ST_INTERRUPTED, reason, -1, attempt,
-                          why == PD_NAP_RELOAD};
+        pd_verdict_t v = {plan, step,    PD_ST_INTERRUPTED,   reason,
+                          -1,   attempt, why == PD_NAP_RELOAD};
 
-        snprintf(reason, sizeof(reason),
-                 "retry %d of %d not started: %s", (int)attempt - 1,
-                 (int)max_attempts - 1,
+        snprintf(reason, sizeof(reason), "retry %d of %d not started: %s",
+                 (int)attempt - 1, (int)max_attempts - 1,
                  why == PD_NAP_RELOAD
                      ? "the config is reloaded; the action runs again under "
                        "the new one"
                      : "the reactor is stopping; the action runs again at its "
                        "next start");
-        pd_log(PD_LOG_WARN, "%s %s: %s", plan->job->tenant, step->name,
-               reason);
-        if (pd_reactor_txn(w->r, pd_txn_verdict, &v))
+        pd_log(PD_LOG_WARN, "%s %s: %s", plan->job->tenant, step->name, reason);
+        if (pd__reactor_txn(w->r, pd__txn_verdict, &v))
                 return -1;
         step->status = PD_ST_INTERRUPTED;
         return why == PD_NAP_RELOAD;
@@ -289,10 +286,10 @@ static int pd_step_cut(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step,
 /* One kind of run each: the step's attempt a, its outcome into res. */
 
 /* Waits for a run a crashed reactor left to the supervisor (adopted). */
-static void pd_run_adopted(pd_worker_t *w, const pd_job_t *job,
-                           const pd_adopt_t *ad, pd_runner_result_t *res) {
-        pd_log(PD_LOG_INFO, "%s %s: adopting run %" PRId64
-                            " from before the restart",
+static void run_adopted(pd_worker_t *w, const pd_job_t *job,
+                        const pd_adopt_t *ad, pd_runner_result_t *res) {
+        pd_log(PD_LOG_INFO,
+               "%s %s: adopting run %" PRId64 " from before the restart",
                job->tenant, ad->action, ad->run_id);
         if (pd_sup_wait(w->sup, ad->sup_id, &w->cancel, res) ==
             PD_SUP_UNKNOWN) {
@@ -304,8 +301,8 @@ static void pd_run_adopted(pd_worker_t *w, const pd_job_t *job,
 }
 
 /* In-process: a C action from a plugin. */
-static void pd_run_plugin(pd_worker_t *w, const pd_attempt_t *a,
-                          pd_runner_result_t *res) {
+static void run_plugin(pd_worker_t *w, const pd_attempt_t *a,
+                       pd_runner_result_t *res) {
         const pd_job_t *job        = a->plan->job;
         const pd_action_def_t *def = a->step->def;
         pd_plugin_call_t call      = {0};
@@ -318,10 +315,8 @@ static void pd_run_plugin(pd_worker_t *w, const pd_attempt_t *a,
         call.attempt     = a->run.attempt;
         call.cancel      = &w->cancel;
         call.timeout_ms  = def->timeout_ms;
-        call.log_path    = pd_step_log_path(w->r, job, a, log_path,
-                                            sizeof(log_path));
-        if (pd_plugins_run(def->plugin_action, &call, res) &&
-            !*res->error)
+        call.log_path = step_log_path(w->r, job, a, log_path, sizeof(log_path));
+        if (pd_plugins_run(def->plugin_action, &call, res) && !*res->error)
                 snprintf(res->error, sizeof(res->error),
                          "the plugin runner failed");
 }
@@ -329,42 +324,39 @@ static void pd_run_plugin(pd_worker_t *w, const pd_attempt_t *a,
 /* Under the supervisor, so the run and its outcome outlive a crash of
  * ours. argv: the action's command line, expanded. */
 /* The START is out, its run's row maybe not yet committed. */
-static void pd_run_sent(void *opaque) {
+static void run_sent(void *opaque) {
         (void)opaque;
-        pd_crashpoint("run.after_start");
+        pd__crashpoint("run.after_start");
 }
 
-static void pd_run_command(pd_worker_t *w, const pd_attempt_t *a,
-                           const pd_strv_t *argv, pd_runner_result_t *res) {
+static void run_command(pd_worker_t *w, const pd_attempt_t *a,
+                        const pd_strv_t *argv, pd_runner_result_t *res) {
         const pd_job_t *job        = a->plan->job;
         const pd_action_def_t *def = a->step->def;
         pd_strv_t env              = {0};
         pd_runner_job_t rj         = {0};
         char log_path[1024];
 
-        pd_step_env(job, def, a->run.attempt, &env);
+        step_env(job, def, a->run.attempt, &env);
         rj.argv       = argv->v;
         rj.envp       = env.v;
         rj.workdir    = def->workdir;
         rj.timeout_ms = def->timeout_ms;
         /* None: the supervisor's starter's, ours. */
-        rj.has_umask  = def->umask >= 0;
-        rj.umask      = (unsigned)def->umask;
-        rj.log_path   = pd_step_log_path(w->r, job, a, log_path,
-                                         sizeof(log_path));
-        rj.cancel     = &w->cancel;
-        rj.sent       = pd_run_sent;
-        if (pd_sup_run(w->sup, a->run.sup_id, &rj, res) &&
-            !*res->error)
-                snprintf(res->error, sizeof(res->error),
-                         "the runner failed");
+        rj.has_umask = def->umask >= 0;
+        rj.umask     = (unsigned)def->umask;
+        rj.log_path  = step_log_path(w->r, job, a, log_path, sizeof(log_path));
+        rj.cancel    = &w->cancel;
+        rj.sent      = run_sent;
+        if (pd_sup_run(w->sup, a->run.sup_id, &rj, res) && !*res->error)
+                snprintf(res->error, sizeof(res->error), "the runner failed");
         pd_strv_clear(&env);
 }
 
 /* Runs a command action with its retries. Returns 0, 1 when a reload cut
  * a backoff short (the job runs again after the reload), or -1 if the
  * store or the supervisor failed for good. Sets step->status. */
-static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
+static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
         pd_reactor_t *r            = w->r;
         pd_job_t *job              = plan->job;
         const pd_action_def_t *def = step->def;
@@ -383,9 +375,9 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
 
         if (!def->plugin_action) {
                 pd_argv_expand(&def->argv, vars, 3, &argv);
-                if (!pd_worker_sup(w))
+                if (!worker_sup(w))
                         return -1;
-                if ((adopting = pd_adopt_take(r, job, def->name, &ad)))
+                if ((adopting = adopt_take(r, job, def->name, &ad)))
                         attempt = ad.attempt;
         }
 
@@ -403,16 +395,15 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 a.run.started_at     = pd_now_ms();
                 a.run.sup_id         = def->plugin_action
                                            ? 0
-                                           : pd_run_sup_id(job, def->name,
-                                                           step->runs + 1);
+                                           : run_sup_id(job, def->name, step->runs + 1);
                 if (adopting) {
                         /* Its row and action.started are there already. */
                         a.run.id         = ad.run_id;
                         a.run.sup_id     = ad.sup_id;
                         a.run.started_at = ad.started_at;
-                } else if (pd_reactor_txn(r, pd_txn_started, &a)) {
+                } else if (pd__reactor_txn(r, pd__txn_started, &a)) {
                         /* A command's row need not be durable before its
-                         * START: its name finds it again (pd_run_sup_id). */
+                         * START: its name finds it again (run_sup_id). */
                         free(res);
                         ret = -1;
                         break;
@@ -423,20 +414,20 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 /* What finished before and is durable now: its FORGET
                  * goes out with this START. */
                 if (!def->plugin_action)
-                        pd_worker_forget(w, 0);
-                pd_crashpoint("run.before_spawn");
+                        worker_forget(w, 0);
+                pd__crashpoint("run.before_spawn");
                 pd_metrics_running_add(1);
                 if (adopting) {
-                        pd_run_adopted(w, job, &ad, res);
+                        run_adopted(w, job, &ad, res);
                         adopting = 0;
                 } else if (def->plugin_action) {
-                        pd_run_plugin(w, &a, res);
+                        run_plugin(w, &a, res);
                 } else {
-                        pd_run_command(w, &a, &argv, res);
+                        run_command(w, &a, &argv, res);
                 }
 
                 pd_metrics_running_add(-1);
-                pd_crashpoint("run.after_exit");
+                pd__crashpoint("run.after_exit");
                 a.res = res;
                 if (res->status == PD_ST_INTERRUPTED && !w->cancel &&
                     !def->plugin_action && lost_runs < PD_LOST_RUNS_MAX) {
@@ -451,23 +442,22 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                                      res->status != PD_ST_INTERRUPTED &&
                                      attempt < max_attempts;
                 }
-                pd_logf(res->status == PD_ST_SUCCEEDED ? PD_LOG_INFO
-                                                       : PD_LOG_WARN,
-                        (&(pd_log_fields_t){
-                            .tenant       = job->tenant,
-                            .action       = def->name,
-                            .event_id     = job->ev->ce_id,
-                            .attempt      = (int)attempt,
-                            .status       = pd_status_name(res->status),
-                            .reason       = *res->error ? res->error : NULL,
-                            .has_duration = 1,
-                            .duration_ms  = res->duration_ms,
-                            .run_id       = a.run.id}),
-                        "%s %s attempt %d: %s%s%s (%" PRId64 " ms)",
-                        job->tenant, def->name, (int)attempt,
-                        pd_status_name(res->status), *res->error ? ": " : "",
-                        res->error, res->duration_ms);
-                if (pd_reactor_txn_gen(r, pd_txn_finished, &a, &gen)) {
+                pd_logf(
+                    res->status == PD_ST_SUCCEEDED ? PD_LOG_INFO : PD_LOG_WARN,
+                    (&(pd_log_fields_t){
+                        .tenant       = job->tenant,
+                        .action       = def->name,
+                        .event_id     = job->ev->ce_id,
+                        .attempt      = (int)attempt,
+                        .status       = pd_status_name(res->status),
+                        .reason       = *res->error ? res->error : NULL,
+                        .has_duration = 1,
+                        .duration_ms  = res->duration_ms,
+                        .run_id       = a.run.id}),
+                    "%s %s attempt %d: %s%s%s (%" PRId64 " ms)", job->tenant,
+                    def->name, (int)attempt, pd_status_name(res->status),
+                    *res->error ? ": " : "", res->error, res->duration_ms);
+                if (pd__reactor_txn_gen(r, pd__txn_finished, &a, &gen)) {
                         free(res);
                         ret = -1;
                         break;
@@ -476,32 +466,31 @@ static int pd_step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                                        res->duration_ms);
                 /* The supervisor may forget it once that is durable. */
                 if (!def->plugin_action)
-                        pd_worker_forget_later(w, a.run.sup_id, gen);
+                        worker_forget_later(w, a.run.sup_id, gen);
                 step->status   = res->status;
                 step->finished = 1;
                 free(res);
                 if (!a.retrying)
                         break;
                 backoff = pd_action_backoff_ms(def, attempt);
-                pd_log(PD_LOG_INFO,
-                       "%s %s: retry %d of %d in %" PRId64 " ms",
+                pd_log(PD_LOG_INFO, "%s %s: retry %d of %d in %" PRId64 " ms",
                        job->tenant, def->name, (int)attempt, (int)def->retries,
                        backoff);
-                if ((cut = pd_worker_nap(w, backoff))) {
-                        ret = pd_step_cut(w, plan, step, attempt + 1,
-                                          max_attempts, cut);
+                if ((cut = worker_nap(w, backoff))) {
+                        ret = step_cut(w, plan, step, attempt + 1, max_attempts,
+                                       cut);
                         break;
                 }
         }
         if (ad.tenant) /* taken, whether or not it got to run */
-                pd_adopt_clear(&ad);
+                pd__adopt_clear(&ad);
         pd_strv_clear(&argv);
         return ret;
 }
 
 /* The first dependency of step (within this plan) that did not succeed. */
-static const pd_step_t *pd_step_blocker(const pd_plan_t *plan,
-                                        const pd_step_t *step) {
+static const pd_step_t *step_blocker(const pd_plan_t *plan,
+                                     const pd_step_t *step) {
         for (size_t i = 0; i < step->def->after.cnt; i++)
                 for (size_t j = 0; j < plan->cnt; j++)
                         if (plan->steps[j].def &&
@@ -516,12 +505,12 @@ static const pd_step_t *pd_step_blocker(const pd_plan_t *plan,
 /* Processes one release.deployed for its tenant. Returns 0 when the event
  * is done (its offset may be stored), -1 when it was cut short, 1 when a
  * reload cut it short and it goes back to the queue. */
-static int pd_job_process(pd_worker_t *w, pd_job_t *job) {
+static int job_process(pd_worker_t *w, pd_job_t *job) {
         pd_reactor_t *r = w->r;
         pd_plan_t plan  = {job, NULL, 0};
         int ret         = -1;
 
-        if (pd_reactor_txn(r, pd_txn_plan, &plan))
+        if (pd__reactor_txn(r, pd__txn_plan, &plan))
                 goto done;
         pd_logf(PD_LOG_INFO,
                 (&(pd_log_fields_t){.tenant   = job->tenant,
@@ -530,7 +519,8 @@ static int pd_job_process(pd_worker_t *w, pd_job_t *job) {
                 pd_evtype_name(job->ev->type),
                 job->ev->type == PD_EVT_RELEASE_DEPLOYED
                     ? pd_selection_name(job->ev->selection)
-                    : job->ev->all_pending ? "all" : "named",
+                : job->ev->all_pending ? "all"
+                                       : "named",
                 job->ev->ce_id, plan.cnt);
 
         for (size_t i = 0; i < plan.cnt; i++) {
@@ -538,7 +528,7 @@ static int pd_job_process(pd_worker_t *w, pd_job_t *job) {
                 const pd_step_t *blocker;
                 char reason[512];
                 pd_verdict_t v = {&plan, step, PD_ST_REJECTED, reason, -1,
-                                  1, 0};
+                                  1,     0};
                 int stop;
 
                 if (step->finished)
@@ -550,9 +540,9 @@ static int pd_job_process(pd_worker_t *w, pd_job_t *job) {
                         goto done; /* redelivered after restart */
 
                 if (!step->def) {
-                        snprintf(reason, sizeof(reason),
-                                 "unknown action '%s'", step->name);
-                        if (pd_reactor_txn(r, pd_txn_verdict, &v))
+                        snprintf(reason, sizeof(reason), "unknown action '%s'",
+                                 step->name);
+                        if (pd__reactor_txn(r, pd__txn_verdict, &v))
                                 goto done;
                         step->finished = 1;
                         step->status   = PD_ST_REJECTED;
@@ -560,44 +550,42 @@ static int pd_job_process(pd_worker_t *w, pd_job_t *job) {
                 }
                 if (job->ev->type != PD_EVT_RELEASE_DEPLOYED) {
                         int skip = job->ev->type == PD_EVT_SKIP_REQUESTED;
-                        snprintf(reason, sizeof(reason),
-                                 "%s on request of %s",
+                        snprintf(reason, sizeof(reason), "%s on request of %s",
                                  skip ? "skipped" : "reset",
-                                 job->ev->requested_by &&
-                                         *job->ev->requested_by
+                                 job->ev->requested_by && *job->ev->requested_by
                                      ? job->ev->requested_by
                                      : job->ev->ce_source);
                         v.status   = skip ? PD_ST_SKIPPED : PD_ST_RESET;
                         v.set_done = skip;
-                        if (pd_reactor_txn(r, pd_txn_verdict, &v))
+                        if (pd__reactor_txn(r, pd__txn_verdict, &v))
                                 goto done;
                         step->finished = 1;
                         step->status   = v.status;
                         continue;
                 }
-                if ((blocker = pd_step_blocker(&plan, step))) {
-                        snprintf(reason, sizeof(reason),
-                                 "dependency %s %s", blocker->name,
+                if ((blocker = step_blocker(&plan, step))) {
+                        snprintf(reason, sizeof(reason), "dependency %s %s",
+                                 blocker->name,
                                  pd_status_name(blocker->status));
                         v.status = PD_ST_SKIPPED;
-                        if (pd_reactor_txn(r, pd_txn_verdict, &v))
+                        if (pd__reactor_txn(r, pd__txn_verdict, &v))
                                 goto done;
                         step->finished = 1;
                         step->status   = PD_ST_SKIPPED;
                         continue;
                 }
-                if ((ret = pd_step_run(w, &plan, step)))
+                if ((ret = step_run(w, &plan, step)))
                         goto done; /* -1 failed, 1 runs again */
                 ret = -1;
                 /* Cut short by our stop: the event is redelivered. Any
                  * other interruption (a run its supervisor lost, again and
                  * again) is an outcome like a failure. */
-                if (step->status == PD_ST_INTERRUPTED && pd_worker_stopping(w))
+                if (step->status == PD_ST_INTERRUPTED && worker_stopping(w))
                         goto done;
         }
         /* The main thread stores the offset once job->gen is durable; the
          * worker goes on meanwhile. */
-        ret = pd_reactor_txn_gen(r, pd_txn_event_done, job, &job->gen);
+        ret = pd__reactor_txn_gen(r, pd__txn_event_done, job, &job->gen);
         if (!ret)
                 pd_metrics_event(PD_METRICS_PROCESSED);
 
@@ -611,7 +599,7 @@ done:
  * a tenant's events run one at a time and in order, while a slow tenant
  * never holds up the others. Called with r->lock held; NULL if none.
  */
-static pd_job_t *pd_queue_take(pd_reactor_t *r) {
+static pd_job_t *queue_take(pd_reactor_t *r) {
         pd_job_t **pp = &r->queue_head, *prev = NULL;
 
         if (r->paused)
@@ -634,7 +622,7 @@ static pd_job_t *pd_queue_take(pd_reactor_t *r) {
         return NULL;
 }
 
-void *pd_worker_main(void *arg) {
+void *pd__worker_main(void *arg) {
         pd_worker_t *w  = arg;
         pd_reactor_t *r = w->r;
 
@@ -643,11 +631,11 @@ void *pd_worker_main(void *arg) {
                 pd_job_t *job = NULL;
                 int rc;
 
-                while (!r->draining && !(job = pd_queue_take(r))) {
+                while (!r->draining && !(job = queue_take(r))) {
                         if (w->forget_cnt) {
                                 /* Idle: settle with the supervisor first. */
                                 pthread_mutex_unlock(&r->lock);
-                                pd_worker_forget(w, 1);
+                                worker_forget(w, 1);
                                 if (w->sup)
                                         pd_sup_forget_flush(w->sup);
                                 pthread_mutex_lock(&r->lock);
@@ -660,7 +648,7 @@ void *pd_worker_main(void *arg) {
                 w->tenant = job->tenant;
                 pthread_mutex_unlock(&r->lock);
 
-                rc = pd_job_process(w, job);
+                rc = job_process(w, job);
 
                 pthread_mutex_lock(&r->lock);
                 w->tenant = NULL;
@@ -684,7 +672,7 @@ void *pd_worker_main(void *arg) {
                 pthread_cond_broadcast(&r->cond);
         }
         pthread_mutex_unlock(&r->lock);
-        pd_worker_forget(w, 1);
+        worker_forget(w, 1);
         free(w->forget);
         w->forget = NULL;
         pd_sup_close(w->sup);

@@ -15,59 +15,57 @@
 #include "producer/term.h"
 #include "schemas/event.h"
 
-static void pd_actions_usage(FILE *fp) {
-        fprintf(fp,
-                "Usage: postdeploy actions [--format table|json|names] [options]\n"
-                "\n"
-                "Lists the registered actions, in the order they run, with "
-                "auto or manual,\n"
-                "policy, dependencies and description, from the newest "
-                "registry.published.\n"
-                "\n"
-                "Options:\n"
-                "  -f, --format F       table (default), json, or names: "
-                "one name per line\n"
-                "                       (what shell completion reads)\n"
-                PD_CLI_COMMON_HELP
-                "\n"
-                "Exit status: 0 listed; 1 no reactor has published its "
-                "registry yet, or the\n"
-                "output could not be written; 2 usage or configuration "
-                "error; 4 Kafka\n"
-                "unreachable.\n");
+static void actions_usage(FILE *fp) {
+        fprintf(
+            fp,
+            "Usage: postdeploy actions [--format table|json|names] [options]\n"
+            "\n"
+            "Lists the registered actions, in the order they run, with "
+            "auto or manual,\n"
+            "policy, dependencies and description, from the newest "
+            "registry.published.\n"
+            "\n"
+            "Options:\n"
+            "  -f, --format F       table (default), json, or names: "
+            "one name per line\n"
+            "                       (what shell completion reads)\n" PD_CLI_COMMON_HELP
+            "\n"
+            "Exit status: 0 listed; 1 no reactor has published its "
+            "registry yet, or the\n"
+            "output could not be written; 2 usage or configuration "
+            "error; 4 Kafka\n"
+            "unreachable.\n");
 }
 
 /* Every string in the table came from an event: it is shown with its
  * control characters escaped, so a description cannot drive the terminal
  * (the JSON keeps the exact text). */
-static void pd_actions_table(const pd_event_t *reg) {
+static void actions_table(const pd_event_t *reg) {
         char when[40], *reactor = pd_term_escape_dup(reg->reactor);
 
         pd_time_format(reg->published_at, when, sizeof(when));
-        printf("%zu action(s), published by %s at %s\n\n",
-               reg->registry_cnt, reactor ? reactor : "", when);
+        printf("%zu action(s), published by %s at %s\n\n", reg->registry_cnt,
+               reactor ? reactor : "", when);
         free(reactor);
         printf("%-32s %-6s %-6s %-24s %s\n", "ACTION", "WHEN", "POLICY",
                "AFTER", "DESCRIPTION");
         for (size_t i = 0; i < reg->registry_cnt; i++) {
                 const pd_regentry_t *re = &reg->registry[i];
-                char after[256] = "-", *id, *policy, *after_e, *desc;
-                size_t off      = 0;
+                char after[256]         = "-", *id, *policy, *after_e, *desc;
+                size_t off              = 0;
 
                 for (size_t j = 0; j < re->after.cnt && off < sizeof(after);
                      j++)
                         off += (size_t)snprintf(after + off,
                                                 sizeof(after) - off, "%s%s",
-                                                j ? "," : "",
-                                                re->after.v[j]);
+                                                j ? "," : "", re->after.v[j]);
                 id      = pd_term_escape_dup(re->id ? re->id : "");
                 policy  = pd_term_escape_dup(re->policy ? re->policy : "");
                 after_e = pd_term_escape_dup(after);
-                desc = pd_term_escape_dup(re->description ? re->description
-                                                          : "");
+                desc =
+                    pd_term_escape_dup(re->description ? re->description : "");
                 printf("%-32s %-6s %-6s %-24s %s\n", id,
-                       re->is_auto ? "auto" : "manual", policy, after_e,
-                       desc);
+                       re->is_auto ? "auto" : "manual", policy, after_e, desc);
                 free(id);
                 free(policy);
                 free(after_e);
@@ -75,7 +73,7 @@ static void pd_actions_table(const pd_event_t *reg) {
         }
 }
 
-static void pd_actions_json(const pd_event_t *reg) {
+static void actions_json(const pd_event_t *reg) {
         json_t *arr = json_array();
         char *text;
 
@@ -130,7 +128,7 @@ int pd_cmd_actions(pd_cli_t *cli, int argc, char **argv) {
                         json = !strcmp(optarg, "json");
                         break;
                 case 'h':
-                        pd_actions_usage(stdout);
+                        actions_usage(stdout);
                         ret = PD_EXIT_OK;
                         goto done;
                 default:
@@ -145,8 +143,9 @@ int pd_cmd_actions(pd_cli_t *cli, int argc, char **argv) {
         if ((ret = pd_results_registry(cli, rkc, 60000, &reg)))
                 goto done;
         if (!reg) {
-                pd_cli_error(cli, "no reactor has published its registry on "
-                                  "%s yet",
+                pd_cli_error(cli,
+                             "no reactor has published its registry on "
+                             "%s yet",
                              cli->conf->topic_results);
                 ret = PD_EXIT_FAILED;
                 goto done;
@@ -155,9 +154,9 @@ int pd_cmd_actions(pd_cli_t *cli, int argc, char **argv) {
                 for (size_t i = 0; i < reg->registry_cnt; i++)
                         printf("%s\n", reg->registry[i].id);
         else if (json)
-                pd_actions_json(reg);
+                actions_json(reg);
         else
-                pd_actions_table(reg);
+                actions_table(reg);
         ret = PD_EXIT_OK;
 
 done:

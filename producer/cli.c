@@ -34,11 +34,11 @@ void pd_cli_error(const pd_cli_t *cli, const char *fmt, ...) {
 
 /* stdio keeps only a flag when a write fails, and by the time a command
  * ends the reason (errno) is long gone: the first one is kept here. */
-static int pd_cli_out_errno;
+static int cli_out_errno;
 
 void pd_cli_out_error(int err) {
-        if (!pd_cli_out_errno)
-                pd_cli_out_errno = err;
+        if (!cli_out_errno)
+                cli_out_errno = err;
 }
 
 /*
@@ -56,11 +56,11 @@ int pd_cli_exit(int ret) {
                 failed = 1;
                 pd_cli_out_error(errno);
         }
-        if (!failed && !pd_cli_out_errno)
+        if (!failed && !cli_out_errno)
                 return ret;
-        if (pd_cli_out_errno)
+        if (cli_out_errno)
                 fprintf(stderr, "postdeploy: cannot write output: %s\n",
-                        pd_strerror(pd_cli_out_errno));
+                        pd_strerror(cli_out_errno));
         else
                 fprintf(stderr, "postdeploy: cannot write output\n");
         return ret == PD_EXIT_OK ? PD_EXIT_FAILED : ret;
@@ -77,8 +77,9 @@ int pd_cli_common_opt(pd_cli_t *cli, int opt, const char *arg, char **argv) {
                 /* An empty list would leave librdkafka nothing to try and
                  * the user a 10 s wait for a message about Kafka. */
                 if (!arg[strspn(arg, " \t,")]) {
-                        pd_cli_error(cli, "-b wants HOST:PORT[,HOST:PORT...], "
-                                          "got '%s'",
+                        pd_cli_error(cli,
+                                     "-b wants HOST:PORT[,HOST:PORT...], "
+                                     "got '%s'",
                                      arg);
                         break;
                 }
@@ -89,8 +90,7 @@ int pd_cli_common_opt(pd_cli_t *cli, int opt, const char *arg, char **argv) {
         case 'X':
                 eq = strchr(arg, '=');
                 if (!eq || eq == arg) {
-                        pd_cli_error(cli, "-X wants NAME=VALUE, got '%s'",
-                                     arg);
+                        pd_cli_error(cli, "-X wants NAME=VALUE, got '%s'", arg);
                         break;
                 }
                 {
@@ -170,15 +170,15 @@ int pd_cli_finish(pd_cli_t *cli) {
         char errstr[1024];
         const char *path = cli->config_path;
 
-        if (!path && getenv("POSTDEPLOY_CONFIG") && *getenv("POSTDEPLOY_CONFIG"))
+        if (!path && getenv("POSTDEPLOY_CONFIG") &&
+            *getenv("POSTDEPLOY_CONFIG"))
                 path = getenv("POSTDEPLOY_CONFIG");
         if (path && pd_config_load(cli->conf, path, errstr, sizeof(errstr))) {
                 pd_cli_error(cli, "%s", errstr);
                 return -1;
         }
         for (size_t i = 0; i + 1 < cli->kafka_overrides.cnt; i += 2)
-                if (pd_config_set(cli->conf, "kafka",
-                                  cli->kafka_overrides.v[i],
+                if (pd_config_set(cli->conf, "kafka", cli->kafka_overrides.v[i],
                                   cli->kafka_overrides.v[i + 1], errstr,
                                   sizeof(errstr))) {
                         pd_cli_error(cli, "%s", errstr);
@@ -219,12 +219,13 @@ rd_kafka_t *pd_cli_results_open(pd_cli_t *cli, int *retp) {
 
 /* Says that no broker answered, where the list came from and what to
  * check, in one line: librdkafka's own lines are not shown (unless -v). */
-static void pd_cli_unreachable(const pd_cli_t *cli, rd_kafka_resp_err_t err) {
+static void cli_unreachable(const pd_cli_t *cli, rd_kafka_resp_err_t err) {
         char from[1200], why[512], file[1024];
         const char *home = getenv("HOME"), *path = cli->config_path;
         const char *hint = "is a broker running there? try -b HOST:PORT";
 
-        if (!path && getenv("POSTDEPLOY_CONFIG") && *getenv("POSTDEPLOY_CONFIG"))
+        if (!path && getenv("POSTDEPLOY_CONFIG") &&
+            *getenv("POSTDEPLOY_CONFIG"))
                 path = getenv("POSTDEPLOY_CONFIG");
         pd_log_rdkafka_last(why, sizeof(why));
         if (!*why)
@@ -266,8 +267,9 @@ static void pd_cli_unreachable(const pd_cli_t *cli, rd_kafka_resp_err_t err) {
                                  "from %s, written by a `postdeploy-reactor "
                                  "--dev` that seems to be gone",
                                  file);
-                hint = "start `postdeploy-reactor --dev` again, remove that "
-                       "file, or try -b HOST:PORT";
+                hint =
+                    "start `postdeploy-reactor --dev` again, remove that "
+                    "file, or try -b HOST:PORT";
                 break;
         default:
                 snprintf(from, sizeof(from),
@@ -275,17 +277,18 @@ static void pd_cli_unreachable(const pd_cli_t *cli, rd_kafka_resp_err_t err) {
                          "$POSTDEPLOY_BROKERS nor dev reactor");
                 break;
         }
-        pd_cli_error(cli, "cannot reach Kafka at %s (%s): %s: %s",
-                     cli->brokers, from, why, hint);
+        pd_cli_error(cli, "cannot reach Kafka at %s (%s): %s: %s", cli->brokers,
+                     from, why, hint);
 }
 
 /* Says that a topic of [topics] is not on the broker, and where its name
  * came from. */
-static void pd_cli_no_topic(const pd_cli_t *cli, const char *key,
-                            const char *topic) {
+static void cli_no_topic(const pd_cli_t *cli, const char *key,
+                         const char *topic) {
         const char *path = cli->config_path;
 
-        if (!path && getenv("POSTDEPLOY_CONFIG") && *getenv("POSTDEPLOY_CONFIG"))
+        if (!path && getenv("POSTDEPLOY_CONFIG") &&
+            *getenv("POSTDEPLOY_CONFIG"))
                 path = getenv("POSTDEPLOY_CONFIG");
         if (path)
                 pd_cli_error(cli,
@@ -313,7 +316,7 @@ int pd_cli_connect(pd_cli_t *cli, rd_kafka_t *rk, int create) {
         for (int tries = 0;; tries++) {
                 err = rd_kafka_metadata(rk, 1, NULL, &md, cli->connect_ms);
                 if (err) {
-                        pd_cli_unreachable(cli, err);
+                        cli_unreachable(cli, err);
                         return PD_EXIT_KAFKA;
                 }
                 events  = pd_kafka_topic_exists(md, cli->conf->topic_events);
@@ -326,16 +329,16 @@ int pd_cli_connect(pd_cli_t *cli, rd_kafka_t *rk, int create) {
         if (create && !events && !results) {
                 /* The broker has answered: its time to create topics is
                  * no part of the wait for an answer. */
-                if (pd_kafka_topics_ensure(rk, cli->conf, 10000,
-                                           errstr, sizeof(errstr))) {
+                if (pd_kafka_topics_ensure(rk, cli->conf, 10000, errstr,
+                                           sizeof(errstr))) {
                         pd_cli_error(cli, "%s", errstr);
                         return PD_EXIT_KAFKA;
                 }
                 ret = 0;
         } else if (!results) {
-                pd_cli_no_topic(cli, "results", cli->conf->topic_results);
+                cli_no_topic(cli, "results", cli->conf->topic_results);
         } else if (create && !events) {
-                pd_cli_no_topic(cli, "events", cli->conf->topic_events);
+                cli_no_topic(cli, "events", cli->conf->topic_events);
         } else {
                 ret = 0;
         }

@@ -14,25 +14,26 @@
 #include "common/config.h"
 
 /* Exit codes: part of the contract with CI pipelines. */
-#define PD_EXIT_OK 0        /* every selected action succeeded */
-#define PD_EXIT_FAILED 1    /* an action failed, timed out or was rejected */
-#define PD_EXIT_USAGE 2     /* bad usage or configuration */
-#define PD_EXIT_TIMEOUT 3   /* --wait ran out of time */
-#define PD_EXIT_KAFKA 4     /* the broker could not be reached, or a publish
-                             * failed */
+#define PD_EXIT_OK      0 /* every selected action succeeded */
+#define PD_EXIT_FAILED  1 /* an action failed, timed out or was rejected */
+#define PD_EXIT_USAGE   2 /* bad usage or configuration */
+#define PD_EXIT_TIMEOUT 3 /* --wait ran out of time */
+#define PD_EXIT_KAFKA                                                          \
+        4 /* the broker could not be reached, or a publish                     \
+           * failed */
 
 typedef struct pd_cli_s {
-        const char *cmd;    /* "deploy", "report" */
-        pd_config_t *conf;  /* defaults, then -c FILE, then -b/-X */
+        const char *cmd;   /* "deploy", "report" */
+        pd_config_t *conf; /* defaults, then -c FILE, then -b/-X */
         const char *config_path;
         pd_strv_t kafka_overrides; /* name, value pairs from -b and -X */
-        char brokers[1024]; /* resolved by pd_cli_finish */
+        char brokers[1024];        /* resolved by pd_cli_finish */
         /* Where the brokers came from, for the message when none answers:
          * the option that set them ("-b", "-X bootstrap.servers"; NULL:
          * not an option), and what pd_kafka_brokers_source said. */
         const char *brokers_opt;
-        int brokers_from;   /* pd_brokers_from_t */
-        long dev_pid;       /* the dev file's reactor, 0 if unknown */
+        int brokers_from; /* pd_brokers_from_t */
+        long dev_pid;     /* the dev file's reactor, 0 if unknown */
         /* How long to wait for a broker's first answer: 10 s, or less
          * when a command's --timeout is shorter. */
         int connect_ms;
@@ -51,17 +52,18 @@ typedef struct pd_cli_s {
 #define PD_CLI_COMMON_LONGOPTS                                                 \
         {"config", required_argument, NULL, 'c'},                              \
             {"brokers", required_argument, NULL, 'b'},                         \
-            {"verbose", no_argument, NULL, 'v'},                               \
-            {"help", no_argument, NULL, 'h'}
+            {"verbose", no_argument, NULL, 'v'}, {                             \
+                "help", no_argument, NULL, 'h'                                 \
+        }
 #define PD_CLI_COMMON_HELP                                                     \
         "  -c, --config FILE    read [kafka], [topics] and [cli] from FILE\n"  \
-        "                       (default $POSTDEPLOY_CONFIG if set)\n"        \
-        "  -b, --brokers LIST   Kafka bootstrap servers (default "           \
+        "                       (default $POSTDEPLOY_CONFIG if set)\n"         \
+        "  -b, --brokers LIST   Kafka bootstrap servers (default "             \
         "$POSTDEPLOY_BROKERS,\n"                                               \
-        "                       then the running dev reactor's, then "        \
+        "                       then the running dev reactor's, then "         \
         "127.0.0.1:9092)\n"                                                    \
-        "  -X NAME=VALUE        set a librdkafka property (repeatable)\n"     \
-        "  -v, --verbose        print librdkafka's own log lines too\n"       \
+        "  -X NAME=VALUE        set a librdkafka property (repeatable)\n"      \
+        "  -v, --verbose        print librdkafka's own log lines too\n"        \
         "  -h, --help           this help\n"
 
 /*
@@ -129,7 +131,7 @@ rd_kafka_t *pd_cli_kafka(pd_cli_t *cli, rd_kafka_type_t type,
 
 /* Prints "postdeploy CMD: " and the message to stderr. */
 void pd_cli_error(const pd_cli_t *cli, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* Records that writing stdout failed with errno err, for the message main
  * prints when the command ends: stdio keeps only a flag, and a write whose

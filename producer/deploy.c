@@ -45,7 +45,7 @@ typedef struct pd_request_s {
         const char *timeout; /* --timeout as given, NULL if not */
 } pd_request_t;
 
-static void pd_request_usage(pd_evtype_t type, FILE *fp) {
+static void request_usage(pd_evtype_t type, FILE *fp) {
         if (type == PD_EVT_RELEASE_DEPLOYED)
                 fprintf(fp,
                         "Usage: postdeploy deploy (--auto | --all | --one "
@@ -71,37 +71,36 @@ static void pd_request_usage(pd_evtype_t type, FILE *fp) {
                         "$POSTDEPLOY_ENVIRONMENT or\n"
                         "                        \"production\")\n");
         else
-                fprintf(fp,
-                        "Usage: postdeploy %s (NAME... | %s) [options]\n"
-                        "\n"
-                        "%s\n"
-                        "Sent over Kafka like a deploy: auditable, and "
-                        "ordered with the tenant's deploys.\n"
-                        "\n"
-                        "Options:\n"
-                        "      %-18s%s\n"
-                        "  -r, --release V       recorded with the request "
-                        "(optional)\n",
-                        type == PD_EVT_SKIP_REQUESTED ? "skip" : "reset",
-                        type == PD_EVT_SKIP_REQUESTED ? "--all-pending"
-                                                      : "--all",
-                        type == PD_EVT_SKIP_REQUESTED
-                            ? "Records the named actions as done for each "
-                              "tenant without running them\n(e.g. a fresh "
-                              "environment that needs no backfill): they are "
-                              "no longer\npending, and the report shows "
-                              "them skipped."
-                            : "Forgets that the named actions ran for each "
-                              "tenant: they are pending again\nand run on "
-                              "the next deploy --auto (or --all). Their "
-                              "history is kept.",
-                        type == PD_EVT_SKIP_REQUESTED ? "--all-pending"
-                                                      : "--all",
-                        type == PD_EVT_SKIP_REQUESTED
-                            ? "every pending action (policy once) instead "
-                              "of names"
-                            : "every action that is not pending, instead "
-                              "of names");
+                fprintf(
+                    fp,
+                    "Usage: postdeploy %s (NAME... | %s) [options]\n"
+                    "\n"
+                    "%s\n"
+                    "Sent over Kafka like a deploy: auditable, and "
+                    "ordered with the tenant's deploys.\n"
+                    "\n"
+                    "Options:\n"
+                    "      %-18s%s\n"
+                    "  -r, --release V       recorded with the request "
+                    "(optional)\n",
+                    type == PD_EVT_SKIP_REQUESTED ? "skip" : "reset",
+                    type == PD_EVT_SKIP_REQUESTED ? "--all-pending" : "--all",
+                    type == PD_EVT_SKIP_REQUESTED
+                        ? "Records the named actions as done for each "
+                          "tenant without running them\n(e.g. a fresh "
+                          "environment that needs no backfill): they are "
+                          "no longer\npending, and the report shows "
+                          "them skipped."
+                        : "Forgets that the named actions ran for each "
+                          "tenant: they are pending again\nand run on "
+                          "the next deploy --auto (or --all). Their "
+                          "history is kept.",
+                    type == PD_EVT_SKIP_REQUESTED ? "--all-pending" : "--all",
+                    type == PD_EVT_SKIP_REQUESTED
+                        ? "every pending action (policy once) instead "
+                          "of names"
+                        : "every action that is not pending, instead "
+                          "of names");
         fprintf(fp,
                 "  -t, --tenant T        a tenant (repeatable; once each); "
                 "without any, the\n"
@@ -134,11 +133,11 @@ static void pd_request_usage(pd_evtype_t type, FILE *fp) {
                     ? "wait until every selected action has finished; the "
                       "exit\n                        status then says how "
                       "they went"
-                    : type == PD_EVT_SKIP_REQUESTED
-                          ? "wait until the reactors have recorded the "
-                            "skips"
-                          : "wait until the reactors have forgotten the "
-                            "runs",
+                : type == PD_EVT_SKIP_REQUESTED
+                    ? "wait until the reactors have recorded the "
+                      "skips"
+                    : "wait until the reactors have forgotten the "
+                      "runs",
                 type == PD_EVT_RELEASE_DEPLOYED ? "every action succeeded"
                 : type == PD_EVT_SKIP_REQUESTED ? "every action recorded "
                                                   "skipped"
@@ -148,8 +147,8 @@ static void pd_request_usage(pd_evtype_t type, FILE *fp) {
                     : "an action was rejected (unknown to the reactor)");
 }
 
-static void pd_deploy_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
-                            void *opaque) {
+static void deploy_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
+                         void *opaque) {
         pd_delivery_t *dl = opaque;
         (void)rk;
         if (rkm->err && !dl->failed) {
@@ -160,10 +159,10 @@ static void pd_deploy_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
 }
 
 /* Adds the tenants listed in path, one per line. Returns 0 or -1. */
-static int pd_tenants_file(pd_cli_t *cli, const char *path, pd_strv_t *out) {
+static int read_tenants_file(pd_cli_t *cli, const char *path, pd_strv_t *out) {
         char line[512];
         int lineno = 0, ret = 0;
-        FILE *fp   = fopen(path, "r");
+        FILE *fp = fopen(path, "r");
 
         if (!fp) {
                 pd_cli_error(cli, "--tenants-file %s: %s", path,
@@ -177,8 +176,8 @@ static int pd_tenants_file(pd_cli_t *cli, const char *path, pd_strv_t *out) {
                 s[strcspn(s, "#\r\n")] = '\0';
                 while (*s == ' ' || *s == '\t')
                         s++;
-                for (e = s + strlen(s); e > s && (e[-1] == ' ' ||
-                                                  e[-1] == '\t');)
+                for (e = s + strlen(s);
+                     e > s && (e[-1] == ' ' || e[-1] == '\t');)
                         *--e = '\0';
                 if (!*s)
                         continue;
@@ -198,8 +197,8 @@ static int pd_tenants_file(pd_cli_t *cli, const char *path, pd_strv_t *out) {
 }
 
 /* Refuses names the newest registry does not know, when there is one. */
-static int pd_request_check_names(pd_cli_t *cli, const pd_request_t *req,
-                                  rd_kafka_t *rkc) {
+static int request_check_names(pd_cli_t *cli, const pd_request_t *req,
+                               rd_kafka_t *rkc) {
         pd_event_t *reg = NULL;
         int ret;
 
@@ -216,7 +215,7 @@ static int pd_request_check_names(pd_cli_t *cli, const pd_request_t *req,
         }
         for (size_t i = 0; i < req->names.cnt && !ret; i++) {
                 const char *near = NULL;
-                int near_d = 99, d;
+                int near_d       = 99, d;
                 char *reactor, *near_text;
                 size_t j;
 
@@ -233,8 +232,7 @@ static int pd_request_check_names(pd_cli_t *cli, const pd_request_t *req,
                         }
                 }
                 /* The names in the registry came from an event. */
-                reactor   = pd_term_escape_dup(reg->reactor ? reg->reactor
-                                                            : "");
+                reactor = pd_term_escape_dup(reg->reactor ? reg->reactor : "");
                 near_text = pd_term_escape_dup(near ? near : "");
                 if (near)
                         pd_cli_error(cli,
@@ -259,8 +257,8 @@ static int pd_request_check_names(pd_cli_t *cli, const pd_request_t *req,
 
 /* Parses the options of deploy, skip and reset into req. Returns -1 to go
  * on, or the exit status to end with. */
-static int pd_request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
-                            char **argv) {
+static int request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
+                         char **argv) {
         static const struct option longopts[] = {
             {"auto", no_argument, NULL, 'A'},
             {"all", no_argument, NULL, 'L'},
@@ -281,9 +279,9 @@ static int pd_request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
         int opt;
 
         optind = 1;
-        while ((opt = getopt_long(argc, argv,
-                                  ":r:e:t:w" PD_CLI_COMMON_SHORTOPTS, longopts,
-                                  NULL)) != -1) {
+        while (
+            (opt = getopt_long(argc, argv, ":r:e:t:w" PD_CLI_COMMON_SHORTOPTS,
+                               longopts, NULL)) != -1) {
                 if (pd_cli_swallowed(cli, argv))
                         return PD_EXIT_USAGE;
                 switch (opt) {
@@ -319,15 +317,17 @@ static int pd_request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
                         } else if (req->type == PD_EVT_RESET_REQUESTED) {
                                 req->all = 1;
                         } else {
-                                pd_cli_error(cli, "--all: did you mean "
-                                                  "--all-pending?");
+                                pd_cli_error(cli,
+                                             "--all: did you mean "
+                                             "--all-pending?");
                                 return PD_EXIT_USAGE;
                         }
                         break;
                 case 'P':
                         if (req->type != PD_EVT_SKIP_REQUESTED) {
-                                pd_cli_error(cli, "--all-pending is for "
-                                                  "`postdeploy skip`");
+                                pd_cli_error(cli,
+                                             "--all-pending is for "
+                                             "`postdeploy skip`");
                                 return PD_EXIT_USAGE;
                         }
                         req->all = 1;
@@ -349,8 +349,9 @@ static int pd_request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
                         break;
                 case 'R':
                         if (!*optarg) {
-                                pd_cli_error(cli, "--requested-by wants a "
-                                                  "name, not ''");
+                                pd_cli_error(cli,
+                                             "--requested-by wants a "
+                                             "name, not ''");
                                 return PD_EXIT_USAGE;
                         }
                         req->requested_by = optarg;
@@ -373,7 +374,7 @@ static int pd_request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
                         req->timeout = optarg;
                         break;
                 case 'h':
-                        pd_request_usage(req->type, stdout);
+                        request_usage(req->type, stdout);
                         return PD_EXIT_OK;
                 default:
                         if (pd_cli_common_opt(cli, opt, optarg, argv) != 1)
@@ -382,8 +383,8 @@ static int pd_request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
                 }
         }
         for (; optind < argc; optind++) {
-                if (deploy && (req->selection != PD_SEL_ONE ||
-                               !req->names.cnt)) {
+                if (deploy &&
+                    (req->selection != PD_SEL_ONE || !req->names.cnt)) {
                         pd_cli_error(cli, "unexpected argument '%s'",
                                      argv[optind]);
                         return PD_EXIT_USAGE;
@@ -391,22 +392,25 @@ static int pd_request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
                 pd_strv_add(&req->names, argv[optind]);
         }
         if (deploy && req->selections != 1) {
-                pd_cli_error(cli, "give exactly one of --auto, --all or "
-                                  "--one NAME...\nTry 'postdeploy deploy "
-                                  "--help'.");
+                pd_cli_error(cli,
+                             "give exactly one of --auto, --all or "
+                             "--one NAME...\nTry 'postdeploy deploy "
+                             "--help'.");
                 return PD_EXIT_USAGE;
         }
         if (!deploy && !req->all == !req->names.cnt) {
-                pd_cli_error(cli, "give action names or %s, not both nor "
-                                  "neither",
+                pd_cli_error(cli,
+                             "give action names or %s, not both nor "
+                             "neither",
                              req->type == PD_EVT_SKIP_REQUESTED
                                  ? "--all-pending"
                                  : "--all");
                 return PD_EXIT_USAGE;
         }
         if (req->timeout && !req->wait) {
-                pd_cli_error(cli, "--timeout %s is how long --wait waits: "
-                                  "add --wait, or drop --timeout",
+                pd_cli_error(cli,
+                             "--timeout %s is how long --wait waits: "
+                             "add --wait, or drop --timeout",
                              req->timeout);
                 return PD_EXIT_USAGE;
         }
@@ -418,9 +422,9 @@ static int pd_request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
          * the pipeline at once instead. */
         if (req->release && (deploy || *req->release) &&
             !pd_release_valid(req->release)) {
-                pd_cli_error(cli, "'%s' is not a valid release (" PD_RELEASE_RULE
-                                  ")",
-                             req->release);
+                pd_cli_error(
+                    cli, "'%s' is not a valid release (" PD_RELEASE_RULE ")",
+                    req->release);
                 return PD_EXIT_USAGE;
         }
         for (size_t i = 0; i < req->names.cnt; i++)
@@ -433,18 +437,20 @@ static int pd_request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
 
 only_deploy:
         pd_cli_error(cli, "%s is an option of `postdeploy deploy`",
-                     opt == 'A' ? "--auto" : opt == 'O' ? "--one"
-                                                        : "--environment");
+                     opt == 'A'   ? "--auto"
+                     : opt == 'O' ? "--one"
+                                  : "--environment");
         return PD_EXIT_USAGE;
 }
 
 /* Settles the tenant list: --tenant, --all-tenants, --tenants-file. */
-static int pd_request_tenants(pd_cli_t *cli, pd_request_t *req) {
+static int request_tenants(pd_cli_t *cli, pd_request_t *req) {
         if (req->all_tenants) {
                 if (!cli->conf->tenants.cnt) {
-                        pd_cli_error(cli, "--all-tenants needs [cli] "
-                                          "tenants = ... in the config "
-                                          "(-c FILE)");
+                        pd_cli_error(cli,
+                                     "--all-tenants needs [cli] "
+                                     "tenants = ... in the config "
+                                     "(-c FILE)");
                         return -1;
                 }
                 for (size_t i = 0; i < cli->conf->tenants.cnt; i++)
@@ -454,7 +460,7 @@ static int pd_request_tenants(pd_cli_t *cli, pd_request_t *req) {
                                             cli->conf->tenants.v[i]);
         }
         if (req->tenants_file &&
-            pd_tenants_file(cli, req->tenants_file, &req->tenants))
+            read_tenants_file(cli, req->tenants_file, &req->tenants))
                 return -1;
         if ((req->all_tenants || req->tenants_file) && !req->tenants.cnt) {
                 pd_cli_error(cli, "no tenants listed");
@@ -473,8 +479,8 @@ static int pd_request_tenants(pd_cli_t *cli, pd_request_t *req) {
 }
 
 /* The event for one tenant (NULL: the reactor's default tenant). */
-static pd_event_t *pd_request_event(const pd_request_t *req,
-                                    const char *tenant, const char *who) {
+static pd_event_t *request_event(const pd_request_t *req, const char *tenant,
+                                 const char *who) {
         pd_event_t *ev = pd_event_new(req->type);
 
         ev->tenant       = tenant ? pd_xstrdup(tenant) : NULL;
@@ -493,13 +499,11 @@ static pd_event_t *pd_request_event(const pd_request_t *req,
         return ev;
 }
 
-static int pd_request_send(pd_cli_t *cli, pd_request_t *req) {
+static int request_send(pd_cli_t *cli, pd_request_t *req) {
         static const char *const producer_defaults[] = {
-            "enable.idempotence", "true",
-            "linger.ms", "0",
+            "enable.idempotence", "true", "linger.ms", "0",
             /* Unreachable brokers fail the publish instead of hanging. */
-            "message.timeout.ms", "15000",
-            NULL};
+            "message.timeout.ms", "15000", NULL};
         pd_delivery_t dl = {0};
         pd_deploy_t *w   = NULL;
         rd_kafka_t *rkp = NULL, *rkc = NULL;
@@ -511,7 +515,7 @@ static int pd_request_send(pd_cli_t *cli, pd_request_t *req) {
          * ignored while no broker answers. */
         if (req->wait)
                 pd_cli_connect_within(cli, req->timeout_ms);
-        if (pd_cli_finish(cli) || pd_request_tenants(cli, req))
+        if (pd_cli_finish(cli) || request_tenants(cli, req))
                 goto done;
         if (!req->environment)
                 req->environment = getenv("POSTDEPLOY_ENVIRONMENT");
@@ -540,7 +544,7 @@ static int pd_request_send(pd_cli_t *cli, pd_request_t *req) {
                 pd_cli_error(cli, "%s", errstr);
                 goto done;
         }
-        rd_kafka_conf_set_dr_msg_cb(kconf, pd_deploy_dr_cb);
+        rd_kafka_conf_set_dr_msg_cb(kconf, deploy_dr_cb);
         rd_kafka_conf_set_opaque(kconf, &dl);
         rkp = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, errstr, sizeof(errstr));
         if (!rkp) {
@@ -556,7 +560,7 @@ static int pd_request_send(pd_cli_t *cli, pd_request_t *req) {
         if (req->wait || (req->names.cnt && !req->no_check)) {
                 if (!(rkc = pd_results_consumer(cli)))
                         goto done;
-                if ((ret = pd_request_check_names(cli, req, rkc)))
+                if ((ret = request_check_names(cli, req, rkc)))
                         goto done;
                 ret = PD_EXIT_KAFKA;
         }
@@ -565,12 +569,10 @@ static int pd_request_send(pd_cli_t *cli, pd_request_t *req) {
 
         /* One event per tenant: each is its own trigger, keyed by tenant so
          * a tenant's events stay in order. */
-        for (size_t i = 0; i < (req->tenants.cnt ? req->tenants.cnt : 1);
-             i++) {
-                const char *tenant = req->tenants.cnt ? req->tenants.v[i]
-                                                      : NULL;
-                pd_event_t *ev = pd_request_event(req, tenant,
-                                                  req->requested_by);
+        for (size_t i = 0; i < (req->tenants.cnt ? req->tenants.cnt : 1); i++) {
+                const char *tenant =
+                    req->tenants.cnt ? req->tenants.v[i] : NULL;
+                pd_event_t *ev = request_event(req, tenant, req->requested_by);
                 rd_kafka_resp_err_t err;
 
                 pd_event_stamp(ev, source);
@@ -618,26 +620,25 @@ done:
         return ret;
 }
 
-static int pd_request_cmd(pd_cli_t *cli, pd_evtype_t type, int argc,
-                          char **argv) {
+static int request_cmd(pd_cli_t *cli, pd_evtype_t type, int argc, char **argv) {
         pd_request_t req = {.type = type, .timeout_ms = 30 * 60 * 1000};
-        int ret          = pd_request_parse(cli, &req, argc, argv);
+        int ret          = request_parse(cli, &req, argc, argv);
 
         if (ret < 0)
-                ret = pd_request_send(cli, &req);
+                ret = request_send(cli, &req);
         pd_strv_clear(&req.names);
         pd_strv_clear(&req.tenants);
         return ret;
 }
 
 int pd_cmd_deploy(pd_cli_t *cli, int argc, char **argv) {
-        return pd_request_cmd(cli, PD_EVT_RELEASE_DEPLOYED, argc, argv);
+        return request_cmd(cli, PD_EVT_RELEASE_DEPLOYED, argc, argv);
 }
 
 int pd_cmd_skip(pd_cli_t *cli, int argc, char **argv) {
-        return pd_request_cmd(cli, PD_EVT_SKIP_REQUESTED, argc, argv);
+        return request_cmd(cli, PD_EVT_SKIP_REQUESTED, argc, argv);
 }
 
 int pd_cmd_reset(pd_cli_t *cli, int argc, char **argv) {
-        return pd_request_cmd(cli, PD_EVT_RESET_REQUESTED, argc, argv);
+        return request_cmd(cli, PD_EVT_RESET_REQUESTED, argc, argv);
 }

@@ -33,7 +33,7 @@ static const struct {
 };
 #define PD_COMMAND_CNT (sizeof(pd_commands) / sizeof(pd_commands[0]))
 
-static void pd_usage(FILE *fp) {
+static void print_usage(FILE *fp) {
         fprintf(fp, "Usage: postdeploy COMMAND [options]\n\nCommands:\n");
         for (size_t i = 0; i < PD_COMMAND_CNT; i++)
                 fprintf(fp, "  %-8s %s\n", pd_commands[i].name,
@@ -53,7 +53,7 @@ static void pd_usage(FILE *fp) {
 }
 
 /* The command called name, or NULL. */
-static int pd_command_find(const char *name) {
+static int command_find(const char *name) {
         for (size_t i = 0; i < PD_COMMAND_CNT; i++)
                 if (!strcmp(name, pd_commands[i].name))
                         return (int)i;
@@ -61,7 +61,7 @@ static int pd_command_find(const char *name) {
 }
 
 /* "unknown command" with the nearest one, if a typo is likely. */
-static int pd_command_unknown(const char *name) {
+static int command_unknown(const char *name) {
         int best = -1, best_d = 99;
 
         for (size_t i = 0; i < PD_COMMAND_CNT; i++) {
@@ -92,7 +92,7 @@ int main(int argc, char **argv) {
          * message of ours that says what to check (-v shows them). */
         pd_log_level = -1;
         if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-                pd_usage(argc < 2 ? stderr : stdout);
+                print_usage(argc < 2 ? stderr : stdout);
                 return pd_cli_exit(argc < 2 ? PD_EXIT_USAGE : PD_EXIT_OK);
         }
         if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
@@ -102,20 +102,21 @@ int main(int argc, char **argv) {
         /* `postdeploy help deploy` is `postdeploy deploy --help`. */
         if (!strcmp(argv[1], "help")) {
                 if (argc == 2) {
-                        pd_usage(stdout);
+                        print_usage(stdout);
                         return pd_cli_exit(PD_EXIT_OK);
                 }
                 if (argc > 3) {
-                        fprintf(stderr, "postdeploy help: one COMMAND at "
-                                        "most\n");
+                        fprintf(stderr,
+                                "postdeploy help: one COMMAND at "
+                                "most\n");
                         return PD_EXIT_USAGE;
                 }
                 if (!strcmp(argv[2], "help")) {
-                        pd_usage(stdout);
+                        print_usage(stdout);
                         return pd_cli_exit(PD_EXIT_OK);
                 }
-                if (pd_command_find(argv[2]) < 0)
-                        return pd_command_unknown(argv[2]);
+                if (command_find(argv[2]) < 0)
+                        return command_unknown(argv[2]);
                 help_argv[0] = argv[0];
                 help_argv[1] = argv[2];
                 help_argv[2] = "--help";
@@ -123,8 +124,8 @@ int main(int argc, char **argv) {
                 argc         = 3;
                 argv         = help_argv;
         }
-        if ((i = pd_command_find(argv[1])) < 0)
-                return pd_command_unknown(argv[1]);
+        if ((i = command_find(argv[1])) < 0)
+                return command_unknown(argv[1]);
         cli.cmd  = pd_commands[i].name;
         cli.conf = pd_config_new();
         ret      = pd_commands[i].fn(&cli, argc - 1, argv + 1);

@@ -20,55 +20,55 @@
 #include "producer/term.h"
 #include "schemas/event.h"
 
-static void pd_report_usage(FILE *fp) {
-        fprintf(fp,
-                "Usage: postdeploy report [--tenant T]... [--format "
-                "table|json] [options]\n"
-                "\n"
-                "Shows, per tenant: pending auto actions, pending manual "
-                "actions, running,\n"
-                "failed (with exit code, error and the end of the output) "
-                "and completed\n"
-                "(newest first). Read from the results topic, so it works "
-                "from any machine.\n"
-                "Pending is what the reactor runs on the next deploy: "
-                "never run, reset, or\n"
-                "left out because a dependency failed (with the reason). "
-                "Text that came from\n"
-                "an event or an action's output is shown with control "
-                "characters escaped\n"
-                "(\\x1b); --format json keeps it exact.\n"
-                "\n"
-                "Options:\n"
-                "  -t, --tenant T       only this tenant (repeatable); "
-                "default every tenant\n"
-                "                       seen in the results and listed in "
-                "[cli] tenants\n"
-                "  -f, --format F       table (default) or json: one array "
-                "with an object per\n"
-                "                       (tenant, action)\n"
-                "      --timeout D      how long to read (default 60s)\n"
-                PD_CLI_COMMON_HELP
-                "\n"
-                "Exit status: 0 shown; 1 a tenant named with --tenant has "
-                "no results (said on\n"
-                "stderr with the tenants that have; the others are "
-                "shown), or the output could\n"
-                "not be written; 2 usage or configuration error; 4 Kafka "
-                "unreachable.\n");
+static void report_usage(FILE *fp) {
+        fprintf(
+            fp,
+            "Usage: postdeploy report [--tenant T]... [--format "
+            "table|json] [options]\n"
+            "\n"
+            "Shows, per tenant: pending auto actions, pending manual "
+            "actions, running,\n"
+            "failed (with exit code, error and the end of the output) "
+            "and completed\n"
+            "(newest first). Read from the results topic, so it works "
+            "from any machine.\n"
+            "Pending is what the reactor runs on the next deploy: "
+            "never run, reset, or\n"
+            "left out because a dependency failed (with the reason). "
+            "Text that came from\n"
+            "an event or an action's output is shown with control "
+            "characters escaped\n"
+            "(\\x1b); --format json keeps it exact.\n"
+            "\n"
+            "Options:\n"
+            "  -t, --tenant T       only this tenant (repeatable); "
+            "default every tenant\n"
+            "                       seen in the results and listed in "
+            "[cli] tenants\n"
+            "  -f, --format F       table (default) or json: one array "
+            "with an object per\n"
+            "                       (tenant, action)\n"
+            "      --timeout D      how long to read (default 60s)\n" PD_CLI_COMMON_HELP
+            "\n"
+            "Exit status: 0 shown; 1 a tenant named with --tenant has "
+            "no results (said on\n"
+            "stderr with the tenants that have; the others are "
+            "shown), or the output could\n"
+            "not be written; 2 usage or configuration error; 4 Kafka "
+            "unreachable.\n");
 }
 
 /* Keeps the newest result of each (tenant, action), and the newest
  * registry. */
-static void pd_report_on_event(pd_event_t *ev, void *opaque) {
+static void report_on_event(pd_event_t *ev, void *opaque) {
         pd_report_add(opaque, ev);
 }
 
-static int pd_cmp_str(const void *a, const void *b) {
+static int cmp_str(const void *a, const void *b) {
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static char *pd_fmt_time(int64_t ms, char *buf, size_t size) {
+static char *fmt_time(int64_t ms, char *buf, size_t size) {
         if (ms <= 0)
                 snprintf(buf, size, "-");
         else
@@ -79,35 +79,35 @@ static char *pd_fmt_time(int64_t ms, char *buf, size_t size) {
 
 /* Writes the n bytes at s to stdout with control characters made visible:
  * everything the table shows that came from an event or an action's
- * output goes through here (or pd_print_text). */
-static void pd_print_escaped(const char *s, size_t n) {
+ * output goes through here (or print_text). */
+static void print_escaped(const char *s, size_t n) {
         if (pd_term_escape(s, n, stdout))
                 pd_cli_out_error(errno);
 }
 
-static void pd_print_text(const char *s) {
+static void print_text(const char *s) {
         if (s)
-                pd_print_escaped(s, strlen(s));
+                print_escaped(s, strlen(s));
 }
 
 /* s escaped, then blanks up to width columns (at least one). */
-static void pd_print_column(const char *s, int width) {
+static void print_column(const char *s, int width) {
         size_t n = strlen(s);
 
-        pd_print_escaped(s, n);
+        print_escaped(s, n);
         printf("%*s", n < (size_t)width ? width - (int)n + 1 : 1, "");
 }
 
 /* ", release R" when the result names one: a skip or a reset may carry
  * none, and "release ," tells nothing. */
-static void pd_print_release(const pd_result_t *res, const char *sep) {
+static void print_release(const pd_result_t *res, const char *sep) {
         if (!res->release || !*res->release)
                 return;
         printf("%srelease ", sep);
-        pd_print_text(res->release);
+        print_text(res->release);
 }
 
-static void pd_print_output_tail(const char *tail) {
+static void print_output_tail(const char *tail) {
         const char *p = tail;
         int lines     = 0;
 
@@ -122,61 +122,61 @@ static void pd_print_output_tail(const char *tail) {
         while (*p) {
                 size_t n = strcspn(p, "\n");
                 printf("        | ");
-                pd_print_escaped(p, n);
+                print_escaped(p, n);
                 printf("\n");
                 p += n + (p[n] == '\n');
         }
 }
 
 /* Prints one row of a section. */
-static void pd_report_table_row(const pd_row_t *row) {
+static void report_table_row(const pd_row_t *row) {
         const pd_result_t *res = row->res;
-        const char *desc = row->reg ? row->reg->description : NULL;
+        const char *desc       = row->reg ? row->reg->description : NULL;
         char t1[40];
 
         printf("    ");
         if (row->state == PD_STATE_PENDING) {
                 /* Never ran, reset, or left out for a failed dependency:
                  * the reason says which. */
-                pd_print_column(row->action, 32);
-                pd_print_text(desc);
+                print_column(row->action, 32);
+                print_text(desc);
                 printf("\n");
                 if (res && res->error) {
                         printf("        reason: ");
-                        pd_print_text(res->error);
+                        print_text(res->error);
                         printf(" (%s",
-                               pd_fmt_time(res->finished_at, t1, sizeof(t1)));
-                        pd_print_release(res, ", ");
+                               fmt_time(res->finished_at, t1, sizeof(t1)));
+                        print_release(res, ", ");
                         printf(")\n");
                 }
                 return;
         }
         if (row->state == PD_STATE_RUNNING) {
-                pd_print_column(row->action, 32);
+                print_column(row->action, 32);
                 printf("since %s, attempt %d, on ",
-                       pd_fmt_time(res->started_at, t1, sizeof(t1)),
+                       fmt_time(res->started_at, t1, sizeof(t1)),
                        (int)res->attempt);
-                pd_print_text(res->reactor);
-                pd_print_release(res, " (");
+                print_text(res->reactor);
+                print_release(res, " (");
                 printf("%s\n", res->release && *res->release ? ")" : "");
                 return;
         }
-        pd_print_column(row->action, 32);
+        print_column(row->action, 32);
         printf("%-11s %s", pd_state_name(row->state),
-               pd_fmt_time(res->finished_at, t1, sizeof(t1)));
+               fmt_time(res->finished_at, t1, sizeof(t1)));
         if (pd_result_is_verdict(res)) {
                 /* A request was recorded, nothing ran: no attempt, no
                  * duration, and its error is the request's reason. */
-                pd_print_release(res, "  ");
+                print_release(res, "  ");
                 printf("\n");
                 if (res->error) {
                         printf("        reason: ");
-                        pd_print_text(res->error);
+                        print_text(res->error);
                         printf("\n");
                 }
                 return;
         }
-        pd_print_release(res, "  ");
+        print_release(res, "  ");
         printf("%sattempt %d, %" PRId64 " ms",
                res->release && *res->release ? ", " : "  ", (int)res->attempt,
                res->duration_ms);
@@ -186,29 +186,29 @@ static void pd_report_table_row(const pd_row_t *row) {
         if (row->state != PD_STATE_SUCCEEDED) {
                 if (res->error) {
                         printf("        error: ");
-                        pd_print_text(res->error);
+                        print_text(res->error);
                         printf("\n");
                 }
-                pd_print_output_tail(res->output_tail);
+                print_output_tail(res->output_tail);
         }
 }
 
 /* The title of each section (report_model.h), in the table's order. */
-static const char *const pd_section_titles[PD_SECTION_CNT] = {
-    "Pending auto", "Pending manual", "Running", "Failed", "Completed",
-    "Unavailable (no longer registered)"};
+static const char *const section_titles[PD_SECTION_CNT] = {
+    "Pending auto", "Pending manual", "Running",
+    "Failed",       "Completed",      "Unavailable (no longer registered)"};
 
 /* Prints the rows of tenant t in section under its title; the unavailable
  * section only when it has rows. */
-static void pd_report_table_section(const pd_report_t *rp, size_t t,
-                                    pd_section_t section) {
+static void report_table_section(const pd_report_t *rp, size_t t,
+                                 pd_section_t section) {
         const pd_row_t **sel;
         size_t cnt = pd_report_section_rows(rp, t, section, &sel);
 
         if (cnt || section != PD_SECTION_UNAVAILABLE) {
-                printf("  %s (%zu)\n", pd_section_titles[section], cnt);
+                printf("  %s (%zu)\n", section_titles[section], cnt);
                 for (size_t i = 0; i < cnt; i++)
-                        pd_report_table_row(sel[i]);
+                        report_table_row(sel[i]);
         }
         free(sel);
 }
@@ -218,7 +218,7 @@ static void pd_report_table_section(const pd_report_t *rp, size_t t,
  * the tenants that have (the first ten), so a typo is seen as one. Returns
  * whether there were any.
  */
-static int pd_report_say_missing(pd_report_t *rp) {
+static int report_say_missing(pd_report_t *rp) {
         const char **known;
         size_t cnt = 0, shown = 0, it = 0;
         void *res;
@@ -228,7 +228,7 @@ static int pd_report_say_missing(pd_report_t *rp) {
         known = pd_xcalloc(pd_map_count(rp->results) + 1, sizeof(*known));
         while (pd_map_next(rp->results, &it, NULL, NULL, &res))
                 known[cnt++] = ((pd_result_t *)res)->tenant;
-        qsort(known, cnt, sizeof(*known), pd_cmp_str);
+        qsort(known, cnt, sizeof(*known), cmp_str);
         for (size_t i = 0; i < cnt; i++)
                 if (!shown || strcmp(known[shown - 1], known[i]))
                         known[shown++] = known[i];
@@ -239,8 +239,8 @@ static int pd_report_say_missing(pd_report_t *rp) {
                 if (!shown)
                         fprintf(stderr, "no tenant has results yet");
                 for (size_t i = 0; i < shown && i < 10; i++)
-                        fprintf(stderr, "%s%s", i ? ", " : "known tenants: ",
-                                known[i]);
+                        fprintf(stderr, "%s%s",
+                                i ? ", " : "known tenants: ", known[i]);
                 if (shown > 10)
                         fprintf(stderr, ", ... %zu more", shown - 10);
                 fprintf(stderr, ")\n");
@@ -249,22 +249,24 @@ static int pd_report_say_missing(pd_report_t *rp) {
         return 1;
 }
 
-static void pd_report_table(pd_report_t *rp) {
+static void report_table(pd_report_t *rp) {
         if (!rp->registry)
-                printf("No registry.published on %s yet: has a reactor "
-                       "started?\n",
-                       rp->cli->conf->topic_results);
+                printf(
+                    "No registry.published on %s yet: has a reactor "
+                    "started?\n",
+                    rp->cli->conf->topic_results);
         if (!rp->tenants.cnt) {
                 /* Tenants named but not found are said on stderr. */
                 if (!rp->missing.cnt)
-                        printf("No tenant has results yet (name one with "
-                               "--tenant T).\n");
+                        printf(
+                            "No tenant has results yet (name one with "
+                            "--tenant T).\n");
                 return;
         }
         for (size_t t = 0; t < rp->tenants.cnt; t++) {
                 printf("%sTenant %s\n", t ? "\n" : "", rp->tenants.v[t]);
                 for (int sec = 0; sec < PD_SECTION_CNT; sec++)
-                        pd_report_table_section(rp, t, (pd_section_t)sec);
+                        report_table_section(rp, t, (pd_section_t)sec);
         }
 }
 
@@ -275,10 +277,10 @@ int pd_cmd_report(pd_cli_t *cli, int argc, char **argv) {
             {"timeout", required_argument, NULL, 'W'},
             PD_CLI_COMMON_LONGOPTS,
             {NULL, 0, NULL, 0}};
-        pd_report_t *rp  = pd_report_new(cli);
+        pd_report_t *rp = pd_report_new(cli);
         int json = 0, opt, ret = PD_EXIT_USAGE;
         int64_t timeout_ms = 60000;
-        rd_kafka_t *rkc  = NULL;
+        rd_kafka_t *rkc    = NULL;
 
         optind = 1;
         while ((opt = getopt_long(argc, argv, ":t:f:" PD_CLI_COMMON_SHORTOPTS,
@@ -320,7 +322,7 @@ int pd_cmd_report(pd_cli_t *cli, int argc, char **argv) {
                         }
                         break;
                 case 'h':
-                        pd_report_usage(stdout);
+                        report_usage(stdout);
                         ret = PD_EXIT_OK;
                         goto done;
                 default:
@@ -334,8 +336,8 @@ int pd_cmd_report(pd_cli_t *cli, int argc, char **argv) {
         pd_cli_connect_within(cli, timeout_ms);
         if (!(rkc = pd_cli_results_open(cli, &ret)))
                 goto done;
-        if ((ret = pd_results_scan_latest(cli, rkc, timeout_ms,
-                                          pd_report_on_event, rp)))
+        if ((ret = pd_results_scan_latest(cli, rkc, timeout_ms, report_on_event,
+                                          rp)))
                 goto done;
         pd_report_build(rp);
         /* A report cut short must not exit 0: main says why it failed. */
@@ -344,14 +346,15 @@ int pd_cmd_report(pd_cli_t *cli, int argc, char **argv) {
                 goto done;
         }
         if (!json)
-                pd_report_table(rp);
+                report_table(rp);
         /* In the table, not only on stderr: whoever reads the report must
          * know that someone wrote records the reactors did not sign. */
         if (!json && cli->rejected)
-                printf("\n%zu record(s) on %s rejected (not signed with "
-                       "[cli] signing_key): not in this report\n",
-                       cli->rejected, cli->conf->topic_results);
-        ret = pd_report_say_missing(rp) ? PD_EXIT_FAILED : PD_EXIT_OK;
+                printf(
+                    "\n%zu record(s) on %s rejected (not signed with "
+                    "[cli] signing_key): not in this report\n",
+                    cli->rejected, cli->conf->topic_results);
+        ret = report_say_missing(rp) ? PD_EXIT_FAILED : PD_EXIT_OK;
 
 done:
         if (rkc) {

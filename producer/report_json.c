@@ -18,7 +18,8 @@
  * The JSON report is written here rather than through jansson: building and
  * dumping a jansson object per row takes 440 ms for 100,000 rows (335 ms
  * without re-indenting it into the array) where this takes 70 ms, for the
- * same bytes (measured against `cmp`, docs/RELIABILITY.md). Strings are escaped as jansson's JSON_ENSURE_ASCII does
+ * same bytes (measured against `cmp`, docs/RELIABILITY.md). Strings are escaped
+ * as jansson's JSON_ENSURE_ASCII does
  * (\uXXXX in upper case, surrogate pairs); the layout is an array indented
  * by 2, each row's members by 4 (as Python's json.dumps(indent=2) writes).
  */
@@ -31,46 +32,46 @@ typedef struct pd_out_s {
 
 /* Writes n bytes of s to out->fp, unless a write failed already. */
 /* Notes that a write to out->fp failed, with errno set by it. */
-static void pd_out_failed(pd_out_t *out) {
+static void out_failed(pd_out_t *out) {
         if (out->fp == stdout)
                 pd_cli_out_error(errno);
         out->failed = 1;
 }
 
-static void pd_out_write(pd_out_t *out, const char *s, size_t n) {
+static void out_write(pd_out_t *out, const char *s, size_t n) {
         if (out->failed || !n)
                 return;
         if (fwrite(s, 1, n, out->fp) != n)
-                pd_out_failed(out);
+                out_failed(out);
 }
 
-static void pd_out_flush(pd_out_t *out) {
-        pd_out_write(out, out->buf, out->len);
+static void out_flush(pd_out_t *out) {
+        out_write(out, out->buf, out->len);
         out->len = 0;
 }
 
 /* Appends n bytes of s. */
-static void pd_out_add(pd_out_t *out, const char *s, size_t n) {
+static void out_add(pd_out_t *out, const char *s, size_t n) {
         if (out->failed)
                 return;
         if (out->len + n > sizeof(out->buf))
-                pd_out_flush(out);
+                out_flush(out);
         if (n > sizeof(out->buf)) {
-                pd_out_write(out, s, n);
+                out_write(out, s, n);
                 return;
         }
         memcpy(out->buf + out->len, s, n);
         out->len += n;
 }
 
-static void pd_out_cstr(pd_out_t *out, const char *s) {
-        pd_out_add(out, s, strlen(s));
+static void out_cstr(pd_out_t *out, const char *s) {
+        out_add(out, s, strlen(s));
 }
 
 /* The code point of the UTF-8 sequence at s, and its length in *lenp.
  * Strings here are valid UTF-8 (the decoder checks them); a byte that
  * starts no sequence stands for itself. */
-static uint32_t pd_utf8_next(const unsigned char *s, size_t *lenp) {
+static uint32_t utf8_next(const unsigned char *s, size_t *lenp) {
         size_t n = s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC0 ? 2 : 1;
         uint32_t cp = n == 1 ? s[0] : s[0] & (0x3F >> (n - 1));
 
@@ -88,11 +89,11 @@ static uint32_t pd_utf8_next(const unsigned char *s, size_t *lenp) {
 /* Appends s as a JSON string, escaped as jansson escapes with
  * JSON_ENSURE_ASCII: \\ \" \b \f \n \r \t, other control characters and
  * everything past ASCII as \uXXXX (a surrogate pair past the BMP). */
-static void pd_out_str(pd_out_t *out, const char *s) {
+static void out_str(pd_out_t *out, const char *s) {
         const unsigned char *p = (const unsigned char *)s, *run = p;
         char seq[16];
 
-        pd_out_add(out, "\"", 1);
+        out_add(out, "\"", 1);
         while (*p) {
                 const char *text = seq;
                 size_t len;
@@ -102,117 +103,129 @@ static void pd_out_str(pd_out_t *out, const char *s) {
                         p++;
                         continue;
                 }
-                pd_out_add(out, (const char *)run, (size_t)(p - run));
-                cp = pd_utf8_next(p, &len);
+                out_add(out, (const char *)run, (size_t)(p - run));
+                cp = utf8_next(p, &len);
                 switch (cp) {
-                case '\\': text = "\\\\"; break;
-                case '"': text = "\\\""; break;
-                case '\b': text = "\\b"; break;
-                case '\f': text = "\\f"; break;
-                case '\n': text = "\\n"; break;
-                case '\r': text = "\\r"; break;
-                case '\t': text = "\\t"; break;
+                case '\\':
+                        text = "\\\\";
+                        break;
+                case '"':
+                        text = "\\\"";
+                        break;
+                case '\b':
+                        text = "\\b";
+                        break;
+                case '\f':
+                        text = "\\f";
+                        break;
+                case '\n':
+                        text = "\\n";
+                        break;
+                case '\r':
+                        text = "\\r";
+                        break;
+                case '\t':
+                        text = "\\t";
+                        break;
                 default:
                         if (cp < 0x10000)
                                 snprintf(seq, sizeof(seq), "\\u%04X",
                                          (unsigned)cp);
                         else
-                                snprintf(seq, sizeof(seq), "\\u%04X\\u%04X",
-                                         (unsigned)(0xD800 |
-                                                    ((cp - 0x10000) >> 10)),
-                                         (unsigned)(0xDC00 |
-                                                    ((cp - 0x10000) & 0x3FF)));
+                                snprintf(
+                                    seq, sizeof(seq), "\\u%04X\\u%04X",
+                                    (unsigned)(0xD800 | ((cp - 0x10000) >> 10)),
+                                    (unsigned)(0xDC00 |
+                                               ((cp - 0x10000) & 0x3FF)));
                 }
-                pd_out_cstr(out, text);
+                out_cstr(out, text);
                 p += len;
                 run = p;
         }
-        pd_out_add(out, (const char *)run, (size_t)(p - run));
-        pd_out_add(out, "\"", 1);
+        out_add(out, (const char *)run, (size_t)(p - run));
+        out_add(out, "\"", 1);
 }
 
 /* What a member of a row holds. */
 typedef enum pd_val_e {
         PD_VAL_NULL,
-        PD_VAL_STR,  /* jansson leaves out a member whose string is NULL */
+        PD_VAL_STR, /* jansson leaves out a member whose string is NULL */
         PD_VAL_INT,
         PD_VAL_BOOL,
         PD_VAL_TIME, /* ms since the epoch; null if <= 0 */
 } pd_val_t;
 
 /* Appends member `name` of a row object; *cntp counts those written. */
-static void pd_out_member(pd_out_t *out, size_t *cntp, const char *name,
-                          pd_val_t type, const char *str, int64_t num) {
+static void out_member(pd_out_t *out, size_t *cntp, const char *name,
+                       pd_val_t type, const char *str, int64_t num) {
         char buf[40];
 
         if (type == PD_VAL_TIME && num <= 0)
                 type = PD_VAL_NULL;
         if (type == PD_VAL_STR && !str)
                 return;
-        pd_out_cstr(out, (*cntp)++ ? ",\n    \"" : "{\n    \"");
-        pd_out_cstr(out, name);
-        pd_out_add(out, "\": ", 3);
+        out_cstr(out, (*cntp)++ ? ",\n    \"" : "{\n    \"");
+        out_cstr(out, name);
+        out_add(out, "\": ", 3);
         switch (type) {
         case PD_VAL_NULL:
-                pd_out_add(out, "null", 4);
+                out_add(out, "null", 4);
                 break;
         case PD_VAL_STR:
-                pd_out_str(out, str);
+                out_str(out, str);
                 break;
         case PD_VAL_INT:
                 snprintf(buf, sizeof(buf), "%" PRId64, num);
-                pd_out_cstr(out, buf);
+                out_cstr(out, buf);
                 break;
         case PD_VAL_BOOL:
-                pd_out_cstr(out, num ? "true" : "false");
+                out_cstr(out, num ? "true" : "false");
                 break;
         case PD_VAL_TIME:
                 pd_time_format(num, buf, sizeof(buf));
-                pd_out_str(out, buf);
+                out_str(out, buf);
                 break;
         }
 }
 
-static void pd_report_json_row(pd_out_t *out, const pd_row_t *row) {
+static void report_json_row(pd_out_t *out, const pd_row_t *row) {
         const pd_result_t *res = row->res;
-        int finished = res && res->type == PD_EVT_ACTION_FINISHED;
-        int has_exit = finished && res->has_exit_code;
-        int has_tail = finished && res->output_tail && *res->output_tail;
+        int finished           = res && res->type == PD_EVT_ACTION_FINISHED;
+        int has_exit           = finished && res->has_exit_code;
+        int has_tail    = finished && res->output_tail && *res->output_tail;
         int has_release = res && res->release && *res->release;
-        size_t cnt   = 0;
+        size_t cnt      = 0;
 
-        pd_out_member(out, &cnt, "tenant", PD_VAL_STR, row->tenant, 0);
-        pd_out_member(out, &cnt, "action", PD_VAL_STR, row->action, 0);
-        pd_out_member(out, &cnt, "auto", row->reg ? PD_VAL_BOOL : PD_VAL_NULL,
-                      NULL, row->reg && row->reg->is_auto);
-        pd_out_member(out, &cnt, "policy", row->reg ? PD_VAL_STR : PD_VAL_NULL,
-                      row->reg ? row->reg->policy : NULL, 0);
-        pd_out_member(out, &cnt, "state", PD_VAL_STR,
-                      pd_state_name(row->state), 0);
+        out_member(out, &cnt, "tenant", PD_VAL_STR, row->tenant, 0);
+        out_member(out, &cnt, "action", PD_VAL_STR, row->action, 0);
+        out_member(out, &cnt, "auto", row->reg ? PD_VAL_BOOL : PD_VAL_NULL,
+                   NULL, row->reg && row->reg->is_auto);
+        out_member(out, &cnt, "policy", row->reg ? PD_VAL_STR : PD_VAL_NULL,
+                   row->reg ? row->reg->policy : NULL, 0);
+        out_member(out, &cnt, "state", PD_VAL_STR, pd_state_name(row->state),
+                   0);
         /* null whenever there is no release, never "": a skip or a reset
          * may carry none, like a never-run action. */
-        pd_out_member(out, &cnt, "release", has_release ? PD_VAL_STR
-                                                        : PD_VAL_NULL,
-                      has_release ? res->release : NULL, 0);
-        pd_out_member(out, &cnt, "attempt", res ? PD_VAL_INT : PD_VAL_NULL,
-                      NULL, res ? res->attempt : 0);
-        pd_out_member(out, &cnt, "exit_code",
-                      has_exit ? PD_VAL_INT : PD_VAL_NULL, NULL,
-                      has_exit ? res->exit_code : 0);
-        pd_out_member(out, &cnt, "error",
-                      finished && res->error ? PD_VAL_STR : PD_VAL_NULL,
-                      finished ? res->error : NULL, 0);
-        pd_out_member(out, &cnt, "output_tail",
-                      has_tail ? PD_VAL_STR : PD_VAL_NULL,
-                      has_tail ? res->output_tail : NULL, 0);
-        pd_out_member(out, &cnt, "duration_ms",
-                      finished ? PD_VAL_INT : PD_VAL_NULL, NULL,
-                      finished ? res->duration_ms : 0);
-        pd_out_member(out, &cnt, "started_at", PD_VAL_TIME, NULL,
-                      res ? res->started_at : 0);
-        pd_out_member(out, &cnt, "finished_at", PD_VAL_TIME, NULL,
-                      finished ? res->finished_at : 0);
-        pd_out_cstr(out, cnt ? "\n  }" : "{}");
+        out_member(out, &cnt, "release", has_release ? PD_VAL_STR : PD_VAL_NULL,
+                   has_release ? res->release : NULL, 0);
+        out_member(out, &cnt, "attempt", res ? PD_VAL_INT : PD_VAL_NULL, NULL,
+                   res ? res->attempt : 0);
+        out_member(out, &cnt, "exit_code", has_exit ? PD_VAL_INT : PD_VAL_NULL,
+                   NULL, has_exit ? res->exit_code : 0);
+        out_member(out, &cnt, "error",
+                   finished && res->error ? PD_VAL_STR : PD_VAL_NULL,
+                   finished ? res->error : NULL, 0);
+        out_member(out, &cnt, "output_tail",
+                   has_tail ? PD_VAL_STR : PD_VAL_NULL,
+                   has_tail ? res->output_tail : NULL, 0);
+        out_member(out, &cnt, "duration_ms",
+                   finished ? PD_VAL_INT : PD_VAL_NULL, NULL,
+                   finished ? res->duration_ms : 0);
+        out_member(out, &cnt, "started_at", PD_VAL_TIME, NULL,
+                   res ? res->started_at : 0);
+        out_member(out, &cnt, "finished_at", PD_VAL_TIME, NULL,
+                   finished ? res->finished_at : 0);
+        out_cstr(out, cnt ? "\n  }" : "{}");
 }
 
 /* See report.h. The buffer is static: 64 KB is not for the stack. */
@@ -222,23 +235,23 @@ int pd_report_json(pd_report_t *rp, size_t from, size_t to, FILE *fp) {
         out.fp     = fp;
         out.failed = 0;
         out.len    = 0;
-        pd_out_add(&out, "[", 1);
+        out_add(&out, "[", 1);
         for (size_t i = from; i < to; i++) {
-                pd_out_cstr(&out, i > from ? ",\n  " : "\n  ");
-                pd_report_json_row(&out, &rp->rows[i]);
+                out_cstr(&out, i > from ? ",\n  " : "\n  ");
+                report_json_row(&out, &rp->rows[i]);
         }
-        pd_out_cstr(&out, to > from ? "\n]\n" : "]\n");
-        pd_out_flush(&out);
+        out_cstr(&out, to > from ? "\n]\n" : "]\n");
+        out_flush(&out);
         /* What fits in fp's own buffer fails only when it is flushed: a
          * report smaller than that on a full disk would pass as written. */
         if (!out.failed && fflush(fp))
-                pd_out_failed(&out);
+                out_failed(&out);
         return out.failed;
 }
 
 int pd_report_json_write(pd_report_t *rp, const char *tenant, FILE *fp) {
         size_t from = 0, to, t;
-        int ret = -1;
+        int ret     = -1;
 
         pd_report_build(rp);
         to = rp->row_cnt;

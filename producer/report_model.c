@@ -16,7 +16,7 @@
 #include "producer/cli.h"
 
 /* Copies s to *pp and returns where it points (NULL if s is). */
-static const char *pd_result_str(char **pp, const char *s) {
+static const char *result_str(char **pp, const char *s) {
         size_t n;
         char *d = *pp;
 
@@ -30,7 +30,7 @@ static const char *pd_result_str(char **pp, const char *s) {
 
 /* The result kept of ev (a started or finished action with a tenant and an
  * action), keyed "tenant/action". Never NULL (aborts on OOM). */
-static pd_result_t *pd_result_new(const pd_event_t *ev) {
+static pd_result_t *result_new(const pd_event_t *ev) {
         const char *strs[] = {ev->release, ev->reactor, ev->error,
                               ev->output_tail};
         size_t tlen = strlen(ev->tenant), alen = strlen(ev->action);
@@ -41,7 +41,7 @@ static pd_result_t *pd_result_new(const pd_event_t *ev) {
         for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
                 if (strs[i])
                         size += strlen(strs[i]) + 1;
-        res = pd_xmalloc(sizeof(*res) + size);
+        res                = pd_xmalloc(sizeof(*res) + size);
         res->type          = ev->type;
         res->status        = ev->status;
         res->retrying      = ev->retrying;
@@ -51,37 +51,37 @@ static pd_result_t *pd_result_new(const pd_event_t *ev) {
         res->started_at    = ev->started_at;
         res->finished_at   = ev->finished_at;
         res->duration_ms   = ev->duration_ms;
-        p = res->key;
+        p                  = res->key;
         memcpy(p, ev->tenant, tlen);
         p[tlen] = '/';
         memcpy(p + tlen + 1, ev->action, alen + 1);
         p += tlen + 1 + alen + 1;
-        res->tenant      = pd_result_str(&p, ev->tenant);
-        res->action      = pd_result_str(&p, ev->action);
-        res->release     = pd_result_str(&p, ev->release);
-        res->reactor     = pd_result_str(&p, ev->reactor);
-        res->error       = pd_result_str(&p, ev->error);
-        res->output_tail = pd_result_str(&p, ev->output_tail);
+        res->tenant      = result_str(&p, ev->tenant);
+        res->action      = result_str(&p, ev->action);
+        res->release     = result_str(&p, ev->release);
+        res->reactor     = result_str(&p, ev->reactor);
+        res->error       = result_str(&p, ev->error);
+        res->output_tail = result_str(&p, ev->output_tail);
         return res;
 }
 
 const char *pd_state_name(pd_state_t s) {
         static const char *const names[] = {
-            "pending", "running",     "succeeded", "failed",
-            "timed_out", "interrupted", "skipped", "unavailable"};
+            "pending",   "running",     "succeeded", "failed",
+            "timed_out", "interrupted", "skipped",   "unavailable"};
         return names[s];
 }
 
 /*
  * Whether res records a step the reactor left out because a dependency did
  * not succeed. Its status is SKIPPED, as a skip on request is, but only the
- * requested skip marks the action done (pd_txn_verdict's set_done in
+ * requested skip marks the action done (pd__txn_verdict's set_done in
  * consumer/reactor.c); this one leaves it pending, and the next deploy plans
  * it again. The reactor's reason tells them apart: "dependency NAME STATUS"
  * here, "skipped on request of WHO" for a requested skip
  * (pd_job_process).
  */
-static int pd_result_dependency_skipped(const pd_result_t *res) {
+static int result_dependency_skipped(const pd_result_t *res) {
         return res->type == PD_EVT_ACTION_FINISHED &&
                res->status == PD_ST_SKIPPED && res->error &&
                !strncmp(res->error, "dependency ", 11);
@@ -94,7 +94,7 @@ int pd_result_is_verdict(const pd_result_t *res) {
 
 /* The state the reactor holds the action in, as far as the newest result
  * tells: what it will do on the next deploy. */
-static pd_state_t pd_row_state(const pd_row_t *row) {
+static pd_state_t row_state(const pd_row_t *row) {
         if (!row->reg)
                 return PD_STATE_UNAVAILABLE;
         if (!row->res)
@@ -108,11 +108,10 @@ static pd_state_t pd_row_state(const pd_row_t *row) {
                 return PD_STATE_TIMED_OUT;
         case PD_ST_INTERRUPTED:
                 return row->res->retrying ? PD_STATE_RUNNING
-                                         : PD_STATE_INTERRUPTED;
+                                          : PD_STATE_INTERRUPTED;
         case PD_ST_SKIPPED:
-                return pd_result_dependency_skipped(row->res)
-                           ? PD_STATE_PENDING
-                           : PD_STATE_SKIPPED;
+                return result_dependency_skipped(row->res) ? PD_STATE_PENDING
+                                                           : PD_STATE_SKIPPED;
         case PD_ST_RESET:
                 return PD_STATE_PENDING;
         default:
@@ -121,7 +120,6 @@ static pd_state_t pd_row_state(const pd_row_t *row) {
 }
 
 void pd_report_add(pd_report_t *rp, pd_event_t *ev) {
-
         if (ev->type == PD_EVT_REGISTRY_PUBLISHED) {
                 if (!rp->registry ||
                     ev->published_at >= rp->registry->published_at) {
@@ -132,7 +130,7 @@ void pd_report_add(pd_report_t *rp, pd_event_t *ev) {
         } else if ((ev->type == PD_EVT_ACTION_STARTED ||
                     ev->type == PD_EVT_ACTION_FINISHED) &&
                    ev->tenant && ev->action) {
-                pd_result_t *res = pd_result_new(ev);
+                pd_result_t *res = result_new(ev);
                 void **vp;
 
                 if (!rp->results)
@@ -148,15 +146,15 @@ void pd_report_only(pd_report_t *rp, const char *tenant) {
         pd_strv_add(&rp->only, tenant);
 }
 
-static int pd_cmp_str(const void *a, const void *b) {
+static int cmp_str(const void *a, const void *b) {
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Results by key, "tenant/action": a tenant's results end up together. */
-/* By tenant, then action: the order of rp->tenants (pd_cmp_str). A sort by
+/* By tenant, then action: the order of rp->tenants (cmp_str). A sort by
  * the "tenant/action" key is not that order ("a-b/x" comes before "a/y"),
  * and the rows of tenant "a" beside "a-b" went missing. */
-static int pd_cmp_result(const void *a, const void *b) {
+static int cmp_result(const void *a, const void *b) {
         const pd_result_t *x = *(pd_result_t *const *)a;
         const pd_result_t *y = *(pd_result_t *const *)b;
         int c                = strcmp(x->tenant, y->tenant);
@@ -166,31 +164,31 @@ static int pd_cmp_result(const void *a, const void *b) {
                           y->action ? y->action : "");
 }
 
-static const pd_regentry_t *pd_report_reg(const pd_report_t *rp,
-                                          const char *action) {
+static const pd_regentry_t *report_reg(const pd_report_t *rp,
+                                       const char *action) {
         for (size_t i = 0; rp->registry && i < rp->registry->registry_cnt; i++)
                 if (!strcmp(rp->registry->registry[i].id, action))
                         return &rp->registry->registry[i];
         return NULL;
 }
 
-static void pd_report_add_row(pd_report_t *rp, const char *tenant,
-                              const char *action, const pd_regentry_t *reg,
-                              const pd_result_t *res) {
+static void report_add_row(pd_report_t *rp, const char *tenant,
+                           const char *action, const pd_regentry_t *reg,
+                           const pd_result_t *res) {
         pd_row_t *row;
 
-        rp->rows = pd_xgrow(rp->rows, &rp->row_cap, rp->row_cnt + 1,
-                            sizeof(*rp->rows));
+        rp->rows    = pd_xgrow(rp->rows, &rp->row_cap, rp->row_cnt + 1,
+                               sizeof(*rp->rows));
         row         = &rp->rows[rp->row_cnt++];
         row->tenant = tenant;
         row->action = action;
         row->reg    = reg;
         row->res    = res;
-        row->state  = pd_row_state(row);
+        row->state  = row_state(row);
 }
 
 /* Whether `tenant` is one to show. */
-static int pd_report_wants(const pd_report_t *rp, const char *tenant) {
+static int report_wants(const pd_report_t *rp, const char *tenant) {
         return !rp->only.cnt || pd_strv_find(&rp->only, tenant) >= 0;
 }
 
@@ -208,9 +206,9 @@ void pd_report_build(pd_report_t *rp) {
         void *v;
 
         while (pd_map_next(rp->results, &it, NULL, NULL, &v))
-                if (pd_report_wants(rp, ((pd_result_t *)v)->tenant))
+                if (report_wants(rp, ((pd_result_t *)v)->tenant))
                         sorted[n++] = v;
-        qsort(sorted, n, sizeof(*sorted), pd_cmp_result);
+        qsort(sorted, n, sizeof(*sorted), cmp_result);
         for (size_t i = 0; i < n; i++)
                 if (!rp->tenants.cnt ||
                     strcmp(rp->tenants.v[rp->tenants.cnt - 1],
@@ -234,11 +232,9 @@ void pd_report_build(pd_report_t *rp) {
         if (extra.cnt) {
                 for (size_t i = 0; i < extra.cnt; i++)
                         if (!bsearch(&extra.v[i], rp->tenants.v,
-                                     rp->tenants.cnt, sizeof(char *),
-                                     pd_cmp_str))
+                                     rp->tenants.cnt, sizeof(char *), cmp_str))
                                 pd_strv_add(&rp->tenants, extra.v[i]);
-                qsort(rp->tenants.v, rp->tenants.cnt, sizeof(char *),
-                      pd_cmp_str);
+                qsort(rp->tenants.v, rp->tenants.cnt, sizeof(char *), cmp_str);
         }
         pd_strv_clear(&extra);
 
@@ -253,8 +249,9 @@ void pd_report_build(pd_report_t *rp) {
                      rp->registry && i < rp->registry->registry_cnt; i++) {
                         const pd_regentry_t *reg = &rp->registry->registry[i];
                         snprintf(key, sizeof(key), "%s/%s", tenant, reg->id);
-                        pd_report_add_row(rp, tenant, reg->id, reg,
-                                          pd_map_get(rp->results, key, strlen(key)));
+                        report_add_row(
+                            rp, tenant, reg->id, reg,
+                            pd_map_get(rp->results, key, strlen(key)));
                 }
                 /* This tenant's entries, in the sorted run that starts at
                  * e: those of no registered action are unavailable. */
@@ -264,14 +261,14 @@ void pd_report_build(pd_report_t *rp) {
                        sorted[e]->key[tlen] == '/';
                      e++) {
                         const pd_result_t *res = sorted[e];
-                        if (pd_report_reg(rp, res->action))
+                        if (report_reg(rp, res->action))
                                 continue;
                         /* A name nobody ever registered was rejected: it
                          * is no action, not even an unavailable one. */
                         if (res->type == PD_EVT_ACTION_FINISHED &&
                             res->status == PD_ST_REJECTED)
                                 continue;
-                        pd_report_add_row(rp, tenant, res->action, NULL, res);
+                        report_add_row(rp, tenant, res->action, NULL, res);
                 }
         }
         rp->tenant_rows[rp->tenants.cnt] = rp->row_cnt;
@@ -279,7 +276,7 @@ void pd_report_build(pd_report_t *rp) {
 }
 
 /* Newest first, for the completed section. */
-static int pd_cmp_row_newest(const void *a, const void *b) {
+static int cmp_row_newest(const void *a, const void *b) {
         const pd_row_t *x = *(pd_row_t *const *)a, *y = *(pd_row_t *const *)b;
         int64_t tx = x->res ? x->res->finished_at : 0;
         int64_t ty = y->res ? y->res->finished_at : 0;
@@ -318,7 +315,7 @@ size_t pd_report_section_rows(const pd_report_t *rp, size_t t,
         /* What finished is read newest first: the latest is the news. */
         if (section == PD_SECTION_COMPLETED ||
             section == PD_SECTION_UNAVAILABLE)
-                qsort(sel, cnt, sizeof(*sel), pd_cmp_row_newest);
+                qsort(sel, cnt, sizeof(*sel), cmp_row_newest);
         *rowsp = sel;
         return cnt;
 }
@@ -336,7 +333,7 @@ void pd_report_unbuild(pd_report_t *rp) {
         rp->row_cap = 0;
 }
 
-static void pd_report_clear(pd_report_t *rp) {
+static void report_clear(pd_report_t *rp) {
         pd_report_unbuild(rp);
         pd_map_destroy(rp->results, free);
         rp->results = NULL;
@@ -355,6 +352,6 @@ pd_report_t *pd_report_new(pd_cli_t *cli) {
 void pd_report_destroy(pd_report_t *rp) {
         if (!rp)
                 return;
-        pd_report_clear(rp);
+        report_clear(rp);
         free(rp);
 }

@@ -32,8 +32,7 @@ typedef struct pd_result_s {
         int64_t finished_at;
         int64_t duration_ms;
         /* The event's strings (NULL stays NULL), in str[] after key. */
-        const char *tenant, *action, *release, *reactor, *error,
-            *output_tail;
+        const char *tenant, *action, *release, *reactor, *error, *output_tail;
         char key[]; /* "tenant/action" */
 } pd_result_t;
 
@@ -92,7 +91,7 @@ struct pd_report_s {
         pd_strv_t missing;    /* of those, the ones without results */
         pd_row_t *rows;
         size_t row_cnt;
-        size_t row_cap;       /* room in rows */
+        size_t row_cap; /* room in rows */
 };
 
 /* Shows only `tenant` (repeatable: each adds one); a tenant named so that

@@ -20,19 +20,16 @@
 
 rd_kafka_t *pd_results_consumer(pd_cli_t *cli) {
         static const char *const defaults[] = {
-            "enable.auto.commit", "false",
-            "enable.partition.eof", "false",
+            "enable.auto.commit", "false", "enable.partition.eof", "false",
             "group.id", "postdeploy-cli", /* never joins nor commits */
             "fetch.max.bytes", "104857600",
             /* A short queue: the report consumes more slowly than the
              * fetcher, so what it holds is memory, not speed (see
-             * pd_results_wake). 10,000 records of benchmark 5 are ~5 MB
+             * results_wake). 10,000 records of benchmark 5 are ~5 MB
              * with their buffers; one fetch adds at most 256 KB per
              * partition. */
-            "queued.min.messages", "10000",
-            "queued.max.messages.kbytes", "16384",
-            "max.partition.fetch.bytes", "262144",
-            NULL};
+            "queued.min.messages", "10000", "queued.max.messages.kbytes",
+            "16384", "max.partition.fetch.bytes", "262144", NULL};
         return pd_cli_kafka(cli, RD_KAFKA_CONSUMER, defaults);
 }
 
@@ -56,8 +53,8 @@ int pd_results_check(pd_cli_t *cli, const rd_kafka_message_t *rkm) {
                 fprintf(stderr,
                         "postdeploy %s: warning: rejected %s [%" PRId32
                         "] @%" PRId64 ": %s (not counted)\n",
-                        cli->cmd, rd_kafka_topic_name(rkm->rkt),
-                        rkm->partition, rkm->offset, errstr);
+                        cli->cmd, rd_kafka_topic_name(rkm->rkt), rkm->partition,
+                        rkm->offset, errstr);
         else if (cli->rejected == PD_RESULTS_WARN_MAX)
                 fprintf(stderr,
                         "postdeploy %s: warning: more rejected records: "
@@ -68,8 +65,7 @@ int pd_results_check(pd_cli_t *cli, const rd_kafka_message_t *rkm) {
 }
 
 /* What to do with each consumed record. */
-typedef void(pd_results_msg_cb_t)(const rd_kafka_message_t *rkm,
-                                  void *opaque);
+typedef void(pd_results_msg_cb_t)(const rd_kafka_message_t *rkm, void *opaque);
 
 /* Records taken from the queue at once: one lock and one clock read per
  * batch rather than per record. */
@@ -77,10 +73,10 @@ typedef void(pd_results_msg_cb_t)(const rd_kafka_message_t *rkm,
 
 /* The next records, up to PD_RESULTS_BATCH in batch: those already queued,
  * or else the first to arrive within 500 ms. Returns how many (0: none). */
-static size_t pd_results_next(rd_kafka_t *rkc, rd_kafka_queue_t *rkqu,
-                              rd_kafka_message_t **batch) {
-        ssize_t n = rd_kafka_consume_batch_queue(rkqu, 0, batch,
-                                                 PD_RESULTS_BATCH);
+static size_t results_next(rd_kafka_t *rkc, rd_kafka_queue_t *rkqu,
+                           rd_kafka_message_t **batch) {
+        ssize_t n =
+            rd_kafka_consume_batch_queue(rkqu, 0, batch, PD_RESULTS_BATCH);
 
         if (n > 0)
                 return (size_t)n;
@@ -101,7 +97,7 @@ static size_t pd_results_next(rd_kafka_t *rkc, rd_kafka_queue_t *rkqu,
  */
 typedef struct pd_results_wake_s {
         rd_kafka_topic_partition_list_t *parts; /* every partition read */
-        size_t max_msgs;  /* queued.min.messages */
+        size_t max_msgs;                        /* queued.min.messages */
         size_t max_bytes; /* queued.max.messages.kbytes, in bytes */
         size_t taken;     /* records consumed since the last wake-up */
         size_t cnt;       /* records consumed, and their bytes: the */
@@ -109,7 +105,7 @@ typedef struct pd_results_wake_s {
 } pd_results_wake_t;
 
 /* The client's setting `name` as a number (0 if it cannot be read). */
-static size_t pd_results_conf_num(rd_kafka_t *rkc, const char *name) {
+static size_t results_conf_num(rd_kafka_t *rkc, const char *name) {
         char buf[32];
         size_t size = sizeof(buf);
         long v;
@@ -121,20 +117,19 @@ static size_t pd_results_conf_num(rd_kafka_t *rkc, const char *name) {
         return v > 0 ? (size_t)v : 0;
 }
 
-static void pd_results_wake_init(pd_results_wake_t *wk, rd_kafka_t *rkc,
-                                 const rd_kafka_topic_partition_list_t *parts) {
-        wk->parts = pd_xalloc(rd_kafka_topic_partition_list_copy(parts));
-        wk->max_msgs = pd_results_conf_num(rkc, "queued.min.messages");
+static void results_wake_init(pd_results_wake_t *wk, rd_kafka_t *rkc,
+                              const rd_kafka_topic_partition_list_t *parts) {
+        wk->parts    = pd_xalloc(rd_kafka_topic_partition_list_copy(parts));
+        wk->max_msgs = results_conf_num(rkc, "queued.min.messages");
         wk->max_bytes =
-            pd_results_conf_num(rkc, "queued.max.messages.kbytes") * 1024;
+            results_conf_num(rkc, "queued.max.messages.kbytes") * 1024;
 }
 
 /* Wakes the fetcher once the queue is down to half of whichever limit it
  * reaches first; at most once per that many records, so a fetcher that
  * was awake anyway costs one request per half queue. */
-static void pd_results_wake(rd_kafka_t *rkc, rd_kafka_queue_t *rkqu,
-                            pd_results_wake_t *wk, size_t taken,
-                            size_t bytes) {
+static void results_wake(rd_kafka_t *rkc, rd_kafka_queue_t *rkqu,
+                         pd_results_wake_t *wk, size_t taken, size_t bytes) {
         size_t low = wk->max_msgs / 2, avg;
 
         wk->taken += taken;
@@ -154,16 +149,16 @@ static void pd_results_wake(rd_kafka_t *rkc, rd_kafka_queue_t *rkqu,
 
 /* Reads every partition (or partition 0) from its start to the end it had
  * when called, handing each record to msg_cb. */
-static int pd_results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
-                           int64_t timeout_ms, pd_results_msg_cb_t *msg_cb,
-                           void *opaque) {
-        const char *topic = cli->conf->topic_results;
+static int results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
+                        int64_t timeout_ms, pd_results_msg_cb_t *msg_cb,
+                        void *opaque) {
+        const char *topic                      = cli->conf->topic_results;
         rd_kafka_topic_partition_list_t *parts = NULL;
-        rd_kafka_message_t **batch = NULL;
-        rd_kafka_queue_t *rkqu = NULL;
-        pd_results_wake_t wk = {0};
-        int64_t deadline = pd_now_ms() + timeout_ms;
-        pd_kafka_wm_t *wm = NULL;
+        rd_kafka_message_t **batch             = NULL;
+        rd_kafka_queue_t *rkqu                 = NULL;
+        pd_results_wake_t wk                   = {0};
+        int64_t deadline                       = pd_now_ms() + timeout_ms;
+        pd_kafka_wm_t *wm                      = NULL;
         size_t cnt = 0, left = 0;
         rd_kafka_resp_err_t err;
         char errstr[512];
@@ -200,7 +195,7 @@ static int pd_results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                 goto done;
         }
         batch = pd_xmalloc(PD_RESULTS_BATCH * sizeof(*batch));
-        pd_results_wake_init(&wk, rkc, parts);
+        results_wake_init(&wk, rkc, parts);
         while (left) {
                 size_t n, i, bytes = 0;
 
@@ -211,7 +206,7 @@ static int pd_results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                                      topic, left);
                         goto done;
                 }
-                n = pd_results_next(rkc, rkqu, batch);
+                n = results_next(rkc, rkqu, batch);
                 /* Each record is destroyed as soon as it is handled: the
                  * chunks of its parsed headers are then reused by the
                  * next record's (malloc's per-thread cache) rather than
@@ -228,8 +223,7 @@ static int pd_results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                                                rd_kafka_message_errstr(rkm));
                         } else {
                                 for (size_t p = 0; p < cnt; p++)
-                                        if (wm[p].partition ==
-                                                rkm->partition &&
+                                        if (wm[p].partition == rkm->partition &&
                                             rkm->offset + 1 == wm[p].hi)
                                                 left--;
                                 bytes += rkm->len;
@@ -239,7 +233,7 @@ static int pd_results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                         rd_kafka_message_destroy(rkm);
                 }
                 if (left)
-                        pd_results_wake(rkc, rkqu, &wk, n, bytes);
+                        results_wake(rkc, rkqu, &wk, n, bytes);
         }
         ret = 0;
 
@@ -261,7 +255,7 @@ typedef struct pd_results_dec_s {
 } pd_results_dec_t;
 
 /* Decodes a record and hands the event on; a bad record is skipped. */
-static void pd_results_decode(const rd_kafka_message_t *rkm, void *opaque) {
+static void results_decode(const rd_kafka_message_t *rkm, void *opaque) {
         pd_results_dec_t *d = opaque;
         char errstr[512];
         pd_event_t *ev = pd_event_from_message(rkm, errstr, sizeof(errstr));
@@ -275,8 +269,8 @@ static void pd_results_decode(const rd_kafka_message_t *rkm, void *opaque) {
         /* The reason may quote a header as it came (an unknown ce_type). */
         why = pd_term_escape_dup(errstr);
         pd_log(PD_LOG_DEBUG, "skipping %s [%d] @%" PRId64 ": %s",
-               rd_kafka_topic_name(rkm->rkt), (int)rkm->partition,
-               rkm->offset, why);
+               rd_kafka_topic_name(rkm->rkt), (int)rkm->partition, rkm->offset,
+               why);
         free(why);
 }
 
@@ -284,8 +278,8 @@ int pd_results_scan(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                     int64_t timeout_ms, pd_results_cb_t *cb, void *opaque) {
         pd_results_dec_t d = {cb, opaque};
 
-        return pd_results_read(cli, rkc, registry_only, timeout_ms,
-                               pd_results_decode, &d);
+        return results_read(cli, rkc, registry_only, timeout_ms, results_decode,
+                            &d);
 }
 
 /* A follow: the partitions assigned, and how far each had to be read to
@@ -300,9 +294,9 @@ struct pd_results_follow_s {
 
 pd_results_follow_t *pd_results_follow_new(pd_cli_t *cli, rd_kafka_t *rkc,
                                            int from_end) {
-        const char *topic = cli->conf->topic_results;
+        const char *topic                      = cli->conf->topic_results;
         rd_kafka_topic_partition_list_t *parts = NULL;
-        pd_results_follow_t *f = pd_xcalloc(1, sizeof(*f));
+        pd_results_follow_t *f                 = pd_xcalloc(1, sizeof(*f));
         rd_kafka_resp_err_t err;
         char errstr[512];
 
@@ -320,8 +314,8 @@ pd_results_follow_t *pd_results_follow_new(pd_cli_t *cli, rd_kafka_t *rkc,
                 /* From the end: what was there before is not waited for. */
                 rd_kafka_topic_partition_list_add(parts, topic,
                                                   f->wm[i].partition)
-                    ->offset = from_end ? f->wm[i].hi
-                                        : RD_KAFKA_OFFSET_BEGINNING;
+                    ->offset =
+                    from_end ? f->wm[i].hi : RD_KAFKA_OFFSET_BEGINNING;
                 if (!from_end && f->wm[i].hi > f->wm[i].lo)
                         f->left++;
         }
@@ -343,7 +337,7 @@ int pd_results_follow_caught_up(const pd_results_follow_t *f) {
 
 int pd_results_follow_poll(pd_results_follow_t *f, int timeout_ms,
                            pd_results_cb_t *cb, void *opaque) {
-        pd_results_dec_t d = {cb, opaque};
+        pd_results_dec_t d      = {cb, opaque};
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(f->rkc, timeout_ms);
 
         if (!rkm)
@@ -362,7 +356,7 @@ int pd_results_follow_poll(pd_results_follow_t *f, int timeout_ms,
                                rd_kafka_message_errstr(rkm));
         } else if (!pd_results_check(f->cli, rkm)) {
                 /* A forged SUCCEEDED must not end a wait with 0. */
-                pd_results_decode(rkm, &d);
+                results_decode(rkm, &d);
         }
         rd_kafka_message_destroy(rkm);
         return 1;
@@ -398,25 +392,25 @@ int pd_results_follow(pd_cli_t *cli, rd_kafka_t *rkc,
 
 /* The headers pd_event_from_parts reads, in the order a record keeps
  * their values. */
-static const char *const pd_latest_hdr_names[] = {
+static const char *const latest_hdr_names[] = {
     "ce_specversion", "ce_id",     "ce_source",   "ce_type",
     "ce_time",        "ce_tenant", "content-type"};
 #define PD_LATEST_HDR_CNT                                                      \
-        (sizeof(pd_latest_hdr_names) / sizeof(pd_latest_hdr_names[0]))
+        (sizeof(latest_hdr_names) / sizeof(latest_hdr_names[0]))
 
 /* Headers whose few values recur on every record (the spec version, the
  * reactor that wrote it, the type, the content type) are kept once per
  * value in the map, and each record refers to its value by number. */
-static const int pd_latest_hdr_shared[] = {1, 0, 1, 1, 0, 0, 1};
+static const int latest_hdr_shared[] = {1, 0, 1, 1, 0, 0, 1};
 #define PD_LATEST_HDR_TENANT 5 /* ce_tenant: the key's tenant, as a rule */
 #define PD_LATEST_SHARED_MAX 8 /* values kept per header */
 #define PD_LATEST_SHARED_LEN 256
 
 /* A record's hdr_len[] that is no length: the header is absent, or its
  * value is the key up to its '/', or it is shared value n. */
-#define PD_LATEST_ABSENT -1
+#define PD_LATEST_ABSENT     -1
 #define PD_LATEST_KEY_TENANT -2
-#define PD_LATEST_SHARED(n) (-3 - (n))
+#define PD_LATEST_SHARED(n)  (-3 - (n))
 
 /*
  * The newest record of one key, undecoded, in one allocation: data[] holds
@@ -427,7 +421,7 @@ static const int pd_latest_hdr_shared[] = {1, 0, 1, 1, 0, 0, 1};
  * nothing per record once every key is known.
  */
 typedef struct pd_latest_s {
-        uint32_t cap;                       /* bytes of data[] */
+        uint32_t cap; /* bytes of data[] */
         uint32_t key_len;
         uint32_t len;                       /* the record's value */
         int32_t hdr_len[PD_LATEST_HDR_CNT]; /* >= 0: in data[] */
@@ -445,22 +439,22 @@ typedef struct pd_latest_map_s {
         pd_latest_shared_t shared[PD_LATEST_HDR_CNT];
 } pd_latest_map_t;
 
-/* The place of header `name` in pd_latest_hdr_names, PD_LATEST_HDR_CNT if
+/* The place of header `name` in latest_hdr_names, PD_LATEST_HDR_CNT if
  * it is not one a record keeps. */
-static size_t pd_latest_hdr_index(const char *name) {
+static size_t latest_hdr_index(const char *name) {
         size_t h;
 
         for (h = 0; h < PD_LATEST_HDR_CNT; h++)
-                if (!strcmp(name, pd_latest_hdr_names[h]))
+                if (!strcmp(name, latest_hdr_names[h]))
                         break;
         return h;
 }
 
 /* The values of the headers a record keeps, into val[] and len[] (-1: not
  * there). */
-static void pd_latest_hdrs(const rd_kafka_message_t *rkm,
-                             const void *val[PD_LATEST_HDR_CNT],
-                             int32_t len[PD_LATEST_HDR_CNT]) {
+static void latest_hdrs(const rd_kafka_message_t *rkm,
+                        const void *val[PD_LATEST_HDR_CNT],
+                        int32_t len[PD_LATEST_HDR_CNT]) {
         rd_kafka_headers_t *hdrs = NULL;
         const char *name;
         const void *v;
@@ -475,10 +469,9 @@ static void pd_latest_hdrs(const rd_kafka_message_t *rkm,
         for (i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &v, &size); i++) {
                 /* pd_event_headers writes them in this order: try the
                  * header's own place first. */
-                h = i < PD_LATEST_HDR_CNT &&
-                            !strcmp(name, pd_latest_hdr_names[i])
+                h = i < PD_LATEST_HDR_CNT && !strcmp(name, latest_hdr_names[i])
                         ? i
-                        : pd_latest_hdr_index(name);
+                        : latest_hdr_index(name);
                 if (h < PD_LATEST_HDR_CNT) {
                         /* A null value is as empty as "" to the decoder. */
                         val[h] = v ? v : "";
@@ -488,8 +481,8 @@ static void pd_latest_hdrs(const rd_kafka_message_t *rkm,
 }
 
 /* What a record keeps of header h's value v (len bytes): its hdr_len[]. */
-static int32_t pd_latest_code(pd_latest_map_t *m, size_t h, const void *v,
-                              int32_t len, const char *key, size_t key_len) {
+static int32_t latest_code(pd_latest_map_t *m, size_t h, const void *v,
+                           int32_t len, const char *key, size_t key_len) {
         pd_latest_shared_t *sh = &m->shared[h];
         int n;
 
@@ -499,7 +492,7 @@ static int32_t pd_latest_code(pd_latest_map_t *m, size_t h, const void *v,
             key[len] == '/' && !memchr(key, '/', (size_t)len) &&
             !memcmp(key, v, (size_t)len))
                 return PD_LATEST_KEY_TENANT;
-        if (!pd_latest_hdr_shared[h] || len > PD_LATEST_SHARED_LEN)
+        if (!latest_hdr_shared[h] || len > PD_LATEST_SHARED_LEN)
                 return len;
         for (n = 0; n < sh->cnt; n++)
                 if (sh->len[n] == (size_t)len && !memcmp(sh->v[n], v, len))
@@ -515,7 +508,7 @@ static int32_t pd_latest_code(pd_latest_map_t *m, size_t h, const void *v,
 
 /* Keeps rkm as the newest record of its key (records of a key are in one
  * partition, read in order, so the last one read is the newest). */
-static void pd_latest_put(const rd_kafka_message_t *rkm, void *opaque) {
+static void latest_put(const rd_kafka_message_t *rkm, void *opaque) {
         pd_latest_map_t *m = opaque;
         const void *hval[PD_LATEST_HDR_CNT];
         int32_t hlen[PD_LATEST_HDR_CNT];
@@ -526,11 +519,11 @@ static void pd_latest_put(const rd_kafka_message_t *rkm, void *opaque) {
 
         if (!rkm->key || !rkm->key_len || !rkm->payload)
                 return; /* not a result; tombstones keep nothing */
-        pd_latest_hdrs(rkm, hval, hlen);
+        latest_hdrs(rkm, hval, hlen);
         need = rkm->key_len + rkm->len;
         for (size_t i = 0; i < PD_LATEST_HDR_CNT; i++) {
-                hlen[i] = pd_latest_code(m, i, hval[i], hlen[i], rkm->key,
-                                         rkm->key_len);
+                hlen[i] =
+                    latest_code(m, i, hval[i], hlen[i], rkm->key, rkm->key_len);
                 if (hlen[i] > 0)
                         need += (size_t)hlen[i];
         }
@@ -561,15 +554,15 @@ static void pd_latest_put(const rd_kafka_message_t *rkm, void *opaque) {
 
 /* Decodes a kept record: its headers are rebuilt for pd_event_from_parts,
  * so a winner is checked exactly as a consumed record would be. */
-static pd_event_t *pd_latest_decode(const pd_latest_map_t *m,
-                                    const pd_latest_t *rec, char *errstr,
-                                    size_t errstr_size) {
+static pd_event_t *latest_decode(const pd_latest_map_t *m,
+                                 const pd_latest_t *rec, char *errstr,
+                                 size_t errstr_size) {
         rd_kafka_headers_t *hdrs = rd_kafka_headers_new(PD_LATEST_HDR_CNT);
-        const char *p = rec->data + rec->key_len;
+        const char *p            = rec->data + rec->key_len;
         pd_event_t *ev;
 
         for (size_t i = 0; i < PD_LATEST_HDR_CNT; i++) {
-                const char *name = pd_latest_hdr_names[i];
+                const char *name = latest_hdr_names[i];
                 int32_t code     = rec->hdr_len[i];
 
                 if (code >= 0) {
@@ -594,23 +587,22 @@ static pd_event_t *pd_latest_decode(const pd_latest_map_t *m,
         return ev;
 }
 
-int pd_results_scan_latest(pd_cli_t *cli, rd_kafka_t *rkc,
-                           int64_t timeout_ms, pd_results_cb_t *cb,
-                           void *opaque) {
+int pd_results_scan_latest(pd_cli_t *cli, rd_kafka_t *rkc, int64_t timeout_ms,
+                           pd_results_cb_t *cb, void *opaque) {
         pd_latest_map_t m = {.recs = pd_map_new()};
         char errstr[512];
         size_t it = 0;
         void *rec;
         int ret;
 
-        ret = pd_results_read(cli, rkc, 0, timeout_ms, pd_latest_put, &m);
+        ret = results_read(cli, rkc, 0, timeout_ms, latest_put, &m);
         /* Each record is freed once decoded: the caller's copies take the
          * place of the records rather than adding to them. */
         while (pd_map_next(m.recs, &it, NULL, NULL, &rec)) {
                 pd_event_t *ev;
 
-                if (!ret && (ev = pd_latest_decode(&m, rec, errstr,
-                                                   sizeof(errstr))))
+                if (!ret &&
+                    (ev = latest_decode(&m, rec, errstr, sizeof(errstr))))
                         cb(ev, opaque);
                 free(rec);
         }
@@ -622,7 +614,7 @@ int pd_results_scan_latest(pd_cli_t *cli, rd_kafka_t *rkc,
 }
 
 /* Keeps the newest registry.published. */
-static void pd_results_keep_registry(pd_event_t *ev, void *opaque) {
+static void results_keep_registry(pd_event_t *ev, void *opaque) {
         pd_event_t **regp = opaque;
 
         if (ev->type == PD_EVT_REGISTRY_PUBLISHED &&
@@ -639,8 +631,8 @@ int pd_results_registry(pd_cli_t *cli, rd_kafka_t *rkc, int64_t timeout_ms,
         int ret;
 
         *regp = NULL;
-        ret   = pd_results_scan(cli, rkc, 1, timeout_ms,
-                                pd_results_keep_registry, regp);
+        ret   = pd_results_scan(cli, rkc, 1, timeout_ms, results_keep_registry,
+                                regp);
         if (ret) {
                 pd_event_destroy(*regp);
                 *regp = NULL;

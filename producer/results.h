@@ -20,8 +20,8 @@ typedef void(pd_results_cb_t)(pd_event_t *ev, void *opaque);
  * Reads every partition of the results topic (only partition 0 when
  * registry_only) from its first offset to the end it had when called,
  * calling cb for each event. Records that do not decode are skipped (a
- * debug line says why), and so are those pd_results_check refuses. Returns 0, or an exit code (PD_EXIT_KAFKA) with the
- * error printed.
+ * debug line says why), and so are those pd_results_check refuses. Returns 0,
+ * or an exit code (PD_EXIT_KAFKA) with the error printed.
  */
 int pd_results_scan(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                     int64_t timeout_ms, pd_results_cb_t *cb, void *opaque);
@@ -35,9 +35,8 @@ int pd_results_scan(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
  * as soon as its event is handed to cb. A winner that does not decode is
  * skipped: an older record of its key does not take its place.
  */
-int pd_results_scan_latest(pd_cli_t *cli, rd_kafka_t *rkc,
-                           int64_t timeout_ms, pd_results_cb_t *cb,
-                           void *opaque);
+int pd_results_scan_latest(pd_cli_t *cli, rd_kafka_t *rkc, int64_t timeout_ms,
+                           pd_results_cb_t *cb, void *opaque);
 
 /*
  * Reads every partition of the results topic from its start, then each

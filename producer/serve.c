@@ -9,7 +9,7 @@
  * step, no external asset); the script polls the JSON every 2 s and builds
  * the rows with textContent, so nothing that came from an event is ever
  * parsed as HTML. The one event-given string the server itself writes
- * into a page, the tenant of the URL, goes through pd_html_escape.
+ * into a page, the tenant of the URL, goes through html_escape.
  *
  * Threads: the calling thread follows the topic; libmicrohttpd's one
  * internal thread answers requests. The model is theirs under `lock`.
@@ -42,15 +42,15 @@ typedef struct pd_serve_s {
 } pd_serve_t;
 
 /* SIGINT or SIGTERM: stop following, close the server, exit 0. */
-static volatile sig_atomic_t pd_serve_stop;
+static volatile sig_atomic_t serve_stop;
 
-static void pd_serve_on_signal(int sig) {
+static void serve_on_signal(int sig) {
         (void)sig;
-        pd_serve_stop = 1;
+        serve_stop = 1;
 }
 
 /* Runs on the following thread. */
-static void pd_serve_on_event(pd_event_t *ev, void *opaque) {
+static void serve_on_event(pd_event_t *ev, void *opaque) {
         pd_serve_t *sv = opaque;
 
         pthread_mutex_lock(&sv->lock);
@@ -59,7 +59,7 @@ static void pd_serve_on_event(pd_event_t *ev, void *opaque) {
 }
 
 /* Runs on the following thread. */
-static void pd_serve_on_loaded(void *opaque) {
+static void serve_on_loaded(void *opaque) {
         pd_serve_t *sv = opaque;
 
         pthread_mutex_lock(&sv->lock);
@@ -69,58 +69,69 @@ static void pd_serve_on_loaded(void *opaque) {
 
 /* Writes s to fp with the five characters HTML gives a meaning to as
  * entities, so that it reads as text in an element or an attribute. */
-static void pd_html_escape(FILE *fp, const char *s) {
+static void html_escape(FILE *fp, const char *s) {
         for (; *s; s++) {
                 switch (*s) {
-                case '&': fputs("&amp;", fp); break;
-                case '<': fputs("&lt;", fp); break;
-                case '>': fputs("&gt;", fp); break;
-                case '"': fputs("&quot;", fp); break;
-                case '\'': fputs("&#39;", fp); break;
-                default: fputc(*s, fp);
+                case '&':
+                        fputs("&amp;", fp);
+                        break;
+                case '<':
+                        fputs("&lt;", fp);
+                        break;
+                case '>':
+                        fputs("&gt;", fp);
+                        break;
+                case '"':
+                        fputs("&quot;", fp);
+                        break;
+                case '\'':
+                        fputs("&#39;", fp);
+                        break;
+                default:
+                        fputc(*s, fp);
                 }
         }
 }
 
 /* What both pages share: the head, with the style. */
-#define PD_PAGE_HEAD                                                           \
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"  \
-        "<meta name=\"viewport\" content=\"width=device-width\">\n"           \
-        "<style>\n"                                                            \
-        "body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d232a;"     \
-        "background:#f4f6f8}\n"                                                \
-        "header{background:#1d232a;color:#fff;padding:12px 24px;display:flex;" \
-        "gap:16px;align-items:baseline}\n"                                     \
-        "header h1{font-size:20px;margin:0}header a{color:#9cc4ff}\n"          \
-        "#status{margin-left:auto;font-size:13px;color:#c9d1d9}\n"             \
-        "#status.down{color:#ffb4a8}\n"                                        \
-        "main{padding:16px 24px;max-width:1100px}\n"                           \
-        "section{background:#fff;border-left:6px solid #9aa5b1;"               \
-        "margin:0 0 14px;padding:8px 14px;border-radius:4px;"                  \
-        "box-shadow:0 1px 2px #0002}\n"                                        \
-        "section h2{font-size:16px;margin:4px 0 6px}\n"                        \
-        "section.running{border-color:#2f6fde}\n"                              \
-        "section.failed{border-color:#d1242f;background:#fff5f5}\n"            \
-        "section.failed h2{color:#b11d27}\n"                                   \
-        "section.completed{border-color:#1f883d}\n"                            \
-        "section.empty{opacity:.6}\n"                                          \
-        "table{border-collapse:collapse;width:100%}\n"                         \
-        "td,th{text-align:left;padding:3px 10px 3px 0;vertical-align:top}\n"   \
-        "th{font-size:12px;color:#57606a;font-weight:600}\n"                   \
-        "td.action{width:230px;font-family:ui-monospace,monospace;"               \
-        "font-weight:600}\n"      \
-        "td.exit{color:#b11d27;font-weight:600}\n"                             \
-        "td:nth-child(2){width:100px}td:nth-child(3){width:230px}\n"        \
-        ".state{font-size:12px;padding:1px 7px;border-radius:9px;"             \
-        "background:#e6e9ed}\n"                                                \
-        ".state.failed,.state.timed_out,.state.interrupted{background:#d1242f;"\
-        "color:#fff}\n"                                                        \
-        ".state.running{background:#2f6fde;color:#fff}\n"                      \
-        ".state.succeeded{background:#1f883d;color:#fff}\n"                    \
-        "pre.tail{background:#1d232a;color:#e6edf3;padding:8px;margin:2px 0 "  \
-        "8px;white-space:pre-wrap;word-break:break-all;font-size:12px}\n"      \
-        ".error{color:#b11d27}.muted{color:#57606a}\n"                         \
-        "td.bad{background:#d1242f;color:#fff;font-weight:600}\n"              \
+#define PD_PAGE_HEAD                                                            \
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"   \
+        "<meta name=\"viewport\" content=\"width=device-width\">\n"             \
+        "<style>\n"                                                             \
+        "body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d232a;"      \
+        "background:#f4f6f8}\n"                                                 \
+        "header{background:#1d232a;color:#fff;padding:12px 24px;display:flex;"  \
+        "gap:16px;align-items:baseline}\n"                                      \
+        "header h1{font-size:20px;margin:0}header a{color:#9cc4ff}\n"           \
+        "#status{margin-left:auto;font-size:13px;color:#c9d1d9}\n"              \
+        "#status.down{color:#ffb4a8}\n"                                         \
+        "main{padding:16px 24px;max-width:1100px}\n"                            \
+        "section{background:#fff;border-left:6px solid #9aa5b1;"                \
+        "margin:0 0 14px;padding:8px 14px;border-radius:4px;"                   \
+        "box-shadow:0 1px 2px #0002}\n"                                         \
+        "section h2{font-size:16px;margin:4px 0 6px}\n"                         \
+        "section.running{border-color:#2f6fde}\n"                               \
+        "section.failed{border-color:#d1242f;background:#fff5f5}\n"             \
+        "section.failed h2{color:#b11d27}\n"                                    \
+        "section.completed{border-color:#1f883d}\n"                             \
+        "section.empty{opacity:.6}\n"                                           \
+        "table{border-collapse:collapse;width:100%}\n"                          \
+        "td,th{text-align:left;padding:3px 10px 3px 0;vertical-align:top}\n"    \
+        "th{font-size:12px;color:#57606a;font-weight:600}\n"                    \
+        "td.action{width:230px;font-family:ui-monospace,monospace;"             \
+        "font-weight:600}\n"                                                    \
+        "td.exit{color:#b11d27;font-weight:600}\n"                              \
+        "td:nth-child(2){width:100px}td:nth-child(3){width:230px}\n"            \
+        ".state{font-size:12px;padding:1px 7px;border-radius:9px;"              \
+        "background:#e6e9ed}\n"                                                 \
+        ".state.failed,.state.timed_out,.state.interrupted{background:#d1242f;" \
+        "color:#fff}\n"                                                         \
+        ".state.running{background:#2f6fde;color:#fff}\n"                       \
+        ".state.succeeded{background:#1f883d;color:#fff}\n"                     \
+        "pre.tail{background:#1d232a;color:#e6edf3;padding:8px;margin:2px 0 "   \
+        "8px;white-space:pre-wrap;word-break:break-all;font-size:12px}\n"       \
+        ".error{color:#b11d27}.muted{color:#57606a}\n"                          \
+        "td.bad{background:#d1242f;color:#fff;font-weight:600}\n"               \
         "</style>\n"
 
 /* Shared by both pages' scripts: elements with text, never HTML. */
@@ -162,10 +173,10 @@ static void pd_html_escape(FILE *fp, const char *s) {
         "    try {\n"                                                          \
         "      const res = await fetch(url, {cache: 'no-store'});\n"           \
         "      if (res.status === 503) {\n"                                    \
-        "        status('reading the results topic...', 0);\n"                \
+        "        status('reading the results topic...', 0);\n"                 \
         "      } else {\n"                                                     \
         "        render(res.status === 404 ? null : await res.json());\n"      \
-        "        status('live, updated ' + new Date().toLocaleTimeString(), " \
+        "        status('live, updated ' + new Date().toLocaleTimeString(), "  \
         "0);\n"                                                                \
         "      }\n"                                                            \
         "    } catch (e) {\n"                                                  \
@@ -174,8 +185,7 @@ static void pd_html_escape(FILE *fp, const char *s) {
         "    await new Promise(ok => setTimeout(ok, 2000));\n"                 \
         "  }\n}\n"
 
-static const char pd_page_index[] =
-    PD_PAGE_HEAD
+static const char page_index[] = PD_PAGE_HEAD
     "<title>postdeploy: tenants</title></head>\n"
     "<body><header><h1>postdeploy</h1><span>tenants</span>"
     "<a href=\"/api/report.json\">JSON</a>"
@@ -219,13 +229,10 @@ static const char pd_page_index[] =
     "</script></body></html>\n";
 
 /* The tenant page, around the tenant's name (escaped) three times. */
-static const char pd_page_tenant_1[] =
-    PD_PAGE_HEAD "<title>postdeploy: ";
-static const char pd_page_tenant_2[] =
-    "</title></head>\n<body data-tenant=\"";
-static const char pd_page_tenant_3[] =
-    "\"><header><h1 id=\"tenant\">";
-static const char pd_page_tenant_4[] =
+static const char page_tenant_1[] = PD_PAGE_HEAD "<title>postdeploy: ";
+static const char page_tenant_2[] = "</title></head>\n<body data-tenant=\"";
+static const char page_tenant_3[] = "\"><header><h1 id=\"tenant\">";
+static const char page_tenant_4[] =
     "</h1><a href=\"/\">all tenants</a><a id=\"json\">JSON</a>"
     "<span id=\"status\">loading</span></header>\n"
     "<main id=\"sections\"></main>\n"
@@ -295,17 +302,17 @@ static const char pd_page_tenant_4[] =
     "</script></body></html>\n";
 
 /* The tenant page of `tenant`, in a malloc'ed buffer (*lenp bytes). */
-static char *pd_serve_tenant_page(const char *tenant, size_t *lenp) {
+static char *serve_tenant_page(const char *tenant, size_t *lenp) {
         char *buf = NULL;
         FILE *fp  = pd_xalloc(open_memstream(&buf, lenp));
 
-        fputs(pd_page_tenant_1, fp);
-        pd_html_escape(fp, tenant);
-        fputs(pd_page_tenant_2, fp);
-        pd_html_escape(fp, tenant);
-        fputs(pd_page_tenant_3, fp);
-        pd_html_escape(fp, tenant);
-        fputs(pd_page_tenant_4, fp);
+        fputs(page_tenant_1, fp);
+        html_escape(fp, tenant);
+        fputs(page_tenant_2, fp);
+        html_escape(fp, tenant);
+        fputs(page_tenant_3, fp);
+        html_escape(fp, tenant);
+        fputs(page_tenant_4, fp);
         if (fclose(fp))
                 abort();
         return buf;
@@ -314,8 +321,8 @@ static char *pd_serve_tenant_page(const char *tenant, size_t *lenp) {
 /* The JSON rows of every tenant (tenant NULL) or one, in a malloc'ed
  * buffer, and the HTTP status in *codep: 200; 404 (NULL) if that tenant
  * has none; 503 (NULL) while the history is still being read. */
-static char *pd_serve_json(pd_serve_t *sv, const char *tenant,
-                           size_t *lenp, unsigned int *codep) {
+static char *serve_json(pd_serve_t *sv, const char *tenant, size_t *lenp,
+                        unsigned int *codep) {
         char *buf = NULL;
         FILE *fp  = pd_xalloc(open_memstream(&buf, lenp));
         int err   = 0;
@@ -334,10 +341,10 @@ static char *pd_serve_json(pd_serve_t *sv, const char *tenant,
         return buf;
 }
 
-static enum MHD_Result pd_serve_reply(struct MHD_Connection *conn,
-                                      unsigned int code, const char *type,
-                                      char *body, size_t len,
-                                      enum MHD_ResponseMemoryMode mode) {
+static enum MHD_Result serve_reply(struct MHD_Connection *conn,
+                                   unsigned int code, const char *type,
+                                   char *body, size_t len,
+                                   enum MHD_ResponseMemoryMode mode) {
         struct MHD_Response *resp =
             MHD_create_response_from_buffer(len, body, mode);
         enum MHD_Result ret;
@@ -360,8 +367,8 @@ static enum MHD_Result pd_serve_reply(struct MHD_Connection *conn,
 
 /* The NAME of url when it is PREFIX NAME SUFFIX with a NAME that is not
  * empty and has no '/', in a malloc'ed string; else NULL. */
-static char *pd_serve_route(const char *url, const char *prefix,
-                            const char *suffix) {
+static char *serve_route(const char *url, const char *prefix,
+                         const char *suffix) {
         size_t pl = strlen(prefix), sl = strlen(suffix), ul = strlen(url);
 
         if (ul <= pl + sl || strncmp(url, prefix, pl) ||
@@ -372,22 +379,21 @@ static char *pd_serve_route(const char *url, const char *prefix,
 }
 
 /* Runs on libmicrohttpd's thread; url comes percent-decoded. */
-static enum MHD_Result pd_serve_on_request(void *cls,
-                                           struct MHD_Connection *conn,
-                                           const char *url,
-                                           const char *method,
-                                           const char *version,
-                                           const char *upload_data,
-                                           size_t *upload_data_size,
-                                           void **con_cls) {
+static enum MHD_Result serve_on_request(void *cls, struct MHD_Connection *conn,
+                                        const char *url, const char *method,
+                                        const char *version,
+                                        const char *upload_data,
+                                        size_t *upload_data_size,
+                                        void **con_cls) {
         static const char json[] = "application/json";
         static const char html[] = "text/html; charset=utf-8";
         static char not_found[]  = "not found\n";
         static char no_tenant[]  = "[]\n";
-        static char loading[]    = "{\"error\": \"still reading the "
-                                   "results topic\"}\n";
+        static char loading[] =
+            "{\"error\": \"still reading the "
+            "results topic\"}\n";
         static char not_allowed[] = "only GET\n";
-        pd_serve_t *sv = cls;
+        pd_serve_t *sv            = cls;
         char *name, *body;
         size_t len = 0;
         unsigned int code;
@@ -397,41 +403,38 @@ static enum MHD_Result pd_serve_on_request(void *cls,
         (void)upload_data_size;
         (void)con_cls;
         if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-                return pd_serve_reply(conn, 405, "text/plain", not_allowed,
-                                      strlen(not_allowed),
-                                      MHD_RESPMEM_PERSISTENT);
+                return serve_reply(conn, 405, "text/plain", not_allowed,
+                                   strlen(not_allowed), MHD_RESPMEM_PERSISTENT);
         if (!strcmp(url, "/"))
-                return pd_serve_reply(conn, 200, html, (char *)pd_page_index,
-                                      sizeof(pd_page_index) - 1,
-                                      MHD_RESPMEM_PERSISTENT);
+                return serve_reply(conn, 200, html, (char *)page_index,
+                                   sizeof(page_index) - 1,
+                                   MHD_RESPMEM_PERSISTENT);
         if (!strcmp(url, "/api/report.json")) {
-                body = pd_serve_json(sv, NULL, &len, &code);
-        } else if ((name = pd_serve_route(url, "/api/tenant/", ".json"))) {
-                body = pd_serve_json(sv, name, &len, &code);
+                body = serve_json(sv, NULL, &len, &code);
+        } else if ((name = serve_route(url, "/api/tenant/", ".json"))) {
+                body = serve_json(sv, name, &len, &code);
                 free(name);
         } else {
                 body = NULL;
                 code = 0;
         }
         if (code == 200)
-                return pd_serve_reply(conn, 200, json, body, len,
-                                      MHD_RESPMEM_MUST_FREE);
+                return serve_reply(conn, 200, json, body, len,
+                                   MHD_RESPMEM_MUST_FREE);
         if (code == 404)
-                return pd_serve_reply(conn, 404, json, no_tenant,
-                                      strlen(no_tenant),
-                                      MHD_RESPMEM_PERSISTENT);
+                return serve_reply(conn, 404, json, no_tenant,
+                                   strlen(no_tenant), MHD_RESPMEM_PERSISTENT);
         if (code == 503)
-                return pd_serve_reply(conn, 503, json, loading,
-                                      strlen(loading),
-                                      MHD_RESPMEM_PERSISTENT);
-        if ((name = pd_serve_route(url, "/tenant/", ""))) {
-                body = pd_serve_tenant_page(name, &len);
+                return serve_reply(conn, 503, json, loading, strlen(loading),
+                                   MHD_RESPMEM_PERSISTENT);
+        if ((name = serve_route(url, "/tenant/", ""))) {
+                body = serve_tenant_page(name, &len);
                 free(name);
-                return pd_serve_reply(conn, 200, html, body, len,
-                                      MHD_RESPMEM_MUST_FREE);
+                return serve_reply(conn, 200, html, body, len,
+                                   MHD_RESPMEM_MUST_FREE);
         }
-        return pd_serve_reply(conn, 404, "text/plain", not_found,
-                              strlen(not_found), MHD_RESPMEM_PERSISTENT);
+        return serve_reply(conn, 404, "text/plain", not_found,
+                           strlen(not_found), MHD_RESPMEM_PERSISTENT);
 }
 
 /*
@@ -439,9 +442,9 @@ static enum MHD_Result pd_serve_on_request(void *cls,
  * picks), and writes where it listens to where (size bytes), as
  * http://HOST:PORT/. Returns the daemon, or NULL after a message.
  */
-static struct MHD_Daemon *pd_serve_listen(pd_cli_t *cli, const char *addr,
-                                          pd_serve_t *sv, char *where,
-                                          size_t size) {
+static struct MHD_Daemon *serve_listen(pd_cli_t *cli, const char *addr,
+                                       pd_serve_t *sv, char *where,
+                                       size_t size) {
         struct addrinfo hints = {0}, *ai = NULL;
         const struct sockaddr *sa;
         struct sockaddr_storage bound;
@@ -474,21 +477,20 @@ static struct MHD_Daemon *pd_serve_listen(pd_cli_t *cli, const char *addr,
                 pd_cli_error(cli, "--listen %s: %s", addr, gai_strerror(err));
                 return NULL;
         }
-        sa = ai->ai_addr;
+        sa    = ai->ai_addr;
         errno = 0;
-        d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
-                                 (sa->sa_family == AF_INET6 ? MHD_USE_IPv6
-                                                            : 0),
-                             0, NULL, NULL, pd_serve_on_request, sv,
-                             MHD_OPTION_SOCK_ADDR, sa,
-                             MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-                             MHD_OPTION_END);
+        d     = MHD_start_daemon(
+                MHD_USE_INTERNAL_POLLING_THREAD |
+                    (sa->sa_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+                0, NULL, NULL, serve_on_request, sv, MHD_OPTION_SOCK_ADDR, sa,
+                MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
         freeaddrinfo(ai);
         if (!d) {
                 /* An address in use is the usual reason, and errno says
                  * so; libmicrohttpd has no message of its own to give. */
-                pd_cli_error(cli, "cannot listen on %s: %s", addr,
-                             errno ? pd_strerror(errno) : "libmicrohttpd failed");
+                pd_cli_error(
+                    cli, "cannot listen on %s: %s", addr,
+                    errno ? pd_strerror(errno) : "libmicrohttpd failed");
                 return NULL;
         }
         info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);
@@ -501,14 +503,14 @@ static struct MHD_Daemon *pd_serve_listen(pd_cli_t *cli, const char *addr,
                 snprintf(where, size, "http://%s/", addr);
                 return d;
         }
-        snprintf(where, size,
-                 bound.ss_family == AF_INET6 ? "http://[%s]:%s/"
-                                             : "http://%s:%s/",
-                 nhost, nport);
+        snprintf(
+            where, size,
+            bound.ss_family == AF_INET6 ? "http://[%s]:%s/" : "http://%s:%s/",
+            nhost, nport);
         return d;
 }
 
-static void pd_serve_usage(FILE *fp) {
+static void serve_usage(FILE *fp) {
         fprintf(fp,
                 "Usage: postdeploy serve [--listen HOST:PORT] [options]\n"
                 "\n"
@@ -530,8 +532,7 @@ static void pd_serve_usage(FILE *fp) {
                 "127.0.0.1:8080; port 0:\n"
                 "                       any free one). It has no "
                 "authentication: keep it on\n"
-                "                       a trusted network\n"
-                PD_CLI_COMMON_HELP
+                "                       a trusted network\n" PD_CLI_COMMON_HELP
                 "\n"
                 "Exit status: 0 stopped by a signal; 2 usage or "
                 "configuration error, or the\n"
@@ -544,11 +545,11 @@ int pd_cmd_serve(pd_cli_t *cli, int argc, char **argv) {
             {"listen", required_argument, NULL, 'l'},
             PD_CLI_COMMON_LONGOPTS,
             {NULL, 0, NULL, 0}};
-        pd_serve_t sv = {.lock = PTHREAD_MUTEX_INITIALIZER};
+        pd_serve_t sv           = {.lock = PTHREAD_MUTEX_INITIALIZER};
         const char *listen_addr = "127.0.0.1:8080";
-        struct sigaction sa = {0};
-        struct MHD_Daemon *d = NULL;
-        rd_kafka_t *rkc = NULL;
+        struct sigaction sa     = {0};
+        struct MHD_Daemon *d    = NULL;
+        rd_kafka_t *rkc         = NULL;
         char where[300];
         int opt, ret = PD_EXIT_USAGE;
 
@@ -562,7 +563,7 @@ int pd_cmd_serve(pd_cli_t *cli, int argc, char **argv) {
                         listen_addr = optarg;
                         break;
                 case 'h':
-                        pd_serve_usage(stdout);
+                        serve_usage(stdout);
                         ret = PD_EXIT_OK;
                         goto done;
                 default:
@@ -575,20 +576,19 @@ int pd_cmd_serve(pd_cli_t *cli, int argc, char **argv) {
             !(rkc = pd_cli_results_open(cli, &ret)))
                 goto done;
         sv.rp = pd_report_new(cli);
-        if (!(d = pd_serve_listen(cli, listen_addr, &sv, where,
-                                  sizeof(where)))) {
+        if (!(d = serve_listen(cli, listen_addr, &sv, where, sizeof(where)))) {
                 ret = PD_EXIT_USAGE;
                 goto done;
         }
-        sa.sa_handler = pd_serve_on_signal;
+        sa.sa_handler = serve_on_signal;
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
         /* The one line a script waits for: the server answers from now. */
         printf("postdeploy serve: %s (following %s)\n", where,
                cli->conf->topic_results);
         fflush(stdout);
-        ret = pd_results_follow(cli, rkc, &pd_serve_stop, pd_serve_on_event,
-                                pd_serve_on_loaded, &sv);
+        ret = pd_results_follow(cli, rkc, &serve_stop, serve_on_event,
+                                serve_on_loaded, &sv);
 
 done:
         if (d)

@@ -19,7 +19,7 @@
  * 0x20..0x7e, 2..4 for a well-formed UTF-8 sequence that is not a C1
  * control; 0 if s starts something to escape.
  */
-static size_t pd_term_printable(const unsigned char *s, size_t n) {
+static size_t term_printable(const unsigned char *s, size_t n) {
         size_t len = pd_utf8_seq(s, n);
 
         if (len == 1)
@@ -34,7 +34,7 @@ int pd_term_escape(const char *s, size_t len, FILE *fp) {
         const unsigned char *end = p + len;
 
         while (p < end) {
-                size_t k = pd_term_printable(p, (size_t)(end - p));
+                size_t k = term_printable(p, (size_t)(end - p));
 
                 if (k) {
                         p += k;
@@ -45,8 +45,7 @@ int pd_term_escape(const char *s, size_t len, FILE *fp) {
                         return -1;
                 /* A C1 control is one character: both of its bytes are
                  * shown, so no lone 0xc2 is left to look like a bad byte. */
-                k = p[0] == 0xc2 && end - p > 1 && p[1] >= 0x80 &&
-                            p[1] <= 0x9f
+                k = p[0] == 0xc2 && end - p > 1 && p[1] >= 0x80 && p[1] <= 0x9f
                         ? 2
                         : 1;
                 for (size_t i = 0; i < k; i++)

@@ -33,7 +33,7 @@
 #include "schemas/event.h"
 
 /* A line of --wait's output that waits for its turn: the lines of one
- * tenant are printed in its plan's run order (see pd_wait_flush). */
+ * tenant are printed in its plan's run order (see wait_flush). */
 typedef struct pd_wait_line_s {
         char *action; /* whose line it is */
         char *text;   /* the whole line, '\n' included */
@@ -45,15 +45,15 @@ typedef struct pd_wait_line_s {
  * outcome of the action it ran after, and any outcome before the plan.
  * What arrives is counted at once, but printed only in run order. */
 typedef struct pd_trigger_s {
-        char *tenant;       /* as shown; the reactor's default if NULL */
+        char *tenant; /* as shown; the reactor's default if NULL */
         char *ce_id;
         int planned;
-        pd_strv_t actions;  /* planned, in the order they run */
-        pd_strv_t finished; /* actions with a final outcome */
-        pd_status_t *status; /* per finished action */
-        char *plan_line;     /* the plan's line, until printed */
-        size_t next;         /* the first planned action not yet printed
-                              * to its end */
+        pd_strv_t actions;     /* planned, in the order they run */
+        pd_strv_t finished;    /* actions with a final outcome */
+        pd_status_t *status;   /* per finished action */
+        char *plan_line;       /* the plan's line, until printed */
+        size_t next;           /* the first planned action not yet printed
+                                * to its end */
         pd_wait_line_t *lines; /* waiting for their turn, as they came */
         size_t line_cnt;
 } pd_trigger_t;
@@ -69,8 +69,8 @@ struct pd_deploy_s {
         pd_cli_t *cli;
         pd_trigger_t *triggers;
         size_t trigger_cnt;
-        int live;  /* a status line redrawn in place on stderr */
-        int color; /* failures in red on stdout */
+        int live;            /* a status line redrawn in place on stderr */
+        int color;           /* failures in red on stdout */
         size_t tenant_width; /* of the longest tenant, to align actions */
         size_t total, done, failed; /* over planned actions */
         pd_wait_run_t *running;
@@ -80,20 +80,20 @@ struct pd_deploy_s {
         pd_results_follow_t *follow; /* from the end, taken before publishing */
 };
 
-static pd_trigger_t *pd_deploy_trigger(pd_deploy_t *d, const char *ce_id) {
+static pd_trigger_t *deploy_trigger(pd_deploy_t *d, const char *ce_id) {
         for (size_t i = 0; ce_id && i < d->trigger_cnt; i++)
                 if (!strcmp(d->triggers[i].ce_id, ce_id))
                         return &d->triggers[i];
         return NULL;
 }
 
-static int pd_status_is_failure(pd_status_t st) {
+static int status_is_failure(pd_status_t st) {
         return st == PD_ST_FAILED || st == PD_ST_TIMED_OUT ||
                st == PD_ST_REJECTED || st == PD_ST_INTERRUPTED;
 }
 
 /* Counts planned actions that are done, and failed, over all triggers. */
-static void pd_deploy_count(pd_deploy_t *d) {
+static void deploy_count(pd_deploy_t *d) {
         d->total = d->done = d->failed = 0;
         for (size_t i = 0; i < d->trigger_cnt; i++) {
                 const pd_trigger_t *t = &d->triggers[i];
@@ -103,7 +103,7 @@ static void pd_deploy_count(pd_deploy_t *d) {
                         if (k < 0)
                                 continue;
                         d->done++;
-                        d->failed += pd_status_is_failure(t->status[k]);
+                        d->failed += status_is_failure(t->status[k]);
                 }
         }
 }
@@ -115,14 +115,14 @@ static void pd_deploy_count(pd_deploy_t *d) {
  * operator's terminal: control characters are shown escaped
  * (pd_term_escape). Writes s to fp.
  */
-static void pd_wait_text(FILE *fp, const char *s) {
+static void wait_text(FILE *fp, const char *s) {
         pd_term_escape(s, strlen(s), fp);
 }
 
 /* ms in the unit a person reads at a glance: "850 ms", "15.0 s",
  * "2 min 3 s", "1 h 5 min". Tenths are cut, not rounded, so 59,999 ms is
  * never "60.0 s". */
-static void pd_wait_duration(int64_t ms, char *buf, size_t size) {
+static void wait_duration(int64_t ms, char *buf, size_t size) {
         if (ms < 0)
                 ms = 0;
         if (ms < 1000)
@@ -131,8 +131,8 @@ static void pd_wait_duration(int64_t ms, char *buf, size_t size) {
                 snprintf(buf, size, "%" PRId64 ".%" PRId64 " s", ms / 1000,
                          ms % 1000 / 100);
         else if (ms < 3600 * 1000)
-                snprintf(buf, size, "%" PRId64 " min %" PRId64 " s",
-                         ms / 60000, ms % 60000 / 1000);
+                snprintf(buf, size, "%" PRId64 " min %" PRId64 " s", ms / 60000,
+                         ms % 60000 / 1000);
         else
                 snprintf(buf, size, "%" PRId64 " h %" PRId64 " min",
                          ms / 3600000, ms % 3600000 / 60000);
@@ -140,21 +140,21 @@ static void pd_wait_duration(int64_t ms, char *buf, size_t size) {
 
 /* Writes s and then spaces up to width columns, so that what follows
  * lines up from one line to the next. */
-static void pd_wait_column(FILE *fp, const char *s, long width) {
+static void wait_column(FILE *fp, const char *s, long width) {
         long at = ftell(fp), len;
 
-        pd_wait_text(fp, s);
+        wait_text(fp, s);
         for (len = ftell(fp) - at; len < width; len++)
                 fputc(' ', fp);
 }
 
 /* The line ev makes, '\n' included; the caller frees it. */
-static char *pd_wait_line_new(const pd_deploy_t *d, const pd_event_t *ev) {
+static char *wait_line_new(const pd_deploy_t *d, const pd_event_t *ev) {
         char *text = NULL, dur[32];
         size_t size;
         FILE *fp = pd_xalloc(open_memstream(&text, &size));
 
-        pd_wait_text(fp, ev->tenant ? ev->tenant : "");
+        wait_text(fp, ev->tenant ? ev->tenant : "");
         fputc(':', fp);
         for (size_t n = strlen(ev->tenant ? ev->tenant : "");
              n <= d->tenant_width; n++)
@@ -165,24 +165,24 @@ static char *pd_wait_line_new(const pd_deploy_t *d, const pd_event_t *ev) {
                         strcmp(d->cli->cmd, "deploy") ? d->cli->cmd : "run");
                 if (ev->release && *ev->release) {
                         fputs(" for release ", fp);
-                        pd_wait_text(fp, ev->release);
+                        wait_text(fp, ev->release);
                 }
         } else if (ev->type == PD_EVT_ACTION_STARTED) {
-                pd_wait_column(fp, ev->action, 30);
+                wait_column(fp, ev->action, 30);
                 fprintf(fp, " started (attempt %" PRId32 ")", ev->attempt);
         } else {
-                int red = d->color && pd_status_is_failure(ev->status);
+                int red = d->color && status_is_failure(ev->status);
 
-                pd_wait_column(fp, ev->action, 30);
+                wait_column(fp, ev->action, 30);
                 fprintf(fp, " %s%s%s", red ? "\033[1;31m" : "",
                         pd_status_name(ev->status), red ? "\033[0m" : "");
                 if (ev->has_exit_code && ev->exit_code)
                         fprintf(fp, " (exit %d)", (int)ev->exit_code);
-                pd_wait_duration(ev->duration_ms, dur, sizeof(dur));
+                wait_duration(ev->duration_ms, dur, sizeof(dur));
                 fprintf(fp, " in %s", dur);
                 if (ev->error) {
                         fputs(": ", fp);
-                        pd_wait_text(fp, ev->error);
+                        wait_text(fp, ev->error);
                 }
                 if (ev->retrying)
                         fputs(" (will retry)", fp);
@@ -194,7 +194,7 @@ static char *pd_wait_line_new(const pd_deploy_t *d, const pd_event_t *ev) {
 }
 
 /* The terminal's width, for a status line that must fit on one row. */
-static size_t pd_wait_columns(void) {
+static size_t wait_columns(void) {
         struct winsize ws;
 
         if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) || ws.ws_col < 20)
@@ -204,9 +204,9 @@ static size_t pd_wait_columns(void) {
 
 /* Writes "[done/total, failed] running: TENANT ACTION 12.3 s (+N more)"
  * to fp: the action running longest is the one a person waits for. */
-static void pd_wait_status(const pd_deploy_t *d, FILE *fp) {
+static void wait_status(const pd_deploy_t *d, FILE *fp) {
         const pd_wait_run_t *oldest = NULL;
-        size_t unplanned = 0;
+        size_t unplanned            = 0;
         char dur[32];
 
         fprintf(fp, "[%zu/%zu done", d->done, d->total);
@@ -219,12 +219,11 @@ static void pd_wait_status(const pd_deploy_t *d, FILE *fp) {
         for (size_t i = 0; i < d->trigger_cnt; i++)
                 unplanned += !d->triggers[i].planned;
         if (oldest) {
-                pd_wait_duration(pd_now_ms() - oldest->since, dur,
-                                 sizeof(dur));
+                wait_duration(pd_now_ms() - oldest->since, dur, sizeof(dur));
                 fputs(" running: ", fp);
-                pd_wait_text(fp, oldest->tenant);
+                wait_text(fp, oldest->tenant);
                 fputc(' ', fp);
-                pd_wait_text(fp, oldest->action);
+                wait_text(fp, oldest->action);
                 fprintf(fp, " %s", dur);
                 if (d->running_cnt > 1)
                         fprintf(fp, " (+%zu more)", d->running_cnt - 1);
@@ -236,8 +235,8 @@ static void pd_wait_status(const pd_deploy_t *d, FILE *fp) {
 
 /* Redraws the status line in place (a terminal only). It is cut to the
  * terminal's width: a line that wrapped could not be erased with \r. */
-static void pd_wait_progress(const pd_deploy_t *d) {
-        size_t cols = pd_wait_columns();
+static void wait_progress(const pd_deploy_t *d) {
+        size_t cols = wait_columns();
         char line[512];
         FILE *fp;
 
@@ -249,7 +248,7 @@ static void pd_wait_progress(const pd_deploy_t *d) {
         if (!(fp = fmemopen(line, cols, "w")))
                 return;
         setbuf(fp, NULL);
-        pd_wait_status(d, fp);
+        wait_status(d, fp);
         fclose(fp);
         line[cols - 1] = '\0';
         fprintf(stderr, "\r\033[K%s", line);
@@ -257,7 +256,7 @@ static void pd_wait_progress(const pd_deploy_t *d) {
 }
 
 /* Prints one line on stdout, keeping the status line intact. */
-static void pd_wait_print(pd_deploy_t *d, const char *text) {
+static void wait_print(pd_deploy_t *d, const char *text) {
         if (d->live)
                 fputs("\r\033[K", stderr);
         fputs(text, stdout);
@@ -273,18 +272,17 @@ static void pd_wait_print(pd_deploy_t *d, const char *text) {
  * happened in. With all, prints everything left, as it came (the wait is
  * over: an outcome out of order beats one never shown).
  */
-static void pd_wait_flush(pd_deploy_t *d, pd_trigger_t *t, int all) {
+static void wait_flush(pd_deploy_t *d, pd_trigger_t *t, int all) {
         if (t->plan_line) {
-                pd_wait_print(d, t->plan_line);
+                wait_print(d, t->plan_line);
                 free(t->plan_line);
                 t->plan_line = NULL;
         }
         if (!t->planned && !all)
                 return;
         for (;;) {
-                const char *head = t->next < t->actions.cnt
-                                       ? t->actions.v[t->next]
-                                       : NULL;
+                const char *head =
+                    t->next < t->actions.cnt ? t->actions.v[t->next] : NULL;
                 size_t kept = 0;
 
                 for (size_t i = 0; i < t->line_cnt; i++) {
@@ -294,7 +292,7 @@ static void pd_wait_flush(pd_deploy_t *d, pd_trigger_t *t, int all) {
                          * for. */
                         if (all || (head && !strcmp(l->action, head)) ||
                             pd_strv_find(&t->actions, l->action) < 0) {
-                                pd_wait_print(d, l->text);
+                                wait_print(d, l->text);
                                 free(l->action);
                                 free(l->text);
                         } else {
@@ -309,7 +307,7 @@ static void pd_wait_flush(pd_deploy_t *d, pd_trigger_t *t, int all) {
 }
 
 /* Keeps track of what runs, for the status line. */
-static void pd_wait_running(pd_deploy_t *d, const pd_event_t *ev) {
+static void wait_running(pd_deploy_t *d, const pd_event_t *ev) {
         size_t i;
 
         for (i = 0; i < d->running_cnt; i++)
@@ -317,16 +315,15 @@ static void pd_wait_running(pd_deploy_t *d, const pd_event_t *ev) {
                     !strcmp(d->running[i].action, ev->action))
                         break;
         if (ev->type == PD_EVT_ACTION_STARTED && i == d->running_cnt) {
-                d->running = pd_xrealloc(d->running, (d->running_cnt + 1) *
-                                                         sizeof(*d->running));
+                d->running = pd_xrealloc(
+                    d->running, (d->running_cnt + 1) * sizeof(*d->running));
                 /* This machine's clock, not the reactor's started_at: two
                  * machines' clocks need not agree, and an elapsed time
                  * must never run backwards or jump by their skew. */
-                d->running[d->running_cnt++] = (pd_wait_run_t){
-                    pd_xstrdup(ev->tenant), pd_xstrdup(ev->action),
-                    pd_now_ms()};
-        } else if (ev->type == PD_EVT_ACTION_FINISHED &&
-                   i < d->running_cnt) {
+                d->running[d->running_cnt++] =
+                    (pd_wait_run_t){pd_xstrdup(ev->tenant),
+                                    pd_xstrdup(ev->action), pd_now_ms()};
+        } else if (ev->type == PD_EVT_ACTION_FINISHED && i < d->running_cnt) {
                 free(d->running[i].tenant);
                 free(d->running[i].action);
                 d->running[i] = d->running[--d->running_cnt];
@@ -335,8 +332,8 @@ static void pd_wait_running(pd_deploy_t *d, const pd_event_t *ev) {
 
 /* Everything printed here that came from an event goes through
  * pd_term_escape: an action's error must not drive the terminal. */
-static void pd_deploy_on_event(pd_deploy_t *d, const pd_event_t *ev) {
-        pd_trigger_t *t = pd_deploy_trigger(d, ev->trigger_id);
+static void deploy_on_event(pd_deploy_t *d, const pd_event_t *ev) {
+        pd_trigger_t *t = deploy_trigger(d, ev->trigger_id);
         pd_wait_line_t *l;
 
         if (!t || !ev->tenant)
@@ -349,40 +346,40 @@ static void pd_deploy_on_event(pd_deploy_t *d, const pd_event_t *ev) {
                         t->tenant = pd_xstrdup(ev->tenant);
                 for (size_t i = 0; i < ev->actions.cnt; i++)
                         pd_strv_add(&t->actions, ev->actions.v[i]);
-                t->plan_line = pd_wait_line_new(d, ev);
-                pd_deploy_count(d);
-                pd_wait_flush(d, t, 0);
-                pd_wait_progress(d);
+                t->plan_line = wait_line_new(d, ev);
+                deploy_count(d);
+                wait_flush(d, t, 0);
+                wait_progress(d);
                 return;
         }
         if ((ev->type != PD_EVT_ACTION_STARTED &&
              ev->type != PD_EVT_ACTION_FINISHED) ||
             !ev->action)
                 return;
-        pd_wait_running(d, ev);
+        wait_running(d, ev);
         if (ev->type == PD_EVT_ACTION_FINISHED && !ev->retrying &&
             pd_strv_find(&t->finished, ev->action) < 0) {
-                t->status = pd_xrealloc(t->status, (t->finished.cnt + 1) *
-                                                       sizeof(*t->status));
+                t->status = pd_xrealloc(
+                    t->status, (t->finished.cnt + 1) * sizeof(*t->status));
                 t->status[t->finished.cnt] = ev->status;
                 pd_strv_add(&t->finished, ev->action);
-                pd_deploy_count(d);
+                deploy_count(d);
         }
-        t->lines  = pd_xrealloc(t->lines, (t->line_cnt + 1) * sizeof(*t->lines));
-        l         = &t->lines[t->line_cnt++];
+        t->lines = pd_xrealloc(t->lines, (t->line_cnt + 1) * sizeof(*t->lines));
+        l        = &t->lines[t->line_cnt++];
         l->action = pd_xstrdup(ev->action);
-        l->text   = pd_wait_line_new(d, ev);
-        pd_wait_flush(d, t, 0);
-        pd_wait_progress(d);
+        l->text   = wait_line_new(d, ev);
+        wait_flush(d, t, 0);
+        wait_progress(d);
 }
 
 /* Each event the follow reads (pd_results_cb_t). */
-static void pd_deploy_on_result(pd_event_t *ev, void *opaque) {
-        pd_deploy_on_event(opaque, ev);
+static void deploy_on_result(pd_event_t *ev, void *opaque) {
+        deploy_on_event(opaque, ev);
         pd_event_destroy(ev);
 }
 
-static int pd_deploy_complete(const pd_deploy_t *d) {
+static int deploy_complete(const pd_deploy_t *d) {
         for (size_t i = 0; i < d->trigger_cnt; i++) {
                 const pd_trigger_t *t = &d->triggers[i];
                 if (!t->planned)
@@ -395,16 +392,17 @@ static int pd_deploy_complete(const pd_deploy_t *d) {
 }
 
 /* The signal that ends a wait early (SIGINT, SIGTERM), 0 until one comes. */
-static volatile sig_atomic_t pd_wait_signal;
+static volatile sig_atomic_t wait_signal;
 
-static void pd_wait_on_signal(int sig) {
-        pd_wait_signal = sig;
+static void wait_on_signal(int sig) {
+        wait_signal = sig;
 }
 
 /* Appends s to fp, single-quoted for a shell if it needs to be. */
-static void pd_wait_shell_word(FILE *fp, const char *s) {
-        if (*s && !s[strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"
-                               "rstuvwxyz0123456789_.,:/@%+=-")]) {
+static void wait_shell_word(FILE *fp, const char *s) {
+        if (*s && !s[strspn(s,
+                            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"
+                            "rstuvwxyz0123456789_.,:/@%+=-")]) {
                 fputs(s, fp);
                 return;
         }
@@ -426,24 +424,23 @@ static void pd_wait_shell_word(FILE *fp, const char *s) {
  * Ctrl-C must not think it stopped anything. The tenants named are those
  * with actions not finished.
  */
-static void pd_wait_left_behind(const pd_deploy_t *d) {
+static void wait_left_behind(const pd_deploy_t *d) {
         const pd_cli_t *cli = d->cli;
         const char *brokers = NULL;
-        size_t open = 0;
+        size_t open         = 0;
 
         for (size_t i = 0; i + 1 < cli->kafka_overrides.cnt; i += 2)
                 if (!strcmp(cli->kafka_overrides.v[i], "bootstrap.servers"))
                         brokers = cli->kafka_overrides.v[i + 1];
         for (size_t i = 0; i < d->trigger_cnt; i++)
-                open += !d->triggers[i].planned ||
-                        d->triggers[i].finished.cnt <
-                            d->triggers[i].actions.cnt;
+                open +=
+                    !d->triggers[i].planned ||
+                    d->triggers[i].finished.cnt < d->triggers[i].actions.cnt;
         fprintf(stderr,
                 "postdeploy %s: the actions keep running on the reactors; "
                 "see them with:\n  postdeploy report",
                 cli->cmd);
-        for (size_t i = 0; open <= PD_WAIT_REPORT_TENANTS &&
-                           i < d->trigger_cnt;
+        for (size_t i = 0; open <= PD_WAIT_REPORT_TENANTS && i < d->trigger_cnt;
              i++) {
                 const pd_trigger_t *t = &d->triggers[i];
                 const char *tenant =
@@ -452,26 +449,26 @@ static void pd_wait_left_behind(const pd_deploy_t *d) {
                 if (t->planned && t->finished.cnt >= t->actions.cnt)
                         continue;
                 fputs(" --tenant ", stderr);
-                pd_wait_text(stderr, tenant);
+                wait_text(stderr, tenant);
         }
         if (cli->config_path) {
                 fputs(" -c ", stderr);
-                pd_wait_shell_word(stderr, cli->config_path);
+                wait_shell_word(stderr, cli->config_path);
         }
         if (brokers) {
                 fputs(" -b ", stderr);
-                pd_wait_shell_word(stderr, brokers);
+                wait_shell_word(stderr, brokers);
         }
         fputc('\n', stderr);
 }
 
 /* Ends the status line and prints what was held back for its turn. */
-static void pd_wait_finish(pd_deploy_t *d) {
+static void wait_finish(pd_deploy_t *d) {
         if (d->live)
                 fputs("\r\033[K", stderr);
         d->live = 0;
         for (size_t i = 0; i < d->trigger_cnt; i++)
-                pd_wait_flush(d, &d->triggers[i], 1);
+                wait_flush(d, &d->triggers[i], 1);
 }
 
 /*
@@ -481,7 +478,7 @@ static void pd_wait_finish(pd_deploy_t *d) {
  * empty. Anything else (a CI log, a pipe) gets plain lines only, never a
  * carriage return or an escape sequence.
  */
-static void pd_wait_looks(pd_deploy_t *d) {
+static void wait_looks(pd_deploy_t *d) {
         const char *term     = getenv("TERM");
         const char *no_color = getenv("NO_COLOR");
         const char *beat     = getenv("PD_WAIT_HEARTBEAT_MS");
@@ -495,15 +492,14 @@ static void pd_wait_looks(pd_deploy_t *d) {
                         d->tenant_width = strlen(t);
         }
         d->live  = capable && isatty(STDERR_FILENO);
-        d->color = capable && isatty(STDOUT_FILENO) &&
-                   !(no_color && *no_color);
+        d->color = capable && isatty(STDOUT_FILENO) && !(no_color && *no_color);
         /* A minute of silence is under every CI's no-output limit; the
          * variable is for the tests, which cannot wait that long. */
         d->heartbeat_ms = beat && atoll(beat) > 0 ? atoll(beat) : 60000;
 }
 
-static int pd_deploy_wait(pd_deploy_t *d, int64_t timeout_ms) {
-        int64_t deadline = pd_now_ms() + timeout_ms;
+static int deploy_wait(pd_deploy_t *d, int64_t timeout_ms) {
+        int64_t deadline    = pd_now_ms() + timeout_ms;
         struct sigaction sa = {0}, old_int, old_term;
         char dur[32];
         int ret = PD_EXIT_OK;
@@ -511,8 +507,8 @@ static int pd_deploy_wait(pd_deploy_t *d, int64_t timeout_ms) {
         /* Ctrl-C ends the wait, not the actions: the handler only sets a
          * flag, and the loop says so before it exits. A signal ignored by
          * whoever started us (a shell's background job) stays ignored. */
-        pd_wait_signal = 0;
-        sa.sa_handler  = pd_wait_on_signal;
+        wait_signal   = 0;
+        sa.sa_handler = wait_on_signal;
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, NULL, &old_int);
         sigaction(SIGTERM, NULL, &old_term);
@@ -521,29 +517,28 @@ static int pd_deploy_wait(pd_deploy_t *d, int64_t timeout_ms) {
         if (old_term.sa_handler != SIG_IGN)
                 sigaction(SIGTERM, &sa, NULL);
         d->quiet_since = pd_now_ms();
-        pd_wait_progress(d);
-        while (!pd_deploy_complete(d)) {
+        wait_progress(d);
+        while (!deploy_complete(d)) {
                 int64_t left = deadline - pd_now_ms();
 
-                if (pd_wait_signal) {
-                        pd_wait_finish(d);
+                if (wait_signal) {
+                        wait_finish(d);
                         pd_cli_error(d->cli,
                                      "interrupted (%s) while waiting; %zu "
                                      "of %zu action(s) had finished",
-                                     strsignal(pd_wait_signal), d->done,
-                                     d->total);
-                        pd_wait_left_behind(d);
-                        ret = 128 + pd_wait_signal;
+                                     strsignal(wait_signal), d->done, d->total);
+                        wait_left_behind(d);
+                        ret = 128 + wait_signal;
                         goto done;
                 }
                 if (left <= 0) {
-                        pd_wait_finish(d);
-                        pd_wait_duration(timeout_ms, dur, sizeof(dur));
+                        wait_finish(d);
+                        wait_duration(timeout_ms, dur, sizeof(dur));
                         pd_cli_error(d->cli,
                                      "timed out after %s waiting for results "
                                      "(%zu/%zu done)",
                                      dur, d->done, d->total);
-                        pd_wait_left_behind(d);
+                        wait_left_behind(d);
                         ret = PD_EXIT_TIMEOUT;
                         goto done;
                 }
@@ -553,16 +548,16 @@ static int pd_deploy_wait(pd_deploy_t *d, int64_t timeout_ms) {
                  * reactors have not planned yet. */
                 if (!d->live &&
                     pd_now_ms() - d->quiet_since >= d->heartbeat_ms) {
-                        pd_wait_status(d, stderr);
+                        wait_status(d, stderr);
                         fputc('\n', stderr);
                         d->quiet_since = pd_now_ms();
                 }
                 if (!pd_results_follow_poll(d->follow,
                                             left < 100 ? (int)left : 100,
-                                            pd_deploy_on_result, d))
-                        pd_wait_progress(d); /* the running time moves on */
+                                            deploy_on_result, d))
+                        wait_progress(d); /* the running time moves on */
         }
-        pd_wait_finish(d);
+        wait_finish(d);
         printf("%zu action(s) finished, %zu failed\n", d->done, d->failed);
         ret = d->failed ? PD_EXIT_FAILED : PD_EXIT_OK;
 
@@ -588,15 +583,15 @@ void pd_wait_trigger(pd_deploy_t *d, const char *tenant, const char *ce_id) {
 
         d->triggers = pd_xrealloc(d->triggers,
                                   (d->trigger_cnt + 1) * sizeof(*d->triggers));
-        t = &d->triggers[d->trigger_cnt++];
+        t           = &d->triggers[d->trigger_cnt++];
         memset(t, 0, sizeof(*t));
         t->ce_id  = pd_xstrdup(ce_id);
         t->tenant = tenant ? pd_xstrdup(tenant) : NULL;
 }
 
 int pd_wait_run(pd_deploy_t *d, int64_t timeout_ms) {
-        pd_wait_looks(d);
-        return pd_deploy_wait(d, timeout_ms);
+        wait_looks(d);
+        return deploy_wait(d, timeout_ms);
 }
 
 void pd_wait_destroy(pd_deploy_t *d) {

@@ -27,9 +27,9 @@
  * PD_HDR_MAX bytes of printable ASCII, which also keeps NULs, control
  * characters and UTF-8 out of ids, logs and the dead-letter topic.
  */
-static int pd_hdr_get(const rd_kafka_headers_t *hdrs, const char *name,
-                      int required, char *buf, int *presentp, char *errstr,
-                      size_t errstr_size) {
+static int hdr_get(const rd_kafka_headers_t *hdrs, const char *name,
+                   int required, char *buf, int *presentp, char *errstr,
+                   size_t errstr_size) {
         const void *val = NULL;
         const unsigned char *p;
         size_t size = 0, i;
@@ -39,20 +39,20 @@ static int pd_hdr_get(const rd_kafka_headers_t *hdrs, const char *name,
         if (!hdrs || rd_kafka_header_get_last(hdrs, name, &val, &size)) {
                 if (required)
                         return pd_errf(errstr, errstr_size, "missing header %s",
-                                      name);
+                                       name);
                 return 0;
         }
         if (!val || !size)
                 return pd_errf(errstr, errstr_size, "header %s is empty", name);
         if (size > PD_HDR_MAX)
                 return pd_errf(errstr, errstr_size,
-                              "header %s is %zu bytes, longer than %d", name,
-                              size, PD_HDR_MAX);
+                               "header %s is %zu bytes, longer than %d", name,
+                               size, PD_HDR_MAX);
         for (p = val, i = 0; i < size; i++)
                 if (p[i] < 0x20 || p[i] >= 0x7f)
                         return pd_errf(errstr, errstr_size,
-                                      "header %s is not printable ASCII",
-                                      name);
+                                       "header %s is not printable ASCII",
+                                       name);
         memcpy(buf, val, size);
         buf[size] = '\0';
         *presentp = 1;
@@ -63,31 +63,28 @@ pd_event_t *pd_event_from_parts(const rd_kafka_headers_t *hdrs,
                                 const void *value, size_t len, char *errstr,
                                 size_t errstr_size) {
         char specversion[PD_HDR_MAX + 1], id[PD_HDR_MAX + 1],
-                source[PD_HDR_MAX + 1], type[PD_HDR_MAX + 1],
-                time[PD_HDR_MAX + 1], tenant[PD_HDR_MAX + 1],
-                ctype[PD_HDR_MAX + 1];
+            source[PD_HDR_MAX + 1], type[PD_HDR_MAX + 1], time[PD_HDR_MAX + 1],
+            tenant[PD_HDR_MAX + 1], ctype[PD_HDR_MAX + 1];
         int present, has_time, has_tenant, has_ctype;
         pd_evtype_t evtype;
         pd_event_t *ev = NULL;
 
-        if (pd_hdr_get(hdrs, "ce_specversion", 1, specversion, &present,
-                       errstr, errstr_size) ||
-            pd_hdr_get(hdrs, "ce_id", 1, id, &present, errstr, errstr_size) ||
-            pd_hdr_get(hdrs, "ce_source", 1, source, &present, errstr,
-                       errstr_size) ||
-            pd_hdr_get(hdrs, "ce_type", 1, type, &present, errstr,
-                       errstr_size) ||
-            pd_hdr_get(hdrs, "ce_time", 0, time, &has_time, errstr,
-                       errstr_size) ||
-            pd_hdr_get(hdrs, "ce_tenant", 0, tenant, &has_tenant, errstr,
-                       errstr_size) ||
-            pd_hdr_get(hdrs, "content-type", 0, ctype, &has_ctype, errstr,
-                       errstr_size))
+        if (hdr_get(hdrs, "ce_specversion", 1, specversion, &present, errstr,
+                    errstr_size) ||
+            hdr_get(hdrs, "ce_id", 1, id, &present, errstr, errstr_size) ||
+            hdr_get(hdrs, "ce_source", 1, source, &present, errstr,
+                    errstr_size) ||
+            hdr_get(hdrs, "ce_type", 1, type, &present, errstr, errstr_size) ||
+            hdr_get(hdrs, "ce_time", 0, time, &has_time, errstr, errstr_size) ||
+            hdr_get(hdrs, "ce_tenant", 0, tenant, &has_tenant, errstr,
+                    errstr_size) ||
+            hdr_get(hdrs, "content-type", 0, ctype, &has_ctype, errstr,
+                    errstr_size))
                 goto fail;
         if (strcmp(specversion, "1.0")) {
                 pd_errf(errstr, errstr_size,
-                       "unsupported ce_specversion '%s' (1.0 expected)",
-                       specversion);
+                        "unsupported ce_specversion '%s' (1.0 expected)",
+                        specversion);
                 goto fail;
         }
         if ((evtype = pd_evtype_parse(type)) == PD_EVT_UNKNOWN) {
@@ -96,7 +93,7 @@ pd_event_t *pd_event_from_parts(const rd_kafka_headers_t *hdrs,
         }
         if (has_tenant && !pd_tenant_valid(tenant)) {
                 pd_errf(errstr, errstr_size, "invalid tenant '%s' in ce_tenant",
-                       tenant);
+                        tenant);
                 goto fail;
         }
         if (!value) {
@@ -123,10 +120,10 @@ pd_event_t *pd_event_from_parts(const rd_kafka_headers_t *hdrs,
 
                 pd_errf(errstr, errstr_size,
                         "invalid release '%s': a release is " PD_RELEASE_RULE,
-                        ev->release ? pd_quote(ev->release,
-                                               strlen(ev->release), q,
-                                               sizeof(q))
-                                    : "");
+                        ev->release
+                            ? pd__quote(ev->release, strlen(ev->release), q,
+                                        sizeof(q))
+                            : "");
                 goto fail;
         }
 
@@ -137,15 +134,15 @@ pd_event_t *pd_event_from_parts(const rd_kafka_headers_t *hdrs,
                         char q[80];
 
                         pd_errf(errstr, errstr_size,
-                               "invalid tenant '%s' in the data",
-                               pd_quote(ev->tenant, strlen(ev->tenant), q,
-                                        sizeof(q)));
+                                "invalid tenant '%s' in the data",
+                                pd__quote(ev->tenant, strlen(ev->tenant), q,
+                                          sizeof(q)));
                         goto fail;
                 }
                 if (has_tenant && strcmp(ev->tenant, tenant)) {
                         pd_errf(errstr, errstr_size,
-                               "tenant '%s' in the data, '%s' in ce_tenant",
-                               ev->tenant, tenant);
+                                "tenant '%s' in the data, '%s' in ce_tenant",
+                                ev->tenant, tenant);
                         goto fail;
                 }
         } else if (has_tenant) {
@@ -169,7 +166,7 @@ pd_event_t *pd_event_from_message(const rd_kafka_message_t *rkm, char *errstr,
 
         if (rkm->err) {
                 pd_errf(errstr, errstr_size, "consume error: %s",
-                       rd_kafka_message_errstr(rkm));
+                        rd_kafka_message_errstr(rkm));
                 return NULL;
         }
         err = rd_kafka_message_headers(rkm, &hdrs);
@@ -177,7 +174,7 @@ pd_event_t *pd_event_from_message(const rd_kafka_message_t *rkm, char *errstr,
                 hdrs = NULL;
         } else if (err) {
                 pd_errf(errstr, errstr_size, "cannot read the headers: %s",
-                       rd_kafka_err2str(err));
+                        rd_kafka_err2str(err));
                 return NULL;
         }
         return pd_event_from_parts(hdrs, rkm->payload, rkm->len, errstr,
@@ -192,7 +189,7 @@ rd_kafka_headers_t *pd_event_headers(const pd_event_t *ev) {
                 rd_kafka_header_add(hdrs, "ce_id", -1, ev->ce_id, -1);
         if (ev->ce_source)
                 rd_kafka_header_add(hdrs, "ce_source", -1, ev->ce_source, -1);
-        if (pd_evtype_valid(ev->type))
+        if (pd__evtype_valid(ev->type))
                 rd_kafka_header_add(hdrs, "ce_type", -1,
                                     pd_evtypes[ev->type].name, -1);
         if (ev->ce_time)
@@ -215,8 +212,7 @@ rd_kafka_resp_err_t pd_event_produce_signed(rd_kafka_t *rk, const char *topic,
                                             const char *key, pd_event_t *ev,
                                             const unsigned char *secret,
                                             size_t secret_len, void *opaque,
-                                            char *errstr,
-                                            size_t errstr_size) {
+                                            char *errstr, size_t errstr_size) {
         rd_kafka_headers_t *hdrs = NULL;
         rd_kafka_resp_err_t err;
         void *buf = NULL;
@@ -230,22 +226,22 @@ rd_kafka_resp_err_t pd_event_produce_signed(rd_kafka_t *rk, const char *topic,
         hdrs = pd_event_headers(ev);
         if (!key)
                 key = ev->tenant;
-        if (secret && pd_sign_headers(hdrs, key, key ? strlen(key) : 0, buf,
-                                      len, secret, secret_len, errstr,
-                                      errstr_size)) {
+        if (secret &&
+            pd_sign_headers(hdrs, key, key ? strlen(key) : 0, buf, len, secret,
+                            secret_len, errstr, errstr_size)) {
                 err = RD_KAFKA_RESP_ERR__INVALID_ARG;
                 goto out;
         }
-        err = rd_kafka_producev(
-                rk, RD_KAFKA_V_TOPIC(topic),
-                RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-                RD_KAFKA_V_VALUE(buf, len),
-                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque),
-                RD_KAFKA_V_END);
+        err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+                                RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+                                RD_KAFKA_V_VALUE(buf, len),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                                RD_KAFKA_V_HEADERS(hdrs),
+                                RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
         if (err) {
                 pd_errf(errstr, errstr_size, "cannot produce %s to %s: %s",
-                       pd_evtypes[ev->type].name, topic, rd_kafka_err2str(err));
+                        pd_evtypes[ev->type].name, topic,
+                        rd_kafka_err2str(err));
                 goto out;
         }
         /* librdkafka owns the value and the headers once producev succeeds,
@@ -258,4 +254,3 @@ out:
         free(buf);
         return err;
 }
-

@@ -59,7 +59,6 @@ rd_kafka_resp_err_t pd_event_produce_signed(rd_kafka_t *rk, const char *topic,
                                             const char *key, pd_event_t *ev,
                                             const unsigned char *secret,
                                             size_t secret_len, void *opaque,
-                                            char *errstr,
-                                            size_t errstr_size);
+                                            char *errstr, size_t errstr_size);
 
 #endif

@@ -1,9 +1,9 @@
 /*
  * codec.h - what the event codec (schemas/event.c, avro.c, json.c) shares
- * with schemas/history.c, and nobody else: the field tables that drive the Avro and JSON codecs, the state of
- * one decode, and the readers history.c builds schema resolution from.
- * Not part of the event API (schemas/event.h is); its layouts may change
- * whenever the codec does.
+ * with schemas/history.c, and nobody else: the field tables that drive the Avro
+ * and JSON codecs, the state of one decode, and the readers history.c builds
+ * schema resolution from. Not part of the event API (schemas/event.h is); its
+ * layouts may change whenever the codec does.
  */
 #ifndef PD_CODEC_H
 #define PD_CODEC_H
@@ -34,10 +34,10 @@ typedef enum pd_fkind_e {
 typedef struct pd_field_s {
         const char *name; /* as in the .avsc and the JSON */
         pd_fkind_t kind;
-        size_t off;       /* the member */
-        size_t aux;       /* PD_FK_NINT: the int presence flag;
-                           * PD_FK_REGISTRY: the size_t count */
-        size_t max;       /* strings: the longest accepted, 0: PD_STR_MAX */
+        size_t off; /* the member */
+        size_t aux; /* PD_FK_NINT: the int presence flag;
+                     * PD_FK_REGISTRY: the size_t count */
+        size_t max; /* strings: the longest accepted, 0: PD_STR_MAX */
 } pd_field_t;
 
 /* The state of one encode or decode. */
@@ -45,7 +45,7 @@ typedef struct pd_codec_s {
         const uint8_t *rp, *rend; /* Avro reader */
         uint8_t *wbuf;            /* Avro writer, malloc'ed */
         size_t wlen, wcap;
-        char prefix[48];          /* "actions[3]." inside a registry entry */
+        char prefix[48]; /* "actions[3]." inside a registry entry */
         char *errstr;
         size_t errstr_size;
 } pd_codec_t;
@@ -58,7 +58,7 @@ const pd_field_t *pd_codec_regentry_fields(void);
 /* Reports a problem with field f (inside the current registry entry, if
  * any) as "field 'name': message". Returns -1. */
 int pd_field_err(pd_codec_t *cc, const pd_field_t *f, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Whether an Avro type s carries values of a scalar kind or array<string>:
  * 1 or 0; -1 for the kinds whose match needs more than the type (the
@@ -94,8 +94,7 @@ int pd_codec_read_block(pd_codec_t *cc, const pd_field_t *f, size_t *totalp,
  * record at base: how a field the writer's schema lacks takes its default.
  * sfield is the field's definition in the reader's .avsc. */
 int pd_codec_json_read_field(pd_codec_t *cc, const pd_field_t *f,
-                             const json_t *sfield, const json_t *v,
-                             void *base);
+                             const json_t *sfield, const json_t *v, void *base);
 
 /*
  * Schema resolution (schemas/history.c), for avro.c's decoder.

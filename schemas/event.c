@@ -51,123 +51,118 @@ extern const char pd_schema_reset_requested[];
 #define PD_F(name, kind, member)                                               \
         { name, kind, offsetof(pd_event_t, member), 0, 0 }
 
-static const pd_field_t pd_fields_release_deployed[] = {
-        PD_F("release", PD_FK_STRING, release),
-        PD_F("environment", PD_FK_STRING, environment),
-        PD_F("selection", PD_FK_SELECTION, selection),
-        PD_F("actions", PD_FK_STRV, actions),
-        PD_F("requested_by", PD_FK_STRING, requested_by),
-        PD_F("deployed_at", PD_FK_LONG, deployed_at),
-        {NULL, 0, 0, 0, 0},
+static const pd_field_t fields_release_deployed[] = {
+    PD_F("release", PD_FK_STRING, release),
+    PD_F("environment", PD_FK_STRING, environment),
+    PD_F("selection", PD_FK_SELECTION, selection),
+    PD_F("actions", PD_FK_STRV, actions),
+    PD_F("requested_by", PD_FK_STRING, requested_by),
+    PD_F("deployed_at", PD_FK_LONG, deployed_at),
+    {NULL, 0, 0, 0, 0},
 };
 
-static const pd_field_t pd_fields_deploy_planned[] = {
-        PD_F("tenant", PD_FK_STRING, tenant),
-        PD_F("release", PD_FK_STRING, release),
-        PD_F("trigger_id", PD_FK_STRING, trigger_id),
-        PD_F("actions", PD_FK_STRV, actions),
-        PD_F("reactor", PD_FK_STRING, reactor),
-        PD_F("planned_at", PD_FK_LONG, planned_at),
-        {NULL, 0, 0, 0, 0},
+static const pd_field_t fields_deploy_planned[] = {
+    PD_F("tenant", PD_FK_STRING, tenant),
+    PD_F("release", PD_FK_STRING, release),
+    PD_F("trigger_id", PD_FK_STRING, trigger_id),
+    PD_F("actions", PD_FK_STRV, actions),
+    PD_F("reactor", PD_FK_STRING, reactor),
+    PD_F("planned_at", PD_FK_LONG, planned_at),
+    {NULL, 0, 0, 0, 0},
 };
 
-static const pd_field_t pd_fields_action_started[] = {
-        PD_F("action", PD_FK_STRING, action),
-        PD_F("tenant", PD_FK_STRING, tenant),
-        PD_F("release", PD_FK_STRING, release),
-        PD_F("trigger_id", PD_FK_STRING, trigger_id),
-        PD_F("attempt", PD_FK_INT, attempt),
-        PD_F("started_at", PD_FK_LONG, started_at),
-        PD_F("reactor", PD_FK_STRING, reactor),
-        {NULL, 0, 0, 0, 0},
+static const pd_field_t fields_action_started[] = {
+    PD_F("action", PD_FK_STRING, action),
+    PD_F("tenant", PD_FK_STRING, tenant),
+    PD_F("release", PD_FK_STRING, release),
+    PD_F("trigger_id", PD_FK_STRING, trigger_id),
+    PD_F("attempt", PD_FK_INT, attempt),
+    PD_F("started_at", PD_FK_LONG, started_at),
+    PD_F("reactor", PD_FK_STRING, reactor),
+    {NULL, 0, 0, 0, 0},
 };
 
-static const pd_field_t pd_fields_action_finished[] = {
-        PD_F("action", PD_FK_STRING, action),
-        PD_F("tenant", PD_FK_STRING, tenant),
-        PD_F("release", PD_FK_STRING, release),
-        PD_F("trigger_id", PD_FK_STRING, trigger_id),
-        PD_F("attempt", PD_FK_INT, attempt),
-        PD_F("started_at", PD_FK_LONG, started_at),
-        PD_F("reactor", PD_FK_STRING, reactor),
-        PD_F("status", PD_FK_STATUS, status),
-        {"exit_code", PD_FK_NINT, offsetof(pd_event_t, exit_code),
-         offsetof(pd_event_t, has_exit_code), 0},
-        PD_F("duration_ms", PD_FK_LONG, duration_ms),
-        PD_F("error", PD_FK_NSTRING, error),
-        {"output_tail", PD_FK_STRING, offsetof(pd_event_t, output_tail), 0,
-         PD_OUTPUT_TAIL_MAX},
-        PD_F("finished_at", PD_FK_LONG, finished_at),
-        PD_F("retrying", PD_FK_BOOL, retrying),
-        {NULL, 0, 0, 0, 0},
+static const pd_field_t fields_action_finished[] = {
+    PD_F("action", PD_FK_STRING, action),
+    PD_F("tenant", PD_FK_STRING, tenant),
+    PD_F("release", PD_FK_STRING, release),
+    PD_F("trigger_id", PD_FK_STRING, trigger_id),
+    PD_F("attempt", PD_FK_INT, attempt),
+    PD_F("started_at", PD_FK_LONG, started_at),
+    PD_F("reactor", PD_FK_STRING, reactor),
+    PD_F("status", PD_FK_STATUS, status),
+    {"exit_code", PD_FK_NINT, offsetof(pd_event_t, exit_code),
+     offsetof(pd_event_t, has_exit_code), 0},
+    PD_F("duration_ms", PD_FK_LONG, duration_ms),
+    PD_F("error", PD_FK_NSTRING, error),
+    {"output_tail", PD_FK_STRING, offsetof(pd_event_t, output_tail), 0,
+     PD_OUTPUT_TAIL_MAX},
+    PD_F("finished_at", PD_FK_LONG, finished_at),
+    PD_F("retrying", PD_FK_BOOL, retrying),
+    {NULL, 0, 0, 0, 0},
 };
 
-static const pd_field_t pd_fields_registry_published[] = {
-        PD_F("reactor", PD_FK_STRING, reactor),
-        PD_F("published_at", PD_FK_LONG, published_at),
-        {"actions", PD_FK_REGISTRY, offsetof(pd_event_t, registry),
-         offsetof(pd_event_t, registry_cnt), 0},
-        {NULL, 0, 0, 0, 0},
+static const pd_field_t fields_registry_published[] = {
+    PD_F("reactor", PD_FK_STRING, reactor),
+    PD_F("published_at", PD_FK_LONG, published_at),
+    {"actions", PD_FK_REGISTRY, offsetof(pd_event_t, registry),
+     offsetof(pd_event_t, registry_cnt), 0},
+    {NULL, 0, 0, 0, 0},
 };
 
 /* actions.skip_requested and actions.reset_requested: the same fields, since
  * both name the actions of one tenant (in ce_tenant) that they apply to. */
-static const pd_field_t pd_fields_actions_requested[] = {
-        PD_F("release", PD_FK_STRING, release),
-        PD_F("actions", PD_FK_STRV, actions),
-        PD_F("all_pending", PD_FK_BOOL, all_pending),
-        PD_F("requested_by", PD_FK_STRING, requested_by),
-        PD_F("requested_at", PD_FK_LONG, requested_at),
-        {NULL, 0, 0, 0, 0},
+static const pd_field_t fields_actions_requested[] = {
+    PD_F("release", PD_FK_STRING, release),
+    PD_F("actions", PD_FK_STRV, actions),
+    PD_F("all_pending", PD_FK_BOOL, all_pending),
+    PD_F("requested_by", PD_FK_STRING, requested_by),
+    PD_F("requested_at", PD_FK_LONG, requested_at),
+    {NULL, 0, 0, 0, 0},
 };
 
 /* The items of registry_published's "actions": record RegisteredAction. */
 const pd_field_t pd_fields_regentry[] = {
-        {"id", PD_FK_STRING, offsetof(pd_regentry_t, id), 0, 0},
-        {"auto", PD_FK_BOOL, offsetof(pd_regentry_t, is_auto), 0, 0},
-        {"policy", PD_FK_STRING, offsetof(pd_regentry_t, policy), 0, 0},
-        {"description", PD_FK_STRING, offsetof(pd_regentry_t, description),
-         0, 0},
-        {"after", PD_FK_STRV, offsetof(pd_regentry_t, after), 0, 0},
-        {NULL, 0, 0, 0, 0},
+    {"id", PD_FK_STRING, offsetof(pd_regentry_t, id), 0, 0},
+    {"auto", PD_FK_BOOL, offsetof(pd_regentry_t, is_auto), 0, 0},
+    {"policy", PD_FK_STRING, offsetof(pd_regentry_t, policy), 0, 0},
+    {"description", PD_FK_STRING, offsetof(pd_regentry_t, description), 0, 0},
+    {"after", PD_FK_STRV, offsetof(pd_regentry_t, after), 0, 0},
+    {NULL, 0, 0, 0, 0},
 };
 
 const struct pd_evtype_info_s pd_evtypes[PD_EVT__CNT] = {
-        [PD_EVT_RELEASE_DEPLOYED]   = {"release.deployed",
-                                       pd_schema_release_deployed,
-                                       pd_fields_release_deployed},
-        [PD_EVT_DEPLOY_PLANNED]     = {"deploy.planned",
-                                       pd_schema_deploy_planned,
-                                       pd_fields_deploy_planned},
-        [PD_EVT_ACTION_STARTED]     = {"action.started",
-                                       pd_schema_action_started,
-                                       pd_fields_action_started},
-        [PD_EVT_ACTION_FINISHED]    = {"action.finished",
-                                       pd_schema_action_finished,
-                                       pd_fields_action_finished},
-        [PD_EVT_REGISTRY_PUBLISHED] = {"registry.published",
-                                       pd_schema_registry_published,
-                                       pd_fields_registry_published},
-        [PD_EVT_SKIP_REQUESTED]     = {"actions.skip_requested",
-                                       pd_schema_skip_requested,
-                                       pd_fields_actions_requested},
-        [PD_EVT_RESET_REQUESTED]    = {"actions.reset_requested",
-                                       pd_schema_reset_requested,
-                                       pd_fields_actions_requested},
+    [PD_EVT_RELEASE_DEPLOYED] = {"release.deployed", pd_schema_release_deployed,
+                                 fields_release_deployed},
+    [PD_EVT_DEPLOY_PLANNED]   = {"deploy.planned", pd_schema_deploy_planned,
+                                 fields_deploy_planned},
+    [PD_EVT_ACTION_STARTED]   = {"action.started", pd_schema_action_started,
+                                 fields_action_started},
+    [PD_EVT_ACTION_FINISHED]  = {"action.finished", pd_schema_action_finished,
+                                 fields_action_finished},
+    [PD_EVT_REGISTRY_PUBLISHED] = {"registry.published",
+                                   pd_schema_registry_published,
+                                   fields_registry_published},
+    [PD_EVT_SKIP_REQUESTED]     = {"actions.skip_requested",
+                                   pd_schema_skip_requested,
+                                   fields_actions_requested},
+    [PD_EVT_RESET_REQUESTED]    = {"actions.reset_requested",
+                                   pd_schema_reset_requested,
+                                   fields_actions_requested},
 };
 
-static const char *const pd_selection_names[] = {"AUTO", "ALL", "ONE"};
-static const char *const pd_status_names[] = {
-        "SUCCEEDED", "FAILED", "TIMED_OUT", "INTERRUPTED",
-        "SKIPPED", "REJECTED", "RESET"};
+static const char *const selection_names[] = {"AUTO", "ALL", "ONE"};
+static const char *const status_names[]    = {
+       "SUCCEEDED", "FAILED",   "TIMED_OUT", "INTERRUPTED",
+       "SKIPPED",   "REJECTED", "RESET"};
 
 /* A status added to event.h without its name here would be a NULL symbol. */
-_Static_assert(PD_ARRAY_CNT(pd_status_names) == PD_ST__CNT,
-               "pd_status_names must name every pd_status_t");
+_Static_assert(PD_ARRAY_CNT(status_names) == PD_ST__CNT,
+               "status_names must name every pd_status_t");
 
 struct pd_schema_s pd_schemas[PD_EVT__CNT];
-static char pd_schemas_err[512]; /* non-empty if a schema is unusable */
-static pthread_once_t pd_schemas_once = PTHREAD_ONCE_INIT;
+static char schemas_err[512]; /* non-empty if a schema is unusable */
+static pthread_once_t schemas_once = PTHREAD_ONCE_INIT;
 
 /*
  * Small helpers.
@@ -175,8 +170,7 @@ static pthread_once_t pd_schemas_once = PTHREAD_ONCE_INIT;
 
 /* Reports a problem with field f (inside the current registry entry, if
  * any) as "field 'name': message". Returns -1. */
-int pd_field_err(pd_codec_t *cc, const pd_field_t *f, const char *fmt,
-                 ...) {
+int pd_field_err(pd_codec_t *cc, const pd_field_t *f, const char *fmt, ...) {
         char msg[256];
         va_list ap;
 
@@ -184,13 +178,13 @@ int pd_field_err(pd_codec_t *cc, const pd_field_t *f, const char *fmt,
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
         return pd_errf(cc->errstr, cc->errstr_size, "field '%s%s': %s",
-                      cc->prefix, f->name, msg);
+                       cc->prefix, f->name, msg);
 }
 
 /* Copies at most 64 bytes of untrusted text into buf for an error message,
  * with every byte that is not printable ASCII shown as '?', so that what
  * goes to logs and dead-letter headers is always safe to print. */
-const char *pd_quote(const void *s, size_t len, char *buf, size_t size) {
+const char *pd__quote(const void *s, size_t len, char *buf, size_t size) {
         const unsigned char *p = s;
         size_t i, n = len < size - 1 ? len : size - 1;
 
@@ -202,7 +196,7 @@ const char *pd_quote(const void *s, size_t len, char *buf, size_t size) {
         return buf;
 }
 
-int pd_evtype_valid(pd_evtype_t type) {
+int pd__evtype_valid(pd_evtype_t type) {
         return type > PD_EVT_UNKNOWN && type < PD_EVT__CNT;
 }
 
@@ -212,9 +206,9 @@ int pd_evtype_valid(pd_evtype_t type) {
  * U+10FFFF).
  */
 
-int pd_utf8_valid(const void *buf, size_t n) {
+int pd__utf8_valid(const void *buf, size_t n) {
         const unsigned char *s = buf;
-        size_t i = 0, k;
+        size_t i               = 0, k;
 
         while (i < n) {
                 if (!(k = pd_utf8_seq(s + i, n - i)))
@@ -225,9 +219,9 @@ int pd_utf8_valid(const void *buf, size_t n) {
 }
 
 /* Replaces every byte that is not part of a valid sequence with '?'. */
-void pd_utf8_scrub(void *buf, size_t n) {
+void pd__utf8_scrub(void *buf, size_t n) {
         unsigned char *s = buf;
-        size_t i = 0, k;
+        size_t i         = 0, k;
 
         while (i < n) {
                 if (!(k = pd_utf8_seq(s + i, n - i))) {
@@ -244,7 +238,7 @@ void pd_utf8_scrub(void *buf, size_t n) {
  */
 
 const char *pd_evtype_name(pd_evtype_t type) {
-        return pd_evtype_valid(type) ? pd_evtypes[type].name : NULL;
+        return pd__evtype_valid(type) ? pd_evtypes[type].name : NULL;
 }
 
 pd_evtype_t pd_evtype_parse(const char *name) {
@@ -257,41 +251,41 @@ pd_evtype_t pd_evtype_parse(const char *name) {
 }
 
 const char *pd_selection_name(pd_selection_t sel) {
-        return (unsigned)sel < PD_ARRAY_CNT(pd_selection_names)
-                       ? pd_selection_names[sel]
-                       : NULL;
+        return (unsigned)sel < PD_ARRAY_CNT(selection_names)
+                   ? selection_names[sel]
+                   : NULL;
 }
 
 const char *pd_status_name(pd_status_t st) {
-        return (unsigned)st < PD_ST__CNT ? pd_status_names[st] : NULL;
+        return (unsigned)st < PD_ST__CNT ? status_names[st] : NULL;
 }
 
 int pd_status_parse(const char *s) {
         int i;
 
         for (i = 0; i < PD_ST__CNT; i++)
-                if (!strcmp(s, pd_status_names[i]))
+                if (!strcmp(s, status_names[i]))
                         return i;
         return -1;
 }
 
 /* The symbols of an enum kind, in schema order. */
-const char *const *pd_enum_symbols(pd_fkind_t kind, size_t *cntp) {
+const char *const *pd__enum_symbols(pd_fkind_t kind, size_t *cntp) {
         if (kind == PD_FK_SELECTION) {
-                *cntp = PD_ARRAY_CNT(pd_selection_names);
-                return pd_selection_names;
+                *cntp = PD_ARRAY_CNT(selection_names);
+                return selection_names;
         }
-        *cntp = PD_ARRAY_CNT(pd_status_names);
-        return pd_status_names;
+        *cntp = PD_ARRAY_CNT(status_names);
+        return status_names;
 }
 
-int pd_enum_get(const pd_field_t *f, const void *p) {
+int pd__enum_get(const pd_field_t *f, const void *p) {
         if (f->kind == PD_FK_SELECTION)
                 return (int)*(const pd_selection_t *)p;
         return (int)*(const pd_status_t *)p;
 }
 
-void pd_enum_set(const pd_field_t *f, void *p, int v) {
+void pd__enum_set(const pd_field_t *f, void *p, int v) {
         if (f->kind == PD_FK_SELECTION)
                 *(pd_selection_t *)p = (pd_selection_t)v;
         else
@@ -335,7 +329,7 @@ void pd_event_stamp(pd_event_t *ev, const char *source) {
  */
 
 /* Whether s is ["null", <type>]. */
-static int pd_avro_nullable(avro_schema_t s, avro_type_t type) {
+static int avro_nullable(avro_schema_t s, avro_type_t type) {
         return is_avro_union(s) && avro_schema_union_size(s) == 2 &&
                is_avro_null(avro_schema_union_branch(s, 0)) &&
                avro_typeof(avro_schema_union_branch(s, 1)) == type;
@@ -346,11 +340,11 @@ int pd_codec_type_fits(avro_schema_t s, pd_fkind_t kind, int promote) {
         case PD_FK_STRING:
                 return is_avro_string(s);
         case PD_FK_NSTRING:
-                return pd_avro_nullable(s, AVRO_STRING);
+                return avro_nullable(s, AVRO_STRING);
         case PD_FK_INT:
                 return is_avro_int32(s);
         case PD_FK_NINT:
-                return pd_avro_nullable(s, AVRO_INT32);
+                return avro_nullable(s, AVRO_INT32);
         case PD_FK_LONG:
                 return is_avro_int64(s) || (promote && is_avro_int32(s));
         case PD_FK_BOOL:
@@ -368,8 +362,8 @@ int pd_codec_type_fits(avro_schema_t s, pd_fkind_t kind, int promote) {
  * order, with Avro types that match their kinds. Returns 0 or -1 with
  * errstr.
  */
-static int pd_schema_check(avro_schema_t rec, const pd_field_t *fields,
-                           char *errstr, size_t errstr_size) {
+static int schema_check(avro_schema_t rec, const pd_field_t *fields,
+                        char *errstr, size_t errstr_size) {
         const pd_field_t *f;
         avro_schema_t ft, items;
         const char *const *syms;
@@ -380,19 +374,18 @@ static int pd_schema_check(avro_schema_t rec, const pd_field_t *fields,
                 return pd_errf(errstr, errstr_size, "not a record");
         for (i = 0, f = fields; f->name; i++, f++) {
                 if (i >= avro_schema_record_size(rec) ||
-                    strcmp(avro_schema_record_field_name(rec, (int)i),
-                           f->name))
+                    strcmp(avro_schema_record_field_name(rec, (int)i), f->name))
                         return pd_errf(errstr, errstr_size,
-                                      "field %zu should be '%s'", i + 1,
-                                      f->name);
+                                       "field %zu should be '%s'", i + 1,
+                                       f->name);
                 ft = avro_schema_record_field_get_by_index(rec, (int)i);
                 switch (f->kind) {
                 case PD_FK_SELECTION:
                 case PD_FK_STATUS:
-                        syms = pd_enum_symbols(f->kind, &nsyms);
+                        syms = pd__enum_symbols(f->kind, &nsyms);
                         ok   = is_avro_enum(ft) &&
                              avro_schema_enum_number_of_symbols(ft) ==
-                                     (int)nsyms;
+                                 (int)nsyms;
                         for (j = 0; ok && j < nsyms; j++)
                                 ok = !strcmp(avro_schema_enum_get(ft, (int)j),
                                              syms[j]);
@@ -401,8 +394,8 @@ static int pd_schema_check(avro_schema_t rec, const pd_field_t *fields,
                         ok = is_avro_array(ft);
                         if (ok) {
                                 items = avro_schema_array_items(ft);
-                                if (pd_schema_check(items, pd_fields_regentry,
-                                                    errstr, errstr_size))
+                                if (schema_check(items, pd_fields_regentry,
+                                                 errstr, errstr_size))
                                         return -1;
                         }
                         break;
@@ -411,17 +404,17 @@ static int pd_schema_check(avro_schema_t rec, const pd_field_t *fields,
                 }
                 if (!ok)
                         return pd_errf(errstr, errstr_size,
-                                      "field '%s' has the wrong type",
-                                      f->name);
+                                       "field '%s' has the wrong type",
+                                       f->name);
         }
         if (i != avro_schema_record_size(rec))
                 return pd_errf(errstr, errstr_size,
-                              "has %zu fields, the codec knows %zu",
-                              avro_schema_record_size(rec), i);
+                               "has %zu fields, the codec knows %zu",
+                               avro_schema_record_size(rec), i);
         return 0;
 }
 
-static int pd_schema_load(pd_evtype_t type, char *errstr, size_t errstr_size) {
+static int schema_load(pd_evtype_t type, char *errstr, size_t errstr_size) {
         const struct pd_evtype_info_s *ti = &pd_evtypes[type];
         size_t len                        = strlen(ti->schema);
         avro_schema_t schema              = NULL;
@@ -433,32 +426,31 @@ static int pd_schema_load(pd_evtype_t type, char *errstr, size_t errstr_size) {
 
         if (avro_schema_from_json_length(ti->schema, len, &schema)) {
                 pd_errf(errstr, errstr_size, "schema of %s: %s", ti->name,
-                       avro_strerror());
+                        avro_strerror());
                 goto out;
         }
-        if (pd_schema_check(schema, ti->fields, why, sizeof(why))) {
+        if (schema_check(schema, ti->fields, why, sizeof(why))) {
                 pd_errf(errstr, errstr_size,
-                       "schema of %s does not match the codec: %s", ti->name,
-                       why);
+                        "schema of %s does not match the codec: %s", ti->name,
+                        why);
                 goto out;
         }
         if (!(root = json_loadb(ti->schema, len, 0, &jerr))) {
                 pd_errf(errstr, errstr_size, "schema of %s: %s", ti->name,
-                       jerr.text);
+                        jerr.text);
                 goto out;
         }
-        if (!(canonical = pd_event_canonicalize(ti->schema, len, why,
-                                                sizeof(why)))) {
-                pd_errf(errstr, errstr_size, "schema of %s: %s", ti->name,
-                       why);
+        if (!(canonical =
+                  pd_event_canonicalize(ti->schema, len, why, sizeof(why)))) {
+                pd_errf(errstr, errstr_size, "schema of %s: %s", ti->name, why);
                 goto out;
         }
         pd_schemas[type].fp = pd_crc64_avro(canonical, strlen(canonical));
         pd_schemas[type].canonical = canonical;
         pd_schemas[type].root      = root;
-        canonical = NULL;
-        root      = NULL;
-        err       = 0;
+        canonical                  = NULL;
+        root                       = NULL;
+        err                        = 0;
 out:
         free(canonical);
         json_decref(root);
@@ -468,38 +460,39 @@ out:
 }
 
 /* Runs once (pthread_once). The results live as long as the process. */
-static void pd_schemas_init(void) {
+static void schemas_init(void) {
         int t, u;
 
         for (t = PD_EVT_UNKNOWN + 1; t < PD_EVT__CNT; t++)
-                if (pd_schema_load((pd_evtype_t)t, pd_schemas_err,
-                                   sizeof(pd_schemas_err)))
+                if (schema_load((pd_evtype_t)t, schemas_err,
+                                sizeof(schemas_err)))
                         return;
         /* A decoder finds the type by fingerprint. */
         for (t = PD_EVT_UNKNOWN + 1; t < PD_EVT__CNT; t++)
                 for (u = t + 1; u < PD_EVT__CNT; u++)
                         if (pd_schemas[t].fp == pd_schemas[u].fp)
-                                pd_errf(pd_schemas_err, sizeof(pd_schemas_err),
-                                       "schemas of %s and %s have the same "
-                                       "fingerprint",
-                                       pd_evtypes[t].name, pd_evtypes[u].name);
+                                pd_errf(schemas_err, sizeof(schemas_err),
+                                        "schemas of %s and %s have the same "
+                                        "fingerprint",
+                                        pd_evtypes[t].name, pd_evtypes[u].name);
         /* The older released schemas resolve against these. */
-        if (!pd_schemas_err[0])
-                pd_history_load(pd_schemas_err, sizeof(pd_schemas_err));
+        if (!schemas_err[0])
+                pd_history_load(schemas_err, sizeof(schemas_err));
 }
 
 /* Returns 0 once the schemas are loaded, -1 with errstr if they cannot be. */
-int pd_schemas_ready(char *errstr, size_t errstr_size) {
-        pthread_once(&pd_schemas_once, pd_schemas_init);
-        if (pd_schemas_err[0])
-                return pd_errf(errstr, errstr_size, "%s", pd_schemas_err);
+int pd__schemas_ready(char *errstr, size_t errstr_size) {
+        pthread_once(&schemas_once, schemas_init);
+        if (schemas_err[0])
+                return pd_errf(errstr, errstr_size, "%s", schemas_err);
         return 0;
 }
 
 uint64_t pd_event_fingerprint(pd_evtype_t type) {
         char errstr[8];
 
-        if (!pd_evtype_valid(type) || pd_schemas_ready(errstr, sizeof(errstr)))
+        if (!pd__evtype_valid(type) ||
+            pd__schemas_ready(errstr, sizeof(errstr)))
                 return 0;
         return pd_schemas[type].fp;
 }
@@ -507,7 +500,8 @@ uint64_t pd_event_fingerprint(pd_evtype_t type) {
 const char *pd_event_schema_canonical(pd_evtype_t type) {
         char errstr[8];
 
-        if (!pd_evtype_valid(type) || pd_schemas_ready(errstr, sizeof(errstr)))
+        if (!pd__evtype_valid(type) ||
+            pd__schemas_ready(errstr, sizeof(errstr)))
                 return NULL;
         return pd_schemas[type].canonical;
 }
@@ -526,7 +520,7 @@ pd_event_t *pd_event_new(pd_evtype_t type) {
 
 /* Frees what the fields of a table own in the record at base and zeroes
  * them, so the record is empty and ready to be decoded into. */
-static void pd_fields_clear(const pd_field_t *fields, void *base) {
+static void fields_clear(const pd_field_t *fields, void *base) {
         const pd_field_t *f;
         char *p;
         size_t i;
@@ -543,7 +537,7 @@ static void pd_fields_clear(const pd_field_t *fields, void *base) {
                         *(int32_t *)p = 0;
                         break;
                 case PD_FK_NINT:
-                        *(int32_t *)p                 = 0;
+                        *(int32_t *)p                   = 0;
                         *(int *)((char *)base + f->aux) = 0;
                         break;
                 case PD_FK_LONG:
@@ -554,7 +548,7 @@ static void pd_fields_clear(const pd_field_t *fields, void *base) {
                         break;
                 case PD_FK_SELECTION:
                 case PD_FK_STATUS:
-                        pd_enum_set(f, p, 0);
+                        pd__enum_set(f, p, 0);
                         break;
                 case PD_FK_STRV:
                         pd_strv_clear((pd_strv_t *)p);
@@ -564,8 +558,7 @@ static void pd_fields_clear(const pd_field_t *fields, void *base) {
                         size_t *cntp = (size_t *)((char *)base + f->aux);
 
                         for (i = 0; i < *cntp; i++)
-                                pd_fields_clear(pd_fields_regentry,
-                                                &(*regp)[i]);
+                                fields_clear(pd_fields_regentry, &(*regp)[i]);
                         free(*regp);
                         *regp = NULL;
                         *cntp = 0;
@@ -584,7 +577,7 @@ void pd_event_destroy(pd_event_t *ev) {
          * NULL for the others, and a member set on an event of a type that
          * lacks it is still freed. */
         for (t = PD_EVT_UNKNOWN + 1; t < PD_EVT__CNT; t++)
-                pd_fields_clear(pd_evtypes[t].fields, ev);
+                fields_clear(pd_evtypes[t].fields, ev);
         free(ev->ce_id);
         free(ev->ce_source);
         free(ev->ce_time);
@@ -599,8 +592,8 @@ void pd_event_destroy(pd_event_t *ev) {
 
 /* Sets *is_jsonp from a content-type header: its media type, without
  * parameters such as "; charset=utf-8", case-insensitively. */
-static int pd_content_type_parse(const char *ct, int *is_jsonp, char *errstr,
-                                 size_t errstr_size) {
+static int content_type_parse(const char *ct, int *is_jsonp, char *errstr,
+                              size_t errstr_size) {
         size_t n;
         char q[80];
 
@@ -621,9 +614,9 @@ static int pd_content_type_parse(const char *ct, int *is_jsonp, char *errstr,
                 return 0;
         }
         return pd_errf(errstr, errstr_size,
-                      "unsupported content-type '%s' (application/avro or "
-                      "application/json)",
-                      pd_quote(ct, strlen(ct), q, sizeof(q)));
+                       "unsupported content-type '%s' (application/avro or "
+                       "application/json)",
+                       pd__quote(ct, strlen(ct), q, sizeof(q)));
 }
 
 int pd_event_decode(pd_event_t *ev, const char *content_type, const void *buf,
@@ -631,15 +624,15 @@ int pd_event_decode(pd_event_t *ev, const char *content_type, const void *buf,
         pd_codec_t cc = {.errstr = errstr, .errstr_size = errstr_size};
         int is_json, err = -1;
 
-        if (pd_schemas_ready(errstr, errstr_size))
+        if (pd__schemas_ready(errstr, errstr_size))
                 return -1;
-        if (!pd_evtype_valid(ev->type))
+        if (!pd__evtype_valid(ev->type))
                 return pd_errf(errstr, errstr_size,
-                              "cannot decode an event of type %d",
-                              (int)ev->type);
+                               "cannot decode an event of type %d",
+                               (int)ev->type);
         /* Whatever ev held before is replaced, not merged. */
-        pd_fields_clear(pd_evtypes[ev->type].fields, ev);
-        if (pd_content_type_parse(content_type, &is_json, errstr, errstr_size))
+        fields_clear(pd_evtypes[ev->type].fields, ev);
+        if (content_type_parse(content_type, &is_json, errstr, errstr_size))
                 goto out;
         if (!buf) {
                 pd_errf(errstr, errstr_size, "no value");
@@ -647,18 +640,18 @@ int pd_event_decode(pd_event_t *ev, const char *content_type, const void *buf,
         }
         if (len > PD_EVENT_VALUE_MAX) {
                 pd_errf(errstr, errstr_size,
-                       "value is %zu bytes, more than the %d accepted", len,
-                       PD_EVENT_VALUE_MAX);
+                        "value is %zu bytes, more than the %d accepted", len,
+                        PD_EVENT_VALUE_MAX);
                 goto out;
         }
         if (is_json)
-                err = pd_event_decode_json(ev, buf, len, &cc);
+                err = pd__event_decode_json(ev, buf, len, &cc);
         else
-                err = pd_event_decode_avro(ev, buf, len, &cc);
+                err = pd__event_decode_avro(ev, buf, len, &cc);
 out:
         /* A half-decoded event must not look like a whole one. */
         if (err)
-                pd_fields_clear(pd_evtypes[ev->type].fields, ev);
+                fields_clear(pd_evtypes[ev->type].fields, ev);
         return err;
 }
 
@@ -668,7 +661,7 @@ out:
  */
 
 const pd_field_t *pd_codec_fields(pd_evtype_t type) {
-        return pd_evtype_valid(type) ? pd_evtypes[type].fields : NULL;
+        return pd__evtype_valid(type) ? pd_evtypes[type].fields : NULL;
 }
 
 const pd_field_t *pd_codec_regentry_fields(void) {
@@ -676,18 +669,17 @@ const pd_field_t *pd_codec_regentry_fields(void) {
 }
 
 const char *pd_codec_schema_text(pd_evtype_t type) {
-        return pd_evtype_valid(type) ? pd_evtypes[type].schema : NULL;
+        return pd__evtype_valid(type) ? pd_evtypes[type].schema : NULL;
 }
 
 const json_t *pd_codec_schema_json(pd_evtype_t type) {
-        return pd_evtype_valid(type) ? pd_schemas[type].root : NULL;
+        return pd__evtype_valid(type) ? pd_schemas[type].root : NULL;
 }
 
 const char *const *pd_codec_enum_symbols(pd_fkind_t kind, size_t *cntp) {
-        return pd_enum_symbols(kind, cntp);
+        return pd__enum_symbols(kind, cntp);
 }
 
 void pd_codec_enum_set(const pd_field_t *f, void *p, int v) {
-        pd_enum_set(f, p, v);
+        pd__enum_set(f, p, v);
 }
-

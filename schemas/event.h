@@ -69,9 +69,9 @@ int pd_status_parse(const char *s);
 
 /* One entry of registry.published. */
 typedef struct pd_regentry_s {
-        char *id;          /* action name */
+        char *id; /* action name */
         int is_auto;
-        char *policy;      /* "once" | "always" */
+        char *policy; /* "once" | "always" */
         char *description;
         pd_strv_t after;
 } pd_regentry_t;
@@ -108,17 +108,17 @@ typedef struct pd_event_s {
         char *trigger_id; /* ce_id of the event that caused the run */
         int32_t attempt;  /* 1, 2, ... */
         int64_t started_at;
-        char *reactor;    /* who ran it */
+        char *reactor; /* who ran it */
 
         /* action.finished */
         pd_status_t status;
-        int has_exit_code;  /* exit_code is ["null","int"] */
+        int has_exit_code; /* exit_code is ["null","int"] */
         int32_t exit_code;
         int64_t duration_ms;
-        char *error;        /* NULL = null */
-        char *output_tail;  /* at most PD_OUTPUT_TAIL_MAX bytes; "" if none */
+        char *error;       /* NULL = null */
+        char *output_tail; /* at most PD_OUTPUT_TAIL_MAX bytes; "" if none */
         int64_t finished_at;
-        int retrying;       /* another attempt follows */
+        int retrying; /* another attempt follows */
 
         /* actions.skip_requested / actions.reset_requested: release,
          * actions (the names), requested_by, and: */

@@ -58,28 +58,28 @@ extern const char pd_schema_history_action_finished_v1[];
  * own fingerprint. Rows are never removed: a record written with any of
  * them may still be on a topic.
  */
-static const pd_schema_version_t pd_versions[] = {
-        {PD_EVT_RELEASE_DEPLOYED, 1, UINT64_C(0xf4dc7fa8e4886444),
-         "schemas/release_deployed.avsc", pd_schema_release_deployed},
-        {PD_EVT_DEPLOY_PLANNED, 1, UINT64_C(0xf4a3570ed57adfb4),
-         "schemas/deploy_planned.avsc", pd_schema_deploy_planned},
-        {PD_EVT_ACTION_STARTED, 1, UINT64_C(0x8fc98c2e2ae22142),
-         "schemas/action_started.avsc", pd_schema_action_started},
-        /* v2 added status RESET (postdeploy reset). */
-        {PD_EVT_ACTION_FINISHED, 1, UINT64_C(0x45a8c5b1072a2b29),
-         "schemas/history/action_finished.v1.avsc",
-         pd_schema_history_action_finished_v1},
-        {PD_EVT_ACTION_FINISHED, 2, UINT64_C(0xe4956fa0dbdcfe76),
-         "schemas/action_finished.avsc", pd_schema_action_finished},
-        {PD_EVT_REGISTRY_PUBLISHED, 1, UINT64_C(0xff642dcd3020922e),
-         "schemas/registry_published.avsc", pd_schema_registry_published},
-        {PD_EVT_SKIP_REQUESTED, 1, UINT64_C(0x76f74d34b379f952),
-         "schemas/skip_requested.avsc", pd_schema_skip_requested},
-        {PD_EVT_RESET_REQUESTED, 1, UINT64_C(0xda26e963b3d94eff),
-         "schemas/reset_requested.avsc", pd_schema_reset_requested},
+static const pd_schema_version_t versions[] = {
+    {PD_EVT_RELEASE_DEPLOYED, 1, UINT64_C(0xf4dc7fa8e4886444),
+     "schemas/release_deployed.avsc", pd_schema_release_deployed},
+    {PD_EVT_DEPLOY_PLANNED, 1, UINT64_C(0xf4a3570ed57adfb4),
+     "schemas/deploy_planned.avsc", pd_schema_deploy_planned},
+    {PD_EVT_ACTION_STARTED, 1, UINT64_C(0x8fc98c2e2ae22142),
+     "schemas/action_started.avsc", pd_schema_action_started},
+    /* v2 added status RESET (postdeploy reset). */
+    {PD_EVT_ACTION_FINISHED, 1, UINT64_C(0x45a8c5b1072a2b29),
+     "schemas/history/action_finished.v1.avsc",
+     pd_schema_history_action_finished_v1},
+    {PD_EVT_ACTION_FINISHED, 2, UINT64_C(0xe4956fa0dbdcfe76),
+     "schemas/action_finished.avsc", pd_schema_action_finished},
+    {PD_EVT_REGISTRY_PUBLISHED, 1, UINT64_C(0xff642dcd3020922e),
+     "schemas/registry_published.avsc", pd_schema_registry_published},
+    {PD_EVT_SKIP_REQUESTED, 1, UINT64_C(0x76f74d34b379f952),
+     "schemas/skip_requested.avsc", pd_schema_skip_requested},
+    {PD_EVT_RESET_REQUESTED, 1, UINT64_C(0xda26e963b3d94eff),
+     "schemas/reset_requested.avsc", pd_schema_reset_requested},
 };
 
-#define PD_VERSIONS_CNT (sizeof(pd_versions) / sizeof(pd_versions[0]))
+#define PD_VERSIONS_CNT (sizeof(versions) / sizeof(versions[0]))
 
 /* Deepest nesting of writer types a skipped field may have: a recursive
  * record in a removed field must not let a hostile value recurse without
@@ -90,20 +90,20 @@ typedef struct pd_rplan_s pd_rplan_t;
 
 /* How one field of the writer's record is read. */
 typedef struct pd_rstep_s {
-        pd_field_t wf;           /* the writer's field (its name, for errors) */
-        const pd_field_t *f;     /* the reader's field it fills; NULL: skip */
-        avro_schema_t ws;        /* the writer's type */
-        int *symmap;             /* enum: the writer's symbol -> the reader's
-                                  * index, -1: not in the reader's */
-        size_t sym_cnt;          /* the writer's symbols */
-        pd_rplan_t *items;       /* PD_FK_REGISTRY: each item's plan */
+        pd_field_t wf;       /* the writer's field (its name, for errors) */
+        const pd_field_t *f; /* the reader's field it fills; NULL: skip */
+        avro_schema_t ws;    /* the writer's type */
+        int *symmap;         /* enum: the writer's symbol -> the reader's
+                              * index, -1: not in the reader's */
+        size_t sym_cnt;      /* the writer's symbols */
+        pd_rplan_t *items;   /* PD_FK_REGISTRY: each item's plan */
 } pd_rstep_t;
 
 /* How a record written with one schema is read as the reader's. */
 struct pd_rplan_s {
-        pd_rstep_t *steps;       /* in the writer's field order */
+        pd_rstep_t *steps; /* in the writer's field order */
         size_t step_cnt;
-        const pd_field_t **fill; /* reader fields the writer lacks */
+        const pd_field_t **fill;    /* reader fields the writer lacks */
         const json_t **fill_sfield; /* their definitions (with "default") */
         size_t fill_cnt;
 };
@@ -117,11 +117,11 @@ struct pd_history_s {
         pd_rplan_t *plan;     /* NULL: v is the current schema */
 };
 
-static pd_history_t pd_history[PD_VERSIONS_CNT];
+static pd_history_t history_table[PD_VERSIONS_CNT];
 
 const pd_schema_version_t *pd_history_versions(size_t *cntp) {
         *cntp = PD_VERSIONS_CNT;
-        return pd_versions;
+        return versions;
 }
 
 const char *pd_history_known(pd_evtype_t type, char *buf, size_t size) {
@@ -131,11 +131,11 @@ const char *pd_history_known(pd_evtype_t type, char *buf, size_t size) {
         buf[0] = '\0';
         pd_event_fingerprint(type); /* loads the schemas, once */
         for (i = PD_VERSIONS_CNT; i-- > 0 && n < size;) {
-                if (pd_versions[i].type != type)
+                if (versions[i].type != type)
                         continue;
                 w = snprintf(buf + n, size - n, "%s0x%016" PRIx64 " (v%d)",
-                             n ? ", " : "", pd_history[i].fp,
-                             pd_versions[i].version);
+                             n ? ", " : "", history_table[i].fp,
+                             versions[i].version);
                 if (w < 0)
                         break;
                 n += (size_t)w;
@@ -148,7 +148,7 @@ int pd_history_accepts(pd_evtype_t type, uint64_t fp) {
 
         pd_event_fingerprint(type); /* loads the schemas, once */
         for (i = 0; i < PD_VERSIONS_CNT; i++)
-                if (pd_versions[i].type == type && pd_history[i].fp == fp)
+                if (versions[i].type == type && history_table[i].fp == fp)
                         return 1;
         return 0;
 }
@@ -158,14 +158,14 @@ int pd_history_accepts(pd_evtype_t type, uint64_t fp) {
  * Building the plans.
  */
 
-static void pd_rplan_free(pd_rplan_t *plan) {
+static void rplan_free(pd_rplan_t *plan) {
         size_t i;
 
         if (!plan)
                 return;
         for (i = 0; i < plan->step_cnt; i++) {
                 free(plan->steps[i].symmap);
-                pd_rplan_free(plan->steps[i].items);
+                rplan_free(plan->steps[i].items);
         }
         free(plan->steps);
         free(plan->fill);
@@ -174,15 +174,15 @@ static void pd_rplan_free(pd_rplan_t *plan) {
 }
 
 /* A name without its namespace: Avro matches records and enums by that. */
-static const char *pd_unqualified(const char *name) {
+static const char *unqualified(const char *name) {
         const char *dot = name ? strrchr(name, '.') : NULL;
 
         return dot ? dot + 1 : name ? name : "";
 }
 
-static pd_rplan_t *pd_rplan_build(avro_schema_t wrec, const pd_field_t *rfields,
-                                  const json_t *rtype, char *errstr,
-                                  size_t errstr_size);
+static pd_rplan_t *rplan_build(avro_schema_t wrec, const pd_field_t *rfields,
+                               const json_t *rtype, char *errstr,
+                               size_t errstr_size);
 
 /*
  * The writer's enum ws read as the reader's enum of field f (whose type is
@@ -190,21 +190,22 @@ static pd_rplan_t *pd_rplan_build(avro_schema_t wrec, const pd_field_t *rfields,
  * symbol of the same name, else to the reader's "default", else to -1 (an
  * error for a record that has it).
  */
-static int pd_rstep_enum(pd_rstep_t *st, const json_t *rtype, char *errstr,
-                         size_t errstr_size) {
+static int rstep_enum(pd_rstep_t *st, const json_t *rtype, char *errstr,
+                      size_t errstr_size) {
         const char *const *syms;
         const char *dflt = json_string_value(json_object_get(rtype, "default"));
         size_t nsyms, i, j;
         int to_default = -1;
 
         syms = pd_codec_enum_symbols(st->f->kind, &nsyms);
-        if (strcmp(pd_unqualified(avro_schema_name(st->ws)),
-                   pd_unqualified(json_string_value(
-                           json_object_get(rtype, "name")))))
-                return pd_errf(errstr, errstr_size,
-                              "field '%s': enum %s is not the reader's %s",
-                              st->wf.name, avro_schema_name(st->ws),
-                              json_string_value(json_object_get(rtype, "name")));
+        if (strcmp(
+                unqualified(avro_schema_name(st->ws)),
+                unqualified(json_string_value(json_object_get(rtype, "name")))))
+                return pd_errf(
+                    errstr, errstr_size,
+                    "field '%s': enum %s is not the reader's %s", st->wf.name,
+                    avro_schema_name(st->ws),
+                    json_string_value(json_object_get(rtype, "name")));
         for (j = 0; dflt && j < nsyms; j++)
                 if (!strcmp(dflt, syms[j]))
                         to_default = (int)j;
@@ -225,25 +226,25 @@ static int pd_rstep_enum(pd_rstep_t *st, const json_t *rtype, char *errstr,
  * (with the field's definition sfield) and fills in what reading needs.
  * Returns 0 or -1 with errstr.
  */
-static int pd_rstep_match(pd_rstep_t *st, const json_t *sfield, char *errstr,
-                          size_t errstr_size) {
+static int rstep_match(pd_rstep_t *st, const json_t *sfield, char *errstr,
+                       size_t errstr_size) {
         const json_t *rtype = json_object_get(sfield, "type");
         avro_schema_t ws    = st->ws, items;
-        int ok = 0;
+        int ok              = 0;
 
         switch (st->f->kind) {
         case PD_FK_SELECTION:
         case PD_FK_STATUS:
                 if (!is_avro_enum(ws))
                         break;
-                return pd_rstep_enum(st, rtype, errstr, errstr_size);
+                return rstep_enum(st, rtype, errstr, errstr_size);
         case PD_FK_REGISTRY:
                 if (!is_avro_array(ws))
                         break;
                 items     = avro_schema_array_items(ws);
                 rtype     = json_object_get(rtype, "items");
-                st->items = pd_rplan_build(items, pd_codec_regentry_fields(),
-                                           rtype, errstr, errstr_size);
+                st->items = rplan_build(items, pd_codec_regentry_fields(),
+                                        rtype, errstr, errstr_size);
                 return st->items ? 0 : -1;
         default:
                 /* Avro promotes int to long: the same zig-zag varint on
@@ -252,20 +253,20 @@ static int pd_rstep_match(pd_rstep_t *st, const json_t *sfield, char *errstr,
         }
         if (!ok)
                 return pd_errf(errstr, errstr_size,
-                              "field '%s': the writer's type cannot be read "
-                              "as the reader's",
-                              st->wf.name);
+                               "field '%s': the writer's type cannot be read "
+                               "as the reader's",
+                               st->wf.name);
         return 0;
 }
 
 /*
  * The plan that reads a record written with wrec as the reader's record
  * rtype (its .avsc JSON), whose fields are rfields. Returns a new plan
- * (pd_rplan_free) or NULL with errstr.
+ * (rplan_free) or NULL with errstr.
  */
-static pd_rplan_t *pd_rplan_build(avro_schema_t wrec, const pd_field_t *rfields,
-                                  const json_t *rtype, char *errstr,
-                                  size_t errstr_size) {
+static pd_rplan_t *rplan_build(avro_schema_t wrec, const pd_field_t *rfields,
+                               const json_t *rtype, char *errstr,
+                               size_t errstr_size) {
         const json_t *rsfields = json_object_get(rtype, "fields");
         const char *rname = json_string_value(json_object_get(rtype, "name"));
         pd_rplan_t *plan;
@@ -275,15 +276,14 @@ static pd_rplan_t *pd_rplan_build(avro_schema_t wrec, const pd_field_t *rfields,
         size_t i, j, wcnt, rcnt = 0;
 
         if (!is_avro_record(wrec) ||
-            strcmp(pd_unqualified(avro_schema_name(wrec)),
-                   pd_unqualified(rname))) {
+            strcmp(unqualified(avro_schema_name(wrec)), unqualified(rname))) {
                 pd_errf(errstr, errstr_size, "not a record %s",
-                        pd_unqualified(rname));
+                        unqualified(rname));
                 return NULL;
         }
         for (f = rfields; f->name; f++)
                 rcnt++;
-        wcnt = avro_schema_record_size(wrec);
+        wcnt              = avro_schema_record_size(wrec);
         plan              = pd_xcalloc(1, sizeof(*plan));
         plan->steps       = pd_xcalloc(wcnt, sizeof(*plan->steps));
         plan->fill        = pd_xcalloc(rcnt, sizeof(*plan->fill));
@@ -296,9 +296,9 @@ static pd_rplan_t *pd_rplan_build(avro_schema_t wrec, const pd_field_t *rfields,
                         if (!strcmp(rfields[j].name, st->wf.name))
                                 st->f = &rfields[j];
                 if (st->f &&
-                    pd_rstep_match(st, json_array_get(rsfields,
-                                                      (size_t)(st->f - rfields)),
-                                   errstr, errstr_size))
+                    rstep_match(
+                        st, json_array_get(rsfields, (size_t)(st->f - rfields)),
+                        errstr, errstr_size))
                         goto fail;
         }
         for (j = 0; j < rcnt; j++) {
@@ -320,31 +320,30 @@ static pd_rplan_t *pd_rplan_build(avro_schema_t wrec, const pd_field_t *rfields,
         }
         return plan;
 fail:
-        pd_rplan_free(plan);
+        rplan_free(plan);
         return NULL;
 }
 
-static void pd_history_unload(void) {
+static void history_unload(void) {
         size_t i;
 
         for (i = 0; i < PD_VERSIONS_CNT; i++) {
-                pd_rplan_free(pd_history[i].plan);
-                if (pd_history[i].schema)
-                        avro_schema_decref(pd_history[i].schema);
+                rplan_free(history_table[i].plan);
+                if (history_table[i].schema)
+                        avro_schema_decref(history_table[i].schema);
         }
-        memset(pd_history, 0, sizeof(pd_history));
+        memset(history_table, 0, sizeof(history_table));
 }
 
 /* Loads one row: its fingerprint, and for an older schema its plan. */
-static int pd_history_load_one(pd_history_t *h, char *errstr,
-                               size_t errstr_size) {
+static int history_load_one(pd_history_t *h, char *errstr, size_t errstr_size) {
         const pd_schema_version_t *v = h->v;
         size_t len                   = strlen(v->text);
         char *canonical;
         char why[256];
 
-        if (!(canonical = pd_event_canonicalize(v->text, len, why,
-                                                sizeof(why))))
+        if (!(canonical =
+                  pd_event_canonicalize(v->text, len, why, sizeof(why))))
                 return pd_errf(errstr, errstr_size, "%s: %s", v->path, why);
         h->fp = pd_crc64_avro(canonical, strlen(canonical));
         free(canonical);
@@ -353,15 +352,15 @@ static int pd_history_load_one(pd_history_t *h, char *errstr,
         if (avro_schema_from_json_length(v->text, len, &h->schema)) {
                 h->schema = NULL;
                 return pd_errf(errstr, errstr_size, "%s: %s", v->path,
-                              avro_strerror());
+                               avro_strerror());
         }
-        if (!(h->plan = pd_rplan_build(h->schema, pd_codec_fields(v->type),
-                                       pd_codec_schema_json(v->type), why,
-                                       sizeof(why))))
+        if (!(h->plan =
+                  rplan_build(h->schema, pd_codec_fields(v->type),
+                              pd_codec_schema_json(v->type), why, sizeof(why))))
                 return pd_errf(errstr, errstr_size,
-                              "%s cannot be read as the current %s schema: "
-                              "%s",
-                              v->path, pd_evtype_name(v->type), why);
+                               "%s cannot be read as the current %s schema: "
+                               "%s",
+                               v->path, pd_evtype_name(v->type), why);
         return 0;
 }
 
@@ -369,23 +368,22 @@ int pd_history_load(char *errstr, size_t errstr_size) {
         size_t i, j;
 
         for (i = 0; i < PD_VERSIONS_CNT; i++) {
-                pd_history[i].v = &pd_versions[i];
-                if (pd_history_load_one(&pd_history[i], errstr, errstr_size))
+                history_table[i].v = &versions[i];
+                if (history_load_one(&history_table[i], errstr, errstr_size))
                         goto fail;
         }
         /* A decoder finds the schema by fingerprint. */
         for (i = 0; i < PD_VERSIONS_CNT; i++)
                 for (j = i + 1; j < PD_VERSIONS_CNT; j++)
-                        if (pd_history[i].fp == pd_history[j].fp) {
+                        if (history_table[i].fp == history_table[j].fp) {
                                 pd_errf(errstr, errstr_size,
                                         "%s and %s have the same fingerprint",
-                                        pd_versions[i].path,
-                                        pd_versions[j].path);
+                                        versions[i].path, versions[j].path);
                                 goto fail;
                         }
         return 0;
 fail:
-        pd_history_unload();
+        history_unload();
         return -1;
 }
 
@@ -393,9 +391,9 @@ const pd_history_t *pd_history_find(uint64_t fp, pd_evtype_t *typep) {
         size_t i;
 
         for (i = 0; i < PD_VERSIONS_CNT; i++) {
-                if (pd_history[i].plan && pd_history[i].fp == fp) {
-                        *typep = pd_versions[i].type;
-                        return &pd_history[i];
+                if (history_table[i].plan && history_table[i].fp == fp) {
+                        *typep = versions[i].type;
+                        return &history_table[i];
                 }
         }
         return NULL;
@@ -406,7 +404,7 @@ const pd_history_t *pd_history_find(uint64_t fp, pd_evtype_t *typep) {
  * Reading with a plan.
  */
 
-static int pd_skip_bytes(pd_codec_t *cc, const pd_field_t *wf, int64_t n) {
+static int skip_bytes(pd_codec_t *cc, const pd_field_t *wf, int64_t n) {
         if (n < 0)
                 return pd_field_err(cc, wf, "negative length");
         if ((uint64_t)n > (uint64_t)(cc->rend - cc->rp))
@@ -417,19 +415,19 @@ static int pd_skip_bytes(pd_codec_t *cc, const pd_field_t *wf, int64_t n) {
 
 /* Steps over a value of writer type ws (a field the reader no longer
  * has), bounded like every read. */
-static int pd_skip(pd_codec_t *cc, const pd_field_t *wf, avro_schema_t ws,
-                   int depth) {
+static int skip_value(pd_codec_t *cc, const pd_field_t *wf, avro_schema_t ws,
+                      int depth) {
         size_t i, cnt, total = 0;
         int64_t v;
 
         if (depth > PD_SKIP_DEPTH_MAX)
                 return pd_field_err(cc, wf, "nested more than %d deep",
-                               PD_SKIP_DEPTH_MAX);
+                                    PD_SKIP_DEPTH_MAX);
         switch (avro_typeof(ws)) {
         case AVRO_NULL:
                 return 0;
         case AVRO_BOOLEAN:
-                return pd_skip_bytes(cc, wf, 1);
+                return skip_bytes(cc, wf, 1);
         case AVRO_INT32:
         case AVRO_INT64:
                 return pd_codec_read_long(cc, wf, &v);
@@ -437,20 +435,20 @@ static int pd_skip(pd_codec_t *cc, const pd_field_t *wf, avro_schema_t ws,
                 if (pd_codec_read_long(cc, wf, &v))
                         return -1;
                 if (v < 0 || v >= avro_schema_enum_number_of_symbols(ws))
-                        return pd_field_err(cc, wf,
-                                       "symbol %" PRId64 " does not exist", v);
+                        return pd_field_err(
+                            cc, wf, "symbol %" PRId64 " does not exist", v);
                 return 0;
         case AVRO_FLOAT:
-                return pd_skip_bytes(cc, wf, 4);
+                return skip_bytes(cc, wf, 4);
         case AVRO_DOUBLE:
-                return pd_skip_bytes(cc, wf, 8);
+                return skip_bytes(cc, wf, 8);
         case AVRO_FIXED:
-                return pd_skip_bytes(cc, wf, avro_schema_fixed_size(ws));
+                return skip_bytes(cc, wf, avro_schema_fixed_size(ws));
         case AVRO_STRING:
         case AVRO_BYTES:
                 if (pd_codec_read_long(cc, wf, &v))
                         return -1;
-                return pd_skip_bytes(cc, wf, v);
+                return skip_bytes(cc, wf, v);
         case AVRO_ARRAY:
         case AVRO_MAP:
                 for (;;) {
@@ -461,13 +459,14 @@ static int pd_skip(pd_codec_t *cc, const pd_field_t *wf, avro_schema_t ws,
                         for (i = 0; i < cnt; i++) {
                                 if (is_avro_map(ws) &&
                                     (pd_codec_read_long(cc, wf, &v) ||
-                                     pd_skip_bytes(cc, wf, v)))
+                                     skip_bytes(cc, wf, v)))
                                         return -1;
-                                if (pd_skip(cc, wf,
-                                            is_avro_map(ws)
-                                                    ? avro_schema_map_values(ws)
-                                                    : avro_schema_array_items(ws),
-                                            depth + 1))
+                                if (skip_value(
+                                        cc, wf,
+                                        is_avro_map(ws)
+                                            ? avro_schema_map_values(ws)
+                                            : avro_schema_array_items(ws),
+                                        depth + 1))
                                         return -1;
                         }
                 }
@@ -475,33 +474,34 @@ static int pd_skip(pd_codec_t *cc, const pd_field_t *wf, avro_schema_t ws,
                 if (pd_codec_read_long(cc, wf, &v))
                         return -1;
                 if (v < 0 || (uint64_t)v >= avro_schema_union_size(ws))
-                        return pd_field_err(cc, wf,
-                                       "union branch %" PRId64 " does not exist",
-                                       v);
-                return pd_skip(cc, wf, avro_schema_union_branch(ws, (int)v),
-                               depth + 1);
+                        return pd_field_err(
+                            cc, wf, "union branch %" PRId64 " does not exist",
+                            v);
+                return skip_value(cc, wf, avro_schema_union_branch(ws, (int)v),
+                                  depth + 1);
         case AVRO_RECORD:
                 for (i = 0; i < avro_schema_record_size(ws); i++)
-                        if (pd_skip(cc, wf,
-                                    avro_schema_record_field_get_by_index(
-                                            ws, (int)i),
-                                    depth + 1))
+                        if (skip_value(cc, wf,
+                                       avro_schema_record_field_get_by_index(
+                                           ws, (int)i),
+                                       depth + 1))
                                 return -1;
                 return 0;
         case AVRO_LINK:
-                return pd_skip(cc, wf, avro_schema_link_target(ws), depth + 1);
+                return skip_value(cc, wf, avro_schema_link_target(ws),
+                                  depth + 1);
         default:
                 return pd_field_err(cc, wf, "cannot skip a value of this type");
         }
 }
 
-static int pd_rplan_read(pd_codec_t *cc, const pd_rplan_t *plan, void *base);
+static int rplan_read(pd_codec_t *cc, const pd_rplan_t *plan, void *base);
 
 /* registry.published's actions, each item read with its own plan; as in
  * avro.c, each entry is counted before it is filled so that a failure
  * frees what it got. */
-static int pd_rstep_read_registry(pd_codec_t *cc, const pd_rstep_t *st,
-                                  void *base) {
+static int rstep_read_registry(pd_codec_t *cc, const pd_rstep_t *st,
+                               void *base) {
         const pd_field_t *f  = st->f;
         pd_regentry_t **regp = (pd_regentry_t **)((char *)base + f->off);
         size_t *cntp         = (size_t *)((char *)base + f->aux);
@@ -520,8 +520,7 @@ static int pd_rstep_read_registry(pd_codec_t *cc, const pd_rstep_t *st,
                 for (i = 0; !err && i < cnt; i++) {
                         snprintf(cc->prefix, sizeof(cc->prefix), "%s[%zu].",
                                  f->name, *cntp);
-                        err = pd_rplan_read(cc, st->items,
-                                            &(*regp)[(*cntp)++]);
+                        err = rplan_read(cc, st->items, &(*regp)[(*cntp)++]);
                 }
                 cc->prefix[0] = '\0';
                 if (err)
@@ -529,53 +528,53 @@ static int pd_rstep_read_registry(pd_codec_t *cc, const pd_rstep_t *st,
         }
 }
 
-static int pd_rstep_read(pd_codec_t *cc, const pd_rstep_t *st, void *base) {
+static int rstep_read(pd_codec_t *cc, const pd_rstep_t *st, void *base) {
         int64_t v;
 
         if (!st->f)
-                return pd_skip(cc, &st->wf, st->ws, 0);
+                return skip_value(cc, &st->wf, st->ws, 0);
         if (st->symmap) {
                 if (pd_codec_read_long(cc, st->f, &v))
                         return -1;
                 if (v < 0 || (uint64_t)v >= st->sym_cnt)
-                        return pd_field_err(cc, st->f,
-                                       "symbol %" PRId64 " does not exist", v);
+                        return pd_field_err(
+                            cc, st->f, "symbol %" PRId64 " does not exist", v);
                 if (st->symmap[v] < 0)
-                        return pd_field_err(cc, st->f,
-                                       "symbol '%s' of the writer's schema is "
-                                       "not in the reader's",
-                                       avro_schema_enum_get(st->ws, (int)v));
+                        return pd_field_err(
+                            cc, st->f,
+                            "symbol '%s' of the writer's schema is "
+                            "not in the reader's",
+                            avro_schema_enum_get(st->ws, (int)v));
                 pd_codec_enum_set(st->f, (char *)base + st->f->off,
                                   st->symmap[v]);
                 return 0;
         }
         if (st->items)
-                return pd_rstep_read_registry(cc, st, base);
+                return rstep_read_registry(cc, st, base);
         return pd_codec_read_field(cc, st->f, base);
 }
 
-static int pd_rplan_read(pd_codec_t *cc, const pd_rplan_t *plan, void *base) {
+static int rplan_read(pd_codec_t *cc, const pd_rplan_t *plan, void *base) {
         size_t i;
 
         for (i = 0; i < plan->step_cnt; i++)
-                if (pd_rstep_read(cc, &plan->steps[i], base))
+                if (rstep_read(cc, &plan->steps[i], base))
                         return -1;
         for (i = 0; i < plan->fill_cnt; i++)
                 if (pd_codec_json_read_field(
-                            cc, plan->fill[i], plan->fill_sfield[i],
-                            json_object_get(plan->fill_sfield[i], "default"),
-                            base))
+                        cc, plan->fill[i], plan->fill_sfield[i],
+                        json_object_get(plan->fill_sfield[i], "default"), base))
                         return -1;
         return 0;
 }
 
 int pd_history_read(pd_codec_t *cc, const pd_history_t *h, pd_event_t *ev) {
-        return pd_rplan_read(cc, h->plan, ev);
+        return rplan_read(cc, h->plan, ev);
 }
 
 int pd_history_decode_with(pd_event_t *ev, const char *schema, const void *buf,
                            size_t len, char *errstr, size_t errstr_size) {
-        pd_codec_t cc = {.errstr = errstr, .errstr_size = errstr_size};
+        pd_codec_t cc    = {.errstr = errstr, .errstr_size = errstr_size};
         avro_schema_t ws = NULL;
         pd_rplan_t *plan = NULL;
         char why[256];
@@ -585,16 +584,16 @@ int pd_history_decode_with(pd_event_t *ev, const char *schema, const void *buf,
          * from. */
         if (!pd_event_schema_canonical(ev->type))
                 return pd_errf(errstr, errstr_size,
-                              "no current schema for type %d", (int)ev->type);
+                               "no current schema for type %d", (int)ev->type);
         if (avro_schema_from_json_length(schema, strlen(schema), &ws)) {
                 pd_errf(errstr, errstr_size, "writer schema: %s",
                         avro_strerror());
                 ws = NULL;
                 goto out;
         }
-        if (!(plan = pd_rplan_build(ws, pd_codec_fields(ev->type),
-                                    pd_codec_schema_json(ev->type), why,
-                                    sizeof(why)))) {
+        if (!(plan = rplan_build(ws, pd_codec_fields(ev->type),
+                                 pd_codec_schema_json(ev->type), why,
+                                 sizeof(why)))) {
                 pd_errf(errstr, errstr_size,
                         "cannot be read as the current %s schema: %s",
                         pd_evtype_name(ev->type), why);
@@ -602,7 +601,7 @@ int pd_history_decode_with(pd_event_t *ev, const char *schema, const void *buf,
         }
         cc.rp   = buf;
         cc.rend = cc.rp + len;
-        if (pd_rplan_read(&cc, plan, ev))
+        if (rplan_read(&cc, plan, ev))
                 goto out;
         if (cc.rp != cc.rend) {
                 pd_errf(errstr, errstr_size, "%zu trailing bytes",
@@ -611,7 +610,7 @@ int pd_history_decode_with(pd_event_t *ev, const char *schema, const void *buf,
         }
         err = 0;
 out:
-        pd_rplan_free(plan);
+        rplan_free(plan);
         if (ws)
                 avro_schema_decref(ws);
         return err;

@@ -28,7 +28,7 @@
 
 uint64_t pd_crc64_avro(const void *buf, size_t len) {
         const unsigned char *p = buf;
-        uint64_t fp = PD_CRC64_EMPTY;
+        uint64_t fp            = PD_CRC64_EMPTY;
         size_t i;
         int j;
 
@@ -43,9 +43,9 @@ uint64_t pd_crc64_avro(const void *buf, size_t len) {
         return fp;
 }
 
-static int pd_avro_primitive(const char *name) {
-        static const char *const prims[] = {"null", "boolean", "int",
-                                            "long", "float", "double",
+static int avro_primitive(const char *name) {
+        static const char *const prims[] = {"null",  "boolean", "int",
+                                            "long",  "float",   "double",
                                             "bytes", "string"};
         size_t i;
 
@@ -57,44 +57,44 @@ static int pd_avro_primitive(const char *name) {
 
 /* Writes ns.name (name alone if ns is "") into full. Returns 0, or -1 with
  * errstr if it does not fit: a truncated name would be another name. */
-static int pd_fullname(char *full, size_t size, const char *ns,
+static int fullname_of(char *full, size_t size, const char *ns,
                        const char *name, char *errstr, size_t errstr_size) {
         int n = *ns ? snprintf(full, size, "%s.%s", ns, name)
                     : snprintf(full, size, "%s", name);
 
         if (n < 0 || (size_t)n >= size)
                 return pd_errf(errstr, errstr_size,
-                              "name '%.64s...' is too long", name);
+                               "name '%.64s...' is too long", name);
         return 0;
 }
 
 /* The fullname of a reference to a named type written `name` inside
  * namespace ns ([FULLNAMES]): a dotted name is already full; otherwise the
  * enclosing namespace applies, unless only the bare name was defined. */
-static json_t *pd_pcf_ref(const char *name, const char *ns, json_t *seen,
-                          char *errstr, size_t errstr_size) {
+static json_t *pcf_ref(const char *name, const char *ns, json_t *seen,
+                       char *errstr, size_t errstr_size) {
         char full[512];
 
         if (strchr(name, '.') || !*ns)
                 return json_string(name);
-        if (pd_fullname(full, sizeof(full), ns, name, errstr, errstr_size))
+        if (fullname_of(full, sizeof(full), ns, name, errstr, errstr_size))
                 return NULL;
         if (!json_object_get(seen, full) && json_object_get(seen, name))
                 return json_string(name);
         return json_string(full);
 }
 
-static json_t *pd_pcf(const json_t *s, const char *ns, json_t *seen,
+static json_t *pcf_of(const json_t *s, const char *ns, json_t *seen,
                       char *errstr, size_t errstr_size);
 
 /* A union: the canonical form of each branch, in order. */
-static json_t *pd_pcf_union(const json_t *s, const char *ns, json_t *seen,
-                            char *errstr, size_t errstr_size) {
+static json_t *pcf_union(const json_t *s, const char *ns, json_t *seen,
+                         char *errstr, size_t errstr_size) {
         json_t *out = json_array(), *item, *sub;
         size_t i;
 
         json_array_foreach(s, i, item) {
-                if (!(sub = pd_pcf(item, ns, seen, errstr, errstr_size)))
+                if (!(sub = pcf_of(item, ns, seen, errstr, errstr_size)))
                         goto fail;
                 json_array_append_new(out, sub);
         }
@@ -105,24 +105,24 @@ fail:
 }
 
 /* A record's fields: [{"name": ..., "type": ...}, ...], nothing else. */
-static json_t *pd_pcf_fields(const json_t *fields, const char *full,
-                             const char *ns, json_t *seen, char *errstr,
-                             size_t errstr_size) {
+static json_t *pcf_fields(const json_t *fields, const char *full,
+                          const char *ns, json_t *seen, char *errstr,
+                          size_t errstr_size) {
         json_t *out = json_array(), *item, *f, *sub;
         size_t i;
 
         if (!json_is_array(fields)) {
-                pd_errf(errstr, errstr_size, "record %s has no \"fields\" array",
-                       full);
+                pd_errf(errstr, errstr_size,
+                        "record %s has no \"fields\" array", full);
                 goto fail;
         }
         json_array_foreach(fields, i, item) {
                 if (!json_is_string(json_object_get(item, "name"))) {
                         pd_errf(errstr, errstr_size,
-                               "a field of %s has no string \"name\"", full);
+                                "a field of %s has no string \"name\"", full);
                         goto fail;
                 }
-                if (!(sub = pd_pcf(json_object_get(item, "type"), ns, seen,
+                if (!(sub = pcf_of(json_object_get(item, "type"), ns, seen,
                                    errstr, errstr_size)))
                         goto fail;
                 f = json_object();
@@ -138,10 +138,10 @@ fail:
 
 /* A record, enum or fixed: {"name": fullname, "type": ..., then fields,
  * symbols or size}. A type already written is its fullname alone. */
-static json_t *pd_pcf_named(const json_t *s, const char *type, const char *ns,
-                            json_t *seen, char *errstr, size_t errstr_size) {
+static json_t *pcf_named(const json_t *s, const char *type, const char *ns,
+                         json_t *seen, char *errstr, size_t errstr_size) {
         const json_t *size = json_object_get(s, "size");
-        json_t *out = NULL, *sub, *item;
+        json_t *out        = NULL, *sub, *item;
         char full[512], nsbuf[512];
         const char *name, *dot;
         json_int_t n = -1;
@@ -150,14 +150,14 @@ static json_t *pd_pcf_named(const json_t *s, const char *type, const char *ns,
 
         if (!json_is_string(json_object_get(s, "name"))) {
                 pd_errf(errstr, errstr_size, "a %s without a string \"name\"",
-                       type);
+                        type);
                 goto fail;
         }
         name = json_string_value(json_object_get(s, "name"));
         if ((dot = strrchr(name, '.'))) {
                 /* A dotted name is full: its namespace is what precedes the
                  * last dot, whatever "namespace" says. */
-                if (pd_fullname(full, sizeof(full), "", name, errstr,
+                if (fullname_of(full, sizeof(full), "", name, errstr,
                                 errstr_size))
                         goto fail;
                 full[dot - name] = '\0';
@@ -165,9 +165,8 @@ static json_t *pd_pcf_named(const json_t *s, const char *type, const char *ns,
                 full[dot - name] = '.';
         } else {
                 if (json_is_string(json_object_get(s, "namespace")))
-                        ns = json_string_value(
-                                json_object_get(s, "namespace"));
-                if (pd_fullname(full, sizeof(full), ns, name, errstr,
+                        ns = json_string_value(json_object_get(s, "namespace"));
+                if (fullname_of(full, sizeof(full), ns, name, errstr,
                                 errstr_size))
                         goto fail;
                 snprintf(nsbuf, sizeof(nsbuf), "%s", ns);
@@ -181,23 +180,23 @@ static json_t *pd_pcf_named(const json_t *s, const char *type, const char *ns,
         json_object_set_new(out, "name", json_string(full));
         json_object_set_new(out, "type", json_string(type));
         if (!strcmp(type, "record") || !strcmp(type, "error")) {
-                if (!(sub = pd_pcf_fields(json_object_get(s, "fields"), full,
-                                          nsbuf, seen, errstr, errstr_size)))
+                if (!(sub = pcf_fields(json_object_get(s, "fields"), full,
+                                       nsbuf, seen, errstr, errstr_size)))
                         goto fail;
                 json_object_set_new(out, "fields", sub);
         } else if (!strcmp(type, "enum")) {
                 sub = json_object_get(s, "symbols");
                 if (!json_is_array(sub)) {
                         pd_errf(errstr, errstr_size,
-                               "enum %s has no \"symbols\" array", full);
+                                "enum %s has no \"symbols\" array", full);
                         goto fail;
                 }
                 json_array_foreach(sub, i, item) {
                         if (!json_is_string(item)) {
                                 pd_errf(errstr, errstr_size,
-                                       "enum %s has a symbol that is not a "
-                                       "string",
-                                       full);
+                                        "enum %s has a symbol that is not a "
+                                        "string",
+                                        full);
                                 goto fail;
                         }
                 }
@@ -213,7 +212,7 @@ static json_t *pd_pcf_named(const json_t *s, const char *type, const char *ns,
                 }
                 if (n < 0) {
                         pd_errf(errstr, errstr_size,
-                               "fixed %s has no valid \"size\"", full);
+                                "fixed %s has no valid \"size\"", full);
                         goto fail;
                 }
                 json_object_set_new(out, "size", json_integer(n));
@@ -230,33 +229,32 @@ fail:
  * named types already written: a second occurrence is written as its name
  * alone, as the Java reference implementation does.
  */
-static json_t *pd_pcf(const json_t *s, const char *ns, json_t *seen,
+static json_t *pcf_of(const json_t *s, const char *ns, json_t *seen,
                       char *errstr, size_t errstr_size) {
         const char *type;
         json_t *out, *sub;
 
         if (json_is_string(s)) {
                 type = json_string_value(s);
-                if (pd_avro_primitive(type))
+                if (avro_primitive(type))
                         return json_string(type);
-                return pd_pcf_ref(type, ns, seen, errstr, errstr_size);
+                return pcf_ref(type, ns, seen, errstr, errstr_size);
         }
         if (json_is_array(s))
-                return pd_pcf_union(s, ns, seen, errstr, errstr_size);
-        if (!json_is_object(s) ||
-            !json_is_string(json_object_get(s, "type"))) {
+                return pcf_union(s, ns, seen, errstr, errstr_size);
+        if (!json_is_object(s) || !json_is_string(json_object_get(s, "type"))) {
                 pd_errf(errstr, errstr_size,
-                       "a schema is a type name, a union or an object with "
-                       "a string \"type\"");
+                        "a schema is a type name, a union or an object with "
+                        "a string \"type\"");
                 return NULL;
         }
         type = json_string_value(json_object_get(s, "type"));
-        if (pd_avro_primitive(type)) /* [PRIMITIVES], after [STRIP] */
+        if (avro_primitive(type)) /* [PRIMITIVES], after [STRIP] */
                 return json_string(type);
         if (!strcmp(type, "array") || !strcmp(type, "map")) {
                 const char *key = type[0] == 'a' ? "items" : "values";
 
-                if (!(sub = pd_pcf(json_object_get(s, key), ns, seen, errstr,
+                if (!(sub = pcf_of(json_object_get(s, key), ns, seen, errstr,
                                    errstr_size)))
                         return NULL;
                 out = json_object();
@@ -266,9 +264,9 @@ static json_t *pd_pcf(const json_t *s, const char *ns, json_t *seen,
         }
         if (strcmp(type, "record") && strcmp(type, "error") &&
             strcmp(type, "enum") && strcmp(type, "fixed"))
-                return pd_pcf_ref(type, ns, seen, errstr, /* {"type": "a.b"} */
-                                  errstr_size);
-        return pd_pcf_named(s, type, ns, seen, errstr, errstr_size);
+                return pcf_ref(type, ns, seen, errstr, /* {"type": "a.b"} */
+                               errstr_size);
+        return pcf_named(s, type, ns, seen, errstr, errstr_size);
 }
 
 char *pd_event_canonicalize(const char *schema, size_t len, char *errstr,
@@ -279,22 +277,20 @@ char *pd_event_canonicalize(const char *schema, size_t len, char *errstr,
 
         if (!(root = json_loadb(schema, len, JSON_DECODE_ANY, &jerr))) {
                 pd_errf(errstr, errstr_size,
-                       "schema is not JSON: line %d column %d: %s", jerr.line,
-                       jerr.column, jerr.text);
+                        "schema is not JSON: line %d column %d: %s", jerr.line,
+                        jerr.column, jerr.text);
                 goto out;
         }
         seen = json_object();
-        if (!(pcf = pd_pcf(root, "", seen, errstr, errstr_size)))
+        if (!(pcf = pcf_of(root, "", seen, errstr, errstr_size)))
                 goto out;
         /* [WHITESPACE] is JSON_COMPACT; [STRINGS] holds because jansson
          * writes UTF-8 as is and escapes only what JSON requires. */
-        out = pd_xalloc(json_dumps(pcf, JSON_COMPACT | JSON_ENCODE_ANY |
-                                                JSON_PRESERVE_ORDER));
+        out = pd_xalloc(json_dumps(
+            pcf, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER));
 out:
         json_decref(pcf);
         json_decref(seen);
         json_decref(root);
         return out;
 }
-
-

@@ -36,119 +36,119 @@
 /* Statuses are stored as integers: their values are part of the file
  * format and must never change. */
 _Static_assert(PD_ST_SUCCEEDED == 0 && PD_ST_FAILED == 1 &&
-                       PD_ST_TIMED_OUT == 2 && PD_ST_INTERRUPTED == 3 &&
-                       PD_ST_SKIPPED == 4 && PD_ST_REJECTED == 5,
+                   PD_ST_TIMED_OUT == 2 && PD_ST_INTERRUPTED == 3 &&
+                   PD_ST_SKIPPED == 4 && PD_ST_REJECTED == 5,
                "pd_status_t values are stored on disk");
 
 /*
- * Schema migrations: pd_store_migrations[v] takes a file from version v to
+ * Schema migrations: store_migrations[v] takes a file from version v to
  * v + 1. Append only; never edit a migration that has shipped.
  */
-static const char *const pd_store_migrations[] = {
-        /* 0 -> 1 */
-        "CREATE TABLE runs ("
-        "        id             INTEGER PRIMARY KEY,"
-        "        tenant         TEXT NOT NULL,"
-        "        action         TEXT NOT NULL,"
-        "        release        TEXT,"
-        "        trigger_source TEXT,"
-        "        trigger_id     TEXT,"
-        "        attempt        INTEGER NOT NULL,"
-        "        status         INTEGER," /* pd_status_t, NULL: running */
-        "        exit_code      INTEGER,"
-        "        error          TEXT,"
-        "        output_tail    TEXT,"
-        "        started_at     INTEGER NOT NULL,"
-        "        finished_at    INTEGER,"
-        "        duration_ms    INTEGER"
-        ");"
-        /* A redelivered event looks up what its trigger already did. */
-        "CREATE INDEX runs_by_trigger ON runs (trigger_id, trigger_source);"
-        /* Partial: only the few runs in flight, for the running flag and
-         * for recovery after a crash. */
-        "CREATE INDEX runs_unfinished ON runs (tenant, action)"
-        "        WHERE status IS NULL;"
-        "CREATE TABLE actions ("
-        "        tenant         TEXT NOT NULL,"
-        "        action         TEXT NOT NULL,"
-        "        last_run_id    INTEGER REFERENCES runs (id),"
-        "        ever_succeeded INTEGER NOT NULL DEFAULT 0,"
-        "        PRIMARY KEY (tenant, action)"
-        ") WITHOUT ROWID;"
-        "CREATE TRIGGER runs_begin AFTER INSERT ON runs BEGIN"
-        "        INSERT INTO actions (tenant, action)"
-        "        VALUES (NEW.tenant, NEW.action)"
-        "        ON CONFLICT (tenant, action) DO NOTHING;"
-        "END;"
-        /* max() keeps last_run_id on the newest finished run even when an
-         * older run is ended late (recovery after a crash). */
-        "CREATE TRIGGER runs_end AFTER UPDATE OF status ON runs"
-        "        WHEN OLD.status IS NULL AND NEW.status IS NOT NULL BEGIN"
-        "        UPDATE actions SET"
-        "                last_run_id = max(coalesce(last_run_id, 0), NEW.id),"
-        "                ever_succeeded = ever_succeeded OR NEW.status = 0"
-        "        WHERE tenant = NEW.tenant AND action = NEW.action;"
-        "END;"
-        "CREATE TABLE events ("
-        "        source  TEXT NOT NULL,"
-        "        id      TEXT NOT NULL,"
-        "        tenant  TEXT,"
-        "        done_at INTEGER NOT NULL,"
-        "        PRIMARY KEY (source, id)"
-        ") WITHOUT ROWID;"
-        /* AUTOINCREMENT: a seq is never reused, so a late delivery report
-         * can never delete a newer record that took its number. */
-        "CREATE TABLE outbox ("
-        "        seq     INTEGER PRIMARY KEY AUTOINCREMENT,"
-        "        topic   TEXT NOT NULL,"
-        "        key     TEXT,"
-        "        headers BLOB,"
-        "        value   BLOB"
-        ");",
-        /* 1 -> 2: an id of its own, so what lives beside the store (the
-         * supervisor's outcomes, keyed by run id) can never be mistaken
-         * for a new store's runs after the file was deleted. */
-        "CREATE TABLE meta ("
-        "        key   TEXT PRIMARY KEY,"
-        "        value TEXT NOT NULL"
-        ") WITHOUT ROWID;"
-        "INSERT INTO meta (key, value)"
-        "        VALUES ('store_id', lower(hex(randomblob(8))));",
-        /* 2 -> 3: outbox.seq without AUTOINCREMENT, which wrote a page of
-         * sqlite_sequence at every insert. A seq may now be reused once
-         * its record is deleted, which is harmless: a record is deleted
-         * only after the one delivery report its produce gets, and a
-         * process never produces a seq twice. */
-        "CREATE TABLE outbox3 ("
-        "        seq     INTEGER PRIMARY KEY,"
-        "        topic   TEXT NOT NULL,"
-        "        key     TEXT,"
-        "        headers BLOB,"
-        "        value   BLOB"
-        ");"
-        "INSERT INTO outbox3 (seq, topic, key, headers, value)"
-        "        SELECT seq, topic, key, headers, value FROM outbox;"
-        "DROP TABLE outbox;"
-        "ALTER TABLE outbox3 RENAME TO outbox;"
-        "DELETE FROM sqlite_sequence WHERE name = 'outbox';",
-        /* 3 -> 4: the run's name at the supervisor, random, so it never
-         * comes back: a rowid can, after a power loss took the last
-         * commits (state_sync = false), and the supervisor would then
-         * answer a new run with the outcome of the lost one. Rows from
-         * before keep their id as that name. */
-        "ALTER TABLE runs ADD COLUMN sup_id INTEGER;",
-        /* 4 -> 5: retention (pd_store_prune). Both tables are walked
-         * oldest first, a bounded slice at a time, so the pass costs the
-         * rows it deletes, not the history it keeps. actions.last_run_id
-         * is a foreign key into runs: without its index every deleted run
-         * would scan actions to check nothing points at it. */
-        "CREATE INDEX runs_by_finished ON runs (finished_at)"
-        "        WHERE status IS NOT NULL;"
-        "CREATE INDEX events_by_done ON events (done_at);"
-        "CREATE INDEX actions_by_last_run ON actions (last_run_id);",
+static const char *const store_migrations[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE runs ("
+    "        id             INTEGER PRIMARY KEY,"
+    "        tenant         TEXT NOT NULL,"
+    "        action         TEXT NOT NULL,"
+    "        release        TEXT,"
+    "        trigger_source TEXT,"
+    "        trigger_id     TEXT,"
+    "        attempt        INTEGER NOT NULL,"
+    "        status         INTEGER," /* pd_status_t, NULL: running */
+    "        exit_code      INTEGER,"
+    "        error          TEXT,"
+    "        output_tail    TEXT,"
+    "        started_at     INTEGER NOT NULL,"
+    "        finished_at    INTEGER,"
+    "        duration_ms    INTEGER"
+    ");"
+    /* A redelivered event looks up what its trigger already did. */
+    "CREATE INDEX runs_by_trigger ON runs (trigger_id, trigger_source);"
+    /* Partial: only the few runs in flight, for the running flag and
+     * for recovery after a crash. */
+    "CREATE INDEX runs_unfinished ON runs (tenant, action)"
+    "        WHERE status IS NULL;"
+    "CREATE TABLE actions ("
+    "        tenant         TEXT NOT NULL,"
+    "        action         TEXT NOT NULL,"
+    "        last_run_id    INTEGER REFERENCES runs (id),"
+    "        ever_succeeded INTEGER NOT NULL DEFAULT 0,"
+    "        PRIMARY KEY (tenant, action)"
+    ") WITHOUT ROWID;"
+    "CREATE TRIGGER runs_begin AFTER INSERT ON runs BEGIN"
+    "        INSERT INTO actions (tenant, action)"
+    "        VALUES (NEW.tenant, NEW.action)"
+    "        ON CONFLICT (tenant, action) DO NOTHING;"
+    "END;"
+    /* max() keeps last_run_id on the newest finished run even when an
+     * older run is ended late (recovery after a crash). */
+    "CREATE TRIGGER runs_end AFTER UPDATE OF status ON runs"
+    "        WHEN OLD.status IS NULL AND NEW.status IS NOT NULL BEGIN"
+    "        UPDATE actions SET"
+    "                last_run_id = max(coalesce(last_run_id, 0), NEW.id),"
+    "                ever_succeeded = ever_succeeded OR NEW.status = 0"
+    "        WHERE tenant = NEW.tenant AND action = NEW.action;"
+    "END;"
+    "CREATE TABLE events ("
+    "        source  TEXT NOT NULL,"
+    "        id      TEXT NOT NULL,"
+    "        tenant  TEXT,"
+    "        done_at INTEGER NOT NULL,"
+    "        PRIMARY KEY (source, id)"
+    ") WITHOUT ROWID;"
+    /* AUTOINCREMENT: a seq is never reused, so a late delivery report
+     * can never delete a newer record that took its number. */
+    "CREATE TABLE outbox ("
+    "        seq     INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "        topic   TEXT NOT NULL,"
+    "        key     TEXT,"
+    "        headers BLOB,"
+    "        value   BLOB"
+    ");",
+    /* 1 -> 2: an id of its own, so what lives beside the store (the
+     * supervisor's outcomes, keyed by run id) can never be mistaken
+     * for a new store's runs after the file was deleted. */
+    "CREATE TABLE meta ("
+    "        key   TEXT PRIMARY KEY,"
+    "        value TEXT NOT NULL"
+    ") WITHOUT ROWID;"
+    "INSERT INTO meta (key, value)"
+    "        VALUES ('store_id', lower(hex(randomblob(8))));",
+    /* 2 -> 3: outbox.seq without AUTOINCREMENT, which wrote a page of
+     * sqlite_sequence at every insert. A seq may now be reused once
+     * its record is deleted, which is harmless: a record is deleted
+     * only after the one delivery report its produce gets, and a
+     * process never produces a seq twice. */
+    "CREATE TABLE outbox3 ("
+    "        seq     INTEGER PRIMARY KEY,"
+    "        topic   TEXT NOT NULL,"
+    "        key     TEXT,"
+    "        headers BLOB,"
+    "        value   BLOB"
+    ");"
+    "INSERT INTO outbox3 (seq, topic, key, headers, value)"
+    "        SELECT seq, topic, key, headers, value FROM outbox;"
+    "DROP TABLE outbox;"
+    "ALTER TABLE outbox3 RENAME TO outbox;"
+    "DELETE FROM sqlite_sequence WHERE name = 'outbox';",
+    /* 3 -> 4: the run's name at the supervisor, random, so it never
+     * comes back: a rowid can, after a power loss took the last
+     * commits (state_sync = false), and the supervisor would then
+     * answer a new run with the outcome of the lost one. Rows from
+     * before keep their id as that name. */
+    "ALTER TABLE runs ADD COLUMN sup_id INTEGER;",
+    /* 4 -> 5: retention (pd_store_prune). Both tables are walked
+     * oldest first, a bounded slice at a time, so the pass costs the
+     * rows it deletes, not the history it keeps. actions.last_run_id
+     * is a foreign key into runs: without its index every deleted run
+     * would scan actions to check nothing points at it. */
+    "CREATE INDEX runs_by_finished ON runs (finished_at)"
+    "        WHERE status IS NOT NULL;"
+    "CREATE INDEX events_by_done ON events (done_at);"
+    "CREATE INDEX actions_by_last_run ON actions (last_run_id);",
 };
 #define PD_STORE_VERSION                                                       \
-        ((int)(sizeof(pd_store_migrations) / sizeof(pd_store_migrations[0])))
+        ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
 
 enum {
         PD_STMT_BEGIN,
@@ -175,94 +175,93 @@ enum {
         PD_STMT__CNT
 };
 
-static const char *const pd_store_sql[PD_STMT__CNT] = {
-        /* IMMEDIATE takes the write lock up front: a busy store then fails
-         * at begin, where retrying is simple, not halfway through. */
-        [PD_STMT_BEGIN]    = "BEGIN IMMEDIATE",
-        [PD_STMT_COMMIT]   = "COMMIT",
-        [PD_STMT_ROLLBACK] = "ROLLBACK",
-        [PD_STMT_SAVEPOINT]   = "SAVEPOINT pd_part",
-        [PD_STMT_RELEASE]     = "RELEASE pd_part",
-        [PD_STMT_ROLLBACK_TO] = "ROLLBACK TO pd_part",
-        [PD_STMT_EVENT_DONE] =
-                "SELECT 1 FROM events WHERE source = ?1 AND id = ?2",
-        [PD_STMT_EVENT_MARK] =
-                "INSERT INTO events (source, id, tenant, done_at)"
-                " VALUES (?1, ?2, ?3, ?4)"
-                " ON CONFLICT (source, id) DO NOTHING",
-        [PD_STMT_RUN_BEGIN] =
-                "INSERT INTO runs (tenant, action, release, trigger_source,"
-                " trigger_id, attempt, started_at, sup_id)"
-                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        [PD_STMT_RUN_END] =
-                "UPDATE runs SET status = ?2, exit_code = ?3, error = ?4,"
-                " output_tail = ?5, finished_at = ?6, duration_ms = ?7"
-                " WHERE id = ?1 AND status IS NULL",
-        [PD_STMT_ACTION_STATE] =
-                "SELECT a.ever_succeeded, r.status, r.attempt,"
-                " EXISTS (SELECT 1 FROM runs u WHERE u.tenant = a.tenant"
-                "         AND u.action = a.action AND u.status IS NULL)"
-                " FROM actions a LEFT JOIN runs r ON r.id = a.last_run_id"
-                " WHERE a.tenant = ?1 AND a.action = ?2",
-        [PD_STMT_ACTION_SET_DONE] =
-                "INSERT INTO actions (tenant, action, ever_succeeded)"
-                " VALUES (?1, ?2, ?3)"
-                " ON CONFLICT (tenant, action) DO UPDATE SET"
-                " ever_succeeded = excluded.ever_succeeded",
-        [PD_STMT_TRIGGER_OUTCOME] =
-                "SELECT status, attempt FROM runs"
-                " WHERE trigger_id = ?4 AND trigger_source = ?3"
-                " AND tenant = ?1 AND action = ?2 AND status IS NOT NULL"
-                " ORDER BY id DESC LIMIT 1",
-        [PD_STMT_TRIGGER_RUNS] =
-                "SELECT count(*) FROM runs"
-                " WHERE trigger_id = ?4 AND trigger_source = ?3"
-                " AND tenant = ?1 AND action = ?2 AND sup_id IS NOT NULL",
-        /* The iterations fetch one row at a time after the last key seen,
-         * so the callback may write to the same tables meanwhile. The
-         * partial index holds only the runs in flight; without INDEXED BY
-         * the planner would walk the whole history by rowid. */
-        [PD_STMT_RUN_NEXT_UNFINISHED] =
-                "SELECT id, tenant, action, release, trigger_source,"
-                " trigger_id, attempt, started_at, coalesce(sup_id, id)"
-                " FROM runs INDEXED BY runs_unfinished"
-                " WHERE status IS NULL AND id > ?1 ORDER BY id LIMIT 1",
-        [PD_STMT_OUTBOX_ADD] =
-                "INSERT INTO outbox (topic, key, headers, value)"
-                " VALUES (?1, ?2, ?3, ?4)",
-        [PD_STMT_OUTBOX_DEL] = "DELETE FROM outbox WHERE seq = ?1",
-        [PD_STMT_OUTBOX_DEL_RANGE] =
-                "DELETE FROM outbox WHERE seq BETWEEN ?1 AND ?2",
-        [PD_STMT_OUTBOX_NEXT] =
-                "SELECT seq, topic, key, headers, value FROM outbox"
-                " WHERE seq > ?1 ORDER BY seq LIMIT 1",
-        /* What "pending" is made of must survive: the actions table
-         * (ever_succeeded), the run its last_run_id names (the last
-         * status and attempt), and every run without a status (the
-         * running flag, recovery after a crash). */
-        [PD_STMT_PRUNE_RUNS] =
-                "DELETE FROM runs WHERE id IN ("
-                " SELECT r.id FROM runs r INDEXED BY runs_by_finished"
-                " WHERE r.status IS NOT NULL AND r.finished_at < ?1"
-                " AND r.id IS NOT (SELECT a.last_run_id FROM actions a"
-                "   WHERE a.tenant = r.tenant AND a.action = r.action)"
-                " ORDER BY r.finished_at LIMIT ?2)",
-        [PD_STMT_PRUNE_EVENTS] =
-                "DELETE FROM events WHERE (source, id) IN ("
-                " SELECT source, id FROM events INDEXED BY events_by_done"
-                " WHERE done_at < ?1 ORDER BY done_at LIMIT ?2)",
+static const char *const store_sql[PD_STMT__CNT] = {
+    /* IMMEDIATE takes the write lock up front: a busy store then fails
+     * at begin, where retrying is simple, not halfway through. */
+    [PD_STMT_BEGIN]       = "BEGIN IMMEDIATE",
+    [PD_STMT_COMMIT]      = "COMMIT",
+    [PD_STMT_ROLLBACK]    = "ROLLBACK",
+    [PD_STMT_SAVEPOINT]   = "SAVEPOINT pd_part",
+    [PD_STMT_RELEASE]     = "RELEASE pd_part",
+    [PD_STMT_ROLLBACK_TO] = "ROLLBACK TO pd_part",
+    [PD_STMT_EVENT_DONE] = "SELECT 1 FROM events WHERE source = ?1 AND id = ?2",
+    [PD_STMT_EVENT_MARK] =
+        "INSERT INTO events (source, id, tenant, done_at)"
+        " VALUES (?1, ?2, ?3, ?4)"
+        " ON CONFLICT (source, id) DO NOTHING",
+    [PD_STMT_RUN_BEGIN] =
+        "INSERT INTO runs (tenant, action, release, trigger_source,"
+        " trigger_id, attempt, started_at, sup_id)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [PD_STMT_RUN_END] =
+        "UPDATE runs SET status = ?2, exit_code = ?3, error = ?4,"
+        " output_tail = ?5, finished_at = ?6, duration_ms = ?7"
+        " WHERE id = ?1 AND status IS NULL",
+    [PD_STMT_ACTION_STATE] =
+        "SELECT a.ever_succeeded, r.status, r.attempt,"
+        " EXISTS (SELECT 1 FROM runs u WHERE u.tenant = a.tenant"
+        "         AND u.action = a.action AND u.status IS NULL)"
+        " FROM actions a LEFT JOIN runs r ON r.id = a.last_run_id"
+        " WHERE a.tenant = ?1 AND a.action = ?2",
+    [PD_STMT_ACTION_SET_DONE] =
+        "INSERT INTO actions (tenant, action, ever_succeeded)"
+        " VALUES (?1, ?2, ?3)"
+        " ON CONFLICT (tenant, action) DO UPDATE SET"
+        " ever_succeeded = excluded.ever_succeeded",
+    [PD_STMT_TRIGGER_OUTCOME] =
+        "SELECT status, attempt FROM runs"
+        " WHERE trigger_id = ?4 AND trigger_source = ?3"
+        " AND tenant = ?1 AND action = ?2 AND status IS NOT NULL"
+        " ORDER BY id DESC LIMIT 1",
+    [PD_STMT_TRIGGER_RUNS] =
+        "SELECT count(*) FROM runs"
+        " WHERE trigger_id = ?4 AND trigger_source = ?3"
+        " AND tenant = ?1 AND action = ?2 AND sup_id IS NOT NULL",
+    /* The iterations fetch one row at a time after the last key seen,
+     * so the callback may write to the same tables meanwhile. The
+     * partial index holds only the runs in flight; without INDEXED BY
+     * the planner would walk the whole history by rowid. */
+    [PD_STMT_RUN_NEXT_UNFINISHED] =
+        "SELECT id, tenant, action, release, trigger_source,"
+        " trigger_id, attempt, started_at, coalesce(sup_id, id)"
+        " FROM runs INDEXED BY runs_unfinished"
+        " WHERE status IS NULL AND id > ?1 ORDER BY id LIMIT 1",
+    [PD_STMT_OUTBOX_ADD] =
+        "INSERT INTO outbox (topic, key, headers, value)"
+        " VALUES (?1, ?2, ?3, ?4)",
+    [PD_STMT_OUTBOX_DEL] = "DELETE FROM outbox WHERE seq = ?1",
+    [PD_STMT_OUTBOX_DEL_RANGE] =
+        "DELETE FROM outbox WHERE seq BETWEEN ?1 AND ?2",
+    [PD_STMT_OUTBOX_NEXT] =
+        "SELECT seq, topic, key, headers, value FROM outbox"
+        " WHERE seq > ?1 ORDER BY seq LIMIT 1",
+    /* What "pending" is made of must survive: the actions table
+     * (ever_succeeded), the run its last_run_id names (the last
+     * status and attempt), and every run without a status (the
+     * running flag, recovery after a crash). */
+    [PD_STMT_PRUNE_RUNS] =
+        "DELETE FROM runs WHERE id IN ("
+        " SELECT r.id FROM runs r INDEXED BY runs_by_finished"
+        " WHERE r.status IS NOT NULL AND r.finished_at < ?1"
+        " AND r.id IS NOT (SELECT a.last_run_id FROM actions a"
+        "   WHERE a.tenant = r.tenant AND a.action = r.action)"
+        " ORDER BY r.finished_at LIMIT ?2)",
+    [PD_STMT_PRUNE_EVENTS] =
+        "DELETE FROM events WHERE (source, id) IN ("
+        " SELECT source, id FROM events INDEXED BY events_by_done"
+        " WHERE done_at < ?1 ORDER BY done_at LIMIT ?2)",
 };
 
 struct pd_store_s {
         sqlite3 *db;
-        char id[40];      /* meta.store_id */
+        char id[40]; /* meta.store_id */
         sqlite3_stmt *stmt[PD_STMT__CNT];
         int errcode;      /* primary SQLite code of the last error, 0 if
                            * it did not come from SQLite */
         char errmsg[512]; /* the last error, "" if none yet */
         int (*give_up)(void *opaque); /* see pd_store_set_give_up */
         void *give_up_opaque;
-        struct timespec busy_since;   /* when the current wait began */
+        struct timespec busy_since; /* when the current wait began */
 };
 
 /* How long a statement waits for another connection's lock before it
@@ -275,7 +274,7 @@ struct pd_store_s {
  * sqlite3_busy_timeout(5000) did, in short steps, so that a caller who is
  * stopping learns of it within one step instead of after 5 s.
  */
-static int pd_store_busy(void *arg, int count) {
+static int store_busy(void *arg, int count) {
         pd_store_t *st = arg;
         struct timespec now;
         int64_t waited;
@@ -300,7 +299,7 @@ void pd_store_set_give_up(pd_store_t *st, int (*give_up)(void *opaque),
 }
 
 /* Records SQLite's message for rc as the last error. Returns -1. */
-static int pd_store_fail(pd_store_t *st, int rc) {
+static int store_fail(pd_store_t *st, int rc) {
         st->errcode = rc & 0xff;
         snprintf(st->errmsg, sizeof(st->errmsg), "%s",
                  st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
@@ -308,9 +307,9 @@ static int pd_store_fail(pd_store_t *st, int rc) {
 }
 
 /* Records an error of ours (never retriable). Returns -1. */
-static int pd_store_failf(pd_store_t *st, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-static int pd_store_failf(pd_store_t *st, const char *fmt, ...) {
+static int store_failf(pd_store_t *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int store_failf(pd_store_t *st, const char *fmt, ...) {
         va_list ap;
 
         st->errcode = 0;
@@ -321,28 +320,28 @@ static int pd_store_failf(pd_store_t *st, const char *fmt, ...) {
 }
 
 /* Makes stmt ready for its next use. */
-static void pd_store_done(sqlite3_stmt *stmt) {
+static void store_done(sqlite3_stmt *stmt) {
         sqlite3_reset(stmt);
         sqlite3_clear_bindings(stmt);
 }
 
 /* Steps a statement that returns no rows, then resets it. */
-static int pd_store_exec(pd_store_t *st, sqlite3_stmt *stmt) {
+static int store_exec(pd_store_t *st, sqlite3_stmt *stmt) {
         int rc = sqlite3_step(stmt);
 
         if (rc != SQLITE_DONE)
-                pd_store_fail(st, rc);
-        pd_store_done(stmt);
+                store_fail(st, rc);
+        store_done(stmt);
         return rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* Binds a string, or NULL. The caller's string outlives the statement's
  * use, so SQLite need not copy it. */
-static void pd_store_bind_str(sqlite3_stmt *stmt, int idx, const char *s) {
+static void store_bind_str(sqlite3_stmt *stmt, int idx, const char *s) {
         sqlite3_bind_text(stmt, idx, s, -1, SQLITE_STATIC);
 }
 
-static const char *pd_store_col_str(sqlite3_stmt *stmt, int idx) {
+static const char *store_col_str(sqlite3_stmt *stmt, int idx) {
         return (const char *)sqlite3_column_text(stmt, idx);
 }
 
@@ -350,8 +349,7 @@ static const char *pd_store_col_str(sqlite3_stmt *stmt, int idx) {
  * Creates the missing folders above the file at path, each 0700, the way
  * `mkdir -p` would. Returns 0, or -1 with errstr.
  */
-static int pd_store_mkparents(const char *path, char *errstr,
-                              size_t errstr_size) {
+static int store_mkparents(const char *path, char *errstr, size_t errstr_size) {
         char dir[4096];
 
         if (!pd_mkparents(path, dir, sizeof(dir)))
@@ -363,27 +361,27 @@ static int pd_store_mkparents(const char *path, char *errstr,
 
 /* Runs one statement returning one row of one column, e.g. a PRAGMA.
  * Copies a text result into buf or an integer into *intp. */
-static int pd_store_query1(pd_store_t *st, const char *sql, char *buf,
-                           size_t size, int *intp) {
+static int store_query1(pd_store_t *st, const char *sql, char *buf, size_t size,
+                        int *intp) {
         sqlite3_stmt *stmt = NULL;
         int rc;
         int ret = -1;
 
         rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
         if (rc != SQLITE_OK) {
-                pd_store_fail(st, rc);
+                store_fail(st, rc);
                 goto out;
         }
         rc = sqlite3_step(stmt);
         if (rc != SQLITE_ROW) {
                 if (rc == SQLITE_DONE)
-                        pd_store_failf(st, "%s: no result", sql);
+                        store_failf(st, "%s: no result", sql);
                 else
-                        pd_store_fail(st, rc);
+                        store_fail(st, rc);
                 goto out;
         }
         if (buf) {
-                const char *s = pd_store_col_str(stmt, 0);
+                const char *s = store_col_str(stmt, 0);
 
                 snprintf(buf, size, "%s", s ? s : "");
         }
@@ -396,10 +394,10 @@ out:
 }
 
 /* Runs SQL text that returns no rows (one or several statements). */
-static int pd_store_exec_sql(pd_store_t *st, const char *sql) {
+static int store_exec_sql(pd_store_t *st, const char *sql) {
         int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
 
-        return rc == SQLITE_OK ? 0 : pd_store_fail(st, rc);
+        return rc == SQLITE_OK ? 0 : store_fail(st, rc);
 }
 
 /*
@@ -407,30 +405,30 @@ static int pd_store_exec_sql(pd_store_t *st, const char *sql) {
  * write transaction, so a concurrent opener waits and then finds the work
  * done.
  */
-static int pd_store_migrate(pd_store_t *st) {
+static int store_migrate(pd_store_t *st) {
         char sql[64];
         int version;
         int ret = -1;
 
-        if (pd_store_exec_sql(st, "BEGIN IMMEDIATE"))
+        if (store_exec_sql(st, "BEGIN IMMEDIATE"))
                 return -1;
-        if (pd_store_query1(st, "PRAGMA user_version", NULL, 0, &version))
+        if (store_query1(st, "PRAGMA user_version", NULL, 0, &version))
                 goto out;
         if (version > PD_STORE_VERSION) {
-                pd_store_failf(st,
-                               "schema version %d is newer than this "
-                               "postdeploy knows (%d); upgrade postdeploy",
-                               version, PD_STORE_VERSION);
+                store_failf(st,
+                            "schema version %d is newer than this "
+                            "postdeploy knows (%d); upgrade postdeploy",
+                            version, PD_STORE_VERSION);
                 goto out;
         }
         for (int v = version; v < PD_STORE_VERSION; v++)
-                if (pd_store_exec_sql(st, pd_store_migrations[v]))
+                if (store_exec_sql(st, store_migrations[v]))
                         goto out;
         snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
                  PD_STORE_VERSION);
-        if (version < PD_STORE_VERSION && pd_store_exec_sql(st, sql))
+        if (version < PD_STORE_VERSION && store_exec_sql(st, sql))
                 goto out;
-        ret = pd_store_exec_sql(st, "COMMIT");
+        ret = store_exec_sql(st, "COMMIT");
 out:
         /* Keeps the first error: the rollback's own is of no interest. */
         if (ret)
@@ -439,35 +437,35 @@ out:
 }
 
 /* Everything after sqlite3_open_v2: pragmas, schema, statements. */
-static int pd_store_setup(pd_store_t *st, const char *path, int sync_full) {
+static int store_setup(pd_store_t *st, const char *path, int sync_full) {
         char mode[16];
         int rc;
 
         rc = sqlite3_extended_result_codes(st->db, 1);
         if (rc == SQLITE_OK)
-                rc = sqlite3_busy_handler(st->db, pd_store_busy, st);
+                rc = sqlite3_busy_handler(st->db, store_busy, st);
         if (rc != SQLITE_OK)
-                return pd_store_fail(st, rc);
-        if (pd_store_query1(st, "PRAGMA journal_mode = WAL", mode,
-                            sizeof(mode), NULL))
+                return store_fail(st, rc);
+        if (store_query1(st, "PRAGMA journal_mode = WAL", mode, sizeof(mode),
+                         NULL))
                 return -1;
         /* An in-memory database (tests) cannot be in WAL mode. */
         if (strcmp(mode, "wal") && strcmp(path, ":memory:"))
-                return pd_store_failf(st, "cannot use WAL (journal mode %s)",
-                                      mode);
-        if (pd_store_exec_sql(st, sync_full ? "PRAGMA synchronous = FULL"
-                                            : "PRAGMA synchronous = NORMAL") ||
-            pd_store_exec_sql(st, "PRAGMA foreign_keys = ON") ||
-            pd_store_migrate(st) ||
-            pd_store_query1(st, "SELECT value FROM meta WHERE key = 'store_id'",
-                            st->id, sizeof(st->id), NULL))
+                return store_failf(st, "cannot use WAL (journal mode %s)",
+                                   mode);
+        if (store_exec_sql(st, sync_full ? "PRAGMA synchronous = FULL"
+                                         : "PRAGMA synchronous = NORMAL") ||
+            store_exec_sql(st, "PRAGMA foreign_keys = ON") ||
+            store_migrate(st) ||
+            store_query1(st, "SELECT value FROM meta WHERE key = 'store_id'",
+                         st->id, sizeof(st->id), NULL))
                 return -1;
         for (int i = 0; i < PD_STMT__CNT; i++) {
-                rc = sqlite3_prepare_v3(st->db, pd_store_sql[i], -1,
-                                        SQLITE_PREPARE_PERSISTENT,
-                                        &st->stmt[i], NULL);
+                rc = sqlite3_prepare_v3(st->db, store_sql[i], -1,
+                                        SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
+                                        NULL);
                 if (rc != SQLITE_OK)
-                        return pd_store_fail(st, rc);
+                        return store_fail(st, rc);
         }
         return 0;
 }
@@ -479,7 +477,7 @@ pd_store_t *pd_store_open(const char *path, int sync_full, char *errstr,
         int err = -1;
         int rc;
 
-        if (pd_store_mkparents(path, errstr, errstr_size))
+        if (store_mkparents(path, errstr, errstr_size))
                 goto out;
 
         /*
@@ -490,12 +488,12 @@ pd_store_t *pd_store_open(const char *path, int sync_full, char *errstr,
          * threads that create files.
          */
         old_umask = umask(077);
-        rc        = sqlite3_open_v2(path, &st->db,
-                                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                            SQLITE_OPEN_NOMUTEX,
-                                    NULL);
-        err       = rc != SQLITE_OK ? pd_store_fail(st, rc)
-                                    : pd_store_setup(st, path, sync_full);
+        rc        = sqlite3_open_v2(
+                   path, &st->db,
+                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                   NULL);
+        err = rc != SQLITE_OK ? store_fail(st, rc)
+                              : store_setup(st, path, sync_full);
         umask(old_umask);
         if (err) {
                 int syserr = st->db ? sqlite3_system_errno(st->db) : 0;
@@ -545,15 +543,15 @@ int pd_store_retriable(const pd_store_t *st) {
 }
 
 int pd_store_begin(pd_store_t *st) {
-        return pd_store_exec(st, st->stmt[PD_STMT_BEGIN]);
+        return store_exec(st, st->stmt[PD_STMT_BEGIN]);
 }
 
 int pd_store_commit(pd_store_t *st) {
-        return pd_store_exec(st, st->stmt[PD_STMT_COMMIT]);
+        return store_exec(st, st->stmt[PD_STMT_COMMIT]);
 }
 
 int pd_store_rollback(pd_store_t *st) {
-        return pd_store_exec(st, st->stmt[PD_STMT_ROLLBACK]);
+        return store_exec(st, st->stmt[PD_STMT_ROLLBACK]);
 }
 
 int pd_store_in_txn(pd_store_t *st) {
@@ -561,18 +559,18 @@ int pd_store_in_txn(pd_store_t *st) {
 }
 
 int pd_store_part_begin(pd_store_t *st) {
-        return pd_store_exec(st, st->stmt[PD_STMT_SAVEPOINT]);
+        return store_exec(st, st->stmt[PD_STMT_SAVEPOINT]);
 }
 
 int pd_store_part_end(pd_store_t *st) {
-        return pd_store_exec(st, st->stmt[PD_STMT_RELEASE]);
+        return store_exec(st, st->stmt[PD_STMT_RELEASE]);
 }
 
 int pd_store_part_undo(pd_store_t *st) {
         /* ROLLBACK TO keeps the savepoint open: release it too. */
-        int ret = pd_store_exec(st, st->stmt[PD_STMT_ROLLBACK_TO]);
+        int ret = store_exec(st, st->stmt[PD_STMT_ROLLBACK_TO]);
 
-        return pd_store_exec(st, st->stmt[PD_STMT_RELEASE]) || ret ? -1 : 0;
+        return store_exec(st, st->stmt[PD_STMT_RELEASE]) || ret ? -1 : 0;
 }
 
 /* ---- events ---- */
@@ -582,14 +580,14 @@ int pd_store_event_done(pd_store_t *st, const char *source, const char *id,
         sqlite3_stmt *stmt = st->stmt[PD_STMT_EVENT_DONE];
         int rc;
 
-        pd_store_bind_str(stmt, 1, source);
-        pd_store_bind_str(stmt, 2, id);
+        store_bind_str(stmt, 1, source);
+        store_bind_str(stmt, 2, id);
         rc = sqlite3_step(stmt);
         if (rc == SQLITE_ROW || rc == SQLITE_DONE)
                 *donep = rc == SQLITE_ROW;
         else
-                pd_store_fail(st, rc);
-        pd_store_done(stmt);
+                store_fail(st, rc);
+        store_done(stmt);
         return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -597,11 +595,11 @@ int pd_store_event_mark(pd_store_t *st, const char *source, const char *id,
                         const char *tenant, int64_t at_ms) {
         sqlite3_stmt *stmt = st->stmt[PD_STMT_EVENT_MARK];
 
-        pd_store_bind_str(stmt, 1, source);
-        pd_store_bind_str(stmt, 2, id);
-        pd_store_bind_str(stmt, 3, tenant);
+        store_bind_str(stmt, 1, source);
+        store_bind_str(stmt, 2, id);
+        store_bind_str(stmt, 3, tenant);
         sqlite3_bind_int64(stmt, 4, at_ms);
-        return pd_store_exec(st, stmt);
+        return store_exec(st, stmt);
 }
 
 /* ---- runs and action state ---- */
@@ -609,16 +607,16 @@ int pd_store_event_mark(pd_store_t *st, const char *source, const char *id,
 int pd_store_run_begin(pd_store_t *st, pd_run_t *run) {
         sqlite3_stmt *stmt = st->stmt[PD_STMT_RUN_BEGIN];
 
-        pd_store_bind_str(stmt, 1, run->tenant);
-        pd_store_bind_str(stmt, 2, run->action);
-        pd_store_bind_str(stmt, 3, run->release);
-        pd_store_bind_str(stmt, 4, run->trigger_source);
-        pd_store_bind_str(stmt, 5, run->trigger_id);
+        store_bind_str(stmt, 1, run->tenant);
+        store_bind_str(stmt, 2, run->action);
+        store_bind_str(stmt, 3, run->release);
+        store_bind_str(stmt, 4, run->trigger_source);
+        store_bind_str(stmt, 5, run->trigger_id);
         sqlite3_bind_int(stmt, 6, run->attempt);
         sqlite3_bind_int64(stmt, 7, run->started_at);
         if (run->sup_id)
                 sqlite3_bind_int64(stmt, 8, run->sup_id);
-        if (pd_store_exec(st, stmt))
+        if (store_exec(st, stmt))
                 return -1;
         /* The trigger's insert into actions does not change this: SQLite
          * restores the rowid when a trigger ends. */
@@ -633,18 +631,18 @@ int pd_store_run_end(pd_store_t *st, const pd_run_t *run) {
         sqlite3_bind_int(stmt, 2, (int)run->status);
         if (run->has_exit_code)
                 sqlite3_bind_int(stmt, 3, run->exit_code);
-        pd_store_bind_str(stmt, 4, run->error);
-        pd_store_bind_str(stmt, 5, run->output_tail);
+        store_bind_str(stmt, 4, run->error);
+        store_bind_str(stmt, 5, run->output_tail);
         sqlite3_bind_int64(stmt, 6, run->finished_at);
         sqlite3_bind_int64(stmt, 7, run->duration_ms);
-        if (pd_store_exec(st, stmt))
+        if (store_exec(st, stmt))
                 return -1;
         /* Ending a run twice would rewrite history: refuse it. */
         if (sqlite3_changes(st->db) != 1)
-                return pd_store_failf(st,
-                                      "run %lld is unknown or already "
-                                      "finished",
-                                      (long long)run->id);
+                return store_failf(st,
+                                   "run %lld is unknown or already "
+                                   "finished",
+                                   (long long)run->id);
         return 0;
 }
 
@@ -654,8 +652,8 @@ int pd_store_action_state(pd_store_t *st, const char *tenant,
         int rc;
 
         memset(as, 0, sizeof(*as));
-        pd_store_bind_str(stmt, 1, tenant);
-        pd_store_bind_str(stmt, 2, action);
+        store_bind_str(stmt, 1, tenant);
+        store_bind_str(stmt, 2, action);
         rc = sqlite3_step(stmt);
         if (rc == SQLITE_ROW) {
                 as->known          = 1;
@@ -665,9 +663,9 @@ int pd_store_action_state(pd_store_t *st, const char *tenant,
                 as->last_attempt = sqlite3_column_int(stmt, 2);
                 as->running      = sqlite3_column_int(stmt, 3) != 0;
         } else if (rc != SQLITE_DONE) {
-                pd_store_fail(st, rc);
+                store_fail(st, rc);
         }
-        pd_store_done(stmt);
+        store_done(stmt);
         return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -680,12 +678,12 @@ int pd_store_action_set_done(pd_store_t *st, const char *tenant,
         sqlite3_stmt *stmt = st->stmt[PD_STMT_ACTION_SET_DONE];
         int rc;
 
-        pd_store_bind_str(stmt, 1, tenant);
-        pd_store_bind_str(stmt, 2, action);
+        store_bind_str(stmt, 1, tenant);
+        store_bind_str(stmt, 2, action);
         sqlite3_bind_int(stmt, 3, done ? 1 : 0);
         rc = sqlite3_step(stmt);
-        pd_store_done(stmt);
-        return rc == SQLITE_DONE ? 0 : pd_store_fail(st, rc);
+        store_done(stmt);
+        return rc == SQLITE_DONE ? 0 : store_fail(st, rc);
 }
 
 int pd_store_trigger_outcome(pd_store_t *st, const char *tenant,
@@ -695,10 +693,10 @@ int pd_store_trigger_outcome(pd_store_t *st, const char *tenant,
         sqlite3_stmt *stmt = st->stmt[PD_STMT_TRIGGER_OUTCOME];
         int rc;
 
-        pd_store_bind_str(stmt, 1, tenant);
-        pd_store_bind_str(stmt, 2, action);
-        pd_store_bind_str(stmt, 3, trigger_source);
-        pd_store_bind_str(stmt, 4, trigger_id);
+        store_bind_str(stmt, 1, tenant);
+        store_bind_str(stmt, 2, action);
+        store_bind_str(stmt, 3, trigger_source);
+        store_bind_str(stmt, 4, trigger_id);
         rc = sqlite3_step(stmt);
         if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
                 *foundp = rc == SQLITE_ROW;
@@ -707,9 +705,9 @@ int pd_store_trigger_outcome(pd_store_t *st, const char *tenant,
                 if (*foundp && attemptp)
                         *attemptp = sqlite3_column_int(stmt, 1);
         } else {
-                pd_store_fail(st, rc);
+                store_fail(st, rc);
         }
-        pd_store_done(stmt);
+        store_done(stmt);
         return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -719,16 +717,16 @@ int pd_store_trigger_runs(pd_store_t *st, const char *tenant,
         sqlite3_stmt *stmt = st->stmt[PD_STMT_TRIGGER_RUNS];
         int rc;
 
-        pd_store_bind_str(stmt, 1, tenant);
-        pd_store_bind_str(stmt, 2, action);
-        pd_store_bind_str(stmt, 3, trigger_source);
-        pd_store_bind_str(stmt, 4, trigger_id);
+        store_bind_str(stmt, 1, tenant);
+        store_bind_str(stmt, 2, action);
+        store_bind_str(stmt, 3, trigger_source);
+        store_bind_str(stmt, 4, trigger_id);
         rc = sqlite3_step(stmt);
         if (rc == SQLITE_ROW)
                 *countp = sqlite3_column_int64(stmt, 0);
         else
-                pd_store_fail(st, rc);
-        pd_store_done(stmt);
+                store_fail(st, rc);
+        store_done(stmt);
         return rc == SQLITE_ROW ? 0 : -1;
 }
 
@@ -746,20 +744,20 @@ int pd_store_runs_unfinished(pd_store_t *st, pd_store_run_cb_t *cb,
                 rc = sqlite3_step(stmt);
                 if (rc == SQLITE_ROW) {
                         run.id             = sqlite3_column_int64(stmt, 0);
-                        run.tenant         = pd_store_col_str(stmt, 1);
-                        run.action         = pd_store_col_str(stmt, 2);
-                        run.release        = pd_store_col_str(stmt, 3);
-                        run.trigger_source = pd_store_col_str(stmt, 4);
-                        run.trigger_id     = pd_store_col_str(stmt, 5);
+                        run.tenant         = store_col_str(stmt, 1);
+                        run.action         = store_col_str(stmt, 2);
+                        run.release        = store_col_str(stmt, 3);
+                        run.trigger_source = store_col_str(stmt, 4);
+                        run.trigger_id     = store_col_str(stmt, 5);
                         run.attempt        = sqlite3_column_int(stmt, 6);
                         run.started_at     = sqlite3_column_int64(stmt, 7);
                         run.sup_id         = sqlite3_column_int64(stmt, 8);
                         last_id            = run.id;
                         ret                = cb(&run, opaque);
                 } else if (rc != SQLITE_DONE) {
-                        ret = pd_store_fail(st, rc);
+                        ret = store_fail(st, rc);
                 }
-                pd_store_done(stmt);
+                store_done(stmt);
                 if (rc == SQLITE_DONE)
                         break;
         }
@@ -770,11 +768,11 @@ int pd_store_runs_unfinished(pd_store_t *st, pd_store_run_cb_t *cb,
 
 /* Deletes up to limit rows of stmt's table older than before_ms; adds the
  * count to *deletedp. */
-static int pd_store_prune_one(pd_store_t *st, sqlite3_stmt *stmt,
-                              int64_t before_ms, int limit, int *deletedp) {
+static int store_prune_one(pd_store_t *st, sqlite3_stmt *stmt,
+                           int64_t before_ms, int limit, int *deletedp) {
         sqlite3_bind_int64(stmt, 1, before_ms);
         sqlite3_bind_int(stmt, 2, limit);
-        if (pd_store_exec(st, stmt))
+        if (store_exec(st, stmt))
                 return -1;
         *deletedp += sqlite3_changes(st->db);
         return 0;
@@ -783,10 +781,10 @@ static int pd_store_prune_one(pd_store_t *st, sqlite3_stmt *stmt,
 int pd_store_prune(pd_store_t *st, int64_t before_ms, int limit,
                    int *deletedp) {
         *deletedp = 0;
-        if (pd_store_prune_one(st, st->stmt[PD_STMT_PRUNE_RUNS], before_ms,
-                               limit, deletedp) ||
-            pd_store_prune_one(st, st->stmt[PD_STMT_PRUNE_EVENTS], before_ms,
-                               limit, deletedp))
+        if (store_prune_one(st, st->stmt[PD_STMT_PRUNE_RUNS], before_ms, limit,
+                            deletedp) ||
+            store_prune_one(st, st->stmt[PD_STMT_PRUNE_EVENTS], before_ms,
+                            limit, deletedp))
                 return -1;
         return 0;
 }
@@ -796,13 +794,12 @@ int pd_store_prune(pd_store_t *st, int64_t before_ms, int limit,
 int pd_store_outbox_add(pd_store_t *st, pd_outbox_rec_t *rec) {
         sqlite3_stmt *stmt = st->stmt[PD_STMT_OUTBOX_ADD];
 
-        pd_store_bind_str(stmt, 1, rec->topic);
-        pd_store_bind_str(stmt, 2, rec->key);
+        store_bind_str(stmt, 1, rec->topic);
+        store_bind_str(stmt, 2, rec->key);
         sqlite3_bind_blob64(stmt, 3, rec->headers, rec->headers_len,
                             SQLITE_STATIC);
-        sqlite3_bind_blob64(stmt, 4, rec->value, rec->value_len,
-                            SQLITE_STATIC);
-        if (pd_store_exec(st, stmt))
+        sqlite3_bind_blob64(stmt, 4, rec->value, rec->value_len, SQLITE_STATIC);
+        if (store_exec(st, stmt))
                 return -1;
         rec->seq = sqlite3_last_insert_rowid(st->db);
         return 0;
@@ -812,7 +809,7 @@ int pd_store_outbox_del(pd_store_t *st, int64_t seq) {
         sqlite3_stmt *stmt = st->stmt[PD_STMT_OUTBOX_DEL];
 
         sqlite3_bind_int64(stmt, 1, seq);
-        return pd_store_exec(st, stmt);
+        return store_exec(st, stmt);
 }
 
 int pd_store_outbox_del_range(pd_store_t *st, int64_t first, int64_t last) {
@@ -820,21 +817,20 @@ int pd_store_outbox_del_range(pd_store_t *st, int64_t first, int64_t last) {
 
         sqlite3_bind_int64(stmt, 1, first);
         sqlite3_bind_int64(stmt, 2, last);
-        return pd_store_exec(st, stmt);
+        return store_exec(st, stmt);
 }
 
 int pd_store_checkpoints_manual(pd_store_t *st) {
         int rc = sqlite3_wal_autocheckpoint(st->db, 0);
 
-        return rc == SQLITE_OK ? 0 : pd_store_fail(st, rc);
+        return rc == SQLITE_OK ? 0 : store_fail(st, rc);
 }
 
 int pd_store_checkpoint(pd_store_t *st) {
-        int rc = sqlite3_wal_checkpoint_v2(st->db, NULL,
-                                           SQLITE_CHECKPOINT_PASSIVE, NULL,
-                                           NULL);
+        int rc = sqlite3_wal_checkpoint_v2(
+            st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 
-        return rc == SQLITE_OK ? 0 : pd_store_fail(st, rc);
+        return rc == SQLITE_OK ? 0 : store_fail(st, rc);
 }
 
 int pd_store_outbox_foreach(pd_store_t *st, pd_store_outbox_cb_t *cb,
@@ -851,8 +847,8 @@ int pd_store_outbox_foreach(pd_store_t *st, pd_store_outbox_cb_t *cb,
                 rc = sqlite3_step(stmt);
                 if (rc == SQLITE_ROW) {
                         rec.seq         = sqlite3_column_int64(stmt, 0);
-                        rec.topic       = pd_store_col_str(stmt, 1);
-                        rec.key         = pd_store_col_str(stmt, 2);
+                        rec.topic       = store_col_str(stmt, 1);
+                        rec.key         = store_col_str(stmt, 2);
                         rec.headers     = sqlite3_column_blob(stmt, 3);
                         rec.headers_len = (size_t)sqlite3_column_bytes(stmt, 3);
                         rec.value       = sqlite3_column_blob(stmt, 4);
@@ -860,9 +856,9 @@ int pd_store_outbox_foreach(pd_store_t *st, pd_store_outbox_cb_t *cb,
                         last_seq        = rec.seq;
                         ret             = cb(&rec, opaque);
                 } else if (rc != SQLITE_DONE) {
-                        ret = pd_store_fail(st, rc);
+                        ret = store_fail(st, rc);
                 }
-                pd_store_done(stmt);
+                store_done(stmt);
                 if (rc == SQLITE_DONE)
                         break;
         }

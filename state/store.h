@@ -102,7 +102,7 @@ int pd_store_event_mark(pd_store_t *st, const char *source, const char *id,
 
 /* One attempt of an action. Strings are borrowed by the store calls. */
 typedef struct pd_run_s {
-        int64_t id;            /* set by pd_store_run_begin */
+        int64_t id; /* set by pd_store_run_begin */
         /* The run's name at the supervisor, set by the caller (0: none):
          * a hash of the trigger, the action and the run's place among
          * the trigger's runs of it (pd_store_trigger_runs), never a rowid,
@@ -115,7 +115,7 @@ typedef struct pd_run_s {
         const char *trigger_source;
         const char *trigger_id;
         int32_t attempt;
-        int64_t started_at;    /* ms since epoch */
+        int64_t started_at; /* ms since epoch */
         /* filled when finished: */
         pd_status_t status;
         int has_exit_code;
@@ -141,10 +141,10 @@ int pd_store_action_set_done(pd_store_t *st, const char *tenant,
 
 /* What the store knows of one (tenant, action). */
 typedef struct pd_action_state_s {
-        int known;          /* any run at all */
-        int ever_succeeded; /* done: succeeded or skipped since the last
-                             * reset; pending = !ever_succeeded */
-        int running;        /* a run without an outcome */
+        int known;               /* any run at all */
+        int ever_succeeded;      /* done: succeeded or skipped since the last
+                                  * reset; pending = !ever_succeeded */
+        int running;             /* a run without an outcome */
         pd_status_t last_status; /* of the last finished run, if known */
         int32_t last_attempt;
 } pd_action_state_t;
@@ -202,8 +202,7 @@ int pd_store_runs_unfinished(pd_store_t *st, pd_store_run_cb_t *cb,
  * that deletes fewer than limit of each left nothing older behind.
  * Returns 0, or -1 on error.
  */
-int pd_store_prune(pd_store_t *st, int64_t before_ms, int limit,
-                   int *deletedp);
+int pd_store_prune(pd_store_t *st, int64_t before_ms, int limit, int *deletedp);
 
 /* ---- outbox ---- */
 

@@ -42,13 +42,13 @@ extern char **environ;
 #define PD_SUP_FORGET_MAX 64
 
 struct pd_sup_s {
-        int fd;            /* -1 while disconnected */
+        int fd; /* -1 while disconnected */
         char *dir;
         char *exe;
         int idle_s;
-        pd_sup_buf_t in;   /* bytes read: the frame handed out, then more */
-        size_t handed;     /* size of the frame handed out, to drop */
-        char errstr[256];  /* why the last reconnect failed */
+        pd_sup_buf_t in;  /* bytes read: the frame handed out, then more */
+        size_t handed;    /* size of the frame handed out, to drop */
+        char errstr[256]; /* why the last reconnect failed */
         /* Runs whose RESULT this handle read last, newest at the end:
          * they have ended, so their FORGET can wait for a request. */
         int64_t ended[PD_SUP_FORGET_MAX];
@@ -59,8 +59,8 @@ struct pd_sup_s {
         int64_t forget_ids[PD_SUP_FORGET_MAX];
         size_t forget_cnt;
         size_t forget_acked; /* ... of which answered, once sent */
-        int forget;        /* PD_SUP_FORGET_* */
-        int64_t hang_ms;   /* silent this long: taken for hung */
+        int forget;          /* PD_SUP_FORGET_* */
+        int64_t hang_ms;     /* silent this long: taken for hung */
 };
 
 enum {
@@ -71,14 +71,19 @@ enum {
 
 /* Starts a supervisor for sup->dir and waits until it listens (or finds
  * one already there). Returns 0, or -1 with errstr. */
-static int pd_sup_spawn(pd_sup_t *sup, char *errstr, size_t errstr_size) {
+static int sup_spawn(pd_sup_t *sup, char *errstr, size_t errstr_size) {
         char idle[16];
         /* argv[0] is what `ps -o args` shows: the binary's path (often
          * /proc/self/exe) would not say which process this is. Its log
          * lines are in our format, so one shipper reads both. */
-        char *argv[] = {"postdeploy-supervisor", "--supervisor", sup->dir,
-                        "--idle", idle, "--log-format",
-                        (char *)pd_log_format_name(pd_log_format), NULL};
+        char *argv[] = {"postdeploy-supervisor",
+                        "--supervisor",
+                        sup->dir,
+                        "--idle",
+                        idle,
+                        "--log-format",
+                        (char *)pd_log_format_name(pd_log_format),
+                        NULL};
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t attr;
         int err, wstatus = 0;
@@ -138,7 +143,7 @@ out:
  * PD_SUP_CONNECT_MS: one that is still starting, or exiting while idle,
  * is waited out. Returns 0, or -1 with errstr.
  */
-static int pd_sup_dial(pd_sup_t *sup, char *errstr, size_t errstr_size) {
+static int sup_dial(pd_sup_t *sup, char *errstr, size_t errstr_size) {
         const int64_t deadline = pd_mono_ms() + PD_SUP_CONNECT_MS;
         struct sockaddr_un sa;
         int nap_ms = 1;
@@ -181,13 +186,13 @@ static int pd_sup_dial(pd_sup_t *sup, char *errstr, size_t errstr_size) {
                          * starting or on its way out: try again soon. */
                         poll(NULL, 0, nap_ms);
                         nap_ms = nap_ms < 100 ? nap_ms * 2 : 100;
-                } else if (pd_sup_spawn(sup, errstr, errstr_size)) {
+                } else if (sup_spawn(sup, errstr, errstr_size)) {
                         return -1;
                 }
         }
 }
 
-static void pd_sup_hangup(pd_sup_t *sup) {
+static void sup_hangup(pd_sup_t *sup) {
         if (sup->fd != -1)
                 close(sup->fd);
         sup->fd = -1;
@@ -213,12 +218,12 @@ pd_sup_t *pd_sup_connect(const char *dir, const char *exe, int idle_s,
 
         sup->fd = -1;
         /* The supervisor works from "/": it is told where DIR really is. */
-        dir      = pd_sup_abspath(dir, abs, sizeof(abs));
-        sup->dir = pd_xstrdup(dir);
-        sup->exe = pd_xstrdup(exe ? exe : "/proc/self/exe");
+        dir          = pd_sup_abspath(dir, abs, sizeof(abs));
+        sup->dir     = pd_xstrdup(dir);
+        sup->exe     = pd_xstrdup(exe ? exe : "/proc/self/exe");
         sup->idle_s  = idle_s > 0 ? idle_s : PD_SUP_IDLE_DEFAULT_S;
         sup->hang_ms = PD_SUP_HANG_MS;
-        if (pd_sup_dial(sup, errstr, errstr_size))
+        if (sup_dial(sup, errstr, errstr_size))
                 goto fail;
         return sup;
 fail:
@@ -227,7 +232,7 @@ fail:
 }
 
 /* Sends len bytes. Returns 0, or PD_SUP_BROKEN if they did not all go. */
-static int pd_sup_send(pd_sup_t *sup, const char *p, size_t len) {
+static int sup_send(pd_sup_t *sup, const char *p, size_t len) {
         while (len) {
                 ssize_t n = send(sup->fd, p, len, MSG_NOSIGNAL);
 
@@ -243,7 +248,7 @@ static int pd_sup_send(pd_sup_t *sup, const char *p, size_t len) {
 
 /* Appends a frame that is just a run id to b. Returns 0 (or -1 if the
  * frame were too long, which an id never is). */
-static int pd_sup_put_id(pd_sup_buf_t *b, unsigned type, int64_t id) {
+static int sup_put_id(pd_sup_buf_t *b, unsigned type, int64_t id) {
         size_t at = pd_sup_frame_begin(b, type);
 
         pd_sup_buf_i64(b, id);
@@ -251,26 +256,26 @@ static int pd_sup_put_id(pd_sup_buf_t *b, unsigned type, int64_t id) {
 }
 
 /* Sends a frame that is just a run id. */
-static int pd_sup_send_id(pd_sup_t *sup, unsigned type, int64_t id) {
+static int sup_send_id(pd_sup_t *sup, unsigned type, int64_t id) {
         pd_sup_buf_t b = {0};
         int ret;
 
-        ret = pd_sup_put_id(&b, type, id) ? -1 : pd_sup_send(sup, b.p, b.len);
+        ret = sup_put_id(&b, type, id) ? -1 : sup_send(sup, b.p, b.len);
         pd_sup_buf_free(&b);
         return ret;
 }
 
 /* Appends a FORGET for every held run to b. Returns 0, or -1 (oom). */
-static int pd_sup_put_forgets(const pd_sup_t *sup, pd_sup_buf_t *b) {
+static int sup_put_forgets(const pd_sup_t *sup, pd_sup_buf_t *b) {
         for (size_t i = 0; i < sup->forget_cnt; i++)
-                if (pd_sup_put_id(b, PD_SUP_F_FORGET, sup->forget_ids[i]))
+                if (sup_put_id(b, PD_SUP_F_FORGET, sup->forget_ids[i]))
                         return -1;
         return 0;
 }
 
 /* Notes that run id has ended (we read its RESULT); the oldest note goes
  * when there is no room. */
-static void pd_sup_ended(pd_sup_t *sup, int64_t id) {
+static void sup_ended(pd_sup_t *sup, int64_t id) {
         if (sup->ended_cnt == PD_SUP_FORGET_MAX) {
                 memmove(sup->ended, sup->ended + 1,
                         (PD_SUP_FORGET_MAX - 1) * sizeof(*sup->ended));
@@ -280,7 +285,7 @@ static void pd_sup_ended(pd_sup_t *sup, int64_t id) {
 }
 
 /* Whether run id is noted as ended; the note is taken away. */
-static int pd_sup_unended(pd_sup_t *sup, int64_t id) {
+static int sup_unended(pd_sup_t *sup, int64_t id) {
         for (size_t i = sup->ended_cnt; i-- > 0;)
                 if (sup->ended[i] == id) {
                         memmove(sup->ended + i, sup->ended + i + 1,
@@ -294,11 +299,11 @@ static int pd_sup_unended(pd_sup_t *sup, int64_t id) {
  * Sends sig to the supervisor that listens at sa, whose pid the kernel
  * tells the peer of a connection. Returns 0, or -1 if none answers.
  */
-static int pd_sup_signal(const struct sockaddr_un *sa, int sig) {
+static int sup_signal(const struct sockaddr_un *sa, int sig) {
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct ucred cred;
         socklen_t len = sizeof(cred);
-        int ret = -1;
+        int ret       = -1;
 
         if (fd == -1)
                 return -1;
@@ -345,7 +350,7 @@ int pd_sup_shutdown(const char *dir, int64_t timeout_ms, char *errstr,
                 }
                 /* No answer yet: one that is starting, or exiting. */
                 if (!signalled)
-                        signalled = !pd_sup_signal(&sa, SIGTERM);
+                        signalled = !sup_signal(&sa, SIGTERM);
                 poll(NULL, 0, 20);
         }
         ret = 0;
@@ -361,11 +366,11 @@ void pd_sup_close(pd_sup_t *sup) {
         if (sup->fd != -1 && sup->forget == PD_SUP_FORGET_HELD) {
                 pd_sup_buf_t b = {0};
 
-                if (!pd_sup_put_forgets(sup, &b))
-                        pd_sup_send(sup, b.p, b.len);
+                if (!sup_put_forgets(sup, &b))
+                        sup_send(sup, b.p, b.len);
                 pd_sup_buf_free(&b);
         }
-        pd_sup_hangup(sup);
+        sup_hangup(sup);
         pd_sup_buf_free(&sup->in);
         free(sup->dir);
         free(sup->exe);
@@ -375,21 +380,21 @@ void pd_sup_close(pd_sup_t *sup) {
 /*
  * Sends the request frame(s) req, preceded by the held FORGETs, in one
  * send: the supervisor handles them all in one pass, and no round trip is
- * spent on a FORGET alone. Returns as pd_sup_send.
+ * spent on a FORGET alone. Returns as sup_send.
  */
-static int pd_sup_send_req(pd_sup_t *sup, const pd_sup_buf_t *req) {
+static int sup_send_req(pd_sup_t *sup, const pd_sup_buf_t *req) {
         pd_sup_buf_t b = {0};
         int ret;
 
         if (sup->forget != PD_SUP_FORGET_HELD)
-                return pd_sup_send(sup, req->p, req->len);
-        if (pd_sup_put_forgets(sup, &b)) {
+                return sup_send(sup, req->p, req->len);
+        if (sup_put_forgets(sup, &b)) {
                 pd_sup_buf_free(&b);
                 return -1;
         }
         if (req->len)
                 pd_sup_buf_put(&b, req->p, req->len);
-        ret = pd_sup_send(sup, b.p, b.len);
+        ret = sup_send(sup, b.p, b.len);
         if (!ret) {
                 sup->forget       = PD_SUP_FORGET_SENT;
                 sup->forget_acked = 0;
@@ -399,11 +404,11 @@ static int pd_sup_send_req(pd_sup_t *sup, const pd_sup_buf_t *req) {
 }
 
 /* Sends a request that is just a run id (with a held FORGET). */
-static int pd_sup_send_req_id(pd_sup_t *sup, unsigned type, int64_t id) {
+static int sup_send_req_id(pd_sup_t *sup, unsigned type, int64_t id) {
         pd_sup_buf_t b = {0};
         int ret;
 
-        ret = pd_sup_put_id(&b, type, id) ? -1 : pd_sup_send_req(sup, &b);
+        ret = sup_put_id(&b, type, id) ? -1 : sup_send_req(sup, &b);
         pd_sup_buf_free(&b);
         return ret;
 }
@@ -421,7 +426,7 @@ static int pd_sup_send_req_id(pd_sup_t *sup, unsigned type, int64_t id) {
  * next connection starts a new one, which stops the runs it left and
  * reports them INTERRUPTED. Returns PD_SUP_BROKEN.
  */
-static int pd_sup_hung(pd_sup_t *sup) {
+static int sup_hung(pd_sup_t *sup) {
         struct ucred cred;
         socklen_t len = sizeof(cred);
 
@@ -433,7 +438,7 @@ static int pd_sup_hung(pd_sup_t *sup) {
                        sup->dir, (long)cred.pid, sup->hang_ms);
                 kill(cred.pid, SIGKILL);
         }
-        pd_sup_hangup(sup);
+        sup_hangup(sup);
         return PD_SUP_BROKEN;
 }
 
@@ -445,9 +450,9 @@ static int pd_sup_hung(pd_sup_t *sup) {
  * for hang_ms is taken for hung. Returns 0, -1 on a timeout, or
  * PD_SUP_BROKEN.
  */
-static int pd_sup_recv(pd_sup_t *sup, int64_t id, volatile int *cancel,
-                       int *cancel_sent, int timeout_ms, unsigned *type,
-                       pd_sup_rd_t *rd) {
+static int sup_recv(pd_sup_t *sup, int64_t id, volatile int *cancel,
+                    int *cancel_sent, int timeout_ms, unsigned *type,
+                    pd_sup_rd_t *rd) {
         const int64_t deadline = pd_mono_ms() + timeout_ms;
         int64_t heard          = pd_mono_ms();
         int pinged             = 0;
@@ -473,14 +478,14 @@ static int pd_sup_recv(pd_sup_t *sup, int64_t id, volatile int *cancel,
                         }
                         if (sup->in.len >= PD_SUP_HDR + (size_t)len) {
                                 *type = (unsigned char)sup->in.p[4];
-                                *rd   = (pd_sup_rd_t){sup->in.p + PD_SUP_HDR,
-                                                    len, 0, 0};
+                                *rd = (pd_sup_rd_t){sup->in.p + PD_SUP_HDR, len,
+                                                    0, 0};
                                 sup->handed = PD_SUP_HDR + (size_t)len;
                                 return 0;
                         }
                 }
                 if (cancel && *cancel && !*cancel_sent) {
-                        if (pd_sup_send_id(sup, PD_SUP_F_CANCEL, id))
+                        if (sup_send_id(sup, PD_SUP_F_CANCEL, id))
                                 return PD_SUP_BROKEN;
                         *cancel_sent = 1;
                 }
@@ -493,9 +498,9 @@ static int pd_sup_recv(pd_sup_t *sup, int64_t id, volatile int *cancel,
                         if (left < wait)
                                 wait = left;
                 } else if (now - heard >= sup->hang_ms) {
-                        return pd_sup_hung(sup);
+                        return sup_hung(sup);
                 } else if (!pinged && now - heard >= sup->hang_ms / 3) {
-                        if (pd_sup_send_id(sup, PD_SUP_F_PING, id))
+                        if (sup_send_id(sup, PD_SUP_F_PING, id))
                                 return PD_SUP_BROKEN;
                         pinged = 1;
                 }
@@ -516,11 +521,10 @@ static int pd_sup_recv(pd_sup_t *sup, int64_t id, volatile int *cancel,
 
 /* Whether the frame is the reply to the next FORGET sent before the
  * request (they come first, in order); once all are, they need no more. */
-static int pd_sup_forgotten(pd_sup_t *sup, unsigned type, pd_sup_rd_t rd) {
+static int sup_forgotten(pd_sup_t *sup, unsigned type, pd_sup_rd_t rd) {
         if (sup->forget != PD_SUP_FORGET_SENT ||
             (type != PD_SUP_F_FORGOTTEN && type != PD_SUP_F_RUNNING) ||
-            pd_sup_rd_i64(&rd) != sup->forget_ids[sup->forget_acked] ||
-            rd.bad)
+            pd_sup_rd_i64(&rd) != sup->forget_ids[sup->forget_acked] || rd.bad)
                 return 0;
         if (++sup->forget_acked == sup->forget_cnt) {
                 sup->forget       = PD_SUP_FORGET_NONE;
@@ -536,18 +540,17 @@ static int pd_sup_forgotten(pd_sup_t *sup, unsigned type, pd_sup_rd_t rd) {
  * state (FINISHED with *res and *runner_failed), PD_SUP_BROKEN, or -1 with
  * res->error.
  */
-static int pd_sup_reply_get(pd_sup_t *sup, int64_t id, int await,
-                            volatile int *cancel, pd_runner_result_t *res,
-                            int *runner_failed) {
+static int sup_reply_get(pd_sup_t *sup, int64_t id, int await,
+                         volatile int *cancel, pd_runner_result_t *res,
+                         int *runner_failed) {
         int cancel_sent = 0;
 
         for (;;) {
                 const char *why;
                 pd_sup_rd_t rd;
                 unsigned type = 0;
-                int r = pd_sup_recv(sup, id, cancel, &cancel_sent,
-                                    await ? -1 : (int)sup->hang_ms, &type,
-                                    &rd);
+                int r         = sup_recv(sup, id, cancel, &cancel_sent,
+                                 await ? -1 : (int)sup->hang_ms, &type, &rd);
 
                 /* After a timeout or a refusal the conversation is lost:
                  * the next request starts a new one. */
@@ -556,12 +559,12 @@ static int pd_sup_reply_get(pd_sup_t *sup, int64_t id, int await,
                                  "the supervisor of %s did not answer "
                                  "within %" PRId64 " ms",
                                  sup->dir, sup->hang_ms);
-                        pd_sup_hung(sup);
+                        sup_hung(sup);
                         return -1;
                 }
                 if (r)
                         return r;
-                if (pd_sup_forgotten(sup, type, rd))
+                if (sup_forgotten(sup, type, rd))
                         continue;
                 if (type == PD_SUP_F_ERROR) {
                         pd_sup_rd_i64(&rd);
@@ -569,7 +572,7 @@ static int pd_sup_reply_get(pd_sup_t *sup, int64_t id, int await,
                         snprintf(res->error, sizeof(res->error),
                                  "the supervisor refused: %s",
                                  why ? why : "no reason given");
-                        pd_sup_hangup(sup);
+                        sup_hangup(sup);
                         return -1;
                 }
                 if (pd_sup_rd_i64(&rd) != id || rd.bad)
@@ -587,7 +590,7 @@ static int pd_sup_reply_get(pd_sup_t *sup, int64_t id, int await,
                 case PD_SUP_F_RESULT:
                         if (pd_sup_result_get(&rd, runner_failed, res))
                                 return PD_SUP_BROKEN;
-                        pd_sup_ended(sup, id);
+                        sup_ended(sup, id);
                         return PD_SUP_FINISHED;
                 default:
                         return PD_SUP_BROKEN;
@@ -597,34 +600,34 @@ static int pd_sup_reply_get(pd_sup_t *sup, int64_t id, int await,
 
 /* Reconnects after a broken connection. Returns 0, or -1 with
  * sup->errstr. */
-static int pd_sup_redial(pd_sup_t *sup) {
-        pd_sup_hangup(sup);
-        return pd_sup_dial(sup, sup->errstr, sizeof(sup->errstr));
+static int sup_redial(pd_sup_t *sup) {
+        sup_hangup(sup);
+        return sup_dial(sup, sup->errstr, sizeof(sup->errstr));
 }
 
 /*
  * Asks a one-id request (STATUS, WAIT, FORGET) and reads the answer,
  * reconnecting if the connection breaks (each of them may be asked
- * again). Returns as pd_sup_reply_get, never PD_SUP_BROKEN.
+ * again). Returns as sup_reply_get, never PD_SUP_BROKEN.
  */
-static int pd_sup_ask(pd_sup_t *sup, unsigned type, int64_t id,
-                      volatile int *cancel, pd_runner_result_t *res,
-                      int *runner_failed) {
+static int sup_ask(pd_sup_t *sup, unsigned type, int64_t id,
+                   volatile int *cancel, pd_runner_result_t *res,
+                   int *runner_failed) {
         for (int tries = 0;; tries++) {
                 int r = PD_SUP_BROKEN;
 
-                if (sup->fd != -1 && !pd_sup_send_req_id(sup, type, id))
-                        r = pd_sup_reply_get(sup, id, type == PD_SUP_F_WAIT,
-                                             cancel, res, runner_failed);
+                if (sup->fd != -1 && !sup_send_req_id(sup, type, id))
+                        r = sup_reply_get(sup, id, type == PD_SUP_F_WAIT,
+                                          cancel, res, runner_failed);
                 if (r != PD_SUP_BROKEN)
                         return r;
-                pd_sup_hangup(sup);
-                if (tries == PD_SUP_RECONNECTS || pd_sup_redial(sup)) {
+                sup_hangup(sup);
+                if (tries == PD_SUP_RECONNECTS || sup_redial(sup)) {
                         snprintf(res->error, sizeof(res->error),
                                  "lost the supervisor: %s",
                                  tries == PD_SUP_RECONNECTS
-                                         ? "the connection keeps breaking"
-                                         : sup->errstr);
+                                     ? "the connection keeps breaking"
+                                     : sup->errstr);
                         return -1;
                 }
         }
@@ -634,7 +637,7 @@ int pd_sup_status(pd_sup_t *sup, int64_t run_id, pd_runner_result_t *res) {
         int failed;
 
         memset(res, 0, sizeof(*res));
-        return pd_sup_ask(sup, PD_SUP_F_STATUS, run_id, NULL, res, &failed);
+        return sup_ask(sup, PD_SUP_F_STATUS, run_id, NULL, res, &failed);
 }
 
 int pd_sup_wait(pd_sup_t *sup, int64_t run_id, volatile int *cancel,
@@ -642,7 +645,7 @@ int pd_sup_wait(pd_sup_t *sup, int64_t run_id, volatile int *cancel,
         int failed;
 
         memset(res, 0, sizeof(*res));
-        return pd_sup_ask(sup, PD_SUP_F_WAIT, run_id, cancel, res, &failed);
+        return sup_ask(sup, PD_SUP_F_WAIT, run_id, cancel, res, &failed);
 }
 
 int pd_sup_forget(pd_sup_t *sup, int64_t run_id) {
@@ -657,7 +660,7 @@ int pd_sup_forget(pd_sup_t *sup, int64_t run_id) {
         /* A run whose RESULT we read has ended: its FORGET waits for the
          * next request, which takes it along. */
         if (sup->forget != PD_SUP_FORGET_SENT &&
-            sup->forget_cnt < PD_SUP_FORGET_MAX && pd_sup_unended(sup, run_id)) {
+            sup->forget_cnt < PD_SUP_FORGET_MAX && sup_unended(sup, run_id)) {
                 sup->forget_ids[sup->forget_cnt++] = run_id;
                 sup->forget                        = PD_SUP_FORGET_HELD;
                 free(res);
@@ -665,7 +668,7 @@ int pd_sup_forget(pd_sup_t *sup, int64_t run_id) {
         }
         if (!res)
                 return -1;
-        r = pd_sup_ask(sup, PD_SUP_F_FORGET, run_id, NULL, res, &failed);
+        r = sup_ask(sup, PD_SUP_F_FORGET, run_id, NULL, res, &failed);
         free(res);
         return r == PD_SUP_FINISHED ? 0 : -1;
 }
@@ -677,19 +680,19 @@ int pd_sup_forget_flush(pd_sup_t *sup) {
         if (sup->forget != PD_SUP_FORGET_HELD || sup->fd == -1)
                 return sup->forget == PD_SUP_FORGET_NONE ? 0 : -1;
         /* No request of its own: the FORGETs alone, then their answers. */
-        ret = pd_sup_send_req(sup, &b);
+        ret = sup_send_req(sup, &b);
         pd_sup_buf_free(&b);
         while (!ret && sup->forget == PD_SUP_FORGET_SENT) {
                 pd_sup_rd_t rd;
                 unsigned type = 0;
 
-                ret = pd_sup_recv(sup, sup->forget_ids[sup->forget_acked],
-                                  NULL, NULL, (int)sup->hang_ms, &type, &rd);
-                if (!ret && !pd_sup_forgotten(sup, type, rd))
+                ret = sup_recv(sup, sup->forget_ids[sup->forget_acked], NULL,
+                               NULL, (int)sup->hang_ms, &type, &rd);
+                if (!ret && !sup_forgotten(sup, type, rd))
                         ret = PD_SUP_BROKEN;
         }
         if (ret)
-                pd_sup_hangup(sup);
+                sup_hangup(sup);
         return ret ? -1 : 0;
 }
 
@@ -731,15 +734,14 @@ int pd_sup_run(pd_sup_t *sup, int64_t run_id, const pd_runner_job_t *job,
         /* Until the START is sent whole it can be sent again: a partial
          * frame is never run. After that, only WAIT. */
         for (int tries = 0; tries <= PD_SUP_RECONNECTS; tries++) {
-                if ((tries || sup->fd == -1) && pd_sup_redial(sup))
+                if ((tries || sup->fd == -1) && sup_redial(sup))
                         break;
-                if (pd_sup_send_req(sup, &b))
+                if (sup_send_req(sup, &b))
                         continue;
                 sent = 1;
                 if (job->sent)
                         job->sent(job->opaque);
-                r = pd_sup_reply_get(sup, run_id, 1, job->cancel, res,
-                                     &failed);
+                r = sup_reply_get(sup, run_id, 1, job->cancel, res, &failed);
                 break;
         }
         pd_sup_buf_free(&b);
@@ -756,9 +758,8 @@ int pd_sup_run(pd_sup_t *sup, int64_t run_id, const pd_runner_job_t *job,
 
         /* The START went out whole, so it may be running: from now on it
          * is only waited for, never sent again. */
-        pd_sup_hangup(sup);
-        r = pd_sup_ask(sup, PD_SUP_F_WAIT, run_id, job->cancel, res,
-                       &failed);
+        sup_hangup(sup);
+        r = sup_ask(sup, PD_SUP_F_WAIT, run_id, job->cancel, res, &failed);
         if (r == PD_SUP_FINISHED)
                 return failed ? -1 : 0;
         /* Nobody saw how it ended: the supervisor was lost with it, or

@@ -40,7 +40,7 @@
 /* The supervisor: the loop                                             */
 
 /* The syncer synced: the loop looks again at whether it may idle. */
-static void pd_sup_synced(pd_sup_server_t *srv) {
+static void sup_synced(pd_sup_server_t *srv) {
         uint64_t n;
 
         while (read(srv->event_fd, &n, sizeof(n)) < 0 && errno == EINTR)
@@ -49,16 +49,13 @@ static void pd_sup_synced(pd_sup_server_t *srv) {
 
 /* Binds and listens at the socket path (which we hold the lock for, so
  * what is there is a dead supervisor's). Returns the fd, or -1. */
-static int pd_sup_listen(pd_sup_server_t *srv, char *errstr,
-                         size_t errstr_size) {
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                        0);
+static int sup_listen(pd_sup_server_t *srv, char *errstr, size_t errstr_size) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         mode_t old;
         int err;
 
         if (fd == -1) {
-                snprintf(errstr, errstr_size, "socket: %s",
-                         pd_strerror(errno));
+                snprintf(errstr, errstr_size, "socket: %s", pd_strerror(errno));
                 return -1;
         }
         if (unlink(srv->sa.sun_path) && errno != ENOENT) {
@@ -82,28 +79,28 @@ static int pd_sup_listen(pd_sup_server_t *srv, char *errstr,
 }
 
 /* Whether nothing would be lost if the supervisor exited now. */
-static int pd_sup_idle(pd_sup_server_t *srv) {
+static int sup_idle(pd_sup_server_t *srv) {
         if (srv->conn_cnt || srv->running)
                 return 0;
         for (size_t i = 0; i < srv->run_cnt; i++)
                 if (!srv->runs[i]->saved)
                         return 0;
-        return pd_sup_all_synced(srv);
+        return pd__sup_all_synced(srv);
 }
 
 /* Idle long enough: returns 1 if the supervisor may exit, 0 if a client
  * slipped in while the socket went away (it is then served, at a new
  * socket). */
-static int pd_sup_idle_exit(pd_sup_server_t *srv) {
+static int sup_idle_exit(pd_sup_server_t *srv) {
         char errstr[256];
 
         /* From here on a connect fails, and the client starts a new
          * supervisor, which waits for our lock. */
         unlink(srv->sa.sun_path);
-        if (!pd_sup_accept(srv))
+        if (!pd__sup_accept(srv))
                 return 1;
         close(srv->listen_fd);
-        srv->listen_fd = pd_sup_listen(srv, errstr, sizeof(errstr));
+        srv->listen_fd = sup_listen(srv, errstr, sizeof(errstr));
         if (srv->listen_fd == -1)
                 pd_log(PD_LOG_ERROR, "%s; serving the clients connected",
                        errstr);
@@ -112,12 +109,11 @@ static int pd_sup_idle_exit(pd_sup_server_t *srv) {
 
 /* SIGTERM/SIGINT: stop taking requests, cancel every run, and exit once
  * they have ended (their outcomes saved as usual). */
-static void pd_sup_stop(pd_sup_server_t *srv) {
+static void sup_stop(pd_sup_server_t *srv) {
         if (srv->stopping)
                 return;
         srv->stopping = 1;
-        pd_log(PD_LOG_INFO, "stopping: %zu run(s) interrupted",
-               srv->running);
+        pd_log(PD_LOG_INFO, "stopping: %zu run(s) interrupted", srv->running);
         if (srv->listen_fd != -1) {
                 unlink(srv->sa.sun_path);
                 close(srv->listen_fd);
@@ -129,49 +125,48 @@ static void pd_sup_stop(pd_sup_server_t *srv) {
 }
 
 /* Serves until idle, or stopped and every run has ended. */
-static void pd_sup_serve(pd_sup_server_t *srv) {
+static void sup_serve(pd_sup_server_t *srv) {
         struct pollfd *pfd   = NULL;
         pd_sup_run_t **owner = NULL;
         size_t pfd_cap = 0, owner_cap = 0;
-        int64_t idle_since   = -1;
+        int64_t idle_since = -1;
 
         for (;;) {
                 const size_t base = 3;
                 size_t cnt        = srv->conn_cnt;
                 size_t rcnt;
-                int timeout       = -1;
+                int timeout = -1;
                 int64_t now;
                 int n;
 
                 if (srv->stopping && !srv->running)
                         break;
                 now = pd_mono_ms();
-                if (!srv->stopping && pd_sup_idle(srv)) {
+                if (!srv->stopping && sup_idle(srv)) {
                         if (idle_since < 0)
                                 idle_since = now;
                         if (now - idle_since >= srv->idle_ms) {
-                                if (pd_sup_idle_exit(srv))
+                                if (sup_idle_exit(srv))
                                         break;
                                 idle_since = -1;
                                 continue;
                         }
                         timeout = (int)pd_sup_min(
-                                idle_since + srv->idle_ms - now, 3600000);
+                            idle_since + srv->idle_ms - now, 3600000);
                 } else {
                         idle_since = -1;
                 }
 
                 /* A log grown long is compacted after a quiet second. */
-                if (pd_sup_log_bloated(srv, 1) &&
+                if (pd__sup_log_bloated(srv, 1) &&
                     (timeout < 0 || timeout > PD_SUP_QUIET_MS))
                         timeout = PD_SUP_QUIET_MS;
 
                 /* Each run polls its output and its pidfd at most. */
-                pfd   = pd_xgrow(pfd, &pfd_cap,
-                                 base + cnt + 2 * srv->run_cnt + 1,
-                                 sizeof(*pfd));
-                owner = pd_xgrow(owner, &owner_cap, 2 * srv->run_cnt + 1,
-                                 sizeof(*owner));
+                pfd = pd_xgrow(pfd, &pfd_cap, base + cnt + 2 * srv->run_cnt + 1,
+                               sizeof(*pfd));
+                owner  = pd_xgrow(owner, &owner_cap, 2 * srv->run_cnt + 1,
+                                  sizeof(*owner));
                 pfd[0] = (struct pollfd){srv->signal_fd, POLLIN, 0};
                 pfd[1] = (struct pollfd){srv->event_fd, POLLIN, 0};
                 pfd[2] = (struct pollfd){srv->listen_fd, POLLIN, 0};
@@ -185,9 +180,9 @@ static void pd_sup_serve(pd_sup_server_t *srv) {
                                 ev |= POLLOUT;
                         pfd[base + i] = (struct pollfd){conn->fd, ev, 0};
                 }
-                rcnt = pd_sup_runs_prepare(srv, pfd + base + cnt, owner,
-                                           &timeout);
-                n = poll(pfd, base + cnt + rcnt, timeout);
+                rcnt = pd__sup_runs_prepare(srv, pfd + base + cnt, owner,
+                                            &timeout);
+                n    = poll(pfd, base + cnt + rcnt, timeout);
                 if (n < 0 && errno != EINTR) {
                         pd_log(PD_LOG_ERROR, "poll: %s; retrying",
                                pd_strerror(errno));
@@ -195,10 +190,9 @@ static void pd_sup_serve(pd_sup_server_t *srv) {
                         continue;
                 }
                 if (n >= 0)
-                        pd_sup_runs_handle(srv, pfd + base + cnt, owner,
-                                           rcnt);
-                if (n == 0 && pd_sup_log_bloated(srv, 1))
-                        pd_sup_log_compact(srv);
+                        pd__sup_runs_handle(srv, pfd + base + cnt, owner, rcnt);
+                if (n == 0 && pd__sup_log_bloated(srv, 1))
+                        pd__sup_log_compact(srv);
                 if (n <= 0 && !rcnt)
                         continue;
 
@@ -208,44 +202,44 @@ static void pd_sup_serve(pd_sup_server_t *srv) {
                         if (read(srv->signal_fd, &si, sizeof(si)) > 0)
                                 pd_log(PD_LOG_INFO, "signal %u",
                                        (unsigned)si.ssi_signo);
-                        pd_sup_stop(srv);
+                        sup_stop(srv);
                 }
                 if (pfd[1].revents)
-                        pd_sup_synced(srv);
+                        sup_synced(srv);
                 if (pfd[2].revents)
-                        pd_sup_accept(srv);
+                        pd__sup_accept(srv);
                 for (size_t i = 0; i < cnt; i++) {
                         pd_sup_conn_t *conn = srv->conns[i];
                         short rev           = pfd[base + i].revents;
 
                         if (rev & (POLLIN | POLLHUP | POLLERR))
-                                pd_sup_conn_read(srv, conn);
+                                pd__sup_conn_read(srv, conn);
                         if (rev & (POLLHUP | POLLERR))
                                 conn->hup = 1;
                 }
                 /* Connections accepted above are read here, so a request
                  * that came with its connection waits for no other poll. */
                 for (size_t i = cnt; i < srv->conn_cnt; i++)
-                        pd_sup_conn_read(srv, srv->conns[i]);
+                        pd__sup_conn_read(srv, srv->conns[i]);
 
                 /* Handle before closing: a connection whose peer is gone
                  * may still hold its last request. */
-                pd_sup_process(srv);
+                pd__sup_process(srv);
                 /* Busy for so long that no quiet second comes, and mostly
                  * forgotten: now, then. */
-                if (pd_sup_log_bloated(srv, 0))
-                        pd_sup_log_compact(srv);
+                if (pd__sup_log_bloated(srv, 0))
+                        pd__sup_log_compact(srv);
                 for (size_t i = srv->conn_cnt; i-- > 0;) {
                         pd_sup_conn_t *conn = srv->conns[i];
 
-                        pd_sup_conn_flush(conn);
+                        pd__sup_conn_flush(conn);
                         if (conn->dead ||
-                            (conn->hup && (conn->eof || conn->closing ||
-                                           srv->stopping)) ||
+                            (conn->hup &&
+                             (conn->eof || conn->closing || srv->stopping)) ||
                             (!conn->out.len &&
                              (conn->closing ||
                               (conn->eof && !conn->has_waiting)))) {
-                                pd_sup_conn_destroy(conn);
+                                pd__sup_conn_destroy(conn);
                                 srv->conns[i] = srv->conns[--srv->conn_cnt];
                         }
                 }
@@ -253,7 +247,7 @@ static void pd_sup_serve(pd_sup_server_t *srv) {
         /* Last replies, best effort: a client that misses its RESULT asks
          * the next supervisor, which reads it from the file. */
         for (size_t i = 0; i < srv->conn_cnt; i++)
-                pd_sup_conn_flush(srv->conns[i]);
+                pd__sup_conn_flush(srv->conns[i]);
         free(pfd);
         free(owner);
 }
@@ -261,19 +255,19 @@ static void pd_sup_serve(pd_sup_server_t *srv) {
 /* ------------------------------------------------------------------ */
 /* The supervisor: life cycle                                           */
 
-static void pd_sup_server_destroy(pd_sup_server_t *srv) {
+static void sup_server_destroy(pd_sup_server_t *srv) {
         if (!srv)
                 return;
         /* Only after an error: the loop itself ends with no run left. */
-        pd_sup_runs_end_all(srv);
-        pd_sup_syncer_stop(srv);
+        pd__sup_runs_end_all(srv);
+        pd__sup_syncer_stop(srv);
         for (size_t i = 0; i < srv->run_cnt; i++)
-                pd_sup_run_destroy(srv->runs[i]);
+                pd__sup_run_destroy(srv->runs[i]);
         free(srv->runs);
         if (srv->log_fd != -1)
                 close(srv->log_fd);
         for (size_t i = 0; i < srv->conn_cnt; i++)
-                pd_sup_conn_destroy(srv->conns[i]);
+                pd__sup_conn_destroy(srv->conns[i]);
         free(srv->conns);
         if (srv->listen_fd != -1) {
                 unlink(srv->sa.sun_path);
@@ -298,14 +292,13 @@ static void pd_sup_server_destroy(pd_sup_server_t *srv) {
  * lock and listens. Returns the server, or NULL with errstr, or NULL with
  * *busy set when another supervisor holds dir.
  */
-static pd_sup_server_t *pd_sup_server_new(const char *dir, int idle_s,
-                                          int *busy, char *errstr,
-                                          size_t errstr_size) {
+static pd_sup_server_t *sup_server_new(const char *dir, int idle_s, int *busy,
+                                       char *errstr, size_t errstr_size) {
         pd_sup_server_t *srv = pd_xcalloc(1, sizeof(*srv));
         char path[PD_SUP_PATH_MAX];
         pthread_condattr_t cattr;
 
-        *busy = 0;
+        *busy        = 0;
         srv->lock_fd = srv->listen_fd = srv->results_fd = -1;
         srv->event_fd = srv->signal_fd = srv->log_fd = -1;
         pthread_mutex_init(&srv->log_lock, NULL);
@@ -314,8 +307,8 @@ static pd_sup_server_t *pd_sup_server_new(const char *dir, int idle_s,
         pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
         pthread_cond_init(&srv->log_cond, &cattr);
         pthread_condattr_destroy(&cattr);
-        srv->idle_ms = (int64_t)(idle_s < 0 ? PD_SUP_IDLE_DEFAULT_S : idle_s) *
-                       1000;
+        srv->idle_ms =
+            (int64_t)(idle_s < 0 ? PD_SUP_IDLE_DEFAULT_S : idle_s) * 1000;
         srv->dir = pd_xstrdup(dir);
         if (pd_sup_addr(dir, &srv->sa, errstr, errstr_size))
                 goto fail;
@@ -341,25 +334,25 @@ static pd_sup_server_t *pd_sup_server_new(const char *dir, int idle_s,
                          pd_strerror(errno));
                 goto fail;
         }
-        srv->results_fd = open(srv->results, O_RDONLY | O_DIRECTORY |
-                                                     O_CLOEXEC);
+        srv->results_fd =
+            open(srv->results, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (srv->results_fd == -1) {
                 snprintf(errstr, errstr_size, "cannot open %s: %s",
                          srv->results, pd_strerror(errno));
                 goto fail;
         }
-        srv->listen_fd = pd_sup_listen(srv, errstr, errstr_size);
+        srv->listen_fd = sup_listen(srv, errstr, errstr_size);
         if (srv->listen_fd == -1)
                 goto fail;
         return srv;
 fail:
-        pd_sup_server_destroy(srv);
+        sup_server_destroy(srv);
         return NULL;
 }
 
 /* In the serving process: the run table, the eventfd and the signals.
  * Returns 0, or -1 (logged). */
-static int pd_sup_server_start(pd_sup_server_t *srv) {
+static int sup_server_start(pd_sup_server_t *srv) {
         sigset_t mask;
         int err;
 
@@ -376,25 +369,24 @@ static int pd_sup_server_start(pd_sup_server_t *srv) {
                        pd_strerror(errno));
                 return -1;
         }
-        err = pthread_create(&srv->syncer, NULL, pd_sup_syncer_main, srv);
+        err = pthread_create(&srv->syncer, NULL, pd__sup_syncer_main, srv);
         if (err) {
                 pd_log(PD_LOG_ERROR, "cannot start the syncer thread: %s",
                        pd_strerror(err));
                 return -1;
         }
         srv->has_syncer = 1;
-        return pd_sup_load(srv);
+        return pd__sup_load(srv);
 }
 
 /* Points stdin at /dev/null and stdout, stderr at DIR/supervisor.log. */
-static int pd_sup_redirect(const char *dir) {
+static int sup_redirect(const char *dir) {
         char path[PD_SUP_PATH_MAX];
         int null_fd, log_fd, ret = 0;
 
         snprintf(path, sizeof(path), "%s/supervisor.log", dir);
         null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        log_fd  = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                       0600);
+        log_fd  = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (null_fd == -1 || log_fd == -1 ||
             dup2(null_fd, STDIN_FILENO) == -1 ||
             dup2(log_fd, STDOUT_FILENO) == -1 ||
@@ -408,7 +400,7 @@ static int pd_sup_redirect(const char *dir) {
 }
 
 /* Tells the starter (pd_sup_main's parent half) how starting went. */
-static void pd_sup_ready(int *ready_fd, unsigned char status) {
+static void sup_ready(int *ready_fd, unsigned char status) {
         while (write(*ready_fd, &status, 1) < 0 && errno == EINTR)
                 ;
         close(*ready_fd);
@@ -471,33 +463,34 @@ int pd_sup_main(const char *dir, int idle_s) {
          * and a release folder we were started from may be deleted. */
         if (chdir("/"))
                 pd_log(PD_LOG_WARN, "chdir /: %s", pd_strerror(errno));
-        srv = pd_sup_server_new(dir, idle_s, &busy, errstr, sizeof(errstr));
+        srv = sup_server_new(dir, idle_s, &busy, errstr, sizeof(errstr));
         if (!srv && busy) {
-                pd_sup_ready(&ready[1], 0); /* another one serves dir */
+                sup_ready(&ready[1], 0); /* another one serves dir */
                 return 0;
         }
         if (!srv) {
                 pd_log(PD_LOG_ERROR, "%s", errstr);
-                pd_sup_ready(&ready[1], 1);
+                sup_ready(&ready[1], 1);
                 return 1;
         }
         srv->umask = (unsigned)started_umask;
-        if (!pd_sup_server_start(srv)) {
-                pd_sup_ready(&ready[1], 0);
-                if (pd_sup_redirect(dir))
+        if (!sup_server_start(srv)) {
+                sup_ready(&ready[1], 0);
+                if (sup_redirect(dir))
                         pd_log(PD_LOG_WARN, "cannot open %s/supervisor.log: %s",
                                dir, pd_strerror(errno));
-                pd_log(PD_LOG_INFO, "pid %ld serves %s (%zu result(s) kept, "
-                                    "idle exit after %" PRId64 " ms)",
+                pd_log(PD_LOG_INFO,
+                       "pid %ld serves %s (%zu result(s) kept, "
+                       "idle exit after %" PRId64 " ms)",
                        (long)getpid(), dir, srv->run_cnt, srv->idle_ms);
-                pd_sup_serve(srv);
+                sup_serve(srv);
                 /* What a later supervisor loads: the outcomes kept. */
-                pd_sup_log_compact(srv);
+                pd__sup_log_compact(srv);
                 pd_log(PD_LOG_INFO, "pid %ld exits", (long)getpid());
                 ret = 0;
         } else {
-                pd_sup_ready(&ready[1], 1);
+                sup_ready(&ready[1], 1);
         }
-        pd_sup_server_destroy(srv);
+        sup_server_destroy(srv);
         return ret;
 }

@@ -45,7 +45,7 @@
 /* The supervisor: durable outcomes                                     */
 
 /* FNV-1a: tells a record a crash cut short from a whole one. */
-static uint32_t pd_sup_checksum(const char *p, size_t len) {
+static uint32_t sup_checksum(const char *p, size_t len) {
         uint32_t h = 2166136261u;
 
         for (size_t i = 0; i < len; i++)
@@ -55,8 +55,8 @@ static uint32_t pd_sup_checksum(const char *p, size_t len) {
 
 /* Appends to b a RESULT record of the log for run, or a FORGOTTEN record
  * for id when run is NULL: the frame, then its checksum. */
-static void pd_sup_log_record(pd_sup_buf_t *b, int64_t id,
-                              const pd_sup_run_t *run) {
+static void sup_log_record(pd_sup_buf_t *b, int64_t id,
+                           const pd_sup_run_t *run) {
         size_t at = b->len;
 
         if (run) {
@@ -67,12 +67,12 @@ static void pd_sup_log_record(pd_sup_buf_t *b, int64_t id,
                 pd_sup_buf_i64(b, id);
                 pd_sup_frame_end(b, f);
         }
-        pd_sup_buf_u32(b, pd_sup_checksum(b->p + at, b->len - at));
+        pd_sup_buf_u32(b, sup_checksum(b->p + at, b->len - at));
 }
 
 /* Appends to b a STARTED record of the log: run's process, so a
  * supervisor that finds the log of a dead one can stop what it left. */
-void pd_sup_log_started(pd_sup_buf_t *b, const pd_sup_run_t *run) {
+void pd__sup_log_started(pd_sup_buf_t *b, const pd_sup_run_t *run) {
         size_t at = b->len;
         size_t f  = pd_sup_frame_begin(b, PD_SUP_F_STARTED);
 
@@ -80,7 +80,7 @@ void pd_sup_log_started(pd_sup_buf_t *b, const pd_sup_run_t *run) {
         pd_sup_buf_u32(b, (uint32_t)run->pid);
         pd_sup_buf_le(b, run->pstart, 8);
         pd_sup_frame_end(b, f);
-        pd_sup_buf_u32(b, pd_sup_checksum(b->p + at, b->len - at));
+        pd_sup_buf_u32(b, sup_checksum(b->p + at, b->len - at));
 }
 
 /*
@@ -89,8 +89,8 @@ void pd_sup_log_started(pd_sup_buf_t *b, const pd_sup_run_t *run) {
  * A write that fails is undone, so the log never holds a torn record
  * before whole ones. Returns 0, or -1 with errno. Any thread.
  */
-int pd_sup_log_write(pd_sup_server_t *srv, const char *p, size_t len,
-                     pd_sup_run_t *run) {
+int pd__sup_log_write(pd_sup_server_t *srv, const char *p, size_t len,
+                      pd_sup_run_t *run) {
         size_t off = 0;
         int ret    = 0;
 
@@ -103,8 +103,8 @@ int pd_sup_log_write(pd_sup_server_t *srv, const char *p, size_t len,
                 if (n < 0) {
                         int err = errno;
 
-                        if (off && ftruncate(srv->log_fd,
-                                             (off_t)srv->log_bytes))
+                        if (off &&
+                            ftruncate(srv->log_fd, (off_t)srv->log_bytes))
                                 srv->sync_failed = 1; /* torn for good */
                         errno = err;
                         ret   = -1;
@@ -144,7 +144,7 @@ int pd_sup_log_write(pd_sup_server_t *srv, const char *p, size_t len,
  */
 /* Waits PD_SUP_SYNC_DELAY_MS, or less if the supervisor stops, with
  * log_lock held on entry and return, so more outcomes join the pass. */
-static void pd_sup_syncer_delay(pd_sup_server_t *srv) {
+static void sup_syncer_delay(pd_sup_server_t *srv) {
         struct timespec until;
 
         clock_gettime(CLOCK_MONOTONIC, &until);
@@ -154,12 +154,12 @@ static void pd_sup_syncer_delay(pd_sup_server_t *srv) {
                 until.tv_nsec -= 1000000000L;
         }
         while (!srv->sync_stop &&
-               pthread_cond_timedwait(&srv->log_cond, &srv->log_lock,
-                                      &until) != ETIMEDOUT)
+               pthread_cond_timedwait(&srv->log_cond, &srv->log_lock, &until) !=
+                   ETIMEDOUT)
                 ;
 }
 
-void *pd_sup_syncer_main(void *arg) {
+void *pd__sup_syncer_main(void *arg) {
         pd_sup_server_t *srv = arg;
         const uint64_t one   = 1;
 
@@ -172,7 +172,7 @@ void *pd_sup_syncer_main(void *arg) {
                         pthread_cond_wait(&srv->log_cond, &srv->log_lock);
                 if (srv->saved == srv->sync_upto)
                         break; /* stopping, and everything is tried */
-                pd_sup_syncer_delay(srv);
+                sup_syncer_delay(srv);
                 upto           = srv->saved;
                 fd             = srv->log_fd;
                 srv->sync_upto = upto;
@@ -210,7 +210,7 @@ void *pd_sup_syncer_main(void *arg) {
  * whose sync failed is rewritten too, which is how a failed sync is
  * tried again. Any thread.
  */
-int pd_sup_log_bloated(pd_sup_server_t *srv, int quiet) {
+int pd__sup_log_bloated(pd_sup_server_t *srv, int quiet) {
         uint64_t dead, live;
         int failed;
 
@@ -225,7 +225,7 @@ int pd_sup_log_bloated(pd_sup_server_t *srv, int quiet) {
 }
 
 /* Whether every outcome appended so far is on disk. Any thread. */
-int pd_sup_all_synced(pd_sup_server_t *srv) {
+int pd__sup_all_synced(pd_sup_server_t *srv) {
         int yes;
 
         pthread_mutex_lock(&srv->log_lock);
@@ -243,13 +243,14 @@ int pd_sup_all_synced(pd_sup_server_t *srv) {
  * (the reactor still gets it; the supervisor then does not exit while
  * idle). Runs on the run's thread.
  */
-void pd_sup_persist(pd_sup_server_t *srv, pd_sup_run_t *run) {
+void pd__sup_persist(pd_sup_server_t *srv, pd_sup_run_t *run) {
         pd_sup_buf_t b = {0};
 
-        pd_sup_log_record(&b, run->id, run);
-        if (pd_sup_log_write(srv, b.p, b.len, run))
+        sup_log_record(&b, run->id, run);
+        if (pd__sup_log_write(srv, b.p, b.len, run))
                 pd_log(PD_LOG_ERROR,
-                       "run %" PRId64 ": cannot save its outcome (%s/"
+                       "run %" PRId64
+                       ": cannot save its outcome (%s/"
                        "outcomes: %s); it is kept in memory only",
                        run->id, srv->results, pd_strerror(errno));
         pd_sup_buf_free(&b);
@@ -259,11 +260,11 @@ void pd_sup_persist(pd_sup_server_t *srv, pd_sup_run_t *run) {
  * it again. Not synced: one that comes back after a crash of the machine
  * is never asked for again, so it only costs its bytes. The loop's
  * thread. */
-void pd_sup_persist_forget(pd_sup_server_t *srv, int64_t id) {
+void pd__sup_persist_forget(pd_sup_server_t *srv, int64_t id) {
         pd_sup_buf_t b = {0};
 
-        pd_sup_log_record(&b, id, NULL);
-        if (pd_sup_log_write(srv, b.p, b.len, NULL))
+        sup_log_record(&b, id, NULL);
+        if (pd__sup_log_write(srv, b.p, b.len, NULL))
                 pd_log(PD_LOG_WARN, "%s/outcomes: %s", srv->results,
                        pd_strerror(errno));
         pd_sup_buf_free(&b);
@@ -275,10 +276,10 @@ void pd_sup_persist_forget(pd_sup_server_t *srv, int64_t id) {
  * a new file, synced, renamed over the log, the folder synced. Everything
  * in it is then durable. Holds the log while it works, so it is done when
  * the log has grown and the supervisor is quiet (or the log is mostly
- * forgotten outcomes: pd_sup_log_bloated), at start and at exit.
+ * forgotten outcomes: pd__sup_log_bloated), at start and at exit.
  * Returns 0, or -1 (logged; the old log stays). The loop's thread.
  */
-int pd_sup_log_compact(pd_sup_server_t *srv) {
+int pd__sup_log_compact(pd_sup_server_t *srv) {
         pd_sup_buf_t b = {0};
         char tmp[PD_SUP_PATH_MAX], path[PD_SUP_PATH_MAX];
         size_t off = 0;
@@ -295,10 +296,10 @@ int pd_sup_log_compact(pd_sup_server_t *srv) {
                 size_t at         = b.len;
 
                 if (run->saved) {
-                        pd_sup_log_record(&b, run->id, run);
+                        sup_log_record(&b, run->id, run);
                         run->log_len = b.len - at; /* an older file's, too */
                 } else if (run->pid > 0) { /* running: set by this thread */
-                        pd_sup_log_started(&b, run);
+                        pd__sup_log_started(&b, run);
                 }
         }
         fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
@@ -334,8 +335,7 @@ int pd_sup_log_compact(pd_sup_server_t *srv) {
         pd_sup_buf_free(&b);
         return 0;
 fail:
-        pd_log(PD_LOG_ERROR, "cannot rewrite %s: %s", path,
-               pd_strerror(errno));
+        pd_log(PD_LOG_ERROR, "cannot rewrite %s: %s", path, pd_strerror(errno));
         if (fd != -1) {
                 close(fd);
                 unlink(tmp);
@@ -350,8 +350,7 @@ fail:
  * replaces its run in the table, a FORGOTTEN drops it. Returns the
  * record's size, or 0 if it is cut short or damaged (the log ends there).
  */
-static size_t pd_sup_log_apply(pd_sup_server_t *srv, const char *p,
-                               size_t avail) {
+static size_t sup_log_apply(pd_sup_server_t *srv, const char *p, size_t avail) {
         pd_sup_run_t *run = NULL, *old;
         pd_sup_rd_t rd;
         size_t size;
@@ -362,15 +361,14 @@ static size_t pd_sup_log_apply(pd_sup_server_t *srv, const char *p,
                 return 0;
         size = PD_SUP_HDR + (size_t)pd_sup_le32(p) + 4;
         if (pd_sup_le32(p) > PD_SUP_FRAME_MAX || size > avail ||
-            pd_sup_le32(p + size - 4) != pd_sup_checksum(p, size - 4))
+            pd_sup_le32(p + size - 4) != sup_checksum(p, size - 4))
                 return 0;
         type = (unsigned char)p[4];
         rd   = (pd_sup_rd_t){p + PD_SUP_HDR, size - PD_SUP_HDR - 4, 0, 0};
         id   = pd_sup_rd_i64(&rd);
         if (type == PD_SUP_F_RESULT) {
                 run = pd_xcalloc(1, sizeof(*run));
-                if (pd_sup_result_get(&rd, &run->runner_failed,
-                                      &run->res)) {
+                if (pd_sup_result_get(&rd, &run->runner_failed, &run->res)) {
                         free(run);
                         return 0;
                 }
@@ -380,7 +378,7 @@ static size_t pd_sup_log_apply(pd_sup_server_t *srv, const char *p,
                 run->saved   = 1;
                 run->log_len = size;
         } else if (type == PD_SUP_F_STARTED) {
-                run = pd_xcalloc(1, sizeof(*run));
+                run         = pd_xcalloc(1, sizeof(*run));
                 run->id     = id;
                 run->srv    = srv;
                 run->state  = PD_SUP_RUNNING;
@@ -394,10 +392,10 @@ static size_t pd_sup_log_apply(pd_sup_server_t *srv, const char *p,
         } else if (type != PD_SUP_F_FORGOTTEN || rd.off != rd.len) {
                 return 0;
         }
-        if ((old = pd_sup_find(srv, id)))
-                pd_sup_run_remove(srv, old);
+        if ((old = pd__sup_find(srv, id)))
+                pd__sup_run_remove(srv, old);
         if (run) {
-                pd_sup_run_add(srv, run);
+                pd__sup_run_add(srv, run);
                 srv->live_bytes += size; /* at start: no other thread */
         }
         return size;
@@ -409,23 +407,22 @@ static size_t pd_sup_log_apply(pd_sup_server_t *srv, const char *p,
  * its run is unknown, as a run the crash interrupted. Returns 0, or -1
  * (logged).
  */
-int pd_sup_log_load(pd_sup_server_t *srv) {
+int pd__sup_log_load(pd_sup_server_t *srv) {
         char path[PD_SUP_PATH_MAX];
         struct stat sb;
         char *data = NULL;
         size_t len = 0, off = 0, n;
-        int ret    = -1;
+        int ret = -1;
 
         snprintf(path, sizeof(path), "%s/outcomes", srv->results);
-        srv->log_fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC,
-                           0600);
+        srv->log_fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (srv->log_fd == -1 || fstat(srv->log_fd, &sb))
                 goto out;
         len  = (size_t)sb.st_size;
         data = pd_xmalloc(len);
         while (off < len) {
-                ssize_t r = pread(srv->log_fd, data + off, len - off,
-                                  (off_t)off);
+                ssize_t r =
+                    pread(srv->log_fd, data + off, len - off, (off_t)off);
 
                 if (r < 0 && errno == EINTR)
                         continue;
@@ -434,7 +431,7 @@ int pd_sup_log_load(pd_sup_server_t *srv) {
                 off += (size_t)r;
         }
         for (off = 0; off < len; off += n)
-                if (!(n = pd_sup_log_apply(srv, data + off, len - off)))
+                if (!(n = sup_log_apply(srv, data + off, len - off)))
                         break;
         if (off < len)
                 pd_log(PD_LOG_WARN,
@@ -450,7 +447,7 @@ out:
 }
 
 /* Lets the syncer sync what is appended, and end. */
-void pd_sup_syncer_stop(pd_sup_server_t *srv) {
+void pd__sup_syncer_stop(pd_sup_server_t *srv) {
         if (!srv->has_syncer)
                 return;
         pthread_mutex_lock(&srv->log_lock);

@@ -22,8 +22,7 @@ int64_t pd_sup_min(int64_t a, int64_t b) {
  * the folder itself), or path as it is when it is absolute already or the
  * result does not fit.
  */
-const char *pd_sup_abspath(const char *path, char *buf,
-                           size_t size) {
+const char *pd_sup_abspath(const char *path, char *buf, size_t size) {
         size_t len;
 
         if (*path == '/' || !getcwd(buf, size))
@@ -31,8 +30,7 @@ const char *pd_sup_abspath(const char *path, char *buf,
         len = strlen(buf);
         if (!strcmp(path, "."))
                 return buf;
-        if ((size_t)snprintf(buf + len, size - len, "/%s", path) >=
-            size - len)
+        if ((size_t)snprintf(buf + len, size - len, "/%s", path) >= size - len)
                 return path;
         return buf;
 }
@@ -59,7 +57,7 @@ void pd_sup_buf_le(pd_sup_buf_t *b, uint64_t v, size_t n) {
         pd_sup_buf_put(b, le, n);
 }
 
-static void pd_sup_buf_u8(pd_sup_buf_t *b, unsigned v) {
+static void sup_buf_u8(pd_sup_buf_t *b, unsigned v) {
         pd_sup_buf_le(b, v, 1);
 }
 
@@ -111,7 +109,7 @@ size_t pd_sup_frame_begin(pd_sup_buf_t *b, unsigned type) {
         size_t at = b->len;
 
         pd_sup_buf_u32(b, 0);
-        pd_sup_buf_u8(b, type);
+        sup_buf_u8(b, type);
         return at;
 }
 
@@ -127,7 +125,7 @@ int pd_sup_frame_end(pd_sup_buf_t *b, size_t at) {
         return 0;
 }
 
-static const char *pd_sup_rd_bytes(pd_sup_rd_t *rd, size_t n) {
+static const char *sup_rd_bytes(pd_sup_rd_t *rd, size_t n) {
         const char *p = rd->p + rd->off;
 
         if (rd->bad || n > rd->len - rd->off) {
@@ -139,7 +137,7 @@ static const char *pd_sup_rd_bytes(pd_sup_rd_t *rd, size_t n) {
 }
 
 uint64_t pd_sup_rd_le(pd_sup_rd_t *rd, size_t n) {
-        const unsigned char *p = (const unsigned char *)pd_sup_rd_bytes(rd, n);
+        const unsigned char *p = (const unsigned char *)sup_rd_bytes(rd, n);
         uint64_t v             = 0;
 
         for (size_t i = 0; p && i < n; i++)
@@ -147,7 +145,7 @@ uint64_t pd_sup_rd_le(pd_sup_rd_t *rd, size_t n) {
         return v;
 }
 
-static unsigned pd_sup_rd_u8(pd_sup_rd_t *rd) {
+static unsigned sup_rd_u8(pd_sup_rd_t *rd) {
         return (unsigned)pd_sup_rd_le(rd, 1);
 }
 
@@ -155,7 +153,7 @@ uint32_t pd_sup_rd_u32(pd_sup_rd_t *rd) {
         return (uint32_t)pd_sup_rd_le(rd, 4);
 }
 
-static int32_t pd_sup_rd_i32(pd_sup_rd_t *rd) {
+static int32_t sup_rd_i32(pd_sup_rd_t *rd) {
         return (int32_t)pd_sup_rd_u32(rd);
 }
 
@@ -185,9 +183,9 @@ void pd_sup_result_put(pd_sup_buf_t *b, int64_t id, int runner_failed,
         size_t at = pd_sup_frame_begin(b, PD_SUP_F_RESULT);
 
         pd_sup_buf_i64(b, id);
-        pd_sup_buf_u8(b, runner_failed ? 1 : 0);
-        pd_sup_buf_u8(b, (unsigned)res->status);
-        pd_sup_buf_u8(b, res->has_exit_code ? 1 : 0);
+        sup_buf_u8(b, runner_failed ? 1 : 0);
+        sup_buf_u8(b, (unsigned)res->status);
+        sup_buf_u8(b, res->has_exit_code ? 1 : 0);
         pd_sup_buf_u32(b, (uint32_t)res->exit_code);
         pd_sup_buf_u32(b, (uint32_t)res->term_signal);
         pd_sup_buf_i64(b, res->duration_ms);
@@ -207,18 +205,17 @@ int pd_sup_result_get(pd_sup_rd_t *rd, int *runner_failed,
         uint32_t tail_len;
 
         memset(res, 0, sizeof(*res));
-        *runner_failed     = pd_sup_rd_u8(rd) != 0;
-        status             = pd_sup_rd_u8(rd);
-        res->has_exit_code = pd_sup_rd_u8(rd) != 0;
-        res->exit_code     = pd_sup_rd_i32(rd);
-        res->term_signal   = pd_sup_rd_i32(rd);
+        *runner_failed     = sup_rd_u8(rd) != 0;
+        status             = sup_rd_u8(rd);
+        res->has_exit_code = sup_rd_u8(rd) != 0;
+        res->exit_code     = sup_rd_i32(rd);
+        res->term_signal   = sup_rd_i32(rd);
         res->duration_ms   = pd_sup_rd_i64(rd);
         error              = pd_sup_rd_str(rd);
         tail_len           = pd_sup_rd_u32(rd);
-        if (rd->bad || tail_len > PD_OUTPUT_TAIL_MAX ||
-            status >= PD_ST__CNT)
+        if (rd->bad || tail_len > PD_OUTPUT_TAIL_MAX || status >= PD_ST__CNT)
                 return -1;
-        tail              = pd_sup_rd_bytes(rd, tail_len);
+        tail              = sup_rd_bytes(rd, tail_len);
         res->output_bytes = pd_sup_rd_le(rd, 8);
         if (rd->bad || rd->off != rd->len)
                 return -1;

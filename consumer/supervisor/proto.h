@@ -19,7 +19,7 @@
 #include "common/xalloc.h"
 #include "consumer/supervisor.h"
 
-#define PD_SUP_HDR 5                     /* u32 length, u8 type */
+#define PD_SUP_HDR 5 /* u32 length, u8 type */
 
 /* A growing byte buffer (appends never fail: common/xalloc.h). */
 typedef struct pd_sup_buf_s {
@@ -38,8 +38,7 @@ typedef struct pd_sup_rd_s {
 
 /* Defined in proto.c, where each says what it does. */
 int64_t pd_sup_min(int64_t a, int64_t b);
-const char *pd_sup_abspath(const char *path, char *buf,
-                           size_t size);
+const char *pd_sup_abspath(const char *path, char *buf, size_t size);
 void pd_sup_buf_reserve(pd_sup_buf_t *b, size_t n);
 void pd_sup_buf_put(pd_sup_buf_t *b, const void *data, size_t n);
 void pd_sup_buf_le(pd_sup_buf_t *b, uint64_t v, size_t n);

@@ -47,7 +47,7 @@
 /* ------------------------------------------------------------------ */
 /* The supervisor: the run table                                        */
 
-pd_sup_run_t *pd_sup_find(pd_sup_server_t *srv, int64_t id) {
+pd_sup_run_t *pd__sup_find(pd_sup_server_t *srv, int64_t id) {
         for (size_t i = 0; i < srv->run_cnt; i++)
                 if (srv->runs[i]->id == id)
                         return srv->runs[i];
@@ -55,7 +55,7 @@ pd_sup_run_t *pd_sup_find(pd_sup_server_t *srv, int64_t id) {
 }
 
 /* Frees the job of a run that no longer runs. */
-static void pd_sup_run_clear_job(pd_sup_run_t *run) {
+static void sup_run_clear_job(pd_sup_run_t *run) {
         free(run->start);
         free(run->argv);
         free(run->envp);
@@ -64,19 +64,19 @@ static void pd_sup_run_clear_job(pd_sup_run_t *run) {
         run->envp  = NULL;
 }
 
-void pd_sup_run_destroy(pd_sup_run_t *run) {
-        pd_sup_run_clear_job(run);
+void pd__sup_run_destroy(pd_sup_run_t *run) {
+        sup_run_clear_job(run);
         free(run);
 }
 
 /* Adds run to the table (which then owns it). */
-void pd_sup_run_add(pd_sup_server_t *srv, pd_sup_run_t *run) {
+void pd__sup_run_add(pd_sup_server_t *srv, pd_sup_run_t *run) {
         srv->runs = pd_xgrow(srv->runs, &srv->run_cap, srv->run_cnt + 1,
                              sizeof(*srv->runs));
         srv->runs[srv->run_cnt++] = run;
 }
 
-void pd_sup_run_remove(pd_sup_server_t *srv, pd_sup_run_t *run) {
+void pd__sup_run_remove(pd_sup_server_t *srv, pd_sup_run_t *run) {
         if (run->saved) {
                 pthread_mutex_lock(&srv->log_lock);
                 srv->live_bytes -= run->log_len;
@@ -87,7 +87,7 @@ void pd_sup_run_remove(pd_sup_server_t *srv, pd_sup_run_t *run) {
                         srv->runs[i] = srv->runs[--srv->run_cnt];
                         break;
                 }
-        pd_sup_run_destroy(run);
+        pd__sup_run_destroy(run);
 }
 
 /*
@@ -95,7 +95,7 @@ void pd_sup_run_remove(pd_sup_server_t *srv, pd_sup_run_t *run) {
  * when it started, in clock ticks after boot (field 22). Returns 0, or -1
  * if there is no such process.
  */
-static int pd_sup_proc_stat(int pid, char *state, uint64_t *start) {
+static int sup_proc_stat(int pid, char *state, uint64_t *start) {
         char path[64], buf[1024];
         const char *p;
         ssize_t n;
@@ -122,7 +122,7 @@ static int pd_sup_proc_stat(int pid, char *state, uint64_t *start) {
 }
 
 /* Clock ticks after boot now, as /proc/PID/stat counts a start. */
-static uint64_t pd_sup_boot_ticks(void) {
+static uint64_t sup_boot_ticks(void) {
         static long hz;
         struct timespec ts;
 
@@ -138,7 +138,7 @@ static uint64_t pd_sup_boot_ticks(void) {
 /* pstart for a process that started between ticks lo and hi. Taking the
  * clock around the spawn costs nothing; reading the child's start from
  * /proc was 17% of the supervisor's samples in benchmark 2. */
-static uint64_t pd_sup_pstart_window(uint64_t lo, uint64_t hi) {
+static uint64_t sup_pstart_window(uint64_t lo, uint64_t hi) {
         uint64_t span = hi - lo;
 
         if (span > 0xffff)
@@ -148,7 +148,7 @@ static uint64_t pd_sup_pstart_window(uint64_t lo, uint64_t hi) {
 
 /* Whether a process that started at tick start can be the one pstart
  * names. */
-static int pd_sup_pstart_match(uint64_t pstart, uint64_t start) {
+static int sup_pstart_match(uint64_t pstart, uint64_t start) {
         uint64_t lo = pstart & ((1ULL << PD_SUP_PSTART_TICK_BITS) - 1);
 
         return start >= lo && start - lo <= pstart >> PD_SUP_PSTART_TICK_BITS;
@@ -163,7 +163,7 @@ static int pd_sup_pstart_match(uint64_t pstart, uint64_t start) {
  * that started at another time is somebody else's and is left alone. The
  * loop's thread, at start.
  */
-static void pd_sup_orphans_stop(pd_sup_server_t *srv) {
+static void sup_orphans_stop(pd_sup_server_t *srv) {
         for (size_t i = 0; i < srv->run_cnt; i++) {
                 pd_sup_run_t *run = srv->runs[i];
                 uint64_t start;
@@ -172,34 +172,34 @@ static void pd_sup_orphans_stop(pd_sup_server_t *srv) {
 
                 if (!run->orphan)
                         continue;
-                alive = !pd_sup_proc_stat(run->pid, &state, &start);
-                if (!alive || pd_sup_pstart_match(run->pstart, start)) {
+                alive = !sup_proc_stat(run->pid, &state, &start);
+                if (!alive || sup_pstart_match(run->pstart, start)) {
                         /* No process has that pid: any group of that id is
                          * still the run's (Linux hands out no pid that a
                          * group or session still uses). */
                         kill(-run->pid, SIGKILL);
                         /* Dead before the reactor may start it again. */
-                        for (int t = 0; t < 200 && alive && state != 'Z';
-                             t++) {
+                        for (int t = 0; t < 200 && alive && state != 'Z'; t++) {
                                 poll(NULL, 0, 5);
-                                alive = !pd_sup_proc_stat(run->pid, &state,
-                                                          &start);
+                                alive =
+                                    !sup_proc_stat(run->pid, &state, &start);
                         }
                 }
                 pd_log(PD_LOG_WARN,
-                       "run %" PRId64 ": the supervisor that ran it died; "
+                       "run %" PRId64
+                       ": the supervisor that ran it died; "
                        "%s",
                        run->id,
-                       alive && !pd_sup_pstart_match(run->pstart, start)
+                       alive && !sup_pstart_match(run->pstart, start)
                            ? "its process is gone"
                            : "its processes were killed");
-                run->orphan           = 0;
-                run->state            = PD_SUP_FINISHED;
-                run->res.status       = PD_ST_INTERRUPTED;
+                run->orphan            = 0;
+                run->state             = PD_SUP_FINISHED;
+                run->res.status        = PD_ST_INTERRUPTED;
                 run->res.has_exit_code = 0;
                 snprintf(run->res.error, sizeof(run->res.error),
                          "interrupted: the supervisor running it died");
-                pd_sup_persist(srv, run);
+                pd__sup_persist(srv, run);
         }
 }
 
@@ -209,11 +209,11 @@ static void pd_sup_orphans_stop(pd_sup_server_t *srv) {
  * disk now too). If it cannot be rewritten (disk full, say), the old log
  * serves on. Returns 0, or -1 (logged) if it cannot be read.
  */
-int pd_sup_load(pd_sup_server_t *srv) {
-        if (pd_sup_log_load(srv))
+int pd__sup_load(pd_sup_server_t *srv) {
+        if (pd__sup_log_load(srv))
                 return -1;
-        pd_sup_orphans_stop(srv);
-        pd_sup_log_compact(srv);
+        sup_orphans_stop(srv);
+        pd__sup_log_compact(srv);
         return 0;
 }
 
@@ -221,7 +221,7 @@ int pd_sup_load(pd_sup_server_t *srv) {
 /* The supervisor: connections                                          */
 
 /* Queues a reply frame with just the run id. */
-static void pd_sup_reply(pd_sup_conn_t *conn, unsigned type, int64_t id) {
+static void sup_reply(pd_sup_conn_t *conn, unsigned type, int64_t id) {
         size_t at = pd_sup_frame_begin(&conn->out, type);
 
         pd_sup_buf_i64(&conn->out, id);
@@ -229,19 +229,19 @@ static void pd_sup_reply(pd_sup_conn_t *conn, unsigned type, int64_t id) {
 }
 
 /* Queues what is known of run id: UNKNOWN, RUNNING or RESULT. */
-static void pd_sup_reply_state(pd_sup_conn_t *conn, int64_t id,
-                               const pd_sup_run_t *run) {
+static void sup_reply_state(pd_sup_conn_t *conn, int64_t id,
+                            const pd_sup_run_t *run) {
         if (!run)
-                pd_sup_reply(conn, PD_SUP_F_UNKNOWN, id);
+                sup_reply(conn, PD_SUP_F_UNKNOWN, id);
         else if (run->state == PD_SUP_RUNNING)
-                pd_sup_reply(conn, PD_SUP_F_RUNNING, id);
+                sup_reply(conn, PD_SUP_F_RUNNING, id);
         else
                 pd_sup_result_put(&conn->out, id, run->runner_failed,
                                   &run->res);
 }
 
 /* Answers ERROR and closes conn once that is written. */
-static void pd_sup_refuse(pd_sup_conn_t *conn, const char *why) {
+static void sup_refuse(pd_sup_conn_t *conn, const char *why) {
         size_t at = pd_sup_frame_begin(&conn->out, PD_SUP_F_ERROR);
 
         pd_sup_buf_i64(&conn->out, 0);
@@ -252,10 +252,11 @@ static void pd_sup_refuse(pd_sup_conn_t *conn, const char *why) {
 }
 
 /* Writes what conn has queued, without blocking. */
-void pd_sup_conn_flush(pd_sup_conn_t *conn) {
+void pd__sup_conn_flush(pd_sup_conn_t *conn) {
         if (conn->out.len > PD_SUP_OUT_MAX) {
-                pd_log(PD_LOG_WARN, "dropping a client that does not read "
-                                    "its replies");
+                pd_log(PD_LOG_WARN,
+                       "dropping a client that does not read "
+                       "its replies");
                 conn->dead = 1;
                 return;
         }
@@ -279,7 +280,7 @@ void pd_sup_conn_flush(pd_sup_conn_t *conn) {
  * Returns 1 if it read anything or the end. A reset counts as the end:
  * Linux reports it only after every byte the peer sent has been read.
  */
-int pd_sup_conn_read(pd_sup_server_t *srv, pd_sup_conn_t *conn) {
+int pd__sup_conn_read(pd_sup_server_t *srv, pd_sup_conn_t *conn) {
         int got = 0;
 
         if (conn->eof || conn->closing || conn->dead || srv->stopping)
@@ -308,7 +309,7 @@ int pd_sup_conn_read(pd_sup_server_t *srv, pd_sup_conn_t *conn) {
 }
 
 /* Accepts every connection waiting in the backlog. Returns how many. */
-int pd_sup_accept(pd_sup_server_t *srv) {
+int pd__sup_accept(pd_sup_server_t *srv) {
         int got = 0;
 
         while (srv->listen_fd != -1) {
@@ -327,14 +328,14 @@ int pd_sup_accept(pd_sup_server_t *srv) {
                 conn       = pd_xcalloc(1, sizeof(*conn));
                 srv->conns = pd_xgrow(srv->conns, &srv->conn_cap,
                                       srv->conn_cnt + 1, sizeof(*srv->conns));
-                conn->fd                    = fd;
+                conn->fd   = fd;
                 srv->conns[srv->conn_cnt++] = conn;
                 got++;
         }
         return got;
 }
 
-void pd_sup_conn_destroy(pd_sup_conn_t *conn) {
+void pd__sup_conn_destroy(pd_sup_conn_t *conn) {
         close(conn->fd);
         pd_sup_buf_free(&conn->in);
         pd_sup_buf_free(&conn->out);
@@ -347,18 +348,17 @@ void pd_sup_conn_destroy(pd_sup_conn_t *conn) {
 /* The run's command started: its pid goes to the log (not synced: only
  * a dead supervisor's successor needs it, and a crash of the machine
  * takes the process too). The loop's thread. */
-static void pd_sup_spawned(void *opaque, int pid) {
+static void sup_spawned(void *opaque, int pid) {
         pd_sup_run_t *run    = opaque;
         pd_sup_server_t *srv = run->srv;
         pd_sup_buf_t b       = {0};
 
         /* The child started after the tick taken before the spawn began
-         * (pd_sup_start) and before now. */
+         * (sup_start) and before now. */
         run->pid    = pid;
-        run->pstart = pd_sup_pstart_window(run->pstart,
-                                           pd_sup_boot_ticks());
-        pd_sup_log_started(&b, run);
-        if (pd_sup_log_write(srv, b.p, b.len, NULL))
+        run->pstart = sup_pstart_window(run->pstart, sup_boot_ticks());
+        pd__sup_log_started(&b, run);
+        if (pd__sup_log_write(srv, b.p, b.len, NULL))
                 pd_log(PD_LOG_WARN, "%s/outcomes: %s", srv->results,
                        pd_strerror(errno));
         pd_sup_buf_free(&b);
@@ -366,7 +366,7 @@ static void pd_sup_spawned(void *opaque, int pid) {
 
 /* Reads a string list of the START payload copy into a NULL-ended array
  * pointing into it. Returns it, or NULL (rd->bad set when malformed). */
-static char **pd_sup_start_strv(pd_sup_rd_t *rd) {
+static char **sup_start_strv(pd_sup_rd_t *rd) {
         uint32_t n = pd_sup_rd_u32(rd);
         char **v;
 
@@ -386,9 +386,9 @@ static char **pd_sup_start_strv(pd_sup_rd_t *rd) {
 }
 
 /* The run ended (or never started): tell whoever waits for it. */
-void pd_sup_finish(pd_sup_server_t *srv, pd_sup_run_t *run) {
+void pd__sup_finish(pd_sup_server_t *srv, pd_sup_run_t *run) {
         run->state = PD_SUP_FINISHED;
-        pd_sup_run_clear_job(run);
+        sup_run_clear_job(run);
         pd_log(PD_LOG_DEBUG, "run %" PRId64 ": %s%s%s", run->id,
                pd_status_name(run->res.status), *run->res.error ? ": " : "",
                run->res.error);
@@ -397,22 +397,22 @@ void pd_sup_finish(pd_sup_server_t *srv, pd_sup_run_t *run) {
 
                 if (conn->has_waiting && conn->waiting == run->id) {
                         conn->has_waiting = 0;
-                        pd_sup_reply_state(conn, run->id, run);
+                        sup_reply_state(conn, run->id, run);
                 }
         }
 }
 
 /* START: runs it unless the id is known, in which case the client gets
  * its state and, if it runs, its RESULT later. */
-static void pd_sup_start(pd_sup_server_t *srv, pd_sup_conn_t *conn,
-                         int64_t id, const char *payload, size_t len) {
-        pd_sup_run_t *run = pd_sup_find(srv, id);
+static void sup_start(pd_sup_server_t *srv, pd_sup_conn_t *conn, int64_t id,
+                      const char *payload, size_t len) {
+        pd_sup_run_t *run = pd__sup_find(srv, id);
         const char *workdir, *log_path;
         pd_sup_rd_t rd;
         int failed;
 
         if (run) {
-                pd_sup_reply_state(conn, id, run);
+                sup_reply_state(conn, id, run);
                 if (run->state == PD_SUP_RUNNING) {
                         conn->waiting     = id;
                         conn->has_waiting = 1;
@@ -427,18 +427,18 @@ static void pd_sup_start(pd_sup_server_t *srv, pd_sup_conn_t *conn,
         run->srv            = srv;
         run->state          = PD_SUP_RUNNING;
         run->job.timeout_ms = pd_sup_rd_i64(&rd);
-        run->argv           = pd_sup_start_strv(&rd);
-        run->envp           = pd_sup_start_strv(&rd);
-        workdir  = pd_sup_rd_str(&rd);
-        log_path = pd_sup_rd_str(&rd);
+        run->argv           = sup_start_strv(&rd);
+        run->envp           = sup_start_strv(&rd);
+        workdir             = pd_sup_rd_str(&rd);
+        log_path            = pd_sup_rd_str(&rd);
         /* A START without a umask (an older reactor's, or an action that
          * names none) gets the one our starter had. */
         run->job.has_umask = 1;
         run->job.umask     = rd.off < len ? pd_sup_rd_u32(&rd) : srv->umask;
         if (rd.bad || rd.off != len || !run->argv[0] || !*run->argv[0] ||
             run->job.umask > 0777) {
-                pd_sup_run_destroy(run);
-                pd_sup_refuse(conn, "malformed START");
+                pd__sup_run_destroy(run);
+                sup_refuse(conn, "malformed START");
                 return;
         }
         run->job.argv     = run->argv;
@@ -446,22 +446,22 @@ static void pd_sup_start(pd_sup_server_t *srv, pd_sup_conn_t *conn,
         run->job.workdir  = *workdir ? workdir : NULL;
         run->job.log_path = *log_path ? log_path : NULL;
         run->job.cancel   = &run->cancel;
-        pd_sup_run_add(srv, run);
+        pd__sup_run_add(srv, run);
 
         conn->waiting     = id;
         conn->has_waiting = 1;
-        pd_sup_reply(conn, PD_SUP_F_STARTED, id);
+        sup_reply(conn, PD_SUP_F_STARTED, id);
         /* Started here, on the loop's thread, and watched by the loop
          * (pd_sup_runs_poll): no thread per run. */
-        run->job.spawned = pd_sup_spawned;
+        run->job.spawned = sup_spawned;
         run->job.opaque  = run;
-        run->pstart      = pd_sup_boot_ticks(); /* see pd_sup_spawned */
+        run->pstart      = sup_boot_ticks(); /* see sup_spawned */
         run->rn          = pd_runner_start(&run->job, &run->res, &failed);
         if (!run->rn) {
                 /* It could not be started: that is its outcome. */
                 run->runner_failed = failed;
-                pd_sup_persist(srv, run);
-                pd_sup_finish(srv, run);
+                pd__sup_persist(srv, run);
+                pd__sup_finish(srv, run);
                 return;
         }
         srv->running++;
@@ -469,19 +469,19 @@ static void pd_sup_start(pd_sup_server_t *srv, pd_sup_conn_t *conn,
 }
 
 /* FORGET: the reactor has recorded the outcome. */
-static void pd_sup_forget_run(pd_sup_server_t *srv, pd_sup_conn_t *conn,
-                              int64_t id) {
-        pd_sup_run_t *run = pd_sup_find(srv, id);
+static void sup_forget_run(pd_sup_server_t *srv, pd_sup_conn_t *conn,
+                           int64_t id) {
+        pd_sup_run_t *run = pd__sup_find(srv, id);
 
         if (run && run->state == PD_SUP_RUNNING) {
-                pd_sup_reply(conn, PD_SUP_F_RUNNING, id);
+                sup_reply(conn, PD_SUP_F_RUNNING, id);
                 return;
         }
         if (run && run->saved)
-                pd_sup_persist_forget(srv, id);
+                pd__sup_persist_forget(srv, id);
         if (run)
-                pd_sup_run_remove(srv, run);
-        pd_sup_reply(conn, PD_SUP_F_FORGOTTEN, id);
+                pd__sup_run_remove(srv, run);
+        sup_reply(conn, PD_SUP_F_FORGOTTEN, id);
 }
 
 /*
@@ -489,25 +489,24 @@ static void pd_sup_forget_run(pd_sup_server_t *srv, pd_sup_conn_t *conn,
  * PD_SUP_PARK for a STATUS or WAIT of an unknown run while settled is
  * unset: that answer waits until every connection is read.
  */
-static int pd_sup_handle(pd_sup_server_t *srv, pd_sup_conn_t *conn,
-                         unsigned type, const char *payload, size_t len,
-                         int settled) {
+static int sup_handle(pd_sup_server_t *srv, pd_sup_conn_t *conn, unsigned type,
+                      const char *payload, size_t len, int settled) {
         pd_sup_rd_t rd = {payload, len, 0, 0};
         int64_t id     = pd_sup_rd_i64(&rd);
         pd_sup_run_t *run;
 
         if (rd.bad) {
-                pd_sup_refuse(conn, "frame too short");
+                sup_refuse(conn, "frame too short");
                 return 0;
         }
         if (type != PD_SUP_F_START && len != 8) {
-                pd_sup_refuse(conn, "malformed request");
+                sup_refuse(conn, "malformed request");
                 return 0;
         }
-        run = pd_sup_find(srv, id);
+        run = pd__sup_find(srv, id);
         switch (type) {
         case PD_SUP_F_START:
-                pd_sup_start(srv, conn, id, payload, len);
+                sup_start(srv, conn, id, payload, len);
                 break;
         case PD_SUP_F_STATUS:
         case PD_SUP_F_WAIT:
@@ -518,7 +517,7 @@ static int pd_sup_handle(pd_sup_server_t *srv, pd_sup_conn_t *conn,
                         conn->waiting     = id;
                         conn->has_waiting = 1;
                 } else {
-                        pd_sup_reply_state(conn, id, run);
+                        sup_reply_state(conn, id, run);
                 }
                 break;
         case PD_SUP_F_CANCEL:
@@ -526,13 +525,13 @@ static int pd_sup_handle(pd_sup_server_t *srv, pd_sup_conn_t *conn,
                         run->cancel = 1;
                 break;
         case PD_SUP_F_FORGET:
-                pd_sup_forget_run(srv, conn, id);
+                sup_forget_run(srv, conn, id);
                 break;
         case PD_SUP_F_PING:
-                pd_sup_reply(conn, PD_SUP_F_PONG, id);
+                sup_reply(conn, PD_SUP_F_PONG, id);
                 break;
         default:
-                pd_sup_refuse(conn, "unknown request type");
+                sup_refuse(conn, "unknown request type");
                 break;
         }
         return 0;
@@ -543,8 +542,8 @@ static int pd_sup_handle(pd_sup_server_t *srv, pd_sup_conn_t *conn,
  * With settled set, the first frame may answer UNKNOWN. Returns 1 if a
  * frame is parked.
  */
-static int pd_sup_conn_process(pd_sup_server_t *srv, pd_sup_conn_t *conn,
-                               int settled) {
+static int sup_conn_process(pd_sup_server_t *srv, pd_sup_conn_t *conn,
+                            int settled) {
         while (!conn->closing && !conn->dead && !srv->stopping &&
                conn->in.len >= PD_SUP_HDR) {
                 uint32_t len = pd_sup_le32(conn->in.p);
@@ -553,17 +552,18 @@ static int pd_sup_conn_process(pd_sup_server_t *srv, pd_sup_conn_t *conn,
                         char why[128];
 
                         snprintf(why, sizeof(why),
-                                 "frame of %" PRIu32 " bytes is over the "
+                                 "frame of %" PRIu32
+                                 " bytes is over the "
                                  "limit of %d",
                                  len, PD_SUP_FRAME_MAX);
-                        pd_sup_refuse(conn, why);
+                        sup_refuse(conn, why);
                         break;
                 }
                 if (conn->in.len < PD_SUP_HDR + (size_t)len)
                         break;
-                if (pd_sup_handle(srv, conn, (unsigned char)conn->in.p[4],
-                                  conn->in.p + PD_SUP_HDR, len,
-                                  settled) == PD_SUP_PARK)
+                if (sup_handle(srv, conn, (unsigned char)conn->in.p[4],
+                               conn->in.p + PD_SUP_HDR, len,
+                               settled) == PD_SUP_PARK)
                         return 1;
                 pd_sup_buf_consume(&conn->in, PD_SUP_HDR + (size_t)len);
                 settled = 0;
@@ -572,13 +572,12 @@ static int pd_sup_conn_process(pd_sup_server_t *srv, pd_sup_conn_t *conn,
 }
 
 /* Handles what every connection holds. Returns how many are parked. */
-static size_t pd_sup_process_all(pd_sup_server_t *srv, int settled) {
+static size_t sup_process_all(pd_sup_server_t *srv, int settled) {
         size_t parked = 0;
 
         /* conn_cnt is read each time: nothing here adds or removes. */
         for (size_t i = 0; i < srv->conn_cnt; i++)
-                parked += (size_t)pd_sup_conn_process(srv, srv->conns[i],
-                                                      settled);
+                parked += (size_t)sup_conn_process(srv, srv->conns[i], settled);
         return parked;
 }
 
@@ -589,22 +588,22 @@ static size_t pd_sup_process_all(pd_sup_server_t *srv, int settled) {
  * this request (a killed reactor's, still unread in its connection or its
  * connection still in the backlog) has been handled.
  */
-void pd_sup_process(pd_sup_server_t *srv) {
-        size_t parked = pd_sup_process_all(srv, 0);
+void pd__sup_process(pd_sup_server_t *srv) {
+        size_t parked = sup_process_all(srv, 0);
 
         while (parked) {
                 int progress;
 
                 do {
-                        progress = pd_sup_accept(srv) > 0;
+                        progress = pd__sup_accept(srv) > 0;
                         for (size_t i = 0; i < srv->conn_cnt; i++)
                                 progress |=
-                                        pd_sup_conn_read(srv, srv->conns[i]);
-                        pd_sup_process_all(srv, 0);
+                                    pd__sup_conn_read(srv, srv->conns[i]);
+                        sup_process_all(srv, 0);
                 } while (progress);
                 /* Settled: what is still unknown is unknown. Each pass
                  * answers at least one parked request, so this ends. */
-                parked = pd_sup_process_all(srv, 1);
+                parked = sup_process_all(srv, 1);
         }
 }
 
@@ -613,16 +612,16 @@ void pd_sup_process(pd_sup_server_t *srv) {
 
 /* A run's command has exited (or is given up on): its outcome is saved,
  * then whoever waits is told. */
-static void pd_sup_run_end(pd_sup_server_t *srv, pd_sup_run_t *run) {
+static void sup_run_end(pd_sup_server_t *srv, pd_sup_run_t *run) {
         run->runner_failed = pd_runner_finish(run->rn, &run->res) != 0;
         run->rn            = NULL;
-        pd_sup_persist(srv, run);
+        pd__sup_persist(srv, run);
         srv->running--;
-        pd_sup_finish(srv, run);
+        pd__sup_finish(srv, run);
 }
 
-size_t pd_sup_runs_prepare(pd_sup_server_t *srv, struct pollfd *pfd,
-                           pd_sup_run_t **owner, int *timeout) {
+size_t pd__sup_runs_prepare(pd_sup_server_t *srv, struct pollfd *pfd,
+                            pd_sup_run_t **owner, int *timeout) {
         int64_t wait = *timeout;
         size_t n     = 0;
 
@@ -647,8 +646,8 @@ size_t pd_sup_runs_prepare(pd_sup_server_t *srv, struct pollfd *pfd,
         return n;
 }
 
-void pd_sup_runs_handle(pd_sup_server_t *srv, struct pollfd *pfd,
-                        pd_sup_run_t **owner, size_t n) {
+void pd__sup_runs_handle(pd_sup_server_t *srv, struct pollfd *pfd,
+                         pd_sup_run_t **owner, size_t n) {
         /* A run's entries are next to each other; a running run is never
          * removed before this (FORGET refuses it). */
         for (size_t i = 0; i < n;) {
@@ -660,12 +659,12 @@ void pd_sup_runs_handle(pd_sup_server_t *srv, struct pollfd *pfd,
                 if (pfd[i].fd == -1)
                         k = 0; /* nothing polled: the exit is checked */
                 if (pd_runner_handle(run->rn, pfd + i, (int)k))
-                        pd_sup_run_end(srv, run);
+                        sup_run_end(srv, run);
                 i += k ? k : 1;
         }
 }
 
-void pd_sup_runs_end_all(pd_sup_server_t *srv) {
+void pd__sup_runs_end_all(pd_sup_server_t *srv) {
         for (size_t i = 0; i < srv->run_cnt; i++) {
                 pd_sup_run_t *run = srv->runs[i];
 
@@ -673,6 +672,6 @@ void pd_sup_runs_end_all(pd_sup_server_t *srv) {
                         continue;
                 run->cancel = 1;
                 /* Watches it until it exits (SIGTERM, then SIGKILL). */
-                pd_sup_run_end(srv, run);
+                sup_run_end(srv, run);
         }
 }

@@ -61,15 +61,14 @@ static int close_books(const pd_action_ctx_t *ctx, char *errstr,
 
 PD_PLUGIN_INIT(reg) {
         /* The full form: every field has a say. */
-        static const char *const after_count[] = {"example.count_orders",
-                                                  NULL};
-        const pd_plugin_action_t books = {
-                .name        = "example.close_books",
-                .is_auto     = PD_MANUAL,
-                .policy      = "always",
-                .description = "Close the books (fails on purpose)",
-                .after       = after_count,
-                .fn          = close_books,
+        static const char *const after_count[] = {"example.count_orders", NULL};
+        const pd_plugin_action_t books         = {
+                    .name        = "example.close_books",
+                    .is_auto     = PD_MANUAL,
+                    .policy      = "always",
+                    .description = "Close the books (fails on purpose)",
+                    .after       = after_count,
+                    .fn          = close_books,
         };
 
         /* The short form, for the common case: policy "once". */

@@ -60,7 +60,7 @@ extern "C" {
 
 /* Values of pd_plugin_action_t.is_auto. */
 #define PD_MANUAL 0 /* runs only with `deploy --all` or `--one NAME` */
-#define PD_AUTO 1   /* also runs with `deploy --auto` */
+#define PD_AUTO   1 /* also runs with `deploy --auto` */
 
 typedef struct pd_action_ctx_s pd_action_ctx_t;
 
@@ -88,7 +88,7 @@ struct pd_action_ctx_s {
          * starts, as long as they stop before it returns.
          */
         void (*log)(const pd_action_ctx_t *ctx, const char *fmt, ...)
-                PD_PLUGIN_PRINTF(2, 3);
+            PD_PLUGIN_PRINTF(2, 3);
 
         /*
          * Returns non-zero when the function should stop now: the reactor
@@ -192,10 +192,10 @@ PD_PLUGIN_EXPORT int postdeploy_plugin_init(pd_plugin_registry_t *reg);
  */
 #define PD_ACTION(reg, name_, is_auto_, fn_, description_)                     \
         ((reg)->add((reg), &(const pd_plugin_action_t){                        \
-                                   .name        = (name_),                     \
-                                   .is_auto     = (is_auto_),                  \
-                                   .description = (description_),              \
-                                   .fn          = (fn_),                       \
+                               .name        = (name_),                         \
+                               .is_auto     = (is_auto_),                      \
+                               .description = (description_),                  \
+                               .fn          = (fn_),                           \
                            }))
 
 #ifdef __cplusplus

@@ -52,11 +52,11 @@ void pd_fuzz_check_errstr(const char *errstr, const char *who) {
                 pd_fuzz_fail("%s refused an input without a reason", who);
         for (p = (const unsigned char *)errstr; *p; p++)
                 if (*p < 0x20 || *p >= 0x7f)
-                        pd_fuzz_fail("%s's reason has byte 0x%02x: %s", who,
-                                     *p, errstr);
+                        pd_fuzz_fail("%s's reason has byte 0x%02x: %s", who, *p,
+                                     errstr);
 }
 
-static char *pd_fuzz_strdup(const char *s) {
+static char *fuzz_strdup(const char *s) {
         char *copy;
 
         if (!s)
@@ -69,8 +69,8 @@ static char *pd_fuzz_strdup(const char *s) {
 /* Encodes ev, which must succeed: anything a decoder accepts is within the
  * bounds the encoder checks (string lengths, array counts, enum symbols),
  * and the strings it holds are valid UTF-8, so none gets scrubbed. */
-static void pd_fuzz_encode(const pd_event_t *ev, const char *what,
-                           void **bufp, size_t *lenp) {
+static void fuzz_encode(const pd_event_t *ev, const char *what, void **bufp,
+                        size_t *lenp) {
         char errstr[512];
 
         if (pd_event_encode(ev, bufp, lenp, errstr, sizeof(errstr)))
@@ -78,21 +78,20 @@ static void pd_fuzz_encode(const pd_event_t *ev, const char *what,
                              pd_evtype_name(ev->type), errstr);
 }
 
-static void pd_fuzz_same_bytes(const void *a, size_t alen, const void *b,
-                               size_t blen, const char *what) {
+static void fuzz_same_bytes(const void *a, size_t alen, const void *b,
+                            size_t blen, const char *what) {
         if (alen != blen || memcmp(a, b, alen))
                 pd_fuzz_fail("%s: %zu bytes, then %zu different ones", what,
                              alen, blen);
 }
 
-static void pd_fuzz_same_json(const pd_event_t *ev, const pd_event_t *ev2,
-                              const char *what) {
+static void fuzz_same_json(const pd_event_t *ev, const pd_event_t *ev2,
+                           const char *what) {
         char *json = pd_event_to_json(ev), *json2 = pd_event_to_json(ev2);
 
         if (!json || !json2 || strcmp(json, json2))
                 pd_fuzz_fail("%s:\n  before %s\n  after  %s", what,
-                             json ? json : "(null)",
-                             json2 ? json2 : "(null)");
+                             json ? json : "(null)", json2 ? json2 : "(null)");
         free(json);
         free(json2);
 }
@@ -105,7 +104,7 @@ void pd_fuzz_roundtrip(const pd_event_t *ev) {
         char errstr[512];
         char *json = NULL;
 
-        pd_fuzz_encode(ev, "decoded", &buf, &len);
+        fuzz_encode(ev, "decoded", &buf, &len);
 
         /* Avro: decode what we wrote, give it ev's attributes (which live
          * in headers, not in the value), and compare. */
@@ -114,15 +113,14 @@ void pd_fuzz_roundtrip(const pd_event_t *ev) {
                             sizeof(errstr)))
                 pd_fuzz_fail("re-encoded %s does not decode: %s",
                              pd_evtype_name(ev->type), errstr);
-        ev2->ce_id     = pd_fuzz_strdup(ev->ce_id);
-        ev2->ce_source = pd_fuzz_strdup(ev->ce_source);
-        ev2->ce_time   = pd_fuzz_strdup(ev->ce_time);
+        ev2->ce_id     = fuzz_strdup(ev->ce_id);
+        ev2->ce_source = fuzz_strdup(ev->ce_source);
+        ev2->ce_time   = fuzz_strdup(ev->ce_time);
         if (!ev2->tenant) /* the types whose data has no tenant */
-                ev2->tenant = pd_fuzz_strdup(ev->tenant);
-        pd_fuzz_same_json(ev, ev2, "Avro round trip changed the event");
-        pd_fuzz_encode(ev2, "round-tripped", &buf2, &len2);
-        pd_fuzz_same_bytes(buf, len, buf2, len2,
-                           "encoding is not canonical");
+                ev2->tenant = fuzz_strdup(ev->tenant);
+        fuzz_same_json(ev, ev2, "Avro round trip changed the event");
+        fuzz_encode(ev2, "round-tripped", &buf2, &len2);
+        fuzz_same_bytes(buf, len, buf2, len2, "encoding is not canonical");
 
         /* JSON: pd_event_to_json's output is a JSON value the decoder takes
          * (it ignores the "type" and ce_* members). */
@@ -130,14 +128,15 @@ void pd_fuzz_roundtrip(const pd_event_t *ev) {
                 pd_fuzz_fail("pd_event_to_json returned NULL");
         if (strlen(json) <= PD_EVENT_VALUE_MAX) {
                 ev3 = pd_event_new(ev->type);
-                if (pd_event_decode(ev3, "application/json", json,
-                                    strlen(json), errstr, sizeof(errstr)))
-                        pd_fuzz_fail("pd_event_to_json's output does not "
-                                     "decode: %s\n  %s",
-                                     errstr, json);
-                pd_fuzz_encode(ev3, "JSON round-tripped", &buf3, &len3);
-                pd_fuzz_same_bytes(buf, len, buf3, len3,
-                                   "JSON round trip changed the event");
+                if (pd_event_decode(ev3, "application/json", json, strlen(json),
+                                    errstr, sizeof(errstr)))
+                        pd_fuzz_fail(
+                            "pd_event_to_json's output does not "
+                            "decode: %s\n  %s",
+                            errstr, json);
+                fuzz_encode(ev3, "JSON round-tripped", &buf3, &len3);
+                fuzz_same_bytes(buf, len, buf3, len3,
+                                "JSON round trip changed the event");
         }
 
         /* The whole message, headers included, when ev came with them. */
@@ -145,18 +144,18 @@ void pd_fuzz_roundtrip(const pd_event_t *ev) {
                 hdrs = pd_event_headers(ev);
                 if (!(ev4 = pd_event_from_parts(hdrs, buf, len, errstr,
                                                 sizeof(errstr))))
-                        pd_fuzz_fail("pd_event_headers + encoding of %s is "
-                                     "refused: %s",
-                                     pd_evtype_name(ev->type), errstr);
+                        pd_fuzz_fail(
+                            "pd_event_headers + encoding of %s is "
+                            "refused: %s",
+                            pd_evtype_name(ev->type), errstr);
                 if (ev4->type != ev->type)
                         pd_fuzz_fail("message round trip turned %s into %s",
                                      pd_evtype_name(ev->type),
                                      pd_evtype_name(ev4->type));
-                pd_fuzz_same_json(ev, ev4,
-                                  "message round trip changed the event");
-                pd_fuzz_encode(ev4, "message round-tripped", &buf4, &len4);
-                pd_fuzz_same_bytes(buf, len, buf4, len4,
-                                   "message round trip changed the value");
+                fuzz_same_json(ev, ev4, "message round trip changed the event");
+                fuzz_encode(ev4, "message round-tripped", &buf4, &len4);
+                fuzz_same_bytes(buf, len, buf4, len4,
+                                "message round trip changed the value");
         }
 
         if (hdrs)

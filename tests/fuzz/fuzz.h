@@ -37,7 +37,7 @@ size_t pd_fuzz_take(pd_fuzz_in_t *in, size_t n, const uint8_t **bufp);
 /* Prints "fuzz invariant broken: ..." to stderr and aborts, which libFuzzer
  * records as a crash with the input that caused it. */
 void pd_fuzz_fail(const char *fmt, ...)
-        __attribute__((format(printf, 1, 2), noreturn));
+    __attribute__((format(printf, 1, 2), noreturn));
 
 /* Checks that a decoder's reason for refusing an input is there and is
  * printable ASCII: it goes to logs and to the dead-letter topic's

@@ -25,9 +25,9 @@
 #define PD_FUZZ_SO_HDR   10 /* C3 01 and the 8-byte fingerprint */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        pd_fuzz_in_t in = {data, data + size};
-        uint8_t b        = pd_fuzz_byte(&in);
-        pd_evtype_t type = (pd_evtype_t)((b & 0x3f) % PD_FUZZ_TYPE_CNT + 1);
+        pd_fuzz_in_t in   = {data, data + size};
+        uint8_t b         = pd_fuzz_byte(&in);
+        pd_evtype_t type  = (pd_evtype_t)((b & 0x3f) % PD_FUZZ_TYPE_CNT + 1);
         const char *ctype = (b & 0x40) ? NULL : "application/avro";
         const uint8_t *rest;
         size_t len = pd_fuzz_take(&in, SIZE_MAX, &rest);
@@ -69,9 +69,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                 fp = (fp << 8) | rest[2 + i];
                 if (len < PD_FUZZ_SO_HDR ||
                     !pd_history_accepts((pd_evtype_t)t, fp))
-                        pd_fuzz_fail("%s decoded a value without one of its "
-                                     "fingerprints",
-                                     pd_evtype_name((pd_evtype_t)t));
+                        pd_fuzz_fail(
+                            "%s decoded a value without one of its "
+                            "fingerprints",
+                            pd_evtype_name((pd_evtype_t)t));
         }
         return 0;
 }

@@ -32,7 +32,7 @@
 
 /* Quotes every word of sv in single quotes (a ' becomes '\''), which the
  * splitter must turn back into exactly those words. */
-static char *pd_fuzz_requote(const pd_strv_t *sv) {
+static char *fuzz_requote(const pd_strv_t *sv) {
         size_t i, size = 1;
         const char *s;
         char *out, *o;
@@ -59,51 +59,50 @@ static char *pd_fuzz_requote(const pd_strv_t *sv) {
 }
 
 /* Checks that b holds a's words, NULL-terminated. */
-static void pd_fuzz_same_strv(const pd_strv_t *a, const pd_strv_t *b,
-                              const char *what) {
+static void fuzz_same_strv(const pd_strv_t *a, const pd_strv_t *b,
+                           const char *what) {
         size_t i;
 
         if (a->cnt != b->cnt || (b->v && b->v[b->cnt]))
                 pd_fuzz_fail("%s: %zu words, then %zu", what, a->cnt, b->cnt);
         for (i = 0; i < a->cnt; i++)
                 if (strcmp(a->v[i], b->v[i]))
-                        pd_fuzz_fail("%s: word %zu '%s' became '%s'", what,
-                                     i, a->v[i], b->v[i]);
+                        pd_fuzz_fail("%s: word %zu '%s' became '%s'", what, i,
+                                     a->v[i], b->v[i]);
 }
 
 /* Placeholder values that would do damage if expansion were textual: a
  * blank, a quote, another placeholder. */
-static const pd_subst_t pd_fuzz_vars[] = {
-        {"tenant", "acme corp"},
-        {"release", "{tenant}"},
-        {"action", "'\""},
+static const pd_subst_t fuzz_vars[] = {
+    {"tenant", "acme corp"},
+    {"release", "{tenant}"},
+    {"action", "'\""},
 };
 
-static void pd_fuzz_expand(const pd_strv_t *argv) {
+static void fuzz_expand(const pd_strv_t *argv) {
         pd_strv_t out = {0};
         size_t i;
 
-        pd_argv_expand(argv, pd_fuzz_vars,
-                       sizeof(pd_fuzz_vars) / sizeof(pd_fuzz_vars[0]), &out);
+        pd_argv_expand(argv, fuzz_vars,
+                       sizeof(fuzz_vars) / sizeof(fuzz_vars[0]), &out);
         /* A value never adds nor splits a word, and a word without a '{'
          * has nothing to replace. */
         if (out.cnt != argv->cnt)
                 pd_fuzz_fail("expansion turned %zu words into %zu", argv->cnt,
                              out.cnt);
         for (i = 0; i < argv->cnt; i++)
-                if (!strchr(argv->v[i], '{') &&
-                    strcmp(argv->v[i], out.v[i]))
+                if (!strchr(argv->v[i], '{') && strcmp(argv->v[i], out.v[i]))
                         pd_fuzz_fail("expansion changed '%s' into '%s'",
                                      argv->v[i], out.v[i]);
         pd_strv_clear(&out);
 
         /* With no placeholders, expansion is a copy. */
         pd_argv_expand(argv, NULL, 0, &out);
-        pd_fuzz_same_strv(argv, &out, "expansion without placeholders");
+        fuzz_same_strv(argv, &out, "expansion without placeholders");
         pd_strv_clear(&out);
 }
 
-static void pd_fuzz_split(const char *line) {
+static void fuzz_split(const char *line) {
         pd_strv_t argv = {0}, again = {0};
         char errstr[256];
         char *quoted;
@@ -128,26 +127,26 @@ static void pd_fuzz_split(const char *line) {
         memmove(argv.v, argv.v + 1, argv.cnt * sizeof(*argv.v));
         argv.cnt--;
 
-        quoted = pd_fuzz_requote(&argv);
+        quoted = fuzz_requote(&argv);
         if (pd_argv_split(quoted, &again, errstr, sizeof(errstr)))
                 pd_fuzz_fail("quoted words do not split: %s: %s", errstr,
                              quoted);
-        pd_fuzz_same_strv(&argv, &again, "split of the quoted words");
+        fuzz_same_strv(&argv, &again, "split of the quoted words");
         free(quoted);
         pd_strv_clear(&again);
 
-        pd_fuzz_expand(&argv);
+        fuzz_expand(&argv);
         pd_strv_clear(&argv);
 }
 
-static void pd_fuzz_duration(const char *s) {
+static void fuzz_duration(const char *s) {
         static const struct {
                 const char *suffix;
                 int64_t ms;
-        } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
-                     {"", 1000}};
+        } units[] = {
+            {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"", 1000}};
         int64_t ms = -1, n = 0;
-        size_t i, digits = strspn(s, "0123456789");
+        size_t i, digits   = strspn(s, "0123456789");
 
         if (pd_duration_parse(s, &ms))
                 return;
@@ -168,7 +167,7 @@ static void pd_fuzz_duration(const char *s) {
 }
 
 /* What a config that loaded and validated must look like. */
-static void pd_fuzz_check_config(const pd_config_t *conf) {
+static void fuzz_check_config(const pd_config_t *conf) {
         pd_strv_t argv = {0};
         char errstr[1024];
         size_t i, j;
@@ -177,8 +176,9 @@ static void pd_fuzz_check_config(const pd_config_t *conf) {
                 pd_fuzz_fail("[kafka] holds a name without a value");
         for (i = 0; i < conf->kafka.cnt; i += 2)
                 if (!conf->kafka.v[i][0])
-                        pd_fuzz_fail("[kafka] holds a property without a "
-                                     "name");
+                        pd_fuzz_fail(
+                            "[kafka] holds a property without a "
+                            "name");
         if (!pd_tenant_valid(conf->default_tenant))
                 pd_fuzz_fail("default_tenant '%s' is not a tenant name",
                              conf->default_tenant);
@@ -192,17 +192,16 @@ static void pd_fuzz_check_config(const pd_config_t *conf) {
                         pd_fuzz_fail("action name '%s' is not valid",
                                      act->name);
                 if (pd_config_action(conf, act->name) != act)
-                        pd_fuzz_fail("action '%s' is defined twice",
-                                     act->name);
+                        pd_fuzz_fail("action '%s' is defined twice", act->name);
                 if (!act->run || !act->argv.cnt)
                         pd_fuzz_fail("action '%s' has no command", act->name);
                 /* `run` is kept as written and split: the two agree. */
                 if (pd_argv_split(act->run, &argv, errstr, sizeof(errstr)))
                         pd_fuzz_fail("run '%s' of '%s' no longer splits: %s",
                                      act->run, act->name, errstr);
-                pd_fuzz_same_strv(&argv, &act->argv, "argv of a run line");
+                fuzz_same_strv(&argv, &act->argv, "argv of a run line");
                 pd_strv_clear(&argv);
-                pd_fuzz_expand(&act->argv);
+                fuzz_expand(&act->argv);
                 for (j = 0; j < act->after.cnt; j++)
                         if (!pd_config_action(conf, act->after.v[j]))
                                 pd_fuzz_fail("'%s' runs after unknown '%s'",
@@ -212,7 +211,7 @@ static void pd_fuzz_check_config(const pd_config_t *conf) {
 
 /* Applies the overrides in text (SECTION TAB KEY TAB VALUE lines); a line
  * without two tabs is skipped. Returns -1 at the first one refused. */
-static int pd_fuzz_overrides(pd_config_t *conf, char *text) {
+static int fuzz_overrides(pd_config_t *conf, char *text) {
         char *line, *next, *key, *value;
         char errstr[1024];
 
@@ -222,22 +221,23 @@ static int pd_fuzz_overrides(pd_config_t *conf, char *text) {
                 if (!(key = strchr(line, '\t')) ||
                     !(value = strchr(key + 1, '\t')))
                         continue;
-                *key++   = '\0';
-                *value++ = '\0';
+                *key++    = '\0';
+                *value++  = '\0';
                 errstr[0] = '\0';
                 if (pd_config_set(conf, line, key, value, errstr,
                                   sizeof(errstr))) {
                         if (!errstr[0])
-                                pd_fuzz_fail("pd_config_set failed without a "
-                                             "reason");
+                                pd_fuzz_fail(
+                                    "pd_config_set failed without a "
+                                    "reason");
                         return -1;
                 }
         }
         return 0;
 }
 
-static void pd_fuzz_config(const uint8_t *data, size_t size) {
-        static int fd = -1;
+static void fuzz_one_config(const uint8_t *data, size_t size) {
+        static int fd      = -1;
         const uint8_t *sep = memmem(data, size, "\n%%\n", 4);
         char path[64], errstr[1024];
         pd_config_t *conf;
@@ -257,7 +257,7 @@ static void pd_fuzz_config(const uint8_t *data, size_t size) {
                 size      = (size_t)(sep + 1 - data);
         }
 
-        if (fd == -1 && (fd = memfd_create("pd_fuzz_config", 0)) == -1) {
+        if (fd == -1 && (fd = memfd_create("fuzz_one_config", 0)) == -1) {
                 perror("memfd_create");
                 abort();
         }
@@ -275,15 +275,14 @@ static void pd_fuzz_config(const uint8_t *data, size_t size) {
         conf      = pd_config_new();
         errstr[0] = '\0';
         err       = pd_config_load(conf, path, errstr, sizeof(errstr));
-        if (!err && rest && pd_fuzz_overrides(conf, rest))
+        if (!err && rest && fuzz_overrides(conf, rest))
                 goto out;
         if (!err)
                 err = pd_config_validate(conf, errstr, sizeof(errstr));
         if (err && strncmp(errstr, path, strlen(path)))
-                pd_fuzz_fail("config error does not name the file: %s",
-                             errstr);
+                pd_fuzz_fail("config error does not name the file: %s", errstr);
         if (!err)
-                pd_fuzz_check_config(conf);
+                fuzz_check_config(conf);
 out:
         pd_config_destroy(conf);
         free(rest);
@@ -293,7 +292,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char *text, *line, *next;
         int lines = 0;
 
-        pd_fuzz_config(data, size);
+        fuzz_one_config(data, size);
 
         /* The same bytes as C strings: all of it up to a NUL, then each
          * line. */
@@ -302,13 +301,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (size)
                 memcpy(text, data, size);
         text[size] = '\0';
-        pd_fuzz_split(text);
-        pd_fuzz_duration(text);
+        fuzz_split(text);
+        fuzz_duration(text);
         for (line = text; line && lines < PD_FUZZ_LINES_MAX; line = next) {
                 if ((next = strchr(line, '\n')))
                         *next++ = '\0';
-                pd_fuzz_split(line);
-                pd_fuzz_duration(line);
+                fuzz_split(line);
+                fuzz_duration(line);
                 lines++;
         }
         free(text);

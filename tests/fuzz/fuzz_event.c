@@ -28,21 +28,19 @@
 
 #define PD_ARRAY_CNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *const pd_fuzz_specversions[] = {"1.0", "0.3", "1.0 ",
-                                                   "1"};
-static const char *const pd_fuzz_ids[] = {
-        "6f9b2c1e-3d4a-4b5c-8d6e-7f8091a2b3c4", "1",
-        "id with spaces and ~!@#$%^&*()"};
-static const char *const pd_fuzz_sources[] = {"postdeploy-cli/host",
-                                              "kcat", "/"};
-static const char *const pd_fuzz_times[] = {"2026-11-25T14:00:00.123Z",
-                                            "yesterday"};
-static const char *const pd_fuzz_tenants[] = {"acme", "globex", "T_1.a-b",
-                                              "-bad", "a b", ".x"};
-static const char *const pd_fuzz_ctypes[] = {
-        "application/avro", "APPLICATION/AVRO", "application/json",
-        "Application/JSON ; charset=utf-8", " application/avro\t;x",
-        "text/plain", "application/avro+json"};
+static const char *const fuzz_specversions[] = {"1.0", "0.3", "1.0 ", "1"};
+static const char *const fuzz_ids[] = {"6f9b2c1e-3d4a-4b5c-8d6e-7f8091a2b3c4",
+                                       "1", "id with spaces and ~!@#$%^&*()"};
+static const char *const fuzz_sources[] = {"postdeploy-cli/host", "kcat", "/"};
+static const char *const fuzz_times[]   = {"2026-11-25T14:00:00.123Z",
+                                           "yesterday"};
+static const char *const fuzz_tenants[] = {"acme", "globex", "T_1.a-b",
+                                           "-bad", "a b",    ".x"};
+static const char *const fuzz_ctypes[]  = {
+     "application/avro",      "APPLICATION/AVRO",
+     "application/json",      "Application/JSON ; charset=utf-8",
+     " application/avro\t;x", "text/plain",
+     "application/avro+json"};
 
 /* values NULL: the event type names. */
 static const struct {
@@ -50,19 +48,18 @@ static const struct {
         const char *const *values;
         size_t cnt;
 } pd_fuzz_hdrs[] = {
-        {"ce_specversion", pd_fuzz_specversions,
-         PD_ARRAY_CNT(pd_fuzz_specversions)},
-        {"ce_id", pd_fuzz_ids, PD_ARRAY_CNT(pd_fuzz_ids)},
-        {"ce_source", pd_fuzz_sources, PD_ARRAY_CNT(pd_fuzz_sources)},
-        {"ce_type", NULL, PD_EVT__CNT - 1},
-        {"ce_time", pd_fuzz_times, PD_ARRAY_CNT(pd_fuzz_times)},
-        {"ce_tenant", pd_fuzz_tenants, PD_ARRAY_CNT(pd_fuzz_tenants)},
-        {"content-type", pd_fuzz_ctypes, PD_ARRAY_CNT(pd_fuzz_ctypes)},
+    {"ce_specversion", fuzz_specversions, PD_ARRAY_CNT(fuzz_specversions)},
+    {"ce_id", fuzz_ids, PD_ARRAY_CNT(fuzz_ids)},
+    {"ce_source", fuzz_sources, PD_ARRAY_CNT(fuzz_sources)},
+    {"ce_type", NULL, PD_EVT__CNT - 1},
+    {"ce_time", fuzz_times, PD_ARRAY_CNT(fuzz_times)},
+    {"ce_tenant", fuzz_tenants, PD_ARRAY_CNT(fuzz_tenants)},
+    {"content-type", fuzz_ctypes, PD_ARRAY_CNT(fuzz_ctypes)},
 };
 
 /* Adds header i to hdrs as the input's next selector says. */
-static void pd_fuzz_add_header(rd_kafka_headers_t *hdrs, size_t i,
-                               pd_fuzz_in_t *in) {
+static void fuzz_add_header(rd_kafka_headers_t *hdrs, size_t i,
+                            pd_fuzz_in_t *in) {
         const char *name = pd_fuzz_hdrs[i].name;
         uint8_t sel      = pd_fuzz_byte(in);
         size_t k         = (size_t)(sel >> 4) % pd_fuzz_hdrs[i].cnt;
@@ -70,7 +67,10 @@ static void pd_fuzz_add_header(rd_kafka_headers_t *hdrs, size_t i,
         size_t len;
 
         if (sel & 0x08) /* not printable: it fails if it is the one read */
-                rd_kafka_header_add(hdrs, name, -1, "\x01" "decoy", -1);
+                rd_kafka_header_add(hdrs, name, -1,
+                                    "\x01"
+                                    "decoy",
+                                    -1);
         switch (sel & 0x07) {
         case 1:
                 break;
@@ -89,16 +89,15 @@ static void pd_fuzz_add_header(rd_kafka_headers_t *hdrs, size_t i,
         default:
                 rd_kafka_header_add(hdrs, name, -1,
                                     pd_fuzz_hdrs[i].values
-                                            ? pd_fuzz_hdrs[i].values[k]
-                                            : pd_evtype_name(
-                                                      (pd_evtype_t)(k + 1)),
+                                        ? pd_fuzz_hdrs[i].values[k]
+                                        : pd_evtype_name((pd_evtype_t)(k + 1)),
                                     -1);
                 break;
         }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        pd_fuzz_in_t in = {data, data + size};
+        pd_fuzz_in_t in          = {data, data + size};
         rd_kafka_headers_t *hdrs = rd_kafka_headers_new(8);
         const uint8_t *value;
         char errstr[512];
@@ -107,7 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         int tombstone;
 
         for (i = 0; i < PD_ARRAY_CNT(pd_fuzz_hdrs); i++)
-                pd_fuzz_add_header(hdrs, i, &in);
+                fuzz_add_header(hdrs, i, &in);
         tombstone = (pd_fuzz_byte(&in) & 0x0f) == 0x0f;
         len       = pd_fuzz_take(&in, SIZE_MAX, &value);
 
@@ -117,10 +116,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (ev) {
                 /* What was accepted is what the reactor would act on: it
                  * must carry the attributes the headers checks promise. */
-                if (!ev->ce_id || !ev->ce_source ||
-                    !pd_evtype_name(ev->type))
-                        pd_fuzz_fail("accepted event lacks ce_id, ce_source "
-                                     "or a type");
+                if (!ev->ce_id || !ev->ce_source || !pd_evtype_name(ev->type))
+                        pd_fuzz_fail(
+                            "accepted event lacks ce_id, ce_source "
+                            "or a type");
                 if (ev->tenant && !pd_tenant_valid(ev->tenant))
                         pd_fuzz_fail("accepted event has tenant '%s'",
                                      ev->tenant);

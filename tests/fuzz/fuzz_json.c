@@ -14,11 +14,11 @@
 #include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        pd_fuzz_in_t in = {data, data + size};
+        pd_fuzz_in_t in  = {data, data + size};
         uint8_t b        = pd_fuzz_byte(&in);
         pd_evtype_t type = (pd_evtype_t)((b & 0x3f) % (PD_EVT__CNT - 1) + 1);
-        const char *ctype = (b & 0x80) ? "application/json; charset=utf-8"
-                                       : "application/json";
+        const char *ctype =
+            (b & 0x80) ? "application/json; charset=utf-8" : "application/json";
         const uint8_t *value;
         size_t len = pd_fuzz_take(&in, SIZE_MAX, &value);
 

@@ -61,7 +61,7 @@ static char *run_child(void (*fn)(void), int *sig) {
 static void alloc_too_much(void) {
         /* More than any address space holds: malloc must say no. */
         volatile size_t huge = SIZE_MAX - 4096;
-        void *p = pd_xmalloc(huge);
+        void *p              = pd_xmalloc(huge);
 
         (void)p;
 }
@@ -183,7 +183,7 @@ static void test_strv_copies_and_stays_null_terminated(void **state) {
 }
 
 static void test_strv_grows_geometrically(void **state) {
-        pd_strv_t sv = {0};
+        pd_strv_t sv   = {0};
         size_t growths = 0, last_cap = 0;
         char num[16];
 
@@ -244,9 +244,9 @@ static void test_map_keys_are_bytes_with_a_length(void **state) {
         int a = 1, b = 2, c = 3;
 
         (void)state;
-        *pd_map_put(m, "ab", 1) = &a;        /* "a" */
-        *pd_map_put(m, "ab", 2) = &b;        /* "ab" */
-        *pd_map_put(m, "a\0b", 3) = &c;      /* a NUL inside */
+        *pd_map_put(m, "ab", 1)   = &a; /* "a" */
+        *pd_map_put(m, "ab", 2)   = &b; /* "ab" */
+        *pd_map_put(m, "a\0b", 3) = &c; /* a NUL inside */
         assert_ptr_equal(pd_map_get(m, "a", 1), &a);
         assert_ptr_equal(pd_map_get(m, "ab", 2), &b);
         assert_ptr_equal(pd_map_get(m, "a\0b", 3), &c);
@@ -265,7 +265,7 @@ static void test_map_keeps_its_own_copy_of_keys(void **state) {
 
         (void)state;
         *pd_map_put(m, key, strlen(key)) = &x;
-        key[0] = 'X';
+        key[0]                           = 'X';
         assert_ptr_equal(pd_map_get(m, "acme/warm", 9), &x);
         assert_int_equal(pd_map_next(m, &it, &k, &len, &v), 1);
         assert_string_equal(k, "acme/warm");
@@ -294,7 +294,7 @@ static void test_map_colliding_keys_stay_apart(void **state) {
         }
         assert_int_equal(found, 8);
         for (int i = 0; i < 8; i++) {
-                vals[i] = i;
+                vals[i]                                  = i;
                 *pd_map_put(m, keys[i], strlen(keys[i])) = &vals[i];
         }
         for (int i = 0; i < 8; i++)
@@ -401,23 +401,23 @@ static void test_mkparents_names_the_folder_it_could_not_make(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_out_of_memory_aborts_with_a_message),
-                cmocka_unit_test(test_zero_sized_allocations_are_real_pointers),
-                cmocka_unit_test(test_strerror_names_the_error),
-                cmocka_unit_test(test_grow_keeps_items_and_doubles),
-                cmocka_unit_test(test_grow_with_room_changes_nothing),
-                cmocka_unit_test(test_strv_copies_and_stays_null_terminated),
-                cmocka_unit_test(test_strv_grows_geometrically),
-                cmocka_unit_test(test_hash_is_fnv1a_64),
-                cmocka_unit_test(test_map_put_then_get),
-                cmocka_unit_test(test_map_keys_are_bytes_with_a_length),
-                cmocka_unit_test(test_map_keeps_its_own_copy_of_keys),
-                cmocka_unit_test(test_map_colliding_keys_stay_apart),
-                cmocka_unit_test(test_map_grows_and_loses_nothing),
-                cmocka_unit_test(test_map_frees_values_it_is_told_to),
-                cmocka_unit_test(test_null_map_reads_as_empty),
-                cmocka_unit_test(test_mkparents_makes_each_missing_folder_private),
-                cmocka_unit_test(test_mkparents_names_the_folder_it_could_not_make),
+            cmocka_unit_test(test_out_of_memory_aborts_with_a_message),
+            cmocka_unit_test(test_zero_sized_allocations_are_real_pointers),
+            cmocka_unit_test(test_strerror_names_the_error),
+            cmocka_unit_test(test_grow_keeps_items_and_doubles),
+            cmocka_unit_test(test_grow_with_room_changes_nothing),
+            cmocka_unit_test(test_strv_copies_and_stays_null_terminated),
+            cmocka_unit_test(test_strv_grows_geometrically),
+            cmocka_unit_test(test_hash_is_fnv1a_64),
+            cmocka_unit_test(test_map_put_then_get),
+            cmocka_unit_test(test_map_keys_are_bytes_with_a_length),
+            cmocka_unit_test(test_map_keeps_its_own_copy_of_keys),
+            cmocka_unit_test(test_map_colliding_keys_stay_apart),
+            cmocka_unit_test(test_map_grows_and_loses_nothing),
+            cmocka_unit_test(test_map_frees_values_it_is_told_to),
+            cmocka_unit_test(test_null_map_reads_as_empty),
+            cmocka_unit_test(test_mkparents_makes_each_missing_folder_private),
+            cmocka_unit_test(test_mkparents_names_the_folder_it_could_not_make),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,7 +26,7 @@
 
 typedef struct fixture_s {
         char dir[64];
-        pd_strv_t files;     /* full paths written, removed by teardown */
+        pd_strv_t files; /* full paths written, removed by teardown */
         pd_config_t *conf;
         char errstr[1024];
 } fixture_t;
@@ -38,7 +38,7 @@ static int fx_setup(void **state) {
                 return -1;
         pd_test_tmpdir(fx->dir, sizeof(fx->dir), "test_config", 0);
         fx->conf = pd_config_new();
-        *state = fx;
+        *state   = fx;
         return 0;
 }
 
@@ -53,8 +53,7 @@ static int fx_teardown(void **state) {
 }
 
 /* Writes text to dir/name and returns the path (owned by the fixture). */
-static const char *fx_write(fixture_t *fx, const char *name,
-                            const char *text) {
+static const char *fx_write(fixture_t *fx, const char *name, const char *text) {
         char path[PATH_MAX];
         FILE *fp;
 
@@ -74,7 +73,7 @@ static int fx_load(fixture_t *fx, const char *text) {
         const char *path = fx_write(fx, "pd.conf", text);
 
         pd_config_destroy(fx->conf);
-        fx->conf = pd_config_new();
+        fx->conf      = pd_config_new();
         fx->errstr[0] = '\0';
         /* What a program does: load every source, then cross-check. */
         if (pd_config_load(fx->conf, path, fx->errstr, sizeof(fx->errstr)))
@@ -83,8 +82,7 @@ static int fx_load(fixture_t *fx, const char *text) {
 }
 
 /* Asserts that loading text fails with "DIR/pd.conf:" + the rest. */
-static void fx_expect_error(fixture_t *fx, const char *text,
-                            const char *rest) {
+static void fx_expect_error(fixture_t *fx, const char *text, const char *rest) {
         char want[1024];
 
         assert_int_equal(fx_load(fx, text), -1);
@@ -103,7 +101,7 @@ static void assert_strv(const pd_strv_t *sv, const char *const *want,
 /* ---- defaults and keys ---- */
 
 static void test_new_config_holds_every_default(void **state) {
-        fixture_t *fx = *state;
+        fixture_t *fx     = *state;
         pd_config_t *conf = fx->conf;
 
         assert_null(conf->path);
@@ -131,8 +129,9 @@ static void test_action_gets_defaults_for_keys_not_written(void **state) {
         fixture_t *fx = *state;
         const pd_action_def_t *act;
 
-        assert_int_equal(fx_load(fx, "[action core.reindex]\n"
-                                     "run = reindex\n"),
+        assert_int_equal(fx_load(fx,
+                                 "[action core.reindex]\n"
+                                 "run = reindex\n"),
                          0);
         act = pd_config_action(fx->conf, "core.reindex");
         assert_non_null(act);
@@ -154,9 +153,10 @@ static void test_action_gets_defaults_for_keys_not_written(void **state) {
 static void test_umask_is_octal_and_at_most_0777(void **state) {
         fixture_t *fx = *state;
 
-        assert_int_equal(fx_load(fx, "[action a]\nrun = x\numask = 0022\n"
-                                     "[action b]\nrun = x\numask = 77\n"
-                                     "[action c]\nrun = x\numask = 0\n"),
+        assert_int_equal(fx_load(fx,
+                                 "[action a]\nrun = x\numask = 0022\n"
+                                 "[action b]\nrun = x\numask = 77\n"
+                                 "[action c]\nrun = x\numask = 0\n"),
                          0);
         assert_int_equal(pd_config_action(fx->conf, "a")->umask, 0022);
         assert_int_equal(pd_config_action(fx->conf, "b")->umask, 0077);
@@ -196,52 +196,52 @@ static void test_every_key_is_read_from_a_full_file(void **state) {
         const pd_config_t *conf;
         const pd_action_def_t *act;
         static const char *const tenants[] = {"acme", "beta"};
-        static const char *const argv[] = {"/usr/bin/fix", "--tenant",
-                                           "{tenant}"};
-        static const char *const env[] = {"MODE=fast", "LEVEL=3"};
-        static const char *const after[] = {"core.migrate", "core.reindex"};
+        static const char *const argv[]    = {"/usr/bin/fix", "--tenant",
+                                              "{tenant}"};
+        static const char *const env[]     = {"MODE=fast", "LEVEL=3"};
+        static const char *const after[]   = {"core.migrate", "core.reindex"};
 
-        assert_int_equal(
-                fx_load(fx, "[kafka]\n"
-                            "bootstrap.servers = 127.0.0.1:9092\n"
-                            "\n"
-                            "[reactor]\n"
-                            "group.id = grp\n"
-                            "state = /var/lib/pd/state.db\n"
-                            "state_sync = yes\n"
-                            "log_dir = /var/log/pd\n"
-                            "default_tenant = acme\n"
-                            "name = reactor-1\n"
-                            "workers = 16\n"
-                            "shutdown_grace = 1m\n"
-                            "keep_runs = 7d\n"
-                            "log_level = debug\n"
-                            "[topics]\n"
-                            "events = ev\n"
-                            "results = res\n"
-                            "dlq = dead\n"
-                            "partitions = 12\n"
-                            "replication = 3\n"
-                            "[cli]\n"
-                            "tenants = acme, beta\n"
-                            "[action core.migrate]\n"
-                            "run = migrate\n"
-                            "[action core.reindex]\n"
-                            "run = reindex\n"
-                            "[action core.fix]\n"
-                            "run = /usr/bin/fix --tenant {tenant}\n"
-                            "auto = on\n"
-                            "policy = always\n"
-                            "description = Fixes invoices\n"
-                            "timeout = 10m\n"
-                            "retries = 2\n"
-                            "retry_backoff = 250ms\n"
-                            "workdir = /srv/app\n"
-                            "umask = 0027\n"
-                            "after = core.migrate, core.reindex\n"
-                            "env.MODE = fast\n"
-                            "env.LEVEL = 3\n"),
-                0);
+        assert_int_equal(fx_load(fx,
+                                 "[kafka]\n"
+                                 "bootstrap.servers = 127.0.0.1:9092\n"
+                                 "\n"
+                                 "[reactor]\n"
+                                 "group.id = grp\n"
+                                 "state = /var/lib/pd/state.db\n"
+                                 "state_sync = yes\n"
+                                 "log_dir = /var/log/pd\n"
+                                 "default_tenant = acme\n"
+                                 "name = reactor-1\n"
+                                 "workers = 16\n"
+                                 "shutdown_grace = 1m\n"
+                                 "keep_runs = 7d\n"
+                                 "log_level = debug\n"
+                                 "[topics]\n"
+                                 "events = ev\n"
+                                 "results = res\n"
+                                 "dlq = dead\n"
+                                 "partitions = 12\n"
+                                 "replication = 3\n"
+                                 "[cli]\n"
+                                 "tenants = acme, beta\n"
+                                 "[action core.migrate]\n"
+                                 "run = migrate\n"
+                                 "[action core.reindex]\n"
+                                 "run = reindex\n"
+                                 "[action core.fix]\n"
+                                 "run = /usr/bin/fix --tenant {tenant}\n"
+                                 "auto = on\n"
+                                 "policy = always\n"
+                                 "description = Fixes invoices\n"
+                                 "timeout = 10m\n"
+                                 "retries = 2\n"
+                                 "retry_backoff = 250ms\n"
+                                 "workdir = /srv/app\n"
+                                 "umask = 0027\n"
+                                 "after = core.migrate, core.reindex\n"
+                                 "env.MODE = fast\n"
+                                 "env.LEVEL = 3\n"),
+                         0);
         conf = fx->conf;
         assert_string_equal(pd_config_kafka(conf, "bootstrap.servers"),
                             "127.0.0.1:9092");
@@ -297,16 +297,15 @@ static void test_bool_accepts_every_documented_spelling(void **state) {
         static const struct {
                 const char *value;
                 int want;
-        } cases[] = {{"true", 1}, {"yes", 1},  {"on", 1},    {"1", 1},
-                     {"TRUE", 1}, {"Yes", 1},  {"false", 0}, {"no", 0},
-                     {"off", 0},  {"0", 0},    {"OFF", 0}};
+        } cases[] = {{"true", 1}, {"yes", 1}, {"on", 1},    {"1", 1},
+                     {"TRUE", 1}, {"Yes", 1}, {"false", 0}, {"no", 0},
+                     {"off", 0},  {"0", 0},   {"OFF", 0}};
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 fx->conf->state_sync_full = !cases[i].want;
                 assert_int_equal(pd_config_set(fx->conf, "reactor",
                                                "state_sync", cases[i].value,
-                                               fx->errstr,
-                                               sizeof(fx->errstr)),
+                                               fx->errstr, sizeof(fx->errstr)),
                                  0);
                 assert_int_equal(fx->conf->state_sync_full, cases[i].want);
         }
@@ -323,9 +322,8 @@ static void test_log_level_takes_the_four_names(void **state) {
                      {"debug", PD_LOG_DEBUG}};
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-                assert_int_equal(pd_config_set(fx->conf, "reactor",
-                                               "log_level", cases[i].value,
-                                               fx->errstr,
+                assert_int_equal(pd_config_set(fx->conf, "reactor", "log_level",
+                                               cases[i].value, fx->errstr,
                                                sizeof(fx->errstr)),
                                  0);
                 assert_int_equal(fx->conf->log_level, cases[i].want);
@@ -333,41 +331,43 @@ static void test_log_level_takes_the_four_names(void **state) {
 }
 
 static void test_tenant_list_is_trimmed_without_empties_or_repeats(
-        void **state) {
-        fixture_t *fx = *state;
+    void **state) {
+        fixture_t *fx                   = *state;
         static const char *const want[] = {"acme", "beta", "gamma"};
 
-        assert_int_equal(fx_load(fx, "[cli]\n"
-                                     "tenants = acme,  beta ,, acme,gamma,\n"),
+        assert_int_equal(fx_load(fx,
+                                 "[cli]\n"
+                                 "tenants = acme,  beta ,, acme,gamma,\n"),
                          0);
         assert_strv(&fx->conf->tenants, want, 3);
 }
 
 static void test_later_value_replaces_earlier_outside_actions(void **state) {
-        fixture_t *fx = *state;
+        fixture_t *fx                   = *state;
         static const char *const want[] = {"c"};
 
-        assert_int_equal(fx_load(fx, "[reactor]\n"
-                                     "workers = 2\n"
-                                     "workers = 3\n"
-                                     "[cli]\n"
-                                     "tenants = a, b\n"
-                                     "tenants = c\n"),
+        assert_int_equal(fx_load(fx,
+                                 "[reactor]\n"
+                                 "workers = 2\n"
+                                 "workers = 3\n"
+                                 "[cli]\n"
+                                 "tenants = a, b\n"
+                                 "tenants = c\n"),
                          0);
         assert_int_equal(fx->conf->workers, 3);
         assert_strv(&fx->conf->tenants, want, 1);
 }
 
 static void test_env_keys_append_name_equals_value(void **state) {
-        fixture_t *fx = *state;
-        static const char *const want[] = {"FOO=bar baz", "EMPTY=",
-                                           "_X1=a=b"};
+        fixture_t *fx                   = *state;
+        static const char *const want[] = {"FOO=bar baz", "EMPTY=", "_X1=a=b"};
 
-        assert_int_equal(fx_load(fx, "[action a]\n"
-                                     "run = env\n"
-                                     "env.FOO = bar baz\n"
-                                     "env.EMPTY =\n"
-                                     "env._X1 = a=b\n"),
+        assert_int_equal(fx_load(fx,
+                                 "[action a]\n"
+                                 "run = env\n"
+                                 "env.FOO = bar baz\n"
+                                 "env.EMPTY =\n"
+                                 "env._X1 = a=b\n"),
                          0);
         assert_strv(&pd_config_action(fx->conf, "a")->env, want, 3);
 }
@@ -377,31 +377,33 @@ static void test_env_keys_append_name_equals_value(void **state) {
 static void test_comment_lines_and_blank_lines_are_skipped(void **state) {
         fixture_t *fx = *state;
 
-        assert_int_equal(fx_load(fx, "# a comment\n"
-                                     "; another\n"
-                                     "\n"
-                                     "   \t\n"
-                                     "  # indented comment\n"
-                                     "[reactor]   # why this section\n"
-                                     "workers = 5\n"),
+        assert_int_equal(fx_load(fx,
+                                 "# a comment\n"
+                                 "; another\n"
+                                 "\n"
+                                 "   \t\n"
+                                 "  # indented comment\n"
+                                 "[reactor]   # why this section\n"
+                                 "workers = 5\n"),
                          0);
         assert_int_equal(fx->conf->workers, 5);
 }
 
 static void test_inline_comment_needs_a_blank_before_it(void **state) {
-        fixture_t *fx = *state;
+        fixture_t *fx                   = *state;
         static const char *const argv[] = {"echo", "a#b", "c;d"};
         const pd_action_def_t *act;
 
-        assert_int_equal(fx_load(fx, "[reactor]\n"
-                                     "group.id = grp # the group\n"
-                                     "state = /x/state.db\t; why\n"
-                                     "log_dir = /tmp/a#b\n"
-                                     "name = r;1\n"
-                                     "[action b]\n"
-                                     "run = echo a#b c;d # says hello\n"
-                                     "description =#not a comment\n"
-                                     "workdir = # a comment: empty value\n"),
+        assert_int_equal(fx_load(fx,
+                                 "[reactor]\n"
+                                 "group.id = grp # the group\n"
+                                 "state = /x/state.db\t; why\n"
+                                 "log_dir = /tmp/a#b\n"
+                                 "name = r;1\n"
+                                 "[action b]\n"
+                                 "run = echo a#b c;d # says hello\n"
+                                 "description =#not a comment\n"
+                                 "workdir = # a comment: empty value\n"),
                          0);
         assert_string_equal(fx->conf->group_id, "grp");
         assert_string_equal(fx->conf->state_path, "/x/state.db");
@@ -415,29 +417,30 @@ static void test_inline_comment_needs_a_blank_before_it(void **state) {
 }
 
 static void test_run_keeps_comment_characters_inside_shell_quotes(
-        void **state) {
-        fixture_t *fx = *state;
+    void **state) {
+        fixture_t *fx                   = *state;
         static const char *const argv[] = {"echo", "x # y", "p ; q", "#z",
                                            "it's"};
         const pd_action_def_t *act;
 
         assert_int_equal(
-                fx_load(fx, "[action a]\n"
-                            "run = echo 'x # y' \"p ; q\" \\#z it\\'s # note\n"),
-                0);
+            fx_load(fx,
+                    "[action a]\n"
+                    "run = echo 'x # y' \"p ; q\" \\#z it\\'s # note\n"),
+            0);
         act = pd_config_action(fx->conf, "a");
-        assert_string_equal(act->run,
-                            "echo 'x # y' \"p ; q\" \\#z it\\'s");
+        assert_string_equal(act->run, "echo 'x # y' \"p ; q\" \\#z it\\'s");
         assert_strv(&act->argv, argv, 5);
 }
 
 static void test_run_may_start_with_a_quoted_program(void **state) {
-        fixture_t *fx = *state;
+        fixture_t *fx                   = *state;
         static const char *const argv[] = {"/opt/my app/tool", "--flag"};
         const pd_action_def_t *act;
 
-        assert_int_equal(fx_load(fx, "[action a]\n"
-                                     "run = \"/opt/my app/tool\" --flag\n"),
+        assert_int_equal(fx_load(fx,
+                                 "[action a]\n"
+                                 "run = \"/opt/my app/tool\" --flag\n"),
                          0);
         act = pd_config_action(fx->conf, "a");
         assert_string_equal(act->run, "\"/opt/my app/tool\" --flag");
@@ -447,12 +450,13 @@ static void test_run_may_start_with_a_quoted_program(void **state) {
 static void test_double_quoted_value_keeps_blanks_and_hash(void **state) {
         fixture_t *fx = *state;
 
-        assert_int_equal(fx_load(fx, "[action a]\n"
-                                     "run = x\n"
-                                     "description = \"  two # kept ; \"  "
-                                     "# dropped\n"
-                                     "[kafka]\n"
-                                     "sasl.password = \"#secret\"\n"),
+        assert_int_equal(fx_load(fx,
+                                 "[action a]\n"
+                                 "run = x\n"
+                                 "description = \"  two # kept ; \"  "
+                                 "# dropped\n"
+                                 "[kafka]\n"
+                                 "sasl.password = \"#secret\"\n"),
                          0);
         assert_string_equal(pd_config_action(fx->conf, "a")->description,
                             "  two # kept ; ");
@@ -463,9 +467,10 @@ static void test_double_quoted_value_keeps_blanks_and_hash(void **state) {
 static void test_crlf_line_endings_and_utf8_bom_are_accepted(void **state) {
         fixture_t *fx = *state;
 
-        assert_int_equal(fx_load(fx, "\xef\xbb\xbf[reactor]\r\n"
-                                     "workers = 7\r\n"
-                                     "group.id = g\r\n"),
+        assert_int_equal(fx_load(fx,
+                                 "\xef\xbb\xbf[reactor]\r\n"
+                                 "workers = 7\r\n"
+                                 "group.id = g\r\n"),
                          0);
         assert_int_equal(fx->conf->workers, 7);
         assert_string_equal(fx->conf->group_id, "g");
@@ -495,15 +500,16 @@ static void test_line_of_exactly_4096_bytes_is_accepted(void **state) {
 /* ---- kafka pass-through ---- */
 
 static void test_kafka_properties_pass_through_in_file_order(void **state) {
-        fixture_t *fx = *state;
-        static const char *const want[] = {
-                "bootstrap.servers", "b1:9092", "security.protocol", "SSL",
-                "enable.idempotence", "true"};
+        fixture_t *fx                   = *state;
+        static const char *const want[] = {"bootstrap.servers",  "b1:9092",
+                                           "security.protocol",  "SSL",
+                                           "enable.idempotence", "true"};
 
-        assert_int_equal(fx_load(fx, "[kafka]\n"
-                                     "bootstrap.servers = b1:9092\n"
-                                     "security.protocol = SSL\n"
-                                     "enable.idempotence = true\n"),
+        assert_int_equal(fx_load(fx,
+                                 "[kafka]\n"
+                                 "bootstrap.servers = b1:9092\n"
+                                 "security.protocol = SSL\n"
+                                 "enable.idempotence = true\n"),
                          0);
         assert_strv(&fx->conf->kafka, want, 6);
         assert_string_equal(pd_config_kafka(fx->conf, "security.protocol"),
@@ -512,14 +518,15 @@ static void test_kafka_properties_pass_through_in_file_order(void **state) {
 }
 
 static void test_kafka_duplicate_key_replaces_earlier_value(void **state) {
-        fixture_t *fx = *state;
+        fixture_t *fx                   = *state;
         static const char *const want[] = {"bootstrap.servers", "b2:9092",
                                            "client.id", "pd"};
 
-        assert_int_equal(fx_load(fx, "[kafka]\n"
-                                     "bootstrap.servers = b1:9092\n"
-                                     "client.id = pd\n"
-                                     "bootstrap.servers = b2:9092\n"),
+        assert_int_equal(fx_load(fx,
+                                 "[kafka]\n"
+                                 "bootstrap.servers = b1:9092\n"
+                                 "client.id = pd\n"
+                                 "bootstrap.servers = b2:9092\n"),
                          0);
         assert_strv(&fx->conf->kafka, want, 4);
 }
@@ -534,9 +541,8 @@ static void test_kafka_property_librdkafka_refuses_is_an_error_at_its_line(
                         "bootstrap.server = b1:9092\n",
                         "3: kafka.bootstrap.server: No such configuration "
                         "property: \"bootstrap.server\"");
-        assert_int_equal(pd_config_set(fx->conf, "kafka", "linger.ms",
-                                       "soon", fx->errstr,
-                                       sizeof(fx->errstr)),
+        assert_int_equal(pd_config_set(fx->conf, "kafka", "linger.ms", "soon",
+                                       fx->errstr, sizeof(fx->errstr)),
                          -1);
         assert_non_null(strstr(fx->errstr, "kafka.linger.ms: "));
 }
@@ -560,10 +566,10 @@ static void test_set_overrides_a_loaded_value(void **state) {
 static void test_set_takes_the_value_literally(void **state) {
         fixture_t *fx = *state;
 
-        assert_int_equal(pd_config_set(fx->conf, "reactor", "log_dir",
-                                       "/a b # c", fx->errstr,
-                                       sizeof(fx->errstr)),
-                         0);
+        assert_int_equal(
+            pd_config_set(fx->conf, "reactor", "log_dir", "/a b # c",
+                          fx->errstr, sizeof(fx->errstr)),
+            0);
         assert_string_equal(fx->conf->log_dir, "/a b # c");
 }
 
@@ -584,8 +590,8 @@ static void test_set_error_has_no_file_and_line(void **state) {
                                        sizeof(fx->errstr)),
                          -1);
         assert_string_equal(fx->errstr, "unknown section [nope]");
-        assert_int_equal(pd_config_set(fx->conf, "topics", "x", "1",
-                                       fx->errstr, sizeof(fx->errstr)),
+        assert_int_equal(pd_config_set(fx->conf, "topics", "x", "1", fx->errstr,
+                                       sizeof(fx->errstr)),
                          -1);
         assert_string_equal(fx->errstr, "unknown key 'x' in [topics]");
         assert_int_equal(pd_config_set(fx->conf, "action", "run", "x",
@@ -610,12 +616,13 @@ static void test_set_kafka_accepts_any_property(void **state) {
 static void test_set_reaches_a_loaded_action(void **state) {
         fixture_t *fx = *state;
         const pd_action_def_t *act;
-        static const char *const env[] = {"A=2", "B=1"};
+        static const char *const env[]  = {"A=2", "B=1"};
         static const char *const argv[] = {"new", "cmd"};
 
-        assert_int_equal(fx_load(fx, "[action a]\n"
-                                     "run = old\n"
-                                     "env.A = 1\n"),
+        assert_int_equal(fx_load(fx,
+                                 "[action a]\n"
+                                 "run = old\n"
+                                 "env.A = 1\n"),
                          0);
         assert_int_equal(pd_config_set(fx->conf, "action a", "timeout", "5m",
                                        fx->errstr, sizeof(fx->errstr)),
@@ -626,9 +633,8 @@ static void test_set_reaches_a_loaded_action(void **state) {
         assert_int_equal(pd_config_set(fx->conf, "action a", "env.B", "1",
                                        fx->errstr, sizeof(fx->errstr)),
                          0);
-        assert_int_equal(pd_config_set(fx->conf, "action a", "run",
-                                       "new cmd", fx->errstr,
-                                       sizeof(fx->errstr)),
+        assert_int_equal(pd_config_set(fx->conf, "action a", "run", "new cmd",
+                                       fx->errstr, sizeof(fx->errstr)),
                          0);
         act = pd_config_action(fx->conf, "a");
         assert_int_equal(act->timeout_ms, 300000);
@@ -638,8 +644,9 @@ static void test_set_reaches_a_loaded_action(void **state) {
         assert_int_equal(pd_config_set(fx->conf, "action a", "retries", "x",
                                        fx->errstr, sizeof(fx->errstr)),
                          -1);
-        assert_string_equal(fx->errstr, "action 'a': retries: expected an "
-                                        "integer from 0 to 100");
+        assert_string_equal(fx->errstr,
+                            "action 'a': retries: expected an "
+                            "integer from 0 to 100");
         assert_int_equal(pd_config_set(fx->conf, "action a", "run", "'x",
                                        fx->errstr, sizeof(fx->errstr)),
                          -1);
@@ -675,24 +682,25 @@ static void test_second_file_layers_on_the_first(void **state) {
         const char *second;
         char want[512];
 
-        assert_int_equal(fx_load(fx, "[reactor]\n"
-                                     "workers = 2\n"
-                                     "group.id = g1\n"
-                                     "[action a]\n"
-                                     "run = x\n"),
+        assert_int_equal(fx_load(fx,
+                                 "[reactor]\n"
+                                 "workers = 2\n"
+                                 "group.id = g1\n"
+                                 "[action a]\n"
+                                 "run = x\n"),
                          0);
         second = fx_write(fx, "second.conf", "[reactor]\nworkers = 3\n");
-        assert_int_equal(pd_config_load(fx->conf, second, fx->errstr,
-                                        sizeof(fx->errstr)),
-                         0);
+        assert_int_equal(
+            pd_config_load(fx->conf, second, fx->errstr, sizeof(fx->errstr)),
+            0);
         assert_int_equal(fx->conf->workers, 3);
         assert_string_equal(fx->conf->group_id, "g1");
         assert_string_equal(fx->conf->path, second);
 
         second = fx_write(fx, "third.conf", "\n[action a]\nrun = y\n");
-        assert_int_equal(pd_config_load(fx->conf, second, fx->errstr,
-                                        sizeof(fx->errstr)),
-                         -1);
+        assert_int_equal(
+            pd_config_load(fx->conf, second, fx->errstr, sizeof(fx->errstr)),
+            -1);
         snprintf(want, sizeof(want),
                  "%s:2: action 'a' already defined at line 4 of an earlier "
                  "file",
@@ -707,9 +715,8 @@ static void test_missing_file_names_file_and_reason(void **state) {
         char path[256], want[512];
 
         snprintf(path, sizeof(path), "%s/absent.conf", fx->dir);
-        assert_int_equal(pd_config_load(fx->conf, path, fx->errstr,
-                                        sizeof(fx->errstr)),
-                         -1);
+        assert_int_equal(
+            pd_config_load(fx->conf, path, fx->errstr, sizeof(fx->errstr)), -1);
         snprintf(want, sizeof(want), "%s: No such file or directory", path);
         assert_string_equal(fx->errstr, want);
 }
@@ -718,9 +725,9 @@ static void test_directory_is_not_a_config_file(void **state) {
         fixture_t *fx = *state;
         char want[512];
 
-        assert_int_equal(pd_config_load(fx->conf, fx->dir, fx->errstr,
-                                        sizeof(fx->errstr)),
-                         -1);
+        assert_int_equal(
+            pd_config_load(fx->conf, fx->dir, fx->errstr, sizeof(fx->errstr)),
+            -1);
         snprintf(want, sizeof(want), "%s: Is a directory", fx->dir);
         assert_string_equal(fx->errstr, want);
 }
@@ -764,7 +771,7 @@ static void test_key_outside_any_section_is_an_error(void **state) {
 }
 
 static void test_line_that_is_neither_section_nor_key_is_an_error(
-        void **state) {
+    void **state) {
         fixture_t *fx = *state;
 
         fx_expect_error(fx, "[reactor]\njust some words\n",
@@ -846,8 +853,9 @@ static void test_duration_over_its_bound_names_key_and_range(void **state) {
                         "3: action 'a': timeout: expected a duration from 0 "
                         "to 168h");
         /* Far past INT64_MAX milliseconds is still the same error. */
-        fx_expect_error(fx, "[action a]\nrun = x\ntimeout = "
-                            "9999999999999999999h\n",
+        fx_expect_error(fx,
+                        "[action a]\nrun = x\ntimeout = "
+                        "9999999999999999999h\n",
                         "3: action 'a': timeout: expected a duration such as "
                         "500ms, 30s, 5m, 1h or 1.5 (seconds)");
 }
@@ -855,9 +863,10 @@ static void test_duration_over_its_bound_names_key_and_range(void **state) {
 static void test_duration_at_its_bound_is_accepted(void **state) {
         fixture_t *fx = *state;
 
-        assert_int_equal(fx_load(fx, "[reactor]\nshutdown_grace = 1h\n"
-                                     "[action a]\nrun = x\n"
-                                     "retry_backoff = 60m\ntimeout = 168h\n"),
+        assert_int_equal(fx_load(fx,
+                                 "[reactor]\nshutdown_grace = 1h\n"
+                                 "[action a]\nrun = x\n"
+                                 "retry_backoff = 60m\ntimeout = 168h\n"),
                          0);
         assert_int_equal(fx->conf->shutdown_grace_ms, 3600000);
         assert_int_equal(fx->conf->actions[0].retry_backoff_ms, 3600000);
@@ -865,15 +874,15 @@ static void test_duration_at_its_bound_is_accepted(void **state) {
                          7LL * 24 * 3600 * 1000);
 }
 
-static void test_set_duration_over_its_bound_keeps_the_old_value(
-    void **state) {
+static void test_set_duration_over_its_bound_keeps_the_old_value(void **state) {
         fixture_t *fx = *state;
 
         assert_int_equal(pd_config_set(fx->conf, "reactor", "shutdown_grace",
                                        "2h", fx->errstr, sizeof(fx->errstr)),
                          -1);
-        assert_string_equal(fx->errstr, "reactor.shutdown_grace: expected a "
-                                        "duration from 0 to 1h");
+        assert_string_equal(fx->errstr,
+                            "reactor.shutdown_grace: expected a "
+                            "duration from 0 to 1h");
         assert_int_equal(fx->conf->shutdown_grace_ms, 30000);
 }
 
@@ -893,8 +902,7 @@ static void test_backoff_doubles_per_retry_up_to_an_hour(void **state) {
         assert_int_equal(pd_action_backoff_ms(&def, INT32_MAX), 0);
 }
 
-static void test_backoff_never_overflows_with_a_hundred_retries(
-    void **state) {
+static void test_backoff_never_overflows_with_a_hundred_retries(void **state) {
         pd_action_def_t def = {0};
 
         (void)state;
@@ -992,8 +1000,7 @@ static void test_action_without_run_errors_on_its_header_line(void **state) {
                         "4: action 'a': run is required");
 }
 
-static void test_run_rejected_by_the_splitter_passes_its_message(
-        void **state) {
+static void test_run_rejected_by_the_splitter_passes_its_message(void **state) {
         fixture_t *fx = *state;
 
         fx_expect_error(fx, "[action a]\nrun = echo 'oops\n",
@@ -1046,9 +1053,8 @@ static void test_nul_byte_in_a_line_is_an_error(void **state) {
         assert_non_null(fp);
         fwrite("[reactor]\nname = a\0b\n", 1, 22, fp);
         fclose(fp);
-        assert_int_equal(pd_config_load(fx->conf, path, fx->errstr,
-                                        sizeof(fx->errstr)),
-                         -1);
+        assert_int_equal(
+            pd_config_load(fx->conf, path, fx->errstr, sizeof(fx->errstr)), -1);
         snprintf(want, sizeof(want), "%s:2: NUL byte in line", path);
         assert_string_equal(fx->errstr, want);
 }
@@ -1058,8 +1064,9 @@ static void test_nul_byte_in_a_line_is_an_error(void **state) {
 static void test_after_naming_unknown_action_is_an_error(void **state) {
         fixture_t *fx = *state;
 
-        fx_expect_error(fx, "[action b]\nrun = x\n[action a]\nrun = x\n"
-                            "after = b, z\n",
+        fx_expect_error(fx,
+                        "[action b]\nrun = x\n[action a]\nrun = x\n"
+                        "after = b, z\n",
                         "3: action 'a': after names unknown action 'z'");
 }
 
@@ -1073,38 +1080,37 @@ static void test_after_naming_the_action_itself_is_an_error(void **state) {
 static void test_dependency_cycle_is_reported_with_its_path(void **state) {
         fixture_t *fx = *state;
 
-        fx_expect_error(fx, "[action a]\nrun = x\nafter = b\n"
-                            "[action b]\nrun = x\nafter = c\n"
-                            "[action c]\nrun = x\nafter = a\n",
+        fx_expect_error(fx,
+                        "[action a]\nrun = x\nafter = b\n"
+                        "[action b]\nrun = x\nafter = c\n"
+                        "[action c]\nrun = x\nafter = a\n",
                         "1: dependency cycle: a -> b -> c -> a");
 }
 
 static void test_dependency_cycle_away_from_the_first_action(void **state) {
         fixture_t *fx = *state;
 
-        fx_expect_error(fx, "[action x]\nrun = x\n"
-                            "[action a]\nrun = x\nafter = x, b\n"
-                            "[action b]\nrun = x\nafter = a\n",
+        fx_expect_error(fx,
+                        "[action x]\nrun = x\n"
+                        "[action a]\nrun = x\nafter = x, b\n"
+                        "[action b]\nrun = x\nafter = a\n",
                         "3: dependency cycle: a -> b -> a");
 }
 
 static void test_load_leaves_cross_checks_to_validate(void **state) {
         fixture_t *fx = *state;
-        const char *path = fx_write(fx, "pd.conf",
-                                    "[action a]\nrun = x\nafter = p.x\n");
+        const char *path =
+            fx_write(fx, "pd.conf", "[action a]\nrun = x\nafter = p.x\n");
 
         /* A plugin loaded after the file may still register p.x. */
-        assert_int_equal(pd_config_load(fx->conf, path, fx->errstr,
-                                        sizeof(fx->errstr)),
-                         0);
-        assert_int_equal(pd_config_validate(fx->conf, fx->errstr,
-                                            sizeof(fx->errstr)),
-                         -1);
+        assert_int_equal(
+            pd_config_load(fx->conf, path, fx->errstr, sizeof(fx->errstr)), 0);
+        assert_int_equal(
+            pd_config_validate(fx->conf, fx->errstr, sizeof(fx->errstr)), -1);
         assert_non_null(pd_config_action_new(fx->conf, "p.x", fx->errstr,
                                              sizeof(fx->errstr)));
-        assert_int_equal(pd_config_validate(fx->conf, fx->errstr,
-                                            sizeof(fx->errstr)),
-                         0);
+        assert_int_equal(
+            pd_config_validate(fx->conf, fx->errstr, sizeof(fx->errstr)), 0);
 }
 
 static void test_action_new_refuses_a_taken_or_invalid_name(void **state) {
@@ -1132,9 +1138,8 @@ static void test_plugin_action_errors_name_the_plugin(void **state) {
         assert_non_null(act);
         act->plugin = strdup("/x/p.so");
         pd_strv_add(&act->after, "zz");
-        assert_int_equal(pd_config_validate(fx->conf, fx->errstr,
-                                            sizeof(fx->errstr)),
-                         -1);
+        assert_int_equal(
+            pd_config_validate(fx->conf, fx->errstr, sizeof(fx->errstr)), -1);
         assert_string_equal(fx->errstr,
                             "plugin /x/p.so: action 'p.y': after names "
                             "unknown action 'zz'");
@@ -1143,14 +1148,14 @@ static void test_plugin_action_errors_name_the_plugin(void **state) {
 static void test_after_forming_a_diamond_is_valid(void **state) {
         fixture_t *fx = *state;
 
-        assert_int_equal(fx_load(fx, "[action d]\nrun = x\nafter = b, c\n"
-                                     "[action b]\nrun = x\nafter = a\n"
-                                     "[action c]\nrun = x\nafter = a\n"
-                                     "[action a]\nrun = x\n"),
+        assert_int_equal(fx_load(fx,
+                                 "[action d]\nrun = x\nafter = b, c\n"
+                                 "[action b]\nrun = x\nafter = a\n"
+                                 "[action c]\nrun = x\nafter = a\n"
+                                 "[action a]\nrun = x\n"),
                          0);
-        assert_int_equal(pd_config_validate(fx->conf, fx->errstr,
-                                            sizeof(fx->errstr)),
-                         0);
+        assert_int_equal(
+            pd_config_validate(fx->conf, fx->errstr, sizeof(fx->errstr)), 0);
 }
 
 /* ---- durations and names ---- */
@@ -1160,21 +1165,21 @@ static void test_duration_parse_accepts_documented_forms(void **state) {
                 const char *s;
                 int64_t ms;
         } good[] = {
-                {"0", 0},
-                {"500ms", 500},
-                {"30s", 30000},
-                {"5m", 300000},
-                {"1h", 3600000},
-                {"90d", 7776000000},
-                {"1.5d", 129600000},
-                {"1.5", 1500},
-                {"30", 30000},
-                {"1.5s", 1500},
-                {"0.25m", 15000},
-                {"2.5ms", 2},
-                {"0.0001", 0},
-                {"0.1234567891234h", 444444},
-                {"9223372036854775807ms", INT64_MAX},
+            {"0", 0},
+            {"500ms", 500},
+            {"30s", 30000},
+            {"5m", 300000},
+            {"1h", 3600000},
+            {"90d", 7776000000},
+            {"1.5d", 129600000},
+            {"1.5", 1500},
+            {"30", 30000},
+            {"1.5s", 1500},
+            {"0.25m", 15000},
+            {"2.5ms", 2},
+            {"0.0001", 0},
+            {"0.1234567891234h", 444444},
+            {"9223372036854775807ms", INT64_MAX},
         };
         int64_t ms;
 
@@ -1188,12 +1193,27 @@ static void test_duration_parse_accepts_documented_forms(void **state) {
 
 static void test_duration_parse_rejects_everything_else(void **state) {
         static const char *const bad[] = {
-                "",      "-1",   "-5s",  "5x",    "5 s",  " 5",   "5s ",
-                "1.",    ".5",   "s",    "ms",    "1e3",  "+5",   "5S",
-                "1h30m", "1..5", "0x10", "5sec",
-                "9223372036854775808ms",   /* one past INT64_MAX */
-                "9223372036854775807s",    /* overflows in milliseconds */
-                "99999999999999999999999", /* overflows while reading */
+            "",
+            "-1",
+            "-5s",
+            "5x",
+            "5 s",
+            " 5",
+            "5s ",
+            "1.",
+            ".5",
+            "s",
+            "ms",
+            "1e3",
+            "+5",
+            "5S",
+            "1h30m",
+            "1..5",
+            "0x10",
+            "5sec",
+            "9223372036854775808ms",   /* one past INT64_MAX */
+            "9223372036854775807s",    /* overflows in milliseconds */
+            "99999999999999999999999", /* overflows while reading */
         };
         int64_t ms;
 
@@ -1253,13 +1273,17 @@ static void test_action_name_validation_edges(void **state) {
 }
 
 static void test_release_is_a_version_never_an_option(void **state) {
-        static const char *const good[] = {
-                "4.2.0", "1.2.3+build.4", "v4.2.0-rc.1", "1.0~beta1",
-                "2025.11.25_1", "0", "a", "R"};
-        static const char *const bad[] = {
-                "--delete", "-rf", "-", "+1", "~1", ".1", "_1", "",
-                "1.0 beta", "1;rm", "1/2", "1:2.0", "$(x)", "1\n",
-                "\xc3\xa9"};
+        static const char *const good[] = {"4.2.0",
+                                           "1.2.3+build.4",
+                                           "v4.2.0-rc.1",
+                                           "1.0~beta1",
+                                           "2025.11.25_1",
+                                           "0",
+                                           "a",
+                                           "R"};
+        static const char *const bad[]  = {
+             "--delete", "-rf",  "-",   "+1",    "~1",   ".1",  "_1",      "",
+             "1.0 beta", "1;rm", "1/2", "1:2.0", "$(x)", "1\n", "\xc3\xa9"};
         char release[140];
 
         (void)state;
@@ -1317,9 +1341,9 @@ static void test_destroy_accepts_null(void **state) {
  * for pointers into print_keys' local `buf` (a -Wdangling-pointer false
  * positive; the memory is open_memstream's heap buffer). */
 __attribute__((noinline)) static char *print_keys(int fmt) {
-        char *buf = NULL;
+        char *buf   = NULL;
         size_t size = 0;
-        FILE *fp = open_memstream(&buf, &size);
+        FILE *fp    = open_memstream(&buf, &size);
 
         assert_non_null(fp);
         pd_config_print_keys(fp, fmt);
@@ -1331,19 +1355,24 @@ static void test_markdown_key_table_lists_every_key(void **state) {
         char *md = print_keys('m');
 
         (void)state;
-        assert_non_null(strstr(md, "| Section | Key | Type | Default | "
-                                   "Description |\n|---|---|---|---|---|\n"));
-        assert_non_null(strstr(md, "| `[reactor]` | `workers` | integer "
-                                   "1..256 | `4` | "));
-        assert_non_null(strstr(md, "| `[reactor]` | `log_dir` | string | "
-                                   "\"\" | "));
+        assert_non_null(strstr(md,
+                               "| Section | Key | Type | Default | "
+                               "Description |\n|---|---|---|---|---|\n"));
+        assert_non_null(strstr(md,
+                               "| `[reactor]` | `workers` | integer "
+                               "1..256 | `4` | "));
+        assert_non_null(strstr(md,
+                               "| `[reactor]` | `log_dir` | string | "
+                               "\"\" | "));
         assert_non_null(strstr(md, "| `[reactor]` | `name` | string |  | "));
-        assert_non_null(strstr(md, "| `[action NAME]` | `policy` | "
-                                   "once\\|always | `once` | "));
+        assert_non_null(strstr(md,
+                               "| `[action NAME]` | `policy` | "
+                               "once\\|always | `once` | "));
         assert_non_null(strstr(md, "| `[action NAME]` | `env.NAME` | "));
         assert_non_null(strstr(md, "| `[kafka]` | `PROPERTY` | "));
-        assert_non_null(strstr(md, "| `[reactor]` | `state_sync` | bool | "
-                                   "`false` | "));
+        assert_non_null(strstr(md,
+                               "| `[reactor]` | `state_sync` | bool | "
+                               "`false` | "));
         free(md);
 }
 
@@ -1354,7 +1383,7 @@ static void test_text_key_list_groups_keys_by_section(void **state) {
         (void)state;
         reactor = strstr(txt, "[reactor]\n");
         workers = strstr(txt, "  workers ");
-        topics = strstr(txt, "[topics]\n");
+        topics  = strstr(txt, "[topics]\n");
         assert_non_null(reactor);
         assert_non_null(workers);
         assert_non_null(topics);
@@ -1369,87 +1398,86 @@ static void test_text_key_list_groups_keys_by_section(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                T(test_new_config_holds_every_default),
-                T(test_action_gets_defaults_for_keys_not_written),
-                T(test_every_key_is_read_from_a_full_file),
-                T(test_load_remembers_the_path),
-                T(test_bool_accepts_every_documented_spelling),
-                T(test_log_level_takes_the_four_names),
-                T(test_tenant_list_is_trimmed_without_empties_or_repeats),
-                T(test_later_value_replaces_earlier_outside_actions),
-                T(test_env_keys_append_name_equals_value),
-                T(test_comment_lines_and_blank_lines_are_skipped),
-                T(test_inline_comment_needs_a_blank_before_it),
-                T(test_run_keeps_comment_characters_inside_shell_quotes),
-                T(test_run_may_start_with_a_quoted_program),
-                T(test_double_quoted_value_keeps_blanks_and_hash),
-                T(test_crlf_line_endings_and_utf8_bom_are_accepted),
-                T(test_last_line_needs_no_newline),
-                T(test_line_of_exactly_4096_bytes_is_accepted),
-                T(test_kafka_properties_pass_through_in_file_order),
-                T(test_kafka_duplicate_key_replaces_earlier_value),
-                T(test_kafka_property_librdkafka_refuses_is_an_error_at_its_line),
-                T(test_set_overrides_a_loaded_value),
-                T(test_set_takes_the_value_literally),
-                T(test_set_error_has_no_file_and_line),
-                T(test_set_kafka_accepts_any_property),
-                T(test_set_reaches_a_loaded_action),
-                T(test_set_empty_value_unsets_key_without_default),
-                T(test_second_file_layers_on_the_first),
-                T(test_missing_file_names_file_and_reason),
-                T(test_directory_is_not_a_config_file),
-                T(test_unknown_section_names_file_and_line),
-                T(test_malformed_section_header_is_an_error),
-                T(test_unknown_key_names_file_and_line),
-                T(test_unknown_action_key_names_the_action_section),
-                T(test_key_outside_any_section_is_an_error),
-                T(test_line_that_is_neither_section_nor_key_is_an_error),
-                T(test_bad_int_names_key_and_range),
-                T(test_int_out_of_range_names_key_and_range),
-                T(test_bad_bool_lists_accepted_forms),
-                T(test_bad_duration_lists_accepted_forms),
-                T(test_duration_over_its_bound_names_key_and_range),
-                T(test_duration_at_its_bound_is_accepted),
-                T(test_set_duration_over_its_bound_keeps_the_old_value),
-                cmocka_unit_test(test_backoff_doubles_per_retry_up_to_an_hour),
-                cmocka_unit_test(
-                    test_backoff_never_overflows_with_a_hundred_retries),
-                T(test_bad_policy_lists_accepted_forms),
-                T(test_bad_log_level_lists_accepted_forms),
-                T(test_invalid_tenant_names_are_rejected),
-                T(test_unterminated_quoted_value_is_an_error),
-                T(test_invalid_action_name_in_header_is_an_error),
-                T(test_duplicate_action_names_the_first_line),
-                T(test_duplicate_key_in_action_section_is_an_error),
-                T(test_action_without_run_errors_on_its_header_line),
-                T(test_run_rejected_by_the_splitter_passes_its_message),
-                T(test_invalid_env_var_name_is_an_error),
-                T(test_line_longer_than_4096_bytes_is_an_error),
-                T(test_nul_byte_in_a_line_is_an_error),
-                T(test_after_naming_unknown_action_is_an_error),
-                T(test_after_naming_the_action_itself_is_an_error),
-                T(test_dependency_cycle_is_reported_with_its_path),
-                T(test_dependency_cycle_away_from_the_first_action),
-                T(test_after_forming_a_diamond_is_valid),
-                T(test_load_leaves_cross_checks_to_validate),
-                T(test_action_new_refuses_a_taken_or_invalid_name),
-                T(test_plugin_action_errors_name_the_plugin),
-                cmocka_unit_test(test_duration_parse_accepts_documented_forms),
-                cmocka_unit_test_setup_teardown(
-                        test_umask_is_octal_and_at_most_0777, fx_setup,
-                        fx_teardown),
-                cmocka_unit_test_setup_teardown(
-                        test_keep_runs_is_days_or_0_never_under_an_hour,
-                        fx_setup, fx_teardown),
-                cmocka_unit_test(test_duration_parse_rejects_everything_else),
-                cmocka_unit_test(test_tenant_name_validation_edges),
-                cmocka_unit_test(test_action_name_validation_edges),
-                cmocka_unit_test(test_release_is_a_version_never_an_option),
-                cmocka_unit_test(test_strv_adds_finds_and_clears),
-                cmocka_unit_test(test_policy_names),
-                cmocka_unit_test(test_destroy_accepts_null),
-                cmocka_unit_test(test_markdown_key_table_lists_every_key),
-                cmocka_unit_test(test_text_key_list_groups_keys_by_section),
+            T(test_new_config_holds_every_default),
+            T(test_action_gets_defaults_for_keys_not_written),
+            T(test_every_key_is_read_from_a_full_file),
+            T(test_load_remembers_the_path),
+            T(test_bool_accepts_every_documented_spelling),
+            T(test_log_level_takes_the_four_names),
+            T(test_tenant_list_is_trimmed_without_empties_or_repeats),
+            T(test_later_value_replaces_earlier_outside_actions),
+            T(test_env_keys_append_name_equals_value),
+            T(test_comment_lines_and_blank_lines_are_skipped),
+            T(test_inline_comment_needs_a_blank_before_it),
+            T(test_run_keeps_comment_characters_inside_shell_quotes),
+            T(test_run_may_start_with_a_quoted_program),
+            T(test_double_quoted_value_keeps_blanks_and_hash),
+            T(test_crlf_line_endings_and_utf8_bom_are_accepted),
+            T(test_last_line_needs_no_newline),
+            T(test_line_of_exactly_4096_bytes_is_accepted),
+            T(test_kafka_properties_pass_through_in_file_order),
+            T(test_kafka_duplicate_key_replaces_earlier_value),
+            T(test_kafka_property_librdkafka_refuses_is_an_error_at_its_line),
+            T(test_set_overrides_a_loaded_value),
+            T(test_set_takes_the_value_literally),
+            T(test_set_error_has_no_file_and_line),
+            T(test_set_kafka_accepts_any_property),
+            T(test_set_reaches_a_loaded_action),
+            T(test_set_empty_value_unsets_key_without_default),
+            T(test_second_file_layers_on_the_first),
+            T(test_missing_file_names_file_and_reason),
+            T(test_directory_is_not_a_config_file),
+            T(test_unknown_section_names_file_and_line),
+            T(test_malformed_section_header_is_an_error),
+            T(test_unknown_key_names_file_and_line),
+            T(test_unknown_action_key_names_the_action_section),
+            T(test_key_outside_any_section_is_an_error),
+            T(test_line_that_is_neither_section_nor_key_is_an_error),
+            T(test_bad_int_names_key_and_range),
+            T(test_int_out_of_range_names_key_and_range),
+            T(test_bad_bool_lists_accepted_forms),
+            T(test_bad_duration_lists_accepted_forms),
+            T(test_duration_over_its_bound_names_key_and_range),
+            T(test_duration_at_its_bound_is_accepted),
+            T(test_set_duration_over_its_bound_keeps_the_old_value),
+            cmocka_unit_test(test_backoff_doubles_per_retry_up_to_an_hour),
+            cmocka_unit_test(
+                test_backoff_never_overflows_with_a_hundred_retries),
+            T(test_bad_policy_lists_accepted_forms),
+            T(test_bad_log_level_lists_accepted_forms),
+            T(test_invalid_tenant_names_are_rejected),
+            T(test_unterminated_quoted_value_is_an_error),
+            T(test_invalid_action_name_in_header_is_an_error),
+            T(test_duplicate_action_names_the_first_line),
+            T(test_duplicate_key_in_action_section_is_an_error),
+            T(test_action_without_run_errors_on_its_header_line),
+            T(test_run_rejected_by_the_splitter_passes_its_message),
+            T(test_invalid_env_var_name_is_an_error),
+            T(test_line_longer_than_4096_bytes_is_an_error),
+            T(test_nul_byte_in_a_line_is_an_error),
+            T(test_after_naming_unknown_action_is_an_error),
+            T(test_after_naming_the_action_itself_is_an_error),
+            T(test_dependency_cycle_is_reported_with_its_path),
+            T(test_dependency_cycle_away_from_the_first_action),
+            T(test_after_forming_a_diamond_is_valid),
+            T(test_load_leaves_cross_checks_to_validate),
+            T(test_action_new_refuses_a_taken_or_invalid_name),
+            T(test_plugin_action_errors_name_the_plugin),
+            cmocka_unit_test(test_duration_parse_accepts_documented_forms),
+            cmocka_unit_test_setup_teardown(
+                test_umask_is_octal_and_at_most_0777, fx_setup, fx_teardown),
+            cmocka_unit_test_setup_teardown(
+                test_keep_runs_is_days_or_0_never_under_an_hour, fx_setup,
+                fx_teardown),
+            cmocka_unit_test(test_duration_parse_rejects_everything_else),
+            cmocka_unit_test(test_tenant_name_validation_edges),
+            cmocka_unit_test(test_action_name_validation_edges),
+            cmocka_unit_test(test_release_is_a_version_never_an_option),
+            cmocka_unit_test(test_strv_adds_finds_and_clears),
+            cmocka_unit_test(test_policy_names),
+            cmocka_unit_test(test_destroy_accepts_null),
+            cmocka_unit_test(test_markdown_key_table_lists_every_key),
+            cmocka_unit_test(test_text_key_list_groups_keys_by_section),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

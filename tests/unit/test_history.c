@@ -66,8 +66,8 @@ static uint64_t fingerprint_of(const char *text, const char *what) {
         char *canonical;
         uint64_t fp;
 
-        canonical = pd_event_canonicalize(text, strlen(text), errstr,
-                                          sizeof(errstr));
+        canonical =
+            pd_event_canonicalize(text, strlen(text), errstr, sizeof(errstr));
         if (!canonical)
                 fail_msg("%s: %s", what, errstr);
         fp = pd_crc64_avro(canonical, strlen(canonical));
@@ -120,8 +120,8 @@ static const char *current_stem(pd_evtype_t type, char *buf, size_t size) {
 }
 
 /* Runs fn on the name of every *.avsc in the source folder rel. */
-static void each_avsc(const char *rel, void (*fn)(const char *rel_dir,
-                                                  const char *name)) {
+static void each_avsc(const char *rel,
+                      void (*fn)(const char *rel_dir, const char *name)) {
         char path[4096];
         struct dirent *de;
         size_t n, seen = 0;
@@ -212,7 +212,8 @@ static void assert_read_fails(pd_evtype_t type, const char *schema,
 }
 
 #define REC(name, fields)                                                      \
-        "{\"type\":\"record\",\"name\":\"" name "\","                           \
+        "{\"type\":\"record\",\"name\":\"" name                                \
+        "\","                                                                  \
         "\"namespace\":\"io.postdeploy\",\"fields\":[" fields "]}"
 #define FIELD(name, type) "{\"name\":\"" name "\",\"type\":" type "}"
 
@@ -238,7 +239,8 @@ static void check_current(const char *rel_dir, const char *name) {
                 fail_msg("%s is not in the table of schemas/history.c", rel);
         if (row->fp != fp)
                 fail_msg("%s changed: its fingerprint is now 0x%016" PRIx64
-                         ", the table says 0x%016" PRIx64 ". Register it as "
+                         ", the table says 0x%016" PRIx64
+                         ". Register it as "
                          "version %d and move the released text to "
                          "schemas/history/ (docs/SCHEMAS.md)",
                          rel, fp, row->fp, row->version + 1);
@@ -272,7 +274,7 @@ static void check_history(const char *rel_dir, const char *name) {
 }
 
 static void test_every_schema_file_is_registered_with_its_fingerprint(
-        void **state) {
+    void **state) {
         (void)state;
         each_avsc("schemas", check_current);
         each_avsc("schemas/history", check_history);
@@ -304,13 +306,13 @@ static void test_every_type_has_versions_one_to_current(void **state) {
         for (i = 0; i < cnt; i++) {
                 text = slurp(src_path(path, sizeof(path), v[i].path));
                 if (!text)
-                        fail_msg("%s: no such file (released schemas are "
-                                 "never deleted)",
-                                 v[i].path);
+                        fail_msg(
+                            "%s: no such file (released schemas are "
+                            "never deleted)",
+                            v[i].path);
                 free(text);
                 if (v[i].version == newest_version(v[i].type))
-                        assert_true(v[i].fp ==
-                                    pd_event_fingerprint(v[i].type));
+                        assert_true(v[i].fp == pd_event_fingerprint(v[i].type));
                 assert_true(pd_history_accepts(v[i].type, v[i].fp));
         }
 }
@@ -324,11 +326,10 @@ static void test_a_field_added_with_a_default_takes_it(void **state) {
         /* release.deployed as a writer with only the fields without a
          * default would have written it. */
         static const char writer[] = REC(
-                "ReleaseDeployed",
-                FIELD("release", "\"string\"") ","
-                FIELD("selection",
-                      "{\"type\":\"enum\",\"name\":\"Selection\","
-                      "\"symbols\":[\"AUTO\",\"ALL\",\"ONE\"]}"));
+            "ReleaseDeployed", FIELD("release", "\"string\"") "," FIELD(
+                                   "selection",
+                                   "{\"type\":\"enum\",\"name\":\"Selection\","
+                                   "\"symbols\":[\"AUTO\",\"ALL\",\"ONE\"]}"));
         wbuf_t w = {0};
         pd_event_t *ev;
 
@@ -345,15 +346,15 @@ static void test_a_field_added_with_a_default_takes_it(void **state) {
         pd_event_destroy(ev);
 }
 
-static void test_a_field_added_without_a_default_cannot_be_read(
-        void **state) {
+static void test_a_field_added_without_a_default_cannot_be_read(void **state) {
         static const char writer[] = REC(
-                "ActionStarted",
-                FIELD("action", "\"string\"") "," FIELD("tenant", "\"string\"")
-                "," FIELD("release", "\"string\"") ","
-                FIELD("trigger_id", "\"string\"") ","
-                FIELD("started_at", "\"long\"") ","
-                FIELD("reactor", "\"string\""));
+            "ActionStarted",
+            FIELD("action", "\"string\"") "," FIELD("tenant", "\"string\"") "," FIELD(
+                "release",
+                "\"string\"") "," FIELD("trigger_id",
+                                        "\"string\"") "," FIELD("started_at",
+                                                                "\"long\"") "," FIELD("reactor",
+                                                                                      "\"string\""));
         wbuf_t w = {0};
 
         (void)state;
@@ -366,31 +367,26 @@ static void test_removed_fields_of_every_type_are_skipped(void **state) {
         /* action.started as a writer that had more fields, of every Avro
          * type, around and between the ones the reader knows, in another
          * order. */
-        static const char writer[] = REC(
-                "ActionStarted",
-                FIELD("host", "\"string\"") ","
-                FIELD("reactor", "\"string\"") ","
-                FIELD("labels", "{\"type\":\"map\",\"values\":\"long\"}") ","
-                FIELD("action", "\"string\"") ","
-                FIELD("extra",
-                      "[\"null\",{\"type\":\"record\",\"name\":\"Extra\","
-                      "\"fields\":[{\"name\":\"a\",\"type\":\"long\"},"
-                      "{\"name\":\"b\",\"type\":{\"type\":\"array\","
-                      "\"items\":\"double\"}}]}]") ","
-                FIELD("tenant", "\"string\"") ","
-                FIELD("release", "\"string\"") ","
-                FIELD("blob", "{\"type\":\"fixed\",\"name\":\"Blob\","
-                              "\"size\":3}") ","
-                FIELD("trigger_id", "\"string\"") ","
-                FIELD("f", "\"float\"") "," FIELD("flag", "\"boolean\"") ","
-                FIELD("attempt", "\"int\"") ","
-                FIELD("kind", "{\"type\":\"enum\",\"name\":\"Kind\","
-                              "\"symbols\":[\"A\",\"B\"]}") ","
-                FIELD("started_at", "\"long\"") ","
-                FIELD("raw", "\"bytes\"") "," FIELD("none", "\"null\""));
-        static const uint8_t double_bytes[16] = {1, 2, 3, 4, 5, 6, 7, 8,
+        static const char writer[] =
+            REC("ActionStarted", FIELD(
+                                     "host", "\"string\"") "," FIELD("reactor",
+                                                                     "\"string\"") "," FIELD("labels", "{\"type\":\"map\",\"values\":\"long\"}") "," FIELD("action", "\"string\"") "," FIELD("extra",
+                                                                                                                                                                                             "[\"null\",{\"type\":\"record\",\"name\":\"Extra\","
+                                                                                                                                                                                             "\"fields\":[{\"name\":\"a\",\"type\":\"long\"},"
+                                                                                                                                                                                             "{\"name\":\"b\",\"type\":{\"type\":\"array\","
+                                                                                                                                                                                             "\"items\":\"double\"}}]}]") "," FIELD("tenant", "\"string\"") "," FIELD("release", "\"string\"") "," FIELD("blob",
+                                                                                                                                                                                                                                                                                                         "{\"type\":\"fixed\",\"name\":\"Blob\","
+                                                                                                                                                                                                                                                                                                         "\"size\":3}") "," FIELD("trigger_id", "\"string\"") "," FIELD("f",
+                                                                                                                                                                                                                                                                                                                                                                        "\"float\"") "," FIELD("flag", "\"boolean\"") "," FIELD("attempt",
+                                                                                                                                                                                                                                                                                                                                                                                                                                "\"int\"") "," FIELD("kind",
+                                                                                                                                                                                                                                                                                                                                                                                                                                                     "{\"type\":\"enum\",\"name\":\"Kind\","
+                                                                                                                                                                                                                                                                                                                                                                                                                                                     "\"symbols\":[\"A\",\"B\"]}") "," FIELD("started_at",
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                             "\"long\"") "," FIELD("raw",
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                   "\"bytes\"") "," FIELD("none",
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                          "\"null\""));
+        static const uint8_t double_bytes[16] = {1, 2,  3,  4,  5,  6,  7,  8,
                                                  9, 10, 11, 12, 13, 14, 15, 16};
-        wbuf_t w = {0};
+        wbuf_t w                              = {0};
         pd_event_t *ev;
         size_t at_kind;
 
@@ -443,20 +439,18 @@ static void test_removed_fields_of_every_type_are_skipped(void **state) {
                           "field 'kind': symbol 2 does not exist");
 }
 
-static void test_a_removed_recursive_field_is_skipped_to_a_bound(
-        void **state) {
+static void test_a_removed_recursive_field_is_skipped_to_a_bound(void **state) {
         /* A removed field of a recursive type: a hostile value nests it
          * as deep as its bytes allow, and skipping it must not follow. */
         static const char writer[] = REC(
-                "ReleaseDeployed",
-                FIELD("release", "\"string\"") ","
-                FIELD("selection",
-                      "{\"type\":\"enum\",\"name\":\"Selection\","
-                      "\"symbols\":[\"AUTO\"]}") ","
-                FIELD("tree",
-                      "{\"type\":\"record\",\"name\":\"Node\","
-                      "\"fields\":[{\"name\":\"next\","
-                      "\"type\":[\"null\",\"Node\"]}]}"));
+            "ReleaseDeployed",
+            FIELD("release", "\"string\"") "," FIELD(
+                "selection",
+                "{\"type\":\"enum\",\"name\":\"Selection\","
+                "\"symbols\":[\"AUTO\"]}") "," FIELD("tree",
+                                                     "{\"type\":\"record\",\"name\":\"Node\","
+                                                     "\"fields\":[{\"name\":\"next\","
+                                                     "\"type\":[\"null\",\"Node\"]}]}"));
         wbuf_t w = {0};
         pd_event_t *ev;
         int i;
@@ -484,12 +478,12 @@ static void test_a_removed_recursive_field_is_skipped_to_a_bound(
 
 static void test_enum_symbols_are_matched_by_name(void **state) {
         /* The writer's Selection has another order and a symbol more. */
-        static const char writer[] = REC(
-                "ReleaseDeployed",
-                FIELD("release", "\"string\"") ","
-                FIELD("selection",
-                      "{\"type\":\"enum\",\"name\":\"Selection\","
-                      "\"symbols\":[\"ONE\",\"AUTO\",\"CANARY\",\"ALL\"]}"));
+        static const char writer[] =
+            REC("ReleaseDeployed",
+                FIELD("release", "\"string\"") "," FIELD(
+                    "selection",
+                    "{\"type\":\"enum\",\"name\":\"Selection\","
+                    "\"symbols\":[\"ONE\",\"AUTO\",\"CANARY\",\"ALL\"]}"));
         wbuf_t w = {0};
         pd_event_t *ev;
 
@@ -523,34 +517,31 @@ static void test_enum_symbols_are_matched_by_name(void **state) {
 static void test_types_resolve_as_avro_says(void **state) {
         /* int is promoted to long. */
         static const char int_to_long[] = REC(
-                "ReleaseDeployed",
-                FIELD("release", "\"string\"") ","
-                FIELD("selection",
-                      "{\"type\":\"enum\",\"name\":\"Selection\","
-                      "\"symbols\":[\"AUTO\"]}") ","
-                FIELD("deployed_at", "\"int\""));
+            "ReleaseDeployed",
+            FIELD("release", "\"string\"") "," FIELD(
+                "selection",
+                "{\"type\":\"enum\",\"name\":\"Selection\","
+                "\"symbols\":[\"AUTO\"]}") "," FIELD("deployed_at", "\"int\""));
         /* long is not narrowed to int. */
         static const char long_to_int[] = REC(
-                "ActionStarted",
-                FIELD("action", "\"string\"") "," FIELD("tenant", "\"string\"")
-                "," FIELD("release", "\"string\"") ","
-                FIELD("trigger_id", "\"string\"") ","
-                FIELD("attempt", "\"long\"") ","
-                FIELD("started_at", "\"long\"") ","
-                FIELD("reactor", "\"string\""));
+            "ActionStarted",
+            FIELD("action", "\"string\"") "," FIELD("tenant", "\"string\"") "," FIELD("release", "\"string\"") "," FIELD(
+                "trigger_id",
+                "\"string\"") "," FIELD("attempt",
+                                        "\"long\"") "," FIELD("started_at",
+                                                              "\"long\"") "," FIELD("reactor",
+                                                                                    "\"string\""));
         /* Records and enums must keep their names. */
         static const char renamed[] = REC(
-                "ReleaseRolledOut",
-                FIELD("release", "\"string\"") ","
-                FIELD("selection",
-                      "{\"type\":\"enum\",\"name\":\"Selection\","
-                      "\"symbols\":[\"AUTO\"]}"));
-        static const char enum_renamed[] = REC(
-                "ReleaseDeployed",
-                FIELD("release", "\"string\"") ","
-                FIELD("selection",
-                      "{\"type\":\"enum\",\"name\":\"Choice\","
-                      "\"symbols\":[\"AUTO\"]}"));
+            "ReleaseRolledOut", FIELD("release", "\"string\"") "," FIELD(
+                                    "selection",
+                                    "{\"type\":\"enum\",\"name\":\"Selection\","
+                                    "\"symbols\":[\"AUTO\"]}"));
+        static const char enum_renamed[] =
+            REC("ReleaseDeployed", FIELD("release", "\"string\"") "," FIELD(
+                                       "selection",
+                                       "{\"type\":\"enum\",\"name\":\"Choice\","
+                                       "\"symbols\":[\"AUTO\"]}"));
         wbuf_t w = {0};
         pd_event_t *ev;
 
@@ -574,31 +565,30 @@ static void test_registry_items_resolve_field_by_field(void **state) {
         /* RegisteredAction with its fields in another order and one the
          * reader does not have. */
         static const char writer[] = REC(
-                "RegistryPublished",
-                FIELD("reactor", "\"string\"") ","
-                FIELD("published_at", "\"long\"") ","
-                FIELD("actions",
-                      "{\"type\":\"array\",\"items\":{\"type\":\"record\","
-                      "\"name\":\"RegisteredAction\",\"fields\":["
-                      FIELD("after", "{\"type\":\"array\",\"items\":"
-                                     "\"string\"}") ","
-                      FIELD("owner", "\"string\"") ","
-                      FIELD("id", "\"string\"") ","
-                      FIELD("auto", "\"boolean\"") ","
-                      FIELD("policy", "\"string\"") ","
-                      FIELD("description", "\"string\"") "]}}"));
+            "RegistryPublished",
+            FIELD("reactor", "\"string\"") "," FIELD("published_at", "\"long\"") "," FIELD(
+                "actions",
+                "{\"type\":\"array\",\"items\":{\"type\":\"record\","
+                "\"name\":\"RegisteredAction\",\"fields\":[" FIELD(
+                    "after",
+                    "{\"type\":\"array\",\"items\":"
+                    "\"string\"}") "," FIELD("owner",
+                                             "\"string\"") "," FIELD("id",
+                                                                     "\"string\"") "," FIELD("auto",
+                                                                                             "\"boolean\"") "," FIELD("policy",
+                                                                                                                      "\"string\"") "," FIELD("description",
+                                                                                                                                              "\"string\"") "]}}"));
         static const char no_policy[] = REC(
-                "RegistryPublished",
-                FIELD("reactor", "\"string\"") ","
-                FIELD("published_at", "\"long\"") ","
-                FIELD("actions",
-                      "{\"type\":\"array\",\"items\":{\"type\":\"record\","
-                      "\"name\":\"RegisteredAction\",\"fields\":["
-                      FIELD("id", "\"string\"") ","
-                      FIELD("auto", "\"boolean\"") ","
-                      FIELD("description", "\"string\"") ","
-                      FIELD("after", "{\"type\":\"array\",\"items\":"
-                                     "\"string\"}") "]}}"));
+            "RegistryPublished",
+            FIELD("reactor", "\"string\"") "," FIELD("published_at", "\"long\"") "," FIELD(
+                "actions",
+                "{\"type\":\"array\",\"items\":{\"type\":\"record\","
+                "\"name\":\"RegisteredAction\",\"fields\":[" FIELD("id", "\"string\"") "," FIELD(
+                    "auto",
+                    "\"boolean\"") "," FIELD("description",
+                                             "\"string\"") "," FIELD("after",
+                                                                     "{\"type\":\"array\",\"items\":"
+                                                                     "\"string\"}") "]}}"));
         wbuf_t w = {0};
         pd_event_t *ev;
         int i;
@@ -649,31 +639,30 @@ static void test_known_fingerprints_are_listed_newest_first(void **state) {
                 if (v[i].type == PD_EVT_ACTION_FINISHED && v[i].version == 1)
                         v1 = v[i].fp;
         assert_true(v1 != 0);
-        snprintf(want, sizeof(want), "0x%016" PRIx64 " (v2), 0x%016" PRIx64
-                 " (v1)", pd_event_fingerprint(PD_EVT_ACTION_FINISHED), v1);
-        assert_string_equal(pd_history_known(PD_EVT_ACTION_FINISHED, buf,
-                                             sizeof(buf)),
-                            want);
+        snprintf(want, sizeof(want),
+                 "0x%016" PRIx64 " (v2), 0x%016" PRIx64 " (v1)",
+                 pd_event_fingerprint(PD_EVT_ACTION_FINISHED), v1);
+        assert_string_equal(
+            pd_history_known(PD_EVT_ACTION_FINISHED, buf, sizeof(buf)), want);
         assert_true(pd_history_accepts(PD_EVT_ACTION_FINISHED, v1));
         assert_false(pd_history_accepts(PD_EVT_ACTION_STARTED, v1));
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(
-                        test_every_schema_file_is_registered_with_its_fingerprint),
-                cmocka_unit_test(test_every_type_has_versions_one_to_current),
-                cmocka_unit_test(test_a_field_added_with_a_default_takes_it),
-                cmocka_unit_test(
-                        test_a_field_added_without_a_default_cannot_be_read),
-                cmocka_unit_test(test_removed_fields_of_every_type_are_skipped),
-                cmocka_unit_test(
-                        test_a_removed_recursive_field_is_skipped_to_a_bound),
-                cmocka_unit_test(test_enum_symbols_are_matched_by_name),
-                cmocka_unit_test(test_types_resolve_as_avro_says),
-                cmocka_unit_test(test_registry_items_resolve_field_by_field),
-                cmocka_unit_test(
-                        test_known_fingerprints_are_listed_newest_first),
+            cmocka_unit_test(
+                test_every_schema_file_is_registered_with_its_fingerprint),
+            cmocka_unit_test(test_every_type_has_versions_one_to_current),
+            cmocka_unit_test(test_a_field_added_with_a_default_takes_it),
+            cmocka_unit_test(
+                test_a_field_added_without_a_default_cannot_be_read),
+            cmocka_unit_test(test_removed_fields_of_every_type_are_skipped),
+            cmocka_unit_test(
+                test_a_removed_recursive_field_is_skipped_to_a_bound),
+            cmocka_unit_test(test_enum_symbols_are_matched_by_name),
+            cmocka_unit_test(test_types_resolve_as_avro_says),
+            cmocka_unit_test(test_registry_items_resolve_field_by_field),
+            cmocka_unit_test(test_known_fingerprints_are_listed_newest_first),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

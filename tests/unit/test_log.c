@@ -45,7 +45,7 @@ static const char *json_line(char *buf, size_t size, int lvl,
         size_t n;
 
         pd_log_format = PD_LOG_FORMAT_JSON;
-        n = pd_log_format_line(buf, size, lvl, f, msg);
+        n             = pd_log_format_line(buf, size, lvl, f, msg);
         assert_int_equal(n, strlen(buf));
         assert_memory_equal(buf, "{\"time\":\"", 9);
         assert_rfc3339_ms(buf + 9);
@@ -55,8 +55,10 @@ static const char *json_line(char *buf, size_t size, int lvl,
 }
 
 static void test_text_lines_are_as_they_always_were(void **state) {
-        pd_log_fields_t f = {.tenant = "acme", .action = "migrate",
-                             .attempt = 2, .status = "FAILED"};
+        pd_log_fields_t f = {.tenant  = "acme",
+                             .action  = "migrate",
+                             .attempt = 2,
+                             .status  = "FAILED"};
         char plain[256], with_fields[256];
 
         (void)state;
@@ -64,8 +66,9 @@ static void test_text_lines_are_as_they_always_were(void **state) {
         pd_log_format_line(plain, sizeof(plain), PD_LOG_WARN, NULL,
                            "acme migrate attempt 2: FAILED");
         assert_rfc3339_ms(plain);
-        assert_string_equal(plain + 24, " WARN  [postdeploy-reactor] acme "
-                                        "migrate attempt 2: FAILED\n");
+        assert_string_equal(plain + 24,
+                            " WARN  [postdeploy-reactor] acme "
+                            "migrate attempt 2: FAILED\n");
         /* Fields add nothing to a text line: its message says it. */
         pd_log_format_line(with_fields, sizeof(with_fields), PD_LOG_WARN, &f,
                            "acme migrate attempt 2: FAILED");
@@ -145,9 +148,9 @@ static void test_json_fields_are_escaped_too(void **state) {
         char buf[512];
 
         (void)state;
-        assert_non_null(strstr(
-            json_line(buf, sizeof(buf), PD_LOG_INFO, &f, "m"),
-            ",\"tenant\":\"a\\\"b\",\"reason\":\"line1\\nline2\"}\n"));
+        assert_non_null(
+            strstr(json_line(buf, sizeof(buf), PD_LOG_INFO, &f, "m"),
+                   ",\"tenant\":\"a\\\"b\",\"reason\":\"line1\\nline2\"}\n"));
 }
 
 /* A message too long for the line is cut at a whole escape, and the line

@@ -23,7 +23,8 @@ static const char *value_of(const char *text, const char *series) {
         static char value[64];
         size_t n = strlen(series);
 
-        for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
+        for (const char *p = text; p && *p;
+             p = strchr(p, '\n'), p = p ? p + 1 : p)
                 if (!strncmp(p, series, n) && p[n] == ' ') {
                         sscanf(p + n + 1, "%63s", value);
                         return value;
@@ -55,20 +56,34 @@ static void test_durations_fill_cumulative_buckets(void **state) {
         pd_metrics_action_done("core.reindex", "SUCCEEDED", 700);
         pd_metrics_action_done("core.reindex", "FAILED", 20000);
 
-        assert_series("postdeploy_action_duration_seconds_bucket"
-                      "{action=\"core.reindex\",le=\"0.5\"}", "0");
-        assert_series("postdeploy_action_duration_seconds_bucket"
-                      "{action=\"core.reindex\",le=\"1\"}", "1");
-        assert_series("postdeploy_action_duration_seconds_bucket"
-                      "{action=\"core.reindex\",le=\"10\"}", "1");
-        assert_series("postdeploy_action_duration_seconds_bucket"
-                      "{action=\"core.reindex\",le=\"30\"}", "2");
-        assert_series("postdeploy_action_duration_seconds_bucket"
-                      "{action=\"core.reindex\",le=\"+Inf\"}", "2");
-        assert_series("postdeploy_action_duration_seconds_count"
-                      "{action=\"core.reindex\"}", "2");
-        assert_series("postdeploy_action_duration_seconds_sum"
-                      "{action=\"core.reindex\"}", "20.699999999999999");
+        assert_series(
+            "postdeploy_action_duration_seconds_bucket"
+            "{action=\"core.reindex\",le=\"0.5\"}",
+            "0");
+        assert_series(
+            "postdeploy_action_duration_seconds_bucket"
+            "{action=\"core.reindex\",le=\"1\"}",
+            "1");
+        assert_series(
+            "postdeploy_action_duration_seconds_bucket"
+            "{action=\"core.reindex\",le=\"10\"}",
+            "1");
+        assert_series(
+            "postdeploy_action_duration_seconds_bucket"
+            "{action=\"core.reindex\",le=\"30\"}",
+            "2");
+        assert_series(
+            "postdeploy_action_duration_seconds_bucket"
+            "{action=\"core.reindex\",le=\"+Inf\"}",
+            "2");
+        assert_series(
+            "postdeploy_action_duration_seconds_count"
+            "{action=\"core.reindex\"}",
+            "2");
+        assert_series(
+            "postdeploy_action_duration_seconds_sum"
+            "{action=\"core.reindex\"}",
+            "20.699999999999999");
 }
 
 static void test_statuses_are_counted_apart_in_lower_case(void **state) {
@@ -77,17 +92,23 @@ static void test_statuses_are_counted_apart_in_lower_case(void **state) {
         pd_metrics_action_done("a", "SUCCEEDED", 1);
         pd_metrics_action_done("a", "TIMED_OUT", 1);
 
-        assert_series("postdeploy_actions_total{action=\"a\",status=\"succeeded\"}", "2");
-        assert_series("postdeploy_actions_total{action=\"a\",status=\"timed_out\"}", "1");
-        assert_series("postdeploy_actions_total{action=\"a\",status=\"SUCCEEDED\"}", NULL);
+        assert_series(
+            "postdeploy_actions_total{action=\"a\",status=\"succeeded\"}", "2");
+        assert_series(
+            "postdeploy_actions_total{action=\"a\",status=\"timed_out\"}", "1");
+        assert_series(
+            "postdeploy_actions_total{action=\"a\",status=\"SUCCEEDED\"}",
+            NULL);
 }
 
 static void test_label_values_are_escaped(void **state) {
         (void)state;
         pd_metrics_action_done("a\"b\\c\nd", "FAILED", 1);
 
-        assert_series("postdeploy_actions_total{action=\"a\\\"b\\\\c\\nd\","
-                      "status=\"failed\"}", "1");
+        assert_series(
+            "postdeploy_actions_total{action=\"a\\\"b\\\\c\\nd\","
+            "status=\"failed\"}",
+            "1");
 }
 
 static void test_dead_letters_count_their_class_and_the_event(void **state) {
@@ -95,9 +116,12 @@ static void test_dead_letters_count_their_class_and_the_event(void **state) {
         pd_metrics_dead_letter(PD_METRICS_DLQ_SIGNATURE);
         pd_metrics_event(PD_METRICS_PROCESSED);
 
-        assert_series("postdeploy_dead_letters_total{reason=\"signature\"}", "1");
-        assert_series("postdeploy_dead_letters_total{reason=\"invalid_event\"}", "0");
-        assert_series("postdeploy_events_total{outcome=\"dead_lettered\"}", "1");
+        assert_series("postdeploy_dead_letters_total{reason=\"signature\"}",
+                      "1");
+        assert_series("postdeploy_dead_letters_total{reason=\"invalid_event\"}",
+                      "0");
+        assert_series("postdeploy_events_total{outcome=\"dead_lettered\"}",
+                      "1");
         assert_series("postdeploy_events_total{outcome=\"processed\"}", "1");
 }
 
@@ -108,9 +132,11 @@ static void stats(const char *json) {
 }
 
 #define STATS(state, assigned, rebalances, lag0, lag1)                         \
-        "{\"brokers\":{\"b:9092/1\":{\"state\":\"" state "\",\"nodeid\":1}},"  \
+        "{\"brokers\":{\"b:9092/1\":{\"state\":\"" state                       \
+        "\",\"nodeid\":1}},"                                                   \
         "\"topics\":{\"ev\":{\"partitions\":{"                                 \
-        "\"0\":{\"consumer_lag\":" lag0 "},\"1\":{\"consumer_lag\":" lag1 "}," \
+        "\"0\":{\"consumer_lag\":" lag0 "},\"1\":{\"consumer_lag\":" lag1      \
+        "},"                                                                   \
         "\"-1\":{\"consumer_lag\":99}}}},"                                     \
         "\"cgrp\":{\"state\":\"up\",\"assignment_size\":" assigned             \
         ",\"rebalance_cnt\":" rebalances "}}"
@@ -180,19 +206,22 @@ static void test_live_while_the_poll_loop_turns(void **state) {
         pd_metrics_tick();
         now = (int64_t)(pd_metrics_clock() * 1000);
         assert_int_equal(pd_metrics_live(now, 5000, reason, sizeof(reason)), 0);
-        assert_int_equal(pd_metrics_live(now + 6000, 5000, reason,
-                                         sizeof(reason)),
-                         -1);
+        assert_int_equal(
+            pd_metrics_live(now + 6000, 5000, reason, sizeof(reason)), -1);
         assert_non_null(strstr(reason, "last turned"));
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test_setup(test_durations_fill_cumulative_buckets, setup),
-            cmocka_unit_test_setup(test_statuses_are_counted_apart_in_lower_case, setup),
+            cmocka_unit_test_setup(test_durations_fill_cumulative_buckets,
+                                   setup),
+            cmocka_unit_test_setup(
+                test_statuses_are_counted_apart_in_lower_case, setup),
             cmocka_unit_test_setup(test_label_values_are_escaped, setup),
-            cmocka_unit_test_setup(test_dead_letters_count_their_class_and_the_event, setup),
-            cmocka_unit_test_setup(test_statistics_sum_lag_and_count_rebalances, setup),
+            cmocka_unit_test_setup(
+                test_dead_letters_count_their_class_and_the_event, setup),
+            cmocka_unit_test_setup(test_statistics_sum_lag_and_count_rebalances,
+                                   setup),
             cmocka_unit_test_setup(test_ready_needs_every_condition, setup),
             cmocka_unit_test_setup(test_live_while_the_poll_loop_turns, setup),
         };

@@ -34,8 +34,7 @@ static void def_clear(pd_action_def_t *def) {
 }
 
 /* The names of plan's steps, comma-separated, into buf. */
-static const char *plan_names(const pd_plan_t *plan, char *buf,
-                              size_t size) {
+static const char *plan_names(const pd_plan_t *plan, char *buf, size_t size) {
         buf[0] = '\0';
         for (size_t i = 0; i < plan->cnt; i++) {
                 if (i)
@@ -55,7 +54,7 @@ static const char *order_of(pd_action_def_t *defs, size_t cnt, char *buf,
                 steps[i].def  = &defs[i];
                 steps[i].name = defs[i].name;
         }
-        pd_plan_order(&plan);
+        pd__plan_order(&plan);
         return plan_names(&plan, buf, size);
 }
 
@@ -118,8 +117,8 @@ static void test_after_an_action_outside_the_plan_does_not_wait(void **state) {
 static void test_named_actions_reject_unknown_names_first_once_each(
     void **state) {
         pd_action_def_t defs[3];
-        pd_config_t conf = {0};
-        pd_event_t *ev   = pd_event_new(PD_EVT_RELEASE_DEPLOYED);
+        pd_config_t conf   = {0};
+        pd_event_t *ev     = pd_event_new(PD_EVT_RELEASE_DEPLOYED);
         pd_step_t steps[8] = {{0}};
         pd_plan_t plan     = {NULL, steps, 0};
         char buf[256];
@@ -136,7 +135,7 @@ static void test_named_actions_reject_unknown_names_first_once_each(
         pd_strv_add(&ev->actions, "a");
         pd_strv_add(&ev->actions, "zzz");
 
-        pd_plan_named(&conf, ev, &plan);
+        pd__plan_named(&conf, ev, &plan);
         /* The unknown name once, without an action; then config order. */
         assert_string_equal(plan_names(&plan, buf, sizeof(buf)), "zzz,a,c");
         assert_null(plan.steps[0].def);
@@ -158,36 +157,35 @@ static void test_which_actions_an_event_takes_by_state(void **state) {
         done.ever_succeeded = 1;
 
         /* A deploy: pending once actions, and always actions even done. */
-        assert_true(pd_plan_takes(&once, PD_EVT_RELEASE_DEPLOYED, &pending));
-        assert_false(pd_plan_takes(&once, PD_EVT_RELEASE_DEPLOYED, &done));
-        assert_true(pd_plan_takes(&always, PD_EVT_RELEASE_DEPLOYED, &done));
+        assert_true(pd__plan_takes(&once, PD_EVT_RELEASE_DEPLOYED, &pending));
+        assert_false(pd__plan_takes(&once, PD_EVT_RELEASE_DEPLOYED, &done));
+        assert_true(pd__plan_takes(&always, PD_EVT_RELEASE_DEPLOYED, &done));
         /* A skip: only pending once actions; an always one is never done. */
-        assert_true(pd_plan_takes(&once, PD_EVT_SKIP_REQUESTED, &pending));
-        assert_false(pd_plan_takes(&once, PD_EVT_SKIP_REQUESTED, &done));
-        assert_false(pd_plan_takes(&always, PD_EVT_SKIP_REQUESTED, &pending));
+        assert_true(pd__plan_takes(&once, PD_EVT_SKIP_REQUESTED, &pending));
+        assert_false(pd__plan_takes(&once, PD_EVT_SKIP_REQUESTED, &done));
+        assert_false(pd__plan_takes(&always, PD_EVT_SKIP_REQUESTED, &pending));
         /* A reset: only what is done. */
-        assert_true(pd_plan_takes(&once, PD_EVT_RESET_REQUESTED, &done));
-        assert_false(pd_plan_takes(&once, PD_EVT_RESET_REQUESTED, &pending));
+        assert_true(pd__plan_takes(&once, PD_EVT_RESET_REQUESTED, &done));
+        assert_false(pd__plan_takes(&once, PD_EVT_RESET_REQUESTED, &pending));
 }
 
-static void test_a_redelivered_event_skips_only_what_it_finished(
-    void **state) {
+static void test_a_redelivered_event_skips_only_what_it_finished(void **state) {
         pd_action_def_t def = {0};
 
         (void)state;
         def.retries = 2; /* three attempts */
 
-        assert_false(pd_plan_finished(&def, 0, PD_ST_SUCCEEDED, 0));
-        assert_true(pd_plan_finished(&def, 1, PD_ST_SUCCEEDED, 1));
-        assert_true(pd_plan_finished(&def, 1, PD_ST_SKIPPED, 1));
+        assert_false(pd__plan_finished(&def, 0, PD_ST_SUCCEEDED, 0));
+        assert_true(pd__plan_finished(&def, 1, PD_ST_SUCCEEDED, 1));
+        assert_true(pd__plan_finished(&def, 1, PD_ST_SKIPPED, 1));
         /* An interrupted run runs again. */
-        assert_false(pd_plan_finished(&def, 1, PD_ST_INTERRUPTED, 1));
+        assert_false(pd__plan_finished(&def, 1, PD_ST_INTERRUPTED, 1));
         /* A failure with retries left: the promised retry runs now. */
-        assert_false(pd_plan_finished(&def, 1, PD_ST_FAILED, 2));
-        assert_false(pd_plan_finished(&def, 1, PD_ST_TIMED_OUT, 1));
+        assert_false(pd__plan_finished(&def, 1, PD_ST_FAILED, 2));
+        assert_false(pd__plan_finished(&def, 1, PD_ST_TIMED_OUT, 1));
         /* The last attempt's failure is final. */
-        assert_true(pd_plan_finished(&def, 1, PD_ST_FAILED, 3));
-        assert_true(pd_plan_finished(&def, 1, PD_ST_TIMED_OUT, 3));
+        assert_true(pd__plan_finished(&def, 1, PD_ST_FAILED, 3));
+        assert_true(pd__plan_finished(&def, 1, PD_ST_TIMED_OUT, 3));
 }
 
 int main(void) {

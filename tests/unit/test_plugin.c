@@ -110,8 +110,7 @@ static void assert_refused(fx_t *fx, const char *expected, ...) {
                 cnt++;
         }
         va_end(ap);
-        assert_null(
-            pd_plugins_load(paths, cnt, NULL, errstr, sizeof(errstr)));
+        assert_null(pd_plugins_load(paths, cnt, NULL, errstr, sizeof(errstr)));
         assert_string_equal(errstr, expected);
         for (size_t i = 0; i < cnt; i++)
                 if (is_loaded(paths[i]))
@@ -192,8 +191,8 @@ static void test_load_keeps_every_action_in_registration_order(void **state) {
         const char *path   = NULL;
         char errstr[512];
 
-        assert_non_null(load(fx, errstr, sizeof(errstr), "good", "other",
-                             NULL));
+        assert_non_null(
+            load(fx, errstr, sizeof(errstr), "good", "other", NULL));
         assert_int_equal(pd_plugins_count(fx->pl), 12);
 
         act = pd_plugins_action(fx->pl, 0, &policy, &path);
@@ -226,8 +225,7 @@ static void test_description_left_out_reads_empty(void **state) {
 
         load_good(fx);
         assert_string_equal(
-                pd_plugins_find(fx->pl, "good.fail_silently")->description,
-                "");
+            pd_plugins_find(fx->pl, "good.fail_silently")->description, "");
 }
 
 static void test_registered_strings_are_copied(void **state) {
@@ -237,8 +235,8 @@ static void test_registered_strings_are_copied(void **state) {
 
         /* good.so wrote over its buffers right after registering. */
         load_good(fx);
-        act = pd_plugins_action(fx->pl, pd_plugins_count(fx->pl) - 1,
-                                &policy, NULL);
+        act = pd_plugins_action(fx->pl, pd_plugins_count(fx->pl) - 1, &policy,
+                                NULL);
         assert_string_equal(act->name, "good.stack");
         assert_string_equal(act->description, "registered from the stack");
         assert_string_equal(act->policy, "always");
@@ -280,8 +278,8 @@ static void test_unload_closes_every_plugin(void **state) {
         fx_t *fx = *state;
         char errstr[512];
 
-        assert_non_null(load(fx, errstr, sizeof(errstr), "good", "other",
-                             NULL));
+        assert_non_null(
+            load(fx, errstr, sizeof(errstr), "good", "other", NULL));
         assert_true(is_loaded(fx->path[0]));
         assert_true(is_loaded(fx->path[1]));
         pd_plugins_unload(fx->pl);
@@ -292,9 +290,9 @@ static void test_unload_closes_every_plugin(void **state) {
 }
 
 static void test_example_plugin_loads_and_runs(void **state) {
-        fx_t *fx                = *state;
-        const char *paths[]     = {PD_EXAMPLE_PLUGIN};
-        pd_plugin_call_t call   = basic_call();
+        fx_t *fx              = *state;
+        const char *paths[]   = {PD_EXAMPLE_PLUGIN};
+        pd_plugin_call_t call = basic_call();
         const pd_plugin_action_t *act;
         pd_runner_result_t res;
         pd_policy_t policy;
@@ -319,8 +317,9 @@ static void test_example_plugin_loads_and_runs(void **state) {
         assert_string_equal(act->after[0], "example.count_orders");
         assert_int_equal(pd_plugins_run(act, &call, &res), 0);
         assert_int_equal(res.status, PD_ST_FAILED);
-        assert_string_equal(res.error, "ledger of tenant 'acme' is locked by "
-                                       "another job; retry later");
+        assert_string_equal(res.error,
+                            "ledger of tenant 'acme' is locked by "
+                            "another job; retry later");
 }
 
 /* ---- refusing a plugin ---- */
@@ -337,7 +336,7 @@ static void test_missing_file_cannot_load(void **state) {
 }
 
 static void test_unresolved_symbol_cannot_load(void **state) {
-        fx_t *fx = *state;
+        fx_t *fx          = *state;
         char errstr[1024] = "";
         const char *paths[1];
 
@@ -345,20 +344,22 @@ static void test_unresolved_symbol_cannot_load(void **state) {
         paths[0] = fixture(fx, 0, "undefined");
         assert_null(pd_plugins_load(paths, 1, NULL, errstr, sizeof(errstr)));
         assert_non_null(strstr(errstr, ": cannot load: "));
-        assert_non_null(strstr(errstr, "undefined symbol: "
-                                       "pd_reactor_internal_function"));
+        assert_non_null(strstr(errstr,
+                               "undefined symbol: "
+                               "pd_reactor_internal_function"));
         assert_false(is_loaded(paths[0]));
 }
 
 static void test_name_without_slash_is_refused(void **state) {
-        char errstr[512]     = "";
-        const char *paths[]  = {"libc.so.6"};
+        char errstr[512]    = "";
+        const char *paths[] = {"libc.so.6"};
 
         (void)state;
         assert_null(pd_plugins_load(paths, 1, NULL, errstr, sizeof(errstr)));
-        assert_string_equal(errstr, "plugin libc.so.6: not a path (write "
-                                    "./libc.so.6 for a file in the current "
-                                    "folder)");
+        assert_string_equal(errstr,
+                            "plugin libc.so.6: not a path (write "
+                            "./libc.so.6 for a file in the current "
+                            "folder)");
 }
 
 static void test_library_without_init_is_refused(void **state) {
@@ -482,9 +483,8 @@ static void test_same_plugin_listed_twice_is_refused(void **state) {
         fx_t *fx = *state;
         char expected[3 * PATH_MAX];
 
-        snprintf(expected, sizeof(expected),
-                 "plugin %s: already loaded as %s", fixture(fx, 1, "good"),
-                 fixture(fx, 0, "good"));
+        snprintf(expected, sizeof(expected), "plugin %s: already loaded as %s",
+                 fixture(fx, 1, "good"), fixture(fx, 0, "good"));
         assert_refused(fx, expected, "good", "good", NULL);
 }
 
@@ -545,7 +545,7 @@ static pd_plugins_t *reload(const char *path, const pd_plugins_t *running,
 }
 
 static void test_reload_of_a_changed_plugin_keeps_its_code_and_says_so(
-        void **state) {
+    void **state) {
         fx_t *fx = *state;
         char path[PATH_MAX + 16], logged[4096], want[PATH_MAX + 64];
         pd_plugins_t *next;
@@ -573,8 +573,8 @@ static void test_reload_of_a_changed_plugin_keeps_its_code_and_says_so(
         /* The loaded code's file stays the reference: a reload after that
          * one still says it. */
         {
-                pd_plugins_t *again = reload(path, next, logged,
-                                             sizeof(logged));
+                pd_plugins_t *again =
+                    reload(path, next, logged, sizeof(logged));
                 assert_non_null(strstr(logged, want));
                 pd_plugins_unload(again);
         }
@@ -606,14 +606,15 @@ static void test_context_carries_the_call(void **state) {
         call.attempt = 3;
         load_good(fx);
         assert_int_equal(run(fx, "good.hello", &call, &res), 0);
-        assert_string_equal(res.tail, "action=good.hello\n"
-                                      "tenant=acme\n"
-                                      "release=4.2.0\n"
-                                      "environment=staging\n"
-                                      "event_id=ev-1\n"
-                                      "attempt=3\n"
-                                      "abi=1\n"
-                                      "cancelled=0\n");
+        assert_string_equal(res.tail,
+                            "action=good.hello\n"
+                            "tenant=acme\n"
+                            "release=4.2.0\n"
+                            "environment=staging\n"
+                            "event_id=ev-1\n"
+                            "attempt=3\n"
+                            "abi=1\n"
+                            "cancelled=0\n");
         assert_int_equal(res.tail_len, strlen(res.tail));
         assert_int_equal(res.output_bytes, res.tail_len);
 }
@@ -784,8 +785,9 @@ static void test_unopenable_log_file_is_an_error(void **state) {
         load_good(fx);
         assert_int_equal(run(fx, "good.hello", &call, &res), -1);
         assert_int_equal(res.status, PD_ST_FAILED);
-        assert_string_equal(res.error, "cannot open log file "
-                                       "'/dev/null/run.log': Not a directory");
+        assert_string_equal(res.error,
+                            "cannot open log file "
+                            "'/dev/null/run.log': Not a directory");
 }
 
 static void test_timeout_is_seen_through_cancelled(void **state) {
@@ -915,8 +917,7 @@ static void test_runs_on_several_threads_at_once(void **state) {
                 ra[i].act = pd_plugins_find(fx->pl, "good.hello");
                 snprintf(ra[i].tenant, sizeof(ra[i].tenant), "tenant%d", i);
                 assert_int_equal(
-                        pthread_create(&th[i], NULL, run_in_thread, &ra[i]),
-                        0);
+                    pthread_create(&th[i], NULL, run_in_thread, &ra[i]), 0);
         }
         for (int i = 0; i < 8; i++) {
                 assert_int_equal(pthread_join(th[i], NULL), 0);
@@ -932,50 +933,50 @@ static void test_runs_on_several_threads_at_once(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-                T(test_load_keeps_every_action_in_registration_order),
-                T(test_description_left_out_reads_empty),
-                T(test_registered_strings_are_copied),
-                T(test_find_returns_the_named_action_or_null),
-                T(test_no_paths_is_an_empty_set),
-                T(test_plugin_registering_nothing_loads),
-                T(test_unload_closes_every_plugin),
-                T(test_example_plugin_loads_and_runs),
-                T(test_missing_file_cannot_load),
-                T(test_unresolved_symbol_cannot_load),
-                T(test_name_without_slash_is_refused),
-                T(test_library_without_init_is_refused),
-                T(test_init_without_abi_is_refused),
-                T(test_other_abi_is_refused_before_init_runs),
-                T(test_failing_init_is_refused_with_its_status),
-                T(test_name_registered_twice_is_refused),
-                T(test_name_of_another_plugin_is_refused_naming_it),
-                T(test_invalid_name_is_refused),
-                T(test_invalid_policy_is_refused),
-                T(test_action_without_function_is_refused),
-                T(test_invalid_after_name_is_refused),
-                T(test_action_after_itself_is_refused),
-                T(test_same_plugin_listed_twice_is_refused),
-                T(test_good_plugins_before_a_bad_one_are_unloaded),
-                T(test_reload_of_a_changed_plugin_keeps_its_code_and_says_so),
-                T(test_success_is_succeeded_without_exit_code),
-                T(test_context_carries_the_call),
-                T(test_environment_left_out_reads_empty),
-                T(test_opaque_is_handed_back),
-                T(test_failure_carries_the_message),
-                T(test_failure_without_message_names_the_status),
-                T(test_message_filling_the_buffer_is_cut),
-                T(test_log_goes_to_tail_and_whole_to_log_file),
-                T(test_log_file_is_appended_to),
-                T(test_long_line_is_logged_whole),
-                T(test_log_from_the_actions_own_threads),
-                T(test_unopenable_log_file_is_an_error),
-                T(test_timeout_is_seen_through_cancelled),
-                T(test_timeout_in_whole_seconds_reads_in_seconds),
-                T(test_success_after_the_timeout_is_succeeded),
-                T(test_failure_before_the_timeout_is_failed),
-                T(test_cancel_flag_is_interrupted),
-                T(test_cancelled_before_start_is_seen_at_once),
-                T(test_runs_on_several_threads_at_once),
+            T(test_load_keeps_every_action_in_registration_order),
+            T(test_description_left_out_reads_empty),
+            T(test_registered_strings_are_copied),
+            T(test_find_returns_the_named_action_or_null),
+            T(test_no_paths_is_an_empty_set),
+            T(test_plugin_registering_nothing_loads),
+            T(test_unload_closes_every_plugin),
+            T(test_example_plugin_loads_and_runs),
+            T(test_missing_file_cannot_load),
+            T(test_unresolved_symbol_cannot_load),
+            T(test_name_without_slash_is_refused),
+            T(test_library_without_init_is_refused),
+            T(test_init_without_abi_is_refused),
+            T(test_other_abi_is_refused_before_init_runs),
+            T(test_failing_init_is_refused_with_its_status),
+            T(test_name_registered_twice_is_refused),
+            T(test_name_of_another_plugin_is_refused_naming_it),
+            T(test_invalid_name_is_refused),
+            T(test_invalid_policy_is_refused),
+            T(test_action_without_function_is_refused),
+            T(test_invalid_after_name_is_refused),
+            T(test_action_after_itself_is_refused),
+            T(test_same_plugin_listed_twice_is_refused),
+            T(test_good_plugins_before_a_bad_one_are_unloaded),
+            T(test_reload_of_a_changed_plugin_keeps_its_code_and_says_so),
+            T(test_success_is_succeeded_without_exit_code),
+            T(test_context_carries_the_call),
+            T(test_environment_left_out_reads_empty),
+            T(test_opaque_is_handed_back),
+            T(test_failure_carries_the_message),
+            T(test_failure_without_message_names_the_status),
+            T(test_message_filling_the_buffer_is_cut),
+            T(test_log_goes_to_tail_and_whole_to_log_file),
+            T(test_log_file_is_appended_to),
+            T(test_long_line_is_logged_whole),
+            T(test_log_from_the_actions_own_threads),
+            T(test_unopenable_log_file_is_an_error),
+            T(test_timeout_is_seen_through_cancelled),
+            T(test_timeout_in_whole_seconds_reads_in_seconds),
+            T(test_success_after_the_timeout_is_succeeded),
+            T(test_failure_before_the_timeout_is_failed),
+            T(test_cancel_flag_is_interrupted),
+            T(test_cancelled_before_start_is_seen_at_once),
+            T(test_runs_on_several_threads_at_once),
 #undef T
         };
 

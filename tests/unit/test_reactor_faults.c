@@ -12,9 +12,9 @@
  * supervisor, which the reactor starts as `/proc/self/exe --supervisor
  * DIR --idle S` unless $PD_SUPERVISOR_EXE names another binary: main()
  * below serves that call the way postdeploy-reactor does, so this binary
- * is its own supervisor and needs no other to be built. The test process is a child subreaper, so the detached
- * supervisor becomes its child: teardown stops it and checks it exited 0
- * (under LeakSanitizer, a leak makes that fail).
+ * is its own supervisor and needs no other to be built. The test process is a
+ * child subreaper, so the detached supervisor becomes its child: teardown stops
+ * it and checks it exited 0 (under LeakSanitizer, a leak makes that fail).
  *
  * The actions are shell scripts in the test's folder that append a line to
  * a marker file per (tenant, action), so a marker's line count is how often
@@ -98,24 +98,24 @@ typedef struct fx_event_s {
 } fx_event_t;
 
 typedef struct fx_s {
-        char base[64];       /* the test's temporary folder */
-        char state[96];      /* base/state.db */
-        char markers[96];    /* base/m: a file per (tenant, action) */
+        char base[64];    /* the test's temporary folder */
+        char state[96];   /* base/state.db */
+        char markers[96]; /* base/m: a file per (tenant, action) */
         char group[64];
-        rd_kafka_t *mrk;     /* owns the mock cluster */
+        rd_kafka_t *mrk; /* owns the mock cluster */
         rd_kafka_mock_cluster_t *mcluster;
         pd_config_t *conf;
-        rd_kafka_t *rkp;     /* publishes the events */
+        rd_kafka_t *rkp;      /* publishes the events */
         int32_t dr_partition; /* where rkp's last event went */
         int64_t dr_offset;
-        rd_kafka_t *rkc;     /* reads the results */
+        rd_kafka_t *rkc;          /* reads the results */
         int64_t next[PARTITIONS]; /* next results offset to read */
 
         pd_reactor_t *r;
         pthread_t thread;
         int thread_started;
         volatile sig_atomic_t stop;
-        atomic_int running;  /* pd_reactor_run has not returned */
+        atomic_int running; /* pd_reactor_run has not returned */
         int run_ret;
 
         int inproc;          /* events also name t.inproc, in-process */
@@ -175,9 +175,9 @@ static void conf_set(pd_config_t *conf, const char *section, const char *key,
 /* The integer a query with one optional text parameter returns. */
 static int64_t db_int(fx_t *fx, const char *sql, const char *arg1,
                       const char *arg2) {
-        sqlite3 *db = NULL;
+        sqlite3 *db        = NULL;
         sqlite3_stmt *stmt = NULL;
-        int64_t v = -1;
+        int64_t v          = -1;
 
         if (sqlite3_open_v2(fx->state, &db, SQLITE_OPEN_READWRITE, NULL)) {
                 sqlite3_close(db);
@@ -199,8 +199,8 @@ static int64_t db_int(fx_t *fx, const char *sql, const char *arg1,
 
 /* Whether the reactor recorded the event as fully processed. */
 static int event_done(fx_t *fx, const fx_event_t *e) {
-        return db_int(fx, "SELECT count(*) FROM events WHERE id = ?1",
-                      e->id, NULL) == 1;
+        return db_int(fx, "SELECT count(*) FROM events WHERE id = ?1", e->id,
+                      NULL) == 1;
 }
 
 static void wait_event_done(fx_t *fx, const fx_event_t *e) {
@@ -241,8 +241,8 @@ static void wait_settled(fx_t *fx) {
 /* ------------------------------------------------------------------ */
 /* FIFOs: a gated action says it runs, and waits to be let go          */
 
-static void gate_path(fx_t *fx, const char *tenant, const char *what,
-                      char *buf, size_t size) {
+static void gate_path(fx_t *fx, const char *tenant, const char *what, char *buf,
+                      size_t size) {
         snprintf(buf, size, "%s/%s.%s", fx->base, tenant, what);
 }
 
@@ -278,18 +278,20 @@ static void gate_wait_up(int fd) {
                 ssize_t n;
 
                 if (left <= 0 || poll(&pfd, 1, (int)left) != 1)
-                        fail_msg("the gated action did not start within "
-                                 "%d ms",
-                                 WAIT_MS);
+                        fail_msg(
+                            "the gated action did not start within "
+                            "%d ms",
+                            WAIT_MS);
                 n = read(fd, buf, sizeof(buf));
                 if (n > 0)
                         got += (size_t)n;
                 else if (n == 0 && got)
                         break;
                 else if (n == 0 || errno != EAGAIN)
-                        fail_msg("the gate's FIFO hung up before a line "
-                                 "(read returned %zd: %s)",
-                                 n, n ? strerror(errno) : "end of file");
+                        fail_msg(
+                            "the gate's FIFO hung up before a line "
+                            "(read returned %zd: %s)",
+                            n, n ? strerror(errno) : "end of file");
         }
         close(fd);
 }
@@ -345,19 +347,19 @@ static rd_kafka_t *client_new(fx_t *fx, rd_kafka_type_t type,
                 rd_kafka_conf_set_dr_msg_cb(kconf, publish_dr_cb);
                 rd_kafka_conf_set_opaque(kconf, fx);
         }
-        assert_int_equal(rd_kafka_conf_set(kconf, "bootstrap.servers",
-                                           rd_kafka_mock_cluster_bootstraps(
-                                               fx->mcluster),
-                                           errstr, sizeof(errstr)),
-                         RD_KAFKA_CONF_OK);
+        assert_int_equal(
+            rd_kafka_conf_set(kconf, "bootstrap.servers",
+                              rd_kafka_mock_cluster_bootstraps(fx->mcluster),
+                              errstr, sizeof(errstr)),
+            RD_KAFKA_CONF_OK);
         if (group) {
                 assert_int_equal(rd_kafka_conf_set(kconf, "group.id", group,
                                                    errstr, sizeof(errstr)),
                                  RD_KAFKA_CONF_OK);
-                assert_int_equal(rd_kafka_conf_set(kconf, "enable.auto.commit",
-                                                   "false", errstr,
-                                                   sizeof(errstr)),
-                                 RD_KAFKA_CONF_OK);
+                assert_int_equal(
+                    rd_kafka_conf_set(kconf, "enable.auto.commit", "false",
+                                      errstr, sizeof(errstr)),
+                    RD_KAFKA_CONF_OK);
         }
         rk = rd_kafka_new(type, kconf, errstr, sizeof(errstr));
         if (!rk)
@@ -391,7 +393,7 @@ static const fx_event_t *publish(fx_t *fx, const char *tenant,
                 pd_strv_add(&ev->actions, actions[a]);
         if (fx->inproc)
                 pd_strv_add(&ev->actions, "t.inproc");
-        ev->deployed_at  = pd_now_ms();
+        ev->deployed_at = pd_now_ms();
         if (pd_event_produce(fx->rkp, fx->conf->topic_events, NULL, ev, NULL,
                              errstr, sizeof(errstr)))
                 fail_msg("pd_event_produce: %s", errstr);
@@ -482,9 +484,9 @@ static void results_read(fx_t *fx) {
                 if (ev->type == PD_EVT_ACTION_FINISHED &&
                     !result_seen(fx, ev->ce_id)) {
                         fx_result_t *res;
-                        fx->results = realloc(fx->results,
-                                              (fx->result_cnt + 1) *
-                                                  sizeof(*fx->results));
+                        fx->results =
+                            realloc(fx->results, (fx->result_cnt + 1) *
+                                                     sizeof(*fx->results));
                         assert_non_null(fx->results);
                         res             = &fx->results[fx->result_cnt++];
                         res->id         = strdup(ev->ce_id);
@@ -522,15 +524,16 @@ static void assert_each_action_once(fx_t *fx) {
                                 succeeded += res->status == PD_ST_SUCCEEDED;
                         }
                         if (finished != 1 || succeeded != 1)
-                                fail_msg("%s %s (event %s): %d action.finished,"
-                                         " %d SUCCEEDED; want exactly 1",
-                                         e->tenant, actions[a], e->id,
-                                         finished, succeeded);
+                                fail_msg(
+                                    "%s %s (event %s): %d action.finished,"
+                                    " %d SUCCEEDED; want exactly 1",
+                                    e->tenant, actions[a], e->id, finished,
+                                    succeeded);
                         if (marker_lines(fx, e->tenant, actions[a]) != 1)
-                                fail_msg("%s %s ran %d times; want once",
-                                         e->tenant, actions[a],
-                                         marker_lines(fx, e->tenant,
-                                                      actions[a]));
+                                fail_msg(
+                                    "%s %s ran %d times; want once", e->tenant,
+                                    actions[a],
+                                    marker_lines(fx, e->tenant, actions[a]));
                 }
         }
 }
@@ -551,10 +554,10 @@ static void wait_errors_hit(fx_t *fx, int16_t apikey) {
 
         while (errors_left(fx, apikey)) {
                 if (pd_now_ms() > deadline)
-                        fail_msg("%zu injected error(s) of request %d never "
-                                 "hit within %d ms",
-                                 errors_left(fx, apikey), (int)apikey,
-                                 WAIT_MS);
+                        fail_msg(
+                            "%zu injected error(s) of request %d never "
+                            "hit within %d ms",
+                            errors_left(fx, apikey), (int)apikey, WAIT_MS);
                 sleep_ms(20);
         }
 }
@@ -572,15 +575,15 @@ static int committed_at_end(fx_t *fx, int64_t committed[PARTITIONS]) {
         int at_end = 0;
 
         for (int p = 0; p < PARTITIONS; p++)
-                rd_kafka_topic_partition_list_add(parts,
-                                                  fx->conf->topic_events, p);
+                rd_kafka_topic_partition_list_add(parts, fx->conf->topic_events,
+                                                  p);
         err = rd_kafka_committed(rk, parts, 10000);
         for (int p = 0; !err && p < PARTITIONS; p++) {
                 int64_t lo, hi;
 
                 committed[p] = parts->elems[p].offset;
-                err = rd_kafka_query_watermark_offsets(
-                    rk, fx->conf->topic_events, p, &lo, &hi, 10000);
+                err          = rd_kafka_query_watermark_offsets(
+                             rk, fx->conf->topic_events, p, &lo, &hi, 10000);
                 /* A partition nothing was published to has nothing to
                  * commit. */
                 at_end += !err && (committed[p] == hi ||
@@ -603,7 +606,8 @@ static void wait_committed_past(fx_t *fx, const fx_event_t *e) {
                 if (committed[e->partition] > e->offset)
                         return;
                 if (pd_now_ms() > deadline)
-                        fail_msg("%s's event [%d] @%" PRId64 " not committed "
+                        fail_msg("%s's event [%d] @%" PRId64
+                                 " not committed "
                                  "within %d ms",
                                  e->tenant, (int)e->partition, e->offset,
                                  WAIT_MS);
@@ -617,9 +621,10 @@ static void wait_committed_at_end(fx_t *fx) {
 
         while (committed_at_end(fx, committed) != PARTITIONS) {
                 if (pd_now_ms() > deadline)
-                        fail_msg("offsets not committed to the end within %d "
-                                 "ms (committed %" PRId64 ", %" PRId64 ")",
-                                 WAIT_MS, committed[0], committed[1]);
+                        fail_msg(
+                            "offsets not committed to the end within %d "
+                            "ms (committed %" PRId64 ", %" PRId64 ")",
+                            WAIT_MS, committed[0], committed[1]);
                 sleep_ms(100);
         }
 }
@@ -686,9 +691,10 @@ static int reactor_stop(fx_t *fx) {
 
 static void assert_reactor_running(fx_t *fx) {
         if (!atomic_load(&fx->running))
-                fail_msg("the reactor stopped by itself (pd_reactor_run "
-                         "returned %d)",
-                         fx->run_ret);
+                fail_msg(
+                    "the reactor stopped by itself (pd_reactor_run "
+                    "returned %d)",
+                    fx->run_ret);
 }
 
 /* ------------------------------------------------------------------ */
@@ -707,16 +713,16 @@ static int inproc_run(const pd_action_ctx_t *ctx, char *errstr,
         snprintf(path, sizeof(path), "%s/%s.t.inproc", inproc_markers,
                  ctx->tenant);
         if (!(fp = fopen(path, "a"))) {
-                snprintf(errstr, errstr_size, "%s: %s", path,
-                         strerror(errno));
+                snprintf(errstr, errstr_size, "%s: %s", path, strerror(errno));
                 return 1;
         }
         fprintf(fp, "t.inproc %s %s\n", ctx->tenant, ctx->event_id);
         return fclose(fp) ? 1 : 0;
 }
 
-static const pd_plugin_action_t inproc_action = {
-    .name = "t.inproc", .is_auto = PD_AUTO, .fn = inproc_run};
+static const pd_plugin_action_t inproc_action = {.name    = "t.inproc",
+                                                 .is_auto = PD_AUTO,
+                                                 .fn      = inproc_run};
 
 static int setup_with(void **state, int inproc) {
         fx_t *fx = calloc(1, sizeof(*fx));
@@ -742,16 +748,17 @@ static int setup_with(void **state, int inproc) {
                    ">>\"%s/$2.$1\"\n",
                    fx->markers);
         snprintf(path, sizeof(path), "%s/gate.sh", fx->base);
-        write_file(path, 0700,
-                   "#!/bin/sh\n"
-                   "# gate.sh TENANT: one line per run; then, if the test\n"
-                   "# armed the gate, says so and waits to be let go.\n"
-                   "echo \"t.gate $1 $POSTDEPLOY_RELEASE $$\" >>\"%s/$1.t.gate\"\n"
-                   "if [ -p \"%s/$1.go\" ]; then\n"
-                   "        echo up >\"%s/$1.up\"\n"
-                   "        read line <\"%s/$1.go\"\n"
-                   "fi\n",
-                   fx->markers, fx->base, fx->base, fx->base);
+        write_file(
+            path, 0700,
+            "#!/bin/sh\n"
+            "# gate.sh TENANT: one line per run; then, if the test\n"
+            "# armed the gate, says so and waits to be let go.\n"
+            "echo \"t.gate $1 $POSTDEPLOY_RELEASE $$\" >>\"%s/$1.t.gate\"\n"
+            "if [ -p \"%s/$1.go\" ]; then\n"
+            "        echo up >\"%s/$1.up\"\n"
+            "        read line <\"%s/$1.go\"\n"
+            "fi\n",
+            fx->markers, fx->base, fx->base, fx->base);
 
         /* The mock cluster lives in a producer handle of its own. */
         {
@@ -810,8 +817,10 @@ static int setup_with(void **state, int inproc) {
                         snprintf(run, sizeof(run), "%s/gate.sh {tenant}",
                                  fx->base);
                 else
-                        snprintf(run, sizeof(run), "%s/mark.sh {action} "
-                                 "{tenant}", fx->base);
+                        snprintf(run, sizeof(run),
+                                 "%s/mark.sh {action} "
+                                 "{tenant}",
+                                 fx->base);
                 conf_set(conf, section, "run", run);
                 conf_set(conf, section, "auto", "true");
         }
@@ -835,10 +844,10 @@ static int setup_with(void **state, int inproc) {
         topics[1] = conf->topic_results;
         topics[2] = conf->topic_dlq;
         for (int i = 0; i < 3; i++)
-                assert_int_equal(rd_kafka_mock_topic_create(
-                                     fx->mcluster, topics[i],
-                                     i == 2 ? 1 : PARTITIONS, 1),
-                                 0);
+                assert_int_equal(
+                    rd_kafka_mock_topic_create(fx->mcluster, topics[i],
+                                               i == 2 ? 1 : PARTITIONS, 1),
+                    0);
         *state = fx;
         return 0;
 }
@@ -954,16 +963,15 @@ static void test_produce_errors_lose_no_result_and_run_nothing_twice(
         gate_wait_up(up_fd);
 
         /* Broker-level errors: only the reactor produces from now on. */
-        assert_int_equal(
-            rd_kafka_mock_broker_push_request_error_rtts(
-                fx->mcluster, BROKER_ID, PD_APIKEY_PRODUCE, 6,
-                RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, 0,
-                RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, 0,
-                RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, 0,
-                RD_KAFKA_RESP_ERR__TRANSPORT, 0,
-                RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE, 0,
-                RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, 0),
-            0);
+        assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(
+                             fx->mcluster, BROKER_ID, PD_APIKEY_PRODUCE, 6,
+                             RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, 0,
+                             RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, 0,
+                             RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, 0,
+                             RD_KAFKA_RESP_ERR__TRANSPORT, 0,
+                             RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE, 0,
+                             RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, 0),
+                         0);
         assert_int_equal(gate_release(fx, "acme", WAIT_MS), 0);
 
         wait_errors_hit(fx, PD_APIKEY_PRODUCE);
@@ -984,26 +992,24 @@ static void test_fetch_errors_process_each_event_once(void **state) {
         publish(fx, "acme", "1.0");
         publish(fx, "globex", "1.0");
         /* Only the reactor fetches: the results are read at the end. */
-        assert_int_equal(
-            rd_kafka_mock_broker_push_request_error_rtts(
-                fx->mcluster, BROKER_ID, PD_APIKEY_FETCH, 4,
-                RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, 0,
-                RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, 0,
-                RD_KAFKA_RESP_ERR__TRANSPORT, 0,
-                RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR, 0),
-            0);
+        assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(
+                             fx->mcluster, BROKER_ID, PD_APIKEY_FETCH, 4,
+                             RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, 0,
+                             RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, 0,
+                             RD_KAFKA_RESP_ERR__TRANSPORT, 0,
+                             RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR, 0),
+                         0);
         reactor_start(fx);
         wait_errors_hit(fx, PD_APIKEY_FETCH);
         wait_settled(fx);
 
         /* Again once it is consuming, with events behind the errors. */
-        assert_int_equal(
-            rd_kafka_mock_broker_push_request_error_rtts(
-                fx->mcluster, BROKER_ID, PD_APIKEY_FETCH, 3,
-                RD_KAFKA_RESP_ERR__TRANSPORT, 0,
-                RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, 0,
-                RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, 0),
-            0);
+        assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(
+                             fx->mcluster, BROKER_ID, PD_APIKEY_FETCH, 3,
+                             RD_KAFKA_RESP_ERR__TRANSPORT, 0,
+                             RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, 0,
+                             RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, 0),
+                         0);
         publish(fx, "initech", "1.0");
         publish(fx, "umbrella", "1.0");
         wait_errors_hit(fx, PD_APIKEY_FETCH);
@@ -1027,8 +1033,9 @@ static void test_offset_commit_errors_rerun_nothing_after_restart(
         rd_kafka_resp_err_t errs[100];
 
         for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++)
-                errs[i] = i % 2 ? RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT
-                                : RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS;
+                errs[i] = i % 2
+                              ? RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT
+                              : RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS;
         rd_kafka_mock_push_request_errors_array(
             fx->mcluster, PD_APIKEY_OFFSETCOMMIT,
             sizeof(errs) / sizeof(errs[0]), errs);
@@ -1085,13 +1092,13 @@ static void test_broker_down_during_a_run_delivers_everything_after(
         sleep_ms(2000);
         committed_at_end(fx, committed);
         if (committed[e->partition] > e->offset)
-                fail_msg("acme's event [%d] @%" PRId64 " was committed "
+                fail_msg("acme's event [%d] @%" PRId64
+                         " was committed "
                          "(%" PRId64 ") while its action ran",
-                         (int)e->partition, e->offset,
-                         committed[e->partition]);
+                         (int)e->partition, e->offset, committed[e->partition]);
 
-        assert_int_equal(
-            rd_kafka_mock_broker_set_down(fx->mcluster, BROKER_ID), 0);
+        assert_int_equal(rd_kafka_mock_broker_set_down(fx->mcluster, BROKER_ID),
+                         0);
         assert_int_equal(gate_release(fx, "acme", WAIT_MS), 0);
         /* Down until the reactor has recorded acme's event. */
         wait_event_done(fx, e);
@@ -1129,8 +1136,8 @@ static void test_broker_down_past_the_session_rejoins_and_runs_nothing_twice(
         publish(fx, "globex", "1.0");
         gate_wait_up(up_fd);
 
-        assert_int_equal(
-            rd_kafka_mock_broker_set_down(fx->mcluster, BROKER_ID), 0);
+        assert_int_equal(rd_kafka_mock_broker_set_down(fx->mcluster, BROKER_ID),
+                         0);
         down_at = pd_now_ms();
         assert_int_equal(gate_release(fx, "acme", WAIT_MS), 0);
         wait_event_done(fx, e);
@@ -1159,8 +1166,8 @@ static void test_broker_down_past_the_session_rejoins_and_runs_nothing_twice(
 static void test_broker_down_at_start_waits_for_it(void **state) {
         fx_t *fx = *state;
 
-        assert_int_equal(
-            rd_kafka_mock_broker_set_down(fx->mcluster, BROKER_ID), 0);
+        assert_int_equal(rd_kafka_mock_broker_set_down(fx->mcluster, BROKER_ID),
+                         0);
         reactor_start(fx);
         sleep_ms(12000); /* the outage itself, not a wait for an event */
         assert_reactor_running(fx);
@@ -1181,8 +1188,8 @@ static void test_stop_while_waiting_for_kafka(void **state) {
         fx_t *fx = *state;
         int64_t asked;
 
-        assert_int_equal(
-            rd_kafka_mock_broker_set_down(fx->mcluster, BROKER_ID), 0);
+        assert_int_equal(rd_kafka_mock_broker_set_down(fx->mcluster, BROKER_ID),
+                         0);
         reactor_start(fx);
         sleep_ms(3000); /* the outage itself: a few attempts fail */
         assert_reactor_running(fx);
@@ -1191,8 +1198,10 @@ static void test_stop_while_waiting_for_kafka(void **state) {
         /* One attempt (at most 2 s against a refused connection) may be
          * under way; then the stop is seen within 100 ms. */
         if (pd_now_ms() - asked > 5000)
-                fail_msg("stopping took %" PRId64 " ms while waiting for "
-                         "Kafka", pd_now_ms() - asked);
+                fail_msg("stopping took %" PRId64
+                         " ms while waiting for "
+                         "Kafka",
+                         pd_now_ms() - asked);
         assert_int_equal(rd_kafka_mock_broker_set_up(fx->mcluster, BROKER_ID),
                          0);
 }
@@ -1212,10 +1221,10 @@ typedef ssize_t pd_write_fn_t(int, const void *, size_t);
 
 static pd_pwrite_fn_t *real_pwrite, *real_pwrite64;
 static pd_write_fn_t *real_write;
-static atomic_int wal_armed;    /* writes are counted, and one fails */
-static atomic_int wal_writes;   /* WAL writes since armed */
-static atomic_int wal_fail_at;  /* the write that fails (1-based) */
-static atomic_int wal_failed;   /* it did */
+static atomic_int wal_armed;   /* writes are counted, and one fails */
+static atomic_int wal_writes;  /* WAL writes since armed */
+static atomic_int wal_fail_at; /* the write that fails (1-based) */
+static atomic_int wal_failed;  /* it did */
 
 static int wal_fd(int fd) {
         char link[64], path[PATH_MAX];
@@ -1261,18 +1270,18 @@ static void wal_fault_install(void) {
         real_write    = (pd_write_fn_t *)vfs->xGetSystemCall(vfs, "write");
         assert_non_null(real_write);
         if (real_pwrite)
-                assert_int_equal(vfs->xSetSystemCall(
-                                     vfs, "pwrite",
-                                     (sqlite3_syscall_ptr)eio_pwrite),
-                                 SQLITE_OK);
+                assert_int_equal(
+                    vfs->xSetSystemCall(vfs, "pwrite",
+                                        (sqlite3_syscall_ptr)eio_pwrite),
+                    SQLITE_OK);
         if (real_pwrite64)
-                assert_int_equal(vfs->xSetSystemCall(
-                                     vfs, "pwrite64",
-                                     (sqlite3_syscall_ptr)eio_pwrite64),
-                                 SQLITE_OK);
-        assert_int_equal(vfs->xSetSystemCall(vfs, "write",
-                                             (sqlite3_syscall_ptr)eio_write),
-                         SQLITE_OK);
+                assert_int_equal(
+                    vfs->xSetSystemCall(vfs, "pwrite64",
+                                        (sqlite3_syscall_ptr)eio_pwrite64),
+                    SQLITE_OK);
+        assert_int_equal(
+            vfs->xSetSystemCall(vfs, "write", (sqlite3_syscall_ptr)eio_write),
+            SQLITE_OK);
 }
 
 /* From now on, the fail_at-th WAL write fails. */
@@ -1321,15 +1330,15 @@ static void wait_wal_failed(const char *point) {
  */
 static void wal_fault_run(const char *point, int nth) {
         static const char *const tenants[] = {"globex", "initech"};
-        void *state = NULL;
+        void *state                        = NULL;
         int64_t deadline, committed[PARTITIONS];
         fx_t *fx;
         int up_fd;
 
         setup_with(&state, 1);
-        fx             = state;
-        wal_point      = point;
-        wal_point_nth  = nth;
+        fx            = state;
+        wal_point     = point;
+        wal_point_nth = nth;
         atomic_store(&wal_point_hits, 0);
         up_fd = gate_arm(fx, "acme");
         reactor_start(fx);
@@ -1349,19 +1358,21 @@ static void wal_fault_run(const char *point, int nth) {
 
                         if (committed[e->partition] > e->offset &&
                             !event_done(fx, e))
-                                fail_msg("EIO after %s: %s's event [%d] @%" PRId64
-                                         " is committed (offset %" PRId64
-                                         ") but not recorded done",
-                                         point, e->tenant, (int)e->partition,
-                                         e->offset, committed[e->partition]);
+                                fail_msg(
+                                    "EIO after %s: %s's event [%d] @%" PRId64
+                                    " is committed (offset %" PRId64
+                                    ") but not recorded done",
+                                    point, e->tenant, (int)e->partition,
+                                    e->offset, committed[e->partition]);
                 }
                 if (at_end == PARTITIONS && all_events_done(fx) &&
                     outbox_cnt(fx) == 0)
                         break;
                 if (pd_now_ms() > deadline)
-                        fail_msg("EIO after %s: not settled within %d ms "
-                                 "(%d rebuild(s))",
-                                 point, WAIT_MS, atomic_load(&fx->rebuilds));
+                        fail_msg(
+                            "EIO after %s: not settled within %d ms "
+                            "(%d rebuild(s))",
+                            point, WAIT_MS, atomic_load(&fx->rebuilds));
                 sleep_ms(50);
         }
         if (!atomic_load(&fx->rebuilds))
@@ -1372,14 +1383,15 @@ static void wal_fault_run(const char *point, int nth) {
                 int succeeded       = 0;
 
                 for (size_t j = 0; j < fx->result_cnt; j++)
-                        succeeded += !strcmp(fx->results[j].trigger_id, e->id) &&
-                                     !strcmp(fx->results[j].action,
-                                             "t.inproc") &&
-                                     fx->results[j].status == PD_ST_SUCCEEDED;
+                        succeeded +=
+                            !strcmp(fx->results[j].trigger_id, e->id) &&
+                            !strcmp(fx->results[j].action, "t.inproc") &&
+                            fx->results[j].status == PD_ST_SUCCEEDED;
                 if (succeeded != 1)
-                        fail_msg("EIO after %s: %s t.inproc has %d SUCCEEDED; "
-                                 "want 1",
-                                 point, e->tenant, succeeded);
+                        fail_msg(
+                            "EIO after %s: %s t.inproc has %d SUCCEEDED; "
+                            "want 1",
+                            point, e->tenant, succeeded);
         }
         assert_reactor_running(fx);
         wal_fault_disarm();
@@ -1442,8 +1454,8 @@ static void wait_run_logged(fx_t *fx) {
         char pattern[128];
         int64_t deadline = pd_now_ms() + WAIT_MS;
 
-        snprintf(pattern, sizeof(pattern), "%s/supervisor-*/supervisor/outcomes",
-                 fx->base);
+        snprintf(pattern, sizeof(pattern),
+                 "%s/supervisor-*/supervisor/outcomes", fx->base);
         for (;;) {
                 struct stat sb;
                 glob_t g;
@@ -1536,9 +1548,10 @@ static void supervisor_lost_during_a_run(fx_t *fx, int sig) {
         gate_wait_up(up_fd);
         orphan = gate_pid(fx, "acme", 1);
         if (!proc_ended(orphan))
-                fail_msg("the first run of acme t.gate (pid %ld) still runs "
-                         "beside the second",
-                         (long)orphan);
+                fail_msg(
+                    "the first run of acme t.gate (pid %ld) still runs "
+                    "beside the second",
+                    (long)orphan);
         assert_true(supervisor_pid(fx) != sup);
         if (!proc_ended(sup))
                 fail_msg("the old supervisor (pid %ld) was not killed",
@@ -1572,10 +1585,11 @@ static void supervisor_lost_during_a_run(fx_t *fx, int sig) {
                                 succeeded += res->status == PD_ST_SUCCEEDED;
                         }
                         if (final != 1 || succeeded != 1)
-                                fail_msg("%s %s (event %zu): %d final, %d "
-                                         "SUCCEEDED; want 1",
-                                         fx->events[i].tenant, actions[a], i,
-                                         final, succeeded);
+                                fail_msg(
+                                    "%s %s (event %zu): %d final, %d "
+                                    "SUCCEEDED; want 1",
+                                    fx->events[i].tenant, actions[a], i, final,
+                                    succeeded);
                 }
         /* The lost run is on record, and was the only one. */
         assert_int_equal(interrupted, 1);
@@ -1611,7 +1625,7 @@ static void test_a_rowid_that_comes_back_is_not_an_old_run(void **state) {
         char errstr[512], dir[160];
         pd_store_t *st = pd_store_open(fx->state, 0, errstr, sizeof(errstr));
         char *argv[]   = {"/bin/sh", "-c", "exit 7", NULL};
-        pd_runner_job_t job = {.argv = argv};
+        pd_runner_job_t job     = {.argv = argv};
         pd_runner_result_t *res = calloc(1, sizeof(*res));
         pd_sup_t *sup;
 
@@ -1648,16 +1662,16 @@ int main(int argc, char **argv) {
 
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(
-                test_produce_errors_lose_no_result_and_run_nothing_twice,
-                setup, teardown),
+                test_produce_errors_lose_no_result_and_run_nothing_twice, setup,
+                teardown),
             cmocka_unit_test_setup_teardown(
                 test_fetch_errors_process_each_event_once, setup, teardown),
             cmocka_unit_test_setup_teardown(
                 test_offset_commit_errors_rerun_nothing_after_restart, setup,
                 teardown),
             cmocka_unit_test_setup_teardown(
-                test_broker_down_during_a_run_delivers_everything_after,
-                setup, teardown),
+                test_broker_down_during_a_run_delivers_everything_after, setup,
+                teardown),
             cmocka_unit_test_setup_teardown(
                 test_broker_down_past_the_session_rejoins_and_runs_nothing_twice,
                 setup, teardown),

@@ -73,9 +73,9 @@ static void add_registry(pd_report_t *rp, int64_t at, const char *const *ids) {
 }
 
 /* An action.started (status < 0) or action.finished with status. */
-static void add_result(pd_report_t *rp, const char *tenant,
-                       const char *action, int status, int retrying,
-                       const char *error, int64_t finished_at) {
+static void add_result(pd_report_t *rp, const char *tenant, const char *action,
+                       int status, int retrying, const char *error,
+                       int64_t finished_at) {
         pd_event_t *ev = pd_event_new(status < 0 ? PD_EVT_ACTION_STARTED
                                                  : PD_EVT_ACTION_FINISHED);
 
@@ -186,7 +186,7 @@ static void the_newest_record_of_a_key_wins(void **state) {
 }
 
 static void the_newest_registry_says_what_exists(void **state) {
-        fixture_t *f = *state;
+        fixture_t *f                       = *state;
         static const char *const old_reg[] = {"a:auto", "gone:auto", NULL};
         static const char *const new_reg[] = {"a:auto", "b:manual", NULL};
 
@@ -200,7 +200,7 @@ static void the_newest_registry_says_what_exists(void **state) {
 }
 
 static void actions_no_longer_registered_are_unavailable(void **state) {
-        fixture_t *f = *state;
+        fixture_t *f                   = *state;
         static const char *const reg[] = {"a:auto", NULL};
         const pd_row_t **sel;
         size_t cnt;
@@ -227,9 +227,9 @@ static void actions_no_longer_registered_are_unavailable(void **state) {
 /* "a-b/x" sorts before "a/y" as a key; by tenant, "a" comes first, and
  * the rows of "a" beside "a-b" were once lost that way. */
 static void tenants_sort_then_rows_by_registry_then_action(void **state) {
-        fixture_t *f = *state;
+        fixture_t *f                   = *state;
         static const char *const reg[] = {"z:auto", "m:auto", NULL};
-        const pd_report_t *rp = f->rp;
+        const pd_report_t *rp          = f->rp;
 
         add_registry(f->rp, 1, reg);
         add_result(f->rp, "a-b", "z", PD_ST_SUCCEEDED, 0, NULL, 100);
@@ -258,7 +258,7 @@ static void tenants_sort_then_rows_by_registry_then_action(void **state) {
 
 static void listed_tenants_show_all_pending_named_ones_are_missing(
     void **state) {
-        fixture_t *f = *state;
+        fixture_t *f                   = *state;
         static const char *const reg[] = {"a:auto", NULL};
 
         pd_strv_add(&f->cli.conf->tenants, "fresh");
@@ -280,7 +280,7 @@ static void listed_tenants_show_all_pending_named_ones_are_missing(
 }
 
 static void sections_group_rows_as_the_table_shows_them(void **state) {
-        fixture_t *f = *state;
+        fixture_t *f                     = *state;
         static const pd_section_t want[] = {
             PD_SECTION_COMPLETED,      /* a succeeded */
             PD_SECTION_FAILED,         /* b failed */
@@ -333,8 +333,9 @@ static void json_lists_each_row_and_checks_its_writes(void **state) {
         fp = fmemopen(buf, sizeof(buf) - 1, "w");
         assert_int_equal(pd_report_json_write(f->rp, "t", fp), 0);
         fclose(fp);
-        assert_non_null(strstr(buf, "\"action\": \"b\",\n    "
-                                    "\"auto\": true"));
+        assert_non_null(strstr(buf,
+                               "\"action\": \"b\",\n    "
+                               "\"auto\": true"));
         assert_non_null(strstr(buf, "\"state\": \"failed\""));
         assert_non_null(strstr(buf, "\"error\": \"exit \\\"1\\\"\\n\""));
         assert_non_null(strstr(buf, "\"state\": \"pending\""));

@@ -114,7 +114,7 @@ static void assert_mode(const char *path, mode_t mode) {
 /* What `seq 1 n` prints. The caller frees it. */
 static char *seq_output(int n, size_t *lenp) {
         size_t size = (size_t)n * 8 + 1, len = 0;
-        char *buf   = malloc(size);
+        char *buf = malloc(size);
 
         assert_non_null(buf);
         for (int i = 1; i <= n; i++)
@@ -174,9 +174,9 @@ static void test_a_missing_executable_is_127(void **state) {
         assert_true(res.has_exit_code);
         assert_int_equal(res.exit_code, 127);
         assert_string_equal(
-                res.error,
-                "cannot execute 'pd-no-such-program': No such file or "
-                "directory");
+            res.error,
+            "cannot execute 'pd-no-such-program': No such file or "
+            "directory");
 }
 
 static void test_a_file_without_exec_permission_is_126(void **state) {
@@ -234,8 +234,8 @@ static void test_the_tail_does_not_start_inside_a_character(void **state) {
 
         (void)state;
         /* 4095 bytes after a 2-byte "é": the cut falls inside it. */
-        run_sh("printf '\\303\\251'; head -c 4095 /dev/zero | tr '\\0' x",
-               NULL, 0, &res);
+        run_sh("printf '\\303\\251'; head -c 4095 /dev/zero | tr '\\0' x", NULL,
+               0, &res);
         assert_int_equal(res.output_bytes, 4097);
         assert_int_equal(res.tail_len, 4095);
         assert_int_equal(res.tail[0], 'x');
@@ -368,8 +368,8 @@ static void test_background_processes_do_not_outlive_the_run(void **state) {
 /* ---- what the child starts with ---- */
 
 static void test_the_workdir_is_honoured(void **state) {
-        fx_t *fx       = *state;
-        char *argv[]   = {"pwd", NULL};
+        fx_t *fx            = *state;
+        char *argv[]        = {"pwd", NULL};
         pd_runner_job_t job = {0};
         pd_runner_result_t res;
         char expected[PATH_MAX + 2];
@@ -391,8 +391,8 @@ static void test_the_workdir_is_honoured(void **state) {
 static unsigned created_mode(fx_t *fx, const char *name, int has_umask,
                              unsigned mask) {
         char path[PATH_MAX + 16];
-        char *argv[] = {"sh", "-c", ": > \"$1\"; stat -c %a \"$1\"", "sh",
-                        path, NULL};
+        char *argv[]        = {"sh", "-c", ": > \"$1\"; stat -c %a \"$1\"",
+                               "sh", path, NULL};
         pd_runner_job_t job = {0};
         pd_runner_result_t res;
 
@@ -407,8 +407,8 @@ static unsigned created_mode(fx_t *fx, const char *name, int has_umask,
 }
 
 static void test_the_command_gets_the_jobs_umask(void **state) {
-        fx_t *fx       = *state;
-        mode_t ours    = umask(077);
+        fx_t *fx    = *state;
+        mode_t ours = umask(077);
 
         /* Ours (077, as the supervisor's) without one; the job's with. */
         assert_int_equal(created_mode(fx, "inherited", 0, 0), 0600);
@@ -502,9 +502,9 @@ static void test_the_child_leads_its_group_with_default_signals(void **state) {
         assert_int_equal(status_field(res.tail, "\nPid:", 10),
                          status_field(res.tail, "\nNSpgid:", 10));
         assert_int_equal(status_field(res.tail, "\nSigBlk:", 16), 0);
-        assert_int_equal(status_field(res.tail, "\nSigIgn:", 16) &
-                                 (1ULL << (SIGPIPE - 1)),
-                         0);
+        assert_int_equal(
+            status_field(res.tail, "\nSigIgn:", 16) & (1ULL << (SIGPIPE - 1)),
+            0);
 }
 
 static void test_an_unopenable_log_is_a_runner_error(void **state) {
@@ -557,8 +557,8 @@ static void test_no_descriptor_is_left_open(void **state) {
         assert_int_equal(pd_runner_run(&job, &res), 0);
         job.argv = missing;
         assert_int_equal(pd_runner_run(&job, &res), 0);
-        job.argv       = ok;
-        job.workdir    = "/nonexistent";
+        job.argv    = ok;
+        job.workdir = "/nonexistent";
         assert_int_equal(pd_runner_run(&job, &res), 0);
         run_sh("exec sleep 10", NULL, 100, &res);
         assert_int_equal(count_fds(), before);
@@ -592,8 +592,7 @@ static void test_parallel_runs_keep_their_own_output(void **state) {
         for (int i = 0; i < 8; i++) {
                 snprintf(par[i].word, sizeof(par[i].word), "run-%d", i);
                 assert_int_equal(
-                        pthread_create(&par[i].thread, NULL, par_main, &par[i]),
-                        0);
+                    pthread_create(&par[i].thread, NULL, par_main, &par[i]), 0);
         }
         for (int i = 0; i < 8; i++) {
                 pthread_join(par[i].thread, NULL);
@@ -607,31 +606,31 @@ static void test_parallel_runs_keep_their_own_output(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-                T(test_exit_0_is_succeeded),
-                T(test_a_nonzero_exit_is_failed_with_its_status),
-                T(test_a_death_by_signal_is_failed_with_the_signal),
-                T(test_a_missing_executable_is_127),
-                T(test_a_file_without_exec_permission_is_126),
-                T(test_stdout_and_stderr_both_reach_the_tail),
-                T(test_the_tail_keeps_the_last_bytes_of_a_large_output),
-                T(test_the_tail_does_not_start_inside_a_character),
-                T(test_the_log_file_gets_everything_and_is_0600),
-                T(test_a_timeout_kills_the_whole_group),
-                T(test_a_timeout_applies_after_the_output_is_closed),
-                T(test_a_timeout_in_whole_seconds_says_seconds),
-                T(test_sigkill_follows_an_ignored_sigterm),
-                T(test_the_cancel_flag_interrupts_the_run),
-                T(test_background_processes_do_not_outlive_the_run),
-                T(test_the_workdir_is_honoured),
-                T(test_the_command_gets_the_jobs_umask),
-                T(test_a_missing_workdir_is_named_in_the_error),
-                T(test_the_environment_is_exactly_envp),
-                T(test_no_shell_interprets_the_argv),
-                T(test_stdin_is_dev_null),
-                T(test_the_child_leads_its_group_with_default_signals),
-                T(test_an_unopenable_log_is_a_runner_error),
-                T(test_no_descriptor_is_left_open),
-                T(test_parallel_runs_keep_their_own_output),
+            T(test_exit_0_is_succeeded),
+            T(test_a_nonzero_exit_is_failed_with_its_status),
+            T(test_a_death_by_signal_is_failed_with_the_signal),
+            T(test_a_missing_executable_is_127),
+            T(test_a_file_without_exec_permission_is_126),
+            T(test_stdout_and_stderr_both_reach_the_tail),
+            T(test_the_tail_keeps_the_last_bytes_of_a_large_output),
+            T(test_the_tail_does_not_start_inside_a_character),
+            T(test_the_log_file_gets_everything_and_is_0600),
+            T(test_a_timeout_kills_the_whole_group),
+            T(test_a_timeout_applies_after_the_output_is_closed),
+            T(test_a_timeout_in_whole_seconds_says_seconds),
+            T(test_sigkill_follows_an_ignored_sigterm),
+            T(test_the_cancel_flag_interrupts_the_run),
+            T(test_background_processes_do_not_outlive_the_run),
+            T(test_the_workdir_is_honoured),
+            T(test_the_command_gets_the_jobs_umask),
+            T(test_a_missing_workdir_is_named_in_the_error),
+            T(test_the_environment_is_exactly_envp),
+            T(test_no_shell_interprets_the_argv),
+            T(test_stdin_is_dev_null),
+            T(test_the_child_leads_its_group_with_default_signals),
+            T(test_an_unopenable_log_is_a_runner_error),
+            T(test_no_descriptor_is_left_open),
+            T(test_parallel_runs_keep_their_own_output),
 #undef T
         };
         struct rlimit no_core = {0, 0};

@@ -26,7 +26,7 @@
 #include "state/store.h"
 
 typedef struct fx_s {
-        char dir[PATH_MAX];  /* the test's own temporary folder */
+        char dir[PATH_MAX];       /* the test's own temporary folder */
         char path[PATH_MAX + 16]; /* dir/state.db */
         pd_store_t *st;
 } fx_t;
@@ -144,12 +144,11 @@ static void test_open_creates_the_file_0600_in_folders_0700(void **state) {
 
         /* And it is in WAL mode. */
         assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1,
-                                            &stmt, NULL),
-                         SQLITE_OK);
+        assert_int_equal(
+            sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL),
+            SQLITE_OK);
         assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-        assert_string_equal((const char *)sqlite3_column_text(stmt, 0),
-                            "wal");
+        assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "wal");
         sqlite3_finalize(stmt);
         sqlite3_close(db);
 }
@@ -185,15 +184,15 @@ static void test_open_says_why_it_failed(void **state) {
 }
 
 static void test_open_refuses_a_newer_schema(void **state) {
-        fx_t *fx = *state;
+        fx_t *fx         = *state;
         char errstr[512] = "";
         sqlite3 *db;
 
         pd_store_close(open_ok(fx->path));
         assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL,
-                                      NULL, NULL),
-                         SQLITE_OK);
+        assert_int_equal(
+            sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL),
+            SQLITE_OK);
         sqlite3_close(db);
 
         assert_null(pd_store_open(fx->path, 0, errstr, sizeof(errstr)));
@@ -218,8 +217,8 @@ static void test_reopen_keeps_everything(void **state) {
         assert_int_equal(pd_store_begin(fx->st), 0);
         assert_int_equal(pd_store_run_begin(fx->st, &run), 0);
         end_run(fx->st, &run, PD_ST_SUCCEEDED);
-        assert_int_equal(
-                pd_store_event_mark(fx->st, "cli", "t1", "acme", 42), 0);
+        assert_int_equal(pd_store_event_mark(fx->st, "cli", "t1", "acme", 42),
+                         0);
         rec.topic     = "postdeploy.results";
         rec.key       = "acme/core.reindex";
         rec.value     = "v";
@@ -236,8 +235,7 @@ static void test_reopen_keeps_everything(void **state) {
         assert_int_equal(as.last_status, PD_ST_SUCCEEDED);
         assert_int_equal(pd_store_event_done(fx->st, "cli", "t1", &done), 0);
         assert_true(done);
-        assert_int_equal(pd_store_outbox_foreach(fx->st, outbox_count_cb,
-                                                 &cnt),
+        assert_int_equal(pd_store_outbox_foreach(fx->st, outbox_count_cb, &cnt),
                          0);
         assert_int_equal(cnt, 1);
 }
@@ -345,7 +343,7 @@ static void test_success_is_remembered_after_a_later_failure(void **state) {
 }
 
 static void test_only_success_counts_as_succeeded(void **state) {
-        fx_t *fx = *state;
+        fx_t *fx                   = *state;
         const pd_status_t others[] = {PD_ST_FAILED, PD_ST_TIMED_OUT,
                                       PD_ST_INTERRUPTED, PD_ST_SKIPPED,
                                       PD_ST_REJECTED};
@@ -389,25 +387,22 @@ static void test_skip_marks_done_and_reset_makes_pending_again(void **state) {
 
         fx->st = open_ok(fx->path);
         /* Skipping an action that never ran makes it known and done. */
-        assert_int_equal(pd_store_action_set_done(fx->st, "acme", "core.new",
-                                                  1),
-                         0);
+        assert_int_equal(
+            pd_store_action_set_done(fx->st, "acme", "core.new", 1), 0);
         assert_true(state_of(fx->st, "core.new").known);
         assert_true(state_of(fx->st, "core.new").ever_succeeded);
 
         /* A reset forgets a success; the run history stays. */
         assert_int_equal(pd_store_run_begin(fx->st, &run), 0);
         end_run(fx->st, &run, PD_ST_SUCCEEDED);
-        assert_int_equal(pd_store_action_set_done(fx->st, "acme",
-                                                  "core.reindex", 0),
-                         0);
+        assert_int_equal(
+            pd_store_action_set_done(fx->st, "acme", "core.reindex", 0), 0);
         assert_false(state_of(fx->st, "core.reindex").ever_succeeded);
         assert_int_equal(state_of(fx->st, "core.reindex").last_status,
                          PD_ST_SUCCEEDED);
         /* Only this tenant's state moved. */
-        assert_int_equal(pd_store_action_state(fx->st, "other", "core.new",
-                                               &other),
-                         0);
+        assert_int_equal(
+            pd_store_action_state(fx->st, "other", "core.new", &other), 0);
         assert_false(other.known);
 }
 
@@ -461,8 +456,7 @@ static void test_trigger_runs_counts_the_commands_it_started(void **state) {
 
         fx->st = open_ok(fx->path);
         assert_int_equal(pd_store_trigger_runs(fx->st, "acme", "core.reindex",
-                                               "postdeploy-cli/host", "t1",
-                                               &n),
+                                               "postdeploy-cli/host", "t1", &n),
                          0);
         assert_int_equal(n, 0);
         run.sup_id = 11;
@@ -475,8 +469,7 @@ static void test_trigger_runs_counts_the_commands_it_started(void **state) {
         assert_int_equal(pd_store_run_begin(fx->st, &cut), 0);
         end_run(fx->st, &cut, PD_ST_INTERRUPTED);
         assert_int_equal(pd_store_trigger_runs(fx->st, "acme", "core.reindex",
-                                               "postdeploy-cli/host", "t1",
-                                               &n),
+                                               "postdeploy-cli/host", "t1", &n),
                          0);
         assert_int_equal(n, 1);
         end_run(fx->st, &run, PD_ST_FAILED);
@@ -484,87 +477,86 @@ static void test_trigger_runs_counts_the_commands_it_started(void **state) {
         run.sup_id = 14;
         assert_int_equal(pd_store_run_begin(fx->st, &run), 0);
         assert_int_equal(pd_store_trigger_runs(fx->st, "acme", "core.reindex",
-                                               "postdeploy-cli/host", "t1",
-                                               &n),
+                                               "postdeploy-cli/host", "t1", &n),
                          0);
         assert_int_equal(n, 2);
 }
 
 static void test_trigger_outcome_is_its_latest_finished_run(void **state) {
-        fx_t *fx     = *state;
-        pd_run_t run = run_of("core.reindex", "t1", 1);
+        fx_t *fx           = *state;
+        pd_run_t run       = run_of("core.reindex", "t1", 1);
         pd_status_t status = PD_ST__CNT;
         int32_t attempt    = -1;
         int found          = -1;
 
         fx->st = open_ok(fx->path);
-        assert_int_equal(pd_store_trigger_outcome(fx->st, "acme",
-                                                  "core.reindex",
-                                                  "postdeploy-cli/host", "t1",
-                                                  &found, &status, NULL),
-                         0);
+        assert_int_equal(
+            pd_store_trigger_outcome(fx->st, "acme", "core.reindex",
+                                     "postdeploy-cli/host", "t1", &found,
+                                     &status, NULL),
+            0);
         assert_false(found);
 
         /* Running: not an outcome yet. */
         assert_int_equal(pd_store_run_begin(fx->st, &run), 0);
-        assert_int_equal(pd_store_trigger_outcome(fx->st, "acme",
-                                                  "core.reindex",
-                                                  "postdeploy-cli/host", "t1",
-                                                  &found, &status, NULL),
-                         0);
+        assert_int_equal(
+            pd_store_trigger_outcome(fx->st, "acme", "core.reindex",
+                                     "postdeploy-cli/host", "t1", &found,
+                                     &status, NULL),
+            0);
         assert_false(found);
 
         end_run(fx->st, &run, PD_ST_FAILED);
         run = run_of("core.reindex", "t1", 2);
         assert_int_equal(pd_store_run_begin(fx->st, &run), 0);
-        assert_int_equal(pd_store_trigger_outcome(fx->st, "acme",
-                                                  "core.reindex",
-                                                  "postdeploy-cli/host", "t1",
-                                                  &found, &status, NULL),
-                         0);
+        assert_int_equal(
+            pd_store_trigger_outcome(fx->st, "acme", "core.reindex",
+                                     "postdeploy-cli/host", "t1", &found,
+                                     &status, NULL),
+            0);
         assert_true(found);
         assert_int_equal(status, PD_ST_FAILED);
         /* And which attempt it was: a failure with retries left was cut
          * short, not final. */
-        assert_int_equal(pd_store_trigger_outcome(fx->st, "acme",
-                                                  "core.reindex",
-                                                  "postdeploy-cli/host", "t1",
-                                                  &found, &status, &attempt),
-                         0);
+        assert_int_equal(
+            pd_store_trigger_outcome(fx->st, "acme", "core.reindex",
+                                     "postdeploy-cli/host", "t1", &found,
+                                     &status, &attempt),
+            0);
         assert_int_equal(attempt, 1);
 
         end_run(fx->st, &run, PD_ST_SUCCEEDED);
-        assert_int_equal(pd_store_trigger_outcome(fx->st, "acme",
-                                                  "core.reindex",
-                                                  "postdeploy-cli/host", "t1",
-                                                  &found, &status, NULL),
-                         0);
+        assert_int_equal(
+            pd_store_trigger_outcome(fx->st, "acme", "core.reindex",
+                                     "postdeploy-cli/host", "t1", &found,
+                                     &status, NULL),
+            0);
         assert_true(found);
         assert_int_equal(status, PD_ST_SUCCEEDED);
 
         /* Not another trigger's, source's, action's or tenant's. */
-        assert_int_equal(pd_store_trigger_outcome(fx->st, "acme",
-                                                  "core.reindex",
-                                                  "postdeploy-cli/host", "t2",
-                                                  &found, &status, NULL),
-                         0);
+        assert_int_equal(
+            pd_store_trigger_outcome(fx->st, "acme", "core.reindex",
+                                     "postdeploy-cli/host", "t2", &found,
+                                     &status, NULL),
+            0);
         assert_false(found);
-        assert_int_equal(pd_store_trigger_outcome(fx->st, "acme",
-                                                  "core.reindex", "other",
-                                                  "t1", &found, &status, NULL),
-                         0);
+        assert_int_equal(
+            pd_store_trigger_outcome(fx->st, "acme", "core.reindex", "other",
+                                     "t1", &found, &status, NULL),
+            0);
         assert_false(found);
-        assert_int_equal(pd_store_trigger_outcome(fx->st, "acme",
-                                                  "core.warm_cache",
-                                                  "postdeploy-cli/host", "t1",
-                                                  &found, &status, NULL),
-                         0);
+        assert_int_equal(
+            pd_store_trigger_outcome(fx->st, "acme", "core.warm_cache",
+                                     "postdeploy-cli/host", "t1", &found,
+                                     &status, NULL),
+            0);
         assert_false(found);
-        assert_int_equal(pd_store_trigger_outcome(fx->st, "globex",
-                                                  "core.reindex",
-                                                  "postdeploy-cli/host", "t1",
-                                                  &found, &status, NULL),
-                         0);
+        assert_int_equal(
+            pd_store_trigger_outcome(fx->st, "globex", "core.reindex",
+                                     "postdeploy-cli/host", "t1", &found,
+                                     &status, NULL),
+            0);
         assert_false(found);
 }
 
@@ -604,11 +596,11 @@ static int collect_cb(const pd_run_t *run, void *opaque) {
 }
 
 static void test_unfinished_runs_survive_a_crash(void **state) {
-        fx_t *fx       = *state;
-        pd_run_t a     = run_of("core.a", "t1", 1);
-        pd_run_t b     = run_of("core.b", "t1", 2);
-        pd_run_t c     = run_of("core.c", "t1", 3);
-        seen_t seen    = {0};
+        fx_t *fx    = *state;
+        pd_run_t a  = run_of("core.a", "t1", 1);
+        pd_run_t b  = run_of("core.b", "t1", 2);
+        pd_run_t c  = run_of("core.c", "t1", 3);
+        seen_t seen = {0};
         pd_action_state_t as;
 
         fx->st = open_ok(fx->path);
@@ -714,8 +706,7 @@ static void test_outbox_replays_in_order_until_deleted(void **state) {
         s3     = outbox_add(fx->st, "three");
         assert_true(s1 < s2 && s2 < s3);
 
-        assert_int_equal(pd_store_outbox_foreach(fx->st, outbox_cb, &seen),
-                         0);
+        assert_int_equal(pd_store_outbox_foreach(fx->st, outbox_cb, &seen), 0);
         assert_int_equal(seen.cnt, 3);
         assert_int_equal(seen.seqs[0], s1);
         assert_string_equal(seen.values[0], "one");
@@ -726,8 +717,7 @@ static void test_outbox_replays_in_order_until_deleted(void **state) {
         assert_int_equal(pd_store_outbox_del(fx->st, s2), 0);
         assert_int_equal(pd_store_outbox_del(fx->st, s2), 0); /* again: ok */
         memset(&seen, 0, sizeof(seen));
-        assert_int_equal(pd_store_outbox_foreach(fx->st, outbox_cb, &seen),
-                         0);
+        assert_int_equal(pd_store_outbox_foreach(fx->st, outbox_cb, &seen), 0);
         assert_int_equal(seen.cnt, 2);
         assert_string_equal(seen.values[0], "one");
         assert_string_equal(seen.values[1], "three");
@@ -744,8 +734,7 @@ static void test_outbox_replays_in_order_until_deleted(void **state) {
         empty.key   = "acme/core.reindex";
         assert_int_equal(pd_store_outbox_add(fx->st, &empty), 0);
         memset(&seen, 0, sizeof(seen));
-        assert_int_equal(pd_store_outbox_foreach(fx->st, outbox_cb, &seen),
-                         0);
+        assert_int_equal(pd_store_outbox_foreach(fx->st, outbox_cb, &seen), 0);
         assert_int_equal(seen.cnt, 3);
         assert_int_equal(seen.headers_len[2], 0);
         assert_string_equal(seen.values[2], "");
@@ -760,8 +749,7 @@ static void test_outbox_range_delete_keeps_the_rest(void **state) {
         for (int i = 0; i < 4; i++)
                 s[i] = outbox_add(fx->st, i == 3 ? "four" : "one");
         assert_int_equal(pd_store_outbox_del_range(fx->st, s[0], s[2]), 0);
-        assert_int_equal(pd_store_outbox_foreach(fx->st, outbox_cb, &seen),
-                         0);
+        assert_int_equal(pd_store_outbox_foreach(fx->st, outbox_cb, &seen), 0);
         assert_int_equal(seen.cnt, 1);
         assert_int_equal(seen.seqs[0], s[3]);
         assert_string_equal(seen.values[0], "four");
@@ -786,8 +774,7 @@ static void test_an_undone_part_leaves_the_others(void **state) {
         assert_int_equal(pd_store_commit(fx->st), 0);
         assert_int_equal(pd_store_in_txn(fx->st), 0);
 
-        assert_int_equal(pd_store_outbox_foreach(fx->st, outbox_cb, &seen),
-                         0);
+        assert_int_equal(pd_store_outbox_foreach(fx->st, outbox_cb, &seen), 0);
         assert_int_equal(seen.cnt, 1);
         assert_string_equal(seen.values[0], "kept");
 }
@@ -828,8 +815,7 @@ static void test_rollback_leaves_nothing(void **state) {
         assert_false(state_of(fx->st, "core.reindex").known);
         assert_int_equal(pd_store_event_done(fx->st, "cli", "t1", &done), 0);
         assert_false(done);
-        assert_int_equal(pd_store_outbox_foreach(fx->st, outbox_cb, &seen),
-                         0);
+        assert_int_equal(pd_store_outbox_foreach(fx->st, outbox_cb, &seen), 0);
         assert_int_equal(seen.cnt, 0);
 }
 
@@ -858,9 +844,9 @@ static void test_disk_full_is_retriable(void **state) {
         /* A file size limit makes the writes fail like a full disk, and
          * only for this process. */
         assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
-        lim           = saved;
-        lim.rlim_cur  = 256 * 1024;
-        old_handler   = signal(SIGXFSZ, SIG_IGN);
+        lim          = saved;
+        lim.rlim_cur = 256 * 1024;
+        old_handler  = signal(SIGXFSZ, SIG_IGN);
         assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
 
         rec.topic     = "postdeploy.results";
@@ -910,11 +896,10 @@ static int has_trigger(pd_store_t *st, const char *action,
         int32_t attempt;
         int found = -1;
 
-        assert_int_equal(pd_store_trigger_outcome(st, "acme", action,
-                                                  "postdeploy-cli/host",
-                                                  trigger_id, &found,
-                                                  &status, &attempt),
-                         0);
+        assert_int_equal(
+            pd_store_trigger_outcome(st, "acme", action, "postdeploy-cli/host",
+                                     trigger_id, &found, &status, &attempt),
+            0);
         return found;
 }
 
@@ -942,10 +927,10 @@ static void assert_same_state(pd_action_state_t a, pd_action_state_t b) {
 }
 
 static void test_prune_keeps_what_pending_is_made_of(void **state) {
-        static const char *const actions[] = {
-                "core.reindex", "core.backfill", "core.skipped",
-                "core.reset",   "core.recent",   "core.never"};
-        const int64_t cutoff = 1000000;
+        static const char *const actions[] = {"core.reindex", "core.backfill",
+                                              "core.skipped", "core.reset",
+                                              "core.recent",  "core.never"};
+        const int64_t cutoff               = 1000000;
         pd_action_state_t before[6];
         pd_run_t stuck, run;
         int64_t unfinished = 0;
@@ -965,24 +950,20 @@ static void test_prune_keeps_what_pending_is_made_of(void **state) {
         assert_int_equal(pd_store_run_begin(fx->st, &stuck), 0);
         /* Skipped after a failure; succeeded, then reset. */
         old_run(fx->st, "core.skipped", "s1", 1000, PD_ST_FAILED);
-        assert_int_equal(pd_store_action_set_done(fx->st, "acme",
-                                                  "core.skipped", 1),
-                         0);
+        assert_int_equal(
+            pd_store_action_set_done(fx->st, "acme", "core.skipped", 1), 0);
         old_run(fx->st, "core.reset", "x1", 1000, PD_ST_SUCCEEDED);
         old_run(fx->st, "core.reset", "x2", 2000, PD_ST_SUCCEEDED);
-        assert_int_equal(pd_store_action_set_done(fx->st, "acme",
-                                                  "core.reset", 0),
-                         0);
+        assert_int_equal(
+            pd_store_action_set_done(fx->st, "acme", "core.reset", 0), 0);
         /* Old and new runs: only the old go. */
         old_run(fx->st, "core.recent", "n1", 1000, PD_ST_FAILED);
         old_run(fx->st, "core.recent", "n2", cutoff + 1, PD_ST_FAILED);
         old_run(fx->st, "core.recent", "n3", cutoff + 2, PD_ST_SUCCEEDED);
-        assert_int_equal(pd_store_event_mark(fx->st, "src", "old", "acme",
-                                             cutoff - 1),
-                         0);
-        assert_int_equal(pd_store_event_mark(fx->st, "src", "new", "acme",
-                                             cutoff),
-                         0);
+        assert_int_equal(
+            pd_store_event_mark(fx->st, "src", "old", "acme", cutoff - 1), 0);
+        assert_int_equal(
+            pd_store_event_mark(fx->st, "src", "new", "acme", cutoff), 0);
         for (int i = 0; i < 6; i++)
                 before[i] = state_of(fx->st, actions[i]);
 
@@ -1005,9 +986,9 @@ static void test_prune_keeps_what_pending_is_made_of(void **state) {
         assert_false(event_is_done(fx->st, "old"));
         assert_true(event_is_done(fx->st, "new"));
         /* The run a crash left is still there to recover. */
-        assert_int_equal(pd_store_runs_unfinished(fx->st, first_unfinished_cb,
-                                                  &unfinished),
-                         0);
+        assert_int_equal(
+            pd_store_runs_unfinished(fx->st, first_unfinished_cb, &unfinished),
+            0);
         assert_int_equal(unfinished, stuck.id);
 
         /* Nothing is left to prune, and the history goes on as before. */
@@ -1033,8 +1014,8 @@ static void test_prune_goes_oldest_first_a_slice_at_a_time(void **state) {
                 snprintf(id, sizeof(id), "t%d", i);
                 old_run(fx->st, "core.reindex", id, 1000 * (i + 1),
                         PD_ST_SUCCEEDED);
-                assert_int_equal(pd_store_event_mark(fx->st, "src", id,
-                                                     "acme", 1000 * (i + 1)),
+                assert_int_equal(pd_store_event_mark(fx->st, "src", id, "acme",
+                                                     1000 * (i + 1)),
                                  0);
         }
         assert_int_equal(pd_store_prune(fx->st, 100000, 3, &deleted), 0);
@@ -1060,35 +1041,35 @@ static void test_prune_goes_oldest_first_a_slice_at_a_time(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-                T(test_open_creates_the_file_0600_in_folders_0700),
-                T(test_open_keeps_an_existing_folder_as_it_is),
-                T(test_open_says_why_it_failed),
-                T(test_open_refuses_a_newer_schema),
-                T(test_reopen_keeps_everything),
-                T(test_event_mark_is_idempotent),
-                T(test_action_unknown_until_its_first_run),
-                T(test_run_begin_makes_the_action_known_and_running),
-                T(test_run_end_records_the_outcome),
-                T(test_success_is_remembered_after_a_later_failure),
-                T(test_only_success_counts_as_succeeded),
-                T(test_skip_marks_done_and_reset_makes_pending_again),
-                T(test_store_id_is_kept_and_unique),
-                T(test_a_late_end_does_not_hide_a_newer_outcome),
-                T(test_a_run_ends_only_once),
-                T(test_trigger_runs_counts_the_commands_it_started),
-                T(test_trigger_outcome_is_its_latest_finished_run),
-                T(test_unfinished_runs_survive_a_crash),
-                T(test_unfinished_runs_stop_at_the_callbacks_answer),
-                T(test_outbox_replays_in_order_until_deleted),
-                T(test_outbox_range_delete_keeps_the_rest),
-                T(test_an_undone_part_leaves_the_others),
-                T(test_a_second_handle_checkpoints),
-                T(test_rollback_leaves_nothing),
-                T(test_commit_without_begin_is_an_error),
-                T(test_disk_full_is_retriable),
-                T(test_a_constraint_error_is_not_retriable),
-                T(test_prune_keeps_what_pending_is_made_of),
-                T(test_prune_goes_oldest_first_a_slice_at_a_time),
+            T(test_open_creates_the_file_0600_in_folders_0700),
+            T(test_open_keeps_an_existing_folder_as_it_is),
+            T(test_open_says_why_it_failed),
+            T(test_open_refuses_a_newer_schema),
+            T(test_reopen_keeps_everything),
+            T(test_event_mark_is_idempotent),
+            T(test_action_unknown_until_its_first_run),
+            T(test_run_begin_makes_the_action_known_and_running),
+            T(test_run_end_records_the_outcome),
+            T(test_success_is_remembered_after_a_later_failure),
+            T(test_only_success_counts_as_succeeded),
+            T(test_skip_marks_done_and_reset_makes_pending_again),
+            T(test_store_id_is_kept_and_unique),
+            T(test_a_late_end_does_not_hide_a_newer_outcome),
+            T(test_a_run_ends_only_once),
+            T(test_trigger_runs_counts_the_commands_it_started),
+            T(test_trigger_outcome_is_its_latest_finished_run),
+            T(test_unfinished_runs_survive_a_crash),
+            T(test_unfinished_runs_stop_at_the_callbacks_answer),
+            T(test_outbox_replays_in_order_until_deleted),
+            T(test_outbox_range_delete_keeps_the_rest),
+            T(test_an_undone_part_leaves_the_others),
+            T(test_a_second_handle_checkpoints),
+            T(test_rollback_leaves_nothing),
+            T(test_commit_without_begin_is_an_error),
+            T(test_disk_full_is_retriable),
+            T(test_a_constraint_error_is_not_retriable),
+            T(test_prune_keeps_what_pending_is_made_of),
+            T(test_prune_goes_oldest_first_a_slice_at_a_time),
 #undef T
         };
 

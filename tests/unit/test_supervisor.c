@@ -51,8 +51,8 @@
 
 extern char **environ;
 
-#define IDLE_LONG 60 /* teardown stops it first */
-#define WAIT_MS 20000 /* a reply that takes this long is a failure */
+#define IDLE_LONG 60    /* teardown stops it first */
+#define WAIT_MS   20000 /* a reply that takes this long is a failure */
 
 /* Short paths: the state folder must fit a socket address. */
 typedef struct fx_s {
@@ -245,7 +245,7 @@ static off_t size_of(const char *path) {
 static int run_sh(pd_sup_t *sup, int64_t id, const char *script,
                   const char *arg1, const char *arg2, int64_t timeout_ms,
                   volatile int *cancel, pd_runner_result_t *res) {
-        char *argv[] = {"sh", "-c", (char *)script, "sh", (char *)arg1,
+        char *argv[] = {"sh",         "-c", (char *)script, "sh", (char *)arg1,
                         (char *)arg2, NULL};
         pd_runner_job_t job = {0};
 
@@ -320,7 +320,7 @@ static void f_send_start(int fd, int64_t id, const char *script,
 
 static int raw_connect(const fx_t *fx) {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int fd                = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/supervisor.sock",
                  fx->dir);
@@ -383,10 +383,10 @@ static void assert_reply(int fd, int type, int64_t id) {
 /* ---- outcomes ---- */
 
 static void test_run_reports_exit_code_tail_and_log(void **state) {
-        fx_t *fx = *state;
+        fx_t *fx                = *state;
         pd_runner_result_t *res = calloc(1, sizeof(*res));
         char *argv[] = {"sh", "-c", "echo hello; echo oops >&2; exit 3", NULL};
-        char *missing[] = {"/nonexistent/cmd", NULL};
+        char *missing[]     = {"/nonexistent/cmd", NULL};
         pd_runner_job_t job = {0};
         char log[256], buf[256], path[256];
         pd_sup_t *sup;
@@ -434,7 +434,7 @@ static void test_run_reports_exit_code_tail_and_log(void **state) {
 }
 
 static void test_same_run_id_twice_runs_once(void **state) {
-        fx_t *fx = *state;
+        fx_t *fx                = *state;
         pd_runner_result_t *res = calloc(1, sizeof(*res));
         char buf[256];
         pd_sup_t *sup;
@@ -444,9 +444,8 @@ static void test_same_run_id_twice_runs_once(void **state) {
         sup = client(fx);
         /* Again after it finished: the same outcome, no second run. */
         for (int i = 0; i < 2; i++) {
-                assert_int_equal(run_sh(sup, 7,
-                                        "echo \"$1\" >> \"$2\"; exit 4", "7",
-                                        fx->count, 0, NULL, res),
+                assert_int_equal(run_sh(sup, 7, "echo \"$1\" >> \"$2\"; exit 4",
+                                        "7", fx->count, 0, NULL, res),
                                  0);
                 assert_int_equal(res->exit_code, 4);
         }
@@ -490,15 +489,14 @@ static void test_same_run_id_twice_runs_once(void **state) {
 /* ---- adoption ---- */
 
 static void test_new_client_adopts_run_of_a_client_that_left(void **state) {
-        fx_t *fx = *state;
+        fx_t *fx                = *state;
         pd_runner_result_t *res = calloc(1, sizeof(*res));
         char script[256];
         pd_sup_t *sup;
         int a;
 
         start_supervisor(fx, IDLE_LONG);
-        snprintf(script, sizeof(script),
-                 "read x < \"$1\"; echo done; exit 4");
+        snprintf(script, sizeof(script), "read x < \"$1\"; echo done; exit 4");
         a = raw_connect(fx);
         f_send_start(a, 10, script, fx->go);
         assert_reply(a, PD_SUP_F_STARTED, 10);
@@ -529,7 +527,7 @@ static void test_new_client_adopts_run_of_a_client_that_left(void **state) {
 }
 
 static void test_forget_outlives_a_restart(void **state) {
-        fx_t *fx = *state;
+        fx_t *fx                = *state;
         pd_runner_result_t *res = calloc(1, sizeof(*res));
         char path[256];
         pd_sup_t *sup;
@@ -585,7 +583,7 @@ static void test_forget_outlives_a_restart(void **state) {
 }
 
 static void test_log_stays_bounded_while_busy(void **state) {
-        fx_t *fx = *state;
+        fx_t *fx                = *state;
         pd_runner_result_t *res = calloc(1, sizeof(*res));
         /* Runs back to back leave no quiet second to compact in. Each
          * outcome carries a 4000-byte tail: 800 of them write over 3 MiB. */
@@ -601,9 +599,8 @@ static void test_log_stays_bounded_while_busy(void **state) {
         /* One outcome the reactor has not recorded yet: kept throughout. */
         assert_int_equal(run_sh(sup, 1, script, "kept", "", 0, NULL, res), 0);
         for (int64_t id = 2; id < 802; id++) {
-                assert_int_equal(run_sh(sup, id, script, "gone", "", 0, NULL,
-                                        res),
-                                 0);
+                assert_int_equal(
+                    run_sh(sup, id, script, "gone", "", 0, NULL, res), 0);
                 assert_int_equal(res->tail_len, 4000);
                 assert_int_equal(pd_sup_forget(sup, id), 0);
                 size = size_of(path);
@@ -631,7 +628,7 @@ static void test_log_stays_bounded_while_busy(void **state) {
 }
 
 static void test_restarted_supervisor_reports_finished_run(void **state) {
-        fx_t *fx = *state;
+        fx_t *fx                = *state;
         pd_runner_result_t *res = calloc(1, sizeof(*res));
         char path[256];
         pd_sup_t *sup;
@@ -640,9 +637,8 @@ static void test_restarted_supervisor_reports_finished_run(void **state) {
 
         pid = start_supervisor(fx, IDLE_LONG);
         sup = client(fx);
-        assert_int_equal(run_sh(sup, 30, "printf x; exit 5", "", "", 0, NULL,
-                                res),
-                         0);
+        assert_int_equal(
+            run_sh(sup, 30, "printf x; exit 5", "", "", 0, NULL, res), 0);
         pd_sup_close(sup);
 
         /* Killed outright: it leaves its socket behind. */
@@ -672,10 +668,10 @@ static void test_restarted_supervisor_reports_finished_run(void **state) {
 
 /* The supervisor works from "/": relative paths are the client's. */
 static void test_relative_paths_mean_what_they_mean_to_the_client(
-        void **state) {
-        fx_t *fx = *state;
+    void **state) {
+        fx_t *fx                = *state;
         pd_runner_result_t *res = calloc(1, sizeof(*res));
-        char *argv[] = {"sh", "-c", "pwd -P", NULL};
+        char *argv[]            = {"sh", "-c", "pwd -P", NULL};
         char old[PATH_MAX], real[PATH_MAX], expect[PATH_MAX + 8];
         char errstr[256], path[256];
         pd_runner_job_t job = {0};
@@ -726,7 +722,7 @@ static void *cancel_target(void *arg) {
 }
 
 static void test_cancel_is_interrupted(void **state) {
-        fx_t *fx = *state;
+        fx_t *fx         = *state;
         runner_arg_t *ra = calloc(1, sizeof(*ra));
         pthread_t th;
 
@@ -748,15 +744,14 @@ static void test_cancel_is_interrupted(void **state) {
 }
 
 static void test_timeout_is_timed_out(void **state) {
-        fx_t *fx = *state;
+        fx_t *fx                = *state;
         pd_runner_result_t *res = calloc(1, sizeof(*res));
         pd_sup_t *sup;
 
         start_supervisor(fx, IDLE_LONG);
         sup = client(fx);
-        assert_int_equal(run_sh(sup, 41, "exec sleep 30", "", "", 300, NULL,
-                                res),
-                         0);
+        assert_int_equal(
+            run_sh(sup, 41, "exec sleep 30", "", "", 300, NULL, res), 0);
         assert_int_equal(res->status, PD_ST_TIMED_OUT);
         assert_string_equal(res->error, "timed out after 300ms");
         assert_true(res->duration_ms >= 300 && res->duration_ms < 10000);
@@ -772,10 +767,9 @@ static void test_timeout_is_timed_out(void **state) {
  * the supervisor meets the STATUS first: it must read the dead
  * connection's START before it may answer, and run it exactly once.
  */
-static void test_unread_start_of_a_dead_client_is_never_unknown(
-        void **state) {
+static void test_unread_start_of_a_dead_client_is_never_unknown(void **state) {
         enum { N = 50 };
-        fx_t *fx = *state;
+        fx_t *fx                = *state;
         pd_runner_result_t *res = calloc(1, sizeof(*res));
         char *buf = calloc(1, 4096), expect[4096] = "";
         pd_sup_t *sup;
@@ -817,14 +811,13 @@ static void test_unread_start_of_a_dead_client_is_never_unknown(
                                  PD_SUP_FINISHED);
                 assert_int_equal(res->status, PD_ST_SUCCEEDED);
                 snprintf(expect + strlen(expect),
-                         sizeof(expect) - strlen(expect), "%" PRId64 "\n",
-                         id);
+                         sizeof(expect) - strlen(expect), "%" PRId64 "\n", id);
         }
         /* Each ran once; their order is the supervisor's business. */
         slurp(fx->count, buf, 4096);
         assert_int_equal(strlen(buf), strlen(expect));
         for (char *line = strtok(expect, "\n"); line;
-             line = strtok(NULL, "\n")) {
+             line       = strtok(NULL, "\n")) {
                 char needle[40];
                 char *hit;
 
@@ -846,8 +839,8 @@ static unsigned created_mode(fx_t *fx, pd_sup_t *sup, int64_t id,
                              const char *name, int has_umask, unsigned mask) {
         pd_runner_result_t *res = calloc(1, sizeof(*res));
         char path[256];
-        char *argv[] = {"sh", "-c", ": > \"$1\"; stat -c %a \"$1\"", "sh",
-                        path, NULL};
+        char *argv[]        = {"sh", "-c", ": > \"$1\"; stat -c %a \"$1\"",
+                               "sh", path, NULL};
         pd_runner_job_t job = {0};
         unsigned mode;
 
@@ -882,7 +875,7 @@ static void test_commands_get_the_starters_umask_or_their_own(void **state) {
 }
 
 static void test_socket_folder_and_files_are_private(void **state) {
-        fx_t *fx = *state;
+        fx_t *fx                = *state;
         pd_runner_result_t *res = calloc(1, sizeof(*res));
         char path[256];
         pd_sup_t *sup;
@@ -919,7 +912,7 @@ static int await_exit(pid_t pid) {
 }
 
 static void test_exits_when_idle_and_keeps_outcomes(void **state) {
-        fx_t *fx = *state;
+        fx_t *fx                = *state;
         pd_runner_result_t *res = calloc(1, sizeof(*res));
         char path[256], errstr[256];
         pd_sup_t *sup;
@@ -937,8 +930,8 @@ static void test_exits_when_idle_and_keeps_outcomes(void **state) {
         log_path(fx, path, sizeof(path));
         assert_true(size_of(path) > 0);
         /* Nothing answers now, and this client cannot start one. */
-        assert_null(pd_sup_connect(fx->dir, "/nonexistent", 1, errstr,
-                                   sizeof(errstr)));
+        assert_null(
+            pd_sup_connect(fx->dir, "/nonexistent", 1, errstr, sizeof(errstr)));
         assert_non_null(strstr(errstr, "/nonexistent"));
 
         start_supervisor(fx, IDLE_LONG);
@@ -950,9 +943,9 @@ static void test_exits_when_idle_and_keeps_outcomes(void **state) {
 }
 
 static void test_bad_frames_are_refused_without_harm(void **state) {
-        fx_t *fx = *state;
+        fx_t *fx                = *state;
         pd_runner_result_t *res = calloc(1, sizeof(*res));
-        unsigned char huge[5] = {0, 0, 0x20, 0, PD_SUP_F_STATUS}; /* 2 MiB */
+        unsigned char huge[5]   = {0, 0, 0x20, 0, PD_SUP_F_STATUS}; /* 2 MiB */
         pd_sup_t *sup;
         int64_t id;
         frame_t f;
@@ -990,9 +983,8 @@ static void test_bad_frames_are_refused_without_harm(void **state) {
 
 /* ---- as the reactor starts it ---- */
 
-static void test_connect_starts_a_supervisor_that_exits_clean(
-        void **state) {
-        fx_t *fx = *state;
+static void test_connect_starts_a_supervisor_that_exits_clean(void **state) {
+        fx_t *fx                = *state;
         pd_runner_result_t *res = calloc(1, sizeof(*res));
         char exe[PATH_MAX], errstr[512];
         pd_sup_t *sup;
@@ -1000,8 +992,9 @@ static void test_connect_starts_a_supervisor_that_exits_clean(
 
         if (!reactor_exe(exe, sizeof(exe))) {
                 free(res);
-                fail_msg("needs $PD_BUILD_DIR/postdeploy-reactor (run it "
-                         "through ctest)");
+                fail_msg(
+                    "needs $PD_BUILD_DIR/postdeploy-reactor (run it "
+                    "through ctest)");
         }
         sup = pd_sup_connect(fx->dir, exe, 1, errstr, sizeof(errstr));
         if (!sup)
@@ -1028,15 +1021,14 @@ typedef struct connector_s {
 static void *connector(void *arg) {
         connector_t *c = arg;
 
-        c->sup = pd_sup_connect(c->dir, c->exe, 1, c->errstr,
-                                sizeof(c->errstr));
+        c->sup =
+            pd_sup_connect(c->dir, c->exe, 1, c->errstr, sizeof(c->errstr));
         return NULL;
 }
 
 /* The reactor's workers all connect at once when it starts: one
  * supervisor comes up, and every one of them reaches it. */
-static void test_clients_starting_at_once_share_one_supervisor(
-        void **state) {
+static void test_clients_starting_at_once_share_one_supervisor(void **state) {
         enum { N = 6 };
         fx_t *fx = *state;
         connector_t c[N];
@@ -1045,8 +1037,9 @@ static void test_clients_starting_at_once_share_one_supervisor(
         pid_t pid;
 
         if (!reactor_exe(exe, sizeof(exe)))
-                fail_msg("needs $PD_BUILD_DIR/postdeploy-reactor (run it "
-                         "through ctest)");
+                fail_msg(
+                    "needs $PD_BUILD_DIR/postdeploy-reactor (run it "
+                    "through ctest)");
         for (int i = 0; i < N; i++) {
                 c[i] = (connector_t){fx->dir, exe, NULL, ""};
                 assert_int_equal(pthread_create(&th[i], NULL, connector, &c[i]),
@@ -1078,14 +1071,15 @@ static void test_clients_starting_at_once_share_one_supervisor(
 static void *lost_target(void *arg) {
         runner_arg_t *ra = arg;
 
-        ra->ret = run_sh(ra->sup, 90,
-                         "echo $$ > \"$1\"; read x < \"$2\"; exit 0",
-                         ra->fx->up, ra->fx->go, 0, NULL, &ra->res);
+        ra->ret =
+            run_sh(ra->sup, 90, "echo $$ > \"$1\"; read x < \"$2\"; exit 0",
+                   ra->fx->up, ra->fx->go, 0, NULL, &ra->res);
         return NULL;
 }
 
-static void test_run_whose_supervisor_died_is_killed_and_interrupted(void **state) {
-        fx_t *fx = *state;
+static void test_run_whose_supervisor_died_is_killed_and_interrupted(
+    void **state) {
+        fx_t *fx         = *state;
         runner_arg_t *ra = calloc(1, sizeof(*ra));
         char exe[PATH_MAX], errstr[512], buf[64];
         pthread_t th;
@@ -1095,12 +1089,13 @@ static void test_run_whose_supervisor_died_is_killed_and_interrupted(void **stat
 
         if (!reactor_exe(exe, sizeof(exe))) {
                 free(ra);
-                fail_msg("needs $PD_BUILD_DIR/postdeploy-reactor (run it "
-                         "through ctest)");
+                fail_msg(
+                    "needs $PD_BUILD_DIR/postdeploy-reactor (run it "
+                    "through ctest)");
         }
-        ra->fx  = fx;
-        ra->sup = pd_sup_connect(fx->dir, exe, IDLE_LONG, errstr,
-                                 sizeof(errstr));
+        ra->fx = fx;
+        ra->sup =
+            pd_sup_connect(fx->dir, exe, IDLE_LONG, errstr, sizeof(errstr));
         if (!ra->sup)
                 fail_msg("pd_sup_connect: %s", errstr);
         pid = serving_pid(fx->dir);
@@ -1137,9 +1132,10 @@ static void test_run_whose_supervisor_died_is_killed_and_interrupted(void **stat
         assert_non_null(strstr(ra->res.error, "supervisor"));
         wstatus = reap(orphan);
         if (!WIFSIGNALED(wstatus) || WTERMSIG(wstatus) != SIGKILL)
-                fail_msg("the orphaned command was not killed (wait "
-                         "status %#x)",
-                         (unsigned)wstatus);
+                fail_msg(
+                    "the orphaned command was not killed (wait "
+                    "status %#x)",
+                    (unsigned)wstatus);
         pd_sup_close(ra->sup);
         free(ra);
 }
@@ -1151,15 +1147,15 @@ int main(void) {
             cmocka_unit_test_setup_teardown(test_log_stays_bounded_while_busy,
                                             setup, teardown),
             cmocka_unit_test_setup_teardown(
-                    test_commands_get_the_starters_umask_or_their_own, setup,
-                    teardown),
+                test_commands_get_the_starters_umask_or_their_own, setup,
+                teardown),
             cmocka_unit_test_setup_teardown(test_same_run_id_twice_runs_once,
                                             setup, teardown),
             cmocka_unit_test_setup_teardown(
                 test_new_client_adopts_run_of_a_client_that_left, setup,
                 teardown),
-            cmocka_unit_test_setup_teardown(
-                test_forget_outlives_a_restart, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_forget_outlives_a_restart,
+                                            setup, teardown),
             cmocka_unit_test_setup_teardown(
                 test_restarted_supervisor_reports_finished_run, setup,
                 teardown),

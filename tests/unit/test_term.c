@@ -88,13 +88,13 @@ static void test_valid_utf8_text_stays_as_it_is(void **state) {
 
 static void test_invalid_utf8_bytes_are_escaped_one_by_one(void **state) {
         (void)state;
-        assert_shown("a\377b", "a\\xffb");            /* never valid */
-        assert_shown("\300\257", "\\xc0\\xaf");       /* overlong '/' */
+        assert_shown("a\377b", "a\\xffb");               /* never valid */
+        assert_shown("\300\257", "\\xc0\\xaf");          /* overlong '/' */
         assert_shown("\355\240\200", "\\xed\\xa0\\x80"); /* a surrogate */
         assert_shown("\364\220\200\200", "\\xf4\\x90\\x80\\x80"); /* > 10FFFF */
-        assert_shown("\342\202", "\\xe2\\x82");       /* cut short */
-        assert_shown("\200x", "\\x80x");              /* lone continuation */
-        assert_shown("\302", "\\xc2");                /* lone lead at the end */
+        assert_shown("\342\202", "\\xe2\\x82"); /* cut short */
+        assert_shown("\200x", "\\x80x");        /* lone continuation */
+        assert_shown("\302", "\\xc2");          /* lone lead at the end */
 }
 
 static void test_only_len_bytes_are_read(void **state) {
@@ -131,7 +131,8 @@ static void test_a_failed_write_is_reported(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_the_screen_clearing_title_setting_fake_is_inert),
+            cmocka_unit_test(
+                test_the_screen_clearing_title_setting_fake_is_inert),
             cmocka_unit_test(test_every_c0_control_and_del_is_escaped),
             cmocka_unit_test(test_a_field_stays_one_line),
             cmocka_unit_test(test_a_nul_inside_the_length_is_shown_too),

@@ -1,8 +1,7 @@
 /* after_self.c - an action that would wait for itself. */
 #include <postdeploy/plugin.h>
 
-static int noop(const pd_action_ctx_t *ctx, char *errstr,
-                size_t errstr_size) {
+static int noop(const pd_action_ctx_t *ctx, char *errstr, size_t errstr_size) {
         (void)ctx;
         (void)errstr;
         (void)errstr_size;
@@ -11,7 +10,7 @@ static int noop(const pd_action_ctx_t *ctx, char *errstr,
 
 PD_PLUGIN_INIT(reg) {
         static const char *const after[] = {"after_self.noop", NULL};
-        const pd_plugin_action_t act = {
+        const pd_plugin_action_t act     = {
                 .name  = "after_self.noop",
                 .after = after,
                 .fn    = noop,

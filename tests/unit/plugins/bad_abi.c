@@ -2,8 +2,7 @@
  * never run: it would register an action. */
 #include <postdeploy/plugin.h>
 
-static int noop(const pd_action_ctx_t *ctx, char *errstr,
-                size_t errstr_size) {
+static int noop(const pd_action_ctx_t *ctx, char *errstr, size_t errstr_size) {
         (void)ctx;
         (void)errstr;
         (void)errstr_size;

@@ -1,8 +1,7 @@
 /* bad_name.c - an action name with a space. */
 #include <postdeploy/plugin.h>
 
-static int noop(const pd_action_ctx_t *ctx, char *errstr,
-                size_t errstr_size) {
+static int noop(const pd_action_ctx_t *ctx, char *errstr, size_t errstr_size) {
         (void)ctx;
         (void)errstr;
         (void)errstr_size;

@@ -1,8 +1,7 @@
 /* clash.c - registers a name good.c already has. */
 #include <postdeploy/plugin.h>
 
-static int noop(const pd_action_ctx_t *ctx, char *errstr,
-                size_t errstr_size) {
+static int noop(const pd_action_ctx_t *ctx, char *errstr, size_t errstr_size) {
         (void)ctx;
         (void)errstr;
         (void)errstr_size;

@@ -20,8 +20,7 @@ static void sleep_ms(long ms) {
 }
 
 /* Logs everything the context carries, one field a line. */
-static int hello(const pd_action_ctx_t *ctx, char *errstr,
-                 size_t errstr_size) {
+static int hello(const pd_action_ctx_t *ctx, char *errstr, size_t errstr_size) {
         (void)errstr;
         (void)errstr_size;
         ctx->log(ctx, "action=%s", ctx->action);
@@ -35,8 +34,7 @@ static int hello(const pd_action_ctx_t *ctx, char *errstr,
         return 0;
 }
 
-static int fail(const pd_action_ctx_t *ctx, char *errstr,
-                size_t errstr_size) {
+static int fail(const pd_action_ctx_t *ctx, char *errstr, size_t errstr_size) {
         ctx->log(ctx, "about to fail");
         snprintf(errstr, errstr_size, "the ledger of %s is locked",
                  ctx->tenant);
@@ -144,8 +142,7 @@ static int threads(const pd_action_ctx_t *ctx, char *errstr,
         return 0;
 }
 
-static int noop(const pd_action_ctx_t *ctx, char *errstr,
-                size_t errstr_size) {
+static int noop(const pd_action_ctx_t *ctx, char *errstr, size_t errstr_size) {
         (void)ctx;
         (void)errstr;
         (void)errstr_size;
@@ -180,11 +177,11 @@ static int add_from_stack(pd_plugin_registry_t *reg) {
 }
 
 PD_PLUGIN_INIT(reg) {
-        static const char opaque[] = "handed back";
+        static const char opaque[]           = "handed back";
         const pd_plugin_action_t with_opaque = {
-                .name   = "good.opaque",
-                .fn     = say_opaque,
-                .opaque = (void *)opaque,
+            .name   = "good.opaque",
+            .fn     = say_opaque,
+            .opaque = (void *)opaque,
         };
 
         if (reg->abi != PD_PLUGIN_ABI)
@@ -195,8 +192,7 @@ PD_PLUGIN_INIT(reg) {
                       NULL) ||
             PD_ACTION(reg, "good.fail_overlong", PD_MANUAL, fail_overlong,
                       NULL) ||
-            PD_ACTION(reg, "good.wait_cancel", PD_MANUAL, wait_cancel,
-                      NULL) ||
+            PD_ACTION(reg, "good.wait_cancel", PD_MANUAL, wait_cancel, NULL) ||
             PD_ACTION(reg, "good.finish_anyway", PD_MANUAL, finish_anyway,
                       NULL) ||
             PD_ACTION(reg, "good.many_lines", PD_MANUAL, many_lines, NULL) ||

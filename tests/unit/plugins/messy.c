@@ -8,8 +8,7 @@
 
 #include <postdeploy/plugin.h>
 
-static int fail(const pd_action_ctx_t *ctx, char *errstr,
-                size_t errstr_size) {
+static int fail(const pd_action_ctx_t *ctx, char *errstr, size_t errstr_size) {
         (void)ctx;
         snprintf(errstr, errstr_size,
                  "say \"hi\" \\ back\nnext line\r\ttab \x01\x1b[31m red "
