@@ -153,6 +153,13 @@ int pd__plan_build(pd_reactor_t *r, pd_plan_t *plan) {
                         step->finished = 1;
                         step->status   = status;
                 }
+                /* A command's runs are named by their place (worker.c):
+                 * counted before any of this delivery's start. */
+                if (!step->finished && !step->def->plugin_action &&
+                    pd_store_trigger_runs(r->st, tenant, step->name,
+                                          ev->ce_source, ev->ce_id,
+                                          &step->runs))
+                        return -1;
         }
         return 0;
 }

@@ -224,6 +224,10 @@ typedef struct pd_step_s {
         const char *name;
         int finished; /* has a final outcome */
         pd_status_t status;
+        /* Commands its trigger started of it when planned, plus those
+         * started since: the next one's place, which names it at the
+         * supervisor (pd_store_trigger_runs). */
+        int64_t runs;
 } pd_step_t;
 
 typedef struct pd_plan_s {

@@ -1,9 +1,10 @@
 /*
  * runner.c - runs one command action and reports how it went (runner.h).
  *
- * The child is started with posix_spawnp from an argv, in a process group of
- * its own, with the signal mask emptied and the signals the reactor handles
- * or ignores set back to their defaults, so it starts as if from a shell.
+ * The child is started from an argv as posix_spawnp would (a vfork-like
+ * clone, then a PATH search), in a process group of its own, with the
+ * signal mask emptied and the signals the reactor handles or ignores set
+ * back to their defaults, so it starts as if from a shell.
  * Its stdin is /dev/null; stdout and stderr share one pipe.
  *
  * How it is watched: one poll() over the output pipe and a pidfd of the
@@ -20,16 +21,16 @@
  * action's background processes do not outlive it, and the pipe they hold
  * cannot keep the run open.
  *
- * Nothing here keeps static state but the umask lock (below), so several
- * threads may run commands at once; every descriptor is close-on-exec, so
- * one run's pipe never leaks into another's child.
+ * Nothing here keeps static state but the set of signals to reset (read
+ * once), so several threads may run commands at once; every descriptor is
+ * close-on-exec, so one run's pipe never leaks into another's child.
  *
  * The output capture (pd_output_*) is public in runner.h because in-process
  * plugin actions (plugin.c) keep their output the same way.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE    /* pipe2, posix_spawn_file_actions_addchdir_np,         \
-                          pidfd_open, sigdescr_np */
+#define _GNU_SOURCE    /* clone, pipe2, pidfd_open, sigdescr_np,               \
+                          strchrnul, strerrordesc_np */
 #endif
 #include "consumer/runner.h"
 
@@ -38,6 +39,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -188,17 +190,6 @@ void pd_output_destroy(pd_output_t *out) {
         free(out);
 }
 
-/*
- * A job's own umask. posix_spawn has no attribute for it, and the umask is
- * the process's, not the thread's: it is set around the spawn, under this
- * lock so that two runs never hand each other theirs. A child takes its
- * parent's umask when it is cloned and posix_spawn returns only once it
- * has exec'd, so the process holds the job's umask for that long only.
- * Whatever else the process creates meanwhile is created with an explicit
- * mode of 0600 or 0700, which a looser umask does not widen.
- */
-static pthread_mutex_t runner_umask_lock = PTHREAD_MUTEX_INITIALIZER;
-
 int pd_spawnattr_child(posix_spawnattr_t *attr, int new_group) {
         sigset_t mask, dflt;
         short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
@@ -224,56 +215,173 @@ int pd_spawnattr_child(posix_spawnattr_t *attr, int new_group) {
 }
 
 /*
+ * The child is started with clone(CLONE_VM | CLONE_VFORK), as glibc's
+ * posix_spawn does, but without its reset of every one of the 64 signals
+ * (a sigaction call to read each, in every child, whatever the attributes
+ * say): only the signals this process ever changed are set back to their
+ * default, and which those are is read once. The caller's thread waits
+ * until the child has exec'd or failed, and the child shares our memory
+ * until then, so it only makes system calls and writes its error into
+ * pd_child_t.
+ */
+
+/* Signals the child sets back to SIG_DFL: those the reactor and the
+ * supervisor handle or ignore, and any other that has a handler when the
+ * first command starts (a handler would run in our memory). Handlers are
+ * installed at start, before any run. */
+static sigset_t runner_dflt;
+static pthread_once_t runner_dflt_once = PTHREAD_ONCE_INIT;
+
+static void runner_dflt_init(void) {
+        sigemptyset(&runner_dflt);
+        sigaddset(&runner_dflt, SIGPIPE);
+        sigaddset(&runner_dflt, SIGTERM);
+        sigaddset(&runner_dflt, SIGINT);
+        sigaddset(&runner_dflt, SIGHUP);
+        sigaddset(&runner_dflt, SIGCHLD);
+        for (int sig = 1; sig < SIGRTMIN; sig++) {
+                struct sigaction sa;
+
+                if (!sigaction(sig, NULL, &sa) && sa.sa_handler != SIG_DFL)
+                        sigaddset(&runner_dflt, sig);
+        }
+        for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++) {
+                struct sigaction sa;
+
+                if (!sigaction(sig, NULL, &sa) && sa.sa_handler != SIG_DFL)
+                        sigaddset(&runner_dflt, sig);
+        }
+}
+
+/* The child's stack: execve needs little, the PATH search a path. */
+#define PD_CHILD_STACK (64 * 1024)
+
+typedef struct pd_child_s {
+        const pd_runner_job_t *job;
+        int out_fd;
+        const char *path; /* PATH to search a name without '/' in */
+        int err;          /* set by the child when it cannot exec */
+} pd_child_t;
+
+/* execve of file, searched in path as posix_spawnp does (no /bin/sh for
+ * a file without a #! line). Returns the errno value to report. */
+static int child_exec(const char *file, char *const argv[], char *const envp[],
+                      const char *path) {
+        size_t flen = strlen(file);
+        int eacces  = 0;
+        char buf[4096];
+
+        if (strchr(file, '/')) {
+                execve(file, argv, envp);
+                return errno;
+        }
+        for (const char *p = path;; p++) {
+                const char *end = strchrnul(p, ':');
+                size_t dlen     = (size_t)(end - p);
+
+                if (dlen + 1 + flen < sizeof(buf)) {
+                        memcpy(buf, p, dlen);
+                        if (dlen)
+                                buf[dlen++] = '/'; /* empty: this folder */
+                        memcpy(buf + dlen, file, flen + 1);
+                        execve(buf, argv, envp);
+                        switch (errno) {
+                        case EACCES:
+                                eacces = 1;
+                                break;
+                        case ENOENT:
+                        case ENOTDIR:
+                        case ESTALE:
+                        case ENODEV:
+                        case ETIMEDOUT:
+                                break;
+                        default:
+                                return errno;
+                        }
+                }
+                if (!*end)
+                        break;
+                p = end;
+        }
+        return eacces ? EACCES : ENOENT;
+}
+
+/* The child, until exec: every signal is blocked when it starts. */
+static int runner_child(void *arg) {
+        pd_child_t *c              = arg;
+        const pd_runner_job_t *job = c->job;
+        struct sigaction sa;
+        sigset_t none;
+        int fd;
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = SIG_DFL;
+        for (int sig = 1; sig <= SIGRTMAX; sig++)
+                if (sigismember(&runner_dflt, sig) == 1)
+                        sigaction(sig, &sa, NULL);
+        /* Group 0: the child leads a new group, so one kill reaches all it
+         * starts. */
+        if (setpgid(0, 0))
+                goto fail;
+        /* Duplicated before stdin is opened: if out_fd happens to be 0, it
+         * must be copied before /dev/null takes its place. dup2 onto
+         * itself would keep close-on-exec. */
+        for (fd = STDOUT_FILENO; fd <= STDERR_FILENO; fd++)
+                if (c->out_fd == fd ? fcntl(fd, F_SETFD, 0)
+                                    : dup2(c->out_fd, fd) == -1)
+                        goto fail;
+        if ((fd = open("/dev/null", O_RDONLY)) == -1)
+                goto fail;
+        if (fd != STDIN_FILENO && (dup2(fd, STDIN_FILENO) == -1 || close(fd)))
+                goto fail;
+        if (job->workdir && chdir(job->workdir))
+                goto fail;
+        /* Not shared with us (no CLONE_FS): no lock, no window. */
+        if (job->has_umask)
+                umask((mode_t)(job->umask & 0777));
+        sigemptyset(&none);
+        if (sigprocmask(SIG_SETMASK, &none, NULL))
+                goto fail;
+        c->err = child_exec(job->argv[0], job->argv,
+                            job->envp ? job->envp : environ, c->path);
+        _exit(127);
+fail:
+        c->err = errno;
+        _exit(127);
+}
+
+/*
  * Starts job's command with its stdout and stderr on out_fd.
  * Returns 0 with *pidp, or the errno value of the failure (a failed exec
- * included: glibc reports it from the child).
+ * included, which the child reports).
  */
 static int runner_spawn(const pd_runner_job_t *job, int out_fd, pid_t *pidp) {
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t attr;
-        mode_t old_umask = 0;
-        int err;
+        char *stack      = pd_xmalloc(PD_CHILD_STACK);
+        const char *path = getenv("PATH");
+        pd_child_t c     = {job, out_fd, path ? path : "/bin:/usr/bin", 0};
+        sigset_t all, old;
+        pid_t pid;
+        int err = 0;
 
-        err = posix_spawn_file_actions_init(&fa);
-        if (err)
-                return err;
-        err = posix_spawnattr_init(&attr);
-        if (err)
-                goto out_fa;
-
-        /* Duplicated before stdin is opened: if out_fd happens to be 0, it
-         * must be copied before /dev/null takes its place. */
-        err = posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
-        if (!err)
-                err = posix_spawn_file_actions_adddup2(&fa, out_fd,
-                                                       STDERR_FILENO);
-        if (!err)
-                err = posix_spawn_file_actions_addopen(
-                    &fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-        if (!err && job->workdir)
-                err = posix_spawn_file_actions_addchdir_np(&fa, job->workdir);
-
-        /* The reactor blocks and handles signals for itself (and ignores
-         * SIGPIPE); none of that may leak into the command. Group 0: the
-         * child leads a new group, so one kill reaches all it starts. */
-        if (!err)
-                err = pd_spawnattr_child(&attr, 1);
-
-        if (job->has_umask) {
-                pthread_mutex_lock(&runner_umask_lock);
-                old_umask = umask((mode_t)(job->umask & 0777));
+        pthread_once(&runner_dflt_once, runner_dflt_init);
+        /* No handler of ours may run in the child, which shares our
+         * memory: it unblocks only once they are all reset. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pid = clone(runner_child, stack + PD_CHILD_STACK,
+                    CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
+        if (pid == -1)
+                err = errno;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        free(stack);
+        if (!err && c.err) {
+                /* It exited without exec: reaped here, never seen. */
+                err = c.err;
+                while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+                        ;
         }
         if (!err)
-                err = posix_spawnp(pidp, job->argv[0], &fa, &attr, job->argv,
-                                   job->envp ? job->envp : environ);
-        if (job->has_umask) {
-                umask(old_umask);
-                pthread_mutex_unlock(&runner_umask_lock);
-        }
-
-        posix_spawnattr_destroy(&attr);
-out_fa:
-        posix_spawn_file_actions_destroy(&fa);
+                *pidp = pid;
         return err;
 }
 
@@ -390,91 +498,187 @@ static void runner_outcome(const pd_runner_job_t *job, int wstatus,
         }
 }
 
-/*
- * Watches the started child pid until it has exited and is reaped,
- * collecting its output from out_fd and enforcing the timeout and the
- * cancel flag. pidfd may be -1. Returns 0 with the outcome in res, or -1
- * with res->error if watching failed (the group is then killed and reaped).
- */
-static int runner_watch(const pd_runner_job_t *job, pid_t pid, int pidfd,
-                        int out_fd, char *buf, pd_output_t *out, int64_t start,
-                        pd_runner_result_t *res) {
-        const int64_t deadline =
-            job->timeout_ms > 0 ? start + job->timeout_ms : INT64_MAX;
+/* A command started and watched (runner.h: pd_runner_start). */
+struct pd_runner_s {
+        const pd_runner_job_t *job;
+        int64_t start;
+        int64_t deadline;
         /* PD_ST_SUCCEEDED: not stopped by us (any other outcome is the
          * child's own). */
-        pd_status_t stopped_as = PD_ST_SUCCEEDED;
-        int64_t kill_at        = INT64_MAX; /* SIGKILL after SIGTERM */
-        int out_open           = 1;
-        int exited             = 0;
-        int wstatus            = 0;
-        int ret                = 0;
+        pd_status_t stopped_as;
+        int64_t kill_at; /* SIGKILL after SIGTERM */
+        pd_output_t *out;
+        char *buf;
+        int out_fd; /* the pipe's read end */
+        int out_open;
+        int pidfd; /* -1: exit checked every 10 ms instead */
+        pid_t pid;
+        int exited;
+        int failed; /* watching failed: res->error says why */
+        char error[512];
+};
 
-        while (!exited) {
-                struct pollfd pfd[2];
-                int64_t now  = pd_mono_ms();
-                int64_t wait = PD_RUNNER_TICK_MS;
-                nfds_t nfds  = 0;
-                int n;
+static void runner_free(pd_runner_t *rn) {
+        if (rn->pidfd != -1)
+                close(rn->pidfd);
+        pd_output_destroy(rn->out);
+        if (rn->out_fd != -1)
+                close(rn->out_fd);
+        free(rn->buf);
+        free(rn);
+}
 
-                if (stopped_as == PD_ST_SUCCEEDED) {
-                        if (job->cancel && *job->cancel)
-                                stopped_as = PD_ST_INTERRUPTED;
-                        else if (now >= deadline)
-                                stopped_as = PD_ST_TIMED_OUT;
-                        if (stopped_as != PD_ST_SUCCEEDED) {
-                                kill(-pid, SIGTERM);
-                                kill_at = now + PD_RUNNER_KILL_GRACE_MS;
-                        }
-                } else if (now >= kill_at) {
-                        kill(-pid, SIGKILL);
-                        kill_at = INT64_MAX;
+pd_runner_t *pd_runner_start(const pd_runner_job_t *job,
+                             pd_runner_result_t *res, int *failed) {
+        pd_runner_t *rn = pd_xcalloc(1, sizeof(*rn));
+        int pipefd[2]   = {-1, -1};
+        int err;
+
+        assert(job->argv && job->argv[0]);
+        memset(res, 0, sizeof(*res));
+        res->status = PD_ST_FAILED;
+        *failed     = 1;
+        rn->buf     = pd_xmalloc(PD_RUNNER_READ_SIZE);
+        rn->job     = job;
+        rn->start   = pd_mono_ms();
+        rn->deadline =
+            job->timeout_ms > 0 ? rn->start + job->timeout_ms : INT64_MAX;
+        rn->stopped_as = PD_ST_SUCCEEDED;
+        rn->kill_at    = INT64_MAX;
+        rn->out_fd     = -1;
+        rn->pidfd      = -1;
+        if (pipe2(pipefd, O_CLOEXEC)) {
+                snprintf(res->error, sizeof(res->error),
+                         "cannot create a pipe: %s", pd_strerror(errno));
+                goto fail;
+        }
+        rn->out_fd   = pipefd[0];
+        rn->out_open = 1;
+        rn->out = pd_output_new(job->log_path, res->error, sizeof(res->error));
+        if (!rn->out) {
+                close(pipefd[1]);
+                goto fail;
+        }
+        err = runner_spawn(job, pipefd[1], &rn->pid);
+        /* Only the child writes: our copy would hide its EOF. */
+        close(pipefd[1]);
+        if (err) {
+                *failed = runner_not_started(job, err, res) != 0;
+                goto fail;
+        }
+        if (job->spawned)
+                job->spawned(job->opaque, (int)rn->pid);
+        rn->pidfd = pidfd_open(rn->pid, 0);
+        *failed   = 0;
+        return rn;
+fail:
+        res->duration_ms = pd_mono_ms() - rn->start;
+        runner_free(rn);
+        return NULL;
+}
+
+int pd_runner_prepare(pd_runner_t *rn, struct pollfd *pfd, int64_t *wait) {
+        const pd_runner_job_t *job = rn->job;
+        int64_t now                = pd_mono_ms();
+        int64_t w                  = PD_RUNNER_TICK_MS;
+        int nfds                   = 0;
+
+        if (rn->stopped_as == PD_ST_SUCCEEDED) {
+                if (job->cancel && *job->cancel)
+                        rn->stopped_as = PD_ST_INTERRUPTED;
+                else if (now >= rn->deadline)
+                        rn->stopped_as = PD_ST_TIMED_OUT;
+                if (rn->stopped_as != PD_ST_SUCCEEDED) {
+                        kill(-rn->pid, SIGTERM);
+                        rn->kill_at = now + PD_RUNNER_KILL_GRACE_MS;
                 }
-
-                if (stopped_as == PD_ST_SUCCEEDED)
-                        wait = runner_min(wait, deadline - now);
-                wait = runner_min(wait, kill_at - now);
-                if (pidfd == -1)
-                        wait = runner_min(wait, PD_RUNNER_REAP_TICK_MS);
-
-                if (out_open)
-                        pfd[nfds++] = (struct pollfd){out_fd, POLLIN, 0};
-                if (pidfd != -1)
-                        pfd[nfds++] = (struct pollfd){pidfd, POLLIN, 0};
-                n = poll(pfd, nfds, (int)(wait > 0 ? wait : 0));
-                if (n < 0 && errno != EINTR) {
-                        snprintf(res->error, sizeof(res->error), "poll: %s",
-                                 pd_strerror(errno));
-                        ret = -1;
-                        break;
-                }
-                if (n > 0 && out_open && pfd[0].revents)
-                        out_open = !runner_read(out_fd, buf, out);
-                if (pidfd != -1)
-                        exited = n > 0 && pfd[nfds - 1].revents;
-                else
-                        exited = runner_exited(pid);
+        } else if (now >= rn->kill_at) {
+                kill(-rn->pid, SIGKILL);
+                rn->kill_at = INT64_MAX;
         }
 
+        if (rn->stopped_as == PD_ST_SUCCEEDED)
+                w = runner_min(w, rn->deadline - now);
+        w = runner_min(w, rn->kill_at - now);
+        if (rn->pidfd == -1)
+                w = runner_min(w, PD_RUNNER_REAP_TICK_MS);
+        if (w < 0)
+                w = 0;
+        if (w < *wait || *wait < 0)
+                *wait = w;
+
+        if (rn->out_open)
+                pfd[nfds++] = (struct pollfd){rn->out_fd, POLLIN, 0};
+        if (rn->pidfd != -1)
+                pfd[nfds++] = (struct pollfd){rn->pidfd, POLLIN, 0};
+        return nfds;
+}
+
+int pd_runner_handle(pd_runner_t *rn, const struct pollfd *pfd, int nfds) {
+        if (nfds && rn->out_open && pfd[0].revents)
+                rn->out_open = !runner_read(rn->out_fd, rn->buf, rn->out);
+        if (rn->pidfd != -1)
+                rn->exited = nfds && pfd[nfds - 1].revents;
+        else
+                rn->exited = runner_exited(rn->pid);
+        return rn->exited;
+}
+
+/*
+ * Watches the started child until it has exited, collecting its output
+ * and enforcing the timeout and the cancel flag, with a poll of its own.
+ */
+static void runner_watch(pd_runner_t *rn) {
+        while (!rn->exited) {
+                struct pollfd pfd[2];
+                int64_t wait = -1;
+                int nfds     = pd_runner_prepare(rn, pfd, &wait);
+                int n        = poll(pfd, (nfds_t)nfds, (int)wait);
+
+                if (n < 0 && errno != EINTR) {
+                        snprintf(rn->error, sizeof(rn->error), "poll: %s",
+                                 pd_strerror(errno));
+                        rn->failed = 1;
+                        break;
+                }
+                if (n < 0)
+                        continue;
+                pd_runner_handle(rn, pfd, nfds);
+        }
+}
+
+int pd_runner_finish(pd_runner_t *rn, pd_runner_result_t *res) {
+        const pd_runner_job_t *job = rn->job;
+        int wstatus                = 0;
+        int ret;
+
+        if (!rn->exited && !rn->failed)
+                runner_watch(rn);
+        ret = rn->failed ? -1 : 0;
+        if (ret)
+                snprintf(res->error, sizeof(res->error), "%s", rn->error);
+
         /* The child is gone but not reaped, so its group id is still ours
-         * to signal: what it left behind goes now. */
-        kill(-pid, SIGKILL);
+         * to signal: what it left behind goes now. (After a failed watch
+         * it is killed, as a command is by a timeout.) */
+        kill(-rn->pid, SIGKILL);
 
         /* What was written before the exit is still in the pipe. Read only
          * what is there now, for one tick at most: a process that escaped
          * the group may keep the pipe open forever. */
         for (int64_t until = pd_mono_ms() + PD_RUNNER_TICK_MS;
-             out_open && pd_mono_ms() < until;) {
-                struct pollfd pfd = {out_fd, POLLIN, 0};
+             rn->out_open && pd_mono_ms() < until;) {
+                struct pollfd pfd = {rn->out_fd, POLLIN, 0};
                 int n             = poll(&pfd, 1, 0);
 
                 if (n == 0 || (n < 0 && errno != EINTR))
                         break;
                 if (n > 0)
-                        out_open = !runner_read(out_fd, buf, out);
+                        rn->out_open =
+                            !runner_read(rn->out_fd, rn->buf, rn->out);
         }
 
-        while (waitpid(pid, &wstatus, 0) == -1) {
+        while (waitpid(rn->pid, &wstatus, 0) == -1) {
                 if (errno != EINTR) {
                         /* ECHILD: the process ignores SIGCHLD (children
                          * are then reaped by the kernel) or another thread
@@ -483,61 +687,24 @@ static int runner_watch(const pd_runner_job_t *job, pid_t pid, int pidfd,
                                  "cannot wait for '%s': %s", job->argv[0],
                                  pd_strerror(errno));
                         res->status = PD_ST_FAILED;
-                        return -1;
+                        ret         = -1;
+                        goto out;
                 }
         }
         if (!ret)
-                runner_outcome(job, wstatus, stopped_as, res);
+                runner_outcome(job, wstatus, rn->stopped_as, res);
+out:
+        pd_output_result(rn->out, res);
+        res->duration_ms = pd_mono_ms() - rn->start;
+        runner_free(rn);
         return ret;
 }
 
 int pd_runner_run(const pd_runner_job_t *job, pd_runner_result_t *res) {
-        const int64_t start = pd_mono_ms();
-        pd_output_t *out    = NULL;
-        int pipefd[2]       = {-1, -1};
-        int pidfd           = -1;
-        char *buf           = NULL;
-        pid_t pid           = -1;
-        int ret             = -1;
-        int err;
+        int failed;
+        pd_runner_t *rn = pd_runner_start(job, res, &failed);
 
-        assert(job->argv && job->argv[0]);
-        memset(res, 0, sizeof(*res));
-        res->status = PD_ST_FAILED;
-
-        buf = pd_xmalloc(PD_RUNNER_READ_SIZE);
-        if (pipe2(pipefd, O_CLOEXEC)) {
-                snprintf(res->error, sizeof(res->error),
-                         "cannot create a pipe: %s", pd_strerror(errno));
-                goto out;
-        }
-        out = pd_output_new(job->log_path, res->error, sizeof(res->error));
-        if (!out)
-                goto out;
-
-        err = runner_spawn(job, pipefd[1], &pid);
-        /* Only the child writes: our copy would hide its EOF. */
-        close(pipefd[1]);
-        pipefd[1] = -1;
-        if (err) {
-                ret = runner_not_started(job, err, res);
-                goto out;
-        }
-
-        if (job->spawned)
-                job->spawned(job->opaque, (int)pid);
-        pidfd = pidfd_open(pid, 0);
-        ret   = runner_watch(job, pid, pidfd, pipefd[0], buf, out, start, res);
-        pd_output_result(out, res);
-out:
-        res->duration_ms = pd_mono_ms() - start;
-        if (pidfd != -1)
-                close(pidfd);
-        pd_output_destroy(out);
-        if (pipefd[0] != -1)
-                close(pipefd[0]);
-        if (pipefd[1] != -1)
-                close(pipefd[1]);
-        free(buf);
-        return ret;
+        if (!rn)
+                return failed ? -1 : 0;
+        return pd_runner_finish(rn, res);
 }

@@ -29,6 +29,9 @@ typedef struct pd_runner_job_s {
         /* Called on the calling thread once the command runs, with its pid,
          * which is also its process group (may be NULL). */
         void (*spawned)(void *opaque, int pid);
+        /* pd_sup_run only: called once its START has gone out whole, from
+         * when the run may be going (may be NULL). */
+        void (*sent)(void *opaque);
         void *opaque;
         int has_umask;  /* 0: the child inherits this process's */
         unsigned umask; /* the child's umask, 0..0777 */
@@ -55,6 +58,35 @@ typedef struct pd_runner_result_s {
  * does the same and yields INTERRUPTED.
  */
 int pd_runner_run(const pd_runner_job_t *job, pd_runner_result_t *res);
+
+/*
+ * pd_runner_run in steps, for a caller that watches many runs from one
+ * poll loop (the supervisor) instead of a thread each. job must outlive
+ * the run.
+ *
+ * pd_runner_start starts the command. Returns the run, or NULL with *res
+ * filled: *failed 0 when that is the command's outcome (it could not be
+ * started), 1 for a failure of the runner itself, as pd_runner_run's -1.
+ *
+ * pd_runner_prepare does what is due (SIGTERM on a cancel or timeout,
+ * SIGKILL after the grace), fills pfd (room for 2) with what to poll and
+ * returns how many; *wait (ms, -1: none yet) is lowered to when it must be
+ * called again at the latest.
+ *
+ * pd_runner_handle takes what poll said of those nfds (output is read).
+ * Returns 1 once the command has exited.
+ *
+ * pd_runner_finish (after the exit, or at any time: it then watches until
+ * the exit) kills what is left in the group, reads the last output, reaps,
+ * fills *res and frees the run. Returns as pd_runner_run.
+ */
+typedef struct pd_runner_s pd_runner_t;
+struct pollfd;
+pd_runner_t *pd_runner_start(const pd_runner_job_t *job,
+                             pd_runner_result_t *res, int *failed);
+int pd_runner_prepare(pd_runner_t *rn, struct pollfd *pfd, int64_t *wait);
+int pd_runner_handle(pd_runner_t *rn, const struct pollfd *pfd, int nfds);
+int pd_runner_finish(pd_runner_t *rn, pd_runner_result_t *res);
 
 /*
  * Output capture, the part of a run that command actions (above) and

@@ -127,11 +127,17 @@ int pd_sup_wait(pd_sup_t *sup, int64_t run_id, volatile int *cancel,
  * from memory and records that in its log; an outcome that survives a
  * crash is never asked for again. Returns 0 (also for an unknown id), or
  * -1 if the run is still running or the supervisor cannot be asked. The
- * run whose outcome sup received last is known to have ended: its FORGET
- * is not sent alone but with sup's next request (or by pd_sup_close), and
- * 0 is returned at once, which saves a round trip per run.
+ * runs whose outcome sup received lately (the last 64) are known to have
+ * ended: their FORGETs are not sent alone but together with sup's next
+ * request (or by pd_sup_forget_flush, pd_sup_close), and 0 is returned at
+ * once, which saves a round trip per run.
  */
 int pd_sup_forget(pd_sup_t *sup, int64_t run_id);
+
+/* Sends the FORGETs pd_sup_forget holds and reads their answers (one
+ * round trip; none if nothing is held): for a worker that goes idle.
+ * Returns 0, or -1 if the supervisor cannot be asked (they stay held). */
+int pd_sup_forget_flush(pd_sup_t *sup);
 
 /*
  * The supervisor process's main, for `postdeploy-reactor --supervisor DIR

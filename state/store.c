@@ -169,6 +169,7 @@ enum {
         PD_STMT_ACTION_STATE,
         PD_STMT_ACTION_SET_DONE,
         PD_STMT_TRIGGER_OUTCOME,
+        PD_STMT_TRIGGER_RUNS,
         PD_STMT_RUN_NEXT_UNFINISHED,
         PD_STMT_OUTBOX_ADD,
         PD_STMT_OUTBOX_DEL,
@@ -231,6 +232,10 @@ static const char *const store_sql[PD_STMT__CNT] = {
         " WHERE trigger_id = ?4 AND trigger_source = ?3"
         " AND tenant = ?1 AND action = ?2 AND status IS NOT NULL"
         " ORDER BY id DESC LIMIT 1",
+    [PD_STMT_TRIGGER_RUNS] =
+        "SELECT count(*) FROM runs"
+        " WHERE trigger_id = ?4 AND trigger_source = ?3"
+        " AND tenant = ?1 AND action = ?2 AND sup_id IS NOT NULL",
     /* The iterations fetch one row at a time after the last key seen,
      * so the callback may write to the same tables meanwhile. The
      * partial index holds only the runs in flight; without INDEXED BY
@@ -780,6 +785,25 @@ int pd_store_trigger_outcome(pd_store_t *st, const char *tenant,
         }
         store_done(stmt);
         return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int pd_store_trigger_runs(pd_store_t *st, const char *tenant,
+                          const char *action, const char *trigger_source,
+                          const char *trigger_id, int64_t *countp) {
+        sqlite3_stmt *stmt = st->stmt[PD_STMT_TRIGGER_RUNS];
+        int rc;
+
+        store_bind_str(stmt, 1, tenant);
+        store_bind_str(stmt, 2, action);
+        store_bind_str(stmt, 3, trigger_source);
+        store_bind_str(stmt, 4, trigger_id);
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW)
+                *countp = sqlite3_column_int64(stmt, 0);
+        else
+                store_fail(st, rc);
+        store_done(stmt);
+        return rc == SQLITE_ROW ? 0 : -1;
 }
 
 int pd_store_runs_unfinished(pd_store_t *st, pd_store_run_cb_t *cb,

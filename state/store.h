@@ -103,9 +103,11 @@ int pd_store_event_mark(pd_store_t *st, const char *source, const char *id,
 /* One attempt of an action. Strings are borrowed by the store calls. */
 typedef struct pd_run_s {
         int64_t id; /* set by pd_store_run_begin */
-        /* The run's name at the supervisor: set by the caller to a random
-         * value that never comes back, where a rowid can (0: none);
-         * pd_store_runs_unfinished gives id for rows that have none. */
+        /* The run's name at the supervisor, set by the caller (0: none):
+         * a hash of the trigger, the action and the run's place among
+         * the trigger's runs of it (pd_store_trigger_runs), never a rowid,
+         * which can come back; pd_store_runs_unfinished gives id for rows
+         * that have none. */
         int64_t sup_id;
         const char *tenant;
         const char *action;
@@ -167,6 +169,19 @@ int pd_store_trigger_outcome(pd_store_t *st, const char *tenant,
                              const char *action, const char *trigger_source,
                              const char *trigger_id, int *foundp,
                              pd_status_t *statusp, int32_t *attemptp);
+
+/*
+ * Sets *countp to how many runs of (tenant, action) trigger (source, id)
+ * has that were started under a supervisor (sup_id set), finished or not;
+ * verdicts (rejected, skipped, a cut backoff) do not count. A command's
+ * name at the supervisor is made from it (consumer/worker.c), so a run
+ * whose row a crash lost gets the same name again when its event comes
+ * back: the rows of started commands are a prefix of the STARTs sent, in
+ * order, whatever else was lost with them.
+ */
+int pd_store_trigger_runs(pd_store_t *st, const char *tenant,
+                          const char *action, const char *trigger_source,
+                          const char *trigger_id, int64_t *countp);
 
 /*
  * Calls cb for every run still marked running (left by a crash). The cb's

@@ -38,6 +38,9 @@ extern char **environ;
 /* ------------------------------------------------------------------ */
 /* The client                                                           */
 
+/* FORGETs held for the next request, at most. */
+#define PD_SUP_FORGET_MAX 64
+
 struct pd_sup_s {
         int fd; /* -1 while disconnected */
         char *dir;
@@ -46,13 +49,18 @@ struct pd_sup_s {
         pd_sup_buf_t in;  /* bytes read: the frame handed out, then more */
         size_t handed;    /* size of the frame handed out, to drop */
         char errstr[256]; /* why the last reconnect failed */
-        /* The run whose RESULT this handle read last: it has ended. */
-        int64_t ended_id;
-        int has_ended;
-        /* A FORGET that rides with the next request (pd_sup_forget). */
-        int64_t forget_id;
-        int forget;      /* PD_SUP_FORGET_* */
-        int64_t hang_ms; /* silent this long: taken for hung */
+        /* Runs whose RESULT this handle read last, newest at the end:
+         * they have ended, so their FORGET can wait for a request. */
+        int64_t ended[PD_SUP_FORGET_MAX];
+        size_t ended_cnt;
+        /* FORGETs that ride with the next request (pd_sup_forget): the
+         * reactor records outcomes in batches, so several are often
+         * ready at once; their replies come back in the same order. */
+        int64_t forget_ids[PD_SUP_FORGET_MAX];
+        size_t forget_cnt;
+        size_t forget_acked; /* ... of which answered, once sent */
+        int forget;          /* PD_SUP_FORGET_* */
+        int64_t hang_ms;     /* silent this long: taken for hung */
 };
 
 enum {
@@ -189,8 +197,14 @@ static void sup_hangup(pd_sup_t *sup) {
                 close(sup->fd);
         sup->fd = -1;
         /* Unanswered, so maybe unread: asked again on the next one. */
-        if (sup->forget == PD_SUP_FORGET_SENT)
-                sup->forget = PD_SUP_FORGET_HELD;
+        if (sup->forget == PD_SUP_FORGET_SENT) {
+                memmove(sup->forget_ids, sup->forget_ids + sup->forget_acked,
+                        (sup->forget_cnt - sup->forget_acked) *
+                            sizeof(*sup->forget_ids));
+                sup->forget_cnt -= sup->forget_acked;
+                sup->forget_acked = 0;
+                sup->forget       = PD_SUP_FORGET_HELD;
+        }
 }
 
 void pd_sup_set_timeout(pd_sup_t *sup, int64_t ms) {
@@ -249,6 +263,36 @@ static int sup_send_id(pd_sup_t *sup, unsigned type, int64_t id) {
         ret = sup_put_id(&b, type, id) ? -1 : sup_send(sup, b.p, b.len);
         pd_sup_buf_free(&b);
         return ret;
+}
+
+/* Appends a FORGET for every held run to b. Returns 0, or -1 (oom). */
+static int sup_put_forgets(const pd_sup_t *sup, pd_sup_buf_t *b) {
+        for (size_t i = 0; i < sup->forget_cnt; i++)
+                if (sup_put_id(b, PD_SUP_F_FORGET, sup->forget_ids[i]))
+                        return -1;
+        return 0;
+}
+
+/* Notes that run id has ended (we read its RESULT); the oldest note goes
+ * when there is no room. */
+static void sup_ended(pd_sup_t *sup, int64_t id) {
+        if (sup->ended_cnt == PD_SUP_FORGET_MAX) {
+                memmove(sup->ended, sup->ended + 1,
+                        (PD_SUP_FORGET_MAX - 1) * sizeof(*sup->ended));
+                sup->ended_cnt--;
+        }
+        sup->ended[sup->ended_cnt++] = id;
+}
+
+/* Whether run id is noted as ended; the note is taken away. */
+static int sup_unended(pd_sup_t *sup, int64_t id) {
+        for (size_t i = sup->ended_cnt; i-- > 0;)
+                if (sup->ended[i] == id) {
+                        memmove(sup->ended + i, sup->ended + i + 1,
+                                (--sup->ended_cnt - i) * sizeof(*sup->ended));
+                        return 1;
+                }
+        return 0;
 }
 
 /*
@@ -319,8 +363,13 @@ void pd_sup_close(pd_sup_t *sup) {
         if (!sup)
                 return;
         /* The supervisor reads what a closed connection sent. */
-        if (sup->fd != -1 && sup->forget == PD_SUP_FORGET_HELD)
-                sup_send_id(sup, PD_SUP_F_FORGET, sup->forget_id);
+        if (sup->fd != -1 && sup->forget == PD_SUP_FORGET_HELD) {
+                pd_sup_buf_t b = {0};
+
+                if (!sup_put_forgets(sup, &b))
+                        sup_send(sup, b.p, b.len);
+                pd_sup_buf_free(&b);
+        }
         sup_hangup(sup);
         pd_sup_buf_free(&sup->in);
         free(sup->dir);
@@ -329,9 +378,9 @@ void pd_sup_close(pd_sup_t *sup) {
 }
 
 /*
- * Sends the request frame(s) req, preceded by a held FORGET, in one send:
- * the supervisor handles both in one pass, and no round trip is spent on
- * the FORGET alone. Returns as sup_send.
+ * Sends the request frame(s) req, preceded by the held FORGETs, in one
+ * send: the supervisor handles them all in one pass, and no round trip is
+ * spent on a FORGET alone. Returns as sup_send.
  */
 static int sup_send_req(pd_sup_t *sup, const pd_sup_buf_t *req) {
         pd_sup_buf_t b = {0};
@@ -339,14 +388,17 @@ static int sup_send_req(pd_sup_t *sup, const pd_sup_buf_t *req) {
 
         if (sup->forget != PD_SUP_FORGET_HELD)
                 return sup_send(sup, req->p, req->len);
-        if (sup_put_id(&b, PD_SUP_F_FORGET, sup->forget_id)) {
+        if (sup_put_forgets(sup, &b)) {
                 pd_sup_buf_free(&b);
                 return -1;
         }
-        pd_sup_buf_put(&b, req->p, req->len);
+        if (req->len)
+                pd_sup_buf_put(&b, req->p, req->len);
         ret = sup_send(sup, b.p, b.len);
-        if (!ret)
-                sup->forget = PD_SUP_FORGET_SENT;
+        if (!ret) {
+                sup->forget       = PD_SUP_FORGET_SENT;
+                sup->forget_acked = 0;
+        }
         pd_sup_buf_free(&b);
         return ret;
 }
@@ -467,14 +519,18 @@ static int sup_recv(pd_sup_t *sup, int64_t id, volatile int *cancel,
         }
 }
 
-/* Whether the frame is the reply to a FORGET sent before the request
- * (it comes first); it then needs no more. */
+/* Whether the frame is the reply to the next FORGET sent before the
+ * request (they come first, in order); once all are, they need no more. */
 static int sup_forgotten(pd_sup_t *sup, unsigned type, pd_sup_rd_t rd) {
         if (sup->forget != PD_SUP_FORGET_SENT ||
             (type != PD_SUP_F_FORGOTTEN && type != PD_SUP_F_RUNNING) ||
-            pd_sup_rd_i64(&rd) != sup->forget_id || rd.bad)
+            pd_sup_rd_i64(&rd) != sup->forget_ids[sup->forget_acked] || rd.bad)
                 return 0;
-        sup->forget = PD_SUP_FORGET_NONE;
+        if (++sup->forget_acked == sup->forget_cnt) {
+                sup->forget       = PD_SUP_FORGET_NONE;
+                sup->forget_cnt   = 0;
+                sup->forget_acked = 0;
+        }
         return 1;
 }
 
@@ -534,8 +590,7 @@ static int sup_reply_get(pd_sup_t *sup, int64_t id, int await,
                 case PD_SUP_F_RESULT:
                         if (pd_sup_result_get(&rd, runner_failed, res))
                                 return PD_SUP_BROKEN;
-                        sup->ended_id  = id;
-                        sup->has_ended = 1;
+                        sup_ended(sup, id);
                         return PD_SUP_FINISHED;
                 default:
                         return PD_SUP_BROKEN;
@@ -597,23 +652,48 @@ int pd_sup_forget(pd_sup_t *sup, int64_t run_id) {
         pd_runner_result_t *res = pd_xcalloc(1, sizeof(*res));
         int failed, r;
 
-        /* The run whose RESULT we read last has ended: its FORGET waits
-         * for the next request, which takes it along. */
-        if (sup->has_ended && sup->ended_id == run_id &&
-            sup->forget == PD_SUP_FORGET_NONE) {
-                sup->forget    = PD_SUP_FORGET_HELD;
-                sup->forget_id = run_id;
-                sup->has_ended = 0;
+        for (size_t i = 0; i < sup->forget_cnt; i++)
+                if (sup->forget_ids[i] == run_id) {
+                        free(res);
+                        return 0; /* on its way already */
+                }
+        /* A run whose RESULT we read has ended: its FORGET waits for the
+         * next request, which takes it along. */
+        if (sup->forget != PD_SUP_FORGET_SENT &&
+            sup->forget_cnt < PD_SUP_FORGET_MAX && sup_unended(sup, run_id)) {
+                sup->forget_ids[sup->forget_cnt++] = run_id;
+                sup->forget                        = PD_SUP_FORGET_HELD;
                 free(res);
                 return 0;
         }
-        if (sup->forget != PD_SUP_FORGET_NONE && sup->forget_id == run_id) {
-                free(res);
-                return 0; /* on its way already */
-        }
+        if (!res)
+                return -1;
         r = sup_ask(sup, PD_SUP_F_FORGET, run_id, NULL, res, &failed);
         free(res);
         return r == PD_SUP_FINISHED ? 0 : -1;
+}
+
+int pd_sup_forget_flush(pd_sup_t *sup) {
+        pd_sup_buf_t b = {0};
+        int ret;
+
+        if (sup->forget != PD_SUP_FORGET_HELD || sup->fd == -1)
+                return sup->forget == PD_SUP_FORGET_NONE ? 0 : -1;
+        /* No request of its own: the FORGETs alone, then their answers. */
+        ret = sup_send_req(sup, &b);
+        pd_sup_buf_free(&b);
+        while (!ret && sup->forget == PD_SUP_FORGET_SENT) {
+                pd_sup_rd_t rd;
+                unsigned type = 0;
+
+                ret = sup_recv(sup, sup->forget_ids[sup->forget_acked], NULL,
+                               NULL, (int)sup->hang_ms, &type, &rd);
+                if (!ret && !sup_forgotten(sup, type, rd))
+                        ret = PD_SUP_BROKEN;
+        }
+        if (ret)
+                sup_hangup(sup);
+        return ret ? -1 : 0;
 }
 
 int pd_sup_run(pd_sup_t *sup, int64_t run_id, const pd_runner_job_t *job,
@@ -659,7 +739,9 @@ int pd_sup_run(pd_sup_t *sup, int64_t run_id, const pd_runner_job_t *job,
                 if (sup_send_req(sup, &b))
                         continue;
                 sent = 1;
-                r    = sup_reply_get(sup, run_id, 1, job->cancel, res, &failed);
+                if (job->sent)
+                        job->sent(job->opaque);
+                r = sup_reply_get(sup, run_id, 1, job->cancel, res, &failed);
                 break;
         }
         pd_sup_buf_free(&b);

@@ -39,23 +39,12 @@
 /* ------------------------------------------------------------------ */
 /* The supervisor: the loop                                             */
 
-/* The run threads that finished: join them and pass their outcomes on. */
-static void sup_reap(pd_sup_server_t *srv) {
-        pd_sup_run_t *run, *next;
+/* The syncer synced: the loop looks again at whether it may idle. */
+static void sup_synced(pd_sup_server_t *srv) {
         uint64_t n;
 
         while (read(srv->event_fd, &n, sizeof(n)) < 0 && errno == EINTR)
                 ;
-        pthread_mutex_lock(&srv->lock);
-        run       = srv->done;
-        srv->done = NULL;
-        pthread_mutex_unlock(&srv->lock);
-        for (; run; run = next) {
-                next = run->done_next;
-                pthread_join(run->thread, NULL);
-                srv->running--;
-                pd__sup_finish(srv, run);
-        }
 }
 
 /* Binds and listens at the socket path (which we hold the lock for, so
@@ -137,14 +126,16 @@ static void sup_stop(pd_sup_server_t *srv) {
 
 /* Serves until idle, or stopped and every run has ended. */
 static void sup_serve(pd_sup_server_t *srv) {
-        struct pollfd *pfd = NULL;
-        size_t pfd_cap     = 0;
+        struct pollfd *pfd   = NULL;
+        pd_sup_run_t **owner = NULL;
+        size_t pfd_cap = 0, owner_cap = 0;
         int64_t idle_since = -1;
 
         for (;;) {
                 const size_t base = 3;
                 size_t cnt        = srv->conn_cnt;
-                int timeout       = -1;
+                size_t rcnt;
+                int timeout = -1;
                 int64_t now;
                 int n;
 
@@ -171,7 +162,11 @@ static void sup_serve(pd_sup_server_t *srv) {
                     (timeout < 0 || timeout > PD_SUP_QUIET_MS))
                         timeout = PD_SUP_QUIET_MS;
 
-                pfd    = pd_xgrow(pfd, &pfd_cap, base + cnt, sizeof(*pfd));
+                /* Each run polls its output and its pidfd at most. */
+                pfd = pd_xgrow(pfd, &pfd_cap, base + cnt + 2 * srv->run_cnt + 1,
+                               sizeof(*pfd));
+                owner  = pd_xgrow(owner, &owner_cap, 2 * srv->run_cnt + 1,
+                                  sizeof(*owner));
                 pfd[0] = (struct pollfd){srv->signal_fd, POLLIN, 0};
                 pfd[1] = (struct pollfd){srv->event_fd, POLLIN, 0};
                 pfd[2] = (struct pollfd){srv->listen_fd, POLLIN, 0};
@@ -185,16 +180,20 @@ static void sup_serve(pd_sup_server_t *srv) {
                                 ev |= POLLOUT;
                         pfd[base + i] = (struct pollfd){conn->fd, ev, 0};
                 }
-                n = poll(pfd, base + cnt, timeout);
+                rcnt = pd__sup_runs_prepare(srv, pfd + base + cnt, owner,
+                                            &timeout);
+                n    = poll(pfd, base + cnt + rcnt, timeout);
                 if (n < 0 && errno != EINTR) {
                         pd_log(PD_LOG_ERROR, "poll: %s; retrying",
                                pd_strerror(errno));
                         poll(NULL, 0, PD_SUP_TICK_MS);
                         continue;
                 }
+                if (n >= 0)
+                        pd__sup_runs_handle(srv, pfd + base + cnt, owner, rcnt);
                 if (n == 0 && pd__sup_log_bloated(srv, 1))
                         pd__sup_log_compact(srv);
-                if (n <= 0)
+                if (n <= 0 && !rcnt)
                         continue;
 
                 if (pfd[0].revents) {
@@ -206,7 +205,7 @@ static void sup_serve(pd_sup_server_t *srv) {
                         sup_stop(srv);
                 }
                 if (pfd[1].revents)
-                        sup_reap(srv);
+                        sup_synced(srv);
                 if (pfd[2].revents)
                         pd__sup_accept(srv);
                 for (size_t i = 0; i < cnt; i++) {
@@ -250,6 +249,7 @@ static void sup_serve(pd_sup_server_t *srv) {
         for (size_t i = 0; i < srv->conn_cnt; i++)
                 pd__sup_conn_flush(srv->conns[i]);
         free(pfd);
+        free(owner);
 }
 
 /* ------------------------------------------------------------------ */
@@ -259,11 +259,7 @@ static void sup_server_destroy(pd_sup_server_t *srv) {
         if (!srv)
                 return;
         /* Only after an error: the loop itself ends with no run left. */
-        for (size_t i = 0; i < srv->run_cnt; i++)
-                if (srv->runs[i]->state == PD_SUP_RUNNING) {
-                        srv->runs[i]->cancel = 1;
-                        pthread_join(srv->runs[i]->thread, NULL);
-                }
+        pd__sup_runs_end_all(srv);
         pd__sup_syncer_stop(srv);
         for (size_t i = 0; i < srv->run_cnt; i++)
                 pd__sup_run_destroy(srv->runs[i]);
@@ -285,7 +281,6 @@ static void sup_server_destroy(pd_sup_server_t *srv) {
                 close(srv->results_fd);
         if (srv->lock_fd != -1)
                 close(srv->lock_fd);
-        pthread_mutex_destroy(&srv->lock);
         pthread_mutex_destroy(&srv->log_lock);
         pthread_cond_destroy(&srv->log_cond);
         free(srv->dir);
@@ -306,7 +301,6 @@ static pd_sup_server_t *sup_server_new(const char *dir, int idle_s, int *busy,
         *busy        = 0;
         srv->lock_fd = srv->listen_fd = srv->results_fd = -1;
         srv->event_fd = srv->signal_fd = srv->log_fd = -1;
-        pthread_mutex_init(&srv->lock, NULL);
         pthread_mutex_init(&srv->log_lock, NULL);
         /* The syncer's delay is measured on the monotonic clock. */
         pthread_condattr_init(&cattr);

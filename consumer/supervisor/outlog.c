@@ -298,7 +298,7 @@ int pd__sup_log_compact(pd_sup_server_t *srv) {
                 if (run->saved) {
                         sup_log_record(&b, run->id, run);
                         run->log_len = b.len - at; /* an older file's, too */
-                } else if (run->pid > 0) { /* runs: set under log_lock */
+                } else if (run->pid > 0) { /* running: set by this thread */
                         pd__sup_log_started(&b, run);
                 }
         }

@@ -57,9 +57,13 @@ typedef struct pd_sup_run_s {
         int orphan;        /* loaded from a STARTED record: a dead
                             * supervisor's run, maybe still going */
         int pid;           /* its process (and group) once spawned, */
-        uint64_t pstart;   /* ... and when that process started */
+        /* ... and when that process started, in clock ticks after boot
+         * (field 22 of /proc/PID/stat): the first tick it may have, and
+         * above bit 48 how many more (pd_sup_pstart_window); records of
+         * older supervisors have the exact tick. */
+        uint64_t pstart;
         volatile int cancel;
-        pthread_t thread;
+        pd_runner_t *rn; /* while it runs: watched by the loop */
         pd_sup_server_t *srv;
         /* While it runs: the START payload, which argv and envp point
          * into, and the job made of them. */
@@ -67,8 +71,7 @@ typedef struct pd_sup_run_s {
         char **argv;
         char **envp;
         pd_runner_job_t job;
-        pd_runner_result_t res; /* set by its thread, read after the join */
-        struct pd_sup_run_s *done_next;
+        pd_runner_result_t res; /* its outcome, once finished */
 } pd_sup_run_t;
 
 /* One client connection. */
@@ -94,7 +97,7 @@ struct pd_sup_server_s {
         int results_fd; /* the folder, for fsync */
         unsigned umask; /* of commands whose START names none: the
                          * one the supervisor was started with */
-        int event_fd;   /* run threads -> loop */
+        int event_fd;   /* the syncer -> loop */
         int signal_fd;
         pd_sup_conn_t **conns;
         size_t conn_cnt;
@@ -104,8 +107,6 @@ struct pd_sup_server_s {
         size_t run_cap; /* room in runs */
         size_t running;
         int stopping;
-        pthread_mutex_t lock; /* guards done */
-        pd_sup_run_t *done;   /* runs whose thread has finished */
         /* The outcome log, DIR/supervisor/outcomes (pd__sup_log_write),
          * and what the syncer (pd__sup_syncer_main) works from; guarded by
          * log_lock. Counts are of outcomes appended. */
@@ -149,5 +150,16 @@ int pd__sup_accept(pd_sup_server_t *srv);
 void pd__sup_conn_destroy(pd_sup_conn_t *conn);
 void pd__sup_finish(pd_sup_server_t *srv, pd_sup_run_t *run);
 void pd__sup_process(pd_sup_server_t *srv);
+/* The running runs in the loop's poll: pd__sup_runs_prepare fills pfd and
+ * owner (room for 2 per run) and lowers *timeout (ms, -1: none); returns
+ * how many. pd__sup_runs_handle takes poll's answer, ending the runs whose
+ * command exited. pd__sup_runs_end_all cancels every run and waits for
+ * each (after an error only). */
+struct pollfd;
+size_t pd__sup_runs_prepare(pd_sup_server_t *srv, struct pollfd *pfd,
+                            pd_sup_run_t **owner, int *timeout);
+void pd__sup_runs_handle(pd_sup_server_t *srv, struct pollfd *pfd,
+                         pd_sup_run_t **owner, size_t n);
+void pd__sup_runs_end_all(pd_sup_server_t *srv);
 
 #endif

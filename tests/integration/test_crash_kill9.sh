@@ -9,6 +9,11 @@
 # outbox.c (pd_crashpoint, consumer/fault.c): the reactor
 # SIGKILLs itself there when PD_CRASH_AT names it. "during_run" is a kill
 # from outside while an action runs. PD_CRASH_POINTS="a b" runs a subset.
+# run.after_start comes once a command's START is out, before its run's row
+# is committed: the restarted reactor must find the run at the supervisor
+# by its name (consumer/worker.c, pd_run_sup_id), not run it again. The
+# recover.* points crash a reactor recovering from started.after_commit,
+# the first point after which the store surely holds a run to recover.
 source "$(dirname "$0")/lib.sh"
 pd_require_broker
 PLUGIN=$PD_BUILD_DIR/libpostdeploy_example_plugin.so
@@ -20,7 +25,7 @@ registry.before_commit registry.after_commit registry.after_produce
 dead_letter.before_commit dead_letter.after_commit dead_letter.after_produce
 plan.before_commit plan.after_commit plan.after_produce
 started.before_commit started.after_commit started.after_produce
-run.before_spawn during_run run.after_exit
+run.before_spawn run.after_start during_run run.after_exit
 finished.before_commit finished.after_commit finished.after_produce
 verdict.before_commit verdict.after_commit verdict.after_produce
 event_done.before_commit event_done.after_commit event_done.after_produce
@@ -84,7 +89,7 @@ INI
 
 	first=$point second=
 	case $point in
-	recover.*) first=run.after_exit second=$point ;;
+	recover.*) first=started.after_commit second=$point ;;
 	during_run) first= ; mkfifo "$dir/markers/gate.acme.a" "$dir/markers/started" ;;
 	esac
 	start "$first"

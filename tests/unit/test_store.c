@@ -492,6 +492,45 @@ static void test_a_run_ends_only_once(void **state) {
         assert_int_equal(pd_store_run_end(fx->st, &run), -1);
 }
 
+/* A command's place among its trigger's runs names it at the supervisor
+ * (consumer/worker.c): only runs started under a supervisor count, finished
+ * or not, and only the trigger's, of that action. */
+static void test_trigger_runs_counts_the_commands_it_started(void **state) {
+        fx_t *fx        = *state;
+        pd_run_t run    = run_of("core.reindex", "t1", 1);
+        pd_run_t other  = run_of("core.reindex", "t2", 1);
+        pd_run_t action = run_of("core.warm", "t1", 1);
+        pd_run_t cut    = run_of("core.reindex", "t1", 2);
+        int64_t n       = -1;
+
+        fx->st = open_ok(fx->path);
+        assert_int_equal(pd_store_trigger_runs(fx->st, "acme", "core.reindex",
+                                               "postdeploy-cli/host", "t1", &n),
+                         0);
+        assert_int_equal(n, 0);
+        run.sup_id = 11;
+        assert_int_equal(pd_store_run_begin(fx->st, &run), 0);
+        other.sup_id = 12;
+        assert_int_equal(pd_store_run_begin(fx->st, &other), 0);
+        action.sup_id = 13;
+        assert_int_equal(pd_store_run_begin(fx->st, &action), 0);
+        /* A verdict (a cut backoff, a skip) is a row without a name. */
+        assert_int_equal(pd_store_run_begin(fx->st, &cut), 0);
+        end_run(fx->st, &cut, PD_ST_INTERRUPTED);
+        assert_int_equal(pd_store_trigger_runs(fx->st, "acme", "core.reindex",
+                                               "postdeploy-cli/host", "t1", &n),
+                         0);
+        assert_int_equal(n, 1);
+        end_run(fx->st, &run, PD_ST_FAILED);
+        run        = run_of("core.reindex", "t1", 3);
+        run.sup_id = 14;
+        assert_int_equal(pd_store_run_begin(fx->st, &run), 0);
+        assert_int_equal(pd_store_trigger_runs(fx->st, "acme", "core.reindex",
+                                               "postdeploy-cli/host", "t1", &n),
+                         0);
+        assert_int_equal(n, 2);
+}
+
 static void test_trigger_outcome_is_its_latest_finished_run(void **state) {
         fx_t *fx           = *state;
         pd_run_t run       = run_of("core.reindex", "t1", 1);
@@ -1067,6 +1106,7 @@ int main(void) {
             T(test_a_late_end_does_not_hide_a_newer_outcome),
             T(test_a_run_ends_only_once),
             T(test_a_run_recorded_whole_counts_as_begun_and_ended),
+            T(test_trigger_runs_counts_the_commands_it_started),
             T(test_trigger_outcome_is_its_latest_finished_run),
             T(test_unfinished_runs_survive_a_crash),
             T(test_unfinished_runs_stop_at_the_callbacks_answer),
