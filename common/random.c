@@ -72,17 +72,6 @@ static void random_id(unsigned char *b) {
         used += 16;
 }
 
-int64_t pd_random_id63(void) {
-        unsigned char b[16];
-        uint64_t v = 0;
-
-        random_id(b);
-        for (int i = 0; i < 8; i++)
-                v = v << 8 | b[i];
-        v >>= 1;
-        return v ? (int64_t)v : 1;
-}
-
 /* A random (version 4) UUID, lowercase, into buf[37]. */
 void pd_uuid4(char *buf) {
         unsigned char b[16];

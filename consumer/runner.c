@@ -190,18 +190,24 @@ void pd_output_destroy(pd_output_t *out) {
         free(out);
 }
 
+/* The signals the reactor and the supervisor handle or ignore, which no
+ * child they start may inherit: one list for both ways of starting one. */
+static void runner_changed_signals(sigset_t *set) {
+        sigemptyset(set);
+        sigaddset(set, SIGPIPE);
+        sigaddset(set, SIGTERM);
+        sigaddset(set, SIGINT);
+        sigaddset(set, SIGHUP);
+        sigaddset(set, SIGCHLD);
+}
+
 int pd_spawnattr_child(posix_spawnattr_t *attr, int new_group) {
         sigset_t mask, dflt;
         short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
         int err;
 
         sigemptyset(&mask);
-        sigemptyset(&dflt);
-        sigaddset(&dflt, SIGPIPE);
-        sigaddset(&dflt, SIGTERM);
-        sigaddset(&dflt, SIGINT);
-        sigaddset(&dflt, SIGHUP);
-        sigaddset(&dflt, SIGCHLD);
+        runner_changed_signals(&dflt);
         if (new_group)
                 flags |= POSIX_SPAWN_SETPGROUP;
         err = posix_spawnattr_setflags(attr, flags);
@@ -233,12 +239,7 @@ static sigset_t runner_dflt;
 static pthread_once_t runner_dflt_once = PTHREAD_ONCE_INIT;
 
 static void runner_dflt_init(void) {
-        sigemptyset(&runner_dflt);
-        sigaddset(&runner_dflt, SIGPIPE);
-        sigaddset(&runner_dflt, SIGTERM);
-        sigaddset(&runner_dflt, SIGINT);
-        sigaddset(&runner_dflt, SIGHUP);
-        sigaddset(&runner_dflt, SIGCHLD);
+        runner_changed_signals(&runner_dflt);
         for (int sig = 1; sig < SIGRTMIN; sig++) {
                 struct sigaction sa;
 
