@@ -451,7 +451,7 @@ bench_8() {
 bench_9() {
 	local w
 	w=$(world "b9-$1" </dev/null)
-	seq -f 'tenant-%07g' 1 "$B9_TENANTS" >"$w/tenants.txt"
+	seq -f 'tenant-%07.0f' 1 "$B9_TENANTS" >"$w/tenants.txt"
 	# The topics exist before either publishes: made by a first deploy.
 	"$BUILD/postdeploy" deploy --auto --release 1.0.0 --tenant first \
 		-c "$w/cfg.ini" >/dev/null
