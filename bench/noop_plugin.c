@@ -4,8 +4,9 @@
  * once, so what a run costs is the reactor's work around it.
  *
  * How many: $PD_BENCH_NOOP_ACTIONS (1..10000, default 10; benchmark 7
- * deploys 10,000 to one tenant), read once at init. bench/run.sh builds it as bench_noop_plugin.so and lists it in the
- * generated config ([reactor] plugins = ...).
+ * deploys 10,000 to one tenant), read once at init. bench/run.sh builds it as
+ * bench_noop_plugin.so and lists it in the generated config ([reactor] plugins
+ * = ...).
  */
 #include <stdio.h>
 #include <stdlib.h>
