@@ -140,6 +140,26 @@ static void test_thousands_of_actions_keep_a_row_each(void **state) {
         assert_int_equal(lines, 2 * 3000);
 }
 
+/* A reset forgets the index with the rows: an action seen before it
+ * starts again from nothing, its old rows not found through stale
+ * places. */
+static void test_a_reset_forgets_every_row_of_an_action(void **state) {
+        (void)state;
+        pd_metrics_action_done("again", "SUCCEEDED", 1);
+        pd_metrics_action_done("again", "SUCCEEDED", 1);
+        pd_metrics_reset();
+        pd_metrics_action_done("again", "FAILED", 1);
+
+        assert_series(
+            "postdeploy_actions_total{action=\"again\",status=\"failed\"}",
+            "1");
+        assert_series(
+            "postdeploy_actions_total{action=\"again\",status=\"succeeded\"}",
+            NULL);
+        assert_series(
+            "postdeploy_action_duration_seconds_count{action=\"again\"}", "1");
+}
+
 static void test_label_values_are_escaped(void **state) {
         (void)state;
         pd_metrics_action_done("a\"b\\c\nd", "FAILED", 1);
@@ -257,6 +277,8 @@ int main(void) {
             cmocka_unit_test_setup(
                 test_statuses_are_counted_apart_in_lower_case, setup),
             cmocka_unit_test_setup(test_thousands_of_actions_keep_a_row_each,
+                                   setup),
+            cmocka_unit_test_setup(test_a_reset_forgets_every_row_of_an_action,
                                    setup),
             cmocka_unit_test_setup(test_label_values_are_escaped, setup),
             cmocka_unit_test_setup(
