@@ -25,7 +25,7 @@ BUILD=${PD_BENCH_BUILD_DIR:-$SRC/build-bench}
 BROKERS=${PD_BROKERS:-127.0.0.1:9092}
 SMOKE=0
 RUNS=
-ONLY="1 2 3 4 5 6"
+ONLY="1 2 3 4 5 6 7 8 9"
 # 2 workers: the machine has 2 cores, and a worker's action is CPU work
 # (spawn, SQLite, encoding), so more threads only take turns on them; the
 # floors use the same number. Override with --workers.
@@ -61,6 +61,9 @@ if [ "$SMOKE" = 1 ]; then
 	B5_TENANTS=10        # benchmark 5: tenants x 10 actions x 10 events
 	B6_TENANTS=100       # benchmark 6: tenants x 10 (tenant, action) states
 	B6_HISTORY=20000     # ... and runs over a year, for the retention row
+	B7_ACTIONS="100"     # benchmark 7: one tenant's actions, each size a run
+	B8_TENANTS=10        # benchmark 8: tenants x B8_ACTIONS results
+	B9_TENANTS=10000     # benchmark 9: tenants in one --tenants-file
 else
 	: "${RUNS:=3}"
 	B1_TENANTS=1000
@@ -70,6 +73,9 @@ else
 	B5_TENANTS=10000
 	B6_TENANTS=10000
 	B6_HISTORY=1000000
+	B7_ACTIONS="1000 10000"
+	B8_TENANTS=1000
+	B9_TENANTS=1000000
 fi
 B1_ACTIONS=10
 B3_RATE=100
@@ -77,6 +83,7 @@ B4_ACTIONS=5
 B5_ACTIONS=10
 B5_EVENTS=10
 B6_ACTIONS=10
+B8_ACTIONS=100
 
 : "${OUT:=$BUILD/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$OUT"
@@ -372,6 +379,97 @@ bench_6() {
 	fi
 }
 
+# ---- 7. one tenant, many actions: deploy --auto --wait ------------------------
+
+# The reactor's own span for TENANT: its first action's started_at to its
+# last one's finished_at, in ms, from the report (millisecond stamps).
+reactor_span_ms() { # reactor_span_ms WORLD TENANT
+	"$BUILD/postdeploy" report --format json --tenant "$2" -c "$1/cfg.ini" |
+		python3 -c 'import json, sys, datetime
+ms = lambda s: datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp() * 1000
+rows = json.load(sys.stdin)
+print("%.0f" % (max(ms(r["finished_at"]) for r in rows) - min(ms(r["started_at"]) for r in rows)))'
+}
+
+bench_7() {
+	local w n
+	[ -n "$PLUGIN" ] || { echo "plugins not available yet" >"$OUT/b7.na"; return 0; }
+	for n in $B7_ACTIONS; do
+		w=$(world "b7-$1-$n" < <(noop_actions "$n"; echo "state_sync = true"))
+		reactor_start "$w" PD_BENCH_NOOP_ACTIONS="$n"
+		# The first deploy pays for the group forming and the clients
+		# connecting: one action, not counted.
+		"$BUILD/postdeploy" deploy --one bench.noop0 --release 1.0.0 --tenant warm \
+			--wait --timeout 120s -c "$w/cfg.ini" >"$w/warm.log" ||
+			{ cat "$w/warm.log" >&2; return 1; }
+		"$BIN/bench_timeit" -o "$w/deploy.log" -- "$BUILD/postdeploy" deploy --auto \
+			--release 1.0.0 --tenant t1 --wait --timeout 120s -c "$w/cfg.ini" \
+			>"$w/time.out" || { cat "$w/deploy.log" >&2; return 1; }
+		grep -q "^$n action(s) finished, 0 failed" "$w/deploy.log" ||
+			{ echo "benchmark 7: unexpected deploy output" >&2; tail -n 3 "$w/deploy.log" >&2; return 1; }
+		reactor_stop "$w"
+		fig "b7.wall.$n" "$(val wall_ms "$w/time.out")"
+		fig "b7.cli_cpu.$n" "$(awk -v u="$(val user_ms "$w/time.out")" \
+			-v s="$(val sys_ms "$w/time.out")" 'BEGIN { printf "%.1f", u + s }')"
+		fig "b7.span.$n" "$(reactor_span_ms "$w" t1)"
+		# The floor: a bare consumer, the CLI's settings, no decoding,
+		# reading the same records (the whole topic: the deploy's, the
+		# warm-up's three and the registry) from the same topic.
+		"$BIN/bench_timeit" -o "$w/drain.out" -- "$BIN/bench_load" -c "$w/cfg.ini" \
+			-m drain >"$w/floor.out"
+		fig "b7.floor.$n" "$(val wall_ms "$w/floor.out")"
+		fig "b7.records.$n" "$(val records "$w/drain.out")"
+	done
+}
+
+# ---- 8. report --tenant T over 1,000 tenants x 100 actions --------------------
+
+bench_8() {
+	local w=$OUT/b8
+	# One fill serves every run, as in benchmark 5.
+	if [ ! -f "$w/fill.out" ]; then
+		w=$(world b8 </dev/null)
+		"$BIN/bench_fill_results" -c "$w/cfg.ini" -n "$B8_TENANTS" \
+			-a "$B8_ACTIONS" -e 2 >"$w/fill.tmp"
+		mv "$w/fill.tmp" "$w/fill.out"
+	fi
+	"$BIN/bench_timeit" -- "$BIN/bench_load" -c "$w/cfg.ini" -m drain >"$w/floor-$1.out"
+	# A tenant in the middle of the fill's names (t000000, t000001, ...).
+	"$BIN/bench_timeit" -o "$w/report-$1.json" -- "$BUILD/postdeploy" report \
+		--tenant "$(printf 't%06d' $((B8_TENANTS / 2)))" --format json \
+		-c "$w/cfg.ini" >"$w/report-$1.out" ||
+		{ echo "benchmark 8: report failed" >&2; return 1; }
+	[ "$(grep -c '"tenant"' "$w/report-$1.json")" = "$B8_ACTIONS" ] ||
+		{ echo "benchmark 8: the report does not have the tenant's $B8_ACTIONS rows" >&2; return 1; }
+	fig b8.wall "$(val wall_ms "$w/report-$1.out")"
+	fig b8.floor "$(val wall_ms "$w/floor-$1.out")"
+	fig b8.records "$(val records "$w/fill.out")"
+}
+
+# ---- 9. deploy --tenants-file of 1,000,000 lines ------------------------------
+
+bench_9() {
+	local w
+	w=$(world "b9-$1" </dev/null)
+	seq -f 'tenant-%07.0f' 1 "$B9_TENANTS" >"$w/tenants.txt"
+	# The topics exist before either publishes: made by a first deploy.
+	"$BUILD/postdeploy" deploy --auto --release 1.0.0 --tenant first \
+		-c "$w/cfg.ini" >/dev/null
+	"$BIN/bench_timeit" -o "$w/deploy.log" -- "$BUILD/postdeploy" deploy --auto \
+		--release 1.0.0 --tenants-file "$w/tenants.txt" -c "$w/cfg.ini" >"$w/time.out" ||
+		{ tail -n 3 "$w/deploy.log" >&2; return 1; }
+	[ "$(grep -c '^published ' "$w/deploy.log")" = "$B9_TENANTS" ] ||
+		{ echo "benchmark 9: not every tenant published" >&2; return 1; }
+	fig b9.wall "$(val wall_ms "$w/time.out")"
+	fig b9.rss "$(val maxrss_kb "$w/time.out")"
+	# The floor: kcat (bare librdkafka) publishing the same lines, keyed
+	# by tenant, to the same topic.
+	sed 's/.*/&:&/' "$w/tenants.txt" >"$w/keyed.txt"
+	"$BIN/bench_timeit" -- kcat -P -b "$BROKERS" -t "$(sed -n 's/^events = //p' "$w/cfg.ini")" \
+		-K: -l "$w/keyed.txt" >"$w/floor.out"
+	fig b9.floor "$(val wall_ms "$w/floor.out")"
+}
+
 # ---- run them ---------------------------------------------------------------
 
 FAILED=()
@@ -479,6 +577,32 @@ ratio() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (a == "" || b == "" || b
 			"$(awk -v v="$x" 'BEGIN { printf "%.1f MiB", v / 1048576 }')" \
 			"$(awk -v v="$fl" 'BEGIN { printf "%.1f MiB", v / 1048576 }') with \`keep_runs = 0\`" \
 			"$(ratio "$x" "$fl" '%.2f×')" - -
+	fi
+	if failed 7; then row 7 "deploy --wait, one tenant" "did not run" - - "≤ 150 ms" FAIL
+	elif [ -f "$OUT/b7.na" ]; then row 7 "deploy --wait, one tenant" "n/a (plugins not available yet)" - - "≤ 150 ms" n/a
+	elif [[ " $ONLY " == *" 7 "* ]]; then
+		for n in $B7_ACTIONS; do
+			x=$(med "b7.wall.$n") fl=$(med "b7.floor.$n")
+			row "7 ($n)" "\`deploy --auto --wait\`, 1 tenant × $n no-op actions, \`state_sync = true\`, wall" \
+				"$(fmt "$x" '%.0f ms')" "$(fmt "$fl" '%.0f ms') bare consumer, $(med "b7.records.$n") records" \
+				"$(ratio "$x" "$fl" '%.1f×')" "≤ $((n * 150 / 1000)) ms" "$(verdict "$x" "<=" $((n * 150 / 1000)))"
+			row "" "… the reactor's span (first started → last finished); the CLI's CPU" \
+				"$(fmt "$(med "b7.span.$n")" '%.0f ms'); $(fmt "$(med "b7.cli_cpu.$n")" '%.0f ms')" - - - -
+		done
+	fi
+	if failed 8; then row 8 "report --tenant" "did not run" - - "≤ 100 ms" FAIL
+	elif [[ " $ONLY " == *" 8 "* ]]; then
+		x=$(med b8.wall) fl=$(med b8.floor)
+		row 8 "\`report --tenant T --format json\` over $(med b8.records) records ($B8_TENANTS tenants × $B8_ACTIONS actions), wall" \
+			"$(fmt "$x" '%.0f ms')" "$(fmt "$fl" '%.0f ms') bare consumer, whole topic" "$(ratio "$x" "$fl" '%.1f×')" \
+			"≤ 100 ms" "$(verdict "$x" "<=" 100)"
+	fi
+	if failed 9; then row 9 "deploy --tenants-file" "did not run" - - "seconds" FAIL
+	elif [[ " $ONLY " == *" 9 "* ]]; then
+		x=$(med b9.wall) fl=$(med b9.floor)
+		row 9 "\`deploy --auto --tenants-file\` of $B9_TENANTS tenants (no --wait), wall; peak RSS $(awk -v v="$(med b9.rss)" 'BEGIN { printf "%.0f MiB", v / 1024 }')" \
+			"$(fmt "$x" '%.0f ms')" "$(fmt "$fl" '%.0f ms') kcat -P, same keys" "$(ratio "$x" "$fl" '%.1f×')" \
+			"≤ 10000 ms" "$(verdict "$x" "<=" 10000)"
 	fi
 } >"$OUT/table.md"
 

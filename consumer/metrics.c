@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "common/clock.h"
+#include "common/map.h"
 #include "common/xalloc.h"
 
 /* Actions run from a fraction of a second to an hour. */
@@ -58,6 +59,9 @@ static pthread_mutex_t m_lock = PTHREAD_MUTEX_INITIALIZER;
 static pd_action_m_t *m_actions; /* under m_lock */
 static size_t m_action_cnt;
 static size_t m_action_cap; /* room in m_actions */
+/* The rows by (action, status) (see action_key): each a row's place + 1.
+ * Under m_lock. */
+static pd_map_t *m_action_idx;
 static uint64_t m_events[PD_METRICS_OUTCOME_CNT];
 static uint64_t m_dlq[PD_METRICS_DLQ_CNT];
 static pd_hist_t m_commit;
@@ -94,18 +98,37 @@ static void hist_observe(pd_hist_t *h, const double *bounds, size_t n,
         h->sum += v;
 }
 
+/* The index key of (action, status), its length in *lenp; the caller
+ * frees it. "action" alone for the histogram's row (status NULL), else
+ * "action\0status": a name holds no NUL, so no two rows share a key. */
+static char *action_key(const char *action, const char *status, size_t *lenp) {
+        size_t alen = strlen(action), slen = status ? strlen(status) + 1 : 0;
+        char *key = pd_xmalloc(alen + slen + 1);
+
+        memcpy(key, action, alen + 1);
+        if (status)
+                memcpy(key + alen + 1, status, slen);
+        *lenp = alen + slen;
+        return key;
+}
+
 /* The row for (action, status), made if new; status NULL is the action's
- * histogram. Under m_lock. */
+ * histogram. Found through the index: a scan of every row per finished
+ * run was quadratic, most of the reactor's time for one deploy of 10,000
+ * actions (perf: strcmp 45%). Under m_lock. */
 static pd_action_m_t *action_row(const char *action, const char *status) {
         pd_action_m_t *m;
+        size_t len;
+        char *key = action_key(action, status, &len);
+        void **slot;
 
-        for (size_t i = 0; i < m_action_cnt; i++) {
-                m = &m_actions[i];
-                if (!strcmp(m->action, action) &&
-                    (status ? m->status && !strcmp(m->status, status)
-                            : !m->status))
-                        return m;
-        }
+        if (!m_action_idx)
+                m_action_idx = pd_map_new();
+        slot = pd_map_put(m_action_idx, key, len);
+        free(key);
+        if (*slot)
+                return &m_actions[(uintptr_t)*slot - 1];
+        *slot = (void *)(uintptr_t)(m_action_cnt + 1);
         m_actions =
             pd_xgrow(m_actions, &m_action_cap, m_action_cnt + 1, sizeof(*m));
         m = &m_actions[m_action_cnt++];
@@ -439,6 +462,8 @@ void pd_metrics_reset(void) {
         free(m_actions);
         m_actions    = NULL;
         m_action_cnt = 0;
+        pd_map_destroy(m_action_idx, NULL);
+        m_action_idx = NULL;
         memset(m_events, 0, sizeof(m_events));
         memset(m_dlq, 0, sizeof(m_dlq));
         memset(&m_commit, 0, sizeof(m_commit));

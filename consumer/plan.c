@@ -31,9 +31,17 @@ static int plan_waits(const pd_plan_t *plan, const pd_step_t *steps,
 void pd__plan_order(pd_plan_t *plan) {
         pd_step_t *sorted = pd_xcalloc(plan->cnt + 1, sizeof(*sorted));
         int *placed       = pd_xcalloc(plan->cnt + 1, sizeof(*placed));
+        size_t first      = 0; /* no step before it is left to place */
 
         for (size_t n = 0; n < plan->cnt; n++) {
-                size_t i = 0;
+                size_t i;
+
+                /* The search starts past the steps placed in a row from
+                 * the top: from 0, it was quadratic even without any
+                 * `after` (10,000 actions: 50 million steps looked at). */
+                while (placed[first])
+                        first++;
+                i = first;
                 while (i < plan->cnt &&
                        (placed[i] || plan_waits(plan, plan->steps, placed, i)))
                         i++;

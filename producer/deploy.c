@@ -16,6 +16,7 @@
 
 #include "common/clock.h"
 #include "common/kafka.h"
+#include "common/map.h"
 #include "common/strerror.h"
 #include "common/xalloc.h"
 #include "producer/cli.h"
@@ -158,8 +159,10 @@ static void deploy_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         }
 }
 
-/* Adds the tenants listed in path, one per line. Returns 0 or -1. */
+/* Adds the tenants listed in path, one per line, each once. Returns 0 or
+ * -1. */
 static int read_tenants_file(pd_cli_t *cli, const char *path, pd_strv_t *out) {
+        pd_map_t *seen = NULL;
         char line[512];
         int lineno = 0, ret = 0;
         FILE *fp = fopen(path, "r");
@@ -169,7 +172,14 @@ static int read_tenants_file(pd_cli_t *cli, const char *path, pd_strv_t *out) {
                              pd_strerror(errno));
                 return -1;
         }
+        /* Each name is looked up among those before it: through a map, or
+         * a file of a million lines took hours (a scan per line). */
+        seen = pd_map_new();
+        for (size_t i = 0; i < out->cnt; i++)
+                *pd_map_put(seen, out->v[i], strlen(out->v[i])) = out->v[i];
         while (fgets(line, sizeof(line), fp)) {
+                void **vp;
+
                 char *s = line, *e;
 
                 lineno++;
@@ -189,9 +199,13 @@ static int read_tenants_file(pd_cli_t *cli, const char *path, pd_strv_t *out) {
                         ret = -1;
                         break;
                 }
-                if (pd_strv_find(out, s) < 0)
+                vp = pd_map_put(seen, s, strlen(s));
+                if (!*vp) {
                         pd_strv_add(out, s);
+                        *vp = out->v[out->cnt - 1];
+                }
         }
+        pd_map_destroy(seen, NULL);
         fclose(fp);
         return ret;
 }
@@ -578,10 +592,15 @@ static int request_send(pd_cli_t *cli, pd_request_t *req) {
                 pd_event_stamp(ev, source);
                 if (w)
                         pd_wait_trigger(w, tenant, ev->ce_id);
-                err = pd_event_produce_signed(
-                    rkp, cli->conf->topic_events,
-                    tenant ? tenant : cli->conf->default_tenant, ev,
-                    cli->secret, cli->secret_len, NULL, errstr, sizeof(errstr));
+                /* A full queue (queue.buffering.max.messages, 100,000 by
+                 * default: a big tenants file) empties as the broker
+                 * acknowledges: wait for that rather than fail. */
+                while ((err = pd_event_produce_signed(
+                            rkp, cli->conf->topic_events,
+                            tenant ? tenant : cli->conf->default_tenant, ev,
+                            cli->secret, cli->secret_len, NULL, errstr,
+                            sizeof(errstr))) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                        rd_kafka_poll(rkp, 100);
                 if (!err)
                         printf("published %s %s for tenant %s\n",
                                pd_evtype_name(ev->type), ev->ce_id,

@@ -336,8 +336,8 @@ int pd_cmd_report(pd_cli_t *cli, int argc, char **argv) {
         pd_cli_connect_within(cli, timeout_ms);
         if (!(rkc = pd_cli_results_open(cli, &ret)))
                 goto done;
-        if ((ret = pd_results_scan_latest(cli, rkc, timeout_ms, report_on_event,
-                                          rp)))
+        if ((ret = pd_results_scan_latest(cli, rkc, &rp->only, timeout_ms,
+                                          report_on_event, rp)))
                 goto done;
         pd_report_build(rp);
         /* A report cut short must not exit 0: main says why it failed. */
@@ -354,6 +354,22 @@ int pd_cmd_report(pd_cli_t *cli, int argc, char **argv) {
                     "\n%zu record(s) on %s rejected (not signed with "
                     "[cli] signing_key): not in this report\n",
                     cli->rejected, cli->conf->topic_results);
+        if (rp->missing.cnt) {
+                /* The read above kept only the tenants named: to name
+                 * those that have results beside a typo, this error path
+                 * reads them all again, the results being swapped for the
+                 * full set (the rows are printed and point at nothing
+                 * report_say_missing reads). */
+                pd_report_t *all = pd_report_new(cli);
+                pd_map_t *named  = rp->results;
+
+                if (!pd_results_scan_latest(cli, rkc, NULL, timeout_ms,
+                                            report_on_event, all)) {
+                        rp->results  = all->results;
+                        all->results = named;
+                }
+                pd_report_destroy(all);
+        }
         ret = report_say_missing(rp) ? PD_EXIT_FAILED : PD_EXIT_OK;
 
 done:

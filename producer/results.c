@@ -143,15 +143,42 @@ static void results_wake(rd_kafka_t *rkc, rd_kafka_queue_t *rkqu,
         wk->taken = 0;
         for (int i = 0; i < wk->parts->cnt; i++)
                 wk->parts->elems[i].offset = RD_KAFKA_OFFSET_END;
-        /* Only the requests matter: their answers and errors do not. */
-        (void)rd_kafka_offsets_for_times(rkc, wk->parts, 1000);
+        /* Only the requests matter: their answers and errors do not, so
+         * they are not waited for. A broker answers a connection's
+         * requests in order: one behind a fetch parked at the end of the
+         * topic (fetch.wait.max.ms) waited 500 ms for it, which was the
+         * slow half of report --tenant runs (debug=fetch). */
+        (void)rd_kafka_offsets_for_times(rkc, wk->parts, 1);
+}
+
+/*
+ * Whether rkm is a record of one of tenants (any record when there are
+ * none). Results are keyed "tenant/action": a look at the key spares a
+ * record of another tenant its signature check, its headers' parsing and
+ * its copy, which were most of a report's time for one tenant among a
+ * thousand. Records keyed otherwise (the registry) pass.
+ */
+static int results_key_wanted(const rd_kafka_message_t *rkm,
+                              const pd_strv_t *tenants) {
+        const char *slash;
+        size_t len;
+
+        if (!tenants || !tenants->cnt || !rkm->key ||
+            !(slash = memchr(rkm->key, '/', rkm->key_len)))
+                return 1;
+        len = (size_t)(slash - (const char *)rkm->key);
+        for (size_t i = 0; i < tenants->cnt; i++)
+                if (strlen(tenants->v[i]) == len &&
+                    !memcmp(tenants->v[i], rkm->key, len))
+                        return 1;
+        return 0;
 }
 
 /* Reads every partition (or partition 0) from its start to the end it had
- * when called, handing each record to msg_cb. */
+ * when called, handing each record of tenants (NULL: of all) to msg_cb. */
 static int results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
-                        int64_t timeout_ms, pd_results_msg_cb_t *msg_cb,
-                        void *opaque) {
+                        const pd_strv_t *tenants, int64_t timeout_ms,
+                        pd_results_msg_cb_t *msg_cb, void *opaque) {
         const char *topic                      = cli->conf->topic_results;
         rd_kafka_topic_partition_list_t *parts = NULL;
         rd_kafka_message_t **batch             = NULL;
@@ -227,7 +254,14 @@ static int results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                                             rkm->offset + 1 == wm[p].hi)
                                                 left--;
                                 bytes += rkm->len;
-                                if (!pd_results_check(cli, rkm))
+                                /* Partition 0 holds results too: only
+                                 * the registry's are decoded. */
+                                if ((!registry_only ||
+                                     (rkm->key_len == strlen(PD_REGISTRY_KEY) &&
+                                      !memcmp(rkm->key, PD_REGISTRY_KEY,
+                                              rkm->key_len))) &&
+                                    results_key_wanted(rkm, tenants) &&
+                                    !pd_results_check(cli, rkm))
                                         msg_cb(rkm, opaque);
                         }
                         rd_kafka_message_destroy(rkm);
@@ -278,8 +312,8 @@ int pd_results_scan(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                     int64_t timeout_ms, pd_results_cb_t *cb, void *opaque) {
         pd_results_dec_t d = {cb, opaque};
 
-        return results_read(cli, rkc, registry_only, timeout_ms, results_decode,
-                            &d);
+        return results_read(cli, rkc, registry_only, NULL, timeout_ms,
+                            results_decode, &d);
 }
 
 /* A follow: the partitions assigned, and how far each had to be read to
@@ -587,7 +621,8 @@ static pd_event_t *latest_decode(const pd_latest_map_t *m,
         return ev;
 }
 
-int pd_results_scan_latest(pd_cli_t *cli, rd_kafka_t *rkc, int64_t timeout_ms,
+int pd_results_scan_latest(pd_cli_t *cli, rd_kafka_t *rkc,
+                           const pd_strv_t *tenants, int64_t timeout_ms,
                            pd_results_cb_t *cb, void *opaque) {
         pd_latest_map_t m = {.recs = pd_map_new()};
         char errstr[512];
@@ -595,7 +630,7 @@ int pd_results_scan_latest(pd_cli_t *cli, rd_kafka_t *rkc, int64_t timeout_ms,
         void *rec;
         int ret;
 
-        ret = results_read(cli, rkc, 0, timeout_ms, latest_put, &m);
+        ret = results_read(cli, rkc, 0, tenants, timeout_ms, latest_put, &m);
         /* Each record is freed once decoded: the caller's copies take the
          * place of the records rather than adding to them. */
         while (pd_map_next(m.recs, &it, NULL, NULL, &rec)) {

@@ -27,15 +27,18 @@ int pd_results_scan(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                     int64_t timeout_ms, pd_results_cb_t *cb, void *opaque);
 
 /*
- * Like pd_results_scan over every partition, but calls cb only for the
- * newest record of each key (what a compacted topic keeps): records are
+ * Like pd_results_scan over every partition, but only for the results of
+ * tenants (keyed "tenant/action"; every result when tenants is NULL or
+ * empty; records keyed otherwise, the registry, always), and calls cb only
+ * for the newest record of each key (what a compacted topic keeps): records are
  * kept undecoded while reading, one allocation per key holding the value
  * and the headers the decoder reads (a newer record is written over it),
  * and only the winners are decoded, after reading, each record being freed
  * as soon as its event is handed to cb. A winner that does not decode is
  * skipped: an older record of its key does not take its place.
  */
-int pd_results_scan_latest(pd_cli_t *cli, rd_kafka_t *rkc, int64_t timeout_ms,
+int pd_results_scan_latest(pd_cli_t *cli, rd_kafka_t *rkc,
+                           const pd_strv_t *tenants, int64_t timeout_ms,
                            pd_results_cb_t *cb, void *opaque);
 
 /*

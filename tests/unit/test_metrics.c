@@ -101,6 +101,65 @@ static void test_statuses_are_counted_apart_in_lower_case(void **state) {
             NULL);
 }
 
+/* Rows are found through an index that grows: thousands of actions keep
+ * one row per (action, status), counted apart, none made twice. */
+static void test_thousands_of_actions_keep_a_row_each(void **state) {
+        char name[32], series[96];
+        size_t lines = 0;
+        char *text;
+
+        (void)state;
+        for (int round = 0; round < 3; round++)
+                for (int i = 0; i < 3000; i++) {
+                        snprintf(name, sizeof(name), "bulk.a%d", i);
+                        pd_metrics_action_done(
+                            name, round < 2 ? "SUCCEEDED" : "FAILED", 1);
+                }
+        for (int i = 0; i < 3000; i += 1499) {
+                snprintf(series, sizeof(series),
+                         "postdeploy_actions_total{action=\"bulk.a%d\","
+                         "status=\"succeeded\"}",
+                         i);
+                assert_series(series, "2");
+                snprintf(series, sizeof(series),
+                         "postdeploy_actions_total{action=\"bulk.a%d\","
+                         "status=\"failed\"}",
+                         i);
+                assert_series(series, "1");
+                snprintf(series, sizeof(series),
+                         "postdeploy_action_duration_seconds_count"
+                         "{action=\"bulk.a%d\"}",
+                         i);
+                assert_series(series, "3");
+        }
+        text = pd_metrics_render();
+        for (const char *p = text;
+             (p = strstr(p, "\npostdeploy_actions_total{")); p++)
+                lines++;
+        free(text);
+        assert_int_equal(lines, 2 * 3000);
+}
+
+/* A reset forgets the index with the rows: an action seen before it
+ * starts again from nothing, its old rows not found through stale
+ * places. */
+static void test_a_reset_forgets_every_row_of_an_action(void **state) {
+        (void)state;
+        pd_metrics_action_done("again", "SUCCEEDED", 1);
+        pd_metrics_action_done("again", "SUCCEEDED", 1);
+        pd_metrics_reset();
+        pd_metrics_action_done("again", "FAILED", 1);
+
+        assert_series(
+            "postdeploy_actions_total{action=\"again\",status=\"failed\"}",
+            "1");
+        assert_series(
+            "postdeploy_actions_total{action=\"again\",status=\"succeeded\"}",
+            NULL);
+        assert_series(
+            "postdeploy_action_duration_seconds_count{action=\"again\"}", "1");
+}
+
 static void test_label_values_are_escaped(void **state) {
         (void)state;
         pd_metrics_action_done("a\"b\\c\nd", "FAILED", 1);
@@ -217,6 +276,10 @@ int main(void) {
                                    setup),
             cmocka_unit_test_setup(
                 test_statuses_are_counted_apart_in_lower_case, setup),
+            cmocka_unit_test_setup(test_thousands_of_actions_keep_a_row_each,
+                                   setup),
+            cmocka_unit_test_setup(test_a_reset_forgets_every_row_of_an_action,
+                                   setup),
             cmocka_unit_test_setup(test_label_values_are_escaped, setup),
             cmocka_unit_test_setup(
                 test_dead_letters_count_their_class_and_the_event, setup),

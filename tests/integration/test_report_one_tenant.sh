@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# `report --tenant T` reads only T's results (a look at each record's key,
+# "tenant/action", before anything else): T's rows are those a full report
+# has for T, tenants whose names start like T's are left out, and the
+# registry (keyed otherwise) still gives T's actions that never ran.
+source "$(dirname "$0")/lib.sh"
+pd_require_broker
+pd_config <<INI
+[action t.ok]
+run = /bin/true
+auto = true
+[action t.bad]
+run = /bin/false
+auto = true
+[action t.m]
+run = /bin/true
+auto = false
+INI
+pd_reactor_start
+pd_rc rc pd_cli deploy --auto --release 1 --tenant acme --tenant acme-b \
+	--tenant acm --wait --timeout 60s
+pd_eq "three tenants deployed (t.bad fails each)" 1 "$rc"
+pd_report
+cp "$T/report.json" "$T/all.json"
+pd_cli report --tenant acme --format json >"$T/report.json"
+pd_eq "only acme's rows" "acme acme acme" \
+	"$(python3 -c 'import json, sys; print(" ".join(r["tenant"] for r in json.load(open(sys.argv[1]))))' "$T/report.json")"
+pd_eq "t.ok succeeded" succeeded "$(pd_state acme t.ok state)"
+pd_eq "t.bad failed" failed "$(pd_state acme t.bad state)"
+pd_eq "t.m, known from the registry only, is pending" pending "$(pd_state acme t.m state)"
+pd_eq "the same rows as the full report has for acme" \
+	"$(python3 -c 'import json, sys; print([r for r in json.load(open(sys.argv[1])) if r["tenant"] == "acme"])' "$T/all.json")" \
+	"$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])))' "$T/report.json")"
+pd_cli report --tenant acme-b --tenant acm --format json >"$T/report.json"
+pd_eq "two tenants named: both, 3 rows each" "acm:3 acme-b:3" \
+	"$(python3 -c 'import json, sys, collections; c = collections.Counter(r["tenant"] for r in json.load(open(sys.argv[1]))); print(" ".join("%s:%d" % kv for kv in sorted(c.items())))' "$T/report.json")"
+pd_reactor_stop
+pd_done
