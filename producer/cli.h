@@ -49,12 +49,14 @@ typedef struct pd_cli_s {
 /* Commands put ':' first in their short options, so that getopt leaves
  * the messages to pd_cli_common_opt, which says which command failed. */
 #define PD_CLI_COMMON_SHORTOPTS "c:b:X:vh"
+/* Left as written: clang-format reads the initialisers as one block. */
+// clang-format off
 #define PD_CLI_COMMON_LONGOPTS                                                 \
         {"config", required_argument, NULL, 'c'},                              \
-            {"brokers", required_argument, NULL, 'b'},                         \
-            {"verbose", no_argument, NULL, 'v'}, {                             \
-                "help", no_argument, NULL, 'h'                                 \
-        }
+        {"brokers", required_argument, NULL, 'b'},                             \
+        {"verbose", no_argument, NULL, 'v'},                                   \
+        {"help", no_argument, NULL, 'h'}
+// clang-format on
 #define PD_CLI_COMMON_HELP                                                     \
         "  -c, --config FILE    read [kafka], [topics] and [cli] from FILE\n"  \
         "                       (default $POSTDEPLOY_CONFIG if set)\n"         \

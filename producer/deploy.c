@@ -148,15 +148,39 @@ static void request_usage(pd_evtype_t type, FILE *fp) {
                     : "an action was rejected (unknown to the reactor)");
 }
 
+/*
+ * An event's delivery report: its "published ..." line (the message's
+ * opaque, made when it was queued) is printed only now that the broker
+ * has it, so a line on stdout always means an event on the topic. Served
+ * by rd_kafka_poll/flush in the command's thread.
+ */
 static void deploy_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                          void *opaque) {
         pd_delivery_t *dl = opaque;
+        char *line        = rkm->_private;
+
         (void)rk;
         if (rkm->err && !dl->failed) {
                 dl->failed = 1;
                 snprintf(dl->error, sizeof(dl->error), "%s",
                          rd_kafka_err2str(rkm->err));
         }
+        if (!rkm->err && line)
+                fputs(line, stdout);
+        free(line);
+}
+
+/* The line deploy_dr_cb prints once the broker has ev (malloc'ed). */
+static char *published_line(const pd_event_t *ev, const char *tenant) {
+#define PD_PUBLISHED_FMT "published %s %s for tenant %s\n"
+        const char *type = pd_evtype_name(ev->type);
+        const char *who  = tenant ? tenant : "(default)";
+        int n      = snprintf(NULL, 0, PD_PUBLISHED_FMT, type, ev->ce_id, who);
+        char *line = pd_xmalloc((size_t)n + 1);
+
+        snprintf(line, (size_t)n + 1, PD_PUBLISHED_FMT, type, ev->ce_id, who);
+        return line;
+#undef PD_PUBLISHED_FMT
 }
 
 /* Adds the tenants listed in path, one per line, each once. Returns 0 or
@@ -588,8 +612,10 @@ static int request_send(pd_cli_t *cli, pd_request_t *req) {
                     req->tenants.cnt ? req->tenants.v[i] : NULL;
                 pd_event_t *ev = request_event(req, tenant, req->requested_by);
                 rd_kafka_resp_err_t err;
+                char *line;
 
                 pd_event_stamp(ev, source);
+                line = published_line(ev, tenant);
                 if (w)
                         pd_wait_trigger(w, tenant, ev->ce_id);
                 /* A full queue (queue.buffering.max.messages, 100,000 by
@@ -598,29 +624,27 @@ static int request_send(pd_cli_t *cli, pd_request_t *req) {
                 while ((err = pd_event_produce_signed(
                             rkp, cli->conf->topic_events,
                             tenant ? tenant : cli->conf->default_tenant, ev,
-                            cli->secret, cli->secret_len, NULL, errstr,
+                            cli->secret, cli->secret_len, line, errstr,
                             sizeof(errstr))) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
                         rd_kafka_poll(rkp, 100);
-                if (!err)
-                        printf("published %s %s for tenant %s\n",
-                               pd_evtype_name(ev->type), ev->ce_id,
-                               tenant ? tenant : "(default)");
+                if (err)
+                        free(line); /* not queued: no report will come */
                 pd_event_destroy(ev);
                 if (err) {
                         pd_cli_error(cli, "cannot publish: %s", errstr);
                         goto done;
                 }
         }
-        /* A failed flush drops what it could not write, and errno with it:
-         * the reason must be kept now for the message at exit. */
-        if (fflush(stdout))
-                pd_cli_out_error(errno);
         if (rd_kafka_flush(rkp, 20000) || dl.failed) {
                 pd_cli_error(cli, "publish to %s failed: %s",
                              cli->conf->topic_events,
                              dl.failed ? dl.error : "timed out");
                 goto done;
         }
+        /* A failed flush drops what it could not write, and errno with it:
+         * the reason must be kept now for the message at exit. */
+        if (fflush(stdout))
+                pd_cli_out_error(errno);
         if (!req->wait) {
                 ret = PD_EXIT_OK;
                 goto done;
@@ -634,8 +658,15 @@ done:
                 rd_kafka_consumer_close(rkc);
                 rd_kafka_destroy(rkc);
         }
-        if (rkp)
+        if (rkp) {
+                /* What is still queued is dropped: its reports free the
+                 * lines it carries, and print none. */
+                rd_kafka_purge(
+                    rkp, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+                rd_kafka_poll(rkp, 0);
                 rd_kafka_destroy(rkp);
+        }
+        fflush(stdout);
         return ret;
 }
 
