@@ -76,9 +76,11 @@ struct pd_deploy_s {
         pd_cli_t *cli;
         pd_trigger_t *triggers;
         size_t trigger_cnt;
-        int live;            /* a status line redrawn in place on stderr */
-        int color;           /* failures in red on stdout */
-        size_t tenant_width; /* of the longest tenant, to align actions */
+        size_t trigger_cap;
+        pd_map_t *trigger_idx; /* ce_id -> index in triggers + 1 */
+        int live;              /* a status line redrawn in place on stderr */
+        int color;             /* failures in red on stdout */
+        size_t tenant_width;   /* of the longest tenant, to align actions */
         size_t total, done, failed; /* over planned actions */
         size_t planned;             /* triggers whose plan has come */
         pd_wait_run_t *running;
@@ -88,11 +90,15 @@ struct pd_deploy_s {
         pd_results_follow_t *follow; /* from the end, taken before publishing */
 };
 
+/* The trigger a result answers (its trigger_id), or NULL: one of another
+ * command's. Looked up, not scanned: a --wait over a million tenants reads
+ * millions of results. */
 static pd_trigger_t *deploy_trigger(pd_deploy_t *d, const char *ce_id) {
-        for (size_t i = 0; ce_id && i < d->trigger_cnt; i++)
-                if (!strcmp(d->triggers[i].ce_id, ce_id))
-                        return &d->triggers[i];
-        return NULL;
+        uintptr_t i =
+            ce_id ? (uintptr_t)pd_map_get(d->trigger_idx, ce_id, strlen(ce_id))
+                  : 0;
+
+        return i ? &d->triggers[i - 1] : NULL;
 }
 
 static int status_is_failure(pd_status_t st) {
@@ -609,12 +615,16 @@ pd_deploy_t *pd_wait_new(pd_cli_t *cli, rd_kafka_t *rkc) {
 void pd_wait_trigger(pd_deploy_t *d, const char *tenant, const char *ce_id) {
         pd_trigger_t *t;
 
-        d->triggers = pd_xrealloc(d->triggers,
-                                  (d->trigger_cnt + 1) * sizeof(*d->triggers));
+        d->triggers = pd_xgrow(d->triggers, &d->trigger_cap, d->trigger_cnt + 1,
+                               sizeof(*d->triggers));
         t           = &d->triggers[d->trigger_cnt++];
         memset(t, 0, sizeof(*t));
         t->ce_id  = pd_xstrdup(ce_id);
         t->tenant = tenant ? pd_xstrdup(tenant) : NULL;
+        if (!d->trigger_idx)
+                d->trigger_idx = pd_map_new();
+        *pd_map_put(d->trigger_idx, ce_id, strlen(ce_id)) =
+            (void *)(uintptr_t)d->trigger_cnt;
 }
 
 int pd_wait_run(pd_deploy_t *d, int64_t timeout_ms) {
@@ -641,6 +651,7 @@ void pd_wait_destroy(pd_deploy_t *d) {
                 free(d->triggers[i].lines);
         }
         free(d->triggers);
+        pd_map_destroy(d->trigger_idx, NULL);
         for (size_t i = 0; i < d->running_cnt; i++) {
                 free(d->running[i].tenant);
                 free(d->running[i].action);
