@@ -307,7 +307,7 @@ static void test_map_colliding_keys_stay_apart(void **state) {
 
 static void test_map_grows_and_loses_nothing(void **state) {
         pd_map_t *m = pd_map_new();
-        char key[32];
+        char key[64];
         size_t it = 0, seen = 0;
         void *v;
 
