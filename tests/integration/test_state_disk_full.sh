@@ -43,7 +43,12 @@ cli=$!
 timeout 60 grep -m2 -E "state store: .*retrying|starting the reactor again" <(tail -n +1 -f "$T/reactor.log") >"$T/faults.txt"
 pd_eq "the reactor says the store cannot write, and retries" 0 "$?"
 pd_eq "two attempts failed while the disk was full" 2 "$(pd_lines "$T/faults.txt")"
-pd_eq "nothing ran while the store could not write" 0 "$(pd_lines "$T/markers/globex.ok")"
+# A command's start is not committed before it runs (its name at the
+# supervisor finds it again): the one command handed to the supervisor
+# before the first commit failed may have run; nothing after it, and it is
+# not run again once the store writes (below: once in all).
+pd_check "no more than the command started before the first failed commit ran" \
+	test "$(pd_lines "$T/markers/globex.ok")" -le 1
 pd_check "the reactor runs on" kill -0 "$PD_REACTOR_PID"
 
 # Space is back.
