@@ -58,6 +58,7 @@ static const pd_field_t fields_release_deployed[] = {
     PD_F("actions", PD_FK_STRV, actions),
     PD_F("requested_by", PD_FK_STRING, requested_by),
     PD_F("deployed_at", PD_FK_LONG, deployed_at),
+    PD_F("dry_run", PD_FK_BOOL, dry_run),
     {NULL, 0, 0, 0, 0},
 };
 
@@ -68,6 +69,9 @@ static const pd_field_t fields_deploy_planned[] = {
     PD_F("actions", PD_FK_STRV, actions),
     PD_F("reactor", PD_FK_STRING, reactor),
     PD_F("planned_at", PD_FK_LONG, planned_at),
+    PD_F("dry_run", PD_FK_BOOL, dry_run),
+    PD_F("skipped", PD_FK_STRV, skipped),
+    PD_F("skipped_why", PD_FK_STRV, skipped_why),
     {NULL, 0, 0, 0, 0},
 };
 

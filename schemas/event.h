@@ -102,6 +102,7 @@ typedef struct pd_event_s {
         pd_strv_t actions; /* the names, for ONE; also deploy.planned */
         char *requested_by;
         int64_t deployed_at; /* ms since the epoch */
+        int dry_run; /* plan only; also deploy.planned: the answer to one */
 
         /* action.started / action.finished (tenant is in the data too) */
         char *action;
@@ -125,8 +126,11 @@ typedef struct pd_event_s {
         int all_pending;      /* every pending action instead of names */
         int64_t requested_at; /* ms since the epoch */
 
-        /* deploy.planned: tenant, release, trigger_id, reactor, actions */
+        /* deploy.planned: tenant, release, trigger_id, reactor, actions,
+         * dry_run, and: */
         int64_t planned_at;
+        pd_strv_t skipped;     /* a dry run: what would not run, */
+        pd_strv_t skipped_why; /* and why, one per name */
 
         /* registry.published */
         pd_regentry_t *registry;

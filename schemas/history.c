@@ -50,6 +50,8 @@ extern const char pd_schema_registry_published[];
 extern const char pd_schema_skip_requested[];
 extern const char pd_schema_reset_requested[];
 extern const char pd_schema_history_action_finished_v1[];
+extern const char pd_schema_history_release_deployed_v1[];
+extern const char pd_schema_history_deploy_planned_v1[];
 
 /*
  * Every released schema, by type and version. Changing a schema means
@@ -59,9 +61,17 @@ extern const char pd_schema_history_action_finished_v1[];
  * them may still be on a topic.
  */
 static const pd_schema_version_t versions[] = {
+    /* v2 added dry_run (deploy --dry-run). */
     {PD_EVT_RELEASE_DEPLOYED, 1, UINT64_C(0xf4dc7fa8e4886444),
+     "schemas/history/release_deployed.v1.avsc",
+     pd_schema_history_release_deployed_v1},
+    {PD_EVT_RELEASE_DEPLOYED, 2, UINT64_C(0x8f9e926ce21558f4),
      "schemas/release_deployed.avsc", pd_schema_release_deployed},
+    /* v2 added dry_run, skipped and skipped_why (a dry run's answer). */
     {PD_EVT_DEPLOY_PLANNED, 1, UINT64_C(0xf4a3570ed57adfb4),
+     "schemas/history/deploy_planned.v1.avsc",
+     pd_schema_history_deploy_planned_v1},
+    {PD_EVT_DEPLOY_PLANNED, 2, UINT64_C(0xa361d87e99ca77de),
      "schemas/deploy_planned.avsc", pd_schema_deploy_planned},
     {PD_EVT_ACTION_STARTED, 1, UINT64_C(0x8fc98c2e2ae22142),
      "schemas/action_started.avsc", pd_schema_action_started},
