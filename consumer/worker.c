@@ -494,26 +494,12 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
         return ret;
 }
 
-/* The first dependency of step (within this plan) that did not succeed. */
-static const pd_step_t *step_blocker(const pd_plan_t *plan,
-                                     const pd_step_t *step) {
-        for (size_t i = 0; i < step->def->after.cnt; i++)
-                for (size_t j = 0; j < plan->cnt; j++)
-                        if (plan->steps[j].def &&
-                            !strcmp(plan->steps[j].name,
-                                    step->def->after.v[i]) &&
-                            plan->steps[j].finished &&
-                            plan->steps[j].status != PD_ST_SUCCEEDED)
-                                return &plan->steps[j];
-        return NULL;
-}
-
 /* Processes one release.deployed for its tenant. Returns 0 when the event
  * is done (its offset may be stored), -1 when it was cut short, 1 when a
  * reload cut it short and it goes back to the queue. */
 static int job_process(pd_worker_t *w, pd_job_t *job) {
         pd_reactor_t *r = w->r;
-        pd_plan_t plan  = {job, NULL, 0};
+        pd_plan_t plan  = {job, NULL, 0, {0}, {0}};
         int ret         = -1;
 
         if (pd__reactor_txn(r, pd__txn_plan, &plan))
@@ -528,6 +514,10 @@ static int job_process(pd_worker_t *w, pd_job_t *job) {
                 : job->ev->all_pending ? "all"
                                        : "named",
                 job->ev->ce_id, plan.cnt);
+        /* A dry run's answer is its deploy.planned: nothing runs, and
+         * the event is done like any other (a redelivery answers once). */
+        if (job->ev->type == PD_EVT_RELEASE_DEPLOYED && job->ev->dry_run)
+                plan.cnt = 0;
 
         for (size_t i = 0; i < plan.cnt; i++) {
                 pd_step_t *step = &plan.steps[i];
@@ -569,7 +559,7 @@ static int job_process(pd_worker_t *w, pd_job_t *job) {
                         step->status   = v.status;
                         continue;
                 }
-                if ((blocker = step_blocker(&plan, step))) {
+                if ((blocker = pd__plan_blocker(&plan, step))) {
                         snprintf(reason, sizeof(reason), "dependency %s %s",
                                  blocker->name,
                                  pd_status_name(blocker->status));
@@ -597,6 +587,8 @@ static int job_process(pd_worker_t *w, pd_job_t *job) {
 
 done:
         free(plan.steps);
+        pd_strv_clear(&plan.skipped);
+        pd_strv_clear(&plan.skipped_why);
         return ret;
 }
 

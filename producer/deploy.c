@@ -28,6 +28,7 @@
 
 /* What a publish went through: the first delivery error. */
 typedef struct pd_delivery_s {
+        FILE *out; /* where "published ..." goes */
         int failed;
         char error[256];
 } pd_delivery_t;
@@ -42,6 +43,7 @@ typedef struct pd_request_s {
         const char *release, *environment, *requested_by, *tenants_file;
         pd_strv_t tenants;
         int all_tenants, wait, no_check;
+        int dry_run, json; /* deploy --dry-run [--format json] */
         int64_t timeout_ms;
         const char *timeout; /* --timeout as given, NULL if not */
 } pd_request_t;
@@ -70,7 +72,16 @@ static void request_usage(pd_evtype_t type, FILE *fp) {
                         "with a letter or digit\n"
                         "  -e, --environment E   the environment (default "
                         "$POSTDEPLOY_ENVIRONMENT or\n"
-                        "                        \"production\")\n");
+                        "                        \"production\")\n"
+                        "      --dry-run         run nothing: the reactors "
+                        "answer with their plan per\n"
+                        "                        tenant (what would run, in "
+                        "order; what would not, and\n"
+                        "                        why), printed when all have "
+                        "come (implies --wait)\n"
+                        "      --format F        with --dry-run: text "
+                        "(default) or json, an object\n"
+                        "                        per tenant and line\n");
         else
                 fprintf(
                     fp,
@@ -166,7 +177,7 @@ static void deploy_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                          rd_kafka_err2str(rkm->err));
         }
         if (!rkm->err && line)
-                fputs(line, stdout);
+                fputs(line, dl->out);
         free(line);
 }
 
@@ -311,6 +322,8 @@ static int request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
             {"wait", no_argument, NULL, 'w'},
             {"timeout", required_argument, NULL, 'W'},
             {"no-check", no_argument, NULL, 'N'},
+            {"dry-run", no_argument, NULL, 'D'},
+            {"format", required_argument, NULL, 'f'},
             PD_CLI_COMMON_LONGOPTS,
             {NULL, 0, NULL, 0}};
         int deploy = req->type == PD_EVT_RELEASE_DEPLOYED;
@@ -400,6 +413,23 @@ static int request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
                 case 'N':
                         req->no_check = 1;
                         break;
+                case 'D':
+                case 'f':
+                        if (!deploy)
+                                goto only_deploy;
+                        if (opt == 'D') {
+                                req->dry_run = 1;
+                                break;
+                        }
+                        if (strcmp(optarg, "text") && strcmp(optarg, "json")) {
+                                pd_cli_error(cli,
+                                             "--format: '%s' is not text "
+                                             "or json",
+                                             optarg);
+                                return PD_EXIT_USAGE;
+                        }
+                        req->json = !strcmp(optarg, "json");
+                        break;
                 case 'W':
                         if (pd_duration_parse(optarg, &req->timeout_ms) ||
                             req->timeout_ms <= 0) {
@@ -445,6 +475,13 @@ static int request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
                                  : "--all");
                 return PD_EXIT_USAGE;
         }
+        if (req->json && !req->dry_run) {
+                pd_cli_error(cli, "--format is for --dry-run's plan");
+                return PD_EXIT_USAGE;
+        }
+        /* The plan is the answer: a dry run waits for it. */
+        if (req->dry_run)
+                req->wait = 1;
         if (req->timeout && !req->wait) {
                 pd_cli_error(cli,
                              "--timeout %s is how long --wait waits: "
@@ -477,6 +514,8 @@ only_deploy:
         pd_cli_error(cli, "%s is an option of `postdeploy deploy`",
                      opt == 'A'   ? "--auto"
                      : opt == 'O' ? "--one"
+                     : opt == 'D' ? "--dry-run"
+                     : opt == 'f' ? "--format"
                                   : "--environment");
         return PD_EXIT_USAGE;
 }
@@ -530,6 +569,7 @@ static pd_event_t *request_event(const pd_request_t *req, const char *tenant,
                 ev->environment = pd_xstrdup(req->environment);
                 ev->selection   = req->selection;
                 ev->deployed_at = pd_now_ms();
+                ev->dry_run     = req->dry_run;
         } else {
                 ev->all_pending  = req->all;
                 ev->requested_at = pd_now_ms();
@@ -542,7 +582,7 @@ static int request_send(pd_cli_t *cli, pd_request_t *req) {
             "enable.idempotence", "true", "linger.ms", "0",
             /* Unreachable brokers fail the publish instead of hanging. */
             "message.timeout.ms", "15000", NULL};
-        pd_delivery_t dl = {0};
+        pd_delivery_t dl = {.out = req->json ? stderr : stdout};
         pd_deploy_t *w   = NULL;
         rd_kafka_t *rkp = NULL, *rkc = NULL;
         rd_kafka_conf_t *kconf;
@@ -604,6 +644,8 @@ static int request_send(pd_cli_t *cli, pd_request_t *req) {
         }
         if (req->wait && !(w = pd_wait_new(cli, rkc)))
                 goto done;
+        if (req->dry_run)
+                pd_wait_dry_run(w, req->json);
 
         /* One event per tenant: each is its own trigger, keyed by tenant so
          * a tenant's events stay in order. */
