@@ -501,22 +501,25 @@ static int job_process(pd_worker_t *w, pd_job_t *job) {
         pd_reactor_t *r = w->r;
         pd_plan_t plan  = {job, NULL, 0, {0}, {0}};
         int ret         = -1;
+        int dry = job->ev->type == PD_EVT_RELEASE_DEPLOYED && job->ev->dry_run;
 
         if (pd__reactor_txn(r, pd__txn_plan, &plan))
                 goto done;
         pd_logf(PD_LOG_INFO,
                 (&(pd_log_fields_t){.tenant   = job->tenant,
                                     .event_id = job->ev->ce_id}),
-                "%s: %s %s %s: %zu action(s)", job->tenant,
+                "%s: %s %s %s: %zu action(s)%s", job->tenant,
                 pd_evtype_name(job->ev->type),
                 job->ev->type == PD_EVT_RELEASE_DEPLOYED
                     ? pd_selection_name(job->ev->selection)
                 : job->ev->all_pending ? "all"
                                        : "named",
-                job->ev->ce_id, plan.cnt);
-        /* A dry run's answer is its deploy.planned: nothing runs, and
-         * the event is done like any other (a redelivery answers once). */
-        if (job->ev->type == PD_EVT_RELEASE_DEPLOYED && job->ev->dry_run)
+                job->ev->ce_id, plan.cnt,
+                dry ? " would run (dry run: none runs)" : "");
+        /* A dry run's answer is its deploy.planned: nothing runs, and the
+         * event is marked done like any other. Redelivered after a crash,
+         * it is planned and answered again; nothing runs either time. */
+        if (dry)
                 plan.cnt = 0;
 
         for (size_t i = 0; i < plan.cnt; i++) {

@@ -27,7 +27,9 @@ pd_eq "t.done succeeds first" 0 "$rc"
 pd_report
 cp "$T/report.json" "$T/report.before.json"
 
-pd_rc rc pd_cli deploy --auto --dry-run --release 2 --tenant acme --timeout 60s
+t0=$(date +%s%N)
+pd_rc rc pd_cli deploy --auto --dry-run --release 2 --tenant acme --tenant globex --timeout 60s
+echo "# deploy --dry-run took $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 pd_eq "deploy --dry-run exits 0" 0 "$rc"
 cat "$T/out"
 pd_check "t.first would run first (t.second runs after it)" \
@@ -37,7 +39,10 @@ pd_check "t.done would not: it already succeeded" \
 	grep -Eq "^acme: +- +t\.done would not run: already succeeded$" "$T/out"
 pd_check "t.manual would not: --auto takes auto actions only" \
 	grep -Eq "^acme: +- +t\.manual would not run: not auto$" "$T/out"
-pd_check "the summary says nothing ran" grep -q "^dry run: 1 tenant(s) planned, nothing ran$" "$T/out"
+pd_check "globex, which ran nothing yet, would run t.done too" \
+	grep -Eq "^globex: +dry run: 3 action\(s\) would run for release 2, 1 would not$" "$T/out"
+pd_check "the summary says nothing ran" grep -q "^dry run: 2 tenant(s) planned, nothing ran$" "$T/out"
+pd_check "the reactor's log says it ran none" grep -q "would run (dry run: none runs)" "$T/reactor.log"
 
 pd_rc rc pd_cli deploy --one t.first t.nope --no-check --dry-run --format json \
 	--release 2 --tenant acme --timeout 60s
@@ -52,6 +57,7 @@ print(json.dumps(p["would_run"]), json.dumps([[s["action"], s["why"]] for s in p
 pd_eq "nothing ran: no marker of t.first" 0 "$(pd_lines "$T/markers/acme.first")"
 pd_eq "nor of t.second" 0 "$(pd_lines "$T/markers/acme.second")"
 pd_eq "t.done ran once only" 1 "$(pd_lines "$T/markers/acme.done")"
+pd_eq "and nothing for globex" "" "$(ls "$T/markers" | grep globex)"
 pd_report
 pd_check "and the report is unchanged (no run, no REJECTED for t.nope)" \
 	python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1])) != json.load(open(sys.argv[2])))' \
