@@ -58,6 +58,7 @@ static const pd_field_t fields_release_deployed[] = {
     PD_F("actions", PD_FK_STRV, actions),
     PD_F("requested_by", PD_FK_STRING, requested_by),
     PD_F("deployed_at", PD_FK_LONG, deployed_at),
+    PD_F("params", PD_FK_SMAP, params),
     PD_F("dry_run", PD_FK_BOOL, dry_run),
     {NULL, 0, 0, 0, 0},
 };
@@ -356,6 +357,9 @@ int pd_codec_type_fits(avro_schema_t s, pd_fkind_t kind, int promote) {
         case PD_FK_STRV:
                 return is_avro_array(s) &&
                        is_avro_string(avro_schema_array_items(s));
+        case PD_FK_SMAP:
+                return is_avro_map(s) &&
+                       is_avro_string(avro_schema_map_values(s));
         default:
                 return -1;
         }
@@ -555,6 +559,7 @@ static void fields_clear(const pd_field_t *fields, void *base) {
                         pd__enum_set(f, p, 0);
                         break;
                 case PD_FK_STRV:
+                case PD_FK_SMAP:
                         pd_strv_clear((pd_strv_t *)p);
                         break;
                 case PD_FK_REGISTRY: {

@@ -102,6 +102,7 @@ typedef struct pd_event_s {
         pd_strv_t actions; /* the names, for ONE; also deploy.planned */
         char *requested_by;
         int64_t deployed_at; /* ms since the epoch */
+        pd_strv_t params;    /* name, value, name, value ... (a map) */
         int dry_run; /* plan only; also deploy.planned: the answer to one */
 
         /* action.started / action.finished (tenant is in the data too) */

@@ -65,7 +65,7 @@ static const pd_schema_version_t versions[] = {
     {PD_EVT_RELEASE_DEPLOYED, 1, UINT64_C(0xf4dc7fa8e4886444),
      "schemas/history/release_deployed.v1.avsc",
      pd_schema_history_release_deployed_v1},
-    {PD_EVT_RELEASE_DEPLOYED, 2, UINT64_C(0x8f9e926ce21558f4),
+    {PD_EVT_RELEASE_DEPLOYED, 2, UINT64_C(0x53ceffd728efb991),
      "schemas/release_deployed.avsc", pd_schema_release_deployed},
     /* v2 added dry_run, skipped and skipped_why (a dry run's answer). */
     {PD_EVT_DEPLOY_PLANNED, 1, UINT64_C(0xf4a3570ed57adfb4),
