@@ -103,6 +103,79 @@ int pd__plan_finished(const pd_action_def_t *def, int found, pd_status_t status,
         return found && status != PD_ST_INTERRUPTED && !retry_due;
 }
 
+/* The value the event gives parameter name, or NULL. */
+const char *pd__plan_param(const pd_event_t *ev, const char *name) {
+        for (size_t i = 0; i + 1 < ev->params.cnt; i += 2)
+                if (!strcmp(ev->params.v[i], name))
+                        return ev->params.v[i + 1];
+        return NULL;
+}
+
+/* Whether def declares parameter name; *optp: as optional ("name?"). */
+static int plan_declares(const pd_action_def_t *def, const char *name,
+                         int *optp) {
+        size_t len = strlen(name);
+
+        for (size_t i = 0; i < def->params.cnt; i++) {
+                const char *d = def->params.v[i];
+
+                if (!strncmp(d, name, len) &&
+                    (!d[len] || !strcmp(d + len, "?"))) {
+                        *optp = d[len] == '?';
+                        return 1;
+                }
+        }
+        return 0;
+}
+
+/*
+ * Whether the event's parameters are refused for def, and why (into why):
+ * one def does not declare, a required one missing, a name or a value
+ * out of bounds. The CLI refuses these too, but an event may come from
+ * any Kafka client: the reactor's check is the one that holds.
+ */
+int pd__plan_params_refused(const pd_action_def_t *def, const pd_event_t *ev,
+                            char *why, size_t why_size) {
+        int opt;
+
+        if (ev->params.cnt / 2 > PD_PARAMS_MAX) {
+                snprintf(why, why_size, "more than %d parameters",
+                         PD_PARAMS_MAX);
+                return 1;
+        }
+        for (size_t i = 0; i + 1 < ev->params.cnt; i += 2) {
+                const char *name = ev->params.v[i];
+
+                if (!pd_param_name_valid(name) ||
+                    !plan_declares(def, name, &opt)) {
+                        snprintf(why, why_size,
+                                 "parameter '%.64s' is not declared by "
+                                 "action %s",
+                                 name, def->name);
+                        return 1;
+                }
+                if (strlen(ev->params.v[i + 1]) > PD_PARAM_VALUE_MAX) {
+                        snprintf(why, why_size,
+                                 "parameter '%s': value longer than %d "
+                                 "bytes",
+                                 name, PD_PARAM_VALUE_MAX);
+                        return 1;
+                }
+        }
+        for (size_t i = 0; i < def->params.cnt; i++) {
+                const char *d = def->params.v[i];
+
+                if (d[strlen(d) - 1] != '?' && !pd__plan_param(ev, d)) {
+                        snprintf(why, why_size,
+                                 "missing required parameter '%s' "
+                                 "(deploy --one %s --param %s=VALUE)",
+                                 d, def->name, d);
+                        return 1;
+                }
+        }
+        return 0;
+}
+
 /* Notes, for a dry run's answer, that name is left out and why. A real
  * run does not keep the reasons: nothing reads them. */
 static void plan_leave_out(pd_plan_t *plan, const char *name, const char *why) {
@@ -152,6 +225,9 @@ void pd__plan_dry(pd_plan_t *plan) {
                 } else if (step->finished) {
                         plan_leave_out(plan, step->name,
                                        "already finished by this event");
+                } else if (pd__plan_params_refused(step->def, plan->job->ev,
+                                                   why, sizeof(why))) {
+                        plan_leave_out(plan, step->name, why);
                 } else if ((blocker = pd__plan_blocker(plan, step))) {
                         snprintf(why, sizeof(why), "dependency %s %s",
                                  blocker->name,

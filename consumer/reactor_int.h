@@ -308,6 +308,9 @@ int pd__plan_finished(const pd_action_def_t *def, int found, pd_status_t status,
 void pd__plan_order(pd_plan_t *plan);
 int pd__plan_build(pd_reactor_t *r, pd_plan_t *plan);
 void pd__plan_dry(pd_plan_t *plan);
+int pd__plan_params_refused(const pd_action_def_t *def, const pd_event_t *ev,
+                            char *why, size_t why_size);
+const char *pd__plan_param(const pd_event_t *ev, const char *name);
 const pd_step_t *pd__plan_blocker(const pd_plan_t *plan, const pd_step_t *step);
 
 /* record.c */

@@ -6,6 +6,8 @@
  * a stop or reload cuts short, and the crash points of each step.
  */
 
+#include <ctype.h>
+
 #include "consumer/reactor_int.h"
 
 extern char **environ;
@@ -83,8 +85,20 @@ static void step_env(const pd_job_t *job, const pd_action_def_t *def,
         env_add(env, "POSTDEPLOY_ENVIRONMENT",
                 job->ev->environment ? job->ev->environment : "");
         env_add(env, "POSTDEPLOY_ATTEMPT", num);
+        /* A parameter after env.*: the deploy's value wins over the
+         * config's for the same name. */
         for (size_t i = 0; i < def->env.cnt; i++)
                 pd_strv_add(env, def->env.v[i]);
+        for (size_t i = 0; i + 1 < job->ev->params.cnt; i += 2) {
+                char name[96];
+                size_t n =
+                    (size_t)snprintf(name, sizeof(name), "POSTDEPLOY_PARAM_%s",
+                                     job->ev->params.v[i]);
+
+                for (size_t j = 17; j < n && j < sizeof(name); j++)
+                        name[j] = (char)toupper((unsigned char)name[j]);
+                env_add(env, name, job->ev->params.v[i + 1]);
+        }
         /* Ours only need checking against what was set above (environ's
          * names are unique): linear in the environment, not quadratic. */
         set = env->cnt;
@@ -361,9 +375,8 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
         pd_job_t *job              = plan->job;
         const pd_action_def_t *def = step->def;
         int32_t max_attempts       = 1 + def->retries;
-        pd_subst_t vars[]          = {{"tenant", job->tenant},
-                                      {"release", job->ev->release},
-                                      {"action", def->name}};
+        pd_subst_t *vars           = NULL;
+        pd_strv_t names            = {0};
         pd_strv_t argv             = {0};
         pd_adopt_t ad              = {0};
         int adopting               = 0;
@@ -374,7 +387,30 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
         int cut;
 
         if (!def->plugin_action) {
-                pd_argv_expand(&def->argv, vars, 3, &argv);
+                /* {param.NAME} of each declared parameter: its value, or
+                 * "" for an optional one not given. Substituted inside
+                 * words after the split, so a value never adds or splits
+                 * a word. */
+                vars    = pd_xcalloc(3 + def->params.cnt, sizeof(*vars));
+                vars[0] = (pd_subst_t){"tenant", job->tenant};
+                vars[1] = (pd_subst_t){"release", job->ev->release};
+                vars[2] = (pd_subst_t){"action", def->name};
+                for (size_t i = 0; i < def->params.cnt; i++) {
+                        const char *d = def->params.v[i];
+                        size_t len    = strlen(d) - (d[strlen(d) - 1] == '?');
+                        char *pname   = pd_xmalloc(len + 7);
+                        const char *value;
+
+                        snprintf(pname, len + 7, "param.%.*s", (int)len, d);
+                        pd_strv_add(&names, pname);
+                        value = pd__plan_param(job->ev, pname + 6);
+                        vars[3 + i] =
+                            (pd_subst_t){names.v[i], value ? value : ""};
+                        free(pname);
+                }
+                pd_argv_expand(&def->argv, vars, 3 + def->params.cnt, &argv);
+                free(vars);
+                pd_strv_clear(&names);
                 if (!worker_sup(w))
                         return -1;
                 if ((adopting = adopt_take(r, job, def->name, &ad)))
@@ -571,6 +607,15 @@ static int job_process(pd_worker_t *w, pd_job_t *job) {
                                 goto done;
                         step->finished = 1;
                         step->status   = PD_ST_SKIPPED;
+                        continue;
+                }
+                if (job->ev->type == PD_EVT_RELEASE_DEPLOYED &&
+                    pd__plan_params_refused(step->def, job->ev, reason,
+                                            sizeof(reason))) {
+                        if (pd__reactor_txn(r, pd__txn_verdict, &v))
+                                goto done;
+                        step->finished = 1;
+                        step->status   = PD_ST_REJECTED;
                         continue;
                 }
                 if ((ret = step_run(w, &plan, step)))

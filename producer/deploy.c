@@ -44,6 +44,7 @@ typedef struct pd_request_s {
         pd_strv_t tenants;
         int all_tenants, wait, no_check;
         int dry_run, json; /* deploy --dry-run [--format json] */
+        pd_strv_t params;  /* deploy --param: name, value, ... */
         int64_t timeout_ms;
         const char *timeout; /* --timeout as given, NULL if not */
 } pd_request_t;
@@ -73,6 +74,12 @@ static void request_usage(pd_evtype_t type, FILE *fp) {
                         "  -e, --environment E   the environment (default "
                         "$POSTDEPLOY_ENVIRONMENT or\n"
                         "                        \"production\")\n"
+                        "      --param N=V       a parameter of the --one "
+                        "actions (repeatable): fills\n"
+                        "                        {param.N} and "
+                        "POSTDEPLOY_PARAM_N; an action refuses one it\n"
+                        "                        does not declare "
+                        "(params = ...) or a required one missing\n"
                         "      --dry-run         run nothing: the reactors "
                         "answer with their plan per\n"
                         "                        tenant (what would run, in "
@@ -323,6 +330,7 @@ static int request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
             {"timeout", required_argument, NULL, 'W'},
             {"no-check", no_argument, NULL, 'N'},
             {"dry-run", no_argument, NULL, 'D'},
+            {"param", required_argument, NULL, 'p'},
             {"format", required_argument, NULL, 'f'},
             PD_CLI_COMMON_LONGOPTS,
             {NULL, 0, NULL, 0}};
@@ -413,6 +421,43 @@ static int request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
                 case 'N':
                         req->no_check = 1;
                         break;
+                case 'p': {
+                        const char *eq = strchr(optarg, '=');
+                        char name[80];
+
+                        if (!deploy)
+                                goto only_deploy;
+                        snprintf(name, sizeof(name), "%.*s",
+                                 eq ? (int)(eq - optarg) : 0, optarg);
+                        if (!eq || (size_t)(eq - optarg) >= sizeof(name) ||
+                            !pd_param_name_valid(name)) {
+                                pd_cli_error(cli,
+                                             "--param wants NAME=VALUE, NAME "
+                                             "a-z first, then a-z 0-9 _ (at "
+                                             "most 64); got '%s'",
+                                             optarg);
+                                return PD_EXIT_USAGE;
+                        }
+                        for (size_t i = 0; i < req->params.cnt; i += 2)
+                                if (!strcmp(req->params.v[i], name)) {
+                                        pd_cli_error(cli,
+                                                     "--param %s given "
+                                                     "twice",
+                                                     name);
+                                        return PD_EXIT_USAGE;
+                                }
+                        if (strlen(eq + 1) > PD_PARAM_VALUE_MAX ||
+                            req->params.cnt / 2 >= PD_PARAMS_MAX) {
+                                pd_cli_error(cli,
+                                             "--param: at most %d, each "
+                                             "value at most %d bytes",
+                                             PD_PARAMS_MAX, PD_PARAM_VALUE_MAX);
+                                return PD_EXIT_USAGE;
+                        }
+                        pd_strv_add(&req->params, name);
+                        pd_strv_add(&req->params, eq + 1);
+                        break;
+                }
                 case 'D':
                 case 'f':
                         if (!deploy)
@@ -475,6 +520,11 @@ static int request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
                                  : "--all");
                 return PD_EXIT_USAGE;
         }
+        if (req->params.cnt && req->selection != PD_SEL_ONE) {
+                pd_cli_error(cli,
+                             "--param is for the actions named with --one");
+                return PD_EXIT_USAGE;
+        }
         if (req->json && !req->dry_run) {
                 pd_cli_error(cli, "--format is for --dry-run's plan");
                 return PD_EXIT_USAGE;
@@ -515,6 +565,7 @@ only_deploy:
                      opt == 'A'   ? "--auto"
                      : opt == 'O' ? "--one"
                      : opt == 'D' ? "--dry-run"
+                     : opt == 'p' ? "--param"
                      : opt == 'f' ? "--format"
                                   : "--environment");
         return PD_EXIT_USAGE;
@@ -570,6 +621,8 @@ static pd_event_t *request_event(const pd_request_t *req, const char *tenant,
                 ev->selection   = req->selection;
                 ev->deployed_at = pd_now_ms();
                 ev->dry_run     = req->dry_run;
+                for (size_t j = 0; j < req->params.cnt; j++)
+                        pd_strv_add(&ev->params, req->params.v[j]);
         } else {
                 ev->all_pending  = req->all;
                 ev->requested_at = pd_now_ms();
@@ -719,6 +772,7 @@ static int request_cmd(pd_cli_t *cli, pd_evtype_t type, int argc, char **argv) {
         if (ret < 0)
                 ret = request_send(cli, &req);
         pd_strv_clear(&req.names);
+        pd_strv_clear(&req.params);
         pd_strv_clear(&req.tenants);
         return ret;
 }
