@@ -329,6 +329,7 @@ static void run_plugin(pd_worker_t *w, const pd_attempt_t *a,
         call.attempt     = a->run.attempt;
         call.cancel      = &w->cancel;
         call.timeout_ms  = def->timeout_ms;
+        call.params      = &job->ev->params;
         call.log_path = step_log_path(w->r, job, a, log_path, sizeof(log_path));
         if (pd_plugins_run(def->plugin_action, &call, res) && !*res->error)
                 snprintf(res->error, sizeof(res->error),
