@@ -146,8 +146,12 @@ int pd__plan_params_refused(const pd_action_def_t *def, const pd_event_t *ev,
         for (size_t i = 0; i + 1 < ev->params.cnt; i += 2) {
                 const char *name = ev->params.v[i];
 
+                /* A plugin's action declares no parameters (its
+                 * registration has no place for them yet): it gets what
+                 * the deploy gives, through ctx->param, and checks them
+                 * itself. */
                 if (!pd_param_name_valid(name) ||
-                    !plan_declares(def, name, &opt)) {
+                    (!def->plugin_action && !plan_declares(def, name, &opt))) {
                         snprintf(why, why_size,
                                  "parameter '%.64s' is not declared by "
                                  "action %s",

@@ -4,8 +4,7 @@
  */
 #include <postdeploy/plugin.h>
 
-static int hello(const pd_action_ctx_t *ctx, char *errstr,
-                 size_t errstr_size) {
+static int hello(const pd_action_ctx_t *ctx, char *errstr, size_t errstr_size) {
         (void)errstr;
         (void)errstr_size;
         ctx->log(ctx, "abi1 says hello to %s", ctx->tenant);
