@@ -73,4 +73,17 @@ pd_eq "an undeclared parameter from kcat: refused (the report shows it failed)" 
 pd_check "with the reason" grep -q "parameter 'evil' is not declared by action t.p" <<<"$(pd_state umbrella t.p error)"
 pd_eq "and t.p did not run (t.q's run wrote 0 arguments)" "0" "$(head -1 "$T/markers/umbrella.argv")"
 pd_reactor_stop
+
+# A C action (plugin ABI 2) reads them with ctx->param: the test plugin's
+# good.params logs batch_size and since.
+GOOD=$PD_BUILD_DIR/tests/plugins/good.so
+[ -f "$GOOD" ] || pd_die "the test plugin is not built: $GOOD"
+sed -i "s|^\[reactor\]|[reactor]\nplugins = $GOOD|" "$T/postdeploy.ini"
+pd_reactor_start
+pd_rc rc pd_cli deploy --one good.params --param batch_size=500 --release 4 --tenant acme --wait --timeout 60s
+pd_eq "a plugin action with a parameter exits 0" 0 "$rc"
+pd_report
+pd_eq "the plugin read it; since, not given, is NULL" "batch_size=500 since=-" \
+	"$(pd_state acme good.params output_tail | tr '\n' ' ' | sed 's/ *$//')"
+pd_reactor_stop
 pd_done
