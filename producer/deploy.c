@@ -252,6 +252,54 @@ static int read_tenants_file(pd_cli_t *cli, const char *path, pd_strv_t *out) {
         return ret;
 }
 
+/* Refuses --param values action re does not declare, and a required one
+ * left out: the reactor would record the run REJECTED. Returns 0 or
+ * PD_EXIT_USAGE. */
+static int request_check_params(pd_cli_t *cli, const pd_request_t *req,
+                                const pd_regentry_t *re) {
+        char *name = pd_term_escape_dup(re->id);
+        int ret    = 0;
+
+        if (pd_strv_find(&re->params, "*") >= 0)
+                goto done; /* a plugin's action checks its own */
+        for (size_t i = 0; i < req->params.cnt && !ret; i += 2) {
+                const char *p = req->params.v[i];
+                char opt[80];
+
+                snprintf(opt, sizeof(opt), "%s?", p);
+                if (pd_strv_find(&re->params, p) < 0 &&
+                    pd_strv_find(&re->params, opt) < 0) {
+                        pd_cli_error(cli,
+                                     "action %s declares no parameter '%s' "
+                                     "(--no-check sends it anyway; the "
+                                     "reactor refuses it)",
+                                     name, p);
+                        ret = PD_EXIT_USAGE;
+                }
+        }
+        for (size_t i = 0; i < re->params.cnt && !ret; i++) {
+                const char *d = re->params.v[i];
+                size_t j;
+
+                if (d[strlen(d) - 1] == '?')
+                        continue;
+                for (j = 0; j < req->params.cnt; j += 2)
+                        if (!strcmp(req->params.v[j], d))
+                                break;
+                if (j >= req->params.cnt) {
+                        char *dn = pd_term_escape_dup(d);
+
+                        pd_cli_error(cli, "action %s needs --param %s=VALUE",
+                                     name, dn);
+                        free(dn);
+                        ret = PD_EXIT_USAGE;
+                }
+        }
+done:
+        free(name);
+        return ret;
+}
+
 /* Refuses names the newest registry does not know, when there is one. */
 static int request_check_names(pd_cli_t *cli, const pd_request_t *req,
                                rd_kafka_t *rkc) {
@@ -278,8 +326,10 @@ static int request_check_names(pd_cli_t *cli, const pd_request_t *req,
                 for (j = 0; j < reg->registry_cnt; j++)
                         if (!strcmp(reg->registry[j].id, req->names.v[i]))
                                 break;
-                if (j < reg->registry_cnt)
+                if (j < reg->registry_cnt) {
+                        ret = request_check_params(cli, req, &reg->registry[j]);
                         continue;
+                }
                 for (j = 0; j < reg->registry_cnt; j++) {
                         d = pd_cli_near(req->names.v[i], reg->registry[j].id);
                         if (d >= 0 && d < near_d) {

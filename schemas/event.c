@@ -133,6 +133,7 @@ const pd_field_t pd_fields_regentry[] = {
     {"policy", PD_FK_STRING, offsetof(pd_regentry_t, policy), 0, 0},
     {"description", PD_FK_STRING, offsetof(pd_regentry_t, description), 0, 0},
     {"after", PD_FK_STRV, offsetof(pd_regentry_t, after), 0, 0},
+    {"params", PD_FK_STRV, offsetof(pd_regentry_t, params), 0, 0},
     {NULL, 0, 0, 0, 0},
 };
 

@@ -74,6 +74,7 @@ typedef struct pd_regentry_s {
         char *policy; /* "once" | "always" */
         char *description;
         pd_strv_t after;
+        pd_strv_t params; /* declared: "name" required, "name?" optional */
 } pd_regentry_t;
 
 /* The key of registry.published on the results topic; it always goes to

@@ -52,6 +52,7 @@ extern const char pd_schema_reset_requested[];
 extern const char pd_schema_history_action_finished_v1[];
 extern const char pd_schema_history_release_deployed_v1[];
 extern const char pd_schema_history_deploy_planned_v1[];
+extern const char pd_schema_history_registry_published_v1[];
 
 /*
  * Every released schema, by type and version. Changing a schema means
@@ -81,7 +82,11 @@ static const pd_schema_version_t versions[] = {
      pd_schema_history_action_finished_v1},
     {PD_EVT_ACTION_FINISHED, 2, UINT64_C(0xe4956fa0dbdcfe76),
      "schemas/action_finished.avsc", pd_schema_action_finished},
+    /* v2 added params to each action (deploy --one --param checks). */
     {PD_EVT_REGISTRY_PUBLISHED, 1, UINT64_C(0xff642dcd3020922e),
+     "schemas/history/registry_published.v1.avsc",
+     pd_schema_history_registry_published_v1},
+    {PD_EVT_REGISTRY_PUBLISHED, 2, UINT64_C(0x6df1f7d020bb0b32),
      "schemas/registry_published.avsc", pd_schema_registry_published},
     {PD_EVT_SKIP_REQUESTED, 1, UINT64_C(0x76f74d34b379f952),
      "schemas/skip_requested.avsc", pd_schema_skip_requested},

@@ -42,8 +42,14 @@ pd_eq "an optional parameter may be left out" 0 "$rc"
 pd_eq "it fills its word with nothing; no variable" "[] env batch_size=[7] since=[unset]" \
 	"$(sed -n 3p "$T/markers/globex.argv") $(sed -n 5p "$T/markers/globex.argv")"
 
-pd_rc rc pd_cli deploy --one t.p --release 1 --tenant initech --wait --timeout 60s
-pd_eq "a required parameter missing: the run is refused (exit 1)" 1 "$rc"
+pd_rc rc pd_cli deploy --one t.p --release 1 --tenant initech
+pd_eq "the CLI refuses a required parameter missing (the registry says it)" 2 "$rc"
+pd_check "naming it" grep -q "action t.p needs --param batch_size=VALUE" "$T/out"
+pd_rc rc pd_cli deploy --one t.p --param batch_size=1 --param evil=1 --release 1 --tenant initech
+pd_eq "the CLI refuses a parameter the action does not declare" 2 "$rc"
+pd_check "naming it" grep -q "action t.p declares no parameter 'evil'" "$T/out"
+pd_rc rc pd_cli deploy --one t.p --no-check --release 1 --tenant initech --wait --timeout 60s
+pd_eq "sent anyway (--no-check): the reactor refuses the run (exit 1)" 1 "$rc"
 pd_check "REJECTED, saying which" grep -q "REJECTED.*missing required parameter 'batch_size'" "$T/out"
 pd_eq "and nothing ran" 0 "$(pd_lines "$T/markers/initech.argv")"
 
@@ -80,8 +86,13 @@ GOOD=$PD_BUILD_DIR/tests/plugins/good.so
 [ -f "$GOOD" ] || pd_die "the test plugin is not built: $GOOD"
 sed -i "s|^\[reactor\]|[reactor]\nplugins = $GOOD|" "$T/postdeploy.ini"
 pd_reactor_start
+# The CLI checks names and parameters against the newest registry: await
+# the one this reactor publishes (each `actions` reads the topic anew).
+for _ in $(seq 300); do
+	pd_cli actions --format names 2>/dev/null | grep -qx good.params && break
+done
 pd_rc rc pd_cli deploy --one good.params --param batch_size=500 --release 4 --tenant acme --wait --timeout 60s
-pd_eq "a plugin action with a parameter exits 0" 0 "$rc"
+pd_eq "a plugin action with a parameter exits 0 (its registry says any: *)" 0 "$rc"
 pd_report
 pd_eq "the plugin read it; since, not given, is NULL" "batch_size=500 since=-" \
 	"$(pd_state acme good.params output_tail | tr '\n' ' ' | sed 's/ *$//')"
