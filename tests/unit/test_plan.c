@@ -233,6 +233,51 @@ static void test_a_dry_run_keeps_what_would_start_and_says_why_not(
                 def_clear(&defs[i]);
 }
 
+static void test_parameters_are_refused_unless_declared_and_required_ones_given(
+    void **state) {
+        pd_action_def_t def;
+        pd_event_t *ev = pd_event_new(PD_EVT_RELEASE_DEPLOYED);
+        char why[512], big[PD_PARAM_VALUE_MAX + 2];
+
+        (void)state;
+        def_init(&def, "t.p", NULL);
+        pd_strv_add(&def.params, "batch_size");
+        pd_strv_add(&def.params, "since?");
+
+        assert_true(pd__plan_params_refused(&def, ev, why, sizeof(why)));
+        assert_string_equal(why,
+                            "missing required parameter 'batch_size' "
+                            "(deploy --one t.p --param "
+                            "batch_size=VALUE)");
+        pd_strv_add(&ev->params, "batch_size");
+        pd_strv_add(&ev->params, "500");
+        assert_false(pd__plan_params_refused(&def, ev, why, sizeof(why)));
+        pd_strv_add(&ev->params, "since");
+        pd_strv_add(&ev->params, "a b; c");
+        assert_false(pd__plan_params_refused(&def, ev, why, sizeof(why)));
+        assert_string_equal(pd__plan_param(ev, "since"), "a b; c");
+        assert_null(pd__plan_param(ev, "nope"));
+
+        pd_strv_add(&ev->params, "evil");
+        pd_strv_add(&ev->params, "x");
+        assert_true(pd__plan_params_refused(&def, ev, why, sizeof(why)));
+        assert_string_equal(why,
+                            "parameter 'evil' is not declared by action t.p");
+
+        pd_strv_truncate(&ev->params, 4);
+        memset(big, 'x', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        pd_strv_set(&ev->params, 3, big);
+        assert_true(pd__plan_params_refused(&def, ev, why, sizeof(why)));
+        assert_string_equal(why,
+                            "parameter 'since': value longer than "
+                            "4096 bytes");
+
+        pd_event_destroy(ev);
+        def_clear(&def);
+        pd_strv_clear(&def.params);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_steps_without_after_keep_config_order),
@@ -245,6 +290,8 @@ int main(void) {
             cmocka_unit_test(test_which_actions_an_event_takes_by_state),
             cmocka_unit_test(
                 test_a_dry_run_keeps_what_would_start_and_says_why_not),
+            cmocka_unit_test(
+                test_parameters_are_refused_unless_declared_and_required_ones_given),
             cmocka_unit_test(
                 test_a_redelivered_event_skips_only_what_it_finished),
         };
