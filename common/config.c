@@ -25,6 +25,7 @@ static void action_def_clear(pd_action_def_t *act) {
         free(act->workdir);
         pd_strv_clear(&act->env);
         pd_strv_clear(&act->after);
+        pd_strv_clear(&act->params);
         free(act->plugin);
 }
 
@@ -216,6 +217,31 @@ int pd_config_validate(pd_config_t *conf, char *errstr, size_t errstr_size) {
         /* Names first, so the cycle search only meets known actions. */
         for (size_t i = 0; i < conf->action_cnt; i++) {
                 const pd_action_def_t *act = &conf->actions[i];
+
+                for (size_t p = 0; p < act->params.cnt; p++) {
+                        char name[80];
+                        size_t len = strlen(act->params.v[p]);
+
+                        snprintf(name, sizeof(name), "%.*s",
+                                 (int)(len && act->params.v[p][len - 1] == '?'
+                                           ? len - 1
+                                           : len),
+                                 act->params.v[p]);
+                        if (len >= sizeof(name) || !pd_param_name_valid(name) ||
+                            act->params.cnt > PD_PARAMS_MAX) {
+                                pd_errf(errstr, errstr_size,
+                                        "%s: action '%s': params: '%s' is "
+                                        "not a parameter name (a-z first, "
+                                        "then a-z 0-9 _, at most 64, a "
+                                        "'?' after an optional one; at "
+                                        "most %d)",
+                                        config_where(conf, act, where,
+                                                     sizeof(where)),
+                                        act->name, act->params.v[p],
+                                        PD_PARAMS_MAX);
+                                goto done;
+                        }
+                }
 
                 for (size_t a = 0; a < act->after.cnt; a++) {
                         const char *dep = act->after.v[a];

@@ -47,6 +47,8 @@ typedef struct pd_action_def_s {
         int umask;                 /* umask = 0022, -1 = the reactor's */
         pd_strv_t env;             /* env.NAME = VALUE, stored "NAME=VALUE" */
         pd_strv_t after;           /* after = a, b (names of other actions) */
+        pd_strv_t params;          /* params = batch_size, since? (a '?'
+                                    * marks an optional one) */
         int line;                  /* line of the section header; 0 for a
                                     * plugin's action */
         char *plugin;              /* path of the plugin that registered it;
@@ -190,6 +192,13 @@ int pd_duration_parse(const char *s, int64_t *msp);
 int pd_tenant_valid(const char *tenant);
 /* Names valid for actions: ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$. 1 if valid. */
 int pd_action_name_valid(const char *name);
+/* Names valid for an action's parameters: ^[a-z][a-z0-9_]{0,63}$, so
+ * {param.NAME} and POSTDEPLOY_PARAM_NAME are unambiguous. 1 if valid. */
+int pd_param_name_valid(const char *name);
+
+/* Largest parameter value, and most parameters one deploy carries. */
+#define PD_PARAM_VALUE_MAX 4096
+#define PD_PARAMS_MAX      32
 /* Releases: ^[A-Za-z0-9][A-Za-z0-9_.+~-]{0,127}$, so 1.2.3+build.4 and
  * v4.2.0-rc.1 pass and nothing that a program would read as an option
  * (`--delete`) does. 1 if valid. */

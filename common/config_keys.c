@@ -137,6 +137,10 @@ const pd_config_key_t pd_config_keys[] = {
     {"action", "after", PD_CONFIG_LIST, "", PD_A(after), 0, 0,
      "Actions that must succeed first, comma-separated; a failed one "
      "skips this action."},
+    {"action", "params", PD_CONFIG_LIST, "", PD_A(params), 0, 0,
+     "Parameters a deploy --one may give (--param NAME=VALUE), "
+     "comma-separated: NAME is required, NAME? optional. A value fills "
+     "{param.NAME} inside words and POSTDEPLOY_PARAM_NAME."},
     {"action", "env.NAME", PD_CONFIG_ENV, NULL, PD_A(env), 0, 0,
      "Sets the environment variable NAME for the command."},
 };

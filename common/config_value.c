@@ -74,6 +74,19 @@ int pd_action_name_valid(const char *name) {
         return config_name_valid(name, 128);
 }
 
+int pd_param_name_valid(const char *name) {
+        size_t i;
+
+        if (!name || !(*name >= 'a' && *name <= 'z'))
+                return 0;
+        for (i = 1; name[i]; i++)
+                if (i >= 64 ||
+                    !((name[i] >= 'a' && name[i] <= 'z') ||
+                      (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
+                        return 0;
+        return 1;
+}
+
 /*
  * A release is substituted whole into an action's argv words, so its first
  * byte decides whether a program reads it as an option: only a letter or a

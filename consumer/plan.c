@@ -103,6 +103,151 @@ int pd__plan_finished(const pd_action_def_t *def, int found, pd_status_t status,
         return found && status != PD_ST_INTERRUPTED && !retry_due;
 }
 
+/* The value the event gives parameter name, or NULL. */
+const char *pd__plan_param(const pd_event_t *ev, const char *name) {
+        for (size_t i = 0; i + 1 < ev->params.cnt; i += 2)
+                if (!strcmp(ev->params.v[i], name))
+                        return ev->params.v[i + 1];
+        return NULL;
+}
+
+/* Whether def declares parameter name; *optp: as optional ("name?"). */
+static int plan_declares(const pd_action_def_t *def, const char *name,
+                         int *optp) {
+        size_t len = strlen(name);
+
+        for (size_t i = 0; i < def->params.cnt; i++) {
+                const char *d = def->params.v[i];
+
+                if (!strncmp(d, name, len) &&
+                    (!d[len] || !strcmp(d + len, "?"))) {
+                        *optp = d[len] == '?';
+                        return 1;
+                }
+        }
+        return 0;
+}
+
+/*
+ * Whether the event's parameters are refused for def, and why (into why):
+ * one def does not declare, a required one missing, a name or a value
+ * out of bounds. The CLI refuses these too, but an event may come from
+ * any Kafka client: the reactor's check is the one that holds.
+ */
+int pd__plan_params_refused(const pd_action_def_t *def, const pd_event_t *ev,
+                            char *why, size_t why_size) {
+        int opt;
+
+        if (ev->params.cnt / 2 > PD_PARAMS_MAX) {
+                snprintf(why, why_size, "more than %d parameters",
+                         PD_PARAMS_MAX);
+                return 1;
+        }
+        for (size_t i = 0; i + 1 < ev->params.cnt; i += 2) {
+                const char *name = ev->params.v[i];
+
+                /* A plugin's action declares no parameters (its
+                 * registration has no place for them yet): it gets what
+                 * the deploy gives, through ctx->param, and checks them
+                 * itself. */
+                if (!pd_param_name_valid(name) ||
+                    (!def->plugin_action && !plan_declares(def, name, &opt))) {
+                        snprintf(why, why_size,
+                                 "parameter '%.64s' is not declared by "
+                                 "action %s",
+                                 name, def->name);
+                        return 1;
+                }
+                if (strlen(ev->params.v[i + 1]) > PD_PARAM_VALUE_MAX) {
+                        snprintf(why, why_size,
+                                 "parameter '%s': value longer than %d "
+                                 "bytes",
+                                 name, PD_PARAM_VALUE_MAX);
+                        return 1;
+                }
+        }
+        for (size_t i = 0; i < def->params.cnt; i++) {
+                const char *d = def->params.v[i];
+
+                if (d[strlen(d) - 1] != '?' && !pd__plan_param(ev, d)) {
+                        snprintf(why, why_size,
+                                 "missing required parameter '%s' "
+                                 "(deploy --one %s --param %s=VALUE)",
+                                 d, def->name, d);
+                        return 1;
+                }
+        }
+        return 0;
+}
+
+/* Notes, for a dry run's answer, that name is left out and why. A real
+ * run does not keep the reasons: nothing reads them. */
+static void plan_leave_out(pd_plan_t *plan, const char *name, const char *why) {
+        if (!plan->job->ev->dry_run)
+                return;
+        pd_strv_add(&plan->skipped, name);
+        pd_strv_add(&plan->skipped_why, why);
+}
+
+/* The first dependency of step (within this plan) that has an outcome
+ * other than success: a real run skips step for it (worker.c). */
+const pd_step_t *pd__plan_blocker(const pd_plan_t *plan,
+                                  const pd_step_t *step) {
+        for (size_t i = 0; i < step->def->after.cnt; i++)
+                for (size_t j = 0; j < plan->cnt; j++)
+                        if (plan->steps[j].def &&
+                            !strcmp(plan->steps[j].name,
+                                    step->def->after.v[i]) &&
+                            plan->steps[j].finished &&
+                            plan->steps[j].status != PD_ST_SUCCEEDED)
+                                return &plan->steps[j];
+        return NULL;
+}
+
+/*
+ * Turns a built plan into a dry run's answer: the steps left are those a
+ * real run would start, in its order; each step it would not start (an
+ * unknown name, which it would reject; one this event already finished,
+ * when redelivered; one whose dependency did not succeed) moves to
+ * plan->skipped with its reason, after those pd__plan_build left out.
+ * The same decisions as job_process makes, taken before anything runs.
+ */
+void pd__plan_dry(pd_plan_t *plan) {
+        int *out = pd_xcalloc(plan->cnt + 1, sizeof(*out));
+        size_t n = 0;
+
+        /* Decided first, removed after: a later step's blocker may be one
+         * left out. */
+        for (size_t i = 0; i < plan->cnt; i++) {
+                const pd_step_t *step = &plan->steps[i];
+                const pd_step_t *blocker;
+                char why[512];
+
+                out[i] = 1;
+                if (!step->def) {
+                        plan_leave_out(plan, step->name, "unknown action");
+                } else if (step->finished) {
+                        plan_leave_out(plan, step->name,
+                                       "already finished by this event");
+                } else if (pd__plan_params_refused(step->def, plan->job->ev,
+                                                   why, sizeof(why))) {
+                        plan_leave_out(plan, step->name, why);
+                } else if ((blocker = pd__plan_blocker(plan, step))) {
+                        snprintf(why, sizeof(why), "dependency %s %s",
+                                 blocker->name,
+                                 pd_status_name(blocker->status));
+                        plan_leave_out(plan, step->name, why);
+                } else {
+                        out[i] = 0;
+                }
+        }
+        for (size_t i = 0; i < plan->cnt; i++)
+                if (!out[i])
+                        plan->steps[n++] = plan->steps[i];
+        plan->cnt = n;
+        free(out);
+}
+
 /* Builds the list of actions the event selects for its tenant: the named
  * ones (deploy --one, skip or reset by name), or those whose state fits
  * (pending for a deploy or a skip, done for a reset). Called with the store
@@ -126,13 +271,20 @@ int pd__plan_build(pd_reactor_t *r, pd_plan_t *plan) {
                         pd_action_state_t as;
 
                         if (deploy && ev->selection == PD_SEL_AUTO &&
-                            !def->is_auto)
+                            !def->is_auto) {
+                                plan_leave_out(plan, def->name, "not auto");
                                 continue;
+                        }
                         if (pd_store_action_state(r->st, tenant, def->name,
                                                   &as))
                                 return -1;
-                        if (!pd__plan_takes(def, ev->type, &as))
+                        if (!pd__plan_takes(def, ev->type, &as)) {
+                                /* A deploy leaves out only a `once` action
+                                 * that succeeded. */
+                                plan_leave_out(plan, def->name,
+                                               "already succeeded");
                                 continue;
+                        }
                         plan->steps[plan->cnt].def  = def;
                         plan->steps[plan->cnt].name = def->name;
                         plan->cnt++;

@@ -321,7 +321,9 @@ static int plugins_open(pd_plugins_t *pl, const char *path,
                          path);
                 return -1;
         }
-        if (*abi != PD_PLUGIN_ABI) {
+        /* ABI 2 only appended to the context: an ABI 1 plugin still
+         * runs. */
+        if (*abi < 1 || *abi > PD_PLUGIN_ABI) {
                 snprintf(errstr, errstr_size,
                          "plugin %s: ABI %d not supported (this reactor has "
                          "%d)",
@@ -406,6 +408,17 @@ static int plugins_cancelled(const pd_action_ctx_t *ctx) {
 
         return (run->call->cancel && *run->call->cancel) ||
                pd_mono_ms() >= run->deadline;
+}
+
+/* ctx->param: the deploy's value of parameter name, NULL if none. */
+static const char *plugins_param(const pd_action_ctx_t *ctx, const char *name) {
+        const pd_plugin_run_t *run = ctx->_private;
+        const pd_strv_t *params    = run->call->params;
+
+        for (size_t i = 0; name && params && i + 1 < params->cnt; i += 2)
+                if (!strcmp(params->v[i], name))
+                        return params->v[i + 1];
+        return NULL;
 }
 
 /* ctx->log: formats one line into the run's output, '\n' added if
@@ -502,6 +515,7 @@ int pd_plugins_run(const pd_plugin_action_t *act, const pd_plugin_call_t *call,
         ctx.log         = plugins_log;
         ctx.cancelled   = plugins_cancelled;
         ctx._private    = &run;
+        ctx.param       = plugins_param;
 
         msg[0] = '\0';
         rc     = act->fn(&ctx, msg, sizeof(msg));

@@ -40,6 +40,8 @@ typedef struct pd_plugin_call_s {
         volatile int *cancel;    /* non-zero: stop (shutdown); may be NULL */
         int64_t timeout_ms;      /* 0: none */
         const char *log_path;    /* NULL: output kept as tail only */
+        const pd_strv_t *params; /* the deploy's: name, value, ...; may be
+                                  * NULL */
 } pd_plugin_call_t;
 
 /*

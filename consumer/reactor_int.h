@@ -234,6 +234,9 @@ typedef struct pd_plan_s {
         pd_job_t *job;
         pd_step_t *steps;
         size_t cnt;
+        /* A dry run's answer (pd__plan_dry): what would not run, and why,
+         * one reason per name. Empty for a real run. */
+        pd_strv_t skipped, skipped_why;
 } pd_plan_t;
 
 /* Outcome of a step decided without running it (rejected, skipped). */
@@ -304,6 +307,11 @@ int pd__plan_finished(const pd_action_def_t *def, int found, pd_status_t status,
                       int32_t attempt);
 void pd__plan_order(pd_plan_t *plan);
 int pd__plan_build(pd_reactor_t *r, pd_plan_t *plan);
+void pd__plan_dry(pd_plan_t *plan);
+int pd__plan_params_refused(const pd_action_def_t *def, const pd_event_t *ev,
+                            char *why, size_t why_size);
+const char *pd__plan_param(const pd_event_t *ev, const char *name);
+const pd_step_t *pd__plan_blocker(const pd_plan_t *plan, const pd_step_t *step);
 
 /* record.c */
 void pd__result_key(char *buf, size_t size, const char *tenant,

@@ -113,8 +113,13 @@ int pd__txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
 
         free(plan->steps);
         plan->steps = NULL;
+        /* A retried transaction builds the plan again, reasons too. */
+        pd_strv_clear(&plan->skipped);
+        pd_strv_clear(&plan->skipped_why);
         if (pd__plan_build(r, plan))
                 return -1;
+        if (job->ev->type == PD_EVT_RELEASE_DEPLOYED && job->ev->dry_run)
+                pd__plan_dry(plan);
         ev             = pd_event_new(PD_EVT_DEPLOY_PLANNED);
         ev->tenant     = pd_xstrdup(job->tenant);
         ev->release    = pd_xstrdup(job->ev->release);
@@ -123,6 +128,12 @@ int pd__txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         ev->planned_at = pd_now_ms();
         for (size_t i = 0; i < plan->cnt; i++)
                 pd_strv_add(&ev->actions, plan->steps[i].name);
+        ev->dry_run =
+            job->ev->type == PD_EVT_RELEASE_DEPLOYED && job->ev->dry_run;
+        for (size_t i = 0; i < plan->skipped.cnt; i++) {
+                pd_strv_add(&ev->skipped, plan->skipped.v[i]);
+                pd_strv_add(&ev->skipped_why, plan->skipped_why.v[i]);
+        }
         ret = pd__emit(r, oq, ev, job->tenant);
         pd_event_destroy(ev);
         return ret;

@@ -155,6 +155,11 @@ int pd__txn_registry(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
                 re->description = pd_xstrdup(def->description);
                 for (size_t j = 0; j < def->after.cnt; j++)
                         pd_strv_add(&re->after, def->after.v[j]);
+                for (size_t j = 0; j < def->params.cnt; j++)
+                        pd_strv_add(&re->params, def->params.v[j]);
+                /* A plugin's action declares none and takes any. */
+                if (def->plugin_action)
+                        pd_strv_add(&re->params, "*");
         }
         ret = pd__emit(r, oq, ev, PD_REGISTRY_KEY);
         pd_event_destroy(ev);

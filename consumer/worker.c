@@ -6,6 +6,8 @@
  * a stop or reload cuts short, and the crash points of each step.
  */
 
+#include <ctype.h>
+
 #include "consumer/reactor_int.h"
 
 extern char **environ;
@@ -83,8 +85,20 @@ static void step_env(const pd_job_t *job, const pd_action_def_t *def,
         env_add(env, "POSTDEPLOY_ENVIRONMENT",
                 job->ev->environment ? job->ev->environment : "");
         env_add(env, "POSTDEPLOY_ATTEMPT", num);
+        /* A parameter after env.*: the deploy's value wins over the
+         * config's for the same name. */
         for (size_t i = 0; i < def->env.cnt; i++)
                 pd_strv_add(env, def->env.v[i]);
+        for (size_t i = 0; i + 1 < job->ev->params.cnt; i += 2) {
+                char name[96];
+                size_t n =
+                    (size_t)snprintf(name, sizeof(name), "POSTDEPLOY_PARAM_%s",
+                                     job->ev->params.v[i]);
+
+                for (size_t j = 17; j < n && j < sizeof(name); j++)
+                        name[j] = (char)toupper((unsigned char)name[j]);
+                env_add(env, name, job->ev->params.v[i + 1]);
+        }
         /* Ours only need checking against what was set above (environ's
          * names are unique): linear in the environment, not quadratic. */
         set = env->cnt;
@@ -315,6 +329,7 @@ static void run_plugin(pd_worker_t *w, const pd_attempt_t *a,
         call.attempt     = a->run.attempt;
         call.cancel      = &w->cancel;
         call.timeout_ms  = def->timeout_ms;
+        call.params      = &job->ev->params;
         call.log_path = step_log_path(w->r, job, a, log_path, sizeof(log_path));
         if (pd_plugins_run(def->plugin_action, &call, res) && !*res->error)
                 snprintf(res->error, sizeof(res->error),
@@ -361,9 +376,8 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
         pd_job_t *job              = plan->job;
         const pd_action_def_t *def = step->def;
         int32_t max_attempts       = 1 + def->retries;
-        pd_subst_t vars[]          = {{"tenant", job->tenant},
-                                      {"release", job->ev->release},
-                                      {"action", def->name}};
+        pd_subst_t *vars           = NULL;
+        pd_strv_t names            = {0};
         pd_strv_t argv             = {0};
         pd_adopt_t ad              = {0};
         int adopting               = 0;
@@ -374,7 +388,30 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
         int cut;
 
         if (!def->plugin_action) {
-                pd_argv_expand(&def->argv, vars, 3, &argv);
+                /* {param.NAME} of each declared parameter: its value, or
+                 * "" for an optional one not given. Substituted inside
+                 * words after the split, so a value never adds or splits
+                 * a word. */
+                vars    = pd_xcalloc(3 + def->params.cnt, sizeof(*vars));
+                vars[0] = (pd_subst_t){"tenant", job->tenant};
+                vars[1] = (pd_subst_t){"release", job->ev->release};
+                vars[2] = (pd_subst_t){"action", def->name};
+                for (size_t i = 0; i < def->params.cnt; i++) {
+                        const char *d = def->params.v[i];
+                        size_t len    = strlen(d) - (d[strlen(d) - 1] == '?');
+                        char *pname   = pd_xmalloc(len + 7);
+                        const char *value;
+
+                        snprintf(pname, len + 7, "param.%.*s", (int)len, d);
+                        pd_strv_add(&names, pname);
+                        value = pd__plan_param(job->ev, pname + 6);
+                        vars[3 + i] =
+                            (pd_subst_t){names.v[i], value ? value : ""};
+                        free(pname);
+                }
+                pd_argv_expand(&def->argv, vars, 3 + def->params.cnt, &argv);
+                free(vars);
+                pd_strv_clear(&names);
                 if (!worker_sup(w))
                         return -1;
                 if ((adopting = adopt_take(r, job, def->name, &ad)))
@@ -494,40 +531,33 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
         return ret;
 }
 
-/* The first dependency of step (within this plan) that did not succeed. */
-static const pd_step_t *step_blocker(const pd_plan_t *plan,
-                                     const pd_step_t *step) {
-        for (size_t i = 0; i < step->def->after.cnt; i++)
-                for (size_t j = 0; j < plan->cnt; j++)
-                        if (plan->steps[j].def &&
-                            !strcmp(plan->steps[j].name,
-                                    step->def->after.v[i]) &&
-                            plan->steps[j].finished &&
-                            plan->steps[j].status != PD_ST_SUCCEEDED)
-                                return &plan->steps[j];
-        return NULL;
-}
-
 /* Processes one release.deployed for its tenant. Returns 0 when the event
  * is done (its offset may be stored), -1 when it was cut short, 1 when a
  * reload cut it short and it goes back to the queue. */
 static int job_process(pd_worker_t *w, pd_job_t *job) {
         pd_reactor_t *r = w->r;
-        pd_plan_t plan  = {job, NULL, 0};
+        pd_plan_t plan  = {job, NULL, 0, {0}, {0}};
         int ret         = -1;
+        int dry = job->ev->type == PD_EVT_RELEASE_DEPLOYED && job->ev->dry_run;
 
         if (pd__reactor_txn(r, pd__txn_plan, &plan))
                 goto done;
         pd_logf(PD_LOG_INFO,
                 (&(pd_log_fields_t){.tenant   = job->tenant,
                                     .event_id = job->ev->ce_id}),
-                "%s: %s %s %s: %zu action(s)", job->tenant,
+                "%s: %s %s %s: %zu action(s)%s", job->tenant,
                 pd_evtype_name(job->ev->type),
                 job->ev->type == PD_EVT_RELEASE_DEPLOYED
                     ? pd_selection_name(job->ev->selection)
                 : job->ev->all_pending ? "all"
                                        : "named",
-                job->ev->ce_id, plan.cnt);
+                job->ev->ce_id, plan.cnt,
+                dry ? " would run (dry run: none runs)" : "");
+        /* A dry run's answer is its deploy.planned: nothing runs, and the
+         * event is marked done like any other. Redelivered after a crash,
+         * it is planned and answered again; nothing runs either time. */
+        if (dry)
+                plan.cnt = 0;
 
         for (size_t i = 0; i < plan.cnt; i++) {
                 pd_step_t *step = &plan.steps[i];
@@ -569,7 +599,7 @@ static int job_process(pd_worker_t *w, pd_job_t *job) {
                         step->status   = v.status;
                         continue;
                 }
-                if ((blocker = step_blocker(&plan, step))) {
+                if ((blocker = pd__plan_blocker(&plan, step))) {
                         snprintf(reason, sizeof(reason), "dependency %s %s",
                                  blocker->name,
                                  pd_status_name(blocker->status));
@@ -578,6 +608,15 @@ static int job_process(pd_worker_t *w, pd_job_t *job) {
                                 goto done;
                         step->finished = 1;
                         step->status   = PD_ST_SKIPPED;
+                        continue;
+                }
+                if (job->ev->type == PD_EVT_RELEASE_DEPLOYED &&
+                    pd__plan_params_refused(step->def, job->ev, reason,
+                                            sizeof(reason))) {
+                        if (pd__reactor_txn(r, pd__txn_verdict, &v))
+                                goto done;
+                        step->finished = 1;
+                        step->status   = PD_ST_REJECTED;
                         continue;
                 }
                 if ((ret = step_run(w, &plan, step)))
@@ -597,6 +636,8 @@ static int job_process(pd_worker_t *w, pd_job_t *job) {
 
 done:
         free(plan.steps);
+        pd_strv_clear(&plan.skipped);
+        pd_strv_clear(&plan.skipped_why);
         return ret;
 }
 

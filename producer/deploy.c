@@ -28,6 +28,7 @@
 
 /* What a publish went through: the first delivery error. */
 typedef struct pd_delivery_s {
+        FILE *out; /* where "published ..." goes */
         int failed;
         char error[256];
 } pd_delivery_t;
@@ -42,6 +43,8 @@ typedef struct pd_request_s {
         const char *release, *environment, *requested_by, *tenants_file;
         pd_strv_t tenants;
         int all_tenants, wait, no_check;
+        int dry_run, json; /* deploy --dry-run [--format json] */
+        pd_strv_t params;  /* deploy --param: name, value, ... */
         int64_t timeout_ms;
         const char *timeout; /* --timeout as given, NULL if not */
 } pd_request_t;
@@ -70,7 +73,22 @@ static void request_usage(pd_evtype_t type, FILE *fp) {
                         "with a letter or digit\n"
                         "  -e, --environment E   the environment (default "
                         "$POSTDEPLOY_ENVIRONMENT or\n"
-                        "                        \"production\")\n");
+                        "                        \"production\")\n"
+                        "      --param N=V       a parameter of the --one "
+                        "actions (repeatable): fills\n"
+                        "                        {param.N} and "
+                        "POSTDEPLOY_PARAM_N; an action refuses one it\n"
+                        "                        does not declare "
+                        "(params = ...) or a required one missing\n"
+                        "      --dry-run         run nothing: the reactors "
+                        "answer with their plan per\n"
+                        "                        tenant (what would run, in "
+                        "order; what would not, and\n"
+                        "                        why), printed when all have "
+                        "come (implies --wait)\n"
+                        "      --format F        with --dry-run: text "
+                        "(default) or json, an object\n"
+                        "                        per tenant and line\n");
         else
                 fprintf(
                     fp,
@@ -166,7 +184,7 @@ static void deploy_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                          rd_kafka_err2str(rkm->err));
         }
         if (!rkm->err && line)
-                fputs(line, stdout);
+                fputs(line, dl->out);
         free(line);
 }
 
@@ -234,6 +252,54 @@ static int read_tenants_file(pd_cli_t *cli, const char *path, pd_strv_t *out) {
         return ret;
 }
 
+/* Refuses --param values action re does not declare, and a required one
+ * left out: the reactor would record the run REJECTED. Returns 0 or
+ * PD_EXIT_USAGE. */
+static int request_check_params(pd_cli_t *cli, const pd_request_t *req,
+                                const pd_regentry_t *re) {
+        char *name = pd_term_escape_dup(re->id);
+        int ret    = 0;
+
+        if (pd_strv_find(&re->params, "*") >= 0)
+                goto done; /* a plugin's action checks its own */
+        for (size_t i = 0; i < req->params.cnt && !ret; i += 2) {
+                const char *p = req->params.v[i];
+                char opt[80];
+
+                snprintf(opt, sizeof(opt), "%s?", p);
+                if (pd_strv_find(&re->params, p) < 0 &&
+                    pd_strv_find(&re->params, opt) < 0) {
+                        pd_cli_error(cli,
+                                     "action %s declares no parameter '%s' "
+                                     "(--no-check sends it anyway; the "
+                                     "reactor refuses it)",
+                                     name, p);
+                        ret = PD_EXIT_USAGE;
+                }
+        }
+        for (size_t i = 0; i < re->params.cnt && !ret; i++) {
+                const char *d = re->params.v[i];
+                size_t j;
+
+                if (d[strlen(d) - 1] == '?')
+                        continue;
+                for (j = 0; j < req->params.cnt; j += 2)
+                        if (!strcmp(req->params.v[j], d))
+                                break;
+                if (j >= req->params.cnt) {
+                        char *dn = pd_term_escape_dup(d);
+
+                        pd_cli_error(cli, "action %s needs --param %s=VALUE",
+                                     name, dn);
+                        free(dn);
+                        ret = PD_EXIT_USAGE;
+                }
+        }
+done:
+        free(name);
+        return ret;
+}
+
 /* Refuses names the newest registry does not know, when there is one. */
 static int request_check_names(pd_cli_t *cli, const pd_request_t *req,
                                rd_kafka_t *rkc) {
@@ -260,8 +326,10 @@ static int request_check_names(pd_cli_t *cli, const pd_request_t *req,
                 for (j = 0; j < reg->registry_cnt; j++)
                         if (!strcmp(reg->registry[j].id, req->names.v[i]))
                                 break;
-                if (j < reg->registry_cnt)
+                if (j < reg->registry_cnt) {
+                        ret = request_check_params(cli, req, &reg->registry[j]);
                         continue;
+                }
                 for (j = 0; j < reg->registry_cnt; j++) {
                         d = pd_cli_near(req->names.v[i], reg->registry[j].id);
                         if (d >= 0 && d < near_d) {
@@ -311,6 +379,9 @@ static int request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
             {"wait", no_argument, NULL, 'w'},
             {"timeout", required_argument, NULL, 'W'},
             {"no-check", no_argument, NULL, 'N'},
+            {"dry-run", no_argument, NULL, 'D'},
+            {"param", required_argument, NULL, 'p'},
+            {"format", required_argument, NULL, 'f'},
             PD_CLI_COMMON_LONGOPTS,
             {NULL, 0, NULL, 0}};
         int deploy = req->type == PD_EVT_RELEASE_DEPLOYED;
@@ -400,6 +471,60 @@ static int request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
                 case 'N':
                         req->no_check = 1;
                         break;
+                case 'p': {
+                        const char *eq = strchr(optarg, '=');
+                        char name[80];
+
+                        if (!deploy)
+                                goto only_deploy;
+                        snprintf(name, sizeof(name), "%.*s",
+                                 eq ? (int)(eq - optarg) : 0, optarg);
+                        if (!eq || (size_t)(eq - optarg) >= sizeof(name) ||
+                            !pd_param_name_valid(name)) {
+                                pd_cli_error(cli,
+                                             "--param wants NAME=VALUE, NAME "
+                                             "a-z first, then a-z 0-9 _ (at "
+                                             "most 64); got '%s'",
+                                             optarg);
+                                return PD_EXIT_USAGE;
+                        }
+                        for (size_t i = 0; i < req->params.cnt; i += 2)
+                                if (!strcmp(req->params.v[i], name)) {
+                                        pd_cli_error(cli,
+                                                     "--param %s given "
+                                                     "twice",
+                                                     name);
+                                        return PD_EXIT_USAGE;
+                                }
+                        if (strlen(eq + 1) > PD_PARAM_VALUE_MAX ||
+                            req->params.cnt / 2 >= PD_PARAMS_MAX) {
+                                pd_cli_error(cli,
+                                             "--param: at most %d, each "
+                                             "value at most %d bytes",
+                                             PD_PARAMS_MAX, PD_PARAM_VALUE_MAX);
+                                return PD_EXIT_USAGE;
+                        }
+                        pd_strv_add(&req->params, name);
+                        pd_strv_add(&req->params, eq + 1);
+                        break;
+                }
+                case 'D':
+                case 'f':
+                        if (!deploy)
+                                goto only_deploy;
+                        if (opt == 'D') {
+                                req->dry_run = 1;
+                                break;
+                        }
+                        if (strcmp(optarg, "text") && strcmp(optarg, "json")) {
+                                pd_cli_error(cli,
+                                             "--format: '%s' is not text "
+                                             "or json",
+                                             optarg);
+                                return PD_EXIT_USAGE;
+                        }
+                        req->json = !strcmp(optarg, "json");
+                        break;
                 case 'W':
                         if (pd_duration_parse(optarg, &req->timeout_ms) ||
                             req->timeout_ms <= 0) {
@@ -445,6 +570,18 @@ static int request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
                                  : "--all");
                 return PD_EXIT_USAGE;
         }
+        if (req->params.cnt && req->selection != PD_SEL_ONE) {
+                pd_cli_error(cli,
+                             "--param is for the actions named with --one");
+                return PD_EXIT_USAGE;
+        }
+        if (req->json && !req->dry_run) {
+                pd_cli_error(cli, "--format is for --dry-run's plan");
+                return PD_EXIT_USAGE;
+        }
+        /* The plan is the answer: a dry run waits for it. */
+        if (req->dry_run)
+                req->wait = 1;
         if (req->timeout && !req->wait) {
                 pd_cli_error(cli,
                              "--timeout %s is how long --wait waits: "
@@ -477,6 +614,9 @@ only_deploy:
         pd_cli_error(cli, "%s is an option of `postdeploy deploy`",
                      opt == 'A'   ? "--auto"
                      : opt == 'O' ? "--one"
+                     : opt == 'D' ? "--dry-run"
+                     : opt == 'p' ? "--param"
+                     : opt == 'f' ? "--format"
                                   : "--environment");
         return PD_EXIT_USAGE;
 }
@@ -530,6 +670,9 @@ static pd_event_t *request_event(const pd_request_t *req, const char *tenant,
                 ev->environment = pd_xstrdup(req->environment);
                 ev->selection   = req->selection;
                 ev->deployed_at = pd_now_ms();
+                ev->dry_run     = req->dry_run;
+                for (size_t j = 0; j < req->params.cnt; j++)
+                        pd_strv_add(&ev->params, req->params.v[j]);
         } else {
                 ev->all_pending  = req->all;
                 ev->requested_at = pd_now_ms();
@@ -542,7 +685,7 @@ static int request_send(pd_cli_t *cli, pd_request_t *req) {
             "enable.idempotence", "true", "linger.ms", "0",
             /* Unreachable brokers fail the publish instead of hanging. */
             "message.timeout.ms", "15000", NULL};
-        pd_delivery_t dl = {0};
+        pd_delivery_t dl = {.out = req->json ? stderr : stdout};
         pd_deploy_t *w   = NULL;
         rd_kafka_t *rkp = NULL, *rkc = NULL;
         rd_kafka_conf_t *kconf;
@@ -604,6 +747,8 @@ static int request_send(pd_cli_t *cli, pd_request_t *req) {
         }
         if (req->wait && !(w = pd_wait_new(cli, rkc)))
                 goto done;
+        if (req->dry_run)
+                pd_wait_dry_run(w, req->json);
 
         /* One event per tenant: each is its own trigger, keyed by tenant so
          * a tenant's events stay in order. */
@@ -677,6 +822,7 @@ static int request_cmd(pd_cli_t *cli, pd_evtype_t type, int argc, char **argv) {
         if (ret < 0)
                 ret = request_send(cli, &req);
         pd_strv_clear(&req.names);
+        pd_strv_clear(&req.params);
         pd_strv_clear(&req.tenants);
         return ret;
 }

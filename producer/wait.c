@@ -88,6 +88,7 @@ struct pd_deploy_s {
         int64_t quiet_since; /* last line printed, for the heartbeat */
         int64_t heartbeat_ms;
         pd_results_follow_t *follow; /* from the end, taken before publishing */
+        int dry_run; /* 0; 1 dry runs' plans as text; 2 as JSON */
 };
 
 /* The trigger a result answers (its trigger_id), or NULL: one of another
@@ -219,6 +220,90 @@ static char *wait_line_new(const pd_deploy_t *d, const pd_event_t *ev) {
                         fputs(" (will retry)", fp);
         }
         fputc('\n', fp);
+        if (fclose(fp))
+                abort();
+        return text;
+}
+
+/* Appends s to fp as a JSON string. */
+static void wait_json_string(FILE *fp, const char *s) {
+        fputc('"', fp);
+        for (; *s; s++) {
+                unsigned char c = (unsigned char)*s;
+
+                if (c == '"' || c == '\\')
+                        fprintf(fp, "\\%c", c);
+                else if (c < 0x20)
+                        fprintf(fp, "\\u%04x", c);
+                else
+                        fputc(c, fp);
+        }
+        fputc('"', fp);
+}
+
+/*
+ * The text of a dry run's plan (deploy --dry-run), '\n' included; the
+ * caller frees it. As text, a line per decision, each starting with the
+ * tenant like --wait's lines: what would run, numbered in run order, then
+ * what would not and why. As JSON, one object on one line.
+ */
+static char *wait_dry_text(const pd_deploy_t *d, const pd_event_t *ev) {
+        char *text = NULL;
+        size_t size;
+        FILE *fp = pd_xalloc(open_memstream(&text, &size));
+
+        if (d->dry_run == 2) {
+                fputs("{\"tenant\":", fp);
+                wait_json_string(fp, ev->tenant);
+                fputs(",\"release\":", fp);
+                wait_json_string(fp, ev->release ? ev->release : "");
+                fputs(",\"reactor\":", fp);
+                wait_json_string(fp, ev->reactor ? ev->reactor : "");
+                fputs(",\"would_run\":[", fp);
+                for (size_t i = 0; i < ev->actions.cnt; i++) {
+                        if (i)
+                                fputc(',', fp);
+                        wait_json_string(fp, ev->actions.v[i]);
+                }
+                fputs("],\"skipped\":[", fp);
+                for (size_t i = 0; i < ev->skipped.cnt; i++) {
+                        fputs(i ? ",{\"action\":" : "{\"action\":", fp);
+                        wait_json_string(fp, ev->skipped.v[i]);
+                        fputs(",\"why\":", fp);
+                        wait_json_string(fp, i < ev->skipped_why.cnt
+                                                 ? ev->skipped_why.v[i]
+                                                 : "");
+                        fputc('}', fp);
+                }
+                fputs("]}\n", fp);
+        } else {
+                size_t pad = d->tenant_width + 1 - strlen(ev->tenant);
+
+                wait_text(fp, ev->tenant);
+                fprintf(fp, ":%*s dry run: %zu action(s) would run", (int)pad,
+                        "", ev->actions.cnt);
+                if (ev->release && *ev->release) {
+                        fputs(" for release ", fp);
+                        wait_text(fp, ev->release);
+                }
+                fprintf(fp, ", %zu would not\n", ev->skipped.cnt);
+                for (size_t i = 0; i < ev->actions.cnt; i++) {
+                        wait_text(fp, ev->tenant);
+                        fprintf(fp, ":%*s %zu. ", (int)pad, "", i + 1);
+                        wait_text(fp, ev->actions.v[i]);
+                        fputs(" would run\n", fp);
+                }
+                for (size_t i = 0; i < ev->skipped.cnt; i++) {
+                        wait_text(fp, ev->tenant);
+                        fprintf(fp, ":%*s -  ", (int)pad, "");
+                        wait_text(fp, ev->skipped.v[i]);
+                        fputs(" would not run: ", fp);
+                        wait_text(fp, i < ev->skipped_why.cnt
+                                          ? ev->skipped_why.v[i]
+                                          : "");
+                        fputc('\n', fp);
+                }
+        }
         if (fclose(fp))
                 abort();
         return text;
@@ -374,6 +459,13 @@ static void deploy_on_event(pd_deploy_t *d, const pd_event_t *ev) {
                 d->planned++;
                 if (!t->tenant)
                         t->tenant = pd_xstrdup(ev->tenant);
+                /* A dry run's plan has nothing to wait for after it. */
+                if (d->dry_run) {
+                        t->plan_line = wait_dry_text(d, ev);
+                        wait_flush(d, t, 0);
+                        wait_progress(d);
+                        return;
+                }
                 for (size_t i = 0; i < ev->actions.cnt; i++) {
                         pd_strv_add(&t->actions, ev->actions.v[i]);
                         /* A name planned twice is one action to wait
@@ -592,7 +684,12 @@ static int deploy_wait(pd_deploy_t *d, int64_t timeout_ms) {
                         wait_progress(d); /* the running time moves on */
         }
         wait_finish(d);
-        printf("%zu action(s) finished, %zu failed\n", d->done, d->failed);
+        if (d->dry_run == 1)
+                printf("dry run: %zu tenant(s) planned, nothing ran\n",
+                       d->planned);
+        else if (!d->dry_run)
+                printf("%zu action(s) finished, %zu failed\n", d->done,
+                       d->failed);
         ret = d->failed ? PD_EXIT_FAILED : PD_EXIT_OK;
 
 done:
@@ -625,6 +722,10 @@ void pd_wait_trigger(pd_deploy_t *d, const char *tenant, const char *ce_id) {
                 d->trigger_idx = pd_map_new();
         *pd_map_put(d->trigger_idx, ce_id, strlen(ce_id)) =
             (void *)(uintptr_t)d->trigger_cnt;
+}
+
+void pd_wait_dry_run(pd_deploy_t *d, int json) {
+        d->dry_run = json ? 2 : 1;
 }
 
 int pd_wait_run(pd_deploy_t *d, int64_t timeout_ms) {

@@ -35,6 +35,10 @@ void pd_wait_trigger(pd_deploy_t *d, const char *tenant, const char *ce_id);
  * PD_EXIT_TIMEOUT, or 128 + the signal.
  */
 int pd_wait_run(pd_deploy_t *d, int64_t timeout_ms);
+/* Makes the wait one for dry runs' plans (deploy --dry-run): it ends when
+ * every trigger has its plan, and prints each as text or, with json, as a
+ * JSON object per line. */
+void pd_wait_dry_run(pd_deploy_t *d, int json);
 
 void pd_wait_destroy(pd_deploy_t *d);
 

@@ -119,6 +119,21 @@ static int avro_write_field(pd_codec_t *cc, const pd_field_t *f,
                                 return -1;
                 return w_long(cc, 0);
         }
+        case PD_FK_SMAP: {
+                const pd_strv_t *sv = (const pd_strv_t *)p;
+
+                /* Like an array: one block of every entry (a key, then its
+                 * value), then the empty block. */
+                if (sv->cnt / 2 > PD_ARRAY_MAX)
+                        return pd_field_err(cc, f, "more than %d items",
+                                            PD_ARRAY_MAX);
+                if (sv->cnt / 2 && w_long(cc, (int64_t)(sv->cnt / 2)))
+                        return -1;
+                for (i = 0; i < sv->cnt / 2 * 2; i++)
+                        if (w_string(cc, f, sv->v[i]))
+                                return -1;
+                return w_long(cc, 0);
+        }
         case PD_FK_REGISTRY: {
                 const pd_regentry_t *reg = *(pd_regentry_t *const *)p;
                 int err                  = 0;
@@ -355,6 +370,33 @@ static int avro_read_field(pd_codec_t *cc, const pd_field_t *f, void *base) {
                                 if (r_string(cc, f, &s))
                                         return -1;
                                 pd_strv_add((pd_strv_t *)p, s);
+                                free(s);
+                        }
+                }
+        case PD_FK_SMAP:
+                for (;;) {
+                        pd_strv_t *sv = (pd_strv_t *)p;
+
+                        if (r_block(cc, f, &total, &cnt))
+                                return -1;
+                        if (!cnt)
+                                return 0;
+                        for (i = 0; i < cnt; i++) {
+                                if (r_string(cc, f, &s))
+                                        return -1;
+                                /* A map's keys are unique; a value that
+                                 * repeats one is not guessed at. */
+                                for (size_t j = 0; j < sv->cnt; j += 2)
+                                        if (!strcmp(sv->v[j], s)) {
+                                                free(s);
+                                                return pd_field_err(
+                                                    cc, f, "a key twice");
+                                        }
+                                pd_strv_add(sv, s);
+                                free(s);
+                                if (r_string(cc, f, &s))
+                                        return -1;
+                                pd_strv_add(sv, s);
                                 free(s);
                         }
                 }

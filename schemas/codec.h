@@ -26,6 +26,8 @@ typedef enum pd_fkind_e {
         PD_FK_SELECTION, /* pd_selection_t, enum Selection */
         PD_FK_STATUS,    /* pd_status_t, enum Status */
         PD_FK_STRV,      /* pd_strv_t, array<string> */
+        PD_FK_SMAP,      /* pd_strv_t of name, value, name, value ...:
+                          * map<string>, each name once */
         PD_FK_REGISTRY,  /* pd_regentry_t *, count at aux,
                           * array<RegisteredAction> */
 } pd_fkind_t;

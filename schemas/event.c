@@ -58,6 +58,8 @@ static const pd_field_t fields_release_deployed[] = {
     PD_F("actions", PD_FK_STRV, actions),
     PD_F("requested_by", PD_FK_STRING, requested_by),
     PD_F("deployed_at", PD_FK_LONG, deployed_at),
+    PD_F("params", PD_FK_SMAP, params),
+    PD_F("dry_run", PD_FK_BOOL, dry_run),
     {NULL, 0, 0, 0, 0},
 };
 
@@ -68,6 +70,9 @@ static const pd_field_t fields_deploy_planned[] = {
     PD_F("actions", PD_FK_STRV, actions),
     PD_F("reactor", PD_FK_STRING, reactor),
     PD_F("planned_at", PD_FK_LONG, planned_at),
+    PD_F("dry_run", PD_FK_BOOL, dry_run),
+    PD_F("skipped", PD_FK_STRV, skipped),
+    PD_F("skipped_why", PD_FK_STRV, skipped_why),
     {NULL, 0, 0, 0, 0},
 };
 
@@ -128,6 +133,7 @@ const pd_field_t pd_fields_regentry[] = {
     {"policy", PD_FK_STRING, offsetof(pd_regentry_t, policy), 0, 0},
     {"description", PD_FK_STRING, offsetof(pd_regentry_t, description), 0, 0},
     {"after", PD_FK_STRV, offsetof(pd_regentry_t, after), 0, 0},
+    {"params", PD_FK_STRV, offsetof(pd_regentry_t, params), 0, 0},
     {NULL, 0, 0, 0, 0},
 };
 
@@ -352,6 +358,9 @@ int pd_codec_type_fits(avro_schema_t s, pd_fkind_t kind, int promote) {
         case PD_FK_STRV:
                 return is_avro_array(s) &&
                        is_avro_string(avro_schema_array_items(s));
+        case PD_FK_SMAP:
+                return is_avro_map(s) &&
+                       is_avro_string(avro_schema_map_values(s));
         default:
                 return -1;
         }
@@ -551,6 +560,7 @@ static void fields_clear(const pd_field_t *fields, void *base) {
                         pd__enum_set(f, p, 0);
                         break;
                 case PD_FK_STRV:
+                case PD_FK_SMAP:
                         pd_strv_clear((pd_strv_t *)p);
                         break;
                 case PD_FK_REGISTRY: {

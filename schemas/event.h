@@ -74,6 +74,7 @@ typedef struct pd_regentry_s {
         char *policy; /* "once" | "always" */
         char *description;
         pd_strv_t after;
+        pd_strv_t params; /* declared: "name" required, "name?" optional */
 } pd_regentry_t;
 
 /* The key of registry.published on the results topic; it always goes to
@@ -102,6 +103,8 @@ typedef struct pd_event_s {
         pd_strv_t actions; /* the names, for ONE; also deploy.planned */
         char *requested_by;
         int64_t deployed_at; /* ms since the epoch */
+        pd_strv_t params;    /* name, value, name, value ... (a map) */
+        int dry_run; /* plan only; also deploy.planned: the answer to one */
 
         /* action.started / action.finished (tenant is in the data too) */
         char *action;
@@ -125,8 +128,11 @@ typedef struct pd_event_s {
         int all_pending;      /* every pending action instead of names */
         int64_t requested_at; /* ms since the epoch */
 
-        /* deploy.planned: tenant, release, trigger_id, reactor, actions */
+        /* deploy.planned: tenant, release, trigger_id, reactor, actions,
+         * dry_run, and: */
         int64_t planned_at;
+        pd_strv_t skipped;     /* a dry run: what would not run, */
+        pd_strv_t skipped_why; /* and why, one per name */
 
         /* registry.published */
         pd_regentry_t *registry;

@@ -50,6 +50,9 @@ extern const char pd_schema_registry_published[];
 extern const char pd_schema_skip_requested[];
 extern const char pd_schema_reset_requested[];
 extern const char pd_schema_history_action_finished_v1[];
+extern const char pd_schema_history_release_deployed_v1[];
+extern const char pd_schema_history_deploy_planned_v1[];
+extern const char pd_schema_history_registry_published_v1[];
 
 /*
  * Every released schema, by type and version. Changing a schema means
@@ -59,9 +62,17 @@ extern const char pd_schema_history_action_finished_v1[];
  * them may still be on a topic.
  */
 static const pd_schema_version_t versions[] = {
+    /* v2 added dry_run (deploy --dry-run). */
     {PD_EVT_RELEASE_DEPLOYED, 1, UINT64_C(0xf4dc7fa8e4886444),
+     "schemas/history/release_deployed.v1.avsc",
+     pd_schema_history_release_deployed_v1},
+    {PD_EVT_RELEASE_DEPLOYED, 2, UINT64_C(0x53ceffd728efb991),
      "schemas/release_deployed.avsc", pd_schema_release_deployed},
+    /* v2 added dry_run, skipped and skipped_why (a dry run's answer). */
     {PD_EVT_DEPLOY_PLANNED, 1, UINT64_C(0xf4a3570ed57adfb4),
+     "schemas/history/deploy_planned.v1.avsc",
+     pd_schema_history_deploy_planned_v1},
+    {PD_EVT_DEPLOY_PLANNED, 2, UINT64_C(0xa361d87e99ca77de),
      "schemas/deploy_planned.avsc", pd_schema_deploy_planned},
     {PD_EVT_ACTION_STARTED, 1, UINT64_C(0x8fc98c2e2ae22142),
      "schemas/action_started.avsc", pd_schema_action_started},
@@ -71,7 +82,11 @@ static const pd_schema_version_t versions[] = {
      pd_schema_history_action_finished_v1},
     {PD_EVT_ACTION_FINISHED, 2, UINT64_C(0xe4956fa0dbdcfe76),
      "schemas/action_finished.avsc", pd_schema_action_finished},
+    /* v2 added params to each action (deploy --one --param checks). */
     {PD_EVT_REGISTRY_PUBLISHED, 1, UINT64_C(0xff642dcd3020922e),
+     "schemas/history/registry_published.v1.avsc",
+     pd_schema_history_registry_published_v1},
+    {PD_EVT_REGISTRY_PUBLISHED, 2, UINT64_C(0x6df1f7d020bb0b32),
      "schemas/registry_published.avsc", pd_schema_registry_published},
     {PD_EVT_SKIP_REQUESTED, 1, UINT64_C(0x76f74d34b379f952),
      "schemas/skip_requested.avsc", pd_schema_skip_requested},

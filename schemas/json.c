@@ -155,6 +155,28 @@ static int json_read_field(pd_codec_t *cc, const pd_field_t *f,
                         free(s);
                 }
                 return 0;
+        case PD_FK_SMAP: {
+                const char *key;
+
+                if (!json_is_object(v))
+                        return json_type_err(cc, f, "an object", v);
+                if (json_object_size(v) > PD_ARRAY_MAX)
+                        return pd_field_err(cc, f, "more than %d items",
+                                            PD_ARRAY_MAX);
+                json_object_foreach((json_t *)v, key, item) {
+                        if (!json_is_string(item))
+                                return pd_field_err(cc, f,
+                                                    "value of '%s' must be a "
+                                                    "string, not %s",
+                                                    key, json_typename(item));
+                        if (json_read_string(cc, f, item, &s))
+                                return -1;
+                        pd_strv_add((pd_strv_t *)p, key);
+                        pd_strv_add((pd_strv_t *)p, s);
+                        free(s);
+                }
+                return 0;
+        }
         case PD_FK_REGISTRY: {
                 pd_regentry_t **regp = (pd_regentry_t **)p;
                 size_t *cntp         = (size_t *)((char *)base + f->aux);
@@ -324,6 +346,15 @@ static json_t *json_write_field(const pd_field_t *f, const void *base) {
                 a = json_array();
                 for (i = 0; i < sv->cnt; i++)
                         json_array_append_new(a, json_str(sv->v[i]));
+                return a;
+        }
+        case PD_FK_SMAP: {
+                const pd_strv_t *sv = (const pd_strv_t *)p;
+
+                a = json_object();
+                for (i = 0; i + 1 < sv->cnt; i += 2)
+                        json_object_set_new(a, sv->v[i],
+                                            json_str(sv->v[i + 1]));
                 return a;
         }
         case PD_FK_REGISTRY: {

@@ -32,7 +32,9 @@
  * ABI: PD_PLUGIN_ABI numbers the layout of everything below; any change to
  * it is a new number. PD_PLUGIN_INIT stores the number the plugin was built
  * with, and the reactor refuses a plugin built for a number it does not
- * know, with an error, before calling any of its code.
+ * know, with an error, before calling any of its code. ABI 2 appended
+ * members to the end of pd_action_ctx_s, after _private: a plugin built
+ * for ABI 1, which never allocates a context, still loads and runs.
  *
  * Only standard headers are used, so this file compiles alone, in C99 and
  * later (PD_ACTION needs C99 compound literals) and in C++ (without
@@ -47,7 +49,7 @@
 extern "C" {
 #endif
 
-#define PD_PLUGIN_ABI 1
+#define PD_PLUGIN_ABI 2
 
 #if defined(__GNUC__)
 #define PD_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -102,6 +104,16 @@ struct pd_action_ctx_s {
         int (*cancelled)(const pd_action_ctx_t *ctx);
 
         void *_private; /* the reactor's; do not touch */
+
+        /* ---- ABI 2 (check ctx->abi >= 2 to run on an older reactor) ---- */
+
+        /*
+         * Returns the value the deploy gave parameter name (deploy --one
+         * NAME --param name=VALUE; the action declares it with
+         * `params = ...`), or NULL when it was not given. The string is
+         * the reactor's, valid until the function returns.
+         */
+        const char *(*param)(const pd_action_ctx_t *ctx, const char *name);
 };
 
 /*

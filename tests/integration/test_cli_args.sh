@@ -24,7 +24,7 @@ expect() { # expect "what" status pattern command...
 
 # --- Help: every command's --help names each option it accepts -----------
 declare -A OPTS=(
-	[deploy]="--auto --all --one --release --environment --tenant --all-tenants --tenants-file --requested-by --wait --timeout --no-check"
+	[deploy]="--auto --all --one --release --environment --tenant --all-tenants --tenants-file --requested-by --wait --timeout --no-check --dry-run --format --param"
 	[skip]="--all-pending --release --tenant --all-tenants --tenants-file --requested-by --wait --timeout --no-check"
 	[reset]="--all --release --tenant --all-tenants --tenants-file --requested-by --wait --timeout --no-check"
 	[report]="--tenant --format --timeout"

@@ -36,6 +36,9 @@ pd_eq "postdeploy skip --all<TAB>: skip's options only" "--all-pending --all-ten
 	"$(complete_line postdeploy skip --all)"
 pd_eq "postdeploy actions --format <TAB>" "json names table" \
 	"$(complete_line postdeploy actions --format '')"
+pd_eq "postdeploy deploy --dr<TAB>" "--dry-run" "$(complete_line postdeploy deploy --dr)"
+pd_eq "postdeploy deploy --dry-run --format <TAB>: the plan's formats" "json text" \
+	"$(complete_line postdeploy deploy --dry-run --format '')"
 
 pd_reactor_start
 pd_rc rc pd_cli deploy --auto --release 1 --tenant acme --wait --timeout 60s

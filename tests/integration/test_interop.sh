@@ -64,7 +64,7 @@ nid=$("$PY" "$INTEROP" publish-newer "$PD_BROKERS" "$EVENTS" acme 7.0.2)
 why=$("$PY" "$INTEROP" dead-letter "$PD_BROKERS" "$DLQ" "$nid" 60)
 echo "dead letter: $why"
 pd_check "newer schema: dead-lettered as an unknown writer schema" \
-	bash -c "grep -q '^unknown writer schema fingerprint 0x[0-9a-f]\{16\}; known for release.deployed: 0xf4dc7fa8e4886444 (v1)$' <<<'$why'"
+	bash -c "grep -q '^unknown writer schema fingerprint 0x[0-9a-f]\{16\}; known for release.deployed: 0x53ceffd728efb991 (v2), 0xf4dc7fa8e4886444 (v1)$' <<<'$why'"
 pd_eq "newer schema: nothing ran" 1 "$(pd_lines "$T/markers/acme.ok")"
 
 rc=0; pd_reactor_stop || rc=$?

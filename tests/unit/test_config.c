@@ -1070,6 +1070,15 @@ static void test_after_naming_unknown_action_is_an_error(void **state) {
                         "3: action 'a': after names unknown action 'z'");
 }
 
+static void test_a_bad_parameter_name_is_an_error(void **state) {
+        fixture_t *fx = *state;
+
+        fx_expect_error(fx, "[action a]\nrun = x\nparams = ok, since?, Bad\n",
+                        "1: action 'a': params: 'Bad' is not a parameter "
+                        "name (a-z first, then a-z 0-9 _, at most 64, a '?' "
+                        "after an optional one; at most 32)");
+}
+
 static void test_after_naming_the_action_itself_is_an_error(void **state) {
         fixture_t *fx = *state;
 
@@ -1456,6 +1465,7 @@ int main(void) {
             T(test_line_longer_than_4096_bytes_is_an_error),
             T(test_nul_byte_in_a_line_is_an_error),
             T(test_after_naming_unknown_action_is_an_error),
+            T(test_a_bad_parameter_name_is_an_error),
             T(test_after_naming_the_action_itself_is_an_error),
             T(test_dependency_cycle_is_reported_with_its_path),
             T(test_dependency_cycle_away_from_the_first_action),

@@ -5,7 +5,8 @@
  * actions rejects unknown names first, once each; a deploy takes pending
  * `once` actions and every `always` action, a skip only pending `once`
  * actions, a reset only done ones; and a redelivered event skips what it
- * finished, but not a run interrupted nor a failure with retries left.
+ * finished, but not a run interrupted nor a failure with retries left;
+ * a dry run keeps what would start, in order, and says why of the rest.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -48,7 +49,7 @@ static const char *plan_names(const pd_plan_t *plan, char *buf, size_t size) {
 static const char *order_of(pd_action_def_t *defs, size_t cnt, char *buf,
                             size_t size) {
         pd_step_t steps[8] = {{0}};
-        pd_plan_t plan     = {NULL, steps, cnt};
+        pd_plan_t plan     = {.steps = steps, .cnt = cnt};
 
         for (size_t i = 0; i < cnt; i++) {
                 steps[i].def  = &defs[i];
@@ -120,7 +121,7 @@ static void test_named_actions_reject_unknown_names_first_once_each(
         pd_config_t conf   = {0};
         pd_event_t *ev     = pd_event_new(PD_EVT_RELEASE_DEPLOYED);
         pd_step_t steps[8] = {{0}};
-        pd_plan_t plan     = {NULL, steps, 0};
+        pd_plan_t plan     = {.steps = steps};
         char buf[256];
 
         (void)state;
@@ -188,6 +189,95 @@ static void test_a_redelivered_event_skips_only_what_it_finished(void **state) {
         assert_true(pd__plan_finished(&def, 1, PD_ST_TIMED_OUT, 3));
 }
 
+static void test_a_dry_run_keeps_what_would_start_and_says_why_not(
+    void **state) {
+        static const char *const after_b[] = {"b", NULL};
+        pd_action_def_t defs[3];
+        pd_event_t *ev     = pd_event_new(PD_EVT_RELEASE_DEPLOYED);
+        pd_job_t job       = {.ev = ev};
+        pd_step_t steps[8] = {{0}};
+        pd_plan_t plan     = {.job = &job, .steps = steps};
+        char buf[256];
+
+        (void)state;
+        ev->dry_run = 1;
+        def_init(&defs[0], "a", NULL);
+        def_init(&defs[1], "b", NULL);
+        def_init(&defs[2], "c", after_b);
+        /* A redelivered dry run: b failed for good, so c, after it, would
+         * be skipped; a would start; zzz is no action. */
+        steps[0] = (pd_step_t){.name = "zzz"};
+        steps[1] = (pd_step_t){.def = &defs[0], .name = "a"};
+        steps[2] = (pd_step_t){.def      = &defs[1],
+                               .name     = "b",
+                               .finished = 1,
+                               .status   = PD_ST_FAILED};
+        steps[3] = (pd_step_t){.def = &defs[2], .name = "c"};
+        plan.cnt = 4;
+
+        pd__plan_dry(&plan);
+        assert_string_equal(plan_names(&plan, buf, sizeof(buf)), "a");
+        assert_int_equal(plan.skipped.cnt, 3);
+        assert_string_equal(plan.skipped.v[0], "zzz");
+        assert_string_equal(plan.skipped_why.v[0], "unknown action");
+        assert_string_equal(plan.skipped.v[1], "b");
+        assert_string_equal(plan.skipped_why.v[1],
+                            "already finished by this event");
+        assert_string_equal(plan.skipped.v[2], "c");
+        assert_string_equal(plan.skipped_why.v[2], "dependency b FAILED");
+
+        pd_strv_clear(&plan.skipped);
+        pd_strv_clear(&plan.skipped_why);
+        pd_event_destroy(ev);
+        for (int i = 0; i < 3; i++)
+                def_clear(&defs[i]);
+}
+
+static void test_parameters_are_refused_unless_declared_and_required_ones_given(
+    void **state) {
+        pd_action_def_t def;
+        pd_event_t *ev = pd_event_new(PD_EVT_RELEASE_DEPLOYED);
+        char why[512], big[PD_PARAM_VALUE_MAX + 2];
+
+        (void)state;
+        def_init(&def, "t.p", NULL);
+        pd_strv_add(&def.params, "batch_size");
+        pd_strv_add(&def.params, "since?");
+
+        assert_true(pd__plan_params_refused(&def, ev, why, sizeof(why)));
+        assert_string_equal(why,
+                            "missing required parameter 'batch_size' "
+                            "(deploy --one t.p --param "
+                            "batch_size=VALUE)");
+        pd_strv_add(&ev->params, "batch_size");
+        pd_strv_add(&ev->params, "500");
+        assert_false(pd__plan_params_refused(&def, ev, why, sizeof(why)));
+        pd_strv_add(&ev->params, "since");
+        pd_strv_add(&ev->params, "a b; c");
+        assert_false(pd__plan_params_refused(&def, ev, why, sizeof(why)));
+        assert_string_equal(pd__plan_param(ev, "since"), "a b; c");
+        assert_null(pd__plan_param(ev, "nope"));
+
+        pd_strv_add(&ev->params, "evil");
+        pd_strv_add(&ev->params, "x");
+        assert_true(pd__plan_params_refused(&def, ev, why, sizeof(why)));
+        assert_string_equal(why,
+                            "parameter 'evil' is not declared by action t.p");
+
+        pd_strv_truncate(&ev->params, 4);
+        memset(big, 'x', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        pd_strv_set(&ev->params, 3, big);
+        assert_true(pd__plan_params_refused(&def, ev, why, sizeof(why)));
+        assert_string_equal(why,
+                            "parameter 'since': value longer than "
+                            "4096 bytes");
+
+        pd_event_destroy(ev);
+        def_clear(&def);
+        pd_strv_clear(&def.params);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_steps_without_after_keep_config_order),
@@ -198,6 +288,10 @@ int main(void) {
             cmocka_unit_test(
                 test_named_actions_reject_unknown_names_first_once_each),
             cmocka_unit_test(test_which_actions_an_event_takes_by_state),
+            cmocka_unit_test(
+                test_a_dry_run_keeps_what_would_start_and_says_why_not),
+            cmocka_unit_test(
+                test_parameters_are_refused_unless_declared_and_required_ones_given),
             cmocka_unit_test(
                 test_a_redelivered_event_skips_only_what_it_finished),
         };

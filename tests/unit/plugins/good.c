@@ -34,6 +34,20 @@ static int hello(const pd_action_ctx_t *ctx, char *errstr, size_t errstr_size) {
         return 0;
 }
 
+/* Logs the parameters it is given (ABI 2), "-" for one not given. */
+static int params(const pd_action_ctx_t *ctx, char *errstr,
+                  size_t errstr_size) {
+        const char *v;
+
+        (void)errstr;
+        (void)errstr_size;
+        v = ctx->param(ctx, "batch_size");
+        ctx->log(ctx, "batch_size=%s", v ? v : "-");
+        v = ctx->param(ctx, "since");
+        ctx->log(ctx, "since=%s", v ? v : "-");
+        return 0;
+}
+
 static int fail(const pd_action_ctx_t *ctx, char *errstr, size_t errstr_size) {
         ctx->log(ctx, "about to fail");
         snprintf(errstr, errstr_size, "the ledger of %s is locked",
@@ -188,6 +202,7 @@ PD_PLUGIN_INIT(reg) {
                 return 9;
         if (PD_ACTION(reg, "good.hello", PD_AUTO, hello, "Says hello") ||
             PD_ACTION(reg, "good.fail", PD_MANUAL, fail, "Fails") ||
+            PD_ACTION(reg, "good.params", PD_MANUAL, params, NULL) ||
             PD_ACTION(reg, "good.fail_silently", PD_MANUAL, fail_silently,
                       NULL) ||
             PD_ACTION(reg, "good.fail_overlong", PD_MANUAL, fail_overlong,
