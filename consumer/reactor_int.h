@@ -31,6 +31,7 @@
 #include "common/clock.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/map.h"
 #include "common/random.h"
 #include "common/sign.h"
 #include "common/xalloc.h"
@@ -169,6 +170,9 @@ struct pd_reactor_s {
         pd_job_t *done_head;  /* finished jobs for the main thread */
         int draining;         /* workers: finish the job, take no more */
         int paused;           /* workers: take no new job (reload) */
+        /* Action name -> how many runs of it hold a slot (intptr_t), for
+         * concurrency / max_running_per_action; under lock. */
+        pd_map_t *running;
         pd_reload_t reload;
         pd_config_t *next_conf;      /* loaded, waiting for idle workers */
         int fatal;                   /* a worker hit an unrecoverable error */

@@ -253,6 +253,83 @@ static int worker_nap(pd_worker_t *w, int64_t ms) {
 }
 
 /*
+ * Throttle: at most slot_limit(def) runs of one action at once in this
+ * reactor (concurrency, else [reactor] max_running_per_action; 0 is no
+ * limit). The count is the reactor's, not the group's: two reactors may
+ * each run that many. It lives in r->running under r->lock, keyed by the
+ * action's name, so a reload (which waits for idle workers) keeps it right.
+ */
+static int slot_limit(const pd_reactor_t *r, const pd_action_def_t *def) {
+        return def->concurrency ? def->concurrency
+                                : r->conf->max_running_per_action;
+}
+
+/* Adds delta to def's count and returns the new count. Under r->lock. */
+static intptr_t slot_add(pd_reactor_t *r, const pd_action_def_t *def,
+                         intptr_t delta) {
+        void **vp  = pd_map_put(r->running, def->name, strlen(def->name));
+        intptr_t n = (intptr_t)*vp + delta;
+
+        *vp = (void *)n;
+        return n;
+}
+
+/*
+ * Takes a slot of def for one run, waiting while its limit is reached; a
+ * waiting run holds its worker but not the reactor (other workers go on).
+ * A run being adopted takes its slot at once (force): it is running
+ * already. The wait ends, no slot held, when the reactor stops or fails
+ * (PD_NAP_STOP) or wants to reload (PD_NAP_RELOAD): neither may hang
+ * behind a queue. Returns 0 with the slot held; *waited says whether it
+ * had to wait (logged once).
+ */
+static int slot_take(pd_worker_t *w, const pd_job_t *job,
+                     const pd_action_def_t *def, int force, int *waited) {
+        pd_reactor_t *r = w->r;
+        int limit       = slot_limit(r, def);
+        int why         = 0;
+
+        *waited = 0;
+        pthread_mutex_lock(&r->lock);
+        for (;;) {
+                if (force || !limit ||
+                    (intptr_t)pd_map_get(r->running, def->name,
+                                         strlen(def->name)) < limit) {
+                        slot_add(r, def, 1);
+                        break;
+                }
+                if (r->draining || r->fatal || w->cancel ||
+                    (r->stop && *r->stop)) {
+                        why = PD_NAP_STOP;
+                        break;
+                }
+                if (r->paused) {
+                        why = PD_NAP_RELOAD;
+                        break;
+                }
+                if (!*waited) {
+                        *waited = 1;
+                        pd_log(PD_LOG_INFO,
+                               "%s %s: queued, %d run(s) of it already",
+                               job->tenant, def->name, limit);
+                }
+                pd__cond_wait_ms(&r->cond, &r->lock, PD_STOP_POLL_MS);
+        }
+        pthread_mutex_unlock(&r->lock);
+        return why;
+}
+
+/* Gives def's slot back: a queued run of it may start. */
+static void slot_give(pd_worker_t *w, const pd_action_def_t *def) {
+        pd_reactor_t *r = w->r;
+
+        pthread_mutex_lock(&r->lock);
+        slot_add(r, def, -1);
+        pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+}
+
+/*
  * Records that retry `attempt` of step was not started because a stop or
  * a reload cut its backoff short: action.finished INTERRUPTED with the
  * reason, and a run row saying so, so that the event, when it runs again,
@@ -371,6 +448,7 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
         int32_t attempt            = 1;
         int ret                    = 0;
         int64_t backoff;
+        int waited;
         int cut;
 
         if (!def->plugin_action) {
@@ -396,6 +474,20 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 a.run.sup_id         = def->plugin_action
                                            ? 0
                                            : run_sup_id(job, def->name, step->runs + 1);
+                if ((cut = slot_take(w, job, def, adopting, &waited))) {
+                        free(res);
+                        if (attempt > 1) {
+                                ret = step_cut(w, plan, step, attempt,
+                                               max_attempts, cut);
+                        } else {
+                                /* Nothing started, nothing to record: a
+                                 * stop leaves the event to its redelivery,
+                                 * a reload runs it again at once. */
+                                step->status = PD_ST_INTERRUPTED;
+                                ret          = cut == PD_NAP_RELOAD;
+                        }
+                        break;
+                }
                 if (adopting) {
                         /* Its row and action.started are there already. */
                         a.run.id         = ad.run_id;
@@ -407,6 +499,7 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                                 * before its START: its name finds it
                                 * again (run_sup_id). */
                                : pd__reactor_txn(r, pd__txn_started, &a)) {
+                        slot_give(w, def);
                         free(res);
                         ret = -1;
                         break;
@@ -430,6 +523,7 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 }
 
                 pd_metrics_running_add(-1);
+                slot_give(w, def);
                 pd__crashpoint("run.after_exit");
                 a.res = res;
                 if (res->status == PD_ST_INTERRUPTED && !w->cancel &&
