@@ -321,6 +321,7 @@ void pd__attempt_finish(pd_reactor_t *r, pd_attempt_t *a);
 int pd__txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 int pd__txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 int pd__txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg);
+int pd__txn_queued(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 int pd__txn_finished(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 int pd__txn_event_done(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 

@@ -280,16 +280,18 @@ static intptr_t slot_add(pd_reactor_t *r, const pd_action_def_t *def,
  * A run being adopted takes its slot at once (force): it is running
  * already. The wait ends, no slot held, when the reactor stops or fails
  * (PD_NAP_STOP) or wants to reload (PD_NAP_RELOAD): neither may hang
- * behind a queue. Returns 0 with the slot held; *waited says whether it
- * had to wait (logged once).
+ * behind a queue. A run that has to wait says so once, in an action.started
+ * with queued true (pd__txn_queued). Returns 0 with the slot held, -1 if
+ * the store failed.
  */
-static int slot_take(pd_worker_t *w, const pd_job_t *job,
-                     const pd_action_def_t *def, int force, int *waited) {
-        pd_reactor_t *r = w->r;
-        int limit       = slot_limit(r, def);
-        int why         = 0;
+static int slot_take(pd_worker_t *w, pd_attempt_t *a, int force) {
+        pd_reactor_t *r            = w->r;
+        const pd_job_t *job        = a->plan->job;
+        const pd_action_def_t *def = a->step->def;
+        int limit                  = slot_limit(r, def);
+        int waited                 = 0;
+        int why                    = 0;
 
-        *waited = 0;
         pthread_mutex_lock(&r->lock);
         for (;;) {
                 if (force || !limit ||
@@ -307,15 +309,24 @@ static int slot_take(pd_worker_t *w, const pd_job_t *job,
                         why = PD_NAP_RELOAD;
                         break;
                 }
-                if (!*waited) {
-                        *waited = 1;
+                if (!waited) {
+                        waited = 1;
                         pd_log(PD_LOG_INFO,
                                "%s %s: queued, %d run(s) of it already",
                                job->tenant, def->name, limit);
+                        pthread_mutex_unlock(&r->lock);
+                        if (pd__reactor_txn(r, pd__txn_queued, a))
+                                return -1;
+                        pthread_mutex_lock(&r->lock);
+                        continue; /* a slot may have freed meanwhile */
                 }
                 pd__cond_wait_ms(&r->cond, &r->lock, PD_STOP_POLL_MS);
         }
         pthread_mutex_unlock(&r->lock);
+        if (why)
+                pd_log(PD_LOG_INFO, "%s %s: %s while queued; not started",
+                       job->tenant, def->name,
+                       why == PD_NAP_STOP ? "stopping" : "reloading");
         return why;
 }
 
@@ -448,7 +459,6 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
         int32_t attempt            = 1;
         int ret                    = 0;
         int64_t backoff;
-        int waited;
         int cut;
 
         if (!def->plugin_action) {
@@ -474,9 +484,11 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 a.run.sup_id         = def->plugin_action
                                            ? 0
                                            : run_sup_id(job, def->name, step->runs + 1);
-                if ((cut = slot_take(w, job, def, adopting, &waited))) {
+                if ((cut = slot_take(w, &a, adopting))) {
                         free(res);
-                        if (attempt > 1) {
+                        if (cut < 0) {
+                                ret = -1;
+                        } else if (attempt > 1) {
                                 ret = step_cut(w, plan, step, attempt,
                                                max_attempts, cut);
                         } else {
@@ -488,6 +500,7 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                         }
                         break;
                 }
+                a.run.started_at = pd_now_ms(); /* not when it queued */
                 if (adopting) {
                         /* Its row and action.started are there already. */
                         a.run.id         = ad.run_id;

@@ -151,9 +151,10 @@ static void report_table_row(const pd_row_t *row) {
                 }
                 return;
         }
-        if (row->state == PD_STATE_RUNNING) {
+        if (row->state == PD_STATE_RUNNING || row->state == PD_STATE_QUEUED) {
                 print_column(row->action, 32);
-                printf("since %s, attempt %d, on ",
+                printf("%ssince %s, attempt %d, on ",
+                       row->state == PD_STATE_QUEUED ? "queued " : "",
                        fmt_time(res->started_at, t1, sizeof(t1)),
                        (int)res->attempt);
                 print_text(res->reactor);

@@ -50,6 +50,7 @@ extern const char pd_schema_registry_published[];
 extern const char pd_schema_skip_requested[];
 extern const char pd_schema_reset_requested[];
 extern const char pd_schema_history_action_finished_v1[];
+extern const char pd_schema_history_action_started_v1[];
 
 /*
  * Every released schema, by type and version. Changing a schema means
@@ -63,7 +64,11 @@ static const pd_schema_version_t versions[] = {
      "schemas/release_deployed.avsc", pd_schema_release_deployed},
     {PD_EVT_DEPLOY_PLANNED, 1, UINT64_C(0xf4a3570ed57adfb4),
      "schemas/deploy_planned.avsc", pd_schema_deploy_planned},
+    /* v2 added queued (a run waiting for its action's concurrency). */
     {PD_EVT_ACTION_STARTED, 1, UINT64_C(0x8fc98c2e2ae22142),
+     "schemas/history/action_started.v1.avsc",
+     pd_schema_history_action_started_v1},
+    {PD_EVT_ACTION_STARTED, 2, UINT64_C(0xd643fa1af09b4619),
      "schemas/action_started.avsc", pd_schema_action_started},
     /* v2 added status RESET (postdeploy reset). */
     {PD_EVT_ACTION_FINISHED, 1, UINT64_C(0x45a8c5b1072a2b29),

@@ -55,7 +55,7 @@ static const uint8_t fastavro_deploy_planned[] = {
     0xa3, 0x83, 0xb5, 0xd7, 0x66,
 };
 static const uint8_t fastavro_action_started[] = {
-    0xc3, 0x01, 0x42, 0x21, 0xe2, 0x2a, 0x2e, 0x8c, 0xc9, 0x8f, 0x26, 0x63,
+    0xc3, 0x01, 0x19, 0x46, 0x9b, 0xf0, 0x1a, 0xfa, 0x43, 0xd6, 0x26, 0x63,
     0x6f, 0x72, 0x65, 0x2e, 0x72, 0x65, 0x69, 0x6e, 0x64, 0x65, 0x78, 0x5f,
     0x73, 0x65, 0x61, 0x72, 0x63, 0x68, 0x08, 0x61, 0x63, 0x6d, 0x65, 0x0a,
     0x34, 0x2e, 0x32, 0x2e, 0x30, 0x48, 0x36, 0x66, 0x39, 0x62, 0x32, 0x63,
@@ -63,7 +63,7 @@ static const uint8_t fastavro_action_started[] = {
     0x2d, 0x38, 0x64, 0x36, 0x65, 0x2d, 0x37, 0x66, 0x38, 0x30, 0x39, 0x31,
     0x61, 0x32, 0x62, 0x33, 0x63, 0x34, 0x02, 0xd0, 0xab, 0x83, 0xb5, 0xd7,
     0x66, 0x1c, 0x72, 0x65, 0x61, 0x63, 0x74, 0x6f, 0x72, 0x2d, 0x31, 0x3a,
-    0x34, 0x32, 0x34, 0x32,
+    0x34, 0x32, 0x34, 0x32, 0x00,
 };
 static const uint8_t fastavro_action_finished[] = {
     0xc3, 0x01, 0x76, 0xfe, 0xdc, 0xdb, 0xa0, 0x6f, 0x95, 0xe4, 0x26, 0x63,
@@ -160,13 +160,14 @@ static const struct {
      "\"items\":\"string\"}},{\"name\":\"reactor\",\"type\":\"string\"},"
      "{\"name\":\"planned_at\",\"type\":\"long\"}]}",
      fastavro_deploy_planned, sizeof(fastavro_deploy_planned)},
-    {PD_EVT_ACTION_STARTED, UINT64_C(0x8fc98c2e2ae22142),
+    {PD_EVT_ACTION_STARTED, UINT64_C(0xd643fa1af09b4619),
      "{\"name\":\"io.postdeploy.ActionStarted\",\"type\":\"record\","
      "\"fields\":[{\"name\":\"action\",\"type\":\"string\"},{\"name\":"
      "\"tenant\",\"type\":\"string\"},{\"name\":\"release\",\"type\":"
      "\"string\"},{\"name\":\"trigger_id\",\"type\":\"string\"},{\"name\":"
      "\"attempt\",\"type\":\"int\"},{\"name\":\"started_at\",\"type\":"
-     "\"long\"},{\"name\":\"reactor\",\"type\":\"string\"}]}",
+     "\"long\"},{\"name\":\"reactor\",\"type\":\"string\"},"
+     "{\"name\":\"queued\",\"type\":\"boolean\"}]}",
      fastavro_action_started, sizeof(fastavro_action_started)},
     {PD_EVT_ACTION_FINISHED, UINT64_C(0xe4956fa0dbdcfe76),
      "{\"name\":\"io.postdeploy.ActionFinished\",\"type\":\"record\","
@@ -984,8 +985,8 @@ static void test_avro_rejects_an_unknown_fingerprint(void **state) {
         buf[9] ^= 0x01;
         assert_decode_fails(PD_EVT_ACTION_STARTED, NULL, buf, sizeof(buf),
                             "unknown writer schema fingerprint "
-                            "0x8ec98c2e2ae22142; known for action.started: "
-                            "0x8fc98c2e2ae22142 (v1)");
+                            "0xd743fa1af09b4619; known for action.started: "
+                            "0xd643fa1af09b4619 (v2), 0x8fc98c2e2ae22142 (v1)");
 }
 
 
