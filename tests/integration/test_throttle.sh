@@ -78,17 +78,40 @@ pd_check "--wait printed the queued run" grep -q "t.hold .* queued" "$T/hold.out
 pd_report
 pd_eq "the report shows the queued one succeeded after" succeeded "$(pd_state "$other" t.hold state)"
 
-# A stop while a run is queued: the queue does not hold the stop up.
+# A reload (SIGHUP) while a run is queued: the wait ends, nothing starts,
+# the event runs again under the reloaded config once the holder is done.
 touch "$T/markers/gate"
 : >"$T/markers/held"
-pd_cli deploy --one t.hold --release 3.0 --tenant h1 --tenant h2 >/dev/null 2>&1
+pd_cli deploy --one t.hold --release 2.5 --tenant h1 --tenant h2 --wait \
+	--timeout 60s >"$T/reload.out" 2>&1 &
+reload_pid=$!
 for _ in $(seq 1 300); do
 	[ "$(grep -c "t.hold: queued" "$T/reactor.log")" = 2 ] &&
 		[ "$(pd_lines "$T/markers/held")" = 1 ] && break
 	/bin/sleep 0.1
 done
+kill -HUP "$PD_REACTOR_PID"
+for _ in $(seq 1 300); do
+	grep -q "t.hold: reloading while queued" "$T/reactor.log" && break
+	/bin/sleep 0.1
+done
+pd_check "a reload ends the queued run's wait" grep -q "t.hold: reloading while queued; not started" "$T/reactor.log"
+rm "$T/markers/gate"
+reload_rc=0; wait "$reload_pid" || reload_rc=$?
+pd_eq "both runs finish after the reload" 0 "$reload_rc"
+pd_eq "each of the two ran once" 2 "$(pd_lines "$T/markers/held")"
+
+# A stop while a run is queued: the queue does not hold the stop up.
+touch "$T/markers/gate"
+: >"$T/markers/held"
+pd_cli deploy --one t.hold --release 3.0 --tenant h1 --tenant h2 >/dev/null 2>&1
+for _ in $(seq 1 300); do
+	[ "$(grep -c "t.hold: queued" "$T/reactor.log")" = 3 ] &&
+		[ "$(pd_lines "$T/markers/held")" = 1 ] && break
+	/bin/sleep 0.1
+done
 pd_eq "one run holds the slot" 1 "$(pd_lines "$T/markers/held")"
-pd_eq "the other waits (queued twice now)" 2 "$(grep -c "t.hold: queued" "$T/reactor.log")"
+pd_eq "the other waits (its third queued line)" 3 "$(grep -c "t.hold: queued" "$T/reactor.log")"
 start=$(date +%s%N)
 pd_reactor_stop || true
 took=$((($(date +%s%N) - start) / 1000000))
