@@ -132,8 +132,8 @@ const pd_config_key_t pd_config_keys[] = {
      "Further attempts after a failed one."},
     {"action", "concurrency", PD_CONFIG_INT, "0", PD_A(concurrency), 0, 100000,
      "At most this many tenants run the action at once in one reactor "
-     "(not across the group); the others wait, shown as queued, each "
-     "holding its worker. 0: max_running_per_action."},
+     "(not across the group); the others wait in the queue, shown as "
+     "queued, holding no worker. 0: max_running_per_action."},
     {"action", "retry_backoff", PD_CONFIG_DURATION, "1s",
      PD_A(retry_backoff_ms), 0, PD_RETRY_BACKOFF_MAX_MS,
      "Wait before the first retry; it doubles before each further "

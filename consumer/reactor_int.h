@@ -54,6 +54,9 @@ typedef struct pd_job_s {
         int64_t offset;
         int64_t gen; /* the batch that marks it done */
         int done;
+        char *parked; /* owned: the action whose concurrency it waits for,
+                       * back in the queue (not holding a worker); NULL
+                       * when not parked. Under r->lock. */
 } pd_job_t;
 
 /* Events of one partition, oldest first, whose offsets are not stored. */
@@ -173,6 +176,7 @@ struct pd_reactor_s {
         /* Action name -> how many runs of it hold a slot (intptr_t), for
          * concurrency / max_running_per_action; under lock. */
         pd_map_t *running;
+        pd_map_t *held; /* queue_take's scratch: tenants of parked jobs */
         pd_reload_t reload;
         pd_config_t *next_conf;      /* loaded, waiting for idle workers */
         int fatal;                   /* a worker hit an unrecoverable error */
