@@ -43,6 +43,9 @@ typedef struct pd_action_def_s {
         int64_t timeout_ms;        /* timeout = DURATION, 0 = none */
         int retries;               /* retries = N (default 0) */
         int64_t retry_backoff_ms;  /* retry_backoff = DURATION (default 1s) */
+        int concurrency;           /* concurrency = N: at most N tenants run
+                                    * it at once in one reactor; 0 = the
+                                    * reactor's max_running_per_action */
         char *workdir;             /* workdir = DIR, NULL = inherit */
         int umask;                 /* umask = 0022, -1 = the reactor's */
         pd_strv_t env;             /* env.NAME = VALUE, stored "NAME=VALUE" */
@@ -64,15 +67,18 @@ typedef struct pd_config_s {
         pd_strv_t kafka; /* kafka.v[2*i] = name, kafka.v[2*i+1] = value */
 
         /* [reactor] */
-        char *group_id;            /* group.id (default "postdeploy") */
-        char *state_path;          /* state (default "postdeploy-state.db") */
-        int state_sync_full;       /* state_sync: 1 = SQLite synchronous=FULL,
-                                    * 0 = NORMAL (default false) */
-        char *log_dir;             /* log_dir: full action output, "" = none */
-        char *default_tenant;      /* default_tenant (default "default") */
-        char *reactor_name;        /* name (default "HOST:PID" at run time) */
-        int workers;               /* workers (default 4) */
-        int64_t shutdown_grace_ms; /* shutdown_grace (default 30s) */
+        char *group_id;             /* group.id (default "postdeploy") */
+        char *state_path;           /* state (default "postdeploy-state.db") */
+        int state_sync_full;        /* state_sync: 1 = SQLite synchronous=FULL,
+                                     * 0 = NORMAL (default false) */
+        char *log_dir;              /* log_dir: full action output, "" = none */
+        char *default_tenant;       /* default_tenant (default "default") */
+        char *reactor_name;         /* name (default "HOST:PID" at run time) */
+        int workers;                /* workers (default 4) */
+        int max_running_per_action; /* max_running_per_action: the
+                                     * concurrency of an action that sets
+                                     * none; 0 = no limit (default) */
+        int64_t shutdown_grace_ms;  /* shutdown_grace (default 30s) */
         int64_t supervisor_timeout_ms; /* supervisor_timeout (30s) */
         int64_t keep_runs_ms;          /* keep_runs: history older than this is
                                         * pruned (default 90d, 0 = never) */

@@ -45,6 +45,12 @@ const pd_config_key_t pd_config_keys[] = {
      "Name of this reactor in results; unset means HOST:PID."},
     {"reactor", "workers", PD_CONFIG_INT, "4", PD_C(workers), 1, 256,
      "How many actions this reactor runs at once."},
+    {"reactor", "max_running_per_action", PD_CONFIG_INT, "0",
+     PD_C(max_running_per_action), 0, 100000,
+     "How many tenants may run one action at once in this reactor, for "
+     "every action that sets no concurrency of its own; the others wait, "
+     "shown as queued. 0: no limit but workers. Per reactor, not per "
+     "group."},
     {"reactor", "shutdown_grace", PD_CONFIG_DURATION, "30s",
      PD_C(shutdown_grace_ms), 0, PD_SHUTDOWN_GRACE_MAX_MS,
      "How long a stop (SIGTERM, SIGINT) waits for running actions "
@@ -124,6 +130,10 @@ const pd_config_key_t pd_config_keys[] = {
      "A run still going after this long is killed; 0 means no limit."},
     {"action", "retries", PD_CONFIG_INT, "0", PD_A(retries), 0, 100,
      "Further attempts after a failed one."},
+    {"action", "concurrency", PD_CONFIG_INT, "0", PD_A(concurrency), 0, 100000,
+     "At most this many tenants run the action at once in one reactor "
+     "(not across the group); the others wait in the queue, shown as "
+     "queued, holding no worker. 0: max_running_per_action."},
     {"action", "retry_backoff", PD_CONFIG_DURATION, "1s",
      PD_A(retry_backoff_ms), 0, PD_RETRY_BACKOFF_MAX_MS,
      "Wait before the first retry; it doubles before each further "

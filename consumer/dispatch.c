@@ -77,6 +77,7 @@ void pd__offsets_advance(pd_reactor_t *r) {
                         pq->head      = job->pnext;
                         next          = job->offset + 1;
                         free(job->tenant);
+                        free(job->parked);
                         free(job);
                         r->inflight--;
                 }

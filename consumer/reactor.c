@@ -195,6 +195,8 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
         pthread_mutex_init(&r->st_lock, NULL);
         pthread_mutex_init(&r->lock, NULL);
         pthread_cond_init(&r->cond, NULL);
+        r->running = pd_map_new();
+        r->held    = pd_map_new();
         pthread_mutex_init(&r->dr_lock, NULL);
         pthread_cond_init(&r->batch_cond, NULL);
         pthread_mutex_init(&r->pr_lock, NULL);
@@ -607,6 +609,7 @@ void pd_reactor_destroy(pd_reactor_t *r) {
                         next = job->pnext;
                         pd_event_destroy(job->ev);
                         free(job->tenant);
+                        free(job->parked);
                         free(job);
                 }
         }
@@ -627,6 +630,8 @@ void pd_reactor_destroy(pd_reactor_t *r) {
         pthread_mutex_destroy(&r->st_lock);
         pthread_mutex_destroy(&r->lock);
         pthread_cond_destroy(&r->cond);
+        pd_map_destroy(r->running, NULL);
+        pd_map_destroy(r->held, NULL);
         pthread_mutex_destroy(&r->dr_lock);
         pthread_cond_destroy(&r->batch_cond);
         pthread_mutex_destroy(&r->pr_lock);

@@ -31,6 +31,7 @@
 #include "common/clock.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/map.h"
 #include "common/random.h"
 #include "common/sign.h"
 #include "common/xalloc.h"
@@ -53,6 +54,9 @@ typedef struct pd_job_s {
         int64_t offset;
         int64_t gen; /* the batch that marks it done */
         int done;
+        char *parked; /* owned: the action whose concurrency it waits for,
+                       * back in the queue (not holding a worker); NULL
+                       * when not parked. Under r->lock. */
 } pd_job_t;
 
 /* Events of one partition, oldest first, whose offsets are not stored. */
@@ -169,6 +173,10 @@ struct pd_reactor_s {
         pd_job_t *done_head;  /* finished jobs for the main thread */
         int draining;         /* workers: finish the job, take no more */
         int paused;           /* workers: take no new job (reload) */
+        /* Action name -> how many runs of it hold a slot (intptr_t), for
+         * concurrency / max_running_per_action; under lock. */
+        pd_map_t *running;
+        pd_map_t *held; /* queue_take's scratch: tenants of parked jobs */
         pd_reload_t reload;
         pd_config_t *next_conf;      /* loaded, waiting for idle workers */
         int fatal;                   /* a worker hit an unrecoverable error */
@@ -325,6 +333,7 @@ void pd__attempt_finish(pd_reactor_t *r, pd_attempt_t *a);
 int pd__txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 int pd__txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 int pd__txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg);
+int pd__txn_queued(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 int pd__txn_finished(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 int pd__txn_event_done(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 

@@ -155,6 +155,27 @@ int pd__txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         return ret;
 }
 
+/*
+ * Attempt a waits for a slot of its action (concurrency): an action.started
+ * with queued true, so the report and `deploy --wait` say so. No row: the
+ * run has not begun, and a crash while it waits leaves the event to be
+ * redelivered and the run's own records to replace this one.
+ */
+int pd__txn_queued(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        pd_attempt_t *a = arg;
+        pd_event_t *ev;
+        char key[256];
+        int ret;
+
+        ev = step_event(r, a->plan, PD_EVT_ACTION_STARTED, a->step->name,
+                        a->run.attempt, a->run.started_at);
+        ev->queued = 1;
+        pd__result_key(key, sizeof(key), a->plan->job->tenant, a->step->name);
+        ret = pd__emit(r, oq, ev, key);
+        pd_event_destroy(ev);
+        return ret;
+}
+
 /* Encodes the action.started record of attempt a into o (no lock). */
 static void started_encode(pd_reactor_t *r, const pd_attempt_t *a,
                            pd_outrec_t *o) {

@@ -233,6 +233,7 @@ static int worker_stopping(pd_worker_t *w) {
 /* Why a worker's wait ended before its time. */
 #define PD_NAP_STOP   1 /* the reactor stops (or failed) */
 #define PD_NAP_RELOAD 2 /* a reload waits for the workers to be idle */
+#define PD_NAP_PARK   3 /* a throttled run's job goes back to the queue */
 
 /*
  * Waits ms, the backoff before a retry, unless the reactor stops, fails
@@ -264,6 +265,104 @@ static int worker_nap(pd_worker_t *w, int64_t ms) {
         }
         pthread_mutex_unlock(&r->lock);
         return why;
+}
+
+/*
+ * Throttle: at most slot_limit(def) runs of one action at once in this
+ * reactor (concurrency, else [reactor] max_running_per_action; 0 is no
+ * limit). The count is the reactor's, not the group's: two reactors may
+ * each run that many. It lives in r->running under r->lock, keyed by the
+ * action's name, so a reload (which waits for idle workers) keeps it right.
+ */
+static int slot_limit(const pd_reactor_t *r, const pd_action_def_t *def) {
+        return def->concurrency ? def->concurrency
+                                : r->conf->max_running_per_action;
+}
+
+/* Whether def has a free slot. Under r->lock. */
+static int slot_free(const pd_reactor_t *r, const pd_action_def_t *def) {
+        int limit = slot_limit(r, def);
+
+        return !limit || (intptr_t)pd_map_get(r->running, def->name,
+                                              strlen(def->name)) < limit;
+}
+
+/* Adds delta to def's count and returns the new count. Under r->lock. */
+static intptr_t slot_add(pd_reactor_t *r, const pd_action_def_t *def,
+                         intptr_t delta) {
+        void **vp  = pd_map_put(r->running, def->name, strlen(def->name));
+        intptr_t n = (intptr_t)*vp + delta;
+
+        *vp = (void *)n;
+        return n;
+}
+
+/*
+ * Takes a slot of def for one run. When its limit is reached, a first
+ * attempt parks (PD_NAP_PARK: its job goes back to the queue, the worker
+ * takes other work, and queue_take hands the job out again once a slot is
+ * free), so waiting runs hold no worker; a retry waits here, holding its
+ * worker (its attempts must stay one run of one job). A run being adopted
+ * takes its slot at once (force): it is running already. The wait ends, no slot
+ * held, when the reactor stops or fails (PD_NAP_STOP) or wants to reload
+ * (PD_NAP_RELOAD): neither may hang behind a queue. A run that has to wait says
+ * so once, in an action.started with queued true (pd__txn_queued). Returns 0
+ * with the slot held, -1 if the store failed.
+ */
+static int slot_take(pd_worker_t *w, pd_attempt_t *a, int force, int park) {
+        pd_reactor_t *r            = w->r;
+        const pd_job_t *job        = a->plan->job;
+        const pd_action_def_t *def = a->step->def;
+        int limit                  = slot_limit(r, def);
+        int waited                 = 0;
+        int why                    = 0;
+
+        pthread_mutex_lock(&r->lock);
+        for (;;) {
+                if (force || slot_free(r, def)) {
+                        slot_add(r, def, 1);
+                        break;
+                }
+                if (r->draining || r->fatal || w->cancel ||
+                    (r->stop && *r->stop)) {
+                        why = PD_NAP_STOP;
+                        break;
+                }
+                if (r->paused) {
+                        why = PD_NAP_RELOAD;
+                        break;
+                }
+                if (!waited) {
+                        waited = 1;
+                        pd_log(PD_LOG_INFO,
+                               "%s %s: queued, %d run(s) of it already",
+                               job->tenant, def->name, limit);
+                        pthread_mutex_unlock(&r->lock);
+                        if (pd__reactor_txn(r, pd__txn_queued, a))
+                                return -1;
+                        if (park)
+                                return PD_NAP_PARK;
+                        pthread_mutex_lock(&r->lock);
+                        continue; /* a slot may have freed meanwhile */
+                }
+                pd__cond_wait_ms(&r->cond, &r->lock, PD_STOP_POLL_MS);
+        }
+        pthread_mutex_unlock(&r->lock);
+        if (why)
+                pd_log(PD_LOG_INFO, "%s %s: %s while queued; not started",
+                       job->tenant, def->name,
+                       why == PD_NAP_STOP ? "stopping" : "reloading");
+        return why;
+}
+
+/* Gives def's slot back: a queued run of it may start. */
+static void slot_give(pd_worker_t *w, const pd_action_def_t *def) {
+        pd_reactor_t *r = w->r;
+
+        pthread_mutex_lock(&r->lock);
+        slot_add(r, def, -1);
+        pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->lock);
 }
 
 /*
@@ -433,6 +532,29 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 a.run.sup_id         = def->plugin_action
                                            ? 0
                                            : run_sup_id(job, def->name, step->runs + 1);
+                if ((cut = slot_take(w, &a, adopting, attempt == 1))) {
+                        free(res);
+                        if (cut < 0) {
+                                ret = -1;
+                        } else if (cut == PD_NAP_PARK) {
+                                /* Nothing started: the job waits in the
+                                 * queue and runs this step when a slot
+                                 * frees (worker main, queue_take). */
+                                job->parked = pd_xstrdup(def->name);
+                                ret         = 1;
+                        } else if (attempt > 1) {
+                                ret = step_cut(w, plan, step, attempt,
+                                               max_attempts, cut);
+                        } else {
+                                /* Nothing started, nothing to record: a
+                                 * stop leaves the event to its redelivery,
+                                 * a reload runs it again at once. */
+                                step->status = PD_ST_INTERRUPTED;
+                                ret          = cut == PD_NAP_RELOAD;
+                        }
+                        break;
+                }
+                a.run.started_at = pd_now_ms(); /* not when it queued */
                 if (adopting) {
                         /* Its row and action.started are there already. */
                         a.run.id         = ad.run_id;
@@ -444,6 +566,7 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                                 * before its START: its name finds it
                                 * again (run_sup_id). */
                                : pd__reactor_txn(r, pd__txn_started, &a)) {
+                        slot_give(w, def);
                         free(res);
                         ret = -1;
                         break;
@@ -467,6 +590,7 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 }
 
                 pd_metrics_running_add(-1);
+                slot_give(w, def);
                 pd__crashpoint("run.after_exit");
                 a.res = res;
                 if (res->status == PD_ST_INTERRUPTED && !w->cancel &&
@@ -648,11 +772,13 @@ done:
  */
 static pd_job_t *queue_take(pd_reactor_t *r) {
         pd_job_t **pp = &r->queue_head, *prev = NULL;
+        int held = 0; /* tenants in r->held this scan */
 
         if (r->paused)
                 return NULL;
         for (; *pp; prev = *pp, pp = &(*pp)->next) {
                 pd_job_t *job = *pp;
+                size_t tlen   = strlen(job->tenant);
                 int busy      = 0;
 
                 for (int i = 0; i < r->worker_cnt && !busy; i++)
@@ -660,6 +786,23 @@ static pd_job_t *queue_take(pd_reactor_t *r) {
                                !strcmp(r->workers[i].tenant, job->tenant);
                 if (busy)
                         continue;
+                /* A tenant whose parked job waits holds its later jobs
+                 * back: its events run in order. */
+                if (held && pd_map_get(r->held, job->tenant, tlen))
+                        continue;
+                if (job->parked) {
+                        const pd_action_def_t *def =
+                            pd_config_action(r->conf, job->parked);
+
+                        if (def && !slot_free(r, def)) {
+                                if (!held++)
+                                        pd_map_clear(r->held, NULL);
+                                *pd_map_put(r->held, job->tenant, tlen) = job;
+                                continue;
+                        }
+                        free(job->parked);
+                        job->parked = NULL;
+                }
                 *pp = job->next;
                 if (r->queue_tail == job)
                         r->queue_tail = prev;

@@ -38,7 +38,9 @@ static void report_usage(FILE *fp) {
             "Text that came from\n"
             "an event or an action's output is shown with control "
             "characters escaped\n"
-            "(\\x1b); --format json keeps it exact.\n"
+            "(\\x1b); --format json keeps it exact. A run waiting for its "
+            "action's\n"
+            "concurrency is shown as queued with the running ones.\n"
             "\n"
             "Options:\n"
             "  -t, --tenant T       only this tenant (repeatable); "
@@ -151,9 +153,10 @@ static void report_table_row(const pd_row_t *row) {
                 }
                 return;
         }
-        if (row->state == PD_STATE_RUNNING) {
+        if (row->state == PD_STATE_RUNNING || row->state == PD_STATE_QUEUED) {
                 print_column(row->action, 32);
-                printf("since %s, attempt %d, on ",
+                printf("%ssince %s, attempt %d, on ",
+                       row->state == PD_STATE_QUEUED ? "queued " : "",
                        fmt_time(res->started_at, t1, sizeof(t1)),
                        (int)res->attempt);
                 print_text(res->reactor);

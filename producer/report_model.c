@@ -45,6 +45,7 @@ static pd_result_t *result_new(const pd_event_t *ev) {
         res->type          = ev->type;
         res->status        = ev->status;
         res->retrying      = ev->retrying;
+        res->queued        = ev->type == PD_EVT_ACTION_STARTED && ev->queued;
         res->has_exit_code = ev->has_exit_code;
         res->exit_code     = ev->exit_code;
         res->attempt       = ev->attempt;
@@ -67,8 +68,8 @@ static pd_result_t *result_new(const pd_event_t *ev) {
 
 const char *pd_state_name(pd_state_t s) {
         static const char *const names[] = {
-            "pending",   "running",     "succeeded", "failed",
-            "timed_out", "interrupted", "skipped",   "unavailable"};
+            "pending",     "running", "succeeded",   "failed", "timed_out",
+            "interrupted", "skipped", "unavailable", "queued"};
         return names[s];
 }
 
@@ -100,7 +101,7 @@ static pd_state_t row_state(const pd_row_t *row) {
         if (!row->res)
                 return PD_STATE_PENDING;
         if (row->res->type == PD_EVT_ACTION_STARTED)
-                return PD_STATE_RUNNING;
+                return row->res->queued ? PD_STATE_QUEUED : PD_STATE_RUNNING;
         switch (row->res->status) {
         case PD_ST_SUCCEEDED:
                 return PD_STATE_SUCCEEDED;
@@ -290,6 +291,7 @@ pd_section_t pd_row_section(const pd_row_t *row) {
                 return row->reg->is_auto ? PD_SECTION_PENDING_AUTO
                                          : PD_SECTION_PENDING_MANUAL;
         case PD_STATE_RUNNING:
+        case PD_STATE_QUEUED: /* it will run: shown with what runs */
                 return PD_SECTION_RUNNING;
         case PD_STATE_FAILED:
         case PD_STATE_TIMED_OUT:

@@ -25,6 +25,7 @@ typedef struct pd_result_s {
         pd_evtype_t type; /* action.started or action.finished */
         pd_status_t status;
         int retrying;
+        int queued; /* action.started: waits for a slot (concurrency) */
         int has_exit_code;
         int32_t exit_code;
         int32_t attempt;
@@ -47,6 +48,7 @@ typedef enum pd_state_e {
         PD_STATE_INTERRUPTED,
         PD_STATE_SKIPPED,
         PD_STATE_UNAVAILABLE,
+        PD_STATE_QUEUED, /* waits for a slot of its action's concurrency */
 } pd_state_t;
 
 

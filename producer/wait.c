@@ -199,6 +199,9 @@ static char *wait_line_new(const pd_deploy_t *d, const pd_event_t *ev) {
                         fputs(" for release ", fp);
                         wait_text(fp, ev->release);
                 }
+        } else if (ev->type == PD_EVT_ACTION_STARTED && ev->queued) {
+                wait_column(fp, ev->action, 30);
+                fputs(" queued (its concurrency is reached)", fp);
         } else if (ev->type == PD_EVT_ACTION_STARTED) {
                 wait_column(fp, ev->action, 30);
                 fprintf(fp, " started (attempt %" PRId32 ")", ev->attempt);
@@ -428,7 +431,9 @@ static void wait_running(pd_deploy_t *d, const pd_event_t *ev) {
                 if (!strcmp(d->running[i].tenant, ev->tenant) &&
                     !strcmp(d->running[i].action, ev->action))
                         break;
-        if (ev->type == PD_EVT_ACTION_STARTED && i == d->running_cnt) {
+        /* A queued run is not running yet: its own started follows. */
+        if (ev->type == PD_EVT_ACTION_STARTED && !ev->queued &&
+            i == d->running_cnt) {
                 d->running = pd_xrealloc(
                     d->running, (d->running_cnt + 1) * sizeof(*d->running));
                 /* This machine's clock, not the reactor's started_at: two

@@ -84,6 +84,7 @@ static const pd_field_t fields_action_started[] = {
     PD_F("attempt", PD_FK_INT, attempt),
     PD_F("started_at", PD_FK_LONG, started_at),
     PD_F("reactor", PD_FK_STRING, reactor),
+    PD_F("queued", PD_FK_BOOL, queued),
     {NULL, 0, 0, 0, 0},
 };
 

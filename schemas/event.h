@@ -112,6 +112,8 @@ typedef struct pd_event_s {
         int32_t attempt;  /* 1, 2, ... */
         int64_t started_at;
         char *reactor; /* who ran it */
+        int queued;    /* action.started: waits for a slot (concurrency),
+                        * not started yet */
 
         /* action.finished */
         pd_status_t status;

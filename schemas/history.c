@@ -53,6 +53,7 @@ extern const char pd_schema_history_action_finished_v1[];
 extern const char pd_schema_history_release_deployed_v1[];
 extern const char pd_schema_history_deploy_planned_v1[];
 extern const char pd_schema_history_registry_published_v1[];
+extern const char pd_schema_history_action_started_v1[];
 
 /*
  * Every released schema, by type and version. Changing a schema means
@@ -74,7 +75,11 @@ static const pd_schema_version_t versions[] = {
      pd_schema_history_deploy_planned_v1},
     {PD_EVT_DEPLOY_PLANNED, 2, UINT64_C(0xa361d87e99ca77de),
      "schemas/deploy_planned.avsc", pd_schema_deploy_planned},
+    /* v2 added queued (a run waiting for its action's concurrency). */
     {PD_EVT_ACTION_STARTED, 1, UINT64_C(0x8fc98c2e2ae22142),
+     "schemas/history/action_started.v1.avsc",
+     pd_schema_history_action_started_v1},
+    {PD_EVT_ACTION_STARTED, 2, UINT64_C(0xd643fa1af09b4619),
      "schemas/action_started.avsc", pd_schema_action_started},
     /* v2 added status RESET (postdeploy reset). */
     {PD_EVT_ACTION_FINISHED, 1, UINT64_C(0x45a8c5b1072a2b29),

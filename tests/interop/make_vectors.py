@@ -34,7 +34,7 @@ DATA = {
     "action_started": {
         "action": "core.reindex_search", "tenant": "acme", "release": "4.2.0",
         "trigger_id": TRIGGER, "attempt": 1, "started_at": 1764079201000,
-        "reactor": "reactor-1:4242",
+        "reactor": "reactor-1:4242", "queued": False,
     },
     "action_finished": {
         "action": "core.reindex_search", "tenant": "acme", "release": "4.2.0",

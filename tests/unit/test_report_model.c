@@ -355,11 +355,36 @@ static void json_lists_each_row_and_checks_its_writes(void **state) {
         fclose(fp);
 }
 
+/* A run waiting for its action's concurrency is queued, shown with what
+ * runs; the run's own action.started, newer, makes it running. */
+static void a_queued_start_is_queued_until_the_run_starts(void **state) {
+        fixture_t *f = *state;
+        pd_event_t *ev;
+
+        add_registry(f->rp, 1, reg_abc);
+        ev          = pd_event_new(PD_EVT_ACTION_STARTED);
+        ev->tenant  = strdup("t");
+        ev->action  = strdup("a");
+        ev->release = strdup("1.0");
+        ev->reactor = strdup("r1");
+        ev->attempt = 1;
+        ev->queued  = 1;
+        pd_report_add(f->rp, ev);
+        add_result(f->rp, "u", "a", -1, 0, NULL, 100);
+        pd_report_build(f->rp);
+
+        assert_string_equal(state_of(f->rp, "t", "a"), "queued");
+        assert_int_equal(pd_row_section(row_of(f->rp, "t", "a")),
+                         PD_SECTION_RUNNING);
+        assert_string_equal(state_of(f->rp, "u", "a"), "running");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
             T(each_outcome_gives_its_state),
             T(interrupted_with_a_retry_to_come_is_running),
+            T(a_queued_start_is_queued_until_the_run_starts),
             T(dependency_skipped_is_pending_as_the_reactor_holds_it),
             T(the_newest_record_of_a_key_wins),
             T(the_newest_registry_says_what_exists),
