@@ -63,6 +63,15 @@ DATA = {
         "release": "", "actions": [], "all_pending": True,
         "requested_by": "ops/bob", "requested_at": 1764079400000,
     },
+    "cancel_requested": {
+        "actions": ["core.reindex_search"], "all_running": False,
+        "requested_by": "ops/carol", "requested_at": 1764079500000,
+    },
+    "cancel_answered": {
+        "tenant": "acme", "trigger_id": TRIGGER, "reactor": "reactor-1:4242",
+        "actions": ["core.reindex_search"],
+        "not_running": ["billing.fix_invoices"], "requested_by": "ops/carol",
+    },
 }
 
 
