@@ -191,11 +191,91 @@ static int reactor_type_check(pd_reactor_t *r, const rd_kafka_message_t *rkm,
         snprintf(name, sizeof(name), "%.*s", (int)size, (const char *)val);
         type = pd_evtype_parse(name);
         if (type == PD_EVT_UNKNOWN || type == PD_EVT_RELEASE_DEPLOYED ||
-            type == PD_EVT_SKIP_REQUESTED || type == PD_EVT_RESET_REQUESTED)
+            type == PD_EVT_SKIP_REQUESTED || type == PD_EVT_RESET_REQUESTED ||
+            type == PD_EVT_CANCEL_REQUESTED)
                 return 0;
         snprintf(errstr, errstr_size, "ce_type %s is not accepted on %s", name,
                  r->conf->topic_events);
         return -1;
+}
+
+/* A cancel request's answer and its event marked done, in one part. */
+typedef struct cancel_s {
+        pd_job_t *job;   /* the request */
+        pd_event_t *ans; /* actions.cancel_answered */
+} cancel_t;
+
+static int txn_cancel_answer(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        cancel_t *c = arg;
+        char key[300];
+
+        if (pd_store_event_mark(r->st, c->job->ev->ce_source, c->job->ev->ce_id,
+                                c->job->tenant, pd_now_ms()))
+                return -1;
+        /* One key per tenant: a compacted topic keeps the newest answer. */
+        snprintf(key, sizeof(key), "%s/~cancel", c->job->tenant);
+        return pd__emit(r, oq, c->ans, key);
+}
+
+/*
+ * actions.cancel_requested, handled as it is consumed: the run it stops is
+ * going now, on the worker busy with its tenant, so the request cannot
+ * wait in that tenant's queue behind the deploy it cancels. Each named
+ * action (or, with all_running, any) that a worker is running for the
+ * tenant gets PD_CANCEL_ASKED; the worker kills it (a command through the
+ * supervisor: SIGTERM to its group, SIGKILL after the grace; a plugin sees
+ * cancelled()) and records CANCELLED (run_cancel_settle). The answer says
+ * which were stopped and which were not running; nothing else changes. Its
+ * offset moves once the answer's part is durable, like any event's.
+ */
+static void cancel_handle(pd_reactor_t *r, pd_job_t *job) {
+        const pd_event_t *req = job->ev;
+        const char *by        = req->requested_by && *req->requested_by
+                                    ? req->requested_by
+                                    : req->ce_source;
+        pd_event_t *ans       = pd_event_new(PD_EVT_CANCEL_ANSWERED);
+        cancel_t c            = {job, ans};
+
+        ans->tenant     = pd_xstrdup(job->tenant);
+        ans->trigger_id = pd_xstrdup(req->ce_id);
+        ans->reactor    = pd_xstrdup(r->name);
+        ans->requested_by =
+            pd_xstrdup(req->requested_by ? req->requested_by : "");
+        pthread_mutex_lock(&r->lock);
+        for (int i = 0; i < r->worker_cnt; i++) {
+                pd_worker_t *w = &r->workers[i];
+
+                if (!w->tenant || !w->action || strcmp(w->tenant, job->tenant))
+                        continue;
+                if (!req->all_pending &&
+                    pd_strv_find(&req->actions, w->action) < 0)
+                        continue;
+                /* A stop already cuts it short: it runs again after the
+                 * restart, which a cancel must not turn into CANCELLED. */
+                if (w->cancel)
+                        continue;
+                free(w->cancel_by);
+                w->cancel_by = pd_xstrdup(by);
+                w->cancel    = PD_CANCEL_ASKED;
+                pd_strv_add(&ans->actions, w->action);
+        }
+        pthread_mutex_unlock(&r->lock);
+        for (size_t i = 0; i < req->actions.cnt; i++)
+                if (pd_strv_find(&ans->actions, req->actions.v[i]) < 0)
+                        pd_strv_add(&ans->not_running, req->actions.v[i]);
+        pd_log(PD_LOG_INFO,
+               "%s: cancel requested by %s: %zu stopped, %zu not "
+               "running",
+               job->tenant, by, ans->actions.cnt, ans->not_running.cnt);
+        if (!pd__reactor_txn_gen(r, txn_cancel_answer, &c, &job->gen)) {
+                pd_event_destroy(job->ev);
+                job->ev = NULL;
+                pthread_mutex_lock(&r->lock);
+                job->next    = r->done_head;
+                r->done_head = job;
+                pthread_mutex_unlock(&r->lock);
+        }
+        pd_event_destroy(ans);
 }
 
 /* Handles one consumed message (main thread). */
@@ -257,6 +337,10 @@ void pd__reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
         job->ev = ev;
         job->tenant =
             pd_xstrdup(ev->tenant ? ev->tenant : r->conf->default_tenant);
+        if (ev->type == PD_EVT_CANCEL_REQUESTED) {
+                cancel_handle(r, job);
+                return;
+        }
         pthread_mutex_lock(&r->lock);
         if (r->queue_tail)
                 r->queue_tail->next = job;

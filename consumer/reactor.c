@@ -339,7 +339,7 @@ static void reactor_drain(pd_reactor_t *r) {
                                        "running actions");
                                 pthread_mutex_lock(&r->lock);
                                 for (int j = 0; j < r->worker_cnt; j++)
-                                        r->workers[j].cancel = 1;
+                                        r->workers[j].cancel = PD_CANCEL_STOP;
                                 pthread_cond_broadcast(&r->cond);
                                 pthread_mutex_unlock(&r->lock);
                                 cancelled = 1;
@@ -583,7 +583,7 @@ void pd_reactor_destroy(pd_reactor_t *r) {
                 pthread_cond_broadcast(&r->cond);
                 pthread_mutex_unlock(&r->lock);
                 for (int i = 0; i < r->worker_cnt; i++) {
-                        r->workers[i].cancel = 1;
+                        r->workers[i].cancel = PD_CANCEL_STOP;
                         pthread_join(r->workers[i].thread, NULL);
                 }
         }

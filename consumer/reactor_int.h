@@ -72,11 +72,19 @@ typedef struct pd_worker_s {
         int idx;
         pthread_t thread;
         const char *tenant;  /* whose job it runs, under r->lock */
-        volatile int cancel; /* kills the running action */
+        const char *action;  /* the action it runs now, under r->lock */
+        volatile int cancel; /* kills the running action: PD_CANCEL_* */
+        char *cancel_by;     /* who asked (PD_CANCEL_ASKED), under r->lock */
         pd_sup_t *sup;       /* this worker's supervisor connection */
         pd_forget_t *forget; /* runs to forget once durable */
         size_t forget_cnt, forget_size;
 } pd_worker_t;
+
+/* Why w->cancel is set. A stop cuts the event short (it comes again after
+ * the restart); an operator's cancel ends the one action, recorded
+ * CANCELLED, and the event goes on. */
+#define PD_CANCEL_STOP  1
+#define PD_CANCEL_ASKED 2
 
 /* A command run a crashed reactor left to the supervisor, still going:
  * the step of its redelivered event waits for it instead of starting it

@@ -353,6 +353,34 @@ static void run_command(pd_worker_t *w, const pd_attempt_t *a,
         pd_strv_clear(&env);
 }
 
+/*
+ * The run is over: a cancel request can no longer reach it. One that did
+ * (the run was stopped on it: INTERRUPTED) makes the outcome CANCELLED,
+ * with who asked, and no retry follows. A run that ended by itself before
+ * the request got to it keeps its own outcome. A stop of the reactor
+ * (PD_CANCEL_STOP) stays set: the event is cut short as before.
+ */
+static void run_cancel_settle(pd_worker_t *w, pd_runner_result_t *res) {
+        pd_reactor_t *r = w->r;
+        char *by        = NULL;
+        int asked;
+
+        pthread_mutex_lock(&r->lock);
+        w->action = NULL;
+        asked     = w->cancel == PD_CANCEL_ASKED;
+        if (asked)
+                w->cancel = 0;
+        by           = w->cancel_by;
+        w->cancel_by = NULL;
+        pthread_mutex_unlock(&r->lock);
+        if (asked && res->status == PD_ST_INTERRUPTED) {
+                res->status = PD_ST_CANCELLED;
+                snprintf(res->error, sizeof(res->error),
+                         "cancelled on request of %s", by ? by : "?");
+        }
+        free(by);
+}
+
 /* Runs a command action with its retries. Returns 0, 1 when a reload cut
  * a backoff short (the job runs again after the reload), or -1 if the
  * store or the supervisor failed for good. Sets step->status. */
@@ -419,6 +447,11 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 if (!def->plugin_action)
                         worker_forget(w, 0);
                 pd__crashpoint("run.before_spawn");
+                /* From here a cancel request finds it (cancel_handle,
+                 * dispatch.c). */
+                pthread_mutex_lock(&r->lock);
+                w->action = def->name;
+                pthread_mutex_unlock(&r->lock);
                 pd_metrics_running_add(1);
                 if (adopting) {
                         run_adopted(w, job, &ad, res);
@@ -431,6 +464,7 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
 
                 pd_metrics_running_add(-1);
                 pd__crashpoint("run.after_exit");
+                run_cancel_settle(w, res);
                 a.res = res;
                 if (res->status == PD_ST_INTERRUPTED && !w->cancel &&
                     !def->plugin_action && lost_runs < PD_LOST_RUNS_MAX) {
@@ -443,6 +477,7 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 } else {
                         a.retrying = res->status != PD_ST_SUCCEEDED &&
                                      res->status != PD_ST_INTERRUPTED &&
+                                     res->status != PD_ST_CANCELLED &&
                                      attempt < max_attempts;
                 }
                 pd_logf(

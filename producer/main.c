@@ -24,6 +24,8 @@ static const struct {
      "record actions as done without running them (a fresh environment)"},
     {"reset", pd_cmd_reset,
      "forget that actions ran, so they are pending again"},
+    {"cancel", pd_cmd_cancel,
+     "stop running actions: CANCELLED (SIGTERM, then SIGKILL after 2 s)"},
     {"report", pd_cmd_report,
      "show every action's state per tenant, read from the results topic"},
     {"actions", pd_cmd_actions,

@@ -67,8 +67,8 @@ static pd_result_t *result_new(const pd_event_t *ev) {
 
 const char *pd_state_name(pd_state_t s) {
         static const char *const names[] = {
-            "pending",   "running",     "succeeded", "failed",
-            "timed_out", "interrupted", "skipped",   "unavailable"};
+            "pending",     "running", "succeeded",   "failed",   "timed_out",
+            "interrupted", "skipped", "unavailable", "cancelled"};
         return names[s];
 }
 
@@ -114,6 +114,8 @@ static pd_state_t row_state(const pd_row_t *row) {
                                                            : PD_STATE_SKIPPED;
         case PD_ST_RESET:
                 return PD_STATE_PENDING;
+        case PD_ST_CANCELLED:
+                return PD_STATE_CANCELLED;
         default:
                 return PD_STATE_FAILED;
         }
@@ -294,6 +296,7 @@ pd_section_t pd_row_section(const pd_row_t *row) {
         case PD_STATE_FAILED:
         case PD_STATE_TIMED_OUT:
         case PD_STATE_INTERRUPTED:
+        case PD_STATE_CANCELLED:
                 return PD_SECTION_FAILED;
         case PD_STATE_SUCCEEDED:
         case PD_STATE_SKIPPED:

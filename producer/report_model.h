@@ -47,6 +47,7 @@ typedef enum pd_state_e {
         PD_STATE_INTERRUPTED,
         PD_STATE_SKIPPED,
         PD_STATE_UNAVAILABLE,
+        PD_STATE_CANCELLED, /* stopped on request (cancel): pending again */
 } pd_state_t;
 
 

@@ -103,7 +103,8 @@ static pd_trigger_t *deploy_trigger(pd_deploy_t *d, const char *ce_id) {
 
 static int status_is_failure(pd_status_t st) {
         return st == PD_ST_FAILED || st == PD_ST_TIMED_OUT ||
-               st == PD_ST_REJECTED || st == PD_ST_INTERRUPTED;
+               st == PD_ST_REJECTED || st == PD_ST_INTERRUPTED ||
+               st == PD_ST_CANCELLED;
 }
 
 /* The position of name in the vector idx indexes, -1 if it is not
