@@ -91,8 +91,7 @@ static void cancel_cb(pd_event_t *ev, void *opaque) {
                                 finished_print(cw, fin);
                                 continue;
                         }
-                        *pd_map_put(cw->stopping, key, strlen(key)) =
-                            (void *)1;
+                        *pd_map_put(cw->stopping, key, strlen(key)) = (void *)1;
                         cw->stopping_cnt++;
                 }
                 fflush(stdout);
