@@ -27,7 +27,7 @@ complete_line() { # complete_line WORD...: COMPREPLY for the last word, sorted
 }
 
 pd_eq "postdeploy de<TAB>" "deploy" "$(complete_line postdeploy de)"
-pd_eq "postdeploy <TAB>: every command" "actions deploy help report reset serve skip" \
+pd_eq "postdeploy <TAB>: every command" "actions cancel deploy help report reset serve skip" \
 	"$(complete_line postdeploy '')"
 pd_eq "postdeploy help re<TAB>" "report reset" "$(complete_line postdeploy help re)"
 pd_eq "postdeploy deploy --te<TAB>" "--tenant --tenants-file" \
