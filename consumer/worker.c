@@ -219,12 +219,13 @@ static int worker_stopping(pd_worker_t *w) {
 /* Why a worker's wait ended before its time. */
 #define PD_NAP_STOP   1 /* the reactor stops (or failed) */
 #define PD_NAP_RELOAD 2 /* a reload waits for the workers to be idle */
+#define PD_NAP_CANCEL 3 /* an operator cancelled the action (its retry) */
 
 /*
  * Waits ms, the backoff before a retry, unless the reactor stops, fails
- * or wants to reload first: none of them should wait out a backoff of
- * minutes. Returns 0 after the whole wait, else PD_NAP_STOP or
- * PD_NAP_RELOAD.
+ * or wants to reload first, or the action is cancelled: none of them
+ * should wait out a backoff of minutes. Returns 0 after the whole wait,
+ * else PD_NAP_STOP, PD_NAP_RELOAD or PD_NAP_CANCEL.
  */
 static int worker_nap(pd_worker_t *w, int64_t ms) {
         pd_reactor_t *r = w->r;
@@ -233,6 +234,10 @@ static int worker_nap(pd_worker_t *w, int64_t ms) {
 
         pthread_mutex_lock(&r->lock);
         for (;;) {
+                if (w->cancel == PD_CANCEL_ASKED) {
+                        why = PD_NAP_CANCEL;
+                        break;
+                }
                 if (r->draining || r->fatal || w->cancel ||
                     (r->stop && *r->stop)) {
                         why = PD_NAP_STOP;
@@ -260,15 +265,43 @@ static int worker_nap(pd_worker_t *w, int64_t ms) {
  * A stop publishes it as final (retrying false), as it does an action it
  * interrupts: `deploy --wait` ends, and the next start runs it again. A
  * reload runs the event again at once under the new config, so the record
- * says more will come. Returns 0 (a stop), 1 (a reload: run the job again
+ * says more will come. A cancel is recorded CANCELLED, the action done
+ * with. Returns 0 (a stop, a cancel), 1 (a reload: run the job again
  * once the config is swapped) or -1 (the store failed or gave up).
  */
 static int step_cut(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step,
                     int32_t attempt, int32_t max_attempts, int why) {
-        char reason[256];
+        char reason[512];
         pd_verdict_t v = {plan, step,    PD_ST_INTERRUPTED,   reason,
                           -1,   attempt, why == PD_NAP_RELOAD};
 
+        if (why == PD_NAP_CANCEL) {
+                pd_reactor_t *r = w->r;
+                char *by;
+
+                /* The cancel reached the action between two attempts:
+                 * it is over, like a run stopped on it. */
+                pthread_mutex_lock(&r->lock);
+                w->action = NULL;
+                if (w->cancel == PD_CANCEL_ASKED)
+                        w->cancel = 0;
+                by           = w->cancel_by;
+                w->cancel_by = NULL;
+                pthread_mutex_unlock(&r->lock);
+                snprintf(reason, sizeof(reason),
+                         "cancelled on request of %s (retry %d of %d not "
+                         "started)",
+                         by ? by : "?", (int)attempt - 1,
+                         (int)max_attempts - 1);
+                free(by);
+                v.status = PD_ST_CANCELLED;
+                pd_log(PD_LOG_WARN, "%s %s: %s", plan->job->tenant, step->name,
+                       reason);
+                if (pd__reactor_txn(w->r, pd__txn_verdict, &v))
+                        return -1;
+                step->status = PD_ST_CANCELLED;
+                return 0;
+        }
         snprintf(reason, sizeof(reason), "retry %d of %d not started: %s",
                  (int)attempt - 1, (int)max_attempts - 1,
                  why == PD_NAP_RELOAD
@@ -357,10 +390,12 @@ static void run_command(pd_worker_t *w, const pd_attempt_t *a,
  * The run is over: a cancel request can no longer reach it. One that did
  * (the run was stopped on it: INTERRUPTED) makes the outcome CANCELLED,
  * with who asked, and no retry follows. A run that ended by itself before
- * the request got to it keeps its own outcome. A stop of the reactor
+ * the request got to it keeps its own outcome, but is not retried: the
+ * answer said it was stopped. Returns whether a cancel reached it. A stop
+ * of the reactor
  * (PD_CANCEL_STOP) stays set: the event is cut short as before.
  */
-static void run_cancel_settle(pd_worker_t *w, pd_runner_result_t *res) {
+static int run_cancel_settle(pd_worker_t *w, pd_runner_result_t *res) {
         pd_reactor_t *r = w->r;
         char *by        = NULL;
         int asked;
@@ -379,6 +414,7 @@ static void run_cancel_settle(pd_worker_t *w, pd_runner_result_t *res) {
                          "cancelled on request of %s", by ? by : "?");
         }
         free(by);
+        return asked;
 }
 
 /* Runs a command action with its retries. Returns 0, 1 when a reload cut
@@ -399,7 +435,7 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
         int32_t attempt            = 1;
         int ret                    = 0;
         int64_t backoff;
-        int cut;
+        int cut, cancelled;
 
         if (!def->plugin_action) {
                 pd_argv_expand(&def->argv, vars, 3, &argv);
@@ -464,8 +500,8 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
 
                 pd_metrics_running_add(-1);
                 pd__crashpoint("run.after_exit");
-                run_cancel_settle(w, res);
-                a.res = res;
+                cancelled = run_cancel_settle(w, res);
+                a.res     = res;
                 if (res->status == PD_ST_INTERRUPTED && !w->cancel &&
                     !def->plugin_action && lost_runs < PD_LOST_RUNS_MAX) {
                         /* Not by us: its supervisor died (or hung and was
@@ -478,7 +514,7 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                         a.retrying = res->status != PD_ST_SUCCEEDED &&
                                      res->status != PD_ST_INTERRUPTED &&
                                      res->status != PD_ST_CANCELLED &&
-                                     attempt < max_attempts;
+                                     !cancelled && attempt < max_attempts;
                 }
                 pd_logf(
                     res->status == PD_ST_SUCCEEDED ? PD_LOG_INFO : PD_LOG_WARN,
@@ -517,7 +553,22 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 pd_log(PD_LOG_INFO, "%s %s: retry %d of %d in %" PRId64 " ms",
                        job->tenant, def->name, (int)attempt, (int)def->retries,
                        backoff);
-                if ((cut = worker_nap(w, backoff))) {
+                /* Between attempts it is still going: a cancel finds it
+                 * and ends the wait (run_cancel_settle cleared it). */
+                pthread_mutex_lock(&r->lock);
+                w->action = def->name;
+                pthread_mutex_unlock(&r->lock);
+                cut = worker_nap(w, backoff);
+                /* A cancel that came after the wait ended was answered
+                 * "stopped" all the same: it wins over a reload, and
+                 * must not be left set for whatever runs next. */
+                pthread_mutex_lock(&r->lock);
+                if (w->cancel == PD_CANCEL_ASKED)
+                        cut = PD_NAP_CANCEL;
+                else
+                        w->action = NULL;
+                pthread_mutex_unlock(&r->lock);
+                if (cut) {
                         ret = step_cut(w, plan, step, attempt + 1, max_attempts,
                                        cut);
                         break;

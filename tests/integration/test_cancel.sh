@@ -48,6 +48,11 @@ pd_config <<INI
 run = $T/long.sh {tenant}
 auto = false
 retries = 2
+[action t.flaky]
+run = $T/act.sh flaky {tenant} 1
+auto = false
+retries = 3
+retry_backoff = 60s
 [action t.after]
 run = $T/act.sh after {tenant} 0
 auto = false
@@ -111,7 +116,23 @@ pd_check "the plugin's run is CANCELLED" \
 pd_report
 pd_eq "report: cancelled" cancelled "$(pd_state globex t.poll state)"
 
-# 4. Usage.
+# 4. Between two attempts (a 60 s retry backoff) the action is still going:
+# a cancel ends the wait and no retry starts.
+pd_cli deploy --one t.flaky --release 1 --tenant acme >/dev/null
+pd_check "the first attempt failed and the retry waits" \
+	timeout 60 grep -q -m1 "acme t.flaky: retry 1 of 3 in" <(tail -n +1 -f "$T/reactor.log")
+START=$(date +%s%N)
+pd_rc rc pd_cli cancel t.flaky --tenant acme --requested-by tester --wait --timeout 60s
+END=$(date +%s%N)
+pd_eq "cancel during a backoff exits 0" 0 "$rc"
+pd_check "CANCELLED, naming the retry not started" \
+	grep -q "acme t.flaky: CANCELLED: cancelled on request of tester (retry 1 of 3 not started)" "$T/out"
+echo "cancel --wait during a 60 s backoff took $(((END - START) / 1000000)) ms"
+pd_eq "no retry ran" 1 "$(pd_lines "$T/markers/acme.flaky")"
+pd_report
+pd_eq "report: cancelled" cancelled "$(pd_state acme t.flaky state)"
+
+# 5. Usage.
 pd_rc rc pd_cli cancel --tenant acme
 pd_eq "cancel without names nor --all-running is a usage error" 2 "$rc"
 pd_rc rc pd_cli cancel t.long --release 1
