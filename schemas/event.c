@@ -49,6 +49,8 @@ extern const char pd_schema_skip_requested[];
 extern const char pd_schema_reset_requested[];
 extern const char pd_schema_cancel_requested[];
 extern const char pd_schema_cancel_answered[];
+extern const char pd_schema_pause_requested[];
+extern const char pd_schema_resume_requested[];
 
 #define PD_F(name, kind, member)                                               \
         { name, kind, offsetof(pd_event_t, member), 0, 0 }
@@ -143,6 +145,14 @@ static const pd_field_t fields_cancel_answered[] = {
     {NULL, 0, 0, 0, 0},
 };
 
+/* actions.pause_requested and actions.resume_requested: the same fields. */
+static const pd_field_t fields_pause_requested[] = {
+    PD_F("all_tenants", PD_FK_BOOL, all_tenants),
+    PD_F("requested_by", PD_FK_STRING, requested_by),
+    PD_F("requested_at", PD_FK_LONG, requested_at),
+    {NULL, 0, 0, 0, 0},
+};
+
 /* The items of registry_published's "actions": record RegisteredAction. */
 const pd_field_t pd_fields_regentry[] = {
     {"id", PD_FK_STRING, offsetof(pd_regentry_t, id), 0, 0},
@@ -177,6 +187,12 @@ const struct pd_evtype_info_s pd_evtypes[PD_EVT__CNT] = {
     [PD_EVT_CANCEL_ANSWERED]    = {"actions.cancel_answered",
                                    pd_schema_cancel_answered,
                                    fields_cancel_answered},
+    [PD_EVT_PAUSE_REQUESTED]    = {"actions.pause_requested",
+                                   pd_schema_pause_requested,
+                                   fields_pause_requested},
+    [PD_EVT_RESUME_REQUESTED]   = {"actions.resume_requested",
+                                   pd_schema_resume_requested,
+                                   fields_pause_requested},
 };
 
 static const char *const selection_names[] = {"AUTO", "ALL", "ONE"};

@@ -38,6 +38,8 @@ typedef enum pd_evtype_e {
         PD_EVT_RESET_REQUESTED,    /* in:  "actions.reset_requested" */
         PD_EVT_CANCEL_REQUESTED,   /* in:  "actions.cancel_requested" */
         PD_EVT_CANCEL_ANSWERED,    /* out: "actions.cancel_answered" */
+        PD_EVT_PAUSE_REQUESTED,    /* in and out: "actions.pause_requested" */
+        PD_EVT_RESUME_REQUESTED,   /* in and out: "actions.resume_requested" */
         PD_EVT__CNT
 } pd_evtype_t;
 
@@ -133,6 +135,10 @@ typedef struct pd_event_s {
         /* actions.cancel_answered: tenant, trigger_id, reactor, actions
          * (those stopped), requested_by, and the names not running: */
         pd_strv_t not_running;
+
+        /* actions.pause_requested / actions.resume_requested:
+         * requested_by, requested_at, and: */
+        int all_tenants; /* every tenant, not ce_tenant's */
 
         /* deploy.planned: tenant, release, trigger_id, reactor, actions */
         int64_t planned_at;

@@ -72,6 +72,14 @@ DATA = {
         "actions": ["core.reindex_search"],
         "not_running": ["billing.fix_invoices"], "requested_by": "ops/carol",
     },
+    "pause_requested": {
+        "all_tenants": False, "requested_by": "ops/dave",
+        "requested_at": 1764079600000,
+    },
+    "resume_requested": {
+        "all_tenants": True, "requested_by": "ops/dave",
+        "requested_at": 1764079700000,
+    },
 }
 
 
