@@ -90,8 +90,8 @@ static const pd_schema_version_t versions[] = {
      "schemas/cancel_requested.avsc", pd_schema_cancel_requested},
     {PD_EVT_CANCEL_ANSWERED, 1, UINT64_C(0xfde72c40d6107b58),
      "schemas/cancel_answered.avsc", pd_schema_cancel_answered},
-    {PD_EVT_PAUSE_REQUESTED, 1, UINT64_C(0xa4cfba3863695118), "schemas/pause_requested.avsc",
-     pd_schema_pause_requested},
+    {PD_EVT_PAUSE_REQUESTED, 1, UINT64_C(0xa4cfba3863695118),
+     "schemas/pause_requested.avsc", pd_schema_pause_requested},
     {PD_EVT_RESUME_REQUESTED, 1, UINT64_C(0xdff142be8e2a8ff4),
      "schemas/resume_requested.avsc", pd_schema_resume_requested},
 };
