@@ -235,6 +235,16 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
         if (!r->st)
                 goto err;
         pd_store_set_give_up(r->st, reactor_store_give_up, r);
+        /* A pause outlives a restart: what an operator held stays held. */
+        if (pd_store_pause_list(r->st, &r->held, &r->held_by)) {
+                snprintf(errstr, errstr_size, "cannot read the pauses");
+                goto err;
+        }
+        for (size_t i = 0; i < r->held.cnt; i++)
+                pd_log(PD_LOG_WARN,
+                       "tenant %s is paused (by %s): its events wait for "
+                       "postdeploy resume",
+                       r->held.v[i], r->held_by.v[i]);
         /* A handle of the committer's own checkpoints the WAL off the
          * workers' path; without it, commits checkpoint as SQLite does by
          * default. */
@@ -612,6 +622,8 @@ void pd_reactor_destroy(pd_reactor_t *r) {
         }
         free(r->partqs);
         free(r->workers);
+        pd_strv_clear(&r->held);
+        pd_strv_clear(&r->held_by);
         for (size_t i = 0; i < r->adopt_cnt; i++)
                 pd__adopt_clear(&r->adopt[i]);
         free(r->adopt);

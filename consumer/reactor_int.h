@@ -177,6 +177,10 @@ struct pd_reactor_s {
         pd_job_t *done_head;  /* finished jobs for the main thread */
         int draining;         /* workers: finish the job, take no more */
         int paused;           /* workers: take no new job (reload) */
+        pd_strv_t held;       /* tenants paused by an operator (postdeploy
+                               * pause; PD_STORE_ALL_TENANTS: every one):
+                               * their events wait; as in the store */
+        pd_strv_t held_by;    /* who paused each */
         pd_reload_t reload;
         pd_config_t *next_conf;      /* loaded, waiting for idle workers */
         int fatal;                   /* a worker hit an unrecoverable error */
@@ -196,6 +200,12 @@ struct pd_reactor_s {
         int32_t partq_cnt;
         size_t inflight;
 };
+
+/* Whether an operator's pause holds tenant's events (under r->lock); *byp
+ * (may be NULL) says who paused it, *allp (may be NULL) whether it was a
+ * pause of every tenant. */
+int pd__held(const pd_reactor_t *r, const char *tenant, const char **byp,
+             int *allp);
 
 /* How often a waiting thread looks at the stop flag, which a signal
  * handler sets and so cannot signal a condition variable. */

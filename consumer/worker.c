@@ -594,6 +594,50 @@ static const pd_step_t *step_blocker(const pd_plan_t *plan,
         return NULL;
 }
 
+int pd__held(const pd_reactor_t *r, const char *tenant, const char **byp,
+             int *allp) {
+        long i = pd_strv_find(&r->held, PD_STORE_ALL_TENANTS);
+
+        if (allp)
+                *allp = i >= 0;
+        if (i < 0)
+                i = pd_strv_find(&r->held, tenant);
+        if (i >= 0 && byp)
+                *byp = r->held_by.v[i];
+        return i >= 0;
+}
+
+/*
+ * A pause that came while this event was going: the step under way has
+ * finished, the next waits for the resume. Returns 0 once the tenant is
+ * not held, else PD_NAP_STOP or PD_NAP_RELOAD, as worker_nap.
+ */
+static int worker_hold(pd_worker_t *w, const pd_job_t *job) {
+        pd_reactor_t *r = w->r;
+        int why = 0, said = 0;
+
+        pthread_mutex_lock(&r->lock);
+        while (pd__held(r, job->tenant, NULL, NULL)) {
+                if (r->draining || r->fatal || w->cancel ||
+                    (r->stop && *r->stop)) {
+                        why = PD_NAP_STOP;
+                        break;
+                }
+                if (r->paused) {
+                        why = PD_NAP_RELOAD;
+                        break;
+                }
+                if (!said++)
+                        pd_log(PD_LOG_INFO,
+                               "%s: paused: the rest of event %s waits for "
+                               "the resume",
+                               job->tenant, job->ev->ce_id);
+                pd__cond_wait_ms(&r->cond, &r->lock, PD_STOP_POLL_MS);
+        }
+        pthread_mutex_unlock(&r->lock);
+        return why;
+}
+
 /* Processes one release.deployed for its tenant. Returns 0 when the event
  * is done (its offset may be stored), -1 when it was cut short, 1 when a
  * reload cut it short and it goes back to the queue. */
@@ -621,7 +665,7 @@ static int job_process(pd_worker_t *w, pd_job_t *job) {
                 char reason[512];
                 pd_verdict_t v = {&plan, step, PD_ST_REJECTED, reason, -1,
                                   1,     0};
-                int stop;
+                int stop, hold;
 
                 if (step->finished)
                         continue;
@@ -666,6 +710,10 @@ static int job_process(pd_worker_t *w, pd_job_t *job) {
                         step->status   = PD_ST_SKIPPED;
                         continue;
                 }
+                if ((hold = worker_hold(w, job))) {
+                        ret = hold == PD_NAP_RELOAD ? 1 : -1;
+                        goto done;
+                }
                 if ((ret = step_run(w, &plan, step)))
                         goto done; /* -1 failed, 1 runs again */
                 ret = -1;
@@ -699,6 +747,11 @@ static pd_job_t *queue_take(pd_reactor_t *r) {
         for (; *pp; prev = *pp, pp = &(*pp)->next) {
                 pd_job_t *job = *pp;
                 int busy      = 0;
+
+                /* Paused by an operator: it waits for the resume, and so
+                 * do the tenant's later events, in order. */
+                if (pd__held(r, job->tenant, NULL, NULL))
+                        continue;
 
                 for (int i = 0; i < r->worker_cnt && !busy; i++)
                         busy = r->workers[i].tenant &&

@@ -25,6 +25,9 @@ struct pd_cancel_wait_s {
         pd_map_t *early;    /* "tenant/action" -> pd_event_t*: finished
                              * CANCELLED before its answer came */
         size_t stopping_cnt;
+        pd_map_t *pauses; /* "P tenant" / "R tenant" ("P *": every tenant)
+                           * -> 1 while not confirmed */
+        size_t pause_cnt;
         int failed; /* something was not running, or not CANCELLED */
 };
 
@@ -35,6 +38,7 @@ pd_cancel_wait_t *pd_cancel_wait_new(pd_cli_t *cli, rd_kafka_t *rkc) {
         cw->requests = pd_map_new();
         cw->stopping = pd_map_new();
         cw->early    = pd_map_new();
+        cw->pauses   = pd_map_new();
         if (!(cw->follow = pd_results_follow_new(cli, rkc, 1))) {
                 pd_cancel_wait_destroy(cw);
                 return NULL;
@@ -47,6 +51,17 @@ void pd_cancel_wait_request(pd_cancel_wait_t *cw, const char *ce_id,
         (void)tenant;
         *pd_map_put(cw->requests, ce_id, strlen(ce_id)) = (void *)1;
         cw->unanswered++;
+}
+
+void pd_cancel_wait_pause(pd_cancel_wait_t *cw, pd_evtype_t type,
+                          const char *tenant) {
+        char key[300];
+
+        snprintf(key, sizeof(key), "%c %s",
+                 type == PD_EVT_PAUSE_REQUESTED ? 'P' : 'R',
+                 tenant ? tenant : "*");
+        *pd_map_put(cw->pauses, key, strlen(key)) = (void *)1;
+        cw->pause_cnt++;
 }
 
 static void finished_print(pd_cancel_wait_t *cw, const pd_event_t *ev) {
@@ -62,9 +77,27 @@ static void cancel_cb(pd_event_t *ev, void *opaque) {
         char key[300];
         void **vp;
 
-        if (ev->type == PD_EVT_CANCEL_ANSWERED && ev->trigger_id &&
-            pd_map_get(cw->requests, ev->trigger_id, strlen(ev->trigger_id)) ==
-                (void *)1) {
+        if (ev->type == PD_EVT_PAUSE_REQUESTED ||
+            ev->type == PD_EVT_RESUME_REQUESTED) {
+                snprintf(key, sizeof(key), "%c %s",
+                         ev->type == PD_EVT_PAUSE_REQUESTED ? 'P' : 'R',
+                         ev->all_tenants ? "*"
+                         : ev->tenant    ? ev->tenant
+                                         : "");
+                if (pd_map_get(cw->pauses, key, strlen(key)) == (void *)1) {
+                        *pd_map_put(cw->pauses, key, strlen(key)) = (void *)2;
+                        cw->pause_cnt--;
+                        printf("%s: %s\n",
+                               ev->all_tenants ? "every tenant" : ev->tenant,
+                               ev->type == PD_EVT_PAUSE_REQUESTED
+                                   ? "paused: new runs wait for `postdeploy "
+                                     "resume`"
+                                   : "resumed");
+                        fflush(stdout);
+                }
+        } else if (ev->type == PD_EVT_CANCEL_ANSWERED && ev->trigger_id &&
+                   pd_map_get(cw->requests, ev->trigger_id,
+                              strlen(ev->trigger_id)) == (void *)1) {
                 vp  = pd_map_put(cw->requests, ev->trigger_id,
                                  strlen(ev->trigger_id));
                 *vp = (void *)2;
@@ -118,7 +151,7 @@ static void cancel_cb(pd_event_t *ev, void *opaque) {
 int pd_cancel_wait_run(pd_cancel_wait_t *cw, int64_t timeout_ms) {
         int64_t end = pd_mono_ms() + timeout_ms;
 
-        while (cw->unanswered || cw->stopping_cnt) {
+        while (cw->unanswered || cw->stopping_cnt || cw->pause_cnt) {
                 if (pd_mono_ms() >= end) {
                         fprintf(stderr,
                                 "postdeploy: cancel --wait timed out: %zu "
@@ -144,5 +177,6 @@ void pd_cancel_wait_destroy(pd_cancel_wait_t *cw) {
         pd_map_destroy(cw->requests, NULL);
         pd_map_destroy(cw->stopping, NULL);
         pd_map_destroy(cw->early, early_free);
+        pd_map_destroy(cw->pauses, NULL);
         free(cw);
 }

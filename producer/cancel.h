@@ -22,6 +22,10 @@ pd_cancel_wait_t *pd_cancel_wait_new(pd_cli_t *cli, rd_kafka_t *rkc);
 /* A request published: its ce_id and tenant (the default one if NULL). */
 void pd_cancel_wait_request(pd_cancel_wait_t *cw, const char *ce_id,
                             const char *tenant);
+/* A pause or resume (type) published for tenant (NULL: every tenant):
+ * --wait waits for the reactor's record of it on the results topic. */
+void pd_cancel_wait_pause(pd_cancel_wait_t *cw, pd_evtype_t type,
+                          const char *tenant);
 /* Prints each answer and each stop as it comes, until every request is
  * answered and what it stopped is recorded. Returns PD_EXIT_OK (every
  * named action was running and is CANCELLED), PD_EXIT_FAILED (one was not

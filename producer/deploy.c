@@ -1,7 +1,8 @@
 /*
  * deploy.c - the commands that send requests to the reactors: `deploy`
  * (release.deployed), `skip` (actions.skip_requested) and `reset`
- * (actions.reset_requested), `cancel` (actions.cancel_requested). Each
+ * (actions.reset_requested), `cancel` (actions.cancel_requested), `pause`
+ * and `resume` (actions.pause_requested, actions.resume_requested). Each
  * publishes one event per tenant and, with
  * --wait, follows the results topic until every action the reactors planned
  * for those events has a final outcome.
@@ -49,6 +50,57 @@ typedef struct pd_request_s {
 } pd_request_t;
 
 static void request_usage(pd_evtype_t type, FILE *fp) {
+        if (type == PD_EVT_PAUSE_REQUESTED || type == PD_EVT_RESUME_REQUESTED) {
+                int pause = type == PD_EVT_PAUSE_REQUESTED;
+
+                fprintf(
+                    fp,
+                    "Usage: postdeploy %s (--tenant T... | --all-tenants) "
+                    "[options]\n"
+                    "\n"
+                    "%s"
+                    "Sent over Kafka like a deploy: auditable, and handled "
+                    "as soon as a reactor\nreads it, not behind the "
+                    "tenant's deploys.\n"
+                    "\n"
+                    "Options:\n"
+                    "  -t, --tenant T        a tenant (repeatable); without "
+                    "any, the reactor's\n"
+                    "                        default tenant\n"
+                    "      --all-tenants     %s\n"
+                    "      --tenants-file F  every tenant listed in F, one "
+                    "per line\n"
+                    "      --requested-by W  who asks (default $USER@host)\n"
+                    "  -w, --wait            wait until the reactors say "
+                    "the tenants are %s\n"
+                    "      --timeout D       how long --wait waits (default "
+                    "30m)\n" PD_CLI_COMMON_HELP
+                    "\n"
+                    "Exit status: 0 published (with --wait: %s); 2 usage "
+                    "or configuration\nerror; 3 --wait timed out; 4 Kafka "
+                    "could not be reached or the publish\nfailed.\n",
+                    pause ? "pause" : "resume",
+                    pause ? "Holds new runs for each tenant until `postdeploy "
+                            "resume`: actions running now\nfinish, the "
+                            "next ones wait (an event under way stops "
+                            "between two\nactions). The pause outlives a "
+                            "reactor restart. `report` and `deploy --wait`\n"
+                            "say \"paused\". For incidents: `postdeploy "
+                            "pause --all-tenants` holds every\ntenant, "
+                            "including those no config lists.\n"
+                          : "Ends a pause: the held events of each tenant "
+                            "run, in order.\n`postdeploy resume "
+                            "--all-tenants` ends every pause, of every "
+                            "tenant and\neach one's own.\n",
+                    pause ? "every tenant, known or not (one request; not "
+                            "[cli] tenants)"
+                          : "every pause: of every tenant, and each "
+                            "tenant's own",
+                    pause ? "paused" : "resumed",
+                    pause ? "the reactors hold the tenants"
+                          : "the reactors run them again");
+                return;
+        }
         if (type == PD_EVT_CANCEL_REQUESTED) {
                 fprintf(
                     fp,
@@ -342,6 +394,13 @@ static int request_check_names(pd_cli_t *cli, const pd_request_t *req,
         return ret;
 }
 
+/* pause and resume: requests about tenants, not actions; their
+ * --all-tenants is every tenant, not [cli] tenants. */
+static int pausing(const pd_request_t *req) {
+        return req->type == PD_EVT_PAUSE_REQUESTED ||
+               req->type == PD_EVT_RESUME_REQUESTED;
+}
+
 /* Parses the options of deploy, skip and reset into req. Returns -1 to go
  * on, or the exit status to end with. */
 static int request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
@@ -430,6 +489,13 @@ static int request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
                         req->all = 1;
                         break;
                 case 'r':
+                        if (req->type == PD_EVT_PAUSE_REQUESTED ||
+                            req->type == PD_EVT_RESUME_REQUESTED) {
+                                pd_cli_error(cli,
+                                             "--release: a pause holds "
+                                             "every release");
+                                return PD_EXIT_USAGE;
+                        }
                         if (req->type == PD_EVT_CANCEL_REQUESTED) {
                                 pd_cli_error(cli,
                                              "--release: a cancel stops "
@@ -501,7 +567,23 @@ static int request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
                              "--help'.");
                 return PD_EXIT_USAGE;
         }
-        if (!deploy && !req->all == !req->names.cnt) {
+        if (pausing(req)) {
+                if (req->names.cnt) {
+                        pd_cli_error(cli,
+                                     "a pause holds every action of a "
+                                     "tenant: no action names ('%s')",
+                                     req->names.v[0]);
+                        return PD_EXIT_USAGE;
+                }
+                if (req->all_tenants &&
+                    (req->tenants.cnt || req->tenants_file)) {
+                        pd_cli_error(cli,
+                                     "--all-tenants is every tenant: "
+                                     "no --tenant nor --tenants-file "
+                                     "with it");
+                        return PD_EXIT_USAGE;
+                }
+        } else if (!deploy && !req->all == !req->names.cnt) {
                 pd_cli_error(
                     cli,
                     "give action names or %s, not both nor "
@@ -549,7 +631,7 @@ only_deploy:
 
 /* Settles the tenant list: --tenant, --all-tenants, --tenants-file. */
 static int request_tenants(pd_cli_t *cli, pd_request_t *req) {
-        if (req->all_tenants) {
+        if (req->all_tenants && !pausing(req)) {
                 if (!cli->conf->tenants.cnt) {
                         pd_cli_error(cli,
                                      "--all-tenants needs [cli] "
@@ -566,7 +648,8 @@ static int request_tenants(pd_cli_t *cli, pd_request_t *req) {
         if (req->tenants_file &&
             read_tenants_file(cli, req->tenants_file, &req->tenants))
                 return -1;
-        if ((req->all_tenants || req->tenants_file) && !req->tenants.cnt) {
+        if (((req->all_tenants && !pausing(req)) || req->tenants_file) &&
+            !req->tenants.cnt) {
                 pd_cli_error(cli, "no tenants listed");
                 return -1;
         }
@@ -588,9 +671,14 @@ static pd_event_t *request_event(const pd_request_t *req, const char *tenant,
         pd_event_t *ev = pd_event_new(req->type);
 
         ev->tenant = tenant ? pd_xstrdup(tenant) : NULL;
-        if (req->type != PD_EVT_CANCEL_REQUESTED)
+        if (req->type != PD_EVT_CANCEL_REQUESTED && !pausing(req))
                 ev->release = pd_xstrdup(req->release);
         ev->requested_by = pd_xstrdup(who);
+        if (pausing(req)) {
+                ev->all_tenants  = req->all_tenants;
+                ev->requested_at = pd_now_ms();
+                return ev;
+        }
         for (size_t j = 0; j < req->names.cnt; j++)
                 pd_strv_add(&ev->actions, req->names.v[j]);
         if (req->type == PD_EVT_RELEASE_DEPLOYED) {
@@ -670,7 +758,7 @@ static int request_send(pd_cli_t *cli, pd_request_t *req) {
                         goto done;
                 ret = PD_EXIT_KAFKA;
         }
-        if (req->wait && req->type == PD_EVT_CANCEL_REQUESTED
+        if (req->wait && (req->type == PD_EVT_CANCEL_REQUESTED || pausing(req))
                 ? !(cw = pd_cancel_wait_new(cli, rkc))
                 : req->wait && !(w = pd_wait_new(cli, rkc)))
                 goto done;
@@ -688,7 +776,13 @@ static int request_send(pd_cli_t *cli, pd_request_t *req) {
                 line = published_line(ev, tenant);
                 if (w)
                         pd_wait_trigger(w, tenant, ev->ce_id);
-                if (cw)
+                if (cw && pausing(req))
+                        pd_cancel_wait_pause(cw, req->type,
+                                             req->all_tenants ? NULL
+                                             : tenant
+                                                 ? tenant
+                                                 : cli->conf->default_tenant);
+                else if (cw)
                         pd_cancel_wait_request(cw, ev->ce_id, tenant);
                 /* A full queue (queue.buffering.max.messages, 100,000 by
                  * default: a big tenants file) empties as the broker
@@ -769,4 +863,12 @@ int pd_cmd_reset(pd_cli_t *cli, int argc, char **argv) {
 
 int pd_cmd_cancel(pd_cli_t *cli, int argc, char **argv) {
         return request_cmd(cli, PD_EVT_CANCEL_REQUESTED, argc, argv);
+}
+
+int pd_cmd_pause(pd_cli_t *cli, int argc, char **argv) {
+        return request_cmd(cli, PD_EVT_PAUSE_REQUESTED, argc, argv);
+}
+
+int pd_cmd_resume(pd_cli_t *cli, int argc, char **argv) {
+        return request_cmd(cli, PD_EVT_RESUME_REQUESTED, argc, argv);
 }
