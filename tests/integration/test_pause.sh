@@ -10,6 +10,8 @@ pd_config <<INI
 run = $T/act.sh a {tenant} 0
 auto = true
 INI
+# One worker: a held event must not take it from the other tenants.
+sed -i 's/^workers = .*/workers = 1/' "$T/postdeploy.ini"
 pd_reactor_start
 
 pd_rc rc pd_cli pause --tenant acme --requested-by tester --wait --timeout 60s
