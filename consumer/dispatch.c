@@ -192,11 +192,225 @@ static int reactor_type_check(pd_reactor_t *r, const rd_kafka_message_t *rkm,
         snprintf(name, sizeof(name), "%.*s", (int)size, (const char *)val);
         type = pd_evtype_parse(name);
         if (type == PD_EVT_UNKNOWN || type == PD_EVT_RELEASE_DEPLOYED ||
-            type == PD_EVT_SKIP_REQUESTED || type == PD_EVT_RESET_REQUESTED)
+            type == PD_EVT_SKIP_REQUESTED || type == PD_EVT_RESET_REQUESTED ||
+            type == PD_EVT_CANCEL_REQUESTED || type == PD_EVT_PAUSE_REQUESTED ||
+            type == PD_EVT_RESUME_REQUESTED)
                 return 0;
         snprintf(errstr, errstr_size, "ce_type %s is not accepted on %s", name,
                  r->conf->topic_events);
         return -1;
+}
+
+/* A cancel request's answer and its event marked done, in one part. */
+typedef struct cancel_s {
+        pd_job_t *job;   /* the request */
+        pd_event_t *ans; /* actions.cancel_answered */
+} cancel_t;
+
+static int txn_cancel_answer(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        cancel_t *c = arg;
+        char key[300];
+
+        if (pd_store_event_mark(r->st, c->job->ev->ce_source, c->job->ev->ce_id,
+                                c->job->tenant, pd_now_ms()))
+                return -1;
+        /* One key per tenant: a compacted topic keeps the newest answer. */
+        snprintf(key, sizeof(key), "%s/~cancel", c->job->tenant);
+        return pd__emit(r, oq, c->ans, key);
+}
+
+/*
+ * actions.cancel_requested, handled as it is consumed: the run it stops is
+ * going now, on the worker busy with its tenant, so the request cannot
+ * wait in that tenant's queue behind the deploy it cancels. Each named
+ * action (or, with all_running, any) that a worker is running for the
+ * tenant gets PD_CANCEL_ASKED; the worker kills it (a command through the
+ * supervisor: SIGTERM to its group, SIGKILL after the grace; a plugin sees
+ * cancelled()) and records CANCELLED (run_cancel_settle). The answer says
+ * which were stopped and which were not running; nothing else changes. Its
+ * offset moves once the answer's part is durable, like any event's.
+ */
+static void cancel_handle(pd_reactor_t *r, pd_job_t *job) {
+        const pd_event_t *req = job->ev;
+        const char *by        = req->requested_by && *req->requested_by
+                                    ? req->requested_by
+                                    : req->ce_source;
+        pd_event_t *ans       = pd_event_new(PD_EVT_CANCEL_ANSWERED);
+        cancel_t c            = {job, ans};
+
+        ans->tenant     = pd_xstrdup(job->tenant);
+        ans->trigger_id = pd_xstrdup(req->ce_id);
+        ans->reactor    = pd_xstrdup(r->name);
+        ans->requested_by =
+            pd_xstrdup(req->requested_by ? req->requested_by : "");
+        pthread_mutex_lock(&r->lock);
+        for (int i = 0; i < r->worker_cnt; i++) {
+                pd_worker_t *w = &r->workers[i];
+
+                if (!w->tenant || !w->action || strcmp(w->tenant, job->tenant))
+                        continue;
+                if (!req->all_pending &&
+                    pd_strv_find(&req->actions, w->action) < 0)
+                        continue;
+                /* A stop already cuts it short: it runs again after the
+                 * restart, which a cancel must not turn into CANCELLED. */
+                if (w->cancel)
+                        continue;
+                free(w->cancel_by);
+                w->cancel_by = pd_xstrdup(by);
+                w->cancel    = PD_CANCEL_ASKED;
+                pd_strv_add(&ans->actions, w->action);
+        }
+        pthread_mutex_unlock(&r->lock);
+        for (size_t i = 0; i < req->actions.cnt; i++)
+                if (pd_strv_find(&ans->actions, req->actions.v[i]) < 0)
+                        pd_strv_add(&ans->not_running, req->actions.v[i]);
+        pd_log(PD_LOG_INFO,
+               "%s: cancel requested by %s: %zu stopped, %zu not "
+               "running",
+               job->tenant, by, ans->actions.cnt, ans->not_running.cnt);
+        if (!pd__reactor_txn_gen(r, txn_cancel_answer, &c, &job->gen)) {
+                pd_event_destroy(job->ev);
+                job->ev = NULL;
+                pthread_mutex_lock(&r->lock);
+                job->next    = r->done_head;
+                r->done_head = job;
+                pthread_mutex_unlock(&r->lock);
+        }
+        pd_event_destroy(ans);
+}
+
+/* A pause's or resume's record on the results topic: key tenant/~pause,
+ * or ~pause for every tenant (a key without a tenant: every report reads
+ * it). The newest per key is the pause's state. */
+static int pause_emit(pd_reactor_t *r, pd_outq_t *oq, pd_evtype_t type,
+                      const char *tenant, const char *by, int64_t at) {
+        pd_event_t *ev = pd_event_new(type);
+        char key[300];
+        int ret;
+
+        ev->tenant       = tenant ? pd_xstrdup(tenant) : NULL;
+        ev->all_tenants  = !tenant;
+        ev->requested_by = pd_xstrdup(by ? by : "");
+        ev->requested_at = at;
+        if (tenant)
+                snprintf(key, sizeof(key), "%s/~pause", tenant);
+        else
+                snprintf(key, sizeof(key), "~pause");
+        ret = pd__emit(r, oq, ev, key);
+        pd_event_destroy(ev);
+        return ret;
+}
+
+/* Removes sv->v[i], the last one taking its place. */
+static void strv_remove(pd_strv_t *sv, size_t i) {
+        if (i + 1 < sv->cnt)
+                pd_strv_set(sv, i, sv->v[sv->cnt - 1]);
+        pd_strv_truncate(sv, sv->cnt - 1);
+}
+
+typedef struct pause_s {
+        pd_job_t *job;
+        pd_strv_t tenants; /* resume of every tenant: those paused one by
+                            * one, each told resumed too */
+} pause_t;
+
+static int txn_pause(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        pause_t *p            = arg;
+        const pd_event_t *req = p->job->ev;
+        const char *tenant    = req->all_tenants ? NULL : p->job->tenant;
+        int pause             = req->type == PD_EVT_PAUSE_REQUESTED;
+
+        if (pd_store_event_mark(r->st, req->ce_source, req->ce_id,
+                                p->job->tenant, pd_now_ms()))
+                return -1;
+        if (pause ? pd_store_pause_set(r->st, tenant, req->requested_by,
+                                       req->requested_at)
+                  : pd_store_pause_clear(r->st, tenant))
+                return -1;
+        for (size_t i = 0; i < p->tenants.cnt; i++)
+                if (pause_emit(r, oq, PD_EVT_RESUME_REQUESTED, p->tenants.v[i],
+                               req->requested_by, req->requested_at))
+                        return -1;
+        return pause_emit(r, oq, req->type, tenant, req->requested_by,
+                          req->requested_at);
+}
+
+/*
+ * actions.pause_requested / actions.resume_requested, handled as they are
+ * consumed: a resume queued behind the tenant's held events would never be
+ * reached. The pause is kept in the store (a restart keeps it), held in
+ * memory for the workers (queue_take passes the tenant's events by,
+ * worker_hold stops an event between two steps), and said on the results
+ * topic for the report and --wait.
+ */
+static void pause_handle(pd_reactor_t *r, pd_job_t *job) {
+        const pd_event_t *req = job->ev;
+        const char *tenant =
+            req->all_tenants ? PD_STORE_ALL_TENANTS : job->tenant;
+        int pause = req->type == PD_EVT_PAUSE_REQUESTED;
+        pause_t p = {job, {0}};
+
+        pthread_mutex_lock(&r->lock);
+        if (!pause && req->all_tenants)
+                for (size_t i = 0; i < r->held.cnt; i++)
+                        if (strcmp(r->held.v[i], PD_STORE_ALL_TENANTS))
+                                pd_strv_add(&p.tenants, r->held.v[i]);
+        pthread_mutex_unlock(&r->lock);
+        if (pd__reactor_txn_gen(r, txn_pause, &p, &job->gen)) {
+                pd_strv_clear(&p.tenants);
+                return; /* the reactor fails: nothing changes here */
+        }
+        pd_strv_clear(&p.tenants);
+        pthread_mutex_lock(&r->lock);
+        if (pause) {
+                long i = pd_strv_find(&r->held, tenant);
+
+                if (i < 0) {
+                        pd_strv_add(&r->held, tenant);
+                        pd_strv_add(&r->held_by,
+                                    req->requested_by ? req->requested_by : "");
+                } else {
+                        pd_strv_set(&r->held_by, (size_t)i,
+                                    req->requested_by ? req->requested_by : "");
+                }
+        } else if (req->all_tenants) {
+                pd_strv_clear(&r->held);
+                pd_strv_clear(&r->held_by);
+        } else {
+                long i = pd_strv_find(&r->held, tenant);
+
+                if (i >= 0) {
+                        strv_remove(&r->held, (size_t)i);
+                        strv_remove(&r->held_by, (size_t)i);
+                }
+        }
+        /* A resume frees the held events for the workers. */
+        pthread_cond_broadcast(&r->cond);
+        pd_event_destroy(job->ev);
+        job->ev      = NULL;
+        job->next    = r->done_head;
+        r->done_head = job;
+        pthread_mutex_unlock(&r->lock);
+        pd_log(
+            PD_LOG_WARN, "%s %s by %s", pause ? "paused" : "resumed",
+            req->all_tenants ? "every tenant" : tenant,
+            req->requested_by && *req->requested_by ? req->requested_by : "?");
+}
+
+/* An event that came for a paused tenant waits: it says so on the results
+ * topic (the pause's record again), so a `deploy --wait` on it says
+ * paused instead of waiting in silence. */
+typedef struct held_s {
+        const char *tenant; /* NULL: every tenant is paused */
+        const char *by;
+} held_t;
+
+static int txn_held(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
+        held_t *h = arg;
+
+        return pause_emit(r, oq, PD_EVT_PAUSE_REQUESTED, h->tenant, h->by,
+                          pd_now_ms());
 }
 
 /* Handles one consumed message (main thread). */
@@ -258,6 +472,36 @@ void pd__reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
         job->ev = ev;
         job->tenant =
             pd_xstrdup(ev->tenant ? ev->tenant : r->conf->default_tenant);
+        if (ev->type == PD_EVT_CANCEL_REQUESTED) {
+                cancel_handle(r, job);
+                return;
+        }
+        if (ev->type == PD_EVT_PAUSE_REQUESTED ||
+            ev->type == PD_EVT_RESUME_REQUESTED) {
+                pause_handle(r, job);
+                return;
+        }
+        {
+                const char *by = NULL;
+                char *by_copy  = NULL;
+                int all        = 0, held;
+
+                pthread_mutex_lock(&r->lock);
+                held = pd__held(r, job->tenant, &by, &all);
+                if (held)
+                        by_copy = pd_xstrdup(by);
+                pthread_mutex_unlock(&r->lock);
+                if (held) {
+                        held_t h = {all ? NULL : job->tenant, by_copy};
+
+                        pd_log(PD_LOG_INFO,
+                               "%s: paused: event %s waits for the resume",
+                               job->tenant, ev->ce_id);
+                        /* Only said: the event waits whatever happens. */
+                        (void)pd__reactor_txn(r, txn_held, &h);
+                        free(by_copy);
+                }
+        }
         pthread_mutex_lock(&r->lock);
         if (r->queue_tail)
                 r->queue_tail->next = job;

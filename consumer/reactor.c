@@ -195,8 +195,8 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
         pthread_mutex_init(&r->st_lock, NULL);
         pthread_mutex_init(&r->lock, NULL);
         pthread_cond_init(&r->cond, NULL);
-        r->running = pd_map_new();
-        r->held    = pd_map_new();
+        r->running        = pd_map_new();
+        r->parked_tenants = pd_map_new();
         pthread_mutex_init(&r->dr_lock, NULL);
         pthread_cond_init(&r->batch_cond, NULL);
         pthread_mutex_init(&r->pr_lock, NULL);
@@ -237,6 +237,16 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
         if (!r->st)
                 goto err;
         pd_store_set_give_up(r->st, reactor_store_give_up, r);
+        /* A pause outlives a restart: what an operator held stays held. */
+        if (pd_store_pause_list(r->st, &r->held, &r->held_by)) {
+                snprintf(errstr, errstr_size, "cannot read the pauses");
+                goto err;
+        }
+        for (size_t i = 0; i < r->held.cnt; i++)
+                pd_log(PD_LOG_WARN,
+                       "tenant %s is paused (by %s): its events wait for "
+                       "postdeploy resume",
+                       r->held.v[i], r->held_by.v[i]);
         /* A handle of the committer's own checkpoints the WAL off the
          * workers' path; without it, commits checkpoint as SQLite does by
          * default. */
@@ -341,7 +351,7 @@ static void reactor_drain(pd_reactor_t *r) {
                                        "running actions");
                                 pthread_mutex_lock(&r->lock);
                                 for (int j = 0; j < r->worker_cnt; j++)
-                                        r->workers[j].cancel = 1;
+                                        r->workers[j].cancel = PD_CANCEL_STOP;
                                 pthread_cond_broadcast(&r->cond);
                                 pthread_mutex_unlock(&r->lock);
                                 cancelled = 1;
@@ -585,7 +595,7 @@ void pd_reactor_destroy(pd_reactor_t *r) {
                 pthread_cond_broadcast(&r->cond);
                 pthread_mutex_unlock(&r->lock);
                 for (int i = 0; i < r->worker_cnt; i++) {
-                        r->workers[i].cancel = 1;
+                        r->workers[i].cancel = PD_CANCEL_STOP;
                         pthread_join(r->workers[i].thread, NULL);
                 }
         }
@@ -615,6 +625,8 @@ void pd_reactor_destroy(pd_reactor_t *r) {
         }
         free(r->partqs);
         free(r->workers);
+        pd_strv_clear(&r->held);
+        pd_strv_clear(&r->held_by);
         for (size_t i = 0; i < r->adopt_cnt; i++)
                 pd__adopt_clear(&r->adopt[i]);
         free(r->adopt);
@@ -631,7 +643,7 @@ void pd_reactor_destroy(pd_reactor_t *r) {
         pthread_mutex_destroy(&r->lock);
         pthread_cond_destroy(&r->cond);
         pd_map_destroy(r->running, NULL);
-        pd_map_destroy(r->held, NULL);
+        pd_map_destroy(r->parked_tenants, NULL);
         pthread_mutex_destroy(&r->dr_lock);
         pthread_cond_destroy(&r->batch_cond);
         pthread_mutex_destroy(&r->pr_lock);

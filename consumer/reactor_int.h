@@ -76,11 +76,19 @@ typedef struct pd_worker_s {
         int idx;
         pthread_t thread;
         const char *tenant;  /* whose job it runs, under r->lock */
-        volatile int cancel; /* kills the running action */
+        const char *action;  /* the action it runs now, under r->lock */
+        volatile int cancel; /* kills the running action: PD_CANCEL_* */
+        char *cancel_by;     /* who asked (PD_CANCEL_ASKED), under r->lock */
         pd_sup_t *sup;       /* this worker's supervisor connection */
         pd_forget_t *forget; /* runs to forget once durable */
         size_t forget_cnt, forget_size;
 } pd_worker_t;
+
+/* Why w->cancel is set. A stop cuts the event short (it comes again after
+ * the restart); an operator's cancel ends the one action, recorded
+ * CANCELLED, and the event goes on. */
+#define PD_CANCEL_STOP  1
+#define PD_CANCEL_ASKED 2
 
 /* A command run a crashed reactor left to the supervisor, still going:
  * the step of its redelivered event waits for it instead of starting it
@@ -176,7 +184,12 @@ struct pd_reactor_s {
         /* Action name -> how many runs of it hold a slot (intptr_t), for
          * concurrency / max_running_per_action; under lock. */
         pd_map_t *running;
-        pd_map_t *held; /* queue_take's scratch: tenants of parked jobs */
+        pd_map_t *parked_tenants; /* queue_take's scratch: tenants of
+                                   * parked jobs */
+        pd_strv_t held;           /* tenants paused by an operator (postdeploy
+                                   * pause; PD_STORE_ALL_TENANTS: every one):
+                                   * their events wait; as in the store */
+        pd_strv_t held_by;        /* who paused each */
         pd_reload_t reload;
         pd_config_t *next_conf;      /* loaded, waiting for idle workers */
         int fatal;                   /* a worker hit an unrecoverable error */
@@ -196,6 +209,12 @@ struct pd_reactor_s {
         int32_t partq_cnt;
         size_t inflight;
 };
+
+/* Whether an operator's pause holds tenant's events (under r->lock); *byp
+ * (may be NULL) says who paused it, *allp (may be NULL) whether it was a
+ * pause of every tenant. */
+int pd__held(const pd_reactor_t *r, const char *tenant, const char **byp,
+             int *allp);
 
 /* How often a waiting thread looks at the stop flag, which a signal
  * handler sets and so cannot signal a condition variable. */

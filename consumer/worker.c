@@ -234,12 +234,13 @@ static int worker_stopping(pd_worker_t *w) {
 #define PD_NAP_STOP   1 /* the reactor stops (or failed) */
 #define PD_NAP_RELOAD 2 /* a reload waits for the workers to be idle */
 #define PD_NAP_PARK   3 /* a throttled run's job goes back to the queue */
+#define PD_NAP_CANCEL 4 /* an operator cancelled the action (its retry) */
 
 /*
  * Waits ms, the backoff before a retry, unless the reactor stops, fails
- * or wants to reload first: none of them should wait out a backoff of
- * minutes. Returns 0 after the whole wait, else PD_NAP_STOP or
- * PD_NAP_RELOAD.
+ * or wants to reload first, or the action is cancelled: none of them
+ * should wait out a backoff of minutes. Returns 0 after the whole wait,
+ * else PD_NAP_STOP, PD_NAP_RELOAD or PD_NAP_CANCEL.
  */
 static int worker_nap(pd_worker_t *w, int64_t ms) {
         pd_reactor_t *r = w->r;
@@ -248,6 +249,10 @@ static int worker_nap(pd_worker_t *w, int64_t ms) {
 
         pthread_mutex_lock(&r->lock);
         for (;;) {
+                if (w->cancel == PD_CANCEL_ASKED) {
+                        why = PD_NAP_CANCEL;
+                        break;
+                }
                 if (r->draining || r->fatal || w->cancel ||
                     (r->stop && *r->stop)) {
                         why = PD_NAP_STOP;
@@ -373,15 +378,43 @@ static void slot_give(pd_worker_t *w, const pd_action_def_t *def) {
  * A stop publishes it as final (retrying false), as it does an action it
  * interrupts: `deploy --wait` ends, and the next start runs it again. A
  * reload runs the event again at once under the new config, so the record
- * says more will come. Returns 0 (a stop), 1 (a reload: run the job again
+ * says more will come. A cancel is recorded CANCELLED, the action done
+ * with. Returns 0 (a stop, a cancel), 1 (a reload: run the job again
  * once the config is swapped) or -1 (the store failed or gave up).
  */
 static int step_cut(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step,
                     int32_t attempt, int32_t max_attempts, int why) {
-        char reason[256];
+        char reason[512];
         pd_verdict_t v = {plan, step,    PD_ST_INTERRUPTED,   reason,
                           -1,   attempt, why == PD_NAP_RELOAD};
 
+        if (why == PD_NAP_CANCEL) {
+                pd_reactor_t *r = w->r;
+                char *by;
+
+                /* The cancel reached the action between two attempts:
+                 * it is over, like a run stopped on it. */
+                pthread_mutex_lock(&r->lock);
+                w->action = NULL;
+                if (w->cancel == PD_CANCEL_ASKED)
+                        w->cancel = 0;
+                by           = w->cancel_by;
+                w->cancel_by = NULL;
+                pthread_mutex_unlock(&r->lock);
+                snprintf(reason, sizeof(reason),
+                         "cancelled on request of %s (retry %d of %d not "
+                         "started)",
+                         by ? by : "?", (int)attempt - 1,
+                         (int)max_attempts - 1);
+                free(by);
+                v.status = PD_ST_CANCELLED;
+                pd_log(PD_LOG_WARN, "%s %s: %s", plan->job->tenant, step->name,
+                       reason);
+                if (pd__reactor_txn(w->r, pd__txn_verdict, &v))
+                        return -1;
+                step->status = PD_ST_CANCELLED;
+                return 0;
+        }
         snprintf(reason, sizeof(reason), "retry %d of %d not started: %s",
                  (int)attempt - 1, (int)max_attempts - 1,
                  why == PD_NAP_RELOAD
@@ -467,6 +500,37 @@ static void run_command(pd_worker_t *w, const pd_attempt_t *a,
         pd_strv_clear(&env);
 }
 
+/*
+ * The run is over: a cancel request can no longer reach it. One that did
+ * (the run was stopped on it: INTERRUPTED) makes the outcome CANCELLED,
+ * with who asked, and no retry follows. A run that ended by itself before
+ * the request got to it keeps its own outcome, but is not retried: the
+ * answer said it was stopped. Returns whether a cancel reached it. A stop
+ * of the reactor
+ * (PD_CANCEL_STOP) stays set: the event is cut short as before.
+ */
+static int run_cancel_settle(pd_worker_t *w, pd_runner_result_t *res) {
+        pd_reactor_t *r = w->r;
+        char *by        = NULL;
+        int asked;
+
+        pthread_mutex_lock(&r->lock);
+        w->action = NULL;
+        asked     = w->cancel == PD_CANCEL_ASKED;
+        if (asked)
+                w->cancel = 0;
+        by           = w->cancel_by;
+        w->cancel_by = NULL;
+        pthread_mutex_unlock(&r->lock);
+        if (asked && res->status == PD_ST_INTERRUPTED) {
+                res->status = PD_ST_CANCELLED;
+                snprintf(res->error, sizeof(res->error),
+                         "cancelled on request of %s", by ? by : "?");
+        }
+        free(by);
+        return asked;
+}
+
 /* Runs a command action with its retries. Returns 0, 1 when a reload cut
  * a backoff short (the job runs again after the reload), or -1 if the
  * store or the supervisor failed for good. Sets step->status. */
@@ -484,7 +548,7 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
         int32_t attempt            = 1;
         int ret                    = 0;
         int64_t backoff;
-        int cut;
+        int cut, cancelled;
 
         if (!def->plugin_action) {
                 /* {param.NAME} of each declared parameter: its value, or
@@ -579,6 +643,11 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 if (!def->plugin_action)
                         worker_forget(w, 0);
                 pd__crashpoint("run.before_spawn");
+                /* From here a cancel request finds it (cancel_handle,
+                 * dispatch.c). */
+                pthread_mutex_lock(&r->lock);
+                w->action = def->name;
+                pthread_mutex_unlock(&r->lock);
                 pd_metrics_running_add(1);
                 if (adopting) {
                         run_adopted(w, job, &ad, res);
@@ -592,7 +661,8 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 pd_metrics_running_add(-1);
                 slot_give(w, def);
                 pd__crashpoint("run.after_exit");
-                a.res = res;
+                cancelled = run_cancel_settle(w, res);
+                a.res     = res;
                 if (res->status == PD_ST_INTERRUPTED && !w->cancel &&
                     !def->plugin_action && lost_runs < PD_LOST_RUNS_MAX) {
                         /* Not by us: its supervisor died (or hung and was
@@ -604,7 +674,8 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 } else {
                         a.retrying = res->status != PD_ST_SUCCEEDED &&
                                      res->status != PD_ST_INTERRUPTED &&
-                                     attempt < max_attempts;
+                                     res->status != PD_ST_CANCELLED &&
+                                     !cancelled && attempt < max_attempts;
                 }
                 pd_logf(
                     res->status == PD_ST_SUCCEEDED ? PD_LOG_INFO : PD_LOG_WARN,
@@ -643,7 +714,22 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 pd_log(PD_LOG_INFO, "%s %s: retry %d of %d in %" PRId64 " ms",
                        job->tenant, def->name, (int)attempt, (int)def->retries,
                        backoff);
-                if ((cut = worker_nap(w, backoff))) {
+                /* Between attempts it is still going: a cancel finds it
+                 * and ends the wait (run_cancel_settle cleared it). */
+                pthread_mutex_lock(&r->lock);
+                w->action = def->name;
+                pthread_mutex_unlock(&r->lock);
+                cut = worker_nap(w, backoff);
+                /* A cancel that came after the wait ended was answered
+                 * "stopped" all the same: it wins over a reload, and
+                 * must not be left set for whatever runs next. */
+                pthread_mutex_lock(&r->lock);
+                if (w->cancel == PD_CANCEL_ASKED)
+                        cut = PD_NAP_CANCEL;
+                else
+                        w->action = NULL;
+                pthread_mutex_unlock(&r->lock);
+                if (cut) {
                         ret = step_cut(w, plan, step, attempt + 1, max_attempts,
                                        cut);
                         break;
@@ -653,6 +739,50 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 pd__adopt_clear(&ad);
         pd_strv_clear(&argv);
         return ret;
+}
+
+int pd__held(const pd_reactor_t *r, const char *tenant, const char **byp,
+             int *allp) {
+        long i = pd_strv_find(&r->held, PD_STORE_ALL_TENANTS);
+
+        if (allp)
+                *allp = i >= 0;
+        if (i < 0)
+                i = pd_strv_find(&r->held, tenant);
+        if (i >= 0 && byp)
+                *byp = r->held_by.v[i];
+        return i >= 0;
+}
+
+/*
+ * A pause that came while this event was going: the step under way has
+ * finished, the next waits for the resume. Returns 0 once the tenant is
+ * not held, else PD_NAP_STOP or PD_NAP_RELOAD, as worker_nap.
+ */
+static int worker_hold(pd_worker_t *w, const pd_job_t *job) {
+        pd_reactor_t *r = w->r;
+        int why = 0, said = 0;
+
+        pthread_mutex_lock(&r->lock);
+        while (pd__held(r, job->tenant, NULL, NULL)) {
+                if (r->draining || r->fatal || w->cancel ||
+                    (r->stop && *r->stop)) {
+                        why = PD_NAP_STOP;
+                        break;
+                }
+                if (r->paused) {
+                        why = PD_NAP_RELOAD;
+                        break;
+                }
+                if (!said++)
+                        pd_log(PD_LOG_INFO,
+                               "%s: paused: the rest of event %s waits for "
+                               "the resume",
+                               job->tenant, job->ev->ce_id);
+                pd__cond_wait_ms(&r->cond, &r->lock, PD_STOP_POLL_MS);
+        }
+        pthread_mutex_unlock(&r->lock);
+        return why;
 }
 
 /* Processes one release.deployed for its tenant. Returns 0 when the event
@@ -689,7 +819,7 @@ static int job_process(pd_worker_t *w, pd_job_t *job) {
                 char reason[512];
                 pd_verdict_t v = {&plan, step, PD_ST_REJECTED, reason, -1,
                                   1,     0};
-                int stop;
+                int stop, hold;
 
                 if (step->finished)
                         continue;
@@ -743,6 +873,10 @@ static int job_process(pd_worker_t *w, pd_job_t *job) {
                         step->status   = PD_ST_REJECTED;
                         continue;
                 }
+                if ((hold = worker_hold(w, job))) {
+                        ret = hold == PD_NAP_RELOAD ? 1 : -1;
+                        goto done;
+                }
                 if ((ret = step_run(w, &plan, step)))
                         goto done; /* -1 failed, 1 runs again */
                 ret = -1;
@@ -772,7 +906,7 @@ done:
  */
 static pd_job_t *queue_take(pd_reactor_t *r) {
         pd_job_t **pp = &r->queue_head, *prev = NULL;
-        int held = 0; /* tenants in r->held this scan */
+        int parked = 0; /* tenants in r->parked_tenants this scan */
 
         if (r->paused)
                 return NULL;
@@ -781,6 +915,11 @@ static pd_job_t *queue_take(pd_reactor_t *r) {
                 size_t tlen   = strlen(job->tenant);
                 int busy      = 0;
 
+                /* Paused by an operator: it waits for the resume, and so
+                 * do the tenant's later events, in order. */
+                if (pd__held(r, job->tenant, NULL, NULL))
+                        continue;
+
                 for (int i = 0; i < r->worker_cnt && !busy; i++)
                         busy = r->workers[i].tenant &&
                                !strcmp(r->workers[i].tenant, job->tenant);
@@ -788,16 +927,17 @@ static pd_job_t *queue_take(pd_reactor_t *r) {
                         continue;
                 /* A tenant whose parked job waits holds its later jobs
                  * back: its events run in order. */
-                if (held && pd_map_get(r->held, job->tenant, tlen))
+                if (parked && pd_map_get(r->parked_tenants, job->tenant, tlen))
                         continue;
                 if (job->parked) {
                         const pd_action_def_t *def =
                             pd_config_action(r->conf, job->parked);
 
                         if (def && !slot_free(r, def)) {
-                                if (!held++)
-                                        pd_map_clear(r->held, NULL);
-                                *pd_map_put(r->held, job->tenant, tlen) = job;
+                                if (!parked++)
+                                        pd_map_clear(r->parked_tenants, NULL);
+                                *pd_map_put(r->parked_tenants, job->tenant,
+                                            tlen) = job;
                                 continue;
                         }
                         free(job->parked);

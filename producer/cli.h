@@ -151,6 +151,9 @@ int pd_cli_exit(int ret);
 /* The commands; each returns the exit status. */
 int pd_cmd_deploy(pd_cli_t *cli, int argc, char **argv);
 int pd_cmd_skip(pd_cli_t *cli, int argc, char **argv);
+int pd_cmd_cancel(pd_cli_t *cli, int argc, char **argv);
+int pd_cmd_pause(pd_cli_t *cli, int argc, char **argv);
+int pd_cmd_resume(pd_cli_t *cli, int argc, char **argv);
 int pd_cmd_reset(pd_cli_t *cli, int argc, char **argv);
 int pd_cmd_report(pd_cli_t *cli, int argc, char **argv);
 int pd_cmd_actions(pd_cli_t *cli, int argc, char **argv);

@@ -1,7 +1,9 @@
 /*
  * deploy.c - the commands that send requests to the reactors: `deploy`
  * (release.deployed), `skip` (actions.skip_requested) and `reset`
- * (actions.reset_requested). Each publishes one event per tenant and, with
+ * (actions.reset_requested), `cancel` (actions.cancel_requested), `pause`
+ * and `resume` (actions.pause_requested, actions.resume_requested). Each
+ * publishes one event per tenant and, with
  * --wait, follows the results topic until every action the reactors planned
  * for those events has a final outcome.
  *
@@ -19,6 +21,7 @@
 #include "common/map.h"
 #include "common/strerror.h"
 #include "common/xalloc.h"
+#include "producer/cancel.h"
 #include "producer/cli.h"
 #include "producer/results.h"
 #include "producer/term.h"
@@ -38,7 +41,7 @@ typedef struct pd_request_s {
         pd_evtype_t type;
         int selections;           /* deploy: how many of --auto/--all/--one */
         pd_selection_t selection; /* deploy */
-        int all;                  /* skip --all-pending, reset --all */
+        int all; /* skip --all-pending, reset --all, cancel --all-running */
         pd_strv_t names;
         const char *release, *environment, *requested_by, *tenants_file;
         pd_strv_t tenants;
@@ -50,6 +53,104 @@ typedef struct pd_request_s {
 } pd_request_t;
 
 static void request_usage(pd_evtype_t type, FILE *fp) {
+        if (type == PD_EVT_PAUSE_REQUESTED || type == PD_EVT_RESUME_REQUESTED) {
+                int pause = type == PD_EVT_PAUSE_REQUESTED;
+
+                fprintf(
+                    fp,
+                    "Usage: postdeploy %s (--tenant T... | --all-tenants) "
+                    "[options]\n"
+                    "\n"
+                    "%s"
+                    "Sent over Kafka like a deploy: auditable, and handled "
+                    "as soon as a reactor\nreads it, not behind the "
+                    "tenant's deploys.\n"
+                    "\n"
+                    "Options:\n"
+                    "  -t, --tenant T        a tenant (repeatable); without "
+                    "any, the reactor's\n"
+                    "                        default tenant\n"
+                    "      --all-tenants     %s\n"
+                    "      --tenants-file F  every tenant listed in F, one "
+                    "per line\n"
+                    "      --requested-by W  who asks (default $USER@host)\n"
+                    "  -w, --wait            wait until the reactors say "
+                    "the tenants are %s\n"
+                    "      --timeout D       how long --wait waits (default "
+                    "30m)\n" PD_CLI_COMMON_HELP
+                    "\n"
+                    "Exit status: 0 published (with --wait: %s); 2 usage "
+                    "or configuration\nerror; 3 --wait timed out; 4 Kafka "
+                    "could not be reached or the publish\nfailed.\n",
+                    pause ? "pause" : "resume",
+                    pause ? "Holds new runs for each tenant until `postdeploy "
+                            "resume`: actions running now\nfinish, the "
+                            "next ones wait (an event under way stops "
+                            "between two\nactions). The pause outlives a "
+                            "reactor restart. `report` and `deploy --wait`\n"
+                            "say \"paused\". For incidents: `postdeploy "
+                            "pause --all-tenants` holds every\ntenant, "
+                            "including those no config lists.\n"
+                          : "Ends a pause: the held events of each tenant "
+                            "run, in order.\n`postdeploy resume "
+                            "--all-tenants` ends every pause, of every "
+                            "tenant and\neach one's own.\n",
+                    pause ? "every tenant, known or not (one request; not "
+                            "[cli] tenants)"
+                          : "every pause: of every tenant, and each "
+                            "tenant's own",
+                    pause ? "paused" : "resumed",
+                    pause ? "the reactors hold the tenants"
+                          : "the reactors run them again");
+                return;
+        }
+        if (type == PD_EVT_CANCEL_REQUESTED) {
+                fprintf(
+                    fp,
+                    "Usage: postdeploy cancel (NAME... | --all-running) "
+                    "[options]\n"
+                    "\n"
+                    "Stops the named actions where they are running now "
+                    "for each tenant: a\ncommand's process group gets "
+                    "SIGTERM, then SIGKILL 2 s later; an in-process\n"
+                    "action sees cancelled(). Each stopped run is recorded "
+                    "CANCELLED, with who\nasked, and is pending again; the "
+                    "rest of its deploy goes on (what comes\nafter it is "
+                    "skipped). A cancel of something not running changes "
+                    "nothing,\nand the reactor answers so.\n"
+                    "Sent over Kafka like a deploy: auditable, and handled "
+                    "as soon as a reactor\nreads it, not behind the "
+                    "tenant's deploys.\n"
+                    "\n"
+                    "Options:\n"
+                    "      --all-running     whatever action is running for "
+                    "the tenant, instead of\n"
+                    "                        names\n"
+                    "  -t, --tenant T        a tenant (repeatable); without "
+                    "any, the reactor's\n"
+                    "                        default tenant\n"
+                    "      --all-tenants     every tenant of [cli] tenants "
+                    "in the config\n"
+                    "      --tenants-file F  every tenant listed in F, one "
+                    "per line\n"
+                    "      --requested-by W  who asks (default $USER@host)\n"
+                    "  -w, --wait            wait for the reactors' answers "
+                    "and print, per action,\n"
+                    "                        CANCELLED or \"not running: "
+                    "nothing to cancel\"\n"
+                    "      --timeout D       how long --wait waits (default "
+                    "30m)\n"
+                    "      --no-check        send names the registry does "
+                    "not know\n" PD_CLI_COMMON_HELP
+                    "\n"
+                    "Exit status: 0 published (with --wait: every named "
+                    "action was running and\nis CANCELLED); 1 with --wait: "
+                    "one was not running (nothing changed for\nit) or "
+                    "ended otherwise; 2 usage or configuration error; 3 "
+                    "--wait timed out;\n4 Kafka could not be reached or "
+                    "the publish failed.\n");
+                return;
+        }
         if (type == PD_EVT_RELEASE_DEPLOYED)
                 fprintf(fp,
                         "Usage: postdeploy deploy (--auto | --all | --one "
@@ -361,6 +462,13 @@ static int request_check_names(pd_cli_t *cli, const pd_request_t *req,
         return ret;
 }
 
+/* pause and resume: requests about tenants, not actions; their
+ * --all-tenants is every tenant, not [cli] tenants. */
+static int pausing(const pd_request_t *req) {
+        return req->type == PD_EVT_PAUSE_REQUESTED ||
+               req->type == PD_EVT_RESUME_REQUESTED;
+}
+
 /* Parses the options of deploy, skip and reset into req. Returns -1 to go
  * on, or the exit status to end with. */
 static int request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
@@ -369,6 +477,7 @@ static int request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
             {"auto", no_argument, NULL, 'A'},
             {"all", no_argument, NULL, 'L'},
             {"all-pending", no_argument, NULL, 'P'},
+            {"all-running", no_argument, NULL, 'U'},
             {"one", required_argument, NULL, 'O'},
             {"release", required_argument, NULL, 'r'},
             {"environment", required_argument, NULL, 'e'},
@@ -432,6 +541,15 @@ static int request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
                                 return PD_EXIT_USAGE;
                         }
                         break;
+                case 'U':
+                        if (req->type != PD_EVT_CANCEL_REQUESTED) {
+                                pd_cli_error(cli,
+                                             "--all-running is for "
+                                             "`postdeploy cancel`");
+                                return PD_EXIT_USAGE;
+                        }
+                        req->all = 1;
+                        break;
                 case 'P':
                         if (req->type != PD_EVT_SKIP_REQUESTED) {
                                 pd_cli_error(cli,
@@ -442,6 +560,19 @@ static int request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
                         req->all = 1;
                         break;
                 case 'r':
+                        if (req->type == PD_EVT_PAUSE_REQUESTED ||
+                            req->type == PD_EVT_RESUME_REQUESTED) {
+                                pd_cli_error(cli,
+                                             "--release: a pause holds "
+                                             "every release");
+                                return PD_EXIT_USAGE;
+                        }
+                        if (req->type == PD_EVT_CANCEL_REQUESTED) {
+                                pd_cli_error(cli,
+                                             "--release: a cancel stops "
+                                             "what runs, of any release");
+                                return PD_EXIT_USAGE;
+                        }
                         req->release = optarg;
                         break;
                 case 't':
@@ -561,13 +692,30 @@ static int request_parse(pd_cli_t *cli, pd_request_t *req, int argc,
                              "--help'.");
                 return PD_EXIT_USAGE;
         }
-        if (!deploy && !req->all == !req->names.cnt) {
-                pd_cli_error(cli,
-                             "give action names or %s, not both nor "
-                             "neither",
-                             req->type == PD_EVT_SKIP_REQUESTED
-                                 ? "--all-pending"
-                                 : "--all");
+        if (pausing(req)) {
+                if (req->names.cnt) {
+                        pd_cli_error(cli,
+                                     "a pause holds every action of a "
+                                     "tenant: no action names ('%s')",
+                                     req->names.v[0]);
+                        return PD_EXIT_USAGE;
+                }
+                if (req->all_tenants &&
+                    (req->tenants.cnt || req->tenants_file)) {
+                        pd_cli_error(cli,
+                                     "--all-tenants is every tenant: "
+                                     "no --tenant nor --tenants-file "
+                                     "with it");
+                        return PD_EXIT_USAGE;
+                }
+        } else if (!deploy && !req->all == !req->names.cnt) {
+                pd_cli_error(
+                    cli,
+                    "give action names or %s, not both nor "
+                    "neither",
+                    req->type == PD_EVT_SKIP_REQUESTED     ? "--all-pending"
+                    : req->type == PD_EVT_CANCEL_REQUESTED ? "--all-running"
+                                                           : "--all");
                 return PD_EXIT_USAGE;
         }
         if (req->params.cnt && req->selection != PD_SEL_ONE) {
@@ -623,7 +771,7 @@ only_deploy:
 
 /* Settles the tenant list: --tenant, --all-tenants, --tenants-file. */
 static int request_tenants(pd_cli_t *cli, pd_request_t *req) {
-        if (req->all_tenants) {
+        if (req->all_tenants && !pausing(req)) {
                 if (!cli->conf->tenants.cnt) {
                         pd_cli_error(cli,
                                      "--all-tenants needs [cli] "
@@ -640,7 +788,8 @@ static int request_tenants(pd_cli_t *cli, pd_request_t *req) {
         if (req->tenants_file &&
             read_tenants_file(cli, req->tenants_file, &req->tenants))
                 return -1;
-        if ((req->all_tenants || req->tenants_file) && !req->tenants.cnt) {
+        if (((req->all_tenants && !pausing(req)) || req->tenants_file) &&
+            !req->tenants.cnt) {
                 pd_cli_error(cli, "no tenants listed");
                 return -1;
         }
@@ -661,9 +810,15 @@ static pd_event_t *request_event(const pd_request_t *req, const char *tenant,
                                  const char *who) {
         pd_event_t *ev = pd_event_new(req->type);
 
-        ev->tenant       = tenant ? pd_xstrdup(tenant) : NULL;
-        ev->release      = pd_xstrdup(req->release);
+        ev->tenant = tenant ? pd_xstrdup(tenant) : NULL;
+        if (req->type != PD_EVT_CANCEL_REQUESTED && !pausing(req))
+                ev->release = pd_xstrdup(req->release);
         ev->requested_by = pd_xstrdup(who);
+        if (pausing(req)) {
+                ev->all_tenants  = req->all_tenants;
+                ev->requested_at = pd_now_ms();
+                return ev;
+        }
         for (size_t j = 0; j < req->names.cnt; j++)
                 pd_strv_add(&ev->actions, req->names.v[j]);
         if (req->type == PD_EVT_RELEASE_DEPLOYED) {
@@ -685,8 +840,9 @@ static int request_send(pd_cli_t *cli, pd_request_t *req) {
             "enable.idempotence", "true", "linger.ms", "0",
             /* Unreachable brokers fail the publish instead of hanging. */
             "message.timeout.ms", "15000", NULL};
-        pd_delivery_t dl = {.out = req->json ? stderr : stdout};
-        pd_deploy_t *w   = NULL;
+        pd_delivery_t dl     = {.out = req->json ? stderr : stdout};
+        pd_deploy_t *w       = NULL;
+        pd_cancel_wait_t *cw = NULL;
         rd_kafka_t *rkp = NULL, *rkc = NULL;
         rd_kafka_conf_t *kconf;
         char errstr[512], who[300], source[300], host[200];
@@ -745,7 +901,9 @@ static int request_send(pd_cli_t *cli, pd_request_t *req) {
                         goto done;
                 ret = PD_EXIT_KAFKA;
         }
-        if (req->wait && !(w = pd_wait_new(cli, rkc)))
+        if (req->wait && (req->type == PD_EVT_CANCEL_REQUESTED || pausing(req))
+                ? !(cw = pd_cancel_wait_new(cli, rkc))
+                : req->wait && !(w = pd_wait_new(cli, rkc)))
                 goto done;
         if (req->dry_run)
                 pd_wait_dry_run(w, req->json);
@@ -763,6 +921,14 @@ static int request_send(pd_cli_t *cli, pd_request_t *req) {
                 line = published_line(ev, tenant);
                 if (w)
                         pd_wait_trigger(w, tenant, ev->ce_id);
+                if (cw && pausing(req))
+                        pd_cancel_wait_pause(cw, req->type,
+                                             req->all_tenants ? NULL
+                                             : tenant
+                                                 ? tenant
+                                                 : cli->conf->default_tenant);
+                else if (cw)
+                        pd_cancel_wait_request(cw, ev->ce_id, tenant);
                 /* A full queue (queue.buffering.max.messages, 100,000 by
                  * default: a big tenants file) empties as the broker
                  * acknowledges: wait for that rather than fail. */
@@ -794,11 +960,13 @@ static int request_send(pd_cli_t *cli, pd_request_t *req) {
                 ret = PD_EXIT_OK;
                 goto done;
         }
-        ret = pd_wait_run(w, req->timeout_ms);
+        ret = cw ? pd_cancel_wait_run(cw, req->timeout_ms)
+                 : pd_wait_run(w, req->timeout_ms);
 
 done:
         /* Before the consumer it reads with. */
         pd_wait_destroy(w);
+        pd_cancel_wait_destroy(cw);
         if (rkc) {
                 rd_kafka_consumer_close(rkc);
                 rd_kafka_destroy(rkc);
@@ -837,4 +1005,16 @@ int pd_cmd_skip(pd_cli_t *cli, int argc, char **argv) {
 
 int pd_cmd_reset(pd_cli_t *cli, int argc, char **argv) {
         return request_cmd(cli, PD_EVT_RESET_REQUESTED, argc, argv);
+}
+
+int pd_cmd_cancel(pd_cli_t *cli, int argc, char **argv) {
+        return request_cmd(cli, PD_EVT_CANCEL_REQUESTED, argc, argv);
+}
+
+int pd_cmd_pause(pd_cli_t *cli, int argc, char **argv) {
+        return request_cmd(cli, PD_EVT_PAUSE_REQUESTED, argc, argv);
+}
+
+int pd_cmd_resume(pd_cli_t *cli, int argc, char **argv) {
+        return request_cmd(cli, PD_EVT_RESUME_REQUESTED, argc, argv);
 }

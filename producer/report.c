@@ -267,7 +267,15 @@ static void report_table(pd_report_t *rp) {
                 return;
         }
         for (size_t t = 0; t < rp->tenants.cnt; t++) {
+                const char *by = pd_report_paused_by(rp, rp->tenants.v[t]);
+
                 printf("%sTenant %s\n", t ? "\n" : "", rp->tenants.v[t]);
+                if (by) {
+                        fputs("  paused by ", stdout);
+                        pd_term_escape(by, strlen(by), stdout);
+                        fputs(": new runs wait for `postdeploy resume`\n",
+                              stdout);
+                }
                 for (int sec = 0; sec < PD_SECTION_CNT; sec++)
                         report_table_section(rp, t, (pd_section_t)sec);
         }

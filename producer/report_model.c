@@ -69,7 +69,7 @@ static pd_result_t *result_new(const pd_event_t *ev) {
 const char *pd_state_name(pd_state_t s) {
         static const char *const names[] = {
             "pending",     "running", "succeeded",   "failed", "timed_out",
-            "interrupted", "skipped", "unavailable", "queued"};
+            "interrupted", "skipped", "unavailable", "queued", "cancelled"};
         return names[s];
 }
 
@@ -115,13 +115,44 @@ static pd_state_t row_state(const pd_row_t *row) {
                                                            : PD_STATE_SKIPPED;
         case PD_ST_RESET:
                 return PD_STATE_PENDING;
+        case PD_ST_CANCELLED:
+                return PD_STATE_CANCELLED;
         default:
                 return PD_STATE_FAILED;
         }
 }
 
+const char *pd_report_paused_by(const pd_report_t *rp, const char *tenant) {
+        const char *by = pd_map_get(rp->paused, tenant, strlen(tenant));
+
+        return by ? by : rp->all_paused_by;
+}
+
+/* A pause's or a resume's record: the newest of its key says. */
+static void report_pause(pd_report_t *rp, const pd_event_t *ev) {
+        int pause      = ev->type == PD_EVT_PAUSE_REQUESTED;
+        const char *by = ev->requested_by ? ev->requested_by : "";
+        void **vp;
+
+        if (ev->all_tenants) {
+                free(rp->all_paused_by);
+                rp->all_paused_by = pause ? pd_xstrdup(by) : NULL;
+                return;
+        }
+        if (!ev->tenant)
+                return;
+        if (!rp->paused)
+                rp->paused = pd_map_new();
+        vp = pd_map_put(rp->paused, ev->tenant, strlen(ev->tenant));
+        free(*vp);
+        *vp = pause ? pd_xstrdup(by) : NULL;
+}
+
 void pd_report_add(pd_report_t *rp, pd_event_t *ev) {
-        if (ev->type == PD_EVT_REGISTRY_PUBLISHED) {
+        if (ev->type == PD_EVT_PAUSE_REQUESTED ||
+            ev->type == PD_EVT_RESUME_REQUESTED) {
+                report_pause(rp, ev);
+        } else if (ev->type == PD_EVT_REGISTRY_PUBLISHED) {
                 if (!rp->registry ||
                     ev->published_at >= rp->registry->published_at) {
                         pd_event_destroy(rp->registry);
@@ -296,6 +327,7 @@ pd_section_t pd_row_section(const pd_row_t *row) {
         case PD_STATE_FAILED:
         case PD_STATE_TIMED_OUT:
         case PD_STATE_INTERRUPTED:
+        case PD_STATE_CANCELLED:
                 return PD_SECTION_FAILED;
         case PD_STATE_SUCCEEDED:
         case PD_STATE_SKIPPED:
@@ -342,6 +374,10 @@ static void report_clear(pd_report_t *rp) {
         pd_event_destroy(rp->registry);
         rp->registry = NULL;
         pd_strv_clear(&rp->only);
+        pd_map_destroy(rp->paused, free);
+        rp->paused = NULL;
+        free(rp->all_paused_by);
+        rp->all_paused_by = NULL;
 }
 
 pd_report_t *pd_report_new(pd_cli_t *cli) {

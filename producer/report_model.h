@@ -48,7 +48,8 @@ typedef enum pd_state_e {
         PD_STATE_INTERRUPTED,
         PD_STATE_SKIPPED,
         PD_STATE_UNAVAILABLE,
-        PD_STATE_QUEUED, /* waits for a slot of its action's concurrency */
+        PD_STATE_QUEUED,    /* waits for a slot of its action's concurrency */
+        PD_STATE_CANCELLED, /* stopped on request (cancel): pending again */
 } pd_state_t;
 
 
@@ -93,8 +94,15 @@ struct pd_report_s {
         pd_strv_t missing;    /* of those, the ones without results */
         pd_row_t *rows;
         size_t row_cnt;
-        size_t row_cap; /* room in rows */
+        size_t row_cap;      /* room in rows */
+        pd_map_t *paused;    /* tenant -> who paused it (owned), from the
+                              * newest tenant/~pause record */
+        char *all_paused_by; /* a pause of every tenant: who; NULL: none */
 };
+
+/* Who paused tenant (its own pause or every tenant's), NULL if it is not
+ * paused: the reactors hold its new runs. */
+const char *pd_report_paused_by(const pd_report_t *rp, const char *tenant);
 
 /* Shows only `tenant` (repeatable: each adds one); a tenant named so that
  * has no results is not shown but listed in rp->missing by the build. */

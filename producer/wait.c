@@ -88,7 +88,11 @@ struct pd_deploy_s {
         int64_t quiet_since; /* last line printed, for the heartbeat */
         int64_t heartbeat_ms;
         pd_results_follow_t *follow; /* from the end, taken before publishing */
-        int dry_run; /* 0; 1 dry runs' plans as text; 2 as JSON */
+        int dry_run;          /* 0; 1 dry runs' plans as text; 2 as JSON */
+        pd_map_t *tenant_idx; /* tenants of the triggers (the default
+                               * one's name for NULL) -> 1 */
+        pd_map_t *paused;     /* of those, said paused (-> 1) */
+        int all_paused;       /* every tenant said paused */
 };
 
 /* The trigger a result answers (its trigger_id), or NULL: one of another
@@ -104,7 +108,8 @@ static pd_trigger_t *deploy_trigger(pd_deploy_t *d, const char *ce_id) {
 
 static int status_is_failure(pd_status_t st) {
         return st == PD_ST_FAILED || st == PD_ST_TIMED_OUT ||
-               st == PD_ST_REJECTED || st == PD_ST_INTERRUPTED;
+               st == PD_ST_REJECTED || st == PD_ST_INTERRUPTED ||
+               st == PD_ST_CANCELLED;
 }
 
 /* The position of name in the vector idx indexes, -1 if it is not
@@ -509,9 +514,56 @@ static void deploy_on_event(pd_deploy_t *d, const pd_event_t *ev) {
         wait_progress(d);
 }
 
+/* A pause or resume of one of our tenants (or of every tenant): said once
+ * per change, so that a wait on held events says why nothing comes. */
+static void deploy_on_pause(pd_deploy_t *d, const pd_event_t *ev) {
+        int pause = ev->type == PD_EVT_PAUSE_REQUESTED;
+        char *who, *line;
+        size_t len;
+        FILE *fp;
+        void **vp;
+
+        if (ev->all_tenants) {
+                if (d->all_paused == pause)
+                        return;
+                d->all_paused = pause;
+        } else {
+                if (!ev->tenant ||
+                    !pd_map_get(d->tenant_idx, ev->tenant, strlen(ev->tenant)))
+                        return;
+                if (!d->paused)
+                        d->paused = pd_map_new();
+                vp = pd_map_put(d->paused, ev->tenant, strlen(ev->tenant));
+                if ((*vp != NULL) == pause)
+                        return;
+                *vp = pause ? (void *)1 : NULL;
+        }
+        fp = open_memstream(&line, &len);
+        if (!fp)
+                return;
+        who = pd_term_escape_dup(ev->requested_by ? ev->requested_by : "");
+        if (pause)
+                fprintf(fp,
+                        "%s: paused by %s: its actions wait for `postdeploy "
+                        "resume`\n",
+                        ev->all_tenants ? "every tenant" : ev->tenant, who);
+        else
+                fprintf(fp, "%s: resumed by %s\n",
+                        ev->all_tenants ? "every tenant" : ev->tenant, who);
+        fclose(fp);
+        wait_print(d, line);
+        wait_progress(d);
+        free(line);
+        free(who);
+}
+
 /* Each event the follow reads (pd_results_cb_t). */
 static void deploy_on_result(pd_event_t *ev, void *opaque) {
-        deploy_on_event(opaque, ev);
+        if (ev->type == PD_EVT_PAUSE_REQUESTED ||
+            ev->type == PD_EVT_RESUME_REQUESTED)
+                deploy_on_pause(opaque, ev);
+        else
+                deploy_on_event(opaque, ev);
         pd_event_destroy(ev);
 }
 
@@ -727,6 +779,11 @@ void pd_wait_trigger(pd_deploy_t *d, const char *tenant, const char *ce_id) {
                 d->trigger_idx = pd_map_new();
         *pd_map_put(d->trigger_idx, ce_id, strlen(ce_id)) =
             (void *)(uintptr_t)d->trigger_cnt;
+        if (!tenant)
+                tenant = d->cli->conf->default_tenant;
+        if (!d->tenant_idx)
+                d->tenant_idx = pd_map_new();
+        *pd_map_put(d->tenant_idx, tenant, strlen(tenant)) = (void *)1;
 }
 
 void pd_wait_dry_run(pd_deploy_t *d, int json) {
@@ -758,6 +815,8 @@ void pd_wait_destroy(pd_deploy_t *d) {
         }
         free(d->triggers);
         pd_map_destroy(d->trigger_idx, NULL);
+        pd_map_destroy(d->tenant_idx, NULL);
+        pd_map_destroy(d->paused, NULL);
         for (size_t i = 0; i < d->running_cnt; i++) {
                 free(d->running[i].tenant);
                 free(d->running[i].action);

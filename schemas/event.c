@@ -47,6 +47,10 @@ extern const char pd_schema_action_finished[];
 extern const char pd_schema_registry_published[];
 extern const char pd_schema_skip_requested[];
 extern const char pd_schema_reset_requested[];
+extern const char pd_schema_cancel_requested[];
+extern const char pd_schema_cancel_answered[];
+extern const char pd_schema_pause_requested[];
+extern const char pd_schema_resume_requested[];
 
 #define PD_F(name, kind, member)                                               \
         { name, kind, offsetof(pd_event_t, member), 0, 0 }
@@ -127,6 +131,34 @@ static const pd_field_t fields_actions_requested[] = {
     {NULL, 0, 0, 0, 0},
 };
 
+/* actions.cancel_requested: all_running is all_pending's member, since
+ * both mean "not by name". */
+static const pd_field_t fields_cancel_requested[] = {
+    PD_F("actions", PD_FK_STRV, actions),
+    PD_F("all_running", PD_FK_BOOL, all_pending),
+    PD_F("requested_by", PD_FK_STRING, requested_by),
+    PD_F("requested_at", PD_FK_LONG, requested_at),
+    {NULL, 0, 0, 0, 0},
+};
+
+static const pd_field_t fields_cancel_answered[] = {
+    PD_F("tenant", PD_FK_STRING, tenant),
+    PD_F("trigger_id", PD_FK_STRING, trigger_id),
+    PD_F("reactor", PD_FK_STRING, reactor),
+    PD_F("actions", PD_FK_STRV, actions),
+    PD_F("not_running", PD_FK_STRV, not_running),
+    PD_F("requested_by", PD_FK_STRING, requested_by),
+    {NULL, 0, 0, 0, 0},
+};
+
+/* actions.pause_requested and actions.resume_requested: the same fields. */
+static const pd_field_t fields_pause_requested[] = {
+    PD_F("all_tenants", PD_FK_BOOL, all_tenants),
+    PD_F("requested_by", PD_FK_STRING, requested_by),
+    PD_F("requested_at", PD_FK_LONG, requested_at),
+    {NULL, 0, 0, 0, 0},
+};
+
 /* The items of registry_published's "actions": record RegisteredAction. */
 const pd_field_t pd_fields_regentry[] = {
     {"id", PD_FK_STRING, offsetof(pd_regentry_t, id), 0, 0},
@@ -156,12 +188,24 @@ const struct pd_evtype_info_s pd_evtypes[PD_EVT__CNT] = {
     [PD_EVT_RESET_REQUESTED]    = {"actions.reset_requested",
                                    pd_schema_reset_requested,
                                    fields_actions_requested},
+    [PD_EVT_CANCEL_REQUESTED]   = {"actions.cancel_requested",
+                                   pd_schema_cancel_requested,
+                                   fields_cancel_requested},
+    [PD_EVT_CANCEL_ANSWERED]    = {"actions.cancel_answered",
+                                   pd_schema_cancel_answered,
+                                   fields_cancel_answered},
+    [PD_EVT_PAUSE_REQUESTED]    = {"actions.pause_requested",
+                                   pd_schema_pause_requested,
+                                   fields_pause_requested},
+    [PD_EVT_RESUME_REQUESTED]   = {"actions.resume_requested",
+                                   pd_schema_resume_requested,
+                                   fields_pause_requested},
 };
 
 static const char *const selection_names[] = {"AUTO", "ALL", "ONE"};
 static const char *const status_names[]    = {
        "SUCCEEDED", "FAILED",   "TIMED_OUT", "INTERRUPTED",
-       "SKIPPED",   "REJECTED", "RESET"};
+       "SKIPPED",   "REJECTED", "RESET",     "CANCELLED"};
 
 /* A status added to event.h without its name here would be a NULL symbol. */
 _Static_assert(PD_ARRAY_CNT(status_names) == PD_ST__CNT,

@@ -36,6 +36,10 @@ typedef enum pd_evtype_e {
         PD_EVT_REGISTRY_PUBLISHED, /* out: "registry.published" */
         PD_EVT_SKIP_REQUESTED,     /* in:  "actions.skip_requested" */
         PD_EVT_RESET_REQUESTED,    /* in:  "actions.reset_requested" */
+        PD_EVT_CANCEL_REQUESTED,   /* in:  "actions.cancel_requested" */
+        PD_EVT_CANCEL_ANSWERED,    /* out: "actions.cancel_answered" */
+        PD_EVT_PAUSE_REQUESTED,    /* in and out: "actions.pause_requested" */
+        PD_EVT_RESUME_REQUESTED,   /* in and out: "actions.resume_requested" */
         PD_EVT__CNT
 } pd_evtype_t;
 
@@ -59,7 +63,8 @@ typedef enum pd_status_e {
         PD_ST_INTERRUPTED,
         PD_ST_SKIPPED,
         PD_ST_REJECTED,
-        PD_ST_RESET, /* history forgotten on request: pending again */
+        PD_ST_RESET,     /* history forgotten on request: pending again */
+        PD_ST_CANCELLED, /* stopped while running on request: pending */
         PD_ST__CNT
 } pd_status_t;
 
@@ -127,8 +132,18 @@ typedef struct pd_event_s {
 
         /* actions.skip_requested / actions.reset_requested: release,
          * actions (the names), requested_by, and: */
-        int all_pending;      /* every pending action instead of names */
+        int all_pending;      /* every pending action instead of names
+                               * (actions.cancel_requested: all_running,
+                               * every running one) */
         int64_t requested_at; /* ms since the epoch */
+
+        /* actions.cancel_answered: tenant, trigger_id, reactor, actions
+         * (those stopped), requested_by, and the names not running: */
+        pd_strv_t not_running;
+
+        /* actions.pause_requested / actions.resume_requested:
+         * requested_by, requested_at, and: */
+        int all_tenants; /* every tenant, not ce_tenant's */
 
         /* deploy.planned: tenant, release, trigger_id, reactor, actions,
          * dry_run, and: */

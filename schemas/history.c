@@ -49,11 +49,16 @@ extern const char pd_schema_action_finished[];
 extern const char pd_schema_registry_published[];
 extern const char pd_schema_skip_requested[];
 extern const char pd_schema_reset_requested[];
+extern const char pd_schema_cancel_requested[];
+extern const char pd_schema_cancel_answered[];
+extern const char pd_schema_pause_requested[];
+extern const char pd_schema_resume_requested[];
 extern const char pd_schema_history_action_finished_v1[];
 extern const char pd_schema_history_release_deployed_v1[];
 extern const char pd_schema_history_deploy_planned_v1[];
 extern const char pd_schema_history_registry_published_v1[];
 extern const char pd_schema_history_action_started_v1[];
+extern const char pd_schema_history_action_finished_v2[];
 
 /*
  * Every released schema, by type and version. Changing a schema means
@@ -85,7 +90,11 @@ static const pd_schema_version_t versions[] = {
     {PD_EVT_ACTION_FINISHED, 1, UINT64_C(0x45a8c5b1072a2b29),
      "schemas/history/action_finished.v1.avsc",
      pd_schema_history_action_finished_v1},
+    /* v3 added status CANCELLED (postdeploy cancel). */
     {PD_EVT_ACTION_FINISHED, 2, UINT64_C(0xe4956fa0dbdcfe76),
+     "schemas/history/action_finished.v2.avsc",
+     pd_schema_history_action_finished_v2},
+    {PD_EVT_ACTION_FINISHED, 3, UINT64_C(0xac472f56e9c79efb),
      "schemas/action_finished.avsc", pd_schema_action_finished},
     /* v2 added params to each action (deploy --one --param checks). */
     {PD_EVT_REGISTRY_PUBLISHED, 1, UINT64_C(0xff642dcd3020922e),
@@ -97,6 +106,14 @@ static const pd_schema_version_t versions[] = {
      "schemas/skip_requested.avsc", pd_schema_skip_requested},
     {PD_EVT_RESET_REQUESTED, 1, UINT64_C(0xda26e963b3d94eff),
      "schemas/reset_requested.avsc", pd_schema_reset_requested},
+    {PD_EVT_CANCEL_REQUESTED, 1, UINT64_C(0x016f5dac500a62a0),
+     "schemas/cancel_requested.avsc", pd_schema_cancel_requested},
+    {PD_EVT_CANCEL_ANSWERED, 1, UINT64_C(0xfde72c40d6107b58),
+     "schemas/cancel_answered.avsc", pd_schema_cancel_answered},
+    {PD_EVT_PAUSE_REQUESTED, 1, UINT64_C(0xa4cfba3863695118),
+     "schemas/pause_requested.avsc", pd_schema_pause_requested},
+    {PD_EVT_RESUME_REQUESTED, 1, UINT64_C(0xdff142be8e2a8ff4),
+     "schemas/resume_requested.avsc", pd_schema_resume_requested},
 };
 
 #define PD_VERSIONS_CNT (sizeof(versions) / sizeof(versions[0]))

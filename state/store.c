@@ -149,6 +149,13 @@ static const char *const store_migrations[] = {
     "        WHERE status IS NOT NULL;"
     "CREATE INDEX events_by_done ON events (done_at);"
     "CREATE INDEX actions_by_last_run ON actions (last_run_id);",
+    /* 5 -> 6: pauses (postdeploy pause), kept so that a restart does
+     * not run what an operator held. tenant '*': every tenant. */
+    "CREATE TABLE paused ("
+    "        tenant       TEXT PRIMARY KEY,"
+    "        requested_by TEXT NOT NULL,"
+    "        paused_at    INTEGER NOT NULL"
+    ");",
 };
 #define PD_STORE_VERSION                                                       \
         ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -177,6 +184,10 @@ enum {
         PD_STMT_OUTBOX_NEXT,
         PD_STMT_PRUNE_RUNS,
         PD_STMT_PRUNE_EVENTS,
+        PD_STMT_PAUSE_SET,
+        PD_STMT_PAUSE_CLEAR,
+        PD_STMT_PAUSE_CLEAR_ALL,
+        PD_STMT_PAUSE_LIST,
         PD_STMT__CNT
 };
 
@@ -190,6 +201,14 @@ static const char *const store_sql[PD_STMT__CNT] = {
     [PD_STMT_RELEASE]     = "RELEASE pd_part",
     [PD_STMT_ROLLBACK_TO] = "ROLLBACK TO pd_part",
     [PD_STMT_EVENT_DONE] = "SELECT 1 FROM events WHERE source = ?1 AND id = ?2",
+    [PD_STMT_PAUSE_SET] =
+        "INSERT INTO paused (tenant, requested_by, paused_at)"
+        " VALUES (?1, ?2, ?3)"
+        " ON CONFLICT (tenant) DO UPDATE SET requested_by = ?2, paused_at = ?3",
+    [PD_STMT_PAUSE_CLEAR]     = "DELETE FROM paused WHERE tenant = ?1",
+    [PD_STMT_PAUSE_CLEAR_ALL] = "DELETE FROM paused",
+    [PD_STMT_PAUSE_LIST] =
+        "SELECT tenant, requested_by FROM paused ORDER BY tenant",
     [PD_STMT_EVENT_MARK] =
         "INSERT INTO events (source, id, tenant, done_at)"
         " VALUES (?1, ?2, ?3, ?4)"
@@ -743,6 +762,44 @@ int pd_store_action_state(pd_store_t *st, const char *tenant,
         }
         store_done(stmt);
         return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int pd_store_pause_set(pd_store_t *st, const char *tenant, const char *by,
+                       int64_t at) {
+        sqlite3_stmt *stmt = st->stmt[PD_STMT_PAUSE_SET];
+        int rc;
+
+        store_bind_str(stmt, 1, tenant ? tenant : PD_STORE_ALL_TENANTS);
+        store_bind_str(stmt, 2, by ? by : "");
+        sqlite3_bind_int64(stmt, 3, at);
+        rc = sqlite3_step(stmt);
+        store_done(stmt);
+        return rc == SQLITE_DONE ? 0 : store_fail(st, rc);
+}
+
+int pd_store_pause_clear(pd_store_t *st, const char *tenant) {
+        sqlite3_stmt *stmt =
+            st->stmt[tenant ? PD_STMT_PAUSE_CLEAR : PD_STMT_PAUSE_CLEAR_ALL];
+        int rc;
+
+        if (tenant)
+                store_bind_str(stmt, 1, tenant);
+        rc = sqlite3_step(stmt);
+        store_done(stmt);
+        return rc == SQLITE_DONE ? 0 : store_fail(st, rc);
+}
+
+int pd_store_pause_list(pd_store_t *st, pd_strv_t *tenants, pd_strv_t *by) {
+        sqlite3_stmt *stmt = st->stmt[PD_STMT_PAUSE_LIST];
+        int rc;
+
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+                pd_strv_add(tenants,
+                            (const char *)sqlite3_column_text(stmt, 0));
+                pd_strv_add(by, (const char *)sqlite3_column_text(stmt, 1));
+        }
+        store_done(stmt);
+        return rc == SQLITE_DONE ? 0 : store_fail(st, rc);
 }
 
 const char *pd_store_id(const pd_store_t *st) {

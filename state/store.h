@@ -138,6 +138,22 @@ int pd_store_run_record(pd_store_t *st, const pd_run_t *run);
 /* Records run->id's outcome and updates the (tenant, action) state. */
 int pd_store_run_end(pd_store_t *st, const pd_run_t *run);
 
+/* The tenant a pause of every tenant is kept under (no tenant name has
+ * a '*'). */
+#define PD_STORE_ALL_TENANTS "*"
+
+/*
+ * Pauses (postdeploy pause): tenant paused by `by` at `at` (ms), or every
+ * tenant when tenant is NULL; a pause again replaces who and when.
+ * _clear ends the tenant's pause, or every pause when tenant is NULL.
+ * _list appends each paused tenant (PD_STORE_ALL_TENANTS for all) and who
+ * paused it, in tenant order. Each returns 0 or -1.
+ */
+int pd_store_pause_set(pd_store_t *st, const char *tenant, const char *by,
+                       int64_t at);
+int pd_store_pause_clear(pd_store_t *st, const char *tenant);
+int pd_store_pause_list(pd_store_t *st, pd_strv_t *tenants, pd_strv_t *by);
+
 /*
  * Marks (tenant, action) done (done = 1: a skip; it is no longer pending)
  * or pending again (done = 0: a reset), whatever its runs say. History is

@@ -27,6 +27,9 @@ declare -A OPTS=(
 	[deploy]="--auto --all --one --release --environment --tenant --all-tenants --tenants-file --requested-by --wait --timeout --no-check --dry-run --format --param"
 	[skip]="--all-pending --release --tenant --all-tenants --tenants-file --requested-by --wait --timeout --no-check"
 	[reset]="--all --release --tenant --all-tenants --tenants-file --requested-by --wait --timeout --no-check"
+	[cancel]="--all-running --tenant --all-tenants --tenants-file --requested-by --wait --timeout --no-check"
+	[pause]="--tenant --all-tenants --tenants-file --requested-by --wait --timeout"
+	[resume]="--tenant --all-tenants --tenants-file --requested-by --wait --timeout"
 	[report]="--tenant --format --timeout"
 	[actions]="--format"
 	[serve]="--listen"
@@ -35,7 +38,7 @@ COMMON="--config --brokers --verbose --help"
 # The lists above are the programs' own: each long option in the sources is
 # in one of them, so an option added without help text fails here.
 for f in deploy report actions serve; do
-	case $f in deploy) cmds="deploy skip reset" ;; *) cmds=$f ;; esac
+	case $f in deploy) cmds="deploy skip reset cancel pause resume" ;; *) cmds=$f ;; esac
 	listed=" $COMMON"
 	for c in $cmds; do listed+=" ${OPTS[$c]}"; done
 	for o in $(grep -o '{"[a-z-]*", *[a-z_]*argument' "$PD_SOURCE_DIR/producer/$f.c" "$PD_SOURCE_DIR/producer/cli.h" |
@@ -65,9 +68,13 @@ pd_check "skip --help describes skip" grep -q "as done for each tenant without r
 pd_check "skip --help has no deploy options" bash -c "! grep -qE -- '--(auto|one|environment)\b' '$T/help.skip'"
 pd_check "reset --help describes reset" grep -q "Forgets that the named actions ran" "$T/help.reset"
 pd_check "reset --help's --wait is about resets" grep -q "wait until the reactors have forgotten" "$T/help.reset"
+pd_check "cancel --help describes cancel" grep -q "Stops the named actions where they are running now" "$T/help.cancel"
+pd_check "pause --help says what a pause holds" grep -q "Holds new runs for each tenant until" "$T/help.pause"
+pd_check "resume --help says what it ends" grep -q "Ends a pause" "$T/help.resume"
+pd_check "cancel --help has no --release" bash -c "! grep -q -- '--release' '$T/help.cancel'"
 rc=0; "$P" help >"$T/help" 2>&1 || rc=$?
 pd_eq "help exits 0" 0 "$rc"
-for c in deploy skip reset report actions serve help; do
+for c in deploy skip reset cancel pause resume report actions serve help; do
 	pd_check "help lists $c" grep -qE "^  $c " "$T/help"
 done
 rc=0; "$P" help help >"$T/help2" 2>&1 || rc=$?

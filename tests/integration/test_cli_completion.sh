@@ -27,9 +27,9 @@ complete_line() { # complete_line WORD...: COMPREPLY for the last word, sorted
 }
 
 pd_eq "postdeploy de<TAB>" "deploy" "$(complete_line postdeploy de)"
-pd_eq "postdeploy <TAB>: every command" "actions deploy help report reset serve skip" \
+pd_eq "postdeploy <TAB>: every command" "actions cancel deploy help pause report reset resume serve skip" \
 	"$(complete_line postdeploy '')"
-pd_eq "postdeploy help re<TAB>" "report reset" "$(complete_line postdeploy help re)"
+pd_eq "postdeploy help re<TAB>" "report reset resume" "$(complete_line postdeploy help re)"
 pd_eq "postdeploy deploy --te<TAB>" "--tenant --tenants-file" \
 	"$(complete_line postdeploy deploy --te)"
 pd_eq "postdeploy skip --all<TAB>: skip's options only" "--all-pending --all-tenants" \

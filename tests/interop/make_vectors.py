@@ -63,6 +63,23 @@ DATA = {
         "release": "", "actions": [], "all_pending": True,
         "requested_by": "ops/bob", "requested_at": 1764079400000,
     },
+    "cancel_requested": {
+        "actions": ["core.reindex_search"], "all_running": False,
+        "requested_by": "ops/carol", "requested_at": 1764079500000,
+    },
+    "cancel_answered": {
+        "tenant": "acme", "trigger_id": TRIGGER, "reactor": "reactor-1:4242",
+        "actions": ["core.reindex_search"],
+        "not_running": ["billing.fix_invoices"], "requested_by": "ops/carol",
+    },
+    "pause_requested": {
+        "all_tenants": False, "requested_by": "ops/dave",
+        "requested_at": 1764079600000,
+    },
+    "resume_requested": {
+        "all_tenants": True, "requested_by": "ops/dave",
+        "requested_at": 1764079700000,
+    },
 }
 
 

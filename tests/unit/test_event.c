@@ -66,7 +66,7 @@ static const uint8_t fastavro_action_started[] = {
     0x34, 0x32, 0x34, 0x32, 0x00,
 };
 static const uint8_t fastavro_action_finished[] = {
-    0xc3, 0x01, 0x76, 0xfe, 0xdc, 0xdb, 0xa0, 0x6f, 0x95, 0xe4, 0x26, 0x63,
+    0xc3, 0x01, 0xfb, 0x9e, 0xc7, 0xe9, 0x56, 0x2f, 0x47, 0xac, 0x26, 0x63,
     0x6f, 0x72, 0x65, 0x2e, 0x72, 0x65, 0x69, 0x6e, 0x64, 0x65, 0x78, 0x5f,
     0x73, 0x65, 0x61, 0x72, 0x63, 0x68, 0x08, 0x61, 0x63, 0x6d, 0x65, 0x0a,
     0x34, 0x2e, 0x32, 0x2e, 0x30, 0x48, 0x36, 0x66, 0x39, 0x62, 0x32, 0x63,
@@ -122,6 +122,36 @@ static const uint8_t fastavro_history_action_started_v1[] = {
     0x66, 0x1c, 0x72, 0x65, 0x61, 0x63, 0x74, 0x6f, 0x72, 0x2d, 0x31, 0x3a,
     0x34, 0x32, 0x34, 0x32,
 };
+static const uint8_t fastavro_cancel_requested[] = {
+    0xc3, 0x01, 0xa0, 0x62, 0x0a, 0x50, 0xac, 0x5d, 0x6f, 0x01,
+    0x02, 0x26, 0x63, 0x6f, 0x72, 0x65, 0x2e, 0x72, 0x65, 0x69,
+    0x6e, 0x64, 0x65, 0x78, 0x5f, 0x73, 0x65, 0x61, 0x72, 0x63,
+    0x68, 0x00, 0x00, 0x12, 0x6f, 0x70, 0x73, 0x2f, 0x63, 0x61,
+    0x72, 0x6f, 0x6c, 0xc0, 0xeb, 0xa7, 0xb5, 0xd7, 0x66,
+};
+static const uint8_t fastavro_cancel_answered[] = {
+    0xc3, 0x01, 0x58, 0x7b, 0x10, 0xd6, 0x40, 0x2c, 0xe7, 0xfd, 0x08, 0x61,
+    0x63, 0x6d, 0x65, 0x48, 0x36, 0x66, 0x39, 0x62, 0x32, 0x63, 0x31, 0x65,
+    0x2d, 0x33, 0x64, 0x34, 0x61, 0x2d, 0x34, 0x62, 0x35, 0x63, 0x2d, 0x38,
+    0x64, 0x36, 0x65, 0x2d, 0x37, 0x66, 0x38, 0x30, 0x39, 0x31, 0x61, 0x32,
+    0x62, 0x33, 0x63, 0x34, 0x1c, 0x72, 0x65, 0x61, 0x63, 0x74, 0x6f, 0x72,
+    0x2d, 0x31, 0x3a, 0x34, 0x32, 0x34, 0x32, 0x02, 0x26, 0x63, 0x6f, 0x72,
+    0x65, 0x2e, 0x72, 0x65, 0x69, 0x6e, 0x64, 0x65, 0x78, 0x5f, 0x73, 0x65,
+    0x61, 0x72, 0x63, 0x68, 0x00, 0x02, 0x28, 0x62, 0x69, 0x6c, 0x6c, 0x69,
+    0x6e, 0x67, 0x2e, 0x66, 0x69, 0x78, 0x5f, 0x69, 0x6e, 0x76, 0x6f, 0x69,
+    0x63, 0x65, 0x73, 0x00, 0x12, 0x6f, 0x70, 0x73, 0x2f, 0x63, 0x61, 0x72,
+    0x6f, 0x6c,
+};
+static const uint8_t fastavro_pause_requested[] = {
+    0xc3, 0x01, 0x18, 0x51, 0x69, 0x63, 0x38, 0xba, 0xcf,
+    0xa4, 0x00, 0x10, 0x6f, 0x70, 0x73, 0x2f, 0x64, 0x61,
+    0x76, 0x65, 0x80, 0x86, 0xb4, 0xb5, 0xd7, 0x66,
+};
+static const uint8_t fastavro_resume_requested[] = {
+    0xc3, 0x01, 0xf4, 0x8f, 0x2a, 0x8e, 0xbe, 0x42, 0xf1,
+    0xdf, 0x01, 0x10, 0x6f, 0x70, 0x73, 0x2f, 0x64, 0x61,
+    0x76, 0x65, 0xc0, 0xa0, 0xc0, 0xb5, 0xd7, 0x66,
+};
 static const uint8_t fastavro_history_action_finished_v1[] = {
     0xc3, 0x01, 0x29, 0x2b, 0x2a, 0x07, 0xb1, 0xc5, 0xa8, 0x45, 0x26, 0x63,
     0x6f, 0x72, 0x65, 0x2e, 0x72, 0x65, 0x69, 0x6e, 0x64, 0x65, 0x78, 0x5f,
@@ -173,6 +203,22 @@ static const uint8_t fastavro_history_release_deployed_v1[] = {
     0x63, 0x69, 0x2f, 0x70, 0x69, 0x70, 0x65, 0x6c, 0x69, 0x6e, 0x65, 0x23,
     0x31, 0x32, 0x33, 0x34, 0xf6, 0x9d, 0x83, 0xb5, 0xd7, 0x66,
 };
+static const uint8_t fastavro_history_action_finished_v2[] = {
+    0xc3, 0x01, 0x76, 0xfe, 0xdc, 0xdb, 0xa0, 0x6f, 0x95, 0xe4, 0x26, 0x63,
+    0x6f, 0x72, 0x65, 0x2e, 0x72, 0x65, 0x69, 0x6e, 0x64, 0x65, 0x78, 0x5f,
+    0x73, 0x65, 0x61, 0x72, 0x63, 0x68, 0x08, 0x61, 0x63, 0x6d, 0x65, 0x0a,
+    0x34, 0x2e, 0x32, 0x2e, 0x30, 0x48, 0x36, 0x66, 0x39, 0x62, 0x32, 0x63,
+    0x31, 0x65, 0x2d, 0x33, 0x64, 0x34, 0x61, 0x2d, 0x34, 0x62, 0x35, 0x63,
+    0x2d, 0x38, 0x64, 0x36, 0x65, 0x2d, 0x37, 0x66, 0x38, 0x30, 0x39, 0x31,
+    0x61, 0x32, 0x62, 0x33, 0x63, 0x34, 0x04, 0xd0, 0xab, 0x83, 0xb5, 0xd7,
+    0x66, 0x1c, 0x72, 0x65, 0x61, 0x63, 0x74, 0x6f, 0x72, 0x2d, 0x31, 0x3a,
+    0x34, 0x32, 0x34, 0x32, 0x02, 0x02, 0x05, 0x80, 0x80, 0x80, 0x80, 0x80,
+    0x40, 0x02, 0x1a, 0x65, 0x78, 0x69, 0x74, 0x20, 0x63, 0x6f, 0x64, 0x65,
+    0x20, 0x32, 0x35, 0x33, 0x40, 0x63, 0x61, 0x66, 0xc3, 0xa9, 0x20, 0xe2,
+    0x9c, 0x93, 0x20, 0xf0, 0x9f, 0x9a, 0x80, 0x0a, 0x56, 0x61, 0x6c, 0x75,
+    0x65, 0x45, 0x72, 0x72, 0x6f, 0x72, 0x3a, 0x20, 0x62, 0x6f, 0x6f, 0x6d,
+    0x0a, 0x01, 0x01,
+};
 
 /* The fingerprints and canonical forms fastavro computes for our schemas:
  * fastavro.schema.fingerprint(to_parsing_canonical_form(parse_schema(s)),
@@ -219,7 +265,7 @@ static const struct {
      "\"long\"},{\"name\":\"reactor\",\"type\":\"string\"},"
      "{\"name\":\"queued\",\"type\":\"boolean\"}]}",
      fastavro_action_started, sizeof(fastavro_action_started)},
-    {PD_EVT_ACTION_FINISHED, UINT64_C(0xe4956fa0dbdcfe76),
+    {PD_EVT_ACTION_FINISHED, UINT64_C(0xac472f56e9c79efb),
      "{\"name\":\"io.postdeploy.ActionFinished\",\"type\":\"record\","
      "\"fields\":[{\"name\":\"action\",\"type\":\"string\"},{\"name\":"
      "\"tenant\",\"type\":\"string\"},{\"name\":\"release\",\"type\":"
@@ -228,7 +274,8 @@ static const struct {
      "\"long\"},{\"name\":\"reactor\",\"type\":\"string\"},{\"name\":"
      "\"status\",\"type\":{\"name\":\"io.postdeploy.Status\",\"type\":"
      "\"enum\",\"symbols\":[\"SUCCEEDED\",\"FAILED\",\"TIMED_OUT\","
-     "\"INTERRUPTED\",\"SKIPPED\",\"REJECTED\",\"RESET\"]}},{\"name\":"
+     "\"INTERRUPTED\",\"SKIPPED\",\"REJECTED\",\"RESET\","
+     "\"CANCELLED\"]}},{\"name\":"
      "\"exit_code\","
      "\"type\":[\"null\",\"int\"]},{\"name\":\"duration_ms\",\"type\":"
      "\"long\"},{\"name\":\"error\",\"type\":[\"null\",\"string\"]},"
@@ -264,6 +311,34 @@ static const struct {
      "\"requested_by\",\"type\":\"string\"},{\"name\":\"requested_at\","
      "\"type\":\"long\"}]}",
      fastavro_reset_requested, sizeof(fastavro_reset_requested)},
+    {PD_EVT_CANCEL_REQUESTED, UINT64_C(0x016f5dac500a62a0),
+     "{\"name\":\"io.postdeploy.CancelRequested\",\"type\":\"record\","
+     "\"fields\":[{\"name\":\"actions\",\"type\":{\"type\":\"array\","
+     "\"items\":\"string\"}},{\"name\":\"all_running\",\"type\":"
+     "\"boolean\"},{\"name\":\"requested_by\",\"type\":\"string\"},"
+     "{\"name\":\"requested_at\",\"type\":\"long\"}]}",
+     fastavro_cancel_requested, sizeof(fastavro_cancel_requested)},
+    {PD_EVT_CANCEL_ANSWERED, UINT64_C(0xfde72c40d6107b58),
+     "{\"name\":\"io.postdeploy.CancelAnswered\",\"type\":\"record\","
+     "\"fields\":[{\"name\":\"tenant\",\"type\":\"string\"},{\"name\":"
+     "\"trigger_id\",\"type\":\"string\"},{\"name\":\"reactor\","
+     "\"type\":\"string\"},{\"name\":\"actions\",\"type\":{\"type\":"
+     "\"array\",\"items\":\"string\"}},{\"name\":\"not_running\","
+     "\"type\":{\"type\":\"array\",\"items\":\"string\"}},{\"name\":"
+     "\"requested_by\",\"type\":\"string\"}]}",
+     fastavro_cancel_answered, sizeof(fastavro_cancel_answered)},
+    {PD_EVT_PAUSE_REQUESTED, UINT64_C(0xa4cfba3863695118),
+     "{\"name\":\"io.postdeploy.PauseRequested\",\"type\":\"record\","
+     "\"fields\":[{\"name\":\"all_tenants\",\"type\":\"boolean\"},"
+     "{\"name\":\"requested_by\",\"type\":\"string\"},{\"name\":"
+     "\"requested_at\",\"type\":\"long\"}]}",
+     fastavro_pause_requested, sizeof(fastavro_pause_requested)},
+    {PD_EVT_RESUME_REQUESTED, UINT64_C(0xdff142be8e2a8ff4),
+     "{\"name\":\"io.postdeploy.ResumeRequested\",\"type\":\"record\","
+     "\"fields\":[{\"name\":\"all_tenants\",\"type\":\"boolean\"},"
+     "{\"name\":\"requested_by\",\"type\":\"string\"},{\"name\":"
+     "\"requested_at\",\"type\":\"long\"}]}",
+     fastavro_resume_requested, sizeof(fastavro_resume_requested)},
 };
 
 
@@ -355,6 +430,28 @@ static pd_event_t *make_event(pd_evtype_t type) {
                 ev->all_pending  = 1;
                 ev->requested_by = dup("ops/bob");
                 ev->requested_at = INT64_C(1764079400000);
+                break;
+        case PD_EVT_CANCEL_REQUESTED:
+                add(&ev->actions, "core.reindex_search");
+                ev->requested_by = dup("ops/carol");
+                ev->requested_at = INT64_C(1764079500000);
+                break;
+        case PD_EVT_PAUSE_REQUESTED:
+                ev->requested_by = dup("ops/dave");
+                ev->requested_at = INT64_C(1764079600000);
+                break;
+        case PD_EVT_RESUME_REQUESTED:
+                ev->all_tenants  = 1;
+                ev->requested_by = dup("ops/dave");
+                ev->requested_at = INT64_C(1764079700000);
+                break;
+        case PD_EVT_CANCEL_ANSWERED:
+                ev->tenant     = dup("acme");
+                ev->trigger_id = dup(TRIGGER);
+                ev->reactor    = dup("reactor-1:4242");
+                add(&ev->actions, "core.reindex_search");
+                add(&ev->not_running, "billing.fix_invoices");
+                ev->requested_by = dup("ops/carol");
                 break;
         default:
                 fail();
@@ -869,9 +966,16 @@ static void test_action_finished_carries_status_reset(void **state) {
                 fail_msg("%s", errstr);
         assert_int_equal(back->status, PD_ST_RESET);
         pd_event_destroy(back);
-        w.b[w.n - 7] = 7 << 1; /* the status byte: symbol 7 */
+        w.b[w.n - 7] = 7 << 1; /* the status byte: symbol 7, CANCELLED */
+        back         = decode(PD_EVT_ACTION_FINISHED, NULL, w.b, w.n, errstr,
+                              sizeof(errstr));
+        if (!back)
+                fail_msg("%s", errstr);
+        assert_int_equal(back->status, PD_ST_CANCELLED);
+        pd_event_destroy(back);
+        w.b[w.n - 7] = 8 << 1; /* symbol 8: none */
         assert_decode_fails(PD_EVT_ACTION_FINISHED, NULL, w.b, w.n,
-                            "field 'status': symbol 7 does not exist");
+                            "field 'status': symbol 8 does not exist");
         w_free(&w);
 }
 
@@ -1102,6 +1206,15 @@ static void test_decodes_values_written_with_old_schemas(void **state) {
                 fail_msg("%s", errstr);
         want = make_event(PD_EVT_ACTION_FINISHED);
         assert_same_event(ev, want);
+        pd_event_destroy(ev);
+        /* Nor does adding CANCELLED (v3) make a v2 result unreadable. */
+        ev = decode(PD_EVT_ACTION_FINISHED, "application/avro",
+                    fastavro_history_action_finished_v2,
+                    sizeof(fastavro_history_action_finished_v2), errstr,
+                    sizeof(errstr));
+        if (!ev)
+                fail_msg("%s", errstr);
+        assert_same_event(ev, want);
         pd_event_destroy(want);
         pd_event_destroy(ev);
 
@@ -1295,8 +1408,9 @@ static void test_a_newer_writer_schema_is_refused_naming_the_known(
         snprintf(want, sizeof(want),
                  "unknown writer schema fingerprint 0x%016" PRIx64
                  "; known for action.finished: 0x%016" PRIx64
-                 " (v2), 0x%016" PRIx64 " (v1)",
+                 " (v3), 0x%016" PRIx64 " (v2), 0x%016" PRIx64 " (v1)",
                  fp, pd_event_fingerprint(PD_EVT_ACTION_FINISHED),
+                 released_fp(PD_EVT_ACTION_FINISHED, 2),
                  released_fp(PD_EVT_ACTION_FINISHED, 1));
         assert_decode_fails(PD_EVT_ACTION_FINISHED, NULL, w.b, w.n, want);
         w_free(&w);

@@ -631,17 +631,22 @@ static void test_known_fingerprints_are_listed_newest_first(void **state) {
         const pd_schema_version_t *v;
         char buf[256], want[256];
         size_t i, cnt;
-        uint64_t v1 = 0;
+        uint64_t v1 = 0, v2 = 0;
 
         (void)state;
         v = pd_history_versions(&cnt);
-        for (i = 0; i < cnt; i++)
+        for (i = 0; i < cnt; i++) {
                 if (v[i].type == PD_EVT_ACTION_FINISHED && v[i].version == 1)
                         v1 = v[i].fp;
+                if (v[i].type == PD_EVT_ACTION_FINISHED && v[i].version == 2)
+                        v2 = v[i].fp;
+        }
         assert_true(v1 != 0);
+        assert_true(v2 != 0);
         snprintf(want, sizeof(want),
-                 "0x%016" PRIx64 " (v2), 0x%016" PRIx64 " (v1)",
-                 pd_event_fingerprint(PD_EVT_ACTION_FINISHED), v1);
+                 "0x%016" PRIx64 " (v3), 0x%016" PRIx64 " (v2), 0x%016" PRIx64
+                 " (v1)",
+                 pd_event_fingerprint(PD_EVT_ACTION_FINISHED), v2, v1);
         assert_string_equal(
             pd_history_known(PD_EVT_ACTION_FINISHED, buf, sizeof(buf)), want);
         assert_true(pd_history_accepts(PD_EVT_ACTION_FINISHED, v1));

@@ -199,6 +199,47 @@ static void test_open_refuses_a_newer_schema(void **state) {
         assert_non_null(strstr(errstr, "schema version 99"));
 }
 
+/* A store of schema version 5, from before pauses, upgrades at open, and
+ * pauses can be kept and outlive a reopen. */
+static void test_a_store_from_before_pauses_upgrades_and_keeps_them(
+    void **state) {
+        fx_t *fx          = *state;
+        pd_strv_t tenants = {0}, by = {0};
+        pd_store_t *st = open_ok(fx->path);
+        sqlite3 *db;
+
+        pd_store_close(st);
+        /* Back to version 5 as it shipped: no paused table. */
+        assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db,
+                                      "DROP TABLE paused;"
+                                      "PRAGMA user_version = 5",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+
+        st = open_ok(fx->path);
+        assert_int_equal(pd_store_pause_set(st, "t1", "ops/alice", 1), 0);
+        assert_int_equal(pd_store_pause_set(st, NULL, "ops/bob", 2), 0);
+        assert_int_equal(pd_store_pause_set(st, "t2", "ops/carol", 3), 0);
+        assert_int_equal(pd_store_pause_clear(st, "t2"), 0);
+        pd_store_close(st);
+
+        st = open_ok(fx->path);
+        assert_int_equal(pd_store_pause_list(st, &tenants, &by), 0);
+        assert_int_equal(tenants.cnt, 2);
+        assert_string_equal(tenants.v[0], PD_STORE_ALL_TENANTS);
+        assert_string_equal(by.v[0], "ops/bob");
+        assert_string_equal(tenants.v[1], "t1");
+        assert_string_equal(by.v[1], "ops/alice");
+        pd_strv_clear(&tenants);
+        pd_strv_clear(&by);
+        assert_int_equal(pd_store_pause_clear(st, NULL), 0);
+        assert_int_equal(pd_store_pause_list(st, &tenants, &by), 0);
+        assert_int_equal(tenants.cnt, 0);
+        pd_store_close(st);
+}
+
 static int outbox_count_cb(const pd_outbox_rec_t *rec, void *opaque) {
         (void)rec;
         (*(int *)opaque)++;
@@ -1094,6 +1135,7 @@ int main(void) {
             T(test_open_keeps_an_existing_folder_as_it_is),
             T(test_open_says_why_it_failed),
             T(test_open_refuses_a_newer_schema),
+            T(test_a_store_from_before_pauses_upgrades_and_keeps_them),
             T(test_reopen_keeps_everything),
             T(test_event_mark_is_idempotent),
             T(test_action_unknown_until_its_first_run),
