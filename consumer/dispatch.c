@@ -345,7 +345,7 @@ static int txn_pause(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
  * topic for the report and --wait.
  */
 static void pause_handle(pd_reactor_t *r, pd_job_t *job) {
-        const pd_event_t *req = job->ev;
+        pd_event_t *req = job->ev;
         const char *tenant =
             req->all_tenants ? PD_STORE_ALL_TENANTS : job->tenant;
         int pause = req->type == PD_EVT_PAUSE_REQUESTED;
@@ -387,8 +387,7 @@ static void pause_handle(pd_reactor_t *r, pd_job_t *job) {
         }
         /* A resume frees the held events for the workers. */
         pthread_cond_broadcast(&r->cond);
-        pd_event_destroy(job->ev);
-        job->ev      = NULL;
+        job->ev      = NULL; /* req, ours until destroyed below */
         job->next    = r->done_head;
         r->done_head = job;
         pthread_mutex_unlock(&r->lock);
@@ -396,6 +395,7 @@ static void pause_handle(pd_reactor_t *r, pd_job_t *job) {
             PD_LOG_WARN, "%s %s by %s", pause ? "paused" : "resumed",
             req->all_tenants ? "every tenant" : tenant,
             req->requested_by && *req->requested_by ? req->requested_by : "?");
+        pd_event_destroy(req);
 }
 
 /* An event that came for a paused tenant waits: it says so on the results

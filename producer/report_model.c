@@ -263,7 +263,8 @@ void pd_report_build(pd_report_t *rp) {
         }
         if (extra.cnt) {
                 for (size_t i = 0; i < extra.cnt; i++)
-                        if (!bsearch(&extra.v[i], rp->tenants.v,
+                        if (!rp->tenants.cnt ||
+                            !bsearch(&extra.v[i], rp->tenants.v,
                                      rp->tenants.cnt, sizeof(char *), cmp_str))
                                 pd_strv_add(&rp->tenants, extra.v[i]);
                 qsort(rp->tenants.v, rp->tenants.cnt, sizeof(char *), cmp_str);
