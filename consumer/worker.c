@@ -236,6 +236,17 @@ static int worker_stopping(pd_worker_t *w) {
 #define PD_NAP_PARK   3 /* a throttled run's job goes back to the queue */
 #define PD_NAP_CANCEL 4 /* an operator cancelled the action (its retry) */
 
+/* Why a wait of w's must end now, under r->lock: PD_NAP_STOP (the reactor
+ * stops or failed, or w is told to), PD_NAP_RELOAD (a reload waits for
+ * idle workers), else 0. Every wait of a worker asks this one question. */
+static int worker_interrupted(const pd_worker_t *w) {
+        const pd_reactor_t *r = w->r;
+
+        if (r->draining || r->fatal || w->cancel || (r->stop && *r->stop))
+                return PD_NAP_STOP;
+        return r->paused ? PD_NAP_RELOAD : 0;
+}
+
 /*
  * Waits ms, the backoff before a retry, unless the reactor stops, fails
  * or wants to reload first, or the action is cancelled: none of them
@@ -253,15 +264,8 @@ static int worker_nap(pd_worker_t *w, int64_t ms) {
                         why = PD_NAP_CANCEL;
                         break;
                 }
-                if (r->draining || r->fatal || w->cancel ||
-                    (r->stop && *r->stop)) {
-                        why = PD_NAP_STOP;
+                if ((why = worker_interrupted(w)))
                         break;
-                }
-                if (r->paused) {
-                        why = PD_NAP_RELOAD;
-                        break;
-                }
                 if ((left = end - pd_now_ms()) <= 0)
                         break;
                 pd__cond_wait_ms(
@@ -328,15 +332,8 @@ static int slot_take(pd_worker_t *w, pd_attempt_t *a, int force, int park) {
                         slot_add(r, def, 1);
                         break;
                 }
-                if (r->draining || r->fatal || w->cancel ||
-                    (r->stop && *r->stop)) {
-                        why = PD_NAP_STOP;
+                if ((why = worker_interrupted(w)))
                         break;
-                }
-                if (r->paused) {
-                        why = PD_NAP_RELOAD;
-                        break;
-                }
                 if (!waited) {
                         waited = 1;
                         pd_log(PD_LOG_INFO,
@@ -765,15 +762,8 @@ static int worker_hold(pd_worker_t *w, const pd_job_t *job) {
 
         pthread_mutex_lock(&r->lock);
         while (pd__held(r, job->tenant, NULL, NULL)) {
-                if (r->draining || r->fatal || w->cancel ||
-                    (r->stop && *r->stop)) {
-                        why = PD_NAP_STOP;
+                if ((why = worker_interrupted(w)))
                         break;
-                }
-                if (r->paused) {
-                        why = PD_NAP_RELOAD;
-                        break;
-                }
                 if (!said++)
                         pd_log(PD_LOG_INFO,
                                "%s: paused: the rest of event %s waits for "
