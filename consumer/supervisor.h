@@ -34,6 +34,14 @@
  * SIGTERM or SIGINT stops its commands (they end INTERRUPTED, recorded like
  * any other outcome) and then the supervisor.
  *
+ * A reactor may give its supervisor a lease (pd_sup_set_lease; shared-group
+ * mode): if no connection sends anything for that long while commands run
+ * (the reactor was stopped with SIGSTOP, crashed and did not come back, or
+ * its host is cut off), the supervisor stops them as a cancel does (SIGTERM
+ * to the group, SIGKILL 2 s later) and records each INTERRUPTED with
+ * "reactor silent past its lease (N s)". The reactor keeps it alive with
+ * pd_sup_ping. A reactor back within the lease adopts its runs as before.
+ *
  * A pd_sup_t is one connection, for one thread at a time: the reactor keeps
  * one per worker. A broken connection is reconnected (starting a new
  * supervisor if none answers) and the request asked again; a run that was
@@ -82,6 +90,32 @@ void pd_sup_set_timeout(pd_sup_t *sup, int64_t ms);
  */
 int pd_sup_shutdown(const char *dir, int64_t timeout_ms, char *errstr,
                     size_t errstr_size);
+
+/*
+ * Tells the supervisor the reactor's lease, lease_ms (0: none, runs go on
+ * without the reactor for ever, as before leases), now and again on each
+ * reconnect of sup: the last lease told holds for the whole supervisor.
+ * Returns 0, or -1 (logged) if the supervisor cannot be reached or is older
+ * than leases (it refuses the frame): then sup reconnects without one and
+ * the runs go on without the reactor; that supervisor exits once idle and
+ * its successor understands leases.
+ */
+int pd_sup_set_lease(pd_sup_t *sup, int64_t lease_ms);
+
+/*
+ * Tells the supervisor that the reactor is there (a PING), without waiting
+ * for its PONG: the PONGs are read, never waited for, by the next ping.
+ * For the reactor's own handle, between requests (never while another
+ * thread uses sup). A broken connection is reconnected first (lease sent
+ * again). Returns 0, or -1 if the PING could not go (a supervisor that
+ * reads nothing, or none reachable); the next call tries again.
+ */
+int pd_sup_ping(pd_sup_t *sup);
+
+/* Whether res is the outcome of a run the supervisor stopped because its
+ * reactor was silent past its lease. Such a run is not started again at
+ * once: the reactor may have lost the run's partition meanwhile. */
+int pd_sup_lease_cut(const pd_runner_result_t *res);
 
 /* Closes the connection and frees sup; NULL is fine. Runs go on. */
 void pd_sup_close(pd_sup_t *sup);
@@ -172,6 +206,13 @@ int pd_sup_main(const char *dir, int idle_s);
  *   PING   id -> PONG (may be sent while a RESULT is awaited: a client
  *          takes PONGs wherever they come, and a silent supervisor for
  *          a hung one)
+ *   LEASE  id (0), i64 lease_ms (>= 0; 0: none) -> LEASED id. The
+ *          supervisor notes when any connection last sent any frame;
+ *          with a lease, runs going on when that is lease_ms ago are
+ *          stopped (INTERRUPTED, "reactor silent past its lease (N s)").
+ *          A supervisor older than LEASE answers ERROR and closes the
+ *          connection (as for any frame it does not know); the client
+ *          then reconnects without it.
  *   RESULT id, u8 runner_failed, u8 status, u8 has_exit_code,
  *          i32 exit_code, i32 term_signal, i64 duration_ms, error,
  *          u32 tail_len + tail bytes, u64 output_bytes
@@ -187,6 +228,9 @@ int pd_sup_main(const char *dir, int idle_s);
  */
 #define PD_SUP_FRAME_MAX (1024 * 1024)
 
+/* How the error of a run stopped for its silent reactor begins. */
+#define PD_SUP_LEASE_ERROR "reactor silent past its lease"
+
 typedef enum pd_sup_frame_type_e {
         PD_SUP_F_START     = 1,
         PD_SUP_F_STATUS    = 2,
@@ -194,6 +238,7 @@ typedef enum pd_sup_frame_type_e {
         PD_SUP_F_CANCEL    = 4,
         PD_SUP_F_FORGET    = 5,
         PD_SUP_F_PING      = 6,
+        PD_SUP_F_LEASE     = 7,
         PD_SUP_F_STARTED   = 0x81,
         PD_SUP_F_RUNNING   = 0x82,
         PD_SUP_F_UNKNOWN   = 0x83,
@@ -201,6 +246,7 @@ typedef enum pd_sup_frame_type_e {
         PD_SUP_F_FORGOTTEN = 0x85,
         PD_SUP_F_ERROR     = 0x86,
         PD_SUP_F_PONG      = 0x87,
+        PD_SUP_F_LEASED    = 0x88,
 } pd_sup_frame_type_t;
 
 #endif

@@ -3,7 +3,8 @@
  * workers call (consumer/supervisor.h): connecting (starting a supervisor
  * when none answers), START/STATUS/WAIT/FORGET with the held FORGET that
  * saves a round trip, PINGs to a silent supervisor and killing a hung one,
- * reconnecting after a broken connection, and pd_sup_shutdown.
+ * reconnecting after a broken connection, the reactor's lease and its
+ * pings (pd_sup_set_lease, pd_sup_ping), and pd_sup_shutdown.
  *
  * The client sends one request at a time and reads its reply. A run whose
  * START was sent whole is from then on only waited for, never sent again,
@@ -61,6 +62,9 @@ struct pd_sup_s {
         size_t forget_acked; /* ... of which answered, once sent */
         int forget;          /* PD_SUP_FORGET_* */
         int64_t hang_ms;     /* silent this long: taken for hung */
+        int64_t lease_ms;    /* told on each connection, if has_lease */
+        int has_lease;
+        int lease_refused; /* by a supervisor older than leases */
 };
 
 enum {
@@ -598,11 +602,148 @@ static int sup_reply_get(pd_sup_t *sup, int64_t id, int await,
         }
 }
 
-/* Reconnects after a broken connection. Returns 0, or -1 with
- * sup->errstr. */
+/*
+ * Tells the supervisor at the other end of a fresh connection the lease
+ * and reads its LEASED. Returns 0, or -1 (logged): it did not answer (the
+ * connection is hung up), or it is older than leases and refused the frame
+ * (the connection is made again without it, and later ones skip it).
+ */
+static int sup_lease_send(pd_sup_t *sup) {
+        pd_sup_buf_t b = {0};
+        size_t at      = pd_sup_frame_begin(&b, PD_SUP_F_LEASE);
+        const char *why;
+        pd_sup_rd_t rd;
+        unsigned type = 0;
+        int r;
+
+        pd_sup_buf_i64(&b, 0);
+        pd_sup_buf_i64(&b, sup->lease_ms);
+        r = pd_sup_frame_end(&b, at) ? -1 : sup_send(sup, b.p, b.len);
+        pd_sup_buf_free(&b);
+        if (!r)
+                r = sup_recv(sup, 0, NULL, NULL, (int)sup->hang_ms, &type, &rd);
+        if (!r && type == PD_SUP_F_LEASED)
+                return 0;
+        if (!r && type == PD_SUP_F_ERROR) {
+                pd_sup_rd_i64(&rd);
+                why = pd_sup_rd_str(&rd);
+                /* Without a lease asked for, an old supervisor is fine. */
+                pd_log(sup->lease_ms ? PD_LOG_WARN : PD_LOG_DEBUG,
+                       "the supervisor of %s takes no lease (%s): it is "
+                       "older than this reactor, and its runs go on while "
+                       "the reactor is silent until a newer one replaces "
+                       "it (once it is idle)",
+                       sup->dir, why ? why : "refused");
+                sup->lease_refused = 1;
+                sup_hangup(sup);
+                if (sup_dial(sup, sup->errstr, sizeof(sup->errstr)))
+                        pd_log(PD_LOG_WARN, "supervisor: %s", sup->errstr);
+                return -1;
+        }
+        snprintf(sup->errstr, sizeof(sup->errstr),
+                 "the supervisor of %s did not take the lease", sup->dir);
+        pd_log(PD_LOG_WARN, "%s", sup->errstr);
+        sup_hangup(sup);
+        return -1;
+}
+
+/* Reconnects after a broken connection, telling the lease again. Returns
+ * 0, or -1 with sup->errstr. */
 static int sup_redial(pd_sup_t *sup) {
         sup_hangup(sup);
-        return sup_dial(sup, sup->errstr, sizeof(sup->errstr));
+        if (sup_dial(sup, sup->errstr, sizeof(sup->errstr)))
+                return -1;
+        if (sup->has_lease && !sup->lease_refused && sup_lease_send(sup))
+                return sup->fd == -1 ? -1 : 0;
+        return 0;
+}
+
+int pd_sup_set_lease(pd_sup_t *sup, int64_t lease_ms) {
+        sup->lease_ms      = lease_ms > 0 ? lease_ms : 0;
+        sup->has_lease     = 1;
+        sup->lease_refused = 0;
+        if (sup->fd == -1) {
+                if (sup_redial(sup)) {
+                        pd_log(PD_LOG_WARN, "supervisor: %s", sup->errstr);
+                        return -1;
+                }
+                return sup->lease_refused ? -1 : 0;
+        }
+        return sup_lease_send(sup);
+}
+
+/*
+ * Reads what the connection holds now, without waiting, and drops the
+ * PONGs (and LEASED) at its front: nobody waits for them. Returns 0, or
+ * -1 if the connection ended or holds another frame (it is no longer in
+ * step: hang it up).
+ */
+static int sup_drain(pd_sup_t *sup) {
+        pd_sup_buf_consume(&sup->in, sup->handed);
+        sup->handed = 0;
+        for (;;) {
+                ssize_t n;
+
+                pd_sup_buf_reserve(&sup->in, 4096);
+                n = recv(sup->fd, sup->in.p + sup->in.len,
+                         sup->in.size - sup->in.len, MSG_DONTWAIT);
+                if (n > 0) {
+                        sup->in.len += (size_t)n;
+                        continue;
+                }
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                        break;
+                return -1;
+        }
+        while (sup->in.len >= PD_SUP_HDR) {
+                uint32_t len  = pd_sup_le32(sup->in.p);
+                unsigned type = (unsigned char)sup->in.p[4];
+
+                if (len > PD_SUP_FRAME_MAX ||
+                    (type != PD_SUP_F_PONG && type != PD_SUP_F_LEASED))
+                        return -1;
+                if (sup->in.len < PD_SUP_HDR + (size_t)len)
+                        break;
+                pd_sup_buf_consume(&sup->in, PD_SUP_HDR + (size_t)len);
+        }
+        return 0;
+}
+
+int pd_sup_ping(pd_sup_t *sup) {
+        pd_sup_buf_t b = {0};
+        size_t len;
+        ssize_t n;
+        int err;
+
+        if (sup->fd != -1 && sup_drain(sup))
+                sup_hangup(sup);
+        if (sup->fd == -1 && sup_redial(sup)) {
+                pd_log(PD_LOG_WARN, "supervisor: %s", sup->errstr);
+                return -1;
+        }
+        sup_put_id(&b, PD_SUP_F_PING, 0);
+        len = b.len;
+        /* Never blocks the caller: a supervisor that reads nothing (hung)
+         * fills the socket, and this PING is then not sent at all. */
+        do
+                n = send(sup->fd, b.p, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        while (n < 0 && errno == EINTR);
+        err = errno;
+        pd_sup_buf_free(&b);
+        if (n == (ssize_t)len)
+                return 0;
+        /* Part of a frame went: the stream is out of step. */
+        if (n >= 0 || (err != EAGAIN && err != EWOULDBLOCK))
+                sup_hangup(sup);
+        return -1;
+}
+
+int pd_sup_lease_cut(const pd_runner_result_t *res) {
+        return res->status == PD_ST_INTERRUPTED &&
+               !strncmp(res->error, PD_SUP_LEASE_ERROR,
+                        strlen(PD_SUP_LEASE_ERROR));
 }
 
 /*

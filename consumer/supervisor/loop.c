@@ -225,6 +225,7 @@ static void sup_serve(pd_sup_server_t *srv) {
                 /* Handle before closing: a connection whose peer is gone
                  * may still hold its last request. */
                 pd__sup_process(srv);
+                pd__sup_lease_check(srv, pd_mono_ms());
                 /* Busy for so long that no quiet second comes, and mostly
                  * forgotten: now, then. */
                 if (pd__sup_log_bloated(srv, 0))

@@ -6,6 +6,7 @@
  */
 #include "consumer/supervisor/proto.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,6 +226,17 @@ int pd_sup_result_get(pd_sup_rd_t *rd, int *runner_failed,
         res->tail[tail_len] = '\0';
         res->tail_len       = tail_len;
         return 0;
+}
+
+/* The error of a run stopped because its reactor was silent past a lease
+ * of lease_ms: "reactor silent past its lease (10 s)". */
+void pd_sup_lease_error(int64_t lease_ms, char *buf, size_t size) {
+        if (lease_ms % 1000 == 0)
+                snprintf(buf, size, "%s (%" PRId64 " s)", PD_SUP_LEASE_ERROR,
+                         lease_ms / 1000);
+        else
+                snprintf(buf, size, "%s (%" PRId64 " ms)", PD_SUP_LEASE_ERROR,
+                         lease_ms);
 }
 
 /* Where the socket of dir is. Returns 0, or -1 with errstr. */

@@ -59,6 +59,7 @@ void pd_sup_result_put(pd_sup_buf_t *b, int64_t id, int runner_failed,
                        const pd_runner_result_t *res);
 int pd_sup_result_get(pd_sup_rd_t *rd, int *runner_failed,
                       pd_runner_result_t *res);
+void pd_sup_lease_error(int64_t lease_ms, char *buf, size_t size);
 int pd_sup_addr(const char *dir, struct sockaddr_un *sa, char *errstr,
                 size_t errstr_size);
 

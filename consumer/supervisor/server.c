@@ -4,6 +4,14 @@
  * the runs the loop watches, and the runs a dead supervisor left
  * (orphans), which are stopped at start.
  *
+ * The lease: a reactor that says how long it may stay silent (LEASE) and
+ * then goes silent for longer while runs go on (SIGSTOP, a crash it does
+ * not come back from, a partitioned host) is taken for gone: its runs are
+ * stopped like a cancel and end INTERRUPTED, "reactor silent past its
+ * lease". In a shared group its partitions go to another reactor once it
+ * has been silent for the session timeout, at least twice the lease, so
+ * the new owner never starts a run beside one of ours.
+ *
  * The supervisor. One thread, the loop, owns the listening socket, every
  * connection and the table of runs; it never blocks on anything but poll()
  * (and a spawn, until the child has exec'd). A START starts its command
@@ -484,6 +492,27 @@ static void sup_forget_run(pd_sup_server_t *srv, pd_sup_conn_t *conn,
         sup_reply(conn, PD_SUP_F_FORGOTTEN, id);
 }
 
+/* LEASE: from now on the reactor may be silent for at most lease_ms while
+ * runs go on (0: for ever). The last one told holds: a reactor restarted
+ * without a lease ends the one its predecessor set. */
+static void sup_lease(pd_sup_server_t *srv, pd_sup_conn_t *conn, int64_t id,
+                      int64_t lease_ms) {
+        if (lease_ms < 0) {
+                sup_refuse(conn, "negative lease");
+                return;
+        }
+        if (lease_ms && lease_ms != srv->lease_ms)
+                pd_log(PD_LOG_INFO,
+                       "lease %" PRId64
+                       " ms: runs stop when the reactor is "
+                       "silent that long",
+                       lease_ms);
+        else if (!lease_ms && srv->lease_ms)
+                pd_log(PD_LOG_INFO, "no lease: runs go on without the reactor");
+        srv->lease_ms = lease_ms;
+        sup_reply(conn, PD_SUP_F_LEASED, id);
+}
+
 /*
  * Handles one request frame. Returns 0 when it is done with, or
  * PD_SUP_PARK for a STATUS or WAIT of an unknown run while settled is
@@ -499,7 +528,10 @@ static int sup_handle(pd_sup_server_t *srv, pd_sup_conn_t *conn, unsigned type,
                 sup_refuse(conn, "frame too short");
                 return 0;
         }
-        if (type != PD_SUP_F_START && len != 8) {
+        /* Any frame, a PING included, says the reactor is there. */
+        srv->heard_ms = pd_mono_ms();
+        if (type != PD_SUP_F_START &&
+            len != (type == PD_SUP_F_LEASE ? 16u : 8u)) {
                 sup_refuse(conn, "malformed request");
                 return 0;
         }
@@ -529,6 +561,9 @@ static int sup_handle(pd_sup_server_t *srv, pd_sup_conn_t *conn, unsigned type,
                 break;
         case PD_SUP_F_PING:
                 sup_reply(conn, PD_SUP_F_PONG, id);
+                break;
+        case PD_SUP_F_LEASE:
+                sup_lease(srv, conn, id, pd_sup_rd_i64(&rd));
                 break;
         default:
                 sup_refuse(conn, "unknown request type");
@@ -615,6 +650,11 @@ void pd__sup_process(pd_sup_server_t *srv) {
 static void sup_run_end(pd_sup_server_t *srv, pd_sup_run_t *run) {
         run->runner_failed = pd_runner_finish(run->rn, &run->res) != 0;
         run->rn            = NULL;
+        /* The runner says "reactor shutting down" of any cancel: this one
+         * says why, which the reactor that comes back records as it is. */
+        if (run->lease_cut && run->res.status == PD_ST_INTERRUPTED)
+                pd_sup_lease_error(srv->lease_ms, run->res.error,
+                                   sizeof(run->res.error));
         pd__sup_persist(srv, run);
         srv->running--;
         pd__sup_finish(srv, run);
@@ -674,4 +714,29 @@ void pd__sup_runs_end_all(pd_sup_server_t *srv) {
                 /* Watches it until it exits (SIGTERM, then SIGKILL). */
                 sup_run_end(srv, run);
         }
+}
+
+void pd__sup_lease_check(pd_sup_server_t *srv, int64_t now) {
+        size_t cut = 0;
+
+        if (!srv->lease_ms || !srv->running || srv->stopping ||
+            now - srv->heard_ms < srv->lease_ms)
+                return;
+        for (size_t i = 0; i < srv->run_cnt; i++) {
+                pd_sup_run_t *run = srv->runs[i];
+
+                if (!run->rn || run->cancel)
+                        continue;
+                /* SIGTERM to its group now, SIGKILL after the grace
+                 * (pd_runner_prepare), as a cancel. */
+                run->cancel    = 1;
+                run->lease_cut = 1;
+                cut++;
+        }
+        if (cut)
+                pd_log(PD_LOG_WARN,
+                       "the reactor has been silent for %" PRId64
+                       " ms, past its lease of %" PRId64
+                       " ms: stopping its %zu run(s)",
+                       now - srv->heard_ms, srv->lease_ms, cut);
 }

@@ -56,6 +56,8 @@ typedef struct pd_sup_run_s {
         int runner_failed; /* pd_runner_run returned -1 */
         int orphan;        /* loaded from a STARTED record: a dead
                             * supervisor's run, maybe still going */
+        int lease_cut;     /* stopped because the reactor went silent
+                            * past its lease (pd__sup_lease_check) */
         int pid;           /* its process (and group) once spawned, */
         /* ... and when that process started, in clock ticks after boot
          * (field 22 of /proc/PID/stat): the first tick it may have, and
@@ -107,6 +109,11 @@ struct pd_sup_server_s {
         size_t run_cap; /* room in runs */
         size_t running;
         int stopping;
+        /* The reactor's lease (LEASE; 0: none): silent this long while
+         * runs go on, it is taken for gone and its runs are stopped.
+         * heard_ms is when any connection last sent a frame (monotonic). */
+        int64_t lease_ms;
+        int64_t heard_ms;
         /* The outcome log, DIR/supervisor/outcomes (pd__sup_log_write),
          * and what the syncer (pd__sup_syncer_main) works from; guarded by
          * log_lock. Counts are of outcomes appended. */
@@ -161,5 +168,11 @@ size_t pd__sup_runs_prepare(pd_sup_server_t *srv, struct pollfd *pfd,
 void pd__sup_runs_handle(pd_sup_server_t *srv, struct pollfd *pfd,
                          pd_sup_run_t **owner, size_t n);
 void pd__sup_runs_end_all(pd_sup_server_t *srv);
+/* Stops every run once the lease has passed with nothing heard from any
+ * connection. Called after the loop has read and handled every
+ * connection, so a PING that waited in a socket counts; while runs go on
+ * the loop wakes at least every PD_RUNNER_TICK_MS, which bounds how late
+ * the lease is seen to pass. */
+void pd__sup_lease_check(pd_sup_server_t *srv, int64_t now);
 
 #endif

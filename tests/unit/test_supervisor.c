@@ -2,7 +2,8 @@
  * test_supervisor.c - command actions under the supervisor: outcomes,
  * at most one start per run id, adoption by a new client, durability
  * across a restart of the supervisor, cancel and timeout, the race of a
- * START left unread by a dead client, modes, idle exit, bad frames.
+ * START left unread by a dead client, modes, idle exit, bad frames, the
+ * lease (runs stopped when the reactor is silent past it).
  *
  * Each test starts its own supervisor: a forked child calls pd_sup_main,
  * which returns (and the child exits) once the socket listens, while the
@@ -29,6 +30,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
@@ -47,6 +49,7 @@
 
 #include "fixture.h"
 
+#include "common/clock.h"
 #include "consumer/supervisor.h"
 
 extern char **environ;
@@ -1140,6 +1143,221 @@ static void test_run_whose_supervisor_died_is_killed_and_interrupted(
         free(ra);
 }
 
+/* ---- the lease: a reactor silent for too long ---- */
+
+/* The pid a command wrote to the FIFO (it opens it after its start). */
+static pid_t read_pid(const char *fifo) {
+        char buf[64];
+        ssize_t n;
+        int fd = open(fifo, O_RDONLY | O_CLOEXEC);
+
+        assert_true(fd != -1);
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        assert_true(n > 0);
+        buf[n] = '\0';
+        return (pid_t)atol(buf);
+}
+
+typedef struct lease_arg_s {
+        fx_t *fx;
+        pd_sup_t *sup;
+        int64_t id;
+        const char *script;
+        pd_runner_result_t res;
+        int ret;
+        int64_t took_ms;   /* from the START to its RESULT */
+        _Atomic int ended; /* the run has its RESULT */
+} lease_arg_t;
+
+static void *lease_target(void *arg) {
+        lease_arg_t *la = arg;
+        int64_t t0      = pd_mono_ms();
+
+        la->ret = run_sh(la->sup, la->id, la->script, la->fx->up, la->fx->go, 0,
+                         NULL, &la->res);
+        la->took_ms = pd_mono_ms() - t0;
+        la->ended   = 1;
+        return NULL;
+}
+
+/*
+ * The reactor told a lease of 500 ms, started a run, and then says nothing
+ * (SIGSTOP keeps its sockets open: here the client waits for the RESULT
+ * and pings only after a third of its 60 s timeout). The supervisor stops
+ * the run's process group and records it INTERRUPTED, saying why, in its
+ * log: a successor supervisor still answers that outcome.
+ */
+static void test_silent_reactor_past_its_lease_has_its_runs_stopped(
+    void **state) {
+        fx_t *fx                = *state;
+        lease_arg_t *la         = calloc(1, sizeof(*la));
+        pd_runner_result_t *res = calloc(1, sizeof(*res));
+        pthread_t th;
+        pid_t serving, pid;
+        pd_sup_t *sup;
+
+        serving = start_supervisor(fx, IDLE_LONG);
+        la->fx  = fx;
+        la->sup = client(fx);
+        la->id  = 60;
+        /* The child of sh sleeps in the group too: all of it must go. */
+        la->script = "echo $$ > \"$1\"; sleep 20";
+        pd_sup_set_timeout(la->sup, 60000);
+        assert_int_equal(pd_sup_set_lease(la->sup, 500), 0);
+        assert_int_equal(pthread_create(&th, NULL, lease_target, la), 0);
+        pid = read_pid(fx->up);
+        pthread_join(th, NULL);
+
+        assert_int_equal(la->ret, 0);
+        assert_int_equal(la->res.status, PD_ST_INTERRUPTED);
+        assert_string_equal(la->res.error,
+                            "reactor silent past its lease (500 ms)");
+        assert_true(pd_sup_lease_cut(&la->res));
+        /* Not before the lease, and long before the command's 20 s. */
+        assert_true(la->took_ms >= 500 && la->took_ms < 10000);
+        /* Its whole group is gone: sh, reaped by the supervisor, and its
+         * sleep, which may come to us (the subreaper) to be reaped. */
+        for (int t = 0; t < 500 && !kill(-pid, 0); t++) {
+                while (waitpid(-1, NULL, WNOHANG) > 0)
+                        ;
+                poll(NULL, 0, 10);
+        }
+        assert_int_equal(kill(-pid, 0), -1);
+        assert_int_equal(errno, ESRCH);
+
+        /* The outcome is in the log: a supervisor started after a kill -9
+         * of this one answers it to a reactor that comes back. */
+        kill(serving, SIGKILL);
+        reap(serving);
+        start_supervisor(fx, IDLE_LONG);
+        sup = client(fx);
+        assert_int_equal(pd_sup_status(sup, 60, res), PD_SUP_FINISHED);
+        assert_int_equal(res->status, PD_ST_INTERRUPTED);
+        assert_string_equal(res->error,
+                            "reactor silent past its lease (500 ms)");
+        pd_sup_close(sup);
+        pd_sup_close(la->sup);
+        free(res);
+        free(la);
+}
+
+/*
+ * A reactor that pings within its lease keeps its runs going for as long
+ * as they take (here four leases), on any of its connections; one that
+ * then tells a lease of 0 is never cut, however long it stays silent.
+ */
+static void test_pings_within_the_lease_keep_runs_going(void **state) {
+        fx_t *fx        = *state;
+        lease_arg_t *la = calloc(1, sizeof(*la));
+        pd_sup_t *main_sup;
+        pthread_t th;
+
+        start_supervisor(fx, IDLE_LONG);
+        main_sup = client(fx);
+        assert_int_equal(pd_sup_set_lease(main_sup, 300), 0);
+        la->fx     = fx;
+        la->sup    = client(fx);
+        la->id     = 61;
+        la->script = "echo $$ > \"$1\"; read x < \"$2\"; echo done";
+        pd_sup_set_timeout(la->sup, 60000);
+        assert_int_equal(pthread_create(&th, NULL, lease_target, la), 0);
+        read_pid(fx->up);
+        /* Time passing is what is tested: 1.2 s of pings, 100 ms apart. */
+        for (int i = 0; i < 12; i++) {
+                assert_int_equal(pd_sup_ping(main_sup), 0);
+                poll(NULL, 0, 100);
+        }
+        /* Still going (else nobody would read the FIFO). */
+        assert_false(la->ended);
+        release(fx->go);
+        pthread_join(th, NULL);
+        assert_int_equal(la->ret, 0);
+        assert_int_equal(la->res.status, PD_ST_SUCCEEDED);
+        assert_true(la->took_ms >= 1200);
+
+        /* Lease 0: silent for three times the old lease, still going. */
+        assert_int_equal(pd_sup_set_lease(main_sup, 0), 0);
+        la->id    = 62;
+        la->ended = 0;
+        assert_int_equal(pthread_create(&th, NULL, lease_target, la), 0);
+        read_pid(fx->up);
+        poll(NULL, 0, 900);
+        assert_false(la->ended);
+        release(fx->go);
+        pthread_join(th, NULL);
+        assert_int_equal(la->res.status, PD_ST_SUCCEEDED);
+        pd_sup_close(la->sup);
+        pd_sup_close(main_sup);
+        free(la);
+}
+
+/* A supervisor of the previous version, as far as a lease goes: it answers
+ * a LEASE (a frame it does not know) with ERROR and closes; a PING it
+ * answers PONG. */
+typedef struct old_sup_s {
+        int listen_fd;
+        int pings; /* PINGs read on the second connection */
+} old_sup_t;
+
+static void *old_sup_main(void *arg) {
+        old_sup_t *o = arg;
+        int64_t id;
+        frame_t f;
+        int c;
+
+        /* First connection: the LEASE, refused as unknown. */
+        c = accept(o->listen_fd, NULL, NULL);
+        assert_int_equal(f_recv(c, &id), PD_SUP_F_LEASE);
+        f_begin(&f, PD_SUP_F_ERROR);
+        f_le(&f, 0, 8);
+        f_str(&f, "malformed request");
+        f_send(c, &f);
+        close(c);
+        /* The client comes back without it and pings. */
+        c = accept(o->listen_fd, NULL, NULL);
+        while (f_recv(c, &id) == PD_SUP_F_PING) {
+                o->pings++;
+                f_begin(&f, PD_SUP_F_PONG);
+                f_le(&f, (uint64_t)id, 8);
+                f.b[0] = 8; /* the length; f_send would die of a SIGPIPE
+                             * once the client has closed */
+                f.b[1] = f.b[2] = f.b[3] = 0;
+                (void)send(c, f.b, f.n, MSG_NOSIGNAL);
+        }
+        close(c);
+        return NULL;
+}
+
+static void test_older_supervisor_without_leases_still_serves(void **state) {
+        fx_t *fx              = *state;
+        old_sup_t o           = {0};
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        pthread_t th;
+        pd_sup_t *sup;
+
+        assert_int_equal(mkdir(fx->dir, 0700), 0);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/supervisor.sock",
+                 fx->dir);
+        o.listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_int_equal(bind(o.listen_fd, (struct sockaddr *)&sa, sizeof(sa)),
+                         0);
+        assert_int_equal(listen(o.listen_fd, 8), 0);
+        assert_int_equal(pthread_create(&th, NULL, old_sup_main, &o), 0);
+
+        sup = client(fx);
+        /* Refused, but connected again: the reactor runs on. */
+        assert_int_equal(pd_sup_set_lease(sup, 2000), -1);
+        assert_int_equal(pd_sup_ping(sup), 0);
+        assert_int_equal(pd_sup_ping(sup), 0);
+        pd_sup_close(sup);
+        pthread_join(th, NULL);
+        assert_int_equal(o.pings, 2);
+        /* Not a supervisor for teardown to stop. */
+        unlink(sa.sun_path);
+        close(o.listen_fd);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(
@@ -1183,6 +1401,14 @@ int main(void) {
                 teardown),
             cmocka_unit_test_setup_teardown(
                 test_clients_starting_at_once_share_one_supervisor, setup,
+                teardown),
+            cmocka_unit_test_setup_teardown(
+                test_silent_reactor_past_its_lease_has_its_runs_stopped, setup,
+                teardown),
+            cmocka_unit_test_setup_teardown(
+                test_pings_within_the_lease_keep_runs_going, setup, teardown),
+            cmocka_unit_test_setup_teardown(
+                test_older_supervisor_without_leases_still_serves, setup,
                 teardown),
         };
 
