@@ -96,6 +96,33 @@ static int reactor_store_give_up(void *opaque) {
 }
 
 /* ------------------------------------------------------------------ */
+/* The supervisor's lease                                               */
+
+/* The lease until `[reactor] lease` exists: POSTDEPLOY_TEST_LEASE_MS, for
+ * tests only; 0 (none) without it. */
+static int64_t reactor_test_lease(void) {
+        const char *v = getenv("POSTDEPLOY_TEST_LEASE_MS");
+
+        return v && *v ? strtoll(v, NULL, 10) : 0;
+}
+
+/*
+ * Tells the supervisor we are here when a quarter of the lease has passed
+ * since we last did (so at least every third of it, whatever the loop was
+ * doing in between): silent for the whole lease, the supervisor stops our
+ * runs. Cheap, and it never waits for an answer. The main thread's, from
+ * every loop it turns in (waiting for Kafka, the main loop, the drain).
+ */
+void pd__reactor_lease_ping(pd_reactor_t *r) {
+        int64_t now = pd_mono_ms();
+
+        if (r->lease_ms <= 0 || now - r->lease_pinged < r->lease_ms / 4)
+                return;
+        pd_sup_ping(r->sup);
+        r->lease_pinged = now;
+}
+
+/* ------------------------------------------------------------------ */
 /* Life cycle                                                           */
 
 static void reactor_log_nothing(const rd_kafka_t *rk, int level,
@@ -281,6 +308,11 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
         if (!r->sup)
                 goto err;
         pd_sup_set_timeout(r->sup, conf->supervisor_timeout_ms);
+        r->lease_ms = reactor_test_lease(); /* TODO: conf->lease_ms */
+        /* Told even when 0: a lease an earlier reactor of this folder set
+         * (shared group, then solo) must not outlive it. */
+        pd_sup_set_lease(r->sup, r->lease_ms);
+        r->lease_pinged = pd_mono_ms();
 
         snprintf(r->brokers, sizeof(r->brokers), "%s", brokers);
         if (pthread_create(&r->committer, NULL, pd__committer_main, r)) {
@@ -343,8 +375,10 @@ static void reactor_drain(pd_reactor_t *r) {
                         if (!pthread_timedjoin_np(r->workers[i].thread, NULL,
                                                   &ts))
                                 break;
-                        /* Keep results flowing while we wait. */
+                        /* Keep results flowing while we wait, and the
+                         * runs we wait for within their lease. */
                         rd_kafka_poll(r->producer, 0);
+                        pd__reactor_lease_ping(r);
                         if (!cancelled && pd_now_ms() >= deadline) {
                                 pd_log(PD_LOG_WARN,
                                        "shutdown grace over: interrupting "
@@ -499,6 +533,7 @@ static int reactor_await_kafka(pd_reactor_t *r, volatile sig_atomic_t *stop) {
                 for (int64_t end = pd_now_ms() + pause_ms;
                      !*stop && pd_now_ms() < end;) {
                         pd_metrics_tick();
+                        pd__reactor_lease_ping(r);
                         pd__sleep_ms(100);
                 }
                 if (pause_ms < 30000)
@@ -536,6 +571,7 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
                 int fatal;
 
                 pd_metrics_tick();
+                pd__reactor_lease_ping(r);
                 rkm = rd_kafka_consumer_poll(r->consumer, 50);
                 if (rkm) {
                         if (!rkm->err)

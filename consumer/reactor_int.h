@@ -168,7 +168,12 @@ struct pd_reactor_s {
         char sup_dir[512];      /* the supervisor's folder */
         unsigned char *secret;  /* signing key; NULL: unsigned is fine */
         size_t secret_len;
-        pd_sup_t *sup;     /* the main thread's connection */
+        pd_sup_t *sup; /* the main thread's connection */
+        /* How long the supervisor keeps our runs going without hearing
+         * from us (0: for ever); the main thread pings it well within
+         * that (pd__reactor_lease_ping), last at lease_pinged (mono ms). */
+        int64_t lease_ms;
+        int64_t lease_pinged;
         pd_adopt_t *adopt; /* runs to adopt, under r->lock */
         size_t adopt_cnt;
 
@@ -359,6 +364,7 @@ int pd__txn_event_done(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 /* worker.c */
 void pd__adopt_clear(pd_adopt_t *ad);
 const char *pd__sup_exe(void);
+void pd__reactor_lease_ping(pd_reactor_t *r);
 void *pd__worker_main(void *arg);
 
 /* dispatch.c */

@@ -660,8 +660,12 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 pd__crashpoint("run.after_exit");
                 cancelled = run_cancel_settle(w, res);
                 a.res     = res;
+                /* A run stopped because we were silent past the lease
+                 * is not lost to its supervisor: we may have lost its
+                 * partition meanwhile, and a new owner may run it. */
                 if (res->status == PD_ST_INTERRUPTED && !w->cancel &&
-                    !def->plugin_action && lost_runs < PD_LOST_RUNS_MAX) {
+                    !def->plugin_action && !pd_sup_lease_cut(res) &&
+                    lost_runs < PD_LOST_RUNS_MAX) {
                         /* Not by us: its supervisor died (or hung and was
                          * killed) and a new one stopped what was left. It
                          * runs again, and that costs none of its retries. */
