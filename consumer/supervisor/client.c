@@ -64,7 +64,8 @@ struct pd_sup_s {
         int64_t hang_ms;     /* silent this long: taken for hung */
         int64_t lease_ms;    /* told on each connection, if has_lease */
         int has_lease;
-        int lease_refused; /* by a supervisor older than leases */
+        int lease_refused; /* the last connection's supervisor was older
+                            * than leases */
 };
 
 enum {
@@ -606,7 +607,7 @@ static int sup_reply_get(pd_sup_t *sup, int64_t id, int await,
  * Tells the supervisor at the other end of a fresh connection the lease
  * and reads its LEASED. Returns 0, or -1 (logged): it did not answer (the
  * connection is hung up), or it is older than leases and refused the frame
- * (the connection is made again without it, and later ones skip it).
+ * (the connection is made again without it).
  */
 static int sup_lease_send(pd_sup_t *sup) {
         pd_sup_buf_t b = {0};
@@ -616,6 +617,7 @@ static int sup_lease_send(pd_sup_t *sup) {
         unsigned type = 0;
         int r;
 
+        sup->lease_refused = 0;
         pd_sup_buf_i64(&b, 0);
         pd_sup_buf_i64(&b, sup->lease_ms);
         r = pd_sup_frame_end(&b, at) ? -1 : sup_send(sup, b.p, b.len);
@@ -653,7 +655,9 @@ static int sup_redial(pd_sup_t *sup) {
         sup_hangup(sup);
         if (sup_dial(sup, sup->errstr, sizeof(sup->errstr)))
                 return -1;
-        if (sup->has_lease && !sup->lease_refused && sup_lease_send(sup))
+        /* Asked again even of one that refused it: the old supervisor
+         * may have exited, idle, and a newer one taken over. */
+        if (sup->has_lease && sup_lease_send(sup))
                 return sup->fd == -1 ? -1 : 0;
         return 0;
 }

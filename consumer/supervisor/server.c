@@ -652,8 +652,8 @@ static void sup_run_end(pd_sup_server_t *srv, pd_sup_run_t *run) {
         run->rn            = NULL;
         /* The runner says "reactor shutting down" of any cancel: this one
          * says why, which the reactor that comes back records as it is. */
-        if (run->lease_cut && run->res.status == PD_ST_INTERRUPTED)
-                pd_sup_lease_error(srv->lease_ms, run->res.error,
+        if (run->lease_cut_ms && run->res.status == PD_ST_INTERRUPTED)
+                pd_sup_lease_error(run->lease_cut_ms, run->res.error,
                                    sizeof(run->res.error));
         pd__sup_persist(srv, run);
         srv->running--;
@@ -729,8 +729,8 @@ void pd__sup_lease_check(pd_sup_server_t *srv, int64_t now) {
                         continue;
                 /* SIGTERM to its group now, SIGKILL after the grace
                  * (pd_runner_prepare), as a cancel. */
-                run->cancel    = 1;
-                run->lease_cut = 1;
+                run->cancel       = 1;
+                run->lease_cut_ms = srv->lease_ms;
                 cut++;
         }
         if (cut)

@@ -56,9 +56,10 @@ typedef struct pd_sup_run_s {
         int runner_failed; /* pd_runner_run returned -1 */
         int orphan;        /* loaded from a STARTED record: a dead
                             * supervisor's run, maybe still going */
-        int lease_cut;     /* stopped because the reactor went silent
-                            * past its lease (pd__sup_lease_check) */
-        int pid;           /* its process (and group) once spawned, */
+        /* Stopped because the reactor went silent past its lease of
+         * this many ms (pd__sup_lease_check); 0: not so. */
+        int64_t lease_cut_ms;
+        int pid; /* its process (and group) once spawned, */
         /* ... and when that process started, in clock ticks after boot
          * (field 22 of /proc/PID/stat): the first tick it may have, and
          * above bit 48 how many more (pd_sup_pstart_window); records of
