@@ -24,7 +24,8 @@
 : "${PG_WORKERS:=4}"
 : "${PG_LEASE:=2s}"
 PG_PY=
-declare -A PG_PID=() PG_PORT=() PG_STATE=()
+# PG_WORKERS_OF[N]: reactor N's own number of workers (else PG_WORKERS).
+declare -A PG_PID=() PG_PORT=() PG_STATE=() PG_WORKERS_OF=()
 mkdir -p "$T/markers"
 : >"$T/timeline"
 
@@ -98,7 +99,7 @@ group.id = pdtest-$RUN_ID
 name = r$n
 state = $d/state/state.db
 log_dir = $d/logs
-workers = $PG_WORKERS
+workers = ${PG_WORKERS_OF[$n]:-$PG_WORKERS}
 shutdown_grace = 10s
 http = 127.0.0.1:${PG_PORT[$n]}
 INI
