@@ -298,3 +298,23 @@ pg_done() {
 	fi
 	pd_done
 }
+
+# Awaits a report in which every expected (tenant, action) has succeeded
+# with its release; returns 1 after S seconds (default 120).
+pg_await_report() { # pg_await_report [S]
+	local limit=$(($(date +%s) + ${1:-120}))
+	while :; do
+		if pd_report 2>/dev/null && python3 -c '
+import json, sys
+rows = {(r["tenant"], r["action"]): r for r in json.load(open(sys.argv[1]))}
+for l in open(sys.argv[2]):
+    t, a, rel = l.split()
+    r = rows.get((t, a))
+    if r is None or r["state"] != "succeeded" or r["release"] != rel:
+        sys.exit(1)' "$T/report.json" "$T/expected"; then
+			return 0
+		fi
+		[ "$(date +%s)" -lt "$limit" ] || return 1
+		sleep 1
+	done
+}
