@@ -84,6 +84,7 @@ if [ -z "${PD_GROUP_KEYS:-}" ]; then
 	fi
 fi
 echo "group_keys $PD_GROUP_KEYS" >>"$OUT/figures"
+fig b10.tenants "$TENANTS"
 
 # A prefix P such that the tenants P000001..P<n> spread evenly over the
 # reactors' partition ranges, for every reactor count measured.

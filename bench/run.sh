@@ -625,7 +625,7 @@ ratio() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (a == "" || b == "" || b
 		walls=$(for n in $(awk '$1 ~ /^b10\.wall\./ { sub("b10.wall.", "", $1); print $1 }' "$OUT/figures" | sort -nu); do
 			printf '%s: %s ms; ' "$n" "$(med "b10.wall.$n")"; done)
 		x=$(med "b10.speedup.$top")
-		row 10a "reactors in one group ($keys), tenants × 2 sleep 0.2, 4 workers each: wall to all finished by reactors" \
+		row 10a "reactors in one group ($keys), $(med b10.tenants) tenants × 2 \`sleep 0.2\`, 4 workers each: wall to all finished, by reactors" \
 			"${walls%; }" "1 reactor" "$(fmt "$x" '%.2f×') at $top" "≥ 2.7× at 3" \
 			"$([ "$top" = 3 ] && verdict "$x" ">=" 2.7 || echo -)"
 		row 10b "publish → action.started p50 / p99 / max, 2 reactors while a 3rd joins" \
