@@ -4,9 +4,10 @@
 # (0.2 s each, two `after` chains) deployed at once; one reactor starts the
 # work, two more join mid-run, one of them is killed (kill -9) and started
 # again, a fourth joins, one leaves with SIGTERM. Then: every once-action
-# ran exactly once (the markers the actions write), no two runs of one
-# (tenant, action) at once (the overlap detector), one committed SUCCEEDED
-# per (tenant, action) on the results topic, and the report agrees.
+# ran to its end exactly once (the markers the actions write), no two runs
+# of one (tenant, action) at once (the overlap detector), one committed
+# SUCCEEDED per (tenant, action) on the results topic, and the report
+# agrees.
 #
 # PD_GROUP_SOLO=1 runs the same work on one reactor and changes nothing in
 # the group: it proves the harness and the checker on any build.
@@ -83,5 +84,7 @@ for n in "${!PG_PID[@]}"; do
 	pg_stop "$n" || echo "note: r$n exited with status $?"
 done
 pd_eq "every once-action's marker is there" "$TOTAL" "$(sort -u -k1,2 "$T/markers/runs" | wc -l)"
-pg_check
+# A run the supervisor's lease stopped (r2 was away longer than 2 s) began
+# and never finished: allowed; its action then ran once, to its end.
+pg_check --allow-interrupted
 pg_done
