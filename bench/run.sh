@@ -6,6 +6,9 @@
 #   bash bench/run.sh --smoke    tiny sizes, 1 run: checks that every
 #                                benchmark still works (< 3 min)
 #
+# Benchmark 10 (several reactors in one group) is bench/group.sh, which
+# also runs on its own.
+#
 # Options: --runs N, --only "1 3 5" (a subset), --workers N (the reactor's,
 # default 2), --out DIR (where every run's files go; default
 # build-bench/bench-results/DATE), --keep (keep the state files too; the
@@ -25,7 +28,7 @@ BUILD=${PD_BENCH_BUILD_DIR:-$SRC/build-bench}
 BROKERS=${PD_BROKERS:-127.0.0.1:9092}
 SMOKE=0
 RUNS=
-ONLY="1 2 3 4 5 6 7 8 9"
+ONLY="1 2 3 4 5 6 7 8 9 10"
 # 2 workers: the machine has 2 cores, and a worker's action is CPU work
 # (spawn, SQLite, encoding), so more threads only take turns on them; the
 # floors use the same number. Override with --workers.
@@ -470,6 +473,17 @@ bench_9() {
 	fig b9.floor "$(val wall_ms "$w/floor.out")"
 }
 
+# ---- 10. several reactors in one group (bench/group.sh) ---------------------
+
+bench_10() {
+	local o=$OUT/b10-$1
+	mkdir -p "$o"
+	PD_BENCH_BUILD_DIR=$BUILD PD_BROKERS=$BROKERS bash "$SRC/bench/group.sh" \
+		--build "$BUILD" --out "$o" $([ "$SMOKE" = 1 ] && echo --smoke) >"$o/group.out" 2>&1 ||
+		{ tail -n 5 "$o/group.out" >&2; return 1; }
+	grep -E '^(b10\.|group_keys)' "$o/figures" >>"$OUT/figures"
+}
+
 # ---- run them ---------------------------------------------------------------
 
 FAILED=()
@@ -603,6 +617,21 @@ ratio() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (a == "" || b == "" || b
 		row 9 "\`deploy --auto --tenants-file\` of $B9_TENANTS tenants (no --wait), wall; peak RSS $(awk -v v="$(med b9.rss)" 'BEGIN { printf "%.0f MiB", v / 1024 }')" \
 			"$(fmt "$x" '%.0f ms')" "$(fmt "$fl" '%.0f ms') kcat -P, same keys" "$(ratio "$x" "$fl" '%.1f×')" \
 			"≤ 10000 ms" "$(verdict "$x" "<=" 10000)"
+	fi
+	if failed 10; then row 10 "reactors in one group" "did not run" - - "≥ 2.7× at 3" FAIL
+	elif [[ " $ONLY " == *" 10 "* ]]; then
+		keys=$([ "$(med group_keys)" = 1 ] && echo "shared_group" || echo "without shared_group: this build does not know it")
+		top=$(awk '$1 ~ /^b10\.wall\./ { sub("b10.wall.", "", $1); print $1 }' "$OUT/figures" | sort -n | tail -n 1)
+		walls=$(for n in $(awk '$1 ~ /^b10\.wall\./ { sub("b10.wall.", "", $1); print $1 }' "$OUT/figures" | sort -nu); do
+			printf '%s: %s ms; ' "$n" "$(med "b10.wall.$n")"; done)
+		x=$(med "b10.speedup.$top")
+		row 10a "reactors in one group ($keys), $(med b10.tenants) tenants × 2 \`sleep 0.2\`, 4 workers each: wall to all finished, by reactors" \
+			"${walls%; }" "1 reactor" "$(fmt "$x" '%.2f×') at $top" "≥ 2.7× at 3" \
+			"$([ "$top" = 3 ] && verdict "$x" ">=" 2.7 || echo -)"
+		row 10b "publish → action.started p50 / p99 / max, 2 reactors while a 3rd joins" \
+			"$(fmt "$(med b10.join.start_p50_ms)" %.1f) / $(fmt "$(med b10.join.start_p99_ms)" %.1f) / $(fmt "$(med b10.join.start_max_ms)" '%.1f ms')" \
+			"$(fmt "$(med b10.steady.start_p50_ms)" %.1f) / $(fmt "$(med b10.steady.start_p99_ms)" %.1f) / $(fmt "$(med b10.steady.start_max_ms)" '%.1f ms') no join" \
+			- - -
 	fi
 } >"$OUT/table.md"
 
