@@ -178,8 +178,8 @@ static int restore_watermarks(rd_kafka_t *rk, const pd_restore_opts_t *o,
                                                        lop, hip, 2000))) {
                 if (pd_mono_ms() > deadline) {
                         snprintf(errstr, errstr_size,
-                                 "cannot read the end of %s [%d]: %s",
-                                 o->topic, (int)o->part, rd_kafka_err2str(err));
+                                 "cannot read the end of %s [%d]: %s", o->topic,
+                                 (int)o->part, rd_kafka_err2str(err));
                         return -1;
                 }
                 pd__sleep_ms(100);
@@ -210,18 +210,27 @@ static int chunk_flush(pd_store_t *st, const pd_restore_opts_t *o,
 int pd_restore_apply(pd_store_t *st, rd_kafka_conf_t *kconf,
                      const pd_restore_opts_t *o, pd_restore_stats_t *stats,
                      char *errstr, size_t errstr_size) {
-        static const char *const props[] = {
-            "isolation.level",    "read_committed",  "enable.partition.eof",
-            "true",               "enable.auto.commit", "false",
-            "auto.offset.reset",  "earliest",        NULL};
+        /* librdkafka 2.0.2's assign() wants a group.id; the consumer
+         * never joins it nor commits (assign, no auto commit). */
+        static const char *const props[]       = {"group.id",
+                                                  "postdeploy-restore",
+                                                  "isolation.level",
+                                                  "read_committed",
+                                                  "enable.partition.eof",
+                                                  "true",
+                                                  "enable.auto.commit",
+                                                  "false",
+                                                  "auto.offset.reset",
+                                                  "earliest",
+                                                  NULL};
         rd_kafka_topic_partition_list_t *parts = NULL;
         rd_kafka_message_t *batch[256];
-        rd_kafka_queue_t *rkqu    = NULL;
-        rd_kafka_t *rk            = NULL;
-        restore_chunk_t c         = {0};
-        restore_ckpt_t ck         = {0};
-        pd_restore_stats_t dummy  = {0};
-        const char *store_id      = pd_store_id(st);
+        rd_kafka_queue_t *rkqu   = NULL;
+        rd_kafka_t *rk           = NULL;
+        restore_chunk_t c        = {0};
+        restore_ckpt_t ck        = {0};
+        pd_restore_stats_t dummy = {0};
+        const char *store_id     = pd_store_id(st);
         int64_t lo, hi, from, idle_until;
         rd_kafka_resp_err_t err;
         int ret = -1, done = 0;
@@ -269,8 +278,7 @@ int pd_restore_apply(pd_store_t *st, rd_kafka_conf_t *kconf,
                 /* Nothing to read; a dirty restore still clears. */
                 c.dirty = 0;
                 ret     = stats->dirty || !ck.sp.known
-                              ? chunk_flush(st, o, &c, stats, errstr,
-                                            errstr_size)
+                              ? chunk_flush(st, o, &c, stats, errstr, errstr_size)
                               : 0;
                 goto done;
         }
@@ -302,9 +310,8 @@ int pd_restore_apply(pd_store_t *st, rd_kafka_conf_t *kconf,
                                  o->topic, (int)o->part, c.next, hi);
                         goto done;
                 }
-                n = rd_kafka_consume_batch_queue(rkqu, 100, batch,
-                                                 sizeof(batch) /
-                                                     sizeof(batch[0]));
+                n = rd_kafka_consume_batch_queue(
+                    rkqu, 100, batch, sizeof(batch) / sizeof(batch[0]));
                 for (ssize_t i = 0; i < n; i++) {
                         rd_kafka_message_t *rkm = batch[i];
 
@@ -332,9 +339,9 @@ int pd_restore_apply(pd_store_t *st, rd_kafka_conf_t *kconf,
                                 c.next = rkm->offset + 1;
                                 if (record_take(rkm, store_id, stats->dirty, o,
                                                 stats, &ev, &set_done)) {
-                                        c.evs = pd_xgrow(c.evs, &c.size,
-                                                         c.cnt + 1,
-                                                         sizeof(*c.evs));
+                                        c.evs =
+                                            pd_xgrow(c.evs, &c.size, c.cnt + 1,
+                                                     sizeof(*c.evs));
                                         c.set_done = pd_xrealloc(
                                             c.set_done,
                                             c.size * sizeof(*c.set_done));
@@ -415,12 +422,12 @@ int pd__restore_partition(pd_reactor_t *r, int32_t part, char *errstr,
         if (pd_restore_apply(r->st, kconf, &o, &stat, errstr, size))
                 return -1;
         pd_log(PD_LOG_INFO,
-               "restored %s [%d]%s: offsets %" PRId64 "..%" PRId64
-               ", %" PRId64 " records, %" PRId64 " runs applied, %" PRId64
+               "restored %s [%d]%s: offsets %" PRId64 "..%" PRId64 ", %" PRId64
+               " records, %" PRId64 " runs applied, %" PRId64
                " of ours, %" PRId64 " runs cleared first, %" PRId64 " ms",
                o.topic, (int)part, stat.dirty ? " from the start (dirty)" : "",
-               stat.from, stat.to, stat.records, stat.applied,
-               stat.own, stat.cleared, pd_mono_ms() - t0);
+               stat.from, stat.to, stat.records, stat.applied, stat.own,
+               stat.cleared, pd_mono_ms() - t0);
         return 0;
 }
 

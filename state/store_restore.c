@@ -30,8 +30,9 @@ const char *const pd__store_restore_sql[PD_STMT__CNT] = {
         "INSERT INTO tenant_parts (tenant, part) VALUES (?1, ?2)"
         " ON CONFLICT (tenant) DO UPDATE SET part = excluded.part"
         " WHERE part <> excluded.part",
-    [PD_STMT_PART_GET] = "SELECT next_offset, dirty FROM partitions"
-                         " WHERE part = ?1",
+    [PD_STMT_PART_GET] =
+        "SELECT next_offset, dirty FROM partitions"
+        " WHERE part = ?1",
     [PD_STMT_PART_SET] =
         "INSERT INTO partitions (part, next_offset, dirty) VALUES (?1, ?2, ?3)"
         " ON CONFLICT (part) DO UPDATE SET next_offset = ?2, dirty = ?3",
