@@ -25,7 +25,7 @@ BUILD=${PD_BENCH_BUILD_DIR:-$SRC/build-bench}
 BROKERS=${PD_BROKERS:-127.0.0.1:9092}
 SMOKE=0
 RUNS=
-ONLY="1 2 3 4 5 6 7 8 9"
+ONLY="1 2 3 4 5 6 7 8 9 10"
 # 2 workers: the machine has 2 cores, and a worker's action is CPU work
 # (spawn, SQLite, encoding), so more threads only take turns on them; the
 # floors use the same number. Override with --workers.
@@ -64,6 +64,7 @@ if [ "$SMOKE" = 1 ]; then
 	B7_ACTIONS="100"     # benchmark 7: one tenant's actions, each size a run
 	B8_TENANTS=10        # benchmark 8: tenants x B8_ACTIONS results
 	B9_TENANTS=10000     # benchmark 9: tenants in one --tenants-file
+	B10_RECORDS=2000     # benchmark 10: results records in the partition restored
 else
 	: "${RUNS:=3}"
 	B1_TENANTS=1000
@@ -76,6 +77,7 @@ else
 	B7_ACTIONS="1000 10000"
 	B8_TENANTS=1000
 	B9_TENANTS=1000000
+	B10_RECORDS=100000
 fi
 B1_ACTIONS=10
 B3_RATE=100
@@ -470,6 +472,25 @@ bench_9() {
 	fig b9.floor "$(val wall_ms "$w/floor.out")"
 }
 
+# ---- 10. restore of a results partition (shared_group) ----------------------
+
+bench_10() {
+	local w
+	w=$(world "b10-$1" </dev/null)
+	# Fills a one-partition results topic of its own with B10_RECORDS
+	# tenant/action records, reads it with a bare consumer (the floor),
+	# restores it into a new store, then again from the checkpoint.
+	"$BIN/bench_restore" -c "$w/cfg.ini" -d "$SROOT/b10-$1" \
+		-n "$B10_RECORDS" >"$w/restore.out" ||
+		{ echo "benchmark 10: bench_restore failed" >&2; return 1; }
+	[ "$(val applied "$w/restore.out")" = "$B10_RECORDS" ] ||
+		{ echo "benchmark 10: not every record was applied" >&2; return 1; }
+	fig b10.restore "$(val restore_ms "$w/restore.out")"
+	fig b10.floor "$(val floor_ms "$w/restore.out")"
+	fig b10.again "$(val again_ms "$w/restore.out")"
+	fig b10.records "$(val records "$w/restore.out")"
+}
+
 # ---- run them ---------------------------------------------------------------
 
 FAILED=()
@@ -603,6 +624,13 @@ ratio() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (a == "" || b == "" || b
 		row 9 "\`deploy --auto --tenants-file\` of $B9_TENANTS tenants (no --wait), wall; peak RSS $(awk -v v="$(med b9.rss)" 'BEGIN { printf "%.0f MiB", v / 1024 }')" \
 			"$(fmt "$x" '%.0f ms')" "$(fmt "$fl" '%.0f ms') kcat -P, same keys" "$(ratio "$x" "$fl" '%.1f×')" \
 			"≤ 10000 ms" "$(verdict "$x" "<=" 10000)"
+	fi
+	if failed 10; then row 10 "restore of a results partition" "did not run" - - - FAIL
+	elif [[ " $ONLY " == *" 10 "* ]]; then
+		x=$(med b10.restore) fl=$(med b10.floor)
+		row 10a "restore of one results partition holding $(med b10.records) tenant/action records (shared_group), wall" \
+			"$(fmt "$x" '%.0f ms')" "$(fmt "$fl" '%.0f ms') bare consumer, same partition" "$(ratio "$x" "$fl" '%.1f×')" - -
+		row 10b "… again from its checkpoint, nothing new" "$(fmt "$(med b10.again)" '%.0f ms')" - - - -
 	fi
 } >"$OUT/table.md"
 
