@@ -86,10 +86,15 @@ static void fill(pd_reactor_t *pub, long n, int actions) {
 /* The floor: partition 0 read to its end, nothing done with it. Returns
  * the records read. */
 static long floor_read(const pd_config_t *conf) {
-        static const char *const extra[] = {
-            "group.id",           "bench-restore-floor", "isolation.level",
-            "read_committed",     "enable.partition.eof", "true",
-            "enable.auto.commit", "false",                NULL};
+        static const char *const extra[] = {"group.id",
+                                            "bench-restore-floor",
+                                            "isolation.level",
+                                            "read_committed",
+                                            "enable.partition.eof",
+                                            "true",
+                                            "enable.auto.commit",
+                                            "false",
+                                            NULL};
         rd_kafka_topic_partition_list_t *parts;
         rd_kafka_message_t *batch[256];
         rd_kafka_queue_t *rkqu;
@@ -140,8 +145,8 @@ static int64_t restore(const pd_config_t *conf, pd_store_t *st,
         int64_t t0;
 
         pd_kafka_brokers(conf, 0, brokers, sizeof(brokers));
-        if (!(kconf = pd_kafka_conf(conf, NULL, brokers, errstr,
-                                    sizeof(errstr))))
+        if (!(kconf =
+                  pd_kafka_conf(conf, NULL, brokers, errstr, sizeof(errstr))))
                 die("restore", errstr);
         o.topic           = conf->topic_results;
         o.part            = 0;
@@ -157,26 +162,36 @@ int main(int argc, char **argv) {
         pd_restore_stats_t stats;
         pd_reactor_t pub = {0};
         pd_config_t *conf;
-        long n = 100000, floor_cnt;
+        long n      = 100000, floor_cnt;
         int actions = 10, opt;
         char errstr[512];
         int64_t t0, floor_us, restore_us, again_us;
 
         while ((opt = getopt(argc, argv, "c:d:n:a:")) != -1) {
                 switch (opt) {
-                case 'c': cfg = optarg; break;
-                case 'd': dir = optarg; break;
-                case 'n': n = atol(optarg); break;
-                case 'a': actions = atoi(optarg); break;
+                case 'c':
+                        cfg = optarg;
+                        break;
+                case 'd':
+                        dir = optarg;
+                        break;
+                case 'n':
+                        n = atol(optarg);
+                        break;
+                case 'a':
+                        actions = atoi(optarg);
+                        break;
                 default:
-                        fprintf(stderr, "usage: bench_restore -c CONFIG -d DIR "
-                                        "-n RECORDS [-a ACTIONS]\n");
+                        fprintf(stderr,
+                                "usage: bench_restore -c CONFIG -d DIR "
+                                "-n RECORDS [-a ACTIONS]\n");
                         return 2;
                 }
         }
         if (!cfg || !dir || n <= 0 || actions <= 0) {
-                fprintf(stderr, "usage: bench_restore -c CONFIG -d DIR "
-                                "-n RECORDS [-a ACTIONS]\n");
+                fprintf(stderr,
+                        "usage: bench_restore -c CONFIG -d DIR "
+                        "-n RECORDS [-a ACTIONS]\n");
                 return 2;
         }
         pd_log_level = PD_LOG_ERROR;
@@ -210,10 +225,11 @@ int main(int argc, char **argv) {
                 restore_us = restore(conf, st, &stats);
                 if (stats.records != floor_cnt)
                         die("restore", "read another count than the floor");
-                printf("records=%ld\nfloor_ms=%.1f\nrestore_ms=%.1f\n"
-                       "applied=%" PRId64 "\n",
-                       floor_cnt, floor_us / 1000.0, restore_us / 1000.0,
-                       stats.applied);
+                printf(
+                    "records=%ld\nfloor_ms=%.1f\nrestore_ms=%.1f\n"
+                    "applied=%" PRId64 "\n",
+                    floor_cnt, floor_us / 1000.0, restore_us / 1000.0,
+                    stats.applied);
                 again_us = restore(conf, st, &stats);
                 printf("again_ms=%.1f\nagain_records=%" PRId64 "\n",
                        again_us / 1000.0, stats.records);

@@ -395,10 +395,16 @@ static int restore_txn_reactor(void *opaque, pd_restore_fn_t *fn, void *arg) {
         return pd__reactor_txn_sync((pd_reactor_t *)opaque, txn_restore, &p);
 }
 
+/* A stop asked (r->stop is set once pd_reactor_run runs), or a lost batch
+ * (the reactor is made again). */
 static int restore_give_up(void *opaque) {
         pd_reactor_t *r = opaque;
+        int lost;
 
-        return *r->stop || r->lost;
+        pthread_mutex_lock(&r->st_lock);
+        lost = r->lost;
+        pthread_mutex_unlock(&r->st_lock);
+        return (r->stop && *r->stop) || lost;
 }
 
 int pd__restore_partition(pd_reactor_t *r, int32_t part, char *errstr,

@@ -34,8 +34,9 @@ typedef struct fx_s {
         rd_kafka_t *producer; /* owns the mock cluster */
         rd_kafka_mock_cluster_t *mcluster;
         const char *bootstraps; /* where restore() reads */
-        pd_reactor_t pub; /* just enough of a reactor to encode results */
-        int64_t at;       /* a clock for the records, ms */
+        char sup_dir[512];      /* a reactor's supervisor, stopped at the end */
+        pd_reactor_t pub;       /* just enough of a reactor to encode results */
+        int64_t at;             /* a clock for the records, ms */
 } fx_t;
 
 static pd_store_t *store_at(fx_t *fx, const char *name) {
@@ -92,6 +93,13 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
         fx_t *fx = *state;
+        char errstr[512];
+
+        /* The supervisor a reactor started (this binary: main), even
+         * when the test failed. */
+        if (*fx->sup_dir &&
+            pd_sup_shutdown(fx->sup_dir, 10000, errstr, sizeof(errstr)))
+                fprintf(stderr, "pd_sup_shutdown: %s\n", errstr);
 
         rd_kafka_destroy(fx->producer);
         pd_config_destroy(fx->conf);
@@ -228,18 +236,17 @@ static void test_finished_records_become_the_ledger(void **state) {
 
         /* The trigger, redelivered to this reactor, finds what it did;
          * action.finished names no source, so any source matches. */
-        assert_int_equal(pd_store_trigger_outcome(fx->st, "t1", "b",
-                                                  "postdeploy-cli/host",
-                                                  "trig-1", &found, &status,
-                                                  &attempt),
-                         0);
+        assert_int_equal(
+            pd_store_trigger_outcome(fx->st, "t1", "b", "postdeploy-cli/host",
+                                     "trig-1", &found, &status, &attempt),
+            0);
         assert_true(found);
         assert_int_equal(status, PD_ST_FAILED);
         assert_int_equal(attempt, 2);
-        assert_int_equal(pd_store_trigger_outcome(fx->st, "t1", "a", "any",
-                                                  "trig-9", &found, &status,
-                                                  NULL),
-                         0);
+        assert_int_equal(
+            pd_store_trigger_outcome(fx->st, "t1", "a", "any", "trig-9", &found,
+                                     &status, NULL),
+            0);
         assert_false(found);
 }
 
@@ -258,15 +265,15 @@ static void test_a_local_run_still_matches_by_source_and_id(void **state) {
         run.status         = PD_ST_SUCCEEDED;
         run.id             = pd_store_run_id_next(fx->st);
         assert_int_equal(pd_store_run_record(fx->st, &run), 0);
-        assert_int_equal(pd_store_trigger_outcome(fx->st, "t1", "a", "cli/two",
-                                                  "trig-1", &found, &status,
-                                                  NULL),
-                         0);
+        assert_int_equal(
+            pd_store_trigger_outcome(fx->st, "t1", "a", "cli/two", "trig-1",
+                                     &found, &status, NULL),
+            0);
         assert_false(found);
-        assert_int_equal(pd_store_trigger_outcome(fx->st, "t1", "a", "cli/one",
-                                                  "trig-1", &found, &status,
-                                                  NULL),
-                         0);
+        assert_int_equal(
+            pd_store_trigger_outcome(fx->st, "t1", "a", "cli/one", "trig-1",
+                                     &found, &status, NULL),
+            0);
         assert_true(found);
 }
 
@@ -511,7 +518,148 @@ static void test_a_dirty_restore_deletes_the_old_rows_first(void **state) {
         assert_int_equal(stats.records, 0);
 }
 
-int main(void) {
+/* ------------------------------------------------------------------ */
+/* The reactor's side                                                  */
+
+typedef struct reactor_fx_s {
+        pd_reactor_t *r;
+        pthread_t thread;
+        volatile sig_atomic_t stop;
+} reactor_fx_t;
+
+static void *reactor_main(void *arg) {
+        reactor_fx_t *rf = arg;
+
+        pd_reactor_run(rf->r, &rf->stop);
+        return NULL;
+}
+
+/* A release.deployed for tenant, produced to partition part of the events
+ * topic. */
+static void deploy_to(fx_t *fx, const char *tenant, int32_t part) {
+        pd_event_t *ev = pd_event_new(PD_EVT_RELEASE_DEPLOYED);
+        rd_kafka_headers_t *hdrs;
+        char errstr[512];
+        void *buf;
+        size_t len;
+
+        ev->tenant       = pd_xstrdup(tenant);
+        ev->release      = pd_xstrdup("1.0.0");
+        ev->environment  = pd_xstrdup("test");
+        ev->requested_by = pd_xstrdup("test_restore");
+        ev->selection    = PD_SEL_AUTO;
+        ev->deployed_at  = pd_now_ms();
+        pd_event_stamp(ev, "test_restore");
+        if (pd_event_encode(ev, &buf, &len, errstr, sizeof(errstr)))
+                fail_msg("pd_event_encode: %s", errstr);
+        hdrs = pd_event_headers(ev);
+        assert_int_equal(
+            rd_kafka_producev(fx->producer,
+                              RD_KAFKA_V_TOPIC(fx->conf->topic_events),
+                              RD_KAFKA_V_PARTITION(part),
+                              RD_KAFKA_V_KEY(tenant, strlen(tenant)),
+                              RD_KAFKA_V_VALUE(buf, len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+        flush(fx->producer);
+        free(buf);
+        pd_event_destroy(ev);
+}
+
+/*
+ * A reactor of its own (pd_reactor_new on the mock cluster): the restore
+ * goes through its batches (pd__reactor_txn_sync, with the committer
+ * running), a lost partition's checkpoint is marked dirty, and the tenant
+ * of every event it plans is recorded under the event's partition.
+ */
+static void test_a_reactor_restores_through_its_batches(void **state) {
+        fx_t *fx           = *state;
+        reactor_fx_t rf    = {0};
+        pd_store_t *reader = NULL;
+        pd_store_part_t sp;
+        pd_action_state_t as;
+        char errstr[512], path[512];
+        int64_t deadline;
+
+        snprintf(path, sizeof(path), "%s/reactor.db", fx->dir);
+        assert_int_equal(pd_config_set(fx->conf, "kafka", "bootstrap.servers",
+                                       fx->bootstraps, errstr, sizeof(errstr)),
+                         0);
+        assert_int_equal(pd_config_set(fx->conf, "reactor", "state", path,
+                                       errstr, sizeof(errstr)),
+                         0);
+        assert_int_equal(pd_config_set(fx->conf, "reactor", "group.id",
+                                       "test-restore", errstr, sizeof(errstr)),
+                         0);
+        assert_int_equal(pd_config_set(fx->conf, "topics", "partitions", "2",
+                                       errstr, sizeof(errstr)),
+                         0);
+        assert_int_equal(pd_config_set(fx->conf, "kafka", "session.timeout.ms",
+                                       "6000", errstr, sizeof(errstr)),
+                         0);
+        /* The mock cluster times CreateTopics out: made here. */
+        assert_int_equal(rd_kafka_mock_topic_create(
+                             fx->mcluster, fx->conf->topic_events, 2, 1),
+                         0);
+        assert_int_equal(
+            rd_kafka_mock_topic_create(fx->mcluster, fx->conf->topic_dlq, 2, 1),
+            0);
+        publish(fx, "t1", "a", "trig-1", 1, PD_ST_SUCCEEDED, NULL);
+        flush(fx->producer);
+        rf.r = pd_reactor_new(fx->conf, fx->bootstraps, errstr, sizeof(errstr));
+        if (!rf.r)
+                fail_msg("pd_reactor_new: %s", errstr);
+        snprintf(fx->sup_dir, sizeof(fx->sup_dir), "%s", rf.r->sup_dir);
+
+        if (pd__restore_partition(rf.r, 0, errstr, sizeof(errstr)))
+                fail_msg("pd__restore_partition: %s", errstr);
+        pthread_mutex_lock(&rf.r->st_lock);
+        assert_int_equal(pd_store_action_state(rf.r->st, "t1", "a", &as), 0);
+        assert_int_equal(pd_store_part_get(rf.r->st, 0, &sp), 0);
+        pthread_mutex_unlock(&rf.r->st_lock);
+        assert_true(as.ever_succeeded);
+        assert_true(sp.known);
+        assert_false(sp.dirty);
+        assert_int_equal(sp.next_offset, 1);
+
+        pd__restore_forget(rf.r, 0);
+        pthread_mutex_lock(&rf.r->st_lock);
+        assert_int_equal(pd_store_part_get(rf.r->st, 0, &sp), 0);
+        pthread_mutex_unlock(&rf.r->st_lock);
+        assert_true(sp.dirty);
+
+        /* The tenant of a planned event, under its partition: read from
+         * a second handle while the reactor runs. */
+        assert_int_equal(pthread_create(&rf.thread, NULL, reactor_main, &rf),
+                         0);
+        deploy_to(fx, "acme", 1);
+        reader   = store_at(fx, "reactor.db");
+        deadline = pd_now_ms() + 30000;
+        do {
+                assert_int_equal(pd_store_part_get(reader, 1, &sp), 0);
+                if (!sp.has_tenants)
+                        pd__sleep_ms(50);
+        } while (!sp.has_tenants && pd_now_ms() < deadline);
+        rf.stop = 1;
+        pthread_join(rf.thread, NULL);
+        assert_true(sp.has_tenants);
+        assert_int_equal(pd_store_part_get(reader, 0, &sp), 0);
+        /* t1, restored from partition 0, is recorded there. */
+        assert_true(sp.has_tenants);
+        pd_store_close(reader);
+        pd_reactor_destroy(rf.r);
+}
+
+int main(int argc, char **argv) {
+        /* The reactor starts its supervisor as `/proc/self/exe
+         * --supervisor DIR --idle S --log-format F`: this binary, which
+         * serves it as postdeploy-reactor does (and must not run the
+         * tests again). */
+        if (argc >= 5 && !strcmp(argv[1], "--supervisor") &&
+            !strcmp(argv[3], "--idle"))
+                return pd_sup_main(argv[2], atoi(argv[4]));
+
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(
                 test_finished_records_become_the_ledger, setup, teardown),
@@ -532,8 +680,10 @@ int main(void) {
             cmocka_unit_test_setup_teardown(
                 test_a_dirty_restore_deletes_the_old_rows_first, setup,
                 teardown),
+            cmocka_unit_test_setup_teardown(
+                test_a_reactor_restores_through_its_batches, setup, teardown),
         };
 
-        pd_log_level = PD_LOG_ERROR;
+        pd_log_level = getenv("PD_TEST_VERBOSE") ? PD_LOG_DEBUG : PD_LOG_ERROR;
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
