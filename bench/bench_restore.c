@@ -222,6 +222,11 @@ int main(int argc, char **argv) {
         {
                 pd_store_t *st = store_at(dir, "ours.db");
 
+                /* As the reactor's handle: its committer checkpoints the
+                 * WAL from a handle of its own (consumer/txn.c). */
+                if (pd_store_checkpoints_manual(st))
+                        die("store", pd_store_errmsg(st));
+
                 restore_us = restore(conf, st, &stats);
                 if (stats.records != floor_cnt)
                         die("restore", "read another count than the floor");
