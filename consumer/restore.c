@@ -261,10 +261,11 @@ int pd_restore_apply(pd_store_t *st, rd_kafka_conf_t *kconf,
                 goto done;
         }
         /* Start over when what the store holds of the partition may not
-         * be what the topic says: lost (dirty), rows but no checkpoint
-         * (a crash between them, or the partition's rows written before
-         * the store kept checkpoints), or a checkpoint past the end (the
-         * topic was made again). */
+         * be what the topic says: lost (dirty), rows of its tenants but
+         * no checkpoint (written while no restore kept one: a reactor
+         * run without shared_group; docs/RELIABILITY.md, "Not handled
+         * yet", says what that costs), or a checkpoint past the end
+         * (the topic was made again). */
         stats->dirty = ck.sp.dirty || (!ck.sp.known && ck.sp.has_tenants) ||
                        (ck.sp.known && ck.sp.next_offset > hi);
         from = ck.sp.known && !stats->dirty ? ck.sp.next_offset : lo;
