@@ -28,7 +28,7 @@ BUILD=${PD_BENCH_BUILD_DIR:-$SRC/build-bench}
 BROKERS=${PD_BROKERS:-127.0.0.1:9092}
 SMOKE=0
 RUNS=
-ONLY="1 2 3 4 5 6 7 8 9 10"
+ONLY="1 2 3 4 5 6 7 8 9 10 11"
 # 2 workers: the machine has 2 cores, and a worker's action is CPU work
 # (spawn, SQLite, encoding), so more threads only take turns on them; the
 # floors use the same number. Override with --workers.
@@ -67,6 +67,7 @@ if [ "$SMOKE" = 1 ]; then
 	B7_ACTIONS="100"     # benchmark 7: one tenant's actions, each size a run
 	B8_TENANTS=10        # benchmark 8: tenants x B8_ACTIONS results
 	B9_TENANTS=10000     # benchmark 9: tenants in one --tenants-file
+	B11_RECORDS=2000     # benchmark 11: results records in the partition restored
 else
 	: "${RUNS:=3}"
 	B1_TENANTS=1000
@@ -79,6 +80,7 @@ else
 	B7_ACTIONS="1000 10000"
 	B8_TENANTS=1000
 	B9_TENANTS=1000000
+	B11_RECORDS=100000
 fi
 B1_ACTIONS=10
 B3_RATE=100
@@ -484,6 +486,25 @@ bench_10() {
 	grep -E '^(b10\.|group_keys)' "$o/figures" >>"$OUT/figures"
 }
 
+# ---- 11. restore of a results partition (shared_group) ----------------------
+
+bench_11() {
+	local w
+	w=$(world "b11-$1" </dev/null)
+	# Fills a one-partition results topic of its own with B11_RECORDS
+	# tenant/action records, reads it with a bare consumer (the floor),
+	# restores it into a new store, then again from the checkpoint.
+	"$BIN/bench_restore" -c "$w/cfg.ini" -d "$SROOT/b11-$1" \
+		-n "$B11_RECORDS" >"$w/restore.out" ||
+		{ echo "benchmark 11: bench_restore failed" >&2; return 1; }
+	[ "$(val applied "$w/restore.out")" = "$B11_RECORDS" ] ||
+		{ echo "benchmark 11: not every record was applied" >&2; return 1; }
+	fig b11.restore "$(val restore_ms "$w/restore.out")"
+	fig b11.floor "$(val floor_ms "$w/restore.out")"
+	fig b11.again "$(val again_ms "$w/restore.out")"
+	fig b11.records "$(val records "$w/restore.out")"
+}
+
 # ---- run them ---------------------------------------------------------------
 
 FAILED=()
@@ -632,6 +653,13 @@ ratio() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (a == "" || b == "" || b
 			"$(fmt "$(med b10.join.start_p50_ms)" %.1f) / $(fmt "$(med b10.join.start_p99_ms)" %.1f) / $(fmt "$(med b10.join.start_max_ms)" '%.1f ms')" \
 			"$(fmt "$(med b10.steady.start_p50_ms)" %.1f) / $(fmt "$(med b10.steady.start_p99_ms)" %.1f) / $(fmt "$(med b10.steady.start_max_ms)" '%.1f ms') no join" \
 			- - -
+	fi
+	if failed 11; then row 11 "restore of a results partition" "did not run" - - - FAIL
+	elif [[ " $ONLY " == *" 11 "* ]]; then
+		x=$(med b11.restore) fl=$(med b11.floor)
+		row 11a "restore of one results partition holding $(med b11.records) tenant/action records (shared_group), wall" \
+			"$(fmt "$x" '%.0f ms')" "$(fmt "$fl" '%.0f ms') bare consumer, same partition" "$(ratio "$x" "$fl" '%.1f×')" - -
+		row 11b "… again from its checkpoint, nothing new" "$(fmt "$(med b11.again)" '%.0f ms')" - - - -
 	fi
 } >"$OUT/table.md"
 

@@ -37,6 +37,7 @@
 #include "common/xalloc.h"
 #include "consumer/metrics.h"
 #include "consumer/plugin.h"
+#include "consumer/restore.h"
 #include "consumer/runner.h"
 #include "consumer/supervisor.h"
 #include "schemas/cloudevents.h"
@@ -370,6 +371,15 @@ void *pd__worker_main(void *arg);
 /* dispatch.c */
 void pd__offsets_advance(pd_reactor_t *r);
 void pd__reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm);
+
+/* restore.c: partition part of the results topic read into the store
+ * from its checkpoint (pd_restore_apply), before anything of part is
+ * dispatched; 0 or -1 with errstr. _forget marks part's checkpoint dirty
+ * (lost, fenced): its next restore deletes its tenants' rows and starts
+ * over. Main thread. */
+int pd__restore_partition(pd_reactor_t *r, int32_t part, char *errstr,
+                          size_t size);
+void pd__restore_forget(pd_reactor_t *r, int32_t part);
 
 /* recover.c */
 int pd__txn_registry(pd_reactor_t *r, pd_outq_t *oq, void *arg);

@@ -116,6 +116,10 @@ int pd__txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         /* A retried transaction builds the plan again, reasons too. */
         pd_strv_clear(&plan->skipped);
         pd_strv_clear(&plan->skipped_why);
+        /* Whose rows a dirty restore of the partition deletes
+         * (consumer/restore.c). */
+        if (pd_store_tenant_part(r->st, job->tenant, job->partition))
+                return -1;
         if (pd__plan_build(r, plan))
                 return -1;
         if (job->ev->type == PD_EVT_RELEASE_DEPLOYED && job->ev->dry_run)

@@ -16,7 +16,7 @@
  * Every statement is prepared once at open and reset after each use, so the
  * hot path parses no SQL.
  */
-#include "state/store.h"
+#include "state/store_int.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -156,40 +156,31 @@ static const char *const store_migrations[] = {
     "        requested_by TEXT NOT NULL,"
     "        paused_at    INTEGER NOT NULL"
     ");",
+    /* 6 -> 7: restore (state/store_restore.c). runs.origin is the ce_id
+     * of the action.finished a run was restored from (NULL: run here),
+     * unique so that applying a record twice adds nothing. partitions
+     * holds each results partition's restore checkpoint: the next offset
+     * to read, and dirty once what this store holds of the partition may
+     * be ahead of the topic (lost): the next restore starts over.
+     * tenant_parts: the partition of each tenant, so that a dirty
+     * restore knows whose rows to delete. */
+    "ALTER TABLE runs ADD COLUMN origin TEXT;"
+    "CREATE UNIQUE INDEX runs_by_origin ON runs (origin)"
+    "        WHERE origin IS NOT NULL;"
+    "CREATE TABLE partitions ("
+    "        part        INTEGER PRIMARY KEY,"
+    "        next_offset INTEGER NOT NULL,"
+    "        dirty       INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE TABLE tenant_parts ("
+    "        tenant TEXT PRIMARY KEY,"
+    "        part   INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX tenant_parts_by_part ON tenant_parts (part);",
 };
 #define PD_STORE_VERSION                                                       \
         ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
 
-enum {
-        PD_STMT_BEGIN,
-        PD_STMT_COMMIT,
-        PD_STMT_ROLLBACK,
-        PD_STMT_SAVEPOINT,
-        PD_STMT_RELEASE,
-        PD_STMT_ROLLBACK_TO,
-        PD_STMT_EVENT_DONE,
-        PD_STMT_EVENT_MARK,
-        PD_STMT_RUN_BEGIN,
-        PD_STMT_RUN_END,
-        PD_STMT_RUN_RECORD,
-        PD_STMT_ACTION_FINISHED,
-        PD_STMT_ACTION_STATE,
-        PD_STMT_ACTION_SET_DONE,
-        PD_STMT_TRIGGER_OUTCOME,
-        PD_STMT_TRIGGER_RUNS,
-        PD_STMT_RUN_NEXT_UNFINISHED,
-        PD_STMT_OUTBOX_ADD,
-        PD_STMT_OUTBOX_DEL,
-        PD_STMT_OUTBOX_DEL_RANGE,
-        PD_STMT_OUTBOX_NEXT,
-        PD_STMT_PRUNE_RUNS,
-        PD_STMT_PRUNE_EVENTS,
-        PD_STMT_PAUSE_SET,
-        PD_STMT_PAUSE_CLEAR,
-        PD_STMT_PAUSE_CLEAR_ALL,
-        PD_STMT_PAUSE_LIST,
-        PD_STMT__CNT
-};
 
 static const char *const store_sql[PD_STMT__CNT] = {
     /* IMMEDIATE takes the write lock up front: a busy store then fails
@@ -246,9 +237,13 @@ static const char *const store_sql[PD_STMT__CNT] = {
         " VALUES (?1, ?2, ?3)"
         " ON CONFLICT (tenant, action) DO UPDATE SET"
         " ever_succeeded = excluded.ever_succeeded",
+    /* A run restored from another reactor's record has no trigger
+     * source (action.finished names only the trigger's id): it matches
+     * by id. A run of ours must match both. */
     [PD_STMT_TRIGGER_OUTCOME] =
         "SELECT status, attempt FROM runs"
-        " WHERE trigger_id = ?4 AND trigger_source = ?3"
+        " WHERE trigger_id = ?4 AND (trigger_source = ?3"
+        " OR (trigger_source IS NULL AND origin IS NOT NULL))"
         " AND tenant = ?1 AND action = ?2 AND status IS NOT NULL"
         " ORDER BY id DESC LIMIT 1",
     [PD_STMT_TRIGGER_RUNS] =
@@ -290,21 +285,6 @@ static const char *const store_sql[PD_STMT__CNT] = {
         " WHERE done_at < ?1 ORDER BY done_at LIMIT ?2)",
 };
 
-struct pd_store_s {
-        sqlite3 *db;
-        char id[40]; /* meta.store_id */
-        sqlite3_stmt *stmt[PD_STMT__CNT];
-        int errcode;      /* primary SQLite code of the last error, 0 if
-                           * it did not come from SQLite */
-        char errmsg[512]; /* the last error, "" if none yet */
-        int (*give_up)(void *opaque); /* see pd_store_set_give_up */
-        void *give_up_opaque;
-        struct timespec busy_since; /* when the current wait began */
-        /* The last run id handed out (pd_store_run_id_next): a run written
-         * whole at its end has its id, and names its log, before it runs,
-         * so every run takes its id from here, never from the rowid. */
-        _Atomic int64_t last_run_id;
-};
 
 /* How long a statement waits for another connection's lock before it
  * fails with SQLITE_BUSY, and how often the wait asks whether to give up. */
@@ -340,18 +320,14 @@ void pd_store_set_give_up(pd_store_t *st, int (*give_up)(void *opaque),
         st->give_up_opaque = opaque;
 }
 
-/* Records SQLite's message for rc as the last error. Returns -1. */
-static int store_fail(pd_store_t *st, int rc) {
+int pd__store_fail(pd_store_t *st, int rc) {
         st->errcode = rc & 0xff;
         snprintf(st->errmsg, sizeof(st->errmsg), "%s",
                  st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
         return -1;
 }
 
-/* Records an error of ours (never retriable). Returns -1. */
-static int store_failf(pd_store_t *st, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int store_failf(pd_store_t *st, const char *fmt, ...) {
+int pd__store_failf(pd_store_t *st, const char *fmt, ...) {
         va_list ap;
 
         st->errcode = 0;
@@ -361,25 +337,23 @@ static int store_failf(pd_store_t *st, const char *fmt, ...) {
         return -1;
 }
 
-/* Makes stmt ready for its next use. */
-static void store_done(sqlite3_stmt *stmt) {
+void pd__store_done(sqlite3_stmt *stmt) {
         sqlite3_reset(stmt);
         sqlite3_clear_bindings(stmt);
 }
 
-/* Steps a statement that returns no rows, then resets it. */
-static int store_exec(pd_store_t *st, sqlite3_stmt *stmt) {
+int pd__store_exec(pd_store_t *st, sqlite3_stmt *stmt) {
         int rc = sqlite3_step(stmt);
 
         if (rc != SQLITE_DONE)
-                store_fail(st, rc);
-        store_done(stmt);
+                pd__store_fail(st, rc);
+        pd__store_done(stmt);
         return rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* Binds a string, or NULL. The caller's string outlives the statement's
  * use, so SQLite need not copy it. */
-static void store_bind_str(sqlite3_stmt *stmt, int idx, const char *s) {
+void pd__store_bind_str(sqlite3_stmt *stmt, int idx, const char *s) {
         sqlite3_bind_text(stmt, idx, s, -1, SQLITE_STATIC);
 }
 
@@ -411,15 +385,15 @@ static int store_query1(pd_store_t *st, const char *sql, char *buf, size_t size,
 
         rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
         if (rc != SQLITE_OK) {
-                store_fail(st, rc);
+                pd__store_fail(st, rc);
                 goto out;
         }
         rc = sqlite3_step(stmt);
         if (rc != SQLITE_ROW) {
                 if (rc == SQLITE_DONE)
-                        store_failf(st, "%s: no result", sql);
+                        pd__store_failf(st, "%s: no result", sql);
                 else
-                        store_fail(st, rc);
+                        pd__store_fail(st, rc);
                 goto out;
         }
         if (buf) {
@@ -439,7 +413,7 @@ out:
 static int store_exec_sql(pd_store_t *st, const char *sql) {
         int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
 
-        return rc == SQLITE_OK ? 0 : store_fail(st, rc);
+        return rc == SQLITE_OK ? 0 : pd__store_fail(st, rc);
 }
 
 /*
@@ -457,10 +431,10 @@ static int store_migrate(pd_store_t *st) {
         if (store_query1(st, "PRAGMA user_version", NULL, 0, &version))
                 goto out;
         if (version > PD_STORE_VERSION) {
-                store_failf(st,
-                            "schema version %d is newer than this "
-                            "postdeploy knows (%d); upgrade postdeploy",
-                            version, PD_STORE_VERSION);
+                pd__store_failf(st,
+                                "schema version %d is newer than this "
+                                "postdeploy knows (%d); upgrade postdeploy",
+                                version, PD_STORE_VERSION);
                 goto out;
         }
         for (int v = version; v < PD_STORE_VERSION; v++)
@@ -487,14 +461,14 @@ static int store_setup(pd_store_t *st, const char *path, int sync_full) {
         if (rc == SQLITE_OK)
                 rc = sqlite3_busy_handler(st->db, store_busy, st);
         if (rc != SQLITE_OK)
-                return store_fail(st, rc);
+                return pd__store_fail(st, rc);
         if (store_query1(st, "PRAGMA journal_mode = WAL", mode, sizeof(mode),
                          NULL))
                 return -1;
         /* An in-memory database (tests) cannot be in WAL mode. */
         if (strcmp(mode, "wal") && strcmp(path, ":memory:"))
-                return store_failf(st, "cannot use WAL (journal mode %s)",
-                                   mode);
+                return pd__store_failf(st, "cannot use WAL (journal mode %s)",
+                                       mode);
         if (store_exec_sql(st, sync_full ? "PRAGMA synchronous = FULL"
                                          : "PRAGMA synchronous = NORMAL") ||
             store_exec_sql(st, "PRAGMA foreign_keys = ON") ||
@@ -506,11 +480,14 @@ static int store_setup(pd_store_t *st, const char *path, int sync_full) {
                 return -1;
         atomic_store(&st->last_run_id, strtoll(num, NULL, 10));
         for (int i = 0; i < PD_STMT__CNT; i++) {
-                rc = sqlite3_prepare_v3(st->db, store_sql[i], -1,
+                const char *sql =
+                    store_sql[i] ? store_sql[i] : pd__store_restore_sql[i];
+
+                rc = sqlite3_prepare_v3(st->db, sql, -1,
                                         SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
                                         NULL);
                 if (rc != SQLITE_OK)
-                        return store_fail(st, rc);
+                        return pd__store_fail(st, rc);
         }
         return 0;
 }
@@ -555,7 +532,7 @@ pd_store_t *pd_store_open(const char *path, int sync_full, char *errstr,
                    path, &st->db,
                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                    NULL);
-        err = rc != SQLITE_OK ? store_fail(st, rc)
+        err = rc != SQLITE_OK ? pd__store_fail(st, rc)
                               : store_setup(st, path, sync_full);
         umask(old_umask);
         if (err) {
@@ -606,15 +583,15 @@ int pd_store_retriable(const pd_store_t *st) {
 }
 
 int pd_store_begin(pd_store_t *st) {
-        return store_exec(st, st->stmt[PD_STMT_BEGIN]);
+        return pd__store_exec(st, st->stmt[PD_STMT_BEGIN]);
 }
 
 int pd_store_commit(pd_store_t *st) {
-        return store_exec(st, st->stmt[PD_STMT_COMMIT]);
+        return pd__store_exec(st, st->stmt[PD_STMT_COMMIT]);
 }
 
 int pd_store_rollback(pd_store_t *st) {
-        return store_exec(st, st->stmt[PD_STMT_ROLLBACK]);
+        return pd__store_exec(st, st->stmt[PD_STMT_ROLLBACK]);
 }
 
 int pd_store_in_txn(pd_store_t *st) {
@@ -622,18 +599,18 @@ int pd_store_in_txn(pd_store_t *st) {
 }
 
 int pd_store_part_begin(pd_store_t *st) {
-        return store_exec(st, st->stmt[PD_STMT_SAVEPOINT]);
+        return pd__store_exec(st, st->stmt[PD_STMT_SAVEPOINT]);
 }
 
 int pd_store_part_end(pd_store_t *st) {
-        return store_exec(st, st->stmt[PD_STMT_RELEASE]);
+        return pd__store_exec(st, st->stmt[PD_STMT_RELEASE]);
 }
 
 int pd_store_part_undo(pd_store_t *st) {
         /* ROLLBACK TO keeps the savepoint open: release it too. */
-        int ret = store_exec(st, st->stmt[PD_STMT_ROLLBACK_TO]);
+        int ret = pd__store_exec(st, st->stmt[PD_STMT_ROLLBACK_TO]);
 
-        return store_exec(st, st->stmt[PD_STMT_RELEASE]) || ret ? -1 : 0;
+        return pd__store_exec(st, st->stmt[PD_STMT_RELEASE]) || ret ? -1 : 0;
 }
 
 /* ---- events ---- */
@@ -643,14 +620,14 @@ int pd_store_event_done(pd_store_t *st, const char *source, const char *id,
         sqlite3_stmt *stmt = st->stmt[PD_STMT_EVENT_DONE];
         int rc;
 
-        store_bind_str(stmt, 1, source);
-        store_bind_str(stmt, 2, id);
+        pd__store_bind_str(stmt, 1, source);
+        pd__store_bind_str(stmt, 2, id);
         rc = sqlite3_step(stmt);
         if (rc == SQLITE_ROW || rc == SQLITE_DONE)
                 *donep = rc == SQLITE_ROW;
         else
-                store_fail(st, rc);
-        store_done(stmt);
+                pd__store_fail(st, rc);
+        pd__store_done(stmt);
         return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -658,11 +635,11 @@ int pd_store_event_mark(pd_store_t *st, const char *source, const char *id,
                         const char *tenant, int64_t at_ms) {
         sqlite3_stmt *stmt = st->stmt[PD_STMT_EVENT_MARK];
 
-        store_bind_str(stmt, 1, source);
-        store_bind_str(stmt, 2, id);
-        store_bind_str(stmt, 3, tenant);
+        pd__store_bind_str(stmt, 1, source);
+        pd__store_bind_str(stmt, 2, id);
+        pd__store_bind_str(stmt, 3, tenant);
         sqlite3_bind_int64(stmt, 4, at_ms);
-        return store_exec(st, stmt);
+        return pd__store_exec(st, stmt);
 }
 
 /* ---- runs and action state ---- */
@@ -670,18 +647,18 @@ int pd_store_event_mark(pd_store_t *st, const char *source, const char *id,
 int pd_store_run_begin(pd_store_t *st, pd_run_t *run) {
         sqlite3_stmt *stmt = st->stmt[PD_STMT_RUN_BEGIN];
 
-        store_bind_str(stmt, 1, run->tenant);
-        store_bind_str(stmt, 2, run->action);
-        store_bind_str(stmt, 3, run->release);
-        store_bind_str(stmt, 4, run->trigger_source);
-        store_bind_str(stmt, 5, run->trigger_id);
+        pd__store_bind_str(stmt, 1, run->tenant);
+        pd__store_bind_str(stmt, 2, run->action);
+        pd__store_bind_str(stmt, 3, run->release);
+        pd__store_bind_str(stmt, 4, run->trigger_source);
+        pd__store_bind_str(stmt, 5, run->trigger_id);
         sqlite3_bind_int(stmt, 6, run->attempt);
         sqlite3_bind_int64(stmt, 7, run->started_at);
         if (run->sup_id)
                 sqlite3_bind_int64(stmt, 8, run->sup_id);
         run->id = pd_store_run_id_next(st);
         sqlite3_bind_int64(stmt, 9, run->id);
-        return store_exec(st, stmt);
+        return pd__store_exec(st, stmt);
 }
 
 int64_t pd_store_run_id_next(pd_store_t *st) {
@@ -692,11 +669,11 @@ int pd_store_run_record(pd_store_t *st, const pd_run_t *run) {
         sqlite3_stmt *stmt = st->stmt[PD_STMT_RUN_RECORD];
 
         assert(run->id);
-        store_bind_str(stmt, 1, run->tenant);
-        store_bind_str(stmt, 2, run->action);
-        store_bind_str(stmt, 3, run->release);
-        store_bind_str(stmt, 4, run->trigger_source);
-        store_bind_str(stmt, 5, run->trigger_id);
+        pd__store_bind_str(stmt, 1, run->tenant);
+        pd__store_bind_str(stmt, 2, run->action);
+        pd__store_bind_str(stmt, 3, run->release);
+        pd__store_bind_str(stmt, 4, run->trigger_source);
+        pd__store_bind_str(stmt, 5, run->trigger_id);
         sqlite3_bind_int(stmt, 6, run->attempt);
         sqlite3_bind_int64(stmt, 7, run->started_at);
         if (run->sup_id)
@@ -705,18 +682,18 @@ int pd_store_run_record(pd_store_t *st, const pd_run_t *run) {
         sqlite3_bind_int(stmt, 10, (int)run->status);
         if (run->has_exit_code)
                 sqlite3_bind_int(stmt, 11, run->exit_code);
-        store_bind_str(stmt, 12, run->error);
-        store_bind_str(stmt, 13, run->output_tail);
+        pd__store_bind_str(stmt, 12, run->error);
+        pd__store_bind_str(stmt, 13, run->output_tail);
         sqlite3_bind_int64(stmt, 14, run->finished_at);
         sqlite3_bind_int64(stmt, 15, run->duration_ms);
-        if (store_exec(st, stmt))
+        if (pd__store_exec(st, stmt))
                 return -1;
         stmt = st->stmt[PD_STMT_ACTION_FINISHED];
-        store_bind_str(stmt, 1, run->tenant);
-        store_bind_str(stmt, 2, run->action);
+        pd__store_bind_str(stmt, 1, run->tenant);
+        pd__store_bind_str(stmt, 2, run->action);
         sqlite3_bind_int64(stmt, 3, run->id);
         sqlite3_bind_int(stmt, 4, (int)run->status);
-        return store_exec(st, stmt);
+        return pd__store_exec(st, stmt);
 }
 
 int pd_store_run_end(pd_store_t *st, const pd_run_t *run) {
@@ -726,18 +703,18 @@ int pd_store_run_end(pd_store_t *st, const pd_run_t *run) {
         sqlite3_bind_int(stmt, 2, (int)run->status);
         if (run->has_exit_code)
                 sqlite3_bind_int(stmt, 3, run->exit_code);
-        store_bind_str(stmt, 4, run->error);
-        store_bind_str(stmt, 5, run->output_tail);
+        pd__store_bind_str(stmt, 4, run->error);
+        pd__store_bind_str(stmt, 5, run->output_tail);
         sqlite3_bind_int64(stmt, 6, run->finished_at);
         sqlite3_bind_int64(stmt, 7, run->duration_ms);
-        if (store_exec(st, stmt))
+        if (pd__store_exec(st, stmt))
                 return -1;
         /* Ending a run twice would rewrite history: refuse it. */
         if (sqlite3_changes(st->db) != 1)
-                return store_failf(st,
-                                   "run %lld is unknown or already "
-                                   "finished",
-                                   (long long)run->id);
+                return pd__store_failf(st,
+                                       "run %lld is unknown or already "
+                                       "finished",
+                                       (long long)run->id);
         return 0;
 }
 
@@ -747,8 +724,8 @@ int pd_store_action_state(pd_store_t *st, const char *tenant,
         int rc;
 
         memset(as, 0, sizeof(*as));
-        store_bind_str(stmt, 1, tenant);
-        store_bind_str(stmt, 2, action);
+        pd__store_bind_str(stmt, 1, tenant);
+        pd__store_bind_str(stmt, 2, action);
         rc = sqlite3_step(stmt);
         if (rc == SQLITE_ROW) {
                 as->known          = 1;
@@ -758,9 +735,9 @@ int pd_store_action_state(pd_store_t *st, const char *tenant,
                 as->last_attempt = sqlite3_column_int(stmt, 2);
                 as->running      = sqlite3_column_int(stmt, 3) != 0;
         } else if (rc != SQLITE_DONE) {
-                store_fail(st, rc);
+                pd__store_fail(st, rc);
         }
-        store_done(stmt);
+        pd__store_done(stmt);
         return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -769,12 +746,12 @@ int pd_store_pause_set(pd_store_t *st, const char *tenant, const char *by,
         sqlite3_stmt *stmt = st->stmt[PD_STMT_PAUSE_SET];
         int rc;
 
-        store_bind_str(stmt, 1, tenant ? tenant : PD_STORE_ALL_TENANTS);
-        store_bind_str(stmt, 2, by ? by : "");
+        pd__store_bind_str(stmt, 1, tenant ? tenant : PD_STORE_ALL_TENANTS);
+        pd__store_bind_str(stmt, 2, by ? by : "");
         sqlite3_bind_int64(stmt, 3, at);
         rc = sqlite3_step(stmt);
-        store_done(stmt);
-        return rc == SQLITE_DONE ? 0 : store_fail(st, rc);
+        pd__store_done(stmt);
+        return rc == SQLITE_DONE ? 0 : pd__store_fail(st, rc);
 }
 
 int pd_store_pause_clear(pd_store_t *st, const char *tenant) {
@@ -783,10 +760,10 @@ int pd_store_pause_clear(pd_store_t *st, const char *tenant) {
         int rc;
 
         if (tenant)
-                store_bind_str(stmt, 1, tenant);
+                pd__store_bind_str(stmt, 1, tenant);
         rc = sqlite3_step(stmt);
-        store_done(stmt);
-        return rc == SQLITE_DONE ? 0 : store_fail(st, rc);
+        pd__store_done(stmt);
+        return rc == SQLITE_DONE ? 0 : pd__store_fail(st, rc);
 }
 
 int pd_store_pause_list(pd_store_t *st, pd_strv_t *tenants, pd_strv_t *by) {
@@ -798,8 +775,8 @@ int pd_store_pause_list(pd_store_t *st, pd_strv_t *tenants, pd_strv_t *by) {
                             (const char *)sqlite3_column_text(stmt, 0));
                 pd_strv_add(by, (const char *)sqlite3_column_text(stmt, 1));
         }
-        store_done(stmt);
-        return rc == SQLITE_DONE ? 0 : store_fail(st, rc);
+        pd__store_done(stmt);
+        return rc == SQLITE_DONE ? 0 : pd__store_fail(st, rc);
 }
 
 const char *pd_store_id(const pd_store_t *st) {
@@ -811,12 +788,12 @@ int pd_store_action_set_done(pd_store_t *st, const char *tenant,
         sqlite3_stmt *stmt = st->stmt[PD_STMT_ACTION_SET_DONE];
         int rc;
 
-        store_bind_str(stmt, 1, tenant);
-        store_bind_str(stmt, 2, action);
+        pd__store_bind_str(stmt, 1, tenant);
+        pd__store_bind_str(stmt, 2, action);
         sqlite3_bind_int(stmt, 3, done ? 1 : 0);
         rc = sqlite3_step(stmt);
-        store_done(stmt);
-        return rc == SQLITE_DONE ? 0 : store_fail(st, rc);
+        pd__store_done(stmt);
+        return rc == SQLITE_DONE ? 0 : pd__store_fail(st, rc);
 }
 
 int pd_store_trigger_outcome(pd_store_t *st, const char *tenant,
@@ -826,10 +803,10 @@ int pd_store_trigger_outcome(pd_store_t *st, const char *tenant,
         sqlite3_stmt *stmt = st->stmt[PD_STMT_TRIGGER_OUTCOME];
         int rc;
 
-        store_bind_str(stmt, 1, tenant);
-        store_bind_str(stmt, 2, action);
-        store_bind_str(stmt, 3, trigger_source);
-        store_bind_str(stmt, 4, trigger_id);
+        pd__store_bind_str(stmt, 1, tenant);
+        pd__store_bind_str(stmt, 2, action);
+        pd__store_bind_str(stmt, 3, trigger_source);
+        pd__store_bind_str(stmt, 4, trigger_id);
         rc = sqlite3_step(stmt);
         if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
                 *foundp = rc == SQLITE_ROW;
@@ -838,9 +815,9 @@ int pd_store_trigger_outcome(pd_store_t *st, const char *tenant,
                 if (*foundp && attemptp)
                         *attemptp = sqlite3_column_int(stmt, 1);
         } else {
-                store_fail(st, rc);
+                pd__store_fail(st, rc);
         }
-        store_done(stmt);
+        pd__store_done(stmt);
         return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -850,16 +827,16 @@ int pd_store_trigger_runs(pd_store_t *st, const char *tenant,
         sqlite3_stmt *stmt = st->stmt[PD_STMT_TRIGGER_RUNS];
         int rc;
 
-        store_bind_str(stmt, 1, tenant);
-        store_bind_str(stmt, 2, action);
-        store_bind_str(stmt, 3, trigger_source);
-        store_bind_str(stmt, 4, trigger_id);
+        pd__store_bind_str(stmt, 1, tenant);
+        pd__store_bind_str(stmt, 2, action);
+        pd__store_bind_str(stmt, 3, trigger_source);
+        pd__store_bind_str(stmt, 4, trigger_id);
         rc = sqlite3_step(stmt);
         if (rc == SQLITE_ROW)
                 *countp = sqlite3_column_int64(stmt, 0);
         else
-                store_fail(st, rc);
-        store_done(stmt);
+                pd__store_fail(st, rc);
+        pd__store_done(stmt);
         return rc == SQLITE_ROW ? 0 : -1;
 }
 
@@ -888,9 +865,9 @@ int pd_store_runs_unfinished(pd_store_t *st, pd_store_run_cb_t *cb,
                         last_id            = run.id;
                         ret                = cb(&run, opaque);
                 } else if (rc != SQLITE_DONE) {
-                        ret = store_fail(st, rc);
+                        ret = pd__store_fail(st, rc);
                 }
-                store_done(stmt);
+                pd__store_done(stmt);
                 if (rc == SQLITE_DONE)
                         break;
         }
@@ -905,7 +882,7 @@ static int store_prune_one(pd_store_t *st, sqlite3_stmt *stmt,
                            int64_t before_ms, int limit, int *deletedp) {
         sqlite3_bind_int64(stmt, 1, before_ms);
         sqlite3_bind_int(stmt, 2, limit);
-        if (store_exec(st, stmt))
+        if (pd__store_exec(st, stmt))
                 return -1;
         *deletedp += sqlite3_changes(st->db);
         return 0;
@@ -927,12 +904,12 @@ int pd_store_prune(pd_store_t *st, int64_t before_ms, int limit,
 int pd_store_outbox_add(pd_store_t *st, pd_outbox_rec_t *rec) {
         sqlite3_stmt *stmt = st->stmt[PD_STMT_OUTBOX_ADD];
 
-        store_bind_str(stmt, 1, rec->topic);
-        store_bind_str(stmt, 2, rec->key);
+        pd__store_bind_str(stmt, 1, rec->topic);
+        pd__store_bind_str(stmt, 2, rec->key);
         sqlite3_bind_blob64(stmt, 3, rec->headers, rec->headers_len,
                             SQLITE_STATIC);
         sqlite3_bind_blob64(stmt, 4, rec->value, rec->value_len, SQLITE_STATIC);
-        if (store_exec(st, stmt))
+        if (pd__store_exec(st, stmt))
                 return -1;
         rec->seq = sqlite3_last_insert_rowid(st->db);
         return 0;
@@ -942,7 +919,7 @@ int pd_store_outbox_del(pd_store_t *st, int64_t seq) {
         sqlite3_stmt *stmt = st->stmt[PD_STMT_OUTBOX_DEL];
 
         sqlite3_bind_int64(stmt, 1, seq);
-        return store_exec(st, stmt);
+        return pd__store_exec(st, stmt);
 }
 
 int pd_store_outbox_del_range(pd_store_t *st, int64_t first, int64_t last) {
@@ -950,20 +927,20 @@ int pd_store_outbox_del_range(pd_store_t *st, int64_t first, int64_t last) {
 
         sqlite3_bind_int64(stmt, 1, first);
         sqlite3_bind_int64(stmt, 2, last);
-        return store_exec(st, stmt);
+        return pd__store_exec(st, stmt);
 }
 
 int pd_store_checkpoints_manual(pd_store_t *st) {
         int rc = sqlite3_wal_autocheckpoint(st->db, 0);
 
-        return rc == SQLITE_OK ? 0 : store_fail(st, rc);
+        return rc == SQLITE_OK ? 0 : pd__store_fail(st, rc);
 }
 
 int pd_store_checkpoint(pd_store_t *st) {
         int rc = sqlite3_wal_checkpoint_v2(
             st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 
-        return rc == SQLITE_OK ? 0 : store_fail(st, rc);
+        return rc == SQLITE_OK ? 0 : pd__store_fail(st, rc);
 }
 
 int pd_store_outbox_foreach(pd_store_t *st, pd_store_outbox_cb_t *cb,
@@ -989,9 +966,9 @@ int pd_store_outbox_foreach(pd_store_t *st, pd_store_outbox_cb_t *cb,
                         last_seq        = rec.seq;
                         ret             = cb(&rec, opaque);
                 } else if (rc != SQLITE_DONE) {
-                        ret = store_fail(st, rc);
+                        ret = pd__store_fail(st, rc);
                 }
-                store_done(stmt);
+                pd__store_done(stmt);
                 if (rc == SQLITE_DONE)
                         break;
         }

@@ -208,6 +208,52 @@ typedef int(pd_store_run_cb_t)(const pd_run_t *run, void *opaque);
 int pd_store_runs_unfinished(pd_store_t *st, pd_store_run_cb_t *cb,
                              void *opaque);
 
+/* ---- restore (shared_group: state/store_restore.c) ---- */
+
+/*
+ * Records that tenant's events come from partition part of the events
+ * topic (its results go to the same partition number), so that a dirty
+ * restore of part knows whose rows to delete. Cheap when it is known
+ * already. Returns 0 or -1.
+ */
+int pd_store_tenant_part(pd_store_t *st, const char *tenant, int32_t part);
+
+/*
+ * Writes run, a finished run another reactor recorded and published in
+ * an action.finished whose ce_id is origin, as a finished run of this
+ * store (no trigger source: pd_store_trigger_outcome finds it by the
+ * trigger's id), and changes the (tenant, action) state as that reactor
+ * changed its own: the run's outcome as pd_store_run_record does, then
+ * set_done (-1: leave it; 1: done, a skip; 0: pending, a reset). The
+ * tenant is recorded as part's (pd_store_tenant_part). A record applied
+ * already (its origin is known) changes nothing: *appliedp (unless NULL)
+ * says whether this one did. Returns 0 or -1.
+ */
+int pd_store_run_restore(pd_store_t *st, const pd_run_t *run,
+                         const char *origin, int set_done, int32_t part,
+                         int *appliedp);
+
+/* A results partition's restore checkpoint. */
+typedef struct pd_store_part_s {
+        int known;           /* a checkpoint was saved (or forgotten) */
+        int64_t next_offset; /* the next offset to read */
+        int dirty;           /* this store may hold more than the topic:
+                              * start over (pd_store_part_clear) */
+        int has_tenants;     /* tenants of part are known here */
+} pd_store_part_t;
+
+int pd_store_part_get(pd_store_t *st, int32_t part, pd_store_part_t *sp);
+/* Saves next_offset as part's checkpoint, and its dirty flag: a restore
+ * from the start keeps it until it is over. */
+int pd_store_part_set(pd_store_t *st, int32_t part, int64_t next_offset,
+                      int dirty);
+/* Marks part's checkpoint dirty (the partition was lost). */
+int pd_store_part_forget(pd_store_t *st, int32_t part);
+/* Deletes every run, action state and done event of part's tenants
+ * (pd_store_tenant_part), before part is restored from its start. Sets
+ * *deletedp (unless NULL) to the runs deleted. Returns 0 or -1. */
+int pd_store_part_clear(pd_store_t *st, int32_t part, int64_t *deletedp);
+
 /* ---- retention ---- */
 
 /*
