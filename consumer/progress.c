@@ -33,9 +33,9 @@ struct pd_progress_s {
         char *tenant, *action, *release, *trigger_id;
         int32_t attempt;
         int64_t interval_ms;
-        int64_t done, total, at; /* the newest value */
-        int unsent;              /* ... not produced yet */
-        int64_t sent_ms;         /* monotonic, of the last record; -1 */
+        int64_t done, total, at;    /* the newest value */
+        int unsent;                 /* ... not produced yet */
+        int64_t sent_ms;            /* monotonic, of the last record; -1 */
         pd_progress_t *next, *prev; /* in the hub's list while unsent */
         int listed;
 };
@@ -46,19 +46,20 @@ struct pd_progress_hub_s {
         pthread_cond_t cond; /* a value waits, or stop */
         pthread_t thread;
         int stop;
-        pd_progress_t *waiting; /* runs with a value held back */
-        int32_t partition_cnt;  /* of the results topic; 0: not known */
-        int64_t asked_ms;       /* monotonic, when last asked for it */
+        pd_progress_t *waiting;    /* runs with a value held back */
+        pthread_mutex_t part_lock; /* held while asking for: */
+        int32_t partition_cnt;     /* of the results topic; 0: not known
+                                    * (written under both locks) */
+        int64_t asked_ms;          /* monotonic, when last asked for it */
 };
 
-/* The partition count of the results topic, asked of the broker at most
- * every 10 s until known (the hub's thread, without the lock). */
-static int32_t hub_partitions(pd_reactor_t *r, pd_progress_hub_t *hub) {
+/* The partition count of the results topic, as the broker says (0 if it
+ * does not answer within 5 s). No lock is held. */
+static int32_t hub_partitions(pd_reactor_t *r) {
         const struct rd_kafka_metadata *md = NULL;
         rd_kafka_topic_t *rkt;
         int32_t cnt = 0;
 
-        hub->asked_ms = pd_mono_ms();
         rkt = rd_kafka_topic_new(r->producer, r->conf->topic_results, NULL);
         if (!rkt)
                 return 0;
@@ -126,16 +127,6 @@ static void *hub_main(void *arg) {
                 struct timespec ts;
                 pd_progress_t *p, *pnext;
 
-                if (!hub->partition_cnt && now - hub->asked_ms >= 10000) {
-                        int32_t cnt;
-
-                        pthread_mutex_unlock(&hub->lock);
-                        cnt = hub_partitions(r, hub);
-                        pthread_mutex_lock(&hub->lock);
-                        hub->partition_cnt = cnt;
-                        now                = pd_mono_ms();
-                        next               = now + 1000;
-                }
                 for (p = hub->waiting; p; p = pnext) {
                         int64_t due = p->sent_ms + p->interval_ms;
 
@@ -174,6 +165,7 @@ static pd_progress_hub_t *hub_get(pd_reactor_t *r) {
         }
         hub = pd_xcalloc(1, sizeof(*hub));
         pthread_mutex_init(&hub->lock, NULL);
+        pthread_mutex_init(&hub->part_lock, NULL);
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_cond_init(&hub->cond, &ca);
@@ -191,9 +183,24 @@ static pd_progress_hub_t *hub_get(pd_reactor_t *r) {
 }
 
 pd_progress_t *pd__progress_begin(pd_reactor_t *r, const pd_run_t *run) {
-        pd_progress_t *p = pd_xcalloc(1, sizeof(*p));
+        pd_progress_t *p       = pd_xcalloc(1, sizeof(*p));
+        pd_progress_hub_t *hub = hub_get(r);
 
-        hub_get(r);
+        /* The partition count, before the first record: asked by the
+         * first run of the reactor's life (a round trip to the broker),
+         * while the runs that start meanwhile wait for it, and again
+         * every 10 s until it is known. part_lock, not lock: the values
+         * of running runs go on meanwhile. */
+        pthread_mutex_lock(&hub->part_lock);
+        if (!hub->partition_cnt && pd_mono_ms() - hub->asked_ms >= 10000) {
+                int32_t cnt = hub_partitions(r);
+
+                hub->asked_ms = pd_mono_ms();
+                pthread_mutex_lock(&hub->lock);
+                hub->partition_cnt = cnt;
+                pthread_mutex_unlock(&hub->lock);
+        }
+        pthread_mutex_unlock(&hub->part_lock);
         p->r           = r;
         p->tenant      = pd_xstrdup(run->tenant);
         p->action      = pd_xstrdup(run->action);
@@ -261,6 +268,7 @@ void pd__progress_hub_destroy(pd_reactor_t *r) {
                 pthread_mutex_unlock(&hub->lock);
         }
         pthread_mutex_destroy(&hub->lock);
+        pthread_mutex_destroy(&hub->part_lock);
         pthread_cond_destroy(&hub->cond);
         free(hub);
         r->progress = NULL;
