@@ -57,9 +57,24 @@ echo "counted"
 while [ -e "$MARKERS/gate_cmd" ]; do /bin/sleep 0.05; done
 SH
 chmod +x "$T/count.sh"
+# t.slow: 1..30 of 30 over some 2 s: progress along the way, not only at
+# the start and the end.
+cat >"$T/slow.sh" <<'SH'
+#!/bin/sh
+i=1
+while [ $i -le 30 ]; do
+	echo "$i 30" >&3
+	/bin/sleep 0.07
+	i=$((i + 1))
+done
+SH
+chmod +x "$T/slow.sh"
 pd_config <<INI
 [action t.count]
 run = $T/count.sh
+auto = false
+[action t.slow]
+run = $T/slow.sh
 auto = false
 [action t.flood]
 run = /bin/sh -c "seq 1000000 | sed 's/\$/ 1000000/' >&3"
@@ -109,6 +124,9 @@ pd_check "and the plugin's" \
 pd_report
 pd_eq "a finished action shows no progress" - "$(pd_state acme t.count progress_done 2>/dev/null || echo -)"
 
+pd_rc rc pd_cli deploy --one t.slow --release 1.0 --tenant acme --wait --timeout 60s
+pd_eq "the slow one succeeds" 0 "$rc"
+
 # The flood: one run writes a million lines to the pipe.
 sup_pid=$(ps -eo pid=,args= | awk -v d="$T/state" 'index($0, "--supervisor " d) {print $1; exit}')
 [ -n "$sup_pid" ] || pd_die "no supervisor found for $T/state"
@@ -154,7 +172,8 @@ def check(what, ok):
     global fails
     print(("ok   - " if ok else "FAIL - ") + what)
     fails += not ok
-for action, final in (("t.count", 200), ("t.plug", 20), ("t.flood", 1000000)):
+for action, final in (("t.count", 200), ("t.plug", 20), ("t.slow", 30),
+                      ("t.flood", 1000000)):
     prog = [r for r in recs if r[2] == "action_progress" and r[4]["action"] == action]
     fin = [r for r in recs if r[2] == "action_finished" and r[4]["action"] == action]
     tenant = fin[0][4]["tenant"] if fin else "?"
@@ -173,6 +192,9 @@ for action, final in (("t.count", 200), ("t.plug", 20), ("t.flood", 1000000)):
           all(r[0] == f[0] for r in prog))
     check("%s: done never goes back" % action, done == sorted(done))
     check("%s: at most duration/interval + 2 records" % action, len(prog) <= bound)
+    if action == "t.slow":
+        check("t.slow: one at least every interval along the way",
+              len(prog) >= f[4]["duration_ms"] // interval_ms - 1)
     check("%s: the last is the final value, total included" % action,
           done[-1] == final and sorted(prog, key=lambda r: r[1])[-1][4]["total"] == final)
     check("%s: the last comes before the action.finished" % action,
