@@ -865,11 +865,6 @@ int pd_runner_finish(pd_runner_t *rn, pd_runner_result_t *res) {
                         rn->out_open =
                             !runner_read(rn->out_fd, rn->buf, rn->out);
         }
-        /* Its last progress too, which the run's last record says. */
-        for (int64_t until = pd_mono_ms() + PD_RUNNER_TICK_MS;
-             rn->prog_open && pd_mono_ms() < until;)
-                if (!runner_progress_read(rn))
-                        break;
 
         while (waitpid(rn->pid, &wstatus, 0) == -1) {
                 if (errno != EINTR) {
