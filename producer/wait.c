@@ -485,17 +485,32 @@ static void wait_running(pd_deploy_t *d, const pd_event_t *ev) {
 /* An action.progress of a run we wait for: the status line shows it on a
  * terminal; elsewhere a line says it, at most every 10 s per action. A
  * progress is not an outcome: it takes no turn in the run order. */
-static void wait_on_progress(pd_deploy_t *d, const pd_event_t *ev) {
+static void wait_on_progress(pd_deploy_t *d, const pd_trigger_t *t,
+                             const pd_event_t *ev) {
         pd_wait_run_t *run = NULL;
         int64_t now        = pd_now_ms();
 
+        /* After its final outcome: a late one says nothing new. */
+        if (index_find(t->finished_idx, ev->action) >= 0)
+                return;
         for (size_t i = 0; i < d->running_cnt; i++)
                 if (!strcmp(d->running[i].tenant, ev->tenant) &&
                     !strcmp(d->running[i].action, ev->action))
                         run = &d->running[i];
-        /* Not running (any more): a late one says nothing new. */
-        if (!run)
-                return;
+        if (!run) {
+                /* Before its action.started, which waits for the reactor's
+                 * commit while progress is produced at once: it runs. */
+                d->running = pd_xrealloc(
+                    d->running, (d->running_cnt + 1) * sizeof(*d->running));
+                run  = &d->running[d->running_cnt++];
+                *run = (pd_wait_run_t){pd_xstrdup(ev->tenant),
+                                       pd_xstrdup(ev->action),
+                                       now,
+                                       0,
+                                       0,
+                                       0,
+                                       0};
+        }
         run->has_progress = 1;
         run->done         = ev->done;
         run->total        = ev->total;
@@ -547,7 +562,7 @@ static void deploy_on_event(pd_deploy_t *d, const pd_event_t *ev) {
                 return;
         }
         if (ev->type == PD_EVT_ACTION_PROGRESS && ev->action) {
-                wait_on_progress(d, ev);
+                wait_on_progress(d, t, ev);
                 return;
         }
         if ((ev->type != PD_EVT_ACTION_STARTED &&

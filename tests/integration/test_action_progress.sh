@@ -119,13 +119,22 @@ rc=0; wait "$wait_plug_pid" || rc=$?
 pd_eq "the plugin's deploy succeeds" 0 "$rc"
 pd_check "deploy --wait printed the command's progress" \
 	grep -Eq "^acme: +t.count +[0-9]+% \([0-9]+/200\)$" "$T/wait.out"
+pd_eq "one progress line per action per 10 s (t.count said 2 in 2 s)" 1 \
+	"$(grep -Ec "^acme: +t.count +[0-9]+% " "$T/wait.out")"
 pd_check "and the plugin's" \
 	grep -Eq "^globex: +t.plug +[0-9]+% \([0-9]+/20\)$" "$T/wait_plug.out"
 pd_report
 pd_eq "a finished action shows no progress" - "$(pd_state acme t.count progress_done 2>/dev/null || echo -)"
 
-pd_rc rc pd_cli deploy --one t.slow --release 1.0 --tenant acme --wait --timeout 60s
-pd_eq "the slow one succeeds" 0 "$rc"
+# On a terminal (script gives it one) the status line carries it.
+script -qec "'$PD_BIN/postdeploy' deploy --one t.slow --release 1.0 \
+	--tenant acme --wait --timeout 60s -c '$T/postdeploy.ini'" /dev/null \
+	>"$T/tty.out" 2>&1 || true
+pd_check "the slow one succeeds" grep -q "1 action(s) finished, 0 failed" "$T/tty.out"
+pd_check "on a terminal the status line shows the progress" \
+	grep -Eq $'\r\033\\[K\\[0/1 done\\] running: acme t.slow [0-9.]+ (ms|s) [0-9]+% \\([0-9]+/30\\)' "$T/tty.out"
+pd_check "and no progress line is printed there" \
+	bash -c "! grep -Eq 'acme: +t.slow +[0-9]+%' '$T/tty.out'"
 
 # The flood: one run writes a million lines to the pipe.
 sup_pid=$(ps -eo pid=,args= | awk -v d="$T/state" 'index($0, "--supervisor " d) {print $1; exit}')
