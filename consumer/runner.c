@@ -31,7 +31,7 @@
  * Progress: a second pipe, whose write end the child gets as fd 3
  * (POSTDEPLOY_PROGRESS_FD=3 in its environment), is polled beside the
  * output; its lines are parsed as they come and only the newest value is
- * kept (pd_progress_feed), so a command that floods it costs a pass over
+ * kept (pd_runner_progress_feed), so a command that floods it costs a pass over
  * the bytes and no memory. The caller hears of it through job->progress,
  * at most once per read.
  */
@@ -157,8 +157,8 @@ static int progress_number(const char **p, const char *end, int64_t *v) {
         return digits && digits <= 18 ? 0 : -1;
 }
 
-int pd_progress_parse(const char *line, size_t len, int64_t *done,
-                      int64_t *total) {
+int pd_runner_progress_parse(const char *line, size_t len, int64_t *done,
+                             int64_t *total) {
         const char *p = line, *end = line + len;
         int64_t d, t               = 0;
 
@@ -186,7 +186,8 @@ int pd_progress_parse(const char *line, size_t len, int64_t *done,
         return 0;
 }
 
-void pd_progress_feed(pd_progress_rd_t *pr, const char *buf, size_t len) {
+void pd_runner_progress_feed(pd_runner_progress_t *pr, const char *buf,
+                             size_t len) {
         for (const char *end = buf + len; buf < end;) {
                 const char *nl = memchr(buf, '\n', (size_t)(end - buf));
                 size_t n       = (size_t)((nl ? nl : end) - buf);
@@ -200,8 +201,8 @@ void pd_progress_feed(pd_progress_rd_t *pr, const char *buf, size_t len) {
                 }
                 if (!nl)
                         break;
-                if (pr->overlong ||
-                    pd_progress_parse(pr->line, pr->len, &done, &total)) {
+                if (pr->overlong || pd_runner_progress_parse(pr->line, pr->len,
+                                                             &done, &total)) {
                         pr->bad++;
                 } else if (!pr->has || done != pr->done || total != pr->total) {
                         pr->done  = done;
@@ -605,7 +606,7 @@ struct pd_runner_s {
         int prog_fd; /* the progress pipe's read end (non-blocking) */
         int prog_open;
         int ix_out, ix_prog; /* their places in prepare's pfd, -1: none */
-        pd_progress_rd_t pr;
+        pd_runner_progress_t pr;
         char **envp; /* the child's: job's and POSTDEPLOY_PROGRESS_FD */
         pid_t pid;
         int exited;
@@ -657,7 +658,7 @@ static int runner_progress_read(pd_runner_t *rn) {
                 return 0;
         }
         bad = rn->pr.bad;
-        pd_progress_feed(&rn->pr, rn->buf, (size_t)n);
+        pd_runner_progress_feed(&rn->pr, rn->buf, (size_t)n);
         if (!bad && rn->pr.bad)
                 pd_log(PD_LOG_WARN,
                        "%s: a progress line is not \"DONE TOTAL\" or "

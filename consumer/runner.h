@@ -36,9 +36,9 @@ typedef struct pd_runner_job_s {
         int has_umask;  /* 0: the child inherits this process's */
         unsigned umask; /* the child's umask, 0..0777 */
         /* Called with the newest progress the command reported (its
-         * lines on POSTDEPLOY_PROGRESS_FD, pd_progress_feed), at most once
-         * per read of that pipe; by pd_sup_run on its calling thread,
-         * once per PROGRESS frame. May be NULL. */
+         * lines on POSTDEPLOY_PROGRESS_FD, pd_runner_progress_feed), at most
+         * once per read of that pipe; by pd_sup_run on its calling thread, once
+         * per PROGRESS frame. May be NULL. */
         void (*progress)(void *opaque, int64_t done, int64_t total);
 } pd_runner_job_t;
 
@@ -110,7 +110,7 @@ int pd_runner_finish(pd_runner_t *rn, pd_runner_result_t *res);
 #define PD_PROGRESS_FD       3
 #define PD_PROGRESS_LINE_MAX 64 /* a longer line is malformed */
 
-typedef struct pd_progress_rd_s {
+typedef struct pd_runner_progress_s {
         char line[PD_PROGRESS_LINE_MAX];
         size_t len;
         int overlong; /* the line being read is past the limit */
@@ -118,16 +118,17 @@ typedef struct pd_progress_rd_s {
         int fresh;    /* done/total changed since the caller took them */
         int64_t done, total;
         uint64_t bad; /* malformed lines */
-} pd_progress_rd_t;
+} pd_runner_progress_t;
 
 /* Parses one line (without its '\n') into *done and *total. Returns 0, or
  * -1 if it is malformed. */
-int pd_progress_parse(const char *line, size_t len, int64_t *done,
-                      int64_t *total);
+int pd_runner_progress_parse(const char *line, size_t len, int64_t *done,
+                             int64_t *total);
 
 /* Feeds len bytes of the pipe to pr: each whole line parsed, the newest
  * good value kept in pr->done and pr->total with pr->fresh set. */
-void pd_progress_feed(pd_progress_rd_t *pr, const char *buf, size_t len);
+void pd_runner_progress_feed(pd_runner_progress_t *pr, const char *buf,
+                             size_t len);
 
 /*
  * Output capture, the part of a run that command actions (above) and

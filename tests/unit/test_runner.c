@@ -480,28 +480,31 @@ static void test_progress_lines_are_two_numbers_or_one(void **state) {
         (void)state;
         for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++) {
                 done = total = -1;
-                if (pd_progress_parse(good[i], strlen(good[i]), &done, &total))
+                if (pd_runner_progress_parse(good[i], strlen(good[i]), &done,
+                                             &total))
                         fail_msg("'%s' refused", good[i]);
                 assert_int_equal(done, want[i][0]);
                 assert_int_equal(total, want[i][1]);
         }
         for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
-                if (!pd_progress_parse(bad[i], strlen(bad[i]), &done, &total))
+                if (!pd_runner_progress_parse(bad[i], strlen(bad[i]), &done,
+                                              &total))
                         fail_msg("'%s' taken", bad[i]);
 }
 
 static void test_progress_keeps_the_newest_line_and_counts_bad_ones(
     void **state) {
-        pd_progress_rd_t pr = {0};
+        pd_runner_progress_t pr = {0};
         char longline[200];
 
         (void)state;
         /* Lines cut anywhere between reads. */
-        pd_progress_feed(&pr, "1 10\n2 1", strlen("1 10\n2 1"));
+        pd_runner_progress_feed(&pr, "1 10\n2 1", strlen("1 10\n2 1"));
         assert_true(pr.fresh);
         assert_int_equal(pr.done, 1);
-        pd_progress_feed(&pr, "0\nnonsense\n3/1", strlen("0\nnonsense\n3/1"));
-        pd_progress_feed(&pr, "0\n", strlen("0\n"));
+        pd_runner_progress_feed(&pr, "0\nnonsense\n3/1",
+                                strlen("0\nnonsense\n3/1"));
+        pd_runner_progress_feed(&pr, "0\n", strlen("0\n"));
         assert_int_equal(pr.done, 3);
         assert_int_equal(pr.total, 10);
         assert_int_equal(pr.bad, 1);
@@ -510,14 +513,14 @@ static void test_progress_keeps_the_newest_line_and_counts_bad_ones(
         pr.fresh = 0;
         memset(longline, ' ', sizeof(longline));
         memcpy(longline + sizeof(longline) - 5, "9 10\n", 5);
-        pd_progress_feed(&pr, longline, sizeof(longline));
+        pd_runner_progress_feed(&pr, longline, sizeof(longline));
         assert_false(pr.fresh);
         assert_int_equal(pr.done, 3);
         assert_int_equal(pr.bad, 2);
         /* The same value again is no news. */
-        pd_progress_feed(&pr, "3 10\n", strlen("3 10\n"));
+        pd_runner_progress_feed(&pr, "3 10\n", strlen("3 10\n"));
         assert_false(pr.fresh);
-        pd_progress_feed(&pr, "4 10\n", strlen("4 10\n"));
+        pd_runner_progress_feed(&pr, "4 10\n", strlen("4 10\n"));
         assert_true(pr.fresh);
         assert_int_equal(pr.done, 4);
 }
