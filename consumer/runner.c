@@ -149,12 +149,13 @@ static int progress_number(const char **p, const char *end, int64_t *v) {
         while (*p < end && **p == ' ')
                 (*p)++;
         *v = 0;
-        while (*p < end && **p >= '0' && **p <= '9' && digits < 19) {
+        while (*p < end && **p >= '0' && **p <= '9') {
+                if (++digits > 18) /* before *v could overflow */
+                        return -1;
                 *v = *v * 10 + (**p - '0');
                 (*p)++;
-                digits++;
         }
-        return digits && digits <= 18 ? 0 : -1;
+        return digits ? 0 : -1;
 }
 
 int pd_runner_progress_parse(const char *line, size_t len, int64_t *done,
@@ -645,17 +646,16 @@ static char **runner_envp(char *const *env) {
 }
 
 /* Reads what the progress pipe has now (one read) and tells the caller
- * of a new value. Returns 1 if it read bytes, 0 at its end, EAGAIN or an
- * error (then it is no longer polled, but for EAGAIN). */
-static int runner_progress_read(pd_runner_t *rn) {
+ * of a new value. At its end or an error it is no longer polled. */
+static void runner_progress_read(pd_runner_t *rn) {
         ssize_t n = read(rn->prog_fd, rn->buf, PD_RUNNER_READ_SIZE);
         uint64_t bad;
 
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
-                return 0;
+                return;
         if (n <= 0) {
                 rn->prog_open = 0;
-                return 0;
+                return;
         }
         bad = rn->pr.bad;
         pd_runner_progress_feed(&rn->pr, rn->buf, (size_t)n);
@@ -668,7 +668,6 @@ static int runner_progress_read(pd_runner_t *rn) {
                 rn->pr.fresh = 0;
                 rn->job->progress(rn->job->opaque, rn->pr.done, rn->pr.total);
         }
-        return 1;
 }
 
 static void runner_free(pd_runner_t *rn) {
