@@ -151,9 +151,9 @@ static void *hub_main(void *arg) {
         return NULL;
 }
 
-/* The reactor's hub, started with the first run that reports. NULL if its
- * thread cannot start (progress is then produced only at once or at the
- * end). */
+/* The reactor's hub, made with the first run (under r->lock). If its
+ * thread cannot start, a value held back goes out only with a newer one
+ * or at the run's end. */
 static pd_progress_hub_t *hub_get(pd_reactor_t *r) {
         pd_progress_hub_t *hub;
         pthread_condattr_t ca;

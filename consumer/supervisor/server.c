@@ -387,7 +387,9 @@ static char **sup_start_strv(pd_sup_rd_t *rd) {
 
 /* Sends run's newest progress to whoever awaits its RESULT, if it moved
  * and the last was sent PD_SUP_TICK_MS ago (or force): a command that
- * reports a thousand times a second costs each client ten frames. */
+ * reports a thousand times a second costs each client ten frames. A value
+ * held back goes when the loop next handles the run: a running run wakes
+ * it at least every 100 ms (pd_runner_prepare). */
 static void sup_progress_send(pd_sup_server_t *srv, pd_sup_run_t *run,
                               int force) {
         int64_t now = pd_mono_ms();
@@ -672,12 +674,6 @@ size_t pd__sup_runs_prepare(pd_sup_server_t *srv, struct pollfd *pfd,
                 if (!run->rn)
                         continue;
                 k = pd_runner_prepare(run->rn, pfd + n, &wait);
-                if (run->prog_dirty) /* a held PROGRESS falls due */
-                        wait = pd_sup_min(
-                            wait < 0 ? INT64_MAX : wait,
-                            pd_sup_min(PD_SUP_TICK_MS, run->prog_sent_ms +
-                                                           PD_SUP_TICK_MS -
-                                                           pd_mono_ms()));
                 for (int j = 0; j < k; j++)
                         owner[n + (size_t)j] = run;
                 /* A run with nothing to poll still needs handling. */
