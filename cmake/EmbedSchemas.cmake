@@ -5,7 +5,8 @@
 set(PD_SCHEMA_NAMES release_deployed deploy_planned action_started
                     action_finished registry_published skip_requested
                     reset_requested cancel_requested cancel_answered
-                    pause_requested resume_requested)
+                    pause_requested resume_requested
+                    action_progress)
 set(PD_SCHEMAS_C ${CMAKE_CURRENT_BINARY_DIR}/schemas_gen.c)
 set(_out "/* Generated from the schemas/ folder by cmake/EmbedSchemas.cmake. */\n")
 foreach(_n IN LISTS PD_SCHEMA_NAMES)

@@ -80,6 +80,7 @@ typedef struct pd_config_s {
                                      * none; 0 = no limit (default) */
         int64_t shutdown_grace_ms;  /* shutdown_grace (default 30s) */
         int64_t supervisor_timeout_ms; /* supervisor_timeout (30s) */
+        int64_t progress_interval_ms;  /* progress_interval (1s) */
         int64_t keep_runs_ms;          /* keep_runs: history older than this is
                                         * pruned (default 90d, 0 = never) */
         int log_level;                 /* log_level = error|warn|info|debug */

@@ -61,6 +61,12 @@ const pd_config_key_t pd_config_keys[] = {
      "How long the supervisor of command actions may answer nothing "
      "before it is taken for hung: it is killed and started again, and "
      "the runs it had are recorded INTERRUPTED and run again."},
+    {"reactor", "progress_interval", PD_CONFIG_DURATION, "1s",
+     PD_C(progress_interval_ms), 100, 3600 * 1000LL,
+     "Least time between two action.progress records of one run (what a "
+     "plugin's ctx->progress or a command's lines on "
+     "POSTDEPLOY_PROGRESS_FD say); the last value is always published "
+     "before the action.finished."},
     {"reactor", "keep_runs", PD_CONFIG_DURATION, "90d", PD_C(keep_runs_ms),
      -3600 * 1000LL, 3650 * 86400 * 1000LL,
      "History kept in the state store: older runs (but each action's "

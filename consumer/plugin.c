@@ -321,8 +321,8 @@ static int plugins_open(pd_plugins_t *pl, const char *path,
                          path);
                 return -1;
         }
-        /* ABI 2 only appended to the context: an ABI 1 plugin still
-         * runs. */
+        /* ABI 2 and 3 only appended to the context: an ABI 1 or 2
+         * plugin still runs. */
         if (*abi < 1 || *abi > PD_PLUGIN_ABI) {
                 snprintf(errstr, errstr_size,
                          "plugin %s: ABI %d not supported (this reactor has "
@@ -421,6 +421,19 @@ static const char *plugins_param(const pd_action_ctx_t *ctx, const char *name) {
         return NULL;
 }
 
+/* ctx->progress: handed on if it makes sense (runner.h's rule for a
+ * command's lines). */
+static void plugins_progress(const pd_action_ctx_t *ctx, long long done,
+                             long long total) {
+        const pd_plugin_run_t *run = ctx->_private;
+
+        if (done < 0 || total < 0 || (total > 0 && done > total) ||
+            !run->call->progress)
+                return;
+        run->call->progress(run->call->progress_opaque, (int64_t)done,
+                            (int64_t)total);
+}
+
 /* ctx->log: formats one line into the run's output, '\n' added if
  * missing. A line that cannot be formatted or allocated is dropped: the
  * action's work matters more than its output. */
@@ -516,6 +529,7 @@ int pd_plugins_run(const pd_plugin_action_t *act, const pd_plugin_call_t *call,
         ctx.cancelled   = plugins_cancelled;
         ctx._private    = &run;
         ctx.param       = plugins_param;
+        ctx.progress    = plugins_progress;
 
         msg[0] = '\0';
         rc     = act->fn(&ctx, msg, sizeof(msg));

@@ -42,6 +42,10 @@ typedef struct pd_plugin_call_s {
         const char *log_path;    /* NULL: output kept as tail only */
         const pd_strv_t *params; /* the deploy's: name, value, ...; may be
                                   * NULL */
+        /* Called with each valid value the action gives ctx->progress, on
+         * the thread that gave it (may be NULL). */
+        void (*progress)(void *opaque, int64_t done, int64_t total);
+        void *progress_opaque;
 } pd_plugin_call_t;
 
 /*

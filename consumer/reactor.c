@@ -635,6 +635,7 @@ void pd_reactor_destroy(pd_reactor_t *r) {
                         pthread_join(r->workers[i].thread, NULL);
                 }
         }
+        pd__progress_hub_destroy(r); /* no worker reports any more */
         if (r->committer_started) {
                 pthread_mutex_lock(&r->st_lock);
                 r->committer_stop = 1;

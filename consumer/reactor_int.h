@@ -132,10 +132,14 @@ typedef struct pd_batch_s {
         size_t name_cnt, name_size;
 } pd_batch_t;
 
+typedef struct pd_progress_s pd_progress_t;
+typedef struct pd_progress_hub_s pd_progress_hub_t;
+
 struct pd_reactor_s {
-        const pd_config_t *conf; /* replaced only while no worker runs */
-        char name[256];          /* the `reactor` field of what we publish */
-        char source[300];        /* ce_source of what we publish */
+        const pd_config_t *conf;     /* replaced only while no worker runs */
+        pd_progress_hub_t *progress; /* progress.c's; set under lock */
+        char name[256];   /* the `reactor` field of what we publish */
+        char source[300]; /* ce_source of what we publish */
         rd_kafka_t *consumer;
         rd_kafka_t *producer;
         char brokers[512]; /* as given, for messages */
@@ -297,6 +301,17 @@ typedef struct pd_attempt_s {
                           * emptied once it is in the outbox */
 } pd_attempt_t;
 
+/* progress.c: action.progress records, advisory, at most one per run per
+ * progress_interval plus the last. pd__progress_begin before a run (any
+ * thread), pd__progress_report with each value (any thread, the opaque of
+ * a runner job's or plugin call's progress), pd__progress_end after the
+ * run, before its action.finished: the last value goes out if it has
+ * not, and p is freed. pd__progress_hub_destroy once no worker runs. */
+pd_progress_t *pd__progress_begin(pd_reactor_t *r, const pd_run_t *run);
+void pd__progress_report(void *opaque, int64_t done, int64_t total);
+void pd__progress_end(pd_progress_t *p);
+void pd__progress_hub_destroy(pd_reactor_t *r);
+
 /* fault.c */
 void pd__crash_init(void);
 void pd__crashpoint(const char *name);
@@ -310,6 +325,8 @@ int pd__outbox_put(pd_reactor_t *r, pd_outq_t *oq, const char *topic,
                    size_t value_len);
 void pd__outrec_clear(pd_outrec_t *o);
 void pd__outq_put_unstored(pd_outq_t *oq, pd_outrec_t *o);
+void pd__produce_advisory(pd_reactor_t *r, int32_t partition,
+                          const pd_outrec_t *o);
 int pd__outbox_put_rec(pd_reactor_t *r, pd_outq_t *oq, pd_outrec_t *o);
 void pd__emit_encode(pd_reactor_t *r, pd_event_t *ev, const char *key,
                      pd_outrec_t *o);

@@ -27,6 +27,13 @@
  *
  * The output capture (pd_output_*) is public in runner.h because in-process
  * plugin actions (plugin.c) keep their output the same way.
+ *
+ * Progress: a second pipe, whose write end the child gets as fd 3
+ * (POSTDEPLOY_PROGRESS_FD=3 in its environment), is polled beside the
+ * output; its lines are parsed as they come and only the newest value is
+ * kept (pd_runner_progress_feed), so a command that floods it costs a pass over
+ * the bytes and no memory. The caller hears of it through job->progress,
+ * at most once per read.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE    /* clone, pipe2, pidfd_open, sigdescr_np,               \
@@ -131,6 +138,82 @@ static void output_keep(pd_output_t *out, const char *buf, size_t len) {
                 out->ring_len = max;
         } else {
                 out->ring_len += len;
+        }
+}
+
+/* A decimal number of at most 18 digits at *p (no sign), skipping the
+ * spaces before it. Returns 0 and moves *p past it, or -1. */
+static int progress_number(const char **p, const char *end, int64_t *v) {
+        int digits = 0;
+
+        while (*p < end && **p == ' ')
+                (*p)++;
+        *v = 0;
+        while (*p < end && **p >= '0' && **p <= '9') {
+                if (++digits > 18) /* before *v could overflow */
+                        return -1;
+                *v = *v * 10 + (**p - '0');
+                (*p)++;
+        }
+        return digits ? 0 : -1;
+}
+
+int pd_runner_progress_parse(const char *line, size_t len, int64_t *done,
+                             int64_t *total) {
+        const char *p = line, *end = line + len;
+        int64_t d, t               = 0;
+
+        if (len && end[-1] == '\r')
+                end--;
+        if (progress_number(&p, end, &d))
+                return -1;
+        while (p < end && *p == ' ')
+                p++;
+        if (p < end) {
+                /* "DONE TOTAL" or "DONE/TOTAL" */
+                if (*p == '/')
+                        p++;
+                else if (p[-1] != ' ')
+                        return -1;
+                if (progress_number(&p, end, &t))
+                        return -1;
+                while (p < end && *p == ' ')
+                        p++;
+                if (p != end || d > t)
+                        return -1;
+        }
+        *done  = d;
+        *total = t;
+        return 0;
+}
+
+void pd_runner_progress_feed(pd_runner_progress_t *pr, const char *buf,
+                             size_t len) {
+        for (const char *end = buf + len; buf < end;) {
+                const char *nl = memchr(buf, '\n', (size_t)(end - buf));
+                size_t n       = (size_t)((nl ? nl : end) - buf);
+                int64_t done, total;
+
+                if (pr->overlong || n > sizeof(pr->line) - pr->len) {
+                        pr->overlong = 1;
+                } else {
+                        memcpy(pr->line + pr->len, buf, n);
+                        pr->len += n;
+                }
+                if (!nl)
+                        break;
+                if (pr->overlong || pd_runner_progress_parse(pr->line, pr->len,
+                                                             &done, &total)) {
+                        pr->bad++;
+                } else if (!pr->has || done != pr->done || total != pr->total) {
+                        pr->done  = done;
+                        pr->total = total;
+                        pr->has   = 1;
+                        pr->fresh = 1;
+                }
+                pr->len      = 0;
+                pr->overlong = 0;
+                buf          = nl + 1;
         }
 }
 
@@ -259,7 +342,9 @@ static void runner_dflt_init(void) {
 
 typedef struct pd_child_s {
         const pd_runner_job_t *job;
+        char *const *envp; /* job's, with POSTDEPLOY_PROGRESS_FD */
         int out_fd;
+        int prog_fd;      /* the progress pipe's write end (>= 10) */
         const char *path; /* PATH to search a name without '/' in */
         int err;          /* set by the child when it cannot exec */
 } pd_child_t;
@@ -335,6 +420,11 @@ static int runner_child(void *arg) {
                 goto fail;
         if (fd != STDIN_FILENO && (dup2(fd, STDIN_FILENO) == -1 || close(fd)))
                 goto fail;
+        /* After stdin: /dev/null may have been given fd 3 for a moment.
+         * prog_fd is 10 or more, so this is never a dup2 onto itself,
+         * which would keep close-on-exec. */
+        if (dup2(c->prog_fd, PD_PROGRESS_FD) == -1)
+                goto fail;
         if (job->workdir && chdir(job->workdir))
                 goto fail;
         /* Not shared with us (no CLONE_FS): no lock, no window. */
@@ -343,8 +433,7 @@ static int runner_child(void *arg) {
         sigemptyset(&none);
         if (sigprocmask(SIG_SETMASK, &none, NULL))
                 goto fail;
-        c->err = child_exec(job->argv[0], job->argv,
-                            job->envp ? job->envp : environ, c->path);
+        c->err = child_exec(job->argv[0], job->argv, c->envp, c->path);
         _exit(127);
 fail:
         c->err = errno;
@@ -356,10 +445,12 @@ fail:
  * Returns 0 with *pidp, or the errno value of the failure (a failed exec
  * included, which the child reports).
  */
-static int runner_spawn(const pd_runner_job_t *job, int out_fd, pid_t *pidp) {
+static int runner_spawn(const pd_runner_job_t *job, char *const *envp,
+                        int out_fd, int prog_fd, pid_t *pidp) {
         char *stack      = pd_xmalloc(PD_CHILD_STACK);
         const char *path = getenv("PATH");
-        pd_child_t c     = {job, out_fd, path ? path : "/bin:/usr/bin", 0};
+        pd_child_t c     = {
+                job, envp, out_fd, prog_fd, path ? path : "/bin:/usr/bin", 0};
         sigset_t all, old;
         pid_t pid;
         int err = 0;
@@ -512,12 +603,72 @@ struct pd_runner_s {
         char *buf;
         int out_fd; /* the pipe's read end */
         int out_open;
-        int pidfd; /* -1: exit checked every 10 ms instead */
+        int pidfd;   /* -1: exit checked every 10 ms instead */
+        int prog_fd; /* the progress pipe's read end (non-blocking) */
+        int prog_open;
+        int ix_out, ix_prog; /* their places in prepare's pfd, -1: none */
+        pd_runner_progress_t pr;
+        char **envp; /* the child's: job's and POSTDEPLOY_PROGRESS_FD */
         pid_t pid;
         int exited;
         int failed; /* watching failed: res->error says why */
         char error[512];
 };
+
+/* fd moved to a number of 10 or more (close-on-exec). Returns it, or -1
+ * with errno (fd is closed either way). */
+static int runner_high_fd(int fd) {
+        int high = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+        int err  = errno;
+
+        close(fd);
+        errno = err;
+        return high;
+}
+
+/* The child's environment: env without any POSTDEPLOY_PROGRESS_FD, and
+ * ours. The array is the caller's to free; the strings stay env's. */
+static char **runner_envp(char *const *env) {
+        static char var[] = PD_PROGRESS_ENV "=3";
+        size_t n = 0, k = 0;
+        char **v;
+
+        _Static_assert(PD_PROGRESS_FD == 3, "the text of var above");
+        while (env[n])
+                n++;
+        v = pd_xcalloc(n + 2, sizeof(*v));
+        for (size_t i = 0; i < n; i++)
+                if (strncmp(env[i], PD_PROGRESS_ENV "=",
+                            sizeof(PD_PROGRESS_ENV)))
+                        v[k++] = env[i];
+        v[k] = var;
+        return v;
+}
+
+/* Reads what the progress pipe has now (one read) and tells the caller
+ * of a new value. At its end or an error it is no longer polled. */
+static void runner_progress_read(pd_runner_t *rn) {
+        ssize_t n = read(rn->prog_fd, rn->buf, PD_RUNNER_READ_SIZE);
+        uint64_t bad;
+
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                return;
+        if (n <= 0) {
+                rn->prog_open = 0;
+                return;
+        }
+        bad = rn->pr.bad;
+        pd_runner_progress_feed(&rn->pr, rn->buf, (size_t)n);
+        if (!bad && rn->pr.bad)
+                pd_log(PD_LOG_WARN,
+                       "%s: a progress line is not \"DONE TOTAL\" or "
+                       "\"DONE/TOTAL\"; it and any more are ignored",
+                       rn->job->argv[0]);
+        if (rn->pr.fresh && rn->job->progress) {
+                rn->pr.fresh = 0;
+                rn->job->progress(rn->job->opaque, rn->pr.done, rn->pr.total);
+        }
+}
 
 static void runner_free(pd_runner_t *rn) {
         if (rn->pidfd != -1)
@@ -525,6 +676,9 @@ static void runner_free(pd_runner_t *rn) {
         pd_output_destroy(rn->out);
         if (rn->out_fd != -1)
                 close(rn->out_fd);
+        if (rn->prog_fd != -1)
+                close(rn->prog_fd);
+        free(rn->envp);
         free(rn->buf);
         free(rn);
 }
@@ -533,6 +687,7 @@ pd_runner_t *pd_runner_start(const pd_runner_job_t *job,
                              pd_runner_result_t *res, int *failed) {
         pd_runner_t *rn = pd_xcalloc(1, sizeof(*rn));
         int pipefd[2]   = {-1, -1};
+        int progfd[2]   = {-1, -1};
         int err;
 
         assert(job->argv && job->argv[0]);
@@ -548,9 +703,30 @@ pd_runner_t *pd_runner_start(const pd_runner_job_t *job,
         rn->kill_at    = INT64_MAX;
         rn->out_fd     = -1;
         rn->pidfd      = -1;
+        rn->prog_fd    = -1;
+        if (pipe2(progfd, O_CLOEXEC | O_NONBLOCK)) {
+                snprintf(res->error, sizeof(res->error),
+                         "cannot create a pipe: %s", pd_strerror(errno));
+                goto fail;
+        }
+        rn->prog_fd   = progfd[0];
+        rn->prog_open = 1;
+        /* The write end numbered 10 or more, out of the way of 0..3 in
+         * the child (runner_child). Blocking for the writer: a command
+         * that writes faster than we read waits, as on its stdout. */
+        progfd[1] = runner_high_fd(progfd[1]);
+        if (progfd[1] == -1 || fcntl(progfd[1], F_SETFL, 0)) {
+                snprintf(res->error, sizeof(res->error),
+                         "cannot create a pipe: %s", pd_strerror(errno));
+                if (progfd[1] != -1)
+                        close(progfd[1]);
+                goto fail;
+        }
+        rn->envp = runner_envp(job->envp ? job->envp : environ);
         if (pipe2(pipefd, O_CLOEXEC)) {
                 snprintf(res->error, sizeof(res->error),
                          "cannot create a pipe: %s", pd_strerror(errno));
+                close(progfd[1]);
                 goto fail;
         }
         rn->out_fd   = pipefd[0];
@@ -558,11 +734,13 @@ pd_runner_t *pd_runner_start(const pd_runner_job_t *job,
         rn->out = pd_output_new(job->log_path, res->error, sizeof(res->error));
         if (!rn->out) {
                 close(pipefd[1]);
+                close(progfd[1]);
                 goto fail;
         }
-        err = runner_spawn(job, pipefd[1], &rn->pid);
+        err = runner_spawn(job, rn->envp, pipefd[1], progfd[1], &rn->pid);
         /* Only the child writes: our copy would hide its EOF. */
         close(pipefd[1]);
+        close(progfd[1]);
         if (err) {
                 *failed = runner_not_started(job, err, res) != 0;
                 goto fail;
@@ -608,16 +786,25 @@ int pd_runner_prepare(pd_runner_t *rn, struct pollfd *pfd, int64_t *wait) {
         if (w < *wait || *wait < 0)
                 *wait = w;
 
-        if (rn->out_open)
+        rn->ix_out = rn->ix_prog = -1;
+        if (rn->out_open) {
+                rn->ix_out  = nfds;
                 pfd[nfds++] = (struct pollfd){rn->out_fd, POLLIN, 0};
+        }
+        if (rn->prog_open) {
+                rn->ix_prog = nfds;
+                pfd[nfds++] = (struct pollfd){rn->prog_fd, POLLIN, 0};
+        }
         if (rn->pidfd != -1)
                 pfd[nfds++] = (struct pollfd){rn->pidfd, POLLIN, 0};
         return nfds;
 }
 
 int pd_runner_handle(pd_runner_t *rn, const struct pollfd *pfd, int nfds) {
-        if (nfds && rn->out_open && pfd[0].revents)
+        if (rn->ix_out >= 0 && rn->ix_out < nfds && pfd[rn->ix_out].revents)
                 rn->out_open = !runner_read(rn->out_fd, rn->buf, rn->out);
+        if (rn->ix_prog >= 0 && rn->ix_prog < nfds && pfd[rn->ix_prog].revents)
+                runner_progress_read(rn);
         if (rn->pidfd != -1)
                 rn->exited = nfds && pfd[nfds - 1].revents;
         else
@@ -631,7 +818,7 @@ int pd_runner_handle(pd_runner_t *rn, const struct pollfd *pfd, int nfds) {
  */
 static void runner_watch(pd_runner_t *rn) {
         while (!rn->exited) {
-                struct pollfd pfd[2];
+                struct pollfd pfd[PD_RUNNER_PFD_MAX];
                 int64_t wait = -1;
                 int nfds     = pd_runner_prepare(rn, pfd, &wait);
                 int n        = poll(pfd, (nfds_t)nfds, (int)wait);

@@ -35,6 +35,11 @@ typedef struct pd_runner_job_s {
         void *opaque;
         int has_umask;  /* 0: the child inherits this process's */
         unsigned umask; /* the child's umask, 0..0777 */
+        /* Called with the newest progress the command reported (its
+         * lines on POSTDEPLOY_PROGRESS_FD, pd_runner_progress_feed), at most
+         * once per read of that pipe; by pd_sup_run on its calling thread, once
+         * per PROGRESS frame. May be NULL. */
+        void (*progress)(void *opaque, int64_t done, int64_t total);
 } pd_runner_job_t;
 
 typedef struct pd_runner_result_s {
@@ -69,7 +74,8 @@ int pd_runner_run(const pd_runner_job_t *job, pd_runner_result_t *res);
  * started), 1 for a failure of the runner itself, as pd_runner_run's -1.
  *
  * pd_runner_prepare does what is due (SIGTERM on a cancel or timeout,
- * SIGKILL after the grace), fills pfd (room for 2) with what to poll and
+ * SIGKILL after the grace), fills pfd (room for PD_RUNNER_PFD_MAX) with
+ * what to poll and
  * returns how many; *wait (ms, -1: none yet) is lowered to when it must be
  * called again at the latest.
  *
@@ -80,6 +86,7 @@ int pd_runner_run(const pd_runner_job_t *job, pd_runner_result_t *res);
  * the exit) kills what is left in the group, reads the last output, reaps,
  * fills *res and frees the run. Returns as pd_runner_run.
  */
+#define PD_RUNNER_PFD_MAX 3 /* output, progress, pidfd */
 typedef struct pd_runner_s pd_runner_t;
 struct pollfd;
 pd_runner_t *pd_runner_start(const pd_runner_job_t *job,
@@ -87,6 +94,41 @@ pd_runner_t *pd_runner_start(const pd_runner_job_t *job,
 int pd_runner_prepare(pd_runner_t *rn, struct pollfd *pfd, int64_t *wait);
 int pd_runner_handle(pd_runner_t *rn, const struct pollfd *pfd, int nfds);
 int pd_runner_finish(pd_runner_t *rn, pd_runner_result_t *res);
+
+/*
+ * Progress of a command: the runner gives every command the write end of a
+ * pipe as file descriptor 3 and says so in its environment,
+ * POSTDEPLOY_PROGRESS_FD=3. The command writes one line per step, "DONE
+ * TOTAL" or "DONE/TOTAL" (or "DONE" alone when it does not know the
+ * total, which is then 0): decimal numbers, 0 <= DONE, and DONE <= TOTAL
+ * when TOTAL is given; spaces around them and a final '\r' are allowed.
+ * Anything else is malformed and ignored (counted). Only the newest value
+ * is kept, whatever the command writes: memory stays the same and the
+ * reader's work is one pass over the bytes.
+ */
+#define PD_PROGRESS_ENV      "POSTDEPLOY_PROGRESS_FD"
+#define PD_PROGRESS_FD       3
+#define PD_PROGRESS_LINE_MAX 64 /* a longer line is malformed */
+
+typedef struct pd_runner_progress_s {
+        char line[PD_PROGRESS_LINE_MAX];
+        size_t len;
+        int overlong; /* the line being read is past the limit */
+        int has;      /* a good line was read */
+        int fresh;    /* done/total changed since the caller took them */
+        int64_t done, total;
+        uint64_t bad; /* malformed lines */
+} pd_runner_progress_t;
+
+/* Parses one line (without its '\n') into *done and *total. Returns 0, or
+ * -1 if it is malformed. */
+int pd_runner_progress_parse(const char *line, size_t len, int64_t *done,
+                             int64_t *total);
+
+/* Feeds len bytes of the pipe to pr: each whole line parsed, the newest
+ * good value kept in pr->done and pr->total with pr->fresh set. */
+void pd_runner_progress_feed(pd_runner_progress_t *pr, const char *buf,
+                             size_t len);
 
 /*
  * Output capture, the part of a run that command actions (above) and

@@ -213,6 +213,12 @@ int pd_sup_main(const char *dir, int idle_s);
  *          A supervisor older than LEASE answers ERROR and closes the
  *          connection (as for any frame it does not know); the client
  *          then reconnects without it.
+ *   PROGRESS id, i64 done, i64 total: the newest progress of a running
+ *          command (its lines on POSTDEPLOY_PROGRESS_FD, runner.h), sent
+ *          to whoever awaits its RESULT, at most every 100 ms and once
+ *          more just before the RESULT if it moved since. A reactor older
+ *          than this frame takes it for a broken conversation: stop a
+ *          newer supervisor before going back to one (pd_sup_shutdown).
  *   RESULT id, u8 runner_failed, u8 status, u8 has_exit_code,
  *          i32 exit_code, i32 term_signal, i64 duration_ms, error,
  *          u32 tail_len + tail bytes, u64 output_bytes
@@ -247,6 +253,7 @@ typedef enum pd_sup_frame_type_e {
         PD_SUP_F_ERROR     = 0x86,
         PD_SUP_F_PONG      = 0x87,
         PD_SUP_F_LEASED    = 0x88,
+        PD_SUP_F_PROGRESS  = 0x89,
 } pd_sup_frame_type_t;
 
 #endif

@@ -445,20 +445,22 @@ static void run_adopted(pd_worker_t *w, const pd_job_t *job,
 
 /* In-process: a C action from a plugin. */
 static void run_plugin(pd_worker_t *w, const pd_attempt_t *a,
-                       pd_runner_result_t *res) {
+                       pd_progress_t *prog, pd_runner_result_t *res) {
         const pd_job_t *job        = a->plan->job;
         const pd_action_def_t *def = a->step->def;
         pd_plugin_call_t call      = {0};
         char log_path[1024];
 
-        call.tenant      = job->tenant;
-        call.release     = job->ev->release;
-        call.event_id    = job->ev->ce_id;
-        call.environment = job->ev->environment;
-        call.attempt     = a->run.attempt;
-        call.cancel      = &w->cancel;
-        call.timeout_ms  = def->timeout_ms;
-        call.params      = &job->ev->params;
+        call.tenant          = job->tenant;
+        call.release         = job->ev->release;
+        call.event_id        = job->ev->ce_id;
+        call.environment     = job->ev->environment;
+        call.attempt         = a->run.attempt;
+        call.cancel          = &w->cancel;
+        call.timeout_ms      = def->timeout_ms;
+        call.params          = &job->ev->params;
+        call.progress        = pd__progress_report;
+        call.progress_opaque = prog;
         call.log_path = step_log_path(w->r, job, a, log_path, sizeof(log_path));
         if (pd_plugins_run(def->plugin_action, &call, res) && !*res->error)
                 snprintf(res->error, sizeof(res->error),
@@ -474,7 +476,8 @@ static void run_sent(void *opaque) {
 }
 
 static void run_command(pd_worker_t *w, const pd_attempt_t *a,
-                        const pd_strv_t *argv, pd_runner_result_t *res) {
+                        const pd_strv_t *argv, pd_progress_t *prog,
+                        pd_runner_result_t *res) {
         const pd_job_t *job        = a->plan->job;
         const pd_action_def_t *def = a->step->def;
         pd_strv_t env              = {0};
@@ -492,6 +495,8 @@ static void run_command(pd_worker_t *w, const pd_attempt_t *a,
         rj.log_path  = step_log_path(w->r, job, a, log_path, sizeof(log_path));
         rj.cancel    = &w->cancel;
         rj.sent      = run_sent;
+        rj.progress  = pd__progress_report;
+        rj.opaque    = prog;
         if (pd_sup_run(w->sup, a->run.sup_id, &rj, res) && !*res->error)
                 snprintf(res->error, sizeof(res->error), "the runner failed");
         pd_strv_clear(&env);
@@ -649,10 +654,17 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 if (adopting) {
                         run_adopted(w, job, &ad, res);
                         adopting = 0;
-                } else if (def->plugin_action) {
-                        run_plugin(w, &a, res);
                 } else {
-                        run_command(w, &a, &argv, res);
+                        /* What it says of its progress goes out as it
+                         * comes, at a bounded rate (progress.c); the last
+                         * value before its action.finished. */
+                        pd_progress_t *prog = pd__progress_begin(r, &a.run);
+
+                        if (def->plugin_action)
+                                run_plugin(w, &a, prog, res);
+                        else
+                                run_command(w, &a, &argv, prog, res);
+                        pd__progress_end(prog);
                 }
 
                 pd_metrics_running_add(-1);

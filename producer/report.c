@@ -40,7 +40,9 @@ static void report_usage(FILE *fp) {
             "characters escaped\n"
             "(\\x1b); --format json keeps it exact. A run waiting for its "
             "action's\n"
-            "concurrency is shown as queued with the running ones.\n"
+            "concurrency is shown as queued with the running ones, and a "
+            "running action\n"
+            "that reports its progress with the newest it reported.\n"
             "\n"
             "Options:\n"
             "  -t, --tenant T       only this tenant (repeatable); "
@@ -131,10 +133,11 @@ static void print_output_tail(const char *tail) {
 }
 
 /* Prints one row of a section. */
-static void report_table_row(const pd_row_t *row) {
+static void report_table_row(const pd_report_t *rp, const pd_row_t *row) {
         const pd_result_t *res = row->res;
         const char *desc       = row->reg ? row->reg->description : NULL;
-        char t1[40];
+        const pd_result_progress_t *pg;
+        char t1[40], num[64];
 
         printf("    ");
         if (row->state == PD_STATE_PENDING) {
@@ -162,6 +165,11 @@ static void report_table_row(const pd_row_t *row) {
                 print_text(res->reactor);
                 print_release(res, " (");
                 printf("%s\n", res->release && *res->release ? ")" : "");
+                if ((pg = pd_report_progress(rp, row))) {
+                        pd_progress_text(pg->done, pg->total, num, sizeof(num));
+                        printf("        progress: %s at %s\n", num,
+                               fmt_time(pg->at, t1, sizeof(t1)));
+                }
                 return;
         }
         print_column(row->action, 32);
@@ -211,7 +219,7 @@ static void report_table_section(const pd_report_t *rp, size_t t,
         if (cnt || section != PD_SECTION_UNAVAILABLE) {
                 printf("  %s (%zu)\n", section_titles[section], cnt);
                 for (size_t i = 0; i < cnt; i++)
-                        report_table_row(sel[i]);
+                        report_table_row(rp, sel[i]);
         }
         free(sel);
 }

@@ -189,7 +189,8 @@ static void out_member(pd_out_t *out, size_t *cntp, const char *name,
 }
 
 static void report_json_row(pd_out_t *out, const pd_row_t *row,
-                            const char *paused_by) {
+                            const char *paused_by,
+                            const pd_result_progress_t *pg) {
         const pd_result_t *res = row->res;
         int finished           = res && res->type == PD_EVT_ACTION_FINISHED;
         int has_exit           = finished && res->has_exit_code;
@@ -208,6 +209,14 @@ static void report_json_row(pd_out_t *out, const pd_row_t *row,
         /* Only on a paused tenant's rows: who holds its new runs. */
         if (paused_by)
                 out_member(out, &cnt, "paused_by", PD_VAL_STR, paused_by, 0);
+        /* Only on a running row whose run said how far it has got. */
+        if (pg) {
+                out_member(out, &cnt, "progress_done", PD_VAL_INT, NULL,
+                           pg->done);
+                out_member(out, &cnt, "progress_total", PD_VAL_INT, NULL,
+                           pg->total);
+                out_member(out, &cnt, "progress_at", PD_VAL_TIME, NULL, pg->at);
+        }
         /* null whenever there is no release, never "": a skip or a reset
          * may carry none, like a never-run action. */
         out_member(out, &cnt, "release", has_release ? PD_VAL_STR : PD_VAL_NULL,
@@ -243,7 +252,8 @@ int pd_report_json(pd_report_t *rp, size_t from, size_t to, FILE *fp) {
         for (size_t i = from; i < to; i++) {
                 out_cstr(&out, i > from ? ",\n  " : "\n  ");
                 report_json_row(&out, &rp->rows[i],
-                                pd_report_paused_by(rp, rp->rows[i].tenant));
+                                pd_report_paused_by(rp, rp->rows[i].tenant),
+                                pd_report_progress(rp, &rp->rows[i]));
         }
         out_cstr(&out, to > from ? "\n]\n" : "]\n");
         out_flush(&out);

@@ -148,9 +148,61 @@ static void report_pause(pd_report_t *rp, const pd_event_t *ev) {
         *vp = pause ? pd_xstrdup(by) : NULL;
 }
 
+/* An action.progress: kept if it is the newest of its (tenant, action). */
+static void report_progress(pd_report_t *rp, const pd_event_t *ev) {
+        char key[512];
+        pd_result_progress_t *pg;
+        void **vp;
+        int n;
+
+        if (!ev->tenant || !ev->action)
+                return;
+        n = snprintf(key, sizeof(key), "%s/%s", ev->tenant, ev->action);
+        if (n < 0 || (size_t)n >= sizeof(key))
+                return;
+        if (!rp->progress)
+                rp->progress = pd_map_new();
+        vp = pd_map_put(rp->progress, key, (size_t)n);
+        if (*vp && ((pd_result_progress_t *)*vp)->at > ev->at)
+                return;
+        if (!*vp)
+                *vp = pd_xmalloc(sizeof(*pg));
+        pg          = *vp;
+        pg->attempt = ev->attempt;
+        pg->done    = ev->done;
+        pg->total   = ev->total;
+        pg->at      = ev->at;
+}
+
+const pd_result_progress_t *pd_report_progress(const pd_report_t *rp,
+                                               const pd_row_t *row) {
+        const pd_result_progress_t *pg;
+
+        if (row->state != PD_STATE_RUNNING || !row->res || !rp->progress)
+                return NULL;
+        pg = pd_map_get(rp->progress, row->res->key, strlen(row->res->key));
+        /* One of an earlier run (a crash may lose a run's last one) is not
+         * this run's. */
+        if (!pg || pg->attempt != row->res->attempt ||
+            pg->at < row->res->started_at)
+                return NULL;
+        return pg;
+}
+
+void pd_progress_text(int64_t done, int64_t total, char *buf, size_t size) {
+        if (total > 0)
+                snprintf(buf, size, "%d%% (%lld/%lld)",
+                         (int)(done * 100 / total), (long long)done,
+                         (long long)total);
+        else
+                snprintf(buf, size, "%lld done", (long long)done);
+}
+
 void pd_report_add(pd_report_t *rp, pd_event_t *ev) {
-        if (ev->type == PD_EVT_PAUSE_REQUESTED ||
-            ev->type == PD_EVT_RESUME_REQUESTED) {
+        if (ev->type == PD_EVT_ACTION_PROGRESS) {
+                report_progress(rp, ev);
+        } else if (ev->type == PD_EVT_PAUSE_REQUESTED ||
+                   ev->type == PD_EVT_RESUME_REQUESTED) {
                 report_pause(rp, ev);
         } else if (ev->type == PD_EVT_REGISTRY_PUBLISHED) {
                 if (!rp->registry ||
@@ -379,6 +431,8 @@ static void report_clear(pd_report_t *rp) {
         rp->paused = NULL;
         free(rp->all_paused_by);
         rp->all_paused_by = NULL;
+        pd_map_destroy(rp->progress, free);
+        rp->progress = NULL;
 }
 
 pd_report_t *pd_report_new(pd_cli_t *cli) {

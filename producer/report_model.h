@@ -38,6 +38,15 @@ typedef struct pd_result_s {
 } pd_result_t;
 
 
+/* The newest action.progress of one (tenant, action) (its key is
+ * tenant/action/progress, apart from the run's records). */
+typedef struct pd_progress_s {
+        int32_t attempt;
+        int64_t done;
+        int64_t total; /* 0: not known */
+        int64_t at;
+} pd_result_progress_t;
+
 /* What the report shows for one (tenant, action). */
 typedef enum pd_state_e {
         PD_STATE_PENDING,
@@ -98,7 +107,19 @@ struct pd_report_s {
         pd_map_t *paused;    /* tenant -> who paused it (owned), from the
                               * newest tenant/~pause record */
         char *all_paused_by; /* a pause of every tenant: who; NULL: none */
+        pd_map_t *progress;  /* "tenant/action" -> its newest
+                              * pd_result_progress_t; NULL until the first */
 };
+
+/* The progress to show on row: the newest its run reported, if the row is
+ * running and the progress is of its attempt (not of an earlier run);
+ * else NULL. */
+const pd_result_progress_t *pd_report_progress(const pd_report_t *rp,
+                                               const pd_row_t *row);
+
+/* Writes progress as people read it: "40% (400/1000)", or "400 done" when
+ * the total is not known. The report and `deploy --wait` say it so. */
+void pd_progress_text(int64_t done, int64_t total, char *buf, size_t size);
 
 /* Who paused tenant (its own pause or every tenant's), NULL if it is not
  * paused: the reactors hold its new runs. */

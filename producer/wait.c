@@ -30,6 +30,7 @@
 #include "common/xalloc.h"
 #include "common/log.h"
 #include "common/map.h"
+#include "producer/report_model.h" /* pd_progress_text */
 #include "producer/results.h"
 #include "producer/term.h"
 #include "schemas/event.h"
@@ -65,10 +66,19 @@ typedef struct pd_trigger_s {
         size_t line_cnt;
 } pd_trigger_t;
 
+/* Off a terminal, a running action's progress is printed at most this
+ * often (ms): a CI log gets a line per action per 10 s, not one per
+ * action.progress. */
+#define PD_WAIT_PROGRESS_EVERY_MS 10000
+
 /* An action that has started and not finished (an attempt of it). */
 typedef struct pd_wait_run_s {
         char *tenant, *action;
         int64_t since; /* when this CLI saw it start */
+        /* Its newest action.progress, if one came: */
+        int has_progress;
+        int64_t done, total;
+        int64_t printed_at; /* when a line said it (off a terminal) */
 } pd_wait_run_t;
 
 /* The wait of one command: its published events and what is shown. */
@@ -210,6 +220,12 @@ static char *wait_line_new(const pd_deploy_t *d, const pd_event_t *ev) {
         } else if (ev->type == PD_EVT_ACTION_STARTED) {
                 wait_column(fp, ev->action, 30);
                 fprintf(fp, " started (attempt %" PRId32 ")", ev->attempt);
+        } else if (ev->type == PD_EVT_ACTION_PROGRESS) {
+                char pg[64];
+
+                wait_column(fp, ev->action, 30);
+                pd_progress_text(ev->done, ev->total, pg, sizeof(pg));
+                fprintf(fp, " %s", pg);
         } else {
                 int red = d->color && status_is_failure(ev->status);
 
@@ -347,6 +363,13 @@ static void wait_status(const pd_deploy_t *d, FILE *fp) {
                 fputc(' ', fp);
                 wait_text(fp, oldest->action);
                 fprintf(fp, " %s", dur);
+                if (oldest->has_progress) {
+                        char pg[64];
+
+                        pd_progress_text(oldest->done, oldest->total, pg,
+                                         sizeof(pg));
+                        fprintf(fp, " %s", pg);
+                }
                 if (d->running_cnt > 1)
                         fprintf(fp, " (+%zu more)", d->running_cnt - 1);
         } else if (unplanned) {
@@ -446,12 +469,60 @@ static void wait_running(pd_deploy_t *d, const pd_event_t *ev) {
                  * must never run backwards or jump by their skew. */
                 d->running[d->running_cnt++] =
                     (pd_wait_run_t){pd_xstrdup(ev->tenant),
-                                    pd_xstrdup(ev->action), pd_now_ms()};
+                                    pd_xstrdup(ev->action),
+                                    pd_now_ms(),
+                                    0,
+                                    0,
+                                    0,
+                                    0};
         } else if (ev->type == PD_EVT_ACTION_FINISHED && i < d->running_cnt) {
                 free(d->running[i].tenant);
                 free(d->running[i].action);
                 d->running[i] = d->running[--d->running_cnt];
         }
+}
+
+/* An action.progress of a run we wait for: the status line shows it on a
+ * terminal; elsewhere a line says it, at most every 10 s per action. A
+ * progress is not an outcome: it takes no turn in the run order. */
+static void wait_on_progress(pd_deploy_t *d, const pd_trigger_t *t,
+                             const pd_event_t *ev) {
+        pd_wait_run_t *run = NULL;
+        int64_t now        = pd_now_ms();
+
+        /* After its final outcome: a late one says nothing new. */
+        if (index_find(t->finished_idx, ev->action) >= 0)
+                return;
+        for (size_t i = 0; i < d->running_cnt; i++)
+                if (!strcmp(d->running[i].tenant, ev->tenant) &&
+                    !strcmp(d->running[i].action, ev->action))
+                        run = &d->running[i];
+        if (!run) {
+                /* Before its action.started, which waits for the reactor's
+                 * commit while progress is produced at once: it runs. */
+                d->running = pd_xrealloc(
+                    d->running, (d->running_cnt + 1) * sizeof(*d->running));
+                run  = &d->running[d->running_cnt++];
+                *run = (pd_wait_run_t){pd_xstrdup(ev->tenant),
+                                       pd_xstrdup(ev->action),
+                                       now,
+                                       0,
+                                       0,
+                                       0,
+                                       0};
+        }
+        run->has_progress = 1;
+        run->done         = ev->done;
+        run->total        = ev->total;
+        if (!d->live && (!run->printed_at ||
+                         now - run->printed_at >= PD_WAIT_PROGRESS_EVERY_MS)) {
+                char *line = wait_line_new(d, ev);
+
+                run->printed_at = now;
+                wait_print(d, line);
+                free(line);
+        }
+        wait_progress(d);
 }
 
 /* Everything printed here that came from an event goes through
@@ -488,6 +559,10 @@ static void deploy_on_event(pd_deploy_t *d, const pd_event_t *ev) {
                 t->plan_line = wait_line_new(d, ev);
                 wait_flush(d, t, 0);
                 wait_progress(d);
+                return;
+        }
+        if (ev->type == PD_EVT_ACTION_PROGRESS && ev->action) {
+                wait_on_progress(d, t, ev);
                 return;
         }
         if ((ev->type != PD_EVT_ACTION_STARTED &&

@@ -51,6 +51,7 @@ extern const char pd_schema_cancel_requested[];
 extern const char pd_schema_cancel_answered[];
 extern const char pd_schema_pause_requested[];
 extern const char pd_schema_resume_requested[];
+extern const char pd_schema_action_progress[];
 
 #define PD_F(name, kind, member)                                               \
         { name, kind, offsetof(pd_event_t, member), 0, 0 }
@@ -159,6 +160,19 @@ static const pd_field_t fields_pause_requested[] = {
     {NULL, 0, 0, 0, 0},
 };
 
+static const pd_field_t fields_action_progress[] = {
+    PD_F("tenant", PD_FK_STRING, tenant),
+    PD_F("action", PD_FK_STRING, action),
+    PD_F("release", PD_FK_STRING, release),
+    PD_F("trigger_id", PD_FK_STRING, trigger_id),
+    PD_F("attempt", PD_FK_INT, attempt),
+    PD_F("reactor", PD_FK_STRING, reactor),
+    PD_F("done", PD_FK_LONG, done),
+    PD_F("total", PD_FK_LONG, total),
+    PD_F("at", PD_FK_LONG, at),
+    {NULL, 0, 0, 0, 0},
+};
+
 /* The items of registry_published's "actions": record RegisteredAction. */
 const pd_field_t pd_fields_regentry[] = {
     {"id", PD_FK_STRING, offsetof(pd_regentry_t, id), 0, 0},
@@ -200,6 +214,8 @@ const struct pd_evtype_info_s pd_evtypes[PD_EVT__CNT] = {
     [PD_EVT_RESUME_REQUESTED]   = {"actions.resume_requested",
                                    pd_schema_resume_requested,
                                    fields_pause_requested},
+    [PD_EVT_ACTION_PROGRESS]    = {"action.progress", pd_schema_action_progress,
+                                   fields_action_progress},
 };
 
 static const char *const selection_names[] = {"AUTO", "ALL", "ONE"};

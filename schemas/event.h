@@ -40,6 +40,7 @@ typedef enum pd_evtype_e {
         PD_EVT_CANCEL_ANSWERED,    /* out: "actions.cancel_answered" */
         PD_EVT_PAUSE_REQUESTED,    /* in and out: "actions.pause_requested" */
         PD_EVT_RESUME_REQUESTED,   /* in and out: "actions.resume_requested" */
+        PD_EVT_ACTION_PROGRESS,    /* out: "action.progress" */
         PD_EVT__CNT
 } pd_evtype_t;
 
@@ -144,6 +145,12 @@ typedef struct pd_event_s {
         /* actions.pause_requested / actions.resume_requested:
          * requested_by, requested_at, and: */
         int all_tenants; /* every tenant, not ce_tenant's */
+
+        /* action.progress: tenant, action, release, trigger_id, attempt,
+         * reactor, and how far the run has got, as it said, and when: */
+        int64_t done;
+        int64_t total; /* 0: not known */
+        int64_t at;
 
         /* deploy.planned: tenant, release, trigger_id, reactor, actions,
          * dry_run, and: */

@@ -53,6 +53,7 @@ extern const char pd_schema_cancel_requested[];
 extern const char pd_schema_cancel_answered[];
 extern const char pd_schema_pause_requested[];
 extern const char pd_schema_resume_requested[];
+extern const char pd_schema_action_progress[];
 extern const char pd_schema_history_action_finished_v1[];
 extern const char pd_schema_history_release_deployed_v1[];
 extern const char pd_schema_history_deploy_planned_v1[];
@@ -114,6 +115,8 @@ static const pd_schema_version_t versions[] = {
      "schemas/pause_requested.avsc", pd_schema_pause_requested},
     {PD_EVT_RESUME_REQUESTED, 1, UINT64_C(0xdff142be8e2a8ff4),
      "schemas/resume_requested.avsc", pd_schema_resume_requested},
+    {PD_EVT_ACTION_PROGRESS, 1, UINT64_C(0x526fbe31b62162e3),
+     "schemas/action_progress.avsc", pd_schema_action_progress},
 };
 
 #define PD_VERSIONS_CNT (sizeof(versions) / sizeof(versions[0]))

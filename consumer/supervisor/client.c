@@ -66,6 +66,10 @@ struct pd_sup_s {
         int has_lease;
         int lease_refused; /* the last connection's supervisor was older
                             * than leases */
+        /* While pd_sup_run awaits its run: whom its PROGRESS frames go to
+         * (job->progress and job->opaque; NULL: they are dropped). */
+        void (*progress)(void *opaque, int64_t done, int64_t total);
+        void *progress_opaque;
 };
 
 enum {
@@ -588,6 +592,17 @@ static int sup_reply_get(pd_sup_t *sup, int64_t id, int await,
                         if (!await)
                                 return PD_SUP_RUNNING;
                         break;
+                case PD_SUP_F_PROGRESS: {
+                        int64_t done  = pd_sup_rd_i64(&rd);
+                        int64_t total = pd_sup_rd_i64(&rd);
+
+                        if (rd.bad)
+                                return PD_SUP_BROKEN;
+                        if (sup->progress)
+                                sup->progress(sup->progress_opaque, done,
+                                              total);
+                        break;
+                }
                 case PD_SUP_F_UNKNOWN:
                         return PD_SUP_UNKNOWN;
                 case PD_SUP_F_FORGOTTEN:
@@ -841,8 +856,8 @@ int pd_sup_forget_flush(pd_sup_t *sup) {
         return ret ? -1 : 0;
 }
 
-int pd_sup_run(pd_sup_t *sup, int64_t run_id, const pd_runner_job_t *job,
-               pd_runner_result_t *res) {
+static int sup_run(pd_sup_t *sup, int64_t run_id, const pd_runner_job_t *job,
+                   pd_runner_result_t *res) {
         pd_sup_buf_t b = {0};
         char path[PATH_MAX];
         size_t at;
@@ -915,4 +930,17 @@ int pd_sup_run(pd_sup_t *sup, int64_t run_id, const pd_runner_job_t *job,
                          "interrupted: the supervisor was lost during the "
                          "run");
         return -1;
+}
+
+int pd_sup_run(pd_sup_t *sup, int64_t run_id, const pd_runner_job_t *job,
+               pd_runner_result_t *res) {
+        int ret;
+
+        /* Its PROGRESS frames, for this run only. */
+        sup->progress        = job->progress;
+        sup->progress_opaque = job->opaque;
+        ret                  = sup_run(sup, run_id, job, res);
+        sup->progress        = NULL;
+        sup->progress_opaque = NULL;
+        return ret;
 }

@@ -162,10 +162,14 @@ static void sup_serve(pd_sup_server_t *srv) {
                     (timeout < 0 || timeout > PD_SUP_QUIET_MS))
                         timeout = PD_SUP_QUIET_MS;
 
-                /* Each run polls its output and its pidfd at most. */
-                pfd = pd_xgrow(pfd, &pfd_cap, base + cnt + 2 * srv->run_cnt + 1,
-                               sizeof(*pfd));
-                owner  = pd_xgrow(owner, &owner_cap, 2 * srv->run_cnt + 1,
+                /* Each run polls its output, its progress and its pidfd
+                 * at most. */
+                pfd =
+                    pd_xgrow(pfd, &pfd_cap,
+                             base + cnt + PD_RUNNER_PFD_MAX * srv->run_cnt + 1,
+                             sizeof(*pfd));
+                owner  = pd_xgrow(owner, &owner_cap,
+                                  PD_RUNNER_PFD_MAX * srv->run_cnt + 1,
                                   sizeof(*owner));
                 pfd[0] = (struct pollfd){srv->signal_fd, POLLIN, 0};
                 pfd[1] = (struct pollfd){srv->event_fd, POLLIN, 0};

@@ -393,6 +393,45 @@ static char **sup_start_strv(pd_sup_rd_t *rd) {
         return v;
 }
 
+/* Sends run's newest progress to whoever awaits its RESULT, if it moved
+ * and the last was sent PD_SUP_TICK_MS ago (or force): a command that
+ * reports a thousand times a second costs each client ten frames. A value
+ * held back goes when the loop next handles the run: a running run wakes
+ * it at least every 100 ms (pd_runner_prepare). */
+static void sup_progress_send(pd_sup_server_t *srv, pd_sup_run_t *run,
+                              int force) {
+        int64_t now = pd_mono_ms();
+
+        if (!run->prog_dirty ||
+            (!force && now - run->prog_sent_ms < PD_SUP_TICK_MS))
+                return;
+        run->prog_dirty   = 0;
+        run->prog_sent_ms = now;
+        for (size_t i = 0; i < srv->conn_cnt; i++) {
+                pd_sup_conn_t *conn = srv->conns[i];
+                size_t at;
+
+                if (!conn->has_waiting || conn->waiting != run->id)
+                        continue;
+                at = pd_sup_frame_begin(&conn->out, PD_SUP_F_PROGRESS);
+                pd_sup_buf_i64(&conn->out, run->id);
+                pd_sup_buf_i64(&conn->out, run->prog_done);
+                pd_sup_buf_i64(&conn->out, run->prog_total);
+                pd_sup_frame_end(&conn->out, at);
+        }
+}
+
+/* The runner read a new progress value of the run's command (job.progress,
+ * the loop's thread): only the newest is kept. */
+static void sup_progress(void *opaque, int64_t done, int64_t total) {
+        pd_sup_run_t *run = opaque;
+
+        run->prog_done  = done;
+        run->prog_total = total;
+        run->prog_dirty = 1;
+        sup_progress_send(run->srv, run, 0);
+}
+
 /* The run ended (or never started): tell whoever waits for it. */
 void pd__sup_finish(pd_sup_server_t *srv, pd_sup_run_t *run) {
         run->state = PD_SUP_FINISHED;
@@ -461,10 +500,11 @@ static void sup_start(pd_sup_server_t *srv, pd_sup_conn_t *conn, int64_t id,
         sup_reply(conn, PD_SUP_F_STARTED, id);
         /* Started here, on the loop's thread, and watched by the loop
          * (pd_sup_runs_poll): no thread per run. */
-        run->job.spawned = sup_spawned;
-        run->job.opaque  = run;
-        run->pstart      = sup_boot_ticks(); /* see sup_spawned */
-        run->rn          = pd_runner_start(&run->job, &run->res, &failed);
+        run->job.spawned  = sup_spawned;
+        run->job.progress = sup_progress;
+        run->job.opaque   = run;
+        run->pstart       = sup_boot_ticks(); /* see sup_spawned */
+        run->rn           = pd_runner_start(&run->job, &run->res, &failed);
         if (!run->rn) {
                 /* It could not be started: that is its outcome. */
                 run->runner_failed = failed;
@@ -655,6 +695,8 @@ static void sup_run_end(pd_sup_server_t *srv, pd_sup_run_t *run) {
         if (run->lease_cut_ms && run->res.status == PD_ST_INTERRUPTED)
                 pd_sup_lease_error(run->lease_cut_ms, run->res.error,
                                    sizeof(run->res.error));
+        /* Its last progress goes before its RESULT. */
+        sup_progress_send(srv, run, 1);
         pd__sup_persist(srv, run);
         srv->running--;
         pd__sup_finish(srv, run);
@@ -700,6 +742,8 @@ void pd__sup_runs_handle(pd_sup_server_t *srv, struct pollfd *pfd,
                         k = 0; /* nothing polled: the exit is checked */
                 if (pd_runner_handle(run->rn, pfd + i, (int)k))
                         sup_run_end(srv, run);
+                else
+                        sup_progress_send(srv, run, 0);
                 i += k ? k : 1;
         }
 }

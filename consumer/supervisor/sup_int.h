@@ -75,6 +75,10 @@ typedef struct pd_sup_run_s {
         char **envp;
         pd_runner_job_t job;
         pd_runner_result_t res; /* its outcome, once finished */
+        /* The newest progress the command reported, and whether it moved
+         * since the last PROGRESS frame, sent at sent_ms (monotonic). */
+        int64_t prog_done, prog_total, prog_sent_ms;
+        int prog_dirty;
 } pd_sup_run_t;
 
 /* One client connection. */
@@ -159,7 +163,8 @@ void pd__sup_conn_destroy(pd_sup_conn_t *conn);
 void pd__sup_finish(pd_sup_server_t *srv, pd_sup_run_t *run);
 void pd__sup_process(pd_sup_server_t *srv);
 /* The running runs in the loop's poll: pd__sup_runs_prepare fills pfd and
- * owner (room for 2 per run) and lowers *timeout (ms, -1: none); returns
+ * owner (room for PD_RUNNER_PFD_MAX per
+ * run) and lowers *timeout (ms, -1: none); returns
  * how many. pd__sup_runs_handle takes poll's answer, ending the runs whose
  * command exited. pd__sup_runs_end_all cancels every run and waits for
  * each (after an error only). */

@@ -44,6 +44,10 @@ static int count_orders(const pd_action_ctx_t *ctx, char *errstr,
                 }
                 work_a_little();
                 ctx->log(ctx, "batch %d/%d done", batch, BATCHES);
+                /* How far it has got, for `report` and `deploy --wait`
+                 * (ABI 3: an older reactor has no ctx->progress). */
+                if (ctx->abi >= 3)
+                        ctx->progress(ctx, batch, BATCHES);
         }
         ctx->log(ctx, "all %d batches done", BATCHES);
         return 0;

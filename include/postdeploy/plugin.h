@@ -32,9 +32,13 @@
  * ABI: PD_PLUGIN_ABI numbers the layout of everything below; any change to
  * it is a new number. PD_PLUGIN_INIT stores the number the plugin was built
  * with, and the reactor refuses a plugin built for a number it does not
- * know, with an error, before calling any of its code. ABI 2 appended
- * members to the end of pd_action_ctx_s, after _private: a plugin built
- * for ABI 1, which never allocates a context, still loads and runs.
+ * know, with an error, before calling any of its code. ABI 2 and ABI 3
+ * appended members to the end of pd_action_ctx_s, after _private: a plugin
+ * built for ABI 1 or 2, which never allocates a context and never reads
+ * past the members it knows, still loads and runs. The number still goes
+ * up with each, so that a plugin can tell (ctx->abi) whether the reactor
+ * running it has the new member: a plugin built for ABI 3 that calls
+ * ctx->progress on a reactor of ABI 2 would read past its context.
  *
  * Only standard headers are used, so this file compiles alone, in C99 and
  * later (PD_ACTION needs C99 compound literals) and in C++ (without
@@ -49,7 +53,7 @@
 extern "C" {
 #endif
 
-#define PD_PLUGIN_ABI 2
+#define PD_PLUGIN_ABI 3
 
 #if defined(__GNUC__)
 #define PD_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -114,6 +118,21 @@ struct pd_action_ctx_s {
          * the reactor's, valid until the function returns.
          */
         const char *(*param)(const pd_action_ctx_t *ctx, const char *name);
+
+        /* ---- ABI 3 (check ctx->abi >= 3 to run on an older reactor) ---- */
+
+        /*
+         * Says how far the run has got: done units of work out of total
+         * (0: not known). The newest value reaches the results topic as
+         * an action.progress record, at most once per the reactor's
+         * progress_interval (default 1 s) and once more just before the
+         * action.finished, so calling it for every unit is cheap. A value
+         * with done < 0, total < 0, or done > total when total > 0 is
+         * ignored. May be called from threads the function starts, as
+         * long as they stop before it returns.
+         */
+        void (*progress)(const pd_action_ctx_t *ctx, long long done,
+                         long long total);
 };
 
 /*

@@ -18,7 +18,7 @@ from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 NAMES = ["release_deployed", "deploy_planned", "action_started",
          "action_finished", "registry_published", "skip_requested",
          "reset_requested", "cancel_requested", "cancel_answered",
-         "pause_requested", "resume_requested"]
+         "pause_requested", "resume_requested", "action_progress"]
 
 
 def main():

@@ -80,6 +80,11 @@ DATA = {
         "all_tenants": True, "requested_by": "ops/dave",
         "requested_at": 1764079700000,
     },
+    "action_progress": {
+        "tenant": "acme", "action": "core.reindex_search", "release": "4.2.0",
+        "trigger_id": TRIGGER, "attempt": 1, "reactor": "reactor-1:4242",
+        "done": 400, "total": 1000, "at": 1764079202000,
+    },
 }
 
 

@@ -193,7 +193,7 @@ static void test_load_keeps_every_action_in_registration_order(void **state) {
 
         assert_non_null(
             load(fx, errstr, sizeof(errstr), "good", "other", NULL));
-        assert_int_equal(pd_plugins_count(fx->pl), 13);
+        assert_int_equal(pd_plugins_count(fx->pl), 14);
 
         act = pd_plugins_action(fx->pl, 0, &policy, &path);
         assert_string_equal(act->name, "good.hello");
@@ -209,7 +209,7 @@ static void test_load_keeps_every_action_in_registration_order(void **state) {
         assert_string_equal(act->name, "good.fail");
         assert_int_equal(act->is_auto, 0);
 
-        act = pd_plugins_action(fx->pl, 12, &policy, &path);
+        act = pd_plugins_action(fx->pl, 13, &policy, &path);
         assert_string_equal(act->name, "other.task");
         assert_int_equal(act->is_auto, 1);
         assert_int_equal(policy, PD_POLICY_ONCE);
@@ -388,7 +388,7 @@ static void test_other_abi_is_refused_before_init_runs(void **state) {
         char expected[3 * PATH_MAX];
 
         snprintf(expected, sizeof(expected),
-                 "plugin %s: ABI 3 not supported (this reactor has 2)",
+                 "plugin %s: ABI 4 not supported (this reactor has 3)",
                  fixture(fx, 0, "bad_abi"));
         assert_refused(fx, expected, "bad_abi", NULL);
 }
@@ -613,7 +613,7 @@ static void test_context_carries_the_call(void **state) {
                             "environment=staging\n"
                             "event_id=ev-1\n"
                             "attempt=3\n"
-                            "abi=2\n"
+                            "abi=3\n"
                             "cancelled=0\n");
         assert_int_equal(res.tail_len, strlen(res.tail));
         assert_int_equal(res.output_bytes, res.tail_len);
@@ -646,6 +646,60 @@ static void test_a_plugin_built_for_abi_1_still_loads_and_runs(void **state) {
                 fail_msg("%s", errstr);
         assert_int_equal(run(fx, "abi1.hello", &call, &res), 0);
         assert_string_equal(res.tail, "abi1 says hello to acme\n");
+}
+
+static void test_a_plugin_built_for_abi_2_still_loads_and_runs(void **state) {
+        fx_t *fx              = *state;
+        pd_plugin_call_t call = basic_call();
+        pd_strv_t params      = {0};
+        char errstr[512];
+        pd_runner_result_t res;
+
+        pd_strv_add(&params, "batch_size");
+        pd_strv_add(&params, "500");
+        call.params = &params;
+        if (!load(fx, errstr, sizeof(errstr), "abi2", NULL))
+                fail_msg("%s", errstr);
+        assert_int_equal(run(fx, "abi2.hello", &call, &res), 0);
+        assert_string_equal(res.tail,
+                            "abi2 says hello to acme, batch_size=500\n");
+        pd_strv_clear(&params);
+}
+
+/* What ctx->progress handed on: every value, in order. */
+typedef struct seen_s {
+        int64_t v[16];
+        int cnt;
+} seen_t;
+
+static void seen_progress(void *opaque, int64_t done, int64_t total) {
+        seen_t *seen = opaque;
+
+        assert_true(seen->cnt + 2 <= 16);
+        seen->v[seen->cnt++] = done;
+        seen->v[seen->cnt++] = total;
+}
+
+static void test_a_plugins_progress_reaches_the_caller_and_nonsense_does_not(
+    void **state) {
+        fx_t *fx              = *state;
+        pd_plugin_call_t call = basic_call();
+        seen_t seen           = {{0}, 0};
+        pd_runner_result_t res;
+
+        call.progress        = seen_progress;
+        call.progress_opaque = &seen;
+        load_good(fx);
+        assert_int_equal(run(fx, "good.progress", &call, &res), 0);
+        /* 1/4 and 4/4; -1/4, 5/4 and 2/-1 were dropped. */
+        assert_int_equal(seen.cnt, 4);
+        assert_int_equal(seen.v[0], 1);
+        assert_int_equal(seen.v[1], 4);
+        assert_int_equal(seen.v[2], 4);
+        assert_int_equal(seen.v[3], 4);
+        /* Without a taker, a call does nothing. */
+        call.progress = NULL;
+        assert_int_equal(run(fx, "good.progress", &call, &res), 0);
 }
 
 static void test_environment_left_out_reads_empty(void **state) {
@@ -978,6 +1032,8 @@ int main(void) {
             T(test_other_abi_is_refused_before_init_runs),
             T(test_a_plugin_reads_the_deploys_parameters),
             T(test_a_plugin_built_for_abi_1_still_loads_and_runs),
+            T(test_a_plugin_built_for_abi_2_still_loads_and_runs),
+            T(test_a_plugins_progress_reaches_the_caller_and_nonsense_does_not),
             T(test_failing_init_is_refused_with_its_status),
             T(test_name_registered_twice_is_refused),
             T(test_name_of_another_plugin_is_refused_naming_it),

@@ -379,6 +379,68 @@ static void a_queued_start_is_queued_until_the_run_starts(void **state) {
         assert_string_equal(state_of(f->rp, "u", "a"), "running");
 }
 
+/* An action.progress of (tenant, action), attempt 1, said at `at`. */
+static void add_progress(pd_report_t *rp, const char *tenant,
+                         const char *action, int32_t attempt, int64_t done,
+                         int64_t total, int64_t at) {
+        pd_event_t *ev = pd_event_new(PD_EVT_ACTION_PROGRESS);
+
+        ev->tenant  = strdup(tenant);
+        ev->action  = strdup(action);
+        ev->release = strdup("1.0");
+        ev->reactor = strdup("r1");
+        ev->attempt = attempt;
+        ev->done    = done;
+        ev->total   = total;
+        ev->at      = at;
+        pd_report_add(rp, ev);
+}
+
+/* The newest progress shows on a running row, and only there: not on a
+ * finished one, not one of an earlier attempt or run. */
+static void a_running_row_shows_its_runs_newest_progress(void **state) {
+        fixture_t *f = *state;
+        const pd_result_progress_t *pg;
+        char buf[4096], text[64];
+        FILE *fp;
+
+        add_registry(f->rp, 1, reg_abc);
+        add_result(f->rp, "t", "a", -1, 0, NULL, 100); /* started at 90 */
+        add_progress(f->rp, "t", "a", 1, 40, 100, 95);
+        add_progress(f->rp, "t", "a", 1, 30, 100, 93); /* older: ignored */
+        add_result(f->rp, "t", "b", PD_ST_SUCCEEDED, 0, NULL, 100);
+        add_progress(f->rp, "t", "b", 1, 7, 7, 99);
+        add_result(f->rp, "t", "c", -1, 0, NULL, 200); /* started at 190 */
+        add_progress(f->rp, "t", "c", 1, 5, 0, 150);   /* of an earlier run */
+        add_result(f->rp, "t", "d", -1, 0, NULL, 100);
+        add_progress(f->rp, "t", "d", 2, 5, 9, 99); /* of another attempt */
+        pd_report_build(f->rp);
+
+        pg = pd_report_progress(f->rp, row_of(f->rp, "t", "a"));
+        assert_non_null(pg);
+        assert_int_equal(pg->done, 40);
+        assert_int_equal(pg->total, 100);
+        pd_progress_text(pg->done, pg->total, text, sizeof(text));
+        assert_string_equal(text, "40% (40/100)");
+        pd_progress_text(5, 0, text, sizeof(text));
+        assert_string_equal(text, "5 done");
+        assert_null(pd_report_progress(f->rp, row_of(f->rp, "t", "b")));
+        assert_null(pd_report_progress(f->rp, row_of(f->rp, "t", "c")));
+        assert_null(pd_report_progress(f->rp, row_of(f->rp, "t", "d")));
+        pd_report_unbuild(f->rp);
+
+        memset(buf, 0, sizeof(buf));
+        fp = fmemopen(buf, sizeof(buf) - 1, "w");
+        assert_int_equal(pd_report_json_write(f->rp, "t", fp), 0);
+        fclose(fp);
+        assert_non_null(strstr(buf,
+                               "\"progress_done\": 40,\n    "
+                               "\"progress_total\": 100,"));
+        /* Only the running row with a progress of its run has them. */
+        assert_null(
+            strstr(strstr(buf, "\"progress_done\"") + 1, "\"progress_done\""));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -393,6 +455,7 @@ int main(void) {
             T(listed_tenants_show_all_pending_named_ones_are_missing),
             T(sections_group_rows_as_the_table_shows_them),
             T(json_lists_each_row_and_checks_its_writes),
+            T(a_running_row_shows_its_runs_newest_progress),
 #undef T
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

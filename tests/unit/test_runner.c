@@ -438,7 +438,7 @@ static void test_a_missing_workdir_is_named_in_the_error(void **state) {
         assert_string_equal(res.error, expected);
 }
 
-static void test_the_environment_is_exactly_envp(void **state) {
+static void test_the_environment_is_envp_and_the_progress_fd(void **state) {
         char *argv[]        = {"env", NULL};
         char *envp[]        = {"PD_TEST=hello world", NULL};
         pd_runner_job_t job = {0};
@@ -449,7 +449,151 @@ static void test_the_environment_is_exactly_envp(void **state) {
         job.envp = envp;
         assert_int_equal(pd_runner_run(&job, &res), 0);
         assert_int_equal(res.status, PD_ST_SUCCEEDED);
-        assert_string_equal(res.tail, "PD_TEST=hello world\n");
+        assert_string_equal(res.tail,
+                            "PD_TEST=hello world\nPOSTDEPLOY_PROGRESS_FD=3\n");
+}
+
+static void test_progress_lines_are_two_numbers_or_one(void **state) {
+        static const char *const good[] = {
+            "5 10",
+            "5/10",
+            " 7 / 9 ",
+            "0 0",
+            "5",
+            "10 10\r",
+            "999999999999999999 999999999999999999"};
+        static const int64_t want[][2] = {
+            {5, 10},
+            {5, 10},
+            {7, 9},
+            {0, 0},
+            {5, 0},
+            {10, 10},
+            {999999999999999999, 999999999999999999}};
+        static const char *const bad[] = {"",
+                                          "abc",
+                                          "-1 10",
+                                          "11 10",
+                                          "5 10 x",
+                                          "5x",
+                                          "5,10",
+                                          "5 10 15",
+                                          "1000000000000000000 1",
+                                          "99999999999999999999 1",
+                                          "/10",
+                                          "5/",
+                                          "+5 10"};
+        int64_t done, total;
+
+        (void)state;
+        for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++) {
+                done = total = -1;
+                if (pd_runner_progress_parse(good[i], strlen(good[i]), &done,
+                                             &total))
+                        fail_msg("'%s' refused", good[i]);
+                assert_int_equal(done, want[i][0]);
+                assert_int_equal(total, want[i][1]);
+        }
+        for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+                if (!pd_runner_progress_parse(bad[i], strlen(bad[i]), &done,
+                                              &total))
+                        fail_msg("'%s' taken", bad[i]);
+}
+
+static void test_progress_keeps_the_newest_line_and_counts_bad_ones(
+    void **state) {
+        pd_runner_progress_t pr = {0};
+        char longline[200];
+
+        (void)state;
+        /* Lines cut anywhere between reads. */
+        pd_runner_progress_feed(&pr, "1 10\n2 1", strlen("1 10\n2 1"));
+        assert_true(pr.fresh);
+        assert_int_equal(pr.done, 1);
+        pd_runner_progress_feed(&pr, "0\nnonsense\n3/1",
+                                strlen("0\nnonsense\n3/1"));
+        pd_runner_progress_feed(&pr, "0\n", strlen("0\n"));
+        assert_int_equal(pr.done, 3);
+        assert_int_equal(pr.total, 10);
+        assert_int_equal(pr.bad, 1);
+        /* A line over the limit is bad, whatever its end says, and the
+         * next line is read as usual. */
+        pr.fresh = 0;
+        memset(longline, ' ', sizeof(longline));
+        memcpy(longline + sizeof(longline) - 5, "9 10\n", 5);
+        pd_runner_progress_feed(&pr, longline, sizeof(longline));
+        assert_false(pr.fresh);
+        assert_int_equal(pr.done, 3);
+        assert_int_equal(pr.bad, 2);
+        /* The same value again is no news. */
+        pd_runner_progress_feed(&pr, "3 10\n", strlen("3 10\n"));
+        assert_false(pr.fresh);
+        pd_runner_progress_feed(&pr, "4 10\n", strlen("4 10\n"));
+        assert_true(pr.fresh);
+        assert_int_equal(pr.done, 4);
+}
+
+/* What job.progress was told: how often, and the last value. */
+typedef struct heard_s {
+        int calls;
+        int64_t done, total;
+        int monotone;
+} heard_t;
+
+static void heard_progress(void *opaque, int64_t done, int64_t total) {
+        heard_t *h = opaque;
+
+        if (h->calls && done < h->done)
+                h->monotone = 0;
+        h->calls++;
+        h->done  = done;
+        h->total = total;
+}
+
+static void run_progress(const char *script, heard_t *h,
+                         pd_runner_result_t *res) {
+        char *argv[]        = {"sh", "-c", (char *)script, NULL};
+        pd_runner_job_t job = {0};
+
+        *h           = (heard_t){0, 0, 0, 1};
+        job.argv     = argv;
+        job.envp     = environ;
+        job.progress = heard_progress;
+        job.opaque   = h;
+        assert_int_equal(pd_runner_run(&job, res), 0);
+        assert_int_equal(res->status, PD_ST_SUCCEEDED);
+}
+
+static void test_a_commands_progress_lines_reach_the_caller(void **state) {
+        pd_runner_result_t res;
+        heard_t h;
+
+        (void)state;
+        /* The last line written just before the exit still counts. */
+        run_progress(
+            "for i in 1 2 3; do echo \"$i 3\" "
+            ">&\"$POSTDEPLOY_PROGRESS_FD\"; done; "
+            "echo junk >&3; echo out",
+            &h, &res);
+        assert_true(h.calls >= 1);
+        assert_true(h.monotone);
+        assert_int_equal(h.done, 3);
+        assert_int_equal(h.total, 3);
+        /* Progress is not output. */
+        assert_string_equal(res.tail, "out\n");
+}
+
+static void test_a_progress_flood_ends_with_its_last_value(void **state) {
+        pd_runner_result_t res;
+        heard_t h;
+
+        (void)state;
+        run_progress("seq 1000000 | sed 's|$| 1000000|' >&3", &h, &res);
+        assert_true(h.monotone);
+        assert_int_equal(h.done, 1000000);
+        assert_int_equal(h.total, 1000000);
+        /* Told once per read at most, not once per line. */
+        assert_true(h.calls < 100000);
 }
 
 static void test_no_shell_interprets_the_argv(void **state) {
@@ -624,7 +768,11 @@ int main(void) {
             T(test_the_workdir_is_honoured),
             T(test_the_command_gets_the_jobs_umask),
             T(test_a_missing_workdir_is_named_in_the_error),
-            T(test_the_environment_is_exactly_envp),
+            T(test_the_environment_is_envp_and_the_progress_fd),
+            T(test_progress_lines_are_two_numbers_or_one),
+            T(test_progress_keeps_the_newest_line_and_counts_bad_ones),
+            T(test_a_commands_progress_lines_reach_the_caller),
+            T(test_a_progress_flood_ends_with_its_last_value),
             T(test_no_shell_interprets_the_argv),
             T(test_stdin_is_dev_null),
             T(test_the_child_leads_its_group_with_default_signals),

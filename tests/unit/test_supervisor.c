@@ -746,6 +746,62 @@ static void test_cancel_is_interrupted(void **state) {
         free(ra);
 }
 
+/* What the client handed to job.progress: how often, the last value, and
+ * whether done ever went back. */
+typedef struct heard_s {
+        int calls;
+        int64_t done, total;
+        int backwards;
+} heard_t;
+
+static void heard_progress(void *opaque, int64_t done, int64_t total) {
+        heard_t *h = opaque;
+
+        h->backwards |= h->calls && done < h->done;
+        h->calls++;
+        h->done  = done;
+        h->total = total;
+}
+
+/* A command's progress lines reach the client in PROGRESS frames: the
+ * newest at most every 100 ms, and the last before the RESULT. */
+static void test_progress_reaches_the_client_at_most_ten_a_second(
+    void **state) {
+        fx_t *fx                = *state;
+        pd_runner_result_t *res = calloc(1, sizeof(*res));
+        /* 100 lines, one every 10 ms or so (each read finds one): the
+         * throttle, not the reads, bounds the frames. */
+        char *argv[]        = {"sh", "-c",
+                               "i=1; while [ $i -le 100 ]; do echo \"$i 100\"; "
+                                      "sleep 0.01; i=$((i + 1)); done >&3",
+                               NULL};
+        pd_runner_job_t job = {0};
+        heard_t h           = {0, 0, 0, 0};
+        pd_sup_t *sup;
+
+        start_supervisor(fx, IDLE_LONG);
+        sup          = client(fx);
+        job.argv     = argv;
+        job.envp     = environ;
+        job.progress = heard_progress;
+        job.opaque   = &h;
+        assert_int_equal(pd_sup_run(sup, 60, &job, res), 0);
+        assert_int_equal(res->status, PD_ST_SUCCEEDED);
+        assert_int_equal(h.done, 100);
+        assert_int_equal(h.total, 100);
+        assert_false(h.backwards);
+        /* One frame per 100 ms of the run, the first and the last. */
+        assert_true(h.calls >= 2);
+        assert_true(h.calls <= res->duration_ms / 100 + 2);
+        /* A run without a taker: the frames are dropped, the run is the
+         * same. */
+        job.progress = NULL;
+        assert_int_equal(pd_sup_run(sup, 61, &job, res), 0);
+        assert_int_equal(res->status, PD_ST_SUCCEEDED);
+        pd_sup_close(sup);
+        free(res);
+}
+
 static void test_timeout_is_timed_out(void **state) {
         fx_t *fx                = *state;
         pd_runner_result_t *res = calloc(1, sizeof(*res));
@@ -1403,6 +1459,9 @@ int main(void) {
                                             teardown),
             cmocka_unit_test_setup_teardown(test_timeout_is_timed_out, setup,
                                             teardown),
+            cmocka_unit_test_setup_teardown(
+                test_progress_reaches_the_client_at_most_ten_a_second, setup,
+                teardown),
             cmocka_unit_test_setup_teardown(
                 test_unread_start_of_a_dead_client_is_never_unknown, setup,
                 teardown),

@@ -48,6 +48,20 @@ static int params(const pd_action_ctx_t *ctx, char *errstr,
         return 0;
 }
 
+/* Reports progress (ABI 3): a good value, three it must not take, then
+ * the last. */
+static int progress(const pd_action_ctx_t *ctx, char *errstr,
+                    size_t errstr_size) {
+        (void)errstr;
+        (void)errstr_size;
+        ctx->progress(ctx, 1, 4);
+        ctx->progress(ctx, -1, 4); /* done below 0 */
+        ctx->progress(ctx, 5, 4);  /* past the total */
+        ctx->progress(ctx, 2, -1); /* total below 0 */
+        ctx->progress(ctx, 4, 4);
+        return 0;
+}
+
 static int fail(const pd_action_ctx_t *ctx, char *errstr, size_t errstr_size) {
         ctx->log(ctx, "about to fail");
         snprintf(errstr, errstr_size, "the ledger of %s is locked",
@@ -203,6 +217,7 @@ PD_PLUGIN_INIT(reg) {
         if (PD_ACTION(reg, "good.hello", PD_AUTO, hello, "Says hello") ||
             PD_ACTION(reg, "good.fail", PD_MANUAL, fail, "Fails") ||
             PD_ACTION(reg, "good.params", PD_MANUAL, params, NULL) ||
+            PD_ACTION(reg, "good.progress", PD_MANUAL, progress, NULL) ||
             PD_ACTION(reg, "good.fail_silently", PD_MANUAL, fail_silently,
                       NULL) ||
             PD_ACTION(reg, "good.fail_overlong", PD_MANUAL, fail_overlong,
