@@ -260,14 +260,16 @@ int pd_restore_apply(pd_store_t *st, rd_kafka_conf_t *kconf,
                          o->topic, (int)o->part, pd_store_errmsg(st));
                 goto done;
         }
-        /* Start over when what the store holds of the partition may not
-         * be what the topic says: lost (dirty), rows of its tenants but
-         * no checkpoint (written while no restore kept one: a reactor
-         * run without shared_group; docs/RELIABILITY.md, "Not handled
-         * yet", says what that costs), or a checkpoint past the end
-         * (the topic was made again). */
-        stats->dirty = ck.sp.dirty || (!ck.sp.known && ck.sp.has_tenants) ||
-                       (ck.sp.known && ck.sp.next_offset > hi);
+        /* Start over when what the store holds of the partition may be
+         * ahead of what the topic says: lost (dirty), or a checkpoint
+         * past the end (the topic was made again). Rows of its tenants
+         * but no checkpoint are a store that ran without shared_group:
+         * read from the start, in place, deleting nothing. Its results
+         * before co-partitioning may sit on other partitions, and
+         * compaction keeps only a key's newest: its own rows are the
+         * better record of what it ran. */
+        stats->dirty =
+            ck.sp.dirty || (ck.sp.known && ck.sp.next_offset > hi);
         from = ck.sp.known && !stats->dirty ? ck.sp.next_offset : lo;
         if (from < lo)
                 from = lo; /* compacted or deleted below the checkpoint */

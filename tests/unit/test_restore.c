@@ -477,7 +477,7 @@ static void local_run(fx_t *fx, const char *tenant, int32_t part) {
         assert_int_equal(pd_store_run_record(fx->st, &run), 0);
 }
 
-static void test_a_dirty_restore_deletes_the_old_rows_first(void **state) {
+static void test_a_lost_partition_restores_from_scratch_a_solo_store_in_place(void **state) {
         fx_t *fx                 = *state;
         pd_restore_stats_t stats = {0};
 
@@ -487,15 +487,18 @@ static void test_a_dirty_restore_deletes_the_old_rows_first(void **state) {
         fx->pub.st = fx->st; /* ours, published before the loss */
         publish(fx, "t5", "z", "trig-1", 1, PD_ST_FAILED, "exit 1");
         fx->pub.st = fx->other;
-        /* Rows of the partition and no checkpoint: not to be trusted. */
+        /* Rows of the partition and no checkpoint (a store that ran
+         * without shared_group): restored in place, from the start,
+         * deleting nothing: its own history is the one it had. */
         restore(fx, &stats);
-        assert_true(stats.dirty);
-        assert_int_equal(stats.cleared, 1);
-        assert_false(state_of(fx, "t5", "x").known);
+        assert_false(stats.dirty);
+        assert_int_equal(stats.cleared, 0);
+        assert_int_equal(stats.records, 2);
+        assert_ledger(fx, "t5", "x", 1, PD_ST_SUCCEEDED, 1);
         assert_ledger(fx, "t6", "x", 1, PD_ST_SUCCEEDED, 1);
         assert_ledger(fx, "t5", "y", 1, PD_ST_SUCCEEDED, 1);
-        /* This store's own record is applied: its row is gone too. */
-        assert_ledger(fx, "t5", "z", 0, PD_ST_FAILED, 1);
+        /* This store's own record is skipped: it holds its rows. */
+        assert_false(state_of(fx, "t5", "z").known);
 
         /* Lost: what the store holds may be ahead of the topic. */
         local_run(fx, "t5", 0);
@@ -678,7 +681,7 @@ int main(int argc, char **argv) {
             cmocka_unit_test_setup_teardown(
                 test_an_aborted_transaction_is_not_applied, setup, teardown),
             cmocka_unit_test_setup_teardown(
-                test_a_dirty_restore_deletes_the_old_rows_first, setup,
+                test_a_lost_partition_restores_from_scratch_a_solo_store_in_place, setup,
                 teardown),
             cmocka_unit_test_setup_teardown(
                 test_a_reactor_restores_through_its_batches, setup, teardown),
