@@ -156,6 +156,11 @@ static const char *const store_migrations[] = {
     "        requested_by TEXT NOT NULL,"
     "        paused_at    INTEGER NOT NULL"
     ");",
+    /* 6 -> 7: the partition each result record goes to: that of the
+     * event it answers (co-partitioning, so the owner of an events
+     * partition finds its tenants' results in the same results
+     * partition). NULL: the partitioner chooses (the registry). */
+    "ALTER TABLE outbox ADD COLUMN part INTEGER;",
 };
 #define PD_STORE_VERSION                                                       \
         ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -179,6 +184,7 @@ enum {
         PD_STMT_TRIGGER_RUNS,
         PD_STMT_RUN_NEXT_UNFINISHED,
         PD_STMT_OUTBOX_ADD,
+        PD_STMT_OUTBOX_DEL_PART,
         PD_STMT_OUTBOX_DEL,
         PD_STMT_OUTBOX_DEL_RANGE,
         PD_STMT_OUTBOX_NEXT,
@@ -265,14 +271,15 @@ static const char *const store_sql[PD_STMT__CNT] = {
         " FROM runs INDEXED BY runs_unfinished"
         " WHERE status IS NULL AND id > ?1 ORDER BY id LIMIT 1",
     [PD_STMT_OUTBOX_ADD] =
-        "INSERT INTO outbox (topic, key, headers, value)"
-        " VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO outbox (topic, key, headers, value, part)"
+        " VALUES (?1, ?2, ?3, ?4, ?5)",
     [PD_STMT_OUTBOX_DEL] = "DELETE FROM outbox WHERE seq = ?1",
     [PD_STMT_OUTBOX_DEL_RANGE] =
         "DELETE FROM outbox WHERE seq BETWEEN ?1 AND ?2",
     [PD_STMT_OUTBOX_NEXT] =
-        "SELECT seq, topic, key, headers, value FROM outbox"
+        "SELECT seq, topic, key, headers, value, part FROM outbox"
         " WHERE seq > ?1 ORDER BY seq LIMIT 1",
+    [PD_STMT_OUTBOX_DEL_PART] = "DELETE FROM outbox WHERE part = ?1",
     /* What "pending" is made of must survive: the actions table
      * (ever_succeeded), the run its last_run_id names (the last
      * status and attempt), and every run without a status (the
@@ -932,6 +939,10 @@ int pd_store_outbox_add(pd_store_t *st, pd_outbox_rec_t *rec) {
         sqlite3_bind_blob64(stmt, 3, rec->headers, rec->headers_len,
                             SQLITE_STATIC);
         sqlite3_bind_blob64(stmt, 4, rec->value, rec->value_len, SQLITE_STATIC);
+        if (rec->part >= 0)
+                sqlite3_bind_int(stmt, 5, rec->part);
+        else
+                sqlite3_bind_null(stmt, 5);
         if (store_exec(st, stmt))
                 return -1;
         rec->seq = sqlite3_last_insert_rowid(st->db);
@@ -950,6 +961,13 @@ int pd_store_outbox_del_range(pd_store_t *st, int64_t first, int64_t last) {
 
         sqlite3_bind_int64(stmt, 1, first);
         sqlite3_bind_int64(stmt, 2, last);
+        return store_exec(st, stmt);
+}
+
+int pd_store_outbox_del_part(pd_store_t *st, int32_t part) {
+        sqlite3_stmt *stmt = st->stmt[PD_STMT_OUTBOX_DEL_PART];
+
+        sqlite3_bind_int(stmt, 1, part);
         return store_exec(st, stmt);
 }
 
@@ -986,8 +1004,11 @@ int pd_store_outbox_foreach(pd_store_t *st, pd_store_outbox_cb_t *cb,
                         rec.headers_len = (size_t)sqlite3_column_bytes(stmt, 3);
                         rec.value       = sqlite3_column_blob(stmt, 4);
                         rec.value_len   = (size_t)sqlite3_column_bytes(stmt, 4);
-                        last_seq        = rec.seq;
-                        ret             = cb(&rec, opaque);
+                        rec.part = sqlite3_column_type(stmt, 5) == SQLITE_NULL
+                                       ? PD_PART_ANY
+                                       : sqlite3_column_int(stmt, 5);
+                        last_seq = rec.seq;
+                        ret      = cb(&rec, opaque);
                 } else if (rc != SQLITE_DONE) {
                         ret = store_fail(st, rc);
                 }
