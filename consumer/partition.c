@@ -36,9 +36,8 @@ static int workers_busy_with(const pd_reactor_t *r,
  */
 static void partition_quiesce(pd_reactor_t *r,
                               const rd_kafka_topic_partition_list_t *parts) {
-        int64_t deadline =
-            pd_mono_ms() + atomic_load(&r->grace_ms);
-        int cancelled = 0;
+        int64_t deadline = pd_mono_ms() + atomic_load(&r->grace_ms);
+        int cancelled    = 0;
         pd_job_t **pp;
 
         pthread_mutex_lock(&r->lock);
@@ -85,8 +84,8 @@ static void partition_quiesce(pd_reactor_t *r,
 
 /* Frees every job of parts: none is queued or running any more. Jobs
  * done but not yet offset-stored leave the done list too. */
-static void partition_forget_jobs(pd_reactor_t *r,
-                                  const rd_kafka_topic_partition_list_t *parts) {
+static void partition_forget_jobs(
+    pd_reactor_t *r, const rd_kafka_topic_partition_list_t *parts) {
         pd_job_t **pp;
 
         pthread_mutex_lock(&r->lock);
@@ -147,8 +146,9 @@ static void partition_revoke(pd_reactor_t *r,
         if (pd__publish_flush(r)) {
                 /* Not committed: the next owner does it again; what we
                  * hold of it is stale. */
-                pd_log(PD_LOG_WARN, "rebalance: the last transaction of the "
-                                    "revoked partitions did not commit");
+                pd_log(PD_LOG_WARN,
+                       "rebalance: the last transaction of the "
+                       "revoked partitions did not commit");
                 pd__publish_drop(r, parts);
                 for (int i = 0; i < parts->cnt; i++)
                         pd__restore_forget(r, parts->elems[i].partition);
@@ -246,8 +246,7 @@ void pd__partition_lost_all(pd_reactor_t *r) {
                 partition_lose(r, parts);
         }
         if (pd__publish_rebuild(r, errstr, sizeof(errstr))) {
-                pd_log(PD_LOG_ERROR, "cannot rebuild the producer: %s",
-                       errstr);
+                pd_log(PD_LOG_ERROR, "cannot rebuild the producer: %s", errstr);
                 pthread_mutex_lock(&r->lock);
                 r->fatal = 1;
                 pthread_cond_broadcast(&r->cond);

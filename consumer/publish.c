@@ -35,9 +35,9 @@ static void pub_recs_free(pd_pubrec_t *recs, size_t cnt) {
 /* Produces recs[nprod] into the open transaction (lock held). Returns 0 or
  * librdkafka's error; the record then stays unproduced. */
 static rd_kafka_resp_err_t pub_produce_next(pd_reactor_t *r) {
-        pd_pub_t *pb     = &r->pub;
-        pd_pubrec_t *p   = &pb->recs[pb->nprod];
-        const char *key  = p->rec.key;
+        pd_pub_t *pb    = &r->pub;
+        pd_pubrec_t *p  = &pb->recs[pb->nprod];
+        const char *key = p->rec.key;
         rd_kafka_resp_err_t err;
 
         for (;;) {
@@ -104,8 +104,8 @@ static void pub_offsets_settle(pd_pub_t *pb,
                                                        s->partition);
 
                 if (cur && cur->offset == s->offset)
-                        rd_kafka_topic_partition_list_del(
-                            pb->offsets, s->topic, s->partition);
+                        rd_kafka_topic_partition_list_del(pb->offsets, s->topic,
+                                                          s->partition);
         }
 }
 
@@ -164,10 +164,10 @@ static void pub_failed(pd_reactor_t *r, rd_kafka_error_t *error,
  * transaction. Returns 0, or -1 (aborted or fenced: pub_failed).
  */
 static int pub_commit(pd_reactor_t *r) {
-        pd_pub_t *pb                               = &r->pub;
-        rd_kafka_topic_partition_list_t *offs      = NULL;
-        rd_kafka_consumer_group_metadata_t *cgmd   = NULL;
-        rd_kafka_error_t *error                    = NULL;
+        pd_pub_t *pb                             = &r->pub;
+        rd_kafka_topic_partition_list_t *offs    = NULL;
+        rd_kafka_consumer_group_metadata_t *cgmd = NULL;
+        rd_kafka_error_t *error                  = NULL;
         rd_kafka_resp_err_t err;
         size_t n;
 
@@ -179,8 +179,9 @@ static int pub_commit(pd_reactor_t *r) {
                 pb->txn_open = 1;
         }
         if ((err = pub_produce_all(r))) {
-                pub_failed(r, rd_kafka_error_new(err, "produce: %s",
-                                                 rd_kafka_err2str(err)),
+                pub_failed(r,
+                           rd_kafka_error_new(err, "produce: %s",
+                                              rd_kafka_err2str(err)),
                            "produce");
                 return -1;
         }
@@ -199,8 +200,8 @@ static int pub_commit(pd_reactor_t *r) {
                 rd_kafka_consumer_group_metadata_destroy(cgmd);
         }
         if (!error)
-                error = rd_kafka_commit_transaction(r->producer,
-                                                    PD_TXN_CALL_MS);
+                error =
+                    rd_kafka_commit_transaction(r->producer, PD_TXN_CALL_MS);
 
         pthread_mutex_lock(&pb->lock);
         pb->committing = 0;
@@ -296,6 +297,10 @@ void pd__publish_stop(pd_reactor_t *r) {
         pthread_mutex_unlock(&pb->lock);
         pthread_join(pb->thread, NULL);
         pb->started = 0;
+        pd_log(PD_LOG_INFO,
+               "Kafka transactions: %" PRId64 " committed, %" PRId64
+               " aborted, %" PRId64 " producer rebuild(s)",
+               pb->commits, pb->aborts, pb->rebuilds);
         pub_recs_free(pb->recs, pb->cnt);
         free(pb->recs);
         pb->recs = NULL;
@@ -316,17 +321,18 @@ void pd__publish_add(pd_reactor_t *r, int64_t seq, int32_t part,
         pd_pubrec_t *p;
 
         pthread_mutex_lock(&pb->lock);
-        pb->recs = pd_xgrow(pb->recs, &pb->size, pb->cnt + 1, sizeof(*pb->recs));
-        p        = &pb->recs[pb->cnt++];
+        pb->recs =
+            pd_xgrow(pb->recs, &pb->size, pb->cnt + 1, sizeof(*pb->recs));
+        p = &pb->recs[pb->cnt++];
         memset(p, 0, sizeof(*p));
-        p->seq              = seq;
-        p->rec.part         = part;
-        p->rec.topic        = pd_xstrdup(topic);
-        p->rec.key          = key ? pd_xstrdup(key) : NULL;
-        p->rec.headers      = pd_xmalloc(headers_len + 1);
-        p->rec.headers_len  = headers_len;
-        p->rec.value        = pd_xmalloc(value_len + 1);
-        p->rec.value_len    = value_len;
+        p->seq             = seq;
+        p->rec.part        = part;
+        p->rec.topic       = pd_xstrdup(topic);
+        p->rec.key         = key ? pd_xstrdup(key) : NULL;
+        p->rec.headers     = pd_xmalloc(headers_len + 1);
+        p->rec.headers_len = headers_len;
+        p->rec.value       = pd_xmalloc(value_len + 1);
+        p->rec.value_len   = value_len;
         memcpy(p->rec.headers, headers, headers_len);
         memcpy(p->rec.value, value, value_len);
         if (seq != PD_OUTBOX_NONE)
@@ -399,7 +405,7 @@ void pd__publish_drop(pd_reactor_t *r,
         pd_pub_t *pb  = &r->pub;
         int64_t *seqs = NULL;
         size_t k = 0, j = 0, seqs_size = 0;
-        int abort     = 0;
+        int abort = 0;
 
         pthread_mutex_lock(&pb->lock);
         pub_quiet(pb);
