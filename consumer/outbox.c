@@ -263,6 +263,15 @@ void pd__dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque) {
         int64_t seq     = (int64_t)(intptr_t)rkm->_private;
 
         (void)rk;
+        if (rkm->err && r->conf->shared_group) {
+                /* An aborted transaction's records: they go again in the
+                 * next one (publish.c), or are dropped with a lost
+                 * partition. */
+                pd_log(PD_LOG_DEBUG, "delivery to %s (outbox #%" PRId64 "): %s",
+                       rd_kafka_topic_name(rkm->rkt), seq,
+                       rd_kafka_err2str(rkm->err));
+                return;
+        }
         if (rkm->err) {
                 /* With message.timeout.ms=0 only permanent errors get here;
                  * the record stays in the outbox for the next start. */

@@ -157,6 +157,20 @@ static void pub_failed(pd_reactor_t *r, rd_kafka_error_t *error,
         rd_kafka_error_destroy(error);
 }
 
+/* Opens the next transaction, so that records go out as they come and a
+ * commit has little left to flush (lock held, ready, none open). Returns
+ * 0, or -1 (pub_failed). */
+static int pub_begin(pd_reactor_t *r) {
+        rd_kafka_error_t *error = rd_kafka_begin_transaction(r->producer);
+
+        if (error) {
+                pub_failed(r, error, "begin");
+                return -1;
+        }
+        r->pub.txn_open = 1;
+        return 0;
+}
+
 /*
  * Commits the open transaction with every pending record and offset (lock
  * held, ready, nothing committing). The Kafka calls run outside the lock,
@@ -171,13 +185,8 @@ static int pub_commit(pd_reactor_t *r) {
         rd_kafka_resp_err_t err;
         size_t n;
 
-        if (!pb->txn_open) {
-                if ((error = rd_kafka_begin_transaction(r->producer))) {
-                        pub_failed(r, error, "begin");
-                        return -1;
-                }
-                pb->txn_open = 1;
-        }
+        if (!pb->txn_open && pub_begin(r))
+                return -1;
         if ((err = pub_produce_all(r))) {
                 pub_failed(r,
                            rd_kafka_error_new(err, "produce: %s",
@@ -217,7 +226,7 @@ static int pub_commit(pd_reactor_t *r) {
         if (offs)
                 rd_kafka_topic_partition_list_destroy(offs);
         pd__crashpoint("publish.after_commit");
-        return 0;
+        return pub_begin(r);
 }
 
 static int pub_holds(const pd_pub_t *pb) {
@@ -250,6 +259,7 @@ static void *pub_main(void *arg) {
                                        "Kafka transactions ready "
                                        "(transactional.id %s)",
                                        pb->txn_id);
+                                pub_begin(r);
                                 continue;
                         }
                         if (rd_kafka_error_is_fatal(error))
@@ -262,7 +272,7 @@ static void *pub_main(void *arg) {
                                          PD_INIT_RETRY_MS);
                         continue;
                 }
-                if (pb->ready && !pb->fenced && !pb->committing &&
+                if (pb->ready && !pb->fenced && !pb->committing && !pb->hold &&
                     pub_holds(pb) && !pub_commit(r))
                         continue; /* more may have come meanwhile */
                 pd__cond_wait_ms(&pb->cond, &pb->lock, PD_PUBLISH_MS);

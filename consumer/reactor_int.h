@@ -171,6 +171,8 @@ typedef struct pd_pub_s {
         int committing;    /* a commit or abort runs outside the lock */
         int fenced;        /* the producer can no longer transact: the main
                             * thread rebuilds it and drops every partition */
+        int hold;          /* tests: the publisher commits nothing (records
+                            * still go into the open transaction) */
         pd_pubrec_t *recs; /* in produce order */
         size_t cnt, size;
         size_t nprod; /* recs[0..nprod) are in the open transaction */
