@@ -21,7 +21,10 @@
  * commit), plan.c (which actions an event runs, in which order),
  * record.c (the transaction parts that record an event's progress),
  * worker.c (the worker threads), dispatch.c (the main thread's dispatch,
- * offsets and dead letters), recover.c (start-up recovery and registry).
+ * offsets and dead letters), recover.c (start-up recovery and registry),
+ * and in a shared group (reactor.shared_group) publish.c (the Kafka
+ * transaction), partition.c (rebalances) and restore.c (a partition's
+ * ledger from the results topic).
  */
 
 #define _GNU_SOURCE /* pthread_timedjoin_np */
