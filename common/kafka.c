@@ -149,7 +149,14 @@ int pd_kafka_partitions_match(rd_kafka_t *rk, const char *a, const char *b,
                         cnt[1] = md->topics[i].partition_cnt;
         }
         rd_kafka_metadata_destroy(md);
-        ret = cnt[0] == cnt[1] && cnt[0] > 0 ? 0 : 1;
+        if (cnt[0] < 1 || cnt[1] < 1) {
+                /* Just created: the metadata catches up in a moment. */
+                snprintf(errstr, errstr_size,
+                         "topic %s is not in the metadata yet",
+                         cnt[0] < 1 ? a : b);
+                return -1;
+        }
+        ret = cnt[0] == cnt[1] ? 0 : 1;
         if (ret)
                 snprintf(errstr, errstr_size,
                          "topic %s has %d partition(s) and topic %s has %d: "

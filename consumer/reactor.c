@@ -710,6 +710,9 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
         if ((err = rd_kafka_consumer_close(r->consumer)))
                 pd_log(PD_LOG_WARN, "consumer close: %s",
                        rd_kafka_err2str(err));
+        /* The revoke at close committed a last transaction: its rows go. */
+        if (r->conf->shared_group)
+                pd__outbox_reap(r);
         pd_log(PD_LOG_INFO, "stopped");
         return ret;
 }

@@ -56,6 +56,20 @@ stop_all() {
 }
 trap 'stop_all; pd_cleanup' EXIT
 
+# A results topic with fewer partitions than the events topic: a tenant's
+# results could not follow its events, so the reactor refuses to start.
+sed -e "s|^events = .*|events = pdtest.$RUN_ID.other-events|" \
+	-e "s|^results = .*|results = pdtest.$RUN_ID.two-results|" \
+	-e "s|^partitions = .*|partitions = 2|" "$T/postdeploy.ini" >"$T/two.ini"
+"$PD_BIN/postdeploy" deploy --one a1 --no-check --release 1 --tenant t \
+	-c "$T/two.ini" >/dev/null # creates both with 2 partitions
+sed -e "s|^results = .*|results = pdtest.$RUN_ID.two-results|" \
+	"$T/postdeploy.ini" >"$T/mismatch.ini"
+pd_rc rc timeout 20 "$PD_BIN/postdeploy-reactor" -c "$T/mismatch.ini"
+pd_eq "unequal partition counts stop the start" 1 "$rc"
+pd_check "the message names both topics and counts" grep -q \
+	"topic pdtest.$RUN_ID.events has 3 partition(s) and topic pdtest.$RUN_ID.two-results has 2" "$T/out"
+
 reactor_start r1
 pd_check "r1 joins the group and is given partitions" await_assigned r1
 reactor_start r2

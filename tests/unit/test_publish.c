@@ -113,13 +113,14 @@ static int setup_with(void **state, const char *brokers) {
         conf_set(fx->conf, "topics", "dlq", name);
         conf_set(fx->conf, "topics", "partitions", "3");
         if (fx->mcluster) {
-                assert_int_equal(rd_kafka_mock_topic_create(
-                                     fx->mcluster, fx->conf->topic_events, 3, 1),
-                                 0);
-                assert_int_equal(rd_kafka_mock_topic_create(
-                                     fx->mcluster, fx->conf->topic_results, 3,
-                                     1),
-                                 0);
+                assert_int_equal(
+                    rd_kafka_mock_topic_create(fx->mcluster,
+                                               fx->conf->topic_events, 3, 1),
+                    0);
+                assert_int_equal(
+                    rd_kafka_mock_topic_create(fx->mcluster,
+                                               fx->conf->topic_results, 3, 1),
+                    0);
         }
         fx->r = reactor_make(fx, "unit");
         if (!fx->mcluster &&
@@ -130,7 +131,9 @@ static int setup_with(void **state, const char *brokers) {
         return 0;
 }
 
-static int setup_mock(void **state) { return setup_with(state, NULL); }
+static int setup_mock(void **state) {
+        return setup_with(state, NULL);
+}
 
 static int setup_broker(void **state) {
         const char *brokers = getenv("PD_BROKERS");
@@ -161,7 +164,8 @@ static int teardown(void **state) {
 #define SKIP_WITHOUT_BROKER(fx)                                                \
         do {                                                                   \
                 if (!(fx)) {                                                   \
-                        print_message("skipped: PD_BROKERS names no broker\n"); \
+                        print_message(                                         \
+                            "skipped: PD_BROKERS names no broker\n");          \
                         skip();                                                \
                 }                                                              \
         } while (0)
@@ -200,7 +204,8 @@ static void await_settled(pd_reactor_t *r, int64_t commits) {
                 pthread_mutex_unlock(&r->pub.lock);
         }
         if (!settled)
-                fail_msg("publisher not settled: %" PRId64 " commit(s), "
+                fail_msg("publisher not settled: %" PRId64
+                         " commit(s), "
                          "%zu record(s) held",
                          r->pub.commits, r->pub.cnt);
 }
@@ -252,8 +257,8 @@ static int visible(fx_t *fx, const char *isolation, const char *key,
         rk = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, errstr, sizeof(errstr));
         assert_non_null(rk);
         for (int32_t p = 0; p < 3; p++)
-                rd_kafka_topic_partition_list_add(parts, fx->conf->topic_results,
-                                                  p)
+                rd_kafka_topic_partition_list_add(parts,
+                                                  fx->conf->topic_results, p)
                     ->offset = RD_KAFKA_OFFSET_BEGINNING;
         assert_int_equal(rd_kafka_assign(rk, parts), 0);
         while (eofs < 3 && pd_mono_ms() < end) {
@@ -397,9 +402,8 @@ static void test_a_fenced_producer_is_rebuilt(void **state) {
                 /* Nothing of the fenced transaction is visible. */
                 assert_int_equal(
                     visible(fx, "read_committed", "t2/fenced", NULL), 0);
-                assert_int_equal(visible(fx, "read_committed", "t1/before",
-                                         NULL),
-                                 1);
+                assert_int_equal(
+                    visible(fx, "read_committed", "t1/before", NULL), 1);
                 assert_true(committed(fx, 2) < 0); /* offset 9 never went */
         }
 }
