@@ -236,6 +236,17 @@ void pd__produce_rec(pd_reactor_t *r, int64_t seq, int32_t part,
                         return;
                 }
                 rd_kafka_headers_destroy(hdrs);
+                if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION && part >= 0) {
+                        /* A results topic with fewer partitions than the
+                         * events topic (allowed with one reactor per
+                         * group): the key's partition, as before. */
+                        pd_log(PD_LOG_DEBUG,
+                               "%s has no partition %d: outbox #%" PRId64
+                               " goes where its key says",
+                               topic, (int)part, seq);
+                        part = PD_PART_ANY;
+                        continue;
+                }
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                         /* It stays in the outbox and goes out on restart. */
                         pd_log(PD_LOG_ERROR,
@@ -257,6 +268,29 @@ void pd__outq_produce(pd_reactor_t *r, pd_outq_t *oq) {
         pd__outq_clear(oq);
 }
 
+/* A record sent to its event's partition number, which the results topic
+ * does not have (fewer partitions than the events topic, allowed with one
+ * reactor per group; found once the topic's metadata came): it goes where
+ * its key says, as before co-partitioning. Returns 0 if produced again. */
+static int dr_repartition(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
+                          int64_t seq) {
+        rd_kafka_headers_t *orig = NULL, *hdrs = NULL;
+        rd_kafka_resp_err_t err;
+
+        if (!rd_kafka_message_headers(rkm, &orig))
+                hdrs = rd_kafka_headers_copy(orig);
+        err = rd_kafka_producev(
+            rk, RD_KAFKA_V_TOPIC(rd_kafka_topic_name(rkm->rkt)),
+            RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+            RD_KAFKA_V_KEY(rkm->key, rkm->key_len),
+            RD_KAFKA_V_VALUE(rkm->payload, rkm->len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+            RD_KAFKA_V_OPAQUE((void *)(intptr_t)seq), RD_KAFKA_V_END);
+        if (err && hdrs)
+                rd_kafka_headers_destroy(hdrs);
+        return err ? -1 : 0;
+}
+
 /* Producer delivery report (main thread, from rd_kafka_poll). */
 void pd__dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque) {
         pd_reactor_t *r = opaque;
@@ -272,6 +306,9 @@ void pd__dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque) {
                        rd_kafka_err2str(rkm->err));
                 return;
         }
+        if (rkm->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION &&
+            rkm->partition >= 0 && dr_repartition(rk, rkm, seq) == 0)
+                return;
         if (rkm->err) {
                 /* With message.timeout.ms=0 only permanent errors get here;
                  * the record stays in the outbox for the next start. */
