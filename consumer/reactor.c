@@ -627,6 +627,27 @@ static int reactor_await_kafka(pd_reactor_t *r, volatile sig_atomic_t *stop) {
         return -1;
 }
 
+/*
+ * The consumer cannot go on (a static member fenced by another with its
+ * group.instance.id: two reactors run as one instance). Its partitions
+ * are someone else's now, so this reactor stops at once, with an error,
+ * rather than run their events beside their owner.
+ */
+static void reactor_consumer_fatal(pd_reactor_t *r) {
+        char why[512];
+
+        rd_kafka_fatal_error(r->consumer, why, sizeof(why));
+        pd_log(PD_LOG_ERROR, "consumer: %s%s%s: stopping", why,
+               r->conf->shared_group ? "; is another reactor running as "
+                                       "instance "
+                                     : "",
+               r->conf->shared_group ? r->instance : "");
+        pthread_mutex_lock(&r->lock);
+        r->fatal = 1;
+        pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+}
+
 int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
         rd_kafka_topic_partition_list_t *topics;
         rd_kafka_resp_err_t err;
@@ -661,6 +682,8 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
                 if (rkm) {
                         if (!rkm->err)
                                 pd__reactor_dispatch(r, rkm);
+                        else if (rkm->err == RD_KAFKA_RESP_ERR__FATAL)
+                                reactor_consumer_fatal(r);
                         else if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                                 pd_log(PD_LOG_WARN, "consumer: %s",
                                        rd_kafka_message_errstr(rkm));
