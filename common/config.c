@@ -48,6 +48,7 @@ void pd_config_destroy(pd_config_t *conf) {
         free(conf->log_dir);
         free(conf->default_tenant);
         free(conf->reactor_name);
+        free(conf->instance);
         free(conf->http);
         free(conf->topic_events);
         free(conf->topic_results);

@@ -94,6 +94,13 @@ typedef struct pd_config_s {
         int64_t max_event_age_ms;      /* max_event_age (default 24h): older
                                         * signed events are dead-lettered; 0 =
                                         * no check */
+        int shared_group;              /* shared_group: several reactors
+                                        * per group.id (default false) */
+        char *instance;                /* instance: static member name;
+                                        * NULL = postdeploy-<store id> */
+        int64_t lease_ms;              /* lease (default 10s): the
+                                        * supervisor's patience, shared
+                                        * mode only */
         char *http;                    /* http = HOST:PORT of /metrics, /livez,
                                         * /readyz; "" = off (default) */
 

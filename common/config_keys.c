@@ -98,6 +98,22 @@ const pd_config_key_t pd_config_keys[] = {
      "With signing_key: a signed event whose ce_time is older than this, "
      "or more than 5 minutes ahead, goes to the dead-letter topic, so a "
      "copy of an old event is not run again. 0: no age check."},
+    {"reactor", "shared_group", PD_CONFIG_BOOL, "false", PD_C(shared_group), 0,
+     0,
+     "true: several reactors share group.id and split the events "
+     "topic's partitions between them (Kafka transactions, static "
+     "membership; see \"Scale out\"); false: one reactor per group."},
+    {"reactor", "instance", PD_CONFIG_STRING, NULL, PD_C(instance), 0, 0,
+     "With shared_group: this reactor's static member name "
+     "(group.instance.id, and its transactional.id "
+     "postdeploy-GROUP-INSTANCE); unset means postdeploy-STOREID, "
+     "stable per state file. Two running reactors must never share it."},
+    {"reactor", "lease", PD_CONFIG_DURATION, "10s", PD_C(lease_ms), 0,
+     3600 * 1000LL,
+     "With shared_group: how long the supervisor keeps this reactor's "
+     "command runs going without hearing from it; 0 = forever. "
+     "lease * 2 must not exceed [kafka] session.timeout.ms "
+     "(default 45000), or the reactor refuses to start."},
     {"reactor", "http", PD_CONFIG_STRING, "", PD_C(http), 0, 0,
      "HOST:PORT to serve /metrics (Prometheus), /livez and /readyz on, "
      "e.g. 127.0.0.1:9464; empty: off. An address that is taken stops "

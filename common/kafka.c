@@ -129,6 +129,44 @@ int pd_kafka_topic_exists(const struct rd_kafka_metadata *md,
         return 0;
 }
 
+int pd_kafka_partitions_match(rd_kafka_t *rk, const char *a, const char *b,
+                              int timeout_ms, char *errstr,
+                              size_t errstr_size) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err;
+        int cnt[2] = {-1, -1}, ret;
+
+        err = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
+        if (err) {
+                snprintf(errstr, errstr_size, "cannot list topics: %s",
+                         rd_kafka_err2str(err));
+                return -1;
+        }
+        for (int i = 0; i < md->topic_cnt; i++) {
+                if (!strcmp(md->topics[i].topic, a))
+                        cnt[0] = md->topics[i].partition_cnt;
+                if (!strcmp(md->topics[i].topic, b))
+                        cnt[1] = md->topics[i].partition_cnt;
+        }
+        rd_kafka_metadata_destroy(md);
+        if (cnt[0] < 1 || cnt[1] < 1) {
+                /* Just created: the metadata catches up in a moment. */
+                snprintf(errstr, errstr_size,
+                         "topic %s is not in the metadata yet",
+                         cnt[0] < 1 ? a : b);
+                return -1;
+        }
+        ret = cnt[0] == cnt[1] ? 0 : 1;
+        if (ret)
+                snprintf(errstr, errstr_size,
+                         "topic %s has %d partition(s) and topic %s has %d: "
+                         "a shared group needs as many in both (each "
+                         "tenant's results go to the partition number its "
+                         "events come from)",
+                         a, cnt[0], b, cnt[1]);
+        return ret;
+}
+
 int pd_kafka_topics_ensure(rd_kafka_t *rk, const pd_config_t *conf,
                            int timeout_ms, char *errstr, size_t errstr_size) {
         const char *topics[] = {conf->topic_events, conf->topic_results,

@@ -65,6 +65,12 @@ rd_kafka_conf_t *pd_kafka_conf(const pd_config_t *conf,
 int pd_kafka_topics_ensure(rd_kafka_t *rk, const pd_config_t *conf,
                            int timeout_ms, char *errstr, size_t errstr_size);
 
+/* Whether topics a and b have as many partitions. Returns 0 if so, 1 if
+ * not (errstr names both and their counts), -1 if the broker did not
+ * answer or does not list both yet (errstr). */
+int pd_kafka_partitions_match(rd_kafka_t *rk, const char *a, const char *b,
+                              int timeout_ms, char *errstr, size_t errstr_size);
+
 /* Whether `topic` is in md (a metadata answer for all topics) with at
  * least one partition. */
 struct rd_kafka_metadata;

@@ -91,7 +91,13 @@ void pd__offsets_advance(pd_reactor_t *r) {
                                                   r->conf->topic_events, p)
                     ->offset = next;
         }
-        if (offsets) {
+        if (offsets && r->conf->shared_group) {
+                /* Committed with the results they follow, in the next
+                 * Kafka transaction (publish.c). */
+                pd__crashpoint("offsets.before_store");
+                pd__publish_offsets(r, offsets);
+                rd_kafka_topic_partition_list_destroy(offsets);
+        } else if (offsets) {
                 rd_kafka_resp_err_t err;
 
                 pd__crashpoint("offsets.before_store");
@@ -211,6 +217,7 @@ static int txn_cancel_answer(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         cancel_t *c = arg;
         char key[300];
 
+        pd__outq_for_job(oq, c->job);
         if (pd_store_event_mark(r->st, c->job->ev->ce_source, c->job->ev->ce_id,
                                 c->job->tenant, pd_now_ms()))
                 return -1;
@@ -321,6 +328,9 @@ static int txn_pause(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         const char *tenant    = req->all_tenants ? NULL : p->job->tenant;
         int pause             = req->type == PD_EVT_PAUSE_REQUESTED;
 
+        /* A pause of every tenant belongs to no one tenant's partition. */
+        if (tenant)
+                pd__outq_for_job(oq, p->job);
         if (pd_store_event_mark(r->st, req->ce_source, req->ce_id,
                                 p->job->tenant, pd_now_ms()))
                 return -1;

@@ -53,7 +53,7 @@ static void *headers_pack(const rd_kafka_headers_t *hdrs, size_t *lenp) {
         return buf;
 }
 
-static rd_kafka_headers_t *headers_unpack(const void *buf, size_t len) {
+rd_kafka_headers_t *pd__headers_unpack(const void *buf, size_t len) {
         rd_kafka_headers_t *hdrs = rd_kafka_headers_new(8);
         const char *p = buf, *end = p + len;
 
@@ -107,8 +107,9 @@ static void outrec_fill(pd_outrec_t *o, const char *topic, const char *key,
 void pd__outq_put_unstored(pd_outq_t *oq, pd_outrec_t *o) {
         pd_outrec_t *q = outq_slot(oq);
 
-        *q     = *o;
-        q->seq = PD_OUTBOX_NONE;
+        *q      = *o;
+        q->seq  = PD_OUTBOX_NONE;
+        q->part = oq->part;
         memset(o, 0, sizeof(*o));
 }
 
@@ -119,8 +120,10 @@ int pd__outbox_put_rec(pd_reactor_t *r, pd_outq_t *oq, pd_outrec_t *o) {
         pd_outrec_t *q      = outq_slot(oq);
         pd_outbox_rec_t rec = {0};
 
-        *q = *o;
+        *q      = *o;
+        q->part = oq->part;
         memset(o, 0, sizeof(*o));
+        rec.part        = q->part;
         rec.topic       = q->topic;
         rec.key         = q->key;
         rec.headers     = q->headers;
@@ -207,21 +210,24 @@ int pd__emit(pd_reactor_t *r, pd_outq_t *oq, pd_event_t *ev, const char *key) {
 }
 
 /* Produces one outbox record; its delivery report deletes it. */
-void pd__produce_rec(pd_reactor_t *r, int64_t seq, const char *topic,
-                     const char *key, const void *headers, size_t headers_len,
-                     const void *value, size_t value_len) {
+void pd__produce_rec(pd_reactor_t *r, int64_t seq, int32_t part,
+                     const char *topic, const char *key, const void *headers,
+                     size_t headers_len, const void *value, size_t value_len) {
         rd_kafka_resp_err_t err;
         rd_kafka_headers_t *hdrs;
 
+        if (r->conf->shared_group) {
+                /* Inside the Kafka transaction, committed with the
+                 * offsets of the events it answers (publish.c). */
+                pd__publish_add(r, seq, part, topic, key, headers, headers_len,
+                                value, value_len);
+                return;
+        }
         for (;;) {
-                hdrs = headers_unpack(headers, headers_len);
+                hdrs = pd__headers_unpack(headers, headers_len);
                 err  = rd_kafka_producev(
                      r->producer, RD_KAFKA_V_TOPIC(topic),
-                     /* The registry always goes to partition 0, so a
-                      * client finds it without reading every partition. */
-                     RD_KAFKA_V_PARTITION(key && !strcmp(key, PD_REGISTRY_KEY)
-                                              ? 0
-                                              : RD_KAFKA_PARTITION_UA),
+                     RD_KAFKA_V_PARTITION(pd__produce_partition(key, part)),
                      RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
                      RD_KAFKA_V_VALUE((void *)value, value_len),
                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -233,6 +239,17 @@ void pd__produce_rec(pd_reactor_t *r, int64_t seq, const char *topic,
                         return;
                 }
                 rd_kafka_headers_destroy(hdrs);
+                if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION && part >= 0) {
+                        /* A results topic with fewer partitions than the
+                         * events topic (allowed with one reactor per
+                         * group): the key's partition, as before. */
+                        pd_log(PD_LOG_DEBUG,
+                               "%s has no partition %d: outbox #%" PRId64
+                               " goes where its key says",
+                               topic, (int)part, seq);
+                        part = PD_PART_ANY;
+                        continue;
+                }
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                         /* It stays in the outbox and goes out on restart. */
                         pd_log(PD_LOG_ERROR,
@@ -247,10 +264,34 @@ void pd__produce_rec(pd_reactor_t *r, int64_t seq, const char *topic,
 void pd__outq_produce(pd_reactor_t *r, pd_outq_t *oq) {
         for (size_t i = 0; i < oq->cnt; i++) {
                 pd_outrec_t *o = &oq->recs[i];
-                pd__produce_rec(r, o->seq, o->topic, o->key, o->headers,
-                                o->headers_len, o->value, o->value_len);
+                pd__produce_rec(r, o->seq, o->part, o->topic, o->key,
+                                o->headers, o->headers_len, o->value,
+                                o->value_len);
         }
         pd__outq_clear(oq);
+}
+
+/* A record sent to its event's partition number, which the results topic
+ * does not have (fewer partitions than the events topic, allowed with one
+ * reactor per group; found once the topic's metadata came): it goes where
+ * its key says, as before co-partitioning. Returns 0 if produced again. */
+static int dr_repartition(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
+                          int64_t seq) {
+        rd_kafka_headers_t *orig = NULL, *hdrs = NULL;
+        rd_kafka_resp_err_t err;
+
+        if (!rd_kafka_message_headers(rkm, &orig))
+                hdrs = rd_kafka_headers_copy(orig);
+        err = rd_kafka_producev(
+            rk, RD_KAFKA_V_TOPIC(rd_kafka_topic_name(rkm->rkt)),
+            RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+            RD_KAFKA_V_KEY(rkm->key, rkm->key_len),
+            RD_KAFKA_V_VALUE(rkm->payload, rkm->len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+            RD_KAFKA_V_OPAQUE((void *)(intptr_t)seq), RD_KAFKA_V_END);
+        if (err && hdrs)
+                rd_kafka_headers_destroy(hdrs);
+        return err ? -1 : 0;
 }
 
 /* Producer delivery report (main thread, from rd_kafka_poll). */
@@ -259,6 +300,18 @@ void pd__dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque) {
         int64_t seq     = (int64_t)(intptr_t)rkm->_private;
 
         (void)rk;
+        if (rkm->err && r->conf->shared_group) {
+                /* An aborted transaction's records: they go again in the
+                 * next one (publish.c), or are dropped with a lost
+                 * partition. */
+                pd_log(PD_LOG_DEBUG, "delivery to %s (outbox #%" PRId64 "): %s",
+                       rd_kafka_topic_name(rkm->rkt), seq,
+                       rd_kafka_err2str(rkm->err));
+                return;
+        }
+        if (rkm->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION &&
+            rkm->partition >= 0 && dr_repartition(rk, rkm, seq) == 0)
+                return;
         if (rkm->err) {
                 /* With message.timeout.ms=0 only permanent errors get here;
                  * the record stays in the outbox for the next start. */
@@ -271,10 +324,27 @@ void pd__dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque) {
         if (seq == PD_OUTBOX_NONE)
                 return; /* not in the outbox */
         pd_metrics_outbox_add(-1);
+        /* In a transaction a delivered record may still be aborted: it
+         * leaves the outbox when its transaction commits (publish.c). */
+        if (r->conf->shared_group)
+                return;
         pthread_mutex_lock(&r->dr_lock);
         r->delivered = pd_xgrow(r->delivered, &r->delivered_size,
                                 r->delivered_cnt + 1, sizeof(*r->delivered));
         r->delivered[r->delivered_cnt++] = seq;
+        pthread_mutex_unlock(&r->dr_lock);
+}
+
+/* Marks seqs as delivered: the main thread's next pd__outbox_reap
+ * deletes them (any thread). */
+void pd__outbox_delivered(pd_reactor_t *r, const int64_t *seqs, size_t cnt) {
+        if (!cnt)
+                return;
+        pthread_mutex_lock(&r->dr_lock);
+        r->delivered = pd_xgrow(r->delivered, &r->delivered_size,
+                                r->delivered_cnt + cnt, sizeof(*r->delivered));
+        memcpy(r->delivered + r->delivered_cnt, seqs, cnt * sizeof(*seqs));
+        r->delivered_cnt += cnt;
         pthread_mutex_unlock(&r->dr_lock);
 }
 

@@ -21,7 +21,10 @@
  * commit), plan.c (which actions an event runs, in which order),
  * record.c (the transaction parts that record an event's progress),
  * worker.c (the worker threads), dispatch.c (the main thread's dispatch,
- * offsets and dead letters), recover.c (start-up recovery and registry).
+ * offsets and dead letters), recover.c (start-up recovery and registry),
+ * and in a shared group (reactor.shared_group) publish.c (the Kafka
+ * transaction), partition.c (rebalances) and restore.c (a partition's
+ * ledger from the results topic).
  */
 
 #define _GNU_SOURCE /* pthread_timedjoin_np */
@@ -131,6 +134,54 @@ static void reactor_log_nothing(const rd_kafka_t *rk, int level,
 }
 
 /*
+ * What a shared group needs of its clients, over [kafka] (shared_group):
+ * a transactional producer named after this instance, and a consumer that
+ * commits only through the transactions, reads only committed results,
+ * keeps its place as a static member and hands partitions over eagerly
+ * (cooperative-sticky is buggy on librdkafka 2.0.2). r NULL: a check of
+ * the config only. Returns 0, or -1 with errstr.
+ */
+static int reactor_client_shared(const pd_config_t *conf, rd_kafka_type_t type,
+                                 rd_kafka_conf_t *kconf, pd_reactor_t *r,
+                                 char *errstr, size_t errstr_size) {
+        const char *instance = r ? r->instance : "check";
+        char txn_id[600];
+        const char *set[12];
+        size_t n = 0;
+
+        if (type == RD_KAFKA_PRODUCER) {
+                snprintf(txn_id, sizeof(txn_id), "postdeploy-%s-%s",
+                         conf->group_id, instance);
+                set[n++] = "transactional.id";
+                set[n++] = txn_id;
+                /* A transaction must not outlive its records' timeout:
+                 * librdkafka refuses message.timeout.ms=0 with it. */
+                if (!pd_config_kafka(conf, "message.timeout.ms")) {
+                        set[n++] = "message.timeout.ms";
+                        set[n++] = "50000";
+                }
+        } else {
+                set[n++] = "enable.auto.commit";
+                set[n++] = "false";
+                set[n++] = "isolation.level";
+                set[n++] = "read_committed";
+                set[n++] = "group.instance.id";
+                set[n++] = instance;
+                set[n++] = "partition.assignment.strategy";
+                set[n++] = "range";
+        }
+        for (size_t i = 0; i < n; i += 2)
+                if (rd_kafka_conf_set(kconf, set[i], set[i + 1], errstr,
+                                      errstr_size) != RD_KAFKA_CONF_OK)
+                        return -1;
+        if (type == RD_KAFKA_CONSUMER && r) {
+                rd_kafka_conf_set_rebalance_cb(kconf, pd__rebalance_cb);
+                rd_kafka_conf_set_opaque(kconf, r);
+        }
+        return 0;
+}
+
+/*
  * Makes the reactor's producer or consumer: postdeploy's defaults for it,
  * then the [kafka] section, then `brokers`. The producer's delivery reports
  * go to pd__dr_cb with `r` as opaque (NULL: no reports are expected). Returns
@@ -167,6 +218,11 @@ static rd_kafka_t *reactor_client(const pd_config_t *conf, rd_kafka_type_t type,
             brokers, errstr, errstr_size);
         if (!kconf)
                 return NULL;
+        if (conf->shared_group &&
+            reactor_client_shared(conf, type, kconf, r, errstr, errstr_size)) {
+                rd_kafka_conf_destroy(kconf);
+                return NULL;
+        }
         if (type == RD_KAFKA_PRODUCER) {
                 rd_kafka_conf_set_dr_msg_cb(kconf, pd__dr_cb);
                 rd_kafka_conf_set_opaque(kconf, r);
@@ -185,12 +241,51 @@ static rd_kafka_t *reactor_client(const pd_config_t *conf, rd_kafka_type_t type,
         return rk;
 }
 
+rd_kafka_t *pd__reactor_producer_new(pd_reactor_t *r, char *errstr,
+                                     size_t size) {
+        return reactor_client(r->conf, RD_KAFKA_PRODUCER, r->brokers, r, errstr,
+                              size);
+}
+
+/* Makes the producer and the consumer. Returns 0, or -1 (errstr). */
+static int reactor_clients(pd_reactor_t *r, char *errstr, size_t errstr_size) {
+        r->producer = reactor_client(r->conf, RD_KAFKA_PRODUCER, r->brokers, r,
+                                     errstr, errstr_size);
+        if (!r->producer)
+                return -1;
+        r->consumer = reactor_client(r->conf, RD_KAFKA_CONSUMER, r->brokers, r,
+                                     errstr, errstr_size);
+        if (!r->consumer)
+                return -1;
+        rd_kafka_poll_set_consumer(r->consumer);
+        return 0;
+}
+
 int pd_reactor_kafka_check(const pd_config_t *conf, char *errstr,
                            size_t errstr_size) {
         static const rd_kafka_type_t types[] = {RD_KAFKA_PRODUCER,
                                                 RD_KAFKA_CONSUMER};
         char msg[512];
 
+        if (conf->shared_group && conf->lease_ms) {
+                /* The lease keeps two runs of one (tenant, action) apart:
+                 * the old owner's runs must stop before a new owner can
+                 * be given the partition, which takes at least the
+                 * session timeout. Half of it leaves room for the
+                 * rebalance itself. */
+                const char *st = pd_config_kafka(conf, "session.timeout.ms");
+                long long session_ms = st ? strtoll(st, NULL, 10) : 45000;
+
+                if (conf->lease_ms * 2 > session_ms) {
+                        snprintf(errstr, errstr_size,
+                                 "%s: [reactor] lease (%" PRId64
+                                 " ms) must be at most half of [kafka] "
+                                 "session.timeout.ms (%lld ms)",
+                                 conf->path ? conf->path : "config",
+                                 conf->lease_ms, session_ms);
+                        return -1;
+                }
+        }
         for (size_t i = 0; i < 2; i++) {
                 /* No broker list: the client is made and checked, and
                  * never connects. */
@@ -242,17 +337,14 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
         snprintf(r->source, sizeof(r->source), "postdeploy-reactor/%s",
                  r->name);
 
+        snprintf(r->brokers, sizeof(r->brokers), "%s", brokers);
         /* The Kafka clients first: a setting librdkafka refuses then
-         * leaves nothing behind on disk, no store, no supervisor folder. */
-        r->producer = reactor_client(conf, RD_KAFKA_PRODUCER, brokers, r,
-                                     errstr, errstr_size);
-        if (!r->producer)
+         * leaves nothing behind on disk, no store, no supervisor folder.
+         * A shared group's are named after the store (its instance), so
+         * they come after it; pd_reactor_kafka_check vetted the settings
+         * when the config was loaded. */
+        if (!conf->shared_group && reactor_clients(r, errstr, errstr_size))
                 goto err;
-        r->consumer = reactor_client(conf, RD_KAFKA_CONSUMER, brokers, r,
-                                     errstr, errstr_size);
-        if (!r->consumer)
-                goto err;
-        rd_kafka_poll_set_consumer(r->consumer);
 
         if (conf->signing_key && *conf->signing_key &&
             pd_sign_key_load(conf->signing_key, &r->secret, &r->secret_len,
@@ -263,6 +355,21 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
                               errstr_size);
         if (!r->st)
                 goto err;
+        if (conf->shared_group) {
+                /* Stable per state file: a restart is the same static
+                 * member, and its init_transactions fences the old one. */
+                if (conf->instance && *conf->instance)
+                        snprintf(r->instance, sizeof(r->instance), "%s",
+                                 conf->instance);
+                else
+                        snprintf(r->instance, sizeof(r->instance),
+                                 "postdeploy-%s", pd_store_id(r->st));
+                snprintf(r->pub.txn_id, sizeof(r->pub.txn_id),
+                         "postdeploy-%s-%s", conf->group_id, r->instance);
+                if (reactor_clients(r, errstr, errstr_size) ||
+                    pd__publish_init(r, errstr, errstr_size))
+                        goto err;
+        }
         pd_store_set_give_up(r->st, reactor_store_give_up, r);
         /* A pause outlives a restart: what an operator held stays held. */
         if (pd_store_pause_list(r->st, &r->held, &r->held_by)) {
@@ -314,7 +421,6 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
         pd_sup_set_lease(r->sup, r->lease_ms);
         r->lease_pinged = pd_mono_ms();
 
-        snprintf(r->brokers, sizeof(r->brokers), "%s", brokers);
         if (pthread_create(&r->committer, NULL, pd__committer_main, r)) {
                 snprintf(errstr, errstr_size, "cannot start the committer");
                 goto err;
@@ -504,7 +610,9 @@ static void reactor_reload_step(pd_reactor_t *r) {
  * configured). A reactor is a service: started while Kafka is down (a
  * machine boot, a broker restart), it waits for Kafka and says why, with
  * a growing pause (1 s to 30 s) between attempts, until Kafka answers or
- * it is asked to stop. Returns 0 when ready, -1 when stopped first.
+ * it is asked to stop. Returns 0 when ready, -1 when stopped first, -2
+ * when Kafka answers with what no wait mends (a shared group's topics of
+ * unequal partition counts).
  */
 static int reactor_await_kafka(pd_reactor_t *r, volatile sig_atomic_t *stop) {
         int64_t pause_ms = 1000;
@@ -514,16 +622,28 @@ static int reactor_await_kafka(pd_reactor_t *r, volatile sig_atomic_t *stop) {
         while (!*stop) {
                 attempt++;
                 /* Short: a stop request waits for at most one attempt. */
+                int match = 0;
+
                 if (!pd_kafka_ping(r->producer, r->brokers, 2000, errstr,
                                    sizeof(errstr)) &&
                     !pd_kafka_topics_ensure(r->producer, r->conf, 5000, errstr,
-                                            sizeof(errstr))) {
+                                            sizeof(errstr)) &&
+                    (!r->conf->shared_group ||
+                     !(match = pd_kafka_partitions_match(
+                           r->producer, r->conf->topic_events,
+                           r->conf->topic_results, 5000, errstr,
+                           sizeof(errstr))))) {
                         if (attempt > 1)
                                 pd_log(PD_LOG_INFO,
                                        "Kafka answers at %s (attempt %d)",
                                        r->brokers, attempt);
                         pd_metrics_cond_set(PD_METRICS_BROKER_OK, 1);
                         return 0;
+                }
+                if (match > 0) {
+                        /* Waiting does not mend it: an operator must. */
+                        pd_log(PD_LOG_ERROR, "cannot start: %s", errstr);
+                        return -2;
                 }
                 pd_metrics_cond_set(PD_METRICS_BROKER_OK, 0);
                 pd_log(PD_LOG_WARN,
@@ -542,6 +662,27 @@ static int reactor_await_kafka(pd_reactor_t *r, volatile sig_atomic_t *stop) {
         return -1;
 }
 
+/*
+ * The consumer cannot go on (a static member fenced by another with its
+ * group.instance.id: two reactors run as one instance). Its partitions
+ * are someone else's now, so this reactor stops at once, with an error,
+ * rather than run their events beside their owner.
+ */
+static void reactor_consumer_fatal(pd_reactor_t *r) {
+        char why[512];
+
+        rd_kafka_fatal_error(r->consumer, why, sizeof(why));
+        pd_log(PD_LOG_ERROR, "consumer: %s%s%s: stopping", why,
+               r->conf->shared_group ? "; is another reactor running as "
+                                       "instance "
+                                     : "",
+               r->conf->shared_group ? r->instance : "");
+        pthread_mutex_lock(&r->lock);
+        r->fatal = 1;
+        pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+}
+
 int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
         rd_kafka_topic_partition_list_t *topics;
         rd_kafka_resp_err_t err;
@@ -549,11 +690,12 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
         int ret = 0;
 
         r->stop = stop;
-        if (reactor_await_kafka(r, stop)) {
-                pd_log(PD_LOG_INFO, "stopped before Kafka answered");
+        if ((ret = reactor_await_kafka(r, stop))) {
+                if (ret == -1)
+                        pd_log(PD_LOG_INFO, "stopped before Kafka answered");
                 reactor_drain(r);
                 pd__batch_flush(r); /* recovery's records wait in the outbox */
-                return 0;
+                return ret == -1 ? 0 : -1;
         }
         topics = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(topics, r->conf->topic_events,
@@ -576,6 +718,8 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
                 if (rkm) {
                         if (!rkm->err)
                                 pd__reactor_dispatch(r, rkm);
+                        else if (rkm->err == RD_KAFKA_RESP_ERR__FATAL)
+                                reactor_consumer_fatal(r);
                         else if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                                 pd_log(PD_LOG_WARN, "consumer: %s",
                                        rd_kafka_message_errstr(rkm));
@@ -584,6 +728,8 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
                 rd_kafka_poll(r->producer, 0);
                 pd__outbox_reap(r);
                 pd__offsets_advance(r);
+                if (r->conf->shared_group && pd__publish_fenced(r))
+                        pd__partition_lost_all(r);
                 reactor_reload_step(r);
 
                 pthread_mutex_lock(&r->lock);
@@ -607,6 +753,12 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
         reactor_drain(r);
         pd__batch_flush(r);
         pd__offsets_advance(r);
+        /* What is done goes with its offsets, while the partitions are
+         * ours; what does not commit is done again by their next owner. */
+        if (r->conf->shared_group && pd__publish_flush(r))
+                pd_log(PD_LOG_WARN,
+                       "the last Kafka transaction did not "
+                       "commit: its events come again");
         /* Within a second past the grace: what is not delivered by then
          * waits in the outbox for the next start. */
         flush_ms = pd__reactor_deadline(r) + 700 - pd_now_ms();
@@ -617,6 +769,9 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
         if ((err = rd_kafka_consumer_close(r->consumer)))
                 pd_log(PD_LOG_WARN, "consumer close: %s",
                        rd_kafka_err2str(err));
+        /* The revoke at close committed a last transaction: its rows go. */
+        if (r->conf->shared_group)
+                pd__outbox_reap(r);
         pd_log(PD_LOG_INFO, "stopped");
         return ret;
 }
@@ -648,6 +803,10 @@ void pd_reactor_destroy(pd_reactor_t *r) {
         /* Closing the store would roll the open batch back. */
         if (r->st)
                 pd__batch_flush(r);
+        /* Uncommitted records stay in the outbox for the next start. */
+        pd__publish_stop(r);
+        if (r->assigned)
+                rd_kafka_topic_partition_list_destroy(r->assigned);
         /* Every job is in its partition's list, whether queued, cut short
          * or done: jobs never finished are simply redelivered. */
         for (int32_t p = 0; p < r->partq_cnt; p++) {

@@ -55,6 +55,8 @@ typedef struct pd_job_s {
         int64_t offset;
         int64_t gen; /* the batch that marks it done */
         int done;
+        int revoked;  /* its partition is being taken from us: cut it
+                       * short after the running action (under r->lock) */
         char *parked; /* owned: the action whose concurrency it waits for,
                        * back in the queue (not holding a worker); NULL
                        * when not parked. Under r->lock. */
@@ -77,6 +79,7 @@ typedef struct pd_worker_s {
         int idx;
         pthread_t thread;
         const char *tenant;  /* whose job it runs, under r->lock */
+        pd_job_t *job;       /* the job it runs, under r->lock */
         const char *action;  /* the action it runs now, under r->lock */
         volatile int cancel; /* kills the running action: PD_CANCEL_* */
         char *cancel_by;     /* who asked (PD_CANCEL_ASKED), under r->lock */
@@ -112,6 +115,8 @@ typedef struct pd_outrec_s {
         size_t headers_len;
         void *value;
         size_t value_len;
+        int32_t part; /* the partition it goes to; PD_PART_ANY: the
+                       * partitioner chooses */
 } pd_outrec_t;
 
 /* The seq of a record produced without the outbox (an in-process
@@ -122,7 +127,22 @@ typedef struct pd_outrec_s {
 typedef struct pd_outq_s {
         pd_outrec_t *recs;
         size_t cnt, size;
+        /* Where records added now go: the partition of the event whose
+         * job the transaction records (co-partitioning: a tenant's
+         * results sit in the results partition numbered as the events
+         * partition they answer), PD_PART_ANY for what belongs to no
+         * job. pd__outq_for_job sets it. */
+        int32_t part;
 } pd_outq_t;
+
+#define PD_OUTQ_INIT                                                           \
+        { NULL, 0, 0, PD_PART_ANY }
+
+/* The records a job's transaction adds go to its event's partition. */
+static inline void pd__outq_for_job(pd_outq_t *oq, const pd_job_t *job) {
+        if (oq)
+                oq->part = job->partition;
+}
 
 /* Records a batch to produce once it commits, and the names of its parts
  * for their crash points. Taken whole by the committing thread. */
@@ -135,6 +155,36 @@ typedef struct pd_batch_s {
 typedef struct pd_progress_s pd_progress_t;
 typedef struct pd_progress_hub_s pd_progress_hub_t;
 
+/* A record of the open Kafka transaction (shared_group): a copy of its
+ * outbox row, kept until the transaction that holds it commits, to be
+ * produced again in the next one if it aborts. */
+typedef struct pd_pubrec_s {
+        pd_outrec_t rec;
+        int64_t seq; /* its outbox row, PD_OUTBOX_NONE if none */
+} pd_pubrec_t;
+
+/* The Kafka transaction (shared_group only, publish.c). Under lock. */
+typedef struct pd_pub_s {
+        pthread_mutex_t lock;
+        pthread_cond_t cond; /* work came, a commit ended, or stop */
+        pthread_t thread;
+        int started, stop;
+        char txn_id[600];  /* transactional.id */
+        int ready;         /* init_transactions done */
+        int txn_open;      /* begun: records may be produced into it */
+        int committing;    /* a commit or abort runs outside the lock */
+        int fenced;        /* the producer can no longer transact: the main
+                            * thread rebuilds it and drops every partition */
+        int hold;          /* tests: the publisher commits nothing (records
+                            * still go into the open transaction) */
+        pd_pubrec_t *recs; /* in produce order */
+        size_t cnt, size;
+        size_t nprod; /* recs[0..nprod) are in the open transaction */
+        /* Next offset per events partition, to commit with the records. */
+        rd_kafka_topic_partition_list_t *offsets;
+        int64_t commits, aborts, rebuilds; /* counters, for tests and logs */
+} pd_pub_t;
+
 struct pd_reactor_s {
         const pd_config_t *conf;     /* replaced only while no worker runs */
         pd_progress_hub_t *progress; /* progress.c's; set under lock */
@@ -142,7 +192,8 @@ struct pd_reactor_s {
         char source[300]; /* ce_source of what we publish */
         rd_kafka_t *consumer;
         rd_kafka_t *producer;
-        char brokers[512]; /* as given, for messages */
+        char brokers[512];  /* as given, for messages */
+        char instance[300]; /* shared_group: group.instance.id */
 
         pd_store_t *st;
         pd_store_t *ckpt_st;     /* the committer's, for checkpoints */
@@ -214,6 +265,10 @@ struct pd_reactor_s {
         pthread_mutex_t dr_lock; /* delivered outbox seqs */
         int64_t *delivered;
         size_t delivered_cnt, delivered_size;
+
+        pd_pub_t pub; /* the Kafka transaction (shared_group) */
+        /* The partitions assigned to us (shared_group; main thread). */
+        rd_kafka_topic_partition_list_t *assigned;
 
         pd_partq_t *partqs; /* main thread only */
         int32_t partq_cnt;
@@ -331,12 +386,47 @@ int pd__outbox_put_rec(pd_reactor_t *r, pd_outq_t *oq, pd_outrec_t *o);
 void pd__emit_encode(pd_reactor_t *r, pd_event_t *ev, const char *key,
                      pd_outrec_t *o);
 int pd__emit(pd_reactor_t *r, pd_outq_t *oq, pd_event_t *ev, const char *key);
-void pd__produce_rec(pd_reactor_t *r, int64_t seq, const char *topic,
-                     const char *key, const void *headers, size_t headers_len,
-                     const void *value, size_t value_len);
+void pd__produce_rec(pd_reactor_t *r, int64_t seq, int32_t part,
+                     const char *topic, const char *key, const void *headers,
+                     size_t headers_len, const void *value, size_t value_len);
 void pd__outq_produce(pd_reactor_t *r, pd_outq_t *oq);
 void pd__dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque);
 void pd__outbox_reap(pd_reactor_t *r);
+
+/* Where a record goes: the registry to partition 0 (a client finds it
+ * without reading every partition), the rest to part (PD_PART_ANY: the
+ * partitioner). */
+static inline int32_t pd__produce_partition(const char *key, int32_t part) {
+        if (key && !strcmp(key, PD_REGISTRY_KEY))
+                return 0;
+        return part >= 0 ? part : RD_KAFKA_PARTITION_UA;
+}
+void pd__outbox_delivered(pd_reactor_t *r, const int64_t *seqs, size_t cnt);
+rd_kafka_headers_t *pd__headers_unpack(const void *buf, size_t len);
+
+/* publish.c (shared_group: the Kafka transaction) */
+int pd__publish_init(pd_reactor_t *r, char *errstr, size_t size);
+void pd__publish_stop(pd_reactor_t *r);
+void pd__publish_add(pd_reactor_t *r, int64_t seq, int32_t part,
+                     const char *topic, const char *key, const void *headers,
+                     size_t headers_len, const void *value, size_t value_len);
+void pd__publish_offsets(pd_reactor_t *r,
+                         const rd_kafka_topic_partition_list_t *offsets);
+int pd__publish_flush(pd_reactor_t *r);
+void pd__publish_drop(pd_reactor_t *r,
+                      const rd_kafka_topic_partition_list_t *parts);
+int pd__publish_fenced(pd_reactor_t *r);
+int pd__publish_rebuild(pd_reactor_t *r, char *errstr, size_t size);
+
+/* partition.c (shared_group: the partition lifecycle) */
+void pd__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *parts, void *opaque);
+void pd__partition_lost_all(pd_reactor_t *r);
+
+/* restore.c (engineer B: each partition's ledger from the results topic) */
+int pd__restore_partition(pd_reactor_t *r, int32_t part, char *errstr,
+                          size_t size);
+void pd__restore_forget(pd_reactor_t *r, int32_t part);
 
 /* txn.c */
 int pd__batch_produced(pd_reactor_t *r, int64_t gen);
@@ -403,6 +493,8 @@ int pd__txn_registry(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 int pd__reactor_recover(pd_reactor_t *r, char *errstr, size_t errstr_size);
 
 /* reactor.c */
+rd_kafka_t *pd__reactor_producer_new(pd_reactor_t *r, char *errstr,
+                                     size_t size);
 void pd__sleep_ms(int64_t ms);
 void pd__cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t ms);
 int64_t pd__reactor_deadline(pd_reactor_t *r);

@@ -80,6 +80,7 @@ int pd__txn_verdict(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         int64_t now     = pd_now_ms();
         pd_run_t run    = {0};
 
+        pd__outq_for_job(oq, job);
         /* The run the record tells of, stored unless the name is rejected
          * (skips are history too; rejected names have no action). */
         run.tenant         = job->tenant;
@@ -111,6 +112,7 @@ int pd__txn_plan(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         pd_event_t *ev;
         int ret;
 
+        pd__outq_for_job(oq, job);
         free(plan->steps);
         plan->steps = NULL;
         /* A retried transaction builds the plan again, reasons too. */
@@ -149,6 +151,7 @@ int pd__txn_started(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         char key[256];
         int ret;
 
+        pd__outq_for_job(oq, a->plan->job);
         if (pd_store_run_begin(r->st, &a->run))
                 return -1;
         ev = step_event(r, a->plan, PD_EVT_ACTION_STARTED, a->step->name,
@@ -171,6 +174,7 @@ int pd__txn_queued(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         char key[256];
         int ret;
 
+        pd__outq_for_job(oq, a->plan->job);
         ev = step_event(r, a->plan, PD_EVT_ACTION_STARTED, a->step->name,
                         a->run.attempt, a->run.started_at);
         ev->queued = 1;
@@ -198,6 +202,7 @@ static void started_encode(pd_reactor_t *r, const pd_attempt_t *a,
 static int txn_started_whole(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         pd_attempt_t *a = arg;
 
+        pd__outq_for_job(oq, a->plan->job);
         /* A retry: the first try's record went with the undone part. */
         if (!a->out.value)
                 started_encode(r, a, &a->out);
@@ -252,6 +257,7 @@ void pd__attempt_finish(pd_reactor_t *r, pd_attempt_t *a) {
 int pd__txn_finished(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
         pd_attempt_t *a = arg;
 
+        pd__outq_for_job(oq, a->plan->job);
         if (a->whole ? pd_store_run_record(r->st, &a->run)
                      : pd_store_run_end(r->st, &a->run))
                 return -1;

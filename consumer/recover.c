@@ -168,8 +168,9 @@ int pd__txn_registry(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
 
 static int outbox_replay_cb(const pd_outbox_rec_t *rec, void *opaque) {
         pd_reactor_t *r = opaque;
-        pd__produce_rec(r, rec->seq, rec->topic, rec->key, rec->headers,
-                        rec->headers_len, rec->value, rec->value_len);
+        pd__produce_rec(r, rec->seq, rec->part, rec->topic, rec->key,
+                        rec->headers, rec->headers_len, rec->value,
+                        rec->value_len);
         return 0;
 }
 

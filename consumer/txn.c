@@ -307,7 +307,7 @@ static void reactor_txn_nap(pd_reactor_t *r, int64_t ms) {
  */
 int pd__reactor_txn_named(pd_reactor_t *r, pd_txn_fn_t *fn, void *arg,
                           const char *name, int sync, int64_t *genp) {
-        pd_outq_t oq    = {0};
+        pd_outq_t oq    = PD_OUTQ_INIT;
         int64_t backoff = 100;
         int ret         = -1;
 

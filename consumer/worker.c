@@ -224,8 +224,8 @@ static int worker_stopping(pd_worker_t *w) {
         int stopping;
 
         pthread_mutex_lock(&r->lock);
-        stopping =
-            r->draining || r->fatal || w->cancel || (r->stop && *r->stop);
+        stopping = r->draining || r->fatal || w->cancel ||
+                   (r->stop && *r->stop) || (w->job && w->job->revoked);
         pthread_mutex_unlock(&r->lock);
         return stopping;
 }
@@ -242,7 +242,8 @@ static int worker_stopping(pd_worker_t *w) {
 static int worker_interrupted(const pd_worker_t *w) {
         const pd_reactor_t *r = w->r;
 
-        if (r->draining || r->fatal || w->cancel || (r->stop && *r->stop))
+        if (r->draining || r->fatal || w->cancel || (r->stop && *r->stop) ||
+            (w->job && w->job->revoked))
                 return PD_NAP_STOP;
         return r->paused ? PD_NAP_RELOAD : 0;
 }
@@ -830,7 +831,8 @@ static int job_process(pd_worker_t *w, pd_job_t *job) {
                 if (step->finished)
                         continue;
                 pthread_mutex_lock(&r->lock);
-                stop = r->draining || r->fatal;
+                /* Revoked: the partition's next owner redelivers it. */
+                stop = r->draining || r->fatal || job->revoked;
                 pthread_mutex_unlock(&r->lock);
                 if (stop)
                         goto done; /* redelivered after restart */
@@ -982,13 +984,18 @@ void *pd__worker_main(void *arg) {
                 if (!job)
                         break;
                 w->tenant = job->tenant;
+                w->job    = job;
+                /* A revoke interrupted the last one; this one is ours. */
+                if (w->cancel == PD_CANCEL_STOP && r->conf->shared_group)
+                        w->cancel = 0;
                 pthread_mutex_unlock(&r->lock);
 
                 rc = job_process(w, job);
 
                 pthread_mutex_lock(&r->lock);
                 w->tenant = NULL;
-                if (rc > 0) {
+                w->job    = NULL;
+                if (rc > 0 && !job->revoked) {
                         /* First in line again, ahead of its tenant's later
                          * events: it runs once the new config is in. */
                         job->next     = r->queue_head;

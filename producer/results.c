@@ -18,9 +18,32 @@
 #include "producer/term.h"
 #include "schemas/cloudevents.h"
 
+/*
+ * Whether rkm ends its partition's history as it stood at the start (the
+ * last record below wm.hi, or the partition's end, reached first when a
+ * transaction's commit marker is last): returns 1 once per partition (it
+ * is then marked read: lo = hi), else 0.
+ */
+static int results_at_end(pd_kafka_wm_t *wm, size_t cnt,
+                          const rd_kafka_message_t *rkm) {
+        for (size_t p = 0; p < cnt; p++) {
+                if (wm[p].partition != rkm->partition || wm[p].hi <= wm[p].lo)
+                        continue;
+                if (rkm->err || rkm->offset + 1 >= wm[p].hi) {
+                        wm[p].lo = wm[p].hi;
+                        return 1;
+                }
+        }
+        return 0;
+}
+
 rd_kafka_t *pd_results_consumer(pd_cli_t *cli) {
         static const char *const defaults[] = {
-            "enable.auto.commit", "false", "enable.partition.eof", "false",
+            /* The end of a partition is where a read_committed reader
+             * stops, which is not the offset of a record when the last
+             * thing written is a transaction's commit marker (the
+             * reactors of a shared group publish in transactions). */
+            "enable.auto.commit", "false", "enable.partition.eof", "true",
             "group.id", "postdeploy-cli", /* never joins nor commits */
             "fetch.max.bytes", "104857600",
             /* A short queue: the report consumes more slowly than the
@@ -244,15 +267,14 @@ static int results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                         if (!left) {
                                 /* Read to the end: the rest is not ours. */
                         } else if (rkm->err) {
-                                if (rkm->err !=
+                                if (rkm->err ==
                                     RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                                        left -= results_at_end(wm, cnt, rkm);
+                                else
                                         pd_log(PD_LOG_DEBUG, "results: %s",
                                                rd_kafka_message_errstr(rkm));
                         } else {
-                                for (size_t p = 0; p < cnt; p++)
-                                        if (wm[p].partition == rkm->partition &&
-                                            rkm->offset + 1 == wm[p].hi)
-                                                left--;
+                                left -= results_at_end(wm, cnt, rkm);
                                 bytes += rkm->len;
                                 /* Partition 0 holds results too: only
                                  * the registry's are decoded. */
@@ -378,10 +400,9 @@ int pd_results_follow_poll(pd_results_follow_t *f, int timeout_ms,
                 return 0;
         /* The last record a partition had at the start: once every
          * partition has given its, the history is read. */
-        for (size_t p = 0; f->left && !rkm->err && p < f->cnt; p++)
-                if (f->wm[p].partition == rkm->partition &&
-                    rkm->offset + 1 == f->wm[p].hi)
-                        f->left--;
+        if (f->left &&
+            (!rkm->err || rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF))
+                f->left -= results_at_end(f->wm, f->cnt, rkm);
         /* A broker gone for a while is librdkafka's to retry: the
          * follower shows what it has until then. */
         if (rkm->err) {

@@ -156,7 +156,12 @@ static const char *const store_migrations[] = {
     "        requested_by TEXT NOT NULL,"
     "        paused_at    INTEGER NOT NULL"
     ");",
-    /* 6 -> 7: restore (state/store_restore.c). runs.origin is the ce_id
+    /* 6 -> 7: the partition each result record goes to: that of the
+     * event it answers (co-partitioning, so the owner of an events
+     * partition finds its tenants' results in the same results
+     * partition). NULL: the partitioner chooses (the registry). */
+    "ALTER TABLE outbox ADD COLUMN part INTEGER;",
+    /* 7 -> 8: restore (state/store_restore.c). runs.origin is the ce_id
      * of the action.finished a run was restored from (NULL: run here),
      * unique so that applying a record twice adds nothing. partitions
      * holds each results partition's restore checkpoint: the next offset
@@ -260,14 +265,15 @@ static const char *const store_sql[PD_STMT__CNT] = {
         " FROM runs INDEXED BY runs_unfinished"
         " WHERE status IS NULL AND id > ?1 ORDER BY id LIMIT 1",
     [PD_STMT_OUTBOX_ADD] =
-        "INSERT INTO outbox (topic, key, headers, value)"
-        " VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO outbox (topic, key, headers, value, part)"
+        " VALUES (?1, ?2, ?3, ?4, ?5)",
     [PD_STMT_OUTBOX_DEL] = "DELETE FROM outbox WHERE seq = ?1",
     [PD_STMT_OUTBOX_DEL_RANGE] =
         "DELETE FROM outbox WHERE seq BETWEEN ?1 AND ?2",
     [PD_STMT_OUTBOX_NEXT] =
-        "SELECT seq, topic, key, headers, value FROM outbox"
+        "SELECT seq, topic, key, headers, value, part FROM outbox"
         " WHERE seq > ?1 ORDER BY seq LIMIT 1",
+    [PD_STMT_OUTBOX_DEL_PART] = "DELETE FROM outbox WHERE part = ?1",
     /* What "pending" is made of must survive: the actions table
      * (ever_succeeded), the run its last_run_id names (the last
      * status and attempt), and every run without a status (the
@@ -909,6 +915,10 @@ int pd_store_outbox_add(pd_store_t *st, pd_outbox_rec_t *rec) {
         sqlite3_bind_blob64(stmt, 3, rec->headers, rec->headers_len,
                             SQLITE_STATIC);
         sqlite3_bind_blob64(stmt, 4, rec->value, rec->value_len, SQLITE_STATIC);
+        if (rec->part >= 0)
+                sqlite3_bind_int(stmt, 5, rec->part);
+        else
+                sqlite3_bind_null(stmt, 5);
         if (pd__store_exec(st, stmt))
                 return -1;
         rec->seq = sqlite3_last_insert_rowid(st->db);
@@ -927,6 +937,13 @@ int pd_store_outbox_del_range(pd_store_t *st, int64_t first, int64_t last) {
 
         sqlite3_bind_int64(stmt, 1, first);
         sqlite3_bind_int64(stmt, 2, last);
+        return pd__store_exec(st, stmt);
+}
+
+int pd_store_outbox_del_part(pd_store_t *st, int32_t part) {
+        sqlite3_stmt *stmt = st->stmt[PD_STMT_OUTBOX_DEL_PART];
+
+        sqlite3_bind_int(stmt, 1, part);
         return pd__store_exec(st, stmt);
 }
 
@@ -963,8 +980,11 @@ int pd_store_outbox_foreach(pd_store_t *st, pd_store_outbox_cb_t *cb,
                         rec.headers_len = (size_t)sqlite3_column_bytes(stmt, 3);
                         rec.value       = sqlite3_column_blob(stmt, 4);
                         rec.value_len   = (size_t)sqlite3_column_bytes(stmt, 4);
-                        last_seq        = rec.seq;
-                        ret             = cb(&rec, opaque);
+                        rec.part = sqlite3_column_type(stmt, 5) == SQLITE_NULL
+                                       ? PD_PART_ANY
+                                       : sqlite3_column_int(stmt, 5);
+                        last_seq = rec.seq;
+                        ret      = cb(&rec, opaque);
                 } else if (rc != SQLITE_DONE) {
                         ret = pd__store_fail(st, rc);
                 }

@@ -284,7 +284,13 @@ typedef struct pd_outbox_rec_s {
         size_t headers_len;
         const void *value;
         size_t value_len;
+        int32_t part; /* partition it goes to; PD_PART_ANY: the
+                       * partitioner chooses */
 } pd_outbox_rec_t;
+
+/* No partition of its own: the partitioner chooses (the registry, dead
+ * letters). */
+#define PD_PART_ANY (-1)
 
 /* Appends rec; sets rec->seq. */
 int pd_store_outbox_add(pd_store_t *st, pd_outbox_rec_t *rec);
@@ -292,6 +298,9 @@ int pd_store_outbox_add(pd_store_t *st, pd_outbox_rec_t *rec);
 int pd_store_outbox_del(pd_store_t *st, int64_t seq);
 /* Deletes the records first..last, every one of them delivered. */
 int pd_store_outbox_del_range(pd_store_t *st, int64_t first, int64_t last);
+/* Deletes the records bound for partition part (a partition lost: its
+ * next owner decides what they say). */
+int pd_store_outbox_del_part(pd_store_t *st, int32_t part);
 /* Calls cb for every record in seq order (data valid during the call). */
 typedef int(pd_store_outbox_cb_t)(const pd_outbox_rec_t *rec, void *opaque);
 int pd_store_outbox_foreach(pd_store_t *st, pd_store_outbox_cb_t *cb,

@@ -8,7 +8,8 @@
 # The points are passed in consumer/txn.c, worker.c, dispatch.c and
 # outbox.c (pd_crashpoint, consumer/fault.c): the reactor
 # SIGKILLs itself there when PD_CRASH_AT names it. "during_run" is a kill
-# from outside while an action runs. PD_CRASH_POINTS="a b" runs a subset.
+# from outside while an action runs. PD_CRASH_POINTS="a b" runs a subset;
+# PD_CRASH_REACTOR_SET adds lines to [reactor] (e.g. shared_group = true).
 # run.after_start comes once a command's START is out, before its run's row
 # is committed: the restarted reactor must find the run at the supervisor
 # by its name (consumer/worker.c, pd_run_sup_id), not run it again. The
@@ -74,6 +75,11 @@ run = $dir/act.sh b {tenant}
 auto = true
 after = t.a
 INI
+	# PD_CRASH_REACTOR_SET="shared_group = true": the same points in
+	# another mode (lines added to [reactor]).
+	if [ -n "${PD_CRASH_REACTOR_SET:-}" ]; then
+		sed -i "s|^\[reactor\]|[reactor]\n$PD_CRASH_REACTOR_SET|" "$dir/pd.ini"
+	fi
 	start() { # start [CRASH_POINT]
 		PD_CRASH_AT=${1:-} MARKERS=$dir/markers "$PD_BIN/postdeploy-reactor" -c "$dir/pd.ini" \
 			>>"$dir/reactor.log" 2>&1 &

@@ -214,6 +214,7 @@ static void test_a_store_from_before_pauses_upgrades_and_keeps_them(
         assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
         assert_int_equal(sqlite3_exec(db,
                                       "DROP TABLE paused;"
+                                      "ALTER TABLE outbox DROP COLUMN part;"
                                       "DROP INDEX runs_by_origin;"
                                       "ALTER TABLE runs DROP COLUMN origin;"
                                       "DROP TABLE partitions;"
@@ -242,6 +243,57 @@ static void test_a_store_from_before_pauses_upgrades_and_keeps_them(
         assert_int_equal(pd_store_pause_clear(st, NULL), 0);
         assert_int_equal(pd_store_pause_list(st, &tenants, &by), 0);
         assert_int_equal(tenants.cnt, 0);
+        pd_store_close(st);
+}
+
+static int outbox_parts_cb(const pd_outbox_rec_t *rec, void *opaque) {
+        int32_t **pp = opaque;
+
+        *(*pp)++ = rec->part;
+        return 0;
+}
+
+/* A store of schema version 6, from before co-partitioning, upgrades at
+ * open: what its outbox holds goes where the partitioner says, as it was
+ * meant to; new records keep the partition they are given. */
+static void test_a_store_from_before_parts_upgrades_its_outbox(void **state) {
+        fx_t *fx            = *state;
+        pd_outbox_rec_t rec = {0};
+        int32_t parts[3], *p = parts;
+        pd_store_t *st = open_ok(fx->path);
+        sqlite3 *db;
+
+        pd_store_close(st);
+        assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+        assert_int_equal(
+            sqlite3_exec(db,
+                         "ALTER TABLE outbox DROP COLUMN part;"
+                         "INSERT INTO outbox (topic, key, headers, value)"
+                         " VALUES ('results', 't1/a', x'', x'01');"
+                         "PRAGMA user_version = 6",
+                         NULL, NULL, NULL),
+            SQLITE_OK);
+        sqlite3_close(db);
+
+        st            = open_ok(fx->path);
+        rec.topic     = "results";
+        rec.key       = "t2/a";
+        rec.value     = "v";
+        rec.value_len = 1;
+        rec.part      = 4;
+        assert_int_equal(pd_store_outbox_add(st, &rec), 0);
+        rec.part = PD_PART_ANY;
+        assert_int_equal(pd_store_outbox_add(st, &rec), 0);
+        assert_int_equal(pd_store_outbox_foreach(st, outbox_parts_cb, &p), 0);
+        assert_int_equal(p - parts, 3);
+        assert_int_equal(parts[0], PD_PART_ANY);
+        assert_int_equal(parts[1], 4);
+        assert_int_equal(parts[2], PD_PART_ANY);
+        /* A lost partition's records go, the others stay. */
+        assert_int_equal(pd_store_outbox_del_part(st, 4), 0);
+        p = parts;
+        assert_int_equal(pd_store_outbox_foreach(st, outbox_parts_cb, &p), 0);
+        assert_int_equal(p - parts, 2);
         pd_store_close(st);
 }
 
@@ -1141,6 +1193,7 @@ int main(void) {
             T(test_open_says_why_it_failed),
             T(test_open_refuses_a_newer_schema),
             T(test_a_store_from_before_pauses_upgrades_and_keeps_them),
+            T(test_a_store_from_before_parts_upgrades_its_outbox),
             T(test_reopen_keeps_everything),
             T(test_event_mark_is_idempotent),
             T(test_action_unknown_until_its_first_run),
