@@ -403,7 +403,7 @@ void pd__outbox_reap(pd_reactor_t *r) {
  * batch: a full queue or an error drops it, with a debug line. */
 void pd__produce_advisory(pd_reactor_t *r, int32_t partition,
                           const pd_outrec_t *o) {
-        rd_kafka_headers_t *hdrs = headers_unpack(o->headers, o->headers_len);
+        rd_kafka_headers_t *hdrs = pd__headers_unpack(o->headers, o->headers_len);
         rd_kafka_resp_err_t err;
 
         err = rd_kafka_producev(

@@ -101,14 +101,6 @@ static int reactor_store_give_up(void *opaque) {
 /* ------------------------------------------------------------------ */
 /* The supervisor's lease                                               */
 
-/* The lease until `[reactor] lease` exists: POSTDEPLOY_TEST_LEASE_MS, for
- * tests only; 0 (none) without it. */
-static int64_t reactor_test_lease(void) {
-        const char *v = getenv("POSTDEPLOY_TEST_LEASE_MS");
-
-        return v && *v ? strtoll(v, NULL, 10) : 0;
-}
-
 /*
  * Tells the supervisor we are here when a quarter of the lease has passed
  * since we last did (so at least every third of it, whatever the loop was
@@ -415,7 +407,9 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
         if (!r->sup)
                 goto err;
         pd_sup_set_timeout(r->sup, conf->supervisor_timeout_ms);
-        r->lease_ms = reactor_test_lease(); /* TODO: conf->lease_ms */
+        /* Only a shared group has a lease: alone, a reactor's runs wait
+         * for it however long it is away, and it adopts them. */
+        r->lease_ms = conf->shared_group ? conf->lease_ms : 0;
         /* Told even when 0: a lease an earlier reactor of this folder set
          * (shared group, then solo) must not outlive it. */
         pd_sup_set_lease(r->sup, r->lease_ms);

@@ -61,7 +61,8 @@ pd_done() {
 pd_lines() { if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
 
 # Writes $T/postdeploy.ini: unique topics and group; the [action] sections
-# come from stdin.
+# come from stdin; PD_REACTOR_LINES (lines, may be empty) go under
+# [reactor] (e.g. "shared_group = true").
 pd_config() {
 	mkdir -p "$T/markers"
 	cat >"$T/postdeploy.ini" <<INI
@@ -77,6 +78,7 @@ log_dir = $T/logs
 default_tenant = default
 workers = 4
 shutdown_grace = 10s
+${PD_REACTOR_LINES:-}
 [topics]
 events = pdtest.$RUN_ID.events
 results = pdtest.$RUN_ID.results

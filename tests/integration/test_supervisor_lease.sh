@@ -4,8 +4,7 @@
 # sockets open) has them stopped by its supervisor, process group and all,
 # and recorded INTERRUPTED "reactor silent past its lease (2 s)"; a reactor
 # stopped for less than the lease finds its run going on, and it succeeds
-# once. The lease is set with POSTDEPLOY_TEST_LEASE_MS until `[reactor]
-# lease` exists.
+# once. The lease is `[reactor] lease`, which only a shared group uses.
 source "$(dirname "$0")/lib.sh"
 pd_require_broker
 LEASE_S=2
@@ -20,6 +19,8 @@ sleep "$2"
 echo done >>"$MARKERS/$1.done"
 SH
 chmod +x "$T/long.sh"
+PD_REACTOR_LINES="shared_group = true
+lease = ${LEASE_S}s"
 pd_config <<INI
 [action t.long]
 run = $T/long.sh {tenant} {param.seconds}
@@ -53,7 +54,6 @@ group_alive() {
 	ps -eo pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { n++ } END { exit !n }'
 }
 
-export POSTDEPLOY_TEST_LEASE_MS=$((LEASE_S * 1000))
 pd_reactor_start
 
 # 1. Stopped past the lease: the run's whole group is gone within lease +

@@ -132,7 +132,7 @@ static void publish_with(fx_t *fx, rd_kafka_t *producer, const char *tenant,
         fx->at += 10;
         pd__finished_encode(&fx->pub, &run, "", 0, &o);
         fx->pub.producer = producer ? producer : fx->producer;
-        pd__produce_rec(&fx->pub, PD_OUTBOX_NONE, o.topic, o.key, o.headers,
+        pd__produce_rec(&fx->pub, PD_OUTBOX_NONE, PD_PART_ANY, o.topic, o.key, o.headers,
                         o.headers_len, o.value, o.value_len);
         fx->pub.producer = fx->producer;
         pd__outrec_clear(&o);
@@ -160,7 +160,7 @@ static void publish_started(fx_t *fx, const char *tenant, const char *action) {
         ev->started_at = fx->at;
         snprintf(key, sizeof(key), "%s/%s", tenant, action);
         pd__emit_encode(&fx->pub, ev, key, &o);
-        pd__produce_rec(&fx->pub, PD_OUTBOX_NONE, o.topic, o.key, o.headers,
+        pd__produce_rec(&fx->pub, PD_OUTBOX_NONE, PD_PART_ANY, o.topic, o.key, o.headers,
                         o.headers_len, o.value, o.value_len);
         pd__outrec_clear(&o);
         pd_event_destroy(ev);
