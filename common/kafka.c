@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -129,13 +130,14 @@ int pd_kafka_topic_exists(const struct rd_kafka_metadata *md,
         return 0;
 }
 
-int pd_kafka_partitions_match(rd_kafka_t *rk, const char *a, const char *b,
-                              int timeout_ms, char *errstr,
-                              size_t errstr_size) {
+/* The partition counts of topics a and b (-1: not in the metadata). */
+static int kafka_partition_cnts(rd_kafka_t *rk, const char *a, const char *b,
+                                int timeout_ms, int cnt[2], char *errstr,
+                                size_t errstr_size) {
         const struct rd_kafka_metadata *md = NULL;
         rd_kafka_resp_err_t err;
-        int cnt[2] = {-1, -1}, ret;
 
+        cnt[0] = cnt[1] = -1;
         err = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
         if (err) {
                 snprintf(errstr, errstr_size, "cannot list topics: %s",
@@ -149,22 +151,40 @@ int pd_kafka_partitions_match(rd_kafka_t *rk, const char *a, const char *b,
                         cnt[1] = md->topics[i].partition_cnt;
         }
         rd_kafka_metadata_destroy(md);
-        if (cnt[0] < 1 || cnt[1] < 1) {
-                /* Just created: the metadata catches up in a moment. */
-                snprintf(errstr, errstr_size,
-                         "topic %s is not in the metadata yet",
-                         cnt[0] < 1 ? a : b);
-                return -1;
+        return 0;
+}
+
+int pd_kafka_partitions_match(rd_kafka_t *rk, const char *a, const char *b,
+                              int timeout_ms, char *errstr,
+                              size_t errstr_size) {
+        int cnt[2];
+
+        /* A topic created a moment ago may show only some of its
+         * partitions in a broker's metadata for a while: a mismatch is
+         * believed once it has lasted 3 s. */
+        for (int64_t until = pd_mono_ms() + 3000;;) {
+                if (kafka_partition_cnts(rk, a, b, timeout_ms, cnt, errstr,
+                                         errstr_size))
+                        return -1;
+                if (cnt[0] < 1 || cnt[1] < 1) {
+                        snprintf(errstr, errstr_size,
+                                 "topic %s is not in the metadata yet",
+                                 cnt[0] < 1 ? a : b);
+                        return -1;
+                }
+                if (cnt[0] == cnt[1])
+                        return 0;
+                if (pd_mono_ms() >= until)
+                        break;
+                nanosleep(&(struct timespec){0, 200 * 1000000L}, NULL);
         }
-        ret = cnt[0] == cnt[1] ? 0 : 1;
-        if (ret)
-                snprintf(errstr, errstr_size,
-                         "topic %s has %d partition(s) and topic %s has %d: "
-                         "a shared group needs as many in both (each "
-                         "tenant's results go to the partition number its "
-                         "events come from)",
-                         a, cnt[0], b, cnt[1]);
-        return ret;
+        snprintf(errstr, errstr_size,
+                 "topic %s has %d partition(s) and topic %s has %d: "
+                 "a shared group needs as many in both (each "
+                 "tenant's results go to the partition number its "
+                 "events come from)",
+                 a, cnt[0], b, cnt[1]);
+        return 1;
 }
 
 int pd_kafka_topics_ensure(rd_kafka_t *rk, const pd_config_t *conf,

@@ -184,6 +184,10 @@ static rd_kafka_t *reactor_client(const pd_config_t *conf, rd_kafka_type_t type,
                                   char *errstr, size_t errstr_size) {
         static const char *const producer_defaults[] = {
             "enable.idempotence", "true",
+            /* The reactor creates its topics itself (compacted results,
+             * as many partitions as events): a record produced before
+             * that must not make the broker create one its own way. */
+            "allow.auto.create.topics", "false",
             /* Results are few and latency matters (publish-to-start);
              * under load librdkafka batches behind the request in flight
              * anyway. */
