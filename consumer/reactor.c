@@ -719,7 +719,11 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
         pd__offsets_advance(r);
         /* What is done goes with its offsets, while the partitions are
          * ours; what does not commit is done again by their next owner. */
-        if (r->conf->shared_group && pd__publish_flush(r))
+        flush_ms = pd__reactor_deadline(r) + 700 - pd_now_ms();
+        if (r->conf->shared_group &&
+            pd__publish_flush(r, (int)(flush_ms < 300     ? 300
+                                       : flush_ms > 10000 ? 10000
+                                                          : flush_ms)))
                 pd_log(PD_LOG_WARN,
                        "the last Kafka transaction did not "
                        "commit: its events come again");
