@@ -504,6 +504,11 @@ static void reload_keep(const pd_config_t *cur, pd_config_t *next) {
         PD_KEEP_INT(workers, "reactor.workers");
         PD_KEEP_INT(state_sync_full, "reactor.state_sync");
         PD_KEEP_INT(keep_runs_ms, "reactor.keep_runs");
+        /* Its clients, its transactions and its offsets are made for the
+         * mode it started in. */
+        PD_KEEP_INT(shared_group, "reactor.shared_group");
+        PD_KEEP_STR(instance, "reactor.instance");
+        PD_KEEP_INT(lease_ms, "reactor.lease");
 #undef PD_KEEP_STR
 #undef PD_KEEP_INT
         if (cur->kafka.cnt != next->kafka.cnt)
