@@ -143,7 +143,7 @@ static void partition_revoke(pd_reactor_t *r,
         partition_quiesce(r, parts);
         pd__batch_flush(r);
         pd__offsets_advance(r);
-        if (pd__publish_flush(r)) {
+        if (pd__publish_flush(r, 10000)) {
                 /* Not committed: the next owner does it again; what we
                  * hold of it is stale. */
                 pd_log(PD_LOG_WARN,

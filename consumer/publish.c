@@ -21,10 +21,14 @@
  * follow each other back to back and this only bounds the idle latency. */
 #define PD_PUBLISH_MS 5
 
-/* How long one transactional call may block. */
-#define PD_TXN_CALL_MS 30000
+/* How long one transactional call may block: the publisher's stop (and so
+ * the reactor's) waits for the call in flight. A stop's last commit gets
+ * what is left of shutdown_grace instead (pd__publish_flush). */
+#define PD_TXN_CALL_MS 10000
 
-/* Pause between init_transactions attempts while the broker is away. */
+/* How long one init_transactions attempt may block (a stop waits for
+ * it), and the pause between attempts while the broker is away. */
+#define PD_INIT_CALL_MS  2000
 #define PD_INIT_RETRY_MS 1000
 
 static void pub_recs_free(pd_pubrec_t *recs, size_t cnt) {
@@ -123,7 +127,7 @@ static void pub_failed(pd_reactor_t *r, rd_kafka_error_t *error,
 
                 pb->committing = 1;
                 pthread_mutex_unlock(&pb->lock);
-                aerr = rd_kafka_abort_transaction(r->producer, PD_TXN_CALL_MS);
+                aerr = rd_kafka_abort_transaction(r->producer, pb->call_ms);
                 pthread_mutex_lock(&pb->lock);
                 pb->committing = 0;
                 pthread_cond_broadcast(&pb->cond);
@@ -209,8 +213,7 @@ static int pub_commit(pd_reactor_t *r) {
                 rd_kafka_consumer_group_metadata_destroy(cgmd);
         }
         if (!error)
-                error =
-                    rd_kafka_commit_transaction(r->producer, PD_TXN_CALL_MS);
+                error = rd_kafka_commit_transaction(r->producer, pb->call_ms);
 
         pthread_mutex_lock(&pb->lock);
         pb->committing = 0;
@@ -249,7 +252,7 @@ static void *pub_main(void *arg) {
                         /* Fences the previous incarnation of this instance
                          * and settles what it left open. */
                         error = rd_kafka_init_transactions(r->producer,
-                                                           PD_TXN_CALL_MS);
+                                                           PD_INIT_CALL_MS);
                         pthread_mutex_lock(&pb->lock);
                         pb->committing = 0;
                         pthread_cond_broadcast(&pb->cond);
@@ -287,6 +290,7 @@ int pd__publish_init(pd_reactor_t *r, char *errstr, size_t size) {
         pthread_mutex_init(&pb->lock, NULL);
         pthread_cond_init(&pb->cond, NULL);
         pb->offsets = rd_kafka_topic_partition_list_new(8);
+        pb->call_ms = PD_TXN_CALL_MS;
         if (pthread_create(&pb->thread, NULL, pub_main, r)) {
                 snprintf(errstr, size, "cannot start the publisher");
                 return -1;
@@ -386,16 +390,19 @@ static void pub_quiet(pd_pub_t *pb) {
 /* Commits now what the transaction holds, before a revoke hands the
  * partitions on (main thread). Returns 0, or -1 (aborted, fenced, or
  * transactions never became ready): nothing of it is committed then. */
-int pd__publish_flush(pd_reactor_t *r) {
+int pd__publish_flush(pd_reactor_t *r, int timeout_ms) {
         pd_pub_t *pb = &r->pub;
         int ret      = 0;
 
         pthread_mutex_lock(&pb->lock);
         pub_quiet(pb);
-        if (!pb->ready || pb->fenced)
+        if (!pb->ready || pb->fenced) {
                 ret = pub_holds(pb) ? -1 : 0;
-        else if (pub_holds(pb))
-                ret = pub_commit(r);
+        } else if (pub_holds(pb)) {
+                pb->call_ms = timeout_ms;
+                ret         = pub_commit(r);
+                pb->call_ms = PD_TXN_CALL_MS;
+        }
         pthread_mutex_unlock(&pb->lock);
         return ret;
 }

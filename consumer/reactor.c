@@ -536,6 +536,11 @@ static void reload_keep(const pd_config_t *cur, pd_config_t *next) {
         PD_KEEP_INT(workers, "reactor.workers");
         PD_KEEP_INT(state_sync_full, "reactor.state_sync");
         PD_KEEP_INT(keep_runs_ms, "reactor.keep_runs");
+        /* Its clients, its transactions and its offsets are made for the
+         * mode it started in. */
+        PD_KEEP_INT(shared_group, "reactor.shared_group");
+        PD_KEEP_STR(instance, "reactor.instance");
+        PD_KEEP_INT(lease_ms, "reactor.lease");
 #undef PD_KEEP_STR
 #undef PD_KEEP_INT
         if (cur->kafka.cnt != next->kafka.cnt)
@@ -753,7 +758,11 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
         pd__offsets_advance(r);
         /* What is done goes with its offsets, while the partitions are
          * ours; what does not commit is done again by their next owner. */
-        if (r->conf->shared_group && pd__publish_flush(r))
+        flush_ms = pd__reactor_deadline(r) + 700 - pd_now_ms();
+        if (r->conf->shared_group &&
+            pd__publish_flush(r, (int)(flush_ms < 300     ? 300
+                                       : flush_ms > 10000 ? 10000
+                                                          : flush_ms)))
                 pd_log(PD_LOG_WARN,
                        "the last Kafka transaction did not "
                        "commit: its events come again");

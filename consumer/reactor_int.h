@@ -175,6 +175,7 @@ typedef struct pd_pub_s {
         int committing;    /* a commit or abort runs outside the lock */
         int fenced;        /* the producer can no longer transact: the main
                             * thread rebuilds it and drops every partition */
+        int call_ms;       /* timeout of a commit or abort */
         int hold;          /* tests: the publisher commits nothing (records
                             * still go into the open transaction) */
         pd_pubrec_t *recs; /* in produce order */
@@ -412,7 +413,7 @@ void pd__publish_add(pd_reactor_t *r, int64_t seq, int32_t part,
                      size_t headers_len, const void *value, size_t value_len);
 void pd__publish_offsets(pd_reactor_t *r,
                          const rd_kafka_topic_partition_list_t *offsets);
-int pd__publish_flush(pd_reactor_t *r);
+int pd__publish_flush(pd_reactor_t *r, int timeout_ms);
 void pd__publish_drop(pd_reactor_t *r,
                       const rd_kafka_topic_partition_list_t *parts);
 int pd__publish_fenced(pd_reactor_t *r);

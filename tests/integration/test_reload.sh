@@ -49,6 +49,16 @@ pd_eq "the old one does not run again" 1 "$(pd_lines "$T/markers/acme.a")"
 pd_cli actions --format json >"$T/actions.json"
 pd_check "the registry lists the new action" grep -q '"action": "t.new"' "$T/actions.json"
 
+# The mode is the one it started in: its clients, transactions and offsets
+# are made for it, so shared_group waits for the next start.
+sed -i "s|^\[reactor\]|[reactor]\nshared_group = true\nlease = 2s|" "$T/postdeploy.ini"
+kill -HUP "$PD_REACTOR_PID"
+timeout 60 grep -m2 "config reloaded" <(tail -n +1 -f "$T/reactor.log") | tail -n 1 | grep -q .
+pd_eq "a reload that turns shared_group on is taken" 0 "$?"
+pd_check "but shared_group waits for the next start" \
+	grep -q "reload: reactor.shared_group changes at the next start" "$T/reactor.log"
+sed -i -e "/^shared_group = true$/d" -e "/^lease = 2s$/d" "$T/postdeploy.ini"
+
 # A broken file: refused, the running config stays. (The CLI keeps a good
 # copy: it reads the same file.)
 cp "$T/postdeploy.ini" "$T/cli.ini"
