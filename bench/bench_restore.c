@@ -74,8 +74,9 @@ static void fill(pd_reactor_t *pub, long n, int actions) {
                         run.exit_code     = 1;
                 }
                 pd__finished_encode(pub, &run, "", 0, &o);
-                pd__produce_rec(pub, PD_OUTBOX_NONE, PD_PART_ANY, o.topic, o.key, o.headers,
-                                o.headers_len, o.value, o.value_len);
+                pd__produce_rec(pub, PD_OUTBOX_NONE, PD_PART_ANY, o.topic,
+                                o.key, o.headers, o.headers_len, o.value,
+                                o.value_len);
                 pd__outrec_clear(&o);
                 rd_kafka_poll(pub->producer, 0);
         }

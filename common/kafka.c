@@ -138,7 +138,7 @@ static int kafka_partition_cnts(rd_kafka_t *rk, const char *a, const char *b,
         rd_kafka_resp_err_t err;
 
         cnt[0] = cnt[1] = -1;
-        err = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
+        err             = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
         if (err) {
                 snprintf(errstr, errstr_size, "cannot list topics: %s",
                          rd_kafka_err2str(err));

@@ -432,6 +432,9 @@ void pd__reactor_dispatch(pd_reactor_t *r, rd_kafka_message_t *rkm) {
         int done = 0;
 
         pd__crashpoint("dispatch.received");
+        if (r->conf->shared_group)
+                pd__publish_seen(r, rd_kafka_topic_name(rkm->rkt),
+                                 rkm->partition, rkm->offset);
         if (rkm->len > (size_t)r->conf->max_event_bytes) {
                 snprintf(errstr, sizeof(errstr),
                          "record of %zu bytes is over max_event_bytes (%d)",

@@ -323,11 +323,12 @@ void pd__dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque) {
         }
         if (seq == PD_OUTBOX_NONE)
                 return; /* not in the outbox */
-        pd_metrics_outbox_add(-1);
         /* In a transaction a delivered record may still be aborted: it
-         * leaves the outbox when its transaction commits (publish.c). */
+         * leaves the outbox (and the gauge) when its transaction commits
+         * or its partition is lost (publish.c). */
         if (r->conf->shared_group)
                 return;
+        pd_metrics_outbox_add(-1);
         pthread_mutex_lock(&r->dr_lock);
         r->delivered = pd_xgrow(r->delivered, &r->delivered_size,
                                 r->delivered_cnt + 1, sizeof(*r->delivered));
@@ -403,7 +404,8 @@ void pd__outbox_reap(pd_reactor_t *r) {
  * batch: a full queue or an error drops it, with a debug line. */
 void pd__produce_advisory(pd_reactor_t *r, int32_t partition,
                           const pd_outrec_t *o) {
-        rd_kafka_headers_t *hdrs = pd__headers_unpack(o->headers, o->headers_len);
+        rd_kafka_headers_t *hdrs =
+            pd__headers_unpack(o->headers, o->headers_len);
         rd_kafka_resp_err_t err;
 
         err = rd_kafka_producev(

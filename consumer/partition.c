@@ -75,8 +75,11 @@ static void partition_quiesce(pd_reactor_t *r,
                 }
                 pd__cond_wait_ms(&r->cond, &r->lock, 50);
                 pthread_mutex_unlock(&r->lock);
-                /* Results keep flowing while we wait. */
+                /* Results keep flowing while we wait, and the supervisor
+                 * hears from us: its lease must not cut the very runs we
+                 * wait for. */
                 rd_kafka_poll(r->producer, 0);
+                pd__reactor_lease_ping(r);
                 pthread_mutex_lock(&r->lock);
         }
         pthread_mutex_unlock(&r->lock);
@@ -153,6 +156,7 @@ static void partition_revoke(pd_reactor_t *r,
                 for (int i = 0; i < parts->cnt; i++)
                         pd__restore_forget(r, parts->elems[i].partition);
         }
+        pd__publish_unassign(r, parts);
         partition_forget_jobs(r, parts);
         assigned_remove(r, parts);
 }
@@ -204,6 +208,13 @@ static int partition_assign(pd_reactor_t *r, rd_kafka_t *rk,
                             r->assigned, parts->elems[i].topic,
                             parts->elems[i].partition);
         rd_kafka_assign(rk, parts);
+        /* The group has just said which partitions are ours: whatever a
+         * stop past the lease made us doubt is settled. */
+        pthread_mutex_lock(&r->lock);
+        r->suspect_until = 0;
+        pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+        atomic_store(&r->alive_ms, pd_mono_ms());
         return 0;
 }
 

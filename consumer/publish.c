@@ -94,6 +94,7 @@ static void pub_settle(pd_reactor_t *r, size_t n) {
         pb->cnt -= n;
         pb->nprod -= n;
         pd__outbox_delivered(r, seqs, k);
+        pd_metrics_outbox_add(-(int64_t)k);
         free(seqs);
 }
 
@@ -140,6 +141,15 @@ static void pub_failed(pd_reactor_t *r, rd_kafka_error_t *error,
                         rd_kafka_error_destroy(aerr);
                         fatal = 1;
                 } else {
+                        /* Not at once again: an abort that repeats (a
+                         * member the group dropped) waits 100 ms, then
+                         * twice as long each time, up to 2 s, for the
+                         * rebalance that settles it. */
+                        pb->backoff_ms =
+                            pb->backoff_ms ? pb->backoff_ms * 2 : 100;
+                        if (pb->backoff_ms > 2000)
+                                pb->backoff_ms = 2000;
+                        pb->retry_ms = pd_mono_ms() + pb->backoff_ms;
                         pb->aborts++;
                         pd_log(PD_LOG_WARN,
                                "Kafka transaction: %s failed (%s): aborted; "
@@ -199,8 +209,10 @@ static int pub_commit(pd_reactor_t *r) {
                 return -1;
         }
         n = pb->nprod;
-        if (pb->offsets->cnt)
-                offs = rd_kafka_topic_partition_list_copy(pb->offsets);
+        /* Every partition's position, moved or not: the generation they
+         * carry is what fences a member the group dropped. */
+        if (pb->positions->cnt)
+                offs = rd_kafka_topic_partition_list_copy(pb->positions);
         pb->txn_open   = 0;
         pb->committing = 1;
         pthread_mutex_unlock(&pb->lock);
@@ -224,6 +236,7 @@ static int pub_commit(pd_reactor_t *r) {
                 return -1;
         }
         pb->commits++;
+        pb->backoff_ms = 0;
         pub_settle(r, n);
         pub_offsets_settle(pb, offs);
         if (offs)
@@ -276,7 +289,8 @@ static void *pub_main(void *arg) {
                         continue;
                 }
                 if (pb->ready && !pb->fenced && !pb->committing && !pb->hold &&
-                    pub_holds(pb) && !pub_commit(r))
+                    pd_mono_ms() >= pb->retry_ms && pub_holds(pb) &&
+                    !pub_commit(r))
                         continue; /* more may have come meanwhile */
                 pd__cond_wait_ms(&pb->cond, &pb->lock, PD_PUBLISH_MS);
         }
@@ -289,8 +303,9 @@ int pd__publish_init(pd_reactor_t *r, char *errstr, size_t size) {
 
         pthread_mutex_init(&pb->lock, NULL);
         pthread_cond_init(&pb->cond, NULL);
-        pb->offsets = rd_kafka_topic_partition_list_new(8);
-        pb->call_ms = PD_TXN_CALL_MS;
+        pb->offsets   = rd_kafka_topic_partition_list_new(8);
+        pb->positions = rd_kafka_topic_partition_list_new(8);
+        pb->call_ms   = PD_TXN_CALL_MS;
         if (pthread_create(&pb->thread, NULL, pub_main, r)) {
                 snprintf(errstr, size, "cannot start the publisher");
                 return -1;
@@ -321,6 +336,8 @@ void pd__publish_stop(pd_reactor_t *r) {
         pb->cnt = pb->nprod = pb->size = 0;
         rd_kafka_topic_partition_list_destroy(pb->offsets);
         pb->offsets = NULL;
+        rd_kafka_topic_partition_list_destroy(pb->positions);
+        pb->positions = NULL;
         pthread_mutex_destroy(&pb->lock);
         pthread_cond_destroy(&pb->cond);
 }
@@ -359,6 +376,32 @@ void pd__publish_add(pd_reactor_t *r, int64_t seq, int32_t part,
         pthread_mutex_unlock(&pb->lock);
 }
 
+/* Sets partition's position (lock held); unless always, only if it has
+ * none yet. */
+static void pub_position(pd_pub_t *pb, const char *topic, int32_t partition,
+                         int64_t offset, int always) {
+        rd_kafka_topic_partition_t *cur =
+            rd_kafka_topic_partition_list_find(pb->positions, topic, partition);
+
+        if (!cur)
+                rd_kafka_topic_partition_list_add(pb->positions, topic,
+                                                  partition)
+                    ->offset = offset;
+        else if (always)
+                cur->offset = offset;
+}
+
+/* An event read at offset of partition (main thread): before any is
+ * done, the partition's position is that offset (nothing consumed). */
+void pd__publish_seen(pd_reactor_t *r, const char *topic, int32_t partition,
+                      int64_t offset) {
+        pd_pub_t *pb = &r->pub;
+
+        pthread_mutex_lock(&pb->lock);
+        pub_position(pb, topic, partition, offset, 0);
+        pthread_mutex_unlock(&pb->lock);
+}
+
 /* The next offset of each partition, for the next transaction to commit
  * with the results that precede it (main thread). */
 void pd__publish_offsets(pd_reactor_t *r,
@@ -376,6 +419,7 @@ void pd__publish_offsets(pd_reactor_t *r,
                         cur = rd_kafka_topic_partition_list_add(
                             pb->offsets, o->topic, o->partition);
                 cur->offset = o->offset;
+                pub_position(pb, o->topic, o->partition, o->offset, 1);
         }
         pthread_cond_broadcast(&pb->cond);
         pthread_mutex_unlock(&pb->lock);
@@ -414,6 +458,24 @@ static int part_in(const rd_kafka_topic_partition_list_t *parts, int32_t p) {
         return 0;
 }
 
+/* Partitions handed on after their last commit (main thread): later
+ * transactions say nothing of them. */
+void pd__publish_unassign(pd_reactor_t *r,
+                          const rd_kafka_topic_partition_list_t *parts) {
+        pd_pub_t *pb = &r->pub;
+
+        pthread_mutex_lock(&pb->lock);
+        for (int i = 0; i < parts->cnt; i++) {
+                rd_kafka_topic_partition_list_del(pb->offsets,
+                                                  parts->elems[i].topic,
+                                                  parts->elems[i].partition);
+                rd_kafka_topic_partition_list_del(pb->positions,
+                                                  parts->elems[i].topic,
+                                                  parts->elems[i].partition);
+        }
+        pthread_mutex_unlock(&pb->lock);
+}
+
 /* Forgets the records and offsets of lost partitions: their next owner
  * decides what they say. If the open transaction holds some of them it is
  * aborted (the others go again in the next one). Main thread. */
@@ -443,10 +505,14 @@ void pd__publish_drop(pd_reactor_t *r,
         pb->cnt = j;
         if (pb->nprod > pb->cnt)
                 pb->nprod = pb->cnt;
-        for (int i = 0; i < parts->cnt; i++)
+        for (int i = 0; i < parts->cnt; i++) {
                 rd_kafka_topic_partition_list_del(pb->offsets,
                                                   parts->elems[i].topic,
                                                   parts->elems[i].partition);
+                rd_kafka_topic_partition_list_del(pb->positions,
+                                                  parts->elems[i].topic,
+                                                  parts->elems[i].partition);
+        }
         if (abort && pb->txn_open)
                 pub_failed(r,
                            rd_kafka_error_new(RD_KAFKA_RESP_ERR__STATE,
@@ -454,6 +520,7 @@ void pd__publish_drop(pd_reactor_t *r,
                            "lost partitions");
         pthread_mutex_unlock(&pb->lock);
         pd__outbox_delivered(r, seqs, k); /* deleted, not published */
+        pd_metrics_outbox_add(-(int64_t)k);
         free(seqs);
 }
 

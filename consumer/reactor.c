@@ -108,13 +108,56 @@ static int reactor_store_give_up(void *opaque) {
  * runs. Cheap, and it never waits for an answer. The main thread's, from
  * every loop it turns in (waiting for Kafka, the main loop, the drain).
  */
-void pd__reactor_lease_ping(pd_reactor_t *r) {
-        int64_t now = pd_mono_ms();
+/* How long a reactor that was stopped past its lease starts nothing,
+ * unless a rebalance comes first: two heartbeats (librdkafka's default
+ * heartbeat.interval.ms, 3 s), by which the coordinator has told a member
+ * it dropped that it is gone, and librdkafka has called the rebalance
+ * callback with the partitions lost. */
+#define PD_SUSPECT_MS 6000
 
-        if (r->lease_ms <= 0 || now - r->lease_pinged < r->lease_ms / 4)
+void pd__reactor_lease_ping(pd_reactor_t *r) {
+        int64_t now = pd_mono_ms(), last;
+
+        if (r->lease_ms <= 0)
+                return;
+        last = atomic_exchange(&r->alive_ms, now);
+        if (last && now - last > r->lease_ms) {
+                pd_log(PD_LOG_WARN,
+                       "the reactor was stopped for %" PRId64
+                       " ms, past its lease: its supervisor cut its runs, "
+                       "and the group may have moved its partitions; "
+                       "nothing new starts until the group says which "
+                       "are still ours",
+                       now - last);
+                pthread_mutex_lock(&r->lock);
+                r->suspect_until = now + PD_SUSPECT_MS;
+                pthread_mutex_unlock(&r->lock);
+        } else if (r->suspect_until) {
+                pthread_mutex_lock(&r->lock);
+                if (r->suspect_until && now >= r->suspect_until) {
+                        r->suspect_until = 0;
+                        pthread_cond_broadcast(&r->cond);
+                }
+                pthread_mutex_unlock(&r->lock);
+        }
+        if (now - r->lease_pinged < r->lease_ms / 4)
                 return;
         pd_sup_ping(r->sup);
         r->lease_pinged = now;
+}
+
+/* Whether workers must start nothing now (under r->lock): the reactor was
+ * stopped past its lease, and the group has not yet said which partitions
+ * are still ours. Seen by the workers before the main thread, when they
+ * wake first: its last sign of life is that old. */
+int pd__reactor_suspect(pd_reactor_t *r) {
+        int64_t alive;
+
+        if (r->lease_ms <= 0)
+                return 0;
+        alive = atomic_load(&r->alive_ms);
+        return r->suspect_until ||
+               (alive && pd_mono_ms() - alive > r->lease_ms);
 }
 
 /* ------------------------------------------------------------------ */

@@ -183,7 +183,15 @@ typedef struct pd_pub_s {
         size_t nprod; /* recs[0..nprod) are in the open transaction */
         /* Next offset per events partition, to commit with the records. */
         rd_kafka_topic_partition_list_t *offsets;
+        /* Every assigned partition's next offset as far as we know it
+         * (what `offsets` last said, or the first event read of it): sent
+         * whole with every transaction, so that a member the group no
+         * longer knows has each of its transactions refused (KIP-447
+         * fences by the offsets' generation; records alone are not). */
+        rd_kafka_topic_partition_list_t *positions;
         int64_t commits, aborts, rebuilds; /* counters, for tests and logs */
+        int64_t backoff_ms, retry_ms;      /* after an abort: no commit before
+                                            * retry_ms (mono) */
 } pd_pub_t;
 
 struct pd_reactor_s {
@@ -231,7 +239,15 @@ struct pd_reactor_s {
          * that (pd__reactor_lease_ping), last at lease_pinged (mono ms). */
         int64_t lease_ms;
         int64_t lease_pinged;
-        pd_adopt_t *adopt; /* runs to adopt, under r->lock */
+        /* The main thread's last sign of life (mono ms, any thread). A
+         * gap past the lease means we were stopped (SIGSTOP, a frozen
+         * host): the group may have given our partitions to another
+         * member, which learns nothing from us. Until the group says
+         * otherwise (a rebalance) or had time to (suspect_until), no
+         * worker starts anything: pd__reactor_suspect. */
+        _Atomic int64_t alive_ms;
+        int64_t suspect_until; /* mono ms, under lock; 0: none */
+        pd_adopt_t *adopt;     /* runs to adopt, under r->lock */
         size_t adopt_cnt;
 
         pthread_mutex_t lock; /* worker queues, done queue, flags */
@@ -411,6 +427,10 @@ void pd__publish_stop(pd_reactor_t *r);
 void pd__publish_add(pd_reactor_t *r, int64_t seq, int32_t part,
                      const char *topic, const char *key, const void *headers,
                      size_t headers_len, const void *value, size_t value_len);
+void pd__publish_unassign(pd_reactor_t *r,
+                          const rd_kafka_topic_partition_list_t *parts);
+void pd__publish_seen(pd_reactor_t *r, const char *topic, int32_t partition,
+                      int64_t offset);
 void pd__publish_offsets(pd_reactor_t *r,
                          const rd_kafka_topic_partition_list_t *offsets);
 int pd__publish_flush(pd_reactor_t *r, int timeout_ms);
@@ -474,6 +494,7 @@ int pd__txn_event_done(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 void pd__adopt_clear(pd_adopt_t *ad);
 const char *pd__sup_exe(void);
 void pd__reactor_lease_ping(pd_reactor_t *r);
+int pd__reactor_suspect(pd_reactor_t *r);
 void *pd__worker_main(void *arg);
 
 /* dispatch.c */

@@ -212,17 +212,16 @@ int pd_restore_apply(pd_store_t *st, rd_kafka_conf_t *kconf,
                      char *errstr, size_t errstr_size) {
         /* librdkafka 2.0.2's assign() wants a group.id; the consumer
          * never joins it nor commits (assign, no auto commit). */
-        static const char *const props[]       = {"group.id",
-                                                  "postdeploy-restore",
-                                                  "isolation.level",
-                                                  "read_committed",
-                                                  "enable.partition.eof",
-                                                  "true",
-                                                  "enable.auto.commit",
-                                                  "false",
-                                                  "auto.offset.reset",
-                                                  "earliest",
-                                                  NULL};
+        static const char *const props[] = {
+            "group.id", "postdeploy-restore", "isolation.level",
+            "read_committed", "enable.partition.eof", "true",
+            "enable.auto.commit", "false", "auto.offset.reset", "earliest",
+            /* The end is known by an
+             * empty fetch (a commit
+             * marker is past the last
+             * record): not held 500
+             * ms by the broker. */
+            "fetch.wait.max.ms", "10", NULL};
         rd_kafka_topic_partition_list_t *parts = NULL;
         rd_kafka_message_t *batch[256];
         rd_kafka_queue_t *rkqu   = NULL;
@@ -268,9 +267,8 @@ int pd_restore_apply(pd_store_t *st, rd_kafka_conf_t *kconf,
          * before co-partitioning may sit on other partitions, and
          * compaction keeps only a key's newest: its own rows are the
          * better record of what it ran. */
-        stats->dirty =
-            ck.sp.dirty || (ck.sp.known && ck.sp.next_offset > hi);
-        from = ck.sp.known && !stats->dirty ? ck.sp.next_offset : lo;
+        stats->dirty = ck.sp.dirty || (ck.sp.known && ck.sp.next_offset > hi);
+        from         = ck.sp.known && !stats->dirty ? ck.sp.next_offset : lo;
         if (from < lo)
                 from = lo; /* compacted or deleted below the checkpoint */
         stats->from = stats->to = from;
@@ -404,6 +402,8 @@ static int restore_give_up(void *opaque) {
         pd_reactor_t *r = opaque;
         int lost;
 
+        /* The main thread restores: the supervisor hears from it. */
+        pd__reactor_lease_ping(r);
         pthread_mutex_lock(&r->st_lock);
         lost = r->lost;
         pthread_mutex_unlock(&r->st_lock);

@@ -778,10 +778,12 @@ static int worker_hold(pd_worker_t *w, const pd_job_t *job) {
         int why = 0, said = 0;
 
         pthread_mutex_lock(&r->lock);
-        while (pd__held(r, job->tenant, NULL, NULL)) {
+        while (pd__held(r, job->tenant, NULL, NULL) || pd__reactor_suspect(r)) {
                 if ((why = worker_interrupted(w)))
                         break;
-                if (!said++)
+                if (!pd__held(r, job->tenant, NULL, NULL))
+                        ; /* suspect: pd__reactor_lease_ping says why */
+                else if (!said++)
                         pd_log(PD_LOG_INFO,
                                "%s: paused: the rest of event %s waits for "
                                "the resume",
@@ -916,7 +918,7 @@ static pd_job_t *queue_take(pd_reactor_t *r) {
         pd_job_t **pp = &r->queue_head, *prev = NULL;
         int parked = 0; /* tenants in r->parked_tenants this scan */
 
-        if (r->paused)
+        if (r->paused || pd__reactor_suspect(r))
                 return NULL;
         for (; *pp; prev = *pp, pp = &(*pp)->next) {
                 pd_job_t *job = *pp;

@@ -82,6 +82,7 @@ while [ "$(date +%s)" -lt "$limit" ]; do
 	fi
 	sleep 0.2
 done
+[ "$settled" = 1 ] || echo "r1: rebalances $(pg_metric 1 postdeploy_consumer_rebalances_total) (were ${REBALANCES:-0}), outbox $(pg_metric 1 postdeploy_outbox_records), readyz $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PG_PORT[1]}/readyz")"
 pd_eq "r1 rejoined the group with nothing left to publish" 1 "$settled"
 
 pg_stop 1 || echo "note: r1 exited with status $?"

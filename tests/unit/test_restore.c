@@ -132,8 +132,8 @@ static void publish_with(fx_t *fx, rd_kafka_t *producer, const char *tenant,
         fx->at += 10;
         pd__finished_encode(&fx->pub, &run, "", 0, &o);
         fx->pub.producer = producer ? producer : fx->producer;
-        pd__produce_rec(&fx->pub, PD_OUTBOX_NONE, PD_PART_ANY, o.topic, o.key, o.headers,
-                        o.headers_len, o.value, o.value_len);
+        pd__produce_rec(&fx->pub, PD_OUTBOX_NONE, PD_PART_ANY, o.topic, o.key,
+                        o.headers, o.headers_len, o.value, o.value_len);
         fx->pub.producer = fx->producer;
         pd__outrec_clear(&o);
 }
@@ -160,8 +160,8 @@ static void publish_started(fx_t *fx, const char *tenant, const char *action) {
         ev->started_at = fx->at;
         snprintf(key, sizeof(key), "%s/%s", tenant, action);
         pd__emit_encode(&fx->pub, ev, key, &o);
-        pd__produce_rec(&fx->pub, PD_OUTBOX_NONE, PD_PART_ANY, o.topic, o.key, o.headers,
-                        o.headers_len, o.value, o.value_len);
+        pd__produce_rec(&fx->pub, PD_OUTBOX_NONE, PD_PART_ANY, o.topic, o.key,
+                        o.headers, o.headers_len, o.value, o.value_len);
         pd__outrec_clear(&o);
         pd_event_destroy(ev);
 }
@@ -477,7 +477,8 @@ static void local_run(fx_t *fx, const char *tenant, int32_t part) {
         assert_int_equal(pd_store_run_record(fx->st, &run), 0);
 }
 
-static void test_a_lost_partition_restores_from_scratch_a_solo_store_in_place(void **state) {
+static void test_a_lost_partition_restores_from_scratch_a_solo_store_in_place(
+    void **state) {
         fx_t *fx                 = *state;
         pd_restore_stats_t stats = {0};
 
@@ -681,8 +682,8 @@ int main(int argc, char **argv) {
             cmocka_unit_test_setup_teardown(
                 test_an_aborted_transaction_is_not_applied, setup, teardown),
             cmocka_unit_test_setup_teardown(
-                test_a_lost_partition_restores_from_scratch_a_solo_store_in_place, setup,
-                teardown),
+                test_a_lost_partition_restores_from_scratch_a_solo_store_in_place,
+                setup, teardown),
             cmocka_unit_test_setup_teardown(
                 test_a_reactor_restores_through_its_batches, setup, teardown),
         };
