@@ -34,6 +34,7 @@ static pd_job_t *job_track(pd_reactor_t *r, const rd_kafka_message_t *rkm) {
         else
                 pq->head = job;
         pq->tail = job;
+        pq->cnt++;
         r->inflight++;
         return job;
 }
@@ -80,6 +81,7 @@ void pd__offsets_advance(pd_reactor_t *r) {
                         free(job->parked);
                         free(job);
                         r->inflight--;
+                        pq->cnt--;
                 }
                 if (!pq->head)
                         pq->tail = NULL;

@@ -114,6 +114,8 @@ static void partition_forget_jobs(
                         r->inflight--;
                 }
                 r->partqs[p].head = r->partqs[p].tail = NULL;
+                r->partqs[p].cnt                      = 0;
+                r->partqs[p].paused = 0; /* an assignment starts fetching */
         }
 }
 
@@ -216,6 +218,39 @@ static int partition_assign(pd_reactor_t *r, rd_kafka_t *rk,
         pthread_mutex_unlock(&r->lock);
         atomic_store(&r->alive_ms, pd_mono_ms());
         return 0;
+}
+
+/* Pauses fetching a partition whose events pile up ahead of the workers
+ * (a long action), and resumes it once half of them are done; the main
+ * thread keeps polling meanwhile, so the group never takes the reactor
+ * for gone. Main thread, once per loop. */
+void pd__partition_backpressure(pd_reactor_t *r) {
+        for (int i = 0; r->assigned && i < r->assigned->cnt; i++) {
+                rd_kafka_topic_partition_t *tp = &r->assigned->elems[i];
+                pd_partq_t *pq;
+                rd_kafka_topic_partition_list_t *one;
+                int pause;
+
+                if (tp->partition >= r->partq_cnt)
+                        continue;
+                pq    = &r->partqs[tp->partition];
+                pause = !pq->paused && pq->cnt >= PD_PARTQ_PAUSE;
+                if (!pause && !(pq->paused && pq->cnt <= PD_PARTQ_PAUSE / 2))
+                        continue;
+                one = rd_kafka_topic_partition_list_new(1);
+                rd_kafka_topic_partition_list_add(one, tp->topic,
+                                                  tp->partition);
+                if (!(pause ? rd_kafka_pause_partitions(r->consumer, one)
+                            : rd_kafka_resume_partitions(r->consumer, one))) {
+                        pq->paused = pause;
+                        pd_log(PD_LOG_INFO,
+                               "partition %d: %zu event(s) wait: fetching "
+                               "%s",
+                               (int)tp->partition, pq->cnt,
+                               pause ? "paused" : "resumed");
+                }
+                rd_kafka_topic_partition_list_destroy(one);
+        }
 }
 
 void pd__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,

@@ -257,6 +257,10 @@ static void *pub_main(void *arg) {
 
         pthread_mutex_lock(&pb->lock);
         while (!pb->stop) {
+                if (pb->wait_topics) {
+                        pthread_cond_wait(&pb->cond, &pb->lock);
+                        continue;
+                }
                 if (!pb->ready && !pb->fenced && !pb->committing) {
                         rd_kafka_error_t *error;
 
@@ -312,6 +316,14 @@ int pd__publish_init(pd_reactor_t *r, char *errstr, size_t size) {
         }
         pb->started = 1;
         return 0;
+}
+
+/* The topics exist with their partitions: the publisher may start. */
+void pd__publish_topics_ready(pd_reactor_t *r) {
+        pthread_mutex_lock(&r->pub.lock);
+        r->pub.wait_topics = 0;
+        pthread_cond_broadcast(&r->pub.cond);
+        pthread_mutex_unlock(&r->pub.lock);
 }
 
 /* Stops the publisher; what it did not commit stays in the outbox. */

@@ -405,6 +405,7 @@ pd_reactor_t *pd_reactor_new(const pd_config_t *conf, const char *brokers,
                                  "postdeploy-%s", pd_store_id(r->st));
                 snprintf(r->pub.txn_id, sizeof(r->pub.txn_id),
                          "postdeploy-%s-%s", conf->group_id, r->instance);
+                r->pub.wait_topics = 1; /* until reactor_await_kafka */
                 if (reactor_clients(r, errstr, errstr_size) ||
                     pd__publish_init(r, errstr, errstr_size))
                         goto err;
@@ -743,6 +744,8 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
                 pd__batch_flush(r); /* recovery's records wait in the outbox */
                 return ret == -1 ? 0 : -1;
         }
+        if (r->conf->shared_group)
+                pd__publish_topics_ready(r);
         topics = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(topics, r->conf->topic_events,
                                           RD_KAFKA_PARTITION_UA);
@@ -776,6 +779,8 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
                 pd__offsets_advance(r);
                 if (r->conf->shared_group && pd__publish_fenced(r))
                         pd__partition_lost_all(r);
+                if (r->conf->shared_group)
+                        pd__partition_backpressure(r);
                 reactor_reload_step(r);
 
                 pthread_mutex_lock(&r->lock);

@@ -65,7 +65,14 @@ typedef struct pd_job_s {
 /* Events of one partition, oldest first, whose offsets are not stored. */
 typedef struct pd_partq_s {
         pd_job_t *head, *tail;
+        size_t cnt; /* jobs in the list */
+        int paused; /* fetching paused: too many wait (shared_group) */
 } pd_partq_t;
+
+/* A shared group's reactor stops fetching a partition this many events
+ * ahead of its workers, and fetches again at half: what waits costs
+ * memory, and the other members could take it at the next rebalance. */
+#define PD_PARTQ_PAUSE 1000
 
 /* A finished command run the supervisor may forget once the batch that
  * records its outcome is durable. */
@@ -176,6 +183,10 @@ typedef struct pd_pub_s {
         int fenced;        /* the producer can no longer transact: the main
                             * thread rebuilds it and drops every partition */
         int call_ms;       /* timeout of a commit or abort */
+        int wait_topics;   /* nothing is produced before the topics are
+                            * made with their partitions: a record to a
+                            * missing topic would have the broker make it
+                            * with its default count */
         int hold;          /* tests: the publisher commits nothing (records
                             * still go into the open transaction) */
         pd_pubrec_t *recs; /* in produce order */
@@ -424,6 +435,7 @@ rd_kafka_headers_t *pd__headers_unpack(const void *buf, size_t len);
 /* publish.c (shared_group: the Kafka transaction) */
 int pd__publish_init(pd_reactor_t *r, char *errstr, size_t size);
 void pd__publish_stop(pd_reactor_t *r);
+void pd__publish_topics_ready(pd_reactor_t *r);
 void pd__publish_add(pd_reactor_t *r, int64_t seq, int32_t part,
                      const char *topic, const char *key, const void *headers,
                      size_t headers_len, const void *value, size_t value_len);
@@ -440,6 +452,7 @@ int pd__publish_fenced(pd_reactor_t *r);
 int pd__publish_rebuild(pd_reactor_t *r, char *errstr, size_t size);
 
 /* partition.c (shared_group: the partition lifecycle) */
+void pd__partition_backpressure(pd_reactor_t *r);
 void pd__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *parts, void *opaque);
 void pd__partition_lost_all(pd_reactor_t *r);
