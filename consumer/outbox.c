@@ -400,25 +400,40 @@ void pd__outbox_reap(pd_reactor_t *r) {
 }
 
 /* Produces o, a record that only informs (action.progress), to partition
- * (RD_KAFKA_PARTITION_UA: by its key) now, with no outbox row and no
- * batch: a full queue or an error drops it, with a debug line. */
-void pd__produce_advisory(pd_reactor_t *r, int32_t partition,
-                          const pd_outrec_t *o) {
-        rd_kafka_headers_t *hdrs =
-            pd__headers_unpack(o->headers, o->headers_len);
+ * part (PD_PART_ANY: by its key) now, with no outbox row and no batch: a
+ * full queue or an error drops it, with a debug line. In a shared group
+ * it goes in the Kafka transaction like every record (an abort produces
+ * it again). */
+void pd__produce_advisory(pd_reactor_t *r, int32_t part, const pd_outrec_t *o) {
+        rd_kafka_headers_t *hdrs;
         rd_kafka_resp_err_t err;
 
-        err = rd_kafka_producev(
-            r->producer, RD_KAFKA_V_TOPIC(o->topic),
-            RD_KAFKA_V_PARTITION(partition),
-            RD_KAFKA_V_KEY(o->key, o->key ? strlen(o->key) : 0),
-            RD_KAFKA_V_VALUE(o->value, o->value_len),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-            RD_KAFKA_V_OPAQUE((void *)(intptr_t)PD_OUTBOX_NONE),
-            RD_KAFKA_V_END);
-        if (err) {
+        if (r->conf->shared_group) {
+                pd__publish_add(r, PD_OUTBOX_NONE, part, o->topic, o->key,
+                                o->headers, o->headers_len, o->value,
+                                o->value_len);
+                return;
+        }
+        for (;;) {
+                hdrs = pd__headers_unpack(o->headers, o->headers_len);
+                err  = rd_kafka_producev(
+                     r->producer, RD_KAFKA_V_TOPIC(o->topic),
+                     RD_KAFKA_V_PARTITION(pd__produce_partition(o->key, part)),
+                     RD_KAFKA_V_KEY(o->key, o->key ? strlen(o->key) : 0),
+                     RD_KAFKA_V_VALUE(o->value, o->value_len),
+                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                     RD_KAFKA_V_HEADERS(hdrs),
+                     RD_KAFKA_V_OPAQUE((void *)(intptr_t)PD_OUTBOX_NONE),
+                     RD_KAFKA_V_END);
+                if (!err)
+                        return;
                 rd_kafka_headers_destroy(hdrs);
+                if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION && part >= 0) {
+                        part = PD_PART_ANY; /* fewer results partitions */
+                        continue;
+                }
                 pd_log(PD_LOG_DEBUG, "%s: not produced: %s", o->key,
                        rd_kafka_err2str(err));
+                return;
         }
 }

@@ -16,11 +16,10 @@
  * a full producer queue may lose one. They are keyed tenant/action/progress,
  * so the compaction of the results topic never lets one replace the
  * action's tenant/action record (its action.finished), and go to the
- * partition that key tenant/action hashes to (librdkafka's default
- * partitioner, consistent_random), the partition of the run's
- * action.started and action.finished: the last progress is on the topic
- * before the finished record. Until the partition count of the results
- * topic is known, they go where their own key hashes to.
+ * partition of the run's event, like its action.started and
+ * action.finished: the last progress is on the topic before the finished
+ * record. In a shared group they go in the Kafka transaction like every
+ * result (publish.c).
  */
 #include "consumer/reactor_int.h"
 
@@ -32,6 +31,7 @@ struct pd_progress_s {
         pd_reactor_t *r;
         char *tenant, *action, *release, *trigger_id;
         int32_t attempt;
+        int32_t part; /* of the run's event */
         int64_t interval_ms;
         int64_t done, total, at;    /* the newest value */
         int unsent;                 /* ... not produced yet */
@@ -46,38 +46,13 @@ struct pd_progress_hub_s {
         pthread_cond_t cond; /* a value waits, or stop */
         pthread_t thread;
         int stop;
-        pd_progress_t *waiting;    /* runs with a value held back */
-        pthread_mutex_t part_lock; /* held while asking for: */
-        int32_t partition_cnt;     /* of the results topic; 0: not known
-                                    * (written under both locks) */
-        int64_t asked_ms;          /* monotonic, when last asked for it */
+        pd_progress_t *waiting; /* runs with a value held back */
 };
-
-/* The partition count of the results topic, as the broker says (0 if it
- * does not answer within 5 s). No lock is held. */
-static int32_t hub_partitions(pd_reactor_t *r) {
-        const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_topic_t *rkt;
-        int32_t cnt = 0;
-
-        rkt = rd_kafka_topic_new(r->producer, r->conf->topic_results, NULL);
-        if (!rkt)
-                return 0;
-        if (!rd_kafka_metadata(r->producer, 0, rkt, &md, 5000) &&
-            md->topic_cnt == 1 && !md->topics[0].err)
-                cnt = md->topics[0].partition_cnt;
-        if (md)
-                rd_kafka_metadata_destroy(md);
-        rd_kafka_topic_destroy(rkt);
-        return cnt;
-}
 
 /* Produces p's newest value. Under the hub's lock. */
 static void progress_produce(pd_progress_t *p) {
-        pd_reactor_t *r        = p->r;
-        pd_progress_hub_t *hub = r->progress;
-        pd_event_t *ev         = pd_event_new(PD_EVT_ACTION_PROGRESS);
-        int32_t partition      = RD_KAFKA_PARTITION_UA;
+        pd_reactor_t *r = p->r;
+        pd_event_t *ev  = pd_event_new(PD_EVT_ACTION_PROGRESS);
         pd_outrec_t o;
         char key[256];
 
@@ -90,14 +65,10 @@ static void progress_produce(pd_progress_t *p) {
         ev->done       = p->done;
         ev->total      = p->total;
         ev->at         = p->at;
-        pd__result_key(key, sizeof(key), p->tenant, p->action);
-        if (hub->partition_cnt > 0)
-                partition = rd_kafka_msg_partitioner_consistent_random(
-                    NULL, key, strlen(key), hub->partition_cnt, NULL, NULL);
         snprintf(key, sizeof(key), "%s/%s/progress", p->tenant, p->action);
         pd__emit_encode(r, ev, key, &o);
         pd_event_destroy(ev);
-        pd__produce_advisory(r, partition, &o);
+        pd__produce_advisory(r, p->part, &o);
         pd__outrec_clear(&o);
         p->unsent  = 0;
         p->sent_ms = pd_mono_ms();
@@ -165,13 +136,11 @@ static pd_progress_hub_t *hub_get(pd_reactor_t *r) {
         }
         hub = pd_xcalloc(1, sizeof(*hub));
         pthread_mutex_init(&hub->lock, NULL);
-        pthread_mutex_init(&hub->part_lock, NULL);
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_cond_init(&hub->cond, &ca);
         pthread_condattr_destroy(&ca);
-        hub->asked_ms = INT64_MIN / 2;
-        r->progress   = hub;
+        r->progress = hub;
         if (pthread_create(&hub->thread, NULL, hub_main, r)) {
                 pd_log(PD_LOG_WARN,
                        "cannot start the progress thread: progress is "
@@ -182,31 +151,18 @@ static pd_progress_hub_t *hub_get(pd_reactor_t *r) {
         return hub;
 }
 
-pd_progress_t *pd__progress_begin(pd_reactor_t *r, const pd_run_t *run) {
-        pd_progress_t *p       = pd_xcalloc(1, sizeof(*p));
-        pd_progress_hub_t *hub = hub_get(r);
+pd_progress_t *pd__progress_begin(pd_reactor_t *r, const pd_run_t *run,
+                                  int32_t part) {
+        pd_progress_t *p = pd_xcalloc(1, sizeof(*p));
 
-        /* The partition count, before the first record: asked by the
-         * first run of the reactor's life (a round trip to the broker),
-         * while the runs that start meanwhile wait for it, and again
-         * every 10 s until it is known. part_lock, not lock: the values
-         * of running runs go on meanwhile. */
-        pthread_mutex_lock(&hub->part_lock);
-        if (!hub->partition_cnt && pd_mono_ms() - hub->asked_ms >= 10000) {
-                int32_t cnt = hub_partitions(r);
-
-                hub->asked_ms = pd_mono_ms();
-                pthread_mutex_lock(&hub->lock);
-                hub->partition_cnt = cnt;
-                pthread_mutex_unlock(&hub->lock);
-        }
-        pthread_mutex_unlock(&hub->part_lock);
+        hub_get(r); /* the thread that sends values held back */
         p->r           = r;
         p->tenant      = pd_xstrdup(run->tenant);
         p->action      = pd_xstrdup(run->action);
         p->release     = pd_xstrdup(run->release);
         p->trigger_id  = pd_xstrdup(run->trigger_id);
         p->attempt     = run->attempt;
+        p->part        = part;
         p->interval_ms = r->conf->progress_interval_ms;
         p->sent_ms     = -1;
         return p;
@@ -268,7 +224,6 @@ void pd__progress_hub_destroy(pd_reactor_t *r) {
                 pthread_mutex_unlock(&hub->lock);
         }
         pthread_mutex_destroy(&hub->lock);
-        pthread_mutex_destroy(&hub->part_lock);
         pthread_cond_destroy(&hub->cond);
         free(hub);
         r->progress = NULL;

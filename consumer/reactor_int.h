@@ -390,7 +390,8 @@ typedef struct pd_attempt_s {
  * a runner job's or plugin call's progress), pd__progress_end after the
  * run, before its action.finished: the last value goes out if it has
  * not, and p is freed. pd__progress_hub_destroy once no worker runs. */
-pd_progress_t *pd__progress_begin(pd_reactor_t *r, const pd_run_t *run);
+pd_progress_t *pd__progress_begin(pd_reactor_t *r, const pd_run_t *run,
+                                  int32_t part);
 void pd__progress_report(void *opaque, int64_t done, int64_t total);
 void pd__progress_end(pd_progress_t *p);
 void pd__progress_hub_destroy(pd_reactor_t *r);

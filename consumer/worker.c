@@ -659,7 +659,8 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                         /* What it says of its progress goes out as it
                          * comes, at a bounded rate (progress.c); the last
                          * value before its action.finished. */
-                        pd_progress_t *prog = pd__progress_begin(r, &a.run);
+                        pd_progress_t *prog =
+                            pd__progress_begin(r, &a.run, job->partition);
 
                         if (def->plugin_action)
                                 run_plugin(w, &a, prog, res);
