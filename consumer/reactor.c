@@ -821,12 +821,29 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
                                           : flush_ms > 10000 ? 10000
                                                              : flush_ms));
         pd__outbox_reap(r);
-        if ((err = rd_kafka_consumer_close(r->consumer)))
+        if (r->conf->shared_group) {
+                /* Our own revoke, then no close: librdkafka 2.0.2's
+                 * rd_kafka_consumer_close can hang for ever in the
+                 * rd_kafka_assign it makes while closing (librdkafka
+                 * issue 4884; seen here in the rebalance storm test). A
+                 * static member sends no LeaveGroup anyway: its
+                 * partitions wait for it for session.timeout.ms either
+                 * way, and the offsets went with the last transaction. */
+                if (r->assigned && r->assigned->cnt) {
+                        rd_kafka_topic_partition_list_t *parts =
+                            rd_kafka_topic_partition_list_copy(r->assigned);
+
+                        pd__rebalance_cb(r->consumer,
+                                         RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS,
+                                         parts, r);
+                        rd_kafka_topic_partition_list_destroy(parts);
+                }
+                /* The last transaction committed: its rows go. */
+                pd__outbox_reap(r);
+        } else if ((err = rd_kafka_consumer_close(r->consumer))) {
                 pd_log(PD_LOG_WARN, "consumer close: %s",
                        rd_kafka_err2str(err));
-        /* The revoke at close committed a last transaction: its rows go. */
-        if (r->conf->shared_group)
-                pd__outbox_reap(r);
+        }
         pd_log(PD_LOG_INFO, "stopped");
         return ret;
 }
@@ -883,7 +900,10 @@ void pd_reactor_destroy(pd_reactor_t *r) {
         free(r->adopt);
         pd_sup_close(r->sup);
         pd_sign_key_free(r->secret, r->secret_len);
-        if (r->consumer)
+        if (r->consumer && r->conf->shared_group)
+                rd_kafka_destroy_flags(r->consumer,
+                                       RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        else if (r->consumer)
                 rd_kafka_destroy(r->consumer);
         if (r->producer)
                 rd_kafka_destroy(r->producer);

@@ -73,6 +73,10 @@ static int txn_recover(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
                  * stopped: the redelivered event runs it again. Finished:
                  * its outcome is final, as trigger_outcome will say. */
                 lost = !rs || rs->status == PD_ST_INTERRUPTED;
+                /* To the tenant's partition, where the owner of its
+                 * events restores its ledger from. */
+                if (pd_store_tenant_part_of(r->st, run->tenant, &oq->part))
+                        return -1;
                 if (pd__emit_finished(r, oq, run, rs ? rs->tail : "", lost))
                         return -1;
                 pd_log(PD_LOG_WARN, "%s %s: %s", run->tenant, run->action,

@@ -217,6 +217,9 @@ int pd_store_runs_unfinished(pd_store_t *st, pd_store_run_cb_t *cb,
  * already. Returns 0 or -1.
  */
 int pd_store_tenant_part(pd_store_t *st, const char *tenant, int32_t part);
+/* Sets *partp to tenant's events partition as last planned, PD_PART_ANY
+ * if never. */
+int pd_store_tenant_part_of(pd_store_t *st, const char *tenant, int32_t *partp);
 
 /*
  * Writes run, a finished run another reactor recorded and published in

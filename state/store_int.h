@@ -49,6 +49,7 @@ enum {
         /* store_restore.c's (pd__store_restore_sql): */
         PD_STMT_RUN_RESTORE,
         PD_STMT_TENANT_PART,
+        PD_STMT_TENANT_PART_OF,
         PD_STMT_PART_GET,
         PD_STMT_PART_SET,
         PD_STMT_PART_FORGET,

@@ -30,6 +30,8 @@ const char *const pd__store_restore_sql[PD_STMT__CNT] = {
         "INSERT INTO tenant_parts (tenant, part) VALUES (?1, ?2)"
         " ON CONFLICT (tenant) DO UPDATE SET part = excluded.part"
         " WHERE part <> excluded.part",
+    [PD_STMT_TENANT_PART_OF] =
+        "SELECT part FROM tenant_parts WHERE tenant = ?1",
     [PD_STMT_PART_GET] =
         "SELECT next_offset, dirty FROM partitions"
         " WHERE part = ?1",
@@ -61,6 +63,21 @@ int pd_store_tenant_part(pd_store_t *st, const char *tenant, int32_t part) {
         pd__store_bind_str(stmt, 1, tenant);
         sqlite3_bind_int(stmt, 2, part);
         return pd__store_exec(st, stmt);
+}
+
+int pd_store_tenant_part_of(pd_store_t *st, const char *tenant,
+                            int32_t *partp) {
+        sqlite3_stmt *stmt = st->stmt[PD_STMT_TENANT_PART_OF];
+        int rc;
+
+        *partp = PD_PART_ANY;
+        pd__store_bind_str(stmt, 1, tenant);
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW)
+                *partp = sqlite3_column_int(stmt, 0);
+        pd__store_done(stmt);
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
+                                                     : pd__store_fail(st, rc);
 }
 
 int pd_store_run_restore(pd_store_t *st, const pd_run_t *run,

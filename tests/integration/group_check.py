@@ -105,9 +105,30 @@ def lines(path):
         return [l.split() for l in f if l.strip()]
 
 
+def orphaned(a, run):
+    """Why run (reactor, start, end) may have been run again: its reactor
+    was killed (kill -9) while it ran or within 2 s after (before its
+    outcome was recorded), and did not start again within the session
+    timeout, so its partitions moved; "" if not so."""
+    if not a.timeline:
+        return ""
+    events = [l for l in lines(a.timeline) if len(l) >= 3 and l[2] == run[0]]
+    for i, e in enumerate(events):
+        k = int(e[0])
+        if e[1] != "killed" or not (run[1] - 1e9 <= k <= run[2] + 2e9):
+            continue
+        back = [int(f[0]) for f in events[i + 1:] if f[1] == "start"]
+        if not back or back[0] - k >= a.session_ns:
+            return "%s killed %.3f s, back %s" % (
+                run[0], k / 1e9 % 1000,
+                "%.1f s later" % ((back[0] - k) / 1e9) if back else "never")
+    return ""
+
+
 def check(a):
     problems = []
     say = problems.append
+    orphan_runs = {}
     expected = {}
     for f in lines(a.expected):
         expected[(f[0], f[1])] = f[2]
@@ -136,8 +157,19 @@ def check(a):
             say("%s %s: no finished run (began and did not finish on: %s)"
                 % (key[0], key[1], ", ".join(began) or "none"))
         elif len(rs) > 1:
-            say("%s %s: ran %d times: %s" % (key[0], key[1], len(rs), "; ".join(
-                "%s %.3f..%.3f s" % (r[0], r[1] / 1e9 % 1000, r[2] / 1e9 % 1000) for r in rs)))
+            desc = "; ".join("%s %.3f..%.3f s" % (r[0], r[1] / 1e9 % 1000, r[2] / 1e9 % 1000)
+                             for r in rs)
+            why = [orphaned(a, x) for x in rs[:-1]]
+            if all(why):
+                # The one case the design leaves open (README, "Not there
+                # yet"): a command that ended under the supervisor of a
+                # reactor killed before it recorded the outcome, and not
+                # back within the session timeout. Run again, never at once.
+                print("note: %s %s: ran %d times: %s (allowed: %s)"
+                      % (key[0], key[1], len(rs), desc, "; ".join(why)))
+                orphan_runs[key] = len(rs)
+            else:
+                say("%s %s: ran %d times: %s" % (key[0], key[1], len(rs), desc))
             for x, y in zip(rs, rs[1:]):
                 if y[1] < x[2]:
                     say("%s %s: runs on %s and %s overlapped in time"
@@ -161,7 +193,7 @@ def check(a):
     for key in sorted(expected):
         fs = sorted(finished.get(key, []), key=lambda r: (r["timestamp_ms"], r["offset"]))
         ok = [r for r in fs if r.get("status") == "SUCCEEDED" and not r.get("retrying")]
-        if len(ok) != 1:
+        if len(ok) != 1 and not (1 <= len(ok) <= orphan_runs.get(key, 0)):
             say("%s %s: %d committed action.finished SUCCEEDED (want 1), from: %s"
                 % (key[0], key[1], len(ok), ", ".join(r.get("reactor", "?") for r in ok) or "none"))
         if fs and fs[-1].get("status") != "SUCCEEDED":
@@ -246,6 +278,8 @@ def main():
     p.add_argument("--uncommitted", required=True)
     p.add_argument("--report", required=True)
     p.add_argument("--allow-interrupted", action="store_true")
+    p.add_argument("--timeline")
+    p.add_argument("--session-ns", type=int, default=6 * 10**9)
     p.add_argument("--zombie")
     p.add_argument("--since", type=int, default=0)
     return check(p.parse_args())

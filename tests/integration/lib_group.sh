@@ -283,7 +283,7 @@ pg_check() { # pg_check [--allow-interrupted] [--zombie rN --since NS]
 		"$(pg_python)" "$PD_SOURCE_DIR/tests/integration/group_check.py" check \
 		--markers "$T/markers" --expected "$T/expected" \
 		--committed "$T/committed.jsonl" --uncommitted "$T/uncommitted.jsonl" \
-		--report "$T/report.json" "$@"
+		--report "$T/report.json" --timeline "$T/timeline" "$@"
 }
 
 # On failure: the end of every reactor's log.
