@@ -354,7 +354,23 @@ static pd_reactor_t *fence(fx_t *fx) {
                     RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
                 return NULL;
         }
-        return reactor_make(fx, "unit"); /* its init_transactions fences */
+        {
+                /* Its init_transactions fences ours: wait until it is done,
+                 * or our next commit may still go through before it. */
+                pd_reactor_t *u = reactor_make(fx, "unit");
+                int64_t end     = pd_mono_ms() + 30000;
+                int ready       = 0;
+
+                while (!ready && pd_mono_ms() < end) {
+                        pthread_mutex_lock(&u->pub.lock);
+                        ready = u->pub.ready;
+                        pthread_mutex_unlock(&u->pub.lock);
+                        if (!ready)
+                                pd__sleep_ms(10);
+                }
+                assert_true(ready);
+                return u;
+        }
 }
 
 /* A fenced producer: the publisher says so and commits nothing; after the
