@@ -198,6 +198,12 @@ void pd_progress_text(int64_t done, int64_t total, char *buf, size_t size) {
                 snprintf(buf, size, "%lld done", (long long)done);
 }
 
+/* When what res records happened. */
+static int64_t result_time(const pd_result_t *res) {
+        return res->type == PD_EVT_ACTION_FINISHED ? res->finished_at
+                                                   : res->started_at;
+}
+
 void pd_report_add(pd_report_t *rp, pd_event_t *ev) {
         if (ev->type == PD_EVT_ACTION_PROGRESS) {
                 report_progress(rp, ev);
@@ -220,8 +226,16 @@ void pd_report_add(pd_report_t *rp, pd_event_t *ev) {
                 if (!rp->results)
                         rp->results = pd_map_new();
                 vp = pd_map_put(rp->results, res->key, strlen(res->key));
-                free(*vp);
-                *vp = res;
+                /* The newest by its own time, not by reading order: one
+                 * (tenant, action) may have records on two partitions
+                 * (written before results were co-partitioned, or by
+                 * another writer), read one partition after the other. */
+                if (*vp && result_time(res) < result_time(*vp)) {
+                        free(res);
+                } else {
+                        free(*vp);
+                        *vp = res;
+                }
         }
         pd_event_destroy(ev);
 }

@@ -185,6 +185,22 @@ static void the_newest_record_of_a_key_wins(void **state) {
         assert_string_equal(row_of(f->rp, "t", "b")->res->error, "exit 3");
 }
 
+/* Read one partition after the other, an older record can come last: a
+ * (tenant, action) whose results sit on two partitions (from before
+ * co-partitioning, or another writer). The newest in time wins. */
+static void an_older_record_read_later_does_not_win(void **state) {
+        fixture_t *f = *state;
+
+        add_registry(f->rp, 1, reg_abc);
+        add_result(f->rp, "t", "a", PD_ST_SUCCEEDED, 0, NULL, 300);
+        add_result(f->rp, "t", "a", PD_ST_FAILED, 0, "exit 1", 100);
+        add_result(f->rp, "t", "a", -1, 0, NULL, 200); /* started at 190 */
+        pd_report_build(f->rp);
+
+        assert_string_equal(state_of(f->rp, "t", "a"), "succeeded");
+        assert_int_equal(row_of(f->rp, "t", "a")->res->finished_at, 300);
+}
+
 static void the_newest_registry_says_what_exists(void **state) {
         fixture_t *f                       = *state;
         static const char *const old_reg[] = {"a:auto", "gone:auto", NULL};
@@ -449,6 +465,7 @@ int main(void) {
             T(a_queued_start_is_queued_until_the_run_starts),
             T(dependency_skipped_is_pending_as_the_reactor_holds_it),
             T(the_newest_record_of_a_key_wins),
+            T(an_older_record_read_later_does_not_win),
             T(the_newest_registry_says_what_exists),
             T(actions_no_longer_registered_are_unavailable),
             T(tenants_sort_then_rows_by_registry_then_action),
