@@ -458,7 +458,7 @@ void pd__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *parts, void *opaque);
 void pd__partition_lost_all(pd_reactor_t *r);
 
-/* restore.c (engineer B: each partition's ledger from the results topic) */
+/* restore.c (each partition's ledger from the results topic) */
 int pd__restore_partition(pd_reactor_t *r, int32_t part, char *errstr,
                           size_t size);
 void pd__restore_forget(pd_reactor_t *r, int32_t part);
