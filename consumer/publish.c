@@ -443,6 +443,28 @@ static void pub_quiet(pd_pub_t *pb) {
                 pthread_cond_wait(&pb->cond, &pb->lock);
 }
 
+/* Before joining the group (main thread): waits (up to timeout_ms, or a
+ * stop) for transactions to be ready, then commits what recovery left.
+ * Another member may own our old partitions by now and restores them
+ * from the results topic: what ran here while we were down must be
+ * there first. Returns 0, or -1 (not committed in time). */
+int pd__publish_settle(pd_reactor_t *r, int timeout_ms) {
+        pd_pub_t *pb = &r->pub;
+        int64_t end  = pd_mono_ms() + timeout_ms;
+        int ready;
+
+        for (;;) {
+                pthread_mutex_lock(&pb->lock);
+                ready = pb->ready || pb->fenced;
+                pthread_mutex_unlock(&pb->lock);
+                if (ready || pd_mono_ms() >= end || (r->stop && *r->stop))
+                        break;
+                pd__reactor_lease_ping(r);
+                pd__sleep_ms(20);
+        }
+        return ready ? pd__publish_flush(r, timeout_ms) : -1;
+}
+
 /* Commits now what the transaction holds, before a revoke hands the
  * partitions on (main thread). Returns 0, or -1 (aborted, fenced, or
  * transactions never became ready): nothing of it is committed then. */

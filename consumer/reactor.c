@@ -744,8 +744,18 @@ int pd_reactor_run(pd_reactor_t *r, volatile sig_atomic_t *stop) {
                 pd__batch_flush(r); /* recovery's records wait in the outbox */
                 return ret == -1 ? 0 : -1;
         }
-        if (r->conf->shared_group)
+        if (r->conf->shared_group) {
                 pd__publish_topics_ready(r);
+                /* What recovery found (runs that ended while we were
+                 * down) is on the results topic before we join: the
+                 * member that took our partitions meanwhile, or takes
+                 * them at this join, restores from there. */
+                pd__batch_flush(r);
+                if (pd__publish_settle(r, 30000))
+                        pd_log(PD_LOG_WARN,
+                               "recovery's outcomes are not committed yet: "
+                               "joining the group anyway");
+        }
         topics = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(topics, r->conf->topic_events,
                                           RD_KAFKA_PARTITION_UA);

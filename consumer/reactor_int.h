@@ -437,6 +437,7 @@ rd_kafka_headers_t *pd__headers_unpack(const void *buf, size_t len);
 int pd__publish_init(pd_reactor_t *r, char *errstr, size_t size);
 void pd__publish_stop(pd_reactor_t *r);
 void pd__publish_topics_ready(pd_reactor_t *r);
+int pd__publish_settle(pd_reactor_t *r, int timeout_ms);
 void pd__publish_add(pd_reactor_t *r, int64_t seq, int32_t part,
                      const char *topic, const char *key, const void *headers,
                      size_t headers_len, const void *value, size_t value_len);

@@ -476,6 +476,7 @@ static const int latest_hdr_shared[] = {1, 0, 1, 1, 0, 0, 1};
  * nothing per record once every key is known.
  */
 typedef struct pd_latest_s {
+        int64_t ts;   /* the record's timestamp (ms), -1 if none */
         uint32_t cap; /* bytes of data[] */
         uint32_t key_len;
         uint32_t len;                       /* the record's value */
@@ -568,6 +569,7 @@ static void latest_put(const rd_kafka_message_t *rkm, void *opaque) {
         const void *hval[PD_LATEST_HDR_CNT];
         int32_t hlen[PD_LATEST_HDR_CNT];
         pd_latest_t *rec;
+        int64_t ts;
         size_t need;
         void **vp;
         char *p;
@@ -582,8 +584,14 @@ static void latest_put(const rd_kafka_message_t *rkm, void *opaque) {
                 if (hlen[i] > 0)
                         need += (size_t)hlen[i];
         }
+        ts  = rd_kafka_message_timestamp(rkm, NULL);
         vp  = pd_map_put(m->recs, rkm->key, rkm->key_len);
         rec = *vp;
+        /* The newest by its time, not by reading order: one key may have
+         * records on two partitions (results from before they were
+         * co-partitioned, another writer), read one after the other. */
+        if (rec && ts >= 0 && rec->ts >= 0 && ts < rec->ts)
+                return;
         if (!rec || rec->cap < need) {
                 size_t cap = (need + 15) & ~(size_t)15;
 
@@ -592,6 +600,7 @@ static void latest_put(const rd_kafka_message_t *rkm, void *opaque) {
                 rec->cap = (uint32_t)cap;
                 *vp      = rec;
         }
+        rec->ts      = ts;
         rec->key_len = (uint32_t)rkm->key_len;
         rec->len     = (uint32_t)rkm->len;
         p            = rec->data;

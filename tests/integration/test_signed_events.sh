@@ -130,9 +130,12 @@ pd_cli deploy --one t.gated --release 5 --tenant acme --wait --timeout 60s \
 wait_pid=$!
 pd_await "the gated action is running" test -s "$T/markers/acme.gated"
 trigger=$(sed -n 's/^published release.deployed \([^ ]*\) .*/\1/p' "$T/wait.out")
+# Its times are a second ahead: report keeps a key's newest record by its
+# time, and a forger can claim any.
 forge() { # forge FILE: an action.finished SUCCEEDED for acme/t.gated
-	printf '{"action":"t.gated","tenant":"acme","release":"5","trigger_id":"%s","attempt":1,"started_at":%s000,"reactor":"forger","status":"SUCCEEDED","exit_code":0,"duration_ms":1,"error":null,"output_tail":"","finished_at":%s000,"retrying":false}' \
-		"$trigger" "$(date +%s)" "$(date +%s)" >"$1"
+	local at=$(($(date +%s%3N) + 1000))
+	printf '{"action":"t.gated","tenant":"acme","release":"5","trigger_id":"%s","attempt":1,"started_at":%s,"reactor":"forger","status":"SUCCEEDED","exit_code":0,"duration_ms":1,"error":null,"output_tail":"","finished_at":%s,"retrying":false}' \
+		"$trigger" "$at" "$at" >"$1"
 }
 forge "$T/forged.json"
 forged_hdrs=(ce_specversion=1.0 ce_id=forged-1 ce_source=postdeploy-reactor/forger
