@@ -108,9 +108,9 @@ def lines(path):
 
 def orphaned(a, run):
     """Why run (reactor, start, end) may have been run again: its reactor
-    was killed (kill -9) while it ran or within 2 s after (before its
-    outcome was recorded), and did not start again within the session
-    timeout, so its partitions moved; "" if not so."""
+    was killed (kill -9) while it ran or within 2 s after, before its
+    outcome was recorded, and the partition went to another member before
+    the event came back to the restarted one; "" if not so."""
     if not a.timeline:
         return ""
     events = [l for l in lines(a.timeline) if len(l) >= 3 and l[2] == run[0]]
@@ -118,11 +118,12 @@ def orphaned(a, run):
         k = int(e[0])
         if e[1] != "killed" or not (run[1] - 1e9 <= k <= run[2] + 2e9):
             continue
+        # Back soon or not: its partitions may have moved at the rebalance
+        # its return causes, before its event came back to it.
         back = [int(f[0]) for f in events[i + 1:] if f[1] == "start"]
-        if not back or back[0] - k >= a.session_ns:
-            return "%s killed %.3f s, back %s" % (
-                run[0], k / 1e9 % 1000,
-                "%.1f s later" % ((back[0] - k) / 1e9) if back else "never")
+        return "%s killed %.3f s, back %s" % (
+            run[0], k / 1e9 % 1000,
+            "%.1f s later" % ((back[0] - k) / 1e9) if back else "never")
     return ""
 
 
