@@ -88,7 +88,11 @@ pd_eq "100 MB of output: succeeded" succeeded "$(pd_state acme t.flood state)"
 pd_eq "missing executable: exit code 127" 127 "$(pd_state acme t.missing exit_code)"
 pd_check "missing executable: named" grep -q "cannot execute '$T/no/such/program'" "$T/report.json"
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$PD_REACTOR_PID/status")
-pd_check "the reactor's peak memory stayed under 64 MB ($hwm kB) after 100 MB of output" [ "$hwm" -lt 65536 ]
+# AddressSanitizer's shadow memory and quarantine come on top in the
+# sanitizer build: the bound is what the output must not add, not them.
+limit_mb=64
+ldd "$PD_BIN/postdeploy-reactor" 2>/dev/null | grep -q libasan && limit_mb=128
+pd_check "the reactor's peak memory stayed under $limit_mb MB ($hwm kB) after 100 MB of output" [ "$hwm" -lt $((limit_mb * 1024)) ]
 kill -0 "$PD_REACTOR_PID"
 pd_eq "the reactor is still running" 0 "$?"
 pd_reactor_stop
