@@ -9,19 +9,12 @@
 
 #include "consumer/reactor_int.h"
 
-static int part_in(const rd_kafka_topic_partition_list_t *parts, int32_t p) {
-        for (int i = 0; i < parts->cnt; i++)
-                if (parts->elems[i].partition == p)
-                        return 1;
-        return 0;
-}
-
 /* Whether a worker still runs a job of one of parts (r->lock held). */
 static int workers_busy_with(const pd_reactor_t *r,
                              const rd_kafka_topic_partition_list_t *parts) {
         for (int i = 0; i < r->worker_cnt; i++)
                 if (r->workers[i].job &&
-                    part_in(parts, r->workers[i].job->partition))
+                    pd__parts_has(parts, r->workers[i].job->partition))
                         return 1;
         return 0;
 }
@@ -44,7 +37,7 @@ static void partition_quiesce(pd_reactor_t *r,
         for (pp = &r->queue_head; *pp;) {
                 pd_job_t *job = *pp;
 
-                if (!part_in(parts, job->partition)) {
+                if (!pd__parts_has(parts, job->partition)) {
                         pp = &job->next;
                         continue;
                 }
@@ -57,7 +50,7 @@ static void partition_quiesce(pd_reactor_t *r,
         for (int i = 0; i < r->worker_cnt; i++) {
                 pd_job_t *job = r->workers[i].job;
 
-                if (job && part_in(parts, job->partition))
+                if (job && pd__parts_has(parts, job->partition))
                         job->revoked = 1;
         }
         pthread_cond_broadcast(&r->cond); /* ends their backoffs */
@@ -68,8 +61,8 @@ static void partition_quiesce(pd_reactor_t *r,
                                "the actions of revoked partitions");
                         for (int i = 0; i < r->worker_cnt; i++)
                                 if (r->workers[i].job &&
-                                    part_in(parts,
-                                            r->workers[i].job->partition))
+                                    pd__parts_has(parts,
+                                                  r->workers[i].job->partition))
                                         r->workers[i].cancel = PD_CANCEL_STOP;
                         cancelled = 1;
                 }
@@ -93,7 +86,7 @@ static void partition_forget_jobs(
 
         pthread_mutex_lock(&r->lock);
         for (pp = &r->done_head; *pp;) {
-                if (part_in(parts, (*pp)->partition))
+                if (pd__parts_has(parts, (*pp)->partition))
                         *pp = (*pp)->next;
                 else
                         pp = &(*pp)->next;

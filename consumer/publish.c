@@ -485,11 +485,17 @@ int pd__publish_flush(pd_reactor_t *r, int timeout_ms) {
         return ret;
 }
 
-static int part_in(const rd_kafka_topic_partition_list_t *parts, int32_t p) {
-        for (int i = 0; i < parts->cnt; i++)
-                if (parts->elems[i].partition == p)
-                        return 1;
-        return 0;
+/* Forgets parts' offsets and positions (lock held). */
+static void pub_forget_parts(pd_pub_t *pb,
+                             const rd_kafka_topic_partition_list_t *parts) {
+        for (int i = 0; i < parts->cnt; i++) {
+                rd_kafka_topic_partition_list_del(pb->offsets,
+                                                  parts->elems[i].topic,
+                                                  parts->elems[i].partition);
+                rd_kafka_topic_partition_list_del(pb->positions,
+                                                  parts->elems[i].topic,
+                                                  parts->elems[i].partition);
+        }
 }
 
 /* Partitions handed on after their last commit (main thread): later
@@ -499,14 +505,7 @@ void pd__publish_unassign(pd_reactor_t *r,
         pd_pub_t *pb = &r->pub;
 
         pthread_mutex_lock(&pb->lock);
-        for (int i = 0; i < parts->cnt; i++) {
-                rd_kafka_topic_partition_list_del(pb->offsets,
-                                                  parts->elems[i].topic,
-                                                  parts->elems[i].partition);
-                rd_kafka_topic_partition_list_del(pb->positions,
-                                                  parts->elems[i].topic,
-                                                  parts->elems[i].partition);
-        }
+        pub_forget_parts(pb, parts);
         pthread_mutex_unlock(&pb->lock);
 }
 
@@ -525,7 +524,7 @@ void pd__publish_drop(pd_reactor_t *r,
         for (size_t i = 0; i < pb->cnt; i++) {
                 pd_pubrec_t *p = &pb->recs[i];
 
-                if (p->rec.part < 0 || !part_in(parts, p->rec.part)) {
+                if (p->rec.part < 0 || !pd__parts_has(parts, p->rec.part)) {
                         pb->recs[j++] = *p;
                         continue;
                 }
@@ -539,14 +538,7 @@ void pd__publish_drop(pd_reactor_t *r,
         pb->cnt = j;
         if (pb->nprod > pb->cnt)
                 pb->nprod = pb->cnt;
-        for (int i = 0; i < parts->cnt; i++) {
-                rd_kafka_topic_partition_list_del(pb->offsets,
-                                                  parts->elems[i].topic,
-                                                  parts->elems[i].partition);
-                rd_kafka_topic_partition_list_del(pb->positions,
-                                                  parts->elems[i].topic,
-                                                  parts->elems[i].partition);
-        }
+        pub_forget_parts(pb, parts);
         if (abort && pb->txn_open)
                 pub_failed(r,
                            rd_kafka_error_new(RD_KAFKA_RESP_ERR__STATE,

@@ -315,6 +315,15 @@ int pd__held(const pd_reactor_t *r, const char *tenant, const char **byp,
 
 typedef int(pd_txn_fn_t)(pd_reactor_t *r, pd_outq_t *oq, void *arg);
 
+/* Whether partition p is in parts. */
+static inline int pd__parts_has(const rd_kafka_topic_partition_list_t *parts,
+                                int32_t p) {
+        for (int i = 0; i < parts->cnt; i++)
+                if (parts->elems[i].partition == p)
+                        return 1;
+        return 0;
+}
+
 /* "pd__txn_event_done" or "txn_event_done" -> "event_done". */
 static inline const char *pd__txn_strip(const char *fn_name) {
         const char *name = strstr(fn_name, "txn_");
