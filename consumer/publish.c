@@ -128,6 +128,15 @@ static void pub_failed(pd_reactor_t *r, rd_kafka_error_t *error,
 
                 pb->committing = 1;
                 pthread_mutex_unlock(&pb->lock);
+                /* librdkafka 2.0.2 may send the abort's EndTxn before the
+                 * coordinator has added the transaction's first partition;
+                 * the coordinator, still Empty, refuses it with the fatal
+                 * INVALID_TXN_STATE (librdkafka issue 4849), and every
+                 * partition would be lost for a rebuild. A delivered record
+                 * proves its partition added: wait for those in flight
+                 * (aborted with the rest a moment later). Nothing in
+                 * flight: returns at once. */
+                rd_kafka_flush(r->producer, pb->call_ms);
                 aerr = rd_kafka_abort_transaction(r->producer, pb->call_ms);
                 pthread_mutex_lock(&pb->lock);
                 pb->committing = 0;
@@ -231,7 +240,10 @@ static int pub_commit(pd_reactor_t *r) {
         pb->committing = 0;
         pthread_cond_broadcast(&pb->cond);
         if (error) {
-                rd_kafka_topic_partition_list_destroy(offs);
+                /* offs is NULL when no partition is assigned (a member with
+                 * none, committing the registry alone). */
+                if (offs)
+                        rd_kafka_topic_partition_list_destroy(offs);
                 pub_failed(r, error, offs ? "commit (with offsets)" : "commit");
                 return -1;
         }

@@ -424,6 +424,27 @@ static void test_a_fenced_producer_is_rebuilt(void **state) {
         }
 }
 
+/* A member that owns no partition commits the registry alone, with no
+ * offsets; when that commit is refused as fenced, the publisher hands the
+ * producer to the main thread's rebuild like any other (it once freed the
+ * missing offsets list and crashed the reactor). */
+static void test_a_member_without_partitions_survives_a_fenced_commit(
+    void **state) {
+        fx_t *fx        = *state;
+        pd_reactor_t *r = fx->r;
+        char errstr[512];
+
+        rd_kafka_mock_push_request_errors(fx->mcluster, API_END_TXN, 1,
+                                          RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
+        add_rec(r, 1, PD_PART_ANY, PD_REGISTRY_KEY);
+        await_fenced(r);
+        assert_int_equal(r->pub.commits, 0);
+        assert_int_equal(pd__publish_rebuild(r, errstr, sizeof(errstr)), 0);
+        await_settled(r, 1);
+        assert_int_equal(r->pub.rebuilds, 1);
+        assert_int_equal(delivered(r, 1), 1);
+}
+
 /* Against the real broker: what a read_committed reader sees. */
 static void test_broker_commit_carries_records_and_offsets(void **state) {
         SKIP_WITHOUT_BROKER(*state);
@@ -478,6 +499,9 @@ int main(void) {
                 teardown),
             cmocka_unit_test_setup_teardown(test_a_fenced_producer_is_rebuilt,
                                             setup_mock, teardown),
+            cmocka_unit_test_setup_teardown(
+                test_a_member_without_partitions_survives_a_fenced_commit,
+                setup_mock, teardown),
             cmocka_unit_test_setup_teardown(
                 test_broker_commit_carries_records_and_offsets, setup_broker,
                 teardown),
