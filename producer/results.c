@@ -311,6 +311,11 @@ static void results_stop(rd_kafka_t *rkc, pd_kafka_wm_t *wm, size_t cnt,
         rd_kafka_topic_partition_list_t *one =
             rd_kafka_topic_partition_list_new(1);
 
+        pd_log(
+            PD_LOG_DEBUG,
+            "results: partition %d read to its first marked record (@%" PRId64
+            ")",
+            (int)rkm->partition, rkm->offset);
         full[rkm->partition] = PD_RESULTS_STOPPED;
         for (size_t p = 0; p < cnt; p++)
                 if (wm[p].partition == rkm->partition && wm[p].hi > wm[p].lo) {
