@@ -205,9 +205,10 @@ static int results_key_wanted(const rd_kafka_message_t *rkm,
  * partitioner choose, so a tenant's older records may sit on any
  * partition, before that partition's first marked record. So the
  * partitions of the tenants are read in full, partition 0 too (the
- * newest registry may be anywhere in it), and every other partition up to
- * its first marked record: one fetch on a topic written only by today's
- * reactors.
+ * newest registry may be anywhere in it) and those of the pause records
+ * that belong to no event (placed by their key), and every other
+ * partition up to its first marked record: one fetch on a topic written
+ * only by today's reactors.
  *
  * When that cannot be sure, everything is read: the two topics' partition
  * counts differ (a reactor then sends a record meant for a partition the
@@ -218,6 +219,10 @@ static int results_key_wanted(const rd_kafka_message_t *rkm,
  * were not co-partitioned: a run recovered without its tenant's
  * partition, partition counts changed since).
  */
+
+/* The key of a pause's record (consumer/dispatch.c): "~pause" for every
+ * tenant, "T/~pause" for one. */
+#define PD_RESULTS_PAUSE_KEY "~pause"
 
 /* Returned by results_read when a marked record is not where its tenant's
  * events go: what was read is incomplete, read it all again. */
@@ -269,10 +274,34 @@ static int results_plan(pd_cli_t *cli, rd_kafka_t *rkc,
                         return -1;
         memset(full, 0, cnt);
         full[0] = 1; /* the registry */
-        for (size_t i = 0; i < tenants->cnt; i++)
+        /* Records of no one event go where their key says: a pause of
+         * every tenant ("~pause"), and the "T/~pause" records of a resume
+         * of every tenant and of an event held by a pause. */
+        full[results_part_of(PD_RESULTS_PAUSE_KEY, strlen(PD_RESULTS_PAUSE_KEY),
+                             (int32_t)cnt)] = 1;
+        for (size_t i = 0; i < tenants->cnt; i++) {
+                char key[512];
+                int len = snprintf(key, sizeof(key), "%s/" PD_RESULTS_PAUSE_KEY,
+                                   tenants->v[i]);
+
                 full[results_part_of(tenants->v[i], strlen(tenants->v[i]),
                                      (int32_t)cnt)] = 1;
+                if (len < 0 || (size_t)len >= sizeof(key))
+                        return -1;
+                full[results_part_of(key, (size_t)len, (int32_t)cnt)] = 1;
+        }
         return 0;
+}
+
+/* Whether rkm's key is a pause's: "~pause" or ending "/~pause". */
+static int results_pause_key(const rd_kafka_message_t *rkm) {
+        size_t n = strlen(PD_RESULTS_PAUSE_KEY);
+
+        return rkm->key_len >= n &&
+               !memcmp((const char *)rkm->key + rkm->key_len - n,
+                       PD_RESULTS_PAUSE_KEY, n) &&
+               (rkm->key_len == n ||
+                ((const char *)rkm->key)[rkm->key_len - n - 1] == '/');
 }
 
 /* Whether rkm, read on a partition that stops at its first marked record,
@@ -291,12 +320,16 @@ static int results_marked(const rd_kafka_message_t *rkm, int32_t cnt) {
             (rkm->key_len == strlen(PD_REGISTRY_KEY) &&
              !memcmp(rkm->key, PD_REGISTRY_KEY, rkm->key_len)))
                 return 0;
-        /* "tenant/action", "tenant/action/progress", or "tenant". */
+        /* "tenant/action", "tenant/action/progress", or "tenant"; a pause's
+         * record ("~pause", "tenant/~pause") may be placed by its key. */
         slash = memchr(rkm->key, '/', rkm->key_len);
         len   = slash ? (size_t)(slash - (const char *)rkm->key) : rkm->key_len;
-        if (!len || results_part_of(rkm->key, len, cnt) != rkm->partition)
-                return PD_RESULTS_REREAD;
-        return 1;
+        if (len && results_part_of(rkm->key, len, cnt) == rkm->partition)
+                return 1;
+        if (results_pause_key(rkm) &&
+            results_part_of(rkm->key, rkm->key_len, cnt) == rkm->partition)
+                return 1;
+        return PD_RESULTS_REREAD;
 }
 
 /* full[p] of a partition read up to its first marked record, and past it:
