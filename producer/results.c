@@ -470,10 +470,14 @@ static int results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                                 if (m && !pd_results_check(cli, rkm)) {
                                         results_stop(rkc, wm, cnt, rkm, full,
                                                      &left);
-                                } else if (!m) {
+                                } else {
+                                        /* Not marked, or marked and not
+                                         * signed with our key (refused,
+                                         * counted): it stops nothing. */
                                         left -= results_at_end(wm, cnt, rkm);
                                         bytes += rkm->len;
-                                        if (results_key_wanted(rkm, tenants) &&
+                                        if (!m &&
+                                            results_key_wanted(rkm, tenants) &&
                                             !pd_results_check(cli, rkm))
                                                 msg_cb(rkm, opaque);
                                 }
