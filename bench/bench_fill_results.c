@@ -10,7 +10,15 @@
  * Records go through pd_event_produce, batched (linger 100 ms, 1 MB
  * batches): the fill is not what is measured.
  *
- * Usage: bench_fill_results -c CONFIG -n TENANTS -a ACTIONS -e EVENTS
+ * By default the records are written as reactors wrote them before results
+ * were co-partitioned: keyed tenant/action, the partitioner chooses, no
+ * PD_COPART_HEADER. With -p, as today's reactors write them: each to the
+ * partition of its tenant's events (CRC-32 of the tenant, librdkafka's
+ * default partitioner, over the results topic's partition count, which
+ * equals the events topic's), the registry to partition 0, every record
+ * marked with PD_COPART_HEADER.
+ *
+ * Usage: bench_fill_results -c CONFIG -n TENANTS -a ACTIONS -e EVENTS [-p]
  * Prints records= and seconds=.
  */
 #include <stdio.h>
@@ -38,13 +46,54 @@ static void fill_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         }
 }
 
+/* The results topic's partition count with -p, else 0. */
+static int32_t fill_copart;
+
+/* Produces ev as today's reactor does (-p): to its tenant's partition
+ * (the registry to 0), marked. */
+static rd_kafka_resp_err_t fill_produce_copart(rd_kafka_t *rkp,
+                                               const char *topic,
+                                               const char *key, pd_event_t *ev,
+                                               char *errstr,
+                                               size_t errstr_size) {
+        rd_kafka_headers_t *hdrs;
+        rd_kafka_resp_err_t err;
+        int32_t part = 0;
+        void *buf;
+        size_t len;
+
+        pd_event_stamp(ev, NULL);
+        if (pd_event_encode(ev, &buf, &len, errstr, errstr_size))
+                return RD_KAFKA_RESP_ERR__INVALID_ARG;
+        hdrs = pd_event_headers(ev);
+        rd_kafka_header_add(hdrs, PD_COPART_HEADER, -1, "1", 1);
+        if (ev->tenant)
+                part = rd_kafka_msg_partitioner_consistent(
+                    NULL, ev->tenant, strlen(ev->tenant), fill_copart, NULL,
+                    NULL);
+        err = rd_kafka_producev(
+            rkp, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
+            RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(buf, len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_HEADERS(hdrs),
+            RD_KAFKA_V_END);
+        if (err) {
+                rd_kafka_headers_destroy(hdrs);
+                free(buf);
+                snprintf(errstr, errstr_size, "cannot produce: %s",
+                         rd_kafka_err2str(err));
+        }
+        return err;
+}
+
 static int fill_produce(rd_kafka_t *rkp, const char *topic, const char *key,
                         pd_event_t *ev) {
         char errstr[256];
         rd_kafka_resp_err_t err;
 
-        while ((err = pd_event_produce(rkp, topic, key, ev, NULL, errstr,
-                                       sizeof(errstr))) ==
+        while ((err = fill_copart ? fill_produce_copart(rkp, topic, key, ev,
+                                                        errstr, sizeof(errstr))
+                                  : pd_event_produce(rkp, topic, key, ev, NULL,
+                                                     errstr, sizeof(errstr))) ==
                RD_KAFKA_RESP_ERR__QUEUE_FULL)
                 rd_kafka_poll(rkp, 10);
         rd_kafka_poll(rkp, 0);
@@ -93,10 +142,13 @@ int main(int argc, char **argv) {
         rd_kafka_t *rkp   = NULL;
         char errstr[512]  = "";
         int64_t t0, now_ms = pd_now_ms();
-        int opt, ret       = 1;
+        int opt, ret = 1, copart = 0;
 
-        while ((opt = getopt(argc, argv, "c:n:a:e:")) != -1) {
+        while ((opt = getopt(argc, argv, "c:n:a:e:p")) != -1) {
                 switch (opt) {
+                case 'p':
+                        copart = 1;
+                        break;
                 case 'c':
                         path = optarg;
                         break;
@@ -127,6 +179,16 @@ int main(int argc, char **argv) {
         if (!rkp ||
             pd_kafka_topics_ensure(rkp, conf, 10000, errstr, sizeof(errstr)))
                 goto done;
+        if (copart) {
+                pd_kafka_wm_t *wm = NULL;
+                size_t cnt;
+
+                if (pd_kafka_watermarks(rkp, conf->topic_results, 10000, &wm,
+                                        &cnt, errstr, sizeof(errstr)))
+                        goto done;
+                free(wm);
+                fill_copart = (int32_t)cnt;
+        }
 
         t0 = pd_bench_now_us();
         if (fill_registry(rkp, conf->topic_results, actions))
@@ -210,6 +272,6 @@ done:
 usage:
         fprintf(stderr,
                 "Usage: bench_fill_results -c CONFIG -n TENANTS -a "
-                "ACTIONS -e EVENTS (even)\n");
+                "ACTIONS -e EVENTS (even) [-p]\n");
         return 2;
 }

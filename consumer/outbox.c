@@ -176,6 +176,7 @@ static rd_kafka_headers_t *emit_seal(pd_reactor_t *r, pd_event_t *ev,
         /* Which store recorded it: a restore skips its own store's
          * records, whose rows it holds already (consumer/restore.c). */
         rd_kafka_header_add(hdrs, PD_STORE_HEADER, -1, pd_store_id(r->st), -1);
+        rd_kafka_header_add(hdrs, PD_COPART_HEADER, -1, "1", 1);
         /* Our headers and keys never hold a newline: only OpenSSL can
          * fail, and an unsigned result would be refused by every CLI. */
         if (r->secret &&

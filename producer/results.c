@@ -197,11 +197,180 @@ static int results_key_wanted(const rd_kafka_message_t *rkm,
         return 0;
 }
 
+/*
+ * Reading only what a report of a few tenants needs. Events are keyed by
+ * tenant, and today's reactors publish every record of an event to the
+ * results partition numbered as the event's, marked PD_COPART_HEADER.
+ * Reactors before them keyed results "tenant/action" and let the
+ * partitioner choose, so a tenant's older records may sit on any
+ * partition, before that partition's first marked record. So the
+ * partitions of the tenants are read in full, partition 0 too (the
+ * newest registry may be anywhere in it) and those of the pause records
+ * that belong to no event (placed by their key), and every other
+ * partition up to its first marked record: one fetch on a topic written
+ * only by today's reactors.
+ *
+ * When that cannot be sure, everything is read: the two topics' partition
+ * counts differ (a reactor then sends a record meant for a partition the
+ * results topic lacks where its key says, marked all the same), the
+ * [kafka] partitioner is not the CLI's default (events are then not where
+ * we look), or a partition's first marked record is not of a tenant whose
+ * events go to that partition (such a topic holds marked records that
+ * were not co-partitioned: a run recovered without its tenant's
+ * partition, partition counts changed since).
+ */
+
+/* The key of a pause's record (consumer/dispatch.c): "~pause" for every
+ * tenant, "T/~pause" for one. */
+#define PD_RESULTS_PAUSE_KEY "~pause"
+
+/* Returned by results_read when a marked record is not where its tenant's
+ * events go: what was read is incomplete, read it all again. */
+#define PD_RESULTS_REREAD (-2)
+
+/* The events partition of tenant: where the CLI's producer sends its
+ * events (librdkafka's default partitioner, consistent_random: CRC-32 of
+ * a non-empty key modulo the partition count). */
+static int32_t results_part_of(const char *tenant, size_t len, int32_t cnt) {
+        return rd_kafka_msg_partitioner_consistent(NULL, tenant, len, cnt, NULL,
+                                                   NULL);
+}
+
+/* The partition count of topic (-1 if unknown). */
+static int results_part_cnt(rd_kafka_t *rkc, const char *topic) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rkc, topic, NULL);
+        int cnt               = -1;
+
+        if (!rkt)
+                return -1;
+        if (!rd_kafka_metadata(rkc, 0, rkt, &md, 10000) && md->topic_cnt == 1 &&
+            !md->topics[0].err)
+                cnt = md->topics[0].partition_cnt;
+        if (md)
+                rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(rkt);
+        return cnt;
+}
+
+/* Sets full[p] for each partition (of cnt) a read for tenants must read to
+ * its end; the others stop at their first marked record. Returns 0, or -1
+ * if every partition must be read in full (full untouched). */
+static int results_plan(pd_cli_t *cli, rd_kafka_t *rkc,
+                        const pd_strv_t *tenants, const pd_kafka_wm_t *wm,
+                        size_t cnt, unsigned char *full) {
+        const char *partitioner = pd_config_kafka(cli->conf, "partitioner");
+
+        if (!tenants || !tenants->cnt)
+                return -1;
+        if (partitioner && strcmp(partitioner, "consistent_random") &&
+            strcmp(partitioner, "consistent"))
+                return -1;
+        if (results_part_cnt(rkc, cli->conf->topic_events) != (int)cnt)
+                return -1;
+        /* Partitions numbered 0 to cnt - 1, as Kafka numbers them. */
+        for (size_t i = 0; i < cnt; i++)
+                if (wm[i].partition < 0 || (size_t)wm[i].partition >= cnt)
+                        return -1;
+        memset(full, 0, cnt);
+        full[0] = 1; /* the registry */
+        /* Records of no one event go where their key says: a pause of
+         * every tenant ("~pause"), and the "T/~pause" records of a resume
+         * of every tenant and of an event held by a pause. */
+        full[results_part_of(PD_RESULTS_PAUSE_KEY, strlen(PD_RESULTS_PAUSE_KEY),
+                             (int32_t)cnt)] = 1;
+        for (size_t i = 0; i < tenants->cnt; i++) {
+                char key[512];
+                int len = snprintf(key, sizeof(key), "%s/" PD_RESULTS_PAUSE_KEY,
+                                   tenants->v[i]);
+
+                full[results_part_of(tenants->v[i], strlen(tenants->v[i]),
+                                     (int32_t)cnt)] = 1;
+                if (len < 0 || (size_t)len >= sizeof(key))
+                        return -1;
+                full[results_part_of(key, (size_t)len, (int32_t)cnt)] = 1;
+        }
+        return 0;
+}
+
+/* Whether rkm's key is a pause's: "~pause" or ending "/~pause". */
+static int results_pause_key(const rd_kafka_message_t *rkm) {
+        size_t n = strlen(PD_RESULTS_PAUSE_KEY);
+
+        return rkm->key_len >= n &&
+               !memcmp((const char *)rkm->key + rkm->key_len - n,
+                       PD_RESULTS_PAUSE_KEY, n) &&
+               (rkm->key_len == n ||
+                ((const char *)rkm->key)[rkm->key_len - n - 1] == '/');
+}
+
+/* Whether rkm, read on a partition that stops at its first marked record,
+ * is that record: 1 if so (its tenant's events go to its partition), 0 if
+ * it is not marked (or is the registry, which is on partition 0 whoever
+ * wrote it), PD_RESULTS_REREAD if it is marked but not co-partitioned. */
+static int results_marked(const rd_kafka_message_t *rkm, int32_t cnt) {
+        rd_kafka_headers_t *hdrs = NULL;
+        const void *val;
+        const char *slash;
+        size_t size, len;
+
+        if (rd_kafka_message_headers(rkm, &hdrs) || !hdrs ||
+            rd_kafka_header_get_last(hdrs, PD_COPART_HEADER, &val, &size) ||
+            !rkm->key || !rkm->key_len ||
+            (rkm->key_len == strlen(PD_REGISTRY_KEY) &&
+             !memcmp(rkm->key, PD_REGISTRY_KEY, rkm->key_len)))
+                return 0;
+        /* "tenant/action", "tenant/action/progress", or "tenant"; a pause's
+         * record ("~pause", "tenant/~pause") may be placed by its key. */
+        slash = memchr(rkm->key, '/', rkm->key_len);
+        len   = slash ? (size_t)(slash - (const char *)rkm->key) : rkm->key_len;
+        if (len && results_part_of(rkm->key, len, cnt) == rkm->partition)
+                return 1;
+        if (results_pause_key(rkm) &&
+            results_part_of(rkm->key, rkm->key_len, cnt) == rkm->partition)
+                return 1;
+        return PD_RESULTS_REREAD;
+}
+
+/* full[p] of a partition read up to its first marked record, and past it:
+ * what follows is other tenants'. */
+#define PD_RESULTS_STOPPED 2
+
+/* Stops rkm's partition at rkm, its first marked record: counted as read
+ * to its end, and no longer fetched. */
+static void results_stop(rd_kafka_t *rkc, pd_kafka_wm_t *wm, size_t cnt,
+                         const rd_kafka_message_t *rkm, unsigned char *full,
+                         size_t *leftp) {
+        rd_kafka_topic_partition_list_t *one =
+            rd_kafka_topic_partition_list_new(1);
+
+        pd_log(
+            PD_LOG_DEBUG,
+            "results: partition %d read to its first marked record (@%" PRId64
+            ")",
+            (int)rkm->partition, rkm->offset);
+        full[rkm->partition] = PD_RESULTS_STOPPED;
+        for (size_t p = 0; p < cnt; p++)
+                if (wm[p].partition == rkm->partition && wm[p].hi > wm[p].lo) {
+                        wm[p].lo = wm[p].hi;
+                        (*leftp)--;
+                }
+        /* Records of it already fetched are passed over as they come. */
+        rd_kafka_topic_partition_list_add(one, rd_kafka_topic_name(rkm->rkt),
+                                          rkm->partition);
+        (void)rd_kafka_pause_partitions(rkc, one);
+        rd_kafka_topic_partition_list_destroy(one);
+}
+
 /* Reads every partition (or partition 0) from its start to the end it had
- * when called, handing each record of tenants (NULL: of all) to msg_cb. */
+ * when called, handing each record of tenants (NULL: of all) to msg_cb.
+ * With narrow, only what tenants' records need (results_plan); returns
+ * PD_RESULTS_REREAD if that turns out unsure, once msg_cb may have had
+ * some records. */
 static int results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
-                        const pd_strv_t *tenants, int64_t timeout_ms,
-                        pd_results_msg_cb_t *msg_cb, void *opaque) {
+                        const pd_strv_t *tenants, int narrow,
+                        int64_t timeout_ms, pd_results_msg_cb_t *msg_cb,
+                        void *opaque) {
         const char *topic                      = cli->conf->topic_results;
         rd_kafka_topic_partition_list_t *parts = NULL;
         rd_kafka_message_t **batch             = NULL;
@@ -209,6 +378,7 @@ static int results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
         pd_results_wake_t wk                   = {0};
         int64_t deadline                       = pd_now_ms() + timeout_ms;
         pd_kafka_wm_t *wm                      = NULL;
+        unsigned char *full                    = NULL;
         size_t cnt = 0, left = 0;
         rd_kafka_resp_err_t err;
         char errstr[512];
@@ -219,6 +389,25 @@ static int results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                 pd_cli_error(cli, "%s (are the brokers %s right?)", errstr,
                              cli->brokers);
                 return PD_EXIT_KAFKA;
+        }
+        if (narrow && cnt) {
+                full = pd_xmalloc(cnt);
+                if (results_plan(cli, rkc, tenants, wm, cnt, full)) {
+                        free(full);
+                        full = NULL;
+                        pd_log(PD_LOG_DEBUG,
+                               "results: every partition read "
+                               "in full");
+                } else {
+                        size_t n = 0;
+
+                        for (size_t i = 0; i < cnt; i++)
+                                n += full[i];
+                        pd_log(PD_LOG_DEBUG,
+                               "results: %zu partition(s) read in full, the "
+                               "other %zu up to their first marked record",
+                               n, cnt - n);
+                }
         }
         parts = rd_kafka_topic_partition_list_new((int)cnt);
         for (size_t i = 0; i < cnt; i++) {
@@ -266,6 +455,35 @@ static int results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
 
                         if (!left) {
                                 /* Read to the end: the rest is not ours. */
+                        } else if (full && !rkm->err && !full[rkm->partition]) {
+                                /* Before its first marked record. */
+                                int m = results_marked(rkm, (int32_t)cnt);
+
+                                if (m == PD_RESULTS_REREAD) {
+                                        rd_kafka_message_destroy(rkm);
+                                        for (i++; i < n; i++)
+                                                rd_kafka_message_destroy(
+                                                    batch[i]);
+                                        ret = PD_RESULTS_REREAD;
+                                        goto done;
+                                }
+                                if (m && !pd_results_check(cli, rkm)) {
+                                        results_stop(rkc, wm, cnt, rkm, full,
+                                                     &left);
+                                } else {
+                                        /* Not marked, or marked and not
+                                         * signed with our key (refused,
+                                         * counted): it stops nothing. */
+                                        left -= results_at_end(wm, cnt, rkm);
+                                        bytes += rkm->len;
+                                        if (!m &&
+                                            results_key_wanted(rkm, tenants) &&
+                                            !pd_results_check(cli, rkm))
+                                                msg_cb(rkm, opaque);
+                                }
+                        } else if (full && !rkm->err &&
+                                   full[rkm->partition] == PD_RESULTS_STOPPED) {
+                                /* After it: other tenants' records. */
                         } else if (rkm->err) {
                                 if (rkm->err ==
                                     RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -296,6 +514,11 @@ static int results_read(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
 done:
         if (wk.parts)
                 rd_kafka_topic_partition_list_destroy(wk.parts);
+        /* A pause outlives the assignment: the next read of this client
+         * would wait on a stopped partition until its timeout. */
+        if (full)
+                (void)rd_kafka_resume_partitions(rkc, parts);
+        free(full);
         free(batch);
         if (rkqu)
                 rd_kafka_queue_destroy(rkqu);
@@ -334,7 +557,7 @@ int pd_results_scan(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
                     int64_t timeout_ms, pd_results_cb_t *cb, void *opaque) {
         pd_results_dec_t d = {cb, opaque};
 
-        return results_read(cli, rkc, registry_only, NULL, timeout_ms,
+        return results_read(cli, rkc, registry_only, NULL, 0, timeout_ms,
                             results_decode, &d);
 }
 
@@ -655,12 +878,23 @@ int pd_results_scan_latest(pd_cli_t *cli, rd_kafka_t *rkc,
                            const pd_strv_t *tenants, int64_t timeout_ms,
                            pd_results_cb_t *cb, void *opaque) {
         pd_latest_map_t m = {.recs = pd_map_new()};
+        size_t rejected   = cli->rejected;
         char errstr[512];
         size_t it = 0;
         void *rec;
         int ret;
 
-        ret = results_read(cli, rkc, 0, tenants, timeout_ms, latest_put, &m);
+        ret = results_read(cli, rkc, 0, tenants, 1, timeout_ms, latest_put, &m);
+        if (ret == PD_RESULTS_REREAD) {
+                /* What was kept stays: a record read again is kept again
+                 * (the newest by its time), nothing is counted twice. */
+                pd_log(PD_LOG_DEBUG,
+                       "results: a marked record is not on its "
+                       "tenant's partition: reading them all");
+                cli->rejected = rejected;
+                ret = results_read(cli, rkc, 0, tenants, 0, timeout_ms,
+                                   latest_put, &m);
+        }
         /* Each record is freed once decoded: the caller's copies take the
          * place of the records rather than adding to them. */
         while (pd_map_next(m.recs, &it, NULL, NULL, &rec)) {

@@ -36,6 +36,14 @@ int pd_results_scan(pd_cli_t *cli, rd_kafka_t *rkc, int registry_only,
  * and only the winners are decoded, after reading, each record being freed
  * as soon as its event is handed to cb. A winner that does not decode is
  * skipped: an older record of its key does not take its place.
+ *
+ * With tenants, it reads their partitions and partition 0 (the registry) to
+ * their end and every other partition only up to its first record marked
+ * PD_COPART_HEADER (records before it may be the tenants', written before
+ * results were co-partitioned; after it, each tenant's records are on its
+ * events' partition); every partition in full when that cannot be sure
+ * (partition counts that differ, a [kafka] partitioner of its own, a
+ * partition's first marked record not of a tenant whose events go there).
  */
 int pd_results_scan_latest(pd_cli_t *cli, rd_kafka_t *rkc,
                            const pd_strv_t *tenants, int64_t timeout_ms,

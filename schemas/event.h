@@ -87,6 +87,13 @@ typedef struct pd_regentry_s {
  * partition 0. No tenant/action key can equal it (it has no '/'). */
 #define PD_REGISTRY_KEY "registry"
 
+/* The header every record of a co-partitioning reactor carries (value "1"):
+ * its tenant's records go to the results partition numbered as the events
+ * partition they answer. A record without it was published before
+ * (keyed "tenant/action", the partitioner chose): a reader of one tenant
+ * reads such a prefix of every partition (producer/results.c). */
+#define PD_COPART_HEADER "pd_cp"
+
 /* Largest output_tail carried by action.finished. */
 #define PD_OUTPUT_TAIL_MAX 4096
 
