@@ -255,6 +255,10 @@ static const char *const store_sql[PD_STMT__CNT] = {
         "SELECT count(*) FROM runs"
         " WHERE trigger_id = ?4 AND trigger_source = ?3"
         " AND tenant = ?1 AND action = ?2 AND sup_id IS NOT NULL",
+    /* One probe of runs_by_trigger for a whole event: a new trigger,
+     * by far the most common, has no runs at all, and then none of
+     * its actions needs TRIGGER_OUTCOME or TRIGGER_RUNS. */
+    [PD_STMT_TRIGGER_SEEN] = "SELECT 1 FROM runs WHERE trigger_id = ?1 LIMIT 1",
     /* The iterations fetch one row at a time after the last key seen,
      * so the callback may write to the same tables meanwhile. The
      * partial index holds only the runs in flight; without INDEXED BY
@@ -823,6 +827,20 @@ int pd_store_trigger_outcome(pd_store_t *st, const char *tenant,
         } else {
                 pd__store_fail(st, rc);
         }
+        pd__store_done(stmt);
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int pd_store_trigger_seen(pd_store_t *st, const char *trigger_id, int *seenp) {
+        sqlite3_stmt *stmt = st->stmt[PD_STMT_TRIGGER_SEEN];
+        int rc;
+
+        pd__store_bind_str(stmt, 1, trigger_id);
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+                *seenp = rc == SQLITE_ROW;
+        else
+                pd__store_fail(st, rc);
         pd__store_done(stmt);
         return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }

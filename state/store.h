@@ -187,6 +187,14 @@ int pd_store_trigger_outcome(pd_store_t *st, const char *tenant,
                              pd_status_t *statusp, int32_t *attemptp);
 
 /*
+ * Sets *seenp to whether any run, of any tenant, action or status, names
+ * trigger_id as its trigger. When it does not, pd_store_trigger_outcome
+ * finds nothing and pd_store_trigger_runs counts 0 for every action of
+ * that trigger, so a new event's plan asks once instead of per action.
+ */
+int pd_store_trigger_seen(pd_store_t *st, const char *trigger_id, int *seenp);
+
+/*
  * Sets *countp to how many runs of (tenant, action) trigger (source, id)
  * has that were started under a supervisor (sup_id set), finished or not;
  * verdicts (rejected, skipped, a cut backoff) do not count. A command's

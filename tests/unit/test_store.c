@@ -634,6 +634,29 @@ static void test_trigger_runs_counts_the_commands_it_started(void **state) {
         assert_int_equal(n, 2);
 }
 
+/* The plan's one probe per event: a trigger is seen once any run names
+ * it, running or finished, of any action; another trigger's runs do not
+ * count. */
+static void test_a_trigger_is_seen_once_any_run_names_it(void **state) {
+        fx_t *fx     = *state;
+        pd_run_t run = run_of("core.reindex", "t1", 1);
+        int seen     = -1;
+
+        fx->st = open_ok(fx->path);
+        assert_int_equal(pd_store_trigger_seen(fx->st, "t1", &seen), 0);
+        assert_false(seen);
+
+        assert_int_equal(pd_store_run_begin(fx->st, &run), 0);
+        assert_int_equal(pd_store_trigger_seen(fx->st, "t1", &seen), 0);
+        assert_true(seen);
+        assert_int_equal(pd_store_trigger_seen(fx->st, "t2", &seen), 0);
+        assert_false(seen);
+
+        end_run(fx->st, &run, PD_ST_SUCCEEDED);
+        assert_int_equal(pd_store_trigger_seen(fx->st, "t1", &seen), 0);
+        assert_true(seen);
+}
+
 static void test_trigger_outcome_is_its_latest_finished_run(void **state) {
         fx_t *fx           = *state;
         pd_run_t run       = run_of("core.reindex", "t1", 1);
@@ -1212,6 +1235,7 @@ int main(void) {
             T(test_a_run_ends_only_once),
             T(test_a_run_recorded_whole_counts_as_begun_and_ended),
             T(test_trigger_runs_counts_the_commands_it_started),
+            T(test_a_trigger_is_seen_once_any_run_names_it),
             T(test_trigger_outcome_is_its_latest_finished_run),
             T(test_unfinished_runs_survive_a_crash),
             T(test_unfinished_runs_stop_at_the_callbacks_answer),
