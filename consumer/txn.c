@@ -128,6 +128,9 @@ static int batch_commit(pd_reactor_t *r) {
         r->batch_gen++;
         pthread_mutex_lock(&r->pr_lock);
         pthread_mutex_unlock(&r->st_lock);
+        /* The attempt lines of this batch's runs were deferred before
+         * their parts: in the log before any of their records leaves. */
+        pd_log_flush();
         batch_crashpoints(&b, "after_commit");
         pd__outq_produce(r, &b.oq);
         batch_crashpoints(&b, "after_produce");
@@ -215,6 +218,9 @@ void *pd__committer_main(void *arg) {
         int64_t seen_gen   = 0; /* the batch open at the last tick */
         int idle_ticks     = 0;
 
+        /* Attempt lines wait for the flush after each commit, or for
+         * this thread's next tick (pd_log_defer). */
+        pd_log_defer(1);
         pthread_mutex_lock(&r->st_lock);
         while (!r->committer_stop) {
                 if (r->batch_open && r->batch_gen == seen_gen) {
@@ -225,6 +231,7 @@ void *pd__committer_main(void *arg) {
                 idle_ticks = seen_gen ? 0 : idle_ticks + 1;
                 if (idle_ticks * PD_BATCH_MS >= PD_COMMITTER_IDLE_MS &&
                     !r->committer_stop) {
+                        pd_log_flush();
                         r->committer_idle = 1;
                         pthread_cond_wait(&r->batch_cond, &r->st_lock);
                         r->committer_idle = 0;
@@ -232,12 +239,14 @@ void *pd__committer_main(void *arg) {
                         continue;
                 }
                 pthread_mutex_unlock(&r->st_lock);
+                pd_log_flush();
                 committer_checkpoint(r, &last_ckpt);
                 committer_prune(r, &next_prune);
                 pd__sleep_ms(PD_BATCH_MS);
                 pthread_mutex_lock(&r->st_lock);
         }
         pthread_mutex_unlock(&r->st_lock);
+        pd_log_defer(0);
         return NULL;
 }
 
