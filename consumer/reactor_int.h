@@ -124,6 +124,9 @@ typedef struct pd_outrec_s {
         size_t value_len;
         int32_t part; /* the partition it goes to; PD_PART_ANY: the
                        * partitioner chooses */
+        /* The headers as encoded, owned, handed to the producer as they
+         * are (NULL: built again from `headers`, e.g. after a restart). */
+        rd_kafka_headers_t *hdrs;
 } pd_outrec_t;
 
 /* The seq of a record produced without the outbox (an in-process
