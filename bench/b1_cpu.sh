@@ -66,7 +66,7 @@ fi
 for ((k = 1; k <= BURSTS; k++)); do
 	/usr/bin/time -f "%e %U %S" -o "$W/load-$k.time" \
 		"$BIN/bench_load" -c "$W/cfg.ini" -m burst -n "$N" -p "b${k}t" >"$W/load-$k.out"
-	grep -E "^rate=" "$W/load-$k.out"
+	echo "$(grep -E "^rate=" "$W/load-$k.out") wal=$(stat -c %s "$W/state.db-wal" 2>/dev/null || echo 0)"
 	l=$((l + $(awk '{ printf "%.0f", ($2 + $3) * 1e9 }' "$W/load-$k.time")))
 done
 [ "${PERF:-0}" = 1 ] && { kill -INT "$PPID_"; wait "$PPID_" || true; }

@@ -233,6 +233,8 @@ struct pd_reactor_s {
                                     * reactor is made again */
         int committer_stop;
         int committer_idle; /* waits on batch_cond */
+        int wal_restart;    /* the WAL is long: the next commit copies
+                             * what is left of it, so it starts over */
         int committer_started;
         pthread_t committer;
         /* Under pr_lock, held while a committed batch is produced: */

@@ -978,6 +978,13 @@ int pd_store_checkpoint(pd_store_t *st) {
         return rc == SQLITE_OK ? 0 : pd__store_fail(st, rc);
 }
 
+int pd_store_checkpoint_count(pd_store_t *st, int *logp, int *donep) {
+        int rc = sqlite3_wal_checkpoint_v2(
+            st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, logp, donep);
+
+        return rc == SQLITE_OK ? 0 : pd__store_fail(st, rc);
+}
+
 int pd_store_outbox_foreach(pd_store_t *st, pd_store_outbox_cb_t *cb,
                             void *opaque) {
         sqlite3_stmt *stmt = st->stmt[PD_STMT_OUTBOX_NEXT];

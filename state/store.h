@@ -89,6 +89,15 @@ int pd_store_part_undo(pd_store_t *st);
 int pd_store_checkpoints_manual(pd_store_t *st);
 int pd_store_checkpoint(pd_store_t *st);
 
+/*
+ * pd_store_checkpoint, saying how many frames the WAL holds (*logp) and how
+ * many of them are in the database now (*donep). The WAL starts over from
+ * its first frame only at a write that begins once every frame was copied:
+ * when a transaction is always open on another handle, only that handle,
+ * between its commit and its next begin, can make it so.
+ */
+int pd_store_checkpoint_count(pd_store_t *st, int *logp, int *donep);
+
 /* ---- events (idempotency) ---- */
 
 /* Sets *donep to 1 if (source, id) was marked done, else 0. */

@@ -970,6 +970,46 @@ static void test_a_second_handle_checkpoints(void **state) {
         pd_store_close(ck);
 }
 
+/* The committer's checkpoint runs while the next batch is open, so it
+ * never lets the WAL start over (the WAL grew without end under load);
+ * one on the writing handle, between a commit and the next begin, does
+ * (consumer/txn.c, batch_wal_restart). */
+static void test_the_wal_starts_over_after_the_writer_checkpoints(
+    void **state) {
+        fx_t *fx = *state;
+        int log = -1, done = -1, grown;
+        char errstr[512];
+        pd_store_t *ck;
+
+        fx->st = open_ok(fx->path);
+        assert_int_equal(pd_store_checkpoints_manual(fx->st), 0);
+        ck = pd_store_open(fx->path, 0, errstr, sizeof(errstr));
+        assert_non_null(ck);
+        assert_int_equal(pd_store_begin(fx->st), 0);
+        for (int i = 0; i < 20; i++) {
+                outbox_add(fx->st, "a batch");
+                assert_int_equal(pd_store_commit(fx->st), 0);
+                assert_int_equal(pd_store_begin(fx->st), 0);
+                /* Every frame committed is copied, but a batch is open. */
+                assert_int_equal(pd_store_checkpoint_count(ck, &log, &done), 0);
+                assert_int_equal(log, done);
+        }
+        outbox_add(fx->st, "a batch");
+        assert_int_equal(pd_store_commit(fx->st), 0);
+        assert_int_equal(pd_store_checkpoint_count(ck, &log, &done), 0);
+        grown = log;
+        assert_true(grown >= 20); /* it only grew */
+
+        assert_int_equal(pd_store_checkpoint_count(fx->st, &log, &done), 0);
+        assert_int_equal(log, done);
+        assert_int_equal(pd_store_begin(fx->st), 0);
+        outbox_add(fx->st, "the next batch");
+        assert_int_equal(pd_store_commit(fx->st), 0);
+        assert_int_equal(pd_store_checkpoint_count(ck, &log, &done), 0);
+        assert_true(log < grown); /* from its first frame again */
+        pd_store_close(ck);
+}
+
 /* ---- transactions ---- */
 
 static void test_rollback_leaves_nothing(void **state) {
@@ -1243,6 +1283,7 @@ int main(void) {
             T(test_outbox_range_delete_keeps_the_rest),
             T(test_an_undone_part_leaves_the_others),
             T(test_a_second_handle_checkpoints),
+            T(test_the_wal_starts_over_after_the_writer_checkpoints),
             T(test_rollback_leaves_nothing),
             T(test_commit_without_begin_is_an_error),
             T(test_disk_full_is_retriable),
