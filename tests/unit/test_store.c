@@ -302,6 +302,57 @@ static void test_a_store_from_before_parts_upgrades_its_outbox(void **state) {
         pd_store_close(st);
 }
 
+/* Version 9's runs_begin records a whole run's outcome itself; a store
+ * from before gets it, and what it held stays as it was. */
+static void test_a_store_from_before_whole_runs_upgrades_its_trigger(
+    void **state) {
+        fx_t *fx       = *state;
+        pd_run_t old   = run_of("core.reindex", "t1", 1);
+        pd_run_t run   = run_of("core.reindex", "t2", 1);
+        pd_run_t busy  = run_of("core.other", "t2", 1);
+        pd_store_t *st = open_ok(fx->path);
+        pd_action_state_t as;
+        sqlite3 *db;
+
+        assert_int_equal(pd_store_run_begin(st, &old), 0);
+        end_run(st, &old, PD_ST_SUCCEEDED);
+        pd_store_close(st);
+        assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+        assert_int_equal(
+            sqlite3_exec(db,
+                         "DROP TRIGGER runs_begin;"
+                         "CREATE TRIGGER runs_begin AFTER INSERT ON runs BEGIN"
+                         " INSERT INTO actions (tenant, action)"
+                         " VALUES (NEW.tenant, NEW.action)"
+                         " ON CONFLICT (tenant, action) DO NOTHING;"
+                         "END;"
+                         "PRAGMA user_version = 8",
+                         NULL, NULL, NULL),
+            SQLITE_OK);
+        sqlite3_close(db);
+
+        fx->st = open_ok(fx->path);
+        as     = state_of(fx->st, "core.reindex");
+        assert_true(as.ever_succeeded);
+        assert_int_equal(as.last_status, PD_ST_SUCCEEDED);
+        run.id          = pd_store_run_id_next(fx->st);
+        run.status      = PD_ST_FAILED;
+        run.finished_at = run.started_at + 5;
+        run.error       = "ledger locked";
+        assert_int_equal(pd_store_run_record(fx->st, &run), 0);
+        as = state_of(fx->st, "core.reindex");
+        assert_true(as.ever_succeeded); /* still: it succeeded once */
+        assert_int_equal(as.last_status, PD_ST_FAILED);
+        /* A run begun, not over, adds its action and no outcome. */
+        assert_int_equal(pd_store_run_begin(fx->st, &busy), 0);
+        as = state_of(fx->st, "core.other");
+        assert_true(as.known);
+        assert_true(as.running);
+        assert_false(as.ever_succeeded);
+        assert_int_equal(state_of(fx->st, "core.reindex").last_status,
+                         PD_ST_FAILED);
+}
+
 static int outbox_count_cb(const pd_outbox_rec_t *rec, void *opaque) {
         (void)rec;
         (*(int *)opaque)++;
@@ -1262,6 +1313,7 @@ int main(void) {
             T(test_open_refuses_a_newer_schema),
             T(test_a_store_from_before_pauses_upgrades_and_keeps_them),
             T(test_a_store_from_before_parts_upgrades_its_outbox),
+            T(test_a_store_from_before_whole_runs_upgrades_its_trigger),
             T(test_reopen_keeps_everything),
             T(test_event_mark_is_idempotent),
             T(test_action_unknown_until_its_first_run),
