@@ -66,6 +66,10 @@ typedef struct pd_log_fields_s {
         int has_duration;
         int64_t duration_ms;
         int64_t run_id;
+        /* An INFO line written many times a second (one per attempt) that
+         * may wait in memory for pd_log_flush, when pd_log_defer is on:
+         * one write for many lines. A WARN or ERROR line never waits. */
+        int deferrable;
 } pd_log_fields_t;
 
 /* pd_log with fields (NULL for none); the level is checked first, too. */
@@ -78,6 +82,20 @@ typedef struct pd_log_fields_s {
 void pd_log_write_fields(int lvl, const pd_log_fields_t *fields,
                          const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/*
+ * Deferral of deferrable lines: on (1) by each caller that flushes, off (0)
+ * by each when it stops flushing; on while any caller has it on. While on, such
+ * a line waits in a buffer of this process until pd_log_flush, until the buffer
+ * is full, or until any other line is written (which goes after it, in order).
+ * Whoever turns it on calls pd_log_flush at least every few milliseconds while
+ * lines come (the reactor: its committer thread, every tick); turning it on
+ * also flushes at exit(). A process killed meanwhile loses what waited.
+ */
+void pd_log_defer(int on);
+
+/* Writes the lines that wait, in the order they came. Thread-safe. */
+void pd_log_flush(void);
 
 /*
  * Formats one line, newline included, into buf as the current format says,

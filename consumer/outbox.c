@@ -18,6 +18,8 @@ void pd__outq_clear(pd_outq_t *oq) {
                 free(oq->recs[i].key);
                 free(oq->recs[i].headers);
                 free(oq->recs[i].value);
+                if (oq->recs[i].hdrs)
+                        rd_kafka_headers_destroy(oq->recs[i].hdrs);
         }
         oq->cnt = 0;
 }
@@ -84,6 +86,8 @@ void pd__outrec_clear(pd_outrec_t *o) {
         free(o->key);
         free(o->headers);
         free(o->value);
+        if (o->hdrs)
+                rd_kafka_headers_destroy(o->hdrs);
         memset(o, 0, sizeof(*o));
 }
 
@@ -98,7 +102,9 @@ static void outrec_fill(pd_outrec_t *o, const char *topic, const char *key,
         o->headers   = headers_pack(hdrs, &o->headers_len);
         o->value     = value;
         o->value_len = value_len;
-        rd_kafka_headers_destroy(hdrs);
+        /* Kept for the producer: unpacking them again cost a malloc per
+         * header, twice per in-process action. */
+        o->hdrs = hdrs;
 }
 
 /* Hands o, a record that only informs (an in-process action.started), to
@@ -210,10 +216,13 @@ int pd__emit(pd_reactor_t *r, pd_outq_t *oq, pd_event_t *ev, const char *key) {
         return pd__outbox_put_rec(r, oq, &o);
 }
 
-/* Produces one outbox record; its delivery report deletes it. */
-void pd__produce_rec(pd_reactor_t *r, int64_t seq, int32_t part,
-                     const char *topic, const char *key, const void *headers,
-                     size_t headers_len, const void *value, size_t value_len) {
+/* pd__produce_rec, with *hdrsp (unless NULL) the record's headers ready
+ * made: the producer takes them (*hdrsp = NULL), or they are built from
+ * `headers` when there are none. */
+static void produce_rec(pd_reactor_t *r, int64_t seq, int32_t part,
+                        const char *topic, const char *key, const void *headers,
+                        size_t headers_len, const void *value, size_t value_len,
+                        rd_kafka_headers_t **hdrsp) {
         rd_kafka_resp_err_t err;
         rd_kafka_headers_t *hdrs;
 
@@ -225,15 +234,20 @@ void pd__produce_rec(pd_reactor_t *r, int64_t seq, int32_t part,
                 return;
         }
         for (;;) {
-                hdrs = pd__headers_unpack(headers, headers_len);
-                err  = rd_kafka_producev(
-                     r->producer, RD_KAFKA_V_TOPIC(topic),
-                     RD_KAFKA_V_PARTITION(pd__produce_partition(key, part)),
-                     RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-                     RD_KAFKA_V_VALUE((void *)value, value_len),
-                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                     RD_KAFKA_V_HEADERS(hdrs),
-                     RD_KAFKA_V_OPAQUE((void *)(intptr_t)seq), RD_KAFKA_V_END);
+                if (hdrsp && *hdrsp) {
+                        hdrs   = *hdrsp;
+                        *hdrsp = NULL;
+                } else {
+                        hdrs = pd__headers_unpack(headers, headers_len);
+                }
+                err = rd_kafka_producev(
+                    r->producer, RD_KAFKA_V_TOPIC(topic),
+                    RD_KAFKA_V_PARTITION(pd__produce_partition(key, part)),
+                    RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+                    RD_KAFKA_V_VALUE((void *)value, value_len),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                    RD_KAFKA_V_HEADERS(hdrs),
+                    RD_KAFKA_V_OPAQUE((void *)(intptr_t)seq), RD_KAFKA_V_END);
                 if (!err) {
                         if (seq != PD_OUTBOX_NONE)
                                 pd_metrics_outbox_add(1);
@@ -262,12 +276,19 @@ void pd__produce_rec(pd_reactor_t *r, int64_t seq, int32_t part,
         }
 }
 
+/* Produces one outbox record; its delivery report deletes it. */
+void pd__produce_rec(pd_reactor_t *r, int64_t seq, int32_t part,
+                     const char *topic, const char *key, const void *headers,
+                     size_t headers_len, const void *value, size_t value_len) {
+        produce_rec(r, seq, part, topic, key, headers, headers_len, value,
+                    value_len, NULL);
+}
+
 void pd__outq_produce(pd_reactor_t *r, pd_outq_t *oq) {
         for (size_t i = 0; i < oq->cnt; i++) {
                 pd_outrec_t *o = &oq->recs[i];
-                pd__produce_rec(r, o->seq, o->part, o->topic, o->key,
-                                o->headers, o->headers_len, o->value,
-                                o->value_len);
+                produce_rec(r, o->seq, o->part, o->topic, o->key, o->headers,
+                            o->headers_len, o->value, o->value_len, &o->hdrs);
         }
         pd__outq_clear(oq);
 }

@@ -257,6 +257,7 @@ int pd__plan_build(pd_reactor_t *r, pd_plan_t *plan) {
         const char *tenant      = plan->job->tenant;
         const pd_config_t *conf = r->conf;
         int deploy              = ev->type == PD_EVT_RELEASE_DEPLOYED;
+        int seen                = 0;
         size_t i;
 
         plan->steps = pd_xcalloc(conf->action_cnt + ev->actions.cnt + 1,
@@ -292,6 +293,13 @@ int pd__plan_build(pd_reactor_t *r, pd_plan_t *plan) {
         }
 
         pd__plan_order(plan);
+
+        /* A new event's trigger has no runs: nothing below can find one.
+         * One probe per event instead of one or two per action. */
+        if (plan->cnt && pd_store_trigger_seen(r->st, ev->ce_id, &seen))
+                return -1;
+        if (!seen)
+                return 0;
 
         /* A redelivered event that was cut short skips what it finished:
          * not a run interrupted, nor a failure that still had retries left

@@ -124,6 +124,9 @@ typedef struct pd_outrec_s {
         size_t value_len;
         int32_t part; /* the partition it goes to; PD_PART_ANY: the
                        * partitioner chooses */
+        /* The headers as encoded, owned, handed to the producer as they
+         * are (NULL: built again from `headers`, e.g. after a restart). */
+        rd_kafka_headers_t *hdrs;
 } pd_outrec_t;
 
 /* The seq of a record produced without the outbox (an in-process
@@ -230,6 +233,8 @@ struct pd_reactor_s {
                                     * reactor is made again */
         int committer_stop;
         int committer_idle; /* waits on batch_cond */
+        int wal_restart;    /* the WAL is long: the next commit copies
+                             * what is left of it, so it starts over */
         int committer_started;
         pthread_t committer;
         /* Under pr_lock, held while a committed batch is produced: */

@@ -703,7 +703,10 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                         .reason       = *res->error ? res->error : NULL,
                         .has_duration = 1,
                         .duration_ms  = res->duration_ms,
-                        .run_id       = a.run.id}),
+                        .run_id       = a.run.id,
+                        /* Written with its batch (txn.c): one write per
+                         * attempt was 4% of an in-process action. */
+                        .deferrable = def->plugin_action != NULL}),
                     "%s %s attempt %d: %s%s%s (%" PRId64 " ms)", job->tenant,
                     def->name, (int)attempt, pd_status_name(res->status),
                     *res->error ? ": " : "", res->error, res->duration_ms);
@@ -807,8 +810,9 @@ static int job_process(pd_worker_t *w, pd_job_t *job) {
         if (pd__reactor_txn(r, pd__txn_plan, &plan))
                 goto done;
         pd_logf(PD_LOG_INFO,
-                (&(pd_log_fields_t){.tenant   = job->tenant,
-                                    .event_id = job->ev->ce_id}),
+                (&(pd_log_fields_t){.tenant     = job->tenant,
+                                    .event_id   = job->ev->ce_id,
+                                    .deferrable = 1}),
                 "%s: %s %s %s: %zu action(s)%s", job->tenant,
                 pd_evtype_name(job->ev->type),
                 job->ev->type == PD_EVT_RELEASE_DEPLOYED

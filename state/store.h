@@ -89,6 +89,15 @@ int pd_store_part_undo(pd_store_t *st);
 int pd_store_checkpoints_manual(pd_store_t *st);
 int pd_store_checkpoint(pd_store_t *st);
 
+/*
+ * pd_store_checkpoint, saying how many frames the WAL holds (*logp) and how
+ * many of them are in the database now (*donep). The WAL starts over from
+ * its first frame only at a write that begins once every frame was copied:
+ * when a transaction is always open on another handle, only that handle,
+ * between its commit and its next begin, can make it so.
+ */
+int pd_store_checkpoint_count(pd_store_t *st, int *logp, int *donep);
+
 /* ---- events (idempotency) ---- */
 
 /* Sets *donep to 1 if (source, id) was marked done, else 0. */
@@ -185,6 +194,14 @@ int pd_store_trigger_outcome(pd_store_t *st, const char *tenant,
                              const char *action, const char *trigger_source,
                              const char *trigger_id, int *foundp,
                              pd_status_t *statusp, int32_t *attemptp);
+
+/*
+ * Sets *seenp to whether any run, of any tenant, action or status, names
+ * trigger_id as its trigger. When it does not, pd_store_trigger_outcome
+ * finds nothing and pd_store_trigger_runs counts 0 for every action of
+ * that trigger, so a new event's plan asks once instead of per action.
+ */
+int pd_store_trigger_seen(pd_store_t *st, const char *trigger_id, int *seenp);
 
 /*
  * Sets *countp to how many runs of (tenant, action) trigger (source, id)

@@ -15,8 +15,9 @@
 #include <string.h>
 
 const char *const pd__store_restore_sql[PD_STMT__CNT] = {
-    /* The runs_begin trigger adds the action; DO NOTHING on a known
-     * origin adds nothing, and sqlite3_changes() says so. */
+    /* The runs_begin trigger adds the action with this outcome; DO
+     * NOTHING on a known origin adds nothing, and sqlite3_changes()
+     * says so. */
     [PD_STMT_RUN_RESTORE] =
         "INSERT INTO runs (tenant, action, release, trigger_id, attempt,"
         " started_at, id, status, exit_code, error, output_tail,"
@@ -108,14 +109,8 @@ int pd_store_run_restore(pd_store_t *st, const pd_run_t *run,
                 return -1;
         if (sqlite3_changes(st->db) == 0)
                 return 0; /* applied before */
-        /* What pd_store_run_record does after its insert. */
-        stmt = st->stmt[PD_STMT_ACTION_FINISHED];
-        pd__store_bind_str(stmt, 1, run->tenant);
-        pd__store_bind_str(stmt, 2, run->action);
-        sqlite3_bind_int64(stmt, 3, id);
-        sqlite3_bind_int(stmt, 4, (int)run->status);
-        if (pd__store_exec(st, stmt))
-                return -1;
+        /* The runs_begin trigger recorded the outcome in actions, as
+         * for pd_store_run_record. */
         if (set_done >= 0 &&
             pd_store_action_set_done(st, run->tenant, run->action, set_done))
                 return -1;

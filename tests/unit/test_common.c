@@ -22,6 +22,7 @@
 
 #include "common/map.h"
 #include "common/path.h"
+#include "common/random.h"
 #include "common/strerror.h"
 #include "common/strv.h"
 #include "common/xalloc.h"
@@ -399,6 +400,37 @@ static void test_mkparents_names_the_folder_it_could_not_make(void **state) {
         pd_test_rmtree(dir);
 }
 
+/* ---- random ids ---- */
+
+/* A child of a fork draws from a pool of its own: an id it hands out is
+ * never the one its parent hands out next. */
+static void test_a_forked_child_never_hands_out_its_parents_ids(void **state) {
+        char parent[37], child[37] = "";
+        int pipefd[2], status;
+        pid_t pid;
+
+        (void)state;
+        pd_uuid4(parent); /* the pool is drawn, and would be inherited */
+        assert_int_equal(pipe(pipefd), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                pd_uuid4(child);
+                _exit(write(pipefd[1], child, sizeof(child)) ==
+                              (ssize_t)sizeof(child)
+                          ? 0
+                          : 1);
+        }
+        close(pipefd[1]);
+        assert_int_equal(read(pipefd[0], child, sizeof(child)), sizeof(child));
+        close(pipefd[0]);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        pd_uuid4(parent);
+        assert_int_equal(strlen(child), 36);
+        assert_string_not_equal(parent, child);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_out_of_memory_aborts_with_a_message),
@@ -418,6 +450,8 @@ int main(void) {
             cmocka_unit_test(test_null_map_reads_as_empty),
             cmocka_unit_test(test_mkparents_makes_each_missing_folder_private),
             cmocka_unit_test(test_mkparents_names_the_folder_it_could_not_make),
+            cmocka_unit_test(
+                test_a_forked_child_never_hands_out_its_parents_ids),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,7 +11,9 @@
 #include <cmocka.h>
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/config.h"
 #include "common/log.h"
@@ -208,6 +210,75 @@ static void test_format_takes_text_or_json(void **state) {
         pd_config_destroy(conf);
 }
 
+/* stderr into a temporary file while a test runs, and back. */
+typedef struct captured_s {
+        FILE *file;
+        int saved_fd;
+} captured_t;
+
+static captured_t capture_start(void) {
+        captured_t c = {tmpfile(), dup(2)};
+
+        assert_non_null(c.file);
+        assert_true(c.saved_fd >= 0);
+        assert_int_equal(dup2(fileno(c.file), 2), 2);
+        return c;
+}
+
+/* What was written to stderr so far, as one string in buf. */
+static const char *capture_read(captured_t *c, char *buf, size_t size) {
+        ssize_t n = pread(fileno(c->file), buf, size - 1, 0);
+
+        assert_true(n >= 0);
+        buf[n] = '\0';
+        return buf;
+}
+
+static void capture_end(captured_t *c) {
+        assert_int_equal(dup2(c->saved_fd, 2), 2);
+        close(c->saved_fd);
+        fclose(c->file);
+}
+
+/* The reactor's attempt lines wait for the committer's flush (one write per
+ * batch); nothing else waits, and nothing overtakes a line that waits. */
+static void test_deferred_lines_wait_for_the_flush_and_keep_their_order(
+    void **state) {
+        pd_log_fields_t deferred = {.tenant = "acme", .deferrable = 1};
+        captured_t c             = capture_start();
+        char buf[4096];
+
+        (void)state;
+        pd_log_defer(1);
+        pd_logf(PD_LOG_INFO, &deferred, "one");
+        pd_logf(PD_LOG_INFO, &deferred, "two");
+        assert_string_equal(capture_read(&c, buf, sizeof(buf)), "");
+        pd_log_flush();
+        capture_read(&c, buf, sizeof(buf));
+        assert_non_null(strstr(buf, "] one\n"));
+        assert_true(strstr(buf, "] one\n") < strstr(buf, "] two\n"));
+
+        /* A line that does not wait writes those that do first. */
+        pd_logf(PD_LOG_INFO, &deferred, "three");
+        pd_log(PD_LOG_INFO, "four");
+        capture_read(&c, buf, sizeof(buf));
+        assert_non_null(strstr(buf, "] three\n"));
+        assert_true(strstr(buf, "] three\n") < strstr(buf, "] four\n"));
+
+        /* Nor does a warning, deferrable or not. */
+        pd_logf(PD_LOG_WARN, &deferred, "five");
+        assert_non_null(strstr(capture_read(&c, buf, sizeof(buf)), "] five\n"));
+
+        /* Off again: what waited is written, and nothing waits any more. */
+        pd_logf(PD_LOG_INFO, &deferred, "six");
+        pd_log_defer(0);
+        assert_non_null(strstr(capture_read(&c, buf, sizeof(buf)), "] six\n"));
+        pd_logf(PD_LOG_INFO, &deferred, "seven");
+        assert_non_null(
+            strstr(capture_read(&c, buf, sizeof(buf)), "] seven\n"));
+        capture_end(&c);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup(test_text_lines_are_as_they_always_were,
@@ -224,6 +295,9 @@ int main(void) {
             cmocka_unit_test_setup(test_json_cut_short_is_still_one_object,
                                    setup),
             cmocka_unit_test_setup(test_format_takes_text_or_json, setup),
+            cmocka_unit_test_setup(
+                test_deferred_lines_wait_for_the_flush_and_keep_their_order,
+                setup),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

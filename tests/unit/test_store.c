@@ -302,6 +302,57 @@ static void test_a_store_from_before_parts_upgrades_its_outbox(void **state) {
         pd_store_close(st);
 }
 
+/* Version 9's runs_begin records a whole run's outcome itself; a store
+ * from before gets it, and what it held stays as it was. */
+static void test_a_store_from_before_whole_runs_upgrades_its_trigger(
+    void **state) {
+        fx_t *fx       = *state;
+        pd_run_t old   = run_of("core.reindex", "t1", 1);
+        pd_run_t run   = run_of("core.reindex", "t2", 1);
+        pd_run_t busy  = run_of("core.other", "t2", 1);
+        pd_store_t *st = open_ok(fx->path);
+        pd_action_state_t as;
+        sqlite3 *db;
+
+        assert_int_equal(pd_store_run_begin(st, &old), 0);
+        end_run(st, &old, PD_ST_SUCCEEDED);
+        pd_store_close(st);
+        assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+        assert_int_equal(
+            sqlite3_exec(db,
+                         "DROP TRIGGER runs_begin;"
+                         "CREATE TRIGGER runs_begin AFTER INSERT ON runs BEGIN"
+                         " INSERT INTO actions (tenant, action)"
+                         " VALUES (NEW.tenant, NEW.action)"
+                         " ON CONFLICT (tenant, action) DO NOTHING;"
+                         "END;"
+                         "PRAGMA user_version = 8",
+                         NULL, NULL, NULL),
+            SQLITE_OK);
+        sqlite3_close(db);
+
+        fx->st = open_ok(fx->path);
+        as     = state_of(fx->st, "core.reindex");
+        assert_true(as.ever_succeeded);
+        assert_int_equal(as.last_status, PD_ST_SUCCEEDED);
+        run.id          = pd_store_run_id_next(fx->st);
+        run.status      = PD_ST_FAILED;
+        run.finished_at = run.started_at + 5;
+        run.error       = "ledger locked";
+        assert_int_equal(pd_store_run_record(fx->st, &run), 0);
+        as = state_of(fx->st, "core.reindex");
+        assert_true(as.ever_succeeded); /* still: it succeeded once */
+        assert_int_equal(as.last_status, PD_ST_FAILED);
+        /* A run begun, not over, adds its action and no outcome. */
+        assert_int_equal(pd_store_run_begin(fx->st, &busy), 0);
+        as = state_of(fx->st, "core.other");
+        assert_true(as.known);
+        assert_true(as.running);
+        assert_false(as.ever_succeeded);
+        assert_int_equal(state_of(fx->st, "core.reindex").last_status,
+                         PD_ST_FAILED);
+}
+
 static int outbox_count_cb(const pd_outbox_rec_t *rec, void *opaque) {
         (void)rec;
         (*(int *)opaque)++;
@@ -634,6 +685,29 @@ static void test_trigger_runs_counts_the_commands_it_started(void **state) {
         assert_int_equal(n, 2);
 }
 
+/* The plan's one probe per event: a trigger is seen once any run names
+ * it, running or finished, of any action; another trigger's runs do not
+ * count. */
+static void test_a_trigger_is_seen_once_any_run_names_it(void **state) {
+        fx_t *fx     = *state;
+        pd_run_t run = run_of("core.reindex", "t1", 1);
+        int seen     = -1;
+
+        fx->st = open_ok(fx->path);
+        assert_int_equal(pd_store_trigger_seen(fx->st, "t1", &seen), 0);
+        assert_false(seen);
+
+        assert_int_equal(pd_store_run_begin(fx->st, &run), 0);
+        assert_int_equal(pd_store_trigger_seen(fx->st, "t1", &seen), 0);
+        assert_true(seen);
+        assert_int_equal(pd_store_trigger_seen(fx->st, "t2", &seen), 0);
+        assert_false(seen);
+
+        end_run(fx->st, &run, PD_ST_SUCCEEDED);
+        assert_int_equal(pd_store_trigger_seen(fx->st, "t1", &seen), 0);
+        assert_true(seen);
+}
+
 static void test_trigger_outcome_is_its_latest_finished_run(void **state) {
         fx_t *fx           = *state;
         pd_run_t run       = run_of("core.reindex", "t1", 1);
@@ -947,6 +1021,46 @@ static void test_a_second_handle_checkpoints(void **state) {
         pd_store_close(ck);
 }
 
+/* The committer's checkpoint runs while the next batch is open, so it
+ * never lets the WAL start over (the WAL grew without end under load);
+ * one on the writing handle, between a commit and the next begin, does
+ * (consumer/txn.c, batch_wal_restart). */
+static void test_the_wal_starts_over_after_the_writer_checkpoints(
+    void **state) {
+        fx_t *fx = *state;
+        int log = -1, done = -1, grown;
+        char errstr[512];
+        pd_store_t *ck;
+
+        fx->st = open_ok(fx->path);
+        assert_int_equal(pd_store_checkpoints_manual(fx->st), 0);
+        ck = pd_store_open(fx->path, 0, errstr, sizeof(errstr));
+        assert_non_null(ck);
+        assert_int_equal(pd_store_begin(fx->st), 0);
+        for (int i = 0; i < 20; i++) {
+                outbox_add(fx->st, "a batch");
+                assert_int_equal(pd_store_commit(fx->st), 0);
+                assert_int_equal(pd_store_begin(fx->st), 0);
+                /* Every frame committed is copied, but a batch is open. */
+                assert_int_equal(pd_store_checkpoint_count(ck, &log, &done), 0);
+                assert_int_equal(log, done);
+        }
+        outbox_add(fx->st, "a batch");
+        assert_int_equal(pd_store_commit(fx->st), 0);
+        assert_int_equal(pd_store_checkpoint_count(ck, &log, &done), 0);
+        grown = log;
+        assert_true(grown >= 20); /* it only grew */
+
+        assert_int_equal(pd_store_checkpoint_count(fx->st, &log, &done), 0);
+        assert_int_equal(log, done);
+        assert_int_equal(pd_store_begin(fx->st), 0);
+        outbox_add(fx->st, "the next batch");
+        assert_int_equal(pd_store_commit(fx->st), 0);
+        assert_int_equal(pd_store_checkpoint_count(ck, &log, &done), 0);
+        assert_true(log < grown); /* from its first frame again */
+        pd_store_close(ck);
+}
+
 /* ---- transactions ---- */
 
 static void test_rollback_leaves_nothing(void **state) {
@@ -1199,6 +1313,7 @@ int main(void) {
             T(test_open_refuses_a_newer_schema),
             T(test_a_store_from_before_pauses_upgrades_and_keeps_them),
             T(test_a_store_from_before_parts_upgrades_its_outbox),
+            T(test_a_store_from_before_whole_runs_upgrades_its_trigger),
             T(test_reopen_keeps_everything),
             T(test_event_mark_is_idempotent),
             T(test_action_unknown_until_its_first_run),
@@ -1212,6 +1327,7 @@ int main(void) {
             T(test_a_run_ends_only_once),
             T(test_a_run_recorded_whole_counts_as_begun_and_ended),
             T(test_trigger_runs_counts_the_commands_it_started),
+            T(test_a_trigger_is_seen_once_any_run_names_it),
             T(test_trigger_outcome_is_its_latest_finished_run),
             T(test_unfinished_runs_survive_a_crash),
             T(test_unfinished_runs_stop_at_the_callbacks_answer),
@@ -1219,6 +1335,7 @@ int main(void) {
             T(test_outbox_range_delete_keeps_the_rest),
             T(test_an_undone_part_leaves_the_others),
             T(test_a_second_handle_checkpoints),
+            T(test_the_wal_starts_over_after_the_writer_checkpoints),
             T(test_rollback_leaves_nothing),
             T(test_commit_without_begin_is_an_error),
             T(test_disk_full_is_retriable),
