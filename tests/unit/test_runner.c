@@ -710,21 +710,34 @@ static void test_no_descriptor_is_left_open(void **state) {
 
 /* ---- threads ---- */
 
+/* Runs per thread: each thread starts its children on, and reads their
+ * pipes through, a block of its own (runner.c, runner_scratch), kept from
+ * one run to the next. */
+#define PAR_RUNS 25
+
 typedef struct par_s {
         pthread_t thread;
         char word[16];
         pd_runner_result_t res;
         int ret;
+        int wrong; /* runs whose outcome or tail was not their own */
 } par_t;
 
 static void *par_main(void *arg) {
         par_t *p            = arg;
         char *argv[]        = {"echo", p->word, NULL};
         pd_runner_job_t job = {0};
+        char expected[32];
 
+        snprintf(expected, sizeof(expected), "%s\n", p->word);
         job.argv = argv;
         job.envp = environ;
-        p->ret   = pd_runner_run(&job, &p->res);
+        for (int i = 0; i < PAR_RUNS; i++) {
+                p->ret = pd_runner_run(&job, &p->res);
+                if (p->ret || p->res.status != PD_ST_SUCCEEDED ||
+                    strcmp(p->res.tail, expected))
+                        p->wrong++;
+        }
         return NULL;
 }
 
@@ -733,6 +746,7 @@ static void test_parallel_runs_keep_their_own_output(void **state) {
         char expected[32];
 
         (void)state;
+        memset(par, 0, sizeof(par));
         for (int i = 0; i < 8; i++) {
                 snprintf(par[i].word, sizeof(par[i].word), "run-%d", i);
                 assert_int_equal(
@@ -741,6 +755,7 @@ static void test_parallel_runs_keep_their_own_output(void **state) {
         for (int i = 0; i < 8; i++) {
                 pthread_join(par[i].thread, NULL);
                 snprintf(expected, sizeof(expected), "run-%d\n", i);
+                assert_int_equal(par[i].wrong, 0);
                 assert_int_equal(par[i].ret, 0);
                 assert_int_equal(par[i].res.status, PD_ST_SUCCEEDED);
                 assert_string_equal(par[i].res.tail, expected);
