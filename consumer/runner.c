@@ -457,8 +457,8 @@ static int runner_child(void *arg) {
         if (fd != STDIN_FILENO && (dup2(fd, STDIN_FILENO) == -1 || close(fd)))
                 goto fail;
         /* After stdin: /dev/null may have been given fd 3 for a moment.
-         * prog_fd is 10 or more, so this is never a dup2 onto itself,
-         * which would keep close-on-exec. */
+         * prog_fd is above 3, so this is never a dup2 onto itself, which
+         * would keep close-on-exec. */
         if (dup2(c->prog_fd, PD_PROGRESS_FD) == -1)
                 goto fail;
         if (job->workdir && chdir(job->workdir))
@@ -745,10 +745,13 @@ pd_runner_t *pd_runner_start(const pd_runner_job_t *job,
         }
         rn->prog_fd   = progfd[0];
         rn->prog_open = 1;
-        /* The write end numbered 10 or more, out of the way of 0..3 in
-         * the child (runner_child). Blocking for the writer: a command
+        /* The write end out of the way of 0..3 in the child
+         * (runner_child): moved to 10 or more only when it is one of
+         * them, which a process with 0..2 open rarely gives (a move is a
+         * dup and a close per run). Blocking for the writer: a command
          * that writes faster than we read waits, as on its stdout. */
-        progfd[1] = runner_high_fd(progfd[1]);
+        if (progfd[1] <= PD_PROGRESS_FD)
+                progfd[1] = runner_high_fd(progfd[1]);
         if (progfd[1] == -1 || fcntl(progfd[1], F_SETFL, 0)) {
                 snprintf(res->error, sizeof(res->error),
                          "cannot create a pipe: %s", pd_strerror(errno));

@@ -8,6 +8,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -583,6 +584,31 @@ static void test_a_commands_progress_lines_reach_the_caller(void **state) {
         assert_string_equal(res.tail, "out\n");
 }
 
+/* A parent whose fds 0 and 3 are free gets them for the progress pipe:
+ * the write end must still reach the child as its fd 3, open. */
+static void test_progress_reaches_the_caller_when_low_fds_are_free(
+    void **state) {
+        pd_runner_result_t res;
+        heard_t h;
+        int saved0 = dup(STDIN_FILENO);
+        int saved3 = fcntl(3, F_DUPFD_CLOEXEC, 10);
+
+        (void)state;
+        assert_true(saved0 >= 0);
+        close(STDIN_FILENO);
+        close(3);
+        run_progress("echo '2 5' >&3 && echo out", &h, &res);
+        dup2(saved0, STDIN_FILENO);
+        close(saved0);
+        if (saved3 >= 0) {
+                dup2(saved3, 3);
+                close(saved3);
+        }
+        assert_int_equal(h.done, 2);
+        assert_int_equal(h.total, 5);
+        assert_string_equal(res.tail, "out\n");
+}
+
 static void test_a_progress_flood_ends_with_its_last_value(void **state) {
         pd_runner_result_t res;
         heard_t h;
@@ -787,6 +813,7 @@ int main(void) {
             T(test_progress_lines_are_two_numbers_or_one),
             T(test_progress_keeps_the_newest_line_and_counts_bad_ones),
             T(test_a_commands_progress_lines_reach_the_caller),
+            T(test_progress_reaches_the_caller_when_low_fds_are_free),
             T(test_a_progress_flood_ends_with_its_last_value),
             T(test_no_shell_interprets_the_argv),
             T(test_stdin_is_dev_null),
