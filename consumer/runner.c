@@ -340,6 +340,42 @@ static void runner_dflt_init(void) {
 /* The child's stack: execve needs little, the PATH search a path. */
 #define PD_CHILD_STACK (64 * 1024)
 
+/*
+ * One block per thread, kept for the thread's life: the stack of a child
+ * while it is being started, and the buffer each read of a run's pipes
+ * goes through. The two are never in use at once in one thread (the
+ * parent is held until the child has exec'd: CLONE_VFORK). A run used to
+ * malloc and free 128 KiB of them; glibc handed that back to the kernel
+ * at each free (sbrk) and the next run faulted it in again: 5% of the
+ * supervisor's own CPU (docs/BENCHMARKS.md, "2 on 2026-12-05").
+ */
+#define PD_RUNNER_SCRATCH                                                      \
+        (PD_CHILD_STACK > PD_RUNNER_READ_SIZE ? PD_CHILD_STACK                 \
+                                              : PD_RUNNER_READ_SIZE)
+static pthread_key_t runner_scratch_key;
+static pthread_once_t runner_scratch_once = PTHREAD_ONCE_INIT;
+
+static void runner_scratch_init(void) {
+        /* Freed when its thread ends; a process that never made one
+         * frees nothing. */
+        if (pthread_key_create(&runner_scratch_key, free))
+                abort();
+}
+
+/* This thread's block of PD_RUNNER_SCRATCH bytes. */
+static char *runner_scratch(void) {
+        char *p;
+
+        pthread_once(&runner_scratch_once, runner_scratch_init);
+        p = pthread_getspecific(runner_scratch_key);
+        if (!p) {
+                p = pd_xmalloc(PD_RUNNER_SCRATCH);
+                if (pthread_setspecific(runner_scratch_key, p))
+                        abort();
+        }
+        return p;
+}
+
 typedef struct pd_child_s {
         const pd_runner_job_t *job;
         char *const *envp; /* job's, with POSTDEPLOY_PROGRESS_FD */
@@ -421,8 +457,8 @@ static int runner_child(void *arg) {
         if (fd != STDIN_FILENO && (dup2(fd, STDIN_FILENO) == -1 || close(fd)))
                 goto fail;
         /* After stdin: /dev/null may have been given fd 3 for a moment.
-         * prog_fd is 10 or more, so this is never a dup2 onto itself,
-         * which would keep close-on-exec. */
+         * prog_fd is above 3, so this is never a dup2 onto itself, which
+         * would keep close-on-exec. */
         if (dup2(c->prog_fd, PD_PROGRESS_FD) == -1)
                 goto fail;
         if (job->workdir && chdir(job->workdir))
@@ -447,7 +483,7 @@ fail:
  */
 static int runner_spawn(const pd_runner_job_t *job, char *const *envp,
                         int out_fd, int prog_fd, pid_t *pidp) {
-        char *stack      = pd_xmalloc(PD_CHILD_STACK);
+        char *stack      = runner_scratch();
         const char *path = getenv("PATH");
         pd_child_t c     = {
                 job, envp, out_fd, prog_fd, path ? path : "/bin:/usr/bin", 0};
@@ -465,7 +501,6 @@ static int runner_spawn(const pd_runner_job_t *job, char *const *envp,
         if (pid == -1)
                 err = errno;
         pthread_sigmask(SIG_SETMASK, &old, NULL);
-        free(stack);
         if (!err && c.err) {
                 /* It exited without exec: reaped here, never seen. */
                 err = c.err;
@@ -535,7 +570,8 @@ static int runner_exited(pid_t pid) {
 }
 
 /* Reads what the pipe has now. Returns 0 while it stays open. */
-static int runner_read(int fd, char *buf, pd_output_t *out) {
+static int runner_read(int fd, pd_output_t *out) {
+        char *buf = runner_scratch();
         ssize_t n = read(fd, buf, PD_RUNNER_READ_SIZE);
 
         if (n > 0)
@@ -600,7 +636,6 @@ struct pd_runner_s {
         pd_status_t stopped_as;
         int64_t kill_at; /* SIGKILL after SIGTERM */
         pd_output_t *out;
-        char *buf;
         int out_fd; /* the pipe's read end */
         int out_open;
         int pidfd;   /* -1: exit checked every 10 ms instead */
@@ -648,7 +683,8 @@ static char **runner_envp(char *const *env) {
 /* Reads what the progress pipe has now (one read) and tells the caller
  * of a new value. At its end or an error it is no longer polled. */
 static void runner_progress_read(pd_runner_t *rn) {
-        ssize_t n = read(rn->prog_fd, rn->buf, PD_RUNNER_READ_SIZE);
+        char *buf = runner_scratch();
+        ssize_t n = read(rn->prog_fd, buf, PD_RUNNER_READ_SIZE);
         uint64_t bad;
 
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
@@ -658,7 +694,7 @@ static void runner_progress_read(pd_runner_t *rn) {
                 return;
         }
         bad = rn->pr.bad;
-        pd_runner_progress_feed(&rn->pr, rn->buf, (size_t)n);
+        pd_runner_progress_feed(&rn->pr, buf, (size_t)n);
         if (!bad && rn->pr.bad)
                 pd_log(PD_LOG_WARN,
                        "%s: a progress line is not \"DONE TOTAL\" or "
@@ -679,7 +715,6 @@ static void runner_free(pd_runner_t *rn) {
         if (rn->prog_fd != -1)
                 close(rn->prog_fd);
         free(rn->envp);
-        free(rn->buf);
         free(rn);
 }
 
@@ -694,7 +729,6 @@ pd_runner_t *pd_runner_start(const pd_runner_job_t *job,
         memset(res, 0, sizeof(*res));
         res->status = PD_ST_FAILED;
         *failed     = 1;
-        rn->buf     = pd_xmalloc(PD_RUNNER_READ_SIZE);
         rn->job     = job;
         rn->start   = pd_mono_ms();
         rn->deadline =
@@ -711,10 +745,13 @@ pd_runner_t *pd_runner_start(const pd_runner_job_t *job,
         }
         rn->prog_fd   = progfd[0];
         rn->prog_open = 1;
-        /* The write end numbered 10 or more, out of the way of 0..3 in
-         * the child (runner_child). Blocking for the writer: a command
+        /* The write end out of the way of 0..3 in the child
+         * (runner_child): moved to 10 or more only when it is one of
+         * them, which a process with 0..2 open rarely gives (a move is a
+         * dup and a close per run). Blocking for the writer: a command
          * that writes faster than we read waits, as on its stdout. */
-        progfd[1] = runner_high_fd(progfd[1]);
+        if (progfd[1] <= PD_PROGRESS_FD)
+                progfd[1] = runner_high_fd(progfd[1]);
         if (progfd[1] == -1 || fcntl(progfd[1], F_SETFL, 0)) {
                 snprintf(res->error, sizeof(res->error),
                          "cannot create a pipe: %s", pd_strerror(errno));
@@ -802,7 +839,7 @@ int pd_runner_prepare(pd_runner_t *rn, struct pollfd *pfd, int64_t *wait) {
 
 int pd_runner_handle(pd_runner_t *rn, const struct pollfd *pfd, int nfds) {
         if (rn->ix_out >= 0 && rn->ix_out < nfds && pfd[rn->ix_out].revents)
-                rn->out_open = !runner_read(rn->out_fd, rn->buf, rn->out);
+                rn->out_open = !runner_read(rn->out_fd, rn->out);
         if (rn->ix_prog >= 0 && rn->ix_prog < nfds && pfd[rn->ix_prog].revents)
                 runner_progress_read(rn);
         if (rn->pidfd != -1)
@@ -862,8 +899,7 @@ int pd_runner_finish(pd_runner_t *rn, pd_runner_result_t *res) {
                 if (n == 0 || (n < 0 && errno != EINTR))
                         break;
                 if (n > 0)
-                        rn->out_open =
-                            !runner_read(rn->out_fd, rn->buf, rn->out);
+                        rn->out_open = !runner_read(rn->out_fd, rn->out);
         }
 
         while (waitpid(rn->pid, &wstatus, 0) == -1) {

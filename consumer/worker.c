@@ -15,13 +15,13 @@ extern char **environ;
 /*
  * The name of a command run at the supervisor: a hash of its trigger,
  * tenant, action and its place among the commands the trigger started for
- * that action (1 for the first; pd_store_trigger_runs). The run's row is not
- * committed before the START goes out, so a crash may lose it; the redelivered
- * event then starts the same place again, under the same name, and the
- * supervisor, which knows that name until the reactor has durably recorded the
- * outcome (FORGET), hands back the run it has instead of starting another. A
- * row that did become durable counts, so a run after it gets a new place and a
- * new name.
+ * that action (1 for the first; pd_store_trigger_runs). The run's row is
+ * written whole at its end, so a crash while it runs leaves none; the
+ * redelivered event then starts the same place again, under the same name, and
+ * the supervisor, which knows that name until the reactor has durably recorded
+ * the outcome (FORGET), hands back the run it has instead of starting another.
+ * A row that did become durable counts, so a run after it gets a new place and
+ * a new name.
  *
  * FNV-1a over the parts (each with its NUL, so "ab","c" is not "a","bc")
  * and the place, then splitmix64's finaliser so that names of nearby
@@ -623,16 +623,24 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 }
                 a.run.started_at = pd_now_ms(); /* not when it queued */
                 if (adopting) {
-                        /* Its row and action.started are there already. */
+                        /* Its row and action.started are there already
+                         * (a row a reactor before 2026-12-05 wrote at a
+                         * command's start). */
                         a.run.id         = ad.run_id;
                         a.run.sup_id     = ad.sup_id;
                         a.run.started_at = ad.started_at;
-                } else if (def->plugin_action
-                               ? pd__attempt_start_whole(r, &a)
-                               /* A command's row need not be durable
-                                * before its START: its name finds it
-                                * again (run_sup_id). */
-                               : pd__reactor_txn(r, pd__txn_started, &a)) {
+                } else if (pd__attempt_start_whole(r, &a)) {
+                        /* Every run, a command's too, is one row written
+                         * at its end: a command's START is its record
+                         * until then. A crash while it runs leaves no row;
+                         * the redelivered event sends the same START
+                         * (run_sup_id), and the supervisor, which keeps
+                         * the run until FORGET, answers with it. A row
+                         * at the start cost a second write of the run's
+                         * pages and indexes, and an outbox row for
+                         * action.started to insert and trim: 12% of the
+                         * reactor's CPU per command (docs/BENCHMARKS.md,
+                         * "2 on 2026-12-05"). */
                         slot_give(w, def);
                         free(res);
                         ret = -1;

@@ -284,9 +284,9 @@ void pd__sup_conn_flush(pd_sup_conn_t *conn) {
 }
 
 /*
- * Reads what conn has now, without blocking, up to the end or EAGAIN.
- * Returns 1 if it read anything or the end. A reset counts as the end:
- * Linux reports it only after every byte the peer sent has been read.
+ * Reads what conn has now, without blocking, up to the end, EAGAIN or a
+ * short read. Returns 1 if it read anything or the end. A reset counts as the
+ * end: Linux reports it only after every byte the peer sent has been read.
  */
 int pd__sup_conn_read(pd_sup_server_t *srv, pd_sup_conn_t *conn) {
         int got = 0;
@@ -304,6 +304,13 @@ int pd__sup_conn_read(pd_sup_server_t *srv, pd_sup_conn_t *conn) {
                 if (n > 0) {
                         conn->in.len += (size_t)n;
                         got = 1;
+                        /* Less than there was room for: the socket is
+                         * empty now, and the read that would say EAGAIN
+                         * (one per request) is spared. What comes later
+                         * wakes the poll again; the parked pass reads on
+                         * until a read brings nothing. */
+                        if ((size_t)n < room)
+                                break;
                 } else if (n < 0 && errno == EINTR) {
                         continue;
                 } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {

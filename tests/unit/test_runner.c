@@ -8,6 +8,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -583,6 +584,31 @@ static void test_a_commands_progress_lines_reach_the_caller(void **state) {
         assert_string_equal(res.tail, "out\n");
 }
 
+/* A parent whose fds 0 and 3 are free gets them for the progress pipe:
+ * the write end must still reach the child as its fd 3, open. */
+static void test_progress_reaches_the_caller_when_low_fds_are_free(
+    void **state) {
+        pd_runner_result_t res;
+        heard_t h;
+        int saved0 = dup(STDIN_FILENO);
+        int saved3 = fcntl(3, F_DUPFD_CLOEXEC, 10);
+
+        (void)state;
+        assert_true(saved0 >= 0);
+        close(STDIN_FILENO);
+        close(3);
+        run_progress("echo '2 5' >&3 && echo out", &h, &res);
+        dup2(saved0, STDIN_FILENO);
+        close(saved0);
+        if (saved3 >= 0) {
+                dup2(saved3, 3);
+                close(saved3);
+        }
+        assert_int_equal(h.done, 2);
+        assert_int_equal(h.total, 5);
+        assert_string_equal(res.tail, "out\n");
+}
+
 static void test_a_progress_flood_ends_with_its_last_value(void **state) {
         pd_runner_result_t res;
         heard_t h;
@@ -710,21 +736,34 @@ static void test_no_descriptor_is_left_open(void **state) {
 
 /* ---- threads ---- */
 
+/* Runs per thread: each thread starts its children on, and reads their
+ * pipes through, a block of its own (runner.c, runner_scratch), kept from
+ * one run to the next. */
+#define PAR_RUNS 25
+
 typedef struct par_s {
         pthread_t thread;
         char word[16];
         pd_runner_result_t res;
         int ret;
+        int wrong; /* runs whose outcome or tail was not their own */
 } par_t;
 
 static void *par_main(void *arg) {
         par_t *p            = arg;
         char *argv[]        = {"echo", p->word, NULL};
         pd_runner_job_t job = {0};
+        char expected[32];
 
+        snprintf(expected, sizeof(expected), "%s\n", p->word);
         job.argv = argv;
         job.envp = environ;
-        p->ret   = pd_runner_run(&job, &p->res);
+        for (int i = 0; i < PAR_RUNS; i++) {
+                p->ret = pd_runner_run(&job, &p->res);
+                if (p->ret || p->res.status != PD_ST_SUCCEEDED ||
+                    strcmp(p->res.tail, expected))
+                        p->wrong++;
+        }
         return NULL;
 }
 
@@ -733,6 +772,7 @@ static void test_parallel_runs_keep_their_own_output(void **state) {
         char expected[32];
 
         (void)state;
+        memset(par, 0, sizeof(par));
         for (int i = 0; i < 8; i++) {
                 snprintf(par[i].word, sizeof(par[i].word), "run-%d", i);
                 assert_int_equal(
@@ -741,6 +781,7 @@ static void test_parallel_runs_keep_their_own_output(void **state) {
         for (int i = 0; i < 8; i++) {
                 pthread_join(par[i].thread, NULL);
                 snprintf(expected, sizeof(expected), "run-%d\n", i);
+                assert_int_equal(par[i].wrong, 0);
                 assert_int_equal(par[i].ret, 0);
                 assert_int_equal(par[i].res.status, PD_ST_SUCCEEDED);
                 assert_string_equal(par[i].res.tail, expected);
@@ -772,6 +813,7 @@ int main(void) {
             T(test_progress_lines_are_two_numbers_or_one),
             T(test_progress_keeps_the_newest_line_and_counts_bad_ones),
             T(test_a_commands_progress_lines_reach_the_caller),
+            T(test_progress_reaches_the_caller_when_low_fds_are_free),
             T(test_a_progress_flood_ends_with_its_last_value),
             T(test_no_shell_interprets_the_argv),
             T(test_stdin_is_dev_null),
