@@ -211,8 +211,10 @@ static int txn_started_whole(pd_reactor_t *r, pd_outq_t *oq, void *arg) {
 }
 
 /*
- * Starts an in-process attempt: its run is written whole when it is over
- * (pd__txn_finished), so nothing is stored before it runs, and its
+ * Starts an attempt whose run is written whole when it is over
+ * (pd__txn_finished): an in-process action's, and a command's, whose
+ * supervisor's START names the run until then (its name finds it again
+ * after a crash: worker.c). Nothing is stored before it runs, and its
  * action.started has no outbox row: it joins the open batch as a part of
  * its own (crash points started.*, as a command's start) and is produced
  * once that commits. A crash while it runs leaves nothing behind in the

@@ -737,9 +737,16 @@ static int step_run(pd_worker_t *w, pd_plan_t *plan, pd_step_t *step) {
                 if (!a.retrying)
                         break;
                 backoff = pd_action_backoff_ms(def, attempt);
-                pd_log(PD_LOG_INFO, "%s %s: retry %d of %d in %" PRId64 " ms",
-                       job->tenant, def->name, (int)attempt, (int)def->retries,
-                       backoff);
+                if (attempt <= def->retries)
+                        pd_log(PD_LOG_INFO,
+                               "%s %s: retry %d of %d in %" PRId64 " ms",
+                               job->tenant, def->name, (int)attempt,
+                               (int)def->retries, backoff);
+                else /* an interrupted run goes again, whatever retries */
+                        pd_log(PD_LOG_INFO,
+                               "%s %s: interrupted; runs again in %" PRId64
+                               " ms",
+                               job->tenant, def->name, backoff);
                 /* Between attempts it is still going: a cancel finds it
                  * and ends the wait (run_cancel_settle cleared it). */
                 pthread_mutex_lock(&r->lock);
