@@ -880,8 +880,8 @@ int pd_results_scan_latest(pd_cli_t *cli, rd_kafka_t *rkc,
         pd_latest_map_t m = {.recs = pd_map_new()};
         size_t rejected   = cli->rejected;
         char errstr[512];
-        size_t it = 0;
-        void *rec;
+        size_t it = 0, cnt = 0;
+        void *rec, **recs;
         int ret;
 
         ret = results_read(cli, rkc, 0, tenants, 1, timeout_ms, latest_put, &m);
@@ -895,17 +895,23 @@ int pd_results_scan_latest(pd_cli_t *cli, rd_kafka_t *rkc,
                 ret = results_read(cli, rkc, 0, tenants, 0, timeout_ms,
                                    latest_put, &m);
         }
-        /* Each record is freed once decoded: the caller's copies take the
-         * place of the records rather than adding to them. */
-        while (pd_map_next(m.recs, &it, NULL, NULL, &rec)) {
+        /* The map (its slots and key copies: 10 MB over benchmark 5's
+         * 100,000 keys) goes before the caller builds its own, and each
+         * record is freed once decoded: the caller's copies take the place
+         * of the records rather than adding to them. */
+        recs = pd_xmalloc((pd_map_count(m.recs) + 1) * sizeof(*recs));
+        while (pd_map_next(m.recs, &it, NULL, NULL, &rec))
+                recs[cnt++] = rec;
+        pd_map_destroy(m.recs, NULL);
+        for (size_t i = 0; i < cnt; i++) {
                 pd_event_t *ev;
 
                 if (!ret &&
-                    (ev = latest_decode(&m, rec, errstr, sizeof(errstr))))
+                    (ev = latest_decode(&m, recs[i], errstr, sizeof(errstr))))
                         cb(ev, opaque);
-                free(rec);
+                free(recs[i]);
         }
-        pd_map_destroy(m.recs, NULL);
+        free(recs);
         for (size_t h = 0; h < PD_LATEST_HDR_CNT; h++)
                 for (int n = 0; n < m.shared[h].cnt; n++)
                         free(m.shared[h].v[n]);
