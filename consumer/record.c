@@ -251,8 +251,17 @@ void pd__attempt_finish(pd_reactor_t *r, pd_attempt_t *a) {
         a->run.exit_code     = res->exit_code;
         a->run.finished_at   = pd_now_ms();
         a->run.duration_ms   = res->duration_ms;
-        a->run.error         = *res->error ? res->error : NULL;
-        a->run.output_tail   = res->tail;
+        /* A command the supervisor handed back to a redelivered event
+         * (its first reactor was killed while it ran) ran before this
+         * attempt's start: its own times, not the moment it was handed
+         * back. For any other run ended - duration is after our start. */
+        if (res->ended_at_ms > 0) {
+                a->run.finished_at = res->ended_at_ms;
+                if (res->ended_at_ms - res->duration_ms < a->run.started_at)
+                        a->run.started_at = res->ended_at_ms - res->duration_ms;
+        }
+        a->run.error       = *res->error ? res->error : NULL;
+        a->run.output_tail = res->tail;
         pd__finished_encode(r, &a->run, res->tail, a->retrying, &a->out);
 }
 

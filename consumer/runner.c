@@ -789,6 +789,7 @@ pd_runner_t *pd_runner_start(const pd_runner_job_t *job,
         return rn;
 fail:
         res->duration_ms = pd_mono_ms() - rn->start;
+        res->ended_at_ms = pd_now_ms();
         runner_free(rn);
         return NULL;
 }
@@ -920,6 +921,7 @@ int pd_runner_finish(pd_runner_t *rn, pd_runner_result_t *res) {
 out:
         pd_output_result(rn->out, res);
         res->duration_ms = pd_mono_ms() - rn->start;
+        res->ended_at_ms = pd_now_ms();
         runner_free(rn);
         return ret;
 }

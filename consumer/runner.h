@@ -48,6 +48,10 @@ typedef struct pd_runner_result_s {
         int exit_code;
         int term_signal; /* signal that ended it, 0 if none */
         int64_t duration_ms;
+        /* The wall clock when it ended (ms since the epoch; 0: unknown).
+         * A run the supervisor hands back to a redelivered START ended
+         * before that START: its times come from here (record.c). */
+        int64_t ended_at_ms;
         char error[512]; /* "" on success; else why, in a sentence */
         char tail[PD_OUTPUT_TAIL_MAX + 1]; /* last output bytes, NUL-ended */
         size_t tail_len;

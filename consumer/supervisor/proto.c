@@ -194,6 +194,9 @@ void pd_sup_result_put(pd_sup_buf_t *b, int64_t id, int runner_failed,
         pd_sup_buf_u32(b, (uint32_t)res->tail_len);
         pd_sup_buf_put(b, res->tail, res->tail_len);
         pd_sup_buf_le(b, res->output_bytes, 8);
+        /* Last, so that a result an older supervisor logged without it
+         * still decodes (as 0: unknown). */
+        pd_sup_buf_i64(b, res->ended_at_ms);
         /* A result is a few KiB: it always fits. */
         pd_sup_frame_end(b, at);
 }
@@ -218,6 +221,8 @@ int pd_sup_result_get(pd_sup_rd_t *rd, int *runner_failed,
                 return -1;
         tail              = sup_rd_bytes(rd, tail_len);
         res->output_bytes = pd_sup_rd_le(rd, 8);
+        if (!rd->bad && rd->off < rd->len)
+                res->ended_at_ms = pd_sup_rd_i64(rd);
         if (rd->bad || rd->off != rd->len)
                 return -1;
         res->status = (pd_status_t)status;

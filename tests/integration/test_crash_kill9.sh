@@ -41,7 +41,7 @@ recover.before_commit recover.after_commit recover.after_produce
 
 # A world per point: its own topics, group, state, markers.
 one_point() {
-	local point=$1 dir=$T/$1 rc pid cli first second
+	local point=$1 dir=$T/$1 rc pid cli first second gate_ms=
 	mkdir -p "$dir/markers"
 	RUN_ID=$(date +%s)-$$-$RANDOM
 	cat >"$dir/act.sh" <<'SH'
@@ -150,7 +150,8 @@ INI
 				{ echo "FAIL - $point: the store does not hold one unfinished run"; return 1; }
 		fi
 		# The action goes on without its reactor and finishes; later runs
-		# find no gate.
+		# find no gate. It began before this moment, its reactor dead.
+		gate_ms=$(date +%s%3N)
 		echo go >"$dir/markers/gate.acme.a"
 		rm -f "$dir/markers/gate.acme.a"
 	else
@@ -178,6 +179,17 @@ INI
 			[ "$st" = succeeded ] || bad="$bad $t/$a=$st"
 		done
 	done
+	if [ "$point" = during_run ]; then
+		# The run the supervisor handed back to the redelivered event is
+		# recorded with its own times, not the moment it was handed back.
+		python3 - "$dir/report.json" "$gate_ms" <<'PY' || bad="$bad acme/t.a-recorded-as-started-after-the-kill"
+import json, sys
+from datetime import datetime
+row = [r for r in json.load(open(sys.argv[1])) if (r["tenant"], r["action"]) == ("acme", "t.a")][0]
+started = datetime.fromisoformat(row["started_at"].replace("Z", "+00:00")).timestamp() * 1000
+sys.exit(0 if started <= int(sys.argv[2]) else 1)
+PY
+	fi
 	n=$(kcat -C -b "$PD_BROKERS" -t "pdcrash.$RUN_ID.dlq" -o beginning -e -q -f '%h\n' 2>/dev/null | grep -c postdeploy_error || true)
 	[ "$n" -ge 1 ] || bad="$bad dead-letter-lost"
 	if [ -z "$bad" ]; then

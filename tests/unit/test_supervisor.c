@@ -51,6 +51,7 @@
 
 #include "common/clock.h"
 #include "consumer/supervisor.h"
+#include "consumer/supervisor/proto.h"
 
 extern char **environ;
 
@@ -630,6 +631,33 @@ static void test_log_stays_bounded_while_busy(void **state) {
         free(res);
 }
 
+/* A RESULT an older supervisor wrote (to its log, or to a reactor) has no
+ * end time after its output count: it decodes, the end time unknown (0). */
+static void test_a_result_without_its_end_time_still_decodes(void **state) {
+        pd_runner_result_t res = {.status      = PD_ST_SUCCEEDED,
+                                  .duration_ms = 12,
+                                  .ended_at_ms = 1796449797645};
+        pd_runner_result_t got;
+        pd_sup_buf_t b = {0};
+        pd_sup_rd_t rd;
+        int failed;
+
+        (void)state;
+        pd_sup_result_put(&b, 7, 0, &res);
+        /* The payload after the header and the run's id. */
+        rd = (pd_sup_rd_t){.p   = b.p + PD_SUP_HDR + 8,
+                           .len = b.len - PD_SUP_HDR - 8};
+        assert_int_equal(pd_sup_result_get(&rd, &failed, &got), 0);
+        assert_int_equal(got.ended_at_ms, 1796449797645);
+        assert_int_equal(got.duration_ms, 12);
+        rd = (pd_sup_rd_t){.p   = b.p + PD_SUP_HDR + 8,
+                           .len = b.len - PD_SUP_HDR - 8 - 8};
+        assert_int_equal(pd_sup_result_get(&rd, &failed, &got), 0);
+        assert_int_equal(got.ended_at_ms, 0);
+        assert_int_equal(got.duration_ms, 12);
+        pd_sup_buf_free(&b);
+}
+
 static void test_restarted_supervisor_reports_finished_run(void **state) {
         fx_t *fx                = *state;
         pd_runner_result_t *res = calloc(1, sizeof(*res));
@@ -638,10 +666,14 @@ static void test_restarted_supervisor_reports_finished_run(void **state) {
         pid_t pid;
         FILE *fp;
 
-        pid = start_supervisor(fx, IDLE_LONG);
-        sup = client(fx);
+        int64_t before, after;
+
+        pid    = start_supervisor(fx, IDLE_LONG);
+        sup    = client(fx);
+        before = pd_now_ms();
         assert_int_equal(
             run_sh(sup, 30, "printf x; exit 5", "", "", 0, NULL, res), 0);
+        after = pd_now_ms();
         pd_sup_close(sup);
 
         /* Killed outright: it leaves its socket behind. */
@@ -664,6 +696,9 @@ static void test_restarted_supervisor_reports_finished_run(void **state) {
         assert_int_equal(res->exit_code, 5);
         assert_string_equal(res->tail, "x");
         assert_int_equal(res->output_bytes, 1);
+        /* When it ended, kept across the restart: a redelivered event's
+         * record of it carries its own times (consumer/record.c). */
+        assert_true(res->ended_at_ms >= before && res->ended_at_ms <= after);
         assert_int_equal(pd_sup_status(sup, 33, res), PD_SUP_UNKNOWN);
         pd_sup_close(sup);
         free(res);
@@ -1449,6 +1484,7 @@ int main(void) {
                 teardown),
             cmocka_unit_test_setup_teardown(test_forget_outlives_a_restart,
                                             setup, teardown),
+            cmocka_unit_test(test_a_result_without_its_end_time_still_decodes),
             cmocka_unit_test_setup_teardown(
                 test_restarted_supervisor_reports_finished_run, setup,
                 teardown),
