@@ -41,6 +41,10 @@
 #endif
 #include "consumer/runner.h"
 
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#endif
+
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -500,6 +504,12 @@ static int runner_spawn(const pd_runner_job_t *job, char *const *envp,
                     CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
         if (pid == -1)
                 err = errno;
+#ifdef __SANITIZE_ADDRESS__
+        /* The child ran instrumented code on this block as its stack and
+         * left its frames' redzones poisoned; the block is ours again
+         * (the pipe reads use it), so AddressSanitizer must see it so. */
+        ASAN_UNPOISON_MEMORY_REGION(stack, PD_RUNNER_SCRATCH);
+#endif
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (!err && c.err) {
                 /* It exited without exec: reaped here, never seen. */
