@@ -638,22 +638,28 @@ int pd_store_part_undo(pd_store_t *st) {
         return pd__store_exec(st, st->stmt[PD_STMT_RELEASE]) || ret ? -1 : 0;
 }
 
+/* Steps stmt (bound) once: *existsp is whether it found a row. Returns 0,
+ * or -1 (the store failed). */
+static int store_step_exists(pd_store_t *st, sqlite3_stmt *stmt, int *existsp) {
+        int rc = sqlite3_step(stmt);
+
+        if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+                *existsp = rc == SQLITE_ROW;
+        else
+                pd__store_fail(st, rc);
+        pd__store_done(stmt);
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* ---- events ---- */
 
 int pd_store_event_done(pd_store_t *st, const char *source, const char *id,
                         int *donep) {
         sqlite3_stmt *stmt = st->stmt[PD_STMT_EVENT_DONE];
-        int rc;
 
         pd__store_bind_str(stmt, 1, source);
         pd__store_bind_str(stmt, 2, id);
-        rc = sqlite3_step(stmt);
-        if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-                *donep = rc == SQLITE_ROW;
-        else
-                pd__store_fail(st, rc);
-        pd__store_done(stmt);
-        return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+        return store_step_exists(st, stmt, donep);
 }
 
 int pd_store_event_mark(pd_store_t *st, const char *source, const char *id,
@@ -842,16 +848,9 @@ int pd_store_trigger_outcome(pd_store_t *st, const char *tenant,
 
 int pd_store_trigger_seen(pd_store_t *st, const char *trigger_id, int *seenp) {
         sqlite3_stmt *stmt = st->stmt[PD_STMT_TRIGGER_SEEN];
-        int rc;
 
         pd__store_bind_str(stmt, 1, trigger_id);
-        rc = sqlite3_step(stmt);
-        if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-                *seenp = rc == SQLITE_ROW;
-        else
-                pd__store_fail(st, rc);
-        pd__store_done(stmt);
-        return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+        return store_step_exists(st, stmt, seenp);
 }
 
 int pd_store_trigger_runs(pd_store_t *st, const char *tenant,
